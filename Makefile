@@ -1,0 +1,43 @@
+# Entry points for people; CMake does the building. See README.md.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build build-asan demo check test test-asan format clean
+
+all: build
+
+deps:
+	./scripts/install-deps
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+		-DVIGIL_SANITIZE=ON -DVIGIL_FUZZ=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Start a demo: center on SQLite, generated PKI, one enrolled local agent.
+demo: build
+	./scripts/demo
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+# The whole suite: normal build, then the same suite under ASan + UBSan
+# (plus bounded fuzz runs and the style check). Last line: CTest's summary.
+check: build build-asan
+	./scripts/run-checks $(BUILD) $(ASAN_BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

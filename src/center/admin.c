@@ -1,0 +1,726 @@
+/*
+ * admin.c: the admin API on the admin listener (HTTPS, default 8443), the
+ * part needed by the foundation: agents (list, show, revoke), pending
+ * enrollment requests (approve, reject), enrollment tokens, notices, health
+ * and Prometheus metrics. Every route needs a bearer API key; the bootstrap
+ * key is written 0600 into the data directory at first start. Keys and
+ * tokens are stored as SHA-256 hashes only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "center.h"
+#include "metrics.h"
+#include "tls.h"
+
+#define C(r) ((struct center *)(r)->arg)
+
+int
+admin_bootstrap_key(struct center *c, struct buf *err)
+{
+	struct store_rows *q;
+	char key[4 + 64 + 1], hash[65], id[37];
+	char line[sizeof(key) + 1];
+	int n = 0, rc;
+
+	q = store_query(c->store, "SELECT COUNT(*) FROM api_keys", NULL);
+	if (q == NULL || store_next(q) != 1) {
+		store_done(q);
+		buf_puts(err, "cannot read api_keys");
+		return -1;
+	}
+	n = (int)store_int(q, 0);
+	store_done(q);
+	if (n > 0) {
+		if (access(c->paths.admin_key, F_OK) == 0 &&
+		    tls_check_key_perms(c->paths.admin_key, err) == -1)
+			return -1;
+		return 0;
+	}
+	memcpy(key, "vgk_", 4);
+	random_hex(key + 4, 32);
+	sha256_hex(key, strlen(key), hash);
+	random_uuid(id);
+	snprintf(line, sizeof(line), "%s\n", key);
+	rc = tls_write_file(c->paths.admin_key, line, strlen(line), 0600, err);
+	if (rc == 0 &&
+	    store_exec(c->store,
+		"INSERT INTO api_keys (id, hash, role, label, created_at) "
+		"VALUES (?, ?, 'admin', 'bootstrap', ?)",
+		"ssi", id, hash, (long long)time(NULL)) != 1) {
+		buf_puts(err, "cannot store the bootstrap key");
+		rc = -1;
+	}
+	explicit_bzero(key, sizeof(key));
+	explicit_bzero(line, sizeof(line));
+	if (rc == 0)
+		log_info("admin: bootstrap admin API key written to %s",
+		    c->paths.admin_key);
+	return rc;
+}
+
+/* 0 when the request carries a valid API key, else replies 401. */
+static int
+authorize(struct http_req *r)
+{
+	const char *h = http_req_header(r, "Authorization");
+	struct store_rows *q;
+	char hash[65];
+	int ok = 0;
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256) {
+		http_set_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_error(r, 401, "unauthorized",
+		    "an API key is required (Authorization: Bearer <key>); the "
+		    "bootstrap key is in the center's data directory "
+		    "(admin.key)");
+		return -1;
+	}
+	sha256_hex(h + 7, strlen(h + 7), hash);
+	q = store_query(C(r)->store,
+	    "SELECT 1 FROM api_keys WHERE hash = ? AND revoked_at IS NULL AND "
+	    "(expires_at IS NULL OR expires_at > ?)",
+	    "si", hash, (long long)time(NULL));
+	ok = q != NULL && store_next(q) == 1;
+	store_done(q);
+	if (!ok) {
+		metrics_add("vigil_admin_auth_failures_total", NULL, 1);
+		http_reply_error(r, 401, "unauthorized",
+		    "API key not valid (unknown, revoked or expired)");
+		return -1;
+	}
+	return 0;
+}
+
+#define AUTH(r)                                                              \
+	do {                                                                 \
+		if (authorize(r) == -1)                                      \
+			return;                                              \
+	} while (0)
+
+static const char *
+agent_state(struct center *c, const char *status, long long last_seen)
+{
+	if (strcmp(status, "active") != 0)
+		return status;
+	if (last_seen != 0 &&
+	    last_seen >= (long long)time(NULL) - 3 * c->conf.poll_interval)
+		return "online";
+	return "offline";
+}
+
+static json_t *
+agent_row(struct center *c, struct store_rows *q)
+{
+	json_t *o = db_agent_json(q);
+	const char *st = json_string_value(json_object_get(o, "status"));
+	json_int_t seen = json_integer_value(json_object_get(o, "last_seen"));
+
+	json_object_set_new(o, "state",
+	    json_string(agent_state(c, st ? st : "active", seen)));
+	return o;
+}
+
+static void
+adm_agents(struct http_req *r)
+{
+	struct center *c = C(r);
+	const char *want = http_req_query(r, "state");
+	struct store_rows *q;
+	json_t *a;
+
+	AUTH(r);
+	if (want != NULL && strcmp(want, "online") != 0 &&
+	    strcmp(want, "offline") != 0 && strcmp(want, "revoked") != 0) {
+		http_reply_error(r, 400, "bad_request",
+		    "state: must be online, offline or revoked");
+		return;
+	}
+	q = store_query(c->store,
+	    "SELECT " AGENT_COLUMNS " FROM agents ORDER BY hostname, id", NULL);
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return;
+	}
+	a = json_array();
+	while (store_next(q) == 1) {
+		json_t *o = agent_row(c, q);
+		const char *s = json_string_value(json_object_get(o, "state"));
+
+		if (want == NULL || strcmp(want, s) == 0)
+			json_array_append_new(a, o);
+		else
+			json_decref(o);
+	}
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "agents", a));
+}
+
+static void
+agent_show(struct http_req *r, const char *id)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	json_t *o = NULL;
+
+	q = store_query(c->store,
+	    "SELECT " AGENT_COLUMNS " FROM agents WHERE id = ?", "s", id);
+	if (q != NULL && store_next(q) == 1)
+		o = agent_row(c, q);
+	store_done(q);
+	if (o == NULL)
+		http_reply_error(r, 404, "not_found", "no agent %s", id);
+	else
+		http_reply_json(r, 200, o);
+}
+
+static void
+agent_revoke(struct http_req *r, const char *id)
+{
+	struct center *c = C(r);
+	long long now = (long long)time(NULL);
+	int n;
+
+	n = store_exec(c->store,
+	    "UPDATE agents SET status = 'revoked' WHERE id = ? AND "
+	    "status = 'active'",
+	    "s", id);
+	if (n == 1)
+		n = store_exec(c->store,
+		    "UPDATE certs SET revoked_at = ? WHERE agent_id = ? AND "
+		    "revoked_at IS NULL",
+		    "is", now, id);
+	if (n < 0) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return;
+	}
+	if (n == 0) {
+		http_reply_error(r, 404, "not_found",
+		    "no active agent %s (unknown or already revoked)", id);
+		return;
+	}
+	log_info("admin: revoked agent %s (%d certificates) by %s", id, n,
+	    r->peer_addr);
+	metrics_add("vigil_revocations_total", NULL, 1);
+	http_reply_json(r, 200,
+	    json_pack("{s:s, s:s, s:i}", "id", id, "status", "revoked",
+		"certificates_revoked", n));
+}
+
+/* /api/v1/agents/<id> and /api/v1/agents/<id>/revoke */
+static void
+adm_agent(struct http_req *r)
+{
+	char id[64];
+	const char *slash = strchr(r->rest, '/');
+	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest);
+
+	AUTH(r);
+	if (n == 0 || n >= sizeof(id)) {
+		http_reply_error(r, 404, "not_found", "no such agent");
+		return;
+	}
+	memcpy(id, r->rest, n);
+	id[n] = '\0';
+	if (slash == NULL && strcmp(r->method, "GET") == 0)
+		agent_show(r, id);
+	else if (slash != NULL && strcmp(slash, "/revoke") == 0 &&
+	    strcmp(r->method, "POST") == 0)
+		agent_revoke(r, id);
+	else
+		http_reply_error(r, 404, "not_found", "no such resource");
+}
+
+static void
+adm_enrollments(struct http_req *r)
+{
+	struct center *c = C(r);
+	const char *st = http_req_query(r, "status");
+	struct store_rows *q;
+	json_t *a;
+
+	AUTH(r);
+	q = store_query(c->store,
+	    "SELECT id, status, agent_id, facts, labels, token_id, "
+	    "source_addr, cloned_from, created_at, decided_at "
+	    "FROM enrollments WHERE status = ? ORDER BY created_at",
+	    "s", st ? st : "pending");
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return;
+	}
+	a = json_array();
+	while (store_next(q) == 1) {
+		json_t *facts = json_loads(store_text(q, 3), 0, NULL);
+		json_t *labels = json_loads(store_text(q, 4), 0, NULL);
+
+		json_array_append_new(a,
+		    json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?, s:s?, s:s?, "
+			      "s:I}",
+			"id", store_text(q, 0), "status", store_text(q, 1),
+			"agent_id", store_text(q, 2), "facts",
+			facts ? facts : json_object(), "labels",
+			labels ? labels : json_object(), "token_id",
+			store_text(q, 5), "source_addr", store_text(q, 6),
+			"cloned_from", store_text(q, 7), "created_at",
+			(json_int_t)store_int(q, 8)));
+	}
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "enrollments", a));
+}
+
+struct pending {
+	char *agent_id, *csr, *facts, *labels, *token_id, *addr, *cloned;
+};
+
+static void
+pending_free(struct pending *p)
+{
+	free(p->agent_id);
+	free(p->csr);
+	free(p->facts);
+	free(p->labels);
+	free(p->token_id);
+	free(p->addr);
+	free(p->cloned);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int
+load_pending(struct center *c, const char *id, struct pending *p)
+{
+	struct store_rows *q;
+	int found = 0;
+
+	memset(p, 0, sizeof(*p));
+	q = store_query(c->store,
+	    "SELECT agent_id, csr, facts, labels, token_id, source_addr, "
+	    "cloned_from FROM enrollments WHERE id = ? AND status = 'pending'",
+	    "s", id);
+	if (q != NULL && store_next(q) == 1) {
+		found = 1;
+		p->agent_id = dup_or_null(store_text(q, 0));
+		p->csr = dup_or_null(store_text(q, 1));
+		p->facts = dup_or_null(store_text(q, 2));
+		p->labels = dup_or_null(store_text(q, 3));
+		p->token_id = dup_or_null(store_text(q, 4));
+		p->addr = dup_or_null(store_text(q, 5));
+		p->cloned = dup_or_null(store_text(q, 6));
+	}
+	store_done(q);
+	return found ? 0 : -1;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static char *
+jarr(json_t *o, const char *k)
+{
+	json_t *a = json_object_get(o, k);
+
+	return json_dumps(a ? a : json_array(), JSON_COMPACT);
+}
+
+static void
+enrollment_approve(struct http_req *r, const char *id)
+{
+	struct center *c = C(r);
+	struct pending p;
+	struct buf pem, err;
+	json_t *f = NULL;
+	char *ips = NULL, *macs = NULL;
+	X509 *x = NULL;
+
+	buf_init(&pem, 16384);
+	buf_init(&err, 1024);
+	if (load_pending(c, id, &p) == -1) {
+		http_reply_error(r, 404, "not_found",
+		    "no pending enrollment request %s", id);
+		goto out;
+	}
+	f = json_loads(p.facts, 0, NULL);
+	ips = jarr(f, "ips");
+	macs = jarr(f, "macs");
+	if (keyproc_sign(c, p.csr, p.agent_id, c->conf.agent_cert_lifetime,
+		&pem, &err) == -1 ||
+	    (x = tls_cert_from_pem(buf_cstr(&pem), pem.len)) == NULL) {
+		http_reply_error(r, 500, "issue_failed",
+		    "the center could not issue a certificate: %s",
+		    buf_cstr(&err));
+		goto out;
+	}
+	if (store_begin(c->store) == -1)
+		goto store_fail;
+	if (store_exec(c->store,
+		"INSERT INTO agents (id, status, hostname, fqdn, os, kernel, "
+		"arch, ips, macs, machine_id, agent_version, labels, "
+		"enrolled_at, token_id, source_addr, cloned_from) "
+		"VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		"?)",
+		"sssssssssssisss", p.agent_id, jstr(f, "hostname"),
+		jstr(f, "fqdn"), jstr(f, "os"), jstr(f, "kernel"),
+		jstr(f, "arch"), ips, macs, jstr(f, "machine_id"),
+		jstr(f, "agent_version"), p.labels, (long long)time(NULL),
+		p.token_id, p.addr, p.cloned) != 1 ||
+	    db_add_cert(c->store, p.agent_id, x) == -1 ||
+	    store_exec(c->store,
+		"UPDATE enrollments SET status = 'approved', decided_at = ?, "
+		"certificate = ? WHERE id = ?",
+		"iss", (long long)time(NULL), buf_cstr(&pem), id) != 1) {
+		store_rollback(c->store);
+		goto store_fail;
+	}
+	store_commit(c->store);
+	metrics_add("vigil_enrollments_total", "result=\"approved\"", 1);
+	log_info("admin: approved enrollment %s: agent %s (%s)", id,
+	    p.agent_id, jstr(f, "hostname"));
+	http_reply_json(r, 200,
+	    json_pack("{s:s, s:s, s:s}", "id", id, "status", "approved",
+		"agent_id", p.agent_id));
+	goto out;
+store_fail:
+	http_reply_error(r, 500, "store", "cannot record the approval");
+out:
+	X509_free(x);
+	json_decref(f);
+	free(ips);
+	free(macs);
+	pending_free(&p);
+	buf_free(&pem);
+	buf_free(&err);
+}
+
+static void
+enrollment_reject(struct http_req *r, const char *id)
+{
+	struct center *c = C(r);
+	int n;
+
+	n = store_exec(c->store,
+	    "UPDATE enrollments SET status = 'rejected', decided_at = ? "
+	    "WHERE id = ? AND status = 'pending'",
+	    "is", (long long)time(NULL), id);
+	if (n != 1) {
+		http_reply_error(r, 404, "not_found",
+		    "no pending enrollment request %s", id);
+		return;
+	}
+	metrics_add("vigil_enrollments_total", "result=\"rejected\"", 1);
+	log_info("admin: rejected enrollment %s", id);
+	http_reply_json(r, 200,
+	    json_pack("{s:s, s:s}", "id", id, "status", "rejected"));
+}
+
+/* /api/v1/enrollments/<id>/approve|reject */
+static void
+adm_enrollment(struct http_req *r)
+{
+	char id[64];
+	const char *slash = strchr(r->rest, '/');
+	size_t n = slash ? (size_t)(slash - r->rest) : 0;
+
+	AUTH(r);
+	if (n == 0 || n >= sizeof(id)) {
+		http_reply_error(r, 404, "not_found", "no such resource");
+		return;
+	}
+	memcpy(id, r->rest, n);
+	id[n] = '\0';
+	if (strcmp(slash, "/approve") == 0)
+		enrollment_approve(r, id);
+	else if (strcmp(slash, "/reject") == 0)
+		enrollment_reject(r, id);
+	else
+		http_reply_error(r, 404, "not_found", "no such resource");
+}
+
+static json_t *
+token_row(struct store_rows *q)
+{
+	json_t *labels = json_loads(store_text(q, 4), 0, NULL);
+
+	return json_pack("{s:s, s:I, s:I, s:o, s:o, s:I}", "id",
+	    store_text(q, 0), "uses", (json_int_t)store_int(q, 1), "used",
+	    (json_int_t)store_int(q, 2), "expires_at",
+	    store_isnull(q, 3) ? json_null() : json_integer(store_int(q, 3)),
+	    "labels", labels ? labels : json_object(), "created_at",
+	    (json_int_t)store_int(q, 5));
+}
+
+static void
+adm_tokens(struct http_req *r)
+{
+	struct store_rows *q;
+	json_t *a;
+
+	AUTH(r);
+	q = store_query(C(r)->store,
+	    "SELECT id, max_uses, used, expires_at, labels, created_at "
+	    "FROM tokens ORDER BY created_at, id",
+	    NULL);
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return;
+	}
+	a = json_array();
+	while (store_next(q) == 1)
+		json_array_append_new(a, token_row(q));
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "tokens", a));
+}
+
+static int
+valid_label(const char *s, size_t max)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+			s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static void
+adm_token_create(struct http_req *r)
+{
+	json_t *j, *v, *labels = NULL;
+	const char *k;
+	long long uses = 1, expires = 7 * 86400, now = (long long)time(NULL);
+	char token[4 + 64 + 1], hash[65], id[4 + 16 + 1], *ls = NULL;
+
+	AUTH(r);
+	if ((j = http_req_json(r)) == NULL)
+		return;
+	json_object_foreach(j, k, v)
+	{
+		if (strcmp(k, "uses") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 1000000) {
+				http_reply_error(r, 400, "bad_request",
+				    "uses: must be an integer 1..1000000");
+				goto out;
+			}
+			uses = json_integer_value(v);
+		} else if (strcmp(k, "expires") == 0) {
+			if (json_is_integer(v))
+				expires = json_integer_value(v);
+			else if (!json_is_string(v) ||
+			    str_to_duration(json_string_value(v), &expires) ==
+				-1) {
+				http_reply_error(r, 400, "bad_request",
+				    "expires: must be seconds or a duration "
+				    "such as 30m, 24h, 7d");
+				goto out;
+			}
+			if (expires < 1 || expires > 3650LL * 86400) {
+				http_reply_error(r, 400, "bad_request",
+				    "expires: must be between 1 second and "
+				    "10 years");
+				goto out;
+			}
+		} else if (strcmp(k, "labels") == 0) {
+			const char *lk;
+			json_t *lv;
+
+			if (!json_is_object(v) || json_object_size(v) > 32) {
+				http_reply_error(r, 400, "bad_request",
+				    "labels: must be an object of at most 32 "
+				    "string values");
+				goto out;
+			}
+			json_object_foreach(v, lk, lv)
+			{
+				if (!valid_label(lk, 63) || !json_is_string(lv) ||
+				    !valid_label(json_string_value(lv), 255)) {
+					http_reply_error(r, 400, "bad_request",
+					    "labels: '%.64s': keys and values "
+					    "use letters, digits, '-', '_' and "
+					    "'.'",
+					    lk);
+					goto out;
+				}
+			}
+			labels = v;
+		} else {
+			http_reply_error(r, 400, "bad_request",
+			    "%.64s: unknown field (known: uses, expires, "
+			    "labels)",
+			    k);
+			goto out;
+		}
+	}
+	memcpy(token, "vgt_", 4);
+	random_hex(token + 4, 32);
+	memcpy(id, "tok_", 4);
+	random_hex(id + 4, 8);
+	sha256_hex(token, strlen(token), hash);
+	ls = json_dumps(labels ? labels : json_object(),
+	    JSON_COMPACT | JSON_SORT_KEYS);
+	if (store_exec(C(r)->store,
+		"INSERT INTO tokens (id, hash, max_uses, used, expires_at, "
+		"labels, created_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+		"ssiisi", id, hash, uses, now + expires, ls, now) != 1) {
+		http_reply_error(r, 500, "store", "cannot store the token");
+		goto out;
+	}
+	log_info("admin: created enrollment token %s (uses %lld, expires in "
+		 "%lld s) by %s",
+	    id, uses, expires, r->peer_addr);
+	/* The token itself is shown once, here, and stored only hashed. */
+	http_reply_json(r, 201,
+	    json_pack("{s:s, s:s, s:I, s:I, s:O}", "id", id, "token", token,
+		"uses", (json_int_t)uses, "expires_at",
+		(json_int_t)(now + expires), "labels",
+		labels ? labels : json_object()));
+out:
+	explicit_bzero(token, sizeof(token));
+	free(ls);
+	json_decref(j);
+}
+
+static void
+adm_token_delete(struct http_req *r)
+{
+	int n;
+
+	AUTH(r);
+	n = store_exec(C(r)->store, "DELETE FROM tokens WHERE id = ?", "s",
+	    r->rest);
+	if (n != 1) {
+		http_reply_error(r, 404, "not_found", "no token %.64s",
+		    r->rest);
+		return;
+	}
+	log_info("admin: deleted enrollment token %s", r->rest);
+	http_reply_json(r, 200, json_pack("{s:s, s:b}", "id", r->rest,
+				    "deleted", 1));
+}
+
+static void
+adm_notices(struct http_req *r)
+{
+	struct store_rows *q;
+	json_t *a;
+
+	AUTH(r);
+	q = store_query(C(r)->store,
+	    "SELECT id, time, kind, agent_id, message FROM notices "
+	    "ORDER BY id DESC LIMIT 1000",
+	    NULL);
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return;
+	}
+	a = json_array();
+	while (store_next(q) == 1)
+		json_array_append_new(a,
+		    json_pack("{s:I, s:I, s:s, s:s?, s:s}", "id",
+			(json_int_t)store_int(q, 0), "time",
+			(json_int_t)store_int(q, 1), "kind", store_text(q, 2),
+			"agent_id", store_text(q, 3), "message",
+			store_text(q, 4)));
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "notices", a));
+}
+
+static void
+adm_health(struct http_req *r)
+{
+	struct center *c = C(r);
+
+	AUTH(r);
+	http_reply_json(r, 200,
+	    json_pack("{s:s, s:s, s:I, s:s, s:b}", "status", "ok", "version",
+		VIGIL_VERSION, "uptime",
+		(json_int_t)((long long)time(NULL) - c->started), "fqdn",
+		c->conf.fqdn, "key_process", c->keyfd != -1));
+}
+
+static void
+adm_metrics(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	struct buf out;
+	long long online = 0, offline = 0, revoked = 0, pending = 0;
+
+	AUTH(r);
+	q = store_query(c->store, "SELECT status, last_seen FROM agents",
+	    NULL);
+	while (q != NULL && store_next(q) == 1) {
+		const char *s = agent_state(c, store_text(q, 0),
+		    store_isnull(q, 1) ? 0 : store_int(q, 1));
+		if (strcmp(s, "online") == 0)
+			online++;
+		else if (strcmp(s, "offline") == 0)
+			offline++;
+		else
+			revoked++;
+	}
+	store_done(q);
+	q = store_query(c->store,
+	    "SELECT COUNT(*) FROM enrollments WHERE status = 'pending'", NULL);
+	if (q != NULL && store_next(q) == 1)
+		pending = store_int(q, 0);
+	store_done(q);
+	metrics_set("vigil_agents", "state=\"online\"", (double)online);
+	metrics_set("vigil_agents", "state=\"offline\"", (double)offline);
+	metrics_set("vigil_agents", "state=\"revoked\"", (double)revoked);
+	metrics_set("vigil_enrollments_pending", NULL, (double)pending);
+	metrics_set("vigil_connections", "listener=\"gateway\"",
+	    http_server_conns(c->gw));
+	metrics_set("vigil_connections", "listener=\"admin\"",
+	    http_server_conns(c->adm));
+	buf_init(&out, 4u << 20);
+	metrics_render(&out);
+	http_reply_text(r, 200, "text/plain; version=0.0.4", out.data,
+	    out.len);
+	buf_free(&out);
+}
+
+const struct http_route admin_routes[] = {
+    {"GET", "/api/v1/health", adm_health, 0, "health"},
+    {"GET", "/api/v1/agents", adm_agents, 0, "agents"},
+    {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent"},
+    {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent"},
+    {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments"},
+    {"POST", "/api/v1/enrollments/", adm_enrollment, HTTP_ROUTE_PREFIX,
+	"enrollment"},
+    {"GET", "/api/v1/tokens", adm_tokens, 0, "tokens"},
+    {"POST", "/api/v1/tokens", adm_token_create, 0, "tokens"},
+    {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX,
+	"token"},
+    {"GET", "/api/v1/notices", adm_notices, 0, "notices"},
+    {"GET", "/metrics", adm_metrics, 0, "metrics"},
+    {NULL, NULL, NULL, 0, NULL},
+};
+
+void
+admin_done(const char *route, int status, void *arg)
+{
+	char labels[128];
+
+	(void)arg;
+	snprintf(labels, sizeof(labels),
+	    "listener=\"admin\",route=\"%s\",status=\"%d\"", route, status);
+	metrics_add("vigil_http_requests_total", labels, 1);
+}

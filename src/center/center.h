@@ -1,0 +1,125 @@
+/*
+ * center.h: state shared by the parts of vigild. One process runs the event
+ * loop (gateway + admin listeners + store); a forked key process holds the
+ * CA private key and signs certificates on request (keyproc.c).
+ */
+#ifndef VIGIL_CENTER_H
+#define VIGIL_CENTER_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+struct center_conf {
+	/* [center] */
+	char *fqdn;
+	char *data_dir;
+	char *pki_dir;
+	int require_approval;
+	long long agent_cert_lifetime; /* seconds */
+	long long poll_interval;       /* seconds */
+	long long clock_skew_warn;     /* seconds */
+	int log_dest;                  /* enum log_dest */
+	int log_level;                 /* enum log_level */
+	/* [gateway] */
+	char *gw_listen;
+	long long gw_port;
+	long long gw_max_body;
+	long long gw_timeout;
+	long long gw_max_conns;
+	long long enroll_rate; /* attempts per source address per minute */
+	/* [admin] */
+	char *adm_listen;
+	long long adm_port;
+	long long adm_max_body;
+	long long adm_timeout;
+};
+
+/* Paths derived from pki_dir. */
+struct center_paths {
+	char ca_crt[4096], ca_key[4096], server_crt[4096], server_key[4096];
+	char db[4096], admin_key[4096], ports[4096];
+};
+
+struct center {
+	const char *conf_path;
+	struct center_conf conf;
+	struct center_paths paths;
+	struct event_base *base;
+	struct store *store;
+	X509 *ca;           /* the CA certificate (public part only) */
+	char ca_pem[8192];  /* PEM of ca, sent to agents */
+	SSL_CTX *gw_ctx, *adm_ctx;
+	struct http_server *gw, *adm;
+	int gw_port, adm_port; /* bound ports */
+	int keyfd;             /* socketpair to the key process */
+	pid_t keypid;
+	uint64_t keyseq;
+	struct ratelimit *enroll_rl;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_chld;
+	long long started;
+};
+
+/* conf.c */
+extern const struct cfg_key center_conf_keys[];
+int center_conf_load(const char *path, struct center_conf *c,
+    struct buf *err);
+void center_conf_free(struct center_conf *c);
+void center_paths_init(const struct center_conf *c, struct center_paths *p);
+/* The start checks behind `vigild -n`: returns the number of errors;
+ * warnings are logged but do not count. bind_ports: also check that the
+ * listen ports can be bound. */
+int center_check(const struct center_conf *c, const struct center_paths *p,
+    int bind_ports);
+
+/* keyproc.c */
+int keyproc_start(struct center *c, struct buf *err);
+void keyproc_stop(struct center *c);
+/* Signs csr_pem for agent uuid cn; PEM certificate into out. -1 with a
+ * message in err (CSR problems are the caller's 400). */
+int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
+    long long lifetime, struct buf *out, struct buf *err);
+
+/* db.c */
+extern const char *const center_migrations[];
+extern const size_t center_nmigrations;
+int db_is_revoked(struct store *s, const char *serial);
+/* Records a newly issued certificate and returns 0. */
+int db_add_cert(struct store *s, const char *agent_id, X509 *cert);
+json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
+#define AGENT_COLUMNS                                                        \
+	"id, status, hostname, fqdn, os, kernel, arch, ips, macs, "          \
+	"machine_id, agent_version, labels, enrolled_at, last_seen, "        \
+	"cert_serial, cert_not_after, cloned_from, clone_detected_at"
+
+/* gateway.c / admin.c */
+extern const struct http_route gateway_routes[];
+extern const struct http_route admin_routes[];
+void gateway_done(const char *route, int status, void *arg);
+void admin_done(const char *route, int status, void *arg);
+/* Creates the bootstrap admin API key at first start. */
+int admin_bootstrap_key(struct center *c, struct buf *err);
+
+/* ratelimit.c: token bucket per source address, fixed memory. */
+struct ratelimit *ratelimit_new(double per_minute, double burst);
+void ratelimit_free(struct ratelimit *rl);
+/* 1 when allowed, 0 when over the limit (*retry_after set, seconds). */
+int ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
+    int *retry_after);
+void ratelimit_set_rate(struct ratelimit *rl, double per_minute);
+
+/* util */
+void random_uuid(char out[37]);
+void random_hex(char *out, size_t nbytes); /* 2*nbytes + 1 */
+void sha256_hex(const void *p, size_t n, char out[65]);
+json_t *facts_to_json(const void *facts); /* struct host_facts * */
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * db.c: the center's schema (numbered migrations, applied by store_open)
+ * and the few queries more than one part of vigild needs. The SQL stays in
+ * the portable subset PostgreSQL also accepts.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "center.h"
+#include "tls.h"
+
+static const char migration_1[] =
+    "CREATE TABLE agents ("
+    " id TEXT PRIMARY KEY,"
+    " status TEXT NOT NULL,"
+    " hostname TEXT, fqdn TEXT, os TEXT, kernel TEXT, arch TEXT,"
+    " ips TEXT, macs TEXT, machine_id TEXT, agent_version TEXT,"
+    " labels TEXT NOT NULL,"
+    " enrolled_at BIGINT NOT NULL,"
+    " last_seen BIGINT,"
+    " cert_serial TEXT, cert_not_after BIGINT,"
+    " cloned_from TEXT, clone_detected_at BIGINT,"
+    " token_id TEXT, source_addr TEXT);"
+    "CREATE TABLE certs ("
+    " serial TEXT PRIMARY KEY,"
+    " agent_id TEXT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " revoked_at BIGINT);"
+    "CREATE INDEX certs_agent ON certs (agent_id);"
+    "CREATE TABLE tokens ("
+    " id TEXT PRIMARY KEY,"
+    " hash TEXT NOT NULL UNIQUE,"
+    " max_uses BIGINT NOT NULL,"
+    " used BIGINT NOT NULL,"
+    " expires_at BIGINT,"
+    " labels TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE TABLE enrollments ("
+    " id TEXT PRIMARY KEY,"
+    " status TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL,"
+    " csr TEXT NOT NULL,"
+    " facts TEXT NOT NULL,"
+    " labels TEXT NOT NULL,"
+    " token_id TEXT, source_addr TEXT, cloned_from TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " decided_at BIGINT,"
+    " certificate TEXT);"
+    "CREATE INDEX enrollments_status ON enrollments (status);"
+    "CREATE TABLE api_keys ("
+    " id TEXT PRIMARY KEY,"
+    " hash TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL,"
+    " label TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT,"
+    " revoked_at BIGINT);"
+    "CREATE TABLE notices ("
+    " id INTEGER PRIMARY KEY,"
+    " time BIGINT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " agent_id TEXT,"
+    " message TEXT NOT NULL);";
+
+const char *const center_migrations[] = {migration_1};
+const size_t center_nmigrations =
+    sizeof(center_migrations) / sizeof(center_migrations[0]);
+
+int
+db_is_revoked(struct store *s, const char *serial)
+{
+	struct store_rows *r;
+	int revoked = 0;
+
+	r = store_query(s,
+	    "SELECT c.revoked_at, a.status FROM certs c "
+	    "LEFT JOIN agents a ON a.id = c.agent_id WHERE c.serial = ?",
+	    "s", serial);
+	if (r == NULL)
+		return 1; /* fail closed */
+	if (store_next(r) == 1) {
+		const char *st = store_text(r, 1);
+		revoked = !store_isnull(r, 0) ||
+		    (st != NULL && strcmp(st, "revoked") == 0);
+	}
+	store_done(r);
+	return revoked;
+}
+
+int
+db_add_cert(struct store *s, const char *agent_id, X509 *cert)
+{
+	char *serial = tls_serial_hex(cert);
+	int rc;
+
+	if (serial == NULL)
+		return -1;
+	rc = store_exec(s,
+	    "INSERT INTO certs (serial, agent_id, not_after, issued_at) "
+	    "VALUES (?, ?, ?, ?)",
+	    "ssii", serial, agent_id, tls_not_after(cert),
+	    (long long)time(NULL));
+	if (rc == 1)
+		rc = store_exec(s,
+		    "UPDATE agents SET cert_serial = ?, cert_not_after = ? "
+		    "WHERE id = ?",
+		    "sis", serial, tls_not_after(cert), agent_id);
+	free(serial);
+	return rc == 1 ? 0 : -1;
+}
+
+static json_t *
+json_text_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *
+json_parsed(const char *s, json_t *dflt)
+{
+	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+
+	if (j == NULL)
+		return dflt;
+	json_decref(dflt);
+	return j;
+}
+
+json_t *
+db_agent_json(struct store_rows *r)
+{
+	static const char *const textcols[] = {"id", "status", "hostname",
+	    "fqdn", "os", "kernel", "arch"};
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; i < sizeof(textcols) / sizeof(textcols[0]); i++)
+		json_object_set_new(o, textcols[i],
+		    json_text_or_null(store_text(r, (int)i)));
+	json_object_set_new(o, "ips",
+	    json_parsed(store_text(r, 7), json_array()));
+	json_object_set_new(o, "macs",
+	    json_parsed(store_text(r, 8), json_array()));
+	json_object_set_new(o, "machine_id",
+	    json_text_or_null(store_text(r, 9)));
+	json_object_set_new(o, "agent_version",
+	    json_text_or_null(store_text(r, 10)));
+	json_object_set_new(o, "labels",
+	    json_parsed(store_text(r, 11), json_object()));
+	json_object_set_new(o, "enrolled_at", json_integer(store_int(r, 12)));
+	json_object_set_new(o, "last_seen",
+	    store_isnull(r, 13) ? json_null() : json_integer(store_int(r, 13)));
+	json_object_set_new(o, "cert_serial",
+	    json_text_or_null(store_text(r, 14)));
+	json_object_set_new(o, "cert_not_after",
+	    store_isnull(r, 15) ? json_null() : json_integer(store_int(r, 15)));
+	json_object_set_new(o, "cloned_from",
+	    json_text_or_null(store_text(r, 16)));
+	json_object_set_new(o, "clone_detected_at",
+	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
+	return o;
+}

@@ -1,0 +1,580 @@
+/*
+ * gateway.c: the agent gateway (docs/protocol.md). Enrollment with a token
+ * and a CSR, polling of pending requests, heartbeats and certificate
+ * renewal. The agent's identity is the CN of its verified client
+ * certificate; nothing in a request body can claim another identity.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "center.h"
+#include "enroll.h"
+#include "metrics.h"
+#include "pki.h"
+#include "tls.h"
+
+#define C(r) ((struct center *)(r)->arg)
+
+static void
+enroll_count(const char *result)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof(labels), "result=\"%s\"", result);
+	metrics_add("vigil_enrollments_total", labels, 1);
+}
+
+static void
+gw_ping(struct http_req *r)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "service", "vigild",
+	    "version", VIGIL_VERSION, "time", (json_int_t)time(NULL), "fqdn",
+	    C(r)->conf.fqdn);
+
+	http_reply_json(r, 200, o);
+}
+
+static void
+gw_ca(struct http_req *r)
+{
+	http_reply_text(r, 200, "application/x-pem-file", C(r)->ca_pem,
+	    strlen(C(r)->ca_pem));
+}
+
+/* The CSR's key must be EC P-256; other problems are "bad_csr". */
+static int
+check_csr(struct http_req *r, const char *pem, X509_REQ **out)
+{
+	X509_REQ *csr = tls_csr_from_pem(pem, strlen(pem));
+	EVP_PKEY *pk;
+	struct buf err;
+	char group[64];
+	size_t glen = 0;
+
+	if (csr == NULL) {
+		http_reply_error(r, 400, "bad_csr",
+		    "csr: not a PEM certificate signing request");
+		return -1;
+	}
+	pk = X509_REQ_get0_pubkey(csr);
+	if (pk == NULL || !EVP_PKEY_is_a(pk, "EC") ||
+	    EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group),
+		&glen) != 1 ||
+	    strcmp(group, "prime256v1") != 0) {
+		http_reply_error(r, 400, "bad_key_type",
+		    "csr: the key is %s; Vigil agents use ECDSA P-256 keys",
+		    pk ? EVP_PKEY_get0_type_name(pk) : "unreadable");
+		X509_REQ_free(csr);
+		return -1;
+	}
+	buf_init(&err, 1024);
+	if (pki_check_csr(csr, &err) == -1) {
+		http_reply_error(r, 400, "bad_csr", "csr: %s", buf_cstr(&err));
+		buf_free(&err);
+		X509_REQ_free(csr);
+		return -1;
+	}
+	buf_free(&err);
+	*out = csr;
+	return 0;
+}
+
+static json_t *
+strs_json(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static char *
+dump(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	json_decref(j);
+	return s;
+}
+
+/* Issues the certificate for agent_id and records agent + cert. */
+static int
+issue(struct center *c, const char *agent_id, const char *csr,
+    struct buf *pem, struct buf *err)
+{
+	X509 *x;
+
+	if (keyproc_sign(c, csr, agent_id, c->conf.agent_cert_lifetime, pem,
+		err) == -1)
+		return -1;
+	if ((x = tls_cert_from_pem((const char *)pem->data, pem->len)) ==
+	    NULL) {
+		buf_puts(err, "key process returned an unreadable certificate");
+		return -1;
+	}
+	if (db_add_cert(c->store, agent_id, x) == -1) {
+		X509_free(x);
+		buf_puts(err, "cannot record the certificate");
+		return -1;
+	}
+	X509_free(x);
+	return 0;
+}
+
+static int
+insert_agent(struct center *c, const char *id, const struct host_facts *f,
+    const char *labels, const char *token_id, const char *addr,
+    const char *cloned_from)
+{
+	char *ips = dump(strs_json(f->ips, f->nips));
+	char *macs = dump(strs_json(f->macs, f->nmacs));
+	int rc;
+
+	rc = store_exec(c->store,
+	    "INSERT INTO agents (id, status, hostname, fqdn, os, kernel, arch,"
+	    " ips, macs, machine_id, agent_version, labels, enrolled_at,"
+	    " token_id, source_addr, cloned_from) "
+	    "VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "sssssssssssisss", id, f->hostname, f->fqdn, f->os, f->kernel,
+	    f->arch, ips, macs, f->machine_id, f->agent_version, labels,
+	    (long long)time(NULL), token_id, addr, cloned_from);
+	free(ips);
+	free(macs);
+	return rc == 1 ? 0 : -1;
+}
+
+/* Consumes one use of the token; replies 403 when it cannot be used. */
+static int
+use_token(struct http_req *r, const char *token, char **token_id,
+    char **labels)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	char hash[65];
+	long long max_uses, used, expires;
+	int found = 0;
+
+	sha256_hex(token, strlen(token), hash);
+	q = store_query(c->store,
+	    "SELECT id, max_uses, used, expires_at, labels FROM tokens "
+	    "WHERE hash = ?",
+	    "s", hash);
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return -1;
+	}
+	if (store_next(q) == 1) {
+		found = 1;
+		*token_id = strdup(store_text(q, 0));
+		max_uses = store_int(q, 1);
+		used = store_int(q, 2);
+		expires = store_isnull(q, 3) ? 0 : store_int(q, 3);
+		*labels = strdup(store_text(q, 4));
+	}
+	store_done(q);
+	if (!found) {
+		enroll_count("bad_token");
+		http_reply_error(r, 403, "bad_token",
+		    "enrollment token not known to this center (mistyped, or "
+		    "deleted); create one with: vigilctl token create");
+		return -1;
+	}
+	if (expires != 0 && expires <= (long long)time(NULL)) {
+		enroll_count("token_expired");
+		http_reply_error(r, 403, "token_expired",
+		    "enrollment token %s has expired; create a new one",
+		    *token_id);
+		goto fail;
+	}
+	if (used >= max_uses ||
+	    store_exec(c->store,
+		"UPDATE tokens SET used = used + 1 WHERE id = ? AND "
+		"used < max_uses",
+		"s", *token_id) != 1) {
+		enroll_count("token_used_up");
+		http_reply_error(r, 403, "token_used_up",
+		    "enrollment token %s has been used %lld of %lld times; "
+		    "create a new one or raise --uses",
+		    *token_id, used, max_uses);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*token_id);
+	free(*labels);
+	*token_id = *labels = NULL;
+	return -1;
+}
+
+static void
+reply_enrolled(struct http_req *r, const char *agent_id, const char *pem)
+{
+	struct center *c = C(r);
+
+	http_reply_json(r, 201,
+	    json_pack("{s:s, s:s, s:s, s:I}", "agent_id", agent_id,
+		"certificate", pem, "ca", c->ca_pem, "poll_interval",
+		(json_int_t)c->conf.poll_interval));
+}
+
+static void
+reply_pending(struct http_req *r, const char *req_id)
+{
+	http_set_header(r, "Retry-After", "10");
+	http_reply_json(r, 202,
+	    json_pack("{s:s, s:s, s:i}", "request_id", req_id, "status",
+		"pending", "retry_after", 10));
+}
+
+/*
+ * Re-enrollment of a clone: the caller holds a valid certificate of an
+ * agent whose recorded machine id differs from the one it reports now.
+ * Returns the old agent id (malloc'd) or NULL after replying.
+ */
+static char *
+clone_source(struct http_req *r, const struct host_facts *f, char **labels)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	char *cn = tls_subject_cn(r->peer), *ret = NULL;
+	int differs = 0;
+
+	if (cn == NULL) {
+		http_reply_error(r, 403, "bad_certificate",
+		    "client certificate has no subject CN");
+		return NULL;
+	}
+	q = store_query(c->store,
+	    "SELECT machine_id, labels FROM agents WHERE id = ? AND "
+	    "status = 'active'",
+	    "s", cn);
+	if (q != NULL && store_next(q) == 1) {
+		const char *mid = store_text(q, 0);
+		differs = mid == NULL || strcmp(mid, f->machine_id) != 0;
+		*labels = strdup(store_text(q, 1));
+	}
+	store_done(q);
+	if (!differs) {
+		free(*labels);
+		*labels = NULL;
+		http_reply_error(r, 400, "token_required",
+		    "token: required (a client certificate only allows "
+		    "re-enrollment of a cloned agent)");
+		free(cn);
+		return NULL;
+	}
+	ret = cn;
+	return ret;
+}
+
+static void
+gw_enroll(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct enroll_req er;
+	struct buf err, pem;
+	X509_REQ *csr = NULL;
+	char *token_id = NULL, *labels = NULL, *cloned_from = NULL, *facts;
+	char agent_id[37], req_id[37];
+	const uint8_t *body;
+	size_t len;
+	int retry;
+
+	memset(&er, 0, sizeof(er));
+	buf_init(&err, 2048);
+	buf_init(&pem, 16384);
+	if (!ratelimit_take(c->enroll_rl, r->peer_addr, (long long)time(NULL),
+		&retry)) {
+		char ra[16];
+
+		enroll_count("rate_limited");
+		snprintf(ra, sizeof(ra), "%d", retry);
+		http_set_header(r, "Retry-After", ra);
+		http_reply_error(r, 429, "rate_limited",
+		    "too many enrollment attempts from %s; retry in %d s",
+		    r->peer_addr, retry);
+		goto out;
+	}
+	body = http_req_body(r, &len);
+	if (enroll_parse(body, len, &er, &err) == -1) {
+		enroll_count("bad_request");
+		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
+		goto out;
+	}
+	if (check_csr(r, er.csr, &csr) == -1) {
+		enroll_count("bad_csr");
+		goto out;
+	}
+	if (er.token != NULL) {
+		if (use_token(r, er.token, &token_id, &labels) == -1)
+			goto out;
+	} else if (r->peer != NULL) {
+		if ((cloned_from = clone_source(r, &er.facts, &labels)) == NULL)
+			goto out;
+	} else {
+		enroll_count("bad_request");
+		http_reply_error(r, 400, "bad_request",
+		    "token: required; create one with: vigilctl token create");
+		goto out;
+	}
+	random_uuid(agent_id);
+	if (c->conf.require_approval) {
+		facts = dump(facts_to_json(&er.facts));
+		random_uuid(req_id);
+		if (store_exec(c->store,
+			"INSERT INTO enrollments (id, status, agent_id, csr, "
+			"facts, labels, token_id, source_addr, cloned_from, "
+			"created_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, "
+			"?, ?)",
+			"ssssssssi", req_id, agent_id, er.csr, facts, labels,
+			token_id, r->peer_addr, cloned_from,
+			(long long)time(NULL)) != 1) {
+			free(facts);
+			http_reply_error(r, 500, "store",
+			    "cannot record the request");
+			goto out;
+		}
+		free(facts);
+		enroll_count("pending");
+		log_info("gateway: enrollment request %s from %s (%s) awaits "
+			 "approval",
+		    req_id, r->peer_addr, er.facts.hostname);
+		reply_pending(r, req_id);
+		goto out;
+	}
+	if (store_begin(c->store) == -1) {
+		http_reply_error(r, 503, "store", "store busy; retry");
+		goto out;
+	}
+	if (insert_agent(c, agent_id, &er.facts, labels, token_id,
+		r->peer_addr, cloned_from) == -1 ||
+	    issue(c, agent_id, er.csr, &pem, &err) == -1) {
+		store_rollback(c->store);
+		log_warnx("gateway: enrollment of %s failed: %s",
+		    er.facts.hostname, buf_cstr(&err));
+		http_reply_error(r, 500, "issue_failed",
+		    "the center could not issue a certificate: %s",
+		    buf_cstr(&err));
+		goto out;
+	}
+	store_commit(c->store);
+	enroll_count(cloned_from ? "reenrolled_clone" : "enrolled");
+	log_info("gateway: enrolled agent %s (%s) from %s%s%s", agent_id,
+	    er.facts.hostname, r->peer_addr,
+	    cloned_from ? ", a clone of " : "", cloned_from ? cloned_from : "");
+	reply_enrolled(r, agent_id, buf_cstr(&pem));
+out:
+	X509_REQ_free(csr);
+	enroll_req_free(&er);
+	free(token_id);
+	free(labels);
+	free(cloned_from);
+	buf_free(&pem);
+	buf_free(&err);
+}
+
+static void
+gw_enroll_poll(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	char *status = NULL, *agent_id = NULL, *cert = NULL;
+
+	q = store_query(c->store,
+	    "SELECT status, agent_id, certificate FROM enrollments "
+	    "WHERE id = ?",
+	    "s", r->rest);
+	if (q != NULL && store_next(q) == 1) {
+		status = strdup(store_text(q, 0));
+		agent_id = strdup(store_text(q, 1));
+		if (!store_isnull(q, 2))
+			cert = strdup(store_text(q, 2));
+	}
+	store_done(q);
+	if (status == NULL)
+		http_reply_error(r, 404, "unknown_request",
+		    "no enrollment request with this id");
+	else if (strcmp(status, "pending") == 0)
+		reply_pending(r, r->rest);
+	else if (strcmp(status, "approved") == 0 && cert != NULL)
+		reply_enrolled(r, agent_id, cert);
+	else
+		http_reply_error(r, 403, "rejected",
+		    "an administrator rejected this enrollment request");
+	free(status);
+	free(agent_id);
+	free(cert);
+}
+
+/* CN of the client certificate, or NULL after replying. */
+static char *
+peer_agent(struct http_req *r)
+{
+	char *cn = tls_subject_cn(r->peer);
+
+	if (cn == NULL)
+		http_reply_error(r, 403, "bad_certificate",
+		    "client certificate has no subject CN");
+	return cn;
+}
+
+static void
+gw_heartbeat(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct host_facts f;
+	struct store_rows *q;
+	struct buf err;
+	char *id = NULL, *mid = NULL, *ips = NULL, *macs = NULL;
+	const uint8_t *body;
+	long long not_after = 0, now = (long long)time(NULL);
+	size_t len;
+	int found = 0, renew;
+
+	memset(&f, 0, sizeof(f));
+	buf_init(&err, 1024);
+	if ((id = peer_agent(r)) == NULL)
+		goto out;
+	body = http_req_body(r, &len);
+	if (heartbeat_parse(body, len, &f, &err) == -1) {
+		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
+		goto out;
+	}
+	q = store_query(c->store,
+	    "SELECT machine_id, cert_not_after FROM agents WHERE id = ? AND "
+	    "status = 'active'",
+	    "s", id);
+	if (q != NULL && store_next(q) == 1) {
+		found = 1;
+		if (!store_isnull(q, 0))
+			mid = strdup(store_text(q, 0));
+		not_after = store_int(q, 1);
+	}
+	store_done(q);
+	if (!found) {
+		http_reply_error(r, 403, "unknown_agent",
+		    "agent %s is not enrolled here (revoked or deleted)", id);
+		goto out;
+	}
+	if (mid != NULL && f.machine_id != NULL &&
+	    CRYPTO_memcmp(mid, f.machine_id, strlen(mid) + 1) != 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg),
+		    "agent %s checked in from machine %s but enrolled on "
+		    "machine %s: a cloned data directory",
+		    id, f.machine_id, mid);
+		log_warnx("gateway: %s (from %s)", msg, r->peer_addr);
+		store_exec(c->store,
+		    "UPDATE agents SET clone_detected_at = ? WHERE id = ?",
+		    "is", now, id);
+		store_exec(c->store,
+		    "INSERT INTO notices (time, kind, agent_id, message) "
+		    "VALUES (?, 'clone_detected', ?, ?)",
+		    "iss", now, id, msg);
+		metrics_add("vigil_clones_detected_total", NULL, 1);
+		http_reply_error(r, 409, "clone_detected",
+		    "%s; this copy must re-enroll with its own identity", msg);
+		goto out;
+	}
+	ips = dump(strs_json(f.ips, f.nips));
+	macs = dump(strs_json(f.macs, f.nmacs));
+	store_exec(c->store,
+	    "UPDATE agents SET last_seen = ?, hostname = ?, fqdn = ?, os = ?, "
+	    "kernel = ?, arch = ?, ips = ?, macs = ?, agent_version = ?, "
+	    "source_addr = ? WHERE id = ?",
+	    "issssssssss", now, f.hostname, f.fqdn, f.os, f.kernel, f.arch,
+	    ips, macs, f.agent_version, r->peer_addr, id);
+	metrics_add("vigil_heartbeats_total", NULL, 1);
+	/* Ask for renewal once two thirds of the lifetime have passed. */
+	renew = not_after != 0 &&
+	    not_after - now < c->conf.agent_cert_lifetime / 3;
+	http_reply_json(r, 200,
+	    json_pack("{s:s, s:I, s:I, s:b}", "agent_id", id, "time",
+		(json_int_t)now, "poll_interval",
+		(json_int_t)c->conf.poll_interval, "renew", renew));
+out:
+	host_facts_free(&f);
+	free(id);
+	free(mid);
+	free(ips);
+	free(macs);
+	buf_free(&err);
+}
+
+static void
+gw_renew(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	struct buf err, pem;
+	X509_REQ *csr = NULL;
+	json_t *j = NULL, *v;
+	char *id = NULL;
+	int found = 0;
+
+	buf_init(&err, 1024);
+	buf_init(&pem, 16384);
+	if ((id = peer_agent(r)) == NULL)
+		goto out;
+	if ((j = http_req_json(r)) == NULL)
+		goto out;
+	v = json_object_get(j, "csr");
+	if (!json_is_string(v) || json_object_size(j) != 1) {
+		http_reply_error(r, 400, "bad_request",
+		    "body must be {\"csr\": \"<PEM>\"}");
+		goto out;
+	}
+	if (check_csr(r, json_string_value(v), &csr) == -1)
+		goto out;
+	q = store_query(c->store,
+	    "SELECT 1 FROM agents WHERE id = ? AND status = 'active'", "s", id);
+	found = q != NULL && store_next(q) == 1;
+	store_done(q);
+	if (!found) {
+		http_reply_error(r, 403, "unknown_agent",
+		    "agent %s is not enrolled here", id);
+		goto out;
+	}
+	if (issue(c, id, json_string_value(v), &pem, &err) == -1) {
+		http_reply_error(r, 500, "issue_failed", "%s", buf_cstr(&err));
+		goto out;
+	}
+	metrics_add("vigil_renewals_total", NULL, 1);
+	log_info("gateway: renewed the certificate of agent %s", id);
+	http_reply_json(r, 200,
+	    json_pack("{s:s, s:s}", "certificate", buf_cstr(&pem), "ca",
+		c->ca_pem));
+out:
+	X509_REQ_free(csr);
+	json_decref(j);
+	free(id);
+	buf_free(&pem);
+	buf_free(&err);
+}
+
+const struct http_route gateway_routes[] = {
+    {"GET", "/v1/ping", gw_ping, 0, "ping"},
+    {"GET", "/v1/ca", gw_ca, 0, "ca"},
+    {"POST", "/v1/enroll", gw_enroll, 0, "enroll"},
+    {"GET", "/v1/enroll/", gw_enroll_poll, HTTP_ROUTE_PREFIX, "enroll_poll"},
+    {"POST", "/v1/heartbeat", gw_heartbeat, HTTP_ROUTE_CERT, "heartbeat"},
+    {"POST", "/v1/renew", gw_renew, HTTP_ROUTE_CERT, "renew"},
+    {NULL, NULL, NULL, 0, NULL},
+};
+
+void
+gateway_done(const char *route, int status, void *arg)
+{
+	char labels[128];
+
+	(void)arg;
+	snprintf(labels, sizeof(labels),
+	    "listener=\"gateway\",route=\"%s\",status=\"%d\"", route, status);
+	metrics_add("vigil_http_requests_total", labels, 1);
+}

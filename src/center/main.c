@@ -1,0 +1,420 @@
+/*
+ * vigild: the management center. The parent reads and checks the config,
+ * forks the key process (the only holder of the CA key), opens the store,
+ * binds the agent gateway and the admin API and runs the event loop.
+ * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config and the
+ * server certificate.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "center.h"
+#include "config.h"
+#include "metrics.h"
+#include "tls.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vigild [-dnv] -c FILE\n"
+	    "  -c FILE  configuration file (see vigild.conf(5))\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -n       check the configuration, certificates and ports, "
+	    "then exit\n"
+	    "  -v       verbose (debug) logging\n"
+	    "  -h       this help\n"
+	    "  -V       print the version\n");
+}
+
+static int
+revoked_cb(X509 *leaf, void *arg)
+{
+	struct center *c = arg;
+	char *serial = tls_serial_hex(leaf);
+	int rc;
+
+	if (serial == NULL)
+		return 1;
+	rc = db_is_revoked(c->store, serial);
+	free(serial);
+	return rc;
+}
+
+static void
+tls_fail_cb(const char *reason)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+	metrics_add("vigil_tls_handshake_failures_total", labels, 1);
+}
+
+static void
+declare_metrics(void)
+{
+	metrics_declare("vigil_http_requests_total", METRIC_COUNTER,
+	    "HTTP requests by listener, route and status");
+	metrics_declare("vigil_connections", METRIC_GAUGE,
+	    "open connections by listener");
+	metrics_declare("vigil_tls_handshake_failures_total", METRIC_COUNTER,
+	    "failed TLS handshakes by reason");
+	metrics_declare("vigil_enrollments_total", METRIC_COUNTER,
+	    "enrollment attempts by result");
+	metrics_declare("vigil_enrollments_pending", METRIC_GAUGE,
+	    "enrollment requests awaiting approval");
+	metrics_declare("vigil_heartbeats_total", METRIC_COUNTER,
+	    "heartbeats accepted");
+	metrics_declare("vigil_renewals_total", METRIC_COUNTER,
+	    "agent certificates renewed");
+	metrics_declare("vigil_revocations_total", METRIC_COUNTER,
+	    "agents revoked");
+	metrics_declare("vigil_clones_detected_total", METRIC_COUNTER,
+	    "heartbeats refused because the identity was cloned");
+	metrics_declare("vigil_admin_auth_failures_total", METRIC_COUNTER,
+	    "admin API requests with an invalid key");
+	metrics_declare("vigil_agents", METRIC_GAUGE, "agents by state");
+	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
+	    "store latency by operation");
+}
+
+static int
+make_ctxs(struct center *c, SSL_CTX **gw, SSL_CTX **adm, struct buf *err)
+{
+	*gw = tls_server_ctx(c->paths.server_crt, c->paths.server_key,
+	    c->paths.ca_crt, TLS_CLIENT_OPTIONAL, revoked_cb, c, err);
+	if (*gw == NULL)
+		return -1;
+	*adm = tls_server_ctx(c->paths.server_crt, c->paths.server_key, NULL,
+	    TLS_CLIENT_NONE, NULL, NULL, err);
+	if (*adm == NULL) {
+		SSL_CTX_free(*gw);
+		*gw = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_ca(struct center *c, struct buf *err)
+{
+	struct buf pem;
+
+	X509_free(c->ca);
+	if ((c->ca = tls_load_cert(c->paths.ca_crt, err)) == NULL)
+		return -1;
+	buf_init(&pem, sizeof(c->ca_pem) - 1);
+	if (tls_cert_to_pem(c->ca, &pem) == -1) {
+		buf_free(&pem);
+		buf_puts(err, "CA certificate too large");
+		return -1;
+	}
+	memcpy(c->ca_pem, pem.data, pem.len + 1);
+	buf_free(&pem);
+	return 0;
+}
+
+static void
+apply_log(const struct center_conf *conf, int foreground, int verbose)
+{
+	log_init("vigild", foreground ? LOG_DEST_STDERR : conf->log_dest,
+	    verbose ? LOG_LVL_DEBUG : conf->log_level);
+}
+
+static int g_foreground, g_verbose;
+
+static void
+reload(struct center *c)
+{
+	struct center_conf nc;
+	struct buf err;
+	SSL_CTX *gw = NULL, *adm = NULL;
+
+	buf_init(&err, 8192);
+	log_info("vigild: SIGHUP: reloading %s", c->conf_path);
+	if (center_conf_load(c->conf_path, &nc, &err) == -1) {
+		log_warnx("vigild: reload failed, keeping the old "
+			  "configuration:\n%s",
+		    buf_cstr(&err));
+		center_conf_free(&nc);
+		goto out;
+	}
+	if (strcmp(nc.gw_listen, c->conf.gw_listen) != 0 ||
+	    nc.gw_port != c->conf.gw_port ||
+	    strcmp(nc.adm_listen, c->conf.adm_listen) != 0 ||
+	    nc.adm_port != c->conf.adm_port ||
+	    strcmp(nc.data_dir, c->conf.data_dir) != 0 ||
+	    strcmp(nc.pki_dir, c->conf.pki_dir) != 0)
+		log_warnx("vigild: listen addresses, data_dir and pki_dir "
+			  "change only on restart");
+	/* Keep the settings that need a restart as they are. */
+	free(nc.gw_listen);
+	nc.gw_listen = strdup(c->conf.gw_listen);
+	nc.gw_port = c->conf.gw_port;
+	free(nc.adm_listen);
+	nc.adm_listen = strdup(c->conf.adm_listen);
+	nc.adm_port = c->conf.adm_port;
+	free(nc.data_dir);
+	nc.data_dir = strdup(c->conf.data_dir);
+	free(nc.pki_dir);
+	nc.pki_dir = strdup(c->conf.pki_dir);
+	if (make_ctxs(c, &gw, &adm, &err) == -1) {
+		log_warnx("vigild: reload: keeping the old certificates: %s",
+		    buf_cstr(&err));
+	} else {
+		http_server_set_ssl_ctx(c->gw, gw);
+		http_server_set_ssl_ctx(c->adm, adm);
+		SSL_CTX_free(c->gw_ctx);
+		SSL_CTX_free(c->adm_ctx);
+		c->gw_ctx = gw;
+		c->adm_ctx = adm;
+	}
+	center_conf_free(&c->conf);
+	c->conf = nc;
+	apply_log(&c->conf, g_foreground, g_verbose);
+	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
+	log_info("vigild: configuration reloaded");
+out:
+	buf_free(&err);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct center *c = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		reload(c);
+		break;
+	case SIGCHLD: {
+		pid_t pid;
+		int st;
+
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (pid == c->keypid) {
+				struct buf err;
+
+				log_warnx("vigild: the key process exited "
+					  "(status %d); restarting it",
+				    st);
+				c->keypid = 0;
+				if (c->keyfd != -1)
+					close(c->keyfd);
+				c->keyfd = -1;
+				buf_init(&err, 1024);
+				if (keyproc_start(c, &err) == -1)
+					log_warnx("vigild: key process: %s",
+					    buf_cstr(&err));
+				buf_free(&err);
+			}
+		}
+		break;
+	}
+	default:
+		log_info("vigild: signal %d: shutting down", (int)sig);
+		event_base_loopexit(c->base, NULL);
+	}
+}
+
+static int
+write_ports(struct center *c, struct buf *err)
+{
+	char s[128];
+	int n;
+
+	n = snprintf(s, sizeof(s),
+	    "{\"gateway\": %d, \"admin\": %d, \"pid\": %ld}\n", c->gw_port,
+	    c->adm_port, (long)getpid());
+	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
+}
+
+static int
+ensure_dir(const char *dir, struct buf *err)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		buf_printf(err, "%s: cannot create: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		buf_printf(err, "%s: not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct center c;
+	struct buf err;
+	struct http_limits gl, al;
+	const char *conf = NULL;
+	int ch, check_only = 0, rc = 1;
+
+	while ((ch = getopt(argc, argv, "c:dnvhV")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			g_foreground = 1;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'v':
+			g_verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vigild %s\n", VIGIL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (conf == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("vigild", LOG_DEST_STDERR,
+	    g_verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	buf_init(&err, 65536);
+	c.conf_path = conf;
+	c.keyfd = -1;
+	c.started = (long long)time(NULL);
+	if (center_conf_load(conf, &c.conf, &err) == -1) {
+		fprintf(stderr, "%s", buf_cstr(&err));
+		if (err.len && err.data[err.len - 1] != '\n')
+			fputc('\n', stderr);
+		fprintf(stderr, "vigild: %s: configuration has errors\n", conf);
+		goto out;
+	}
+	center_paths_init(&c.conf, &c.paths);
+	if (center_check(&c.conf, &c.paths, 1) > 0) {
+		log_warnx("vigild: %s: the checks above failed%s", conf,
+		    check_only ? "" : "; not starting");
+		goto out;
+	}
+	if (check_only) {
+		/* The key check needs the key process: start and stop it. */
+		if (keyproc_start(&c, &err) == -1) {
+			log_warnx("check: key process: %s", buf_cstr(&err));
+			goto out;
+		}
+		keyproc_stop(&c);
+		printf("vigild: %s: configuration OK\n", conf);
+		rc = 0;
+		goto out;
+	}
+	if (ensure_dir(c.conf.data_dir, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (!g_foreground && daemon(0, 0) == -1) {
+		log_warn("vigild: daemon");
+		goto out;
+	}
+	apply_log(&c.conf, g_foreground, g_verbose);
+	signal(SIGPIPE, SIG_IGN);
+	declare_metrics();
+	tls_set_failure_hook(tls_fail_cb);
+	/* Fork the key process first: it inherits no store handle, socket or
+	 * event base. */
+	if (keyproc_start(&c, &err) == -1) {
+		log_warnx("vigild: key process: %s", buf_cstr(&err));
+		goto out;
+	}
+	if ((c.store = store_open(c.paths.db, center_migrations,
+		 center_nmigrations, &err)) == NULL) {
+		log_warnx("vigild: store: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (admin_bootstrap_key(&c, &err) == -1 || load_ca(&c, &err) == -1 ||
+	    make_ctxs(&c, &c.gw_ctx, &c.adm_ctx, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if ((c.enroll_rl = ratelimit_new((double)c.conf.enroll_rate,
+		 (double)c.conf.enroll_rate)) == NULL ||
+	    (c.base = event_base_new()) == NULL)
+		fatalx("vigild: out of memory");
+	gl.max_body = (size_t)c.conf.gw_max_body;
+	gl.max_headers = 16384;
+	gl.timeout_secs = (int)c.conf.gw_timeout;
+	gl.max_conns = (int)c.conf.gw_max_conns;
+	al.max_body = (size_t)c.conf.adm_max_body;
+	al.max_headers = 16384;
+	al.timeout_secs = (int)c.conf.adm_timeout;
+	al.max_conns = 256;
+	c.gw = http_server_new(c.base, c.gw_ctx, gateway_routes, &c, &gl,
+	    gateway_done);
+	c.adm = http_server_new(c.base, c.adm_ctx, admin_routes, &c, &al,
+	    admin_done);
+	if (c.gw == NULL || c.adm == NULL)
+		fatalx("vigild: cannot create the HTTP servers");
+	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
+		&c.gw_port, &err) == -1 ||
+	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,
+		&c.adm_port, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (write_ports(&c, &err) == -1)
+		log_warnx("vigild: %s", buf_cstr(&err));
+	c.ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
+	c.ev_int = evsignal_new(c.base, SIGINT, on_signal, &c);
+	c.ev_hup = evsignal_new(c.base, SIGHUP, on_signal, &c);
+	c.ev_chld = evsignal_new(c.base, SIGCHLD, on_signal, &c);
+	event_add(c.ev_term, NULL);
+	event_add(c.ev_int, NULL);
+	event_add(c.ev_hup, NULL);
+	event_add(c.ev_chld, NULL);
+	log_info("vigild: %s: agent gateway on %s:%d, admin API on %s:%d",
+	    c.conf.fqdn, c.conf.gw_listen, c.gw_port, c.conf.adm_listen,
+	    c.adm_port);
+	event_base_dispatch(c.base);
+	rc = 0;
+out:
+	if (c.gw)
+		http_server_free(c.gw);
+	if (c.adm)
+		http_server_free(c.adm);
+	if (c.ev_chld) {
+		event_free(c.ev_chld);
+		event_free(c.ev_hup);
+		event_free(c.ev_int);
+		event_free(c.ev_term);
+	}
+	keyproc_stop(&c);
+	if (c.base)
+		event_base_free(c.base);
+	SSL_CTX_free(c.gw_ctx);
+	SSL_CTX_free(c.adm_ctx);
+	X509_free(c.ca);
+	store_close(c.store);
+	ratelimit_free(c.enroll_rl);
+	if (c.paths.ports[0] && rc == 0)
+		unlink(c.paths.ports);
+	center_conf_free(&c.conf);
+	metrics_reset();
+	buf_free(&err);
+	return rc;
+}

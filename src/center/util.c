@@ -1,0 +1,76 @@
+/*
+ * util.c: small helpers of vigild: random identifiers and tokens from the
+ * OpenSSL CSPRNG, SHA-256 in hex (how tokens and API keys are stored), and
+ * host facts as JSON.
+ */
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <uuid/uuid.h>
+
+#include "center.h"
+#include "enroll.h"
+
+void
+random_uuid(char out[37])
+{
+	uuid_t u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+void
+random_hex(char *out, size_t nbytes)
+{
+	uint8_t b[64];
+
+	if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
+		fatalx("%s: RAND_bytes failed", __func__);
+	hex_encode(b, nbytes, out);
+	explicit_bzero(b, sizeof(b));
+}
+
+void
+sha256_hex(const void *p, size_t n, char out[65])
+{
+	uint8_t md[32];
+	unsigned int mdlen = sizeof(md);
+
+	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1)
+		fatalx("%s: EVP_Digest failed", __func__);
+	hex_encode(md, sizeof(md), out);
+}
+
+static json_t *
+strs(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+json_t *
+facts_to_json(const void *p)
+{
+	const struct host_facts *f = p;
+	json_t *o = json_object();
+
+#define SET(k)                                                               \
+	json_object_set_new(o, #k, f->k ? json_string(f->k) : json_null())
+	SET(hostname);
+	SET(fqdn);
+	SET(os);
+	SET(kernel);
+	SET(arch);
+	SET(machine_id);
+	SET(agent_version);
+#undef SET
+	json_object_set_new(o, "ips", strs(f->ips, f->nips));
+	json_object_set_new(o, "macs", strs(f->macs, f->nmacs));
+	return o;
+}

@@ -1,0 +1,66 @@
+/*
+ * buf: growable byte buffers with a hard cap, and string views. Every piece
+ * of data carries its length; nothing off the wire is assumed to be
+ * NUL-terminated. Appending past the cap fails cleanly (-1, errno ENOBUFS)
+ * and leaves the buffer as it was (after curl's dynbuf).
+ */
+#ifndef VIGIL_BUF_H
+#define VIGIL_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	uint8_t *data; /* always NUL-terminated when non-NULL (not in len) */
+	size_t len;
+	size_t cap;
+	size_t max; /* hard cap on len */
+};
+
+#define BUF_MAX_DEFAULT (16u * 1024 * 1024)
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);  /* frees and re-inits with the same max */
+void buf_reset(struct buf *b); /* len = 0, keeps memory */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, int c);
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The contents as a C string ("" for an empty buffer); valid until the next
+ * change. */
+const char *buf_cstr(const struct buf *b);
+/* Hands the memory to the caller (NUL-terminated, must free()); the buffer
+ * is left empty. Returns NULL on allocation failure. */
+char *buf_steal(struct buf *b, size_t *len);
+
+/* String view: pointer + length, never owns memory. */
+struct strv {
+	const char *p;
+	size_t len;
+};
+
+struct strv strv_make(const char *p, size_t len);
+struct strv strv_cstr(const char *s);
+int strv_eq(struct strv a, const char *s);      /* exact, case-sensitive */
+int strv_casceq(struct strv a, const char *s);  /* ASCII case-insensitive */
+int strv_startswith(struct strv a, const char *prefix);
+struct strv strv_trim(struct strv a);           /* ASCII whitespace */
+/* Splits *s at the first sep: returns the head, *s becomes the rest (after
+ * sep); when sep is absent the head is all of *s and *s becomes empty. */
+struct strv strv_split(struct strv *s, char sep);
+/* Base-10 integer in [min, max], whole view, no sign unless min < 0. */
+int strv_to_ll(struct strv s, long long min, long long max, long long *out);
+/* malloc'd NUL-terminated copy, NULL on failure. */
+char *strv_dup(struct strv s);
+
+/* strtoll with full-string and range checks; the replacement for atoi. */
+int str_to_ll(const char *s, long long min, long long max, long long *out);
+/* Duration "90", "30s", "15m", "12h", "7d", "2w" to seconds (> 0). */
+int str_to_duration(const char *s, long long *secs);
+/* Size "512", "64k", "16M", "2G" (binary multiples) to bytes. */
+int str_to_size(const char *s, long long *bytes);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const uint8_t *p, size_t n, char *out);
+
+#endif

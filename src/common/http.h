@@ -1,0 +1,101 @@
+/*
+ * http: the HTTPS server used by every daemon, on libevent's evhttp with
+ * bufferevent_openssl. A route table maps method + path to a handler;
+ * replies are JSON; request bodies past a limit get 413, slow or idle
+ * connections are closed after a timeout; the verified client certificate
+ * (if any) is handed to handlers. Identity always comes from that
+ * certificate, never from the request body.
+ */
+#ifndef VIGIL_HTTP_H
+#define VIGIL_HTTP_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "buf.h"
+
+struct http_server;
+struct http_req;
+
+typedef void (*http_handler)(struct http_req *r);
+
+#define HTTP_ROUTE_PREFIX 0x1 /* path ends in '/'; the rest is r->rest */
+#define HTTP_ROUTE_CERT   0x2 /* a verified client certificate is required;
+				 without one the server answers 401 */
+
+struct http_route {
+	const char *method; /* "GET", "POST", "DELETE", "PUT" */
+	const char *path;   /* "/v1/ping", or a prefix "/v1/enroll/" */
+	http_handler fn;
+	unsigned flags;
+	const char *name; /* metrics label, e.g. "enroll" */
+};
+
+struct http_limits {
+	size_t max_body;     /* bytes; larger bodies get 413 */
+	size_t max_headers;  /* bytes of all headers */
+	int timeout_secs;    /* header read and idle keep-alive timeout */
+	int max_conns;       /* 0 = unlimited; beyond it new connections are
+				closed at once */
+};
+
+struct http_req {
+	struct evhttp_request *ev;
+	struct http_server *srv;
+	const struct http_route *route;
+	const char *method;   /* "GET", ... */
+	char *path;           /* decoded path without query */
+	const char *rest;     /* after the prefix of a PREFIX route, else "" */
+	struct evkeyvalq query;
+	X509 *peer;           /* verified client certificate or NULL
+				 (borrowed; valid until the reply) */
+	char peer_addr[64];   /* "127.0.0.1" / "::1" */
+	void *arg;            /* the server's arg */
+	int replied;
+};
+
+/*
+ * ssl_ctx may be NULL for plain HTTP (tests only). routes is terminated by
+ * an entry with fn == NULL. on_done (may be NULL) is called once per request
+ * with the route name ("unknown" when none matched) and the status sent.
+ */
+struct http_server *http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
+    const struct http_route *routes, void *arg,
+    const struct http_limits *limits,
+    void (*on_done)(const char *route, int status, void *arg));
+/* Binds host:port (port 0 = ephemeral); *bound gets the port. -1 with a
+ * message in err (e.g. "127.0.0.1:443: Address already in use"). */
+int http_server_bind(struct http_server *s, const char *host, int port,
+    int *bound, struct buf *err);
+/* Replaces the TLS context for new connections (config reload). */
+void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
+/* Stops accepting, lets requests in flight finish, frees. */
+void http_server_free(struct http_server *s);
+/* Number of open connections. */
+int http_server_conns(const struct http_server *s);
+
+/* Body of the request (not NUL-terminated), and its length. */
+const uint8_t *http_req_body(struct http_req *r, size_t *len);
+/* Parses the body as a JSON object. On failure replies 400 with a message
+ * naming the problem (line/column) and returns NULL. */
+json_t *http_req_json(struct http_req *r);
+/* Query parameter or NULL. */
+const char *http_req_query(struct http_req *r, const char *name);
+/* Request header or NULL. */
+const char *http_req_header(struct http_req *r, const char *name);
+
+/* Replies; each frees r. reply_json steals the reference to body. */
+void http_reply_json(struct http_req *r, int status, json_t *body);
+void http_reply_text(struct http_req *r, int status, const char *ctype,
+    const void *body, size_t len);
+/* {"error": {"code": code, "message": msg}} */
+void http_reply_error(struct http_req *r, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_set_header(struct http_req *r, const char *name, const char *val);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * httpc: the HTTPS client of the agent and vigilctl, on libcurl. It trusts
+ * only the given CA file (never the system store or environment proxies),
+ * presents an optional client certificate, goes through an optional HTTP
+ * CONNECT proxy with Basic auth or none, and turns every failure into one
+ * readable sentence: for a certificate that does not verify it names the
+ * issuer it was shown, the CA it expected, and says that TLS interception is
+ * not supported; for a proxy that wants NTLM or Negotiate it says that only
+ * Basic is supported.
+ */
+#ifndef VIGIL_HTTPC_H
+#define VIGIL_HTTPC_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct httpc_opts {
+	const char *ca_file;   /* pinned CA; required unless insecure */
+	const char *cert_file; /* client certificate (PEM) or NULL */
+	const char *key_file;  /* its key (0600) or NULL */
+	const char *proxy;     /* "http://host:port" or NULL for direct */
+	const char *proxy_user; /* "user:password" for Basic, or NULL */
+	const char *bearer;    /* Authorization: Bearer <token>, or NULL */
+	long timeout_secs;     /* whole request; 0 = 30 */
+	int insecure;          /* skip verification: ONLY to fetch a CA that
+				  the caller then checks by fingerprint */
+};
+
+enum httpc_err {
+	HTTPC_OK = 0,
+	HTTPC_ERR_CONNECT,    /* refused, unreachable, DNS */
+	HTTPC_ERR_TLS_VERIFY, /* server certificate did not verify */
+	HTTPC_ERR_TLS,        /* other TLS failure (e.g. client cert refused) */
+	HTTPC_ERR_PROXY,      /* proxy refused / wants unsupported auth */
+	HTTPC_ERR_TIMEOUT,
+	HTTPC_ERR_OTHER,
+};
+
+struct httpc_resp {
+	long status;        /* HTTP status, 0 if no response */
+	struct buf body;    /* response body (capped at 16 MiB) */
+	enum httpc_err err;
+	char errmsg[1024];  /* readable message when err != HTTPC_OK */
+};
+
+int httpc_global_init(void);
+void httpc_global_cleanup(void);
+void httpc_resp_init(struct httpc_resp *r);
+void httpc_resp_free(struct httpc_resp *r);
+/*
+ * One request. body may be NULL. ctype defaults to application/json.
+ * Returns 0 when a response was received (any status), -1 otherwise with
+ * resp->err and resp->errmsg set.
+ */
+int httpc_request(const struct httpc_opts *o, const char *method,
+    const char *url, const char *ctype, const void *body, size_t len,
+    struct httpc_resp *resp);
+
+#endif

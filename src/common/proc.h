@@ -1,0 +1,33 @@
+/*
+ * proc: privilege separation by fork + socketpair (after OpenBSD proc.c).
+ * Messages are typed and size-checked: a fixed header {type, len, id} and at
+ * most PROC_MAX_MSG bytes of payload; anything else closes the channel.
+ */
+#ifndef VIGIL_PROC_H
+#define VIGIL_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define PROC_MAX_MSG (64u * 1024)
+
+struct proc_hdr {
+	uint32_t type;
+	uint32_t len; /* payload bytes that follow */
+	uint64_t id;  /* request id, echoed in the reply */
+};
+
+/* Forks; the child runs child_main(fd, arg) and then _exit()s with its
+ * return value. The parent gets the child's pid and its end in *fd. The
+ * child closes every descriptor except fd and 0-2. */
+pid_t proc_fork(int *fd, int (*child_main)(int fd, void *arg), void *arg);
+/* Blocking, whole-message send/receive (EINTR-safe). proc_recv returns 0,
+ * 1 on orderly EOF, -1 on error or a message larger than max (which also
+ * means the channel is no longer usable). */
+int proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len);
+int proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * store: SQLite back end of store.h. One connection per process, used from
+ * the event loop only. WAL mode with synchronous=FULL: an acknowledged write
+ * survives a power cut. Prepared statements are cached by SQL text so hot
+ * paths never re-parse SQL.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#define STMT_CACHE 64
+
+struct cached_stmt {
+	const char *sql; /* compared by pointer first, then text */
+	sqlite3_stmt *st;
+};
+
+struct store {
+	sqlite3 *db;
+	struct cached_stmt cache[STMT_CACHE];
+	size_t ncache;
+	int version;
+};
+
+struct store_rows {
+	struct store *s;
+	sqlite3_stmt *st;
+	struct timespec t0;
+};
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static sqlite3_stmt *
+stmt_get(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+
+	for (i = 0; i < s->ncache; i++)
+		if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0)
+			return s->cache[i].st;
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+		NULL) != SQLITE_OK) {
+		log_warnx("store: prepare: %s: %s", sqlite3_errmsg(s->db), sql);
+		return NULL;
+	}
+	if (s->ncache < STMT_CACHE) {
+		s->cache[s->ncache].sql = sql;
+		s->cache[s->ncache].st = st;
+		s->ncache++;
+		return st;
+	}
+	/* Cache full: a caller building SQL dynamically. Still works, but
+	 * the statement is finalized when its rows are done. */
+	return st;
+}
+
+static int
+stmt_cached(struct store *s, sqlite3_stmt *st)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncache; i++)
+		if (s->cache[i].st == st)
+			return 1;
+	return 0;
+}
+
+static void
+stmt_release(struct store *s, sqlite3_stmt *st)
+{
+	if (stmt_cached(s, st)) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	} else
+		sqlite3_finalize(st);
+}
+
+static int
+bind_args(struct store *s, sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int i, rc = SQLITE_OK, n = sqlite3_bind_parameter_count(st);
+	const char *t;
+
+	for (i = 1, t = types ? types : ""; *t != '\0'; t++, i++) {
+		switch (*t) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+			rc = v ? sqlite3_bind_text(st, i, v, -1,
+					 SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st, i);
+			break;
+		}
+		case 'i':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, long long));
+			break;
+		case 'n':
+			rc = sqlite3_bind_null(st, i);
+			break;
+		default:
+			fatalx("%s: bad type '%c'", __func__, *t);
+		}
+		if (rc != SQLITE_OK) {
+			log_warnx("store: bind %d: %s", i, sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	if (i - 1 != n)
+		fatalx("%s: %d parameters for %d placeholders", __func__, i - 1,
+		    n);
+	return 0;
+}
+
+static int
+exec_plain(struct store *s, const char *sql, struct buf *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		if (err)
+			buf_printf(err, "%s", msg ? msg : "unknown error");
+		else
+			log_warnx("store: %s", msg ? msg : "unknown error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+migrate(struct store *s, const char *path, const char *const *migrations,
+    size_t n, struct buf *err)
+{
+	struct store_rows *r;
+	size_t v;
+
+	if (exec_plain(s,
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		"version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+		err) == -1)
+		return -1;
+	s->version = 0;
+	if ((r = store_query(s,
+		 "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+		 NULL)) == NULL)
+		return -1;
+	if (store_next(r) == 1)
+		s->version = (int)store_int(r, 0);
+	store_done(r);
+	if ((size_t)s->version > n) {
+		buf_printf(err,
+		    "%s: database schema version %d is newer than this "
+		    "vigild (knows %zu); run the newer vigild or restore a "
+		    "backup",
+		    path, s->version, n);
+		return -1;
+	}
+	for (v = (size_t)s->version; v < n; v++) {
+		if (exec_plain(s, "BEGIN IMMEDIATE", err) == -1)
+			return -1;
+		if (exec_plain(s, migrations[v], err) == -1 ||
+		    store_exec(s,
+			"INSERT INTO schema_migrations (version, applied_at) "
+			"VALUES (?, ?)",
+			"ii", (long long)v + 1, (long long)time(NULL)) != 1) {
+			buf_printf(err, " (%s: migration %zu failed)", path,
+			    v + 1);
+			exec_plain(s, "ROLLBACK", NULL);
+			return -1;
+		}
+		if (exec_plain(s, "COMMIT", err) == -1)
+			return -1;
+		log_info("store: %s: applied migration %zu", path, v + 1);
+		s->version = (int)v + 1;
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *path, const char *const *migrations, size_t n,
+    struct buf *err)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		buf_printf(err, "%s: out of memory", path);
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &s->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOFOLLOW,
+		NULL) != SQLITE_OK) {
+		buf_printf(err, "%s: %s", path,
+		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if (exec_plain(s,
+		"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+		"PRAGMA foreign_keys=ON",
+		err) == -1) {
+		buf_printf(err, " (%s)", path);
+		goto fail;
+	}
+	if (migrate(s, path, migrations, n, err) == -1)
+		goto fail;
+	return s;
+fail:
+	store_close(s);
+	return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->ncache; i++)
+		sqlite3_finalize(s->cache[i].st);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int
+store_schema_version(struct store *s)
+{
+	return s->version;
+}
+
+int
+store_exec(struct store *s, const char *sql, const char *types, ...)
+{
+	struct timespec t0;
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc, ret = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((st = stmt_get(s, sql)) == NULL)
+		return -1;
+	va_start(ap, types);
+	rc = bind_args(s, st, types, ap);
+	va_end(ap);
+	if (rc == 0) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		if (rc == SQLITE_DONE)
+			ret = sqlite3_changes(s->db);
+		else
+			log_warnx("store: %s: %s", sqlite3_errmsg(s->db), sql);
+	}
+	stmt_release(s, st);
+	metrics_observe("vigil_store_seconds", "op=\"exec\"", elapsed(&t0));
+	return ret;
+}
+
+struct store_rows *
+store_query(struct store *s, const char *sql, const char *types, ...)
+{
+	struct store_rows *r;
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	if ((st = stmt_get(s, sql)) == NULL)
+		return NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		stmt_release(s, st);
+		return NULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	r->s = s;
+	r->st = st;
+	va_start(ap, types);
+	rc = bind_args(s, st, types, ap);
+	va_end(ap);
+	if (rc == -1) {
+		store_done(r);
+		return NULL;
+	}
+	return r;
+}
+
+int
+store_next(struct store_rows *r)
+{
+	int rc = sqlite3_step(r->st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_warnx("store: %s", sqlite3_errmsg(r->s->db));
+	return -1;
+}
+
+const char *
+store_text(struct store_rows *r, int col)
+{
+	return (const char *)sqlite3_column_text(r->st, col);
+}
+
+long long
+store_int(struct store_rows *r, int col)
+{
+	return sqlite3_column_int64(r->st, col);
+}
+
+int
+store_isnull(struct store_rows *r, int col)
+{
+	return sqlite3_column_type(r->st, col) == SQLITE_NULL;
+}
+
+void
+store_done(struct store_rows *r)
+{
+	if (r == NULL)
+		return;
+	stmt_release(r->s, r->st);
+	metrics_observe("vigil_store_seconds", "op=\"query\"", elapsed(&r->t0));
+	free(r);
+}
+
+int
+store_begin(struct store *s)
+{
+	return exec_plain(s, "BEGIN IMMEDIATE", NULL);
+}
+
+int
+store_commit(struct store *s)
+{
+	return exec_plain(s, "COMMIT", NULL);
+}
+
+void
+store_rollback(struct store *s)
+{
+	exec_plain(s, "ROLLBACK", NULL);
+}

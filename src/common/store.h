@@ -1,0 +1,44 @@
+/*
+ * store: the center's database. SQLite in WAL mode, numbered schema
+ * migrations applied in order at start (each in its own transaction,
+ * recorded in schema_migrations), prepared statements only, cached per SQL
+ * text. The SQL is kept portable (?-placeholders, no SQLite-only syntax in
+ * queries) for the PostgreSQL back end that comes later; callers see rows,
+ * never sqlite3 handles. Store latency is recorded in the metrics.
+ */
+#ifndef VIGIL_STORE_H
+#define VIGIL_STORE_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct store;
+struct store_rows;
+
+/* migrations[i] is the SQL that brings the schema to version i + 1. */
+struct store *store_open(const char *path, const char *const *migrations,
+    size_t nmigrations, struct buf *err);
+void store_close(struct store *s);
+int store_schema_version(struct store *s);
+
+/*
+ * Parameters are described by types: one letter per '?':
+ * 's' const char * (NULL binds NULL), 'i' long long, 'n' NULL (no argument).
+ * store_exec returns the number of changed rows, or -1 (logged).
+ */
+int store_exec(struct store *s, const char *sql, const char *types, ...);
+/* NULL on error (logged). Iterate with store_next (1 row, 0 done, -1 err). */
+struct store_rows *store_query(struct store *s, const char *sql,
+    const char *types, ...);
+int store_next(struct store_rows *r);
+const char *store_text(struct store_rows *r, int col); /* NULL for NULL */
+long long store_int(struct store_rows *r, int col);
+int store_isnull(struct store_rows *r, int col);
+void store_done(struct store_rows *r);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+#endif

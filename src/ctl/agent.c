@@ -1,0 +1,176 @@
+/*
+ * agent.c: `vigilctl agent list|show|pending|approve|reject|revoke`.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static void
+agent_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vigilctl agent list [--state online|offline|revoked]\n"
+	    "       vigilctl agent show AGENT_ID\n"
+	    "       vigilctl agent pending\n"
+	    "       vigilctl agent approve REQUEST_ID\n"
+	    "       vigilctl agent reject REQUEST_ID\n"
+	    "       vigilctl agent revoke AGENT_ID\n");
+}
+
+static int
+agent_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char *const cols[] = {"id", "hostname", "state", "os",
+	    "ips", "seen", "labels", NULL};
+	static const char *const hdrs[] = {"ID", "HOSTNAME", "STATE", "OS",
+	    "IPS", "LAST SEEN", "LABELS", NULL};
+	char path[256] = "/api/v1/agents", ago[32];
+	json_t *j, *a, *row;
+	size_t i;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			snprintf(path, sizeof(path), "/api/v1/agents?state=%s",
+			    optarg);
+			break;
+		case 'h':
+			agent_usage(stdout);
+			return 0;
+		default:
+			agent_usage(stderr);
+			return 2;
+		}
+	}
+	if ((j = ctl_api("GET", path, NULL)) == NULL)
+		return 1;
+	a = json_object_get(j, "agents");
+	if (ctl.json) {
+		ctl_print_json(a);
+	} else {
+		json_array_foreach(a, i, row)
+		{
+			json_t *seen = json_object_get(row, "last_seen");
+
+			ctl_ago(json_is_integer(seen) ? json_integer_value(seen)
+						      : 0,
+			    ago, sizeof(ago));
+			json_object_set_new(row, "seen", json_string(ago));
+		}
+		ctl_table(a, cols, hdrs);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int
+agent_pending(void)
+{
+	static const char *const cols[] = {"id", "hostname", "source_addr",
+	    "machine_id", "cloned_from", NULL};
+	static const char *const hdrs[] = {"REQUEST", "HOSTNAME", "FROM",
+	    "MACHINE ID", "CLONE OF", NULL};
+	json_t *j, *a, *row;
+	size_t i;
+
+	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending",
+		 NULL)) == NULL)
+		return 1;
+	a = json_object_get(j, "enrollments");
+	if (ctl.json)
+		ctl_print_json(a);
+	else {
+		json_array_foreach(a, i, row)
+		{
+			json_t *f = json_object_get(row, "facts");
+
+			json_object_set(row, "hostname",
+			    json_object_get(f, "hostname"));
+			json_object_set(row, "machine_id",
+			    json_object_get(f, "machine_id"));
+		}
+		ctl_table(a, cols, hdrs);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int
+valid_id(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+			(s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' ||
+			s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int
+agent_action(const char *what, const char *fmt, const char *id,
+    const char *done)
+{
+	char path[256];
+	json_t *j;
+
+	if (!valid_id(id)) {
+		fprintf(stderr, "vigilctl: %s: '%s' is not an id\n", what, id);
+		return 2;
+	}
+	snprintf(path, sizeof(path), fmt, id);
+	if ((j = ctl_api(strcmp(what, "show") == 0 ? "GET" : "POST", path,
+		 NULL)) == NULL)
+		return 1;
+	if (ctl.json || done == NULL)
+		ctl_print_json(j);
+	else
+		printf("%s %s\n", done, id);
+	json_decref(j);
+	return 0;
+}
+
+int
+ctl_agent(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	if (sub == NULL || strcmp(sub, "--help") == 0 ||
+	    strcmp(sub, "-h") == 0) {
+		agent_usage(sub ? stdout : stderr);
+		return sub ? 0 : 2;
+	}
+	if (strcmp(sub, "list") == 0)
+		return agent_list(argc - 1, argv + 1);
+	if (strcmp(sub, "pending") == 0 && argc == 2)
+		return agent_pending();
+	if (argc != 3) {
+		agent_usage(stderr);
+		return 2;
+	}
+	if (strcmp(sub, "show") == 0)
+		return agent_action(sub, "/api/v1/agents/%s", argv[2], NULL);
+	if (strcmp(sub, "approve") == 0)
+		return agent_action(sub, "/api/v1/enrollments/%s/approve",
+		    argv[2], "approved enrollment request");
+	if (strcmp(sub, "reject") == 0)
+		return agent_action(sub, "/api/v1/enrollments/%s/reject",
+		    argv[2], "rejected enrollment request");
+	if (strcmp(sub, "revoke") == 0)
+		return agent_action(sub, "/api/v1/agents/%s/revoke", argv[2],
+		    "revoked agent");
+	agent_usage(stderr);
+	return 2;
+}

@@ -1,0 +1,35 @@
+#!/bin/bash
+# A cloned data directory (same identity, another machine id) is detected
+# and reported by the center; the clone re-enrolls with its own identity
+# and the original keeps working.
+. "$(dirname "$0")/lib.sh"
+
+standard_center
+TOKEN=$(new_token)
+export VIGIL_MACHINE_ID_FILE
+VIGIL_MACHINE_ID_FILE=$(machine_id c1)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca "$PKI/ca.crt" --data-dir "$T/orig" >/dev/null 2>&1 || fail enroll
+"$AGENT" run --once --data-dir "$T/orig" >/dev/null 2>&1 || fail "orig heartbeat"
+ORIG=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p')
+
+cp -a "$T/orig" "$T/clone"
+VIGIL_MACHINE_ID_FILE=$(machine_id c2)
+"$AGENT" run --once --data-dir "$T/clone" >"$T/clone.log" 2>&1 || true
+cat "$T/clone.log"
+grep -qi "clone" "$T/clone.log" || fail "agent did not report the clone"
+n=$("$CTL" --json agent list | grep -c '"id"')
+[ "$n" -eq 2 ] || fail "expected the clone to re-enroll as a second agent, got $n"
+new=$("$CTL" --json agent list | grep -o '"cloned_from": "[0-9a-f-]*"' | head -1)
+expect_contains "$new" "$ORIG"
+notices=$(api GET /api/v1/notices)
+expect_contains "$notices" "clone_detected"
+pass "clone detected, reported and re-enrolled"
+
+"$AGENT" run --once --data-dir "$T/clone" >/dev/null 2>&1 || fail "clone with its own identity"
+VIGIL_MACHINE_ID_FILE=$T/machine-id-c1
+"$AGENT" run --once --data-dir "$T/orig" >/dev/null 2>&1 || fail "original after clone"
+[ "$(grep -o '"agent_id"[^,]*' "$T/orig/state.json" 2>/dev/null || echo x)" != \
+	"$(grep -o '"agent_id"[^,]*' "$T/clone/state.json" 2>/dev/null || echo y)" ] ||
+	fail "clone still shares the identity"
+pass "original and clone both work with distinct identities"

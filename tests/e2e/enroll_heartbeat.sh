@@ -1,0 +1,72 @@
+#!/bin/bash
+# Enrollment with a token (CA pinned by file and by fingerprint), heartbeat,
+# `vigilctl agent list` showing the agent online, `vigil-agent check`, the
+# key stored 0600 and never sent, and the metrics that count it all.
+. "$(dirname "$0")/lib.sh"
+
+standard_center
+TOKEN=$(new_token --uses 2 --label site=berlin --label os=linux)
+[ -n "$TOKEN" ] || fail "no token"
+
+export VIGIL_MACHINE_ID_FILE
+VIGIL_MACHINE_ID_FILE=$(machine_id a1)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca "$PKI/ca.crt" --data-dir "$T/agent1" >"$T/enroll1.log" 2>&1 ||
+	fail "enroll with --ca: $(cat "$T/enroll1.log")"
+pass "enrolled with --ca"
+[ "$(stat -c %a "$T/agent1/agent.key")" = 600 ] || fail "agent.key not 0600"
+pass "agent key is 0600"
+
+FP=$("$CTL" pki show --dir "$PKI" --json | sed -nE 's/.*"fingerprint": "([0-9a-f:]+)".*/\1/p' | head -1)
+[ -n "$FP" ] || fail "no CA fingerprint from pki show"
+VIGIL_MACHINE_ID_FILE=$(machine_id a2)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca-fingerprint "$FP" --data-dir "$T/agent2" >"$T/enroll2.log" 2>&1 ||
+	fail "enroll with --ca-fingerprint: $(cat "$T/enroll2.log")"
+pass "enrolled with --ca-fingerprint"
+
+# A wrong fingerprint stops before anything is sent.
+out=$("$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca-fingerprint "$(printf '%064d' 0)" --data-dir "$T/agent3" 2>&1) &&
+	fail "enroll with a wrong fingerprint succeeded"
+expect_contains "$out" "fingerprint"
+pass "wrong fingerprint refused"
+
+VIGIL_MACHINE_ID_FILE=$T/machine-id-a1
+"$AGENT" run --once --data-dir "$T/agent1" >"$T/run1.log" 2>&1 ||
+	fail "heartbeat: $(cat "$T/run1.log")"
+pass "heartbeat accepted"
+
+list=$("$CTL" agent list)
+echo "$list"
+expect_contains "$list" "online"
+expect_contains "$list" "site=berlin"
+n=$("$CTL" --json agent list | grep -c '"id"')
+[ "$n" -eq 2 ] || fail "expected 2 agents, got $n"
+online=$("$CTL" --json agent list --state online | grep -c '"id"' || true)
+[ "$online" -eq 1 ] || fail "expected 1 online agent, got $online"
+pass "vigilctl agent list shows the agent online"
+
+# The center never saw a private key: only the CSR went out.
+grep -q "PRIVATE KEY" "$DATA/vigil.db" && fail "a private key reached the center"
+pass "no private key in the center's store"
+
+"$AGENT" check --data-dir "$T/agent1" >"$T/check.log" 2>&1 ||
+	fail "check: $(cat "$T/check.log")"
+cat "$T/check.log"
+pass "vigil-agent check"
+
+m=$(api GET /metrics)
+expect_contains "$m" 'vigil_enrollments_total{result="enrolled"} 2'
+expect_contains "$m" 'vigil_heartbeats_total'
+expect_contains "$m" 'route="heartbeat",status="200"'
+expect_contains "$m" 'vigil_agents{state="online"} 1'
+expect_contains "$m" 'vigil_store_seconds_count'
+pass "metrics"
+
+# Ping needs no certificate.
+[ "$(gw_status GET /v1/ping)" = 200 ] || fail "ping"
+expect_contains "$(cat "$T/gw-body")" '"service":"vigild"'
+# Heartbeat needs one.
+[ "$(gw_status POST /v1/heartbeat -d '{}')" = 401 ] || fail "heartbeat without cert"
+pass "ping open, heartbeat needs a certificate"

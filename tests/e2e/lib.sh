@@ -1,0 +1,143 @@
+# Shared helpers of the end-to-end scenarios: a temporary directory, a PKI
+# made with vigilctl, a real vigild on 127.0.0.1 with ephemeral ports, and
+# cleanup of every process started, whatever happens. Sourced, not run.
+set -euo pipefail
+
+BIN=${VIGIL_BIN:?VIGIL_BIN must point at the build directory}
+SRC=${VIGIL_SRC:?VIGIL_SRC must point at the source tree}
+VIGILD=$BIN/vigild
+AGENT=$BIN/vigil-agent
+CTL=$BIN/vigilctl
+DOMAIN=center.vigil.test
+
+T=$(mktemp -d /tmp/vigil-e2e.XXXXXX)
+chmod 700 "$T"
+PIDS=()
+
+cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && wait "$p" 2>/dev/null || true
+	done
+	if [ $rc -ne 0 ]; then
+		echo "--- $0 failed (rc $rc); logs:" >&2
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- $f" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+# expect_contains FILE_OR_STRING NEEDLE: fails showing the text otherwise.
+expect_contains() {
+	if ! grep -qF -- "$2" <<<"$1"; then
+		echo "--- text:" >&2
+		echo "$1" >&2
+		fail "expected to find: $2"
+	fi
+}
+
+# make_pki DIR [DOMAIN]
+make_pki() {
+	"$CTL" pki init --dir "$1" --domain "${2:-$DOMAIN}" --san 127.0.0.1 \
+		--san ::1 >"$T/pki-$(basename "$1").log" 2>&1 ||
+		fail "pki init: $(cat "$T/pki-$(basename "$1").log")"
+}
+
+# write_conf FILE PKI_DIR DATA_DIR [extra center keys...]
+write_conf() {
+	local f=$1 pki=$2 data=$3
+	shift 3
+	{
+		echo "[center]"
+		echo "fqdn = $DOMAIN"
+		echo "pki_dir = $pki"
+		echo "data_dir = $data"
+		echo "poll_interval = 2s"
+		for kv in "$@"; do echo "$kv"; done
+		echo "[gateway]"
+		echo "listen = 127.0.0.1"
+		echo "port = ${GW_PORT:-0}"
+		echo "[admin]"
+		echo "listen = 127.0.0.1"
+		echo "port = ${ADM_PORT:-0}"
+	} >"$f"
+}
+
+# start_center CONF DATA_DIR: starts vigild -d, waits for its ports file,
+# sets GW, ADM (ports), CENTER_PID and the vigilctl environment.
+start_center() {
+	local conf=$1 data=$2 i
+	rm -f "$data/vigild.ports"
+	"$VIGILD" -d -c "$conf" >>"$T/vigild.log" 2>&1 &
+	CENTER_PID=$!
+	PIDS+=("$CENTER_PID")
+	for i in $(seq 1 100); do
+		[ -s "$data/vigild.ports" ] && break
+		kill -0 "$CENTER_PID" 2>/dev/null ||
+			fail "vigild exited at start: $(tail -5 "$T/vigild.log")"
+		sleep 0.1
+	done
+	[ -s "$data/vigild.ports" ] || fail "vigild did not start"
+	GW=$(sed -E 's/.*"gateway": ([0-9]+).*/\1/' "$data/vigild.ports")
+	ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")
+	export VIGIL_SERVER="https://127.0.0.1:$ADM"
+	export VIGIL_CA="$PKI/ca.crt"
+	export VIGIL_API_KEY
+	VIGIL_API_KEY=$(cat "$data/admin.key")
+}
+
+stop_center() {
+	kill -TERM "$CENTER_PID"
+	wait "$CENTER_PID" || true
+}
+
+# A standard setup: PKI in $T/pki, data in $T/data, config $T/vigild.conf.
+standard_center() {
+	PKI=$T/pki
+	DATA=$T/data
+	make_pki "$PKI"
+	write_conf "$T/vigild.conf" "$PKI" "$DATA" "$@"
+	start_center "$T/vigild.conf" "$DATA"
+}
+
+new_token() {
+	"$CTL" --json token create "$@" | sed -nE 's/.*"token": "([^"]+)".*/\1/p'
+}
+
+# api METHOD PATH [curl args...]: raw admin API call, prints the body.
+api() {
+	local m=$1 p=$2
+	shift 2
+	curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $VIGIL_API_KEY" \
+		-X "$m" "https://127.0.0.1:$ADM$p" "$@"
+}
+
+# gw_status METHOD PATH [curl args...]: HTTP status of a gateway request.
+gw_status() {
+	local m=$1 p=$2
+	shift 2
+	curl -sS -o "$T/gw-body" -w '%{http_code}' --cacert "$PKI/ca.crt" \
+		-X "$m" "https://127.0.0.1:$GW$p" "$@" || true
+}
+
+machine_id() {
+	printf '%s' "$1" | sha256sum | cut -c1-32 >"$T/machine-id-$1"
+	echo "$T/machine-id-$1"
+}

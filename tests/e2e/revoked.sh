@@ -1,0 +1,34 @@
+#!/bin/bash
+# A revoked agent is refused at the TLS handshake: its heartbeat never
+# reaches the HTTP layer, and the failure is counted by reason.
+. "$(dirname "$0")/lib.sh"
+
+standard_center
+TOKEN=$(new_token --uses 2)
+export VIGIL_MACHINE_ID_FILE
+VIGIL_MACHINE_ID_FILE=$(machine_id r1)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca "$PKI/ca.crt" --data-dir "$T/a" >/dev/null 2>&1 || fail enroll
+"$AGENT" run --once --data-dir "$T/a" >/dev/null 2>&1 || fail "first heartbeat"
+ID=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p' | head -1)
+
+hb() {
+	curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
+		--cert "$T/a/agent.crt" --key "$T/a/agent.key" \
+		-H 'Content-Type: application/json' \
+		-d "{\"facts\": {\"hostname\": \"h\", \"machine_id\": \"$(cat "$VIGIL_MACHINE_ID_FILE")\"}}" \
+		"https://127.0.0.1:$GW/v1/heartbeat" 2>"$T/curl.err"
+}
+[ "$(hb)" = 200 ] || fail "heartbeat before revocation"
+"$CTL" agent revoke "$ID" | grep -q revoked || fail revoke
+code=$(hb) && fail "revoked certificate completed a request ($code)"
+cat "$T/curl.err"
+grep -qiE "alert|handshake|ssl" "$T/curl.err" || fail "not refused at the handshake"
+pass "revoked agent refused at the handshake"
+
+out=$("$AGENT" run --once --data-dir "$T/a" 2>&1) && fail "revoked agent ran"
+echo "$out"
+expect_contains "$(api GET /metrics)" 'vigil_tls_handshake_failures_total{reason="revoked"}'
+"$CTL" agent list | grep -q revoked || fail "agent not listed as revoked"
+out=$("$CTL" agent revoke "$ID" 2>&1) && fail "revoked twice"
+pass "revocation counted and listed"

@@ -1,0 +1,68 @@
+/*
+ * Unit tests of the center's per-address rate limiter: the burst is
+ * allowed, the next attempt refused with a retry time, tokens refill with
+ * time, addresses are independent, and memory stays fixed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../../src/center/ratelimit.c"
+
+static void
+test_burst_and_refill(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(60, 3); /* 1/s, burst 3 */
+	int ra = 0, i;
+
+	(void)state;
+	assert_non_null(rl);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(ratelimit_take(rl, "192.0.2.1", 1000, &ra), 1);
+	assert_int_equal(ratelimit_take(rl, "192.0.2.1", 1000, &ra), 0);
+	assert_true(ra >= 1 && ra <= 2);
+	/* Another address has its own bucket. */
+	assert_int_equal(ratelimit_take(rl, "192.0.2.2", 1000, &ra), 1);
+	/* One second later one more token. */
+	assert_int_equal(ratelimit_take(rl, "192.0.2.1", 1001, &ra), 1);
+	assert_int_equal(ratelimit_take(rl, "192.0.2.1", 1001, &ra), 0);
+	/* Long idle: refilled only up to the burst. */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(ratelimit_take(rl, "192.0.2.1", 5000, &ra), 1);
+	assert_int_equal(ratelimit_take(rl, "192.0.2.1", 5000, &ra), 0);
+	ratelimit_free(rl);
+}
+
+static void
+test_many_addresses(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(60, 1);
+	char a[64];
+	int ra, i, allowed = 0;
+
+	(void)state;
+	/* Far more addresses than slots: no growth, no crash, and an
+	 * address that was just refused stays refused. */
+	for (i = 0; i < 100000; i++) {
+		snprintf(a, sizeof(a), "10.%d.%d.%d", (i >> 16) & 255,
+		    (i >> 8) & 255, i & 255);
+		allowed += ratelimit_take(rl, a, 2000, &ra);
+	}
+	assert_true(allowed > RL_SLOTS / 2 && allowed <= RL_SLOTS);
+	assert_int_equal(ratelimit_take(rl, "10.0.0.5", 2000, &ra), 0);
+	ratelimit_free(rl);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_burst_and_refill),
+	    cmocka_unit_test(test_many_addresses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

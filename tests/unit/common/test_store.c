@@ -1,0 +1,179 @@
+/*
+ * Unit tests of store.c against a real SQLite file: migrations applied once
+ * and in order, a failing migration rolled back and reported, a database
+ * newer than the code refused, WAL mode, parameter binding and NULLs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+static char dir[64];
+static char path[128];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/vigil-store.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static const char *const m2[] = {
+    "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n BIGINT)",
+    "ALTER TABLE t ADD COLUMN extra TEXT",
+};
+
+static void
+test_migrations_once(void **state)
+{
+	struct store *s;
+	struct buf err;
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = store_open(path, m2, 1, &err);
+	assert_non_null(s);
+	assert_int_equal(store_schema_version(s), 1);
+	store_close(s);
+	/* Reopen with one more migration: only the new one runs. */
+	s = store_open(path, m2, 2, &err);
+	assert_non_null(s);
+	assert_int_equal(store_schema_version(s), 2);
+	assert_int_equal(store_exec(s,
+			     "INSERT INTO t (name, n, extra) VALUES (?, ?, ?)",
+			     "sis", "a", 5LL, "x"),
+	    1);
+	store_close(s);
+	s = store_open(path, m2, 2, &err);
+	assert_non_null(s);
+	store_close(s);
+	/* The code knows fewer migrations than the file has: refused. */
+	assert_null(store_open(path, m2, 1, &err));
+	assert_non_null(strstr(buf_cstr(&err), "newer"));
+	buf_free(&err);
+}
+
+static void
+test_failed_migration(void **state)
+{
+	static const char *const bad[] = {
+	    "CREATE TABLE a (x INT)",
+	    "CREATE TABLE b (y INT); CREATE TABLE a (x INT)",
+	};
+	struct store *s;
+	struct buf err;
+	struct store_rows *r;
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_null(store_open(path, bad, 2, &err));
+	assert_non_null(strstr(buf_cstr(&err), "migration 2"));
+	/* Migration 1 stays applied, 2 left nothing behind. */
+	s = store_open(path, bad, 1, &err);
+	assert_non_null(s);
+	assert_int_equal(store_schema_version(s), 1);
+	r = store_query(s,
+	    "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", "s", "b");
+	assert_non_null(r);
+	assert_int_equal(store_next(r), 1);
+	assert_int_equal(store_int(r, 0), 0);
+	store_done(r);
+	store_close(s);
+	buf_free(&err);
+}
+
+static void
+test_query_and_nulls(void **state)
+{
+	struct store *s;
+	struct store_rows *r;
+	struct buf err;
+	int n = 0;
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = store_open(path, m2, 1, &err);
+	assert_non_null(s);
+	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
+			     "si", "alpha", 1LL),
+	    1);
+	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
+			     "sn", (const char *)NULL),
+	    1);
+	/* Quotes in values are data, not SQL. */
+	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
+			     "si", "o'; DROP TABLE t; --", 3LL),
+	    1);
+	r = store_query(s, "SELECT name, n FROM t ORDER BY id", NULL);
+	assert_non_null(r);
+	while (store_next(r) == 1) {
+		if (n == 0) {
+			assert_string_equal(store_text(r, 0), "alpha");
+			assert_int_equal(store_int(r, 1), 1);
+		} else if (n == 1) {
+			assert_null(store_text(r, 0));
+			assert_true(store_isnull(r, 1));
+		} else
+			assert_string_equal(store_text(r, 0),
+			    "o'; DROP TABLE t; --");
+		n++;
+	}
+	store_done(r);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_exec(s, "UPDATE t SET n = 9 WHERE n = ?", "i",
+			     42LL),
+	    0);
+	assert_int_equal(store_exec(s, "INSERT INTO nope VALUES (1)", NULL),
+	    -1);
+	/* Transactions: a rollback leaves nothing. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_exec(s, "DELETE FROM t", NULL), 3);
+	store_rollback(s);
+	r = store_query(s, "SELECT COUNT(*) FROM t", NULL);
+	assert_int_equal(store_next(r), 1);
+	assert_int_equal(store_int(r, 0), 3);
+	store_done(r);
+	r = store_query(s, "PRAGMA journal_mode", NULL);
+	assert_int_equal(store_next(r), 1);
+	assert_string_equal(store_text(r, 0), "wal");
+	store_done(r);
+	store_close(s);
+	buf_free(&err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_migrations_once, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_migration, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_query_and_nulls, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
