@@ -17,7 +17,7 @@ pass "enrolled with --ca"
 [ "$(stat -c %a "$T/agent1/agent.key")" = 600 ] || fail "agent.key not 0600"
 pass "agent key is 0600"
 
-FP=$("$CTL" pki show --dir "$PKI" --json | sed -nE 's/.*"fingerprint": "([0-9a-f:]+)".*/\1/p' | head -1)
+FP=$("$CTL" pki show --dir "$PKI" --json | sed -nE 's/.*"fingerprint_sha256": "([0-9a-f:]+)".*/\1/p' | head -1)
 [ -n "$FP" ] || fail "no CA fingerprint from pki show"
 VIGIL_MACHINE_ID_FILE=$(machine_id a2)
 "$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \

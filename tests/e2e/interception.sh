@@ -34,7 +34,7 @@ n=$(curl -sS --cacert "$T/evil/ca.crt" -H "Authorization: Bearer $(cat "$T/evild
 pass "interception refused with a clear message"
 
 # Fingerprint pinning catches the same impostor.
-FP=$("$CTL" pki show --dir "$PKI" --json | sed -nE 's/.*"fingerprint": "([0-9a-f:]+)".*/\1/p' | head -1)
+FP=$("$CTL" pki show --dir "$PKI" --json | sed -nE 's/.*"fingerprint_sha256": "([0-9a-f:]+)".*/\1/p' | head -1)
 out=$("$AGENT" enroll --server "https://127.0.0.1:$EVIL_GW" --token "$TOKEN" \
 	--ca-fingerprint "$FP" --data-dir "$T/agent-fp" 2>&1) &&
 	fail "fingerprint pin accepted the impostor"

@@ -1,0 +1,853 @@
+/*
+ * Unit tests for http.c: a real HTTPS server on 127.0.0.1 (ephemeral port)
+ * with a CA, server and client certificates made by the openssl CLI in a
+ * temporary directory, driven by the curl CLI.
+ *
+ * Everything runs on one thread: each curl is a child process whose stdout
+ * is an event on the server's own event_base, so the loop serves the
+ * request and stops when curl's output ends. No locks, no races, and the
+ * handlers' observations can be checked right after each request.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/x509.h>
+
+#include "buf.h"
+#include "http.h"
+#include "tls.h"
+
+#define MAX_BODY 4096
+#define TIMEOUT  2
+
+struct fixture {
+	char dir[64];
+	char ca[128], srv_cert[128], srv_key[128];
+	char cli_cert[128], cli_key[128];
+	char rogue_cert[128], rogue_key[128];
+	char big[128];
+	struct event_base *base;
+	SSL_CTX *ctx;
+	struct http_server *srv;
+	int port;
+};
+
+static struct fixture fx;
+
+/* What the handlers and on_done saw last. */
+static int done_count;
+static char done_route[64];
+static int done_status;
+static char seen_cn[128];
+
+/* --- handlers ------------------------------------------------------------ */
+
+static void
+h_ping(struct http_req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void
+h_echo(struct http_req *r)
+{
+	json_t *j;
+
+	if ((j = http_req_json(r)) == NULL)
+		return;
+	http_reply_json(r, 200, j);
+}
+
+static void
+h_items(struct http_req *r)
+{
+	const char *limit = http_req_query(r, "limit");
+
+	http_reply_json(r, 200,
+	    json_pack("{s:s,s:s,s:s*}", "rest", r->rest, "path", r->path,
+		"limit", limit));
+}
+
+static void
+h_thing(struct http_req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:s}", "method", r->method));
+}
+
+static void
+h_whoami(struct http_req *r)
+{
+	X509_NAME *n = X509_get_subject_name(r->peer);
+
+	seen_cn[0] = '\0';
+	if (X509_NAME_get_text_by_NID(n, NID_commonName, seen_cn,
+		sizeof(seen_cn)) < 0)
+		seen_cn[0] = '\0';
+	http_reply_json(r, 200,
+	    json_pack("{s:s,s:s}", "cn", seen_cn, "addr", r->peer_addr));
+}
+
+static void
+h_broken(struct http_req *r)
+{
+	(void)r; /* forgets to reply: the server must answer 500 */
+}
+
+static void
+h_text(struct http_req *r)
+{
+	http_set_header(r, "Cache-Control", "max-age=60");
+	http_reply_text(r, 200, "text/plain", "hello\n", 6);
+}
+
+static const struct http_route routes[] = {
+	{"GET", "/v1/ping", h_ping, 0, "ping"},
+	{"POST", "/v1/echo", h_echo, 0, "echo"},
+	{"GET", "/v1/items/", h_items, HTTP_ROUTE_PREFIX, "items"},
+	{"GET", "/v1/thing", h_thing, 0, "thing"},
+	{"DELETE", "/v1/thing", h_thing, 0, "thing"},
+	{"GET", "/v1/whoami", h_whoami, HTTP_ROUTE_CERT, "whoami"},
+	{"GET", "/v1/broken", h_broken, 0, "broken"},
+	{"GET", "/v1/text", h_text, 0, "text"},
+	{NULL, NULL, NULL, 0, NULL},
+};
+
+static void
+on_done(const char *route, int status, void *arg)
+{
+	assert_ptr_equal(arg, &fx);
+	done_count++;
+	snprintf(done_route, sizeof(done_route), "%s", route);
+	done_status = status;
+}
+
+/* --- event loop helpers -------------------------------------------------- */
+
+static void
+break_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+/* Runs the loop for ms milliseconds (lets the server accept and close). */
+static void
+run_loop_ms(int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	event_base_once(fx.base, -1, EV_TIMEOUT, break_cb, fx.base, &tv);
+	event_base_dispatch(fx.base);
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- curl ------------------------------------------------------------------ */
+
+struct curl_res {
+	int status; /* 0 when curl got no response */
+	struct buf body;
+	char ctype[128], cache[128], allow[128], conn[64];
+};
+
+struct reader {
+	struct buf *out;
+	int eof;
+};
+
+static void
+read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct reader *rd = arg;
+	char tmp[4096];
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, tmp, sizeof(tmp));
+	if (n > 0) {
+		assert_int_equal(buf_append(rd->out, tmp, (size_t)n), 0);
+		return;
+	}
+	if (n == -1 && errno == EINTR)
+		return;
+	rd->eof = 1;
+}
+
+#define TRAILER "\n@@VIGIL@@"
+
+static void
+field(const char **p, char *dst, size_t dstlen)
+{
+	const char *end = strchr(*p, '|');
+	size_t n = end != NULL ? (size_t)(end - *p) : strlen(*p);
+
+	snprintf(dst, dstlen, "%.*s", (int)n, *p);
+	*p += n + (end != NULL);
+}
+
+/*
+ * Runs curl with the common options plus extra (NULL-terminated), serving
+ * requests on fx.base until curl exits. cert selects the client identity:
+ * NULL none, "good" or "rogue".
+ */
+static void
+curl(struct curl_res *res, const char *cert, const char *method,
+    const char *path, ...)
+{
+	const char *argv[48];
+	char url[256];
+	int argc = 0, p[2], wstatus;
+	struct reader rd;
+	struct event *ev;
+	struct buf out;
+	const char *t, *s;
+	va_list ap;
+	pid_t pid;
+	char *end;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", fx.port, path);
+	argv[argc++] = "curl";
+	argv[argc++] = "-s";
+	argv[argc++] = "--max-time";
+	argv[argc++] = "20";
+	argv[argc++] = "--cacert";
+	argv[argc++] = fx.ca;
+	if (cert != NULL && strcmp(cert, "good") == 0) {
+		argv[argc++] = "--cert";
+		argv[argc++] = fx.cli_cert;
+		argv[argc++] = "--key";
+		argv[argc++] = fx.cli_key;
+	} else if (cert != NULL) {
+		argv[argc++] = "--cert";
+		argv[argc++] = fx.rogue_cert;
+		argv[argc++] = "--key";
+		argv[argc++] = fx.rogue_key;
+	}
+	argv[argc++] = "-X";
+	argv[argc++] = method;
+	argv[argc++] = "-o";
+	argv[argc++] = "-";
+	argv[argc++] = "-w";
+	argv[argc++] = TRAILER "%{http_code}|%header{content-type}|"
+			       "%header{cache-control}|%header{allow}|"
+			       "%header{connection}";
+	va_start(ap, path);
+	while ((s = va_arg(ap, const char *)) != NULL && argc < 44)
+		argv[argc++] = s;
+	va_end(ap);
+	argv[argc++] = url;
+	argv[argc] = NULL;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(p[1], 1);
+		if (devnull != -1)
+			dup2(devnull, 2);
+		execvp("curl", (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+
+	buf_init(&out, 1024 * 1024);
+	rd.out = &out;
+	rd.eof = 0;
+	ev = event_new(fx.base, p[0], EV_READ | EV_PERSIST, read_cb, &rd);
+	assert_non_null(ev);
+	event_add(ev, NULL);
+	{
+		double deadline = now() + 30;
+
+		while (!rd.eof && now() < deadline)
+			event_base_loop(fx.base, EVLOOP_ONCE);
+	}
+	event_free(ev);
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+
+	memset(res, 0, sizeof(*res));
+	buf_init(&res->body, 0);
+	t = strstr(buf_cstr(&out), TRAILER);
+	assert_non_null(t);
+	assert_int_equal(
+	    buf_append(&res->body, out.data, (size_t)(t - buf_cstr(&out))), 0);
+	t += strlen(TRAILER);
+	res->status = (int)strtol(t, &end, 10);
+	t = end;
+	if (*t == '|')
+		t++;
+	field(&t, res->ctype, sizeof(res->ctype));
+	field(&t, res->cache, sizeof(res->cache));
+	field(&t, res->allow, sizeof(res->allow));
+	field(&t, res->conn, sizeof(res->conn));
+	buf_free(&out);
+}
+
+static void
+curl_res_free(struct curl_res *res)
+{
+	buf_free(&res->body);
+}
+
+/* --- certificates ------------------------------------------------------- */
+
+static void
+sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	assert_int_equal(rc, 0);
+}
+
+static void
+make_certs(void)
+{
+	const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+			 "-nodes";
+
+	sh("cd %s && printf 'subjectAltName=IP:127.0.0.1\\n"
+	   "extendedKeyUsage=serverAuth\\n' > srv.ext && "
+	   "printf 'extendedKeyUsage=clientAuth\\n' > cli.ext",
+	    fx.dir);
+	/* Deployment CA and a rogue CA that nobody trusts. */
+	sh("cd %s && openssl req -x509 %s -keyout ca.key -out ca.pem "
+	   "-subj '/CN=Test CA' -days 2 2>/dev/null",
+	    fx.dir, ec);
+	sh("cd %s && openssl req -x509 %s -keyout rca.key -out rca.pem "
+	   "-subj '/CN=Rogue CA' -days 2 2>/dev/null",
+	    fx.dir, ec);
+	sh("cd %s && openssl req %s -keyout srv.key -out srv.csr "
+	   "-subj '/CN=127.0.0.1' 2>/dev/null && "
+	   "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
+	   "-set_serial 2 -days 2 -extfile srv.ext -out srv.pem 2>/dev/null",
+	    fx.dir, ec);
+	sh("cd %s && openssl req %s -keyout cli.key -out cli.csr "
+	   "-subj '/CN=agent-1' 2>/dev/null && "
+	   "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key "
+	   "-set_serial 3 -days 2 -extfile cli.ext -out cli.pem 2>/dev/null",
+	    fx.dir, ec);
+	sh("cd %s && openssl req %s -keyout rcli.key -out rcli.csr "
+	   "-subj '/CN=intruder' 2>/dev/null && "
+	   "openssl x509 -req -in rcli.csr -CA rca.pem -CAkey rca.key "
+	   "-set_serial 4 -days 2 -extfile cli.ext -out rcli.pem "
+	   "2>/dev/null && chmod 600 *.key",
+	    fx.dir, ec);
+	/* A body bigger than the server's limit. */
+	sh("cd %s && head -c 65536 /dev/zero | tr '\\0' 'a' > big.txt",
+	    fx.dir);
+}
+
+static void
+rm_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int
+setup(void **state)
+{
+	struct http_limits lim = {MAX_BODY, 8192, TIMEOUT, 0};
+	struct buf err;
+
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	snprintf(fx.dir, sizeof(fx.dir), "/tmp/vigil-http-XXXXXX");
+	assert_non_null(mkdtemp(fx.dir));
+	snprintf(fx.ca, sizeof(fx.ca), "%s/ca.pem", fx.dir);
+	snprintf(fx.srv_cert, sizeof(fx.srv_cert), "%s/srv.pem", fx.dir);
+	snprintf(fx.srv_key, sizeof(fx.srv_key), "%s/srv.key", fx.dir);
+	snprintf(fx.cli_cert, sizeof(fx.cli_cert), "%s/cli.pem", fx.dir);
+	snprintf(fx.cli_key, sizeof(fx.cli_key), "%s/cli.key", fx.dir);
+	snprintf(fx.rogue_cert, sizeof(fx.rogue_cert), "%s/rcli.pem", fx.dir);
+	snprintf(fx.rogue_key, sizeof(fx.rogue_key), "%s/rcli.key", fx.dir);
+	snprintf(fx.big, sizeof(fx.big), "@%s/big.txt", fx.dir);
+	make_certs();
+
+	buf_init(&err, 0);
+	fx.ctx = tls_server_ctx(fx.srv_cert, fx.srv_key, fx.ca,
+	    TLS_CLIENT_OPTIONAL, NULL, NULL, &err);
+	if (fx.ctx == NULL)
+		fprintf(stderr, "tls_server_ctx: %s\n", buf_cstr(&err));
+	assert_non_null(fx.ctx);
+	buf_free(&err);
+
+	fx.base = event_base_new();
+	assert_non_null(fx.base);
+	fx.srv = http_server_new(fx.base, fx.ctx, routes, &fx, &lim, on_done);
+	assert_non_null(fx.srv);
+	buf_init(&err, 0);
+	assert_int_equal(
+	    http_server_bind(fx.srv, "127.0.0.1", 0, &fx.port, &err), 0);
+	assert_true(fx.port > 0);
+	buf_free(&err);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	http_server_free(fx.srv);
+	SSL_CTX_free(fx.ctx);
+	event_base_free(fx.base);
+	rm_dir(fx.dir);
+	return 0;
+}
+
+/* --- tests ------------------------------------------------------------------ */
+
+static void
+test_ping_json(void **state)
+{
+	struct curl_res r;
+	int before = done_count;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/ping", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "{\"ok\":true}");
+	assert_string_equal(r.ctype, "application/json");
+	assert_string_equal(r.cache, "no-store");
+	assert_int_equal(done_count, before + 1);
+	assert_string_equal(done_route, "ping");
+	assert_int_equal(done_status, 200);
+	curl_res_free(&r);
+}
+
+static void
+test_not_found(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/nope", NULL);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.ctype, "application/json");
+	assert_non_null(strstr(buf_cstr(&r.body), "\"code\":\"not_found\""));
+	assert_string_equal(done_route, "unknown");
+	assert_int_equal(done_status, 404);
+	curl_res_free(&r);
+
+	/* A prefix route's path without its slash is not the prefix. */
+	curl(&r, NULL, "GET", "/v1/items", NULL);
+	assert_int_equal(r.status, 404);
+	curl_res_free(&r);
+
+	/* An encoded NUL in the path is refused outright. */
+	curl(&r, NULL, "GET", "/v1/items/a%00b", NULL);
+	assert_int_equal(r.status, 400);
+	curl_res_free(&r);
+}
+
+static void
+test_method_not_allowed(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "POST", "/v1/ping", "--data-binary", "{}", NULL);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "GET");
+	assert_non_null(
+	    strstr(buf_cstr(&r.body), "\"code\":\"method_not_allowed\""));
+	assert_string_equal(done_route, "unknown");
+	assert_int_equal(done_status, 405);
+	curl_res_free(&r);
+
+	curl(&r, NULL, "PUT", "/v1/thing", NULL);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "GET, DELETE");
+	curl_res_free(&r);
+
+	curl(&r, NULL, "DELETE", "/v1/thing", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "{\"method\":\"DELETE\"}");
+	curl_res_free(&r);
+
+	/* Methods evhttp would answer with its own HTML 501 reach us too. */
+	curl(&r, NULL, "PATCH", "/v1/thing", NULL);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.ctype, "application/json");
+	curl_res_free(&r);
+}
+
+static void
+test_cert_required(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/whoami", NULL);
+	assert_int_equal(r.status, 401);
+	assert_non_null(
+	    strstr(buf_cstr(&r.body), "\"code\":\"client_cert_required\""));
+	assert_string_equal(done_route, "whoami");
+	assert_int_equal(done_status, 401);
+	curl_res_free(&r);
+
+	seen_cn[0] = '\0';
+	curl(&r, "good", "GET", "/v1/whoami", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen_cn, "agent-1");
+	assert_string_equal(buf_cstr(&r.body),
+	    "{\"cn\":\"agent-1\",\"addr\":\"127.0.0.1\"}");
+	curl_res_free(&r);
+
+	/* A certificate from another CA fails the handshake: no request,
+	 * no on_done, and the connection is gone afterwards. */
+	{
+		int before = done_count;
+
+		curl(&r, "rogue", "GET", "/v1/whoami", NULL);
+		assert_int_equal(r.status, 0);
+		assert_int_equal(done_count, before);
+		curl_res_free(&r);
+	}
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(fx.srv), 0);
+}
+
+static void
+test_body_too_large(void **state)
+{
+	struct curl_res r;
+	int before = done_count;
+	double t0;
+
+	(void)state;
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", fx.big, NULL);
+	assert_int_equal(r.status, 413);
+	assert_string_equal(r.conn, "close");
+	/* evhttp answers 413 itself: the handler and on_done never run. */
+	assert_int_equal(done_count, before);
+	curl_res_free(&r);
+
+	/* With "Expect: 100-continue" evhttp sends no 100 for a body over
+	 * the limit; curl sends the body after its 1 s wait and gets 413. */
+	t0 = now();
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", fx.big, "-H",
+	    "Expect: 100-continue", NULL);
+	assert_int_equal(r.status, 413);
+	assert_true(now() - t0 < 10);
+	curl_res_free(&r);
+
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(fx.srv), 0);
+}
+
+static void
+test_bad_json(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary",
+	    "{\"a\": 1,\n \"b\": }", NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(buf_cstr(&r.body), "\"code\":\"bad_json\""));
+	assert_non_null(strstr(buf_cstr(&r.body),
+	    "\"message\":\"invalid JSON at line 2 column 7: "));
+	assert_string_equal(done_route, "echo");
+	assert_int_equal(done_status, 400);
+	curl_res_free(&r);
+
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", "[1,2]", NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(buf_cstr(&r.body), "must be a JSON object"));
+	curl_res_free(&r);
+
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary",
+	    "{\"a\":1,\"a\":2}", NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(buf_cstr(&r.body), "duplicate"));
+	curl_res_free(&r);
+
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary",
+	    "{\"a\":[1,\"x\"]}", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "{\"a\":[1,\"x\"]}");
+	curl_res_free(&r);
+}
+
+static void
+test_prefix_route(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/items/abc%20def?limit=5&x=1", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body),
+	    "{\"rest\":\"abc def\",\"path\":\"/v1/items/abc def\","
+	    "\"limit\":\"5\"}");
+	assert_string_equal(done_route, "items");
+	curl_res_free(&r);
+
+	curl(&r, NULL, "GET", "/v1/items/", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body),
+	    "{\"rest\":\"\",\"path\":\"/v1/items/\"}");
+	curl_res_free(&r);
+
+	curl(&r, NULL, "GET", "/v1/items/x?bad", NULL);
+	assert_int_equal(r.status, 400);
+	curl_res_free(&r);
+}
+
+static void
+test_handler_without_reply(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/broken", NULL);
+	assert_int_equal(r.status, 500);
+	assert_non_null(
+	    strstr(buf_cstr(&r.body), "\"code\":\"internal_error\""));
+	assert_string_equal(done_route, "broken");
+	assert_int_equal(done_status, 500);
+	curl_res_free(&r);
+}
+
+static void
+test_text_and_header_override(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/text", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "hello\n");
+	assert_string_equal(r.ctype, "text/plain");
+	assert_string_equal(r.cache, "max-age=60");
+	curl_res_free(&r);
+}
+
+static void
+test_on_done_counts(void **state)
+{
+	struct curl_res r;
+	int before = done_count;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/ping", NULL);
+	curl_res_free(&r);
+	curl(&r, NULL, "GET", "/v1/nope", NULL);
+	curl_res_free(&r);
+	curl(&r, "good", "GET", "/v1/whoami", NULL);
+	curl_res_free(&r);
+	assert_int_equal(done_count, before + 3);
+	assert_string_equal(done_route, "whoami");
+	assert_int_equal(done_status, 200);
+}
+
+/* Connects a raw TCP socket to port (no TLS, no request). */
+static int
+connect_raw(int port)
+{
+	struct sockaddr_in sin;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+/* Serves until the server closes fd (EOF or reset); returns seconds. */
+static double
+wait_closed(int fd, double limit)
+{
+	double t0 = now();
+	struct reader rd;
+	struct buf junk;
+	struct event *ev;
+
+	buf_init(&junk, 0);
+	rd.out = &junk;
+	rd.eof = 0;
+	ev = event_new(fx.base, fd, EV_READ | EV_PERSIST, read_cb, &rd);
+	event_add(ev, NULL);
+	while (!rd.eof && now() - t0 < limit)
+		event_base_loop(fx.base, EVLOOP_ONCE);
+	event_free(ev);
+	buf_free(&junk);
+	return rd.eof ? now() - t0 : -1;
+}
+
+static void
+test_idle_timeout(void **state)
+{
+	double t;
+	int fd;
+
+	(void)state;
+	fd = connect_raw(fx.port);
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(fx.srv), 1);
+	/* Nothing sent (not even a TLS ClientHello): closed after the
+	 * timeout, not before. */
+	t = wait_closed(fd, TIMEOUT + 5);
+	assert_true(t > 0);
+	assert_true(t >= TIMEOUT - 0.8);
+	close(fd);
+	run_loop_ms(50);
+	assert_int_equal(http_server_conns(fx.srv), 0);
+}
+
+static void
+test_max_conns(void **state)
+{
+	struct http_limits lim = {MAX_BODY, 8192, 30, 2};
+	struct http_server *s;
+	struct buf err;
+	int port, a, b, c;
+	double t;
+
+	(void)state;
+	s = http_server_new(fx.base, fx.ctx, routes, &fx, &lim, NULL);
+	assert_non_null(s);
+	buf_init(&err, 0);
+	assert_int_equal(http_server_bind(s, "127.0.0.1", 0, &port, &err), 0);
+	buf_free(&err);
+
+	a = connect_raw(port);
+	b = connect_raw(port);
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(s), 2);
+	c = connect_raw(port);
+	/* The third is closed at once, long before the 30 s timeout. */
+	t = wait_closed(c, 5);
+	assert_true(t >= 0 && t < 2);
+	assert_int_equal(http_server_conns(s), 2);
+	close(c);
+	close(a);
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(s), 1);
+
+	/* Freeing with a connection open closes it. */
+	http_server_free(s);
+	t = wait_closed(b, 5);
+	assert_true(t >= 0);
+	close(b);
+}
+
+static void
+test_bind_errors(void **state)
+{
+	struct http_server *s;
+	struct buf err;
+	char want[128];
+	int port = -1;
+
+	(void)state;
+	s = http_server_new(fx.base, NULL, routes, NULL, NULL, NULL);
+	assert_non_null(s);
+	buf_init(&err, 0);
+	assert_int_equal(
+	    http_server_bind(s, "127.0.0.1", fx.port, &port, &err), -1);
+	snprintf(want, sizeof(want), "127.0.0.1:%d: %s", fx.port,
+	    strerror(EADDRINUSE));
+	assert_string_equal(buf_cstr(&err), want);
+	buf_reset(&err);
+	assert_int_equal(http_server_bind(s, "127.0.0.1", 70000, &port, &err),
+	    -1);
+	assert_string_equal(buf_cstr(&err), "127.0.0.1:70000: port out of range");
+	buf_free(&err);
+	http_server_free(s);
+}
+
+static void
+test_ssl_ctx_reload(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	/* The server holds its own reference: replacing the context with
+	 * itself and dropping ours elsewhere must keep it usable. */
+	http_server_set_ssl_ctx(fx.srv, fx.ctx);
+	curl(&r, "good", "GET", "/v1/whoami", NULL);
+	assert_int_equal(r.status, 200);
+	curl_res_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ping_json),
+	    cmocka_unit_test(test_not_found),
+	    cmocka_unit_test(test_method_not_allowed),
+	    cmocka_unit_test(test_cert_required),
+	    cmocka_unit_test(test_body_too_large),
+	    cmocka_unit_test(test_bad_json),
+	    cmocka_unit_test(test_prefix_route),
+	    cmocka_unit_test(test_handler_without_reply),
+	    cmocka_unit_test(test_text_and_header_override),
+	    cmocka_unit_test(test_on_done_counts),
+	    cmocka_unit_test(test_idle_timeout),
+	    cmocka_unit_test(test_max_conns),
+	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_ssl_ctx_reload),
+	};
+	int rc;
+
+	rc = cmocka_run_group_tests(tests, setup, teardown);
+	libevent_global_shutdown();
+	return rc;
+}
