@@ -84,8 +84,8 @@ h_items(struct http_req *r)
 	const char *limit = http_req_query(r, "limit");
 
 	http_reply_json(r, 200,
-	    json_pack("{s:s,s:s,s:s*}", "rest", r->rest, "path", r->path,
-		"limit", limit));
+	                json_pack("{s:s,s:s,s:s*}", "rest", r->rest, "path",
+	                          r->path, "limit", limit));
 }
 
 static void
@@ -101,9 +101,10 @@ h_whoami(struct http_req *r)
 
 	seen_cn[0] = '\0';
 	if (X509_NAME_get_text_by_NID(n, NID_commonName, seen_cn,
-		sizeof(seen_cn)) < 0)
+	                              sizeof(seen_cn)) < 0)
 		seen_cn[0] = '\0';
-	http_reply_json(r, 200,
+	http_reply_json(
+	    r, 200,
 	    json_pack("{s:s,s:s}", "cn", seen_cn, "addr", r->peer_addr));
 }
 
@@ -121,15 +122,15 @@ h_text(struct http_req *r)
 }
 
 static const struct http_route routes[] = {
-	{"GET", "/v1/ping", h_ping, 0, "ping"},
-	{"POST", "/v1/echo", h_echo, 0, "echo"},
-	{"GET", "/v1/items/", h_items, HTTP_ROUTE_PREFIX, "items"},
-	{"GET", "/v1/thing", h_thing, 0, "thing"},
-	{"DELETE", "/v1/thing", h_thing, 0, "thing"},
-	{"GET", "/v1/whoami", h_whoami, HTTP_ROUTE_CERT, "whoami"},
-	{"GET", "/v1/broken", h_broken, 0, "broken"},
-	{"GET", "/v1/text", h_text, 0, "text"},
-	{NULL, NULL, NULL, 0, NULL},
+    {"GET", "/v1/ping", h_ping, 0, "ping"},
+    {"POST", "/v1/echo", h_echo, 0, "echo"},
+    {"GET", "/v1/items/", h_items, HTTP_ROUTE_PREFIX, "items"},
+    {"GET", "/v1/thing", h_thing, 0, "thing"},
+    {"DELETE", "/v1/thing", h_thing, 0, "thing"},
+    {"GET", "/v1/whoami", h_whoami, HTTP_ROUTE_CERT, "whoami"},
+    {"GET", "/v1/broken", h_broken, 0, "broken"},
+    {"GET", "/v1/text", h_text, 0, "text"},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 static void
@@ -170,7 +171,8 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* --- curl ------------------------------------------------------------------ */
+/* --- curl ------------------------------------------------------------------
+ */
 
 struct curl_res {
 	int status; /* 0 when curl got no response */
@@ -220,7 +222,7 @@ field(const char **p, char *dst, size_t dstlen)
  */
 static void
 curl(struct curl_res *res, const char *cert, const char *method,
-    const char *path, ...)
+     const char *path, ...)
 {
 	const char *argv[48];
 	char url[256];
@@ -257,8 +259,8 @@ curl(struct curl_res *res, const char *cert, const char *method,
 	argv[argc++] = "-";
 	argv[argc++] = "-w";
 	argv[argc++] = TRAILER "%{http_code}|%header{content-type}|"
-			       "%header{cache-control}|%header{allow}|"
-			       "%header{connection}";
+	                       "%header{cache-control}|%header{allow}|"
+	                       "%header{connection}";
 	va_start(ap, path);
 	while ((s = va_arg(ap, const char *)) != NULL && argc < 44)
 		argv[argc++] = s;
@@ -342,38 +344,37 @@ static void
 make_certs(void)
 {
 	const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-			 "-nodes";
+	                 "-nodes";
 
 	sh("cd %s && printf 'subjectAltName=IP:127.0.0.1\\n"
 	   "extendedKeyUsage=serverAuth\\n' > srv.ext && "
 	   "printf 'extendedKeyUsage=clientAuth\\n' > cli.ext",
-	    fx.dir);
+	   fx.dir);
 	/* Deployment CA and a rogue CA that nobody trusts. */
 	sh("cd %s && openssl req -x509 %s -keyout ca.key -out ca.pem "
 	   "-subj '/CN=Test CA' -days 2 2>/dev/null",
-	    fx.dir, ec);
+	   fx.dir, ec);
 	sh("cd %s && openssl req -x509 %s -keyout rca.key -out rca.pem "
 	   "-subj '/CN=Rogue CA' -days 2 2>/dev/null",
-	    fx.dir, ec);
+	   fx.dir, ec);
 	sh("cd %s && openssl req %s -keyout srv.key -out srv.csr "
 	   "-subj '/CN=127.0.0.1' 2>/dev/null && "
 	   "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
 	   "-set_serial 2 -days 2 -extfile srv.ext -out srv.pem 2>/dev/null",
-	    fx.dir, ec);
+	   fx.dir, ec);
 	sh("cd %s && openssl req %s -keyout cli.key -out cli.csr "
 	   "-subj '/CN=agent-1' 2>/dev/null && "
 	   "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key "
 	   "-set_serial 3 -days 2 -extfile cli.ext -out cli.pem 2>/dev/null",
-	    fx.dir, ec);
+	   fx.dir, ec);
 	sh("cd %s && openssl req %s -keyout rcli.key -out rcli.csr "
 	   "-subj '/CN=intruder' 2>/dev/null && "
 	   "openssl x509 -req -in rcli.csr -CA rca.pem -CAkey rca.key "
 	   "-set_serial 4 -days 2 -extfile cli.ext -out rcli.pem "
 	   "2>/dev/null && chmod 600 *.key",
-	    fx.dir, ec);
+	   fx.dir, ec);
 	/* A body bigger than the server's limit. */
-	sh("cd %s && head -c 65536 /dev/zero | tr '\\0' 'a' > big.txt",
-	    fx.dir);
+	sh("cd %s && head -c 65536 /dev/zero | tr '\\0' 'a' > big.txt", fx.dir);
 }
 
 static void
@@ -416,7 +417,7 @@ setup(void **state)
 
 	buf_init(&err, 0);
 	fx.ctx = tls_server_ctx(fx.srv_cert, fx.srv_key, fx.ca,
-	    TLS_CLIENT_OPTIONAL, NULL, NULL, &err);
+	                        TLS_CLIENT_OPTIONAL, NULL, NULL, &err);
 	if (fx.ctx == NULL)
 		fprintf(stderr, "tls_server_ctx: %s\n", buf_cstr(&err));
 	assert_non_null(fx.ctx);
@@ -445,7 +446,8 @@ teardown(void **state)
 	return 0;
 }
 
-/* --- tests ------------------------------------------------------------------ */
+/* --- tests ------------------------------------------------------------------
+ */
 
 static void
 test_ping_json(void **state)
@@ -515,6 +517,12 @@ test_method_not_allowed(void **state)
 	assert_string_equal(buf_cstr(&r.body), "{\"method\":\"DELETE\"}");
 	curl_res_free(&r);
 
+	/* HEAD is served by the GET route. */
+	curl(&r, NULL, "HEAD", "/v1/ping", "-I", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(done_route, "ping");
+	curl_res_free(&r);
+
 	/* Methods evhttp would answer with its own HTML 501 reach us too. */
 	curl(&r, NULL, "PATCH", "/v1/thing", NULL);
 	assert_int_equal(r.status, 405);
@@ -541,7 +549,7 @@ test_cert_required(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(seen_cn, "agent-1");
 	assert_string_equal(buf_cstr(&r.body),
-	    "{\"cn\":\"agent-1\",\"addr\":\"127.0.0.1\"}");
+	                    "{\"cn\":\"agent-1\",\"addr\":\"127.0.0.1\"}");
 	curl_res_free(&r);
 
 	/* A certificate from another CA fails the handshake: no request,
@@ -559,7 +567,7 @@ test_cert_required(void **state)
 }
 
 static void
-test_body_too_large(void **state)
+test_size_limits(void **state)
 {
 	struct curl_res r;
 	int before = done_count;
@@ -577,10 +585,23 @@ test_body_too_large(void **state)
 	 * the limit; curl sends the body after its 1 s wait and gets 413. */
 	t0 = now();
 	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", fx.big, "-H",
-	    "Expect: 100-continue", NULL);
+	     "Expect: 100-continue", NULL);
 	assert_int_equal(r.status, 413);
 	assert_true(now() - t0 < 10);
 	curl_res_free(&r);
+
+	/* Headers past max_headers: evhttp's own 400, connection closed. */
+	{
+		char big[9100];
+
+		snprintf(big, sizeof(big), "X-Big: %09000d", 0);
+		before = done_count;
+		curl(&r, NULL, "GET", "/v1/ping", "-H", big, NULL);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(r.conn, "close");
+		assert_int_equal(done_count, before);
+		curl_res_free(&r);
+	}
 
 	run_loop_ms(100);
 	assert_int_equal(http_server_conns(fx.srv), 0);
@@ -593,11 +614,12 @@ test_bad_json(void **state)
 
 	(void)state;
 	curl(&r, NULL, "POST", "/v1/echo", "--data-binary",
-	    "{\"a\": 1,\n \"b\": }", NULL);
+	     "{\"a\": 1,\n \"b\": }", NULL);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(buf_cstr(&r.body), "\"code\":\"bad_json\""));
-	assert_non_null(strstr(buf_cstr(&r.body),
-	    "\"message\":\"invalid JSON at line 2 column 7: "));
+	assert_non_null(
+	    strstr(buf_cstr(&r.body),
+	           "\"message\":\"invalid JSON at line 2 column 7: "));
 	assert_string_equal(done_route, "echo");
 	assert_int_equal(done_status, 400);
 	curl_res_free(&r);
@@ -607,14 +629,14 @@ test_bad_json(void **state)
 	assert_non_null(strstr(buf_cstr(&r.body), "must be a JSON object"));
 	curl_res_free(&r);
 
-	curl(&r, NULL, "POST", "/v1/echo", "--data-binary",
-	    "{\"a\":1,\"a\":2}", NULL);
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", "{\"a\":1,\"a\":2}",
+	     NULL);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(buf_cstr(&r.body), "duplicate"));
 	curl_res_free(&r);
 
-	curl(&r, NULL, "POST", "/v1/echo", "--data-binary",
-	    "{\"a\":[1,\"x\"]}", NULL);
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", "{\"a\":[1,\"x\"]}",
+	     NULL);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(buf_cstr(&r.body), "{\"a\":[1,\"x\"]}");
 	curl_res_free(&r);
@@ -628,7 +650,8 @@ test_prefix_route(void **state)
 	(void)state;
 	curl(&r, NULL, "GET", "/v1/items/abc%20def?limit=5&x=1", NULL);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(buf_cstr(&r.body),
+	assert_string_equal(
+	    buf_cstr(&r.body),
 	    "{\"rest\":\"abc def\",\"path\":\"/v1/items/abc def\","
 	    "\"limit\":\"5\"}");
 	assert_string_equal(done_route, "items");
@@ -637,7 +660,7 @@ test_prefix_route(void **state)
 	curl(&r, NULL, "GET", "/v1/items/", NULL);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(buf_cstr(&r.body),
-	    "{\"rest\":\"\",\"path\":\"/v1/items/\"}");
+	                    "{\"rest\":\"\",\"path\":\"/v1/items/\"}");
 	curl_res_free(&r);
 
 	curl(&r, NULL, "GET", "/v1/items/x?bad", NULL);
@@ -799,15 +822,16 @@ test_bind_errors(void **state)
 	s = http_server_new(fx.base, NULL, routes, NULL, NULL, NULL);
 	assert_non_null(s);
 	buf_init(&err, 0);
-	assert_int_equal(
-	    http_server_bind(s, "127.0.0.1", fx.port, &port, &err), -1);
+	assert_int_equal(http_server_bind(s, "127.0.0.1", fx.port, &port, &err),
+	                 -1);
 	snprintf(want, sizeof(want), "127.0.0.1:%d: %s", fx.port,
-	    strerror(EADDRINUSE));
+	         strerror(EADDRINUSE));
 	assert_string_equal(buf_cstr(&err), want);
 	buf_reset(&err);
 	assert_int_equal(http_server_bind(s, "127.0.0.1", 70000, &port, &err),
-	    -1);
-	assert_string_equal(buf_cstr(&err), "127.0.0.1:70000: port out of range");
+	                 -1);
+	assert_string_equal(buf_cstr(&err),
+	                    "127.0.0.1:70000: port out of range");
 	buf_free(&err);
 	http_server_free(s);
 }
@@ -834,7 +858,7 @@ main(void)
 	    cmocka_unit_test(test_not_found),
 	    cmocka_unit_test(test_method_not_allowed),
 	    cmocka_unit_test(test_cert_required),
-	    cmocka_unit_test(test_body_too_large),
+	    cmocka_unit_test(test_size_limits),
 	    cmocka_unit_test(test_bad_json),
 	    cmocka_unit_test(test_prefix_route),
 	    cmocka_unit_test(test_handler_without_reply),

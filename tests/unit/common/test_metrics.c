@@ -32,48 +32,49 @@ test_render_exact(void **state)
 {
 	(void)state;
 	metrics_declare("vigil_http_requests_total", METRIC_COUNTER,
-	    "HTTP requests by route and status.");
+	                "HTTP requests by route and status.");
 	metrics_declare("vigil_agents_connected", METRIC_GAUGE,
-	    "Agents seen in the last poll interval.");
+	                "Agents seen in the last poll interval.");
 	metrics_declare("vigil_http_request_seconds", METRIC_SUMMARY,
-	    "Time to answer a request.");
+	                "Time to answer a request.");
 
 	/* Label sets appear in the order they were first used. */
-	metrics_add("vigil_http_requests_total", "route=\"poll\",status=\"200\"",
-	    1);
 	metrics_add("vigil_http_requests_total",
-	    "route=\"enroll\",status=\"201\"", 1);
-	metrics_add("vigil_http_requests_total", "route=\"poll\",status=\"200\"",
-	    2);
+	            "route=\"poll\",status=\"200\"", 1);
+	metrics_add("vigil_http_requests_total",
+	            "route=\"enroll\",status=\"201\"", 1);
+	metrics_add("vigil_http_requests_total",
+	            "route=\"poll\",status=\"200\"", 2);
 	metrics_set("vigil_agents_connected", NULL, 42);
 	metrics_set("vigil_agents_connected", "", 41);
 	metrics_observe("vigil_http_request_seconds", "route=\"poll\"", 0.25);
 	metrics_observe("vigil_http_request_seconds", "route=\"poll\"", 0.5);
 
-	render_eq("# HELP vigil_http_requests_total HTTP requests by route and "
-		  "status.\n"
-		  "# TYPE vigil_http_requests_total counter\n"
-		  "vigil_http_requests_total{route=\"poll\",status=\"200\"} 3\n"
-		  "vigil_http_requests_total{route=\"enroll\",status=\"201\"} "
-		  "1\n"
-		  "# HELP vigil_agents_connected Agents seen in the last poll "
-		  "interval.\n"
-		  "# TYPE vigil_agents_connected gauge\n"
-		  "vigil_agents_connected 41\n"
-		  "# HELP vigil_http_request_seconds Time to answer a request.\n"
-		  "# TYPE vigil_http_request_seconds summary\n"
-		  "vigil_http_request_seconds_count{route=\"poll\"} 2\n"
-		  "vigil_http_request_seconds_sum{route=\"poll\"} 0.75\n");
+	render_eq(
+	    "# HELP vigil_http_requests_total HTTP requests by route and "
+	    "status.\n"
+	    "# TYPE vigil_http_requests_total counter\n"
+	    "vigil_http_requests_total{route=\"poll\",status=\"200\"} 3\n"
+	    "vigil_http_requests_total{route=\"enroll\",status=\"201\"} "
+	    "1\n"
+	    "# HELP vigil_agents_connected Agents seen in the last poll "
+	    "interval.\n"
+	    "# TYPE vigil_agents_connected gauge\n"
+	    "vigil_agents_connected 41\n"
+	    "# HELP vigil_http_request_seconds Time to answer a request.\n"
+	    "# TYPE vigil_http_request_seconds summary\n"
+	    "vigil_http_request_seconds_count{route=\"poll\"} 2\n"
+	    "vigil_http_request_seconds_sum{route=\"poll\"} 0.75\n");
 
 	assert_true(metrics_get("vigil_http_requests_total",
-			"route=\"poll\",status=\"200\"") == 3);
+	                        "route=\"poll\",status=\"200\"") == 3);
 	assert_true(metrics_get("vigil_agents_connected", NULL) == 41);
-	assert_true(metrics_get("vigil_http_request_seconds", "route=\"poll\"") ==
-		    2);
+	assert_true(
+	    metrics_get("vigil_http_request_seconds", "route=\"poll\"") == 2);
 	assert_true(metrics_get("vigil_http_request_seconds_count",
-			"route=\"poll\"") == 2);
+	                        "route=\"poll\"") == 2);
 	assert_true(metrics_get("vigil_http_request_seconds_sum",
-			"route=\"poll\"") == 0.75);
+	                        "route=\"poll\"") == 0.75);
 	assert_true(metrics_get("vigil_nope", NULL) == 0);
 	assert_true(metrics_get("vigil_http_requests_total", "x=\"y\"") == 0);
 	metrics_reset();
@@ -94,16 +95,16 @@ test_values_and_help_escaping(void **state)
 	metrics_set("g", "k=\"f\"", NAN);
 	metrics_set("g", "k=\"g\"", 1234567890123.0);
 	render_eq("# HELP g back\\\\slash and\\nnewline\n"
-		  "# TYPE g gauge\n"
-		  "g{k=\"a\"} 0.1\n"
-		  "g{k=\"b\"} -3\n"
-		  "g{k=\"c\"} 1e+20\n"
-		  "g{k=\"d\"} +Inf\n"
-		  "g{k=\"e\"} -Inf\n"
-		  "g{k=\"f\"} NaN\n"
-		  "g{k=\"g\"} 1234567890123\n"
-		  "# HELP empty declared, never used\n"
-		  "# TYPE empty counter\n");
+	          "# TYPE g gauge\n"
+	          "g{k=\"a\"} 0.1\n"
+	          "g{k=\"b\"} -3\n"
+	          "g{k=\"c\"} 1e+20\n"
+	          "g{k=\"d\"} +Inf\n"
+	          "g{k=\"e\"} -Inf\n"
+	          "g{k=\"f\"} NaN\n"
+	          "g{k=\"g\"} 1234567890123\n"
+	          "# HELP empty declared, never used\n"
+	          "# TYPE empty counter\n");
 	metrics_reset();
 }
 
@@ -115,18 +116,18 @@ test_misuse_is_harmless(void **state)
 	metrics_declare("c", METRIC_COUNTER, "declared twice");
 	metrics_declare("s", METRIC_SUMMARY, "a summary");
 	metrics_add("c", NULL, 2);
-	metrics_add("c", NULL, -1);        /* counters never go down */
-	metrics_observe("c", NULL, 5);     /* wrong type: ignored */
-	metrics_add("s", NULL, 1);         /* wrong type: ignored */
-	metrics_set("s", NULL, 1);         /* wrong type: ignored */
+	metrics_add("c", NULL, -1);         /* counters never go down */
+	metrics_observe("c", NULL, 5);      /* wrong type: ignored */
+	metrics_add("s", NULL, 1);          /* wrong type: ignored */
+	metrics_set("s", NULL, 1);          /* wrong type: ignored */
 	metrics_add("undeclared", NULL, 1); /* declared on the fly */
 	render_eq("# HELP c a counter\n"
-		  "# TYPE c counter\n"
-		  "c 2\n"
-		  "# HELP s a summary\n"
-		  "# TYPE s summary\n"
-		  "# TYPE undeclared counter\n"
-		  "undeclared 1\n");
+	          "# TYPE c counter\n"
+	          "c 2\n"
+	          "# HELP s a summary\n"
+	          "# TYPE s summary\n"
+	          "# TYPE undeclared counter\n"
+	          "undeclared 1\n");
 	metrics_reset();
 }
 

@@ -1,0 +1,821 @@
+/*
+ * http: the HTTPS server every daemon uses, on libevent 2.1's evhttp with
+ * bufferevent_openssl underneath.
+ *
+ * evhttp does the HTTP/1.1 parsing, keep-alive and the size limits; this
+ * file adds what evhttp lacks: a route table with exact and prefix paths
+ * and 404/405 answers, JSON replies with security headers, the verified
+ * client certificate handed to handlers, a per-request completion hook for
+ * metrics, and a limit on open connections.
+ *
+ * Requests are handled synchronously: a handler must reply before it
+ * returns (a handler that does not is a bug; the server answers 500 for
+ * it). struct http_req therefore lives on the dispatcher's stack and
+ * everything it points to (the evhttp request, the connection, the peer
+ * certificate) is valid for the whole handler call, whatever the client
+ * does meanwhile: nothing can be read from or written to the socket until
+ * the handler returns to the event loop.
+ *
+ * Connection counting: libevent 2.1 has no "new connection" hook apart
+ * from the bufferevent factory (evhttp_set_bevcb), which runs before the
+ * evhttp_connection exists. The factory therefore parks each new
+ * bufferevent (with a reference, so it cannot be reused under us) and
+ * activates an event that runs in the same loop iteration, before any byte
+ * is read: by then the bufferevent's callback argument is its connection,
+ * which gets a close callback (the decrement) or, past max_conns, is
+ * closed at once.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/x509_vfy.h>
+
+#include "http.h"
+#include "log.h"
+
+#define HTTP_DEFAULT_MAX_BODY    (1024 * 1024)
+#define HTTP_DEFAULT_MAX_HEADERS (16 * 1024)
+#define HTTP_DEFAULT_TIMEOUT     30
+
+struct http_fresh {
+	struct bufferevent *bev;
+	int reject; /* TLS could not be set up: close, never serve plain */
+};
+
+struct http_server {
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *ssl_ctx; /* our own reference; NULL = plain HTTP */
+	const struct http_route *routes;
+	void *arg;
+	struct http_limits limits;
+	void (*on_done)(const char *route, int status, void *arg);
+
+	struct event *accept_ev;  /* runs http_accept_cb after accepts */
+	struct http_fresh *fresh; /* bufferevents made since it last ran */
+	size_t nfresh, capfresh;
+
+	int conns;
+	int full; /* at max_conns; logged once per episode */
+};
+
+static const char *
+http_method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "UNKNOWN";
+}
+
+static const char *
+http_route_name(const struct http_req *r)
+{
+	if (r->route == NULL)
+		return "unknown";
+	return r->route->name != NULL ? r->route->name : r->route->path;
+}
+
+/* --- connections ------------------------------------------------------ */
+
+static void
+http_closecb(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_server *s = arg;
+
+	(void)evcon;
+	s->conns--;
+	if (s->full && s->conns < s->limits.max_conns)
+		s->full = 0;
+}
+
+/*
+ * Runs once per loop iteration after new connections were accepted: count
+ * them, or close those past the limit (and any whose TLS setup failed).
+ */
+static void
+http_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *s = arg;
+	struct evhttp_connection *evcon;
+	bufferevent_event_cb eventcb;
+	void *cbarg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < s->nfresh; i++) {
+		eventcb = NULL;
+		cbarg = NULL;
+		bufferevent_getcb(s->fresh[i].bev, NULL, NULL, &eventcb,
+		                  &cbarg);
+		/* bufferevent_free clears the callbacks: evhttp already
+		 * dropped this one (it never got as far as a connection). */
+		if (eventcb == NULL || cbarg == NULL)
+			goto next;
+		evcon = cbarg;
+		if (s->fresh[i].reject) {
+			evhttp_connection_free(evcon);
+		} else if (s->limits.max_conns > 0 &&
+		           s->conns >= s->limits.max_conns) {
+			if (!s->full)
+				log_warnx("http: %d connections open, closing "
+				          "new ones until some end",
+				          s->conns);
+			s->full = 1;
+			evhttp_connection_free(evcon);
+		} else {
+			s->conns++;
+			evhttp_connection_set_closecb(evcon, http_closecb, s);
+		}
+	next:
+		bufferevent_decref(s->fresh[i].bev);
+	}
+	s->nfresh = 0;
+}
+
+static int
+http_park(struct http_server *s, struct bufferevent *bev, int reject)
+{
+	struct http_fresh *nf;
+	size_t ncap;
+
+	if (s->nfresh == s->capfresh) {
+		ncap = s->capfresh ? s->capfresh * 2 : 16;
+		if ((nf = realloc(s->fresh, ncap * sizeof(*nf))) == NULL)
+			return -1;
+		s->fresh = nf;
+		s->capfresh = ncap;
+	}
+	bufferevent_incref(bev);
+	s->fresh[s->nfresh].bev = bev;
+	s->fresh[s->nfresh].reject = reject;
+	s->nfresh++;
+	event_active(s->accept_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+/*
+ * evhttp's bufferevent factory: one server-side TLS bufferevent per
+ * accepted socket (evhttp sets the fd afterwards). Returning NULL would
+ * make evhttp fall back to a plain socket, i.e. serve HTTP without TLS on
+ * a TLS port; so a failure still returns a plain bufferevent, marked to be
+ * closed before it reads anything.
+ */
+static struct bufferevent *
+http_bevcb(struct event_base *base, void *arg)
+{
+	struct http_server *s = arg;
+	struct bufferevent *bev = NULL;
+	SSL *ssl = NULL;
+	int reject = 0;
+
+	if (s->ssl_ctx != NULL) {
+		if ((ssl = SSL_new(s->ssl_ctx)) == NULL) {
+			log_warnx("http: SSL_new failed");
+		} else if ((bev = bufferevent_openssl_socket_new(
+		                base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+			log_warnx("http: bufferevent_openssl_socket_new "
+			          "failed");
+			SSL_free(ssl);
+		} else {
+			/* A client that closes without close_notify after
+			 * its last response is common; treat it as EOF. */
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		}
+		if (bev == NULL)
+			reject = 1;
+	}
+	if (bev == NULL && (bev = bufferevent_socket_new(
+	                        base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return NULL;
+	if (http_park(s, bev, reject) == -1) {
+		/* Unparked, it could be neither counted nor closed early.
+		 * The fd is not set yet, so freeing closes nothing; evhttp
+		 * then makes its own plain bufferevent (uncounted), and on
+		 * a TLS server http_gencb refuses to serve that. */
+		log_warnx("http: out of memory accepting a connection");
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return bev;
+}
+
+/* --- requests ----------------------------------------------------------- */
+
+static int
+http_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decodes a path (evhttp_uri_parse already checked that every '%'
+ * is followed by two hex digits). An encoded NUL would cut the path short
+ * in every C string API later on, so it is refused.
+ */
+static char *
+http_path_decode(const char *raw)
+{
+	size_t i, j, n = strlen(raw);
+	char *out;
+	int hi, lo;
+
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = j = 0; i < n; i++) {
+		if (raw[i] == '%' && i + 2 < n &&
+		    (hi = http_hexval((unsigned char)raw[i + 1])) >= 0 &&
+		    (lo = http_hexval((unsigned char)raw[i + 2])) >= 0) {
+			if (hi == 0 && lo == 0)
+				goto fail;
+			out[j++] = (char)(hi << 4 | lo);
+			i += 2;
+			continue;
+		}
+		out[j++] = raw[i];
+	}
+	out[j] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
+}
+
+static int
+http_route_match(const struct http_route *rt, const char *path,
+                 const char **rest)
+{
+	size_t n;
+
+	if (rt->flags & HTTP_ROUTE_PREFIX) {
+		n = strlen(rt->path);
+		if (strncmp(path, rt->path, n) != 0)
+			return 0;
+		*rest = path + n;
+		return 1;
+	}
+	if (strcmp(path, rt->path) != 0)
+		return 0;
+	*rest = "";
+	return 1;
+}
+
+/* Frees what the request owns; r itself is the dispatcher's. */
+static void
+http_req_release(struct http_req *r)
+{
+	free(r->path);
+	r->path = NULL;
+	evhttp_clear_headers(&r->query);
+	r->peer = NULL;
+	r->replied = 1;
+}
+
+static void
+http_set_security_headers(struct http_req *r, int tls)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
+
+	/* API answers carry tokens, certificates and agent data: never
+	 * cached, never sniffed as something else, never framed. Handlers
+	 * that serve the web UI may override these with http_set_header. */
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(out, "X-Frame-Options", "DENY");
+	evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+	if (tls)
+		evhttp_add_header(out, "Strict-Transport-Security",
+		                  "max-age=31536000");
+}
+
+/*
+ * The client certificate, if one was presented and verified. With
+ * SSL_VERIFY_PEER OpenSSL normally aborts the handshake on a bad
+ * certificate, but a verify callback may let it through; only X509_V_OK
+ * counts as an identity.
+ */
+static X509 *
+http_peer_cert(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+	X509 *x;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return NULL;
+	if ((x = SSL_get0_peer_certificate(ssl)) == NULL)
+		return NULL;
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		return NULL;
+	return x;
+}
+
+static void
+http_reply_405(struct http_req *r, const char *path)
+{
+	const struct http_route *rt, *prev;
+	const char *rest;
+	struct buf allow;
+
+	/* Allow lists each method of this path once, in table order. */
+	buf_init(&allow, 1024);
+	for (rt = r->srv->routes; rt->fn != NULL; rt++) {
+		if (!http_route_match(rt, path, &rest))
+			continue;
+		for (prev = r->srv->routes; prev != rt; prev++)
+			if (http_route_match(prev, path, &rest) &&
+			    strcmp(prev->method, rt->method) == 0)
+				break;
+		if (prev != rt)
+			continue;
+		if ((allow.len > 0 && buf_puts(&allow, ", ") == -1) ||
+		    buf_puts(&allow, rt->method) == -1)
+			break;
+	}
+	http_set_header(r, "Allow", buf_cstr(&allow));
+	http_reply_error(r, 405, "method_not_allowed",
+	                 "%s is not allowed here; allowed: %s", r->method,
+	                 buf_cstr(&allow));
+	buf_free(&allow);
+}
+
+static void
+http_gencb(struct evhttp_request *ev, void *arg)
+{
+	struct http_server *s = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+	const struct evhttp_uri *uri;
+	const struct http_route *rt;
+	const char *rest = "", *q;
+	struct http_req r;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	int path_known = 0;
+
+	memset(&r, 0, sizeof(r));
+	/* TAILQ_INIT, spelled out: <sys/queue.h> clashes with evhttp's. */
+	r.query.tqh_first = NULL;
+	r.query.tqh_last = &r.query.tqh_first;
+	r.ev = ev;
+	r.srv = s;
+	r.arg = s->arg;
+	r.rest = "";
+	r.method = http_method_name(evhttp_request_get_command(ev));
+
+	if (evcon != NULL) {
+		evhttp_connection_get_peer(evcon, &addr, &port);
+		if (addr != NULL)
+			snprintf(r.peer_addr, sizeof(r.peer_addr), "%s", addr);
+	}
+	/* Belt and braces for http_bevcb's fallback: a TLS server never
+	 * answers a connection that is not TLS. */
+	if (s->ssl_ctx != NULL &&
+	    (evcon == NULL ||
+	     bufferevent_openssl_get_ssl(
+	         evhttp_connection_get_bufferevent(evcon)) == NULL)) {
+		log_warnx("http: plain connection from %s on a TLS server, "
+		          "closing",
+		          r.peer_addr);
+		evhttp_add_header(evhttp_request_get_output_headers(ev),
+		                  "Connection", "close");
+		evhttp_send_reply(ev, 400, NULL, NULL);
+		return;
+	}
+	http_set_security_headers(&r, s->ssl_ctx != NULL);
+	r.peer = http_peer_cert(evcon);
+
+	if ((uri = evhttp_request_get_evhttp_uri(ev)) == NULL ||
+	    evhttp_uri_get_path(uri) == NULL) {
+		http_reply_error(&r, 400, "bad_request", "malformed request");
+		return;
+	}
+	if ((r.path = http_path_decode(evhttp_uri_get_path(uri))) == NULL) {
+		http_reply_error(&r, 400, "bad_request",
+		                 "malformed request path");
+		return;
+	}
+
+	for (rt = s->routes; rt->fn != NULL; rt++) {
+		if (!http_route_match(rt, r.path, &rest))
+			continue;
+		path_known = 1;
+		/* HEAD is GET without the body (evhttp drops it). */
+		if (strcmp(rt->method, r.method) == 0 ||
+		    (strcmp(r.method, "HEAD") == 0 &&
+		     strcmp(rt->method, "GET") == 0))
+			break;
+	}
+	if (rt->fn == NULL) {
+		if (path_known)
+			http_reply_405(&r, r.path);
+		else
+			http_reply_error(&r, 404, "not_found",
+			                 "no such endpoint");
+		return;
+	}
+	r.route = rt;
+	r.rest = rest;
+
+	if ((q = evhttp_uri_get_query(uri)) != NULL &&
+	    evhttp_parse_query_str(q, &r.query) == -1) {
+		http_reply_error(&r, 400, "bad_request",
+		                 "malformed query string");
+		return;
+	}
+	if ((rt->flags & HTTP_ROUTE_CERT) && r.peer == NULL) {
+		http_reply_error(
+		    &r, 401, "client_cert_required",
+		    "this endpoint requires a client certificate issued by "
+		    "this deployment's CA; enroll the agent first");
+		return;
+	}
+
+	rt->fn(&r);
+
+	if (!r.replied) {
+		log_warnx("http: handler for route %s returned without "
+		          "replying",
+		          http_route_name(&r));
+		http_reply_error(&r, 500, "internal_error",
+		                 "the server failed to answer this request");
+	}
+}
+
+/* --- server ------------------------------------------------------------- */
+
+struct http_server *
+http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
+                const struct http_route *routes, void *arg,
+                const struct http_limits *limits,
+                void (*on_done)(const char *route, int status, void *arg))
+{
+	struct http_server *s;
+
+	if (base == NULL || routes == NULL) {
+		log_warnx("http_server_new: no event base or route table");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("http_server_new: calloc");
+		return NULL;
+	}
+	s->base = base;
+	s->routes = routes;
+	s->arg = arg;
+	s->on_done = on_done;
+	if (limits != NULL)
+		s->limits = *limits;
+	/* 0 means "the default" for the sizes and the timeout; only
+	 * max_conns has 0 = unlimited. */
+	if (s->limits.max_body == 0)
+		s->limits.max_body = HTTP_DEFAULT_MAX_BODY;
+	if (s->limits.max_headers == 0)
+		s->limits.max_headers = HTTP_DEFAULT_MAX_HEADERS;
+	if (s->limits.timeout_secs <= 0)
+		s->limits.timeout_secs = HTTP_DEFAULT_TIMEOUT;
+	if (s->limits.max_conns < 0)
+		s->limits.max_conns = 0;
+
+	if ((s->accept_ev = event_new(base, -1, 0, http_accept_cb, s)) ==
+	    NULL) {
+		log_warnx("http_server_new: event_new failed");
+		goto fail;
+	}
+	if ((s->http = evhttp_new(base)) == NULL) {
+		log_warnx("http_server_new: evhttp_new failed");
+		goto fail;
+	}
+	if (ssl_ctx != NULL) {
+		SSL_CTX_up_ref(ssl_ctx);
+		s->ssl_ctx = ssl_ctx;
+	}
+
+	evhttp_set_bevcb(s->http, http_bevcb, s);
+	evhttp_set_gencb(s->http, http_gencb, s);
+	/* Every method reaches the route table, so an unexpected one gets a
+	 * JSON 405/404 rather than evhttp's HTML 501. */
+	evhttp_set_allowed_methods(
+	    s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(s->http, "application/json");
+	evhttp_set_max_body_size(s->http,
+	                         s->limits.max_body > (size_t)EV_SSIZE_MAX
+	                             ? EV_SSIZE_MAX
+	                             : (ev_ssize_t)s->limits.max_body);
+	evhttp_set_max_headers_size(s->http,
+	                            s->limits.max_headers > (size_t)EV_SSIZE_MAX
+	                                ? EV_SSIZE_MAX
+	                                : (ev_ssize_t)s->limits.max_headers);
+	evhttp_set_timeout(s->http, s->limits.timeout_secs);
+	/* Lingering close: after refusing an oversized body evhttp reads and
+	 * discards the rest before answering 413 and closing. Closing with
+	 * unread data would make the kernel send a reset, and the client
+	 * would likely see "connection reset" instead of the 413. */
+	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	return s;
+fail:
+	http_server_free(s);
+	return NULL;
+}
+
+int
+http_server_bind(struct http_server *s, const char *host, int port, int *bound,
+                 struct buf *err)
+{
+	struct evhttp_bound_socket *h;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	const char *shown = host != NULL ? host : "*";
+	int v6 = host != NULL && strchr(host, ':') != NULL;
+	int saved;
+
+	if (port < 0 || port > 65535) {
+		buf_printf(err, "%s%s%s:%d: port out of range", v6 ? "[" : "",
+		           shown, v6 ? "]" : "", port);
+		return -1;
+	}
+	errno = 0;
+	if ((h = evhttp_bind_socket_with_handle(s->http, host,
+	                                        (ev_uint16_t)port)) == NULL) {
+		saved = errno;
+		buf_printf(err, "%s%s%s:%d: %s", v6 ? "[" : "", shown,
+		           v6 ? "]" : "", port,
+		           saved != 0 ? strerror(saved)
+		                      : "cannot resolve or bind this address");
+		return -1;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss,
+	                &sslen) == -1) {
+		saved = errno;
+		evhttp_del_accept_socket(s->http, h);
+		buf_printf(err, "%s%s%s:%d: getsockname: %s", v6 ? "[" : "",
+		           shown, v6 ? "]" : "", port, strerror(saved));
+		return -1;
+	}
+	if (bound != NULL) {
+		if (ss.ss_family == AF_INET6)
+			*bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		else
+			*bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	return 0;
+}
+
+void
+http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx)
+{
+	/* Connections already open keep their SSL (which holds its own
+	 * reference to the old context); new ones get the new context. */
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(s->ssl_ctx);
+	s->ssl_ctx = ctx;
+}
+
+/*
+ * Stops listening and closes every connection. Handlers always reply
+ * before returning, so no request is left waiting for a handler; a
+ * response still queued in user space on a connection is dropped. Must
+ * not be called from inside a handler (evhttp is on the stack); schedule
+ * it from another event instead.
+ */
+void
+http_server_free(struct http_server *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	/* evhttp_free closes the listeners first, then each connection
+	 * (http_closecb runs for each and still finds s). */
+	if (s->http != NULL)
+		evhttp_free(s->http);
+	for (i = 0; i < s->nfresh; i++)
+		bufferevent_decref(s->fresh[i].bev);
+	if (s->accept_ev != NULL)
+		event_free(s->accept_ev);
+	SSL_CTX_free(s->ssl_ctx);
+	free(s->fresh);
+	free(s);
+}
+
+int
+http_server_conns(const struct http_server *s)
+{
+	return s->conns;
+}
+
+/* --- request helpers ---------------------------------------------------- */
+
+const uint8_t *
+http_req_body(struct http_req *r, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+	size_t n = evbuffer_get_length(in);
+
+	*len = n;
+	if (n == 0)
+		return (const uint8_t *)"";
+	/* The body is at most max_body bytes; make it contiguous. */
+	return evbuffer_pullup(in, -1);
+}
+
+json_t *
+http_req_json(struct http_req *r)
+{
+	const uint8_t *body;
+	json_error_t jerr;
+	json_t *j;
+	size_t len;
+
+	if ((body = http_req_body(r, &len)) == NULL) {
+		http_reply_error(r, 500, "internal_error", "out of memory");
+		return NULL;
+	}
+	/* Duplicate keys are refused: two parsers reading one document
+	 * differently is how authorisation checks get bypassed. */
+	if ((j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
+	                    &jerr)) == NULL) {
+		http_reply_error(r, 400, "bad_json",
+		                 "invalid JSON at line %d column %d: %s",
+		                 jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_reply_error(r, 400, "bad_json",
+		                 "the request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+const char *
+http_req_query(struct http_req *r, const char *name)
+{
+	return evhttp_find_header(&r->query, name);
+}
+
+const char *
+http_req_header(struct http_req *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->ev),
+	                          name);
+}
+
+/* --- replies ------------------------------------------------------------ */
+
+void
+http_set_header(struct http_req *r, const char *name, const char *val)
+{
+	struct evkeyvalq *out;
+
+	if (r->replied)
+		return;
+	out = evhttp_request_get_output_headers(r->ev);
+	evhttp_remove_header(out, name);
+	/* evhttp refuses CR/LF in names and values (no header injection). */
+	if (evhttp_add_header(out, name, val) == -1)
+		log_warnx("http: route %s: header %s refused",
+		          http_route_name(r), name);
+}
+
+/* The one place a response leaves: status, type, body, then on_done. */
+static void
+http_send(struct http_req *r, int status, const char *ctype, const void *body,
+          size_t len)
+{
+	struct evkeyvalq *out;
+	struct evbuffer *ob;
+	const char *name = http_route_name(r);
+
+	if (r->replied) {
+		log_warnx("http: route %s replied twice; second reply "
+		          "(status %d) dropped",
+		          name, status);
+		return;
+	}
+	if (status < 100 || status > 599) {
+		log_warnx("http: route %s: invalid status %d", name, status);
+		status = 500;
+		ctype = "application/json";
+		body = "{\"error\":{\"code\":\"internal_error\","
+		       "\"message\":\"invalid status\"}}";
+		len = strlen(body);
+	}
+	out = evhttp_request_get_output_headers(r->ev);
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", ctype);
+	ob = evhttp_request_get_output_buffer(r->ev);
+	if (len > 0 && evbuffer_add(ob, body, len) == -1) {
+		log_warnx("http: route %s: out of memory for the reply", name);
+		status = 500;
+		evbuffer_drain(ob, evbuffer_get_length(ob));
+	}
+	/* r->ev may be freed inside evhttp_send_reply (a write error is
+	 * reported synchronously); nothing below touches it. */
+	evhttp_send_reply(r->ev, status, NULL, NULL);
+	http_req_release(r);
+	if (r->srv->on_done != NULL)
+		r->srv->on_done(name, status, r->srv->arg);
+}
+
+void
+http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	static const char oom[] = "{\"error\":{\"code\":\"internal_error\","
+	                          "\"message\":\"out of memory\"}}";
+	char *text;
+
+	if (body == NULL) {
+		/* Usually a json_pack that failed: the handler's bug or
+		 * memory, either way not the client's fault. */
+		log_warnx("http: route %s replied with no JSON body",
+		          http_route_name(r));
+		http_send(r, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	if ((text = json_dumps(body, JSON_COMPACT)) == NULL) {
+		json_decref(body);
+		http_send(r, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	json_decref(body);
+	http_send(r, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void
+http_reply_text(struct http_req *r, int status, const char *ctype,
+                const void *body, size_t len)
+{
+	http_send(r, status, ctype, body, len);
+}
+
+void
+http_reply_error(struct http_req *r, int status, const char *code,
+                 const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	json_t *j;
+	size_t i;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		msg = NULL;
+	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+	              msg != NULL ? msg : "");
+	if (j == NULL && msg != NULL) {
+		/* Only invalid UTF-8 (say, from a client's bytes quoted in
+		 * the message) makes the pack fail; make it ASCII. */
+		for (i = 0; msg[i] != '\0'; i++)
+			if ((unsigned char)msg[i] < 0x20 ||
+			    (unsigned char)msg[i] > 0x7e)
+				msg[i] = '?';
+		j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+		              msg);
+	}
+	free(msg);
+	http_reply_json(r, status, j);
+}

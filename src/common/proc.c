@@ -1,0 +1,241 @@
+/*
+ * proc: privilege separation by fork + socketpair, after OpenBSD's proc.c.
+ *
+ * The parent (which binds ports and parses network input) and a child that
+ * holds something precious (the CA key) talk over one AF_UNIX stream. Each
+ * message is a fixed header {type, len, id} followed by len bytes of
+ * payload. Both sides check len against a limit before reading the
+ * payload, so a compromised peer can neither make the other allocate
+ * without bound nor desynchronise the stream into reading a payload as a
+ * header: anything malformed ends the channel (-1), it is never skipped.
+ *
+ * The calls block; they are meant for a dedicated child, or for a parent
+ * that treats a round trip to the child as a short local operation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+
+#define PROC_CHUNK 16384
+
+/*
+ * In the child: close every descriptor but 0-2 and keep. A descriptor the
+ * child never needed (a listening socket, the parent's database, a key
+ * file) is one an exploit in the child could use; close_range does it in
+ * one call, the /proc walk is the fallback for kernels before 5.9.
+ */
+static void
+proc_close_fds(int keep)
+{
+	DIR *d;
+	struct dirent *de;
+	long long n;
+	int fd, dfd;
+	long max;
+
+	if (keep < 3) {
+		if (close_range(3, ~0u, 0) == 0)
+			return;
+	} else if ((keep == 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
+	           close_range((unsigned)keep + 1, ~0u, 0) == 0)
+		return;
+
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		dfd = dirfd(d);
+		while ((de = readdir(d)) != NULL) {
+			if (str_to_ll(de->d_name, 0, 1LL << 30, &n) == -1)
+				continue;
+			fd = (int)n;
+			if (fd > 2 && fd != keep && fd != dfd)
+				close(fd);
+		}
+		closedir(d);
+		return;
+	}
+	/* No /proc (a chroot): close the whole possible range. */
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1048576)
+		max = 1048576;
+	for (fd = 3; fd < max; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+/*
+ * In the child: handlers the parent installed (libevent's signal pipe, for
+ * one) point at state the child no longer has; put them back to the
+ * defaults and unblock everything so SIGTERM ends the child as expected.
+ * Ignored signals (SIGPIPE) stay ignored.
+ */
+static void
+proc_reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t all;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sigaction(sig, NULL, &sa) == -1)
+			continue;
+		if (sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL)
+			continue;
+		signal(sig, SIG_DFL);
+	}
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+pid_t
+proc_fork(int *fd, int (*child_main)(int fd, void *arg), void *arg)
+{
+	int sp[2] = {-1, -1};
+	pid_t pid;
+
+	/* CLOEXEC: neither end may leak into a program either side execs. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("proc_fork: socketpair");
+		goto fail;
+	}
+	/* Unflushed stdio would otherwise be written twice. */
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		log_warn("proc_fork: fork");
+		goto fail;
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		proc_close_fds(sp[1]);
+		proc_reset_signals();
+		/* _exit: the parent's atexit handlers and stdio buffers are
+		 * not the child's to run. */
+		_exit(child_main(sp[1], arg));
+	}
+	close(sp[1]);
+	*fd = sp[0];
+	return pid;
+fail:
+	if (sp[0] != -1)
+		close(sp[0]);
+	if (sp[1] != -1)
+		close(sp[1]);
+	return -1;
+}
+
+int
+proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
+{
+	struct proc_hdr hdr;
+	struct iovec iov[2], *cur = iov;
+	struct msghdr msg;
+	size_t niov;
+	ssize_t n;
+
+	if (len > PROC_MAX_MSG || (len > 0 && p == NULL)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = type;
+	hdr.len = (uint32_t)len;
+	hdr.id = id;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)(uintptr_t)p;
+	iov[1].iov_len = len;
+	niov = len > 0 ? 2 : 1;
+
+	/* One sendmsg usually takes it all; loop for the short writes a
+	 * stream socket is allowed to make. */
+	while (niov > 0) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = cur;
+		msg.msg_iovlen = niov;
+		/* MSG_NOSIGNAL: a dead peer is EPIPE here, not a SIGPIPE that
+		 * kills the sender. */
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (n > 0) {
+			if ((size_t)n >= cur->iov_len) {
+				n -= (ssize_t)cur->iov_len;
+				cur++;
+				niov--;
+			} else {
+				cur->iov_base = (uint8_t *)cur->iov_base + n;
+				cur->iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Reads exactly len bytes: 0, 1 on EOF before the first byte, -1 on error
+ * or EOF in the middle (a truncated message). */
+static int
+proc_read_full(int fd, void *p, size_t len)
+{
+	uint8_t *dst = p;
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = read(fd, dst + done, len - done);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			if (done == 0)
+				return 1;
+			errno = EPROTO;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int
+proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
+{
+	uint8_t chunk[PROC_CHUNK];
+	size_t left, n;
+	int rc;
+
+	if ((rc = proc_read_full(fd, hdr, sizeof(*hdr))) != 0)
+		return rc;
+	if (max > PROC_MAX_MSG)
+		max = PROC_MAX_MSG;
+	if (hdr->len > max) {
+		/* The payload is still in the stream; skipping it would trust
+		 * the very length we just refused, so the channel ends. */
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (payload != NULL)
+		buf_reset(payload);
+	for (left = hdr->len; left > 0; left -= n) {
+		n = left < sizeof(chunk) ? left : sizeof(chunk);
+		if (proc_read_full(fd, chunk, n) != 0) {
+			errno = EPROTO;
+			return -1;
+		}
+		if (payload != NULL && buf_append(payload, chunk, n) == -1)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * Unit tests for proc.c: typed messages both ways between a parent and a
+ * forked child, the size limits on both ends, EOF when the child exits,
+ * and that the child holds no descriptor but its channel and stdio.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "proc.h"
+
+enum { MSG_ECHO = 1, MSG_REPLY, MSG_QUIT, MSG_BIG, MSG_COUNT_FDS };
+
+static int
+fd_number(const char *s)
+{
+	long long v;
+
+	return str_to_ll(s, 0, 1 << 20, &v) == 0 ? (int)v : -1;
+}
+
+/* The child: answers each message until QUIT or EOF. */
+static int
+echo_child(int fd, void *arg)
+{
+	struct proc_hdr hdr;
+	struct buf in;
+	int rc, ret = 0;
+
+	(void)arg;
+	buf_init(&in, PROC_MAX_MSG);
+	for (;;) {
+		rc = proc_recv(fd, &hdr, &in, PROC_MAX_MSG);
+		if (rc == 1)
+			break;
+		if (rc == -1) {
+			ret = 3;
+			break;
+		}
+		if (hdr.type == MSG_QUIT) {
+			ret = 7;
+			break;
+		}
+		if (hdr.type == MSG_ECHO) {
+			/* Reversed payload, so a pass-through would fail. */
+			size_t i;
+
+			for (i = 0; i < in.len / 2; i++) {
+				uint8_t t = in.data[i];
+
+				in.data[i] = in.data[in.len - 1 - i];
+				in.data[in.len - 1 - i] = t;
+			}
+			if (proc_send(fd, MSG_REPLY, hdr.id, in.data, in.len) ==
+			    -1)
+				ret = 4;
+		} else if (hdr.type == MSG_BIG) {
+			static uint8_t big[PROC_MAX_MSG];
+
+			memset(big, 'x', sizeof(big));
+			proc_send(fd, MSG_REPLY, hdr.id, big, sizeof(big));
+		} else if (hdr.type == MSG_COUNT_FDS) {
+			/* Descriptors other than stdio, the channel and the
+			 * directory being read. */
+			DIR *d = opendir("/proc/self/fd");
+			struct dirent *de;
+			uint32_t n = 0;
+			int x;
+
+			while (d != NULL && (de = readdir(d)) != NULL) {
+				x = fd_number(de->d_name);
+				if (x > 2 && x != fd && x != dirfd(d))
+					n++;
+			}
+			if (d != NULL)
+				closedir(d);
+			proc_send(fd, MSG_REPLY, hdr.id, &n, sizeof(n));
+		}
+	}
+	buf_free(&in);
+	return ret;
+}
+
+static void
+test_round_trip(void **state)
+{
+	struct proc_hdr hdr;
+	struct buf in;
+	int fd, wstatus, extra;
+	pid_t pid;
+	uint64_t id;
+	char msg[64];
+
+	(void)state;
+	/* A descriptor the parent holds (without CLOEXEC) that the child
+	 * must not inherit. */
+	extra = open("/dev/null", O_RDONLY);
+	assert_true(extra > 2);
+	pid = proc_fork(&fd, echo_child, NULL);
+	assert_true(pid > 0);
+	close(extra);
+	buf_init(&in, PROC_MAX_MSG);
+
+	for (id = 1; id <= 50; id++) {
+		size_t n = (size_t)snprintf(msg, sizeof(msg), "abc-%llu",
+		                            (unsigned long long)id);
+
+		assert_int_equal(proc_send(fd, MSG_ECHO, id, msg, n), 0);
+		assert_int_equal(proc_recv(fd, &hdr, &in, PROC_MAX_MSG), 0);
+		assert_int_equal(hdr.type, MSG_REPLY);
+		assert_true(hdr.id == id);
+		assert_int_equal(hdr.len, n);
+		assert_int_equal(in.len, n);
+		assert_int_equal(in.data[n - 1], 'a');
+		assert_int_equal(in.data[0], msg[n - 1]);
+	}
+	/* Empty payloads are messages too. */
+	assert_int_equal(proc_send(fd, MSG_ECHO, 99, NULL, 0), 0);
+	assert_int_equal(proc_recv(fd, &hdr, &in, PROC_MAX_MSG), 0);
+	assert_int_equal(hdr.len, 0);
+	assert_int_equal(in.len, 0);
+
+	/* A payload of exactly the maximum goes through in pieces. */
+	{
+		uint8_t *big = malloc(PROC_MAX_MSG);
+
+		assert_non_null(big);
+		memset(big, 'y', PROC_MAX_MSG);
+		big[0] = 'z';
+		assert_int_equal(
+		    proc_send(fd, MSG_ECHO, 100, big, PROC_MAX_MSG), 0);
+		assert_int_equal(proc_recv(fd, &hdr, &in, PROC_MAX_MSG), 0);
+		assert_int_equal(in.len, PROC_MAX_MSG);
+		assert_int_equal(in.data[PROC_MAX_MSG - 1], 'z');
+		free(big);
+	}
+
+	/* The child keeps only its channel and stdio. */
+	{
+		uint32_t n;
+
+		assert_int_equal(proc_send(fd, MSG_COUNT_FDS, 101, NULL, 0), 0);
+		assert_int_equal(proc_recv(fd, &hdr, &in, PROC_MAX_MSG), 0);
+		assert_int_equal(in.len, sizeof(n));
+		memcpy(&n, in.data, sizeof(n));
+		assert_int_equal(n, 0);
+	}
+
+	assert_int_equal(proc_send(fd, MSG_QUIT, 0, NULL, 0), 0);
+	/* The child exits: the parent sees an orderly EOF. */
+	assert_int_equal(proc_recv(fd, &hdr, &in, PROC_MAX_MSG), 1);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 7);
+	close(fd);
+	buf_free(&in);
+}
+
+static void
+test_oversize(void **state)
+{
+	struct proc_hdr hdr;
+	struct buf in;
+	int fd, wstatus;
+	pid_t pid;
+	static uint8_t big[PROC_MAX_MSG + 1];
+
+	(void)state;
+	/* The sender refuses past PROC_MAX_MSG. */
+	errno = 0;
+	assert_int_equal(proc_send(-1, MSG_ECHO, 1, big, sizeof(big)), -1);
+	assert_int_equal(errno, EMSGSIZE);
+
+	pid = proc_fork(&fd, echo_child, NULL);
+	assert_true(pid > 0);
+	buf_init(&in, PROC_MAX_MSG);
+	/* The receiver refuses a message larger than its own max. */
+	assert_int_equal(proc_send(fd, MSG_BIG, 2, NULL, 0), 0);
+	errno = 0;
+	assert_int_equal(proc_recv(fd, &hdr, &in, 1024), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(in.len, 0);
+	close(fd); /* the channel is unusable now; the child sees EOF */
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_true(WIFEXITED(wstatus));
+	buf_free(&in);
+}
+
+static void
+test_forged_header(void **state)
+{
+	struct proc_hdr hdr, bad;
+	struct buf in;
+	int sp[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	buf_init(&in, PROC_MAX_MSG);
+
+	/* A peer claiming a payload over PROC_MAX_MSG is refused even when
+	 * the caller's max is larger. */
+	memset(&bad, 0, sizeof(bad));
+	bad.type = MSG_ECHO;
+	bad.len = PROC_MAX_MSG + 1;
+	assert_int_equal(write(sp[1], &bad, sizeof(bad)), (ssize_t)sizeof(bad));
+	assert_int_equal(proc_recv(sp[0], &hdr, &in, SIZE_MAX), -1);
+
+	/* A truncated header or payload is an error, not EOF. */
+	close(sp[0]);
+	close(sp[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(write(sp[1], &bad, 5), 5);
+	close(sp[1]);
+	assert_int_equal(proc_recv(sp[0], &hdr, &in, PROC_MAX_MSG), -1);
+	close(sp[0]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	bad.len = 10;
+	assert_int_equal(write(sp[1], &bad, sizeof(bad)), (ssize_t)sizeof(bad));
+	assert_int_equal(write(sp[1], "abc", 3), 3);
+	close(sp[1]);
+	assert_int_equal(proc_recv(sp[0], &hdr, &in, PROC_MAX_MSG), -1);
+	close(sp[0]);
+
+	/* Sending to a closed peer fails with EPIPE instead of SIGPIPE. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	close(sp[1]);
+	errno = 0;
+	assert_int_equal(proc_send(sp[0], MSG_ECHO, 1, "x", 1), -1);
+	assert_int_equal(errno, EPIPE);
+	close(sp[0]);
+	buf_free(&in);
+}
+
+static int
+exit_child(int fd, void *arg)
+{
+	(void)fd;
+	return *(int *)arg;
+}
+
+static void
+test_eof_when_child_exits(void **state)
+{
+	struct proc_hdr hdr;
+	struct buf in;
+	int fd, wstatus, code = 5;
+	pid_t pid;
+
+	(void)state;
+	pid = proc_fork(&fd, exit_child, &code);
+	assert_true(pid > 0);
+	buf_init(&in, 0);
+	assert_int_equal(proc_recv(fd, &hdr, &in, PROC_MAX_MSG), 1);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_int_equal(WEXITSTATUS(wstatus), 5);
+	close(fd);
+	buf_free(&in);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_oversize),
+	    cmocka_unit_test(test_forged_header),
+	    cmocka_unit_test(test_eof_when_child_exits),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
