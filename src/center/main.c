@@ -60,6 +60,16 @@ tls_fail_cb(const char *reason)
 	metrics_add("vigil_tls_handshake_failures_total", labels, 1);
 }
 
+/* libevent's own diagnostics go through our log, not raw stderr. */
+static void
+vigild_event_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
 static void
 declare_metrics(void)
 {
@@ -335,6 +345,7 @@ main(int argc, char **argv)
 	apply_log(&c.conf, g_foreground, g_verbose);
 	signal(SIGPIPE, SIG_IGN);
 	declare_metrics();
+	event_set_log_callback(vigild_event_log);
 	tls_set_failure_hook(tls_fail_cb);
 	/* Fork the key process first: it inherits no store handle, socket or
 	 * event base. */

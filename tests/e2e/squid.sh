@@ -109,8 +109,8 @@ squid_write_conf() {
 # A port that nothing listens on now (squid_start retries if it is taken
 # before squid binds it).
 squid_pick_port() {
-	local p i
-	for i in $(seq 1 50); do
+	local p _
+	for _ in $(seq 1 50); do
 		p=$((20000 + RANDOM % 40000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
@@ -122,8 +122,8 @@ squid_pick_port() {
 
 # squid_wait_port PORT PID: 0 once PORT accepts, 1 if PID died or 15 s pass.
 squid_wait_port() {
-	local port=$1 pid=$2 i
-	for i in $(seq 1 150); do
+	local port=$1 pid=$2 _
+	for _ in $(seq 1 150); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			return 0
 		fi
@@ -135,9 +135,9 @@ squid_wait_port() {
 
 # squid_start DIR MODE [USER PASS]: sets SQUID_PORT and SQUID_PID.
 squid_start() {
-	local dir=$1 mode=$2 user=${3:-} pass=${4:-} port try
+	local dir=$1 mode=$2 user=${3:-} pass=${4:-} port _
 	SQUID_PORT="" SQUID_PID=""
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(squid_pick_port) || return 1
 		squid_write_conf "$dir" "$mode" "$port" "$user" "$pass" ||
 			return 1
@@ -157,13 +157,13 @@ squid_start() {
 
 # squid_stop DIR: stops the squid squid_start started in DIR.
 squid_stop() {
-	local dir=$1 pid i
+	local dir=$1 pid _
 	[ -f "$dir/squid.pid.test" ] || return 0
 	pid=$(cat "$dir/squid.pid.test")
 	rm -f "$dir/squid.pid.test"
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done

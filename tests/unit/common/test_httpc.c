@@ -30,7 +30,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../../src/common/httpc.c"
+#include "httpc.c"
 
 /* A server under its watchdog: closing `ctl` stops it. */
 struct proc {
@@ -43,7 +43,7 @@ static char tmpdir[] = "/tmp/vigil-httpc-XXXXXX";
 static char squid_sh[4096];
 static struct proc srv_good, srv_mitm, srv_mitm_chain, srv_name, srv_mtls;
 static struct proc squid_basic, squid_ntlm;
-static int have_squid;
+static int have_squid, have_tmpdir;
 
 static void
 path(char *out, size_t len, const char *name)
@@ -63,8 +63,7 @@ sleep_ms(long ms)
 }
 
 /* Runs a shell command in tmpdir; 0 when it exits 0. */
-static int
-sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
 sh(const char *fmt, ...)
@@ -150,10 +149,10 @@ stop(struct proc *p)
 {
 	int st;
 
-	if (p->ctl != -1)
-		close(p->ctl);
-	if (p->watchdog > 0)
-		waitpid(p->watchdog, &st, 0);
+	if (p->watchdog <= 0)
+		return; /* never started */
+	close(p->ctl);
+	waitpid(p->watchdog, &st, 0);
 	p->ctl = -1;
 	p->watchdog = -1;
 	p->port = 0;
@@ -207,7 +206,7 @@ port_open(int port)
 /* s_server prints "ACCEPT 127.0.0.1:<port>" once it listens. */
 static int
 start_s_server(struct proc *p, const char *name, const char *cert,
-    char *const extra[])
+               char *const extra[])
 {
 	char out[4096], crt[4096], key[4096], line[256];
 	char *argv[24];
@@ -239,7 +238,8 @@ start_s_server(struct proc *p, const char *name, const char *cert,
 		if ((f = fopen(out, "r")) != NULL) {
 			while (fgets(line, sizeof(line), f) != NULL) {
 				c = strrchr(line, ':');
-				if (strncmp(line, "ACCEPT ", 7) != 0 || c == NULL)
+				if (strncmp(line, "ACCEPT ", 7) != 0 ||
+				    c == NULL)
 					continue;
 				c[strcspn(c, "\r\n")] = '\0';
 				if (str_to_ll(c + 1, 1, 65535, &v) == 0) {
@@ -275,7 +275,7 @@ start_squid(struct proc *p, const char *name, const char *mode)
 		if ((port = free_port()) == -1)
 			return -1;
 		if (sh("bash '%s' conf '%s' %s %d alice 'op3n sesame'",
-			squid_sh, dir, mode, port) == -1)
+		       squid_sh, dir, mode, port) == -1)
 			return -1;
 		if (spawn(p, argv, out) == -1)
 			return -1;
@@ -299,53 +299,54 @@ make_pki(void)
 {
 	/* Two CAs: the deployment's and a "Corp Proxy CA" that re-signs
 	 * like a TLS-inspecting proxy. One server key, four certificates. */
-	return sh("cd '%s' && exec >pki.log 2>&1 && set -e && "
-		  "ec='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
-		  "caext='-addext basicConstraints=critical,CA:TRUE "
-		  "-addext keyUsage=critical,keyCertSign,cRLSign' && "
-		  "openssl req -x509 $ec $caext -keyout ca.key -out ca.pem "
-		  "-days 2 -subj '/O=Vigil/CN=Vigil Test CA' && "
-		  "openssl req -x509 $ec $caext -keyout pca.key -out pca.pem "
-		  "-days 2 -subj '/O=Corp/CN=Corp Proxy CA' && "
-		  "openssl req $ec -keyout srv.key -out srv.csr "
-		  "-subj '/CN=center' && "
-		  "openssl req $ec -keyout cli.key -out cli.csr "
-		  "-subj '/CN=agent' && "
-		  "echo 'subjectAltName=IP:127.0.0.1,DNS:localhost' >good.ext && "
-		  "echo 'subjectAltName=DNS:center.example.org' >name.ext && "
-		  "echo 'extendedKeyUsage=clientAuth' >cli.ext && "
-		  "sign() { openssl x509 -req -in $1.csr -CA $2.pem "
-		  "-CAkey $2.key -CAcreateserial -days 2 -extfile $3 "
-		  "-out $4.crt; } && "
-		  "sign srv ca good.ext good && sign srv pca good.ext mitm && "
-		  "sign srv ca name.ext name && sign cli ca cli.ext cli && "
-		  "cat mitm.crt pca.pem >mitmchain.crt && "
-		  "chmod 600 cli.key && cp cli.key open.key && "
-		  "chmod 644 open.key",
+	return sh(
+	    "cd '%s' && exec >pki.log 2>&1 && set -e && "
+	    "ec='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
+	    "caext='-addext basicConstraints=critical,CA:TRUE "
+	    "-addext keyUsage=critical,keyCertSign,cRLSign' && "
+	    "openssl req -x509 $ec $caext -keyout ca.key -out ca.pem "
+	    "-days 2 -subj '/O=Vigil/CN=Vigil Test CA' && "
+	    "openssl req -x509 $ec $caext -keyout pca.key -out pca.pem "
+	    "-days 2 -subj '/O=Corp/CN=Corp Proxy CA' && "
+	    "openssl req $ec -keyout srv.key -out srv.csr "
+	    "-subj '/CN=center' && "
+	    "openssl req $ec -keyout cli.key -out cli.csr "
+	    "-subj '/CN=agent' && "
+	    "echo 'subjectAltName=IP:127.0.0.1,DNS:localhost' >good.ext && "
+	    "echo 'subjectAltName=DNS:center.example.org' >name.ext && "
+	    "echo 'extendedKeyUsage=clientAuth' >cli.ext && "
+	    "sign() { openssl x509 -req -in $1.csr -CA $2.pem "
+	    "-CAkey $2.key -CAcreateserial -days 2 -extfile $3 "
+	    "-out $4.crt; } && "
+	    "sign srv ca good.ext good && sign srv pca good.ext mitm && "
+	    "sign srv ca name.ext name && sign cli ca cli.ext cli && "
+	    "cat mitm.crt pca.pem >mitmchain.crt && "
+	    "chmod 600 cli.key && cp cli.key open.key && "
+	    "chmod 644 open.key",
 	    tmpdir);
 }
 
 static char ca_pem[4096], cli_crt[4096], cli_key[4096];
 
 static int
-setup(void **state)
+setup_servers(void)
 {
 	const char *data = getenv("VIGIL_TEST_DATA");
 	const char *slash = strrchr(__FILE__, '/');
 	char *mtls[] = {"-Verify", "1", "-CAfile", ca_pem, NULL};
 
-	(void)state;
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
+	have_tmpdir = 1;
 	/* squid, once it drops root, must get through to its own dir. */
 	chmod(tmpdir, 0711);
 	/* tests/data may not exist, so no "data/.." path: cut the name. */
 	if (data != NULL && strrchr(data, '/') != NULL)
 		snprintf(squid_sh, sizeof(squid_sh), "%.*s/e2e/squid.sh",
-		    (int)(strrchr(data, '/') - data), data);
+		         (int)(strrchr(data, '/') - data), data);
 	else if (slash != NULL)
 		snprintf(squid_sh, sizeof(squid_sh), "%.*s/../../e2e/squid.sh",
-		    (int)(slash - __FILE__), __FILE__);
+		         (int)(slash - __FILE__), __FILE__);
 	else
 		snprintf(squid_sh, sizeof(squid_sh), "tests/e2e/squid.sh");
 	path(ca_pem, sizeof(ca_pem), "ca.pem");
@@ -360,7 +361,7 @@ setup(void **state)
 	if (start_s_server(&srv_good, "good", "good", NULL) == -1 ||
 	    start_s_server(&srv_mitm, "mitm", "mitm", NULL) == -1 ||
 	    start_s_server(&srv_mitm_chain, "mitmchain", "mitmchain", NULL) ==
-		-1 ||
+	        -1 ||
 	    start_s_server(&srv_name, "name", "name", NULL) == -1 ||
 	    start_s_server(&srv_mtls, "mtls", "good", mtls) == -1)
 		return -1;
@@ -373,7 +374,7 @@ setup(void **state)
 	}
 	if (have_squid &&
 	    (start_squid(&squid_basic, "squid-basic", "basic") == -1 ||
-		start_squid(&squid_ntlm, "squid-ntlm", "ntlm") == -1))
+	     start_squid(&squid_ntlm, "squid-ntlm", "ntlm") == -1))
 		return -1;
 	return 0;
 }
@@ -381,7 +382,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	static int done;
+
 	(void)state;
+	if (done++)
+		return 0;
 	stop(&srv_good);
 	stop(&srv_mitm);
 	stop(&srv_mitm_chain);
@@ -390,8 +395,20 @@ teardown(void **state)
 	stop(&squid_basic);
 	stop(&squid_ntlm);
 	httpc_global_cleanup();
-	sh("rm -rf '%s'", tmpdir);
+	if (have_tmpdir)
+		sh("rm -rf '%s'", tmpdir);
 	return 0;
+}
+
+/* Whatever started before a failure is stopped and removed here, not
+ * left to cmocka. */
+static int
+setup(void **state)
+{
+	if (setup_servers() == 0)
+		return 0;
+	teardown(state);
+	return -1;
 }
 
 static void
@@ -413,10 +430,10 @@ get(const struct httpc_opts *o, int port, struct httpc_resp *r)
 /* The messages are the product: show them in the test log. */
 #define show(r) print_message("    errmsg: %s\n", (r)->errmsg)
 
-#define assert_has(hay, needle)                                               \
-	do {                                                                  \
-		if (strstr((hay), (needle)) == NULL)                          \
-			fail_msg("'%s' not in: %s", (needle), (hay));         \
+#define assert_has(hay, needle)                                                \
+	do {                                                                   \
+		if (strstr((hay), (needle)) == NULL)                           \
+			fail_msg("'%s' not in: %s", (needle), (hay));          \
 	} while (0)
 
 static void
@@ -438,8 +455,8 @@ test_verified(void **state)
 static void
 test_env_proxy_ignored(void **state)
 {
-	static const char *vars[] = {"https_proxy", "HTTPS_PROXY",
-	    "http_proxy", "ALL_PROXY", "all_proxy"};
+	static const char *vars[] = {"https_proxy", "HTTPS_PROXY", "http_proxy",
+	                             "ALL_PROXY", "all_proxy"};
 	struct httpc_opts o = {.ca_file = ca_pem};
 	struct httpc_resp r;
 	size_t i;
@@ -586,8 +603,8 @@ test_timeout(void **state)
 static void
 test_client_cert(void **state)
 {
-	struct httpc_opts o = {.ca_file = ca_pem, .cert_file = cli_crt,
-	    .key_file = cli_key};
+	struct httpc_opts o = {
+	    .ca_file = ca_pem, .cert_file = cli_crt, .key_file = cli_key};
 	struct httpc_resp r;
 
 	(void)state;
@@ -639,8 +656,8 @@ test_not_https(void **state)
 
 	(void)state;
 	httpc_resp_init(&r);
-	assert_int_equal(httpc_request(&o, "GET", "http://127.0.0.1:1/", NULL,
-			     NULL, 0, &r),
+	assert_int_equal(
+	    httpc_request(&o, "GET", "http://127.0.0.1:1/", NULL, NULL, 0, &r),
 	    -1);
 	show(&r);
 	assert_int_equal(r.err, HTTPC_ERR_OTHER);
@@ -706,7 +723,7 @@ test_proxy_basic_wrong(void **state)
 	show(&r);
 	assert_int_equal(r.err, HTTPC_ERR_PROXY);
 	snprintf(want, sizeof(want), "proxy %s rejected the Basic credentials",
-	    px);
+	         px);
 	assert_has(r.errmsg, want);
 	assert_null(strstr(r.errmsg, "wrong"));
 	httpc_resp_free(&r);
@@ -729,7 +746,7 @@ test_proxy_basic_missing(void **state)
 	show(&r);
 	assert_int_equal(r.err, HTTPC_ERR_PROXY);
 	assert_has(r.errmsg, "asks for Basic authentication but no proxy "
-			     "credentials are configured");
+	                     "credentials are configured");
 	httpc_resp_free(&r);
 }
 
@@ -750,7 +767,8 @@ test_proxy_ntlm(void **state)
 	assert_int_equal(get(&o, srv_good.port, &r), -1);
 	show(&r);
 	assert_int_equal(r.err, HTTPC_ERR_PROXY);
-	snprintf(want, sizeof(want),
+	snprintf(
+	    want, sizeof(want),
 	    "proxy %s: it asks for NTLM authentication; Vigil agents support "
 	    "only Basic proxy authentication or none. Configure the proxy to "
 	    "allow Basic for the agents, or exempt the center.",
@@ -767,8 +785,7 @@ test_proxy_refused(void **state)
 	char px[64];
 
 	(void)state;
-	snprintf(px, sizeof(px), "http://u:secret@127.0.0.1:%d",
-	    free_port());
+	snprintf(px, sizeof(px), "http://u:secret@127.0.0.1:%d", free_port());
 	o.proxy = px;
 	httpc_resp_init(&r);
 	assert_int_equal(get(&o, srv_good.port, &r), -1);
@@ -802,7 +819,7 @@ feed(struct httpc_call *c, const char *line)
 	memset(copy, 'X', sizeof(copy));
 	memcpy(copy, line, strlen(line));
 	assert_int_equal(httpc_header_cb(copy, 1, strlen(line), c),
-	    strlen(line));
+	                 strlen(line));
 }
 
 static void
@@ -851,7 +868,7 @@ test_body_cap(void **state)
 	c.resp = &r;
 	memset(chunk, 'a', sizeof(chunk));
 	assert_int_equal(httpc_write_cb(chunk, 1, sizeof(chunk), &c),
-	    sizeof(chunk));
+	                 sizeof(chunk));
 	assert_int_equal(httpc_write_cb(chunk, 1, sizeof(chunk), &c), 0);
 	assert_true(c.too_big);
 	assert_int_equal(r.body.len, sizeof(chunk));
