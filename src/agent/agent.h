@@ -32,7 +32,7 @@
 #define AGENT_DEFAULT_DATA_DIR "/var/lib/vigil-agent"
 #define AGENT_DATA_DIR_ENV     "VIGIL_AGENT_DATA_DIR"
 #define AGENT_DEFAULT_POLL     60
-#define AGENT_MIN_POLL         5
+#define AGENT_MIN_POLL         1 /* the center's own minimum for poll_interval */
 #define AGENT_MAX_POLL         86400
 #define AGENT_TIMEOUT          30 /* seconds per request */
 

@@ -49,10 +49,11 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 	snprintf(line, sizeof(line), "%s\n", key);
 	rc = tls_write_file(c->paths.admin_key, line, strlen(line), 0600, err);
 	if (rc == 0 &&
-	    store_exec(c->store,
-		"INSERT INTO api_keys (id, hash, role, label, created_at) "
-		"VALUES (?, ?, 'admin', 'bootstrap', ?)",
-		"ssi", id, hash, (long long)time(NULL)) != 1) {
+	    store_exec(
+	        c->store,
+	        "INSERT INTO api_keys (id, hash, role, label, created_at) "
+	        "VALUES (?, ?, 'admin', 'bootstrap', ?)",
+	        "ssi", id, hash, (long long)time(NULL)) != 1) {
 		buf_puts(err, "cannot store the bootstrap key");
 		rc = -1;
 	}
@@ -60,7 +61,7 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 	explicit_bzero(line, sizeof(line));
 	if (rc == 0)
 		log_info("admin: bootstrap admin API key written to %s",
-		    c->paths.admin_key);
+		         c->paths.admin_key);
 	return rc;
 }
 
@@ -75,14 +76,16 @@ authorize(struct http_req *r)
 
 	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256) {
 		http_set_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_error(r, 401, "unauthorized",
+		http_reply_error(
+		    r, 401, "unauthorized",
 		    "an API key is required (Authorization: Bearer <key>); the "
 		    "bootstrap key is in the center's data directory "
 		    "(admin.key)");
 		return -1;
 	}
 	sha256_hex(h + 7, strlen(h + 7), hash);
-	q = store_query(C(r)->store,
+	q = store_query(
+	    C(r)->store,
 	    "SELECT 1 FROM api_keys WHERE hash = ? AND revoked_at IS NULL AND "
 	    "(expires_at IS NULL OR expires_at > ?)",
 	    "si", hash, (long long)time(NULL));
@@ -90,17 +93,18 @@ authorize(struct http_req *r)
 	store_done(q);
 	if (!ok) {
 		metrics_add("vigil_admin_auth_failures_total", NULL, 1);
-		http_reply_error(r, 401, "unauthorized",
+		http_reply_error(
+		    r, 401, "unauthorized",
 		    "API key not valid (unknown, revoked or expired)");
 		return -1;
 	}
 	return 0;
 }
 
-#define AUTH(r)                                                              \
-	do {                                                                 \
-		if (authorize(r) == -1)                                      \
-			return;                                              \
+#define AUTH(r)                                                                \
+	do {                                                                   \
+		if (authorize(r) == -1)                                        \
+			return;                                                \
 	} while (0)
 
 static const char *
@@ -121,8 +125,8 @@ agent_row(struct center *c, struct store_rows *q)
 	const char *st = json_string_value(json_object_get(o, "status"));
 	json_int_t seen = json_integer_value(json_object_get(o, "last_seen"));
 
-	json_object_set_new(o, "state",
-	    json_string(agent_state(c, st ? st : "active", seen)));
+	json_object_set_new(
+	    o, "state", json_string(agent_state(c, st ? st : "active", seen)));
 	return o;
 }
 
@@ -138,10 +142,11 @@ adm_agents(struct http_req *r)
 	if (want != NULL && strcmp(want, "online") != 0 &&
 	    strcmp(want, "offline") != 0 && strcmp(want, "revoked") != 0) {
 		http_reply_error(r, 400, "bad_request",
-		    "state: must be online, offline or revoked");
+		                 "state: must be online, offline or revoked");
 		return;
 	}
-	q = store_query(c->store,
+	q = store_query(
+	    c->store,
 	    "SELECT " AGENT_COLUMNS " FROM agents ORDER BY hostname, id", NULL);
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
@@ -169,7 +174,8 @@ agent_show(struct http_req *r, const char *id)
 	json_t *o = NULL;
 
 	q = store_query(c->store,
-	    "SELECT " AGENT_COLUMNS " FROM agents WHERE id = ?", "s", id);
+	                "SELECT " AGENT_COLUMNS " FROM agents WHERE id = ?",
+	                "s", id);
 	if (q != NULL && store_next(q) == 1)
 		o = agent_row(c, q);
 	store_done(q);
@@ -187,11 +193,12 @@ agent_revoke(struct http_req *r, const char *id)
 	int n;
 
 	n = store_exec(c->store,
-	    "UPDATE agents SET status = 'revoked' WHERE id = ? AND "
-	    "status = 'active'",
-	    "s", id);
+	               "UPDATE agents SET status = 'revoked' WHERE id = ? AND "
+	               "status = 'active'",
+	               "s", id);
 	if (n == 1)
-		n = store_exec(c->store,
+		n = store_exec(
+		    c->store,
 		    "UPDATE certs SET revoked_at = ? WHERE agent_id = ? AND "
 		    "revoked_at IS NULL",
 		    "is", now, id);
@@ -200,16 +207,17 @@ agent_revoke(struct http_req *r, const char *id)
 		return;
 	}
 	if (n == 0) {
-		http_reply_error(r, 404, "not_found",
+		http_reply_error(
+		    r, 404, "not_found",
 		    "no active agent %s (unknown or already revoked)", id);
 		return;
 	}
 	log_info("admin: revoked agent %s (%d certificates) by %s", id, n,
-	    r->peer_addr);
+	         r->peer_addr);
 	metrics_add("vigil_revocations_total", NULL, 1);
 	http_reply_json(r, 200,
-	    json_pack("{s:s, s:s, s:i}", "id", id, "status", "revoked",
-		"certificates_revoked", n));
+	                json_pack("{s:s, s:s, s:i}", "id", id, "status",
+	                          "revoked", "certificates_revoked", n));
 }
 
 /* /api/v1/agents/<id> and /api/v1/agents/<id>/revoke */
@@ -230,7 +238,7 @@ adm_agent(struct http_req *r)
 	if (slash == NULL && strcmp(r->method, "GET") == 0)
 		agent_show(r, id);
 	else if (slash != NULL && strcmp(slash, "/revoke") == 0 &&
-	    strcmp(r->method, "POST") == 0)
+	         strcmp(r->method, "POST") == 0)
 		agent_revoke(r, id);
 	else
 		http_reply_error(r, 404, "not_found", "no such resource");
@@ -246,10 +254,10 @@ adm_enrollments(struct http_req *r)
 
 	AUTH(r);
 	q = store_query(c->store,
-	    "SELECT id, status, agent_id, facts, labels, token_id, "
-	    "source_addr, cloned_from, created_at, decided_at "
-	    "FROM enrollments WHERE status = ? ORDER BY created_at",
-	    "s", st ? st : "pending");
+	                "SELECT id, status, agent_id, facts, labels, token_id, "
+	                "source_addr, cloned_from, created_at, decided_at "
+	                "FROM enrollments WHERE status = ? ORDER BY created_at",
+	                "s", st ? st : "pending");
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -259,16 +267,17 @@ adm_enrollments(struct http_req *r)
 		json_t *facts = json_loads(store_text(q, 3), 0, NULL);
 		json_t *labels = json_loads(store_text(q, 4), 0, NULL);
 
-		json_array_append_new(a,
+		json_array_append_new(
+		    a,
 		    json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?, s:s?, s:s?, "
-			      "s:I}",
-			"id", store_text(q, 0), "status", store_text(q, 1),
-			"agent_id", store_text(q, 2), "facts",
-			facts ? facts : json_object(), "labels",
-			labels ? labels : json_object(), "token_id",
-			store_text(q, 5), "source_addr", store_text(q, 6),
-			"cloned_from", store_text(q, 7), "created_at",
-			(json_int_t)store_int(q, 8)));
+		              "s:I}",
+		              "id", store_text(q, 0), "status",
+		              store_text(q, 1), "agent_id", store_text(q, 2),
+		              "facts", facts ? facts : json_object(), "labels",
+		              labels ? labels : json_object(), "token_id",
+		              store_text(q, 5), "source_addr", store_text(q, 6),
+		              "cloned_from", store_text(q, 7), "created_at",
+		              (json_int_t)store_int(q, 8)));
 	}
 	store_done(q);
 	http_reply_json(r, 200, json_pack("{s:o}", "enrollments", a));
@@ -303,7 +312,8 @@ load_pending(struct center *c, const char *id, struct pending *p)
 	int found = 0;
 
 	memset(p, 0, sizeof(*p));
-	q = store_query(c->store,
+	q = store_query(
+	    c->store,
 	    "SELECT agent_id, csr, facts, labels, token_id, source_addr, "
 	    "cloned_from FROM enrollments WHERE id = ? AND status = 'pending'",
 	    "s", id);
@@ -349,48 +359,50 @@ enrollment_approve(struct http_req *r, const char *id)
 	buf_init(&err, 1024);
 	if (load_pending(c, id, &p) == -1) {
 		http_reply_error(r, 404, "not_found",
-		    "no pending enrollment request %s", id);
+		                 "no pending enrollment request %s", id);
 		goto out;
 	}
 	f = json_loads(p.facts, 0, NULL);
 	ips = jarr(f, "ips");
 	macs = jarr(f, "macs");
 	if (keyproc_sign(c, p.csr, p.agent_id, c->conf.agent_cert_lifetime,
-		&pem, &err) == -1 ||
+	                 &pem, &err) == -1 ||
 	    (x = tls_cert_from_pem(buf_cstr(&pem), pem.len)) == NULL) {
 		http_reply_error(r, 500, "issue_failed",
-		    "the center could not issue a certificate: %s",
-		    buf_cstr(&err));
+		                 "the center could not issue a certificate: %s",
+		                 buf_cstr(&err));
 		goto out;
 	}
 	if (store_begin(c->store) == -1)
 		goto store_fail;
-	if (store_exec(c->store,
-		"INSERT INTO agents (id, status, hostname, fqdn, os, kernel, "
-		"arch, ips, macs, machine_id, agent_version, labels, "
-		"enrolled_at, token_id, source_addr, cloned_from) "
-		"VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-		"?)",
-		"sssssssssssisss", p.agent_id, jstr(f, "hostname"),
-		jstr(f, "fqdn"), jstr(f, "os"), jstr(f, "kernel"),
-		jstr(f, "arch"), ips, macs, jstr(f, "machine_id"),
-		jstr(f, "agent_version"), p.labels, (long long)time(NULL),
-		p.token_id, p.addr, p.cloned) != 1 ||
+	if (store_exec(
+	        c->store,
+	        "INSERT INTO agents (id, status, hostname, fqdn, os, kernel, "
+	        "arch, ips, macs, machine_id, agent_version, labels, "
+	        "enrolled_at, token_id, source_addr, cloned_from) "
+	        "VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	        "?)",
+	        "sssssssssssisss", p.agent_id, jstr(f, "hostname"),
+	        jstr(f, "fqdn"), jstr(f, "os"), jstr(f, "kernel"),
+	        jstr(f, "arch"), ips, macs, jstr(f, "machine_id"),
+	        jstr(f, "agent_version"), p.labels, (long long)time(NULL),
+	        p.token_id, p.addr, p.cloned) != 1 ||
 	    db_add_cert(c->store, p.agent_id, x) == -1 ||
-	    store_exec(c->store,
-		"UPDATE enrollments SET status = 'approved', decided_at = ?, "
-		"certificate = ? WHERE id = ?",
-		"iss", (long long)time(NULL), buf_cstr(&pem), id) != 1) {
+	    store_exec(
+	        c->store,
+	        "UPDATE enrollments SET status = 'approved', decided_at = ?, "
+	        "certificate = ? WHERE id = ?",
+	        "iss", (long long)time(NULL), buf_cstr(&pem), id) != 1) {
 		store_rollback(c->store);
 		goto store_fail;
 	}
 	store_commit(c->store);
 	metrics_add("vigil_enrollments_total", "result=\"approved\"", 1);
-	log_info("admin: approved enrollment %s: agent %s (%s)", id,
-	    p.agent_id, jstr(f, "hostname"));
+	log_info("admin: approved enrollment %s: agent %s (%s)", id, p.agent_id,
+	         jstr(f, "hostname"));
 	http_reply_json(r, 200,
-	    json_pack("{s:s, s:s, s:s}", "id", id, "status", "approved",
-		"agent_id", p.agent_id));
+	                json_pack("{s:s, s:s, s:s}", "id", id, "status",
+	                          "approved", "agent_id", p.agent_id));
 	goto out;
 store_fail:
 	http_reply_error(r, 500, "store", "cannot record the approval");
@@ -410,19 +422,20 @@ enrollment_reject(struct http_req *r, const char *id)
 	struct center *c = C(r);
 	int n;
 
-	n = store_exec(c->store,
+	n = store_exec(
+	    c->store,
 	    "UPDATE enrollments SET status = 'rejected', decided_at = ? "
 	    "WHERE id = ? AND status = 'pending'",
 	    "is", (long long)time(NULL), id);
 	if (n != 1) {
 		http_reply_error(r, 404, "not_found",
-		    "no pending enrollment request %s", id);
+		                 "no pending enrollment request %s", id);
 		return;
 	}
 	metrics_add("vigil_enrollments_total", "result=\"rejected\"", 1);
 	log_info("admin: rejected enrollment %s", id);
-	http_reply_json(r, 200,
-	    json_pack("{s:s, s:s}", "id", id, "status", "rejected"));
+	http_reply_json(
+	    r, 200, json_pack("{s:s, s:s}", "id", id, "status", "rejected"));
 }
 
 /* /api/v1/enrollments/<id>/approve|reject */
@@ -454,11 +467,12 @@ token_row(struct store_rows *q)
 	json_t *labels = json_loads(store_text(q, 4), 0, NULL);
 
 	return json_pack("{s:s, s:I, s:I, s:o, s:o, s:I}", "id",
-	    store_text(q, 0), "uses", (json_int_t)store_int(q, 1), "used",
-	    (json_int_t)store_int(q, 2), "expires_at",
-	    store_isnull(q, 3) ? json_null() : json_integer(store_int(q, 3)),
-	    "labels", labels ? labels : json_object(), "created_at",
-	    (json_int_t)store_int(q, 5));
+	                 store_text(q, 0), "uses", (json_int_t)store_int(q, 1),
+	                 "used", (json_int_t)store_int(q, 2), "expires_at",
+	                 store_isnull(q, 3) ? json_null()
+	                                    : json_integer(store_int(q, 3)),
+	                 "labels", labels ? labels : json_object(),
+	                 "created_at", (json_int_t)store_int(q, 5));
 }
 
 static void
@@ -468,7 +482,8 @@ adm_tokens(struct http_req *r)
 	json_t *a;
 
 	AUTH(r);
-	q = store_query(C(r)->store,
+	q = store_query(
+	    C(r)->store,
 	    "SELECT id, max_uses, used, expires_at, labels, created_at "
 	    "FROM tokens ORDER BY created_at, id",
 	    NULL);
@@ -492,9 +507,9 @@ valid_label(const char *s, size_t max)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-			(s[i] >= 'A' && s[i] <= 'Z') ||
-			(s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-			s[i] == '_' || s[i] == '.'))
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_' || s[i] == '.'))
 			return 0;
 	return 1;
 }
@@ -515,7 +530,8 @@ adm_token_create(struct http_req *r)
 		if (strcmp(k, "uses") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > 1000000) {
-				http_reply_error(r, 400, "bad_request",
+				http_reply_error(
+				    r, 400, "bad_request",
 				    "uses: must be an integer 1..1000000");
 				goto out;
 			}
@@ -524,15 +540,17 @@ adm_token_create(struct http_req *r)
 			if (json_is_integer(v))
 				expires = json_integer_value(v);
 			else if (!json_is_string(v) ||
-			    str_to_duration(json_string_value(v), &expires) ==
-				-1) {
-				http_reply_error(r, 400, "bad_request",
+			         str_to_duration(json_string_value(v),
+			                         &expires) == -1) {
+				http_reply_error(
+				    r, 400, "bad_request",
 				    "expires: must be seconds or a duration "
 				    "such as 30m, 24h, 7d");
 				goto out;
 			}
 			if (expires < 1 || expires > 3650LL * 86400) {
-				http_reply_error(r, 400, "bad_request",
+				http_reply_error(
+				    r, 400, "bad_request",
 				    "expires: must be between 1 second and "
 				    "10 years");
 				goto out;
@@ -542,16 +560,19 @@ adm_token_create(struct http_req *r)
 			json_t *lv;
 
 			if (!json_is_object(v) || json_object_size(v) > 32) {
-				http_reply_error(r, 400, "bad_request",
+				http_reply_error(
+				    r, 400, "bad_request",
 				    "labels: must be an object of at most 32 "
 				    "string values");
 				goto out;
 			}
 			json_object_foreach(v, lk, lv)
 			{
-				if (!valid_label(lk, 63) || !json_is_string(lv) ||
+				if (!valid_label(lk, 63) ||
+				    !json_is_string(lv) ||
 				    !valid_label(json_string_value(lv), 255)) {
-					http_reply_error(r, 400, "bad_request",
+					http_reply_error(
+					    r, 400, "bad_request",
 					    "labels: '%.64s': keys and values "
 					    "use letters, digits, '-', '_' and "
 					    "'.'",
@@ -561,7 +582,8 @@ adm_token_create(struct http_req *r)
 			}
 			labels = v;
 		} else {
-			http_reply_error(r, 400, "bad_request",
+			http_reply_error(
+			    r, 400, "bad_request",
 			    "%.64s: unknown field (known: uses, expires, "
 			    "labels)",
 			    k);
@@ -574,23 +596,24 @@ adm_token_create(struct http_req *r)
 	random_hex(id + 4, 8);
 	sha256_hex(token, strlen(token), hash);
 	ls = json_dumps(labels ? labels : json_object(),
-	    JSON_COMPACT | JSON_SORT_KEYS);
-	if (store_exec(C(r)->store,
-		"INSERT INTO tokens (id, hash, max_uses, used, expires_at, "
-		"labels, created_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
-		"ssiisi", id, hash, uses, now + expires, ls, now) != 1) {
+	                JSON_COMPACT | JSON_SORT_KEYS);
+	if (store_exec(
+	        C(r)->store,
+	        "INSERT INTO tokens (id, hash, max_uses, used, expires_at, "
+	        "labels, created_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+	        "ssiisi", id, hash, uses, now + expires, ls, now) != 1) {
 		http_reply_error(r, 500, "store", "cannot store the token");
 		goto out;
 	}
 	log_info("admin: created enrollment token %s (uses %lld, expires in "
-		 "%lld s) by %s",
-	    id, uses, expires, r->peer_addr);
+	         "%lld s) by %s",
+	         id, uses, expires, r->peer_addr);
 	/* The token itself is shown once, here, and stored only hashed. */
 	http_reply_json(r, 201,
-	    json_pack("{s:s, s:s, s:I, s:I, s:O}", "id", id, "token", token,
-		"uses", (json_int_t)uses, "expires_at",
-		(json_int_t)(now + expires), "labels",
-		labels ? labels : json_object()));
+	                json_pack("{s:s, s:s, s:I, s:I, s:O}", "id", id,
+	                          "token", token, "uses", (json_int_t)uses,
+	                          "expires_at", (json_int_t)(now + expires),
+	                          "labels", labels ? labels : json_object()));
 out:
 	explicit_bzero(token, sizeof(token));
 	free(ls);
@@ -604,15 +627,15 @@ adm_token_delete(struct http_req *r)
 
 	AUTH(r);
 	n = store_exec(C(r)->store, "DELETE FROM tokens WHERE id = ?", "s",
-	    r->rest);
+	               r->rest);
 	if (n != 1) {
 		http_reply_error(r, 404, "not_found", "no token %.64s",
-		    r->rest);
+		                 r->rest);
 		return;
 	}
 	log_info("admin: deleted enrollment token %s", r->rest);
-	http_reply_json(r, 200, json_pack("{s:s, s:b}", "id", r->rest,
-				    "deleted", 1));
+	http_reply_json(r, 200,
+	                json_pack("{s:s, s:b}", "id", r->rest, "deleted", 1));
 }
 
 static void
@@ -623,21 +646,21 @@ adm_notices(struct http_req *r)
 
 	AUTH(r);
 	q = store_query(C(r)->store,
-	    "SELECT id, time, kind, agent_id, message FROM notices "
-	    "ORDER BY id DESC LIMIT 1000",
-	    NULL);
+	                "SELECT id, time, kind, agent_id, message FROM notices "
+	                "ORDER BY id DESC LIMIT 1000",
+	                NULL);
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
 	}
 	a = json_array();
 	while (store_next(q) == 1)
-		json_array_append_new(a,
-		    json_pack("{s:I, s:I, s:s, s:s?, s:s}", "id",
-			(json_int_t)store_int(q, 0), "time",
-			(json_int_t)store_int(q, 1), "kind", store_text(q, 2),
-			"agent_id", store_text(q, 3), "message",
-			store_text(q, 4)));
+		json_array_append_new(
+		    a, json_pack("{s:I, s:I, s:s, s:s?, s:s}", "id",
+		                 (json_int_t)store_int(q, 0), "time",
+		                 (json_int_t)store_int(q, 1), "kind",
+		                 store_text(q, 2), "agent_id", store_text(q, 3),
+		                 "message", store_text(q, 4)));
 	store_done(q);
 	http_reply_json(r, 200, json_pack("{s:o}", "notices", a));
 }
@@ -648,11 +671,12 @@ adm_health(struct http_req *r)
 	struct center *c = C(r);
 
 	AUTH(r);
-	http_reply_json(r, 200,
+	http_reply_json(
+	    r, 200,
 	    json_pack("{s:s, s:s, s:I, s:s, s:b}", "status", "ok", "version",
-		VIGIL_VERSION, "uptime",
-		(json_int_t)((long long)time(NULL) - c->started), "fqdn",
-		c->conf.fqdn, "key_process", c->keyfd != -1));
+	              VIGIL_VERSION, "uptime",
+	              (json_int_t)((long long)time(NULL) - c->started), "fqdn",
+	              c->conf.fqdn, "key_process", c->keyfd != -1));
 }
 
 static void
@@ -664,11 +688,11 @@ adm_metrics(struct http_req *r)
 	long long online = 0, offline = 0, revoked = 0, pending = 0;
 
 	AUTH(r);
-	q = store_query(c->store, "SELECT status, last_seen FROM agents",
-	    NULL);
+	q = store_query(c->store, "SELECT status, last_seen FROM agents", NULL);
 	while (q != NULL && store_next(q) == 1) {
-		const char *s = agent_state(c, store_text(q, 0),
-		    store_isnull(q, 1) ? 0 : store_int(q, 1));
+		const char *s =
+		    agent_state(c, store_text(q, 0),
+		                store_isnull(q, 1) ? 0 : store_int(q, 1));
 		if (strcmp(s, "online") == 0)
 			online++;
 		else if (strcmp(s, "offline") == 0)
@@ -677,7 +701,8 @@ adm_metrics(struct http_req *r)
 			revoked++;
 	}
 	store_done(q);
-	q = store_query(c->store,
+	q = store_query(
+	    c->store,
 	    "SELECT COUNT(*) FROM enrollments WHERE status = 'pending'", NULL);
 	if (q != NULL && store_next(q) == 1)
 		pending = store_int(q, 0);
@@ -687,13 +712,12 @@ adm_metrics(struct http_req *r)
 	metrics_set("vigil_agents", "state=\"revoked\"", (double)revoked);
 	metrics_set("vigil_enrollments_pending", NULL, (double)pending);
 	metrics_set("vigil_connections", "listener=\"gateway\"",
-	    http_server_conns(c->gw));
+	            http_server_conns(c->gw));
 	metrics_set("vigil_connections", "listener=\"admin\"",
-	    http_server_conns(c->adm));
+	            http_server_conns(c->adm));
 	buf_init(&out, 4u << 20);
 	metrics_render(&out);
-	http_reply_text(r, 200, "text/plain; version=0.0.4", out.data,
-	    out.len);
+	http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
 	buf_free(&out);
 }
 
@@ -704,11 +728,10 @@ const struct http_route admin_routes[] = {
     {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent"},
     {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments"},
     {"POST", "/api/v1/enrollments/", adm_enrollment, HTTP_ROUTE_PREFIX,
-	"enrollment"},
+     "enrollment"},
     {"GET", "/api/v1/tokens", adm_tokens, 0, "tokens"},
     {"POST", "/api/v1/tokens", adm_token_create, 0, "tokens"},
-    {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX,
-	"token"},
+    {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX, "token"},
     {"GET", "/api/v1/notices", adm_notices, 0, "notices"},
     {"GET", "/metrics", adm_metrics, 0, "metrics"},
     {NULL, NULL, NULL, 0, NULL},
@@ -721,6 +744,7 @@ admin_done(const char *route, int status, void *arg)
 
 	(void)arg;
 	snprintf(labels, sizeof(labels),
-	    "listener=\"admin\",route=\"%s\",status=\"%d\"", route, status);
+	         "listener=\"admin\",route=\"%s\",status=\"%d\"", route,
+	         status);
 	metrics_add("vigil_http_requests_total", labels, 1);
 }

@@ -18,6 +18,9 @@
 #include "log.h"
 #include "store.h"
 
+/* Shortest agent certificate lifetime: config bound and key process check. */
+#define CENTER_MIN_CERT_LIFETIME 30
+
 struct center_conf {
 	/* [center] */
 	char *fqdn;
@@ -55,8 +58,8 @@ struct center {
 	struct center_paths paths;
 	struct event_base *base;
 	struct store *store;
-	X509 *ca;           /* the CA certificate (public part only) */
-	char ca_pem[8192];  /* PEM of ca, sent to agents */
+	X509 *ca;          /* the CA certificate (public part only) */
+	char ca_pem[8192]; /* PEM of ca, sent to agents */
 	SSL_CTX *gw_ctx, *adm_ctx;
 	struct http_server *gw, *adm;
 	int gw_port, adm_port; /* bound ports */
@@ -70,15 +73,14 @@ struct center {
 
 /* conf.c */
 extern const struct cfg_key center_conf_keys[];
-int center_conf_load(const char *path, struct center_conf *c,
-    struct buf *err);
+int center_conf_load(const char *path, struct center_conf *c, struct buf *err);
 void center_conf_free(struct center_conf *c);
 void center_paths_init(const struct center_conf *c, struct center_paths *p);
 /* The start checks behind `vigild -n`: returns the number of errors;
  * warnings are logged but do not count. bind_ports: also check that the
  * listen ports can be bound. */
 int center_check(const struct center_conf *c, const struct center_paths *p,
-    int bind_ports);
+                 int bind_ports);
 
 /* keyproc.c */
 int keyproc_start(struct center *c, struct buf *err);
@@ -86,7 +88,7 @@ void keyproc_stop(struct center *c);
 /* Signs csr_pem for agent uuid cn; PEM certificate into out. -1 with a
  * message in err (CSR problems are the caller's 400). */
 int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
-    long long lifetime, struct buf *out, struct buf *err);
+                 long long lifetime, struct buf *out, struct buf *err);
 
 /* db.c */
 extern const char *const center_migrations[];
@@ -95,9 +97,9 @@ int db_is_revoked(struct store *s, const char *serial);
 /* Records a newly issued certificate and returns 0. */
 int db_add_cert(struct store *s, const char *agent_id, X509 *cert);
 json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
-#define AGENT_COLUMNS                                                        \
-	"id, status, hostname, fqdn, os, kernel, arch, ips, macs, "          \
-	"machine_id, agent_version, labels, enrolled_at, last_seen, "        \
+#define AGENT_COLUMNS                                                          \
+	"id, status, hostname, fqdn, os, kernel, arch, ips, macs, "            \
+	"machine_id, agent_version, labels, enrolled_at, last_seen, "          \
 	"cert_serial, cert_not_after, cloned_from, clone_detected_at"
 
 /* gateway.c / admin.c */
@@ -113,7 +115,7 @@ struct ratelimit *ratelimit_new(double per_minute, double burst);
 void ratelimit_free(struct ratelimit *rl);
 /* 1 when allowed, 0 when over the limit (*retry_after set, seconds). */
 int ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
-    int *retry_after);
+                   int *retry_after);
 void ratelimit_set_rate(struct ratelimit *rl, double per_minute);
 
 /* util */

@@ -29,47 +29,46 @@
 
 const struct cfg_key center_conf_keys[] = {
     {"center", "fqdn", CFG_STR, NULL, 0, 0, OFF(fqdn), 1, NULL,
-	"DNS name agents use to reach the center; must be in the server "
-	"certificate"},
+     "DNS name agents use to reach the center; must be in the server "
+     "certificate"},
     {"center", "data_dir", CFG_STR, "/var/lib/vigil", 0, 0, OFF(data_dir), 0,
-	NULL, "database, admin key and runtime files"},
+     NULL, "database, admin key and runtime files"},
     {"center", "pki_dir", CFG_STR, "/etc/vigil/pki", 0, 0, OFF(pki_dir), 0,
-	NULL, "ca.crt, ca.key, server.crt, server.key (vigilctl pki init)"},
-    {"center", "require_approval", CFG_BOOL, "no", 0, 0,
-	OFF(require_approval), 0, NULL,
-	"new agents wait for an administrator's approval"},
-    {"center", "agent_cert_lifetime", CFG_DURATION, "90d", 30, 3650 * DAY,
-	OFF(agent_cert_lifetime), 0, NULL,
-	"lifetime of agent client certificates"},
-    {"center", "poll_interval", CFG_DURATION, "60s", 1, DAY,
-	OFF(poll_interval), 0, NULL, "how often agents check in"},
+     NULL, "ca.crt, ca.key, server.crt, server.key (vigilctl pki init)"},
+    {"center", "require_approval", CFG_BOOL, "no", 0, 0, OFF(require_approval),
+     0, NULL, "new agents wait for an administrator's approval"},
+    {"center", "agent_cert_lifetime", CFG_DURATION, "90d",
+     CENTER_MIN_CERT_LIFETIME, 3650 * DAY, OFF(agent_cert_lifetime), 0, NULL,
+     "lifetime of agent client certificates"},
+    {"center", "poll_interval", CFG_DURATION, "60s", 1, DAY, OFF(poll_interval),
+     0, NULL, "how often agents check in"},
     {"center", "clock_skew_warn", CFG_DURATION, "60s", 1, DAY,
-	OFF(clock_skew_warn), 0, NULL,
-	"agents whose clock differs more than this are reported"},
+     OFF(clock_skew_warn), 0, NULL,
+     "agents whose clock differs more than this are reported"},
     {"center", "log", CFG_ENUM, "syslog", 0, 0, OFF(log_dest), 0,
-	"stderr|syslog|json", "where a daemonized vigild logs"},
+     "stderr|syslog|json", "where a daemonized vigild logs"},
     {"center", "log_level", CFG_ENUM, "info", 0, 0, OFF(log_level), 0,
-	"warn|info|debug", "log verbosity"},
+     "warn|info|debug", "log verbosity"},
     {"gateway", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(gw_listen), 0, NULL,
-	"address of the agent gateway"},
+     "address of the agent gateway"},
     {"gateway", "port", CFG_INT, "443", 0, 65535, OFF(gw_port), 0, NULL,
-	"port of the agent gateway (0 = any free port)"},
-    {"gateway", "max_body", CFG_SIZE, "64k", 1024, 64LL << 20,
-	OFF(gw_max_body), 0, NULL, "largest request body (413 beyond)"},
+     "port of the agent gateway (0 = any free port)"},
+    {"gateway", "max_body", CFG_SIZE, "64k", 1024, 64LL << 20, OFF(gw_max_body),
+     0, NULL, "largest request body (413 beyond)"},
     {"gateway", "timeout", CFG_DURATION, "30s", 1, 3600, OFF(gw_timeout), 0,
-	NULL, "header read and idle connection timeout"},
-    {"gateway", "max_conns", CFG_INT, "30000", 0, 1000000, OFF(gw_max_conns),
-	0, NULL, "connection limit (0 = none)"},
+     NULL, "header read and idle connection timeout"},
+    {"gateway", "max_conns", CFG_INT, "30000", 0, 1000000, OFF(gw_max_conns), 0,
+     NULL, "connection limit (0 = none)"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
-	NULL, "enrollment attempts per source address per minute"},
+     NULL, "enrollment attempts per source address per minute"},
     {"admin", "listen", CFG_STR, "127.0.0.1", 0, 0, OFF(adm_listen), 0, NULL,
-	"address of the admin API"},
+     "address of the admin API"},
     {"admin", "port", CFG_INT, "8443", 0, 65535, OFF(adm_port), 0, NULL,
-	"port of the admin API (0 = any free port)"},
+     "port of the admin API (0 = any free port)"},
     {"admin", "max_body", CFG_SIZE, "1M", 1024, 64LL << 20, OFF(adm_max_body),
-	0, NULL, "largest request body (413 beyond)"},
+     0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
-	NULL, "header read and idle connection timeout"},
+     NULL, "header read and idle connection timeout"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -112,22 +111,22 @@ check_expiry(X509 *x, const char *path, int *nerr)
 
 	if (left <= 0) {
 		log_warnx("check: %s: certificate has expired; issue a new "
-			  "one (vigilctl pki init --force for a new "
-			  "deployment)",
-		    path);
+		          "one (vigilctl pki init --force for a new "
+		          "deployment)",
+		          path);
 		(*nerr)++;
 	} else if (left < 30 * DAY)
 		log_warnx("check: %s: certificate expires in %lld days; "
-			  "renew it soon",
-		    path, left / DAY);
+		          "renew it soon",
+		          path, left / DAY);
 	if (tls_not_before(x) > (long long)time(NULL))
 		log_warnx("check: %s: certificate is not valid yet; is this "
-			  "host's clock right?",
-		    path);
+		          "host's clock right?",
+		          path);
 }
 
 static int
-verify_chain(X509 *leaf, STACK_OF(X509) *extra, X509 *ca, const char *path)
+verify_chain(X509 *leaf, STACK_OF(X509) * extra, X509 *ca, const char *path)
 {
 	X509_STORE *st = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -139,9 +138,8 @@ verify_chain(X509 *leaf, STACK_OF(X509) *extra, X509 *ca, const char *path)
 	if (X509_verify_cert(ctx) == 1)
 		ok = 0;
 	else
-		log_warnx("check: %s: does not verify against the CA: %s",
-		    path,
-		    tls_verify_error_text(X509_STORE_CTX_get_error(ctx)));
+		log_warnx("check: %s: does not verify against the CA: %s", path,
+		          tls_verify_error_text(X509_STORE_CTX_get_error(ctx)));
 done:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(st);
@@ -163,8 +161,8 @@ check_bind(const char *host, long long port, const char *what)
 	snprintf(serv, sizeof(serv), "%lld", port);
 	if ((gai = getaddrinfo(host, serv, &hints, &res)) != 0) {
 		log_warnx("check: [%s] listen = %s: not a numeric address "
-			  "(%s)",
-		    what, host, gai_strerror(gai));
+		          "(%s)",
+		          what, host, gai_strerror(gai));
 		return -1;
 	}
 	if ((fd = socket(res->ai_family, SOCK_STREAM, 0)) == -1)
@@ -177,12 +175,12 @@ fail:
 	if (rc == -1) {
 		int e = errno;
 		log_warnx("check: [%s] %s:%lld: cannot bind: %s%s", what, host,
-		    port, strerror(e),
-		    e == EADDRINUSE ? " (another program has this port; "
-				      "stop it or change the port)"
-		    : e == EACCES   ? " (ports below 1024 need root or "
-				      "CAP_NET_BIND_SERVICE)"
-				    : "");
+		          port, strerror(e),
+		          e == EADDRINUSE ? " (another program has this port; "
+		                            "stop it or change the port)"
+		          : e == EACCES   ? " (ports below 1024 need root or "
+		                            "CAP_NET_BIND_SERVICE)"
+		                          : "");
 	}
 	if (fd != -1)
 		close(fd);
@@ -192,7 +190,7 @@ fail:
 
 int
 center_check(const struct center_conf *c, const struct center_paths *p,
-    int bind_ports)
+             int bind_ports)
 {
 	struct buf err;
 	X509 *ca = NULL, *srv = NULL;
@@ -204,8 +202,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	buf_init(&err, 4096);
 	if ((ca = tls_load_cert(p->ca_crt, &err)) == NULL) {
 		log_warnx("check: %s; create the PKI with: vigilctl pki init "
-			  "--dir %s --domain %s",
-		    buf_cstr(&err), c->pki_dir, c->fqdn);
+		          "--dir %s --domain %s",
+		          buf_cstr(&err), c->pki_dir, c->fqdn);
 		nerr++;
 		goto out;
 	}
@@ -215,8 +213,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	buf_reset(&err);
 	if (stat(p->ca_key, &st) == -1) {
 		log_warnx("check: %s: %s; the key process needs the CA key "
-			  "to sign agent certificates",
-		    p->ca_key, strerror(errno));
+		          "to sign agent certificates",
+		          p->ca_key, strerror(errno));
 		nerr++;
 	} else if (tls_check_key_perms(p->ca_key, &err) == -1) {
 		log_warnx("check: %s", buf_cstr(&err));
@@ -234,10 +232,10 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		nerr++;
 	if (!tls_cert_names_host(srv, c->fqdn)) {
 		log_warnx("check: %s: does not name %s (the [center] fqdn) in "
-			  "subjectAltName; agents would refuse it. Issue one "
-			  "for this name: vigilctl pki init --dir %s "
-			  "--domain %s --force",
-		    p->server_crt, c->fqdn, c->pki_dir, c->fqdn);
+		          "subjectAltName; agents would refuse it. Issue one "
+		          "for this name: vigilctl pki init --dir %s "
+		          "--domain %s --force",
+		          p->server_crt, c->fqdn, c->pki_dir, c->fqdn);
 		nerr++;
 	}
 	buf_reset(&err);
@@ -246,8 +244,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		nerr++;
 	} else if (!pki_key_matches(srv, key)) {
 		log_warnx("check: %s does not belong to %s; copy the matching "
-			  "pair from the same `vigilctl pki init`",
-		    p->server_key, p->server_crt);
+		          "pair from the same `vigilctl pki init`",
+		          p->server_key, p->server_crt);
 		nerr++;
 	}
 out:

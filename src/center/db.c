@@ -74,7 +74,8 @@ db_is_revoked(struct store *s, const char *serial)
 	struct store_rows *r;
 	int revoked = 0;
 
-	r = store_query(s,
+	r = store_query(
+	    s,
 	    "SELECT c.revoked_at, a.status FROM certs c "
 	    "LEFT JOIN agents a ON a.id = c.agent_id WHERE c.serial = ?",
 	    "s", serial);
@@ -83,7 +84,7 @@ db_is_revoked(struct store *s, const char *serial)
 	if (store_next(r) == 1) {
 		const char *st = store_text(r, 1);
 		revoked = !store_isnull(r, 0) ||
-		    (st != NULL && strcmp(st, "revoked") == 0);
+		          (st != NULL && strcmp(st, "revoked") == 0);
 	}
 	store_done(r);
 	return revoked;
@@ -97,13 +98,15 @@ db_add_cert(struct store *s, const char *agent_id, X509 *cert)
 
 	if (serial == NULL)
 		return -1;
-	rc = store_exec(s,
+	rc = store_exec(
+	    s,
 	    "INSERT INTO certs (serial, agent_id, not_after, issued_at) "
 	    "VALUES (?, ?, ?, ?)",
 	    "ssii", serial, agent_id, tls_not_after(cert),
 	    (long long)time(NULL));
 	if (rc == 1)
-		rc = store_exec(s,
+		rc = store_exec(
+		    s,
 		    "UPDATE agents SET cert_serial = ?, cert_not_after = ? "
 		    "WHERE id = ?",
 		    "sis", serial, tls_not_after(cert), agent_id);
@@ -131,34 +134,37 @@ json_parsed(const char *s, json_t *dflt)
 json_t *
 db_agent_json(struct store_rows *r)
 {
-	static const char *const textcols[] = {"id", "status", "hostname",
-	    "fqdn", "os", "kernel", "arch"};
+	static const char *const textcols[] = {
+	    "id", "status", "hostname", "fqdn", "os", "kernel", "arch"};
 	json_t *o = json_object();
 	size_t i;
 
 	for (i = 0; i < sizeof(textcols) / sizeof(textcols[0]); i++)
 		json_object_set_new(o, textcols[i],
-		    json_text_or_null(store_text(r, (int)i)));
+		                    json_text_or_null(store_text(r, (int)i)));
 	json_object_set_new(o, "ips",
-	    json_parsed(store_text(r, 7), json_array()));
+	                    json_parsed(store_text(r, 7), json_array()));
 	json_object_set_new(o, "macs",
-	    json_parsed(store_text(r, 8), json_array()));
+	                    json_parsed(store_text(r, 8), json_array()));
 	json_object_set_new(o, "machine_id",
-	    json_text_or_null(store_text(r, 9)));
+	                    json_text_or_null(store_text(r, 9)));
 	json_object_set_new(o, "agent_version",
-	    json_text_or_null(store_text(r, 10)));
+	                    json_text_or_null(store_text(r, 10)));
 	json_object_set_new(o, "labels",
-	    json_parsed(store_text(r, 11), json_object()));
+	                    json_parsed(store_text(r, 11), json_object()));
 	json_object_set_new(o, "enrolled_at", json_integer(store_int(r, 12)));
-	json_object_set_new(o, "last_seen",
+	json_object_set_new(
+	    o, "last_seen",
 	    store_isnull(r, 13) ? json_null() : json_integer(store_int(r, 13)));
 	json_object_set_new(o, "cert_serial",
-	    json_text_or_null(store_text(r, 14)));
-	json_object_set_new(o, "cert_not_after",
+	                    json_text_or_null(store_text(r, 14)));
+	json_object_set_new(
+	    o, "cert_not_after",
 	    store_isnull(r, 15) ? json_null() : json_integer(store_int(r, 15)));
 	json_object_set_new(o, "cloned_from",
-	    json_text_or_null(store_text(r, 16)));
-	json_object_set_new(o, "clone_detected_at",
+	                    json_text_or_null(store_text(r, 16)));
+	json_object_set_new(
+	    o, "clone_detected_at",
 	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
 	return o;
 }

@@ -31,8 +31,8 @@ static void
 gw_ping(struct http_req *r)
 {
 	json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "service", "vigild",
-	    "version", VIGIL_VERSION, "time", (json_int_t)time(NULL), "fqdn",
-	    C(r)->conf.fqdn);
+	                      "version", VIGIL_VERSION, "time",
+	                      (json_int_t)time(NULL), "fqdn", C(r)->conf.fqdn);
 
 	http_reply_json(r, 200, o);
 }
@@ -41,7 +41,7 @@ static void
 gw_ca(struct http_req *r)
 {
 	http_reply_text(r, 200, "application/x-pem-file", C(r)->ca_pem,
-	    strlen(C(r)->ca_pem));
+	                strlen(C(r)->ca_pem));
 }
 
 /* The CSR's key must be EC P-256; other problems are "bad_csr". */
@@ -56,15 +56,16 @@ check_csr(struct http_req *r, const char *pem, X509_REQ **out)
 
 	if (csr == NULL) {
 		http_reply_error(r, 400, "bad_csr",
-		    "csr: not a PEM certificate signing request");
+		                 "csr: not a PEM certificate signing request");
 		return -1;
 	}
 	pk = X509_REQ_get0_pubkey(csr);
 	if (pk == NULL || !EVP_PKEY_is_a(pk, "EC") ||
 	    EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group),
-		&glen) != 1 ||
+	                                   &glen) != 1 ||
 	    strcmp(group, "prime256v1") != 0) {
-		http_reply_error(r, 400, "bad_key_type",
+		http_reply_error(
+		    r, 400, "bad_key_type",
 		    "csr: the key is %s; Vigil agents use ECDSA P-256 keys",
 		    pk ? EVP_PKEY_get0_type_name(pk) : "unreadable");
 		X509_REQ_free(csr);
@@ -104,13 +105,13 @@ dump(json_t *j)
 
 /* Issues the certificate for agent_id and records agent + cert. */
 static int
-issue(struct center *c, const char *agent_id, const char *csr,
-    struct buf *pem, struct buf *err)
+issue(struct center *c, const char *agent_id, const char *csr, struct buf *pem,
+      struct buf *err)
 {
 	X509 *x;
 
 	if (keyproc_sign(c, csr, agent_id, c->conf.agent_cert_lifetime, pem,
-		err) == -1)
+	                 err) == -1)
 		return -1;
 	if ((x = tls_cert_from_pem((const char *)pem->data, pem->len)) ==
 	    NULL) {
@@ -128,14 +129,15 @@ issue(struct center *c, const char *agent_id, const char *csr,
 
 static int
 insert_agent(struct center *c, const char *id, const struct host_facts *f,
-    const char *labels, const char *token_id, const char *addr,
-    const char *cloned_from)
+             const char *labels, const char *token_id, const char *addr,
+             const char *cloned_from)
 {
 	char *ips = dump(strs_json(f->ips, f->nips));
 	char *macs = dump(strs_json(f->macs, f->nmacs));
 	int rc;
 
-	rc = store_exec(c->store,
+	rc = store_exec(
+	    c->store,
 	    "INSERT INTO agents (id, status, hostname, fqdn, os, kernel, arch,"
 	    " ips, macs, machine_id, agent_version, labels, enrolled_at,"
 	    " token_id, source_addr, cloned_from) "
@@ -150,8 +152,7 @@ insert_agent(struct center *c, const char *id, const struct host_facts *f,
 
 /* Consumes one use of the token; replies 403 when it cannot be used. */
 static int
-use_token(struct http_req *r, const char *token, char **token_id,
-    char **labels)
+use_token(struct http_req *r, const char *token, char **token_id, char **labels)
 {
 	struct center *c = C(r);
 	struct store_rows *q;
@@ -160,7 +161,8 @@ use_token(struct http_req *r, const char *token, char **token_id,
 	int found = 0;
 
 	sha256_hex(token, strlen(token), hash);
-	q = store_query(c->store,
+	q = store_query(
+	    c->store,
 	    "SELECT id, max_uses, used, expires_at, labels FROM tokens "
 	    "WHERE hash = ?",
 	    "s", hash);
@@ -179,25 +181,28 @@ use_token(struct http_req *r, const char *token, char **token_id,
 	store_done(q);
 	if (!found) {
 		enroll_count("bad_token");
-		http_reply_error(r, 403, "bad_token",
+		http_reply_error(
+		    r, 403, "bad_token",
 		    "enrollment token not known to this center (mistyped, or "
 		    "deleted); create one with: vigilctl token create");
 		return -1;
 	}
 	if (expires != 0 && expires <= (long long)time(NULL)) {
 		enroll_count("token_expired");
-		http_reply_error(r, 403, "token_expired",
+		http_reply_error(
+		    r, 403, "token_expired",
 		    "enrollment token %s has expired; create a new one",
 		    *token_id);
 		goto fail;
 	}
 	if (used >= max_uses ||
 	    store_exec(c->store,
-		"UPDATE tokens SET used = used + 1 WHERE id = ? AND "
-		"used < max_uses",
-		"s", *token_id) != 1) {
+	               "UPDATE tokens SET used = used + 1 WHERE id = ? AND "
+	               "used < max_uses",
+	               "s", *token_id) != 1) {
 		enroll_count("token_used_up");
-		http_reply_error(r, 403, "token_used_up",
+		http_reply_error(
+		    r, 403, "token_used_up",
 		    "enrollment token %s has been used %lld of %lld times; "
 		    "create a new one or raise --uses",
 		    *token_id, used, max_uses);
@@ -217,9 +222,10 @@ reply_enrolled(struct http_req *r, const char *agent_id, const char *pem)
 	struct center *c = C(r);
 
 	http_reply_json(r, 201,
-	    json_pack("{s:s, s:s, s:s, s:I}", "agent_id", agent_id,
-		"certificate", pem, "ca", c->ca_pem, "poll_interval",
-		(json_int_t)c->conf.poll_interval));
+	                json_pack("{s:s, s:s, s:s, s:I}", "agent_id", agent_id,
+	                          "certificate", pem, "ca", c->ca_pem,
+	                          "poll_interval",
+	                          (json_int_t)c->conf.poll_interval));
 }
 
 static void
@@ -227,8 +233,8 @@ reply_pending(struct http_req *r, const char *req_id)
 {
 	http_set_header(r, "Retry-After", "10");
 	http_reply_json(r, 202,
-	    json_pack("{s:s, s:s, s:i}", "request_id", req_id, "status",
-		"pending", "retry_after", 10));
+	                json_pack("{s:s, s:s, s:i}", "request_id", req_id,
+	                          "status", "pending", "retry_after", 10));
 }
 
 /*
@@ -246,10 +252,11 @@ clone_source(struct http_req *r, const struct host_facts *f, char **labels)
 
 	if (cn == NULL) {
 		http_reply_error(r, 403, "bad_certificate",
-		    "client certificate has no subject CN");
+		                 "client certificate has no subject CN");
 		return NULL;
 	}
-	q = store_query(c->store,
+	q = store_query(
+	    c->store,
 	    "SELECT machine_id, labels FROM agents WHERE id = ? AND "
 	    "status = 'active'",
 	    "s", cn);
@@ -262,7 +269,8 @@ clone_source(struct http_req *r, const struct host_facts *f, char **labels)
 	if (!differs) {
 		free(*labels);
 		*labels = NULL;
-		http_reply_error(r, 400, "token_required",
+		http_reply_error(
+		    r, 400, "token_required",
 		    "token: required (a client certificate only allows "
 		    "re-enrollment of a cloned agent)");
 		free(cn);
@@ -289,13 +297,14 @@ gw_enroll(struct http_req *r)
 	buf_init(&err, 2048);
 	buf_init(&pem, 16384);
 	if (!ratelimit_take(c->enroll_rl, r->peer_addr, (long long)time(NULL),
-		&retry)) {
+	                    &retry)) {
 		char ra[16];
 
 		enroll_count("rate_limited");
 		snprintf(ra, sizeof(ra), "%d", retry);
 		http_set_header(r, "Retry-After", ra);
-		http_reply_error(r, 429, "rate_limited",
+		http_reply_error(
+		    r, 429, "rate_limited",
 		    "too many enrollment attempts from %s; retry in %d s",
 		    r->peer_addr, retry);
 		goto out;
@@ -318,7 +327,8 @@ gw_enroll(struct http_req *r)
 			goto out;
 	} else {
 		enroll_count("bad_request");
-		http_reply_error(r, 400, "bad_request",
+		http_reply_error(
+		    r, 400, "bad_request",
 		    "token: required; create one with: vigilctl token create");
 		goto out;
 	}
@@ -326,24 +336,25 @@ gw_enroll(struct http_req *r)
 	if (c->conf.require_approval) {
 		facts = dump(facts_to_json(&er.facts));
 		random_uuid(req_id);
-		if (store_exec(c->store,
-			"INSERT INTO enrollments (id, status, agent_id, csr, "
-			"facts, labels, token_id, source_addr, cloned_from, "
-			"created_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, "
-			"?, ?)",
-			"ssssssssi", req_id, agent_id, er.csr, facts, labels,
-			token_id, r->peer_addr, cloned_from,
-			(long long)time(NULL)) != 1) {
+		if (store_exec(
+		        c->store,
+		        "INSERT INTO enrollments (id, status, agent_id, csr, "
+		        "facts, labels, token_id, source_addr, cloned_from, "
+		        "created_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, "
+		        "?, ?)",
+		        "ssssssssi", req_id, agent_id, er.csr, facts, labels,
+		        token_id, r->peer_addr, cloned_from,
+		        (long long)time(NULL)) != 1) {
 			free(facts);
 			http_reply_error(r, 500, "store",
-			    "cannot record the request");
+			                 "cannot record the request");
 			goto out;
 		}
 		free(facts);
 		enroll_count("pending");
 		log_info("gateway: enrollment request %s from %s (%s) awaits "
-			 "approval",
-		    req_id, r->peer_addr, er.facts.hostname);
+		         "approval",
+		         req_id, r->peer_addr, er.facts.hostname);
 		reply_pending(r, req_id);
 		goto out;
 	}
@@ -351,22 +362,23 @@ gw_enroll(struct http_req *r)
 		http_reply_error(r, 503, "store", "store busy; retry");
 		goto out;
 	}
-	if (insert_agent(c, agent_id, &er.facts, labels, token_id,
-		r->peer_addr, cloned_from) == -1 ||
+	if (insert_agent(c, agent_id, &er.facts, labels, token_id, r->peer_addr,
+	                 cloned_from) == -1 ||
 	    issue(c, agent_id, er.csr, &pem, &err) == -1) {
 		store_rollback(c->store);
 		log_warnx("gateway: enrollment of %s failed: %s",
-		    er.facts.hostname, buf_cstr(&err));
+		          er.facts.hostname, buf_cstr(&err));
 		http_reply_error(r, 500, "issue_failed",
-		    "the center could not issue a certificate: %s",
-		    buf_cstr(&err));
+		                 "the center could not issue a certificate: %s",
+		                 buf_cstr(&err));
 		goto out;
 	}
 	store_commit(c->store);
 	enroll_count(cloned_from ? "reenrolled_clone" : "enrolled");
 	log_info("gateway: enrolled agent %s (%s) from %s%s%s", agent_id,
-	    er.facts.hostname, r->peer_addr,
-	    cloned_from ? ", a clone of " : "", cloned_from ? cloned_from : "");
+	         er.facts.hostname, r->peer_addr,
+	         cloned_from ? ", a clone of " : "",
+	         cloned_from ? cloned_from : "");
 	reply_enrolled(r, agent_id, buf_cstr(&pem));
 out:
 	X509_REQ_free(csr);
@@ -386,9 +398,9 @@ gw_enroll_poll(struct http_req *r)
 	char *status = NULL, *agent_id = NULL, *cert = NULL;
 
 	q = store_query(c->store,
-	    "SELECT status, agent_id, certificate FROM enrollments "
-	    "WHERE id = ?",
-	    "s", r->rest);
+	                "SELECT status, agent_id, certificate FROM enrollments "
+	                "WHERE id = ?",
+	                "s", r->rest);
 	if (q != NULL && store_next(q) == 1) {
 		status = strdup(store_text(q, 0));
 		agent_id = strdup(store_text(q, 1));
@@ -398,13 +410,14 @@ gw_enroll_poll(struct http_req *r)
 	store_done(q);
 	if (status == NULL)
 		http_reply_error(r, 404, "unknown_request",
-		    "no enrollment request with this id");
+		                 "no enrollment request with this id");
 	else if (strcmp(status, "pending") == 0)
 		reply_pending(r, r->rest);
 	else if (strcmp(status, "approved") == 0 && cert != NULL)
 		reply_enrolled(r, agent_id, cert);
 	else
-		http_reply_error(r, 403, "rejected",
+		http_reply_error(
+		    r, 403, "rejected",
 		    "an administrator rejected this enrollment request");
 	free(status);
 	free(agent_id);
@@ -419,7 +432,7 @@ peer_agent(struct http_req *r)
 
 	if (cn == NULL)
 		http_reply_error(r, 403, "bad_certificate",
-		    "client certificate has no subject CN");
+		                 "client certificate has no subject CN");
 	return cn;
 }
 
@@ -445,7 +458,8 @@ gw_heartbeat(struct http_req *r)
 		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
 		goto out;
 	}
-	q = store_query(c->store,
+	q = store_query(
+	    c->store,
 	    "SELECT machine_id, cert_not_after FROM agents WHERE id = ? AND "
 	    "status = 'active'",
 	    "s", id);
@@ -457,7 +471,8 @@ gw_heartbeat(struct http_req *r)
 	}
 	store_done(q);
 	if (!found) {
-		http_reply_error(r, 403, "unknown_agent",
+		http_reply_error(
+		    r, 403, "unknown_agent",
 		    "agent %s is not enrolled here (revoked or deleted)", id);
 		goto out;
 	}
@@ -466,38 +481,43 @@ gw_heartbeat(struct http_req *r)
 		char msg[512];
 
 		snprintf(msg, sizeof(msg),
-		    "agent %s checked in from machine %s but enrolled on "
-		    "machine %s: a cloned data directory",
-		    id, f.machine_id, mid);
+		         "agent %s checked in from machine %s but enrolled on "
+		         "machine %s: a cloned data directory",
+		         id, f.machine_id, mid);
 		log_warnx("gateway: %s (from %s)", msg, r->peer_addr);
-		store_exec(c->store,
+		store_exec(
+		    c->store,
 		    "UPDATE agents SET clone_detected_at = ? WHERE id = ?",
 		    "is", now, id);
-		store_exec(c->store,
+		store_exec(
+		    c->store,
 		    "INSERT INTO notices (time, kind, agent_id, message) "
 		    "VALUES (?, 'clone_detected', ?, ?)",
 		    "iss", now, id, msg);
 		metrics_add("vigil_clones_detected_total", NULL, 1);
-		http_reply_error(r, 409, "clone_detected",
+		http_reply_error(
+		    r, 409, "clone_detected",
 		    "%s; this copy must re-enroll with its own identity", msg);
 		goto out;
 	}
 	ips = dump(strs_json(f.ips, f.nips));
 	macs = dump(strs_json(f.macs, f.nmacs));
-	store_exec(c->store,
+	store_exec(
+	    c->store,
 	    "UPDATE agents SET last_seen = ?, hostname = ?, fqdn = ?, os = ?, "
 	    "kernel = ?, arch = ?, ips = ?, macs = ?, agent_version = ?, "
 	    "source_addr = ? WHERE id = ?",
-	    "issssssssss", now, f.hostname, f.fqdn, f.os, f.kernel, f.arch,
-	    ips, macs, f.agent_version, r->peer_addr, id);
+	    "issssssssss", now, f.hostname, f.fqdn, f.os, f.kernel, f.arch, ips,
+	    macs, f.agent_version, r->peer_addr, id);
 	metrics_add("vigil_heartbeats_total", NULL, 1);
 	/* Ask for renewal once two thirds of the lifetime have passed. */
-	renew = not_after != 0 &&
-	    not_after - now < c->conf.agent_cert_lifetime / 3;
+	renew =
+	    not_after != 0 && not_after - now < c->conf.agent_cert_lifetime / 3;
 	http_reply_json(r, 200,
-	    json_pack("{s:s, s:I, s:I, s:b}", "agent_id", id, "time",
-		(json_int_t)now, "poll_interval",
-		(json_int_t)c->conf.poll_interval, "renew", renew));
+	                json_pack("{s:s, s:I, s:I, s:b}", "agent_id", id,
+	                          "time", (json_int_t)now, "poll_interval",
+	                          (json_int_t)c->conf.poll_interval, "renew",
+	                          renew));
 out:
 	host_facts_free(&f);
 	free(id);
@@ -527,18 +547,19 @@ gw_renew(struct http_req *r)
 	v = json_object_get(j, "csr");
 	if (!json_is_string(v) || json_object_size(j) != 1) {
 		http_reply_error(r, 400, "bad_request",
-		    "body must be {\"csr\": \"<PEM>\"}");
+		                 "body must be {\"csr\": \"<PEM>\"}");
 		goto out;
 	}
 	if (check_csr(r, json_string_value(v), &csr) == -1)
 		goto out;
-	q = store_query(c->store,
-	    "SELECT 1 FROM agents WHERE id = ? AND status = 'active'", "s", id);
+	q = store_query(
+	    c->store, "SELECT 1 FROM agents WHERE id = ? AND status = 'active'",
+	    "s", id);
 	found = q != NULL && store_next(q) == 1;
 	store_done(q);
 	if (!found) {
 		http_reply_error(r, 403, "unknown_agent",
-		    "agent %s is not enrolled here", id);
+		                 "agent %s is not enrolled here", id);
 		goto out;
 	}
 	if (issue(c, id, json_string_value(v), &pem, &err) == -1) {
@@ -548,8 +569,8 @@ gw_renew(struct http_req *r)
 	metrics_add("vigil_renewals_total", NULL, 1);
 	log_info("gateway: renewed the certificate of agent %s", id);
 	http_reply_json(r, 200,
-	    json_pack("{s:s, s:s}", "certificate", buf_cstr(&pem), "ca",
-		c->ca_pem));
+	                json_pack("{s:s, s:s}", "certificate", buf_cstr(&pem),
+	                          "ca", c->ca_pem));
 out:
 	X509_REQ_free(csr);
 	json_decref(j);
@@ -575,6 +596,7 @@ gateway_done(const char *route, int status, void *arg)
 
 	(void)arg;
 	snprintf(labels, sizeof(labels),
-	    "listener=\"gateway\",route=\"%s\",status=\"%d\"", route, status);
+	         "listener=\"gateway\",route=\"%s\",status=\"%d\"", route,
+	         status);
 	metrics_add("vigil_http_requests_total", labels, 1);
 }

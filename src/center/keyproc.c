@@ -59,14 +59,14 @@ kp_valid_cn(const char *cn, size_t max)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!((cn[i] >= '0' && cn[i] <= '9') ||
-			(cn[i] >= 'a' && cn[i] <= 'f') || cn[i] == '-'))
+		      (cn[i] >= 'a' && cn[i] <= 'f') || cn[i] == '-'))
 			return 0;
 	return 1;
 }
 
 static int
 kp_sign(int fd, uint64_t id, const uint8_t *p, size_t len, X509 *ca,
-    EVP_PKEY *key)
+        EVP_PKEY *key)
 {
 	struct kp_sign hdr;
 	struct buf err, pem;
@@ -77,22 +77,23 @@ kp_sign(int fd, uint64_t id, const uint8_t *p, size_t len, X509 *ca,
 	if (len < sizeof(hdr) || len - sizeof(hdr) > KP_MAX_CSR)
 		return kp_reply_err(fd, id, "malformed signing request");
 	memcpy(&hdr, p, sizeof(hdr));
-	if (!kp_valid_cn(hdr.cn, sizeof(hdr.cn)) || hdr.lifetime < 60)
+	if (!kp_valid_cn(hdr.cn, sizeof(hdr.cn)) ||
+	    hdr.lifetime < CENTER_MIN_CERT_LIFETIME)
 		return kp_reply_err(fd, id, "malformed signing request");
 	buf_init(&err, 1024);
 	buf_init(&pem, 16384);
-	csr = tls_csr_from_pem((const char *)p + sizeof(hdr),
-	    len - sizeof(hdr));
+	csr =
+	    tls_csr_from_pem((const char *)p + sizeof(hdr), len - sizeof(hdr));
 	if (csr == NULL)
 		buf_puts(&err, "CSR is not a PEM certificate request");
 	else
 		cert = pki_sign_client(ca, key, csr, hdr.cn,
-		    (long long)hdr.lifetime, &err);
+		                       (long long)hdr.lifetime, &err);
 	if (cert != NULL && tls_cert_to_pem(cert, &pem) == 0)
 		rc = proc_send(fd, KP_OK, id, pem.data, pem.len);
 	else
 		rc = kp_reply_err(fd, id,
-		    err.len ? buf_cstr(&err) : "signing failed");
+		                  err.len ? buf_cstr(&err) : "signing failed");
 	X509_free(cert);
 	X509_REQ_free(csr);
 	buf_free(&pem);
@@ -122,12 +123,13 @@ kp_main(int fd, void *arg)
 		/* Reported in reply to the parent's PING. */
 	} else if (!pki_key_matches(ca, key)) {
 		buf_printf(&err, "%s does not belong to %s", a->ca_key,
-		    a->ca_crt);
+		           a->ca_crt);
 		EVP_PKEY_free(key);
 		key = NULL;
 	}
 	for (;;) {
-		int r = proc_recv(fd, &h, &msg, KP_MAX_CSR + sizeof(struct kp_sign));
+		int r = proc_recv(fd, &h, &msg,
+		                  KP_MAX_CSR + sizeof(struct kp_sign));
 
 		if (r == 1) {
 			rc = 0;
@@ -162,7 +164,7 @@ kp_main(int fd, void *arg)
 
 static int
 kp_call(struct center *c, uint32_t type, const void *p, size_t len,
-    struct buf *out, struct buf *err)
+        struct buf *out, struct buf *err)
 {
 	struct proc_hdr h;
 	uint64_t id = ++c->keyseq;
@@ -200,7 +202,7 @@ keyproc_start(struct center *c, struct buf *err)
 	c->keypid = proc_fork(&c->keyfd, kp_main, &args);
 	if (c->keypid == -1) {
 		buf_printf(err, "cannot fork the key process: %s",
-		    strerror(errno));
+		           strerror(errno));
 		return -1;
 	}
 	buf_init(&out, 1024);
@@ -226,7 +228,7 @@ keyproc_stop(struct center *c)
 
 int
 keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
-    long long lifetime, struct buf *out, struct buf *err)
+             long long lifetime, struct buf *out, struct buf *err)
 {
 	struct kp_sign hdr;
 	struct buf req;

@@ -27,14 +27,14 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: vigild [-dnv] -c FILE\n"
-	    "  -c FILE  configuration file (see vigild.conf(5))\n"
-	    "  -d       stay in the foreground and log to stderr\n"
-	    "  -n       check the configuration, certificates and ports, "
-	    "then exit\n"
-	    "  -v       verbose (debug) logging\n"
-	    "  -h       this help\n"
-	    "  -V       print the version\n");
+	        "usage: vigild [-dnv] -c FILE\n"
+	        "  -c FILE  configuration file (see vigild.conf(5))\n"
+	        "  -d       stay in the foreground and log to stderr\n"
+	        "  -n       check the configuration, certificates and ports, "
+	        "then exit\n"
+	        "  -v       verbose (debug) logging\n"
+	        "  -h       this help\n"
+	        "  -V       print the version\n");
 }
 
 static int
@@ -74,39 +74,40 @@ static void
 declare_metrics(void)
 {
 	metrics_declare("vigil_http_requests_total", METRIC_COUNTER,
-	    "HTTP requests by listener, route and status");
+	                "HTTP requests by listener, route and status");
 	metrics_declare("vigil_connections", METRIC_GAUGE,
-	    "open connections by listener");
+	                "open connections by listener");
 	metrics_declare("vigil_tls_handshake_failures_total", METRIC_COUNTER,
-	    "failed TLS handshakes by reason");
+	                "failed TLS handshakes by reason");
 	metrics_declare("vigil_enrollments_total", METRIC_COUNTER,
-	    "enrollment attempts by result");
+	                "enrollment attempts by result");
 	metrics_declare("vigil_enrollments_pending", METRIC_GAUGE,
-	    "enrollment requests awaiting approval");
+	                "enrollment requests awaiting approval");
 	metrics_declare("vigil_heartbeats_total", METRIC_COUNTER,
-	    "heartbeats accepted");
+	                "heartbeats accepted");
 	metrics_declare("vigil_renewals_total", METRIC_COUNTER,
-	    "agent certificates renewed");
+	                "agent certificates renewed");
 	metrics_declare("vigil_revocations_total", METRIC_COUNTER,
-	    "agents revoked");
+	                "agents revoked");
 	metrics_declare("vigil_clones_detected_total", METRIC_COUNTER,
-	    "heartbeats refused because the identity was cloned");
+	                "heartbeats refused because the identity was cloned");
 	metrics_declare("vigil_admin_auth_failures_total", METRIC_COUNTER,
-	    "admin API requests with an invalid key");
+	                "admin API requests with an invalid key");
 	metrics_declare("vigil_agents", METRIC_GAUGE, "agents by state");
 	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
-	    "store latency by operation");
+	                "store latency by operation");
 }
 
 static int
 make_ctxs(struct center *c, SSL_CTX **gw, SSL_CTX **adm, struct buf *err)
 {
 	*gw = tls_server_ctx(c->paths.server_crt, c->paths.server_key,
-	    c->paths.ca_crt, TLS_CLIENT_OPTIONAL, revoked_cb, c, err);
+	                     c->paths.ca_crt, TLS_CLIENT_OPTIONAL, revoked_cb,
+	                     c, err);
 	if (*gw == NULL)
 		return -1;
 	*adm = tls_server_ctx(c->paths.server_crt, c->paths.server_key, NULL,
-	    TLS_CLIENT_NONE, NULL, NULL, err);
+	                      TLS_CLIENT_NONE, NULL, NULL, err);
 	if (*adm == NULL) {
 		SSL_CTX_free(*gw);
 		*gw = NULL;
@@ -138,7 +139,7 @@ static void
 apply_log(const struct center_conf *conf, int foreground, int verbose)
 {
 	log_init("vigild", foreground ? LOG_DEST_STDERR : conf->log_dest,
-	    verbose ? LOG_LVL_DEBUG : conf->log_level);
+	         verbose ? LOG_LVL_DEBUG : conf->log_level);
 }
 
 static int g_foreground, g_verbose;
@@ -154,8 +155,8 @@ reload(struct center *c)
 	log_info("vigild: SIGHUP: reloading %s", c->conf_path);
 	if (center_conf_load(c->conf_path, &nc, &err) == -1) {
 		log_warnx("vigild: reload failed, keeping the old "
-			  "configuration:\n%s",
-		    buf_cstr(&err));
+		          "configuration:\n%s",
+		          buf_cstr(&err));
 		center_conf_free(&nc);
 		goto out;
 	}
@@ -166,7 +167,7 @@ reload(struct center *c)
 	    strcmp(nc.data_dir, c->conf.data_dir) != 0 ||
 	    strcmp(nc.pki_dir, c->conf.pki_dir) != 0)
 		log_warnx("vigild: listen addresses, data_dir and pki_dir "
-			  "change only on restart");
+		          "change only on restart");
 	/* Keep the settings that need a restart as they are. */
 	free(nc.gw_listen);
 	nc.gw_listen = strdup(c->conf.gw_listen);
@@ -180,7 +181,7 @@ reload(struct center *c)
 	nc.pki_dir = strdup(c->conf.pki_dir);
 	if (make_ctxs(c, &gw, &adm, &err) == -1) {
 		log_warnx("vigild: reload: keeping the old certificates: %s",
-		    buf_cstr(&err));
+		          buf_cstr(&err));
 	} else {
 		http_server_set_ssl_ctx(c->gw, gw);
 		http_server_set_ssl_ctx(c->adm, adm);
@@ -217,8 +218,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 				struct buf err;
 
 				log_warnx("vigild: the key process exited "
-					  "(status %d); restarting it",
-				    st);
+				          "(status %d); restarting it",
+				          st);
 				c->keypid = 0;
 				if (c->keyfd != -1)
 					close(c->keyfd);
@@ -226,7 +227,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 				buf_init(&err, 1024);
 				if (keyproc_start(c, &err) == -1)
 					log_warnx("vigild: key process: %s",
-					    buf_cstr(&err));
+					          buf_cstr(&err));
 				buf_free(&err);
 			}
 		}
@@ -245,8 +246,8 @@ write_ports(struct center *c, struct buf *err)
 	int n;
 
 	n = snprintf(s, sizeof(s),
-	    "{\"gateway\": %d, \"admin\": %d, \"pid\": %ld}\n", c->gw_port,
-	    c->adm_port, (long)getpid());
+	             "{\"gateway\": %d, \"admin\": %d, \"pid\": %ld}\n",
+	             c->gw_port, c->adm_port, (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -305,7 +306,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("vigild", LOG_DEST_STDERR,
-	    g_verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	         g_verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	buf_init(&err, 65536);
 	c.conf_path = conf;
 	c.keyfd = -1;
@@ -320,7 +321,7 @@ main(int argc, char **argv)
 	center_paths_init(&c.conf, &c.paths);
 	if (center_check(&c.conf, &c.paths, 1) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
-		    check_only ? "" : "; not starting");
+		          check_only ? "" : "; not starting");
 		goto out;
 	}
 	if (check_only) {
@@ -354,7 +355,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((c.store = store_open(c.paths.db, center_migrations,
-		 center_nmigrations, &err)) == NULL) {
+	                          center_nmigrations, &err)) == NULL) {
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -364,7 +365,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((c.enroll_rl = ratelimit_new((double)c.conf.enroll_rate,
-		 (double)c.conf.enroll_rate)) == NULL ||
+	                                 (double)c.conf.enroll_rate)) == NULL ||
 	    (c.base = event_base_new()) == NULL)
 		fatalx("vigild: out of memory");
 	gl.max_body = (size_t)c.conf.gw_max_body;
@@ -376,15 +377,15 @@ main(int argc, char **argv)
 	al.timeout_secs = (int)c.conf.adm_timeout;
 	al.max_conns = 256;
 	c.gw = http_server_new(c.base, c.gw_ctx, gateway_routes, &c, &gl,
-	    gateway_done);
+	                       gateway_done);
 	c.adm = http_server_new(c.base, c.adm_ctx, admin_routes, &c, &al,
-	    admin_done);
+	                        admin_done);
 	if (c.gw == NULL || c.adm == NULL)
 		fatalx("vigild: cannot create the HTTP servers");
 	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
-		&c.gw_port, &err) == -1 ||
+	                     &c.gw_port, &err) == -1 ||
 	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,
-		&c.adm_port, &err) == -1) {
+	                     &c.adm_port, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -399,8 +400,8 @@ main(int argc, char **argv)
 	event_add(c.ev_hup, NULL);
 	event_add(c.ev_chld, NULL);
 	log_info("vigild: %s: agent gateway on %s:%d, admin API on %s:%d",
-	    c.conf.fqdn, c.conf.gw_listen, c.gw_port, c.conf.adm_listen,
-	    c.adm_port);
+	         c.conf.fqdn, c.conf.gw_listen, c.gw_port, c.conf.adm_listen,
+	         c.adm_port);
 	event_base_dispatch(c.base);
 	rc = 0;
 out:

@@ -61,7 +61,7 @@ ratelimit_free(struct ratelimit *rl)
 
 int
 ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
-    int *retry_after)
+               int *retry_after)
 {
 	struct bucket *b = &rl->b[rl_hash(addr)];
 

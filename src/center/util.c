@@ -60,7 +60,7 @@ facts_to_json(const void *p)
 	const struct host_facts *f = p;
 	json_t *o = json_object();
 
-#define SET(k)                                                               \
+#define SET(k)                                                                 \
 	json_object_set_new(o, #k, f->k ? json_string(f->k) : json_null())
 	SET(hostname);
 	SET(fqdn);

@@ -26,7 +26,7 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, int c);
 int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* The contents as a C string ("" for an empty buffer); valid until the next
  * change. */
 const char *buf_cstr(const struct buf *b);
@@ -42,10 +42,10 @@ struct strv {
 
 struct strv strv_make(const char *p, size_t len);
 struct strv strv_cstr(const char *s);
-int strv_eq(struct strv a, const char *s);      /* exact, case-sensitive */
-int strv_casceq(struct strv a, const char *s);  /* ASCII case-insensitive */
+int strv_eq(struct strv a, const char *s);     /* exact, case-sensitive */
+int strv_casceq(struct strv a, const char *s); /* ASCII case-insensitive */
 int strv_startswith(struct strv a, const char *prefix);
-struct strv strv_trim(struct strv a);           /* ASCII whitespace */
+struct strv strv_trim(struct strv a); /* ASCII whitespace */
 /* Splits *s at the first sep: returns the head, *s becomes the rest (after
  * sep); when sep is absent the head is all of *s and *s becomes empty. */
 struct strv strv_split(struct strv *s, char sep);

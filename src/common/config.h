@@ -25,7 +25,7 @@ struct cfg_key {
 	const char *name;
 	enum cfg_type type;
 	const char *def; /* default as text, NULL = none (must be given if
-			    required) */
+	                    required) */
 	long long min, max;
 	size_t offset; /* where the value goes in the caller's struct */
 	int required;
@@ -42,10 +42,10 @@ struct cfg_key {
  * On failure dst still needs cfg_free.
  */
 int cfg_load_file(const struct cfg_key *table, void *dst, const char *path,
-    struct buf *err);
+                  struct buf *err);
 /* Same, from memory (name is used in messages). For tests and fuzzing. */
 int cfg_load_mem(const struct cfg_key *table, void *dst, const char *name,
-    const char *text, size_t len, struct buf *err);
+                 const char *text, size_t len, struct buf *err);
 /* Frees the CFG_STR members. */
 void cfg_free(const struct cfg_key *table, void *dst);
 /* Writes a commented reference of the table (for docs and --help). */

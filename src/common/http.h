@@ -25,8 +25,9 @@ struct http_req;
 typedef void (*http_handler)(struct http_req *r);
 
 #define HTTP_ROUTE_PREFIX 0x1 /* path ends in '/'; the rest is r->rest */
-#define HTTP_ROUTE_CERT   0x2 /* a verified client certificate is required;
-				 without one the server answers 401 */
+#define HTTP_ROUTE_CERT                                                        \
+	0x2 /* a verified client certificate is required;                      \
+	       without one the server answers 401 */
 
 struct http_route {
 	const char *method; /* "GET", "POST", "DELETE", "PUT" */
@@ -37,25 +38,25 @@ struct http_route {
 };
 
 struct http_limits {
-	size_t max_body;     /* bytes; larger bodies get 413 */
-	size_t max_headers;  /* bytes of all headers */
-	int timeout_secs;    /* header read and idle keep-alive timeout */
-	int max_conns;       /* 0 = unlimited; beyond it new connections are
-				closed at once */
+	size_t max_body;    /* bytes; larger bodies get 413 */
+	size_t max_headers; /* bytes of all headers */
+	int timeout_secs;   /* header read and idle keep-alive timeout */
+	int max_conns;      /* 0 = unlimited; beyond it new connections are
+	                       closed at once */
 };
 
 struct http_req {
 	struct evhttp_request *ev;
 	struct http_server *srv;
 	const struct http_route *route;
-	const char *method;   /* "GET", ... */
-	char *path;           /* decoded path without query */
-	const char *rest;     /* after the prefix of a PREFIX route, else "" */
+	const char *method; /* "GET", ... */
+	char *path;         /* decoded path without query */
+	const char *rest;   /* after the prefix of a PREFIX route, else "" */
 	struct evkeyvalq query;
-	X509 *peer;           /* verified client certificate or NULL
-				 (borrowed; valid until the reply) */
-	char peer_addr[64];   /* "127.0.0.1" / "::1" */
-	void *arg;            /* the server's arg */
+	X509 *peer;         /* verified client certificate or NULL
+	                       (borrowed; valid until the reply) */
+	char peer_addr[64]; /* "127.0.0.1" / "::1" */
+	void *arg;          /* the server's arg */
 	int replied;
 };
 
@@ -65,13 +66,14 @@ struct http_req {
  * with the route name ("unknown" when none matched) and the status sent.
  */
 struct http_server *http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
-    const struct http_route *routes, void *arg,
-    const struct http_limits *limits,
-    void (*on_done)(const char *route, int status, void *arg));
+                                    const struct http_route *routes, void *arg,
+                                    const struct http_limits *limits,
+                                    void (*on_done)(const char *route,
+                                                    int status, void *arg));
 /* Binds host:port (port 0 = ephemeral); *bound gets the port. -1 with a
  * message in err (e.g. "127.0.0.1:443: Address already in use"). */
 int http_server_bind(struct http_server *s, const char *host, int port,
-    int *bound, struct buf *err);
+                     int *bound, struct buf *err);
 /* Replaces the TLS context for new connections (config reload). */
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 /* Stops accepting, lets requests in flight finish, frees. */
@@ -92,10 +94,11 @@ const char *http_req_header(struct http_req *r, const char *name);
 /* Replies; each frees r. reply_json steals the reference to body. */
 void http_reply_json(struct http_req *r, int status, json_t *body);
 void http_reply_text(struct http_req *r, int status, const char *ctype,
-    const void *body, size_t len);
+                     const void *body, size_t len);
 /* {"error": {"code": code, "message": msg}} */
 void http_reply_error(struct http_req *r, int status, const char *code,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void http_set_header(struct http_req *r, const char *name, const char *val);
 
 #endif

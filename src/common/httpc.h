@@ -16,15 +16,15 @@
 #include "buf.h"
 
 struct httpc_opts {
-	const char *ca_file;   /* pinned CA; required unless insecure */
-	const char *cert_file; /* client certificate (PEM) or NULL */
-	const char *key_file;  /* its key (0600) or NULL */
-	const char *proxy;     /* "http://host:port" or NULL for direct */
+	const char *ca_file;    /* pinned CA; required unless insecure */
+	const char *cert_file;  /* client certificate (PEM) or NULL */
+	const char *key_file;   /* its key (0600) or NULL */
+	const char *proxy;      /* "http://host:port" or NULL for direct */
 	const char *proxy_user; /* "user:password" for Basic, or NULL */
-	const char *bearer;    /* Authorization: Bearer <token>, or NULL */
-	long timeout_secs;     /* whole request; 0 = 30 */
-	int insecure;          /* skip verification: ONLY to fetch a CA that
-				  the caller then checks by fingerprint */
+	const char *bearer;     /* Authorization: Bearer <token>, or NULL */
+	long timeout_secs;      /* whole request; 0 = 30 */
+	int insecure;           /* skip verification: ONLY to fetch a CA that
+	                           the caller then checks by fingerprint */
 };
 
 enum httpc_err {
@@ -38,10 +38,10 @@ enum httpc_err {
 };
 
 struct httpc_resp {
-	long status;        /* HTTP status, 0 if no response */
-	struct buf body;    /* response body (capped at 16 MiB) */
+	long status;     /* HTTP status, 0 if no response */
+	struct buf body; /* response body (capped at 16 MiB) */
 	enum httpc_err err;
-	char errmsg[1024];  /* readable message when err != HTTPC_OK */
+	char errmsg[1024]; /* readable message when err != HTTPC_OK */
 };
 
 int httpc_global_init(void);
@@ -54,7 +54,7 @@ void httpc_resp_free(struct httpc_resp *r);
  * resp->err and resp->errmsg set.
  */
 int httpc_request(const struct httpc_opts *o, const char *method,
-    const char *url, const char *ctype, const void *body, size_t len,
-    struct httpc_resp *resp);
+                  const char *url, const char *ctype, const void *body,
+                  size_t len, struct httpc_resp *resp);
 
 #endif

@@ -11,8 +11,7 @@
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_SUMMARY };
 
-void metrics_declare(const char *name, enum metric_type type,
-    const char *help);
+void metrics_declare(const char *name, enum metric_type type, const char *help);
 /* labels may be NULL or "" for none. */
 void metrics_add(const char *name, const char *labels, double v);
 void metrics_set(const char *name, const char *labels, double v);

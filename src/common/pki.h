@@ -24,14 +24,15 @@ X509 *pki_make_ca(EVP_PKEY *key, const char *cn, long long days);
  * sans[] (entries that parse as IPv4/IPv6 become IP SANs, others DNS);
  * EKU serverAuth. */
 X509 *pki_make_server_cert(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key,
-    const char *fqdn, const char *const *sans, size_t nsans, long long days);
+                           const char *fqdn, const char *const *sans,
+                           size_t nsans, long long days);
 
 /* Client certificate from a CSR: the CSR's signature is verified and its key
  * must be EC P-256 (else -1 with a message); subject = CN=<cn>, O=Vigil
  * Agent (whatever the CSR asked for); EKU clientAuth; lifetime_secs from
  * now (notBefore 5 minutes back for clock skew). */
-X509 *pki_sign_client(X509 *ca, EVP_PKEY *cakey, X509_REQ *csr,
-    const char *cn, long long lifetime_secs, struct buf *err);
+X509 *pki_sign_client(X509 *ca, EVP_PKEY *cakey, X509_REQ *csr, const char *cn,
+                      long long lifetime_secs, struct buf *err);
 
 /* Checks a CSR without signing: signature valid, key EC P-256. */
 int pki_check_csr(X509_REQ *csr, struct buf *err);

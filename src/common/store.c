@@ -43,7 +43,7 @@ elapsed(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 static sqlite3_stmt *
@@ -56,7 +56,7 @@ stmt_get(struct store *s, const char *sql)
 		if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0)
 			return s->cache[i].st;
 	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-		NULL) != SQLITE_OK) {
+	                       NULL) != SQLITE_OK) {
 		log_warnx("store: prepare: %s: %s", sqlite3_errmsg(s->db), sql);
 		return NULL;
 	}
@@ -103,7 +103,7 @@ bind_args(struct store *s, sqlite3_stmt *st, const char *types, va_list ap)
 		case 's': {
 			const char *v = va_arg(ap, const char *);
 			rc = v ? sqlite3_bind_text(st, i, v, -1,
-					 SQLITE_TRANSIENT)
+			                           SQLITE_TRANSIENT)
 			       : sqlite3_bind_null(st, i);
 			break;
 		}
@@ -117,13 +117,14 @@ bind_args(struct store *s, sqlite3_stmt *st, const char *types, va_list ap)
 			fatalx("%s: bad type '%c'", __func__, *t);
 		}
 		if (rc != SQLITE_OK) {
-			log_warnx("store: bind %d: %s", i, sqlite3_errmsg(s->db));
+			log_warnx("store: bind %d: %s", i,
+			          sqlite3_errmsg(s->db));
 			return -1;
 		}
 	}
 	if (i - 1 != n)
 		fatalx("%s: %d parameters for %d placeholders", __func__, i - 1,
-		    n);
+		       n);
 	return 0;
 }
 
@@ -145,26 +146,28 @@ exec_plain(struct store *s, const char *sql, struct buf *err)
 
 static int
 migrate(struct store *s, const char *path, const char *const *migrations,
-    size_t n, struct buf *err)
+        size_t n, struct buf *err)
 {
 	struct store_rows *r;
 	size_t v;
 
-	if (exec_plain(s,
-		"CREATE TABLE IF NOT EXISTS schema_migrations ("
-		"version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-		err) == -1)
+	if (exec_plain(
+	        s,
+	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	        "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+	        err) == -1)
 		return -1;
 	s->version = 0;
-	if ((r = store_query(s,
-		 "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-		 NULL)) == NULL)
+	if ((r = store_query(
+	         s, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+	         NULL)) == NULL)
 		return -1;
 	if (store_next(r) == 1)
 		s->version = (int)store_int(r, 0);
 	store_done(r);
 	if ((size_t)s->version > n) {
-		buf_printf(err,
+		buf_printf(
+		    err,
 		    "%s: database schema version %d is newer than this "
 		    "vigild (knows %zu); run the newer vigild or restore a "
 		    "backup",
@@ -175,12 +178,13 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 		if (exec_plain(s, "BEGIN IMMEDIATE", err) == -1)
 			return -1;
 		if (exec_plain(s, migrations[v], err) == -1 ||
-		    store_exec(s,
-			"INSERT INTO schema_migrations (version, applied_at) "
-			"VALUES (?, ?)",
-			"ii", (long long)v + 1, (long long)time(NULL)) != 1) {
+		    store_exec(
+		        s,
+		        "INSERT INTO schema_migrations (version, applied_at) "
+		        "VALUES (?, ?)",
+		        "ii", (long long)v + 1, (long long)time(NULL)) != 1) {
 			buf_printf(err, " (%s: migration %zu failed)", path,
-			    v + 1);
+			           v + 1);
 			exec_plain(s, "ROLLBACK", NULL);
 			return -1;
 		}
@@ -194,7 +198,7 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 
 struct store *
 store_open(const char *path, const char *const *migrations, size_t n,
-    struct buf *err)
+           struct buf *err)
 {
 	struct store *s;
 
@@ -203,18 +207,18 @@ store_open(const char *path, const char *const *migrations, size_t n,
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &s->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		    SQLITE_OPEN_NOFOLLOW,
-		NULL) != SQLITE_OK) {
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                        SQLITE_OPEN_NOFOLLOW,
+	                    NULL) != SQLITE_OK) {
 		buf_printf(err, "%s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		           s->db ? sqlite3_errmsg(s->db) : "cannot open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	if (exec_plain(s,
-		"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-		"PRAGMA foreign_keys=ON",
-		err) == -1) {
+	               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+	               "PRAGMA foreign_keys=ON",
+	               err) == -1) {
 		buf_printf(err, " (%s)", path);
 		goto fail;
 	}

@@ -18,7 +18,7 @@ struct store_rows;
 
 /* migrations[i] is the SQL that brings the schema to version i + 1. */
 struct store *store_open(const char *path, const char *const *migrations,
-    size_t nmigrations, struct buf *err);
+                         size_t nmigrations, struct buf *err);
 void store_close(struct store *s);
 int store_schema_version(struct store *s);
 
@@ -30,7 +30,7 @@ int store_schema_version(struct store *s);
 int store_exec(struct store *s, const char *sql, const char *types, ...);
 /* NULL on error (logged). Iterate with store_next (1 row, 0 done, -1 err). */
 struct store_rows *store_query(struct store *s, const char *sql,
-    const char *types, ...);
+                               const char *types, ...);
 int store_next(struct store_rows *r);
 const char *store_text(struct store_rows *r, int col); /* NULL for NULL */
 long long store_int(struct store_rows *r, int col);

@@ -28,11 +28,11 @@ typedef int (*tls_revoked_fn)(X509 *leaf, void *arg);
  * err. Returns NULL on failure.
  */
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca,
-    enum tls_client_auth auth, tls_revoked_fn revoked, void *arg,
-    struct buf *err);
+                        enum tls_client_auth auth, tls_revoked_fn revoked,
+                        void *arg, struct buf *err);
 /* Client context trusting only ca; optional client cert + key. */
 SSL_CTX *tls_client_ctx(const char *ca, const char *cert, const char *key,
-    struct buf *err);
+                        struct buf *err);
 
 /* 0 when path is a regular file that only its owner can read or write;
  * -1 with a message naming the file and the chmod that fixes it. */
@@ -41,7 +41,7 @@ int tls_check_key_perms(const char *path, struct buf *err);
  * permissions first. */
 EVP_PKEY *tls_load_key(const char *path, struct buf *err);
 X509 *tls_load_cert(const char *path, struct buf *err);
-STACK_OF(X509) *tls_load_certs(const char *path, struct buf *err);
+STACK_OF(X509) * tls_load_certs(const char *path, struct buf *err);
 X509 *tls_cert_from_pem(const char *pem, size_t len);
 X509_REQ *tls_csr_from_pem(const char *pem, size_t len);
 /* PEM encodings appended to out. */
@@ -52,10 +52,10 @@ int tls_csr_to_pem(X509_REQ *r, struct buf *out);
 /* Writes data to path with mode (0600 for keys) via a temp file + rename,
  * fsync'd. Refuses to follow a symlink at path. */
 int tls_write_file(const char *path, const void *data, size_t len, int mode,
-    struct buf *err);
+                   struct buf *err);
 /* Reads a whole file (up to max bytes) into out. */
 int tls_read_file(const char *path, size_t max, struct buf *out,
-    struct buf *err);
+                  struct buf *err);
 
 /* SHA-256 of the DER encoding, as 64 lowercase hex chars + NUL. */
 void tls_fingerprint(X509 *x, char out[65]);

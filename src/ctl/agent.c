@@ -12,12 +12,12 @@ static void
 agent_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: vigilctl agent list [--state online|offline|revoked]\n"
-	    "       vigilctl agent show AGENT_ID\n"
-	    "       vigilctl agent pending\n"
-	    "       vigilctl agent approve REQUEST_ID\n"
-	    "       vigilctl agent reject REQUEST_ID\n"
-	    "       vigilctl agent revoke AGENT_ID\n");
+	        "usage: vigilctl agent list [--state online|offline|revoked]\n"
+	        "       vigilctl agent show AGENT_ID\n"
+	        "       vigilctl agent pending\n"
+	        "       vigilctl agent approve REQUEST_ID\n"
+	        "       vigilctl agent reject REQUEST_ID\n"
+	        "       vigilctl agent revoke AGENT_ID\n");
 }
 
 static int
@@ -28,10 +28,10 @@ agent_list(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const char *const cols[] = {"id", "hostname", "state", "os",
-	    "ips", "seen", "labels", NULL};
-	static const char *const hdrs[] = {"ID", "HOSTNAME", "STATE", "OS",
-	    "IPS", "LAST SEEN", "LABELS", NULL};
+	static const char *const cols[] = {"id",  "hostname", "state",  "os",
+	                                   "ips", "seen",     "labels", NULL};
+	static const char *const hdrs[] = {"ID",  "HOSTNAME",  "STATE",  "OS",
+	                                   "IPS", "LAST SEEN", "LABELS", NULL};
 	char path[256] = "/api/v1/agents", ago[32];
 	json_t *j, *a, *row;
 	size_t i;
@@ -41,7 +41,7 @@ agent_list(int argc, char **argv)
 		switch (ch) {
 		case 's':
 			snprintf(path, sizeof(path), "/api/v1/agents?state=%s",
-			    optarg);
+			         optarg);
 			break;
 		case 'h':
 			agent_usage(stdout);
@@ -62,8 +62,8 @@ agent_list(int argc, char **argv)
 			json_t *seen = json_object_get(row, "last_seen");
 
 			ctl_ago(json_is_integer(seen) ? json_integer_value(seen)
-						      : 0,
-			    ago, sizeof(ago));
+			                              : 0,
+			        ago, sizeof(ago));
 			json_object_set_new(row, "seen", json_string(ago));
 		}
 		ctl_table(a, cols, hdrs);
@@ -75,15 +75,15 @@ agent_list(int argc, char **argv)
 static int
 agent_pending(void)
 {
-	static const char *const cols[] = {"id", "hostname", "source_addr",
-	    "machine_id", "cloned_from", NULL};
-	static const char *const hdrs[] = {"REQUEST", "HOSTNAME", "FROM",
-	    "MACHINE ID", "CLONE OF", NULL};
+	static const char *const cols[] = {
+	    "id", "hostname", "source_addr", "machine_id", "cloned_from", NULL};
+	static const char *const hdrs[] = {"REQUEST",    "HOSTNAME", "FROM",
+	                                   "MACHINE ID", "CLONE OF", NULL};
 	json_t *j, *a, *row;
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending",
-		 NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending", NULL)) ==
+	    NULL)
 		return 1;
 	a = json_object_get(j, "enrollments");
 	if (ctl.json)
@@ -94,9 +94,9 @@ agent_pending(void)
 			json_t *f = json_object_get(row, "facts");
 
 			json_object_set(row, "hostname",
-			    json_object_get(f, "hostname"));
+			                json_object_get(f, "hostname"));
 			json_object_set(row, "machine_id",
-			    json_object_get(f, "machine_id"));
+			                json_object_get(f, "machine_id"));
 		}
 		ctl_table(a, cols, hdrs);
 	}
@@ -113,15 +113,15 @@ valid_id(const char *s)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
-			(s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' ||
-			s[i] == '_'))
+		      (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' ||
+		      s[i] == '_'))
 			return 0;
 	return 1;
 }
 
 static int
 agent_action(const char *what, const char *fmt, const char *id,
-    const char *done)
+             const char *done)
 {
 	char path[256];
 	json_t *j;
@@ -132,7 +132,7 @@ agent_action(const char *what, const char *fmt, const char *id,
 	}
 	snprintf(path, sizeof(path), fmt, id);
 	if ((j = ctl_api(strcmp(what, "show") == 0 ? "GET" : "POST", path,
-		 NULL)) == NULL)
+	                 NULL)) == NULL)
 		return 1;
 	if (ctl.json || done == NULL)
 		ctl_print_json(j);
@@ -164,13 +164,13 @@ ctl_agent(int argc, char **argv)
 		return agent_action(sub, "/api/v1/agents/%s", argv[2], NULL);
 	if (strcmp(sub, "approve") == 0)
 		return agent_action(sub, "/api/v1/enrollments/%s/approve",
-		    argv[2], "approved enrollment request");
+		                    argv[2], "approved enrollment request");
 	if (strcmp(sub, "reject") == 0)
 		return agent_action(sub, "/api/v1/enrollments/%s/reject",
-		    argv[2], "rejected enrollment request");
+		                    argv[2], "rejected enrollment request");
 	if (strcmp(sub, "revoke") == 0)
 		return agent_action(sub, "/api/v1/agents/%s/revoke", argv[2],
-		    "revoked agent");
+		                    "revoked agent");
 	agent_usage(stderr);
 	return 2;
 }

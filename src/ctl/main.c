@@ -35,21 +35,21 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f,
-	    "usage: vigilctl [--server URL] [--ca FILE] [--key-file FILE] "
-	    "[--json] COMMAND ...\n\n"
-	    "commands:\n");
+	        "usage: vigilctl [--server URL] [--ca FILE] [--key-file FILE] "
+	        "[--json] COMMAND ...\n\n"
+	        "commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f,
-	    "\noptions (for commands that use the admin API):\n"
-	    "  --server URL     admin API (env VIGIL_SERVER, default "
-	    "https://127.0.0.1:8443)\n"
-	    "  --ca FILE        CA certificate of the deployment (env "
-	    "VIGIL_CA, default /etc/vigil/pki/ca.crt)\n"
-	    "  --key-file FILE  file holding the API key (env VIGIL_API_KEY "
-	    "holds the key itself; default /var/lib/vigil/admin.key)\n"
-	    "  --json           print JSON instead of tables\n"
-	    "\nRun 'vigilctl COMMAND --help' for a command's options.\n");
+	fprintf(
+	    f, "\noptions (for commands that use the admin API):\n"
+	       "  --server URL     admin API (env VIGIL_SERVER, default "
+	       "https://127.0.0.1:8443)\n"
+	       "  --ca FILE        CA certificate of the deployment (env "
+	       "VIGIL_CA, default /etc/vigil/pki/ca.crt)\n"
+	       "  --key-file FILE  file holding the API key (env VIGIL_API_KEY "
+	       "holds the key itself; default /var/lib/vigil/admin.key)\n"
+	       "  --json           print JSON instead of tables\n"
+	       "\nRun 'vigilctl COMMAND --help' for a command's options.\n");
 }
 
 static char *
@@ -74,8 +74,8 @@ read_key(void)
 	}
 	buf_free(&err);
 	k = buf_steal(&b, &n);
-	while (n > 0 && (k[n - 1] == '\n' || k[n - 1] == '\r' ||
-			    k[n - 1] == ' '))
+	while (n > 0 &&
+	       (k[n - 1] == '\n' || k[n - 1] == '\r' || k[n - 1] == ' '))
 		k[--n] = '\0';
 	return k;
 }
@@ -99,20 +99,20 @@ ctl_api(const char *method, const char *path, json_t *body)
 	if (body != NULL)
 		b = json_dumps(body, JSON_COMPACT);
 	httpc_resp_init(&resp);
-	if (httpc_request(&o, method, url, NULL, b, b ? strlen(b) : 0,
-		&resp) == -1) {
+	if (httpc_request(&o, method, url, NULL, b, b ? strlen(b) : 0, &resp) ==
+	    -1) {
 		fprintf(stderr, "vigilctl: %s\n", resp.errmsg);
 		goto out;
 	}
 	j = resp.body.len ? json_loadb((const char *)resp.body.data,
-				resp.body.len, 0, &je)
-			  : json_object();
+	                               resp.body.len, 0, &je)
+	                  : json_object();
 	if (resp.status >= 400 || j == NULL) {
 		e = json_object_get(json_object_get(j, "error"), "message");
 		fprintf(stderr, "vigilctl: %s %s: %ld %s\n", method, path,
-		    resp.status,
-		    json_is_string(e) ? json_string_value(e)
-				      : "unexpected reply from the center");
+		        resp.status,
+		        json_is_string(e) ? json_string_value(e)
+		                          : "unexpected reply from the center");
 		json_decref(j);
 		j = NULL;
 	}
@@ -122,6 +122,35 @@ out:
 	free(b);
 	httpc_resp_free(&resp);
 	return j;
+}
+
+/* Labels as "k=v,k=v", lists as "a,b": what an operator types. */
+static void
+labels_cell(json_t *v, char *out, size_t n)
+{
+	struct buf b;
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	buf_init(&b, n > 0 ? n - 1 : 0);
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, e)
+		{
+			buf_printf(&b, "%s%s=%s", b.len ? "," : "", k,
+			           json_is_string(e) ? json_string_value(e)
+			                             : "?");
+		}
+	} else {
+		json_array_foreach(v, i, e)
+		{
+			buf_printf(&b, "%s%s", b.len ? "," : "",
+			           json_is_string(e) ? json_string_value(e)
+			                             : "?");
+		}
+	}
+	snprintf(out, n, "%s", b.len ? buf_cstr(&b) : "-");
+	buf_free(&b);
 }
 
 static void
@@ -137,6 +166,8 @@ cell(json_t *v, char *out, size_t n)
 		snprintf(out, n, "no");
 	else if (json_is_null(v) || v == NULL)
 		snprintf(out, n, "-");
+	else if (json_is_object(v) || json_is_array(v))
+		labels_cell(v, out, n);
 	else {
 		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -165,13 +196,14 @@ ctl_table(json_t *rows, const char *const *cols, const char *const *hdrs)
 		}
 	}
 	for (j = 0; j < ncol; j++)
-		printf("%-*s%s", (int)w[j], hdrs[j], j + 1 < ncol ? "  " : "\n");
+		printf("%-*s%s", (int)w[j], hdrs[j],
+		       j + 1 < ncol ? "  " : "\n");
 	json_array_foreach(rows, i, row)
 	{
 		for (j = 0; j < ncol; j++) {
 			cell(json_object_get(row, cols[j]), c, sizeof(c));
 			printf("%-*s%s", (int)w[j], c,
-			    j + 1 < ncol ? "  " : "\n");
+			       j + 1 < ncol ? "  " : "\n");
 		}
 	}
 }

@@ -420,7 +420,7 @@ init_run(const char *dir, const char *domain, char **sans, size_t nsans,
 		hex_encode(tag, sizeof(tag), hex);
 		if (strlen(domain) + strlen("Vigil CA () ") + 8 <= 64)
 			snprintf(cn, sizeof(cn), "Vigil CA (%s) %s", domain,
-			    hex);
+			         hex);
 		else
 			snprintf(cn, sizeof(cn), "Vigil CA %s", hex);
 	}

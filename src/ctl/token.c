@@ -14,7 +14,8 @@
 static void
 token_usage(FILE *f)
 {
-	fprintf(f,
+	fprintf(
+	    f,
 	    "usage: vigilctl token create [--uses N] [--expires DURATION] "
 	    "[--label KEY=VALUE]...\n"
 	    "       vigilctl token list\n"
@@ -44,19 +45,21 @@ token_create(int argc, char **argv)
 		switch (ch) {
 		case 'u':
 			if (str_to_ll(optarg, 1, 1000000, &v) == -1) {
-				fprintf(stderr, "vigilctl: --uses: '%s' is not "
-						"a number 1..1000000\n",
-				    optarg);
+				fprintf(stderr,
+				        "vigilctl: --uses: '%s' is not "
+				        "a number 1..1000000\n",
+				        optarg);
 				goto out;
 			}
 			json_object_set_new(body, "uses", json_integer(v));
 			break;
 		case 'e':
 			if (str_to_duration(optarg, &v) == -1) {
-				fprintf(stderr, "vigilctl: --expires: '%s' is "
-						"not a duration (e.g. 30m, "
-						"24h, 7d)\n",
-				    optarg);
+				fprintf(stderr,
+				        "vigilctl: --expires: '%s' is "
+				        "not a duration (e.g. 30m, "
+				        "24h, 7d)\n",
+				        optarg);
 				goto out;
 			}
 			json_object_set_new(body, "expires", json_integer(v));
@@ -64,13 +67,15 @@ token_create(int argc, char **argv)
 		case 'l':
 			if ((eq = strchr(optarg, '=')) == NULL ||
 			    eq == optarg) {
-				fprintf(stderr, "vigilctl: --label: '%s' is not "
-						"KEY=VALUE\n",
-				    optarg);
+				fprintf(stderr,
+				        "vigilctl: --label: '%s' is not "
+				        "KEY=VALUE\n",
+				        optarg);
 				goto out;
 			}
 			*eq = '\0';
-			json_object_set_new(labels, optarg, json_string(eq + 1));
+			json_object_set_new(labels, optarg,
+			                    json_string(eq + 1));
 			*eq = '=';
 			break;
 		case 'h':
@@ -97,9 +102,9 @@ token_create(int argc, char **argv)
 		       "safely. Enroll an agent with:\n  vigil-agent enroll "
 		       "--server https://CENTER --token %s --ca-fingerprint "
 		       "FINGERPRINT\n",
-		    json_string_value(json_object_get(j, "token")),
-		    json_string_value(json_object_get(j, "id")),
-		    json_string_value(json_object_get(j, "token")));
+		       json_string_value(json_object_get(j, "token")),
+		       json_string_value(json_object_get(j, "id")),
+		       json_string_value(json_object_get(j, "token")));
 	json_decref(j);
 	rc = 0;
 out:
@@ -111,10 +116,10 @@ out:
 static int
 token_list(void)
 {
-	static const char *const cols[] = {"id", "uses", "used", "expires",
-	    "labels", NULL};
-	static const char *const hdrs[] = {"ID", "USES", "USED", "EXPIRES",
-	    "LABELS", NULL};
+	static const char *const cols[] = {"id",      "uses",   "used",
+	                                   "expires", "labels", NULL};
+	static const char *const hdrs[] = {"ID",      "USES",   "USED",
+	                                   "EXPIRES", "LABELS", NULL};
 	json_t *j, *a, *row;
 	size_t i;
 
@@ -135,11 +140,11 @@ token_list(void)
 
 				gmtime_r(&t, &tm);
 				strftime(when, sizeof(when), "%Y-%m-%d %H:%MZ",
-				    &tm);
+				         &tm);
 				if (t <= time(NULL))
 					snprintf(when + strlen(when),
-					    sizeof(when) - strlen(when),
-					    " (expired)");
+					         sizeof(when) - strlen(when),
+					         " (expired)");
 			}
 			json_object_set_new(row, "expires", json_string(when));
 		}

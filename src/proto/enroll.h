@@ -11,14 +11,13 @@
 
 #include "buf.h"
 
-#define FACT_MAX_STR   256 /* hostname, os, kernel, ... */
-#define FACT_MAX_ADDRS 64  /* ips[], macs[] entries */
-#define ENROLL_MAX_CSR 8192
+#define FACT_MAX_STR     256 /* hostname, os, kernel, ... */
+#define FACT_MAX_ADDRS   64  /* ips[], macs[] entries */
+#define ENROLL_MAX_CSR   8192
 #define ENROLL_MAX_TOKEN 128
 
 struct host_facts {
-	char *hostname, *fqdn, *os, *kernel, *arch, *machine_id,
-	    *agent_version;
+	char *hostname, *fqdn, *os, *kernel, *arch, *machine_id, *agent_version;
 	char *ips[FACT_MAX_ADDRS];
 	size_t nips;
 	char *macs[FACT_MAX_ADDRS];
@@ -40,10 +39,10 @@ struct enroll_req {
  * such as "facts.ips[2]: not an IP address".
  */
 int enroll_parse(const uint8_t *p, size_t len, struct enroll_req *out,
-    struct buf *err);
+                 struct buf *err);
 /* Parses a heartbeat body {"facts": {...}} with the same rules. */
 int heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
-    struct buf *err);
+                    struct buf *err);
 void enroll_req_free(struct enroll_req *r);
 void host_facts_free(struct host_facts *f);
 

@@ -23,7 +23,7 @@ code=$(gw_status POST /v1/enroll -H 'Content-Type: application/json' -d '{"token
 body=$(cat "$T/gw-body")
 echo "$body"
 expect_contains "$body" '"code":"bad_request"'
-expect_contains "$body" 'line 1'
+expect_contains "$body" 'invalid JSON at'
 pass "malformed JSON 400 with position"
 
 code=$(gw_status POST /v1/enroll -H 'Content-Type: application/json' \

@@ -69,7 +69,10 @@ write_conf() {
 		echo "fqdn = $DOMAIN"
 		echo "pki_dir = $pki"
 		echo "data_dir = $data"
-		echo "poll_interval = 2s"
+		case " $* " in
+		*"poll_interval ="*) ;;
+		*) echo "poll_interval = 2s" ;;
+		esac
 		for kv in "$@"; do echo "$kv"; done
 		echo "[gateway]"
 		echo "listen = 127.0.0.1"

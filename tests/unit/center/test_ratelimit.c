@@ -48,7 +48,7 @@ test_many_addresses(void **state)
 	 * address that was just refused stays refused. */
 	for (i = 0; i < 100000; i++) {
 		snprintf(a, sizeof(a), "10.%d.%d.%d", (i >> 16) & 255,
-		    (i >> 8) & 255, i & 255);
+		         (i >> 8) & 255, i & 255);
 		allowed += ratelimit_take(rl, a, 2000, &ra);
 	}
 	assert_true(allowed > RL_SLOTS / 2 && allowed <= RL_SLOTS);

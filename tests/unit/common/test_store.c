@@ -61,9 +61,9 @@ test_migrations_once(void **state)
 	s = store_open(path, m2, 2, &err);
 	assert_non_null(s);
 	assert_int_equal(store_schema_version(s), 2);
-	assert_int_equal(store_exec(s,
-			     "INSERT INTO t (name, n, extra) VALUES (?, ?, ?)",
-			     "sis", "a", 5LL, "x"),
+	assert_int_equal(
+	    store_exec(s, "INSERT INTO t (name, n, extra) VALUES (?, ?, ?)",
+	               "sis", "a", 5LL, "x"),
 	    1);
 	store_close(s);
 	s = store_open(path, m2, 2, &err);
@@ -94,8 +94,8 @@ test_failed_migration(void **state)
 	s = store_open(path, bad, 1, &err);
 	assert_non_null(s);
 	assert_int_equal(store_schema_version(s), 1);
-	r = store_query(s,
-	    "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", "s", "b");
+	r = store_query(s, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?",
+	                "s", "b");
 	assert_non_null(r);
 	assert_int_equal(store_next(r), 1);
 	assert_int_equal(store_int(r, 0), 0);
@@ -117,15 +117,15 @@ test_query_and_nulls(void **state)
 	s = store_open(path, m2, 1, &err);
 	assert_non_null(s);
 	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
-			     "si", "alpha", 1LL),
-	    1);
+	                            "si", "alpha", 1LL),
+	                 1);
 	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
-			     "sn", (const char *)NULL),
-	    1);
+	                            "sn", (const char *)NULL),
+	                 1);
 	/* Quotes in values are data, not SQL. */
 	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
-			     "si", "o'; DROP TABLE t; --", 3LL),
-	    1);
+	                            "si", "o'; DROP TABLE t; --", 3LL),
+	                 1);
 	r = store_query(s, "SELECT name, n FROM t ORDER BY id", NULL);
 	assert_non_null(r);
 	while (store_next(r) == 1) {
@@ -137,16 +137,15 @@ test_query_and_nulls(void **state)
 			assert_true(store_isnull(r, 1));
 		} else
 			assert_string_equal(store_text(r, 0),
-			    "o'; DROP TABLE t; --");
+			                    "o'; DROP TABLE t; --");
 		n++;
 	}
 	store_done(r);
 	assert_int_equal(n, 3);
-	assert_int_equal(store_exec(s, "UPDATE t SET n = 9 WHERE n = ?", "i",
-			     42LL),
-	    0);
+	assert_int_equal(
+	    store_exec(s, "UPDATE t SET n = 9 WHERE n = ?", "i", 42LL), 0);
 	assert_int_equal(store_exec(s, "INSERT INTO nope VALUES (1)", NULL),
-	    -1);
+	                 -1);
 	/* Transactions: a rollback leaves nothing. */
 	assert_int_equal(store_begin(s), 0);
 	assert_int_equal(store_exec(s, "DELETE FROM t", NULL), 3);
@@ -168,11 +167,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_migrations_once, setup,
-		teardown),
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_migration, setup,
-		teardown),
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_query_and_nulls, setup,
-		teardown),
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
