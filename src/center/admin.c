@@ -190,23 +190,28 @@ agent_revoke(struct http_req *r, const char *id)
 {
 	struct center *c = C(r);
 	long long now = (long long)time(NULL);
-	int n;
+	int n, a;
 
-	n = store_exec(c->store,
+	if (store_begin(c->store) == -1) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		return;
+	}
+	a = store_exec(c->store,
 	               "UPDATE agents SET status = 'revoked' WHERE id = ? AND "
 	               "status = 'active'",
 	               "s", id);
-	if (n == 1)
-		n = store_exec(
-		    c->store,
-		    "UPDATE certs SET revoked_at = ? WHERE agent_id = ? AND "
-		    "revoked_at IS NULL",
-		    "is", now, id);
-	if (n < 0) {
+	n = a != 1 ? a
+	           : store_exec(c->store,
+	                        "UPDATE certs SET revoked_at = ? WHERE "
+	                        "agent_id = ? AND revoked_at IS NULL",
+	                        "is", now, id);
+	if (a < 0 || n < 0 || (a == 1 && store_commit(c->store) == -1)) {
+		store_rollback(c->store);
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
 	}
-	if (n == 0) {
+	if (a == 0) {
+		store_rollback(c->store);
 		http_reply_error(
 		    r, 404, "not_found",
 		    "no active agent %s (unknown or already revoked)", id);
@@ -253,6 +258,13 @@ adm_enrollments(struct http_req *r)
 	json_t *a;
 
 	AUTH(r);
+	if (st != NULL && strcmp(st, "pending") != 0 &&
+	    strcmp(st, "approved") != 0 && strcmp(st, "rejected") != 0) {
+		http_reply_error(
+		    r, 400, "bad_request",
+		    "status: must be pending, approved or rejected");
+		return;
+	}
 	q = store_query(c->store,
 	                "SELECT id, status, agent_id, facts, labels, token_id, "
 	                "source_addr, cloned_from, created_at, decided_at "
@@ -341,8 +353,14 @@ static char *
 jarr(json_t *o, const char *k)
 {
 	json_t *a = json_object_get(o, k);
+	char *s;
 
-	return json_dumps(a ? a : json_array(), JSON_COMPACT);
+	if (a != NULL)
+		return json_dumps(a, JSON_COMPACT);
+	a = json_array();
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
 }
 
 static void
@@ -391,12 +409,15 @@ enrollment_approve(struct http_req *r, const char *id)
 	    store_exec(
 	        c->store,
 	        "UPDATE enrollments SET status = 'approved', decided_at = ?, "
-	        "certificate = ? WHERE id = ?",
+	        "certificate = ? WHERE id = ? AND status = 'pending'",
 	        "iss", (long long)time(NULL), buf_cstr(&pem), id) != 1) {
 		store_rollback(c->store);
 		goto store_fail;
 	}
-	store_commit(c->store);
+	if (store_commit(c->store) == -1) {
+		store_rollback(c->store);
+		goto store_fail;
+	}
 	metrics_add("vigil_enrollments_total", "result=\"approved\"", 1);
 	log_info("admin: approved enrollment %s: agent %s (%s)", id, p.agent_id,
 	         jstr(f, "hostname"));
@@ -517,7 +538,7 @@ valid_label(const char *s, size_t max)
 static void
 adm_token_create(struct http_req *r)
 {
-	json_t *j, *v, *labels = NULL;
+	json_t *j, *v, *labels = NULL, *own_labels = NULL;
 	const char *k;
 	long long uses = 1, expires = 7 * 86400, now = (long long)time(NULL);
 	char token[4 + 64 + 1], hash[65], id[4 + 16 + 1], *ls = NULL;
@@ -595,8 +616,9 @@ adm_token_create(struct http_req *r)
 	memcpy(id, "tok_", 4);
 	random_hex(id + 4, 8);
 	sha256_hex(token, strlen(token), hash);
-	ls = json_dumps(labels ? labels : json_object(),
-	                JSON_COMPACT | JSON_SORT_KEYS);
+	if (labels == NULL)
+		labels = own_labels = json_object();
+	ls = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
 	if (store_exec(
 	        C(r)->store,
 	        "INSERT INTO tokens (id, hash, max_uses, used, expires_at, "
@@ -613,9 +635,10 @@ adm_token_create(struct http_req *r)
 	                json_pack("{s:s, s:s, s:I, s:I, s:O}", "id", id,
 	                          "token", token, "uses", (json_int_t)uses,
 	                          "expires_at", (json_int_t)(now + expires),
-	                          "labels", labels ? labels : json_object()));
+	                          "labels", labels));
 out:
 	explicit_bzero(token, sizeof(token));
+	json_decref(own_labels);
 	free(ls);
 	json_decref(j);
 }

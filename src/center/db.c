@@ -81,6 +81,9 @@ db_is_revoked(struct store *s, const char *serial)
 	    "s", serial);
 	if (r == NULL)
 		return 1; /* fail closed */
+	/* A certificate this center has no record of (a restored backup, a
+	 * CA key used elsewhere) is refused too: fail closed. */
+	revoked = 1;
 	if (store_next(r) == 1) {
 		const char *st = store_text(r, 1);
 		revoked = !store_isnull(r, 0) ||

@@ -18,6 +18,12 @@
 
 #define C(r) ((struct center *)(r)->arg)
 
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
 static void
 enroll_count(const char *result)
 {
@@ -67,7 +73,9 @@ check_csr(struct http_req *r, const char *pem, X509_REQ **out)
 		http_reply_error(
 		    r, 400, "bad_key_type",
 		    "csr: the key is %s; Vigil agents use ECDSA P-256 keys",
-		    pk ? EVP_PKEY_get0_type_name(pk) : "unreadable");
+		    pk && EVP_PKEY_get0_type_name(pk)
+		        ? EVP_PKEY_get0_type_name(pk)
+		        : "unreadable");
 		X509_REQ_free(csr);
 		return -1;
 	}
@@ -172,11 +180,11 @@ use_token(struct http_req *r, const char *token, char **token_id, char **labels)
 	}
 	if (store_next(q) == 1) {
 		found = 1;
-		*token_id = strdup(store_text(q, 0));
+		*token_id = dup_or_null(store_text(q, 0));
 		max_uses = store_int(q, 1);
 		used = store_int(q, 2);
 		expires = store_isnull(q, 3) ? 0 : store_int(q, 3);
-		*labels = strdup(store_text(q, 4));
+		*labels = dup_or_null(store_text(q, 4));
 	}
 	store_done(q);
 	if (!found) {
@@ -186,6 +194,10 @@ use_token(struct http_req *r, const char *token, char **token_id, char **labels)
 		    "enrollment token not known to this center (mistyped, or "
 		    "deleted); create one with: vigilctl token create");
 		return -1;
+	}
+	if (*token_id == NULL || *labels == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		goto fail;
 	}
 	if (expires != 0 && expires <= (long long)time(NULL)) {
 		enroll_count("token_expired");
@@ -263,7 +275,7 @@ clone_source(struct http_req *r, const struct host_facts *f, char **labels)
 	if (q != NULL && store_next(q) == 1) {
 		const char *mid = store_text(q, 0);
 		differs = mid == NULL || strcmp(mid, f->machine_id) != 0;
-		*labels = strdup(store_text(q, 1));
+		*labels = dup_or_null(store_text(q, 1));
 	}
 	store_done(q);
 	if (!differs) {
@@ -291,7 +303,7 @@ gw_enroll(struct http_req *r)
 	char agent_id[37], req_id[37];
 	const uint8_t *body;
 	size_t len;
-	int retry;
+	int retry, in_tx = 0;
 
 	memset(&er, 0, sizeof(er));
 	buf_init(&err, 2048);
@@ -319,6 +331,13 @@ gw_enroll(struct http_req *r)
 		enroll_count("bad_csr");
 		goto out;
 	}
+	/* One transaction from the token's use to the stored result: a
+	 * failure later on gives the use back. */
+	if (store_begin(c->store) == -1) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		goto out;
+	}
+	in_tx = 1;
 	if (er.token != NULL) {
 		if (use_token(r, er.token, &token_id, &labels) == -1)
 			goto out;
@@ -351,6 +370,12 @@ gw_enroll(struct http_req *r)
 			goto out;
 		}
 		free(facts);
+		if (store_commit(c->store) == -1) {
+			http_reply_error(r, 503, "store_busy",
+			                 "store busy; retry");
+			goto out;
+		}
+		in_tx = 0;
 		enroll_count("pending");
 		log_info("gateway: enrollment request %s from %s (%s) awaits "
 		         "approval",
@@ -358,14 +383,9 @@ gw_enroll(struct http_req *r)
 		reply_pending(r, req_id);
 		goto out;
 	}
-	if (store_begin(c->store) == -1) {
-		http_reply_error(r, 503, "store", "store busy; retry");
-		goto out;
-	}
 	if (insert_agent(c, agent_id, &er.facts, labels, token_id, r->peer_addr,
 	                 cloned_from) == -1 ||
 	    issue(c, agent_id, er.csr, &pem, &err) == -1) {
-		store_rollback(c->store);
 		log_warnx("gateway: enrollment of %s failed: %s",
 		          er.facts.hostname, buf_cstr(&err));
 		http_reply_error(r, 500, "issue_failed",
@@ -373,7 +393,11 @@ gw_enroll(struct http_req *r)
 		                 buf_cstr(&err));
 		goto out;
 	}
-	store_commit(c->store);
+	if (store_commit(c->store) == -1) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		goto out;
+	}
+	in_tx = 0;
 	enroll_count(cloned_from ? "reenrolled_clone" : "enrolled");
 	log_info("gateway: enrolled agent %s (%s) from %s%s%s", agent_id,
 	         er.facts.hostname, r->peer_addr,
@@ -381,6 +405,8 @@ gw_enroll(struct http_req *r)
 	         cloned_from ? cloned_from : "");
 	reply_enrolled(r, agent_id, buf_cstr(&pem));
 out:
+	if (in_tx)
+		store_rollback(c->store);
 	X509_REQ_free(csr);
 	enroll_req_free(&er);
 	free(token_id);
@@ -402,10 +428,10 @@ gw_enroll_poll(struct http_req *r)
 	                "WHERE id = ?",
 	                "s", r->rest);
 	if (q != NULL && store_next(q) == 1) {
-		status = strdup(store_text(q, 0));
-		agent_id = strdup(store_text(q, 1));
+		status = dup_or_null(store_text(q, 0));
+		agent_id = dup_or_null(store_text(q, 1));
 		if (!store_isnull(q, 2))
-			cert = strdup(store_text(q, 2));
+			cert = dup_or_null(store_text(q, 2));
 	}
 	store_done(q);
 	if (status == NULL)
@@ -466,7 +492,7 @@ gw_heartbeat(struct http_req *r)
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
 		if (!store_isnull(q, 0))
-			mid = strdup(store_text(q, 0));
+			mid = dup_or_null(store_text(q, 0));
 		not_after = store_int(q, 1);
 	}
 	store_done(q);
@@ -477,7 +503,7 @@ gw_heartbeat(struct http_req *r)
 		goto out;
 	}
 	if (mid != NULL && f.machine_id != NULL &&
-	    CRYPTO_memcmp(mid, f.machine_id, strlen(mid) + 1) != 0) {
+	    strcmp(mid, f.machine_id) != 0) {
 		char msg[512];
 
 		snprintf(msg, sizeof(msg),
@@ -511,8 +537,8 @@ gw_heartbeat(struct http_req *r)
 	    macs, f.agent_version, r->peer_addr, id);
 	metrics_add("vigil_heartbeats_total", NULL, 1);
 	/* Ask for renewal once two thirds of the lifetime have passed. */
-	renew =
-	    not_after != 0 && not_after - now < c->conf.agent_cert_lifetime / 3;
+	renew = not_after != 0 &&
+	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:I, s:I, s:b}", "agent_id", id,
 	                          "time", (json_int_t)now, "poll_interval",
@@ -548,6 +574,11 @@ gw_renew(struct http_req *r)
 	if (!json_is_string(v) || json_object_size(j) != 1) {
 		http_reply_error(r, 400, "bad_request",
 		                 "body must be {\"csr\": \"<PEM>\"}");
+		goto out;
+	}
+	if (strlen(json_string_value(v)) > ENROLL_MAX_CSR) {
+		http_reply_error(r, 400, "bad_csr", "csr: larger than %d bytes",
+		                 ENROLL_MAX_CSR);
 		goto out;
 	}
 	if (check_csr(r, json_string_value(v), &csr) == -1)

@@ -19,8 +19,9 @@
 #define STMT_CACHE 64
 
 struct cached_stmt {
-	const char *sql; /* compared by pointer first, then text */
+	char *sql; /* our own copy: callers may build SQL in buffers */
 	sqlite3_stmt *st;
+	int busy; /* rows of a query still open on it */
 };
 
 struct store {
@@ -52,17 +53,24 @@ stmt_get(struct store *s, const char *sql)
 	sqlite3_stmt *st = NULL;
 	size_t i;
 
-	for (i = 0; i < s->ncache; i++)
-		if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0)
-			return s->cache[i].st;
+	for (i = 0; i < s->ncache; i++) {
+		if (strcmp(s->cache[i].sql, sql) != 0)
+			continue;
+		/* The same SQL while an earlier query on it is still being
+		 * read: a private statement, finalized when done. */
+		if (s->cache[i].busy)
+			break;
+		return s->cache[i].st;
+	}
 	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
 	                       NULL) != SQLITE_OK) {
 		log_warnx("store: prepare: %s: %s", sqlite3_errmsg(s->db), sql);
 		return NULL;
 	}
-	if (s->ncache < STMT_CACHE) {
-		s->cache[s->ncache].sql = sql;
+	if (i == s->ncache && s->ncache < STMT_CACHE &&
+	    (s->cache[s->ncache].sql = strdup(sql)) != NULL) {
 		s->cache[s->ncache].st = st;
+		s->cache[s->ncache].busy = 0;
 		s->ncache++;
 		return st;
 	}
@@ -83,8 +91,19 @@ stmt_cached(struct store *s, sqlite3_stmt *st)
 }
 
 static void
+stmt_busy(struct store *s, sqlite3_stmt *st, int busy)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncache; i++)
+		if (s->cache[i].st == st)
+			s->cache[i].busy = busy;
+}
+
+static void
 stmt_release(struct store *s, sqlite3_stmt *st)
 {
+	stmt_busy(s, st, 0);
 	if (stmt_cached(s, st)) {
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
@@ -188,8 +207,10 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 			exec_plain(s, "ROLLBACK", NULL);
 			return -1;
 		}
-		if (exec_plain(s, "COMMIT", err) == -1)
+		if (exec_plain(s, "COMMIT", err) == -1) {
+			exec_plain(s, "ROLLBACK", NULL);
 			return -1;
+		}
 		log_info("store: %s: applied migration %zu", path, v + 1);
 		s->version = (int)v + 1;
 	}
@@ -237,8 +258,10 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->ncache; i++)
+	for (i = 0; i < s->ncache; i++) {
 		sqlite3_finalize(s->cache[i].st);
+		free(s->cache[i].sql);
+	}
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -293,6 +316,7 @@ store_query(struct store *s, const char *sql, const char *types, ...)
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	r->s = s;
 	r->st = st;
+	stmt_busy(s, st, 1);
 	va_start(ap, types);
 	rc = bind_args(s, st, types, ap);
 	va_end(ap);

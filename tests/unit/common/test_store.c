@@ -154,6 +154,27 @@ test_query_and_nulls(void **state)
 	assert_int_equal(store_next(r), 1);
 	assert_int_equal(store_int(r, 0), 3);
 	store_done(r);
+	/* The same SQL again while a first iteration is open: both see
+	 * every row (the second gets its own statement). */
+	{
+		static const char q[] =
+		    "SELECT n FROM t WHERE n > ? ORDER BY id";
+		struct store_rows *r1 = store_query(s, q, "i", 0LL), *r2;
+		int outer = 0, inner;
+
+		assert_non_null(r1);
+		while (store_next(r1) == 1) {
+			outer++;
+			r2 = store_query(s, q, "i", 0LL);
+			assert_non_null(r2);
+			for (inner = 0; store_next(r2) == 1; inner++)
+				;
+			store_done(r2);
+			assert_int_equal(inner, 2);
+		}
+		store_done(r1);
+		assert_int_equal(outer, 2);
+	}
 	r = store_query(s, "PRAGMA journal_mode", NULL);
 	assert_int_equal(store_next(r), 1);
 	assert_string_equal(store_text(r, 0), "wal");
