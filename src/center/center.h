@@ -29,7 +29,6 @@ struct center_conf {
 	int require_approval;
 	long long agent_cert_lifetime; /* seconds */
 	long long poll_interval;       /* seconds */
-	long long clock_skew_warn;     /* seconds */
 	int log_dest;                  /* enum log_dest */
 	int log_level;                 /* enum log_level */
 	/* [gateway] */
@@ -67,7 +66,8 @@ struct center {
 	pid_t keypid;
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_chld;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
+	long long key_started, key_backoff; /* key process restarts */
 	long long started;
 };
 
@@ -85,6 +85,8 @@ int center_check(const struct center_conf *c, const struct center_paths *p,
 /* keyproc.c */
 int keyproc_start(struct center *c, struct buf *err);
 void keyproc_stop(struct center *c);
+/* main.c: restart after the key process died, with backoff. */
+void keyproc_restart_later(struct center *c);
 /* Signs csr_pem for agent uuid cn; PEM certificate into out. -1 with a
  * message in err (CSR problems are the caller's 400). */
 int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,

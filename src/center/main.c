@@ -6,6 +6,7 @@
  * server certificate.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -199,6 +200,49 @@ out:
 	buf_free(&err);
 }
 
+/*
+ * Restarts the key process; when it dies again within a minute of its
+ * last start the restart waits (5 s, doubling to 5 min) so a key process
+ * that cannot run does not spin. Signing fails with 500 meanwhile.
+ */
+static void
+keyproc_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct center *c = arg;
+	struct buf err;
+
+	(void)fd;
+	(void)what;
+	buf_init(&err, 1024);
+	c->key_started = (long long)time(NULL);
+	if (keyproc_start(c, &err) == -1) {
+		log_warnx("vigild: key process: %s", buf_cstr(&err));
+		keyproc_restart_later(c);
+	} else
+		log_info("vigild: key process restarted");
+	buf_free(&err);
+}
+
+void
+keyproc_restart_later(struct center *c)
+{
+	struct timeval tv = {0, 0};
+
+	if ((long long)time(NULL) - c->key_started < 60)
+		c->key_backoff = c->key_backoff ? c->key_backoff * 2 : 5;
+	else
+		c->key_backoff = 0;
+	if (c->key_backoff > 300)
+		c->key_backoff = 300;
+	tv.tv_sec = c->key_backoff;
+	if (c->ev_keyrestart == NULL)
+		c->ev_keyrestart = evtimer_new(c->base, keyproc_restart_cb, c);
+	if (c->key_backoff)
+		log_warnx("vigild: restarting the key process in %lld s",
+		          c->key_backoff);
+	evtimer_add(c->ev_keyrestart, &tv);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -215,8 +259,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 			if (pid == c->keypid) {
-				struct buf err;
-
 				log_warnx("vigild: the key process exited "
 				          "(status %d); restarting it",
 				          st);
@@ -224,11 +266,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 				if (c->keyfd != -1)
 					close(c->keyfd);
 				c->keyfd = -1;
-				buf_init(&err, 1024);
-				if (keyproc_start(c, &err) == -1)
-					log_warnx("vigild: key process: %s",
-					          buf_cstr(&err));
-				buf_free(&err);
+				keyproc_restart_later(c);
 			}
 		}
 		break;
@@ -236,6 +274,69 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	default:
 		log_info("vigild: signal %d: shutting down", (int)sig);
 		event_base_loopexit(c->base, NULL);
+	}
+}
+
+/*
+ * Daemonizing in two steps: detach first (so the key process and the
+ * listeners belong to the daemon), but keep the starting shell waiting on
+ * a pipe until the center listens, so a failed start is still seen on the
+ * terminal and in the exit status.
+ */
+static int ready_fd = -1;
+
+static int
+daemon_detach(void)
+{
+	int p[2], devnull;
+	pid_t pid;
+	char b;
+
+	if (pipe(p) == -1)
+		return -1;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0) {
+		ssize_t n;
+
+		close(p[1]);
+		/* The byte arrives only after a successful start; a failed
+		 * start closes the pipe without it. */
+		while ((n = read(p[0], &b, 1)) == -1 && errno == EINTR)
+			;
+		_exit(n == 1 && b == 'R' ? 0 : 1);
+	}
+	close(p[0]);
+	ready_fd = p[1];
+	if (setsid() == -1 || chdir("/") == -1)
+		return -1;
+	if ((devnull = open("/dev/null", O_RDWR)) != -1) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
+	return 0;
+}
+
+static void
+daemon_ready(const struct center_conf *conf)
+{
+	int devnull;
+
+	if (ready_fd == -1)
+		return;
+	while (write(ready_fd, "R", 1) == -1 && errno == EINTR)
+		;
+	close(ready_fd);
+	ready_fd = -1;
+	/* stderr stays open for log = stderr or json (the service manager
+	 * collects it); with syslog nothing more is written there. */
+	if (conf->log_dest == LOG_DEST_SYSLOG &&
+	    (devnull = open("/dev/null", O_RDWR)) != -1) {
+		dup2(devnull, STDERR_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
 	}
 }
 
@@ -310,6 +411,8 @@ main(int argc, char **argv)
 	buf_init(&err, 65536);
 	c.conf_path = conf;
 	c.keyfd = -1;
+	/* Everything vigild creates (store, keys, runtime files) is private. */
+	umask(077);
 	c.started = (long long)time(NULL);
 	if (center_conf_load(conf, &c.conf, &err) == -1) {
 		fprintf(stderr, "%s", buf_cstr(&err));
@@ -339,17 +442,17 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
-	if (!g_foreground && daemon(0, 0) == -1) {
-		log_warn("vigild: daemon");
+	if (!g_foreground && daemon_detach() == -1) {
+		log_warn("vigild: detaching");
 		goto out;
 	}
-	apply_log(&c.conf, g_foreground, g_verbose);
 	signal(SIGPIPE, SIG_IGN);
 	declare_metrics();
 	event_set_log_callback(vigild_event_log);
 	tls_set_failure_hook(tls_fail_cb);
 	/* Fork the key process first: it inherits no store handle, socket or
 	 * event base. */
+	c.key_started = (long long)time(NULL);
 	if (keyproc_start(&c, &err) == -1) {
 		log_warnx("vigild: key process: %s", buf_cstr(&err));
 		goto out;
@@ -391,6 +494,9 @@ main(int argc, char **argv)
 	}
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
+	/* Started: from here on log where the configuration says. */
+	daemon_ready(&c.conf);
+	apply_log(&c.conf, g_foreground, g_verbose);
 	c.ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
 	c.ev_int = evsignal_new(c.base, SIGINT, on_signal, &c);
 	c.ev_hup = evsignal_new(c.base, SIGHUP, on_signal, &c);
@@ -409,6 +515,8 @@ out:
 		http_server_free(c.gw);
 	if (c.adm)
 		http_server_free(c.adm);
+	if (c.ev_keyrestart)
+		event_free(c.ev_keyrestart);
 	if (c.ev_chld) {
 		event_free(c.ev_chld);
 		event_free(c.ev_hup);

@@ -40,6 +40,13 @@ agent_list(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
+			if (strcmp(optarg, "online") != 0 &&
+			    strcmp(optarg, "offline") != 0 &&
+			    strcmp(optarg, "revoked") != 0) {
+				fprintf(stderr, "vigilctl: --state: must be "
+				                "online, offline or revoked\n");
+				return 2;
+			}
 			snprintf(path, sizeof(path), "/api/v1/agents?state=%s",
 			         optarg);
 			break;
@@ -146,6 +153,16 @@ int
 ctl_agent(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
+	int i;
+
+	/* "--help" anywhere is a request for help, never an id. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			agent_usage(stdout);
+			return 0;
+		}
+	}
 
 	if (sub == NULL || strcmp(sub, "--help") == 0 ||
 	    strcmp(sub, "-h") == 0) {

@@ -49,6 +49,8 @@ usage(FILE *f)
 	       "  --key-file FILE  file holding the API key (env VIGIL_API_KEY "
 	       "holds the key itself; default /var/lib/vigil/admin.key)\n"
 	       "  --json           print JSON instead of tables\n"
+	       "  -h, --help       this help\n"
+	       "  --version        print the version\n"
 	       "\nRun 'vigilctl COMMAND --help' for a command's options.\n");
 }
 
@@ -196,13 +198,13 @@ ctl_table(json_t *rows, const char *const *cols, const char *const *hdrs)
 		}
 	}
 	for (j = 0; j < ncol; j++)
-		printf("%-*s%s", (int)w[j], hdrs[j],
+		printf("%-*s%s", j + 1 < ncol ? (int)w[j] : 0, hdrs[j],
 		       j + 1 < ncol ? "  " : "\n");
 	json_array_foreach(rows, i, row)
 	{
 		for (j = 0; j < ncol; j++) {
 			cell(json_object_get(row, cols[j]), c, sizeof(c));
-			printf("%-*s%s", (int)w[j], c,
+			printf("%-*s%s", j + 1 < ncol ? (int)w[j] : 0, c,
 			       j + 1 < ncol ? "  " : "\n");
 		}
 	}
