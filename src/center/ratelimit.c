@@ -1,12 +1,19 @@
 /*
- * ratelimit.c: a token bucket per source address in fixed memory. Buckets
- * live in a hashed table of RL_SLOTS entries; a new address that hashes to
- * an occupied slot takes it over once that slot's bucket is full again, so
- * an attacker cycling addresses cannot grow memory, only share buckets.
+ * ratelimit.c: a token bucket per source in fixed memory. A source is an
+ * IPv4 address or an IPv6 /64 (one host usually owns a whole /64, so
+ * counting single IPv6 addresses would hand it 2^64 buckets). Buckets live
+ * in a table of RL_SLOTS entries indexed by SipHash with a random
+ * per-process key (nobody can aim at another source's slot); a new source that
+ * lands on an occupied slot takes it over once that bucket is full again, so an
+ * attacker cycling addresses cannot grow memory, only share buckets.
  */
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "center.h"
 
@@ -19,19 +26,45 @@ struct bucket {
 };
 
 struct ratelimit {
-	double rate; /* tokens per second */
+	uint64_t key[2]; /* hash key, random per process */
+	double rate;     /* tokens per second */
 	double burst;
 	struct bucket b[RL_SLOTS];
 };
 
-static size_t
-rl_hash(const char *s)
+/* The source an address counts as: IPv4 as is, IPv6 as its /64. */
+static void
+rl_source(const char *addr, char *out, size_t n)
 {
-	size_t h = 1469598103934665603ULL;
+	struct in6_addr a6;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h % RL_SLOTS;
+	if (strchr(addr, ':') != NULL && inet_pton(AF_INET6, addr, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, out, (socklen_t)n) != NULL) {
+			snprintf(out + strlen(out), n - strlen(out), "/64");
+			return;
+		}
+	}
+	snprintf(out, n, "%s", addr);
+}
+
+/* SipHash (OpenSSL's) keyed with 128 random bits: the slot of an address
+ * cannot be predicted without the key. */
+static size_t
+rl_hash(const struct ratelimit *rl, const char *s)
+{
+	unsigned char out[16];
+	uint64_t h = 0;
+	size_t outlen = 0;
+
+	if (EVP_Q_mac(NULL, "SIPHASH", NULL, NULL, NULL,
+	              (const unsigned char *)rl->key, sizeof(rl->key),
+	              (const unsigned char *)s, strlen(s), out, sizeof(out),
+	              &outlen) == NULL ||
+	    outlen < sizeof(h))
+		fatalx("%s: SipHash failed", __func__);
+	memcpy(&h, out, sizeof(h));
+	return (size_t)(h % RL_SLOTS);
 }
 
 struct ratelimit *
@@ -41,6 +74,10 @@ ratelimit_new(double per_minute, double burst)
 
 	if (rl == NULL)
 		return NULL;
+	if (RAND_bytes((unsigned char *)rl->key, sizeof(rl->key)) != 1) {
+		free(rl);
+		return NULL;
+	}
 	rl->rate = per_minute / 60.0;
 	rl->burst = burst;
 	return rl;
@@ -63,7 +100,12 @@ int
 ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
                int *retry_after)
 {
-	struct bucket *b = &rl->b[rl_hash(addr)];
+	struct bucket *b;
+	char src[64];
+
+	rl_source(addr, src, sizeof(src));
+	addr = src;
+	b = &rl->b[rl_hash(rl, addr)];
 
 	if (b->addr[0] == '\0' || strcmp(b->addr, addr) != 0) {
 		double refill = b->tokens + (double)(now - b->last) * rl->rate;

@@ -56,12 +56,30 @@ test_many_addresses(void **state)
 	ratelimit_free(rl);
 }
 
+static void
+test_ipv6_prefix(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(60, 2);
+	int ra;
+
+	(void)state;
+	/* Every address of one /64 is one source... */
+	assert_int_equal(ratelimit_take(rl, "2001:db8:1:2::1", 100, &ra), 1);
+	assert_int_equal(ratelimit_take(rl, "2001:db8:1:2::ffff", 100, &ra), 1);
+	assert_int_equal(ratelimit_take(rl, "2001:db8:1:2:abcd::9", 100, &ra),
+	                 0);
+	/* ...and another /64 is another. */
+	assert_int_equal(ratelimit_take(rl, "2001:db8:1:3::1", 100, &ra), 1);
+	ratelimit_free(rl);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_burst_and_refill),
 	    cmocka_unit_test(test_many_addresses),
+	    cmocka_unit_test(test_ipv6_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
