@@ -68,6 +68,8 @@ struct center {
 	struct ratelimit *enroll_rl;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
 	long long key_started, key_backoff; /* key process restarts */
+	struct event *ev_stop;              /* graceful stop */
+	long long stopping;                 /* when the stop began */
 	long long started;
 };
 

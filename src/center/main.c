@@ -243,6 +243,52 @@ keyproc_restart_later(struct center *c)
 	evtimer_add(c->ev_keyrestart, &tv);
 }
 
+/*
+ * Graceful stop: close the listeners, let the requests in flight finish
+ * (handlers reply at once, so only replies still being written and idle
+ * keep-alive connections remain), and exit when no connection is left or
+ * after STOP_GRACE seconds. A second signal exits at once.
+ */
+#define STOP_GRACE 5
+
+static void
+stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct center *c = arg;
+	struct timeval tv = {0, 100000};
+
+	(void)fd;
+	(void)what;
+	if ((http_server_conns(c->gw) == 0 && http_server_conns(c->adm) == 0) ||
+	    (long long)time(NULL) - c->stopping >= STOP_GRACE) {
+		event_base_loopexit(c->base, NULL);
+		return;
+	}
+	evtimer_add(c->ev_stop, &tv);
+}
+
+static void
+graceful_stop(struct center *c, int sig)
+{
+	if (c->stopping) {
+		log_info("vigild: signal %d again: stopping now", sig);
+		event_base_loopexit(c->base, NULL);
+		return;
+	}
+	log_info("vigild: signal %d: shutting down (up to %d s for %d open "
+	         "connections)",
+	         sig, STOP_GRACE,
+	         http_server_conns(c->gw) + http_server_conns(c->adm));
+	c->stopping = (long long)time(NULL);
+	http_server_stop_listening(c->gw);
+	http_server_stop_listening(c->adm);
+	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
+		event_base_loopexit(c->base, NULL);
+		return;
+	}
+	stop_tick(-1, 0, c);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -272,8 +318,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	}
 	default:
-		log_info("vigild: signal %d: shutting down", (int)sig);
-		event_base_loopexit(c->base, NULL);
+		graceful_stop(c, (int)sig);
 	}
 }
 
@@ -517,6 +562,8 @@ out:
 		http_server_free(c.adm);
 	if (c.ev_keyrestart)
 		event_free(c.ev_keyrestart);
+	if (c.ev_stop)
+		event_free(c.ev_stop);
 	if (c.ev_chld) {
 		event_free(c.ev_chld);
 		event_free(c.ev_hup);

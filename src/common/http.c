@@ -66,6 +66,9 @@ struct http_server {
 
 	int conns;
 	int full; /* at max_conns; logged once per episode */
+
+	struct evhttp_bound_socket *bound[HTTP_MAX_LISTENERS];
+	size_t nbound;
 };
 
 static const char *
@@ -595,7 +598,19 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 		else
 			*bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
+	if (s->nbound < HTTP_MAX_LISTENERS)
+		s->bound[s->nbound++] = h;
 	return 0;
+}
+
+void
+http_server_stop_listening(struct http_server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nbound; i++)
+		evhttp_del_accept_socket(s->http, s->bound[i]);
+	s->nbound = 0;
 }
 
 void

@@ -22,6 +22,8 @@
 struct http_server;
 struct http_req;
 
+#define HTTP_MAX_LISTENERS 8 /* bind calls per server */
+
 typedef void (*http_handler)(struct http_req *r);
 
 #define HTTP_ROUTE_PREFIX 0x1 /* path ends in '/'; the rest is r->rest */
@@ -74,6 +76,11 @@ struct http_server *http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
  * message in err (e.g. "127.0.0.1:443: Address already in use"). */
 int http_server_bind(struct http_server *s, const char *host, int port,
                      int *bound, struct buf *err);
+/* Closes the listening sockets; open connections go on. The first step
+ * of a graceful stop: then wait for http_server_conns() to reach 0 (or a
+ * deadline) before http_server_free. */
+void http_server_stop_listening(struct http_server *s);
+
 /* Replaces the TLS context for new connections (config reload). */
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 /* Stops accepting, lets requests in flight finish, frees. */
