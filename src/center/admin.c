@@ -745,19 +745,20 @@ adm_metrics(struct http_req *r)
 }
 
 const struct http_route admin_routes[] = {
-    {"GET", "/api/v1/health", adm_health, 0, "health"},
-    {"GET", "/api/v1/agents", adm_agents, 0, "agents"},
-    {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent"},
-    {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent"},
-    {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments"},
+    {"GET", "/api/v1/health", adm_health, 0, "health", 0},
+    {"GET", "/api/v1/agents", adm_agents, 0, "agents", 0},
+    {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},
+    {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},
+    {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments", 0},
     {"POST", "/api/v1/enrollments/", adm_enrollment, HTTP_ROUTE_PREFIX,
-     "enrollment"},
-    {"GET", "/api/v1/tokens", adm_tokens, 0, "tokens"},
-    {"POST", "/api/v1/tokens", adm_token_create, 0, "tokens"},
-    {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX, "token"},
-    {"GET", "/api/v1/notices", adm_notices, 0, "notices"},
-    {"GET", "/metrics", adm_metrics, 0, "metrics"},
-    {NULL, NULL, NULL, 0, NULL},
+     "enrollment", 0},
+    {"GET", "/api/v1/tokens", adm_tokens, 0, "tokens", 0},
+    {"POST", "/api/v1/tokens", adm_token_create, 0, "tokens", 0},
+    {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX, "token",
+     0},
+    {"GET", "/api/v1/notices", adm_notices, 0, "notices", 0},
+    {"GET", "/metrics", adm_metrics, 0, "metrics", 0},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };
 
 void

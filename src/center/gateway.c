@@ -611,13 +611,13 @@ out:
 }
 
 const struct http_route gateway_routes[] = {
-    {"GET", "/v1/ping", gw_ping, 0, "ping"},
-    {"GET", "/v1/ca", gw_ca, 0, "ca"},
-    {"POST", "/v1/enroll", gw_enroll, 0, "enroll"},
-    {"GET", "/v1/enroll/", gw_enroll_poll, HTTP_ROUTE_PREFIX, "enroll_poll"},
-    {"POST", "/v1/heartbeat", gw_heartbeat, HTTP_ROUTE_CERT, "heartbeat"},
-    {"POST", "/v1/renew", gw_renew, HTTP_ROUTE_CERT, "renew"},
-    {NULL, NULL, NULL, 0, NULL},
+    {"GET", "/v1/ping", gw_ping, 0, "ping", 0},
+    {"GET", "/v1/ca", gw_ca, 0, "ca", 0},
+    {"POST", "/v1/enroll", gw_enroll, 0, "enroll", 0},
+    {"GET", "/v1/enroll/", gw_enroll_poll, HTTP_ROUTE_PREFIX, "enroll_poll", 0},
+    {"POST", "/v1/heartbeat", gw_heartbeat, HTTP_ROUTE_CERT, "heartbeat", 0},
+    {"POST", "/v1/renew", gw_renew, HTTP_ROUTE_CERT, "renew", 0},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };
 
 void

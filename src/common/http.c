@@ -297,7 +297,8 @@ http_route_match(const struct http_route *rt, const char *path,
 	return 1;
 }
 
-/* Frees what the request owns; r itself is the dispatcher's. */
+/* Frees what the request owns; r itself is the dispatcher's, unless it
+ * was deferred (then it is ours and freed here). */
 static void
 http_req_release(struct http_req *r)
 {
@@ -306,6 +307,31 @@ http_req_release(struct http_req *r)
 	evhttp_clear_headers(&r->query);
 	r->peer = NULL;
 	r->replied = 1;
+	if (r->deferred)
+		free(r);
+}
+
+struct http_req *
+http_req_defer(struct http_req *r)
+{
+	struct http_req *d;
+
+	if (r->replied || r->deferred)
+		fatalx("%s: request already answered or deferred", __func__);
+	if ((d = malloc(sizeof(*d))) == NULL)
+		return NULL;
+	*d = *r;
+	/* The query list head cannot be moved by copying: drop it (the
+	 * handler has read what it needs). The certificate belongs to the
+	 * connection, which may go away before the reply. */
+	evhttp_clear_headers(&r->query);
+	d->query.tqh_first = NULL;
+	d->query.tqh_last = &d->query.tqh_first;
+	d->peer = NULL;
+	d->deferred = 1;
+	r->path = NULL;
+	r->replied = 1; /* the dispatcher's copy is finished */
+	return d;
 }
 
 static void
@@ -459,6 +485,14 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	    evhttp_parse_query_str(q, &r.query) == -1) {
 		http_reply_error(&r, 400, "bad_request",
 		                 "malformed query string");
+		return;
+	}
+	if (rt->max_body != 0 &&
+	    evbuffer_get_length(evhttp_request_get_input_buffer(ev)) >
+	        rt->max_body) {
+		http_reply_error(&r, 413, "body_too_large",
+		                 "request body larger than %zu bytes",
+		                 rt->max_body);
 		return;
 	}
 	if ((rt->flags & HTTP_ROUTE_CERT) && r.peer == NULL) {
@@ -739,6 +773,7 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 {
 	struct evkeyvalq *out;
 	struct evbuffer *ob;
+	struct http_server *srv;
 	const char *name = http_route_name(r);
 
 	if (r->replied) {
@@ -767,9 +802,10 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 	/* r->ev may be freed inside evhttp_send_reply (a write error is
 	 * reported synchronously); nothing below touches it. */
 	evhttp_send_reply(r->ev, status, NULL, NULL);
-	http_req_release(r);
-	if (r->srv->on_done != NULL)
-		r->srv->on_done(name, status, r->srv->arg);
+	srv = r->srv;
+	http_req_release(r); /* frees r if it was deferred */
+	if (srv->on_done != NULL)
+		srv->on_done(name, status, srv->arg);
 }
 
 void

@@ -37,6 +37,8 @@ struct http_route {
 	http_handler fn;
 	unsigned flags;
 	const char *name; /* metrics label, e.g. "enroll" */
+	size_t max_body;  /* 0 = the server's limit; else a smaller limit for
+	                     this route (413 JSON beyond) */
 };
 
 struct http_limits {
@@ -60,6 +62,7 @@ struct http_req {
 	char peer_addr[64]; /* "127.0.0.1" / "::1" */
 	void *arg;          /* the server's arg */
 	int replied;
+	int deferred; /* heap copy made by http_req_defer */
 };
 
 /*
@@ -87,6 +90,20 @@ void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 void http_server_free(struct http_server *s);
 /* Number of open connections. */
 int http_server_conns(const struct http_server *s);
+
+/*
+ * Long poll: keeps the request open after the handler returns. Returns a
+ * heap copy that the handler owns from now on (the r passed in is done
+ * with), or NULL when out of memory (r is then still to be answered).
+ * Reply to the copy later with any http_reply_* call, which frees it. The
+ * copy keeps method, path, route, rest, peer_addr and arg; its query and
+ * body are no longer available (read them before deferring) and peer is
+ * NULL (take the identity before). If the client goes away meanwhile the
+ * later reply is simply discarded. Reply to every deferred request before
+ * http_server_free, and before the server's inactivity timeout would end
+ * the connection (keep the wait shorter than timeout_secs).
+ */
+struct http_req *http_req_defer(struct http_req *r);
 
 /* Body of the request (not NUL-terminated), and its length. */
 const uint8_t *http_req_body(struct http_req *r, size_t *len);

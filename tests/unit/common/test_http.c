@@ -121,16 +121,39 @@ h_text(struct http_req *r)
 	http_reply_text(r, 200, "text/plain", "hello\n", 6);
 }
 
+/* Long poll: the reply comes from a timer after the handler returned. */
+static void
+later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_reply_json(arg, 200, json_pack("{s:b}", "late", 1));
+}
+
+static void
+h_later(struct http_req *r)
+{
+	struct timeval tv = {0, 200000};
+	struct http_req *d = http_req_defer(r);
+
+	assert_non_null(d);
+	assert_null(d->peer);
+	assert_string_equal(d->path, "/v1/later");
+	event_base_once(fx.base, -1, EV_TIMEOUT, later_cb, d, &tv);
+}
+
 static const struct http_route routes[] = {
-    {"GET", "/v1/ping", h_ping, 0, "ping"},
-    {"POST", "/v1/echo", h_echo, 0, "echo"},
-    {"GET", "/v1/items/", h_items, HTTP_ROUTE_PREFIX, "items"},
-    {"GET", "/v1/thing", h_thing, 0, "thing"},
-    {"DELETE", "/v1/thing", h_thing, 0, "thing"},
-    {"GET", "/v1/whoami", h_whoami, HTTP_ROUTE_CERT, "whoami"},
-    {"GET", "/v1/broken", h_broken, 0, "broken"},
-    {"GET", "/v1/text", h_text, 0, "text"},
-    {NULL, NULL, NULL, 0, NULL},
+    {"GET", "/v1/ping", h_ping, 0, "ping", 0},
+    {"POST", "/v1/echo", h_echo, 0, "echo", 0},
+    {"GET", "/v1/items/", h_items, HTTP_ROUTE_PREFIX, "items", 0},
+    {"GET", "/v1/thing", h_thing, 0, "thing", 0},
+    {"DELETE", "/v1/thing", h_thing, 0, "thing", 0},
+    {"GET", "/v1/whoami", h_whoami, HTTP_ROUTE_CERT, "whoami", 0},
+    {"GET", "/v1/broken", h_broken, 0, "broken", 0},
+    {"GET", "/v1/text", h_text, 0, "text", 0},
+    {"GET", "/v1/later", h_later, 0, "later", 0},
+    {"POST", "/v1/small", h_echo, 0, "small", 16},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };
 
 static void
@@ -608,6 +631,40 @@ test_size_limits(void **state)
 }
 
 static void
+test_deferred_reply(void **state)
+{
+	struct curl_res r;
+	int before = done_count;
+	double t0 = now();
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/later", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "{\"late\":true}");
+	assert_true(now() - t0 >= 0.19);
+	assert_int_equal(done_count, before + 1);
+	assert_string_equal(done_route, "later");
+	curl_res_free(&r);
+}
+
+static void
+test_route_body_limit(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "POST", "/v1/small", "--data-binary",
+	     "{\"a\": \"0123456789\"}", NULL);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(buf_cstr(&r.body), "body_too_large"));
+	curl_res_free(&r);
+	curl(&r, NULL, "POST", "/v1/small", "--data-binary", "{\"a\": 1}",
+	     NULL);
+	assert_int_equal(r.status, 200);
+	curl_res_free(&r);
+}
+
+static void
 test_bad_json(void **state)
 {
 	struct curl_res r;
@@ -860,6 +917,8 @@ main(void)
 	    cmocka_unit_test(test_cert_required),
 	    cmocka_unit_test(test_size_limits),
 	    cmocka_unit_test(test_bad_json),
+	    cmocka_unit_test(test_deferred_reply),
+	    cmocka_unit_test(test_route_body_limit),
 	    cmocka_unit_test(test_prefix_route),
 	    cmocka_unit_test(test_handler_without_reply),
 	    cmocka_unit_test(test_text_and_header_override),
