@@ -65,9 +65,8 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 	return rc;
 }
 
-/* 0 when the request carries a valid API key, else replies 401. */
-static int
-authorize(struct http_req *r)
+int
+admin_authorize(struct http_req *r)
 {
 	const char *h = http_req_header(r, "Authorization");
 	struct store_rows *q;
@@ -103,7 +102,7 @@ authorize(struct http_req *r)
 
 #define AUTH(r)                                                                \
 	do {                                                                   \
-		if (authorize(r) == -1)                                        \
+		if (admin_authorize(r) == -1)                                  \
 			return;                                                \
 	} while (0)
 

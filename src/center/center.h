@@ -38,6 +38,7 @@ struct center_conf {
 	long long gw_timeout;
 	long long gw_max_conns;
 	long long enroll_rate; /* attempts per source address per minute */
+	long long max_long_polls;
 	/* [admin] */
 	char *adm_listen;
 	long long adm_port;
@@ -67,9 +68,14 @@ struct center {
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
-	long long key_started, key_backoff; /* key process restarts */
-	struct event *ev_stop;              /* graceful stop */
-	long long stopping;                 /* when the stop began */
+	long long key_started, key_backoff;        /* key process restarts */
+	struct event *ev_stop;                     /* graceful stop */
+	struct http_route *gw_routes, *adm_routes; /* merged tables */
+	struct waiter **waiters; /* held task polls by agent */
+	int nwaiters;
+	struct event *ev_tick;
+	long long last_sched_minute;
+	long long stopping; /* when the stop began */
 	long long started;
 };
 
@@ -111,8 +117,24 @@ extern const struct http_route gateway_routes[];
 extern const struct http_route admin_routes[];
 void gateway_done(const char *route, int status, void *arg);
 void admin_done(const char *route, int status, void *arg);
+/* 0 when the request carries a valid API key, else replies 401. */
+int admin_authorize(struct http_req *r);
 /* Creates the bootstrap admin API key at first start. */
 int admin_bootstrap_key(struct center *c, struct buf *err);
+
+/* tasks.c */
+extern const struct http_route tasks_gateway_routes[];
+extern const struct http_route tasks_admin_routes[];
+int tasks_init(struct center *c);
+void tasks_shutdown(struct center *c); /* answers held polls */
+void tasks_wake(struct center *c, const char *agent);
+int tasks_create(struct center *c, json_t *spec, const char *by,
+                 const char *schedule_id, char out_id[37], struct buf *err);
+
+/* events.c */
+extern const struct http_route events_gateway_routes[];
+extern const struct http_route events_admin_routes[];
+void events_declare_metrics(void);
 
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);
@@ -121,6 +143,14 @@ void ratelimit_free(struct ratelimit *rl);
 int ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
                    int *retry_after);
 void ratelimit_set_rate(struct ratelimit *rl, double per_minute);
+
+/* cron.c: five-field cron specs (UTC). */
+struct cron {
+	uint64_t min, hour, dom, mon, dow; /* bit n set = value n allowed */
+	int dom_star, dow_star;
+};
+int cron_parse(const char *spec, struct cron *c, struct buf *err);
+int cron_match(const struct cron *c, long long unix_time);
 
 /* util */
 void random_uuid(char out[37]);

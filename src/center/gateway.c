@@ -613,10 +613,11 @@ out:
 const struct http_route gateway_routes[] = {
     {"GET", "/v1/ping", gw_ping, 0, "ping", 0},
     {"GET", "/v1/ca", gw_ca, 0, "ca", 0},
-    {"POST", "/v1/enroll", gw_enroll, 0, "enroll", 0},
+    {"POST", "/v1/enroll", gw_enroll, 0, "enroll", 65536},
     {"GET", "/v1/enroll/", gw_enroll_poll, HTTP_ROUTE_PREFIX, "enroll_poll", 0},
-    {"POST", "/v1/heartbeat", gw_heartbeat, HTTP_ROUTE_CERT, "heartbeat", 0},
-    {"POST", "/v1/renew", gw_renew, HTTP_ROUTE_CERT, "renew", 0},
+    {"POST", "/v1/heartbeat", gw_heartbeat, HTTP_ROUTE_CERT, "heartbeat",
+     65536},
+    {"POST", "/v1/renew", gw_renew, HTTP_ROUTE_CERT, "renew", 65536},
     {NULL, NULL, NULL, 0, NULL, 0},
 };
 

@@ -22,6 +22,7 @@
 #include "center.h"
 #include "config.h"
 #include "metrics.h"
+#include "scan.h"
 #include "tls.h"
 
 static void
@@ -280,6 +281,7 @@ graceful_stop(struct center *c, int sig)
 	         sig, STOP_GRACE,
 	         http_server_conns(c->gw) + http_server_conns(c->adm));
 	c->stopping = (long long)time(NULL);
+	tasks_shutdown(c); /* held polls: 503, poll again after restart */
 	http_server_stop_listening(c->gw);
 	http_server_stop_listening(c->adm);
 	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
@@ -383,6 +385,25 @@ daemon_ready(const struct center_conf *conf)
 		if (devnull > STDERR_FILENO)
 			close(devnull);
 	}
+}
+
+/* One route table per listener, from the parts' tables. */
+static struct http_route *
+routes_merge(const struct http_route *const *parts, size_t n)
+{
+	struct http_route *all;
+	size_t i, k = 0, total = 1;
+	const struct http_route *rt;
+
+	for (i = 0; i < n; i++)
+		for (rt = parts[i]; rt->fn != NULL; rt++)
+			total++;
+	if ((all = calloc(total, sizeof(*all))) == NULL)
+		fatalx("%s: out of memory", __func__);
+	for (i = 0; i < n; i++)
+		for (rt = parts[i]; rt->fn != NULL; rt++)
+			all[k++] = *rt;
+	return all;
 }
 
 static int
@@ -493,6 +514,9 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	declare_metrics();
+	events_declare_metrics();
+	if (scan_init() == -1)
+		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
 	tls_set_failure_hook(tls_fail_cb);
 	/* Fork the key process first: it inherits no store handle, socket or
@@ -524,9 +548,19 @@ main(int argc, char **argv)
 	al.max_headers = 16384;
 	al.timeout_secs = (int)c.conf.adm_timeout;
 	al.max_conns = 256;
-	c.gw = http_server_new(c.base, c.gw_ctx, gateway_routes, &c, &gl,
+	{
+		const struct http_route *gwp[] = {gateway_routes,
+		                                  tasks_gateway_routes,
+		                                  events_gateway_routes};
+		const struct http_route *admp[] = {
+		    admin_routes, tasks_admin_routes, events_admin_routes};
+
+		c.gw_routes = routes_merge(gwp, 3);
+		c.adm_routes = routes_merge(admp, 3);
+	}
+	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
-	c.adm = http_server_new(c.base, c.adm_ctx, admin_routes, &c, &al,
+	c.adm = http_server_new(c.base, c.adm_ctx, c.adm_routes, &c, &al,
 	                        admin_done);
 	if (c.gw == NULL || c.adm == NULL)
 		fatalx("vigild: cannot create the HTTP servers");
@@ -553,9 +587,14 @@ main(int argc, char **argv)
 	log_info("vigild: %s: agent gateway on %s:%d, admin API on %s:%d",
 	         c.conf.fqdn, c.conf.gw_listen, c.gw_port, c.conf.adm_listen,
 	         c.adm_port);
+	if (tasks_init(&c) == -1)
+		fatalx("vigild: cannot start the task timer");
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
+	tasks_shutdown(&c);
+	if (c.ev_tick)
+		event_free(c.ev_tick);
 	if (c.gw)
 		http_server_free(c.gw);
 	if (c.adm)
@@ -582,6 +621,8 @@ out:
 		unlink(c.paths.ports);
 	center_conf_free(&c.conf);
 	metrics_reset();
+	free(c.gw_routes);
+	free(c.adm_routes);
 	buf_free(&err);
 	return rc;
 }

@@ -1,0 +1,304 @@
+/*
+ * events.c: parsers of event batches and task status reports from agents.
+ * Strict: unknown fields, wrong types, oversize data and duplicate
+ * sequence numbers are refused with a message naming the field. The data
+ * of an event stays JSON (re-serialised compactly, so what is stored is
+ * exactly what was checked).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+
+static int
+word_ok(const char *s, size_t max, int allow_empty)
+{
+	size_t i, n = strlen(s);
+
+	if ((n == 0 && !allow_empty) || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static int
+level_ok(const char *s)
+{
+	static const char *const levels[] = {"alert", "warning", "notice",
+	                                     "info", NULL};
+	size_t i;
+
+	for (i = 0; levels[i] != NULL; i++)
+		if (strcmp(s, levels[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Copies a string member into dst (size n) after checking it. */
+static int
+get_word(json_t *o, const char *k, char *dst, size_t n, size_t i,
+         struct buf *err)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || !word_ok(json_string_value(v), n - 1, 1)) {
+		buf_printf(err,
+		           "events[%zu].%s: must be a string of a-z, 0-9, "
+		           "'_', '-', '.' (at most %zu)",
+		           i, k, n - 1);
+		return -1;
+	}
+	memcpy(dst, json_string_value(v), strlen(json_string_value(v)) + 1);
+	return 0;
+}
+
+static int
+parse_one(json_t *o, size_t i, struct event_in *e, struct buf *err)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o)) {
+		buf_printf(err, "events[%zu]: must be an object", i);
+		return -1;
+	}
+	json_object_foreach(o, k, v)
+	{
+		if (strcmp(k, "seq") != 0 && strcmp(k, "time") != 0 &&
+		    strcmp(k, "type") != 0 && strcmp(k, "level") != 0 &&
+		    strcmp(k, "task_id") != 0 && strcmp(k, "data") != 0) {
+			buf_printf(err, "events[%zu].%.64s: unknown field", i,
+			           k);
+			return -1;
+		}
+	}
+	v = json_object_get(o, "seq");
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		buf_printf(err, "events[%zu].seq: must be a positive integer",
+		           i);
+		return -1;
+	}
+	e->seq = (uint64_t)json_integer_value(v);
+	v = json_object_get(o, "time");
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		buf_printf(err, "events[%zu].time: must be unix seconds", i);
+		return -1;
+	}
+	e->time = (long long)json_integer_value(v);
+	v = json_object_get(o, "type");
+	if (!json_is_string(v) ||
+	    !word_ok(json_string_value(v), EVENT_MAX_TYPE, 0)) {
+		buf_printf(err,
+		           "events[%zu].type: required, a-z 0-9 '_' '-' '.', "
+		           "at most %d",
+		           i, EVENT_MAX_TYPE);
+		return -1;
+	}
+	memcpy(e->type, json_string_value(v), strlen(json_string_value(v)) + 1);
+	if (get_word(o, "level", e->level, sizeof(e->level), i, err) == -1 ||
+	    get_word(o, "task_id", e->task_id, sizeof(e->task_id), i, err) ==
+	        -1)
+		return -1;
+	if (e->level[0] != '\0' && !level_ok(e->level)) {
+		buf_printf(err,
+		           "events[%zu].level: must be alert, warning, notice "
+		           "or info",
+		           i);
+		return -1;
+	}
+	v = json_object_get(o, "data");
+	if (v == NULL) {
+		e->data = strdup("{}");
+	} else if (!json_is_object(v)) {
+		buf_printf(err, "events[%zu].data: must be an object", i);
+		return -1;
+	} else
+		e->data = json_dumps(v, JSON_COMPACT);
+	if (e->data == NULL) {
+		buf_printf(err, "events[%zu]: out of memory", i);
+		return -1;
+	}
+	if (strlen(e->data) > EVENT_MAX_DATA) {
+		buf_printf(err, "events[%zu].data: larger than %d bytes", i,
+		           EVENT_MAX_DATA);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmp_seq(const void *a, const void *b)
+{
+	uint64_t x = ((const struct event_in *)a)->seq;
+	uint64_t y = ((const struct event_in *)b)->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+events_parse(const uint8_t *p, size_t len, struct event_batch *out,
+             struct buf *err)
+{
+	json_error_t je;
+	json_t *root, *a, *o;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		buf_printf(err, "body: invalid JSON at line %d column %d: %s",
+		           je.line, je.column, je.text);
+		return -1;
+	}
+	a = json_object_get(root, "events");
+	if (!json_is_object(root) || json_object_size(root) != 1 ||
+	    !json_is_array(a)) {
+		buf_puts(err, "body: must be {\"events\": [...]}");
+		goto fail;
+	}
+	if (json_array_size(a) == 0 || json_array_size(a) > EVENTS_MAX_BATCH) {
+		buf_printf(err, "events: between 1 and %d events per batch",
+		           EVENTS_MAX_BATCH);
+		goto fail;
+	}
+	out->ev = calloc(json_array_size(a), sizeof(*out->ev));
+	if (out->ev == NULL) {
+		buf_puts(err, "out of memory");
+		goto fail;
+	}
+	json_array_foreach(a, i, o)
+	{
+		out->n = i + 1;
+		if (parse_one(o, i, &out->ev[i], err) == -1)
+			goto fail;
+		if (out->ev[i].seq > out->max_seq)
+			out->max_seq = out->ev[i].seq;
+	}
+	qsort(out->ev, out->n, sizeof(*out->ev), cmp_seq);
+	for (i = 1; i < out->n; i++) {
+		if (out->ev[i].seq == out->ev[i - 1].seq) {
+			buf_printf(err, "events: seq %llu appears twice",
+			           (unsigned long long)out->ev[i].seq);
+			goto fail;
+		}
+	}
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	event_batch_free(out);
+	return -1;
+}
+
+void
+event_batch_free(struct event_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->ev[i].data);
+	free(b->ev);
+	memset(b, 0, sizeof(*b));
+}
+
+static int
+json_member(json_t *root, const char *k, char **dst, struct buf *err)
+{
+	json_t *v = json_object_get(root, k);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		buf_printf(err, "%s: must be an object", k);
+		return -1;
+	}
+	if ((*dst = json_dumps(v, JSON_COMPACT)) == NULL) {
+		buf_puts(err, "out of memory");
+		return -1;
+	}
+	if (strlen(*dst) > EVENT_MAX_DATA) {
+		buf_printf(err, "%s: larger than %d bytes", k, EVENT_MAX_DATA);
+		return -1;
+	}
+	return 0;
+}
+
+int
+task_status_parse(const uint8_t *p, size_t len, struct task_status_in *out,
+                  struct buf *err)
+{
+	json_error_t je;
+	json_t *root, *v;
+	const char *k, *st;
+
+	memset(out, 0, sizeof(*out));
+	root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		buf_printf(err, "body: invalid JSON at line %d column %d: %s",
+		           je.line, je.column, je.text);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		buf_puts(err, "body: must be an object");
+		goto fail;
+	}
+	json_object_foreach(root, k, v)
+	{
+		if (strcmp(k, "state") != 0 && strcmp(k, "progress") != 0 &&
+		    strcmp(k, "result") != 0 && strcmp(k, "reason") != 0) {
+			buf_printf(err, "%.64s: unknown field", k);
+			goto fail;
+		}
+	}
+	v = json_object_get(root, "state");
+	st = json_is_string(v) ? json_string_value(v) : "";
+	if (strcmp(st, "running") == 0)
+		out->state = TASK_IN_RUNNING;
+	else if (strcmp(st, "done") == 0)
+		out->state = TASK_IN_DONE;
+	else if (strcmp(st, "failed") == 0)
+		out->state = TASK_IN_FAILED;
+	else {
+		buf_puts(err, "state: must be running, done or failed");
+		goto fail;
+	}
+	if (json_member(root, "progress", &out->progress, err) == -1 ||
+	    json_member(root, "result", &out->result, err) == -1)
+		goto fail;
+	v = json_object_get(root, "reason");
+	if (v != NULL) {
+		if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) >= sizeof(out->reason)) {
+			buf_printf(err,
+			           "reason: must be a string of at most %zu",
+			           sizeof(out->reason) - 1);
+			goto fail;
+		}
+		memcpy(out->reason, json_string_value(v),
+		       strlen(json_string_value(v)) + 1);
+	}
+	if (out->state == TASK_IN_FAILED && out->reason[0] == '\0') {
+		buf_puts(err, "reason: required when state is failed");
+		goto fail;
+	}
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	task_status_free(out);
+	return -1;
+}
+
+void
+task_status_free(struct task_status_in *s)
+{
+	free(s->progress);
+	free(s->result);
+	s->progress = s->result = NULL;
+}
