@@ -68,12 +68,13 @@ static const char migration_1[] =
  * schedules (the tasks and events issue). */
 static const char migration_2[] =
     "CREATE TABLE rulesets ("
-    " id TEXT PRIMARY KEY,"
-    " name TEXT NOT NULL UNIQUE,"
+    " name TEXT PRIMARY KEY,"
+    " id TEXT NOT NULL,"
     " kind TEXT NOT NULL,"
     " content TEXT NOT NULL,"
     " size BIGINT NOT NULL,"
     " created_at BIGINT NOT NULL);"
+    "CREATE INDEX rulesets_id ON rulesets (id);"
     "CREATE TABLE tasks ("
     " id TEXT PRIMARY KEY,"
     " kind TEXT NOT NULL,"

@@ -212,7 +212,8 @@ gw_rules(struct http_req *r)
 		return;
 	}
 	q = store_query(C(r)->store,
-	                "SELECT kind, name, content FROM rulesets WHERE id = ?",
+	                "SELECT kind, name, content FROM rulesets WHERE id = ? "
+	                "LIMIT 1",
 	                "s", r->rest);
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
@@ -284,8 +285,7 @@ adm_rules_add(struct http_req *r)
 	               name) < 0 ||
 	    store_exec(c->store,
 	               "INSERT INTO rulesets (id, name, kind, content, size, "
-	               "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) "
-	               "DO NOTHING",
+	               "created_at) VALUES (?, ?, ?, ?, ?, ?)",
 	               "ssssii", id, name, kind, content, (long long)len,
 	               (long long)time(NULL)) < 0 ||
 	    store_commit(c->store) == -1) {
@@ -361,7 +361,7 @@ adm_events(struct http_req *r)
 	const char *ls = http_req_query(r, "limit");
 	long long since = 0, until = 1LL << 62, limit = 100;
 	struct store_rows *q;
-	char like[300];
+	char like[2 * 256 + 3];
 	json_t *a;
 	size_t i;
 
@@ -385,7 +385,19 @@ adm_events(struct http_req *r)
 		                 "q: at most 256 characters");
 		return;
 	}
-	snprintf(like, sizeof(like), "%%%s%%", qs ? qs : "");
+	/* q is text, not a pattern: escape LIKE's wildcards. */
+	{
+		size_t o = 0;
+
+		like[o++] = '%';
+		for (i = 0; qs != NULL && qs[i] != '\0'; i++) {
+			if (qs[i] == '%' || qs[i] == '_' || qs[i] == '\\')
+				like[o++] = '\\';
+			like[o++] = qs[i];
+		}
+		like[o++] = '%';
+		like[o] = '\0';
+	}
 	q = store_query(C(r)->store,
 	                "SELECT agent_id, seq, time, received_at, type, level, "
 	                "task_id, data FROM events WHERE "
@@ -394,6 +406,7 @@ adm_events(struct http_req *r)
 	                "(? IS NULL OR type = ?) AND "
 	                "(? IS NULL OR level = ?) AND "
 	                "received_at >= ? AND received_at <= ? AND data LIKE ? "
+	                "ESCAPE '\\' "
 	                "ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?",
 	                "ssssssssiisi", v[0], v[0], v[1], v[1], v[2], v[2],
 	                v[3], v[3], since, until, like, limit);

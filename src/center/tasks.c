@@ -635,6 +635,38 @@ out:
 
 /* --- creating tasks -------------------------------------------------- */
 
+/* Kind and parameters of a (template) spec. */
+static int
+spec_check_kind(json_t *spec, struct buf *err)
+{
+	const struct task_kind *k;
+	json_t *v = json_object_get(spec, "kind"), *params;
+	int rc;
+
+	if (!json_is_string(v) ||
+	    (k = kind_find(json_string_value(v))) == NULL) {
+		buf_puts(err, "kind: one of scan, collect, inventory, "
+		              "kill-process, quarantine, restore");
+		return -1;
+	}
+	params = json_object_get(spec, "params");
+	params = params ? json_incref(params) : json_object();
+	rc = params_check(k, params, err);
+	json_decref(params);
+	return rc;
+}
+
+/* Kind, parameters and target of a spec, without creating anything (a
+ * schedule is checked when it is made, not at its first run). */
+static int
+spec_check(json_t *spec, struct buf *err)
+{
+	if (spec_check_kind(spec, err) == -1 ||
+	    target_check(json_object_get(spec, "target"), err) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 duration_of(json_t *v, long long dflt, long long max, long long *out,
             const char *field, struct buf *err)
@@ -979,15 +1011,17 @@ task_cancel(struct http_req *r, const char *id)
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
 	}
-	if (store_exec(c->store,
-	               "UPDATE tasks SET cancelled_at = ? WHERE id = ? AND "
-	               "cancelled_at IS NULL",
-	               "is", now, id) != 1 &&
-	    n == 0) {
-		http_reply_error(r, 404, "not_found",
-		                 "no task %.64s that can be cancelled", id);
+	if (n == 0) {
+		http_reply_error(r, 409, "nothing_to_cancel",
+		                 "task %.64s has no queued or running runs "
+		                 "(unknown, finished or cancelled already)",
+		                 id);
 		return;
 	}
+	store_exec(c->store,
+	           "UPDATE tasks SET cancelled_at = ? WHERE id = ? AND "
+	           "cancelled_at IS NULL",
+	           "is", now, id);
 	log_info("tasks: task %s cancelled by %s (%d runs)", id, r->peer_addr,
 	         n);
 	http_reply_json(r, 200,
@@ -1072,7 +1106,6 @@ adm_template_put(struct http_req *r)
 	struct center *c = C(r);
 	json_t *body, *spec;
 	const char *name;
-	const struct task_kind *k;
 	struct buf err;
 	char *s = NULL;
 
@@ -1092,16 +1125,9 @@ adm_template_put(struct http_req *r)
 		    "'-', '_', '.'");
 		goto out;
 	}
-	if (!json_is_string(json_object_get(spec, "kind")) ||
-	    (k = kind_find(json_string_value(json_object_get(spec, "kind")))) ==
-	        NULL ||
-	    params_check(k,
-	                 json_object_get(spec, "params")
-	                     ? json_object_get(spec, "params")
-	                     : json_object(),
-	                 &err) == -1) {
+	if (spec_check_kind(spec, &err) == -1) {
 		http_reply_error(r, 400, "bad_request", "spec: %s",
-		                 err.len ? buf_cstr(&err) : "kind: unknown");
+		                 buf_cstr(&err));
 		goto out;
 	}
 	s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1174,7 +1200,8 @@ adm_schedule_create(struct http_req *r)
 		                 buf_cstr(&err));
 		goto out;
 	}
-	if ((spec = with_template(c, task, &err)) == NULL) {
+	if ((spec = with_template(c, task, &err)) == NULL ||
+	    spec_check(spec, &err) == -1) {
 		http_reply_error(r, 400, "bad_request", "task: %s",
 		                 buf_cstr(&err));
 		goto out;

@@ -26,7 +26,26 @@ void ctl_print_json(json_t *j);
 /* "5m ago" / "never" */
 void ctl_ago(long long t, char *out, size_t n);
 
+struct buf;
+
+/* Helpers in events.c. Appends s percent-encoded (RFC 3986 unreserved
+ * characters kept) for a URL path segment or query value. */
+void ctl_urlenc(struct buf *b, const char *s);
+/* "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05"; "-" for 0. */
+void ctl_utc(long long t, int secs, char *out, size_t n);
+/* Makes s (from an agent) safe for a terminal: control characters become
+ * '?'; then cuts it to max bytes with "..." (max 0: no cut). */
+void ctl_clean(char *s, size_t max);
+/* ctl_clean() applied to the string member key of row, if any. */
+void ctl_clean_field(json_t *row, const char *key, size_t max);
+/* An object's members as "k=v k=v", cleaned and cut to max; "-" if none. */
+void ctl_brief(json_t *o, char *out, size_t n, size_t max);
+
 int ctl_agent(int argc, char **argv);
 int ctl_token(int argc, char **argv);
+int ctl_task(int argc, char **argv);
+int ctl_rules(int argc, char **argv);
+int ctl_events(int argc, char **argv);
+int ctl_samples(int argc, char **argv);
 
 #endif

@@ -27,6 +27,10 @@ static const struct {
     {"pki", ctl_pki, "create and inspect the deployment PKI (offline)"},
     {"agent", ctl_agent, "list, show, approve, reject and revoke agents"},
     {"token", ctl_token, "create, list and delete enrollment tokens"},
+    {"task", ctl_task, "create, watch and cancel tasks; templates, schedules"},
+    {"rules", ctl_rules, "add, list and remove YARA and IOC rule sets"},
+    {"events", ctl_events, "search the events agents reported"},
+    {"samples", ctl_samples, "list the files agents uploaded"},
 };
 
 static void

@@ -1,0 +1,395 @@
+/*
+ * events.c: `vigilctl events` (search what agents reported) and `vigilctl
+ * samples` (files they uploaded), plus the small output helpers the task
+ * and rules commands share: URL encoding, UTC times, and cells made safe
+ * for a terminal. Event data, host names and paths come from agents, so
+ * every string of theirs is stripped of control characters before it is
+ * printed in a table.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "ctl.h"
+
+#define SUMMARY_MAX 80
+
+void
+ctl_urlenc(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    *p == '.' || *p == '~')
+			buf_putc(b, *p);
+		else
+			buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	}
+}
+
+void
+ctl_utc(long long t, int secs, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
+		snprintf(out, n, "-");
+		return;
+	}
+	strftime(out, n, secs ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%MZ", &tm);
+}
+
+void
+ctl_clean(char *s, size_t max)
+{
+	unsigned char *r = (unsigned char *)s, *w = (unsigned char *)s;
+	size_t len, cut;
+
+	/* C0 controls, DEL and the UTF-8 encodings of C1 controls (which
+	 * some terminals obey, e.g. U+009B as CSI) become '?'. */
+	while (*r != '\0') {
+		if (*r < 0x20 || *r == 0x7f) {
+			*w++ = '?';
+			r++;
+		} else if (r[0] == 0xc2 && r[1] >= 0x80 && r[1] <= 0x9f) {
+			*w++ = '?';
+			r += 2;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	if (max < 4 || (len = strlen(s)) <= max)
+		return;
+	/* Cut on a character boundary, never inside a UTF-8 sequence. */
+	cut = max - 3;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut--;
+	memcpy(s + cut, "...", 4);
+}
+
+void
+ctl_clean_field(json_t *row, const char *key, size_t max)
+{
+	json_t *v = json_object_get(row, key);
+	char *s;
+
+	if (!json_is_string(v) || (s = strdup(json_string_value(v))) == NULL)
+		return;
+	ctl_clean(s, max);
+	json_object_set_new(row, key, json_string(s));
+	free(s);
+}
+
+void
+ctl_brief(json_t *o, char *out, size_t n, size_t max)
+{
+	struct buf b;
+	const char *k;
+	json_t *v;
+	char *s;
+
+	buf_init(&b, 8192);
+	if (json_is_object(o)) {
+		json_object_foreach(o, k, v)
+		{
+			if (json_is_string(v))
+				buf_printf(&b, "%s%s=%s", b.len ? " " : "", k,
+				           json_string_value(v));
+			else {
+				s = json_dumps(v,
+				               JSON_COMPACT | JSON_ENCODE_ANY);
+				buf_printf(&b, "%s%s=%s", b.len ? " " : "", k,
+				           s ? s : "?");
+				free(s);
+			}
+			if (b.len > max)
+				break;
+		}
+	}
+	snprintf(out, n, "%s", b.len ? buf_cstr(&b) : "-");
+	buf_free(&b);
+	ctl_clean(out, max);
+}
+
+static void
+events_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: vigilctl events [--agent ID] [--task ID] [--type TYPE] "
+	        "[--level LEVEL]\n"
+	        "                       [--since DURATION|UNIXTIME] [--query "
+	        "TEXT] [--limit N]\n"
+	        "  --agent ID        events of this agent\n"
+	        "  --task ID         events of this task\n"
+	        "  --type TYPE       events of this type, e.g. finding\n"
+	        "  --level LEVEL     alert, warning, notice or info\n"
+	        "  --since WHEN      received since: a duration back from now "
+	        "(30m, 24h, 7d)\n"
+	        "                    or unix seconds\n"
+	        "  --query TEXT      text that the event's data contains\n"
+	        "  --limit N         at most N events, 1..10000 (default "
+	        "100), newest first\n");
+}
+
+/* path + rule/score when the data has a path, else compact JSON. */
+static void
+event_summary(json_t *d, char *out, size_t n)
+{
+	json_t *path = json_object_get(d, "path");
+	json_t *rule = json_object_get(d, "rule");
+	json_t *score = json_object_get(d, "score");
+	char p[SUMMARY_MAX + 1], *s;
+	size_t len;
+
+	if (json_is_string(path)) {
+		/* The end of a long path says most: keep it. */
+		s = (char *)json_string_value(path);
+		len = strlen(s);
+		if (len > 60) {
+			s += len - 57;
+			while (((unsigned char)*s & 0xc0) == 0x80)
+				s++;
+			snprintf(p, sizeof(p), "...%s", s);
+		} else
+			snprintf(p, sizeof(p), "%s", s);
+		if (json_is_string(rule) && json_is_integer(score))
+			snprintf(out, n, "%s rule=%.64s score=%lld", p,
+			         json_string_value(rule),
+			         (long long)json_integer_value(score));
+		else if (json_is_string(rule))
+			snprintf(out, n, "%s rule=%.64s", p,
+			         json_string_value(rule));
+		else if (json_is_integer(score))
+			snprintf(out, n, "%s score=%lld", p,
+			         (long long)json_integer_value(score));
+		else
+			snprintf(out, n, "%s", p);
+		ctl_clean(out, 0);
+		return;
+	}
+	s = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
+	snprintf(out, n, "%s", s ? s : "-");
+	free(s);
+	ctl_clean(out, SUMMARY_MAX);
+}
+
+/* Appends "&name=v", URL-encoded, when v was given. */
+static void
+query_add(struct buf *q, const char *name, const char *v)
+{
+	if (v == NULL)
+		return;
+	buf_printf(q, "%c%s=", q->len ? '&' : '?', name);
+	ctl_urlenc(q, v);
+}
+
+static int
+length_ok(const char *opt, const char *v, size_t max)
+{
+	if (strlen(v) == 0 || strlen(v) > max) {
+		fprintf(stderr, "vigilctl: --%s: must be 1..%zu characters\n",
+		        opt, max);
+		return 0;
+	}
+	return 1;
+}
+
+int
+ctl_events(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"agent", required_argument, NULL, 'a'},
+	    {"task", required_argument, NULL, 't'},
+	    {"type", required_argument, NULL, 'T'},
+	    {"level", required_argument, NULL, 'l'},
+	    {"since", required_argument, NULL, 's'},
+	    {"query", required_argument, NULL, 'q'},
+	    {"limit", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char *const cols[] = {"time_utc", "agent_id", "level",
+	                                   "type",     "summary",  NULL};
+	static const char *const hdrs[] = {"TIME (UTC)", "AGENT",   "LEVEL",
+	                                   "TYPE",       "SUMMARY", NULL};
+	/* A repeated option replaces the earlier value. */
+	const char *agent = NULL, *task = NULL, *type = NULL, *level = NULL;
+	const char *text = NULL;
+	long long since = -1, limit = 0;
+	struct buf q, path;
+	json_t *j, *a, *row;
+	size_t i;
+	int ch, k, rc = 2;
+
+	/* "--help" anywhere is a request for help, never a value. */
+	for (k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--help") == 0 ||
+		    strcmp(argv[k], "-h") == 0) {
+			events_usage(stdout);
+			return 0;
+		}
+	}
+	buf_init(&q, 4096);
+	buf_init(&path, 4200);
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			if (!length_ok("agent", agent = optarg, 64))
+				goto out;
+			break;
+		case 't':
+			if (!length_ok("task", task = optarg, 64))
+				goto out;
+			break;
+		case 'T':
+			if (!length_ok("type", type = optarg, 32))
+				goto out;
+			break;
+		case 'l':
+			if (strcmp(optarg, "alert") != 0 &&
+			    strcmp(optarg, "warning") != 0 &&
+			    strcmp(optarg, "notice") != 0 &&
+			    strcmp(optarg, "info") != 0) {
+				fprintf(stderr,
+				        "vigilctl: --level: must be alert, "
+				        "warning, notice or info\n");
+				goto out;
+			}
+			level = optarg;
+			break;
+		case 's':
+			/* A plain number is a time; with a unit, an age. */
+			if (str_to_ll(optarg, 0, 1LL << 62, &since) == -1) {
+				if (str_to_duration(optarg, &since) == -1 ||
+				    since > (long long)time(NULL)) {
+					fprintf(stderr,
+					        "vigilctl: --since: '%s' is "
+					        "neither a duration (30m, "
+					        "24h, 7d) nor unix seconds\n",
+					        optarg);
+					goto out;
+				}
+				since = (long long)time(NULL) - since;
+			}
+			break;
+		case 'q':
+			if (!length_ok("query", text = optarg, 256))
+				goto out;
+			break;
+		case 'n':
+			if (str_to_ll(optarg, 1, 10000, &limit) == -1) {
+				fprintf(stderr,
+				        "vigilctl: --limit: '%s' is not a "
+				        "number 1..10000\n",
+				        optarg);
+				goto out;
+			}
+			break;
+		default:
+			events_usage(stderr);
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "vigilctl: events: unexpected argument '%s'\n",
+		        argv[optind]);
+		events_usage(stderr);
+		goto out;
+	}
+	query_add(&q, "agent", agent);
+	query_add(&q, "task", task);
+	query_add(&q, "type", type);
+	query_add(&q, "level", level);
+	query_add(&q, "q", text);
+	if (since >= 0)
+		buf_printf(&q, "%csince=%lld", q.len ? '&' : '?', since);
+	if (limit > 0)
+		buf_printf(&q, "%climit=%lld", q.len ? '&' : '?', limit);
+	buf_printf(&path, "/api/v1/events%s", buf_cstr(&q));
+	rc = 1;
+	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
+		goto out;
+	a = json_object_get(j, "events");
+	if (ctl.json)
+		ctl_print_json(a);
+	else {
+		json_array_foreach(a, i, row)
+		{
+			json_t *t = json_object_get(row, "time");
+			char when[32], sum[512];
+
+			ctl_utc(json_is_integer(t) ? json_integer_value(t) : 0,
+			        1, when, sizeof(when));
+			event_summary(json_object_get(row, "data"), sum,
+			              sizeof(sum));
+			json_object_set_new(row, "time_utc", json_string(when));
+			json_object_set_new(row, "summary", json_string(sum));
+		}
+		ctl_table(a, cols, hdrs);
+	}
+	json_decref(j);
+	rc = 0;
+out:
+	buf_free(&q);
+	buf_free(&path);
+	return rc;
+}
+
+static void
+samples_usage(FILE *f)
+{
+	fprintf(f, "usage: vigilctl samples\n"
+	           "  lists the newest 1000 files uploaded by agents\n");
+}
+
+int
+ctl_samples(int argc, char **argv)
+{
+	static const char *const cols[] = {
+	    "sha256", "size", "agent_id", "task_id", "when", "path", NULL};
+	static const char *const hdrs[] = {"SHA256",   "SIZE", "AGENT", "TASK",
+	                                   "RECEIVED", "PATH", NULL};
+	json_t *j, *a, *row;
+	size_t i;
+	int k;
+
+	for (k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--help") == 0 ||
+		    strcmp(argv[k], "-h") == 0) {
+			samples_usage(stdout);
+			return 0;
+		}
+	}
+	if (argc != 1) {
+		samples_usage(stderr);
+		return 2;
+	}
+	if ((j = ctl_api("GET", "/api/v1/samples", NULL)) == NULL)
+		return 1;
+	a = json_object_get(j, "samples");
+	if (ctl.json)
+		ctl_print_json(a);
+	else {
+		json_array_foreach(a, i, row)
+		{
+			json_t *t = json_object_get(row, "received_at");
+			char when[32];
+
+			ctl_utc(json_is_integer(t) ? json_integer_value(t) : 0,
+			        0, when, sizeof(when));
+			json_object_set_new(row, "when", json_string(when));
+			ctl_clean_field(row, "task_id", 0);
+			ctl_clean_field(row, "path", 0);
+		}
+		ctl_table(a, cols, hdrs);
+	}
+	json_decref(j);
+	return 0;
+}
