@@ -60,6 +60,9 @@ struct agent_state {
 };
 
 /* state.c */
+/* Nonzero once the agent is stopping: every request in flight aborts. */
+extern volatile int agent_abort;
+
 const char *agent_default_dir(void);
 int agent_state_init(struct agent_state *st, const char *dir);
 void agent_state_free(struct agent_state *st);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "work.h"
 #include "log.h"
 
 #define BACKOFF_MIN 5
@@ -187,6 +188,7 @@ static int
 loop(struct agent_state *st, int once)
 {
 	struct center_reply rep;
+	struct work *work = NULL;
 	long long backoff = 0, t, w;
 	int renew, failing = 0, rc = 0, r;
 
@@ -215,6 +217,11 @@ loop(struct agent_state *st, int once)
 			}
 			if (once)
 				goto done;
+			/* Tasks and events start once the center has
+			 * accepted this identity. */
+			if (work == NULL && (work = work_start(st)) == NULL)
+				log_warnx("run: tasks and events disabled: the "
+				          "spool cannot be opened");
 			nap(jitter(st->poll_interval));
 			break;
 		case HB_CLONE:
@@ -247,6 +254,7 @@ loop(struct agent_state *st, int once)
 		}
 	}
 done:
+	work_stop(work);
 	center_reply_free(&rep);
 	if (stop_sig) {
 		log_info("run: stopping (signal %d)", (int)stop_sig);

@@ -425,6 +425,9 @@ fail:
 	return ret;
 }
 
+/* Set when the agent stops: requests in flight (a long poll) end now. */
+volatile int agent_abort;
+
 void
 agent_httpc_opts(const struct agent_state *st, int with_cert,
                  struct httpc_opts *o)
@@ -438,6 +441,7 @@ agent_httpc_opts(const struct agent_state *st, int with_cert,
 	o->proxy = st->proxy;
 	o->proxy_user = st->proxy_user;
 	o->timeout_secs = AGENT_TIMEOUT;
+	o->abort_flag = &agent_abort;
 }
 
 /*

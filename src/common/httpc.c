@@ -669,6 +669,18 @@ set_method(CURL *c, const char *method, const void *body, size_t len)
 	return e == CURLE_OK ? 0 : -1;
 }
 
+/* Progress callback: aborts the transfer once *flag is set. */
+static int
+httpc_abort_cb(void *flag, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+               curl_off_t un)
+{
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return *(const volatile int *)flag != 0;
+}
+
 int
 httpc_request(const struct httpc_opts *o, const char *method, const char *url,
               const char *ctype, const void *body, size_t len,
@@ -768,6 +780,11 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	                                ? timeout
 	                                : (long)HTTPC_CONNECT_TIMEOUT);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTPC_MAX_BODY);
+	if (o->abort_flag != NULL) {
+		SET(CURLOPT_NOPROGRESS, 0L);
+		SET(CURLOPT_XFERINFOFUNCTION, httpc_abort_cb);
+		SET(CURLOPT_XFERINFODATA, (void *)o->abort_flag);
+	}
 	SET(CURLOPT_WRITEFUNCTION, httpc_write_cb);
 	SET(CURLOPT_WRITEDATA, &call);
 	SET(CURLOPT_HEADERFUNCTION, httpc_header_cb);

@@ -23,8 +23,11 @@ struct httpc_opts {
 	const char *proxy_user; /* "user:password" for Basic, or NULL */
 	const char *bearer;     /* Authorization: Bearer <token>, or NULL */
 	long timeout_secs;      /* whole request; 0 = 30 */
-	int insecure;           /* skip verification: ONLY to fetch a CA that
-	                           the caller then checks by fingerprint */
+	/* When set and nonzero during the transfer, the request is aborted
+	 * (HTTPC_ERR_OTHER, "aborted"): lets a thread in a long poll stop. */
+	const volatile int *abort_flag;
+	int insecure; /* skip verification: ONLY to fetch a CA that
+	                 the caller then checks by fingerprint */
 };
 
 enum httpc_err {

@@ -1,0 +1,385 @@
+/*
+ * work.c: the agent's task machinery, next to the heartbeat loop of
+ * run.c. Three threads:
+ *
+ *   poller  long-polls GET /v1/tasks and queues what arrives;
+ *   worker  runs queued tasks one at a time through the table of task
+ *           kinds (kinds.c), reporting progress and the outcome;
+ *   sender  sends the on-disk spool to POST /v1/events in batches and
+ *           acknowledges (deletes) only what the center has stored.
+ *
+ * Every event is written to the spool (durable) before anything tries to
+ * send it, so a dead center, a killed agent or a reboot loses nothing;
+ * the center stores batches idempotently by sequence number.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "spool.h"
+#include "work.h"
+
+#define POLL_WAIT       25 /* < the gateway's default 30 s timeout */
+#define SEND_MAX_EVENTS 500
+#define SEND_MAX_BYTES  (4u << 20)
+#define QUEUE_MAX       64
+
+struct work {
+	struct agent_state *st;
+	struct spool *spool;
+	pthread_mutex_t lock; /* spool, queue, flags */
+	pthread_cond_t cond;  /* queue changed, events appended, stop */
+	pthread_t poller, worker, sender;
+	int started;
+	volatile int stop;
+	json_t *queue[QUEUE_MAX]; /* tasks waiting for the worker */
+	size_t nqueue;
+	atomic_int cancel; /* the running task was cancelled */
+};
+
+/* Sleeps up to secs, waking early on stop or a signal of cond. */
+static void
+wait_cond(struct work *w, double secs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)secs;
+	ts.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (!w->stop)
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int
+work_event(struct work *w, const char *type, const char *level,
+           const char *task_id, json_t *data)
+{
+	json_t *e;
+	char *text;
+	int rc;
+
+	e = json_pack("{s:I, s:s, s:O}", "time", (json_int_t)time(NULL), "type",
+	              type, "data", data ? data : json_object());
+	if (e == NULL)
+		return -1;
+	if (level != NULL && *level != '\0')
+		json_object_set_new(e, "level", json_string(level));
+	if (task_id != NULL)
+		json_object_set_new(e, "task_id", json_string(task_id));
+	text = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	if (text == NULL)
+		return -1;
+	pthread_mutex_lock(&w->lock);
+	rc = spool_append(w->spool, text, strlen(text), NULL);
+	if (rc == -1)
+		log_warnx("work: event not spooled: %s", spool_error(w->spool));
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	free(text);
+	return rc;
+}
+
+/* --- sender ----------------------------------------------------------- */
+
+/* The batch as {"events": [...]}: spooled JSON plus its seq. */
+static json_t *
+batch_json(const struct spool_batch *b)
+{
+	json_t *a = json_array(), *e;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		const struct spool_event *se = &b->ev[i];
+		json_t *payload =
+		    json_loadb((const char *)se->data, se->len, 0, NULL);
+
+		if (se->kind == SPOOLREC_GAP || payload == NULL ||
+		    json_object_get(payload, "type") == NULL) {
+			/* A gap record, or (never expected) an unreadable
+			 * payload: sent as a gap so the loss is visible. */
+			e = json_pack("{s:I, s:I, s:s, s:s, s:o}", "seq",
+			              (json_int_t)se->seq, "time",
+			              (json_int_t)time(NULL), "type", "gap",
+			              "level", "warning", "data",
+			              payload && json_is_object(payload)
+			                  ? json_incref(payload)
+			                  : json_object());
+		} else {
+			e = json_incref(payload);
+			json_object_set_new(e, "seq",
+			                    json_integer((json_int_t)se->seq));
+		}
+		json_decref(payload);
+		json_array_append_new(a, e);
+	}
+	return json_pack("{s:o}", "events", a);
+}
+
+static void *
+sender_main(void *arg)
+{
+	struct work *w = arg;
+	struct spool_batch b;
+	struct center_reply rep;
+	double backoff = 0;
+	json_t *body;
+	int n;
+
+	spool_batch_init(&b);
+	while (!w->stop) {
+		pthread_mutex_lock(&w->lock);
+		n = spool_peek_batch(w->spool, SEND_MAX_EVENTS, SEND_MAX_BYTES,
+		                     &b);
+		body = n > 0 ? batch_json(&b) : NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (n <= 0) {
+			if (n == -1)
+				log_warnx("work: spool: %s",
+				          spool_error(w->spool));
+			wait_cond(w, 1);
+			continue;
+		}
+		if (center_call(w->st, 1, 0, "POST", "/v1/events", body,
+		                &rep) == 0 &&
+		    rep.status == 200 &&
+		    json_is_integer(json_object_get(rep.json, "ack"))) {
+			uint64_t ack = (uint64_t)json_integer_value(
+			    json_object_get(rep.json, "ack"));
+
+			pthread_mutex_lock(&w->lock);
+			if (spool_ack(w->spool, ack) == -1)
+				log_warnx("work: ack %llu: %s",
+				          (unsigned long long)ack,
+				          spool_error(w->spool));
+			pthread_mutex_unlock(&w->lock);
+			log_debug("work: %d events delivered (ack %llu)", n,
+			          (unsigned long long)ack);
+			backoff = 0;
+		} else {
+			/* Kept in the spool; sent again later. */
+			backoff = backoff == 0 ? 1 : backoff * 2;
+			if (backoff > 60)
+				backoff = 60;
+			log_warnx("work: sending %d events failed (%s); again "
+			          "in %.0f s",
+			          n, rep.msg[0] ? rep.msg : "no answer",
+			          backoff);
+			center_reply_free(&rep);
+			json_decref(body);
+			wait_cond(w, backoff);
+			continue;
+		}
+		center_reply_free(&rep);
+		json_decref(body);
+	}
+	spool_batch_free(&b);
+	return NULL;
+}
+
+/* --- poller ----------------------------------------------------------- */
+
+static void *
+poller_main(void *arg)
+{
+	struct work *w = arg;
+	struct center_reply rep;
+	char path[64];
+	double backoff = 0;
+	size_t i;
+	json_t *t;
+
+	snprintf(path, sizeof(path), "/v1/tasks?wait=%d", POLL_WAIT);
+	while (!w->stop) {
+		if (center_call(w->st, 1, 0, "GET", path, NULL, &rep) == 0 &&
+		    rep.status == 200 &&
+		    json_is_array(json_object_get(rep.json, "tasks"))) {
+			backoff = 0;
+			pthread_mutex_lock(&w->lock);
+			json_array_foreach(json_object_get(rep.json, "tasks"),
+			                   i, t)
+			{
+				if (w->nqueue < QUEUE_MAX)
+					w->queue[w->nqueue++] = json_incref(t);
+				else
+					/* The center re-sends nothing; the
+					 * run times out there, visibly. */
+					log_warnx("work: task queue full, "
+					          "dropping a task");
+			}
+			pthread_cond_broadcast(&w->cond);
+			pthread_mutex_unlock(&w->lock);
+			center_reply_free(&rep);
+			continue;
+		}
+		/* 503 busy, a dead center, a restart: wait and poll again. */
+		backoff = backoff == 0 ? 1 : backoff * 2;
+		if (backoff > 30)
+			backoff = 30;
+		if (rep.status == 503)
+			log_info("work: center busy; polling again in %.0f s",
+			         backoff);
+		else
+			log_debug("work: task poll failed (%s)", rep.msg);
+		center_reply_free(&rep);
+		wait_cond(w, backoff);
+	}
+	return NULL;
+}
+
+/* --- worker ------------------------------------------------------------ */
+
+int
+work_report(struct work *w, const char *task_id, const char *state,
+            json_t *progress, json_t *result, const char *reason)
+{
+	struct center_reply rep;
+	char path[128];
+	json_t *body;
+	int rc = -1, tries;
+
+	snprintf(path, sizeof(path), "/v1/tasks/%s", task_id);
+	body = json_pack("{s:s}", "state", state);
+	if (progress != NULL)
+		json_object_set(body, "progress", progress);
+	if (result != NULL)
+		json_object_set(body, "result", result);
+	if (reason != NULL)
+		json_object_set_new(body, "reason", json_string(reason));
+	/* A final report is retried for a while: the center would otherwise
+	 * time the run out although it finished. */
+	for (tries = 0; tries < (strcmp(state, "running") ? 10 : 1); tries++) {
+		if (center_call(w->st, 1, 0, "POST", path, body, &rep) == 0 &&
+		    (rep.status == 200 || rep.status == 409 ||
+		     rep.status == 404)) {
+			if (json_is_true(json_object_get(rep.json, "cancel")))
+				atomic_store(&w->cancel, 1);
+			rc = 0;
+			center_reply_free(&rep);
+			break;
+		}
+		log_warnx("work: task %s: report '%s' failed: %s", task_id,
+		          state, rep.msg);
+		center_reply_free(&rep);
+		if (w->stop)
+			break;
+		wait_cond(w, 3);
+	}
+	json_decref(body);
+	return rc;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct work *w = arg;
+	struct task_run run;
+	json_t *t;
+	size_t i;
+
+	while (!w->stop) {
+		pthread_mutex_lock(&w->lock);
+		while (w->nqueue == 0 && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->stop) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		t = w->queue[0];
+		for (i = 1; i < w->nqueue; i++)
+			w->queue[i - 1] = w->queue[i];
+		w->nqueue--;
+		pthread_mutex_unlock(&w->lock);
+
+		memset(&run, 0, sizeof(run));
+		run.w = w;
+		run.st = w->st;
+		run.id = json_string_value(json_object_get(t, "id"));
+		run.kind = json_string_value(json_object_get(t, "kind"));
+		run.params = json_object_get(t, "params");
+		run.cancel = &w->cancel;
+		atomic_store(&w->cancel, 0);
+		if (run.id != NULL && run.kind != NULL)
+			kinds_run(&run);
+		json_decref(t);
+	}
+	return NULL;
+}
+
+int
+work_stopping(const struct work *w)
+{
+	return w->stop;
+}
+
+/* --- life cycle ------------------------------------------------------- */
+
+struct work *
+work_start(struct agent_state *st)
+{
+	struct work *w;
+	struct buf err;
+	char dir[PATH_MAX + 16];
+
+	/* Loaded once here: the threads only read the state. */
+	if (agent_load_proxy_user(st) == -1)
+		return NULL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->st = st;
+	buf_init(&err, 2048);
+	snprintf(dir, sizeof(dir), "%s/spool", st->dir);
+	if ((w->spool = spool_open(dir, NULL, &err)) == NULL) {
+		log_warnx("work: %s", buf_cstr(&err));
+		buf_free(&err);
+		free(w);
+		return NULL;
+	}
+	buf_free(&err);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->sender, NULL, sender_main, w) != 0 ||
+	    pthread_create(&w->poller, NULL, poller_main, w) != 0 ||
+	    pthread_create(&w->worker, NULL, worker_main, w) != 0)
+		fatalx("%s: cannot start threads", __func__);
+	w->started = 1;
+	return w;
+}
+
+void
+work_stop(struct work *w)
+{
+	size_t i;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	agent_abort = 1; /* ends the long poll in flight */
+	atomic_store(&w->cancel, 1);
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (w->started) {
+		/* The poller may sit in a long poll: at most POLL_WAIT s. */
+		pthread_join(w->worker, NULL);
+		pthread_join(w->sender, NULL);
+		pthread_join(w->poller, NULL);
+	}
+	for (i = 0; i < w->nqueue; i++)
+		json_decref(w->queue[i]);
+	spool_close(w->spool);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

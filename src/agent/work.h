@@ -1,0 +1,47 @@
+/*
+ * work.h: the agent's task machinery (work.c) and the table of task kinds
+ * (kinds.c). A task kind is one function and one row in kinds.c.
+ */
+#ifndef VIGIL_AGENT_WORK_H
+#define VIGIL_AGENT_WORK_H
+
+#include <stdatomic.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+
+struct work;
+
+/* One task being run by the worker thread. */
+struct task_run {
+	struct work *w;
+	struct agent_state *st;
+	const char *id;
+	const char *kind;
+	json_t *params;
+	atomic_int *cancel; /* set when the center cancelled the task */
+};
+
+/* Opens the spool (<data dir>/spool) and starts the threads; NULL when the
+ * spool cannot be opened (the reason is logged). */
+struct work *work_start(struct agent_state *st);
+/* Stops the threads (a long poll in flight is aborted) and closes the
+ * spool. NULL is accepted. */
+void work_stop(struct work *w);
+int work_stopping(const struct work *w);
+
+/* Spools an event (durable on return). data may be NULL; it is not
+ * consumed. */
+int work_event(struct work *w, const char *type, const char *level,
+               const char *task_id, json_t *data);
+/* Reports a run's state ("running", "done", "failed") with optional
+ * progress, result and reason; sets the cancel flag when the center says
+ * the task was cancelled. Not consumed. */
+int work_report(struct work *w, const char *task_id, const char *state,
+                json_t *progress, json_t *result, const char *reason);
+
+/* kinds.c: runs one task to its end, reporting done or failed. */
+void kinds_run(struct task_run *run);
+
+#endif
