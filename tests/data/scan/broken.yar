@@ -1,0 +1,7 @@
+rule Broken_Syntax
+{
+	strings:
+		$a = "vigil"
+	condition:
+		$a and
+}
