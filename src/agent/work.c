@@ -169,13 +169,20 @@ sender_main(void *arg)
 			backoff = 0;
 		} else {
 			/* Kept in the spool; sent again later. */
+			/* At most 15 s: after an outage the backlog should
+			 * flow soon after the center is back. */
 			backoff = backoff == 0 ? 1 : backoff * 2;
-			if (backoff > 60)
-				backoff = 60;
-			log_warnx("work: sending %d events failed (%s); again "
-			          "in %.0f s",
-			          n, rep.msg[0] ? rep.msg : "no answer",
-			          backoff);
+			if (backoff > 15)
+				backoff = 15;
+			if (backoff < 15)
+				log_warnx(
+				    "work: sending %d events failed (%s); "
+				    "again in %.0f s",
+				    n, rep.msg[0] ? rep.msg : "no answer",
+				    backoff);
+			else
+				log_debug("work: sending %d events failed (%s)",
+				          n, rep.msg);
 			center_reply_free(&rep);
 			json_decref(body);
 			wait_cond(w, backoff);
@@ -272,7 +279,8 @@ work_report(struct work *w, const char *task_id, const char *state,
 		log_warnx("work: task %s: report '%s' failed: %s", task_id,
 		          state, rep.msg);
 		center_reply_free(&rep);
-		if (w->stop)
+		/* Progress is not worth waiting for: the next one follows. */
+		if (w->stop || strcmp(state, "running") == 0)
 			break;
 		wait_cond(w, 3);
 	}
