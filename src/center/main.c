@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +61,27 @@ tls_fail_cb(const char *reason)
 
 	snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
 	metrics_add("vigil_tls_handshake_failures_total", labels, 1);
+}
+
+/* Every held task poll is a connection: take all the descriptors the
+ * hard limit allows (the soft default of 1024 would cap the fleet). */
+static void
+raise_fd_limit(long long want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("vigild: raising the file descriptor limit");
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < want)
+		log_warnx("vigild: the file descriptor limit (%llu) is below "
+		          "[gateway] max_conns + 100 (%lld): agents beyond it "
+		          "cannot connect; raise it (ulimit -n, LimitNOFILE=)",
+		          (unsigned long long)rl.rlim_cur, want);
 }
 
 /* libevent's own diagnostics go through our log, not raw stderr. */
@@ -488,6 +510,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	center_paths_init(&c.conf, &c.paths);
+	raise_fd_limit(c.conf.gw_max_conns + 100);
 	if (center_check(&c.conf, &c.paths, 1) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
 		          check_only ? "" : "; not starting");
