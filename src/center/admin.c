@@ -229,19 +229,16 @@ static void
 adm_agent(struct http_req *r)
 {
 	char id[64];
-	const char *slash = strchr(r->rest, '/');
-	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest);
+	const char *action;
 
 	AUTH(r);
-	if (n == 0 || n >= sizeof(id)) {
+	if ((action = http_req_rest_id(r, id, sizeof(id))) == NULL) {
 		http_reply_error(r, 404, "not_found", "no such agent");
 		return;
 	}
-	memcpy(id, r->rest, n);
-	id[n] = '\0';
-	if (slash == NULL && strcmp(r->method, "GET") == 0)
+	if (*action == '\0' && strcmp(r->method, "GET") == 0)
 		agent_show(r, id);
-	else if (slash != NULL && strcmp(slash, "/revoke") == 0 &&
+	else if (strcmp(action, "/revoke") == 0 &&
 	         strcmp(r->method, "POST") == 0)
 		agent_revoke(r, id);
 	else
@@ -308,12 +305,6 @@ pending_free(struct pending *p)
 	free(p->token_id);
 	free(p->addr);
 	free(p->cloned);
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
 }
 
 static int
@@ -463,19 +454,16 @@ static void
 adm_enrollment(struct http_req *r)
 {
 	char id[64];
-	const char *slash = strchr(r->rest, '/');
-	size_t n = slash ? (size_t)(slash - r->rest) : 0;
+	const char *action;
 
 	AUTH(r);
-	if (n == 0 || n >= sizeof(id)) {
+	if ((action = http_req_rest_id(r, id, sizeof(id))) == NULL) {
 		http_reply_error(r, 404, "not_found", "no such resource");
 		return;
 	}
-	memcpy(id, r->rest, n);
-	id[n] = '\0';
-	if (strcmp(slash, "/approve") == 0)
+	if (strcmp(action, "/approve") == 0)
 		enrollment_approve(r, id);
-	else if (strcmp(slash, "/reject") == 0)
+	else if (strcmp(action, "/reject") == 0)
 		enrollment_reject(r, id);
 	else
 		http_reply_error(r, 404, "not_found", "no such resource");

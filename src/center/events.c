@@ -28,17 +28,6 @@
 
 #define C(r) ((struct center *)(r)->arg)
 
-static char *
-agent_of(struct http_req *r)
-{
-	char *cn = tls_subject_cn(r->peer);
-
-	if (cn == NULL)
-		http_reply_error(r, 403, "bad_certificate",
-		                 "client certificate has no subject CN");
-	return cn;
-}
-
 static int
 hex64_ok(const char *s)
 {
@@ -68,7 +57,7 @@ gw_events(struct http_req *r)
 
 	buf_init(&err, 1024);
 	memset(&b, 0, sizeof(b));
-	if ((id = agent_of(r)) == NULL)
+	if ((id = peer_agent_id(r)) == NULL)
 		goto out;
 	body = http_req_body(r, &len);
 	if (events_parse(body, len, &b, &err) == -1) {
@@ -146,7 +135,7 @@ gw_sample(struct http_req *r)
 	size_t len;
 
 	buf_init(&err, 1024);
-	if ((id = agent_of(r)) == NULL)
+	if ((id = peer_agent_id(r)) == NULL)
 		goto out;
 	if (want == NULL || !hex64_ok(want)) {
 		http_reply_error(r, 400, "bad_request",

@@ -18,12 +18,6 @@
 
 #define C(r) ((struct center *)(r)->arg)
 
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 static void
 enroll_count(const char *result)
 {
@@ -450,18 +444,6 @@ gw_enroll_poll(struct http_req *r)
 	free(cert);
 }
 
-/* CN of the client certificate, or NULL after replying. */
-static char *
-peer_agent(struct http_req *r)
-{
-	char *cn = tls_subject_cn(r->peer);
-
-	if (cn == NULL)
-		http_reply_error(r, 403, "bad_certificate",
-		                 "client certificate has no subject CN");
-	return cn;
-}
-
 static void
 gw_heartbeat(struct http_req *r)
 {
@@ -477,7 +459,7 @@ gw_heartbeat(struct http_req *r)
 
 	memset(&f, 0, sizeof(f));
 	buf_init(&err, 1024);
-	if ((id = peer_agent(r)) == NULL)
+	if ((id = peer_agent_id(r)) == NULL)
 		goto out;
 	body = http_req_body(r, &len);
 	if (heartbeat_parse(body, len, &f, &err) == -1) {
@@ -566,7 +548,7 @@ gw_renew(struct http_req *r)
 
 	buf_init(&err, 1024);
 	buf_init(&pem, 16384);
-	if ((id = peer_agent(r)) == NULL)
+	if ((id = peer_agent_id(r)) == NULL)
 		goto out;
 	if ((j = http_req_json(r)) == NULL)
 		goto out;

@@ -477,18 +477,6 @@ tasks_shutdown(struct center *c)
 	c->waiters = NULL;
 }
 
-/* CN of the verified client certificate (malloc'd) or NULL after a reply. */
-static char *
-agent_of(struct http_req *r)
-{
-	char *cn = tls_subject_cn(r->peer);
-
-	if (cn == NULL)
-		http_reply_error(r, 403, "bad_certificate",
-		                 "client certificate has no subject CN");
-	return cn;
-}
-
 static void
 gw_tasks_poll(struct http_req *r)
 {
@@ -500,7 +488,7 @@ gw_tasks_poll(struct http_req *r)
 	json_t *tasks;
 	char *id;
 
-	if ((id = agent_of(r)) == NULL)
+	if ((id = peer_agent_id(r)) == NULL)
 		return;
 	if (ws != NULL && str_to_ll(ws, 0, 3600, &wait) == -1) {
 		http_reply_error(r, 400, "bad_request",
@@ -569,7 +557,7 @@ gw_task_status(struct http_req *r)
 
 	buf_init(&err, 1024);
 	memset(&st, 0, sizeof(st));
-	if ((id = agent_of(r)) == NULL)
+	if ((id = peer_agent_id(r)) == NULL)
 		goto out;
 	body = http_req_body(r, &len);
 	if (task_status_parse(body, len, &st, &err) == -1) {
@@ -1033,20 +1021,17 @@ static void
 adm_task(struct http_req *r)
 {
 	char id[64];
-	const char *slash = strchr(r->rest, '/');
-	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest);
+	const char *action;
 
 	if (admin_authorize(r) == -1)
 		return;
-	if (n == 0 || n >= sizeof(id)) {
+	if ((action = http_req_rest_id(r, id, sizeof(id))) == NULL) {
 		http_reply_error(r, 404, "not_found", "no such task");
 		return;
 	}
-	memcpy(id, r->rest, n);
-	id[n] = '\0';
-	if (slash == NULL && strcmp(r->method, "GET") == 0)
+	if (*action == '\0' && strcmp(r->method, "GET") == 0)
 		task_show(r, id);
-	else if (slash != NULL && strcmp(slash, "/cancel") == 0 &&
+	else if (strcmp(action, "/cancel") == 0 &&
 	         strcmp(r->method, "POST") == 0)
 		task_cancel(r, id);
 	else

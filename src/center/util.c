@@ -3,6 +3,7 @@
  * OpenSSL CSPRNG, SHA-256 in hex (how tokens and API keys are stored), and
  * host facts as JSON.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -11,6 +12,7 @@
 
 #include "center.h"
 #include "enroll.h"
+#include "tls.h"
 
 void
 random_uuid(char out[37])
@@ -73,4 +75,21 @@ facts_to_json(const void *p)
 	json_object_set_new(o, "ips", strs(f->ips, f->nips));
 	json_object_set_new(o, "macs", strs(f->macs, f->nmacs));
 	return o;
+}
+
+char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *
+peer_agent_id(struct http_req *r)
+{
+	char *cn = tls_subject_cn(r->peer);
+
+	if (cn == NULL)
+		http_reply_error(r, 403, "bad_certificate",
+		                 "client certificate has no subject CN");
+	return cn;
 }

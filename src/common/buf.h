@@ -60,6 +60,8 @@ int str_to_ll(const char *s, long long min, long long max, long long *out);
 int str_to_duration(const char *s, long long *secs);
 /* Size "512", "64k", "16M", "2G" (binary multiples) to bytes. */
 int str_to_size(const char *s, long long *bytes);
+/* Value of one hex digit (either case), -1 for anything else. */
+int hex_value(int c);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *p, size_t n, char *out);
 

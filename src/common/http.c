@@ -233,18 +233,6 @@ http_bevcb(struct event_base *base, void *arg)
 
 /* --- requests ----------------------------------------------------------- */
 
-static int
-http_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decodes a path (evhttp_uri_parse already checked that every '%'
  * is followed by two hex digits). An encoded NUL would cut the path short
@@ -261,8 +249,8 @@ http_path_decode(const char *raw)
 		return NULL;
 	for (i = j = 0; i < n; i++) {
 		if (raw[i] == '%' && i + 2 < n &&
-		    (hi = http_hexval((unsigned char)raw[i + 1])) >= 0 &&
-		    (lo = http_hexval((unsigned char)raw[i + 2])) >= 0) {
+		    (hi = hex_value((unsigned char)raw[i + 1])) >= 0 &&
+		    (lo = hex_value((unsigned char)raw[i + 2])) >= 0) {
 			if (hi == 0 && lo == 0)
 				goto fail;
 			out[j++] = (char)(hi << 4 | lo);
@@ -869,4 +857,17 @@ http_reply_error(struct http_req *r, int status, const char *code,
 	}
 	free(msg);
 	http_reply_json(r, status, j);
+}
+
+const char *
+http_req_rest_id(struct http_req *r, char *id, size_t n)
+{
+	const char *slash = strchr(r->rest, '/');
+	size_t len = slash ? (size_t)(slash - r->rest) : strlen(r->rest);
+
+	if (len == 0 || len >= n)
+		return NULL;
+	memcpy(id, r->rest, len);
+	id[len] = '\0';
+	return slash ? slash : "";
 }

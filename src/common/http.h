@@ -110,6 +110,11 @@ const uint8_t *http_req_body(struct http_req *r, size_t *len);
 /* Parses the body as a JSON object. On failure replies 400 with a message
  * naming the problem (line/column) and returns NULL. */
 json_t *http_req_json(struct http_req *r);
+/* For a PREFIX route "/x/" serving "/x/<id>[/<action>]": copies <id>
+ * into id (size n) and returns a pointer to "/<action>" or "" when there
+ * is none; NULL when the id is empty or does not fit. */
+const char *http_req_rest_id(struct http_req *r, char *id, size_t n);
+
 /* Query parameter or NULL. */
 const char *http_req_query(struct http_req *r, const char *name);
 /* Request header or NULL. */

@@ -582,18 +582,6 @@ tls_fingerprint(X509 *x, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 tls_parse_fingerprint(const char *in, char out[65])
 {
@@ -629,8 +617,8 @@ tls_parse_fingerprint(const char *in, char out[65])
 
 		if (n == 64)
 			goto fail;
-		if ((hi = hexval(p[0])) == -1 || p + 1 >= end ||
-		    (lo = hexval(p[1])) == -1)
+		if ((hi = hex_value(p[0])) == -1 || p + 1 >= end ||
+		    (lo = hex_value(p[1])) == -1)
 			goto fail;
 		out[n++] = digits[hi];
 		out[n++] = digits[lo];

@@ -104,24 +104,12 @@ utf8_valid(const uint8_t *p, size_t n)
 }
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 is_hex(struct strv v)
 {
 	size_t i;
 
 	for (i = 0; i < v.len; i++)
-		if (hexval((unsigned char)v.p[i]) < 0)
+		if (hex_value((unsigned char)v.p[i]) < 0)
 			return 0;
 	return 1;
 }
@@ -132,8 +120,8 @@ hex_decode(struct strv v, uint8_t *out)
 	size_t i;
 
 	for (i = 0; i + 1 < v.len; i += 2)
-		out[i / 2] = (uint8_t)(hexval((unsigned char)v.p[i]) << 4 |
-		                       hexval((unsigned char)v.p[i + 1]));
+		out[i / 2] = (uint8_t)(hex_value((unsigned char)v.p[i]) << 4 |
+		                       hex_value((unsigned char)v.p[i + 1]));
 }
 
 const char *
