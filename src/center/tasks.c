@@ -774,8 +774,17 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	metrics_add("vigil_tasks_created_total", NULL, 1);
 	log_info("tasks: %s task %s for %zu agents by %s", k->name, out_id,
 	         nagents, by);
-	for (i = 0; i < nagents; i++)
-		tasks_wake(c, agents[i]);
+	/* Waking marks runs dispatched: one transaction for all of them
+	 * (one fsync instead of one per agent). Should it fail, the runs
+	 * stay queued and go out with the next poll. */
+	if (c->nwaiters > 0) {
+		int tx = store_begin(c->store) == 0;
+
+		for (i = 0; i < nagents; i++)
+			tasks_wake(c, agents[i]);
+		if (tx && store_commit(c->store) == -1)
+			store_rollback(c->store);
+	}
 	rc = (int)nagents;
 	goto out;
 rollback:

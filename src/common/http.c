@@ -37,6 +37,8 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <netdb.h>
 #include <openssl/x509_vfy.h>
 
 #include "http.h"
@@ -68,7 +70,22 @@ struct http_server {
 	int full; /* at max_conns; logged once per episode */
 
 	struct evhttp_bound_socket *bound[HTTP_MAX_LISTENERS];
+	struct http_listener *lst[HTTP_MAX_LISTENERS];
 	size_t nbound;
+};
+
+/*
+ * Our own listening socket (evhttp's bind uses a backlog of 128, far too
+ * short for thousands of agents reconnecting after a restart), with an
+ * accept error callback: out of file descriptors, libevent would otherwise
+ * retry accept() in a tight loop.
+ */
+#define HTTP_BACKLOG 4096
+
+struct http_listener {
+	struct evconnlistener *l;
+	struct event *resume;
+	unsigned long errors;
 };
 
 static const char *
@@ -580,13 +597,76 @@ fail:
 	return NULL;
 }
 
+static void
+http_listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_listener *hl = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(hl->l);
+}
+
+/* Listeners by their evconnlistener: libevent hands the error callback
+ * evhttp's argument, not ours. Single-threaded, like the rest. */
+static struct http_listener *http_listeners[64];
+
+static struct http_listener *
+http_listener_of(struct evconnlistener *l)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_listeners) / sizeof(http_listeners[0]); i++)
+		if (http_listeners[i] != NULL && http_listeners[i]->l == l)
+			return http_listeners[i];
+	return NULL;
+}
+
+static void
+http_listener_forget(struct http_listener *hl)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_listeners) / sizeof(http_listeners[0]); i++)
+		if (http_listeners[i] == hl)
+			http_listeners[i] = NULL;
+	if (hl->resume != NULL)
+		event_free(hl->resume);
+	free(hl);
+}
+
+/* accept() failed: out of descriptors (or similar). Pause this listener
+ * for a second instead of spinning; say so once per episode. */
+static void
+http_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct http_listener *hl = http_listener_of(l);
+	struct timeval tv = {1, 0};
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	evconnlistener_disable(l);
+	if (hl == NULL)
+		return;
+	if (hl->errors++ % 60 == 0)
+		log_warnx("http: accept failed: %s; pausing new connections "
+		          "for 1 s (raise the file descriptor limit if this "
+		          "repeats)",
+		          strerror(e));
+	evtimer_add(hl->resume, &tv);
+}
+
 int
 http_server_bind(struct http_server *s, const char *host, int port, int *bound,
                  struct buf *err)
 {
-	struct evhttp_bound_socket *h;
+	struct evhttp_bound_socket *h = NULL;
+	struct http_listener *hl;
+	struct addrinfo hints, *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
+	char serv[16];
+	int gai = 0;
 	const char *shown = host != NULL ? host : "*";
 	int v6 = host != NULL && strchr(host, ':') != NULL;
 	int saved;
@@ -596,16 +676,51 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 		           shown, v6 ? "]" : "", port);
 		return -1;
 	}
+	if ((hl = calloc(1, sizeof(*hl))) == NULL) {
+		buf_printf(err, "%s: out of memory", shown);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+	snprintf(serv, sizeof(serv), "%d", port);
 	errno = 0;
-	if ((h = evhttp_bind_socket_with_handle(s->http, host,
-	                                        (ev_uint16_t)port)) == NULL) {
+	if ((gai = getaddrinfo(host, serv, &hints, &res)) != 0 ||
+	    (hl->l = evconnlistener_new_bind(
+	         s->base, NULL, NULL,
+	         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	             LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+	         HTTP_BACKLOG, res->ai_addr, (int)res->ai_addrlen)) == NULL ||
+	    (h = evhttp_bind_listener(s->http, hl->l)) == NULL) {
 		saved = errno;
 		buf_printf(err, "%s%s%s:%d: %s", v6 ? "[" : "", shown,
 		           v6 ? "]" : "", port,
-		           saved != 0 ? strerror(saved)
-		                      : "cannot resolve or bind this address");
+		           gai != 0     ? gai_strerror(gai)
+		           : saved != 0 ? strerror(saved)
+		                        : "cannot bind this address");
+		if (hl->l != NULL && h == NULL)
+			evconnlistener_free(hl->l);
+		if (res != NULL)
+			freeaddrinfo(res);
+		free(hl);
 		return -1;
 	}
+	freeaddrinfo(res);
+	hl->resume = evtimer_new(s->base, http_listener_resume, hl);
+	{
+		size_t i;
+
+		for (i = 0;
+		     i < sizeof(http_listeners) / sizeof(http_listeners[0]) &&
+		     http_listeners[i] != NULL;
+		     i++)
+			;
+		if (i < sizeof(http_listeners) / sizeof(http_listeners[0]))
+			http_listeners[i] = hl;
+	}
+	evconnlistener_set_error_cb(hl->l, http_accept_error);
+	evconnlistener_enable(hl->l);
 	if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss,
 	                &sslen) == -1) {
 		saved = errno;
@@ -620,8 +735,12 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 		else
 			*bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
-	if (s->nbound < HTTP_MAX_LISTENERS)
+	if (s->nbound < HTTP_MAX_LISTENERS) {
+		s->lst[s->nbound] = hl;
 		s->bound[s->nbound++] = h;
+	} else
+		fatalx("%s: more than %d listeners", __func__,
+		       HTTP_MAX_LISTENERS);
 	return 0;
 }
 
@@ -630,8 +749,10 @@ http_server_stop_listening(struct http_server *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nbound; i++)
+	for (i = 0; i < s->nbound; i++) {
 		evhttp_del_accept_socket(s->http, s->bound[i]);
+		http_listener_forget(s->lst[i]);
+	}
 	s->nbound = 0;
 }
 
@@ -664,6 +785,9 @@ http_server_free(struct http_server *s)
 	 * (http_closecb runs for each and still finds s). */
 	if (s->http != NULL)
 		evhttp_free(s->http);
+	/* evhttp_free closed the listeners; drop our side of them. */
+	for (i = 0; i < s->nbound; i++)
+		http_listener_forget(s->lst[i]);
 	for (i = 0; i < s->nfresh; i++)
 		bufferevent_decref(s->fresh[i].bev);
 	if (s->accept_ev != NULL)
