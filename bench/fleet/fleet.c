@@ -1,0 +1,2357 @@
+/*
+ * fleet.c: the fleet load generator (bench/fleet, docs/performance.md).
+ *
+ * Simulates N agents against a real vigild on loopback, speaking the agent
+ * gateway protocol of docs/protocol.md over one keep-alive TLS connection
+ * per agent with its own EC P-256 key and client certificate. Two modes:
+ *
+ *   fleet enroll  makes N key pairs and CSRs, enrolls them with real
+ *                 POST /v1/enroll requests (a token of --uses N), and writes
+ *                 the identities (agents.txt + agents.pem) to --ids DIR;
+ *   fleet run     loads those identities and runs the phases below, then
+ *                 prints the figures (and a JSON line with --json FILE).
+ *
+ * Phases of a run, each with its own deadline (the program always exits by
+ * itself; a global alarm is the last resort):
+ *
+ *   connect    every agent connects (at most --connect-parallel handshakes
+ *              in flight), sends a heartbeat, then long-polls
+ *              GET /v1/tasks?wait=W. Done when the center's
+ *              vigil_long_polls gauge reaches N.
+ *   hold       --hold seconds of held polls (longer than W, so each poll
+ *              times out and is sent again once); connections sampled.
+ *   dispatch   --tasks rounds of POST /api/v1/tasks {"kind": "inventory",
+ *              "target": {"all": true}}; each agent records when the task
+ *              reached it and reports it done; latency p50/p99 from the
+ *              admin POST returning (and from it being sent).
+ *   heartbeat  --hb-secs of closed-loop heartbeats by every agent.
+ *   events     every agent sends --events-per-agent events in batches of
+ *              --batch with its own sequence numbers; a batch is resent
+ *              until acknowledged. Then the store is checked (sqlite3,
+ *              read-only, and the admin API): stored == sent.
+ *   restart    SIGTERM to the center, --restart-cmd starts it again on the
+ *              same ports; time until all N agents poll again. Agents
+ *              follow vigil-agent's policy: Retry-After when told, else a
+ *              backoff of 5 s doubling to 300 s, +-10 % jitter.
+ *
+ * Worker threads (--threads) each run a libevent loop over their share of
+ * the agents; the main thread steers the phases, calls the admin API with
+ * blocking requests and reads the center's /proc entries. File descriptors:
+ * one per agent plus a few; the center needs the same number, so N is
+ * bounded by RLIMIT_NOFILE of both processes (see docs/performance.md).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sqlite3.h>
+
+#define MAX_ROUNDS     16
+#define MAX_PENDING    8
+#define MAX_HEAD       65536
+#define MAX_BODY       (64u << 20)
+#define READ_TIMEOUT   60 /* seconds without a byte while waiting */
+#define ENROLL_RETRIES 20
+#define ADMIN_TIMEOUT  120 /* a task for 20,000 agents takes ~15 s */
+
+/* --- options ------------------------------------------------------------ */
+
+static struct {
+	int enroll; /* mode */
+	const char *host;
+	int gw_port, adm_port;
+	const char *ca, *fqdn, *admin_key_file, *token, *ids, *db;
+	const char *ports_file, *restart_cmd, *json_out;
+	int agents, threads, src_addrs, connect_par, enroll_par;
+	int events_per_agent, batch, rounds, wait, hold, hb_secs;
+	int backoff_min, backoff_max, max_time;
+	int connect_timeout, round_timeout, events_timeout, restart_timeout;
+	int center_pid, skip_restart;
+} O = {
+    .host = "127.0.0.1",
+    .fqdn = "center.vigil.test",
+    .agents = 200,
+    .threads = 2,
+    .src_addrs = 4,
+    .connect_par = 256,
+    .enroll_par = 64,
+    .events_per_agent = 100,
+    .batch = 100,
+    .rounds = 3,
+    .wait = 25,
+    .hold = 30,
+    .hb_secs = 10,
+    .backoff_min = 5,
+    .backoff_max = 300,
+    .max_time = 1200,
+    .connect_timeout = 300,
+    .round_timeout = 120,
+    .events_timeout = 600,
+    .restart_timeout = 180,
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double g_t0; /* program start, for log lines */
+
+static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "[%7.2f] ", now_s() - g_t0);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("fleet: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void
+sleep_s(double s)
+{
+	struct timespec ts;
+
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* secs +-10 %, like vigil-agent's jitter (continuous here). */
+static double
+jitter(double secs)
+{
+	uint32_t r;
+
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	return secs * (0.9 + 0.2 * ((double)r / 4294967295.0));
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* q in [0,1] of sorted v[n] (nearest rank). */
+static double
+quantile(const double *v, size_t n, double q)
+{
+	size_t i;
+
+	if (n == 0)
+		return NAN;
+	i = (size_t)ceil(q * (double)n);
+	if (i > 0)
+		i--;
+	if (i >= n)
+		i = n - 1;
+	return v[i];
+}
+
+/* --- HTTP/1.1 response parsing (no I/O) ------------------------------- */
+
+struct resp {
+	int status;
+	long long clen; /* -1 = none */
+	int chunked;
+	int close;
+	int retry_after; /* -1 = none */
+};
+
+/* Parses a response head p[0..n) that ends with CRLF CRLF. 0 or -1. */
+static int
+head_parse(const char *p, size_t n, struct resp *r)
+{
+	const char *e = p + n, *l, *nl;
+
+	memset(r, 0, sizeof(*r));
+	r->clen = -1;
+	r->retry_after = -1;
+	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0)
+		return -1;
+	r->status = atoi(p + 9); /* "HTTP/1.1 200" */
+	if (r->status < 100 || r->status > 599)
+		return -1;
+	if (p[7] == '0')
+		r->close = 1;
+	for (l = memchr(p, '\n', n); l != NULL && l + 1 < e; l = nl) {
+		const char *s = l + 1, *colon, *v;
+		size_t klen;
+
+		nl = memchr(s, '\n', (size_t)(e - s));
+		if (nl == NULL)
+			break;
+		colon = memchr(s, ':', (size_t)(nl - s));
+		if (colon == NULL)
+			continue;
+		klen = (size_t)(colon - s);
+		for (v = colon + 1; v < nl && (*v == ' ' || *v == '\t'); v++)
+			;
+		if (klen == 14 && strncasecmp(s, "Content-Length", 14) == 0)
+			r->clen = strtoll(v, NULL, 10);
+		else if (klen == 17 &&
+		         strncasecmp(s, "Transfer-Encoding", 17) == 0)
+			r->chunked = strncasecmp(v, "chunked", 7) == 0;
+		else if (klen == 10 && strncasecmp(s, "Connection", 10) == 0)
+			r->close = strncasecmp(v, "close", 5) == 0;
+		else if (klen == 11 && strncasecmp(s, "Retry-After", 11) == 0)
+			r->retry_after = atoi(v);
+	}
+	if (r->clen < -1 || r->clen > (long long)MAX_BODY)
+		return -1;
+	return 0;
+}
+
+/*
+ * Moves one chunked body from in to out. 1 = complete, 0 = need more,
+ * -1 = malformed. *st keeps the chunk bytes still expected (-1 = a size
+ * line is next).
+ */
+static int
+chunked_take(struct evbuffer *in, struct evbuffer *out, long long *st)
+{
+	struct evbuffer_ptr pos;
+	char line[32];
+	size_t n;
+
+	for (;;) {
+		if (*st > 0) {
+			n = evbuffer_get_length(in);
+			if (n < (size_t)*st + 2)
+				return 0;
+			evbuffer_remove_buffer(in, out, (size_t)*st);
+			evbuffer_drain(in, 2);
+			*st = -1;
+			if (evbuffer_get_length(out) > MAX_BODY)
+				return -1;
+		}
+		pos = evbuffer_search(in, "\r\n", 2, NULL);
+		if (pos.pos < 0)
+			return evbuffer_get_length(in) > 64 ? -1 : 0;
+		if ((size_t)pos.pos >= sizeof(line))
+			return -1;
+		evbuffer_copyout(in, line, (size_t)pos.pos);
+		line[pos.pos] = '\0';
+		*st = strtoll(line, NULL, 16);
+		if (*st < 0)
+			return -1;
+		if (*st == 0) {
+			/* "0\r\n" then (no trailers) "\r\n" */
+			if (evbuffer_get_length(in) < (size_t)pos.pos + 4)
+				return 0;
+			evbuffer_drain(in, (size_t)pos.pos + 4);
+			*st = -1;
+			return 1;
+		}
+		evbuffer_drain(in, (size_t)pos.pos + 2);
+	}
+}
+
+/* --- admin API: blocking HTTPS, one connection per call ------------------ */
+
+static SSL_CTX *g_admin_ctx;
+static char g_admin_key[256];
+static double g_admin_max; /* slowest admin call since the last mark */
+
+struct reply {
+	int status;
+	char *body; /* NUL-terminated, malloc'd */
+	size_t len;
+};
+
+static void
+reply_free(struct reply *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Sends one request; 0 with *out filled, or -1 with a message on stderr. */
+static int
+admin_call(const char *method, const char *path, const char *body,
+           struct reply *out)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {ADMIN_TIMEOUT, 0};
+	struct evbuffer *in = NULL, *bodybuf = NULL;
+	struct evbuffer_ptr pos;
+	struct resp r;
+	SSL *ssl = NULL;
+	char req[1024], buf[16384], *head;
+	size_t blen = body ? strlen(body) : 0;
+	int fd = -1, n, rc = -1;
+	long long st = -1;
+	double t0 = now_s();
+
+	memset(out, 0, sizeof(*out));
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)O.adm_port);
+	inet_pton(AF_INET, O.host, &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		fprintf(stderr, "fleet: admin %s %s: connect: %s\n", method,
+		        path, strerror(errno));
+		goto fail;
+	}
+	if ((ssl = SSL_new(g_admin_ctx)) == NULL)
+		goto fail;
+	SSL_set1_host(ssl, O.fqdn);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		fprintf(stderr, "fleet: admin %s %s: TLS handshake failed\n",
+		        method, path);
+		ERR_print_errors_fp(stderr);
+		goto fail;
+	}
+	n = snprintf(req, sizeof(req),
+	             "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer "
+	             "%s\r\nConnection: close\r\nContent-Type: "
+	             "application/json\r\nContent-Length: %zu\r\n\r\n",
+	             method, path, O.fqdn, g_admin_key, blen);
+	if (n < 0 || (size_t)n >= sizeof(req) || SSL_write(ssl, req, n) != n ||
+	    (blen > 0 && SSL_write(ssl, body, (int)blen) != (int)blen)) {
+		fprintf(stderr, "fleet: admin %s %s: write failed\n", method,
+		        path);
+		goto fail;
+	}
+	in = evbuffer_new();
+	bodybuf = evbuffer_new();
+	while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+		evbuffer_add(in, buf, (size_t)n);
+	pos = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (pos.pos < 0) {
+		fprintf(stderr, "fleet: admin %s %s: no complete reply\n",
+		        method, path);
+		goto fail;
+	}
+	head = (char *)evbuffer_pullup(in, pos.pos + 4);
+	if (head_parse(head, (size_t)pos.pos + 4, &r) == -1)
+		goto fail;
+	evbuffer_drain(in, (size_t)pos.pos + 4);
+	if (r.chunked) {
+		if (chunked_take(in, bodybuf, &st) != 1)
+			goto fail;
+	} else
+		evbuffer_add_buffer(bodybuf, in);
+	out->status = r.status;
+	out->len = evbuffer_get_length(bodybuf);
+	if ((out->body = malloc(out->len + 1)) == NULL)
+		goto fail;
+	evbuffer_remove(bodybuf, out->body, out->len);
+	out->body[out->len] = '\0';
+	rc = 0;
+fail:
+	if (now_s() - t0 > g_admin_max)
+		g_admin_max = now_s() - t0;
+	if (ssl != NULL) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	if (fd != -1)
+		close(fd);
+	if (in)
+		evbuffer_free(in);
+	if (bodybuf)
+		evbuffer_free(bodybuf);
+	return rc;
+}
+
+/* Value of a metric line "name value" (name may carry {labels}); NAN. */
+static double
+metric_get(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = text;
+
+	while (p != NULL && *p) {
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NAN;
+}
+
+struct center_metrics {
+	double long_polls, gw_conns, heartbeats, events_stored, events_dup;
+};
+
+static int
+metrics_read(struct center_metrics *m)
+{
+	struct reply r;
+
+	m->long_polls = m->gw_conns = m->heartbeats = NAN;
+	m->events_stored = m->events_dup = NAN;
+	if (admin_call("GET", "/metrics", NULL, &r) == -1)
+		return -1;
+	if (r.status != 200) {
+		reply_free(&r);
+		return -1;
+	}
+	m->long_polls = metric_get(r.body, "vigil_long_polls");
+	m->gw_conns =
+	    metric_get(r.body, "vigil_connections{listener=\"gateway\"}");
+	m->heartbeats = metric_get(r.body, "vigil_heartbeats_total");
+	m->events_stored = metric_get(r.body, "vigil_events_stored_total");
+	m->events_dup = metric_get(r.body, "vigil_events_duplicate_total");
+	reply_free(&r);
+	return 0;
+}
+
+/* --- the center's process ------------------------------------------------ */
+
+struct proc_sample {
+	double cpu;  /* utime + stime, seconds */
+	long hwm_kb; /* VmHWM */
+	long rss_kb; /* VmRSS */
+	int alive;
+};
+
+static int
+proc_read(int pid, struct proc_sample *s)
+{
+	char path[64], buf[4096], *p;
+	unsigned long long ut = 0, stt = 0;
+	FILE *f;
+	size_t n;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (sscanf(p + 2,
+	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+	           &stt) != 2)
+		return -1;
+	s->alive = p[2] != 'Z' && p[2] != 'X';
+	s->cpu = (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		if (strncmp(buf, "VmHWM:", 6) == 0)
+			s->hwm_kb = strtol(buf + 6, NULL, 10);
+		else if (strncmp(buf, "VmRSS:", 6) == 0)
+			s->rss_kb = strtol(buf + 6, NULL, 10);
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+ports_pid(void)
+{
+	char buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	if (O.ports_file == NULL || (f = fopen(O.ports_file, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strstr(buf, "\"pid\":")) == NULL)
+		return 0;
+	return atoi(p + 6);
+}
+
+/* --- agents ------------------------------------------------------------- */
+
+enum mode { M_POLL, M_HEARTBEAT, M_EVENTS, M_STOP };
+enum req { R_NONE, R_ENROLL, R_HB, R_POLL, R_STATUS, R_EVENTS };
+
+struct worker;
+
+struct agent {
+	struct worker *w;
+	int idx;
+	char id[40];
+	char mid[33];
+	EVP_PKEY *key;
+	X509 *cert;
+	struct bufferevent *bev;
+	struct event *timer;
+	int connected; /* TLS established */
+	int ever;      /* has been connected once */
+	int req;       /* request in flight */
+	int head_done;
+	struct resp rsp;
+	long long chunk_st;
+	struct evbuffer *body;
+	double backoff;
+	int need_hb;
+	int dead; /* gave up (unexpected reply) */
+	int polling;
+	int enroll_tries;
+	int nrx;
+	double rx[MAX_ROUNDS];
+	double t_conn;   /* last time TLS got established */
+	double t_try;    /* last connect() */
+	double hs_first; /* first handshake: connect() to established */
+	char pending[MAX_PENDING][40];
+	int npending;
+	uint64_t ev_acked; /* events 1..ev_acked acknowledged */
+	int ev_done;
+	int ev_n;    /* events in the batch in flight */
+	int counted; /* counts in w->inflight (first connect / enroll) */
+};
+
+struct worker {
+	int idx;
+	pthread_t th;
+	struct event_base *base;
+	SSL_CTX *ctx;
+	struct event *wake;
+	struct event *pump; /* worker_pump from the loop, never recursively */
+	struct agent **a;
+	size_t n;
+	size_t next;  /* next agent to connect / enroll the first time */
+	int inflight; /* first connections or enrollments in progress */
+	int par;
+	size_t done; /* enroll: finished (ok or failed) */
+	int stopped;
+};
+
+static struct agent *g_agents;
+static struct worker *g_workers;
+static _Atomic int g_mode = M_POLL;
+static struct sockaddr_in g_gw;
+
+/* counters (relaxed atomics: read by the main thread) */
+static _Atomic long long st_connected, st_polling, st_handshakes, st_conn_fail,
+    st_disconnects, st_hb_ok, st_poll_empty, st_tasks_rx, st_status_ok,
+    st_status_other, st_ev_batches, st_ev_acked, st_ev_stored, st_ev_dup,
+    st_ev_done, st_503, st_429, st_other, st_enrolled, st_enroll_fail,
+    st_enroll_retry, st_dead;
+static _Atomic int g_errs_shown;
+
+#define INC(c)    atomic_fetch_add_explicit(&(c), 1, memory_order_relaxed)
+#define DEC(c)    atomic_fetch_sub_explicit(&(c), 1, memory_order_relaxed)
+#define ADD(c, v) atomic_fetch_add_explicit(&(c), (v), memory_order_relaxed)
+#define GET(c)    atomic_load_explicit(&(c), memory_order_relaxed)
+
+static void agent_next(struct agent *a);
+static void agent_connect(struct agent *a);
+static void worker_pump(struct worker *w);
+
+static const char *const req_names[] = {"none", "enroll", "heartbeat",
+                                        "poll", "status", "events"};
+
+static void
+show_error(struct agent *a, const char *what, int status, const char *body,
+           size_t len)
+{
+	if (atomic_fetch_add(&g_errs_shown, 1) >= 10)
+		return;
+	say("agent %d (%s): %s: HTTP %d: %.*s", a->idx, a->id, what, status,
+	    (int)(len > 300 ? 300 : len), body ? body : "");
+}
+
+static void
+agent_close(struct agent *a)
+{
+	if (a->bev != NULL) {
+		bufferevent_free(a->bev);
+		a->bev = NULL;
+	}
+	if (a->connected) {
+		a->connected = 0;
+		DEC(st_connected);
+	}
+	if (a->polling) {
+		a->polling = 0;
+		DEC(st_polling);
+	}
+	a->req = R_NONE;
+	a->head_done = 0;
+	evbuffer_drain(a->body, evbuffer_get_length(a->body));
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (a->dead || GET(g_mode) == M_STOP)
+		return;
+	if (a->bev == NULL)
+		agent_connect(a);
+	else if (a->req == R_NONE)
+		agent_next(a);
+}
+
+static void
+agent_later(struct agent *a, double secs)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	evtimer_add(a->timer, &tv);
+}
+
+/* Leaves w->inflight (first connection or enrollment over). */
+static void
+agent_uncount(struct agent *a)
+{
+	if (a->counted) {
+		a->counted = 0;
+		a->w->inflight--;
+	}
+}
+
+/* An enrollment is over, well or not. */
+static void
+enroll_finish(struct agent *a, int ok)
+{
+	agent_close(a);
+	agent_uncount(a);
+	if (ok)
+		INC(st_enrolled);
+	else {
+		INC(st_enroll_fail);
+		a->dead = 1;
+	}
+	a->w->done++;
+	event_active(a->w->pump, EV_READ, 0);
+}
+
+/* Connection lost or refused: vigil-agent's backoff, then reconnect. */
+static void
+agent_lost(struct agent *a)
+{
+	int was_enroll = O.enroll;
+
+	agent_close(a);
+	if (a->dead || GET(g_mode) == M_STOP)
+		return;
+	if (was_enroll) {
+		if (++a->enroll_tries > ENROLL_RETRIES) {
+			enroll_finish(a, 0);
+			return;
+		}
+		INC(st_enroll_retry);
+		agent_later(a, jitter(1));
+		return;
+	}
+	agent_uncount(a);
+	event_active(a->w->pump, EV_READ, 0);
+	a->backoff = a->backoff == 0 ? O.backoff_min : a->backoff * 2;
+	if (a->backoff > O.backoff_max)
+		a->backoff = O.backoff_max;
+	agent_later(a, jitter(a->backoff));
+}
+
+static void
+send_request(struct agent *a, int req, const char *method, const char *path,
+             struct evbuffer *body, int conn_close)
+{
+	struct evbuffer *out = bufferevent_get_output(a->bev);
+	size_t blen = body ? evbuffer_get_length(body) : 0;
+
+	a->req = req;
+	a->head_done = 0;
+	evbuffer_add_printf(out,
+	                    "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s"
+	                    "Content-Length: %zu\r\n\r\n",
+	                    method, path, O.fqdn,
+	                    blen ? "Content-Type: application/json\r\n" : "",
+	                    conn_close ? "Connection: close\r\n" : "", blen);
+	if (body)
+		evbuffer_add_buffer(out, body);
+}
+
+static void
+add_facts(struct evbuffer *b, const struct agent *a)
+{
+	evbuffer_add_printf(
+	    b,
+	    "{\"hostname\": \"fleet-%05d\", \"fqdn\": "
+	    "\"fleet-%05d.bench.vigil.test\", \"os\": \"Debian GNU/Linux 12 "
+	    "(bookworm)\", \"kernel\": \"6.1.0-18-amd64\", \"arch\": "
+	    "\"x86_64\", \"ips\": [\"10.%d.%d.%d\"], \"machine_id\": \"%s\", "
+	    "\"agent_version\": \"0.1.0-fleet\"}",
+	    a->idx, a->idx, (a->idx >> 16) & 255, (a->idx >> 8) & 255,
+	    a->idx & 255, a->mid);
+}
+
+static void
+send_heartbeat(struct agent *a)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "{\"facts\": ");
+	add_facts(b, a);
+	evbuffer_add_printf(b, "}");
+	send_request(a, R_HB, "POST", "/v1/heartbeat", b, 0);
+	evbuffer_free(b);
+}
+
+static void
+send_poll(struct agent *a)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/v1/tasks?wait=%d", O.wait);
+	send_request(a, R_POLL, "GET", path, NULL, 0);
+	a->polling = 1;
+	INC(st_polling);
+}
+
+static void
+send_status(struct agent *a)
+{
+	struct evbuffer *b = evbuffer_new();
+	char path[80];
+
+	snprintf(path, sizeof(path), "/v1/tasks/%s", a->pending[0]);
+	evbuffer_add_printf(b, "{\"state\": \"done\", \"result\": "
+	                       "{\"processes\": 123, \"bench\": true}}");
+	send_request(a, R_STATUS, "POST", path, b, 0);
+	evbuffer_free(b);
+}
+
+static void
+send_events(struct agent *a)
+{
+	struct evbuffer *b = evbuffer_new();
+	uint64_t s, first = a->ev_acked + 1;
+	uint64_t last = a->ev_acked + (uint64_t)O.batch;
+	long long t = (long long)time(NULL);
+
+	if (last > (uint64_t)O.events_per_agent)
+		last = (uint64_t)O.events_per_agent;
+	a->ev_n = (int)(last - first + 1);
+	evbuffer_add(b, "{\"events\": [", 12);
+	for (s = first; s <= last; s++)
+		evbuffer_add_printf(
+		    b,
+		    "%s{\"seq\": %" PRIu64 ", \"time\": %lld, \"type\": "
+		    "\"file.change\", \"level\": \"info\", \"data\": "
+		    "{\"path\": \"/var/lib/fleet/%d/file-%" PRIu64 "\", "
+		    "\"size\": %" PRIu64 ", \"sha256\": "
+		    "\"00000000000000000000000000000000000000000000000000000000"
+		    "%08" PRIx64 "\"}}",
+		    s == first ? "" : ", ", s, t, a->idx, s, s * 37,
+		    (uint64_t)a->idx * 1000003u + s);
+	evbuffer_add(b, "]}", 2);
+	send_request(a, R_EVENTS, "POST", "/v1/events", b, 0);
+	evbuffer_free(b);
+}
+
+static void
+agent_next(struct agent *a)
+{
+	int mode = GET(g_mode);
+
+	if (a->bev == NULL || !a->connected || a->req != R_NONE || a->dead)
+		return;
+	if (mode == M_STOP) {
+		agent_close(a);
+		return;
+	}
+	if (a->npending > 0)
+		send_status(a);
+	else if (a->need_hb || mode == M_HEARTBEAT)
+		send_heartbeat(a);
+	else if (mode == M_EVENTS && !a->ev_done)
+		send_events(a);
+	else
+		send_poll(a);
+}
+
+/* --- enrollment ---------------------------------------------------------- */
+
+/* Appends s as the inside of a JSON string (PEM: only \n needs escaping). */
+static void
+add_json_str(struct evbuffer *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else if (*s == '"' || *s == '\\') {
+			evbuffer_add(b, "\\", 1);
+			evbuffer_add(b, s, 1);
+		} else if ((unsigned char)*s >= 0x20)
+			evbuffer_add(b, s, 1);
+	}
+}
+
+static char *
+make_csr(EVP_PKEY *key)
+{
+	X509_REQ *r = X509_REQ_new();
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *pem = NULL, *p;
+	long n;
+
+	if (r == NULL || mem == NULL || X509_REQ_set_version(r, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(
+	        X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+	        (const unsigned char *)"fleet", -1, -1, 0) != 1 ||
+	    X509_REQ_set_pubkey(r, key) != 1 ||
+	    X509_REQ_sign(r, key, EVP_sha256()) <= 0 ||
+	    PEM_write_bio_X509_REQ(mem, r) != 1)
+		goto out;
+	n = BIO_get_mem_data(mem, &p);
+	if ((pem = malloc((size_t)n + 1)) != NULL) {
+		memcpy(pem, p, (size_t)n);
+		pem[n] = '\0';
+	}
+out:
+	BIO_free(mem);
+	X509_REQ_free(r);
+	return pem;
+}
+
+static void
+send_enroll(struct agent *a)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *csr = make_csr(a->key);
+
+	if (csr == NULL)
+		die("cannot make a CSR");
+	evbuffer_add_printf(b, "{\"token\": \"%s\", \"csr\": \"", O.token);
+	add_json_str(b, csr);
+	evbuffer_add_printf(b, "\", \"facts\": ");
+	add_facts(b, a);
+	evbuffer_add_printf(b, "}");
+	send_request(a, R_ENROLL, "POST", "/v1/enroll", b, 1);
+	evbuffer_free(b);
+	free(csr);
+}
+
+static void
+on_enrolled(struct agent *a, const char *body, size_t len)
+{
+	json_t *j = json_loadb(body, len, 0, NULL);
+	const char *id = json_string_value(json_object_get(j, "agent_id"));
+	const char *pem = json_string_value(json_object_get(j, "certificate"));
+	BIO *mem;
+
+	if (id == NULL || pem == NULL || strlen(id) >= sizeof(a->id)) {
+		show_error(a, "enroll: reply without agent_id/certificate", 201,
+		           body, len);
+		json_decref(j);
+		enroll_finish(a, 0);
+		return;
+	}
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	mem = BIO_new_mem_buf(pem, -1);
+	a->cert = PEM_read_bio_X509(mem, NULL, NULL, NULL);
+	BIO_free(mem);
+	json_decref(j);
+	enroll_finish(a, a->cert != NULL);
+}
+
+/* --- replies ---------------------------------------------------------------
+ */
+
+static void
+on_poll(struct agent *a, const char *body, size_t len, double t)
+{
+	json_t *j = json_loadb(body, len, 0, NULL), *tasks, *e;
+	size_t i;
+
+	tasks = json_object_get(j, "tasks");
+	if (!json_is_array(tasks)) {
+		show_error(a, "poll: no tasks array", 200, body, len);
+		INC(st_other);
+		json_decref(j);
+		return;
+	}
+	if (json_array_size(tasks) == 0)
+		INC(st_poll_empty);
+	json_array_foreach(tasks, i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+
+		if (id == NULL || strlen(id) >= sizeof(a->pending[0]))
+			continue;
+		if (a->nrx < MAX_ROUNDS)
+			a->rx[a->nrx] = t;
+		a->nrx++;
+		INC(st_tasks_rx);
+		if (a->npending < MAX_PENDING)
+			snprintf(a->pending[a->npending++],
+			         sizeof(a->pending[0]), "%s", id);
+	}
+	json_decref(j);
+}
+
+static int
+on_events(struct agent *a, const char *body, size_t len)
+{
+	json_t *j = json_loadb(body, len, 0, NULL);
+	json_t *ack = json_object_get(j, "ack");
+	json_t *stored = json_object_get(j, "stored");
+	json_t *dup = json_object_get(j, "duplicates");
+	uint64_t last = a->ev_acked + (uint64_t)a->ev_n;
+
+	if (!json_is_integer(ack) || !json_is_integer(stored) ||
+	    !json_is_integer(dup) ||
+	    (uint64_t)json_integer_value(ack) != last ||
+	    json_integer_value(stored) + json_integer_value(dup) != a->ev_n) {
+		json_decref(j);
+		return -1;
+	}
+	ADD(st_ev_stored, json_integer_value(stored));
+	ADD(st_ev_dup, json_integer_value(dup));
+	ADD(st_ev_acked, a->ev_n);
+	INC(st_ev_batches);
+	a->ev_acked = last;
+	if (a->ev_acked >= (uint64_t)O.events_per_agent && !a->ev_done) {
+		a->ev_done = 1;
+		INC(st_ev_done);
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* One whole reply to the request in flight. */
+static void
+on_reply(struct agent *a, const char *body, size_t len)
+{
+	int st = a->rsp.status, req = a->req;
+	double t = now_s();
+
+	a->req = R_NONE;
+	if (a->polling) {
+		a->polling = 0;
+		DEC(st_polling);
+	}
+	if (st == 429 || st == 503) {
+		double ra = a->rsp.retry_after >= 0 ? a->rsp.retry_after : 5;
+
+		if (st == 503)
+			INC(st_503);
+		else
+			INC(st_429);
+		if (req == R_ENROLL) {
+			agent_close(a);
+			agent_later(a, jitter(ra));
+			return;
+		}
+		if (a->rsp.close)
+			agent_close(a);
+		agent_later(a, jitter(ra));
+		return;
+	}
+	switch (req) {
+	case R_ENROLL:
+		if (st == 201) {
+			on_enrolled(a, body, len);
+			return;
+		}
+		if (st == 500 && ++a->enroll_tries <= ENROLL_RETRIES) {
+			INC(st_enroll_retry);
+			agent_close(a);
+			agent_later(a, jitter(1));
+			return;
+		}
+		show_error(a, "enroll", st, body, len);
+		enroll_finish(a, 0);
+		return;
+	case R_HB:
+		if (st != 200)
+			goto unexpected;
+		INC(st_hb_ok);
+		a->need_hb = 0;
+		a->backoff = 0;
+		break;
+	case R_POLL:
+		if (st != 200)
+			goto unexpected;
+		on_poll(a, body, len, t);
+		break;
+	case R_STATUS:
+		if (st == 200)
+			INC(st_status_ok);
+		else if (st == 404 || st == 409) {
+			INC(st_status_other);
+			show_error(a, "task status", st, body, len);
+		} else
+			goto unexpected;
+		memmove(a->pending[0], a->pending[1],
+		        sizeof(a->pending[0]) * (MAX_PENDING - 1));
+		a->npending--;
+		break;
+	case R_EVENTS:
+		if (st != 200 || on_events(a, body, len) == -1)
+			goto unexpected;
+		break;
+	default:
+		goto unexpected;
+	}
+	if (a->rsp.close) {
+		agent_close(a);
+		agent_later(a, 0.1);
+		return;
+	}
+	agent_next(a);
+	return;
+unexpected:
+	INC(st_other);
+	INC(st_dead);
+	show_error(a, req_names[req], st, body, len);
+	a->dead = 1;
+	agent_close(a);
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct agent *a = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr pos;
+	size_t len;
+	char *p;
+	int r;
+
+	while (a->bev == bev) {
+		if (a->req == R_NONE) {
+			if (evbuffer_get_length(in) > 0) {
+				INC(st_other);
+				say("agent %d: bytes from the center with no "
+				    "request in flight",
+				    a->idx);
+				agent_lost(a);
+			}
+			return;
+		}
+		if (!a->head_done) {
+			pos = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+			if (pos.pos < 0) {
+				if (evbuffer_get_length(in) > MAX_HEAD)
+					goto bad;
+				return;
+			}
+			p = (char *)evbuffer_pullup(in, pos.pos + 4);
+			if (head_parse(p, (size_t)pos.pos + 4, &a->rsp) == -1)
+				goto bad;
+			evbuffer_drain(in, (size_t)pos.pos + 4);
+			a->head_done = 1;
+			a->chunk_st = -1;
+		}
+		if (a->rsp.chunked) {
+			if ((r = chunked_take(in, a->body, &a->chunk_st)) == 0)
+				return;
+			if (r == -1)
+				goto bad;
+		} else if (a->rsp.clen >= 0) {
+			if (evbuffer_get_length(in) < (size_t)a->rsp.clen)
+				return;
+			evbuffer_remove_buffer(in, a->body,
+			                       (size_t)a->rsp.clen);
+		} else
+			goto bad;
+		a->head_done = 0;
+		len = evbuffer_get_length(a->body);
+		evbuffer_add(a->body, "", 1); /* NUL for messages */
+		p = (char *)evbuffer_pullup(a->body, -1);
+		on_reply(a, p, len);
+		if (a->bev != bev)
+			return;
+		evbuffer_drain(a->body, len + 1);
+	}
+	return;
+bad:
+	INC(st_other);
+	say("agent %d: malformed HTTP reply", a->idx);
+	agent_lost(a);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct agent *a = arg;
+	unsigned long e;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		a->connected = 1;
+		a->t_conn = now_s();
+		INC(st_connected);
+		INC(st_handshakes);
+		if (O.enroll) {
+			send_enroll(a);
+			return;
+		}
+		if (!a->ever)
+			a->hs_first = a->t_conn - a->t_try;
+		a->ever = 1;
+		a->need_hb = 1;
+		agent_uncount(a);
+		worker_pump(a->w);
+		agent_next(a);
+		return;
+	}
+	if (!a->connected) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		INC(st_conn_fail);
+		e = bufferevent_get_openssl_error(bev);
+		if (atomic_fetch_add(&g_errs_shown, 1) < 10)
+			say("agent %d: connection failed before TLS was up "
+			    "(%s%s%s; errno %d %s; TLS %s) after %.2f s",
+			    a->idx, what & BEV_EVENT_EOF ? "EOF" : "",
+			    what & BEV_EVENT_ERROR ? "error" : "",
+			    what & BEV_EVENT_TIMEOUT ? "timeout" : "", err,
+			    strerror(err), e ? ERR_error_string(e, NULL) : "-",
+			    now_s() - a->t_try);
+	} else
+		INC(st_disconnects);
+	agent_lost(a);
+}
+
+/* --- connections ------------------------------------------------------------
+ */
+
+static void
+agent_connect(struct agent *a)
+{
+	struct worker *w = a->w;
+	struct sockaddr_in src;
+	struct timeval rt = {READ_TIMEOUT, 0};
+	SSL *ssl = NULL;
+	int fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                 0)) == -1) {
+		if (atomic_fetch_add(&g_errs_shown, 1) < 10)
+			say("agent %d: socket: %s", a->idx, strerror(errno));
+		goto fail;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (O.src_addrs > 1) {
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		           sizeof(one));
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr =
+		    htonl(0x7f000001u + (uint32_t)(a->idx % O.src_addrs));
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1) {
+			if (atomic_fetch_add(&g_errs_shown, 1) < 10)
+				say("agent %d: bind: %s", a->idx,
+				    strerror(errno));
+			goto fail;
+		}
+	}
+	a->t_try = now_s();
+	if (connect(fd, (struct sockaddr *)&g_gw, sizeof(g_gw)) == -1 &&
+	    errno != EINPROGRESS)
+		goto fail;
+	if ((ssl = SSL_new(w->ctx)) == NULL)
+		goto fail;
+	SSL_set1_host(ssl, O.fqdn);
+	if (!O.enroll && (SSL_use_certificate(ssl, a->cert) != 1 ||
+	                  SSL_use_PrivateKey(ssl, a->key) != 1))
+		die("agent %d: cannot use its key and certificate", a->idx);
+	a->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+	                                        BUFFEREVENT_SSL_CONNECTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (a->bev == NULL) {
+		SSL_free(ssl);
+		goto fail;
+	}
+	fd = -1;
+	bufferevent_openssl_set_allow_dirty_shutdown(a->bev, 1);
+	bufferevent_setcb(a->bev, read_cb, NULL, event_cb, a);
+	bufferevent_set_timeouts(a->bev, &rt, &rt);
+	bufferevent_enable(a->bev, EV_READ | EV_WRITE);
+	return;
+fail:
+	if (fd != -1)
+		close(fd);
+	INC(st_conn_fail);
+	agent_lost(a);
+}
+
+static void
+worker_pump(struct worker *w)
+{
+	struct agent *a;
+
+	while (w->inflight < w->par && w->next < w->n &&
+	       GET(g_mode) != M_STOP) {
+		a = w->a[w->next++];
+		a->counted = 1;
+		w->inflight++;
+		if (O.enroll && a->key == NULL &&
+		    (a->key = EVP_EC_gen("P-256")) == NULL)
+			die("cannot generate an EC P-256 key");
+		agent_connect(a);
+	}
+	if (O.enroll && w->done == w->n)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	worker_pump(arg);
+}
+
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	int mode = GET(g_mode);
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < w->n; i++) {
+		struct agent *a = w->a[i];
+
+		if (mode == M_STOP) {
+			evtimer_del(a->timer);
+			agent_close(a);
+		} else if (a->req == R_NONE && a->connected &&
+		           !evtimer_pending(a->timer, NULL))
+			agent_next(a);
+	}
+	if (mode == M_STOP)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	worker_pump(w);
+	event_base_loop(w->base, O.enroll ? 0 : EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static SSL_CTX *
+client_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, O.ca, NULL) != 1)
+		die("%s: cannot load the CA", O.ca);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
+static void
+workers_start(void)
+{
+	int t, i;
+
+	g_workers = calloc((size_t)O.threads, sizeof(*g_workers));
+	for (t = 0; t < O.threads; t++) {
+		struct worker *w = &g_workers[t];
+
+		w->idx = t;
+		if ((w->base = event_base_new()) == NULL)
+			die("event_base_new failed");
+		w->ctx = client_ctx();
+		w->wake = event_new(w->base, -1, 0, wake_cb, w);
+		w->pump = event_new(w->base, -1, 0, pump_cb, w);
+		w->a = calloc((size_t)O.agents / (size_t)O.threads + 1,
+		              sizeof(*w->a));
+		w->par = (O.enroll ? O.enroll_par : O.connect_par) / O.threads;
+		if (w->par < 1)
+			w->par = O.agents; /* 0 = no limit */
+	}
+	for (i = 0; i < O.agents; i++) {
+		struct agent *a = &g_agents[i];
+		struct worker *w = &g_workers[i % O.threads];
+
+		a->w = w;
+		a->timer = evtimer_new(w->base, timer_cb, a);
+		a->body = evbuffer_new();
+		w->a[w->n++] = a;
+	}
+	for (t = 0; t < O.threads; t++)
+		if (pthread_create(&g_workers[t].th, NULL, worker_main,
+		                   &g_workers[t]) != 0)
+			die("pthread_create failed");
+}
+
+static void
+workers_wake(void)
+{
+	int t;
+
+	for (t = 0; t < O.threads; t++)
+		event_active(g_workers[t].wake, EV_READ, 0);
+}
+
+static void
+workers_join(void)
+{
+	int t;
+
+	for (t = 0; t < O.threads; t++)
+		pthread_join(g_workers[t].th, NULL);
+}
+
+/* --- identities ------------------------------------------------------------
+ */
+
+static void
+ids_path(char *out, size_t n, const char *file)
+{
+	if ((size_t)snprintf(out, n, "%s/%s", O.ids, file) >= n)
+		die("--ids: path too long");
+}
+
+static int
+ids_save(void)
+{
+	char p1[4096], p2[4096];
+	FILE *txt;
+	BIO *pem;
+	int i, n = 0;
+
+	mkdir(O.ids, 0700);
+	ids_path(p1, sizeof(p1), "agents.txt");
+	ids_path(p2, sizeof(p2), "agents.pem");
+	if ((txt = fopen(p1, "w")) == NULL ||
+	    (pem = BIO_new_file(p2, "w")) == NULL)
+		die("%s: cannot write: %s", O.ids, strerror(errno));
+	chmod(p2, 0600);
+	for (i = 0; i < O.agents; i++) {
+		struct agent *a = &g_agents[i];
+
+		if (a->dead || a->cert == NULL)
+			continue;
+		fprintf(txt, "%d %s %s\n", n++, a->id, a->mid);
+		PEM_write_bio_PrivateKey(pem, a->key, NULL, NULL, 0, NULL,
+		                         NULL);
+		PEM_write_bio_X509(pem, a->cert);
+	}
+	if (fclose(txt) != 0 || BIO_flush(pem) != 1)
+		die("%s: write failed", O.ids);
+	BIO_free(pem);
+	return n;
+}
+
+static void
+ids_load(void)
+{
+	char p1[4096], p2[4096], line[256];
+	FILE *txt;
+	BIO *pem;
+	int i, idx;
+
+	ids_path(p1, sizeof(p1), "agents.txt");
+	ids_path(p2, sizeof(p2), "agents.pem");
+	if ((txt = fopen(p1, "r")) == NULL ||
+	    (pem = BIO_new_file(p2, "r")) == NULL)
+		die("%s: no identities (run fleet enroll first)", O.ids);
+	for (i = 0; i < O.agents; i++) {
+		struct agent *a = &g_agents[i];
+
+		if (fgets(line, sizeof(line), txt) == NULL ||
+		    sscanf(line, "%d %39s %32s", &idx, a->id, a->mid) != 3)
+			die("%s: holds %d identities, %d wanted; enroll more",
+			    p1, i, O.agents);
+		a->idx = i;
+		if ((a->key = PEM_read_bio_PrivateKey(pem, NULL, NULL, NULL)) ==
+		        NULL ||
+		    (a->cert = PEM_read_bio_X509(pem, NULL, NULL, NULL)) ==
+		        NULL)
+			die("%s: identity %d unreadable", p2, i);
+	}
+	fclose(txt);
+	BIO_free(pem);
+}
+
+/* --- phases of a run -------------------------------------------------------
+ */
+
+struct mark {
+	const char *name;
+	double t;
+	struct proc_sample c; /* the center */
+	double self_cpu;      /* this program */
+	double admin_max;     /* slowest admin API call in the phase */
+};
+
+#define MAX_MARKS 16
+static struct mark g_marks[MAX_MARKS];
+static int g_nmarks;
+static int g_pid; /* the center's pid (changes at the restart) */
+
+static double
+self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void
+mark(const char *name)
+{
+	struct mark *m;
+
+	if (g_nmarks == MAX_MARKS)
+		return;
+	m = &g_marks[g_nmarks++];
+	m->name = name;
+	m->t = now_s();
+	proc_read(g_pid, &m->c);
+	m->self_cpu = self_cpu();
+	m->admin_max = g_admin_max;
+	g_admin_max = 0;
+}
+
+static int
+alive_agents(void)
+{
+	return O.agents - (int)GET(st_dead);
+}
+
+/* Waits until all live agents hold a poll, agent side and center side. */
+static int
+wait_polling(double deadline, double *gauge_out)
+{
+	struct center_metrics m;
+	double next_scrape = 0;
+
+	*gauge_out = NAN;
+	while (now_s() < deadline) {
+		if (GET(st_polling) >= alive_agents() &&
+		    now_s() >= next_scrape) {
+			next_scrape = now_s() + 0.5;
+			if (metrics_read(&m) == 0) {
+				*gauge_out = m.long_polls;
+				if (m.long_polls >= alive_agents())
+					return 0;
+			}
+		}
+		sleep_s(0.05);
+	}
+	return -1;
+}
+
+static struct {
+	double hs_p50, hs_p99, hs_max;
+	double connect_secs, handshakes_per_s, conn_gauge_min, polls_gauge_min;
+	double hold_conn_min;
+	long rss_hold_kb;
+	int rounds_done;
+	double lat_ret_p50, lat_ret_p99, lat_ret_max, lat_sent_p50,
+	    lat_sent_p99, lat_sent_max, post_secs_max;
+	long long lat_missing;
+	double hb_per_s;
+	double ev_secs, ev_per_s;
+	long long ev_sent, ev_acked, ev_stored_acks, ev_dup_acks, db_events,
+	    db_agents, db_agents_complete, api_checked, api_ok;
+	double ev_center_stored;
+	int restart_ok;
+	double stop_secs, start_secs, back_secs, back_from_listen_secs,
+	    reconn_p50, reconn_p99, reconn_max;
+	double cpu1, cpu1_secs, cpu2, cpu2_secs;
+	long hwm1_kb, hwm2_kb;
+} R;
+
+static void
+phase_connect(void)
+{
+	double t0 = now_s(), gauge;
+
+	say("connect: %d agents, at most %d handshakes in flight", O.agents,
+	    O.connect_par);
+	if (wait_polling(t0 + O.connect_timeout, &gauge) == -1)
+		say("connect: DEADLINE after %d s: %lld connected, %lld "
+		    "polling, center holds %.0f polls",
+		    O.connect_timeout, GET(st_connected), GET(st_polling),
+		    gauge);
+	R.connect_secs = now_s() - t0;
+	R.handshakes_per_s = (double)GET(st_handshakes) / R.connect_secs;
+	{
+		double *hs = calloc((size_t)O.agents, sizeof(double));
+		size_t n = 0;
+		int i;
+
+		for (i = 0; i < O.agents; i++)
+			if (g_agents[i].ever)
+				hs[n++] = g_agents[i].hs_first;
+		qsort(hs, n, sizeof(double), cmp_double);
+		R.hs_p50 = quantile(hs, n, 0.5);
+		R.hs_p99 = quantile(hs, n, 0.99);
+		R.hs_max = n ? hs[n - 1] : NAN;
+		free(hs);
+	}
+	say("connect: %lld connected, %lld polling (center: %.0f) in %.1f s "
+	    "(%.0f handshakes/s, %lld failed attempts; connect() to TLS "
+	    "established p50 %.3f s p99 %.3f s max %.3f s)",
+	    GET(st_connected), GET(st_polling), gauge, R.connect_secs,
+	    R.handshakes_per_s, GET(st_conn_fail), R.hs_p50, R.hs_p99,
+	    R.hs_max);
+	mark("connect");
+}
+
+static void
+phase_hold(void)
+{
+	double t0 = now_s(), end = t0 + O.hold;
+	struct center_metrics m;
+	struct proc_sample ps;
+
+	R.conn_gauge_min = R.polls_gauge_min = R.hold_conn_min = 1e18;
+	say("hold: %d s of held polls (wait=%d)", O.hold, O.wait);
+	while (now_s() < end) {
+		sleep_s(1);
+		if (metrics_read(&m) == 0) {
+			R.conn_gauge_min = fmin(R.conn_gauge_min, m.gw_conns);
+			R.polls_gauge_min =
+			    fmin(R.polls_gauge_min, m.long_polls);
+		}
+		R.hold_conn_min =
+		    fmin(R.hold_conn_min, (double)GET(st_connected));
+	}
+	proc_read(g_pid, &ps);
+	R.rss_hold_kb = ps.rss_kb;
+	say("hold: connections min %.0f (center) / %.0f (agents), held polls "
+	    "min %.0f, center RSS %.0f MiB",
+	    R.conn_gauge_min, R.hold_conn_min, R.polls_gauge_min,
+	    (double)ps.rss_kb / 1024);
+	mark("hold");
+}
+
+static int
+post_task(char *id, size_t idlen, int *nagents)
+{
+	struct reply r;
+	json_t *j;
+	int rc = -1;
+
+	if (admin_call("POST", "/api/v1/tasks",
+	               "{\"kind\": \"inventory\", \"target\": {\"all\": "
+	               "true}, \"timeout\": \"1h\"}",
+	               &r) == -1)
+		return -1;
+	j = json_loadb(r.body, r.len, 0, NULL);
+	if (r.status == 201 && json_is_string(json_object_get(j, "id"))) {
+		snprintf(id, idlen, "%s",
+		         json_string_value(json_object_get(j, "id")));
+		*nagents =
+		    (int)json_integer_value(json_object_get(j, "agents"));
+		rc = 0;
+	} else
+		say("dispatch: POST /api/v1/tasks: HTTP %d: %.300s", r.status,
+		    r.body);
+	json_decref(j);
+	reply_free(&r);
+	return rc;
+}
+
+static void
+phase_dispatch(void)
+{
+	double *ret =
+	    calloc((size_t)O.agents * (size_t)O.rounds, sizeof(double));
+	double *sent =
+	    calloc((size_t)O.agents * (size_t)O.rounds, sizeof(double));
+	size_t n = 0;
+	int k, i, nagents;
+
+	for (k = 0; k < O.rounds; k++) {
+		double t_sent, t_ret, deadline, gauge;
+		long long want = (long long)alive_agents() * (k + 1);
+		char id[64];
+
+		if (wait_polling(now_s() + O.round_timeout, &gauge) == -1)
+			say("dispatch %d: only %lld agents polling (center: "
+			    "%.0f); dispatching anyway",
+			    k + 1, GET(st_polling), gauge);
+		if (k == O.rounds - 1)
+			atomic_store(&g_mode, M_HEARTBEAT);
+		t_sent = now_s();
+		if (post_task(id, sizeof(id), &nagents) == -1)
+			break;
+		t_ret = now_s();
+		R.post_secs_max = fmax(R.post_secs_max, t_ret - t_sent);
+		deadline = t_ret + O.round_timeout;
+		while (GET(st_tasks_rx) < want && now_s() < deadline)
+			sleep_s(0.01);
+		for (i = 0; i < O.agents; i++) {
+			struct agent *a = &g_agents[i];
+
+			if (a->nrx > k && k < MAX_ROUNDS) {
+				ret[n] = a->rx[k] - t_ret;
+				sent[n] = a->rx[k] - t_sent;
+				n++;
+			} else if (!a->dead)
+				R.lat_missing++;
+		}
+		say("dispatch %d: task %s for %d agents; POST took %.3f s; "
+		    "%lld/%lld received",
+		    k + 1, id, nagents, t_ret - t_sent, GET(st_tasks_rx), want);
+		while (GET(st_status_ok) + GET(st_status_other) < want &&
+		       now_s() < deadline)
+			sleep_s(0.01);
+		R.rounds_done++;
+	}
+	qsort(ret, n, sizeof(double), cmp_double);
+	qsort(sent, n, sizeof(double), cmp_double);
+	R.lat_ret_p50 = quantile(ret, n, 0.5);
+	R.lat_ret_p99 = quantile(ret, n, 0.99);
+	R.lat_ret_max = n ? ret[n - 1] : NAN;
+	R.lat_sent_p50 = quantile(sent, n, 0.5);
+	R.lat_sent_p99 = quantile(sent, n, 0.99);
+	R.lat_sent_max = n ? sent[n - 1] : NAN;
+	say("dispatch: %zu receipts; after the POST returned p50 %.3f s p99 "
+	    "%.3f s max %.3f s; after it was sent p50 %.3f s p99 %.3f s max "
+	    "%.3f s; %lld missing",
+	    n, R.lat_ret_p50, R.lat_ret_p99, R.lat_ret_max, R.lat_sent_p50,
+	    R.lat_sent_p99, R.lat_sent_max, R.lat_missing);
+	free(ret);
+	free(sent);
+	mark("dispatch");
+}
+
+static void
+phase_heartbeat(void)
+{
+	long long h0, h1;
+	double t0, t1;
+
+	/* Counted by the agents (200 replies): the center's counter can
+	 * only be read through the admin API, which answers late under this
+	 * load, so its window would be uncertain. */
+	say("heartbeat: %d s of closed-loop heartbeats", O.hb_secs);
+	h0 = GET(st_hb_ok);
+	t0 = now_s();
+	sleep_s(O.hb_secs);
+	h1 = GET(st_hb_ok);
+	t1 = now_s();
+	R.hb_per_s = (double)(h1 - h0) / (t1 - t0);
+	say("heartbeat: %.0f/s acknowledged", R.hb_per_s);
+	mark("heartbeat");
+}
+
+static long long
+db_count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		say("verify: %s: %s", sql, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+verify_events(void)
+{
+	char sql[512], path[160];
+	struct center_metrics m;
+	sqlite3 *db = NULL;
+	int i, k;
+
+	if (metrics_read(&m) == 0)
+		R.ev_center_stored = m.events_stored;
+	if (O.db != NULL && sqlite3_open_v2(O.db, &db, SQLITE_OPEN_READONLY,
+	                                    NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 30000);
+		R.db_events = db_count(db, "SELECT COUNT(*) FROM events");
+		R.db_agents =
+		    db_count(db, "SELECT COUNT(DISTINCT agent_id) FROM events");
+		snprintf(sql, sizeof(sql),
+		         "SELECT COUNT(*) FROM (SELECT agent_id FROM events "
+		         "GROUP BY agent_id HAVING COUNT(*) = %d AND MIN(seq) "
+		         "= 1 AND MAX(seq) = %d)",
+		         O.events_per_agent, O.events_per_agent);
+		R.db_agents_complete = db_count(db, sql);
+	} else
+		R.db_events = R.db_agents = R.db_agents_complete = -1;
+	sqlite3_close(db);
+	/* The admin API, for a few agents spread over the fleet. */
+	for (k = 0; k < 5 && k < O.agents; k++) {
+		struct reply r;
+		json_t *j;
+
+		i = (int)((long long)k * O.agents / 5);
+		snprintf(path, sizeof(path),
+		         "/api/v1/events?agent=%s&limit=10000", g_agents[i].id);
+		R.api_checked++;
+		if (admin_call("GET", path, NULL, &r) == -1)
+			continue;
+		j = json_loadb(r.body, r.len, 0, NULL);
+		if (r.status == 200 &&
+		    (long long)json_array_size(json_object_get(j, "events")) ==
+		        (O.events_per_agent < 10000 ? O.events_per_agent
+		                                    : 10000))
+			R.api_ok++;
+		else
+			say("verify: agent %s: admin API shows %zu events",
+			    g_agents[i].id,
+			    json_array_size(json_object_get(j, "events")));
+		json_decref(j);
+		reply_free(&r);
+	}
+	say("verify: sent %lld, acknowledged %lld (stored %lld + duplicates "
+	    "%lld); store holds %lld events of %lld agents, %lld agents with "
+	    "exactly seq 1..%d; center counter %.0f; admin API %lld/%lld "
+	    "agents complete",
+	    R.ev_sent, R.ev_acked, R.ev_stored_acks, R.ev_dup_acks, R.db_events,
+	    R.db_agents, R.db_agents_complete, O.events_per_agent,
+	    R.ev_center_stored, R.api_ok, R.api_checked);
+}
+
+static void
+phase_events(void)
+{
+	double t0, deadline;
+	long long want;
+
+	want = alive_agents();
+	say("events: %d per agent in batches of %d (%lld events)",
+	    O.events_per_agent, O.batch, want * O.events_per_agent);
+	atomic_store(&g_mode, M_EVENTS);
+	workers_wake();
+	t0 = now_s();
+	deadline = t0 + O.events_timeout;
+	while (GET(st_ev_done) < want && now_s() < deadline)
+		sleep_s(0.01);
+	R.ev_secs = now_s() - t0;
+	R.ev_sent = want * O.events_per_agent;
+	R.ev_acked = GET(st_ev_acked);
+	R.ev_stored_acks = GET(st_ev_stored);
+	R.ev_dup_acks = GET(st_ev_dup);
+	R.ev_per_s = (double)R.ev_stored_acks / R.ev_secs;
+	say("events: %lld acknowledged in %.2f s: %.0f events/s stored, %lld "
+	    "batches, %lld answered 503",
+	    R.ev_acked, R.ev_secs, R.ev_per_s, GET(st_ev_batches), GET(st_503));
+	mark("events");
+	verify_events();
+}
+
+static void
+phase_restart(void)
+{
+	struct center_metrics m;
+	struct proc_sample ps;
+	double t_term, t_exit, t_up, deadline, gauge = NAN, *rc;
+	size_t n = 0;
+	int i, oldpid = g_pid;
+
+	if (wait_polling(now_s() + O.round_timeout, &gauge) == -1)
+		say("restart: only %lld agents polling before the restart",
+		    GET(st_polling));
+	proc_read(g_pid, &ps);
+	R.hwm1_kb = ps.hwm_kb;
+	R.cpu1 = ps.cpu;
+	mark("before restart");
+	say("restart: SIGTERM to the center (pid %d), %lld agents polling",
+	    g_pid, GET(st_polling));
+	t_term = now_s();
+	if (kill(g_pid, SIGTERM) == -1) {
+		say("restart: kill: %s", strerror(errno));
+		return;
+	}
+	while (proc_read(g_pid, &ps) == 0 && ps.alive && now_s() - t_term < 30)
+		sleep_s(0.01);
+	t_exit = now_s();
+	R.stop_secs = t_exit - t_term;
+	if (ps.alive) {
+		say("restart: the center did not stop within 30 s");
+		return;
+	}
+	if (system(O.restart_cmd) != 0) {
+		say("restart: %s failed", O.restart_cmd);
+		return;
+	}
+	t_up = now_s();
+	R.start_secs = t_up - t_exit;
+	g_pid = ports_pid();
+	say("restart: stopped in %.2f s, started again in %.2f s (pid %d)",
+	    R.stop_secs, R.start_secs, g_pid);
+	deadline = t_up + O.restart_timeout;
+	while (now_s() < deadline) {
+		if (GET(st_polling) >= alive_agents() &&
+		    metrics_read(&m) == 0) {
+			gauge = m.long_polls;
+			if (gauge >= alive_agents())
+				break;
+		}
+		sleep_s(0.1);
+	}
+	if (g_pid == oldpid || gauge < alive_agents()) {
+		say("restart: DEADLINE: %lld connected, %lld polling, center "
+		    "holds %.0f polls after %.0f s",
+		    GET(st_connected), GET(st_polling), gauge,
+		    now_s() - t_term);
+		R.back_secs = NAN;
+	} else {
+		R.restart_ok = 1;
+		R.back_secs = now_s() - t_term;
+		R.back_from_listen_secs = now_s() - t_up;
+	}
+	rc = calloc((size_t)O.agents, sizeof(double));
+	for (i = 0; i < O.agents; i++)
+		if (g_agents[i].connected && g_agents[i].t_conn > t_term)
+			rc[n++] = g_agents[i].t_conn - t_term;
+	qsort(rc, n, sizeof(double), cmp_double);
+	R.reconn_p50 = quantile(rc, n, 0.5);
+	R.reconn_p99 = quantile(rc, n, 0.99);
+	R.reconn_max = n ? rc[n - 1] : NAN;
+	free(rc);
+	say("restart: all %d agents polling again %.2f s after SIGTERM (%.2f "
+	    "s after the center listened); reconnects p50 %.2f s p99 %.2f s "
+	    "max %.2f s after SIGTERM",
+	    alive_agents(), R.back_secs, R.back_from_listen_secs, R.reconn_p50,
+	    R.reconn_p99, R.reconn_max);
+	mark("restart");
+}
+
+/* One JSON member; NaN (not measured) is null. */
+static void
+jnum(FILE *f, const char *k, double v)
+{
+	if (isnan(v) || isinf(v))
+		fprintf(f, ", \"%s\": null", k);
+	else
+		fprintf(f, ", \"%s\": %.10g", k, v);
+}
+
+static void
+report(void)
+{
+	struct proc_sample ps;
+	FILE *f;
+	int i;
+
+	if (proc_read(g_pid, &ps) == 0) {
+		R.hwm2_kb = ps.hwm_kb;
+		R.cpu2 = ps.cpu;
+	}
+	printf("\n== fleet: %d agents, %d threads, %d source addresses ==\n",
+	       O.agents, O.threads, O.src_addrs);
+	printf("agents connected        %lld of %d (held polls, center gauge "
+	       "min during hold: %.0f; gateway connections min %.0f)\n",
+	       (long long)R.hold_conn_min, O.agents, R.polls_gauge_min,
+	       R.conn_gauge_min);
+	printf("connect phase           %.1f s, %.0f TLS handshakes/s, %lld "
+	       "failed attempts; handshake p50 %.3f s p99 %.3f s max %.3f s\n",
+	       R.connect_secs, R.handshakes_per_s, GET(st_conn_fail), R.hs_p50,
+	       R.hs_p99, R.hs_max);
+	printf("heartbeats/s            %.0f (closed loop, every agent)\n",
+	       R.hb_per_s);
+	printf("events/s stored         %.0f (%lld events in %.2f s, batches "
+	       "of %d)\n",
+	       R.ev_per_s, R.ev_stored_acks, R.ev_secs, O.batch);
+	printf("events check            sent %lld, acked %lld, in store %lld "
+	       "(%lld/%d agents complete), admin API %lld/%lld: %s\n",
+	       R.ev_sent, R.ev_acked, R.db_events, R.db_agents_complete,
+	       alive_agents(), R.api_ok, R.api_checked,
+	       R.db_events == R.ev_sent && R.ev_acked == R.ev_sent &&
+	               R.db_agents_complete == alive_agents()
+	           ? "nothing lost"
+	           : "MISMATCH");
+	printf("task dispatch latency   p50 %.3f s, p99 %.3f s, max %.3f s "
+	       "after the admin POST returned (%d rounds; %lld missing)\n",
+	       R.lat_ret_p50, R.lat_ret_p99, R.lat_ret_max, R.rounds_done,
+	       R.lat_missing);
+	printf("                        p50 %.3f s, p99 %.3f s, max %.3f s "
+	       "after it was sent (POST took up to %.3f s)\n",
+	       R.lat_sent_p50, R.lat_sent_p99, R.lat_sent_max, R.post_secs_max);
+	printf("center peak RSS         %.0f MiB (VmHWM before the restart), "
+	       "%.0f MiB after it\n",
+	       (double)R.hwm1_kb / 1024, (double)R.hwm2_kb / 1024);
+	printf("restart                 %s: all back %.2f s after SIGTERM "
+	       "(stop %.2f s, start %.2f s, then %.2f s); reconnect p50 "
+	       "%.2f p99 %.2f max %.2f s\n",
+	       R.restart_ok ? "ok" : (O.skip_restart ? "skipped" : "FAILED"),
+	       R.back_secs, R.stop_secs, R.start_secs, R.back_from_listen_secs,
+	       R.reconn_p50, R.reconn_p99, R.reconn_max);
+	printf("errors                  %lld unexpected replies, %lld 503, "
+	       "%lld 429, %lld agents given up, %lld disconnects\n",
+	       GET(st_other), GET(st_503), GET(st_429), GET(st_dead),
+	       GET(st_disconnects));
+	printf(
+	    "\nphase            secs   center CPU s (%%)   fleet CPU s (%%)   "
+	    "center RSS MiB   slowest admin call s\n");
+	for (i = 1; i < g_nmarks; i++) {
+		struct mark *a = &g_marks[i - 1], *b = &g_marks[i];
+		double d = b->t - a->t;
+		double cc = b->c.cpu - a->c.cpu;
+
+		if (strcmp(b->name, "restart") == 0)
+			cc = b->c.cpu; /* a new process */
+		printf("%-15s %6.1f   %7.1f (%5.0f%%)    %7.1f (%5.0f%%)   "
+		       "%8.0f   %8.2f\n",
+		       b->name, d, cc, 100 * cc / d, b->self_cpu - a->self_cpu,
+		       100 * (b->self_cpu - a->self_cpu) / d,
+		       (double)b->c.rss_kb / 1024, b->admin_max);
+	}
+	if (g_nmarks > 1) {
+		struct mark *a = &g_marks[0], *b = &g_marks[g_nmarks - 1];
+
+		R.cpu1_secs = b->t - a->t;
+	}
+	fflush(stdout);
+	if (O.json_out == NULL || (f = fopen(O.json_out, "w")) == NULL)
+		return;
+	fprintf(f, "{\"agents\": %d, \"threads\": %d", O.agents, O.threads);
+	jnum(f, "connected_min", R.hold_conn_min);
+	jnum(f, "polls_gauge_min", R.polls_gauge_min);
+	jnum(f, "connect_secs", R.connect_secs);
+	jnum(f, "handshakes_per_s", R.handshakes_per_s);
+	jnum(f, "heartbeats_per_s", R.hb_per_s);
+	jnum(f, "events_per_s", R.ev_per_s);
+	jnum(f, "events_sent", (double)R.ev_sent);
+	jnum(f, "events_acked", (double)R.ev_acked);
+	jnum(f, "events_in_store", (double)R.db_events);
+	jnum(f, "dispatch_p50", R.lat_ret_p50);
+	jnum(f, "dispatch_p99", R.lat_ret_p99);
+	jnum(f, "dispatch_sent_p50", R.lat_sent_p50);
+	jnum(f, "dispatch_sent_p99", R.lat_sent_p99);
+	jnum(f, "center_hwm_mib", (double)R.hwm1_kb / 1024);
+	jnum(f, "restart_back_secs", R.restart_ok ? R.back_secs : (double)NAN);
+	jnum(f, "errors", (double)GET(st_other));
+	fprintf(f, "}\n");
+	fclose(f);
+}
+
+/* --- main ------------------------------------------------------------------
+ */
+
+static void
+on_alarm(int sig)
+{
+	static const char msg[] = "fleet: --max-time reached; giving up\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(3);
+}
+
+static const char usage[] =
+    "usage: fleet enroll|run [options]\n"
+    "  --gw-port P --admin-port P   the center's ports (127.0.0.1)\n"
+    "  --ca FILE                    deployment CA (pki_dir/ca.crt)\n"
+    "  --fqdn NAME                  the center's name (default "
+    "center.vigil.test)\n"
+    "  --ids DIR                    identities (written by enroll)\n"
+    "  --agents N                   simulated agents (default 200)\n"
+    "  --threads T                  worker threads (default 2)\n"
+    "  --src-addrs K                source addresses 127.0.0.1..K "
+    "(default 4)\n"
+    "enroll: --token T --parallel P (default 64)\n"
+    "run:    --admin-key FILE --center-pid PID --ports-file FILE\n"
+    "        --restart-cmd CMD (starts the center again, waits until it "
+    "listens)\n"
+    "        --db FILE (vigil.db, read-only check) --json FILE\n"
+    "        --events-per-agent M (100) --batch B (100) --tasks R (3)\n"
+    "        --wait W (25) --hold S (30) --hb-secs S (10)\n"
+    "        --connect-parallel P (256; 0 = no limit) --no-restart\n"
+    "        --connect-timeout S --round-timeout S --events-timeout S\n"
+    "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n";
+
+static void
+parse_args(int argc, char **argv)
+{
+	enum {
+		o_gw = 256,
+		o_adm,
+		o_ca,
+		o_fqdn,
+		o_ids,
+		o_agents,
+		o_threads,
+		o_src,
+		o_token,
+		o_par,
+		o_key,
+		o_pid,
+		o_ports,
+		o_restart,
+		o_db,
+		o_json,
+		o_epa,
+		o_batch,
+		o_tasks,
+		o_wait,
+		o_hold,
+		o_hb,
+		o_cpar,
+		o_norestart,
+		o_ct,
+		o_rt,
+		o_et,
+		o_rst,
+		o_max,
+		o_bmin,
+		o_bmax,
+	};
+	static const struct option lo[] = {
+	    {"gw-port", 1, NULL, o_gw},
+	    {"admin-port", 1, NULL, o_adm},
+	    {"ca", 1, NULL, o_ca},
+	    {"fqdn", 1, NULL, o_fqdn},
+	    {"ids", 1, NULL, o_ids},
+	    {"agents", 1, NULL, o_agents},
+	    {"threads", 1, NULL, o_threads},
+	    {"src-addrs", 1, NULL, o_src},
+	    {"token", 1, NULL, o_token},
+	    {"parallel", 1, NULL, o_par},
+	    {"admin-key", 1, NULL, o_key},
+	    {"center-pid", 1, NULL, o_pid},
+	    {"ports-file", 1, NULL, o_ports},
+	    {"restart-cmd", 1, NULL, o_restart},
+	    {"db", 1, NULL, o_db},
+	    {"json", 1, NULL, o_json},
+	    {"events-per-agent", 1, NULL, o_epa},
+	    {"batch", 1, NULL, o_batch},
+	    {"tasks", 1, NULL, o_tasks},
+	    {"wait", 1, NULL, o_wait},
+	    {"hold", 1, NULL, o_hold},
+	    {"hb-secs", 1, NULL, o_hb},
+	    {"connect-parallel", 1, NULL, o_cpar},
+	    {"no-restart", 0, NULL, o_norestart},
+	    {"connect-timeout", 1, NULL, o_ct},
+	    {"round-timeout", 1, NULL, o_rt},
+	    {"events-timeout", 1, NULL, o_et},
+	    {"restart-timeout", 1, NULL, o_rst},
+	    {"max-time", 1, NULL, o_max},
+	    {"backoff-min", 1, NULL, o_bmin},
+	    {"backoff-max", 1, NULL, o_bmax},
+	    {"help", 0, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	if (argc < 2 ||
+	    (strcmp(argv[1], "enroll") != 0 && strcmp(argv[1], "run") != 0)) {
+		fputs(usage, stderr);
+		exit(2);
+	}
+	O.enroll = strcmp(argv[1], "enroll") == 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case o_gw:
+			O.gw_port = atoi(optarg);
+			break;
+		case o_adm:
+			O.adm_port = atoi(optarg);
+			break;
+		case o_ca:
+			O.ca = optarg;
+			break;
+		case o_fqdn:
+			O.fqdn = optarg;
+			break;
+		case o_ids:
+			O.ids = optarg;
+			break;
+		case o_agents:
+			O.agents = atoi(optarg);
+			break;
+		case o_threads:
+			O.threads = atoi(optarg);
+			break;
+		case o_src:
+			O.src_addrs = atoi(optarg);
+			break;
+		case o_token:
+			O.token = optarg;
+			break;
+		case o_par:
+			O.enroll_par = atoi(optarg);
+			break;
+		case o_key:
+			O.admin_key_file = optarg;
+			break;
+		case o_pid:
+			O.center_pid = atoi(optarg);
+			break;
+		case o_ports:
+			O.ports_file = optarg;
+			break;
+		case o_restart:
+			O.restart_cmd = optarg;
+			break;
+		case o_db:
+			O.db = optarg;
+			break;
+		case o_json:
+			O.json_out = optarg;
+			break;
+		case o_epa:
+			O.events_per_agent = atoi(optarg);
+			break;
+		case o_batch:
+			O.batch = atoi(optarg);
+			break;
+		case o_tasks:
+			O.rounds = atoi(optarg);
+			break;
+		case o_wait:
+			O.wait = atoi(optarg);
+			break;
+		case o_hold:
+			O.hold = atoi(optarg);
+			break;
+		case o_hb:
+			O.hb_secs = atoi(optarg);
+			break;
+		case o_cpar:
+			O.connect_par = atoi(optarg);
+			break;
+		case o_norestart:
+			O.skip_restart = 1;
+			break;
+		case o_ct:
+			O.connect_timeout = atoi(optarg);
+			break;
+		case o_rt:
+			O.round_timeout = atoi(optarg);
+			break;
+		case o_et:
+			O.events_timeout = atoi(optarg);
+			break;
+		case o_rst:
+			O.restart_timeout = atoi(optarg);
+			break;
+		case o_max:
+			O.max_time = atoi(optarg);
+			break;
+		case o_bmin:
+			O.backoff_min = atoi(optarg);
+			break;
+		case o_bmax:
+			O.backoff_max = atoi(optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			fputs(usage, stderr);
+			exit(2);
+		}
+	}
+	if (O.gw_port <= 0 || O.ca == NULL || O.ids == NULL || O.agents < 1 ||
+	    O.threads < 1 || O.src_addrs < 1 || O.src_addrs > 250)
+		die("--gw-port, --ca, --ids and a positive --agents are "
+		    "needed");
+	if (O.enroll && O.token == NULL)
+		die("enroll: --token is needed");
+	if (!O.enroll &&
+	    (O.adm_port <= 0 || O.admin_key_file == NULL || O.center_pid <= 0 ||
+	     O.rounds < 1 || O.rounds > MAX_ROUNDS || O.batch < 1 ||
+	     O.batch > 1000 || O.events_per_agent < 1 ||
+	     (!O.skip_restart && (O.restart_cmd == NULL || !O.ports_file))))
+		die("run: --admin-port, --admin-key, --center-pid, --tasks "
+		    "1..%d, --batch 1..1000, --events-per-agent >= 1, and "
+		    "--restart-cmd with --ports-file (or --no-restart) are "
+		    "needed",
+		    MAX_ROUNDS);
+	if (O.threads > O.agents)
+		O.threads = O.agents;
+}
+
+/* Raises RLIMIT_NOFILE as far as allowed; N agents need N + a few. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)O.agents + 64;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_max < need) {
+		struct rlimit want = {need, need};
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need)
+		die("%d agents need %llu file descriptors, RLIMIT_NOFILE "
+		    "allows %llu and cannot be raised here (no "
+		    "CAP_SYS_RESOURCE?); use --agents %llu or fewer",
+		    O.agents, (unsigned long long)need,
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)(rl.rlim_cur - 64));
+}
+
+static void
+run_enroll(void)
+{
+	double t0 = now_s(), t1;
+	int i, n;
+
+	for (i = 0; i < O.agents; i++) {
+		unsigned char r[16];
+		int k;
+
+		g_agents[i].idx = i;
+		RAND_bytes(r, sizeof(r));
+		for (k = 0; k < 16; k++)
+			snprintf(g_agents[i].mid + 2 * k, 3, "%02x", r[k]);
+	}
+	say("enroll: %d agents, %d in parallel", O.agents, O.enroll_par);
+	workers_start();
+	workers_join();
+	t1 = now_s();
+	n = ids_save();
+	printf("enrolled %lld agents in %.1f s: %.0f enrollments/s (%lld "
+	       "failed, %lld retried); identities in %s\n",
+	       GET(st_enrolled), t1 - t0, (double)GET(st_enrolled) / (t1 - t0),
+	       GET(st_enroll_fail), GET(st_enroll_retry), O.ids);
+	if (n != O.agents)
+		exit(1);
+}
+
+static void
+run_run(void)
+{
+	char buf[256];
+	FILE *f;
+	size_t n;
+
+	if ((f = fopen(O.admin_key_file, "r")) == NULL)
+		die("%s: %s", O.admin_key_file, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	snprintf(g_admin_key, sizeof(g_admin_key), "%s", buf);
+	g_admin_ctx = client_ctx();
+	g_pid = O.center_pid;
+	ids_load();
+	say("run: %d agents loaded from %s", O.agents, O.ids);
+	mark("start");
+	workers_start();
+	phase_connect();
+	phase_hold();
+	phase_dispatch();
+	phase_heartbeat();
+	phase_events();
+	if (!O.skip_restart)
+		phase_restart();
+	else {
+		struct proc_sample ps;
+
+		proc_read(g_pid, &ps);
+		R.hwm1_kb = ps.hwm_kb;
+	}
+	atomic_store(&g_mode, M_STOP);
+	workers_wake();
+	workers_join();
+	report();
+}
+
+int
+main(int argc, char **argv)
+{
+	g_t0 = now_s();
+	parse_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, on_alarm);
+	alarm((unsigned)O.max_time);
+	raise_nofile();
+	if (evthread_use_pthreads() != 0)
+		die("evthread_use_pthreads failed");
+	memset(&g_gw, 0, sizeof(g_gw));
+	g_gw.sin_family = AF_INET;
+	g_gw.sin_port = htons((uint16_t)O.gw_port);
+	if (inet_pton(AF_INET, O.host, &g_gw.sin_addr) != 1)
+		die("bad host");
+	if ((g_agents = calloc((size_t)O.agents, sizeof(*g_agents))) == NULL)
+		die("out of memory");
+	if (O.enroll)
+		run_enroll();
+	else
+		run_run();
+	return 0;
+}

@@ -1,0 +1,202 @@
+#!/bin/bash
+# The fleet benchmark (docs/performance.md, "Fleet"): builds the load
+# generator (fleet.c, against OpenSSL, libevent, jansson and SQLite through
+# pkg-config; bench/ is not part of the CMake build), stands up a center on
+# 127.0.0.1 with a fresh PKI and data directory, enrolls N simulated agents
+# and runs every phase of fleet.c against it: connect, hold, task dispatch,
+# heartbeats, events, center restart. Everything is bounded in time.
+#
+#   bench/fleet/run.sh [BUILD_DIR] [--agents N] [--events-per-agent M]
+#                      [--batch B] [--threads T] [--fresh] [--keep]
+#                      [--work DIR] [any other `fleet run` option]
+#
+# BUILD_DIR holds vigild and vigilctl (default: $VIGIL_BIN, else ./build,
+# else a RelWithDebInfo build is made in /tmp/vigil-fleet-build).
+#
+# Enrolled identities are cached per N in $FLEET_CACHE (default
+# /tmp/vigil-fleet-cache/nN): the PKI, a copy of the store taken right
+# after enrollment (sqlite3 .backup), the admin key and the agents' keys
+# and certificates. A later run with the same N starts from that copy and
+# skips enrollment; --fresh enrolls again (and measures enrollment).
+#
+# File descriptors: the center and the load generator each hold one per
+# agent plus a few dozen. Both get RLIMIT_NOFILE raised to the hard limit;
+# N is refused when N + 64 exceeds it.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+BUILD=""
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
+	BUILD=$1
+	shift
+fi
+N=20000
+M=100
+FRESH=0
+KEEP=0
+WORK=${FLEET_WORK:-/tmp/vigil-fleet}
+PASS=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--agents) N=$2; shift 2 ;;
+	--events-per-agent) M=$2; shift 2 ;;
+	--fresh) FRESH=1; shift ;;
+	--keep) KEEP=1; shift ;;
+	--work) WORK=$2; shift 2 ;;
+	-h | --help)
+		sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*) PASS+=("$1"); shift ;;
+	esac
+done
+case "$N" in '' | *[!0-9]*) echo "run.sh: --agents: a number" >&2; exit 2 ;; esac
+
+# --- binaries ---------------------------------------------------------
+if [ -z "$BUILD" ]; then
+	if [ -n "${VIGIL_BIN:-}" ]; then
+		BUILD=$VIGIL_BIN
+	elif [ -x "$SRC/build/vigild" ]; then
+		BUILD=$SRC/build
+	else
+		BUILD=/tmp/vigil-fleet-build
+		cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+		cmake --build "$BUILD" -j2 --target vigild vigilctl >/dev/null
+	fi
+fi
+BUILD=$(cd "$BUILD" && pwd)
+for b in vigild vigilctl; do
+	[ -x "$BUILD/$b" ] || { echo "run.sh: $BUILD/$b missing" >&2; exit 1; }
+done
+mkdir -p "$WORK"
+# One run per work directory at a time: a second one would wipe the
+# first one's center.
+exec 9>"$WORK/.lock"
+flock -n 9 || { echo "run.sh: another run is using $WORK (--work DIR)" >&2; exit 1; }
+CC=${CC:-cc}
+# shellcheck disable=SC2046
+"$CC" -std=c17 -O2 -g -Wall -Wextra -Wshadow -Wmissing-prototypes \
+	-o "$WORK/fleet" "$HERE/fleet.c" \
+	$(pkg-config --cflags --libs libevent_openssl libevent_pthreads openssl \
+		jansson sqlite3) -lm -lpthread
+
+# --- file descriptors -----------------------------------------------------
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ $((N + 64)) -gt "$NOFILE" ]; then
+	echo "run.sh: $N agents need $((N + 64)) file descriptors in the center" \
+		"and in the load generator; the hard limit here is $NOFILE and" \
+		"cannot be raised (no CAP_SYS_RESOURCE?). Use --agents" \
+		"$((NOFILE - 64)) or fewer." >&2
+	exit 2
+fi
+
+# --- a center -----------------------------------------------------------------
+RUN=$WORK/run
+CACHE=${FLEET_CACHE:-/tmp/vigil-fleet-cache}/n$N
+PKI=$RUN/pki
+DATA=$RUN/data
+CONF=$RUN/vigild.conf
+LOG=$RUN/vigild.log
+rm -rf "$RUN"
+mkdir -p "$RUN"
+chmod 700 "$RUN"
+
+cleanup() {
+	local rc=$?
+	"$HERE/center.sh" stop "$DATA" || true
+	if [ "$rc" -ne 0 ] && [ -f "$LOG" ]; then
+		echo "--- run.sh failed (rc $rc); center log tail:" >&2
+		tail -n 30 "$LOG" >&2
+	fi
+	[ "$KEEP" = 1 ] || rm -rf "$DATA"
+	exit $rc
+}
+trap cleanup EXIT
+
+CACHED=0
+if [ "$FRESH" = 0 ] && [ -f "$CACHE/complete" ]; then
+	CACHED=1
+	cp -a "$CACHE/pki" "$PKI"
+	mkdir -m 700 "$DATA"
+	cp "$CACHE/vigil.db" "$DATA/vigil.db"
+	install -m 600 "$CACHE/admin.key" "$DATA/admin.key"
+else
+	"$BUILD/vigilctl" pki init --dir "$PKI" --domain center.vigil.test \
+		--san 127.0.0.1 >"$RUN/pki.log" 2>&1
+fi
+
+write_conf() { # gateway port, admin port
+	cat >"$CONF" <<-EOF
+		[center]
+		fqdn = center.vigil.test
+		pki_dir = $PKI
+		data_dir = $DATA
+		require_approval = no
+		poll_interval = 60s
+		log_level = info
+		[gateway]
+		listen = 127.0.0.1
+		port = $1
+		timeout = 30s
+		max_conns = $((N + 1000))
+		max_long_polls = $((N + 1000))
+		enroll_rate = 100000
+		[admin]
+		listen = 127.0.0.1
+		port = $2
+	EOF
+}
+# Ephemeral ports the first time, then the same ports for the restart.
+write_conf 0 0
+PID=$("$HERE/center.sh" start "$BUILD/vigild" "$CONF" "$DATA" "$LOG")
+GW=$(sed -nE 's/.*"gateway": ([0-9]+).*/\1/p' "$DATA/vigild.ports")
+ADM=$(sed -nE 's/.*"admin": ([0-9]+).*/\1/p' "$DATA/vigild.ports")
+write_conf "$GW" "$ADM"
+echo "center: pid $PID, gateway 127.0.0.1:$GW, admin 127.0.0.1:$ADM," \
+	"fd limit $NOFILE, data $DATA"
+
+COMMON=(--gw-port "$GW" --ca "$PKI/ca.crt" --agents "$N")
+if [ "$CACHED" = 0 ]; then
+	export VIGIL_SERVER="https://127.0.0.1:$ADM" VIGIL_CA="$PKI/ca.crt"
+	VIGIL_API_KEY=$(cat "$DATA/admin.key")
+	export VIGIL_API_KEY
+	TOKEN=$("$BUILD/vigilctl" --json token create --uses "$N" |
+		sed -nE 's/.*"token": "([^"]+)".*/\1/p')
+	[ -n "$TOKEN" ] || { echo "run.sh: no token" >&2; exit 1; }
+	rm -rf "$RUN/ids"
+	"$WORK/fleet" enroll "${COMMON[@]}" --ids "$RUN/ids" --token "$TOKEN" \
+		--parallel 64
+	# The store as it is after enrollment, for later runs with this N.
+	rm -rf "$CACHE"
+	mkdir -p "$CACHE"
+	sqlite3 "$DATA/vigil.db" ".backup '$CACHE/vigil.db'"
+	cp -a "$PKI" "$CACHE/pki"
+	cp -a "$RUN/ids" "$CACHE/ids"
+	install -m 600 "$DATA/admin.key" "$CACHE/admin.key"
+	touch "$CACHE/complete"
+	IDS=$RUN/ids
+else
+	echo "enroll: $N identities from $CACHE (--fresh to enroll again)"
+	IDS=$CACHE/ids
+fi
+
+netstat_snap() {
+	nstat -az 2>/dev/null | awk '/^(TcpExtListenOverflows|TcpExtListenDrops|TcpExtTCPReqQFullDoCookies|TcpRetransSegs) / {print $1, $2}'
+}
+NSTAT0=$(netstat_snap)
+rc=0
+"$WORK/fleet" run "${COMMON[@]}" --ids "$IDS" --admin-port "$ADM" \
+	--admin-key "$DATA/admin.key" --center-pid "$PID" \
+	--ports-file "$DATA/vigild.ports" --db "$DATA/vigil.db" \
+	--restart-cmd "'$HERE/center.sh' start '$BUILD/vigild' '$CONF' '$DATA' '$LOG' >/dev/null" \
+	--events-per-agent "$M" --json "$WORK/result-n$N.json" "${PASS[@]}" || rc=$?
+echo "center log: $(grep -c '' "$LOG") lines, $(grep -ciE 'warn|error|fatal' "$LOG" || true) warnings/errors" \
+	"(kept in $LOG)"
+grep -iE 'fatal|assert|sanitizer' "$LOG" | head -5 || true
+# Kernel counters over the run: accept queue overflows mean SYNs or ACKs
+# dropped at the gateway's listener (clients retry after 1 s, 3 s, ...).
+join -a1 <(echo "$NSTAT0" | sort) <(netstat_snap | sort) |
+	awk '{printf "%s%s +%d", (NR > 1 ? ", " : "kernel (loopback) over the run: "), $1, $3 - $2} END {print ""}'
+exit $rc
