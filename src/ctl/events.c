@@ -145,8 +145,18 @@ event_summary(json_t *d, char *out, size_t n)
 	json_t *path = json_object_get(d, "path");
 	json_t *rule = json_object_get(d, "rule");
 	json_t *score = json_object_get(d, "score");
+	json_t *subject = json_object_get(d, "subject");
 	char p[SUMMARY_MAX + 1], *s;
 	size_t len;
+
+	/* A scan finding: subject.path, the first reason's rule. */
+	if (json_is_object(subject)) {
+		json_t *r0 = json_array_get(json_object_get(d, "reasons"), 0);
+
+		path = json_object_get(subject, "path");
+		rule = json_object_get(json_object_get(r0, "signature"),
+		                       "rule_name");
+	}
 
 	if (json_is_string(path)) {
 		/* The end of a long path says most: keep it. */
