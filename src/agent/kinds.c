@@ -506,17 +506,18 @@ inv_users(void)
 	if ((f = fopen("/etc/passwd", "re")) == NULL)
 		return a;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *save = NULL, *name, *pw, *uid, *gid, *gecos, *home, *sh;
+		char *rest = line, *name, *pw, *uid, *gid, *gecos, *home, *sh;
 		long long u, g;
 
+		/* strsep keeps empty fields (an empty GECOS is common). */
 		line[strcspn(line, "\n")] = '\0';
-		name = strtok_r(line, ":", &save);
-		pw = strtok_r(NULL, ":", &save);
-		uid = strtok_r(NULL, ":", &save);
-		gid = strtok_r(NULL, ":", &save);
-		gecos = save && *save == ':' ? "" : strtok_r(NULL, ":", &save);
-		home = strtok_r(NULL, ":", &save);
-		sh = strtok_r(NULL, ":", &save);
+		name = strsep(&rest, ":");
+		pw = strsep(&rest, ":");
+		uid = strsep(&rest, ":");
+		gid = strsep(&rest, ":");
+		gecos = strsep(&rest, ":");
+		home = strsep(&rest, ":");
+		sh = strsep(&rest, ":");
 		(void)pw;
 		(void)gecos;
 		if (name == NULL || uid == NULL || gid == NULL ||

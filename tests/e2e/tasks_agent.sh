@@ -74,6 +74,7 @@ for i in $(seq 1 50); do
 done
 expect_contains "$inv" '"processes"'
 expect_contains "$inv" "vigil-agent"
+expect_contains "$inv" "\"home\": \"$(getent passwd root | cut -d: -f6)\""
 pass "inventory"
 
 # Collect: the file arrives as a sample with the same bytes.
