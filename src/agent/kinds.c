@@ -825,6 +825,8 @@ kinds_run(struct task_run *run)
 
 	memset(&o, 0, sizeof(o));
 	log_info("task %s: %s started", run->id, run->kind);
+	/* Tells the center the task arrived (else it sends it again). */
+	work_report(run->w, run->id, "running", NULL, NULL, NULL);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kinds[i].name, run->kind) == 0)
 			break;

@@ -28,6 +28,7 @@
 #define SEND_MAX_EVENTS 500
 #define SEND_MAX_BYTES  (4u << 20)
 #define QUEUE_MAX       64
+#define SEEN_MAX        256
 
 struct work {
 	struct agent_state *st;
@@ -39,6 +40,8 @@ struct work {
 	volatile int stop;
 	json_t *queue[QUEUE_MAX]; /* tasks waiting for the worker */
 	size_t nqueue;
+	char seen[SEEN_MAX][40]; /* task ids received lately (ring) */
+	size_t nseen;
 	atomic_int cancel; /* the running task was cancelled */
 };
 
@@ -197,6 +200,22 @@ sender_main(void *arg)
 
 /* --- poller ----------------------------------------------------------- */
 
+/* 1 when id was received before; else remembers it. Under w->lock. */
+static int
+task_seen(struct work *w, const char *id)
+{
+	size_t i, n = w->nseen < SEEN_MAX ? w->nseen : SEEN_MAX;
+
+	if (id == NULL)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (strcmp(w->seen[i], id) == 0)
+			return 1;
+	snprintf(w->seen[w->nseen % SEEN_MAX], sizeof(w->seen[0]), "%s", id);
+	w->nseen++;
+	return 0;
+}
+
 static void *
 poller_main(void *arg)
 {
@@ -217,6 +236,11 @@ poller_main(void *arg)
 			json_array_foreach(json_object_get(rep.json, "tasks"),
 			                   i, t)
 			{
+				/* The center sends a task again when it
+				 * has not heard of it: run it once. */
+				if (task_seen(w, json_string_value(
+				                     json_object_get(t, "id"))))
+					continue;
 				if (w->nqueue < QUEUE_MAX)
 					w->queue[w->nqueue++] = json_incref(t);
 				else

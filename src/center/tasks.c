@@ -26,6 +26,10 @@
 #define WAITER_BUCKETS   4096
 #define DISPATCH_MAX     16 /* runs handed out per poll */
 #define TASK_MAX_TIMEOUT (7 * 86400LL)
+/* A run handed out but never reported running (the reply to the poll was
+ * lost with its connection) goes out again after this long; agents drop
+ * task ids they have seen already. */
+#define REDISPATCH_SECS 30
 
 /* --- the table of task kinds ------------------------------------------- */
 
@@ -396,9 +400,10 @@ take_runs(struct center *c, const char *agent)
 	q = store_query(c->store,
 	                "SELECT t.id, t.kind, t.params, t.timeout "
 	                "FROM task_runs r JOIN tasks t ON t.id = r.task_id "
-	                "WHERE r.agent_id = ? AND r.state = 'queued' "
+	                "WHERE r.agent_id = ? AND (r.state = 'queued' OR "
+	                "(r.state = 'dispatched' AND r.dispatched_at <= ?)) "
 	                "ORDER BY t.created_at LIMIT 16",
-	                "s", agent);
+	                "si", agent, now - REDISPATCH_SECS);
 	while (q != NULL && store_next(q) == 1) {
 		json_t *params = json_loads(store_text(q, 2), 0, NULL);
 
@@ -417,7 +422,7 @@ take_runs(struct center *c, const char *agent)
 		    c->store,
 		    "UPDATE task_runs SET state = 'dispatched', "
 		    "dispatched_at = ?, updated_at = ? WHERE task_id = ? "
-		    "AND agent_id = ? AND state = 'queued'",
+		    "AND agent_id = ? AND state IN ('queued', 'dispatched')",
 		    "iiss", now, now,
 		    json_string_value(json_object_get(t, "id")), agent);
 	}

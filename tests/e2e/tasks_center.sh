@@ -108,3 +108,17 @@ expect_contains "$m" "vigil_events_stored_total 2"
 expect_contains "$m" "vigil_events_duplicate_total 2"
 expect_contains "$m" "vigil_tasks_dispatched_total"
 pass "metrics"
+
+# A run handed out but never acknowledged (the poll's reply was lost) is
+# sent again after 30 s; one the agent reported running is not.
+T5=$(api POST /api/v1/tasks -d "{\"kind\": \"inventory\", \"target\": {\"agent\": \"$AID\"}}" | json_str id)
+expect_contains "$(agent GET "/v1/tasks?wait=0")" "$T5"
+T6=$(api POST /api/v1/tasks -d "{\"kind\": \"inventory\", \"target\": {\"agent\": \"$AID\"}}" | json_str id)
+expect_contains "$(agent GET "/v1/tasks?wait=0")" "$T6"
+agent POST "/v1/tasks/$T6" -d '{"state": "running"}' >/dev/null
+expect_contains "$(agent GET "/v1/tasks?wait=0")" '"tasks":[]'
+sleep 31
+again=$(agent GET "/v1/tasks?wait=0")
+expect_contains "$again" "$T5"
+grep -q "$T6" <<<"$again" && fail "a running task was sent again"
+pass "unacknowledged runs are sent again after 30 s"
