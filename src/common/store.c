@@ -236,8 +236,10 @@ store_open(const char *path, const char *const *migrations, size_t n,
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	/* 64 MiB of page cache: event inserts touch three b-trees. */
 	if (exec_plain(s,
 	               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+	               "PRAGMA cache_size=-65536; "
 	               "PRAGMA foreign_keys=ON",
 	               err) == -1) {
 		buf_printf(err, " (%s)", path);
