@@ -105,8 +105,18 @@ fetch_rules(struct task_run *run, const char *id, struct buf *out,
 	httpc_resp_init(&r);
 	agent_httpc_opts(run->st, 1, &ho);
 	snprintf(url, sizeof(url), "%s/v1/rules/%s", run->st->server, id);
-	if (httpc_request(&ho, "GET", url, NULL, NULL, 0, &r) == -1 ||
-	    r.status != 200) {
+	/* A center restarting right after it sent the task: retry a while
+	 * (30 s) before failing the scan. */
+	for (int tries = 0; tries < 10 && !work_stopping(run->w); tries++) {
+		if ((httpc_request(&ho, "GET", url, NULL, NULL, 0, &r) == 0 &&
+		     r.status != 503) ||
+		    tries == 9)
+			break;
+		httpc_resp_free(&r);
+		httpc_resp_init(&r);
+		sleep(3);
+	}
+	if (r.status != 200) {
 		failf(o, "rule set %s: %s", id,
 		      r.status ? "the center does not have it" : r.errmsg);
 		goto out;

@@ -120,9 +120,10 @@ APID=$!
 PIDS+=("$APID")
 sleep 2
 T4=$(scan_task 0)
-for i in $(seq 1 50); do
-	grep -q "task $T4: scan started" "$T/agent.log" && break
-	sleep 0.2
+# Stop the center once the agent has the rules and is scanning.
+for i in $(seq 1 100); do
+	ls "$T/b/rules/"* >/dev/null 2>&1 && break
+	sleep 0.1
 done
 stop_center
 # The scan finishes into the spool (each finding is fsync'd).
