@@ -312,7 +312,7 @@ do_collect(struct task_run *run, struct outcome *o)
 	struct buf data, url;
 	uint8_t md[32];
 	unsigned int mdlen = sizeof(md);
-	char hex[65], *esc = NULL;
+	char hex[65];
 	struct stat st;
 	ssize_t n;
 	int fd = -1, rc = -1;
@@ -352,24 +352,11 @@ do_collect(struct task_run *run, struct outcome *o)
 	}
 	EVP_Digest(data.data, data.len, md, &mdlen, EVP_sha256(), NULL);
 	hex_encode(md, sizeof(md), hex);
-	{
-		/* Path as a query parameter: percent-encode all but the
-		 * unreserved characters. */
-		const char *p;
-
-		buf_printf(&url, "%s/v1/samples?sha256=%s&task=%s&path=",
-		           run->st->server, hex, run->id);
-		for (p = path; *p; p++) {
-			unsigned char ch = (unsigned char)*p;
-
-			if ((ch >= 'a' && ch <= 'z') ||
-			    (ch >= 'A' && ch <= 'Z') ||
-			    (ch >= '0' && ch <= '9') || ch == '-' ||
-			    ch == '_' || ch == '.' || ch == '~' || ch == '/')
-				buf_putc(&url, ch);
-			else
-				buf_printf(&url, "%%%02X", ch);
-		}
+	if (buf_printf(&url, "%s/v1/samples?sha256=%s&task=%s&path=",
+	               run->st->server, hex, run->id) == -1 ||
+	    httpc_urlenc(&url, path) == -1) {
+		failf(o, "%s: path too long", path);
+		goto out;
 	}
 	agent_httpc_opts(run->st, 1, &ho);
 	ho.timeout_secs = 600;
@@ -385,7 +372,6 @@ do_collect(struct task_run *run, struct outcome *o)
 	                      "size", (json_int_t)data.len);
 	rc = 0;
 out:
-	free(esc);
 	if (fd != -1)
 		close(fd);
 	httpc_resp_free(&r);

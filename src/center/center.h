@@ -158,6 +158,7 @@ void random_hex(char *out, size_t nbytes); /* 2*nbytes + 1 */
 void sha256_hex(const void *p, size_t n, char out[65]);
 json_t *facts_to_json(const void *facts); /* struct host_facts * */
 char *dup_or_null(const char *s);
+json_t *strs_json(char *const *v, size_t n); /* JSON array of strings */
 /* The agent's UUID: CN of the verified client certificate (malloc'd), or
  * NULL after replying 403. Identity never comes from a request body. */
 char *peer_agent_id(struct http_req *r);

@@ -85,17 +85,6 @@ check_csr(struct http_req *r, const char *pem, X509_REQ **out)
 	return 0;
 }
 
-static json_t *
-strs_json(char *const *v, size_t n)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 static char *
 dump(json_t *j)
 {

@@ -402,8 +402,9 @@ take_runs(struct center *c, const char *agent)
 	                "FROM task_runs r JOIN tasks t ON t.id = r.task_id "
 	                "WHERE r.agent_id = ? AND (r.state = 'queued' OR "
 	                "(r.state = 'dispatched' AND r.dispatched_at <= ?)) "
-	                "ORDER BY t.created_at LIMIT 16",
-	                "si", agent, now - REDISPATCH_SECS);
+	                "ORDER BY t.created_at LIMIT ?",
+	                "sii", agent, now - REDISPATCH_SECS,
+	                (long long)DISPATCH_MAX);
 	while (q != NULL && store_next(q) == 1) {
 		json_t *params = json_loads(store_text(q, 2), 0, NULL);
 

@@ -45,8 +45,8 @@ sha256_hex(const void *p, size_t n, char out[65])
 	hex_encode(md, sizeof(md), out);
 }
 
-static json_t *
-strs(char *const *v, size_t n)
+json_t *
+strs_json(char *const *v, size_t n)
 {
 	json_t *a = json_array();
 	size_t i;
@@ -72,8 +72,8 @@ facts_to_json(const void *p)
 	SET(machine_id);
 	SET(agent_version);
 #undef SET
-	json_object_set_new(o, "ips", strs(f->ips, f->nips));
-	json_object_set_new(o, "macs", strs(f->macs, f->nmacs));
+	json_object_set_new(o, "ips", strs_json(f->ips, f->nips));
+	json_object_set_new(o, "macs", strs_json(f->macs, f->nmacs));
 	return o;
 }
 

@@ -857,3 +857,16 @@ toolong:
 	seterr(resp, HTTPC_ERR_OTHER, "%s: request header too long", origin);
 	goto fail;
 }
+
+int
+httpc_urlenc(struct buf *b, const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	int rc;
+
+	if (e == NULL)
+		return -1;
+	rc = buf_puts(b, e);
+	curl_free(e);
+	return rc;
+}

@@ -47,6 +47,11 @@ struct httpc_resp {
 	char errmsg[1024]; /* readable message when err != HTTPC_OK */
 };
 
+/* Appends s percent-encoded (RFC 3986 unreserved characters kept) for a
+ * query value or a path segment; -1 on allocation failure or past the
+ * buffer's cap. */
+int httpc_urlenc(struct buf *b, const char *s);
+
 int httpc_global_init(void);
 void httpc_global_cleanup(void);
 void httpc_resp_init(struct httpc_resp *r);

@@ -28,10 +28,8 @@ void ctl_ago(long long t, char *out, size_t n);
 
 struct buf;
 
-/* Helpers in events.c. Appends s percent-encoded (RFC 3986 unreserved
- * characters kept) for a URL path segment or query value. */
-void ctl_urlenc(struct buf *b, const char *s);
-/* "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05"; "-" for 0. */
+/* Helpers in events.c. "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05";
+ * "-" for 0. */
 void ctl_utc(long long t, int secs, char *out, size_t n);
 /* Makes s (from an agent) safe for a terminal: control characters become
  * '?'; then cuts it to max bytes with "..." (max 0: no cut). */

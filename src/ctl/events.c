@@ -14,24 +14,9 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "httpc.h"
 
 #define SUMMARY_MAX 80
-
-void
-ctl_urlenc(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-		    *p == '.' || *p == '~')
-			buf_putc(b, *p);
-		else
-			buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
-	}
-}
 
 void
 ctl_utc(long long t, int secs, char *out, size_t n)
@@ -197,7 +182,7 @@ query_add(struct buf *q, const char *name, const char *v)
 	if (v == NULL)
 		return;
 	buf_printf(q, "%c%s=", q->len ? '&' : '?', name);
-	ctl_urlenc(q, v);
+	httpc_urlenc(q, v);
 }
 
 static int

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "httpc.h"
 #include "tls.h"
 
 #define RULES_MAX_FILE (16u * 1024 * 1024)
@@ -182,7 +183,7 @@ rules_remove(const char *name)
 	}
 	buf_init(&path, 1024);
 	buf_puts(&path, "/api/v1/rules/");
-	ctl_urlenc(&path, name);
+	httpc_urlenc(&path, name);
 	if ((j = ctl_api("DELETE", buf_cstr(&path), NULL)) != NULL) {
 		if (ctl.json)
 			ctl_print_json(j);
