@@ -85,10 +85,13 @@ admin_authorize(struct http_req *r)
 	sha256_hex(h + 7, strlen(h + 7), hash);
 	q = store_query(
 	    C(r)->store,
-	    "SELECT 1 FROM api_keys WHERE hash = ? AND revoked_at IS NULL AND "
+	    "SELECT id FROM api_keys WHERE hash = ? AND revoked_at IS NULL AND "
 	    "(expires_at IS NULL OR expires_at > ?)",
 	    "si", hash, (long long)time(NULL));
 	ok = q != NULL && store_next(q) == 1;
+	if (ok)
+		snprintf(r->who, sizeof(r->who), "key:%.100s",
+		         store_text(q, 0) ? store_text(q, 0) : "?");
 	store_done(q);
 	if (!ok) {
 		metrics_add("vigil_admin_auth_failures_total", NULL, 1);

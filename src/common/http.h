@@ -63,6 +63,11 @@ struct http_req {
 	void *arg;          /* the server's arg */
 	int replied;
 	int deferred; /* heap copy made by http_req_defer */
+	/* Set by the daemon's authorization step (vigild: admin_authorize):
+	 * who made the request ("key:<id>", "user:<name>") and the role it
+	 * was granted (daemon-defined; 0 = none). Audit entries use who. */
+	char who[128];
+	int role;
 };
 
 /*
