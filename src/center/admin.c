@@ -734,8 +734,19 @@ adm_metrics(struct http_req *r)
 	buf_free(&out);
 }
 
+/* The OpenAPI document (docs/openapi.json, embedded at build time); the
+ * e2e test openapi checks it against the route tables. */
+static void
+adm_openapi(struct http_req *r)
+{
+	AUTH(r);
+	http_reply_text(r, 200, "application/json", openapi_json,
+	                openapi_json_len);
+}
+
 const struct http_route admin_routes[] = {
     {"GET", "/api/v1/health", adm_health, 0, "health", 0},
+    {"GET", "/api/v1/openapi.json", adm_openapi, 0, "openapi", 0},
     {"GET", "/api/v1/agents", adm_agents, 0, "agents", 0},
     {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},
     {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},

@@ -112,6 +112,10 @@ json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
 	"machine_id, agent_version, labels, enrolled_at, last_seen, "          \
 	"cert_serial, cert_not_after, cloned_from, clone_detected_at"
 
+/* openapi_json.c, generated from docs/openapi.json (cmake/embed.cmake) */
+extern const unsigned char openapi_json[];
+extern const size_t openapi_json_len;
+
 /* gateway.c / admin.c */
 extern const struct http_route gateway_routes[];
 extern const struct http_route admin_routes[];
