@@ -75,7 +75,8 @@ struct center {
 	int nwaiters;
 	struct event *ev_tick;
 	long long last_sched_minute;
-	long long stopping; /* when the stop began */
+	struct ingest *ingest; /* event batch writer thread */
+	long long stopping;    /* when the stop began */
 	long long started;
 };
 
@@ -139,6 +140,17 @@ int tasks_create(struct center *c, json_t *spec, const char *by,
 extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
+
+/* ingest.c: event batches stored by a writer thread (group commit). */
+struct event_batch;
+int ingest_start(struct center *c, struct buf *err);
+/* Takes the batch (zeroed) and agent (malloc'd) and defers r, answered
+ * once the batch is committed: 0. -1 when the queue is full or stopping
+ * (nothing taken; reply 503). */
+int ingest_submit(struct center *c, struct http_req *r, char *agent,
+                  struct event_batch *b, long long now);
+/* Stores what is queued, answers it, ends the thread. */
+void ingest_stop(struct center *c);
 
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);

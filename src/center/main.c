@@ -612,10 +612,15 @@ main(int argc, char **argv)
 	         c.adm_port);
 	if (tasks_init(&c) == -1)
 		fatalx("vigild: cannot start the task timer");
+	if (ingest_start(&c, &err) == -1) {
+		log_warnx("vigild: event writer: %s", buf_cstr(&err));
+		goto out;
+	}
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	ingest_stop(&c); /* stores and answers the batches queued */
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	if (c.gw)
