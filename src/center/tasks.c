@@ -49,7 +49,7 @@ struct task_kind {
 };
 
 static const struct task_param scan_params[] = {
-    {"paths", P_STRLIST, 1, 1, 4096},
+    {"paths", P_STRLIST, 0, 1, 4096},
     {"exclude", P_STRLIST, 0, 1, 4096},
     {"rules", P_STRLIST, 0, 1, 128},
     {"max_size", P_INT, 0, 1, 1LL << 40},
@@ -57,6 +57,7 @@ static const struct task_param scan_params[] = {
     {"files_per_sec", P_INT, 0, 0, 1000000},
     {"mb_per_sec", P_INT, 0, 0, 100000},
     {"nice", P_INT, 0, 0, 19},
+    {"memory", P_BOOL, 0, 0, 0}, /* every process's memory (Linux) */
     {NULL, 0, 0, 0, 0},
 };
 static const struct task_param collect_params[] = {
@@ -731,6 +732,13 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	    duration_of(json_object_get(spec, "expires"), 86400, 30 * 86400LL,
 	                &expires, "expires", err) == -1)
 		goto out;
+	if (strcmp(k->name, "scan") == 0 &&
+	    json_array_size(json_object_get(params, "paths")) == 0 &&
+	    !json_is_true(json_object_get(params, "memory"))) {
+		buf_printf(err, "params.paths: required unless params.memory "
+		                "is true");
+		goto out;
+	}
 	if (strcmp(k->name, "scan") == 0 && resolve_rules(c, params, err) == -1)
 		goto out;
 	q = store_query(c->store,
