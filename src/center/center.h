@@ -136,6 +136,17 @@ extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
 
+/* forward.c: SIEM forwarding over syslog (docs/forwarding.md). */
+extern const struct http_route forward_admin_routes[];
+int forward_init(struct center *c);
+void forward_shutdown(struct center *c);
+/* New events were stored: targets that are up send them soon. */
+void forward_kick(struct center *c);
+/* Stores entry (a JSON object) as an event of type "audit" from agent_id
+ * "center" and forwards it like any other event: the hook for the audit
+ * log. 0 or -1. */
+int forward_audit(struct center *c, json_t *entry);
+
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);
 void ratelimit_free(struct ratelimit *rl);

@@ -89,6 +89,8 @@ gw_events(struct http_req *r)
 		store_rollback(c->store);
 		goto busy;
 	}
+	if (stored > 0)
+		forward_kick(c);
 	metrics_add("vigil_events_stored_total", NULL, stored);
 	metrics_add("vigil_events_duplicate_total", NULL,
 	            (double)(b.n - (size_t)stored));

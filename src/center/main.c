@@ -576,10 +576,11 @@ main(int argc, char **argv)
 		                                  tasks_gateway_routes,
 		                                  events_gateway_routes};
 		const struct http_route *admp[] = {
-		    admin_routes, tasks_admin_routes, events_admin_routes};
+		    admin_routes, tasks_admin_routes, events_admin_routes,
+		    forward_admin_routes};
 
 		c.gw_routes = routes_merge(gwp, 3);
-		c.adm_routes = routes_merge(admp, 3);
+		c.adm_routes = routes_merge(admp, 4);
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
@@ -612,10 +613,13 @@ main(int argc, char **argv)
 	         c.adm_port);
 	if (tasks_init(&c) == -1)
 		fatalx("vigild: cannot start the task timer");
+	if (forward_init(&c) == -1)
+		fatalx("vigild: cannot start forwarding");
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	forward_shutdown(&c);
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	if (c.gw)
