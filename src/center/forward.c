@@ -743,9 +743,12 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	for (i = 0; i < g_fwd.n; i++)
+	for (i = 0; i < g_fwd.n; i++) {
 		if (g_fwd.t[i]->state == ST_UP)
 			target_pump(g_fwd.t[i]);
+		else
+			update_lag(g_fwd.t[i]); /* grows while it is down */
+	}
 }
 
 int
