@@ -44,6 +44,12 @@ struct center_conf {
 	long long adm_port;
 	long long adm_max_body;
 	long long adm_timeout;
+	/* [syslog] */
+	int sl_enable;
+	char *sl_listen;
+	long long sl_udp_port;
+	long long sl_tcp_port;
+	long long sl_max_message;
 };
 
 /* Paths derived from pki_dir. */
@@ -75,7 +81,8 @@ struct center {
 	int nwaiters;
 	struct event *ev_tick;
 	long long last_sched_minute;
-	long long stopping; /* when the stop began */
+	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
+	long long stopping;           /* when the stop began */
 	long long started;
 };
 
@@ -146,6 +153,10 @@ void forward_kick(struct center *c);
  * "center" and forwards it like any other event: the hook for the audit
  * log. 0 or -1. */
 int forward_audit(struct center *c, json_t *entry);
+
+/* syslogin.c: the optional syslog listener ([syslog] enable). */
+int syslogin_start(struct center *c, struct buf *err);
+void syslogin_stop(struct center *c);
 
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);

@@ -71,6 +71,18 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
      NULL, "header read and idle connection timeout"},
+    {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(sl_enable), 0, NULL,
+     "receive syslog messages (udp and tcp) and store them as events"},
+    {"syslog", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(sl_listen), 0, NULL,
+     "address of the syslog listener"},
+    {"syslog", "udp_port", CFG_INT, "514", 0, 65535, OFF(sl_udp_port), 0, NULL,
+     "syslog UDP port (0 = any free port)"},
+    {"syslog", "tcp_port", CFG_INT, "514", 0, 65535, OFF(sl_tcp_port), 0, NULL,
+     "syslog TCP port, octet-counted or newline framed (0 = any free "
+     "port)"},
+    {"syslog", "max_message", CFG_SIZE, "64k", 480, 1LL << 20,
+     OFF(sl_max_message), 0, NULL,
+     "longest message; longer ones are kept cut, as malformed"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

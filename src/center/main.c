@@ -431,12 +431,14 @@ routes_merge(const struct http_route *const *parts, size_t n)
 static int
 write_ports(struct center *c, struct buf *err)
 {
-	char s[128];
+	char s[256];
 	int n;
 
 	n = snprintf(s, sizeof(s),
-	             "{\"gateway\": %d, \"admin\": %d, \"pid\": %ld}\n",
-	             c->gw_port, c->adm_port, (long)getpid());
+	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
+	             "\"syslog_tcp\": %d, \"pid\": %ld}\n",
+	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
+	             (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -595,6 +597,10 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (syslogin_start(&c, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
 	/* Started: from here on log where the configuration says. */
@@ -619,6 +625,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	syslogin_stop(&c);
 	forward_shutdown(&c);
 	if (c.ev_tick)
 		event_free(c.ev_tick);
