@@ -268,6 +268,9 @@ out:
 			nerr++;
 		if (check_bind(c->adm_listen, c->adm_port, "admin") == -1)
 			nerr++;
+		if (c->sl_enable &&
+		    check_bind(c->sl_listen, c->sl_tcp_port, "syslog") == -1)
+			nerr++;
 	}
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(chain, X509_free);

@@ -343,6 +343,7 @@ static void
 drop_conn(struct fwd_target *t)
 {
 	char l[96];
+	int had = t->bev != NULL || t->udp_fd != -1;
 
 	if (t->bev) {
 		bufferevent_free(t->bev);
@@ -354,8 +355,10 @@ drop_conn(struct fwd_target *t)
 	}
 	/* What was queued but not drained is sent again from the cursor. */
 	t->sent_upto = t->cursor;
-	labels(t, l, sizeof(l));
-	metrics_set("vigil_forward_connected", l, 0);
+	if (had) {
+		labels(t, l, sizeof(l));
+		metrics_set("vigil_forward_connected", l, 0);
+	}
 }
 
 static void
@@ -484,6 +487,12 @@ target_connect(struct fwd_target *t)
 		t->state = ST_UP;
 		t->backoff = 0;
 		freeaddrinfo(res);
+		{
+			char l[96];
+
+			labels(t, l, sizeof(l));
+			metrics_set("vigil_forward_connected", l, 1);
+		}
 		target_pump(t);
 		return;
 	}
@@ -825,9 +834,12 @@ forward_kick(struct center *c)
 	size_t i;
 
 	(void)c;
-	for (i = 0; i < g_fwd.n; i++)
+	for (i = 0; i < g_fwd.n; i++) {
 		if (g_fwd.t[i]->state == ST_UP)
 			pump_later(g_fwd.t[i]);
+		else
+			update_lag(g_fwd.t[i]);
+	}
 }
 
 int
