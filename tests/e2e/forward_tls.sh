@@ -76,3 +76,21 @@ expect_contains "$m" 'vigil_forward_lag_events{target="siem"} 0'
 expect_contains "$m" 'vigil_forward_connected{target="siem"} 1'
 expect_contains "$m" 'vigil_forward_lag_events{target="wrongca"} 50'
 pass "metrics: sent, lag, connected"
+
+# Outage over TLS: the receiver stops, events are stored, it comes back on
+# the same port: all arrive, in order, once.
+rs_stop
+sleep 1
+post_events "$(events_range 51 150)" >/dev/null
+sleep 1
+expect_contains "$("$CTL" forward test siem 2>&1 || true)" "not connected"
+RS2=$T/rs2
+rs_start "$RS2" "global(DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"$PKI/ca.crt\" DefaultNetstreamDriverCertFile=\"$PKI/server.crt\" DefaultNetstreamDriverKeyFile=\"$PKI/server.key\")
+module(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")
+input(type=\"imtcp\" port=\"$TLS_PORT\" address=\"127.0.0.1\" ruleset=\"tls\")
+ruleset(name=\"tls\") { action(type=\"omfile\" file=\"$RS2/tls.out\" template=\"fields\") }"
+wait_lines "$RS2/tls.out" 100
+sleep 1
+seqs=$(sed -nE 's/.* seq="([0-9]+)".*/\1/p' "$RS2/tls.out" | tr '\n' ' ')
+[ "$seqs" = "$(seq 51 150 | tr '\n' ' ')" ] || fail "tls after the outage: $seqs"
+pass "tls outage: 100 events arrived after the receiver came back, in order, once"
