@@ -50,6 +50,8 @@ struct center_conf {
 	long long sl_udp_port;
 	long long sl_tcp_port;
 	long long sl_max_message;
+	/* [forward] */
+	char *fwd_targets; /* file of forwarding targets, or NULL */
 };
 
 /* Paths derived from pki_dir. */
@@ -146,6 +148,8 @@ void events_declare_metrics(void);
 /* forward.c: SIEM forwarding over syslog (docs/forwarding.md). */
 extern const struct http_route forward_admin_routes[];
 int forward_init(struct center *c);
+/* Checks the [forward] targets file (vigild -n): -1 with the problems. */
+int forward_check_file(const char *path, const char *fqdn, struct buf *err);
 void forward_shutdown(struct center *c);
 /* New events were stored: targets that are up send them soon. */
 void forward_kick(struct center *c);

@@ -83,6 +83,9 @@ const struct cfg_key center_conf_keys[] = {
     {"syslog", "max_message", CFG_SIZE, "64k", 480, 1LL << 20,
      OFF(sl_max_message), 0, NULL,
      "longest message; longer ones are kept cut, as malformed"},
+    {"forward", "targets", CFG_STR, NULL, 0, 0, OFF(fwd_targets), 0, NULL,
+     "file of SIEM forwarding targets, one [name] section each (see "
+     "docs/forwarding.md)"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -261,6 +264,13 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		          "pair from the same `vigilctl pki init`",
 		          p->server_key, p->server_crt);
 		nerr++;
+	}
+	if (c->fwd_targets != NULL) {
+		buf_reset(&err);
+		if (forward_check_file(c->fwd_targets, c->fqdn, &err) == -1) {
+			log_warnx("check: %s", buf_cstr(&err));
+			nerr++;
+		}
 	}
 out:
 	if (bind_ports) {

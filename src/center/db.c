@@ -127,12 +127,14 @@ static const char migration_2[] =
     " created_at BIGINT NOT NULL);";
 
 /* Forwarding targets (the SIEM forwarding issue): spec is the target as
- * JSON (the API's fields), cursor the rowid of the last event it handled. */
+ * JSON (the API's fields), cursor the rowid of the last event it handled,
+ * source "api" or "config" (the [forward] targets file). */
 static const char migration_forward[] = "CREATE TABLE forward_targets ("
                                         " name TEXT PRIMARY KEY,"
                                         " spec TEXT NOT NULL,"
                                         " cursor BIGINT NOT NULL,"
-                                        " created_at BIGINT NOT NULL);";
+                                        " created_at BIGINT NOT NULL,"
+                                        " source TEXT NOT NULL);";
 
 const char *const center_migrations[] = {migration_1, migration_2,
                                          migration_forward};

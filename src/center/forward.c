@@ -40,6 +40,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <ini.h>
 #include <openssl/err.h>
 
 #include "center.h"
@@ -82,6 +83,7 @@ struct fwd_target {
 	double sent, dropped, errors;
 	char last_error[256];
 	long long connected_at;
+	int from_config; /* defined in [forward] targets, not the API */
 };
 
 struct fwd {
@@ -556,7 +558,7 @@ target_free(struct fwd_target *t)
 
 /* Fills t from a JSON spec (API body or DB row turned into JSON). */
 static int
-target_from_json(struct center *c, json_t *j, struct fwd_target *t,
+target_from_json(const char *fqdn, json_t *j, struct fwd_target *t,
                  struct buf *err)
 {
 	const char *name = json_string_value(json_object_get(j, "name"));
@@ -574,7 +576,6 @@ target_from_json(struct center *c, json_t *j, struct fwd_target *t,
 	size_t i;
 	int k;
 
-	t->c = c;
 	t->udp_fd = -1;
 	if (name == NULL || !name_ok(name)) {
 		buf_puts(err, "name: 1 to 64 of [A-Za-z0-9._-]");
@@ -633,7 +634,7 @@ target_from_json(struct center *c, json_t *j, struct fwd_target *t,
 		t->fmt.facility = (int)json_integer_value(fac);
 	}
 	t->fmt.version = VIGIL_VERSION;
-	if ((t->fmt.center_host = strdup(c->conf.fqdn)) == NULL)
+	if ((t->fmt.center_host = strdup(fqdn)) == NULL)
 		return -1;
 	if (ml != NULL && (t->min_rank = syslogfmt_level_rank(ml)) < 0) {
 		buf_puts(err, "min_level: info, notice, warning or alert");
@@ -699,6 +700,208 @@ target_spec(const struct fwd_target *t)
 	    "ca_file", t->ca, "cert_file", t->cert, "key_file", t->key);
 }
 
+/* Keys of a target, in the API and in the targets file. */
+static const char *const spec_keys[] = {
+    "name",      "transport", "host",  "port",      "format",
+    "framing",   "facility",  "types", "min_level", "ca_file",
+    "cert_file", "key_file",  "from",  NULL};
+
+struct tfile {
+	const char *path;
+	json_t *specs; /* name -> spec */
+	struct buf *err;
+	int bad;
+};
+
+static int
+tfile_handler(void *user, const char *section, const char *name,
+              const char *value)
+{
+	struct tfile *tf = user;
+	json_t *spec, *v;
+	long long n;
+	size_t i;
+
+	if (*section == '\0') {
+		buf_printf(tf->err, "%s: %s: outside a [target] section\n",
+		           tf->path, name);
+		tf->bad = 1;
+		return 1;
+	}
+	for (i = 0; spec_keys[i] && strcmp(spec_keys[i], name) != 0; i++)
+		;
+	if (spec_keys[i] == NULL || strcmp(name, "name") == 0) {
+		buf_printf(tf->err, "%s: [%s] %s: unknown key\n", tf->path,
+		           section, name);
+		tf->bad = 1;
+		return 1;
+	}
+	if ((spec = json_object_get(tf->specs, section)) == NULL) {
+		spec =
+		    json_pack("{s:s, s:b}", "name", section, "from_config", 1);
+		json_object_set_new(tf->specs, section, spec);
+	}
+	if (json_object_get(spec, name) != NULL) {
+		buf_printf(tf->err, "%s: [%s] %s: given twice\n", tf->path,
+		           section, name);
+		tf->bad = 1;
+		return 1;
+	}
+	if (strcmp(name, "types") == 0) {
+		struct strv rest = strv_cstr(value), one;
+
+		v = json_array();
+		while (rest.len > 0) {
+			one = strv_trim(strv_split(&rest, ','));
+			if (one.len > 0)
+				json_array_append_new(
+				    v, json_stringn(one.p, one.len));
+		}
+	} else if ((strcmp(name, "port") == 0 ||
+	            strcmp(name, "facility") == 0) &&
+	           str_to_ll(value, 0, 1000000, &n) == 0)
+		v = json_integer(n);
+	else
+		v = json_string(value);
+	json_object_set_new(spec, name, v);
+	return 1;
+}
+
+/* Reads and checks the targets file: an object name -> spec, or NULL with
+ * every problem in err ("file: [name] key: message" lines). */
+static json_t *
+tfile_load(const char *path, const char *fqdn, struct buf *err)
+{
+	struct tfile tf = {path, json_object(), err, 0};
+	const char *name;
+	json_t *spec;
+	int rc;
+
+	rc = ini_parse(path, tfile_handler, &tf);
+	if (rc < 0) {
+		buf_printf(err, "%s: cannot read: %s\n", path,
+		           rc == -1 ? strerror(errno) : "out of memory");
+		tf.bad = 1;
+	} else if (rc > 0) {
+		buf_printf(err, "%s:%d: not a [section] or key = value line\n",
+		           path, rc);
+		tf.bad = 1;
+	}
+	json_object_foreach(tf.specs, name, spec)
+	{
+		struct fwd_target t;
+		struct buf e;
+		const char *from =
+		    json_string_value(json_object_get(spec, "from"));
+
+		memset(&t, 0, sizeof(t));
+		buf_init(&e, 1024);
+		if (target_from_json(fqdn, spec, &t, &e) == -1 ||
+		    (from != NULL && strcmp(from, "now") != 0 &&
+		     strcmp(from, "start") != 0 &&
+		     buf_puts(&e, "from: now or start") == 0)) {
+			buf_printf(err, "%s: [%s] %s\n", path, name,
+			           buf_cstr(&e));
+			tf.bad = 1;
+		}
+		SSL_CTX_free(t.ctx);
+		free(t.ca);
+		free(t.cert);
+		free(t.key);
+		free((char *)t.fmt.center_host);
+		buf_free(&e);
+	}
+	if (tf.bad) {
+		json_decref(tf.specs);
+		return NULL;
+	}
+	return tf.specs;
+}
+
+int
+forward_check_file(const char *path, const char *fqdn, struct buf *err)
+{
+	json_t *specs = tfile_load(path, fqdn, err);
+
+	json_decref(specs);
+	return specs ? 0 : -1;
+}
+
+/* Brings forward_targets in line with the targets file: its targets are
+ * added (cursor per their "from") or updated (cursor kept); targets that
+ * came from the file and are gone from it are removed. */
+static int
+tfile_sync(struct center *c, struct buf *err)
+{
+	const char *name;
+	json_t *specs, *spec;
+	struct store_rows *r;
+	char *s;
+	int rc = -1;
+
+	if ((specs = tfile_load(c->conf.fwd_targets, c->conf.fqdn, err)) ==
+	    NULL)
+		return -1;
+	if (store_begin(c->store) == -1)
+		goto out;
+	r = store_query(c->store,
+	                "SELECT name FROM forward_targets WHERE source = "
+	                "'config'",
+	                "");
+	while (r != NULL && store_next(r) == 1)
+		if (json_object_get(specs, store_text(r, 0)) == NULL)
+			json_object_set_new(specs, store_text(r, 0),
+			                    json_null()); /* gone */
+	store_done(r);
+	json_object_foreach(specs, name, spec)
+	{
+		const char *from =
+		    json_string_value(json_object_get(spec, "from"));
+		long long cursor =
+		    from && strcmp(from, "start") == 0 ? 0 : max_event_id(c);
+		int n;
+
+		if (json_is_null(spec)) {
+			n = store_exec(
+			    c->store,
+			    "DELETE FROM forward_targets WHERE name = "
+			    "?",
+			    "s", name);
+			log_info("forward: target %s removed (no longer in %s)",
+			         name, c->conf.fwd_targets);
+			if (n < 0)
+				goto rollback;
+			continue;
+		}
+		if ((s = json_dumps(spec, JSON_COMPACT)) == NULL)
+			goto rollback;
+		n = store_exec(c->store,
+		               "UPDATE forward_targets SET spec = ?, source = "
+		               "'config' WHERE name = ?",
+		               "ss", s, name);
+		if (n == 0)
+			n = store_exec(
+			    c->store,
+			    "INSERT INTO forward_targets (name, spec, "
+			    "cursor, created_at, source) VALUES (?, ?, "
+			    "?, ?, 'config')",
+			    "ssii", name, s, cursor, (long long)time(NULL));
+		free(s);
+		if (n != 1)
+			goto rollback;
+	}
+	if (store_commit(c->store) == -1)
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	store_rollback(c->store);
+	buf_puts(err, "forward: cannot store the targets of the targets file");
+out:
+	json_decref(specs);
+	return rc;
+}
+
 static struct fwd_target *
 target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 {
@@ -706,8 +909,11 @@ target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 
 	if (t == NULL)
 		return NULL;
-	if (target_from_json(c, spec, t, err) == -1)
+	t->c = c;
+	if (target_from_json(c->conf.fqdn, spec, t, err) == -1)
 		goto fail;
+	t->from_config =
+	    json_is_true(json_object_get(spec, "from_config")) ? 1 : 0;
 	t->cursor = t->sent_upto = cursor;
 	t->ev_retry = evtimer_new(c->base, retry_cb, t);
 	t->ev_pump = event_new(c->base, -1, 0, pump_cb, t);
@@ -782,7 +988,12 @@ forward_init(struct center *c)
 	                "rowid of the last event forwarded, per target");
 	buf_init(&g_fwd.msg, 1 << 20);
 	buf_init(&g_fwd.out, 8u << 20);
-	buf_init(&err, 1024);
+	buf_init(&err, 4096);
+	if (c->conf.fwd_targets != NULL && tfile_sync(c, &err) == -1) {
+		log_warnx("%s", buf_cstr(&err));
+		buf_free(&err);
+		return -1;
+	}
 	r = store_query(
 	    c->store, "SELECT spec, cursor FROM forward_targets ORDER BY name",
 	    "");
@@ -880,6 +1091,8 @@ target_status(const struct fwd_target *t)
 	long long lag = max_event_id(t->c) - t->cursor;
 
 	json_object_set_new(o, "state", json_string(states[t->state]));
+	json_object_set_new(o, "source",
+	                    json_string(t->from_config ? "config" : "api"));
 	json_object_set_new(o, "cursor", json_integer(t->cursor));
 	json_object_set_new(o, "lag_events", json_integer(lag < 0 ? 0 : lag));
 	json_object_set_new(o, "sent", json_integer((json_int_t)t->sent));
@@ -910,10 +1123,6 @@ adm_forward_list(struct http_req *r)
 static void
 adm_forward_add(struct http_req *r)
 {
-	static const char *const known[] = {
-	    "name",      "transport", "host",  "port",      "format",
-	    "framing",   "facility",  "types", "min_level", "ca_file",
-	    "cert_file", "key_file",  "from",  NULL};
 	struct center *c = C(r);
 	struct fwd_target *t = NULL;
 	const char *from, *k;
@@ -930,9 +1139,9 @@ adm_forward_add(struct http_req *r)
 	buf_init(&err, 1024);
 	json_object_foreach(body, k, v)
 	{
-		for (i = 0; known[i] && strcmp(known[i], k) != 0; i++)
+		for (i = 0; spec_keys[i] && strcmp(spec_keys[i], k) != 0; i++)
 			;
-		if (known[i] == NULL) {
+		if (spec_keys[i] == NULL) {
 			http_reply_error(r, 400, "bad_request",
 			                 "%.64s: unknown field", k);
 			goto out;
@@ -962,7 +1171,7 @@ adm_forward_add(struct http_req *r)
 	if (s == NULL ||
 	    store_exec(c->store,
 	               "INSERT INTO forward_targets (name, spec, cursor, "
-	               "created_at) VALUES (?, ?, ?, ?)",
+	               "created_at, source) VALUES (?, ?, ?, ?, 'api')",
 	               "ssii", t->name, s, cursor,
 	               (long long)time(NULL)) != 1) {
 		http_reply_error(r, 409, "exists",
@@ -1074,6 +1283,13 @@ adm_forward_one(struct http_req *r)
 	}
 	if (slash != NULL) {
 		http_reply_error(r, 404, "not_found", "no such target");
+		return;
+	}
+	if (t->from_config) {
+		http_reply_error(r, 409, "from_config",
+		                 "%s is defined in %s; remove it there and "
+		                 "restart vigild",
+		                 name, c->conf.fwd_targets);
 		return;
 	}
 	if (store_exec(c->store, "DELETE FROM forward_targets WHERE name = ?",
