@@ -54,6 +54,7 @@
 #define FWD_ROUNDS   8    /* batches per callback before yielding */
 #define FWD_UDP_MAX  65000
 #define FWD_MAXTYPES 16
+#define FWD_STALL    60 /* seconds without write progress */
 
 enum { FWD_UDP, FWD_TCP, FWD_TLS };
 static const char *const transports[] = {"udp", "tcp", "tls"};
@@ -81,7 +82,7 @@ struct fwd_target {
 	long long backoff;
 	struct event *ev_retry, *ev_pump;
 	double sent, dropped, errors;
-	char last_error[256];
+	char last_error[512];
 	long long connected_at;
 	int from_config; /* defined in [forward] targets, not the API */
 };
@@ -258,6 +259,10 @@ fill_batch(struct fwd_target *t)
 		e.task_id = store_text(r, 6);
 		e.data = store_text(r, 7);
 		e.hostname = store_text(r, 8);
+		/* Received by the syslog listener: the sender's address. */
+		if (e.hostname == NULL && e.agent_id != NULL &&
+		    strncmp(e.agent_id, "syslog:", 7) == 0)
+			e.hostname = e.agent_id + 7;
 		if (e.type == NULL || !wanted(t, e.type, e.level))
 			goto next;
 		buf_reset(&f->msg);
@@ -409,6 +414,10 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	char l[96];
 
 	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_KEEPALIVE,
+		           &one, sizeof(one));
 		t->state = ST_UP;
 		t->backoff = 0;
 		t->connected_at = (long long)time(NULL);
@@ -520,6 +529,15 @@ target_connect(struct fwd_target *t)
 	} else if ((t->bev = bufferevent_socket_new(
 	                t->c->base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail;
+	/* No progress writing (connecting, handshake, or a receiver that
+	 * stopped reading or vanished without a FIN) for FWD_STALL seconds:
+	 * reconnect and send again from the cursor. The timer restarts with
+	 * every write that makes progress, so a slow receiver is not cut. */
+	{
+		struct timeval stall = {FWD_STALL, 0};
+
+		bufferevent_set_timeouts(t->bev, NULL, &stall);
+	}
 	bufferevent_setcb(t->bev, read_cb, write_cb, event_cb, t);
 	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
 	t->state = ST_CONNECTING;
