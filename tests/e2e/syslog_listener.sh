@@ -3,7 +3,8 @@
 # TCP (newline and octet-counted framing), RFC 5424 with structured data
 # and RFC 3164, become events searchable through the events API and are
 # forwarded to a real rsyslogd like any other event; malformed messages and
-# unframeable streams are kept as raw events and counted, never dropped.
+# unframeable streams are kept as raw events and counted, never dropped;
+# a real rsyslogd relays into the listener with omfwd (tcp and udp).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rsyslog.inc"
 
@@ -87,11 +88,32 @@ expect_contains "$m" 'vigil_syslog_messages_total{transport="udp",result="malfor
 expect_contains "$m" 'vigil_syslog_messages_total{transport="udp",result="parsed"} 1'
 pass "malformed messages kept raw and counted"
 
+# A real rsyslogd relaying to the listener: omfwd over TCP with octet
+# counting (RFC 5424) and over UDP (its traditional format, RFC 3164).
+RR=$T/relay
+rs_start "$RR" "module(load=\"imtcp\")
+input(type=\"imtcp\" port=\"0\" address=\"127.0.0.1\" listenPortFileName=\"$RR/p\")
+action(type=\"omfwd\" target=\"127.0.0.1\" port=\"$ST\" protocol=\"tcp\" TCP_Framing=\"octet-counted\" template=\"RSYSLOG_SyslogProtocol23Format\")
+action(type=\"omfwd\" target=\"127.0.0.1\" port=\"$SU\" protocol=\"udp\" template=\"RSYSLOG_ForwardFormat\")"
+logger --server 127.0.0.1 --port "$(cat "$RR/p")" --tcp --rfc5424 -t relayed \
+	--msgid RLY -p daemon.notice "relayed by rsyslog"
+wait_events 9
+e=$(events "q=relayed%20by")
+[ "$(grep -o '"seq":' <<<"$e" | wc -l)" = 2 ] || fail "relayed: $e"
+expect_contains "$e" '"format":"rfc5424"'
+expect_contains "$e" '"msgid":"RLY"'
+expect_contains "$e" '"format":"rfc3164"'
+expect_contains "$e" '"app_name":"relayed"'
+expect_contains "$e" '"level":"notice"'
+pass "rsyslog omfwd (tcp octet-counted rfc5424, udp rfc3164) into the listener"
+
 # Forwarded like any other event, in order.
-wait_lines "$RS/out" 7
+wait_lines "$RS/out" 9
 expect_contains "$(sed -n 1p "$RS/out")" "|vigil|-|syslog|"
 expect_contains "$(sed -n 1p "$RS/out")" 'udp five four two four'
+# HOSTNAME is the sender's address.
+expect_contains "$(sed -n 1p "$RS/out")" "127.0.0.1|vigil|-|syslog|"
 expect_contains "$(sed -n 4p "$RS/out")" "|vigil|-|syslog_raw|"
 seqs=$(sed -nE 's/.* seq="([0-9]+)".*/\1/p' "$RS/out" | tr '\n' ' ')
-[ "$seqs" = "1 2 3 4 5 6 7 " ] || fail "forwarded: $seqs"
+[ "$seqs" = "1 2 3 4 5 6 7 8 9 " ] || fail "forwarded: $seqs"
 pass "received syslog forwarded to the SIEM"
