@@ -313,8 +313,10 @@ target_pump(struct fwd_target *t)
 {
 	int round, n;
 
+	if (t->state != ST_UP || (t->transport == FWD_UDP && t->udp_fd == -1))
+		return;
 	if (t->transport != FWD_UDP) {
-		if (t->state != ST_UP || t->bev == NULL)
+		if (t->bev == NULL)
 			return;
 		/* Still draining the previous batch: the write callback
 		 * comes back here. */
@@ -992,7 +994,9 @@ forward_init(struct center *c)
 	struct buf err;
 
 	metrics_declare("vigil_forward_sent_total", METRIC_COUNTER,
-	                "messages written to forwarding targets");
+	                "messages handed to forwarding targets' connections "
+	                "(after a reconnect, a batch not yet written is "
+	                "counted again)");
 	metrics_declare("vigil_forward_dropped_total", METRIC_COUNTER,
 	                "messages not delivered (udp send failures, too large "
 	                "for a datagram, unformattable)");
