@@ -44,6 +44,14 @@ struct center_conf {
 	long long adm_port;
 	long long adm_max_body;
 	long long adm_timeout;
+	/* [syslog] */
+	int sl_enable;
+	char *sl_listen;
+	long long sl_udp_port;
+	long long sl_tcp_port;
+	long long sl_max_message;
+	/* [forward] */
+	char *fwd_targets; /* file of forwarding targets, or NULL */
 };
 
 /* Paths derived from pki_dir. */
@@ -75,8 +83,9 @@ struct center {
 	int nwaiters;
 	struct event *ev_tick;
 	long long last_sched_minute;
-	struct ingest *ingest; /* event batch writer thread */
-	long long stopping;    /* when the stop began */
+	struct ingest *ingest;        /* event batch writer thread */
+	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
+	long long stopping;           /* when the stop began */
 	long long started;
 };
 
@@ -151,6 +160,22 @@ int ingest_submit(struct center *c, struct http_req *r, char *agent,
                   struct event_batch *b, long long now);
 /* Stores what is queued, answers it, ends the thread. */
 void ingest_stop(struct center *c);
+/* forward.c: SIEM forwarding over syslog (docs/forwarding.md). */
+extern const struct http_route forward_admin_routes[];
+int forward_init(struct center *c);
+/* Checks the [forward] targets file (vigild -n): -1 with the problems. */
+int forward_check_file(const char *path, const char *fqdn, struct buf *err);
+void forward_shutdown(struct center *c);
+/* New events were stored: targets that are up send them soon. */
+void forward_kick(struct center *c);
+/* Stores entry (a JSON object) as an event of type "audit" from agent_id
+ * "center" and forwards it like any other event: the hook for the audit
+ * log. 0 or -1. */
+int forward_audit(struct center *c, json_t *entry);
+
+/* syslogin.c: the optional syslog listener ([syslog] enable). */
+int syslogin_start(struct center *c, struct buf *err);
+void syslogin_stop(struct center *c);
 
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);

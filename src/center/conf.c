@@ -71,6 +71,21 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
      NULL, "header read and idle connection timeout"},
+    {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(sl_enable), 0, NULL,
+     "receive syslog messages (udp and tcp) and store them as events"},
+    {"syslog", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(sl_listen), 0, NULL,
+     "address of the syslog listener"},
+    {"syslog", "udp_port", CFG_INT, "514", 0, 65535, OFF(sl_udp_port), 0, NULL,
+     "syslog UDP port (0 = any free port)"},
+    {"syslog", "tcp_port", CFG_INT, "514", 0, 65535, OFF(sl_tcp_port), 0, NULL,
+     "syslog TCP port, octet-counted or newline framed (0 = any free "
+     "port)"},
+    {"syslog", "max_message", CFG_SIZE, "64k", 480, 1LL << 20,
+     OFF(sl_max_message), 0, NULL,
+     "longest message; longer ones are kept cut, as malformed"},
+    {"forward", "targets", CFG_STR, NULL, 0, 0, OFF(fwd_targets), 0, NULL,
+     "file of SIEM forwarding targets, one [name] section each (see "
+     "docs/forwarding.md)"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -250,11 +265,21 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		          p->server_key, p->server_crt);
 		nerr++;
 	}
+	if (c->fwd_targets != NULL) {
+		buf_reset(&err);
+		if (forward_check_file(c->fwd_targets, c->fqdn, &err) == -1) {
+			log_warnx("check: %s", buf_cstr(&err));
+			nerr++;
+		}
+	}
 out:
 	if (bind_ports) {
 		if (check_bind(c->gw_listen, c->gw_port, "gateway") == -1)
 			nerr++;
 		if (check_bind(c->adm_listen, c->adm_port, "admin") == -1)
+			nerr++;
+		if (c->sl_enable &&
+		    check_bind(c->sl_listen, c->sl_tcp_port, "syslog") == -1)
 			nerr++;
 	}
 	EVP_PKEY_free(key);

@@ -126,7 +126,18 @@ static const char migration_2[] =
     " last_run BIGINT,"
     " created_at BIGINT NOT NULL);";
 
-const char *const center_migrations[] = {migration_1, migration_2};
+/* Forwarding targets (the SIEM forwarding issue): spec is the target as
+ * JSON (the API's fields), cursor the rowid of the last event it handled,
+ * source "api" or "config" (the [forward] targets file). */
+static const char migration_forward[] = "CREATE TABLE forward_targets ("
+                                        " name TEXT PRIMARY KEY,"
+                                        " spec TEXT NOT NULL,"
+                                        " cursor BIGINT NOT NULL,"
+                                        " created_at BIGINT NOT NULL,"
+                                        " source TEXT NOT NULL);";
+
+const char *const center_migrations[] = {migration_1, migration_2,
+                                         migration_forward};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

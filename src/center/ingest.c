@@ -42,6 +42,7 @@ struct ingest_job {
 };
 
 struct ingest {
+	struct center *c;
 	struct store *store; /* the writer's own connection */
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -161,6 +162,11 @@ ingest_done(evutil_socket_t fd, short what, void *arg)
 	g->done = NULL;
 	g->done_tail = &g->done;
 	pthread_mutex_unlock(&g->lock);
+	for (j = jobs; j != NULL; j = j->next)
+		if (j->stored > 0) {
+			forward_kick(g->c); /* targets that are up send */
+			break;
+		}
 	for (j = jobs; j != NULL; j = next) {
 		next = j->next;
 		if (j->stored < 0) {
@@ -196,6 +202,7 @@ ingest_start(struct center *c, struct buf *err)
 		buf_printf(err, "out of memory");
 		return -1;
 	}
+	g->c = c;
 	g->wake[0] = g->wake[1] = -1;
 	g->todo_tail = &g->todo;
 	g->done_tail = &g->done;

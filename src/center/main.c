@@ -431,12 +431,14 @@ routes_merge(const struct http_route *const *parts, size_t n)
 static int
 write_ports(struct center *c, struct buf *err)
 {
-	char s[128];
+	char s[256];
 	int n;
 
 	n = snprintf(s, sizeof(s),
-	             "{\"gateway\": %d, \"admin\": %d, \"pid\": %ld}\n",
-	             c->gw_port, c->adm_port, (long)getpid());
+	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
+	             "\"syslog_tcp\": %d, \"pid\": %ld}\n",
+	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
+	             (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -576,10 +578,11 @@ main(int argc, char **argv)
 		                                  tasks_gateway_routes,
 		                                  events_gateway_routes};
 		const struct http_route *admp[] = {
-		    admin_routes, tasks_admin_routes, events_admin_routes};
+		    admin_routes, tasks_admin_routes, events_admin_routes,
+		    forward_admin_routes};
 
 		c.gw_routes = routes_merge(gwp, 3);
-		c.adm_routes = routes_merge(admp, 3);
+		c.adm_routes = routes_merge(admp, 4);
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
@@ -591,6 +594,10 @@ main(int argc, char **argv)
 	                     &c.gw_port, &err) == -1 ||
 	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,
 	                     &c.adm_port, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (syslogin_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -616,11 +623,15 @@ main(int argc, char **argv)
 		log_warnx("vigild: event writer: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (forward_init(&c) == -1)
+		fatalx("vigild: cannot start forwarding");
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
+	syslogin_stop(&c);
+	forward_shutdown(&c);
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	if (c.gw)

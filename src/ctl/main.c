@@ -31,6 +31,8 @@ static const struct {
     {"rules", ctl_rules, "add, list and remove YARA and IOC rule sets"},
     {"events", ctl_events, "search the events agents reported"},
     {"samples", ctl_samples, "list the files agents uploaded"},
+    {"forward", ctl_forward,
+     "add, list, remove and test SIEM forwarding targets"},
 };
 
 static void
