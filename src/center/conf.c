@@ -71,6 +71,18 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
      NULL, "header read and idle connection timeout"},
+    {"admin", "login_rate", CFG_INT, "10", 1, 100000, OFF(login_rate), 0, NULL,
+     "login attempts per source address per minute (429 beyond)"},
+    {"admin", "login_max_failures", CFG_INT, "5", 1, 1000,
+     OFF(login_max_failures), 0, NULL,
+     "consecutive failed logins that lock an account"},
+    {"admin", "lockout", CFG_DURATION, "15m", 1, DAY, OFF(lockout), 0, NULL,
+     "how long a locked account refuses logins"},
+    {"admin", "session_idle", CFG_DURATION, "30m", 1, 7 * DAY,
+     OFF(session_idle), 0, NULL, "a session unused this long ends"},
+    {"admin", "session_lifetime", CFG_DURATION, "12h", 1, 30 * DAY,
+     OFF(session_lifetime), 0, NULL,
+     "a session ends this long after login, however busy"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -61,6 +61,7 @@ struct http_server {
 	void *arg;
 	struct http_limits limits;
 	void (*on_done)(const char *route, int status, void *arg);
+	int (*authorize)(struct http_req *r);
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
@@ -507,6 +508,12 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		    "this deployment's CA; enroll the agent first");
 		return;
 	}
+	if (s->authorize != NULL && s->authorize(&r) == -1) {
+		if (!r.replied)
+			http_reply_error(&r, 403, "forbidden",
+			                 "request not authorized");
+		return;
+	}
 
 	rt->fn(&r);
 
@@ -520,6 +527,12 @@ http_gencb(struct evhttp_request *ev, void *arg)
 }
 
 /* --- server ------------------------------------------------------------- */
+
+void
+http_server_set_authorizer(struct http_server *s, int (*fn)(struct http_req *r))
+{
+	s->authorize = fn;
+}
 
 struct http_server *
 http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,

@@ -45,5 +45,7 @@ int ctl_task(int argc, char **argv);
 int ctl_rules(int argc, char **argv);
 int ctl_events(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
+int ctl_user(int argc, char **argv);
+int ctl_key(int argc, char **argv);
 
 #endif

@@ -31,6 +31,8 @@ static const struct {
     {"rules", ctl_rules, "add, list and remove YARA and IOC rule sets"},
     {"events", ctl_events, "search the events agents reported"},
     {"samples", ctl_samples, "list the files agents uploaded"},
+    {"user", ctl_user, "add, list, change and remove admin users"},
+    {"key", ctl_key, "create, list and revoke API keys"},
 };
 
 static void
