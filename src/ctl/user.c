@@ -48,9 +48,8 @@ key_usage(FILE *f)
 	           "  --expires DURATION   e.g. 24h, 90d (default: never)\n");
 }
 
-/* One line into out (size n), newline removed; no echo on a terminal. */
-static int
-read_password(const char *prompt, int from_stdin, char *out, size_t n)
+int
+ctl_read_password(const char *prompt, int from_stdin, char *out, size_t n)
 {
 	struct termios old, noecho;
 	int tty = !from_stdin && isatty(STDIN_FILENO);
@@ -156,11 +155,11 @@ user_change(const char *what, int argc, char **argv)
 		goto out;
 	}
 	if (add || passwd) {
-		if (read_password("Password: ", from_stdin, pw, sizeof(pw)) ==
-		    -1)
+		if (ctl_read_password("Password: ", from_stdin, pw,
+		                      sizeof(pw)) == -1)
 			goto out;
 		if (!from_stdin &&
-		    (read_password("Again: ", 0, pw2, sizeof(pw2)) == -1 ||
+		    (ctl_read_password("Again: ", 0, pw2, sizeof(pw2)) == -1 ||
 		     strcmp(pw, pw2) != 0)) {
 			fprintf(stderr, "vigilctl: the passwords differ\n");
 			goto out;

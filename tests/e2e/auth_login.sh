@@ -180,6 +180,21 @@ s=$(as "vigil_session=zz; other=1" "" GET /api/v1/session)
 [ "$s" = 401 ] || fail "malformed cookie: $s"
 pass "malformed logins refused with 400"
 
+# vigilctl login keeps a key of the user's role in the config dir, 0600.
+export HOME=$T/home XDG_CONFIG_HOME=
+echo 'wrong password 1' | env -u VIGIL_API_KEY "$CTL" login --user root \
+	--password-stdin >"$T/o" 2>&1 && fail "login with a wrong password"
+grep -q "invalid username" "$T/o" || fail "wrong login: $(cat "$T/o")"
+[ -e "$HOME/.config/vigil/api.key" ] && fail "key stored after a failed login"
+echo 'admin password 1' | env -u VIGIL_API_KEY "$CTL" login --user root \
+	--password-stdin --expires 1h >"$T/o" 2>&1 || fail "vigilctl login: $(cat "$T/o")"
+grep -q "logged in as root (admin)" "$T/o" || fail "login: $(cat "$T/o")"
+[ "$(stat -c %a "$HOME/.config/vigil/api.key")" = 600 ] || fail "key file mode"
+env -u VIGIL_API_KEY "$CTL" user list | grep -q "^root " || fail "stored key unused"
+"$CTL" key list | grep -E "vigilctl login on .* +user:root +active" >/dev/null ||
+	fail "login key: $("$CTL" key list)"
+pass "vigilctl login stores a key and later commands use it"
+
 # Rate limit per source address.
 stop_center
 conf 3
