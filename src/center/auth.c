@@ -34,6 +34,9 @@ auth_init(struct center *c)
 	                            (double)c->conf.login_rate);
 	if (c->login_rl == NULL)
 		return -1;
+	metrics_declare("vigil_admin_login_failures_total", METRIC_COUNTER,
+	                "failed logins (wrong password or code, unknown, "
+	                "disabled or locked user)");
 	/* Unknown users are checked against this, so a login takes as long
 	 * whether or not the name exists. */
 	return pw_hash("vigil-no-such-user", c->dummy_hash,

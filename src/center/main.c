@@ -118,8 +118,9 @@ declare_metrics(void)
 	                "agents revoked");
 	metrics_declare("vigil_clones_detected_total", METRIC_COUNTER,
 	                "heartbeats refused because the identity was cloned");
-	metrics_declare("vigil_admin_auth_failures_total", METRIC_COUNTER,
-	                "admin API requests with an invalid key");
+	metrics_declare(
+	    "vigil_admin_auth_failures_total", METRIC_COUNTER,
+	    "admin API requests with missing or invalid credentials");
 	metrics_declare("vigil_agents", METRIC_GAUGE, "agents by state");
 	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
 	                "store latency by operation");
