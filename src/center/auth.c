@@ -315,7 +315,7 @@ struct user {
 	char hash[PW_HASH_MAX];
 	char totp[64];
 	long long totp_last, locked_until, failures;
-	int disabled, found;
+	int disabled, found, local;
 };
 
 static void
@@ -326,8 +326,8 @@ user_load(struct center *c, const char *name, struct user *u)
 	memset(u, 0, sizeof(*u));
 	q = store_query(c->store,
 	                "SELECT name, role, hash, totp_secret, totp_last, "
-	                "locked_until, failures, disabled FROM users WHERE "
-	                "name = ? AND source = 'local'",
+	                "locked_until, failures, disabled, source FROM users "
+	                "WHERE name = ?",
 	                "s", name);
 	if (q != NULL && store_next(q) == 1) {
 		u->found = 1;
@@ -342,6 +342,8 @@ user_load(struct center *c, const char *name, struct user *u)
 		u->locked_until = store_isnull(q, 5) ? 0 : store_int(q, 5);
 		u->failures = store_int(q, 6);
 		u->disabled = store_int(q, 7) != 0;
+		u->local = store_text(q, 8) != NULL &&
+		           strcmp(store_text(q, 8), "local") == 0;
 	}
 	store_done(q);
 }
@@ -373,6 +375,31 @@ login_failed(struct center *c, struct user *u, const char *addr)
 		           "UPDATE users SET failures = failures + 1 WHERE "
 		           "name = ?",
 		           "s", u->name);
+}
+
+/* A directory user is recorded at its first login (so an admin can see
+ * and disable it) and its role refreshed from its groups at each. */
+static int
+ldap_user_record(struct center *c, struct user *u, const char *name, int role)
+{
+	long long now = (long long)time(NULL);
+
+	if (u->found && u->local)
+		return -1; /* not reached: local users never ask LDAP */
+	if (!u->found &&
+	    store_exec(c->store,
+	               "INSERT INTO users (name, role, source, disabled, "
+	               "failures, created_at) SELECT ?, ?, 'ldap', 0, 0, ? "
+	               "WHERE NOT EXISTS (SELECT 1 FROM users WHERE name = ?)",
+	               "ssis", name, role_name(role), now, name) < 0)
+		return -1;
+	if (store_exec(c->store,
+	               "UPDATE users SET role = ? WHERE name = ? AND source = "
+	               "'ldap'",
+	               "ss", role_name(role), name) != 1)
+		return -1;
+	user_load(c, name, u);
+	return u->found && !u->local ? 0 : -1;
 }
 
 static void
@@ -420,8 +447,37 @@ auth_login(struct http_req *r)
 	if (valid_name(name))
 		user_load(c, name, &u);
 	/* The same work and the same answer whether or not the user exists,
-	 * is disabled or is locked: nothing tells which. */
-	ok = pw_verify(u.found ? u.hash : c->dummy_hash, pw);
+	 * is disabled or is locked: nothing tells which. Users not found
+	 * locally (or known from an earlier LDAP login) ask the directory. */
+	if (u.local || c->conf.ldap_uri == NULL || !valid_name(name))
+		ok = pw_verify(u.local ? u.hash : c->dummy_hash, pw);
+	else {
+		struct buf err;
+		int role;
+
+		buf_init(&err, 1024);
+		role = ldapauth_login(&c->conf, name, pw, &err);
+		if (role == LDAPAUTH_DOWN) {
+			log_warnx("auth: ldap: %s (login of %s from %s)",
+			          buf_cstr(&err), name, r->peer_addr);
+			buf_free(&err);
+			http_reply_error(r, 503, "identity_source",
+			                 "the directory (LDAP) cannot be used "
+			                 "now; see the center's log");
+			goto out;
+		}
+		buf_free(&err);
+		if (role == LDAPAUTH_NOROLE)
+			log_warnx("auth: ldap: %s authenticated, but none of "
+			          "its groups maps to a role; refused",
+			          name);
+		ok = role > ROLE_NONE;
+		if (ok && ldap_user_record(c, &u, name, role) == -1) {
+			http_reply_error(r, 500, "store",
+			                 "cannot record the user");
+			goto out;
+		}
+	}
 	if (!u.found || u.disabled || u.locked_until > now || !ok) {
 		if (u.found && u.locked_until > now)
 			log_warnx("auth: login for locked user %s from %s",
@@ -996,7 +1052,14 @@ auth_password(struct http_req *r)
 		goto out;
 	}
 	user_load(c, name, &u);
-	if (!u.found || !pw_verify(u.hash, jstr(j, "old"))) {
+	if (!u.local) {
+		http_reply_error(r, 400, "not_local",
+		                 "%s is a directory (LDAP) user: change the "
+		                 "password there",
+		                 name);
+		goto out;
+	}
+	if (!pw_verify(u.hash, jstr(j, "old"))) {
 		http_reply_error(r, 403, "bad_password",
 		                 "old: not the current password");
 		goto out;

@@ -49,6 +49,19 @@ struct center_conf {
 	long long lockout;            /* seconds an account stays locked */
 	long long session_idle;       /* seconds */
 	long long session_lifetime;   /* seconds */
+	/* [ldap] (optional identity source; off while uri is NULL) */
+	char *ldap_uri;
+	char *ldap_ca_file;
+	int ldap_starttls;
+	long long ldap_timeout;
+	char *ldap_user_dn;       /* "uid=%s,ou=people,dc=example,dc=org" */
+	char *ldap_search_base;   /* or: find the user's DN by search */
+	char *ldap_search_filter; /* "(uid=%s)" */
+	char *ldap_bind_dn;       /* for that search; NULL = anonymous */
+	char *ldap_bind_password_file;
+	char *ldap_group_base;
+	char *ldap_group_filter; /* "(member=%s)", %s = the user's DN */
+	char *ldap_groups[5];    /* by role: ';'-separated CNs or DNs */
 };
 
 /* Paths derived from pki_dir. */
@@ -149,6 +162,27 @@ int totp_new_secret(char *b32, size_t n); /* base32, n >= 40 */
  * a replay (valid but step <= last_step); -1 when not valid. */
 long long totp_check(const char *b32, const char *code, long long now,
                      long long last_step);
+
+/* Whether name is in a ';'-separated list (ASCII case-insensitive, blanks
+ * around items ignored). ';', not ',': items may be DNs. */
+int list_has(const char *list, const char *name);
+/* RFC 4515 filter value and RFC 4514 DN value escaping; -1 when out (size
+ * n) is too small. */
+int ldap_filter_escape(const char *in, char *out, size_t n);
+int ldap_dn_escape(const char *in, char *out, size_t n);
+/* Fills into the %s of a one-%s template; -1 when not exactly one %s or
+ * too long. */
+int fill_template(const char *tmpl, const char *val, char *out, size_t n);
+
+/* ldapauth.c: LDAP / LDAPS identity source */
+#define LDAPAUTH_BAD    -1 /* wrong password or unknown user */
+#define LDAPAUTH_DOWN   -2 /* the directory cannot be used; see err */
+#define LDAPAUTH_NOROLE 0  /* authenticated, but no group maps to a role */
+/* Binds as the user and maps its groups to the highest role. */
+int ldapauth_login(const struct center_conf *cf, const char *name,
+                   const char *pw, struct buf *err);
+/* Config checks for `vigild -n` and start: the number of errors. */
+int ldapauth_check(const struct center_conf *cf);
 
 /* auth.c: the admin server's authorizer, login, sessions, users, keys */
 extern const struct http_route auth_admin_routes[];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <argon2.h>
 #include <liboath/oath.h>
@@ -165,4 +166,100 @@ totp_check(const char *b32, const char *code, long long now,
 		return -1;
 	/* A code of a step already used (or older) is a replay. */
 	return found > last_step ? found : -2;
+}
+
+int
+list_has(const char *list, const char *name)
+{
+	const char *p = list, *e, *s;
+	size_t n = strlen(name);
+
+	while (p != NULL && *p != '\0') {
+		e = strchr(p, ';');
+		if (e == NULL)
+			e = p + strlen(p);
+		s = p;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - s) == n && n > 0 &&
+		    strncasecmp(s, name, n) == 0)
+			return 1;
+		p = strchr(p, ';');
+		if (p != NULL)
+			p++;
+	}
+	return 0;
+}
+
+int
+ldap_filter_escape(const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (; *in != '\0'; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch == '*' || ch == '(' || ch == ')' || ch == '\\' ||
+		    ch < 0x20 || ch == 0x7f) {
+			if (o + 3 >= n)
+				return -1;
+			snprintf(out + o, 4, "\\%02x", ch);
+			o += 3;
+		} else {
+			if (o + 1 >= n)
+				return -1;
+			out[o++] = (char)ch;
+		}
+	}
+	if (o >= n)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+int
+ldap_dn_escape(const char *in, char *out, size_t n)
+{
+	size_t o = 0, i, len = strlen(in);
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		int esc = strchr(",+\"\\<>;=", ch) != NULL ||
+		          (i == 0 && (ch == ' ' || ch == '#')) ||
+		          (i == len - 1 && ch == ' ');
+
+		if (ch < 0x20 || ch == 0x7f) {
+			if (o + 3 >= n)
+				return -1;
+			snprintf(out + o, 4, "\\%02x", ch);
+			o += 3;
+			continue;
+		}
+		if (o + (esc ? 2 : 1) >= n)
+			return -1;
+		if (esc)
+			out[o++] = '\\';
+		out[o++] = (char)ch;
+	}
+	if (o >= n)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+int
+fill_template(const char *tmpl, const char *val, char *out, size_t n)
+{
+	const char *p = strstr(tmpl, "%s");
+	int k;
+
+	/* Exactly one %s and no other '%': the template is never a format
+	 * string. */
+	if (p == NULL || strchr(p + 2, '%') != NULL ||
+	    memchr(tmpl, '%', (size_t)(p - tmpl)) != NULL)
+		return -1;
+	k = snprintf(out, n, "%.*s%s%s", (int)(p - tmpl), tmpl, val, p + 2);
+	return k >= 0 && (size_t)k < n ? 0 : -1;
 }

@@ -188,6 +188,12 @@ reload(struct center *c)
 		center_conf_free(&nc);
 		goto out;
 	}
+	if (ldapauth_check(&nc) > 0) {
+		log_warnx("vigild: reload failed ([ldap], see above), keeping "
+		          "the old configuration");
+		center_conf_free(&nc);
+		goto out;
+	}
 	if (strcmp(nc.gw_listen, c->conf.gw_listen) != 0 ||
 	    nc.gw_port != c->conf.gw_port ||
 	    strcmp(nc.adm_listen, c->conf.adm_listen) != 0 ||
@@ -222,6 +228,7 @@ reload(struct center *c)
 	c->conf = nc;
 	apply_log(&c->conf, g_foreground, g_verbose);
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
+	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);

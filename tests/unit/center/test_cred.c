@@ -1,7 +1,8 @@
 /*
  * Unit tests of the pure authentication pieces: the role ladder and route
  * defaults, argon2id password hashes, and TOTP checking against the
- * RFC 6238 test vectors, with its window and replay refusal.
+ * RFC 6238 test vectors, with its window and replay refusal; the LDAP
+ * helpers (group lists, filter and DN escaping, templates).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,6 +130,46 @@ test_totp_secret(void **state)
 	assert_int_equal(totp_new_secret(small, sizeof(small)), -1);
 }
 
+static void
+test_ldap_pieces(void **state)
+{
+	char out[128], tiny[4];
+
+	(void)state;
+	assert_true(list_has("vigil-admins", "vigil-admins"));
+	assert_true(list_has(" a ;  Vigil-Ops ;b", "vigil-ops"));
+	assert_true(list_has("cn=x,ou=g,dc=t; other", "CN=X,OU=G,DC=T"));
+	assert_false(list_has("cn=x,ou=g,dc=t", "cn=x"));
+	assert_false(list_has("vigil-ops", "vigil-op"));
+	assert_false(list_has("vigil-ops", ""));
+	assert_false(list_has(NULL, "a"));
+	assert_false(list_has(";;", ""));
+
+	assert_int_equal(ldap_filter_escape("a*(b)\\c", out, sizeof(out)), 0);
+	assert_string_equal(out, "a\\2a\\28b\\29\\5cc");
+	assert_int_equal(ldap_filter_escape("plain", out, sizeof(out)), 0);
+	assert_string_equal(out, "plain");
+	assert_int_equal(ldap_filter_escape("****", tiny, sizeof(tiny)), -1);
+	assert_int_equal(ldap_dn_escape("a,b+c=d", out, sizeof(out)), 0);
+	assert_string_equal(out, "a\\,b\\+c\\=d");
+	assert_int_equal(ldap_dn_escape(" #x ", out, sizeof(out)), 0);
+	assert_string_equal(out, "\\ #x\\ ");
+	assert_int_equal(ldap_dn_escape("abcdef", tiny, sizeof(tiny)), -1);
+
+	assert_int_equal(fill_template("uid=%s,dc=t", "bob", out, sizeof(out)),
+	                 0);
+	assert_string_equal(out, "uid=bob,dc=t");
+	assert_int_equal(fill_template("(uid=%s)", "%s%n", out, sizeof(out)),
+	                 0);
+	assert_string_equal(out, "(uid=%s%n)");
+	assert_int_equal(fill_template("uid=%s,%s", "b", out, sizeof(out)), -1);
+	assert_int_equal(fill_template("uid=%d", "b", out, sizeof(out)), -1);
+	assert_int_equal(fill_template("%n uid=%s", "b", out, sizeof(out)), -1);
+	assert_int_equal(fill_template("uid=x", "b", out, sizeof(out)), -1);
+	assert_int_equal(fill_template("uid=%s", "bob", tiny, sizeof(tiny)),
+	                 -1);
+}
+
 int
 main(void)
 {
@@ -138,6 +179,7 @@ main(void)
 	    cmocka_unit_test(test_totp_vectors),
 	    cmocka_unit_test(test_totp_window),
 	    cmocka_unit_test(test_totp_secret),
+	    cmocka_unit_test(test_ldap_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
