@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "center.h"
+#include "cookie.h"
 #include "metrics.h"
 
 #define C(r)           ((struct center *)(r)->arg)
@@ -59,40 +60,21 @@ valid_name(const char *s)
 	return 1;
 }
 
-static int
-is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[n] == '\0' || s[n] == ';' || s[n] == ' ';
-}
-
-/* The session id from the Cookie header: 64 hex digits, else NULL. */
+/* The session id from the Cookie header: 64 lowercase hex digits. */
 static int
 cookie_session(struct http_req *r, char out[SECRET_HEX_LEN + 1])
 {
-	const char *h = http_req_header(r, "Cookie"), *p;
-	size_t nl = strlen(COOKIE);
+	const char *h = http_req_header(r, "Cookie");
+	size_t i;
 
-	for (p = h; p != NULL && *p != '\0';) {
-		while (*p == ' ' || *p == ';')
-			p++;
-		if (strncmp(p, COOKIE, nl) == 0 && p[nl] == '=') {
-			p += nl + 1;
-			if (strnlen(p, SECRET_HEX_LEN + 1) < SECRET_HEX_LEN ||
-			    !is_hex(p, SECRET_HEX_LEN))
-				return -1;
-			memcpy(out, p, SECRET_HEX_LEN);
-			out[SECRET_HEX_LEN] = '\0';
-			return 0;
-		}
-		p = strchr(p, ';');
-	}
-	return -1;
+	if (h == NULL || cookie_get(h, strlen(h), COOKIE, out,
+	                            SECRET_HEX_LEN + 1) != SECRET_HEX_LEN)
+		return -1;
+	for (i = 0; i < SECRET_HEX_LEN; i++)
+		if (!((out[i] >= '0' && out[i] <= '9') ||
+		      (out[i] >= 'a' && out[i] <= 'f')))
+			return -1;
+	return 0;
 }
 
 static int
