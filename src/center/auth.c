@@ -93,7 +93,7 @@ key_principal(struct http_req *r, const char *key)
 	struct center *c = C(r);
 	struct store_rows *q;
 	char hash[65], id[64] = "";
-	long long now = (long long)time(NULL);
+	long long now = (long long)time(NULL), last_used = 0;
 	int role = ROLE_NONE, ok = 0;
 
 	if (strlen(key) > 256)
@@ -102,7 +102,8 @@ key_principal(struct http_req *r, const char *key)
 	/* A key whose owner was disabled or removed stops working. */
 	q = store_query(
 	    c->store,
-	    "SELECT k.id, k.role, k.owner, u.disabled FROM api_keys k "
+	    "SELECT k.id, k.role, k.owner, u.disabled, k.last_used FROM "
+	    "api_keys k "
 	    "LEFT JOIN users u ON k.owner = 'user:' || u.name "
 	    "WHERE k.hash = ? AND k.revoked_at IS NULL AND "
 	    "(k.expires_at IS NULL OR k.expires_at > ?)",
@@ -113,6 +114,7 @@ key_principal(struct http_req *r, const char *key)
 		snprintf(id, sizeof(id), "%s",
 		         store_text(q, 0) ? store_text(q, 0) : "?");
 		role = role_parse(store_text(q, 1));
+		last_used = store_isnull(q, 4) ? 0 : store_int(q, 4);
 		ok = role != ROLE_NONE &&
 		     (owner == NULL || strncmp(owner, "user:", 5) != 0 ||
 		      (!store_isnull(q, 3) && store_int(q, 3) == 0));
@@ -124,8 +126,12 @@ key_principal(struct http_req *r, const char *key)
 		       "owner is disabled)");
 	snprintf(r->who, sizeof(r->who), "key:%s", id);
 	r->role = role;
-	store_exec(c->store, "UPDATE api_keys SET last_used = ? WHERE id = ?",
-	           "is", now, id);
+	/* A write per request would cost a synced commit each: last_used
+	 * is kept to the minute. */
+	if (last_used < now - 60)
+		store_exec(c->store,
+		           "UPDATE api_keys SET last_used = ? WHERE id = ?",
+		           "is", now, id);
 	return 0;
 }
 
@@ -190,8 +196,11 @@ session_principal(struct http_req *r, const char *sid)
 			return -1;
 		}
 	}
-	store_exec(c->store, "UPDATE sessions SET last_seen = ? WHERE hash = ?",
-	           "is", now, hash);
+	/* At most one write a second per session. */
+	if (seen < now)
+		store_exec(c->store,
+		           "UPDATE sessions SET last_seen = ? WHERE hash = ?",
+		           "is", now, hash);
 	snprintf(r->who, sizeof(r->who), "user:%s", user);
 	r->role = role;
 	return 0;
