@@ -59,5 +59,20 @@ int ctl_samples(int argc, char **argv);
 int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_login(int argc, char **argv);
+int ctl_totp_self(int argc, char **argv); /* argv[0]: enroll | confirm */
+
+/* A login session of a user (login.c): hdrs carry its cookie and CSRF
+ * token for ctl_call. */
+struct ctl_session {
+	char cookie[600];
+	char csrf[160];
+	char role[16];
+	const char *hdrs[3];
+};
+/* Asks for the password; 0 when logged in, -1 after a message. */
+int ctl_session_open(struct ctl_session *s, const char *user, int from_stdin,
+                     const char *totp);
+/* Logs out (when open) and wipes s. */
+void ctl_session_close(struct ctl_session *s);
 
 #endif

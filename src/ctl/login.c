@@ -68,6 +68,59 @@ make_parent(const char *path)
 }
 
 int
+ctl_session_open(struct ctl_session *s, const char *user, int from_stdin,
+                 const char *totp)
+{
+	char pw[1024] = "", cookie[512] = "";
+	json_t *body, *j = NULL;
+	const char *csrf;
+	int rc = -1;
+
+	memset(s, 0, sizeof(*s));
+	if (ctl_read_password("Password: ", from_stdin, pw, sizeof(pw)) == -1)
+		return -1;
+	body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+	if (totp != NULL)
+		json_object_set_new(body, "totp", json_string(totp));
+	if ((j = ctl_call("POST", "/api/v1/login", body, NULL, NULL, cookie,
+	                  sizeof(cookie))) == NULL)
+		goto out;
+	csrf = json_string_value(json_object_get(j, "csrf_token"));
+	if (cookie[0] == '\0' || csrf == NULL ||
+	    (size_t)snprintf(s->cookie, sizeof(s->cookie), "Cookie: %s",
+	                     cookie) >= sizeof(s->cookie) ||
+	    (size_t)snprintf(s->csrf, sizeof(s->csrf), "X-CSRF-Token: %s",
+	                     csrf) >= sizeof(s->csrf)) {
+		fprintf(stderr, "vigilctl: login: the center sent no usable "
+		                "session\n");
+		goto out;
+	}
+	snprintf(s->role, sizeof(s->role), "%s",
+	         json_string_value(json_object_get(j, "role"))
+	             ? json_string_value(json_object_get(j, "role"))
+	             : "?");
+	s->hdrs[0] = s->cookie;
+	s->hdrs[1] = s->csrf;
+	s->hdrs[2] = NULL;
+	rc = 0;
+out:
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(cookie, sizeof(cookie));
+	json_decref(j);
+	json_decref(body);
+	return rc;
+}
+
+void
+ctl_session_close(struct ctl_session *s)
+{
+	if (s->hdrs[0] != NULL)
+		json_decref(ctl_call("POST", "/api/v1/logout", NULL, NULL,
+		                     s->hdrs, NULL, 0));
+	explicit_bzero(s, sizeof(*s));
+}
+
+int
 ctl_login(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -79,14 +132,14 @@ ctl_login(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *user = getenv("USER"), *totp = NULL;
-	char pw[1024] = "", cookie[512] = "", csrf[160] = "", path[4096];
-	char line[128], host[128] = "?";
-	const char *hdrs[3] = {NULL, NULL, NULL};
-	json_t *body = NULL, *j = NULL, *k = NULL;
+	char path[4096], host[128] = "?";
+	struct ctl_session sess;
+	json_t *body = NULL, *k = NULL;
 	struct buf err;
 	long long expires = 30 * 86400;
 	int ch, rc = 2, from_stdin = 0;
 
+	memset(&sess, 0, sizeof(sess));
 	buf_init(&err, 1024);
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -127,32 +180,14 @@ ctl_login(int argc, char **argv)
 		                "HOME is set; nowhere to keep the key\n");
 		goto out;
 	}
-	if (ctl_read_password("Password: ", from_stdin, pw, sizeof(pw)) == -1)
+	if (ctl_session_open(&sess, user, from_stdin, totp) == -1)
 		goto out;
-	body = json_pack("{s:s, s:s}", "username", user, "password", pw);
-	if (totp != NULL)
-		json_object_set_new(body, "totp", json_string(totp));
-	if ((j = ctl_call("POST", "/api/v1/login", body, NULL, NULL, cookie,
-	                  sizeof(cookie))) == NULL)
-		goto out;
-	if (cookie[0] == '\0' ||
-	    json_string_value(json_object_get(j, "csrf_token")) == NULL) {
-		fprintf(stderr,
-		        "vigilctl: login: the center sent no session\n");
-		goto out;
-	}
-	snprintf(line, sizeof(line), "Cookie: %s", cookie);
-	snprintf(csrf, sizeof(csrf), "X-CSRF-Token: %s",
-	         json_string_value(json_object_get(j, "csrf_token")));
-	hdrs[0] = line;
-	hdrs[1] = csrf;
 	(void)gethostname(host, sizeof(host) - 1);
-	json_decref(body);
 	body = json_pack("{s:s+, s:I}", "label", "vigilctl login on ", host,
 	                 "expires", (json_int_t)expires);
-	if ((k = ctl_call("POST", "/api/v1/keys", body, NULL, hdrs, NULL, 0)) ==
-	    NULL)
-		goto logout;
+	if ((k = ctl_call("POST", "/api/v1/keys", body, NULL, sess.hdrs, NULL,
+	                  0)) == NULL)
+		goto out;
 	if (make_parent(path) == -1 ||
 	    tls_write_file(path, json_string_value(json_object_get(k, "key")),
 	                   strlen(json_string_value(json_object_get(k, "key"))),
@@ -160,23 +195,77 @@ ctl_login(int argc, char **argv)
 		fprintf(stderr,
 		        "vigilctl: login: %s: cannot store the key%s%s\n", path,
 		        err.len ? ": " : "", buf_cstr(&err));
-		goto logout;
+		goto out;
 	}
 	printf("logged in as %s (%s); API key %s stored in %s\n", user,
 	       json_string_value(json_object_get(k, "role")),
 	       json_string_value(json_object_get(k, "id")), path);
 	rc = 0;
-logout:
-	json_decref(
-	    ctl_call("POST", "/api/v1/logout", NULL, NULL, hdrs, NULL, 0));
 out:
-	explicit_bzero(pw, sizeof(pw));
-	explicit_bzero(cookie, sizeof(cookie));
-	explicit_bzero(line, sizeof(line));
-	explicit_bzero(csrf, sizeof(csrf));
+	ctl_session_close(&sess);
 	json_decref(k);
-	json_decref(j);
 	json_decref(body);
 	buf_free(&err);
+	return rc;
+}
+
+/* `vigilctl user totp enroll|confirm`: for oneself, in a password
+ * session (two-factor is a matter of the person, not of an API key). */
+int
+ctl_totp_self(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"user", required_argument, NULL, 'u'},
+	    {"password-stdin", no_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *user = getenv("USER"), *sub = argv[0], *code = NULL;
+	struct ctl_session sess;
+	json_t *j = NULL, *body = NULL;
+	int ch, from_stdin = 0, rc = 2, confirm = strcmp(sub, "confirm") == 0;
+
+	memset(&sess, 0, sizeof(sess));
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'u')
+			user = optarg;
+		else if (ch == 'p')
+			from_stdin = 1;
+		else
+			return 2;
+	}
+	if (confirm && optind + 1 == argc)
+		code = argv[optind++];
+	if (optind != argc || (confirm && code == NULL) || user == NULL ||
+	    *user == '\0')
+		return 2;
+	rc = 1;
+	if (ctl_session_open(&sess, user, from_stdin, NULL) == -1)
+		goto out;
+	if (confirm) {
+		body = json_pack("{s:s}", "code", code);
+		if ((j = ctl_call("POST", "/api/v1/session/totp/confirm", body,
+		                  NULL, sess.hdrs, NULL, 0)) == NULL)
+			goto out;
+		printf("two-factor is on for %s: log in with --totp CODE\n",
+		       user);
+	} else {
+		if ((j = ctl_call("POST", "/api/v1/session/totp", NULL, NULL,
+		                  sess.hdrs, NULL, 0)) == NULL)
+			goto out;
+		if (ctl.json)
+			ctl_print_json(j);
+		else
+			printf(
+			    "secret %s\n%s\nAdd it to an authenticator app "
+			    "(it is shown only now), then turn two-factor on "
+			    "with:\n  vigilctl user totp confirm CODE\n",
+			    json_string_value(json_object_get(j, "secret")),
+			    json_string_value(json_object_get(j, "uri")));
+	}
+	rc = 0;
+out:
+	ctl_session_close(&sess);
+	json_decref(j);
+	json_decref(body);
 	return rc;
 }

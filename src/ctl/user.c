@@ -26,13 +26,19 @@ user_usage(FILE *f)
 	        "--enable] [--unlock]\n"
 	        "       vigilctl user passwd NAME [--password-stdin]\n"
 	        "       vigilctl user remove NAME\n"
+	        "       vigilctl user totp enroll [--user NAME] "
+	        "[--password-stdin]\n"
+	        "       vigilctl user totp confirm CODE [--user NAME] "
+	        "[--password-stdin]\n"
 	        "       vigilctl user totp off NAME\n"
 	        "  --role ROLE       admin, operator, analyst or readonly\n"
 	        "  --password-stdin  read the password as one line from "
 	        "standard input\n"
 	        "  --disable         refuse the user's logins and keys\n"
 	        "  --enable          allow them again\n"
-	        "  --unlock          end a lockout after failed logins\n");
+	        "  --unlock          end a lockout after failed logins\n"
+	        "  --user NAME       totp enroll/confirm: who (default: "
+	        "$USER), with its password\n");
 }
 
 static void
@@ -281,6 +287,15 @@ ctl_user(int argc, char **argv)
 	if (strcmp(sub, "totp") == 0 && argc == 4 &&
 	    strcmp(argv[2], "off") == 0)
 		return user_totp_off(argv[3]);
+	if (strcmp(sub, "totp") == 0 && argc >= 3 &&
+	    (strcmp(argv[2], "enroll") == 0 ||
+	     strcmp(argv[2], "confirm") == 0)) {
+		int rc = ctl_totp_self(argc - 2, argv + 2);
+
+		if (rc == 2)
+			user_usage(stderr);
+		return rc;
+	}
 	user_usage(stderr);
 	return 2;
 }

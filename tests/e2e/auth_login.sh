@@ -195,6 +195,26 @@ env -u VIGIL_API_KEY "$CTL" user list | grep -q "^root " || fail "stored key unu
 	fail "login key: $("$CTL" key list)"
 pass "vigilctl login stores a key and later commands use it"
 
+# Two-factor from the command line: enroll and confirm in a password
+# session, then vigilctl login needs --totp.
+echo 'tina password 1' | "$CTL" user add tina --role analyst --password-stdin >/dev/null
+echo 'tina password 1' | "$CTL" user totp enroll --user tina --password-stdin >"$T/o" 2>&1 ||
+	fail "totp enroll: $(cat "$T/o")"
+TS=$(sed -nE 's/^secret ([A-Z2-7]+)$/\1/p' "$T/o")
+grep -q "otpauth://totp/Vigil:tina?secret=$TS" "$T/o" || fail "enroll output: $(cat "$T/o")"
+echo 'tina password 1' | "$CTL" user totp confirm 000000 --user tina --password-stdin >"$T/o" 2>&1 &&
+	fail "wrong code confirmed"
+echo 'tina password 1' | "$CTL" user totp confirm "$(oathtool --totp -b "$TS")" --user tina \
+	--password-stdin >"$T/o" 2>&1 || fail "totp confirm: $(cat "$T/o")"
+echo 'tina password 1' | env -u VIGIL_API_KEY "$CTL" login --user tina --password-stdin \
+	>"$T/o" 2>&1 && fail "login without the code"
+grep -q "two-factor code is required" "$T/o" || fail "no code: $(cat "$T/o")"
+next=$(oathtool --totp -b "$TS" --now "$(date -u -d '+30 seconds' '+%Y-%m-%d %H:%M:%S UTC')")
+echo 'tina password 1' | env -u VIGIL_API_KEY "$CTL" login --user tina --password-stdin \
+	--totp "$next" >"$T/o" 2>&1 || fail "login with the code: $(cat "$T/o")"
+grep -q "logged in as tina (analyst)" "$T/o" || fail "tina: $(cat "$T/o")"
+pass "vigilctl user totp enroll/confirm, then login --totp"
+
 # Rate limit per source address.
 stop_center
 conf 3
