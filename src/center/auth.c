@@ -99,25 +99,29 @@ key_principal(struct http_req *r, const char *key)
 	if (strlen(key) > 256)
 		return reply_401(r, "API key not valid");
 	sha256_hex(key, strlen(key), hash);
-	/* A key whose owner was disabled or removed stops working. */
+	/* A key whose owner was disabled or removed stops working; one
+	 * whose owner's role was lowered acts with the lower role. */
 	q = store_query(
 	    c->store,
-	    "SELECT k.id, k.role, k.owner, u.disabled, k.last_used FROM "
-	    "api_keys k "
-	    "LEFT JOIN users u ON k.owner = 'user:' || u.name "
+	    "SELECT k.id, k.role, k.owner, u.disabled, k.last_used, u.role "
+	    "FROM api_keys k LEFT JOIN users u ON k.owner LIKE 'user:%' AND "
+	    "u.name = substr(k.owner, 6) "
 	    "WHERE k.hash = ? AND k.revoked_at IS NULL AND "
 	    "(k.expires_at IS NULL OR k.expires_at > ?)",
 	    "si", hash, now);
 	if (q != NULL && store_next(q) == 1) {
 		const char *owner = store_text(q, 2);
+		int by_user = owner != NULL && strncmp(owner, "user:", 5) == 0;
 
 		snprintf(id, sizeof(id), "%s",
 		         store_text(q, 0) ? store_text(q, 0) : "?");
 		role = role_parse(store_text(q, 1));
+		if (by_user && role_parse(store_text(q, 5)) < role)
+			role = role_parse(store_text(q, 5));
 		last_used = store_isnull(q, 4) ? 0 : store_int(q, 4);
-		ok = role != ROLE_NONE &&
-		     (owner == NULL || strncmp(owner, "user:", 5) != 0 ||
-		      (!store_isnull(q, 3) && store_int(q, 3) == 0));
+		ok =
+		    role != ROLE_NONE &&
+		    (!by_user || (!store_isnull(q, 3) && store_int(q, 3) == 0));
 	}
 	store_done(q);
 	if (!ok)

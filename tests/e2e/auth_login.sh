@@ -149,6 +149,10 @@ AK=$(sed -nE 's/.*"key": *"([^"]+)".*/\1/p' "$T/r")
 grep -q '"role": *"operator"' "$T/r" || fail "alice's key role: $(cat "$T/r")"
 "$CTL" user set alice --role readonly >/dev/null || fail "set role"
 [ "$(as "$C" "" GET /api/v1/session)" = 401 ] || fail "session survives role change"
+s=$(curl -sS -o "$T/r" -w '%{http_code}' --cacert "$PKI/ca.crt" \
+	-H "Authorization: Bearer $AK" -d '{}' "$URL/api/v1/tokens")
+[ "$s" = 403 ] || fail "alice's operator key kept its role after her demotion: $s"
+grep -q "needs the operator role" "$T/r" || fail "demoted key: $(cat "$T/r")"
 "$CTL" user set alice --disable >/dev/null || fail "disable"
 [ "$(login alice 'correct horse battery')" = 401 ] || fail "disabled user logs in"
 s=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
