@@ -1083,15 +1083,17 @@ adm_keys(struct http_req *r)
 	json_t *a;
 	int all = r->role >= ROLE_ADMIN;
 
-	/* Admins see every key; others their own. */
+	/* Admins see every key; others the keys they made (and a key
+	 * itself). */
 	q = store_query(C(r)->store,
 	                all ? "SELECT id, role, label, owner, created_at, "
 	                      "expires_at, revoked_at, last_used FROM api_keys "
 	                      "ORDER BY created_at, id"
 	                    : "SELECT id, role, label, owner, created_at, "
 	                      "expires_at, revoked_at, last_used FROM api_keys "
-	                      "WHERE owner = ? ORDER BY created_at, id",
-	                all ? NULL : "s", r->who);
+	                      "WHERE owner = ? OR 'key:' || id = ? ORDER BY "
+	                      "created_at, id",
+	                all ? NULL : "ss", r->who, r->who);
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -1205,9 +1207,10 @@ adm_key_revoke(struct http_req *r)
 	                   ? "UPDATE api_keys SET revoked_at = ? WHERE id = ? "
 	                     "AND revoked_at IS NULL"
 	                   : "UPDATE api_keys SET revoked_at = ? WHERE id = ? "
-	                     "AND revoked_at IS NULL AND owner = ?",
-	               r->role >= ROLE_ADMIN ? "is" : "iss",
-	               (long long)time(NULL), r->rest, r->who);
+	                     "AND revoked_at IS NULL AND (owner = ? OR "
+	                     "'key:' || id = ?)",
+	               r->role >= ROLE_ADMIN ? "is" : "isss",
+	               (long long)time(NULL), r->rest, r->who, r->who);
 	if (n != 1) {
 		http_reply_error(r, 404, "not_found",
 		                 "no active key %.64s of yours", r->rest);

@@ -59,6 +59,7 @@ int ctl_samples(int argc, char **argv);
 int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_login(int argc, char **argv);
+int ctl_logout(int argc, char **argv);
 int ctl_totp_self(int argc, char **argv); /* argv[0]: enroll | confirm */
 
 /* A login session of a user (login.c): hdrs carry its cookie and CSRF

@@ -4,6 +4,7 @@
  * the user's role, logs the session out and keeps the key in the user's
  * config directory (0600), where later commands find it. A key rather than
  * the session: sessions end when idle, a command line is used in bursts.
+ * `vigilctl logout` revokes that key and removes the file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -267,5 +268,71 @@ out:
 	ctl_session_close(&sess);
 	json_decref(j);
 	json_decref(body);
+	return rc;
+}
+
+/* `vigilctl logout`: revokes the key `vigilctl login` stored and removes
+ * the file. */
+int
+ctl_logout(int argc, char **argv)
+{
+	char path[4096], *key = NULL;
+	struct buf b, err;
+	json_t *j = NULL;
+	const char *who;
+	size_t n;
+	int rc = 1;
+
+	if (argc > 1) {
+		fprintf(argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+		                      strcmp(argv[1], "-h") == 0)
+		            ? stdout
+		            : stderr,
+		        "usage: vigilctl logout\n"
+		        "  revokes the API key 'vigilctl login' stored and "
+		        "removes it\n");
+		return argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+		                     strcmp(argv[1], "-h") == 0)
+		           ? 0
+		           : 2;
+	}
+	buf_init(&b, 4096);
+	buf_init(&err, 1024);
+	if (ctl_login_key_path(path, sizeof(path)) == -1 ||
+	    tls_read_file(path, 4096, &b, &err) == -1) {
+		fprintf(stderr, "vigilctl: logout: no stored key (%s)\n",
+		        err.len ? buf_cstr(&err) : "no HOME");
+		goto out;
+	}
+	key = buf_steal(&b, &n);
+	while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == ' '))
+		key[--n] = '\0';
+	/* The key's own id: who it is to the center. */
+	if ((j = ctl_call("GET", "/api/v1/session", NULL, key, NULL, NULL,
+	                  0)) != NULL &&
+	    (who = json_string_value(json_object_get(j, "who"))) != NULL &&
+	    strncmp(who, "key:", 4) == 0 && strlen(who) < 100) {
+		char p[128];
+
+		snprintf(p, sizeof(p), "/api/v1/keys/%s", who + 4);
+		json_decref(ctl_call("DELETE", p, NULL, key, NULL, NULL, 0));
+	}
+	/* The file goes either way: a key the center no longer accepts is
+	 * of no use. */
+	if (unlink(path) == -1) {
+		fprintf(stderr, "vigilctl: logout: %s: %s\n", path,
+		        strerror(errno));
+		goto out;
+	}
+	printf("logged out: key revoked and %s removed\n", path);
+	rc = 0;
+out:
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	json_decref(j);
+	buf_free(&b);
+	buf_free(&err);
 	return rc;
 }

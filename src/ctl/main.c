@@ -35,6 +35,7 @@ static const struct {
     {"user", ctl_user, "add, list, change and remove admin users"},
     {"key", ctl_key, "create, list and revoke API keys"},
     {"login", ctl_login, "log in as a user and keep an API key for later"},
+    {"logout", ctl_logout, "revoke and remove the key 'login' stored"},
 };
 
 static void

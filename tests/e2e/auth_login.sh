@@ -219,6 +219,13 @@ echo 'tina password 1' | env -u VIGIL_API_KEY "$CTL" login --user tina --passwor
 grep -q "logged in as tina (analyst)" "$T/o" || fail "tina: $(cat "$T/o")"
 pass "vigilctl user totp enroll/confirm, then login --totp"
 
+env -u VIGIL_API_KEY "$CTL" logout >"$T/o" 2>&1 || fail "logout: $(cat "$T/o")"
+[ -e "$HOME/.config/vigil/api.key" ] && fail "key file left after logout"
+"$CTL" key list | grep -E "vigilctl login on .* +user:tina +revoked" >/dev/null ||
+	fail "login key not revoked: $("$CTL" key list)"
+env -u VIGIL_API_KEY "$CTL" logout >"$T/o" 2>&1 && fail "second logout succeeded"
+pass "vigilctl logout revokes the stored key and removes it"
+
 # Rate limit per source address.
 stop_center
 conf 3
