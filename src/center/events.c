@@ -436,15 +436,15 @@ const struct http_route events_gateway_routes[] = {
     {"POST", "/v1/samples", gw_sample, HTTP_ROUTE_CERT, "samples", 0},
     {"GET", "/v1/rules/", gw_rules, HTTP_ROUTE_CERT | HTTP_ROUTE_PREFIX,
      "rules", 1024},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
 const struct http_route events_admin_routes[] = {
-    {"POST", "/api/v1/rules", adm_rules_add, 0, "rules", 0},
-    {"GET", "/api/v1/rules", adm_rules, 0, "rules", 0},
-    {"DELETE", "/api/v1/rules/", adm_rules_delete, HTTP_ROUTE_PREFIX, "rule",
-     0},
-    {"GET", "/api/v1/events", adm_events, 0, "events", 0},
-    {"GET", "/api/v1/samples", adm_samples, 0, "samples", 0},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {"POST", "/api/v1/rules", adm_rules_add, 0, "rules", 0, ROLE_OPERATOR},
+    {"GET", "/api/v1/rules", adm_rules, 0, "rules", 0, ROLE_READONLY},
+    {"DELETE", "/api/v1/rules/", adm_rules_delete, HTTP_ROUTE_PREFIX, "rule", 0,
+     ROLE_OPERATOR},
+    {"GET", "/api/v1/events", adm_events, 0, "events", 0, ROLE_READONLY},
+    {"GET", "/api/v1/samples", adm_samples, 0, "samples", 0, ROLE_READONLY},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

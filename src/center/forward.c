@@ -1331,11 +1331,13 @@ adm_forward_one(struct http_req *r)
 }
 
 const struct http_route forward_admin_routes[] = {
-    {"GET", "/api/v1/forward", adm_forward_list, 0, "forward", 0},
-    {"POST", "/api/v1/forward", adm_forward_add, 0, "forward", 0},
+    {"GET", "/api/v1/forward", adm_forward_list, 0, "forward", 0,
+     ROLE_READONLY},
+    {"POST", "/api/v1/forward", adm_forward_add, 0, "forward", 0, ROLE_ADMIN},
+    /* .../NAME/test: sends one test message */
     {"POST", "/api/v1/forward/", adm_forward_one, HTTP_ROUTE_PREFIX,
-     "forward_target", 0},
+     "forward_target", 0, ROLE_OPERATOR},
     {"DELETE", "/api/v1/forward/", adm_forward_one, HTTP_ROUTE_PREFIX,
-     "forward_target", 0},
+     "forward_target", 0, ROLE_ADMIN},
     {NULL, NULL, NULL, 0, NULL, 0},
 };
