@@ -511,6 +511,7 @@ out:
 		unlink(s.ports_path);
 	explicit_bzero(s.api_key, sizeof(s.api_key));
 	scand_conf_free(&s.conf);
+	metrics_reset();
 	buf_free(&err);
 	return rc;
 }
