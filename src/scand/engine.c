@@ -359,10 +359,10 @@ ts_message(const char *level)
  * finding" with the reasons.
  */
 static json_t *
-ts_render(json_t *o, const char *source, long long id)
+ts_render(json_t *o, const char *name, const char *source, long long id)
 {
 	json_t *out = json_array(), *f, *subj, *s, *reasons, *r, *rs, *sig, *m,
-	       *ms;
+	       *ms, *path;
 	const char *level;
 	char ts[32], scan_id[32];
 	struct tm tm;
@@ -379,6 +379,10 @@ ts_render(json_t *o, const char *source, long long id)
 	                     ? json_string_value(json_object_get(o, "level"))
 	                     : "info");
 	s = json_object_get(o, "subject");
+	/* The engine escapes backslashes (its \\xNN rendering); collectors
+	 * send Windows paths, which go back as they came when valid UTF-8. */
+	if ((path = json_string(name)) != NULL)
+		json_object_set_new(s, "path", path);
 	subj = json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "type",
 	                 "file", "path", json_object_get(s, "path"), "exists",
 	                 json_object_get(s, "exists"), "extension",
@@ -539,7 +543,6 @@ scan_job(struct worker *w, struct job *j)
 		    rp.nfindings == 0) {
 			json_t *s = json_object_get(o, "subject");
 
-			json_object_set_new(s, "path", json_string(j->name));
 			json_object_set_new(s, "extension",
 			                    json_string(rp.extension));
 			j->cache_hit = 1;
@@ -573,8 +576,8 @@ scan_job(struct worker *w, struct job *j)
 		if (j->sha256[0] == '\0' && (r.hashes & SCAN_HASH_SHA256))
 			memcpy(j->sha256, r.sha256, sizeof(j->sha256));
 	}
-	if ((j->findings = ts_render(o, j->source ? j->source : "", j->id)) ==
-	    NULL) {
+	if ((j->findings = ts_render(o, j->name, j->source ? j->source : "",
+	                             j->id)) == NULL) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
 	}
