@@ -486,7 +486,9 @@ worker_ctx(struct worker *w)
 		return -1;
 	scan_opts_default(&o);
 	o.max_size = (uint64_t)p->max_upload;
-	o.hashes = SCAN_HASH_ALL;
+	/* Digests only for files with findings (the engine adds all three
+	 * then); the cache key, SHA-256, was computed while receiving. */
+	o.hashes = 0;
 	if (scan_ctx_new(b, &o, &w->ctx) != 0) {
 		scan_bundle_free(b);
 		return -1;
@@ -592,6 +594,7 @@ static void
 run_job(struct worker *w, struct job *j)
 {
 	j->t_start = mono_now();
+	j->worker = w->idx;
 	if (j->kind == JOB_CHECK || j->kind == JOB_RECEIVE)
 		receive(w->p, j);
 	if (j->status == 0 && (j->kind == JOB_CHECK || j->kind == JOB_SCAN))

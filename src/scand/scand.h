@@ -78,6 +78,7 @@ struct job {
 	char cache_key[140];
 	char *cache_put; /* neutral result to persist in the cache */
 	int cache_hit;
+	int worker;                      /* index of the thread that ran it */
 	double t_queued, t_start, t_end; /* monotonic seconds */
 };
 
