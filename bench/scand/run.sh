@@ -12,16 +12,17 @@
 # Corpus: 1000 files of 4 KB, 100 of 1 MB, 6 of 50 MB cut from random
 # base64 text, every 50th with a marker; 150 generated rules (as in
 # bench/scan). vigil-scand runs with one thread per CPU and the result
-# cache off (every upload is scanned); curl sends the uploads with as many
-# in parallel as there are CPUs, each as a synchronous check. yara runs
+# cache off (every upload is scanned); curl sends the uploads as
+# synchronous checks, twice as many at a time as there are CPUs (as a fleet
+# of collectors would: uploads overlap scans). yara runs
 # with the same number of threads on the files already on disk (page cache
 # warm), so yara has no upload, no disk write and no HTTP on its side.
-# Each figure is the best of RUNS (default 3).
+# Each figure is the best of RUNS (default 5), the two sides interleaved.
 set -eu
 
 build=$(cd "${1:?usage: run.sh BUILD_DIR [WORK_DIR]}" && pwd)
 work=${2:-/tmp/vigil-scandbench}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 ncpu=$(nproc)
 
 for t in yara curl awk; do
@@ -114,11 +115,17 @@ wall() { t0=$(now); "$@" > /dev/null; calc "$(now) - $t0"; }
 # One curl for all files of a set: a config with one request per file,
 # sent $ncpu at a time over keep-alive connections.
 curlcfg() { # dir
+	first=1
 	for f in "$1"/*; do
-		printf 'url = "%s"\nform = "file=@%s"\noutput = "/dev/null"\nnext\n' "$url" "$f"
+		[ "$first" = 1 ] || echo next
+		first=0
+		printf 'url = "%s"\nform = "file=@%s"\noutput = "/dev/null"\nfail\n' "$url" "$f"
 	done > "$work/curl.cfg"
 }
-upload() { curl -sS --fail --parallel --parallel-max "$ncpu" -K "$work/curl.cfg"; }
+upload() {
+	curl --no-progress-meter --parallel --parallel-max $((2 * ncpu)) \
+		-K "$work/curl.cfg" 2>> "$work/curl.log"
+}
 
 line() { # label files bytes seconds
 	printf '%-36s %8.1f MB/s %9.0f samples/s  (%.3f s)\n' "$1" \
@@ -147,7 +154,7 @@ for set in small medium large; do
 		i=$((i + 1))
 	done
 	echo "-- $set: $files files, $bytes bytes"
-	line "vigil-scand (curl, $ncpu parallel)" "$files" "$bytes" "$s1"
+	line "vigil-scand (curl, $((2 * ncpu)) parallel)" "$files" "$bytes" "$s1"
 	line "yara -r -p $ncpu" "$files" "$bytes" "$y1"
 	echo "   vigil-scand / yara: $(calc "100 * $y1 / $s1" | cut -d. -f1) %"
 done

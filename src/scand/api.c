@@ -129,13 +129,41 @@ auth_ok(struct scand *s, struct http_req *r)
 	return 0;
 }
 
-static void
-history_add(struct scand *s, const char *kind)
+/*
+ * History counts are kept per minute in memory and written when the
+ * minute changes or someone asks: one write per minute, not one per
+ * sample (each write is a transaction with an fsync on the loop thread).
+ */
+static const char *const hist_kinds[2] = {"sample", "queue"};
+
+void
+scand_history_flush(struct scand *s)
 {
-	store_exec(s->store,
-	           "INSERT INTO history (kind, minute, n) VALUES (?, ?, 1) "
-	           "ON CONFLICT (kind, minute) DO UPDATE SET n = history.n + 1",
-	           "si", kind, (long long)(time(NULL) / 60));
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (s->hist_n[k] == 0)
+			continue;
+		store_exec(
+		    s->store,
+		    "INSERT INTO history (kind, minute, n) VALUES (?, ?, "
+		    "?) ON CONFLICT (kind, minute) DO UPDATE SET n = "
+		    "history.n + excluded.n",
+		    "sii", hist_kinds[k], s->hist_minute, s->hist_n[k]);
+		s->hist_n[k] = 0;
+	}
+}
+
+static void
+history_add(struct scand *s, int kind)
+{
+	long long m = (long long)time(NULL) / 60;
+
+	if (m != s->hist_minute) {
+		scand_history_flush(s);
+		s->hist_minute = m;
+	}
+	s->hist_n[kind]++;
 }
 
 static void
@@ -343,6 +371,7 @@ history(struct http_req *r, const char *kind)
 		json_decref(o);
 		return;
 	}
+	scand_history_flush(s);
 	if ((a != NULL && str_to_ll(a, 1, 1440, &agg) == -1) ||
 	    (l != NULL && str_to_ll(l, 1, 43200, &lim) == -1)) {
 		json_decref(o);
@@ -487,7 +516,7 @@ count_scan(struct scand *s, struct job *j)
 		s->cache_hits++;
 	else
 		s->cache_misses++;
-	history_add(s, "sample");
+	history_add(s, 0);
 	cache_persist(s, j);
 }
 
@@ -533,7 +562,7 @@ finish_job(struct scand *s, struct job *j)
 			          "(database error)");
 			break;
 		}
-		history_add(s, "queue");
+		history_add(s, 1);
 		http_reply_json(j->req, 200, json_pack("{s:I}", "id", id));
 		break;
 	case JOB_SCAN:

@@ -88,6 +88,7 @@ job_free(struct job *j)
 	free(j->name);
 	json_decref(j->findings);
 	free(j->cache_put);
+	free(j->mem);
 	free(j);
 }
 
@@ -181,6 +182,7 @@ struct upload {
 	struct pool *p;
 	int fd;
 	int in_file, seen_file;
+	int mem; /* sync check, not kept: into j->mem, no file */
 	long long size;
 	EVP_MD_CTX *md;
 	char tmp[4200];
@@ -200,6 +202,8 @@ up_part(void *arg, const char *name, const char *filename)
 	                                                            : "sample");
 	if (u->j->name == NULL)
 		return -1;
+	if (u->mem)
+		return 0;
 	snprintf(u->tmp, sizeof(u->tmp), "%s/upload-XXXXXX", u->p->samples_dir);
 	if ((u->fd = mkstemp(u->tmp)) == -1) {
 		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
@@ -229,7 +233,14 @@ up_data(void *arg, const uint8_t *d, size_t n)
 		         u->p->max_upload);
 		return -1;
 	}
-	EVP_DigestUpdate(u->md, d, n);
+	if (u->md != NULL)
+		EVP_DigestUpdate(u->md, d, n);
+	if (u->mem) {
+		/* mem_cap is the body's length: the part fits. */
+		memcpy(u->j->mem + u->j->mem_len, d, n);
+		u->j->mem_len += n;
+		return 0;
+	}
 	while (n > 0) {
 		if ((w = write(u->fd, d, n)) == -1) {
 			if (errno == EINTR)
@@ -270,15 +281,25 @@ receive(struct pool *p, struct job *j)
 	struct evbuffer_iovec v;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	int rc = 0;
+	int rc = 0, digest;
 
 	memset(&u, 0, sizeof(u));
 	u.j = j;
 	u.p = p;
 	u.fd = -1;
+	/* The SHA-256 names the sample for the cache and for keeping; with
+	 * neither, the engine's digests (for findings) are enough. */
+	pthread_mutex_lock(&p->mu);
+	digest = p->maxcache > 0 || p->keep_samples;
+	u.mem = j->kind == JOB_CHECK && !p->keep_samples &&
+	        evbuffer_get_length(j->body) <= SCAND_MEM_SAMPLE;
+	pthread_mutex_unlock(&p->mu);
+	if (u.mem &&
+	    (j->mem = malloc(evbuffer_get_length(j->body) + 1)) == NULL)
+		u.mem = 0;
 	if ((mp = malloc(sizeof(*mp))) == NULL ||
-	    (u.md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(u.md, EVP_sha256(), NULL) != 1) {
+	    (digest && ((u.md = EVP_MD_CTX_new()) == NULL ||
+	                EVP_DigestInit_ex(u.md, EVP_sha256(), NULL) != 1))) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
 		goto out;
@@ -309,10 +330,12 @@ receive(struct pool *p, struct job *j)
 		         "no form field named \"file\" in the upload");
 		goto out;
 	}
-	EVP_DigestFinal_ex(u.md, md, &mdlen);
-	hex_encode(md, mdlen, j->sha256);
+	if (u.md != NULL) {
+		EVP_DigestFinal_ex(u.md, md, &mdlen);
+		hex_encode(md, mdlen, j->sha256);
+	}
 	j->size = u.size;
-	if ((j->path = strdup(u.tmp)) == NULL) {
+	if (!u.mem && (j->path = strdup(u.tmp)) == NULL) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
 	}
@@ -383,6 +406,7 @@ ts_render(json_t *o, const char *name, const char *source, long long id)
 	 * send Windows paths, which go back as they came when valid UTF-8. */
 	if ((path = json_string(name)) != NULL)
 		json_object_set_new(s, "path", path);
+	json_object_set_new(s, "exists", json_true()); /* on the source host */
 	subj = json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "type",
 	                 "file", "path", json_object_get(s, "path"), "exists",
 	                 json_object_get(s, "exists"), "extension",
@@ -519,8 +543,9 @@ scan_job(struct worker *w, struct job *j)
 		         "the scan engine is not ready");
 		return;
 	}
-	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	if (j->mem == NULL &&
+	    ((fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	     fstat(fd, &st) == -1)) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg), "sample %s: %s", j->path,
 		         strerror(errno));
@@ -555,7 +580,10 @@ scan_job(struct worker *w, struct job *j)
 		scan_result_free(&rp);
 	}
 	if (o == NULL) {
-		rc = scan_fd(w->ctx, fd, j->name, &st, &r);
+		if (j->mem != NULL)
+			rc = scan_mem(w->ctx, j->mem, j->mem_len, j->name, &r);
+		else
+			rc = scan_fd(w->ctx, fd, j->name, &st, &r);
 		if (rc != 0) {
 			j->status = 500;
 			snprintf(j->errmsg, sizeof(j->errmsg),

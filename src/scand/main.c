@@ -486,8 +486,10 @@ out:
 	if (s.pool != NULL) {
 		struct job *left = pool_stop(s.pool);
 
-		if (s.store != NULL)
+		if (s.store != NULL) {
 			scand_answer_leftovers(&s, left);
+			scand_history_flush(&s);
+		}
 	}
 	if (s.http)
 		http_server_free(s.http);

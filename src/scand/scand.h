@@ -68,7 +68,9 @@ struct job {
 	char *source;
 	long long id; /* SCAN */
 	char *path;   /* the sample file */
-	char *name;   /* its original path (the part's filename) */
+	uint8_t *mem; /* or the sample itself (sync checks, see engine.c) */
+	size_t mem_len;
+	char *name; /* its original path (the part's filename) */
 	/* results */
 	int status; /* 0, or the HTTP status of the error */
 	char errmsg[200];
@@ -81,6 +83,14 @@ struct job {
 	int worker;                      /* index of the thread that ran it */
 	double t_queued, t_start, t_end; /* monotonic seconds */
 };
+
+/*
+ * Sync checks of samples up to this size that are not kept are scanned
+ * from memory: evhttp (libevent 2.1) has read the whole body into memory
+ * before the handler runs, so a round trip through the disk would only
+ * add a write, a read and an unlink per sample.
+ */
+#define SCAND_MEM_SAMPLE (64u * 1024 * 1024)
 
 struct pool;
 
@@ -129,7 +139,8 @@ struct scand {
 	int inflight_async; /* SCAN jobs handed to the pool */
 	int inflight_req;   /* CHECK / RECEIVE jobs */
 	long long cache_puts;
-	long long checks; /* uploads received since start */
+	long long checks;                 /* uploads received since start */
+	long long hist_minute, hist_n[2]; /* samples, queued; not yet written */
 };
 
 /* api.c */
@@ -137,6 +148,7 @@ extern const struct http_route scand_routes[];
 void scand_done_cb(evutil_socket_t fd, short what, void *arg);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);
+void scand_history_flush(struct scand *s);
 void scand_answer_leftovers(struct scand *s, struct job *list);
 
 #endif
