@@ -76,9 +76,21 @@ req() {
 
 jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 
+# -n names what is wrong: a broken rule file, a bad key.
+HOLD="" REQUIRE="" write_scand_conf "$SRC/tests/data/scan/broken.yar"
+if "$SCAND" -n -c "$T/scand.conf" >"$T/check.out" 2>&1; then
+	fail "vigil-scand -n accepted broken rules"
+fi
+expect_contains "$(cat "$T/check.out")" "broken.yar"
+HOLD="threads = many" REQUIRE="" write_scand_conf
+if "$SCAND" -n -c "$T/scand.conf" >"$T/check.out" 2>&1; then
+	fail "vigil-scand -n accepted a bad value"
+fi
+expect_contains "$(cat "$T/check.out")" "scand.conf:"
 HOLD="" REQUIRE="" write_scand_conf
 "$SCAND" -n -c "$T/scand.conf" >"$T/check.out" 2>&1 ||
 	fail "vigil-scand -n: $(cat "$T/check.out")"
+pass "vigil-scand -n: broken rules and bad values named, good config OK"
 start_scand
 
 printf 'x VIGIL-TEST-MARKER-7d1f3a y\n' >"$T/marker.bin"
@@ -142,8 +154,14 @@ req "$U/getAsyncResults?id=424242"
 expect_contains "$BODY" '"message":"unknown id 424242'
 req "$U/getAsyncResults?id=abc"
 [ "$CODE" = 400 ] || fail "bad id: $CODE $BODY"
+long=$(head -c 5000 /dev/zero | tr '\0' a)
+req -F "file=@$T/clean.txt;filename=$long" "$U/check"
+[ "$CODE" = 400 ] || fail "5000-byte filename: $CODE $BODY"
+printf 'GARBAGE\r\n\r\n' | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$HP" || true
+req "$U/status"
+[ "$CODE" = 200 ] || fail "service gone after bad input: $CODE $BODY"
 ls "$DATA/samples" | grep -q . && fail "samples left behind: $(ls "$DATA/samples")"
-pass "malformed multipart, missing field -> 400; oversize -> 413; unknown id -> 400"
+pass "malformed multipart, missing field, long filename -> 400; oversize -> 413; unknown id -> 400; garbage survived"
 
 # 5. HTTPS with the test PKI.
 req --cacert "$PKI/ca.crt" -F "file=@$T/marker.bin" "https://127.0.0.1:$SP/api/v1/check"
