@@ -520,32 +520,38 @@ count_scan(struct scand *s, struct job *j)
 	cache_persist(s, j);
 }
 
+/*
+ * A finished job in two steps: its database work (all jobs of one wake-up
+ * in one transaction, so one fsync, not one per sample, holds the loop),
+ * then, after the commit, its reply: an async id is only ever handed out
+ * once its row is durable.
+ */
 static void
-finish_job(struct scand *s, struct job *j)
+finish_db(struct scand *s, struct job *j)
 {
 	struct store_rows *rows;
 	char *text;
-	long long id = 0;
+	json_t *e;
 
+	if (j->status != 0) {
+		if (j->kind != JOB_SCAN)
+			return;
+		log_warnx("scand: sample %lld: %s", j->id, j->errmsg);
+		e = json_pack("{s:s}", "message", j->errmsg);
+		text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+		json_decref(e);
+		store_exec(s->store,
+		           "UPDATE samples SET status = 'failed', result = ?, "
+		           "finished = ? WHERE id = ?",
+		           "sii", text, (long long)time(NULL), j->id);
+		free(text);
+		return;
+	}
 	switch (j->kind) {
 	case JOB_CHECK:
-		s->inflight_req--;
-		if (j->status != 0) {
-			reply_msg(j->req, j->status, "%s", j->errmsg);
-			break;
-		}
 		count_scan(s, j);
-		log_debug("scand: check %s from %s: %zu findings", j->name,
-		          j->source, json_array_size(j->findings));
-		http_reply_json(j->req, 200, j->findings);
-		j->findings = NULL;
 		break;
 	case JOB_RECEIVE:
-		s->inflight_req--;
-		if (j->status != 0) {
-			reply_msg(j->req, j->status, "%s", j->errmsg);
-			break;
-		}
 		rows = store_query(s->store,
 		                   "INSERT INTO samples (status, path, name, "
 		                   "source, sha256, size, received) VALUES "
@@ -553,37 +559,14 @@ finish_job(struct scand *s, struct job *j)
 		                   "ssssii", j->path, j->name, j->source,
 		                   j->sha256, j->size, (long long)time(NULL));
 		if (rows != NULL && store_next(rows) == 1)
-			id = store_int(rows, 0);
+			j->id = store_int(rows, 0);
+		else
+			j->id = 0;
 		store_done(rows);
-		if (id <= 0) {
-			unlink(j->path);
-			reply_msg(j->req, 500,
-			          "cannot queue the sample "
-			          "(database error)");
-			break;
-		}
-		history_add(s, 1);
-		http_reply_json(j->req, 200, json_pack("{s:I}", "id", id));
+		if (j->id > 0)
+			history_add(s, 1);
 		break;
 	case JOB_SCAN:
-		s->inflight_async--;
-		if (j->status != 0) {
-			log_warnx("scand: sample %lld: %s", j->id, j->errmsg);
-			text = NULL;
-			{
-				json_t *e =
-				    json_pack("{s:s}", "message", j->errmsg);
-
-				text = e ? json_dumps(e, JSON_COMPACT) : NULL;
-				json_decref(e);
-			}
-			store_exec(s->store,
-			           "UPDATE samples SET status = 'failed', "
-			           "result = ?, finished = ? WHERE id = ?",
-			           "sii", text, (long long)time(NULL), j->id);
-			free(text);
-			break;
-		}
 		count_scan(s, j);
 		text = json_dumps(j->findings, JSON_COMPACT);
 		store_exec(s->store,
@@ -600,23 +583,69 @@ finish_job(struct scand *s, struct job *j)
 			    "i", j->id - s->conf.max_results);
 		break;
 	}
-	job_free(j);
+}
+
+static void
+finish_reply(struct scand *s, struct job *j)
+{
+	switch (j->kind) {
+	case JOB_CHECK:
+		s->inflight_req--;
+		if (j->status != 0) {
+			reply_msg(j->req, j->status, "%s", j->errmsg);
+			break;
+		}
+		log_debug("scand: check %s from %s: %zu findings", j->name,
+		          j->source, json_array_size(j->findings));
+		http_reply_json(j->req, 200, j->findings);
+		j->findings = NULL;
+		break;
+	case JOB_RECEIVE:
+		s->inflight_req--;
+		if (j->status != 0) {
+			reply_msg(j->req, j->status, "%s", j->errmsg);
+			break;
+		}
+		if (j->id <= 0) {
+			unlink(j->path);
+			reply_msg(j->req, 500,
+			          "cannot queue the sample (database error)");
+			break;
+		}
+		http_reply_json(j->req, 200, json_pack("{s:I}", "id", j->id));
+		break;
+	case JOB_SCAN:
+		s->inflight_async--;
+		break;
+	}
 }
 
 void
 scand_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct scand *s = arg;
-	struct job *j;
+	struct job *list, *j;
+	int tx;
 
 	(void)fd;
 	(void)what;
-	j = pool_take_done(s->pool);
-	while (j != NULL) {
-		struct job *next = j->next;
-
-		finish_job(s, j);
-		j = next;
+	if ((list = pool_take_done(s->pool)) == NULL)
+		return;
+	tx = store_begin(s->store) == 0;
+	for (j = list; j != NULL; j = j->next)
+		finish_db(s, j);
+	if (tx && store_commit(s->store) == -1) {
+		/* Nothing was recorded: the uploads fail, the samples are
+		 * scanned again after a restart (they are still queued). */
+		store_rollback(s->store);
+		for (j = list; j != NULL; j = j->next)
+			if (j->kind == JOB_RECEIVE && j->status == 0)
+				j->id = 0;
+	}
+	while ((j = list) != NULL) {
+		list = j->next;
+		finish_reply(s, j);
+		job_free(j);
 	}
 	scand_dispatch(s);
 }
@@ -631,7 +660,9 @@ scand_answer_leftovers(struct scand *s, struct job *list)
 	while ((j = list) != NULL) {
 		list = j->next;
 		if (j->t_end > 0) {
-			finish_job(s, j);
+			finish_db(s, j);
+			finish_reply(s, j);
+			job_free(j);
 			continue;
 		}
 		if (j->kind == JOB_SCAN)

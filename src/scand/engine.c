@@ -627,7 +627,9 @@ run_job(struct worker *w, struct job *j)
 		receive(w->p, j);
 	if (j->status == 0 && (j->kind == JOB_CHECK || j->kind == JOB_SCAN))
 		scan_job(w, j);
-	if (j->kind == JOB_CHECK || (j->kind == JOB_SCAN && j->status == 0) ||
+	/* A queued sample goes after its scan, failed or not (a failure is
+	 * final and reported); a received one stays queued unless it failed. */
+	if (j->kind == JOB_CHECK || j->kind == JOB_SCAN ||
 	    (j->kind == JOB_RECEIVE && j->status != 0))
 		sample_done(w->p, j);
 	j->t_end = mono_now();
@@ -762,7 +764,12 @@ pool_push(struct pool *p, struct job *j)
 			p->sq = j;
 		p->sq_tail = j;
 	}
-	pthread_cond_broadcast(&p->cv);
+	/* Any thread takes sync work: wake one. Only some take async work,
+	 * and the one woken might not: wake them all. */
+	if (j->kind == JOB_SCAN)
+		pthread_cond_broadcast(&p->cv);
+	else
+		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
