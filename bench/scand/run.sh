@@ -18,6 +18,9 @@
 # with the same number of threads on the files already on disk (page cache
 # warm), so yara has no upload, no disk write and no HTTP on its side.
 # Each figure is the best of RUNS (default 5), the two sides interleaved.
+# On a machine shared with other work the wall-clock figures swing a lot,
+# so CPU time is reported too (summed over all runs, from /proc): the
+# service's own, curl's, and yara's; its ratio is the steadier comparison.
 set -eu
 
 build=$(cd "${1:?usage: run.sh BUILD_DIR [WORK_DIR]}" && pwd)
@@ -127,6 +130,11 @@ upload() {
 		-K "$work/curl.cfg" 2>> "$work/curl.log"
 }
 
+# CPU ticks: of the service, and of this shell's reaped children (curl, yara)
+svc_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+kid_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+hz=$(getconf CLK_TCK)
+
 line() { # label files bytes seconds
 	printf '%-36s %8.1f MB/s %9.0f samples/s  (%.3f s)\n' "$1" \
 		"$(calc "$3 / 1000000 / $4")" "$(calc "$2 / $4")" "$4"
@@ -147,16 +155,26 @@ for set in small medium large; do
 	bytes=$(find "$d" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 	curlcfg "$d"
 	s1="" y1=""
+	cs=0 cc=0 cy=0
 	i=0
 	while [ "$i" -lt "$runs" ]; do
+		a=$(svc_ticks) b=$(kid_ticks)
 		s1=$(min "$s1" "$(wall upload)")
+		cs=$((cs + $(svc_ticks) - a)) cc=$((cc + $(kid_ticks) - b))
+		b=$(kid_ticks)
 		y1=$(min "$y1" "$(calc "$(wall yara -r -p "$ncpu" "$work/rules.yar" "$d") - $ybase")")
+		cy=$((cy + $(kid_ticks) - b))
 		i=$((i + 1))
 	done
 	echo "-- $set: $files files, $bytes bytes"
 	line "vigil-scand (curl, $((2 * ncpu)) parallel)" "$files" "$bytes" "$s1"
 	line "yara -r -p $ncpu" "$files" "$bytes" "$y1"
-	echo "   vigil-scand / yara: $(calc "100 * $y1 / $s1" | cut -d. -f1) %"
+	echo "   vigil-scand / yara (wall): $(calc "100 * $y1 / $s1" | cut -d. -f1) %"
+	n=$((files * runs))
+	printf '   CPU per sample: service %.2f ms, curl %.2f ms, yara %.2f ms (incl. start-up)\n' \
+		"$(calc "1000 * $cs / $hz / $n")" "$(calc "1000 * $cc / $hz / $n")" \
+		"$(calc "1000 * $cy / $hz / $n")"
+	echo "   vigil-scand / yara (CPU, service only): $(calc "100 * $cy / ($cs + 0.0001)" | cut -d. -f1) %"
 done
 scanned=$(curl -sS "http://127.0.0.1:$port/api/v1/status")
 echo "== service status: $scanned"

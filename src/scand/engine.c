@@ -64,6 +64,11 @@ struct worker {
 	int idx;
 	struct scan_ctx *ctx;
 	unsigned long gen;
+	/* Sync samples are copied here; kept between jobs (fresh pages for
+	 * every large sample cost more than the copy) and let go when the
+	 * worker runs out of work. */
+	uint8_t *mem;
+	size_t memcap;
 };
 
 double
@@ -88,7 +93,6 @@ job_free(struct job *j)
 	free(j->name);
 	json_decref(j->findings);
 	free(j->cache_put);
-	free(j->mem);
 	free(j);
 }
 
@@ -274,8 +278,9 @@ static const struct mp_callbacks up_cbs = {up_part, up_data, up_end};
  * j->name, j->size, j->sha256, or j->status and j->errmsg.
  */
 static void
-receive(struct pool *p, struct job *j)
+receive(struct worker *w, struct job *j)
 {
+	struct pool *p = w->p;
 	struct upload u;
 	struct mp_parser *mp;
 	struct evbuffer_iovec v;
@@ -624,7 +629,7 @@ run_job(struct worker *w, struct job *j)
 	j->t_start = mono_now();
 	j->worker = w->idx;
 	if (j->kind == JOB_CHECK || j->kind == JOB_RECEIVE)
-		receive(w->p, j);
+		receive(w, j);
 	if (j->status == 0 && (j->kind == JOB_CHECK || j->kind == JOB_SCAN))
 		scan_job(w, j);
 	/* A queued sample goes after its scan, failed or not (a failure is
@@ -632,6 +637,8 @@ run_job(struct worker *w, struct job *j)
 	if (j->kind == JOB_CHECK || j->kind == JOB_SCAN ||
 	    (j->kind == JOB_RECEIVE && j->status != 0))
 		sample_done(w->p, j);
+	j->mem = NULL;
+	j->mem_len = 0;
 	j->t_end = mono_now();
 }
 
@@ -649,6 +656,7 @@ worker_main(void *arg)
 			if (p->stopping) {
 				pthread_mutex_unlock(&p->mu);
 				scan_ctx_free(w->ctx);
+				free(w->mem);
 				free(w);
 				return NULL;
 			}
@@ -662,12 +670,28 @@ worker_main(void *arg)
 					p->aq_tail = NULL;
 				break;
 			}
+			if (w->memcap > 0) {
+				/* Idle for 2 s: give the buffers back. */
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 2;
+				if (pthread_cond_timedwait(&p->cv, &p->mu,
+				                           &ts) == ETIMEDOUT) {
+					free(w->mem);
+					w->mem = NULL;
+					w->memcap = 0;
+					if (w->ctx != NULL)
+						scan_ctx_trim(w->ctx);
+				}
+				continue;
+			}
 			pthread_cond_wait(&p->cv, &p->mu);
 		}
 		pthread_mutex_unlock(&p->mu);
 		j->next = NULL;
 		run_job(w, j);
-		if (w->ctx != NULL)
+		if (w->ctx != NULL && w->memcap == 0)
 			scan_ctx_trim(w->ctx);
 		pthread_mutex_lock(&p->mu);
 		if (p->done_tail != NULL)

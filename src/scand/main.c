@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +418,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Upload bodies come and go in tens of megabytes: with glibc's
+	 * default the heap is given back to the kernel after each and every
+	 * page faulted in again for the next (a tenth of the CPU time with
+	 * 50 MB samples). Keep up to 256 MiB of freed heap.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
 	                "store latency by operation");
 	event_set_log_callback(scand_event_log);
@@ -443,6 +452,7 @@ main(int argc, char **argv)
 		if ((s.http = http_server_new(s.base, NULL, scand_routes, &s,
 		                              &lim, NULL)) == NULL)
 			fatalx("vigil-scand: cannot create the HTTP server");
+		http_server_set_read_size(s.http, SCAND_READ_SIZE);
 		if (http_server_bind(s.http, s.conf.http_listen,
 		                     (int)s.conf.http_port, &s.http_port,
 		                     &err) == -1) {
@@ -454,6 +464,7 @@ main(int argc, char **argv)
 		if ((s.https = http_server_new(s.base, s.ssl_ctx, scand_routes,
 		                               &s, &lim, NULL)) == NULL)
 			fatalx("vigil-scand: cannot create the HTTPS server");
+		http_server_set_read_size(s.https, SCAND_READ_SIZE);
 		if (http_server_bind(s.https, s.conf.https_listen,
 		                     (int)s.conf.https_port, &s.https_port,
 		                     &err) == -1) {

@@ -68,7 +68,8 @@ struct job {
 	char *source;
 	long long id; /* SCAN */
 	char *path;   /* the sample file */
-	uint8_t *mem; /* or the sample itself (sync checks, see engine.c) */
+	uint8_t *mem; /* or the sample itself (sync checks, see engine.c;
+	                 the worker's buffer, valid while it runs the job) */
 	size_t mem_len;
 	char *name; /* its original path (the part's filename) */
 	/* results */
@@ -91,6 +92,9 @@ struct job {
  * add a write, a read and an unlink per sample.
  */
 #define SCAND_MEM_SAMPLE (64u * 1024 * 1024)
+
+/* Uploads are read from the socket in pieces of this size. */
+#define SCAND_READ_SIZE (256u * 1024)
 
 struct pool;
 
