@@ -299,9 +299,16 @@ receive(struct worker *w, struct job *j)
 	u.mem = j->kind == JOB_CHECK && !p->keep_samples &&
 	        evbuffer_get_length(j->body) <= SCAND_MEM_SAMPLE;
 	pthread_mutex_unlock(&p->mu);
-	if (u.mem &&
-	    (j->mem = malloc(evbuffer_get_length(j->body) + 1)) == NULL)
-		u.mem = 0;
+	if (u.mem && w->memcap < evbuffer_get_length(j->body) + 1) {
+		free(w->mem);
+		w->memcap = evbuffer_get_length(j->body) + 1;
+		if ((w->mem = malloc(w->memcap)) == NULL) {
+			w->memcap = 0;
+			u.mem = 0;
+		}
+	}
+	if (u.mem)
+		j->mem = w->mem; /* borrowed: run_job takes it back */
 	if ((mp = malloc(sizeof(*mp))) == NULL ||
 	    (digest && ((u.md = EVP_MD_CTX_new()) == NULL ||
 	                EVP_DigestInit_ex(u.md, EVP_sha256(), NULL) != 1))) {
