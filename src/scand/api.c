@@ -182,6 +182,15 @@ upload(struct http_req *r, enum job_kind kind)
 		reply_msg(r, 503, "the service is shutting down");
 		return;
 	}
+	if (src != NULL) {
+		json_t *t = json_string(src);
+
+		if (t == NULL) {
+			reply_msg(r, 400, "source must be UTF-8 text");
+			return;
+		}
+		json_decref(t);
+	}
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    (j->body = evbuffer_new()) == NULL ||
 	    (j->ctype = strdup(ct != NULL ? ct : "")) == NULL ||

@@ -187,7 +187,8 @@ struct upload {
 	int fd;
 	int in_file, seen_file;
 	int mem; /* sync check, not kept: into j->mem, no file */
-	long long size;
+	long long size, max_upload; /* the limits as the upload started */
+	char dir[4096];
 	EVP_MD_CTX *md;
 	char tmp[4200];
 };
@@ -208,7 +209,7 @@ up_part(void *arg, const char *name, const char *filename)
 		return -1;
 	if (u->mem)
 		return 0;
-	snprintf(u->tmp, sizeof(u->tmp), "%s/upload-XXXXXX", u->p->samples_dir);
+	snprintf(u->tmp, sizeof(u->tmp), "%s/upload-XXXXXX", u->dir);
 	if ((u->fd = mkstemp(u->tmp)) == -1) {
 		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
 		         "cannot store the sample: %s", strerror(errno));
@@ -229,12 +230,12 @@ up_data(void *arg, const uint8_t *d, size_t n)
 	if (!u->in_file)
 		return 0;
 	u->size += (long long)n;
-	if (u->size > u->p->max_upload) {
+	if (u->size > u->max_upload) {
 		u->j->status = 413;
 		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
 		         "sample larger than the limit of %lld bytes "
 		         "(max_upload)",
-		         u->p->max_upload);
+		         u->max_upload);
 		return -1;
 	}
 	if (u->md != NULL)
@@ -296,6 +297,8 @@ receive(struct worker *w, struct job *j)
 	 * neither, the engine's digests (for findings) are enough. */
 	pthread_mutex_lock(&p->mu);
 	digest = p->maxcache > 0 || p->keep_samples;
+	u.max_upload = p->max_upload;
+	snprintf(u.dir, sizeof(u.dir), "%s", p->samples_dir);
 	u.mem = j->kind == JOB_CHECK && !p->keep_samples &&
 	        evbuffer_get_length(j->body) <= SCAND_MEM_SAMPLE;
 	pthread_mutex_unlock(&p->mu);
@@ -489,11 +492,15 @@ static void
 sample_done(struct pool *p, struct job *j)
 {
 	char dst[4200];
+	int keep;
 
 	if (j->path == NULL)
 		return;
-	if (p->keep_samples && j->sha256[0] != '\0') {
-		snprintf(dst, sizeof(dst), "%s/%s", p->samples_dir, j->sha256);
+	pthread_mutex_lock(&p->mu);
+	keep = p->keep_samples;
+	snprintf(dst, sizeof(dst), "%s/%s", p->samples_dir, j->sha256);
+	pthread_mutex_unlock(&p->mu);
+	if (keep && j->sha256[0] != '\0') {
 		if (rename(j->path, dst) == -1)
 			log_warn("scand: keeping %s as %s", j->path, dst);
 	} else if (unlink(j->path) == -1 && errno != ENOENT)
@@ -507,9 +514,11 @@ worker_ctx(struct worker *w)
 	struct scan_bundle *b;
 	struct scan_opts o;
 	unsigned long gen;
+	long long max_upload;
 
 	pthread_mutex_lock(&p->mu);
 	gen = p->gen;
+	max_upload = p->max_upload;
 	b = p->bundle != NULL ? scan_bundle_ref(p->bundle) : NULL;
 	pthread_mutex_unlock(&p->mu);
 	if (w->ctx != NULL && gen == w->gen) {
@@ -521,7 +530,7 @@ worker_ctx(struct worker *w)
 	if (b == NULL)
 		return -1;
 	scan_opts_default(&o);
-	o.max_size = (uint64_t)p->max_upload;
+	o.max_size = (uint64_t)max_upload;
 	/* Digests only for files with findings (the engine adds all three
 	 * then); the cache key, SHA-256, was computed while receiving. */
 	o.hashes = 0;

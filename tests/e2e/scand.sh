@@ -157,6 +157,8 @@ req "$U/getAsyncResults?id=abc"
 long=$(head -c 5000 /dev/zero | tr '\0' a)
 req -F "file=@$T/clean.txt;filename=$long" "$U/check"
 [ "$CODE" = 400 ] || fail "5000-byte filename: $CODE $BODY"
+req -F "file=@$T/clean.txt" "$U/check?source=%ff%fe"
+[ "$CODE" = 400 ] || fail "non-UTF-8 source: $CODE $BODY"
 printf 'GARBAGE\r\n\r\n' | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$HP" || true
 req "$U/status"
 [ "$CODE" = 200 ] || fail "service gone after bad input: $CODE $BODY"
