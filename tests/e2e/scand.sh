@@ -3,8 +3,8 @@
 # with Content-Length and chunked uploads, findings from YARA, hash and
 # filename IOCs, the result cache, malformed and oversized uploads, unknown
 # ids, HTTPS with the test PKI (and a required client certificate), the API
-# key, async checks, SIGHUP rule reload, and a restart with samples still
-# queued (they are scanned after the restart, none lost).
+# key, kept samples, async checks, SIGHUP rule reload, and a restart with
+# samples still queued (they are scanned after the restart, none lost).
 . "$(dirname "$0")/lib.sh"
 
 SCAND=$BIN/vigil-scand
@@ -252,8 +252,8 @@ stop_scand
 # 9. Required client certificate and API key.
 umask 077
 echo "k3y-$RANDOM$RANDOM" >"$T/api.key"
-HOLD="api_key_file = $T/api.key" REQUIRE="require_client_cert = yes" \
-	write_scand_conf
+HOLD="api_key_file = $T/api.key
+keep_samples = yes" REQUIRE="require_client_cert = yes" write_scand_conf
 start_scand
 S=https://127.0.0.1:$SP/api/v1
 code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
@@ -265,5 +265,8 @@ req --cacert "$PKI/ca.crt" --cert "$T/client.crt" --key "$T/client.key" \
 	-H "Authorization: Bearer $(cat "$T/api.key")" -F "file=@$T/marker.bin" "$S/check"
 [ "$CODE" = 200 ] || fail "client cert + key: $CODE $BODY"
 expect_contains "$BODY" Vigil_Test_Marker
-pass "client certificate required; API key required"
+kept=$DATA/samples/$(sha256sum <"$T/marker.bin" | cut -c1-64)
+[ "$(stat -c %a "$kept" 2>/dev/null)" = 600 ] ||
+	fail "keep_samples: $kept missing or not 0600: $(ls -l "$DATA/samples")"
+pass "client certificate required; API key required; sample kept 0600"
 stop_scand
