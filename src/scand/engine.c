@@ -664,7 +664,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct pool *p = w->p;
 	struct job *j;
-	int sync_only = w->idx < p->nsync;
+	int sync_only = w->idx < p->nsync, wake;
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
@@ -709,14 +709,19 @@ worker_main(void *arg)
 		run_job(w, j);
 		if (w->ctx != NULL && w->memcap == 0)
 			scan_ctx_trim(w->ctx);
+		/* The loop is woken only for the first job of a batch: while
+		 * the list is not empty a wake-up is already on its way (the
+		 * loop empties the pipe before it takes the list). */
 		pthread_mutex_lock(&p->mu);
+		wake = p->done == NULL;
 		if (p->done_tail != NULL)
 			p->done_tail->next = j;
 		else
 			p->done = j;
 		p->done_tail = j;
 		pthread_mutex_unlock(&p->mu);
-		while (write(p->pipe[1], "d", 1) == -1 && errno == EINTR)
+		while (wake && write(p->pipe[1], "d", 1) == -1 &&
+		       errno == EINTR)
 			;
 	}
 }
