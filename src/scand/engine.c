@@ -548,9 +548,7 @@ scan_job(struct worker *w, struct job *j)
 {
 	struct pool *p = w->p;
 	struct scan_result r, rp;
-	struct ent_hit {
-		char *text;
-	} hit = {NULL};
+	char *hit = NULL;
 	struct stat st;
 	json_t *o = NULL;
 	json_error_t jerr;
@@ -572,7 +570,8 @@ scan_job(struct worker *w, struct job *j)
 		         strerror(errno));
 		goto out;
 	}
-	/* The version of this context's bundle. */
+	/* The cache key names the rule set version: only a context of the
+	 * current bundle may look up or file results under it. */
 	pthread_mutex_lock(&p->mu);
 	if (j->sha256[0] != '\0' && p->bundle != NULL && w->gen == p->gen) {
 		struct cache_ent *e;
@@ -580,12 +579,12 @@ scan_job(struct worker *w, struct job *j)
 		snprintf(j->cache_key, sizeof(j->cache_key), "%s:%s", j->sha256,
 		         scan_bundle_version(p->bundle));
 		if ((e = cache_find(p, j->cache_key)) != NULL)
-			hit.text = strdup(e->text);
+			hit = strdup(e->text);
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (hit.text != NULL) {
-		o = json_loads(hit.text, 0, &jerr);
-		free(hit.text);
+	if (hit != NULL) {
+		o = json_loads(hit, 0, &jerr);
+		free(hit);
 		if (o != NULL && !has_filename_reason(o) &&
 		    scan_path(w->ctx, j->name, NULL, &rp) == 0 &&
 		    rp.nfindings == 0) {
@@ -617,7 +616,6 @@ scan_job(struct worker *w, struct job *j)
 			snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
 			goto out;
 		}
-		/* The upload's size, not the scanned bytes, is the size. */
 		if (j->cache_key[0] != '\0' &&
 		    (j->cache_put = json_dumps(o, JSON_COMPACT)) != NULL) {
 			pthread_mutex_lock(&p->mu);
