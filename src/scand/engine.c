@@ -7,9 +7,12 @@
  *
  * A job's upload arrives as the request's body (an evbuffer handed over
  * whole, touched by one thread at a time). The worker runs it through the
- * streaming multipart parser (src/proto/multipart.c), writes the "file"
- * part to a 0600 file under samples/ while hashing it, and scans that file
- * with a per-thread scan context of the current rule bundle. Results are
+ * streaming multipart parser (src/proto/multipart.c) and writes the "file"
+ * part to a 0600 file under samples/ (async samples, kept samples, and
+ * anything over SCAND_MEM_SAMPLE) or into its own buffer (sync checks:
+ * the body is in memory already, see scand.h), hashing it when the cache
+ * or keeping needs the SHA-256, and scans it with a per-thread scan
+ * context of the current rule bundle. Results are
  * cached by (SHA-256, rule version); a cached result is used only when the
  * new name matches no filename IOC and the cached one matched none either,
  * since those depend on the name, not the content. Finished jobs go to a
