@@ -35,6 +35,10 @@ const struct cfg_key scand_conf_keys[] = {
     {"scand", "api_key_file", CFG_STR, NULL, 0, 0, OFF(api_key_file), 0, NULL,
      "if set, requests need this key (Authorization: Bearer KEY or "
      "X-API-Key); the file must not be readable by others"},
+    {"scand", "max_connections", CFG_INT, "128", 1, 100000, OFF(max_conns), 0,
+     NULL,
+     "open connections per listener; request bodies are held in memory "
+     "(see docs/scand.md), so this times max_upload bounds that memory"},
     {"scand", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(timeout), 0, NULL,
      "header read and idle connection timeout"},
     {"scand", "log", CFG_ENUM, "syslog", 0, 0, OFF(log_dest), 0,

@@ -447,7 +447,7 @@ main(int argc, char **argv)
 	lim.max_body = (size_t)s.conf.max_upload + 65536;
 	lim.max_headers = 16384;
 	lim.timeout_secs = (int)s.conf.timeout;
-	lim.max_conns = 1024;
+	lim.max_conns = (int)s.conf.max_conns;
 	if (s.conf.http_enable) {
 		if ((s.http = http_server_new(s.base, NULL, scand_routes, &s,
 		                              &lim, NULL)) == NULL)

@@ -35,6 +35,7 @@ struct scand_conf {
 	long long cache_size;
 	long long max_results;
 	char *api_key_file;
+	long long max_conns;
 	long long timeout;
 	int log_dest, log_level;
 	/* [http] */
