@@ -191,15 +191,31 @@ scan_progress(const struct walk_stats *st, const char *path, void *arg)
 }
 
 /*
- * The memory of every process but our own (params.memory): YARA over
+ * The memory of every process but our own (params.memory), or of those
+ * listed in params.pids: YARA over
  * /proc/PID/mem through libyara, filename IOCs against the executable's
  * path. Kernel threads (no executable) are skipped; a process we may not
  * read (no root, Yama) is counted, not fatal. Each process is stopped by
  * ptrace while it is scanned.
  */
+/* 1 when pid is to be scanned: every pid, or one of params.pids. */
+static int
+pid_wanted(json_t *pids, int pid)
+{
+	size_t i;
+	json_t *e;
+
+	if (json_array_size(pids) == 0)
+		return 1;
+	json_array_foreach(pids, i,
+	                   e) if (json_integer_value(e) == pid) return 1;
+	return 0;
+}
+
 static int
 scan_processes(struct scan_ctx *ctx, struct scan_job *job, json_t *stats)
 {
+	json_t *pids = json_object_get(job->run->params, "pids");
 	long long scanned = 0, denied = 0, findings = 0;
 	struct scan_result r;
 	struct dirent *de;
@@ -222,7 +238,7 @@ scan_processes(struct scan_ctx *ctx, struct scan_job *job, json_t *stats)
 		    strlen(de->d_name) > 9)
 			continue;
 		pid = (int)strtol(de->d_name, NULL, 10);
-		if (pid == self)
+		if (pid == self || !pid_wanted(pids, pid))
 			continue;
 		snprintf(link, sizeof(link), "/proc/%d/exe", pid);
 		if ((n = readlink(link, exe, sizeof(exe) - 1)) <= 0) {

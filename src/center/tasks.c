@@ -33,13 +33,14 @@
 
 /* --- the table of task kinds ------------------------------------------- */
 
-enum param_type { P_STR, P_INT, P_BOOL, P_STRLIST };
+enum param_type { P_STR, P_INT, P_BOOL, P_STRLIST, P_INTLIST };
 
 struct task_param {
 	const char *name;
 	enum param_type type;
 	int required;
-	long long min, max; /* P_INT: value; P_STR/P_STRLIST: length */
+	long long min,
+	    max; /* P_INT, P_INTLIST: value; P_STR/P_STRLIST: length */
 };
 
 struct task_kind {
@@ -57,7 +58,8 @@ static const struct task_param scan_params[] = {
     {"files_per_sec", P_INT, 0, 0, 1000000},
     {"mb_per_sec", P_INT, 0, 0, 100000},
     {"nice", P_INT, 0, 0, 19},
-    {"memory", P_BOOL, 0, 0, 0}, /* every process's memory (Linux) */
+    {"memory", P_BOOL, 0, 0, 0},          /* process memory (Linux) */
+    {"pids", P_INTLIST, 0, 1, 1LL << 22}, /* only these processes */
     {NULL, 0, 0, 0, 0},
 };
 static const struct task_param collect_params[] = {
@@ -158,6 +160,27 @@ param_check(const struct task_param *p, json_t *v, struct buf *err)
 				    "params.%s[%zu]: must be a string of "
 				    "%lld..%lld",
 				    p->name, i, p->min, p->max);
+				return -1;
+			}
+		}
+		return 0;
+	case P_INTLIST:
+		if (!json_is_array(v) || json_array_size(v) > 256) {
+			buf_printf(err,
+			           "params.%s: must be a list of at most "
+			           "256 integers",
+			           p->name);
+			return -1;
+		}
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_integer(e) ||
+			    json_integer_value(e) < p->min ||
+			    json_integer_value(e) > p->max) {
+				buf_printf(err,
+				           "params.%s[%zu]: must be an integer "
+				           "%lld..%lld",
+				           p->name, i, p->min, p->max);
 				return -1;
 			}
 		}
@@ -1067,7 +1090,7 @@ adm_kinds(struct http_req *r)
 	const struct task_kind *k;
 	const struct task_param *p;
 	static const char *const tn[] = {"string", "integer", "boolean",
-	                                 "list of strings"};
+	                                 "list of strings", "list of integers"};
 	json_t *a = json_array(), *ps;
 
 	if (admin_authorize(r) == -1) {

@@ -48,6 +48,8 @@ task_usage(FILE *f)
 	    "  --exclude GLOB       scan: paths to skip (repeatable)\n"
 	    "  --rules NAME         scan: a rule set to use (repeatable; "
 	    "default all)\n"
+	    "  --pid N              scan: with --param memory=true, only this "
+	    "process (repeatable)\n"
 	    "  --param NAME=VALUE   another parameter: an integer, true, "
 	    "false or a string\n"
 	    "options:\n"
@@ -134,6 +136,26 @@ list_add(json_t *params, const char *name, const char *v, const char *opt)
 		json_object_set_new(params, name, a);
 	}
 	json_array_append_new(a, e);
+	return 0;
+}
+
+/* --pid N: appended to params.pids (a list of integers). */
+static int
+pid_add(json_t *params, const char *v)
+{
+	json_t *a = json_object_get(params, "pids");
+	long long n;
+
+	if (str_to_ll(v, 1, 1LL << 22, &n) == -1) {
+		fprintf(stderr, "vigilctl: --pid: '%s' is not a process id\n",
+		        v);
+		return -1;
+	}
+	if (a == NULL) {
+		a = json_array();
+		json_object_set_new(params, "pids", a);
+	}
+	json_array_append_new(a, json_integer(n));
 	return 0;
 }
 
@@ -244,6 +266,7 @@ spec_parse(int argc, char **argv, enum spec_mode mode, struct spec *s)
 	    {"path", required_argument, NULL, 'P'},
 	    {"exclude", required_argument, NULL, 'x'},
 	    {"rules", required_argument, NULL, 'r'},
+	    {"pid", required_argument, NULL, 'i'},
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"expires", required_argument, NULL, 'e'},
 	    {"template", required_argument, NULL, 'm'},
@@ -297,6 +320,10 @@ spec_parse(int argc, char **argv, enum spec_mode mode, struct spec *s)
 		case 'x':
 			if (list_add(s->params, "exclude", optarg,
 			             "--exclude") == -1)
+				return -1;
+			break;
+		case 'i':
+			if (pid_add(s->params, optarg) == -1)
 				return -1;
 			break;
 		case 'r':

@@ -84,7 +84,8 @@ YAR
 bash -c 'm=$(printf "VIGIL-MEM-%s-%s" MARKER 42); export m; sleep 120' &
 MPID=$!
 PIDS+=("$MPID")
-MT=$("$CTL" task create scan --target os=linux --rules e2e-mem --param memory=true --timeout 5m |
+MT=$("$CTL" task create scan --target os=linux --rules e2e-mem --param memory=true \
+	--pid "$MPID" --pid 1 --timeout 5m |
 	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
 [ -n "$MT" ] || fail "memory scan task not created"
 timeout 120 "$CTL" task watch "$MT" --interval 1 >"$T/mwatch.log" 2>&1 ||
@@ -98,7 +99,13 @@ grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" ||
 	fail "process $MPID with the marker not found: $mev"
 expect_contains "$mev" '"type": "process"'
 expect_contains "$mev" "vigil_e2e_memory"
-expect_contains "$("$CTL" --json task show "$MT")" '"processes":'
+# Only the processes asked for: the marker process and pid 1 (if it has
+# an executable in this container).
+show=$("$CTL" --json task show "$MT")
+grep -qE '"processes": [12],' <<<"$show" || fail "expected 1 or 2 processes scanned: $show"
+out=$("$CTL" task create scan --target os=linux --param memory=true --pid x 2>&1) &&
+	fail "--pid x accepted"
+expect_contains "$out" "not a process id"
 kill "$MPID" 2>/dev/null || true
 pass "memory scan finds the process holding the marker"
 
