@@ -96,13 +96,14 @@ SCHEMAS = {
         "id": S, "uses": I, "used": I, "expires_at": NULL_I, "labels": LABELS,
         "created_at": I}),
     "Notice": obj({"id": I, "time": I, "kind": dict(S, example="clone_detected"),
-                   "agent_id": S, "message": S}),
+                   "agent_id": NULL_S, "message": S}),
     "User": obj({
         "name": S, "role": ROLE, "source": {"type": "string", "enum": ["local", "ldap"]},
         "disabled": B, "totp": B, "locked_until": NULL_I, "created_at": I,
         "last_login": NULL_I}),
     "ApiKey": obj({
-        "id": S, "role": ROLE, "label": S, "owner": S, "created_at": I,
+        "id": S, "role": ROLE, "label": NULL_S,
+        "owner": dict(NULL_S, description="user:NAME or key:ID that made it"), "created_at": I,
         "expires_at": NULL_I, "revoked_at": NULL_I, "last_used": NULL_I}),
     "Target": obj({
         "agent": S, "agents": {"type": "array", "items": S}, "labels": LABELS,
@@ -112,12 +113,12 @@ SCHEMAS = {
     "TaskSpec": obj(TASK_SPEC_PROPS, closed=True),
     "Task": obj({
         "id": S, "kind": S, "params": OBJ, "target": ref("Target"), "created_at": I,
-        "created_by": dict(S, description="the client's address, or schedule"),
+        "created_by": dict(NULL_S, description="the client's address, or schedule"),
         "timeout": I, "expires_at": I, "cancelled_at": NULL_I, "schedule_id": NULL_S,
         "runs": dict(OBJ, additionalProperties=I, description="runs by state")}),
     "TaskDetail": obj({
         "id": S, "kind": S, "params": OBJ, "target": ref("Target"), "created_at": I,
-        "created_by": S, "timeout": I, "expires_at": I, "cancelled_at": NULL_I,
+        "created_by": NULL_S, "timeout": I, "expires_at": I, "cancelled_at": NULL_I,
         "schedule_id": NULL_S,
         "counts": dict(OBJ, additionalProperties=I, description="runs by state"),
         "runs": {"type": "array", "items": ref("TaskRun")}}),
@@ -302,7 +303,7 @@ op("listKeys", "GET", "/api/v1/keys", "keys", "API keys (never the key itself)",
    desc="Admins see every key; others the keys they made (and a key itself).")
 op("createKey", "POST", "/api/v1/keys", "keys", "Create an API key (shown once)", "readonly",
    obj({"id": S, "key": dict(S, description="vgk_..., shown only this once"), "role": ROLE,
-        "label": S, "expires_at": NULL_I}), status="201",
+        "label": NULL_S, "expires_at": NULL_I}), status="201",
    body=obj({"role": dict(ROLE, description="at most the caller's (default: the caller's)"),
              "label": dict(S, minLength=1), "expires": DURATION}, closed=True),
    errors=["500"], desc="403 forbidden for a role above the caller's.")
