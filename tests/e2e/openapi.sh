@@ -6,7 +6,9 @@
 # operationId, a summary, responses with the Error schema for errors, and
 # the security its role implies (public: none). The check is shown to fail
 # for a route missing from the document, an operation without a route and
-# a wrong role. With the validator scripts/install-deps installs from npm
+# a wrong role. A walk through the live API (with an enrolled agent) calls
+# every documented operation and checks each answer's status is documented
+# and its body matches the documented schema. With the validator scripts/install-deps installs from npm
 # (@apidevtools/swagger-parser), the document is also validated against
 # the OpenAPI 3.0 schema; without it that step is skipped with a message.
 . "$(dirname "$0")/lib.sh"
