@@ -340,6 +340,18 @@ call("DELETE", "/api/v1/rules/iocs", want=200)
 call("DELETE", "/api/v1/users/alice", want=200)
 call("POST", "/api/v1/agents/" + aid + "/revoke", want=200)
 call("POST", "/api/v1/logout", want=200)
+# Where the document says a body takes no other members, one is refused.
+closed = 0
+for tpl, item in doc["paths"].items():
+    for m, o in item.items():
+        b = o.get("requestBody", {}).get("content", {}).get("application/json", {})
+        if "{" in tpl or resolve(b.get("schema", {})).get("additionalProperties") is not False:
+            continue
+        closed += 1
+        call(m.upper(), tpl, {"nonsense_member": 1}, auth=(o.get("security") != []),
+             want=400)
+if closed < 10:
+    errors.append(f"only {closed} closed request bodies; expected 10 or more")
 for e in errors:
     print("openapi-live:", e, file=sys.stderr)
 n = sum(len(v) for v in doc["paths"].values())
