@@ -8,9 +8,11 @@
 # for a route missing from the document, an operation without a route and
 # a wrong role. A walk through the live API (with an enrolled agent) calls
 # every documented operation and checks each answer's status is documented
-# and its body matches the documented schema. With the validator scripts/install-deps installs from npm
-# (@apidevtools/swagger-parser), the document is also validated against
-# the OpenAPI 3.0 schema; without it that step is skipped with a message.
+# and its body matches the documented schema; a body documented as taking
+# no other members is refused (400) with one. With the validator
+# scripts/install-deps installs from npm (@apidevtools/swagger-parser), the
+# document is also validated against the OpenAPI 3.0 schema; without it
+# that step is skipped with a message.
 . "$(dirname "$0")/lib.sh"
 
 standard_center
