@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+# openapi.py: writes docs/openapi.json, the OpenAPI 3 document vigild serves
+# at GET /api/v1/openapi.json (embedded at build time by cmake/embed.cmake).
+#
+#   python3 scripts/openapi.py > docs/openapi.json
+#
+# One op(...) call per admin route operation, written from the handler
+# (fields, status codes, role). The e2e test `openapi` checks the committed
+# document against `vigild --list-routes` (every route documented with its
+# role, every documented operation a route) and that this script still
+# writes exactly docs/openapi.json. To add a route: add an op(...) below
+# next to its neighbours, run the command above, rebuild, and run
+# `ctest -R openapi`.
+import json
+import sys
+
+S = {"type": "string"}
+I = {"type": "integer"}
+B = {"type": "boolean"}
+OBJ = {"type": "object"}
+NULL_I = {"type": "integer", "nullable": True}
+NULL_S = {"type": "string", "nullable": True}
+DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "example": "7d"}],
+            "description": "seconds, or a duration such as 30m, 24h, 7d"}
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+ROLE = {"type": "string", "enum": ["admin", "operator", "analyst", "readonly"]}
+
+
+def ref(name):
+    return {"$ref": "#/components/schemas/" + name}
+
+
+def obj(props, required=(), closed=False, **extra):
+    o = {"type": "object", "properties": props}
+    if required:
+        o["required"] = list(required)
+    if closed:
+        o["additionalProperties"] = False
+    o.update(extra)
+    return o
+
+
+def listof(key, name):
+    return obj({key: {"type": "array", "items": ref(name)}}, [key])
+
+
+FORWARD_SPEC = {
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+    "transport": {"type": "string", "enum": ["udp", "tcp", "tls"], "default": "udp"},
+    "host": S,
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+             "description": "default 514, 6514 for tls"},
+    "format": {"type": "string", "enum": ["rfc5424", "rfc3164", "cef", "leef", "json"],
+               "default": "rfc5424"},
+    "framing": {"type": "string", "enum": ["octet", "newline"], "default": "octet"},
+    "facility": {"type": "integer", "minimum": 0, "maximum": 23, "default": 16},
+    "types": {"type": "array", "maxItems": 16, "items": S,
+              "description": "event types to forward (default all)"},
+    "min_level": {"type": "string", "enum": ["info", "notice", "warning", "alert"],
+                  "default": "info"},
+    "ca_file": dict(NULL_S, description="required for tls; a path on the center host"),
+    "cert_file": NULL_S,
+    "key_file": NULL_S,
+}
+
+TASK_SPEC_PROPS = {
+    "kind": {"type": "string",
+             "enum": ["scan", "collect", "inventory", "kill-process", "quarantine", "restore"]},
+    "params": dict(OBJ, description="checked against the kind's table (GET /api/v1/task-kinds)"),
+    "target": ref("Target"),
+    "timeout": dict(DURATION, description="1 s to 7 days, default 1 h, from dispatch"),
+    "expires": dict(DURATION, description="1 s to 30 days, default 1 d, from creation"),
+    "template": dict(S, description="a template whose spec is the base"),
+}
+
+SCHEMAS = {
+    "Error": obj({"error": obj({
+        "code": dict(S, example="bad_request"),
+        "message": dict(S, description="names the offending field"),
+        "field": dict(S, description="the offending field, when one is to blame; "
+                      "not sent by this version, whose message names the field")},
+        ["code", "message"])}, ["error"]),
+    "Agent": obj({
+        "id": S, "status": {"type": "string", "enum": ["active", "revoked"]},
+        "state": {"type": "string", "enum": ["online", "offline", "revoked"]},
+        "hostname": S, "fqdn": S, "os": S, "kernel": S, "arch": S,
+        "ips": {"type": "array", "items": S}, "macs": {"type": "array", "items": S},
+        "machine_id": S, "agent_version": S, "labels": LABELS,
+        "enrolled_at": I, "last_seen": NULL_I, "cert_serial": NULL_S,
+        "cert_not_after": NULL_I, "cloned_from": NULL_S, "clone_detected_at": NULL_I}),
+    "Enrollment": obj({
+        "id": S, "status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
+        "agent_id": S, "facts": OBJ, "labels": LABELS, "token_id": NULL_S,
+        "source_addr": NULL_S, "cloned_from": NULL_S, "created_at": I}),
+    "Token": obj({
+        "id": S, "uses": I, "used": I, "expires_at": NULL_I, "labels": LABELS,
+        "created_at": I}),
+    "Notice": obj({"id": I, "time": I, "kind": dict(S, example="clone_detected"),
+                   "agent_id": NULL_S, "message": S}),
+    "User": obj({
+        "name": S, "role": ROLE, "source": {"type": "string", "enum": ["local", "ldap"]},
+        "disabled": B, "totp": B, "locked_until": NULL_I, "created_at": I,
+        "last_login": NULL_I}),
+    "ApiKey": obj({
+        "id": S, "role": ROLE, "label": NULL_S,
+        "owner": dict(NULL_S, description="user:NAME or key:ID that made it"), "created_at": I,
+        "expires_at": NULL_I, "revoked_at": NULL_I, "last_used": NULL_I}),
+    "Target": obj({
+        "agent": S, "agents": {"type": "array", "items": S}, "labels": LABELS,
+        "all": {"type": "boolean", "enum": [True]}},
+        description="exactly one of agent, agents, labels, all",
+        minProperties=1, maxProperties=1, additionalProperties=False),
+    "TaskSpec": obj(TASK_SPEC_PROPS, closed=True),
+    "Task": obj({
+        "id": S, "kind": S, "params": OBJ, "target": ref("Target"), "created_at": I,
+        "created_by": dict(NULL_S, description="the client's address, or schedule"),
+        "timeout": I, "expires_at": I, "cancelled_at": NULL_I, "schedule_id": NULL_S,
+        "runs": dict(OBJ, additionalProperties=I, description="runs by state")}),
+    "TaskDetail": obj({
+        "id": S, "kind": S, "params": OBJ, "target": ref("Target"), "created_at": I,
+        "created_by": NULL_S, "timeout": I, "expires_at": I, "cancelled_at": NULL_I,
+        "schedule_id": NULL_S,
+        "counts": dict(OBJ, additionalProperties=I, description="runs by state"),
+        "runs": {"type": "array", "items": ref("TaskRun")}}),
+    "TaskRun": obj({
+        "agent_id": S, "hostname": NULL_S,
+        "state": {"type": "string", "enum": ["queued", "dispatched", "running", "done",
+                                             "failed", "cancelled", "expired"]},
+        "progress": {"nullable": True}, "result": {"nullable": True}, "reason": NULL_S,
+        "updated_at": I, "dispatched_at": NULL_I, "started_at": NULL_I,
+        "finished_at": NULL_I}),
+    "TaskKind": obj({"name": S, "help": S, "params": {"type": "array", "items": obj({
+        "name": S, "type": {"type": "string",
+                            "enum": ["string", "integer", "boolean", "list of strings"]},
+        "required": B})}}),
+    "Template": obj({"name": S, "spec": ref("TemplateSpec")}),
+    "TemplateSpec": obj({k: TASK_SPEC_PROPS[k] for k in ("kind", "params", "timeout", "expires")},
+                        ["kind"]),
+    "Schedule": obj({"id": S, "name": S, "cron": S, "task": ref("TaskSpec"),
+                     "enabled": B, "last_run": NULL_I}),
+    "RuleSet": obj({"id": dict(S, description="SHA-256 of the content"), "name": S,
+                    "kind": {"type": "string", "enum": ["yara", "ioc"]}, "size": I,
+                    "created_at": I}),
+    "Event": obj({"agent_id": S, "seq": I, "time": dict(I, description="the agent's clock"),
+                  "received_at": I, "type": S, "level": NULL_S, "task_id": NULL_S,
+                  "data": OBJ}),
+    "Sample": obj({"sha256": S, "size": I, "agent_id": NULL_S, "task_id": NULL_S,
+                   "path": NULL_S, "received_at": I}),
+    "ForwardTarget": obj(dict(FORWARD_SPEC, **{
+        "state": {"type": "string", "enum": ["idle", "connecting", "up", "backoff"]},
+        "source": {"type": "string", "enum": ["api", "config"]},
+        "cursor": dict(I, description="the last event (row id) written"),
+        "lag_events": dict(I, description="events stored but not yet written"),
+        "sent": I, "dropped": I, "errors": I, "last_error": NULL_S})),
+}
+
+ERROR_TEXT = {
+    "400": "bad request: malformed JSON, a missing, unknown or invalid field "
+           "(the message names it)",
+    "401": "no credentials, or bad ones",
+    "403": "the caller's role is too low, or a session request without its "
+           "X-CSRF-Token",
+    "404": "no such resource",
+    "409": "conflict with the current state",
+    "413": "request body too large",
+    "429": "rate limited (Retry-After says when to retry)",
+    "500": "the center failed (store unavailable)",
+    "502": "the forwarding target cannot be reached",
+    "503": "store busy or identity source unavailable; retry",
+}
+
+doc = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Vigil admin API",
+        "version": "1",
+        "description": "REST API of the Vigil management center (vigild), served on "
+        "the admin listener (default 127.0.0.1:8443, HTTPS). See docs/admin-api.md for "
+        "the prose reference. Every operation names the least role it needs in "
+        "x-vigil-role (public: no credentials). Errors are "
+        "{\"error\": {\"code\", \"message\", \"field\"?}} with a 4xx or 5xx status.",
+    },
+    "servers": [{"url": "https://localhost:8443"}],
+    "tags": [{"name": n} for n in ("auth", "users", "keys", "center", "agents", "tokens",
+                                   "tasks", "rules", "events", "forward")],
+    "components": {
+        "securitySchemes": {
+            "apiKey": {"type": "http", "scheme": "bearer",
+                       "description": "API key: Authorization: Bearer vgk_..."},
+            "session": {"type": "apiKey", "in": "cookie", "name": "vigil_session",
+                        "description": "Session cookie set by POST /api/v1/login"},
+            "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+                     "description": "The csrf_token of POST /api/v1/login; needed with "
+                     "the session cookie on every request other than GET/HEAD"},
+        },
+        "schemas": SCHEMAS,
+    },
+    "security": [{"apiKey": []}, {"session": [], "csrf": []}],
+    "paths": {},
+}
+
+
+def op(opid, method, path, tag, summary, role, ok=None, status="200", body=None,
+       query=(), errors=(), desc=None, ctype="application/json"):
+    """One operation. ok: success schema; body: request schema; query:
+    (name, schema, description); errors: status codes beyond the ones
+    every operation of its kind has."""
+    o = {"operationId": opid, "summary": summary, "tags": [tag], "x-vigil-role": role}
+    if desc:
+        o["description"] = desc
+    params = [{"name": seg[1:-1], "in": "path", "required": True, "schema": S}
+              for seg in path.split("/") if seg.startswith("{")]
+    params += [{"name": n, "in": "query", "required": False, "schema": s, "description": d}
+               for n, s, d in query]
+    if params:
+        o["parameters"] = params
+    if body is not None:
+        o["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    res = {status: {"description": "success"}}
+    if ok is not None:
+        res[status]["content"] = {ctype: {"schema": ok}}
+    codes = set(errors)
+    if role != "public":
+        codes |= {"401", "403"}
+    if body is not None or query:
+        codes |= {"400"}
+    if body is not None:
+        codes |= {"413"}
+    if "{" in path:
+        codes |= {"404"}
+    for c in sorted(codes):
+        res[c] = {"description": ERROR_TEXT[c],
+                  "content": {"application/json": {"schema": ref("Error")}}}
+    o["responses"] = res
+    if role == "public":
+        o["security"] = []
+    elif method == "GET":
+        o["security"] = [{"apiKey": []}, {"session": []}]
+    doc["paths"].setdefault(path, {})[method.lower()] = o
+
+
+# --- authentication (src/center/auth.c) -----------------------------------
+op("login", "POST", "/api/v1/login", "auth", "Log in: sets the session cookie", "public",
+   obj({"user": S, "role": ROLE, "csrf_token": S, "idle_timeout": I, "expires_at": I}),
+   body=obj({"username": S, "password": dict(S, maxLength=1024), "totp": S},
+            ["username", "password"], closed=True),
+   errors=["401", "429", "500", "503"],
+   desc="Sets the cookie vigil_session (Secure; HttpOnly; SameSite=Strict). 401 "
+   "login_failed alike for an unknown user, a wrong password, a disabled or locked "
+   "account; 401 totp_required when two-factor is on and no code was sent; 503 "
+   "identity_source when the LDAP directory cannot be used.")
+op("logout", "POST", "/api/v1/logout", "auth", "End the session and clear the cookie",
+   "readonly", obj({"logged_out": B}))
+op("getSession", "GET", "/api/v1/session", "auth", "Who am I", "readonly",
+   obj({"who": dict(S, description="user:NAME or key:ID"), "role": ROLE, "user": S,
+        "totp": B}, ["who", "role"]))
+op("changePassword", "POST", "/api/v1/session/password", "auth",
+   "Change one's own password (local users)", "readonly", obj({"user": S}),
+   body=obj({"old": S, "new": dict(S, minLength=10, maxLength=256)}, ["old", "new"],
+            closed=True),
+   errors=["500"],
+   desc="400 not_a_user for an API key, not_local for a directory user; 403 "
+   "bad_password when old is not the current password.")
+op("startTotp", "POST", "/api/v1/session/totp", "auth",
+   "Start two-factor enrollment (secret shown once)", "readonly",
+   obj({"secret": dict(S, description="base32"), "uri": dict(S, description="otpauth://")}),
+   errors=["400", "409", "500"],
+   desc="400 not_a_user for an API key; 409 totp_active when two-factor is on already.")
+op("confirmTotp", "POST", "/api/v1/session/totp/confirm", "auth",
+   "A current code turns two-factor on", "readonly", obj({"user": S, "totp": B}),
+   body=obj({"code": S}, ["code"], closed=True), errors=["409", "500"],
+   desc="400 bad_code for a wrong or replayed code; 409 totp_state when no "
+   "enrollment is under way.")
+op("disableTotp", "DELETE", "/api/v1/session/totp", "auth",
+   "Turn one's own two-factor off (needs a current code)", "readonly",
+   obj({"user": S, "totp": B}), body=obj({"code": S}, ["code"], closed=True),
+   errors=["409", "500"], desc="409 totp_state when two-factor is not on.")
+
+# --- users and API keys (src/center/auth.c) -------------------------------
+op("listUsers", "GET", "/api/v1/users", "users", "Users", "admin", listof("users", "User"),
+   errors=["500"])
+op("createUser", "POST", "/api/v1/users", "users", "Create a local user", "admin",
+   obj({"name": S, "role": ROLE}), status="201",
+   body=obj({"name": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"},
+             "password": dict(S, minLength=10, maxLength=256), "role": ROLE},
+            ["name", "password", "role"], closed=True),
+   errors=["409", "500"], desc="409 exists for a name in use.")
+op("getUser", "GET", "/api/v1/users/{name}", "users", "One user", "admin", ref("User"))
+op("updateUser", "PUT", "/api/v1/users/{name}", "users", "Change a user", "admin",
+   ref("User"),
+   body=obj({"role": ROLE, "disabled": B, "password": dict(S, minLength=10, maxLength=256),
+             "unlock": dict(B, description="end a lockout"),
+             "totp": {"type": "boolean", "enum": [False],
+                      "description": "false turns two-factor off"}}, closed=True),
+   errors=["409", "500", "503"],
+   desc="Ends the user's sessions on a change of role, password or when disabled. "
+   "409 last_admin: the last enabled admin cannot be demoted or disabled.")
+op("deleteUser", "DELETE", "/api/v1/users/{name}", "users", "Remove a user", "admin",
+   obj({"name": S, "deleted": B}), errors=["409"],
+   desc="409 last_admin: not the last enabled admin.")
+op("listKeys", "GET", "/api/v1/keys", "keys", "API keys (never the key itself)", "readonly",
+   listof("keys", "ApiKey"), errors=["500"],
+   desc="Admins see every key; others the keys they made (and a key itself).")
+op("createKey", "POST", "/api/v1/keys", "keys", "Create an API key (shown once)", "readonly",
+   obj({"id": S, "key": dict(S, description="vgk_..., shown only this once"), "role": ROLE,
+        "label": NULL_S, "expires_at": NULL_I}), status="201",
+   body=obj({"role": dict(ROLE, description="at most the caller's (default: the caller's)"),
+             "label": dict(S, minLength=1), "expires": DURATION}, closed=True),
+   errors=["500"], desc="403 forbidden for a role above the caller's.")
+op("revokeKey", "DELETE", "/api/v1/keys/{id}", "keys",
+   "Revoke an API key (one the caller made, the calling key, or any for admins)",
+   "readonly", obj({"id": S, "revoked": B}))
+
+# --- center, agents, enrollment (src/center/admin.c) ----------------------
+op("health", "GET", "/api/v1/health", "center", "Status, version, uptime, FQDN, key process",
+   "public", obj({"status": dict(S, enum=["ok"]), "version": S, "uptime": I, "fqdn": S,
+                  "key_process": B}))
+op("getOpenApi", "GET", "/api/v1/openapi.json", "center", "This document", "readonly", OBJ)
+op("listAgents", "GET", "/api/v1/agents", "agents", "Enrolled agents", "readonly",
+   listof("agents", "Agent"), errors=["500"],
+   query=[("state", {"type": "string", "enum": ["online", "offline", "revoked"]},
+           "only agents in this state")])
+op("getAgent", "GET", "/api/v1/agents/{id}", "agents", "One agent", "readonly", ref("Agent"))
+op("revokeAgent", "POST", "/api/v1/agents/{id}/revoke", "agents",
+   "Revoke every certificate of the agent", "operator",
+   obj({"id": S, "status": dict(S, enum=["revoked"]), "certificates_revoked": I}),
+   errors=["500", "503"], desc="404 for an unknown or already revoked agent.")
+op("listEnrollments", "GET", "/api/v1/enrollments", "agents", "Enrollment requests",
+   "readonly", listof("enrollments", "Enrollment"), errors=["500"],
+   query=[("status", {"type": "string", "enum": ["pending", "approved", "rejected"],
+                      "default": "pending"}, "requests in this status")])
+op("approveEnrollment", "POST", "/api/v1/enrollments/{id}/approve", "agents",
+   "Approve: sign the request's CSR", "operator",
+   obj({"id": S, "status": dict(S, enum=["approved"]), "agent_id": S}), errors=["500"])
+op("rejectEnrollment", "POST", "/api/v1/enrollments/{id}/reject", "agents",
+   "Reject an enrollment request", "operator",
+   obj({"id": S, "status": dict(S, enum=["rejected"])}))
+op("listTokens", "GET", "/api/v1/tokens", "tokens", "Enrollment tokens (never the token)",
+   "readonly", listof("tokens", "Token"), errors=["500"])
+op("createToken", "POST", "/api/v1/tokens", "tokens", "Create an enrollment token (shown once)",
+   "operator",
+   obj({"id": S, "token": dict(S, description="vgt_..., shown only this once"), "uses": I,
+        "expires_at": I, "labels": LABELS}), status="201",
+   body=obj({"uses": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1},
+             "expires": dict(DURATION, description="1 s to 10 years, default 7 days"),
+             "labels": dict(LABELS, maxProperties=32)}, closed=True),
+   errors=["500"])
+op("deleteToken", "DELETE", "/api/v1/tokens/{id}", "tokens", "Delete an enrollment token",
+   "operator", obj({"id": S, "deleted": B}))
+op("listNotices", "GET", "/api/v1/notices", "center", "Center notices, newest 1000",
+   "readonly", listof("notices", "Notice"), errors=["500"])
+op("metrics", "GET", "/metrics", "center", "Prometheus metrics (text format)", "readonly",
+   S, ctype="text/plain")
+
+# --- tasks, templates, schedules (src/center/tasks.c) ---------------------
+op("createTask", "POST", "/api/v1/tasks", "tasks", "Create a task", "operator",
+   obj({"id": S, "agents": dict(I, description="agents targeted")}), status="201",
+   body=ref("TaskSpec"),
+   desc="400 bad_request naming the field, also when the target matches no enrolled, "
+   "active agent.")
+op("listTasks", "GET", "/api/v1/tasks", "tasks", "The newest 500 tasks with run counts",
+   "readonly", listof("tasks", "Task"), errors=["500"])
+op("getTask", "GET", "/api/v1/tasks/{id}", "tasks", "One task with its runs", "readonly",
+   ref("TaskDetail"))
+op("cancelTask", "POST", "/api/v1/tasks/{id}/cancel", "tasks", "Cancel the runs not finished",
+   "operator", obj({"id": S, "runs_cancelled": I}), errors=["409", "500"],
+   desc="409 nothing_to_cancel for an unknown task or one with no queued or running run.")
+op("listTaskKinds", "GET", "/api/v1/task-kinds", "tasks", "Kinds of task and their parameters",
+   "readonly", listof("kinds", "TaskKind"))
+op("listTemplates", "GET", "/api/v1/templates", "tasks", "Task templates", "readonly",
+   listof("templates", "Template"))
+op("saveTemplate", "POST", "/api/v1/templates", "tasks",
+   "Save a task template (replaces one of that name)", "operator", obj({"name": S}),
+   status="201",
+   body=obj({"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+             "spec": ref("TemplateSpec")}, ["name", "spec"], closed=True),
+   errors=["500"])
+op("listSchedules", "GET", "/api/v1/schedules", "tasks", "Recurring tasks", "readonly",
+   listof("schedules", "Schedule"))
+op("createSchedule", "POST", "/api/v1/schedules", "tasks", "Create a schedule", "operator",
+   obj({"id": S, "name": S}), status="201",
+   body=obj({"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+             "cron": dict(S, description="five fields in UTC, or @hourly, @daily, "
+                          "@weekly, @monthly", example="30 2 * * *"),
+             "task": ref("TaskSpec")}, ["name", "cron", "task"], closed=True),
+   errors=["409"], desc="409 exists for a name in use.")
+op("deleteSchedule", "DELETE", "/api/v1/schedules/{name}", "tasks", "Remove a schedule",
+   "operator", obj({"name": S, "deleted": B}))
+
+# --- rule sets, events, samples (src/center/events.c) ---------------------
+op("listRules", "GET", "/api/v1/rules", "rules", "Rule sets, by name", "readonly",
+   listof("rules", "RuleSet"))
+op("addRules", "POST", "/api/v1/rules", "rules",
+   "Add or replace a rule set (compiled and checked)", "operator",
+   obj({"id": S, "name": S, "kind": S, "size": I}), status="201",
+   body=obj({"name": {"type": "string", "minLength": 1, "maxLength": 64,
+                      "pattern": "^[^/\\s]+$"},
+             "kind": {"type": "string", "enum": ["yara", "ioc"]}, "content": S},
+            ["name", "kind", "content"], closed=True),
+   errors=["503"],
+   desc="400 bad_rules quoting each compiler error or warning with its line.")
+op("deleteRules", "DELETE", "/api/v1/rules/{name}", "rules", "Remove a rule set", "operator",
+   obj({"name": S, "deleted": B}))
+op("searchEvents", "GET", "/api/v1/events", "events",
+   "Search events and findings, newest first", "readonly", listof("events", "Event"),
+   errors=["500"],
+   query=[("agent", dict(S, maxLength=64), "agent id"),
+          ("task", dict(S, maxLength=64), "task id"),
+          ("type", dict(S, maxLength=64), "event type"),
+          ("level", dict(S, maxLength=64), "level, e.g. alert, warning, notice"),
+          ("since", {"type": "integer", "minimum": 0}, "received at or after (unix seconds)"),
+          ("until", {"type": "integer", "minimum": 0}, "received at or before (unix seconds)"),
+          ("q", dict(S, maxLength=256), "text the event data (as JSON) contains"),
+          ("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
+           "at most this many")])
+op("listSamples", "GET", "/api/v1/samples", "events", "The newest 1000 samples", "readonly",
+   listof("samples", "Sample"))
+
+# --- forwarding (src/center/forward.c) ------------------------------------
+op("listForwardTargets", "GET", "/api/v1/forward", "forward",
+   "Forwarding targets with lag and counters", "readonly",
+   listof("targets", "ForwardTarget"))
+op("addForwardTarget", "POST", "/api/v1/forward", "forward", "Add a forwarding target",
+   "admin", ref("ForwardTarget"), status="201",
+   body=obj(dict(FORWARD_SPEC, **{"from": {"type": "string", "enum": ["now", "start"],
+                                           "default": "now"}}),
+            ["name", "host"], closed=True),
+   errors=["409", "500"], desc="409 exists for a name in use.")
+op("deleteForwardTarget", "DELETE", "/api/v1/forward/{name}", "forward",
+   "Remove a forwarding target (not one from the targets file)", "admin",
+   obj({"name": S, "deleted": B}), errors=["409", "503"],
+   desc="409 from_config for a target of the [forward] targets file.")
+op("testForwardTarget", "POST", "/api/v1/forward/{name}/test", "forward",
+   "Send one test message through the target", "operator",
+   obj({"name": S, "sent": B, "message": S}), errors=["500", "502"],
+   desc="502 not_connected with the last error when the target is not connected.")
+
+json.dump(doc, sys.stdout, indent=1)
+print()
