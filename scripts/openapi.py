@@ -131,7 +131,7 @@ SCHEMAS = {
         "finished_at": NULL_I}),
     "TaskKind": obj({"name": S, "help": S, "params": {"type": "array", "items": obj({
         "name": S, "type": {"type": "string",
-                            "enum": ["string", "integer", "boolean", "list of strings"]},
+                            "enum": ["string", "integer", "boolean", "list of strings", "list of integers"]},
         "required": B})}}),
     "Template": obj({"name": S, "spec": ref("TemplateSpec")}),
     "TemplateSpec": obj({k: TASK_SPEC_PROPS[k] for k in ("kind", "params", "timeout", "expires")},
