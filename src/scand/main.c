@@ -438,6 +438,11 @@ main(int argc, char **argv)
 	                s.samples_dir);
 	pool_cache_size(s.pool, (size_t)s.conf.cache_size);
 	pool_set_bundle(s.pool, s.bundle);
+	if (s.conf.syslog_enable &&
+	    (s.fwd = fwd_new(s.base, &s.conf, &err)) == NULL) {
+		log_warnx("vigil-scand: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (scand_db_open(&s, &err) == -1) {
 		log_warnx("vigil-scand: store: %s", buf_cstr(&err));
 		goto out;
@@ -507,6 +512,7 @@ out:
 	if (s.https)
 		http_server_free(s.https);
 	pool_free(s.pool);
+	fwd_free(s.fwd);
 	if (s.ev_stop)
 		event_free(s.ev_stop);
 	if (s.ev_term) {

@@ -48,6 +48,14 @@ struct scand_conf {
 	long long https_port;
 	char *cert, *key, *client_ca;
 	int require_client_cert;
+	/* [syslog] */
+	int syslog_enable;
+	int syslog_transport; /* 0 udp, 1 tcp */
+	char *syslog_host;
+	long long syslog_port;
+	int syslog_format; /* enum syslogfmt_format */
+	long long syslog_facility;
+	long long syslog_queue;
 };
 
 extern const struct cfg_key scand_conf_keys[];
@@ -98,6 +106,17 @@ struct job {
 #define SCAND_READ_SIZE (256u * 1024)
 
 struct pool;
+struct fwd;
+
+/* fwd.c: findings to syslog (best effort, on the event loop) */
+struct fwd *fwd_new(struct event_base *base, const struct scand_conf *c,
+                    struct buf *err);
+void fwd_free(struct fwd *f);
+/* One message per finding of a sample (Thunderstorm's array). */
+void fwd_findings(struct fwd *f, json_t *findings, const char *source,
+                  long long scan_id);
+void fwd_counters(const struct fwd *f, long long *sent, long long *queued,
+                  long long *dropped);
 
 /* engine.c */
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
@@ -129,6 +148,7 @@ struct scand {
 	struct event_base *base;
 	struct store *store;
 	struct pool *pool;
+	struct fwd *fwd; /* NULL unless [syslog] enable = yes */
 	struct scan_bundle *bundle;
 	struct http_server *http, *https;
 	SSL_CTX *ssl_ctx;
