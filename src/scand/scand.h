@@ -107,6 +107,24 @@ struct job {
 
 struct pool;
 struct fwd;
+struct upload;
+
+/*
+ * upload.c: one upload, fed in pieces of any size. upload_new never fails
+ * without setting j->status (it returns NULL only when out of memory);
+ * mem (memcap bytes) takes the sample instead of a file under dir. Every
+ * call after a failure returns -1; j->status and j->errmsg say why (400
+ * malformed, 413 over max_upload as soon as it is passed, 500). After
+ * upload_finish returns 0, j->path (or j->mem/mem_len), j->name, j->size
+ * and j->sha256 (when digest) are set. upload_free removes the file of an
+ * upload that did not finish.
+ */
+struct upload *upload_new(struct job *j, const char *ctype, const char *dir,
+                          long long max_upload, int digest, uint8_t *mem,
+                          size_t memcap);
+int upload_feed(struct upload *u, const uint8_t *p, size_t n);
+int upload_finish(struct upload *u);
+void upload_free(struct upload *u);
 
 /* fwd.c: findings to syslog (best effort, on the event loop) */
 struct fwd *fwd_new(struct event_base *base, const struct scand_conf *c,
