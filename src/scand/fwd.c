@@ -157,7 +157,8 @@ fail:
 }
 
 struct fwd *
-fwd_new(struct event_base *base, const struct scand_conf *c, struct buf *err)
+fwd_new(struct event_base *base, const struct scand_conf *c,
+        const struct fwd *prev, struct buf *err)
 {
 	struct fwd *f;
 	struct addrinfo *res = NULL;
@@ -165,6 +166,13 @@ fwd_new(struct event_base *base, const struct scand_conf *c, struct buf *err)
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		buf_printf(err, "out of memory");
 		return NULL;
+	}
+	if (prev != NULL) {
+		/* A reload: the counters go on. Messages still queued for the
+		 * old receiver are dropped with it. */
+		f->seq = prev->seq;
+		f->sent = prev->sent;
+		f->dropped = prev->dropped + prev->queued;
 	}
 	f->base = base;
 	f->udp_fd = -1;

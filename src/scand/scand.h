@@ -127,8 +127,10 @@ int upload_finish(struct upload *u);
 void upload_free(struct upload *u);
 
 /* fwd.c: findings to syslog (best effort, on the event loop) */
+/* prev (may be NULL): the forwarder this one replaces on a reload, whose
+ * counters it continues. */
 struct fwd *fwd_new(struct event_base *base, const struct scand_conf *c,
-                    struct buf *err);
+                    const struct fwd *prev, struct buf *err);
 void fwd_free(struct fwd *f);
 /* One message per finding of a sample (Thunderstorm's array). */
 void fwd_findings(struct fwd *f, json_t *findings, const char *source,

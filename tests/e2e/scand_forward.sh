@@ -3,7 +3,7 @@
 # samples with findings (a sync check and an async one) arrive as events of
 # type "syslog" in the center's events API, over TCP (RFC 5424) and UDP
 # (JSON); clean samples send nothing; the status counters say what was
-# sent. With the receiver down, checks are answered as ever, messages past
+# sent; SIGHUP switches the output. With the receiver down, checks are answered as ever, messages past
 # the queue are counted as dropped, and the queue is delivered once the
 # receiver is back.
 . "$(dirname "$0")/lib.sh"
@@ -104,21 +104,25 @@ st=$(curl -sS "$U/status")
 [ "$(jget 'd["syslog_sent"]' <<<"$st")" = 2 ] || fail "sent: $st"
 [ "$(jget 'd["syslog_dropped"]' <<<"$st")" = 0 ] || fail "dropped: $st"
 [ "$(events | grep -o '"agent_id":"syslog:' | wc -l)" = 2 ] || fail "clean file sent: $(events)"
-stop_scand
 pass "tcp rfc5424: sync and async findings are events in the center; clean files send nothing"
 
-# 2. UDP, JSON.
+# 2. SIGHUP to UDP, JSON: the counters go on.
 scand_conf udp "$SU" json
-start_scand
+kill -HUP "$SCAND_PID"
+for i in $(seq 1 100); do
+	grep -q "syslog output reconfigured" "$T/scand.log" && break
+	sleep 0.1
+done
+grep -q "syslog output reconfigured" "$T/scand.log" || fail "no reload: $(tail -5 "$T/scand.log")"
 expect_contains "$(check "$T/marker.bin" udp.bin host-c)" Vigil_Test_Marker
 wait_events 1 "q=host-c"
 e=$(events "q=host-c")
 expect_contains "$e" '"transport":"udp"'
 expect_contains "$e" '\"agent_id\":\"vigil-scand\"'
 expect_contains "$e" '\"file\":\"udp.bin\"'
-[ "$(curl -sS "$U/status" | jget 'd["syslog_sent"]')" = 1 ] || fail "udp sent"
+[ "$(curl -sS "$U/status" | jget 'd["syslog_sent"]')" = 3 ] || fail "udp sent"
 stop_scand
-pass "udp json: finding is an event in the center"
+pass "SIGHUP to udp json: finding is an event in the center, counters go on"
 
 # 3. Receiver down (the center stopped): checks go on, the queue fills,
 # what does not fit is counted as dropped.

@@ -85,7 +85,7 @@ test_udp(void **state)
 	(void)state;
 	buf_init(&err, 4096);
 	conf(&c, 0, port, SYSLOGFMT_JSON);
-	f = fwd_new(base, &c, &err);
+	f = fwd_new(base, &c, NULL, &err);
 	assert_non_null(f);
 	fs = findings("C:\\Temp\\m.bin");
 	fwd_findings(f, fs, "host-a", 7);
@@ -141,7 +141,7 @@ test_tcp(void **state)
 	buf_init(&err, 4096);
 	assert_int_equal(listen(lfd, 4), 0);
 	conf(&c, 1, port, SYSLOGFMT_RFC5424);
-	f = fwd_new(base, &c, &err);
+	f = fwd_new(base, &c, NULL, &err);
 	assert_non_null(f);
 	/* Not connected before the loop runs: queued up to 4096 bytes. */
 	for (i = 0; i < 40; i++)
