@@ -3,7 +3,8 @@
  * vigil-scand.conf, docs/scand.md). Every sample with findings becomes one
  * syslog message of type "finding", formatted by the formatter the center's
  * forwarder uses (src/proto/syslogfmt.c), and is sent over UDP (one
- * datagram each) or TCP (RFC 6587 octet counting). A center with its
+ * datagram each) or TCP (RFC 6587 octet counting, or one message per
+ * line). A center with its
  * syslog listener enabled stores these messages as events.
  *
  * Best effort, never in a scan's way: everything runs on the event loop
@@ -40,6 +41,7 @@ struct fwd {
 	char host[256];
 	int port;
 	struct syslogfmt_opts fmt;
+	enum syslogfmt_framing framing;
 	char myhost[256];
 	size_t max_queue;
 	int udp_fd;
@@ -183,6 +185,7 @@ fwd_new(struct event_base *base, const struct scand_conf *c,
 	if (gethostname(f->myhost, sizeof(f->myhost) - 1) == -1)
 		snprintf(f->myhost, sizeof(f->myhost), "localhost");
 	f->fmt.format = (enum syslogfmt_format)c->syslog_format;
+	f->framing = (enum syslogfmt_framing)c->syslog_framing;
 	f->fmt.facility = (int)c->syslog_facility;
 	f->fmt.center_host = f->myhost;
 	f->fmt.version = VIGIL_VERSION;
@@ -300,8 +303,8 @@ send_one(struct fwd *f)
 		return;
 	}
 	buf_reset(&f->framed);
-	if (syslogfmt_frame(SYSLOGFMT_OCTET, f->msg.data, f->msg.len,
-	                    &f->framed) == -1) {
+	if (syslogfmt_frame(f->framing, f->msg.data, f->msg.len, &f->framed) ==
+	    -1) {
 		f->dropped++;
 		return;
 	}

@@ -163,7 +163,8 @@ reload_syslog(struct scand *s, struct scand_conf *nc, struct buf *err)
 	      nc->syslog_port == c->syslog_port &&
 	      nc->syslog_format == c->syslog_format &&
 	      nc->syslog_facility == c->syslog_facility &&
-	      nc->syslog_queue == c->syslog_queue)))
+	      nc->syslog_queue == c->syslog_queue &&
+	      nc->syslog_framing == c->syslog_framing)))
 		return 0;
 	if (nc->syslog_enable &&
 	    (f = fwd_new(s->base, nc, s->fwd, err)) == NULL)
@@ -179,6 +180,7 @@ reload_syslog(struct scand *s, struct scand_conf *nc, struct buf *err)
 	c->syslog_format = nc->syslog_format;
 	c->syslog_facility = nc->syslog_facility;
 	c->syslog_queue = nc->syslog_queue;
+	c->syslog_framing = nc->syslog_framing;
 	log_info("scand: syslog output %s", f != NULL ? "reconfigured" : "off");
 	return 0;
 }

@@ -56,6 +56,7 @@ struct scand_conf {
 	int syslog_format; /* enum syslogfmt_format */
 	long long syslog_facility;
 	long long syslog_queue;
+	int syslog_framing; /* enum syslogfmt_framing */
 };
 
 extern const struct cfg_key scand_conf_keys[];

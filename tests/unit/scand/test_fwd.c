@@ -4,7 +4,7 @@
  * the severity from the level) and a message too large for a datagram is
  * dropped and counted; over TCP messages wait in the bounded queue while
  * the connection is not up (what does not fit is counted as dropped) and
- * go out octet-counted once it is.
+ * go out octet-counted once it is, or one per line with newline framing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,12 +179,70 @@ test_tcp(void **state)
 	buf_free(&err);
 }
 
+static int
+lines(const char *p, size_t n)
+{
+	int k = 0;
+
+	while (n-- > 0)
+		k += *p++ == '\n';
+	return k;
+}
+
+/* Newline framing: messages end with LF, no length in front. */
+static void
+test_tcp_newline(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct scand_conf c;
+	struct buf err;
+	struct fwd *f;
+	json_t *fs = findings("/tmp/y");
+	char got[4096];
+	size_t have = 0;
+	ssize_t n;
+	int port, cfd, lfd = local_socket(SOCK_STREAM, &port);
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(listen(lfd, 4), 0);
+	conf(&c, 1, port, SYSLOGFMT_RFC3164);
+	c.syslog_framing = SYSLOGFMT_NEWLINE;
+	f = fwd_new(base, &c, NULL, &err);
+	assert_non_null(f);
+	fwd_findings(f, fs, "host-c", 1);
+	fwd_findings(f, fs, "host-c", 2);
+	while (!f->connected ||
+	       evbuffer_get_length(bufferevent_get_output(f->bev)) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	while (lines(got, have) < 2) {
+		n = recv(cfd, got + have, sizeof(got) - 1 - have, 0);
+		assert_true(n > 0);
+		have += (size_t)n;
+	}
+	got[have] = '\0';
+	assert_int_equal(got[have - 1], '\n');
+	assert_memory_equal(got, "<129>", 5); /* no octet count */
+	assert_non_null(strstr(got, "\n<129>"));
+	assert_non_null(strstr(got, "\"scan_id\":1"));
+	assert_non_null(strstr(got, "\"scan_id\":2"));
+	json_decref(fs);
+	fwd_free(f);
+	event_base_free(base);
+	close(cfd);
+	close(lfd);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_udp),
 	    cmocka_unit_test(test_tcp),
+	    cmocka_unit_test(test_tcp_newline),
 	};
 
 	log_init("test_fwd", LOG_DEST_STDERR, LOG_LVL_WARN);
