@@ -103,7 +103,9 @@ struct job {
  */
 #define SCAND_MEM_SAMPLE (64u * 1024 * 1024)
 
-/* Uploads are read from the socket in pieces of this size. */
+/* Asked of evhttp as the size of a read from the socket; libevent 2.1
+ * still reads at most 4 KB at a time (EVBUFFER_MAX_READ; see
+ * docs/performance.md), later versions honour it. */
 #define SCAND_READ_SIZE (256u * 1024)
 
 struct pool;
