@@ -4,7 +4,7 @@
 # against the yara tool scanning the same files with the same rules, in
 # the same run. Not part of the tests.
 #
-# usage: bench/scand/run.sh BUILD_DIR [WORK_DIR]
+# usage: [RUNS=5] [SETS="small medium large"] bench/scand/run.sh BUILD_DIR [WORK_DIR]
 #   BUILD_DIR  a built tree (vigil-scand)
 #   WORK_DIR   corpus and service data (default /tmp/vigil-scandbench,
 #              about 460 MB)
@@ -153,7 +153,7 @@ ycpu0=$(calc "($(kid_ticks) - $b) / 5")
 
 echo "== $ncpu CPUs, yara $(yara --version), curl $(curl --version | head -1 | cut -d' ' -f2), best of $runs"
 printf '%-8s %-36s %13s %17s\n' set who throughput rate
-for set in small medium large; do
+for set in ${SETS:-small medium large}; do
 	d="$work/$set"
 	cat "$d"/* > /dev/null
 	files=$(find "$d" -type f | wc -l)

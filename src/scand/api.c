@@ -311,22 +311,26 @@ h_status(struct http_req *r)
 {
 	struct scand *s = r->arg;
 	double n = s->scanned > 0 ? (double)s->scanned : 1;
+	long long sent, queued, dropped;
+	json_t *o;
 
 	if (!auth_ok(s, r))
 		return;
-	http_reply_json(
-	    r, 200,
-	    json_pack("{s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:b}",
-	              "scanned_samples", (json_int_t)s->scanned,
-	              "queued_async_requests", (json_int_t)count_queued(s),
-	              "avg_scan_time_milliseconds", s->scan_ms_total / n,
-	              "avg_wait_time_milliseconds", s->wait_ms_total / n,
-	              "uptime_seconds",
-	              (json_int_t)((long long)time(NULL) - s->started),
-	              "cache_hits", (json_int_t)s->cache_hits, "cache_misses",
-	              (json_int_t)s->cache_misses, "cache_entries",
-	              (json_int_t)pool_cache_entries(s->pool), "async_on_hold",
-	              s->conf.hold_async));
+	fwd_counters(s->fwd, &sent, &queued, &dropped);
+	o = json_pack(
+	    "{s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}",
+	    "scanned_samples", (json_int_t)s->scanned, "queued_async_requests",
+	    (json_int_t)count_queued(s), "avg_scan_time_milliseconds",
+	    s->scan_ms_total / n, "avg_wait_time_milliseconds",
+	    s->wait_ms_total / n, "uptime_seconds",
+	    (json_int_t)((long long)time(NULL) - s->started), "cache_hits",
+	    (json_int_t)s->cache_hits, "cache_misses",
+	    (json_int_t)s->cache_misses, "cache_entries",
+	    (json_int_t)pool_cache_entries(s->pool), "async_on_hold",
+	    s->conf.hold_async, "syslog_enabled", s->fwd != NULL, "syslog_sent",
+	    (json_int_t)sent, "syslog_queued", (json_int_t)queued,
+	    "syslog_dropped", (json_int_t)dropped);
+	http_reply_json(r, 200, o);
 }
 
 static void
@@ -559,6 +563,7 @@ finish_db(struct scand *s, struct job *j)
 	switch (j->kind) {
 	case JOB_CHECK:
 		count_scan(s, j);
+		fwd_findings(s->fwd, j->findings, j->source, j->id);
 		break;
 	case JOB_RECEIVE:
 		rows = store_query(s->store,
@@ -577,6 +582,7 @@ finish_db(struct scand *s, struct job *j)
 		break;
 	case JOB_SCAN:
 		count_scan(s, j);
+		fwd_findings(s->fwd, j->findings, j->source, j->id);
 		text = json_dumps(j->findings, JSON_COMPACT);
 		store_exec(s->store,
 		           "UPDATE samples SET status = 'done', result = ?, "

@@ -66,6 +66,26 @@ const struct cfg_key scand_conf_keys[] = {
     {"https", "require_client_cert", CFG_BOOL, "no", 0, 0,
      OFF(require_client_cert), 0, NULL,
      "refuse HTTPS clients without a certificate from client_ca"},
+    {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(syslog_enable), 0, NULL,
+     "send every sample with findings to a syslog receiver (best effort)"},
+    {"syslog", "transport", CFG_ENUM, "udp", 0, 0, OFF(syslog_transport), 0,
+     "udp|tcp", "udp: one datagram per message; tcp: octet-counted"},
+    {"syslog", "host", CFG_STR, NULL, 0, 0, OFF(syslog_host), 0, NULL,
+     "receiver's address or host name"},
+    {"syslog", "port", CFG_INT, "514", 1, 65535, OFF(syslog_port), 0, NULL,
+     "receiver's port"},
+    {"syslog", "framing", CFG_ENUM, "octet", 0, 0, OFF(syslog_framing), 0,
+     "octet|newline",
+     "tcp: RFC 6587 octet counting, or one message per line (LF)"},
+    {"syslog", "format", CFG_ENUM, "rfc5424", 0, 0, OFF(syslog_format), 0,
+     "rfc5424|rfc3164|cef|leef|json",
+     "message format (as the center's forwarder, docs/forwarding.md)"},
+    {"syslog", "facility", CFG_INT, "16", 0, 23, OFF(syslog_facility), 0, NULL,
+     "syslog facility number (16 = local0)"},
+    {"syslog", "queue", CFG_SIZE, "1M", 4096, 1LL << 30, OFF(syslog_queue), 0,
+     NULL,
+     "tcp: bytes of messages held while the receiver is slow or down; "
+     "beyond, messages are dropped and counted"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -84,6 +104,10 @@ scand_conf_load(const char *path, struct scand_conf *c, struct buf *err)
 		buf_printf(err,
 		           "%s: [https] require_client_cert needs client_ca\n",
 		           path);
+		return -1;
+	}
+	if (c->syslog_enable && c->syslog_host == NULL) {
+		buf_printf(err, "%s: [syslog] enable = yes needs host\n", path);
 		return -1;
 	}
 	if (!c->http_enable && !c->https_enable) {

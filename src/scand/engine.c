@@ -6,12 +6,12 @@
  * synchronous work and otherwise scan the queue.
  *
  * A job's upload arrives as the request's body (an evbuffer handed over
- * whole, touched by one thread at a time). The worker runs it through the
- * streaming multipart parser (src/proto/multipart.c) and writes the "file"
- * part to a 0600 file under samples/ (async samples, kept samples, and
- * anything over SCAND_MEM_SAMPLE) or into its own buffer (sync checks:
- * the body is in memory already, see scand.h), hashing it when the cache
- * or keeping needs the SHA-256, and scans it with a per-thread scan
+ * whole, touched by one thread at a time). The worker feeds it to
+ * upload.c, which writes the "file" part to a 0600 file under samples/
+ * (async samples, kept samples, and anything over SCAND_MEM_SAMPLE) or
+ * into the worker's buffer (sync checks: the body is in memory already,
+ * see scand.h), hashing it when the cache or keeping needs the SHA-256,
+ * and scans it with a per-thread scan
  * context of the current rule bundle. Results are
  * cached by (SHA-256, rule version); a cached result is used only when the
  * new name matches no filename IOC and the cached one matched none either,
@@ -27,9 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
-#include "multipart.h"
 #include "scand.h"
 
 struct cache_ent {
@@ -181,189 +178,57 @@ pool_cache_entries(struct pool *p)
 	return n;
 }
 
-/* ---- receiving an upload --------------------------------------------------
+/* ---- receiving an upload -------------------------------------------------
  */
 
-struct upload {
-	struct job *j;
-	struct pool *p;
-	int fd;
-	int in_file, seen_file;
-	int mem; /* sync check, not kept: into j->mem, no file */
-	long long size, max_upload; /* the limits as the upload started */
-	char dir[4096];
-	EVP_MD_CTX *md;
-	char tmp[4200];
-};
-
-static int
-up_part(void *arg, const char *name, const char *filename)
-{
-	struct upload *u = arg;
-
-	u->in_file = 0;
-	if (strcmp(name, "file") != 0 || u->seen_file)
-		return 0;
-	u->seen_file = u->in_file = 1;
-	free(u->j->name);
-	u->j->name = strdup(filename != NULL && filename[0] != '\0' ? filename
-	                                                            : "sample");
-	if (u->j->name == NULL)
-		return -1;
-	if (u->mem)
-		return 0;
-	snprintf(u->tmp, sizeof(u->tmp), "%s/upload-XXXXXX", u->dir);
-	if ((u->fd = mkstemp(u->tmp)) == -1) {
-		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
-		         "cannot store the sample: %s", strerror(errno));
-		u->j->status = 500;
-		u->tmp[0] = '\0';
-		return -1;
-	}
-	fchmod(u->fd, 0600);
-	return 0;
-}
-
-static int
-up_data(void *arg, const uint8_t *d, size_t n)
-{
-	struct upload *u = arg;
-	ssize_t w;
-
-	if (!u->in_file)
-		return 0;
-	u->size += (long long)n;
-	if (u->size > u->max_upload) {
-		u->j->status = 413;
-		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
-		         "sample larger than the limit of %lld bytes "
-		         "(max_upload)",
-		         u->max_upload);
-		return -1;
-	}
-	if (u->md != NULL)
-		EVP_DigestUpdate(u->md, d, n);
-	if (u->mem) {
-		/* mem_cap is the body's length: the part fits. */
-		memcpy(u->j->mem + u->j->mem_len, d, n);
-		u->j->mem_len += n;
-		return 0;
-	}
-	while (n > 0) {
-		if ((w = write(u->fd, d, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			u->j->status = 500;
-			snprintf(u->j->errmsg, sizeof(u->j->errmsg),
-			         "cannot store the sample: %s",
-			         strerror(errno));
-			return -1;
-		}
-		d += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-up_end(void *arg)
-{
-	struct upload *u = arg;
-
-	u->in_file = 0;
-	return 0;
-}
-
-static const struct mp_callbacks up_cbs = {up_part, up_data, up_end};
-
 /*
- * Parses the body, writing the file part to samples/; drains the body as
- * it goes so its memory is given back piece by piece. Sets j->path,
- * j->name, j->size, j->sha256, or j->status and j->errmsg.
+ * Runs the body through upload.c, draining it as it goes so its memory
+ * is given back piece by piece. Sets j->path (or j->mem), j->name,
+ * j->size, j->sha256, or j->status and j->errmsg.
  */
 static void
 receive(struct worker *w, struct job *j)
 {
 	struct pool *p = w->p;
-	struct upload u;
-	struct mp_parser *mp;
+	struct upload *u;
 	struct evbuffer_iovec v;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	int rc = 0, digest;
+	char dir[4096];
+	long long max_upload;
+	size_t blen = evbuffer_get_length(j->body);
+	int digest, mem;
 
-	memset(&u, 0, sizeof(u));
-	u.j = j;
-	u.p = p;
-	u.fd = -1;
 	/* The SHA-256 names the sample for the cache and for keeping; with
 	 * neither, the engine's digests (for findings) are enough. */
 	pthread_mutex_lock(&p->mu);
 	digest = p->maxcache > 0 || p->keep_samples;
-	u.max_upload = p->max_upload;
-	snprintf(u.dir, sizeof(u.dir), "%s", p->samples_dir);
-	u.mem = j->kind == JOB_CHECK && !p->keep_samples &&
-	        evbuffer_get_length(j->body) <= SCAND_MEM_SAMPLE;
+	max_upload = p->max_upload;
+	snprintf(dir, sizeof(dir), "%s", p->samples_dir);
+	mem = j->kind == JOB_CHECK && !p->keep_samples &&
+	      blen <= SCAND_MEM_SAMPLE;
 	pthread_mutex_unlock(&p->mu);
-	if (u.mem && w->memcap < evbuffer_get_length(j->body) + 1) {
+	if (mem && w->memcap < blen + 1) {
 		free(w->mem);
-		w->memcap = evbuffer_get_length(j->body) + 1;
+		w->memcap = blen + 1;
 		if ((w->mem = malloc(w->memcap)) == NULL) {
 			w->memcap = 0;
-			u.mem = 0;
+			mem = 0;
 		}
 	}
-	if (u.mem)
-		j->mem = w->mem; /* borrowed: run_job takes it back */
-	if ((mp = malloc(sizeof(*mp))) == NULL ||
-	    (digest && ((u.md = EVP_MD_CTX_new()) == NULL ||
-	                EVP_DigestInit_ex(u.md, EVP_sha256(), NULL) != 1))) {
-		j->status = 500;
-		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
-		goto out;
-	}
-	if (mp_init(mp, j->ctype, &up_cbs, &u) == -1) {
-		j->status = 400;
-		snprintf(j->errmsg, sizeof(j->errmsg), "%s", mp->err);
-		goto out;
-	}
-	while (rc == 0 && evbuffer_get_length(j->body) > 0) {
-		if (evbuffer_peek(j->body, -1, NULL, &v, 1) < 1)
-			break;
-		rc = mp_feed(mp, v.iov_base, v.iov_len);
-		evbuffer_drain(j->body, v.iov_len);
-	}
-	if (rc == 0)
-		rc = mp_finish(mp);
-	if (rc != 0) {
-		if (j->status == 0) {
-			j->status = 400;
-			snprintf(j->errmsg, sizeof(j->errmsg), "%s", mp->err);
+	/* w->mem is borrowed: run_job takes it back. The part fits: the
+	 * buffer is as large as the whole body. */
+	u = upload_new(j, j->ctype, dir, max_upload, digest,
+	               mem ? w->mem : NULL, mem ? w->memcap : 0);
+	if (u != NULL) {
+		while (evbuffer_get_length(j->body) > 0 &&
+		       evbuffer_peek(j->body, -1, NULL, &v, 1) >= 1) {
+			if (upload_feed(u, v.iov_base, v.iov_len) == -1)
+				break;
+			evbuffer_drain(j->body, v.iov_len);
 		}
-		goto out;
+		if (j->status == 0)
+			(void)upload_finish(u);
+		upload_free(u);
 	}
-	if (!u.seen_file) {
-		j->status = 400;
-		snprintf(j->errmsg, sizeof(j->errmsg),
-		         "no form field named \"file\" in the upload");
-		goto out;
-	}
-	if (u.md != NULL) {
-		EVP_DigestFinal_ex(u.md, md, &mdlen);
-		hex_encode(md, mdlen, j->sha256);
-	}
-	j->size = u.size;
-	if (!u.mem && (j->path = strdup(u.tmp)) == NULL) {
-		j->status = 500;
-		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
-	}
-out:
-	if (u.fd != -1)
-		close(u.fd);
-	if (j->status != 0 && u.tmp[0] != '\0')
-		unlink(u.tmp);
-	EVP_MD_CTX_free(u.md);
-	free(mp);
 	evbuffer_free(j->body);
 	j->body = NULL;
 }

@@ -142,6 +142,49 @@ fill_threads(struct scand_conf *c)
 		c->threads = 2;
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* [syslog] as in nc: a new forwarder when anything in it changed. */
+static int
+reload_syslog(struct scand *s, struct scand_conf *nc, struct buf *err)
+{
+	struct scand_conf *c = &s->conf;
+	struct fwd *f = NULL;
+
+	if (nc->syslog_enable == c->syslog_enable &&
+	    (!nc->syslog_enable ||
+	     (nc->syslog_transport == c->syslog_transport &&
+	      same_str(nc->syslog_host, c->syslog_host) &&
+	      nc->syslog_port == c->syslog_port &&
+	      nc->syslog_format == c->syslog_format &&
+	      nc->syslog_facility == c->syslog_facility &&
+	      nc->syslog_queue == c->syslog_queue &&
+	      nc->syslog_framing == c->syslog_framing)))
+		return 0;
+	if (nc->syslog_enable &&
+	    (f = fwd_new(s->base, nc, s->fwd, err)) == NULL)
+		return -1;
+	fwd_free(s->fwd);
+	s->fwd = f;
+	c->syslog_enable = nc->syslog_enable;
+	c->syslog_transport = nc->syslog_transport;
+	free(c->syslog_host);
+	c->syslog_host = nc->syslog_host;
+	nc->syslog_host = NULL;
+	c->syslog_port = nc->syslog_port;
+	c->syslog_format = nc->syslog_format;
+	c->syslog_facility = nc->syslog_facility;
+	c->syslog_queue = nc->syslog_queue;
+	c->syslog_framing = nc->syslog_framing;
+	log_info("scand: syslog output %s", f != NULL ? "reconfigured" : "off");
+	return 0;
+}
+
 static void
 reload(struct scand *s)
 {
@@ -162,6 +205,14 @@ reload(struct scand *s)
 		log_warnx("scand: reload: the rules have errors, keeping the "
 		          "old rules:\n%s",
 		          buf_cstr(&err));
+		scand_conf_free(&nc);
+		goto out;
+	}
+	if (reload_syslog(s, &nc, &err) == -1) {
+		log_warnx("scand: reload: %s; keeping the old configuration "
+		          "and rules",
+		          buf_cstr(&err));
+		scan_bundle_free(b);
 		scand_conf_free(&nc);
 		goto out;
 	}
@@ -438,6 +489,11 @@ main(int argc, char **argv)
 	                s.samples_dir);
 	pool_cache_size(s.pool, (size_t)s.conf.cache_size);
 	pool_set_bundle(s.pool, s.bundle);
+	if (s.conf.syslog_enable &&
+	    (s.fwd = fwd_new(s.base, &s.conf, NULL, &err)) == NULL) {
+		log_warnx("vigil-scand: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (scand_db_open(&s, &err) == -1) {
 		log_warnx("vigil-scand: store: %s", buf_cstr(&err));
 		goto out;
@@ -507,6 +563,7 @@ out:
 	if (s.https)
 		http_server_free(s.https);
 	pool_free(s.pool);
+	fwd_free(s.fwd);
 	if (s.ev_stop)
 		event_free(s.ev_stop);
 	if (s.ev_term) {

@@ -48,6 +48,15 @@ struct scand_conf {
 	long long https_port;
 	char *cert, *key, *client_ca;
 	int require_client_cert;
+	/* [syslog] */
+	int syslog_enable;
+	int syslog_transport; /* 0 udp, 1 tcp */
+	char *syslog_host;
+	long long syslog_port;
+	int syslog_format; /* enum syslogfmt_format */
+	long long syslog_facility;
+	long long syslog_queue;
+	int syslog_framing; /* enum syslogfmt_framing */
 };
 
 extern const struct cfg_key scand_conf_keys[];
@@ -94,10 +103,43 @@ struct job {
  */
 #define SCAND_MEM_SAMPLE (64u * 1024 * 1024)
 
-/* Uploads are read from the socket in pieces of this size. */
+/* Asked of evhttp as the size of a read from the socket; libevent 2.1
+ * still reads at most 4 KB at a time (EVBUFFER_MAX_READ; see
+ * docs/performance.md), later versions honour it. */
 #define SCAND_READ_SIZE (256u * 1024)
 
 struct pool;
+struct fwd;
+struct upload;
+
+/*
+ * upload.c: one upload, fed in pieces of any size. upload_new never fails
+ * without setting j->status (it returns NULL only when out of memory);
+ * mem (memcap bytes) takes the sample instead of a file under dir. Every
+ * call after a failure returns -1; j->status and j->errmsg say why (400
+ * malformed, 413 over max_upload as soon as it is passed, 500). After
+ * upload_finish returns 0, j->path (or j->mem/mem_len), j->name, j->size
+ * and j->sha256 (when digest) are set. upload_free removes the file of an
+ * upload that did not finish.
+ */
+struct upload *upload_new(struct job *j, const char *ctype, const char *dir,
+                          long long max_upload, int digest, uint8_t *mem,
+                          size_t memcap);
+int upload_feed(struct upload *u, const uint8_t *p, size_t n);
+int upload_finish(struct upload *u);
+void upload_free(struct upload *u);
+
+/* fwd.c: findings to syslog (best effort, on the event loop) */
+/* prev (may be NULL): the forwarder this one replaces on a reload, whose
+ * counters it continues. */
+struct fwd *fwd_new(struct event_base *base, const struct scand_conf *c,
+                    const struct fwd *prev, struct buf *err);
+void fwd_free(struct fwd *f);
+/* One message per finding of a sample (Thunderstorm's array). */
+void fwd_findings(struct fwd *f, json_t *findings, const char *source,
+                  long long scan_id);
+void fwd_counters(const struct fwd *f, long long *sent, long long *queued,
+                  long long *dropped);
 
 /* engine.c */
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
@@ -129,6 +171,7 @@ struct scand {
 	struct event_base *base;
 	struct store *store;
 	struct pool *pool;
+	struct fwd *fwd; /* NULL unless [syslog] enable = yes */
 	struct scan_bundle *bundle;
 	struct http_server *http, *https;
 	SSL_CTX *ssl_ctx;

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "engine.c"
+#include "upload.c"
 
 static struct event_base *base;
 static struct pool *pool;
