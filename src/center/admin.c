@@ -16,6 +16,7 @@
 
 #include "center.h"
 #include "metrics.h"
+#include "query.h"
 #include "tls.h"
 
 #define C(r) ((struct center *)(r)->arg)
@@ -132,40 +133,68 @@ agent_row(struct center *c, struct store_rows *q)
 	return o;
 }
 
+static const struct query_field agent_fields[] = {
+    {"id", "id", QF_TEXT, QF_SORT | QF_EQ},
+    {"status", "status", QF_TEXT, QF_SORT | QF_EQ},
+    {"hostname", "hostname", QF_TEXT, QF_SORT | QF_EQ},
+    {"os", "os", QF_TEXT, QF_SORT | QF_EQ},
+    {"label", "labels", QF_TEXT, QF_LABEL},
+    {"last_seen", "last_seen", QF_INT, QF_SORT | QF_RANGE},
+    {"enrolled_at", "enrolled_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const char *const agent_extra[] = {"state", NULL};
+
+static const struct query_spec agent_spec = {
+    .table = "agents",
+    .columns = AGENT_COLUMNS,
+    .fields = agent_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "hostname",
+    .search = "COALESCE(hostname, '') || ' ' || COALESCE(fqdn, '') || ' ' "
+              "|| id || ' ' || COALESCE(ips, '')",
+    .extra = agent_extra,
+};
+
+struct agent_list {
+	struct center *c;
+	const char *state;
+};
+
+static json_t *
+agent_item(struct store_rows *q, void *arg)
+{
+	struct agent_list *al = arg;
+	json_t *o = agent_row(al->c, q);
+	const char *s = json_string_value(json_object_get(o, "state"));
+
+	/* online / offline depend on the clock, not a column */
+	if (al->state != NULL && (s == NULL || strcmp(al->state, s) != 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static void
 adm_agents(struct http_req *r)
 {
-	struct center *c = C(r);
-	const char *want = http_req_query(r, "state");
-	struct store_rows *q;
-	json_t *a;
+	struct agent_list al;
 
 	AUTH(r);
-	if (want != NULL && strcmp(want, "online") != 0 &&
-	    strcmp(want, "offline") != 0 && strcmp(want, "revoked") != 0) {
-		http_reply_error(r, 400, "bad_request",
-		                 "state: must be online, offline or revoked");
+	al.c = C(r);
+	al.state = http_req_query(r, "state");
+	if (al.state != NULL && strcmp(al.state, "online") != 0 &&
+	    strcmp(al.state, "offline") != 0 &&
+	    strcmp(al.state, "revoked") != 0) {
+		http_reply_error_field(r, 400, "bad_request", "state",
+		                       "state: must be online, offline or "
+		                       "revoked");
 		return;
 	}
-	q = store_query(
-	    c->store,
-	    "SELECT " AGENT_COLUMNS " FROM agents ORDER BY hostname, id", NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1) {
-		json_t *o = agent_row(c, q);
-		const char *s = json_string_value(json_object_get(o, "state"));
-
-		if (want == NULL || strcmp(want, s) == 0)
-			json_array_append_new(a, o);
-		else
-			json_decref(o);
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "agents", a));
+	query_reply(r, al.c->store, &agent_spec, agent_item, &al, "agents");
 }
 
 static void
@@ -194,6 +223,10 @@ agent_revoke(struct http_req *r, const char *id)
 	long long now = (long long)time(NULL);
 	int n, a;
 
+	audit_before_row(r,
+	                 "SELECT id, status, hostname, cert_serial FROM "
+	                 "agents WHERE id = ?",
+	                 id);
 	if (store_begin(c->store) == -1) {
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
@@ -639,6 +672,10 @@ adm_token_delete(struct http_req *r)
 	int n;
 
 	AUTH(r);
+	audit_before_row(r,
+	                 "SELECT id, max_uses, used, expires_at, labels, "
+	                 "created_at FROM tokens WHERE id = ?",
+	                 r->rest);
 	n = store_exec(C(r)->store, "DELETE FROM tokens WHERE id = ?", "s",
 	               r->rest);
 	if (n != 1) {

@@ -324,6 +324,10 @@ adm_rules_delete(struct http_req *r)
 {
 	if (admin_authorize(r) == -1)
 		return;
+	audit_before_row(r,
+	                 "SELECT name, id, kind, size, created_at FROM "
+	                 "rulesets WHERE name = ?",
+	                 r->rest);
 	if (store_exec(C(r)->store, "DELETE FROM rulesets WHERE name = ?", "s",
 	               r->rest) != 1) {
 		http_reply_error(r, 404, "not_found", "no rule set %.64s",

@@ -538,6 +538,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	declare_metrics();
 	events_declare_metrics();
+	audit_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
@@ -576,10 +577,11 @@ main(int argc, char **argv)
 		                                  tasks_gateway_routes,
 		                                  events_gateway_routes};
 		const struct http_route *admp[] = {
-		    admin_routes, tasks_admin_routes, events_admin_routes};
+		    admin_routes, tasks_admin_routes, events_admin_routes,
+		    audit_admin_routes};
 
 		c.gw_routes = routes_merge(gwp, 3);
-		c.adm_routes = routes_merge(admp, 3);
+		c.adm_routes = routes_merge(admp, 4);
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
@@ -587,6 +589,7 @@ main(int argc, char **argv)
 	                        admin_done);
 	if (c.gw == NULL || c.adm == NULL)
 		fatalx("vigild: cannot create the HTTP servers");
+	http_server_set_reply_hook(c.adm, audit_reply_hook);
 	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
 	                     &c.gw_port, &err) == -1 ||
 	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,

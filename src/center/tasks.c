@@ -1131,6 +1131,7 @@ adm_template_put(struct http_req *r)
 		goto out;
 	}
 	s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	audit_before_row(r, "SELECT * FROM templates WHERE name = ?", name);
 	store_exec(c->store, "DELETE FROM templates WHERE name = ?", "s", name);
 	if (store_exec(c->store,
 	               "INSERT INTO templates (name, spec, created_at) "
@@ -1262,6 +1263,7 @@ adm_schedule_delete(struct http_req *r)
 {
 	if (admin_authorize(r) == -1)
 		return;
+	audit_before_row(r, "SELECT * FROM schedules WHERE name = ?", r->rest);
 	if (store_exec(C(r)->store, "DELETE FROM schedules WHERE name = ?", "s",
 	               r->rest) != 1) {
 		http_reply_error(r, 404, "not_found", "no schedule %.64s",

@@ -61,6 +61,7 @@ struct http_server {
 	void *arg;
 	struct http_limits limits;
 	void (*on_done)(const char *route, int status, void *arg);
+	http_reply_hook on_reply;
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
@@ -311,6 +312,8 @@ http_req_release(struct http_req *r)
 	r->path = NULL;
 	evhttp_clear_headers(&r->query);
 	r->peer = NULL;
+	json_decref(r->audit_before);
+	r->audit_before = NULL;
 	r->replied = 1;
 	if (r->deferred)
 		free(r);
@@ -335,7 +338,8 @@ http_req_defer(struct http_req *r)
 	d->peer = NULL;
 	d->deferred = 1;
 	r->path = NULL;
-	r->replied = 1; /* the dispatcher's copy is finished */
+	r->audit_before = NULL; /* moved to d */
+	r->replied = 1;         /* the dispatcher's copy is finished */
 	return d;
 }
 
@@ -797,6 +801,12 @@ http_server_free(struct http_server *s)
 	free(s);
 }
 
+void
+http_server_set_reply_hook(struct http_server *s, http_reply_hook fn)
+{
+	s->on_reply = fn;
+}
+
 int
 http_server_conns(const struct http_server *s)
 {
@@ -911,6 +921,9 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 		status = 500;
 		evbuffer_drain(ob, evbuffer_get_length(ob));
 	}
+	if (r->srv->on_reply != NULL)
+		r->srv->on_reply(r, status, evbuffer_pullup(ob, -1),
+		                 evbuffer_get_length(ob));
 	/* r->ev may be freed inside evhttp_send_reply (a write error is
 	 * reported synchronously); nothing below touches it. */
 	evhttp_send_reply(r->ev, status, NULL, NULL);
@@ -952,19 +965,20 @@ http_reply_text(struct http_req *r, int status, const char *ctype,
 	http_send(r, status, ctype, body, len);
 }
 
-void
-http_reply_error(struct http_req *r, int status, const char *code,
-                 const char *fmt, ...)
+static void http_reply_errorv(struct http_req *r, int status, const char *code,
+                              const char *field, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void
+http_reply_errorv(struct http_req *r, int status, const char *code,
+                  const char *field, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *msg = NULL;
 	json_t *j;
 	size_t i;
 	int n;
 
-	va_start(ap, fmt);
 	n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		msg = NULL;
 	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
@@ -980,7 +994,37 @@ http_reply_error(struct http_req *r, int status, const char *code,
 		              msg);
 	}
 	free(msg);
+	if (j != NULL && field != NULL) {
+		json_t *f = json_string(field);
+
+		/* A field name quoted from the request may be bad UTF-8. */
+		if (f == NULL)
+			f = json_string("?");
+		json_object_set_new(json_object_get(j, "error"), "field", f);
+	}
 	http_reply_json(r, status, j);
+}
+
+void
+http_reply_error(struct http_req *r, int status, const char *code,
+                 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_reply_errorv(r, status, code, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+http_reply_error_field(struct http_req *r, int status, const char *code,
+                       const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_reply_errorv(r, status, code, field, fmt, ap);
+	va_end(ap);
 }
 
 const char *

@@ -45,5 +45,6 @@ int ctl_task(int argc, char **argv);
 int ctl_rules(int argc, char **argv);
 int ctl_events(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
+int ctl_audit(int argc, char **argv);
 
 #endif

@@ -31,6 +31,7 @@ static const struct {
     {"rules", ctl_rules, "add, list and remove YARA and IOC rule sets"},
     {"events", ctl_events, "search the events agents reported"},
     {"samples", ctl_samples, "list the files agents uploaded"},
+    {"audit", ctl_audit, "list and verify the audit log of changes"},
 };
 
 static void
