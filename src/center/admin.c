@@ -194,7 +194,7 @@ adm_agents(struct http_req *r)
 		                       "revoked");
 		return;
 	}
-	query_reply(r, al.c->store, &agent_spec, agent_item, &al, "agents");
+	query_reply(r, al.c->store, &agent_spec, agent_item, &al);
 }
 
 static void

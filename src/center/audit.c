@@ -388,7 +388,7 @@ adm_audit(struct http_req *r)
 {
 	if (admin_authorize(r) == -1)
 		return;
-	query_reply(r, C(r)->store, &audit_spec, audit_item, NULL, NULL);
+	query_reply(r, C(r)->store, &audit_spec, audit_item, NULL);
 }
 
 const struct http_route audit_admin_routes[] = {

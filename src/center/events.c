@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "center.h"
+#include "query.h"
 #include "events.h"
 #include "metrics.h"
 #include "scan.h"
@@ -340,116 +341,96 @@ adm_rules_delete(struct http_req *r)
 }
 
 /*
- * GET /api/v1/events?agent=&task=&type=&level=&since=&until=&q=&limit=
- * Newest first; "q" searches the event data as text.
+ * GET /api/v1/events: a list (query.c), newest received first. The older
+ * parameters since / until (received_at, both inclusive) still work.
  */
+static const struct query_field event_fields[] = {
+    {"agent", "agent_id", QF_TEXT, QF_EQ},
+    {"task", "task_id", QF_TEXT, QF_EQ},
+    {"type", "type", QF_TEXT, QF_EQ | QF_SORT},
+    {"level", "level", QF_TEXT, QF_EQ | QF_SORT},
+    {"rule", "data", QF_TEXT, QF_MEMBER},
+    {"received_at", "received_at", QF_INT, QF_SORT | QF_RANGE},
+    {"time", "time", QF_INT, QF_SORT | QF_RANGE},
+    {"since", "received_at", QF_INT, QF_GE},
+    {"until", "received_at", QF_INT, QF_LE},
+    {"agent_id", "agent_id", QF_TEXT, QF_SORT},
+    {NULL, NULL, 0, 0},
+};
+
+/* (agent_id, seq) is the key; as one text value it orders consistently,
+ * which is all a keyset tie breaker needs. */
+static const struct query_spec event_spec = {
+    .table = "events",
+    .columns = "agent_id, seq, time, received_at, type, level, task_id, "
+               "data",
+    .fields = event_fields,
+    .key = "(agent_id || '/' || CAST(seq AS TEXT))",
+    .key_type = QF_TEXT,
+    .default_sort = "-received_at",
+    .search = "data",
+    .max_limit = 10000,
+};
+
+static json_t *
+event_item(struct store_rows *q, void *arg)
+{
+	json_t *d = json_loads(store_text(q, 7), 0, NULL);
+
+	(void)arg;
+	return json_pack("{s:s, s:I, s:I, s:I, s:s, s:s?, s:s?, s:o}",
+	                 "agent_id", store_text(q, 0), "seq",
+	                 (json_int_t)store_int(q, 1), "time",
+	                 (json_int_t)store_int(q, 2), "received_at",
+	                 (json_int_t)store_int(q, 3), "type", store_text(q, 4),
+	                 "level", store_text(q, 5), "task_id", store_text(q, 6),
+	                 "data", d ? d : json_object());
+}
+
 static void
 adm_events(struct http_req *r)
 {
-	static const char *const str_filters[] = {"agent", "task", "type",
-	                                          "level"};
-	const char *v[4], *qs = http_req_query(r, "q");
-	const char *ss = http_req_query(r, "since");
-	const char *us = http_req_query(r, "until");
-	const char *ls = http_req_query(r, "limit");
-	long long since = 0, until = 1LL << 62, limit = 100;
-	struct store_rows *q;
-	char like[2 * 256 + 3];
-	json_t *a;
-	size_t i;
-
 	if (admin_authorize(r) == -1)
 		return;
-	for (i = 0; i < 4; i++) {
-		v[i] = http_req_query(r, str_filters[i]);
-		if (v[i] != NULL && strlen(v[i]) > 64) {
-			http_reply_error(r, 400, "bad_request",
-			                 "%s: at most 64 characters",
-			                 str_filters[i]);
-			return;
-		}
-	}
-	if ((ss && str_to_ll(ss, 0, 1LL << 62, &since) == -1) ||
-	    (us && str_to_ll(us, 0, 1LL << 62, &until) == -1) ||
-	    (ls && str_to_ll(ls, 1, 10000, &limit) == -1) ||
-	    (qs && strlen(qs) > 256)) {
-		http_reply_error(r, 400, "bad_request",
-		                 "since/until: unix seconds; limit: 1..10000; "
-		                 "q: at most 256 characters");
-		return;
-	}
-	/* q is text, not a pattern: escape LIKE's wildcards. */
-	{
-		size_t o = 0;
+	query_reply(r, C(r)->store, &event_spec, event_item, NULL);
+}
 
-		like[o++] = '%';
-		for (i = 0; qs != NULL && qs[i] != '\0'; i++) {
-			if (qs[i] == '%' || qs[i] == '_' || qs[i] == '\\')
-				like[o++] = '\\';
-			like[o++] = qs[i];
-		}
-		like[o++] = '%';
-		like[o] = '\0';
-	}
-	q = store_query(C(r)->store,
-	                "SELECT agent_id, seq, time, received_at, type, level, "
-	                "task_id, data FROM events WHERE "
-	                "(? IS NULL OR agent_id = ?) AND "
-	                "(? IS NULL OR task_id = ?) AND "
-	                "(? IS NULL OR type = ?) AND "
-	                "(? IS NULL OR level = ?) AND "
-	                "received_at >= ? AND received_at <= ? AND data LIKE ? "
-	                "ESCAPE '\\' "
-	                "ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?",
-	                "ssssssssiisi", v[0], v[0], v[1], v[1], v[2], v[2],
-	                v[3], v[3], since, until, like, limit);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1) {
-		json_t *d = json_loads(store_text(q, 7), 0, NULL);
+static const struct query_field sample_fields[] = {
+    {"sha256", "sha256", QF_TEXT, QF_EQ | QF_SORT},
+    {"agent", "agent_id", QF_TEXT, QF_EQ},
+    {"task", "task_id", QF_TEXT, QF_EQ},
+    {"size", "size", QF_INT, QF_SORT},
+    {"received_at", "received_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
 
-		json_array_append_new(
-		    a, json_pack("{s:s, s:I, s:I, s:I, s:s, s:s?, s:s?, s:o}",
-		                 "agent_id", store_text(q, 0), "seq",
-		                 (json_int_t)store_int(q, 1), "time",
-		                 (json_int_t)store_int(q, 2), "received_at",
-		                 (json_int_t)store_int(q, 3), "type",
-		                 store_text(q, 4), "level", store_text(q, 5),
-		                 "task_id", store_text(q, 6), "data",
-		                 d ? d : json_object()));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "events", a));
+static const struct query_spec sample_spec = {
+    .table = "samples",
+    .columns = "sha256, size, agent_id, task_id, path, received_at",
+    .fields = sample_fields,
+    .key = "sha256",
+    .key_type = QF_TEXT,
+    .default_sort = "-received_at",
+    .search = "COALESCE(path, '')",
+};
+
+static json_t *
+sample_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:I}", "sha256",
+	                 store_text(q, 0), "size", (json_int_t)store_int(q, 1),
+	                 "agent_id", store_text(q, 2), "task_id",
+	                 store_text(q, 3), "path", store_text(q, 4),
+	                 "received_at", (json_int_t)store_int(q, 5));
 }
 
 static void
 adm_samples(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT sha256, size, agent_id, task_id, path, "
-	                "received_at FROM samples ORDER BY received_at DESC "
-	                "LIMIT 1000",
-	                NULL);
-	while (q != NULL && store_next(q) == 1)
-		json_array_append_new(
-		    a, json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:I}", "sha256",
-		                 store_text(q, 0), "size",
-		                 (json_int_t)store_int(q, 1), "agent_id",
-		                 store_text(q, 2), "task_id", store_text(q, 3),
-		                 "path", store_text(q, 4), "received_at",
-		                 (json_int_t)store_int(q, 5)));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "samples", a));
+	query_reply(r, C(r)->store, &sample_spec, sample_item, NULL);
 }
 
 void

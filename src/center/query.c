@@ -166,7 +166,8 @@ query_known(const struct query_spec *sp, struct buf *b)
 	if (sp->search != NULL)
 		buf_puts(b, ", q");
 	for (f = sp->fields; f->name != NULL; f++) {
-		if (f->flags & (QF_EQ | QF_LABEL))
+		if (f->flags &
+		    (QF_EQ | QF_LABEL | QF_GE | QF_LE | QF_MEMBER | QF_EXPR))
 			buf_printf(b, ", %s", f->name);
 		if (f->flags & QF_RANGE)
 			buf_printf(b, ", %s_from, %s_to", f->name, f->name);
@@ -177,7 +178,7 @@ query_known(const struct query_spec *sp, struct buf *b)
 
 void
 query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
-            query_item_fn fn, void *arg, const char *compat)
+            query_item_fn fn, void *arg)
 {
 	const struct query_field *f, *sf = NULL;
 	const struct evkeyval *kv;
@@ -188,6 +189,7 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 	struct store_rows *q = NULL;
 	json_t *items = NULL, *cur = NULL, *lastv = NULL, *lastk = NULL;
 	long long limit = QUERY_DEFAULT_LIMIT, n = 0;
+	long long max_limit = sp->max_limit ? sp->max_limit : QUERY_MAX_LIMIT;
 	size_t ncols = query_ncols(sp->columns), i;
 	int desc, key_sort, sort_type, more = 0;
 	char *next = NULL;
@@ -242,11 +244,11 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 			goto out;
 		}
 		if (strcmp(k, "limit") == 0) {
-			if (str_to_ll(val, 1, QUERY_MAX_LIMIT, &limit) == -1) {
+			if (str_to_ll(val, 1, max_limit, &limit) == -1) {
 				http_reply_error_field(
 				    r, 400, "bad_request", "limit",
-				    "limit: must be an integer 1..%d",
-				    QUERY_MAX_LIMIT);
+				    "limit: must be an integer 1..%lld",
+				    max_limit);
 				goto out;
 			}
 			continue;
@@ -268,7 +270,8 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 				break;
 		if (e != NULL && *e != NULL)
 			continue;
-		if ((f = query_field(sp, k, kl, QF_EQ)) != NULL) {
+		if ((f = query_field(
+		         sp, k, kl, QF_EQ | QF_GE | QF_LE | QF_EXPR)) != NULL) {
 			if (f->type == QF_INT) {
 				if (str_to_ll(val, -(1LL << 62), 1LL << 62,
 				              &iv) == -1) {
@@ -281,7 +284,33 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 					goto too_many;
 			} else if (qb_arg(&b, 's', val, 0, 0) == -1)
 				goto too_many;
-			buf_printf(&b.sql, " AND %s = ?", f->column);
+			if (f->flags & QF_EXPR)
+				buf_printf(&b.sql, " AND %s", f->column);
+			else
+				buf_printf(&b.sql, " AND %s %s ?", f->column,
+				           (f->flags & QF_GE)   ? ">="
+				           : (f->flags & QF_LE) ? "<="
+				                                : "=");
+			continue;
+		}
+		if ((f = query_field(sp, k, kl, QF_MEMBER)) != NULL) {
+			char *pre, *pat;
+
+			if (!query_label_ok(val, strlen(val))) {
+				http_reply_error_field(r, 400, "bad_request", k,
+				                       "%s: letters, digits, "
+				                       "'-', '_' and '.' only",
+				                       f->name);
+				goto out;
+			}
+			/* Stored compact: "name":"value" */
+			pre = query_like("%\"", f->name, "\":\"");
+			pat = pre ? query_like(pre, val, "\"%") : NULL;
+			free(pre);
+			if (pat == NULL || qb_arg(&b, 's', pat, 0, 1) == -1)
+				goto too_many;
+			buf_printf(&b.sql, " AND %s LIKE ? ESCAPE '\\'",
+			           f->column);
 			continue;
 		}
 		if ((f = query_field(sp, k, kl, QF_LABEL)) != NULL) {
@@ -434,8 +463,6 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 
 		if (o != NULL && json_object_get(o, "next_cursor") == NULL)
 			json_object_set_new(o, "next_cursor", json_null());
-		if (o != NULL && compat != NULL)
-			json_object_set(o, compat, items);
 		http_reply_json(r, 200, o);
 	}
 	goto out;

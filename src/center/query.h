@@ -21,10 +21,19 @@
 
 enum query_type { QF_TEXT = 1, QF_INT = 2 };
 
-#define QF_SORT  0x1 /* ?sort=<name> / -<name> */
-#define QF_EQ    0x2 /* ?<name>=value */
-#define QF_RANGE 0x4 /* ?<name>_from=, ?<name>_to= (integers) */
-#define QF_LABEL 0x8 /* ?<name>=KEY=VALUE on a column of JSON objects */
+#define QF_SORT  0x1  /* ?sort=<name> / -<name> */
+#define QF_EQ    0x2  /* ?<name>=value */
+#define QF_RANGE 0x4  /* ?<name>_from=, ?<name>_to= (integers) */
+#define QF_LABEL 0x8  /* ?<name>=KEY=VALUE on a column of JSON objects */
+#define QF_GE    0x10 /* ?<name>=n: column >= n (an alias such as since) */
+#define QF_LE    0x20 /* ?<name>=n: column <= n (until) */
+#define QF_MEMBER                                                              \
+	0x40 /* ?<name>=v: the column, a JSON object, has the member           \
+	        "<name>": "v" (letters, digits, '-', '_', '.') */
+#define QF_EXPR                                                                \
+	0x80 /* ?<name>=v: column is an SQL condition with one '?' for v,      \
+	        e.g. "id IN (SELECT task_id FROM task_runs WHERE agent_id =    \
+	        ?)" */
 
 struct query_field {
 	const char *name;   /* parameter / sort name */
@@ -45,16 +54,15 @@ struct query_spec {
 	/* Further parameters the handler reads itself (NULL-terminated),
 	 * so that they are not refused as unknown. */
 	const char *const *extra;
+	long long max_limit; /* 0: QUERY_MAX_LIMIT */
 };
 
 /* Builds one row's item; NULL skips the row (a filter the SQL cannot
  * express): such a page may hold fewer than limit items. */
 typedef json_t *(*query_item_fn)(struct store_rows *q, void *arg);
 
-/* Runs the list query and replies. compat (may be NULL) also puts the
- * items array under that name, for clients of the older reply shape. */
+/* Runs the list query and replies. */
 void query_reply(struct http_req *r, struct store *s,
-                 const struct query_spec *spec, query_item_fn fn, void *arg,
-                 const char *compat);
+                 const struct query_spec *spec, query_item_fn fn, void *arg);
 
 #endif

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "center.h"
+#include "query.h"
 #include "events.h"
 #include "metrics.h"
 #include "tls.h"
@@ -905,36 +906,46 @@ task_row(struct store_rows *q)
 	"id, kind, params, target, created_at, created_by, timeout, "          \
 	"expires_at, cancelled_at, schedule_id"
 
+static const struct query_field task_fields[] = {
+    {"id", "id", QF_TEXT, QF_SORT | QF_EQ},
+    {"kind", "kind", QF_TEXT, QF_SORT | QF_EQ},
+    {"created_by", "created_by", QF_TEXT, QF_EQ},
+    {"schedule_id", "schedule_id", QF_TEXT, QF_EQ},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {"agent", "id IN (SELECT task_id FROM task_runs WHERE agent_id = ?)",
+     QF_TEXT, QF_EXPR},
+    {"state", "id IN (SELECT task_id FROM task_runs WHERE state = ?)", QF_TEXT,
+     QF_EXPR},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec task_spec = {
+    .table = "tasks",
+    .columns = TASK_COLUMNS,
+    .fields = task_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "-created_at",
+    .search = "kind || ' ' || params || ' ' || target",
+};
+
+static json_t *
+task_item(struct store_rows *q, void *arg)
+{
+	json_t *t = task_row(q);
+
+	json_object_set_new(
+	    t, "runs",
+	    task_counts(arg, json_string_value(json_object_get(t, "id"))));
+	return t;
+}
+
 static void
 adm_tasks(struct http_req *r)
 {
-	struct center *c = C(r);
-	struct store_rows *q;
-	json_t *a, *t;
-	size_t i;
-
 	if (admin_authorize(r) == -1)
 		return;
-	q = store_query(c->store,
-	                "SELECT " TASK_COLUMNS " FROM tasks "
-	                "ORDER BY created_at DESC, id LIMIT 500",
-	                NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1)
-		json_array_append_new(a, task_row(q));
-	store_done(q);
-	json_array_foreach(a, i, t)
-	{
-		json_object_set_new(
-		    t, "runs",
-		    task_counts(c,
-		                json_string_value(json_object_get(t, "id"))));
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "tasks", a));
+	query_reply(r, C(r)->store, &task_spec, task_item, C(r));
 }
 
 static void

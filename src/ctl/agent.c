@@ -32,8 +32,8 @@ agent_list(int argc, char **argv)
 	                                   "ips", "seen",     "labels", NULL};
 	static const char *const hdrs[] = {"ID",  "HOSTNAME",  "STATE",  "OS",
 	                                   "IPS", "LAST SEEN", "LABELS", NULL};
-	char path[256] = "/api/v1/agents", ago[32];
-	json_t *j, *a, *row;
+	char path[256] = "/api/v1/agents?limit=1000", ago[32];
+	json_t *a, *row;
 	size_t i;
 	int ch;
 
@@ -47,8 +47,8 @@ agent_list(int argc, char **argv)
 				                "online, offline or revoked\n");
 				return 2;
 			}
-			snprintf(path, sizeof(path), "/api/v1/agents?state=%s",
-			         optarg);
+			snprintf(path, sizeof(path),
+			         "/api/v1/agents?limit=1000&state=%s", optarg);
 			break;
 		case 'h':
 			agent_usage(stdout);
@@ -58,9 +58,8 @@ agent_list(int argc, char **argv)
 			return 2;
 		}
 	}
-	if ((j = ctl_api("GET", path, NULL)) == NULL)
+	if ((a = ctl_api_all(path, 0)) == NULL)
 		return 1;
-	a = json_object_get(j, "agents");
 	if (ctl.json) {
 		ctl_print_json(a);
 	} else {
@@ -75,7 +74,7 @@ agent_list(int argc, char **argv)
 		}
 		ctl_table(a, cols, hdrs);
 	}
-	json_decref(j);
+	json_decref(a);
 	return 0;
 }
 

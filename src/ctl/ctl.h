@@ -19,6 +19,10 @@ extern struct ctl_opts ctl;
 /* Calls the admin API; on success returns the parsed reply (NULL body ->
  * empty object). On failure prints "vigilctl: ..." and returns NULL. */
 json_t *ctl_api(const char *method, const char *path, json_t *body);
+/* GETs a list endpoint page after page (following next_cursor) and
+ * returns the items of all pages, at most max (0: all); NULL after an
+ * error (printed). */
+json_t *ctl_api_all(const char *path, size_t max);
 /* Prints rows (array of objects) as a table with the given columns. */
 void ctl_table(json_t *rows, const char *const *cols, const char *const *hdrs);
 /* Prints j as indented JSON. */

@@ -311,7 +311,7 @@ ctl_events(int argc, char **argv)
 	rc = 1;
 	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
 		goto out;
-	a = json_object_get(j, "events");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {
@@ -366,9 +366,9 @@ ctl_samples(int argc, char **argv)
 		samples_usage(stderr);
 		return 2;
 	}
-	if ((j = ctl_api("GET", "/api/v1/samples", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/samples?limit=1000", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "samples");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {

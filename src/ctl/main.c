@@ -131,6 +131,42 @@ out:
 	return j;
 }
 
+json_t *
+ctl_api_all(const char *path, size_t max)
+{
+	struct buf p;
+	json_t *all = json_array(), *j, *it;
+	const char *next;
+	size_t i;
+
+	buf_init(&p, 8192);
+	buf_puts(&p, path);
+	for (;;) {
+		if ((j = ctl_api("GET", buf_cstr(&p), NULL)) == NULL) {
+			json_decref(all);
+			all = NULL;
+			break;
+		}
+		json_array_foreach(json_object_get(j, "items"), i, it)
+		{
+			if (max == 0 || json_array_size(all) < max)
+				json_array_append(all, it);
+		}
+		next = json_string_value(json_object_get(j, "next_cursor"));
+		if (next == NULL || (max != 0 && json_array_size(all) >= max)) {
+			json_decref(j);
+			break;
+		}
+		buf_reset(&p);
+		buf_printf(&p, "%s%ccursor=", path,
+		           strchr(path, '?') ? '&' : '?');
+		httpc_urlenc(&p, next);
+		json_decref(j);
+	}
+	buf_free(&p);
+	return all;
+}
+
 /* Labels as "k=v,k=v", lists as "a,b": what an operator types. */
 static void
 labels_cell(json_t *v, char *out, size_t n)

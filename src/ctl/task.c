@@ -526,9 +526,9 @@ task_list(void)
 	char buf[256];
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/tasks", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/tasks?limit=500", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "tasks");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {
