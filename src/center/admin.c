@@ -17,6 +17,7 @@
 #include "center.h"
 #include "metrics.h"
 #include "query.h"
+#include "schema.h"
 #include "tls.h"
 
 #define C(r) ((struct center *)(r)->arg)
@@ -275,9 +276,10 @@ adm_agent(struct http_req *r)
 	if (*action == '\0' && strcmp(r->method, "GET") == 0)
 		agent_show(r, id);
 	else if (strcmp(action, "/revoke") == 0 &&
-	         strcmp(r->method, "POST") == 0)
-		agent_revoke(r, id);
-	else
+	         strcmp(r->method, "POST") == 0) {
+		if (schema_no_body(r) == 0)
+			agent_revoke(r, id);
+	} else
 		http_reply_error(r, 404, "not_found", "no such resource");
 }
 
@@ -497,7 +499,11 @@ adm_enrollment(struct http_req *r)
 		http_reply_error(r, 404, "not_found", "no such resource");
 		return;
 	}
-	if (strcmp(action, "/approve") == 0)
+	if (strcmp(action, "/approve") != 0 && strcmp(action, "/reject") != 0)
+		http_reply_error(r, 404, "not_found", "no such resource");
+	else if (schema_no_body(r) == -1)
+		return;
+	else if (strcmp(action, "/approve") == 0)
 		enrollment_approve(r, id);
 	else if (strcmp(action, "/reject") == 0)
 		enrollment_reject(r, id);
@@ -558,6 +564,13 @@ valid_label(const char *s, size_t max)
 	return 1;
 }
 
+static const struct schema_field token_schema[] = {
+    {"uses", SCH_INT, 0},
+    {"expires", SCH_DURATION, 0},
+    {"labels", SCH_OBJECT, 0},
+    {NULL, 0, 0},
+};
+
 static void
 adm_token_create(struct http_req *r)
 {
@@ -567,7 +580,7 @@ adm_token_create(struct http_req *r)
 	char token[4 + 64 + 1], hash[65], id[4 + 16 + 1], *ls = NULL;
 
 	AUTH(r);
-	if ((j = http_req_json(r)) == NULL)
+	if ((j = schema_body(r, token_schema)) == NULL)
 		return;
 	json_object_foreach(j, k, v)
 	{
@@ -672,6 +685,8 @@ adm_token_delete(struct http_req *r)
 	int n;
 
 	AUTH(r);
+	if (schema_no_body(r) == -1)
+		return;
 	audit_before_row(r,
 	                 "SELECT id, max_uses, used, expires_at, labels, "
 	                 "created_at FROM tokens WHERE id = ?",

@@ -22,6 +22,7 @@
 
 #include "center.h"
 #include "query.h"
+#include "schema.h"
 #include "events.h"
 #include "metrics.h"
 #include "scan.h"
@@ -221,6 +222,13 @@ gw_rules(struct http_req *r)
 /* --- admin -------------------------------------------------------------- */
 
 /* POST /api/v1/rules {"name", "kind": "yara"|"ioc", "content"} */
+static const struct schema_field rules_schema[] = {
+    {"name", SCH_STRING, 1},
+    {"kind", SCH_STRING, 1},
+    {"content", SCH_STRING, 1},
+    {NULL, 0, 0},
+};
+
 static void
 adm_rules_add(struct http_req *r)
 {
@@ -233,33 +241,32 @@ adm_rules_add(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, rules_schema)) == NULL)
 		return;
 	buf_init(&err, 8192);
 	name = json_string_value(json_object_get(body, "name"));
 	kind = json_string_value(json_object_get(body, "kind"));
 	content = json_string_value(json_object_get(body, "content"));
-	if (name == NULL || strlen(name) == 0 || strlen(name) > 64 ||
-	    strpbrk(name, "/ \t\n") != NULL || kind == NULL ||
-	    content == NULL || json_object_size(body) != 3) {
-		http_reply_error(r, 400, "bad_request",
-		                 "body: {\"name\": NAME, \"kind\": \"yara\" or "
-		                 "\"ioc\", \"content\": TEXT}");
+	if (strlen(name) == 0 || strlen(name) > 64 ||
+	    strpbrk(name, "/ \t\n") != NULL) {
+		http_reply_error_field(r, 400, "bad_request", "name",
+		                       "name: 1 to 64 characters without '/' "
+		                       "or white space");
 		goto out;
 	}
 	len = strlen(content);
 	if (strcmp(kind, "yara") == 0) {
 		if (scan_rules_check(content, len, &err) == -1) {
-			http_reply_error(r, 400, "bad_rules",
-			                 "rule set %s refused: %s", name,
-			                 buf_cstr(&err));
+			http_reply_error_field(r, 400, "bad_rules", "content",
+			                       "rule set %s refused: %s", name,
+			                       buf_cstr(&err));
 			goto out;
 		}
 	} else if (strcmp(kind, "ioc") == 0) {
 		if (scan_ioc_check(content, len, &err) == -1) {
-			http_reply_error(r, 400, "bad_rules",
-			                 "IOC set %s refused: %s", name,
-			                 buf_cstr(&err));
+			http_reply_error_field(r, 400, "bad_rules", "content",
+			                       "IOC set %s refused: %s", name,
+			                       buf_cstr(&err));
 			goto out;
 		}
 	} else {
@@ -323,7 +330,7 @@ adm_rules(struct http_req *r)
 static void
 adm_rules_delete(struct http_req *r)
 {
-	if (admin_authorize(r) == -1)
+	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
 	audit_before_row(r,
 	                 "SELECT name, id, kind, size, created_at FROM "

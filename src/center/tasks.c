@@ -19,6 +19,7 @@
 
 #include "center.h"
 #include "query.h"
+#include "schema.h"
 #include "events.h"
 #include "metrics.h"
 #include "tls.h"
@@ -841,6 +842,16 @@ with_template(struct center *c, json_t *body, struct buf *err)
 
 /* --- admin routes ------------------------------------------------------ */
 
+static const struct schema_field task_schema[] = {
+    {"kind", SCH_STRING, 0},
+    {"params", SCH_OBJECT, 0},
+    {"target", SCH_OBJECT, 0},
+    {"timeout", SCH_DURATION, 0},
+    {"expires", SCH_DURATION, 0},
+    {"template", SCH_STRING, 0},
+    {NULL, 0, 0},
+};
+
 static void
 adm_task_create(struct http_req *r)
 {
@@ -852,7 +863,7 @@ adm_task_create(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, task_schema)) == NULL)
 		return;
 	buf_init(&err, 2048);
 	if ((spec = with_template(c, body, &err)) == NULL ||
@@ -1058,9 +1069,10 @@ adm_task(struct http_req *r)
 	if (*action == '\0' && strcmp(r->method, "GET") == 0)
 		task_show(r, id);
 	else if (strcmp(action, "/cancel") == 0 &&
-	         strcmp(r->method, "POST") == 0)
-		task_cancel(r, id);
-	else
+	         strcmp(r->method, "POST") == 0) {
+		if (schema_no_body(r) == 0)
+			task_cancel(r, id);
+	} else
 		http_reply_error(r, 404, "not_found", "no such resource");
 }
 
@@ -1111,6 +1123,12 @@ name_ok(const char *s)
 
 /* A template is a partial task spec: kind and params, optionally
  * timeout and expires; the target comes with each task. */
+static const struct schema_field template_schema[] = {
+    {"name", SCH_STRING, 1},
+    {"spec", SCH_OBJECT, 1},
+    {NULL, 0, 0},
+};
+
 static void
 adm_template_put(struct http_req *r)
 {
@@ -1122,18 +1140,15 @@ adm_template_put(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, template_schema)) == NULL)
 		return;
 	buf_init(&err, 1024);
 	name = json_string_value(json_object_get(body, "name"));
 	spec = json_object_get(body, "spec");
-	if (name == NULL || !name_ok(name) || !json_is_object(spec) ||
-	    json_object_size(body) != 2) {
-		http_reply_error(
-		    r, 400, "bad_request",
-		    "body: {\"name\": NAME, \"spec\": {\"kind\", "
-		    "\"params\", ...}}; names use letters, digits, "
-		    "'-', '_', '.'");
+	if (!name_ok(name)) {
+		http_reply_error_field(r, 400, "bad_request", "name",
+		                       "name: 1 to 64 letters, digits, '-', "
+		                       "'_', '.'");
 		goto out;
 	}
 	if (spec_check_kind(spec, &err) == -1) {
@@ -1181,6 +1196,13 @@ adm_templates(struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "templates", a));
 }
 
+static const struct schema_field schedule_schema[] = {
+    {"name", SCH_STRING, 1},
+    {"cron", SCH_STRING, 1},
+    {"task", SCH_OBJECT, 1},
+    {NULL, 0, 0},
+};
+
 static void
 adm_schedule_create(struct http_req *r)
 {
@@ -1193,18 +1215,16 @@ adm_schedule_create(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, schedule_schema)) == NULL)
 		return;
 	buf_init(&err, 1024);
 	name = json_string_value(json_object_get(body, "name"));
 	cron = json_string_value(json_object_get(body, "cron"));
 	task = json_object_get(body, "task");
-	if (name == NULL || !name_ok(name) || cron == NULL ||
-	    !json_is_object(task) || json_object_size(body) != 3) {
-		http_reply_error(
-		    r, 400, "bad_request",
-		    "body: {\"name\": NAME, \"cron\": \"m h dom mon "
-		    "dow\", \"task\": {task spec}}");
+	if (!name_ok(name)) {
+		http_reply_error_field(r, 400, "bad_request", "name",
+		                       "name: 1 to 64 letters, digits, '-', "
+		                       "'_', '.'");
 		goto out;
 	}
 	if (cron_parse(cron, &cr, &err) == -1) {
@@ -1272,7 +1292,7 @@ adm_schedules(struct http_req *r)
 static void
 adm_schedule_delete(struct http_req *r)
 {
-	if (admin_authorize(r) == -1)
+	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
 	audit_before_row(r, "SELECT * FROM schedules WHERE name = ?", r->rest);
 	if (store_exec(C(r)->store, "DELETE FROM schedules WHERE name = ?", "s",

@@ -993,7 +993,16 @@ http_reply_errorv(struct http_req *r, int status, const char *code,
 		j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
 		              msg);
 	}
-	free(msg);
+	/* "name: why" messages (the convention for 400s) name their
+	 * field; carry it in "field" too. */
+	if (j != NULL && field == NULL && status == 400 && msg != NULL) {
+		i = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+		                "UVWXYZ0123456789_.[]");
+		if (i > 0 && i < 128 && msg[i] == ':' && msg[i + 1] == ' ') {
+			msg[i] = '\0';
+			field = msg;
+		}
+	}
 	if (j != NULL && field != NULL) {
 		json_t *f = json_string(field);
 
@@ -1002,6 +1011,7 @@ http_reply_errorv(struct http_req *r, int status, const char *code,
 			f = json_string("?");
 		json_object_set_new(json_object_get(j, "error"), "field", f);
 	}
+	free(msg);
 	http_reply_json(r, status, j);
 }
 

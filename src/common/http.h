@@ -144,7 +144,9 @@ const char *http_req_header(struct http_req *r, const char *name);
 void http_reply_json(struct http_req *r, int status, json_t *body);
 void http_reply_text(struct http_req *r, int status, const char *ctype,
                      const void *body, size_t len);
-/* {"error": {"code": code, "message": msg}} */
+/* {"error": {"code": code, "message": msg}}; a 400 whose message starts
+ * "name: " (the convention: the field, then why) also gets "field":
+ * "name". */
 void http_reply_error(struct http_req *r, int status, const char *code,
                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
