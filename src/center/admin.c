@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <zip.h>
+
 #include "center.h"
 #include "metrics.h"
 #include "query.h"
@@ -745,6 +748,23 @@ adm_health(struct http_req *r)
 }
 
 static void
+adm_version(struct http_req *r)
+{
+	struct center *c = C(r);
+
+	AUTH(r);
+	http_reply_json(
+	    r, 200,
+	    json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:i, s:i}", "version",
+	              VIGIL_VERSION, "build", "compiler", __VERSION__,
+	              "openssl", OpenSSL_version(OPENSSL_VERSION), "libevent",
+	              event_get_version(), "jansson", JANSSON_VERSION, "libzip",
+	              zip_libzip_version(), "schema_version",
+	              store_schema_version(c->store), "schema_latest",
+	              (int)center_nmigrations));
+}
+
+static void
 adm_metrics(struct http_req *r)
 {
 	struct center *c = C(r);
@@ -788,6 +808,7 @@ adm_metrics(struct http_req *r)
 
 const struct http_route admin_routes[] = {
     {"GET", "/api/v1/health", adm_health, 0, "health", 0},
+    {"GET", "/api/v1/version", adm_version, 0, "version", 0},
     {"GET", "/api/v1/agents", adm_agents, 0, "agents", 0},
     {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},
     {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},

@@ -163,6 +163,11 @@ void audit_set_sink(void (*fn)(json_t *entry, void *arg), void *arg);
 json_t *audit_row_json(struct store_rows *q); /* row of AUDIT_COLUMNS */
 void audit_declare_metrics(void);
 
+/* settings.c: runtime settings changed through the API. */
+extern const struct http_route settings_admin_routes[];
+int settings_require_approval(struct center *c);
+char *settings_sample_password(struct center *c); /* malloc'd */
+
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);
 void ratelimit_free(struct ratelimit *rl);

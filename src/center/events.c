@@ -14,11 +14,14 @@
  * served to agents by content hash.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <zip.h>
 
 #include "center.h"
 #include "query.h"
@@ -432,6 +435,165 @@ sample_item(struct store_rows *q, void *arg)
 	                 "received_at", (json_int_t)store_int(q, 5));
 }
 
+/* Writes an AES-256 encrypted ZIP holding the sample sha (entry name:
+ * the hash) to a file in the samples directory and returns it open,
+ * already unlinked; libzip reads the sample from disk as it writes, so
+ * memory stays bounded whatever the sample's size. */
+static int
+sample_archive(struct center *c, const char *sha, const char *password, int *fd,
+               size_t *len, struct buf *err)
+{
+	char src[4200], tmp[4200];
+	zip_t *za = NULL;
+	zip_source_t *zs = NULL;
+	zip_int64_t idx;
+	struct stat st;
+	int zerr = 0, tfd = -1, rc = -1;
+
+	*fd = -1;
+	snprintf(src, sizeof(src), "%s/samples/%.2s/%s", c->conf.data_dir, sha,
+	         sha);
+	if (stat(src, &st) == -1) {
+		buf_printf(err, "sample file missing: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/samples/.download-XXXXXX",
+	         c->conf.data_dir);
+	if ((tfd = mkstemp(tmp)) == -1) {
+		buf_printf(err, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	close(tfd);
+	if ((za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr)) == NULL) {
+		zip_error_t ze;
+
+		zip_error_init_with_code(&ze, zerr);
+		buf_printf(err, "zip_open: %s", zip_error_strerror(&ze));
+		zip_error_fini(&ze);
+		goto fail;
+	}
+	if ((zs = zip_source_file(za, src, 0, 0)) == NULL ||
+	    (idx = zip_file_add(za, sha, zs, ZIP_FL_ENC_UTF_8)) < 0) {
+		buf_printf(err, "zip: %s", zip_strerror(za));
+		zip_source_free(zs);
+		goto fail;
+	}
+	/* Stored, not deflated: the event loop encrypts, it need not
+	 * compress too. */
+	if (zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) ==
+	        -1 ||
+	    zip_file_set_encryption(za, (zip_uint64_t)idx, ZIP_EM_AES_256,
+	                            password) == -1) {
+		buf_printf(err, "zip: %s", zip_strerror(za));
+		goto fail;
+	}
+	if (zip_close(za) == -1) {
+		buf_printf(err, "zip_close: %s", zip_strerror(za));
+		goto fail;
+	}
+	za = NULL;
+	if ((tfd = open(tmp, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(tfd, &st) == -1) {
+		buf_printf(err, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	*fd = tfd;
+	*len = (size_t)st.st_size;
+	tfd = -1;
+	rc = 0;
+fail:
+	if (za != NULL)
+		zip_discard(za);
+	if (tfd != -1)
+		close(tfd);
+	unlink(tmp);
+	return rc;
+}
+
+static void
+sample_download(struct http_req *r, const char *sha)
+{
+	struct center *c = C(r);
+	struct audit_entry a;
+	struct store_rows *q;
+	struct buf err;
+	char disp[128], *pw = NULL;
+	size_t len = 0;
+	int fd = -1, known;
+
+	buf_init(&err, 1024);
+	q = store_query(c->store, "SELECT size FROM samples WHERE sha256 = ?",
+	                "s", sha);
+	known = q != NULL && store_next(q) == 1;
+	store_done(q);
+	if (!known) {
+		http_reply_error(r, 404, "not_found", "no sample %s", sha);
+		goto out;
+	}
+	if ((pw = settings_sample_password(c)) == NULL ||
+	    sample_archive(c, sha, pw, &fd, &len, &err) == -1) {
+		log_warnx("samples: %s: cannot make the archive: %s", sha,
+		          buf_cstr(&err));
+		http_reply_error(r, 500, "archive_failed",
+		                 "cannot make the archive of sample %s", sha);
+		goto out;
+	}
+	/* Who took a copy of a malware sample is worth an entry too. */
+	memset(&a, 0, sizeof(a));
+	a.who = r->who;
+	a.addr = r->peer_addr;
+	a.action = "sample.download";
+	a.target = sha;
+	a.status = 200;
+	audit_append(c, &a);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.zip\"", sha);
+	http_set_header(r, "Content-Disposition", disp);
+	http_reply_file(r, 200, "application/zip", fd, len);
+out:
+	if (pw != NULL)
+		explicit_bzero(pw, strlen(pw));
+	free(pw);
+	buf_free(&err);
+}
+
+/* GET /api/v1/samples/<sha256> and /api/v1/samples/<sha256>/download */
+static void
+adm_sample(struct http_req *r)
+{
+	struct store_rows *q;
+	json_t *o = NULL;
+	char sha[80];
+	const char *action;
+
+	if (admin_authorize(r) == -1)
+		return;
+	if ((action = http_req_rest_id(r, sha, sizeof(sha))) == NULL ||
+	    !hex64_ok(sha)) {
+		http_reply_error_field(r, 400, "bad_request", "sha256",
+		                       "sha256: 64 lowercase hex digits");
+		return;
+	}
+	if (strcmp(action, "/download") == 0) {
+		sample_download(r, sha);
+		return;
+	}
+	if (*action != '\0') {
+		http_reply_error(r, 404, "not_found", "no such resource");
+		return;
+	}
+	q = store_query(C(r)->store,
+	                "SELECT sha256, size, agent_id, task_id, path, "
+	                "received_at FROM samples WHERE sha256 = ?",
+	                "s", sha);
+	if (q != NULL && store_next(q) == 1)
+		o = sample_item(q, NULL);
+	store_done(q);
+	if (o == NULL)
+		http_reply_error(r, 404, "not_found", "no sample %s", sha);
+	else
+		http_reply_json(r, 200, o);
+}
+
 static void
 adm_samples(struct http_req *r)
 {
@@ -468,5 +630,6 @@ const struct http_route events_admin_routes[] = {
      0},
     {"GET", "/api/v1/events", adm_events, 0, "events", 0},
     {"GET", "/api/v1/samples", adm_samples, 0, "samples", 0},
+    {"GET", "/api/v1/samples/", adm_sample, HTTP_ROUTE_PREFIX, "sample", 0},
     {NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -578,10 +578,10 @@ main(int argc, char **argv)
 		                                  events_gateway_routes};
 		const struct http_route *admp[] = {
 		    admin_routes, tasks_admin_routes, events_admin_routes,
-		    audit_admin_routes};
+		    audit_admin_routes, settings_admin_routes};
 
 		c.gw_routes = routes_merge(gwp, 3);
-		c.adm_routes = routes_merge(admp, 4);
+		c.adm_routes = routes_merge(admp, 5);
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);

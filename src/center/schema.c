@@ -12,7 +12,7 @@
 static const char *
 schema_type_name(int t)
 {
-	switch (t) {
+	switch (t & ~SCH_NULL) {
 	case SCH_STRING:
 		return "a string";
 	case SCH_INT:
@@ -33,7 +33,9 @@ schema_type_name(int t)
 static int
 schema_type_ok(json_t *v, int t)
 {
-	switch (t) {
+	if ((t & SCH_NULL) && json_is_null(v))
+		return 1;
+	switch (t & ~SCH_NULL) {
 	case SCH_STRING:
 		return json_is_string(v);
 	case SCH_INT:

@@ -23,9 +23,11 @@ enum schema_type {
 	SCH_SCALAR,   /* string, integer or boolean */
 };
 
+#define SCH_NULL 0x100 /* or'd into a type: null is accepted too */
+
 struct schema_field {
 	const char *name;
-	int type; /* enum schema_type */
+	int type; /* enum schema_type, maybe | SCH_NULL */
 	int required;
 };
 

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -956,6 +957,43 @@ http_reply_json(struct http_req *r, int status, json_t *body)
 	json_decref(body);
 	http_send(r, status, "application/json", text, strlen(text));
 	free(text);
+}
+
+void
+http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
+                size_t len)
+{
+	struct evkeyvalq *out;
+	struct evbuffer *ob;
+	struct http_server *srv;
+	const char *name = http_route_name(r);
+
+	if (r->replied) {
+		log_warnx("http: route %s replied twice; second reply "
+		          "(status %d) dropped",
+		          name, status);
+		close(fd);
+		return;
+	}
+	out = evhttp_request_get_output_headers(r->ev);
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", ctype);
+	ob = evhttp_request_get_output_buffer(r->ev);
+	/* evbuffer_add_file owns fd from here, even when it fails */
+	if (evbuffer_add_file(ob, fd, 0, (ev_off_t)len) == -1) {
+		log_warnx("http: route %s: cannot send the file", name);
+		evbuffer_drain(ob, evbuffer_get_length(ob));
+		http_reply_error(r, 500, "internal_error",
+		                 "cannot send the file");
+		return;
+	}
+	if (r->srv->on_reply != NULL)
+		r->srv->on_reply(r, status, "", 0);
+	evhttp_send_reply(r->ev, status, NULL, NULL);
+	srv = r->srv;
+	http_req_release(r);
+	if (srv->on_done != NULL)
+		srv->on_done(name, status, srv->arg);
 }
 
 void

@@ -144,6 +144,10 @@ const char *http_req_header(struct http_req *r, const char *name);
 void http_reply_json(struct http_req *r, int status, json_t *body);
 void http_reply_text(struct http_req *r, int status, const char *ctype,
                      const void *body, size_t len);
+/* Replies with len bytes of the open file fd from its start (taken over
+ * and closed; libevent sends it in pieces, never all in memory). */
+void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
+                     size_t len);
 /* {"error": {"code": code, "message": msg}}; a 400 whose message starts
  * "name: " (the convention: the field, then why) also gets "field":
  * "name". */

@@ -23,6 +23,9 @@ json_t *ctl_api(const char *method, const char *path, json_t *body);
  * returns the items of all pages, at most max (0: all); NULL after an
  * error (printed). */
 json_t *ctl_api_all(const char *path, size_t max);
+/* GETs path into a new file (created 0600, never over an existing one;
+ * removed again on failure); 0, or -1 after printing why. */
+int ctl_download(const char *path, const char *file);
 /* Prints rows (array of objects) as a table with the given columns. */
 void ctl_table(json_t *rows, const char *const *cols, const char *const *hdrs);
 /* Prints j as indented JSON. */
@@ -50,5 +53,6 @@ int ctl_rules(int argc, char **argv);
 int ctl_events(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
+int ctl_settings(int argc, char **argv);
 
 #endif

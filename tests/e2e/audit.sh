@@ -67,6 +67,8 @@ step "DELETE /api/v1/rules/" rule.delete "$CTL" rules remove t
 TOKID=$("$CTL" --json token list | sed -nE 's/.*"id": "(tok_[0-9a-f]+)".*/\1/p' | head -1)
 step "DELETE /api/v1/tokens/" token.delete "$CTL" token delete "$TOKID"
 step "POST /api/v1/agents/" agent.revoke "$CTL" agent revoke "$AID"
+step "PUT /api/v1/settings" settings.update \
+	"$CTL" settings set require_approval no
 
 # A refused change is recorded too, with its status and message.
 before=$(count)

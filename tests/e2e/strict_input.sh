@@ -76,6 +76,12 @@ expect400 "$R" /api/v1/schedules '{"name": "s", "cron": "@daily", "task": {}, "e
 R="DELETE /api/v1/schedules/"
 expect400 "$R" /api/v1/schedules/s '{"x": 1}' x
 
+R="PUT /api/v1/settings"
+expect400 "$R" /api/v1/settings '{"colour": "red"}' colour
+expect400 "$R" /api/v1/settings '{"require_approval": 1}' require_approval
+expect400 "$R" /api/v1/settings '{"sample_archive_password": ""}' sample_archive_password
+expect400 "$R" /api/v1/settings '{"sample_archive_password": "a\u0001b"}' sample_archive_password
+
 # Every mutating route in the route tables has a case above.
 missing=""
 while read -r route; do
