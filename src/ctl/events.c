@@ -109,12 +109,14 @@ events_usage(FILE *f)
 	fprintf(f,
 	        "usage: vigilctl events [--agent ID] [--task ID] [--type TYPE] "
 	        "[--level LEVEL]\n"
-	        "                       [--since DURATION|UNIXTIME] [--query "
-	        "TEXT] [--limit N]\n"
+	        "                       [--rule NAME] [--since "
+	        "DURATION|UNIXTIME] [--query TEXT]\n"
+	        "                       [--limit N]\n"
 	        "  --agent ID        events of this agent\n"
 	        "  --task ID         events of this task\n"
 	        "  --type TYPE       events of this type, e.g. finding\n"
 	        "  --level LEVEL     alert, warning, notice or info\n"
+	        "  --rule NAME       findings of this rule\n"
 	        "  --since WHEN      received since: a duration back from now "
 	        "(30m, 24h, 7d)\n"
 	        "                    or unix seconds\n"
@@ -204,6 +206,7 @@ ctl_events(int argc, char **argv)
 	    {"task", required_argument, NULL, 't'},
 	    {"type", required_argument, NULL, 'T'},
 	    {"level", required_argument, NULL, 'l'},
+	    {"rule", required_argument, NULL, 'r'},
 	    {"since", required_argument, NULL, 's'},
 	    {"query", required_argument, NULL, 'q'},
 	    {"limit", required_argument, NULL, 'n'},
@@ -216,7 +219,7 @@ ctl_events(int argc, char **argv)
 	                                   "TYPE",       "SUMMARY", NULL};
 	/* A repeated option replaces the earlier value. */
 	const char *agent = NULL, *task = NULL, *type = NULL, *level = NULL;
-	const char *text = NULL;
+	const char *text = NULL, *rule = NULL;
 	long long since = -1, limit = 0;
 	struct buf q, path;
 	json_t *j, *a, *row;
@@ -278,6 +281,10 @@ ctl_events(int argc, char **argv)
 			if (!length_ok("query", text = optarg, 256))
 				goto out;
 			break;
+		case 'r':
+			if (!length_ok("rule", rule = optarg, 128))
+				goto out;
+			break;
 		case 'n':
 			if (str_to_ll(optarg, 1, 10000, &limit) == -1) {
 				fprintf(stderr,
@@ -302,6 +309,7 @@ ctl_events(int argc, char **argv)
 	query_add(&q, "task", task);
 	query_add(&q, "type", type);
 	query_add(&q, "level", level);
+	query_add(&q, "rule", rule);
 	query_add(&q, "q", text);
 	if (since >= 0)
 		buf_printf(&q, "%csince=%lld", q.len ? '&' : '?', since);
@@ -487,7 +495,12 @@ samples_download(int argc, char **argv)
 	snprintf(path, sizeof(path), "/api/v1/samples/%s/download", sha);
 	if (ctl_download(path, out) == -1)
 		return 1;
-	if (!ctl.json)
+	if (ctl.json) {
+		json_t *o = json_pack("{s:s, s:s}", "file", out, "sha256", sha);
+
+		ctl_print_json(o);
+		json_decref(o);
+	} else
 		printf("wrote %s: an AES-256 encrypted ZIP holding %s; the "
 		       "password is the center's sample_archive_password "
 		       "setting ('vigilctl settings')\n",

@@ -82,6 +82,8 @@ out=$(api GET "/api/v1/events?q=/tmp/f17%22&agent=$AID")
 [ "$(seqs_of <<<"$out")" = 17 ] || fail "text search: $out"
 out=$("$CTL" --json events --type finding --limit 3)
 [ "$(seqs_of <<<"$(tr -d ' \n' <<<"$out")" | wc -l)" -eq 3 ] || fail "vigilctl events --limit"
+out=$("$CTL" --json events --rule r_odd --limit 100 | tr -d ' \n')
+[ "$(seqs_of <<<"$out" | wc -l)" -eq 15 ] || fail "vigilctl events --rule"
 pass "events: rule, level, time range, agent and text filters"
 
 # Agents: labels, status, time ranges, sort.
@@ -95,6 +97,9 @@ expect_contains "$(api GET "/api/v1/agents?last_seen_from=1")" '"items":[]'
 "$AGENT" run --once --data-dir "$T/a" >/dev/null 2>&1 || fail "agent run"
 expect_contains "$(api GET "/api/v1/agents?last_seen_from=1")" "\"id\":\"$AID\""
 expect_contains "$(api GET "/api/v1/agents?status=revoked")" '"items":[]'
+"$CTL" agent list --label site=berlin | grep -q "$AID" || fail "agent list --label"
+"$CTL" agent list --label site=paris | grep -q "$AID" && fail "agent list --label matched another site"
+"$CTL" agent list --search "${AID:0:8}" | grep -q "$AID" || fail "agent list --search"
 pass "agents: label, status, last_seen / enrolled_at ranges, sort"
 
 # Tasks by agent and paging.
