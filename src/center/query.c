@@ -11,11 +11,11 @@
 #include <string.h>
 
 #include "center.h"
+#include "cursor.h"
 #include "query.h"
 
-#define QUERY_MAX_ARGS   64
-#define QUERY_MAX_CURSOR 2048
-#define QUERY_MAX_VALUE  256
+#define QUERY_MAX_ARGS  64
+#define QUERY_MAX_VALUE 256
 
 struct qbuild {
 	struct buf sql;
@@ -84,37 +84,6 @@ query_label_ok(const char *s, size_t n)
 		      s[i] == '_' || s[i] == '.'))
 			return 0;
 	return 1;
-}
-
-static char *
-query_cursor_encode(const char *sort, json_t *v, json_t *k)
-{
-	json_t *o = json_pack("{s:s, s:O, s:O}", "s", sort, "v", v, "k", k);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *hex = NULL;
-
-	if (text != NULL && (hex = malloc(2 * strlen(text) + 1)) != NULL)
-		hex_encode((const uint8_t *)text, strlen(text), hex);
-	free(text);
-	json_decref(o);
-	return hex;
-}
-
-static json_t *
-query_cursor_decode(const char *hex)
-{
-	size_t n = strlen(hex), i;
-	uint8_t raw[QUERY_MAX_CURSOR / 2];
-	int hi, lo;
-
-	if (n == 0 || n % 2 != 0 || n > QUERY_MAX_CURSOR)
-		return NULL;
-	for (i = 0; i < n / 2; i++) {
-		if ((hi = hex_value(hex[2 * i])) < 0 ||
-		    (lo = hex_value(hex[2 * i + 1])) < 0)
-			return NULL;
-		raw[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return json_loadb((const char *)raw, n / 2, 0, NULL);
 }
 
 static int
@@ -187,7 +156,8 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 	struct qbuild b;
 	struct buf known;
 	struct store_rows *q = NULL;
-	json_t *items = NULL, *cur = NULL, *lastv = NULL, *lastk = NULL;
+	json_t *items = NULL, *lastv = NULL, *lastk = NULL;
+	struct cursor cur;
 	long long limit = QUERY_DEFAULT_LIMIT, n = 0;
 	long long max_limit = sp->max_limit ? sp->max_limit : QUERY_MAX_LIMIT;
 	size_t ncols = query_ncols(sp->columns), i;
@@ -195,6 +165,7 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 	char *next = NULL;
 
 	memset(&b, 0, sizeof(b));
+	memset(&cur, 0, sizeof(cur));
 	buf_init(&b.sql, 16384);
 	buf_init(&known, 4096);
 	buf_printf(&b.sql, "SELECT %s, ", sp->columns);
@@ -237,6 +208,10 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 
 		if (strcmp(k, "sort") == 0)
 			continue;
+		if (strcmp(k, "cursor") == 0) {
+			cursor = val; /* cursor_decode checks its length */
+			continue;
+		}
 		if (strlen(val) > QUERY_MAX_VALUE) {
 			http_reply_error_field(r, 400, "bad_request", k,
 			                       "%.64s: longer than %d bytes", k,
@@ -251,10 +226,6 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 				    max_limit);
 				goto out;
 			}
-			continue;
-		}
-		if (strcmp(k, "cursor") == 0) {
-			cursor = val;
 			continue;
 		}
 		if (strcmp(k, "q") == 0 && sp->search != NULL) {
@@ -381,36 +352,32 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 	}
 
 	if (cursor != NULL) {
-		json_t *cs, *cv, *ck;
-
-		cur = query_cursor_decode(cursor);
-		cs = json_object_get(cur, "s");
-		cv = json_object_get(cur, "v");
-		ck = json_object_get(cur, "k");
-		if (cur == NULL || !json_is_string(cs) ||
-		    !query_typed(cv, sort_type) ||
-		    !query_typed(ck, sp->key_type)) {
+		buf_reset(&known);
+		if (cursor_decode((const uint8_t *)cursor, strlen(cursor), &cur,
+		                  &known) == -1 ||
+		    !query_typed(cur.v, sort_type) ||
+		    !query_typed(cur.k, sp->key_type)) {
 			http_reply_error_field(r, 400, "bad_request", "cursor",
 			                       "cursor: not a cursor this "
 			                       "endpoint returned");
 			goto out;
 		}
-		if (strcmp(json_string_value(cs), sort) != 0) {
+		if (strcmp(cur.sort, sort) != 0) {
 			http_reply_error_field(
 			    r, 400, "bad_request", "cursor",
 			    "cursor: made for sort '%.64s', not '%.64s'",
-			    json_string_value(cs), sort);
+			    cur.sort, sort);
 			goto out;
 		}
 		if (key_sort) {
-			if (query_bind_value(&b, ck) == -1)
+			if (query_bind_value(&b, cur.k) == -1)
 				goto too_many;
 			buf_printf(&b.sql, " AND %s %s ?", sp->key,
 			           desc ? "<" : ">");
 		} else {
-			if (query_bind_value(&b, cv) == -1 ||
-			    query_bind_value(&b, cv) == -1 ||
-			    query_bind_value(&b, ck) == -1)
+			if (query_bind_value(&b, cur.v) == -1 ||
+			    query_bind_value(&b, cur.v) == -1 ||
+			    query_bind_value(&b, cur.k) == -1)
 				goto too_many;
 			buf_printf(&b.sql,
 			           " AND (%s %s ? OR (%s = ? AND %s %s ?))",
@@ -453,7 +420,7 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 			json_array_append_new(items, it);
 	}
 	store_done(q);
-	if (more && (next = query_cursor_encode(sort, lastv, lastk)) == NULL) {
+	if (more && (next = cursor_encode(sort, lastv, lastk)) == NULL) {
 		http_reply_error(r, 500, "internal_error", "out of memory");
 		goto out;
 	}
@@ -473,7 +440,7 @@ out:
 		free(b.owned[i]);
 	free(next);
 	json_decref(items);
-	json_decref(cur);
+	cursor_free(&cur);
 	json_decref(lastv);
 	json_decref(lastk);
 	buf_free(&b.sql);
