@@ -140,10 +140,10 @@ agent_row(struct center *c, struct store_rows *q)
 static const struct query_field agent_fields[] = {
     {"id", "id", QF_TEXT, QF_SORT | QF_EQ},
     {"status", "status", QF_TEXT, QF_SORT | QF_EQ},
-    {"hostname", "hostname", QF_TEXT, QF_SORT | QF_EQ},
-    {"os", "os", QF_TEXT, QF_SORT | QF_EQ},
+    {"hostname", "hostname", QF_TEXT, QF_SORT | QF_EQ | QF_NULL},
+    {"os", "os", QF_TEXT, QF_SORT | QF_EQ | QF_NULL},
     {"label", "labels", QF_TEXT, QF_LABEL},
-    {"last_seen", "last_seen", QF_INT, QF_SORT | QF_RANGE},
+    {"last_seen", "last_seen", QF_INT, QF_SORT | QF_RANGE | QF_NULL},
     {"enrolled_at", "enrolled_at", QF_INT, QF_SORT | QF_RANGE},
     {NULL, NULL, 0, 0},
 };

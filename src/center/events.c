@@ -358,7 +358,7 @@ static const struct query_field event_fields[] = {
     {"agent", "agent_id", QF_TEXT, QF_EQ},
     {"task", "task_id", QF_TEXT, QF_EQ},
     {"type", "type", QF_TEXT, QF_EQ | QF_SORT},
-    {"level", "level", QF_TEXT, QF_EQ | QF_SORT},
+    {"level", "level", QF_TEXT, QF_EQ | QF_SORT | QF_NULL},
     {"rule", "data", QF_TEXT, QF_MEMBER},
     {"received_at", "received_at", QF_INT, QF_SORT | QF_RANGE},
     {"time", "time", QF_INT, QF_SORT | QF_RANGE},

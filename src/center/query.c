@@ -4,8 +4,10 @@
  * (sort value, unique key) and the cursor holds both values of the last
  * row served, so a page never repeats or skips a row when rows are added
  * meanwhile, and a deep page costs what the first does. The cursor is
- * hex of a small JSON object; clients treat it as opaque. NULLs sort as
- * '' or 0 (COALESCE) so that the comparison stays total.
+ * hex of a small JSON object; clients treat it as opaque. NULLs in a
+ * nullable column (QF_NULL) sort as '' or 0 (COALESCE) so that the
+ * comparison stays total; other columns are compared bare, so that an
+ * index on them serves both the order and the page's start.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +192,8 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 	}
 	key_sort = strcmp(sf->column, sp->key) == 0;
 	sort_type = sf->type;
-	if (key_sort)
-		snprintf(sortexpr, sizeof(sortexpr), "%s", sp->key);
+	if (key_sort || !(sf->flags & QF_NULL))
+		snprintf(sortexpr, sizeof(sortexpr), "%s", sf->column);
 	else
 		snprintf(sortexpr, sizeof(sortexpr), "COALESCE(%s, %s)",
 		         sf->column, sf->type == QF_INT ? "0" : "''");
@@ -379,10 +381,11 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 			    query_bind_value(&b, cur.v) == -1 ||
 			    query_bind_value(&b, cur.k) == -1)
 				goto too_many;
+			/* The first term alone bounds an index range. */
 			buf_printf(&b.sql,
-			           " AND (%s %s ? OR (%s = ? AND %s %s ?))",
-			           sortexpr, desc ? "<" : ">", sortexpr,
-			           sp->key, desc ? "<" : ">");
+			           " AND %s %s ? AND (%s %s ? OR %s %s ?)",
+			           sortexpr, desc ? "<=" : ">=", sortexpr,
+			           desc ? "<" : ">", sp->key, desc ? "<" : ">");
 		}
 	}
 	if (key_sort)

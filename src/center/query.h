@@ -30,6 +30,8 @@ enum query_type { QF_TEXT = 1, QF_INT = 2 };
 #define QF_MEMBER                                                              \
 	0x40 /* ?<name>=v: the column, a JSON object, has the member           \
 	        "<name>": "v" (letters, digits, '-', '_', '.') */
+#define QF_NULL                                                                \
+	0x100 /* the column may be NULL: sorted as '' or 0 (no index then) */
 #define QF_EXPR                                                                \
 	0x80 /* ?<name>=v: column is an SQL condition with one '?' for v,      \
 	        e.g. "id IN (SELECT task_id FROM task_runs WHERE agent_id =    \
