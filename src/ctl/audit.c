@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -21,7 +22,8 @@ audit_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: vigilctl audit list [--who WHO] [--action ACTION] "
-	        "[--target ID] [--limit N]\n"
+	        "[--target ID]\n"
+	        "                           [--since DURATION] [--limit N]\n"
 	        "       vigilctl audit verify [--db FILE]\n"
 	        "  list        newest entries first (default 50, at most "
 	        "1000)\n"
@@ -49,6 +51,7 @@ audit_list(int argc, char **argv)
 	    {"action", required_argument, NULL, 'a'},
 	    {"target", required_argument, NULL, 't'},
 	    {"limit", required_argument, NULL, 'l'},
+	    {"since", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -57,7 +60,7 @@ audit_list(int argc, char **argv)
 	static const char *const hdrs[] = {"ID",     "TIME",   "WHO",    "FROM",
 	                                   "ACTION", "TARGET", "STATUS", NULL};
 	const char *who = NULL, *action = NULL, *target = NULL;
-	long long limit = 50;
+	long long limit = 50, since = -1;
 	struct buf path;
 	json_t *j = NULL, *a, *row;
 	size_t i;
@@ -82,6 +85,16 @@ audit_list(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 's':
+			if (str_to_duration(optarg, &since) == -1) {
+				fprintf(stderr,
+				        "vigilctl: --since: '%s' is not "
+				        "a duration (30m, 24h, 7d)\n",
+				        optarg);
+				goto out;
+			}
+			since = (long long)time(NULL) - since;
+			break;
 		case 'h':
 			audit_usage(stdout);
 			rc = 0;
@@ -99,6 +112,8 @@ audit_list(int argc, char **argv)
 	audit_query(&path, "who", who);
 	audit_query(&path, "action", action);
 	audit_query(&path, "target", target);
+	if (since >= 0)
+		buf_printf(&path, "&time_from=%lld", since);
 	rc = 1;
 	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
 		goto out;

@@ -103,7 +103,7 @@ grep -qF "$TOKEN" "$DATA/vigil.db" && fail "token stored in the audit log"
 pass "entries carry who, where, target, before and after; secrets redacted"
 
 # Filters and table output.
-out=$("$CTL" audit list --action rule.create)
+out=$("$CTL" audit list --action rule.create --since 1h)
 expect_contains "$out" "rule.create"
 grep -q "token.delete" <<<"$out" && fail "filter by action ignored"
 out=$(api GET "/api/v1/audit?sort=-id&limit=2")
