@@ -13,6 +13,7 @@
  * compiled, IOCs parsed; warnings refuse a rule set too) when uploaded and
  * served to agents by content hash.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <zip.h>
 
 #include "center.h"
@@ -435,6 +437,66 @@ sample_item(struct store_rows *q, void *arg)
 	                 "received_at", (json_int_t)store_int(q, 5));
 }
 
+/* Archives left behind by a center that died while making one. */
+static void
+sample_tmp_cleanup(const char *data_dir)
+{
+	char dir[4200], path[4500];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/samples", data_dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".download-", 10) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && st.st_mtime < time(NULL) - 3600)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+/* 0 when the file holds the bytes its name promises. */
+static int
+sample_check(const char *path, const char *sha, struct buf *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+	unsigned int mdlen = 0;
+	char hex[65];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	int rc = -1;
+
+	if (ctx == NULL || f == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		buf_printf(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (EVP_DigestUpdate(ctx, chunk, n) != 1)
+			goto out;
+	if (ferror(f) || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+		buf_printf(err, "%s: read error", path);
+		goto out;
+	}
+	hex_encode(md, mdlen, hex);
+	if (strcmp(hex, sha) != 0) {
+		buf_printf(err, "the stored file hashes to %s: damaged on disk",
+		           hex);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
 /* Writes an AES-256 encrypted ZIP holding the sample sha (entry name:
  * the hash) to a file in the samples directory and returns it open,
  * already unlinked; libzip reads the sample from disk as it writes, so
@@ -457,6 +519,9 @@ sample_archive(struct center *c, const char *sha, const char *password, int *fd,
 		buf_printf(err, "sample file missing: %s", strerror(errno));
 		return -1;
 	}
+	if (sample_check(src, sha, err) == -1)
+		return -1;
+	sample_tmp_cleanup(c->conf.data_dir);
 	snprintf(tmp, sizeof(tmp), "%s/samples/.download-XXXXXX",
 	         c->conf.data_dir);
 	if ((tfd = mkstemp(tmp)) == -1) {
@@ -535,7 +600,8 @@ sample_download(struct http_req *r, const char *sha)
 		log_warnx("samples: %s: cannot make the archive: %s", sha,
 		          buf_cstr(&err));
 		http_reply_error(r, 500, "archive_failed",
-		                 "cannot make the archive of sample %s", sha);
+		                 "cannot make the archive of sample %s: %s",
+		                 sha, buf_cstr(&err));
 		goto out;
 	}
 	/* Who took a copy of a malware sample is worth an entry too. */

@@ -57,6 +57,15 @@ code=$(api GET "/api/v1/samples/nothex/download" -o "$T/e.json" -w '%{http_code}
 expect_contains "$(cat "$T/e.json")" '"field":"sha256"'
 pass "unknown sample 404, malformed hash 400"
 
+# A sample damaged on disk is refused with a message, not sent.
+cp "$DATA/samples/${SHA:0:2}/$SHA" "$T/keep"
+printf 'X' | dd of="$DATA/samples/${SHA:0:2}/$SHA" bs=1 seek=1000 conv=notrunc 2>/dev/null
+code=$(api GET "/api/v1/samples/$SHA/download" -o "$T/e.json" -w '%{http_code}')
+[ "$code" = 500 ] || fail "damaged sample: $code"
+expect_contains "$(cat "$T/e.json")" "damaged on disk"
+cp "$T/keep" "$DATA/samples/${SHA:0:2}/$SHA"
+pass "a sample damaged on disk is not sent"
+
 # Settings: a new archive password, validated, audited.
 out=$("$CTL" settings)
 expect_contains "$out" "sample_archive_password"
