@@ -286,50 +286,74 @@ adm_agent(struct http_req *r)
 		http_reply_error(r, 404, "not_found", "no such resource");
 }
 
+static const struct query_field enrollment_fields[] = {
+    {"id", "id", QF_TEXT, QF_EQ | QF_SORT},
+    {"status", "status", QF_TEXT, QF_EQ},
+    {"agent_id", "agent_id", QF_TEXT, QF_EQ},
+    {"token_id", "token_id", QF_TEXT, QF_EQ},
+    {"source_addr", "source_addr", QF_TEXT, QF_EQ},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+#define ENROLLMENT_COLUMNS                                                     \
+	"id, status, agent_id, facts, labels, token_id, source_addr, "         \
+	"cloned_from, created_at, decided_at"
+
+/* Without ?status= the list holds the pending requests, as it always
+ * did: the requests an administrator has to decide on. */
+static const struct query_spec enrollment_pending_spec = {
+    .table = "enrollments",
+    .columns = ENROLLMENT_COLUMNS,
+    .fields = enrollment_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "created_at",
+    .where = "status = 'pending'",
+};
+
+static const struct query_spec enrollment_spec = {
+    .table = "enrollments",
+    .columns = ENROLLMENT_COLUMNS,
+    .fields = enrollment_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "created_at",
+};
+
+static json_t *
+enrollment_item(struct store_rows *q, void *arg)
+{
+	json_t *facts = json_loads(store_text(q, 3), 0, NULL);
+	json_t *labels = json_loads(store_text(q, 4), 0, NULL);
+
+	(void)arg;
+	return json_pack(
+	    "{s:s, s:s, s:s, s:o, s:o, s:s?, s:s?, s:s?, s:I, s:o}", "id",
+	    store_text(q, 0), "status", store_text(q, 1), "agent_id",
+	    store_text(q, 2), "facts", facts ? facts : json_object(), "labels",
+	    labels ? labels : json_object(), "token_id", store_text(q, 5),
+	    "source_addr", store_text(q, 6), "cloned_from", store_text(q, 7),
+	    "created_at", (json_int_t)store_int(q, 8), "decided_at",
+	    store_isnull(q, 9) ? json_null() : json_integer(store_int(q, 9)));
+}
+
 static void
 adm_enrollments(struct http_req *r)
 {
-	struct center *c = C(r);
 	const char *st = http_req_query(r, "status");
-	struct store_rows *q;
-	json_t *a;
 
 	AUTH(r);
 	if (st != NULL && strcmp(st, "pending") != 0 &&
 	    strcmp(st, "approved") != 0 && strcmp(st, "rejected") != 0) {
-		http_reply_error(
-		    r, 400, "bad_request",
+		http_reply_error_field(
+		    r, 400, "bad_request", "status",
 		    "status: must be pending, approved or rejected");
 		return;
 	}
-	q = store_query(c->store,
-	                "SELECT id, status, agent_id, facts, labels, token_id, "
-	                "source_addr, cloned_from, created_at, decided_at "
-	                "FROM enrollments WHERE status = ? ORDER BY created_at",
-	                "s", st ? st : "pending");
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1) {
-		json_t *facts = json_loads(store_text(q, 3), 0, NULL);
-		json_t *labels = json_loads(store_text(q, 4), 0, NULL);
-
-		json_array_append_new(
-		    a,
-		    json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?, s:s?, s:s?, "
-		              "s:I}",
-		              "id", store_text(q, 0), "status",
-		              store_text(q, 1), "agent_id", store_text(q, 2),
-		              "facts", facts ? facts : json_object(), "labels",
-		              labels ? labels : json_object(), "token_id",
-		              store_text(q, 5), "source_addr", store_text(q, 6),
-		              "cloned_from", store_text(q, 7), "created_at",
-		              (json_int_t)store_int(q, 8)));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "enrollments", a));
+	query_reply(r, C(r)->store,
+	            st != NULL ? &enrollment_spec : &enrollment_pending_spec,
+	            enrollment_item, NULL);
 }
 
 struct pending {
@@ -528,27 +552,35 @@ token_row(struct store_rows *q)
 	                 "created_at", (json_int_t)store_int(q, 5));
 }
 
+static const struct query_field token_fields[] = {
+    {"id", "id", QF_TEXT, QF_EQ | QF_SORT},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {"expires_at", "expires_at", QF_INT, QF_SORT | QF_RANGE | QF_NULL},
+    {"label", "labels", QF_TEXT, QF_LABEL},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec token_spec = {
+    .table = "tokens",
+    .columns = "id, max_uses, used, expires_at, labels, created_at",
+    .fields = token_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "created_at",
+};
+
+static json_t *
+token_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return token_row(q);
+}
+
 static void
 adm_tokens(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a;
-
 	AUTH(r);
-	q = store_query(
-	    C(r)->store,
-	    "SELECT id, max_uses, used, expires_at, labels, created_at "
-	    "FROM tokens ORDER BY created_at, id",
-	    NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1)
-		json_array_append_new(a, token_row(q));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "tokens", a));
+	query_reply(r, C(r)->store, &token_spec, token_item, NULL);
 }
 
 static int
@@ -706,31 +738,39 @@ adm_token_delete(struct http_req *r)
 	                json_pack("{s:s, s:b}", "id", r->rest, "deleted", 1));
 }
 
+static const struct query_field notice_fields[] = {
+    {"id", "id", QF_INT, QF_SORT},
+    {"kind", "kind", QF_TEXT, QF_EQ},
+    {"agent", "agent_id", QF_TEXT, QF_EQ},
+    {"time", "time", QF_INT, QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec notice_spec = {
+    .table = "notices",
+    .columns = "id, time, kind, agent_id, message",
+    .fields = notice_fields,
+    .key = "id",
+    .key_type = QF_INT,
+    .default_sort = "-id",
+    .search = "message",
+};
+
+static json_t *
+notice_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return json_pack(
+	    "{s:I, s:I, s:s, s:s?, s:s}", "id", (json_int_t)store_int(q, 0),
+	    "time", (json_int_t)store_int(q, 1), "kind", store_text(q, 2),
+	    "agent_id", store_text(q, 3), "message", store_text(q, 4));
+}
+
 static void
 adm_notices(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a;
-
 	AUTH(r);
-	q = store_query(C(r)->store,
-	                "SELECT id, time, kind, agent_id, message FROM notices "
-	                "ORDER BY id DESC LIMIT 1000",
-	                NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1)
-		json_array_append_new(
-		    a, json_pack("{s:I, s:I, s:s, s:s?, s:s}", "id",
-		                 (json_int_t)store_int(q, 0), "time",
-		                 (json_int_t)store_int(q, 1), "kind",
-		                 store_text(q, 2), "agent_id", store_text(q, 3),
-		                 "message", store_text(q, 4)));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "notices", a));
+	query_reply(r, C(r)->store, &notice_spec, notice_item, NULL);
 }
 
 static void

@@ -117,10 +117,10 @@ agent_pending(void)
 	json_t *j, *a, *row;
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending", NULL)) ==
-	    NULL)
+	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending&limit=1000",
+	                 NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "enrollments");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {

@@ -118,6 +118,20 @@ pass "tasks: filter by agent, pages"
 
 expect_contains "$(api GET "/api/v1/samples?limit=5")" '"items":[]'
 
+# Tokens, enrollment requests and notices are lists too.
+new_token --uses 1 --label team=red >/dev/null
+new_token --uses 1 --label team=blue >/dev/null
+out=$(api GET "/api/v1/tokens?limit=1")
+[ "$(grep -oE '"id":"tok_' <<<"$out" | wc -l)" -eq 1 ] || fail "tokens limit=1: $out"
+expect_contains "$out" '"next_cursor":"'
+out=$(api GET "/api/v1/tokens?label=team=blue")
+expect_contains "$out" '"team":"blue"'
+grep -q '"team":"red"' <<<"$out" && fail "token label filter"
+expect_contains "$(api GET /api/v1/enrollments)" '"items":[]'
+expect_contains "$(api GET "/api/v1/enrollments?status=approved&sort=-created_at")" '"items":['
+expect_contains "$(api GET "/api/v1/notices?kind=clone_detected")" '"items":[]'
+pass "tokens, enrollments and notices page and filter"
+
 # Bad parameters: 400 naming the field, never a 500.
 bad() { # bad PATH FIELD
 	local code
@@ -141,6 +155,9 @@ bad "/api/v1/agents?state=asleep" state
 bad "/api/v1/events?time_from=yesterday" time_from
 bad "/api/v1/events?rule=a%20b" rule
 bad "/api/v1/samples?size=1" size
+bad "/api/v1/enrollments?status=maybe" status
+bad "/api/v1/tokens?sort=uses" sort
+bad "/api/v1/notices?time_from=x" time_from
 pass "bad limit, sort, cursor and parameters: 400 naming the field"
 
 # Keyset paging over NULLs and ties: 60 agents written into the store with

@@ -101,7 +101,7 @@ done
 pass "malformed bodies: 400"
 
 # The center is still serving, and none of the above created anything.
-expect_contains "$(api GET /api/v1/tokens)" '"tokens":[]'
+expect_contains "$(api GET /api/v1/tokens)" '"items":[]'
 expect_contains "$(api GET /api/v1/tasks)" '"items":[]'
 grep -q '"status":500' <<<"$(api GET "/api/v1/audit?limit=1000")" &&
 	fail "a 500 was recorded"
