@@ -307,29 +307,39 @@ out:
 	buf_free(&err);
 }
 
+static const struct query_field rule_fields[] = {
+    {"name", "name", QF_TEXT, QF_EQ | QF_SORT},
+    {"id", "id", QF_TEXT, QF_EQ},
+    {"kind", "kind", QF_TEXT, QF_EQ | QF_SORT},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec rule_spec = {
+    .table = "rulesets",
+    .columns = "id, name, kind, size, created_at",
+    .fields = rule_fields,
+    .key = "name",
+    .key_type = QF_TEXT,
+    .default_sort = "name",
+};
+
+static json_t *
+rule_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", store_text(q, 0),
+	                 "name", store_text(q, 1), "kind", store_text(q, 2),
+	                 "size", (json_int_t)store_int(q, 3), "created_at",
+	                 (json_int_t)store_int(q, 4));
+}
+
 static void
 adm_rules(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT id, name, kind, size, created_at FROM rulesets "
-	                "ORDER BY name",
-	                NULL);
-	while (q != NULL && store_next(q) == 1)
-		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "id",
-		                 store_text(q, 0), "name", store_text(q, 1),
-		                 "kind", store_text(q, 2), "size",
-		                 (json_int_t)store_int(q, 3), "created_at",
-		                 (json_int_t)store_int(q, 4)));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "rules", a));
+	query_reply(r, C(r)->store, &rule_spec, rule_item, NULL);
 }
 
 static void

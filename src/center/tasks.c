@@ -1173,27 +1173,37 @@ out:
 	buf_free(&err);
 }
 
+static const struct query_field template_fields[] = {
+    {"name", "name", QF_TEXT, QF_EQ | QF_SORT},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec template_spec = {
+    .table = "templates",
+    .columns = "name, spec",
+    .fields = template_fields,
+    .key = "name",
+    .key_type = QF_TEXT,
+    .default_sort = "name",
+};
+
+static json_t *
+template_item(struct store_rows *q, void *arg)
+{
+	json_t *spec = json_loads(store_text(q, 1), 0, NULL);
+
+	(void)arg;
+	return json_pack("{s:s, s:o}", "name", store_text(q, 0), "spec",
+	                 spec ? spec : json_object());
+}
+
 static void
 adm_templates(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT name, spec FROM templates ORDER BY name", NULL);
-	while (q != NULL && store_next(q) == 1) {
-		json_t *spec = json_loads(store_text(q, 1), 0, NULL);
-
-		json_array_append_new(
-		    a, json_pack("{s:s, s:o}", "name", store_text(q, 0), "spec",
-		                 spec ? spec : json_object()));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "templates", a));
+	query_reply(r, C(r)->store, &template_spec, template_item, NULL);
 }
 
 static const struct schema_field schedule_schema[] = {
@@ -1258,35 +1268,42 @@ out:
 	buf_free(&err);
 }
 
+static const struct query_field schedule_fields[] = {
+    {"name", "name", QF_TEXT, QF_EQ | QF_SORT},
+    {"id", "id", QF_TEXT, QF_EQ},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec schedule_spec = {
+    .table = "schedules",
+    .columns = "id, name, cron, spec, enabled, last_run",
+    .fields = schedule_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "name",
+};
+
+static json_t *
+schedule_item(struct store_rows *q, void *arg)
+{
+	json_t *spec = json_loads(store_text(q, 3), 0, NULL);
+
+	(void)arg;
+	return json_pack("{s:s, s:s, s:s, s:o, s:b, s:o}", "id",
+	                 store_text(q, 0), "name", store_text(q, 1), "cron",
+	                 store_text(q, 2), "task", spec ? spec : json_object(),
+	                 "enabled", (int)store_int(q, 4), "last_run",
+	                 store_isnull(q, 5) ? json_null()
+	                                    : json_integer(store_int(q, 5)));
+}
+
 static void
 adm_schedules(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT id, name, cron, spec, enabled, last_run "
-	                "FROM schedules ORDER BY name",
-	                NULL);
-	while (q != NULL && store_next(q) == 1) {
-		json_t *spec = json_loads(store_text(q, 3), 0, NULL);
-
-		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:s, s:o, s:b, s:o}", "id",
-		                 store_text(q, 0), "name", store_text(q, 1),
-		                 "cron", store_text(q, 2), "task",
-		                 spec ? spec : json_object(), "enabled",
-		                 (int)store_int(q, 4), "last_run",
-		                 store_isnull(q, 5)
-		                     ? json_null()
-		                     : json_integer(store_int(q, 5))));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "schedules", a));
+	query_reply(r, C(r)->store, &schedule_spec, schedule_item, NULL);
 }
 
 static void

@@ -130,7 +130,10 @@ grep -q '"team":"red"' <<<"$out" && fail "token label filter"
 expect_contains "$(api GET /api/v1/enrollments)" '"items":[]'
 expect_contains "$(api GET "/api/v1/enrollments?status=approved&sort=-created_at")" '"items":['
 expect_contains "$(api GET "/api/v1/notices?kind=clone_detected")" '"items":[]'
-pass "tokens, enrollments and notices page and filter"
+api POST /api/v1/rules -d '{"name": "r1", "kind": "ioc", "content": "sha256;0000000000000000000000000000000000000000000000000000000000000000;80;x\n"}' >/dev/null
+expect_contains "$(api GET "/api/v1/rules?kind=ioc")" '"name":"r1"'
+expect_contains "$(api GET "/api/v1/rules?kind=yara")" '"items":[]'
+pass "tokens, enrollments, notices and rule sets page and filter"
 
 # Bad parameters: 400 naming the field, never a 500.
 bad() { # bad PATH FIELD
@@ -158,6 +161,9 @@ bad "/api/v1/samples?size=1" size
 bad "/api/v1/enrollments?status=maybe" status
 bad "/api/v1/tokens?sort=uses" sort
 bad "/api/v1/notices?time_from=x" time_from
+bad "/api/v1/rules?sort=size" sort
+bad "/api/v1/templates?kind=scan" kind
+bad "/api/v1/schedules?limit=-1" limit
 pass "bad limit, sort, cursor and parameters: 400 naming the field"
 
 # Keyset paging over NULLs and ties: 60 agents written into the store with
