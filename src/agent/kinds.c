@@ -190,6 +190,77 @@ scan_progress(const struct walk_stats *st, const char *path, void *arg)
 	json_decref(p);
 }
 
+/*
+ * The memory of every process but our own (params.memory): YARA over
+ * /proc/PID/mem through libyara, filename IOCs against the executable's
+ * path. Kernel threads (no executable) are skipped; a process we may not
+ * read (no root, Yama) is counted, not fatal. Each process is stopped by
+ * ptrace while it is scanned.
+ */
+static int
+scan_processes(struct scan_ctx *ctx, struct scan_job *job, json_t *stats)
+{
+	long long scanned = 0, denied = 0, findings = 0;
+	struct scan_result r;
+	struct dirent *de;
+	char link[64], exe[4096];
+	pid_t self = getpid();
+	ssize_t n;
+	DIR *d;
+	json_t *j;
+	int pid, rc;
+
+	if ((d = opendir("/proc")) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		if (atomic_load(job->run->cancel)) {
+			closedir(d);
+			return -ECANCELED;
+		}
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    strspn(de->d_name, "0123456789") != strlen(de->d_name) ||
+		    strlen(de->d_name) > 9)
+			continue;
+		pid = (int)strtol(de->d_name, NULL, 10);
+		if (pid == self)
+			continue;
+		snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+		if ((n = readlink(link, exe, sizeof(exe) - 1)) <= 0) {
+			if (errno == EACCES || errno == EPERM)
+				denied++;
+			continue; /* kernel thread, or gone */
+		}
+		exe[n] = '\0';
+		rc = scan_proc(ctx, pid, exe, &r);
+		if (rc == -EPERM || rc == -EIO)
+			denied++;
+		else if (rc == 0) {
+			scanned++;
+			if (r.level != SCAN_LEVEL_NONE &&
+			    (j = scan_result_to_json(&r)) != NULL) {
+				json_object_set_new(j, "type",
+				                    json_string("process"));
+				json_object_set_new(j, "process",
+				                    json_pack("{s:i, s:s}",
+				                              "pid", pid, "exe",
+				                              exe));
+				if (work_event(job->run->w, "finding",
+				               scan_level_name(r.level),
+				               job->run->id, j) == 0)
+					job->findings_spooled++;
+				findings++;
+				json_decref(j);
+			}
+		}
+		scan_result_free(&r);
+	}
+	closedir(d);
+	json_object_set_new(stats, "processes", json_integer(scanned));
+	json_object_set_new(stats, "processes_denied", json_integer(denied));
+	json_object_set_new(stats, "process_findings", json_integer(findings));
+	return 0;
+}
+
 static int
 do_scan(struct task_run *run, struct outcome *o)
 {
@@ -273,8 +344,10 @@ do_scan(struct task_run *run, struct outcome *o)
 	wo.cancel = run->cancel;
 	work_report(run->w, run->id, "running", NULL, NULL, NULL);
 	memset(&ws, 0, sizeof(ws));
-	wr = walk_run(ctx, pv, np, &wo, &ws);
+	wr = np > 0 ? walk_run(ctx, pv, np, &wo, &ws) : 0;
 	o->result = stats_json(&ws);
+	if (wr == 0 && json_is_true(json_object_get(run->params, "memory")))
+		wr = scan_processes(ctx, &job, o->result);
 	json_object_set_new(o->result, "ruleset_version",
 	                    json_string(scan_bundle_version(bundle)));
 	if (wr == -ECANCELED) {

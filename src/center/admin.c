@@ -70,44 +70,6 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 	return rc;
 }
 
-int
-admin_authorize(struct http_req *r)
-{
-	const char *h = http_req_header(r, "Authorization");
-	struct store_rows *q;
-	char hash[65];
-	int ok = 0;
-
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256) {
-		http_set_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_error(
-		    r, 401, "unauthorized",
-		    "an API key is required (Authorization: Bearer <key>); the "
-		    "bootstrap key is in the center's data directory "
-		    "(admin.key)");
-		return -1;
-	}
-	sha256_hex(h + 7, strlen(h + 7), hash);
-	q = store_query(
-	    C(r)->store,
-	    "SELECT id FROM api_keys WHERE hash = ? AND revoked_at IS NULL AND "
-	    "(expires_at IS NULL OR expires_at > ?)",
-	    "si", hash, (long long)time(NULL));
-	ok = q != NULL && store_next(q) == 1;
-	if (ok)
-		snprintf(r->who, sizeof(r->who), "key:%.100s",
-		         store_text(q, 0) ? store_text(q, 0) : "?");
-	store_done(q);
-	if (!ok) {
-		metrics_add("vigil_admin_auth_failures_total", NULL, 1);
-		http_reply_error(
-		    r, 401, "unauthorized",
-		    "API key not valid (unknown, revoked or expired)");
-		return -1;
-	}
-	return 0;
-}
-
 #define AUTH(r)                                                                \
 	do {                                                                   \
 		if (admin_authorize(r) == -1)                                  \
@@ -778,7 +740,6 @@ adm_health(struct http_req *r)
 {
 	struct center *c = C(r);
 
-	AUTH(r);
 	http_reply_json(
 	    r, 200,
 	    json_pack("{s:s, s:s, s:I, s:s, s:b}", "status", "ok", "version",
@@ -846,22 +807,37 @@ adm_metrics(struct http_req *r)
 	buf_free(&out);
 }
 
+/* The OpenAPI document (docs/openapi.json, embedded at build time); the
+ * e2e test openapi checks it against the route tables. */
+static void
+adm_openapi(struct http_req *r)
+{
+	AUTH(r);
+	http_reply_text(r, 200, "application/json", openapi_json,
+	                openapi_json_len);
+}
+
 const struct http_route admin_routes[] = {
-    {"GET", "/api/v1/health", adm_health, 0, "health", 0},
-    {"GET", "/api/v1/version", adm_version, 0, "version", 0},
-    {"GET", "/api/v1/agents", adm_agents, 0, "agents", 0},
-    {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},
-    {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0},
-    {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments", 0},
+    {"GET", "/api/v1/health", adm_health, 0, "health", 0, ROLE_PUBLIC},
+    {"GET", "/api/v1/version", adm_version, 0, "version", 0, ROLE_READONLY},
+    {"GET", "/api/v1/openapi.json", adm_openapi, 0, "openapi", 0,
+     ROLE_READONLY},
+    {"GET", "/api/v1/agents", adm_agents, 0, "agents", 0, ROLE_READONLY},
+    {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0,
+     ROLE_READONLY},
+    {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0,
+     ROLE_OPERATOR},
+    {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments", 0,
+     ROLE_READONLY},
     {"POST", "/api/v1/enrollments/", adm_enrollment, HTTP_ROUTE_PREFIX,
-     "enrollment", 0},
-    {"GET", "/api/v1/tokens", adm_tokens, 0, "tokens", 0},
-    {"POST", "/api/v1/tokens", adm_token_create, 0, "tokens", 0},
+     "enrollment", 0, ROLE_OPERATOR},
+    {"GET", "/api/v1/tokens", adm_tokens, 0, "tokens", 0, ROLE_READONLY},
+    {"POST", "/api/v1/tokens", adm_token_create, 0, "tokens", 0, ROLE_OPERATOR},
     {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX, "token",
-     0},
-    {"GET", "/api/v1/notices", adm_notices, 0, "notices", 0},
-    {"GET", "/metrics", adm_metrics, 0, "metrics", 0},
-    {NULL, NULL, NULL, 0, NULL, 0},
+     0, ROLE_OPERATOR},
+    {"GET", "/api/v1/notices", adm_notices, 0, "notices", 0, ROLE_READONLY},
+    {"GET", "/metrics", adm_metrics, 0, "metrics", 0, ROLE_READONLY},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
 void

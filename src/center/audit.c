@@ -51,7 +51,8 @@ audit_secret_key(const char *k)
 {
 	static const char *const names[] = {
 	    "token", "key",  "password", "secret", "passphrase",
-	    "otp",   "totp", "csrf",     "cookie", "session"};
+	    "otp",   "totp", "csrf",     "cookie", "session",
+	    "code",  "old",  "new",      "uri"};
 	static const char *const suffixes[] = {"_token", "_key", "_password",
 	                                       "_secret", "_passphrase"};
 	size_t i, n = strlen(k), m;
@@ -251,7 +252,13 @@ audit_action(struct http_req *r, char *act, size_t n, char *target, size_t tn)
 					act[i] = '.';
 			return;
 		}
-	} else if (strcmp(verb, "create") == 0 && nl > 1 && name[nl - 1] == 's')
+	} else if (strcmp(name, "login") == 0 || strcmp(name, "logout") == 0) {
+		snprintf(act, n, "%s", name);
+		return;
+	} else if ((slash = strrchr(r->path, '/')) != NULL &&
+	           strcmp(slash, "/confirm") == 0)
+		verb = "confirm"; /* session/totp/confirm */
+	else if (strcmp(verb, "create") == 0 && nl > 1 && name[nl - 1] == 's')
 		nl--; /* "tokens" -> "token.create" */
 	snprintf(act, n, "%.*s.%s", (int)nl, name, verb);
 }
@@ -392,6 +399,6 @@ adm_audit(struct http_req *r)
 }
 
 const struct http_route audit_admin_routes[] = {
-    {"GET", "/api/v1/audit", adm_audit, 0, "audit", 0},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {"GET", "/api/v1/audit", adm_audit, 0, "audit", 0, ROLE_ANALYST},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

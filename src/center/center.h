@@ -44,6 +44,32 @@ struct center_conf {
 	long long adm_port;
 	long long adm_max_body;
 	long long adm_timeout;
+	/* [syslog] */
+	int sl_enable;
+	char *sl_listen;
+	long long sl_udp_port;
+	long long sl_tcp_port;
+	long long sl_max_message;
+	/* [forward] */
+	char *fwd_targets;            /* file of forwarding targets, or NULL */
+	long long login_rate;         /* login attempts per source per minute */
+	long long login_max_failures; /* consecutive failures before lockout */
+	long long lockout;            /* seconds an account stays locked */
+	long long session_idle;       /* seconds */
+	long long session_lifetime;   /* seconds */
+	/* [ldap] (optional identity source; off while uri is NULL) */
+	char *ldap_uri;
+	char *ldap_ca_file;
+	int ldap_starttls;
+	long long ldap_timeout;
+	char *ldap_user_dn;       /* "uid=%s,ou=people,dc=example,dc=org" */
+	char *ldap_search_base;   /* or: find the user's DN by search */
+	char *ldap_search_filter; /* "(uid=%s)" */
+	char *ldap_bind_dn;       /* for that search; NULL = anonymous */
+	char *ldap_bind_password_file;
+	char *ldap_group_base;
+	char *ldap_group_filter; /* "(member=%s)", %s = the user's DN */
+	char *ldap_groups[5];    /* by role: ';'-separated CNs or DNs */
 };
 
 /* Paths derived from pki_dir. */
@@ -67,6 +93,8 @@ struct center {
 	pid_t keypid;
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
+	struct ratelimit *login_rl;
+	char dummy_hash[128]; /* verified against for unknown users */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
 	long long key_started, key_backoff;        /* key process restarts */
 	struct event *ev_stop;                     /* graceful stop */
@@ -75,7 +103,9 @@ struct center {
 	int nwaiters;
 	struct event *ev_tick;
 	long long last_sched_minute;
-	long long stopping; /* when the stop began */
+	struct ingest *ingest;        /* event batch writer thread */
+	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
+	long long stopping;           /* when the stop began */
 	long long started;
 };
 
@@ -112,12 +142,75 @@ json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
 	"machine_id, agent_version, labels, enrolled_at, last_seen, "          \
 	"cert_serial, cert_not_after, cloned_from, clone_detected_at"
 
+/* openapi_json.c, generated from docs/openapi.json (cmake/embed.cmake) */
+extern const unsigned char openapi_json[];
+extern const size_t openapi_json_len;
+/*
+ * Roles of admin users and API keys, in rising order of privilege; each
+ * role can do everything the ones below it can. A route's role field
+ * names the least role it needs: ROLE_NONE (0, a route written without
+ * one) means ROLE_ADMIN; ROLE_PUBLIC needs no authentication.
+ */
+enum role {
+	ROLE_PUBLIC = -1,
+	ROLE_NONE = 0,
+	ROLE_READONLY = 1, /* read everything */
+	ROLE_ANALYST = 2,  /* + manage findings */
+	ROLE_OPERATOR = 3, /* + run tasks, manage agents, tokens, rules */
+	ROLE_ADMIN = 4,    /* + users, everyone's API keys, settings */
+};
+
+/* cred.c: pure pieces (unit tested) */
+int role_parse(const char *s); /* ROLE_NONE when not a role name */
+const char *role_name(int role);
+int role_needed(const struct http_route *rt);
+#define PW_HASH_MAX 128
+int pw_hash(const char *pw, char *out, size_t n);   /* argon2id, encoded */
+int pw_verify(const char *encoded, const char *pw); /* 1 when it matches */
+int pw_acceptable(const char *pw, const char **why);
+#define TOTP_SECRET_BYTES 20 /* 160 bits, RFC 4226's recommendation */
+#define TOTP_WINDOW       1  /* steps accepted either side of now */
+int totp_new_secret(char *b32, size_t n); /* base32, n >= 40 */
+/* The time step of code when valid at now and newer than last_step; -2 for
+ * a replay (valid but step <= last_step); -1 when not valid. */
+long long totp_check(const char *b32, const char *code, long long now,
+                     long long last_step);
+
+/* Whether name is in a ';'-separated list (ASCII case-insensitive, blanks
+ * around items ignored). ';', not ',': items may be DNs. */
+int list_has(const char *list, const char *name);
+/* RFC 4515 filter value and RFC 4514 DN value escaping; -1 when out (size
+ * n) is too small. */
+int ldap_filter_escape(const char *in, char *out, size_t n);
+int ldap_dn_escape(const char *in, char *out, size_t n);
+/* Fills into the %s of a one-%s template; -1 when not exactly one %s or
+ * too long. */
+int fill_template(const char *tmpl, const char *val, char *out, size_t n);
+
+/* ldapauth.c: LDAP / LDAPS identity source */
+#define LDAPAUTH_BAD    -1 /* wrong password or unknown user */
+#define LDAPAUTH_DOWN   -2 /* the directory cannot be used; see err */
+#define LDAPAUTH_NOROLE 0  /* authenticated, but no group maps to a role */
+/* Binds as the user and maps its groups to the highest role. */
+int ldapauth_login(const struct center_conf *cf, const char *name,
+                   const char *pw, struct buf *err);
+/* Config checks for `vigild -n` and start: the number of errors. */
+int ldapauth_check(const struct center_conf *cf);
+
+/* auth.c: the admin server's authorizer, login, sessions, users, keys */
+extern const struct http_route auth_admin_routes[];
+int auth_init(struct center *c);
+int auth_authorize(struct http_req *r);
+
 /* gateway.c / admin.c */
 extern const struct http_route gateway_routes[];
 extern const struct http_route admin_routes[];
 void gateway_done(const char *route, int status, void *arg);
 void admin_done(const char *route, int status, void *arg);
-/* 0 when the request carries a valid API key, else replies 401. */
+/* 0 when the request is authenticated (by the authorizer already, or by
+ * a valid API key or session now), else replies 401/403 and returns -1.
+ * Kept for handlers that check for themselves; the route's role is what
+ * the authorizer enforces before any handler runs. */
 int admin_authorize(struct http_req *r);
 /* Creates the bootstrap admin API key at first start. */
 int admin_bootstrap_key(struct center *c, struct buf *err);
@@ -167,6 +260,32 @@ void audit_declare_metrics(void);
 extern const struct http_route settings_admin_routes[];
 int settings_require_approval(struct center *c);
 char *settings_sample_password(struct center *c); /* malloc'd */
+/* ingest.c: event batches stored by a writer thread (group commit). */
+struct event_batch;
+int ingest_start(struct center *c, struct buf *err);
+/* Takes the batch (zeroed) and agent (malloc'd) and defers r, answered
+ * once the batch is committed: 0. -1 when the queue is full or stopping
+ * (nothing taken; reply 503). */
+int ingest_submit(struct center *c, struct http_req *r, char *agent,
+                  struct event_batch *b, long long now);
+/* Stores what is queued, answers it, ends the thread. */
+void ingest_stop(struct center *c);
+/* forward.c: SIEM forwarding over syslog (docs/forwarding.md). */
+extern const struct http_route forward_admin_routes[];
+int forward_init(struct center *c);
+/* Checks the [forward] targets file (vigild -n): -1 with the problems. */
+int forward_check_file(const char *path, const char *fqdn, struct buf *err);
+void forward_shutdown(struct center *c);
+/* New events were stored: targets that are up send them soon. */
+void forward_kick(struct center *c);
+/* Stores entry (a JSON object) as an event of type "audit" from agent_id
+ * "center" and forwards it like any other event: the hook for the audit
+ * log. 0 or -1. */
+int forward_audit(struct center *c, json_t *entry);
+
+/* syslogin.c: the optional syslog listener ([syslog] enable). */
+int syslogin_start(struct center *c, struct buf *err);
+void syslogin_stop(struct center *c);
 
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);

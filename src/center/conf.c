@@ -71,6 +71,70 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
      NULL, "header read and idle connection timeout"},
+    {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(sl_enable), 0, NULL,
+     "receive syslog messages (udp and tcp) and store them as events"},
+    {"syslog", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(sl_listen), 0, NULL,
+     "address of the syslog listener"},
+    {"syslog", "udp_port", CFG_INT, "514", 0, 65535, OFF(sl_udp_port), 0, NULL,
+     "syslog UDP port (0 = any free port)"},
+    {"syslog", "tcp_port", CFG_INT, "514", 0, 65535, OFF(sl_tcp_port), 0, NULL,
+     "syslog TCP port, octet-counted or newline framed (0 = any free "
+     "port)"},
+    {"syslog", "max_message", CFG_SIZE, "64k", 480, 1LL << 20,
+     OFF(sl_max_message), 0, NULL,
+     "longest message; longer ones are kept cut, as malformed"},
+    {"forward", "targets", CFG_STR, NULL, 0, 0, OFF(fwd_targets), 0, NULL,
+     "file of SIEM forwarding targets, one [name] section each (see "
+     "docs/forwarding.md)"},
+    {"admin", "login_rate", CFG_INT, "10", 1, 100000, OFF(login_rate), 0, NULL,
+     "login attempts per source address per minute (429 beyond)"},
+    {"admin", "login_max_failures", CFG_INT, "5", 1, 1000,
+     OFF(login_max_failures), 0, NULL,
+     "consecutive failed logins that lock an account"},
+    {"admin", "lockout", CFG_DURATION, "15m", 1, DAY, OFF(lockout), 0, NULL,
+     "how long a locked account refuses logins"},
+    {"admin", "session_idle", CFG_DURATION, "30m", 1, 7 * DAY,
+     OFF(session_idle), 0, NULL, "a session unused this long ends"},
+    {"admin", "session_lifetime", CFG_DURATION, "12h", 1, 30 * DAY,
+     OFF(session_lifetime), 0, NULL,
+     "a session ends this long after login, however busy"},
+    {"ldap", "uri", CFG_STR, NULL, 0, 0, OFF(ldap_uri), 0, NULL,
+     "directory to authenticate users not found locally: ldaps://host, or "
+     "ldap://host with starttls (unset: no LDAP)"},
+    {"ldap", "ca_file", CFG_STR, NULL, 0, 0, OFF(ldap_ca_file), 0, NULL,
+     "CA certificate(s) the directory's certificate must verify against"},
+    {"ldap", "starttls", CFG_BOOL, "no", 0, 0, OFF(ldap_starttls), 0, NULL,
+     "upgrade an ldap:// connection with StartTLS (required to succeed)"},
+    {"ldap", "timeout", CFG_DURATION, "5s", 1, 60, OFF(ldap_timeout), 0, NULL,
+     "network and search time limit of each directory call"},
+    {"ldap", "user_dn", CFG_STR, NULL, 0, 0, OFF(ldap_user_dn), 0, NULL,
+     "DN of a user, %s = the login name, e.g. uid=%s,ou=people,dc=example,"
+     "dc=org"},
+    {"ldap", "search_base", CFG_STR, NULL, 0, 0, OFF(ldap_search_base), 0, NULL,
+     "instead of user_dn: where to search for the user's entry"},
+    {"ldap", "search_filter", CFG_STR, "(uid=%s)", 0, 0,
+     OFF(ldap_search_filter), 0, NULL,
+     "filter of that search, %s = the login name (escaped)"},
+    {"ldap", "bind_dn", CFG_STR, NULL, 0, 0, OFF(ldap_bind_dn), 0, NULL,
+     "DN to bind as for that search (unset: anonymous)"},
+    {"ldap", "bind_password_file", CFG_STR, NULL, 0, 0,
+     OFF(ldap_bind_password_file), 0, NULL,
+     "file (0600) with bind_dn's password"},
+    {"ldap", "group_base", CFG_STR, NULL, 0, 0, OFF(ldap_group_base), 0, NULL,
+     "where to search for the user's groups"},
+    {"ldap", "group_filter", CFG_STR, "(member=%s)", 0, 0,
+     OFF(ldap_group_filter), 0, NULL,
+     "filter finding the user's groups, %s = the user's DN (escaped)"},
+    {"ldap", "admin_groups", CFG_STR, NULL, 0, 0, OFF(ldap_groups[ROLE_ADMIN]),
+     0, NULL, "groups (CNs or DNs, separated by ';') whose members are admins"},
+    {"ldap", "operator_groups", CFG_STR, NULL, 0, 0,
+     OFF(ldap_groups[ROLE_OPERATOR]), 0, NULL,
+     "groups whose members are operators"},
+    {"ldap", "analyst_groups", CFG_STR, NULL, 0, 0,
+     OFF(ldap_groups[ROLE_ANALYST]), 0, NULL,
+     "groups whose members are analysts"},
+    {"ldap", "readonly_groups", CFG_STR, NULL, 0, 0,
+     OFF(ldap_groups[ROLE_READONLY]), 0, NULL, "groups whose members may read"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -199,7 +263,7 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	STACK_OF(X509) *chain = NULL;
 	EVP_PKEY *key = NULL;
 	struct stat st;
-	int nerr = 0;
+	int nerr = ldapauth_check(c);
 
 	buf_init(&err, 4096);
 	if ((ca = tls_load_cert(p->ca_crt, &err)) == NULL) {
@@ -250,11 +314,21 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		          p->server_key, p->server_crt);
 		nerr++;
 	}
+	if (c->fwd_targets != NULL) {
+		buf_reset(&err);
+		if (forward_check_file(c->fwd_targets, c->fqdn, &err) == -1) {
+			log_warnx("check: %s", buf_cstr(&err));
+			nerr++;
+		}
+	}
 out:
 	if (bind_ports) {
 		if (check_bind(c->gw_listen, c->gw_port, "gateway") == -1)
 			nerr++;
 		if (check_bind(c->adm_listen, c->adm_port, "admin") == -1)
+			nerr++;
+		if (c->sl_enable &&
+		    check_bind(c->sl_listen, c->sl_tcp_port, "syslog") == -1)
 			nerr++;
 	}
 	EVP_PKEY_free(key);

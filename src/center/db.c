@@ -126,9 +126,47 @@ static const char migration_2[] =
     " last_run BIGINT,"
     " created_at BIGINT NOT NULL);";
 
+/* Forwarding targets (the SIEM forwarding issue): spec is the target as
+ * JSON (the API's fields), cursor the rowid of the last event it handled,
+ * source "api" or "config" (the [forward] targets file). */
+static const char migration_forward[] = "CREATE TABLE forward_targets ("
+                                        " name TEXT PRIMARY KEY,"
+                                        " spec TEXT NOT NULL,"
+                                        " cursor BIGINT NOT NULL,"
+                                        " created_at BIGINT NOT NULL,"
+                                        " source TEXT NOT NULL);";
+
+/* Admin users, login sessions, API key owners (auth.c). Sessions, CSRF
+ * tokens and keys are stored as SHA-256 hashes only; the TOTP secret must
+ * be readable to check codes. */
+static const char migration_3[] =
+    "CREATE TABLE users ("
+    " name TEXT PRIMARY KEY,"
+    " role TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " hash TEXT,"
+    " disabled BIGINT NOT NULL,"
+    " failures BIGINT NOT NULL,"
+    " locked_until BIGINT,"
+    " totp_secret TEXT, totp_pending TEXT, totp_last BIGINT,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT,"
+    " last_login BIGINT);"
+    "CREATE TABLE sessions ("
+    " hash TEXT PRIMARY KEY,"
+    " user_name TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " csrf_hash TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " source_addr TEXT);"
+    "CREATE INDEX sessions_user ON sessions (user_name);"
+    "ALTER TABLE api_keys ADD COLUMN owner TEXT;"
+    "ALTER TABLE api_keys ADD COLUMN last_used BIGINT;";
+
 /* The audit log (audit.c; hash chained, append only) and runtime
  * settings changed through the API (settings.c). */
-static const char migration_3[] =
+static const char migration_audit[] =
     "CREATE TABLE audit ("
     " id BIGINT PRIMARY KEY,"
     " time BIGINT NOT NULL,"
@@ -148,7 +186,8 @@ static const char migration_3[] =
     " value TEXT NOT NULL,"
     " updated_at BIGINT NOT NULL);";
 
-const char *const center_migrations[] = {migration_1, migration_2, migration_3};
+const char *const center_migrations[] = {
+    migration_1, migration_2, migration_forward, migration_3, migration_audit};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

@@ -2,9 +2,9 @@
  * events.c: what agents send back (events, samples) and what they fetch
  * (rule sets), plus the admin side of both.
  *
- * Events carry a per-agent sequence number; a batch is stored in one
- * transaction with "ON CONFLICT DO NOTHING" on (agent, seq), so a batch
- * sent again after a lost reply is not stored twice, and the
+ * Events carry a per-agent sequence number; batches are stored by a
+ * writer thread (ingest.c) with "ON CONFLICT DO NOTHING" on (agent, seq),
+ * so a batch sent again after a lost reply is not stored twice, and the
  * acknowledgement is sent only after the commit (WAL, synchronous=FULL):
  * an acknowledged event is on disk.
  *
@@ -58,8 +58,7 @@ gw_events(struct http_req *r)
 	struct buf err;
 	const uint8_t *body;
 	long long now = (long long)time(NULL);
-	size_t len, i;
-	int stored = 0, n;
+	size_t len;
 	char *id;
 
 	buf_init(&err, 1024);
@@ -72,41 +71,12 @@ gw_events(struct http_req *r)
 		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
 		goto out;
 	}
-	if (store_begin(c->store) == -1)
-		goto busy;
-	for (i = 0; i < b.n; i++) {
-		struct event_in *e = &b.ev[i];
-
-		n = store_exec(
-		    c->store,
-		    "INSERT INTO events (agent_id, seq, time, "
-		    "received_at, type, level, task_id, data) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, "
-		    "seq) DO NOTHING",
-		    "siiissss", id, (long long)e->seq, e->time, now, e->type,
-		    e->level[0] ? e->level : NULL,
-		    e->task_id[0] ? e->task_id : NULL, e->data);
-		if (n < 0) {
-			store_rollback(c->store);
-			goto busy;
-		}
-		stored += n;
+	/* Stored and acknowledged by the writer thread (ingest.c). */
+	if (ingest_submit(c, r, id, &b, now) == 0) {
+		id = NULL;
+		goto out;
 	}
-	if (store_commit(c->store) == -1) {
-		store_rollback(c->store);
-		goto busy;
-	}
-	metrics_add("vigil_events_stored_total", NULL, stored);
-	metrics_add("vigil_events_duplicate_total", NULL,
-	            (double)(b.n - (size_t)stored));
-	metrics_add("vigil_event_batches_total", "result=\"stored\"", 1);
-	http_reply_json(r, 200,
-	                json_pack("{s:I, s:i, s:i}", "ack",
-	                          (json_int_t)b.max_seq, "stored", stored,
-	                          "duplicates", (int)b.n - stored));
-	goto out;
-busy:
-	/* Nothing was stored: the agent keeps the batch and sends it again. */
+	/* Queue full or stopping: the agent keeps the batch, sends it again. */
 	http_set_header(r, "Retry-After", "5");
 	http_reply_error(r, 503, "store_busy", "store busy; send again");
 out:
@@ -696,16 +666,17 @@ const struct http_route events_gateway_routes[] = {
     {"POST", "/v1/samples", gw_sample, HTTP_ROUTE_CERT, "samples", 0},
     {"GET", "/v1/rules/", gw_rules, HTTP_ROUTE_CERT | HTTP_ROUTE_PREFIX,
      "rules", 1024},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
 const struct http_route events_admin_routes[] = {
-    {"POST", "/api/v1/rules", adm_rules_add, 0, "rules", 0},
-    {"GET", "/api/v1/rules", adm_rules, 0, "rules", 0},
-    {"DELETE", "/api/v1/rules/", adm_rules_delete, HTTP_ROUTE_PREFIX, "rule",
-     0},
-    {"GET", "/api/v1/events", adm_events, 0, "events", 0},
-    {"GET", "/api/v1/samples", adm_samples, 0, "samples", 0},
-    {"GET", "/api/v1/samples/", adm_sample, HTTP_ROUTE_PREFIX, "sample", 0},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {"POST", "/api/v1/rules", adm_rules_add, 0, "rules", 0, ROLE_OPERATOR},
+    {"GET", "/api/v1/rules", adm_rules, 0, "rules", 0, ROLE_READONLY},
+    {"DELETE", "/api/v1/rules/", adm_rules_delete, HTTP_ROUTE_PREFIX, "rule", 0,
+     ROLE_OPERATOR},
+    {"GET", "/api/v1/events", adm_events, 0, "events", 0, ROLE_READONLY},
+    {"GET", "/api/v1/samples", adm_samples, 0, "samples", 0, ROLE_READONLY},
+    {"GET", "/api/v1/samples/", adm_sample, HTTP_ROUTE_PREFIX, "sample", 0,
+     ROLE_ANALYST},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

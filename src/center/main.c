@@ -31,13 +31,16 @@ usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: vigild [-dnv] -c FILE\n"
+	        "       vigild --list-routes\n"
 	        "  -c FILE  configuration file (see vigild.conf(5))\n"
 	        "  -d       stay in the foreground and log to stderr\n"
 	        "  -n       check the configuration, certificates and ports, "
 	        "then exit\n"
 	        "  -v       verbose (debug) logging\n"
 	        "  -h       this help\n"
-	        "  -V       print the version\n");
+	        "  -V       print the version\n"
+	        "  --list-routes  print METHOD PATH ROLE for every admin API "
+	        "route, then exit\n");
 }
 
 static int
@@ -115,8 +118,9 @@ declare_metrics(void)
 	                "agents revoked");
 	metrics_declare("vigil_clones_detected_total", METRIC_COUNTER,
 	                "heartbeats refused because the identity was cloned");
-	metrics_declare("vigil_admin_auth_failures_total", METRIC_COUNTER,
-	                "admin API requests with an invalid key");
+	metrics_declare(
+	    "vigil_admin_auth_failures_total", METRIC_COUNTER,
+	    "admin API requests with missing or invalid credentials");
 	metrics_declare("vigil_agents", METRIC_GAUGE, "agents by state");
 	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
 	                "store latency by operation");
@@ -184,6 +188,12 @@ reload(struct center *c)
 		center_conf_free(&nc);
 		goto out;
 	}
+	if (ldapauth_check(&nc) > 0) {
+		log_warnx("vigild: reload failed ([ldap], see above), keeping "
+		          "the old configuration");
+		center_conf_free(&nc);
+		goto out;
+	}
 	if (strcmp(nc.gw_listen, c->conf.gw_listen) != 0 ||
 	    nc.gw_port != c->conf.gw_port ||
 	    strcmp(nc.adm_listen, c->conf.adm_listen) != 0 ||
@@ -218,6 +228,7 @@ reload(struct center *c)
 	c->conf = nc;
 	apply_log(&c->conf, g_foreground, g_verbose);
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
+	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);
@@ -409,6 +420,17 @@ daemon_ready(const struct center_conf *conf)
 	}
 }
 
+/* Every audit entry also becomes an event of type "audit": searchable,
+ * and forwarded like any event (docs/forwarding.md). */
+static void
+audit_to_events(json_t *entry, void *arg)
+{
+	if (forward_audit(arg, entry) == -1)
+		log_warnx("audit: entry %lld not stored as an event",
+		          (long long)json_integer_value(
+		              json_object_get(entry, "id")));
+}
+
 /* One route table per listener, from the parts' tables. */
 static struct http_route *
 routes_merge(const struct http_route *const *parts, size_t n)
@@ -428,15 +450,42 @@ routes_merge(const struct http_route *const *parts, size_t n)
 	return all;
 }
 
+/* The admin API: every part's routes, in one table. */
+static struct http_route *
+admin_table(void)
+{
+	const struct http_route *admp[] = {
+	    auth_admin_routes,    admin_routes,         tasks_admin_routes,
+	    events_admin_routes,  forward_admin_routes, audit_admin_routes,
+	    settings_admin_routes};
+
+	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
+}
+
+static int
+list_routes(void)
+{
+	struct http_route *all = admin_table(), *rt;
+
+	for (rt = all; rt->fn != NULL; rt++)
+		printf("%s %s%s %s\n", rt->method, rt->path,
+		       (rt->flags & HTTP_ROUTE_PREFIX) ? "*" : "",
+		       role_name(role_needed(rt)));
+	free(all);
+	return 0;
+}
+
 static int
 write_ports(struct center *c, struct buf *err)
 {
-	char s[128];
+	char s[256];
 	int n;
 
 	n = snprintf(s, sizeof(s),
-	             "{\"gateway\": %d, \"admin\": %d, \"pid\": %ld}\n",
-	             c->gw_port, c->adm_port, (long)getpid());
+	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
+	             "\"syslog_tcp\": %d, \"pid\": %ld}\n",
+	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
+	             (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -464,9 +513,18 @@ main(int argc, char **argv)
 	struct http_limits gl, al;
 	const char *conf = NULL;
 	int ch, check_only = 0, rc = 1;
+	static const struct option longopts[] = {
+	    {"list-routes", no_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
 
-	while ((ch = getopt(argc, argv, "c:dnvhV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dnvhV", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
+		case 'R':
+			return list_routes();
 		case 'c':
 			conf = optarg;
 			break;
@@ -560,6 +618,8 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (auth_init(&c) == -1)
+		fatalx("vigild: cannot set up admin authentication");
 	if ((c.enroll_rl = ratelimit_new((double)c.conf.enroll_rate,
 	                                 (double)c.conf.enroll_rate)) == NULL ||
 	    (c.base = event_base_new()) == NULL)
@@ -576,12 +636,8 @@ main(int argc, char **argv)
 		const struct http_route *gwp[] = {gateway_routes,
 		                                  tasks_gateway_routes,
 		                                  events_gateway_routes};
-		const struct http_route *admp[] = {
-		    admin_routes, tasks_admin_routes, events_admin_routes,
-		    audit_admin_routes, settings_admin_routes};
-
 		c.gw_routes = routes_merge(gwp, 3);
-		c.adm_routes = routes_merge(admp, 5);
+		c.adm_routes = admin_table();
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
@@ -589,11 +645,18 @@ main(int argc, char **argv)
 	                        admin_done);
 	if (c.gw == NULL || c.adm == NULL)
 		fatalx("vigild: cannot create the HTTP servers");
+	/* Every admin request is authorized here, by its route's role,
+	 * before any handler runs; every authorized change is audited. */
+	http_server_set_authorizer(c.adm, auth_authorize);
 	http_server_set_reply_hook(c.adm, audit_reply_hook);
 	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
 	                     &c.gw_port, &err) == -1 ||
 	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,
 	                     &c.adm_port, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (syslogin_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -615,10 +678,21 @@ main(int argc, char **argv)
 	         c.adm_port);
 	if (tasks_init(&c) == -1)
 		fatalx("vigild: cannot start the task timer");
+	if (ingest_start(&c, &err) == -1) {
+		log_warnx("vigild: event writer: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (forward_init(&c) == -1)
+		fatalx("vigild: cannot start forwarding");
+	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	ingest_stop(&c); /* stores and answers the batches queued */
+	syslogin_stop(&c);
+	audit_set_sink(NULL, NULL);
+	forward_shutdown(&c);
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	if (c.gw)
@@ -643,6 +717,7 @@ out:
 	X509_free(c.ca);
 	store_close(c.store);
 	ratelimit_free(c.enroll_rl);
+	ratelimit_free(c.login_rl);
 	if (c.paths.ports[0] && rc == 0)
 		unlink(c.paths.ports);
 	center_conf_free(&c.conf);

@@ -194,7 +194,7 @@ out:
 }
 
 const struct http_route settings_admin_routes[] = {
-    {"GET", "/api/v1/settings", adm_settings, 0, "settings", 0},
-    {"PUT", "/api/v1/settings", adm_settings_put, 0, "settings", 0},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {"GET", "/api/v1/settings", adm_settings, 0, "settings", 0, ROLE_ADMIN},
+    {"PUT", "/api/v1/settings", adm_settings_put, 0, "settings", 0, ROLE_ADMIN},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

@@ -51,7 +51,7 @@ struct task_kind {
 };
 
 static const struct task_param scan_params[] = {
-    {"paths", P_STRLIST, 1, 1, 4096},
+    {"paths", P_STRLIST, 0, 1, 4096},
     {"exclude", P_STRLIST, 0, 1, 4096},
     {"rules", P_STRLIST, 0, 1, 128},
     {"max_size", P_INT, 0, 1, 1LL << 40},
@@ -59,6 +59,7 @@ static const struct task_param scan_params[] = {
     {"files_per_sec", P_INT, 0, 0, 1000000},
     {"mb_per_sec", P_INT, 0, 0, 100000},
     {"nice", P_INT, 0, 0, 19},
+    {"memory", P_BOOL, 0, 0, 0}, /* every process's memory (Linux) */
     {NULL, 0, 0, 0, 0},
 };
 static const struct task_param collect_params[] = {
@@ -733,6 +734,13 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	    duration_of(json_object_get(spec, "expires"), 86400, 30 * 86400LL,
 	                &expires, "expires", err) == -1)
 		goto out;
+	if (strcmp(k->name, "scan") == 0 &&
+	    json_array_size(json_object_get(params, "paths")) == 0 &&
+	    !json_is_true(json_object_get(params, "memory"))) {
+		buf_printf(err, "params.paths: required unless params.memory "
+		                "is true");
+		goto out;
+	}
 	if (strcmp(k->name, "scan") == 0 && resolve_rules(c, params, err) == -1)
 		goto out;
 	q = store_query(c->store,
@@ -1439,20 +1447,26 @@ const struct http_route tasks_gateway_routes[] = {
     {"GET", "/v1/tasks", gw_tasks_poll, HTTP_ROUTE_CERT, "tasks_poll", 1024},
     {"POST", "/v1/tasks/", gw_task_status, HTTP_ROUTE_CERT | HTTP_ROUTE_PREFIX,
      "task_status", 1 << 20},
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
 const struct http_route tasks_admin_routes[] = {
-    {"POST", "/api/v1/tasks", adm_task_create, 0, "tasks", 0},
-    {"GET", "/api/v1/tasks", adm_tasks, 0, "tasks", 0},
-    {"GET", "/api/v1/tasks/", adm_task, HTTP_ROUTE_PREFIX, "task", 0},
-    {"POST", "/api/v1/tasks/", adm_task, HTTP_ROUTE_PREFIX, "task", 0},
-    {"GET", "/api/v1/task-kinds", adm_kinds, 0, "task_kinds", 0},
-    {"GET", "/api/v1/templates", adm_templates, 0, "templates", 0},
-    {"POST", "/api/v1/templates", adm_template_put, 0, "templates", 0},
-    {"GET", "/api/v1/schedules", adm_schedules, 0, "schedules", 0},
-    {"POST", "/api/v1/schedules", adm_schedule_create, 0, "schedules", 0},
+    {"POST", "/api/v1/tasks", adm_task_create, 0, "tasks", 0, ROLE_OPERATOR},
+    {"GET", "/api/v1/tasks", adm_tasks, 0, "tasks", 0, ROLE_READONLY},
+    {"GET", "/api/v1/tasks/", adm_task, HTTP_ROUTE_PREFIX, "task", 0,
+     ROLE_READONLY},
+    {"POST", "/api/v1/tasks/", adm_task, HTTP_ROUTE_PREFIX, "task", 0,
+     ROLE_OPERATOR},
+    {"GET", "/api/v1/task-kinds", adm_kinds, 0, "task_kinds", 0, ROLE_READONLY},
+    {"GET", "/api/v1/templates", adm_templates, 0, "templates", 0,
+     ROLE_READONLY},
+    {"POST", "/api/v1/templates", adm_template_put, 0, "templates", 0,
+     ROLE_OPERATOR},
+    {"GET", "/api/v1/schedules", adm_schedules, 0, "schedules", 0,
+     ROLE_READONLY},
+    {"POST", "/api/v1/schedules", adm_schedule_create, 0, "schedules", 0,
+     ROLE_OPERATOR},
     {"DELETE", "/api/v1/schedules/", adm_schedule_delete, HTTP_ROUTE_PREFIX,
-     "schedule", 0},
-    {NULL, NULL, NULL, 0, NULL, 0},
+     "schedule", 0, ROLE_OPERATOR},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

@@ -26,10 +26,11 @@
  * closed at once.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -63,13 +64,15 @@ struct http_server {
 	struct http_limits limits;
 	void (*on_done)(const char *route, int status, void *arg);
 	http_reply_hook on_reply;
+	int (*authorize)(struct http_req *r);
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
 	size_t nfresh, capfresh;
 
 	int conns;
-	int full; /* at max_conns; logged once per episode */
+	int full;         /* at max_conns; logged once per episode */
+	size_t read_size; /* per read from a connection; 0: libevent's */
 
 	struct evhttp_bound_socket *bound[HTTP_MAX_LISTENERS];
 	struct http_listener *lst[HTTP_MAX_LISTENERS];
@@ -173,6 +176,17 @@ http_accept_cb(evutil_socket_t fd, short what, void *arg)
 			s->full = 1;
 			evhttp_connection_free(evcon);
 		} else {
+			int one = 1;
+			evutil_socket_t cfd =
+			    bufferevent_getfd(s->fresh[i].bev);
+
+			/* evhttp writes the headers and the body apart: with
+			 * Nagle the body waits for the client's delayed ACK of
+			 * the headers (40 ms on Linux) on a kept-alive
+			 * connection. */
+			if (cfd >= 0)
+				(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY,
+				                 &one, sizeof(one));
 			s->conns++;
 			evhttp_connection_set_closecb(evcon, http_closecb, s);
 		}
@@ -238,6 +252,8 @@ http_bevcb(struct event_base *base, void *arg)
 	if (bev == NULL && (bev = bufferevent_socket_new(
 	                        base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return NULL;
+	if (s->read_size > 0)
+		bufferevent_set_max_single_read(bev, s->read_size);
 	if (http_park(s, bev, reject) == -1) {
 		/* Unparked, it could be neither counted nor closed early.
 		 * The fd is not set yet, so freeing closes nothing; evhttp
@@ -512,6 +528,12 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		    "this deployment's CA; enroll the agent first");
 		return;
 	}
+	if (s->authorize != NULL && s->authorize(&r) == -1) {
+		if (!r.replied)
+			http_reply_error(&r, 403, "forbidden",
+			                 "request not authorized");
+		return;
+	}
 
 	rt->fn(&r);
 
@@ -525,6 +547,12 @@ http_gencb(struct evhttp_request *ev, void *arg)
 }
 
 /* --- server ------------------------------------------------------------- */
+
+void
+http_server_set_authorizer(struct http_server *s, int (*fn)(struct http_req *r))
+{
+	s->authorize = fn;
+}
 
 struct http_server *
 http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
@@ -806,6 +834,12 @@ void
 http_server_set_reply_hook(struct http_server *s, http_reply_hook fn)
 {
 	s->on_reply = fn;
+}
+
+void
+http_server_set_read_size(struct http_server *s, size_t n)
+{
+	s->read_size = n;
 }
 
 int

@@ -39,6 +39,9 @@ struct http_route {
 	const char *name; /* metrics label, e.g. "enroll" */
 	size_t max_body;  /* 0 = the server's limit; else a smaller limit for
 	                     this route (413 JSON beyond) */
+	int role;         /* the privilege the route needs, daemon-defined and
+	                     checked by the server's authorizer; 0 (what a
+	                     route written without it gets) is the strictest */
 };
 
 struct http_limits {
@@ -84,6 +87,14 @@ struct http_server *http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
                                     const struct http_limits *limits,
                                     void (*on_done)(const char *route,
                                                     int status, void *arg));
+/*
+ * Authorizer: when set, called for every request that matched a route,
+ * before its handler. Returns 0 to run the handler (having filled r->who
+ * and r->role as it sees fit), or -1 after replying (401, 403, 429, ...);
+ * the handler then does not run. One place decides who may do what.
+ */
+void http_server_set_authorizer(struct http_server *s,
+                                int (*fn)(struct http_req *r));
 /* Binds host:port (port 0 = ephemeral); *bound gets the port. -1 with a
  * message in err (e.g. "127.0.0.1:443: Address already in use"). */
 int http_server_bind(struct http_server *s, const char *host, int port,
@@ -108,6 +119,11 @@ void http_server_set_reply_hook(struct http_server *s, http_reply_hook fn);
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 /* Stops accepting, lets requests in flight finish, frees. */
 void http_server_free(struct http_server *s);
+/* Bytes read from a connection at a time (libevent's default: 16 KiB).
+ * Servers that take large uploads read fewer, larger pieces with, say,
+ * 256 KiB: fewer system calls and loop iterations per megabyte. Applies
+ * to connections accepted afterwards. */
+void http_server_set_read_size(struct http_server *s, size_t n);
 /* Number of open connections. */
 int http_server_conns(const struct http_server *s);
 

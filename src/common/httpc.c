@@ -218,8 +218,19 @@ httpc_header_cb(char *p, size_t size, size_t n, void *arg)
 		}
 		return len;
 	}
-	if (call->hdr_status != 407)
+	if (call->hdr_status != 407) {
+		name = strv_trim(strv_split(&line, ':'));
+		if (strv_casceq(name, "Set-Cookie") &&
+		    call->resp->cookie[0] == '\0') {
+			tok = strv_trim(strv_split(&line, ';'));
+			if (tok.len > 0 &&
+			    tok.len < sizeof(call->resp->cookie)) {
+				memcpy(call->resp->cookie, tok.p, tok.len);
+				call->resp->cookie[tok.len] = '\0';
+			}
+		}
 		return len;
+	}
 	name = strv_trim(strv_split(&line, ':'));
 	if (!strv_casceq(name, "Proxy-Authenticate"))
 		return len;
@@ -724,6 +735,7 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	resp->status = 0;
 	resp->err = HTTPC_OK;
 	resp->errmsg[0] = '\0';
+	resp->cookie[0] = '\0';
 	buf_reset(&resp->body);
 	timeout = o->timeout_secs > 0 ? o->timeout_secs : HTTPC_DEFAULT_TIMEOUT;
 
@@ -770,6 +782,16 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	if ((nh = curl_slist_append(hdrs, "Expect:")) == NULL)
 		goto nomem;
 	hdrs = nh;
+	for (n = 0; o->headers != NULL && o->headers[n] != NULL; n++) {
+		if (has_crlf(o->headers[n])) {
+			seterr(resp, HTTPC_ERR_OTHER,
+			       "%s: line break in a request header", origin);
+			goto fail;
+		}
+		if ((nh = curl_slist_append(hdrs, o->headers[n])) == NULL)
+			goto nomem;
+		hdrs = nh;
+	}
 	if (o->bearer != NULL) {
 		n = snprintf(hline, sizeof(hline), "Authorization: Bearer %s",
 		             o->bearer);

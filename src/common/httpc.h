@@ -17,13 +17,15 @@
 #include "buf.h"
 
 struct httpc_opts {
-	const char *ca_file;    /* pinned CA; required unless insecure */
-	const char *cert_file;  /* client certificate (PEM) or NULL */
-	const char *key_file;   /* its key (0600) or NULL */
-	const char *proxy;      /* "http://host:port" or NULL for direct */
-	const char *proxy_user; /* "user:password" for Basic, or NULL */
-	const char *bearer;     /* Authorization: Bearer <token>, or NULL */
-	long timeout_secs;      /* whole request; 0 = 30 */
+	const char *ca_file;        /* pinned CA; required unless insecure */
+	const char *cert_file;      /* client certificate (PEM) or NULL */
+	const char *key_file;       /* its key (0600) or NULL */
+	const char *proxy;          /* "http://host:port" or NULL for direct */
+	const char *proxy_user;     /* "user:password" for Basic, or NULL */
+	const char *bearer;         /* Authorization: Bearer <token>, or NULL */
+	const char *const *headers; /* more "Name: value" lines, NULL-ended,
+	                               or NULL (e.g. Cookie, X-CSRF-Token) */
+	long timeout_secs;          /* whole request; 0 = 30 */
 	/* When set and nonzero during the transfer, the request is aborted
 	 * (HTTPC_ERR_OTHER, "aborted"): lets a thread in a long poll stop. */
 	const volatile int *abort_flag;
@@ -50,6 +52,8 @@ struct httpc_resp {
 	struct buf body; /* response body (capped at 16 MiB) */
 	enum httpc_err err;
 	char errmsg[1024]; /* readable message when err != HTTPC_OK */
+	char cookie[512];  /* "name=value" of the response's first
+	                      Set-Cookie, "" when none or too long */
 };
 
 /* Appends s percent-encoded (RFC 3986 unreserved characters kept) for a

@@ -14,6 +14,7 @@
  * typo in a metric name cannot take a daemon down.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,9 @@ struct metric {
 
 static struct metric *metrics;
 static size_t nmetrics, capmetrics;
+/* vigild stores events from a writer thread (ingest.c), whose store
+ * updates metrics too: every public function holds this lock. */
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *
 metric_type_name(enum metric_type t)
@@ -92,8 +96,9 @@ fail:
 	return NULL;
 }
 
-void
-metrics_declare(const char *name, enum metric_type type, const char *help)
+static void
+metrics_declare_locked(const char *name, enum metric_type type,
+                       const char *help)
 {
 	struct metric *m;
 
@@ -164,8 +169,8 @@ fail:
 	return NULL;
 }
 
-void
-metrics_add(const char *name, const char *labels, double v)
+static void
+metrics_add_locked(const char *name, const char *labels, double v)
 {
 	struct metric *m;
 	struct metric_sample *s;
@@ -186,8 +191,8 @@ metrics_add(const char *name, const char *labels, double v)
 		s->value += v;
 }
 
-void
-metrics_set(const char *name, const char *labels, double v)
+static void
+metrics_set_locked(const char *name, const char *labels, double v)
 {
 	struct metric *m;
 	struct metric_sample *s;
@@ -202,8 +207,8 @@ metrics_set(const char *name, const char *labels, double v)
 		s->value = v;
 }
 
-void
-metrics_observe(const char *name, const char *labels, double v)
+static void
+metrics_observe_locked(const char *name, const char *labels, double v)
 {
 	struct metric *m;
 	struct metric_sample *s;
@@ -225,8 +230,8 @@ metrics_observe(const char *name, const char *labels, double v)
  * "name_sum" also reach a summary's two series, as they appear in the
  * output. Unknown names and labels read as 0.
  */
-double
-metrics_get(const char *name, const char *labels)
+static double
+metrics_get_locked(const char *name, const char *labels)
 {
 	struct metric *m;
 	struct metric_sample *s;
@@ -316,8 +321,8 @@ metrics_put_series(struct buf *out, const char *name, const char *suffix,
 	return 0;
 }
 
-void
-metrics_render(struct buf *out)
+static void
+metrics_render_locked(struct buf *out)
 {
 	size_t i, j;
 	struct metric *m;
@@ -357,8 +362,8 @@ fail:
 	log_warnx("metrics: output truncated (buffer limit)");
 }
 
-void
-metrics_reset(void)
+static void
+metrics_reset_locked(void)
 {
 	size_t i, j;
 
@@ -372,4 +377,65 @@ metrics_reset(void)
 	free(metrics);
 	metrics = NULL;
 	nmetrics = capmetrics = 0;
+}
+
+/* The public functions: each one the _locked body under metrics_lock. */
+
+void
+metrics_declare(const char *name, enum metric_type type, const char *help)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_declare_locked(name, type, help);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void
+metrics_add(const char *name, const char *labels, double v)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_add_locked(name, labels, v);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void
+metrics_set(const char *name, const char *labels, double v)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_set_locked(name, labels, v);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void
+metrics_observe(const char *name, const char *labels, double v)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_observe_locked(name, labels, v);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+double
+metrics_get(const char *name, const char *labels)
+{
+	double v;
+
+	pthread_mutex_lock(&metrics_lock);
+	v = metrics_get_locked(name, labels);
+	pthread_mutex_unlock(&metrics_lock);
+	return v;
+}
+
+void
+metrics_render(struct buf *out)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_render_locked(out);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void
+metrics_reset(void)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_reset_locked();
+	pthread_mutex_unlock(&metrics_lock);
 }

@@ -26,6 +26,17 @@ json_t *ctl_api_all(const char *path, size_t max);
 /* GETs path into a new file (created 0600, never over an existing one;
  * removed again on failure); 0, or -1 after printing why. */
 int ctl_download(const char *path, const char *file);
+/* ctl_api with an explicit key (or NULL for none) and extra header lines;
+ * cookie (may be NULL) gets the reply's first Set-Cookie "name=value". */
+json_t *ctl_call(const char *method, const char *path, json_t *body,
+                 const char *key, const char *const *headers, char *cookie,
+                 size_t cookie_len);
+/* $XDG_CONFIG_HOME/vigil/api.key (or ~/.config/vigil/api.key): where
+ * `vigilctl login` keeps its key. -1 when neither variable is set. */
+int ctl_login_key_path(char *out, size_t n);
+/* A password: one line into out (size n), newline removed; without echo
+ * from a terminal, or from standard input when from_stdin. */
+int ctl_read_password(const char *prompt, int from_stdin, char *out, size_t n);
 /* Prints rows (array of objects) as a table with the given columns. */
 void ctl_table(json_t *rows, const char *const *cols, const char *const *hdrs);
 /* Prints j as indented JSON. */
@@ -54,5 +65,25 @@ int ctl_events(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
 int ctl_settings(int argc, char **argv);
+int ctl_forward(int argc, char **argv);
+int ctl_user(int argc, char **argv);
+int ctl_key(int argc, char **argv);
+int ctl_login(int argc, char **argv);
+int ctl_logout(int argc, char **argv);
+int ctl_totp_self(int argc, char **argv); /* argv[0]: enroll | confirm */
+
+/* A login session of a user (login.c): hdrs carry its cookie and CSRF
+ * token for ctl_call. */
+struct ctl_session {
+	char cookie[600];
+	char csrf[160];
+	char role[16];
+	const char *hdrs[3];
+};
+/* Asks for the password; 0 when logged in, -1 after a message. */
+int ctl_session_open(struct ctl_session *s, const char *user, int from_stdin,
+                     const char *totp);
+/* Logs out (when open) and wipes s. */
+void ctl_session_close(struct ctl_session *s);
 
 #endif

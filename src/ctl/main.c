@@ -36,6 +36,12 @@ static const struct {
     {"samples", ctl_samples, "list and download the files agents uploaded"},
     {"audit", ctl_audit, "list and verify the audit log of changes"},
     {"settings", ctl_settings, "show and change the center's runtime settings"},
+    {"forward", ctl_forward,
+     "add, list, remove and test SIEM forwarding targets"},
+    {"user", ctl_user, "add, list, change and remove admin users"},
+    {"key", ctl_key, "create, list and revoke API keys"},
+    {"login", ctl_login, "log in as a user and keep an API key for later"},
+    {"logout", ctl_logout, "revoke and remove the key 'login' stored"},
 };
 
 static void
@@ -56,7 +62,8 @@ usage(FILE *f)
 	       "  --ca FILE        CA certificate of the deployment (env "
 	       "VIGIL_CA, default /etc/vigil/pki/ca.crt)\n"
 	       "  --key-file FILE  file holding the API key (env VIGIL_API_KEY "
-	       "holds the key itself; default /var/lib/vigil/admin.key)\n"
+	       "holds the key itself; default the key 'vigilctl login' "
+	       "stored, else /var/lib/vigil/admin.key)\n"
 	       "  --json           print JSON instead of tables\n"
 	       "  -h, --help       this help\n"
 	       "  --version        print the version\n"
@@ -92,19 +99,19 @@ read_key(void)
 }
 
 json_t *
-ctl_api(const char *method, const char *path, json_t *body)
+ctl_call(const char *method, const char *path, json_t *body, const char *key,
+         const char *const *headers, char *cookie, size_t cookie_len)
 {
 	struct httpc_opts o;
 	struct httpc_resp resp;
 	json_t *j = NULL, *e;
-	char url[2048], *key, *b = NULL;
+	char url[2048], *b = NULL;
 	json_error_t je;
 
-	if ((key = read_key()) == NULL)
-		return NULL;
 	memset(&o, 0, sizeof(o));
 	o.ca_file = ctl.ca;
 	o.bearer = key;
+	o.headers = headers;
 	o.timeout_secs = 30;
 	snprintf(url, sizeof(url), "%s%s", ctl.server, path);
 	if (body != NULL)
@@ -127,11 +134,28 @@ ctl_api(const char *method, const char *path, json_t *body)
 		json_decref(j);
 		j = NULL;
 	}
+	if (j != NULL && cookie != NULL)
+		snprintf(cookie, cookie_len, "%s", resp.cookie);
 out:
-	explicit_bzero(key, strlen(key));
-	free(key);
+	explicit_bzero(resp.cookie, sizeof(resp.cookie));
+	if (b != NULL)
+		explicit_bzero(b, strlen(b));
 	free(b);
 	httpc_resp_free(&resp);
+	return j;
+}
+
+json_t *
+ctl_api(const char *method, const char *path, json_t *body)
+{
+	json_t *j;
+	char *key;
+
+	if ((key = read_key()) == NULL)
+		return NULL;
+	j = ctl_call(method, path, body, key, NULL, NULL, 0);
+	explicit_bzero(key, strlen(key));
+	free(key);
 	return j;
 }
 
@@ -386,8 +410,16 @@ main(int argc, char **argv)
 		ctl.server = "https://127.0.0.1:8443";
 	if (ctl.ca == NULL)
 		ctl.ca = "/etc/vigil/pki/ca.crt";
-	if (ctl.key_file == NULL)
-		ctl.key_file = "/var/lib/vigil/admin.key";
+	if (ctl.key_file == NULL) {
+		/* The key `vigilctl login` stored, when there is one. */
+		static char login_key[4096];
+
+		if (ctl_login_key_path(login_key, sizeof(login_key)) == 0 &&
+		    access(login_key, F_OK) == 0)
+			ctl.key_file = login_key;
+		else
+			ctl.key_file = "/var/lib/vigil/admin.key";
+	}
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;

@@ -794,3 +794,50 @@ scan_mem(struct scan_ctx *c, const uint8_t *p, size_t len, const char *name,
 	scan_end(c);
 	return rc;
 }
+
+int
+scan_proc(struct scan_ctx *c, int pid, const char *name, struct scan_result *r)
+{
+	int rc = 0, yrc;
+
+	if (result_init(r, name, NULL, c->b) < 0)
+		return -ENOMEM;
+	c->r = r;
+	filename_iocs(c, r->path);
+	if (c->yr != NULL && !c->nomem) {
+		if (yr_scanner_define_string_variable(c->yr, SCAN_EXT_FILENAME,
+		                                      basename_of(r->path)) ||
+		    yr_scanner_define_string_variable(c->yr, SCAN_EXT_FILEPATH,
+		                                      r->path) ||
+		    yr_scanner_define_string_variable(c->yr, SCAN_EXT_EXTENSION,
+		                                      r->extension) ||
+		    yr_scanner_define_string_variable(c->yr, SCAN_EXT_FILETYPE,
+		                                      "")) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		yr_scanner_set_callback(c->yr, yara_cb, c);
+		/* libyara attaches with ptrace and reads /proc/PID/mem: the
+		 * process is stopped for the scan's duration. */
+		yrc = yr_scanner_scan_proc(c->yr, pid);
+		if (yrc == ERROR_COULD_NOT_ATTACH_TO_PROCESS) {
+			rc = -EPERM;
+			goto out;
+		}
+		if (yrc == ERROR_COULD_NOT_READ_PROCESS_MEMORY) {
+			rc = -EIO;
+			goto out;
+		}
+		if (yrc != ERROR_SUCCESS && !c->nomem) {
+			r->flags |= SCAN_RES_YARA_ERR;
+			r->yara_error = yrc;
+		}
+	}
+	if (c->nomem)
+		rc = -ENOMEM;
+	else
+		finish(c);
+out:
+	scan_end(c);
+	return rc;
+}

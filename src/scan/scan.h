@@ -250,6 +250,19 @@ int scan_path(struct scan_ctx *c, const char *path, const struct stat *st,
 int scan_mem(struct scan_ctx *c, const uint8_t *p, size_t len, const char *name,
              struct scan_result *r);
 
+/*
+ * Scans the memory of process pid with the YARA rules; the filename IOCs
+ * are checked against name (the executable's path, which is also the
+ * reported path). libyara reads /proc/PID/maps and /proc/PID/mem after
+ * attaching with ptrace, so the process is stopped while it is scanned,
+ * and it takes root or CAP_SYS_PTRACE (and Yama's ptrace_scope) to be
+ * permitted: -EPERM otherwise, -EIO when its memory could not be read.
+ * r->exists and r->size are 0. Returns 0 with r filled, or -errno; r must
+ * be freed with scan_result_free either way.
+ */
+int scan_proc(struct scan_ctx *c, int pid, const char *name,
+              struct scan_result *r);
+
 /* ---- walking ---------------------------------------------------------- */
 
 struct walk_stats {

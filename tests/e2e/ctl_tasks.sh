@@ -160,7 +160,8 @@ pass "task cancel"
 
 out=$("$CTL" task kinds)
 expect_contains "$out" "kill-process"
-expect_contains "$out" "paths* (list of strings)"
+expect_contains "$out" "paths (list of strings)"
+expect_contains "$out" "pid* (integer)"
 "$CTL" --json task kinds | json_ok "task kinds"
 
 out=$("$CTL" task template add weekly scan --path /home --rules test --timeout 2h) ||

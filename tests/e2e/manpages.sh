@@ -59,12 +59,14 @@ usage_subs() {
 		awk '{ print $3 }' | sort -u
 }
 
-for b in "$VIGILD" "$AGENT" "$CTL"; do
+SCAND=$BIN/vigil-scand
+for b in "$VIGILD" "$AGENT" "$CTL" "$SCAND"; do
 	[ -x "$b" ] || fail "$b: no such program (build first)"
 done
 
 # 1. Every page is well-formed.
-for page in vigild.8 vigild.conf.5 vigilctl.8 vigil-agent.8; do
+for page in vigild.8 vigild.conf.5 vigilctl.8 vigil-agent.8 vigil-scand.8 \
+	vigil-scand.conf.5; do
 	[ -f "$MAN/$page" ] || fail "$MAN/$page is missing"
 	if command -v mandoc >/dev/null 2>&1; then
 		if ! out=$(mandoc -T lint -W warning "$MAN/$page" 2>&1) ||
@@ -83,11 +85,13 @@ for page in vigild.8 vigild.conf.5 vigilctl.8 vigil-agent.8; do
 		fail "$page: .Dt does not name ${name^^} ${page##*.}"
 done
 
-# 2. vigild: one level of options.
-top=$(help_text "$VIGILD" -h)
-grep -qi usage <<<"$top" || fail "vigild -h: no usage: $top"
-"$VIGILD" -h >/dev/null || fail "vigild -h exits non-zero"
-check_help "$MAN/vigild.8" "$top" "vigild -h"
+# 2. vigild and vigil-scand: one level of options.
+for prog in vigild vigil-scand; do
+	top=$(help_text "$BIN/$prog" -h)
+	grep -qi usage <<<"$top" || fail "$prog -h: no usage: $top"
+	"$BIN/$prog" -h >/dev/null || fail "$prog -h exits non-zero"
+	check_help "$MAN/$prog.8" "$top" "$prog -h"
+done
 
 # 3. vigilctl and vigil-agent: the program, each command, and each
 # subcommand that has options of its own.
@@ -114,21 +118,27 @@ for prog in vigilctl vigil-agent; do
 	done
 done
 
-# 4. Every key of vigild.conf is in vigild.conf(5), under its section.
-conf=$SRC/src/center/conf.c
-keys=$(sed -nE 's/^[[:space:]]*\{"([a-z_]+)", "([a-z_]+)",.*/\1 \2/p' "$conf")
-[ -n "$keys" ] || fail "no keys found in $conf"
-# One OFF(member) per table entry, plus its #define: every entry was read.
-[ "$(wc -l <<<"$keys")" -eq $(($(grep -c 'OFF(' "$conf") - 1)) ] ||
-	fail "$conf: could not read every key of center_conf_keys"
-n=0
-while read -r section key; do
-	# The key's entry must come after its section's .Ss and before the next.
-	awk -v s="$section" -v k="$key" '
-		/^\.Ss / { in_s = ($0 == ".Ss [" s "]") }
-		in_s && $0 ~ "^\\.It Cm " k "( |$)" { found = 1 }
-		END { exit !found }' "$MAN/vigild.conf.5" ||
-		fail "vigild.conf.5: [$section] $key is not documented"
-	n=$((n + 1))
-done <<<"$keys"
-pass "vigild.conf.5: all $n keys documented"
+# 4. Every key of vigild.conf is in vigild.conf(5), and every key of
+# vigil-scand.conf in vigil-scand.conf(5), under its section.
+check_keys() {
+	local conf=$1 page=$2 keys n=0
+	keys=$(sed -nE 's/^[[:space:]]*\{"([a-z_]+)", "([a-z_]+)",.*/\1 \2/p' "$conf")
+	[ -n "$keys" ] || fail "no keys found in $conf"
+	# One OFF(member) per table entry, plus its #define: every entry was
+	# read.
+	[ "$(wc -l <<<"$keys")" -eq $(($(grep -c 'OFF(' "$conf") - 1)) ] ||
+		fail "$conf: could not read every key of its table"
+	while read -r section key; do
+		# The key's entry must come after its section's .Ss and
+		# before the next.
+		awk -v s="$section" -v k="$key" '
+			/^\.Ss / { in_s = ($0 == ".Ss [" s "]") }
+			in_s && $0 ~ "^\\.It Cm " k "( |$)" { found = 1 }
+			END { exit !found }' "$MAN/$page" ||
+			fail "$page: [$section] $key is not documented"
+		n=$((n + 1))
+	done <<<"$keys"
+	pass "$page: all $n keys documented"
+}
+check_keys "$SRC/src/center/conf.c" vigild.conf.5
+check_keys "$SRC/src/scand/conf.c" vigil-scand.conf.5

@@ -64,6 +64,44 @@ show=$("$CTL" --json task show "$TID")
 expect_contains "$show" '"findings": 3'
 pass "YARA, hash and filename IOC findings stored with levels; exclusion honoured"
 
+# Process memory: a process holding a marker (built at run time and
+# exported, so it is only in that process's memory: bash execs sleep with
+# it in the environment) is found by a memory-only scan.
+"$CTL" task create scan --target os=linux >"$T/nopath.out" 2>&1 &&
+	fail "a scan without paths or memory was accepted"
+expect_contains "$(cat "$T/nopath.out")" "params.paths: required unless params.memory"
+cat >"$T/mem.yar" <<'YAR'
+rule vigil_e2e_memory {
+  meta:
+    score = 90
+  strings:
+    $m = "VIGIL-MEM-MARKER-42"
+  condition:
+    $m
+}
+YAR
+"$CTL" rules add e2e-mem "$T/mem.yar" >/dev/null || fail "rules add mem"
+bash -c 'm=$(printf "VIGIL-MEM-%s-%s" MARKER 42); export m; sleep 120' &
+MPID=$!
+PIDS+=("$MPID")
+MT=$("$CTL" task create scan --target os=linux --rules e2e-mem --param memory=true --timeout 5m |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+[ -n "$MT" ] || fail "memory scan task not created"
+timeout 120 "$CTL" task watch "$MT" --interval 1 >"$T/mwatch.log" 2>&1 ||
+	fail "memory scan did not finish: $("$CTL" task show "$MT")"
+for i in $(seq 1 50); do
+	mev=$("$CTL" --json events --task "$MT" --type finding)
+	grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" && break
+	sleep 0.2
+done
+grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" ||
+	fail "process $MPID with the marker not found: $mev"
+expect_contains "$mev" '"type": "process"'
+expect_contains "$mev" "vigil_e2e_memory"
+expect_contains "$("$CTL" --json task show "$MT")" '"processes":'
+kill "$MPID" 2>/dev/null || true
+pass "memory scan finds the process holding the marker"
+
 # Inventory.
 IT=$("$CTL" task create inventory --all | sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
 timeout 30 "$CTL" task watch "$IT" --interval 1 >/dev/null || fail "inventory failed"

@@ -201,6 +201,29 @@ h_later(struct http_req *r)
 	event_base_once(fx.base, -1, EV_TIMEOUT, later_cb, d, &tv);
 }
 
+static void
+h_who(struct http_req *r)
+{
+	http_reply_json(
+	    r, 200, json_pack("{s:s, s:i}", "who", r->who, "role", r->role));
+}
+
+/* Route role 7: refused with the authorizer's own reply; 8: refused
+ * without one (the server answers 403); others pass with a principal. */
+static int
+authorizer(struct http_req *r)
+{
+	if (r->route->role == 7) {
+		http_reply_error(r, 401, "unauthorized", "role 7 refused");
+		return -1;
+	}
+	if (r->route->role == 8)
+		return -1;
+	snprintf(r->who, sizeof(r->who), "test:%s", r->route->name);
+	r->role = 3;
+	return 0;
+}
+
 static const struct http_route routes[] = {
     {"GET", "/v1/ping", h_ping, 0, "ping", 0},
     {"POST", "/v1/echo", h_echo, 0, "echo", 0},
@@ -215,6 +238,9 @@ static const struct http_route routes[] = {
     {"GET", "/v1/fielderr", h_fielderr, 0, "fielderr", 0},
     {"GET", "/v1/file", h_file, 0, "file", 0},
     {"POST", "/v1/change", h_change, 0, "change", 0},
+    {"GET", "/v1/who", h_who, 0, "who", 0},
+    {"GET", "/v1/who7", h_who, 0, "who7", 0, 7},
+    {"GET", "/v1/who8", h_who, 0, "who8", 0, 8},
     {NULL, NULL, NULL, 0, NULL, 0},
 };
 
@@ -710,6 +736,27 @@ test_deferred_reply(void **state)
 	curl_res_free(&r);
 }
 
+/* Reading in small pieces (http_server_set_read_size) changes nothing
+ * but the number of reads: the body arrives whole, over TLS too. */
+static void
+test_read_size(void **state)
+{
+	struct curl_res r;
+	char body[1200];
+
+	(void)state;
+	memset(body, 'x', sizeof(body));
+	memcpy(body, "{\"a\": \"", 7);
+	memcpy(body + sizeof(body) - 3, "\"}", 3);
+	http_server_set_read_size(fx.srv, 7);
+	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", body, NULL);
+	http_server_set_read_size(fx.srv, 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len,
+	                 sizeof(body) - 7 - 3 + strlen("{\"a\":\"\"}"));
+	curl_res_free(&r);
+}
+
 static void
 test_route_body_limit(void **state)
 {
@@ -1026,6 +1073,42 @@ test_ssl_ctx_reload(void **state)
 	curl_res_free(&r);
 }
 
+static void
+test_authorizer(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	/* Without an authorizer every route runs; who stays empty. */
+	curl(&r, NULL, "GET", "/v1/who7", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "{\"who\":\"\",\"role\":0}");
+	curl_res_free(&r);
+
+	http_server_set_authorizer(fx.srv, authorizer);
+	curl(&r, NULL, "GET", "/v1/who", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body),
+	                    "{\"who\":\"test:who\",\"role\":3}");
+	curl_res_free(&r);
+	/* Refused: the handler never runs, the authorizer's reply stands. */
+	curl(&r, NULL, "GET", "/v1/who7", NULL);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(buf_cstr(&r.body), "role 7 refused"));
+	assert_string_equal(done_route, "who7");
+	curl_res_free(&r);
+	/* Refused without a reply: 403 from the server. */
+	curl(&r, NULL, "GET", "/v1/who8", NULL);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(buf_cstr(&r.body), "\"code\":\"forbidden\""));
+	curl_res_free(&r);
+	/* Unknown paths and methods are answered before it runs. */
+	curl(&r, NULL, "GET", "/v1/nothing", NULL);
+	assert_int_equal(r.status, 404);
+	curl_res_free(&r);
+	http_server_set_authorizer(fx.srv, NULL);
+}
+
 int
 main(void)
 {
@@ -1035,6 +1118,7 @@ main(void)
 	    cmocka_unit_test(test_method_not_allowed),
 	    cmocka_unit_test(test_cert_required),
 	    cmocka_unit_test(test_size_limits),
+	    cmocka_unit_test(test_read_size),
 	    cmocka_unit_test(test_bad_json),
 	    cmocka_unit_test(test_deferred_reply),
 	    cmocka_unit_test(test_route_body_limit),
@@ -1048,6 +1132,7 @@ main(void)
 	    cmocka_unit_test(test_max_conns),
 	    cmocka_unit_test(test_bind_errors),
 	    cmocka_unit_test(test_ssl_ctx_reload),
+	    cmocka_unit_test(test_authorizer),
 	};
 	int rc;
 

@@ -1,0 +1,1343 @@
+/*
+ * forward.c: sends stored events to SIEMs over syslog (docs/forwarding.md).
+ *
+ * Targets live in the forward_targets table, managed through the admin API
+ * (/api/v1/forward) and `vigilctl forward`. Each target has its own cursor:
+ * the rowid of the last event it has handled (SQLite rowids of the events
+ * table only grow while the newest row stays, which retention never
+ * deletes). Events are read in rowid order in batches, formatted
+ * (src/proto/syslogfmt.c) and written:
+ *
+ *   tcp, tls  One batch at a time is put into the connection's output
+ *             buffer; the cursor is saved only when the buffer has drained
+ *             into the socket (the bufferevent's write callback at low
+ *             watermark 0). A receiver that is down or slow therefore only
+ *             delays delivery: after a reconnect the batch not yet drained is
+ *             sent again from the saved cursor (at least once; a receiver
+ *             that closes cleanly is noticed by the read side before more is
+ *             written). Reconnects back off from 1 s to 60 s.
+ *   udp       Best effort: one datagram per message, the cursor moves on
+ *             whatever the network does; failed sends and messages too large
+ *             for a datagram are counted as dropped.
+ *
+ * Everything runs on the center's event loop with non-blocking
+ * bufferevents (bufferevent_openssl for TLS) rather than in a thread: the
+ * store handle and the metrics are single-threaded by design, reads are
+ * bounded batches on an indexed key, and socket writes never block. Only a
+ * target given by host name resolves it with a blocking getaddrinfo() at
+ * connect time; use an address where that matters.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <ini.h>
+#include <openssl/err.h>
+
+#include "center.h"
+#include "events.h"
+#include "metrics.h"
+#include "syslogfmt.h"
+#include "tls.h"
+
+#define C(r)         ((struct center *)(r)->arg)
+#define FWD_BATCH    2000 /* events read per query */
+#define FWD_ROUNDS   8    /* batches per callback before yielding */
+#define FWD_UDP_MAX  65000
+#define FWD_MAXTYPES 16
+#define FWD_STALL    60 /* seconds without write progress */
+
+enum { FWD_UDP, FWD_TCP, FWD_TLS };
+static const char *const transports[] = {"udp", "tcp", "tls"};
+
+enum { ST_IDLE, ST_CONNECTING, ST_UP, ST_BACKOFF };
+
+struct fwd_target {
+	struct center *c;
+	char name[65];
+	int transport;
+	char host[256];
+	int port;
+	struct syslogfmt_opts fmt;
+	int framing;
+	char types[FWD_MAXTYPES][EVENT_MAX_TYPE + 1];
+	int ntypes;
+	int min_rank;
+	char *ca, *cert, *key;
+	SSL_CTX *ctx;
+	struct bufferevent *bev;
+	int udp_fd;
+	int state;
+	long long cursor;    /* saved: last event handled */
+	long long sent_upto; /* in the output buffer, not yet drained */
+	long long backoff;
+	struct event *ev_retry, *ev_pump;
+	double sent, dropped, errors;
+	char last_error[512];
+	long long connected_at;
+	int from_config; /* defined in [forward] targets, not the API */
+};
+
+struct fwd {
+	struct fwd_target **t;
+	size_t n;
+	struct buf msg, out;
+	struct event *ev_tick; /* catches events stored by any path */
+};
+
+static struct fwd g_fwd;
+
+static void target_connect(struct fwd_target *t);
+static void target_pump(struct fwd_target *t);
+
+static int
+name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static void
+labels(const struct fwd_target *t, char *out, size_t n)
+{
+	snprintf(out, n, "target=\"%s\"", t->name);
+}
+
+static void
+count(struct fwd_target *t, const char *metric, double v, double *field)
+{
+	char l[96];
+
+	labels(t, l, sizeof(l));
+	metrics_add(metric, l, v);
+	*field += v;
+}
+
+static void set_error(struct fwd_target *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_error(struct fwd_target *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->last_error, sizeof(t->last_error), fmt, ap);
+	va_end(ap);
+	log_warnx("forward: %s: %s", t->name, t->last_error);
+	count(t, "vigil_forward_errors_total", 1, &t->errors);
+}
+
+static long long
+max_event_id(struct center *c)
+{
+	struct store_rows *r;
+	long long id = 0;
+
+	r = store_query(c->store, "SELECT MAX(rowid) FROM events", "");
+	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
+		id = store_int(r, 0);
+	store_done(r);
+	return id;
+}
+
+static int
+save_cursor(struct fwd_target *t, long long id)
+{
+	char l[96];
+
+	if (id <= t->cursor)
+		return 0;
+	if (store_exec(t->c->store,
+	               "UPDATE forward_targets SET cursor = ? WHERE name = ?",
+	               "is", id, t->name) < 0)
+		return -1;
+	t->cursor = id;
+	labels(t, l, sizeof(l));
+	metrics_set("vigil_forward_cursor", l, (double)id);
+	return 0;
+}
+
+static void
+pump_later(struct fwd_target *t)
+{
+	if (t->ev_pump)
+		event_active(t->ev_pump, 0, 0);
+}
+
+static void
+pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	target_pump(arg);
+}
+
+static int
+wanted(const struct fwd_target *t, const char *type, const char *level)
+{
+	int i, rank = syslogfmt_level_rank(level);
+
+	if (rank < 0)
+		rank = 0;
+	if (rank < t->min_rank)
+		return 0;
+	if (t->ntypes == 0)
+		return 1;
+	for (i = 0; i < t->ntypes; i++)
+		if (strcmp(t->types[i], type) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+send_udp(struct fwd_target *t, const struct buf *m)
+{
+	if (m->len > FWD_UDP_MAX) {
+		count(t, "vigil_forward_dropped_total", 1, &t->dropped);
+		return 0;
+	}
+	if (send(t->udp_fd, m->data, m->len, 0) == -1) {
+		/* ECONNREFUSED: an ICMP port unreachable for an earlier
+		 * datagram. Best effort: count and go on. */
+		count(t, "vigil_forward_dropped_total", 1, &t->dropped);
+		return 0;
+	}
+	count(t, "vigil_forward_sent_total", 1, &t->sent);
+	return 0;
+}
+
+/*
+ * Reads the next batch after sent_upto and queues what the filters let
+ * through. Returns the number of rows read (0: nothing new), -1 on a store
+ * or buffer failure.
+ */
+static int
+fill_batch(struct fwd_target *t)
+{
+	struct fwd *f = &g_fwd;
+	struct store_rows *r;
+	long long last = t->sent_upto;
+	int rows = 0, queued = 0;
+
+	r = store_query(t->c->store,
+	                "SELECT e.rowid, e.agent_id, e.seq, e.time, e.type, "
+	                "e.level, e.task_id, e.data, a.hostname FROM events e "
+	                "LEFT JOIN agents a ON a.id = e.agent_id WHERE "
+	                "e.rowid > ? ORDER BY e.rowid LIMIT ?",
+	                "ii", t->sent_upto, (long long)FWD_BATCH);
+	if (r == NULL)
+		return -1;
+	buf_reset(&f->out);
+	while (store_next(r) == 1) {
+		struct syslogfmt_event e;
+		long long id = store_int(r, 0);
+
+		e.agent_id = store_text(r, 1);
+		e.seq = store_int(r, 2);
+		e.time = store_int(r, 3);
+		e.type = store_text(r, 4);
+		e.level = store_text(r, 5);
+		e.task_id = store_text(r, 6);
+		e.data = store_text(r, 7);
+		e.hostname = store_text(r, 8);
+		/* Received by the syslog listener: the sender's address. */
+		if (e.hostname == NULL && e.agent_id != NULL &&
+		    strncmp(e.agent_id, "syslog:", 7) == 0)
+			e.hostname = e.agent_id + 7;
+		if (e.type == NULL || !wanted(t, e.type, e.level))
+			goto next;
+		buf_reset(&f->msg);
+		if (syslogfmt_format(&t->fmt, &e, &f->msg) == -1) {
+			count(t, "vigil_forward_dropped_total", 1, &t->dropped);
+			goto next;
+		}
+		if (t->transport == FWD_UDP) {
+			send_udp(t, &f->msg);
+			goto next;
+		}
+		/* The batch buffer is full: stop before this row (a batch
+		 * always takes its first row: the buffer holds 8 MiB). */
+		if (syslogfmt_frame(t->framing, f->msg.data, f->msg.len,
+		                    &f->out) == -1)
+			break;
+		queued++;
+	next:
+		rows++;
+		last = id;
+	}
+	store_done(r);
+	if (t->transport == FWD_UDP) {
+		t->sent_upto = last;
+		save_cursor(t, last);
+		return rows;
+	}
+	if (f->out.len > 0 &&
+	    bufferevent_write(t->bev, f->out.data, f->out.len) == -1)
+		return -1;
+	t->sent_upto = last;
+	count(t, "vigil_forward_sent_total", queued, &t->sent);
+	return rows;
+}
+
+static void
+update_lag(struct fwd_target *t)
+{
+	char l[96];
+
+	labels(t, l, sizeof(l));
+	metrics_set("vigil_forward_lag_events", l,
+	            (double)(max_event_id(t->c) - t->cursor));
+}
+
+static void
+target_pump(struct fwd_target *t)
+{
+	int round, n;
+
+	if (t->state != ST_UP || (t->transport == FWD_UDP && t->udp_fd == -1))
+		return;
+	if (t->transport != FWD_UDP) {
+		if (t->bev == NULL)
+			return;
+		/* Still draining the previous batch: the write callback
+		 * comes back here. */
+		if (evbuffer_get_length(bufferevent_get_output(t->bev)) > 0)
+			return;
+		/* Everything queued is in the socket: now save it. */
+		save_cursor(t, t->sent_upto);
+	}
+	for (round = 0; round < FWD_ROUNDS; round++) {
+		if ((n = fill_batch(t)) == -1) {
+			set_error(t, "cannot read or queue events; retrying");
+			break;
+		}
+		if (n == 0)
+			break;
+		if (t->transport != FWD_UDP) {
+			/* Nothing queued (all filtered out): save and go
+			 * on; else wait for the drain. */
+			if (evbuffer_get_length(
+			        bufferevent_get_output(t->bev)) == 0) {
+				save_cursor(t, t->sent_upto);
+				continue;
+			}
+			break;
+		}
+	}
+	if (round == FWD_ROUNDS)
+		pump_later(t); /* more to do: let the loop breathe first */
+	update_lag(t);
+}
+
+static void
+drop_conn(struct fwd_target *t)
+{
+	char l[96];
+	int had = t->bev != NULL || t->udp_fd != -1;
+
+	if (t->bev) {
+		bufferevent_free(t->bev);
+		t->bev = NULL;
+	}
+	if (t->udp_fd != -1) {
+		close(t->udp_fd);
+		t->udp_fd = -1;
+	}
+	/* What was queued but not drained is sent again from the cursor. */
+	t->sent_upto = t->cursor;
+	if (had) {
+		labels(t, l, sizeof(l));
+		metrics_set("vigil_forward_connected", l, 0);
+	}
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	target_connect(arg);
+}
+
+static void
+backoff(struct fwd_target *t)
+{
+	struct timeval tv;
+
+	drop_conn(t);
+	t->state = ST_BACKOFF;
+	t->backoff = t->backoff ? t->backoff * 2 : 1;
+	if (t->backoff > 60)
+		t->backoff = 60;
+	tv.tv_sec = t->backoff;
+	tv.tv_usec = 0;
+	evtimer_add(t->ev_retry, &tv);
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	/* Receivers do not talk; whatever comes is discarded. */
+	evbuffer_drain(bufferevent_get_input(bev),
+	               evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	target_pump(arg);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct fwd_target *t = arg;
+	char l[96];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_KEEPALIVE,
+		           &one, sizeof(one));
+		t->state = ST_UP;
+		t->backoff = 0;
+		t->connected_at = (long long)time(NULL);
+		t->last_error[0] = '\0';
+		labels(t, l, sizeof(l));
+		metrics_set("vigil_forward_connected", l, 1);
+		log_info("forward: %s: connected to %s:%d (%s)", t->name,
+		         t->host, t->port, transports[t->transport]);
+		target_pump(t);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		int se = EVUTIL_SOCKET_ERROR();
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+		if (vr != X509_V_OK)
+			set_error(t,
+			          "%s:%d: the receiver's certificate does "
+			          "not verify against %s: %s",
+			          t->host, t->port, t->ca,
+			          tls_verify_error_text(vr));
+		else if (e != 0) {
+			char s[160];
+
+			ERR_error_string_n(e, s, sizeof(s));
+			set_error(t, "%s:%d: TLS: %s", t->host, t->port, s);
+		} else if (what & BEV_EVENT_EOF)
+			set_error(t,
+			          "%s:%d: the receiver closed the "
+			          "connection",
+			          t->host, t->port);
+		else
+			set_error(t, "%s:%d: %s", t->host, t->port,
+			          se ? evutil_socket_error_to_string(se)
+			             : "connection failed");
+		backoff(t);
+	}
+}
+
+static int
+resolve(struct fwd_target *t, int socktype, struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char serv[16];
+	int gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = socktype;
+	snprintf(serv, sizeof(serv), "%d", t->port);
+	if ((gai = getaddrinfo(t->host, serv, &hints, res)) != 0) {
+		set_error(t, "%s: %s", t->host, gai_strerror(gai));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+target_connect(struct fwd_target *t)
+{
+	struct addrinfo *res = NULL;
+	SSL *ssl = NULL;
+
+	drop_conn(t);
+	if (t->transport == FWD_UDP) {
+		if (resolve(t, SOCK_DGRAM, &res) == -1)
+			goto fail;
+		t->udp_fd =
+		    socket(res->ai_family,
+		           SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (t->udp_fd == -1 ||
+		    connect(t->udp_fd, res->ai_addr, res->ai_addrlen) == -1) {
+			set_error(t, "%s:%d: %s", t->host, t->port,
+			          strerror(errno));
+			goto fail;
+		}
+		t->state = ST_UP;
+		t->backoff = 0;
+		freeaddrinfo(res);
+		{
+			char l[96];
+
+			labels(t, l, sizeof(l));
+			metrics_set("vigil_forward_connected", l, 1);
+		}
+		target_pump(t);
+		return;
+	}
+	if (resolve(t, SOCK_STREAM, &res) == -1)
+		goto fail;
+	if (t->transport == FWD_TLS) {
+		if ((ssl = SSL_new(t->ctx)) == NULL)
+			goto fail;
+		/* RFC 5425 5.2: the receiver's certificate must name the
+		 * host we were told to send to. */
+		SSL_set_tlsext_host_name(ssl, t->host);
+		if (SSL_set1_host(ssl, t->host) != 1)
+			goto fail;
+		t->bev = bufferevent_openssl_socket_new(
+		    t->c->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (t->bev == NULL)
+			goto fail;
+		ssl = NULL; /* owned by the bufferevent */
+		/* A receiver that stops without close_notify is a closed
+		 * connection like any other, not a TLS error. */
+		bufferevent_openssl_set_allow_dirty_shutdown(t->bev, 1);
+	} else if ((t->bev = bufferevent_socket_new(
+	                t->c->base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail;
+	/* No progress writing (connecting, handshake, or a receiver that
+	 * stopped reading or vanished without a FIN) for FWD_STALL seconds:
+	 * reconnect and send again from the cursor. The timer restarts with
+	 * every write that makes progress, so a slow receiver is not cut. */
+	{
+		struct timeval stall = {FWD_STALL, 0};
+
+		bufferevent_set_timeouts(t->bev, NULL, &stall);
+	}
+	bufferevent_setcb(t->bev, read_cb, write_cb, event_cb, t);
+	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+	t->state = ST_CONNECTING;
+	if (bufferevent_socket_connect(t->bev, res->ai_addr,
+	                               (int)res->ai_addrlen) == -1) {
+		/* event_cb is not called for a failed start. */
+		set_error(t, "%s:%d: cannot connect", t->host, t->port);
+		goto fail;
+	}
+	freeaddrinfo(res);
+	return;
+fail:
+	SSL_free(ssl);
+	if (res)
+		freeaddrinfo(res);
+	backoff(t);
+}
+
+static void
+target_free(struct fwd_target *t)
+{
+	if (t == NULL)
+		return;
+	drop_conn(t);
+	if (t->ev_retry)
+		event_free(t->ev_retry);
+	if (t->ev_pump)
+		event_free(t->ev_pump);
+	SSL_CTX_free(t->ctx);
+	free(t->ca);
+	free(t->cert);
+	free(t->key);
+	free((char *)t->fmt.center_host);
+	free(t);
+}
+
+/* Fills t from a JSON spec (API body or DB row turned into JSON). */
+static int
+target_from_json(const char *fqdn, json_t *j, struct fwd_target *t,
+                 struct buf *err)
+{
+	const char *name = json_string_value(json_object_get(j, "name"));
+	const char *tr = json_string_value(json_object_get(j, "transport"));
+	const char *host = json_string_value(json_object_get(j, "host"));
+	const char *fmt = json_string_value(json_object_get(j, "format"));
+	const char *fr = json_string_value(json_object_get(j, "framing"));
+	const char *ml = json_string_value(json_object_get(j, "min_level"));
+	const char *ca = json_string_value(json_object_get(j, "ca_file"));
+	const char *cert = json_string_value(json_object_get(j, "cert_file"));
+	const char *key = json_string_value(json_object_get(j, "key_file"));
+	json_t *port = json_object_get(j, "port");
+	json_t *fac = json_object_get(j, "facility");
+	json_t *types = json_object_get(j, "types"), *v;
+	size_t i;
+	int k;
+
+	t->udp_fd = -1;
+	if (name == NULL || !name_ok(name)) {
+		buf_puts(err, "name: 1 to 64 of [A-Za-z0-9._-]");
+		return -1;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->transport = FWD_UDP;
+	if (tr != NULL) {
+		for (k = 0; k < 3 && strcmp(tr, transports[k]) != 0; k++)
+			;
+		if (k == 3) {
+			buf_puts(err, "transport: udp, tcp or tls");
+			return -1;
+		}
+		t->transport = k;
+	}
+	if (host == NULL || *host == '\0' || strlen(host) >= sizeof(t->host)) {
+		buf_puts(err, "host: required, a name or address");
+		return -1;
+	}
+	snprintf(t->host, sizeof(t->host), "%s", host);
+	t->port = t->transport == FWD_TLS ? 6514 : 514;
+	if (port != NULL) {
+		if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+		    json_integer_value(port) > 65535) {
+			buf_puts(err, "port: 1..65535");
+			return -1;
+		}
+		t->port = (int)json_integer_value(port);
+	}
+	t->fmt.format = SYSLOGFMT_RFC5424;
+	if (fmt != NULL) {
+		if ((k = syslogfmt_format_parse(fmt)) < 0) {
+			buf_puts(err,
+			         "format: rfc5424, rfc3164, cef, leef or json");
+			return -1;
+		}
+		t->fmt.format = (enum syslogfmt_format)k;
+	}
+	t->framing = SYSLOGFMT_OCTET;
+	if (fr != NULL) {
+		if (strcmp(fr, "newline") == 0)
+			t->framing = SYSLOGFMT_NEWLINE;
+		else if (strcmp(fr, "octet") != 0) {
+			buf_puts(err, "framing: octet or newline");
+			return -1;
+		}
+	}
+	t->fmt.facility = 16;
+	if (fac != NULL) {
+		if (!json_is_integer(fac) || json_integer_value(fac) < 0 ||
+		    json_integer_value(fac) > 23) {
+			buf_puts(err, "facility: 0..23 (16 = local0)");
+			return -1;
+		}
+		t->fmt.facility = (int)json_integer_value(fac);
+	}
+	t->fmt.version = VIGIL_VERSION;
+	if ((t->fmt.center_host = strdup(fqdn)) == NULL)
+		return -1;
+	if (ml != NULL && (t->min_rank = syslogfmt_level_rank(ml)) < 0) {
+		buf_puts(err, "min_level: info, notice, warning or alert");
+		return -1;
+	}
+	if (types != NULL) {
+		if (!json_is_array(types) ||
+		    json_array_size(types) > FWD_MAXTYPES) {
+			buf_printf(err,
+			           "types: an array of at most %d event "
+			           "types",
+			           FWD_MAXTYPES);
+			return -1;
+		}
+		json_array_foreach(types, i, v)
+		{
+			const char *s = json_string_value(v);
+
+			if (s == NULL || *s == '\0' ||
+			    strlen(s) > EVENT_MAX_TYPE) {
+				buf_puts(err, "types: event type names");
+				return -1;
+			}
+			snprintf(t->types[t->ntypes++], EVENT_MAX_TYPE + 1,
+			         "%s", s);
+		}
+	}
+	if (t->transport == FWD_TLS) {
+		if (ca == NULL) {
+			buf_puts(err, "ca_file: required for tls (the CA that "
+			              "signed the receiver's certificate)");
+			return -1;
+		}
+		if ((t->ctx = tls_client_ctx(ca, cert, key, err)) == NULL)
+			return -1;
+	} else if (ca || cert || key) {
+		buf_puts(err, "ca_file, cert_file, key_file: only for tls");
+		return -1;
+	}
+	t->ca = dup_or_null(ca);
+	t->cert = dup_or_null(cert);
+	t->key = dup_or_null(key);
+	return 0;
+}
+
+static json_t *
+target_spec(const struct fwd_target *t)
+{
+	json_t *types = json_array();
+	int i;
+
+	for (i = 0; i < t->ntypes; i++)
+		json_array_append_new(types, json_string(t->types[i]));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:o, s:s, "
+	    "s:s?, s:s?, s:s?}",
+	    "name", t->name, "transport", transports[t->transport], "host",
+	    t->host, "port", t->port, "format",
+	    syslogfmt_format_name(t->fmt.format), "framing",
+	    t->framing == SYSLOGFMT_NEWLINE ? "newline" : "octet", "facility",
+	    t->fmt.facility, "types", types, "min_level",
+	    (const char *[]){"info", "notice", "warning", "alert"}[t->min_rank],
+	    "ca_file", t->ca, "cert_file", t->cert, "key_file", t->key);
+}
+
+/* Keys of a target, in the API and in the targets file. */
+static const char *const spec_keys[] = {
+    "name",      "transport", "host",  "port",      "format",
+    "framing",   "facility",  "types", "min_level", "ca_file",
+    "cert_file", "key_file",  "from",  NULL};
+
+struct tfile {
+	const char *path;
+	json_t *specs; /* name -> spec */
+	struct buf *err;
+	int bad;
+};
+
+static int
+tfile_handler(void *user, const char *section, const char *name,
+              const char *value)
+{
+	struct tfile *tf = user;
+	json_t *spec, *v;
+	long long n;
+	size_t i;
+
+	if (*section == '\0') {
+		buf_printf(tf->err, "%s: %s: outside a [target] section\n",
+		           tf->path, name);
+		tf->bad = 1;
+		return 1;
+	}
+	for (i = 0; spec_keys[i] && strcmp(spec_keys[i], name) != 0; i++)
+		;
+	if (spec_keys[i] == NULL || strcmp(name, "name") == 0) {
+		buf_printf(tf->err, "%s: [%s] %s: unknown key\n", tf->path,
+		           section, name);
+		tf->bad = 1;
+		return 1;
+	}
+	if ((spec = json_object_get(tf->specs, section)) == NULL) {
+		spec =
+		    json_pack("{s:s, s:b}", "name", section, "from_config", 1);
+		json_object_set_new(tf->specs, section, spec);
+	}
+	if (json_object_get(spec, name) != NULL) {
+		buf_printf(tf->err, "%s: [%s] %s: given twice\n", tf->path,
+		           section, name);
+		tf->bad = 1;
+		return 1;
+	}
+	if (strcmp(name, "types") == 0) {
+		struct strv rest = strv_cstr(value), one;
+
+		v = json_array();
+		while (rest.len > 0) {
+			one = strv_trim(strv_split(&rest, ','));
+			if (one.len > 0)
+				json_array_append_new(
+				    v, json_stringn(one.p, one.len));
+		}
+	} else if ((strcmp(name, "port") == 0 ||
+	            strcmp(name, "facility") == 0) &&
+	           str_to_ll(value, 0, 1000000, &n) == 0)
+		v = json_integer(n);
+	else
+		v = json_string(value);
+	json_object_set_new(spec, name, v);
+	return 1;
+}
+
+/* Reads and checks the targets file: an object name -> spec, or NULL with
+ * every problem in err ("file: [name] key: message" lines). */
+static json_t *
+tfile_load(const char *path, const char *fqdn, struct buf *err)
+{
+	struct tfile tf = {path, json_object(), err, 0};
+	const char *name;
+	json_t *spec;
+	int rc;
+
+	rc = ini_parse(path, tfile_handler, &tf);
+	if (rc < 0) {
+		buf_printf(err, "%s: cannot read: %s\n", path,
+		           rc == -1 ? strerror(errno) : "out of memory");
+		tf.bad = 1;
+	} else if (rc > 0) {
+		buf_printf(err, "%s:%d: not a [section] or key = value line\n",
+		           path, rc);
+		tf.bad = 1;
+	}
+	json_object_foreach(tf.specs, name, spec)
+	{
+		struct fwd_target t;
+		struct buf e;
+		const char *from =
+		    json_string_value(json_object_get(spec, "from"));
+
+		memset(&t, 0, sizeof(t));
+		buf_init(&e, 1024);
+		if (target_from_json(fqdn, spec, &t, &e) == -1 ||
+		    (from != NULL && strcmp(from, "now") != 0 &&
+		     strcmp(from, "start") != 0 &&
+		     buf_puts(&e, "from: now or start") == 0)) {
+			buf_printf(err, "%s: [%s] %s\n", path, name,
+			           buf_cstr(&e));
+			tf.bad = 1;
+		}
+		SSL_CTX_free(t.ctx);
+		free(t.ca);
+		free(t.cert);
+		free(t.key);
+		free((char *)t.fmt.center_host);
+		buf_free(&e);
+	}
+	if (tf.bad) {
+		json_decref(tf.specs);
+		return NULL;
+	}
+	return tf.specs;
+}
+
+int
+forward_check_file(const char *path, const char *fqdn, struct buf *err)
+{
+	json_t *specs = tfile_load(path, fqdn, err);
+
+	json_decref(specs);
+	return specs ? 0 : -1;
+}
+
+/* Brings forward_targets in line with the targets file: its targets are
+ * added (cursor per their "from") or updated (cursor kept); targets that
+ * came from the file and are gone from it are removed. */
+static int
+tfile_sync(struct center *c, struct buf *err)
+{
+	const char *name;
+	json_t *specs, *spec;
+	struct store_rows *r;
+	char *s;
+	int rc = -1;
+
+	if ((specs = tfile_load(c->conf.fwd_targets, c->conf.fqdn, err)) ==
+	    NULL)
+		return -1;
+	if (store_begin(c->store) == -1)
+		goto out;
+	r = store_query(c->store,
+	                "SELECT name FROM forward_targets WHERE source = "
+	                "'config'",
+	                "");
+	while (r != NULL && store_next(r) == 1)
+		if (json_object_get(specs, store_text(r, 0)) == NULL)
+			json_object_set_new(specs, store_text(r, 0),
+			                    json_null()); /* gone */
+	store_done(r);
+	json_object_foreach(specs, name, spec)
+	{
+		const char *from =
+		    json_string_value(json_object_get(spec, "from"));
+		long long cursor =
+		    from && strcmp(from, "start") == 0 ? 0 : max_event_id(c);
+		int n;
+
+		if (json_is_null(spec)) {
+			n = store_exec(
+			    c->store,
+			    "DELETE FROM forward_targets WHERE name = "
+			    "?",
+			    "s", name);
+			log_info("forward: target %s removed (no longer in %s)",
+			         name, c->conf.fwd_targets);
+			if (n < 0)
+				goto rollback;
+			continue;
+		}
+		if ((s = json_dumps(spec, JSON_COMPACT)) == NULL)
+			goto rollback;
+		n = store_exec(c->store,
+		               "UPDATE forward_targets SET spec = ?, source = "
+		               "'config' WHERE name = ?",
+		               "ss", s, name);
+		if (n == 0)
+			n = store_exec(
+			    c->store,
+			    "INSERT INTO forward_targets (name, spec, "
+			    "cursor, created_at, source) VALUES (?, ?, "
+			    "?, ?, 'config')",
+			    "ssii", name, s, cursor, (long long)time(NULL));
+		free(s);
+		if (n != 1)
+			goto rollback;
+	}
+	if (store_commit(c->store) == -1)
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	store_rollback(c->store);
+	buf_puts(err, "forward: cannot store the targets of the targets file");
+out:
+	json_decref(specs);
+	return rc;
+}
+
+static struct fwd_target *
+target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
+{
+	struct fwd_target *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->c = c;
+	if (target_from_json(c->conf.fqdn, spec, t, err) == -1)
+		goto fail;
+	t->from_config =
+	    json_is_true(json_object_get(spec, "from_config")) ? 1 : 0;
+	t->cursor = t->sent_upto = cursor;
+	t->ev_retry = evtimer_new(c->base, retry_cb, t);
+	t->ev_pump = event_new(c->base, -1, 0, pump_cb, t);
+	if (t->ev_retry == NULL || t->ev_pump == NULL)
+		goto fail;
+	return t;
+fail:
+	target_free(t);
+	return NULL;
+}
+
+static struct fwd_target *
+find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < g_fwd.n; i++)
+		if (strcmp(g_fwd.t[i]->name, name) == 0)
+			return g_fwd.t[i];
+	return NULL;
+}
+
+static int
+add_running(struct fwd_target *t)
+{
+	struct fwd_target **n;
+
+	n = realloc(g_fwd.t, (g_fwd.n + 1) * sizeof(*n));
+	if (n == NULL)
+		return -1;
+	g_fwd.t = n;
+	g_fwd.t[g_fwd.n++] = t;
+	target_connect(t);
+	return 0;
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (i = 0; i < g_fwd.n; i++) {
+		if (g_fwd.t[i]->state == ST_UP)
+			target_pump(g_fwd.t[i]);
+		else
+			update_lag(g_fwd.t[i]); /* grows while it is down */
+	}
+}
+
+int
+forward_init(struct center *c)
+{
+	struct timeval tv = {1, 0};
+	struct store_rows *r;
+	struct buf err;
+
+	metrics_declare("vigil_forward_sent_total", METRIC_COUNTER,
+	                "messages handed to forwarding targets' connections "
+	                "(after a reconnect, a batch not yet written is "
+	                "counted again)");
+	metrics_declare("vigil_forward_dropped_total", METRIC_COUNTER,
+	                "messages not delivered (udp send failures, too large "
+	                "for a datagram, unformattable)");
+	metrics_declare("vigil_forward_errors_total", METRIC_COUNTER,
+	                "connection and TLS errors of forwarding targets");
+	metrics_declare("vigil_forward_lag_events", METRIC_GAUGE,
+	                "events stored but not yet forwarded, per target");
+	metrics_declare("vigil_forward_connected", METRIC_GAUGE,
+	                "1 while the target's connection is up");
+	metrics_declare("vigil_forward_cursor", METRIC_GAUGE,
+	                "rowid of the last event forwarded, per target");
+	buf_init(&g_fwd.msg, 1 << 20);
+	buf_init(&g_fwd.out, 8u << 20);
+	buf_init(&err, 4096);
+	if (c->conf.fwd_targets != NULL && tfile_sync(c, &err) == -1) {
+		log_warnx("%s", buf_cstr(&err));
+		buf_free(&err);
+		return -1;
+	}
+	r = store_query(
+	    c->store, "SELECT spec, cursor FROM forward_targets ORDER BY name",
+	    "");
+	if (r == NULL) {
+		buf_free(&err);
+		return -1;
+	}
+	while (store_next(r) == 1) {
+		json_t *spec = json_loads(store_text(r, 0), 0, NULL);
+		struct fwd_target *t;
+
+		buf_reset(&err);
+		t = spec ? target_new(c, spec, store_int(r, 1), &err) : NULL;
+		if (t == NULL || add_running(t) == -1) {
+			log_warnx("forward: target %s cannot start: %s",
+			          store_text(r, 0), buf_cstr(&err));
+			target_free(t);
+		}
+		json_decref(spec);
+	}
+	store_done(r);
+	buf_free(&err);
+	g_fwd.ev_tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
+	return g_fwd.ev_tick ? event_add(g_fwd.ev_tick, &tv) : -1;
+}
+
+void
+forward_shutdown(struct center *c)
+{
+	size_t i;
+
+	(void)c;
+	if (g_fwd.ev_tick) {
+		event_free(g_fwd.ev_tick);
+		g_fwd.ev_tick = NULL;
+	}
+	for (i = 0; i < g_fwd.n; i++)
+		target_free(g_fwd.t[i]);
+	free(g_fwd.t);
+	g_fwd.t = NULL;
+	g_fwd.n = 0;
+	buf_free(&g_fwd.msg);
+	buf_free(&g_fwd.out);
+}
+
+void
+forward_kick(struct center *c)
+{
+	size_t i;
+
+	(void)c;
+	for (i = 0; i < g_fwd.n; i++) {
+		if (g_fwd.t[i]->state == ST_UP)
+			pump_later(g_fwd.t[i]);
+		else
+			update_lag(g_fwd.t[i]);
+	}
+}
+
+int
+forward_audit(struct center *c, json_t *entry)
+{
+	struct store_rows *r;
+	long long seq = 1;
+	char *data;
+	int rc = -1;
+
+	if ((data = json_dumps(entry, JSON_COMPACT)) == NULL)
+		return -1;
+	r = store_query(c->store,
+	                "SELECT MAX(seq) FROM events WHERE agent_id = 'center'",
+	                "");
+	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
+		seq = store_int(r, 0) + 1;
+	store_done(r);
+	if (store_exec(c->store,
+	               "INSERT INTO events (agent_id, seq, time, received_at, "
+	               "type, level, task_id, data) VALUES ('center', ?, ?, ?, "
+	               "'audit', 'notice', NULL, ?)",
+	               "iiis", seq, (long long)time(NULL),
+	               (long long)time(NULL), data) == 1) {
+		rc = 0;
+		forward_kick(c);
+	}
+	free(data);
+	return rc;
+}
+
+static json_t *
+target_status(const struct fwd_target *t)
+{
+	static const char *const states[] = {"idle", "connecting", "up",
+	                                     "backoff"};
+	json_t *o = target_spec(t);
+	long long lag = max_event_id(t->c) - t->cursor;
+
+	json_object_set_new(o, "state", json_string(states[t->state]));
+	json_object_set_new(o, "source",
+	                    json_string(t->from_config ? "config" : "api"));
+	json_object_set_new(o, "cursor", json_integer(t->cursor));
+	json_object_set_new(o, "lag_events", json_integer(lag < 0 ? 0 : lag));
+	json_object_set_new(o, "sent", json_integer((json_int_t)t->sent));
+	json_object_set_new(o, "dropped", json_integer((json_int_t)t->dropped));
+	json_object_set_new(o, "errors", json_integer((json_int_t)t->errors));
+	json_object_set_new(o, "last_error",
+	                    t->last_error[0] ? json_string(t->last_error)
+	                                     : json_null());
+	return o;
+}
+
+/* GET /api/v1/forward */
+static void
+adm_forward_list(struct http_req *r)
+{
+	json_t *a;
+	size_t i;
+
+	if (admin_authorize(r) == -1)
+		return;
+	a = json_array();
+	for (i = 0; i < g_fwd.n; i++)
+		json_array_append_new(a, target_status(g_fwd.t[i]));
+	http_reply_json(r, 200, json_pack("{s:o}", "targets", a));
+}
+
+/* POST /api/v1/forward */
+static void
+adm_forward_add(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct fwd_target *t = NULL;
+	const char *from, *k;
+	json_t *body, *spec = NULL, *v;
+	struct buf err;
+	long long cursor;
+	char *s = NULL;
+	size_t i;
+
+	if (admin_authorize(r) == -1)
+		return;
+	if ((body = http_req_json(r)) == NULL)
+		return;
+	buf_init(&err, 1024);
+	json_object_foreach(body, k, v)
+	{
+		for (i = 0; spec_keys[i] && strcmp(spec_keys[i], k) != 0; i++)
+			;
+		if (spec_keys[i] == NULL) {
+			http_reply_error(r, 400, "bad_request",
+			                 "%.64s: unknown field", k);
+			goto out;
+		}
+	}
+	from = json_string_value(json_object_get(body, "from"));
+	if (from != NULL && strcmp(from, "now") != 0 &&
+	    strcmp(from, "start") != 0) {
+		http_reply_error(r, 400, "bad_request",
+		                 "from: now (events stored from now on, the "
+		                 "default) or start (every stored event)");
+		goto out;
+	}
+	cursor = from && strcmp(from, "start") == 0 ? 0 : max_event_id(c);
+	if ((t = target_new(c, body, cursor, &err)) == NULL) {
+		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
+		goto out;
+	}
+	if (find(t->name) != NULL) {
+		http_reply_error(r, 409, "exists",
+		                 "a forwarding target named %s exists already",
+		                 t->name);
+		goto out;
+	}
+	spec = target_spec(t);
+	s = json_dumps(spec, JSON_COMPACT);
+	if (s == NULL ||
+	    store_exec(c->store,
+	               "INSERT INTO forward_targets (name, spec, cursor, "
+	               "created_at, source) VALUES (?, ?, ?, ?, 'api')",
+	               "ssii", t->name, s, cursor,
+	               (long long)time(NULL)) != 1) {
+		http_reply_error(r, 409, "exists",
+		                 "a forwarding target named %s exists already",
+		                 t->name);
+		goto out;
+	}
+	if (add_running(t) == -1) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	log_info("forward: target %s added (%s %s:%d, %s)", t->name,
+	         transports[t->transport], t->host, t->port,
+	         syslogfmt_format_name(t->fmt.format));
+	http_reply_json(r, 201, target_status(t));
+	t = NULL;
+out:
+	target_free(t);
+	free(s);
+	json_decref(spec);
+	json_decref(body);
+	buf_free(&err);
+}
+
+/* Sends one test message through the target's connection. */
+static void
+forward_test(struct http_req *r, struct fwd_target *t)
+{
+	struct syslogfmt_event e;
+	char data[256];
+	struct buf *m = &g_fwd.msg;
+
+	snprintf(data, sizeof(data),
+	         "{\"message\":\"Vigil forwarding test\",\"target\":\"%s\"}",
+	         t->name);
+	memset(&e, 0, sizeof(e));
+	e.agent_id = "center";
+	e.time = (long long)time(NULL);
+	e.type = "test";
+	e.level = "notice";
+	e.data = data;
+	if (t->state != ST_UP) {
+		http_reply_error(
+		    r, 502, "not_connected", "%s is not connected to %s:%d: %s",
+		    t->name, t->host, t->port,
+		    t->last_error[0] ? t->last_error : "connecting");
+		return;
+	}
+	buf_reset(m);
+	if (syslogfmt_format(&t->fmt, &e, m) == -1)
+		goto fail;
+	if (t->transport == FWD_UDP) {
+		if (send(t->udp_fd, m->data, m->len, 0) == -1) {
+			http_reply_error(r, 502, "send_failed", "%s: %s:%d: %s",
+			                 t->name, t->host, t->port,
+			                 strerror(errno));
+			return;
+		}
+	} else {
+		struct buf fr;
+
+		buf_init(&fr, 1 << 20);
+		if (syslogfmt_frame(t->framing, m->data, m->len, &fr) == -1 ||
+		    bufferevent_write(t->bev, fr.data, fr.len) == -1) {
+			buf_free(&fr);
+			goto fail;
+		}
+		buf_free(&fr);
+	}
+	http_reply_json(r, 200,
+	                json_pack("{s:s, s:b, s:s}", "name", t->name, "sent", 1,
+	                          "message", buf_cstr(m)));
+	return;
+fail:
+	http_reply_error(r, 500, "internal", "cannot queue the test message");
+}
+
+/* DELETE /api/v1/forward/NAME, POST /api/v1/forward/NAME/test */
+static void
+adm_forward_one(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct fwd_target *t;
+	char name[80];
+	const char *slash = strchr(r->rest, '/');
+	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest), i;
+
+	if (admin_authorize(r) == -1)
+		return;
+	if (n == 0 || n >= sizeof(name)) {
+		http_reply_error(r, 404, "not_found", "no such target");
+		return;
+	}
+	memcpy(name, r->rest, n);
+	name[n] = '\0';
+	if ((t = find(name)) == NULL) {
+		http_reply_error(r, 404, "not_found",
+		                 "no forwarding target %.64s", name);
+		return;
+	}
+	if (strcmp(r->method, "POST") == 0) {
+		if (slash == NULL || strcmp(slash, "/test") != 0) {
+			http_reply_error(r, 404, "not_found",
+			                 "POST /api/v1/forward/NAME/test");
+			return;
+		}
+		forward_test(r, t);
+		return;
+	}
+	if (slash != NULL) {
+		http_reply_error(r, 404, "not_found", "no such target");
+		return;
+	}
+	if (t->from_config) {
+		http_reply_error(r, 409, "from_config",
+		                 "%s is defined in %s; remove it there and "
+		                 "restart vigild",
+		                 name, c->conf.fwd_targets);
+		return;
+	}
+	if (store_exec(c->store, "DELETE FROM forward_targets WHERE name = ?",
+	               "s", name) < 0) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		return;
+	}
+	for (i = 0; i < g_fwd.n; i++)
+		if (g_fwd.t[i] == t) {
+			g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+			break;
+		}
+	log_info("forward: target %s removed", name);
+	target_free(t);
+	http_reply_json(r, 200,
+	                json_pack("{s:s, s:b}", "name", name, "deleted", 1));
+}
+
+const struct http_route forward_admin_routes[] = {
+    {"GET", "/api/v1/forward", adm_forward_list, 0, "forward", 0,
+     ROLE_READONLY},
+    {"POST", "/api/v1/forward", adm_forward_add, 0, "forward", 0, ROLE_ADMIN},
+    /* .../NAME/test: sends one test message */
+    {"POST", "/api/v1/forward/", adm_forward_one, HTTP_ROUTE_PREFIX,
+     "forward_target", 0, ROLE_OPERATOR},
+    {"DELETE", "/api/v1/forward/", adm_forward_one, HTTP_ROUTE_PREFIX,
+     "forward_target", 0, ROLE_ADMIN},
+    {NULL, NULL, NULL, 0, NULL, 0},
+};

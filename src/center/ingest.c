@@ -1,0 +1,293 @@
+/*
+ * ingest.c: durable storage of agents' event batches, off the event loop.
+ *
+ * gw_events (events.c) parses a batch on the loop, defers the request and
+ * hands both here. One writer thread, with its own SQLite connection, takes
+ * every batch waiting and stores them all in one transaction: a group
+ * commit, so one fsync covers many batches while the loop goes on with TLS
+ * and parsing on the other core. The finished jobs go back to the loop
+ * (a pipe wakes it), which answers each request with its acknowledgement.
+ *
+ * The guarantees stay those of the single-threaded path: a batch is
+ * acknowledged only after the commit that holds it; a failed transaction
+ * answers 503 + Retry-After to every batch in it and the agents send them
+ * again (rows are keyed by (agent, seq), stored with ON CONFLICT DO
+ * NOTHING, so nothing is stored twice). The queue is bounded
+ * (INGEST_MAX_QUEUED events): past it a batch is refused with 503 at once,
+ * so a flood cannot take more memory than that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "center.h"
+#include "events.h"
+#include "metrics.h"
+
+#define INGEST_MAX_QUEUED 200000 /* events waiting for the writer */
+/* Events per transaction, about: the loop's own writes (heartbeats, task
+ * states) wait for the writer's transaction, so it is kept to tens of ms. */
+#define INGEST_MAX_TXN 4000
+
+struct ingest_job {
+	struct ingest_job *next;
+	struct http_req *req; /* deferred; answered on the loop */
+	char *agent;
+	struct event_batch b;
+	long long now;
+	int stored; /* rows inserted; -1: the transaction failed */
+};
+
+struct ingest {
+	struct center *c;
+	struct store *store; /* the writer's own connection */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct ingest_job *todo, **todo_tail;
+	size_t todo_events; /* in todo and in the writer's hands */
+	struct ingest_job *done, **done_tail;
+	int stop, started;
+	int wake[2]; /* writer -> loop */
+	struct event *ev_done;
+};
+
+static void
+job_free(struct ingest_job *j)
+{
+	event_batch_free(&j->b);
+	free(j->agent);
+	free(j);
+}
+
+/* Stores the jobs in one transaction; sets each job's stored. */
+static void
+ingest_store(struct store *s, struct ingest_job *jobs)
+{
+	struct ingest_job *j;
+	size_t i;
+	int n;
+
+	if (store_begin(s) == -1)
+		goto fail;
+	for (j = jobs; j != NULL; j = j->next) {
+		j->stored = 0;
+		for (i = 0; i < j->b.n; i++) {
+			struct event_in *e = &j->b.ev[i];
+
+			n = store_exec(
+			    s,
+			    "INSERT INTO events (agent_id, seq, time, "
+			    "received_at, type, level, task_id, data) VALUES "
+			    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, "
+			    "seq) DO NOTHING",
+			    "siiissss", j->agent, (long long)e->seq, e->time,
+			    j->now, e->type, e->level[0] ? e->level : NULL,
+			    e->task_id[0] ? e->task_id : NULL, e->data);
+			if (n < 0) {
+				store_rollback(s);
+				goto fail;
+			}
+			j->stored += n;
+		}
+	}
+	if (store_commit(s) == -1) {
+		store_rollback(s);
+		goto fail;
+	}
+	return;
+fail:
+	for (j = jobs; j != NULL; j = j->next)
+		j->stored = -1;
+}
+
+static void *
+ingest_main(void *arg)
+{
+	struct ingest *g = arg;
+	struct ingest_job *jobs, *last;
+	size_t n;
+
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		while (g->todo == NULL && !g->stop)
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->todo == NULL)
+			break; /* stopping, and nothing left to store */
+		/* Take the head of the queue, up to about INGEST_MAX_TXN
+		 * events, so one transaction stays short. */
+		jobs = last = g->todo;
+		n = last->b.n;
+		while (last->next != NULL &&
+		       n + last->next->b.n <= INGEST_MAX_TXN) {
+			last = last->next;
+			n += last->b.n;
+		}
+		g->todo = last->next;
+		if (g->todo == NULL)
+			g->todo_tail = &g->todo;
+		last->next = NULL;
+		pthread_mutex_unlock(&g->lock);
+
+		ingest_store(g->store, jobs);
+
+		pthread_mutex_lock(&g->lock);
+		g->todo_events -= n;
+		*g->done_tail = jobs;
+		g->done_tail = &last->next;
+		/* A full pipe already holds a wake-up: EAGAIN is fine. */
+		if (write(g->wake[1], "x", 1) == -1 && errno != EAGAIN)
+			log_warn("ingest: waking the event loop");
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+/* On the loop: answers every finished job. */
+static void
+ingest_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct ingest *g = arg;
+	struct ingest_job *jobs, *j, *next;
+	char drain[256];
+
+	(void)what;
+	while (read(fd, drain, sizeof(drain)) > 0)
+		;
+	pthread_mutex_lock(&g->lock);
+	jobs = g->done;
+	g->done = NULL;
+	g->done_tail = &g->done;
+	pthread_mutex_unlock(&g->lock);
+	for (j = jobs; j != NULL; j = j->next)
+		if (j->stored > 0) {
+			forward_kick(g->c); /* targets that are up send */
+			break;
+		}
+	for (j = jobs; j != NULL; j = next) {
+		next = j->next;
+		if (j->stored < 0) {
+			/* Nothing of it was stored: the agent keeps the
+			 * batch and sends it again. */
+			http_set_header(j->req, "Retry-After", "5");
+			http_reply_error(j->req, 503, "store_busy",
+			                 "store busy; send again");
+		} else {
+			metrics_add("vigil_events_stored_total", NULL,
+			            j->stored);
+			metrics_add("vigil_events_duplicate_total", NULL,
+			            (double)(j->b.n - (size_t)j->stored));
+			metrics_add("vigil_event_batches_total",
+			            "result=\"stored\"", 1);
+			http_reply_json(j->req, 200,
+			                json_pack("{s:I, s:i, s:i}", "ack",
+			                          (json_int_t)j->b.max_seq,
+			                          "stored", j->stored,
+			                          "duplicates",
+			                          (int)j->b.n - j->stored));
+		}
+		job_free(j);
+	}
+}
+
+int
+ingest_start(struct center *c, struct buf *err)
+{
+	struct ingest *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		buf_printf(err, "out of memory");
+		return -1;
+	}
+	g->c = c;
+	g->wake[0] = g->wake[1] = -1;
+	g->todo_tail = &g->todo;
+	g->done_tail = &g->done;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	c->ingest = g;
+	if ((g->store = store_open(c->paths.db, center_migrations,
+	                           center_nmigrations, err)) == NULL)
+		return -1;
+	if (pipe2(g->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		buf_printf(err, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((g->ev_done = event_new(c->base, g->wake[0], EV_READ | EV_PERSIST,
+	                            ingest_done, g)) == NULL ||
+	    event_add(g->ev_done, NULL) == -1) {
+		buf_printf(err, "cannot watch the writer's pipe");
+		return -1;
+	}
+	if (pthread_create(&g->thread, NULL, ingest_main, g) != 0) {
+		buf_printf(err, "cannot start the writer thread");
+		return -1;
+	}
+	g->started = 1;
+	return 0;
+}
+
+int
+ingest_submit(struct center *c, struct http_req *r, char *agent,
+              struct event_batch *b, long long now)
+{
+	struct ingest *g = c->ingest;
+	struct ingest_job *j;
+	int full;
+
+	if (g == NULL || !g->started)
+		return -1;
+	pthread_mutex_lock(&g->lock);
+	full = g->stop || g->todo_events + b->n > INGEST_MAX_QUEUED;
+	pthread_mutex_unlock(&g->lock);
+	if (full || (j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	if ((j->req = http_req_defer(r)) == NULL) {
+		free(j);
+		return -1;
+	}
+	j->agent = agent;
+	j->b = *b;
+	memset(b, 0, sizeof(*b));
+	j->now = now;
+	pthread_mutex_lock(&g->lock);
+	g->todo_events += j->b.n;
+	*g->todo_tail = j;
+	g->todo_tail = &j->next;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+void
+ingest_stop(struct center *c)
+{
+	struct ingest *g = c->ingest;
+
+	if (g == NULL)
+		return;
+	if (g->started) {
+		/* The writer stores what is queued, then ends; the
+		 * requests are answered below, while the servers exist. */
+		pthread_mutex_lock(&g->lock);
+		g->stop = 1;
+		pthread_cond_signal(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->thread, NULL);
+		ingest_done(g->wake[0], EV_READ, g);
+	}
+	if (g->ev_done)
+		event_free(g->ev_done);
+	if (g->wake[0] != -1) {
+		close(g->wake[0]);
+		close(g->wake[1]);
+	}
+	store_close(g->store);
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+	c->ingest = NULL;
+}

@@ -1,0 +1,686 @@
+/*
+ * api.c: vigil-scand's HTTP API, compatible with THOR Thunderstorm (served
+ * under /api/v1/ and the older /api/), and the event loop's side of the
+ * work: the store (async queue, results, cache, history), handing queued
+ * samples to the pool and taking finished jobs back.
+ *
+ * Uploads are deferred requests: the handler hands the body to the pool
+ * and returns at once, so the loop never parses, writes or scans a sample.
+ * A sync check is answered when its job comes back. An async upload is
+ * answered with its id only once the sample is on disk and its row is
+ * committed: an id the client holds is never lost, and a restart rescans
+ * every sample still queued (or caught scanning by the stop).
+ *
+ * Errors are {"message": ...} as Thunderstorm sends them.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <yara.h>
+
+#include "scand.h"
+
+static const char migration_1[] =
+    "CREATE TABLE samples ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " status TEXT NOT NULL," /* queued, scanning, done, failed */
+    " path TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " sha256 TEXT,"
+    " size INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " finished INTEGER,"
+    " result TEXT);"
+    "CREATE INDEX samples_status ON samples (status, id);"
+    "CREATE TABLE cache ("
+    " key TEXT PRIMARY KEY," /* sha256:ruleversion */
+    " result TEXT NOT NULL,"
+    " used INTEGER NOT NULL);"
+    "CREATE TABLE history ("
+    " kind TEXT NOT NULL," /* sample, queue */
+    " minute INTEGER NOT NULL,"
+    " n INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, minute));";
+
+static const char *const scand_migrations[] = {migration_1};
+
+int
+scand_db_open(struct scand *s, struct buf *err)
+{
+	struct store_rows *rows;
+	int n;
+
+	s->store = store_open(s->db_path, scand_migrations, 1, err);
+	if (s->store == NULL)
+		return -1;
+	/* Scans cut short by a stop are done again. */
+	n = store_exec(s->store,
+	               "UPDATE samples SET status = 'queued' WHERE status = "
+	               "'scanning'",
+	               "");
+	if (n > 0)
+		log_info("scand: %d samples caught scanning by the last stop "
+		         "are queued again",
+		         n);
+	if (s->conf.cache_size > 0 &&
+	    (rows = store_query(s->store,
+	                        "SELECT key, result FROM cache ORDER BY used "
+	                        "DESC LIMIT ?",
+	                        "i", (long long)s->conf.cache_size)) != NULL) {
+		while (store_next(rows) == 1)
+			pool_cache_load(s->pool, store_text(rows, 0),
+			                store_text(rows, 1));
+		store_done(rows);
+	}
+	return 0;
+}
+
+static void reply_msg(struct http_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+reply_msg(struct http_req *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+	json_t *j;
+	size_t i;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if ((j = json_pack("{s:s}", "message", msg)) == NULL) {
+		/* not UTF-8 (a client's bytes quoted): make it ASCII */
+		for (i = 0; msg[i] != '\0'; i++)
+			if ((unsigned char)msg[i] < 0x20 ||
+			    (unsigned char)msg[i] > 0x7e)
+				msg[i] = '?';
+		j = json_pack("{s:s}", "message", msg);
+	}
+	http_reply_json(r, status, j);
+}
+
+/* The optional API key: "Authorization: Bearer KEY" or "X-API-Key". */
+static int
+auth_ok(struct scand *s, struct http_req *r)
+{
+	const char *h, *k = NULL;
+
+	if (s->api_key_len == 0)
+		return 1;
+	if ((h = http_req_header(r, "Authorization")) != NULL &&
+	    strncasecmp(h, "Bearer ", 7) == 0)
+		k = h + 7;
+	else
+		k = http_req_header(r, "X-API-Key");
+	if (k != NULL && strlen(k) == s->api_key_len &&
+	    CRYPTO_memcmp(k, s->api_key, s->api_key_len) == 0)
+		return 1;
+	reply_msg(r, 401,
+	          "this service needs an API key (Authorization: Bearer KEY "
+	          "or X-API-Key: KEY)");
+	return 0;
+}
+
+/*
+ * History counts are kept per minute in memory and written when the
+ * minute changes or someone asks: one write per minute, not one per
+ * sample (each write is a transaction with an fsync on the loop thread).
+ */
+static const char *const hist_kinds[2] = {"sample", "queue"};
+
+void
+scand_history_flush(struct scand *s)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (s->hist_n[k] == 0)
+			continue;
+		store_exec(
+		    s->store,
+		    "INSERT INTO history (kind, minute, n) VALUES (?, ?, "
+		    "?) ON CONFLICT (kind, minute) DO UPDATE SET n = "
+		    "history.n + excluded.n",
+		    "sii", hist_kinds[k], s->hist_minute, s->hist_n[k]);
+		s->hist_n[k] = 0;
+	}
+}
+
+static void
+history_add(struct scand *s, int kind)
+{
+	long long m = (long long)time(NULL) / 60;
+
+	if (m != s->hist_minute) {
+		scand_history_flush(s);
+		s->hist_minute = m;
+	}
+	s->hist_n[kind]++;
+}
+
+static void
+upload(struct http_req *r, enum job_kind kind)
+{
+	struct scand *s = r->arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+	const char *src = http_req_query(r, "source");
+	const char *ct = http_req_header(r, "Content-Type");
+	struct http_req *d;
+	struct job *j;
+
+	if (!auth_ok(s, r))
+		return;
+	if (s->stopping) {
+		reply_msg(r, 503, "the service is shutting down");
+		return;
+	}
+	if (src != NULL) {
+		json_t *t = json_string(src);
+
+		if (t == NULL) {
+			reply_msg(r, 400, "source must be UTF-8 text");
+			return;
+		}
+		json_decref(t);
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->body = evbuffer_new()) == NULL ||
+	    (j->ctype = strdup(ct != NULL ? ct : "")) == NULL ||
+	    (j->source = strdup(
+	         src != NULL && src[0] != '\0' ? src : r->peer_addr)) == NULL ||
+	    evbuffer_add_buffer(j->body, in) == -1) {
+		job_free(j);
+		reply_msg(r, 500, "out of memory");
+		return;
+	}
+	j->kind = kind;
+	j->id = ++s->checks; /* the scan_id of a sync check's finding */
+	if ((d = http_req_defer(r)) == NULL) {
+		job_free(j);
+		reply_msg(r, 500, "out of memory");
+		return;
+	}
+	j->req = d;
+	s->inflight_req++;
+	pool_push(s->pool, j);
+}
+
+static void
+h_check(struct http_req *r)
+{
+	upload(r, JOB_CHECK);
+}
+
+static void
+h_check_async(struct http_req *r)
+{
+	upload(r, JOB_RECEIVE);
+}
+
+static const char *
+status_text(const char *st)
+{
+	if (strcmp(st, "done") == 0)
+		return "Sample analysis complete";
+	if (strcmp(st, "scanning") == 0)
+		return "Sample analysis in progress";
+	if (strcmp(st, "failed") == 0)
+		return "Sample analysis failed";
+	return "Waiting for sample analysis";
+}
+
+static void
+h_results(struct http_req *r)
+{
+	struct scand *s = r->arg;
+	const char *q = http_req_query(r, "id");
+	struct store_rows *rows;
+	long long id;
+	json_t *o, *res;
+	json_error_t jerr;
+	const char *st, *text;
+
+	if (!auth_ok(s, r))
+		return;
+	if (q == NULL || str_to_ll(q, 1, INT64_MAX, &id) == -1) {
+		reply_msg(r, 400,
+		          "id must be a positive integer (the id "
+		          "checkAsync returned)");
+		return;
+	}
+	if ((rows = store_query(s->store,
+	                        "SELECT status, result FROM samples WHERE "
+	                        "id = ?",
+	                        "i", id)) == NULL) {
+		reply_msg(r, 500, "database error");
+		return;
+	}
+	if (store_next(rows) != 1) {
+		store_done(rows);
+		reply_msg(r, 400,
+		          "unknown id %lld (never issued, or its result "
+		          "expired)",
+		          id);
+		return;
+	}
+	st = store_text(rows, 0);
+	o = json_pack("{s:s}", "status", status_text(st ? st : ""));
+	if (st != NULL &&
+	    (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0)) {
+		text = store_text(rows, 1);
+		res = text != NULL ? json_loads(text, 0, &jerr) : NULL;
+		if (strcmp(st, "failed") == 0 && json_is_object(res)) {
+			json_object_set(o, "message",
+			                json_object_get(res, "message"));
+			json_decref(res);
+			res = json_array();
+		}
+		json_object_set_new(o, "result", res ? res : json_array());
+	}
+	store_done(rows);
+	http_reply_json(r, 200, o);
+}
+
+static long long
+count_queued(struct scand *s)
+{
+	struct store_rows *rows;
+	long long n = 0;
+
+	if ((rows = store_query(s->store,
+	                        "SELECT COUNT(*) FROM samples WHERE status IN "
+	                        "('queued', 'scanning')",
+	                        "")) != NULL) {
+		if (store_next(rows) == 1)
+			n = store_int(rows, 0);
+		store_done(rows);
+	}
+	return n;
+}
+
+static void
+h_status(struct http_req *r)
+{
+	struct scand *s = r->arg;
+	double n = s->scanned > 0 ? (double)s->scanned : 1;
+
+	if (!auth_ok(s, r))
+		return;
+	http_reply_json(
+	    r, 200,
+	    json_pack("{s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:b}",
+	              "scanned_samples", (json_int_t)s->scanned,
+	              "queued_async_requests", (json_int_t)count_queued(s),
+	              "avg_scan_time_milliseconds", s->scan_ms_total / n,
+	              "avg_wait_time_milliseconds", s->wait_ms_total / n,
+	              "uptime_seconds",
+	              (json_int_t)((long long)time(NULL) - s->started),
+	              "cache_hits", (json_int_t)s->cache_hits, "cache_misses",
+	              (json_int_t)s->cache_misses, "cache_entries",
+	              (json_int_t)pool_cache_entries(s->pool), "async_on_hold",
+	              s->conf.hold_async));
+}
+
+static void
+h_info(struct http_req *r)
+{
+	struct scand *s = r->arg;
+	struct scan_bundle_info bi;
+	json_t *args = json_array(), *o;
+	char yv[32];
+	int i;
+
+	if (!auth_ok(s, r))
+		return;
+	scan_bundle_info(s->bundle, &bi);
+	for (i = 0; i < s->argc; i++)
+		json_array_append_new(args, json_string(s->argv[i]));
+	snprintf(yv, sizeof(yv), "%d.%d.%d", YR_MAJOR_VERSION, YR_MINOR_VERSION,
+	         YR_MICRO_VERSION);
+	o = json_pack(
+	    "{s:s,s:{s:s,s:s,s:s},s:{s:s,s:i,s:I,s:I,s:I,s:I},s:o,"
+	    "s:I,s:I,s:I,s:b}",
+	    "product", "vigil-scand", "version_info", "vigil-scand",
+	    VIGIL_VERSION, "yara", yv, "signatures", bi.version, "rule_set",
+	    "version", bi.version, "yara_rules", (int)bi.yara_rules, "md5_iocs",
+	    (json_int_t)bi.hash_iocs[IOC_MD5], "sha1_iocs",
+	    (json_int_t)bi.hash_iocs[IOC_SHA1], "sha256_iocs",
+	    (json_int_t)bi.hash_iocs[IOC_SHA256], "filename_iocs",
+	    (json_int_t)bi.filename_iocs, "arguments",
+	    args ? args : json_array(), "threads", (json_int_t)s->conf.threads,
+	    "sync_threads", (json_int_t)s->conf.sync_threads,
+	    "max_upload_bytes", (json_int_t)s->conf.max_upload, "keep_samples",
+	    s->conf.keep_samples);
+	http_reply_json(r, 200, o);
+}
+
+static void
+history(struct http_req *r, const char *kind)
+{
+	struct scand *s = r->arg;
+	const char *a = http_req_query(r, "aggregate"),
+	           *l = http_req_query(r, "limit");
+	long long agg = 1, lim = 1440, now = (long long)time(NULL) / 60, m,
+	          last = -1, sum = 0;
+	struct store_rows *rows;
+	json_t *o = json_object();
+	char key[32];
+	time_t t;
+	struct tm tm;
+
+	if (!auth_ok(s, r)) {
+		json_decref(o);
+		return;
+	}
+	scand_history_flush(s);
+	if ((a != NULL && str_to_ll(a, 1, 1440, &agg) == -1) ||
+	    (l != NULL && str_to_ll(l, 1, 43200, &lim) == -1)) {
+		json_decref(o);
+		reply_msg(r, 400,
+		          "aggregate must be 1..1440 and limit "
+		          "1..43200 (minutes)");
+		return;
+	}
+	if ((rows = store_query(s->store,
+	                        "SELECT minute, n FROM history WHERE kind = ? "
+	                        "AND minute > ? ORDER BY minute",
+	                        "si", kind, now - lim)) == NULL) {
+		json_decref(o);
+		reply_msg(r, 500, "database error");
+		return;
+	}
+	for (;;) {
+		int more = store_next(rows) == 1;
+
+		m = more ? store_int(rows, 0) / agg * agg : -2;
+		if (last >= 0 && m != last) {
+			t = (time_t)(last * 60);
+			gmtime_r(&t, &tm);
+			strftime(key, sizeof(key), "%Y-%m-%d %H:%M", &tm);
+			json_object_set_new(o, key, json_integer(sum));
+			sum = 0;
+		}
+		if (!more)
+			break;
+		last = m;
+		sum += store_int(rows, 1);
+	}
+	store_done(rows);
+	http_reply_json(r, 200, o);
+}
+
+static void
+h_queue_history(struct http_req *r)
+{
+	history(r, "queue");
+}
+
+static void
+h_sample_history(struct http_req *r)
+{
+	history(r, "sample");
+}
+
+#define API_ROUTES(p)                                                          \
+	{"POST", p "check", h_check, 0, "check", 0},                           \
+	    {"POST", p "checkAsync", h_check_async, 0, "checkAsync", 0},       \
+	    {"GET", p "getAsyncResults", h_results, 0, "getAsyncResults", 0},  \
+	    {"GET", p "status", h_status, 0, "status", 0},                     \
+	    {"GET", p "info", h_info, 0, "info", 0},                           \
+	    {"GET", p "queueHistory", h_queue_history, 0, "queueHistory", 0},  \
+	{                                                                      \
+		"GET", p "sampleHistory", h_sample_history, 0,                 \
+		    "sampleHistory", 0                                         \
+	}
+
+const struct http_route scand_routes[] = {
+    API_ROUTES("/api/v1/"),
+    API_ROUTES("/api/"),
+    {NULL, NULL, NULL, 0, NULL, 0},
+};
+
+/* ---- the loop's side of the pool ------------------------------------- */
+
+void
+scand_dispatch(struct scand *s)
+{
+	struct store_rows *rows;
+	struct job *list = NULL, *j;
+	long long room;
+	int async_threads = (int)(s->conf.threads - s->conf.sync_threads);
+
+	if (s->conf.hold_async || s->stopping || async_threads <= 0)
+		return;
+	room = 2LL * async_threads - s->inflight_async;
+	if (room <= 0)
+		return;
+	if ((rows = store_query(s->store,
+	                        "SELECT id, path, name, source, sha256 FROM "
+	                        "samples WHERE status = 'queued' ORDER BY id "
+	                        "LIMIT ?",
+	                        "i", room)) == NULL)
+		return;
+	while (store_next(rows) == 1) {
+		if ((j = calloc(1, sizeof(*j))) == NULL)
+			break;
+		j->kind = JOB_SCAN;
+		j->id = store_int(rows, 0);
+		j->path = strdup(store_text(rows, 1));
+		j->name = strdup(store_text(rows, 2));
+		j->source = strdup(store_text(rows, 3));
+		if (store_text(rows, 4) != NULL)
+			snprintf(j->sha256, sizeof(j->sha256), "%s",
+			         store_text(rows, 4));
+		if (j->path == NULL || j->name == NULL || j->source == NULL) {
+			job_free(j);
+			break;
+		}
+		j->next = list;
+		list = j;
+	}
+	store_done(rows);
+	while ((j = list) != NULL) {
+		list = j->next;
+		store_exec(
+		    s->store,
+		    "UPDATE samples SET status = 'scanning' WHERE id = ?", "i",
+		    j->id);
+		s->inflight_async++;
+		pool_push(s->pool, j);
+	}
+}
+
+static void
+cache_persist(struct scand *s, struct job *j)
+{
+	if (j->cache_put == NULL || s->conf.cache_size == 0)
+		return;
+	store_exec(s->store,
+	           "INSERT INTO cache (key, result, used) VALUES (?, ?, ?) "
+	           "ON CONFLICT (key) DO UPDATE SET used = excluded.used",
+	           "ssi", j->cache_key, j->cache_put, (long long)time(NULL));
+	if (++s->cache_puts % 100 == 0)
+		store_exec(
+		    s->store,
+		    "DELETE FROM cache WHERE key NOT IN (SELECT key FROM "
+		    "cache ORDER BY used DESC LIMIT ?)",
+		    "i", (long long)s->conf.cache_size);
+}
+
+static void
+count_scan(struct scand *s, struct job *j)
+{
+	s->scanned++;
+	s->scan_ms_total += (j->t_end - j->t_start) * 1000.0;
+	s->wait_ms_total += (j->t_start - j->t_queued) * 1000.0;
+	if (j->cache_hit)
+		s->cache_hits++;
+	else
+		s->cache_misses++;
+	history_add(s, 0);
+	cache_persist(s, j);
+}
+
+/*
+ * A finished job in two steps: its database work (all jobs of one wake-up
+ * in one transaction, so one fsync, not one per sample, holds the loop),
+ * then, after the commit, its reply: an async id is only ever handed out
+ * once its row is durable.
+ */
+static void
+finish_db(struct scand *s, struct job *j)
+{
+	struct store_rows *rows;
+	char *text;
+	json_t *e;
+
+	if (j->status != 0) {
+		if (j->kind != JOB_SCAN)
+			return;
+		log_warnx("scand: sample %lld: %s", j->id, j->errmsg);
+		e = json_pack("{s:s}", "message", j->errmsg);
+		text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+		json_decref(e);
+		store_exec(s->store,
+		           "UPDATE samples SET status = 'failed', result = ?, "
+		           "finished = ? WHERE id = ?",
+		           "sii", text, (long long)time(NULL), j->id);
+		free(text);
+		return;
+	}
+	switch (j->kind) {
+	case JOB_CHECK:
+		count_scan(s, j);
+		break;
+	case JOB_RECEIVE:
+		rows = store_query(s->store,
+		                   "INSERT INTO samples (status, path, name, "
+		                   "source, sha256, size, received) VALUES "
+		                   "('queued', ?, ?, ?, ?, ?, ?) RETURNING id",
+		                   "ssssii", j->path, j->name, j->source,
+		                   j->sha256, j->size, (long long)time(NULL));
+		if (rows != NULL && store_next(rows) == 1)
+			j->id = store_int(rows, 0);
+		else
+			j->id = 0;
+		store_done(rows);
+		if (j->id > 0)
+			history_add(s, 1);
+		break;
+	case JOB_SCAN:
+		count_scan(s, j);
+		text = json_dumps(j->findings, JSON_COMPACT);
+		store_exec(s->store,
+		           "UPDATE samples SET status = 'done', result = ?, "
+		           "finished = ? WHERE id = ?",
+		           "sii", text != NULL ? text : "[]",
+		           (long long)time(NULL), j->id);
+		free(text);
+		if (j->id % 100 == 0)
+			store_exec(
+			    s->store,
+			    "DELETE FROM samples WHERE status IN ('done', "
+			    "'failed') AND id <= ?",
+			    "i", j->id - s->conf.max_results);
+		break;
+	}
+}
+
+static void
+finish_reply(struct scand *s, struct job *j)
+{
+	switch (j->kind) {
+	case JOB_CHECK:
+		s->inflight_req--;
+		if (j->status != 0) {
+			reply_msg(j->req, j->status, "%s", j->errmsg);
+			break;
+		}
+		log_debug("scand: check %s from %s: %zu findings", j->name,
+		          j->source, json_array_size(j->findings));
+		http_reply_json(j->req, 200, j->findings);
+		j->findings = NULL;
+		break;
+	case JOB_RECEIVE:
+		s->inflight_req--;
+		if (j->status != 0) {
+			reply_msg(j->req, j->status, "%s", j->errmsg);
+			break;
+		}
+		if (j->id <= 0) {
+			unlink(j->path);
+			reply_msg(j->req, 500,
+			          "cannot queue the sample (database error)");
+			break;
+		}
+		http_reply_json(j->req, 200, json_pack("{s:I}", "id", j->id));
+		break;
+	case JOB_SCAN:
+		s->inflight_async--;
+		break;
+	}
+}
+
+void
+scand_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct scand *s = arg;
+	struct job *list, *j;
+	int tx;
+
+	(void)fd;
+	(void)what;
+	if ((list = pool_take_done(s->pool)) == NULL)
+		return;
+	tx = store_begin(s->store) == 0;
+	for (j = list; j != NULL; j = j->next)
+		finish_db(s, j);
+	if (tx && store_commit(s->store) == -1) {
+		/* Nothing was recorded: the uploads fail, the samples are
+		 * scanned again after a restart (they are still queued). */
+		store_rollback(s->store);
+		for (j = list; j != NULL; j = j->next)
+			if (j->kind == JOB_RECEIVE && j->status == 0)
+				j->id = 0;
+	}
+	while ((j = list) != NULL) {
+		list = j->next;
+		finish_reply(s, j);
+		job_free(j);
+	}
+	scand_dispatch(s);
+}
+
+/* After pool_stop: finished jobs are recorded, unstarted uploads told to
+ * come back, unstarted queued samples stay queued. */
+void
+scand_answer_leftovers(struct scand *s, struct job *list)
+{
+	struct job *j;
+
+	while ((j = list) != NULL) {
+		list = j->next;
+		if (j->t_end > 0) {
+			finish_db(s, j);
+			finish_reply(s, j);
+			job_free(j);
+			continue;
+		}
+		if (j->kind == JOB_SCAN)
+			store_exec(s->store,
+			           "UPDATE samples SET status = 'queued' WHERE "
+			           "id = ?",
+			           "i", j->id);
+		else
+			reply_msg(j->req, 503, "the service is shutting down");
+		job_free(j);
+	}
+}

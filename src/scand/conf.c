@@ -1,0 +1,101 @@
+/*
+ * conf.c: vigil-scand.conf, one table of keys (see
+ * docs/man/vigil-scand.conf.5). Ports may be 0 (any free port; the chosen
+ * ones are written to vigil-scand.ports in the data directory).
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "scand.h"
+
+#define OFF(f) offsetof(struct scand_conf, f)
+
+const struct cfg_key scand_conf_keys[] = {
+    {"scand", "data_dir", CFG_STR, "/var/lib/vigil-scand", 0, 0, OFF(data_dir),
+     0, NULL, "database (queue, results, cache) and the samples directory"},
+    {"scand", "rules", CFG_STR, "", 0, 0, OFF(rules), 0, NULL,
+     "rule files, separated by blanks: *.yar/*.yara (YARA), *.ioc/*.txt "
+     "(hash and filename IOCs); reloaded on SIGHUP"},
+    {"scand", "threads", CFG_INT, "0", 0, 256, OFF(threads), 0, NULL,
+     "scanning threads (0 = one per CPU, at least 2)"},
+    {"scand", "sync_threads", CFG_INT, "0", 0, 256, OFF(sync_threads), 0, NULL,
+     "threads reserved for synchronous checks (0 = a quarter, at least 1)"},
+    {"scand", "max_upload", CFG_SIZE, "200M", 1024, 4LL << 30, OFF(max_upload),
+     0, NULL, "largest sample accepted (413 beyond)"},
+    {"scand", "keep_samples", CFG_BOOL, "no", 0, 0, OFF(keep_samples), 0, NULL,
+     "keep samples after scanning (samples/<sha256>, mode 0600)"},
+    {"scand", "hold_async", CFG_BOOL, "no", 0, 0, OFF(hold_async), 0, NULL,
+     "accept and queue async samples but do not scan them yet "
+     "(maintenance); SIGHUP applies a change"},
+    {"scand", "cache_size", CFG_INT, "10000", 0, 10000000, OFF(cache_size), 0,
+     NULL, "results cached by SHA-256 and rule version (0 = no cache)"},
+    {"scand", "max_results", CFG_INT, "100000", 100, 100000000,
+     OFF(max_results), 0, NULL,
+     "async results kept for getAsyncResults; the oldest go first"},
+    {"scand", "api_key_file", CFG_STR, NULL, 0, 0, OFF(api_key_file), 0, NULL,
+     "if set, requests need this key (Authorization: Bearer KEY or "
+     "X-API-Key); the file must not be readable by others"},
+    {"scand", "max_connections", CFG_INT, "128", 1, 100000, OFF(max_conns), 0,
+     NULL,
+     "open connections per listener; request bodies are held in memory "
+     "(see docs/scand.md), so this times max_upload bounds that memory"},
+    {"scand", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(timeout), 0, NULL,
+     "header read and idle connection timeout"},
+    {"scand", "log", CFG_ENUM, "syslog", 0, 0, OFF(log_dest), 0,
+     "stderr|syslog|json", "where a daemonized vigil-scand logs"},
+    {"scand", "log_level", CFG_ENUM, "info", 0, 0, OFF(log_level), 0,
+     "warn|info|debug", "log verbosity"},
+    {"http", "enable", CFG_BOOL, "yes", 0, 0, OFF(http_enable), 0, NULL,
+     "serve plain HTTP"},
+    {"http", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(http_listen), 0, NULL,
+     "address of the HTTP listener"},
+    {"http", "port", CFG_INT, "8080", 0, 65535, OFF(http_port), 0, NULL,
+     "HTTP port (0 = any free port)"},
+    {"https", "enable", CFG_BOOL, "no", 0, 0, OFF(https_enable), 0, NULL,
+     "serve HTTPS (needs cert and key)"},
+    {"https", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(https_listen), 0, NULL,
+     "address of the HTTPS listener"},
+    {"https", "port", CFG_INT, "9443", 0, 65535, OFF(https_port), 0, NULL,
+     "HTTPS port (0 = any free port)"},
+    {"https", "cert", CFG_STR, NULL, 0, 0, OFF(cert), 0, NULL,
+     "server certificate (PEM, chain after the leaf)"},
+    {"https", "key", CFG_STR, NULL, 0, 0, OFF(key), 0, NULL,
+     "server private key (PEM, not readable by others)"},
+    {"https", "client_ca", CFG_STR, NULL, 0, 0, OFF(client_ca), 0, NULL,
+     "CA that client certificates must chain to"},
+    {"https", "require_client_cert", CFG_BOOL, "no", 0, 0,
+     OFF(require_client_cert), 0, NULL,
+     "refuse HTTPS clients without a certificate from client_ca"},
+    {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+int
+scand_conf_load(const char *path, struct scand_conf *c, struct buf *err)
+{
+	memset(c, 0, sizeof(*c));
+	if (cfg_load_file(scand_conf_keys, c, path, err) == -1)
+		return -1;
+	if (c->https_enable && (c->cert == NULL || c->key == NULL)) {
+		buf_printf(err, "%s: [https] enable = yes needs cert and key\n",
+		           path);
+		return -1;
+	}
+	if (c->require_client_cert && c->client_ca == NULL) {
+		buf_printf(err,
+		           "%s: [https] require_client_cert needs client_ca\n",
+		           path);
+		return -1;
+	}
+	if (!c->http_enable && !c->https_enable) {
+		buf_printf(err, "%s: both [http] and [https] are disabled\n",
+		           path);
+		return -1;
+	}
+	return 0;
+}
+
+void
+scand_conf_free(struct scand_conf *c)
+{
+	cfg_free(scand_conf_keys, c);
+}

@@ -1,0 +1,892 @@
+/*
+ * engine.c: vigil-scand's worker pool. Workers take jobs from two queues:
+ * synchronous work (checks, and receiving async uploads) and queued async
+ * samples. The first sync_threads workers take only synchronous work, so a
+ * flood of async samples can never starve a check; the others prefer
+ * synchronous work and otherwise scan the queue.
+ *
+ * A job's upload arrives as the request's body (an evbuffer handed over
+ * whole, touched by one thread at a time). The worker runs it through the
+ * streaming multipart parser (src/proto/multipart.c) and writes the "file"
+ * part to a 0600 file under samples/ (async samples, kept samples, and
+ * anything over SCAND_MEM_SAMPLE) or into its own buffer (sync checks:
+ * the body is in memory already, see scand.h), hashing it when the cache
+ * or keeping needs the SHA-256, and scans it with a per-thread scan
+ * context of the current rule bundle. Results are
+ * cached by (SHA-256, rule version); a cached result is used only when the
+ * new name matches no filename IOC and the cached one matched none either,
+ * since those depend on the name, not the content. Finished jobs go to a
+ * done list and a byte on a pipe wakes the event loop (api.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "multipart.h"
+#include "scand.h"
+
+struct cache_ent {
+	char *key; /* "sha256:version" */
+	char *text;
+	unsigned long long used;
+};
+
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *sq, *sq_tail; /* sync */
+	struct job *aq, *aq_tail; /* async */
+	struct job *done, *done_tail;
+	int stopping;
+	pthread_t *th;
+	int n, nsync, started;
+	int pipe[2];
+	struct event *ev;
+	/* bundle */
+	struct scan_bundle *bundle;
+	unsigned long gen;
+	/* limits */
+	long long max_upload;
+	int keep_samples;
+	char samples_dir[4096];
+	/* cache */
+	struct cache_ent *cache;
+	size_t ncache, maxcache;
+	unsigned long long tick;
+};
+
+struct worker {
+	struct pool *p;
+	int idx;
+	struct scan_ctx *ctx;
+	unsigned long gen;
+	/* Sync samples are copied here; kept between jobs (fresh pages for
+	 * every large sample cost more than the copy) and let go when the
+	 * worker runs out of work. */
+	uint8_t *mem;
+	size_t memcap;
+};
+
+double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->body != NULL)
+		evbuffer_free(j->body);
+	free(j->ctype);
+	free(j->source);
+	free(j->path);
+	free(j->name);
+	json_decref(j->findings);
+	free(j->cache_put);
+	free(j);
+}
+
+/* ---- cache (under p->mu) ------------------------------------------------ */
+
+static struct cache_ent *
+cache_find(struct pool *p, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < p->ncache; i++)
+		if (strcmp(p->cache[i].key, key) == 0) {
+			p->cache[i].used = ++p->tick;
+			return &p->cache[i];
+		}
+	return NULL;
+}
+
+static void
+cache_put_locked(struct pool *p, const char *key, const char *text)
+{
+	struct cache_ent *e;
+	size_t i, old = 0;
+	char *k, *t;
+
+	if (p->maxcache == 0 || cache_find(p, key) != NULL)
+		return;
+	if ((k = strdup(key)) == NULL || (t = strdup(text)) == NULL) {
+		free(k);
+		return;
+	}
+	if (p->ncache >= p->maxcache) {
+		for (i = 1; i < p->ncache; i++)
+			if (p->cache[i].used < p->cache[old].used)
+				old = i;
+		e = &p->cache[old];
+		free(e->key);
+		free(e->text);
+	} else
+		e = &p->cache[p->ncache++];
+	e->key = k;
+	e->text = t;
+	e->used = ++p->tick;
+}
+
+int
+pool_cache_load(struct pool *p, const char *key, const char *text)
+{
+	pthread_mutex_lock(&p->mu);
+	cache_put_locked(p, key, text);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+void
+pool_cache_size(struct pool *p, size_t n)
+{
+	struct cache_ent *c;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->ncache > n) {
+		p->ncache--;
+		free(p->cache[p->ncache].key);
+		free(p->cache[p->ncache].text);
+	}
+	if (n > p->maxcache &&
+	    (c = realloc(p->cache, n * sizeof(*c))) != NULL) {
+		p->cache = c;
+		p->maxcache = n;
+	} else if (n < p->maxcache)
+		p->maxcache = n;
+	pthread_mutex_unlock(&p->mu);
+}
+
+size_t
+pool_cache_entries(struct pool *p)
+{
+	size_t n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->ncache;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/* ---- receiving an upload --------------------------------------------------
+ */
+
+struct upload {
+	struct job *j;
+	struct pool *p;
+	int fd;
+	int in_file, seen_file;
+	int mem; /* sync check, not kept: into j->mem, no file */
+	long long size, max_upload; /* the limits as the upload started */
+	char dir[4096];
+	EVP_MD_CTX *md;
+	char tmp[4200];
+};
+
+static int
+up_part(void *arg, const char *name, const char *filename)
+{
+	struct upload *u = arg;
+
+	u->in_file = 0;
+	if (strcmp(name, "file") != 0 || u->seen_file)
+		return 0;
+	u->seen_file = u->in_file = 1;
+	free(u->j->name);
+	u->j->name = strdup(filename != NULL && filename[0] != '\0' ? filename
+	                                                            : "sample");
+	if (u->j->name == NULL)
+		return -1;
+	if (u->mem)
+		return 0;
+	snprintf(u->tmp, sizeof(u->tmp), "%s/upload-XXXXXX", u->dir);
+	if ((u->fd = mkstemp(u->tmp)) == -1) {
+		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
+		         "cannot store the sample: %s", strerror(errno));
+		u->j->status = 500;
+		u->tmp[0] = '\0';
+		return -1;
+	}
+	fchmod(u->fd, 0600);
+	return 0;
+}
+
+static int
+up_data(void *arg, const uint8_t *d, size_t n)
+{
+	struct upload *u = arg;
+	ssize_t w;
+
+	if (!u->in_file)
+		return 0;
+	u->size += (long long)n;
+	if (u->size > u->max_upload) {
+		u->j->status = 413;
+		snprintf(u->j->errmsg, sizeof(u->j->errmsg),
+		         "sample larger than the limit of %lld bytes "
+		         "(max_upload)",
+		         u->max_upload);
+		return -1;
+	}
+	if (u->md != NULL)
+		EVP_DigestUpdate(u->md, d, n);
+	if (u->mem) {
+		/* mem_cap is the body's length: the part fits. */
+		memcpy(u->j->mem + u->j->mem_len, d, n);
+		u->j->mem_len += n;
+		return 0;
+	}
+	while (n > 0) {
+		if ((w = write(u->fd, d, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			u->j->status = 500;
+			snprintf(u->j->errmsg, sizeof(u->j->errmsg),
+			         "cannot store the sample: %s",
+			         strerror(errno));
+			return -1;
+		}
+		d += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+up_end(void *arg)
+{
+	struct upload *u = arg;
+
+	u->in_file = 0;
+	return 0;
+}
+
+static const struct mp_callbacks up_cbs = {up_part, up_data, up_end};
+
+/*
+ * Parses the body, writing the file part to samples/; drains the body as
+ * it goes so its memory is given back piece by piece. Sets j->path,
+ * j->name, j->size, j->sha256, or j->status and j->errmsg.
+ */
+static void
+receive(struct worker *w, struct job *j)
+{
+	struct pool *p = w->p;
+	struct upload u;
+	struct mp_parser *mp;
+	struct evbuffer_iovec v;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	int rc = 0, digest;
+
+	memset(&u, 0, sizeof(u));
+	u.j = j;
+	u.p = p;
+	u.fd = -1;
+	/* The SHA-256 names the sample for the cache and for keeping; with
+	 * neither, the engine's digests (for findings) are enough. */
+	pthread_mutex_lock(&p->mu);
+	digest = p->maxcache > 0 || p->keep_samples;
+	u.max_upload = p->max_upload;
+	snprintf(u.dir, sizeof(u.dir), "%s", p->samples_dir);
+	u.mem = j->kind == JOB_CHECK && !p->keep_samples &&
+	        evbuffer_get_length(j->body) <= SCAND_MEM_SAMPLE;
+	pthread_mutex_unlock(&p->mu);
+	if (u.mem && w->memcap < evbuffer_get_length(j->body) + 1) {
+		free(w->mem);
+		w->memcap = evbuffer_get_length(j->body) + 1;
+		if ((w->mem = malloc(w->memcap)) == NULL) {
+			w->memcap = 0;
+			u.mem = 0;
+		}
+	}
+	if (u.mem)
+		j->mem = w->mem; /* borrowed: run_job takes it back */
+	if ((mp = malloc(sizeof(*mp))) == NULL ||
+	    (digest && ((u.md = EVP_MD_CTX_new()) == NULL ||
+	                EVP_DigestInit_ex(u.md, EVP_sha256(), NULL) != 1))) {
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
+		goto out;
+	}
+	if (mp_init(mp, j->ctype, &up_cbs, &u) == -1) {
+		j->status = 400;
+		snprintf(j->errmsg, sizeof(j->errmsg), "%s", mp->err);
+		goto out;
+	}
+	while (rc == 0 && evbuffer_get_length(j->body) > 0) {
+		if (evbuffer_peek(j->body, -1, NULL, &v, 1) < 1)
+			break;
+		rc = mp_feed(mp, v.iov_base, v.iov_len);
+		evbuffer_drain(j->body, v.iov_len);
+	}
+	if (rc == 0)
+		rc = mp_finish(mp);
+	if (rc != 0) {
+		if (j->status == 0) {
+			j->status = 400;
+			snprintf(j->errmsg, sizeof(j->errmsg), "%s", mp->err);
+		}
+		goto out;
+	}
+	if (!u.seen_file) {
+		j->status = 400;
+		snprintf(j->errmsg, sizeof(j->errmsg),
+		         "no form field named \"file\" in the upload");
+		goto out;
+	}
+	if (u.md != NULL) {
+		EVP_DigestFinal_ex(u.md, md, &mdlen);
+		hex_encode(md, mdlen, j->sha256);
+	}
+	j->size = u.size;
+	if (!u.mem && (j->path = strdup(u.tmp)) == NULL) {
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
+	}
+out:
+	if (u.fd != -1)
+		close(u.fd);
+	if (j->status != 0 && u.tmp[0] != '\0')
+		unlink(u.tmp);
+	EVP_MD_CTX_free(u.md);
+	free(mp);
+	evbuffer_free(j->body);
+	j->body = NULL;
+}
+
+/* ---- Thunderstorm rendering -------------------------------------------- */
+
+static const char *
+ts_level(const char *lvl)
+{
+	if (strcmp(lvl, "alert") == 0)
+		return "Alert";
+	if (strcmp(lvl, "warning") == 0)
+		return "Warning";
+	if (strcmp(lvl, "notice") == 0)
+		return "Notice";
+	return "Info";
+}
+
+static const char *
+ts_message(const char *level)
+{
+	if (strcmp(level, "Alert") == 0)
+		return "Malicious file found";
+	if (strcmp(level, "Warning") == 0)
+		return "Suspicious file found";
+	if (strcmp(level, "Notice") == 0)
+		return "Possibly suspicious file found";
+	return "Informational file finding";
+}
+
+/*
+ * The Thunderstorm findings array for one sample from the engine's neutral
+ * JSON (scan_result_to_json): [] when nothing matched, else one "THOR
+ * finding" with the reasons.
+ */
+static json_t *
+ts_render(json_t *o, const char *name, const char *source, long long id)
+{
+	json_t *out = json_array(), *f, *subj, *s, *reasons, *r, *rs, *sig, *m,
+	       *ms, *path;
+	const char *level;
+	char ts[32], scan_id[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t i, k;
+
+	reasons = json_object_get(o, "reasons");
+	if (out == NULL || json_array_size(reasons) == 0)
+		return out;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(scan_id, sizeof(scan_id), "%lld", id);
+	level = ts_level(json_string_value(json_object_get(o, "level"))
+	                     ? json_string_value(json_object_get(o, "level"))
+	                     : "info");
+	s = json_object_get(o, "subject");
+	/* The engine escapes backslashes (its \\xNN rendering); collectors
+	 * send Windows paths, which go back as they came when valid UTF-8. */
+	if ((path = json_string(name)) != NULL)
+		json_object_set_new(s, "path", path);
+	json_object_set_new(s, "exists", json_true()); /* on the source host */
+	subj = json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "type",
+	                 "file", "path", json_object_get(s, "path"), "exists",
+	                 json_object_get(s, "exists"), "extension",
+	                 json_object_get(s, "extension"), "magic_header",
+	                 json_object_get(s, "magic_header"), "hashes",
+	                 json_object_get(s, "hashes"), "first_bytes",
+	                 json_object_get(s, "first_bytes"), "size",
+	                 json_object_get(s, "size"));
+	rs = json_array();
+	json_array_foreach(reasons, i, r)
+	{
+		json_t *src = json_object_get(r, "signature");
+
+		sig = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "score",
+		                json_object_get(src, "score"), "kind",
+		                json_object_get(src, "kind"), "rule_name",
+		                json_object_get(src, "rule_name"), "tags",
+		                json_object_get(src, "tags"), "description",
+		                json_object_get(src, "description"),
+		                "reference", json_object_get(src, "reference"));
+		ms = json_array();
+		json_array_foreach(json_object_get(r, "matched"), k, m)
+		    json_array_append_new(
+		        ms, json_pack("{s:O?,s:O?,s:O?}", "data",
+		                      json_object_get(m, "data"), "offset",
+		                      json_object_get(m, "offset"), "field",
+		                      json_object_get(m, "field")));
+		json_array_append_new(
+		    rs, json_pack("{s:s,s:O?,s:o,s:o}", "type", "reason",
+		                  "summary", json_object_get(r, "summary"),
+		                  "signature", sig ? sig : json_object(),
+		                  "matched", ms ? ms : json_array()));
+	}
+	f = json_pack(
+	    "{s:s,s:{s:s,s:s,s:s,s:s,s:s},s:s,s:o,s:O?,s:o,s:I,s:s}", "type",
+	    "THOR finding", "meta", "time", ts, "level", level, "module",
+	    "Filescan", "scan_id", scan_id, "hostname", source, "message",
+	    ts_message(level), "subject", subj ? subj : json_object(), "score",
+	    json_object_get(o, "score"), "reasons", rs ? rs : json_array(),
+	    "reason_count", (json_int_t)json_array_size(reasons), "log_version",
+	    "v3.0.0");
+	if (f == NULL || json_array_append_new(out, f) == -1) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int
+has_filename_reason(json_t *o)
+{
+	json_t *r;
+	size_t i;
+	const char *kind;
+
+	json_array_foreach(json_object_get(o, "reasons"), i, r)
+	{
+		kind = json_string_value(
+		    json_object_get(json_object_get(r, "signature"), "kind"));
+		if (kind != NULL && strcmp(kind, "Filename IOC") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Puts the keeper's name on a sample, or removes it. */
+static void
+sample_done(struct pool *p, struct job *j)
+{
+	char dst[4200];
+	int keep;
+
+	if (j->path == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	keep = p->keep_samples;
+	snprintf(dst, sizeof(dst), "%s/%s", p->samples_dir, j->sha256);
+	pthread_mutex_unlock(&p->mu);
+	if (keep && j->sha256[0] != '\0') {
+		if (rename(j->path, dst) == -1)
+			log_warn("scand: keeping %s as %s", j->path, dst);
+	} else if (unlink(j->path) == -1 && errno != ENOENT)
+		log_warn("scand: removing %s", j->path);
+}
+
+static int
+worker_ctx(struct worker *w)
+{
+	struct pool *p = w->p;
+	struct scan_bundle *b;
+	struct scan_opts o;
+	unsigned long gen;
+	long long max_upload;
+
+	pthread_mutex_lock(&p->mu);
+	gen = p->gen;
+	max_upload = p->max_upload;
+	b = p->bundle != NULL ? scan_bundle_ref(p->bundle) : NULL;
+	pthread_mutex_unlock(&p->mu);
+	if (w->ctx != NULL && gen == w->gen) {
+		scan_bundle_free(b);
+		return 0;
+	}
+	scan_ctx_free(w->ctx);
+	w->ctx = NULL;
+	if (b == NULL)
+		return -1;
+	scan_opts_default(&o);
+	o.max_size = (uint64_t)max_upload;
+	/* Digests only for files with findings (the engine adds all three
+	 * then); the cache key, SHA-256, was computed while receiving. */
+	o.hashes = 0;
+	if (scan_ctx_new(b, &o, &w->ctx) != 0) {
+		scan_bundle_free(b);
+		return -1;
+	}
+	scan_bundle_free(b); /* the context holds its own reference */
+	w->gen = gen;
+	return 0;
+}
+
+static void
+scan_job(struct worker *w, struct job *j)
+{
+	struct pool *p = w->p;
+	struct scan_result r, rp;
+	char *hit = NULL;
+	struct stat st;
+	json_t *o = NULL;
+	json_error_t jerr;
+	int fd = -1, rc;
+
+	memset(&r, 0, sizeof(r));
+	memset(&rp, 0, sizeof(rp));
+	if (worker_ctx(w) == -1) {
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg),
+		         "the scan engine is not ready");
+		return;
+	}
+	if (j->mem == NULL &&
+	    ((fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	     fstat(fd, &st) == -1)) {
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg), "sample %s: %s", j->path,
+		         strerror(errno));
+		goto out;
+	}
+	/* The cache key names the rule set version: only a context of the
+	 * current bundle may look up or file results under it. */
+	pthread_mutex_lock(&p->mu);
+	if (j->sha256[0] != '\0' && p->bundle != NULL && w->gen == p->gen) {
+		struct cache_ent *e;
+
+		snprintf(j->cache_key, sizeof(j->cache_key), "%s:%s", j->sha256,
+		         scan_bundle_version(p->bundle));
+		if ((e = cache_find(p, j->cache_key)) != NULL)
+			hit = strdup(e->text);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (hit != NULL) {
+		o = json_loads(hit, 0, &jerr);
+		free(hit);
+		if (o != NULL && !has_filename_reason(o) &&
+		    scan_path(w->ctx, j->name, NULL, &rp) == 0 &&
+		    rp.nfindings == 0) {
+			json_t *s = json_object_get(o, "subject");
+
+			json_object_set_new(s, "extension",
+			                    json_string(rp.extension));
+			j->cache_hit = 1;
+		} else {
+			json_decref(o);
+			o = NULL;
+		}
+		scan_result_free(&rp);
+	}
+	if (o == NULL) {
+		if (j->mem != NULL)
+			rc = scan_mem(w->ctx, j->mem, j->mem_len, j->name, &r);
+		else
+			rc = scan_fd(w->ctx, fd, j->name, &st, &r);
+		if (rc != 0) {
+			j->status = 500;
+			snprintf(j->errmsg, sizeof(j->errmsg),
+			         "scanning the sample failed: %s",
+			         strerror(-rc));
+			goto out;
+		}
+		if ((o = scan_result_to_json(&r)) == NULL) {
+			j->status = 500;
+			snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
+			goto out;
+		}
+		if (j->cache_key[0] != '\0' &&
+		    (j->cache_put = json_dumps(o, JSON_COMPACT)) != NULL) {
+			pthread_mutex_lock(&p->mu);
+			cache_put_locked(p, j->cache_key, j->cache_put);
+			pthread_mutex_unlock(&p->mu);
+		}
+		if (j->sha256[0] == '\0' && (r.hashes & SCAN_HASH_SHA256))
+			memcpy(j->sha256, r.sha256, sizeof(j->sha256));
+	}
+	if ((j->findings = ts_render(o, j->name, j->source ? j->source : "",
+	                             j->id)) == NULL) {
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
+	}
+out:
+	if (fd != -1)
+		close(fd);
+	json_decref(o);
+	scan_result_free(&r);
+}
+
+static void
+run_job(struct worker *w, struct job *j)
+{
+	j->t_start = mono_now();
+	j->worker = w->idx;
+	if (j->kind == JOB_CHECK || j->kind == JOB_RECEIVE)
+		receive(w, j);
+	if (j->status == 0 && (j->kind == JOB_CHECK || j->kind == JOB_SCAN))
+		scan_job(w, j);
+	/* A queued sample goes after its scan, failed or not (a failure is
+	 * final and reported); a received one stays queued unless it failed. */
+	if (j->kind == JOB_CHECK || j->kind == JOB_SCAN ||
+	    (j->kind == JOB_RECEIVE && j->status != 0))
+		sample_done(w->p, j);
+	j->mem = NULL;
+	j->mem_len = 0;
+	j->t_end = mono_now();
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *p = w->p;
+	struct job *j;
+	int sync_only = w->idx < p->nsync, wake;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		for (;;) {
+			if (p->stopping) {
+				pthread_mutex_unlock(&p->mu);
+				scan_ctx_free(w->ctx);
+				free(w->mem);
+				free(w);
+				return NULL;
+			}
+			if ((j = p->sq) != NULL) {
+				if ((p->sq = j->next) == NULL)
+					p->sq_tail = NULL;
+				break;
+			}
+			if (!sync_only && (j = p->aq) != NULL) {
+				if ((p->aq = j->next) == NULL)
+					p->aq_tail = NULL;
+				break;
+			}
+			if (w->memcap > 0) {
+				/* Idle for 2 s: give the buffers back. */
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 2;
+				if (pthread_cond_timedwait(&p->cv, &p->mu,
+				                           &ts) == ETIMEDOUT) {
+					free(w->mem);
+					w->mem = NULL;
+					w->memcap = 0;
+					if (w->ctx != NULL)
+						scan_ctx_trim(w->ctx);
+				}
+				continue;
+			}
+			pthread_cond_wait(&p->cv, &p->mu);
+		}
+		pthread_mutex_unlock(&p->mu);
+		j->next = NULL;
+		run_job(w, j);
+		if (w->ctx != NULL && w->memcap == 0)
+			scan_ctx_trim(w->ctx);
+		/* The loop is woken only for the first job of a batch: while
+		 * the list is not empty a wake-up is already on its way (the
+		 * loop empties the pipe before it takes the list). */
+		pthread_mutex_lock(&p->mu);
+		wake = p->done == NULL;
+		if (p->done_tail != NULL)
+			p->done_tail->next = j;
+		else
+			p->done = j;
+		p->done_tail = j;
+		pthread_mutex_unlock(&p->mu);
+		while (wake && write(p->pipe[1], "d", 1) == -1 &&
+		       errno == EINTR)
+			;
+	}
+}
+
+struct pool *
+pool_new(int threads, int sync_threads, struct event_base *base,
+         void (*on_done)(evutil_socket_t, short, void *), void *arg)
+{
+	struct pool *p;
+	struct worker *w;
+	int i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->pipe[0] = p->pipe[1] = -1;
+	p->n = threads;
+	p->nsync = sync_threads;
+	if (pipe2(p->pipe, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    (p->ev = event_new(base, p->pipe[0], EV_READ | EV_PERSIST, on_done,
+	                       arg)) == NULL ||
+	    event_add(p->ev, NULL) == -1 ||
+	    (p->th = calloc((size_t)threads, sizeof(*p->th))) == NULL)
+		goto fail;
+	for (i = 0; i < threads; i++) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			goto fail;
+		w->p = p;
+		w->idx = i;
+		if (pthread_create(&p->th[i], NULL, worker_main, w) != 0) {
+			free(w);
+			goto fail;
+		}
+		p->started++;
+	}
+	return p;
+fail:
+	(void)pool_stop(p);
+	pool_free(p);
+	return NULL;
+}
+
+void
+pool_set_bundle(struct pool *p, struct scan_bundle *b)
+{
+	struct scan_bundle *old;
+
+	pthread_mutex_lock(&p->mu);
+	old = p->bundle;
+	p->bundle = scan_bundle_ref(b);
+	p->gen++;
+	pthread_mutex_unlock(&p->mu);
+	if (old != NULL)
+		scan_bundle_free(old);
+}
+
+void
+pool_set_limits(struct pool *p, long long max_upload, int keep_samples,
+                const char *samples_dir)
+{
+	pthread_mutex_lock(&p->mu);
+	p->max_upload = max_upload;
+	p->keep_samples = keep_samples;
+	snprintf(p->samples_dir, sizeof(p->samples_dir), "%s", samples_dir);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+pool_push(struct pool *p, struct job *j)
+{
+	j->next = NULL;
+	j->t_queued = mono_now();
+	pthread_mutex_lock(&p->mu);
+	if (j->kind == JOB_SCAN) {
+		if (p->aq_tail != NULL)
+			p->aq_tail->next = j;
+		else
+			p->aq = j;
+		p->aq_tail = j;
+	} else {
+		if (p->sq_tail != NULL)
+			p->sq_tail->next = j;
+		else
+			p->sq = j;
+		p->sq_tail = j;
+	}
+	/* Any thread takes sync work: wake one. Only some take async work,
+	 * and the one woken might not: wake them all. */
+	if (j->kind == JOB_SCAN)
+		pthread_cond_broadcast(&p->cv);
+	else
+		pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+struct job *
+pool_take_done(struct pool *p)
+{
+	struct job *j;
+	char b[256];
+
+	while (read(p->pipe[0], b, sizeof(b)) > 0)
+		;
+	pthread_mutex_lock(&p->mu);
+	j = p->done;
+	p->done = p->done_tail = NULL;
+	pthread_mutex_unlock(&p->mu);
+	return j;
+}
+
+struct job *
+pool_stop(struct pool *p)
+{
+	struct job *left, *t;
+	int i;
+
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->started; i++)
+		pthread_join(p->th[i], NULL);
+	p->started = 0;
+	/* Finished, queued sync, then queued async. */
+	left = p->done;
+	for (t = left; t != NULL && t->next != NULL; t = t->next)
+		;
+	if (t != NULL)
+		t->next = p->sq;
+	else
+		left = p->sq;
+	for (t = left; t != NULL && t->next != NULL; t = t->next)
+		;
+	if (t != NULL)
+		t->next = p->aq;
+	else
+		left = p->aq;
+	p->done = p->done_tail = p->sq = p->sq_tail = p->aq = p->aq_tail = NULL;
+	return left;
+}
+
+void
+pool_free(struct pool *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	if (p->ev != NULL)
+		event_free(p->ev);
+	if (p->pipe[0] != -1)
+		close(p->pipe[0]);
+	if (p->pipe[1] != -1)
+		close(p->pipe[1]);
+	for (i = 0; i < p->ncache; i++) {
+		free(p->cache[i].key);
+		free(p->cache[i].text);
+	}
+	free(p->cache);
+	if (p->bundle != NULL)
+		scan_bundle_free(p->bundle);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->th);
+	free(p);
+}
