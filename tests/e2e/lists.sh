@@ -40,13 +40,13 @@ events 1 25
 
 # Page by 7 in ascending agent time; 5 more events arrive after page one.
 all=""
-out=$(api GET "/api/v1/events?sort=time&limit=7")
+out=$(api GET "/api/v1/events?agent=$AID&sort=time&limit=7")
 all="$all $(seqs_of <<<"$out")"
 c=$(cursor_of <<<"$out")
 events 26 30
 pages=1
 while [ -n "$c" ]; do
-	out=$(api GET "/api/v1/events?sort=time&limit=7&cursor=$c")
+	out=$(api GET "/api/v1/events?agent=$AID&sort=time&limit=7&cursor=$c")
 	all="$all $(seqs_of <<<"$out")"
 	c=$(cursor_of <<<"$out")
 	pages=$((pages + 1))
@@ -61,7 +61,7 @@ pass "events: keyset pages in order, each row once, rows added meanwhile include
 all=""
 c=""
 for i in $(seq 1 10); do
-	out=$(api GET "/api/v1/events?limit=4${c:+&cursor=$c}")
+	out=$(api GET "/api/v1/events?agent=$AID&limit=4${c:+&cursor=$c}")
 	all="$all $(seqs_of <<<"$out")"
 	c=$(cursor_of <<<"$out")
 	[ -n "$c" ] || break
