@@ -70,6 +70,93 @@ step "POST /api/v1/agents/" agent.revoke "$CTL" agent revoke "$AID"
 step "PUT /api/v1/settings" settings.update \
 	"$CTL" settings set require_approval no
 
+# Users, API keys, logins, sessions, two-factor.
+step "POST /api/v1/users" user.create sh -c \
+	"echo 'correct horse battery' | '$CTL' user add alice --role operator --password-stdin"
+step "PUT /api/v1/users/" user.update "$CTL" user set alice --role analyst
+step "POST /api/v1/keys" key.create "$CTL" key create --label audit-test
+KID=$(api GET /api/v1/keys | python3 -c 'import json, sys
+j = json.load(sys.stdin)
+j = j["keys"]
+print([k["id"] for k in j if k.get("label") == "audit-test"][0])') ||
+	fail "no key audit-test"
+step "DELETE /api/v1/keys/" key.delete "$CTL" key revoke "$KID"
+
+U=https://127.0.0.1:$ADM
+# hstep "METHOD PATH" ACTION STATUS CURL_ARGS...: one request with curl,
+# answered STATUS and recorded as one more entry with ACTION.
+hstep() {
+	local route=$1 action=$2 want=$3 before s got
+	shift 3
+	before=$(count)
+	s=$(curl -sS -D "$T/h" -o "$T/r" -w '%{http_code}' --cacert "$PKI/ca.crt" \
+		-H 'Content-Type: application/json' "$@")
+	[ "$s" = "$want" ] || fail "$route: status $s, expected $want: $(cat "$T/r")"
+	[ "$(count)" -eq $((before + 1)) ] || fail "$route ($action): not audited"
+	got=$(last_action)
+	[ "$got" = "$action" ] || fail "$route: action '$got', expected '$action'"
+	COVERED+=("$route")
+}
+hstep "POST /api/v1/login" login 401 \
+	-d '{"username": "alice", "password": "not her password"}' "$U/api/v1/login"
+out=$(api GET "/api/v1/audit?action=login&limit=1")
+expect_contains "$out" '"who":"user:alice"'
+expect_contains "$out" '"status":401'
+expect_contains "$out" '"password":"[redacted]"'
+hstep "POST /api/v1/login" login 200 \
+	-d '{"username": "alice", "password": "correct horse battery"}' "$U/api/v1/login"
+out=$(api GET "/api/v1/audit?action=login&limit=1")
+expect_contains "$out" '"who":"user:alice"'
+expect_contains "$out" '"status":200'
+expect_contains "$out" '"csrf_token":"[redacted]"'
+C=$(sed -nE 's/^[Ss]et-[Cc]ookie: (vigil_session=[0-9a-f]+);.*/\1/p' "$T/h")
+X=$(sed -nE 's/.*"csrf_token": *"([0-9a-f]+)".*/\1/p' "$T/r")
+[ -n "$C" ] && [ -n "$X" ] || fail "no session: $(cat "$T/r")"
+S=(-H "Cookie: $C" -H "X-CSRF-Token: $X")
+hstep "POST /api/v1/session/password" password.create 200 "${S[@]}" \
+	-d '{"old": "correct horse battery", "new": "another long password"}' \
+	"$U/api/v1/session/password"
+hstep "POST /api/v1/session/totp" totp.create 200 "${S[@]}" -X POST \
+	"$U/api/v1/session/totp"
+SECRET=$(sed -nE 's/.*"secret": *"([A-Z2-7]+)".*/\1/p' "$T/r")
+[ -n "$SECRET" ] || fail "no totp secret: $(cat "$T/r")"
+hstep "POST /api/v1/session/totp/confirm" totp.confirm 200 "${S[@]}" \
+	-d "{\"code\": \"$(oathtool --totp -b "$SECRET")\"}" \
+	"$U/api/v1/session/totp/confirm"
+next=$(oathtool --totp -b "$SECRET" --now "$(date -u -d '+30 seconds' '+%Y-%m-%d %H:%M:%S UTC')")
+hstep "DELETE /api/v1/session/totp" totp.delete 200 "${S[@]}" -X DELETE \
+	-d "{\"code\": \"$next\"}" "$U/api/v1/session/totp"
+hstep "POST /api/v1/logout" logout 200 "${S[@]}" -X POST "$U/api/v1/logout"
+for w in "correct horse" "another long password" "$SECRET" "$next"; do
+	grep -qF "$w" "$DATA/vigil.db" && fail "secret '$w' stored in the database"
+done
+out=$(api GET "/api/v1/audit?who=user:alice&limit=100")
+expect_contains "$out" '"action":"logout"'
+expect_contains "$out" '"action":"totp.confirm"'
+pass "logins (failed and not) and session changes are audited under the user"
+step "DELETE /api/v1/users/" user.delete "$CTL" user remove alice
+
+# Forwarding targets; every audit entry is also an event of type audit,
+# forwarded like any event: here to a real rsyslogd.
+. "$SRC/tests/e2e/rsyslog.inc"
+RS=$T/rs
+rs_start "$RS" "module(load=\"imtcp\")
+input(type=\"imtcp\" port=\"0\" address=\"127.0.0.1\" listenPortFileName=\"$RS/a.port\" ruleset=\"a\")
+ruleset(name=\"a\") { action(type=\"omfile\" file=\"$RS/a.out\" template=\"raw\") }"
+step "POST /api/v1/forward" forward.create "$CTL" forward add siem \
+	--transport tcp --host 127.0.0.1 --port "$(cat "$RS/a.port")" \
+	--format json --type audit
+step "POST /api/v1/forward/" forward_target.test "$CTL" forward test siem
+wait_lines "$RS/a.out" 2
+grep '"type":"audit"' "$RS/a.out" | grep -q '"action":"forward.create"' ||
+	fail "audit entry not forwarded: $(cat "$RS/a.out")"
+step "DELETE /api/v1/forward/" forward_target.delete "$CTL" forward remove siem
+rs_stop
+out=$(api GET "/api/v1/events?type=audit&agent=center&limit=1000")
+expect_contains "$out" '"action":"user.delete"'
+expect_contains "$out" '"action":"forward_target.delete"'
+pass "audit entries are events of type audit and reach a syslog receiver"
+
 # A refused change is recorded too, with its status and message.
 before=$(count)
 api POST /api/v1/agents/nope/revoke >/dev/null
