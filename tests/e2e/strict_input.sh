@@ -9,11 +9,18 @@
 standard_center
 
 COVERED=()
+CALL=api # or sess: with the session cookie and CSRF token of a user
+sess() {
+	local m=$1 p=$2
+	shift 2
+	curl -sS --cacert "$PKI/ca.crt" -H "Cookie: $C" -H "X-CSRF-Token: $X" \
+		-X "$m" "https://127.0.0.1:$ADM$p" "$@"
+}
 # expect400 "METHOD ROUTE" PATH BODY FIELD
 expect400() {
 	local route=$1 path=$2 body=$3 field=$4 m code
 	m=${route%% *}
-	code=$(api "$m" "$path" -o "$T/out.json" -w '%{http_code}' \
+	code=$($CALL "$m" "$path" -o "$T/out.json" -w '%{http_code}' \
 		-H 'Content-Type: application/json' --data-binary "$body")
 	[ "$code" = 400 ] || fail "$m $path $body: status $code: $(cat "$T/out.json")"
 	grep -qF "\"field\":\"$field\"" "$T/out.json" ||
@@ -81,6 +88,64 @@ expect400 "$R" /api/v1/settings '{"colour": "red"}' colour
 expect400 "$R" /api/v1/settings '{"require_approval": 1}' require_approval
 expect400 "$R" /api/v1/settings '{"sample_archive_password": ""}' sample_archive_password
 expect400 "$R" /api/v1/settings '{"sample_archive_password": "a\u0001b"}' sample_archive_password
+
+R="POST /api/v1/users"
+expect400 "$R" /api/v1/users '{"name": "u1", "password": "long enough pw", "role": "analyst", "x": 1}' x
+expect400 "$R" /api/v1/users '{"name": 1, "password": "long enough pw", "role": "analyst"}' name
+expect400 "$R" /api/v1/users '{"name": "u1", "password": "long enough pw", "role": "chief"}' role
+expect400 "$R" /api/v1/users '{"name": "u1", "role": "analyst"}' password
+
+echo 'correct horse battery' | "$CTL" user add bob --role analyst \
+	--password-stdin >/dev/null || fail "user add"
+R="PUT /api/v1/users/"
+expect400 "$R" /api/v1/users/bob '{"disabled": "yes"}' disabled
+expect400 "$R" /api/v1/users/bob '{"role": 3}' role
+expect400 "$R" /api/v1/users/bob '{"colour": "red"}' colour
+R="DELETE /api/v1/users/"
+expect400 "$R" /api/v1/users/bob '{"x": 1}' x
+
+R="POST /api/v1/keys"
+expect400 "$R" /api/v1/keys '{"role": 5}' role
+expect400 "$R" /api/v1/keys '{"label": "a", "expires": []}' expires
+expect400 "$R" /api/v1/keys '{"scope": "all"}' scope
+R="DELETE /api/v1/keys/"
+expect400 "$R" /api/v1/keys/nokey '{"x": 1}' x
+
+R="POST /api/v1/forward"
+expect400 "$R" /api/v1/forward '{"name": "x", "host": "h", "colour": 1}' colour
+expect400 "$R" /api/v1/forward '{"name": "x", "host": 5}' host
+expect400 "$R" /api/v1/forward '{"name": "x", "host": "h", "port": "514"}' port
+R="POST /api/v1/forward/"
+expect400 "$R" /api/v1/forward/x/test '{"x": 1}' x
+R="DELETE /api/v1/forward/"
+expect400 "$R" /api/v1/forward/x '{"x": 1}' x
+
+R="POST /api/v1/login"
+expect400 "$R" /api/v1/login '{"username": "bob", "password": "x", "extra": 1}' extra
+expect400 "$R" /api/v1/login '{"username": 1, "password": "x"}' username
+expect400 "$R" /api/v1/login '{"username": "bob"}' password
+
+# The session routes, as a logged-in user.
+curl -sS -D "$T/h" -o "$T/b" --cacert "$PKI/ca.crt" \
+	-d '{"username": "bob", "password": "correct horse battery"}' \
+	"https://127.0.0.1:$ADM/api/v1/login" >/dev/null
+C=$(sed -nE 's/^[Ss]et-[Cc]ookie: (vigil_session=[0-9a-f]+);.*/\1/p' "$T/h")
+X=$(sed -nE 's/.*"csrf_token": *"([0-9a-f]+)".*/\1/p' "$T/b")
+[ -n "$C" ] && [ -n "$X" ] || fail "login: $(cat "$T/b")"
+CALL=sess
+R="POST /api/v1/session/password"
+expect400 "$R" /api/v1/session/password '{"old": "correct horse battery", "new": 5}' new
+expect400 "$R" /api/v1/session/password '{"old": "correct horse battery", "new": "long enough pw", "x": 1}' x
+R="POST /api/v1/session/totp"
+expect400 "$R" /api/v1/session/totp '{"x": 1}' x
+R="POST /api/v1/session/totp/confirm"
+expect400 "$R" /api/v1/session/totp/confirm '{"code": 123456}' code
+expect400 "$R" /api/v1/session/totp/confirm '{"code": "123456", "x": 1}' x
+R="DELETE /api/v1/session/totp"
+expect400 "$R" /api/v1/session/totp '{"code": 123456}' code
+R="POST /api/v1/logout"
+expect400 "$R" /api/v1/logout '{"x": 1}' x
+CALL=api
 
 # Every mutating route in the route tables has a case above.
 missing=""
