@@ -1763,14 +1763,14 @@ verify_events(void)
 			continue;
 		j = json_loadb(r.body, r.len, 0, NULL);
 		if (r.status == 200 &&
-		    (long long)json_array_size(json_object_get(j, "events")) ==
+		    (long long)json_array_size(json_object_get(j, "items")) ==
 		        (O.events_per_agent < 10000 ? O.events_per_agent
 		                                    : 10000))
 			R.api_ok++;
 		else
 			say("verify: agent %s: admin API shows %zu events",
 			    g_agents[i].id,
-			    json_array_size(json_object_get(j, "events")));
+			    json_array_size(json_object_get(j, "items")));
 		json_decref(j);
 		reply_free(&r);
 	}

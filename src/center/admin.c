@@ -14,8 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <zip.h>
+
 #include "center.h"
 #include "metrics.h"
+#include "query.h"
+#include "schema.h"
 #include "tls.h"
 
 #define C(r) ((struct center *)(r)->arg)
@@ -94,40 +99,68 @@ agent_row(struct center *c, struct store_rows *q)
 	return o;
 }
 
+static const struct query_field agent_fields[] = {
+    {"id", "id", QF_TEXT, QF_SORT | QF_EQ},
+    {"status", "status", QF_TEXT, QF_SORT | QF_EQ},
+    {"hostname", "hostname", QF_TEXT, QF_SORT | QF_EQ | QF_NULL},
+    {"os", "os", QF_TEXT, QF_SORT | QF_EQ | QF_NULL},
+    {"label", "labels", QF_TEXT, QF_LABEL},
+    {"last_seen", "last_seen", QF_INT, QF_SORT | QF_RANGE | QF_NULL},
+    {"enrolled_at", "enrolled_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const char *const agent_extra[] = {"state", NULL};
+
+static const struct query_spec agent_spec = {
+    .table = "agents",
+    .columns = AGENT_COLUMNS,
+    .fields = agent_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "hostname",
+    .search = "COALESCE(hostname, '') || ' ' || COALESCE(fqdn, '') || ' ' "
+              "|| id || ' ' || COALESCE(ips, '')",
+    .extra = agent_extra,
+};
+
+struct agent_list {
+	struct center *c;
+	const char *state;
+};
+
+static json_t *
+agent_item(struct store_rows *q, void *arg)
+{
+	struct agent_list *al = arg;
+	json_t *o = agent_row(al->c, q);
+	const char *s = json_string_value(json_object_get(o, "state"));
+
+	/* online / offline depend on the clock, not a column */
+	if (al->state != NULL && (s == NULL || strcmp(al->state, s) != 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static void
 adm_agents(struct http_req *r)
 {
-	struct center *c = C(r);
-	const char *want = http_req_query(r, "state");
-	struct store_rows *q;
-	json_t *a;
+	struct agent_list al;
 
 	AUTH(r);
-	if (want != NULL && strcmp(want, "online") != 0 &&
-	    strcmp(want, "offline") != 0 && strcmp(want, "revoked") != 0) {
-		http_reply_error(r, 400, "bad_request",
-		                 "state: must be online, offline or revoked");
+	al.c = C(r);
+	al.state = http_req_query(r, "state");
+	if (al.state != NULL && strcmp(al.state, "online") != 0 &&
+	    strcmp(al.state, "offline") != 0 &&
+	    strcmp(al.state, "revoked") != 0) {
+		http_reply_error_field(r, 400, "bad_request", "state",
+		                       "state: must be online, offline or "
+		                       "revoked");
 		return;
 	}
-	q = store_query(
-	    c->store,
-	    "SELECT " AGENT_COLUMNS " FROM agents ORDER BY hostname, id", NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1) {
-		json_t *o = agent_row(c, q);
-		const char *s = json_string_value(json_object_get(o, "state"));
-
-		if (want == NULL || strcmp(want, s) == 0)
-			json_array_append_new(a, o);
-		else
-			json_decref(o);
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "agents", a));
+	query_reply(r, al.c->store, &agent_spec, agent_item, &al);
 }
 
 static void
@@ -156,6 +189,10 @@ agent_revoke(struct http_req *r, const char *id)
 	long long now = (long long)time(NULL);
 	int n, a;
 
+	audit_before_row(r,
+	                 "SELECT id, status, hostname, cert_serial FROM "
+	                 "agents WHERE id = ?",
+	                 id);
 	if (store_begin(c->store) == -1) {
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
@@ -204,56 +241,81 @@ adm_agent(struct http_req *r)
 	if (*action == '\0' && strcmp(r->method, "GET") == 0)
 		agent_show(r, id);
 	else if (strcmp(action, "/revoke") == 0 &&
-	         strcmp(r->method, "POST") == 0)
-		agent_revoke(r, id);
-	else
+	         strcmp(r->method, "POST") == 0) {
+		if (schema_no_body(r) == 0)
+			agent_revoke(r, id);
+	} else
 		http_reply_error(r, 404, "not_found", "no such resource");
+}
+
+static const struct query_field enrollment_fields[] = {
+    {"id", "id", QF_TEXT, QF_EQ | QF_SORT},
+    {"status", "status", QF_TEXT, QF_EQ},
+    {"agent_id", "agent_id", QF_TEXT, QF_EQ},
+    {"token_id", "token_id", QF_TEXT, QF_EQ},
+    {"source_addr", "source_addr", QF_TEXT, QF_EQ},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+#define ENROLLMENT_COLUMNS                                                     \
+	"id, status, agent_id, facts, labels, token_id, source_addr, "         \
+	"cloned_from, created_at, decided_at"
+
+/* Without ?status= the list holds the pending requests, as it always
+ * did: the requests an administrator has to decide on. */
+static const struct query_spec enrollment_pending_spec = {
+    .table = "enrollments",
+    .columns = ENROLLMENT_COLUMNS,
+    .fields = enrollment_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "created_at",
+    .where = "status = 'pending'",
+};
+
+static const struct query_spec enrollment_spec = {
+    .table = "enrollments",
+    .columns = ENROLLMENT_COLUMNS,
+    .fields = enrollment_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "created_at",
+};
+
+static json_t *
+enrollment_item(struct store_rows *q, void *arg)
+{
+	json_t *facts = json_loads(store_text(q, 3), 0, NULL);
+	json_t *labels = json_loads(store_text(q, 4), 0, NULL);
+
+	(void)arg;
+	return json_pack(
+	    "{s:s, s:s, s:s, s:o, s:o, s:s?, s:s?, s:s?, s:I, s:o}", "id",
+	    store_text(q, 0), "status", store_text(q, 1), "agent_id",
+	    store_text(q, 2), "facts", facts ? facts : json_object(), "labels",
+	    labels ? labels : json_object(), "token_id", store_text(q, 5),
+	    "source_addr", store_text(q, 6), "cloned_from", store_text(q, 7),
+	    "created_at", (json_int_t)store_int(q, 8), "decided_at",
+	    store_isnull(q, 9) ? json_null() : json_integer(store_int(q, 9)));
 }
 
 static void
 adm_enrollments(struct http_req *r)
 {
-	struct center *c = C(r);
 	const char *st = http_req_query(r, "status");
-	struct store_rows *q;
-	json_t *a;
 
 	AUTH(r);
 	if (st != NULL && strcmp(st, "pending") != 0 &&
 	    strcmp(st, "approved") != 0 && strcmp(st, "rejected") != 0) {
-		http_reply_error(
-		    r, 400, "bad_request",
+		http_reply_error_field(
+		    r, 400, "bad_request", "status",
 		    "status: must be pending, approved or rejected");
 		return;
 	}
-	q = store_query(c->store,
-	                "SELECT id, status, agent_id, facts, labels, token_id, "
-	                "source_addr, cloned_from, created_at, decided_at "
-	                "FROM enrollments WHERE status = ? ORDER BY created_at",
-	                "s", st ? st : "pending");
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1) {
-		json_t *facts = json_loads(store_text(q, 3), 0, NULL);
-		json_t *labels = json_loads(store_text(q, 4), 0, NULL);
-
-		json_array_append_new(
-		    a,
-		    json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?, s:s?, s:s?, "
-		              "s:I}",
-		              "id", store_text(q, 0), "status",
-		              store_text(q, 1), "agent_id", store_text(q, 2),
-		              "facts", facts ? facts : json_object(), "labels",
-		              labels ? labels : json_object(), "token_id",
-		              store_text(q, 5), "source_addr", store_text(q, 6),
-		              "cloned_from", store_text(q, 7), "created_at",
-		              (json_int_t)store_int(q, 8)));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "enrollments", a));
+	query_reply(r, C(r)->store,
+	            st != NULL ? &enrollment_spec : &enrollment_pending_spec,
+	            enrollment_item, NULL);
 }
 
 struct pending {
@@ -426,7 +488,11 @@ adm_enrollment(struct http_req *r)
 		http_reply_error(r, 404, "not_found", "no such resource");
 		return;
 	}
-	if (strcmp(action, "/approve") == 0)
+	if (strcmp(action, "/approve") != 0 && strcmp(action, "/reject") != 0)
+		http_reply_error(r, 404, "not_found", "no such resource");
+	else if (schema_no_body(r) == -1)
+		return;
+	else if (strcmp(action, "/approve") == 0)
 		enrollment_approve(r, id);
 	else if (strcmp(action, "/reject") == 0)
 		enrollment_reject(r, id);
@@ -448,27 +514,35 @@ token_row(struct store_rows *q)
 	                 "created_at", (json_int_t)store_int(q, 5));
 }
 
+static const struct query_field token_fields[] = {
+    {"id", "id", QF_TEXT, QF_EQ | QF_SORT},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {"expires_at", "expires_at", QF_INT, QF_SORT | QF_RANGE | QF_NULL},
+    {"label", "labels", QF_TEXT, QF_LABEL},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec token_spec = {
+    .table = "tokens",
+    .columns = "id, max_uses, used, expires_at, labels, created_at",
+    .fields = token_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "created_at",
+};
+
+static json_t *
+token_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return token_row(q);
+}
+
 static void
 adm_tokens(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a;
-
 	AUTH(r);
-	q = store_query(
-	    C(r)->store,
-	    "SELECT id, max_uses, used, expires_at, labels, created_at "
-	    "FROM tokens ORDER BY created_at, id",
-	    NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1)
-		json_array_append_new(a, token_row(q));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "tokens", a));
+	query_reply(r, C(r)->store, &token_spec, token_item, NULL);
 }
 
 static int
@@ -487,6 +561,13 @@ valid_label(const char *s, size_t max)
 	return 1;
 }
 
+static const struct schema_field token_schema[] = {
+    {"uses", SCH_INT, 0},
+    {"expires", SCH_DURATION, 0},
+    {"labels", SCH_OBJECT, 0},
+    {NULL, 0, 0},
+};
+
 static void
 adm_token_create(struct http_req *r)
 {
@@ -496,7 +577,7 @@ adm_token_create(struct http_req *r)
 	char token[4 + 64 + 1], hash[65], id[4 + 16 + 1], *ls = NULL;
 
 	AUTH(r);
-	if ((j = http_req_json(r)) == NULL)
+	if ((j = schema_body(r, token_schema)) == NULL)
 		return;
 	json_object_foreach(j, k, v)
 	{
@@ -601,6 +682,12 @@ adm_token_delete(struct http_req *r)
 	int n;
 
 	AUTH(r);
+	if (schema_no_body(r) == -1)
+		return;
+	audit_before_row(r,
+	                 "SELECT id, max_uses, used, expires_at, labels, "
+	                 "created_at FROM tokens WHERE id = ?",
+	                 r->rest);
 	n = store_exec(C(r)->store, "DELETE FROM tokens WHERE id = ?", "s",
 	               r->rest);
 	if (n != 1) {
@@ -613,31 +700,39 @@ adm_token_delete(struct http_req *r)
 	                json_pack("{s:s, s:b}", "id", r->rest, "deleted", 1));
 }
 
+static const struct query_field notice_fields[] = {
+    {"id", "id", QF_INT, QF_SORT},
+    {"kind", "kind", QF_TEXT, QF_EQ},
+    {"agent", "agent_id", QF_TEXT, QF_EQ},
+    {"time", "time", QF_INT, QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec notice_spec = {
+    .table = "notices",
+    .columns = "id, time, kind, agent_id, message",
+    .fields = notice_fields,
+    .key = "id",
+    .key_type = QF_INT,
+    .default_sort = "-id",
+    .search = "message",
+};
+
+static json_t *
+notice_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return json_pack(
+	    "{s:I, s:I, s:s, s:s?, s:s}", "id", (json_int_t)store_int(q, 0),
+	    "time", (json_int_t)store_int(q, 1), "kind", store_text(q, 2),
+	    "agent_id", store_text(q, 3), "message", store_text(q, 4));
+}
+
 static void
 adm_notices(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a;
-
 	AUTH(r);
-	q = store_query(C(r)->store,
-	                "SELECT id, time, kind, agent_id, message FROM notices "
-	                "ORDER BY id DESC LIMIT 1000",
-	                NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1)
-		json_array_append_new(
-		    a, json_pack("{s:I, s:I, s:s, s:s?, s:s}", "id",
-		                 (json_int_t)store_int(q, 0), "time",
-		                 (json_int_t)store_int(q, 1), "kind",
-		                 store_text(q, 2), "agent_id", store_text(q, 3),
-		                 "message", store_text(q, 4)));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "notices", a));
+	query_reply(r, C(r)->store, &notice_spec, notice_item, NULL);
 }
 
 static void
@@ -651,6 +746,23 @@ adm_health(struct http_req *r)
 	              VIGIL_VERSION, "uptime",
 	              (json_int_t)((long long)time(NULL) - c->started), "fqdn",
 	              c->conf.fqdn, "key_process", c->keyfd != -1));
+}
+
+static void
+adm_version(struct http_req *r)
+{
+	struct center *c = C(r);
+
+	AUTH(r);
+	http_reply_json(
+	    r, 200,
+	    json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:i, s:i}", "version",
+	              VIGIL_VERSION, "build", "compiler", __VERSION__,
+	              "openssl", OpenSSL_version(OPENSSL_VERSION), "libevent",
+	              event_get_version(), "jansson", JANSSON_VERSION, "libzip",
+	              zip_libzip_version(), "schema_version",
+	              store_schema_version(c->store), "schema_latest",
+	              (int)center_nmigrations));
 }
 
 static void
@@ -707,6 +819,7 @@ adm_openapi(struct http_req *r)
 
 const struct http_route admin_routes[] = {
     {"GET", "/api/v1/health", adm_health, 0, "health", 0, ROLE_PUBLIC},
+    {"GET", "/api/v1/version", adm_version, 0, "version", 0, ROLE_READONLY},
     {"GET", "/api/v1/openapi.json", adm_openapi, 0, "openapi", 0,
      ROLE_READONLY},
     {"GET", "/api/v1/agents", adm_agents, 0, "agents", 0, ROLE_READONLY},

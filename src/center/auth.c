@@ -20,6 +20,7 @@
 #include "center.h"
 #include "cookie.h"
 #include "metrics.h"
+#include "schema.h"
 
 #define C(r)           ((struct center *)(r)->arg)
 #define COOKIE         "vigil_session"
@@ -435,6 +436,8 @@ auth_login(struct http_req *r)
 		                 name == NULL ? "username" : "password");
 		goto out;
 	}
+	/* Who the audit log names for this attempt, failed or not. */
+	snprintf(r->who, sizeof(r->who), "user:%.64s", name);
 	if (strlen(pw) > 1024) {
 		http_reply_error(r, 400, "bad_request", "password: too long");
 		goto out;
@@ -555,6 +558,8 @@ auth_logout(struct http_req *r)
 {
 	char sid[SECRET_HEX_LEN + 1], h[65];
 
+	if (schema_no_body(r) == -1)
+		return;
 	if (cookie_session(r, sid) == 0) {
 		sha256_hex(sid, strlen(sid), h);
 		store_exec(C(r)->store, "DELETE FROM sessions WHERE hash = ?",
@@ -773,14 +778,20 @@ user_update(struct http_req *r, const char *name)
 	if (check_fields(r, j, known, strs) == -1 ||
 	    (has_role = role_field(r, j, &role)) == -1)
 		goto out;
-	if (((v = json_object_get(j, "disabled")) != NULL &&
-	     !json_is_boolean(v)) ||
-	    ((v = json_object_get(j, "unlock")) != NULL &&
-	     !json_is_boolean(v)) ||
-	    ((v = json_object_get(j, "totp")) != NULL && !json_is_false(v))) {
+	if ((v = json_object_get(j, "disabled")) != NULL &&
+	    !json_is_boolean(v)) {
 		http_reply_error(r, 400, "bad_request",
-		                 "disabled and unlock: must be booleans; totp: "
-		                 "only false (to turn two-factor off)");
+		                 "disabled: must be true or false");
+		goto out;
+	}
+	if ((v = json_object_get(j, "unlock")) != NULL && !json_is_boolean(v)) {
+		http_reply_error(r, 400, "bad_request",
+		                 "unlock: must be true or false");
+		goto out;
+	}
+	if ((v = json_object_get(j, "totp")) != NULL && !json_is_false(v)) {
+		http_reply_error(r, 400, "bad_request",
+		                 "totp: only false (to turn two-factor off)");
 		goto out;
 	}
 	if (((has_role && role != ROLE_ADMIN) ||
@@ -895,7 +906,7 @@ adm_user(struct http_req *r)
 		user_show(r, name);
 	else if (strcmp(r->method, "PUT") == 0)
 		user_update(r, name);
-	else
+	else if (schema_no_body(r) == 0)
 		user_delete(r, name);
 }
 
@@ -923,7 +934,7 @@ totp_enroll(struct http_req *r)
 	char secret[64], uri[512];
 	int n;
 
-	if (name == NULL)
+	if (name == NULL || schema_no_body(r) == -1)
 		return;
 	if (totp_new_secret(secret, sizeof(secret)) == -1) {
 		http_reply_error(r, 500, "internal_error",
@@ -1198,6 +1209,8 @@ adm_key_revoke(struct http_req *r)
 {
 	int n;
 
+	if (schema_no_body(r) == -1)
+		return;
 	if (strlen(r->rest) == 0 || strlen(r->rest) > 64) {
 		http_reply_error(r, 404, "not_found", "no such key");
 		return;

@@ -229,6 +229,37 @@ extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
 
+/* audit.c: the append-only, hash-chained audit log of admin changes. */
+struct audit_entry {
+	const char *who, *addr, *action, *target; /* target may be NULL */
+	int status;                               /* HTTP status */
+	json_t *before, *after, *request;         /* borrowed; may be NULL */
+	const char *error;                        /* message when it failed */
+};
+#define AUDIT_COLUMNS                                                          \
+	"id, time, who, addr, action, target, status, before_json, "           \
+	"after_json, request_json, error, prev_hash, hash"
+extern const struct http_route audit_admin_routes[];
+/* Appends one entry (changes made outside an HTTP request, or by part of
+ * vigild that wants its own wording); 0 or -1 (logged). */
+int audit_append(struct center *c, const struct audit_entry *a);
+/* Records the state of what r is about to change (steals before). */
+void audit_before(struct http_req *r, json_t *before);
+/* The same from the one row sql (one '?' for id) returns, if any. */
+void audit_before_row(struct http_req *r, const char *sql, const char *id);
+/* The admin server's reply hook: one entry per authorized change. */
+void audit_reply_hook(struct http_req *r, int status, const void *body,
+                      size_t len);
+/* Called after each append with the entry (hash included); for the
+ * forwarders. */
+void audit_set_sink(void (*fn)(json_t *entry, void *arg), void *arg);
+json_t *audit_row_json(struct store_rows *q); /* row of AUDIT_COLUMNS */
+void audit_declare_metrics(void);
+
+/* settings.c: runtime settings changed through the API. */
+extern const struct http_route settings_admin_routes[];
+int settings_require_approval(struct center *c);
+char *settings_sample_password(struct center *c); /* malloc'd */
 /* ingest.c: event batches stored by a writer thread (group commit). */
 struct event_batch;
 int ingest_start(struct center *c, struct buf *err);

@@ -164,8 +164,30 @@ static const char migration_3[] =
     "ALTER TABLE api_keys ADD COLUMN owner TEXT;"
     "ALTER TABLE api_keys ADD COLUMN last_used BIGINT;";
 
-const char *const center_migrations[] = {migration_1, migration_2,
-                                         migration_forward, migration_3};
+/* The audit log (audit.c; hash chained, append only) and runtime
+ * settings changed through the API (settings.c). */
+static const char migration_audit[] =
+    "CREATE TABLE audit ("
+    " id BIGINT PRIMARY KEY,"
+    " time BIGINT NOT NULL,"
+    " who TEXT NOT NULL,"
+    " addr TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " target TEXT,"
+    " status BIGINT NOT NULL,"
+    " before_json TEXT, after_json TEXT, request_json TEXT,"
+    " error TEXT,"
+    " prev_hash TEXT NOT NULL,"
+    " hash TEXT NOT NULL);"
+    "CREATE INDEX audit_time ON audit (time);"
+    "CREATE INDEX audit_action ON audit (action);"
+    "CREATE TABLE settings ("
+    " name TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL,"
+    " updated_at BIGINT NOT NULL);";
+
+const char *const center_migrations[] = {
+    migration_1, migration_2, migration_forward, migration_3, migration_audit};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

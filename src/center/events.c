@@ -13,14 +13,21 @@
  * compiled, IOCs parsed; warnings refuse a rule set too) when uploaded and
  * served to agents by content hash.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <zip.h>
+
 #include "center.h"
+#include "query.h"
+#include "schema.h"
 #include "events.h"
 #include "metrics.h"
 #include "scan.h"
@@ -190,6 +197,13 @@ gw_rules(struct http_req *r)
 /* --- admin -------------------------------------------------------------- */
 
 /* POST /api/v1/rules {"name", "kind": "yara"|"ioc", "content"} */
+static const struct schema_field rules_schema[] = {
+    {"name", SCH_STRING, 1},
+    {"kind", SCH_STRING, 1},
+    {"content", SCH_STRING, 1},
+    {NULL, 0, 0},
+};
+
 static void
 adm_rules_add(struct http_req *r)
 {
@@ -202,33 +216,32 @@ adm_rules_add(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, rules_schema)) == NULL)
 		return;
 	buf_init(&err, 8192);
 	name = json_string_value(json_object_get(body, "name"));
 	kind = json_string_value(json_object_get(body, "kind"));
 	content = json_string_value(json_object_get(body, "content"));
-	if (name == NULL || strlen(name) == 0 || strlen(name) > 64 ||
-	    strpbrk(name, "/ \t\n") != NULL || kind == NULL ||
-	    content == NULL || json_object_size(body) != 3) {
-		http_reply_error(r, 400, "bad_request",
-		                 "body: {\"name\": NAME, \"kind\": \"yara\" or "
-		                 "\"ioc\", \"content\": TEXT}");
+	if (strlen(name) == 0 || strlen(name) > 64 ||
+	    strpbrk(name, "/ \t\n") != NULL) {
+		http_reply_error_field(r, 400, "bad_request", "name",
+		                       "name: 1 to 64 characters without '/' "
+		                       "or white space");
 		goto out;
 	}
 	len = strlen(content);
 	if (strcmp(kind, "yara") == 0) {
 		if (scan_rules_check(content, len, &err) == -1) {
-			http_reply_error(r, 400, "bad_rules",
-			                 "rule set %s refused: %s", name,
-			                 buf_cstr(&err));
+			http_reply_error_field(r, 400, "bad_rules", "content",
+			                       "rule set %s refused: %s", name,
+			                       buf_cstr(&err));
 			goto out;
 		}
 	} else if (strcmp(kind, "ioc") == 0) {
 		if (scan_ioc_check(content, len, &err) == -1) {
-			http_reply_error(r, 400, "bad_rules",
-			                 "IOC set %s refused: %s", name,
-			                 buf_cstr(&err));
+			http_reply_error_field(r, 400, "bad_rules", "content",
+			                       "IOC set %s refused: %s", name,
+			                       buf_cstr(&err));
 			goto out;
 		}
 	} else {
@@ -264,36 +277,50 @@ out:
 	buf_free(&err);
 }
 
+static const struct query_field rule_fields[] = {
+    {"name", "name", QF_TEXT, QF_EQ | QF_SORT},
+    {"id", "id", QF_TEXT, QF_EQ},
+    {"kind", "kind", QF_TEXT, QF_EQ | QF_SORT},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec rule_spec = {
+    .table = "rulesets",
+    .columns = "id, name, kind, size, created_at",
+    .fields = rule_fields,
+    .key = "name",
+    .key_type = QF_TEXT,
+    .default_sort = "name",
+};
+
+static json_t *
+rule_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", store_text(q, 0),
+	                 "name", store_text(q, 1), "kind", store_text(q, 2),
+	                 "size", (json_int_t)store_int(q, 3), "created_at",
+	                 (json_int_t)store_int(q, 4));
+}
+
 static void
 adm_rules(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT id, name, kind, size, created_at FROM rulesets "
-	                "ORDER BY name",
-	                NULL);
-	while (q != NULL && store_next(q) == 1)
-		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "id",
-		                 store_text(q, 0), "name", store_text(q, 1),
-		                 "kind", store_text(q, 2), "size",
-		                 (json_int_t)store_int(q, 3), "created_at",
-		                 (json_int_t)store_int(q, 4)));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "rules", a));
+	query_reply(r, C(r)->store, &rule_spec, rule_item, NULL);
 }
 
 static void
 adm_rules_delete(struct http_req *r)
 {
-	if (admin_authorize(r) == -1)
+	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
+	audit_before_row(r,
+	                 "SELECT name, id, kind, size, created_at FROM "
+	                 "rulesets WHERE name = ?",
+	                 r->rest);
 	if (store_exec(C(r)->store, "DELETE FROM rulesets WHERE name = ?", "s",
 	               r->rest) != 1) {
 		http_reply_error(r, 404, "not_found", "no rule set %.64s",
@@ -306,116 +333,319 @@ adm_rules_delete(struct http_req *r)
 }
 
 /*
- * GET /api/v1/events?agent=&task=&type=&level=&since=&until=&q=&limit=
- * Newest first; "q" searches the event data as text.
+ * GET /api/v1/events: a list (query.c), newest received first. The older
+ * parameters since / until (received_at, both inclusive) still work.
  */
+static const struct query_field event_fields[] = {
+    {"agent", "agent_id", QF_TEXT, QF_EQ},
+    {"task", "task_id", QF_TEXT, QF_EQ},
+    {"type", "type", QF_TEXT, QF_EQ | QF_SORT},
+    {"level", "level", QF_TEXT, QF_EQ | QF_SORT | QF_NULL},
+    {"rule", "data", QF_TEXT, QF_MEMBER},
+    {"received_at", "received_at", QF_INT, QF_SORT | QF_RANGE},
+    {"time", "time", QF_INT, QF_SORT | QF_RANGE},
+    {"since", "received_at", QF_INT, QF_GE},
+    {"until", "received_at", QF_INT, QF_LE},
+    {"agent_id", "agent_id", QF_TEXT, QF_SORT},
+    {NULL, NULL, 0, 0},
+};
+
+/* (agent_id, seq) is the key; as one text value it orders consistently,
+ * which is all a keyset tie breaker needs. */
+static const struct query_spec event_spec = {
+    .table = "events",
+    .columns = "agent_id, seq, time, received_at, type, level, task_id, "
+               "data",
+    .fields = event_fields,
+    .key = "(agent_id || '/' || CAST(seq AS TEXT))",
+    .key_type = QF_TEXT,
+    .default_sort = "-received_at",
+    .search = "data",
+    .max_limit = 10000,
+};
+
+static json_t *
+event_item(struct store_rows *q, void *arg)
+{
+	json_t *d = json_loads(store_text(q, 7), 0, NULL);
+
+	(void)arg;
+	return json_pack("{s:s, s:I, s:I, s:I, s:s, s:s?, s:s?, s:o}",
+	                 "agent_id", store_text(q, 0), "seq",
+	                 (json_int_t)store_int(q, 1), "time",
+	                 (json_int_t)store_int(q, 2), "received_at",
+	                 (json_int_t)store_int(q, 3), "type", store_text(q, 4),
+	                 "level", store_text(q, 5), "task_id", store_text(q, 6),
+	                 "data", d ? d : json_object());
+}
+
 static void
 adm_events(struct http_req *r)
 {
-	static const char *const str_filters[] = {"agent", "task", "type",
-	                                          "level"};
-	const char *v[4], *qs = http_req_query(r, "q");
-	const char *ss = http_req_query(r, "since");
-	const char *us = http_req_query(r, "until");
-	const char *ls = http_req_query(r, "limit");
-	long long since = 0, until = 1LL << 62, limit = 100;
+	if (admin_authorize(r) == -1)
+		return;
+	query_reply(r, C(r)->store, &event_spec, event_item, NULL);
+}
+
+static const struct query_field sample_fields[] = {
+    {"sha256", "sha256", QF_TEXT, QF_EQ | QF_SORT},
+    {"agent", "agent_id", QF_TEXT, QF_EQ},
+    {"task", "task_id", QF_TEXT, QF_EQ},
+    {"size", "size", QF_INT, QF_SORT},
+    {"received_at", "received_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec sample_spec = {
+    .table = "samples",
+    .columns = "sha256, size, agent_id, task_id, path, received_at",
+    .fields = sample_fields,
+    .key = "sha256",
+    .key_type = QF_TEXT,
+    .default_sort = "-received_at",
+    .search = "COALESCE(path, '')",
+};
+
+static json_t *
+sample_item(struct store_rows *q, void *arg)
+{
+	(void)arg;
+	return json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:I}", "sha256",
+	                 store_text(q, 0), "size", (json_int_t)store_int(q, 1),
+	                 "agent_id", store_text(q, 2), "task_id",
+	                 store_text(q, 3), "path", store_text(q, 4),
+	                 "received_at", (json_int_t)store_int(q, 5));
+}
+
+/* Archives left behind by a center that died while making one. */
+static void
+sample_tmp_cleanup(const char *data_dir)
+{
+	char dir[4200], path[4500];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/samples", data_dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".download-", 10) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && st.st_mtime < time(NULL) - 3600)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+/* 0 when the file holds the bytes its name promises. */
+static int
+sample_check(const char *path, const char *sha, struct buf *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+	unsigned int mdlen = 0;
+	char hex[65];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	int rc = -1;
+
+	if (ctx == NULL || f == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		buf_printf(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (EVP_DigestUpdate(ctx, chunk, n) != 1)
+			goto out;
+	if (ferror(f) || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+		buf_printf(err, "%s: read error", path);
+		goto out;
+	}
+	hex_encode(md, mdlen, hex);
+	if (strcmp(hex, sha) != 0) {
+		buf_printf(err, "the stored file hashes to %s: damaged on disk",
+		           hex);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* Writes an AES-256 encrypted ZIP holding the sample sha (entry name:
+ * the hash) to a file in the samples directory and returns it open,
+ * already unlinked; libzip reads the sample from disk as it writes, so
+ * memory stays bounded whatever the sample's size. */
+static int
+sample_archive(struct center *c, const char *sha, const char *password, int *fd,
+               size_t *len, struct buf *err)
+{
+	char src[4200], tmp[4200];
+	zip_t *za = NULL;
+	zip_source_t *zs = NULL;
+	zip_int64_t idx;
+	struct stat st;
+	int zerr = 0, tfd = -1, rc = -1;
+
+	*fd = -1;
+	snprintf(src, sizeof(src), "%s/samples/%.2s/%s", c->conf.data_dir, sha,
+	         sha);
+	if (stat(src, &st) == -1) {
+		buf_printf(err, "sample file missing: %s", strerror(errno));
+		return -1;
+	}
+	if (sample_check(src, sha, err) == -1)
+		return -1;
+	sample_tmp_cleanup(c->conf.data_dir);
+	snprintf(tmp, sizeof(tmp), "%s/samples/.download-XXXXXX",
+	         c->conf.data_dir);
+	if ((tfd = mkstemp(tmp)) == -1) {
+		buf_printf(err, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	close(tfd);
+	if ((za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr)) == NULL) {
+		zip_error_t ze;
+
+		zip_error_init_with_code(&ze, zerr);
+		buf_printf(err, "zip_open: %s", zip_error_strerror(&ze));
+		zip_error_fini(&ze);
+		goto fail;
+	}
+	if ((zs = zip_source_file(za, src, 0, 0)) == NULL ||
+	    (idx = zip_file_add(za, sha, zs, ZIP_FL_ENC_UTF_8)) < 0) {
+		buf_printf(err, "zip: %s", zip_strerror(za));
+		zip_source_free(zs);
+		goto fail;
+	}
+	/* Stored, not deflated: the event loop encrypts, it need not
+	 * compress too. */
+	if (zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) ==
+	        -1 ||
+	    zip_file_set_encryption(za, (zip_uint64_t)idx, ZIP_EM_AES_256,
+	                            password) == -1) {
+		buf_printf(err, "zip: %s", zip_strerror(za));
+		goto fail;
+	}
+	if (zip_close(za) == -1) {
+		buf_printf(err, "zip_close: %s", zip_strerror(za));
+		goto fail;
+	}
+	za = NULL;
+	if ((tfd = open(tmp, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(tfd, &st) == -1) {
+		buf_printf(err, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	*fd = tfd;
+	*len = (size_t)st.st_size;
+	tfd = -1;
+	rc = 0;
+fail:
+	if (za != NULL)
+		zip_discard(za);
+	if (tfd != -1)
+		close(tfd);
+	unlink(tmp);
+	return rc;
+}
+
+static void
+sample_download(struct http_req *r, const char *sha)
+{
+	struct center *c = C(r);
+	struct audit_entry a;
 	struct store_rows *q;
-	char like[2 * 256 + 3];
-	json_t *a;
-	size_t i;
+	struct buf err;
+	char disp[128], *pw = NULL;
+	size_t len = 0;
+	int fd = -1, known;
+
+	buf_init(&err, 1024);
+	q = store_query(c->store, "SELECT size FROM samples WHERE sha256 = ?",
+	                "s", sha);
+	known = q != NULL && store_next(q) == 1;
+	store_done(q);
+	if (!known) {
+		http_reply_error(r, 404, "not_found", "no sample %s", sha);
+		goto out;
+	}
+	if ((pw = settings_sample_password(c)) == NULL ||
+	    sample_archive(c, sha, pw, &fd, &len, &err) == -1) {
+		log_warnx("samples: %s: cannot make the archive: %s", sha,
+		          buf_cstr(&err));
+		http_reply_error(r, 500, "archive_failed",
+		                 "cannot make the archive of sample %s: %s",
+		                 sha, buf_cstr(&err));
+		goto out;
+	}
+	/* Who took a copy of a malware sample is worth an entry too. */
+	memset(&a, 0, sizeof(a));
+	a.who = r->who;
+	a.addr = r->peer_addr;
+	a.action = "sample.download";
+	a.target = sha;
+	a.status = 200;
+	audit_append(c, &a);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.zip\"", sha);
+	http_set_header(r, "Content-Disposition", disp);
+	http_reply_file(r, 200, "application/zip", fd, len);
+out:
+	if (pw != NULL)
+		explicit_bzero(pw, strlen(pw));
+	free(pw);
+	buf_free(&err);
+}
+
+/* GET /api/v1/samples/<sha256> and /api/v1/samples/<sha256>/download */
+static void
+adm_sample(struct http_req *r)
+{
+	struct store_rows *q;
+	json_t *o = NULL;
+	char sha[80];
+	const char *action;
 
 	if (admin_authorize(r) == -1)
 		return;
-	for (i = 0; i < 4; i++) {
-		v[i] = http_req_query(r, str_filters[i]);
-		if (v[i] != NULL && strlen(v[i]) > 64) {
-			http_reply_error(r, 400, "bad_request",
-			                 "%s: at most 64 characters",
-			                 str_filters[i]);
-			return;
-		}
-	}
-	if ((ss && str_to_ll(ss, 0, 1LL << 62, &since) == -1) ||
-	    (us && str_to_ll(us, 0, 1LL << 62, &until) == -1) ||
-	    (ls && str_to_ll(ls, 1, 10000, &limit) == -1) ||
-	    (qs && strlen(qs) > 256)) {
-		http_reply_error(r, 400, "bad_request",
-		                 "since/until: unix seconds; limit: 1..10000; "
-		                 "q: at most 256 characters");
+	if ((action = http_req_rest_id(r, sha, sizeof(sha))) == NULL ||
+	    !hex64_ok(sha)) {
+		http_reply_error_field(r, 400, "bad_request", "sha256",
+		                       "sha256: 64 lowercase hex digits");
 		return;
 	}
-	/* q is text, not a pattern: escape LIKE's wildcards. */
-	{
-		size_t o = 0;
-
-		like[o++] = '%';
-		for (i = 0; qs != NULL && qs[i] != '\0'; i++) {
-			if (qs[i] == '%' || qs[i] == '_' || qs[i] == '\\')
-				like[o++] = '\\';
-			like[o++] = qs[i];
-		}
-		like[o++] = '%';
-		like[o] = '\0';
+	if (strcmp(action, "/download") == 0) {
+		sample_download(r, sha);
+		return;
+	}
+	if (*action != '\0') {
+		http_reply_error(r, 404, "not_found", "no such resource");
+		return;
 	}
 	q = store_query(C(r)->store,
-	                "SELECT agent_id, seq, time, received_at, type, level, "
-	                "task_id, data FROM events WHERE "
-	                "(? IS NULL OR agent_id = ?) AND "
-	                "(? IS NULL OR task_id = ?) AND "
-	                "(? IS NULL OR type = ?) AND "
-	                "(? IS NULL OR level = ?) AND "
-	                "received_at >= ? AND received_at <= ? AND data LIKE ? "
-	                "ESCAPE '\\' "
-	                "ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?",
-	                "ssssssssiisi", v[0], v[0], v[1], v[1], v[2], v[2],
-	                v[3], v[3], since, until, like, limit);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1) {
-		json_t *d = json_loads(store_text(q, 7), 0, NULL);
-
-		json_array_append_new(
-		    a, json_pack("{s:s, s:I, s:I, s:I, s:s, s:s?, s:s?, s:o}",
-		                 "agent_id", store_text(q, 0), "seq",
-		                 (json_int_t)store_int(q, 1), "time",
-		                 (json_int_t)store_int(q, 2), "received_at",
-		                 (json_int_t)store_int(q, 3), "type",
-		                 store_text(q, 4), "level", store_text(q, 5),
-		                 "task_id", store_text(q, 6), "data",
-		                 d ? d : json_object()));
-	}
+	                "SELECT sha256, size, agent_id, task_id, path, "
+	                "received_at FROM samples WHERE sha256 = ?",
+	                "s", sha);
+	if (q != NULL && store_next(q) == 1)
+		o = sample_item(q, NULL);
 	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "events", a));
+	if (o == NULL)
+		http_reply_error(r, 404, "not_found", "no sample %s", sha);
+	else
+		http_reply_json(r, 200, o);
 }
 
 static void
 adm_samples(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT sha256, size, agent_id, task_id, path, "
-	                "received_at FROM samples ORDER BY received_at DESC "
-	                "LIMIT 1000",
-	                NULL);
-	while (q != NULL && store_next(q) == 1)
-		json_array_append_new(
-		    a, json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:I}", "sha256",
-		                 store_text(q, 0), "size",
-		                 (json_int_t)store_int(q, 1), "agent_id",
-		                 store_text(q, 2), "task_id", store_text(q, 3),
-		                 "path", store_text(q, 4), "received_at",
-		                 (json_int_t)store_int(q, 5)));
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "samples", a));
+	query_reply(r, C(r)->store, &sample_spec, sample_item, NULL);
 }
 
 void
@@ -446,5 +676,7 @@ const struct http_route events_admin_routes[] = {
      ROLE_OPERATOR},
     {"GET", "/api/v1/events", adm_events, 0, "events", 0, ROLE_READONLY},
     {"GET", "/api/v1/samples", adm_samples, 0, "samples", 0, ROLE_READONLY},
+    {"GET", "/api/v1/samples/", adm_sample, HTTP_ROUTE_PREFIX, "sample", 0,
+     ROLE_ANALYST},
     {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

@@ -46,6 +46,7 @@
 #include "center.h"
 #include "events.h"
 #include "metrics.h"
+#include "schema.h"
 #include "syslogfmt.h"
 #include "tls.h"
 
@@ -1281,7 +1282,7 @@ adm_forward_one(struct http_req *r)
 	const char *slash = strchr(r->rest, '/');
 	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest), i;
 
-	if (admin_authorize(r) == -1)
+	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
 	if (n == 0 || n >= sizeof(name)) {
 		http_reply_error(r, 404, "not_found", "no such target");

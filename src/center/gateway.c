@@ -335,7 +335,7 @@ gw_enroll(struct http_req *r)
 		goto out;
 	}
 	random_uuid(agent_id);
-	if (c->conf.require_approval) {
+	if (settings_require_approval(c)) {
 		facts = dump(facts_to_json(&er.facts));
 		random_uuid(req_id);
 		if (store_exec(

@@ -420,6 +420,17 @@ daemon_ready(const struct center_conf *conf)
 	}
 }
 
+/* Every audit entry also becomes an event of type "audit": searchable,
+ * and forwarded like any event (docs/forwarding.md). */
+static void
+audit_to_events(json_t *entry, void *arg)
+{
+	if (forward_audit(arg, entry) == -1)
+		log_warnx("audit: entry %lld not stored as an event",
+		          (long long)json_integer_value(
+		              json_object_get(entry, "id")));
+}
+
 /* One route table per listener, from the parts' tables. */
 static struct http_route *
 routes_merge(const struct http_route *const *parts, size_t n)
@@ -444,8 +455,9 @@ static struct http_route *
 admin_table(void)
 {
 	const struct http_route *admp[] = {
-	    auth_admin_routes, admin_routes, tasks_admin_routes,
-	    events_admin_routes, forward_admin_routes};
+	    auth_admin_routes,    admin_routes,         tasks_admin_routes,
+	    events_admin_routes,  forward_admin_routes, audit_admin_routes,
+	    settings_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }
@@ -584,6 +596,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	declare_metrics();
 	events_declare_metrics();
+	audit_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
@@ -633,8 +646,9 @@ main(int argc, char **argv)
 	if (c.gw == NULL || c.adm == NULL)
 		fatalx("vigild: cannot create the HTTP servers");
 	/* Every admin request is authorized here, by its route's role,
-	 * before any handler runs. */
+	 * before any handler runs; every authorized change is audited. */
 	http_server_set_authorizer(c.adm, auth_authorize);
+	http_server_set_reply_hook(c.adm, audit_reply_hook);
 	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
 	                     &c.gw_port, &err) == -1 ||
 	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,
@@ -670,12 +684,14 @@ main(int argc, char **argv)
 	}
 	if (forward_init(&c) == -1)
 		fatalx("vigild: cannot start forwarding");
+	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
 	syslogin_stop(&c);
+	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);
 	if (c.ev_tick)
 		event_free(c.ev_tick);

@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include "center.h"
+#include "query.h"
+#include "schema.h"
 #include "events.h"
 #include "metrics.h"
 #include "tls.h"
@@ -871,6 +873,16 @@ with_template(struct center *c, json_t *body, struct buf *err)
 
 /* --- admin routes ------------------------------------------------------ */
 
+static const struct schema_field task_schema[] = {
+    {"kind", SCH_STRING, 0},
+    {"params", SCH_OBJECT, 0},
+    {"target", SCH_OBJECT, 0},
+    {"timeout", SCH_DURATION, 0},
+    {"expires", SCH_DURATION, 0},
+    {"template", SCH_STRING, 0},
+    {NULL, 0, 0},
+};
+
 static void
 adm_task_create(struct http_req *r)
 {
@@ -882,7 +894,7 @@ adm_task_create(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, task_schema)) == NULL)
 		return;
 	buf_init(&err, 2048);
 	if ((spec = with_template(c, body, &err)) == NULL ||
@@ -936,36 +948,46 @@ task_row(struct store_rows *q)
 	"id, kind, params, target, created_at, created_by, timeout, "          \
 	"expires_at, cancelled_at, schedule_id"
 
+static const struct query_field task_fields[] = {
+    {"id", "id", QF_TEXT, QF_SORT | QF_EQ},
+    {"kind", "kind", QF_TEXT, QF_SORT | QF_EQ},
+    {"created_by", "created_by", QF_TEXT, QF_EQ},
+    {"schedule_id", "schedule_id", QF_TEXT, QF_EQ},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {"agent", "id IN (SELECT task_id FROM task_runs WHERE agent_id = ?)",
+     QF_TEXT, QF_EXPR},
+    {"state", "id IN (SELECT task_id FROM task_runs WHERE state = ?)", QF_TEXT,
+     QF_EXPR},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec task_spec = {
+    .table = "tasks",
+    .columns = TASK_COLUMNS,
+    .fields = task_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "-created_at",
+    .search = "kind || ' ' || params || ' ' || target",
+};
+
+static json_t *
+task_item(struct store_rows *q, void *arg)
+{
+	json_t *t = task_row(q);
+
+	json_object_set_new(
+	    t, "runs",
+	    task_counts(arg, json_string_value(json_object_get(t, "id"))));
+	return t;
+}
+
 static void
 adm_tasks(struct http_req *r)
 {
-	struct center *c = C(r);
-	struct store_rows *q;
-	json_t *a, *t;
-	size_t i;
-
 	if (admin_authorize(r) == -1)
 		return;
-	q = store_query(c->store,
-	                "SELECT " TASK_COLUMNS " FROM tasks "
-	                "ORDER BY created_at DESC, id LIMIT 500",
-	                NULL);
-	if (q == NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		return;
-	}
-	a = json_array();
-	while (store_next(q) == 1)
-		json_array_append_new(a, task_row(q));
-	store_done(q);
-	json_array_foreach(a, i, t)
-	{
-		json_object_set_new(
-		    t, "runs",
-		    task_counts(c,
-		                json_string_value(json_object_get(t, "id"))));
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "tasks", a));
+	query_reply(r, C(r)->store, &task_spec, task_item, C(r));
 }
 
 static void
@@ -1078,9 +1100,10 @@ adm_task(struct http_req *r)
 	if (*action == '\0' && strcmp(r->method, "GET") == 0)
 		task_show(r, id);
 	else if (strcmp(action, "/cancel") == 0 &&
-	         strcmp(r->method, "POST") == 0)
-		task_cancel(r, id);
-	else
+	         strcmp(r->method, "POST") == 0) {
+		if (schema_no_body(r) == 0)
+			task_cancel(r, id);
+	} else
 		http_reply_error(r, 404, "not_found", "no such resource");
 }
 
@@ -1131,6 +1154,12 @@ name_ok(const char *s)
 
 /* A template is a partial task spec: kind and params, optionally
  * timeout and expires; the target comes with each task. */
+static const struct schema_field template_schema[] = {
+    {"name", SCH_STRING, 1},
+    {"spec", SCH_OBJECT, 1},
+    {NULL, 0, 0},
+};
+
 static void
 adm_template_put(struct http_req *r)
 {
@@ -1142,18 +1171,15 @@ adm_template_put(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, template_schema)) == NULL)
 		return;
 	buf_init(&err, 1024);
 	name = json_string_value(json_object_get(body, "name"));
 	spec = json_object_get(body, "spec");
-	if (name == NULL || !name_ok(name) || !json_is_object(spec) ||
-	    json_object_size(body) != 2) {
-		http_reply_error(
-		    r, 400, "bad_request",
-		    "body: {\"name\": NAME, \"spec\": {\"kind\", "
-		    "\"params\", ...}}; names use letters, digits, "
-		    "'-', '_', '.'");
+	if (!name_ok(name)) {
+		http_reply_error_field(r, 400, "bad_request", "name",
+		                       "name: 1 to 64 letters, digits, '-', "
+		                       "'_', '.'");
 		goto out;
 	}
 	if (spec_check_kind(spec, &err) == -1) {
@@ -1162,6 +1188,7 @@ adm_template_put(struct http_req *r)
 		goto out;
 	}
 	s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	audit_before_row(r, "SELECT * FROM templates WHERE name = ?", name);
 	store_exec(c->store, "DELETE FROM templates WHERE name = ?", "s", name);
 	if (store_exec(c->store,
 	               "INSERT INTO templates (name, spec, created_at) "
@@ -1177,28 +1204,45 @@ out:
 	buf_free(&err);
 }
 
+static const struct query_field template_fields[] = {
+    {"name", "name", QF_TEXT, QF_EQ | QF_SORT},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec template_spec = {
+    .table = "templates",
+    .columns = "name, spec",
+    .fields = template_fields,
+    .key = "name",
+    .key_type = QF_TEXT,
+    .default_sort = "name",
+};
+
+static json_t *
+template_item(struct store_rows *q, void *arg)
+{
+	json_t *spec = json_loads(store_text(q, 1), 0, NULL);
+
+	(void)arg;
+	return json_pack("{s:s, s:o}", "name", store_text(q, 0), "spec",
+	                 spec ? spec : json_object());
+}
+
 static void
 adm_templates(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT name, spec FROM templates ORDER BY name", NULL);
-	while (q != NULL && store_next(q) == 1) {
-		json_t *spec = json_loads(store_text(q, 1), 0, NULL);
-
-		json_array_append_new(
-		    a, json_pack("{s:s, s:o}", "name", store_text(q, 0), "spec",
-		                 spec ? spec : json_object()));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "templates", a));
+	query_reply(r, C(r)->store, &template_spec, template_item, NULL);
 }
+
+static const struct schema_field schedule_schema[] = {
+    {"name", SCH_STRING, 1},
+    {"cron", SCH_STRING, 1},
+    {"task", SCH_OBJECT, 1},
+    {NULL, 0, 0},
+};
 
 static void
 adm_schedule_create(struct http_req *r)
@@ -1212,18 +1256,16 @@ adm_schedule_create(struct http_req *r)
 
 	if (admin_authorize(r) == -1)
 		return;
-	if ((body = http_req_json(r)) == NULL)
+	if ((body = schema_body(r, schedule_schema)) == NULL)
 		return;
 	buf_init(&err, 1024);
 	name = json_string_value(json_object_get(body, "name"));
 	cron = json_string_value(json_object_get(body, "cron"));
 	task = json_object_get(body, "task");
-	if (name == NULL || !name_ok(name) || cron == NULL ||
-	    !json_is_object(task) || json_object_size(body) != 3) {
-		http_reply_error(
-		    r, 400, "bad_request",
-		    "body: {\"name\": NAME, \"cron\": \"m h dom mon "
-		    "dow\", \"task\": {task spec}}");
+	if (!name_ok(name)) {
+		http_reply_error_field(r, 400, "bad_request", "name",
+		                       "name: 1 to 64 letters, digits, '-', "
+		                       "'_', '.'");
 		goto out;
 	}
 	if (cron_parse(cron, &cr, &err) == -1) {
@@ -1257,42 +1299,50 @@ out:
 	buf_free(&err);
 }
 
+static const struct query_field schedule_fields[] = {
+    {"name", "name", QF_TEXT, QF_EQ | QF_SORT},
+    {"id", "id", QF_TEXT, QF_EQ},
+    {"created_at", "created_at", QF_INT, QF_SORT | QF_RANGE},
+    {NULL, NULL, 0, 0},
+};
+
+static const struct query_spec schedule_spec = {
+    .table = "schedules",
+    .columns = "id, name, cron, spec, enabled, last_run",
+    .fields = schedule_fields,
+    .key = "id",
+    .key_type = QF_TEXT,
+    .default_sort = "name",
+};
+
+static json_t *
+schedule_item(struct store_rows *q, void *arg)
+{
+	json_t *spec = json_loads(store_text(q, 3), 0, NULL);
+
+	(void)arg;
+	return json_pack("{s:s, s:s, s:s, s:o, s:b, s:o}", "id",
+	                 store_text(q, 0), "name", store_text(q, 1), "cron",
+	                 store_text(q, 2), "task", spec ? spec : json_object(),
+	                 "enabled", (int)store_int(q, 4), "last_run",
+	                 store_isnull(q, 5) ? json_null()
+	                                    : json_integer(store_int(q, 5)));
+}
+
 static void
 adm_schedules(struct http_req *r)
 {
-	struct store_rows *q;
-	json_t *a = json_array();
-
-	if (admin_authorize(r) == -1) {
-		json_decref(a);
+	if (admin_authorize(r) == -1)
 		return;
-	}
-	q = store_query(C(r)->store,
-	                "SELECT id, name, cron, spec, enabled, last_run "
-	                "FROM schedules ORDER BY name",
-	                NULL);
-	while (q != NULL && store_next(q) == 1) {
-		json_t *spec = json_loads(store_text(q, 3), 0, NULL);
-
-		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:s, s:o, s:b, s:o}", "id",
-		                 store_text(q, 0), "name", store_text(q, 1),
-		                 "cron", store_text(q, 2), "task",
-		                 spec ? spec : json_object(), "enabled",
-		                 (int)store_int(q, 4), "last_run",
-		                 store_isnull(q, 5)
-		                     ? json_null()
-		                     : json_integer(store_int(q, 5))));
-	}
-	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "schedules", a));
+	query_reply(r, C(r)->store, &schedule_spec, schedule_item, NULL);
 }
 
 static void
 adm_schedule_delete(struct http_req *r)
 {
-	if (admin_authorize(r) == -1)
+	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
+	audit_before_row(r, "SELECT * FROM schedules WHERE name = ?", r->rest);
 	if (store_exec(C(r)->store, "DELETE FROM schedules WHERE name = ?", "s",
 	               r->rest) != 1) {
 		http_reply_error(r, 404, "not_found", "no schedule %.64s",

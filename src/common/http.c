@@ -33,6 +33,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -62,6 +63,7 @@ struct http_server {
 	void *arg;
 	struct http_limits limits;
 	void (*on_done)(const char *route, int status, void *arg);
+	http_reply_hook on_reply;
 	int (*authorize)(struct http_req *r);
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
@@ -327,6 +329,8 @@ http_req_release(struct http_req *r)
 	r->path = NULL;
 	evhttp_clear_headers(&r->query);
 	r->peer = NULL;
+	json_decref(r->audit_before);
+	r->audit_before = NULL;
 	r->replied = 1;
 	if (r->deferred)
 		free(r);
@@ -351,7 +355,8 @@ http_req_defer(struct http_req *r)
 	d->peer = NULL;
 	d->deferred = 1;
 	r->path = NULL;
-	r->replied = 1; /* the dispatcher's copy is finished */
+	r->audit_before = NULL; /* moved to d */
+	r->replied = 1;         /* the dispatcher's copy is finished */
 	return d;
 }
 
@@ -826,6 +831,12 @@ http_server_free(struct http_server *s)
 }
 
 void
+http_server_set_reply_hook(struct http_server *s, http_reply_hook fn)
+{
+	s->on_reply = fn;
+}
+
+void
 http_server_set_read_size(struct http_server *s, size_t n)
 {
 	s->read_size = n;
@@ -945,6 +956,9 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 		status = 500;
 		evbuffer_drain(ob, evbuffer_get_length(ob));
 	}
+	if (r->srv->on_reply != NULL)
+		r->srv->on_reply(r, status, evbuffer_pullup(ob, -1),
+		                 evbuffer_get_length(ob));
 	/* r->ev may be freed inside evhttp_send_reply (a write error is
 	 * reported synchronously); nothing below touches it. */
 	evhttp_send_reply(r->ev, status, NULL, NULL);
@@ -980,25 +994,63 @@ http_reply_json(struct http_req *r, int status, json_t *body)
 }
 
 void
+http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
+                size_t len)
+{
+	struct evkeyvalq *out;
+	struct evbuffer *ob;
+	struct http_server *srv;
+	const char *name = http_route_name(r);
+
+	if (r->replied) {
+		log_warnx("http: route %s replied twice; second reply "
+		          "(status %d) dropped",
+		          name, status);
+		close(fd);
+		return;
+	}
+	out = evhttp_request_get_output_headers(r->ev);
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", ctype);
+	ob = evhttp_request_get_output_buffer(r->ev);
+	/* evbuffer_add_file owns fd from here, even when it fails */
+	if (evbuffer_add_file(ob, fd, 0, (ev_off_t)len) == -1) {
+		log_warnx("http: route %s: cannot send the file", name);
+		evbuffer_drain(ob, evbuffer_get_length(ob));
+		http_reply_error(r, 500, "internal_error",
+		                 "cannot send the file");
+		return;
+	}
+	if (r->srv->on_reply != NULL)
+		r->srv->on_reply(r, status, "", 0);
+	evhttp_send_reply(r->ev, status, NULL, NULL);
+	srv = r->srv;
+	http_req_release(r);
+	if (srv->on_done != NULL)
+		srv->on_done(name, status, srv->arg);
+}
+
+void
 http_reply_text(struct http_req *r, int status, const char *ctype,
                 const void *body, size_t len)
 {
 	http_send(r, status, ctype, body, len);
 }
 
-void
-http_reply_error(struct http_req *r, int status, const char *code,
-                 const char *fmt, ...)
+static void http_reply_errorv(struct http_req *r, int status, const char *code,
+                              const char *field, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void
+http_reply_errorv(struct http_req *r, int status, const char *code,
+                  const char *field, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *msg = NULL;
 	json_t *j;
 	size_t i;
 	int n;
 
-	va_start(ap, fmt);
 	n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		msg = NULL;
 	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
@@ -1013,8 +1065,48 @@ http_reply_error(struct http_req *r, int status, const char *code,
 		j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
 		              msg);
 	}
+	/* "name: why" messages (the convention for 400s) name their
+	 * field; carry it in "field" too. */
+	if (j != NULL && field == NULL && status == 400 && msg != NULL) {
+		i = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+		                "UVWXYZ0123456789_.[]");
+		if (i > 0 && i < 128 && msg[i] == ':' && msg[i + 1] == ' ') {
+			msg[i] = '\0';
+			field = msg;
+		}
+	}
+	if (j != NULL && field != NULL) {
+		json_t *f = json_string(field);
+
+		/* A field name quoted from the request may be bad UTF-8. */
+		if (f == NULL)
+			f = json_string("?");
+		json_object_set_new(json_object_get(j, "error"), "field", f);
+	}
 	free(msg);
 	http_reply_json(r, status, j);
+}
+
+void
+http_reply_error(struct http_req *r, int status, const char *code,
+                 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_reply_errorv(r, status, code, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+http_reply_error_field(struct http_req *r, int status, const char *code,
+                       const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_reply_errorv(r, status, code, field, fmt, ap);
+	va_end(ap);
 }
 
 const char *

@@ -71,6 +71,10 @@ struct http_req {
 	 * was granted (daemon-defined; 0 = none). Audit entries use who. */
 	char who[128];
 	int role;
+	/* Optional state of the changed object before the change, set by a
+	 * handler for the audit log (the reply hook reads it); freed with
+	 * the request. */
+	json_t *audit_before;
 };
 
 /*
@@ -99,6 +103,17 @@ int http_server_bind(struct http_server *s, const char *host, int port,
  * of a graceful stop: then wait for http_server_conns() to reach 0 (or a
  * deadline) before http_server_free. */
 void http_server_stop_listening(struct http_server *s);
+
+/*
+ * Called once per request just before its reply leaves, with the request
+ * still whole (method, path, route, who, peer_addr, body unless deferred,
+ * audit_before) and the reply's status and body. vigild's audit log hangs
+ * here, so every route of a table is covered without each handler
+ * remembering to call it.
+ */
+typedef void (*http_reply_hook)(struct http_req *r, int status,
+                                const void *body, size_t len);
+void http_server_set_reply_hook(struct http_server *s, http_reply_hook fn);
 
 /* Replaces the TLS context for new connections (config reload). */
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
@@ -145,10 +160,21 @@ const char *http_req_header(struct http_req *r, const char *name);
 void http_reply_json(struct http_req *r, int status, json_t *body);
 void http_reply_text(struct http_req *r, int status, const char *ctype,
                      const void *body, size_t len);
-/* {"error": {"code": code, "message": msg}} */
+/* Replies with len bytes of the open file fd from its start (taken over
+ * and closed; libevent sends it in pieces, never all in memory). */
+void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
+                     size_t len);
+/* {"error": {"code": code, "message": msg}}; a 400 whose message starts
+ * "name: " (the convention: the field, then why) also gets "field":
+ * "name". */
 void http_reply_error(struct http_req *r, int status, const char *code,
                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same with "field": the request member or query parameter at fault
+ * ({"error": {"code", "message", "field"}}). */
+void http_reply_error_field(struct http_req *r, int status, const char *code,
+                            const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void http_set_header(struct http_req *r, const char *name, const char *val);
 
 #endif

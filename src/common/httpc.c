@@ -19,6 +19,7 @@
  * sentence, not just "407".
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,6 +59,8 @@ struct httpc_call {
 	int auth_negotiate;
 	int auth_other;
 	int too_big; /* the body went past its cap */
+	FILE *sink;  /* httpc_opts.sink */
+	int sink_failed;
 };
 
 static int httpc_ex_idx = -1;
@@ -174,6 +177,14 @@ httpc_write_cb(char *p, size_t size, size_t n, void *arg)
 	struct httpc_call *call = arg;
 	size_t len = size * n;
 
+	if (call->sink != NULL && call->hdr_status >= 200 &&
+	    call->hdr_status < 300) {
+		if (fwrite(p, 1, len, call->sink) != len) {
+			call->sink_failed = 1;
+			return 0;
+		}
+		return len;
+	}
 	if (buf_append(&call->resp->body, p, len) == -1) {
 		call->too_big = 1;
 		return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
@@ -561,6 +572,12 @@ map_error(const struct httpc_opts *o, struct httpc_call *call, CURLcode rc,
 		break;
 	case CURLE_WRITE_ERROR:
 	case CURLE_FILESIZE_EXCEEDED:
+		if (call->sink_failed) {
+			seterr(r, HTTPC_ERR_OTHER,
+			       "%s: cannot write the download: %s", origin,
+			       strerror(errno));
+			break;
+		}
 		if (call->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 			seterr(r, HTTPC_ERR_OTHER,
 			       "%s: the answer is larger "
@@ -712,6 +729,7 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 
 	memset(&call, 0, sizeof(call));
 	call.resp = resp;
+	call.sink = o->sink;
 	buf_init(&kerr, 1024);
 	errbuf[0] = '\0';
 	resp->status = 0;
@@ -801,7 +819,8 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	SET(CURLOPT_CONNECTTIMEOUT, timeout < HTTPC_CONNECT_TIMEOUT
 	                                ? timeout
 	                                : (long)HTTPC_CONNECT_TIMEOUT);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTPC_MAX_BODY);
+	if (o->sink == NULL)
+		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTPC_MAX_BODY);
 	if (o->abort_flag != NULL) {
 		SET(CURLOPT_NOPROGRESS, 0L);
 		SET(CURLOPT_XFERINFOFUNCTION, httpc_abort_cb);

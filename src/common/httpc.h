@@ -12,6 +12,7 @@
 #define VIGIL_HTTPC_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "buf.h"
 
@@ -30,6 +31,10 @@ struct httpc_opts {
 	const volatile int *abort_flag;
 	int insecure; /* skip verification: ONLY to fetch a CA that
 	                 the caller then checks by fingerprint */
+	/* When set, the body of a 2xx response is written here as it
+	 * arrives (no size cap; resp->body stays empty); other responses
+	 * are read into resp->body as usual. */
+	FILE *sink;
 };
 
 enum httpc_err {

@@ -329,6 +329,47 @@ store_query(struct store *s, const char *sql, const char *types, ...)
 	return r;
 }
 
+struct store_rows *
+store_query_args(struct store *s, const char *sql, const struct store_arg *args,
+                 size_t n)
+{
+	struct store_rows *r;
+	sqlite3_stmt *st;
+	size_t k;
+	int rc = SQLITE_OK;
+
+	if ((st = stmt_get(s, sql)) == NULL)
+		return NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		stmt_release(s, st);
+		return NULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	r->s = s;
+	r->st = st;
+	stmt_busy(s, st, 1);
+	if ((size_t)sqlite3_bind_parameter_count(st) != n)
+		fatalx("%s: %zu parameters for %d placeholders", __func__, n,
+		       sqlite3_bind_parameter_count(st));
+	for (k = 0; k < n && rc == SQLITE_OK; k++) {
+		if (args[k].type == 's')
+			rc = args[k].s
+			         ? sqlite3_bind_text(st, (int)k + 1, args[k].s,
+			                             -1, SQLITE_TRANSIENT)
+			         : sqlite3_bind_null(st, (int)k + 1);
+		else if (args[k].type == 'i')
+			rc = sqlite3_bind_int64(st, (int)k + 1, args[k].i);
+		else
+			fatalx("%s: bad type '%c'", __func__, args[k].type);
+	}
+	if (rc != SQLITE_OK) {
+		log_warnx("store: bind: %s", sqlite3_errmsg(s->db));
+		store_done(r);
+		return NULL;
+	}
+	return r;
+}
+
 int
 store_next(struct store_rows *r)
 {
@@ -358,6 +399,24 @@ int
 store_isnull(struct store_rows *r, int col)
 {
 	return sqlite3_column_type(r->st, col) == SQLITE_NULL;
+}
+
+int
+store_ncols(struct store_rows *r)
+{
+	return sqlite3_column_count(r->st);
+}
+
+const char *
+store_colname(struct store_rows *r, int col)
+{
+	return sqlite3_column_name(r->st, col);
+}
+
+int
+store_isint(struct store_rows *r, int col)
+{
+	return sqlite3_column_type(r->st, col) == SQLITE_INTEGER;
 }
 
 void

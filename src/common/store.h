@@ -31,10 +31,23 @@ int store_exec(struct store *s, const char *sql, const char *types, ...);
 /* NULL on error (logged). Iterate with store_next (1 row, 0 done, -1 err). */
 struct store_rows *store_query(struct store *s, const char *sql,
                                const char *types, ...);
+/* The same with parameters built at run time (list queries): type 's'
+ * (s, NULL binds NULL) or 'i' (i). */
+struct store_arg {
+	char type;
+	const char *s;
+	long long i;
+};
+struct store_rows *store_query_args(struct store *s, const char *sql,
+                                    const struct store_arg *args, size_t n);
 int store_next(struct store_rows *r);
 const char *store_text(struct store_rows *r, int col); /* NULL for NULL */
 long long store_int(struct store_rows *r, int col);
 int store_isnull(struct store_rows *r, int col);
+/* Shape of a row, for code that copies whole rows (audit snapshots). */
+int store_ncols(struct store_rows *r);
+const char *store_colname(struct store_rows *r, int col);
+int store_isint(struct store_rows *r, int col);
 void store_done(struct store_rows *r);
 
 int store_begin(struct store *s);

@@ -6,13 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "ctl.h"
+#include "httpc.h"
 
 static void
 agent_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: vigilctl agent list [--state online|offline|revoked]\n"
+	        "usage: vigilctl agent list [--state online|offline|revoked] "
+	        "[--label KEY=VALUE]\n"
+	        "                           [--search TEXT]\n"
 	        "       vigilctl agent show AGENT_ID\n"
 	        "       vigilctl agent pending\n"
 	        "       vigilctl agent approve REQUEST_ID\n"
@@ -25,6 +29,8 @@ agent_list(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"state", required_argument, NULL, 's'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"search", required_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -32,10 +38,14 @@ agent_list(int argc, char **argv)
 	                                   "ips", "seen",     "labels", NULL};
 	static const char *const hdrs[] = {"ID",  "HOSTNAME",  "STATE",  "OS",
 	                                   "IPS", "LAST SEEN", "LABELS", NULL};
-	char path[256] = "/api/v1/agents", ago[32];
-	json_t *j, *a, *row;
+	char ago[32];
+	struct buf path;
+	json_t *a, *row;
 	size_t i;
-	int ch;
+	int ch, rc = 2;
+
+	buf_init(&path, 4096);
+	buf_puts(&path, "/api/v1/agents?limit=1000");
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -45,22 +55,38 @@ agent_list(int argc, char **argv)
 			    strcmp(optarg, "revoked") != 0) {
 				fprintf(stderr, "vigilctl: --state: must be "
 				                "online, offline or revoked\n");
-				return 2;
+				goto out;
 			}
-			snprintf(path, sizeof(path), "/api/v1/agents?state=%s",
-			         optarg);
+			buf_printf(&path, "&state=%s", optarg);
+			break;
+		case 'l':
+			if (strchr(optarg, '=') == NULL) {
+				fprintf(stderr,
+				        "vigilctl: --label: '%s' is "
+				        "not KEY=VALUE\n",
+				        optarg);
+				goto out;
+			}
+			buf_puts(&path, "&label=");
+			httpc_urlenc(&path, optarg);
+			break;
+		case 'q':
+			buf_puts(&path, "&q=");
+			httpc_urlenc(&path, optarg);
 			break;
 		case 'h':
 			agent_usage(stdout);
-			return 0;
+			rc = 0;
+			goto out;
 		default:
 			agent_usage(stderr);
-			return 2;
+			goto out;
 		}
 	}
-	if ((j = ctl_api("GET", path, NULL)) == NULL)
-		return 1;
-	a = json_object_get(j, "agents");
+	rc = 1;
+	if ((a = ctl_api_all(buf_cstr(&path), 0)) == NULL)
+		goto out;
+	rc = 0;
 	if (ctl.json) {
 		ctl_print_json(a);
 	} else {
@@ -75,8 +101,10 @@ agent_list(int argc, char **argv)
 		}
 		ctl_table(a, cols, hdrs);
 	}
-	json_decref(j);
-	return 0;
+	json_decref(a);
+out:
+	buf_free(&path);
+	return rc;
 }
 
 static int
@@ -89,10 +117,10 @@ agent_pending(void)
 	json_t *j, *a, *row;
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending", NULL)) ==
-	    NULL)
+	if ((j = ctl_api("GET", "/api/v1/enrollments?status=pending&limit=1000",
+	                 NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "enrollments");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {

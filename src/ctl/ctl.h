@@ -19,6 +19,13 @@ extern struct ctl_opts ctl;
 /* Calls the admin API; on success returns the parsed reply (NULL body ->
  * empty object). On failure prints "vigilctl: ..." and returns NULL. */
 json_t *ctl_api(const char *method, const char *path, json_t *body);
+/* GETs a list endpoint page after page (following next_cursor) and
+ * returns the items of all pages, at most max (0: all); NULL after an
+ * error (printed). */
+json_t *ctl_api_all(const char *path, size_t max);
+/* GETs path into a new file (created 0600, never over an existing one;
+ * removed again on failure); 0, or -1 after printing why. */
+int ctl_download(const char *path, const char *file);
 /* ctl_api with an explicit key (or NULL for none) and extra header lines;
  * cookie (may be NULL) gets the reply's first Set-Cookie "name=value". */
 json_t *ctl_call(const char *method, const char *path, json_t *body,
@@ -56,6 +63,8 @@ int ctl_task(int argc, char **argv);
 int ctl_rules(int argc, char **argv);
 int ctl_events(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
+int ctl_audit(int argc, char **argv);
+int ctl_settings(int argc, char **argv);
 int ctl_forward(int argc, char **argv);
 int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);

@@ -109,12 +109,14 @@ events_usage(FILE *f)
 	fprintf(f,
 	        "usage: vigilctl events [--agent ID] [--task ID] [--type TYPE] "
 	        "[--level LEVEL]\n"
-	        "                       [--since DURATION|UNIXTIME] [--query "
-	        "TEXT] [--limit N]\n"
+	        "                       [--rule NAME] [--since "
+	        "DURATION|UNIXTIME] [--query TEXT]\n"
+	        "                       [--limit N]\n"
 	        "  --agent ID        events of this agent\n"
 	        "  --task ID         events of this task\n"
 	        "  --type TYPE       events of this type, e.g. finding\n"
 	        "  --level LEVEL     alert, warning, notice or info\n"
+	        "  --rule NAME       findings of this rule\n"
 	        "  --since WHEN      received since: a duration back from now "
 	        "(30m, 24h, 7d)\n"
 	        "                    or unix seconds\n"
@@ -204,6 +206,7 @@ ctl_events(int argc, char **argv)
 	    {"task", required_argument, NULL, 't'},
 	    {"type", required_argument, NULL, 'T'},
 	    {"level", required_argument, NULL, 'l'},
+	    {"rule", required_argument, NULL, 'r'},
 	    {"since", required_argument, NULL, 's'},
 	    {"query", required_argument, NULL, 'q'},
 	    {"limit", required_argument, NULL, 'n'},
@@ -216,7 +219,7 @@ ctl_events(int argc, char **argv)
 	                                   "TYPE",       "SUMMARY", NULL};
 	/* A repeated option replaces the earlier value. */
 	const char *agent = NULL, *task = NULL, *type = NULL, *level = NULL;
-	const char *text = NULL;
+	const char *text = NULL, *rule = NULL;
 	long long since = -1, limit = 0;
 	struct buf q, path;
 	json_t *j, *a, *row;
@@ -278,6 +281,10 @@ ctl_events(int argc, char **argv)
 			if (!length_ok("query", text = optarg, 256))
 				goto out;
 			break;
+		case 'r':
+			if (!length_ok("rule", rule = optarg, 128))
+				goto out;
+			break;
 		case 'n':
 			if (str_to_ll(optarg, 1, 10000, &limit) == -1) {
 				fprintf(stderr,
@@ -302,6 +309,7 @@ ctl_events(int argc, char **argv)
 	query_add(&q, "task", task);
 	query_add(&q, "type", type);
 	query_add(&q, "level", level);
+	query_add(&q, "rule", rule);
 	query_add(&q, "q", text);
 	if (since >= 0)
 		buf_printf(&q, "%csince=%lld", q.len ? '&' : '?', since);
@@ -311,7 +319,7 @@ ctl_events(int argc, char **argv)
 	rc = 1;
 	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
 		goto out;
-	a = json_object_get(j, "events");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {
@@ -340,35 +348,74 @@ out:
 static void
 samples_usage(FILE *f)
 {
-	fprintf(f, "usage: vigilctl samples\n"
-	           "  lists the newest 1000 files uploaded by agents\n");
+	fprintf(f,
+	        "usage: vigilctl samples [list] [--agent ID] [--limit N]\n"
+	        "       vigilctl samples show SHA256\n"
+	        "       vigilctl samples download SHA256 [--output FILE]\n"
+	        "  list      files uploaded by agents, newest first (default "
+	        "1000)\n"
+	        "  download  the file inside an AES-256 encrypted ZIP "
+	        "(default\n"
+	        "            SHA256.zip; password: the center's\n"
+	        "            sample_archive_password setting, default "
+	        "'infected')\n");
 }
 
-int
-ctl_samples(int argc, char **argv)
+static int
+samples_list(int argc, char **argv)
 {
+	static const struct option opts[] = {
+	    {"agent", required_argument, NULL, 'a'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
 	static const char *const cols[] = {
 	    "sha256", "size", "agent_id", "task_id", "when", "path", NULL};
 	static const char *const hdrs[] = {"SHA256",   "SIZE", "AGENT", "TASK",
 	                                   "RECEIVED", "PATH", NULL};
-	json_t *j, *a, *row;
+	const char *agent = NULL;
+	long long limit = 1000;
+	struct buf path;
+	json_t *j = NULL, *a, *row;
 	size_t i;
-	int k;
+	int ch, rc = 2;
 
-	for (k = 1; k < argc; k++) {
-		if (strcmp(argv[k], "--help") == 0 ||
-		    strcmp(argv[k], "-h") == 0) {
+	buf_init(&path, 4096);
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			agent = optarg;
+			break;
+		case 'l':
+			if (str_to_ll(optarg, 1, 1000, &limit) == -1) {
+				fprintf(stderr, "vigilctl: --limit: must be "
+				                "1..1000\n");
+				goto out;
+			}
+			break;
+		case 'h':
 			samples_usage(stdout);
-			return 0;
+			rc = 0;
+			goto out;
+		default:
+			samples_usage(stderr);
+			goto out;
 		}
 	}
-	if (argc != 1) {
+	if (optind != argc) {
 		samples_usage(stderr);
-		return 2;
+		goto out;
 	}
-	if ((j = ctl_api("GET", "/api/v1/samples", NULL)) == NULL)
-		return 1;
-	a = json_object_get(j, "samples");
+	buf_printf(&path, "/api/v1/samples?limit=%lld", limit);
+	if (agent != NULL) {
+		buf_puts(&path, "&agent=");
+		httpc_urlenc(&path, agent);
+	}
+	rc = 1;
+	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
+		goto out;
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {
@@ -385,6 +432,112 @@ ctl_samples(int argc, char **argv)
 		}
 		ctl_table(a, cols, hdrs);
 	}
+	rc = 0;
+out:
 	json_decref(j);
+	buf_free(&path);
+	return rc;
+}
+
+static int
+sha_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 64;
+}
+
+static int
+samples_download(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *out = NULL, *sha;
+	char def[80], path[160];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			samples_usage(stdout);
+			return 0;
+		default:
+			samples_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		samples_usage(stderr);
+		return 2;
+	}
+	sha = argv[optind];
+	if (!sha_ok(sha)) {
+		fprintf(stderr,
+		        "vigilctl: '%s' is not a SHA-256 (64 lowercase "
+		        "hex digits)\n",
+		        sha);
+		return 2;
+	}
+	if (out == NULL) {
+		snprintf(def, sizeof(def), "%s.zip", sha);
+		out = def;
+	}
+	snprintf(path, sizeof(path), "/api/v1/samples/%s/download", sha);
+	if (ctl_download(path, out) == -1)
+		return 1;
+	if (ctl.json) {
+		json_t *o = json_pack("{s:s, s:s}", "file", out, "sha256", sha);
+
+		ctl_print_json(o);
+		json_decref(o);
+	} else
+		printf("wrote %s: an AES-256 encrypted ZIP holding %s; the "
+		       "password is the center's sample_archive_password "
+		       "setting ('vigilctl settings')\n",
+		       out, sha);
 	return 0;
+}
+
+int
+ctl_samples(int argc, char **argv)
+{
+	json_t *j;
+	char path[160];
+
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		samples_usage(stdout);
+		return 0;
+	}
+	if (argc == 1 || argv[1][0] == '-')
+		return samples_list(argc, argv);
+	if (strcmp(argv[1], "list") == 0)
+		return samples_list(argc - 1, argv + 1);
+	if (strcmp(argv[1], "download") == 0)
+		return samples_download(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0 && argc == 3) {
+		if (!sha_ok(argv[2])) {
+			fprintf(stderr, "vigilctl: '%s' is not a SHA-256\n",
+			        argv[2]);
+			return 2;
+		}
+		snprintf(path, sizeof(path), "/api/v1/samples/%s", argv[2]);
+		if ((j = ctl_api("GET", path, NULL)) == NULL)
+			return 1;
+		ctl_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	samples_usage(stderr);
+	return 2;
 }

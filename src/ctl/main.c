@@ -3,6 +3,8 @@
  * the center host; everything else is a client of the admin API. This file
  * holds the subcommand table, the global options and the API helper.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +33,9 @@ static const struct {
     {"task", ctl_task, "create, watch and cancel tasks; templates, schedules"},
     {"rules", ctl_rules, "add, list and remove YARA and IOC rule sets"},
     {"events", ctl_events, "search the events agents reported"},
-    {"samples", ctl_samples, "list the files agents uploaded"},
+    {"samples", ctl_samples, "list and download the files agents uploaded"},
+    {"audit", ctl_audit, "list and verify the audit log of changes"},
+    {"settings", ctl_settings, "show and change the center's runtime settings"},
     {"forward", ctl_forward,
      "add, list, remove and test SIEM forwarding targets"},
     {"user", ctl_user, "add, list, change and remove admin users"},
@@ -153,6 +157,97 @@ ctl_api(const char *method, const char *path, json_t *body)
 	explicit_bzero(key, strlen(key));
 	free(key);
 	return j;
+}
+
+int
+ctl_download(const char *path, const char *file)
+{
+	struct httpc_opts o;
+	struct httpc_resp resp;
+	char url[2048], *key;
+	json_t *j, *e;
+	FILE *f = NULL;
+	int fd, rc = -1;
+
+	if ((key = read_key()) == NULL)
+		return -1;
+	/* Never over an existing file; the archive may hold malware. */
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
+	        -1 ||
+	    (f = fdopen(fd, "wb")) == NULL) {
+		fprintf(stderr, "vigilctl: %s: %s\n", file, strerror(errno));
+		if (fd != -1) {
+			close(fd);
+			unlink(file);
+		}
+		goto out;
+	}
+	memset(&o, 0, sizeof(o));
+	o.ca_file = ctl.ca;
+	o.bearer = key;
+	o.timeout_secs = 3600;
+	o.sink = f;
+	snprintf(url, sizeof(url), "%s%s", ctl.server, path);
+	httpc_resp_init(&resp);
+	if (httpc_request(&o, "GET", url, NULL, NULL, 0, &resp) == -1)
+		fprintf(stderr, "vigilctl: %s\n", resp.errmsg);
+	else if (resp.status != 200) {
+		j = json_loadb((const char *)resp.body.data, resp.body.len, 0,
+		               NULL);
+		e = json_object_get(json_object_get(j, "error"), "message");
+		fprintf(stderr, "vigilctl: GET %s: %ld %s\n", path, resp.status,
+		        json_is_string(e) ? json_string_value(e)
+		                          : "unexpected reply from the center");
+		json_decref(j);
+	} else
+		rc = 0;
+	httpc_resp_free(&resp);
+	if (fclose(f) != 0 && rc == 0) {
+		fprintf(stderr, "vigilctl: %s: %s\n", file, strerror(errno));
+		rc = -1;
+	}
+	if (rc == -1)
+		unlink(file);
+out:
+	explicit_bzero(key, strlen(key));
+	free(key);
+	return rc;
+}
+
+json_t *
+ctl_api_all(const char *path, size_t max)
+{
+	struct buf p;
+	json_t *all = json_array(), *j, *it;
+	const char *next;
+	size_t i;
+
+	buf_init(&p, 8192);
+	buf_puts(&p, path);
+	for (;;) {
+		if ((j = ctl_api("GET", buf_cstr(&p), NULL)) == NULL) {
+			json_decref(all);
+			all = NULL;
+			break;
+		}
+		json_array_foreach(json_object_get(j, "items"), i, it)
+		{
+			if (max == 0 || json_array_size(all) < max)
+				json_array_append(all, it);
+		}
+		next = json_string_value(json_object_get(j, "next_cursor"));
+		if (next == NULL || (max != 0 && json_array_size(all) >= max)) {
+			json_decref(j);
+			break;
+		}
+		buf_reset(&p);
+		buf_printf(&p, "%s%ccursor=", path,
+		           strchr(path, '?') ? '&' : '?');
+		httpc_urlenc(&p, next);
+		json_decref(j);
+	}
+	buf_free(&p);
+	return all;
 }
 
 /* Labels as "k=v,k=v", lists as "a,b": what an operator types. */

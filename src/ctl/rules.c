@@ -148,9 +148,9 @@ rules_list(void)
 	json_t *j, *a, *row;
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/rules", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/rules?limit=1000", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "rules");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {

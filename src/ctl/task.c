@@ -553,9 +553,9 @@ task_list(void)
 	char buf[256];
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/tasks", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/tasks?limit=500", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "tasks");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {
@@ -960,9 +960,9 @@ template_list(void)
 	char buf[4096];
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/templates", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/templates?limit=1000", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "templates");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {
@@ -1049,9 +1049,9 @@ schedule_list(void)
 	char buf[256];
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/schedules", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/schedules?limit=1000", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "schedules");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {

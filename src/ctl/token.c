@@ -123,9 +123,9 @@ token_list(void)
 	json_t *j, *a, *row;
 	size_t i;
 
-	if ((j = ctl_api("GET", "/api/v1/tokens", NULL)) == NULL)
+	if ((j = ctl_api("GET", "/api/v1/tokens?limit=1000", NULL)) == NULL)
 		return 1;
-	a = json_object_get(j, "tokens");
+	a = json_object_get(j, "items");
 	if (ctl.json)
 		ctl_print_json(a);
 	else {

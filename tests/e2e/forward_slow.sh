@@ -44,7 +44,8 @@ PY
 PIDS+=($!)
 for i in $(seq 1 100); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
 "$CTL" forward add slow --transport tcp --host 127.0.0.1 \
-	--port "$(cat "$T/recv.port")" >/dev/null || fail "add target"
+	--port "$(cat "$T/recv.port")" --type finding >/dev/null ||
+	fail "add target" # findings only: audit entries are events too
 for b in $(seq 0 14); do
 	out=$(post_events "$(events_range $((b * 1000 + 1)) $((b * 1000 + 1000)))")
 	expect_contains "$out" '"stored":1000'

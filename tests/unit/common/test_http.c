@@ -59,6 +59,8 @@ static int done_count;
 static char done_route[64];
 static int done_status;
 static char seen_cn[128];
+/* What the reply hook saw last. */
+static char hook_seen[512];
 
 /* --- handlers ------------------------------------------------------------ */
 
@@ -121,6 +123,63 @@ h_text(struct http_req *r)
 	http_reply_text(r, 200, "text/plain", "hello\n", 6);
 }
 
+static void
+h_fielderr(struct http_req *r)
+{
+	const char *k = http_req_query(r, "kind");
+
+	if (k != NULL && strcmp(k, "explicit") == 0)
+		http_reply_error_field(r, 400, "bad_request", "limit",
+		                       "limit must be small");
+	else if (k != NULL && strcmp(k, "auto") == 0)
+		http_reply_error(r, 400, "bad_request", "params.paths: %s",
+		                 "required");
+	else if (k != NULL && strcmp(k, "404") == 0)
+		http_reply_error(r, 404, "not_found", "thing: not here");
+	else
+		http_reply_error(r, 400, "bad_request", "nothing to name here");
+}
+
+static void
+h_file(struct http_req *r)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/big.txt", fx.dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	http_reply_file(r, 200, "text/plain", fd, 65536);
+}
+
+/* A change: the handler names who and the state before; the reply hook
+ * sees them with the request and reply bodies. */
+static void
+h_change(struct http_req *r)
+{
+	snprintf(r->who, sizeof(r->who), "key:test");
+	r->audit_before = json_pack("{s:i}", "n", 1);
+	http_reply_json(r, 201, json_pack("{s:i}", "n", 2));
+}
+
+static void
+on_reply(struct http_req *r, int status, const void *body, size_t len)
+{
+	const uint8_t *rb;
+	char *before = NULL;
+	size_t rlen = 0;
+
+	rb = http_req_body(r, &rlen);
+	if (r->audit_before != NULL)
+		before = json_dumps(r->audit_before, JSON_COMPACT);
+	snprintf(hook_seen, sizeof(hook_seen),
+	         "%s %s %s %d req=%.*s reply=%.*s before=%s", r->method,
+	         r->route ? r->route->name : "-", r->who, status, (int)rlen,
+	         (const char *)rb, (int)len, (const char *)body,
+	         before ? before : "-");
+	free(before);
+}
+
 /* Long poll: the reply comes from a timer after the handler returned. */
 static void
 later_cb(evutil_socket_t fd, short what, void *arg)
@@ -176,6 +235,9 @@ static const struct http_route routes[] = {
     {"GET", "/v1/text", h_text, 0, "text", 0},
     {"GET", "/v1/later", h_later, 0, "later", 0},
     {"POST", "/v1/small", h_echo, 0, "small", 16},
+    {"GET", "/v1/fielderr", h_fielderr, 0, "fielderr", 0},
+    {"GET", "/v1/file", h_file, 0, "file", 0},
+    {"POST", "/v1/change", h_change, 0, "change", 0},
     {"GET", "/v1/who", h_who, 0, "who", 0},
     {"GET", "/v1/who7", h_who, 0, "who7", 0, 7},
     {"GET", "/v1/who8", h_who, 0, "who8", 0, 8},
@@ -476,6 +538,7 @@ setup(void **state)
 	assert_non_null(fx.base);
 	fx.srv = http_server_new(fx.base, fx.ctx, routes, &fx, &lim, on_done);
 	assert_non_null(fx.srv);
+	http_server_set_reply_hook(fx.srv, on_reply);
 	buf_init(&err, 0);
 	assert_int_equal(
 	    http_server_bind(fx.srv, "127.0.0.1", 0, &fx.port, &err), 0);
@@ -788,6 +851,62 @@ test_handler_without_reply(void **state)
 }
 
 static void
+test_error_field(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/fielderr?kind=explicit", NULL);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(buf_cstr(&r.body),
+	                    "{\"error\":{\"code\":\"bad_request\",\"message\":"
+	                    "\"limit must be small\",\"field\":\"limit\"}}");
+	curl_res_free(&r);
+	curl(&r, NULL, "GET", "/v1/fielderr?kind=auto", NULL);
+	assert_string_equal(buf_cstr(&r.body),
+	                    "{\"error\":{\"code\":\"bad_request\",\"message\":"
+	                    "\"params.paths: required\",\"field\":"
+	                    "\"params.paths\"}}");
+	curl_res_free(&r);
+	/* No "name: " prefix, or not a 400: no field. */
+	curl(&r, NULL, "GET", "/v1/fielderr", NULL);
+	assert_null(strstr(buf_cstr(&r.body), "\"field\""));
+	curl_res_free(&r);
+	curl(&r, NULL, "GET", "/v1/fielderr?kind=404", NULL);
+	assert_int_equal(r.status, 404);
+	assert_null(strstr(buf_cstr(&r.body), "\"field\""));
+	curl_res_free(&r);
+}
+
+static void
+test_reply_file_and_hook(void **state)
+{
+	struct curl_res r;
+
+	(void)state;
+	curl(&r, NULL, "GET", "/v1/file", NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len, 65536);
+	assert_string_equal(r.ctype, "text/plain");
+	assert_string_equal(done_route, "file");
+	assert_non_null(strstr(hook_seen, "GET file  200"));
+	curl_res_free(&r);
+
+	curl(&r, NULL, "POST", "/v1/change", "--data-binary", "{\"x\":1}",
+	     NULL);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(hook_seen, "POST change key:test 201 req={\"x\":1} "
+	                               "reply={\"n\":2} before={\"n\":1}");
+	curl_res_free(&r);
+
+	/* Requests that match no route reach the hook too, without one. */
+	curl(&r, NULL, "GET", "/v1/nothing", NULL);
+	assert_int_equal(r.status, 404);
+	assert_non_null(strstr(hook_seen, "GET - "));
+	curl_res_free(&r);
+}
+
+static void
 test_text_and_header_override(void **state)
 {
 	struct curl_res r;
@@ -1007,6 +1126,8 @@ main(void)
 	    cmocka_unit_test(test_handler_without_reply),
 	    cmocka_unit_test(test_text_and_header_override),
 	    cmocka_unit_test(test_on_done_counts),
+	    cmocka_unit_test(test_error_field),
+	    cmocka_unit_test(test_reply_file_and_hook),
 	    cmocka_unit_test(test_idle_timeout),
 	    cmocka_unit_test(test_max_conns),
 	    cmocka_unit_test(test_bind_errors),
