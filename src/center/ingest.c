@@ -63,36 +63,43 @@ job_free(struct ingest_job *j)
 	free(j);
 }
 
+static void
+event_row(void *arg, size_t i, union store_val *v)
+{
+	struct ingest_job *j = arg;
+	struct event_in *e = &j->b.ev[i];
+
+	v[0].s = j->agent;
+	v[1].i = (long long)e->seq;
+	v[2].i = e->time;
+	v[3].i = j->now;
+	v[4].s = e->type;
+	v[5].s = e->level[0] ? e->level : NULL;
+	v[6].s = e->task_id[0] ? e->task_id : NULL;
+	v[7].s = e->data;
+}
+
 /* Stores the jobs in one transaction; sets each job's stored. */
 static void
 ingest_store(struct store *s, struct ingest_job *jobs)
 {
 	struct ingest_job *j;
-	size_t i;
 	int n;
 
 	if (store_begin(s) == -1)
 		goto fail;
 	for (j = jobs; j != NULL; j = j->next) {
-		j->stored = 0;
-		for (i = 0; i < j->b.n; i++) {
-			struct event_in *e = &j->b.ev[i];
-
-			n = store_exec(
-			    s,
-			    "INSERT INTO events (agent_id, seq, time, "
-			    "received_at, type, level, task_id, data) VALUES "
-			    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, "
-			    "seq) DO NOTHING",
-			    "siiissss", j->agent, (long long)e->seq, e->time,
-			    j->now, e->type, e->level[0] ? e->level : NULL,
-			    e->task_id[0] ? e->task_id : NULL, e->data);
-			if (n < 0) {
-				store_rollback(s);
-				goto fail;
-			}
-			j->stored += n;
+		n = store_exec_each(
+		    s,
+		    "INSERT INTO events (agent_id, seq, time, received_at, "
+		    "type, level, task_id, data) VALUES (?, ?, ?, ?, ?, ?, "
+		    "?, ?) ON CONFLICT (agent_id, seq) DO NOTHING",
+		    "siiissss", j->b.n, event_row, j);
+		if (n < 0) {
+			store_rollback(s);
+			goto fail;
 		}
+		j->stored = n;
 	}
 	if (store_commit(s) == -1) {
 		store_rollback(s);
