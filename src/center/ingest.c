@@ -31,6 +31,15 @@
 /* Events per transaction, about: the loop's own writes (heartbeats, task
  * states) wait for the writer's transaction, so it is kept to tens of ms. */
 #define INGEST_MAX_TXN 4000
+/* Rows per INSERT statement: one statement step per 32 events instead of
+ * one per event (the rest of a batch goes one row at a time). */
+#define INGEST_ROWS 32
+#define EVENT_COLS  "siiissss"
+#define EVENT_INSERT                                                           \
+	"INSERT INTO events (agent_id, seq, time, received_at, type, level, "  \
+	"task_id, data) VALUES "
+#define EVENT_TUPLE    "(?, ?, ?, ?, ?, ?, ?, ?)"
+#define EVENT_CONFLICT " ON CONFLICT (agent_id, seq) DO NOTHING"
 
 struct ingest_job {
 	struct ingest_job *next;
@@ -53,6 +62,16 @@ struct ingest {
 	int stop, started;
 	int wake[2]; /* writer -> loop */
 	struct event *ev_done;
+	/* INSERT of INGEST_ROWS events, and its parameter types */
+	char sql_rows[sizeof(EVENT_INSERT) + INGEST_ROWS * sizeof(EVENT_TUPLE) +
+	              2 * INGEST_ROWS + sizeof(EVENT_CONFLICT)];
+	char types_rows[INGEST_ROWS * (sizeof(EVENT_COLS) - 1) + 1];
+};
+
+/* Rows of a job from first on, for store_exec_each. */
+struct job_rows {
+	struct ingest_job *j;
+	size_t first, per; /* per: rows per statement */
 };
 
 static void
@@ -64,42 +83,57 @@ job_free(struct ingest_job *j)
 }
 
 static void
-event_row(void *arg, size_t i, union store_val *v)
+event_rows(void *arg, size_t i, union store_val *v)
 {
-	struct ingest_job *j = arg;
-	struct event_in *e = &j->b.ev[i];
+	struct job_rows *r = arg;
+	struct ingest_job *j = r->j;
+	size_t k;
 
-	v[0].s = j->agent;
-	v[1].i = (long long)e->seq;
-	v[2].i = e->time;
-	v[3].i = j->now;
-	v[4].s = e->type;
-	v[5].s = e->level[0] ? e->level : NULL;
-	v[6].s = e->task_id[0] ? e->task_id : NULL;
-	v[7].s = e->data;
+	for (k = 0; k < r->per; k++, v += sizeof(EVENT_COLS) - 1) {
+		struct event_in *e = &j->b.ev[r->first + i * r->per + k];
+
+		v[0].s = j->agent;
+		v[1].i = (long long)e->seq;
+		v[2].i = e->time;
+		v[3].i = j->now;
+		v[4].s = e->type;
+		v[5].s = e->level[0] ? e->level : NULL;
+		v[6].s = e->task_id[0] ? e->task_id : NULL;
+		v[7].s = e->data;
+	}
 }
 
 /* Stores the jobs in one transaction; sets each job's stored. */
 static void
-ingest_store(struct store *s, struct ingest_job *jobs)
+ingest_store(struct ingest *g, struct ingest_job *jobs)
 {
+	struct store *s = g->store;
 	struct ingest_job *j;
-	int n;
+	struct job_rows r;
+	size_t full;
+	int n, m;
 
 	if (store_begin(s) == -1)
 		goto fail;
 	for (j = jobs; j != NULL; j = j->next) {
-		n = store_exec_each(
-		    s,
-		    "INSERT INTO events (agent_id, seq, time, received_at, "
-		    "type, level, task_id, data) VALUES (?, ?, ?, ?, ?, ?, "
-		    "?, ?) ON CONFLICT (agent_id, seq) DO NOTHING",
-		    "siiissss", j->b.n, event_row, j);
-		if (n < 0) {
+		full = j->b.n / INGEST_ROWS;
+		r.j = j;
+		r.first = 0;
+		r.per = INGEST_ROWS;
+		n = store_exec_each(s, g->sql_rows, g->types_rows, full,
+		                    event_rows, &r);
+		r.first = full * INGEST_ROWS;
+		r.per = 1;
+		m = n < 0 ? -1
+		          : store_exec_each(s,
+		                            EVENT_INSERT EVENT_TUPLE EVENT_CONFLICT,
+		                            EVENT_COLS, j->b.n - r.first,
+		                            event_rows, &r);
+		if (m < 0) {
 			store_rollback(s);
 			goto fail;
 		}
-		j->stored = n;
+		j->stored = n + m;
 	}
 	if (store_commit(s) == -1) {
 		store_rollback(s);
@@ -139,7 +173,7 @@ ingest_main(void *arg)
 		last->next = NULL;
 		pthread_mutex_unlock(&g->lock);
 
-		ingest_store(g->store, jobs);
+		ingest_store(g, jobs);
 
 		pthread_mutex_lock(&g->lock);
 		g->todo_events -= n;
@@ -211,6 +245,19 @@ ingest_start(struct center *c, struct buf *err)
 	}
 	g->c = c;
 	g->wake[0] = g->wake[1] = -1;
+	{
+		size_t k;
+
+		strcpy(g->sql_rows, EVENT_INSERT);
+		g->types_rows[0] = '\0';
+		for (k = 0; k < INGEST_ROWS; k++) {
+			if (k > 0)
+				strcat(g->sql_rows, ", ");
+			strcat(g->sql_rows, EVENT_TUPLE);
+			strcat(g->types_rows, EVENT_COLS);
+		}
+		strcat(g->sql_rows, EVENT_CONFLICT);
+	}
 	g->todo_tail = &g->todo;
 	g->done_tail = &g->done;
 	pthread_mutex_init(&g->lock, NULL);

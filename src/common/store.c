@@ -301,7 +301,7 @@ store_exec(struct store *s, const char *sql, const char *types, ...)
 	return ret;
 }
 
-#define EACH_MAX_PARAMS 32
+#define EACH_MAX_PARAMS 512
 
 int
 store_exec_each(struct store *s, const char *sql, const char *types,
