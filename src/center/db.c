@@ -145,9 +145,8 @@ static const char migration_events_task[] =
     "CREATE INDEX events_task ON events (task_id) WHERE task_id IS NOT "
     "NULL;";
 
-const char *const center_migrations[] = {migration_1, migration_2,
-                                         migration_forward,
-                                         migration_events_task};
+const char *const center_migrations[] = {
+    migration_1, migration_2, migration_forward, migration_events_task};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

@@ -125,10 +125,9 @@ ingest_store(struct ingest *g, struct ingest_job *jobs)
 		r.first = full * INGEST_ROWS;
 		r.per = 1;
 		m = n < 0 ? -1
-		          : store_exec_each(s,
-		                            EVENT_INSERT EVENT_TUPLE EVENT_CONFLICT,
-		                            EVENT_COLS, j->b.n - r.first,
-		                            event_rows, &r);
+		          : store_exec_each(
+		                s, EVENT_INSERT EVENT_TUPLE EVENT_CONFLICT,
+		                EVENT_COLS, j->b.n - r.first, event_rows, &r);
 		if (m < 0) {
 			store_rollback(s);
 			goto fail;

@@ -304,8 +304,7 @@ store_exec(struct store *s, const char *sql, const char *types, ...)
 #define EACH_MAX_PARAMS 512
 
 int
-store_exec_each(struct store *s, const char *sql, const char *types,
-                size_t n,
+store_exec_each(struct store *s, const char *sql, const char *types, size_t n,
                 void (*fill)(void *arg, size_t i, union store_val *v),
                 void *arg)
 {
@@ -328,16 +327,14 @@ store_exec_each(struct store *s, const char *sql, const char *types,
 		fill(arg, i, v);
 		for (k = 0; k < nt && rc == SQLITE_OK; k++) {
 			if (types[k] == 's')
-				rc = v[k].s ? sqlite3_bind_text(
-				                  st, (int)k + 1, v[k].s, -1,
-				                  SQLITE_STATIC)
+				rc = v[k].s ? sqlite3_bind_text(st, (int)k + 1,
+				                                v[k].s, -1,
+				                                SQLITE_STATIC)
 				            : sqlite3_bind_null(st, (int)k + 1);
 			else if (types[k] == 'i')
-				rc = sqlite3_bind_int64(st, (int)k + 1,
-				                        v[k].i);
+				rc = sqlite3_bind_int64(st, (int)k + 1, v[k].i);
 			else
-				fatalx("%s: bad type '%c'", __func__,
-				       types[k]);
+				fatalx("%s: bad type '%c'", __func__, types[k]);
 		}
 		if (rc != SQLITE_OK) {
 			log_warnx("store: bind: %s", sqlite3_errmsg(s->db));

@@ -47,8 +47,8 @@ static void *
 arena_malloc(size_t n)
 {
 	struct json_arena *a = cur;
-	size_t need = (n + ARENA_GAP + ARENA_ALIGN - 1) &
-	              ~(size_t)(ARENA_ALIGN - 1);
+	size_t need =
+	    (n + ARENA_GAP + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 
 	if (a != NULL && a->base != NULL && need >= n &&
 	    a->cap - a->used >= need) {
