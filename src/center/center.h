@@ -150,14 +150,14 @@ extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
 
-/* ingest.c: event batches stored by a writer thread (group commit). */
-struct event_batch;
+/* ingest.c: event batches parsed by a parser thread and stored by a
+ * writer thread (group commit). */
 int ingest_start(struct center *c, struct buf *err);
-/* Takes the batch (zeroed) and agent (malloc'd) and defers r, answered
- * once the batch is committed: 0. -1 when the queue is full or stopping
- * (nothing taken; reply 503). */
+/* Takes agent (malloc'd) and a copy of the body, and defers r, answered
+ * once the batch is committed (or refused by the parser, 400): 0. -1 when
+ * the queue is full or stopping (nothing taken; reply 503). */
 int ingest_submit(struct center *c, struct http_req *r, char *agent,
-                  struct event_batch *b, long long now);
+                  const uint8_t *body, size_t len, long long now);
 /* Stores what is queued, answers it, ends the thread. */
 void ingest_stop(struct center *c);
 /* forward.c: SIEM forwarding over syslog (docs/forwarding.md). */
