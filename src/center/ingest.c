@@ -29,6 +29,7 @@
 
 #include "center.h"
 #include "events.h"
+#include "jsonarena.h"
 #include "metrics.h"
 
 #define INGEST_MAX_QUEUED 200000     /* events waiting for the writer */
@@ -346,6 +347,9 @@ ingest_start(struct center *c, struct buf *err)
 		buf_printf(err, "cannot watch the writer's pipe");
 		return -1;
 	}
+	/* jansson's allocation functions are process-wide: set them before
+	 * any second thread exists. */
+	json_arena_install();
 	if (pthread_create(&g->thread, NULL, ingest_main, g) != 0) {
 		buf_printf(err, "cannot start the writer thread");
 		return -1;
