@@ -1738,12 +1738,16 @@ verify_events(void)
 	if (O.db != NULL && sqlite3_open_v2(O.db, &db, SQLITE_OPEN_READONLY,
 	                                    NULL) == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 30000);
-		R.db_events = db_count(db, "SELECT COUNT(*) FROM events");
-		R.db_agents =
-		    db_count(db, "SELECT COUNT(DISTINCT agent_id) FROM events");
+		/* Agent "center" holds the center's own audit entries. */
+		R.db_events = db_count(db, "SELECT COUNT(*) FROM events "
+		                           "WHERE agent_id <> 'center'");
+		R.db_agents = db_count(db, "SELECT COUNT(DISTINCT agent_id) "
+		                           "FROM events WHERE agent_id <> "
+		                           "'center'");
 		snprintf(sql, sizeof(sql),
 		         "SELECT COUNT(*) FROM (SELECT agent_id FROM events "
-		         "GROUP BY agent_id HAVING COUNT(*) = %d AND MIN(seq) "
+		         "WHERE agent_id <> 'center' GROUP BY agent_id HAVING "
+		         "COUNT(*) = %d AND MIN(seq) "
 		         "= 1 AND MAX(seq) = %d)",
 		         O.events_per_agent, O.events_per_agent);
 		R.db_agents_complete = db_count(db, sql);

@@ -260,16 +260,17 @@ void audit_declare_metrics(void);
 extern const struct http_route settings_admin_routes[];
 int settings_require_approval(struct center *c);
 char *settings_sample_password(struct center *c); /* malloc'd */
-/* ingest.c: event batches stored by a writer thread (group commit). */
-struct event_batch;
+/* ingest.c: event batches parsed by a parser thread and stored by a
+ * writer thread (group commit). */
 int ingest_start(struct center *c, struct buf *err);
-/* Takes the batch (zeroed) and agent (malloc'd) and defers r, answered
- * once the batch is committed: 0. -1 when the queue is full or stopping
- * (nothing taken; reply 503). */
+/* Takes agent (malloc'd) and a copy of the body, and defers r, answered
+ * once the batch is committed (or refused by the parser, 400): 0. -1 when
+ * the queue is full or stopping (nothing taken; reply 503). */
 int ingest_submit(struct center *c, struct http_req *r, char *agent,
-                  struct event_batch *b, long long now);
+                  const uint8_t *body, size_t len, long long now);
 /* Stores what is queued, answers it, ends the thread. */
 void ingest_stop(struct center *c);
+
 /* forward.c: SIEM forwarding over syslog (docs/forwarding.md). */
 extern const struct http_route forward_admin_routes[];
 int forward_init(struct center *c);

@@ -2,9 +2,9 @@
  * events.c: what agents send back (events, samples) and what they fetch
  * (rule sets), plus the admin side of both.
  *
- * Events carry a per-agent sequence number; batches are stored by a
- * writer thread (ingest.c) with "ON CONFLICT DO NOTHING" on (agent, seq),
- * so a batch sent again after a lost reply is not stored twice, and the
+ * Events carry a per-agent sequence number; batches are parsed and stored
+ * by threads of their own (ingest.c) with "ON CONFLICT DO NOTHING" on (agent,
+ * seq), so a batch sent again after a lost reply is not stored twice, and the
  * acknowledgement is sent only after the commit (WAL, synchronous=FULL):
  * an acknowledged event is on disk.
  *
@@ -54,35 +54,21 @@ static void
 gw_events(struct http_req *r)
 {
 	struct center *c = C(r);
-	struct event_batch b;
-	struct buf err;
 	const uint8_t *body;
 	long long now = (long long)time(NULL);
 	size_t len;
 	char *id;
 
-	buf_init(&err, 1024);
-	memset(&b, 0, sizeof(b));
 	if ((id = peer_agent_id(r)) == NULL)
-		goto out;
+		return;
 	body = http_req_body(r, &len);
-	if (events_parse(body, len, &b, &err) == -1) {
-		metrics_add("vigil_event_batches_total", "result=\"bad\"", 1);
-		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
-		goto out;
-	}
-	/* Stored and acknowledged by the writer thread (ingest.c). */
-	if (ingest_submit(c, r, id, &b, now) == 0) {
-		id = NULL;
-		goto out;
-	}
+	/* Parsed, stored and answered by the ingest threads (ingest.c). */
+	if (ingest_submit(c, r, id, body, len, now) == 0)
+		return;
 	/* Queue full or stopping: the agent keeps the batch, sends it again. */
+	free(id);
 	http_set_header(r, "Retry-After", "5");
 	http_reply_error(r, 503, "store_busy", "store busy; send again");
-out:
-	event_batch_free(&b);
-	free(id);
-	buf_free(&err);
 }
 
 static int

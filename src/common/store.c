@@ -301,6 +301,60 @@ store_exec(struct store *s, const char *sql, const char *types, ...)
 	return ret;
 }
 
+#define EACH_MAX_PARAMS 512
+
+int
+store_exec_each(struct store *s, const char *sql, const char *types, size_t n,
+                void (*fill)(void *arg, size_t i, union store_val *v),
+                void *arg)
+{
+	union store_val v[EACH_MAX_PARAMS];
+	struct timespec t0;
+	sqlite3_stmt *st;
+	size_t i, k, nt = strlen(types);
+	int rc = SQLITE_OK, total = 0;
+
+	if (nt > EACH_MAX_PARAMS)
+		fatalx("%s: more than %d parameters", __func__,
+		       EACH_MAX_PARAMS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((st = stmt_get(s, sql)) == NULL)
+		return -1;
+	if ((size_t)sqlite3_bind_parameter_count(st) != nt)
+		fatalx("%s: %zu parameters for %d placeholders", __func__, nt,
+		       sqlite3_bind_parameter_count(st));
+	for (i = 0; i < n; i++) {
+		fill(arg, i, v);
+		for (k = 0; k < nt && rc == SQLITE_OK; k++) {
+			if (types[k] == 's')
+				rc = v[k].s ? sqlite3_bind_text(st, (int)k + 1,
+				                                v[k].s, -1,
+				                                SQLITE_STATIC)
+				            : sqlite3_bind_null(st, (int)k + 1);
+			else if (types[k] == 'i')
+				rc = sqlite3_bind_int64(st, (int)k + 1, v[k].i);
+			else
+				fatalx("%s: bad type '%c'", __func__, types[k]);
+		}
+		if (rc != SQLITE_OK) {
+			log_warnx("store: bind: %s", sqlite3_errmsg(s->db));
+			break;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		if (rc != SQLITE_DONE) {
+			log_warnx("store: %s: %s", sqlite3_errmsg(s->db), sql);
+			break;
+		}
+		rc = SQLITE_OK;
+		total += sqlite3_changes(s->db);
+		sqlite3_reset(st);
+	}
+	stmt_release(s, st);
+	metrics_observe("vigil_store_seconds", "op=\"exec\"", elapsed(&t0));
+	return i == n ? total : -1;
+}
+
 struct store_rows *
 store_query(struct store *s, const char *sql, const char *types, ...)
 {

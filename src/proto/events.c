@@ -4,11 +4,52 @@
  * sequence numbers are refused with a message naming the field. The data
  * of an event stays JSON (re-serialised compactly, so what is stored is
  * exactly what was checked).
+ *
+ * A batch is parsed inside a jsonarena (jansson's many small allocations
+ * come from one block) and the events' data are written one after another
+ * into one text block, so a batch of any size costs a handful of mallocs.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
+#include "jsonarena.h"
+
+/* The events' data texts, while the batch is parsed: offsets, since the
+ * block may move as it grows. */
+struct text {
+	char *p;
+	size_t len, cap;
+	size_t *off; /* per event */
+};
+
+/* Appends v's compact text and a NUL; its offset goes to t->off[i]. */
+static int
+text_dump(struct text *t, json_t *v, size_t i)
+{
+	size_t n;
+	char *np;
+
+	for (;;) {
+		n = json_dumpb(v, t->p + t->len, t->cap - t->len, JSON_COMPACT);
+		if (n == 0)
+			return -1;
+		if (n < t->cap - t->len)
+			break; /* room for the NUL too */
+		if (n > EVENT_MAX_DATA)
+			break; /* refused by the caller: no need to keep it */
+		if ((np = realloc(t->p, 2 * t->cap + n + 1)) == NULL)
+			return -1;
+		t->p = np;
+		t->cap = 2 * t->cap + n + 1;
+	}
+	t->off[i] = t->len;
+	if (n <= EVENT_MAX_DATA) {
+		t->p[t->len + n] = '\0';
+		t->len += n + 1;
+	}
+	return (int)(n > EVENT_MAX_DATA);
+}
 
 static int
 word_ok(const char *s, size_t max, int allow_empty)
@@ -59,8 +100,11 @@ get_word(json_t *o, const char *k, char *dst, size_t n, size_t i,
 }
 
 static int
-parse_one(json_t *o, size_t i, struct event_in *e, struct buf *err)
+parse_one(json_t *o, size_t i, struct event_in *e, struct text *t,
+          struct buf *err)
 {
+	int big;
+
 	const char *k;
 	json_t *v;
 
@@ -113,18 +157,21 @@ parse_one(json_t *o, size_t i, struct event_in *e, struct buf *err)
 		return -1;
 	}
 	v = json_object_get(o, "data");
-	if (v == NULL) {
-		e->data = strdup("{}");
-	} else if (!json_is_object(v)) {
+	if (v != NULL && !json_is_object(v)) {
 		buf_printf(err, "events[%zu].data: must be an object", i);
 		return -1;
-	} else
-		e->data = json_dumps(v, JSON_COMPACT);
-	if (e->data == NULL) {
+	}
+	if (v == NULL)
+		v = json_object(); /* {} */
+	else
+		json_incref(v);
+	big = text_dump(t, v, i);
+	json_decref(v);
+	if (big == -1) {
 		buf_printf(err, "events[%zu]: out of memory", i);
 		return -1;
 	}
-	if (strlen(e->data) > EVENT_MAX_DATA) {
+	if (big) {
 		buf_printf(err, "events[%zu].data: larger than %d bytes", i,
 		           EVENT_MAX_DATA);
 		return -1;
@@ -141,15 +188,14 @@ cmp_seq(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int
-events_parse(const uint8_t *p, size_t len, struct event_batch *out,
-             struct buf *err)
+static int
+parse_batch(const uint8_t *p, size_t len, struct event_batch *out,
+            struct text *t, struct buf *err)
 {
 	json_error_t je;
 	json_t *root, *a, *o;
-	size_t i;
+	size_t i, n;
 
-	memset(out, 0, sizeof(*out));
 	root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		buf_printf(err, "body: invalid JSON at line %d column %d: %s",
@@ -162,24 +208,57 @@ events_parse(const uint8_t *p, size_t len, struct event_batch *out,
 		buf_puts(err, "body: must be {\"events\": [...]}");
 		goto fail;
 	}
-	if (json_array_size(a) == 0 || json_array_size(a) > EVENTS_MAX_BATCH) {
+	n = json_array_size(a);
+	if (n == 0 || n > EVENTS_MAX_BATCH) {
 		buf_printf(err, "events: between 1 and %d events per batch",
 		           EVENTS_MAX_BATCH);
 		goto fail;
 	}
-	out->ev = calloc(json_array_size(a), sizeof(*out->ev));
-	if (out->ev == NULL) {
+	/* The compact data is about as long as the body, usually less. */
+	t->cap = len + 64;
+	if ((out->ev = calloc(n, sizeof(*out->ev))) == NULL ||
+	    (t->off = calloc(n, sizeof(*t->off))) == NULL ||
+	    (t->p = malloc(t->cap)) == NULL) {
 		buf_puts(err, "out of memory");
 		goto fail;
 	}
 	json_array_foreach(a, i, o)
 	{
 		out->n = i + 1;
-		if (parse_one(o, i, &out->ev[i], err) == -1)
+		if (parse_one(o, i, &out->ev[i], t, err) == -1)
 			goto fail;
 		if (out->ev[i].seq > out->max_seq)
 			out->max_seq = out->ev[i].seq;
 	}
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	return -1;
+}
+
+int
+events_parse(const uint8_t *p, size_t len, struct event_batch *out,
+             struct buf *err)
+{
+	struct json_arena ar;
+	struct text t = {NULL, 0, 0, NULL};
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* Room for what jansson makes of a body like the agents' (about 7
+	 * times its size); past that, malloc. */
+	json_arena_open(&ar, len < (1u << 20) ? 12 * len + 4096 : 16u << 20);
+	rc = parse_batch(p, len, out, &t, err);
+	json_arena_close(&ar);
+	out->text = t.p;
+	if (rc == -1)
+		goto fail;
+	for (i = 0; i < out->n; i++)
+		out->ev[i].data = t.p + t.off[i];
+	free(t.off);
+	t.off = NULL;
 	qsort(out->ev, out->n, sizeof(*out->ev), cmp_seq);
 	for (i = 1; i < out->n; i++) {
 		if (out->ev[i].seq == out->ev[i - 1].seq) {
@@ -188,10 +267,9 @@ events_parse(const uint8_t *p, size_t len, struct event_batch *out,
 			goto fail;
 		}
 	}
-	json_decref(root);
 	return 0;
 fail:
-	json_decref(root);
+	free(t.off);
 	event_batch_free(out);
 	return -1;
 }
@@ -199,10 +277,7 @@ fail:
 void
 event_batch_free(struct event_batch *b)
 {
-	size_t i;
-
-	for (i = 0; i < b->n; i++)
-		free(b->ev[i].data);
+	free(b->text);
 	free(b->ev);
 	memset(b, 0, sizeof(*b));
 }

@@ -24,13 +24,14 @@ struct event_in {
 	char type[EVENT_MAX_TYPE + 1]; /* [a-z0-9_.-]+: finding, gap, ... */
 	char level[16];                /* "", alert, warning, notice, info */
 	char task_id[64];              /* "" or the task it belongs to */
-	char *data;                    /* compact JSON object text (malloc'd) */
+	char *data;                    /* compact JSON object, in the text */
 };
 
 struct event_batch {
 	struct event_in *ev;
 	size_t n;
 	uint64_t max_seq;
+	char *text; /* every event's data, NUL-separated (one malloc'd block) */
 };
 
 /*

@@ -94,6 +94,22 @@ expect_contains "$(api GET "/api/v1/events?level=alert&q=vigil_test")" '"seq":1'
 expect_contains "$(agent POST /v1/events -d '{"events": [{"seq": 0, "time": 1, "type": "x"}]}')" "events[0].seq"
 pass "events stored exactly once; searchable"
 
+# Refused batches (checked by the parser thread) get 400 with the field
+# named, and nothing of them is stored; the stored data is the compact
+# text of what was checked; events by task are found.
+code=$(agent POST /v1/events -o "$T/bad.json" -w '%{http_code}' \
+	-d '{"events": [{"seq": 3, "time": 1, "type": "x"}, {"seq": 4, "time": 1, "type": "x", "data": [1]}]}')
+[ "$code" = 400 ] || fail "bad batch: HTTP $code, want 400"
+expect_contains "$(cat "$T/bad.json")" "events[1].data: must be an object"
+expect_contains "$(agent POST /v1/events -d '{"events": [')" "invalid JSON"
+[ "$(sqlite3 "$DATA/vigil.db" "SELECT COUNT(*) FROM events WHERE agent_id <> 'center'")" = 2 ] || fail "a refused batch was stored"
+expect_contains "$(agent POST /v1/events -d '{"events": [{"seq": 5, "time": 1, "type": "x", "data": { "r" : 0.5 , "s": "\u00e9" }}]}')" '"stored":1'
+[ "$(sqlite3 "$DATA/vigil.db" "SELECT data FROM events WHERE seq = 5 AND agent_id <> 'center'")" = '{"r":0.5,"s":"é"}' ] ||
+	fail "stored data is not the compact text"
+expect_contains "$(api GET "/api/v1/events?task=$TID")" '"rule":"vigil_test"'
+expect_contains "$(api GET /metrics)" 'vigil_event_batches_total{result="bad"} 3'
+pass "refused batches: 400, nothing stored; data stored compact; events by task"
+
 # Samples: checked against their hash, stored 0600 by content.
 printf 'VIGIL-TEST-MARKER sample' >"$T/sample"
 H=$(sha256sum "$T/sample" | cut -d' ' -f1)
@@ -105,7 +121,7 @@ expect_contains "$(api GET /api/v1/samples)" "$H"
 pass "samples content-addressed and verified"
 
 m=$(api GET /metrics)
-expect_contains "$m" "vigil_events_stored_total 2"
+expect_contains "$m" "vigil_events_stored_total 3"
 expect_contains "$m" "vigil_events_duplicate_total 2"
 expect_contains "$m" "vigil_tasks_dispatched_total"
 pass "metrics"

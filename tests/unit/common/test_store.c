@@ -1,7 +1,8 @@
 /*
  * Unit tests of store.c against a real SQLite file: migrations applied once
  * and in order, a failing migration rolled back and reported, a database
- * newer than the code refused, WAL mode, parameter binding and NULLs.
+ * newer than the code refused, WAL mode, parameter binding and NULLs,
+ * and bulk writes (store_exec_each, also with several rows per statement).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,6 +184,95 @@ test_query_and_nulls(void **state)
 	buf_free(&err);
 }
 
+static const char *const each_names[] = {"a", NULL, "c'd", "e", "f", "g"};
+
+/* Row i of store_exec_each: two rows per statement (name, n, name, n). */
+static void
+fill_two(void *arg, size_t i, union store_val *v)
+{
+	(void)arg;
+	v[0].s = each_names[2 * i];
+	v[1].i = (long long)(2 * i);
+	v[2].s = each_names[2 * i + 1];
+	v[3].i = (long long)(2 * i + 1);
+}
+
+static void
+fill_dup(void *arg, size_t i, union store_val *v)
+{
+	(void)i;
+	v[0].i = *(long long *)arg;
+	v[1].s = "dup";
+	v[2].i = 7;
+}
+
+static void
+test_exec_each(void **state)
+{
+	struct store *s;
+	struct store_rows *r;
+	struct buf err;
+	long long id = 1;
+	int n = 0;
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = store_open(path, m2, 1, &err);
+	assert_non_null(s);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_exec_each(s,
+	                                 "INSERT INTO t (name, n) VALUES "
+	                                 "(?, ?), (?, ?)",
+	                                 "sisi", 3, fill_two, NULL),
+	                 6);
+	/* Zero rows: nothing done, nothing changed. */
+	assert_int_equal(store_exec_each(s,
+	                                 "INSERT INTO t (name, n) VALUES "
+	                                 "(?, ?), (?, ?)",
+	                                 "sisi", 0, fill_two, NULL),
+	                 0);
+	assert_int_equal(store_commit(s), 0);
+	r = store_query(s, "SELECT name, n FROM t ORDER BY n", NULL);
+	while (store_next(r) == 1) {
+		if (each_names[n] == NULL)
+			assert_null(store_text(r, 0));
+		else
+			assert_string_equal(store_text(r, 0), each_names[n]);
+		assert_int_equal(store_int(r, 1), n);
+		n++;
+	}
+	store_done(r);
+	assert_int_equal(n, 6);
+	/* ON CONFLICT DO NOTHING counts only what was inserted. */
+	assert_int_equal(store_exec_each(s,
+	                                 "INSERT INTO t (id, name, n) VALUES "
+	                                 "(?, ?, ?) ON CONFLICT (id) DO "
+	                                 "NOTHING",
+	                                 "isi", 2, fill_dup, &id),
+	                 0);
+	id = 100;
+	assert_int_equal(store_exec_each(s,
+	                                 "INSERT INTO t (id, name, n) VALUES "
+	                                 "(?, ?, ?) ON CONFLICT (id) DO "
+	                                 "NOTHING",
+	                                 "isi", 3, fill_dup, &id),
+	                 1);
+	/* A failing row: -1, and the statement is usable again. */
+	assert_int_equal(store_exec_each(s,
+	                                 "INSERT INTO t (id, name, n) VALUES "
+	                                 "(?, ?, ?)",
+	                                 "isi", 2, fill_dup, &id),
+	                 -1);
+	id = 101;
+	assert_int_equal(store_exec_each(s,
+	                                 "INSERT INTO t (id, name, n) VALUES "
+	                                 "(?, ?, ?)",
+	                                 "isi", 1, fill_dup, &id),
+	                 1);
+	store_close(s);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -193,6 +283,7 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_query_and_nulls, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_each, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
