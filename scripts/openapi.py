@@ -77,8 +77,8 @@ SCHEMAS = {
     "Error": obj({"error": obj({
         "code": dict(S, example="bad_request"),
         "message": dict(S, description="names the offending field"),
-        "field": dict(S, description="the offending field, when one is to blame; "
-                      "not sent by this version, whose message names the field")},
+        "field": dict(S, description="the body member or query parameter at fault, "
+                      "when one is to blame, e.g. limit, cursor, sort, params.paths")},
         ["code", "message"])}, ["error"]),
     "Agent": obj({
         "id": S, "status": {"type": "string", "enum": ["active", "revoked"]},
@@ -141,9 +141,23 @@ SCHEMAS = {
     "RuleSet": obj({"id": dict(S, description="SHA-256 of the content"), "name": S,
                     "kind": {"type": "string", "enum": ["yara", "ioc"]}, "size": I,
                     "created_at": I}),
-    "Event": obj({"agent_id": S, "seq": I, "time": dict(I, description="the agent's clock"),
-                  "received_at": I, "type": S, "level": NULL_S, "task_id": NULL_S,
-                  "data": OBJ}),
+    "Event": obj({"agent_id": dict(S, description="center for the audit log's entries"),
+                  "seq": I, "time": dict(I, description="the agent's clock"),
+                  "received_at": I,
+                  "type": dict(S, description="audit: an entry of the audit log "
+                               "(agent center)"),
+                  "level": NULL_S, "task_id": NULL_S, "data": OBJ}),
+    "AuditEntry": obj({
+        "id": I, "time": I, "who": dict(S, description="user:NAME or key:ID"), "addr": S,
+        "action": dict(S, example="task.create"), "target": NULL_S,
+        "status": dict(I, description="the HTTP status of the answer"),
+        "before": {"nullable": True, "description": "the state before (redacted)"},
+        "after": {"nullable": True, "description": "the answer (redacted)"},
+        "request": {"nullable": True, "description": "the request body (redacted)"},
+        "error": NULL_S, "prev_hash": S,
+        "hash": dict(S, description="SHA-256 over the entry and prev_hash")}),
+    "Settings": obj({"require_approval": B,
+                     "sample_archive_password": dict(S, minLength=1, maxLength=128)}),
     "Sample": obj({"sha256": S, "size": I, "agent_id": NULL_S, "task_id": NULL_S,
                    "path": NULL_S, "received_at": I}),
     "ForwardTarget": obj(dict(FORWARD_SPEC, **{
@@ -155,8 +169,8 @@ SCHEMAS = {
 }
 
 ERROR_TEXT = {
-    "400": "bad request: malformed JSON, a missing, unknown or invalid field "
-           "(the message names it)",
+    "400": "bad request: malformed JSON, a missing, unknown or invalid field or "
+           "query parameter, or a body on a route that takes none (field names it)",
     "401": "no credentials, or bad ones",
     "403": "the caller's role is too low, or a session request without its "
            "X-CSRF-Token",
@@ -182,7 +196,7 @@ doc = {
     },
     "servers": [{"url": "https://localhost:8443"}],
     "tags": [{"name": n} for n in ("auth", "users", "keys", "center", "agents", "tokens",
-                                   "tasks", "rules", "events", "forward")],
+                                   "tasks", "rules", "events", "forward", "audit")],
     "components": {
         "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
@@ -201,7 +215,7 @@ doc = {
 
 
 def op(opid, method, path, tag, summary, role, ok=None, status="200", body=None,
-       query=(), errors=(), desc=None, ctype="application/json"):
+       query=(), errors=(), desc=None, ctype="application/json", nobody=True):
     """One operation. ok: success schema; body: request schema; query:
     (name, schema, description); errors: status codes beyond the ones
     every operation of its kind has."""
@@ -224,8 +238,9 @@ def op(opid, method, path, tag, summary, role, ok=None, status="200", body=None,
         codes |= {"401", "403"}
     if body is not None or query:
         codes |= {"400"}
-    if body is not None:
-        codes |= {"413"}
+    if body is not None or (method != "GET" and nobody):
+        # a route that takes no body refuses one (400, or 413 when large)
+        codes |= {"400", "413"}
     if "{" in path:
         codes |= {"404"}
     for c in sorted(codes):
@@ -237,6 +252,36 @@ def op(opid, method, path, tag, summary, role, ok=None, status="200", body=None,
     elif method == "GET":
         o["security"] = [{"apiKey": []}, {"session": []}]
     doc["paths"].setdefault(path, {})[method.lower()] = o
+
+
+TEXT = dict(S, maxLength=256)
+TIME = {"type": "integer"}
+LABELQ = dict(S, pattern="^[A-Za-z0-9._-]+=[A-Za-z0-9._-]+$")
+
+
+def listop(opid, path, tag, summary, role, item, filters=(), ranges=(), sorts=(),
+           default=None, search=None, max_limit=1000, desc=None):
+    """A paged list (src/center/query.c): limit, cursor, sort, the filters
+    (name, schema, description), the ranges <name>_from/_to, q when the
+    spec has a search; {"items": [...], "next_cursor": ...}."""
+    query = [("limit", {"type": "integer", "minimum": 1, "maximum": max_limit,
+                        "default": 100}, "items per page"),
+             ("cursor", S, "the next_cursor of the previous page, as given (opaque); "
+              "valid only with the sort it was made for"),
+             ("sort", {"type": "string", "enum": [p + f for f in sorts for p in ("", "-")],
+                       "default": default or sorts[0]},
+              "sort field; a leading - sorts descending")]
+    query += list(filters)
+    for r in ranges:
+        query += [(r + "_from", TIME, f"{r} at or after (Unix seconds)"),
+                  (r + "_to", TIME, f"{r} before (Unix seconds)")]
+    if search:
+        query.append(("q", TEXT, "substring of " + search))
+    ok = obj({"items": {"type": "array", "items": ref(item)},
+              "next_cursor": dict(NULL_S, description="the cursor of the next page; "
+                                  "null on the last page")},
+             ["items", "next_cursor"])
+    op(opid, "GET", path, tag, summary, role, ok, query=query, errors=["500"], desc=desc)
 
 
 # --- authentication (src/center/auth.c) -----------------------------------
@@ -315,28 +360,67 @@ op("revokeKey", "DELETE", "/api/v1/keys/{id}", "keys",
 op("health", "GET", "/api/v1/health", "center", "Status, version, uptime, FQDN, key process",
    "public", obj({"status": dict(S, enum=["ok"]), "version": S, "uptime": I, "fqdn": S,
                   "key_process": B}))
+op("getVersion", "GET", "/api/v1/version", "center",
+   "Version, library versions, database schema version", "readonly",
+   obj({"version": S,
+        "build": obj({"compiler": S, "openssl": S, "libevent": S, "jansson": S,
+                      "libzip": S}, ["compiler", "openssl", "libevent", "jansson", "libzip"]),
+        "schema_version": dict(I, description="migrations applied"),
+        "schema_latest": dict(I, description="migrations this vigild knows")},
+       ["version", "build", "schema_version", "schema_latest"]))
+SETTINGS_REPLY = obj({
+    "settings": dict(ref("Settings"), description="the values in force"),
+    "defaults": dict(ref("Settings"), description="the values without the API's"),
+    "set": {"type": "array", "items": {"type": "string", "enum": [
+        "require_approval", "sample_archive_password"]},
+        "description": "the settings stored through the API"}},
+    ["settings", "defaults", "set"])
+op("getSettings", "GET", "/api/v1/settings", "center", "Runtime settings", "admin",
+   SETTINGS_REPLY)
+op("updateSettings", "PUT", "/api/v1/settings", "center",
+   "Change runtime settings (null: back to the default)", "admin", SETTINGS_REPLY,
+   body=obj({"require_approval": dict(B, nullable=True),
+             "sample_archive_password": dict(S, nullable=True, minLength=1, maxLength=128,
+                                             pattern="^[ -~]+$")}, closed=True),
+   errors=["500", "503"],
+   desc="Any subset of the settings; null resets one to its default. Audited as "
+   "settings.update (the password redacted).")
 op("getOpenApi", "GET", "/api/v1/openapi.json", "center", "This document", "readonly", OBJ)
-op("listAgents", "GET", "/api/v1/agents", "agents", "Enrolled agents", "readonly",
-   listof("agents", "Agent"), errors=["500"],
-   query=[("state", {"type": "string", "enum": ["online", "offline", "revoked"]},
-           "only agents in this state")])
+listop("listAgents", "/api/v1/agents", "agents", "Enrolled agents", "readonly", "Agent",
+       filters=[("id", TEXT, "agent id"),
+                ("status", {"type": "string", "enum": ["active", "revoked"]}, "status"),
+                ("hostname", TEXT, "host name"), ("os", TEXT, "operating system"),
+                ("label", LABELQ, "KEY=VALUE: agents with this label"),
+                ("state", {"type": "string", "enum": ["online", "offline", "revoked"]},
+                 "only agents in this state (computed: a page may hold fewer than "
+                 "limit items)")],
+       ranges=["last_seen", "enrolled_at"],
+       sorts=["hostname", "id", "status", "os", "last_seen", "enrolled_at"],
+       search="hostname, FQDN, id, addresses")
 op("getAgent", "GET", "/api/v1/agents/{id}", "agents", "One agent", "readonly", ref("Agent"))
 op("revokeAgent", "POST", "/api/v1/agents/{id}/revoke", "agents",
    "Revoke every certificate of the agent", "operator",
    obj({"id": S, "status": dict(S, enum=["revoked"]), "certificates_revoked": I}),
    errors=["500", "503"], desc="404 for an unknown or already revoked agent.")
-op("listEnrollments", "GET", "/api/v1/enrollments", "agents", "Enrollment requests",
-   "readonly", listof("enrollments", "Enrollment"), errors=["500"],
-   query=[("status", {"type": "string", "enum": ["pending", "approved", "rejected"],
-                      "default": "pending"}, "requests in this status")])
+listop("listEnrollments", "/api/v1/enrollments", "agents", "Enrollment requests",
+       "readonly", "Enrollment",
+       filters=[("id", TEXT, "request id"),
+                ("status", {"type": "string", "enum": ["pending", "approved", "rejected"]},
+                 "requests in this status (without it: pending only)"),
+                ("agent_id", TEXT, "agent id"), ("token_id", TEXT, "token id"),
+                ("source_addr", TEXT, "the enrolling client's address")],
+       ranges=["created_at"], sorts=["created_at", "id"])
 op("approveEnrollment", "POST", "/api/v1/enrollments/{id}/approve", "agents",
    "Approve: sign the request's CSR", "operator",
    obj({"id": S, "status": dict(S, enum=["approved"]), "agent_id": S}), errors=["500"])
 op("rejectEnrollment", "POST", "/api/v1/enrollments/{id}/reject", "agents",
    "Reject an enrollment request", "operator",
    obj({"id": S, "status": dict(S, enum=["rejected"])}))
-op("listTokens", "GET", "/api/v1/tokens", "tokens", "Enrollment tokens (never the token)",
-   "readonly", listof("tokens", "Token"), errors=["500"])
+listop("listTokens", "/api/v1/tokens", "tokens", "Enrollment tokens (never the token)",
+       "readonly", "Token",
+       filters=[("id", TEXT, "token id"),
+                ("label", LABELQ, "KEY=VALUE: tokens with this label")],
+       ranges=["created_at", "expires_at"], sorts=["created_at", "id", "expires_at"])
 op("createToken", "POST", "/api/v1/tokens", "tokens", "Create an enrollment token (shown once)",
    "operator",
    obj({"id": S, "token": dict(S, description="vgt_..., shown only this once"), "uses": I,
@@ -347,8 +431,10 @@ op("createToken", "POST", "/api/v1/tokens", "tokens", "Create an enrollment toke
    errors=["500"])
 op("deleteToken", "DELETE", "/api/v1/tokens/{id}", "tokens", "Delete an enrollment token",
    "operator", obj({"id": S, "deleted": B}))
-op("listNotices", "GET", "/api/v1/notices", "center", "Center notices, newest 1000",
-   "readonly", listof("notices", "Notice"), errors=["500"])
+listop("listNotices", "/api/v1/notices", "center", "Center notices, newest first",
+       "readonly", "Notice",
+       filters=[("kind", TEXT, "kind, e.g. clone_detected"), ("agent", TEXT, "agent id")],
+       ranges=["time"], sorts=["id"], default="-id", search="the message")
 op("metrics", "GET", "/metrics", "center", "Prometheus metrics (text format)", "readonly",
    S, ctype="text/plain")
 
@@ -358,8 +444,15 @@ op("createTask", "POST", "/api/v1/tasks", "tasks", "Create a task", "operator",
    body=ref("TaskSpec"),
    desc="400 bad_request naming the field, also when the target matches no enrolled, "
    "active agent.")
-op("listTasks", "GET", "/api/v1/tasks", "tasks", "The newest 500 tasks with run counts",
-   "readonly", listof("tasks", "Task"), errors=["500"])
+listop("listTasks", "/api/v1/tasks", "tasks", "Tasks with run counts, newest first",
+       "readonly", "Task",
+       filters=[("id", TEXT, "task id"), ("kind", TEXT, "kind of task"),
+                ("created_by", TEXT, "the creator's address, or schedule"),
+                ("schedule_id", TEXT, "tasks of this schedule"),
+                ("agent", TEXT, "tasks with a run for this agent"),
+                ("state", TEXT, "tasks with a run in this state")],
+       ranges=["created_at"], sorts=["created_at", "id", "kind"], default="-created_at",
+       search="kind, params and target (as JSON)")
 op("getTask", "GET", "/api/v1/tasks/{id}", "tasks", "One task with its runs", "readonly",
    ref("TaskDetail"))
 op("cancelTask", "POST", "/api/v1/tasks/{id}/cancel", "tasks", "Cancel the runs not finished",
@@ -367,16 +460,18 @@ op("cancelTask", "POST", "/api/v1/tasks/{id}/cancel", "tasks", "Cancel the runs 
    desc="409 nothing_to_cancel for an unknown task or one with no queued or running run.")
 op("listTaskKinds", "GET", "/api/v1/task-kinds", "tasks", "Kinds of task and their parameters",
    "readonly", listof("kinds", "TaskKind"))
-op("listTemplates", "GET", "/api/v1/templates", "tasks", "Task templates", "readonly",
-   listof("templates", "Template"))
+listop("listTemplates", "/api/v1/templates", "tasks", "Task templates", "readonly",
+       "Template", filters=[("name", TEXT, "template name")], ranges=["created_at"],
+       sorts=["name", "created_at"])
 op("saveTemplate", "POST", "/api/v1/templates", "tasks",
    "Save a task template (replaces one of that name)", "operator", obj({"name": S}),
    status="201",
    body=obj({"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
              "spec": ref("TemplateSpec")}, ["name", "spec"], closed=True),
    errors=["500"])
-op("listSchedules", "GET", "/api/v1/schedules", "tasks", "Recurring tasks", "readonly",
-   listof("schedules", "Schedule"))
+listop("listSchedules", "/api/v1/schedules", "tasks", "Recurring tasks", "readonly",
+       "Schedule", filters=[("name", TEXT, "schedule name"), ("id", TEXT, "schedule id")],
+       ranges=["created_at"], sorts=["name", "created_at"])
 op("createSchedule", "POST", "/api/v1/schedules", "tasks", "Create a schedule", "operator",
    obj({"id": S, "name": S}), status="201",
    body=obj({"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
@@ -388,8 +483,10 @@ op("deleteSchedule", "DELETE", "/api/v1/schedules/{name}", "tasks", "Remove a sc
    "operator", obj({"name": S, "deleted": B}))
 
 # --- rule sets, events, samples (src/center/events.c) ---------------------
-op("listRules", "GET", "/api/v1/rules", "rules", "Rule sets, by name", "readonly",
-   listof("rules", "RuleSet"))
+listop("listRules", "/api/v1/rules", "rules", "Rule sets, by name", "readonly", "RuleSet",
+       filters=[("name", TEXT, "rule set name"), ("id", TEXT, "SHA-256 of the content"),
+                ("kind", {"type": "string", "enum": ["yara", "ioc"]}, "kind")],
+       ranges=["created_at"], sorts=["name", "kind", "created_at"])
 op("addRules", "POST", "/api/v1/rules", "rules",
    "Add or replace a rule set (compiled and checked)", "operator",
    obj({"id": S, "name": S, "kind": S, "size": I}), status="201",
@@ -401,20 +498,38 @@ op("addRules", "POST", "/api/v1/rules", "rules",
    desc="400 bad_rules quoting each compiler error or warning with its line.")
 op("deleteRules", "DELETE", "/api/v1/rules/{name}", "rules", "Remove a rule set", "operator",
    obj({"name": S, "deleted": B}))
-op("searchEvents", "GET", "/api/v1/events", "events",
-   "Search events and findings, newest first", "readonly", listof("events", "Event"),
-   errors=["500"],
-   query=[("agent", dict(S, maxLength=64), "agent id"),
-          ("task", dict(S, maxLength=64), "task id"),
-          ("type", dict(S, maxLength=64), "event type"),
-          ("level", dict(S, maxLength=64), "level, e.g. alert, warning, notice"),
-          ("since", {"type": "integer", "minimum": 0}, "received at or after (unix seconds)"),
-          ("until", {"type": "integer", "minimum": 0}, "received at or before (unix seconds)"),
-          ("q", dict(S, maxLength=256), "text the event data (as JSON) contains"),
-          ("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
-           "at most this many")])
-op("listSamples", "GET", "/api/v1/samples", "events", "The newest 1000 samples", "readonly",
-   listof("samples", "Sample"))
+listop("searchEvents", "/api/v1/events", "events",
+       "Search events and findings, newest first", "readonly", "Event",
+       filters=[("agent", TEXT, "agent id (center: the audit log's entries)"),
+                ("task", TEXT, "task id"),
+                ("type", TEXT, "event type, e.g. finding, audit"),
+                ("level", TEXT, "level, e.g. alert, warning, notice"),
+                ("rule", dict(S, pattern="^[A-Za-z0-9._-]+$"),
+                 "findings of this rule (the data's rule member)"),
+                ("since", TIME, "received at or after (Unix seconds)"),
+                ("until", TIME, "received at or before (Unix seconds)")],
+       ranges=["received_at", "time"],
+       sorts=["received_at", "time", "type", "level", "agent_id"], default="-received_at",
+       search="the event data (as JSON)", max_limit=10000,
+       desc="Entries of the audit log appear here too, as events of type audit from "
+       "the agent center.")
+listop("listSamples", "/api/v1/samples", "events", "Samples (uploaded files), newest first",
+       "readonly", "Sample",
+       filters=[("sha256", TEXT, "SHA-256"), ("agent", TEXT, "agent id"),
+                ("task", TEXT, "task id")],
+       ranges=["received_at"], sorts=["received_at", "sha256", "size"],
+       default="-received_at", search="the path")
+SHA_DESC = "400 bad_request for a sha256 that is not 64 lowercase hex digits."
+op("getSample", "GET", "/api/v1/samples/{sha256}", "events", "One sample's metadata",
+   "analyst", ref("Sample"), errors=["400"], desc=SHA_DESC)
+op("downloadSample", "GET", "/api/v1/samples/{sha256}/download", "events",
+   "The sample inside an AES-256 encrypted ZIP", "analyst",
+   {"type": "string", "format": "binary"}, ctype="application/zip", errors=["400", "500"],
+   desc="The ZIP holds one member named by the SHA-256, stored and encrypted with "
+   "AES-256 under the sample_archive_password setting (GET /api/v1/settings). "
+   "Content-Disposition: attachment; filename=\"SHA256.zip\". Each download is "
+   "an entry of the audit log. " + SHA_DESC + " 500 archive_failed when the "
+   "stored file is missing or damaged.")
 
 # --- forwarding (src/center/forward.c) ------------------------------------
 op("listForwardTargets", "GET", "/api/v1/forward", "forward",
@@ -434,6 +549,18 @@ op("testForwardTarget", "POST", "/api/v1/forward/{name}/test", "forward",
    "Send one test message through the target", "operator",
    obj({"name": S, "sent": B, "message": S}), errors=["500", "502"],
    desc="502 not_connected with the last error when the target is not connected.")
+
+# --- audit log (src/center/audit.c) ----------------------------------------
+listop("listAudit", "/api/v1/audit", "audit", "The audit log of changes, newest first",
+       "analyst", "AuditEntry",
+       filters=[("who", TEXT, "user:NAME or key:ID"), ("addr", TEXT, "client address"),
+                ("action", TEXT, "action, e.g. task.create"),
+                ("target", TEXT, "the object acted on"),
+                ("status", I, "HTTP status of the answer")],
+       ranges=["time"], sorts=["id", "time", "who", "action"], default="-id",
+       search="action, target, who and error",
+       desc="Every authorized POST, PUT and DELETE, and each sample download; see "
+       "docs/audit.md.")
 
 json.dump(doc, sys.stdout, indent=1)
 print()

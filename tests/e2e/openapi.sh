@@ -7,9 +7,12 @@
 # the security its role implies (public: none). The check is shown to fail
 # for a route missing from the document, an operation without a route and
 # a wrong role. A walk through the live API (with an enrolled agent) calls
-# every documented operation and checks each answer's status is documented
-# and its body matches the documented schema; a body documented as taking
-# no other members is refused (400) with one. With the validator
+# every documented operation and checks each answer's status is documented,
+# its Content-Type is a documented one (the sample download is a ZIP) and
+# its body matches the documented schema; a body documented as taking no
+# other members is refused (400) with one, and so is a body on a route
+# that takes none. A list (the audit log) paged by next_cursor gives the
+# same entries as one page, and bad list parameters are named in "field". With the validator
 # scripts/install-deps installs from npm (@apidevtools/swagger-parser), the
 # document is also validated against the OpenAPI 3.0 schema; without it
 # that step is skipped with a message.
@@ -168,10 +171,10 @@ printf 'openapi sample' >"$T/sample"
 H=$(sha256sum "$T/sample" | cut -d' ' -f1)
 expect_contains "$(agent POST "/v1/samples?sha256=$H&path=/tmp/x" --data-binary @"$T/sample")" "$H"
 cat >"$T/live.py" <<'PY'
-import json, re, ssl, sys, urllib.request, urllib.error
+import json, re, ssl, sys, urllib.parse, urllib.request, urllib.error
 
 doc = json.load(open(sys.argv[1]))
-base, ca, key = sys.argv[2], sys.argv[3], sys.argv[4]
+base, ca, key, sample = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ctx = ssl.create_default_context(cafile=ca)
 ctx.check_hostname = False
 errors, seen = [], set()
@@ -239,9 +242,9 @@ def call(method, path, body=None, auth=True, want=None):
     req = urllib.request.Request(base + path, data=data, method=method, headers=h)
     try:
         with urllib.request.urlopen(req, context=ctx) as f:
-            code, raw = f.status, f.read()
+            code, raw, ctype = f.status, f.read(), f.headers.get("Content-Type", "")
     except urllib.error.HTTPError as e:
-        code, raw = e.code, e.read()
+        code, raw, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
     where = f"{method} {path}"
     tpl, op = find_op(method, path.split("?")[0])
     if op is None:
@@ -255,6 +258,9 @@ def call(method, path, body=None, auth=True, want=None):
         errors.append(f"{where}: status {code} is not documented")
         return None
     content = res.get("content", {})
+    if content and not any(ctype.split(";")[0].strip() == t for t in content):
+        errors.append(f"{where}: Content-Type {ctype!r}, documented {list(content)}")
+        return None
     if "application/json" in content:
         v = json.loads(raw)
         check(v, content["application/json"]["schema"], f"{where} {code}")
@@ -288,11 +294,13 @@ t = call("POST", "/api/v1/tokens", {"uses": 2, "labels": {"site": "berlin"}}, wa
 call("POST", "/api/v1/tokens", {"uses": 2, "colour": "red"}, want=400)
 call("GET", "/api/v1/tokens", want=200)
 call("DELETE", "/api/v1/tokens/" + (t or {}).get("id", "x"), want=200)
-agents = call("GET", "/api/v1/agents", want=200) or {"agents": [{"id": "x"}]}
-if not agents["agents"]:
+agents = call("GET", "/api/v1/agents", want=200) or {"items": [{"id": "x"}]}
+if not agents["items"]:
     errors.append("no agent enrolled: the walk needs one")
-    agents["agents"].append({"id": "x"})
-aid = agents["agents"][0]["id"]
+    agents["items"].append({"id": "x"})
+aid = agents["items"][0]["id"]
+call("GET", "/api/v1/agents?state=online&sort=-last_seen&label=site=berlin&q=127",
+     want=200)
 call("GET", "/api/v1/agents/" + aid, want=200)
 call("GET", "/api/v1/enrollments?status=approved", want=200)
 call("POST", "/api/v1/enrollments/nope/reject", want=404)
@@ -331,7 +339,64 @@ call("GET", "/api/v1/tasks/nope", want=404)
 call("POST", "/api/v1/tasks/nope/cancel", want=409)
 call("GET", "/api/v1/events?limit=5&since=0", want=200)
 call("GET", "/api/v1/events?limit=0", want=400)
+call("GET", "/api/v1/events?limit=10000&rule=x&time_from=0&sort=agent_id", want=200)
 call("GET", "/api/v1/samples", want=200)
+call("GET", "/api/v1/samples?agent=" + aid + "&sort=size&received_at_from=0", want=200)
+call("GET", "/api/v1/samples/" + sample, want=200)
+call("GET", "/api/v1/samples/NOT-HEX", want=400)
+call("GET", "/api/v1/samples/" + "0" * 64, want=404)
+call("GET", "/api/v1/samples/" + "0" * 64 + "/download", want=404)
+z = call("GET", "/api/v1/samples/" + sample + "/download", want=200)
+if z is not None and (not isinstance(z, bytes) or not z.startswith(b"PK\x03\x04")):
+    errors.append(f"sample download: not a ZIP: {z[:16]!r}")
+call("GET", "/api/v1/version", want=200)
+call("GET", "/api/v1/settings", want=200)
+call("PUT", "/api/v1/settings", {"sample_archive_password": "walk-pass",
+                                 "require_approval": False}, want=200)
+call("PUT", "/api/v1/settings", {"sample_archive_password": ""}, want=400)
+st = call("PUT", "/api/v1/settings", {"sample_archive_password": None,
+                                      "require_approval": None}, want=200)
+if st is not None and st.get("set") != []:
+    errors.append(f"settings reset to defaults, still set: {st.get('set')}")
+# A body on a route that takes none is refused.
+call("POST", "/api/v1/enrollments/nope/reject", {"x": 1}, want=400)
+call("DELETE", "/api/v1/tokens/nope", {"x": 1}, want=400)
+# Lists: bad parameters name themselves; a paged list followed by
+# next_cursor gives every entry once.
+for bad, field in (("limit=0", "limit"), ("sort=bogus", "sort"), ("cursor=xyz", "cursor"),
+                   ("colour=red", "colour"), ("time_from=yesterday", "time_from")):
+    e = call("GET", "/api/v1/audit?" + bad, want=400)
+    if e is not None and e["error"].get("field") != field:
+        errors.append(f"GET /api/v1/audit?{bad}: field {e['error'].get('field')!r}, "
+                      f"not {field}")
+whole = call("GET", "/api/v1/audit?limit=1000", want=200) or {"items": []}
+if len(whole["items"]) < 5 or whole["next_cursor"] is not None:
+    errors.append(f"audit: {len(whole['items'])} entries on one page, "
+                  f"next_cursor {whole['next_cursor']!r}; expected 5 or more, null")
+ids, cursor, pages, first = [], None, 0, None
+while pages < 1000:
+    p = call("GET", "/api/v1/audit?limit=2&sort=-id" +
+             ("&cursor=" + urllib.parse.quote(cursor, safe="") if cursor else ""), want=200)
+    if p is None:
+        break
+    pages += 1
+    ids += [x["id"] for x in p["items"]]
+    cursor = p["next_cursor"]
+    first = first or cursor
+    if cursor is None:
+        break
+if ids != [x["id"] for x in whole["items"]] or pages < 3:
+    errors.append(f"audit paged by 2 over {pages} pages: {ids}, "
+                  f"not {[x['id'] for x in whole['items']]}")
+e = call("GET", "/api/v1/audit?sort=time&cursor=" + urllib.parse.quote(first or "x", safe=""),
+         want=400)
+if e is not None and "made for sort" not in e["error"]["message"]:
+    errors.append(f"a cursor of another sort: {e}")
+call("GET", "/api/v1/audit?action=user.create&status=201&who=key:x&q=alice&time_from=0",
+     want=200)
+ev = call("GET", "/api/v1/events?type=audit&agent=center&limit=3", want=200)
+if ev is not None and (not ev["items"] or ev["next_cursor"] is None):
+    errors.append(f"no audit events from the agent center, or one page only: {ev}")
 call("POST", "/api/v1/forward", {"name": "siem", "host": "127.0.0.1", "port": 9,
                                  "format": "json", "from": "start"}, want=201)
 call("POST", "/api/v1/forward", {"name": "x", "host": "h", "colour": "red"}, want=400)
@@ -361,7 +426,7 @@ print(f"{len(seen)} of {n} documented operations exercised")
 sys.exit(1 if errors else 0)
 PY
 python3 "$T/live.py" "$T/openapi.json" "https://127.0.0.1:$ADM" "$PKI/ca.crt" \
-	"$VIGIL_API_KEY" >"$T/live.out" 2>&1 ||
+	"$VIGIL_API_KEY" "$H" >"$T/live.out" 2>&1 ||
 	fail "the server's answers differ from the document: $(cat "$T/live.out")"
 pass "answers match the documented statuses and schemas: $(cat "$T/live.out")"
 # ... and that walk can fail: a documented schema short of a member the
@@ -371,14 +436,18 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 del d["components"]["schemas"]["Token"]["properties"]["used"]
 del d["paths"]["/api/v1/tasks/{id}/cancel"]["post"]["responses"]["409"]
+r = d["paths"]["/api/v1/samples/{sha256}/download"]["get"]["responses"]["200"]
+r["content"] = {"application/json": r["content"].pop("application/zip")}
 json.dump(d, open(sys.argv[2], "w"))
 PY
 python3 "$T/live.py" "$T/short.json" "https://127.0.0.1:$ADM" "$PKI/ca.crt" \
-	"$VIGIL_API_KEY" >"$T/short.out" 2>&1 &&
+	"$VIGIL_API_KEY" "$H" >"$T/short.out" 2>&1 &&
 	fail "an undocumented member and status went unnoticed"
-expect_contains "$(cat "$T/short.out")" "GET /api/v1/tokens 200.tokens[0]: member used is not documented"
+expect_contains "$(cat "$T/short.out")" "GET /api/v1/tokens 200.items[0]: member used is not documented"
 expect_contains "$(cat "$T/short.out")" "POST /api/v1/tasks/nope/cancel: status 409 is not documented"
-pass "the walk catches an undocumented member and an undocumented status"
+expect_contains "$(cat "$T/short.out")" \
+	"/download: Content-Type 'application/zip', documented ['application/json']"
+pass "the walk catches an undocumented member, status and content type"
 
 # The route table the document is checked against is the one the server
 # enforces: an operator key is refused where the document says admin.
