@@ -12,7 +12,9 @@
 # its body matches the documented schema; a body documented as taking no
 # other members is refused (400) with one, and so is a body on a route
 # that takes none. A list (the audit log) paged by next_cursor gives the
-# same entries as one page, and bad list parameters are named in "field". With the validator
+# same entries as one page, and bad list parameters are named in "field";
+# each list documents exactly the parameters and sort fields the server
+# names when it refuses an unknown one. With the validator
 # scripts/install-deps installs from npm (@apidevtools/swagger-parser), the
 # document is also validated against the OpenAPI 3.0 schema; without it
 # that step is skipped with a message.
@@ -407,6 +409,31 @@ call("DELETE", "/api/v1/rules/iocs", want=200)
 call("DELETE", "/api/v1/users/alice", want=200)
 call("POST", "/api/v1/agents/" + aid + "/revoke", want=200)
 call("POST", "/api/v1/logout", want=200)
+# Every list documents exactly the query parameters and sort fields the
+# server knows: its answers to an unknown parameter and to an unknown sort
+# field list them.
+lists = 0
+for tpl, item in doc["paths"].items():
+    o = item.get("get", {})
+    params = {p["name"]: p for p in o.get("parameters", []) if p["in"] == "query"}
+    if "cursor" not in params:
+        continue
+    lists += 1
+    e = call("GET", tpl + "?nonsense_param=1", want=400)
+    m = re.search(r"\(known: ([^)]*)\)", (e or {}).get("error", {}).get("message", ""))
+    known = set(m.group(1).split(", ")) if m else set()
+    if known != set(params):
+        errors.append(f"GET {tpl}: the server knows the parameters {sorted(known)}, "
+                      f"the document {sorted(params)}")
+    e = call("GET", tpl + "?sort=nonsense_field", want=400)
+    m = re.search(r"one of: ([^;]*);", (e or {}).get("error", {}).get("message", ""))
+    known = set(m.group(1).split(", ")) if m else set()
+    documented = {x.lstrip("-") for x in params["sort"]["schema"]["enum"]}
+    if known != documented:
+        errors.append(f"GET {tpl}: the server sorts by {sorted(known)}, "
+                      f"the document {sorted(documented)}")
+if lists < 10:
+    errors.append(f"only {lists} paged lists documented; expected 10 or more")
 # Where the document says a body takes no other members, one is refused.
 closed = 0
 for tpl, item in doc["paths"].items():
@@ -436,6 +463,10 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 del d["components"]["schemas"]["Token"]["properties"]["used"]
 del d["paths"]["/api/v1/tasks/{id}/cancel"]["post"]["responses"]["409"]
+p = d["paths"]["/api/v1/audit"]["get"]["parameters"]
+p[:] = [x for x in p if x["name"] != "addr"]
+x = next(x for x in p if x["name"] == "sort")["schema"]
+x["enum"] = [v for v in x["enum"] if v.lstrip("-") != "who"]
 r = d["paths"]["/api/v1/samples/{sha256}/download"]["get"]["responses"]["200"]
 r["content"] = {"application/json": r["content"].pop("application/zip")}
 json.dump(d, open(sys.argv[2], "w"))
@@ -447,7 +478,10 @@ expect_contains "$(cat "$T/short.out")" "GET /api/v1/tokens 200.items[0]: member
 expect_contains "$(cat "$T/short.out")" "POST /api/v1/tasks/nope/cancel: status 409 is not documented"
 expect_contains "$(cat "$T/short.out")" \
 	"/download: Content-Type 'application/zip', documented ['application/json']"
-pass "the walk catches an undocumented member, status and content type"
+expect_contains "$(cat "$T/short.out")" "GET /api/v1/audit: the server knows the parameters"
+expect_contains "$(cat "$T/short.out")" "GET /api/v1/audit: the server sorts by"
+pass "the walk catches an undocumented member, status, content type," \
+	"list parameter and sort field"
 
 # The route table the document is checked against is the one the server
 # enforces: an operator key is refused where the document says admin.
