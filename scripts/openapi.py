@@ -4,7 +4,8 @@
 #
 #   python3 scripts/openapi.py > docs/openapi.json
 #
-# One op(...) call per admin route operation, written from the handler
+# One op(...) call per admin route operation (listop(...) for a paged list,
+# from its query_spec in src/center/*.c), written from the handler
 # (fields, status codes, role). The e2e test `openapi` checks the committed
 # document against `vigild --list-routes` (every route documented with its
 # role, every documented operation a route) and that this script still
