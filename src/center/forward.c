@@ -85,6 +85,7 @@ struct fwd_target {
 	char last_error[512];
 	long long connected_at;
 	int from_config; /* defined in [forward] targets, not the API */
+	int seen;        /* forward_reload(): still in the store */
 };
 
 struct fwd {
@@ -970,6 +971,121 @@ add_running(struct fwd_target *t)
 	return 0;
 }
 
+/* Same settings (what target_spec() shows, and where it comes from). */
+static int
+same_target(const struct fwd_target *a, const struct fwd_target *b)
+{
+	json_t *x = target_spec(a), *y = target_spec(b);
+	int eq = json_equal(x, y) && a->from_config == b->from_config;
+
+	json_decref(x);
+	json_decref(y);
+	return eq;
+}
+
+/* Stops and frees the running target at index i. */
+static void
+remove_running(size_t i)
+{
+	struct fwd_target *t = g_fwd.t[i];
+
+	g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+	target_free(t);
+}
+
+/*
+ * SIGHUP: rereads the targets file and brings the running targets in line
+ * with it, as a start would: new sections start (cursor per their "from"),
+ * targets gone from the file stop and lose their row, changed ones restart
+ * with the new settings and their cursor. A file with errors changes
+ * nothing: the errors are logged and the running targets kept.
+ */
+int
+forward_reload(struct center *c)
+{
+	struct store_rows *r;
+	struct buf err;
+	size_t i;
+	int rc = -1;
+
+	if (c->conf.fwd_targets == NULL)
+		return 0;
+	buf_init(&err, 4096);
+	if (tfile_sync(c, &err) == -1) {
+		log_warnx("forward: reload refused, the running targets are "
+		          "kept:\n%s",
+		          buf_cstr(&err));
+		goto out;
+	}
+	r = store_query(c->store,
+	                "SELECT name, spec, cursor FROM forward_targets ORDER "
+	                "BY name",
+	                "");
+	if (r == NULL) {
+		log_warnx("forward: reload: cannot read the targets");
+		goto out;
+	}
+	for (i = 0; i < g_fwd.n; i++)
+		g_fwd.t[i]->seen = 0;
+	while (store_next(r) == 1) {
+		const char *name = store_text(r, 0);
+		json_t *spec = json_loads(store_text(r, 1), 0, NULL);
+		struct fwd_target *old = find(name), *t;
+
+		buf_reset(&err);
+		/* A restarted target goes on from where the old one is. */
+		t = spec ? target_new(c, spec,
+		                      old ? old->cursor : store_int(r, 2), &err)
+		         : NULL;
+		json_decref(spec);
+		if (t == NULL) {
+			log_warnx("forward: target %s cannot start: %s%s", name,
+			          buf_cstr(&err),
+			          old ? "; the running one is kept" : "");
+			if (old)
+				old->seen = 1;
+			continue;
+		}
+		t->seen = 1;
+		if (old != NULL && same_target(old, t)) {
+			old->seen = 1;
+			target_free(t);
+			continue;
+		}
+		if (old != NULL) {
+			for (i = 0; g_fwd.t[i] != old; i++)
+				;
+			g_fwd.t[i] = t;
+			target_free(old);
+			log_info("forward: target %s changed, restarting (%s "
+			         "%s:%d, %s)",
+			         t->name, transports[t->transport], t->host,
+			         t->port, syslogfmt_format_name(t->fmt.format));
+			target_connect(t);
+			continue;
+		}
+		if (add_running(t) == -1) {
+			log_warnx(
+			    "forward: target %s cannot start: out of memory",
+			    name);
+			target_free(t);
+			continue;
+		}
+		log_info("forward: target %s added (%s %s:%d, %s)", t->name,
+		         transports[t->transport], t->host, t->port,
+		         syslogfmt_format_name(t->fmt.format));
+	}
+	store_done(r);
+	/* Running but no longer stored: removed from the file. */
+	for (i = g_fwd.n; i-- > 0;)
+		if (!g_fwd.t[i]->seen)
+			remove_running(i);
+	rc = 0;
+out:
+	buf_free(&err);
+	return rc;
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1310,7 +1426,7 @@ adm_forward_one(struct http_req *r)
 	if (t->from_config) {
 		http_reply_error(r, 409, "from_config",
 		                 "%s is defined in %s; remove it there and "
-		                 "restart vigild",
+		                 "reload vigild (SIGHUP)",
 		                 name, c->conf.fwd_targets);
 		return;
 	}
@@ -1319,13 +1435,12 @@ adm_forward_one(struct http_req *r)
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
 	}
+	log_info("forward: target %s removed", name);
 	for (i = 0; i < g_fwd.n; i++)
 		if (g_fwd.t[i] == t) {
-			g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+			remove_running(i);
 			break;
 		}
-	log_info("forward: target %s removed", name);
-	target_free(t);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:b}", "name", name, "deleted", 1));
 }

@@ -229,6 +229,7 @@ reload(struct center *c)
 	apply_log(&c->conf, g_foreground, g_verbose);
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
 	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
+	forward_reload(c);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);
