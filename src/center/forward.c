@@ -23,14 +23,15 @@
  * Everything runs on the center's event loop with non-blocking
  * bufferevents (bufferevent_openssl for TLS) rather than in a thread: the
  * store handle and the metrics are single-threaded by design, reads are
- * bounded batches on an indexed key, and socket writes never block. Only a
- * target given by host name resolves it with a blocking getaddrinfo() at
- * connect time; use an address where that matters.
+ * bounded batches on an indexed key, and socket writes never block. Host
+ * names are resolved by evdns on the same loop (/etc/hosts, then DNS), so
+ * a slow name server delays only its target; a stream target tries the
+ * host's addresses in turn.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,6 +41,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <ini.h>
 #include <openssl/err.h>
 
@@ -84,6 +86,8 @@ struct fwd_target {
 	double sent, dropped, errors;
 	char last_error[512];
 	long long connected_at;
+	struct evdns_getaddrinfo_request *dns_req; /* resolving */
+	struct evutil_addrinfo *addrs, *ai;        /* resolved; being tried */
 	int from_config; /* defined in [forward] targets, not the API */
 	int seen;        /* forward_reload(): still in the store */
 };
@@ -93,12 +97,14 @@ struct fwd {
 	size_t n;
 	struct buf msg, out;
 	struct event *ev_tick; /* catches events stored by any path */
+	struct evdns_base *dns;
 };
 
 static struct fwd g_fwd;
 
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
+static int connect_stream(struct fwd_target *t);
 
 static int
 name_ok(const char *s)
@@ -355,6 +361,16 @@ drop_conn(struct fwd_target *t)
 	char l[96];
 	int had = t->bev != NULL || t->udp_fd != -1;
 
+	if (t->dns_req) {
+		struct evdns_getaddrinfo_request *req = t->dns_req;
+
+		t->dns_req = NULL;
+		evdns_getaddrinfo_cancel(req);
+	}
+	if (t->addrs) {
+		evutil_freeaddrinfo(t->addrs);
+		t->addrs = t->ai = NULL;
+	}
 	if (t->bev) {
 		bufferevent_free(t->bev);
 		t->bev = NULL;
@@ -458,60 +474,61 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			set_error(t, "%s:%d: %s", t->host, t->port,
 			          se ? evutil_socket_error_to_string(se)
 			             : "connection failed");
+		/* The next address of the host, if it has one. */
+		if (t->state == ST_CONNECTING && t->ai != NULL &&
+		    t->ai->ai_next != NULL) {
+			t->ai = t->ai->ai_next;
+			if (connect_stream(t) == 0)
+				return;
+		}
 		backoff(t);
 	}
 }
 
-static int
-resolve(struct fwd_target *t, int socktype, struct addrinfo **res)
-{
-	struct addrinfo hints;
-	char serv[16];
-	int gai;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = socktype;
-	snprintf(serv, sizeof(serv), "%d", t->port);
-	if ((gai = getaddrinfo(t->host, serv, &hints, res)) != 0) {
-		set_error(t, "%s: %s", t->host, gai_strerror(gai));
-		return -1;
-	}
-	return 0;
-}
-
+/* Opens the udp socket to the first address that takes it. */
 static void
-target_connect(struct fwd_target *t)
+connect_udp(struct fwd_target *t)
 {
-	struct addrinfo *res = NULL;
-	SSL *ssl = NULL;
+	struct evutil_addrinfo *ai;
+	char l[96];
+	int err = 0;
 
-	drop_conn(t);
-	if (t->transport == FWD_UDP) {
-		if (resolve(t, SOCK_DGRAM, &res) == -1)
-			goto fail;
+	for (ai = t->addrs; ai != NULL; ai = ai->ai_next) {
 		t->udp_fd =
-		    socket(res->ai_family,
+		    socket(ai->ai_family,
 		           SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (t->udp_fd == -1 ||
-		    connect(t->udp_fd, res->ai_addr, res->ai_addrlen) == -1) {
-			set_error(t, "%s:%d: %s", t->host, t->port,
-			          strerror(errno));
-			goto fail;
-		}
-		t->state = ST_UP;
-		t->backoff = 0;
-		freeaddrinfo(res);
-		{
-			char l[96];
-
-			labels(t, l, sizeof(l));
-			metrics_set("vigil_forward_connected", l, 1);
-		}
-		target_pump(t);
+		if (t->udp_fd != -1 &&
+		    connect(t->udp_fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = errno;
+		if (t->udp_fd != -1)
+			close(t->udp_fd);
+		t->udp_fd = -1;
+	}
+	if (ai == NULL) {
+		set_error(t, "%s:%d: %s", t->host, t->port,
+		          err ? strerror(err) : "no address");
+		backoff(t);
 		return;
 	}
-	if (resolve(t, SOCK_STREAM, &res) == -1)
-		goto fail;
+	t->state = ST_UP;
+	t->backoff = 0;
+	labels(t, l, sizeof(l));
+	metrics_set("vigil_forward_connected", l, 1);
+	target_pump(t);
+}
+
+/* Starts a tcp or tls connection to t->ai; event_cb goes on from there
+ * (to the next address when this one fails). 0, or -1 with the error set. */
+static int
+connect_stream(struct fwd_target *t)
+{
+	SSL *ssl = NULL;
+
+	if (t->bev) {
+		bufferevent_free(t->bev);
+		t->bev = NULL;
+	}
 	if (t->transport == FWD_TLS) {
 		if ((ssl = SSL_new(t->ctx)) == NULL)
 			goto fail;
@@ -544,19 +561,66 @@ target_connect(struct fwd_target *t)
 	bufferevent_setcb(t->bev, read_cb, write_cb, event_cb, t);
 	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
 	t->state = ST_CONNECTING;
-	if (bufferevent_socket_connect(t->bev, res->ai_addr,
-	                               (int)res->ai_addrlen) == -1) {
+	if (bufferevent_socket_connect(t->bev, t->ai->ai_addr,
+	                               (int)t->ai->ai_addrlen) == -1) {
 		/* event_cb is not called for a failed start. */
 		set_error(t, "%s:%d: cannot connect", t->host, t->port);
-		goto fail;
+		return -1;
 	}
-	freeaddrinfo(res);
-	return;
+	return 0;
 fail:
 	SSL_free(ssl);
-	if (res)
-		freeaddrinfo(res);
-	backoff(t);
+	set_error(t, "%s:%d: cannot set up the connection", t->host, t->port);
+	return -1;
+}
+
+/* The answer of evdns (never called back for a request cancelled by
+ * drop_conn(), which may be freeing t). */
+static void
+resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct fwd_target *t = arg;
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	t->dns_req = NULL;
+	if (result != 0) {
+		set_error(t, "%s: %s", t->host, evutil_gai_strerror(result));
+		backoff(t);
+		return;
+	}
+	t->addrs = t->ai = res;
+	if (t->transport == FWD_UDP)
+		connect_udp(t);
+	else if (connect_stream(t) == -1)
+		backoff(t);
+}
+
+/*
+ * Resolves the host with evdns (the event loop's own resolver: /etc/hosts,
+ * then the name servers of /etc/resolv.conf), so a slow or dead DNS server
+ * delays only this target; a numeric address or a hosts file entry is
+ * answered at once, from inside evdns_getaddrinfo().
+ */
+static void
+target_connect(struct fwd_target *t)
+{
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *req;
+	char serv[16];
+
+	drop_conn(t);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = t->transport == FWD_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_protocol = t->transport == FWD_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+	snprintf(serv, sizeof(serv), "%d", t->port);
+	t->state = ST_CONNECTING;
+	req =
+	    evdns_getaddrinfo(g_fwd.dns, t->host, serv, &hints, resolved_cb, t);
+	/* NULL: answered (or failed) already, resolved_cb has run. */
+	if (req != NULL)
+		t->dns_req = req;
 }
 
 static void
@@ -1124,6 +1188,15 @@ forward_init(struct center *c)
 	                "1 while the target's connection is up");
 	metrics_declare("vigil_forward_cursor", METRIC_GAUGE,
 	                "rowid of the last event forwarded, per target");
+	/* The loop's resolver; it keeps the loop alive only while a name is
+	 * being resolved. */
+	g_fwd.dns =
+	    evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (g_fwd.dns == NULL) {
+		log_warnx("forward: cannot set up the resolver (evdns)");
+		return -1;
+	}
 	buf_init(&g_fwd.msg, 1 << 20);
 	buf_init(&g_fwd.out, 8u << 20);
 	buf_init(&err, 4096);
@@ -1173,6 +1246,10 @@ forward_shutdown(struct center *c)
 	free(g_fwd.t);
 	g_fwd.t = NULL;
 	g_fwd.n = 0;
+	if (g_fwd.dns) {
+		evdns_base_free(g_fwd.dns, 0);
+		g_fwd.dns = NULL;
+	}
 	buf_free(&g_fwd.msg);
 	buf_free(&g_fwd.out);
 }
