@@ -22,10 +22,10 @@ PIDS+=("$APID")
 AID=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p' | head -1)
 [ -n "$AID" ] || fail "no agent id"
 
-# Two scans of about 4 s each (4 files at 1 file/s).
+# Two scans of about 6 s each (6 files at 1 file/s).
 S=$T/scanroot
 mkdir -p "$S"
-for i in 1 2 3 4; do echo "file $i" >"$S/f$i.txt"; done
+for i in 1 2 3 4 5 6; do echo "file $i" >"$S/f$i.txt"; done
 printf 'rule rr_none { strings: $m = "NOT-IN-ANY-FILE-42" condition: $m }\n' >"$T/rr.yar"
 "$CTL" rules add rr "$T/rr.yar" >/dev/null || fail "rules add"
 new_scan() {
@@ -81,7 +81,7 @@ pass "waiting reports kept across an agent restart"
 wait_log "work: task $B: report 'done' delivered"
 [ "$(run_state "$A")" = done ] || fail "A: $("$CTL" task show "$A")"
 [ "$(run_state "$B")" = done ] || fail "B: $("$CTL" task show "$B")"
-expect_contains "$("$CTL" --json task show "$B")" '"files": 4'
+expect_contains "$("$CTL" --json task show "$B")" '"files": 6'
 pass "after the restart both runs are reported done"
 
 # The worker did not wait for A's report before starting B.
