@@ -432,11 +432,14 @@ poller_main(void *arg)
 
 /* --- worker ------------------------------------------------------------ */
 
-/* 1: the center has taken the report (or will never take it: 404, 409). */
+/* 1: the center has taken the report, or never will: 404 and 409 (no such
+ * run, or it has ended), 400 and 413 (the report itself is refused; sent
+ * again it would hold up every report queued after it). */
 static int
 report_taken(const struct center_reply *rep)
 {
-	return rep->status == 200 || rep->status == 409 || rep->status == 404;
+	return rep->status == 200 || rep->status == 409 || rep->status == 404 ||
+	       rep->status == 400 || rep->status == 413;
 }
 
 /* Queues a final report for the reporter thread; when REPORT_MAX wait
@@ -469,7 +472,7 @@ work_report(struct work *w, const char *task_id, const char *state,
 	struct center_reply rep;
 	char path[128];
 	json_t *body;
-	int final = strcmp(state, "running") != 0, waiting;
+	int final = strcmp(state, "running") != 0, waiting, rc;
 
 	if (!task_id_ok(task_id))
 		return -1;
@@ -491,11 +494,16 @@ work_report(struct work *w, const char *task_id, const char *state,
 	if (!(final && waiting)) {
 		if (center_call(w->st, 1, 0, "POST", path, body, &rep) == 0 &&
 		    report_taken(&rep)) {
+			if (rep.status == 400 || rep.status == 413)
+				log_warnx("work: task %s: report '%s' refused "
+				          "by the center: %s",
+				          task_id, state, rep.msg);
 			if (json_is_true(json_object_get(rep.json, "cancel")))
 				atomic_store(&w->cancel, 1);
+			rc = rep.status == 400 || rep.status == 413 ? -1 : 0;
 			center_reply_free(&rep);
 			json_decref(body);
-			return 0;
+			return rc;
 		}
 		log_warnx("work: task %s: report '%s' failed: %s", task_id,
 		          state, rep.msg);
