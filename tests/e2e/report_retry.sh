@@ -94,6 +94,33 @@ lb=$(grep -nF "task $B: scan started" "$T/agent.log" | head -1 | cut -d: -f1)
 expect_contains "$(cat "$R")" '"reports":[]'
 pass "task B started before A's report was delivered; no task ran twice"
 
+# A task id kept in reports.json is never run again: task X, handed out
+# to an agent whose file says it received X already, is ignored; task Y,
+# created after it, runs (so the poll that brought X was handled).
+kill -TERM "$APID"
+wait "$APID" || true
+# A center restart forgets the stopped agent's long poll, which would
+# otherwise take X.
+stop_center
+start_center "$T/vigild.conf" "$DATA"
+X=$("$CTL" task create scan --agent "$AID" --path "$S" |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+[ -n "$X" ] || fail "task create X"
+printf '{"version":1,"reports":[],"seen":["%s"]}\n' "$X" >"$R"
+"$AGENT" run --data-dir "$T/a" >>"$T/agent.log" 2>&1 &
+APID=$!
+PIDS+=("$APID")
+for i in $(seq 1 100); do
+	[ "$(run_state "$X")" = dispatched ] && break
+	sleep 0.1
+done
+Y=$("$CTL" task create scan --agent "$AID" --path "$S" |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+wait_log "task $Y: scan done"
+grep -qF "task $X:" "$T/agent.log" && fail "task X ran although reports.json lists it"
+[ "$(run_state "$X")" = dispatched ] || fail "X: $("$CTL" task show "$X")"
+pass "task ids kept in reports.json are not run again after a restart"
+
 # A damaged reports.json is set aside with a clear message, not fatal.
 kill -TERM "$APID"
 wait "$APID" || true
