@@ -2,7 +2,8 @@
  * forward.c: sends stored events to SIEMs over syslog (docs/forwarding.md).
  *
  * Targets live in the forward_targets table, managed through the admin API
- * (/api/v1/forward) and `vigilctl forward`. Each target has its own cursor:
+ * (/api/v1/forward) and `vigilctl forward`, or by the [forward] targets
+ * file, applied at start and on SIGHUP. Each target has its own cursor:
  * the rowid of the last event it has handled (SQLite rowids of the events
  * table only grow while the newest row stays, which retention never
  * deletes). Events are read in rowid order in batches, formatted

@@ -2,8 +2,8 @@
  * vigild: the management center. The parent reads and checks the config,
  * forks the key process (the only holder of the CA key), opens the store,
  * binds the agent gateway and the admin API and runs the event loop.
- * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config and the
- * server certificate.
+ * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config, the
+ * server certificate and the forwarding targets file.
  */
 #include <errno.h>
 #include <fcntl.h>
