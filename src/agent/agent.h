@@ -16,6 +16,8 @@
  *                      into place; finished on the next start if a crash
  *                      interrupts that
  *   proxy-user   0600  "user:password" when given with --proxy-user
+ *   reports.json 0600  final task reports not yet taken by the center and
+ *                      the ids of the tasks received lately (work.c)
  *   lock               flock()ed by enroll and run: one writer at a time
  */
 #ifndef VIGIL_AGENT_H

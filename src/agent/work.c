@@ -1,16 +1,22 @@
 /*
  * work.c: the agent's task machinery, next to the heartbeat loop of
- * run.c. Three threads:
+ * run.c. Four threads:
  *
- *   poller  long-polls GET /v1/tasks and queues what arrives;
- *   worker  runs queued tasks one at a time through the table of task
- *           kinds (kinds.c), reporting progress and the outcome;
- *   sender  sends the on-disk spool to POST /v1/events in batches and
- *           acknowledges (deletes) only what the center has stored.
+ *   poller    long-polls GET /v1/tasks and queues what arrives;
+ *   worker    runs queued tasks one at a time through the table of task
+ *             kinds (kinds.c), reporting progress and the outcome;
+ *   sender    sends the on-disk spool to POST /v1/events in batches and
+ *             acknowledges (deletes) only what the center has stored;
+ *   reporter  delivers the final reports ("done", "failed") that did not
+ *             reach the center at the first try, oldest first, with
+ *             backoff, so the worker goes on with the next task.
  *
  * Every event is written to the spool (durable) before anything tries to
  * send it, so a dead center, a killed agent or a reboot loses nothing;
- * the center stores batches idempotently by sequence number.
+ * the center stores batches idempotently by sequence number. Final reports
+ * waiting for the center and the ids of the tasks received lately (the
+ * center sends a task again when it has not heard of it; it must not run
+ * twice) are kept in <data dir>/reports.json across restarts.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,26 +28,40 @@
 #include "agent.h"
 #include "log.h"
 #include "spool.h"
+#include "tls.h"
 #include "work.h"
 
-#define POLL_WAIT       25 /* < the gateway's default 30 s timeout */
-#define SEND_MAX_EVENTS 500
-#define SEND_MAX_BYTES  (4u << 20)
-#define QUEUE_MAX       64
-#define SEEN_MAX        256
+#define POLL_WAIT        25 /* < the gateway's default 30 s timeout */
+#define SEND_MAX_EVENTS  500
+#define SEND_MAX_BYTES   (4u << 20)
+#define QUEUE_MAX        64
+#define SEEN_MAX         256
+#define REPORT_MAX       256 /* final reports waiting for the center */
+#define REPORT_BACKOFF   15  /* seconds, at most, between tries */
+#define REPORTS_FILE     "reports.json"
+#define REPORTS_MAX_SIZE (64u << 20)
+
+/* A final report the center has not taken yet. */
+struct report {
+	char id[40];
+	json_t *body; /* {"state": ..., "result": ..., "reason": ...} */
+};
 
 struct work {
 	struct agent_state *st;
 	struct spool *spool;
 	pthread_mutex_t lock; /* spool, queue, flags */
 	pthread_cond_t cond;  /* queue changed, events appended, stop */
-	pthread_t poller, worker, sender;
+	pthread_t poller, worker, sender, reporter;
 	int started;
 	volatile int stop;
 	json_t *queue[QUEUE_MAX]; /* tasks waiting for the worker */
 	size_t nqueue;
 	char seen[SEEN_MAX][40]; /* task ids received lately (ring) */
 	size_t nseen;
+	struct report reports[REPORT_MAX]; /* oldest first */
+	size_t nreports;
+	char p_reports[PATH_MAX];
 	atomic_int cancel; /* the running task was cancelled */
 };
 
@@ -198,6 +218,139 @@ sender_main(void *arg)
 	return NULL;
 }
 
+/* --- reports.json ------------------------------------------------------ */
+
+/*
+ * Writes the waiting reports and the ring of seen task ids (oldest first)
+ * to reports.json: 0600, temp file, fsync, rename. Under w->lock, so
+ * writers never overlap and the file always matches memory at some point.
+ * A failure is logged; memory stays right and the next write catches up.
+ */
+static void
+reports_save(struct work *w)
+{
+	json_t *o, *a, *seen;
+	struct buf err;
+	size_t i, n, first;
+	char *text;
+
+	a = json_array();
+	seen = json_array();
+	for (i = 0; i < w->nreports; i++)
+		json_array_append_new(a, json_pack("{s:s, s:O}", "id",
+		                                   w->reports[i].id, "body",
+		                                   w->reports[i].body));
+	n = w->nseen < SEEN_MAX ? w->nseen : SEEN_MAX;
+	first = w->nseen < SEEN_MAX ? 0 : w->nseen % SEEN_MAX;
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+		    seen, json_string(w->seen[(first + i) % SEEN_MAX]));
+	o = json_pack("{s:i, s:o, s:o}", "version", 1, "reports", a, "seen",
+	              seen);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	buf_init(&err, 1024);
+	if (text == NULL ||
+	    tls_write_file(w->p_reports, text, strlen(text), 0600, &err) == -1)
+		log_warnx("work: cannot save the task reports: %s",
+		          text ? buf_cstr(&err) : "out of memory");
+	buf_free(&err);
+	free(text);
+}
+
+static int
+task_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	return n > 0 && n < sizeof(((struct work *)0)->seen[0]);
+}
+
+/* Remembers id as received. Under w->lock (or before the threads). */
+static void
+seen_add(struct work *w, const char *id)
+{
+	snprintf(w->seen[w->nseen % SEEN_MAX], sizeof(w->seen[0]), "%s", id);
+	w->nseen++;
+}
+
+/*
+ * Loads reports.json, if there is one, before the threads start. A file
+ * that does not parse as what reports_save() writes is set aside as
+ * reports.json.corrupt (logged) and the agent starts without it.
+ */
+static void
+reports_load(struct work *w)
+{
+	struct buf text, err;
+	json_t *o = NULL, *v;
+	json_error_t je;
+	size_t i;
+	char bad[PATH_MAX + 16];
+
+	if (!agent_file_exists(w->p_reports))
+		return;
+	buf_init(&text, REPORTS_MAX_SIZE);
+	buf_init(&err, 1024);
+	if (tls_read_file(w->p_reports, REPORTS_MAX_SIZE, &text, &err) == -1) {
+		log_warnx("work: %s", buf_cstr(&err));
+		goto corrupt;
+	}
+	o = json_loadb((const char *)text.data, text.len, 0, &je);
+	if (o == NULL || !json_is_array(json_object_get(o, "reports")) ||
+	    !json_is_array(json_object_get(o, "seen"))) {
+		log_warnx("work: %s: not a reports file (%s)", w->p_reports,
+		          o ? "members missing" : je.text);
+		goto corrupt;
+	}
+	json_array_foreach(json_object_get(o, "seen"), i, v)
+	{
+		if (!task_id_ok(json_string_value(v))) {
+			log_warnx("work: %s: seen[%zu]: not a task id",
+			          w->p_reports, i);
+			goto corrupt;
+		}
+	}
+	json_array_foreach(json_object_get(o, "reports"), i, v)
+	{
+		const char *id = json_string_value(json_object_get(v, "id"));
+		json_t *body = json_object_get(v, "body");
+
+		if (!task_id_ok(id) || !json_is_object(body) ||
+		    !json_is_string(json_object_get(body, "state"))) {
+			log_warnx("work: %s: reports[%zu]: not a report",
+			          w->p_reports, i);
+			goto corrupt;
+		}
+	}
+	json_array_foreach(json_object_get(o, "seen"), i, v)
+	    seen_add(w, json_string_value(v));
+	json_array_foreach(json_object_get(o, "reports"), i, v)
+	{
+		if (w->nreports == REPORT_MAX)
+			break;
+		snprintf(w->reports[w->nreports].id, sizeof(w->reports[0].id),
+		         "%s", json_string_value(json_object_get(v, "id")));
+		w->reports[w->nreports++].body =
+		    json_incref(json_object_get(v, "body"));
+	}
+	if (w->nreports > 0)
+		log_info("work: %zu task reports from the last run to deliver",
+		         w->nreports);
+	goto out;
+corrupt:
+	snprintf(bad, sizeof(bad), "%s.corrupt", w->p_reports);
+	if (rename(w->p_reports, bad) == 0)
+		log_warnx("work: %s set aside as %s; starting without it",
+		          w->p_reports, bad);
+	else
+		log_warn("work: rename %s", w->p_reports);
+out:
+	json_decref(o);
+	buf_free(&text);
+	buf_free(&err);
+}
+
 /* --- poller ----------------------------------------------------------- */
 
 /* 1 when id was received before; else remembers it. Under w->lock. */
@@ -208,11 +361,12 @@ task_seen(struct work *w, const char *id)
 
 	if (id == NULL)
 		return 1;
+	if (!task_id_ok(id))
+		return 1;
 	for (i = 0; i < n; i++)
 		if (strcmp(w->seen[i], id) == 0)
 			return 1;
-	snprintf(w->seen[w->nseen % SEEN_MAX], sizeof(w->seen[0]), "%s", id);
-	w->nseen++;
+	seen_add(w, id);
 	return 0;
 }
 
@@ -225,6 +379,7 @@ poller_main(void *arg)
 	double backoff = 0;
 	size_t i;
 	json_t *t;
+	int fresh;
 
 	snprintf(path, sizeof(path), "/v1/tasks?wait=%d", POLL_WAIT);
 	while (!w->stop) {
@@ -232,6 +387,7 @@ poller_main(void *arg)
 		    rep.status == 200 &&
 		    json_is_array(json_object_get(rep.json, "tasks"))) {
 			backoff = 0;
+			fresh = 0;
 			pthread_mutex_lock(&w->lock);
 			json_array_foreach(json_object_get(rep.json, "tasks"),
 			                   i, t)
@@ -241,6 +397,7 @@ poller_main(void *arg)
 				if (task_seen(w, json_string_value(
 				                     json_object_get(t, "id"))))
 					continue;
+				fresh = 1;
 				if (w->nqueue < QUEUE_MAX)
 					w->queue[w->nqueue++] = json_incref(t);
 				else
@@ -249,6 +406,10 @@ poller_main(void *arg)
 					log_warnx("work: task queue full, "
 					          "dropping a task");
 			}
+			/* Saved before the worker can take them: a
+			 * restarted agent must not run them again. */
+			if (fresh)
+				reports_save(w);
 			pthread_cond_broadcast(&w->cond);
 			pthread_mutex_unlock(&w->lock);
 			center_reply_free(&rep);
@@ -271,6 +432,39 @@ poller_main(void *arg)
 
 /* --- worker ------------------------------------------------------------ */
 
+/* 1: the center has taken the report, or never will: 404 and 409 (no such
+ * run, or it has ended), 400 and 413 (the report itself is refused; sent
+ * again it would hold up every report queued after it). */
+static int
+report_taken(const struct center_reply *rep)
+{
+	return rep->status == 200 || rep->status == 409 || rep->status == 404 ||
+	       rep->status == 400 || rep->status == 413;
+}
+
+/* Queues a final report for the reporter thread; when REPORT_MAX wait
+ * already, the oldest is given up (the center times that run out). */
+static void
+report_queue(struct work *w, const char *task_id, json_t *body)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->nreports == REPORT_MAX) {
+		log_warnx("work: %d task reports waiting; giving up the one of "
+		          "task %s",
+		          REPORT_MAX, w->reports[0].id);
+		json_decref(w->reports[0].body);
+		memmove(&w->reports[0], &w->reports[1],
+		        (REPORT_MAX - 1) * sizeof(w->reports[0]));
+		w->nreports--;
+	}
+	snprintf(w->reports[w->nreports].id, sizeof(w->reports[0].id), "%s",
+	         task_id);
+	w->reports[w->nreports++].body = json_incref(body);
+	reports_save(w);
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
 int
 work_report(struct work *w, const char *task_id, const char *state,
             json_t *progress, json_t *result, const char *reason)
@@ -278,38 +472,117 @@ work_report(struct work *w, const char *task_id, const char *state,
 	struct center_reply rep;
 	char path[128];
 	json_t *body;
-	int rc = -1, tries;
+	int final = strcmp(state, "running") != 0, waiting, rc;
 
+	if (!task_id_ok(task_id))
+		return -1;
 	snprintf(path, sizeof(path), "/v1/tasks/%s", task_id);
 	body = json_pack("{s:s}", "state", state);
+	if (body == NULL)
+		return -1;
 	if (progress != NULL)
 		json_object_set(body, "progress", progress);
 	if (result != NULL)
 		json_object_set(body, "result", result);
 	if (reason != NULL)
 		json_object_set_new(body, "reason", json_string(reason));
-	/* A final report is retried for a while: the center would otherwise
-	 * time the run out although it finished. */
-	for (tries = 0; tries < (strcmp(state, "running") ? 10 : 1); tries++) {
+	/* Reports already waiting: the center is away, and this one goes
+	 * after them. */
+	pthread_mutex_lock(&w->lock);
+	waiting = w->nreports > 0;
+	pthread_mutex_unlock(&w->lock);
+	if (!(final && waiting)) {
 		if (center_call(w->st, 1, 0, "POST", path, body, &rep) == 0 &&
-		    (rep.status == 200 || rep.status == 409 ||
-		     rep.status == 404)) {
+		    report_taken(&rep)) {
+			if (rep.status == 400 || rep.status == 413)
+				log_warnx("work: task %s: report '%s' refused "
+				          "by the center: %s",
+				          task_id, state, rep.msg);
 			if (json_is_true(json_object_get(rep.json, "cancel")))
 				atomic_store(&w->cancel, 1);
-			rc = 0;
+			rc = rep.status == 400 || rep.status == 413 ? -1 : 0;
 			center_reply_free(&rep);
-			break;
+			json_decref(body);
+			return rc;
 		}
 		log_warnx("work: task %s: report '%s' failed: %s", task_id,
 		          state, rep.msg);
 		center_reply_free(&rep);
-		/* Progress is not worth waiting for: the next one follows. */
-		if (w->stop || strcmp(state, "running") == 0)
-			break;
-		wait_cond(w, 3);
+	}
+	/* Progress is not worth keeping: the next one follows. A final
+	 * report is: the center would otherwise time the run out although
+	 * it finished. */
+	if (final) {
+		report_queue(w, task_id, body);
+		log_info("work: task %s: report '%s' queued; sent again in "
+		         "the background",
+		         task_id, state);
 	}
 	json_decref(body);
-	return rc;
+	return final ? 0 : -1;
+}
+
+/* --- reporter ---------------------------------------------------------- */
+
+static void *
+reporter_main(void *arg)
+{
+	struct work *w = arg;
+	struct center_reply rep;
+	double backoff = 0;
+	char id[40], path[128], state[16];
+	json_t *body;
+
+	while (!w->stop) {
+		pthread_mutex_lock(&w->lock);
+		while (w->nreports == 0 && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->stop) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		memcpy(id, w->reports[0].id, sizeof(id));
+		body = json_incref(w->reports[0].body);
+		pthread_mutex_unlock(&w->lock);
+		snprintf(path, sizeof(path), "/v1/tasks/%s", id);
+		snprintf(state, sizeof(state), "%s",
+		         json_string_value(json_object_get(body, "state")));
+		if (center_call(w->st, 1, 0, "POST", path, body, &rep) == 0 &&
+		    report_taken(&rep)) {
+			pthread_mutex_lock(&w->lock);
+			/* Unless report_queue() gave it up meanwhile. */
+			if (w->nreports > 0 &&
+			    strcmp(w->reports[0].id, id) == 0) {
+				json_decref(w->reports[0].body);
+				memmove(&w->reports[0], &w->reports[1],
+				        (w->nreports - 1) *
+				            sizeof(w->reports[0]));
+				w->nreports--;
+				reports_save(w);
+			}
+			pthread_mutex_unlock(&w->lock);
+			if (rep.status == 200)
+				log_info("work: task %s: report '%s' delivered",
+				         id, state);
+			else
+				log_warnx("work: task %s: report '%s' refused "
+				          "by the center (%s); dropped",
+				          id, state, rep.msg);
+			backoff = 0;
+		} else {
+			backoff = backoff == 0 ? 1 : backoff * 2;
+			if (backoff > REPORT_BACKOFF)
+				backoff = REPORT_BACKOFF;
+			log_debug("work: task %s: report '%s' failed (%s); "
+			          "again in %.0f s",
+			          id, state, rep.msg, backoff);
+		}
+		center_reply_free(&rep);
+		json_decref(body);
+		if (backoff > 0)
+			wait_cond(w, backoff);
+	}
+	return NULL;
 }
 
 static void *
@@ -379,11 +652,20 @@ work_start(struct agent_state *st)
 		return NULL;
 	}
 	buf_free(&err);
+	if ((size_t)snprintf(w->p_reports, sizeof(w->p_reports), "%s/%s",
+	                     st->dir, REPORTS_FILE) >= sizeof(w->p_reports)) {
+		log_warnx("work: %s: name too long", st->dir);
+		spool_close(w->spool);
+		free(w);
+		return NULL;
+	}
+	reports_load(w);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (pthread_create(&w->sender, NULL, sender_main, w) != 0 ||
 	    pthread_create(&w->poller, NULL, poller_main, w) != 0 ||
-	    pthread_create(&w->worker, NULL, worker_main, w) != 0)
+	    pthread_create(&w->worker, NULL, worker_main, w) != 0 ||
+	    pthread_create(&w->reporter, NULL, reporter_main, w) != 0)
 		fatalx("%s: cannot start threads", __func__);
 	w->started = 1;
 	return w;
@@ -406,10 +688,14 @@ work_stop(struct work *w)
 		/* The poller may sit in a long poll: at most POLL_WAIT s. */
 		pthread_join(w->worker, NULL);
 		pthread_join(w->sender, NULL);
+		pthread_join(w->reporter, NULL);
 		pthread_join(w->poller, NULL);
 	}
+	/* Still waiting: in reports.json for the next start. */
 	for (i = 0; i < w->nqueue; i++)
 		json_decref(w->queue[i]);
+	for (i = 0; i < w->nreports; i++)
+		json_decref(w->reports[i].body);
 	spool_close(w->spool);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);

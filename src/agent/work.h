@@ -37,7 +37,10 @@ int work_event(struct work *w, const char *type, const char *level,
                const char *task_id, json_t *data);
 /* Reports a run's state ("running", "done", "failed") with optional
  * progress, result and reason; sets the cancel flag when the center says
- * the task was cancelled. Not consumed. */
+ * the task was cancelled. Not consumed. Tries once: a final report that
+ * does not get through is queued for the reporter thread (and 0
+ * returned); -1 for a progress report that failed, or a report the center
+ * refused (400, 413). Never waits for the center to come back. */
 int work_report(struct work *w, const char *task_id, const char *state,
                 json_t *progress, json_t *result, const char *reason);
 

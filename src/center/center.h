@@ -277,6 +277,9 @@ int forward_init(struct center *c);
 /* Checks the [forward] targets file (vigild -n): -1 with the problems. */
 int forward_check_file(const char *path, const char *fqdn, struct buf *err);
 void forward_shutdown(struct center *c);
+/* SIGHUP: applies the targets file again; a broken one changes nothing
+ * (-1, logged). */
+int forward_reload(struct center *c);
 /* New events were stored: targets that are up send them soon. */
 void forward_kick(struct center *c);
 /* Stores entry (a JSON object) as an event of type "audit" from agent_id

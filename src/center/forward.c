@@ -2,7 +2,8 @@
  * forward.c: sends stored events to SIEMs over syslog (docs/forwarding.md).
  *
  * Targets live in the forward_targets table, managed through the admin API
- * (/api/v1/forward) and `vigilctl forward`. Each target has its own cursor:
+ * (/api/v1/forward) and `vigilctl forward`, or by the [forward] targets
+ * file, applied at start and on SIGHUP. Each target has its own cursor:
  * the rowid of the last event it has handled (SQLite rowids of the events
  * table only grow while the newest row stays, which retention never
  * deletes). Events are read in rowid order in batches, formatted
@@ -23,14 +24,15 @@
  * Everything runs on the center's event loop with non-blocking
  * bufferevents (bufferevent_openssl for TLS) rather than in a thread: the
  * store handle and the metrics are single-threaded by design, reads are
- * bounded batches on an indexed key, and socket writes never block. Only a
- * target given by host name resolves it with a blocking getaddrinfo() at
- * connect time; use an address where that matters.
+ * bounded batches on an indexed key, and socket writes never block. Host
+ * names are resolved by evdns on the same loop (/etc/hosts, then DNS), so
+ * a slow name server delays only its target; a stream target tries the
+ * host's addresses in turn.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,6 +42,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <ini.h>
 #include <openssl/err.h>
 
@@ -85,7 +88,10 @@ struct fwd_target {
 	double sent, dropped, errors;
 	char last_error[512];
 	long long connected_at;
+	struct evdns_getaddrinfo_request *dns_req; /* resolving */
+	struct evutil_addrinfo *addrs, *ai;        /* resolved; being tried */
 	int from_config; /* defined in [forward] targets, not the API */
+	int seen;        /* forward_reload(): still in the store */
 };
 
 struct fwd {
@@ -93,12 +99,14 @@ struct fwd {
 	size_t n;
 	struct buf msg, out;
 	struct event *ev_tick; /* catches events stored by any path */
+	struct evdns_base *dns;
 };
 
 static struct fwd g_fwd;
 
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
+static int connect_stream(struct fwd_target *t);
 
 static int
 name_ok(const char *s)
@@ -355,6 +363,16 @@ drop_conn(struct fwd_target *t)
 	char l[96];
 	int had = t->bev != NULL || t->udp_fd != -1;
 
+	if (t->dns_req) {
+		struct evdns_getaddrinfo_request *req = t->dns_req;
+
+		t->dns_req = NULL;
+		evdns_getaddrinfo_cancel(req);
+	}
+	if (t->addrs) {
+		evutil_freeaddrinfo(t->addrs);
+		t->addrs = t->ai = NULL;
+	}
 	if (t->bev) {
 		bufferevent_free(t->bev);
 		t->bev = NULL;
@@ -458,60 +476,61 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			set_error(t, "%s:%d: %s", t->host, t->port,
 			          se ? evutil_socket_error_to_string(se)
 			             : "connection failed");
+		/* The next address of the host, if it has one. */
+		if (t->state == ST_CONNECTING && t->ai != NULL &&
+		    t->ai->ai_next != NULL) {
+			t->ai = t->ai->ai_next;
+			if (connect_stream(t) == 0)
+				return;
+		}
 		backoff(t);
 	}
 }
 
-static int
-resolve(struct fwd_target *t, int socktype, struct addrinfo **res)
-{
-	struct addrinfo hints;
-	char serv[16];
-	int gai;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = socktype;
-	snprintf(serv, sizeof(serv), "%d", t->port);
-	if ((gai = getaddrinfo(t->host, serv, &hints, res)) != 0) {
-		set_error(t, "%s: %s", t->host, gai_strerror(gai));
-		return -1;
-	}
-	return 0;
-}
-
+/* Opens the udp socket to the first address that takes it. */
 static void
-target_connect(struct fwd_target *t)
+connect_udp(struct fwd_target *t)
 {
-	struct addrinfo *res = NULL;
-	SSL *ssl = NULL;
+	struct evutil_addrinfo *ai;
+	char l[96];
+	int err = 0;
 
-	drop_conn(t);
-	if (t->transport == FWD_UDP) {
-		if (resolve(t, SOCK_DGRAM, &res) == -1)
-			goto fail;
+	for (ai = t->addrs; ai != NULL; ai = ai->ai_next) {
 		t->udp_fd =
-		    socket(res->ai_family,
+		    socket(ai->ai_family,
 		           SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (t->udp_fd == -1 ||
-		    connect(t->udp_fd, res->ai_addr, res->ai_addrlen) == -1) {
-			set_error(t, "%s:%d: %s", t->host, t->port,
-			          strerror(errno));
-			goto fail;
-		}
-		t->state = ST_UP;
-		t->backoff = 0;
-		freeaddrinfo(res);
-		{
-			char l[96];
-
-			labels(t, l, sizeof(l));
-			metrics_set("vigil_forward_connected", l, 1);
-		}
-		target_pump(t);
+		if (t->udp_fd != -1 &&
+		    connect(t->udp_fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = errno;
+		if (t->udp_fd != -1)
+			close(t->udp_fd);
+		t->udp_fd = -1;
+	}
+	if (ai == NULL) {
+		set_error(t, "%s:%d: %s", t->host, t->port,
+		          err ? strerror(err) : "no address");
+		backoff(t);
 		return;
 	}
-	if (resolve(t, SOCK_STREAM, &res) == -1)
-		goto fail;
+	t->state = ST_UP;
+	t->backoff = 0;
+	labels(t, l, sizeof(l));
+	metrics_set("vigil_forward_connected", l, 1);
+	target_pump(t);
+}
+
+/* Starts a tcp or tls connection to t->ai; event_cb goes on from there
+ * (to the next address when this one fails). 0, or -1 with the error set. */
+static int
+connect_stream(struct fwd_target *t)
+{
+	SSL *ssl = NULL;
+
+	if (t->bev) {
+		bufferevent_free(t->bev);
+		t->bev = NULL;
+	}
 	if (t->transport == FWD_TLS) {
 		if ((ssl = SSL_new(t->ctx)) == NULL)
 			goto fail;
@@ -544,19 +563,66 @@ target_connect(struct fwd_target *t)
 	bufferevent_setcb(t->bev, read_cb, write_cb, event_cb, t);
 	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
 	t->state = ST_CONNECTING;
-	if (bufferevent_socket_connect(t->bev, res->ai_addr,
-	                               (int)res->ai_addrlen) == -1) {
+	if (bufferevent_socket_connect(t->bev, t->ai->ai_addr,
+	                               (int)t->ai->ai_addrlen) == -1) {
 		/* event_cb is not called for a failed start. */
 		set_error(t, "%s:%d: cannot connect", t->host, t->port);
-		goto fail;
+		return -1;
 	}
-	freeaddrinfo(res);
-	return;
+	return 0;
 fail:
 	SSL_free(ssl);
-	if (res)
-		freeaddrinfo(res);
-	backoff(t);
+	set_error(t, "%s:%d: cannot set up the connection", t->host, t->port);
+	return -1;
+}
+
+/* The answer of evdns (never called back for a request cancelled by
+ * drop_conn(), which may be freeing t). */
+static void
+resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct fwd_target *t = arg;
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	t->dns_req = NULL;
+	if (result != 0) {
+		set_error(t, "%s: %s", t->host, evutil_gai_strerror(result));
+		backoff(t);
+		return;
+	}
+	t->addrs = t->ai = res;
+	if (t->transport == FWD_UDP)
+		connect_udp(t);
+	else if (connect_stream(t) == -1)
+		backoff(t);
+}
+
+/*
+ * Resolves the host with evdns (the event loop's own resolver: /etc/hosts,
+ * then the name servers of /etc/resolv.conf), so a slow or dead DNS server
+ * delays only this target; a numeric address or a hosts file entry is
+ * answered at once, from inside evdns_getaddrinfo().
+ */
+static void
+target_connect(struct fwd_target *t)
+{
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *req;
+	char serv[16];
+
+	drop_conn(t);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = t->transport == FWD_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_protocol = t->transport == FWD_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+	snprintf(serv, sizeof(serv), "%d", t->port);
+	t->state = ST_CONNECTING;
+	req =
+	    evdns_getaddrinfo(g_fwd.dns, t->host, serv, &hints, resolved_cb, t);
+	/* NULL: answered (or failed) already, resolved_cb has run. */
+	if (req != NULL)
+		t->dns_req = req;
 }
 
 static void
@@ -971,6 +1037,121 @@ add_running(struct fwd_target *t)
 	return 0;
 }
 
+/* Same settings (what target_spec() shows, and where it comes from). */
+static int
+same_target(const struct fwd_target *a, const struct fwd_target *b)
+{
+	json_t *x = target_spec(a), *y = target_spec(b);
+	int eq = json_equal(x, y) && a->from_config == b->from_config;
+
+	json_decref(x);
+	json_decref(y);
+	return eq;
+}
+
+/* Stops and frees the running target at index i. */
+static void
+remove_running(size_t i)
+{
+	struct fwd_target *t = g_fwd.t[i];
+
+	g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+	target_free(t);
+}
+
+/*
+ * SIGHUP: rereads the targets file and brings the running targets in line
+ * with it, as a start would: new sections start (cursor per their "from"),
+ * targets gone from the file stop and lose their row, changed ones restart
+ * with the new settings and their cursor. A file with errors changes
+ * nothing: the errors are logged and the running targets kept.
+ */
+int
+forward_reload(struct center *c)
+{
+	struct store_rows *r;
+	struct buf err;
+	size_t i;
+	int rc = -1;
+
+	if (c->conf.fwd_targets == NULL)
+		return 0;
+	buf_init(&err, 4096);
+	if (tfile_sync(c, &err) == -1) {
+		log_warnx("forward: reload refused, the running targets are "
+		          "kept:\n%s",
+		          buf_cstr(&err));
+		goto out;
+	}
+	r = store_query(c->store,
+	                "SELECT name, spec, cursor FROM forward_targets ORDER "
+	                "BY name",
+	                "");
+	if (r == NULL) {
+		log_warnx("forward: reload: cannot read the targets");
+		goto out;
+	}
+	for (i = 0; i < g_fwd.n; i++)
+		g_fwd.t[i]->seen = 0;
+	while (store_next(r) == 1) {
+		const char *name = store_text(r, 0);
+		json_t *spec = json_loads(store_text(r, 1), 0, NULL);
+		struct fwd_target *old = find(name), *t;
+
+		buf_reset(&err);
+		/* A restarted target goes on from where the old one is. */
+		t = spec ? target_new(c, spec,
+		                      old ? old->cursor : store_int(r, 2), &err)
+		         : NULL;
+		json_decref(spec);
+		if (t == NULL) {
+			log_warnx("forward: target %s cannot start: %s%s", name,
+			          buf_cstr(&err),
+			          old ? "; the running one is kept" : "");
+			if (old)
+				old->seen = 1;
+			continue;
+		}
+		t->seen = 1;
+		if (old != NULL && same_target(old, t)) {
+			old->seen = 1;
+			target_free(t);
+			continue;
+		}
+		if (old != NULL) {
+			for (i = 0; g_fwd.t[i] != old; i++)
+				;
+			g_fwd.t[i] = t;
+			target_free(old);
+			log_info("forward: target %s changed, restarting (%s "
+			         "%s:%d, %s)",
+			         t->name, transports[t->transport], t->host,
+			         t->port, syslogfmt_format_name(t->fmt.format));
+			target_connect(t);
+			continue;
+		}
+		if (add_running(t) == -1) {
+			log_warnx(
+			    "forward: target %s cannot start: out of memory",
+			    name);
+			target_free(t);
+			continue;
+		}
+		log_info("forward: target %s added (%s %s:%d, %s)", t->name,
+		         transports[t->transport], t->host, t->port,
+		         syslogfmt_format_name(t->fmt.format));
+	}
+	store_done(r);
+	/* Running but no longer stored: removed from the file. */
+	for (i = g_fwd.n; i-- > 0;)
+		if (!g_fwd.t[i]->seen)
+			remove_running(i);
+	rc = 0;
+out:
+	buf_free(&err);
+	return rc;
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1009,6 +1190,15 @@ forward_init(struct center *c)
 	                "1 while the target's connection is up");
 	metrics_declare("vigil_forward_cursor", METRIC_GAUGE,
 	                "rowid of the last event forwarded, per target");
+	/* The loop's resolver; it keeps the loop alive only while a name is
+	 * being resolved. */
+	g_fwd.dns =
+	    evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (g_fwd.dns == NULL) {
+		log_warnx("forward: cannot set up the resolver (evdns)");
+		return -1;
+	}
 	buf_init(&g_fwd.msg, 1 << 20);
 	buf_init(&g_fwd.out, 8u << 20);
 	buf_init(&err, 4096);
@@ -1058,6 +1248,10 @@ forward_shutdown(struct center *c)
 	free(g_fwd.t);
 	g_fwd.t = NULL;
 	g_fwd.n = 0;
+	if (g_fwd.dns) {
+		evdns_base_free(g_fwd.dns, 0);
+		g_fwd.dns = NULL;
+	}
 	buf_free(&g_fwd.msg);
 	buf_free(&g_fwd.out);
 }
@@ -1311,7 +1505,7 @@ adm_forward_one(struct http_req *r)
 	if (t->from_config) {
 		http_reply_error(r, 409, "from_config",
 		                 "%s is defined in %s; remove it there and "
-		                 "restart vigild",
+		                 "reload vigild (SIGHUP)",
 		                 name, c->conf.fwd_targets);
 		return;
 	}
@@ -1320,13 +1514,12 @@ adm_forward_one(struct http_req *r)
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
 	}
+	log_info("forward: target %s removed", name);
 	for (i = 0; i < g_fwd.n; i++)
 		if (g_fwd.t[i] == t) {
-			g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+			remove_running(i);
 			break;
 		}
-	log_info("forward: target %s removed", name);
-	target_free(t);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:b}", "name", name, "deleted", 1));
 }

@@ -2,8 +2,8 @@
  * vigild: the management center. The parent reads and checks the config,
  * forks the key process (the only holder of the CA key), opens the store,
  * binds the agent gateway and the admin API and runs the event loop.
- * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config and the
- * server certificate.
+ * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config, the
+ * server certificate and the forwarding targets file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +229,7 @@ reload(struct center *c)
 	apply_log(&c->conf, g_foreground, g_verbose);
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
 	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
+	forward_reload(c);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);
