@@ -221,11 +221,13 @@ hs_reply_json(struct hs_req *r, int status, json_t *body)
 	c->req = NULL;
 	if (close) {
 		conn_read_enable(c, 1); /* drain while lingering */
-	} else if (c->waiting) {
-		c->waiting = 0;
-		http_parser_pause(&c->p, 0);
-		if (!c->in_parse)
-			event_active(c->resume, EV_TIMEOUT, 0);
+	} else {
+		/* The next request (held, or still to be read) after this. */
+		if (c->waiting) {
+			c->waiting = 0;
+			http_parser_pause(&c->p, 0);
+		}
+		event_active(c->resume, EV_TIMEOUT, 0);
 	}
 out:
 	free(t);
