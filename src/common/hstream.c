@@ -605,7 +605,9 @@ conn_parse(struct hs_conn *c, const uint8_t *d, size_t n)
 		c->lingered += n;
 		return c->lingered > HS_LINGER_BYTES ? -1 : (ssize_t)n;
 	}
-	if (c->waiting || c->closing)
+	if (c->closing) /* the reply is decided: the rest is dropped */
+		return (ssize_t)n;
+	if (c->waiting)
 		return 0;
 	c->in_parse = 1;
 	k = http_parser_execute(&c->p, &hs_settings, (const char *)d, n);
@@ -738,15 +740,18 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (!c->closing || c->lingering)
 		return;
-	/* All sent: shut the write side, then drop what still comes. */
+	/* All sent: shut the write side (over TLS without close_notify; the
+	 * reply is complete, its length was given), then drop what still
+	 * comes for a moment. */
 	c->lingering = 1;
+	evtimer_del(c->hdr_ev);
+	(void)shutdown(c->fd, SHUT_WR);
 	if (c->rev != NULL) {
-		(void)shutdown(c->fd, SHUT_WR);
 		event_del(c->rev);
 		event_add(c->rev, &tv);
-		evtimer_del(c->hdr_ev);
 	} else {
-		conn_free(c);
+		bufferevent_set_timeouts(c->bev, &tv, NULL);
+		bufferevent_enable(c->bev, EV_READ);
 	}
 }
 

@@ -4,10 +4,11 @@
  * work: the store (async queue, results, cache, history), handing queued
  * samples to the pool and taking finished jobs back.
  *
- * Uploads are deferred requests: the handler hands the body to the pool
- * and returns at once, so the loop never parses, writes or scans a sample.
- * A sync check is answered when its job comes back. An async upload is
- * answered with its id only once the sample is on disk and its row is
+ * Uploads stream in: the handler sets body callbacks that feed upload.c
+ * as bytes arrive (to the sample file, or memory for a small sync check),
+ * and when the body is complete hands the job to the pool; the reply
+ * waits for the job. A sync check is answered when its scan comes back.
+ * An async upload is answered with its id only once its row is
  * committed: an id the client holds is never lost, and a restart rescans
  * every sample still queued (or caught scanning by the stop).
  *

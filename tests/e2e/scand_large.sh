@@ -2,7 +2,8 @@
 # vigil-scand with large uploads: bodies stream to disk as they arrive
 # (src/common/hstream.c), never whole into memory. A 300 MB upload against
 # a 200 MB max_upload gets a JSON 413 without the body being sent
-# (Content-Length) or as soon as the cap is passed (chunked); a 150 MB
+# (Content-Length) or as soon as the cap is passed (chunked), over HTTP and
+# HTTPS; a 150 MB
 # upload (Content-Length and chunked) is received whole while the daemon's
 # peak RSS (VmHWM) stays far below the upload's size; a 20 MB sync check
 # streamed to a file finds the marker at its very end.
@@ -11,6 +12,8 @@
 SCAND=$BIN/vigil-scand
 DATA=$T/scand
 RULES="$SRC/tests/data/scan/markers.yar $SRC/tests/data/scan/markers.ioc"
+PKI=$T/pki
+make_pki "$PKI"
 
 # Async samples stay queued (hold_async): this measures receiving, not
 # scanning (the engine reads a sample whole to scan it).
@@ -25,6 +28,12 @@ hold_async = yes
 [http]
 listen = 127.0.0.1
 port = 0
+[https]
+enable = yes
+listen = 127.0.0.1
+port = 0
+cert = $PKI/server.crt
+key = $PKI/server.key
 EOC
 
 "$SCAND" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
@@ -38,6 +47,7 @@ for i in $(seq 1 100); do
 done
 [ -s "$DATA/vigil-scand.ports" ] || fail "vigil-scand did not start"
 HP=$(sed -E 's/.*"http": ([0-9]+).*/\1/' "$DATA/vigil-scand.ports")
+SP=$(sed -E 's/.*"https": ([0-9]+).*/\1/' "$DATA/vigil-scand.ports")
 U=http://127.0.0.1:$HP/api/v1
 
 req() {
@@ -72,11 +82,18 @@ t1=$(date +%s.%N)
 [ "$CODE" = 413 ] || fail "300 MB chunked: $CODE $BODY"
 expect_contains "$(jget 'd["message"]' <<<"$BODY")" "limit"
 echo "# 300 MB (chunked): 413 after $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
+# 3. The same over HTTPS.
+req --cacert "$PKI/ca.crt" -F "file=@$T/big300" "https://127.0.0.1:$SP/api/v1/check"
+[ "$CODE" = 413 ] || fail "300 MB over HTTPS: $CODE $BODY"
+req --cacert "$PKI/ca.crt" -H 'Transfer-Encoding: chunked' \
+	-F "file=@$T/big300" "https://127.0.0.1:$SP/api/v1/check"
+[ "$CODE" = 413 ] || fail "300 MB chunked over HTTPS: $CODE $BODY"
+expect_contains "$(jget 'd["message"]' <<<"$BODY")" "limit"
 n=$(find "$DATA/samples" -type f | wc -l)
 [ "$n" = 0 ] || fail "refused uploads left $n files in samples/"
-pass "300 MB against max_upload 200M: JSON 413 (Content-Length and chunked), nothing left on disk"
+pass "300 MB against max_upload 200M: JSON 413 (Content-Length and chunked, HTTP and HTTPS), nothing left on disk"
 
-# 3. 150 MB, Content-Length and chunked: received whole, queued.
+# 4. 150 MB, Content-Length and chunked: received whole, queued.
 for mode in length chunked; do
 	h=()
 	[ "$mode" = chunked ] && h=(-H 'Transfer-Encoding: chunked')
@@ -92,7 +109,7 @@ echo "# VmHWM after two 150 MB uploads: $hwm kB"
 [ "$hwm" -lt $((48 * 1024)) ] || fail "VmHWM $hwm kB: the upload was held in memory"
 pass "150 MB uploads (Content-Length, chunked) streamed to disk; VmHWM $((hwm / 1024)) MB"
 
-# 4. A 20 MB sync check goes through a file; the marker at its end is found.
+# 5. A 20 MB sync check goes through a file; the marker at its end is found.
 req -F "file=@$T/big20;filename=big20.bin" "$U/check"
 [ "$CODE" = 200 ] || fail "20 MB check: $CODE $BODY"
 [ "$(jget 'd[0]["reasons"][0]["signature"]["rule_name"]' <<<"$BODY")" = \
