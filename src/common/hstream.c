@@ -101,11 +101,15 @@ struct hs_server {
 	int nconns, full;
 	struct evconnlistener *lst[HS_MAX_LISTENERS];
 	size_t nlst;
+	struct event *resume; /* re-enables the listeners after an accept
+	                         error */
+	unsigned long accept_errors;
 };
 
 static void conn_free(struct hs_conn *c);
 static void conn_process(struct hs_conn *c);
 static void conn_read_enable(struct hs_conn *c, int on);
+static void hs_listen_resume(evutil_socket_t fd, short what, void *arg);
 
 /* --- replies ------------------------------------------------------------- */
 
@@ -903,7 +907,9 @@ hs_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
 		s->lim.max_conns = 0;
 	if (s->lim.read_size == 0)
 		s->lim.read_size = HS_DEFAULT_READ;
-	if ((s->rbuf = malloc(s->lim.read_size)) == NULL) {
+	if ((s->rbuf = malloc(s->lim.read_size)) == NULL ||
+	    (s->resume = evtimer_new(base, hs_listen_resume, s)) == NULL) {
+		free(s->rbuf);
 		free(s);
 		return NULL;
 	}
@@ -915,12 +921,35 @@ hs_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
 }
 
 static void
+hs_listen_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct hs_server *s = arg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < s->nlst; i++)
+		evconnlistener_enable(s->lst[i]);
+}
+
+/* accept() failed: out of descriptors (or similar). Pause the listeners
+ * for a second instead of spinning; say so once per episode. */
+static void
 hs_accept_error(struct evconnlistener *l, void *arg)
 {
-	(void)arg;
-	log_warnx("hstream: accept failed: %s",
-	          strerror(EVUTIL_SOCKET_ERROR()));
+	struct hs_server *s = arg;
+	struct timeval tv = {1, 0};
+	int e = EVUTIL_SOCKET_ERROR();
+	size_t i;
+
 	(void)l;
+	for (i = 0; i < s->nlst; i++)
+		evconnlistener_disable(s->lst[i]);
+	if (s->accept_errors++ % 60 == 0)
+		log_warnx("hstream: accept failed: %s; pausing new "
+		          "connections for 1 s",
+		          strerror(e));
+	evtimer_add(s->resume, &tv);
 }
 
 int
@@ -981,6 +1010,7 @@ hs_server_stop_listening(struct hs_server *s)
 	for (i = 0; i < s->nlst; i++)
 		evconnlistener_free(s->lst[i]);
 	s->nlst = 0;
+	evtimer_del(s->resume);
 }
 
 void
@@ -1007,6 +1037,7 @@ hs_server_free(struct hs_server *s)
 	while (s->conns != NULL)
 		conn_free(s->conns);
 	SSL_CTX_free(s->ssl_ctx);
+	event_free(s->resume);
 	free(s->rbuf);
 	free(s);
 }
