@@ -133,6 +133,8 @@ conn_write_reply(struct hs_conn *c, int status, const char *body, size_t len,
 	                    "Content-Length: %zu\r\n"
 	                    "Cache-Control: no-store\r\n"
 	                    "X-Content-Type-Options: nosniff\r\n"
+	                    "X-Frame-Options: DENY\r\n"
+	                    "Referrer-Policy: no-referrer\r\n"
 	                    "%s\r\n",
 	                    status, hs_reason(status), len,
 	                    close ? "Connection: close\r\n" : "");
@@ -555,9 +557,10 @@ on_message_complete(http_parser *p)
 
 	if (c->closing)
 		return -1;
-	http_parser_pause(p, 1);
-	if (r == NULL) /* answered already */
+	if (r == NULL) /* answered already: on to the next request */
 		return 0;
+	/* The next request waits until this one is answered. */
+	http_parser_pause(p, 1);
 	r->complete = 1;
 	c->waiting = 1;
 	conn_read_enable(c, 0);
@@ -597,11 +600,14 @@ conn_read_enable(struct hs_conn *c, int on)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
-/* Parses data; returns the bytes taken, or -1 when the connection ends. */
+/*
+ * Parses data; returns the bytes taken (fewer while a complete request
+ * waits for its reply), or -1 when the connection is to end.
+ */
 static ssize_t
 conn_parse(struct hs_conn *c, const uint8_t *d, size_t n)
 {
-	size_t k;
+	size_t k, off = 0;
 	enum http_errno e;
 	char msg[160];
 
@@ -609,36 +615,39 @@ conn_parse(struct hs_conn *c, const uint8_t *d, size_t n)
 		c->lingered += n;
 		return c->lingered > HS_LINGER_BYTES ? -1 : (ssize_t)n;
 	}
-	if (c->closing) /* the reply is decided: the rest is dropped */
-		return (ssize_t)n;
-	if (c->waiting)
-		return 0;
-	c->in_parse = 1;
-	k = http_parser_execute(&c->p, &hs_settings, (const char *)d, n);
-	c->in_parse = 0;
-	e = HTTP_PARSER_ERRNO(&c->p);
-	if (e == HPE_PAUSED) {
-		if (!c->waiting) { /* answered during the message: go on */
-			http_parser_pause(&c->p, 0);
-			if (k < n && !c->closing) {
-				ssize_t more = conn_parse(c, d + k, n - k);
-
-				return more < 0 ? more : (ssize_t)k + more;
+	while (off < n) {
+		if (c->closing) /* the reply is decided: the rest is dropped */
+			return (ssize_t)n;
+		if (c->waiting)
+			break;
+		c->in_parse = 1;
+		k = http_parser_execute(&c->p, &hs_settings,
+		                        (const char *)d + off, n - off);
+		c->in_parse = 0;
+		off += k;
+		e = HTTP_PARSER_ERRNO(&c->p);
+		if (e == HPE_PAUSED) {
+			/* Answered from on_end already: go on. */
+			if (!c->waiting)
+				http_parser_pause(&c->p, 0);
+			continue;
+		}
+		if (e != HPE_OK || c->p.upgrade) {
+			if (!c->closing) {
+				snprintf(msg, sizeof(msg),
+				         "malformed request: %s",
+				         c->p.upgrade
+				             ? "protocol upgrade not supported"
+				             : http_errno_description(e));
+				conn_error(c, 400, msg);
 			}
+			conn_drop_req(c, 1);
+			return (ssize_t)n;
 		}
-		return (ssize_t)k;
+		if (k == 0)
+			break;
 	}
-	if (e != HPE_OK || c->p.upgrade) {
-		if (!c->closing) {
-			snprintf(msg, sizeof(msg), "malformed request: %s",
-			         c->p.upgrade ? "protocol upgrade not supported"
-			                      : http_errno_description(e));
-			conn_error(c, 400, msg);
-		}
-		conn_drop_req(c, 1);
-		return (ssize_t)n; /* the rest is dropped */
-	}
-	return (ssize_t)k;
+	return (ssize_t)off;
 }
 
 /* Runs the parser over what is held; 0, or -1 when c was freed. */

@@ -143,7 +143,7 @@ struct client {
 	size_t extra; /* then this many 'a' bytes (0: none) */
 	int shut;     /* shut the write side after sending */
 	int abort;    /* close without reading */
-	char resp[65536];
+	char resp[1 << 18];
 	size_t resp_len;
 	int sock;
 	int crowd; /* do not wait for other connections to end first */
@@ -296,6 +296,29 @@ test_pipelined(void **state)
 	assert_true(strstr(c.resp, "\"x\":\"1\"") <
 	            strstr(c.resp, "\"x\":\"two\""));
 	assert_non_null(strstr(c.resp, "Connection: close"));
+}
+
+/* Many pipelined requests in one go: each waits its turn, none is lost. */
+static void
+test_many_pipelined(void **state)
+{
+	static struct client c;
+	struct buf b;
+	int i;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.sock = -1;
+	buf_init(&b, 1 << 20);
+	for (i = 0; i < 500; i++)
+		buf_printf(&b, "GET /ping?x=%d HTTP/1.1\r\nHost: a\r\n\r\n", i);
+	buf_puts(&b, "GET /ping?x=last HTTP/1.1\r\nConnection: close\r\n\r\n");
+	c.req = buf_cstr(&b);
+	run(&c);
+	assert_int_equal(count(c.resp, "HTTP/1.1 200 OK"), 501);
+	assert_non_null(strstr(c.resp, "\"x\":\"499\""));
+	assert_non_null(strstr(c.resp, "\"x\":\"last\""));
+	buf_free(&b);
 }
 
 /* A body with Content-Length, read in 7-byte pieces: every byte reaches
@@ -497,6 +520,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_many_pipelined),
 	    cmocka_unit_test(test_content_length),
 	    cmocka_unit_test(test_chunked),
 	    cmocka_unit_test(test_too_large_declared),
