@@ -104,6 +104,7 @@ struct hs_server {
 	struct event *resume; /* re-enables the listeners after an accept
 	                         error */
 	unsigned long accept_errors;
+	int stopping; /* no more listening: connections end after a reply */
 };
 
 static void conn_free(struct hs_conn *c);
@@ -216,7 +217,7 @@ hs_reply_json(struct hs_req *r, int status, json_t *body)
 	t = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)
 	                 : NULL;
 	/* Replied before the whole body came: the rest is not read. */
-	close = !r->keepalive ||
+	close = !r->keepalive || c->s->stopping ||
 	        (!r->complete && (r->clen > 0 || (c->p.flags & F_CHUNKED)));
 	if (t == NULL) {
 		status = 500;
@@ -1016,10 +1017,20 @@ hs_server_stop_listening(struct hs_server *s)
 {
 	size_t i;
 
+	struct hs_conn *c, *next;
+
 	for (i = 0; i < s->nlst; i++)
 		evconnlistener_free(s->lst[i]);
 	s->nlst = 0;
 	evtimer_del(s->resume);
+	/* Idle connections end now; the others after their reply. */
+	s->stopping = 1;
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->req == NULL && !c->closing &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_free(c);
+	}
 }
 
 void

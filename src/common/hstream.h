@@ -57,6 +57,9 @@ struct hs_server *hs_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
 /* host:port (port 0 = ephemeral, *bound gets it); -1 with err. */
 int hs_server_bind(struct hs_server *s, const char *host, int port, int *bound,
                    struct buf *err);
+/* Closes the listeners and the idle connections; a connection with a
+ * request in progress is closed after its reply. Then wait for
+ * hs_server_conns() to reach 0 (a graceful stop). */
 void hs_server_stop_listening(struct hs_server *s);
 void hs_server_set_ssl_ctx(struct hs_server *s, SSL_CTX *ctx);
 int hs_server_conns(const struct hs_server *s);

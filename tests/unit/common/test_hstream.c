@@ -117,6 +117,8 @@ later_cb(evutil_socket_t fd, short what, void *arg)
 	held = NULL;
 }
 
+static int stop_in_later; /* test_stop: the server stops meanwhile */
+
 static void
 h_later(struct hs_req *r)
 {
@@ -124,6 +126,8 @@ h_later(struct hs_req *r)
 
 	held = r;
 	event_base_once(base, -1, EV_TIMEOUT, later_cb, NULL, &tv);
+	if (stop_in_later)
+		hs_server_stop_listening(srv);
 }
 
 static const struct hs_route routes[] = {
@@ -515,6 +519,37 @@ test_max_conns(void **state)
 	assert_non_null(strstr(c.resp, "HTTP/1.1 200"));
 }
 
+/* Stopping (the last test: the server listens no more): a kept-alive
+ * connection with a request in progress gets its reply, with
+ * "Connection: close", and is closed; an idle one is closed at once. */
+static void
+test_stop(void **state)
+{
+	struct client c = {.sock = -1}, d = {.sock = -1};
+	int idle;
+
+	(void)state;
+	idle = client_connect();
+	assert_true(idle >= 0);
+	while (hs_server_conns(srv) < 1)
+		event_base_loop(base, EVLOOP_ONCE);
+	c.req = "GET /later HTTP/1.1\r\nHost: a\r\n\r\n"; /* keep-alive */
+	c.crowd = 1;
+	stop_in_later = 1;
+	run(&c);
+	assert_int_equal(count(c.resp, "HTTP/1.1 202"), 1);
+	assert_non_null(strstr(c.resp, "Connection: close"));
+	while (hs_server_conns(srv) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	/* The idle one was closed: EOF. */
+	assert_int_equal(read(idle, d.resp, 1), 0);
+	close(idle);
+	d.req = "GET /ping HTTP/1.1\r\n\r\n";
+	d.crowd = 1;
+	run(&d);
+	assert_int_equal(d.resp_len, 0); /* nobody listens */
+}
+
 int
 main(void)
 {
@@ -529,6 +564,7 @@ main(void)
 	    cmocka_unit_test(test_deferred),
 	    cmocka_unit_test(test_client_gone),
 	    cmocka_unit_test(test_max_conns),
+	    cmocka_unit_test(test_stop),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
