@@ -48,6 +48,9 @@
 #define HS_MAX_LISTENERS       8
 #define HS_LINGER_SECS         2
 #define HS_LINGER_BYTES        (4 * 1024 * 1024)
+/* Replies not yet taken by the client: beyond this, no further request
+ * is read (a client that pipelines without reading cannot grow it). */
+#define HS_MAX_OUTPUT (256 * 1024)
 
 struct hs_conn;
 
@@ -601,6 +604,13 @@ conn_read_enable(struct hs_conn *c, int on)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
+static int
+conn_output_full(struct hs_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	       HS_MAX_OUTPUT;
+}
+
 /*
  * Parses data; returns the bytes taken (fewer while a complete request
  * waits for its reply), or -1 when the connection is to end.
@@ -612,14 +622,17 @@ conn_parse(struct hs_conn *c, const uint8_t *d, size_t n)
 	enum http_errno e;
 	char msg[160];
 
-	if (c->lingering) {
+	if (c->lingering || c->closing) {
+		/* The reply is decided: the rest is dropped, up to a point. */
 		c->lingered += n;
 		return c->lingered > HS_LINGER_BYTES ? -1 : (ssize_t)n;
 	}
 	while (off < n) {
-		if (c->closing) /* the reply is decided: the rest is dropped */
-			return (ssize_t)n;
-		if (c->waiting)
+		if (c->closing) {
+			c->lingered += n - off;
+			return c->lingered > HS_LINGER_BYTES ? -1 : (ssize_t)n;
+		}
+		if (c->waiting || conn_output_full(c))
 			break;
 		c->in_parse = 1;
 		k = http_parser_execute(&c->p, &hs_settings,
@@ -674,17 +687,23 @@ conn_run_held(struct hs_conn *c, struct evbuffer *in)
 static void
 conn_process(struct hs_conn *c)
 {
+	int more;
+
 	if (c->rev != NULL) {
 		if (conn_run_held(c, c->held) == -1)
 			return;
-		if (evbuffer_get_length(c->held) == 0 && !c->waiting)
-			conn_read_enable(c, 1);
+		more = evbuffer_get_length(c->held) == 0;
 	} else {
 		if (conn_run_held(c, bufferevent_get_input(c->bev)) == -1)
 			return;
-		if (!c->waiting)
-			conn_read_enable(c, 1);
+		more = 1;
 	}
+	/* Read on, unless a request waits for its reply or the client
+	 * does not take its replies (then the write callback resumes). */
+	if (c->closing || (more && !c->waiting && !conn_output_full(c)))
+		conn_read_enable(c, 1);
+	else if (!c->waiting)
+		conn_read_enable(c, 0);
 }
 
 static void
@@ -752,8 +771,15 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct timeval tv = {HS_LINGER_SECS, 0};
 
 	(void)bev;
-	if (!c->closing || c->lingering)
+	if (c->lingering)
 		return;
+	if (!c->closing) {
+		/* Replies taken: read the next requests (if reading was
+		 * stopped for them). */
+		if (!c->waiting)
+			event_active(c->resume, EV_TIMEOUT, 0);
+		return;
+	}
 	/* All sent: shut the write side (over TLS without close_notify; the
 	 * reply is complete, its length was given), then drop what still
 	 * comes for a moment. */
@@ -879,6 +905,9 @@ hs_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			goto fail;
 		bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb,
 		                  c);
+		tv.tv_sec = s->lim.idle_secs;
+		tv.tv_usec = 0;
+		bufferevent_set_timeouts(c->bev, NULL, &tv);
 		bufferevent_disable(c->bev, EV_READ);
 		bufferevent_enable(c->bev, EV_WRITE);
 		conn_read_enable(c, 1);
