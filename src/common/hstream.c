@@ -511,9 +511,10 @@ on_headers_complete(http_parser *p)
 	}
 	r->owned = 1;
 	rt->fn(r);
-	/* Still unanswered: a client waiting for it may send the body. */
-	if (c->req == r && !c->closing) {
-		const char *ex = hs_req_header(r, "Expect");
+	/* Still unanswered (a reply sets c->req to NULL): a client waiting
+	 * for it may send the body. */
+	if (c->req != NULL && !c->closing) {
+		const char *ex = hs_req_header(c->req, "Expect");
 
 		if (ex != NULL && strcasecmp(ex, "100-continue") == 0)
 			evbuffer_add_printf(bufferevent_get_output(c->bev),
@@ -543,10 +544,10 @@ on_body(http_parser *p, const char *at, size_t n)
 	}
 	if (r->on_data != NULL &&
 	    r->on_data(r, (const uint8_t *)at, n, r->barg) != 0) {
-		/* The handler stopped it; it replied or will. */
-		if (c->req == r) {
-			r->on_data = NULL;
-		}
+		/* The handler stopped it; it replied (c->req is then
+		 * NULL) or will. */
+		if (c->req != NULL)
+			c->req->on_data = NULL;
 	}
 	/* A reply before the end of the body closes the connection. */
 	return c->closing ? -1 : 0;
