@@ -71,8 +71,7 @@ struct http_server {
 	size_t nfresh, capfresh;
 
 	int conns;
-	int full;         /* at max_conns; logged once per episode */
-	size_t read_size; /* per read from a connection; 0: libevent's */
+	int full; /* at max_conns; logged once per episode */
 
 	struct evhttp_bound_socket *bound[HTTP_MAX_LISTENERS];
 	struct http_listener *lst[HTTP_MAX_LISTENERS];
@@ -252,8 +251,6 @@ http_bevcb(struct event_base *base, void *arg)
 	if (bev == NULL && (bev = bufferevent_socket_new(
 	                        base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return NULL;
-	if (s->read_size > 0)
-		bufferevent_set_max_single_read(bev, s->read_size);
 	if (http_park(s, bev, reject) == -1) {
 		/* Unparked, it could be neither counted nor closed early.
 		 * The fd is not set yet, so freeing closes nothing; evhttp
@@ -834,12 +831,6 @@ void
 http_server_set_reply_hook(struct http_server *s, http_reply_hook fn)
 {
 	s->on_reply = fn;
-}
-
-void
-http_server_set_read_size(struct http_server *s, size_t n)
-{
-	s->read_size = n;
 }
 
 int

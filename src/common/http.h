@@ -119,11 +119,6 @@ void http_server_set_reply_hook(struct http_server *s, http_reply_hook fn);
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 /* Stops accepting, lets requests in flight finish, frees. */
 void http_server_free(struct http_server *s);
-/* Bytes read from a connection at a time (libevent's default: 16 KiB).
- * Servers that take large uploads read fewer, larger pieces with, say,
- * 256 KiB: fewer system calls and loop iterations per megabyte. Applies
- * to connections accepted afterwards. */
-void http_server_set_read_size(struct http_server *s, size_t n);
 /* Number of open connections. */
 int http_server_conns(const struct http_server *s);
 

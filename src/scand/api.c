@@ -4,10 +4,11 @@
  * work: the store (async queue, results, cache, history), handing queued
  * samples to the pool and taking finished jobs back.
  *
- * Uploads are deferred requests: the handler hands the body to the pool
- * and returns at once, so the loop never parses, writes or scans a sample.
- * A sync check is answered when its job comes back. An async upload is
- * answered with its id only once the sample is on disk and its row is
+ * Uploads stream in: the handler sets body callbacks that feed upload.c
+ * as bytes arrive (to the sample file, or memory for a small sync check),
+ * and when the body is complete hands the job to the pool; the reply
+ * waits for the job. A sync check is answered when its scan comes back.
+ * An async upload is answered with its id only once its row is
  * committed: an id the client holds is never lost, and a restart rescans
  * every sample still queued (or caught scanning by the stop).
  *
@@ -82,44 +83,21 @@ scand_db_open(struct scand *s, struct buf *err)
 	return 0;
 }
 
-static void reply_msg(struct http_req *r, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-reply_msg(struct http_req *r, int status, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[512];
-	json_t *j;
-	size_t i;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if ((j = json_pack("{s:s}", "message", msg)) == NULL) {
-		/* not UTF-8 (a client's bytes quoted): make it ASCII */
-		for (i = 0; msg[i] != '\0'; i++)
-			if ((unsigned char)msg[i] < 0x20 ||
-			    (unsigned char)msg[i] > 0x7e)
-				msg[i] = '?';
-		j = json_pack("{s:s}", "message", msg);
-	}
-	http_reply_json(r, status, j);
-}
+#define reply_msg hs_reply_msg
 
 /* The optional API key: "Authorization: Bearer KEY" or "X-API-Key". */
 static int
-auth_ok(struct scand *s, struct http_req *r)
+auth_ok(struct scand *s, struct hs_req *r)
 {
 	const char *h, *k = NULL;
 
 	if (s->api_key_len == 0)
 		return 1;
-	if ((h = http_req_header(r, "Authorization")) != NULL &&
+	if ((h = hs_req_header(r, "Authorization")) != NULL &&
 	    strncasecmp(h, "Bearer ", 7) == 0)
 		k = h + 7;
 	else
-		k = http_req_header(r, "X-API-Key");
+		k = hs_req_header(r, "X-API-Key");
 	if (k != NULL && strlen(k) == s->api_key_len &&
 	    CRYPTO_memcmp(k, s->api_key, s->api_key_len) == 0)
 		return 1;
@@ -166,15 +144,73 @@ history_add(struct scand *s, int kind)
 	s->hist_n[kind]++;
 }
 
-static void
-upload(struct http_req *r, enum job_kind kind)
-{
-	struct scand *s = r->arg;
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
-	const char *src = http_req_query(r, "source");
-	const char *ct = http_req_header(r, "Content-Type");
-	struct http_req *d;
+/*
+ * An upload streams: body bytes go to upload.c as they arrive (to a file
+ * under samples/, or to memory for a small sync check, see scand.h), the
+ * size cap answers 413 as soon as it is passed; once the body is complete
+ * the job goes to the pool (scan, or the async queue).
+ */
+struct upctx {
+	struct scand *s;
 	struct job *j;
+	struct upload *u;
+};
+
+static void
+upctx_free(struct upctx *x)
+{
+	upload_free(x->u);
+	job_free(x->j);
+	free(x);
+}
+
+static int
+up_data(struct hs_req *r, const uint8_t *p, size_t n, void *arg)
+{
+	struct upctx *x = arg;
+
+	if (upload_feed(x->u, p, n) == 0)
+		return 0;
+	reply_msg(r, x->j->status, "%s", x->j->errmsg);
+	upctx_free(x);
+	return -1;
+}
+
+static void
+up_end(struct hs_req *r, int ok, void *arg)
+{
+	struct upctx *x = arg;
+	struct scand *s = x->s;
+	struct job *j = x->j;
+
+	if (!ok) {
+		reply_msg(r, 400, "the upload was cut short");
+		upctx_free(x);
+		return;
+	}
+	if (upload_finish(x->u) == -1) {
+		reply_msg(r, j->status, "%s", j->errmsg);
+		upctx_free(x);
+		return;
+	}
+	upload_free(x->u);
+	free(x);
+	j->req = r;
+	s->inflight_req++;
+	pool_push(s->pool, j);
+}
+
+static void
+upload(struct hs_req *r, enum job_kind kind)
+{
+	struct scand *s = hs_req_arg(r);
+	const char *src = hs_req_query(r, "source");
+	const char *ct = hs_req_header(r, "Content-Type");
+	long long clen = hs_req_content_length(r);
+	struct upctx *x = NULL;
+	struct job *j;
+	uint8_t *mem = NULL;
+	size_t memcap = 0;
 
 	if (!auth_ok(s, r))
 		return;
@@ -191,36 +227,53 @@ upload(struct http_req *r, enum job_kind kind)
 		}
 		json_decref(t);
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL ||
-	    (j->body = evbuffer_new()) == NULL ||
-	    (j->ctype = strdup(ct != NULL ? ct : "")) == NULL ||
-	    (j->source = strdup(
-	         src != NULL && src[0] != '\0' ? src : r->peer_addr)) == NULL ||
-	    evbuffer_add_buffer(j->body, in) == -1) {
-		job_free(j);
+	/* A sync check that is not kept, of a known small size, is received
+	 * into memory and scanned from there (no write, read and unlink). */
+	if (kind == JOB_CHECK && !s->conf.keep_samples && clen > 0 &&
+	    clen <= (long long)SCAND_MEM_SAMPLE) {
+		memcap = (size_t)clen;
+		if ((mem = malloc(memcap)) == NULL)
+			memcap = 0;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL ||
+	    (j = calloc(1, sizeof(*j))) == NULL) {
+		free(x);
+		free(mem);
 		reply_msg(r, 500, "out of memory");
 		return;
 	}
+	x->s = s;
+	x->j = j;
 	j->kind = kind;
-	j->id = ++s->checks; /* the scan_id of a sync check's finding */
-	if ((d = http_req_defer(r)) == NULL) {
-		job_free(j);
+	j->mem_owned = mem;
+	if ((j->source = strdup(
+	         src != NULL && src[0] != '\0' ? src : hs_req_peer(r))) ==
+	    NULL) {
+		upctx_free(x);
 		reply_msg(r, 500, "out of memory");
 		return;
 	}
-	j->req = d;
-	s->inflight_req++;
-	pool_push(s->pool, j);
+	j->id = ++s->checks; /* the scan_id of a sync check's finding */
+	x->u = upload_new(j, ct, s->samples_dir, s->conf.max_upload,
+	                  s->conf.cache_size > 0 || s->conf.keep_samples, mem,
+	                  memcap);
+	if (x->u == NULL || j->status != 0) {
+		reply_msg(r, j->status != 0 ? j->status : 500, "%s",
+		          j->status != 0 ? j->errmsg : "out of memory");
+		upctx_free(x);
+		return;
+	}
+	hs_req_body(r, up_data, up_end, x);
 }
 
 static void
-h_check(struct http_req *r)
+h_check(struct hs_req *r)
 {
 	upload(r, JOB_CHECK);
 }
 
 static void
-h_check_async(struct http_req *r)
+h_check_async(struct hs_req *r)
 {
 	upload(r, JOB_RECEIVE);
 }
@@ -238,10 +291,10 @@ status_text(const char *st)
 }
 
 static void
-h_results(struct http_req *r)
+h_results(struct hs_req *r)
 {
-	struct scand *s = r->arg;
-	const char *q = http_req_query(r, "id");
+	struct scand *s = hs_req_arg(r);
+	const char *q = hs_req_query(r, "id");
 	struct store_rows *rows;
 	long long id;
 	json_t *o, *res;
@@ -286,7 +339,7 @@ h_results(struct http_req *r)
 		json_object_set_new(o, "result", res ? res : json_array());
 	}
 	store_done(rows);
-	http_reply_json(r, 200, o);
+	hs_reply_json(r, 200, o);
 }
 
 static long long
@@ -307,9 +360,9 @@ count_queued(struct scand *s)
 }
 
 static void
-h_status(struct http_req *r)
+h_status(struct hs_req *r)
 {
-	struct scand *s = r->arg;
+	struct scand *s = hs_req_arg(r);
 	double n = s->scanned > 0 ? (double)s->scanned : 1;
 	long long sent, queued, dropped;
 	json_t *o;
@@ -330,13 +383,13 @@ h_status(struct http_req *r)
 	    s->conf.hold_async, "syslog_enabled", s->fwd != NULL, "syslog_sent",
 	    (json_int_t)sent, "syslog_queued", (json_int_t)queued,
 	    "syslog_dropped", (json_int_t)dropped);
-	http_reply_json(r, 200, o);
+	hs_reply_json(r, 200, o);
 }
 
 static void
-h_info(struct http_req *r)
+h_info(struct hs_req *r)
 {
-	struct scand *s = r->arg;
+	struct scand *s = hs_req_arg(r);
 	struct scan_bundle_info bi;
 	json_t *args = json_array(), *o;
 	char yv[32];
@@ -363,15 +416,15 @@ h_info(struct http_req *r)
 	    "sync_threads", (json_int_t)s->conf.sync_threads,
 	    "max_upload_bytes", (json_int_t)s->conf.max_upload, "keep_samples",
 	    s->conf.keep_samples);
-	http_reply_json(r, 200, o);
+	hs_reply_json(r, 200, o);
 }
 
 static void
-history(struct http_req *r, const char *kind)
+history(struct hs_req *r, const char *kind)
 {
-	struct scand *s = r->arg;
-	const char *a = http_req_query(r, "aggregate"),
-	           *l = http_req_query(r, "limit");
+	struct scand *s = hs_req_arg(r);
+	const char *a = hs_req_query(r, "aggregate"),
+	           *l = hs_req_query(r, "limit");
 	long long agg = 1, lim = 1440, now = (long long)time(NULL) / 60, m,
 	          last = -1, sum = 0;
 	struct store_rows *rows;
@@ -418,37 +471,37 @@ history(struct http_req *r, const char *kind)
 		sum += store_int(rows, 1);
 	}
 	store_done(rows);
-	http_reply_json(r, 200, o);
+	hs_reply_json(r, 200, o);
 }
 
 static void
-h_queue_history(struct http_req *r)
+h_queue_history(struct hs_req *r)
 {
 	history(r, "queue");
 }
 
 static void
-h_sample_history(struct http_req *r)
+h_sample_history(struct hs_req *r)
 {
 	history(r, "sample");
 }
 
+/* Bodies are capped by the server (max_upload plus room for the
+ * multipart framing) and, for the sample itself, by upload.c. */
 #define API_ROUTES(p)                                                          \
-	{"POST", p "check", h_check, 0, "check", 0},                           \
-	    {"POST", p "checkAsync", h_check_async, 0, "checkAsync", 0},       \
-	    {"GET", p "getAsyncResults", h_results, 0, "getAsyncResults", 0},  \
-	    {"GET", p "status", h_status, 0, "status", 0},                     \
-	    {"GET", p "info", h_info, 0, "info", 0},                           \
-	    {"GET", p "queueHistory", h_queue_history, 0, "queueHistory", 0},  \
+	{"POST", p "check", h_check, 0},                                       \
+	    {"POST", p "checkAsync", h_check_async, 0},                        \
+	    {"GET", p "getAsyncResults", h_results, 0},                        \
+	    {"GET", p "status", h_status, 0}, {"GET", p "info", h_info, 0},    \
+	    {"GET", p "queueHistory", h_queue_history, 0},                     \
 	{                                                                      \
-		"GET", p "sampleHistory", h_sample_history, 0,                 \
-		    "sampleHistory", 0                                         \
+		"GET", p "sampleHistory", h_sample_history, 0                  \
 	}
 
-const struct http_route scand_routes[] = {
+const struct hs_route scand_routes[] = {
     API_ROUTES("/api/v1/"),
     API_ROUTES("/api/"),
-    {NULL, NULL, NULL, 0, NULL, 0},
+    {NULL, NULL, NULL, 0},
 };
 
 /* ---- the loop's side of the pool ------------------------------------- */
@@ -612,7 +665,7 @@ finish_reply(struct scand *s, struct job *j)
 		}
 		log_debug("scand: check %s from %s: %zu findings", j->name,
 		          j->source, json_array_size(j->findings));
-		http_reply_json(j->req, 200, j->findings);
+		hs_reply_json(j->req, 200, j->findings);
 		j->findings = NULL;
 		break;
 	case JOB_RECEIVE:
@@ -627,7 +680,7 @@ finish_reply(struct scand *s, struct job *j)
 			          "cannot queue the sample (database error)");
 			break;
 		}
-		http_reply_json(j->req, 200, json_pack("{s:I}", "id", j->id));
+		hs_reply_json(j->req, 200, json_pack("{s:I}", "id", j->id));
 		break;
 	case JOB_SCAN:
 		s->inflight_async--;

@@ -5,14 +5,11 @@
  * flood of async samples can never starve a check; the others prefer
  * synchronous work and otherwise scan the queue.
  *
- * A job's upload arrives as the request's body (an evbuffer handed over
- * whole, touched by one thread at a time). The worker feeds it to
- * upload.c, which writes the "file" part to a 0600 file under samples/
- * (async samples, kept samples, and anything over SCAND_MEM_SAMPLE) or
- * into the worker's buffer (sync checks: the body is in memory already,
- * see scand.h), hashing it when the cache or keeping needs the SHA-256,
- * and scans it with a per-thread scan
- * context of the current rule bundle. Results are
+ * A job's sample was received by the event loop as it streamed in
+ * (api.c, upload.c): a 0600 file under samples/, or memory for a small
+ * sync check (SCAND_MEM_SAMPLE), with its SHA-256 when the cache or
+ * keeping needs it. A worker scans it with a per-thread scan context of
+ * the current rule bundle. Results are
  * cached by (SHA-256, rule version); a cached result is used only when the
  * new name matches no filename IOC and the cached one matched none either,
  * since those depend on the name, not the content. Finished jobs go to a
@@ -64,11 +61,7 @@ struct worker {
 	int idx;
 	struct scan_ctx *ctx;
 	unsigned long gen;
-	/* Sync samples are copied here; kept between jobs (fresh pages for
-	 * every large sample cost more than the copy) and let go when the
-	 * worker runs out of work. */
-	uint8_t *mem;
-	size_t memcap;
+	int busy; /* ran a job since it last trimmed its context */
 };
 
 double
@@ -85,9 +78,7 @@ job_free(struct job *j)
 {
 	if (j == NULL)
 		return;
-	if (j->body != NULL)
-		evbuffer_free(j->body);
-	free(j->ctype);
+	free(j->mem_owned);
 	free(j->source);
 	free(j->path);
 	free(j->name);
@@ -176,61 +167,6 @@ pool_cache_entries(struct pool *p)
 	n = p->ncache;
 	pthread_mutex_unlock(&p->mu);
 	return n;
-}
-
-/* ---- receiving an upload -------------------------------------------------
- */
-
-/*
- * Runs the body through upload.c, draining it as it goes so its memory
- * is given back piece by piece. Sets j->path (or j->mem), j->name,
- * j->size, j->sha256, or j->status and j->errmsg.
- */
-static void
-receive(struct worker *w, struct job *j)
-{
-	struct pool *p = w->p;
-	struct upload *u;
-	struct evbuffer_iovec v;
-	char dir[4096];
-	long long max_upload;
-	size_t blen = evbuffer_get_length(j->body);
-	int digest, mem;
-
-	/* The SHA-256 names the sample for the cache and for keeping; with
-	 * neither, the engine's digests (for findings) are enough. */
-	pthread_mutex_lock(&p->mu);
-	digest = p->maxcache > 0 || p->keep_samples;
-	max_upload = p->max_upload;
-	snprintf(dir, sizeof(dir), "%s", p->samples_dir);
-	mem = j->kind == JOB_CHECK && !p->keep_samples &&
-	      blen <= SCAND_MEM_SAMPLE;
-	pthread_mutex_unlock(&p->mu);
-	if (mem && w->memcap < blen + 1) {
-		free(w->mem);
-		w->memcap = blen + 1;
-		if ((w->mem = malloc(w->memcap)) == NULL) {
-			w->memcap = 0;
-			mem = 0;
-		}
-	}
-	/* w->mem is borrowed: run_job takes it back. The part fits: the
-	 * buffer is as large as the whole body. */
-	u = upload_new(j, j->ctype, dir, max_upload, digest,
-	               mem ? w->mem : NULL, mem ? w->memcap : 0);
-	if (u != NULL) {
-		while (evbuffer_get_length(j->body) > 0 &&
-		       evbuffer_peek(j->body, -1, NULL, &v, 1) >= 1) {
-			if (upload_feed(u, v.iov_base, v.iov_len) == -1)
-				break;
-			evbuffer_drain(j->body, v.iov_len);
-		}
-		if (j->status == 0)
-			(void)upload_finish(u);
-		upload_free(u);
-	}
-	evbuffer_free(j->body);
-	j->body = NULL;
 }
 
 /* ---- Thunderstorm rendering -------------------------------------------- */
@@ -510,8 +446,6 @@ run_job(struct worker *w, struct job *j)
 {
 	j->t_start = mono_now();
 	j->worker = w->idx;
-	if (j->kind == JOB_CHECK || j->kind == JOB_RECEIVE)
-		receive(w, j);
 	if (j->status == 0 && (j->kind == JOB_CHECK || j->kind == JOB_SCAN))
 		scan_job(w, j);
 	/* A queued sample goes after its scan, failed or not (a failure is
@@ -521,6 +455,8 @@ run_job(struct worker *w, struct job *j)
 		sample_done(w->p, j);
 	j->mem = NULL;
 	j->mem_len = 0;
+	free(j->mem_owned);
+	j->mem_owned = NULL;
 	j->t_end = mono_now();
 }
 
@@ -538,7 +474,6 @@ worker_main(void *arg)
 			if (p->stopping) {
 				pthread_mutex_unlock(&p->mu);
 				scan_ctx_free(w->ctx);
-				free(w->mem);
 				free(w);
 				return NULL;
 			}
@@ -552,7 +487,7 @@ worker_main(void *arg)
 					p->aq_tail = NULL;
 				break;
 			}
-			if (w->memcap > 0) {
+			if (w->busy) {
 				/* Idle for 2 s: give the buffers back. */
 				struct timespec ts;
 
@@ -560,9 +495,7 @@ worker_main(void *arg)
 				ts.tv_sec += 2;
 				if (pthread_cond_timedwait(&p->cv, &p->mu,
 				                           &ts) == ETIMEDOUT) {
-					free(w->mem);
-					w->mem = NULL;
-					w->memcap = 0;
+					w->busy = 0;
 					if (w->ctx != NULL)
 						scan_ctx_trim(w->ctx);
 				}
@@ -573,8 +506,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		j->next = NULL;
 		run_job(w, j);
-		if (w->ctx != NULL && w->memcap == 0)
-			scan_ctx_trim(w->ctx);
+		w->busy = 1;
 		/* The loop is woken only for the first job of a batch: while
 		 * the list is not empty a wake-up is already on its way (the
 		 * loop empties the pipe before it takes the list). */

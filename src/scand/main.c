@@ -241,8 +241,8 @@ out:
 static int
 conns(struct scand *s)
 {
-	return (s->http ? http_server_conns(s->http) : 0) +
-	       (s->https ? http_server_conns(s->https) : 0);
+	return (s->http ? hs_server_conns(s->http) : 0) +
+	       (s->https ? hs_server_conns(s->https) : 0);
 }
 
 static void
@@ -280,9 +280,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	         (int)sig, s->inflight_req);
 	s->stopping = (long long)time(NULL);
 	if (s->http)
-		http_server_stop_listening(s->http);
+		hs_server_stop_listening(s->http);
 	if (s->https)
-		http_server_stop_listening(s->https);
+		hs_server_stop_listening(s->https);
 	if ((s->ev_stop = evtimer_new(s->base, stop_tick, s)) == NULL) {
 		event_base_loopexit(s->base, NULL);
 		return;
@@ -382,7 +382,7 @@ int
 main(int argc, char **argv)
 {
 	static struct scand s;
-	struct http_limits lim;
+	struct hs_limits lim;
 	struct buf err;
 	const char *conf = NULL;
 	int ch, check_only = 0, rc = 1;
@@ -500,30 +500,30 @@ main(int argc, char **argv)
 	}
 	memset(&lim, 0, sizeof(lim));
 	/* The multipart framing around the sample needs a little room. */
-	lim.max_body = (size_t)s.conf.max_upload + 65536;
+	lim.max_body = (unsigned long long)s.conf.max_upload + 65536;
 	lim.max_headers = 16384;
-	lim.timeout_secs = (int)s.conf.timeout;
+	lim.header_secs = (int)s.conf.timeout;
+	lim.idle_secs = (int)s.conf.timeout;
 	lim.max_conns = (int)s.conf.max_conns;
+	lim.read_size = 256 * 1024;
 	if (s.conf.http_enable) {
-		if ((s.http = http_server_new(s.base, NULL, scand_routes, &s,
-		                              &lim, NULL)) == NULL)
+		if ((s.http = hs_server_new(s.base, NULL, scand_routes, &s,
+		                            &lim)) == NULL)
 			fatalx("vigil-scand: cannot create the HTTP server");
-		http_server_set_read_size(s.http, SCAND_READ_SIZE);
-		if (http_server_bind(s.http, s.conf.http_listen,
-		                     (int)s.conf.http_port, &s.http_port,
-		                     &err) == -1) {
+		if (hs_server_bind(s.http, s.conf.http_listen,
+		                   (int)s.conf.http_port, &s.http_port,
+		                   &err) == -1) {
 			log_warnx("vigil-scand: [http] %s", buf_cstr(&err));
 			goto out;
 		}
 	}
 	if (s.conf.https_enable) {
-		if ((s.https = http_server_new(s.base, s.ssl_ctx, scand_routes,
-		                               &s, &lim, NULL)) == NULL)
+		if ((s.https = hs_server_new(s.base, s.ssl_ctx, scand_routes,
+		                             &s, &lim)) == NULL)
 			fatalx("vigil-scand: cannot create the HTTPS server");
-		http_server_set_read_size(s.https, SCAND_READ_SIZE);
-		if (http_server_bind(s.https, s.conf.https_listen,
-		                     (int)s.conf.https_port, &s.https_port,
-		                     &err) == -1) {
+		if (hs_server_bind(s.https, s.conf.https_listen,
+		                   (int)s.conf.https_port, &s.https_port,
+		                   &err) == -1) {
 			log_warnx("vigil-scand: [https] %s", buf_cstr(&err));
 			goto out;
 		}
@@ -559,9 +559,9 @@ out:
 		}
 	}
 	if (s.http)
-		http_server_free(s.http);
+		hs_server_free(s.http);
 	if (s.https)
-		http_server_free(s.https);
+		hs_server_free(s.https);
 	pool_free(s.pool);
 	fwd_free(s.fwd);
 	if (s.ev_stop)

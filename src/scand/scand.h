@@ -1,9 +1,10 @@
 /*
  * scand.h: state shared by the parts of vigil-scand, the file-scan service
  * that speaks THOR Thunderstorm's API. One event loop thread owns the HTTP
- * servers and the store (SQLite: the async queue, results, the result
- * cache, history); a pool of worker threads (engine.c) parses uploads,
- * writes samples to disk and scans them with the shared engine (src/scan).
+ * servers (hstream: uploads stream to disk as they arrive, upload.c) and
+ * the store (SQLite: the async queue, results, the result cache, history);
+ * a pool of worker threads (engine.c) scans the samples with the shared
+ * engine (src/scan).
  * Work goes to the pool as jobs and comes back to the loop over a pipe.
  */
 #ifndef VIGIL_SCAND_H
@@ -19,7 +20,7 @@
 
 #include "buf.h"
 #include "config.h"
-#include "http.h"
+#include "hstream.h"
 #include "log.h"
 #include "scan.h"
 #include "store.h"
@@ -72,16 +73,14 @@ enum job_kind {
 struct job {
 	enum job_kind kind;
 	struct job *next;
-	struct http_req *req;  /* deferred; CHECK and RECEIVE */
-	struct evbuffer *body; /* the upload; CHECK and RECEIVE */
-	char *ctype;
+	struct hs_req *req; /* CHECK and RECEIVE: answered when done */
 	char *source;
 	long long id; /* SCAN */
 	char *path;   /* the sample file */
-	uint8_t *mem; /* or the sample itself (sync checks, see engine.c;
-	                 the worker's buffer, valid while it runs the job) */
+	uint8_t *mem; /* or the sample itself (small sync checks) */
 	size_t mem_len;
-	char *name; /* its original path (the part's filename) */
+	uint8_t *mem_owned; /* the buffer behind mem, freed with the job */
+	char *name;         /* its original path (the part's filename) */
 	/* results */
 	int status; /* 0, or the HTTP status of the error */
 	char errmsg[200];
@@ -96,17 +95,13 @@ struct job {
 };
 
 /*
- * Sync checks of samples up to this size that are not kept are scanned
- * from memory: evhttp (libevent 2.1) has read the whole body into memory
- * before the handler runs, so a round trip through the disk would only
- * add a write, a read and an unlink per sample.
+ * Sync checks whose Content-Length is at most this, and that are not kept,
+ * are received into memory and scanned from there: a round trip through
+ * the disk would add a write, a read and an unlink per sample. Larger
+ * ones, chunked ones and async ones stream to a file; so at most
+ * max_connections times this is held in memory by uploads.
  */
-#define SCAND_MEM_SAMPLE (64u * 1024 * 1024)
-
-/* Asked of evhttp as the size of a read from the socket; libevent 2.1
- * still reads at most 4 KB at a time (EVBUFFER_MAX_READ; see
- * docs/performance.md), later versions honour it. */
-#define SCAND_READ_SIZE (256u * 1024)
+#define SCAND_MEM_SAMPLE (8u * 1024 * 1024)
 
 struct pool;
 struct fwd;
@@ -173,7 +168,7 @@ struct scand {
 	struct pool *pool;
 	struct fwd *fwd; /* NULL unless [syslog] enable = yes */
 	struct scan_bundle *bundle;
-	struct http_server *http, *https;
+	struct hs_server *http, *https;
 	SSL_CTX *ssl_ctx;
 	int http_port, https_port;
 	char api_key[256];
@@ -192,7 +187,7 @@ struct scand {
 };
 
 /* api.c */
-extern const struct http_route scand_routes[];
+extern const struct hs_route scand_routes[];
 void scand_done_cb(evutil_socket_t fd, short what, void *arg);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);

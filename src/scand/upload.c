@@ -6,9 +6,8 @@
  * the cache or keeping needs it. The size cap is checked on every piece,
  * so a sample over max_upload fails (413) as soon as it passes the limit,
  * whatever the body's length; nothing but the parser's bounded state is
- * held between pieces. Used by the workers (engine.c) on a body evhttp has
- * read whole, and meant to be fed straight from a streaming server's body
- * callbacks (docs/scand.md).
+ * held between pieces. Fed by the event loop straight from the streaming
+ * server's body callbacks (api.c, src/common/hstream.c) as bytes arrive.
  */
 #include <errno.h>
 #include <stdio.h>

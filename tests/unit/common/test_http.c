@@ -736,27 +736,6 @@ test_deferred_reply(void **state)
 	curl_res_free(&r);
 }
 
-/* Reading in small pieces (http_server_set_read_size) changes nothing
- * but the number of reads: the body arrives whole, over TLS too. */
-static void
-test_read_size(void **state)
-{
-	struct curl_res r;
-	char body[1200];
-
-	(void)state;
-	memset(body, 'x', sizeof(body));
-	memcpy(body, "{\"a\": \"", 7);
-	memcpy(body + sizeof(body) - 3, "\"}", 3);
-	http_server_set_read_size(fx.srv, 7);
-	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", body, NULL);
-	http_server_set_read_size(fx.srv, 0);
-	assert_int_equal(r.status, 200);
-	assert_int_equal(r.body.len,
-	                 sizeof(body) - 7 - 3 + strlen("{\"a\":\"\"}"));
-	curl_res_free(&r);
-}
-
 static void
 test_route_body_limit(void **state)
 {
@@ -1118,7 +1097,6 @@ main(void)
 	    cmocka_unit_test(test_method_not_allowed),
 	    cmocka_unit_test(test_cert_required),
 	    cmocka_unit_test(test_size_limits),
-	    cmocka_unit_test(test_read_size),
 	    cmocka_unit_test(test_bad_json),
 	    cmocka_unit_test(test_deferred_reply),
 	    cmocka_unit_test(test_route_body_limit),
