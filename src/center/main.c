@@ -22,6 +22,7 @@
 
 #include "center.h"
 #include "config.h"
+#include "daemon.h"
 #include "metrics.h"
 #include "scan.h"
 #include "tls.h"
@@ -358,69 +359,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/*
- * Daemonizing in two steps: detach first (so the key process and the
- * listeners belong to the daemon), but keep the starting shell waiting on
- * a pipe until the center listens, so a failed start is still seen on the
- * terminal and in the exit status.
- */
-static int ready_fd = -1;
-
-static int
-daemon_detach(void)
-{
-	int p[2], devnull;
-	pid_t pid;
-	char b;
-
-	if (pipe(p) == -1)
-		return -1;
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid > 0) {
-		ssize_t n;
-
-		close(p[1]);
-		/* The byte arrives only after a successful start; a failed
-		 * start closes the pipe without it. */
-		while ((n = read(p[0], &b, 1)) == -1 && errno == EINTR)
-			;
-		_exit(n == 1 && b == 'R' ? 0 : 1);
-	}
-	close(p[0]);
-	ready_fd = p[1];
-	if (setsid() == -1 || chdir("/") == -1)
-		return -1;
-	if ((devnull = open("/dev/null", O_RDWR)) != -1) {
-		dup2(devnull, STDIN_FILENO);
-		dup2(devnull, STDOUT_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
-	}
-	return 0;
-}
-
-static void
-daemon_ready(const struct center_conf *conf)
-{
-	int devnull;
-
-	if (ready_fd == -1)
-		return;
-	while (write(ready_fd, "R", 1) == -1 && errno == EINTR)
-		;
-	close(ready_fd);
-	ready_fd = -1;
-	/* stderr stays open for log = stderr or json (the service manager
-	 * collects it); with syslog nothing more is written there. */
-	if (conf->log_dest == LOG_DEST_SYSLOG &&
-	    (devnull = open("/dev/null", O_RDWR)) != -1) {
-		dup2(devnull, STDERR_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
-	}
-}
-
 /* Every audit entry also becomes an event of type "audit": searchable,
  * and forwarded like any event (docs/forwarding.md). */
 static void
@@ -488,22 +426,6 @@ write_ports(struct center *c, struct buf *err)
 	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
 	             (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
-}
-
-static int
-ensure_dir(const char *dir, struct buf *err)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		buf_printf(err, "%s: cannot create: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		buf_printf(err, "%s: not a directory", dir);
-		return -1;
-	}
-	return 0;
 }
 
 int
@@ -586,7 +508,7 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (ensure_dir(c.conf.data_dir, &err) == -1) {
+	if (daemon_ensure_dir(c.conf.data_dir, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -664,7 +586,7 @@ main(int argc, char **argv)
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
 	/* Started: from here on log where the configuration says. */
-	daemon_ready(&c.conf);
+	daemon_ready(c.conf.log_dest == LOG_DEST_SYSLOG);
 	apply_log(&c.conf, g_foreground, g_verbose);
 	c.ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
 	c.ev_int = evsignal_new(c.base, SIGINT, on_signal, &c);

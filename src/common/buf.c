@@ -425,3 +425,31 @@ hex_value(int c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+char *
+path_decode(const char *raw, size_t n)
+{
+	size_t i, j;
+	char *out;
+	int hi, lo;
+
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = j = 0; i < n; i++) {
+		if (raw[i] == '%' && i + 2 < n &&
+		    (hi = hex_value((unsigned char)raw[i + 1])) >= 0 &&
+		    (lo = hex_value((unsigned char)raw[i + 2])) >= 0) {
+			if (hi == 0 && lo == 0)
+				goto fail;
+			out[j++] = (char)(hi << 4 | lo);
+			i += 2;
+			continue;
+		}
+		out[j++] = raw[i];
+	}
+	out[j] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
+}

@@ -62,6 +62,11 @@ int str_to_duration(const char *s, long long *secs);
 int str_to_size(const char *s, long long *bytes);
 /* Value of one hex digit (either case), -1 for anything else. */
 int hex_value(int c);
+/* Percent-decodes a URL path of n bytes into a new string (%XY with two
+ * hex digits; anything else stays as it is). NULL when out of memory or
+ * when it holds an encoded NUL, which would cut the path short in every C
+ * string API later on. */
+char *path_decode(const char *raw, size_t n);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *p, size_t n, char *out);
 

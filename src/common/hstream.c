@@ -425,38 +425,6 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	return buf_append(&r->hdrs, at, n) == -1 ? -1 : 0;
 }
 
-/*
- * Percent-decodes the path; an encoded NUL would cut it short in every C
- * string API later on, so it is refused.
- */
-static char *
-hs_path_decode(const char *raw, size_t n)
-{
-	size_t i, j;
-	char *out;
-	int hi, lo;
-
-	if ((out = malloc(n + 1)) == NULL)
-		return NULL;
-	for (i = j = 0; i < n; i++) {
-		if (raw[i] == '%' && i + 2 < n &&
-		    (hi = hex_value((unsigned char)raw[i + 1])) >= 0 &&
-		    (lo = hex_value((unsigned char)raw[i + 2])) >= 0) {
-			if (hi == 0 && lo == 0)
-				goto fail;
-			out[j++] = (char)(hi << 4 | lo);
-			i += 2;
-			continue;
-		}
-		out[j++] = raw[i];
-	}
-	out[j] = '\0';
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
 static int
 on_headers_complete(http_parser *p)
 {
@@ -478,8 +446,8 @@ on_headers_complete(http_parser *p)
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(url, r->url.len, 0, &u) == 0 &&
 	    (u.field_set & (1 << UF_PATH)))
-		r->path = hs_path_decode(url + u.field_data[UF_PATH].off,
-		                         u.field_data[UF_PATH].len);
+		r->path = path_decode(url + u.field_data[UF_PATH].off,
+		                      u.field_data[UF_PATH].len);
 	if (r->path == NULL) {
 		conn_error(c, 400, "malformed request target");
 		return -1;

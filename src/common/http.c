@@ -265,39 +265,6 @@ http_bevcb(struct event_base *base, void *arg)
 
 /* --- requests ----------------------------------------------------------- */
 
-/*
- * Percent-decodes a path (evhttp_uri_parse already checked that every '%'
- * is followed by two hex digits). An encoded NUL would cut the path short
- * in every C string API later on, so it is refused.
- */
-static char *
-http_path_decode(const char *raw)
-{
-	size_t i, j, n = strlen(raw);
-	char *out;
-	int hi, lo;
-
-	if ((out = malloc(n + 1)) == NULL)
-		return NULL;
-	for (i = j = 0; i < n; i++) {
-		if (raw[i] == '%' && i + 2 < n &&
-		    (hi = hex_value((unsigned char)raw[i + 1])) >= 0 &&
-		    (lo = hex_value((unsigned char)raw[i + 2])) >= 0) {
-			if (hi == 0 && lo == 0)
-				goto fail;
-			out[j++] = (char)(hi << 4 | lo);
-			i += 2;
-			continue;
-		}
-		out[j++] = raw[i];
-	}
-	out[j] = '\0';
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
 static int
 http_route_match(const struct http_route *rt, const char *path,
                  const char **rest)
@@ -477,7 +444,8 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		http_reply_error(&r, 400, "bad_request", "malformed request");
 		return;
 	}
-	if ((r.path = http_path_decode(evhttp_uri_get_path(uri))) == NULL) {
+	if ((r.path = path_decode(evhttp_uri_get_path(uri),
+	                          strlen(evhttp_uri_get_path(uri)))) == NULL) {
 		http_reply_error(&r, 400, "bad_request",
 		                 "malformed request path");
 		return;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "metrics.h"
 #include "scand.h"
 #include "tls.h"
@@ -290,74 +291,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	stop_tick(-1, 0, s);
 }
 
-/* As vigild: detach, but keep the starting shell waiting until we listen. */
-static int ready_fd = -1;
-
-static int
-daemon_detach(void)
-{
-	int p[2], devnull;
-	pid_t pid;
-	char b;
-
-	if (pipe(p) == -1 || (pid = fork()) == -1)
-		return -1;
-	if (pid > 0) {
-		ssize_t n;
-
-		close(p[1]);
-		while ((n = read(p[0], &b, 1)) == -1 && errno == EINTR)
-			;
-		_exit(n == 1 && b == 'R' ? 0 : 1);
-	}
-	close(p[0]);
-	ready_fd = p[1];
-	if (setsid() == -1 || chdir("/") == -1)
-		return -1;
-	if ((devnull = open("/dev/null", O_RDWR)) != -1) {
-		dup2(devnull, STDIN_FILENO);
-		dup2(devnull, STDOUT_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
-	}
-	return 0;
-}
-
-static void
-daemon_ready(const struct scand_conf *conf)
-{
-	int devnull;
-
-	if (ready_fd == -1)
-		return;
-	while (write(ready_fd, "R", 1) == -1 && errno == EINTR)
-		;
-	close(ready_fd);
-	ready_fd = -1;
-	if (conf->log_dest == LOG_DEST_SYSLOG &&
-	    (devnull = open("/dev/null", O_RDWR)) != -1) {
-		dup2(devnull, STDERR_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
-	}
-}
-
-static int
-ensure_dir(const char *dir, struct buf *err)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		buf_printf(err, "%s: cannot create: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		buf_printf(err, "%s: not a directory", dir);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 join(char *out, size_t n, const char *dir, const char *file)
 {
@@ -459,8 +392,8 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (ensure_dir(s.conf.data_dir, &err) == -1 ||
-	    ensure_dir(s.samples_dir, &err) == -1) {
+	if (daemon_ensure_dir(s.conf.data_dir, &err) == -1 ||
+	    daemon_ensure_dir(s.samples_dir, &err) == -1) {
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -530,7 +463,7 @@ main(int argc, char **argv)
 	}
 	if (write_ports(&s, &err) == -1)
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
-	daemon_ready(&s.conf);
+	daemon_ready(s.conf.log_dest == LOG_DEST_SYSLOG);
 	log_init("vigil-scand",
 	         g_foreground ? LOG_DEST_STDERR : s.conf.log_dest,
 	         g_verbose ? LOG_LVL_DEBUG : s.conf.log_level);
