@@ -34,11 +34,20 @@ finding_state_ok(const char *s)
 	return 0;
 }
 
+/* ?rule=NAME: the data's "rule" member (findings posted by other tools) or
+ * a reason's signature "rule_name" (the agents' scans), in the compact
+ * JSON the center stores; '\', '%' and '_' in NAME match themselves. */
+#define FINDING_RULE_SQL                                                       \
+	"EXISTS (SELECT 1 FROM (SELECT replace(replace(replace(?, '\\', "      \
+	"'\\\\'), '%', '\\%'), '_', '\\_') AS v) x WHERE e.data LIKE "         \
+	"'%\"rule\":\"' || x.v || '\"%' ESCAPE '\\' OR e.data LIKE "           \
+	"'%\"rule_name\":\"' || x.v || '\"%' ESCAPE '\\')"
+
 static const struct query_field finding_fields[] = {
     {"agent", "e.agent_id", QF_TEXT, QF_EQ},
     {"task", "e.task_id", QF_TEXT, QF_EQ},
     {"level", "e.level", QF_TEXT, QF_EQ | QF_SORT | QF_NULL},
-    {"rule", "e.data", QF_TEXT, QF_MEMBER},
+    {"rule", FINDING_RULE_SQL, QF_TEXT, QF_EXPR},
     {"status", "COALESCE(t.status, 'new')", QF_TEXT, QF_EQ | QF_SORT},
     {"received_at", "e.received_at", QF_INT, QF_SORT | QF_RANGE},
     {"time", "e.time", QF_INT, QF_SORT | QF_RANGE},

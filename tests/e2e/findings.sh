@@ -148,6 +148,11 @@ out=$(api GET "/api/v1/findings?level=alert&status=new")
 expect_contains "$out" '"seq":1001,'
 grep -q '"seq":1002,' <<<"$out" && fail "level filter ignored: $out"
 expect_contains "$(api GET "/api/v1/findings?received_at_from=$((now + 3600))")" '"items":[]'
+out=$(api GET "/api/v1/findings?rule=vigil_findings_marker")
+expect_contains "$out" "\"seq\":$FSEQ,"
+grep -q '"seq":1001,' <<<"$out" && fail "rule filter matched another rule: $out"
+expect_contains "$(api GET "/api/v1/findings?rule=vigil%25findings_marker")" '"items":[]'
+expect_contains "$(api GET "/api/v1/findings?rule=vigil_findings")" '"items":[]'
 seen="" cur="" pages=0
 while :; do
 	p=$(api GET "/api/v1/findings?limit=1&sort=-received_at${cur:+&cursor=$cur}")
