@@ -45,6 +45,9 @@ def listof(key, name):
     return obj({key: {"type": "array", "items": ref(name)}}, [key])
 
 
+FINDING_STATUS = {"type": "string",
+                  "enum": ["new", "acknowledged", "false_positive", "resolved"]}
+
 FORWARD_SPEC = {
     "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
     "transport": {"type": "string", "enum": ["udp", "tcp", "tls"], "default": "udp"},
@@ -148,6 +151,11 @@ SCHEMAS = {
                   "type": dict(S, description="audit: an entry of the audit log "
                                "(agent center)"),
                   "level": NULL_S, "task_id": NULL_S, "data": OBJ}),
+    "Finding": obj({"agent_id": S, "seq": I, "time": dict(I, description="the agent's clock"),
+                    "received_at": I, "level": NULL_S, "task_id": NULL_S, "data": OBJ,
+                    "status": FINDING_STATUS, "comment": NULL_S,
+                    "triaged_by": dict(NULL_S, description="user:NAME or key:ID"),
+                    "triaged_at": NULL_I}),
     "AuditEntry": obj({
         "id": I, "time": I, "who": dict(S, description="user:NAME or key:ID"), "addr": S,
         "action": dict(S, example="task.create"), "target": NULL_S,
@@ -399,6 +407,13 @@ listop("listAgents", "/api/v1/agents", "agents", "Enrolled agents", "readonly", 
        sorts=["hostname", "id", "status", "os", "last_seen", "enrolled_at"],
        search="hostname, FQDN, id, addresses")
 op("getAgent", "GET", "/api/v1/agents/{id}", "agents", "One agent", "readonly", ref("Agent"))
+op("setAgentLabels", "PUT", "/api/v1/agents/{id}/labels", "agents",
+   "Replace the agent's labels", "operator", ref("Agent"),
+   body=obj({"labels": dict(LABELS, maxProperties=32)}, ["labels"], closed=True),
+   errors=["500"],
+   desc="Keys and values use letters, digits, '-', '_' and '.' (as a token's). "
+   "Tasks aimed at labels created afterwards select the agent by the new ones. "
+   "Audited as agent.labels with the labels before.")
 op("revokeAgent", "POST", "/api/v1/agents/{id}/revoke", "agents",
    "Revoke every certificate of the agent", "operator",
    obj({"id": S, "status": dict(S, enum=["revoked"]), "certificates_revoked": I}),
@@ -514,6 +529,29 @@ listop("searchEvents", "/api/v1/events", "events",
        search="the event data (as JSON)", max_limit=10000,
        desc="Entries of the audit log appear here too, as events of type audit from "
        "the agent center.")
+listop("listFindings", "/api/v1/findings", "events",
+       "Findings with their triage state, newest first", "readonly", "Finding",
+       filters=[("agent", TEXT, "agent id"), ("task", TEXT, "task id"),
+                ("level", TEXT, "level, e.g. alert, warning"),
+                ("rule", TEXT, "findings of this rule (the data's rule member, or "
+                 "a reason's signature rule_name as in the agents' scan findings)"),
+                ("status", FINDING_STATUS, "findings in this triage state")],
+       ranges=["received_at", "time", "triaged_at"],
+       sorts=["received_at", "time", "level", "status", "triaged_at", "agent_id"],
+       default="-received_at", search="the finding's data (as JSON) and comment",
+       max_limit=10000,
+       desc="A finding is an event of type finding; one without a triage state is new.")
+op("setFinding", "PUT", "/api/v1/findings/{agent_id}/{seq}", "events",
+   "Set a finding's triage state and comment", "analyst",
+   obj({"agent_id": S, "seq": I, "status": FINDING_STATUS, "comment": NULL_S,
+        "triaged_by": S, "triaged_at": I}),
+   body=obj({"status": FINDING_STATUS,
+             "comment": dict(NULL_S, maxLength=4096,
+                             description="replaces the comment before; absent or "
+                             "null: none")}, ["status"], closed=True),
+   errors=["500"],
+   desc="404 for an event that is no finding. Audited as finding.update (target "
+   "AGENT_ID/SEQ) with the state before.")
 listop("listSamples", "/api/v1/samples", "events", "Samples (uploaded files), newest first",
        "readonly", "Sample",
        filters=[("sha256", TEXT, "SHA-256"), ("agent", TEXT, "agent id"),

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Admin API benchmark (docs/performance.md, "Admin API"): list pages over a
 # large event table (first page vs. a deep page, a filtered search, a full
-# walk by cursor), audited changes per second, `vigilctl audit verify`
+# walk by cursor), the findings list with triage states, audited changes per second, `vigilctl audit verify`
 # over the API and over the database file, and sample archive downloads.
 # Prints its figures; never part of the test run.
 #
@@ -110,6 +110,16 @@ echo "last page again, by its cursor:    $(timed "/api/v1/events?limit=1000&curs
 echo "first page sorted by agent time (no index): $(timed "/api/v1/events?limit=1000&sort=time") s"
 echo "full walk by cursor: $pages pages of 1000 in $(secs "$t0" "$t1") s" \
 	"($(awk -v n="$EVENTS" -v s="$(secs "$t0" "$t1")" 'BEGIN { printf "%.0f", n / s }') events/s)"
+
+echo "== findings list (every event is a finding; 1 % triaged as resolved)"
+sqlite3 "$T/data/vigil.db" "INSERT INTO finding_triage (agent_id, seq, status,
+	comment, updated_by, updated_at) SELECT agent_id, seq, 'resolved', 'bench',
+	'key:bench', 1795000000 FROM events WHERE seq % 100 = 0"
+echo "first page (limit 1000):           $(timed "/api/v1/findings?limit=1000") s"
+echo "status=new (limit 1000):           $(timed "/api/v1/findings?status=new&limit=1000") s"
+echo "status=resolved (limit 1000):      $(timed "/api/v1/findings?status=resolved&limit=1000") s"
+echo "rule=r7 (limit 100):               $(timed "/api/v1/findings?rule=r7&limit=100") s"
+echo "agent=agent-7 (limit 100):         $(timed "/api/v1/findings?agent=agent-7&limit=100") s"
 
 echo "== audited changes: $CHANGES token creations, 8 in parallel"
 {

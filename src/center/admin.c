@@ -182,6 +182,92 @@ agent_show(struct http_req *r, const char *id)
 		http_reply_json(r, 200, o);
 }
 
+static int
+valid_label(const char *s, size_t max)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* Labels of a token or an agent: an object of at most 32 members whose keys
+ * and string values use letters, digits, '-', '_' and '.'. 0, or -1 after
+ * replying 400. */
+static int
+labels_check(struct http_req *r, json_t *v)
+{
+	const char *lk;
+	json_t *lv;
+
+	if (!json_is_object(v) || json_object_size(v) > 32) {
+		http_reply_error_field(
+		    r, 400, "bad_request", "labels",
+		    "labels: must be an object of at most 32 "
+		    "string values");
+		return -1;
+	}
+	json_object_foreach(v, lk, lv)
+	{
+		if (!valid_label(lk, 63) || !json_is_string(lv) ||
+		    !valid_label(json_string_value(lv), 255)) {
+			http_reply_error_field(
+			    r, 400, "bad_request", "labels",
+			    "labels: '%.64s': keys and values use letters, "
+			    "digits, '-', '_' and '.'",
+			    lk);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct schema_field agent_labels_schema[] = {
+    {"labels", SCH_OBJECT, 1},
+    {NULL, 0, 0},
+};
+
+/* PUT /api/v1/agents/<id>/labels: replaces the labels (tasks aimed at
+ * labels pick agents by them when created). */
+static void
+agent_labels(struct http_req *r, const char *id)
+{
+	json_t *j, *labels;
+	char *ls = NULL;
+	int n;
+
+	if ((j = schema_body(r, agent_labels_schema)) == NULL)
+		return;
+	labels = json_object_get(j, "labels");
+	if (labels_check(r, labels) == -1)
+		goto out;
+	audit_before_row(r, "SELECT id, labels FROM agents WHERE id = ?", id);
+	ls = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+	n = ls == NULL ? -1
+	               : store_exec(C(r)->store,
+	                            "UPDATE agents SET labels = ? WHERE id = ?",
+	                            "ss", ls, id);
+	if (n < 0)
+		http_reply_error(r, 500, "store", "store unavailable");
+	else if (n == 0)
+		http_reply_error(r, 404, "not_found", "no agent %s", id);
+	else {
+		log_info("admin: labels of agent %s set to %s by %s", id, ls,
+		         r->who);
+		agent_show(r, id);
+	}
+out:
+	free(ls);
+	json_decref(j);
+}
+
 static void
 agent_revoke(struct http_req *r, const char *id)
 {
@@ -226,7 +312,8 @@ agent_revoke(struct http_req *r, const char *id)
 	                          "revoked", "certificates_revoked", n));
 }
 
-/* /api/v1/agents/<id> and /api/v1/agents/<id>/revoke */
+/* /api/v1/agents/<id>, /api/v1/agents/<id>/revoke and
+ * /api/v1/agents/<id>/labels */
 static void
 adm_agent(struct http_req *r)
 {
@@ -244,7 +331,10 @@ adm_agent(struct http_req *r)
 	         strcmp(r->method, "POST") == 0) {
 		if (schema_no_body(r) == 0)
 			agent_revoke(r, id);
-	} else
+	} else if (strcmp(action, "/labels") == 0 &&
+	           strcmp(r->method, "PUT") == 0)
+		agent_labels(r, id);
+	else
 		http_reply_error(r, 404, "not_found", "no such resource");
 }
 
@@ -545,22 +635,6 @@ adm_tokens(struct http_req *r)
 	query_reply(r, C(r)->store, &token_spec, token_item, NULL);
 }
 
-static int
-valid_label(const char *s, size_t max)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 static const struct schema_field token_schema[] = {
     {"uses", SCH_INT, 0},
     {"expires", SCH_DURATION, 0},
@@ -610,30 +684,8 @@ adm_token_create(struct http_req *r)
 				goto out;
 			}
 		} else if (strcmp(k, "labels") == 0) {
-			const char *lk;
-			json_t *lv;
-
-			if (!json_is_object(v) || json_object_size(v) > 32) {
-				http_reply_error(
-				    r, 400, "bad_request",
-				    "labels: must be an object of at most 32 "
-				    "string values");
+			if (labels_check(r, v) == -1)
 				goto out;
-			}
-			json_object_foreach(v, lk, lv)
-			{
-				if (!valid_label(lk, 63) ||
-				    !json_is_string(lv) ||
-				    !valid_label(json_string_value(lv), 255)) {
-					http_reply_error(
-					    r, 400, "bad_request",
-					    "labels: '%.64s': keys and values "
-					    "use letters, digits, '-', '_' and "
-					    "'.'",
-					    lk);
-					goto out;
-				}
-			}
 			labels = v;
 		} else {
 			http_reply_error(
@@ -826,6 +878,8 @@ const struct http_route admin_routes[] = {
     {"GET", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0,
      ROLE_READONLY},
     {"POST", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 0,
+     ROLE_OPERATOR},
+    {"PUT", "/api/v1/agents/", adm_agent, HTTP_ROUTE_PREFIX, "agent", 16384,
      ROLE_OPERATOR},
     {"GET", "/api/v1/enrollments", adm_enrollments, 0, "enrollments", 0,
      ROLE_READONLY},

@@ -225,7 +225,9 @@ audit_before_row(struct http_req *r, const char *sql, const char *id)
 }
 
 /* "agent.revoke" for POST /api/v1/agents/<id>/revoke, "token.delete" for
- * DELETE /api/v1/tokens/<id>, "token.create" for POST /api/v1/tokens;
+ * DELETE /api/v1/tokens/<id>, "token.create" for POST /api/v1/tokens,
+ * "finding.update" (target <agent_id>/<seq>) for PUT
+ * /api/v1/findings/<agent_id>/<seq>;
  * the target is <id>, or the id / name of what was created. */
 static void
 audit_action(struct http_req *r, char *act, size_t n, char *target, size_t tn)
@@ -245,6 +247,14 @@ audit_action(struct http_req *r, char *act, size_t n, char *target, size_t tn)
 		snprintf(target, tn, "%.*s",
 		         slash ? (int)(slash - r->rest) : (int)strlen(r->rest),
 		         r->rest);
+		/* A key of two parts, "<agent_id>/<seq>" of a finding:
+		 * the target is both, the action the method's. */
+		if (slash != NULL && slash[1] >= '0' && slash[1] <= '9' &&
+		    slash[strspn(slash + 1, "0123456789") + 1] == '\0') {
+			snprintf(target, tn, "%s", r->rest);
+			snprintf(act, n, "%s.%s", name, verb);
+			return;
+		}
 		if (slash != NULL && slash[1] != '\0') {
 			snprintf(act, n, "%s.%s", name, slash + 1);
 			for (i = strlen(name) + 1; act[i] != '\0'; i++)

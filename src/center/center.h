@@ -229,6 +229,9 @@ extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
 
+/* findings.c: triage state of findings (events of type finding) */
+extern const struct http_route findings_admin_routes[];
+
 /* audit.c: the append-only, hash-chained audit log of admin changes. */
 struct audit_entry {
 	const char *who, *addr, *action, *target; /* target may be NULL */

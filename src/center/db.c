@@ -195,9 +195,25 @@ static const char migration_events_task[] =
     "CREATE INDEX events_task ON events (task_id) WHERE task_id IS NOT "
     "NULL;";
 
+/* Triage of findings (events of type finding): one row per finding an
+ * analyst marked; a finding without one is new. The partial index serves
+ * the findings list (newest first) and costs nothing for other events. */
+static const char migration_findings[] =
+    "CREATE TABLE finding_triage ("
+    " agent_id TEXT NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " comment TEXT,"
+    " updated_by TEXT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (agent_id, seq));"
+    "CREATE INDEX finding_triage_status ON finding_triage (status);"
+    "CREATE INDEX events_findings ON events (received_at) WHERE type = "
+    "'finding';";
+
 const char *const center_migrations[] = {
-    migration_1, migration_2,     migration_forward,
-    migration_3, migration_audit, migration_events_task};
+    migration_1,     migration_2,           migration_forward, migration_3,
+    migration_audit, migration_events_task, migration_findings};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

@@ -394,9 +394,9 @@ static struct http_route *
 admin_table(void)
 {
 	const struct http_route *admp[] = {
-	    auth_admin_routes,    admin_routes,         tasks_admin_routes,
-	    events_admin_routes,  forward_admin_routes, audit_admin_routes,
-	    settings_admin_routes};
+	    auth_admin_routes,     admin_routes,         tasks_admin_routes,
+	    events_admin_routes,   forward_admin_routes, audit_admin_routes,
+	    settings_admin_routes, findings_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }

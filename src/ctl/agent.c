@@ -1,5 +1,5 @@
 /*
- * agent.c: `vigilctl agent list|show|pending|approve|reject|revoke`.
+ * agent.c: `vigilctl agent list|show|pending|approve|reject|revoke|label`.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,15 +13,21 @@
 static void
 agent_usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: vigilctl agent list [--state online|offline|revoked] "
-	        "[--label KEY=VALUE]\n"
-	        "                           [--search TEXT]\n"
-	        "       vigilctl agent show AGENT_ID\n"
-	        "       vigilctl agent pending\n"
-	        "       vigilctl agent approve REQUEST_ID\n"
-	        "       vigilctl agent reject REQUEST_ID\n"
-	        "       vigilctl agent revoke AGENT_ID\n");
+	fprintf(
+	    f, "usage: vigilctl agent list [--state online|offline|revoked] "
+	       "[--label KEY=VALUE]\n"
+	       "                           [--search TEXT]\n"
+	       "       vigilctl agent show AGENT_ID\n"
+	       "       vigilctl agent pending\n"
+	       "       vigilctl agent approve REQUEST_ID\n"
+	       "       vigilctl agent reject REQUEST_ID\n"
+	       "       vigilctl agent revoke AGENT_ID\n"
+	       "       vigilctl agent label AGENT_ID [KEY=VALUE ...] [--remove "
+	       "KEY ...] [--replace]\n"
+	       "  label: sets (KEY=VALUE) and removes (--remove KEY) labels of "
+	       "the agent;\n"
+	       "         --replace starts from no labels instead of the "
+	       "agent's\n");
 }
 
 static int
@@ -177,6 +183,82 @@ agent_action(const char *what, const char *fmt, const char *id,
 	return 0;
 }
 
+/* agent label ID [K=V ...] [--remove K ...] [--replace]: the agent's
+ * labels changed and sent back whole (PUT replaces them). */
+static int
+agent_label(int argc, char **argv)
+{
+	char path[256], *k = NULL;
+	const char *eq;
+	json_t *j = NULL, *labels = NULL, *body = NULL, *r;
+	int i, replace = 0, rc = 2;
+
+	if (argc < 3 || !valid_id(argv[2])) {
+		fprintf(stderr, "vigilctl: label: expected an agent id\n");
+		agent_usage(stderr);
+		return 2;
+	}
+	for (i = 3; i < argc; i++)
+		if (strcmp(argv[i], "--replace") == 0)
+			replace = 1;
+	snprintf(path, sizeof(path), "/api/v1/agents/%s", argv[2]);
+	if (replace)
+		labels = json_object();
+	else {
+		if ((j = ctl_api("GET", path, NULL)) == NULL)
+			return 1;
+		labels = json_deep_copy(json_object_get(j, "labels"));
+		if (!json_is_object(labels)) {
+			json_decref(labels);
+			labels = json_object();
+		}
+	}
+	for (i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--replace") == 0)
+			continue;
+		if (strcmp(argv[i], "--remove") == 0) {
+			if (++i == argc) {
+				fprintf(stderr, "vigilctl: label: --remove "
+				                "needs a KEY\n");
+				goto out;
+			}
+			json_object_del(labels, argv[i]);
+			continue;
+		}
+		if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i]) {
+			fprintf(stderr,
+			        "vigilctl: label: '%s' is not KEY=VALUE\n",
+			        argv[i]);
+			goto out;
+		}
+		free(k);
+		if ((k = strndup(argv[i], (size_t)(eq - argv[i]))) == NULL)
+			goto out;
+		json_object_set_new(labels, k, json_string(eq + 1));
+	}
+	body = json_pack("{s:O}", "labels", labels);
+	snprintf(path, sizeof(path), "/api/v1/agents/%s/labels", argv[2]);
+	rc = 1;
+	if ((r = ctl_api("PUT", path, body)) == NULL)
+		goto out;
+	if (ctl.json)
+		ctl_print_json(json_object_get(r, "labels"));
+	else {
+		char b[1024];
+
+		ctl_brief(json_object_get(r, "labels"), b, sizeof(b), 900);
+		printf("labels of agent %s: %s\n", argv[2], b);
+	}
+	json_decref(r);
+	rc = 0;
+out:
+	free(k);
+	json_decref(body);
+	json_decref(labels);
+	json_decref(j);
+	return rc;
+}
+
 int
 ctl_agent(int argc, char **argv)
 {
@@ -201,6 +283,8 @@ ctl_agent(int argc, char **argv)
 		return agent_list(argc - 1, argv + 1);
 	if (strcmp(sub, "pending") == 0 && argc == 2)
 		return agent_pending();
+	if (strcmp(sub, "label") == 0)
+		return agent_label(argc, argv);
 	if (argc != 3) {
 		agent_usage(stderr);
 		return 2;

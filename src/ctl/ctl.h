@@ -62,6 +62,7 @@ int ctl_token(int argc, char **argv);
 int ctl_task(int argc, char **argv);
 int ctl_rules(int argc, char **argv);
 int ctl_events(int argc, char **argv);
+int ctl_findings(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
 int ctl_settings(int argc, char **argv);

@@ -33,6 +33,7 @@ static const struct {
     {"task", ctl_task, "create, watch and cancel tasks; templates, schedules"},
     {"rules", ctl_rules, "add, list and remove YARA and IOC rule sets"},
     {"events", ctl_events, "search the events agents reported"},
+    {"findings", ctl_findings, "list findings and set their triage state"},
     {"samples", ctl_samples, "list and download the files agents uploaded"},
     {"audit", ctl_audit, "list and verify the audit log of changes"},
     {"settings", ctl_settings, "show and change the center's runtime settings"},

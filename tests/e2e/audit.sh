@@ -66,6 +66,15 @@ step "POST /api/v1/tasks/" task.cancel "$CTL" task cancel "$TID"
 step "DELETE /api/v1/rules/" rule.delete "$CTL" rules remove t
 TOKID=$("$CTL" --json token list | sed -nE 's/.*"id": "(tok_[0-9a-f]+)".*/\1/p' | head -1)
 step "DELETE /api/v1/tokens/" token.delete "$CTL" token delete "$TOKID"
+step "PUT /api/v1/agents/" agent.labels "$CTL" agent label "$AID" site=x
+# The approved agent collects its certificate and reports a finding.
+VIGIL_MACHINE_ID_FILE=$T/machine-id-a1 "$AGENT" enroll --resume \
+	--data-dir "$T/a1" >"$T/resume.log" 2>&1 || fail "resume: $(cat "$T/resume.log")"
+curl -sS --cacert "$PKI/ca.crt" --cert "$T/a1/agent.crt" --key "$T/a1/agent.key" \
+	"https://127.0.0.1:$GW/v1/events" -d '{"events": [{"seq": 1, "time": 1795000000,
+	"type": "finding", "level": "alert", "data": {"path": "/x"}}]}' >/dev/null
+step "PUT /api/v1/findings/" finding.update \
+	"$CTL" findings set "$AID" 1 false_positive --comment "test file"
 step "POST /api/v1/agents/" agent.revoke "$CTL" agent revoke "$AID"
 step "PUT /api/v1/settings" settings.update \
 	"$CTL" settings set require_approval no

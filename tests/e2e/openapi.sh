@@ -304,6 +304,10 @@ aid = agents["items"][0]["id"]
 call("GET", "/api/v1/agents?state=online&sort=-last_seen&label=site=berlin&q=127",
      want=200)
 call("GET", "/api/v1/agents/" + aid, want=200)
+call("PUT", "/api/v1/agents/" + aid + "/labels",
+     {"labels": {"site": "berlin", "role": "web"}}, want=200)
+call("PUT", "/api/v1/agents/" + aid + "/labels", {"labels": {"a b": "c"}}, want=400)
+call("PUT", "/api/v1/agents/nope/labels", {"labels": {}}, want=404)
 call("GET", "/api/v1/enrollments?status=approved", want=200)
 call("POST", "/api/v1/enrollments/nope/reject", want=404)
 task = call("POST", "/api/v1/tasks", {"kind": "inventory", "target": {"agent": aid},
@@ -342,6 +346,16 @@ call("POST", "/api/v1/tasks/nope/cancel", want=409)
 call("GET", "/api/v1/events?limit=5&since=0", want=200)
 call("GET", "/api/v1/events?limit=0", want=400)
 call("GET", "/api/v1/events?limit=10000&rule=x&time_from=0&sort=agent_id", want=200)
+call("GET", "/api/v1/findings", want=200)
+call("PUT", "/api/v1/findings/" + aid + "/1", {"status": "acknowledged",
+                                               "comment": "walk"}, want=200)
+call("PUT", "/api/v1/findings/" + aid + "/1", {"status": "closed"}, want=400)
+call("PUT", "/api/v1/findings/" + aid + "/99", {"status": "resolved"}, want=404)
+fl = call("GET", "/api/v1/findings?status=acknowledged&level=alert&triaged_at_from=0"
+          "&sort=status&q=walk", want=200)
+if fl is not None and len(fl["items"]) != 1:
+    errors.append(f"findings: the acknowledged finding not listed: {fl}")
+call("GET", "/api/v1/findings?status=closed", want=400)
 call("GET", "/api/v1/samples", want=200)
 call("GET", "/api/v1/samples?agent=" + aid + "&sort=size&received_at_from=0", want=200)
 call("GET", "/api/v1/samples/" + sample, want=200)

@@ -45,6 +45,19 @@ R="POST /api/v1/agents/"
 expect400 "$R" /api/v1/agents/00000000-0000-0000-0000-000000000000/revoke \
 	'{"reason": "lost"}' reason
 
+R="PUT /api/v1/agents/"
+expect400 "$R" /api/v1/agents/00000000-0000-0000-0000-000000000000/labels \
+	'{"labels": {"a": "b"}, "x": 1}' x
+expect400 "$R" /api/v1/agents/00000000-0000-0000-0000-000000000000/labels \
+	'{"labels": ["a"]}' labels
+expect400 "$R" /api/v1/agents/00000000-0000-0000-0000-000000000000/labels '{}' labels
+
+R="PUT /api/v1/findings/"
+expect400 "$R" /api/v1/findings/a/1 '{"status": "resolved", "x": 1}' x
+expect400 "$R" /api/v1/findings/a/1 '{"status": 1}' status
+expect400 "$R" /api/v1/findings/a/1 '{"comment": "c"}' status
+expect400 "$R" /api/v1/findings/a/1 '{"status": "closed"}' status
+
 R="POST /api/v1/enrollments/"
 expect400 "$R" /api/v1/enrollments/x/approve '{"labels": {}}' labels
 expect400 "$R" /api/v1/enrollments/x/reject '{"why": 1}' why

@@ -1,0 +1,229 @@
+/*
+ * findings.c: triage of findings, the analyst's part of the admin API.
+ * A finding is an event of type "finding" (events.c stores them, keyed by
+ * (agent_id, seq)); its triage state lives beside it in finding_triage:
+ * status new (no row), acknowledged, false_positive or resolved, with a
+ * comment, who set it and when. GET /api/v1/findings is a paged list
+ * (query.c) of findings joined with their state; PUT
+ * /api/v1/findings/<agent_id>/<seq> sets the state (audited like every
+ * change, with the state before).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "center.h"
+#include "query.h"
+#include "schema.h"
+
+#define C(r) ((struct center *)(r)->arg)
+
+#define FINDING_COMMENT_MAX 4096
+
+static const char *const finding_states[] = {
+    "new", "acknowledged", "false_positive", "resolved", NULL};
+
+static int
+finding_state_ok(const char *s)
+{
+	const char *const *p;
+
+	for (p = finding_states; *p != NULL; p++)
+		if (strcmp(*p, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* ?rule=NAME: the data's "rule" member (findings posted by other tools) or
+ * a reason's signature "rule_name" (the agents' scans), in the compact
+ * JSON the center stores; '\', '%' and '_' in NAME match themselves. */
+#define FINDING_RULE_SQL                                                       \
+	"EXISTS (SELECT 1 FROM (SELECT replace(replace(replace(?, '\\', "      \
+	"'\\\\'), '%', '\\%'), '_', '\\_') AS v) x WHERE e.data LIKE "         \
+	"'%\"rule\":\"' || x.v || '\"%' ESCAPE '\\' OR e.data LIKE "           \
+	"'%\"rule_name\":\"' || x.v || '\"%' ESCAPE '\\')"
+
+static const struct query_field finding_fields[] = {
+    {"agent", "e.agent_id", QF_TEXT, QF_EQ},
+    {"task", "e.task_id", QF_TEXT, QF_EQ},
+    {"level", "e.level", QF_TEXT, QF_EQ | QF_SORT | QF_NULL},
+    {"rule", FINDING_RULE_SQL, QF_TEXT, QF_EXPR},
+    {"status", "COALESCE(t.status, 'new')", QF_TEXT, QF_EQ | QF_SORT},
+    {"received_at", "e.received_at", QF_INT, QF_SORT | QF_RANGE},
+    {"time", "e.time", QF_INT, QF_SORT | QF_RANGE},
+    {"triaged_at", "t.updated_at", QF_INT, QF_SORT | QF_RANGE | QF_NULL},
+    {"agent_id", "e.agent_id", QF_TEXT, QF_SORT},
+    {NULL, NULL, 0, 0},
+};
+
+/* (agent_id, seq) as one text value, as the events list does. */
+static const struct query_spec finding_spec = {
+    .table = "events e LEFT JOIN finding_triage t ON t.agent_id = "
+             "e.agent_id AND t.seq = e.seq",
+    .columns = "e.agent_id, e.seq, e.time, e.received_at, e.level, "
+               "e.task_id, e.data, COALESCE(t.status, 'new'), t.comment, "
+               "t.updated_by, t.updated_at",
+    .fields = finding_fields,
+    .key = "(e.agent_id || '/' || CAST(e.seq AS TEXT))",
+    .key_type = QF_TEXT,
+    .default_sort = "-received_at",
+    .search = "e.data || ' ' || COALESCE(t.comment, '')",
+    .where = "e.type = 'finding'",
+    .max_limit = 10000,
+};
+
+static json_t *
+finding_item(struct store_rows *q, void *arg)
+{
+	json_t *d = json_loads(store_text(q, 6), 0, NULL);
+
+	(void)arg;
+	return json_pack(
+	    "{s:s, s:I, s:I, s:I, s:s?, s:s?, s:o, s:s, s:s?, s:s?, s:o}",
+	    "agent_id", store_text(q, 0), "seq", (json_int_t)store_int(q, 1),
+	    "time", (json_int_t)store_int(q, 2), "received_at",
+	    (json_int_t)store_int(q, 3), "level", store_text(q, 4), "task_id",
+	    store_text(q, 5), "data", d ? d : json_object(), "status",
+	    store_text(q, 7), "comment", store_text(q, 8), "triaged_by",
+	    store_text(q, 9), "triaged_at",
+	    store_isnull(q, 10) ? json_null() : json_integer(store_int(q, 10)));
+}
+
+static void
+adm_findings(struct http_req *r)
+{
+	const char *st = http_req_query(r, "status");
+
+	if (st != NULL && !finding_state_ok(st)) {
+		http_reply_error_field(r, 400, "bad_request", "status",
+		                       "status: must be new, acknowledged, "
+		                       "false_positive or resolved");
+		return;
+	}
+	query_reply(r, C(r)->store, &finding_spec, finding_item, NULL);
+}
+
+static const struct schema_field finding_schema[] = {
+    {"status", SCH_STRING, 1},
+    {"comment", SCH_STRING | SCH_NULL, 0},
+    {NULL, 0, 0},
+};
+
+/* "<agent_id>/<seq>" into its parts; -1 when it is not that. */
+static int
+finding_key(const char *rest, char *agent, size_t n, long long *seq)
+{
+	const char *slash = strchr(rest, '/');
+	size_t len;
+
+	if (slash == NULL || (len = (size_t)(slash - rest)) == 0 || len >= n ||
+	    str_to_ll(slash + 1, 0, 1LL << 62, seq) == -1)
+		return -1;
+	memcpy(agent, rest, len);
+	agent[len] = '\0';
+	return 0;
+}
+
+/* The state before a change, for the audit log: "new" without a row. */
+static json_t *
+finding_state(struct center *c, const char *agent, long long seq)
+{
+	struct store_rows *q;
+	json_t *o = NULL;
+
+	q = store_query(c->store,
+	                "SELECT status, comment, updated_by, updated_at FROM "
+	                "finding_triage WHERE agent_id = ? AND seq = ?",
+	                "si", agent, seq);
+	if (q != NULL && store_next(q) == 1)
+		o = json_pack("{s:s, s:s?, s:s, s:I}", "status",
+		              store_text(q, 0), "comment", store_text(q, 1),
+		              "triaged_by", store_text(q, 2), "triaged_at",
+		              (json_int_t)store_int(q, 3));
+	else if (q != NULL)
+		o = json_pack("{s:s}", "status", "new");
+	store_done(q);
+	return o;
+}
+
+/* PUT /api/v1/findings/<agent_id>/<seq> {"status", "comment"}: sets the
+ * state; the comment is replaced (absent or null: none). */
+static void
+adm_finding_put(struct http_req *r)
+{
+	struct center *c = C(r);
+	char agent[128];
+	long long seq, now = (long long)time(NULL);
+	const char *status, *comment;
+	struct store_rows *q;
+	json_t *j;
+	int found = 0, n;
+
+	if (finding_key(r->rest, agent, sizeof(agent), &seq) == -1) {
+		http_reply_error(r, 404, "not_found",
+		                 "no such finding (expected "
+		                 "/api/v1/findings/AGENT_ID/SEQ)");
+		return;
+	}
+	if ((j = schema_body(r, finding_schema)) == NULL)
+		return;
+	status = json_string_value(json_object_get(j, "status"));
+	comment = json_string_value(json_object_get(j, "comment"));
+	if (!finding_state_ok(status)) {
+		http_reply_error_field(r, 400, "bad_request", "status",
+		                       "status: must be new, acknowledged, "
+		                       "false_positive or resolved");
+		goto out;
+	}
+	if (comment != NULL && strlen(comment) > FINDING_COMMENT_MAX) {
+		http_reply_error_field(r, 400, "bad_request", "comment",
+		                       "comment: at most %d bytes",
+		                       FINDING_COMMENT_MAX);
+		goto out;
+	}
+	q = store_query(c->store,
+	                "SELECT 1 FROM events WHERE agent_id = ? AND seq = ? "
+	                "AND type = 'finding'",
+	                "si", agent, seq);
+	if (q != NULL && store_next(q) == 1)
+		found = 1;
+	store_done(q);
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		goto out;
+	}
+	if (!found) {
+		http_reply_error(r, 404, "not_found", "no finding %s/%lld",
+		                 agent, seq);
+		goto out;
+	}
+	audit_before(r, finding_state(c, agent, seq));
+	n = store_exec(c->store,
+	               "INSERT INTO finding_triage (agent_id, seq, status, "
+	               "comment, updated_by, updated_at) VALUES (?, ?, ?, ?, "
+	               "?, ?) ON CONFLICT (agent_id, seq) DO UPDATE SET "
+	               "status = excluded.status, comment = excluded.comment, "
+	               "updated_by = excluded.updated_by, updated_at = "
+	               "excluded.updated_at",
+	               "sisssi", agent, seq, status, comment, r->who, now);
+	if (n != 1) {
+		http_reply_error(r, 500, "store", "cannot store the triage");
+		goto out;
+	}
+	log_info("findings: %s/%lld marked %s by %s", agent, seq, status,
+	         r->who);
+	http_reply_json(r, 200,
+	                json_pack("{s:s, s:I, s:s, s:s?, s:s, s:I}", "agent_id",
+	                          agent, "seq", (json_int_t)seq, "status",
+	                          status, "comment", comment, "triaged_by",
+	                          r->who, "triaged_at", (json_int_t)now));
+out:
+	json_decref(j);
+}
+
+const struct http_route findings_admin_routes[] = {
+    {"GET", "/api/v1/findings", adm_findings, 0, "findings", 0, ROLE_READONLY},
+    {"PUT", "/api/v1/findings/", adm_finding_put, HTTP_ROUTE_PREFIX, "finding",
+     16384, ROLE_ANALYST},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
+};
