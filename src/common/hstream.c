@@ -72,6 +72,7 @@ struct hs_req {
 	int owned;    /* the handler was called: it replies */
 	int complete; /* the whole message was read */
 	int keepalive;
+	int hdrs_done; /* on_headers_complete ran: later fields are trailers */
 };
 
 struct hs_conn {
@@ -401,6 +402,11 @@ on_header_field(http_parser *p, const char *at, size_t n)
 	struct hs_conn *c = p->data;
 	struct hs_req *r = c->req;
 
+	/* Trailers of a chunked body, or the rest of a request answered
+	 * already (r is then NULL): not kept (http-parser bounds their
+	 * size). */
+	if (r == NULL || r->hdrs_done)
+		return c->closing ? -1 : 0;
 	if (hs_header_bytes(c, n + 2) == -1)
 		return -1;
 	if (r->in_value) {
@@ -416,6 +422,11 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	struct hs_conn *c = p->data;
 	struct hs_req *r = c->req;
 
+	/* Trailers of a chunked body, or the rest of a request answered
+	 * already (r is then NULL): not kept (http-parser bounds their
+	 * size). */
+	if (r == NULL || r->hdrs_done)
+		return c->closing ? -1 : 0;
 	if (hs_header_bytes(c, n + 2) == -1)
 		return -1;
 	if (!r->in_value) {
@@ -437,6 +448,7 @@ on_headers_complete(http_parser *p)
 	int path_ok = 0;
 
 	evtimer_del(c->hdr_ev);
+	r->hdrs_done = 1;
 	if (r->in_value)
 		buf_putc(&r->hdrs, '\0');
 	r->keepalive = http_should_keep_alive(p);
