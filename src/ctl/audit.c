@@ -23,7 +23,8 @@ audit_usage(FILE *f)
 	fprintf(f,
 	        "usage: vigilctl audit list [--who WHO] [--action ACTION] "
 	        "[--target ID]\n"
-	        "                           [--since DURATION] [--limit N]\n"
+	        "                           [--since DURATION|UNIXTIME] "
+	        "[--limit N]\n"
 	        "       vigilctl audit verify [--db FILE]\n"
 	        "  list        newest entries first (default 50, at most "
 	        "1000)\n"
@@ -86,14 +87,8 @@ audit_list(int argc, char **argv)
 			}
 			break;
 		case 's':
-			if (str_to_duration(optarg, &since) == -1) {
-				fprintf(stderr,
-				        "vigilctl: --since: '%s' is not "
-				        "a duration (30m, 24h, 7d)\n",
-				        optarg);
+			if (ctl_since(optarg, &since) == -1)
 				goto out;
-			}
-			since = (long long)time(NULL) - since;
 			break;
 		case 'h':
 			audit_usage(stdout);

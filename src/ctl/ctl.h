@@ -49,6 +49,9 @@ struct buf;
 /* Helpers in events.c. "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05";
  * "-" for 0. */
 void ctl_utc(long long t, int secs, char *out, size_t n);
+/* --since: unix seconds, or an age (30m, 24h, 7d) counted back from now;
+ * -1 after a message. */
+int ctl_since(const char *arg, long long *out);
 /* Makes s (from an agent) safe for a terminal: control characters become
  * '?'; then cuts it to max bytes with "..." (max 0: no cut). */
 void ctl_clean(char *s, size_t max);

@@ -31,6 +31,23 @@ ctl_utc(long long t, int secs, char *out, size_t n)
 	strftime(out, n, secs ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%MZ", &tm);
 }
 
+int
+ctl_since(const char *arg, long long *out)
+{
+	/* A plain number is a time; with a unit, an age. */
+	if (str_to_ll(arg, 0, 1LL << 62, out) == 0)
+		return 0;
+	if (str_to_duration(arg, out) == -1 || *out > (long long)time(NULL)) {
+		fprintf(stderr,
+		        "vigilctl: --since: '%s' is neither a duration (30m, "
+		        "24h, 7d) nor unix seconds\n",
+		        arg);
+		return -1;
+	}
+	*out = (long long)time(NULL) - *out;
+	return 0;
+}
+
 void
 ctl_clean(char *s, size_t max)
 {
@@ -263,19 +280,8 @@ ctl_events(int argc, char **argv)
 			level = optarg;
 			break;
 		case 's':
-			/* A plain number is a time; with a unit, an age. */
-			if (str_to_ll(optarg, 0, 1LL << 62, &since) == -1) {
-				if (str_to_duration(optarg, &since) == -1 ||
-				    since > (long long)time(NULL)) {
-					fprintf(stderr,
-					        "vigilctl: --since: '%s' is "
-					        "neither a duration (30m, "
-					        "24h, 7d) nor unix seconds\n",
-					        optarg);
-					goto out;
-				}
-				since = (long long)time(NULL) - since;
-			}
+			if (ctl_since(optarg, &since) == -1)
+				goto out;
 			break;
 		case 'q':
 			if (!length_ok("query", text = optarg, 256))

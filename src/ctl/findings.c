@@ -120,19 +120,8 @@ findings_list(int argc, char **argv)
 				goto out;
 			break;
 		case 's':
-			/* A plain number is a time; with a unit, an age. */
-			if (str_to_ll(optarg, 0, 1LL << 62, &since) == -1) {
-				if (str_to_duration(optarg, &since) == -1 ||
-				    since > (long long)time(NULL)) {
-					fprintf(stderr,
-					        "vigilctl: --since: '%s' is "
-					        "neither a duration (30m, "
-					        "24h, 7d) nor unix seconds\n",
-					        optarg);
-					goto out;
-				}
-				since = (long long)time(NULL) - since;
-			}
+			if (ctl_since(optarg, &since) == -1)
+				goto out;
 			break;
 		case 'q':
 			if (!length_ok("query", text = optarg, 256))
