@@ -35,15 +35,6 @@ audit_usage(FILE *f)
 	        "              an entry was changed, removed or reordered\n");
 }
 
-static void
-audit_query(struct buf *q, const char *name, const char *v)
-{
-	if (v == NULL)
-		return;
-	buf_printf(q, "&%s=", name);
-	httpc_urlenc(q, v);
-}
-
 static int
 audit_list(int argc, char **argv)
 {
@@ -104,9 +95,9 @@ audit_list(int argc, char **argv)
 		goto out;
 	}
 	buf_printf(&path, "/api/v1/audit?limit=%lld", limit);
-	audit_query(&path, "who", who);
-	audit_query(&path, "action", action);
-	audit_query(&path, "target", target);
+	ctl_query_add(&path, "who", who);
+	ctl_query_add(&path, "action", action);
+	ctl_query_add(&path, "target", target);
 	if (since >= 0)
 		buf_printf(&path, "&time_from=%lld", since);
 	rc = 1;

@@ -49,9 +49,15 @@ struct buf;
 /* Helpers in events.c. "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05";
  * "-" for 0. */
 void ctl_utc(long long t, int secs, char *out, size_t n);
+/* 1 when "--help" or "-h" is among argv[1..]: help, never a value. */
+int ctl_wants_help(int argc, char **argv);
 /* --since: unix seconds, or an age (30m, 24h, 7d) counted back from now;
  * -1 after a message. */
 int ctl_since(const char *arg, long long *out);
+/* Appends "?name=v" or "&name=v", v URL-encoded, when v is not NULL. */
+void ctl_query_add(struct buf *q, const char *name, const char *v);
+/* 1 when v has 1..max characters; else 0 after a message naming --opt. */
+int ctl_length_ok(const char *opt, const char *v, size_t max);
 /* Makes s (from an agent) safe for a terminal: control characters become
  * '?'; then cuts it to max bytes with "..." (max 0: no cut). */
 void ctl_clean(char *s, size_t max);

@@ -32,6 +32,18 @@ ctl_utc(long long t, int secs, char *out, size_t n)
 }
 
 int
+ctl_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
+
+int
 ctl_since(const char *arg, long long *out)
 {
 	/* A plain number is a time; with a unit, an age. */
@@ -194,9 +206,8 @@ event_summary(json_t *d, char *out, size_t n)
 	ctl_clean(out, SUMMARY_MAX);
 }
 
-/* Appends "&name=v", URL-encoded, when v was given. */
-static void
-query_add(struct buf *q, const char *name, const char *v)
+void
+ctl_query_add(struct buf *q, const char *name, const char *v)
 {
 	if (v == NULL)
 		return;
@@ -204,8 +215,8 @@ query_add(struct buf *q, const char *name, const char *v)
 	httpc_urlenc(q, v);
 }
 
-static int
-length_ok(const char *opt, const char *v, size_t max)
+int
+ctl_length_ok(const char *opt, const char *v, size_t max)
 {
 	if (strlen(v) == 0 || strlen(v) > max) {
 		fprintf(stderr, "vigilctl: --%s: must be 1..%zu characters\n",
@@ -241,30 +252,27 @@ ctl_events(int argc, char **argv)
 	struct buf q, path;
 	json_t *j, *a, *row;
 	size_t i;
-	int ch, k, rc = 2;
+	int ch, rc = 2;
 
 	/* "--help" anywhere is a request for help, never a value. */
-	for (k = 1; k < argc; k++) {
-		if (strcmp(argv[k], "--help") == 0 ||
-		    strcmp(argv[k], "-h") == 0) {
-			events_usage(stdout);
-			return 0;
-		}
+	if (ctl_wants_help(argc, argv)) {
+		events_usage(stdout);
+		return 0;
 	}
 	buf_init(&q, 4096);
 	buf_init(&path, 4200);
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
-			if (!length_ok("agent", agent = optarg, 64))
+			if (!ctl_length_ok("agent", agent = optarg, 64))
 				goto out;
 			break;
 		case 't':
-			if (!length_ok("task", task = optarg, 64))
+			if (!ctl_length_ok("task", task = optarg, 64))
 				goto out;
 			break;
 		case 'T':
-			if (!length_ok("type", type = optarg, 32))
+			if (!ctl_length_ok("type", type = optarg, 32))
 				goto out;
 			break;
 		case 'l':
@@ -284,11 +292,11 @@ ctl_events(int argc, char **argv)
 				goto out;
 			break;
 		case 'q':
-			if (!length_ok("query", text = optarg, 256))
+			if (!ctl_length_ok("query", text = optarg, 256))
 				goto out;
 			break;
 		case 'r':
-			if (!length_ok("rule", rule = optarg, 128))
+			if (!ctl_length_ok("rule", rule = optarg, 128))
 				goto out;
 			break;
 		case 'n':
@@ -311,12 +319,12 @@ ctl_events(int argc, char **argv)
 		events_usage(stderr);
 		goto out;
 	}
-	query_add(&q, "agent", agent);
-	query_add(&q, "task", task);
-	query_add(&q, "type", type);
-	query_add(&q, "level", level);
-	query_add(&q, "rule", rule);
-	query_add(&q, "q", text);
+	ctl_query_add(&q, "agent", agent);
+	ctl_query_add(&q, "task", task);
+	ctl_query_add(&q, "type", type);
+	ctl_query_add(&q, "level", level);
+	ctl_query_add(&q, "rule", rule);
+	ctl_query_add(&q, "q", text);
 	if (since >= 0)
 		buf_printf(&q, "%csince=%lld", q.len ? '&' : '?', since);
 	if (limit > 0)

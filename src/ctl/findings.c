@@ -49,26 +49,6 @@ status_ok(const char *s)
 	       strcmp(s, "false_positive") == 0 || strcmp(s, "resolved") == 0;
 }
 
-static void
-query_add(struct buf *q, const char *name, const char *v)
-{
-	if (v == NULL)
-		return;
-	buf_printf(q, "%c%s=", q->len ? '&' : '?', name);
-	httpc_urlenc(q, v);
-}
-
-static int
-length_ok(const char *opt, const char *v, size_t max)
-{
-	if (strlen(v) == 0 || strlen(v) > max) {
-		fprintf(stderr, "vigilctl: --%s: must be 1..%zu characters\n",
-		        opt, max);
-		return 0;
-	}
-	return 1;
-}
-
 static int
 findings_list(int argc, char **argv)
 {
@@ -108,15 +88,15 @@ findings_list(int argc, char **argv)
 			}
 			break;
 		case 'a':
-			if (!length_ok("agent", agent = optarg, 64))
+			if (!ctl_length_ok("agent", agent = optarg, 64))
 				goto out;
 			break;
 		case 'l':
-			if (!length_ok("level", level = optarg, 32))
+			if (!ctl_length_ok("level", level = optarg, 32))
 				goto out;
 			break;
 		case 'r':
-			if (!length_ok("rule", rule = optarg, 128))
+			if (!ctl_length_ok("rule", rule = optarg, 128))
 				goto out;
 			break;
 		case 's':
@@ -124,7 +104,7 @@ findings_list(int argc, char **argv)
 				goto out;
 			break;
 		case 'q':
-			if (!length_ok("query", text = optarg, 256))
+			if (!ctl_length_ok("query", text = optarg, 256))
 				goto out;
 			break;
 		case 'n':
@@ -151,11 +131,11 @@ findings_list(int argc, char **argv)
 		        argv[optind]);
 		goto out;
 	}
-	query_add(&q, "status", status);
-	query_add(&q, "agent", agent);
-	query_add(&q, "level", level);
-	query_add(&q, "rule", rule);
-	query_add(&q, "q", text);
+	ctl_query_add(&q, "status", status);
+	ctl_query_add(&q, "agent", agent);
+	ctl_query_add(&q, "level", level);
+	ctl_query_add(&q, "rule", rule);
+	ctl_query_add(&q, "q", text);
 	if (since >= 0)
 		buf_printf(&q, "%creceived_at_from=%lld", q.len ? '&' : '?',
 		           since);
@@ -232,7 +212,7 @@ findings_set(int argc, char **argv)
 	}
 	agent = argv[optind];
 	st = argv[optind + 2];
-	if (!length_ok("agent", agent, 64) || strchr(agent, '/') != NULL) {
+	if (!ctl_length_ok("agent", agent, 64) || strchr(agent, '/') != NULL) {
 		fprintf(stderr, "vigilctl: set: '%s' is not an agent id\n",
 		        agent);
 		goto out;

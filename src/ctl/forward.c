@@ -230,14 +230,11 @@ int
 ctl_forward(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
-	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			forward_usage(stdout);
-			return 0;
-		}
+	/* "--help" anywhere is a request for help, never a value. */
+	if (ctl_wants_help(argc, argv)) {
+		forward_usage(stdout);
+		return 0;
 	}
 	if (sub == NULL) {
 		forward_usage(stderr);

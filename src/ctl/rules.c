@@ -200,15 +200,11 @@ int
 ctl_rules(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
-	int i;
 
-	/* "--help" anywhere is a request for help, never a name. */
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			rules_usage(stdout);
-			return 0;
-		}
+	/* "--help" anywhere is a request for help, never a value. */
+	if (ctl_wants_help(argc, argv)) {
+		rules_usage(stdout);
+		return 0;
 	}
 	if (sub == NULL) {
 		rules_usage(stderr);

@@ -98,14 +98,11 @@ int
 ctl_settings(int argc, char **argv)
 {
 	json_t *v;
-	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			settings_usage(stdout);
-			return 0;
-		}
+	/* "--help" anywhere is a request for help, never a value. */
+	if (ctl_wants_help(argc, argv)) {
+		settings_usage(stdout);
+		return 0;
 	}
 	if (argc == 1 || (argc == 2 && strcmp(argv[1], "show") == 0))
 		return settings_show();

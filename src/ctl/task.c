@@ -1114,15 +1114,11 @@ ctl_task(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 	const char *sub2 = argc > 2 ? argv[2] : "";
-	int i;
 
-	/* "--help" anywhere is a request for help, never an id. */
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			task_usage(stdout);
-			return 0;
-		}
+	/* "--help" anywhere is a request for help, never a value. */
+	if (ctl_wants_help(argc, argv)) {
+		task_usage(stdout);
+		return 0;
 	}
 	if (sub == NULL) {
 		task_usage(stderr);

@@ -179,15 +179,11 @@ int
 ctl_token(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
-	int i;
 
-	/* "--help" anywhere is a request for help, never an id. */
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			token_usage(stdout);
-			return 0;
-		}
+	/* "--help" anywhere is a request for help, never a value. */
+	if (ctl_wants_help(argc, argv)) {
+		token_usage(stdout);
+		return 0;
 	}
 
 	if (sub == NULL || strcmp(sub, "--help") == 0 ||

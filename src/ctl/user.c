@@ -256,24 +256,12 @@ user_totp_off(const char *name)
 	return rc;
 }
 
-static int
-wants_help(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0)
-			return 1;
-	return argc < 2;
-}
-
 int
 ctl_user(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
-	if (wants_help(argc, argv)) {
+	if (ctl_wants_help(argc, argv) || argc < 2) {
 		user_usage(sub ? stdout : stderr);
 		return sub ? 0 : 2;
 	}
@@ -407,7 +395,7 @@ ctl_key(int argc, char **argv)
 	const char *sub = argc > 1 ? argv[1] : NULL;
 	char path[128];
 
-	if (wants_help(argc, argv)) {
+	if (ctl_wants_help(argc, argv) || argc < 2) {
 		key_usage(sub ? stdout : stderr);
 		return sub ? 0 : 2;
 	}
