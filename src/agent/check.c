@@ -32,7 +32,8 @@ static const char check_usage[] =
     "center answers over HTTPS (GET /v1/ping), that its certificate\n"
     "verifies against the pinned CA, that the client certificate is valid\n"
     "for more than 7 days and accepted (a heartbeat), and that the clock is\n"
-    "within 60 s of the center's. Exit status 1 if anything failed.\n"
+    "within 60 s of the center's (time from a verified answer only).\n"
+    "Exit status 1 if anything failed.\n"
     "\n"
     "  --data-dir DIR   default $VIGIL_AGENT_DATA_DIR or "
     "/var/lib/vigil-agent\n";
@@ -107,7 +108,8 @@ fail:
 }
 
 static void
-check_center(struct agent_state *st, long long *center_time)
+check_center(struct agent_state *st, long long *center_time,
+             long long *unverified_time)
 {
 	char msg[1024], service[128], fp[65];
 	struct buf err;
@@ -115,7 +117,7 @@ check_center(struct agent_state *st, long long *center_time)
 	long long t;
 	X509 *ca;
 
-	*center_time = 0;
+	*center_time = *unverified_time = 0;
 	buf_init(&err, 1024);
 	if (agent_load_proxy_user(st) == -1) {
 		line(0, "center reachable",
@@ -137,7 +139,10 @@ check_center(struct agent_state *st, long long *center_time)
 	}
 	line(1, "center reachable", "%s answers HTTP %ld (%s)", st->server,
 	     status, service);
-	*center_time = t;
+	/* The time of that answer is not used for the clock check: nobody
+	 * vouched for it. It is only quoted when verification fails, since
+	 * a wrong clock is a common reason for that. */
+	*unverified_time = t;
 	if (ping(st, 0, &t, &status, msg, sizeof(msg), service,
 	         sizeof(service)) == -1) {
 		line(0, "center certificate", "%s", msg);
@@ -245,12 +250,24 @@ check_heartbeat(struct agent_state *st, long long *center_time)
 }
 
 static void
-check_clock(long long center_time)
+check_clock(long long center_time, long long unverified_time)
 {
 	long long skew;
 
+	if (center_time == 0 && unverified_time != 0) {
+		skew = (long long)time(NULL) - unverified_time;
+		line(0, "clock",
+		     "not checked: no verified connection to the center "
+		     "(an unverified answer puts this clock %lld s %s it; if "
+		     "the certificate check failed as expired or not yet "
+		     "valid, fix the time first)",
+		     skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of");
+		return;
+	}
 	if (center_time == 0) {
-		line(0, "clock", "not checked (no time from the center)");
+		line(0, "clock",
+		     "not checked (no time from a verified connection to "
+		     "the center)");
 		return;
 	}
 	skew = (long long)time(NULL) - center_time;
@@ -274,7 +291,8 @@ cmd_check(int argc, char **argv)
 	};
 	struct agent_state st;
 	const char *dir = agent_default_dir();
-	long long center_time = 0;
+	long long center_time = 0, unverified_time = 0;
+	char proxy[512] = "";
 	int c, enrolled;
 
 	optind = 1;
@@ -304,6 +322,8 @@ cmd_check(int argc, char **argv)
 		return 1;
 	}
 	enrolled = st.agent_id != NULL && agent_file_exists(st.p_crt);
+	if (st.proxy != NULL)
+		httpc_proxy_display(st.proxy, proxy, sizeof(proxy));
 	if (st.request_id != NULL)
 		line(0, "enrollment", "request %s awaits approval at %s",
 		     st.request_id, st.server);
@@ -311,16 +331,15 @@ cmd_check(int argc, char **argv)
 		line(0, "enrollment", "no certificate in %s", st.dir);
 	else
 		line(1, "enrollment", "agent %s with %s%s%s", st.agent_id,
-		     st.server, st.proxy ? " via proxy " : "",
-		     st.proxy ? st.proxy : "");
-	check_center(&st, &center_time);
+		     st.server, st.proxy ? " via proxy " : "", proxy);
+	check_center(&st, &center_time, &unverified_time);
 	if (enrolled && check_client_cert(&st))
 		check_heartbeat(&st, &center_time);
 	else if (enrolled)
 		line(0, "heartbeat",
 		     "not tried (no usable client "
 		     "certificate)");
-	check_clock(center_time);
+	check_clock(center_time, unverified_time);
 	agent_state_free(&st);
 	return failures > 0 ? 1 : 0;
 }

@@ -146,6 +146,7 @@ parse_args(int argc, char **argv, struct enroll_args *a)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	char perr[768];
 	int c;
 
 	a->dir = agent_default_dir();
@@ -246,11 +247,9 @@ parse_args(int argc, char **argv, struct enroll_args *a)
 		log_warnx("enroll: --proxy-user takes USER:PASSWORD");
 		return -1;
 	}
-	if (a->proxy != NULL && strstr(a->proxy, "://") != NULL &&
-	    strncmp(a->proxy, "http://", 7) != 0) {
-		log_warnx("enroll: --proxy %s: only http:// proxies (HTTP "
-		          "CONNECT) are supported",
-		          a->proxy);
+	if (a->proxy != NULL &&
+	    httpc_proxy_check(a->proxy, perr, sizeof(perr)) == -1) {
+		log_warnx("enroll: --proxy: %s", perr);
 		return -1;
 	}
 	if (a->token_file != NULL && read_token_file(a) == -1)

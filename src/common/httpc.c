@@ -420,8 +420,8 @@ done:
 
 /* A proxy URL fit for messages: http://host:port, without credentials
  * a URL may carry. */
-static void
-proxy_display(const char *proxy, char *out, size_t outlen)
+void
+httpc_proxy_display(const char *proxy, char *out, size_t outlen)
 {
 	const char *sep, *rest, *at;
 	size_t hostlen;
@@ -437,6 +437,89 @@ proxy_display(const char *proxy, char *out, size_t outlen)
 	snprintf(out, outlen, "http://%.*s", (int)hostlen, rest);
 }
 
+/*
+ * The one form a proxy may take: http://HOST:PORT (a trailing "/" is
+ * allowed, "http://" may be left out). Credentials in the URL are refused:
+ * the URL is kept in the agent's state file and shows in process lists,
+ * and curl would use them behind our back (a wrong password was then
+ * reported as "no credentials configured"). Parsed by libcurl's own URL
+ * parser, so what is checked is what curl would use.
+ */
+int
+httpc_proxy_check(const char *proxy, char *err, size_t errlen)
+{
+	CURLU *u;
+	char *scheme = NULL, *user = NULL, *pass = NULL, *host = NULL;
+	char *port = NULL, *path = NULL, *query = NULL, *frag = NULL;
+	char shown[512];
+	int rc = -1;
+
+	httpc_proxy_display(proxy, shown, sizeof(shown));
+	if ((u = curl_url()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strstr(proxy, "://") != NULL && strncmp(proxy, "http://", 7) != 0) {
+		snprintf(err, errlen,
+		         "proxy scheme %.*s:// is not supported: only http:// "
+		         "proxies (HTTP CONNECT); give it as http://HOST:PORT",
+		         (int)strcspn(proxy, ":"), proxy);
+		goto done;
+	}
+	if (curl_url_set(u, CURLUPART_URL, proxy, CURLU_DEFAULT_SCHEME) !=
+	        CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		snprintf(err, errlen,
+		         "proxy %s: not a URL of the form http://HOST:PORT",
+		         shown);
+		goto done;
+	}
+	(void)curl_url_get(u, CURLUPART_USER, &user, 0);
+	(void)curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+	(void)curl_url_get(u, CURLUPART_PORT, &port, 0);
+	(void)curl_url_get(u, CURLUPART_PATH, &path, 0);
+	(void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	(void)curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
+	if (user != NULL || pass != NULL || memchr(proxy, '@', strlen(proxy))) {
+		snprintf(err, errlen,
+		         "proxy %s: credentials in the proxy URL are not "
+		         "accepted (the URL is stored in the agent's state and "
+		         "shows in process lists); give the URL as "
+		         "http://HOST:PORT and the credentials with "
+		         "--proxy-user-file FILE (mode 0600)",
+		         shown);
+		goto done;
+	}
+	if (port == NULL) {
+		snprintf(err, errlen,
+		         "proxy %s: no port; give it as http://HOST:PORT "
+		         "(e.g. :3128)",
+		         shown);
+		goto done;
+	}
+	if ((path != NULL && strcmp(path, "/") != 0) || query != NULL ||
+	    frag != NULL) {
+		snprintf(err, errlen,
+		         "proxy %s: a proxy URL has no path or query; give it "
+		         "as http://HOST:PORT",
+		         shown);
+		goto done;
+	}
+	rc = 0;
+done:
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_free(frag);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 static void
 proxy_message(const struct httpc_opts *o, struct httpc_call *call, long code,
               const char *origin)
@@ -445,7 +528,7 @@ proxy_message(const struct httpc_opts *o, struct httpc_call *call, long code,
 	char px[512];
 	const char *what;
 
-	proxy_display(o->proxy, px, sizeof(px));
+	httpc_proxy_display(o->proxy, px, sizeof(px));
 	if (code == 407 && !call->auth_basic &&
 	    (call->auth_ntlm || call->auth_negotiate)) {
 		what = call->auth_ntlm && call->auth_negotiate
@@ -459,11 +542,11 @@ proxy_message(const struct httpc_opts *o, struct httpc_call *call, long code,
 		       "exempt the center.",
 		       px, what);
 	} else if (code == 407 && call->auth_basic && o->proxy_user != NULL) {
-		seterr(
-		    r, HTTPC_ERR_PROXY,
-		    "proxy %s rejected the Basic credentials for the tunnel "
-		    "to %s (HTTP 407): check the proxy user name and password.",
-		    px, origin);
+		seterr(r, HTTPC_ERR_PROXY,
+		       "proxy %s refused the credentials (HTTP 407) for the "
+		       "tunnel to %s: check the proxy user name and password "
+		       "(--proxy-user-file).",
+		       px, origin);
 	} else if (code == 407 && call->auth_basic) {
 		seterr(r, HTTPC_ERR_PROXY,
 		       "proxy %s asks for Basic authentication but no proxy "
@@ -529,7 +612,7 @@ map_error(const struct httpc_opts *o, struct httpc_call *call, CURLcode rc,
 
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		proxy_display(o->proxy, px, sizeof(px));
+		httpc_proxy_display(o->proxy, px, sizeof(px));
 		seterr(r, HTTPC_ERR_CONNECT,
 		       "proxy %s: cannot resolve its host name (%s)", px, msg);
 		break;
@@ -540,7 +623,7 @@ map_error(const struct httpc_opts *o, struct httpc_call *call, CURLcode rc,
 		break;
 	case CURLE_COULDNT_CONNECT:
 		if (o->proxy != NULL) {
-			proxy_display(o->proxy, px, sizeof(px));
+			httpc_proxy_display(o->proxy, px, sizeof(px));
 			seterr(r, HTTPC_ERR_CONNECT,
 			       "proxy %s: cannot connect (%s)", px, msg);
 		} else {
@@ -717,6 +800,7 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	struct httpc_call call;
 	struct curl_slist *hdrs = NULL, *nh;
 	struct buf kerr;
+	char perr[768];
 	CURL *c = NULL;
 	CURLcode rc;
 	char errbuf[CURL_ERROR_SIZE];
@@ -753,10 +837,9 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 		       "%s: line break in a request header", origin);
 		goto fail;
 	}
-	if (o->proxy != NULL && strstr(o->proxy, "://") != NULL &&
-	    strncmp(o->proxy, "http://", 7) != 0) {
-		seterr(resp, HTTPC_ERR_PROXY,
-		       "the proxy must be an http:// URL (HTTP CONNECT)");
+	if (o->proxy != NULL &&
+	    httpc_proxy_check(o->proxy, perr, sizeof(perr)) == -1) {
+		seterr(resp, HTTPC_ERR_PROXY, "%s", perr);
 		goto fail;
 	}
 	/* Refuse keys others can read, like every Vigil program. */

@@ -56,6 +56,13 @@ struct httpc_resp {
 	                      Set-Cookie, "" when none or too long */
 };
 
+/* 0 when proxy has the one accepted form, http://HOST:PORT (no
+ * credentials, no path); else -1 with a sentence in err that never
+ * contains a password. */
+int httpc_proxy_check(const char *proxy, char *err, size_t errlen);
+/* The proxy as "http://host:port", credentials removed, for messages. */
+void httpc_proxy_display(const char *proxy, char *out, size_t outlen);
+
 /* Appends s percent-encoded (RFC 3986 unreserved characters kept) for a
  * query value or a path segment; -1 on allocation failure or past the
  * buffer's cap. */

@@ -23,7 +23,7 @@ out=$("$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
 	--ca "$PKI/ca.crt" --data-dir "$T/a" --proxy "http://127.0.0.1:$BASIC" \
 	--proxy-user 'vigil:wrong' 2>&1) && fail "enrolled with wrong proxy credentials"
 echo "$out"
-expect_contains "$out" "rejected the Basic credentials"
+expect_contains "$out" "refused the credentials (HTTP 407)"
 pass "wrong proxy credentials refused with a message"
 
 printf 'vigil:s3cret:pw' >"$T/proxy-cred"

@@ -722,8 +722,8 @@ test_proxy_basic_wrong(void **state)
 	assert_int_equal(get(&o, srv_good.port, &r), -1);
 	show(&r);
 	assert_int_equal(r.err, HTTPC_ERR_PROXY);
-	snprintf(want, sizeof(want), "proxy %s rejected the Basic credentials",
-	         px);
+	snprintf(want, sizeof(want),
+	         "proxy %s refused the credentials (HTTP 407)", px);
 	assert_has(r.errmsg, want);
 	assert_null(strstr(r.errmsg, "wrong"));
 	httpc_resp_free(&r);
@@ -785,13 +785,20 @@ test_proxy_refused(void **state)
 	char px[64];
 
 	(void)state;
-	snprintf(px, sizeof(px), "http://u:secret@127.0.0.1:%d", free_port());
+	snprintf(px, sizeof(px), "http://127.0.0.1:%d", free_port());
 	o.proxy = px;
 	httpc_resp_init(&r);
 	assert_int_equal(get(&o, srv_good.port, &r), -1);
 	show(&r);
 	assert_int_equal(r.err, HTTPC_ERR_CONNECT);
 	assert_has(r.errmsg, "proxy http://127.0.0.1:");
+	httpc_resp_free(&r);
+	/* Credentials in the URL are refused before connecting, unechoed. */
+	snprintf(px, sizeof(px), "http://u:secret@127.0.0.1:%d", free_port());
+	httpc_resp_init(&r);
+	assert_int_equal(get(&o, srv_good.port, &r), -1);
+	assert_int_equal(r.err, HTTPC_ERR_PROXY);
+	assert_has(r.errmsg, "credentials in the proxy URL");
 	assert_null(strstr(r.errmsg, "secret"));
 	httpc_resp_free(&r);
 }
@@ -802,11 +809,11 @@ test_proxy_display(void **state)
 	char out[128];
 
 	(void)state;
-	proxy_display("http://u:p@a@proxy.corp:3128/x", out, sizeof(out));
+	httpc_proxy_display("http://u:p@a@proxy.corp:3128/x", out, sizeof(out));
 	assert_string_equal(out, "http://proxy.corp:3128");
-	proxy_display("proxy.corp:8080", out, sizeof(out));
+	httpc_proxy_display("proxy.corp:8080", out, sizeof(out));
 	assert_string_equal(out, "http://proxy.corp:8080");
-	proxy_display("http://[::1]:3128", out, sizeof(out));
+	httpc_proxy_display("http://[::1]:3128", out, sizeof(out));
 	assert_string_equal(out, "http://[::1]:3128");
 }
 
