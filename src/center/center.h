@@ -115,10 +115,11 @@ int center_conf_load(const char *path, struct center_conf *c, struct buf *err);
 void center_conf_free(struct center_conf *c);
 void center_paths_init(const struct center_conf *c, struct center_paths *p);
 /* The start checks behind `vigild -n`: returns the number of errors;
- * warnings are logged but do not count. bind_ports: also check that the
- * listen ports can be bound. */
+ * warnings are logged but do not count. The listen ports must be free;
+ * with check_only (-n), a port held by the running vigild of this
+ * configuration (found through its vigild.ports) passes, and says so. */
 int center_check(const struct center_conf *c, const struct center_paths *p,
-                 int bind_ports);
+                 int check_only);
 
 /* keyproc.c */
 int keyproc_start(struct center *c, struct buf *err);

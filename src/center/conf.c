@@ -7,6 +7,7 @@
  * to, expiry, ports already taken. Each problem names the file and the fix.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 #include <netdb.h>
 
+#include <jansson.h>
 #include <openssl/x509_vfy.h>
 
 #include "center.h"
@@ -56,8 +58,10 @@ const struct cfg_key center_conf_keys[] = {
      "requests have smaller fixed limits"},
     {"gateway", "timeout", CFG_DURATION, "30s", 1, 3600, OFF(gw_timeout), 0,
      NULL, "header read and idle connection timeout"},
-    {"gateway", "max_conns", CFG_INT, "30000", 0, 1000000, OFF(gw_max_conns), 0,
-     NULL, "connection limit (0 = none)"},
+    {"gateway", "max_conns", CFG_INT, "0", 0, 1000000, OFF(gw_max_conns), 0,
+     NULL,
+     "connection limit (0 = as many as the file descriptor limit allows, "
+     "less 100 kept for the center)"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
     {"gateway", "max_long_polls", CFG_INT, "25000", 1, 1000000,
@@ -212,12 +216,54 @@ done:
 	return ok;
 }
 
+/*
+ * The vigild that runs with this data directory, from the vigild.ports file
+ * it writes once it listens: its pid, when that process is alive and is a
+ * vigild. Returns 0 and fills *pid and the ports it bound, else -1.
+ */
 static int
-check_bind(const char *host, long long port, const char *what)
+running_center(const struct center_paths *p, long *pid, long long ports[3])
+{
+	char exe[PATH_MAX], link[64];
+	const char *base;
+	json_t *j;
+	ssize_t n;
+	int rc = -1;
+
+	if ((j = json_load_file(p->ports, 0, NULL)) == NULL)
+		return -1;
+	*pid = (long)json_integer_value(json_object_get(j, "pid"));
+	ports[0] = json_integer_value(json_object_get(j, "gateway"));
+	ports[1] = json_integer_value(json_object_get(j, "admin"));
+	ports[2] = json_integer_value(json_object_get(j, "syslog_tcp"));
+	json_decref(j);
+	if (*pid <= 1 || *pid == (long)getpid())
+		return -1;
+	snprintf(link, sizeof(link), "/proc/%ld/exe", *pid);
+	if ((n = readlink(link, exe, sizeof(exe) - 1)) <= 0)
+		return -1;
+	exe[n] = '\0';
+	base = strrchr(exe, '/') != NULL ? strrchr(exe, '/') + 1 : exe;
+	if (strncmp(base, "vigild", 6) == 0 &&
+	    (base[6] == '\0' || strcmp(base + 6, " (deleted)") == 0))
+		rc = 0;
+	return rc;
+}
+
+/*
+ * Can host:port be bound? A port held by the running vigild of this very
+ * configuration (same data directory, so same vigild.ports) is fine for
+ * `vigild -n` (check, then reload), and named as such when starting.
+ */
+static int
+check_bind(const struct center_paths *p, const char *host, long long port,
+           int slot, const char *what, int check_only)
 {
 	struct addrinfo hints, *res = NULL;
+	long long held[3];
 	char serv[16];
-	int fd = -1, rc = -1, one = 1, gai;
+	long pid;
+	int fd = -1, rc = -1, one = 1, gai, e;
 
 	if (port == 0)
 		return 0;
@@ -238,8 +284,22 @@ check_bind(const char *host, long long port, const char *what)
 		goto fail;
 	rc = 0;
 fail:
-	if (rc == -1) {
-		int e = errno;
+	e = errno;
+	if (rc == -1 && e == EADDRINUSE && running_center(p, &pid, held) == 0 &&
+	    held[slot] == port) {
+		if (check_only) {
+			log_info("check: [%s] %s:%lld: held by the running "
+			         "vigild (pid %ld) of this configuration; not "
+			         "bound again",
+			         what, host, port, pid);
+			rc = 0;
+		} else
+			log_warnx("check: [%s] %s:%lld: held by a vigild "
+			          "already running with this data directory "
+			          "(pid %ld); stop it first, or reload it with "
+			          "kill -HUP %ld",
+			          what, host, port, pid, pid);
+	} else if (rc == -1) {
 		log_warnx("check: [%s] %s:%lld: cannot bind: %s%s", what, host,
 		          port, strerror(e),
 		          e == EADDRINUSE ? " (another program has this port; "
@@ -256,7 +316,7 @@ fail:
 
 int
 center_check(const struct center_conf *c, const struct center_paths *p,
-             int bind_ports)
+             int check_only)
 {
 	struct buf err;
 	X509 *ca = NULL, *srv = NULL;
@@ -322,15 +382,13 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		}
 	}
 out:
-	if (bind_ports) {
-		if (check_bind(c->gw_listen, c->gw_port, "gateway") == -1)
-			nerr++;
-		if (check_bind(c->adm_listen, c->adm_port, "admin") == -1)
-			nerr++;
-		if (c->sl_enable &&
-		    check_bind(c->sl_listen, c->sl_tcp_port, "syslog") == -1)
-			nerr++;
-	}
+	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))
+		nerr++;
+	if (check_bind(p, c->adm_listen, c->adm_port, 1, "admin", check_only))
+		nerr++;
+	if (c->sl_enable && check_bind(p, c->sl_listen, c->sl_tcp_port, 2,
+	                               "syslog", check_only))
+		nerr++;
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(chain, X509_free);
 	X509_free(srv);

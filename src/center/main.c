@@ -67,25 +67,51 @@ tls_fail_cb(const char *reason)
 	metrics_add("vigil_tls_handshake_failures_total", labels, 1);
 }
 
-/* Every held task poll is a connection: take all the descriptors the
- * hard limit allows (the soft default of 1024 would cap the fleet). */
-static void
-raise_fd_limit(long long want)
+/*
+ * Every held task poll is a connection: take all the descriptors the hard
+ * limit allows (the soft default of 1024 would cap the fleet), then size
+ * the gateway to fit. [gateway] max_conns = 0 (the default) means "what
+ * the limit allows, less FD_RESERVE for the database, the key process,
+ * forwarders and the admin API"; a warning only when the operator asked
+ * for more than the system allows. Returns the gateway's connection limit
+ * (0 = none).
+ */
+#define FD_RESERVE 100
+static long long
+fit_fd_limit(long long asked)
 {
 	struct rlimit rl;
+	long long room;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
+		return asked;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
 			log_warn("vigild: raising the file descriptor limit");
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < want)
-		log_warnx("vigild: the file descriptor limit (%llu) is below "
-		          "[gateway] max_conns + 100 (%lld): agents beyond it "
-		          "cannot connect; raise it (ulimit -n, LimitNOFILE=)",
-		          (unsigned long long)rl.rlim_cur, want);
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return asked;
+	room = (long long)rl.rlim_cur - FD_RESERVE;
+	if (room < 1)
+		room = 1;
+	if (asked == 0) {
+		log_debug("vigild: gateway connection limit %lld (descriptor "
+		          "limit %llu less %d)",
+		          room, (unsigned long long)rl.rlim_cur, FD_RESERVE);
+		return room;
+	}
+	if (asked > room)
+		log_warnx("vigild: [gateway] max_conns = %lld is more than the "
+		          "file descriptor limit (%llu) allows (%lld, %d kept "
+		          "for the center itself): agents beyond it cannot "
+		          "connect; raise the limit (ulimit -n, LimitNOFILE=) "
+		          "or lower max_conns",
+		          asked, (unsigned long long)rl.rlim_cur, room,
+		          FD_RESERVE);
+	return asked;
 }
 
 /* libevent's own diagnostics go through our log, not raw stderr. */
@@ -435,7 +461,8 @@ main(int argc, char **argv)
 	struct buf err;
 	struct http_limits gl, al;
 	const char *conf = NULL;
-	int ch, check_only = 0, rc = 1;
+	long long gw_max_conns;
+	int ch, check_only = 0, rc = 1, wrote_ports = 0;
 	static const struct option longopts[] = {
 	    {"list-routes", no_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
@@ -491,8 +518,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	center_paths_init(&c.conf, &c.paths);
-	raise_fd_limit(c.conf.gw_max_conns + 100);
-	if (center_check(&c.conf, &c.paths, 1) > 0) {
+	gw_max_conns = fit_fd_limit(c.conf.gw_max_conns);
+	if (center_check(&c.conf, &c.paths, check_only) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
 		          check_only ? "" : "; not starting");
 		goto out;
@@ -550,7 +577,7 @@ main(int argc, char **argv)
 	gl.max_body = (size_t)c.conf.gw_max_body;
 	gl.max_headers = 16384;
 	gl.timeout_secs = (int)c.conf.gw_timeout;
-	gl.max_conns = (int)c.conf.gw_max_conns;
+	gl.max_conns = (int)gw_max_conns;
 	al.max_body = (size_t)c.conf.adm_max_body;
 	al.max_headers = 16384;
 	al.timeout_secs = (int)c.conf.adm_timeout;
@@ -585,6 +612,8 @@ main(int argc, char **argv)
 	}
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
+	else
+		wrote_ports = 1;
 	/* Started: from here on log where the configuration says. */
 	daemon_ready(c.conf.log_dest == LOG_DEST_SYSLOG);
 	apply_log(&c.conf, g_foreground, g_verbose);
@@ -641,7 +670,9 @@ out:
 	store_close(c.store);
 	ratelimit_free(c.enroll_rl);
 	ratelimit_free(c.login_rl);
-	if (c.paths.ports[0] && rc == 0)
+	/* Only our own: `vigild -n` must not take away the running
+	 * center's file. */
+	if (wrote_ports && rc == 0)
 		unlink(c.paths.ports);
 	center_conf_free(&c.conf);
 	metrics_reset();
