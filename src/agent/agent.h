@@ -124,5 +124,6 @@ int agent_renew_due(const struct agent_state *st);
 int cmd_enroll(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_set_server(int argc, char **argv);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * vigil-agent: the endpoint agent. main() sets up logging and libcurl and
  * hands over to one of the subcommands in the table below, each in its own
- * file (enroll.c, run.c, check.c). Global options come before the
+ * file (enroll.c, run.c, check.c, setserver.c). Global options come before the
  * subcommand; each subcommand has its own --help.
  */
 #include <getopt.h>
@@ -25,6 +25,9 @@ static const struct subcmd subcmds[] = {
      "certificate)"},
     {"run", cmd_run, "heartbeats, renewal; the agent's main loop"},
     {"check", cmd_check, "diagnose the connection to the center"},
+    {"set-server", cmd_set_server,
+     "point the agent at its center's new "
+     "address"},
 };
 
 static void
@@ -37,7 +40,7 @@ usage(FILE *f)
 	           "       vigil-agent COMMAND --help\n"
 	           "       vigil-agent --version\n\ncommands:\n");
 	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
-		fprintf(f, "  %-8s %s\n", subcmds[i].name, subcmds[i].summary);
+		fprintf(f, "  %-10s %s\n", subcmds[i].name, subcmds[i].summary);
 	fprintf(f, "\noptions:\n"
 	           "  -v, --verbose   debug messages\n"
 	           "  --log DEST      where messages go (default stderr)\n"
