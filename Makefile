@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan demo check test test-asan format clean
+.PHONY: all deps build build-asan demo check test test-asan deb format clean
 
 all: build
 
@@ -22,6 +22,10 @@ build-asan: deps
 # Start a demo: center on SQLite, generated PKI, one enrolled local agent.
 demo: build
 	./scripts/demo
+
+# Debian packages of the normal build, in $(BUILD)/deb (docs/install.md).
+deb: build
+	./scripts/make-deb $(BUILD)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

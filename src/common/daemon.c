@@ -1,12 +1,15 @@
 /*
- * daemon.c: detaching with a readiness pipe, and the data directory check
- * (see daemon.h).
+ * daemon.c: detaching with a readiness pipe, readiness for systemd
+ * (sd_notify, for units of Type=notify, which run the daemons in the
+ * foreground), and the data directory check (see daemon.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
 
@@ -51,6 +54,8 @@ daemon_ready(int close_stderr)
 {
 	int devnull;
 
+	/* A no-op unless started by systemd with NOTIFY_SOCKET set. */
+	(void)sd_notify(0, "READY=1");
 	if (ready_fd == -1)
 		return;
 	while (write(ready_fd, "R", 1) == -1 && errno == EINTR)

@@ -14,7 +14,9 @@
  * child ends without it. The child: new session, cwd /, stdin and stdout
  * on /dev/null. 0 in the child, -1 on failure (errno). */
 int daemon_detach(void);
-/* Tells the waiting shell the start succeeded (no-op in the foreground).
+/* Tells the waiting shell the start succeeded, and systemd (READY=1 when
+ * NOTIFY_SOCKET is set; Type=notify units run the daemon with -d).
+ * Otherwise a no-op in the foreground.
  * close_stderr: also point stderr at /dev/null (logging goes to syslog;
  * with stderr or JSON logging the service manager collects stderr). */
 void daemon_ready(int close_stderr);
