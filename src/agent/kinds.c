@@ -29,7 +29,7 @@
 #include "log.h"
 #include "scan.h"
 #include "tls.h"
-#include "work.h"
+#include "taskrun.h"
 
 #define COLLECT_MAX_DEFAULT (32LL << 20)
 
@@ -107,7 +107,7 @@ fetch_rules(struct task_run *run, const char *id, struct buf *out,
 	snprintf(url, sizeof(url), "%s/v1/rules/%s", run->st->server, id);
 	/* A center restarting right after it sent the task: retry a while
 	 * (30 s) before failing the scan. */
-	for (int tries = 0; tries < 10 && !work_stopping(run->w); tries++) {
+	for (int tries = 0; tries < 10 && !taskrun_stopping(run); tries++) {
 		if ((httpc_request(&ho, "GET", url, NULL, NULL, 0, &r) == 0 &&
 		     r.status != 503) ||
 		    tries == 9)
@@ -152,8 +152,7 @@ scan_on_result(const struct scan_result *r, void *arg)
 		return 0;
 	if ((d = scan_result_to_json(r)) == NULL)
 		return 0;
-	if (work_event(j->run->w, "finding", scan_level_name(r->level),
-	               j->run->id, d) == 0)
+	if (taskrun_event(j->run, "finding", scan_level_name(r->level), d) == 0)
 		j->findings_spooled++;
 	json_decref(d);
 	return 0;
@@ -186,7 +185,7 @@ scan_progress(const struct walk_stats *st, const char *path, void *arg)
 	p = stats_json(st);
 	/* The reply may carry a cancellation: it sets run->cancel, which
 	 * the walker checks. */
-	work_report(j->run->w, j->run->id, "running", p, NULL, NULL);
+	taskrun_report(j->run, "running", p, NULL, NULL);
 	json_decref(p);
 }
 
@@ -260,9 +259,9 @@ scan_processes(struct scan_ctx *ctx, struct scan_job *job, json_t *stats)
 				                    json_pack("{s:i, s:s}",
 				                              "pid", pid, "exe",
 				                              exe));
-				if (work_event(job->run->w, "finding",
-				               scan_level_name(r.level),
-				               job->run->id, j) == 0)
+				if (taskrun_event(job->run, "finding",
+				                  scan_level_name(r.level),
+				                  j) == 0)
 					job->findings_spooled++;
 				findings++;
 				json_decref(j);
@@ -358,7 +357,7 @@ do_scan(struct task_run *run, struct outcome *o)
 	wo.on_result = scan_on_result;
 	wo.arg = &job;
 	wo.cancel = run->cancel;
-	work_report(run->w, run->id, "running", NULL, NULL, NULL);
+	taskrun_report(run, "running", NULL, NULL, NULL);
 	memset(&ws, 0, sizeof(ws));
 	wr = np > 0 ? walk_run(ctx, pv, np, &wo, &ws) : 0;
 	o->result = stats_json(&ws);
@@ -671,7 +670,7 @@ do_inventory(struct task_run *run, struct outcome *o)
 		return failf(o, "out of memory");
 	/* The inventory itself is an event (it may be large); the result
 	 * only counts. */
-	if (work_event(run->w, "inventory", "info", run->id, inv) == -1) {
+	if (taskrun_event(run, "inventory", "info", inv) == -1) {
 		json_decref(inv);
 		return failf(o, "cannot spool the inventory");
 	}
@@ -709,9 +708,9 @@ do_kill(struct task_run *run, struct outcome *o)
 	if (kill((pid_t)pid, SIGKILL) == -1)
 		return failf(o, "pid %lld (%s): %s", pid, comm,
 		             strerror(errno));
-	work_event(run->w, "response", "notice", run->id,
-	           json_pack("{s:s, s:I, s:s}", "action", "kill-process", "pid",
-	                     (json_int_t)pid, "name", comm));
+	taskrun_event(run, "response", "notice",
+	              json_pack("{s:s, s:I, s:s}", "action", "kill-process",
+	                        "pid", (json_int_t)pid, "name", comm));
 	o->result =
 	    json_pack("{s:I, s:s}", "pid", (json_int_t)pid, "name", comm);
 	return 0;
@@ -823,9 +822,10 @@ do_quarantine(struct task_run *run, struct outcome *o)
 		unlink(meta);
 		goto out;
 	}
-	work_event(run->w, "response", "notice", run->id,
-	           json_pack("{s:s, s:s, s:s, s:s}", "action", "quarantine",
-	                     "path", path, "sha256", hex, "quarantine_id", id));
+	taskrun_event(run, "response", "notice",
+	              json_pack("{s:s, s:s, s:s, s:s}", "action", "quarantine",
+	                        "path", path, "sha256", hex, "quarantine_id",
+	                        id));
 	o->result = json_incref(m);
 	rc = 0;
 out:
@@ -875,9 +875,9 @@ do_restore(struct task_run *run, struct outcome *o)
 	          (gid_t)json_integer_value(json_object_get(m, "gid"))) == -1)
 		log_warn("restore: %s: mode or owner", path);
 	unlink(meta);
-	work_event(run->w, "response", "notice", run->id,
-	           json_pack("{s:s, s:s, s:s}", "action", "restore", "path",
-	                     path, "quarantine_id", id));
+	taskrun_event(run, "response", "notice",
+	              json_pack("{s:s, s:s, s:s}", "action", "restore", "path",
+	                        path, "quarantine_id", id));
 	o->result = json_pack("{s:s, s:s}", "id", id, "path", path);
 	rc = 0;
 out:
@@ -911,7 +911,7 @@ kinds_run(struct task_run *run)
 	memset(&o, 0, sizeof(o));
 	log_info("task %s: %s started", run->id, run->kind);
 	/* Tells the center the task arrived (else it sends it again). */
-	work_report(run->w, run->id, "running", NULL, NULL, NULL);
+	taskrun_report(run, "running", NULL, NULL, NULL);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kinds[i].name, run->kind) == 0)
 			break;
@@ -922,12 +922,11 @@ kinds_run(struct task_run *run)
 		rc = kinds[i].fn(run, &o);
 	if (rc == 0) {
 		log_info("task %s: %s done", run->id, run->kind);
-		work_report(run->w, run->id, "done", NULL, o.result, NULL);
+		taskrun_report(run, "done", NULL, o.result, NULL);
 	} else {
 		log_warnx("task %s: %s failed: %s", run->id, run->kind,
 		          o.reason);
-		work_report(run->w, run->id, "failed", NULL, o.result,
-		            o.reason);
+		taskrun_report(run, "failed", NULL, o.result, o.reason);
 	}
 	json_decref(o.result);
 }

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "spool.h"
 #include "tls.h"
+#include "taskrun.h"
 #include "work.h"
 
 #define POLL_WAIT        25 /* < the gateway's default 30 s timeout */
@@ -585,6 +586,33 @@ reporter_main(void *arg)
 	return NULL;
 }
 
+/* The outlets of a task run (taskrun.h), ctx being the struct work. */
+static int
+run_event(void *ctx, const char *type, const char *level, const char *task_id,
+          json_t *data)
+{
+	return work_event(ctx, type, level, task_id, data);
+}
+
+static int
+run_report(void *ctx, const char *task_id, const char *state, json_t *progress,
+           json_t *result, const char *reason)
+{
+	return work_report(ctx, task_id, state, progress, result, reason);
+}
+
+static int
+run_stopping(const void *ctx)
+{
+	return work_stopping(ctx);
+}
+
+static const struct taskrun_ops run_ops = {
+    .event = run_event,
+    .report = run_report,
+    .stopping = run_stopping,
+};
+
 static void *
 worker_main(void *arg)
 {
@@ -608,7 +636,8 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		memset(&run, 0, sizeof(run));
-		run.w = w;
+		run.ops = &run_ops;
+		run.ctx = w;
 		run.st = w->st;
 		run.id = json_string_value(json_object_get(t, "id"));
 		run.kind = json_string_value(json_object_get(t, "kind"));

@@ -1,27 +1,17 @@
 /*
- * work.h: the agent's task machinery (work.c) and the table of task kinds
- * (kinds.c). A task kind is one function and one row in kinds.c.
+ * work.h: the agent's task machinery (work.c): the spool of events, the
+ * sender, poller, reporter and worker threads. The worker hands each task
+ * to kinds_run (kinds.c) as a struct task_run (taskrun.h) whose outlets
+ * lead back here.
  */
 #ifndef VIGIL_AGENT_WORK_H
 #define VIGIL_AGENT_WORK_H
-
-#include <stdatomic.h>
 
 #include <jansson.h>
 
 #include "agent.h"
 
 struct work;
-
-/* One task being run by the worker thread. */
-struct task_run {
-	struct work *w;
-	struct agent_state *st;
-	const char *id;
-	const char *kind;
-	json_t *params;
-	atomic_int *cancel; /* set when the center cancelled the task */
-};
 
 /* Opens the spool (<data dir>/spool) and starts the threads; NULL when the
  * spool cannot be opened (the reason is logged). */
@@ -43,8 +33,5 @@ int work_event(struct work *w, const char *type, const char *level,
  * refused (400, 413). Never waits for the center to come back. */
 int work_report(struct work *w, const char *task_id, const char *state,
                 json_t *progress, json_t *result, const char *reason);
-
-/* kinds.c: runs one task to its end, reporting done or failed. */
-void kinds_run(struct task_run *run);
 
 #endif

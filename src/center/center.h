@@ -216,7 +216,7 @@ int admin_authorize(struct http_req *r);
 /* Creates the bootstrap admin API key at first start. */
 int admin_bootstrap_key(struct center *c, struct buf *err);
 
-/* tasks.c */
+/* tasks.c; the routes in tasks_poll.c and tasks_admin.c (see tasks.h) */
 extern const struct http_route tasks_gateway_routes[];
 extern const struct http_route tasks_admin_routes[];
 int tasks_init(struct center *c);

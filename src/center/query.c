@@ -1,6 +1,9 @@
 /*
  * query.c: paging, filtering and sorting for the admin API's list
- * endpoints (see query.h). Pages are keyset pages: rows are ordered by
+ * endpoints (see query.h). Three steps: qplan_parse (src/proto/qplan.c)
+ * checks the query string against the route's spec and makes a plan;
+ * query_sql turns the plan into SQL and typed arguments; query_page runs
+ * it and renders one page. Pages are keyset pages: rows are ordered by
  * (sort value, unique key) and the cursor holds both values of the last
  * row served, so a page never repeats or skips a row when rows are added
  * meanwhile, and a deep page costs what the first does. The cursor is
@@ -9,97 +12,202 @@
  * comparison stays total; other columns are compared bare, so that an
  * index on them serves both the order and the page's start.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/http.h>
 
 #include "center.h"
 #include "cursor.h"
 #include "query.h"
 
-#define QUERY_MAX_ARGS  64
-#define QUERY_MAX_VALUE 256
+/* Each filter binds one argument and the cursor three at most, which
+ * QPLAN_MAX_FILTERS leaves room for. */
+#define QUERY_MAX_ARGS 64
 
-struct qbuild {
+struct query_sql {
 	struct buf sql;
 	struct store_arg args[QUERY_MAX_ARGS];
 	char *owned[QUERY_MAX_ARGS]; /* strings made here */
 	size_t nargs;
+	int key_sort;       /* sorted by the key alone */
+	char sortexpr[256]; /* the sort column as compared */
 };
 
-static int
-qb_arg(struct qbuild *b, char type, const char *s, long long i, int own)
+static void
+query_arg(struct query_sql *b, char type, const char *s, long long i,
+          char *owned)
 {
-	if (b->nargs == QUERY_MAX_ARGS) {
-		if (own)
-			free((char *)s);
-		return -1;
-	}
+	if (b->nargs == QUERY_MAX_ARGS)
+		fatalx("%s: more than %d arguments", __func__, QUERY_MAX_ARGS);
 	b->args[b->nargs].type = type;
 	b->args[b->nargs].s = s;
 	b->args[b->nargs].i = i;
-	b->owned[b->nargs] = own ? (char *)s : NULL;
+	b->owned[b->nargs] = owned;
 	b->nargs++;
-	return 0;
 }
 
-static const struct query_field *
-query_field(const struct query_spec *sp, const char *name, size_t n,
-            unsigned flags)
+static void
+query_sql_free(struct query_sql *b)
 {
-	const struct query_field *f;
+	size_t i;
 
-	for (f = sp->fields; f->name != NULL; f++)
-		if (strlen(f->name) == n && strncmp(f->name, name, n) == 0 &&
-		    (f->flags & flags) != 0)
-			return f;
-	return NULL;
+	for (i = 0; i < b->nargs; i++)
+		free(b->owned[i]);
+	b->nargs = 0;
+	buf_free(&b->sql);
 }
 
-/* "%" and "_" match themselves in a LIKE pattern with ESCAPE '\'. */
+/* "%" and "_" match themselves in a LIKE pattern with ESCAPE '\'. NULL
+ * when memory runs out. */
 static char *
 query_like(const char *prefix, const char *v, const char *suffix)
 {
 	struct buf b;
+	int rc;
 
-	buf_init(&b, 4 * QUERY_MAX_VALUE + 64);
-	buf_puts(&b, prefix);
+	buf_init(&b, 8 * QUERY_MAX_VALUE + 64);
+	rc = buf_puts(&b, prefix);
 	for (; *v != '\0'; v++) {
 		if (*v == '%' || *v == '_' || *v == '\\')
-			buf_putc(&b, '\\');
-		buf_putc(&b, *v);
+			rc |= buf_putc(&b, '\\');
+		rc |= buf_putc(&b, *v);
 	}
-	buf_puts(&b, suffix);
+	rc |= buf_puts(&b, suffix);
+	if (rc != 0) {
+		buf_free(&b);
+		return NULL;
+	}
 	return buf_steal(&b, NULL);
 }
 
-static int
-query_label_ok(const char *s, size_t n)
+/* A LIKE pattern for the member "name":"value" of a column holding a
+ * compact JSON object. */
+static char *
+query_member(const char *name, const char *value)
 {
-	size_t i;
+	char *pre, *pat;
 
-	if (n == 0 || n > 255)
+	if ((pre = query_like("%\"", name, "\":\"")) == NULL)
+		return NULL;
+	pat = query_like(pre, value, "\"%");
+	free(pre);
+	return pat;
+}
+
+static int
+query_filter(struct query_sql *b, const struct query_spec *sp,
+             const struct qplan_filter *fl)
+{
+	const struct query_field *f = fl->field;
+	char *pat;
+
+	switch (fl->op) {
+	case QP_SEARCH:
+		if ((pat = query_like("%", fl->text, "%")) == NULL)
+			return -ENOMEM;
+		query_arg(b, 's', pat, 0, pat);
+		buf_printf(&b->sql, " AND (%s) LIKE ? ESCAPE '\\'", sp->search);
 		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
+	case QP_MEMBER:
+	case QP_LABEL:
+		/* Stored compact: "name":"value" */
+		pat = fl->op == QP_MEMBER ? query_member(f->name, fl->text)
+		                          : query_member(fl->text, fl->label);
+		if (pat == NULL)
+			return -ENOMEM;
+		query_arg(b, 's', pat, 0, pat);
+		buf_printf(&b->sql, " AND %s LIKE ? ESCAPE '\\'", f->column);
+		return 0;
+	default:
+		break;
+	}
+	if (fl->is_int)
+		query_arg(b, 'i', NULL, fl->num, NULL);
+	else
+		query_arg(b, 's', fl->text, 0, NULL);
+	switch (fl->op) {
+	case QP_EXPR:
+		buf_printf(&b->sql, " AND %s", f->column);
+		break;
+	case QP_EQ:
+	case QP_GE:
+	case QP_LE:
+	case QP_FROM:
+	case QP_TO:
+		buf_printf(&b->sql, " AND %s %s ?", f->column,
+		           fl->op == QP_EQ                        ? "="
+		           : fl->op == QP_GE || fl->op == QP_FROM ? ">="
+		           : fl->op == QP_LE                      ? "<="
+		                                                  : "<");
+		break;
+	default:
+		fatalx("%s: filter op %d", __func__, fl->op);
+	}
+	return 0;
 }
 
-static int
-query_typed(json_t *v, int type)
-{
-	return type == QF_INT ? json_is_integer(v) : json_is_string(v);
-}
-
-static int
-query_bind_value(struct qbuild *b, json_t *v)
+static void
+query_value(struct query_sql *b, json_t *v)
 {
 	if (json_is_integer(v))
-		return qb_arg(b, 'i', NULL, json_integer_value(v), 0);
-	return qb_arg(b, 's', json_string_value(v), 0, 0);
+		query_arg(b, 'i', NULL, json_integer_value(v), NULL);
+	else
+		query_arg(b, 's', json_string_value(v), 0, NULL);
+}
+
+/*
+ * The plan as SQL: SELECT <columns>, <sort value>, <key> ... LIMIT
+ * limit + 1 (the extra row tells that a next page exists). 0, -ENOMEM,
+ * or -1 when the SQL outgrows its buffer. b is query_sql_free'd by the
+ * caller either way; its arguments point into the plan.
+ */
+static int
+query_sql(struct query_sql *b, const struct query_spec *sp,
+          const struct qplan *p)
+{
+	const struct query_field *sf = p->sort;
+	const char *dir = p->desc ? "DESC" : "ASC";
+	const char *lt = p->desc ? "<" : ">", *le = p->desc ? "<=" : ">=";
+	size_t i;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	buf_init(&b->sql, 16384);
+	b->key_sort = strcmp(sf->column, sp->key) == 0;
+	if (b->key_sort || !(sf->flags & QF_NULL))
+		snprintf(b->sortexpr, sizeof(b->sortexpr), "%s", sf->column);
+	else
+		snprintf(b->sortexpr, sizeof(b->sortexpr), "COALESCE(%s, %s)",
+		         sf->column, sf->type == QF_INT ? "0" : "''");
+	buf_printf(&b->sql, "SELECT %s, %s, %s FROM %s WHERE 1 = 1",
+	           sp->columns, b->sortexpr, sp->key, sp->table);
+	if (sp->where != NULL)
+		buf_printf(&b->sql, " AND (%s)", sp->where);
+	for (i = 0; i < p->nfilters; i++)
+		if ((rc = query_filter(b, sp, &p->filters[i])) != 0)
+			return rc;
+	if (p->has_cursor && b->key_sort) {
+		query_value(b, p->cursor.k);
+		buf_printf(&b->sql, " AND %s %s ?", sp->key, lt);
+	} else if (p->has_cursor) {
+		query_value(b, p->cursor.v);
+		query_value(b, p->cursor.v);
+		query_value(b, p->cursor.k);
+		/* The first term alone bounds an index range. */
+		buf_printf(&b->sql, " AND %s %s ? AND (%s %s ? OR %s %s ?)",
+		           b->sortexpr, le, b->sortexpr, lt, sp->key, lt);
+	}
+	if (b->key_sort)
+		buf_printf(&b->sql, " ORDER BY %s %s", sp->key, dir);
+	else
+		buf_printf(&b->sql, " ORDER BY %s %s, %s %s", b->sortexpr, dir,
+		           sp->key, dir);
+	buf_printf(&b->sql, " LIMIT %lld", p->limit + 1);
+	if (b->sql.len >= b->sql.max - 1)
+		return -1;
+	return 0;
 }
 
 static size_t
@@ -127,325 +235,100 @@ query_col(struct store_rows *q, int col, int type)
 	return json_string(store_text(q, col) ? store_text(q, col) : "");
 }
 
-static void
-query_known(const struct query_spec *sp, struct buf *b)
+/*
+ * Runs the SQL and renders {"items": [...], "next_cursor": ...} into
+ * *out. 0, -1 when the store fails, -ENOMEM.
+ */
+static int
+query_page(struct store *s, const struct query_spec *sp, const struct qplan *p,
+           const struct query_sql *b, query_item_fn fn, void *arg, json_t **out)
 {
-	const struct query_field *f;
-	const char *const *e;
-
-	buf_puts(b, "limit, cursor, sort");
-	if (sp->search != NULL)
-		buf_puts(b, ", q");
-	for (f = sp->fields; f->name != NULL; f++) {
-		if (f->flags &
-		    (QF_EQ | QF_LABEL | QF_GE | QF_LE | QF_MEMBER | QF_EXPR))
-			buf_printf(b, ", %s", f->name);
-		if (f->flags & QF_RANGE)
-			buf_printf(b, ", %s_from, %s_to", f->name, f->name);
-	}
-	for (e = sp->extra; e != NULL && *e != NULL; e++)
-		buf_printf(b, ", %s", *e);
-}
-
-void
-query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
-            query_item_fn fn, void *arg)
-{
-	const struct query_field *f, *sf = NULL;
-	const struct evkeyval *kv;
-	const char *sort = sp->default_sort, *v, *sname, *cursor = NULL;
-	char sortexpr[256];
-	struct qbuild b;
-	struct buf known;
-	struct store_rows *q = NULL;
-	json_t *items = NULL, *lastv = NULL, *lastk = NULL;
-	struct cursor cur;
-	long long limit = QUERY_DEFAULT_LIMIT, n = 0;
-	long long max_limit = sp->max_limit ? sp->max_limit : QUERY_MAX_LIMIT;
-	size_t ncols = query_ncols(sp->columns), i;
-	int desc, key_sort, sort_type, more = 0;
+	struct store_rows *q;
+	json_t *items, *lastv = NULL, *lastk = NULL, *it;
+	size_t ncols = query_ncols(sp->columns);
 	char *next = NULL;
+	long long n = 0;
+	int more = 0, rc = 0;
 
-	memset(&b, 0, sizeof(b));
-	memset(&cur, 0, sizeof(cur));
-	buf_init(&b.sql, 16384);
-	buf_init(&known, 4096);
-	buf_printf(&b.sql, "SELECT %s, ", sp->columns);
-
-	/* sort first: the cursor must match it */
-	if ((v = http_req_query(r, "sort")) != NULL)
-		sort = v;
-	desc = sort[0] == '-';
-	sname = sort + desc;
-	key_sort = 0;
-	if ((sf = query_field(sp, sname, strlen(sname), QF_SORT)) == NULL) {
-		for (f = sp->fields; f->name != NULL; f++)
-			if (f->flags & QF_SORT)
-				buf_printf(&known, "%s%s",
-				           known.len ? ", " : "", f->name);
-		http_reply_error_field(
-		    r, 400, "bad_request", "sort",
-		    "sort: '%.64s' is not a sort field (one of: %s; prefix "
-		    "'-' for descending)",
-		    sort, buf_cstr(&known));
-		goto out;
+	*out = NULL;
+	if ((q = store_query_args(s, buf_cstr(&b->sql), b->args, b->nargs)) ==
+	    NULL)
+		return -1;
+	if ((items = json_array()) == NULL) {
+		store_done(q);
+		return -ENOMEM;
 	}
-	key_sort = strcmp(sf->column, sp->key) == 0;
-	sort_type = sf->type;
-	if (key_sort || !(sf->flags & QF_NULL))
-		snprintf(sortexpr, sizeof(sortexpr), "%s", sf->column);
-	else
-		snprintf(sortexpr, sizeof(sortexpr), "COALESCE(%s, %s)",
-		         sf->column, sf->type == QF_INT ? "0" : "''");
-	buf_printf(&b.sql, "%s, %s FROM %s WHERE 1 = 1", sortexpr, sp->key,
-	           sp->table);
-	if (sp->where != NULL)
-		buf_printf(&b.sql, " AND (%s)", sp->where);
-
-	for (kv = r->query.tqh_first; kv != NULL; kv = kv->next.tqe_next) {
-		const char *k = kv->key, *val = kv->value;
-		size_t kl = strlen(k);
-		const char *const *e;
-		long long iv;
-
-		if (strcmp(k, "sort") == 0)
-			continue;
-		if (strcmp(k, "cursor") == 0) {
-			cursor = val; /* cursor_decode checks its length */
-			continue;
-		}
-		if (strlen(val) > QUERY_MAX_VALUE) {
-			http_reply_error_field(r, 400, "bad_request", k,
-			                       "%.64s: longer than %d bytes", k,
-			                       QUERY_MAX_VALUE);
-			goto out;
-		}
-		if (strcmp(k, "limit") == 0) {
-			if (str_to_ll(val, 1, max_limit, &limit) == -1) {
-				http_reply_error_field(
-				    r, 400, "bad_request", "limit",
-				    "limit: must be an integer 1..%lld",
-				    max_limit);
-				goto out;
-			}
-			continue;
-		}
-		if (strcmp(k, "q") == 0 && sp->search != NULL) {
-			if (qb_arg(&b, 's', query_like("%", val, "%"), 0, 1) ==
-			    -1)
-				goto too_many;
-			buf_printf(&b.sql, " AND (%s) LIKE ? ESCAPE '\\'",
-			           sp->search);
-			continue;
-		}
-		for (e = sp->extra; e != NULL && *e != NULL; e++)
-			if (strcmp(*e, k) == 0)
-				break;
-		if (e != NULL && *e != NULL)
-			continue;
-		if ((f = query_field(
-		         sp, k, kl, QF_EQ | QF_GE | QF_LE | QF_EXPR)) != NULL) {
-			if (f->type == QF_INT) {
-				if (str_to_ll(val, -(1LL << 62), 1LL << 62,
-				              &iv) == -1) {
-					http_reply_error_field(
-					    r, 400, "bad_request", k,
-					    "%s: must be an integer", f->name);
-					goto out;
-				}
-				if (qb_arg(&b, 'i', NULL, iv, 0) == -1)
-					goto too_many;
-			} else if (qb_arg(&b, 's', val, 0, 0) == -1)
-				goto too_many;
-			if (f->flags & QF_EXPR)
-				buf_printf(&b.sql, " AND %s", f->column);
-			else
-				buf_printf(&b.sql, " AND %s %s ?", f->column,
-				           (f->flags & QF_GE)   ? ">="
-				           : (f->flags & QF_LE) ? "<="
-				                                : "=");
-			continue;
-		}
-		if ((f = query_field(sp, k, kl, QF_MEMBER)) != NULL) {
-			char *pre, *pat;
-
-			if (!query_label_ok(val, strlen(val))) {
-				http_reply_error_field(r, 400, "bad_request", k,
-				                       "%s: letters, digits, "
-				                       "'-', '_' and '.' only",
-				                       f->name);
-				goto out;
-			}
-			/* Stored compact: "name":"value" */
-			pre = query_like("%\"", f->name, "\":\"");
-			pat = pre ? query_like(pre, val, "\"%") : NULL;
-			free(pre);
-			if (pat == NULL || qb_arg(&b, 's', pat, 0, 1) == -1)
-				goto too_many;
-			buf_printf(&b.sql, " AND %s LIKE ? ESCAPE '\\'",
-			           f->column);
-			continue;
-		}
-		if ((f = query_field(sp, k, kl, QF_LABEL)) != NULL) {
-			const char *eq = strchr(val, '=');
-			char *pat;
-
-			if (eq == NULL ||
-			    !query_label_ok(val, (size_t)(eq - val)) ||
-			    !query_label_ok(eq + 1, strlen(eq + 1))) {
-				http_reply_error_field(
-				    r, 400, "bad_request", k,
-				    "%s: must be KEY=VALUE (letters, digits, "
-				    "'-', '_', '.')",
-				    f->name);
-				goto out;
-			}
-			/* Labels are stored as compact JSON objects:
-			 * KEY=VALUE matches "KEY":"VALUE". */
-			{
-				char *k2 = strndup(val, (size_t)(eq - val));
-				char *pre =
-				    k2 ? query_like("%\"", k2, "\":\"") : NULL;
-
-				pat =
-				    pre ? query_like(pre, eq + 1, "\"%") : NULL;
-				free(k2);
-				free(pre);
-			}
-			if (pat == NULL) {
-				http_reply_error(r, 500, "internal_error",
-				                 "out of memory");
-				goto out;
-			}
-			if (qb_arg(&b, 's', pat, 0, 1) == -1)
-				goto too_many;
-			buf_printf(&b.sql, " AND %s LIKE ? ESCAPE '\\'",
-			           f->column);
-			continue;
-		}
-		if (kl > 5 && (strcmp(k + kl - 5, "_from") == 0 ||
-		               strcmp(k + kl - 3, "_to") == 0)) {
-			int from = strcmp(k + kl - 5, "_from") == 0;
-
-			f = query_field(sp, k, kl - (from ? 5 : 3), QF_RANGE);
-			if (f != NULL) {
-				if (str_to_ll(val, -(1LL << 62), 1LL << 62,
-				              &iv) == -1) {
-					http_reply_error_field(
-					    r, 400, "bad_request", k,
-					    "%.64s: must be an integer (Unix "
-					    "time in seconds)",
-					    k);
-					goto out;
-				}
-				if (qb_arg(&b, 'i', NULL, iv, 0) == -1)
-					goto too_many;
-				buf_printf(&b.sql, " AND %s %s ?", f->column,
-				           from ? ">=" : "<");
-				continue;
-			}
-		}
-		query_known(sp, &known);
-		http_reply_error_field(r, 400, "bad_request", k,
-		                       "%.64s: unknown query parameter (known: "
-		                       "%s)",
-		                       k, buf_cstr(&known));
-		goto out;
-	}
-
-	if (cursor != NULL) {
-		buf_reset(&known);
-		if (cursor_decode((const uint8_t *)cursor, strlen(cursor), &cur,
-		                  &known) == -1 ||
-		    !query_typed(cur.v, sort_type) ||
-		    !query_typed(cur.k, sp->key_type)) {
-			http_reply_error_field(r, 400, "bad_request", "cursor",
-			                       "cursor: not a cursor this "
-			                       "endpoint returned");
-			goto out;
-		}
-		if (strcmp(cur.sort, sort) != 0) {
-			http_reply_error_field(
-			    r, 400, "bad_request", "cursor",
-			    "cursor: made for sort '%.64s', not '%.64s'",
-			    cur.sort, sort);
-			goto out;
-		}
-		if (key_sort) {
-			if (query_bind_value(&b, cur.k) == -1)
-				goto too_many;
-			buf_printf(&b.sql, " AND %s %s ?", sp->key,
-			           desc ? "<" : ">");
-		} else {
-			if (query_bind_value(&b, cur.v) == -1 ||
-			    query_bind_value(&b, cur.v) == -1 ||
-			    query_bind_value(&b, cur.k) == -1)
-				goto too_many;
-			/* The first term alone bounds an index range. */
-			buf_printf(&b.sql,
-			           " AND %s %s ? AND (%s %s ? OR %s %s ?)",
-			           sortexpr, desc ? "<=" : ">=", sortexpr,
-			           desc ? "<" : ">", sp->key, desc ? "<" : ">");
-		}
-	}
-	if (key_sort)
-		buf_printf(&b.sql, " ORDER BY %s %s", sp->key,
-		           desc ? "DESC" : "ASC");
-	else
-		buf_printf(&b.sql, " ORDER BY %s %s, %s %s", sortexpr,
-		           desc ? "DESC" : "ASC", sp->key,
-		           desc ? "DESC" : "ASC");
-	buf_printf(&b.sql, " LIMIT %lld", limit + 1);
-	if (b.sql.len >= b.sql.max - 1) {
-		http_reply_error(r, 500, "internal_error", "query too long");
-		goto out;
-	}
-
-	if ((q = store_query_args(s, buf_cstr(&b.sql), b.args, b.nargs)) ==
-	    NULL) {
-		http_reply_error(r, 500, "store", "store unavailable");
-		goto out;
-	}
-	items = json_array();
 	while (store_next(q) == 1) {
-		json_t *it;
-
-		if (n == limit) {
+		if (n == p->limit) {
 			more = 1;
 			break;
 		}
 		n++;
 		json_decref(lastv);
 		json_decref(lastk);
-		lastv = query_col(q, (int)ncols, sort_type);
+		lastv = query_col(q, (int)ncols, p->sort->type);
 		lastk = query_col(q, (int)ncols + 1, sp->key_type);
 		if ((it = fn(q, arg)) != NULL)
 			json_array_append_new(items, it);
 	}
 	store_done(q);
-	if (more && (next = cursor_encode(sort, lastv, lastk)) == NULL) {
-		http_reply_error(r, 500, "internal_error", "out of memory");
-		goto out;
-	}
-	{
-		json_t *o = json_pack("{s:O, s:s?}", "items", items,
-		                      "next_cursor", next);
-
-		if (o != NULL && json_object_get(o, "next_cursor") == NULL)
-			json_object_set_new(o, "next_cursor", json_null());
-		http_reply_json(r, 200, o);
-	}
-	goto out;
-too_many:
-	http_reply_error(r, 400, "bad_request", "too many query parameters");
-out:
-	for (i = 0; i < b.nargs; i++)
-		free(b.owned[i]);
+	if (more && (next = cursor_encode(p->sort_text, lastv, lastk)) == NULL)
+		rc = -ENOMEM;
+	else if ((*out = json_pack("{s:O, s:s?}", "items", items, "next_cursor",
+	                           next)) == NULL)
+		rc = -ENOMEM;
+	else if (json_object_get(*out, "next_cursor") == NULL)
+		json_object_set_new(*out, "next_cursor", json_null());
 	free(next);
 	json_decref(items);
-	cursor_free(&cur);
 	json_decref(lastv);
 	json_decref(lastk);
-	buf_free(&b.sql);
-	buf_free(&known);
+	return rc;
+}
+
+void
+query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
+            query_item_fn fn, void *arg)
+{
+	/* The raw query string: the parser decodes it itself. */
+	const struct evhttp_uri *uri =
+	    r->ev != NULL ? evhttp_request_get_evhttp_uri(r->ev) : NULL;
+	const char *raw = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	struct qplan plan;
+	struct qplan_error err;
+	struct query_sql b;
+	json_t *page;
+	int rc;
+
+	buf_init(&err.msg, 4096);
+	rc = qplan_parse((const uint8_t *)(raw ? raw : ""),
+	                 raw ? strlen(raw) : 0, sp, &plan, &err);
+	if (rc == -ENOMEM) {
+		http_reply_error(r, 500, "internal_error", "out of memory");
+		buf_free(&err.msg);
+		return;
+	}
+	if (rc != 0) {
+		if (err.field[0] != '\0')
+			http_reply_error_field(r, 400, "bad_request", err.field,
+			                       "%s", buf_cstr(&err.msg));
+		else
+			http_reply_error(r, 400, "bad_request", "%s",
+			                 buf_cstr(&err.msg));
+		buf_free(&err.msg);
+		return;
+	}
+	buf_free(&err.msg);
+	if ((rc = query_sql(&b, sp, &plan)) == -ENOMEM)
+		http_reply_error(r, 500, "internal_error", "out of memory");
+	else if (rc != 0)
+		http_reply_error(r, 500, "internal_error", "query too long");
+	else if ((rc = query_page(s, sp, &plan, &b, fn, arg, &page)) == -1)
+		http_reply_error(r, 500, "store", "store unavailable");
+	else if (rc != 0)
+		http_reply_error(r, 500, "internal_error", "out of memory");
+	else
+		http_reply_json(r, 200, page);
+	query_sql_free(&b);
+	qplan_free(&plan);
 }

@@ -1,6 +1,8 @@
 /*
- * ctl.h: shared parts of vigilctl: global options (--server, --ca,
- * --key-file, --json), the admin API call helper and table output.
+ * ctl.h: shared parts of vigilctl (util.c): global options (--server,
+ * --ca, --key-file, --json), the admin API call helpers and output; and
+ * the subcommands' entry points, one file each, which main.c's table
+ * names. util.c calls no subcommand.
  */
 #ifndef VIGIL_CTL_H
 #define VIGIL_CTL_H
@@ -11,6 +13,7 @@ struct ctl_opts {
 	const char *server;   /* https://host:8443 */
 	const char *ca;       /* CA that signed the center's certificate */
 	const char *key_file; /* file with the API key */
+	int key_file_given;   /* --key-file: VIGIL_API_KEY does not count */
 	int json;
 };
 
@@ -46,7 +49,7 @@ void ctl_ago(long long t, char *out, size_t n);
 
 struct buf;
 
-/* Helpers in events.c. "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05";
+/* "2026-11-23 10:00Z", or with secs "2026-11-23 10:00:05";
  * "-" for 0. */
 void ctl_utc(long long t, int secs, char *out, size_t n);
 /* 1 when "--help" or "-h" is among argv[1..]: help, never a value. */
@@ -65,6 +68,20 @@ void ctl_clean(char *s, size_t max);
 void ctl_clean_field(json_t *row, const char *key, size_t max);
 /* An object's members as "k=v k=v", cleaned and cut to max; "-" if none. */
 void ctl_brief(json_t *o, char *out, size_t n, size_t max);
+/* A one-line summary of a row's "data" into out (size n). */
+typedef void (*ctl_summary_fn)(json_t *data, char *out, size_t n);
+/* A string member of a row and the length it is cut to. */
+struct ctl_cut {
+	const char *key;
+	size_t max;
+};
+/* Prints a list of events or findings: as JSON with --json, else as a
+ * table of cols after adding "time_utc" (from "time") and "summary" (from
+ * "data") to each row and cleaning the members clean names ({NULL, 0}
+ * ends it; clean may be NULL). */
+void ctl_print_rows(json_t *rows, ctl_summary_fn summary,
+                    const struct ctl_cut *clean, const char *const *cols,
+                    const char *const *hdrs);
 
 int ctl_agent(int argc, char **argv);
 int ctl_token(int argc, char **argv);

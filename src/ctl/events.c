@@ -1,10 +1,8 @@
 /*
  * events.c: `vigilctl events` (search what agents reported) and `vigilctl
- * samples` (files they uploaded), plus the small output helpers the task
- * and rules commands share: URL encoding, UTC times, and cells made safe
- * for a terminal. Event data, host names and paths come from agents, so
- * every string of theirs is stripped of control characters before it is
- * printed in a table.
+ * samples` (files they uploaded). Event data, host names and paths come from
+ * agents, so every string of theirs is stripped of control characters before it
+ * is printed in a table.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,120 +15,6 @@
 #include "httpc.h"
 
 #define SUMMARY_MAX 80
-
-void
-ctl_utc(long long t, int secs, char *out, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
-		snprintf(out, n, "-");
-		return;
-	}
-	strftime(out, n, secs ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%MZ", &tm);
-}
-
-int
-ctl_wants_help(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0)
-			return 1;
-	return 0;
-}
-
-int
-ctl_since(const char *arg, long long *out)
-{
-	/* A plain number is a time; with a unit, an age. */
-	if (str_to_ll(arg, 0, 1LL << 62, out) == 0)
-		return 0;
-	if (str_to_duration(arg, out) == -1 || *out > (long long)time(NULL)) {
-		fprintf(stderr,
-		        "vigilctl: --since: '%s' is neither a duration (30m, "
-		        "24h, 7d) nor unix seconds\n",
-		        arg);
-		return -1;
-	}
-	*out = (long long)time(NULL) - *out;
-	return 0;
-}
-
-void
-ctl_clean(char *s, size_t max)
-{
-	unsigned char *r = (unsigned char *)s, *w = (unsigned char *)s;
-	size_t len, cut;
-
-	/* C0 controls, DEL and the UTF-8 encodings of C1 controls (which
-	 * some terminals obey, e.g. U+009B as CSI) become '?'. */
-	while (*r != '\0') {
-		if (*r < 0x20 || *r == 0x7f) {
-			*w++ = '?';
-			r++;
-		} else if (r[0] == 0xc2 && r[1] >= 0x80 && r[1] <= 0x9f) {
-			*w++ = '?';
-			r += 2;
-		} else
-			*w++ = *r++;
-	}
-	*w = '\0';
-	if (max < 4 || (len = strlen(s)) <= max)
-		return;
-	/* Cut on a character boundary, never inside a UTF-8 sequence. */
-	cut = max - 3;
-	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-		cut--;
-	memcpy(s + cut, "...", 4);
-}
-
-void
-ctl_clean_field(json_t *row, const char *key, size_t max)
-{
-	json_t *v = json_object_get(row, key);
-	char *s;
-
-	if (!json_is_string(v) || (s = strdup(json_string_value(v))) == NULL)
-		return;
-	ctl_clean(s, max);
-	json_object_set_new(row, key, json_string(s));
-	free(s);
-}
-
-void
-ctl_brief(json_t *o, char *out, size_t n, size_t max)
-{
-	struct buf b;
-	const char *k;
-	json_t *v;
-	char *s;
-
-	buf_init(&b, 8192);
-	if (json_is_object(o)) {
-		json_object_foreach(o, k, v)
-		{
-			if (json_is_string(v))
-				buf_printf(&b, "%s%s=%s", b.len ? " " : "", k,
-				           json_string_value(v));
-			else {
-				s = json_dumps(v,
-				               JSON_COMPACT | JSON_ENCODE_ANY);
-				buf_printf(&b, "%s%s=%s", b.len ? " " : "", k,
-				           s ? s : "?");
-				free(s);
-			}
-			if (b.len > max)
-				break;
-		}
-	}
-	snprintf(out, n, "%s", b.len ? buf_cstr(&b) : "-");
-	buf_free(&b);
-	ctl_clean(out, max);
-}
 
 static void
 events_usage(FILE *f)
@@ -206,26 +90,6 @@ event_summary(json_t *d, char *out, size_t n)
 	ctl_clean(out, SUMMARY_MAX);
 }
 
-void
-ctl_query_add(struct buf *q, const char *name, const char *v)
-{
-	if (v == NULL)
-		return;
-	buf_printf(q, "%c%s=", q->len ? '&' : '?', name);
-	httpc_urlenc(q, v);
-}
-
-int
-ctl_length_ok(const char *opt, const char *v, size_t max)
-{
-	if (strlen(v) == 0 || strlen(v) > max) {
-		fprintf(stderr, "vigilctl: --%s: must be 1..%zu characters\n",
-		        opt, max);
-		return 0;
-	}
-	return 1;
-}
-
 int
 ctl_events(int argc, char **argv)
 {
@@ -250,8 +114,7 @@ ctl_events(int argc, char **argv)
 	const char *text = NULL, *rule = NULL;
 	long long since = -1, limit = 0;
 	struct buf q, path;
-	json_t *j, *a, *row;
-	size_t i;
+	json_t *j;
 	int ch, rc = 2;
 
 	/* "--help" anywhere is a request for help, never a value. */
@@ -333,24 +196,8 @@ ctl_events(int argc, char **argv)
 	rc = 1;
 	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
 		goto out;
-	a = json_object_get(j, "items");
-	if (ctl.json)
-		ctl_print_json(a);
-	else {
-		json_array_foreach(a, i, row)
-		{
-			json_t *t = json_object_get(row, "time");
-			char when[32], sum[512];
-
-			ctl_utc(json_is_integer(t) ? json_integer_value(t) : 0,
-			        1, when, sizeof(when));
-			event_summary(json_object_get(row, "data"), sum,
-			              sizeof(sum));
-			json_object_set_new(row, "time_utc", json_string(when));
-			json_object_set_new(row, "summary", json_string(sum));
-		}
-		ctl_table(a, cols, hdrs);
-	}
+	ctl_print_rows(json_object_get(j, "items"), event_summary, NULL, cols,
+	               hdrs);
 	json_decref(j);
 	rc = 0;
 out:

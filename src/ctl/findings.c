@@ -16,6 +16,12 @@
 #include "httpc.h"
 
 static void
+finding_summary(json_t *data, char *out, size_t n)
+{
+	ctl_brief(data, out, n, 80);
+}
+
+static void
 findings_usage(FILE *f)
 {
 	fprintf(
@@ -67,12 +73,13 @@ findings_list(int argc, char **argv)
 	    "time_utc", "agent_id", "seq", "level", "status", "summary", NULL};
 	static const char *const hdrs[] = {
 	    "TIME (UTC)", "AGENT", "SEQ", "LEVEL", "STATUS", "DATA", NULL};
+	static const struct ctl_cut cut[] = {
+	    {"agent_id", 64}, {"level", 16}, {NULL, 0}};
 	const char *status = NULL, *agent = NULL, *level = NULL, *rule = NULL;
 	const char *text = NULL;
 	long long since = -1, limit = 0;
 	struct buf q, path;
-	json_t *j, *a, *row;
-	size_t i;
+	json_t *j;
 	int ch, rc = 2;
 
 	buf_init(&q, 4096);
@@ -145,26 +152,8 @@ findings_list(int argc, char **argv)
 	rc = 1;
 	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
 		goto out;
-	a = json_object_get(j, "items");
-	if (ctl.json)
-		ctl_print_json(a);
-	else {
-		json_array_foreach(a, i, row)
-		{
-			json_t *t = json_object_get(row, "time");
-			char when[32], sum[512];
-
-			ctl_utc(json_is_integer(t) ? json_integer_value(t) : 0,
-			        1, when, sizeof(when));
-			ctl_brief(json_object_get(row, "data"), sum,
-			          sizeof(sum), 80);
-			json_object_set_new(row, "time_utc", json_string(when));
-			json_object_set_new(row, "summary", json_string(sum));
-			ctl_clean_field(row, "agent_id", 64);
-			ctl_clean_field(row, "level", 16);
-		}
-		ctl_table(a, cols, hdrs);
-	}
+	ctl_print_rows(json_object_get(j, "items"), finding_summary, cut, cols,
+	               hdrs);
 	json_decref(j);
 	rc = 0;
 out:

@@ -32,21 +32,6 @@ login_usage(FILE *f)
 	        "30d)\n");
 }
 
-int
-ctl_login_key_path(char *out, size_t n)
-{
-	const char *x = getenv("XDG_CONFIG_HOME"), *h = getenv("HOME");
-	int k;
-
-	if (x != NULL && *x == '/')
-		k = snprintf(out, n, "%s/vigil/api.key", x);
-	else if (h != NULL && *h == '/')
-		k = snprintf(out, n, "%s/.config/vigil/api.key", h);
-	else
-		return -1;
-	return k > 0 && (size_t)k < n ? 0 : -1;
-}
-
 /* mkdir -p of the directory holding path, new parts 0700. */
 static int
 make_parent(const char *path)

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,41 +51,6 @@ key_usage(FILE *f)
 	           "the caller's)\n"
 	           "  --label TEXT         what the key is for\n"
 	           "  --expires DURATION   e.g. 24h, 90d (default: never)\n");
-}
-
-int
-ctl_read_password(const char *prompt, int from_stdin, char *out, size_t n)
-{
-	struct termios old, noecho;
-	int tty = !from_stdin && isatty(STDIN_FILENO);
-	size_t len;
-	char *ok;
-
-	if (!from_stdin && !tty) {
-		fprintf(stderr, "vigilctl: no terminal to ask for the "
-		                "password; use --password-stdin\n");
-		return -1;
-	}
-	if (tty) {
-		fprintf(stderr, "%s", prompt);
-		tcgetattr(STDIN_FILENO, &old);
-		noecho = old;
-		noecho.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
-	}
-	ok = fgets(out, (int)n, stdin);
-	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fprintf(stderr, "\n");
-	}
-	if (ok == NULL) {
-		fprintf(stderr, "vigilctl: no password given\n");
-		return -1;
-	}
-	len = strlen(out);
-	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-		out[--len] = '\0';
-	return 0;
 }
 
 static int

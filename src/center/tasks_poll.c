@@ -1,0 +1,322 @@
+/*
+ * tasks_poll.c: the agents' side of tasks (gateway routes): the long poll
+ * that hands runs out, and the status reports agents send back.
+ *
+ * GET /v1/tasks?wait=N answers at once when runs are queued for the agent,
+ * else the request is held (http_req_defer) until a task for that agent is
+ * created (tasks_wake) or the wait ends. Held polls (struct center's
+ * waiters) are counted; past [gateway] max_long_polls the center answers
+ * 503 with Retry-After, so nothing is dropped, only postponed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "center.h"
+#include "query.h"
+#include "schema.h"
+#include "events.h"
+#include "metrics.h"
+#include "tasks.h"
+#include "tls.h"
+
+#define C(r)           ((struct center *)(r)->arg)
+#define WAITER_BUCKETS 4096
+#define DISPATCH_MAX   16 /* runs handed out per poll */
+/* A run handed out but never reported running (the reply to the poll was
+ * lost with its connection) goes out again after this long; agents drop
+ * task ids they have seen already. */
+#define REDISPATCH_SECS 30
+
+/* --- waiters (held long polls) ----------------------------------------- */
+
+struct waiter {
+	struct waiter *next;
+	struct center *c;
+	struct http_req *req;
+	struct event *timer;
+	char agent[40];
+};
+
+static size_t
+waiter_hash(const char *id)
+{
+	size_t h = 5381;
+
+	for (; *id; id++)
+		h = h * 33 + (unsigned char)*id;
+	return h % WAITER_BUCKETS;
+}
+
+static struct waiter **
+waiter_slot(struct center *c, const char *id)
+{
+	struct waiter **w;
+
+	if (c->waiters == NULL &&
+	    (c->waiters = calloc(WAITER_BUCKETS, sizeof(*c->waiters))) == NULL)
+		fatalx("%s: out of memory", __func__);
+	for (w = &c->waiters[waiter_hash(id)]; *w != NULL; w = &(*w)->next)
+		if (strcmp((*w)->agent, id) == 0)
+			return w;
+	return w;
+}
+
+/* Unlinks and frees; the request must have been answered. */
+static void
+waiter_drop(struct waiter **slot)
+{
+	struct waiter *w = *slot;
+
+	*slot = w->next;
+	event_free(w->timer);
+	w->c->nwaiters--;
+	metrics_set("vigil_long_polls", NULL, w->c->nwaiters);
+	free(w);
+}
+
+/* The runs queued for an agent, marked dispatched, as the poll reply. */
+static json_t *
+take_runs(struct center *c, const char *agent)
+{
+	struct store_rows *q;
+	json_t *a = json_array(), *t;
+	long long now = (long long)time(NULL);
+	size_t i;
+
+	q = store_query(c->store,
+	                "SELECT t.id, t.kind, t.params, t.timeout "
+	                "FROM task_runs r JOIN tasks t ON t.id = r.task_id "
+	                "WHERE r.agent_id = ? AND (r.state = 'queued' OR "
+	                "(r.state = 'dispatched' AND r.dispatched_at <= ?)) "
+	                "ORDER BY t.created_at LIMIT ?",
+	                "sii", agent, now - REDISPATCH_SECS,
+	                (long long)DISPATCH_MAX);
+	while (q != NULL && store_next(q) == 1) {
+		json_t *params = json_loads(store_text(q, 2), 0, NULL);
+
+		json_array_append_new(
+		    a,
+		    json_pack("{s:s, s:s, s:o, s:I, s:I}", "id",
+		              store_text(q, 0), "kind", store_text(q, 1),
+		              "params", params ? params : json_object(),
+		              "timeout", (json_int_t)store_int(q, 3),
+		              "deadline", (json_int_t)(now + store_int(q, 3))));
+	}
+	store_done(q);
+	json_array_foreach(a, i, t)
+	{
+		store_exec(
+		    c->store,
+		    "UPDATE task_runs SET state = 'dispatched', "
+		    "dispatched_at = ?, updated_at = ? WHERE task_id = ? "
+		    "AND agent_id = ? AND state IN ('queued', 'dispatched')",
+		    "iiss", now, now,
+		    json_string_value(json_object_get(t, "id")), agent);
+	}
+	if (json_array_size(a) > 0)
+		metrics_add("vigil_tasks_dispatched_total", NULL,
+		            (double)json_array_size(a));
+	return a;
+}
+
+static void
+reply_tasks(struct http_req *r, json_t *tasks)
+{
+	http_reply_json(r, 200, json_pack("{s:o}", "tasks", tasks));
+}
+
+static void
+waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter *w = arg;
+	struct waiter **slot = waiter_slot(w->c, w->agent);
+
+	(void)fd;
+	(void)what;
+	reply_tasks(w->req, json_array());
+	waiter_drop(slot);
+}
+
+void
+tasks_wake(struct center *c, const char *agent)
+{
+	struct waiter **slot;
+
+	if (c->nwaiters == 0)
+		return;
+	slot = waiter_slot(c, agent);
+	if (*slot == NULL)
+		return;
+	reply_tasks((*slot)->req, take_runs(c, agent));
+	waiter_drop(slot);
+}
+
+void
+tasks_shutdown(struct center *c)
+{
+	size_t i;
+
+	for (i = 0; c->waiters != NULL && i < WAITER_BUCKETS; i++) {
+		while (c->waiters[i] != NULL) {
+			http_set_header(c->waiters[i]->req, "Retry-After", "5");
+			http_reply_error(
+			    c->waiters[i]->req, 503, "shutting_down",
+			    "the center is restarting; poll again");
+			waiter_drop(&c->waiters[i]);
+		}
+	}
+	free(c->waiters);
+	c->waiters = NULL;
+}
+
+static void
+gw_tasks_poll(struct http_req *r)
+{
+	struct center *c = C(r);
+	const char *ws = http_req_query(r, "wait");
+	long long wait = 0, maxwait = c->conf.gw_timeout - 5;
+	struct waiter **slot, *w;
+	struct http_req *d;
+	json_t *tasks;
+	char *id;
+
+	if ((id = peer_agent_id(r)) == NULL)
+		return;
+	if (ws != NULL && str_to_ll(ws, 0, 3600, &wait) == -1) {
+		http_reply_error(r, 400, "bad_request",
+		                 "wait: must be seconds 0..3600");
+		goto out;
+	}
+	/* The connection's inactivity timeout must not end a held poll. */
+	if (wait > maxwait)
+		wait = maxwait > 0 ? maxwait : 0;
+	tasks = take_runs(c, id);
+	if (json_array_size(tasks) > 0 || wait == 0) {
+		reply_tasks(r, tasks);
+		goto out;
+	}
+	json_decref(tasks);
+	if (c->nwaiters >= c->conf.max_long_polls) {
+		metrics_add("vigil_long_polls_refused_total", NULL, 1);
+		http_set_header(r, "Retry-After", "10");
+		http_reply_error(
+		    r, 503, "busy",
+		    "the center holds %d polls already; retry later",
+		    c->nwaiters);
+		goto out;
+	}
+	/* A second poll of the same agent replaces the first. */
+	slot = waiter_slot(c, id);
+	if (*slot != NULL) {
+		reply_tasks((*slot)->req, json_array());
+		waiter_drop(slot);
+		slot = waiter_slot(c, id);
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (d = http_req_defer(r)) == NULL) {
+		free(w);
+		http_reply_error(r, 503, "busy", "out of memory; retry");
+		goto out;
+	}
+	struct timeval tv = {(time_t)wait, 0};
+
+	w->c = c;
+	w->req = d;
+	snprintf(w->agent, sizeof(w->agent), "%s", id);
+	w->timer = evtimer_new(c->base, waiter_timeout, w);
+	evtimer_add(w->timer, &tv);
+	*slot = w;
+	c->nwaiters++;
+	metrics_set("vigil_long_polls", NULL, c->nwaiters);
+out:
+	free(id);
+}
+
+/* POST /v1/tasks/<id>: the agent reports running (progress), done or
+ * failed. The reply tells it whether the task was cancelled. */
+static void
+gw_task_status(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct task_status_in st;
+	struct store_rows *q;
+	struct buf err;
+	const uint8_t *body;
+	char *id, *state = NULL;
+	long long now = (long long)time(NULL);
+	size_t len;
+	int n = -1;
+
+	buf_init(&err, 1024);
+	memset(&st, 0, sizeof(st));
+	if ((id = peer_agent_id(r)) == NULL)
+		goto out;
+	body = http_req_body(r, &len);
+	if (task_status_parse(body, len, &st, &err) == -1) {
+		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
+		goto out;
+	}
+	q = store_query(c->store,
+	                "SELECT state FROM task_runs WHERE task_id = ? AND "
+	                "agent_id = ?",
+	                "ss", r->rest, id);
+	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL)
+		state = strdup(store_text(q, 0));
+	store_done(q);
+	if (state == NULL) {
+		http_reply_error(r, 404, "not_found",
+		                 "no task %.64s for this agent", r->rest);
+		goto out;
+	}
+	if (strcmp(state, "cancelled") == 0) {
+		http_reply_json(r, 200, json_pack("{s:b}", "cancel", 1));
+		goto out;
+	}
+	if (strcmp(state, "dispatched") != 0 && strcmp(state, "running") != 0) {
+		http_reply_error(r, 409, "finished",
+		                 "task %.64s is already %s for this agent",
+		                 r->rest, state);
+		goto out;
+	}
+	if (st.state == TASK_IN_RUNNING)
+		n = store_exec(
+		    c->store,
+		    "UPDATE task_runs SET state = 'running', "
+		    "progress = COALESCE(?, progress), updated_at = ?, "
+		    "started_at = COALESCE(started_at, ?) "
+		    "WHERE task_id = ? AND agent_id = ?",
+		    "siiss", st.progress, now, now, r->rest, id);
+	else
+		n = store_exec(
+		    c->store,
+		    "UPDATE task_runs SET state = ?, progress = "
+		    "COALESCE(?, progress), result = ?, reason = ?, "
+		    "updated_at = ?, finished_at = ? "
+		    "WHERE task_id = ? AND agent_id = ?",
+		    "ssssiiss", st.state == TASK_IN_DONE ? "done" : "failed",
+		    st.progress, st.result, st.reason[0] ? st.reason : NULL,
+		    now, now, r->rest, id);
+	if (n != 1) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		goto out;
+	}
+	if (st.state != TASK_IN_RUNNING)
+		metrics_add("vigil_task_runs_finished_total",
+		            st.state == TASK_IN_DONE ? "state=\"done\""
+		                                     : "state=\"failed\"",
+		            1);
+	http_reply_json(r, 200, json_pack("{s:b}", "cancel", 0));
+out:
+	task_status_free(&st);
+	free(state);
+	free(id);
+	buf_free(&err);
+}
+
+const struct http_route tasks_gateway_routes[] = {
+    {"GET", "/v1/tasks", gw_tasks_poll, HTTP_ROUTE_CERT, "tasks_poll", 1024},
+    {"POST", "/v1/tasks/", gw_task_status, HTTP_ROUTE_CERT | HTTP_ROUTE_PREFIX,
+     "task_status", 1 << 20},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
+};
