@@ -1,5 +1,5 @@
 /*
- * Tests of src/center/forward.c without the network: target specs checked
+ * Tests of src/center/forward*.c without the network: target specs checked
  * field by field (API bodies and the targets file), the type and level
  * filters, and the audit-log hook storing entries as forwardable events.
  * Delivery itself is tested against a real rsyslogd in tests/e2e/forward_*.
@@ -18,6 +18,8 @@
 
 #include "../../../src/center/db.c"
 #include "../../../src/center/forward.c"
+#include "../../../src/center/forward_api.c"
+#include "../../../src/center/forward_target.c"
 #include "../../../src/center/util.c"
 
 /* admin.c is not linked here; no handler is called. */
