@@ -84,6 +84,7 @@ struct center {
 	struct center_paths paths;
 	struct event_base *base;
 	struct store *store;
+	struct fwd *fwd;   /* forward.c: the running targets */
 	X509 *ca;          /* the CA certificate (public part only) */
 	char ca_pem[8192]; /* PEM of ca, sent to agents */
 	SSL_CTX *gw_ctx, *adm_ctx;

@@ -56,8 +56,6 @@
 
 const char *const transports[] = {"udp", "tcp", "tls"};
 
-struct fwd g_fwd;
-
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
 static int connect_stream(struct fwd_target *t);
@@ -180,7 +178,7 @@ send_udp(struct fwd_target *t, const struct buf *m)
 static int
 fill_batch(struct fwd_target *t)
 {
-	struct fwd *f = &g_fwd;
+	struct fwd *f = t->c->fwd;
 	struct store_rows *r;
 	long long last = t->sent_upto;
 	int rows = 0, queued = 0;
@@ -556,8 +554,8 @@ target_connect(struct fwd_target *t)
 	hints.ai_protocol = t->transport == FWD_UDP ? IPPROTO_UDP : IPPROTO_TCP;
 	snprintf(serv, sizeof(serv), "%d", t->port);
 	t->state = ST_CONNECTING;
-	req =
-	    evdns_getaddrinfo(g_fwd.dns, t->host, serv, &hints, resolved_cb, t);
+	req = evdns_getaddrinfo(t->c->fwd->dns, t->host, serv, &hints,
+	                        resolved_cb, t);
 	/* NULL: answered (or failed) already, resolved_cb has run. */
 	if (req != NULL)
 		t->dns_req = req;
@@ -605,26 +603,27 @@ fail:
 }
 
 struct fwd_target *
-find(const char *name)
+find(struct fwd *f, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < g_fwd.n; i++)
-		if (strcmp(g_fwd.t[i]->name, name) == 0)
-			return g_fwd.t[i];
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->t[i]->name, name) == 0)
+			return f->t[i];
 	return NULL;
 }
 
 int
 add_running(struct fwd_target *t)
 {
+	struct fwd *f = t->c->fwd;
 	struct fwd_target **n;
 
-	n = realloc(g_fwd.t, (g_fwd.n + 1) * sizeof(*n));
+	n = realloc(f->t, (f->n + 1) * sizeof(*n));
 	if (n == NULL)
 		return -1;
-	g_fwd.t = n;
-	g_fwd.t[g_fwd.n++] = t;
+	f->t = n;
+	f->t[f->n++] = t;
 	target_connect(t);
 	return 0;
 }
@@ -643,11 +642,11 @@ same_target(const struct fwd_target *a, const struct fwd_target *b)
 
 /* Stops and frees the running target at index i. */
 void
-remove_running(size_t i)
+remove_running(struct fwd *f, size_t i)
 {
-	struct fwd_target *t = g_fwd.t[i];
+	struct fwd_target *t = f->t[i];
 
-	g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+	f->t[i] = f->t[--f->n];
 	target_free(t);
 }
 
@@ -661,6 +660,7 @@ remove_running(size_t i)
 int
 forward_reload(struct center *c)
 {
+	struct fwd *f = c->fwd;
 	struct store_rows *r;
 	struct buf err;
 	size_t i;
@@ -683,12 +683,12 @@ forward_reload(struct center *c)
 		log_warnx("forward: reload: cannot read the targets");
 		goto out;
 	}
-	for (i = 0; i < g_fwd.n; i++)
-		g_fwd.t[i]->seen = 0;
+	for (i = 0; i < f->n; i++)
+		f->t[i]->seen = 0;
 	while (store_next(r) == 1) {
 		const char *name = store_text(r, 0);
 		json_t *spec = json_loads(store_text(r, 1), 0, NULL);
-		struct fwd_target *old = find(name), *t;
+		struct fwd_target *old = find(f, name), *t;
 
 		buf_reset(&err);
 		/* A restarted target goes on from where the old one is. */
@@ -711,9 +711,9 @@ forward_reload(struct center *c)
 			continue;
 		}
 		if (old != NULL) {
-			for (i = 0; g_fwd.t[i] != old; i++)
+			for (i = 0; f->t[i] != old; i++)
 				;
-			g_fwd.t[i] = t;
+			f->t[i] = t;
 			target_free(old);
 			log_info("forward: target %s changed, restarting (%s "
 			         "%s:%d, %s)",
@@ -735,9 +735,9 @@ forward_reload(struct center *c)
 	}
 	store_done(r);
 	/* Running but no longer stored: removed from the file. */
-	for (i = g_fwd.n; i-- > 0;)
-		if (!g_fwd.t[i]->seen)
-			remove_running(i);
+	for (i = f->n; i-- > 0;)
+		if (!f->t[i]->seen)
+			remove_running(f, i);
 	rc = 0;
 out:
 	buf_free(&err);
@@ -747,16 +747,16 @@ out:
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct fwd *f = ((struct center *)arg)->fwd;
 	size_t i;
 
 	(void)fd;
 	(void)what;
-	(void)arg;
-	for (i = 0; i < g_fwd.n; i++) {
-		if (g_fwd.t[i]->state == ST_UP)
-			target_pump(g_fwd.t[i]);
+	for (i = 0; i < f->n; i++) {
+		if (f->t[i]->state == ST_UP)
+			target_pump(f->t[i]);
 		else
-			update_lag(g_fwd.t[i]); /* grows while it is down */
+			update_lag(f->t[i]); /* grows while it is down */
 	}
 }
 
@@ -765,6 +765,7 @@ forward_init(struct center *c)
 {
 	struct timeval tv = {1, 0};
 	struct store_rows *r;
+	struct fwd *f;
 	struct buf err;
 
 	metrics_declare("vigil_forward_sent_total", METRIC_COUNTER,
@@ -782,17 +783,18 @@ forward_init(struct center *c)
 	                "1 while the target's connection is up");
 	metrics_declare("vigil_forward_cursor", METRIC_GAUGE,
 	                "rowid of the last event forwarded, per target");
+	if ((f = c->fwd = calloc(1, sizeof(*f))) == NULL)
+		return -1;
 	/* The loop's resolver; it keeps the loop alive only while a name is
 	 * being resolved. */
-	g_fwd.dns =
-	    evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	                                EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (g_fwd.dns == NULL) {
+	f->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (f->dns == NULL) {
 		log_warnx("forward: cannot set up the resolver (evdns)");
 		return -1;
 	}
-	buf_init(&g_fwd.msg, 1 << 20);
-	buf_init(&g_fwd.out, 8u << 20);
+	buf_init(&f->msg, 1 << 20);
+	buf_init(&f->out, 8u << 20);
 	buf_init(&err, 4096);
 	if (c->conf.fwd_targets != NULL && tfile_sync(c, &err) == -1) {
 		log_warnx("%s", buf_cstr(&err));
@@ -821,44 +823,50 @@ forward_init(struct center *c)
 	}
 	store_done(r);
 	buf_free(&err);
-	g_fwd.ev_tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
-	return g_fwd.ev_tick ? event_add(g_fwd.ev_tick, &tv) : -1;
+	f->ev_tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
+	return f->ev_tick ? event_add(f->ev_tick, &tv) : -1;
 }
 
 void
 forward_shutdown(struct center *c)
 {
+	struct fwd *f = c->fwd;
 	size_t i;
 
-	(void)c;
-	if (g_fwd.ev_tick) {
-		event_free(g_fwd.ev_tick);
-		g_fwd.ev_tick = NULL;
+	if (f == NULL)
+		return;
+	if (f->ev_tick) {
+		event_free(f->ev_tick);
+		f->ev_tick = NULL;
 	}
-	for (i = 0; i < g_fwd.n; i++)
-		target_free(g_fwd.t[i]);
-	free(g_fwd.t);
-	g_fwd.t = NULL;
-	g_fwd.n = 0;
-	if (g_fwd.dns) {
-		evdns_base_free(g_fwd.dns, 0);
-		g_fwd.dns = NULL;
+	for (i = 0; i < f->n; i++)
+		target_free(f->t[i]);
+	free(f->t);
+	f->t = NULL;
+	f->n = 0;
+	if (f->dns) {
+		evdns_base_free(f->dns, 0);
+		f->dns = NULL;
 	}
-	buf_free(&g_fwd.msg);
-	buf_free(&g_fwd.out);
+	buf_free(&f->msg);
+	buf_free(&f->out);
+	free(f);
+	c->fwd = NULL;
 }
 
 void
 forward_kick(struct center *c)
 {
+	struct fwd *f = c->fwd;
 	size_t i;
 
-	(void)c;
-	for (i = 0; i < g_fwd.n; i++) {
-		if (g_fwd.t[i]->state == ST_UP)
-			pump_later(g_fwd.t[i]);
+	if (f == NULL) /* forward_init() has not run: no target */
+		return;
+	for (i = 0; i < f->n; i++) {
+		if (f->t[i]->state == ST_UP)
+			pump_later(f->t[i]);
 		else
-			update_lag(g_fwd.t[i]);
+			update_lag(f->t[i]);
 	}
 }
 

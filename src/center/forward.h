@@ -64,16 +64,14 @@ struct fwd {
 	struct evdns_base *dns;
 };
 
-extern struct fwd g_fwd;
-
 /* forward.c */
 long long max_event_id(struct center *c);
 void target_free(struct fwd_target *t);
 struct fwd_target *target_new(struct center *c, json_t *spec, long long cursor,
                               struct buf *err);
-struct fwd_target *find(const char *name);
+struct fwd_target *find(struct fwd *f, const char *name);
 int add_running(struct fwd_target *t);
-void remove_running(size_t i);
+void remove_running(struct fwd *f, size_t i);
 
 /* forward_target.c */
 extern const char *const spec_keys[];

@@ -59,8 +59,8 @@ adm_forward_list(struct http_req *r)
 	if (admin_authorize(r) == -1)
 		return;
 	a = json_array();
-	for (i = 0; i < g_fwd.n; i++)
-		json_array_append_new(a, target_status(g_fwd.t[i]));
+	for (i = 0; i < C(r)->fwd->n; i++)
+		json_array_append_new(a, target_status(C(r)->fwd->t[i]));
 	http_reply_json(r, 200, json_pack("{s:o}", "targets", a));
 }
 
@@ -105,7 +105,7 @@ adm_forward_add(struct http_req *r)
 		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
 		goto out;
 	}
-	if (find(t->name) != NULL) {
+	if (find(c->fwd, t->name) != NULL) {
 		http_reply_error(r, 409, "exists",
 		                 "a forwarding target named %s exists already",
 		                 t->name);
@@ -147,7 +147,7 @@ forward_test(struct http_req *r, struct fwd_target *t)
 {
 	struct syslogfmt_event e;
 	char data[256];
-	struct buf *m = &g_fwd.msg;
+	struct buf *m = &C(r)->fwd->msg;
 
 	snprintf(data, sizeof(data),
 	         "{\"message\":\"Vigil forwarding test\",\"target\":\"%s\"}",
@@ -212,7 +212,7 @@ adm_forward_one(struct http_req *r)
 	}
 	memcpy(name, r->rest, n);
 	name[n] = '\0';
-	if ((t = find(name)) == NULL) {
+	if ((t = find(c->fwd, name)) == NULL) {
 		http_reply_error(r, 404, "not_found",
 		                 "no forwarding target %.64s", name);
 		return;
@@ -243,9 +243,9 @@ adm_forward_one(struct http_req *r)
 		return;
 	}
 	log_info("forward: target %s removed", name);
-	for (i = 0; i < g_fwd.n; i++)
-		if (g_fwd.t[i] == t) {
-			remove_running(i);
+	for (i = 0; i < C(r)->fwd->n; i++)
+		if (C(r)->fwd->t[i] == t) {
+			remove_running(c->fwd, i);
 			break;
 		}
 	http_reply_json(r, 200,
