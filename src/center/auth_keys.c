@@ -137,12 +137,16 @@ out:
 void
 adm_key_revoke(struct http_req *r)
 {
-	int n;
+	int n, made;
 
 	if (schema_no_body(r) == -1)
 		return;
 	if (strlen(r->rest) == 0 || strlen(r->rest) > 64) {
 		http_reply_error(r, 404, "not_found", "no such key");
+		return;
+	}
+	if (store_begin(C(r)->store) == -1) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
 	}
 	n = store_exec(C(r)->store,
@@ -155,11 +159,33 @@ adm_key_revoke(struct http_req *r)
 	               r->role >= ROLE_ADMIN ? "is" : "isss",
 	               (long long)time(NULL), r->rest, r->who, r->who);
 	if (n != 1) {
+		store_rollback(C(r)->store);
 		http_reply_error(r, 404, "not_found",
 		                 "no active key %.64s of yours", r->rest);
 		return;
 	}
-	log_info("auth: API key %s revoked by %s", r->rest, r->who);
+	/* Keys made with this key, and theirs: a stolen key cannot leave
+	 * successors behind once it is revoked. */
+	made = store_exec(C(r)->store,
+	                  "UPDATE api_keys SET revoked_at = ? WHERE revoked_at "
+	                  "IS NULL AND id IN (WITH RECURSIVE made(id) AS "
+	                  "(SELECT id FROM api_keys WHERE owner = 'key:' || ? "
+	                  "UNION SELECT k.id FROM api_keys k JOIN made ON "
+	                  "k.owner = 'key:' || made.id) SELECT id FROM made)",
+	                  "is", (long long)time(NULL), r->rest);
+	if (made < 0) {
+		store_rollback(C(r)->store);
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		return;
+	}
+	if (store_commit(C(r)->store) == -1) {
+		store_rollback(C(r)->store);
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		return;
+	}
+	log_info("auth: API key %s revoked by %s, with %d key%s it made",
+	         r->rest, r->who, made, made == 1 ? "" : "s");
 	http_reply_json(r, 200,
-	                json_pack("{s:s, s:b}", "id", r->rest, "revoked", 1));
+	                json_pack("{s:s, s:b, s:i}", "id", r->rest, "revoked",
+	                          1, "keys_made_revoked", made));
 }
