@@ -279,7 +279,8 @@ void ingest_stop(struct center *c);
 extern const struct http_route forward_admin_routes[];
 int forward_init(struct center *c);
 /* Checks the [forward] targets file (vigild -n): -1 with the problems. */
-int forward_check_file(const char *path, const char *fqdn, struct buf *err);
+int forward_check_file(const char *path, const char *fqdn, const char *pki_dir,
+                       struct buf *err);
 void forward_shutdown(struct center *c);
 /* SIGHUP: applies the targets file again; a broken one changes nothing
  * (-1, logged). */

@@ -316,7 +316,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	}
 	if (c->fwd_targets != NULL) {
 		buf_reset(&err);
-		if (forward_check_file(c->fwd_targets, c->fqdn, &err) == -1) {
+		if (forward_check_file(c->fwd_targets, c->fqdn, c->pki_dir,
+		                       &err) == -1) {
 			log_warnx("check: %s", buf_cstr(&err));
 			nerr++;
 		}

@@ -587,7 +587,7 @@ target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 	if (t == NULL)
 		return NULL;
 	t->c = c;
-	if (target_from_json(c->conf.fqdn, spec, t, err) == -1)
+	if (target_from_json(c->conf.fqdn, c->conf.pki_dir, spec, t, err) == -1)
 		goto fail;
 	t->from_config =
 	    json_is_true(json_object_get(spec, "from_config")) ? 1 : 0;

@@ -75,10 +75,11 @@ void remove_running(struct fwd *f, size_t i);
 
 /* forward_target.c */
 extern const char *const spec_keys[];
-int target_from_json(const char *fqdn, json_t *j, struct fwd_target *t,
-                     struct buf *err);
+int target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
+                     struct fwd_target *t, struct buf *err);
 json_t *target_spec(const struct fwd_target *t);
-json_t *tfile_load(const char *path, const char *fqdn, struct buf *err);
+json_t *tfile_load(const char *path, const char *fqdn, const char *pki_dir,
+                   struct buf *err);
 int tfile_sync(struct center *c, struct buf *err);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "center.h"
 #include "forward.h"
+#include "pki.h"
 #include "events.h"
 #include "metrics.h"
 #include "schema.h"
@@ -44,10 +45,70 @@ name_ok(const char *s)
 	return 1;
 }
 
-/* Fills t from a JSON spec (API body or DB row turned into JSON). */
+/*
+ * 0 when key (a client key file) is neither the deployment CA's private
+ * key nor the server certificate's: by path first, so neither is ever read
+ * here, then as a copy elsewhere by comparing the key with each
+ * certificate's public key. The main process must never hold the CA key.
+ */
+static int
+key_foreign(const char *pki_dir, const char *key, struct buf *err)
+{
+	static const char *const own[][3] = {
+	    {"ca.key", "ca.crt", "the deployment CA"},
+	    {"server.key", "server.crt", "the center's server certificate"}};
+	char path[4096], *a, *b;
+	EVP_PKEY *k = NULL;
+	X509 *x;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < 2 && rc == 0; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pki_dir, own[i][0]);
+		a = realpath(path, NULL);
+		b = realpath(key, NULL);
+		if (a != NULL && b != NULL && strcmp(a, b) == 0)
+			rc = -1;
+		free(a);
+		free(b);
+		if (rc == -1)
+			buf_printf(
+			    err,
+			    "key_file: %s is the private key of %s; a "
+			    "forwarding target needs a client key of its "
+			    "own",
+			    key, own[i][2]);
+	}
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < 2 && rc == 0; i++) {
+		struct buf e;
+
+		buf_init(&e, 1024);
+		snprintf(path, sizeof(path), "%s/%s", pki_dir, own[i][1]);
+		x = tls_load_cert(path, &e);
+		if (x != NULL && k == NULL)
+			k = tls_load_key(key, &e);
+		if (x != NULL && k != NULL && pki_key_matches(x, k) == 1) {
+			buf_printf(err,
+			           "key_file: %s is a copy of the private key "
+			           "of %s; a forwarding target needs a client "
+			           "key of its own",
+			           key, own[i][2]);
+			rc = -1;
+		}
+		X509_free(x);
+		buf_free(&e);
+	}
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+/* Fills t from a JSON spec (API body or DB row turned into JSON); with
+ * pki_dir, a client key of the CA or the server is refused. */
 int
-target_from_json(const char *fqdn, json_t *j, struct fwd_target *t,
-                 struct buf *err)
+target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
+                 struct fwd_target *t, struct buf *err)
 {
 	const char *name = json_string_value(json_object_get(j, "name"));
 	const char *tr = json_string_value(json_object_get(j, "transport"));
@@ -156,6 +217,9 @@ target_from_json(const char *fqdn, json_t *j, struct fwd_target *t,
 			              "signed the receiver's certificate)");
 			return -1;
 		}
+		if (key != NULL && pki_dir != NULL &&
+		    key_foreign(pki_dir, key, err) == -1)
+			return -1;
 		if ((t->ctx = tls_client_ctx(ca, cert, key, err)) == NULL)
 			return -1;
 	} else if (ca || cert || key) {
@@ -258,7 +322,8 @@ tfile_handler(void *user, const char *section, const char *name,
 /* Reads and checks the targets file: an object name -> spec, or NULL with
  * every problem in err ("file: [name] key: message" lines). */
 json_t *
-tfile_load(const char *path, const char *fqdn, struct buf *err)
+tfile_load(const char *path, const char *fqdn, const char *pki_dir,
+           struct buf *err)
 {
 	struct tfile tf = {path, json_object(), err, 0};
 	const char *name;
@@ -284,7 +349,7 @@ tfile_load(const char *path, const char *fqdn, struct buf *err)
 
 		memset(&t, 0, sizeof(t));
 		buf_init(&e, 1024);
-		if (target_from_json(fqdn, spec, &t, &e) == -1 ||
+		if (target_from_json(fqdn, pki_dir, spec, &t, &e) == -1 ||
 		    (from != NULL && strcmp(from, "now") != 0 &&
 		     strcmp(from, "start") != 0 &&
 		     buf_puts(&e, "from: now or start") == 0)) {
@@ -307,9 +372,10 @@ tfile_load(const char *path, const char *fqdn, struct buf *err)
 }
 
 int
-forward_check_file(const char *path, const char *fqdn, struct buf *err)
+forward_check_file(const char *path, const char *fqdn, const char *pki_dir,
+                   struct buf *err)
 {
-	json_t *specs = tfile_load(path, fqdn, err);
+	json_t *specs = tfile_load(path, fqdn, pki_dir, err);
 
 	json_decref(specs);
 	return specs ? 0 : -1;
@@ -327,8 +393,8 @@ tfile_sync(struct center *c, struct buf *err)
 	char *s;
 	int rc = -1;
 
-	if ((specs = tfile_load(c->conf.fwd_targets, c->conf.fqdn, err)) ==
-	    NULL)
+	if ((specs = tfile_load(c->conf.fwd_targets, c->conf.fqdn,
+	                        c->conf.pki_dir, err)) == NULL)
 		return -1;
 	if (store_begin(c->store) == -1)
 		goto out;
