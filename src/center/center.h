@@ -129,7 +129,8 @@ void keyproc_restart_later(struct center *c);
 /* Signs csr_pem for agent uuid cn; PEM certificate into out. -1 with a
  * message in err (CSR problems are the caller's 400). */
 int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
-                 long long lifetime, struct buf *out, struct buf *err);
+                 long long lifetime, const char *requester, struct buf *out,
+                 struct buf *err);
 
 /* db.c */
 extern const char *const center_migrations[];

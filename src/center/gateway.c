@@ -96,13 +96,13 @@ dump(json_t *j)
 
 /* Issues the certificate for agent_id and records agent + cert. */
 static int
-issue(struct center *c, const char *agent_id, const char *csr, struct buf *pem,
-      struct buf *err)
+issue(struct center *c, const char *agent_id, const char *csr,
+      const char *requester, struct buf *pem, struct buf *err)
 {
 	X509 *x;
 
-	if (keyproc_sign(c, csr, agent_id, c->conf.agent_cert_lifetime, pem,
-	                 err) == -1)
+	if (keyproc_sign(c, csr, agent_id, c->conf.agent_cert_lifetime,
+	                 requester, pem, err) == -1)
 		return -1;
 	if ((x = tls_cert_from_pem((const char *)pem->data, pem->len)) ==
 	    NULL) {
@@ -283,7 +283,7 @@ gw_enroll(struct http_req *r)
 	struct buf err, pem;
 	X509_REQ *csr = NULL;
 	char *token_id = NULL, *labels = NULL, *cloned_from = NULL, *facts;
-	char agent_id[37], req_id[37];
+	char agent_id[37], req_id[37], requester[128];
 	const uint8_t *body;
 	size_t len;
 	int retry, in_tx = 0;
@@ -366,9 +366,17 @@ gw_enroll(struct http_req *r)
 		reply_pending(r, req_id);
 		goto out;
 	}
+	if (token_id != NULL)
+		snprintf(requester, sizeof(requester),
+		         "enrollment with token %.40s from %.46s", token_id,
+		         r->peer_addr);
+	else
+		snprintf(requester, sizeof(requester),
+		         "clone of agent %.40s from %.46s",
+		         cloned_from ? cloned_from : "-", r->peer_addr);
 	if (insert_agent(c, agent_id, &er.facts, labels, token_id, r->peer_addr,
 	                 cloned_from) == -1 ||
-	    issue(c, agent_id, er.csr, &pem, &err) == -1) {
+	    issue(c, agent_id, er.csr, requester, &pem, &err) == -1) {
 		log_warnx("gateway: enrollment of %s failed: %s",
 		          er.facts.hostname, buf_cstr(&err));
 		http_reply_error(r, 500, "issue_failed",
@@ -532,7 +540,7 @@ gw_renew(struct http_req *r)
 	struct buf err, pem;
 	X509_REQ *csr = NULL;
 	json_t *j = NULL, *v;
-	char *id = NULL;
+	char *id = NULL, requester[128];
 	int found = 0;
 
 	buf_init(&err, 1024);
@@ -564,7 +572,9 @@ gw_renew(struct http_req *r)
 		                 "agent %s is not enrolled here", id);
 		goto out;
 	}
-	if (issue(c, id, json_string_value(v), &pem, &err) == -1) {
+	snprintf(requester, sizeof(requester),
+	         "renewal by agent %.40s from %.46s", id, r->peer_addr);
+	if (issue(c, id, json_string_value(v), requester, &pem, &err) == -1) {
 		http_reply_error(r, 500, "issue_failed", "%s", buf_cstr(&err));
 		goto out;
 	}
