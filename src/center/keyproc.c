@@ -209,15 +209,6 @@ kp_main(int fd, void *arg)
 		           a->ca_crt);
 		EVP_PKEY_free(key);
 		key = NULL;
-	} else if ((logfd = open(a->log_path,
-	                         O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	                         0600)) == -1) {
-		buf_printf(&err,
-		           "%s: cannot open the issued-certificates "
-		           "log: %s",
-		           a->log_path, strerror(errno));
-		EVP_PKEY_free(key);
-		key = NULL;
 	}
 	for (;;) {
 		int r = proc_recv(fd, &h, &msg,
@@ -239,6 +230,23 @@ kp_main(int fd, void *arg)
 			r = proc_send(fd, KP_OK, h.id, "ok", 2);
 			break;
 		case KP_SIGN:
+			/* Opened at the first signing: the data directory
+			 * may not exist yet when vigild -n checks the key. */
+			if (logfd == -1 &&
+			    (logfd =
+			         open(a->log_path,
+			              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			              0600)) == -1) {
+				char m[4400];
+
+				snprintf(
+				    m, sizeof(m),
+				    "%s: cannot open the issued-certificates "
+				    "log: %s; nothing issued",
+				    a->log_path, strerror(errno));
+				r = kp_reply_err(fd, h.id, m);
+				break;
+			}
 			r = kp_sign(fd, h.id, msg.data, msg.len, ca, key, a,
 			            logfd);
 			break;
