@@ -38,6 +38,8 @@ struct center_conf {
 	long long gw_timeout;
 	long long gw_max_conns;
 	long long enroll_rate; /* attempts per source address per minute */
+	int clone_policy;      /* enum clone_policy */
+	long long clone_limit; /* clones per original agent without a token */
 	long long max_long_polls;
 	/* [admin] */
 	char *adm_listen;
@@ -73,6 +75,8 @@ struct center_conf {
 };
 
 /* Paths derived from pki_dir. */
+enum clone_policy { CLONE_LIMIT, CLONE_TOKEN, CLONE_ALLOW };
+
 struct center_paths {
 	char ca_crt[4096], ca_key[4096], server_crt[4096], server_key[4096];
 	char db[4096], admin_key[4096], ports[4096];
