@@ -362,8 +362,10 @@ op("createKey", "POST", "/api/v1/keys", "keys", "Create an API key (shown once)"
              "label": dict(S, minLength=1), "expires": DURATION}, closed=True),
    errors=["500"], desc="403 forbidden for a role above the caller's.")
 op("revokeKey", "DELETE", "/api/v1/keys/{id}", "keys",
-   "Revoke an API key (one the caller made, the calling key, or any for admins)",
-   "readonly", obj({"id": S, "revoked": B}))
+   "Revoke an API key (one the caller made, the calling key, or any for "
+   "admins), and with it every key made with it, recursively",
+   "readonly", obj({"id": S, "revoked": B, "keys_made_revoked": I}),
+   errors=["503"])
 
 # --- center, agents, enrollment (src/center/admin.c) ----------------------
 op("health", "GET", "/api/v1/health", "center", "Status, version, uptime, FQDN, key process",

@@ -477,7 +477,7 @@ enrollment_approve(struct http_req *r, const char *id)
 	struct pending p;
 	struct buf pem, err;
 	json_t *f = NULL;
-	char *ips = NULL, *macs = NULL;
+	char *ips = NULL, *macs = NULL, requester[128];
 	X509 *x = NULL;
 
 	buf_init(&pem, 16384);
@@ -490,8 +490,10 @@ enrollment_approve(struct http_req *r, const char *id)
 	f = json_loads(p.facts, 0, NULL);
 	ips = jarr(f, "ips");
 	macs = jarr(f, "macs");
+	snprintf(requester, sizeof(requester), "approval of %.40s by %.64s", id,
+	         r->who);
 	if (keyproc_sign(c, p.csr, p.agent_id, c->conf.agent_cert_lifetime,
-	                 &pem, &err) == -1 ||
+	                 requester, &pem, &err) == -1 ||
 	    (x = tls_cert_from_pem(buf_cstr(&pem), pem.len)) == NULL) {
 		http_reply_error(r, 500, "issue_failed",
 		                 "the center could not issue a certificate: %s",

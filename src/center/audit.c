@@ -190,7 +190,10 @@ void
 audit_before(struct http_req *r, json_t *before)
 {
 	json_decref(r->audit_before);
-	r->audit_before = before;
+	/* Redacted here, so no entry (nor the event made of it) ever holds
+	 * the secret a setting had before the change. */
+	r->audit_before = before != NULL ? audit_redact(before) : NULL;
+	json_decref(before);
 }
 
 void

@@ -38,6 +38,8 @@ struct center_conf {
 	long long gw_timeout;
 	long long gw_max_conns;
 	long long enroll_rate; /* attempts per source address per minute */
+	int clone_policy;      /* enum clone_policy */
+	long long clone_limit; /* clones per original agent without a token */
 	long long max_long_polls;
 	/* [admin] */
 	char *adm_listen;
@@ -73,6 +75,8 @@ struct center_conf {
 };
 
 /* Paths derived from pki_dir. */
+enum clone_policy { CLONE_LIMIT, CLONE_TOKEN, CLONE_ALLOW };
+
 struct center_paths {
 	char ca_crt[4096], ca_key[4096], server_crt[4096], server_key[4096];
 	char db[4096], admin_key[4096], ports[4096];
@@ -84,6 +88,7 @@ struct center {
 	struct center_paths paths;
 	struct event_base *base;
 	struct store *store;
+	struct fwd *fwd;   /* forward.c: the running targets */
 	X509 *ca;          /* the CA certificate (public part only) */
 	char ca_pem[8192]; /* PEM of ca, sent to agents */
 	SSL_CTX *gw_ctx, *adm_ctx;
@@ -129,7 +134,8 @@ void keyproc_restart_later(struct center *c);
 /* Signs csr_pem for agent uuid cn; PEM certificate into out. -1 with a
  * message in err (CSR problems are the caller's 400). */
 int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
-                 long long lifetime, struct buf *out, struct buf *err);
+                 long long lifetime, const char *requester, struct buf *out,
+                 struct buf *err);
 
 /* db.c */
 extern const char *const center_migrations[];
@@ -279,7 +285,8 @@ void ingest_stop(struct center *c);
 extern const struct http_route forward_admin_routes[];
 int forward_init(struct center *c);
 /* Checks the [forward] targets file (vigild -n): -1 with the problems. */
-int forward_check_file(const char *path, const char *fqdn, struct buf *err);
+int forward_check_file(const char *path, const char *fqdn, const char *pki_dir,
+                       struct buf *err);
 void forward_shutdown(struct center *c);
 /* SIGHUP: applies the targets file again; a broken one changes nothing
  * (-1, logged). */

@@ -64,6 +64,13 @@ const struct cfg_key center_conf_keys[] = {
      "less 100 kept for the center)"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
+    {"gateway", "clone_policy", CFG_ENUM, "limit", 0, 0, OFF(clone_policy), 0,
+     "limit|token|allow",
+     "re-enrollment of a cloned agent with its certificate: up to "
+     "clone_limit per original (limit), never without a token (token), or "
+     "unbounded (allow)"},
+    {"gateway", "clone_limit", CFG_INT, "1", 0, 100000, OFF(clone_limit), 0,
+     NULL, "clones one original agent may make without a token"},
     {"gateway", "max_long_polls", CFG_INT, "25000", 1, 1000000,
      OFF(max_long_polls), 0, NULL,
      "task polls held open at once; beyond, agents get 503 Retry-After"},
@@ -376,7 +383,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	}
 	if (c->fwd_targets != NULL) {
 		buf_reset(&err);
-		if (forward_check_file(c->fwd_targets, c->fqdn, &err) == -1) {
+		if (forward_check_file(c->fwd_targets, c->fqdn, c->pki_dir,
+		                       &err) == -1) {
 			log_warnx("check: %s", buf_cstr(&err));
 			nerr++;
 		}

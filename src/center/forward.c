@@ -47,82 +47,18 @@
 #include <openssl/err.h>
 
 #include "center.h"
+#include "forward.h"
 #include "events.h"
 #include "metrics.h"
 #include "schema.h"
 #include "syslogfmt.h"
 #include "tls.h"
 
-#define C(r)         ((struct center *)(r)->arg)
-#define FWD_BATCH    2000 /* events read per query */
-#define FWD_ROUNDS   8    /* batches per callback before yielding */
-#define FWD_UDP_MAX  65000
-#define FWD_MAXTYPES 16
-#define FWD_STALL    60 /* seconds without write progress */
-
-enum { FWD_UDP, FWD_TCP, FWD_TLS };
-static const char *const transports[] = {"udp", "tcp", "tls"};
-
-enum { ST_IDLE, ST_CONNECTING, ST_UP, ST_BACKOFF };
-
-struct fwd_target {
-	struct center *c;
-	char name[65];
-	int transport;
-	char host[256];
-	int port;
-	struct syslogfmt_opts fmt;
-	int framing;
-	char types[FWD_MAXTYPES][EVENT_MAX_TYPE + 1];
-	int ntypes;
-	int min_rank;
-	char *ca, *cert, *key;
-	SSL_CTX *ctx;
-	struct bufferevent *bev;
-	int udp_fd;
-	int state;
-	long long cursor;    /* saved: last event handled */
-	long long sent_upto; /* in the output buffer, not yet drained */
-	long long backoff;
-	struct event *ev_retry, *ev_pump;
-	double sent, dropped, errors;
-	char last_error[512];
-	long long connected_at;
-	struct evdns_getaddrinfo_request *dns_req; /* resolving */
-	struct evutil_addrinfo *addrs, *ai;        /* resolved; being tried */
-	int from_config; /* defined in [forward] targets, not the API */
-	int seen;        /* forward_reload(): still in the store */
-};
-
-struct fwd {
-	struct fwd_target **t;
-	size_t n;
-	struct buf msg, out;
-	struct event *ev_tick; /* catches events stored by any path */
-	struct evdns_base *dns;
-};
-
-static struct fwd g_fwd;
+const char *const transports[] = {"udp", "tcp", "tls"};
 
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
 static int connect_stream(struct fwd_target *t);
-
-static int
-name_ok(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
 
 static void
 labels(const struct fwd_target *t, char *out, size_t n)
@@ -155,7 +91,7 @@ set_error(struct fwd_target *t, const char *fmt, ...)
 	count(t, "vigil_forward_errors_total", 1, &t->errors);
 }
 
-static long long
+long long
 max_event_id(struct center *c)
 {
 	struct store_rows *r;
@@ -242,7 +178,7 @@ send_udp(struct fwd_target *t, const struct buf *m)
 static int
 fill_batch(struct fwd_target *t)
 {
-	struct fwd *f = &g_fwd;
+	struct fwd *f = t->c->fwd;
 	struct store_rows *r;
 	long long last = t->sent_upto;
 	int rows = 0, queued = 0;
@@ -618,14 +554,14 @@ target_connect(struct fwd_target *t)
 	hints.ai_protocol = t->transport == FWD_UDP ? IPPROTO_UDP : IPPROTO_TCP;
 	snprintf(serv, sizeof(serv), "%d", t->port);
 	t->state = ST_CONNECTING;
-	req =
-	    evdns_getaddrinfo(g_fwd.dns, t->host, serv, &hints, resolved_cb, t);
+	req = evdns_getaddrinfo(t->c->fwd->dns, t->host, serv, &hints,
+	                        resolved_cb, t);
 	/* NULL: answered (or failed) already, resolved_cb has run. */
 	if (req != NULL)
 		t->dns_req = req;
 }
 
-static void
+void
 target_free(struct fwd_target *t)
 {
 	if (t == NULL)
@@ -643,353 +579,7 @@ target_free(struct fwd_target *t)
 	free(t);
 }
 
-/* Fills t from a JSON spec (API body or DB row turned into JSON). */
-static int
-target_from_json(const char *fqdn, json_t *j, struct fwd_target *t,
-                 struct buf *err)
-{
-	const char *name = json_string_value(json_object_get(j, "name"));
-	const char *tr = json_string_value(json_object_get(j, "transport"));
-	const char *host = json_string_value(json_object_get(j, "host"));
-	const char *fmt = json_string_value(json_object_get(j, "format"));
-	const char *fr = json_string_value(json_object_get(j, "framing"));
-	const char *ml = json_string_value(json_object_get(j, "min_level"));
-	const char *ca = json_string_value(json_object_get(j, "ca_file"));
-	const char *cert = json_string_value(json_object_get(j, "cert_file"));
-	const char *key = json_string_value(json_object_get(j, "key_file"));
-	json_t *port = json_object_get(j, "port");
-	json_t *fac = json_object_get(j, "facility");
-	json_t *types = json_object_get(j, "types"), *v;
-	size_t i;
-	int k;
-
-	t->udp_fd = -1;
-	if (name == NULL || !name_ok(name)) {
-		buf_puts(err, "name: 1 to 64 of [A-Za-z0-9._-]");
-		return -1;
-	}
-	snprintf(t->name, sizeof(t->name), "%s", name);
-	t->transport = FWD_UDP;
-	if (tr != NULL) {
-		for (k = 0; k < 3 && strcmp(tr, transports[k]) != 0; k++)
-			;
-		if (k == 3) {
-			buf_puts(err, "transport: udp, tcp or tls");
-			return -1;
-		}
-		t->transport = k;
-	}
-	if (host == NULL || *host == '\0' || strlen(host) >= sizeof(t->host)) {
-		buf_puts(err, "host: required, a name or address");
-		return -1;
-	}
-	snprintf(t->host, sizeof(t->host), "%s", host);
-	t->port = t->transport == FWD_TLS ? 6514 : 514;
-	if (port != NULL) {
-		if (!json_is_integer(port) || json_integer_value(port) < 1 ||
-		    json_integer_value(port) > 65535) {
-			buf_puts(err, "port: 1..65535");
-			return -1;
-		}
-		t->port = (int)json_integer_value(port);
-	}
-	t->fmt.format = SYSLOGFMT_RFC5424;
-	if (fmt != NULL) {
-		if ((k = syslogfmt_format_parse(fmt)) < 0) {
-			buf_puts(err,
-			         "format: rfc5424, rfc3164, cef, leef or json");
-			return -1;
-		}
-		t->fmt.format = (enum syslogfmt_format)k;
-	}
-	t->framing = SYSLOGFMT_OCTET;
-	if (fr != NULL) {
-		if (strcmp(fr, "newline") == 0)
-			t->framing = SYSLOGFMT_NEWLINE;
-		else if (strcmp(fr, "octet") != 0) {
-			buf_puts(err, "framing: octet or newline");
-			return -1;
-		}
-	}
-	t->fmt.facility = 16;
-	if (fac != NULL) {
-		if (!json_is_integer(fac) || json_integer_value(fac) < 0 ||
-		    json_integer_value(fac) > 23) {
-			buf_puts(err, "facility: 0..23 (16 = local0)");
-			return -1;
-		}
-		t->fmt.facility = (int)json_integer_value(fac);
-	}
-	t->fmt.version = VIGIL_VERSION;
-	if ((t->fmt.center_host = strdup(fqdn)) == NULL)
-		return -1;
-	if (ml != NULL && (t->min_rank = syslogfmt_level_rank(ml)) < 0) {
-		buf_puts(err, "min_level: info, notice, warning or alert");
-		return -1;
-	}
-	if (types != NULL) {
-		if (!json_is_array(types) ||
-		    json_array_size(types) > FWD_MAXTYPES) {
-			buf_printf(err,
-			           "types: an array of at most %d event "
-			           "types",
-			           FWD_MAXTYPES);
-			return -1;
-		}
-		json_array_foreach(types, i, v)
-		{
-			const char *s = json_string_value(v);
-
-			if (s == NULL || *s == '\0' ||
-			    strlen(s) > EVENT_MAX_TYPE) {
-				buf_puts(err, "types: event type names");
-				return -1;
-			}
-			snprintf(t->types[t->ntypes++], EVENT_MAX_TYPE + 1,
-			         "%s", s);
-		}
-	}
-	if (t->transport == FWD_TLS) {
-		if (ca == NULL) {
-			buf_puts(err, "ca_file: required for tls (the CA that "
-			              "signed the receiver's certificate)");
-			return -1;
-		}
-		if ((t->ctx = tls_client_ctx(ca, cert, key, err)) == NULL)
-			return -1;
-	} else if (ca || cert || key) {
-		buf_puts(err, "ca_file, cert_file, key_file: only for tls");
-		return -1;
-	}
-	t->ca = dup_or_null(ca);
-	t->cert = dup_or_null(cert);
-	t->key = dup_or_null(key);
-	return 0;
-}
-
-static json_t *
-target_spec(const struct fwd_target *t)
-{
-	json_t *types = json_array();
-	int i;
-
-	for (i = 0; i < t->ntypes; i++)
-		json_array_append_new(types, json_string(t->types[i]));
-	return json_pack(
-	    "{s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:o, s:s, "
-	    "s:s?, s:s?, s:s?}",
-	    "name", t->name, "transport", transports[t->transport], "host",
-	    t->host, "port", t->port, "format",
-	    syslogfmt_format_name(t->fmt.format), "framing",
-	    t->framing == SYSLOGFMT_NEWLINE ? "newline" : "octet", "facility",
-	    t->fmt.facility, "types", types, "min_level",
-	    (const char *[]){"info", "notice", "warning", "alert"}[t->min_rank],
-	    "ca_file", t->ca, "cert_file", t->cert, "key_file", t->key);
-}
-
-/* Keys of a target, in the API and in the targets file. */
-static const char *const spec_keys[] = {
-    "name",      "transport", "host",  "port",      "format",
-    "framing",   "facility",  "types", "min_level", "ca_file",
-    "cert_file", "key_file",  "from",  NULL};
-
-struct tfile {
-	const char *path;
-	json_t *specs; /* name -> spec */
-	struct buf *err;
-	int bad;
-};
-
-static int
-tfile_handler(void *user, const char *section, const char *name,
-              const char *value)
-{
-	struct tfile *tf = user;
-	json_t *spec, *v;
-	long long n;
-	size_t i;
-
-	if (*section == '\0') {
-		buf_printf(tf->err, "%s: %s: outside a [target] section\n",
-		           tf->path, name);
-		tf->bad = 1;
-		return 1;
-	}
-	for (i = 0; spec_keys[i] && strcmp(spec_keys[i], name) != 0; i++)
-		;
-	if (spec_keys[i] == NULL || strcmp(name, "name") == 0) {
-		buf_printf(tf->err, "%s: [%s] %s: unknown key\n", tf->path,
-		           section, name);
-		tf->bad = 1;
-		return 1;
-	}
-	if ((spec = json_object_get(tf->specs, section)) == NULL) {
-		spec =
-		    json_pack("{s:s, s:b}", "name", section, "from_config", 1);
-		json_object_set_new(tf->specs, section, spec);
-	}
-	if (json_object_get(spec, name) != NULL) {
-		buf_printf(tf->err, "%s: [%s] %s: given twice\n", tf->path,
-		           section, name);
-		tf->bad = 1;
-		return 1;
-	}
-	if (strcmp(name, "types") == 0) {
-		struct strv rest = strv_cstr(value), one;
-
-		v = json_array();
-		while (rest.len > 0) {
-			one = strv_trim(strv_split(&rest, ','));
-			if (one.len > 0)
-				json_array_append_new(
-				    v, json_stringn(one.p, one.len));
-		}
-	} else if ((strcmp(name, "port") == 0 ||
-	            strcmp(name, "facility") == 0) &&
-	           str_to_ll(value, 0, 1000000, &n) == 0)
-		v = json_integer(n);
-	else
-		v = json_string(value);
-	json_object_set_new(spec, name, v);
-	return 1;
-}
-
-/* Reads and checks the targets file: an object name -> spec, or NULL with
- * every problem in err ("file: [name] key: message" lines). */
-static json_t *
-tfile_load(const char *path, const char *fqdn, struct buf *err)
-{
-	struct tfile tf = {path, json_object(), err, 0};
-	const char *name;
-	json_t *spec;
-	int rc;
-
-	rc = ini_parse(path, tfile_handler, &tf);
-	if (rc < 0) {
-		buf_printf(err, "%s: cannot read: %s\n", path,
-		           rc == -1 ? strerror(errno) : "out of memory");
-		tf.bad = 1;
-	} else if (rc > 0) {
-		buf_printf(err, "%s:%d: not a [section] or key = value line\n",
-		           path, rc);
-		tf.bad = 1;
-	}
-	json_object_foreach(tf.specs, name, spec)
-	{
-		struct fwd_target t;
-		struct buf e;
-		const char *from =
-		    json_string_value(json_object_get(spec, "from"));
-
-		memset(&t, 0, sizeof(t));
-		buf_init(&e, 1024);
-		if (target_from_json(fqdn, spec, &t, &e) == -1 ||
-		    (from != NULL && strcmp(from, "now") != 0 &&
-		     strcmp(from, "start") != 0 &&
-		     buf_puts(&e, "from: now or start") == 0)) {
-			buf_printf(err, "%s: [%s] %s\n", path, name,
-			           buf_cstr(&e));
-			tf.bad = 1;
-		}
-		SSL_CTX_free(t.ctx);
-		free(t.ca);
-		free(t.cert);
-		free(t.key);
-		free((char *)t.fmt.center_host);
-		buf_free(&e);
-	}
-	if (tf.bad) {
-		json_decref(tf.specs);
-		return NULL;
-	}
-	return tf.specs;
-}
-
-int
-forward_check_file(const char *path, const char *fqdn, struct buf *err)
-{
-	json_t *specs = tfile_load(path, fqdn, err);
-
-	json_decref(specs);
-	return specs ? 0 : -1;
-}
-
-/* Brings forward_targets in line with the targets file: its targets are
- * added (cursor per their "from") or updated (cursor kept); targets that
- * came from the file and are gone from it are removed. */
-static int
-tfile_sync(struct center *c, struct buf *err)
-{
-	const char *name;
-	json_t *specs, *spec;
-	struct store_rows *r;
-	char *s;
-	int rc = -1;
-
-	if ((specs = tfile_load(c->conf.fwd_targets, c->conf.fqdn, err)) ==
-	    NULL)
-		return -1;
-	if (store_begin(c->store) == -1)
-		goto out;
-	r = store_query(c->store,
-	                "SELECT name FROM forward_targets WHERE source = "
-	                "'config'",
-	                "");
-	while (r != NULL && store_next(r) == 1)
-		if (json_object_get(specs, store_text(r, 0)) == NULL)
-			json_object_set_new(specs, store_text(r, 0),
-			                    json_null()); /* gone */
-	store_done(r);
-	json_object_foreach(specs, name, spec)
-	{
-		const char *from =
-		    json_string_value(json_object_get(spec, "from"));
-		long long cursor =
-		    from && strcmp(from, "start") == 0 ? 0 : max_event_id(c);
-		int n;
-
-		if (json_is_null(spec)) {
-			n = store_exec(
-			    c->store,
-			    "DELETE FROM forward_targets WHERE name = "
-			    "?",
-			    "s", name);
-			log_info("forward: target %s removed (no longer in %s)",
-			         name, c->conf.fwd_targets);
-			if (n < 0)
-				goto rollback;
-			continue;
-		}
-		if ((s = json_dumps(spec, JSON_COMPACT)) == NULL)
-			goto rollback;
-		n = store_exec(c->store,
-		               "UPDATE forward_targets SET spec = ?, source = "
-		               "'config' WHERE name = ?",
-		               "ss", s, name);
-		if (n == 0)
-			n = store_exec(
-			    c->store,
-			    "INSERT INTO forward_targets (name, spec, "
-			    "cursor, created_at, source) VALUES (?, ?, "
-			    "?, ?, 'config')",
-			    "ssii", name, s, cursor, (long long)time(NULL));
-		free(s);
-		if (n != 1)
-			goto rollback;
-	}
-	if (store_commit(c->store) == -1)
-		goto rollback;
-	rc = 0;
-	goto out;
-rollback:
-	store_rollback(c->store);
-	buf_puts(err, "forward: cannot store the targets of the targets file");
-out:
-	json_decref(specs);
-	return rc;
-}
-
-static struct fwd_target *
+struct fwd_target *
 target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 {
 	struct fwd_target *t = calloc(1, sizeof(*t));
@@ -997,7 +587,7 @@ target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 	if (t == NULL)
 		return NULL;
 	t->c = c;
-	if (target_from_json(c->conf.fqdn, spec, t, err) == -1)
+	if (target_from_json(c->conf.fqdn, c->conf.pki_dir, spec, t, err) == -1)
 		goto fail;
 	t->from_config =
 	    json_is_true(json_object_get(spec, "from_config")) ? 1 : 0;
@@ -1012,27 +602,28 @@ fail:
 	return NULL;
 }
 
-static struct fwd_target *
-find(const char *name)
+struct fwd_target *
+find(struct fwd *f, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < g_fwd.n; i++)
-		if (strcmp(g_fwd.t[i]->name, name) == 0)
-			return g_fwd.t[i];
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->t[i]->name, name) == 0)
+			return f->t[i];
 	return NULL;
 }
 
-static int
+int
 add_running(struct fwd_target *t)
 {
+	struct fwd *f = t->c->fwd;
 	struct fwd_target **n;
 
-	n = realloc(g_fwd.t, (g_fwd.n + 1) * sizeof(*n));
+	n = realloc(f->t, (f->n + 1) * sizeof(*n));
 	if (n == NULL)
 		return -1;
-	g_fwd.t = n;
-	g_fwd.t[g_fwd.n++] = t;
+	f->t = n;
+	f->t[f->n++] = t;
 	target_connect(t);
 	return 0;
 }
@@ -1050,12 +641,12 @@ same_target(const struct fwd_target *a, const struct fwd_target *b)
 }
 
 /* Stops and frees the running target at index i. */
-static void
-remove_running(size_t i)
+void
+remove_running(struct fwd *f, size_t i)
 {
-	struct fwd_target *t = g_fwd.t[i];
+	struct fwd_target *t = f->t[i];
 
-	g_fwd.t[i] = g_fwd.t[--g_fwd.n];
+	f->t[i] = f->t[--f->n];
 	target_free(t);
 }
 
@@ -1069,6 +660,7 @@ remove_running(size_t i)
 int
 forward_reload(struct center *c)
 {
+	struct fwd *f = c->fwd;
 	struct store_rows *r;
 	struct buf err;
 	size_t i;
@@ -1091,12 +683,12 @@ forward_reload(struct center *c)
 		log_warnx("forward: reload: cannot read the targets");
 		goto out;
 	}
-	for (i = 0; i < g_fwd.n; i++)
-		g_fwd.t[i]->seen = 0;
+	for (i = 0; i < f->n; i++)
+		f->t[i]->seen = 0;
 	while (store_next(r) == 1) {
 		const char *name = store_text(r, 0);
 		json_t *spec = json_loads(store_text(r, 1), 0, NULL);
-		struct fwd_target *old = find(name), *t;
+		struct fwd_target *old = find(f, name), *t;
 
 		buf_reset(&err);
 		/* A restarted target goes on from where the old one is. */
@@ -1119,9 +711,9 @@ forward_reload(struct center *c)
 			continue;
 		}
 		if (old != NULL) {
-			for (i = 0; g_fwd.t[i] != old; i++)
+			for (i = 0; f->t[i] != old; i++)
 				;
-			g_fwd.t[i] = t;
+			f->t[i] = t;
 			target_free(old);
 			log_info("forward: target %s changed, restarting (%s "
 			         "%s:%d, %s)",
@@ -1143,9 +735,9 @@ forward_reload(struct center *c)
 	}
 	store_done(r);
 	/* Running but no longer stored: removed from the file. */
-	for (i = g_fwd.n; i-- > 0;)
-		if (!g_fwd.t[i]->seen)
-			remove_running(i);
+	for (i = f->n; i-- > 0;)
+		if (!f->t[i]->seen)
+			remove_running(f, i);
 	rc = 0;
 out:
 	buf_free(&err);
@@ -1155,16 +747,16 @@ out:
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct fwd *f = ((struct center *)arg)->fwd;
 	size_t i;
 
 	(void)fd;
 	(void)what;
-	(void)arg;
-	for (i = 0; i < g_fwd.n; i++) {
-		if (g_fwd.t[i]->state == ST_UP)
-			target_pump(g_fwd.t[i]);
+	for (i = 0; i < f->n; i++) {
+		if (f->t[i]->state == ST_UP)
+			target_pump(f->t[i]);
 		else
-			update_lag(g_fwd.t[i]); /* grows while it is down */
+			update_lag(f->t[i]); /* grows while it is down */
 	}
 }
 
@@ -1173,6 +765,7 @@ forward_init(struct center *c)
 {
 	struct timeval tv = {1, 0};
 	struct store_rows *r;
+	struct fwd *f;
 	struct buf err;
 
 	metrics_declare("vigil_forward_sent_total", METRIC_COUNTER,
@@ -1190,17 +783,18 @@ forward_init(struct center *c)
 	                "1 while the target's connection is up");
 	metrics_declare("vigil_forward_cursor", METRIC_GAUGE,
 	                "rowid of the last event forwarded, per target");
+	if ((f = c->fwd = calloc(1, sizeof(*f))) == NULL)
+		return -1;
 	/* The loop's resolver; it keeps the loop alive only while a name is
 	 * being resolved. */
-	g_fwd.dns =
-	    evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	                                EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (g_fwd.dns == NULL) {
+	f->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (f->dns == NULL) {
 		log_warnx("forward: cannot set up the resolver (evdns)");
 		return -1;
 	}
-	buf_init(&g_fwd.msg, 1 << 20);
-	buf_init(&g_fwd.out, 8u << 20);
+	buf_init(&f->msg, 1 << 20);
+	buf_init(&f->out, 8u << 20);
 	buf_init(&err, 4096);
 	if (c->conf.fwd_targets != NULL && tfile_sync(c, &err) == -1) {
 		log_warnx("%s", buf_cstr(&err));
@@ -1229,44 +823,50 @@ forward_init(struct center *c)
 	}
 	store_done(r);
 	buf_free(&err);
-	g_fwd.ev_tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
-	return g_fwd.ev_tick ? event_add(g_fwd.ev_tick, &tv) : -1;
+	f->ev_tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
+	return f->ev_tick ? event_add(f->ev_tick, &tv) : -1;
 }
 
 void
 forward_shutdown(struct center *c)
 {
+	struct fwd *f = c->fwd;
 	size_t i;
 
-	(void)c;
-	if (g_fwd.ev_tick) {
-		event_free(g_fwd.ev_tick);
-		g_fwd.ev_tick = NULL;
+	if (f == NULL)
+		return;
+	if (f->ev_tick) {
+		event_free(f->ev_tick);
+		f->ev_tick = NULL;
 	}
-	for (i = 0; i < g_fwd.n; i++)
-		target_free(g_fwd.t[i]);
-	free(g_fwd.t);
-	g_fwd.t = NULL;
-	g_fwd.n = 0;
-	if (g_fwd.dns) {
-		evdns_base_free(g_fwd.dns, 0);
-		g_fwd.dns = NULL;
+	for (i = 0; i < f->n; i++)
+		target_free(f->t[i]);
+	free(f->t);
+	f->t = NULL;
+	f->n = 0;
+	if (f->dns) {
+		evdns_base_free(f->dns, 0);
+		f->dns = NULL;
 	}
-	buf_free(&g_fwd.msg);
-	buf_free(&g_fwd.out);
+	buf_free(&f->msg);
+	buf_free(&f->out);
+	free(f);
+	c->fwd = NULL;
 }
 
 void
 forward_kick(struct center *c)
 {
+	struct fwd *f = c->fwd;
 	size_t i;
 
-	(void)c;
-	for (i = 0; i < g_fwd.n; i++) {
-		if (g_fwd.t[i]->state == ST_UP)
-			pump_later(g_fwd.t[i]);
+	if (f == NULL) /* forward_init() has not run: no target */
+		return;
+	for (i = 0; i < f->n; i++) {
+		if (f->t[i]->state == ST_UP)
+			pump_later(f->t[i]);
 		else
-			update_lag(g_fwd.t[i]);
+			update_lag(f->t[i]);
 	}
 }
 
@@ -1298,240 +898,3 @@ forward_audit(struct center *c, json_t *entry)
 	free(data);
 	return rc;
 }
-
-static json_t *
-target_status(const struct fwd_target *t)
-{
-	static const char *const states[] = {"idle", "connecting", "up",
-	                                     "backoff"};
-	json_t *o = target_spec(t);
-	long long lag = max_event_id(t->c) - t->cursor;
-
-	json_object_set_new(o, "state", json_string(states[t->state]));
-	json_object_set_new(o, "source",
-	                    json_string(t->from_config ? "config" : "api"));
-	json_object_set_new(o, "cursor", json_integer(t->cursor));
-	json_object_set_new(o, "lag_events", json_integer(lag < 0 ? 0 : lag));
-	json_object_set_new(o, "sent", json_integer((json_int_t)t->sent));
-	json_object_set_new(o, "dropped", json_integer((json_int_t)t->dropped));
-	json_object_set_new(o, "errors", json_integer((json_int_t)t->errors));
-	json_object_set_new(o, "last_error",
-	                    t->last_error[0] ? json_string(t->last_error)
-	                                     : json_null());
-	return o;
-}
-
-/* GET /api/v1/forward */
-static void
-adm_forward_list(struct http_req *r)
-{
-	json_t *a;
-	size_t i;
-
-	if (admin_authorize(r) == -1)
-		return;
-	a = json_array();
-	for (i = 0; i < g_fwd.n; i++)
-		json_array_append_new(a, target_status(g_fwd.t[i]));
-	http_reply_json(r, 200, json_pack("{s:o}", "targets", a));
-}
-
-/* POST /api/v1/forward */
-static void
-adm_forward_add(struct http_req *r)
-{
-	struct center *c = C(r);
-	struct fwd_target *t = NULL;
-	const char *from, *k;
-	json_t *body, *spec = NULL, *v;
-	struct buf err;
-	long long cursor;
-	char *s = NULL;
-	size_t i;
-
-	if (admin_authorize(r) == -1)
-		return;
-	if ((body = http_req_json(r)) == NULL)
-		return;
-	buf_init(&err, 1024);
-	json_object_foreach(body, k, v)
-	{
-		for (i = 0; spec_keys[i] && strcmp(spec_keys[i], k) != 0; i++)
-			;
-		if (spec_keys[i] == NULL) {
-			http_reply_error(r, 400, "bad_request",
-			                 "%.64s: unknown field", k);
-			goto out;
-		}
-	}
-	from = json_string_value(json_object_get(body, "from"));
-	if (from != NULL && strcmp(from, "now") != 0 &&
-	    strcmp(from, "start") != 0) {
-		http_reply_error(r, 400, "bad_request",
-		                 "from: now (events stored from now on, the "
-		                 "default) or start (every stored event)");
-		goto out;
-	}
-	cursor = from && strcmp(from, "start") == 0 ? 0 : max_event_id(c);
-	if ((t = target_new(c, body, cursor, &err)) == NULL) {
-		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
-		goto out;
-	}
-	if (find(t->name) != NULL) {
-		http_reply_error(r, 409, "exists",
-		                 "a forwarding target named %s exists already",
-		                 t->name);
-		goto out;
-	}
-	spec = target_spec(t);
-	s = json_dumps(spec, JSON_COMPACT);
-	if (s == NULL ||
-	    store_exec(c->store,
-	               "INSERT INTO forward_targets (name, spec, cursor, "
-	               "created_at, source) VALUES (?, ?, ?, ?, 'api')",
-	               "ssii", t->name, s, cursor,
-	               (long long)time(NULL)) != 1) {
-		http_reply_error(r, 409, "exists",
-		                 "a forwarding target named %s exists already",
-		                 t->name);
-		goto out;
-	}
-	if (add_running(t) == -1) {
-		http_reply_error(r, 500, "internal", "out of memory");
-		goto out;
-	}
-	log_info("forward: target %s added (%s %s:%d, %s)", t->name,
-	         transports[t->transport], t->host, t->port,
-	         syslogfmt_format_name(t->fmt.format));
-	http_reply_json(r, 201, target_status(t));
-	t = NULL;
-out:
-	target_free(t);
-	free(s);
-	json_decref(spec);
-	json_decref(body);
-	buf_free(&err);
-}
-
-/* Sends one test message through the target's connection. */
-static void
-forward_test(struct http_req *r, struct fwd_target *t)
-{
-	struct syslogfmt_event e;
-	char data[256];
-	struct buf *m = &g_fwd.msg;
-
-	snprintf(data, sizeof(data),
-	         "{\"message\":\"Vigil forwarding test\",\"target\":\"%s\"}",
-	         t->name);
-	memset(&e, 0, sizeof(e));
-	e.agent_id = "center";
-	e.time = (long long)time(NULL);
-	e.type = "test";
-	e.level = "notice";
-	e.data = data;
-	if (t->state != ST_UP) {
-		http_reply_error(
-		    r, 502, "not_connected", "%s is not connected to %s:%d: %s",
-		    t->name, t->host, t->port,
-		    t->last_error[0] ? t->last_error : "connecting");
-		return;
-	}
-	buf_reset(m);
-	if (syslogfmt_format(&t->fmt, &e, m) == -1)
-		goto fail;
-	if (t->transport == FWD_UDP) {
-		if (send(t->udp_fd, m->data, m->len, 0) == -1) {
-			http_reply_error(r, 502, "send_failed", "%s: %s:%d: %s",
-			                 t->name, t->host, t->port,
-			                 strerror(errno));
-			return;
-		}
-	} else {
-		struct buf fr;
-
-		buf_init(&fr, 1 << 20);
-		if (syslogfmt_frame(t->framing, m->data, m->len, &fr) == -1 ||
-		    bufferevent_write(t->bev, fr.data, fr.len) == -1) {
-			buf_free(&fr);
-			goto fail;
-		}
-		buf_free(&fr);
-	}
-	http_reply_json(r, 200,
-	                json_pack("{s:s, s:b, s:s}", "name", t->name, "sent", 1,
-	                          "message", buf_cstr(m)));
-	return;
-fail:
-	http_reply_error(r, 500, "internal", "cannot queue the test message");
-}
-
-/* DELETE /api/v1/forward/NAME, POST /api/v1/forward/NAME/test */
-static void
-adm_forward_one(struct http_req *r)
-{
-	struct center *c = C(r);
-	struct fwd_target *t;
-	char name[80];
-	const char *slash = strchr(r->rest, '/');
-	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest), i;
-
-	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
-		return;
-	if (n == 0 || n >= sizeof(name)) {
-		http_reply_error(r, 404, "not_found", "no such target");
-		return;
-	}
-	memcpy(name, r->rest, n);
-	name[n] = '\0';
-	if ((t = find(name)) == NULL) {
-		http_reply_error(r, 404, "not_found",
-		                 "no forwarding target %.64s", name);
-		return;
-	}
-	if (strcmp(r->method, "POST") == 0) {
-		if (slash == NULL || strcmp(slash, "/test") != 0) {
-			http_reply_error(r, 404, "not_found",
-			                 "POST /api/v1/forward/NAME/test");
-			return;
-		}
-		forward_test(r, t);
-		return;
-	}
-	if (slash != NULL) {
-		http_reply_error(r, 404, "not_found", "no such target");
-		return;
-	}
-	if (t->from_config) {
-		http_reply_error(r, 409, "from_config",
-		                 "%s is defined in %s; remove it there and "
-		                 "reload vigild (SIGHUP)",
-		                 name, c->conf.fwd_targets);
-		return;
-	}
-	if (store_exec(c->store, "DELETE FROM forward_targets WHERE name = ?",
-	               "s", name) < 0) {
-		http_reply_error(r, 503, "store_busy", "store busy; retry");
-		return;
-	}
-	log_info("forward: target %s removed", name);
-	for (i = 0; i < g_fwd.n; i++)
-		if (g_fwd.t[i] == t) {
-			remove_running(i);
-			break;
-		}
-	http_reply_json(r, 200,
-	                json_pack("{s:s, s:b}", "name", name, "deleted", 1));
-}
-
-const struct http_route forward_admin_routes[] = {
-    {"GET", "/api/v1/forward", adm_forward_list, 0, "forward", 0,
-     ROLE_READONLY},
-    {"POST", "/api/v1/forward", adm_forward_add, 0, "forward", 0, ROLE_ADMIN},
-    /* .../NAME/test: sends one test message */
-    {"POST", "/api/v1/forward/", adm_forward_one, HTTP_ROUTE_PREFIX,
-     "forward_target", 0, ROLE_OPERATOR},
-    {"DELETE", "/api/v1/forward/", adm_forward_one, HTTP_ROUTE_PREFIX,
-     "forward_target", 0, ROLE_ADMIN},
-    {NULL, NULL, NULL, 0, NULL, 0},
-};

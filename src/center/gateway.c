@@ -96,13 +96,13 @@ dump(json_t *j)
 
 /* Issues the certificate for agent_id and records agent + cert. */
 static int
-issue(struct center *c, const char *agent_id, const char *csr, struct buf *pem,
-      struct buf *err)
+issue(struct center *c, const char *agent_id, const char *csr,
+      const char *requester, struct buf *pem, struct buf *err)
 {
 	X509 *x;
 
-	if (keyproc_sign(c, csr, agent_id, c->conf.agent_cert_lifetime, pem,
-	                 err) == -1)
+	if (keyproc_sign(c, csr, agent_id, c->conf.agent_cert_lifetime,
+	                 requester, pem, err) == -1)
 		return -1;
 	if ((x = tls_cert_from_pem((const char *)pem->data, pem->len)) ==
 	    NULL) {
@@ -232,17 +232,86 @@ reply_pending(struct http_req *r, const char *req_id)
 	                          "status", "pending", "retry_after", 10));
 }
 
+/* Clones made so far from the original agent that id descends from (the
+ * original itself when it is no clone), its clones' clones included. */
+static long long
+clone_count(struct center *c, const char *id)
+{
+	struct store_rows *q;
+	long long n = -1;
+
+	q = store_query(
+	    c->store,
+	    "WITH RECURSIVE up(id, parent) AS (SELECT id, cloned_from FROM "
+	    "agents WHERE id = ? UNION SELECT a.id, a.cloned_from FROM agents "
+	    "a JOIN up ON a.id = up.parent), root(id) AS (SELECT id FROM up "
+	    "WHERE parent IS NULL OR parent NOT IN (SELECT id FROM agents)), "
+	    "down(id) AS (SELECT a.id FROM agents a JOIN root ON "
+	    "a.cloned_from = root.id UNION SELECT a.id FROM agents a JOIN down "
+	    "ON a.cloned_from = down.id) SELECT count(*) FROM down",
+	    "s", id);
+	if (q != NULL && store_next(q) == 1)
+		n = store_int(q, 0);
+	store_done(q);
+	return n;
+}
+
+/* A notice and an audit entry for every clone re-enrollment, made or
+ * refused (after the enrollment's own transaction). */
+static void
+clone_record(struct http_req *r, const char *orig, const char *new_id,
+             const char *why)
+{
+	struct center *c = C(r);
+	struct audit_entry a;
+	char who[64], msg[512];
+
+	snprintf(who, sizeof(who), "agent:%.40s", orig);
+	if (new_id != NULL)
+		snprintf(
+		    msg, sizeof(msg),
+		    "a clone of agent %.40s (from %.46s) enrolled as agent "
+		    "%.40s with its certificate and labels",
+		    orig, r->peer_addr, new_id);
+	else
+		snprintf(msg, sizeof(msg),
+		         "a clone of agent %.40s (from %.46s) was refused: %s",
+		         orig, r->peer_addr, why);
+	log_warnx("gateway: %s", msg);
+	store_exec(c->store,
+	           "INSERT INTO notices (time, kind, agent_id, message) "
+	           "VALUES (?, ?, ?, ?)",
+	           "isss", (long long)time(NULL),
+	           new_id ? "clone_enrolled" : "clone_refused", orig, msg);
+	memset(&a, 0, sizeof(a));
+	a.who = who;
+	a.addr = r->peer_addr;
+	a.action = "agent.clone";
+	a.target = new_id;
+	a.status = new_id ? 201 : 403;
+	a.error = new_id ? NULL : why;
+	audit_append(c, &a);
+}
+
 /*
  * Re-enrollment of a clone: the caller holds a valid certificate of an
  * agent whose recorded machine id differs from the one it reports now.
- * Returns the old agent id (malloc'd) or NULL after replying.
+ * [gateway] clone_policy bounds it: a certificate is no enrollment token,
+ * so by default one original yields at most clone_limit clones (its
+ * clones' clones count against the same original); beyond that, or with
+ * clone_policy = token, the copy must enroll with a token.
+ * Returns the old agent id (malloc'd) or NULL after replying; a refusal
+ * by the policy leaves the original's id in refused and the reason in
+ * why, for clone_record() once the transaction is over.
  */
 static char *
-clone_source(struct http_req *r, const struct host_facts *f, char **labels)
+clone_source(struct http_req *r, const struct host_facts *f, char **labels,
+             char *refused, size_t rn, char *why, size_t wn)
 {
 	struct center *c = C(r);
 	struct store_rows *q;
 	char *cn = tls_subject_cn(r->peer), *ret = NULL;
+	long long n;
 	int differs = 0;
 
 	if (cn == NULL) {
@@ -271,6 +340,25 @@ clone_source(struct http_req *r, const struct host_facts *f, char **labels)
 		free(cn);
 		return NULL;
 	}
+	if (c->conf.clone_policy == CLONE_TOKEN)
+		snprintf(why, wn,
+		         "clone_policy = token: a clone enrolls with a token");
+	else if (c->conf.clone_policy == CLONE_LIMIT &&
+	         (n = clone_count(c, cn)) != -1 && n >= c->conf.clone_limit)
+		snprintf(why, wn,
+		         "the original has made %lld clone%s, the most "
+		         "clone_limit allows; enroll this copy with a token",
+		         n, n == 1 ? "" : "s");
+	if (why[0] != '\0') {
+		free(*labels);
+		*labels = NULL;
+		http_reply_error(r, 403, "clone_refused",
+		                 "re-enrollment of a clone of %s refused: %s",
+		                 cn, why);
+		snprintf(refused, rn, "%s", cn);
+		free(cn);
+		return NULL;
+	}
 	ret = cn;
 	return ret;
 }
@@ -283,7 +371,8 @@ gw_enroll(struct http_req *r)
 	struct buf err, pem;
 	X509_REQ *csr = NULL;
 	char *token_id = NULL, *labels = NULL, *cloned_from = NULL, *facts;
-	char agent_id[37], req_id[37];
+	char agent_id[37], req_id[37], requester[128];
+	char refused[64] = "", why[160] = "";
 	const uint8_t *body;
 	size_t len;
 	int retry, in_tx = 0;
@@ -325,7 +414,9 @@ gw_enroll(struct http_req *r)
 		if (use_token(r, er.token, &token_id, &labels) == -1)
 			goto out;
 	} else if (r->peer != NULL) {
-		if ((cloned_from = clone_source(r, &er.facts, &labels)) == NULL)
+		if ((cloned_from = clone_source(r, &er.facts, &labels, refused,
+		                                sizeof(refused), why,
+		                                sizeof(why))) == NULL)
 			goto out;
 	} else {
 		enroll_count("bad_request");
@@ -366,9 +457,17 @@ gw_enroll(struct http_req *r)
 		reply_pending(r, req_id);
 		goto out;
 	}
+	if (token_id != NULL)
+		snprintf(requester, sizeof(requester),
+		         "enrollment with token %.40s from %.46s", token_id,
+		         r->peer_addr);
+	else
+		snprintf(requester, sizeof(requester),
+		         "clone of agent %.40s from %.46s",
+		         cloned_from ? cloned_from : "-", r->peer_addr);
 	if (insert_agent(c, agent_id, &er.facts, labels, token_id, r->peer_addr,
 	                 cloned_from) == -1 ||
-	    issue(c, agent_id, er.csr, &pem, &err) == -1) {
+	    issue(c, agent_id, er.csr, requester, &pem, &err) == -1) {
 		log_warnx("gateway: enrollment of %s failed: %s",
 		          er.facts.hostname, buf_cstr(&err));
 		http_reply_error(r, 500, "issue_failed",
@@ -386,10 +485,14 @@ gw_enroll(struct http_req *r)
 	         er.facts.hostname, r->peer_addr,
 	         cloned_from ? ", a clone of " : "",
 	         cloned_from ? cloned_from : "");
+	if (cloned_from != NULL)
+		clone_record(r, cloned_from, agent_id, NULL);
 	reply_enrolled(r, agent_id, buf_cstr(&pem));
 out:
 	if (in_tx)
 		store_rollback(c->store);
+	if (refused[0] != '\0')
+		clone_record(r, refused, NULL, why);
 	X509_REQ_free(csr);
 	enroll_req_free(&er);
 	free(token_id);
@@ -532,7 +635,7 @@ gw_renew(struct http_req *r)
 	struct buf err, pem;
 	X509_REQ *csr = NULL;
 	json_t *j = NULL, *v;
-	char *id = NULL;
+	char *id = NULL, requester[128];
 	int found = 0;
 
 	buf_init(&err, 1024);
@@ -564,7 +667,9 @@ gw_renew(struct http_req *r)
 		                 "agent %s is not enrolled here", id);
 		goto out;
 	}
-	if (issue(c, id, json_string_value(v), &pem, &err) == -1) {
+	snprintf(requester, sizeof(requester),
+	         "renewal by agent %.40s from %.46s", id, r->peer_addr);
+	if (issue(c, id, json_string_value(v), requester, &pem, &err) == -1) {
 		http_reply_error(r, 500, "issue_failed", "%s", buf_cstr(&err));
 		goto out;
 	}

@@ -6,11 +6,20 @@
  * UUID to certify). The network-facing process never holds the key, so a
  * bug in request parsing cannot leak it.
  *
+ * Nor can that process make it sign anything: the key process keeps its
+ * own policy, fixed at fork from the configuration (a subject that is a
+ * canonical UUID, 8-4-4-4-12 lowercase hex; a lifetime no longer than
+ * [center] agent_cert_lifetime), and appends one JSON line per certificate
+ * it issued (serial, subject, validity, the requester the parent named) to
+ * <data_dir>/issued-certs.log before handing the certificate out; a
+ * certificate it cannot log is not issued.
+ *
  * Calls are synchronous: signing one EC P-256 certificate takes well under
  * a millisecond, far less than the network round trip of the request that
  * asked for it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 
 #include "center.h"
@@ -35,13 +45,16 @@ enum {
 /* SIGN payload: fixed header, then the CSR PEM (not NUL-terminated). */
 struct kp_sign {
 	int64_t lifetime;
-	char cn[40]; /* UUID, NUL-terminated */
+	char cn[40];         /* UUID, NUL-terminated */
+	char requester[128]; /* for the log, NUL-terminated */
 };
 
 #define KP_MAX_CSR 8192
 
 struct kp_args {
 	const char *ca_crt, *ca_key;
+	long long max_lifetime;
+	char log_path[4200];
 };
 
 static int
@@ -50,23 +63,79 @@ kp_reply_err(int fd, uint64_t id, const char *msg)
 	return proc_send(fd, KP_ERR, id, msg, strlen(msg));
 }
 
+/* A canonical UUID: 8-4-4-4-12 lowercase hex digits. */
 static int
 kp_valid_cn(const char *cn, size_t max)
 {
 	size_t i, n = strnlen(cn, max);
 
-	if (n == 0 || n == max)
+	if (n != 36)
 		return 0;
-	for (i = 0; i < n; i++)
-		if (!((cn[i] >= '0' && cn[i] <= '9') ||
-		      (cn[i] >= 'a' && cn[i] <= 'f') || cn[i] == '-'))
+	for (i = 0; i < n; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (cn[i] != '-')
+				return 0;
+		} else if (!((cn[i] >= '0' && cn[i] <= '9') ||
+		             (cn[i] >= 'a' && cn[i] <= 'f')))
 			return 0;
+	}
 	return 1;
 }
 
 static int
+kp_valid_requester(const char *s, size_t max)
+{
+	size_t i, n = strnlen(s, max);
+
+	if (n == 0 || n == max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Appends the issued certificate's line to the log; -1 when it cannot. */
+static int
+kp_log(int logfd, X509 *cert, const char *requester)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *serial = bn ? BN_bn2hex(bn) : NULL, *subject = NULL, *line;
+	BIO *b = BIO_new(BIO_s_mem());
+	json_t *j = NULL;
+	long n;
+	int rc = -1;
+
+	if (serial == NULL || b == NULL ||
+	    X509_NAME_print_ex(b, X509_get_subject_name(cert), 0,
+	                       XN_FLAG_RFC2253) < 0 ||
+	    (n = BIO_get_mem_data(b, &subject)) < 0)
+		goto out;
+	j = json_pack("{s:I, s:s, s:s%, s:I, s:I, s:s}", "time",
+	              (json_int_t)time(NULL), "serial", serial, "subject",
+	              subject, (size_t)n, "not_before",
+	              (json_int_t)tls_not_before(cert), "not_after",
+	              (json_int_t)tls_not_after(cert), "requester", requester);
+	if (j == NULL || (line = json_dumps(j, JSON_COMPACT)) == NULL)
+		goto out;
+	n = (long)strlen(line);
+	line[n] = '\n'; /* json_dumps leaves room: its NUL */
+	/* One write with O_APPEND: lines never interleave. */
+	rc = write(logfd, line, (size_t)n + 1) == n + 1 && fsync(logfd) == 0
+	         ? 0
+	         : -1;
+	free(line);
+out:
+	json_decref(j);
+	BIO_free(b);
+	OPENSSL_free(serial);
+	BN_free(bn);
+	return rc;
+}
+
+static int
 kp_sign(int fd, uint64_t id, const uint8_t *p, size_t len, X509 *ca,
-        EVP_PKEY *key)
+        EVP_PKEY *key, const struct kp_args *a, int logfd)
 {
 	struct kp_sign hdr;
 	struct buf err, pem;
@@ -78,8 +147,15 @@ kp_sign(int fd, uint64_t id, const uint8_t *p, size_t len, X509 *ca,
 		return kp_reply_err(fd, id, "malformed signing request");
 	memcpy(&hdr, p, sizeof(hdr));
 	if (!kp_valid_cn(hdr.cn, sizeof(hdr.cn)) ||
+	    !kp_valid_requester(hdr.requester, sizeof(hdr.requester)) ||
 	    hdr.lifetime < CENTER_MIN_CERT_LIFETIME)
 		return kp_reply_err(fd, id, "malformed signing request");
+	if (hdr.lifetime > a->max_lifetime)
+		return kp_reply_err(
+		    fd, id,
+		    "lifetime out of range: longer than the key "
+		    "process allows ([center] "
+		    "agent_cert_lifetime)");
 	buf_init(&err, 1024);
 	buf_init(&pem, 16384);
 	csr =
@@ -89,6 +165,13 @@ kp_sign(int fd, uint64_t id, const uint8_t *p, size_t len, X509 *ca,
 	else
 		cert = pki_sign_client(ca, key, csr, hdr.cn,
 		                       (long long)hdr.lifetime, &err);
+	if (cert != NULL && kp_log(logfd, cert, hdr.requester) == -1) {
+		buf_reset(&err);
+		buf_puts(&err, "cannot append to the issued-certificates log; "
+		               "nothing issued");
+		X509_free(cert);
+		cert = NULL;
+	}
 	if (cert != NULL && tls_cert_to_pem(cert, &pem) == 0)
 		rc = proc_send(fd, KP_OK, id, pem.data, pem.len);
 	else
@@ -109,7 +192,7 @@ kp_main(int fd, void *arg)
 	struct buf msg, err;
 	EVP_PKEY *key = NULL;
 	X509 *ca = NULL;
-	int rc = 1;
+	int rc = 1, logfd = -1;
 
 	/* The parent handles signals; the key process just follows its
 	 * socket and exits on EOF. */
@@ -147,7 +230,25 @@ kp_main(int fd, void *arg)
 			r = proc_send(fd, KP_OK, h.id, "ok", 2);
 			break;
 		case KP_SIGN:
-			r = kp_sign(fd, h.id, msg.data, msg.len, ca, key);
+			/* Opened at the first signing: the data directory
+			 * may not exist yet when vigild -n checks the key. */
+			if (logfd == -1 &&
+			    (logfd =
+			         open(a->log_path,
+			              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			              0600)) == -1) {
+				char m[4400];
+
+				snprintf(
+				    m, sizeof(m),
+				    "%s: cannot open the issued-certificates "
+				    "log: %s; nothing issued",
+				    a->log_path, strerror(errno));
+				r = kp_reply_err(fd, h.id, m);
+				break;
+			}
+			r = kp_sign(fd, h.id, msg.data, msg.len, ca, key, a,
+			            logfd);
 			break;
 		default:
 			r = kp_reply_err(fd, h.id, "unknown request");
@@ -155,6 +256,8 @@ kp_main(int fd, void *arg)
 		if (r == -1)
 			break;
 	}
+	if (logfd != -1)
+		close(logfd);
 	EVP_PKEY_free(key);
 	X509_free(ca);
 	buf_free(&msg);
@@ -199,6 +302,15 @@ keyproc_start(struct center *c, struct buf *err)
 
 	args.ca_crt = c->paths.ca_crt;
 	args.ca_key = c->paths.ca_key;
+	args.max_lifetime = c->conf.agent_cert_lifetime;
+	if (c->conf.data_dir == NULL ||
+	    snprintf(args.log_path, sizeof(args.log_path),
+	             "%s/issued-certs.log",
+	             c->conf.data_dir) >= (int)sizeof(args.log_path)) {
+		buf_puts(err, "no data directory for the issued-certificates "
+		              "log");
+		return -1;
+	}
 	c->keypid = proc_fork(&c->keyfd, kp_main, &args);
 	if (c->keypid == -1) {
 		buf_printf(err, "cannot fork the key process: %s",
@@ -228,7 +340,8 @@ keyproc_stop(struct center *c)
 
 int
 keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
-             long long lifetime, struct buf *out, struct buf *err)
+             long long lifetime, const char *requester, struct buf *out,
+             struct buf *err)
 {
 	struct kp_sign hdr;
 	struct buf req;
@@ -242,6 +355,8 @@ keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.lifetime = lifetime;
 	memcpy(hdr.cn, cn, strlen(cn));
+	/* Cut to fit: it only names the request in the log. */
+	snprintf(hdr.requester, sizeof(hdr.requester), "%s", requester);
 	buf_init(&req, sizeof(hdr) + n);
 	if (buf_append(&req, &hdr, sizeof(hdr)) == -1 ||
 	    buf_append(&req, csr_pem, n) == -1) {

@@ -19,9 +19,6 @@
 
 #include "pki.h"
 
-/* notBefore is set this far in the past so a certificate is usable at once
- * by a peer whose clock runs a little behind the issuer's. */
-#define PKI_SKEW_SECS (5 * 60)
 /* Bounds on requested lifetimes: a typo of an extra digit or a negative
  * value is refused rather than producing a certificate nobody meant. */
 #define PKI_MAX_DAYS 36500LL
@@ -97,7 +94,8 @@ add_name_entry(X509_NAME *n, const char *field, const char *value)
 /*
  * A certificate with everything but extensions and signature: v3, random
  * serial, subject, issuer (subject when ca is NULL), public key, validity
- * [now - skew, now + secs].
+ * [now - skew, now - skew + secs - 1 s] (secs in all, backdate included)
+ * for a day or more, [now - skew, now + secs] for shorter test lifetimes.
  */
 static X509 *
 new_cert(X509_NAME *subject, X509 *ca, EVP_PKEY *pub, long long secs)
@@ -117,6 +115,12 @@ new_cert(X509_NAME *subject, X509 *ca, EVP_PKEY *pub, long long secs)
 		goto fail;
 	if (X509_gmtime_adj(X509_getm_notBefore(x), -PKI_SKEW_SECS) == NULL)
 		goto fail;
+	/* A lifetime of a day or more is the whole period, backdate
+	 * included, notBefore through notAfter inclusive (RFC 5280): an
+	 * 825-day server certificate is then one that clients capping
+	 * validity at 825 days (Apple's rule) accept. */
+	if (secs >= 86400)
+		secs -= PKI_SKEW_SECS + 1;
 	if (X509_time_adj_ex(X509_getm_notAfter(x), (int)(secs / 86400),
 	                     (long)(secs % 86400), NULL) == NULL)
 		goto fail;

@@ -13,6 +13,11 @@
 
 #include "buf.h"
 
+/* notBefore is set this far in the past so a certificate is usable at once
+ * by a peer whose clock runs a little behind the issuer's; a lifetime of a
+ * day or more includes it. */
+#define PKI_SKEW_SECS (5 * 60)
+
 /* New ECDSA P-256 key. */
 EVP_PKEY *pki_genkey(void);
 

@@ -1,5 +1,5 @@
 /*
- * Tests of src/center/forward.c without the network: target specs checked
+ * Tests of src/center/forward*.c without the network: target specs checked
  * field by field (API bodies and the targets file), the type and level
  * filters, and the audit-log hook storing entries as forwardable events.
  * Delivery itself is tested against a real rsyslogd in tests/e2e/forward_*.
@@ -18,6 +18,8 @@
 
 #include "../../../src/center/db.c"
 #include "../../../src/center/forward.c"
+#include "../../../src/center/forward_api.c"
+#include "../../../src/center/forward_target.c"
 #include "../../../src/center/util.c"
 
 /* admin.c is not linked here; no handler is called. */
@@ -48,7 +50,7 @@ check_spec(const char *json, const char *want_err)
 	assert_non_null(j);
 	memset(&t, 0, sizeof(t));
 	buf_init(&err, 1024);
-	rc = target_from_json("center.example.org", j, &t, &err);
+	rc = target_from_json("center.example.org", NULL, j, &t, &err);
 	if (want_err != NULL) {
 		assert_int_equal(rc, -1);
 		if (strstr(buf_cstr(&err), want_err) == NULL)
@@ -109,7 +111,7 @@ test_specs(void **state)
 	j = json_pack("{s:s, s:s}", "name", "d", "host", "h");
 	memset(&t, 0, sizeof(t));
 	buf_init(&err, 1024);
-	assert_int_equal(target_from_json("c", j, &t, &err), 0);
+	assert_int_equal(target_from_json("c", NULL, j, &t, &err), 0);
 	assert_int_equal(t.transport, FWD_UDP);
 	assert_int_equal(t.port, 514);
 	assert_int_equal(t.fmt.format, SYSLOGFMT_RFC5424);
@@ -167,7 +169,7 @@ test_targets_file(void **state)
 	path = write_tmp("; comment\n[siem]\ntransport = tcp\nhost = 10.0.0.5\n"
 	                 "port = 1514\ntypes = finding, gap ,\n"
 	                 "min_level = warning\n[ops]\nhost = 10.0.0.6\n");
-	specs = tfile_load(path, "c", &err);
+	specs = tfile_load(path, "c", NULL, &err);
 	assert_non_null(specs);
 	s = json_object_get(specs, "siem");
 	assert_int_equal(json_integer_value(json_object_get(s, "port")), 1514);
@@ -184,7 +186,7 @@ test_targets_file(void **state)
 	path = write_tmp("host = x\n[a]\nhost = h\nhost = h2\ncolor = red\n"
 	                 "[b]\nhost = h\nport = 70000\nfrom = yesterday\n"
 	                 "[c]\nthis line is not ini\n");
-	assert_null(tfile_load(path, "c", &err));
+	assert_null(tfile_load(path, "c", NULL, &err));
 	assert_non_null(strstr(buf_cstr(&err), "host: outside a [target]"));
 	assert_non_null(strstr(buf_cstr(&err), "[a] host: given twice"));
 	assert_non_null(strstr(buf_cstr(&err), "[a] color: unknown key"));
@@ -193,8 +195,8 @@ test_targets_file(void **state)
 	unlink(path);
 	free(path);
 	buf_reset(&err);
-	assert_int_equal(forward_check_file("/nonexistent/targets", "c", &err),
-	                 -1);
+	assert_int_equal(
+	    forward_check_file("/nonexistent/targets", "c", NULL, &err), -1);
 	assert_non_null(strstr(buf_cstr(&err), "cannot read"));
 	buf_free(&err);
 }

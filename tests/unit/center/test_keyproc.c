@@ -146,6 +146,10 @@ center_init(struct center *c, const char *crt, const char *key)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->paths.ca_crt, sizeof(c->paths.ca_crt), "%s", crt);
 	snprintf(c->paths.ca_key, sizeof(c->paths.ca_key), "%s", key);
+	/* The key process's own policy: the configured lifetime is its cap,
+	 * and it logs what it issued in the data directory. */
+	c->conf.agent_cert_lifetime = LIFETIME;
+	c->conf.data_dir = pk.dir;
 	c->keyfd = -1;
 }
 
@@ -190,7 +194,7 @@ sign_refused(struct center *c, const char *csr, const char *cn,
 
 	buf_init(&out, 65536);
 	buf_init(&err, 4096);
-	if (keyproc_sign(c, csr, cn, lifetime, &out, &err) != -1)
+	if (keyproc_sign(c, csr, cn, lifetime, "test", &out, &err) != -1)
 		fail_msg("signed a bad request for \"%s\"", cn);
 	assert_int_equal(out.len, 0);
 	assert_true(err.len > 0);
@@ -213,7 +217,7 @@ sign_ok(struct center *c, const char *cn, long long lifetime)
 
 	buf_init(&out, 65536);
 	buf_init(&err, 4096);
-	if (keyproc_sign(c, pk.csr, cn, lifetime, &out, &err) == -1)
+	if (keyproc_sign(c, pk.csr, cn, lifetime, "test", &out, &err) == -1)
 		fail_msg("keyproc_sign: %s", buf_cstr(&err));
 	assert_int_equal(err.len, 0);
 	assert_non_null(strstr(buf_cstr(&out), "-----BEGIN CERTIFICATE-----"));
@@ -224,7 +228,10 @@ sign_ok(struct center *c, const char *cn, long long lifetime)
 	free(s);
 	assert_int_equal(pki_verify_signed_by(x, pk.ca), 0);
 	assert_int_equal(pki_key_matches(x, pk.agentkey), 1);
+	/* A day or more includes the backdate (pki.c new_cert()). */
 	left = tls_not_after(x) - (long long)time(NULL);
+	if (lifetime >= 86400)
+		left += PKI_SKEW_SECS + 1;
 	assert_true(left > lifetime - 60 && left <= lifetime + 1);
 	X509_free(x);
 	buf_free(&out);
@@ -414,7 +421,8 @@ test_after_stop(void **state)
 	buf_init(&out, 65536);
 	buf_init(&err, 4096);
 	assert_int_equal(
-	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, &out, &err), -1);
+	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, "test", &out, &err),
+	    -1);
 	assert_non_null(strstr(buf_cstr(&err), "not running"));
 	assert_int_equal(out.len, 0);
 	buf_free(&out);
@@ -434,17 +442,80 @@ test_child_dies(void **state)
 	buf_init(&err, 4096);
 	/* No SIGPIPE, no hang: a clean failure, and the channel closed. */
 	assert_int_equal(
-	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, &out, &err), -1);
+	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, "test", &out, &err),
+	    -1);
 	assert_non_null(strstr(buf_cstr(&err), "not running"));
 	assert_int_equal(c.keyfd, -1);
 	buf_reset(&err);
 	assert_int_equal(
-	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, &out, &err), -1);
+	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, "test", &out, &err),
+	    -1);
 	assert_non_null(strstr(buf_cstr(&err), "not running"));
 	keyproc_stop(&c); /* reaps the child */
 	assert_int_equal(c.keypid, 0);
 	buf_free(&out);
 	buf_free(&err);
+}
+
+/* The key process enforces its own policy whatever the parent asks: a
+ * canonical UUID as the name (hex digits and dashes in any other layout are
+ * refused), no lifetime beyond the configured one (36,500 days was
+ * signed), and every certificate it issued is in its append-only log. */
+static void
+test_policy(void **state)
+{
+	static const char *const bad[] = {
+	    "abcdef",
+	    "------------------------------------",
+	    "3f2504e04f8941d39a0c0305e82c3301",
+	    "3f2504e0-4f89-41d3-9a0c0305e82c-3301",
+	    "3f2504e0-4f89-41d3-9a0c-0305e82c33010",
+	    "3f2504e0-4f89-41d3-9a0c-0305e82c33g1",
+	};
+	char path[PATH_MAX], line[4096];
+	struct center c;
+	FILE *f;
+	size_t i;
+	int n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/issued-certs.log", pk.dir);
+	unlink(path);
+	start_ok(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		sign_refused(&c, pk.csr, bad[i], LIFETIME, NULL);
+	sign_refused(&c, pk.csr, AGENT_UUID, LIFETIME + 1, NULL);
+	sign_refused(&c, pk.csr, AGENT_UUID, 36500LL * 86400, NULL);
+	sign_ok(&c, AGENT_UUID, LIFETIME);
+	sign_ok(&c, "00000000-0000-0000-0000-000000000001", 3600);
+	keyproc_stop(&c);
+	if ((f = fopen(path, "r")) == NULL)
+		fail_msg("%s: no log of issued certificates", path);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *j = json_loads(line, 0, NULL);
+
+		assert_non_null(j);
+		assert_non_null(
+		    json_string_value(json_object_get(j, "serial")));
+		/* RFC 2253 order: CN first, then the O the key process adds. */
+		assert_non_null(strstr(
+		    json_string_value(json_object_get(j, "subject")),
+		    n == 0 ? "CN=" AGENT_UUID ","
+		           : "CN=00000000-0000-0000-0000-000000000001,"));
+		/* Backdate included for a day or more (pki.c); the two ends
+		 * are read from the clock one after the other. */
+		assert_in_range(
+		    json_integer_value(json_object_get(j, "not_after")) -
+		        json_integer_value(json_object_get(j, "not_before")),
+		    n == 0 ? LIFETIME - 1 : 3600 + 300,
+		    n == 0 ? LIFETIME : 3600 + 301);
+		assert_non_null(
+		    json_string_value(json_object_get(j, "requester")));
+		json_decref(j);
+		n++;
+	}
+	fclose(f);
+	assert_int_equal(n, 2); /* refused requests are not issued */
 }
 
 int
@@ -455,6 +526,7 @@ main(void)
 	    cmocka_unit_test(test_parent_never_opens_key),
 	    cmocka_unit_test(test_rejects_bad_csrs),
 	    cmocka_unit_test(test_rejects_bad_names),
+	    cmocka_unit_test(test_policy),
 	    cmocka_unit_test(test_rejects_oversize),
 	    cmocka_unit_test(test_wrong_key),
 	    cmocka_unit_test(test_loose_key_perms),
