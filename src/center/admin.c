@@ -47,6 +47,17 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 			return -1;
 		return 0;
 	}
+	/* No key in the store but a key file: never write over it (the
+	 * database was replaced; center_store_open refuses the usual
+	 * cases, this is the last guard). */
+	if (access(c->paths.admin_key, F_OK) == 0) {
+		buf_printf(err,
+		           "%s exists but the database holds no API key: "
+		           "not overwriting it. Restore the database from a "
+		           "backup, or move %s away to make a new admin key",
+		           c->paths.admin_key, c->paths.admin_key);
+		return -1;
+	}
 	memcpy(key, "vgk_", 4);
 	random_hex(key + 4, 32);
 	sha256_hex(key, strlen(key), hash);
@@ -68,6 +79,35 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 		log_info("admin: bootstrap admin API key written to %s",
 		         c->paths.admin_key);
 	return rc;
+}
+
+/*
+ * The admin server's authorizer and reply check around auth_authorize: the
+ * store's error count is noted when a request begins, and a request during
+ * which a statement failed (a damaged page, an I/O error) answers 503
+ * instead of whatever the handler made of the rows it could read: an empty
+ * list, a short page, "invalid key". The log names the table (store.c).
+ */
+int
+admin_gate(struct http_req *r)
+{
+	r->mark = store_errors(C(r)->store);
+	return auth_authorize(r);
+}
+
+int
+admin_reply_check(struct http_req *r)
+{
+	if (store_errors(C(r)->store) == r->mark)
+		return 0;
+	metrics_add("vigil_store_read_failures_total", NULL, 1);
+	http_reply_error(r, 503, "store_unreadable",
+	                 "the center's database could not be read completely "
+	                 "(damaged or failing storage); nothing partial is "
+	                 "served. The center's log names the table; restore "
+	                 "from a backup (docs/guide.md, \"Backup and "
+	                 "restore\")");
+	return -1;
 }
 
 #define AUTH(r)                                                                \

@@ -27,10 +27,12 @@ struct center_conf {
 	char *data_dir;
 	char *pki_dir;
 	int require_approval;
-	long long agent_cert_lifetime; /* seconds */
-	long long poll_interval;       /* seconds */
-	int log_dest;                  /* enum log_dest */
-	int log_level;                 /* enum log_level */
+	long long agent_cert_lifetime;  /* seconds */
+	long long poll_interval;        /* seconds */
+	int store_check;                /* quick_check at start */
+	long long store_check_interval; /* seconds between checks; 0 = off */
+	int log_dest;                   /* enum log_dest */
+	int log_level;                  /* enum log_level */
 	/* [gateway] */
 	char *gw_listen;
 	long long gw_port;
@@ -103,6 +105,7 @@ struct center {
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
 	long long key_started, key_backoff;        /* key process restarts */
 	struct event *ev_stop;                     /* graceful stop */
+	struct event *ev_storecheck;               /* periodic quick_check */
 	struct http_route *gw_routes, *adm_routes; /* merged tables */
 	struct waiter **waiters; /* held task polls by agent */
 	int nwaiters;
@@ -139,6 +142,11 @@ int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
 
 /* db.c */
 extern const char *const center_migrations[];
+/* Opens c->store after refusing a lost or damaged database (see db.c). */
+int center_store_open(struct center *c, struct buf *err);
+/* Runs the store's quick_check every [center] store_check_interval and
+ * publishes vigil_store_integrity_ok; -1 when the timer cannot be set. */
+int center_store_check_start(struct center *c);
 extern const size_t center_nmigrations;
 int db_is_revoked(struct store *s, const char *serial);
 /* Records a newly issued certificate and returns 0. */
@@ -221,6 +229,8 @@ void admin_done(const char *route, int status, void *arg);
 int admin_authorize(struct http_req *r);
 /* Creates the bootstrap admin API key at first start. */
 int admin_bootstrap_key(struct center *c, struct buf *err);
+int admin_gate(struct http_req *r);
+int admin_reply_check(struct http_req *r);
 
 /* tasks.c; the routes in tasks_poll.c and tasks_admin.c (see tasks.h) */
 extern const struct http_route tasks_gateway_routes[];

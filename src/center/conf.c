@@ -42,6 +42,14 @@ const struct cfg_key center_conf_keys[] = {
     {"center", "agent_cert_lifetime", CFG_DURATION, "90d",
      CENTER_MIN_CERT_LIFETIME, 3650 * DAY, OFF(agent_cert_lifetime), 0, NULL,
      "lifetime of agent client certificates"},
+    {"center", "store_check", CFG_BOOL, "yes", 0, 0, OFF(store_check), 0, NULL,
+     "check the database (SQLite quick_check) at start and refuse to "
+     "start when it is damaged; no only to reach the readable part of a "
+     "damaged database (requests that touch a damaged page answer 503)"},
+    {"center", "store_check_interval", CFG_DURATION, "6h", 1, 30 * DAY,
+     OFF(store_check_interval), 0, NULL,
+     "how often the running center checks its database "
+     "(vigil_store_integrity_ok)"},
     {"center", "poll_interval", CFG_DURATION, "60s", 1, DAY, OFF(poll_interval),
      0, NULL, "how often agents check in"},
     {"center", "log", CFG_ENUM, "syslog", 0, 0, OFF(log_dest), 0,

@@ -5,9 +5,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
 
 #include "center.h"
+#include "metrics.h"
 #include "tls.h"
 
 static const char migration_1[] =
@@ -319,4 +324,100 @@ db_agent_json(struct store_rows *r)
 	    o, "clone_detected_at",
 	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
 	return o;
+}
+
+/*
+ * Opens the center's database, refusing what must not be served:
+ * - a missing or empty vigil.db in a data directory that has been used
+ *   (admin.key exists): creating a new one would silently forget every
+ *   agent, key and audit entry, and write a new admin key over the old;
+ * - a database that fails SQLite's quick_check (a damaged page), which
+ *   would otherwise be read as fewer rows than it holds.
+ * Each refusal names the file and the way back (restore a backup).
+ */
+int
+center_store_open(struct center *c, struct buf *err)
+{
+	struct timespec t0, t1;
+	struct stat st;
+	int used = access(c->paths.admin_key, F_OK) == 0;
+
+	if (used && (stat(c->paths.db, &st) == -1 || st.st_size == 0)) {
+		buf_printf(err,
+		           "%s is %s, but this data directory has been used "
+		           "(%s exists): the database was lost. Not starting, "
+		           "so that nothing is re-created over it. Restore the "
+		           "last backup (vigilctl store restore BACKUP "
+		           "--data-dir %s; see docs/guide.md, \"Backup and "
+		           "restore\"); or, to start an empty center here on "
+		           "purpose, move %s away first",
+		           c->paths.db,
+		           stat(c->paths.db, &st) == -1 ? "missing" : "empty",
+		           c->paths.admin_key, c->conf.data_dir,
+		           c->paths.admin_key);
+		return -1;
+	}
+	if ((c->store = store_open(c->paths.db, center_migrations,
+	                           center_nmigrations, err)) == NULL)
+		goto damaged;
+	if (!c->conf.store_check) {
+		log_warnx("store: %s: not checked at start ([center] "
+		          "store_check = no)",
+		          c->paths.db);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_quick_check(c->store, c->paths.db, err) == -1) {
+		store_close(c->store);
+		c->store = NULL;
+		goto damaged;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("store: %s: integrity check passed in %.2f s", c->paths.db,
+	         (double)(t1.tv_sec - t0.tv_sec) +
+	             (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
+damaged:
+	buf_printf(err,
+	           ". The database %s is damaged: not starting. Restore the "
+	           "last backup (vigilctl store restore BACKUP --data-dir %s; "
+	           "see docs/guide.md, \"Backup and restore\")",
+	           c->paths.db, c->conf.data_dir);
+	return -1;
+}
+
+static void
+store_check_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct center *c = arg;
+	struct timeval tv = {c->conf.store_check_interval, 0};
+	struct buf err;
+	int ok;
+
+	(void)fd;
+	(void)what;
+	buf_init(&err, 4096);
+	ok = store_quick_check(c->store, c->paths.db, &err) == 0;
+	metrics_set("vigil_store_integrity_ok", NULL, ok);
+	if (!ok)
+		log_warnx("store: %s: integrity check failed: %s; restore the "
+		          "last backup (vigilctl store restore, docs/guide.md)",
+		          c->paths.db, buf_cstr(&err));
+	buf_free(&err);
+	evtimer_add(c->ev_storecheck, &tv);
+}
+
+int
+center_store_check_start(struct center *c)
+{
+	struct timeval tv = {c->conf.store_check_interval, 0};
+
+	metrics_declare("vigil_store_integrity_ok", METRIC_GAUGE,
+	                "1 when the last check of the database (at start, "
+	                "then every store_check_interval) found it sound");
+	metrics_set("vigil_store_integrity_ok", NULL, 1);
+	if ((c->ev_storecheck = evtimer_new(c->base, store_check_tick, c)) ==
+	    NULL)
+		return -1;
+	return evtimer_add(c->ev_storecheck, &tv);
 }

@@ -133,6 +133,9 @@ declare_metrics(void)
 	                "open connections by listener");
 	metrics_declare("vigil_tls_handshake_failures_total", METRIC_COUNTER,
 	                "failed TLS handshakes by reason");
+	metrics_declare("vigil_store_read_failures_total", METRIC_COUNTER,
+	                "admin requests answered 503 because the database "
+	                "could not be read completely");
 	metrics_declare("vigil_enrollments_total", METRIC_COUNTER,
 	                "enrollment attempts by result");
 	metrics_declare("vigil_enrollments_pending", METRIC_GAUGE,
@@ -558,8 +561,7 @@ main(int argc, char **argv)
 		log_warnx("vigild: key process: %s", buf_cstr(&err));
 		goto out;
 	}
-	if ((c.store = store_open(c.paths.db, center_migrations,
-	                          center_nmigrations, &err)) == NULL) {
+	if (center_store_open(&c, &err) == -1) {
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -597,7 +599,8 @@ main(int argc, char **argv)
 		fatalx("vigild: cannot create the HTTP servers");
 	/* Every admin request is authorized here, by its route's role,
 	 * before any handler runs; every authorized change is audited. */
-	http_server_set_authorizer(c.adm, auth_authorize);
+	http_server_set_authorizer(c.adm, admin_gate);
+	http_server_set_reply_check(c.adm, admin_reply_check);
 	http_server_set_reply_hook(c.adm, audit_reply_hook);
 	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
 	                     &c.gw_port, &err) == -1 ||
@@ -636,6 +639,8 @@ main(int argc, char **argv)
 	}
 	if (forward_init(&c) == -1)
 		fatalx("vigild: cannot start forwarding");
+	if (center_store_check_start(&c) == -1)
+		fatalx("vigild: cannot start the store check timer");
 	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
@@ -655,6 +660,8 @@ out:
 		event_free(c.ev_keyrestart);
 	if (c.ev_stop)
 		event_free(c.ev_stop);
+	if (c.ev_storecheck)
+		event_free(c.ev_storecheck);
 	if (c.ev_chld) {
 		event_free(c.ev_chld);
 		event_free(c.ev_hup);

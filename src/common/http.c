@@ -65,6 +65,7 @@ struct http_server {
 	void (*on_done)(const char *route, int status, void *arg);
 	http_reply_hook on_reply;
 	int (*authorize)(struct http_req *r);
+	int (*check)(struct http_req *r);
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
@@ -801,6 +802,23 @@ http_server_set_reply_hook(struct http_server *s, http_reply_hook fn)
 	s->on_reply = fn;
 }
 
+void
+http_server_set_reply_check(struct http_server *s,
+                            int (*fn)(struct http_req *r))
+{
+	s->check = fn;
+}
+
+/* 1 when the daemon's check replaced the reply (see the header). */
+static int
+reply_checked(struct http_req *r, int status)
+{
+	if (r->checked || r->srv->check == NULL || status >= 500)
+		return 0;
+	r->checked = 1;
+	return r->srv->check(r) == -1;
+}
+
 int
 http_server_conns(const struct http_server *s)
 {
@@ -898,6 +916,8 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 		          name, status);
 		return;
 	}
+	if (reply_checked(r, status))
+		return;
 	if (status < 100 || status > 599) {
 		log_warnx("http: route %s: invalid status %d", name, status);
 		status = 500;
@@ -965,6 +985,10 @@ http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
 		log_warnx("http: route %s replied twice; second reply "
 		          "(status %d) dropped",
 		          name, status);
+		close(fd);
+		return;
+	}
+	if (reply_checked(r, status)) {
 		close(fd);
 		return;
 	}

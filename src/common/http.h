@@ -75,6 +75,10 @@ struct http_req {
 	 * handler for the audit log (the reply hook reads it); freed with
 	 * the request. */
 	json_t *audit_before;
+	/* Daemon-defined, set by the authorizer and read by the reply check
+	 * (vigild: the store's error count when the request began). */
+	unsigned long mark;
+	int checked; /* the reply check ran */
 };
 
 /*
@@ -114,6 +118,15 @@ void http_server_stop_listening(struct http_server *s);
 typedef void (*http_reply_hook)(struct http_req *r, int status,
                                 const void *body, size_t len);
 void http_server_set_reply_hook(struct http_server *s, http_reply_hook fn);
+
+/*
+ * Called before any reply below 500 leaves (once per request): returns 0
+ * to let it go, or -1 after replying itself with an error instead. vigild
+ * answers 503 here when its store failed to read during the request, so
+ * rows that could not be read are never served as an empty or short list.
+ */
+void http_server_set_reply_check(struct http_server *s,
+                                 int (*fn)(struct http_req *r));
 
 /* Replaces the TLS context for new connections (config reload). */
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);

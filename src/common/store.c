@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -29,7 +30,41 @@ struct store {
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache;
 	int version;
+	/* Statements that failed while running (not while being prepared):
+	 * a caller that saw no rows can tell "none" from "unreadable". */
+	unsigned long errors;
 };
+
+/*
+ * One failed statement: counted, and logged with the table it touched, so
+ * that "database disk image is malformed" says where. The table is the
+ * first name after FROM / INTO / UPDATE in the SQL (enough for our SQL).
+ */
+static void
+step_failed(struct store *s, sqlite3_stmt *st)
+{
+	const char *sql = sqlite3_sql(st), *p = NULL, *kw;
+	static const char *const kws[] = {" FROM ", " INTO ", "UPDATE "};
+	size_t i, n = 0;
+
+	s->errors++;
+	for (i = 0; sql != NULL && i < sizeof(kws) / sizeof(kws[0]); i++) {
+		if ((kw = strstr(sql, kws[i])) != NULL &&
+		    (p == NULL || kw < p)) {
+			p = kw + strlen(kws[i]);
+		}
+	}
+	if (p != NULL)
+		n = strcspn(p, " (,;");
+	log_warnx("store: table %.*s: %s (%s)", (int)n, p != NULL ? p : "?",
+	          sqlite3_errmsg(s->db), sql != NULL ? sql : "?");
+}
+
+unsigned long
+store_errors(const struct store *s)
+{
+	return s->errors;
+}
 
 struct store_rows {
 	struct store *s;
@@ -294,7 +329,7 @@ store_exec(struct store *s, const char *sql, const char *types, ...)
 		if (rc == SQLITE_DONE)
 			ret = sqlite3_changes(s->db);
 		else
-			log_warnx("store: %s: %s", sqlite3_errmsg(s->db), sql);
+			step_failed(s, st);
 	}
 	stmt_release(s, st);
 	metrics_observe("vigil_store_seconds", "op=\"exec\"", elapsed(&t0));
@@ -343,7 +378,7 @@ store_exec_each(struct store *s, const char *sql, const char *types, size_t n,
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			;
 		if (rc != SQLITE_DONE) {
-			log_warnx("store: %s: %s", sqlite3_errmsg(s->db), sql);
+			step_failed(s, st);
 			break;
 		}
 		rc = SQLITE_OK;
@@ -433,7 +468,7 @@ store_next(struct store_rows *r)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	log_warnx("store: %s", sqlite3_errmsg(r->s->db));
+	step_failed(r->s, r->st);
 	return -1;
 }
 
@@ -499,4 +534,109 @@ void
 store_rollback(struct store *s)
 {
 	exec_plain(s, "ROLLBACK", NULL);
+}
+
+/* --- integrity, backup ---------------------------------------------------- */
+
+/* PRAGMA quick_check on an open handle: 0, or -1 with its first findings. */
+static int
+quick_check_db(sqlite3 *db, const char *path, struct buf *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0, ret = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		buf_printf(err, "%s: cannot be checked: %s", path,
+		           sqlite3_errmsg(db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		if (t != NULL && strcmp(t, "ok") == 0)
+			continue;
+		buf_printf(err, "%s%s", n++ ? "; " : "", t ? t : "?");
+		ret = -1;
+	}
+	if (rc != SQLITE_DONE) {
+		buf_printf(err, "%s%s", n ? "; " : "", sqlite3_errmsg(db));
+		ret = -1;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+store_quick_check(struct store *s, const char *path, struct buf *err)
+{
+	return quick_check_db(s->db, path, err);
+}
+
+int
+store_check_file(const char *path, struct buf *err)
+{
+	sqlite3 *db = NULL;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		buf_printf(err, "%s: %s", path,
+		           db ? sqlite3_errmsg(db) : "cannot open");
+		goto out;
+	}
+	rc = quick_check_db(db, path, err);
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * A consistent copy of a live database: SQLite's online backup reads one
+ * snapshot (WAL readers do not block the writer), so the copy holds exactly
+ * what was committed when it started. dst must not exist.
+ */
+int
+store_backup_file(const char *src, const char *dst, struct buf *err)
+{
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *b;
+	int rc = -1;
+
+	if (access(dst, F_OK) == 0) {
+		buf_printf(err, "%s exists; give a new file name", dst);
+		return -1;
+	}
+	if (sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		buf_printf(err, "%s: %s", src,
+		           from ? sqlite3_errmsg(from) : "cannot open");
+		goto out;
+	}
+	sqlite3_busy_timeout(from, 5000);
+	if (sqlite3_open_v2(dst, &to,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                        SQLITE_OPEN_NOFOLLOW,
+	                    NULL) != SQLITE_OK) {
+		buf_printf(err, "%s: %s", dst,
+		           to ? sqlite3_errmsg(to) : "cannot create");
+		goto out;
+	}
+	if ((b = sqlite3_backup_init(to, "main", from, "main")) == NULL) {
+		buf_printf(err, "%s: %s", dst, sqlite3_errmsg(to));
+		goto out;
+	}
+	(void)sqlite3_backup_step(b, -1);
+	if (sqlite3_backup_finish(b) != SQLITE_OK) {
+		buf_printf(err, "backup of %s: %s", src, sqlite3_errmsg(to));
+		goto out;
+	}
+	/* A copy of a damaged database is no backup. */
+	rc = quick_check_db(to, dst, err);
+out:
+	sqlite3_close(from);
+	sqlite3_close(to);
+	if (rc == -1 && to != NULL)
+		(void)unlink(dst);
+	return rc;
 }

@@ -66,6 +66,18 @@ const char *store_colname(struct store_rows *r, int col);
 int store_isint(struct store_rows *r, int col);
 void store_done(struct store_rows *r);
 
+/* Statements that failed while running, since the store was opened:
+ * take it before reading and compare after, to tell "no rows" from "rows
+ * that could not be read" (each failure is logged with its table). */
+unsigned long store_errors(const struct store *s);
+/* PRAGMA quick_check: 0, or -1 with what it found in err. */
+int store_quick_check(struct store *s, const char *path, struct buf *err);
+/* The same on a database file opened read-only (a backup, say). */
+int store_check_file(const char *path, struct buf *err);
+/* A consistent online copy of the database file src into the new file
+ * dst (SQLite's backup API), checked after copying; -1 with a message. */
+int store_backup_file(const char *src, const char *dst, struct buf *err);
+
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
