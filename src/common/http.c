@@ -395,6 +395,49 @@ http_reply_405(struct http_req *r, const char *path)
 	buf_free(&allow);
 }
 
+/*
+ * Message framing evhttp lets through (RFC 9112 6.1, 6.3): a
+ * Transfer-Encoding other than plain "chunked" (evhttp would ignore it and
+ * read what follows as the next request) is 501, several Content-Length
+ * headers that disagree are 400. Either way the connection is closed, so
+ * no byte of the body can be taken for another request. 1 when refused.
+ */
+static int
+framing_refused(struct http_req *r)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
+	struct evkeyval *h;
+	const char *cl = NULL, *why = NULL;
+	int status = 0, nte = 0;
+
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+		if (evutil_ascii_strcasecmp(h->key, "Transfer-Encoding") == 0) {
+			if (++nte > 1 ||
+			    evutil_ascii_strcasecmp(h->value, "chunked") != 0) {
+				status = 501;
+				why = "only Transfer-Encoding: chunked is "
+				      "supported";
+			}
+		} else if (evutil_ascii_strcasecmp(h->key, "Content-Length") ==
+		           0) {
+			if (cl != NULL && strcmp(cl, h->value) != 0 &&
+			    status == 0) {
+				status = 400;
+				why = "Content-Length headers that disagree";
+			}
+			cl = h->value;
+		}
+	}
+	if (status == 0)
+		return 0;
+	evhttp_add_header(evhttp_request_get_output_headers(r->ev),
+	                  "Connection", "close");
+	http_reply_error(r, status,
+	                 status == 501 ? "not_implemented" : "bad_request",
+	                 "%s", why);
+	return 1;
+}
+
 static void
 http_gencb(struct evhttp_request *ev, void *arg)
 {
@@ -409,6 +452,7 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	int path_known = 0;
 
 	memset(&r, 0, sizeof(r));
+	r.checked = 1;
 	/* TAILQ_INIT, spelled out: <sys/queue.h> clashes with evhttp's. */
 	r.query.tqh_first = NULL;
 	r.query.tqh_last = &r.query.tqh_first;
@@ -423,6 +467,8 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		if (addr != NULL)
 			snprintf(r.peer_addr, sizeof(r.peer_addr), "%s", addr);
 	}
+	if (framing_refused(&r))
+		return;
 	/* Belt and braces for http_bevcb's fallback: a TLS server never
 	 * answers a connection that is not TLS. */
 	if (s->ssl_ctx != NULL &&
@@ -494,6 +540,9 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		    "this deployment's CA; enroll the agent first");
 		return;
 	}
+	/* The reply check applies from the authorizer on (it sets what the
+	 * check compares with); earlier answers (404, 405, framing) skip it. */
+	r.checked = 0;
 	if (s->authorize != NULL && s->authorize(&r) == -1) {
 		if (!r.replied)
 			http_reply_error(&r, 403, "forbidden",
@@ -585,11 +634,13 @@ http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
 	                                ? EV_SSIZE_MAX
 	                                : (ev_ssize_t)s->limits.max_headers);
 	evhttp_set_timeout(s->http, s->limits.timeout_secs);
-	/* Lingering close: after refusing an oversized body evhttp reads and
-	 * discards the rest before answering 413 and closing. Closing with
-	 * unread data would make the kernel send a reset, and the client
-	 * would likely see "connection reset" instead of the 413. */
-	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	/* No lingering close: evhttp's drains the whole declared body
+	 * before answering 413, with no bound, so "Content-Length:
+	 * 9223372036854775808" (or a client waiting for 100 Continue) got
+	 * no answer at all until the idle timeout. A body over the limit is
+	 * refused with 413 as soon as its Content-Length is read; a client
+	 * that sends it anyway may see the connection reset after the 413
+	 * (curl sends Expect: 100-continue for large bodies and reads it). */
 	return s;
 fail:
 	http_server_free(s);
