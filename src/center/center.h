@@ -43,6 +43,7 @@ struct center_conf {
 	int clone_policy;      /* enum clone_policy */
 	long long clone_limit; /* clones per original agent without a token */
 	long long max_long_polls;
+	long long sample_quota; /* bytes of samples per agent */
 	/* [admin] */
 	char *adm_listen;
 	long long adm_port;
@@ -330,6 +331,7 @@ int cron_match(const struct cron *c, long long unix_time);
 
 /* util */
 void random_uuid(char out[37]);
+
 void random_hex(char *out, size_t nbytes); /* 2*nbytes + 1 */
 void sha256_hex(const void *p, size_t n, char out[65]);
 json_t *facts_to_json(const void *facts); /* struct host_facts * */

@@ -79,6 +79,8 @@ const struct cfg_key center_conf_keys[] = {
      "unbounded (allow)"},
     {"gateway", "clone_limit", CFG_INT, "1", 0, 100000, OFF(clone_limit), 0,
      NULL, "clones one original agent may make without a token"},
+    {"gateway", "sample_quota", CFG_SIZE, "1G", 0, 1LL << 50, OFF(sample_quota),
+     0, NULL, "bytes of samples one agent may upload in all (413 beyond)"},
     {"gateway", "max_long_polls", CFG_INT, "25000", 1, 1000000,
      OFF(max_long_polls), 0, NULL,
      "task polls held open at once; beyond, agents get 503 Retry-After"},

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/http.h>
 #include <openssl/evp.h>
 #include <zip.h>
 
@@ -84,7 +85,80 @@ mkdir_p2(const char *base, const char *sub, char *out, size_t n)
 	return 0;
 }
 
-/* POST /v1/samples?sha256=HEX[&task=ID&path=P]: the body is the file. */
+/*
+ * What an agent may upload: a sample only for a collect task of its own
+ * whose run is under way (dispatched or running), so an agent's key cannot
+ * fill the center's disk on its own initiative; no NUL byte anywhere in
+ * the query (evhttp would cut the path there silently); and at most
+ * [gateway] sample_quota bytes of samples per agent. 0, or -1 after
+ * replying.
+ */
+static int
+sample_allowed(struct http_req *r, const char *agent, const char *task,
+               size_t len)
+{
+	struct center *c = C(r);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->ev);
+	const char *raw = u != NULL ? evhttp_uri_get_query(u) : NULL;
+	struct store_rows *q;
+	unsigned long mark = store_errors(c->store);
+	long long used = 0;
+	int ok = 0;
+
+	if (raw != NULL && strcasestr(raw, "%00") != NULL) {
+		http_reply_error(r, 400, "bad_request",
+		                 "the query holds a NUL byte (%%00)");
+		return -1;
+	}
+	if (task == NULL || !str_is_uuid(task, 64)) {
+		http_reply_error_field(r, 400, "bad_request", "task",
+		                       "task: required, the id of the collect "
+		                       "task this sample answers");
+		return -1;
+	}
+	q = store_query(c->store,
+	                "SELECT 1 FROM task_runs r JOIN tasks t ON t.id = "
+	                "r.task_id WHERE r.task_id = ? AND r.agent_id = ? AND "
+	                "t.kind = 'collect' AND r.state IN ('dispatched', "
+	                "'running')",
+	                "ss", task, agent);
+	ok = q != NULL && store_next(q) == 1;
+	store_done(q);
+	if (!ok && store_errors(c->store) == mark) {
+		log_warnx("samples: agent %s sent a sample for task %s, which "
+		          "is not a collect task of its own under way; refused",
+		          agent, task);
+		http_reply_error(r, 403, "no_collect_task",
+		                 "no collect task %s under way for this agent",
+		                 task);
+		return -1;
+	}
+	q = store_query(c->store,
+	                "SELECT COALESCE(SUM(size), 0) FROM samples WHERE "
+	                "agent_id = ?",
+	                "s", agent);
+	if (q != NULL && store_next(q) == 1)
+		used = store_int(q, 0);
+	store_done(q);
+	if (store_errors(c->store) != mark) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		return -1;
+	}
+	if (used + (long long)len > c->conf.sample_quota) {
+		log_warnx("samples: agent %s is over its quota (%lld + %zu > "
+		          "%lld bytes)",
+		          agent, used, len, c->conf.sample_quota);
+		http_reply_error(r, 413, "sample_quota",
+		                 "this agent's samples would exceed the quota "
+		                 "of %lld bytes ([gateway] sample_quota); "
+		                 "delete samples or raise it",
+		                 c->conf.sample_quota);
+		return -1;
+	}
+	return 0;
+}
+
+/* POST /v1/samples?sha256=HEX&task=ID[&path=P]: the body is the file. */
 static void
 gw_sample(struct http_req *r)
 {
@@ -113,6 +187,8 @@ gw_sample(struct http_req *r)
 		goto out;
 	}
 	body = http_req_body(r, &len);
+	if (sample_allowed(r, id, task, len) == -1)
+		goto out;
 	sha256_hex(body, len, got);
 	if (strcmp(got, want) != 0) {
 		http_reply_error(r, 400, "bad_digest",

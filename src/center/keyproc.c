@@ -63,25 +63,6 @@ kp_reply_err(int fd, uint64_t id, const char *msg)
 	return proc_send(fd, KP_ERR, id, msg, strlen(msg));
 }
 
-/* A canonical UUID: 8-4-4-4-12 lowercase hex digits. */
-static int
-kp_valid_cn(const char *cn, size_t max)
-{
-	size_t i, n = strnlen(cn, max);
-
-	if (n != 36)
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (cn[i] != '-')
-				return 0;
-		} else if (!((cn[i] >= '0' && cn[i] <= '9') ||
-		             (cn[i] >= 'a' && cn[i] <= 'f')))
-			return 0;
-	}
-	return 1;
-}
-
 static int
 kp_valid_requester(const char *s, size_t max)
 {
@@ -146,7 +127,7 @@ kp_sign(int fd, uint64_t id, const uint8_t *p, size_t len, X509 *ca,
 	if (len < sizeof(hdr) || len - sizeof(hdr) > KP_MAX_CSR)
 		return kp_reply_err(fd, id, "malformed signing request");
 	memcpy(&hdr, p, sizeof(hdr));
-	if (!kp_valid_cn(hdr.cn, sizeof(hdr.cn)) ||
+	if (!str_is_uuid(hdr.cn, sizeof(hdr.cn)) ||
 	    !kp_valid_requester(hdr.requester, sizeof(hdr.requester)) ||
 	    hdr.lifetime < CENTER_MIN_CERT_LIFETIME)
 		return kp_reply_err(fd, id, "malformed signing request");

@@ -453,3 +453,21 @@ fail:
 	free(out);
 	return NULL;
 }
+
+int
+str_is_uuid(const char *s, size_t max)
+{
+	size_t i, n = strnlen(s, max);
+
+	if (n != 36)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!((s[i] >= '0' && s[i] <= '9') ||
+		             (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}

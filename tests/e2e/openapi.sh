@@ -171,7 +171,11 @@ agent() { # agent METHOD PATH [curl args]
 expect_contains "$(agent POST /v1/events -d '{"events": [{"seq": 1, "time": 1795000000, "type": "finding", "level": "alert", "data": {"path": "/tmp/x", "score": 90}}]}')" '"stored":1'
 printf 'openapi sample' >"$T/sample"
 H=$(sha256sum "$T/sample" | cut -d' ' -f1)
-expect_contains "$(agent POST "/v1/samples?sha256=$H&path=/tmp/x" --data-binary @"$T/sample")" "$H"
+AID=$(sed -nE 's/.*"agent_id": "([^"]+)".*/\1/p' "$T/a/state.json")
+CT=$("$CTL" task create collect --agent "$AID" --param path=/tmp/x |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+agent GET /v1/tasks >/dev/null
+expect_contains "$(agent POST "/v1/samples?sha256=$H&task=$CT&path=/tmp/x" --data-binary @"$T/sample")" "$H"
 cat >"$T/live.py" <<'PY'
 import json, re, ssl, sys, urllib.parse, urllib.request, urllib.error
 

@@ -15,11 +15,18 @@ VIGIL_MACHINE_ID_FILE=$(machine_id s1)
 "$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
 	--ca "$PKI/ca.crt" --data-dir "$T/a" >/dev/null 2>&1 || fail enroll
 
-# A sample of 3 MiB of random bytes, uploaded as the agent.
+# A sample of 3 MiB of random bytes, uploaded as the agent for a collect
+# task of its own (dispatched by its poll).
 head -c 3145728 /dev/urandom >"$T/sample.bin"
 SHA=$(sha256sum "$T/sample.bin" | cut -d' ' -f1)
+AID=$(sed -nE 's/.*"agent_id": "([^"]+)".*/\1/p' "$T/a/state.json")
+CT=$("$CTL" task create collect --agent "$AID" --param path=/tmp/x.bin |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+[ -n "$CT" ] || fail "collect task not created"
+curl -sS -o /dev/null --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" \
+	--key "$T/a/agent.key" "https://127.0.0.1:$GW/v1/tasks" || fail "poll"
 curl -sS --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" --key "$T/a/agent.key" \
-	-X POST "https://127.0.0.1:$GW/v1/samples?sha256=$SHA&path=/tmp/x.bin" \
+	-X POST "https://127.0.0.1:$GW/v1/samples?sha256=$SHA&task=$CT&path=/tmp/x.bin" \
 	--data-binary @"$T/sample.bin" >"$T/up.json"
 expect_contains "$(cat "$T/up.json")" "$SHA"
 
