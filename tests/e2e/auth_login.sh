@@ -47,7 +47,7 @@ echo 'short' | "$CTL" user add bob --role analyst --password-stdin \
 grep -q "at least 10" "$T/o" || fail "short password: $(cat "$T/o")"
 "$CTL" user list | grep -E "^alice +operator +local +no +no +never" >/dev/null ||
 	fail "user list: $("$CTL" user list)"
-grep -q 'correct horse' "$DATA/vigil.db" && fail "password stored in clear"
+db_lacks 'correct horse' "password stored in clear"
 sqlite3 "$DATA/vigil.db" "SELECT hash FROM users" | grep -q '^\$argon2id\$' ||
 	fail "not an argon2id hash"
 pass "users added with argon2id hashes"
@@ -58,7 +58,8 @@ grep -iE '^set-cookie: vigil_session=[0-9a-f]{64}; Path=/; Max-Age=6; Secure; Ht
 C=$(cookie)
 X=$(csrf)
 [ -n "$X" ] || fail "no csrf token: $(cat "$T/b")"
-grep -qF "${C#vigil_session=}" "$DATA/vigil.db" && fail "session id stored in clear"
+[ "$(db "SELECT count(*) FROM sessions")" -ge 1 ] || fail "no session stored"
+db_lacks "${C#vigil_session=}" "session id stored in clear"
 pass "login sets a Secure HttpOnly SameSite=Strict cookie"
 
 [ "$(as "$C" "" GET /api/v1/session)" = 200 ] || fail "session: $(cat "$T/r")"
