@@ -22,7 +22,7 @@ cleanup() {
 	for p in "${PIDS[@]:-}"; do
 		[ -n "$p" ] && wait "$p" 2>/dev/null || true
 	done
-	if [ $rc -ne 0 ]; then
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		echo "--- $0 failed (rc $rc); logs:" >&2
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
