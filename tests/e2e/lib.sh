@@ -65,7 +65,7 @@ skip() {
 # in vigil.db-wal until a checkpoint, so the vigil.db file alone is never
 # searched; sqlite3 reads the WAL as the center does.
 db() {
-	sqlite3 -batch "$DATA/vigil.db" "$@"
+	sqlite3 -batch -cmd ".timeout 5000" "$DATA/vigil.db" "$@"
 }
 
 # db_lacks NEEDLE WHAT: fails with WHAT if NEEDLE occurs anywhere in the
