@@ -137,7 +137,7 @@ hstep "DELETE /api/v1/session/totp" totp.delete 200 "${S[@]}" -X DELETE \
 	-d "{\"code\": \"$next\"}" "$U/api/v1/session/totp"
 hstep "POST /api/v1/logout" logout 200 "${S[@]}" -X POST "$U/api/v1/logout"
 for w in "correct horse" "another long password" "$SECRET" "$next"; do
-	grep -qF "$w" "$DATA/vigil.db" && fail "secret '$w' stored in the database"
+	db_lacks "$w" "secret '$w' stored in the database"
 done
 out=$(api GET "/api/v1/audit?who=user:alice&limit=100")
 expect_contains "$out" '"action":"logout"'
@@ -195,7 +195,7 @@ expect_contains "$out" '"before":{"cert_serial":'
 expect_contains "$out" '"status":"revoked"'
 out=$(api GET "/api/v1/audit?action=token.create")
 expect_contains "$out" '"token":"[redacted]"'
-grep -qF "$TOKEN" "$DATA/vigil.db" && fail "token stored in the audit log"
+db_lacks "$TOKEN" "token stored in the audit log"
 pass "entries carry who, where, target, before and after; secrets redacted"
 
 # Filters and table output.

@@ -80,7 +80,7 @@ api GET /api/v1/keys >"$T/keys"
 grep -q "walk-operator" "$T/keys" || fail "key list: $(cat "$T/keys")"
 grep -qF "${KEY[operator]}" "$T/keys" && fail "key list shows a secret"
 for role in readonly analyst operator admin; do
-	grep -qF "${KEY[$role]}" "$DATA/vigil.db" && fail "key stored in clear"
+	db_lacks "${KEY[$role]}" "key stored in clear"
 done
 pass "keys listed without secrets, stored hashed"
 

@@ -15,8 +15,10 @@ ORIG=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p')
 
 cp -a "$T/orig" "$T/clone"
 VIGIL_MACHINE_ID_FILE=$(machine_id c2)
-"$AGENT" run --once --data-dir "$T/clone" >"$T/clone.log" 2>&1 || true
+rc=0
+"$AGENT" run --once --data-dir "$T/clone" >"$T/clone.log" 2>&1 || rc=$?
 cat "$T/clone.log"
+[ "$rc" -eq 0 ] || fail "the clone's run exited $rc"
 grep -qi "clone" "$T/clone.log" || fail "agent did not report the clone"
 n=$("$CTL" --json agent list | grep -c '"id"')
 [ "$n" -eq 2 ] || fail "expected the clone to re-enroll as a second agent, got $n"

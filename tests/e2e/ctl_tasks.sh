@@ -23,18 +23,14 @@ agent() { # agent METHOD PATH [curl args]
 		-X "$m" "https://127.0.0.1:$GW$p" "$@"
 }
 
-# json_ok WHAT: standard input is JSON (checked only where python3 exists).
-if command -v python3 >/dev/null 2>&1 && python3 -c '' 2>/dev/null; then
-	json_ok() {
-		python3 -c 'import json,sys; json.load(sys.stdin)' ||
-			fail "$1: --json output does not parse"
-	}
-else
-	json_ok() {
-		cat >/dev/null
-		echo "skip: no python3, $1 --json output not parsed"
-	}
-fi
+command -v python3 >/dev/null 2>&1 && python3 -c '' 2>/dev/null ||
+	skip "no python3 (scripts/install-deps installs it) to parse --json output"
+
+# json_ok WHAT: standard input is JSON.
+json_ok() {
+	python3 -c 'import json,sys; json.load(sys.stdin)' ||
+		fail "$1: --json output does not parse"
+}
 
 # usage_err WHAT ARGS...: vigilctl ARGS exits 2 with a message on stderr.
 usage_err() {

@@ -3,7 +3,11 @@
 # sends, kill -9 the center while it ingests, stop the center for a while,
 # and corrupt a spool segment. After each, the center holds the agent's
 # events with sequence numbers 1..N exactly once (COUNT = MAX, MIN = 1),
-# and a corrupt record is reported by a gap event instead of vanishing.
+# where N is the last seq the agent's spool issued (read from its
+# spool.state after a clean stop, so a loss at the spool's tail shows), and
+# a corrupt record is reported by a gap event instead of vanishing. The
+# agent's kill is proven to land mid-batch: events were being stored, the
+# scan was not over, and the spool held events the center had not acked.
 . "$(dirname "$0")/lib.sh"
 
 NFILES=${VIGIL_LOSS_FILES:-3000}
@@ -51,6 +55,30 @@ check_exactly_once() {
 	[ "$c" = "$mx" ] || fail "$1: $c events stored for seq 1..$mx: lost or duplicated"
 	[ "$c" = "$d" ] || fail "$1: duplicates"
 }
+# spool_field DIR NAME: a number from the agent's spool.state (saved at
+# every acknowledgement and at a clean stop).
+spool_field() {
+	sed -nE "s/.*\"$2\": ?([0-9]+).*/\1/p" "$1/spool/spool.state"
+}
+# check_tail WHAT DIR: stops the agent cleanly, reads the last seq its
+# spool issued, restarts it and waits until every seq up to that one is
+# stored exactly once: an event lost at the spool's tail fails here.
+check_tail() {
+	local issued r
+	kill -TERM "$APID"
+	wait "$APID" 2>/dev/null || true
+	issued=$(($(spool_field "$2" next_seq) - 1))
+	[ "$issued" -gt 0 ] || fail "$1: no seq issued?"
+	"$AGENT" run --data-dir "$2" >>"$T/agent.log" 2>&1 &
+	APID=$!
+	PIDS+=("$APID")
+	tail_in() {
+		r=$(q "SELECT COUNT(*), COUNT(DISTINCT seq) FROM events WHERE agent_id = '$AID' AND seq <= $issued")
+		[ "$r" = "$issued|$issued" ]
+	}
+	wait_for 120 "$1: seqs 1..$issued stored (have $(q "SELECT COUNT(*) FROM events WHERE agent_id = '$AID' AND seq <= $issued"))" tail_in
+	echo "$1: all $issued seqs the spool issued are stored"
+}
 findings() { q "SELECT COUNT(*) FROM events WHERE agent_id = '$AID' AND task_id = '$1' AND type = 'finding'"; }
 scan_task() {
 	"$CTL" task create scan --agent "$AID" --path "$S" --param files_per_sec="$1" \
@@ -67,16 +95,27 @@ wait_findings() { # TASK N: wait until N findings of TASK are stored
 
 # 1. kill -9 the agent while it scans and sends.
 start_agent
-sleep 2
 T1=$(scan_task 1000)
-sleep 1.5
+# Kill once findings are being stored, with the scan not over.
+flowing() { [ "$(findings "$T1")" -ge 50 ]; }
+wait_for 60 "findings of the first scan being stored" flowing
 kill -9 "$APID"
 wait "$APID" 2>/dev/null || true
 n1=$(findings "$T1")
-echo "findings stored when the agent was killed: $n1"
+m1=$(q "SELECT MAX(seq) FROM events WHERE agent_id = '$AID'")
+# The state is the one saved at the last ack the agent recorded.
+issued=$(($(spool_field "$T/a" next_seq) - 1))
+acked=$(spool_field "$T/a" acked)
+echo "at the kill: $n1 findings stored (max seq $m1); spool at its last ack: issued $issued, acked $acked"
+[ "$n1" -lt "$NFILES" ] || fail "the scan was over before the kill"
+# Mid-batch: the center had stored events whose ack the agent never
+# recorded, or the spool held events the center did not have yet.
+[ "$m1" -gt "$acked" ] || [ "$issued" -gt "$m1" ] ||
+	fail "the kill did not land mid-batch (stored up to $m1, acked $acked, issued $issued)"
 start_agent
 settle || fail "events did not settle after the agent restart"
 check_exactly_once "agent kill -9"
+check_tail "agent kill -9" "$T/a"
 pass "agent killed mid-batch: every spooled event stored exactly once"
 
 # 2. kill -9 the center while it ingests; the scan goes on.
@@ -90,6 +129,7 @@ wait_findings "$T2" "$NFILES" || fail "only $(findings "$T2") of $NFILES finding
 settle || true
 [ "$(findings "$T2")" = "$NFILES" ] || fail "$(findings "$T2") findings stored for $NFILES files"
 check_exactly_once "center kill -9"
+check_tail "center kill -9" "$T/a"
 pass "center killed mid-ingest: all $NFILES findings stored exactly once"
 
 # 3. The center down for a while: the agent spools, then delivers.
@@ -106,6 +146,7 @@ pass "center outage: all $NFILES findings delivered after the restart"
 # The run's final report is retried until the center is back.
 timeout 60 "$CTL" task watch "$T3" --interval 1 >/dev/null ||
 	fail "task not reported done after the outage: $("$CTL" task show "$T3")"
+check_tail "center outage" "$T/a"
 
 # 4. A corrupt spool segment: the rest is delivered, the loss reported.
 # A second agent of its own, so nothing earlier is queued before its scan.

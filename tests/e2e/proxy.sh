@@ -34,9 +34,10 @@ chmod 600 "$T/proxy-cred"
 	fail "enroll through the proxy: $(cat "$T/enroll.log")"
 "$AGENT" run --once --data-dir "$T/a" >"$T/run.log" 2>&1 ||
 	fail "heartbeat through the proxy: $(cat "$T/run.log")"
-sleep 0.5
-n=$(grep -c "CONNECT 127.0.0.1:$GW" "$T/sq-basic/access.log" || true)
-[ "$n" -ge 2 ] || fail "expected CONNECTs in squid's log, found $n"
+connects() { grep -c "CONNECT 127.0.0.1:$GW" "$T/sq-basic/access.log" 2>/dev/null || true; }
+two_connects() { [ "$(connects)" -ge 2 ]; }
+wait_for 10 "two CONNECTs in squid's log (found $(connects))" two_connects
+n=$(connects)
 grep -q " vigil " "$T/sq-basic/access.log" || fail "squid did not log the authenticated user"
 "$CTL" agent list | grep -q online || fail "agent not online"
 pass "enroll and heartbeat through squid with Basic auth ($n CONNECTs)"

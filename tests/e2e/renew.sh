@@ -11,6 +11,7 @@ VIGIL_MACHINE_ID_FILE=$(machine_id n1)
 "$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
 	--ca "$PKI/ca.crt" --data-dir "$T/a" >/dev/null 2>&1 || fail enroll
 S1=$(openssl x509 -in "$T/a/agent.crt" -noout -serial)
+END1=$(date -d "$(openssl x509 -in "$T/a/agent.crt" -noout -enddate | cut -d= -f2)" +%s)
 "$AGENT" run --data-dir "$T/a" >"$T/agent.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 1 60); do
@@ -22,6 +23,18 @@ done
 openssl verify -CAfile "$PKI/ca.crt" "$T/a/agent.crt" >/dev/null || fail "renewed cert does not verify"
 [ "$(stat -c %a "$T/a/agent.key")" = 600 ] || fail "renewed key not 0600"
 pass "certificate renewed ($S1 -> $S2)"
-expect_contains "$(api GET /metrics)" "vigil_renewals_total"
+[ "$(metric_value "$(api GET /metrics)" vigil_renewals_total)" -ge 1 ] ||
+	fail "renewals: $(api GET /metrics | grep vigil_renewals_total)"
+
+# Past the first certificate's expiry the agent still checks in: the
+# heartbeat count grows after that moment, and the agent is online.
+beats() { metric_value "$(api GET /metrics)" vigil_heartbeats_total; }
+past_end1() { [ "$(date +%s)" -gt "$END1" ]; }
+wait_for 60 "the first certificate's expiry" past_end1
+B0=$(beats)
+more_beats() { [ "$(beats)" -gt "$B0" ]; }
+wait_for 20 "a heartbeat after the first certificate expired" more_beats
 "$CTL" agent list | grep -q online || fail "agent not online after renewal"
-pass "agent online with the renewed certificate"
+[ "$(date +%s)" -lt "$(date -d "$(openssl x509 -in "$T/a/agent.crt" -noout -enddate | cut -d= -f2)" +%s)" ] ||
+	fail "the renewed certificate expired too"
+pass "agent checks in past the first certificate's expiry ($(beats) heartbeats)"

@@ -30,8 +30,11 @@ pass "agent checking in"
 
 # Restart on the same ports.
 GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA"
+tries() { grep -c "next attempt in" "$T/agent.log" || true; }
+N0=$(tries)
 stop_center
-sleep 3
+retried() { [ "$(tries)" -ge $((N0 + 2)) ]; }
+wait_for 60 "the agent to retry twice while the center is down" retried
 kill -0 "$APID" || fail "agent exited while the center was down"
 start_center "$T/vigild.conf" "$DATA"
 wait_hb 0 || fail "agent did not come back after the restart"
@@ -42,12 +45,11 @@ pass "agent reconnected after a center restart"
 cp "$T/vigild.conf" "$T/good.conf"
 echo "nonsense = 1" >>"$T/vigild.conf"
 kill -HUP "$CENTER_PID"
-sleep 0.5
+wait_for 10 "the bad reload to be reported" grep -q "reload failed" "$T/vigild.log"
 kill -0 "$CENTER_PID" || fail "center died on a bad reload"
-grep -q "reload failed" "$T/vigild.log" || fail "bad reload not reported"
 sed 's/^poll_interval = .*/poll_interval = 7s/' "$T/good.conf" >"$T/vigild.conf"
 kill -HUP "$CENTER_PID"
-sleep 0.5
+wait_for 10 "the reload" grep -q "configuration reloaded" "$T/vigild.log"
 out=$(curl -sS --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" --key "$T/a/agent.key" \
 	-d "{\"facts\": {\"hostname\": \"h\", \"machine_id\": \"$(cat "$VIGIL_MACHINE_ID_FILE")\"}}" \
 	"https://127.0.0.1:$GW/v1/heartbeat")

@@ -37,7 +37,8 @@ pass "rule sets checked on upload and served by hash"
 # A held poll is answered as soon as a task arrives.
 agent GET "/v1/tasks?wait=20" -o "$T/poll.json" -w '%{time_total}\n' >"$T/poll.time" &
 POLL=$!
-sleep 1
+held() { [ "$(metric_value "$(api GET /metrics)" vigil_long_polls)" = 1 ]; }
+wait_for 20 "the center to hold the poll" held
 t0=$(date +%s.%N)
 out=$(api POST /api/v1/tasks -d '{"kind": "scan", "params": {"paths": ["/tmp"], "rules": ["test"]}, "target": {"labels": {"os": "linux"}}, "timeout": "1h"}')
 TID=$(echo "$out" | json_str id)
@@ -48,6 +49,8 @@ lat=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
 echo "dispatch latency: ${lat}s"
 awk -v l="$lat" 'BEGIN {exit !(l < 1.0)}' || fail "task took ${lat}s to reach a waiting agent"
 expect_contains "$(cat "$T/poll.json")" "$TID"
+[ "$(metric_value "$(api GET /metrics)" vigil_long_polls)" = 0 ] ||
+	fail "the poll is still counted as held"
 expect_contains "$(cat "$T/poll.json")" "$RID"
 pass "held poll answered when the task was created (${lat}s)"
 
@@ -123,7 +126,8 @@ pass "samples content-addressed and verified"
 m=$(api GET /metrics)
 expect_contains "$m" "vigil_events_stored_total 3"
 expect_contains "$m" "vigil_events_duplicate_total 2"
-expect_contains "$m" "vigil_tasks_dispatched_total"
+[ "$(metric_value "$m" vigil_tasks_dispatched_total)" = 3 ] ||
+	fail "tasks dispatched: $(metric_value "$m" vigil_tasks_dispatched_total)"
 pass "metrics"
 
 # A run handed out but never acknowledged (the poll's reply was lost) is

@@ -39,7 +39,7 @@ pass "deleted token refused"
 
 # Only hashes are stored.
 for t in "$T1" "$T2" "$T3"; do
-	grep -qF "$t" "$DATA/vigil.db" && fail "token stored in clear"
+	db_lacks "$t" "token stored in clear"
 done
 pass "tokens stored hashed"
 
