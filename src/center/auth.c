@@ -245,6 +245,10 @@ auth_authorize(struct http_req *r)
 		r->role = ROLE_NONE;
 		return -1;
 	}
+	/* Nearly full disk: no new data, reads go on (space.c). */
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0 &&
+	    space_refuse(r, 0) == -1)
+		return -1;
 	return 0;
 }
 

@@ -31,6 +31,7 @@ struct center_conf {
 	long long poll_interval;        /* seconds */
 	int store_check;                /* quick_check at start */
 	long long store_check_interval; /* seconds between checks; 0 = off */
+	long long min_free_space;       /* bytes; below it, no new data */
 	int log_dest;                   /* enum log_dest */
 	int log_level;                  /* enum log_level */
 	/* [gateway] */
@@ -276,6 +277,16 @@ void audit_reply_hook(struct http_req *r, int status, const void *body,
 void audit_set_sink(void (*fn)(json_t *entry, void *arg), void *arg);
 json_t *audit_row_json(struct store_rows *q); /* row of AUDIT_COLUMNS */
 void audit_declare_metrics(void);
+
+/* space.c: free space in the data directory ([center] min_free_space). */
+void space_declare_metrics(void);
+int space_free(const char *dir, long long *out);
+int space_check_start(struct center *c, struct buf *err);
+int space_init(struct center *c);
+void space_shutdown(void);
+int space_is_low(void);
+/* While space is low: 507 (admin) or 503 + Retry-After (agent), -1. */
+int space_refuse(struct http_req *r, int agent);
 
 /* settings.c: runtime settings changed through the API. */
 extern const struct http_route settings_admin_routes[];

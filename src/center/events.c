@@ -62,6 +62,10 @@ gw_events(struct http_req *r)
 
 	if ((id = peer_agent_id(r)) == NULL)
 		return;
+	if (space_refuse(r, 1) == -1) {
+		free(id);
+		return;
+	}
 	body = http_req_body(r, &len);
 	/* Parsed, stored and answered by the ingest threads (ingest.c). */
 	if (ingest_submit(c, r, id, body, len, now) == 0)

@@ -550,6 +550,7 @@ main(int argc, char **argv)
 	declare_metrics();
 	events_declare_metrics();
 	audit_declare_metrics();
+	space_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
@@ -559,6 +560,10 @@ main(int argc, char **argv)
 	c.key_started = (long long)time(NULL);
 	if (keyproc_start(&c, &err) == -1) {
 		log_warnx("vigild: key process: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (space_check_start(&c, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
 	if (center_store_open(&c, &err) == -1) {
@@ -633,6 +638,8 @@ main(int argc, char **argv)
 	         c.adm_port);
 	if (tasks_init(&c) == -1)
 		fatalx("vigild: cannot start the task timer");
+	if (space_init(&c) == -1)
+		fatalx("vigild: cannot start the free space timer");
 	if (ingest_start(&c, &err) == -1) {
 		log_warnx("vigild: event writer: %s", buf_cstr(&err));
 		goto out;
@@ -652,6 +659,7 @@ out:
 	forward_shutdown(&c);
 	if (c.ev_tick)
 		event_free(c.ev_tick);
+	space_shutdown();
 	if (c.gw)
 		http_server_free(c.gw);
 	if (c.adm)
