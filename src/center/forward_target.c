@@ -29,22 +29,6 @@
 #include "syslogfmt.h"
 #include "tls.h"
 
-static int
-name_ok(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /*
  * 0 when key (a client key file) is neither the deployment CA's private
  * key nor the server certificate's: by path first, so neither is ever read
@@ -126,7 +110,7 @@ target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
 	int k;
 
 	t->udp_fd = -1;
-	if (name == NULL || !name_ok(name)) {
+	if (name == NULL || !str_is_name(name)) {
 		buf_puts(err, "name: 1 to 64 of [A-Za-z0-9._-]");
 		return -1;
 	}

@@ -315,17 +315,26 @@ ingest_start(struct center *c, struct buf *err)
 	g->c = c;
 	g->wake[0] = g->wake[1] = -1;
 	{
-		size_t k;
+		size_t k, n, t = 0;
 
-		strcpy(g->sql_rows, EVENT_INSERT);
-		g->types_rows[0] = '\0';
+		n = (size_t)snprintf(g->sql_rows, sizeof(g->sql_rows), "%s",
+		                     EVENT_INSERT);
 		for (k = 0; k < INGEST_ROWS; k++) {
-			if (k > 0)
-				strcat(g->sql_rows, ", ");
-			strcat(g->sql_rows, EVENT_TUPLE);
-			strcat(g->types_rows, EVENT_COLS);
+			n += (size_t)snprintf(g->sql_rows + n,
+			                      sizeof(g->sql_rows) - n, "%s%s",
+			                      k > 0 ? ", " : "", EVENT_TUPLE);
+			t += (size_t)snprintf(g->types_rows + t,
+			                      sizeof(g->types_rows) - t, "%s",
+			                      EVENT_COLS);
+			if (n >= sizeof(g->sql_rows) ||
+			    t >= sizeof(g->types_rows))
+				fatalx("%s: multi-row insert too long",
+				       __func__);
 		}
-		strcat(g->sql_rows, EVENT_CONFLICT);
+		n += (size_t)snprintf(g->sql_rows + n, sizeof(g->sql_rows) - n,
+		                      "%s", EVENT_CONFLICT);
+		if (n >= sizeof(g->sql_rows))
+			fatalx("%s: multi-row insert too long", __func__);
 	}
 	g->raw_tail = &g->raw;
 	g->todo_tail = &g->todo;

@@ -20,22 +20,6 @@
 
 /* --- templates and schedules ------------------------------------------- */
 
-static int
-name_ok(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* A template is a partial task spec: kind and params, optionally
  * timeout and expires; the target comes with each task. */
 static const struct schema_field template_schema[] = {
@@ -60,7 +44,7 @@ tasks_adm_template_put(struct http_req *r)
 	buf_init(&err, 1024);
 	name = json_string_value(json_object_get(body, "name"));
 	spec = json_object_get(body, "spec");
-	if (!name_ok(name)) {
+	if (!str_is_name(name)) {
 		http_reply_error_field(r, 400, "bad_request", "name",
 		                       "name: 1 to 64 letters, digits, '-', "
 		                       "'_', '.'");
@@ -146,7 +130,7 @@ tasks_adm_schedule_create(struct http_req *r)
 	name = json_string_value(json_object_get(body, "name"));
 	cron = json_string_value(json_object_get(body, "cron"));
 	task = json_object_get(body, "task");
-	if (!name_ok(name)) {
+	if (!str_is_name(name)) {
 		http_reply_error_field(r, 400, "bad_request", "name",
 		                       "name: 1 to 64 letters, digits, '-', "
 		                       "'_', '.'");

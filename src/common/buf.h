@@ -59,6 +59,9 @@ int str_to_ll(const char *s, long long min, long long max, long long *out);
 /* 1 when s (at most max bytes read) is a canonical UUID: 8-4-4-4-12
  * lowercase hex digits, as agent and task ids are. */
 int str_is_uuid(const char *s, size_t max);
+/* 1 when s is a name as the center accepts them for templates, schedules
+ * and forwarding targets: 1..64 of [A-Za-z0-9._-]. */
+int str_is_name(const char *s);
 /* Duration "90", "30s", "15m", "12h", "7d", "2w" to seconds (> 0). */
 int str_to_duration(const char *s, long long *secs);
 /* Size "512", "64k", "16M", "2G" (binary multiples) to bytes. */

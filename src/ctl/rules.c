@@ -31,7 +31,7 @@ rules_usage(FILE *f)
 
 /* The center's rule: 1..64 bytes, no '/' or white space. */
 static int
-name_ok(const char *s)
+ruleset_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -91,7 +91,7 @@ rules_add(int argc, char **argv)
 	}
 	name = argv[optind];
 	file = argv[optind + 1];
-	if (!name_ok(name)) {
+	if (!ruleset_name_ok(name)) {
 		fprintf(stderr,
 		        "vigilctl: rules add: '%s' is not a rule set name "
 		        "(1..64 characters, no '/' or white space)\n",
@@ -176,7 +176,7 @@ rules_remove(const char *name)
 	json_t *j;
 	int rc = 1;
 
-	if (!name_ok(name)) {
+	if (!ruleset_name_ok(name)) {
 		fprintf(stderr, "vigilctl: '%s' is not a rule set name\n",
 		        name);
 		return 2;

@@ -83,23 +83,6 @@ valid_id(const char *s)
 	return 1;
 }
 
-/* Template and schedule names: the center's rule. */
-static int
-valid_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* --- task specs from options ------------------------------------------- */
 
 enum spec_mode { SPEC_TASK, SPEC_TEMPLATE, SPEC_SCHEDULE };
@@ -342,7 +325,7 @@ spec_parse(int argc, char **argv, enum spec_mode mode, struct spec *s)
 				return -1;
 			break;
 		case 'm':
-			if (!valid_name(optarg)) {
+			if (!str_is_name(optarg)) {
 				fprintf(stderr,
 				        "vigilctl: --template: '%s' is not a "
 				        "template name\n",
@@ -922,7 +905,7 @@ template_add(int argc, char **argv)
 		goto out;
 	}
 	name = argv[optind];
-	if (!valid_name(name)) {
+	if (!str_is_name(name)) {
 		fprintf(stderr,
 		        "vigilctl: '%s' is not a template name (letters, "
 		        "digits, '-', '_', '.'; at most 64)\n",
@@ -1005,7 +988,7 @@ schedule_add(int argc, char **argv)
 		goto out;
 	}
 	name = argv[optind];
-	if (!valid_name(name)) {
+	if (!str_is_name(name)) {
 		fprintf(stderr,
 		        "vigilctl: '%s' is not a schedule name (letters, "
 		        "digits, '-', '_', '.'; at most 64)\n",
@@ -1093,7 +1076,7 @@ schedule_remove(const char *name)
 	char path[128];
 	json_t *j;
 
-	if (!valid_name(name)) {
+	if (!str_is_name(name)) {
 		fprintf(stderr, "vigilctl: '%s' is not a schedule name\n",
 		        name);
 		return 2;

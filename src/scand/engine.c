@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "scand.h"
 
 struct cache_ent {
@@ -63,15 +64,6 @@ struct worker {
 	unsigned long gen;
 	int busy; /* ran a job since it last trimmed its context */
 };
-
-double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 job_free(struct job *j)

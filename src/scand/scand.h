@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "hstream.h"
 #include "log.h"
@@ -155,7 +156,6 @@ int pool_cache_load(struct pool *p, const char *key, const char *text);
 void pool_cache_size(struct pool *p, size_t n);
 size_t pool_cache_entries(struct pool *p);
 void job_free(struct job *j);
-double mono_now(void);
 
 struct scand {
 	const char *conf_path;

@@ -220,7 +220,10 @@ grep -q evil <<<"$out" && fail "--query not applied"
 
 printf 'VIGIL-TEST-MARKER sample' >"$T/sample"
 H=$(sha256sum "$T/sample" | cut -d' ' -f1)
-agent POST "/v1/samples?sha256=$H&task=$TID&path=/tmp/evil" --data-binary @"$T/sample" >/dev/null
+CT=$("$CTL" task create collect --agent "$AID" --param path=/tmp/evil |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+agent GET /v1/tasks >/dev/null # dispatched: the agent may now answer it
+agent POST "/v1/samples?sha256=$H&task=$CT&path=/tmp/evil" --data-binary @"$T/sample" >/dev/null
 out=$("$CTL" samples)
 expect_contains "$out" "$H"
 expect_contains "$out" "/tmp/evil"

@@ -116,17 +116,21 @@ pass "refused batches: 400, nothing stored; data stored compact; events by task"
 # Samples: checked against their hash, stored 0600 by content.
 printf 'VIGIL-TEST-MARKER sample' >"$T/sample"
 H=$(sha256sum "$T/sample" | cut -d' ' -f1)
-expect_contains "$(agent POST "/v1/samples?sha256=$H&path=/tmp/x" --data-binary @"$T/sample")" "\"sha256\":\"$H\""
+CT=$("$CTL" task create collect --agent "$AID" --param path=/tmp/x |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+agent GET /v1/tasks >/dev/null # dispatched: the agent may now answer it
+expect_contains "$(agent POST "/v1/samples?sha256=$H&task=$CT&path=/tmp/x" --data-binary @"$T/sample")" "\"sha256\":\"$H\""
 [ "$(stat -c %a "$DATA/samples/${H:0:2}/$H")" = 600 ] || fail "sample not 0600"
 cmp "$T/sample" "$DATA/samples/${H:0:2}/$H" || fail "sample content differs"
-expect_contains "$(agent POST "/v1/samples?sha256=$(printf '%064d' 1)" --data-binary @"$T/sample")" "bad_digest"
+expect_contains "$(agent POST "/v1/samples?sha256=$(printf '%064d' 1)&task=$CT" --data-binary @"$T/sample")" "bad_digest"
 expect_contains "$(api GET /api/v1/samples)" "$H"
 pass "samples content-addressed and verified"
 
 m=$(api GET /metrics)
 expect_contains "$m" "vigil_events_stored_total 3"
 expect_contains "$m" "vigil_events_duplicate_total 2"
-[ "$(metric_value "$m" vigil_tasks_dispatched_total)" = 3 ] ||
+# three tasks above, and the collect task the sample answered
+[ "$(metric_value "$m" vigil_tasks_dispatched_total)" = 4 ] ||
 	fail "tasks dispatched: $(metric_value "$m" vigil_tasks_dispatched_total)"
 pass "metrics"
 
