@@ -222,22 +222,6 @@ agent_show(struct http_req *r, const char *id)
 		http_reply_json(r, 200, o);
 }
 
-static int
-valid_label(const char *s, size_t max)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* Labels of a token or an agent: an object of at most 32 members whose keys
  * and string values use letters, digits, '-', '_' and '.'. 0, or -1 after
  * replying 400. */
@@ -256,8 +240,9 @@ labels_check(struct http_req *r, json_t *v)
 	}
 	json_object_foreach(v, lk, lv)
 	{
-		if (!valid_label(lk, 63) || !json_is_string(lv) ||
-		    !valid_label(json_string_value(lv), 255)) {
+		if (!str_name_ok(lk, strlen(lk), 63) || !json_is_string(lv) ||
+		    !str_name_ok(json_string_value(lv),
+		                 strlen(json_string_value(lv)), 255)) {
 			http_reply_error_field(
 			    r, 400, "bad_request", "labels",
 			    "labels: '%.64s': keys and values use letters, "

@@ -473,11 +473,11 @@ str_is_uuid(const char *s, size_t max)
 }
 
 int
-str_is_name(const char *s)
+str_name_ok(const char *s, size_t n, size_t max)
 {
-	size_t i, n = strlen(s);
+	size_t i;
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > max)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
@@ -486,4 +486,10 @@ str_is_name(const char *s)
 		      s[i] == '_' || s[i] == '.'))
 			return 0;
 	return 1;
+}
+
+int
+str_is_name(const char *s)
+{
+	return str_name_ok(s, strlen(s), 64);
 }

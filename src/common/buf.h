@@ -62,6 +62,9 @@ int str_is_uuid(const char *s, size_t max);
 /* 1 when s is a name as the center accepts them for templates, schedules
  * and forwarding targets: 1..64 of [A-Za-z0-9._-]. */
 int str_is_name(const char *s);
+/* The same character rule for the n bytes at s, 1..max of them (labels,
+ * label filters). */
+int str_name_ok(const char *s, size_t n, size_t max);
 /* Duration "90", "30s", "15m", "12h", "7d", "2w" to seconds (> 0). */
 int str_to_duration(const char *s, long long *secs);
 /* Size "512", "64k", "16M", "2G" (binary multiples) to bytes. */

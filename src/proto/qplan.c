@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "qplan.h"
 
 #define QPLAN_INT_MAX (1LL << 62)
@@ -125,22 +126,6 @@ qplan_field(const struct query_spec *sp, const uint8_t *name, size_t n,
 		    (f->flags & flags) != 0)
 			return f;
 	return NULL;
-}
-
-static int
-qplan_label_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > 255)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
 }
 
 static int
@@ -271,7 +256,7 @@ qplan_filter(const struct query_spec *sp, const struct qparam *qp, char *val,
 		goto take;
 	}
 	if ((f = qplan_field(sp, k, kl, QF_MEMBER)) != NULL) {
-		if (!qplan_label_ok(val, strlen(val)))
+		if (!str_name_ok(val, strlen(val), 255))
 			return qplan_fail(err, qp,
 			                  "%s: letters, digits, '-', '_' and "
 			                  "'.' only",
@@ -281,8 +266,8 @@ qplan_filter(const struct query_spec *sp, const struct qparam *qp, char *val,
 	}
 	if ((f = qplan_field(sp, k, kl, QF_LABEL)) != NULL) {
 		if ((eq = strchr(val, '=')) == NULL ||
-		    !qplan_label_ok(val, (size_t)(eq - val)) ||
-		    !qplan_label_ok(eq + 1, strlen(eq + 1)))
+		    !str_name_ok(val, (size_t)(eq - val), 255) ||
+		    !str_name_ok(eq + 1, strlen(eq + 1), 255))
 			return qplan_fail(err, qp,
 			                  "%s: must be KEY=VALUE (letters, "
 			                  "digits, '-', '_', '.')",
