@@ -686,9 +686,16 @@ test_size_limits(void **state)
 	double t0;
 
 	(void)state;
-	curl(&r, NULL, "POST", "/v1/echo", "--data-binary", fx.big, NULL);
-	assert_int_equal(r.status, 413);
-	assert_string_equal(r.conn, "close");
+	/* Without Expect the client is still sending when the 413 goes out
+	 * and the connection closes (no lingering drain, see http.c: an
+	 * unbounded drain left "Content-Length: 2^63" unanswered), so it
+	 * sees the 413 or, when the close overtakes it, a reset; never a
+	 * success, and never the handler. */
+	curl(&r, NULL, "POST", "/v1/echo", "-H", "Expect:", "--data-binary",
+	     fx.big, NULL);
+	assert_true(r.status == 413 || r.status == 0);
+	if (r.status == 413)
+		assert_string_equal(r.conn, "close");
 	/* evhttp answers 413 itself: the handler and on_done never run. */
 	assert_int_equal(done_count, before);
 	curl_res_free(&r);
