@@ -32,7 +32,7 @@ cleanup() {
 	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
 	if [ "${INSTALLED:-0}" = 1 ]; then
-		dpkg -P $PKGS >/dev/null 2>&1 || true
+		dpkg -P --force-all $PKGS >/dev/null 2>&1 || true
 	fi
 	if [ $rc -ne 0 ]; then
 		for f in "$T"/*.log; do
@@ -45,18 +45,33 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" -eq 0 ] || fail "installs packages: run as root"
+
+# One run at a time on a machine (two checkouts' suites may run together),
+# and this test's packages carry versions of their own (~pkgtest), so that
+# what an interrupted run left installed is known as ours and purged, while
+# packages an operator installed are never touched.
+exec 9>/var/lock/vigil-pkg-test.lock
+flock -w 600 9 || fail "another run of this test held /var/lock/vigil-pkg-test.lock for 10 minutes"
+V1=0.1.0~pkgtest1
+V2=0.1.0~pkgtest2
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	case "$st" in
-	"" | not-installed | config-files) ;;
-	*) fail "$p is installed on this machine ($st); this test installs and purges the packages, remove it first" ;;
+	"" | not-installed) continue ;;
+	esac
+	v=$(dpkg-query -W -f='${Version}' "$p")
+	case "$v" in
+	*~pkgtest*) dpkg -P --force-all $PKGS >"$T/leftover.log" 2>&1 ||
+		fail "purging an interrupted run's packages: $(tail -3 "$T/leftover.log")"
+		echo "note: purged packages an interrupted run of this test left ($p $v, $st)" ;;
+	*) [ "$st" = config-files ] ||
+		fail "$p $v is installed on this machine ($st); this test installs and purges the packages, remove it first" ;;
 	esac
 done
 
-# Build: twice, as 0.1.0 and as a later version for the upgrade.
-bash "$SRC/scripts/make-deb" "$BIN" "$T/v1" >"$T/make-deb.log" 2>&1 ||
-	fail "make-deb: $(tail -5 "$T/make-deb.log")"
-V2=0.1.0+t1
+# Build: twice, as a version and as a later one for the upgrade.
+VIGIL_DEB_VERSION=$V1 bash "$SRC/scripts/make-deb" "$BIN" "$T/v1" \
+	>"$T/make-deb.log" 2>&1 || fail "make-deb: $(tail -5 "$T/make-deb.log")"
 VIGIL_DEB_VERSION=$V2 bash "$SRC/scripts/make-deb" "$BIN" "$T/v2" \
 	>"$T/make-deb2.log" 2>&1 || fail "make-deb $V2: $(tail -5 "$T/make-deb2.log")"
 debs() { for p in $PKGS; do ls "$1/${p}_"*.deb; done; }
@@ -68,8 +83,8 @@ if grep -E '^[EW]: ' "$T/lintian.log"; then fail "lintian tags above"; fi
 pass "lintian clean"
 
 # Install.
-dpkg -i $(debs "$T/v1") >"$T/dpkg-i.log" 2>&1 || fail "dpkg -i: $(tail -5 "$T/dpkg-i.log")"
 INSTALLED=1
+dpkg -i $(debs "$T/v1") >"$T/dpkg-i.log" 2>&1 || fail "dpkg -i: $(tail -5 "$T/dpkg-i.log")"
 for f in /usr/sbin/vigild /usr/sbin/vigil-scand /usr/bin/vigil-agent \
 	/usr/bin/vigilctl /usr/share/man/man8/vigild.8.gz \
 	/usr/share/man/man5/vigild.conf.5.gz /usr/share/man/man8/vigil-agent.8.gz \
