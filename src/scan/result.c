@@ -225,6 +225,12 @@ jtext(const char *s)
 	                 : json_null();
 }
 
+json_t *
+scan_json_text(const char *s)
+{
+	return jtext(s);
+}
+
 static json_t *
 jtime(const struct timespec *ts)
 {

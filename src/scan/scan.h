@@ -209,6 +209,13 @@ void scan_first_bytes_ascii(const struct scan_result *r, char *out);
  * allocation failure.
  */
 json_t *scan_result_to_json(const struct scan_result *r);
+/*
+ * A JSON string of a path or name as scan_result_to_json renders it: kept
+ * when it is valid UTF-8 without control bytes or backslashes, else with
+ * the backslash doubled and other bytes as \xNN. NULL on allocation
+ * failure.
+ */
+json_t *scan_json_text(const char *s);
 
 /* ---- scanning --------------------------------------------------------- */
 

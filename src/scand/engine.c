@@ -214,9 +214,15 @@ ts_render(json_t *o, const char *name, const char *source, long long id)
 	                     : "info");
 	s = json_object_get(o, "subject");
 	/* The engine escapes backslashes (its \\xNN rendering); collectors
-	 * send Windows paths, which go back as they came when valid UTF-8. */
-	if ((path = json_string(name)) != NULL)
-		json_object_set_new(s, "path", path);
+	 * send Windows paths, which go back as they came when valid UTF-8,
+	 * other names escaped as the engine does. The path is always this
+	 * request's: a cached result carries an earlier client's. */
+	if ((path = json_string(name)) == NULL &&
+	    (path = scan_json_text(name)) == NULL) {
+		json_decref(out);
+		return NULL;
+	}
+	json_object_set_new(s, "path", path);
 	json_object_set_new(s, "exists", json_true()); /* on the source host */
 	subj = json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "type",
 	                 "file", "path", json_object_get(s, "path"), "exists",

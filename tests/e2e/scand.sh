@@ -135,6 +135,23 @@ hits1=$(curl -sS "$U/status" | jget 'd["cache_hits"]')
 [ "$hits1" -eq $((hits0 + 1)) ] || fail "cache hits $hits0 -> $hits1"
 pass "clean file gives []; second check of a file answered from the cache"
 
+# 3b. A cached result carries only this request's name and host, whatever
+# the bytes of the name: non-UTF-8 names come back escaped (\xNN), never
+# as the earlier client's path.
+for nm in $'caf\xe9.bin' $'\xff\xfe.bin'; do
+	hits0=$(curl -sS "$U/status" | jget 'd["cache_hits"]')
+	req -F "file=@$T/marker.bin;filename=$nm" "$U/check?source=host-c"
+	[ "$CODE" = 200 ] || fail "non-UTF-8 name: $CODE $BODY"
+	want=$(printf '%s' "$nm" | python3 -c 'import sys; print("".join(chr(b) if 0x20 <= b < 0x7f and b != 0x5c else "\\x%02x" % b for b in sys.stdin.buffer.read()))')
+	[ "$(jget 'd[0]["subject"]["path"]' <<<"$BODY")" = "$want" ] ||
+		fail "cached non-UTF-8 path (want $want): $BODY"
+	[ "$(jget 'd[0]["meta"]["hostname"]' <<<"$BODY")" = host-c ] ||
+		fail "cached non-UTF-8 host: $BODY"
+	hits1=$(curl -sS "$U/status" | jget 'd["cache_hits"]')
+	[ "$hits1" -eq $((hits0 + 1)) ] || fail "not from the cache: $hits0 -> $hits1"
+done
+pass "a cached result with a non-UTF-8 name carries this request's own name, escaped"
+
 # 4. Bad input: 400 / 413 with {"message": ...}; the service lives on.
 req -X POST -H 'Content-Type: multipart/form-data; boundary=zz' \
 	--data-binary $'--zz\r\nBroken\r\n\r\nx' "$U/check"
