@@ -3,9 +3,11 @@
  * number parsers everything else uses instead of atoi/strtol.
  *
  * A buffer's cap (max) bounds what a peer can make us allocate: an append
- * that would pass it fails with ENOBUFS and leaves the buffer exactly as it
- * was, so a caller can report "too big" and keep what it already had (the
- * same contract as curl's dynbuf). The data is kept NUL-terminated (outside
+ * that would pass it fails with ENOBUFS and leaves the contents as they
+ * were, and the failure sticks: every later append fails as well until
+ * buf_reset (the same contract as curl's dynbuf), so a builder can append
+ * unchecked and test once, with buf_ok or buf_steal, where it uses the
+ * result. The data is kept NUL-terminated (outside
  * len) so text can be handed to C string APIs without a copy; binary data
  * is still always used through len.
  */
@@ -26,6 +28,7 @@ buf_init(struct buf *b, size_t max)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->failed = 0;
 	/* A zero cap would make every buffer useless; take it as "default". */
 	b->max = max != 0 ? max : BUF_MAX_DEFAULT;
 }
@@ -43,6 +46,7 @@ void
 buf_reset(struct buf *b)
 {
 	b->len = 0;
+	b->failed = 0;
 	if (b->data != NULL)
 		b->data[0] = '\0';
 }
@@ -52,16 +56,36 @@ buf_reset(struct buf *b)
  * past the cap and ENOMEM when allocation fails; the buffer is unchanged
  * either way.
  */
+int
+buf_ok(const struct buf *b)
+{
+	if (b->failed != 0) {
+		errno = b->failed;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+buf_fail(struct buf *b, int err)
+{
+	b->failed = err;
+	errno = err;
+	return -1;
+}
+
 static int
 buf_grow(struct buf *b, size_t n)
 {
 	size_t need, ncap;
 	uint8_t *p;
 
-	if (n > b->max || b->len > b->max - n) {
-		errno = ENOBUFS;
+	if (b->failed != 0) {
+		errno = b->failed;
 		return -1;
 	}
+	if (n > b->max || b->len > b->max - n)
+		return buf_fail(b, ENOBUFS);
 	need = b->len + n + 1; /* cannot overflow: max < SIZE_MAX here */
 	if (b->data != NULL && need <= b->cap)
 		return 0;
@@ -76,10 +100,8 @@ buf_grow(struct buf *b, size_t n)
 	/* Never allocate more than the cap allows the buffer to use. */
 	if (ncap > b->max + 1)
 		ncap = b->max + 1;
-	if ((p = realloc(b->data, ncap)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if ((p = realloc(b->data, ncap)) == NULL)
+		return buf_fail(b, ENOMEM);
 	if (b->data == NULL)
 		p[0] = '\0';
 	b->data = p;
@@ -120,17 +142,23 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	int n;
 	size_t room;
 
+	if (b->failed != 0) {
+		errno = b->failed;
+		return -1;
+	}
 	/* First try to format into the space already there. */
 	room = b->data != NULL ? b->cap - b->len : 0;
 	va_start(ap, fmt);
 	n = vsnprintf(room > 0 ? (char *)b->data + b->len : NULL, room, fmt,
 	              ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		buf_fail(b, EINVAL);
 		goto fail;
+	}
 	if ((size_t)n < room) {
 		if ((size_t)n > b->max - b->len) {
-			errno = ENOBUFS;
+			buf_fail(b, ENOBUFS);
 			goto fail;
 		}
 		b->len += (size_t)n;
@@ -141,8 +169,10 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf((char *)b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		buf_fail(b, EINVAL);
 		goto fail;
+	}
 	b->len += (size_t)n;
 	return 0;
 fail:
@@ -163,6 +193,13 @@ buf_steal(struct buf *b, size_t *len)
 {
 	char *p;
 
+	if (b->failed != 0) {
+		int err = b->failed;
+
+		buf_free(b);
+		errno = err;
+		return NULL;
+	}
 	if (b->data == NULL) {
 		if ((p = calloc(1, 1)) == NULL)
 			return NULL;

@@ -2,7 +2,9 @@
  * buf: growable byte buffers with a hard cap, and string views. Every piece
  * of data carries its length; nothing off the wire is assumed to be
  * NUL-terminated. Appending past the cap fails cleanly (-1, errno ENOBUFS)
- * and leaves the buffer as it was (after curl's dynbuf).
+ * and the error sticks (curl's dynbuf): every later append fails too, so a
+ * dropped middle piece can never pass unnoticed. The place that uses the
+ * result checks it once, with buf_ok() or buf_steal() (NULL).
  */
 #ifndef VIGIL_BUF_H
 #define VIGIL_BUF_H
@@ -15,13 +17,17 @@ struct buf {
 	size_t len;
 	size_t cap;
 	size_t max; /* hard cap on len */
+	int failed; /* an append failed; sticky until buf_reset/buf_free */
 };
 
 #define BUF_MAX_DEFAULT (16u * 1024 * 1024)
 
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);  /* frees and re-inits with the same max */
-void buf_reset(struct buf *b); /* len = 0, keeps memory */
+void buf_reset(struct buf *b); /* len = 0 and no error, keeps memory */
+/* 0 when every append since init/reset succeeded; else -1 with errno set
+ * (ENOBUFS or ENOMEM). */
+int buf_ok(const struct buf *b);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, int c);
@@ -31,7 +37,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
  * change. */
 const char *buf_cstr(const struct buf *b);
 /* Hands the memory to the caller (NUL-terminated, must free()); the buffer
- * is left empty. Returns NULL on allocation failure. */
+ * is left empty. Returns NULL on allocation failure, or when an append
+ * failed (the buffer is then emptied and reset). */
 char *buf_steal(struct buf *b, size_t *len);
 
 /* String view: pointer + length, never owns memory. */

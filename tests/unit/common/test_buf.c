@@ -92,6 +92,8 @@ test_cap(void **state)
 	assert_int_equal(errno, ENOBUFS);
 	assert_int_equal(b.len, 5);
 	assert_string_equal(buf_cstr(&b), "abcde");
+	buf_reset(&b); /* clears the error */
+	assert_int_equal(buf_puts(&b, "abcde"), 0);
 	assert_int_equal(buf_printf(&b, "%s", "xyz"), 0);
 	assert_string_equal(buf_cstr(&b), "abcdexyz");
 
@@ -333,6 +335,35 @@ test_hex(void **state)
 	assert_string_equal(out, "");
 }
 
+/* Errors stick (curl's dynbuf): after one failed append every later one
+ * fails too, so a dropped middle piece cannot pass unnoticed; buf_ok and
+ * buf_steal report it. */
+static void
+test_sticky(void **state)
+{
+	struct buf b;
+	size_t len;
+
+	(void)state;
+	buf_init(&b, 8);
+	assert_int_equal(buf_puts(&b, "ab"), 0);
+	assert_int_equal(buf_ok(&b), 0);
+	assert_int_equal(buf_puts(&b, "0123456789"), -1); /* past the cap */
+	errno = 0;
+	assert_int_equal(buf_puts(&b, "c"), -1); /* would fit, but poisoned */
+	assert_int_equal(errno, ENOBUFS);
+	assert_int_equal(buf_putc(&b, 'd'), -1);
+	assert_int_equal(buf_printf(&b, "%d", 1), -1);
+	assert_int_equal(buf_append(&b, "e", 1), -1);
+	assert_int_equal(buf_ok(&b), -1);
+	assert_null(buf_steal(&b, &len));
+	buf_reset(&b);
+	assert_int_equal(buf_ok(&b), 0);
+	assert_int_equal(buf_puts(&b, "fine"), 0);
+	assert_string_equal(buf_cstr(&b), "fine");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -346,6 +377,7 @@ main(void)
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_sticky),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
