@@ -205,7 +205,7 @@ query_sql(struct query_sql *b, const struct query_spec *sp,
 		buf_printf(&b->sql, " ORDER BY %s %s, %s %s", b->sortexpr, dir,
 		           sp->key, dir);
 	buf_printf(&b->sql, " LIMIT %lld", p->limit + 1);
-	if (b->sql.len >= b->sql.max - 1)
+	if (buf_ok(&b->sql) == -1)
 		return -1;
 	return 0;
 }

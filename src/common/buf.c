@@ -56,6 +56,16 @@ buf_reset(struct buf *b)
  * past the cap and ENOMEM when allocation fails; the buffer is unchanged
  * either way.
  */
+void
+buf_setlen(struct buf *b, size_t len)
+{
+	if (len < b->len)
+		b->len = len;
+	b->failed = 0;
+	if (b->data != NULL)
+		b->data[b->len] = '\0';
+}
+
 int
 buf_ok(const struct buf *b)
 {

@@ -25,6 +25,9 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);  /* frees and re-inits with the same max */
 void buf_reset(struct buf *b); /* len = 0 and no error, keeps memory */
+/* Rolls back to len (at most the current length) and clears the error: for
+ * a builder that handled a failed piece by leaving it out whole. */
+void buf_setlen(struct buf *b, size_t len);
 /* 0 when every append since init/reset succeeded; else -1 with errno set
  * (ENOBUFS or ENOMEM). */
 int buf_ok(const struct buf *b);

@@ -131,9 +131,7 @@ spoolrec_encode(struct buf *out, uint8_t kind, uint64_t seq,
 	if (buf_append(out, hdr, sizeof(hdr)) == -1)
 		return -1;
 	if (len > 0 && buf_append(out, payload, len) == -1) {
-		out->len = old;
-		if (out->data != NULL)
-			out->data[old] = '\0';
+		buf_setlen(out, old);
 		return -1;
 	}
 	return 0;

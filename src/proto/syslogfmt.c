@@ -406,9 +406,7 @@ syslogfmt_format(const struct syslogfmt_opts *o,
 	}
 	if (rc == -1) {
 		/* Leave out as it was: no half message. */
-		out->len = start;
-		if (out->data)
-			out->data[start] = '\0';
+		buf_setlen(out, start);
 	}
 	return rc;
 }
@@ -432,8 +430,6 @@ syslogfmt_frame(enum syslogfmt_framing f, const uint8_t *msg, size_t len,
 			out->data[i] = ' ';
 	return 0;
 fail:
-	out->len = start;
-	if (out->data)
-		out->data[start] = '\0';
+	buf_setlen(out, start);
 	return -1;
 }

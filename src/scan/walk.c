@@ -352,14 +352,12 @@ do_file(struct walker *w, int dirfd, const char *name)
 static int
 path_push(struct walker *w, size_t parentlen, const char *name)
 {
-	w->path.len = parentlen;
-	w->path.data[parentlen] = '\0';
+	buf_setlen(&w->path, parentlen);
 	if ((parentlen == 0 || w->path.data[parentlen - 1] != '/') &&
 	    buf_putc(&w->path, '/') == -1)
 		return -1;
 	if (buf_puts(&w->path, name) == -1) {
-		w->path.len = parentlen;
-		w->path.data[parentlen] = '\0';
+		buf_setlen(&w->path, parentlen);
 		return -1;
 	}
 	return 0;
@@ -480,8 +478,7 @@ walk_tree(struct walker *w)
 
 		errno = 0;
 		if ((de = readdir(top->d)) == NULL) {
-			w->path.len = top->pathlen;
-			w->path.data[top->pathlen] = '\0';
+			buf_setlen(&w->path, top->pathlen);
 			if (errno != 0)
 				walk_error(w, "readdir", errno);
 			closedir(top->d);

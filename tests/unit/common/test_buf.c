@@ -357,6 +357,13 @@ test_sticky(void **state)
 	assert_int_equal(buf_append(&b, "e", 1), -1);
 	assert_int_equal(buf_ok(&b), -1);
 	assert_null(buf_steal(&b, &len));
+	/* A builder that leaves a failed piece out rolls back and goes on. */
+	assert_int_equal(buf_puts(&b, "ab"), 0);
+	assert_int_equal(buf_puts(&b, "0123456789"), -1);
+	buf_setlen(&b, 1);
+	assert_int_equal(buf_ok(&b), 0);
+	assert_int_equal(buf_puts(&b, "c"), 0);
+	assert_string_equal(buf_cstr(&b), "ac");
 	buf_reset(&b);
 	assert_int_equal(buf_ok(&b), 0);
 	assert_int_equal(buf_puts(&b, "fine"), 0);

@@ -97,6 +97,7 @@ test_data_longer_than_input(void **state)
 		           "{\"r\":[0.1,0.2,0.3,1e-7,%zu.1]}}",
 		           i > 1 ? "," : "", i, i);
 	buf_puts(&body, "]}");
+	assert_int_equal(buf_ok(&body), 0);
 	assert_int_equal(parse(buf_cstr(&body), &b, &err), 0);
 	assert_int_equal(b.n, 1000);
 	for (i = 0; i < b.n; i++) {
@@ -127,7 +128,7 @@ test_arena_overflow(void **state)
 
 	(void)state;
 	buf_init(&body, 1 << 20);
-	buf_init(&data, 1 << 14);
+	buf_init(&data, 1 << 16);
 	buf_init(&err, 1024);
 	buf_puts(&data, "{");
 	for (i = 0; i < 2000; i++)
@@ -140,6 +141,8 @@ test_arena_overflow(void **state)
 		           "\"data\":%s}",
 		           i > 1 ? "," : "", i, buf_cstr(&data));
 	buf_puts(&body, "]}");
+	assert_int_equal(buf_ok(&data), 0);
+	assert_int_equal(buf_ok(&body), 0);
 	assert_int_equal(parse(buf_cstr(&body), &b, &err), 0);
 	assert_int_equal(b.n, 5);
 	for (i = 0; i < b.n; i++)
