@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan demo check test test-asan deb format clean
+.PHONY: all deps build build-asan console demo check test test-asan deb format clean
 
 all: build
 
@@ -19,8 +19,13 @@ build-asan: deps
 		-DVIGIL_SANITIZE=ON -DVIGIL_FUZZ=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# Start a demo: center on SQLite, generated PKI, one enrolled local agent.
-demo: build
+# The web console (web/, npm with its lockfile) into web/dist.
+console: deps
+	./scripts/build-console
+
+# Start a demo: center on SQLite, generated PKI, one enrolled local agent,
+# the web console.
+demo: build console
 	./scripts/demo
 
 # Debian packages of the normal build, in $(BUILD)/deb (docs/install.md).

@@ -534,6 +534,7 @@ listop("searchEvents", "/api/v1/events", "events",
 listop("listFindings", "/api/v1/findings", "events",
        "Findings with their triage state, newest first", "readonly", "Finding",
        filters=[("agent", TEXT, "agent id"), ("task", TEXT, "task id"),
+                ("seq", I, "the finding's sequence number (with agent: one finding)"),
                 ("level", TEXT, "level, e.g. alert, warning"),
                 ("rule", TEXT, "findings of this rule (the data's rule member, or "
                  "a reason's signature rule_name as in the agents' scan findings)"),

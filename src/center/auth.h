@@ -10,6 +10,7 @@
 
 #define C(r)           ((struct center *)(r)->arg)
 #define COOKIE         "vigil_session"
+#define CSRF_COOKIE    "vigil_csrf"
 #define GENERIC_LOGIN  "invalid username, password or code"
 #define NAME_MAX_LEN   64
 #define LABEL_MAX_LEN  128

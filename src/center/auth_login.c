@@ -280,6 +280,15 @@ auth_login(struct http_req *r)
 	                "SameSite=Strict",
 	         sid, c->conf.session_lifetime);
 	http_set_header(r, "Set-Cookie", cookie);
+	/* The CSRF token again, readable by the console's script (not
+	 * HttpOnly) so that a reload or a second tab can send it; alone it
+	 * is no credential, and another origin can neither read nor send
+	 * it (SameSite=Strict). */
+	snprintf(cookie, sizeof(cookie),
+	         CSRF_COOKIE "=%s; Path=/; Max-Age=%lld; Secure; "
+	                     "SameSite=Strict",
+	         csrf, c->conf.session_lifetime);
+	http_add_header(r, "Set-Cookie", cookie);
 	log_info("auth: user %s logged in from %s", u.name, r->peer_addr);
 	http_reply_json(
 	    r, 200,
@@ -310,6 +319,9 @@ auth_logout(struct http_req *r)
 	http_set_header(r, "Set-Cookie",
 	                COOKIE "=; Path=/; Max-Age=0; Secure; HttpOnly; "
 	                       "SameSite=Strict");
+	http_add_header(r, "Set-Cookie",
+	                CSRF_COOKIE "=; Path=/; Max-Age=0; Secure; "
+	                            "SameSite=Strict");
 	http_reply_json(r, 200, json_pack("{s:b}", "logged_out", 1));
 }
 

@@ -50,6 +50,7 @@ struct center_conf {
 	long long adm_port;
 	long long adm_max_body;
 	long long adm_timeout;
+	char *adm_console; /* directory of the built web console, "" = none */
 	/* [syslog] */
 	int sl_enable;
 	char *sl_listen;
@@ -103,6 +104,7 @@ struct center {
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
+	struct console *console; /* the web console's files, or NULL */
 	char dummy_hash[128]; /* verified against for unknown users */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
 	long long key_started, key_backoff;        /* key process restarts */
@@ -213,6 +215,20 @@ int ldapauth_login(const struct center_conf *cf, const char *name,
                    const char *pw, struct buf *err);
 /* Config checks for `vigild -n` and start: the number of errors. */
 int ldapauth_check(const struct center_conf *cf);
+
+/* console.c: the web console's files, served on the admin listener. */
+struct console;
+/* Reads the files of dir into *out; -1 with the reason in err. */
+int console_load(const char *dir, struct console **out, struct buf *err);
+void console_free(struct console *cs);
+size_t console_nfiles(const struct console *cs);
+/* (Re)loads [admin] console_dir into c->console; -1 when it exists but
+ * cannot be served (the old files are kept then). */
+int console_apply(struct center *c);
+/* The admin listener's fallback: GET/HEAD of paths no route knows. */
+void console_serve(struct http_req *r);
+/* 1 when [admin] console_dir exists but is not a servable console. */
+int console_check(const char *dir);
 
 /* auth.c: the admin server's authorizer, login, sessions, users, keys */
 extern const struct http_route auth_admin_routes[];

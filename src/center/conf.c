@@ -95,6 +95,10 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
      NULL, "header read and idle connection timeout"},
+    {"admin", "console_dir", CFG_STR, VIGIL_CONSOLE_DIR, 0, 0,
+     OFF(adm_console), 0, NULL,
+     "directory of the built web console (web/dist), served at / on the "
+     "admin listener; empty: no console"},
     {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(sl_enable), 0, NULL,
      "receive syslog messages (udp and tcp) and store them as events"},
     {"syslog", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(sl_listen), 0, NULL,
@@ -403,6 +407,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		}
 	}
 out:
+	if (c->adm_console != NULL && console_check(c->adm_console))
+		nerr++;
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))
 		nerr++;
 	if (check_bind(p, c->adm_listen, c->adm_port, 1, "admin", check_only))

@@ -46,6 +46,7 @@ finding_state_ok(const char *s)
 static const struct query_field finding_fields[] = {
     {"agent", "e.agent_id", QF_TEXT, QF_EQ},
     {"task", "e.task_id", QF_TEXT, QF_EQ},
+    {"seq", "e.seq", QF_INT, QF_EQ},
     {"level", "e.level", QF_TEXT, QF_EQ | QF_SORT | QF_NULL},
     {"rule", FINDING_RULE_SQL, QF_TEXT, QF_EXPR},
     {"status", "COALESCE(t.status, 'new')", QF_TEXT, QF_EQ | QF_SORT},

@@ -260,6 +260,7 @@ reload(struct center *c)
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
 	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
 	forward_reload(c);
+	(void)console_apply(c);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);
@@ -607,6 +608,9 @@ main(int argc, char **argv)
 	http_server_set_authorizer(c.adm, admin_gate);
 	http_server_set_reply_check(c.adm, admin_reply_check);
 	http_server_set_reply_hook(c.adm, audit_reply_hook);
+	http_server_set_fallback(c.adm, console_serve);
+	if (console_apply(&c) == -1)
+		fatalx("vigild: [admin] console_dir: see above");
 	if (http_server_bind(c.gw, c.conf.gw_listen, (int)c.conf.gw_port,
 	                     &c.gw_port, &err) == -1 ||
 	    http_server_bind(c.adm, c.conf.adm_listen, (int)c.conf.adm_port,
@@ -693,6 +697,7 @@ out:
 	metrics_reset();
 	free(c.gw_routes);
 	free(c.adm_routes);
+	console_free(c.console);
 	buf_free(&err);
 	return rc;
 }

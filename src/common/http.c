@@ -66,6 +66,7 @@ struct http_server {
 	http_reply_hook on_reply;
 	int (*authorize)(struct http_req *r);
 	int (*check)(struct http_req *r);
+	http_handler fallback; /* GET/HEAD of a path no route knows */
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
@@ -511,7 +512,14 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	if (rt->fn == NULL) {
 		if (path_known)
 			http_reply_405(&r, r.path);
-		else
+		else if (s->fallback != NULL &&
+		         (strcmp(r.method, "GET") == 0 ||
+		          strcmp(r.method, "HEAD") == 0)) {
+			s->fallback(&r);
+			if (!r.replied)
+				http_reply_error(&r, 404, "not_found",
+				                 "no such endpoint");
+		} else
 			http_reply_error(&r, 404, "not_found",
 			                 "no such endpoint");
 		return;
@@ -860,6 +868,12 @@ http_server_set_reply_check(struct http_server *s,
 	s->check = fn;
 }
 
+void
+http_server_set_fallback(struct http_server *s, http_handler fn)
+{
+	s->fallback = fn;
+}
+
 /* 1 when the daemon's check replaced the reply (see the header). */
 static int
 reply_checked(struct http_req *r, int status)
@@ -947,6 +961,17 @@ http_set_header(struct http_req *r, const char *name, const char *val)
 	evhttp_remove_header(out, name);
 	/* evhttp refuses CR/LF in names and values (no header injection). */
 	if (evhttp_add_header(out, name, val) == -1)
+		log_warnx("http: route %s: header %s refused",
+		          http_route_name(r), name);
+}
+
+void
+http_add_header(struct http_req *r, const char *name, const char *val)
+{
+	if (r->replied)
+		return;
+	if (evhttp_add_header(evhttp_request_get_output_headers(r->ev), name,
+	                      val) == -1)
 		log_warnx("http: route %s: header %s refused",
 		          http_route_name(r), name);
 }

@@ -129,6 +129,10 @@ void http_server_set_reply_check(struct http_server *s,
                                  int (*fn)(struct http_req *r));
 
 /* Replaces the TLS context for new connections (config reload). */
+/* Answers GET and HEAD of paths no route knows (the web console's files
+ * and its pages' URLs); without it they get a JSON 404. It runs before
+ * any authorizer: it serves public files only. */
+void http_server_set_fallback(struct http_server *s, http_handler fn);
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 /* Stops accepting, lets requests in flight finish, frees. */
 void http_server_free(struct http_server *s);
@@ -184,5 +188,7 @@ void http_reply_error_field(struct http_req *r, int status, const char *code,
                             const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void http_set_header(struct http_req *r, const char *name, const char *val);
+/* Adds a header even when one of that name is set (Set-Cookie). */
+void http_add_header(struct http_req *r, const char *name, const char *val);
 
 #endif

@@ -1,0 +1,79 @@
+// Live updates: one EventSource per tab on /api/v1/stream (the center
+// sends an event per change: "task" with the task id, "agent", "finding",
+// "enrollment"); pages subscribe to the kinds they show and reload what
+// changed. While the stream is down the subscribers are polled instead,
+// every 5 s while the tab is visible, so nothing goes stale.
+import { useEffect, useRef } from "preact/hooks";
+
+type Fn = (data: any) => void;
+interface Sub {
+  kinds: string[];
+  fn: Fn;
+  id?: string;
+}
+const subs = new Set<Sub>();
+let es: EventSource | null = null;
+let up = false;
+let retry = 1000;
+export const liveState = { connected: false };
+
+function dispatch(kind: string, data: any) {
+  subs.forEach((s) => {
+    if (!s.kinds.includes(kind)) return;
+    if (s.id && data && data.id && data.id !== s.id) return;
+    s.fn(data);
+  });
+}
+
+function connect() {
+  if (es || !subs.size) return;
+  es = new EventSource("/api/v1/stream");
+  es.onopen = () => {
+    up = true;
+    liveState.connected = true;
+    retry = 1000;
+    // Whatever changed while the stream was down.
+    subs.forEach((s) => s.fn(null));
+  };
+  for (const k of ["task", "agent", "finding", "enrollment"])
+    es.addEventListener(k, (e) => {
+      let d: any = null;
+      try {
+        d = JSON.parse((e as MessageEvent).data);
+      } catch {
+        /* an event without data still means "reload" */
+      }
+      dispatch(k, d);
+    });
+  es.onerror = () => {
+    up = false;
+    liveState.connected = false;
+    es?.close();
+    es = null;
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 30000);
+  };
+}
+
+setInterval(() => {
+  if (up || document.visibilityState !== "visible") return;
+  subs.forEach((s) => s.fn(null));
+}, 5000);
+
+export function useLive(kinds: string[], fn: Fn, id?: string) {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    const s: Sub = { kinds, fn: (d) => ref.current(d), id };
+    subs.add(s);
+    connect();
+    return () => {
+      subs.delete(s);
+      if (!subs.size && es) {
+        es.close();
+        es = null;
+        up = false;
+      }
+    };
+  }, [kinds.join(","), id]);
+}
