@@ -105,7 +105,7 @@ struct center {
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
 	struct console *console; /* the web console's files, or NULL */
-	char dummy_hash[128]; /* verified against for unknown users */
+	char dummy_hash[128];    /* verified against for unknown users */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
 	long long key_started, key_backoff;        /* key process restarts */
 	struct event *ev_stop;                     /* graceful stop */

@@ -95,8 +95,8 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL, "largest request body (413 beyond)"},
     {"admin", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(adm_timeout), 0,
      NULL, "header read and idle connection timeout"},
-    {"admin", "console_dir", CFG_STR, VIGIL_CONSOLE_DIR, 0, 0,
-     OFF(adm_console), 0, NULL,
+    {"admin", "console_dir", CFG_STR, VIGIL_CONSOLE_DIR, 0, 0, OFF(adm_console),
+     0, NULL,
      "directory of the built web console (web/dist), served at / on the "
      "admin listener; empty: no console"},
     {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(sl_enable), 0, NULL,

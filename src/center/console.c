@@ -26,14 +26,14 @@
 #define C(r) ((struct center *)(r)->arg)
 
 #define CONSOLE_MAX_FILES 512
-#define CONSOLE_MAX_FILE (8u << 20)
+#define CONSOLE_MAX_FILE  (8u << 20)
 #define CONSOLE_MAX_TOTAL (64u << 20)
 #define CONSOLE_MAX_DEPTH 4
 
-#define CONSOLE_CSP                                                          \
-	"default-src 'self'; script-src 'self'; style-src 'self'; "          \
-	"img-src 'self' data:; font-src 'self'; connect-src 'self'; "        \
-	"object-src 'none'; base-uri 'none'; form-action 'self'; "           \
+#define CONSOLE_CSP                                                            \
+	"default-src 'self'; script-src 'self'; style-src 'self'; "            \
+	"img-src 'self' data:; font-src 'self'; connect-src 'self'; "          \
+	"object-src 'none'; base-uri 'none'; form-action 'self'; "             \
 	"frame-ancestors 'none'"
 
 struct console_file {
@@ -204,8 +204,8 @@ console_walk(struct console *cs, const char *dir, const char *rel, int depth,
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			if (depth < CONSOLE_MAX_DEPTH)
-				rc = console_walk(cs, full, sub, depth + 1,
-				                  err);
+				rc =
+				    console_walk(cs, full, sub, depth + 1, err);
 			continue;
 		}
 		if (!S_ISREG(st.st_mode) ||
@@ -251,8 +251,9 @@ console_load(const char *dir, struct console **out, struct buf *err)
 	}
 	if (cs->index == NULL) {
 		console_free(cs);
-		buf_printf(err, "%s/index.html: missing (build it with `make "
-		                "console`)",
+		buf_printf(err,
+		           "%s/index.html: missing (build it with `make "
+		           "console`)",
 		           dir);
 		return -1;
 	}
@@ -315,8 +316,7 @@ console_apply(struct center *c)
 	} else {
 		console_free(c->console);
 		c->console = cs;
-		log_info("vigild: web console: %zu files from %s",
-		         cs->n, dir);
+		log_info("vigild: web console: %zu files from %s", cs->n, dir);
 	}
 	buf_free(&err);
 	return rc;
