@@ -42,7 +42,7 @@ test-asan: build-asan
 
 # The whole suite: normal build, then the same suite under ASan + UBSan
 # (plus bounded fuzz runs and the style check). Last line: CTest's summary.
-check: build build-asan
+check: build console build-asan
 	./scripts/run-checks $(BUILD) $(ASAN_BUILD)
 
 format:

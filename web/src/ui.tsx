@@ -350,7 +350,11 @@ export function Confirm({ label, question, onYes, busy, danger }: { label: strin
 }
 
 export function Json({ v }: { v: unknown }) {
-  return <pre class="json">{JSON.stringify(v, null, 2)}</pre>;
+  return (
+    <pre class="json" tabIndex={0}>
+      {JSON.stringify(v, null, 2)}
+    </pre>
+  );
 }
 
 export function parseLabels(s: string): Record<string, string> {
