@@ -137,6 +137,21 @@ void fwd_findings(struct fwd *f, json_t *findings, const char *source,
 void fwd_counters(const struct fwd *f, long long *sent, long long *queued,
                   long long *dropped);
 
+/*
+ * thor.c: findings in THOR's JSON log format v3 from the engine's neutral
+ * result (scan_result_to_json): [] when nothing matched, else one "THOR
+ * finding" for path name, hostname source, scan id id. NULL when out of
+ * memory. The helpers render as THOR does: matched bytes (its MatchData),
+ * other bytes (one code point per byte), a reference meta as a list
+ * (NULL when empty), a neutral "field" as a JSON pointer (NULL unknown).
+ */
+json_t *thor_render(json_t *neutral, const char *name, const char *source,
+                    long long id);
+json_t *thor_match_json(const uint8_t *p, size_t n);
+json_t *thor_bytes_json(const uint8_t *p, size_t n);
+json_t *thor_reference_json(const char *ref);
+const char *thor_field_pointer(const char *field);
+
 /* engine.c */
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
                       void (*on_done)(evutil_socket_t, short, void *),

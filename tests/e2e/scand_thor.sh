@@ -1,0 +1,218 @@
+#!/bin/bash
+# vigil-scand against THOR's own formats: findings checked field by field
+# against THOR's JSON log v3 (NextronSystems/jsonlog: "THOR finding",
+# subject "file", reasons with signature and matched strings whose field
+# is a JSON pointer that must resolve in the subject, context present),
+# the Thunderstorm API's info / status / history shapes, and the details
+# of multipart uploads that THOR (Go's mime/multipart) gets right.
+. "$(dirname "$0")/lib.sh"
+
+SCAND=$BIN/vigil-scand
+DATA=$T/scand
+
+cat >"$T/extra.yar" <<'EOR'
+rule Vigil_Test_Binary
+{
+	meta:
+		score = 70
+		author = "Vigil tests"
+		modified = "2025-02-03"
+		reference = "https://example.invalid/a, https://example.invalid/b"
+		origin = "external"
+	strings:
+		$b = { 00 FF 56 49 47 42 49 4E }
+		$w = "VIGWIDE" wide
+	condition:
+		any of them
+}
+EOR
+
+cat >"$T/scand.conf" <<EOC
+[scand]
+data_dir = $DATA
+rules = $SRC/tests/data/scan/markers.yar $SRC/tests/data/scan/markers.ioc $T/extra.yar
+threads = 2
+sync_threads = 1
+max_upload = 64K
+[http]
+listen = 127.0.0.1
+port = 0
+EOC
+
+start_scand() {
+	local i
+	rm -f "$DATA/vigil-scand.ports"
+	"$SCAND" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
+	SCAND_PID=$!
+	PIDS+=("$SCAND_PID")
+	for i in $(seq 1 100); do
+		[ -s "$DATA/vigil-scand.ports" ] && break
+		kill -0 "$SCAND_PID" 2>/dev/null ||
+			fail "vigil-scand exited at start: $(tail -5 "$T/scand.log")"
+		sleep 0.1
+	done
+	[ -s "$DATA/vigil-scand.ports" ] || fail "vigil-scand did not start"
+	HP=$(sed -E 's/.*"http": ([0-9]+).*/\1/' "$DATA/vigil-scand.ports")
+	U=http://127.0.0.1:$HP/api/v1
+}
+
+# req curl-args...: status in $CODE, body in $BODY, headers in $T/h.
+req() {
+	BODY=$(curl -sS -D "$T/h" -o - -w '\n%{http_code}' "$@") || true
+	CODE=${BODY##*$'\n'}
+	BODY=${BODY%$'\n'*}
+}
+
+# py EXPR: evaluates a Python expression over the JSON body d (stdin);
+# it must be true, else the script fails naming what.
+py() {
+	BODY_JSON=$BODY python3 -c 'import json, os, sys
+d = json.loads(os.environ["BODY_JSON"])
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$1" || fail "$2: $1: $BODY"
+}
+
+# The checks a client built on THOR's jsonlog (v3) applies to a finding.
+cat >"$T/thor_v3.py" <<'EOP'
+import json, sys
+
+def fail(msg):
+    print("not THOR v3: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+def resolve(obj, ptr):
+    if not ptr.startswith("/"):
+        fail("field %r is not a JSON pointer" % ptr)
+    for tok in ptr[1:].split("/"):
+        tok = tok.replace("~1", "/").replace("~0", "~")
+        if isinstance(obj, dict) and tok in obj:
+            obj = obj[tok]
+        elif isinstance(obj, list) and tok.isdigit() and int(tok) < len(obj):
+            obj = obj[int(tok)]
+        else:
+            fail("field %r does not resolve in the subject" % ptr)
+    return obj
+
+findings = json.load(sys.stdin)
+if not isinstance(findings, list):
+    fail("not a list")
+for f in findings:
+    for k in ("type", "meta", "message", "subject", "score", "reasons",
+              "reason_count", "context", "log_version"):
+        if k not in f:
+            fail("finding lacks %s" % k)
+    if f["type"] != "THOR finding" or f["log_version"] != "v3.0.0":
+        fail("type/log_version")
+    if f["context"] is not None and not isinstance(f["context"], list):
+        fail("context is neither null nor a list")
+    m = f["meta"]
+    for k in ("time", "level", "module", "scan_id", "hostname"):
+        if not isinstance(m.get(k), str):
+            fail("meta.%s is not a string" % k)
+    s = f["subject"]
+    if s.get("type") != "file":
+        fail("subject type")
+    if s.get("exists") not in ("yes", "no", "unknown", "disappeared",
+                                "expansion_infeasible", "nonlocal",
+                                "excluded"):
+        fail("subject.exists %r is not one of THOR's values" % s.get("exists"))
+    for k in ("path", "extension", "magic_header"):
+        if not isinstance(s.get(k), str):
+            fail("subject.%s is not a string" % k)
+    if not isinstance(s.get("size"), int):
+        fail("subject.size")
+    if "permissions" not in s:
+        fail("subject.permissions missing")
+    fb = s.get("first_bytes")
+    if not isinstance(fb, dict) or set(fb) != {"hex", "ascii"}:
+        fail("first_bytes")
+    want = "".join(chr(b) for b in bytes.fromhex(fb["hex"]) if 0x20 <= b <= 0x7e)
+    if fb["ascii"] != want:
+        fail("first_bytes.ascii %r is not the printable bytes %r" % (fb["ascii"], want))
+    if "content" in s:
+        c = s["content"]
+        if c.get("type") != "sparse data" or not isinstance(c.get("length"), int):
+            fail("content is not sparse data")
+        last = -1
+        for e in c.get("elements") or []:
+            if not isinstance(e.get("offset"), int) or not isinstance(e.get("data"), str):
+                fail("content element")
+            if e["offset"] <= last:
+                fail("content elements not ordered and apart")
+            last = e["offset"] + len(e["data"]) - 1
+    if f["reason_count"] != len(f["reasons"]):
+        fail("reason_count")
+    for r in f["reasons"]:
+        if r.get("type") != "reason" or not isinstance(r.get("summary"), str):
+            fail("reason header")
+        g = r["signature"]
+        if not isinstance(g.get("score"), int):
+            fail("signature.score")
+        if g.get("kind") not in ("YARA Rule", "Hash IOC", "Filename IOC"):
+            fail("signature.kind")
+        if g.get("origin") not in ("internal", "custom", "external"):
+            fail("signature.origin %r" % g.get("origin"))
+        ref = g.get("reference")
+        if ref is not None and not (isinstance(ref, list) and all(isinstance(x, str) for x in ref)):
+            fail("signature.reference is not a list of strings: %r" % (ref,))
+        for k in ("date", "rule_name", "description", "author", "id"):
+            if k in g and not (isinstance(g[k], str) and g[k] != ""):
+                fail("signature.%s present but empty or not a string" % k)
+        for k in ("tags", "false_positives"):
+            if k in g and not (isinstance(g[k], list) and g[k]):
+                fail("signature.%s present but empty" % k)
+        for mt in r["matched"] or []:
+            if not isinstance(mt.get("data"), str):
+                fail("matched.data")
+            if "field" in mt:
+                resolve(s, mt["field"])
+print("ok")
+EOP
+thor_v3() { python3 "$T/thor_v3.py" <<<"$BODY" >/dev/null || fail "$1: $BODY"; }
+
+start_scand
+
+printf 'x VIGIL-TEST-MARKER-7d1f3a y\n' >"$T/marker.bin"
+printf 'VIGIL-HASH-SAMPLE-MD5\n' >"$T/hash.txt"
+printf 'nothing to see\n' >"$T/clean.txt"
+printf 'ab\000\377VIGBIN cd' >"$T/binary.bin"
+printf 'V\000I\000G\000W\000I\000D\000E\000' >"$T/wide.bin"
+
+# 1. A YARA finding, field by field as THOR writes it.
+req -F "file=@$T/marker.bin;filename=/srv/marker.bin" "$U/check?source=host-a"
+[ "$CODE" = 200 ] || fail "check: $CODE $BODY"
+thor_v3 "YARA finding"
+py 'd[0]["subject"]["exists"] == "yes"' "subject.exists as THOR writes it"
+py 'd[0]["context"] is None' "context present, null as THOR writes it"
+py 'd[0]["subject"]["first_bytes"]["ascii"] == "x VIGIL-TEST-MARKER-"' "first_bytes.ascii"
+sig='d[0]["reasons"][0]["signature"]'
+py "$sig[\"reference\"] == [\"https://example.invalid/vigil/test-marker\"]" "reference as a list"
+py "$sig[\"origin\"] == \"custom\"" "origin of an operator's rule"
+py "$sig[\"date\"] == \"2024-01-01\"" "date from the rule's meta"
+py "$sig[\"author\"] == \"Vigil tests\"" "author from the rule's meta"
+py 'd[0]["reasons"][0]["matched"][0]["field"] == "/content"' "matched field as a JSON pointer"
+py '{"offset": 2, "data": "VIGIL-TEST-MARKER-7d1f3a"} in d[0]["subject"]["content"]["elements"]' "content elements"
+py 'd[0]["subject"]["content"]["length"] == 29' "content length"
+
+# Binary and wide matches: data as THOR renders it (Latin-1 code points
+# for other bytes, UTF-16 decoded when that gives plain text); reference
+# split into a list; origin, date (modified) and author from the meta.
+req -F "file=@$T/binary.bin;filename=binary.bin" "$U/check"
+thor_v3 "binary match"
+py 'd[0]["reasons"][0]["matched"][0]["data"] == "\u0000\u00ffVIGBIN"' "binary match data"
+py 'd[0]["reasons"][0]["signature"]["reference"] == ["https://example.invalid/a", "https://example.invalid/b"]' "reference list"
+py 'd[0]["reasons"][0]["signature"]["origin"] == "external"' "origin from the meta"
+py 'd[0]["reasons"][0]["signature"]["date"] == "2025-02-03"' "date from modified"
+req -F "file=@$T/wide.bin;filename=wide.bin" "$U/check"
+thor_v3 "wide match"
+py 'd[0]["reasons"][0]["matched"][0]["data"] == "VIGWIDE"' "wide match data"
+
+# Hash and filename IOCs: pointers into the subject; the regex of a
+# filename IOC is its rule name, as written in the IOC file.
+req -F "file=@$T/hash.txt;filename=C:\\Temp\\abcdefgh.ps1" "$U/check"
+thor_v3 "IOC findings"
+py '[m["field"] for r in d[0]["reasons"] for m in r["matched"] if r["signature"]["kind"] == "Hash IOC"] == ["/hashes/md5"]' "hash IOC field"
+py '[m["field"] for r in d[0]["reasons"] for m in r["matched"] if r["signature"]["kind"] == "Filename IOC"] == ["/path"]' "filename IOC field"
+py '[r["signature"]["rule_name"] for r in d[0]["reasons"] if r["signature"]["kind"] == "Filename IOC"] == [r"\\Temp\\[a-z]{8}\.ps1$"]' "filename IOC rule name not double-escaped"
+py 'd[0]["subject"]["path"] == "C:\\Temp\\abcdefgh.ps1"' "Windows path"
+pass "findings match THOR's JSON log v3 field for field"
+
