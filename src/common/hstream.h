@@ -92,6 +92,13 @@ long long hs_req_content_length(const struct hs_req *r);
 const char *hs_req_peer(const struct hs_req *r); /* "127.0.0.1" */
 void *hs_req_arg(const struct hs_req *r);        /* the server's arg */
 
+/* JSON replies to r are indented (1..8 spaces; 0: compact, the default). */
+void hs_req_json_indent(struct hs_req *r, int indent);
+/* A header line for r's reply ("Retry-After", "30"); -1 when name or value
+ * holds CR, LF (or a colon in the name), or the room (128 bytes) is used
+ * up. */
+int hs_req_add_header(struct hs_req *r, const char *name, const char *value);
+
 /* Replies; each frees r. reply_json steals the reference to body. */
 void hs_reply_json(struct hs_req *r, int status, json_t *body);
 /* {"message": msg} */

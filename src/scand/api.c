@@ -85,12 +85,33 @@ scand_db_open(struct scand *s, struct buf *err)
 
 #define reply_msg hs_reply_msg
 
-/* The optional API key: "Authorization: Bearer KEY" or "X-API-Key". */
+/* Thunderstorm's pretty parameter, a boolean as Go parses one. */
+static int
+want_pretty(struct hs_req *r)
+{
+	static const char *const yes[] = {"1",    "t",    "T",
+	                                  "true", "TRUE", "True"};
+	const char *v = hs_req_query(r, "pretty");
+	size_t i;
+
+	for (i = 0; v != NULL && i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcmp(v, yes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Every handler's first step: ?pretty=true indents its JSON (errors
+ * included), and the optional API key, "Authorization: Bearer KEY" or
+ * "X-API-Key", is checked.
+ */
 static int
 auth_ok(struct scand *s, struct hs_req *r)
 {
 	const char *h, *k = NULL;
 
+	if (want_pretty(r))
+		hs_req_json_indent(r, 2);
 	if (s->api_key_len == 0)
 		return 1;
 	if ((h = hs_req_header(r, "Authorization")) != NULL &&
@@ -142,6 +163,19 @@ history_add(struct scand *s, int kind)
 		s->hist_minute = m;
 	}
 	s->hist_n[kind]++;
+}
+
+/*
+ * A stop refuses new uploads with 503 and says when to come back: a
+ * restart takes seconds, and the collectors wait as long as Retry-After
+ * says (30 s without it).
+ */
+static void
+refuse_stopping(struct hs_req *r)
+{
+	hs_req_add_header(r, "Retry-After", SCAND_RETRY_AFTER);
+	reply_msg(r, 503, "the service is shutting down; retry in %s s",
+	          SCAND_RETRY_AFTER);
 }
 
 /*
@@ -215,7 +249,7 @@ upload(struct hs_req *r, enum job_kind kind)
 	if (!auth_ok(s, r))
 		return;
 	if (s->stopping) {
-		reply_msg(r, 503, "the service is shutting down");
+		refuse_stopping(r);
 		return;
 	}
 	if (src != NULL) {
@@ -359,11 +393,17 @@ count_queued(struct scand *s)
 	return n;
 }
 
+/* Milliseconds as THOR reports them: whole numbers. */
+static json_int_t
+avg_ms(double total, long long n)
+{
+	return n > 0 ? (json_int_t)(total / (double)n + 0.5) : 0;
+}
+
 static void
 h_status(struct hs_req *r)
 {
 	struct scand *s = hs_req_arg(r);
-	double n = s->scanned > 0 ? (double)s->scanned : 1;
 	long long sent, queued, dropped;
 	json_t *o;
 
@@ -371,11 +411,11 @@ h_status(struct hs_req *r)
 		return;
 	fwd_counters(s->fwd, &sent, &queued, &dropped);
 	o = json_pack(
-	    "{s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}",
 	    "scanned_samples", (json_int_t)s->scanned, "queued_async_requests",
 	    (json_int_t)count_queued(s), "avg_scan_time_milliseconds",
-	    s->scan_ms_total / n, "avg_wait_time_milliseconds",
-	    s->wait_ms_total / n, "uptime_seconds",
+	    avg_ms(s->scan_ms_total, s->scanned), "avg_wait_time_milliseconds",
+	    avg_ms(s->wait_ms_total, s->scanned), "uptime_seconds",
 	    (json_int_t)((long long)time(NULL) - s->started), "cache_hits",
 	    (json_int_t)s->cache_hits, "cache_misses",
 	    (json_int_t)s->cache_misses, "cache_entries",
@@ -386,13 +426,40 @@ h_status(struct hs_req *r)
 	hs_reply_json(r, 200, o);
 }
 
+/*
+ * The build time as THOR's info gives it ("2026-01-07 04:02:31"), from the
+ * compiler's __DATE__ and __TIME__ (which honour SOURCE_DATE_EPOCH, so
+ * reproducible builds stay reproducible).
+ */
+static void
+build_time(char *out, size_t n)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *d = __DATE__; /* "Dec  6 2026" */
+	int mon;
+
+	for (mon = 0; mon < 12; mon++)
+		if (strncmp(months + 3 * mon, d, 3) == 0)
+			break;
+	mon = mon % 12 + 1;
+	snprintf(out, n, "%.4s-%02d-%c%c %s", d + 7, mon,
+	         d[4] == ' ' ? '0' : d[4], d[5], __TIME__);
+}
+
+/*
+ * Static facts. The fields the Thunderstorm API requires, with Vigil's
+ * values: version_info under THOR's keys (thor: the scanner's version,
+ * build, signatures: the rule set version, sigma: none), and a license
+ * that does not exist: Vigil needs none, so it never expires and nothing
+ * limits the scan speed. Then Vigil's own details.
+ */
 static void
 h_info(struct hs_req *r)
 {
 	struct scand *s = hs_req_arg(r);
 	struct scan_bundle_info bi;
 	json_t *args = json_array(), *o;
-	char yv[32];
+	char yv[32], built[32];
 	int i;
 
 	if (!auth_ok(s, r))
@@ -402,19 +469,23 @@ h_info(struct hs_req *r)
 		json_array_append_new(args, json_string(s->argv[i]));
 	snprintf(yv, sizeof(yv), "%d.%d.%d", YR_MAJOR_VERSION, YR_MINOR_VERSION,
 	         YR_MICRO_VERSION);
+	build_time(built, sizeof(built));
 	o = json_pack(
-	    "{s:s,s:{s:s,s:s,s:s},s:{s:s,s:i,s:I,s:I,s:I,s:I},s:o,"
-	    "s:I,s:I,s:I,s:b}",
-	    "product", "vigil-scand", "version_info", "vigil-scand",
-	    VIGIL_VERSION, "yara", yv, "signatures", bi.version, "rule_set",
-	    "version", bi.version, "yara_rules", (int)bi.yara_rules, "md5_iocs",
-	    (json_int_t)bi.hash_iocs[IOC_MD5], "sha1_iocs",
-	    (json_int_t)bi.hash_iocs[IOC_SHA1], "sha256_iocs",
+	    "{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:o,s:s,s:s,s:I,s:I,"
+	    "s:s,s:{s:s,s:i,s:I,s:I,s:I,s:I},s:I,s:I,s:b}",
+	    "version_info", "thor", VIGIL_VERSION, "build", built, "signatures",
+	    bi.version, "sigma", "", "vigil-scand", VIGIL_VERSION, "yara", yv,
+	    "arguments", args ? args : json_array(), "license_expiration",
+	    "9999-12-31T23:59:59Z", "license_owner",
+	    "Vigil (free software, no license key)", "scan_speed_limitation",
+	    (json_int_t)0, "threads", (json_int_t)s->conf.threads, "product",
+	    "vigil-scand", "rule_set", "version", bi.version, "yara_rules",
+	    (int)bi.yara_rules, "md5_iocs", (json_int_t)bi.hash_iocs[IOC_MD5],
+	    "sha1_iocs", (json_int_t)bi.hash_iocs[IOC_SHA1], "sha256_iocs",
 	    (json_int_t)bi.hash_iocs[IOC_SHA256], "filename_iocs",
-	    (json_int_t)bi.filename_iocs, "arguments",
-	    args ? args : json_array(), "threads", (json_int_t)s->conf.threads,
-	    "sync_threads", (json_int_t)s->conf.sync_threads,
-	    "max_upload_bytes", (json_int_t)s->conf.max_upload, "keep_samples",
+	    (json_int_t)bi.filename_iocs, "sync_threads",
+	    (json_int_t)s->conf.sync_threads, "max_upload_bytes",
+	    (json_int_t)s->conf.max_upload, "keep_samples",
 	    s->conf.keep_samples);
 	hs_reply_json(r, 200, o);
 }
@@ -739,7 +810,7 @@ scand_answer_leftovers(struct scand *s, struct job *list)
 			           "id = ?",
 			           "i", j->id);
 		else
-			reply_msg(j->req, 503, "the service is shutting down");
+			refuse_stopping(j->req);
 		job_free(j);
 	}
 }

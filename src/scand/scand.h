@@ -104,6 +104,10 @@ struct job {
  */
 #define SCAND_MEM_SAMPLE (8u * 1024 * 1024)
 
+/* Seconds a client is told to wait (Retry-After) when a stop refuses its
+ * upload with 503. */
+#define SCAND_RETRY_AFTER "10"
+
 struct pool;
 struct fwd;
 struct upload;

@@ -216,3 +216,60 @@ py '[r["signature"]["rule_name"] for r in d[0]["reasons"] if r["signature"]["kin
 py 'd[0]["subject"]["path"] == "C:\\Temp\\abcdefgh.ps1"' "Windows path"
 pass "findings match THOR's JSON log v3 field for field"
 
+# 2. status and info as the Thunderstorm API defines them.
+req "$U/status"
+py 'all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in ("scanned_samples", "queued_async_requests", "avg_scan_time_milliseconds", "avg_wait_time_milliseconds"))' "status integers"
+req "$U/info"
+py 'isinstance(d["license_expiration"], str) and d["license_expiration"].endswith("Z")' "license_expiration"
+py 'isinstance(d["license_owner"], str) and d["license_owner"] != ""' "license_owner"
+py 'd["scan_speed_limitation"] == 0' "scan_speed_limitation"
+py 'isinstance(d["threads"], int) and isinstance(d["arguments"], list)' "threads, arguments"
+py 'all(isinstance(d["version_info"][k], str) for k in ("thor", "build", "signatures", "sigma"))' "version_info keys"
+py '__import__("re").fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", d["version_info"]["build"])' "version_info.build as THOR writes it"
+python3 -c 'import datetime, sys; datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%SZ")' \
+	"$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.loads(os.environ["BODY_JSON"])["license_expiration"])')" ||
+	fail "license_expiration is not an ISO 8601 date: $BODY"
+pass "status and info carry the fields the Thunderstorm API requires"
+
+# 3. pretty=true is honoured, everywhere.
+req "$U/status?pretty=true"
+case $BODY in *$'\n'*) ;; *) fail "pretty=true: $BODY" ;; esac
+req "$U/status"
+case $BODY in *$'\n'*) fail "not pretty: $BODY" ;; esac
+req -F "file=@$T/marker.bin" "$U/check?pretty=true"
+case $BODY in *$'\n'*) ;; *) fail "check?pretty=true: $BODY" ;; esac
+py 'd[0]["type"] == "THOR finding"' "pretty check"
+pass "pretty=true"
+
+
+# 7. HTTP details: Allow on 405, Retry-After on the shutdown 503.
+req "$U/check"
+[ "$CODE" = 405 ] || fail "GET check: $CODE $BODY"
+grep -qi '^Allow: POST' "$T/h" || fail "405 without Allow: $(cat "$T/h")"
+req -X POST "$U/status"
+[ "$CODE" = 405 ] || fail "POST status: $CODE $BODY"
+grep -qi '^Allow: GET' "$T/h" || fail "405 without Allow: $(cat "$T/h")"
+# A request whose headers are still arriving when the stop begins is
+# answered 503 with Retry-After.
+python3 - "$HP" "$SCAND_PID" >"$T/stop.out" <<'EOP' || fail "shutdown 503: $(cat "$T/stop.out")"
+import os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+body = b'--zz\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nabc\r\n--zz--\r\n'
+s.sendall(b"POST /api/v1/check HTTP/1.1\r\nHost: x\r\n")
+time.sleep(0.3)
+os.kill(pid, signal.SIGTERM)
+time.sleep(0.5)
+s.sendall(b"Content-Type: multipart/form-data; boundary=zz\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+resp = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    resp += chunk
+print(resp.decode(errors="replace"))
+head = resp.split(b"\r\n\r\n", 1)[0].lower()
+sys.exit(0 if head.startswith(b"http/1.1 503") and b"\r\nretry-after: " in head else 1)
+EOP
+wait "$SCAND_PID" || fail "vigil-scand did not stop cleanly"
+pass "405 names the allowed method; the shutdown 503 says when to retry"
