@@ -167,10 +167,13 @@ static void
 conn_error_hdr(struct hs_conn *c, int status, const char *msg,
                const char *extra)
 {
-	char *t = hs_msg_json(msg);
+	char *t;
 
 	if (c->closing)
 		return;
+	if ((status == 413 || status == 503) && c->s->lim.on_refused != NULL)
+		c->s->lim.on_refused(c->s->arg, status);
+	t = hs_msg_json(msg);
 	conn_write_reply(c, status, t != NULL ? t : "{}",
 	                 t != NULL ? strlen(t) : 2, 1, extra);
 	free(t);
@@ -887,6 +890,8 @@ hs_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			          s->nconns);
 		s->full = 1;
 		close(fd);
+		if (s->lim.on_refused != NULL)
+			s->lim.on_refused(s->arg, 503);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {

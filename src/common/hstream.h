@@ -48,6 +48,10 @@ struct hs_limits {
 	int idle_secs;               /* no byte for this long: closed */
 	int max_conns;               /* 0 = unlimited; beyond: closed at once */
 	size_t read_size;            /* bytes per read (default 256 KiB) */
+	/* Optional: told (with the server's arg) each time the server itself
+	 * refuses work: 413 from a Content-Length over the limit, 503 when
+	 * out of memory, and 503 for a connection closed over max_conns. */
+	void (*on_refused)(void *arg, int status);
 };
 
 /* ssl_ctx NULL: plain HTTP. routes ends with fn == NULL. */

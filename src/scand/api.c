@@ -85,6 +85,60 @@ scand_db_open(struct scand *s, struct buf *err)
 
 #define reply_msg hs_reply_msg
 
+/*
+ * History counts are kept per minute in memory and written when the
+ * minute changes or someone asks: one write per minute, not one per
+ * sample (each write is a transaction with an fsync on the loop thread).
+ * Minutes older than HIST_KEEP are dropped then.
+ */
+#define HIST_SAMPLE 0
+#define HIST_QUEUE  1
+#define HIST_DENIED 2
+#define HIST_KEEP   (30LL * 24 * 60) /* minutes: 30 days */
+
+static const char *const hist_kinds[3] = {"sample", "queue", "denied"};
+
+void
+scand_history_flush(struct scand *s)
+{
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		if (s->hist_n[k] == 0)
+			continue;
+		store_exec(
+		    s->store,
+		    "INSERT INTO history (kind, minute, n) VALUES (?, ?, "
+		    "?) ON CONFLICT (kind, minute) DO UPDATE SET n = "
+		    "history.n + excluded.n",
+		    "sii", hist_kinds[k], s->hist_minute, s->hist_n[k]);
+		s->hist_n[k] = 0;
+	}
+}
+
+static void
+history_add(struct scand *s, int kind)
+{
+	long long m = (long long)time(NULL) / 60;
+
+	if (m != s->hist_minute) {
+		scand_history_flush(s);
+		store_exec(s->store, "DELETE FROM history WHERE minute <= ?",
+		           "i", m - HIST_KEEP);
+		s->hist_minute = m;
+	}
+	s->hist_n[kind]++;
+}
+
+/* Requests refused: an upload over max_upload, without the API key, or
+ * while stopping, and what the server refuses itself (hs_limits). */
+void
+scand_refused(void *arg, int status)
+{
+	(void)status;
+	history_add(arg, HIST_DENIED);
+}
+
 /* Thunderstorm's pretty parameter, a boolean as Go parses one. */
 static int
 want_pretty(struct hs_req *r)
@@ -122,47 +176,11 @@ auth_ok(struct scand *s, struct hs_req *r)
 	if (k != NULL && strlen(k) == s->api_key_len &&
 	    CRYPTO_memcmp(k, s->api_key, s->api_key_len) == 0)
 		return 1;
+	history_add(s, HIST_DENIED);
 	reply_msg(r, 401,
 	          "this service needs an API key (Authorization: Bearer KEY "
 	          "or X-API-Key: KEY)");
 	return 0;
-}
-
-/*
- * History counts are kept per minute in memory and written when the
- * minute changes or someone asks: one write per minute, not one per
- * sample (each write is a transaction with an fsync on the loop thread).
- */
-static const char *const hist_kinds[2] = {"sample", "queue"};
-
-void
-scand_history_flush(struct scand *s)
-{
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		if (s->hist_n[k] == 0)
-			continue;
-		store_exec(
-		    s->store,
-		    "INSERT INTO history (kind, minute, n) VALUES (?, ?, "
-		    "?) ON CONFLICT (kind, minute) DO UPDATE SET n = "
-		    "history.n + excluded.n",
-		    "sii", hist_kinds[k], s->hist_minute, s->hist_n[k]);
-		s->hist_n[k] = 0;
-	}
-}
-
-static void
-history_add(struct scand *s, int kind)
-{
-	long long m = (long long)time(NULL) / 60;
-
-	if (m != s->hist_minute) {
-		scand_history_flush(s);
-		s->hist_minute = m;
-	}
-	s->hist_n[kind]++;
 }
 
 /*
@@ -173,6 +191,7 @@ history_add(struct scand *s, int kind)
 static void
 refuse_stopping(struct hs_req *r)
 {
+	history_add(hs_req_arg(r), HIST_DENIED);
 	hs_req_add_header(r, "Retry-After", SCAND_RETRY_AFTER);
 	reply_msg(r, 503, "the service is shutting down; retry in %s s",
 	          SCAND_RETRY_AFTER);
@@ -205,6 +224,8 @@ up_data(struct hs_req *r, const uint8_t *p, size_t n, void *arg)
 
 	if (upload_feed(x->u, p, n) == 0)
 		return 0;
+	if (x->j->status == 413)
+		history_add(x->s, HIST_DENIED);
 	reply_msg(r, x->j->status, "%s", x->j->errmsg);
 	upctx_free(x);
 	return -1;
@@ -223,6 +244,8 @@ up_end(struct hs_req *r, int ok, void *arg)
 		return;
 	}
 	if (upload_finish(x->u) == -1) {
+		if (j->status == 413)
+			history_add(s, HIST_DENIED);
 		reply_msg(r, j->status, "%s", j->errmsg);
 		upctx_free(x);
 		return;
@@ -490,56 +513,101 @@ h_info(struct hs_req *r)
 	hs_reply_json(r, 200, o);
 }
 
+/*
+ * One history parameter as THOR reads it: absent gives def, a value that
+ * is no integer is an error (-1), and a value out of range gives def too
+ * (aggregate below 1 is 1, a limit of 0 or less is "everything"). Values
+ * above max are max.
+ */
+static int
+hist_param(struct hs_req *r, const char *name, long long def, long long max,
+           long long *out)
+{
+	const char *v = hs_req_query(r, name);
+	long long n;
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	if (str_to_ll(v, INT64_MIN, INT64_MAX, &n) == -1)
+		return -1;
+	if (n >= 1)
+		*out = n < max ? n : max;
+	return 0;
+}
+
+/*
+ * {"YYYY-MM-DD HH:MM": count, ...} (UTC), as Thunderstorm answers: one key
+ * for every bucket of aggregate minutes, zeros included, from the bucket
+ * holding the first minute asked for to the current one. limit minutes
+ * back, or by default everything: since the oldest minute recorded (or
+ * the start, if that is earlier). At most HIST_KEEP minutes are kept.
+ */
 static void
-history(struct hs_req *r, const char *kind)
+history(struct hs_req *r, int kind)
 {
 	struct scand *s = hs_req_arg(r);
-	const char *a = hs_req_query(r, "aggregate"),
-	           *l = hs_req_query(r, "limit");
-	long long agg = 1, lim = 1440, now = (long long)time(NULL) / 60, m,
-	          last = -1, sum = 0;
+	long long agg, lim, now = (long long)time(NULL) / 60, first, b;
 	struct store_rows *rows;
-	json_t *o = json_object();
+	json_t *o;
 	char key[32];
 	time_t t;
 	struct tm tm;
+	int more;
 
-	if (!auth_ok(s, r)) {
-		json_decref(o);
+	if (!auth_ok(s, r))
+		return;
+	if (hist_param(r, "aggregate", 1, HIST_KEEP, &agg) == -1 ||
+	    hist_param(r, "limit", 0, HIST_KEEP, &lim) == -1) {
+		reply_msg(r, 400,
+		          "aggregate and limit must be integers (minutes)");
 		return;
 	}
 	scand_history_flush(s);
-	if ((a != NULL && str_to_ll(a, 1, 1440, &agg) == -1) ||
-	    (l != NULL && str_to_ll(l, 1, 43200, &lim) == -1)) {
-		json_decref(o);
-		reply_msg(r, 400,
-		          "aggregate must be 1..1440 and limit "
-		          "1..43200 (minutes)");
-		return;
+	if (lim > 0) {
+		first = now - lim + 1;
+	} else {
+		first = s->started / 60;
+		if ((rows = store_query(s->store,
+		                        "SELECT MIN(minute) FROM history WHERE "
+		                        "kind = ?",
+		                        "s", hist_kinds[kind])) != NULL) {
+			if (store_next(rows) == 1 &&
+			    store_text(rows, 0) != NULL &&
+			    store_int(rows, 0) < first)
+				first = store_int(rows, 0);
+			store_done(rows);
+		}
 	}
-	if ((rows = store_query(s->store,
+	if (first < now - HIST_KEEP + 1)
+		first = now - HIST_KEEP + 1;
+	first = first / agg * agg;
+	if ((o = json_object()) == NULL ||
+	    (rows = store_query(s->store,
 	                        "SELECT minute, n FROM history WHERE kind = ? "
-	                        "AND minute > ? ORDER BY minute",
-	                        "si", kind, now - lim)) == NULL) {
+	                        "AND minute >= ? ORDER BY minute",
+	                        "si", hist_kinds[kind], first)) == NULL) {
 		json_decref(o);
 		reply_msg(r, 500, "database error");
 		return;
 	}
-	for (;;) {
-		int more = store_next(rows) == 1;
+	more = store_next(rows) == 1;
+	for (b = first; b <= now; b += agg) {
+		json_int_t sum = 0;
 
-		m = more ? store_int(rows, 0) / agg * agg : -2;
-		if (last >= 0 && m != last) {
-			t = (time_t)(last * 60);
-			gmtime_r(&t, &tm);
-			strftime(key, sizeof(key), "%Y-%m-%d %H:%M", &tm);
-			json_object_set_new(o, key, json_integer(sum));
-			sum = 0;
+		while (more && store_int(rows, 0) < b + agg) {
+			sum += store_int(rows, 1);
+			more = store_next(rows) == 1;
 		}
-		if (!more)
-			break;
-		last = m;
-		sum += store_int(rows, 1);
+		t = (time_t)(b * 60);
+		gmtime_r(&t, &tm);
+		strftime(key, sizeof(key), "%Y-%m-%d %H:%M", &tm);
+		if (json_object_set_new(o, key, json_integer(sum)) == -1) {
+			store_done(rows);
+			json_decref(o);
+			reply_msg(r, 500, "out of memory");
+			return;
+		}
 	}
 	store_done(rows);
 	hs_reply_json(r, 200, o);
@@ -548,13 +616,19 @@ history(struct hs_req *r, const char *kind)
 static void
 h_queue_history(struct hs_req *r)
 {
-	history(r, "queue");
+	history(r, HIST_QUEUE);
 }
 
 static void
 h_sample_history(struct hs_req *r)
 {
-	history(r, "sample");
+	history(r, HIST_SAMPLE);
+}
+
+static void
+h_denied_history(struct hs_req *r)
+{
+	history(r, HIST_DENIED);
 }
 
 /* Bodies are capped by the server (max_upload plus room for the
@@ -565,6 +639,7 @@ h_sample_history(struct hs_req *r)
 	    {"GET", p "getAsyncResults", h_results, 0},                        \
 	    {"GET", p "status", h_status, 0}, {"GET", p "info", h_info, 0},    \
 	    {"GET", p "queueHistory", h_queue_history, 0},                     \
+	    {"GET", p "deniedHistory", h_denied_history, 0},                   \
 	{                                                                      \
 		"GET", p "sampleHistory", h_sample_history, 0                  \
 	}
@@ -653,7 +728,7 @@ count_scan(struct scand *s, struct job *j)
 		s->cache_hits++;
 	else
 		s->cache_misses++;
-	history_add(s, 0);
+	history_add(s, HIST_SAMPLE);
 	cache_persist(s, j);
 }
 
@@ -702,7 +777,7 @@ finish_db(struct scand *s, struct job *j)
 			j->id = 0;
 		store_done(rows);
 		if (j->id > 0)
-			history_add(s, 1);
+			history_add(s, HIST_QUEUE);
 		break;
 	case JOB_SCAN:
 		count_scan(s, j);

@@ -202,7 +202,8 @@ struct scand {
 	int inflight_req;   /* CHECK / RECEIVE jobs */
 	long long cache_puts;
 	long long checks;                 /* uploads received since start */
-	long long hist_minute, hist_n[2]; /* samples, queued; not yet written */
+	long long hist_minute, hist_n[3]; /* samples, queued, denied; not yet
+	                                     written */
 };
 
 /* api.c */
@@ -211,6 +212,8 @@ void scand_done_cb(evutil_socket_t fd, short what, void *arg);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);
 void scand_history_flush(struct scand *s);
+/* hs_limits.on_refused: a request the server refused (deniedHistory). */
+void scand_refused(void *arg, int status);
 void scand_answer_leftovers(struct scand *s, struct job *list);
 
 #endif

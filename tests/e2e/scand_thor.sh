@@ -241,6 +241,36 @@ case $BODY in *$'\n'*) ;; *) fail "check?pretty=true: $BODY" ;; esac
 py 'd[0]["type"] == "THOR finding"' "pretty check"
 pass "pretty=true"
 
+# 4. Histories: every bucket, zeros included, THOR's defaults for values
+# out of range, 400 for a value that is no integer; deniedHistory counts
+# refused uploads.
+for h in sampleHistory queueHistory deniedHistory; do
+	req "$U/$h?limit=5"
+	[ "$CODE" = 200 ] || fail "$h: $CODE $BODY"
+	py 'len(d) == 5 and all(isinstance(v, int) for v in d.values())' "$h: 5 one-minute buckets"
+	py '(lambda ks: all((__import__("datetime").datetime.strptime(b, "%Y-%m-%d %H:%M") - __import__("datetime").datetime.strptime(a, "%Y-%m-%d %H:%M")).seconds == 60 for a, b in zip(ks, ks[1:])))(sorted(d))' "$h: consecutive minutes"
+	req "$U/$h?aggregate=0&limit=-3"
+	[ "$CODE" = 200 ] || fail "$h out of range: $CODE $BODY"
+	py 'len(d) >= 1' "$h: defaults for out-of-range values"
+	req "$U/$h?aggregate=x"
+	[ "$CODE" = 400 ] || fail "$h aggregate=x: $CODE $BODY"
+done
+req "$U/sampleHistory?aggregate=60&limit=120"
+py 'len(d) in (2, 3) and sum(d.values()) >= 5' "sampleHistory, hourly"
+req "$U/deniedHistory?limit=5"
+d0=$(BODY_JSON=$BODY python3 -c 'import json, os; print(sum(json.loads(os.environ["BODY_JSON"]).values()))')
+head -c 70000 /dev/zero >"$T/big.bin"
+req -F "file=@$T/big.bin" "$U/check"
+[ "$CODE" = 413 ] || fail "oversize: $CODE"
+req "$U/deniedHistory?limit=5"
+py "sum(d.values()) == $d0 + 1" "deniedHistory counts the refused upload"
+head -c 300000 /dev/zero >"$T/huge.bin"
+req -F "file=@$T/huge.bin" "$U/checkAsync"
+[ "$CODE" = 413 ] || fail "oversize by Content-Length: $CODE"
+req "$U/deniedHistory"
+py "sum(d.values()) == $d0 + 2 and len(d) >= 1" "deniedHistory counts what the server refuses itself"
+pass "histories: every bucket, THOR's defaults, deniedHistory"
+
 
 # 7. HTTP details: Allow on 405, Retry-After on the shutdown 503.
 req "$U/check"
