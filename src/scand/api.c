@@ -50,7 +50,60 @@ static const char migration_1[] =
     " n INTEGER NOT NULL,"
     " PRIMARY KEY (kind, minute));";
 
-static const char *const scand_migrations[] = {migration_1};
+/* Scan ids: one sequence for sync checks and async samples, so a scan_id
+ * names one scan only, across restarts too (ids.next is reserved ahead in
+ * blocks, scand_next_id). */
+static const char migration_2[] =
+    "CREATE TABLE ids ("
+    " name TEXT PRIMARY KEY,"
+    " next INTEGER NOT NULL);"
+    "INSERT INTO ids (name, next) SELECT 'scan', COALESCE(MAX(id), 0) + 1 "
+    "FROM samples;";
+
+static const char *const scand_migrations[] = {migration_1, migration_2};
+
+#define ID_BLOCK 1000
+
+/*
+ * The next scan id. Ids are reserved ID_BLOCK at a time in the store (one
+ * write per block, not per scan); a restart starts after the reserved
+ * block, so an id handed out before it is never handed out again (the
+ * rest of that block is skipped). When the reservation cannot be written,
+ * the ids still go on from memory (and a log line says so).
+ */
+long long
+scand_next_id(struct scand *s)
+{
+	if (s->next_id >= s->id_limit) {
+		if (store_exec(s->store,
+		               "UPDATE ids SET next = ? WHERE name = 'scan'",
+		               "i", s->next_id + ID_BLOCK) != 1)
+			log_warnx("scand: cannot reserve scan ids: an id may "
+			          "repeat after a restart");
+		s->id_limit = s->next_id + ID_BLOCK;
+	}
+	return s->next_id++;
+}
+
+static int
+ids_load(struct scand *s)
+{
+	struct store_rows *rows;
+	long long next = 1;
+
+	/* Never behind a sample's id (rows written by an older version). */
+	if ((rows = store_query(s->store,
+	                        "SELECT MAX(next) FROM (SELECT next FROM ids "
+	                        "WHERE name = 'scan' UNION ALL SELECT "
+	                        "COALESCE(MAX(id), 0) + 1 FROM samples)",
+	                        "")) == NULL)
+		return -1;
+	if (store_next(rows) == 1)
+		next = store_int(rows, 0);
+	store_done(rows);
+	s->next_id = s->id_limit = next > 0 ? next : 1;
+	return 0;
+}
 
 int
 scand_db_open(struct scand *s, struct buf *err)
@@ -58,9 +111,13 @@ scand_db_open(struct scand *s, struct buf *err)
 	struct store_rows *rows;
 	int n;
 
-	s->store = store_open(s->db_path, scand_migrations, 1, err);
+	s->store = store_open(s->db_path, scand_migrations, 2, err);
 	if (s->store == NULL)
 		return -1;
+	if (ids_load(s) == -1) {
+		buf_printf(err, "%s: cannot read the scan ids", s->db_path);
+		return -1;
+	}
 	/* Scans cut short by a stop are done again. */
 	n = store_exec(s->store,
 	               "UPDATE samples SET status = 'queued' WHERE status = "
@@ -310,7 +367,10 @@ upload(struct hs_req *r, enum job_kind kind)
 		reply_msg(r, 500, "out of memory");
 		return;
 	}
-	j->id = ++s->checks; /* the scan_id of a sync check's finding */
+	s->checks++;
+	/* The scan_id of a sync check's finding, or the async sample's id:
+	 * one sequence for both. */
+	j->id = scand_next_id(s);
 	x->u = upload_new(j, ct, s->samples_dir, s->conf.max_upload,
 	                  s->conf.cache_size > 0 || s->conf.keep_samples, mem,
 	                  memcap);
@@ -741,7 +801,6 @@ count_scan(struct scand *s, struct job *j)
 static void
 finish_db(struct scand *s, struct job *j)
 {
-	struct store_rows *rows;
 	char *text;
 	json_t *e;
 
@@ -765,17 +824,13 @@ finish_db(struct scand *s, struct job *j)
 		fwd_findings(s->fwd, j->findings, j->source, j->id);
 		break;
 	case JOB_RECEIVE:
-		rows = store_query(s->store,
-		                   "INSERT INTO samples (status, path, name, "
-		                   "source, sha256, size, received) VALUES "
-		                   "('queued', ?, ?, ?, ?, ?, ?) RETURNING id",
-		                   "ssssii", j->path, j->name, j->source,
-		                   j->sha256, j->size, (long long)time(NULL));
-		if (rows != NULL && store_next(rows) == 1)
-			j->id = store_int(rows, 0);
-		else
+		if (store_exec(s->store,
+		               "INSERT INTO samples (id, status, path, name, "
+		               "source, sha256, size, received) VALUES (?, "
+		               "'queued', ?, ?, ?, ?, ?, ?)",
+		               "issssii", j->id, j->path, j->name, j->source,
+		               j->sha256, j->size, (long long)time(NULL)) != 1)
 			j->id = 0;
-		store_done(rows);
 		if (j->id > 0)
 			history_add(s, HIST_QUEUE);
 		break;
@@ -789,12 +844,17 @@ finish_db(struct scand *s, struct job *j)
 		           "sii", text != NULL ? text : "[]",
 		           (long long)time(NULL), j->id);
 		free(text);
-		if (j->id % 100 == 0)
+		/* Every 100 scans, the finished results beyond the newest
+		 * max_results go (ids have gaps: sync checks share them). */
+		if (s->scanned % 100 == 0)
 			store_exec(
 			    s->store,
 			    "DELETE FROM samples WHERE status IN ('done', "
-			    "'failed') AND id <= ?",
-			    "i", j->id - s->conf.max_results);
+			    "'failed') AND id NOT IN (SELECT id FROM samples "
+			    "WHERE status IN ('done', 'failed') ORDER BY id "
+			    "DESC "
+			    "LIMIT ?)",
+			    "i", s->conf.max_results);
 		break;
 	}
 }

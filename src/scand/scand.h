@@ -202,6 +202,7 @@ struct scand {
 	int inflight_req;   /* CHECK / RECEIVE jobs */
 	long long cache_puts;
 	long long checks;                 /* uploads received since start */
+	long long next_id, id_limit;      /* scan ids (scand_next_id) */
 	long long hist_minute, hist_n[3]; /* samples, queued, denied; not yet
 	                                     written */
 };
@@ -211,6 +212,9 @@ extern const struct hs_route scand_routes[];
 void scand_done_cb(evutil_socket_t fd, short what, void *arg);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);
+/* The next scan id: sync checks and async samples share one sequence that
+ * never repeats, across restarts too. */
+long long scand_next_id(struct scand *s);
 void scand_history_flush(struct scand *s);
 /* hs_limits.on_refused: a request the server refused (deniedHistory). */
 void scand_refused(void *arg, int status);

@@ -271,6 +271,36 @@ req "$U/deniedHistory"
 py "sum(d.values()) == $d0 + 2 and len(d) >= 1" "deniedHistory counts what the server refuses itself"
 pass "histories: every bucket, THOR's defaults, deniedHistory"
 
+# 5. Scan ids are unique across sync and async checks (and restarts).
+ids=()
+for i in 1 2; do
+	req -F "file=@$T/marker.bin" "$U/checkAsync"
+	ids+=("$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.loads(os.environ["BODY_JSON"])["id"])')")
+	req -F "file=@$T/marker.bin" "$U/check"
+	ids+=("$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.loads(os.environ["BODY_JSON"])[0]["meta"]["scan_id"])')")
+done
+for id in "${ids[0]}" "${ids[2]}"; do
+	for i in $(seq 1 100); do
+		req "$U/getAsyncResults?id=$id"
+		py 'True' "poll"
+		case $BODY in *"analysis complete"*) break ;; esac
+		sleep 0.1
+	done
+	BODY=$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.dumps(json.loads(os.environ["BODY_JSON"])["result"]))')
+	thor_v3 "async result"
+	py "d[0][\"meta\"][\"scan_id\"] == \"$id\"" "async scan_id"
+done
+kill -TERM "$SCAND_PID"
+wait "$SCAND_PID" || fail "vigil-scand did not stop cleanly"
+start_scand
+req -F "file=@$T/marker.bin" "$U/check"
+ids+=("$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.loads(os.environ["BODY_JSON"])[0]["meta"]["scan_id"])')")
+req -F "file=@$T/marker.bin" "$U/checkAsync"
+ids+=("$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.loads(os.environ["BODY_JSON"])["id"])')")
+[ "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" = 6 ] ||
+	fail "scan ids not unique: ${ids[*]}"
+pass "scan ids unique across sync and async checks and a restart: ${ids[*]}"
+
 
 # 7. HTTP details: Allow on 405, Retry-After on the shutdown 503.
 req "$U/check"
