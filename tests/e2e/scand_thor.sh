@@ -301,6 +301,29 @@ ids+=("$(BODY_JSON=$BODY python3 -c 'import json, os; print(json.loads(os.enviro
 	fail "scan ids not unique: ${ids[*]}"
 pass "scan ids unique across sync and async checks and a restart: ${ids[*]}"
 
+# 6. Multipart as Go's reader (THOR's) reads it: two file parts are
+# refused; filename*= (RFC 5987 / 2231) is understood; backslash escapes
+# of a quoted filename are undone where Go undoes them (before a special
+# character), a lone backslash before a letter stays (MSIE's paths).
+mp() { # mp BOUNDARY-BODY-FILE: POST it to check
+	req -X POST -H 'Content-Type: multipart/form-data; boundary=zz' \
+		--data-binary "@$1" "$U/check"
+}
+printf -- '--zz\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\nVIGIL-TEST-MARKER-7d1f3a\r\n--zz\r\nContent-Disposition: form-data; name="file"; filename="b.bin"\r\n\r\nclean\r\n--zz--\r\n' >"$T/two.mp"
+mp "$T/two.mp"
+[ "$CODE" = 400 ] || fail "two file parts: $CODE $BODY"
+expect_contains "$BODY" '"message"'
+printf -- '--zz\r\nContent-Disposition: form-data; name="file"; filename="fallback.bin"; filename*=UTF-8'"''"'%%E2%%82%%AC%%20sample.bin\r\n\r\nVIGIL-TEST-MARKER-7d1f3a\r\n--zz--\r\n' >"$T/ext.mp"
+mp "$T/ext.mp"
+[ "$CODE" = 200 ] || fail "filename*: $CODE $BODY"
+py 'd[0]["subject"]["path"] == "\u20ac sample.bin"' "filename* decoded"
+printf -- '--zz\r\nContent-Disposition: form-data; name="file"; filename="C:\\\\Users\\\\x\\\\a \\"q\\".exe"\r\n\r\nVIGIL-TEST-MARKER-7d1f3a\r\n--zz--\r\n' >"$T/esc.mp"
+mp "$T/esc.mp"
+py 'd[0]["subject"]["path"] == "C:\\Users\\x\\a \"q\".exe"' "Go-escaped backslashes undone"
+printf -- '--zz\r\nContent-Disposition: form-data; name="file"; filename="C:\\Temp\\b.exe"\r\n\r\nVIGIL-TEST-MARKER-7d1f3a\r\n--zz--\r\n' >"$T/msie.mp"
+mp "$T/msie.mp"
+py 'd[0]["subject"]["path"] == "C:\\Temp\\b.exe"' "plain Windows path kept"
+pass "multipart: two files refused, filename*= and Go's escapes understood"
 
 # 7. HTTP details: Allow on 405, Retry-After on the shutdown 503.
 req "$U/check"
