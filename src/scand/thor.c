@@ -213,7 +213,9 @@ thor_message(const char *level)
 	return "Informational file finding";
 }
 
-/* json_object_set_new that remembers a failure. */
+/* json_object_set_new that remembers a failure. (jansson's *_new calls
+ * take the value's reference even when they fail, and a NULL container
+ * or value is a failure there too.) */
 static void
 tset(json_t *o, const char *k, json_t *v, int *bad)
 {
@@ -304,8 +306,7 @@ thor_content(json_t *reasons, json_int_t size, int *bad)
 		e = json_object();
 		tset(e, "offset", json_integer((json_int_t)el[i].off), bad);
 		tset(e, "data", thor_bytes_json(el[i].data, el[i].len), bad);
-		if (e == NULL || els == NULL ||
-		    json_array_append_new(els, e) == -1)
+		if (json_array_append_new(els, e) == -1)
 			*bad = 1;
 	}
 	tset(c, "type", json_string("sparse data"), bad);
@@ -417,8 +418,7 @@ thor_matched(json_t *src, int *bad)
 		    json_string_value(json_object_get(m, "field")));
 		if (ptr != NULL)
 			tset(e, "field", json_string(ptr), bad);
-		if (e == NULL || ms == NULL ||
-		    json_array_append_new(ms, e) == -1)
+		if (json_array_append_new(ms, e) == -1)
 			*bad = 1;
 	}
 	return ms;
@@ -482,8 +482,7 @@ thor_render(json_t *o, const char *name, const char *source, long long id)
 		     &bad);
 		tset(reason, "matched",
 		     thor_matched(json_object_get(r, "matched"), &bad), &bad);
-		if (reason == NULL || rs == NULL ||
-		    json_array_append_new(rs, reason) == -1)
+		if (json_array_append_new(rs, reason) == -1)
 			bad = 1;
 	}
 	tset(f, "reasons", rs, &bad);
@@ -491,7 +490,7 @@ thor_render(json_t *o, const char *name, const char *source, long long id)
 	     &bad);
 	tset(f, "context", json_null(), &bad);
 	tset(f, "log_version", json_string("v3.0.0"), &bad);
-	if (f == NULL || json_array_append_new(out, f) == -1)
+	if (json_array_append_new(out, f) == -1)
 		bad = 1;
 	if (!bad)
 		return out;
