@@ -73,6 +73,8 @@ struct hs_req {
 	int complete; /* the whole message was read */
 	int keepalive;
 	int hdrs_done; /* on_headers_complete ran: later fields are trailers */
+	int indent;    /* JSON replies indented this much (0: compact) */
+	char extra[128]; /* header lines for the reply ("Name: value\r\n") */
 };
 
 struct hs_conn {
@@ -126,9 +128,10 @@ hs_reason(int status)
 	return s != NULL && strcmp(s, "<unknown>") != 0 ? s : "Unknown";
 }
 
+/* extra: more header lines ("Name: value\r\n"...), or "". */
 static void
 conn_write_reply(struct hs_conn *c, int status, const char *body, size_t len,
-                 int close)
+                 int close, const char *extra)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
@@ -140,8 +143,8 @@ conn_write_reply(struct hs_conn *c, int status, const char *body, size_t len,
 	                    "X-Content-Type-Options: nosniff\r\n"
 	                    "X-Frame-Options: DENY\r\n"
 	                    "Referrer-Policy: no-referrer\r\n"
-	                    "%s\r\n",
-	                    status, hs_reason(status), len,
+	                    "%s%s\r\n",
+	                    status, hs_reason(status), len, extra,
 	                    close ? "Connection: close\r\n" : "");
 	evbuffer_add(out, body, len);
 	if (close)
@@ -158,18 +161,29 @@ hs_msg_json(const char *msg)
 	return t;
 }
 
-/* The server's own error: JSON, then the connection is closed. */
+/* The server's own error: JSON (with the header lines extra), then the
+ * connection is closed. */
 static void
-conn_error(struct hs_conn *c, int status, const char *msg)
+conn_error_hdr(struct hs_conn *c, int status, const char *msg,
+               const char *extra)
 {
-	char *t = hs_msg_json(msg);
+	char *t;
 
 	if (c->closing)
 		return;
+	if ((status == 413 || status == 503) && c->s->lim.on_refused != NULL)
+		c->s->lim.on_refused(c->s->arg, status);
+	t = hs_msg_json(msg);
 	conn_write_reply(c, status, t != NULL ? t : "{}",
-	                 t != NULL ? strlen(t) : 2, 1);
+	                 t != NULL ? strlen(t) : 2, 1, extra);
 	free(t);
 	conn_read_enable(c, 1); /* to drain while lingering */
+}
+
+static void
+conn_error(struct hs_conn *c, int status, const char *msg)
+{
+	conn_error_hdr(c, status, msg, "");
 }
 
 static void
@@ -218,8 +232,11 @@ hs_reply_json(struct hs_req *r, int status, json_t *body)
 
 	if (c == NULL)
 		goto out;
-	t = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)
-	                 : NULL;
+	t = body != NULL
+	        ? json_dumps(body, (r->indent > 0 ? JSON_INDENT(r->indent)
+	                                          : JSON_COMPACT) |
+	                               JSON_ENCODE_ANY)
+	        : NULL;
 	/* Replied before the whole body came: the rest is not read. */
 	close = !r->keepalive || c->s->stopping ||
 	        (!r->complete && (r->clen > 0 || (c->p.flags & F_CHUNKED)));
@@ -228,7 +245,7 @@ hs_reply_json(struct hs_req *r, int status, json_t *body)
 		t = hs_msg_json("out of memory");
 	}
 	conn_write_reply(c, status, t != NULL ? t : "{}",
-	                 t != NULL ? strlen(t) : 2, close);
+	                 t != NULL ? strlen(t) : 2, close, r->extra);
 	c->req = NULL;
 	if (close) {
 		conn_read_enable(c, 1); /* drain while lingering */
@@ -244,6 +261,29 @@ out:
 	free(t);
 	json_decref(body);
 	req_free(r);
+}
+
+void
+hs_req_json_indent(struct hs_req *r, int indent)
+{
+	r->indent = indent < 0 ? 0 : indent > 8 ? 8 : indent;
+}
+
+int
+hs_req_add_header(struct hs_req *r, const char *name, const char *value)
+{
+	size_t len = strlen(r->extra);
+	int n;
+
+	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
+		return -1;
+	n = snprintf(r->extra + len, sizeof(r->extra) - len, "%s: %s\r\n", name,
+	             value);
+	if (n < 0 || (size_t)n >= sizeof(r->extra) - len) {
+		r->extra[len] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -472,9 +512,22 @@ on_headers_complete(http_parser *p)
 			break;
 	}
 	if (rt->fn == NULL) {
-		if (path_ok)
-			conn_error(c, 405, "method not allowed on this path");
-		else
+		if (path_ok) {
+			/* RFC 9110: a 405 names the methods allowed. */
+			char allow[96] = "Allow: ";
+			size_t k = strlen(allow);
+
+			for (rt = s->routes; rt->fn != NULL; rt++)
+				if (strcmp(rt->path, r->path) == 0 &&
+				    k + strlen(rt->method) + 5 < sizeof(allow))
+					k += (size_t)snprintf(
+					    allow + k, sizeof(allow) - k,
+					    "%s%s", k > 7 ? ", " : "",
+					    rt->method);
+			snprintf(allow + k, sizeof(allow) - k, "\r\n");
+			conn_error_hdr(
+			    c, 405, "method not allowed on this path", allow);
+		} else
 			conn_error(c, 404, "no such API endpoint");
 		return -1;
 	}
@@ -837,6 +890,8 @@ hs_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			          s->nconns);
 		s->full = 1;
 		close(fd);
+		if (s->lim.on_refused != NULL)
+			s->lim.on_refused(s->arg, 503);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {

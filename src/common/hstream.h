@@ -48,6 +48,10 @@ struct hs_limits {
 	int idle_secs;               /* no byte for this long: closed */
 	int max_conns;               /* 0 = unlimited; beyond: closed at once */
 	size_t read_size;            /* bytes per read (default 256 KiB) */
+	/* Optional: told (with the server's arg) each time the server itself
+	 * refuses work: 413 from a Content-Length over the limit, 503 when
+	 * out of memory, and 503 for a connection closed over max_conns. */
+	void (*on_refused)(void *arg, int status);
 };
 
 /* ssl_ctx NULL: plain HTTP. routes ends with fn == NULL. */
@@ -91,6 +95,13 @@ const char *hs_req_query(struct hs_req *r, const char *name);
 long long hs_req_content_length(const struct hs_req *r);
 const char *hs_req_peer(const struct hs_req *r); /* "127.0.0.1" */
 void *hs_req_arg(const struct hs_req *r);        /* the server's arg */
+
+/* JSON replies to r are indented (1..8 spaces; 0: compact, the default). */
+void hs_req_json_indent(struct hs_req *r, int indent);
+/* A header line for r's reply ("Retry-After", "30"); -1 when name or value
+ * holds CR, LF (or a colon in the name), or the room (128 bytes) is used
+ * up. */
+int hs_req_add_header(struct hs_req *r, const char *name, const char *value);
 
 /* Replies; each frees r. reply_json steals the reference to body. */
 void hs_reply_json(struct hs_req *r, int status, json_t *body);

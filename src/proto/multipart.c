@@ -12,6 +12,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,11 +52,22 @@ mp_skip_ws(const char *s)
 	return s;
 }
 
+/* RFC 2045 tspecials: the characters Go's mime package unescapes after a
+ * backslash in a quoted-string. */
+static int
+mp_tspecial(int c)
+{
+	return c != '\0' && strchr("()<>@,;:\\\"/[]?=", c) != NULL;
+}
+
 /*
  * Reads one parameter value at s (a quoted-string or a token) into out
  * (size n); returns the position after it, or NULL when malformed or too
- * long. In quoted strings only \" is an escape: Windows paths arrive with
- * plain backslashes (curl and browsers send them so).
+ * long. In a quoted string a backslash escapes the character after it
+ * only when that is a tspecial (\\ and \" above all), as Go's
+ * mime/multipart reader (THOR's) reads it: Go's writer sends
+ * "C:\\Temp\\a.exe", browsers and curl send "C:\Temp\a.exe" with plain
+ * backslashes, and both arrive as C:\Temp\a.exe.
  */
 static const char *
 mp_param_value(const char *s, char *out, size_t n)
@@ -64,9 +76,9 @@ mp_param_value(const char *s, char *out, size_t n)
 
 	if (*s == '"') {
 		for (s++; *s != '"'; s++) {
-			if (*s == '\0')
+			if (*s == '\0' || *s == '\r' || *s == '\n')
 				return NULL;
-			if (*s == '\\' && s[1] == '"')
+			if (*s == '\\' && mp_tspecial((unsigned char)s[1]))
 				s++;
 			if (k + 1 >= n)
 				return NULL;
@@ -83,6 +95,56 @@ mp_param_value(const char *s, char *out, size_t n)
 	}
 	out[k] = '\0';
 	return s;
+}
+
+static int
+mp_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Appends the percent-decoded v to out (size n, holding *k bytes): 0, or
+ * -1 for a bad %XX, a NUL byte or no room. With charset set, v is an RFC
+ * 2231 / 5987 extended value, "CHARSET'LANG'%XX...", whose charset must be
+ * UTF-8 or US-ASCII (Go's reader ignores the parameter otherwise).
+ */
+static int
+mp_ext_value(const char *v, int charset, char *out, size_t n, size_t *k)
+{
+	const char *q;
+	int hi, lo, c;
+
+	if (charset) {
+		if ((q = strchr(v, '\'')) == NULL ||
+		    strchr(q + 1, '\'') == NULL)
+			return -1;
+		if (!((q - v == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+		      (q - v == 8 && strncasecmp(v, "us-ascii", 8) == 0)))
+			return -1;
+		v = strchr(q + 1, '\'') + 1;
+	}
+	for (; *v != '\0'; v++) {
+		c = (unsigned char)*v;
+		if (c == '%') {
+			if ((hi = mp_hexval((unsigned char)v[1])) < 0 ||
+			    (lo = mp_hexval((unsigned char)v[2])) < 0)
+				return -1;
+			c = hi << 4 | lo;
+			v += 2;
+		}
+		if (c == 0 || *k + 1 >= n)
+			return -1;
+		out[(*k)++] = (char)c;
+	}
+	out[*k] = '\0';
+	return 0;
 }
 
 int
@@ -145,20 +207,56 @@ mp_init(struct mp_parser *p, const char *ctype, const struct mp_callbacks *cb,
 	return 0;
 }
 
+/*
+ * One filename* parameter (RFC 2231): suffix is what follows "filename*":
+ * "" (the whole value, extended), or a continuation "N" or "N*" (extended
+ * when it ends in '*'; the charset is in section 0 only). Sections must
+ * come in order, 0 first; *next counts them. -1 when it cannot be used.
+ */
+static int
+mp_filename_ext(const char *suffix, const char *v, char *out, size_t n,
+                size_t *k, int *next)
+{
+	char *end;
+	long idx;
+	int extended;
+
+	if (*suffix == '\0') {
+		if (*next != 0)
+			return -1;
+		*next = 1;
+		return mp_ext_value(v, 1, out, n, k);
+	}
+	idx = strtol(suffix, &end, 10);
+	if (end == suffix || idx != *next || (*end != '\0' && strcmp(end, "*")))
+		return -1;
+	extended = *end == '*';
+	(*next)++;
+	if (extended)
+		return mp_ext_value(v, idx == 0, out, n, k);
+	if (*k + strlen(v) + 1 > n)
+		return -1;
+	memcpy(out + *k, v, strlen(v) + 1);
+	*k += strlen(v);
+	return 0;
+}
+
 /* Parses one part's header block (hdr, ending in an empty line). */
 static int
 mp_headers(struct mp_parser *p)
 {
 	char line[MP_MAX_HEADERS + 1], pname[32];
-	char name[MP_MAX_NAME], filename[MP_MAX_NAME];
-	int have_name = 0, have_file = 0, have_cd = 0;
+	char name[MP_MAX_NAME], filename[MP_MAX_NAME], ext[MP_MAX_NAME];
+	int have_name = 0, have_file = 0, have_cd = 0, have_ext = 0;
+	int ext_bad = 0, ext_next = 0;
+	size_t ext_len = 0;
 	const char *s, *end;
 	char *colon, *nl;
 	size_t k, off = 0;
 
 	if (memchr(p->hdr, '\0', p->hlen) != NULL)
 		return mp_fail(p, "NUL byte in part headers");
-	name[0] = filename[0] = '\0';
+	name[0] = filename[0] = ext[0] = '\0';
 	while (off + 2 <= p->hlen) {
 		nl = memmem(p->hdr + off, p->hlen - off, "\r\n", 2);
 		if (nl == NULL)
@@ -215,6 +313,16 @@ mp_headers(struct mp_parser *p)
 				end = mp_param_value(s, filename,
 				                     sizeof(filename));
 				have_file = 1;
+			} else if (strncasecmp(pname, "filename*", 9) == 0) {
+				char v[MP_MAX_NAME];
+
+				end = mp_param_value(s, v, sizeof(v));
+				if (end != NULL && !ext_bad &&
+				    mp_filename_ext(pname + 9, v, ext,
+				                    sizeof(ext), &ext_len,
+				                    &ext_next) == -1)
+					ext_bad = 1;
+				have_ext = 1;
 			} else {
 				char skip[MP_MAX_NAME];
 
@@ -230,6 +338,12 @@ mp_headers(struct mp_parser *p)
 	if (!have_cd || !have_name)
 		return mp_fail(p, "part without Content-Disposition: "
 		                  "form-data; name=...");
+	/* filename* (RFC 7578 4.2 allows it, Go reads it) wins over
+	 * filename when it decodes; one that does not is ignored. */
+	if (have_ext && !ext_bad && ext_next > 0) {
+		memcpy(filename, ext, ext_len + 1);
+		have_file = 1;
+	}
 	if (++p->parts > MP_MAX_PARTS)
 		return mp_fail(p, "more than %d parts", MP_MAX_PARTS);
 	if (p->cb != NULL && p->cb->on_part != NULL &&

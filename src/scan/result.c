@@ -171,13 +171,18 @@ utf8_seq(const uint8_t *p, size_t n)
 	return need + 1;
 }
 
+#define JB_TEXT    0x01 /* keep valid UTF-8 sequences */
+#define JB_KEEP_BS 0x02 /* a backslash stays one (rule text) */
+
 /*
- * A JSON string of bytes: valid UTF-8 sequences are kept when text is set,
- * printable ASCII always, everything else (and the backslash) escaped.
+ * A JSON string of bytes: valid UTF-8 sequences are kept with JB_TEXT,
+ * printable ASCII always, everything else escaped as \xNN, and the
+ * backslash doubled unless JB_KEEP_BS.
  */
 static json_t *
-jbytes(const uint8_t *p, size_t n, int text)
+jbytes(const uint8_t *p, size_t n, int mode)
 {
+	int text = mode & JB_TEXT, keep_bs = mode & JB_KEEP_BS;
 	struct buf b;
 	json_t *j = NULL;
 	size_t i = 0, k;
@@ -188,7 +193,7 @@ jbytes(const uint8_t *p, size_t n, int text)
 	if (text) {
 		for (i = 0; i < n && clean; i += k)
 			if ((k = utf8_seq(p + i, n - i)) == 0 || p[i] < 0x20 ||
-			    p[i] == 0x7f || p[i] == '\\')
+			    p[i] == 0x7f || (p[i] == '\\' && !keep_bs))
 				clean = 0;
 		if (clean)
 			return json_stringn((const char *)p, n);
@@ -196,7 +201,7 @@ jbytes(const uint8_t *p, size_t n, int text)
 	buf_init(&b, 4 * n + 16);
 	for (i = 0; i < n; i += k) {
 		k = 1;
-		if (p[i] == '\\') {
+		if (p[i] == '\\' && !keep_bs) {
 			if (buf_puts(&b, "\\\\") == -1)
 				goto done;
 		} else if (p[i] >= 0x20 && p[i] < 0x7f) {
@@ -221,8 +226,21 @@ done:
 static json_t *
 jtext(const char *s)
 {
-	return s != NULL ? jbytes((const uint8_t *)s, strlen(s), 1)
+	return s != NULL ? jbytes((const uint8_t *)s, strlen(s), JB_TEXT)
 	                 : json_null();
+}
+
+/*
+ * Text from a rule file (rule names, a filename IOC's regex, meta): kept
+ * as written, backslashes included, so "\\Temp\\x" is not doubled twice;
+ * only bytes that are not valid UTF-8 are escaped.
+ */
+static json_t *
+jrule(const char *s)
+{
+	return s != NULL
+	           ? jbytes((const uint8_t *)s, strlen(s), JB_TEXT | JB_KEEP_BS)
+	           : json_null();
 }
 
 json_t *
@@ -307,23 +325,23 @@ reason_json(const struct scan_finding *f, int *bad)
 	                 f->rule != NULL ? f->rule : "");
 	if (f->description != NULL)
 		(void)buf_printf(&sum, ": %s", f->description);
-	jset(o, "summary", jtext(buf_cstr(&sum)), bad);
+	jset(o, "summary", jrule(buf_cstr(&sum)), bad);
 	buf_free(&sum);
 
 	jset(sig, "score", json_integer(f->score), bad);
 	jset(sig, "kind", json_string(scan_kind_name(f->kind)), bad);
-	jset(sig, "rule_name", jtext(f->rule), bad);
+	jset(sig, "rule_name", jrule(f->rule), bad);
 	for (i = 0; i < f->ntags; i++)
-		jpush(tags, jtext(f->tags[i]), bad);
+		jpush(tags, jrule(f->tags[i]), bad);
 	jset(sig, "tags", tags, bad);
-	jset(sig, "description", jtext(f->description), bad);
-	jset(sig, "reference", jtext(f->reference), bad);
-	jset(sig, "author", jtext(f->author), bad);
+	jset(sig, "description", jrule(f->description), bad);
+	jset(sig, "reference", jrule(f->reference), bad);
+	jset(sig, "author", jrule(f->author), bad);
 	if (f->source != NULL)
 		jset(sig, "source", jtext(f->source), bad);
 	for (i = 0; i < f->nmeta; i++)
 		if (f->meta[i].key != NULL)
-			jset(meta, f->meta[i].key, jtext(f->meta[i].value),
+			jset(meta, f->meta[i].key, jrule(f->meta[i].value),
 			     bad);
 	jset(sig, "meta", meta, bad);
 	jset(o, "signature", sig, bad);

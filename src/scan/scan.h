@@ -205,8 +205,9 @@ void scan_first_bytes_ascii(const struct scan_result *r, char *out);
  * "score", "level", "reasons": [{summary, signature: {score, kind,
  * rule_name, tags, description, reference, author, meta}, matched: [{data,
  * hex, offset, field, identifier}]}], "ruleset_version", "flags": [...]}.
- * Binary data is rendered printable (\xNN for other bytes). NULL on
- * allocation failure.
+ * Binary data is rendered printable (\xNN for other bytes, the backslash
+ * doubled); text from the rule files (rule names, a filename IOC's regex,
+ * meta) keeps its backslashes as written. NULL on allocation failure.
  */
 json_t *scan_result_to_json(const struct scan_result *r);
 /*

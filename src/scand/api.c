@@ -50,7 +50,60 @@ static const char migration_1[] =
     " n INTEGER NOT NULL,"
     " PRIMARY KEY (kind, minute));";
 
-static const char *const scand_migrations[] = {migration_1};
+/* Scan ids: one sequence for sync checks and async samples, so a scan_id
+ * names one scan only, across restarts too (ids.next is reserved ahead in
+ * blocks, scand_next_id). */
+static const char migration_2[] =
+    "CREATE TABLE ids ("
+    " name TEXT PRIMARY KEY,"
+    " next INTEGER NOT NULL);"
+    "INSERT INTO ids (name, next) SELECT 'scan', COALESCE(MAX(id), 0) + 1 "
+    "FROM samples;";
+
+static const char *const scand_migrations[] = {migration_1, migration_2};
+
+#define ID_BLOCK 1000
+
+/*
+ * The next scan id. Ids are reserved ID_BLOCK at a time in the store (one
+ * write per block, not per scan); a restart starts after the reserved
+ * block, so an id handed out before it is never handed out again (the
+ * rest of that block is skipped). When the reservation cannot be written,
+ * the ids still go on from memory (and a log line says so).
+ */
+long long
+scand_next_id(struct scand *s)
+{
+	if (s->next_id >= s->id_limit) {
+		if (store_exec(s->store,
+		               "UPDATE ids SET next = ? WHERE name = 'scan'",
+		               "i", s->next_id + ID_BLOCK) != 1)
+			log_warnx("scand: cannot reserve scan ids: an id may "
+			          "repeat after a restart");
+		s->id_limit = s->next_id + ID_BLOCK;
+	}
+	return s->next_id++;
+}
+
+static int
+ids_load(struct scand *s)
+{
+	struct store_rows *rows;
+	long long next = 1;
+
+	/* Never behind a sample's id (rows written by an older version). */
+	if ((rows = store_query(s->store,
+	                        "SELECT MAX(next) FROM (SELECT next FROM ids "
+	                        "WHERE name = 'scan' UNION ALL SELECT "
+	                        "COALESCE(MAX(id), 0) + 1 FROM samples)",
+	                        "")) == NULL)
+		return -1;
+	if (store_next(rows) == 1)
+		next = store_int(rows, 0);
+	store_done(rows);
+	s->next_id = s->id_limit = next > 0 ? next : 1;
+	return 0;
+}
 
 int
 scand_db_open(struct scand *s, struct buf *err)
@@ -58,9 +111,13 @@ scand_db_open(struct scand *s, struct buf *err)
 	struct store_rows *rows;
 	int n;
 
-	s->store = store_open(s->db_path, scand_migrations, 1, err);
+	s->store = store_open(s->db_path, scand_migrations, 2, err);
 	if (s->store == NULL)
 		return -1;
+	if (ids_load(s) == -1) {
+		buf_printf(err, "%s: cannot read the scan ids", s->db_path);
+		return -1;
+	}
 	/* Scans cut short by a stop are done again. */
 	n = store_exec(s->store,
 	               "UPDATE samples SET status = 'queued' WHERE status = "
@@ -85,41 +142,25 @@ scand_db_open(struct scand *s, struct buf *err)
 
 #define reply_msg hs_reply_msg
 
-/* The optional API key: "Authorization: Bearer KEY" or "X-API-Key". */
-static int
-auth_ok(struct scand *s, struct hs_req *r)
-{
-	const char *h, *k = NULL;
-
-	if (s->api_key_len == 0)
-		return 1;
-	if ((h = hs_req_header(r, "Authorization")) != NULL &&
-	    strncasecmp(h, "Bearer ", 7) == 0)
-		k = h + 7;
-	else
-		k = hs_req_header(r, "X-API-Key");
-	if (k != NULL && strlen(k) == s->api_key_len &&
-	    CRYPTO_memcmp(k, s->api_key, s->api_key_len) == 0)
-		return 1;
-	reply_msg(r, 401,
-	          "this service needs an API key (Authorization: Bearer KEY "
-	          "or X-API-Key: KEY)");
-	return 0;
-}
-
 /*
  * History counts are kept per minute in memory and written when the
  * minute changes or someone asks: one write per minute, not one per
  * sample (each write is a transaction with an fsync on the loop thread).
+ * Minutes older than HIST_KEEP are dropped then.
  */
-static const char *const hist_kinds[2] = {"sample", "queue"};
+#define HIST_SAMPLE 0
+#define HIST_QUEUE  1
+#define HIST_DENIED 2
+#define HIST_KEEP   (30LL * 24 * 60) /* minutes: 30 days */
+
+static const char *const hist_kinds[3] = {"sample", "queue", "denied"};
 
 void
 scand_history_flush(struct scand *s)
 {
 	int k;
 
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < 3; k++) {
 		if (s->hist_n[k] == 0)
 			continue;
 		store_exec(
@@ -139,9 +180,78 @@ history_add(struct scand *s, int kind)
 
 	if (m != s->hist_minute) {
 		scand_history_flush(s);
+		store_exec(s->store, "DELETE FROM history WHERE minute <= ?",
+		           "i", m - HIST_KEEP);
 		s->hist_minute = m;
 	}
 	s->hist_n[kind]++;
+}
+
+/* Requests refused: an upload over max_upload, without the API key, or
+ * while stopping, and what the server refuses itself (hs_limits). */
+void
+scand_refused(void *arg, int status)
+{
+	(void)status;
+	history_add(arg, HIST_DENIED);
+}
+
+/* Thunderstorm's pretty parameter, a boolean as Go parses one. */
+static int
+want_pretty(struct hs_req *r)
+{
+	static const char *const yes[] = {"1",    "t",    "T",
+	                                  "true", "TRUE", "True"};
+	const char *v = hs_req_query(r, "pretty");
+	size_t i;
+
+	for (i = 0; v != NULL && i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcmp(v, yes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Every handler's first step: ?pretty=true indents its JSON (errors
+ * included), and the optional API key, "Authorization: Bearer KEY" or
+ * "X-API-Key", is checked.
+ */
+static int
+auth_ok(struct scand *s, struct hs_req *r)
+{
+	const char *h, *k = NULL;
+
+	if (want_pretty(r))
+		hs_req_json_indent(r, 2);
+	if (s->api_key_len == 0)
+		return 1;
+	if ((h = hs_req_header(r, "Authorization")) != NULL &&
+	    strncasecmp(h, "Bearer ", 7) == 0)
+		k = h + 7;
+	else
+		k = hs_req_header(r, "X-API-Key");
+	if (k != NULL && strlen(k) == s->api_key_len &&
+	    CRYPTO_memcmp(k, s->api_key, s->api_key_len) == 0)
+		return 1;
+	history_add(s, HIST_DENIED);
+	reply_msg(r, 401,
+	          "this service needs an API key (Authorization: Bearer KEY "
+	          "or X-API-Key: KEY)");
+	return 0;
+}
+
+/*
+ * A stop refuses new uploads with 503 and says when to come back: a
+ * restart takes seconds, and the collectors wait as long as Retry-After
+ * says (30 s without it).
+ */
+static void
+refuse_stopping(struct hs_req *r)
+{
+	history_add(hs_req_arg(r), HIST_DENIED);
+	hs_req_add_header(r, "Retry-After", SCAND_RETRY_AFTER);
+	reply_msg(r, 503, "the service is shutting down; retry in %s s",
+	          SCAND_RETRY_AFTER);
 }
 
 /*
@@ -171,6 +281,8 @@ up_data(struct hs_req *r, const uint8_t *p, size_t n, void *arg)
 
 	if (upload_feed(x->u, p, n) == 0)
 		return 0;
+	if (x->j->status == 413)
+		history_add(x->s, HIST_DENIED);
 	reply_msg(r, x->j->status, "%s", x->j->errmsg);
 	upctx_free(x);
 	return -1;
@@ -189,6 +301,8 @@ up_end(struct hs_req *r, int ok, void *arg)
 		return;
 	}
 	if (upload_finish(x->u) == -1) {
+		if (j->status == 413)
+			history_add(s, HIST_DENIED);
 		reply_msg(r, j->status, "%s", j->errmsg);
 		upctx_free(x);
 		return;
@@ -215,7 +329,7 @@ upload(struct hs_req *r, enum job_kind kind)
 	if (!auth_ok(s, r))
 		return;
 	if (s->stopping) {
-		reply_msg(r, 503, "the service is shutting down");
+		refuse_stopping(r);
 		return;
 	}
 	if (src != NULL) {
@@ -253,7 +367,10 @@ upload(struct hs_req *r, enum job_kind kind)
 		reply_msg(r, 500, "out of memory");
 		return;
 	}
-	j->id = ++s->checks; /* the scan_id of a sync check's finding */
+	s->checks++;
+	/* The scan_id of a sync check's finding, or the async sample's id:
+	 * one sequence for both. */
+	j->id = scand_next_id(s);
 	x->u = upload_new(j, ct, s->samples_dir, s->conf.max_upload,
 	                  s->conf.cache_size > 0 || s->conf.keep_samples, mem,
 	                  memcap);
@@ -359,11 +476,17 @@ count_queued(struct scand *s)
 	return n;
 }
 
+/* Milliseconds as THOR reports them: whole numbers. */
+static json_int_t
+avg_ms(double total, long long n)
+{
+	return n > 0 ? (json_int_t)(total / (double)n + 0.5) : 0;
+}
+
 static void
 h_status(struct hs_req *r)
 {
 	struct scand *s = hs_req_arg(r);
-	double n = s->scanned > 0 ? (double)s->scanned : 1;
 	long long sent, queued, dropped;
 	json_t *o;
 
@@ -371,11 +494,11 @@ h_status(struct hs_req *r)
 		return;
 	fwd_counters(s->fwd, &sent, &queued, &dropped);
 	o = json_pack(
-	    "{s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}",
 	    "scanned_samples", (json_int_t)s->scanned, "queued_async_requests",
 	    (json_int_t)count_queued(s), "avg_scan_time_milliseconds",
-	    s->scan_ms_total / n, "avg_wait_time_milliseconds",
-	    s->wait_ms_total / n, "uptime_seconds",
+	    avg_ms(s->scan_ms_total, s->scanned), "avg_wait_time_milliseconds",
+	    avg_ms(s->wait_ms_total, s->scanned), "uptime_seconds",
 	    (json_int_t)((long long)time(NULL) - s->started), "cache_hits",
 	    (json_int_t)s->cache_hits, "cache_misses",
 	    (json_int_t)s->cache_misses, "cache_entries",
@@ -386,13 +509,40 @@ h_status(struct hs_req *r)
 	hs_reply_json(r, 200, o);
 }
 
+/*
+ * The build time as THOR's info gives it ("2026-01-07 04:02:31"), from the
+ * compiler's __DATE__ and __TIME__ (which honour SOURCE_DATE_EPOCH, so
+ * reproducible builds stay reproducible).
+ */
+static void
+build_time(char *out, size_t n)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *d = __DATE__; /* "Dec  6 2026" */
+	int mon;
+
+	for (mon = 0; mon < 12; mon++)
+		if (strncmp(months + 3 * mon, d, 3) == 0)
+			break;
+	mon = mon % 12 + 1;
+	snprintf(out, n, "%.4s-%02d-%c%c %s", d + 7, mon,
+	         d[4] == ' ' ? '0' : d[4], d[5], __TIME__);
+}
+
+/*
+ * Static facts. The fields the Thunderstorm API requires, with Vigil's
+ * values: version_info under THOR's keys (thor: the scanner's version,
+ * build, signatures: the rule set version, sigma: none), and a license
+ * that does not exist: Vigil needs none, so it never expires and nothing
+ * limits the scan speed. Then Vigil's own details.
+ */
 static void
 h_info(struct hs_req *r)
 {
 	struct scand *s = hs_req_arg(r);
 	struct scan_bundle_info bi;
 	json_t *args = json_array(), *o;
-	char yv[32];
+	char yv[32], built[32];
 	int i;
 
 	if (!auth_ok(s, r))
@@ -402,73 +552,122 @@ h_info(struct hs_req *r)
 		json_array_append_new(args, json_string(s->argv[i]));
 	snprintf(yv, sizeof(yv), "%d.%d.%d", YR_MAJOR_VERSION, YR_MINOR_VERSION,
 	         YR_MICRO_VERSION);
+	build_time(built, sizeof(built));
 	o = json_pack(
-	    "{s:s,s:{s:s,s:s,s:s},s:{s:s,s:i,s:I,s:I,s:I,s:I},s:o,"
-	    "s:I,s:I,s:I,s:b}",
-	    "product", "vigil-scand", "version_info", "vigil-scand",
-	    VIGIL_VERSION, "yara", yv, "signatures", bi.version, "rule_set",
-	    "version", bi.version, "yara_rules", (int)bi.yara_rules, "md5_iocs",
-	    (json_int_t)bi.hash_iocs[IOC_MD5], "sha1_iocs",
-	    (json_int_t)bi.hash_iocs[IOC_SHA1], "sha256_iocs",
+	    "{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:o,s:s,s:s,s:I,s:I,"
+	    "s:s,s:{s:s,s:i,s:I,s:I,s:I,s:I},s:I,s:I,s:b}",
+	    "version_info", "thor", VIGIL_VERSION, "build", built, "signatures",
+	    bi.version, "sigma", "", "vigil-scand", VIGIL_VERSION, "yara", yv,
+	    "arguments", args ? args : json_array(), "license_expiration",
+	    "9999-12-31T23:59:59Z", "license_owner",
+	    "Vigil (free software, no license key)", "scan_speed_limitation",
+	    (json_int_t)0, "threads", (json_int_t)s->conf.threads, "product",
+	    "vigil-scand", "rule_set", "version", bi.version, "yara_rules",
+	    (int)bi.yara_rules, "md5_iocs", (json_int_t)bi.hash_iocs[IOC_MD5],
+	    "sha1_iocs", (json_int_t)bi.hash_iocs[IOC_SHA1], "sha256_iocs",
 	    (json_int_t)bi.hash_iocs[IOC_SHA256], "filename_iocs",
-	    (json_int_t)bi.filename_iocs, "arguments",
-	    args ? args : json_array(), "threads", (json_int_t)s->conf.threads,
-	    "sync_threads", (json_int_t)s->conf.sync_threads,
-	    "max_upload_bytes", (json_int_t)s->conf.max_upload, "keep_samples",
+	    (json_int_t)bi.filename_iocs, "sync_threads",
+	    (json_int_t)s->conf.sync_threads, "max_upload_bytes",
+	    (json_int_t)s->conf.max_upload, "keep_samples",
 	    s->conf.keep_samples);
 	hs_reply_json(r, 200, o);
 }
 
+/*
+ * One history parameter as THOR reads it: absent gives def, a value that
+ * is no integer is an error (-1), and a value out of range gives def too
+ * (aggregate below 1 is 1, a limit of 0 or less is "everything"). Values
+ * above max are max.
+ */
+static int
+hist_param(struct hs_req *r, const char *name, long long def, long long max,
+           long long *out)
+{
+	const char *v = hs_req_query(r, name);
+	long long n;
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	if (str_to_ll(v, INT64_MIN, INT64_MAX, &n) == -1)
+		return -1;
+	if (n >= 1)
+		*out = n < max ? n : max;
+	return 0;
+}
+
+/*
+ * {"YYYY-MM-DD HH:MM": count, ...} (UTC), as Thunderstorm answers: one key
+ * for every bucket of aggregate minutes, zeros included, from the bucket
+ * holding the first minute asked for to the current one. limit minutes
+ * back, or by default everything: since the oldest minute recorded (or
+ * the start, if that is earlier). At most HIST_KEEP minutes are kept.
+ */
 static void
-history(struct hs_req *r, const char *kind)
+history(struct hs_req *r, int kind)
 {
 	struct scand *s = hs_req_arg(r);
-	const char *a = hs_req_query(r, "aggregate"),
-	           *l = hs_req_query(r, "limit");
-	long long agg = 1, lim = 1440, now = (long long)time(NULL) / 60, m,
-	          last = -1, sum = 0;
+	long long agg, lim, now = (long long)time(NULL) / 60, first, b;
 	struct store_rows *rows;
-	json_t *o = json_object();
+	json_t *o;
 	char key[32];
 	time_t t;
 	struct tm tm;
+	int more;
 
-	if (!auth_ok(s, r)) {
-		json_decref(o);
+	if (!auth_ok(s, r))
+		return;
+	if (hist_param(r, "aggregate", 1, HIST_KEEP, &agg) == -1 ||
+	    hist_param(r, "limit", 0, HIST_KEEP, &lim) == -1) {
+		reply_msg(r, 400,
+		          "aggregate and limit must be integers (minutes)");
 		return;
 	}
 	scand_history_flush(s);
-	if ((a != NULL && str_to_ll(a, 1, 1440, &agg) == -1) ||
-	    (l != NULL && str_to_ll(l, 1, 43200, &lim) == -1)) {
-		json_decref(o);
-		reply_msg(r, 400,
-		          "aggregate must be 1..1440 and limit "
-		          "1..43200 (minutes)");
-		return;
+	if (lim > 0) {
+		first = now - lim + 1;
+	} else {
+		first = s->started / 60;
+		if ((rows = store_query(s->store,
+		                        "SELECT MIN(minute) FROM history WHERE "
+		                        "kind = ?",
+		                        "s", hist_kinds[kind])) != NULL) {
+			if (store_next(rows) == 1 &&
+			    store_text(rows, 0) != NULL &&
+			    store_int(rows, 0) < first)
+				first = store_int(rows, 0);
+			store_done(rows);
+		}
 	}
-	if ((rows = store_query(s->store,
+	if (first < now - HIST_KEEP + 1)
+		first = now - HIST_KEEP + 1;
+	first = first / agg * agg;
+	if ((o = json_object()) == NULL ||
+	    (rows = store_query(s->store,
 	                        "SELECT minute, n FROM history WHERE kind = ? "
-	                        "AND minute > ? ORDER BY minute",
-	                        "si", kind, now - lim)) == NULL) {
+	                        "AND minute >= ? ORDER BY minute",
+	                        "si", hist_kinds[kind], first)) == NULL) {
 		json_decref(o);
 		reply_msg(r, 500, "database error");
 		return;
 	}
-	for (;;) {
-		int more = store_next(rows) == 1;
+	more = store_next(rows) == 1;
+	for (b = first; b <= now; b += agg) {
+		json_int_t sum = 0;
 
-		m = more ? store_int(rows, 0) / agg * agg : -2;
-		if (last >= 0 && m != last) {
-			t = (time_t)(last * 60);
-			gmtime_r(&t, &tm);
-			strftime(key, sizeof(key), "%Y-%m-%d %H:%M", &tm);
-			json_object_set_new(o, key, json_integer(sum));
-			sum = 0;
+		while (more && store_int(rows, 0) < b + agg) {
+			sum += store_int(rows, 1);
+			more = store_next(rows) == 1;
 		}
-		if (!more)
-			break;
-		last = m;
-		sum += store_int(rows, 1);
+		t = (time_t)(b * 60);
+		gmtime_r(&t, &tm);
+		strftime(key, sizeof(key), "%Y-%m-%d %H:%M", &tm);
+		if (json_object_set_new(o, key, json_integer(sum)) == -1) {
+			store_done(rows);
+			json_decref(o);
+			reply_msg(r, 500, "out of memory");
+			return;
+		}
 	}
 	store_done(rows);
 	hs_reply_json(r, 200, o);
@@ -477,13 +676,19 @@ history(struct hs_req *r, const char *kind)
 static void
 h_queue_history(struct hs_req *r)
 {
-	history(r, "queue");
+	history(r, HIST_QUEUE);
 }
 
 static void
 h_sample_history(struct hs_req *r)
 {
-	history(r, "sample");
+	history(r, HIST_SAMPLE);
+}
+
+static void
+h_denied_history(struct hs_req *r)
+{
+	history(r, HIST_DENIED);
 }
 
 /* Bodies are capped by the server (max_upload plus room for the
@@ -494,6 +699,7 @@ h_sample_history(struct hs_req *r)
 	    {"GET", p "getAsyncResults", h_results, 0},                        \
 	    {"GET", p "status", h_status, 0}, {"GET", p "info", h_info, 0},    \
 	    {"GET", p "queueHistory", h_queue_history, 0},                     \
+	    {"GET", p "deniedHistory", h_denied_history, 0},                   \
 	{                                                                      \
 		"GET", p "sampleHistory", h_sample_history, 0                  \
 	}
@@ -582,7 +788,7 @@ count_scan(struct scand *s, struct job *j)
 		s->cache_hits++;
 	else
 		s->cache_misses++;
-	history_add(s, 0);
+	history_add(s, HIST_SAMPLE);
 	cache_persist(s, j);
 }
 
@@ -595,7 +801,6 @@ count_scan(struct scand *s, struct job *j)
 static void
 finish_db(struct scand *s, struct job *j)
 {
-	struct store_rows *rows;
 	char *text;
 	json_t *e;
 
@@ -619,19 +824,15 @@ finish_db(struct scand *s, struct job *j)
 		fwd_findings(s->fwd, j->findings, j->source, j->id);
 		break;
 	case JOB_RECEIVE:
-		rows = store_query(s->store,
-		                   "INSERT INTO samples (status, path, name, "
-		                   "source, sha256, size, received) VALUES "
-		                   "('queued', ?, ?, ?, ?, ?, ?) RETURNING id",
-		                   "ssssii", j->path, j->name, j->source,
-		                   j->sha256, j->size, (long long)time(NULL));
-		if (rows != NULL && store_next(rows) == 1)
-			j->id = store_int(rows, 0);
-		else
+		if (store_exec(s->store,
+		               "INSERT INTO samples (id, status, path, name, "
+		               "source, sha256, size, received) VALUES (?, "
+		               "'queued', ?, ?, ?, ?, ?, ?)",
+		               "issssii", j->id, j->path, j->name, j->source,
+		               j->sha256, j->size, (long long)time(NULL)) != 1)
 			j->id = 0;
-		store_done(rows);
 		if (j->id > 0)
-			history_add(s, 1);
+			history_add(s, HIST_QUEUE);
 		break;
 	case JOB_SCAN:
 		count_scan(s, j);
@@ -643,12 +844,17 @@ finish_db(struct scand *s, struct job *j)
 		           "sii", text != NULL ? text : "[]",
 		           (long long)time(NULL), j->id);
 		free(text);
-		if (j->id % 100 == 0)
+		/* Every 100 scans, the finished results beyond the newest
+		 * max_results go (ids have gaps: sync checks share them). */
+		if (s->scanned % 100 == 0)
 			store_exec(
 			    s->store,
 			    "DELETE FROM samples WHERE status IN ('done', "
-			    "'failed') AND id <= ?",
-			    "i", j->id - s->conf.max_results);
+			    "'failed') AND id NOT IN (SELECT id FROM samples "
+			    "WHERE status IN ('done', 'failed') ORDER BY id "
+			    "DESC "
+			    "LIMIT ?)",
+			    "i", s->conf.max_results);
 		break;
 	}
 }
@@ -739,7 +945,7 @@ scand_answer_leftovers(struct scand *s, struct job *list)
 			           "id = ?",
 			           "i", j->id);
 		else
-			reply_msg(j->req, 503, "the service is shutting down");
+			refuse_stopping(j->req);
 		job_free(j);
 	}
 }

@@ -12,8 +12,9 @@
  * the current rule bundle. Results are
  * cached by (SHA-256, rule version); a cached result is used only when the
  * new name matches no filename IOC and the cached one matched none either,
- * since those depend on the name, not the content. Finished jobs go to a
- * done list and a byte on a pipe wakes the event loop (api.c).
+ * since those depend on the name, not the content. Findings are rendered
+ * as THOR writes them (thor.c). Finished jobs go to a done list and a byte
+ * on a pipe wakes the event loop (api.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,7 @@
 #include "scand.h"
 
 struct cache_ent {
-	char *key; /* "sha256:version" */
+	char *key; /* "sha256:version:2" */
 	char *text;
 	unsigned long long used;
 };
@@ -161,117 +162,6 @@ pool_cache_entries(struct pool *p)
 	return n;
 }
 
-/* ---- Thunderstorm rendering -------------------------------------------- */
-
-static const char *
-ts_level(const char *lvl)
-{
-	if (strcmp(lvl, "alert") == 0)
-		return "Alert";
-	if (strcmp(lvl, "warning") == 0)
-		return "Warning";
-	if (strcmp(lvl, "notice") == 0)
-		return "Notice";
-	return "Info";
-}
-
-static const char *
-ts_message(const char *level)
-{
-	if (strcmp(level, "Alert") == 0)
-		return "Malicious file found";
-	if (strcmp(level, "Warning") == 0)
-		return "Suspicious file found";
-	if (strcmp(level, "Notice") == 0)
-		return "Possibly suspicious file found";
-	return "Informational file finding";
-}
-
-/*
- * The Thunderstorm findings array for one sample from the engine's neutral
- * JSON (scan_result_to_json): [] when nothing matched, else one "THOR
- * finding" with the reasons.
- */
-static json_t *
-ts_render(json_t *o, const char *name, const char *source, long long id)
-{
-	json_t *out = json_array(), *f, *subj, *s, *reasons, *r, *rs, *sig, *m,
-	       *ms, *path;
-	const char *level;
-	char ts[32], scan_id[32];
-	struct tm tm;
-	time_t now = time(NULL);
-	size_t i, k;
-
-	reasons = json_object_get(o, "reasons");
-	if (out == NULL || json_array_size(reasons) == 0)
-		return out;
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(scan_id, sizeof(scan_id), "%lld", id);
-	level = ts_level(json_string_value(json_object_get(o, "level"))
-	                     ? json_string_value(json_object_get(o, "level"))
-	                     : "info");
-	s = json_object_get(o, "subject");
-	/* The engine escapes backslashes (its \\xNN rendering); collectors
-	 * send Windows paths, which go back as they came when valid UTF-8,
-	 * other names escaped as the engine does. The path is always this
-	 * request's: a cached result carries an earlier client's. */
-	if ((path = json_string(name)) == NULL &&
-	    (path = scan_json_text(name)) == NULL) {
-		json_decref(out);
-		return NULL;
-	}
-	json_object_set_new(s, "path", path);
-	json_object_set_new(s, "exists", json_true()); /* on the source host */
-	subj = json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "type",
-	                 "file", "path", json_object_get(s, "path"), "exists",
-	                 json_object_get(s, "exists"), "extension",
-	                 json_object_get(s, "extension"), "magic_header",
-	                 json_object_get(s, "magic_header"), "hashes",
-	                 json_object_get(s, "hashes"), "first_bytes",
-	                 json_object_get(s, "first_bytes"), "size",
-	                 json_object_get(s, "size"));
-	rs = json_array();
-	json_array_foreach(reasons, i, r)
-	{
-		json_t *src = json_object_get(r, "signature");
-
-		sig = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "score",
-		                json_object_get(src, "score"), "kind",
-		                json_object_get(src, "kind"), "rule_name",
-		                json_object_get(src, "rule_name"), "tags",
-		                json_object_get(src, "tags"), "description",
-		                json_object_get(src, "description"),
-		                "reference", json_object_get(src, "reference"));
-		ms = json_array();
-		json_array_foreach(json_object_get(r, "matched"), k, m)
-		    json_array_append_new(
-		        ms, json_pack("{s:O?,s:O?,s:O?}", "data",
-		                      json_object_get(m, "data"), "offset",
-		                      json_object_get(m, "offset"), "field",
-		                      json_object_get(m, "field")));
-		json_array_append_new(
-		    rs, json_pack("{s:s,s:O?,s:o,s:o}", "type", "reason",
-		                  "summary", json_object_get(r, "summary"),
-		                  "signature", sig ? sig : json_object(),
-		                  "matched", ms ? ms : json_array()));
-	}
-	f = json_pack(
-	    "{s:s,s:{s:s,s:s,s:s,s:s,s:s},s:s,s:o,s:O?,s:o,s:I,s:s}", "type",
-	    "THOR finding", "meta", "time", ts, "level", level, "module",
-	    "Filescan", "scan_id", scan_id, "hostname", source, "message",
-	    ts_message(level), "subject", subj ? subj : json_object(), "score",
-	    json_object_get(o, "score"), "reasons", rs ? rs : json_array(),
-	    "reason_count", (json_int_t)json_array_size(reasons), "log_version",
-	    "v3.0.0");
-	if (f == NULL || json_array_append_new(out, f) == -1) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
-}
-
 static int
 has_filename_reason(json_t *o)
 {
@@ -378,8 +268,10 @@ scan_job(struct worker *w, struct job *j)
 	if (j->sha256[0] != '\0' && p->bundle != NULL && w->gen == p->gen) {
 		struct cache_ent *e;
 
-		snprintf(j->cache_key, sizeof(j->cache_key), "%s:%s", j->sha256,
-		         scan_bundle_version(p->bundle));
+		/* ":2": results of the engine's rendering since rule text
+		 * keeps its backslashes; older entries never match. */
+		snprintf(j->cache_key, sizeof(j->cache_key), "%s:%s:2",
+		         j->sha256, scan_bundle_version(p->bundle));
 		if ((e = cache_find(p, j->cache_key)) != NULL)
 			hit = strdup(e->text);
 	}
@@ -427,8 +319,8 @@ scan_job(struct worker *w, struct job *j)
 		if (j->sha256[0] == '\0' && (r.hashes & SCAN_HASH_SHA256))
 			memcpy(j->sha256, r.sha256, sizeof(j->sha256));
 	}
-	if ((j->findings = ts_render(o, j->name, j->source ? j->source : "",
-	                             j->id)) == NULL) {
+	if ((j->findings = thor_render(o, j->name, j->source ? j->source : "",
+	                               j->id)) == NULL) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
 	}

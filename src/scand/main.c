@@ -439,6 +439,7 @@ main(int argc, char **argv)
 	lim.idle_secs = (int)s.conf.timeout;
 	lim.max_conns = (int)s.conf.max_conns;
 	lim.read_size = 256 * 1024;
+	lim.on_refused = scand_refused;
 	if (s.conf.http_enable) {
 		if ((s.http = hs_server_new(s.base, NULL, scand_routes, &s,
 		                            &lim)) == NULL)

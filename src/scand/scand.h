@@ -104,6 +104,10 @@ struct job {
  */
 #define SCAND_MEM_SAMPLE (8u * 1024 * 1024)
 
+/* Seconds a client is told to wait (Retry-After) when a stop refuses its
+ * upload with 503. */
+#define SCAND_RETRY_AFTER "10"
+
 struct pool;
 struct fwd;
 struct upload;
@@ -136,6 +140,21 @@ void fwd_findings(struct fwd *f, json_t *findings, const char *source,
                   long long scan_id);
 void fwd_counters(const struct fwd *f, long long *sent, long long *queued,
                   long long *dropped);
+
+/*
+ * thor.c: findings in THOR's JSON log format v3 from the engine's neutral
+ * result (scan_result_to_json): [] when nothing matched, else one "THOR
+ * finding" for path name, hostname source, scan id id. NULL when out of
+ * memory. The helpers render as THOR does: matched bytes (its MatchData),
+ * other bytes (one code point per byte), a reference meta as a list
+ * (NULL when empty), a neutral "field" as a JSON pointer (NULL unknown).
+ */
+json_t *thor_render(json_t *neutral, const char *name, const char *source,
+                    long long id);
+json_t *thor_match_json(const uint8_t *p, size_t n);
+json_t *thor_bytes_json(const uint8_t *p, size_t n);
+json_t *thor_reference_json(const char *ref);
+const char *thor_field_pointer(const char *field);
 
 /* engine.c */
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
@@ -183,7 +202,9 @@ struct scand {
 	int inflight_req;   /* CHECK / RECEIVE jobs */
 	long long cache_puts;
 	long long checks;                 /* uploads received since start */
-	long long hist_minute, hist_n[2]; /* samples, queued; not yet written */
+	long long next_id, id_limit;      /* scan ids (scand_next_id) */
+	long long hist_minute, hist_n[3]; /* samples, queued, denied; not yet
+	                                     written */
 };
 
 /* api.c */
@@ -191,7 +212,12 @@ extern const struct hs_route scand_routes[];
 void scand_done_cb(evutil_socket_t fd, short what, void *arg);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);
+/* The next scan id: sync checks and async samples share one sequence that
+ * never repeats, across restarts too. */
+long long scand_next_id(struct scand *s);
 void scand_history_flush(struct scand *s);
+/* hs_limits.on_refused: a request the server refused (deniedHistory). */
+void scand_refused(void *arg, int status);
 void scand_answer_leftovers(struct scand *s, struct job *list);
 
 #endif

@@ -56,8 +56,17 @@ up_part(void *arg, const char *name, const char *filename)
 	struct upload *u = arg;
 
 	u->in_file = 0;
-	if (strcmp(name, "file") != 0 || u->seen_file)
+	if (strcmp(name, "file") != 0)
 		return 0;
+	/* One sample per request, as Thunderstorm has it: a second file is
+	 * refused, not silently dropped. */
+	if (u->seen_file) {
+		up_fail(u, 400,
+		        "more than one form field named \"file\" (send one "
+		        "sample per request)",
+		        0);
+		return -1;
+	}
 	u->seen_file = u->in_file = 1;
 	free(u->j->name);
 	u->j->name = strdup(filename != NULL && filename[0] != '\0' ? filename

@@ -214,6 +214,54 @@ test_errors(void **state)
 	             "malformed");
 }
 
+/* The filename a part with this Content-Disposition parameter list
+ * reports, as Go's mime/multipart (THOR's reader) would. */
+static void
+expect_filename(const char *params, const char *want)
+{
+	struct mp_parser p;
+	struct sink s = {0};
+	char b[1024], got[600];
+	int rf, rn;
+
+	snprintf(b, sizeof(b),
+	         "--XyZ-123\r\nContent-Disposition: form-data; name=file; "
+	         "%s\r\n\r\nx\r\n--XyZ-123--\r\n",
+	         params);
+	run(CT, b, strlen(b), strlen(b), &s, &rf, &rn, &p);
+	assert_int_equal(rf, 0);
+	assert_int_equal(rn, 0);
+	snprintf(got, sizeof(got), "[file|%s]x</>", want);
+	assert_string_equal(buf_cstr(&s.log), got);
+	buf_free(&s.log);
+}
+
+static void
+test_filename_params(void **state)
+{
+	(void)state;
+	/* Go's writer escapes backslashes and quotes; a backslash before a
+	 * letter is a plain one (browsers, curl) */
+	expect_filename("filename=\"C:\\\\Temp\\\\a \\\"q\\\".exe\"",
+	                "C:\\Temp\\a \"q\".exe");
+	expect_filename("filename=\"C:\\Temp\\b.exe\"", "C:\\Temp\\b.exe");
+	expect_filename("filename=\"a\\;b\\=c\"", "a;b=c");
+	/* filename* wins when it decodes, in either order */
+	expect_filename("filename=\"f.bin\"; "
+	                "filename*=UTF-8''%E2%82%AC%20x.bin",
+	                "\xe2\x82\xac x.bin");
+	expect_filename("filename*=utf-8'en'a%2Fb; filename=f.bin", "a/b");
+	/* continuations, the first extended */
+	expect_filename(
+	    "filename*0*=UTF-8''%C3%A9t%C3%A9-; filename*1=part.txt",
+	    "\xc3\xa9t\xc3\xa9-part.txt");
+	/* unusable: another charset, a bad escape, a NUL, out of order */
+	expect_filename("filename=f.bin; filename*=ISO-8859-1''%E9", "f.bin");
+	expect_filename("filename=f.bin; filename*=UTF-8''%G1", "f.bin");
+	expect_filename("filename=f.bin; filename*=UTF-8''a%00b", "f.bin");
+	expect_filename("filename=f.bin; filename*1=x; filename*0=y", "f.bin");
+}
+
 static void
 test_header_limit_and_stop(void **state)
 {
@@ -252,6 +300,7 @@ main(void)
 	    cmocka_unit_test(test_every_split),
 	    cmocka_unit_test(test_binary_and_empty),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_filename_params),
 	    cmocka_unit_test(test_header_limit_and_stop),
 	};
 

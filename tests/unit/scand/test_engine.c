@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "engine.c"
+#include "thor.c"
 #include "upload.c"
 
 static struct event_base *base;
