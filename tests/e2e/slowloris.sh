@@ -218,3 +218,50 @@ for why in request_timeout evicted; do
 	[ -n "$v" ] && [ "$v" -gt 0 ] || fail "no $why closes counted: '$v'"
 done
 pass "per-address limit; closes counted by reason"
+
+# --- vigil-scand ------------------------------------------------------------
+
+SD=$T/scand
+cat >"$T/scand.conf" <<EOC
+[scand]
+data_dir = $SD
+rules = $SRC/tests/data/scan/markers.yar
+threads = 2
+sync_threads = 1
+handshake_timeout = 3s
+request_timeout = 3s
+[http]
+listen = 127.0.0.1
+port = 0
+[https]
+enable = yes
+listen = 127.0.0.1
+port = 0
+cert = $PKI/server.crt
+key = $PKI/server.key
+EOC
+"$BIN/vigil-scand" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
+SCAND_PID=$!
+PIDS+=("$SCAND_PID")
+scand_up() {
+	kill -0 "$SCAND_PID" 2>/dev/null ||
+		fail "vigil-scand exited at start: $(tail -5 "$T/scand.log")"
+	[ -s "$SD/vigil-scand.ports" ]
+}
+wait_for 10 "vigil-scand to start" scand_up
+HP=$(sed -E 's/.*"http": ([0-9]+).*/\1/' "$SD/vigil-scand.ports")
+SP=$(sed -E 's/.*"https": ([0-9]+).*/\1/' "$SD/vigil-scand.ports")
+
+out=$(python3 "$T/attack.py" "$HP" "$PKI/ca.crt" idle \
+	"http://127.0.0.1:$HP/api/v1/status" 2>&1)
+echo "$out"
+expect_contains "$out" "holding 150 idle connections"
+expect_contains "$out" "status while held: 200"
+expect_contains "$out" "idle still open: 0"
+out=$(python3 "$T/attack.py" "$SP" "$PKI/ca.crt" idle \
+	"https://127.0.0.1:$SP/api/v1/status" 2>&1)
+echo "$out"
+expect_contains "$out" "holding 150 idle connections"
+expect_contains "$out" "status while held: 200"
+expect_contains "$out" "idle still open: 0"
+pass "vigil-scand status answered with 150 idle connections on each listener"
