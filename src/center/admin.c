@@ -851,6 +851,8 @@ adm_metrics(struct http_req *r)
 	struct store_rows *q;
 	struct buf out;
 	long long online = 0, offline = 0, revoked = 0, pending = 0;
+	enum http_close_reason why;
+	char lbl[96];
 
 	AUTH(r);
 	q = store_query(c->store, "SELECT status, last_seen FROM agents", NULL);
@@ -880,6 +882,16 @@ adm_metrics(struct http_req *r)
 	            http_server_conns(c->gw));
 	metrics_set("vigil_connections", "listener=\"admin\"",
 	            http_server_conns(c->adm));
+	for (why = 0; why < HTTP_CLOSED_NREASONS; why++) {
+		snprintf(lbl, sizeof(lbl), "listener=\"gateway\",reason=\"%s\"",
+		         http_close_reason_name(why));
+		metrics_set("vigil_connections_closed_total", lbl,
+		            (double)http_server_closed(c->gw, why));
+		snprintf(lbl, sizeof(lbl), "listener=\"admin\",reason=\"%s\"",
+		         http_close_reason_name(why));
+		metrics_set("vigil_connections_closed_total", lbl,
+		            (double)http_server_closed(c->adm, why));
+	}
 	buf_init(&out, 4u << 20);
 	metrics_render(&out);
 	http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);

@@ -40,6 +40,9 @@ struct center_conf {
 	long long gw_max_body;
 	long long gw_timeout;
 	long long gw_max_conns;
+	long long gw_handshake_timeout;
+	long long gw_request_timeout;
+	long long gw_max_per_addr;
 	long long enroll_rate; /* attempts per source address per minute */
 	int clone_policy;      /* enum clone_policy */
 	long long clone_limit; /* clones per original agent without a token */
@@ -51,6 +54,9 @@ struct center_conf {
 	long long adm_max_body;
 	long long adm_timeout;
 	char *adm_console; /* directory of the built web console, "" = none */
+	long long adm_handshake_timeout;
+	long long adm_request_timeout;
+	long long adm_max_per_addr;
 	/* [syslog] */
 	int sl_enable;
 	char *sl_listen;

@@ -73,6 +73,18 @@ const struct cfg_key center_conf_keys[] = {
      NULL,
      "connection limit (0 = as many as the file descriptor limit allows, "
      "less 100 kept for the center)"},
+    {"gateway", "handshake_timeout", CFG_DURATION, "10s", 1, 3600,
+     OFF(gw_handshake_timeout), 0, NULL,
+     "total time from the connection to the end of the TLS handshake"},
+    {"gateway", "request_timeout", CFG_DURATION, "120s", 1, 3600,
+     OFF(gw_request_timeout), 0, NULL,
+     "total time for a whole request (line, headers and body: a sample "
+     "upload too), from the connection or the end of the previous "
+     "response; a held task poll does not count"},
+    {"gateway", "max_conns_per_addr", CFG_INT, "0", 0, 1000000,
+     OFF(gw_max_per_addr), 0, NULL,
+     "connections open at once from one address (0 = no limit: many "
+     "agents may share one address behind NAT)"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
     {"gateway", "clone_policy", CFG_ENUM, "limit", 0, 0, OFF(clone_policy), 0,
@@ -99,6 +111,17 @@ const struct cfg_key center_conf_keys[] = {
      0, NULL,
      "directory of the built web console (web/dist), served at / on the "
      "admin listener; empty: no console"},
+    {"admin", "handshake_timeout", CFG_DURATION, "10s", 1, 3600,
+     OFF(adm_handshake_timeout), 0, NULL,
+     "total time from the connection to the end of the TLS handshake"},
+    {"admin", "request_timeout", CFG_DURATION, "20s", 1, 3600,
+     OFF(adm_request_timeout), 0, NULL,
+     "total time for a whole request (line, headers and body), from the "
+     "connection or the end of the previous response; then closed"},
+    {"admin", "max_conns_per_addr", CFG_INT, "32", 1, 256,
+     OFF(adm_max_per_addr), 0, NULL,
+     "connections open at once from one client address (IPv4, or IPv6 "
+     "/64), of the 256 the admin API keeps"},
     {"syslog", "enable", CFG_BOOL, "no", 0, 0, OFF(sl_enable), 0, NULL,
      "receive syslog messages (udp and tcp) and store them as events"},
     {"syslog", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(sl_listen), 0, NULL,

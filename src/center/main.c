@@ -131,6 +131,10 @@ declare_metrics(void)
 	                "HTTP requests by listener, route and status");
 	metrics_declare("vigil_connections", METRIC_GAUGE,
 	                "open connections by listener");
+	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
+	                "connections the center closed or refused by "
+	                "listener and reason (handshake_timeout, "
+	                "request_timeout, evicted, per_addr_limit, full)");
 	metrics_declare("vigil_tls_handshake_failures_total", METRIC_COUNTER,
 	                "failed TLS handshakes by reason");
 	metrics_declare("vigil_store_read_failures_total", METRIC_COUNTER,
@@ -586,10 +590,16 @@ main(int argc, char **argv)
 	gl.max_headers = 16384;
 	gl.timeout_secs = (int)c.conf.gw_timeout;
 	gl.max_conns = (int)gw_max_conns;
+	gl.handshake_timeout = (int)c.conf.gw_handshake_timeout;
+	gl.request_timeout = (int)c.conf.gw_request_timeout;
+	gl.max_per_addr = (int)c.conf.gw_max_per_addr;
 	al.max_body = (size_t)c.conf.adm_max_body;
 	al.max_headers = 16384;
 	al.timeout_secs = (int)c.conf.adm_timeout;
 	al.max_conns = 256;
+	al.handshake_timeout = (int)c.conf.adm_handshake_timeout;
+	al.request_timeout = (int)c.conf.adm_request_timeout;
+	al.max_per_addr = (int)c.conf.adm_max_per_addr;
 	{
 		const struct http_route *gwp[] = {gateway_routes,
 		                                  tasks_gateway_routes,

@@ -14,6 +14,18 @@
  * output is flushed, the write side shut down, and what the client still
  * sends is read and dropped for a moment (a close with unread data would
  * make the kernel send a reset, and the client might lose the reply).
+ *
+ * Slow and idle clients: the read timeout (idle_secs) is renewed by every
+ * byte, so 128 idle connections, or as many sending a byte now and then,
+ * shut everyone else out. Each connection therefore has total deadlines,
+ * one timer (dl_ev) for all: the TLS handshake within handshake_secs of
+ * the accept, the request line and headers within header_secs of the
+ * accept or of the previous reply, the body within body_secs of the end
+ * of its headers, the lingering close within HS_LINGER_SECS. A handler's
+ * own time is not counted. One address may hold max_per_addr connections
+ * (peers.c), and at max_conns the oldest connection that is not being
+ * answered (idle, handshaking, sending its headers) is closed for the
+ * new one.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -40,6 +53,7 @@
 
 #include "hstream.h"
 #include "log.h"
+#include "peers.h"
 
 #define HS_DEFAULT_MAX_BODY    (1024ULL * 1024)
 #define HS_DEFAULT_MAX_HEADERS (16 * 1024)
@@ -80,10 +94,15 @@ struct hs_req {
 struct hs_conn {
 	struct hs_server *s;
 	struct hs_conn *prev, *next;
+	struct hs_conn *wprev, *wnext; /* on s->wait: not being answered */
+	int on_wait;
+	struct timespec accepted, start, body_start;
+	int handshaken;         /* TLS handshake seen complete (or plain) */
+	char key[PEERS_KEYLEN]; /* counted in s->peers when set */
 	evutil_socket_t fd;
 	struct bufferevent *bev;
 	struct event *rev;    /* plain: our read event */
-	struct event *hdr_ev; /* header deadline */
+	struct event *dl_ev;  /* the deadlines (see the top) */
 	struct event *resume; /* parse what is held, after a reply */
 	struct evbuffer *held;
 	http_parser p;
@@ -104,7 +123,11 @@ struct hs_server {
 	struct hs_limits lim;
 	uint8_t *rbuf;
 	struct hs_conn *conns;
-	int nconns, full;
+	struct hs_conn *wait_head, *wait_tail; /* oldest start first */
+	struct peers *peers;                   /* when max_per_addr */
+	unsigned long closed[HS_CLOSED_NREASONS];
+	time_t warned[HS_CLOSED_NREASONS];
+	int nconns;
 	struct evconnlistener *lst[HS_MAX_LISTENERS];
 	size_t nlst;
 	struct event *resume; /* re-enables the listeners after an accept
@@ -116,6 +139,8 @@ struct hs_server {
 static void conn_free(struct hs_conn *c);
 static void conn_process(struct hs_conn *c);
 static void conn_read_enable(struct hs_conn *c, int on);
+static void conn_wait(struct hs_conn *c, int on);
+static void conn_arm(struct hs_conn *c);
 static void hs_listen_resume(evutil_socket_t fd, short what, void *arg);
 
 /* --- replies ------------------------------------------------------------- */
@@ -147,8 +172,10 @@ conn_write_reply(struct hs_conn *c, int status, const char *body, size_t len,
 	                    status, hs_reason(status), len, extra,
 	                    close ? "Connection: close\r\n" : "");
 	evbuffer_add(out, body, len);
-	if (close)
+	if (close) {
 		c->closing = 1;
+		conn_wait(c, 0);
+	}
 }
 
 static char *
@@ -255,6 +282,9 @@ hs_reply_json(struct hs_req *r, int status, json_t *body)
 			c->waiting = 0;
 			http_parser_pause(&c->p, 0);
 		}
+		clock_gettime(CLOCK_MONOTONIC, &c->start);
+		conn_wait(c, 1);
+		conn_arm(c);
 		event_active(c->resume, EV_TIMEOUT, 0);
 	}
 out:
@@ -409,7 +439,6 @@ on_message_begin(http_parser *p)
 {
 	struct hs_conn *c = p->data;
 	struct hs_req *r;
-	struct timeval tv = {c->s->lim.header_secs, 0};
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		conn_error(c, 503, "out of memory");
@@ -421,7 +450,6 @@ on_message_begin(http_parser *p)
 	buf_init(&r->url, c->s->lim.max_headers);
 	buf_init(&r->hdrs, c->s->lim.max_headers);
 	c->req = r;
-	evtimer_add(c->hdr_ev, &tv);
 	return 0;
 }
 
@@ -487,7 +515,6 @@ on_headers_complete(http_parser *p)
 	const char *url, *m = http_method_str((enum http_method)p->method);
 	int path_ok = 0;
 
-	evtimer_del(c->hdr_ev);
 	r->hdrs_done = 1;
 	if (r->in_value)
 		buf_putc(&r->hdrs, '\0');
@@ -542,7 +569,12 @@ on_headers_complete(http_parser *p)
 		conn_error(c, 413, msg);
 		return -1;
 	}
+	/* The handler owns it now: its time is not the client's; the body
+	 * has its own deadline. */
 	r->owned = 1;
+	conn_wait(c, 0);
+	clock_gettime(CLOCK_MONOTONIC, &c->body_start);
+	conn_arm(c);
 	rt->fn(r);
 	/* Still unanswered (a reply sets c->req to NULL): a client waiting
 	 * for it may send the body. */
@@ -601,6 +633,7 @@ on_message_complete(http_parser *p)
 	http_parser_pause(p, 1);
 	r->complete = 1;
 	c->waiting = 1;
+	evtimer_del(c->dl_ev);
 	conn_read_enable(c, 0);
 	if ((fn = r->on_end) != NULL) {
 		r->on_end = NULL;
@@ -748,16 +781,169 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 	conn_process(arg);
 }
 
+static double
+hs_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	       (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Counts a close; says so in the log at most once a minute a reason. */
 static void
-conn_hdr_timeout(evutil_socket_t fd, short what, void *arg)
+hs_note_close(struct hs_server *s, enum hs_close_reason why, const char *peer)
+{
+	static const char *const what[HS_CLOSED_NREASONS] = {
+	    "did not finish the TLS handshake in time (handshake_timeout)",
+	    "sent no complete request header in time (request_timeout)",
+	    "did not send its whole body in time (body_timeout)",
+	    "was closed, the oldest not being answered, to make room for a "
+	    "new client (max_connections)",
+	    "was refused: too many open from its address "
+	    "(max_connections_per_addr)",
+	    "was refused: every connection is being answered "
+	    "(max_connections)"};
+	time_t now = time(NULL);
+
+	s->closed[why]++;
+	if (now - s->warned[why] < 60)
+		return;
+	s->warned[why] = now;
+	log_warnx("hstream: a connection from %s %s; %lu so far", peer,
+	          what[why], s->closed[why]);
+}
+
+/* On or off the list of connections not being answered, which are closed
+ * oldest first to make room at max_conns. */
+static void
+conn_wait(struct hs_conn *c, int on)
+{
+	struct hs_server *s = c->s;
+
+	if (on == c->on_wait)
+		return;
+	if (on) {
+		c->wnext = NULL;
+		c->wprev = s->wait_tail;
+		if (s->wait_tail != NULL)
+			s->wait_tail->wnext = c;
+		else
+			s->wait_head = c;
+		s->wait_tail = c;
+	} else {
+		if (c->wprev != NULL)
+			c->wprev->wnext = c->wnext;
+		else
+			s->wait_head = c->wnext;
+		if (c->wnext != NULL)
+			c->wnext->wprev = c->wprev;
+		else
+			s->wait_tail = c->wprev;
+		c->wprev = c->wnext = NULL;
+	}
+	c->on_wait = on;
+}
+
+static int
+conn_tls_done(struct hs_conn *c)
+{
+	SSL *ssl;
+
+	if (c->s->ssl_ctx == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(c->bev)) == NULL)
+		return 1;
+	return SSL_is_init_finished(ssl);
+}
+
+/* Sets dl_ev to the nearest deadline that applies now (none while a
+ * handler has the whole request, or while a reply is being flushed). */
+static void
+conn_arm(struct hs_conn *c)
+{
+	const struct hs_limits *l = &c->s->lim;
+	struct timeval tv;
+	double due = 0, t;
+	int have = 0;
+
+	if (c->lingering)
+		return; /* conn_write_cb armed it */
+	evtimer_del(c->dl_ev);
+	if (c->closing)
+		return;
+	if (c->req != NULL && c->req->owned) {
+		if (c->req->complete || l->body_secs <= 0)
+			return;
+		due = l->body_secs - hs_since(&c->body_start);
+		have = 1;
+	} else {
+		if (!c->handshaken && l->handshake_secs > 0) {
+			due = l->handshake_secs - hs_since(&c->accepted);
+			have = 1;
+		}
+		t = l->header_secs - hs_since(&c->start);
+		if (!have || t < due)
+			due = t;
+		have = 1;
+	}
+	if (!have)
+		return;
+	if (due < 0)
+		due = 0;
+	tv.tv_sec = (time_t)due;
+	tv.tv_usec = (suseconds_t)((due - (double)tv.tv_sec) * 1e6);
+	evtimer_add(c->dl_ev, &tv);
+}
+
+/* A deadline passed (or the timer runs a hair early: then again). */
+static void
+conn_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct hs_conn *c = arg;
+	struct hs_server *s = c->s;
+	const struct hs_limits *l = &s->lim;
+	struct hs_req *r = c->req;
 
 	(void)fd;
 	(void)what;
-	if (c->req != NULL && !c->req->owned) {
+	if (c->lingering) {
+		conn_free(c);
+		return;
+	}
+	if (c->closing)
+		return;
+	if (r != NULL && r->owned) {
+		if (r->complete || l->body_secs <= 0)
+			return;
+		if (hs_since(&c->body_start) < l->body_secs - 0.01) {
+			conn_arm(c);
+			return;
+		}
+		hs_note_close(s, HS_CLOSED_BODY, c->peer);
+		conn_error(c, 408, "request body not received in time");
+		conn_drop_req(c, 1);
+		return;
+	}
+	if (!c->handshaken && conn_tls_done(c))
+		c->handshaken = 1;
+	if (!c->handshaken && l->handshake_secs > 0 &&
+	    hs_since(&c->accepted) >= l->handshake_secs - 0.01) {
+		hs_note_close(s, HS_CLOSED_HANDSHAKE, c->peer);
+		conn_free(c);
+		return;
+	}
+	if (hs_since(&c->start) < l->header_secs - 0.01) {
+		conn_arm(c);
+		return;
+	}
+	hs_note_close(s, c->handshaken ? HS_CLOSED_HEADER : HS_CLOSED_HANDSHAKE,
+	              c->peer);
+	if (r != NULL && c->handshaken) {
 		conn_error(c, 408, "request header not received in time");
 		conn_drop_req(c, 1);
+	} else {
+		conn_free(c); /* idle: nobody to answer */
 	}
 }
 
@@ -818,7 +1004,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	 * reply is complete, its length was given), then drop what still
 	 * comes for a moment. */
 	c->lingering = 1;
-	evtimer_del(c->hdr_ev);
+	/* A total too: a client trickling bytes cannot keep it lingering. */
+	evtimer_del(c->dl_ev);
+	evtimer_add(c->dl_ev, &tv);
 	(void)shutdown(c->fd, SHUT_WR);
 	if (c->rev != NULL) {
 		event_del(c->rev);
@@ -847,6 +1035,9 @@ conn_free(struct hs_conn *c)
 	struct hs_server *s = c->s;
 
 	conn_drop_req(c, 1);
+	conn_wait(c, 0);
+	if (c->key[0] != '\0' && s->peers != NULL)
+		peers_del(s->peers, c->key);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -854,12 +1045,10 @@ conn_free(struct hs_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->nconns--;
-	if (s->full && s->nconns < s->lim.max_conns)
-		s->full = 0;
 	if (c->rev != NULL)
 		event_free(c->rev);
-	if (c->hdr_ev != NULL)
-		event_free(c->hdr_ev);
+	if (c->dl_ev != NULL)
+		event_free(c->dl_ev);
 	if (c->resume != NULL)
 		event_free(c->resume);
 	if (c->held != NULL)
@@ -879,20 +1068,35 @@ hs_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct hs_conn *c;
 	SSL *ssl = NULL;
 	struct timeval tv;
+	char key[PEERS_KEYLEN], peer[64] = "";
 	int one = 1;
 
 	(void)l;
 	(void)salen;
-	if (s->lim.max_conns > 0 && s->nconns >= s->lim.max_conns) {
-		if (!s->full)
-			log_warnx("hstream: %d connections open, closing new "
-			          "ones until some end",
-			          s->nconns);
-		s->full = 1;
+	if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
+		          peer, sizeof(peer));
+	else if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer,
+		          sizeof(peer));
+	/* Before making room: a client at its limit pushes nobody out. */
+	peers_key(sa, key, sizeof(key));
+	if (s->peers != NULL &&
+	    peers_count(s->peers, key) >= s->lim.max_per_addr) {
+		hs_note_close(s, HS_CLOSED_PER_ADDR, peer);
 		close(fd);
 		if (s->lim.on_refused != NULL)
 			s->lim.on_refused(s->arg, 503);
 		return;
+	}
+	if (s->lim.max_conns > 0 && s->nconns >= s->lim.max_conns) {
+		if (s->wait_head == NULL) {
+			hs_note_close(s, HS_CLOSED_FULL, peer);
+			close(fd);
+			return;
+		}
+		hs_note_close(s, HS_CLOSED_EVICTED, s->wait_head->peer);
+		conn_free(s->wait_head);
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		close(fd);
@@ -904,16 +1108,20 @@ hs_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		c->next->prev = c;
 	s->conns = c;
 	s->nconns++;
-	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
-		          c->peer, sizeof(c->peer));
-	else if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
-		          c->peer, sizeof(c->peer));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (s->peers != NULL) {
+		if (peers_add(s->peers, key) == -1)
+			goto fail;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &c->accepted);
+	c->start = c->accepted;
+	c->handshaken = s->ssl_ctx == NULL;
+	conn_wait(c, 1);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	http_parser_init(&c->p, HTTP_REQUEST);
 	c->p.data = c;
-	if ((c->hdr_ev = evtimer_new(s->base, conn_hdr_timeout, c)) == NULL ||
+	if ((c->dl_ev = evtimer_new(s->base, conn_deadline, c)) == NULL ||
 	    (c->resume = event_new(s->base, -1, 0, conn_resume_cb, c)) == NULL)
 		goto fail;
 	if (s->ssl_ctx != NULL) {
@@ -948,6 +1156,7 @@ hs_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		bufferevent_enable(c->bev, EV_WRITE);
 		conn_read_enable(c, 1);
 	}
+	conn_arm(c);
 	return;
 fail:
 	log_warnx("hstream: cannot set up a connection from %s", c->peer);
@@ -980,10 +1189,18 @@ hs_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
 		s->lim.idle_secs = HS_DEFAULT_SECS;
 	if (s->lim.max_conns < 0)
 		s->lim.max_conns = 0;
+	if (s->lim.max_per_addr < 0)
+		s->lim.max_per_addr = 0;
+	if (s->lim.handshake_secs < 0)
+		s->lim.handshake_secs = 0;
+	if (s->lim.body_secs < 0)
+		s->lim.body_secs = 0;
 	if (s->lim.read_size == 0)
 		s->lim.read_size = HS_DEFAULT_READ;
 	if ((s->rbuf = malloc(s->lim.read_size)) == NULL ||
+	    (s->lim.max_per_addr > 0 && (s->peers = peers_new()) == NULL) ||
 	    (s->resume = evtimer_new(base, hs_listen_resume, s)) == NULL) {
+		peers_free(s->peers);
 		free(s->rbuf);
 		free(s);
 		return NULL;
@@ -1113,6 +1330,14 @@ hs_server_conns(const struct hs_server *s)
 	return s->nconns;
 }
 
+unsigned long
+hs_server_closed(const struct hs_server *s, enum hs_close_reason why)
+{
+	if ((unsigned)why >= HS_CLOSED_NREASONS)
+		fatalx("%s: reason %d", __func__, (int)why);
+	return s->closed[why];
+}
+
 void
 hs_server_free(struct hs_server *s)
 {
@@ -1123,6 +1348,7 @@ hs_server_free(struct hs_server *s)
 		conn_free(s->conns);
 	SSL_CTX_free(s->ssl_ctx);
 	event_free(s->resume);
+	peers_free(s->peers);
 	free(s->rbuf);
 	free(s);
 }

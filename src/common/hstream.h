@@ -9,7 +9,8 @@
  *
  * One request at a time per connection (pipelined requests wait in the
  * input until the previous reply); keep-alive; limits on header size,
- * header time, idle time, body size and open connections. The server's
+ * handshake, header and body time (totals), idle time, body size, open
+ * connections and connections per client address. The server's
  * own errors are JSON {"message": "..."}.
  *
  * A request belongs to its handler from the moment the route's handler is
@@ -44,14 +45,35 @@ struct hs_route {
 struct hs_limits {
 	unsigned long long max_body; /* default for routes; 413 beyond */
 	size_t max_headers;          /* bytes of request line + headers; 431 */
-	int header_secs;             /* the whole header must arrive in this */
-	int idle_secs;               /* no byte for this long: closed */
-	int max_conns;               /* 0 = unlimited; beyond: closed at once */
-	size_t read_size;            /* bytes per read (default 256 KiB) */
+	int handshake_secs;          /* TLS handshake within this of the accept;
+	                                0 = none */
+	int header_secs;  /* request line and headers within this of the
+	                     accept or of the previous reply (a total:
+	                     408, or closed when nothing came) */
+	int body_secs;    /* the whole body within this of the end of its
+	                     headers (408); 0 = none */
+	int idle_secs;    /* no byte for this long: closed */
+	int max_conns;    /* 0 = unlimited; at it the oldest connection not
+	                     being answered is closed for a new one, else
+	                     the new one is closed at once */
+	int max_per_addr; /* connections from one address (IPv4, or an IPv6
+	                     /64); 0 = unlimited */
+	size_t read_size; /* bytes per read (default 256 KiB) */
 	/* Optional: told (with the server's arg) each time the server itself
 	 * refuses work: 413 from a Content-Length over the limit, 503 when
 	 * out of memory, and 503 for a connection closed over max_conns. */
 	void (*on_refused)(void *arg, int status);
+};
+
+/* Why the server closed a connection of its own accord (counted). */
+enum hs_close_reason {
+	HS_CLOSED_HANDSHAKE,
+	HS_CLOSED_HEADER,
+	HS_CLOSED_BODY,
+	HS_CLOSED_EVICTED,
+	HS_CLOSED_PER_ADDR,
+	HS_CLOSED_FULL,
+	HS_CLOSED_NREASONS
 };
 
 /* ssl_ctx NULL: plain HTTP. routes ends with fn == NULL. */
@@ -67,6 +89,9 @@ int hs_server_bind(struct hs_server *s, const char *host, int port, int *bound,
 void hs_server_stop_listening(struct hs_server *s);
 void hs_server_set_ssl_ctx(struct hs_server *s, SSL_CTX *ctx);
 int hs_server_conns(const struct hs_server *s);
+/* Connections closed for one reason since the start. */
+unsigned long hs_server_closed(const struct hs_server *s,
+                               enum hs_close_reason why);
 /* Closes every connection; requests still owned by handlers stay valid
  * (their replies are discarded). */
 void hs_server_free(struct hs_server *s);

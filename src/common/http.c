@@ -24,15 +24,26 @@
  * is read: by then the bufferevent's callback argument is its connection,
  * which gets a close callback (the decrement) or, past max_conns, is
  * closed at once.
+ *
+ * Slow and idle clients (slowloris): evhttp's own timeout is an idle
+ * time, renewed by every byte, so a client trickling a header line every
+ * few seconds held its connection for ever, and a few hundred of them
+ * shut everyone else out. Each connection therefore has total deadlines
+ * (handshake_timeout, request_timeout; see struct http_conn), a client
+ * address may hold max_per_addr connections, and at max_conns the oldest
+ * connection that is not being answered is closed for a new client.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -45,10 +56,37 @@
 
 #include "http.h"
 #include "log.h"
+#include "peers.h"
 
 #define HTTP_DEFAULT_MAX_BODY    (1024 * 1024)
 #define HTTP_DEFAULT_MAX_HEADERS (16 * 1024)
 #define HTTP_DEFAULT_TIMEOUT     30
+
+/*
+ * One counted connection. Its deadlines are totals, not idle times, so a
+ * client that sends a header line every few seconds is closed all the
+ * same: the TLS handshake must end within handshake_timeout of the
+ * accept, and each request (line, headers and body) must have arrived
+ * within request_timeout of the accept (the first request, handshake
+ * included) or of the end of the previous response. While a request is
+ * being answered (busy) no deadline runs: the handler's time is not the
+ * client's, and a long poll may be held on purpose.
+ *
+ * The connections that are not busy sit on one list in the order their
+ * current wait began, so the one closest to its deadline is at the head:
+ * at max_conns that one is closed to make room for a new client.
+ */
+struct http_conn {
+	struct http_server *s;
+	struct evhttp_connection *evcon;
+	struct event *deadline;
+	struct http_conn *prev, *next; /* on s->wait while not busy */
+	char key[PEERS_KEYLEN];        /* its address, when counted */
+	struct timespec accepted, start;
+	evutil_socket_t fd;
+	int busy;       /* a request is in a handler or its reply being sent */
+	int handshaken; /* the TLS handshake was seen complete */
+};
 
 struct http_fresh {
 	struct bufferevent *bev;
@@ -73,7 +111,12 @@ struct http_server {
 	size_t nfresh, capfresh;
 
 	int conns;
-	int full; /* at max_conns; logged once per episode */
+	struct http_conn *wait_head, *wait_tail; /* not busy, oldest first */
+	struct http_conn **byfd;                 /* every counted one */
+	size_t nbyfd;
+	struct peers *peers; /* when max_per_addr */
+	unsigned long closed[HTTP_CLOSED_NREASONS];
+	time_t warned[HTTP_CLOSED_NREASONS]; /* last log line of each */
 
 	struct evhttp_bound_socket *bound[HTTP_MAX_LISTENERS];
 	struct http_listener *lst[HTTP_MAX_LISTENERS];
@@ -130,15 +173,337 @@ http_route_name(const struct http_req *r)
 
 /* --- connections ------------------------------------------------------ */
 
+static const char *const http_close_names[HTTP_CLOSED_NREASONS] = {
+    "handshake_timeout", "request_timeout", "evicted", "per_addr_limit",
+    "full"};
+
+const char *
+http_close_reason_name(enum http_close_reason why)
+{
+	if ((unsigned)why >= HTTP_CLOSED_NREASONS)
+		fatalx("%s: reason %d", __func__, (int)why);
+	return http_close_names[why];
+}
+
+unsigned long
+http_server_closed(const struct http_server *s, enum http_close_reason why)
+{
+	if ((unsigned)why >= HTTP_CLOSED_NREASONS)
+		fatalx("%s: reason %d", __func__, (int)why);
+	return s->closed[why];
+}
+
+static void
+http_mono(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static double
+http_since(const struct timespec *t0, const struct timespec *now)
+{
+	return (double)(now->tv_sec - t0->tv_sec) +
+	       (double)(now->tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The address a per-address limit counts (see peers.h). */
+static void
+http_addr_key(struct evhttp_connection *evcon, char *key, size_t n)
+{
+	const struct sockaddr *sa = evhttp_connection_get_addr(evcon);
+	char *peer = NULL;
+	ev_uint16_t port = 0;
+
+	peers_key(sa, key, n);
+	if (key[0] == '\0') {
+		evhttp_connection_get_peer(evcon, &peer, &port);
+		snprintf(key, n, "%s", peer != NULL ? peer : "");
+	}
+}
+
+/* Counts a close; says so in the log at most once a minute a reason. */
+static void
+http_note_close(struct http_server *s, enum http_close_reason why,
+                struct evhttp_connection *evcon)
+{
+	char key[PEERS_KEYLEN];
+	time_t now = time(NULL);
+
+	s->closed[why]++;
+	if (now - s->warned[why] < 60)
+		return;
+	s->warned[why] = now;
+	http_addr_key(evcon, key, sizeof(key));
+	switch (why) {
+	case HTTP_CLOSED_HANDSHAKE:
+		log_warnx("http: closing connections (%s, ...) that did not "
+		          "finish the TLS handshake within %d s "
+		          "(handshake_timeout); %lu so far",
+		          key, s->limits.handshake_timeout, s->closed[why]);
+		break;
+	case HTTP_CLOSED_REQUEST:
+		log_warnx("http: closing connections (%s, ...) that sent no "
+		          "complete request within %d s (request_timeout); "
+		          "%lu so far",
+		          key, s->limits.request_timeout, s->closed[why]);
+		break;
+	case HTTP_CLOSED_EVICTED:
+		log_warnx("http: %d connections open: closing the oldest "
+		          "that is not being answered (%s, ...) for each new "
+		          "one; %lu so far",
+		          s->conns, key, s->closed[why]);
+		break;
+	case HTTP_CLOSED_PER_ADDR:
+		log_warnx("http: %d connections open from %s, closing new "
+		          "ones from it (max_conns_per_addr); %lu so far",
+		          s->limits.max_per_addr, key, s->closed[why]);
+		break;
+	case HTTP_CLOSED_FULL:
+		log_warnx("http: %d connections open, all being answered: "
+		          "closing new ones until some end; %lu so far",
+		          s->conns, s->closed[why]);
+		break;
+	case HTTP_CLOSED_NREASONS:
+		fatalx("%s: bad reason", __func__);
+	}
+}
+
+static void
+http_wait_unlink(struct http_conn *c)
+{
+	struct http_server *s = c->s;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->wait_head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		s->wait_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+http_wait_append(struct http_conn *c)
+{
+	struct http_server *s = c->s;
+
+	c->next = NULL;
+	c->prev = s->wait_tail;
+	if (s->wait_tail != NULL)
+		s->wait_tail->next = c;
+	else
+		s->wait_head = c;
+	s->wait_tail = c;
+}
+
 static void
 http_closecb(struct evhttp_connection *evcon, void *arg)
 {
-	struct http_server *s = arg;
+	struct http_conn *c = arg;
+	struct http_server *s = c->s;
 
 	(void)evcon;
 	s->conns--;
-	if (s->full && s->conns < s->limits.max_conns)
-		s->full = 0;
+	if (!c->busy)
+		http_wait_unlink(c);
+	if (s->peers != NULL)
+		peers_del(s->peers, c->key);
+	if (c->fd >= 0 && (size_t)c->fd < s->nbyfd && s->byfd[c->fd] == c)
+		s->byfd[c->fd] = NULL;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c);
+}
+
+static int
+http_conn_tls_done(struct http_conn *c)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if ((bev = evhttp_connection_get_bufferevent(c->evcon)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return 1; /* plain: nothing to wait for */
+	return SSL_is_init_finished(ssl);
+}
+
+/* Sets the timer to the nearest deadline that applies now. */
+static void
+http_conn_arm(struct http_conn *c)
+{
+	const struct http_limits *l = &c->s->limits;
+	struct timespec now;
+	struct timeval tv;
+	double due = 0, t;
+	int have = 0;
+
+	if (c->deadline == NULL)
+		return;
+	http_mono(&now);
+	if (!c->handshaken && l->handshake_timeout > 0) {
+		due = l->handshake_timeout - http_since(&c->accepted, &now);
+		have = 1;
+	}
+	if (l->request_timeout > 0) {
+		t = l->request_timeout - http_since(&c->start, &now);
+		if (!have || t < due)
+			due = t;
+		have = 1;
+	}
+	if (!have)
+		return;
+	if (due < 0)
+		due = 0;
+	tv.tv_sec = (time_t)due;
+	tv.tv_usec = (suseconds_t)((due - (double)tv.tv_sec) * 1e6);
+	evtimer_add(c->deadline, &tv);
+}
+
+static void
+http_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http_server *s = c->s;
+	const struct http_limits *l = &s->limits;
+	enum http_close_reason why;
+	struct timespec now;
+
+	(void)fd;
+	(void)what;
+	if (c->busy)
+		return;
+	http_mono(&now);
+	if (!c->handshaken && http_conn_tls_done(c))
+		c->handshaken = 1;
+	/* The timer may run a hair early against our clock. */
+	if (!c->handshaken && l->handshake_timeout > 0 &&
+	    http_since(&c->accepted, &now) >= l->handshake_timeout - 0.01)
+		why = HTTP_CLOSED_HANDSHAKE;
+	else if (l->request_timeout > 0 &&
+	         http_since(&c->start, &now) >= l->request_timeout - 0.01)
+		why =
+		    c->handshaken ? HTTP_CLOSED_REQUEST : HTTP_CLOSED_HANDSHAKE;
+	else {
+		http_conn_arm(c);
+		return;
+	}
+	http_note_close(s, why, c->evcon);
+	evhttp_connection_free(c->evcon); /* runs http_closecb */
+}
+
+static struct http_conn *
+http_conn_of(struct http_server *s, struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev;
+	evutil_socket_t fd;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		return NULL;
+	fd = bufferevent_getfd(bev);
+	if (fd < 0 || (size_t)fd >= s->nbyfd || s->byfd[fd] == NULL ||
+	    s->byfd[fd]->evcon != evcon)
+		return NULL;
+	return s->byfd[fd];
+}
+
+/* A request arrived whole: its handler's time is not the client's. */
+static void
+http_conn_busy(struct http_conn *c)
+{
+	if (c->busy)
+		return;
+	c->busy = 1;
+	c->handshaken = 1;
+	http_wait_unlink(c);
+	if (c->deadline != NULL)
+		evtimer_del(c->deadline);
+}
+
+/* A response was sent in full: the next request has its own deadline.
+ * (evhttp calls this only while the connection lives.) */
+static void
+http_req_donecb(struct evhttp_request *ev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)ev;
+	if (!c->busy)
+		return;
+	c->busy = 0;
+	http_mono(&c->start);
+	http_wait_append(c);
+	http_conn_arm(c);
+}
+
+/*
+ * Counts a new connection, or refuses it (-1: the caller closes it):
+ * past max_per_addr from its address; or at max_conns, unless the oldest
+ * connection not being answered (idle, handshaking, still sending its
+ * request) can be closed to make room. The per-address check comes
+ * first, so a client at its limit cannot push others out.
+ */
+static int
+http_conn_add(struct http_server *s, struct evhttp_connection *evcon,
+              evutil_socket_t fd)
+{
+	struct http_conn *c, **nb;
+	char key[PEERS_KEYLEN];
+	size_t n;
+
+	if (fd < 0)
+		return -1;
+	http_addr_key(evcon, key, sizeof(key));
+	if (s->peers != NULL &&
+	    peers_count(s->peers, key) >= s->limits.max_per_addr) {
+		http_note_close(s, HTTP_CLOSED_PER_ADDR, evcon);
+		return -1;
+	}
+	if (s->limits.max_conns > 0 && s->conns >= s->limits.max_conns) {
+		if (s->wait_head == NULL) {
+			http_note_close(s, HTTP_CLOSED_FULL, evcon);
+			return -1;
+		}
+		http_note_close(s, HTTP_CLOSED_EVICTED, s->wait_head->evcon);
+		evhttp_connection_free(s->wait_head->evcon); /* closecb */
+	}
+	if ((size_t)fd >= s->nbyfd) {
+		n = (size_t)fd + 64;
+		if ((nb = realloc(s->byfd, n * sizeof(*nb))) == NULL)
+			return -1;
+		memset(nb + s->nbyfd, 0, (n - s->nbyfd) * sizeof(*nb));
+		s->byfd = nb;
+		s->nbyfd = n;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	if ((s->limits.handshake_timeout > 0 ||
+	     s->limits.request_timeout > 0) &&
+	    (c->deadline = evtimer_new(s->base, http_deadline_cb, c)) == NULL) {
+		free(c);
+		return -1;
+	}
+	if (s->peers != NULL && peers_add(s->peers, key) == -1) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return -1;
+	}
+	c->s = s;
+	c->evcon = evcon;
+	c->fd = fd;
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	c->handshaken = s->ssl_ctx == NULL;
+	http_mono(&c->accepted);
+	c->start = c->accepted;
+	http_wait_append(c);
+	s->byfd[fd] = c;
+	s->conns++;
+	evhttp_connection_set_closecb(evcon, http_closecb, c);
+	http_conn_arm(c);
+	return 0;
 }
 
 /*
@@ -166,15 +531,9 @@ http_accept_cb(evutil_socket_t fd, short what, void *arg)
 		if (eventcb == NULL || cbarg == NULL)
 			goto next;
 		evcon = cbarg;
-		if (s->fresh[i].reject) {
-			evhttp_connection_free(evcon);
-		} else if (s->limits.max_conns > 0 &&
-		           s->conns >= s->limits.max_conns) {
-			if (!s->full)
-				log_warnx("http: %d connections open, closing "
-				          "new ones until some end",
-				          s->conns);
-			s->full = 1;
+		if (s->fresh[i].reject ||
+		    http_conn_add(s, evcon,
+		                  bufferevent_getfd(s->fresh[i].bev)) == -1) {
 			evhttp_connection_free(evcon);
 		} else {
 			int one = 1;
@@ -188,8 +547,6 @@ http_accept_cb(evutil_socket_t fd, short what, void *arg)
 			if (cfd >= 0)
 				(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY,
 				                 &one, sizeof(one));
-			s->conns++;
-			evhttp_connection_set_closecb(evcon, http_closecb, s);
 		}
 	next:
 		bufferevent_decref(s->fresh[i].bev);
@@ -448,6 +805,7 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	const struct http_route *rt;
 	const char *rest = "", *q;
 	struct http_req r;
+	struct http_conn *conn;
 	char *addr = NULL;
 	ev_uint16_t port = 0;
 	int path_known = 0;
@@ -463,6 +821,10 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	r.rest = "";
 	r.method = http_method_name(evhttp_request_get_command(ev));
 
+	if ((conn = http_conn_of(s, evcon)) != NULL) {
+		http_conn_busy(conn);
+		evhttp_request_set_on_complete_cb(ev, http_req_donecb, conn);
+	}
 	if (evcon != NULL) {
 		evhttp_connection_get_peer(evcon, &addr, &port);
 		if (addr != NULL)
@@ -609,6 +971,16 @@ http_server_new(struct event_base *base, SSL_CTX *ssl_ctx,
 		s->limits.timeout_secs = HTTP_DEFAULT_TIMEOUT;
 	if (s->limits.max_conns < 0)
 		s->limits.max_conns = 0;
+	if (s->limits.max_per_addr < 0)
+		s->limits.max_per_addr = 0;
+	if (s->limits.handshake_timeout < 0)
+		s->limits.handshake_timeout = 0;
+	if (s->limits.request_timeout < 0)
+		s->limits.request_timeout = 0;
+	if (s->limits.max_per_addr > 0 && (s->peers = peers_new()) == NULL) {
+		log_warn("http_server_new: calloc");
+		goto fail;
+	}
 
 	if ((s->accept_ev = event_new(base, -1, 0, http_accept_cb, s)) ==
 	    NULL) {
@@ -852,6 +1224,8 @@ http_server_free(struct http_server *s)
 		event_free(s->accept_ev);
 	SSL_CTX_free(s->ssl_ctx);
 	free(s->fresh);
+	free(s->byfd);
+	peers_free(s->peers);
 	free(s);
 }
 

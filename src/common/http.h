@@ -45,11 +45,31 @@ struct http_route {
 };
 
 struct http_limits {
-	size_t max_body;    /* bytes; larger bodies get 413 */
-	size_t max_headers; /* bytes of all headers */
-	int timeout_secs;   /* header read and idle keep-alive timeout */
-	int max_conns;      /* 0 = unlimited; beyond it new connections are
-	                       closed at once */
+	size_t max_body;       /* bytes; larger bodies get 413 */
+	size_t max_headers;    /* bytes of all headers */
+	int timeout_secs;      /* evhttp's read/write timeout (an idle time,
+	                          renewed by every byte) */
+	int max_conns;         /* 0 = unlimited; at it the oldest connection
+	                          not being answered is closed for a new one,
+	                          else the new one is closed at once */
+	int max_per_addr;      /* connections from one address (IPv4, or an
+	                          IPv6 /64); 0 = unlimited */
+	int handshake_timeout; /* seconds from accept to the end of the TLS
+	                          handshake; 0 = none */
+	int request_timeout;   /* seconds for a whole request (line, headers,
+	                          body) from accept (handshake included) or
+	                          from the end of the previous response; a
+	                          total, not an idle time; 0 = none */
+};
+
+/* Why the server closed a connection of its own accord (counted). */
+enum http_close_reason {
+	HTTP_CLOSED_HANDSHAKE, /* TLS handshake not done in time */
+	HTTP_CLOSED_REQUEST,   /* no complete request in time */
+	HTTP_CLOSED_EVICTED,   /* at max_conns: made room for a new client */
+	HTTP_CLOSED_PER_ADDR,  /* refused: max_per_addr from its address */
+	HTTP_CLOSED_FULL,      /* refused: at max_conns, all being answered */
+	HTTP_CLOSED_NREASONS
 };
 
 struct http_req {
@@ -138,6 +158,12 @@ void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 void http_server_free(struct http_server *s);
 /* Number of open connections. */
 int http_server_conns(const struct http_server *s);
+/* Connections closed for one reason since the start, and the reason's
+ * name for a metric label ("handshake_timeout", "request_timeout",
+ * "evicted", "per_addr_limit", "full"). */
+unsigned long http_server_closed(const struct http_server *s,
+                                 enum http_close_reason why);
+const char *http_close_reason_name(enum http_close_reason why);
 
 /*
  * Long poll: keeps the request open after the handler returns. Returns a

@@ -39,8 +39,22 @@ const struct cfg_key scand_conf_keys[] = {
      NULL,
      "open connections per listener; request bodies are held in memory "
      "(see docs/scand.md), so this times max_upload bounds that memory"},
+    {"scand", "max_connections_per_addr", CFG_INT, "32", 0, 100000,
+     OFF(max_per_addr), 0, NULL,
+     "open connections per listener from one client address (IPv4, or "
+     "IPv6 /64); 0 = no limit"},
     {"scand", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(timeout), 0, NULL,
-     "header read and idle connection timeout"},
+     "idle time: a connection silent this long is closed"},
+    {"scand", "handshake_timeout", CFG_DURATION, "10s", 1, 3600,
+     OFF(handshake_timeout), 0, NULL,
+     "total time from the connection to the end of the TLS handshake"},
+    {"scand", "request_timeout", CFG_DURATION, "20s", 1, 3600,
+     OFF(request_timeout), 0, NULL,
+     "total time for a request line and headers, from the connection or "
+     "the previous reply (408, or closed when nothing came)"},
+    {"scand", "body_timeout", CFG_DURATION, "10m", 1, 86400, OFF(body_timeout),
+     0, NULL,
+     "total time for a request body (an upload) after its headers (408)"},
     {"scand", "log", CFG_ENUM, "syslog", 0, 0, OFF(log_dest), 0,
      "stderr|syslog|json", "where a daemonized vigil-scand logs"},
     {"scand", "log_level", CFG_ENUM, "info", 0, 0, OFF(log_level), 0,

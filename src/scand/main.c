@@ -435,9 +435,12 @@ main(int argc, char **argv)
 	/* The multipart framing around the sample needs a little room. */
 	lim.max_body = (unsigned long long)s.conf.max_upload + 65536;
 	lim.max_headers = 16384;
-	lim.header_secs = (int)s.conf.timeout;
+	lim.handshake_secs = (int)s.conf.handshake_timeout;
+	lim.header_secs = (int)s.conf.request_timeout;
+	lim.body_secs = (int)s.conf.body_timeout;
 	lim.idle_secs = (int)s.conf.timeout;
 	lim.max_conns = (int)s.conf.max_conns;
+	lim.max_per_addr = (int)s.conf.max_per_addr;
 	lim.read_size = 256 * 1024;
 	lim.on_refused = scand_refused;
 	if (s.conf.http_enable) {

@@ -38,7 +38,11 @@ struct scand_conf {
 	long long max_results;
 	char *api_key_file;
 	long long max_conns;
+	long long max_per_addr;
 	long long timeout;
+	long long handshake_timeout;
+	long long request_timeout;
+	long long body_timeout;
 	int log_dest, log_level;
 	/* [http] */
 	int http_enable;

@@ -17,12 +17,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -79,9 +81,12 @@ count_end(struct hs_req *r, int ok, void *arg)
 	hs_reply_json(r, 200, json_pack("{s:I}", "bytes", body_bytes));
 }
 
+static int uploads; /* h_upload calls */
+
 static void
 h_upload(struct hs_req *r)
 {
+	uploads++;
 	body_bytes = body_sum = 0;
 	hs_req_body(r, count_data, count_end, NULL);
 }
@@ -490,12 +495,16 @@ test_client_gone(void **state)
 	assert_int_equal(ends_bad, 1);
 }
 
-/* Past max_conns (2), a new connection is closed at once. */
+/* At max_conns (2), a new connection closes the oldest one not being
+ * answered; when both are receiving uploads, the new one is closed. */
 static void
 test_max_conns(void **state)
 {
 	struct client c = {.sock = -1};
-	int a, b;
+	const char *up = "POST /upload HTTP/1.1\r\nHost: a\r\n"
+	                 "Content-Length: 9000\r\n\r\nabc";
+	char b1;
+	int a, b, n0;
 
 	(void)state;
 	while (hs_server_conns(srv) > 0) /* those of earlier tests */
@@ -505,10 +514,34 @@ test_max_conns(void **state)
 	assert_true(a >= 0 && b >= 0);
 	while (hs_server_conns(srv) < 2)
 		event_base_loop(base, EVLOOP_ONCE);
-	c.req = "GET /ping HTTP/1.1\r\nHost: a\r\n\r\n";
+	c.req = "GET /ping HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	c.crowd = 1;
+	run(&c);
+	assert_non_null(strstr(c.resp, "HTTP/1.1 200"));
+	assert_int_equal(read(a, &b1, 1), 0); /* the oldest, closed */
+	assert_int_equal(hs_server_closed(srv, HS_CLOSED_EVICTED), 1);
+	close(a);
+	close(b);
+	while (hs_server_conns(srv) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+
+	/* Two uploads in progress: neither is pushed out. */
+	n0 = uploads;
+	a = client_connect();
+	b = client_connect();
+	assert_true(a >= 0 && b >= 0);
+	assert_int_equal(write(a, up, strlen(up)), (ssize_t)strlen(up));
+	assert_int_equal(write(b, up, strlen(up)), (ssize_t)strlen(up));
+	while (uploads < n0 + 2)
+		event_base_loop(base, EVLOOP_ONCE);
+	memset(&c, 0, sizeof(c));
+	c.sock = -1;
+	c.req = "GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n";
 	c.crowd = 1;
 	run(&c);
 	assert_int_equal(c.resp_len, 0);
+	assert_int_equal(hs_server_closed(srv, HS_CLOSED_FULL), 1);
+	assert_int_equal(hs_server_conns(srv), 2);
 	close(a);
 	close(b);
 	while (hs_server_conns(srv) > 0)
@@ -518,6 +551,137 @@ test_max_conns(void **state)
 	c.req = "GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n";
 	run(&c);
 	assert_non_null(strstr(c.resp, "HTTP/1.1 200"));
+}
+
+/* A server of its own (the fixture's stays as it is). */
+static struct hs_server *
+own_server(const struct hs_limits *lim, int *p)
+{
+	struct hs_server *s = hs_server_new(base, NULL, routes, NULL, lim);
+	struct buf err;
+
+	assert_non_null(s);
+	buf_init(&err, 1024);
+	assert_int_equal(hs_server_bind(s, "127.0.0.1", 0, p, &err), 0);
+	buf_free(&err);
+	return s;
+}
+
+static int
+connect_to(int p)
+{
+	int save = port, fd;
+
+	port = p;
+	fd = client_connect();
+	port = save;
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Runs the loop while fd is open, sending drip (if any) every 0.1 s;
+ * what arrives goes to out. 1 once the server closed fd, 0 after limit
+ * seconds. */
+static int
+until_closed(int fd, const char *drip, struct buf *out, double limit)
+{
+	struct timeval tv = {0, 100000};
+	struct timespec t0, t;
+	char b[4096];
+	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	for (;;) {
+		while ((n = read(fd, b, sizeof(b))) > 0)
+			if (out != NULL)
+				assert_int_equal(buf_append(out, b, (size_t)n),
+				                 0);
+		if (n == 0 || (n == -1 && errno != EAGAIN))
+			return 1;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((double)(t.tv_sec - t0.tv_sec) > limit)
+			return 0;
+		if (drip != NULL)
+			(void)send(fd, drip, strlen(drip), MSG_NOSIGNAL);
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+}
+
+/*
+ * The deadlines are totals, and the idle timeout (30 s here) never has
+ * to act: an idle connection is closed by the header deadline, a body
+ * sent a byte at a time by the body deadline (408), and a kept-alive
+ * connection gets a new header deadline after each reply.
+ */
+static void
+test_deadlines(void **state)
+{
+	struct hs_limits lim = {.max_body = MAX_BODY,
+	                        .max_headers = 2048,
+	                        .header_secs = 1,
+	                        .body_secs = 1,
+	                        .idle_secs = 30,
+	                        .max_conns = 8};
+	const char *up = "POST /upload HTTP/1.1\r\nHost: a\r\n"
+	                 "Content-Length: 9000\r\n\r\n";
+	struct hs_server *s;
+	struct buf got;
+	int p, fd, bad = ends_bad;
+
+	(void)state;
+	s = own_server(&lim, &p);
+	fd = connect_to(p);
+	assert_true(until_closed(fd, NULL, NULL, 10));
+	close(fd);
+	assert_int_equal(hs_server_closed(s, HS_CLOSED_HEADER), 1);
+
+	buf_init(&got, 0);
+	fd = connect_to(p);
+	assert_int_equal(write(fd, up, strlen(up)), (ssize_t)strlen(up));
+	assert_true(until_closed(fd, "a", &got, 10));
+	close(fd);
+	assert_non_null(strstr(buf_cstr(&got), "HTTP/1.1 408"));
+	assert_int_equal(hs_server_closed(s, HS_CLOSED_BODY), 1);
+	assert_int_equal(ends_bad, bad + 1);
+
+	buf_setlen(&got, 0);
+	fd = connect_to(p);
+	assert_int_equal(write(fd, "GET /ping HTTP/1.1\r\n\r\n", 22), 22);
+	assert_true(until_closed(fd, NULL, &got, 10));
+	close(fd);
+	assert_non_null(strstr(buf_cstr(&got), "HTTP/1.1 200"));
+	assert_int_equal(hs_server_closed(s, HS_CLOSED_HEADER), 2);
+	buf_free(&got);
+	hs_server_free(s);
+}
+
+/* One address gets max_per_addr connections, the next is closed. */
+static void
+test_per_addr(void **state)
+{
+	struct hs_limits lim = {.max_body = MAX_BODY,
+	                        .max_headers = 2048,
+	                        .header_secs = 30,
+	                        .idle_secs = 30,
+	                        .max_conns = 8,
+	                        .max_per_addr = 2};
+	struct hs_server *s;
+	int p, a, b, c;
+
+	(void)state;
+	s = own_server(&lim, &p);
+	a = connect_to(p);
+	b = connect_to(p);
+	c = connect_to(p);
+	assert_true(until_closed(c, NULL, NULL, 5));
+	assert_int_equal(hs_server_conns(s), 2);
+	assert_int_equal(hs_server_closed(s, HS_CLOSED_PER_ADDR), 1);
+	close(a);
+	close(b);
+	close(c);
+	hs_server_free(s);
 }
 
 /* Stopping (the last test: the server listens no more): a kept-alive
@@ -565,6 +729,8 @@ main(void)
 	    cmocka_unit_test(test_deferred),
 	    cmocka_unit_test(test_client_gone),
 	    cmocka_unit_test(test_max_conns),
+	    cmocka_unit_test(test_deadlines),
+	    cmocka_unit_test(test_per_addr),
 	    cmocka_unit_test(test_stop),
 	};
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "buf.h"
@@ -1003,12 +1004,15 @@ test_max_conns(void **state)
 	run_loop_ms(100);
 	assert_int_equal(http_server_conns(s), 2);
 	c = connect_raw(port);
-	/* The third is closed at once, long before the 30 s timeout. */
-	t = wait_closed(c, 5);
+	/* Room is kept for the third: the oldest connection not in a
+	 * request (a, idle) is closed at once, long before the 30 s
+	 * timeout. */
+	t = wait_closed(a, 5);
 	assert_true(t >= 0 && t < 2);
 	assert_int_equal(http_server_conns(s), 2);
-	close(c);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_EVICTED), 1);
 	close(a);
+	close(c);
 	run_loop_ms(100);
 	assert_int_equal(http_server_conns(s), 1);
 
@@ -1017,6 +1021,182 @@ test_max_conns(void **state)
 	t = wait_closed(b, 5);
 	assert_true(t >= 0);
 	close(b);
+}
+
+/* A server of its own with these limits, on 127.0.0.1. */
+static struct http_server *
+limited_server(const struct http_limits *lim, int *port)
+{
+	struct http_server *s;
+	struct buf err;
+
+	s = http_server_new(fx.base, fx.ctx, routes, &fx, lim, NULL);
+	assert_non_null(s);
+	buf_init(&err, 0);
+	assert_int_equal(http_server_bind(s, "127.0.0.1", 0, port, &err), 0);
+	buf_free(&err);
+	return s;
+}
+
+/* A TLS client on a non-blocking socket, driven along with the loop. */
+static SSL *
+tls_client(int port)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	int fd = connect_raw(port), i, r = 0;
+
+	assert_non_null(cctx);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	ssl = SSL_new(cctx);
+	SSL_CTX_free(cctx);
+	assert_non_null(ssl);
+	SSL_set_fd(ssl, fd);
+	for (i = 0; i < 500 && (r = SSL_connect(ssl)) != 1; i++) {
+		r = SSL_get_error(ssl, r);
+		assert_true(r == SSL_ERROR_WANT_READ ||
+		            r == SSL_ERROR_WANT_WRITE);
+		run_loop_ms(10);
+	}
+	assert_int_equal(r, 1);
+	return ssl;
+}
+
+static void
+tls_client_free(SSL *ssl)
+{
+	close(SSL_get_fd(ssl));
+	SSL_free(ssl);
+}
+
+/* Reads what is there into out (may be NULL); 1 once the server closed
+ * the connection. */
+static int
+tls_closed(SSL *ssl, struct buf *out)
+{
+	char b[4096];
+	int r, e;
+
+	while ((r = SSL_read(ssl, b, sizeof(b))) > 0)
+		if (out != NULL)
+			assert_int_equal(buf_append(out, b, (size_t)r), 0);
+	e = SSL_get_error(ssl, r);
+	return e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+}
+
+static void
+tls_send(SSL *ssl, const char *s)
+{
+	assert_int_equal(SSL_write(ssl, s, (int)strlen(s)), (int)strlen(s));
+}
+
+/*
+ * The deadlines are totals: a client trickling its handshake or its
+ * headers is closed though it is never idle for long (evhttp's own
+ * timeout, 30 s here, would never fire), and a kept-alive connection
+ * gets a new request deadline after each response.
+ */
+static void
+test_deadlines(void **state)
+{
+	struct http_limits lim = {.max_body = MAX_BODY,
+	                          .max_headers = 8192,
+	                          .timeout_secs = 30,
+	                          .handshake_timeout = 1,
+	                          .request_timeout = 2};
+	struct http_server *s;
+	struct buf got;
+	SSL *ssl;
+	int port, fd, closed = 0;
+	double t0;
+
+	(void)state;
+	s = limited_server(&lim, &port);
+
+	/* A TLS record header, then a byte every 0.1 s. */
+	fd = connect_raw(port);
+	assert_int_equal(write(fd, "\x16\x03\x01\x02\x00", 5), 5);
+	for (t0 = now(); now() - t0 < 10;) {
+		run_loop_ms(100);
+		if (write(fd, "\x01", 1) != 1) {
+			closed = 1;
+			break;
+		}
+		if (http_server_conns(s) == 0) {
+			closed = 1;
+			break;
+		}
+	}
+	assert_true(closed);
+	close(fd);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_HANDSHAKE), 1);
+
+	/* Headers, a line every 0.1 s. */
+	ssl = tls_client(port);
+	tls_send(ssl, "GET /v1/ping HTTP/1.1\r\nHost: x\r\n");
+	for (closed = 0, t0 = now(); !closed && now() - t0 < 10;) {
+		run_loop_ms(100);
+		closed = tls_closed(ssl, NULL);
+		if (!closed)
+			tls_send(ssl, "X-Slow: 1\r\n");
+	}
+	assert_true(closed);
+	tls_client_free(ssl);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_REQUEST), 1);
+
+	/* A prompt request is answered; the idle connection after it is
+	 * closed by its next request's deadline. */
+	ssl = tls_client(port);
+	tls_send(ssl, "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n");
+	buf_init(&got, 0);
+	for (closed = 0, t0 = now(); !closed && now() - t0 < 10;) {
+		run_loop_ms(100);
+		closed = tls_closed(ssl, &got);
+	}
+	assert_true(closed);
+	assert_true(got.len > 12);
+	assert_memory_equal(got.data, "HTTP/1.1 200", 12);
+	buf_free(&got);
+	tls_client_free(ssl);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_REQUEST), 2);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_HANDSHAKE), 1);
+	http_server_free(s);
+}
+
+/* One address gets max_per_addr connections; another after one ends. */
+static void
+test_per_addr(void **state)
+{
+	struct http_limits lim = {.max_body = MAX_BODY,
+	                          .max_headers = 8192,
+	                          .timeout_secs = 30,
+	                          .max_per_addr = 2};
+	struct http_server *s;
+	int port, a, b, c, d;
+	double t;
+
+	(void)state;
+	s = limited_server(&lim, &port);
+	a = connect_raw(port);
+	b = connect_raw(port);
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(s), 2);
+	c = connect_raw(port);
+	t = wait_closed(c, 5);
+	assert_true(t >= 0 && t < 2);
+	assert_int_equal(http_server_conns(s), 2);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_PER_ADDR), 1);
+	close(c);
+	close(a);
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(s), 1);
+	d = connect_raw(port);
+	run_loop_ms(100);
+	assert_int_equal(http_server_conns(s), 2);
+	assert_int_equal(http_server_closed(s, HTTP_CLOSED_PER_ADDR), 1);
+	close(b);
+	close(d);
+	http_server_free(s);
 }
 
 static void
@@ -1115,6 +1295,8 @@ main(void)
 	    cmocka_unit_test(test_reply_file_and_hook),
 	    cmocka_unit_test(test_idle_timeout),
 	    cmocka_unit_test(test_max_conns),
+	    cmocka_unit_test(test_deadlines),
+	    cmocka_unit_test(test_per_addr),
 	    cmocka_unit_test(test_bind_errors),
 	    cmocka_unit_test(test_ssl_ctx_reload),
 	    cmocka_unit_test(test_authorizer),
