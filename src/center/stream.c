@@ -219,7 +219,7 @@ stream_send_all(struct streams *ss, size_t kind, const char *data)
 
 	buf_init(&ev, 1 << 20);
 	buf_printf(&ev, "event: %s\ndata: %s\n\n", k->name, data);
-	if (!buf_ok(&ev)) {
+	if (buf_ok(&ev) != 0) {
 		log_warnx("stream: %s event dropped (too large)", k->name);
 		buf_free(&ev);
 		return;

@@ -1198,6 +1198,8 @@ http_req_rest_id(struct http_req *r, char *id, size_t n)
 	4096 /* bytes read from a client that should                           \
 	        send none (bounded, then refused) */
 
+#define HTTP_STREAM_SNDBUF 16384 /* SO_SNDBUF of a stream's socket */
+
 struct http_stream {
 	struct http_stream *prev, *next; /* on srv->streams */
 	struct http_server *srv;
@@ -1209,11 +1211,15 @@ struct http_stream {
 	void *arg;
 	const char *name; /* the route's, for messages */
 	char peer_addr[64];
+	int linked; /* on srv->streams */
 };
 
 static void
 http_stream_unlink(struct http_stream *st)
 {
+	if (!st->linked)
+		return;
+	st->linked = 0;
 	if (st->prev != NULL)
 		st->prev->next = st->next;
 	else
@@ -1265,6 +1271,8 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 	struct bufferevent *bev;
 	struct http_stream *st;
 	struct timeval tv;
+	evutil_socket_t fd;
+	int sndbuf = HTTP_STREAM_SNDBUF;
 
 	if (r->replied)
 		fatalx("%s: request already answered", __func__);
@@ -1308,10 +1316,17 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 	tv.tv_usec = 0;
 	bufferevent_set_timeouts(bev, NULL, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, HTTP_STREAM_MAX_IN);
+	/* A stream is a trickle: a small kernel buffer makes a client that
+	 * stopped reading show in our own queue soon, where max_queued
+	 * bounds it (the kernel would take megabytes first). */
+	if ((fd = bufferevent_getfd(bev)) >= 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		                 sizeof(sndbuf));
 	st->next = srv->streams;
 	if (srv->streams != NULL)
 		srv->streams->prev = st;
 	srv->streams = st;
+	st->linked = 1;
 	http_req_release(r);
 	if (srv->on_done != NULL)
 		srv->on_done(name, status, srv->arg);
