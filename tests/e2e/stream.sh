@@ -4,7 +4,8 @@
 # a stream held with an API key and one with a session cookie outlive it
 # on keepalives; enrolling an agent with a token sends an agent event, a
 # pending enrollment an enrollment event, creating a task a task event
-# naming it; logging out ends the cookie's stream, revoking a key ends its
+# naming it, a stored finding a finding event with its agent and seq;
+# logging out ends the cookie's stream, revoking a key ends its
 # stream; the 9th stream of one key gets 429; a client that never reads is
 # dropped (its queue bound is [admin] stream_queue) while the others go on
 # and the center answers; the gauge and counters hold the values.
@@ -134,6 +135,17 @@ v=$(metric 'vigil_stream_events_total{type="task"}')
 [ "${v:-0}" -ge 2 ] || fail "vigil_stream_events_total{type=task} = '$v'"
 [ "$(metric vigil_admin_streams)" = 2 ] || fail "vigil_admin_streams = $(metric vigil_admin_streams)"
 pass "a task created: task event with its id on both streams; metrics counted"
+
+now=$(date +%s)
+out=$(curl -sS --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" --key "$T/a/agent.key" \
+	-X POST "https://127.0.0.1:$GW/v1/events" -d "{\"events\": [
+ {\"seq\": 501, \"time\": $now, \"type\": \"finding\", \"level\": \"alert\",
+  \"data\": {\"path\": \"/tmp/x\", \"rule\": \"r\", \"score\": 90}}]}")
+expect_contains "$out" '"stored":1'
+wait_for 10 "a finding event" has admin "data: {\"agent_id\":\"$AID\",\"seq\":501}"
+grep -B1 -F "\"seq\":501}" "$T/admin.sse.log" | grep -q '^event: finding$' ||
+	fail "not a finding event: $(cat "$T/admin.sse.log")"
+pass "a finding stored: finding event with its agent and seq"
 
 # Both streams outlived the admin timeout (2 s) on keepalives.
 wait_for 15 "keepalives" test "$(count admin ': keepalive')" -ge 4
