@@ -76,6 +76,7 @@ sse() {
 has() { grep -qF -- "$2" "$T/$1.sse.log" 2>/dev/null; }
 count() { grep -cF -- "$2" "$T/$1.sse.log" 2>/dev/null || true; }
 metric() { metric_value "$(api GET /metrics)" "$1"; }
+gauge_is() { [ "$(metric vigil_admin_streams)" = "$1" ]; }
 
 sse admin "Authorization: Bearer $VIGIL_API_KEY"
 ADMIN_PID=$SSE_PID
@@ -148,7 +149,8 @@ grep -B1 -F "\"seq\":501}" "$T/admin.sse.log" | grep -q '^event: finding$' ||
 pass "a finding stored: finding event with its agent and seq"
 
 # Both streams outlived the admin timeout (2 s) on keepalives.
-wait_for 15 "keepalives" test "$(count admin ': keepalive')" -ge 4
+keepalives() { [ "$(count admin ': keepalive')" -ge 4 ]; }
+wait_for 15 "keepalives" keepalives
 has admin EOF && fail "the key's stream ended: $(cat "$T/admin.sse.log")"
 has cookie EOF && fail "the session's stream ended: $(cat "$T/cookie.sse.log")"
 pass "streams outlive the admin listener's timeout on keepalives"
@@ -191,7 +193,7 @@ pass "the 9th stream of one key: 429"
 K3=$(sed -nE 's/.*"key": "([^"]+)".*/\1/p' "$T/k3")
 sse slow "Authorization: Bearer $K3" noread
 wait_for 10 "the silent client" has slow connected
-wait_for 10 "the silent client's stream" test "$(metric vigil_admin_streams)" = 10
+wait_for 10 "the silent client's stream" gauge_is 10
 # Tasks, each an event, until the silent client is dropped.
 python3 - "$ADM" "$PKI/ca.crt" "$VIGIL_API_KEY" "$AID" <<'EOF' || fail "task flood"
 import http.client, ssl, sys, json, time
@@ -233,6 +235,5 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -m 5 --cacert "$PKI/ca.crt" \
 pass "a client that never reads is dropped; the others go on; the center answers"
 
 kill "$ADMIN_PID" 2>/dev/null || true
-gauge_is() { [ "$(metric vigil_admin_streams)" = "$1" ]; }
 wait_for 10 "the gauge to drop when a client leaves" gauge_is 8
 pass "a client leaving closes its stream (vigil_admin_streams 8)"
