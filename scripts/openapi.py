@@ -308,6 +308,21 @@ op("logout", "POST", "/api/v1/logout", "auth", "End the session and clear the co
 op("getSession", "GET", "/api/v1/session", "auth", "Who am I", "readonly",
    obj({"who": dict(S, description="user:NAME or key:ID"), "role": ROLE, "user": S,
         "totp": B}, ["who", "role"]))
+op("getStream", "GET", "/api/v1/stream", "auth",
+   "Live updates: server-sent events while the connection stays open", "readonly",
+   dict(S, description="text/event-stream: 'event: KIND' and 'data: JSON' lines"),
+   ctype="text/event-stream", errors=["429", "503"],
+   desc="Stays open, sending one event per change (coalesced: at most one per "
+   "kind and object every 250 ms): task {\"id\"} (created, cancelled, a run's "
+   "state or progress), agent {\"id\"} (enrolled, approved, revoked, labels, "
+   "back online), finding {\"agent_id\", \"seq\"} (stored), enrollment {\"id\"} "
+   "(a pending request arrived or was decided); {} when too many objects of one "
+   "kind changed at once (reload them all). A comment line (': keepalive') "
+   "every [admin] stream_keepalive (20 s), when the credentials are checked "
+   "again: the stream ends with its session or key, or when its role changes. "
+   "429 too_many_streams beyond [admin] max_streams in all or 8 per user or "
+   "key (Retry-After); 503 while the center stops. See docs/admin-api.md, "
+   "\"Live updates\".")
 op("changePassword", "POST", "/api/v1/session/password", "auth",
    "Change one's own password (local users)", "readonly", obj({"user": S}),
    body=obj({"old": S, "new": dict(S, minLength=10, maxLength=256)}, ["old", "new"],

@@ -286,6 +286,7 @@ agent_labels(struct http_req *r, const char *id)
 	else {
 		log_info("admin: labels of agent %s set to %s by %s", id, ls,
 		         r->who);
+		stream_emit_id(C(r), "agent", id);
 		agent_show(r, id);
 	}
 out:
@@ -332,6 +333,7 @@ agent_revoke(struct http_req *r, const char *id)
 	log_info("admin: revoked agent %s (%d certificates) by %s", id, n,
 	         r->peer_addr);
 	metrics_add("vigil_revocations_total", NULL, 1);
+	stream_emit_id(c, "agent", id);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:s, s:i}", "id", id, "status",
 	                          "revoked", "certificates_revoked", n));
@@ -553,6 +555,8 @@ enrollment_approve(struct http_req *r, const char *id)
 		goto store_fail;
 	}
 	metrics_add("vigil_enrollments_total", "result=\"approved\"", 1);
+	stream_emit_id(c, "enrollment", id);
+	stream_emit_id(c, "agent", p.agent_id);
 	log_info("admin: approved enrollment %s: agent %s (%s)", id, p.agent_id,
 	         jstr(f, "hostname"));
 	http_reply_json(r, 200,
@@ -588,6 +592,7 @@ enrollment_reject(struct http_req *r, const char *id)
 		return;
 	}
 	metrics_add("vigil_enrollments_total", "result=\"rejected\"", 1);
+	stream_emit_id(c, "enrollment", id);
 	log_info("admin: rejected enrollment %s", id);
 	http_reply_json(
 	    r, 200, json_pack("{s:s, s:s}", "id", id, "status", "rejected"));

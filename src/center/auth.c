@@ -81,21 +81,19 @@ reply_401(struct http_req *r, const char *msg)
 	return -1;
 }
 
-/* Identifies the caller by API key; 0, -1 after replying. */
+/*
+ * The role the API key stored under hash grants now, ROLE_NONE when it
+ * grants none (unknown, revoked, expired, its owner disabled or
+ * removed); id and last_used (may be NULL) get the key's. A key whose
+ * owner's role was lowered acts with the lower role.
+ */
 static int
-key_principal(struct http_req *r, const char *key)
+key_lookup(struct center *c, const char *hash, long long now, char *id,
+           size_t idn, long long *last_used)
 {
-	struct center *c = C(r);
 	struct store_rows *q;
-	char hash[65], id[64] = "";
-	long long now = (long long)time(NULL), last_used = 0;
 	int role = ROLE_NONE, ok = 0;
 
-	if (strlen(key) > 256)
-		return reply_401(r, "API key not valid");
-	sha256_hex(key, strlen(key), hash);
-	/* A key whose owner was disabled or removed stops working; one
-	 * whose owner's role was lowered acts with the lower role. */
 	q = store_query(
 	    c->store,
 	    "SELECT k.id, k.role, k.owner, u.disabled, k.last_used, u.role "
@@ -108,18 +106,36 @@ key_principal(struct http_req *r, const char *key)
 		const char *owner = store_text(q, 2);
 		int by_user = owner != NULL && strncmp(owner, "user:", 5) == 0;
 
-		snprintf(id, sizeof(id), "%s",
-		         store_text(q, 0) ? store_text(q, 0) : "?");
+		if (id != NULL)
+			snprintf(id, idn, "%s",
+			         store_text(q, 0) ? store_text(q, 0) : "?");
 		role = role_parse(store_text(q, 1));
 		if (by_user && role_parse(store_text(q, 5)) < role)
 			role = role_parse(store_text(q, 5));
-		last_used = store_isnull(q, 4) ? 0 : store_int(q, 4);
+		if (last_used != NULL)
+			*last_used = store_isnull(q, 4) ? 0 : store_int(q, 4);
 		ok =
 		    role != ROLE_NONE &&
 		    (!by_user || (!store_isnull(q, 3) && store_int(q, 3) == 0));
 	}
 	store_done(q);
-	if (!ok)
+	return ok ? role : ROLE_NONE;
+}
+
+/* Identifies the caller by API key; 0, -1 after replying. */
+static int
+key_principal(struct http_req *r, const char *key)
+{
+	struct center *c = C(r);
+	char hash[65], id[64] = "";
+	long long now = (long long)time(NULL), last_used = 0;
+	int role;
+
+	if (strlen(key) > 256)
+		return reply_401(r, "API key not valid");
+	sha256_hex(key, strlen(key), hash);
+	role = key_lookup(c, hash, now, id, sizeof(id), &last_used);
+	if (role == ROLE_NONE)
 		return reply_401(
 		    r, "API key not valid (unknown, revoked or expired, or its "
 		       "owner is disabled)");
@@ -224,6 +240,56 @@ identify(struct http_req *r)
 	                    "/api/v1/login) or send an API key "
 	                    "(Authorization: Bearer <key>); the bootstrap key "
 	                    "is in the center's data directory (admin.key)");
+}
+
+int
+auth_credential(struct http_req *r, int *is_key, char hash[65])
+{
+	const char *h = http_req_header(r, "Authorization");
+	char sid[SECRET_HEX_LEN + 1];
+
+	if (h != NULL) {
+		if (strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256)
+			return -1;
+		*is_key = 1;
+		sha256_hex(h + 7, strlen(h + 7), hash);
+		return 0;
+	}
+	if (auth_cookie_session(r, sid) == -1)
+		return -1;
+	*is_key = 0;
+	sha256_hex(sid, strlen(sid), hash);
+	explicit_bzero(sid, sizeof(sid));
+	return 0;
+}
+
+int
+auth_recheck(struct center *c, int is_key, const char *hash)
+{
+	struct store_rows *q;
+	long long now = (long long)time(NULL), created = 0, seen = 0;
+	int role = ROLE_NONE;
+
+	if (is_key)
+		return key_lookup(c, hash, now, NULL, 0, NULL);
+	/* A session row goes at logout and when its user is changed,
+	 * disabled or removed (auth_users.c); the timeouts are checked
+	 * here as the authorizer checks them, without counting this as
+	 * the session's use. */
+	q = store_query(c->store,
+	                "SELECT role, created_at, last_seen FROM sessions "
+	                "WHERE hash = ?",
+	                "s", hash);
+	if (q != NULL && store_next(q) == 1) {
+		role = role_parse(store_text(q, 0));
+		created = store_int(q, 1);
+		seen = store_int(q, 2);
+	}
+	store_done(q);
+	if (now - seen >= c->conf.session_idle ||
+	    now - created >= c->conf.session_lifetime)
+		return ROLE_NONE;
+	return role;
 }
 
 int

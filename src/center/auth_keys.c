@@ -183,6 +183,7 @@ adm_key_revoke(struct http_req *r)
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
 	}
+	stream_recheck(C(r));
 	log_info("auth: API key %s revoked by %s, with %d key%s it made",
 	         r->rest, r->who, made, made == 1 ? "" : "s");
 	http_reply_json(r, 200,

@@ -315,6 +315,7 @@ auth_logout(struct http_req *r)
 		sha256_hex(sid, strlen(sid), h);
 		store_exec(C(r)->store, "DELETE FROM sessions WHERE hash = ?",
 		           "s", h);
+		stream_recheck(C(r));
 	}
 	http_set_header(r, "Set-Cookie",
 	                COOKIE "=; Path=/; Max-Age=0; Secure; HttpOnly; "

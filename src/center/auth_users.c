@@ -167,6 +167,7 @@ end_sessions(struct center *c, const char *name)
 {
 	store_exec(c->store, "DELETE FROM sessions WHERE user_name = ?", "s",
 	           name);
+	stream_recheck(c);
 }
 
 /* The last enabled admin cannot demote, disable or remove itself away. */
@@ -269,6 +270,8 @@ user_update(struct http_req *r, const char *name)
 		               "UPDATE users SET totp_secret = NULL, "
 		               "totp_pending = NULL WHERE name = ?",
 		               "s", name);
+	if (end) /* the user's streams too, once this is done */
+		stream_recheck(c);
 	if (n == 1 && end)
 		n = store_exec(c->store,
 		               "DELETE FROM sessions WHERE user_name = ?", "s",

@@ -70,6 +70,9 @@ struct center_conf {
 	long long lockout;            /* seconds an account stays locked */
 	long long session_idle;       /* seconds */
 	long long session_lifetime;   /* seconds */
+	long long max_streams;        /* live update streams, all in all */
+	long long stream_keepalive;   /* seconds */
+	long long stream_queue;       /* bytes waiting for one stream */
 	/* [ldap] (optional identity source; off while uri is NULL) */
 	char *ldap_uri;
 	char *ldap_ca_file;
@@ -111,6 +114,7 @@ struct center {
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
 	struct console *console; /* the web console's files, or NULL */
+	struct streams *streams; /* stream.c: live update streams */
 	char dummy_hash[128];    /* verified against for unknown users */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_chld, *ev_keyrestart;
 	long long key_started, key_backoff;        /* key process restarts */
@@ -240,6 +244,13 @@ int console_check(const char *dir);
 extern const struct http_route auth_admin_routes[];
 int auth_init(struct center *c);
 int auth_authorize(struct http_req *r);
+/* The credential r carries (API key or session cookie) as the SHA-256
+ * (hex) it is stored under: 0, or -1 when it carries none. */
+int auth_credential(struct http_req *r, int *is_key, char hash[65]);
+/* The role that credential grants now; ROLE_NONE when it grants none any
+ * more (revoked, expired, logged out, its user changed or disabled).
+ * Changes nothing (not even the session's idle time). */
+int auth_recheck(struct center *c, int is_key, const char *hash);
 
 /* gateway.c / admin.c */
 extern const struct http_route gateway_routes[];
@@ -341,6 +352,21 @@ void forward_kick(struct center *c);
  * "center" and forwards it like any other event: the hook for the audit
  * log. 0 or -1. */
 int forward_audit(struct center *c, json_t *entry);
+
+/* stream.c: live updates on the admin API (GET /api/v1/stream). */
+extern const struct http_route stream_admin_routes[];
+void stream_declare_metrics(void);
+/* Tells the open streams that an object of kind type changed: data is
+ * {"id": ...} or, for findings, {"agent_id": ..., "seq": ...} (stolen).
+ * Coalesced: one event per type and id at most every 250 ms, the latest
+ * data winning. Cheap when no stream is open. */
+void stream_emit(struct center *c, const char *type, json_t *data);
+void stream_emit_id(struct center *c, const char *type, const char *id);
+/* Credentials may have ended (logout, key revoked, user changed): every
+ * stream's are checked again at once (after the current request). */
+void stream_recheck(struct center *c);
+/* Ends every stream (stop and shutdown). */
+void stream_shutdown(struct center *c);
 
 /* syslogin.c: the optional syslog listener ([syslog] enable). */
 int syslogin_start(struct center *c, struct buf *err);

@@ -149,6 +149,18 @@ const struct cfg_key center_conf_keys[] = {
     {"admin", "session_lifetime", CFG_DURATION, "12h", 1, 30 * DAY,
      OFF(session_lifetime), 0, NULL,
      "a session ends this long after login, however busy"},
+    {"admin", "max_streams", CFG_INT, "256", 0, 65536, OFF(max_streams), 0,
+     NULL,
+     "live update streams (GET /api/v1/stream) open at once, on top of "
+     "the admin API's other connections; 0: none (the console polls)"},
+    {"admin", "stream_keepalive", CFG_DURATION, "20s", 1, 300,
+     OFF(stream_keepalive), 0, NULL,
+     "a live update stream gets a comment line this often, and its "
+     "credentials are checked again"},
+    {"admin", "stream_queue", CFG_SIZE, "256k", 1024, 64LL << 20,
+     OFF(stream_queue), 0, NULL,
+     "bytes waiting for one stream's client; beyond, the client is "
+     "not reading and is dropped"},
     {"ldap", "uri", CFG_STR, NULL, 0, 0, OFF(ldap_uri), 0, NULL,
      "directory to authenticate users not found locally: ldaps://host, or "
      "ldap://host with starttls (unset: no LDAP)"},

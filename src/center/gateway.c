@@ -451,6 +451,7 @@ gw_enroll(struct http_req *r)
 		}
 		in_tx = 0;
 		enroll_count("pending");
+		stream_emit_id(c, "enrollment", req_id);
 		log_info("gateway: enrollment request %s from %s (%s) awaits "
 		         "approval",
 		         req_id, r->peer_addr, er.facts.hostname);
@@ -481,6 +482,7 @@ gw_enroll(struct http_req *r)
 	}
 	in_tx = 0;
 	enroll_count(cloned_from ? "reenrolled_clone" : "enrolled");
+	stream_emit_id(c, "agent", agent_id);
 	log_info("gateway: enrolled agent %s (%s) from %s%s%s", agent_id,
 	         er.facts.hostname, r->peer_addr,
 	         cloned_from ? ", a clone of " : "",
@@ -547,7 +549,7 @@ gw_heartbeat(struct http_req *r)
 	const uint8_t *body;
 	long long not_after = 0, now = (long long)time(NULL);
 	size_t len;
-	int found = 0, renew;
+	int found = 0, renew, was_offline = 0;
 
 	memset(&f, 0, sizeof(f));
 	buf_init(&err, 1024);
@@ -560,11 +562,14 @@ gw_heartbeat(struct http_req *r)
 	}
 	q = store_query(
 	    c->store,
-	    "SELECT machine_id, cert_not_after FROM agents WHERE id = ? AND "
-	    "status = 'active'",
+	    "SELECT machine_id, cert_not_after, last_seen FROM agents WHERE "
+	    "id = ? AND status = 'active'",
 	    "s", id);
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
+		/* Offline (or never seen) until now: its state changes. */
+		was_offline = store_isnull(q, 2) ||
+		              store_int(q, 2) < now - 3 * c->conf.poll_interval;
 		if (!store_isnull(q, 0))
 			mid = dup_or_null(store_text(q, 0));
 		not_after = store_int(q, 1);
@@ -610,6 +615,8 @@ gw_heartbeat(struct http_req *r)
 	    "issssssssss", now, f.hostname, f.fqdn, f.os, f.kernel, f.arch, ips,
 	    macs, f.agent_version, r->peer_addr, id);
 	metrics_add("vigil_heartbeats_total", NULL, 1);
+	if (was_offline)
+		stream_emit_id(c, "agent", id);
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;

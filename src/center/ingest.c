@@ -272,6 +272,18 @@ ingest_done(evutil_socket_t fd, short what, void *arg)
 			forward_kick(g->c); /* targets that are up send */
 			break;
 		}
+	for (j = jobs; j != NULL; j = j->next) {
+		size_t i;
+
+		/* One per finding: stream_emit coalesces them per agent. */
+		for (i = 0; j->bad == NULL && j->stored > 0 && i < j->b.n; i++)
+			if (strcmp(j->b.ev[i].type, "finding") == 0)
+				stream_emit(
+				    g->c, "finding",
+				    json_pack("{s:s, s:I}", "agent_id",
+				              j->agent, "seq",
+				              (json_int_t)j->b.ev[i].seq));
+	}
 	for (j = jobs; j != NULL; j = next) {
 		next = j->next;
 		if (j->bad != NULL) {

@@ -351,6 +351,7 @@ graceful_stop(struct center *c, int sig)
 	         http_server_conns(c->gw) + http_server_conns(c->adm));
 	c->stopping = (long long)time(NULL);
 	tasks_shutdown(c); /* held polls: 503, poll again after restart */
+	stream_shutdown(c);
 	http_server_stop_listening(c->gw);
 	http_server_stop_listening(c->adm);
 	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
@@ -428,9 +429,9 @@ static struct http_route *
 admin_table(void)
 {
 	const struct http_route *admp[] = {
-	    auth_admin_routes,     admin_routes,         tasks_admin_routes,
-	    events_admin_routes,   forward_admin_routes, audit_admin_routes,
-	    settings_admin_routes, findings_admin_routes};
+	    auth_admin_routes,     admin_routes,          tasks_admin_routes,
+	    events_admin_routes,   forward_admin_routes,  audit_admin_routes,
+	    settings_admin_routes, findings_admin_routes, stream_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }
@@ -556,6 +557,7 @@ main(int argc, char **argv)
 	events_declare_metrics();
 	audit_declare_metrics();
 	space_declare_metrics();
+	stream_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
@@ -607,6 +609,9 @@ main(int argc, char **argv)
 		c.gw_routes = routes_merge(gwp, 3);
 		c.adm_routes = admin_table();
 	}
+	/* Live update streams hold their connections: room for them on top
+	 * of the admin API's own. */
+	al.max_conns += (int)c.conf.max_streams;
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
 	c.adm = http_server_new(c.base, c.adm_ctx, c.adm_routes, &c, &al,
@@ -667,6 +672,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	stream_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
 	syslogin_stop(&c);
 	audit_set_sink(NULL, NULL);

@@ -516,6 +516,7 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	if (store_commit(c->store) == -1)
 		goto rollback;
 	metrics_add("vigil_tasks_created_total", NULL, 1);
+	stream_emit_id(c, "task", out_id);
 	log_info("tasks: %s task %s for %zu agents by %s", k->name, out_id,
 	         nagents, by);
 	/* Waking marks runs dispatched: one transaction for all of them
@@ -638,6 +639,17 @@ tick(evutil_socket_t fd, short what, void *arg)
 	if (n > 0)
 		metrics_add("vigil_task_runs_finished_total",
 		            "state=\"timeout\"", n);
+	if (c->streams != NULL) {
+		struct store_rows *q = store_query(
+		    c->store,
+		    "SELECT DISTINCT task_id FROM task_runs WHERE updated_at "
+		    "= ? AND state IN ('expired', 'failed')",
+		    "i", now);
+
+		while (q != NULL && store_next(q) == 1)
+			stream_emit_id(c, "task", store_text(q, 0));
+		store_done(q);
+	}
 	if (now / 60 != c->last_sched_minute) {
 		c->last_sched_minute = now / 60;
 		tasks_run_schedules(c, now);

@@ -227,6 +227,7 @@ task_cancel(struct http_req *r, const char *id)
 	           "is", now, id);
 	log_info("tasks: task %s cancelled by %s (%d runs)", id, r->peer_addr,
 	         n);
+	stream_emit_id(c, "task", id);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:i}", "id", id, "runs_cancelled", n));
 }

@@ -113,6 +113,8 @@ take_runs(struct center *c, const char *agent)
 		    "AND agent_id = ? AND state IN ('queued', 'dispatched')",
 		    "iiss", now, now,
 		    json_string_value(json_object_get(t, "id")), agent);
+		stream_emit_id(c, "task",
+		               json_string_value(json_object_get(t, "id")));
 	}
 	if (json_array_size(a) > 0)
 		metrics_add("vigil_tasks_dispatched_total", NULL,
@@ -306,6 +308,7 @@ gw_task_status(struct http_req *r)
 		            st.state == TASK_IN_DONE ? "state=\"done\""
 		                                     : "state=\"failed\"",
 		            1);
+	stream_emit_id(c, "task", r->rest);
 	http_reply_json(r, 200, json_pack("{s:b}", "cancel", 0));
 out:
 	task_status_free(&st);

@@ -104,7 +104,8 @@ struct http_server {
 	http_reply_hook on_reply;
 	int (*authorize)(struct http_req *r);
 	int (*check)(struct http_req *r);
-	http_handler fallback; /* GET/HEAD of a path no route knows */
+	http_handler fallback;       /* GET/HEAD of a path no route knows */
+	struct http_stream *streams; /* open streaming replies */
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
@@ -136,6 +137,9 @@ struct http_listener {
 	struct event *resume;
 	unsigned long errors;
 };
+
+static void http_stream_gone(struct http_server *s,
+                             struct evhttp_connection *evcon);
 
 static const char *
 http_method_name(enum evhttp_cmd_type t)
@@ -305,6 +309,7 @@ http_closecb(struct evhttp_connection *evcon, void *arg)
 	struct http_server *s = c->s;
 
 	(void)evcon;
+	http_stream_gone(s, evcon);
 	s->conns--;
 	if (!c->busy)
 		http_wait_unlink(c);
@@ -1553,4 +1558,195 @@ http_req_rest_id(struct http_req *r, char *id, size_t n)
 	memcpy(id, r->rest, len);
 	id[len] = '\0';
 	return slash ? slash : "";
+}
+
+/* --- streaming replies -------------------------------------------------- */
+
+/*
+ * A reply whose body is sent in pieces (http_req_stream_*). The request
+ * stays on its connection with its reply unfinished; evhttp then lets go
+ * of it when the connection fails (the client left, a timeout), and
+ * http_closecb tells us through http_stream_gone, which frees it.
+ */
+#define HTTP_STREAM_MAX_IN                                                     \
+	4096 /* bytes read from a client that should                           \
+	        send none (bounded, then refused) */
+
+#define HTTP_STREAM_SNDBUF 16384 /* SO_SNDBUF of a stream's socket */
+
+struct http_stream {
+	struct http_stream *prev, *next; /* on srv->streams */
+	struct http_server *srv;
+	struct evhttp_request *ev;
+	struct evhttp_connection *evcon;
+	struct evbuffer *chunk;
+	size_t max_queued;
+	http_stream_closed on_closed;
+	void *arg;
+	const char *name; /* the route's, for messages */
+	char peer_addr[64];
+	int linked; /* on srv->streams */
+};
+
+static void
+http_stream_unlink(struct http_stream *st)
+{
+	if (!st->linked)
+		return;
+	st->linked = 0;
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		st->srv->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	st->prev = st->next = NULL;
+}
+
+static void
+http_stream_free(struct http_stream *st)
+{
+	http_stream_unlink(st);
+	if (st->chunk != NULL)
+		evbuffer_free(st->chunk);
+	free(st);
+}
+
+/* The connection evcon is being freed: end its stream, if any. */
+static void
+http_stream_gone(struct http_server *s, struct evhttp_connection *evcon)
+{
+	struct http_stream *st, *next;
+
+	for (st = s->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->evcon != evcon)
+			continue;
+		/* A request evhttp let go of (its reply unfinished) is
+		 * ours to free; one still on the connection goes with it. */
+		if (evhttp_request_get_connection(st->ev) == NULL)
+			evhttp_request_free(st->ev);
+		http_stream_unlink(st);
+		if (st->on_closed != NULL)
+			st->on_closed(st, st->arg);
+		http_stream_free(st);
+	}
+}
+
+struct http_stream *
+http_req_stream_start(struct http_req *r, int status, const char *ctype,
+                      size_t max_queued, http_stream_closed on_closed,
+                      void *arg)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+	struct http_server *srv = r->srv;
+	const char *name = http_route_name(r);
+	struct evkeyvalq *out;
+	struct bufferevent *bev;
+	struct http_stream *st;
+	struct timeval tv;
+	evutil_socket_t fd;
+	int sndbuf = HTTP_STREAM_SNDBUF;
+
+	if (r->replied)
+		fatalx("%s: request already answered", __func__);
+	if (strcmp(r->method, "HEAD") == 0) {
+		http_send(r, status, ctype, "", 0);
+		return NULL;
+	}
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		fatalx("%s: request without a connection", __func__);
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->chunk = evbuffer_new()) == NULL) {
+		free(st);
+		http_reply_error(r, 500, "internal_error", "out of memory");
+		return NULL;
+	}
+	if (reply_checked(r, status)) {
+		evbuffer_free(st->chunk);
+		free(st);
+		return NULL;
+	}
+	st->srv = srv;
+	st->ev = r->ev;
+	st->evcon = evcon;
+	st->max_queued = max_queued;
+	st->on_closed = on_closed;
+	st->arg = arg;
+	st->name = name;
+	snprintf(st->peer_addr, sizeof(st->peer_addr), "%s", r->peer_addr);
+	out = evhttp_request_get_output_headers(r->ev);
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", ctype);
+	evhttp_remove_header(out, "Connection");
+	evhttp_add_header(out, "Connection", "close");
+	if (srv->on_reply != NULL)
+		srv->on_reply(r, status, "", 0);
+	evhttp_send_reply_start(r->ev, status, NULL);
+	/* No read timeout (the client has nothing more to say), a write
+	 * timeout (it must keep reading), and a bound on what it may send. */
+	tv.tv_sec = srv->limits.timeout_secs;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(bev, NULL, &tv);
+	bufferevent_setwatermark(bev, EV_READ, 0, HTTP_STREAM_MAX_IN);
+	/* A stream is a trickle: a small kernel buffer makes a client that
+	 * stopped reading show in our own queue soon, where max_queued
+	 * bounds it (the kernel would take megabytes first). */
+	if ((fd = bufferevent_getfd(bev)) >= 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		                 sizeof(sndbuf));
+	st->next = srv->streams;
+	if (srv->streams != NULL)
+		srv->streams->prev = st;
+	srv->streams = st;
+	st->linked = 1;
+	http_req_release(r);
+	if (srv->on_done != NULL)
+		srv->on_done(name, status, srv->arg);
+	return st;
+}
+
+size_t
+http_req_stream_queued(const struct http_stream *st)
+{
+	return evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(st->evcon)));
+}
+
+int
+http_req_stream_send(struct http_stream *st, const void *p, size_t len)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
+	struct evhttp_connection *evcon = st->evcon;
+	size_t queued = http_req_stream_queued(st);
+	const char *why = NULL;
+
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		why = "it sent data on a streaming reply";
+	else if (queued + len > st->max_queued)
+		why = "it does not read what is sent";
+	else if (evbuffer_add(st->chunk, p, len) == -1)
+		why = "out of memory";
+	if (why == NULL) {
+		evhttp_send_reply_chunk(st->ev, st->chunk);
+		return 0;
+	}
+	log_warnx("http: route %s: closing the stream to %s: %s (%zu bytes "
+	          "waiting)",
+	          st->name, st->peer_addr, why, queued);
+	/* Unlinked first: the close callback must not find it. The
+	 * request goes with the connection. */
+	http_stream_free(st);
+	evhttp_connection_free(evcon);
+	return -1;
+}
+
+void
+http_req_stream_end(struct http_stream *st)
+{
+	struct evhttp_request *ev = st->ev;
+
+	http_stream_free(st);
+	evhttp_send_reply_end(ev);
 }

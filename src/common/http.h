@@ -179,6 +179,43 @@ const char *http_close_reason_name(enum http_close_reason why);
  */
 struct http_req *http_req_defer(struct http_req *r);
 
+/*
+ * Streaming replies (server-sent events): the handler starts a reply
+ * whose body follows in pieces for as long as it likes, and keeps the
+ * stream it gets back. The status and headers leave at once (set extra
+ * headers before; the reply check, reply hook and on_done run as for any
+ * reply), with Content-Type ctype and "Connection: close": the connection
+ * serves nothing else and closes when the stream ends.
+ *
+ * While it is open, the server's idle timeout stops applying to the
+ * client's silence (it sends nothing more) and applies to its reading
+ * instead: output that cannot be written for timeout_secs ends it. So
+ * does more than max_queued bytes waiting to be written (a client that
+ * stopped reading), checked at each send, and any byte the client sends.
+ *
+ * Returns NULL when it replied instead: to HEAD (the headers alone), or
+ * with the reply check's error or 500 (out of memory). on_closed (may be
+ * NULL) is called once when the connection ends other than through
+ * http_req_stream_end or a failed send (the client left, a timeout, the
+ * server freed): st is freed when it returns, and must not be used in
+ * it. A handler keeps only the stream, never r.
+ */
+struct http_stream;
+typedef void (*http_stream_closed)(struct http_stream *st, void *arg);
+struct http_stream *http_req_stream_start(struct http_req *r, int status,
+                                          const char *ctype, size_t max_queued,
+                                          http_stream_closed on_closed,
+                                          void *arg);
+/* Sends len bytes: 0, or -1 when the client is too far behind or sent
+ * bytes of its own; the connection is then closed and st freed, without
+ * on_closed. */
+int http_req_stream_send(struct http_stream *st, const void *p, size_t len);
+/* Ends the reply and frees st; the connection closes once the rest is
+ * written. */
+void http_req_stream_end(struct http_stream *st);
+/* Bytes waiting to be written to the client. */
+size_t http_req_stream_queued(const struct http_stream *st);
+
 /* Body of the request (not NUL-terminated), and its length. */
 const uint8_t *http_req_body(struct http_req *r, size_t *len);
 /* Parses the body as a JSON object. On failure replies 400 with a message
