@@ -71,14 +71,16 @@ tls_fail_cb(const char *reason)
  * Every held task poll is a connection: take all the descriptors the hard
  * limit allows (the soft default of 1024 would cap the fleet), then size
  * the gateway to fit. [gateway] max_conns = 0 (the default) means "what
- * the limit allows, less FD_RESERVE for the database, the key process,
- * forwarders and the admin API"; a warning only when the operator asked
+ * the limit allows, less FD_RESERVE for the database, the key process and
+ * forwarders, less the admin API's connections and live update streams
+ * (reserve)"; a warning only when the operator asked
  * for more than the system allows. Returns the gateway's connection limit
  * (0 = none).
  */
 #define FD_RESERVE 100
+#define ADMIN_MAX_CONNS 256 /* besides live update streams */
 static long long
-fit_fd_limit(long long asked)
+fit_fd_limit(long long asked, long long reserve)
 {
 	struct rlimit rl;
 	long long room;
@@ -94,23 +96,23 @@ fit_fd_limit(long long asked)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY)
 		return asked;
-	room = (long long)rl.rlim_cur - FD_RESERVE;
+	reserve += FD_RESERVE;
+	room = (long long)rl.rlim_cur - reserve;
 	if (room < 1)
 		room = 1;
 	if (asked == 0) {
 		log_debug("vigild: gateway connection limit %lld (descriptor "
-		          "limit %llu less %d)",
-		          room, (unsigned long long)rl.rlim_cur, FD_RESERVE);
+		          "limit %llu less %lld)",
+		          room, (unsigned long long)rl.rlim_cur, reserve);
 		return room;
 	}
 	if (asked > room)
 		log_warnx("vigild: [gateway] max_conns = %lld is more than the "
-		          "file descriptor limit (%llu) allows (%lld, %d kept "
-		          "for the center itself): agents beyond it cannot "
-		          "connect; raise the limit (ulimit -n, LimitNOFILE=) "
-		          "or lower max_conns",
-		          asked, (unsigned long long)rl.rlim_cur, room,
-		          FD_RESERVE);
+		          "file descriptor limit (%llu) allows (%lld, %lld kept "
+		          "for the admin API and the center itself): agents "
+		          "beyond it cannot connect; raise the limit (ulimit -n, "
+		          "LimitNOFILE=) or lower max_conns",
+		          asked, (unsigned long long)rl.rlim_cur, room, reserve);
 	return asked;
 }
 
@@ -527,7 +529,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	center_paths_init(&c.conf, &c.paths);
-	gw_max_conns = fit_fd_limit(c.conf.gw_max_conns);
+	gw_max_conns = fit_fd_limit(c.conf.gw_max_conns,
+	                            ADMIN_MAX_CONNS + c.conf.max_streams);
 	if (center_check(&c.conf, &c.paths, check_only) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
 		          check_only ? "" : "; not starting");
@@ -598,7 +601,7 @@ main(int argc, char **argv)
 	al.max_body = (size_t)c.conf.adm_max_body;
 	al.max_headers = 16384;
 	al.timeout_secs = (int)c.conf.adm_timeout;
-	al.max_conns = 256;
+	al.max_conns = ADMIN_MAX_CONNS;
 	al.handshake_timeout = (int)c.conf.adm_handshake_timeout;
 	al.request_timeout = (int)c.conf.adm_request_timeout;
 	al.max_per_addr = (int)c.conf.adm_max_per_addr;
@@ -609,9 +612,6 @@ main(int argc, char **argv)
 		c.gw_routes = routes_merge(gwp, 3);
 		c.adm_routes = admin_table();
 	}
-	/* Live update streams hold their connections: room for them on top
-	 * of the admin API's own. */
-	al.max_conns += (int)c.conf.max_streams;
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
 	                       gateway_done);
 	c.adm = http_server_new(c.base, c.adm_ctx, c.adm_routes, &c, &al,

@@ -106,6 +106,7 @@ struct http_server {
 	int (*check)(struct http_req *r);
 	http_handler fallback;       /* GET/HEAD of a path no route knows */
 	struct http_stream *streams; /* open streaming replies */
+	int nstreams;                /* how many; not in max_conns */
 
 	struct event *accept_ev;  /* runs http_accept_cb after accepts */
 	struct http_fresh *fresh; /* bufferevents made since it last ran */
@@ -445,9 +446,10 @@ http_req_donecb(struct evhttp_request *ev, void *arg)
 
 /*
  * Counts a new connection, or refuses it (-1: the caller closes it):
- * past max_per_addr from its address; or at max_conns, unless the oldest
- * connection not being answered (idle, handshaking, still sending its
- * request) can be closed to make room. The per-address check comes
+ * past max_per_addr from its address; or at max_conns (connections that
+ * hold a streaming reply do not count: their callers bound them), unless
+ * the oldest connection not being answered (idle, handshaking, still
+ * sending its request) can be closed to make room. The per-address check comes
  * first, so a client at its limit cannot push others out.
  */
 static int
@@ -466,7 +468,8 @@ http_conn_add(struct http_server *s, struct evhttp_connection *evcon,
 		http_note_close(s, HTTP_CLOSED_PER_ADDR, evcon);
 		return -1;
 	}
-	if (s->limits.max_conns > 0 && s->conns >= s->limits.max_conns) {
+	if (s->limits.max_conns > 0 &&
+	    s->conns - s->nstreams >= s->limits.max_conns) {
 		if (s->wait_head == NULL) {
 			http_note_close(s, HTTP_CLOSED_FULL, evcon);
 			return -1;
@@ -1594,6 +1597,7 @@ http_stream_unlink(struct http_stream *st)
 	if (!st->linked)
 		return;
 	st->linked = 0;
+	st->srv->nstreams--;
 	if (st->prev != NULL)
 		st->prev->next = st->next;
 	else
@@ -1701,6 +1705,7 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 		srv->streams->prev = st;
 	srv->streams = st;
 	st->linked = 1;
+	srv->nstreams++;
 	http_req_release(r);
 	if (srv->on_done != NULL)
 		srv->on_done(name, status, srv->arg);

@@ -51,7 +51,9 @@ struct http_limits {
 	                          renewed by every byte) */
 	int max_conns;         /* 0 = unlimited; at it the oldest connection
 	                          not being answered is closed for a new one,
-	                          else the new one is closed at once */
+	                          else the new one is closed at once;
+	                          streaming replies (http_req_stream_start)
+	                          are not counted: the caller bounds them */
 	int max_per_addr;      /* connections from one address (IPv4, or an
 	                          IPv6 /64); 0 = unlimited */
 	int handshake_timeout; /* seconds from accept to the end of the TLS
