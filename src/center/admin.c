@@ -33,7 +33,7 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 	char line[sizeof(key) + 1];
 	int n = 0, rc;
 
-	q = store_query(c->store, "SELECT COUNT(*) FROM api_keys", NULL);
+	q = store_query(c->store, "SELECT COUNT(*) FROM api_keys");
 	if (q == NULL || store_next(q) != 1) {
 		store_done(q);
 		buf_puts(err, "cannot read api_keys");
@@ -69,7 +69,7 @@ admin_bootstrap_key(struct center *c, struct buf *err)
 	        c->store,
 	        "INSERT INTO api_keys (id, hash, role, label, created_at) "
 	        "VALUES (?, ?, 'admin', 'bootstrap', ?)",
-	        "ssi", id, hash, (long long)time(NULL)) != 1) {
+	        S_TEXT(id), S_TEXT(hash), S_INT(time(NULL))) != 1) {
 		buf_puts(err, "cannot store the bootstrap key");
 		rc = -1;
 	}
@@ -212,7 +212,7 @@ agent_show(struct http_req *r, const char *id)
 
 	q = store_query(c->store,
 	                "SELECT " AGENT_COLUMNS " FROM agents WHERE id = ?",
-	                "s", id);
+	                S_TEXT(id));
 	if (q != NULL && store_next(q) == 1)
 		o = agent_row(c, q);
 	store_done(q);
@@ -278,7 +278,7 @@ agent_labels(struct http_req *r, const char *id)
 	n = ls == NULL ? -1
 	               : store_exec(C(r)->store,
 	                            "UPDATE agents SET labels = ? WHERE id = ?",
-	                            "ss", ls, id);
+	                            S_TEXT(ls), S_TEXT(id));
 	if (n < 0)
 		http_reply_error(r, 500, "store", "store unavailable");
 	else if (n == 0)
@@ -312,12 +312,12 @@ agent_revoke(struct http_req *r, const char *id)
 	a = store_exec(c->store,
 	               "UPDATE agents SET status = 'revoked' WHERE id = ? AND "
 	               "status = 'active'",
-	               "s", id);
+	               S_TEXT(id));
 	n = a != 1 ? a
 	           : store_exec(c->store,
 	                        "UPDATE certs SET revoked_at = ? WHERE "
 	                        "agent_id = ? AND revoked_at IS NULL",
-	                        "is", now, id);
+	                        S_INT(now), S_TEXT(id));
 	if (a < 0 || n < 0 || (a == 1 && store_commit(c->store) == -1)) {
 		store_rollback(c->store);
 		http_reply_error(r, 500, "store", "store unavailable");
@@ -462,7 +462,7 @@ load_pending(struct center *c, const char *id, struct pending *p)
 	    c->store,
 	    "SELECT agent_id, csr, facts, labels, token_id, source_addr, "
 	    "cloned_from FROM enrollments WHERE id = ? AND status = 'pending'",
-	    "s", id);
+	    S_TEXT(id));
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
 		p->agent_id = dup_or_null(store_text(q, 0));
@@ -536,17 +536,19 @@ enrollment_approve(struct http_req *r, const char *id)
 	        "enrolled_at, token_id, source_addr, cloned_from) "
 	        "VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
 	        "?)",
-	        "sssssssssssisss", p.agent_id, jstr(f, "hostname"),
-	        jstr(f, "fqdn"), jstr(f, "os"), jstr(f, "kernel"),
-	        jstr(f, "arch"), ips, macs, jstr(f, "machine_id"),
-	        jstr(f, "agent_version"), p.labels, (long long)time(NULL),
-	        p.token_id, p.addr, p.cloned) != 1 ||
+	        S_TEXT(p.agent_id), S_TEXT(jstr(f, "hostname")),
+	        S_TEXT(jstr(f, "fqdn")), S_TEXT(jstr(f, "os")),
+	        S_TEXT(jstr(f, "kernel")), S_TEXT(jstr(f, "arch")), S_TEXT(ips),
+	        S_TEXT(macs), S_TEXT(jstr(f, "machine_id")),
+	        S_TEXT(jstr(f, "agent_version")), S_TEXT(p.labels),
+	        S_INT(time(NULL)), S_TEXT(p.token_id), S_TEXT(p.addr),
+	        S_TEXT(p.cloned)) != 1 ||
 	    db_add_cert(c->store, p.agent_id, x) == -1 ||
 	    store_exec(
 	        c->store,
 	        "UPDATE enrollments SET status = 'approved', decided_at = ?, "
 	        "certificate = ? WHERE id = ? AND status = 'pending'",
-	        "iss", (long long)time(NULL), buf_cstr(&pem), id) != 1) {
+	        S_INT(time(NULL)), S_TEXT(buf_cstr(&pem)), S_TEXT(id)) != 1) {
 		store_rollback(c->store);
 		goto store_fail;
 	}
@@ -585,7 +587,7 @@ enrollment_reject(struct http_req *r, const char *id)
 	    c->store,
 	    "UPDATE enrollments SET status = 'rejected', decided_at = ? "
 	    "WHERE id = ? AND status = 'pending'",
-	    "is", (long long)time(NULL), id);
+	    S_INT(time(NULL)), S_TEXT(id));
 	if (n != 1) {
 		http_reply_error(r, 404, "not_found",
 		                 "no pending enrollment request %s", id);
@@ -740,7 +742,8 @@ adm_token_create(struct http_req *r)
 	        C(r)->store,
 	        "INSERT INTO tokens (id, hash, max_uses, used, expires_at, "
 	        "labels, created_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
-	        "ssiisi", id, hash, uses, now + expires, ls, now) != 1) {
+	        S_TEXT(id), S_TEXT(hash), S_INT(uses), S_INT(now + expires),
+	        S_TEXT(ls), S_INT(now)) != 1) {
 		http_reply_error(r, 500, "store", "cannot store the token");
 		goto out;
 	}
@@ -772,8 +775,8 @@ adm_token_delete(struct http_req *r)
 	                 "SELECT id, max_uses, used, expires_at, labels, "
 	                 "created_at FROM tokens WHERE id = ?",
 	                 r->rest);
-	n = store_exec(C(r)->store, "DELETE FROM tokens WHERE id = ?", "s",
-	               r->rest);
+	n = store_exec(C(r)->store, "DELETE FROM tokens WHERE id = ?",
+	               S_TEXT(r->rest));
 	if (n != 1) {
 		http_reply_error(r, 404, "not_found", "no token %.64s",
 		                 r->rest);
@@ -860,7 +863,7 @@ adm_metrics(struct http_req *r)
 	char lbl[96];
 
 	AUTH(r);
-	q = store_query(c->store, "SELECT status, last_seen FROM agents", NULL);
+	q = store_query(c->store, "SELECT status, last_seen FROM agents");
 	while (q != NULL && store_next(q) == 1) {
 		const char *s =
 		    agent_state(c, store_text(q, 0),
@@ -875,7 +878,7 @@ adm_metrics(struct http_req *r)
 	store_done(q);
 	q = store_query(
 	    c->store,
-	    "SELECT COUNT(*) FROM enrollments WHERE status = 'pending'", NULL);
+	    "SELECT COUNT(*) FROM enrollments WHERE status = 'pending'");
 	if (q != NULL && store_next(q) == 1)
 		pending = store_int(q, 0);
 	store_done(q);

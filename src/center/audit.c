@@ -133,8 +133,7 @@ audit_append(struct center *c, const struct audit_entry *a)
 	began = 1;
 	memcpy(prev, HASHCHAIN_ZERO, 65);
 	q = store_query(c->store,
-	                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
-	                NULL);
+	                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
 	if (q == NULL)
 		goto fail;
 	if (store_next(q) == 1) {
@@ -160,9 +159,10 @@ audit_append(struct center *c, const struct audit_entry *a)
 	               "target, status, before_json, after_json, "
 	               "request_json, error, prev_hash, hash) VALUES (?, ?, "
 	               "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	               "iissssissssss", id, now, a->who, a->addr, a->action,
-	               a->target, (long long)a->status, bj, aj, rj, a->error,
-	               prev, hash) != 1 ||
+	               S_INT(id), S_INT(now), S_TEXT(a->who), S_TEXT(a->addr),
+	               S_TEXT(a->action), S_TEXT(a->target), S_INT(a->status),
+	               S_TEXT(bj), S_TEXT(aj), S_TEXT(rj), S_TEXT(a->error),
+	               S_TEXT(prev), S_TEXT(hash)) != 1 ||
 	    store_commit(c->store) == -1)
 		goto fail;
 	began = 0;
@@ -204,7 +204,7 @@ audit_before_row(struct http_req *r, const char *sql, const char *id)
 	const char *t;
 	int i, n;
 
-	q = store_query(C(r)->store, sql, "s", id);
+	q = store_query(C(r)->store, sql, S_TEXT(id));
 	if (q != NULL && store_next(q) == 1 && (o = json_object()) != NULL) {
 		n = store_ncols(q);
 		for (i = 0; i < n; i++) {

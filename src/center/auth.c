@@ -101,7 +101,7 @@ key_lookup(struct center *c, const char *hash, long long now, char *id,
 	    "u.name = substr(k.owner, 6) "
 	    "WHERE k.hash = ? AND k.revoked_at IS NULL AND "
 	    "(k.expires_at IS NULL OR k.expires_at > ?)",
-	    "si", hash, now);
+	    S_TEXT(hash), S_INT(now));
 	if (q != NULL && store_next(q) == 1) {
 		const char *owner = store_text(q, 2);
 		int by_user = owner != NULL && strncmp(owner, "user:", 5) == 0;
@@ -146,7 +146,7 @@ key_principal(struct http_req *r, const char *key)
 	if (last_used < now - 60)
 		store_exec(c->store,
 		           "UPDATE api_keys SET last_used = ? WHERE id = ?",
-		           "is", now, id);
+		           S_INT(now), S_TEXT(id));
 	return 0;
 }
 
@@ -165,7 +165,7 @@ session_principal(struct http_req *r, const char *sid)
 	q = store_query(c->store,
 	                "SELECT user_name, role, csrf_hash, created_at, "
 	                "last_seen FROM sessions WHERE hash = ?",
-	                "s", hash);
+	                S_TEXT(hash));
 	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL &&
 	    store_text(q, 2) != NULL) {
 		found = 1;
@@ -182,8 +182,8 @@ session_principal(struct http_req *r, const char *sid)
 		                 "log in again");
 	if (now - seen >= c->conf.session_idle ||
 	    now - created >= c->conf.session_lifetime) {
-		store_exec(c->store, "DELETE FROM sessions WHERE hash = ?", "s",
-		           hash);
+		store_exec(c->store, "DELETE FROM sessions WHERE hash = ?",
+		           S_TEXT(hash));
 		return reply_401(r,
 		                 now - created >= c->conf.session_lifetime
 		                     ? "session expired (lifetime reached); "
@@ -215,7 +215,7 @@ session_principal(struct http_req *r, const char *sid)
 	if (seen < now)
 		store_exec(c->store,
 		           "UPDATE sessions SET last_seen = ? WHERE hash = ?",
-		           "is", now, hash);
+		           S_INT(now), S_TEXT(hash));
 	snprintf(r->who, sizeof(r->who), "user:%s", user);
 	r->role = role;
 	return 0;
@@ -279,7 +279,7 @@ auth_recheck(struct center *c, int is_key, const char *hash)
 	q = store_query(c->store,
 	                "SELECT role, created_at, last_seen FROM sessions "
 	                "WHERE hash = ?",
-	                "s", hash);
+	                S_TEXT(hash));
 	if (q != NULL && store_next(q) == 1) {
 		role = role_parse(store_text(q, 0));
 		created = store_int(q, 1);

@@ -26,15 +26,12 @@ adm_keys(struct http_req *r)
 
 	/* Admins see every key; others the keys they made (and a key
 	 * itself). */
-	q = store_query(C(r)->store,
-	                all ? "SELECT id, role, label, owner, created_at, "
-	                      "expires_at, revoked_at, last_used FROM api_keys "
-	                      "ORDER BY created_at, id"
-	                    : "SELECT id, role, label, owner, created_at, "
-	                      "expires_at, revoked_at, last_used FROM api_keys "
-	                      "WHERE owner = ? OR 'key:' || id = ? ORDER BY "
-	                      "created_at, id",
-	                all ? NULL : "ss", r->who, r->who);
+	q = store_query(
+	    C(r)->store,
+	    "SELECT id, role, label, owner, created_at, expires_at, "
+	    "revoked_at, last_used FROM api_keys WHERE ? = 1 OR "
+	    "owner = ? OR 'key:' || id = ? ORDER BY created_at, id",
+	    S_INT(all), S_TEXT(r->who), S_TEXT(r->who));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -116,8 +113,9 @@ adm_key_create(struct http_req *r)
 	        c->store,
 	        "INSERT INTO api_keys (id, hash, role, label, created_at, "
 	        "owner, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	        expires ? "ssssisi" : "ssssisn", id, hash, role_name(role),
-	        label, now, r->who, now + expires) != 1) {
+	        S_TEXT(id), S_TEXT(hash), S_TEXT(role_name(role)),
+	        S_TEXT(label), S_INT(now), S_TEXT(r->who),
+	        expires ? S_INT(now + expires) : S_NULL) != 1) {
 		http_reply_error(r, 500, "store", "cannot store the key");
 		goto out;
 	}
@@ -150,14 +148,12 @@ adm_key_revoke(struct http_req *r)
 		return;
 	}
 	n = store_exec(C(r)->store,
-	               r->role >= ROLE_ADMIN
-	                   ? "UPDATE api_keys SET revoked_at = ? WHERE id = ? "
-	                     "AND revoked_at IS NULL"
-	                   : "UPDATE api_keys SET revoked_at = ? WHERE id = ? "
-	                     "AND revoked_at IS NULL AND (owner = ? OR "
-	                     "'key:' || id = ?)",
-	               r->role >= ROLE_ADMIN ? "is" : "isss",
-	               (long long)time(NULL), r->rest, r->who, r->who);
+	               "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND "
+	               "revoked_at IS NULL AND (? = 1 OR owner = ? OR "
+	               "'key:' || id = ?)",
+	               S_INT(time(NULL)), S_TEXT(r->rest),
+	               S_INT(r->role >= ROLE_ADMIN), S_TEXT(r->who),
+	               S_TEXT(r->who));
 	if (n != 1) {
 		store_rollback(C(r)->store);
 		http_reply_error(r, 404, "not_found",
@@ -172,7 +168,7 @@ adm_key_revoke(struct http_req *r)
 	                  "(SELECT id FROM api_keys WHERE owner = 'key:' || ? "
 	                  "UNION SELECT k.id FROM api_keys k JOIN made ON "
 	                  "k.owner = 'key:' || made.id) SELECT id FROM made)",
-	                  "is", (long long)time(NULL), r->rest);
+	                  S_INT(time(NULL)), S_TEXT(r->rest));
 	if (made < 0) {
 		store_rollback(C(r)->store);
 		http_reply_error(r, 503, "store_busy", "store busy; retry");

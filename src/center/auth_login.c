@@ -66,7 +66,7 @@ auth_user_load(struct center *c, const char *name, struct user *u)
 	                "SELECT name, role, hash, totp_secret, totp_last, "
 	                "locked_until, failures, disabled, source FROM users "
 	                "WHERE name = ?",
-	                "s", name);
+	                S_TEXT(name));
 	if (q != NULL && store_next(q) == 1) {
 		u->found = 1;
 		snprintf(u->name, sizeof(u->name), "%s", store_text(q, 0));
@@ -104,7 +104,7 @@ login_failed(struct center *c, struct user *u, const char *addr)
 		store_exec(c->store,
 		           "UPDATE users SET failures = 0, locked_until = ? "
 		           "WHERE name = ?",
-		           "is", now + c->conf.lockout, u->name);
+		           S_INT(now + c->conf.lockout), S_TEXT(u->name));
 		log_warnx("auth: user %s locked for %lld s after %lld failed "
 		          "logins (last from %s)",
 		          u->name, c->conf.lockout, u->failures + 1, addr);
@@ -112,7 +112,7 @@ login_failed(struct center *c, struct user *u, const char *addr)
 		store_exec(c->store,
 		           "UPDATE users SET failures = failures + 1 WHERE "
 		           "name = ?",
-		           "s", u->name);
+		           S_TEXT(u->name));
 }
 
 /* A directory user is recorded at its first login (so an admin can see
@@ -129,12 +129,13 @@ ldap_user_record(struct center *c, struct user *u, const char *name, int role)
 	               "INSERT INTO users (name, role, source, disabled, "
 	               "failures, created_at) SELECT ?, ?, 'ldap', 0, 0, ? "
 	               "WHERE NOT EXISTS (SELECT 1 FROM users WHERE name = ?)",
-	               "ssis", name, role_name(role), now, name) < 0)
+	               S_TEXT(name), S_TEXT(role_name(role)), S_INT(now),
+	               S_TEXT(name)) < 0)
 		return -1;
 	if (store_exec(c->store,
 	               "UPDATE users SET role = ? WHERE name = ? AND source = "
 	               "'ldap'",
-	               "ss", role_name(role), name) != 1)
+	               S_TEXT(role_name(role)), S_TEXT(name)) != 1)
 		return -1;
 	auth_user_load(c, name, u);
 	return u->found && !u->local ? 0 : -1;
@@ -262,19 +263,20 @@ auth_login(struct http_req *r)
 	               "INSERT INTO sessions (hash, user_name, role, "
 	               "csrf_hash, created_at, last_seen, source_addr) VALUES "
 	               "(?, ?, ?, ?, ?, ?, ?)",
-	               "ssssiis", sh, u.name, u.role, ch, now, now,
-	               r->peer_addr) != 1 ||
+	               S_TEXT(sh), S_TEXT(u.name), S_TEXT(u.role), S_TEXT(ch),
+	               S_INT(now), S_INT(now), S_TEXT(r->peer_addr)) != 1 ||
 	    store_exec(c->store,
 	               "UPDATE users SET failures = 0, locked_until = NULL, "
 	               "last_login = ?, totp_last = CASE WHEN ? > 0 THEN ? "
 	               "ELSE totp_last END WHERE name = ?",
-	               "iiis", now, step, step, u.name) != 1) {
+	               S_INT(now), S_INT(step), S_INT(step),
+	               S_TEXT(u.name)) != 1) {
 		http_reply_error(r, 500, "store", "cannot record the session");
 		goto out;
 	}
 	/* Old sessions past their lifetime go at each login. */
-	store_exec(c->store, "DELETE FROM sessions WHERE created_at < ?", "i",
-	           now - c->conf.session_lifetime);
+	store_exec(c->store, "DELETE FROM sessions WHERE created_at < ?",
+	           S_INT(now - c->conf.session_lifetime));
 	snprintf(cookie, sizeof(cookie),
 	         COOKIE "=%s; Path=/; Max-Age=%lld; Secure; HttpOnly; "
 	                "SameSite=Strict",
@@ -314,7 +316,7 @@ auth_logout(struct http_req *r)
 	if (auth_cookie_session(r, sid) == 0) {
 		sha256_hex(sid, strlen(sid), h);
 		store_exec(C(r)->store, "DELETE FROM sessions WHERE hash = ?",
-		           "s", h);
+		           S_TEXT(h));
 		stream_recheck(C(r));
 	}
 	http_set_header(r, "Set-Cookie",
@@ -336,7 +338,7 @@ auth_session(struct http_req *r)
 		struct store_rows *q = store_query(
 		    C(r)->store,
 		    "SELECT totp_secret IS NOT NULL FROM users WHERE name = ?",
-		    "s", r->who + 5);
+		    S_TEXT(r->who + 5));
 
 		json_object_set_new(o, "user", json_string(r->who + 5));
 		if (q != NULL && store_next(q) == 1)

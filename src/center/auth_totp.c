@@ -49,7 +49,7 @@ auth_totp_enroll(struct http_req *r)
 	n = store_exec(c->store,
 	               "UPDATE users SET totp_pending = ? WHERE name = ? AND "
 	               "source = 'local' AND totp_secret IS NULL",
-	               "ss", secret, name);
+	               S_TEXT(secret), S_TEXT(name));
 	if (n != 1) {
 		http_reply_error(r, 409, "totp_active",
 		                 "two-factor is already on for %s (or the user "
@@ -93,7 +93,7 @@ totp_code_req(struct http_req *r, int confirm)
 	                          "WHERE name = ?"
 	                        : "SELECT totp_secret, totp_last FROM users "
 	                          "WHERE name = ?",
-	                "s", name);
+	                S_TEXT(name));
 	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL) {
 		snprintf(secret, sizeof(secret), "%s", store_text(q, 0));
 		last = store_isnull(q, 1) ? 0 : store_int(q, 1);
@@ -119,7 +119,7 @@ totp_code_req(struct http_req *r, int confirm)
 	                         "name = ?"
 	                       : "UPDATE users SET totp_secret = NULL, "
 	                         "totp_last = ? WHERE name = ?",
-	               "is", step, name) != 1) {
+	               S_INT(step), S_TEXT(name)) != 1) {
 		http_reply_error(r, 500, "store", "cannot update the user");
 		goto out;
 	}
@@ -179,7 +179,7 @@ auth_password(struct http_req *r)
 	    -1)
 		goto out;
 	if (store_exec(c->store, "UPDATE users SET hash = ? WHERE name = ?",
-	               "ss", hash, name) != 1) {
+	               S_TEXT(hash), S_TEXT(name)) != 1) {
 		http_reply_error(r, 500, "store", "cannot update the user");
 		goto out;
 	}

@@ -42,8 +42,7 @@ adm_users(struct http_req *r)
 	json_t *a;
 
 	q = store_query(C(r)->store,
-	                "SELECT " USER_COLUMNS " FROM users ORDER BY name",
-	                NULL);
+	                "SELECT " USER_COLUMNS " FROM users ORDER BY name");
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -122,8 +121,8 @@ adm_user_create(struct http_req *r)
 	               "INSERT INTO users (name, role, source, hash, disabled, "
 	               "failures, created_at) SELECT ?, ?, 'local', ?, 0, 0, ? "
 	               "WHERE NOT EXISTS (SELECT 1 FROM users WHERE name = ?)",
-	               "sssis", name, role_name(role), hash,
-	               (long long)time(NULL), name);
+	               S_TEXT(name), S_TEXT(role_name(role)), S_TEXT(hash),
+	               S_INT(time(NULL)), S_TEXT(name));
 	explicit_bzero(hash, sizeof(hash));
 	if (n == 0) {
 		http_reply_error(r, 409, "exists", "user %s already exists",
@@ -151,7 +150,7 @@ user_show(struct http_req *r, const char *name)
 
 	q = store_query(C(r)->store,
 	                "SELECT " USER_COLUMNS " FROM users WHERE name = ?",
-	                "s", name);
+	                S_TEXT(name));
 	if (q != NULL && store_next(q) == 1)
 		o = user_row(q);
 	store_done(q);
@@ -165,8 +164,8 @@ user_show(struct http_req *r, const char *name)
 static void
 end_sessions(struct center *c, const char *name)
 {
-	store_exec(c->store, "DELETE FROM sessions WHERE user_name = ?", "s",
-	           name);
+	store_exec(c->store, "DELETE FROM sessions WHERE user_name = ?",
+	           S_TEXT(name));
 	stream_recheck(c);
 }
 
@@ -180,7 +179,7 @@ last_admin(struct center *c, const char *name)
 	q = store_query(c->store,
 	                "SELECT COUNT(*), SUM(CASE WHEN name = ? THEN 1 ELSE 0 "
 	                "END) FROM users WHERE role = 'admin' AND disabled = 0",
-	                "s", name);
+	                S_TEXT(name));
 	if (q != NULL && store_next(q) == 1)
 		last = store_int(q, 0) == 1 && store_int(q, 1) == 1;
 	store_done(q);
@@ -237,18 +236,18 @@ user_update(struct http_req *r, const char *name)
 		goto out;
 	}
 	n = store_exec(c->store,
-	               "UPDATE users SET updated_at = ? WHERE name = ?", "is",
-	               (long long)time(NULL), name);
+	               "UPDATE users SET updated_at = ? WHERE name = ?",
+	               S_INT(time(NULL)), S_TEXT(name));
 	if (n == 1 && has_role) {
 		n = store_exec(c->store,
-		               "UPDATE users SET role = ? WHERE name = ?", "ss",
-		               role_name(role), name);
+		               "UPDATE users SET role = ? WHERE name = ?",
+		               S_TEXT(role_name(role)), S_TEXT(name));
 		end = 1;
 	}
 	if (n == 1 && (v = json_object_get(j, "disabled")) != NULL) {
 		n = store_exec(c->store,
 		               "UPDATE users SET disabled = ? WHERE name = ?",
-		               "is", (long long)json_is_true(v), name);
+		               S_INT(json_is_true(v)), S_TEXT(name));
 		end |= json_is_true(v);
 	}
 	if (n == 1 && hash[0] != '\0') {
@@ -257,25 +256,25 @@ user_update(struct http_req *r, const char *name)
 		    "UPDATE users SET hash = ?, failures = 0, "
 		    "locked_until = NULL WHERE name = ? AND source = "
 		    "'local'",
-		    "ss", hash, name);
+		    S_TEXT(hash), S_TEXT(name));
 		end = 1;
 	}
 	if (n == 1 && json_is_true(json_object_get(j, "unlock")))
 		n = store_exec(c->store,
 		               "UPDATE users SET failures = 0, locked_until = "
 		               "NULL WHERE name = ?",
-		               "s", name);
+		               S_TEXT(name));
 	if (n == 1 && json_object_get(j, "totp") != NULL)
 		n = store_exec(c->store,
 		               "UPDATE users SET totp_secret = NULL, "
 		               "totp_pending = NULL WHERE name = ?",
-		               "s", name);
+		               S_TEXT(name));
 	if (end) /* the user's streams too, once this is done */
 		stream_recheck(c);
 	if (n == 1 && end)
 		n = store_exec(c->store,
-		               "DELETE FROM sessions WHERE user_name = ?", "s",
-		               name) >= 0
+		               "DELETE FROM sessions WHERE user_name = ?",
+		               S_TEXT(name)) >= 0
 		        ? 1
 		        : -1;
 	if (n != 1 || store_commit(c->store) == -1) {
@@ -308,7 +307,8 @@ user_delete(struct http_req *r, const char *name)
 		                 name);
 		return;
 	}
-	n = store_exec(c->store, "DELETE FROM users WHERE name = ?", "s", name);
+	n = store_exec(c->store, "DELETE FROM users WHERE name = ?",
+	               S_TEXT(name));
 	if (n != 1) {
 		http_reply_error(r, 404, "not_found", "no user %s", name);
 		return;

@@ -232,7 +232,7 @@ db_is_revoked(struct store *s, const char *serial)
 	    s,
 	    "SELECT c.revoked_at, a.status FROM certs c "
 	    "LEFT JOIN agents a ON a.id = c.agent_id WHERE c.serial = ?",
-	    "s", serial);
+	    S_TEXT(serial));
 	if (r == NULL)
 		return 1; /* fail closed */
 	/* A certificate this center has no record of (a restored backup, a
@@ -259,14 +259,15 @@ db_add_cert(struct store *s, const char *agent_id, X509 *cert)
 	    s,
 	    "INSERT INTO certs (serial, agent_id, not_after, issued_at) "
 	    "VALUES (?, ?, ?, ?)",
-	    "ssii", serial, agent_id, tls_not_after(cert),
-	    (long long)time(NULL));
+	    S_TEXT(serial), S_TEXT(agent_id), S_INT(tls_not_after(cert)),
+	    S_INT(time(NULL)));
 	if (rc == 1)
 		rc = store_exec(
 		    s,
 		    "UPDATE agents SET cert_serial = ?, cert_not_after = ? "
 		    "WHERE id = ?",
-		    "sis", serial, tls_not_after(cert), agent_id);
+		    S_TEXT(serial), S_INT(tls_not_after(cert)),
+		    S_TEXT(agent_id));
 	free(serial);
 	return rc == 1 ? 0 : -1;
 }

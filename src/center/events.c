@@ -125,7 +125,7 @@ sample_allowed(struct http_req *r, const char *agent, const char *task,
 	                "r.task_id WHERE r.task_id = ? AND r.agent_id = ? AND "
 	                "t.kind = 'collect' AND r.state IN ('dispatched', "
 	                "'running')",
-	                "ss", task, agent);
+	                S_TEXT(task), S_TEXT(agent));
 	ok = q != NULL && store_next(q) == 1;
 	store_done(q);
 	if (!ok && store_errors(c->store) == mark) {
@@ -140,7 +140,7 @@ sample_allowed(struct http_req *r, const char *agent, const char *task,
 	q = store_query(c->store,
 	                "SELECT COALESCE(SUM(size), 0) FROM samples WHERE "
 	                "agent_id = ?",
-	                "s", agent);
+	                S_TEXT(agent));
 	if (q != NULL && store_next(q) == 1)
 		used = store_int(q, 0);
 	store_done(q);
@@ -219,8 +219,8 @@ gw_sample(struct http_req *r)
 	               "INSERT INTO samples (sha256, size, agent_id, task_id, "
 	               "path, received_at) VALUES (?, ?, ?, ?, ?, ?) "
 	               "ON CONFLICT (sha256) DO NOTHING",
-	               "sisssi", got, (long long)len, id, task, path,
-	               (long long)time(NULL)) < 0) {
+	               S_TEXT(got), S_INT(len), S_TEXT(id), S_TEXT(task),
+	               S_TEXT(path), S_INT(time(NULL))) < 0) {
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		goto out;
 	}
@@ -247,7 +247,7 @@ gw_rules(struct http_req *r)
 	q = store_query(C(r)->store,
 	                "SELECT kind, name, content FROM rulesets WHERE id = ? "
 	                "LIMIT 1",
-	                "s", r->rest);
+	                S_TEXT(r->rest));
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
 		http_set_header(r, "X-Vigil-Rules-Kind", store_text(q, 0));
@@ -320,13 +320,13 @@ adm_rules_add(struct http_req *r)
 	if (store_begin(c->store) == -1)
 		goto busy;
 	/* Adding under an existing name replaces that rule set. */
-	if (store_exec(c->store, "DELETE FROM rulesets WHERE name = ?", "s",
-	               name) < 0 ||
+	if (store_exec(c->store, "DELETE FROM rulesets WHERE name = ?",
+	               S_TEXT(name)) < 0 ||
 	    store_exec(c->store,
 	               "INSERT INTO rulesets (id, name, kind, content, size, "
 	               "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-	               "ssssii", id, name, kind, content, (long long)len,
-	               (long long)time(NULL)) < 0 ||
+	               S_TEXT(id), S_TEXT(name), S_TEXT(kind), S_TEXT(content),
+	               S_INT(len), S_INT(time(NULL))) < 0 ||
 	    store_commit(c->store) == -1) {
 		store_rollback(c->store);
 		goto busy;
@@ -388,8 +388,8 @@ adm_rules_delete(struct http_req *r)
 	                 "SELECT name, id, kind, size, created_at FROM "
 	                 "rulesets WHERE name = ?",
 	                 r->rest);
-	if (store_exec(C(r)->store, "DELETE FROM rulesets WHERE name = ?", "s",
-	               r->rest) != 1) {
+	if (store_exec(C(r)->store, "DELETE FROM rulesets WHERE name = ?",
+	               S_TEXT(r->rest)) != 1) {
 		http_reply_error(r, 404, "not_found", "no rule set %.64s",
 		                 r->rest);
 		return;
@@ -667,7 +667,7 @@ sample_download(struct http_req *r, const char *sha)
 
 	buf_init(&err, 1024);
 	q = store_query(c->store, "SELECT size FROM samples WHERE sha256 = ?",
-	                "s", sha);
+	                S_TEXT(sha));
 	known = q != NULL && store_next(q) == 1;
 	store_done(q);
 	if (!known) {
@@ -729,7 +729,7 @@ adm_sample(struct http_req *r)
 	q = store_query(C(r)->store,
 	                "SELECT sha256, size, agent_id, task_id, path, "
 	                "received_at FROM samples WHERE sha256 = ?",
-	                "s", sha);
+	                S_TEXT(sha));
 	if (q != NULL && store_next(q) == 1)
 		o = sample_item(q, NULL);
 	store_done(q);

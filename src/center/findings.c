@@ -135,7 +135,7 @@ finding_state(struct center *c, const char *agent, long long seq)
 	q = store_query(c->store,
 	                "SELECT status, comment, updated_by, updated_at FROM "
 	                "finding_triage WHERE agent_id = ? AND seq = ?",
-	                "si", agent, seq);
+	                S_TEXT(agent), S_INT(seq));
 	if (q != NULL && store_next(q) == 1)
 		o = json_pack("{s:s, s:s?, s:s, s:I}", "status",
 		              store_text(q, 0), "comment", store_text(q, 1),
@@ -185,7 +185,7 @@ adm_finding_put(struct http_req *r)
 	q = store_query(c->store,
 	                "SELECT 1 FROM events WHERE agent_id = ? AND seq = ? "
 	                "AND type = 'finding'",
-	                "si", agent, seq);
+	                S_TEXT(agent), S_INT(seq));
 	if (q != NULL && store_next(q) == 1)
 		found = 1;
 	store_done(q);
@@ -206,7 +206,8 @@ adm_finding_put(struct http_req *r)
 	               "status = excluded.status, comment = excluded.comment, "
 	               "updated_by = excluded.updated_by, updated_at = "
 	               "excluded.updated_at",
-	               "sisssi", agent, seq, status, comment, r->who, now);
+	               S_TEXT(agent), S_INT(seq), S_TEXT(status),
+	               S_TEXT(comment), S_TEXT(r->who), S_INT(now));
 	if (n != 1) {
 		http_reply_error(r, 500, "store", "cannot store the triage");
 		goto out;

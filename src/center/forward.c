@@ -97,7 +97,7 @@ max_event_id(struct center *c)
 	struct store_rows *r;
 	long long id = 0;
 
-	r = store_query(c->store, "SELECT MAX(rowid) FROM events", "");
+	r = store_query(c->store, "SELECT MAX(rowid) FROM events");
 	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
 		id = store_int(r, 0);
 	store_done(r);
@@ -113,7 +113,7 @@ save_cursor(struct fwd_target *t, long long id)
 		return 0;
 	if (store_exec(t->c->store,
 	               "UPDATE forward_targets SET cursor = ? WHERE name = ?",
-	               "is", id, t->name) < 0)
+	               S_INT(id), S_TEXT(t->name)) < 0)
 		return -1;
 	t->cursor = id;
 	labels(t, l, sizeof(l));
@@ -188,7 +188,7 @@ fill_batch(struct fwd_target *t)
 	                "e.level, e.task_id, e.data, a.hostname FROM events e "
 	                "LEFT JOIN agents a ON a.id = e.agent_id WHERE "
 	                "e.rowid > ? ORDER BY e.rowid LIMIT ?",
-	                "ii", t->sent_upto, (long long)FWD_BATCH);
+	                S_INT(t->sent_upto), S_INT(FWD_BATCH));
 	if (r == NULL)
 		return -1;
 	buf_reset(&f->out);
@@ -677,8 +677,7 @@ forward_reload(struct center *c)
 	}
 	r = store_query(c->store,
 	                "SELECT name, spec, cursor FROM forward_targets ORDER "
-	                "BY name",
-	                "");
+	                "BY name");
 	if (r == NULL) {
 		log_warnx("forward: reload: cannot read the targets");
 		goto out;
@@ -802,8 +801,7 @@ forward_init(struct center *c)
 		return -1;
 	}
 	r = store_query(
-	    c->store, "SELECT spec, cursor FROM forward_targets ORDER BY name",
-	    "");
+	    c->store, "SELECT spec, cursor FROM forward_targets ORDER BY name");
 	if (r == NULL) {
 		buf_free(&err);
 		return -1;
@@ -880,9 +878,8 @@ forward_audit(struct center *c, json_t *entry)
 
 	if ((data = json_dumps(entry, JSON_COMPACT)) == NULL)
 		return -1;
-	r = store_query(c->store,
-	                "SELECT MAX(seq) FROM events WHERE agent_id = 'center'",
-	                "");
+	r = store_query(
+	    c->store, "SELECT MAX(seq) FROM events WHERE agent_id = 'center'");
 	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
 		seq = store_int(r, 0) + 1;
 	store_done(r);
@@ -890,8 +887,8 @@ forward_audit(struct center *c, json_t *entry)
 	               "INSERT INTO events (agent_id, seq, time, received_at, "
 	               "type, level, task_id, data) VALUES ('center', ?, ?, ?, "
 	               "'audit', 'notice', NULL, ?)",
-	               "iiis", seq, (long long)time(NULL),
-	               (long long)time(NULL), data) == 1) {
+	               S_INT(seq), S_INT(time(NULL)), S_INT(time(NULL)),
+	               S_TEXT(data)) == 1) {
 		rc = 0;
 		forward_kick(c);
 	}

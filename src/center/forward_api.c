@@ -117,8 +117,8 @@ adm_forward_add(struct http_req *r)
 	    store_exec(c->store,
 	               "INSERT INTO forward_targets (name, spec, cursor, "
 	               "created_at, source) VALUES (?, ?, ?, ?, 'api')",
-	               "ssii", t->name, s, cursor,
-	               (long long)time(NULL)) != 1) {
+	               S_TEXT(t->name), S_TEXT(s), S_INT(cursor),
+	               S_INT(time(NULL))) != 1) {
 		http_reply_error(r, 409, "exists",
 		                 "a forwarding target named %s exists already",
 		                 t->name);
@@ -238,7 +238,7 @@ adm_forward_one(struct http_req *r)
 		return;
 	}
 	if (store_exec(c->store, "DELETE FROM forward_targets WHERE name = ?",
-	               "s", name) < 0) {
+	               S_TEXT(name)) < 0) {
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		return;
 	}

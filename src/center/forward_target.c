@@ -384,8 +384,7 @@ tfile_sync(struct center *c, struct buf *err)
 		goto out;
 	r = store_query(c->store,
 	                "SELECT name FROM forward_targets WHERE source = "
-	                "'config'",
-	                "");
+	                "'config'");
 	while (r != NULL && store_next(r) == 1)
 		if (json_object_get(specs, store_text(r, 0)) == NULL)
 			json_object_set_new(specs, store_text(r, 0),
@@ -404,7 +403,7 @@ tfile_sync(struct center *c, struct buf *err)
 			    c->store,
 			    "DELETE FROM forward_targets WHERE name = "
 			    "?",
-			    "s", name);
+			    S_TEXT(name));
 			log_info("forward: target %s removed (no longer in %s)",
 			         name, c->conf.fwd_targets);
 			if (n < 0)
@@ -416,14 +415,15 @@ tfile_sync(struct center *c, struct buf *err)
 		n = store_exec(c->store,
 		               "UPDATE forward_targets SET spec = ?, source = "
 		               "'config' WHERE name = ?",
-		               "ss", s, name);
+		               S_TEXT(s), S_TEXT(name));
 		if (n == 0)
 			n = store_exec(
 			    c->store,
 			    "INSERT INTO forward_targets (name, spec, "
 			    "cursor, created_at, source) VALUES (?, ?, "
 			    "?, ?, 'config')",
-			    "ssii", name, s, cursor, (long long)time(NULL));
+			    S_TEXT(name), S_TEXT(s), S_INT(cursor),
+			    S_INT(time(NULL)));
 		free(s);
 		if (n != 1)
 			goto rollback;

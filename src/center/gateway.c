@@ -133,9 +133,11 @@ insert_agent(struct center *c, const char *id, const struct host_facts *f,
 	    " ips, macs, machine_id, agent_version, labels, enrolled_at,"
 	    " token_id, source_addr, cloned_from) "
 	    "VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "sssssssssssisss", id, f->hostname, f->fqdn, f->os, f->kernel,
-	    f->arch, ips, macs, f->machine_id, f->agent_version, labels,
-	    (long long)time(NULL), token_id, addr, cloned_from);
+	    S_TEXT(id), S_TEXT(f->hostname), S_TEXT(f->fqdn), S_TEXT(f->os),
+	    S_TEXT(f->kernel), S_TEXT(f->arch), S_TEXT(ips), S_TEXT(macs),
+	    S_TEXT(f->machine_id), S_TEXT(f->agent_version), S_TEXT(labels),
+	    S_INT(time(NULL)), S_TEXT(token_id), S_TEXT(addr),
+	    S_TEXT(cloned_from));
 	free(ips);
 	free(macs);
 	return rc == 1 ? 0 : -1;
@@ -156,7 +158,7 @@ use_token(struct http_req *r, const char *token, char **token_id, char **labels)
 	    c->store,
 	    "SELECT id, max_uses, used, expires_at, labels FROM tokens "
 	    "WHERE hash = ?",
-	    "s", hash);
+	    S_TEXT(hash));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return -1;
@@ -194,7 +196,7 @@ use_token(struct http_req *r, const char *token, char **token_id, char **labels)
 	    store_exec(c->store,
 	               "UPDATE tokens SET used = used + 1 WHERE id = ? AND "
 	               "used < max_uses",
-	               "s", *token_id) != 1) {
+	               S_TEXT(*token_id)) != 1) {
 		enroll_count("token_used_up");
 		http_reply_error(
 		    r, 403, "token_used_up",
@@ -249,7 +251,7 @@ clone_count(struct center *c, const char *id)
 	    "down(id) AS (SELECT a.id FROM agents a JOIN root ON "
 	    "a.cloned_from = root.id UNION SELECT a.id FROM agents a JOIN down "
 	    "ON a.cloned_from = down.id) SELECT count(*) FROM down",
-	    "s", id);
+	    S_TEXT(id));
 	if (q != NULL && store_next(q) == 1)
 		n = store_int(q, 0);
 	store_done(q);
@@ -281,8 +283,9 @@ clone_record(struct http_req *r, const char *orig, const char *new_id,
 	store_exec(c->store,
 	           "INSERT INTO notices (time, kind, agent_id, message) "
 	           "VALUES (?, ?, ?, ?)",
-	           "isss", (long long)time(NULL),
-	           new_id ? "clone_enrolled" : "clone_refused", orig, msg);
+	           S_INT(time(NULL)),
+	           S_TEXT(new_id ? "clone_enrolled" : "clone_refused"),
+	           S_TEXT(orig), S_TEXT(msg));
 	memset(&a, 0, sizeof(a));
 	a.who = who;
 	a.addr = r->peer_addr;
@@ -323,7 +326,7 @@ clone_source(struct http_req *r, const struct host_facts *f, char **labels,
 	    c->store,
 	    "SELECT machine_id, labels FROM agents WHERE id = ? AND "
 	    "status = 'active'",
-	    "s", cn);
+	    S_TEXT(cn));
 	if (q != NULL && store_next(q) == 1) {
 		const char *mid = store_text(q, 0);
 		differs = mid == NULL || strcmp(mid, f->machine_id) != 0;
@@ -435,9 +438,10 @@ gw_enroll(struct http_req *r)
 		        "facts, labels, token_id, source_addr, cloned_from, "
 		        "created_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, "
 		        "?, ?)",
-		        "ssssssssi", req_id, agent_id, er.csr, facts, labels,
-		        token_id, r->peer_addr, cloned_from,
-		        (long long)time(NULL)) != 1) {
+		        S_TEXT(req_id), S_TEXT(agent_id), S_TEXT(er.csr),
+		        S_TEXT(facts), S_TEXT(labels), S_TEXT(token_id),
+		        S_TEXT(r->peer_addr), S_TEXT(cloned_from),
+		        S_INT(time(NULL))) != 1) {
 			free(facts);
 			http_reply_error(r, 500, "store",
 			                 "cannot record the request");
@@ -514,7 +518,7 @@ gw_enroll_poll(struct http_req *r)
 	q = store_query(c->store,
 	                "SELECT status, agent_id, certificate FROM enrollments "
 	                "WHERE id = ?",
-	                "s", r->rest);
+	                S_TEXT(r->rest));
 	if (q != NULL && store_next(q) == 1) {
 		status = dup_or_null(store_text(q, 0));
 		agent_id = dup_or_null(store_text(q, 1));
@@ -564,7 +568,7 @@ gw_heartbeat(struct http_req *r)
 	    c->store,
 	    "SELECT machine_id, cert_not_after, last_seen FROM agents WHERE "
 	    "id = ? AND status = 'active'",
-	    "s", id);
+	    S_TEXT(id));
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
 		/* Offline (or never seen) until now: its state changes. */
@@ -593,12 +597,12 @@ gw_heartbeat(struct http_req *r)
 		store_exec(
 		    c->store,
 		    "UPDATE agents SET clone_detected_at = ? WHERE id = ?",
-		    "is", now, id);
+		    S_INT(now), S_TEXT(id));
 		store_exec(
 		    c->store,
 		    "INSERT INTO notices (time, kind, agent_id, message) "
 		    "VALUES (?, 'clone_detected', ?, ?)",
-		    "iss", now, id, msg);
+		    S_INT(now), S_TEXT(id), S_TEXT(msg));
 		metrics_add("vigil_clones_detected_total", NULL, 1);
 		http_reply_error(
 		    r, 409, "clone_detected",
@@ -612,8 +616,9 @@ gw_heartbeat(struct http_req *r)
 	    "UPDATE agents SET last_seen = ?, hostname = ?, fqdn = ?, os = ?, "
 	    "kernel = ?, arch = ?, ips = ?, macs = ?, agent_version = ?, "
 	    "source_addr = ? WHERE id = ?",
-	    "issssssssss", now, f.hostname, f.fqdn, f.os, f.kernel, f.arch, ips,
-	    macs, f.agent_version, r->peer_addr, id);
+	    S_INT(now), S_TEXT(f.hostname), S_TEXT(f.fqdn), S_TEXT(f.os),
+	    S_TEXT(f.kernel), S_TEXT(f.arch), S_TEXT(ips), S_TEXT(macs),
+	    S_TEXT(f.agent_version), S_TEXT(r->peer_addr), S_TEXT(id));
 	metrics_add("vigil_heartbeats_total", NULL, 1);
 	if (was_offline)
 		stream_emit_id(c, "agent", id);
@@ -666,7 +671,7 @@ gw_renew(struct http_req *r)
 		goto out;
 	q = store_query(
 	    c->store, "SELECT 1 FROM agents WHERE id = ? AND status = 'active'",
-	    "s", id);
+	    S_TEXT(id));
 	found = q != NULL && store_next(q) == 1;
 	store_done(q);
 	if (!found) {

@@ -77,7 +77,7 @@ tls_fail_cb(const char *reason)
  * for more than the system allows. Returns the gateway's connection limit
  * (0 = none).
  */
-#define FD_RESERVE 100
+#define FD_RESERVE      100
 #define ADMIN_MAX_CONNS 256 /* besides live update streams */
 static long long
 fit_fd_limit(long long asked, long long reserve)
@@ -107,12 +107,13 @@ fit_fd_limit(long long asked, long long reserve)
 		return room;
 	}
 	if (asked > room)
-		log_warnx("vigild: [gateway] max_conns = %lld is more than the "
-		          "file descriptor limit (%llu) allows (%lld, %lld kept "
-		          "for the admin API and the center itself): agents "
-		          "beyond it cannot connect; raise the limit (ulimit -n, "
-		          "LimitNOFILE=) or lower max_conns",
-		          asked, (unsigned long long)rl.rlim_cur, room, reserve);
+		log_warnx(
+		    "vigild: [gateway] max_conns = %lld is more than the "
+		    "file descriptor limit (%llu) allows (%lld, %lld kept "
+		    "for the admin API and the center itself): agents "
+		    "beyond it cannot connect; raise the limit (ulimit -n, "
+		    "LimitNOFILE=) or lower max_conns",
+		    asked, (unsigned long long)rl.rlim_cur, room, reserve);
 	return asked;
 }
 

@@ -53,7 +53,7 @@ setting_stored(struct center *c, const char *name)
 	json_t *v = NULL;
 
 	q = store_query(c->store, "SELECT value FROM settings WHERE name = ?",
-	                "s", name);
+	                S_TEXT(name));
 	if (q != NULL && store_next(q) == 1)
 		v = json_loads(store_text(q, 0), JSON_DECODE_ANY, NULL);
 	store_done(q);
@@ -171,14 +171,14 @@ adm_settings_put(struct http_req *r)
 		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		if (text == NULL ||
 		    store_exec(c->store, "DELETE FROM settings WHERE name = ?",
-		               "s", k) < 0)
+		               S_TEXT(k)) < 0)
 			bad = 1;
 		else if (!json_is_null(v) &&
 		         store_exec(
 		             c->store,
 		             "INSERT INTO settings (name, value, updated_at) "
 		             "VALUES (?, ?, ?)",
-		             "ssi", k, text, (long long)time(NULL)) != 1)
+		             S_TEXT(k), S_TEXT(text), S_INT(time(NULL))) != 1)
 			bad = 1;
 		free(text);
 	}

@@ -115,18 +115,20 @@ store_message(struct center *c, const char *addr, const char *src,
 	if ((text = json_dumps(data, JSON_COMPACT)) == NULL)
 		goto fail;
 	r = store_query(c->store,
-	                "SELECT MAX(seq) FROM events WHERE agent_id = ?", "s",
-	                agent);
+	                "SELECT MAX(seq) FROM events WHERE agent_id = ?",
+	                S_TEXT(agent));
 	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
 		seq = store_int(r, 0) + 1;
 	store_done(r);
-	if (store_exec(c->store,
-	               "INSERT INTO events (agent_id, seq, time, received_at, "
-	               "type, level, task_id, data) VALUES (?, ?, ?, ?, ?, ?, "
-	               "NULL, ?)",
-	               "siiisss", agent, seq, t > 0 ? t : now, now, type,
-	               strcmp(type, "syslog") == 0 ? level_of(sev) : "warning",
-	               text) != 1)
+	if (store_exec(
+	        c->store,
+	        "INSERT INTO events (agent_id, seq, time, received_at, "
+	        "type, level, task_id, data) VALUES (?, ?, ?, ?, ?, ?, "
+	        "NULL, ?)",
+	        S_TEXT(agent), S_INT(seq), S_INT(t > 0 ? t : now), S_INT(now),
+	        S_TEXT(type),
+	        S_TEXT(strcmp(type, "syslog") == 0 ? level_of(sev) : "warning"),
+	        S_TEXT(text)) != 1)
 		goto fail;
 	rc = 0;
 fail:

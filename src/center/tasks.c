@@ -229,10 +229,8 @@ resolve_rules(struct center *c, json_t *params, struct buf *err)
 	size_t i;
 	json_t *n;
 
-	q = store_query(c->store,
-	                "SELECT id, name, kind FROM rulesets "
-	                "ORDER BY name",
-	                NULL);
+	q = store_query(c->store, "SELECT id, name, kind FROM rulesets "
+	                          "ORDER BY name");
 	if (q == NULL) {
 		json_decref(out);
 		buf_puts(err, "store unavailable");
@@ -471,9 +469,8 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	}
 	if (strcmp(k->name, "scan") == 0 && resolve_rules(c, params, err) == -1)
 		goto out;
-	q = store_query(c->store,
-	                "SELECT id, labels FROM agents WHERE status = 'active'",
-	                NULL);
+	q = store_query(
+	    c->store, "SELECT id, labels FROM agents WHERE status = 'active'");
 	while (q != NULL && store_next(q) == 1) {
 		if (!target_has(target, store_text(q, 0), store_text(q, 1)))
 			continue;
@@ -503,15 +500,16 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	               "INSERT INTO tasks (id, kind, params, target, "
 	               "created_at, created_by, timeout, expires_at, "
 	               "schedule_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	               "ssssisiis", out_id, k->name, ps, ts, now, by, timeout,
-	               now + expires, schedule_id) != 1)
+	               S_TEXT(out_id), S_TEXT(k->name), S_TEXT(ps), S_TEXT(ts),
+	               S_INT(now), S_TEXT(by), S_INT(timeout),
+	               S_INT(now + expires), S_TEXT(schedule_id)) != 1)
 		goto rollback;
 	for (i = 0; i < nagents; i++)
 		if (store_exec(
 		        c->store,
 		        "INSERT INTO task_runs (task_id, agent_id, state, "
 		        "updated_at) VALUES (?, ?, 'queued', ?)",
-		        "ssi", out_id, agents[i], now) != 1)
+		        S_TEXT(out_id), S_TEXT(agents[i]), S_INT(now)) != 1)
 			goto rollback;
 	if (store_commit(c->store) == -1)
 		goto rollback;
@@ -562,7 +560,7 @@ tasks_with_template(struct center *c, json_t *body, struct buf *err)
 		return NULL;
 	}
 	q = store_query(c->store, "SELECT spec FROM templates WHERE name = ?",
-	                "s", json_string_value(t));
+	                S_TEXT(json_string_value(t)));
 	if (q != NULL && store_next(q) == 1)
 		base = json_loads(store_text(q, 0), 0, NULL);
 	store_done(q);
@@ -625,7 +623,7 @@ tick(evutil_socket_t fd, short what, void *arg)
 	    "reason = 'not picked up before the task expired' "
 	    "WHERE state = 'queued' AND task_id IN (SELECT id FROM "
 	    "tasks WHERE expires_at <= ?)",
-	    "ii", now, now);
+	    S_INT(now), S_INT(now));
 	if (n > 0)
 		metrics_add("vigil_task_runs_finished_total",
 		            "state=\"expired\"", n);
@@ -635,7 +633,7 @@ tick(evutil_socket_t fd, short what, void *arg)
 	               "finished_at = ?, reason = 'timed out' WHERE state IN "
 	               "('dispatched', 'running') AND dispatched_at + (SELECT "
 	               "timeout FROM tasks WHERE id = task_id) <= ?",
-	               "iii", now, now, now);
+	               S_INT(now), S_INT(now), S_INT(now));
 	if (n > 0)
 		metrics_add("vigil_task_runs_finished_total",
 		            "state=\"timeout\"", n);
@@ -644,7 +642,7 @@ tick(evutil_socket_t fd, short what, void *arg)
 		    c->store,
 		    "SELECT DISTINCT task_id FROM task_runs WHERE updated_at "
 		    "= ? AND state IN ('expired', 'failed')",
-		    "i", now);
+		    S_INT(now));
 
 		while (q != NULL && store_next(q) == 1)
 			stream_emit_id(c, "task", store_text(q, 0));

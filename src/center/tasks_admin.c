@@ -65,7 +65,7 @@ task_counts(struct center *c, const char *id)
 	    c->store,
 	    "SELECT state, COUNT(*) FROM task_runs WHERE task_id = ? "
 	    "GROUP BY state",
-	    "s", id);
+	    S_TEXT(id));
 	while (q != NULL && store_next(q) == 1)
 		json_object_set_new(o, store_text(q, 0),
 		                    json_integer(store_int(q, 1)));
@@ -147,7 +147,7 @@ task_show(struct http_req *r, const char *id)
 	q = store_query(c->store,
 	                "SELECT " TASK_COLUMNS " FROM tasks "
 	                "WHERE id = ?",
-	                "s", id);
+	                S_TEXT(id));
 	if (q != NULL && store_next(q) == 1)
 		t = task_row(q);
 	store_done(q);
@@ -162,7 +162,7 @@ task_show(struct http_req *r, const char *id)
 	                "r.started_at, r.finished_at FROM task_runs r "
 	                "LEFT JOIN agents a ON a.id = r.agent_id "
 	                "WHERE r.task_id = ? ORDER BY a.hostname, r.agent_id",
-	                "s", id);
+	                S_TEXT(id));
 	while (q != NULL && store_next(q) == 1) {
 		json_t *pr = store_text(q, 3)
 		                 ? json_loads(store_text(q, 3), 0, NULL)
@@ -209,7 +209,7 @@ task_cancel(struct http_req *r, const char *id)
 	    "finished_at = ?, reason = 'cancelled by an operator' "
 	    "WHERE task_id = ? AND state IN ('queued', "
 	    "'dispatched', 'running')",
-	    "iis", now, now, id);
+	    S_INT(now), S_INT(now), S_TEXT(id));
 	if (n < 0) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -224,7 +224,7 @@ task_cancel(struct http_req *r, const char *id)
 	store_exec(c->store,
 	           "UPDATE tasks SET cancelled_at = ? WHERE id = ? AND "
 	           "cancelled_at IS NULL",
-	           "is", now, id);
+	           S_INT(now), S_TEXT(id));
 	log_info("tasks: task %s cancelled by %s (%d runs)", id, r->peer_addr,
 	         n);
 	stream_emit_id(c, "task", id);

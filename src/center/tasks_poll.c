@@ -90,8 +90,8 @@ take_runs(struct center *c, const char *agent)
 	                "WHERE r.agent_id = ? AND (r.state = 'queued' OR "
 	                "(r.state = 'dispatched' AND r.dispatched_at <= ?)) "
 	                "ORDER BY t.created_at LIMIT ?",
-	                "sii", agent, now - REDISPATCH_SECS,
-	                (long long)DISPATCH_MAX);
+	                S_TEXT(agent), S_INT(now - REDISPATCH_SECS),
+	                S_INT(DISPATCH_MAX));
 	while (q != NULL && store_next(q) == 1) {
 		json_t *params = json_loads(store_text(q, 2), 0, NULL);
 
@@ -111,8 +111,9 @@ take_runs(struct center *c, const char *agent)
 		    "UPDATE task_runs SET state = 'dispatched', "
 		    "dispatched_at = ?, updated_at = ? WHERE task_id = ? "
 		    "AND agent_id = ? AND state IN ('queued', 'dispatched')",
-		    "iiss", now, now,
-		    json_string_value(json_object_get(t, "id")), agent);
+		    S_INT(now), S_INT(now),
+		    S_TEXT(json_string_value(json_object_get(t, "id"))),
+		    S_TEXT(agent));
 		stream_emit_id(c, "task",
 		               json_string_value(json_object_get(t, "id")));
 	}
@@ -262,7 +263,7 @@ gw_task_status(struct http_req *r)
 	q = store_query(c->store,
 	                "SELECT state FROM task_runs WHERE task_id = ? AND "
 	                "agent_id = ?",
-	                "ss", r->rest, id);
+	                S_TEXT(r->rest), S_TEXT(id));
 	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL)
 		state = strdup(store_text(q, 0));
 	store_done(q);
@@ -288,7 +289,8 @@ gw_task_status(struct http_req *r)
 		    "progress = COALESCE(?, progress), updated_at = ?, "
 		    "started_at = COALESCE(started_at, ?) "
 		    "WHERE task_id = ? AND agent_id = ?",
-		    "siiss", st.progress, now, now, r->rest, id);
+		    S_TEXT(st.progress), S_INT(now), S_INT(now),
+		    S_TEXT(r->rest), S_TEXT(id));
 	else
 		n = store_exec(
 		    c->store,
@@ -296,9 +298,10 @@ gw_task_status(struct http_req *r)
 		    "COALESCE(?, progress), result = ?, reason = ?, "
 		    "updated_at = ?, finished_at = ? "
 		    "WHERE task_id = ? AND agent_id = ?",
-		    "ssssiiss", st.state == TASK_IN_DONE ? "done" : "failed",
-		    st.progress, st.result, st.reason[0] ? st.reason : NULL,
-		    now, now, r->rest, id);
+		    S_TEXT(st.state == TASK_IN_DONE ? "done" : "failed"),
+		    S_TEXT(st.progress), S_TEXT(st.result),
+		    S_TEXT(st.reason[0] ? st.reason : NULL), S_INT(now),
+		    S_INT(now), S_TEXT(r->rest), S_TEXT(id));
 	if (n != 1) {
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		goto out;

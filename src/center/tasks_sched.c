@@ -57,11 +57,12 @@ tasks_adm_template_put(struct http_req *r)
 	}
 	s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	audit_before_row(r, "SELECT * FROM templates WHERE name = ?", name);
-	store_exec(c->store, "DELETE FROM templates WHERE name = ?", "s", name);
+	store_exec(c->store, "DELETE FROM templates WHERE name = ?",
+	           S_TEXT(name));
 	if (store_exec(c->store,
 	               "INSERT INTO templates (name, spec, created_at) "
 	               "VALUES (?, ?, ?)",
-	               "ssi", name, s, (long long)time(NULL)) != 1) {
+	               S_TEXT(name), S_TEXT(s), S_INT(time(NULL))) != 1) {
 		http_reply_error(r, 500, "store", "cannot store the template");
 		goto out;
 	}
@@ -152,8 +153,8 @@ tasks_adm_schedule_create(struct http_req *r)
 	if (store_exec(c->store,
 	               "INSERT INTO schedules (id, name, cron, spec, enabled, "
 	               "created_at) VALUES (?, ?, ?, ?, 1, ?)",
-	               "ssssi", id, name, cron, s,
-	               (long long)time(NULL)) != 1) {
+	               S_TEXT(id), S_TEXT(name), S_TEXT(cron), S_TEXT(s),
+	               S_INT(time(NULL))) != 1) {
 		http_reply_error(r, 409, "exists",
 		                 "a schedule named %s exists already", name);
 		goto out;
@@ -211,8 +212,8 @@ tasks_adm_schedule_delete(struct http_req *r)
 	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
 	audit_before_row(r, "SELECT * FROM schedules WHERE name = ?", r->rest);
-	if (store_exec(C(r)->store, "DELETE FROM schedules WHERE name = ?", "s",
-	               r->rest) != 1) {
+	if (store_exec(C(r)->store, "DELETE FROM schedules WHERE name = ?",
+	               S_TEXT(r->rest)) != 1) {
 		http_reply_error(r, 404, "not_found", "no schedule %.64s",
 		                 r->rest);
 		return;
@@ -233,8 +234,7 @@ tasks_run_schedules(struct center *c, long long now)
 
 	q = store_query(c->store,
 	                "SELECT id, name, cron, spec, last_run FROM schedules "
-	                "WHERE enabled = 1",
-	                NULL);
+	                "WHERE enabled = 1");
 	while (q != NULL && store_next(q) == 1) {
 		struct cron cr;
 
@@ -260,7 +260,7 @@ tasks_run_schedules(struct center *c, long long now)
 
 		store_exec(c->store,
 		           "UPDATE schedules SET last_run = ? WHERE id = ?",
-		           "is", minute, id);
+		           S_INT(minute), S_TEXT(id));
 		buf_init(&err, 1024);
 		full = spec ? tasks_with_template(c, spec, &err) : NULL;
 		if (full == NULL ||

@@ -5,7 +5,6 @@
  * paths never re-parse SQL.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -147,38 +146,30 @@ stmt_release(struct store *s, sqlite3_stmt *st)
 }
 
 static int
-bind_args(struct store *s, sqlite3_stmt *st, const char *types, va_list ap)
+bind_args(struct store *s, sqlite3_stmt *st, const struct store_arg *args,
+          size_t n)
 {
-	int i, rc = SQLITE_OK, n = sqlite3_bind_parameter_count(st);
-	const char *t;
+	size_t k;
+	int rc = SQLITE_OK;
 
-	for (i = 1, t = types ? types : ""; *t != '\0'; t++, i++) {
-		switch (*t) {
-		case 's': {
-			const char *v = va_arg(ap, const char *);
-			rc = v ? sqlite3_bind_text(st, i, v, -1,
-			                           SQLITE_TRANSIENT)
-			       : sqlite3_bind_null(st, i);
-			break;
-		}
-		case 'i':
-			rc = sqlite3_bind_int64(st, i, va_arg(ap, long long));
-			break;
-		case 'n':
-			rc = sqlite3_bind_null(st, i);
-			break;
-		default:
-			fatalx("%s: bad type '%c'", __func__, *t);
-		}
-		if (rc != SQLITE_OK) {
-			log_warnx("store: bind %d: %s", i,
-			          sqlite3_errmsg(s->db));
-			return -1;
-		}
+	if ((size_t)sqlite3_bind_parameter_count(st) != n)
+		fatalx("store: %zu parameters for %d placeholders in %s", n,
+		       sqlite3_bind_parameter_count(st), sqlite3_sql(st));
+	for (k = 0; k < n && rc == SQLITE_OK; k++) {
+		if (args[k].type == 's')
+			rc = args[k].s
+			         ? sqlite3_bind_text(st, (int)k + 1, args[k].s,
+			                             -1, SQLITE_TRANSIENT)
+			         : sqlite3_bind_null(st, (int)k + 1);
+		else if (args[k].type == 'i')
+			rc = sqlite3_bind_int64(st, (int)k + 1, args[k].i);
+		else
+			fatalx("store: bad parameter type '%c'", args[k].type);
 	}
-	if (i - 1 != n)
-		fatalx("%s: %d parameters for %d placeholders", __func__, i - 1,
-		       n);
+	if (rc != SQLITE_OK) {
+		log_warnx("store: bind %zu: %s", k, sqlite3_errmsg(s->db));
+		return -1;
+	}
 	return 0;
 }
 
@@ -213,8 +204,9 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 		return -1;
 	s->version = 0;
 	if ((r = store_query(
-	         s, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-	         NULL)) == NULL)
+	         s,
+	         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")) ==
+	    NULL)
 		return -1;
 	if (store_next(r) == 1)
 		s->version = (int)store_int(r, 0);
@@ -236,7 +228,7 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 		        s,
 		        "INSERT INTO schema_migrations (version, applied_at) "
 		        "VALUES (?, ?)",
-		        "ii", (long long)v + 1, (long long)time(NULL)) != 1) {
+		        S_INT(v + 1), S_INT(time(NULL))) != 1) {
 			buf_printf(err, " (%s: migration %zu failed)", path,
 			           v + 1);
 			exec_plain(s, "ROLLBACK", NULL);
@@ -310,19 +302,17 @@ store_schema_version(struct store *s)
 }
 
 int
-store_exec(struct store *s, const char *sql, const char *types, ...)
+store_exec_args(struct store *s, const char *sql, const struct store_arg *args,
+                size_t n)
 {
 	struct timespec t0;
 	sqlite3_stmt *st;
-	va_list ap;
 	int rc, ret = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((st = stmt_get(s, sql)) == NULL)
 		return -1;
-	va_start(ap, types);
-	rc = bind_args(s, st, types, ap);
-	va_end(ap);
+	rc = bind_args(s, st, args, n);
 	if (rc == 0) {
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			;
@@ -391,41 +381,11 @@ store_exec_each(struct store *s, const char *sql, const char *types, size_t n,
 }
 
 struct store_rows *
-store_query(struct store *s, const char *sql, const char *types, ...)
-{
-	struct store_rows *r;
-	sqlite3_stmt *st;
-	va_list ap;
-	int rc;
-
-	if ((st = stmt_get(s, sql)) == NULL)
-		return NULL;
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		stmt_release(s, st);
-		return NULL;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &r->t0);
-	r->s = s;
-	r->st = st;
-	stmt_busy(s, st, 1);
-	va_start(ap, types);
-	rc = bind_args(s, st, types, ap);
-	va_end(ap);
-	if (rc == -1) {
-		store_done(r);
-		return NULL;
-	}
-	return r;
-}
-
-struct store_rows *
 store_query_args(struct store *s, const char *sql, const struct store_arg *args,
                  size_t n)
 {
 	struct store_rows *r;
 	sqlite3_stmt *st;
-	size_t k;
-	int rc = SQLITE_OK;
 
 	if ((st = stmt_get(s, sql)) == NULL)
 		return NULL;
@@ -437,22 +397,7 @@ store_query_args(struct store *s, const char *sql, const struct store_arg *args,
 	r->s = s;
 	r->st = st;
 	stmt_busy(s, st, 1);
-	if ((size_t)sqlite3_bind_parameter_count(st) != n)
-		fatalx("%s: %zu parameters for %d placeholders", __func__, n,
-		       sqlite3_bind_parameter_count(st));
-	for (k = 0; k < n && rc == SQLITE_OK; k++) {
-		if (args[k].type == 's')
-			rc = args[k].s
-			         ? sqlite3_bind_text(st, (int)k + 1, args[k].s,
-			                             -1, SQLITE_TRANSIENT)
-			         : sqlite3_bind_null(st, (int)k + 1);
-		else if (args[k].type == 'i')
-			rc = sqlite3_bind_int64(st, (int)k + 1, args[k].i);
-		else
-			fatalx("%s: bad type '%c'", __func__, args[k].type);
-	}
-	if (rc != SQLITE_OK) {
-		log_warnx("store: bind: %s", sqlite3_errmsg(s->db));
+	if (bind_args(s, st, args, n) == -1) {
 		store_done(r);
 		return NULL;
 	}

@@ -23,11 +23,53 @@ void store_close(struct store *s);
 int store_schema_version(struct store *s);
 
 /*
- * Parameters are described by types: one letter per '?':
- * 's' const char * (NULL binds NULL), 'i' long long, 'n' NULL (no argument).
- * store_exec returns the number of changed rows, or -1 (logged).
+ * Parameters, one per '?', each made by a binder that checks its C type
+ * when compiling: S_TEXT(const char *; NULL binds NULL), S_INT(any
+ * integer type, bound as a 64-bit integer), S_NULL. A wrong type fails
+ * the build; a count that differs from the placeholders' is fatal on the
+ * first run (every statement runs in the test suite).
+ *
+ *	store_exec(s, "UPDATE t SET a = ? WHERE id = ?", S_INT(n), S_TEXT(id));
  */
-int store_exec(struct store *s, const char *sql, const char *types, ...);
+struct store_arg {
+	char type; /* 's' or 'i' */
+	const char *s;
+	long long i;
+};
+#define S_TEXT(x)                                                              \
+	((struct store_arg){'s', _Generic((x), char *: (x), const char *: (x)), \
+	                    0})
+#define S_INT(x)                                                               \
+	((struct store_arg){'i', NULL,                                         \
+	                    _Generic((x), _Bool                                \
+	                             : (x), char                               \
+	                             : (x), signed char                        \
+	                             : (x), unsigned char                      \
+	                             : (x), short                              \
+	                             : (x), unsigned short                     \
+	                             : (x), int                                \
+	                             : (x), unsigned                           \
+	                             : (x), long                               \
+	                             : (x), unsigned long                      \
+	                             : (x), long long                          \
+	                             : (x), unsigned long long                 \
+	                             : (x))})
+#define S_NULL ((struct store_arg){'s', NULL, 0})
+/* The arguments as an array (a leading element keeps an empty list
+ * valid C) and their count. */
+#define STORE_ARGV_(...) ((const struct store_arg[]){S_NULL, __VA_ARGS__} + 1)
+#define STORE_ARGC_(...)                                                       \
+	(sizeof((const struct store_arg[]){S_NULL, __VA_ARGS__}) /             \
+	     sizeof(struct store_arg) -                                        \
+	 1)
+
+/* The number of changed rows, or -1 (logged). */
+#define store_exec(s, ...) store_exec_sql_(s, __VA_ARGS__, )
+#define store_exec_sql_(s, sql, ...)                                           \
+	store_exec_args((s), (sql), STORE_ARGV_(__VA_ARGS__),                  \
+	                STORE_ARGC_(__VA_ARGS__))
+int store_exec_args(struct store *s, const char *sql,
+                    const struct store_arg *args, size_t n);
 /*
  * Bulk writes: runs sql n times, for i = 0 .. n-1, with the values that
  * fill(arg, i, v) puts in v[0 .. strlen(types)-1] (v[k].s for 's', NULL
@@ -44,16 +86,12 @@ int store_exec_each(struct store *s, const char *sql, const char *types,
                     size_t n,
                     void (*fill)(void *arg, size_t i, union store_val *v),
                     void *arg);
-/* NULL on error (logged). Iterate with store_next (1 row, 0 done, -1 err). */
-struct store_rows *store_query(struct store *s, const char *sql,
-                               const char *types, ...);
-/* The same with parameters built at run time (list queries): type 's'
- * (s, NULL binds NULL) or 'i' (i). */
-struct store_arg {
-	char type;
-	const char *s;
-	long long i;
-};
+/* NULL on error (logged). Iterate with store_next (1 row, 0 done, -1 err).
+ * store_query_args takes parameters built at run time (list queries). */
+#define store_query(s, ...) store_query_sql_(s, __VA_ARGS__, )
+#define store_query_sql_(s, sql, ...)                                          \
+	store_query_args((s), (sql), STORE_ARGV_(__VA_ARGS__),                 \
+	                 STORE_ARGC_(__VA_ARGS__))
 struct store_rows *store_query_args(struct store *s, const char *sql,
                                     const struct store_arg *args, size_t n);
 int store_next(struct store_rows *r);

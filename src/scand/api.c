@@ -77,7 +77,7 @@ scand_next_id(struct scand *s)
 	if (s->next_id >= s->id_limit) {
 		if (store_exec(s->store,
 		               "UPDATE ids SET next = ? WHERE name = 'scan'",
-		               "i", s->next_id + ID_BLOCK) != 1)
+		               S_INT(s->next_id + ID_BLOCK)) != 1)
 			log_warnx("scand: cannot reserve scan ids: an id may "
 			          "repeat after a restart");
 		s->id_limit = s->next_id + ID_BLOCK;
@@ -92,11 +92,10 @@ ids_load(struct scand *s)
 	long long next = 1;
 
 	/* Never behind a sample's id (rows written by an older version). */
-	if ((rows = store_query(s->store,
-	                        "SELECT MAX(next) FROM (SELECT next FROM ids "
-	                        "WHERE name = 'scan' UNION ALL SELECT "
-	                        "COALESCE(MAX(id), 0) + 1 FROM samples)",
-	                        "")) == NULL)
+	if ((rows = store_query(
+	         s->store, "SELECT MAX(next) FROM (SELECT next FROM ids "
+	                   "WHERE name = 'scan' UNION ALL SELECT "
+	                   "COALESCE(MAX(id), 0) + 1 FROM samples)")) == NULL)
 		return -1;
 	if (store_next(rows) == 1)
 		next = store_int(rows, 0);
@@ -121,8 +120,7 @@ scand_db_open(struct scand *s, struct buf *err)
 	/* Scans cut short by a stop are done again. */
 	n = store_exec(s->store,
 	               "UPDATE samples SET status = 'queued' WHERE status = "
-	               "'scanning'",
-	               "");
+	               "'scanning'");
 	if (n > 0)
 		log_info("scand: %d samples caught scanning by the last stop "
 		         "are queued again",
@@ -131,7 +129,7 @@ scand_db_open(struct scand *s, struct buf *err)
 	    (rows = store_query(s->store,
 	                        "SELECT key, result FROM cache ORDER BY used "
 	                        "DESC LIMIT ?",
-	                        "i", (long long)s->conf.cache_size)) != NULL) {
+	                        S_INT(s->conf.cache_size))) != NULL) {
 		while (store_next(rows) == 1)
 			pool_cache_load(s->pool, store_text(rows, 0),
 			                store_text(rows, 1));
@@ -168,7 +166,8 @@ scand_history_flush(struct scand *s)
 		    "INSERT INTO history (kind, minute, n) VALUES (?, ?, "
 		    "?) ON CONFLICT (kind, minute) DO UPDATE SET n = "
 		    "history.n + excluded.n",
-		    "sii", hist_kinds[k], s->hist_minute, s->hist_n[k]);
+		    S_TEXT(hist_kinds[k]), S_INT(s->hist_minute),
+		    S_INT(s->hist_n[k]));
 		s->hist_n[k] = 0;
 	}
 }
@@ -181,7 +180,7 @@ history_add(struct scand *s, int kind)
 	if (m != s->hist_minute) {
 		scand_history_flush(s);
 		store_exec(s->store, "DELETE FROM history WHERE minute <= ?",
-		           "i", m - HIST_KEEP);
+		           S_INT(m - HIST_KEEP));
 		s->hist_minute = m;
 	}
 	s->hist_n[kind]++;
@@ -429,7 +428,7 @@ h_results(struct hs_req *r)
 	if ((rows = store_query(s->store,
 	                        "SELECT status, result FROM samples WHERE "
 	                        "id = ?",
-	                        "i", id)) == NULL) {
+	                        S_INT(id))) == NULL) {
 		reply_msg(r, 500, "database error");
 		return;
 	}
@@ -467,8 +466,7 @@ count_queued(struct scand *s)
 
 	if ((rows = store_query(s->store,
 	                        "SELECT COUNT(*) FROM samples WHERE status IN "
-	                        "('queued', 'scanning')",
-	                        "")) != NULL) {
+	                        "('queued', 'scanning')")) != NULL) {
 		if (store_next(rows) == 1)
 			n = store_int(rows, 0);
 		store_done(rows);
@@ -631,7 +629,7 @@ history(struct hs_req *r, int kind)
 		if ((rows = store_query(s->store,
 		                        "SELECT MIN(minute) FROM history WHERE "
 		                        "kind = ?",
-		                        "s", hist_kinds[kind])) != NULL) {
+		                        S_TEXT(hist_kinds[kind]))) != NULL) {
 			if (store_next(rows) == 1 &&
 			    store_text(rows, 0) != NULL &&
 			    store_int(rows, 0) < first)
@@ -646,7 +644,8 @@ history(struct hs_req *r, int kind)
 	    (rows = store_query(s->store,
 	                        "SELECT minute, n FROM history WHERE kind = ? "
 	                        "AND minute >= ? ORDER BY minute",
-	                        "si", hist_kinds[kind], first)) == NULL) {
+	                        S_TEXT(hist_kinds[kind]), S_INT(first))) ==
+	        NULL) {
 		json_decref(o);
 		reply_msg(r, 500, "database error");
 		return;
@@ -729,7 +728,7 @@ scand_dispatch(struct scand *s)
 	                        "SELECT id, path, name, source, sha256 FROM "
 	                        "samples WHERE status = 'queued' ORDER BY id "
 	                        "LIMIT ?",
-	                        "i", room)) == NULL)
+	                        S_INT(room))) == NULL)
 		return;
 	while (store_next(rows) == 1) {
 		if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -754,8 +753,8 @@ scand_dispatch(struct scand *s)
 		list = j->next;
 		store_exec(
 		    s->store,
-		    "UPDATE samples SET status = 'scanning' WHERE id = ?", "i",
-		    j->id);
+		    "UPDATE samples SET status = 'scanning' WHERE id = ?",
+		    S_INT(j->id));
 		s->inflight_async++;
 		pool_push(s->pool, j);
 	}
@@ -769,13 +768,14 @@ cache_persist(struct scand *s, struct job *j)
 	store_exec(s->store,
 	           "INSERT INTO cache (key, result, used) VALUES (?, ?, ?) "
 	           "ON CONFLICT (key) DO UPDATE SET used = excluded.used",
-	           "ssi", j->cache_key, j->cache_put, (long long)time(NULL));
+	           S_TEXT(j->cache_key), S_TEXT(j->cache_put),
+	           S_INT(time(NULL)));
 	if (++s->cache_puts % 100 == 0)
 		store_exec(
 		    s->store,
 		    "DELETE FROM cache WHERE key NOT IN (SELECT key FROM "
 		    "cache ORDER BY used DESC LIMIT ?)",
-		    "i", (long long)s->conf.cache_size);
+		    S_INT(s->conf.cache_size));
 }
 
 static void
@@ -814,7 +814,7 @@ finish_db(struct scand *s, struct job *j)
 		store_exec(s->store,
 		           "UPDATE samples SET status = 'failed', result = ?, "
 		           "finished = ? WHERE id = ?",
-		           "sii", text, (long long)time(NULL), j->id);
+		           S_TEXT(text), S_INT(time(NULL)), S_INT(j->id));
 		free(text);
 		return;
 	}
@@ -828,8 +828,9 @@ finish_db(struct scand *s, struct job *j)
 		               "INSERT INTO samples (id, status, path, name, "
 		               "source, sha256, size, received) VALUES (?, "
 		               "'queued', ?, ?, ?, ?, ?, ?)",
-		               "issssii", j->id, j->path, j->name, j->source,
-		               j->sha256, j->size, (long long)time(NULL)) != 1)
+		               S_INT(j->id), S_TEXT(j->path), S_TEXT(j->name),
+		               S_TEXT(j->source), S_TEXT(j->sha256),
+		               S_INT(j->size), S_INT(time(NULL))) != 1)
 			j->id = 0;
 		if (j->id > 0)
 			history_add(s, HIST_QUEUE);
@@ -841,8 +842,8 @@ finish_db(struct scand *s, struct job *j)
 		store_exec(s->store,
 		           "UPDATE samples SET status = 'done', result = ?, "
 		           "finished = ? WHERE id = ?",
-		           "sii", text != NULL ? text : "[]",
-		           (long long)time(NULL), j->id);
+		           S_TEXT(text != NULL ? text : "[]"),
+		           S_INT(time(NULL)), S_INT(j->id));
 		free(text);
 		/* Every 100 scans, the finished results beyond the newest
 		 * max_results go (ids have gaps: sync checks share them). */
@@ -854,7 +855,7 @@ finish_db(struct scand *s, struct job *j)
 			    "WHERE status IN ('done', 'failed') ORDER BY id "
 			    "DESC "
 			    "LIMIT ?)",
-			    "i", s->conf.max_results);
+			    S_INT(s->conf.max_results));
 		break;
 	}
 }
@@ -943,7 +944,7 @@ scand_answer_leftovers(struct scand *s, struct job *list)
 			store_exec(s->store,
 			           "UPDATE samples SET status = 'queued' WHERE "
 			           "id = ?",
-			           "i", j->id);
+			           S_INT(j->id));
 		else
 			refuse_stopping(j->req);
 		job_free(j);

@@ -223,8 +223,7 @@ test_audit_hook(void **state)
 	assert_int_equal(forward_audit(&c, entry), 0);
 	r = store_query(c.store,
 	                "SELECT seq, type, level, data FROM events WHERE "
-	                "agent_id = 'center' ORDER BY rowid",
-	                "");
+	                "agent_id = 'center' ORDER BY rowid");
 	assert_int_equal(store_next(r), 1);
 	assert_int_equal(store_int(r, 0), 1);
 	assert_string_equal(store_text(r, 1), "audit");

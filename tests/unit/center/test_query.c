@@ -182,8 +182,7 @@ test_paging(void **state)
 	    store_exec(st,
 	               "INSERT INTO t (id, name, n) VALUES ('a', 'web', 3), "
 	               "('b', NULL, NULL), ('c', 'web', 1), ('d', 'db', 3), "
-	               "('e', NULL, 2), ('hidden', 'web', 0), ('f', '', 3)",
-	               ""),
+	               "('e', NULL, 2), ('hidden', 'web', 0), ('f', '', 3)"),
 	    7);
 
 	page_all(st, "id", &ids);

@@ -64,7 +64,7 @@ test_migrations_once(void **state)
 	assert_int_equal(store_schema_version(s), 2);
 	assert_int_equal(
 	    store_exec(s, "INSERT INTO t (name, n, extra) VALUES (?, ?, ?)",
-	               "sis", "a", 5LL, "x"),
+	               S_TEXT("a"), S_INT(5LL), S_TEXT("x")),
 	    1);
 	store_close(s);
 	s = store_open(path, m2, 2, &err);
@@ -96,7 +96,7 @@ test_failed_migration(void **state)
 	assert_non_null(s);
 	assert_int_equal(store_schema_version(s), 1);
 	r = store_query(s, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?",
-	                "s", "b");
+	                S_TEXT("b"));
 	assert_non_null(r);
 	assert_int_equal(store_next(r), 1);
 	assert_int_equal(store_int(r, 0), 0);
@@ -118,16 +118,16 @@ test_query_and_nulls(void **state)
 	s = store_open(path, m2, 1, &err);
 	assert_non_null(s);
 	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
-	                            "si", "alpha", 1LL),
+	                            S_TEXT("alpha"), S_INT(1LL)),
 	                 1);
 	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
-	                            "sn", (const char *)NULL),
+	                            S_TEXT((const char *)NULL), S_NULL),
 	                 1);
 	/* Quotes in values are data, not SQL. */
 	assert_int_equal(store_exec(s, "INSERT INTO t (name, n) VALUES (?, ?)",
-	                            "si", "o'; DROP TABLE t; --", 3LL),
+	                            S_TEXT("o'; DROP TABLE t; --"), S_INT(3LL)),
 	                 1);
-	r = store_query(s, "SELECT name, n FROM t ORDER BY id", NULL);
+	r = store_query(s, "SELECT name, n FROM t ORDER BY id");
 	assert_non_null(r);
 	while (store_next(r) == 1) {
 		if (n == 0) {
@@ -144,14 +144,13 @@ test_query_and_nulls(void **state)
 	store_done(r);
 	assert_int_equal(n, 3);
 	assert_int_equal(
-	    store_exec(s, "UPDATE t SET n = 9 WHERE n = ?", "i", 42LL), 0);
-	assert_int_equal(store_exec(s, "INSERT INTO nope VALUES (1)", NULL),
-	                 -1);
+	    store_exec(s, "UPDATE t SET n = 9 WHERE n = ?", S_INT(42LL)), 0);
+	assert_int_equal(store_exec(s, "INSERT INTO nope VALUES (1)"), -1);
 	/* Transactions: a rollback leaves nothing. */
 	assert_int_equal(store_begin(s), 0);
-	assert_int_equal(store_exec(s, "DELETE FROM t", NULL), 3);
+	assert_int_equal(store_exec(s, "DELETE FROM t"), 3);
 	store_rollback(s);
-	r = store_query(s, "SELECT COUNT(*) FROM t", NULL);
+	r = store_query(s, "SELECT COUNT(*) FROM t");
 	assert_int_equal(store_next(r), 1);
 	assert_int_equal(store_int(r, 0), 3);
 	store_done(r);
@@ -160,13 +159,13 @@ test_query_and_nulls(void **state)
 	{
 		static const char q[] =
 		    "SELECT n FROM t WHERE n > ? ORDER BY id";
-		struct store_rows *r1 = store_query(s, q, "i", 0LL), *r2;
+		struct store_rows *r1 = store_query(s, q, S_INT(0LL)), *r2;
 		int outer = 0, inner;
 
 		assert_non_null(r1);
 		while (store_next(r1) == 1) {
 			outer++;
-			r2 = store_query(s, q, "i", 0LL);
+			r2 = store_query(s, q, S_INT(0LL));
 			assert_non_null(r2);
 			for (inner = 0; store_next(r2) == 1; inner++)
 				;
@@ -176,7 +175,7 @@ test_query_and_nulls(void **state)
 		store_done(r1);
 		assert_int_equal(outer, 2);
 	}
-	r = store_query(s, "PRAGMA journal_mode", NULL);
+	r = store_query(s, "PRAGMA journal_mode");
 	assert_int_equal(store_next(r), 1);
 	assert_string_equal(store_text(r, 0), "wal");
 	store_done(r);
@@ -232,7 +231,7 @@ test_exec_each(void **state)
 	                                 "sisi", 0, fill_two, NULL),
 	                 0);
 	assert_int_equal(store_commit(s), 0);
-	r = store_query(s, "SELECT name, n FROM t ORDER BY n", NULL);
+	r = store_query(s, "SELECT name, n FROM t ORDER BY n");
 	while (store_next(r) == 1) {
 		if (each_names[n] == NULL)
 			assert_null(store_text(r, 0));
