@@ -40,7 +40,7 @@
 /* Rows per INSERT statement: one statement step per 32 events instead of
  * one per event (the rest of a batch goes one row at a time). */
 #define INGEST_ROWS 32
-#define EVENT_COLS  "siiissss"
+#define EVENT_COLS  8 /* parameters per row */
 #define EVENT_INSERT                                                           \
 	"INSERT INTO events (agent_id, seq, time, received_at, type, level, "  \
 	"task_id, data) VALUES "
@@ -74,10 +74,9 @@ struct ingest {
 	int started, writer_started, parser_started;
 	int wake[2]; /* writer -> loop */
 	struct event *ev_done;
-	/* INSERT of INGEST_ROWS events, and its parameter types */
+	/* INSERT of INGEST_ROWS events */
 	char sql_rows[sizeof(EVENT_INSERT) + INGEST_ROWS * sizeof(EVENT_TUPLE) +
 	              2 * INGEST_ROWS + sizeof(EVENT_CONFLICT)];
-	char types_rows[INGEST_ROWS * (sizeof(EVENT_COLS) - 1) + 1];
 };
 
 /* Rows of a job from first on, for store_exec_each. */
@@ -97,23 +96,23 @@ job_free(struct ingest_job *j)
 }
 
 static void
-event_rows(void *arg, size_t i, union store_val *v)
+event_rows(void *arg, size_t i, struct store_arg *v)
 {
 	struct job_rows *r = arg;
 	struct ingest_job *j = r->j;
 	size_t k;
 
-	for (k = 0; k < r->per; k++, v += sizeof(EVENT_COLS) - 1) {
+	for (k = 0; k < r->per; k++, v += EVENT_COLS) {
 		struct event_in *e = &j->b.ev[r->first + i * r->per + k];
 
-		v[0].s = j->agent;
-		v[1].i = (long long)e->seq;
-		v[2].i = e->time;
-		v[3].i = j->now;
-		v[4].s = e->type;
-		v[5].s = e->level[0] ? e->level : NULL;
-		v[6].s = e->task_id[0] ? e->task_id : NULL;
-		v[7].s = e->data;
+		v[0] = S_TEXT(j->agent);
+		v[1] = S_INT(e->seq);
+		v[2] = S_INT(e->time);
+		v[3] = S_INT(j->now);
+		v[4] = S_TEXT(e->type);
+		v[5] = e->level[0] ? S_TEXT(e->level) : S_NULL;
+		v[6] = e->task_id[0] ? S_TEXT(e->task_id) : S_NULL;
+		v[7] = S_TEXT(e->data);
 	}
 }
 
@@ -134,8 +133,8 @@ ingest_store(struct ingest *g, struct ingest_job *jobs)
 		r.j = j;
 		r.first = 0;
 		r.per = INGEST_ROWS;
-		n = store_exec_each(s, g->sql_rows, g->types_rows, full,
-		                    event_rows, &r);
+		n = store_exec_each(s, g->sql_rows, INGEST_ROWS * EVENT_COLS,
+		                    full, event_rows, &r);
 		r.first = full * INGEST_ROWS;
 		r.per = 1;
 		m = n < 0 ? -1
@@ -327,7 +326,7 @@ ingest_start(struct center *c, struct buf *err)
 	g->c = c;
 	g->wake[0] = g->wake[1] = -1;
 	{
-		size_t k, n, t = 0;
+		size_t k, n;
 
 		n = (size_t)snprintf(g->sql_rows, sizeof(g->sql_rows), "%s",
 		                     EVENT_INSERT);
@@ -335,11 +334,7 @@ ingest_start(struct center *c, struct buf *err)
 			n += (size_t)snprintf(g->sql_rows + n,
 			                      sizeof(g->sql_rows) - n, "%s%s",
 			                      k > 0 ? ", " : "", EVENT_TUPLE);
-			t += (size_t)snprintf(g->types_rows + t,
-			                      sizeof(g->types_rows) - t, "%s",
-			                      EVENT_COLS);
-			if (n >= sizeof(g->sql_rows) ||
-			    t >= sizeof(g->types_rows))
+			if (n >= sizeof(g->sql_rows))
 				fatalx("%s: multi-row insert too long",
 				       __func__);
 		}

@@ -329,19 +329,20 @@ store_exec_args(struct store *s, const char *sql, const struct store_arg *args,
 #define EACH_MAX_PARAMS 512
 
 int
-store_exec_each(struct store *s, const char *sql, const char *types, size_t n,
-                void (*fill)(void *arg, size_t i, union store_val *v),
+store_exec_each(struct store *s, const char *sql, size_t nt, size_t n,
+                void (*fill)(void *arg, size_t i, struct store_arg *v),
                 void *arg)
 {
-	union store_val v[EACH_MAX_PARAMS];
+	struct store_arg v[EACH_MAX_PARAMS];
 	struct timespec t0;
 	sqlite3_stmt *st;
-	size_t i, k, nt = strlen(types);
+	size_t i, k;
 	int rc = SQLITE_OK, total = 0;
 
 	if (nt > EACH_MAX_PARAMS)
 		fatalx("%s: more than %d parameters", __func__,
 		       EACH_MAX_PARAMS);
+	memset(v, 0, nt * sizeof(*v));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((st = stmt_get(s, sql)) == NULL)
 		return -1;
@@ -351,15 +352,16 @@ store_exec_each(struct store *s, const char *sql, const char *types, size_t n,
 	for (i = 0; i < n; i++) {
 		fill(arg, i, v);
 		for (k = 0; k < nt && rc == SQLITE_OK; k++) {
-			if (types[k] == 's')
+			if (v[k].type == 's')
 				rc = v[k].s ? sqlite3_bind_text(st, (int)k + 1,
 				                                v[k].s, -1,
 				                                SQLITE_STATIC)
 				            : sqlite3_bind_null(st, (int)k + 1);
-			else if (types[k] == 'i')
+			else if (v[k].type == 'i')
 				rc = sqlite3_bind_int64(st, (int)k + 1, v[k].i);
 			else
-				fatalx("%s: bad type '%c'", __func__, types[k]);
+				fatalx("%s: parameter %zu not bound", __func__,
+				       k + 1);
 		}
 		if (rc != SQLITE_OK) {
 			log_warnx("store: bind: %s", sqlite3_errmsg(s->db));

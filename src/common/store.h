@@ -71,20 +71,15 @@ struct store_arg {
 int store_exec_args(struct store *s, const char *sql,
                     const struct store_arg *args, size_t n);
 /*
- * Bulk writes: runs sql n times, for i = 0 .. n-1, with the values that
- * fill(arg, i, v) puts in v[0 .. strlen(types)-1] (v[k].s for 's', NULL
- * binds NULL; v[k].i for 'i'). The statement is looked up once and text is
- * bound without a copy, so the strings must live until the call returns.
+ * Bulk writes: runs sql n times, for i = 0 .. n-1, with the nparams
+ * parameters that fill(arg, i, v) binds in v[0 .. nparams-1] with the
+ * binders above. The statement is looked up once and text is bound
+ * without a copy, so the strings must live until the call returns.
  * Meant for many rows inside one transaction. Returns the total of changed
  * rows, or -1 (logged) at the first failure.
  */
-union store_val {
-	const char *s;
-	long long i;
-};
-int store_exec_each(struct store *s, const char *sql, const char *types,
-                    size_t n,
-                    void (*fill)(void *arg, size_t i, union store_val *v),
+int store_exec_each(struct store *s, const char *sql, size_t nparams, size_t n,
+                    void (*fill)(void *arg, size_t i, struct store_arg *v),
                     void *arg);
 /* NULL on error (logged). Iterate with store_next (1 row, 0 done, -1 err).
  * store_query_args takes parameters built at run time (list queries). */

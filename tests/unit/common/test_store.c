@@ -187,22 +187,22 @@ static const char *const each_names[] = {"a", NULL, "c'd", "e", "f", "g"};
 
 /* Row i of store_exec_each: two rows per statement (name, n, name, n). */
 static void
-fill_two(void *arg, size_t i, union store_val *v)
+fill_two(void *arg, size_t i, struct store_arg *v)
 {
 	(void)arg;
-	v[0].s = each_names[2 * i];
-	v[1].i = (long long)(2 * i);
-	v[2].s = each_names[2 * i + 1];
-	v[3].i = (long long)(2 * i + 1);
+	v[0] = S_TEXT(each_names[2 * i]);
+	v[1] = S_INT(2 * i);
+	v[2] = S_TEXT(each_names[2 * i + 1]);
+	v[3] = S_INT(2 * i + 1);
 }
 
 static void
-fill_dup(void *arg, size_t i, union store_val *v)
+fill_dup(void *arg, size_t i, struct store_arg *v)
 {
 	(void)i;
-	v[0].i = *(long long *)arg;
-	v[1].s = "dup";
-	v[2].i = 7;
+	v[0] = S_INT(*(long long *)arg);
+	v[1] = S_TEXT("dup");
+	v[2] = S_INT(7);
 }
 
 static void
@@ -222,13 +222,13 @@ test_exec_each(void **state)
 	assert_int_equal(store_exec_each(s,
 	                                 "INSERT INTO t (name, n) VALUES "
 	                                 "(?, ?), (?, ?)",
-	                                 "sisi", 3, fill_two, NULL),
+	                                 4, 3, fill_two, NULL),
 	                 6);
 	/* Zero rows: nothing done, nothing changed. */
 	assert_int_equal(store_exec_each(s,
 	                                 "INSERT INTO t (name, n) VALUES "
 	                                 "(?, ?), (?, ?)",
-	                                 "sisi", 0, fill_two, NULL),
+	                                 4, 0, fill_two, NULL),
 	                 0);
 	assert_int_equal(store_commit(s), 0);
 	r = store_query(s, "SELECT name, n FROM t ORDER BY n");
@@ -247,26 +247,26 @@ test_exec_each(void **state)
 	                                 "INSERT INTO t (id, name, n) VALUES "
 	                                 "(?, ?, ?) ON CONFLICT (id) DO "
 	                                 "NOTHING",
-	                                 "isi", 2, fill_dup, &id),
+	                                 3, 2, fill_dup, &id),
 	                 0);
 	id = 100;
 	assert_int_equal(store_exec_each(s,
 	                                 "INSERT INTO t (id, name, n) VALUES "
 	                                 "(?, ?, ?) ON CONFLICT (id) DO "
 	                                 "NOTHING",
-	                                 "isi", 3, fill_dup, &id),
+	                                 3, 3, fill_dup, &id),
 	                 1);
 	/* A failing row: -1, and the statement is usable again. */
 	assert_int_equal(store_exec_each(s,
 	                                 "INSERT INTO t (id, name, n) VALUES "
 	                                 "(?, ?, ?)",
-	                                 "isi", 2, fill_dup, &id),
+	                                 3, 2, fill_dup, &id),
 	                 -1);
 	id = 101;
 	assert_int_equal(store_exec_each(s,
 	                                 "INSERT INTO t (id, name, n) VALUES "
 	                                 "(?, ?, ?)",
-	                                 "isi", 1, fill_dup, &id),
+	                                 3, 1, fill_dup, &id),
 	                 1);
 	store_close(s);
 	buf_free(&err);
