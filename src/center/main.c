@@ -203,7 +203,7 @@ load_ca(struct center *c, struct buf *err)
 static void
 apply_log(const struct center_conf *conf, int foreground, int verbose)
 {
-	log_init("vigild", foreground ? LOG_DEST_STDERR : conf->log_dest,
+	log_init("vigild", log_dest_for(conf->log_dest, foreground),
 	         verbose ? LOG_LVL_DEBUG : conf->log_level);
 }
 
@@ -643,7 +643,8 @@ main(int argc, char **argv)
 	else
 		wrote_ports = 1;
 	/* Started: from here on log where the configuration says. */
-	daemon_ready(c.conf.log_dest == LOG_DEST_SYSLOG);
+	daemon_ready(log_dest_for(c.conf.log_dest, g_foreground) ==
+	             LOG_DEST_SYSLOG);
 	apply_log(&c.conf, g_foreground, g_verbose);
 	c.ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
 	c.ev_int = evsignal_new(c.base, SIGINT, on_signal, &c);

@@ -52,6 +52,8 @@ log_init(const char *prog, enum log_dest dest, enum log_level level)
 			prog = slash + 1;
 		snprintf(log_prog, sizeof(log_prog), "%s", prog);
 	}
+	if (dest == LOG_DEST_AUTO) /* unresolved (log_dest_for): a terminal */
+		dest = LOG_DEST_STDERR;
 	if (log_dest == LOG_DEST_SYSLOG && dest != LOG_DEST_SYSLOG)
 		closelog();
 	log_dest = dest;
@@ -104,9 +106,19 @@ log_parse_dest(const char *s, enum log_dest *out)
 		*out = LOG_DEST_SYSLOG;
 	else if (strcmp(s, "json") == 0)
 		*out = LOG_DEST_JSON;
+	else if (strcmp(s, "auto") == 0)
+		*out = LOG_DEST_AUTO;
 	else
 		return -1;
 	return 0;
+}
+
+enum log_dest
+log_dest_for(enum log_dest d, int foreground)
+{
+	if (d != LOG_DEST_AUTO)
+		return d;
+	return foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG;
 }
 
 /* RFC 3339 UTC with milliseconds: 2024-05-01T12:34:56.789Z */
@@ -231,13 +243,25 @@ log_emit(enum log_level level, const char *msg)
 		prio = level == LOG_LVL_WARN   ? LOG_WARNING
 		       : level == LOG_LVL_INFO ? LOG_INFO
 		                               : LOG_DEBUG;
-		syslog(prio, "%s", msg);
-		return;
+		/* One record per line: syslog receivers end a message at a
+		 * newline or escape it, and each line should be found by a
+		 * search on its own. */
+		for (;;) {
+			const char *nl = strchr(msg, '\n');
+			int n = nl != NULL ? (int)(nl - msg) : (int)strlen(msg);
+
+			if (n > 0)
+				syslog(prio, "%.*s", n, msg);
+			if (nl == NULL)
+				return;
+			msg = nl + 1;
+		}
 	case LOG_DEST_JSON:
 		if (log_emit_json(level, msg) == 0)
 			return;
 		break; /* out of memory: plain text is better than nothing */
 	case LOG_DEST_STDERR:
+	case LOG_DEST_AUTO:
 		break;
 	}
 	fprintf(stderr, "%s: %s: %s\n", log_prog, level_upper[level], msg);

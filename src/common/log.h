@@ -10,7 +10,12 @@
 #include <stdarg.h>
 
 enum log_level { LOG_LVL_WARN = 0, LOG_LVL_INFO = 1, LOG_LVL_DEBUG = 2 };
-enum log_dest { LOG_DEST_STDERR = 0, LOG_DEST_SYSLOG, LOG_DEST_JSON };
+enum log_dest {
+	LOG_DEST_STDERR = 0,
+	LOG_DEST_SYSLOG,
+	LOG_DEST_JSON,
+	LOG_DEST_AUTO /* syslog when daemonized, else stderr */
+};
 
 /* prog: program name shown in every line (and the syslog ident). */
 void log_init(const char *prog, enum log_dest dest, enum log_level level);
@@ -18,8 +23,12 @@ void log_setlevel(enum log_level level);
 enum log_level log_getlevel(void);
 /* Parses "warn", "info", "debug"; -1 on anything else. */
 int log_parse_level(const char *s, enum log_level *out);
-/* Parses "stderr", "syslog", "json"; -1 on anything else. */
+/* Parses "stderr", "syslog", "json", "auto"; -1 on anything else. */
 int log_parse_dest(const char *s, enum log_dest *out);
+/* What LOG_DEST_AUTO means for a daemon in the foreground or not; any
+ * other destination is returned as it is (an explicit choice is kept in
+ * the foreground too, as under systemd). */
+enum log_dest log_dest_for(enum log_dest d, int foreground);
 
 /* log_warn appends ": strerror(errno)"; the x variants do not. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -467,9 +467,9 @@ main(int argc, char **argv)
 	}
 	if (write_ports(&s, &err) == -1)
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
-	daemon_ready(s.conf.log_dest == LOG_DEST_SYSLOG);
-	log_init("vigil-scand",
-	         g_foreground ? LOG_DEST_STDERR : s.conf.log_dest,
+	daemon_ready(log_dest_for(s.conf.log_dest, g_foreground) ==
+	             LOG_DEST_SYSLOG);
+	log_init("vigil-scand", log_dest_for(s.conf.log_dest, g_foreground),
 	         g_verbose ? LOG_LVL_DEBUG : s.conf.log_level);
 	s.ev_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
 	s.ev_int = evsignal_new(s.base, SIGINT, on_signal, &s);
