@@ -10,7 +10,7 @@
 # in), so its rsyslogd owns /dev/log there and the host is not touched.
 if [ -z "${VIGIL_LOG_NS:-}" ]; then
 	if ! unshare -m --propagation private true 2>/dev/null; then
-		echo "SKIP: cannot make a mount namespace (unshare -m) here"
+		echo "skip: cannot make a mount namespace (unshare -m) here"
 		exit 77
 	fi
 	VIGIL_LOG_NS=1 exec unshare -m --propagation private bash "$0" "$@"
