@@ -1,0 +1,872 @@
+/*
+ * istore.c: see istore.h. Records are packed (memcpy in and out: LMDB
+ * gives no alignment):
+ *   u8 version (1), verdict, score, kind; i64 first_seen, last_seen,
+ *   expires, added; u16 tags, reference, text lengths; then the bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "istore.h"
+#include "log.h"
+
+#define REC_HDR 42
+
+struct istore {
+	MDB_env *env;
+	MDB_dbi ind, src, feeds, meta;
+	MDB_txn *rtxn; /* the readers' transaction, reset between uses */
+	int reading;
+};
+
+struct iwtxn {
+	struct istore *s;
+	MDB_txn *txn;
+	uint64_t plen[2][129];
+	int plen_dirty;
+};
+
+static int
+lmdb_err(struct buf *err, const char *what, int rc)
+{
+	if (err != NULL)
+		buf_printf(err, "lmdb: %s: %s", what, mdb_strerror(rc));
+	else
+		log_warnx("istore: %s: %s", what, mdb_strerror(rc));
+	return -1;
+}
+
+int
+istore_open(const char *dir, long long map_size, struct istore **out,
+            struct buf *err)
+{
+	struct istore *s;
+	MDB_txn *t = NULL;
+	int rc;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		buf_printf(err, "out of memory");
+		return -1;
+	}
+	if ((rc = mdb_env_create(&s->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0) {
+		lmdb_err(err, "environment", rc);
+		goto fail;
+	}
+	if ((rc = mdb_env_open(s->env, dir, 0, 0600)) != 0) {
+		buf_printf(err, "lmdb: %s: %s", dir, mdb_strerror(rc));
+		goto fail;
+	}
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &t)) != 0 ||
+	    (rc = mdb_dbi_open(t, "ind", MDB_CREATE, &s->ind)) != 0 ||
+	    (rc = mdb_dbi_open(t, "src", MDB_CREATE, &s->src)) != 0 ||
+	    (rc = mdb_dbi_open(t, "feeds", MDB_CREATE, &s->feeds)) != 0 ||
+	    (rc = mdb_dbi_open(t, "meta", MDB_CREATE, &s->meta)) != 0 ||
+	    (rc = mdb_txn_commit(t)) != 0) {
+		if (t != NULL && rc != 0)
+			mdb_txn_abort(t);
+		lmdb_err(err, "opening the databases", rc);
+		goto fail;
+	}
+	/* Readers left behind by a process that died hold no pages. */
+	mdb_reader_check(s->env, NULL);
+	*out = s;
+	return 0;
+fail:
+	mdb_env_close(s->env);
+	free(s);
+	return -1;
+}
+
+void
+istore_close(struct istore *s)
+{
+	if (s == NULL)
+		return;
+	if (s->rtxn != NULL)
+		mdb_txn_abort(s->rtxn);
+	mdb_env_close(s->env);
+	free(s);
+}
+
+int
+istore_read_begin(struct istore *s)
+{
+	int rc;
+
+	if (s->reading)
+		fatalx("%s: nested read", __func__);
+	if (s->rtxn == NULL)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+	else
+		rc = mdb_txn_renew(s->rtxn);
+	if (rc != 0) {
+		if (s->rtxn != NULL) {
+			mdb_txn_abort(s->rtxn);
+			s->rtxn = NULL;
+		}
+		return lmdb_err(NULL, "read transaction", rc);
+	}
+	s->reading = 1;
+	return 0;
+}
+
+void
+istore_read_end(struct istore *s)
+{
+	if (s->reading)
+		mdb_txn_reset(s->rtxn);
+	s->reading = 0;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+struct rec_view {
+	int verdict, score, kind;
+	long long first, last, expires, added;
+	struct strv tags, ref, text;
+};
+
+static int
+rec_decode(const MDB_val *v, struct rec_view *r)
+{
+	const uint8_t *p = v->mv_data;
+	int64_t t[4];
+	uint16_t l[3];
+
+	if (v->mv_size < REC_HDR || p[0] != 1)
+		return -1;
+	r->verdict = p[1];
+	r->score = p[2];
+	r->kind = p[3];
+	memcpy(t, p + 4, sizeof(t));
+	memcpy(l, p + 36, sizeof(l));
+	r->first = t[0];
+	r->last = t[1];
+	r->expires = t[2];
+	r->added = t[3];
+	if ((size_t)REC_HDR + l[0] + l[1] + l[2] != v->mv_size)
+		return -1;
+	r->tags = strv_make((const char *)p + REC_HDR, l[0]);
+	r->ref = strv_make((const char *)p + REC_HDR + l[0], l[1]);
+	r->text = strv_make((const char *)p + REC_HDR + l[0] + l[1], l[2]);
+	return 0;
+}
+
+static size_t
+rec_encode(const struct intel_rec *r, long long now, uint8_t *out, size_t cap)
+{
+	int64_t t[4] = {r->first_seen, r->last_seen, r->expires, now};
+	size_t tl = strlen(r->tags), rl = strlen(r->reference),
+	       xl = strlen(r->ind.text);
+	uint16_t l[3] = {(uint16_t)tl, (uint16_t)rl, (uint16_t)xl};
+
+	if (REC_HDR + tl + rl + xl > cap)
+		return 0;
+	out[0] = 1;
+	out[1] = (uint8_t)r->verdict;
+	out[2] = (uint8_t)r->score;
+	out[3] = (uint8_t)r->ind.kind;
+	memcpy(out + 4, t, sizeof(t));
+	memcpy(out + 36, l, sizeof(l));
+	memcpy(out + REC_HDR, r->tags, tl);
+	memcpy(out + REC_HDR + tl, r->reference, rl);
+	memcpy(out + REC_HDR + tl + rl, r->ind.text, xl);
+	return REC_HDR + tl + rl + xl;
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+struct match {
+	char source[80];
+	int site;     /* 1 allow, 2 block */
+	int spec;     /* specificity: prefix length, labels */
+	int priority; /* feeds */
+	struct rec_view r;
+};
+
+#define MAX_MATCHES 64
+
+static int
+feed_priority(struct istore *s, MDB_txn *t, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int32_t p;
+
+	if (mdb_get(t, s->feeds, &k, &v) != 0 || v.mv_size < 4)
+		return 0;
+	memcpy(&p, v.mv_data, 4);
+	return p;
+}
+
+/* Every live entry under body; appends to m. */
+static int
+probe(struct istore *s, MDB_txn *t, MDB_cursor *c, const uint8_t *body,
+      size_t n, int spec, long long now, struct match *m, int *nm)
+{
+	uint8_t kb[INTEL_KEY_MAX + 1];
+	MDB_val k, v;
+	int rc;
+
+	memcpy(kb, body, n);
+	kb[n] = 0;
+	k.mv_data = kb;
+	k.mv_size = n + 1;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size > n + 1 &&
+	       memcmp(k.mv_data, kb, n + 1) == 0) {
+		struct match *x = &m[*nm];
+		size_t sl = k.mv_size - n - 1;
+
+		if (*nm < MAX_MATCHES && sl < sizeof(x->source) &&
+		    rec_decode(&v, &x->r) == 0 &&
+		    (x->r.expires == 0 || x->r.expires > now)) {
+			memcpy(x->source, (const char *)k.mv_data + n + 1, sl);
+			x->source[sl] = '\0';
+			x->site = strcmp(x->source, ISTORE_ALLOW) == 0   ? 1
+			          : strcmp(x->source, ISTORE_BLOCK) == 0 ? 2
+			                                                 : 0;
+			x->spec = spec;
+			x->priority =
+			    x->site ? 0 : feed_priority(s, t, x->source);
+			(*nm)++;
+		}
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return lmdb_err(NULL, "lookup", rc);
+	return 0;
+}
+
+static int
+read_plen(struct istore *s, MDB_txn *t, uint64_t plen[2][129])
+{
+	MDB_val k = {4, "plen"}, v;
+
+	if (mdb_get(t, s->meta, &k, &v) == 0 &&
+	    v.mv_size == sizeof(uint64_t) * 2 * 129)
+		memcpy(plen, v.mv_data, v.mv_size);
+	else
+		memset(plen, 0, sizeof(uint64_t) * 2 * 129);
+	return 0;
+}
+
+/* Is a better than b as the deciding match? */
+static int
+better(const struct match *a, const struct match *b)
+{
+	if (!!a->site != !!b->site)
+		return a->site != 0; /* the site's lists beat every feed */
+	if (a->spec != b->spec)
+		return a->spec > b->spec; /* longest prefix, deepest domain */
+	if (a->site)
+		return a->site > b->site; /* block beats allow */
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	if (a->r.verdict != b->r.verdict)
+		return a->r.verdict > b->r.verdict;
+	return a->r.score > b->r.score;
+}
+
+static json_t *
+tags_json(struct strv t)
+{
+	json_t *a = json_array();
+
+	while (t.len > 0) {
+		struct strv one = strv_split(&t, ',');
+
+		if (one.len)
+			json_array_append_new(a, json_stringn(one.p, one.len));
+	}
+	return a;
+}
+
+static json_t *
+match_json(const struct match *x)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "source", json_string(x->source));
+	json_object_set_new(o, "matched",
+	                    json_stringn(x->r.text.p, x->r.text.len));
+	json_object_set_new(o, "verdict",
+	                    json_string(intel_verdict_name(x->r.verdict)));
+	json_object_set_new(o, "score", json_integer(x->r.score));
+	json_object_set_new(o, "tags", tags_json(x->r.tags));
+	if (!x->site)
+		json_object_set_new(o, "priority", json_integer(x->priority));
+	json_object_set_new(o, "first_seen",
+	                    x->r.first ? json_integer(x->r.first)
+	                               : json_null());
+	json_object_set_new(o, "last_seen",
+	                    x->r.last ? json_integer(x->r.last) : json_null());
+	json_object_set_new(o, "expires",
+	                    x->r.expires ? json_integer(x->r.expires)
+	                                 : json_null());
+	json_object_set_new(o, "reference",
+	                    json_stringn(x->r.ref.p, x->r.ref.len));
+	json_object_set_new(o, "added", json_integer(x->r.added));
+	return o;
+}
+
+static int
+cmp_match(const void *a, const void *b)
+{
+	const struct match *x = a, *y = b;
+
+	return better(x, y) ? -1 : better(y, x) ? 1 : 0;
+}
+
+json_t *
+istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
+{
+	struct match m[MAX_MATCHES];
+	MDB_cursor *c = NULL;
+	json_t *o, *srcs;
+	int nm = 0, i, own = 0, rc;
+
+	if (!s->reading) {
+		if (istore_read_begin(s) == -1)
+			return NULL;
+		own = 1;
+	}
+	if ((rc = mdb_cursor_open(s->rtxn, s->ind, &c)) != 0) {
+		lmdb_err(NULL, "cursor", rc);
+		goto fail;
+	}
+	if (q->kind == INTEL_IP) {
+		uint64_t plen[2][129];
+		uint8_t kb[19];
+		int p, f = q->family == 4 ? 0 : 1;
+
+		read_plen(s, s->rtxn, plen);
+		for (p = q->prefix; p >= 0; p--) {
+			if (plen[f][p] == 0)
+				continue;
+			intel_ip_key(q->family, q->addr, p, kb);
+			if (probe(s, s->rtxn, c, kb, 19, p, now, m, &nm) == -1)
+				goto fail;
+		}
+	} else if (q->kind == INTEL_DOMAIN) {
+		uint8_t kb[INTEL_KEY_MAX];
+		const char *d = q->text;
+		int labels = 1;
+
+		for (i = 0; q->text[i]; i++)
+			labels += q->text[i] == '.';
+		while (d != NULL) {
+			size_t n = strlen(d);
+
+			kb[0] = 'd';
+			memcpy(kb + 1, d, n);
+			if (probe(s, s->rtxn, c, kb, n + 1, labels, now, m,
+			          &nm) == -1)
+				goto fail;
+			labels--;
+			d = strchr(d, '.');
+			if (d != NULL)
+				d++;
+		}
+	} else if (probe(s, s->rtxn, c, q->key, q->keylen, 0, now, m, &nm) ==
+	           -1)
+		goto fail;
+	mdb_cursor_close(c);
+	c = NULL;
+	qsort(m, (size_t)nm, sizeof(m[0]), cmp_match);
+	o = json_object();
+	json_object_set_new(o, "indicator", json_string(q->text));
+	json_object_set_new(o, "type", json_string(intel_kind_name(q->kind)));
+	if (nm == 0) {
+		json_object_set_new(o, "verdict", json_string("unknown"));
+		json_object_set_new(o, "score", json_null());
+		json_object_set_new(o, "decided_by", json_null());
+	} else {
+		json_object_set_new(
+		    o, "verdict",
+		    json_string(intel_verdict_name(m[0].r.verdict)));
+		json_object_set_new(o, "score", json_integer(m[0].r.score));
+		json_object_set_new(o, "decided_by", json_string(m[0].source));
+	}
+	srcs = json_array();
+	for (i = 0; i < nm; i++)
+		json_array_append_new(srcs, match_json(&m[i]));
+	json_object_set_new(o, "sources", srcs);
+	if (own)
+		istore_read_end(s);
+	return o;
+fail:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	if (own)
+		istore_read_end(s);
+	return NULL;
+}
+
+static json_t *
+feed_json(const MDB_val *k, const MDB_val *v)
+{
+	json_t *o;
+	int32_t p;
+
+	if (v->mv_size < 4)
+		return NULL;
+	memcpy(&p, v->mv_data, 4);
+	o = json_loadb((const char *)v->mv_data + 4, v->mv_size - 4, 0, NULL);
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "name", json_stringn(k->mv_data, k->mv_size));
+	json_object_set_new(o, "priority", json_integer(p));
+	return o;
+}
+
+static long long
+count_in(struct istore *s, MDB_txn *t, const char *source)
+{
+	char kb[100];
+	MDB_val k, v;
+	uint64_t n;
+
+	k.mv_size = (size_t)snprintf(kb, sizeof(kb), "n:%s", source);
+	k.mv_data = kb;
+	if (mdb_get(t, s->meta, &k, &v) != 0 || v.mv_size != sizeof(n))
+		return 0;
+	memcpy(&n, v.mv_data, sizeof(n));
+	return (long long)n;
+}
+
+json_t *
+istore_feeds(struct istore *s)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	json_t *a = json_array();
+	int rc;
+
+	if (istore_read_begin(s) == -1)
+		return NULL;
+	if (mdb_cursor_open(s->rtxn, s->feeds, &c) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			json_t *o = feed_json(&k, &v);
+			char nm[80];
+
+			if (o == NULL || k.mv_size >= sizeof(nm)) {
+				json_decref(o);
+				continue;
+			}
+			memcpy(nm, k.mv_data, k.mv_size);
+			nm[k.mv_size] = '\0';
+			json_object_set_new(
+			    o, "indicators",
+			    json_integer(count_in(s, s->rtxn, nm)));
+			json_array_append_new(a, o);
+		}
+		mdb_cursor_close(c);
+	}
+	istore_read_end(s);
+	return a;
+}
+
+json_t *
+istore_feed_get(struct istore *s, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	json_t *o = NULL;
+
+	if (istore_read_begin(s) == -1)
+		return NULL;
+	if (mdb_get(s->rtxn, s->feeds, &k, &v) == 0 &&
+	    (o = feed_json(&k, &v)) != NULL)
+		json_object_set_new(o, "indicators",
+		                    json_integer(count_in(s, s->rtxn, name)));
+	istore_read_end(s);
+	return o;
+}
+
+json_t *
+istore_list_source(struct istore *s, const char *source, size_t max)
+{
+	char kb[100];
+	size_t n = strlen(source) + 1;
+	MDB_cursor *c;
+	MDB_val k, v, iv;
+	json_t *a = json_array();
+	int rc;
+
+	if (n >= sizeof(kb) || istore_read_begin(s) == -1)
+		return a;
+	memcpy(kb, source, n);
+	k.mv_data = kb;
+	k.mv_size = n;
+	if (mdb_cursor_open(s->rtxn, s->src, &c) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		     rc == 0 && k.mv_size > n &&
+		     memcmp(k.mv_data, kb, n) == 0 && json_array_size(a) < max;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			uint8_t ik[INTEL_KEY_MAX + 100];
+			size_t bl = k.mv_size - n;
+			struct match x;
+			MDB_val ikv;
+
+			if (bl + n > sizeof(ik))
+				continue;
+			memcpy(ik, (uint8_t *)k.mv_data + n, bl);
+			ik[bl] = 0;
+			memcpy(ik + bl + 1, source, n - 1);
+			ikv.mv_data = ik;
+			ikv.mv_size = bl + n;
+			if (mdb_get(s->rtxn, s->ind, &ikv, &iv) != 0 ||
+			    rec_decode(&iv, &x.r) != 0)
+				continue;
+			snprintf(x.source, sizeof(x.source), "%s", source);
+			x.site = 1;
+			x.spec = 0;
+			x.priority = 0;
+			{
+				json_t *o = match_json(&x);
+
+				json_object_set_new(
+				    o, "indicator",
+				    json_stringn(x.r.text.p, x.r.text.len));
+				json_object_set_new(
+				    o, "type",
+				    json_string(intel_kind_name(x.r.kind)));
+				json_object_del(o, "matched");
+				json_array_append_new(a, o);
+			}
+		}
+		mdb_cursor_close(c);
+	}
+	istore_read_end(s);
+	return a;
+}
+
+json_t *
+istore_stats(struct istore *s)
+{
+	MDB_stat st;
+	MDB_envinfo ei;
+	MDB_cursor *c;
+	MDB_val k, v;
+	json_t *o = json_object(), *by = json_object();
+	int rc;
+
+	if (istore_read_begin(s) == -1)
+		return o;
+	if (mdb_stat(s->rtxn, s->ind, &st) == 0)
+		json_object_set_new(o, "indicators",
+		                    json_integer((json_int_t)st.ms_entries));
+	if (mdb_cursor_open(s->rtxn, s->meta, &c) == 0) {
+		k.mv_data = "n:";
+		k.mv_size = 2;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		     rc == 0 && k.mv_size > 2 &&
+		     memcmp(k.mv_data, "n:", 2) == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			uint64_t n;
+			char nm[100];
+
+			if (v.mv_size != sizeof(n) ||
+			    k.mv_size - 2 >= sizeof(nm))
+				continue;
+			memcpy(&n, v.mv_data, sizeof(n));
+			memcpy(nm, (char *)k.mv_data + 2, k.mv_size - 2);
+			nm[k.mv_size - 2] = '\0';
+			json_object_set_new(by, nm,
+			                    json_integer((json_int_t)n));
+		}
+		mdb_cursor_close(c);
+	}
+	json_object_set_new(o, "by_source", by);
+	if (mdb_env_info(s->env, &ei) == 0 && mdb_env_stat(s->env, &st) == 0) {
+		json_object_set_new(o, "map_size",
+		                    json_integer((json_int_t)ei.me_mapsize));
+		json_object_set_new(
+		    o, "used_bytes",
+		    json_integer((json_int_t)(ei.me_last_pgno + 1) *
+		                 st.ms_psize));
+	}
+	istore_read_end(s);
+	return o;
+}
+
+/* ---- the writer ------------------------------------------------------ */
+
+struct iwtxn *
+istore_write_begin(struct istore *s, struct buf *err)
+{
+	struct iwtxn *w;
+	MDB_val k = {4, "plen"}, v;
+	int rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		buf_printf(err, "out of memory");
+		return NULL;
+	}
+	w->s = s;
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &w->txn)) != 0) {
+		lmdb_err(err, "write transaction", rc);
+		free(w);
+		return NULL;
+	}
+	if (mdb_get(w->txn, s->meta, &k, &v) == 0 &&
+	    v.mv_size == sizeof(w->plen))
+		memcpy(w->plen, v.mv_data, sizeof(w->plen));
+	return w;
+}
+
+int
+istore_write_commit(struct iwtxn *w, struct buf *err)
+{
+	MDB_val k = {4, "plen"}, v = {sizeof(w->plen), w->plen};
+	int rc;
+
+	if (w->plen_dirty &&
+	    (rc = mdb_put(w->txn, w->s->meta, &k, &v, 0)) != 0) {
+		lmdb_err(err, "prefix counts", rc);
+		istore_write_abort(w);
+		return -1;
+	}
+	rc = mdb_txn_commit(w->txn);
+	free(w);
+	if (rc != 0)
+		return lmdb_err(err, "commit", rc);
+	return 0;
+}
+
+void
+istore_write_abort(struct iwtxn *w)
+{
+	if (w == NULL)
+		return;
+	mdb_txn_abort(w->txn);
+	free(w);
+}
+
+static int
+count_add(struct iwtxn *w, const char *source, long long d)
+{
+	char kb[100];
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	k.mv_size = (size_t)snprintf(kb, sizeof(kb), "n:%s", source);
+	k.mv_data = kb;
+	if (mdb_get(w->txn, w->s->meta, &k, &v) == 0 && v.mv_size == sizeof(n))
+		memcpy(&n, v.mv_data, sizeof(n));
+	n = (uint64_t)((long long)n + d);
+	if (n == 0)
+		rc = mdb_del(w->txn, w->s->meta, &k, NULL);
+	else {
+		v.mv_data = &n;
+		v.mv_size = sizeof(n);
+		rc = mdb_put(w->txn, w->s->meta, &k, &v, 0);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return lmdb_err(NULL, "count", rc);
+	return 0;
+}
+
+long long
+istore_count(struct iwtxn *w, const char *source)
+{
+	return count_in(w->s, w->txn, source);
+}
+
+static void
+plen_note(struct iwtxn *w, const uint8_t *body, size_t n, int d)
+{
+	if (n == 19 && body[0] == 'i') {
+		w->plen[body[1] == 4 ? 0 : 1][body[18] % 129] += (uint64_t)d;
+		w->plen_dirty = 1;
+	}
+}
+
+int
+istore_put(struct iwtxn *w, const char *source, const struct intel_rec *r,
+           long long now)
+{
+	uint8_t ik[INTEL_KEY_MAX + 100], sk[INTEL_KEY_MAX + 100],
+	    val[REC_HDR + sizeof(r->tags) + sizeof(r->reference) +
+	        INTEL_TEXT_MAX + 1];
+	size_t sl = strlen(source), kl = r->ind.keylen;
+	MDB_val k, v;
+	int rc, isnew = 1;
+
+	if (sl + kl + 1 > sizeof(ik))
+		fatalx("%s: key too long", __func__);
+	memcpy(ik, r->ind.key, kl);
+	ik[kl] = 0;
+	memcpy(ik + kl + 1, source, sl);
+	memcpy(sk, source, sl);
+	sk[sl] = 0;
+	memcpy(sk + sl + 1, r->ind.key, kl);
+	k.mv_data = sk;
+	k.mv_size = sl + 1 + kl;
+	v.mv_data = "";
+	v.mv_size = 0;
+	rc = mdb_put(w->txn, w->s->src, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		isnew = 0;
+	else if (rc != 0)
+		return lmdb_err(NULL, "put (src)", rc);
+	k.mv_data = ik;
+	k.mv_size = kl + 1 + sl;
+	v.mv_data = val;
+	if ((v.mv_size = rec_encode(r, now, val, sizeof(val))) == 0)
+		fatalx("%s: record too long", __func__);
+	if ((rc = mdb_put(w->txn, w->s->ind, &k, &v, 0)) != 0)
+		return lmdb_err(NULL, "put (ind)", rc);
+	if (isnew) {
+		plen_note(w, r->ind.key, kl, 1);
+		if (count_add(w, source, 1) == -1)
+			return -1;
+	}
+	return isnew;
+}
+
+int
+istore_del(struct iwtxn *w, const char *source, const struct intel_ind *q)
+{
+	uint8_t ik[INTEL_KEY_MAX + 100], sk[INTEL_KEY_MAX + 100];
+	size_t sl = strlen(source), kl = q->keylen;
+	MDB_val k;
+	int rc;
+
+	memcpy(sk, source, sl);
+	sk[sl] = 0;
+	memcpy(sk + sl + 1, q->key, kl);
+	k.mv_data = sk;
+	k.mv_size = sl + 1 + kl;
+	rc = mdb_del(w->txn, w->s->src, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return lmdb_err(NULL, "del (src)", rc);
+	memcpy(ik, q->key, kl);
+	ik[kl] = 0;
+	memcpy(ik + kl + 1, source, sl);
+	k.mv_data = ik;
+	k.mv_size = kl + 1 + sl;
+	if ((rc = mdb_del(w->txn, w->s->ind, &k, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND)
+		return lmdb_err(NULL, "del (ind)", rc);
+	plen_note(w, q->key, kl, -1);
+	if (count_add(w, source, -1) == -1)
+		return -1;
+	return 1;
+}
+
+long long
+istore_del_source(struct iwtxn *w, const char *source)
+{
+	uint8_t kb[100], ik[INTEL_KEY_MAX + 100];
+	size_t n = strlen(source) + 1;
+	MDB_cursor *c;
+	MDB_val k, v, key;
+	long long removed = 0;
+	int rc;
+
+	if (n >= sizeof(kb))
+		return 0;
+	memcpy(kb, source, n);
+	if ((rc = mdb_cursor_open(w->txn, w->s->src, &c)) != 0)
+		return lmdb_err(NULL, "cursor", rc);
+	k.mv_data = kb;
+	k.mv_size = n;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > n && memcmp(k.mv_data, kb, n) == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT)) {
+		size_t bl = k.mv_size - n;
+
+		memcpy(ik, (uint8_t *)k.mv_data + n, bl);
+		plen_note(w, ik, bl, -1);
+		ik[bl] = 0;
+		memcpy(ik + bl + 1, source, n - 1);
+		key.mv_data = ik;
+		key.mv_size = bl + n;
+		if ((rc = mdb_del(w->txn, w->s->ind, &key, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		removed++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return lmdb_err(NULL, "removing a source", rc);
+	if (count_add(w, source, -count_in(w->s, w->txn, source)) == -1)
+		return -1;
+	return removed;
+}
+
+int
+istore_feed_put(struct iwtxn *w, const char *name, json_t *rec)
+{
+	json_t *copy = json_copy(rec);
+	char *txt;
+	uint8_t *val;
+	size_t n;
+	int32_t p =
+	    (int32_t)json_integer_value(json_object_get(rec, "priority"));
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc;
+
+	json_object_del(copy, "priority");
+	json_object_del(copy, "name");
+	json_object_del(copy, "indicators");
+	txt = json_dumps(copy, JSON_COMPACT);
+	json_decref(copy);
+	if (txt == NULL)
+		return -1;
+	n = strlen(txt);
+	if ((val = malloc(n + 4)) == NULL) {
+		free(txt);
+		return -1;
+	}
+	memcpy(val, &p, 4);
+	memcpy(val + 4, txt, n);
+	free(txt);
+	v.mv_data = val;
+	v.mv_size = n + 4;
+	rc = mdb_put(w->txn, w->s->feeds, &k, &v, 0);
+	free(val);
+	if (rc != 0)
+		return lmdb_err(NULL, "feed", rc);
+	return 0;
+}
+
+json_t *
+istore_feed_wget(struct iwtxn *w, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	json_t *o;
+
+	if (mdb_get(w->txn, w->s->feeds, &k, &v) != 0)
+		return NULL;
+	if ((o = feed_json(&k, &v)) != NULL)
+		json_object_set_new(o, "indicators",
+		                    json_integer(istore_count(w, name)));
+	return o;
+}
+
+int
+istore_feed_del(struct iwtxn *w, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name};
+	int rc;
+
+	if (istore_del_source(w, name) == -1)
+		return -1;
+	rc = mdb_del(w->txn, w->s->feeds, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return lmdb_err(NULL, "feed", rc);
+	return 1;
+}

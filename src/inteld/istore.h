@@ -1,0 +1,76 @@
+/*
+ * istore: vigil-inteld's indicator store on LMDB (docs/inteld.md says
+ * why): many lock-free readers (the event loop answering lookups) and one
+ * writer (the writer thread: imports, feed and list changes), each write
+ * one transaction, so a reader sees the set before it or after it, never
+ * half.
+ *
+ * Named databases:
+ *   ind   key body (intelnorm's intel_ind.key) 0x00 source -> record
+ *   src   source 0x00 key body -> "" (a source's entries, for replacing
+ *         a feed and listing the site lists)
+ *   feeds name -> int32 priority + JSON of the rest
+ *   meta  "plen" -> uint64[2][129]: entries per IPv4 / IPv6 prefix length
+ *         (a lookup probes only lengths that exist); "n:<source>" ->
+ *         uint64 entries of that source
+ * Sources are feed names ([A-Za-z0-9._-]) and the site's lists
+ * "site:allow" and "site:block".
+ */
+#ifndef VIGIL_ISTORE_H
+#define VIGIL_ISTORE_H
+
+#include <jansson.h>
+#include <lmdb.h>
+
+#include "buf.h"
+#include "intelfeed.h"
+
+#define ISTORE_ALLOW "site:allow"
+#define ISTORE_BLOCK "site:block"
+
+struct istore;
+
+int istore_open(const char *dir, long long map_size, struct istore **out,
+                struct buf *err);
+void istore_close(struct istore *s);
+
+/*
+ * Readers (one thread: the event loop). istore_lookup answers one
+ * indicator: {"indicator", "type", "verdict", "score", "decided_by",
+ * "sources": [...]}, verdict "unknown" when nothing matched; NULL when the
+ * store failed (logged). Lookups between istore_read_begin and _end share
+ * one snapshot (a batch).
+ */
+int istore_read_begin(struct istore *s);
+void istore_read_end(struct istore *s);
+json_t *istore_lookup(struct istore *s, const struct intel_ind *q,
+                      long long now);
+/* Entries of a source (site lists): [{indicator, type, ...}], at most max. */
+json_t *istore_list_source(struct istore *s, const char *source, size_t max);
+/* Feeds: [{name, priority, description, indicators, ...}]. */
+json_t *istore_feeds(struct istore *s);
+/* One feed's record (new reference) or NULL. */
+json_t *istore_feed_get(struct istore *s, const char *name);
+/* {"indicators": total, "by_source": {...}, "by_kind": {...}}. */
+json_t *istore_stats(struct istore *s);
+
+/* The writer (one thread). Every change happens inside a transaction. */
+struct iwtxn;
+struct iwtxn *istore_write_begin(struct istore *s, struct buf *err);
+int istore_write_commit(struct iwtxn *w, struct buf *err);
+void istore_write_abort(struct iwtxn *w);
+/* 1 new, 0 replaced an entry of the same source, -1 store failure. */
+int istore_put(struct iwtxn *w, const char *source, const struct intel_rec *r,
+               long long now);
+/* 1 removed, 0 none, -1 failure. */
+int istore_del(struct iwtxn *w, const char *source, const struct intel_ind *q);
+/* Removes every entry of source; the number removed or -1. */
+long long istore_del_source(struct iwtxn *w, const char *source);
+/* Entries source holds in w's view. */
+long long istore_count(struct iwtxn *w, const char *source);
+/* Feed records: the JSON (borrowed) is stored with its "priority". */
+int istore_feed_put(struct iwtxn *w, const char *name, json_t *rec);
+json_t *istore_feed_wget(struct iwtxn *w, const char *name);
+int istore_feed_del(struct iwtxn *w, const char *name);
+
+#endif
