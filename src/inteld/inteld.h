@@ -1,0 +1,138 @@
+/*
+ * inteld.h: state shared by the parts of vigil-inteld, the local
+ * threat-intelligence reputation service (docs/inteld.md). One event loop
+ * thread owns the HTTPS (and optional plain HTTP) servers and answers
+ * lookups from the store's readers; one writer thread (writer.c) makes
+ * every change to the store: feed imports, feed and list edits. A request
+ * that changes something is deferred, handed to the writer as a job, and
+ * answered when the job comes back over a pipe, so lookups go on while an
+ * import of millions of indicators runs.
+ */
+#ifndef VIGIL_INTELD_H
+#define VIGIL_INTELD_H
+
+#include <pthread.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "intelfeed.h"
+#include "istore.h"
+#include "log.h"
+
+/* Route roles (struct http_route.role; 0 is the strictest). A principal
+ * with role R may use routes whose role is R or higher. */
+enum {
+	ROLE_ADMIN = 0,
+	ROLE_LOOKUP = 1,
+	ROLE_PUBLIC = 2,
+};
+
+struct inteld_conf {
+	/* [inteld] */
+	char *data_dir;
+	long long map_size;
+	long long max_import;
+	long long max_batch;
+	long long timeout;
+	long long handshake_timeout;
+	long long max_conns;
+	long long max_per_addr;
+	long long default_priority;
+	int log_dest, log_level;
+	/* [https] */
+	int https_enable;
+	char *https_listen;
+	long long https_port;
+	char *cert, *key, *client_ca;
+	int cert_role; /* 0 lookup, 1 admin */
+	/* [http] */
+	int http_enable;
+	char *http_listen;
+	long long http_port;
+	/* [auth] */
+	char *keys;
+	char *keys_file;
+};
+
+extern const struct cfg_key inteld_conf_keys[];
+int inteld_conf_load(const char *path, struct inteld_conf *c, struct buf *err);
+void inteld_conf_free(struct inteld_conf *c);
+
+/* An API key: its SHA-256 and the role it grants. */
+struct inteld_key {
+	char name[65];
+	int role;
+	unsigned char hash[32];
+};
+
+/* auth.c: keys from [auth] keys and keys_file ("name:role:sha256hex",
+ * blank- or line-separated, '#' comments). */
+int inteld_keys_load(const struct inteld_conf *c, struct inteld_key **keys,
+                     size_t *n, struct buf *err);
+int inteld_authorize(struct http_req *r);
+
+enum wjob_kind {
+	WJ_IMPORT,
+	WJ_FEED_ADD,
+	WJ_FEED_DEL,
+	WJ_LIST_ADD,
+	WJ_LIST_DEL,
+};
+
+struct wjob {
+	struct wjob *next;
+	enum wjob_kind kind;
+	struct http_req *req; /* deferred; answered with status + reply */
+	char feed[80];        /* feed name, or the list's source */
+	enum intel_format fmt;
+	struct intel_feedopts opts;
+	int strict;
+	struct evbuffer *body; /* WJ_IMPORT: the feed file (taken over) */
+	json_t *arg;           /* WJ_FEED_ADD: the record; WJ_LIST_*: the
+	                          entries */
+	int status;
+	json_t *reply;
+	double t_start;
+};
+
+struct writer;
+struct writer *writer_start(struct istore *st, struct event_base *base,
+                            void (*done)(struct wjob *j, void *arg), void *arg);
+void writer_push(struct writer *w, struct wjob *j);
+/* Finishes the job under way and the queue, then stops; jobs done from
+ * now on go to late (the loop no longer runs to answer them). */
+void writer_stop_with(struct writer *w,
+                      void (*late)(struct wjob *j, void *arg));
+int writer_busy(struct writer *w);
+void wjob_free(struct wjob *j);
+
+struct inteld {
+	const char *conf_path;
+	struct inteld_conf conf;
+	char ports_path[4096];
+	struct event_base *base;
+	struct istore *store;
+	struct writer *writer;
+	struct http_server *https, *http;
+	SSL_CTX *ssl_ctx;
+	int https_port, http_port;
+	struct inteld_key *keys;
+	size_t nkeys;
+	long long started, stopping;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_stop;
+	int inflight; /* jobs with the writer */
+};
+
+/* api.c */
+extern const struct http_route inteld_routes[];
+void inteld_job_done(struct wjob *j, void *arg);
+void inteld_declare_metrics(void);
+void inteld_http_done(const char *route, int status, void *arg);
+
+#endif

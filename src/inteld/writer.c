@@ -1,0 +1,438 @@
+/*
+ * writer.c: the one thread that changes the store. Jobs come from the
+ * event loop in a queue; each runs in one LMDB write transaction and is
+ * committed whole or not at all (a feed import that fails, or a strict
+ * one with a rejected entry, leaves the feed as it was). Finished jobs go
+ * back to the loop, which is woken over a pipe and answers them.
+ *
+ * An import replaces the feed's entries: inside the transaction the old
+ * ones are removed and the new ones written, so readers see either set
+ * and never a mix (LMDB readers work on the last committed snapshot).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "inteld.h"
+#include "metrics.h"
+
+#define REPORT_MAX 10000 /* notes listed in an import's report */
+
+struct writer {
+	struct istore *st;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct wjob *queue, **qtail;
+	struct wjob *done, **dtail;
+	int stop, busy;
+	int pipe[2];
+	struct event *ev;
+	void (*on_done)(struct wjob *j, void *arg);
+	void *arg;
+};
+
+void
+wjob_free(struct wjob *j)
+{
+	if (j == NULL)
+		return;
+	if (j->body != NULL)
+		evbuffer_free(j->body);
+	json_decref(j->arg);
+	json_decref(j->reply);
+	free(j);
+}
+
+/* ---- import ---------------------------------------------------------- */
+
+struct imp {
+	struct iwtxn *w;
+	const char *feed;
+	long long now;
+	long long entries, added;
+	long long nrej, nskip;
+	json_t *rejected, *skipped;
+};
+
+static int
+imp_add(void *arg, const struct intel_rec *r)
+{
+	struct imp *m = arg;
+	int rc = istore_put(m->w, m->feed, r, m->now);
+
+	if (rc == -1)
+		return -1;
+	m->entries++;
+	m->added += rc;
+	return 0;
+}
+
+static void
+imp_note(void *arg, int skipped, const char *where, const char *value,
+         const char *why)
+{
+	struct imp *m = arg;
+	json_t *o;
+
+	if ((skipped ? m->nskip++ : m->nrej++) >= REPORT_MAX)
+		return;
+	o = json_pack("{s:s, s:s}", "where", where, "why", why);
+	if (value != NULL)
+		json_object_set_new(o, "value", json_string(value));
+	json_array_append_new(skipped ? m->skipped : m->rejected, o);
+}
+
+static void
+run_import(struct writer *wr, struct wjob *j)
+{
+	struct imp m;
+	struct intel_sink sink = {imp_add, imp_note, &m};
+	struct buf err;
+	json_t *feed = NULL, *rep;
+	const uint8_t *p;
+	size_t n;
+	long long old = 0;
+	int rc = -1;
+
+	memset(&m, 0, sizeof(m));
+	buf_init(&err, 4096);
+	m.feed = j->feed;
+	m.now = (long long)time(NULL);
+	m.rejected = json_array();
+	m.skipped = json_array();
+	rep = json_object();
+	json_object_set_new(rep, "feed", json_string(j->feed));
+	json_object_set_new(rep, "format",
+	                    json_string(intel_format_name(j->fmt)));
+	if ((m.w = istore_write_begin(wr->st, &err)) == NULL)
+		goto done;
+	if ((feed = istore_feed_wget(m.w, j->feed)) == NULL) {
+		j->status = 404;
+		buf_printf(&err, "no feed %s (add it first)", j->feed);
+		goto done;
+	}
+	old = istore_count(m.w, j->feed);
+	if (istore_del_source(m.w, j->feed) == -1) {
+		buf_printf(&err, "the store failed removing the old entries");
+		goto done;
+	}
+	n = evbuffer_get_length(j->body);
+	p = n ? evbuffer_pullup(j->body, -1) : (const uint8_t *)"";
+	if (p == NULL) {
+		buf_printf(&err, "out of memory");
+		goto done;
+	}
+	if (intelfeed_parse(j->fmt, p, n, &j->opts, &sink, &err) == -1) {
+		if (strcmp(buf_cstr(&err), "stopped") == 0) {
+			buf_reset(&err);
+			buf_printf(&err, "the store failed (see the log; is "
+			                 "[inteld] map_size too small?)");
+			j->status = 507;
+		}
+		goto done;
+	}
+	if (j->strict && m.nrej > 0) {
+		buf_printf(&err,
+		           "strict: %lld entries rejected, nothing replaced",
+		           m.nrej);
+		goto done;
+	}
+	json_object_set_new(feed, "format",
+	                    json_string(intel_format_name(j->fmt)));
+	json_object_set_new(feed, "imported_at", json_integer(m.now));
+	json_object_set_new(feed, "last_rejected", json_integer(m.nrej));
+	json_object_set_new(feed, "last_skipped", json_integer(m.nskip));
+	if (istore_feed_put(m.w, j->feed, feed) == -1) {
+		buf_printf(&err, "the store failed writing the feed");
+		goto done;
+	}
+	rc = istore_write_commit(m.w, &err);
+	m.w = NULL;
+done:
+	if (m.w != NULL)
+		istore_write_abort(m.w);
+	json_decref(feed);
+	json_object_set_new(rep, "result",
+	                    json_string(rc == 0 ? "imported" : "failed"));
+	if (rc == -1)
+		json_object_set_new(rep, "error", json_string(buf_cstr(&err)));
+	json_object_set_new(rep, "entries", json_integer(m.entries));
+	json_object_set_new(rep, "indicators",
+	                    json_integer(rc == 0 ? m.added : old));
+	json_object_set_new(rep, "replaced", json_integer(rc == 0 ? old : 0));
+	json_object_set_new(rep, "rejected_total", json_integer(m.nrej));
+	json_object_set_new(rep, "skipped_total", json_integer(m.nskip));
+	json_object_set_new(rep, "rejected", m.rejected);
+	json_object_set_new(rep, "skipped", m.skipped);
+	if (rc == 0)
+		j->status = 200;
+	else if (j->status == 0)
+		j->status = 422;
+	j->reply = rep;
+	log_info("inteld: import %s (%s): %s, %lld entries, %lld rejected, "
+	         "%lld skipped%s%s",
+	         j->feed, intel_format_name(j->fmt),
+	         rc == 0 ? "replaced" : "failed, old set kept", m.entries,
+	         m.nrej, m.nskip, rc == 0 ? "" : ": ",
+	         rc == 0 ? "" : buf_cstr(&err));
+	buf_free(&err);
+}
+
+/* ---- feeds and lists ---------------------------------------------------- */
+
+static void
+run_small(struct writer *wr, struct wjob *j)
+{
+	struct buf err;
+	struct iwtxn *w;
+	json_t *res = json_object();
+	long long now = (long long)time(NULL);
+	int rc = 0;
+
+	buf_init(&err, 4096);
+	if ((w = istore_write_begin(wr->st, &err)) == NULL) {
+		j->status = 500;
+		goto out;
+	}
+	j->status = 200;
+	switch (j->kind) {
+	case WJ_FEED_ADD: {
+		json_t *old = istore_feed_wget(w, j->feed);
+
+		if (old != NULL) {
+			/* an update: keeps what imports recorded */
+			json_object_update_missing(j->arg, old);
+			json_decref(old);
+		} else
+			j->status = 201;
+		rc = istore_feed_put(w, j->feed, j->arg);
+		if (rc == 0) {
+			json_decref(res);
+			res = json_deep_copy(j->arg);
+			json_object_set_new(res, "name", json_string(j->feed));
+		}
+		break;
+	}
+	case WJ_FEED_DEL:
+		rc = istore_feed_del(w, j->feed);
+		if (rc == 0)
+			j->status = 404;
+		json_object_set_new(res, "removed", json_string(j->feed));
+		break;
+	case WJ_LIST_ADD:
+	case WJ_LIST_DEL: {
+		size_t i;
+		json_t *e;
+		long long changed = 0;
+
+		json_array_foreach(j->arg, i, e)
+		{
+			struct intel_rec r;
+			const char *v =
+			    json_string_value(json_object_get(e, "indicator"));
+			json_t *t;
+
+			memset(&r, 0, sizeof(r));
+			if (intel_parse(INTEL_ANY, v, strlen(v), &r.ind, NULL,
+			                0) == -1)
+				fatalx("%s: an entry checked by the loop "
+				       "does not parse",
+				       __func__);
+			if (j->kind == WJ_LIST_DEL) {
+				rc = istore_del(w, j->feed, &r.ind);
+				changed += rc > 0;
+				if (rc == -1)
+					break;
+				rc = 0;
+				continue;
+			}
+			r.verdict = strcmp(j->feed, ISTORE_ALLOW) == 0
+			                ? INTEL_BENIGN
+			                : INTEL_MALICIOUS;
+			r.score = r.verdict == INTEL_BENIGN ? 0 : 100;
+			r.first_seen = r.last_seen = now;
+			if ((t = json_object_get(e, "expires")) != NULL)
+				r.expires = json_integer_value(t);
+			if ((t = json_object_get(e, "comment")) != NULL)
+				snprintf(r.reference, sizeof(r.reference), "%s",
+				         json_string_value(t));
+			if ((t = json_object_get(e, "tags")) != NULL)
+				snprintf(r.tags, sizeof(r.tags), "%s",
+				         json_string_value(t));
+			rc = istore_put(w, j->feed, &r, now);
+			if (rc == -1)
+				break;
+			changed++;
+			rc = 0;
+		}
+		json_object_set_new(res, "list",
+		                    json_string(j->feed + strlen("site:")));
+		json_object_set_new(
+		    res, j->kind == WJ_LIST_ADD ? "added" : "removed",
+		    json_integer(changed));
+		if (j->kind == WJ_LIST_DEL && changed == 0)
+			j->status = 404;
+		break;
+	}
+	default:
+		fatalx("%s: job kind %d", __func__, j->kind);
+	}
+	if (rc == -1) {
+		istore_write_abort(w);
+		j->status = 500;
+		goto out;
+	}
+	if (istore_write_commit(w, &err) == -1) {
+		j->status = 500;
+		goto out;
+	}
+out:
+	if (j->status >= 500) {
+		json_decref(res);
+		res = json_pack("{s:{s:s, s:s}}", "error", "code", "store",
+		                "message",
+		                err.len ? buf_cstr(&err)
+		                        : "the store failed (see the log)");
+	}
+	j->reply = res;
+	buf_free(&err);
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *wr = arg;
+	struct wjob *j;
+	char c = 1;
+
+	pthread_mutex_lock(&wr->mu);
+	for (;;) {
+		while (wr->queue == NULL && !wr->stop)
+			pthread_cond_wait(&wr->cv, &wr->mu);
+		if (wr->queue == NULL)
+			break;
+		j = wr->queue;
+		wr->queue = j->next;
+		if (wr->queue == NULL)
+			wr->qtail = &wr->queue;
+		j->next = NULL;
+		wr->busy = 1;
+		pthread_mutex_unlock(&wr->mu);
+		if (j->kind == WJ_IMPORT)
+			run_import(wr, j);
+		else
+			run_small(wr, j);
+		pthread_mutex_lock(&wr->mu);
+		wr->busy = 0;
+		*wr->dtail = j;
+		wr->dtail = &j->next;
+		pthread_mutex_unlock(&wr->mu);
+		while (write(wr->pipe[1], &c, 1) == -1 && errno == EINTR)
+			;
+		pthread_mutex_lock(&wr->mu);
+	}
+	pthread_mutex_unlock(&wr->mu);
+	return NULL;
+}
+
+static void
+writer_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *wr = arg;
+	struct wjob *list, *j;
+	char b[256];
+
+	(void)what;
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	pthread_mutex_lock(&wr->mu);
+	list = wr->done;
+	wr->done = NULL;
+	wr->dtail = &wr->done;
+	pthread_mutex_unlock(&wr->mu);
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->next = NULL;
+		wr->on_done(j, wr->arg);
+	}
+}
+
+struct writer *
+writer_start(struct istore *st, struct event_base *base,
+             void (*done)(struct wjob *j, void *arg), void *arg)
+{
+	struct writer *wr;
+
+	if ((wr = calloc(1, sizeof(*wr))) == NULL)
+		return NULL;
+	wr->st = st;
+	wr->qtail = &wr->queue;
+	wr->dtail = &wr->done;
+	wr->on_done = done;
+	wr->arg = arg;
+	pthread_mutex_init(&wr->mu, NULL);
+	pthread_cond_init(&wr->cv, NULL);
+	if (pipe2(wr->pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		free(wr);
+		return NULL;
+	}
+	wr->ev =
+	    event_new(base, wr->pipe[0], EV_READ | EV_PERSIST, writer_wake, wr);
+	if (wr->ev == NULL || event_add(wr->ev, NULL) == -1 ||
+	    pthread_create(&wr->th, NULL, writer_main, wr) != 0)
+		fatalx("%s: cannot start the writer thread", __func__);
+	return wr;
+}
+
+void
+writer_push(struct writer *wr, struct wjob *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&wr->mu);
+	*wr->qtail = j;
+	wr->qtail = &j->next;
+	pthread_cond_signal(&wr->cv);
+	pthread_mutex_unlock(&wr->mu);
+}
+
+int
+writer_busy(struct writer *wr)
+{
+	int b;
+
+	pthread_mutex_lock(&wr->mu);
+	b = wr->busy || wr->queue != NULL;
+	pthread_mutex_unlock(&wr->mu);
+	return b;
+}
+
+void
+writer_stop_with(struct writer *wr, void (*late)(struct wjob *j, void *arg))
+{
+	if (wr == NULL)
+		return;
+	wr->on_done = late;
+	pthread_mutex_lock(&wr->mu);
+	wr->stop = 1;
+	pthread_cond_signal(&wr->cv);
+	pthread_mutex_unlock(&wr->mu);
+	pthread_join(wr->th, NULL);
+	/* Jobs finished after the loop stopped: nobody to answer. */
+	while (wr->done != NULL) {
+		struct wjob *j = wr->done;
+
+		wr->done = j->next;
+		wr->on_done(j, wr->arg);
+	}
+	event_free(wr->ev);
+	close(wr->pipe[0]);
+	close(wr->pipe[1]);
+	pthread_mutex_destroy(&wr->mu);
+	pthread_cond_destroy(&wr->cv);
+	free(wr);
+}
