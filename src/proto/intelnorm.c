@@ -332,7 +332,9 @@ unreserved(int c)
 static int
 uri_char(int c)
 {
-	return unreserved(c) || strchr("!$&'()*+,;=:@/?", c) != NULL;
+	/* c != 0: strchr would find the terminator */
+	return unreserved(c) ||
+	       (c != 0 && strchr("!$&'()*+,;=:@/?", c) != NULL);
 }
 
 /*
@@ -451,8 +453,9 @@ intel_norm_url(const char *s, size_t n, struct intel_ind *out, char *why,
 	end = s + n;
 	for (sl = 0; sl < n && s[sl] != ':'; sl++)
 		if (!(isalpha((unsigned char)s[sl]) ||
-		      (sl > 0 && (isdigit((unsigned char)s[sl]) ||
-		                  strchr("+-.", s[sl]) != NULL)))) {
+		      (sl > 0 &&
+		       (isdigit((unsigned char)s[sl]) ||
+		        (s[sl] != '\0' && strchr("+-.", s[sl]) != NULL))))) {
 			sl = n;
 			break;
 		}

@@ -137,6 +137,11 @@ test_url(void **state)
 	assert_string_equal(norm(INTEL_URL, "http://b\xc3\xbc"
 	                                    "cher.example/"),
 	                    "http://xn--bcher-kva.example/");
+	/* a NUL byte is encoded, never a cut (found by fuzz_intelnorm) */
+	assert_int_equal(intel_parse(INTEL_URL, "http://e.example/a\0b?\0", 22,
+	                             &ind, why, sizeof(why)),
+	                 0);
+	assert_string_equal(ind.text, "http://e.example/a%00b?%00");
 	assert_null(norm(INTEL_URL, "evil.example/path"));
 	assert_null(norm(INTEL_URL, "http:///path"));
 	assert_null(norm(INTEL_URL, "http://e.example:99999/"));
