@@ -15,6 +15,7 @@ struct ctl_opts {
 	const char *key_file; /* file with the API key */
 	int key_file_given;   /* --key-file: VIGIL_API_KEY does not count */
 	int json;
+	int server_given; /* --server or VIGIL_SERVER */
 };
 
 extern struct ctl_opts ctl;
@@ -22,6 +23,11 @@ extern struct ctl_opts ctl;
 /* Calls the admin API; on success returns the parsed reply (NULL body ->
  * empty object). On failure prints "vigilctl: ..." and returns NULL. */
 json_t *ctl_api(const char *method, const char *path, json_t *body);
+/* A request with a body of any type (ctype) and a timeout in seconds;
+ * returns the parsed JSON reply whatever its status (in *status), or
+ * NULL after printing why (no reply, or not JSON). */
+json_t *ctl_api_raw(const char *method, const char *path, const char *ctype,
+                    const void *body, size_t len, long timeout, long *status);
 /* GETs a list endpoint page after page (following next_cursor) and
  * returns the items of all pages, at most max (0: all); NULL after an
  * error (printed). */
@@ -97,6 +103,7 @@ int ctl_forward(int argc, char **argv);
 int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_login(int argc, char **argv);
+int ctl_intel(int argc, char **argv);
 int ctl_logout(int argc, char **argv);
 int ctl_totp_self(int argc, char **argv); /* argv[0]: enroll | confirm */
 

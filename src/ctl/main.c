@@ -36,6 +36,8 @@ static const struct {
     {"key", ctl_key, "create, list and revoke API keys"},
     {"login", ctl_login, "log in as a user and keep an API key for later"},
     {"logout", ctl_logout, "revoke and remove the key 'login' stored"},
+    {"intel", ctl_intel,
+     "look up, import and list threat intelligence (vigil-inteld)"},
     {"store", ctl_store,
      "back up, restore and check the center's database (offline)"},
 };
@@ -83,12 +85,14 @@ main(int argc, char **argv)
 
 	log_init("vigilctl", LOG_DEST_STDERR, LOG_LVL_WARN);
 	ctl.server = getenv("VIGIL_SERVER");
+	ctl.server_given = ctl.server != NULL;
 	ctl.ca = getenv("VIGIL_CA");
 	/* Global options come before the command ("+" stops at it). */
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			ctl.server = optarg;
+			ctl.server_given = 1;
 			break;
 		case 'C':
 			ctl.ca = optarg;

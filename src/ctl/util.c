@@ -98,6 +98,42 @@ out:
 }
 
 json_t *
+ctl_api_raw(const char *method, const char *path, const char *ctype,
+            const void *body, size_t len, long timeout, long *status)
+{
+	struct httpc_opts o;
+	struct httpc_resp resp;
+	json_t *j = NULL;
+	char url[4096], *key;
+
+	*status = 0;
+	if ((key = read_key()) == NULL)
+		return NULL;
+	memset(&o, 0, sizeof(o));
+	o.ca_file = ctl.ca;
+	o.bearer = key;
+	o.timeout_secs = timeout;
+	snprintf(url, sizeof(url), "%s%s", ctl.server, path);
+	httpc_resp_init(&resp);
+	if (httpc_request(&o, method, url, ctype, body, len, &resp) == -1)
+		fprintf(stderr, "vigilctl: %s\n", resp.errmsg);
+	else {
+		*status = resp.status;
+		j = json_loadb((const char *)resp.body.data, resp.body.len, 0,
+		               NULL);
+		if (j == NULL)
+			fprintf(stderr,
+			        "vigilctl: %s %s: %ld and a reply that is not "
+			        "JSON\n",
+			        method, path, resp.status);
+	}
+	explicit_bzero(key, strlen(key));
+	free(key);
+	httpc_resp_free(&resp);
+	return j;
+}
+
+json_t *
 ctl_api(const char *method, const char *path, json_t *body)
 {
 	json_t *j;

@@ -451,7 +451,54 @@ req "${A[@]}" -X DELETE "$U/feeds/big"
 [ "$CODE" = 404 ] || fail "remove twice: $CODE"
 pass "removing a feed removes its indicators"
 
-# 13. SIGHUP re-reads the keys; graceful stop; the store survives a restart.
+# 13. vigilctl intel: a MISP feed directory, lookups, feeds, lists, stats.
+export VIGIL_INTEL_SERVER=https://127.0.0.1:$P VIGIL_API_KEY=$ADMIN_KEY
+ctl() { "$CTL" --ca "$PKI/ca.crt" "$@"; }
+ctl intel feeds add ctlmisp --priority 60 >"$T/ctl.out" ||
+	fail "ctl feeds add: $(cat "$T/ctl.out")"
+ctl intel import ctlmisp "$T/misp" --format misp >"$T/ctl.out" ||
+	fail "ctl import misp dir: $(cat "$T/ctl.out")"
+expect_contains "$(cat "$T/ctl.out")" "ctlmisp: imported 4 indicators (replaced 0); 2 rejected, 2 skipped"
+expect_contains "$(cat "$T/ctl.out")" "rejected event 5f6e7d8c-0000-4000-8000-000000000001 attribute a-4: value: not a string"
+cp -r "$T/misp" "$T/misp-broken"
+head -c 100 "$T/misp/manifest.json" >"$T/misp-broken/manifest.json"
+printf '{"Event": ' >"$T/misp-broken/5f6e7d8c-0000-4000-8000-000000000001.json"
+if ctl intel import ctlmisp "$T/misp-broken" --format misp >"$T/ctl.out" 2>&1; then
+	fail "ctl imported a broken MISP directory"
+fi
+expect_contains "$(cat "$T/ctl.out")" "5f6e7d8c-0000-4000-8000-000000000001.json: not valid JSON"
+ctl intel lookup 203.0.113.9 nothing.example >"$T/ctl.out" || true
+expect_contains "$(cat "$T/ctl.out")" "203.0.113.9  ip  malicious (100)  by ctlmisp"
+expect_contains "$(cat "$T/ctl.out")" "nothing.example  domain  unknown"
+set +e
+ctl intel lookup 203.0.113.9 >/dev/null; st1=$?
+ctl intel lookup 192.0.2.99 >/dev/null; st0=$?
+ctl intel lookup "not one" >/dev/null; st2=$?
+set -e
+[ "$st1 $st0 $st2" = "1 0 2" ] || fail "ctl lookup exit codes: $st1 $st0 $st2"
+ctl intel block add 192.0.2.99 --comment "ctl test" >"$T/ctl.out" ||
+	fail "ctl block add: $(cat "$T/ctl.out")"
+ctl --json intel lookup 192.0.2.99 | jq -e '.[0].decided_by == "site:block"' >/dev/null ||
+	fail "ctl block add had no effect"
+ctl intel block list >"$T/ctl.out"
+expect_contains "$(cat "$T/ctl.out")" "192.0.2.99"
+ctl intel block remove 192.0.2.99 >/dev/null || fail "ctl block remove"
+ctl --json intel lookup 192.0.2.99 | jq -e '.[0].verdict == "unknown"' >/dev/null ||
+	fail "ctl block remove had no effect"
+ctl intel feeds >"$T/ctl.out"
+grep -Eq '^ctlmisp +60 +4 +misp' "$T/ctl.out" || fail "ctl feeds: $(cat "$T/ctl.out")"
+ctl intel stats >"$T/ctl.out"
+expect_contains "$(cat "$T/ctl.out")" "  ctlmisp: 4"
+ctl intel import listfeed "$T/feed2.txt" --format list --verdict benign \
+	--score 5 --ttl 1h >"$T/ctl.out" || fail "ctl import list: $(cat "$T/ctl.out")"
+req "${L[@]}" "$U/lookup?domain=c2.evil.example"
+[ "$(jq -r '"\(.verdict) \(.score) \(.sources[0].expires > now)"' <<<"$BODY")" = \
+	"benign 5 true" ] || fail "ctl import options: $BODY"
+ctl intel feeds remove ctlmisp >/dev/null || fail "ctl feeds remove"
+expect_verdict "ip=203.0.113.9" "malicious mispfeed"
+pass "vigilctl intel: MISP directory import, lookup, block, feeds, stats"
+
+# 14. SIGHUP re-reads the keys; graceful stop; the store survives a restart.
 req -H "X-API-Key: $LATE_KEY" "$U/lookup?ip=10.0.0.1"
 [ "$CODE" = 401 ] || fail "late key before HUP: $CODE"
 echo "late:lookup:$(h "$LATE_KEY")" >>"$T/keys"
