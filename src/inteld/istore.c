@@ -26,7 +26,15 @@ struct iwtxn {
 	MDB_txn *txn;
 	uint64_t plen[2][129];
 	int plen_dirty;
+	/* entries added to one source, written to meta at the commit (or
+	 * when another source changes): saves a read and a write of the
+	 * counter per indicator of an import */
+	char csrc[80];
+	long long cdelta;
 };
+
+static int count_add(struct iwtxn *w, const char *source, long long d);
+static int count_flush(struct iwtxn *w);
 
 static int
 lmdb_err(struct buf *err, const char *what, int rc)
@@ -625,6 +633,11 @@ istore_write_commit(struct iwtxn *w, struct buf *err)
 	MDB_val k = {4, "plen"}, v = {sizeof(w->plen), w->plen};
 	int rc;
 
+	if (count_flush(w) == -1) {
+		buf_printf(err, "lmdb: counts (see the log)");
+		istore_write_abort(w);
+		return -1;
+	}
 	if (w->plen_dirty &&
 	    (rc = mdb_put(w->txn, w->s->meta, &k, &v, 0)) != 0) {
 		lmdb_err(err, "prefix counts", rc);
@@ -645,6 +658,30 @@ istore_write_abort(struct iwtxn *w)
 		return;
 	mdb_txn_abort(w->txn);
 	free(w);
+}
+
+static int
+count_flush(struct iwtxn *w)
+{
+	long long d = w->cdelta;
+
+	if (w->csrc[0] == '\0' || d == 0)
+		return 0;
+	w->cdelta = 0;
+	return count_add(w, w->csrc, d);
+}
+
+/* Counts one more (or less) entry of source, in memory for now. */
+static int
+count_note(struct iwtxn *w, const char *source, long long d)
+{
+	if (strcmp(w->csrc, source) != 0) {
+		if (count_flush(w) == -1 || strlen(source) >= sizeof(w->csrc))
+			return count_add(w, source, d);
+		snprintf(w->csrc, sizeof(w->csrc), "%s", source);
+	}
+	w->cdelta += d;
+	return 0;
 }
 
 static int
@@ -675,6 +712,8 @@ count_add(struct iwtxn *w, const char *source, long long d)
 long long
 istore_count(struct iwtxn *w, const char *source)
 {
+	if (count_flush(w) == -1)
+		return -1;
 	return count_in(w->s, w->txn, source);
 }
 
@@ -724,7 +763,7 @@ istore_put(struct iwtxn *w, const char *source, const struct intel_rec *r,
 		return lmdb_err(NULL, "put (ind)", rc);
 	if (isnew) {
 		plen_note(w, r->ind.key, kl, 1);
-		if (count_add(w, source, 1) == -1)
+		if (count_note(w, source, 1) == -1)
 			return -1;
 	}
 	return isnew;
@@ -757,7 +796,7 @@ istore_del(struct iwtxn *w, const char *source, const struct intel_ind *q)
 	    rc != MDB_NOTFOUND)
 		return lmdb_err(NULL, "del (ind)", rc);
 	plen_note(w, q->key, kl, -1);
-	if (count_add(w, source, -1) == -1)
+	if (count_note(w, source, -1) == -1)
 		return -1;
 	return 1;
 }
@@ -781,7 +820,9 @@ istore_del_source(struct iwtxn *w, const char *source)
 	k.mv_size = n;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 	     rc == 0 && k.mv_size > n && memcmp(k.mv_data, kb, n) == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT)) {
+	     /* after mdb_cursor_del, MDB_NEXT gives the entry that moved
+	      * into place (GET_CURRENT fails at the end of a page) */
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		size_t bl = k.mv_size - n;
 
 		memcpy(ik, (uint8_t *)k.mv_data + n, bl);
@@ -800,7 +841,8 @@ istore_del_source(struct iwtxn *w, const char *source)
 	mdb_cursor_close(c);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return lmdb_err(NULL, "removing a source", rc);
-	if (count_add(w, source, -count_in(w->s, w->txn, source)) == -1)
+	if (count_flush(w) == -1 ||
+	    count_add(w, source, -count_in(w->s, w->txn, source)) == -1)
 		return -1;
 	return removed;
 }

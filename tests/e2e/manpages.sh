@@ -60,13 +60,14 @@ usage_subs() {
 }
 
 SCAND=$BIN/vigil-scand
-for b in "$VIGILD" "$AGENT" "$CTL" "$SCAND"; do
+INTELD=$BIN/vigil-inteld
+for b in "$VIGILD" "$AGENT" "$CTL" "$SCAND" "$INTELD"; do
 	[ -x "$b" ] || fail "$b: no such program (build first)"
 done
 
 # 1. Every page is well-formed.
 for page in vigild.8 vigild.conf.5 vigilctl.8 vigil-agent.8 vigil-scand.8 \
-	vigil-scand.conf.5; do
+	vigil-scand.conf.5 vigil-inteld.8 vigil-inteld.conf.5; do
 	[ -f "$MAN/$page" ] || fail "$MAN/$page is missing"
 	if command -v mandoc >/dev/null 2>&1; then
 		if ! out=$(mandoc -T lint -W warning "$MAN/$page" 2>&1) ||
@@ -85,8 +86,8 @@ for page in vigild.8 vigild.conf.5 vigilctl.8 vigil-agent.8 vigil-scand.8 \
 		fail "$page: .Dt does not name ${name^^} ${page##*.}"
 done
 
-# 2. vigild and vigil-scand: one level of options.
-for prog in vigild vigil-scand; do
+# 2. vigild, vigil-scand and vigil-inteld: one level of options.
+for prog in vigild vigil-scand vigil-inteld; do
 	top=$(help_text "$BIN/$prog" -h)
 	grep -qi usage <<<"$top" || fail "$prog -h: no usage: $top"
 	"$BIN/$prog" -h >/dev/null || fail "$prog -h exits non-zero"
@@ -142,3 +143,4 @@ check_keys() {
 }
 check_keys "$SRC/src/center/conf.c" vigild.conf.5
 check_keys "$SRC/src/scand/conf.c" vigil-scand.conf.5
+check_keys "$SRC/src/inteld/conf.c" vigil-inteld.conf.5

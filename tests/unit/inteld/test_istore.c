@@ -1,0 +1,185 @@
+/*
+ * Unit tests of the indicator store: entries of several sources under one
+ * indicator, longest-prefix and parent-domain lookups, precedence, expiry,
+ * counts, and replacing a large source in one transaction (the delete
+ * loop crossing many pages).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "istore.c"
+
+static char dir[] = "/tmp/vigil-istore.XXXXXX";
+static struct istore *st;
+
+static void
+rec(struct intel_rec *r, const char *v, int verdict, int score)
+{
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(intel_parse(INTEL_ANY, v, strlen(v), &r->ind, NULL, 0),
+	                 0);
+	r->verdict = verdict;
+	r->score = score;
+}
+
+static void
+put(struct iwtxn *w, const char *src, const char *v, int verdict, int score,
+    long long expires)
+{
+	struct intel_rec r;
+
+	rec(&r, v, verdict, score);
+	r.expires = expires;
+	assert_true(istore_put(w, src, &r, 1000) >= 0);
+}
+
+/* "verdict decided_by" of a lookup */
+static const char *
+look(const char *v, long long now)
+{
+	static char out[200];
+	struct intel_ind q;
+	json_t *a;
+
+	assert_int_equal(intel_parse(INTEL_ANY, v, strlen(v), &q, NULL, 0), 0);
+	a = istore_lookup(st, &q, now);
+	assert_non_null(a);
+	snprintf(out, sizeof(out), "%s %s",
+	         json_string_value(json_object_get(a, "verdict")),
+	         json_is_string(json_object_get(a, "decided_by"))
+	             ? json_string_value(json_object_get(a, "decided_by"))
+	             : "-");
+	json_decref(a);
+	return out;
+}
+
+static void
+feed(struct iwtxn *w, const char *name, int prio)
+{
+	json_t *f = json_pack("{s:i}", "priority", prio);
+
+	assert_int_equal(istore_feed_put(w, name, f), 0);
+	json_decref(f);
+}
+
+static void
+test_precedence(void **state)
+{
+	struct buf err;
+	struct iwtxn *w;
+
+	(void)state;
+	buf_init(&err, 1024);
+	w = istore_write_begin(st, &err);
+	assert_non_null(w);
+	feed(w, "low", 10);
+	feed(w, "high", 90);
+	put(w, "low", "10.0.0.0/8", INTEL_MALICIOUS, 90, 0);
+	put(w, "high", "10.1.0.0/16", INTEL_BENIGN, 0, 0);
+	put(w, "low", "evil.example", INTEL_MALICIOUS, 80, 0);
+	put(w, "high", "evil.example", INTEL_SUSPICIOUS, 50, 0);
+	put(w, "low", "expired.example", INTEL_MALICIOUS, 80, 1500);
+	put(w, ISTORE_ALLOW, "good.evil.example", INTEL_BENIGN, 0, 0);
+	put(w, ISTORE_BLOCK, "10.1.2.3", INTEL_MALICIOUS, 100, 0);
+	assert_int_equal(istore_write_commit(w, &err), 0);
+	assert_string_equal(look("10.9.9.9", 1000), "malicious low");
+	assert_string_equal(look("10.1.9.9", 1000), "benign high");
+	assert_string_equal(look("10.1.2.3", 1000), "malicious site:block");
+	assert_string_equal(look("11.0.0.1", 1000), "unknown -");
+	assert_string_equal(look("x.evil.example", 1000), "suspicious high");
+	assert_string_equal(look("a.good.evil.example", 1000),
+	                    "benign site:allow");
+	assert_string_equal(look("expired.example", 1000), "malicious low");
+	assert_string_equal(look("expired.example", 1500), "unknown -");
+	buf_free(&err);
+}
+
+static void
+test_replace_large(void **state)
+{
+	struct buf err;
+	struct iwtxn *w;
+	struct intel_rec r;
+	char v[80];
+	long long i, n0 = 100000, n = n0;
+
+	(void)state;
+	buf_init(&err, 1024);
+	w = istore_write_begin(st, &err);
+	feed(w, "zz-last", 1);
+	memset(&r, 0, sizeof(r));
+	r.verdict = INTEL_MALICIOUS;
+	r.score = 100;
+	for (i = 0; i < n0; i++) {
+		/* every kind, keys of several lengths */
+		if (i % 4 == 0) {
+			/* random keys: pages fill unevenly */
+			unsigned long long x = (unsigned long long)i;
+			int k;
+
+			for (k = 0; k < 4; k++) {
+				x = x * 6364136223846793005ULL +
+				    1442695040888963407ULL;
+				snprintf(v + 16 * k, sizeof(v) - 16 * (size_t)k,
+				         "%016llx", x);
+			}
+		} else if (i % 4 == 1)
+			snprintf(v, sizeof(v), "d%lld.example.com", i);
+		else if (i % 4 == 2)
+			snprintf(v, sizeof(v), "%lld.%lld.%lld.%lld",
+			         10 + i % 200, (i >> 8) & 255, (i >> 16) & 255,
+			         i & 255);
+		else
+			snprintf(v, sizeof(v),
+			         "http://u%lld.example.net/p/%lld", i, i);
+		assert_int_equal(
+		    intel_parse(INTEL_ANY, v, strlen(v), &r.ind, NULL, 0), 0);
+		assert_true(istore_put(w, "zz-last", &r, 1) >= 0);
+	}
+	n = istore_count(w, "zz-last");
+	assert_true(n > n0 - 1000); /* a few addresses repeat */
+	assert_int_equal(istore_write_commit(w, &err), 0);
+	w = istore_write_begin(st, &err);
+	assert_int_equal(istore_del_source(w, "zz-last"), n);
+	assert_int_equal(istore_count(w, "zz-last"), 0);
+	assert_int_equal(istore_count(w, "low"), 3);
+	assert_int_equal(istore_write_commit(w, &err), 0);
+	assert_string_equal(look("10.9.9.9", 1000), "malicious low");
+	buf_free(&err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_precedence),
+	    cmocka_unit_test(test_replace_large),
+	};
+	struct buf err;
+	int rc;
+
+	buf_init(&err, 1024);
+	if (mkdtemp(dir) == NULL || istore_open(dir, 1LL << 30, &st, &err) != 0)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	istore_close(st);
+	{
+		char p[300];
+
+		snprintf(p, sizeof(p), "%s/data.mdb", dir);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+		unlink(p);
+		rmdir(dir);
+	}
+	buf_free(&err);
+	return rc;
+}
