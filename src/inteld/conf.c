@@ -16,7 +16,7 @@ const struct cfg_key inteld_conf_keys[] = {
     {"inteld", "map_size", CFG_SIZE, "16G", 1LL << 20, 1LL << 40, OFF(map_size),
      0, NULL,
      "largest size of the store (address space, not disk: the file grows "
-     "as it fills); about 150 bytes per indicator"},
+     "as it fills); about 250 bytes per indicator"},
     {"inteld", "max_import", CFG_SIZE, "512M", 1024, 16LL << 30,
      OFF(max_import), 0, NULL,
      "largest feed file accepted by an import (413 beyond); held in "
