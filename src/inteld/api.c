@@ -336,17 +336,20 @@ api_feed_add(struct http_req *r)
 		                 "description: a string of at most 500 bytes");
 		goto out;
 	}
-	rec = json_pack("{s:I, s:s, s:I}", "priority",
-	                pr ? json_integer_value(pr)
-	                   : (json_int_t)D(r)->conf.default_priority,
-	                "description", ds ? json_string_value(ds) : "", "added",
-	                (json_int_t)time(NULL));
+	/* Members not given keep their value when the feed exists (the
+	 * writer fills them in), else get the defaults. */
+	rec = json_pack("{s:I}", "added", (json_int_t)time(NULL));
+	if (pr != NULL)
+		json_object_set(rec, "priority", pr);
+	if (ds != NULL)
+		json_object_set(rec, "description", ds);
 	if ((j = job_new(WJ_FEED_ADD, json_string_value(nm))) == NULL) {
 		json_decref(rec);
 		http_reply_error(r, 500, "internal", "out of memory");
 		goto out;
 	}
 	j->arg = rec;
+	j->default_priority = D(r)->conf.default_priority;
 	to_writer(r, j);
 out:
 	json_decref(b);

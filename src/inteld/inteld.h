@@ -93,9 +93,10 @@ struct wjob {
 	enum intel_format fmt;
 	struct intel_feedopts opts;
 	int strict;
-	struct evbuffer *body; /* WJ_IMPORT: the feed file (taken over) */
-	json_t *arg;           /* WJ_FEED_ADD: the record; WJ_LIST_*: the
-	                          entries */
+	long long default_priority; /* WJ_FEED_ADD of a new feed */
+	struct evbuffer *body;      /* WJ_IMPORT: the feed file (taken over) */
+	json_t *arg;                /* WJ_FEED_ADD: the record; WJ_LIST_*: the
+	                               entries */
 	int status;
 	json_t *reply;
 	double t_start;

@@ -205,11 +205,21 @@ run_small(struct writer *wr, struct wjob *j)
 		json_t *old = istore_feed_wget(w, j->feed);
 
 		if (old != NULL) {
-			/* an update: keeps what imports recorded */
+			/* a change: what is not given stays, and so do
+			 * the time it was added and what imports noted */
+			json_object_del(j->arg, "added");
 			json_object_update_missing(j->arg, old);
 			json_decref(old);
-		} else
+		} else {
+			if (json_object_get(j->arg, "priority") == NULL)
+				json_object_set_new(
+				    j->arg, "priority",
+				    json_integer(j->default_priority));
+			if (json_object_get(j->arg, "description") == NULL)
+				json_object_set_new(j->arg, "description",
+				                    json_string(""));
 			j->status = 201;
+		}
 		rc = istore_feed_put(w, j->feed, j->arg);
 		if (rc == 0) {
 			json_decref(res);
@@ -220,9 +230,17 @@ run_small(struct writer *wr, struct wjob *j)
 	}
 	case WJ_FEED_DEL:
 		rc = istore_feed_del(w, j->feed);
-		if (rc == 0)
+		if (rc == 0) {
 			j->status = 404;
-		json_object_set_new(res, "removed", json_string(j->feed));
+			json_object_set_new(res, "error",
+			                    json_pack("{s:s, s:s}", "code",
+			                              "not_found", "message",
+			                              "no such feed"));
+		} else
+			json_object_set_new(res, "removed",
+			                    json_string(j->feed));
+		if (rc == 1)
+			rc = 0;
 		break;
 	case WJ_LIST_ADD:
 	case WJ_LIST_DEL: {

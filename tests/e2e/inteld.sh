@@ -218,6 +218,12 @@ req "${L[@]}" "$U/lookup?sha256=$SHA_A"
 [ "$(jq '.sources | length' <<<"$BODY")" = 2 ] || fail "both sources: $BODY"
 add_feed csvfeed 25
 expect_verdict "sha256=$SHA_A" "malicious csvfeed"
+# a change names only what changes; the rest stays
+req "${A[@]}" -X POST -d '{"name": "csvfeed", "description": "from csv"}' "$U/feeds"
+[ "$CODE" = 200 ] || fail "feed change: $CODE $BODY"
+req "${L[@]}" "$U/feeds/csvfeed"
+[ "$(jq -r '"\(.priority) \(.description) \(.indicators) \(.format)"' <<<"$BODY")" = \
+	"25 from csv 10 csv" ] || fail "feed after change: $BODY"
 pass "list: imported with defaults; precedence by specificity, then priority"
 
 # 5. A MISP feed directory (manifest.json + one file per event).
@@ -449,6 +455,7 @@ req "${A[@]}" -X DELETE "$U/feeds/big"
 expect_verdict "domain=n0.big.example" "unknown null"
 req "${A[@]}" -X DELETE "$U/feeds/big"
 [ "$CODE" = 404 ] || fail "remove twice: $CODE"
+[ "$(jq -r .error.code <<<"$BODY")" = not_found ] || fail "remove twice: $BODY"
 pass "removing a feed removes its indicators"
 
 # 13. vigilctl intel: a MISP feed directory, lookups, feeds, lists, stats.
