@@ -196,7 +196,9 @@ struct match {
 	struct rec_view r;
 };
 
-#define MAX_MATCHES 64
+#define MAX_MATCHES                                                            \
+	256 /* sources listed in one answer; the probes go most specific first \
+	     */
 
 static int
 feed_priority(struct istore *s, MDB_txn *t, const char *name)
