@@ -32,6 +32,10 @@ const struct cfg_key inteld_conf_keys[] = {
     {"inteld", "handshake_timeout", CFG_DURATION, "10s", 1, 3600,
      OFF(handshake_timeout), 0, NULL,
      "total time from the connection to the end of the TLS handshake"},
+    {"inteld", "request_timeout", CFG_DURATION, "600s", 1, 86400,
+     OFF(request_timeout), 0, NULL,
+     "total time for a request (line, headers, body: an import's whole "
+     "upload), from the connection or the previous reply"},
     {"inteld", "max_connections", CFG_INT, "1024", 1, 100000, OFF(max_conns), 0,
      NULL, "open connections per listener"},
     {"inteld", "max_connections_per_addr", CFG_INT, "0", 0, 100000,

@@ -41,6 +41,7 @@ struct inteld_conf {
 	long long max_batch;
 	long long timeout;
 	long long handshake_timeout;
+	long long request_timeout;
 	long long max_conns;
 	long long max_per_addr;
 	long long default_priority;

@@ -287,6 +287,7 @@ main(int argc, char **argv)
 	lim.max_conns = (int)d.conf.max_conns;
 	lim.max_per_addr = (int)d.conf.max_per_addr;
 	lim.handshake_timeout = (int)d.conf.handshake_timeout;
+	lim.request_timeout = (int)d.conf.request_timeout;
 	if (d.conf.https_enable) {
 		d.https = http_server_new(d.base, d.ssl_ctx, inteld_routes, &d,
 		                          &lim, inteld_http_done);
