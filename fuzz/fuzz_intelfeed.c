@@ -3,15 +3,28 @@
  * picks the format (CSV, list, MISP, STIX), the rest is the file. Besides
  * crashes it checks the promises: every entry handed over is normalised
  * (its kind set, its score 0..100, its verdict known), every note says
- * where and why, and a failed parse says why.
+ * where and why, everything that goes into JSON is UTF-8, and a failed
+ * parse says why.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "intelfeed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* 1 when s is valid UTF-8 (jansson refuses the others). */
+static int
+utf8(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
 
 static int
 add(void *arg, const struct intel_rec *r)
@@ -23,6 +36,9 @@ add(void *arg, const struct intel_rec *r)
 	    memchr(r->tags, '\0', sizeof(r->tags)) == NULL ||
 	    memchr(r->reference, '\0', sizeof(r->reference)) == NULL)
 		abort();
+	/* what goes into JSON answers is UTF-8 */
+	if (!utf8(r->tags) || !utf8(r->reference))
+		abort();
 	return 0;
 }
 
@@ -30,11 +46,19 @@ static void
 note(void *arg, int skipped, const char *where, const char *value,
      const char *why)
 {
+	json_t *j;
+
 	(void)arg;
 	(void)skipped;
-	(void)value;
+
 	if (where == NULL || why == NULL || why[0] == '\0')
 		abort();
+	/* the report is JSON: every piece must be UTF-8 */
+	j = json_pack("{s:s, s:s, s:s?}", "where", where, "why", why, "value",
+	              value);
+	if (j == NULL)
+		abort();
+	json_decref(j);
 }
 
 int

@@ -135,6 +135,40 @@ intel_time_parse(const char *s, size_t n, long long *out)
 	return 0;
 }
 
+void
+intel_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80             ? 0
+		        : (*p & 0xe0) == 0xc0 ? 1
+		        : (*p & 0xf0) == 0xe0 ? 2
+		        : (*p & 0xf8) == 0xf0 ? 3
+		                              : -1;
+		int i;
+
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		for (i = 1; n > 0 && i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				break;
+		/* overlong forms, surrogates and code points past U+10FFFF
+		 * are not UTF-8 either (RFC 3629) */
+		if (n < 0 || i <= n || *p == 0xc0 || *p == 0xc1 || *p >= 0xf5 ||
+		    (*p == 0xe0 && p[1] < 0xa0) ||
+		    (*p == 0xed && p[1] > 0x9f) ||
+		    (*p == 0xf0 && p[1] < 0x90) ||
+		    (*p == 0xf4 && p[1] > 0x8f)) {
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
 /* The parse under way. */
 struct pctx {
 	const struct intel_feedopts *o;
@@ -146,7 +180,7 @@ static void
 note(struct pctx *c, int skipped, const char *where, const char *value,
      size_t vlen, const char *why)
 {
-	char v[160];
+	char v[160], w[300], y[300];
 
 	if (value != NULL) {
 		size_t i, k = vlen < sizeof(v) - 1 ? vlen : sizeof(v) - 1;
@@ -154,8 +188,14 @@ note(struct pctx *c, int skipped, const char *where, const char *value,
 		for (i = 0; i < k; i++)
 			v[i] = (unsigned char)value[i] < 0x20 ? '?' : value[i];
 		v[k] = '\0';
+		intel_utf8_clean(v);
 	}
-	c->s->note(c->s->arg, skipped, where, value ? v : NULL, why);
+	/* The report is JSON: text cut anywhere must still be UTF-8. */
+	snprintf(w, sizeof(w), "%s", where);
+	snprintf(y, sizeof(y), "%s", why);
+	intel_utf8_clean(w);
+	intel_utf8_clean(y);
+	c->s->note(c->s->arg, skipped, w, value ? v : NULL, y);
 }
 
 static int
@@ -216,6 +256,8 @@ emit(struct pctx *c, struct intel_rec *r, enum intel_kind k, const char *v,
 	}
 	if (r->score < 0)
 		r->score = default_score(c->o, r->verdict);
+	intel_utf8_clean(r->tags);
+	intel_utf8_clean(r->reference);
 	if (c->s->add(c->s->arg, r) == -1) {
 		c->stopped = 1;
 		return -1;

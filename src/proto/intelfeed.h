@@ -33,6 +33,9 @@ enum intel_verdict {
 const char *intel_verdict_name(int v);
 /* "benign" ... "malicious"; -1 when unknown. */
 int intel_verdict_parse(const char *s, size_t n);
+/* Replaces each byte of s that is not part of valid UTF-8 with '?' (the
+ * text goes into JSON, and a cut may split a character). */
+void intel_utf8_clean(char *s);
 /* Unix seconds, or ISO 8601 / RFC 3339 ("2026-01-02", "...T03:04:05Z",
  * fractions, "+01:00"): 0 and *out, or -1. */
 int intel_time_parse(const char *s, size_t n, long long *out);

@@ -265,6 +265,33 @@ test_stix(void **state)
 	                 -1);
 }
 
+/* What goes into the JSON report and answers is UTF-8, whatever the
+ * file held. */
+static void
+test_utf8(void **state)
+{
+	(void)state;
+	assert_int_equal(parse(INTEL_FMT_CSV, "indicator,tags,reference,x\xff\n"
+	                                      "evil.example,a\xff"
+	                                      "b;\xc3\xa4,r\xc3,\n"
+	                                      "\xc3(,,,\n"),
+	                 0);
+	assert_int_equal(ngot, 1);
+	assert_string_equal(got[0].tags, "a?b,\xc3\xa4");
+	assert_string_equal(got[0].reference, "r?");
+	assert_string_equal(notes[0], "skip line 1 column 4: x?: unknown "
+	                              "column, ignored");
+	assert_non_null(strstr(notes[1], "reject line 3: ?(: "));
+	{
+		/* overlong, surrogate (found by fuzz_intelfeed), valid */
+		char a[] =
+		    "\xf0\x86\x8f\x9a|\xed\xa0\x80|\xf0\x9f\x98\x80|\xe0\x80";
+
+		intel_utf8_clean(a);
+		assert_string_equal(a, "????|???|\xf0\x9f\x98\x80|??");
+	}
+}
+
 static void
 test_time(void **state)
 {
@@ -286,7 +313,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_list), cmocka_unit_test(test_csv),
 	    cmocka_unit_test(test_misp), cmocka_unit_test(test_stix),
-	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_utf8), cmocka_unit_test(test_time),
 	};
 	int rc;
 
