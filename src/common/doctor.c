@@ -238,9 +238,11 @@ doctor_finish(struct doctor *d)
 	json_t *doc;
 
 	if (d->json) {
-		doc =
-		    json_pack("{s:s, s:i, s:O}", "status", level_json[d->worst],
-		              "exit", rc, "checks", d->checks);
+		doc = json_pack("{s:s, s:i, s:O}", "status",
+		                rc == 2   ? "fail"
+		                : rc == 1 ? "warn"
+		                          : "ok",
+		                "exit", rc, "checks", d->checks);
 		if (doc == NULL ||
 		    json_dumpf(doc, stdout, JSON_INDENT(2)) == -1) {
 			fprintf(stderr, "doctor: cannot write the JSON\n");
