@@ -568,15 +568,13 @@ doctor_check_matrix(struct doctor *d, const struct doctor_opts *o)
 
 void
 doctor_check_tls(struct doctor *d, const char *what, const char *url,
-                 const char *ca, const char *proxy, const char *proxy_user,
-                 long long *date)
+                 const char *ca, const char *proxy, const char *proxy_user)
 {
 	struct httpc_opts o;
 	struct httpc_resp r;
 	char px[512] = "";
 	double t0;
 
-	*date = 0;
 	memset(&o, 0, sizeof(o));
 	o.ca_file = ca;
 	o.proxy = proxy;
@@ -594,7 +592,6 @@ doctor_check_tls(struct doctor *d, const char *what, const char *url,
 		                  : "see the proxy and port checks",
 		              ms_since(t0), "%s", r.errmsg);
 	} else {
-		*date = r.date;
 		doctor_report(
 		    d, DOCTOR_OK, what, NULL, ms_since(t0),
 		    "%s%s%s verifies against the pinned CA %s: no TLS "
@@ -625,20 +622,6 @@ skew_report(struct doctor *d, const char *name, double skew, const char *whose,
 		    "valid to a wrong clock",
 		    ms, "this clock is %.1f s %s %s", a,
 		    skew < 0 ? "behind" : "ahead of", whose);
-}
-
-void
-doctor_check_clock(struct doctor *d, const char *what, long long peer_time)
-{
-	if (peer_time <= 0) {
-		doctor_report(
-		    d, DOCTOR_WARN, what,
-		    "fix the center certificate check first", -1,
-		    "not checked: no time from a verified connection");
-		return;
-	}
-	skew_report(d, what, (double)time(NULL) - (double)peer_time,
-	            "the center's (HTTP Date of a verified answer)", -1);
 }
 
 static double

@@ -121,13 +121,10 @@ void doctor_check_tcp(struct doctor *d, const char *what, const char *dir,
 void doctor_check_matrix(struct doctor *d, const struct doctor_opts *o);
 /* HTTPS GET url over a connection verified against ca (through proxy when
  * not NULL): a certificate from another issuer is TLS interception, named
- * as such. Sets *date to the answer's Date (0 when not verified). */
+ * as such. */
 void doctor_check_tls(struct doctor *d, const char *what, const char *url,
-                      const char *ca, const char *proxy, const char *proxy_user,
-                      long long *date);
-/* This clock against a verified peer's Date. */
-void doctor_check_clock(struct doctor *d, const char *what,
-                        long long peer_time);
+                      const char *ca, const char *proxy,
+                      const char *proxy_user);
 /* An SNTP query to each of o's NTP servers. */
 void doctor_check_ntp(struct doctor *d, const struct doctor_opts *o);
 /* http_proxy, https_proxy, no_proxy in the environment, against the proxy

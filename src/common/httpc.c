@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -193,23 +192,6 @@ httpc_write_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* The Date header as Unix time (0 when it does not parse): the doctor's
- * clock check reads it, and only after the connection verified. */
-static void
-header_date(struct httpc_resp *r, struct strv v)
-{
-	char tmp[64];
-	time_t t;
-
-	r->date = 0;
-	if (v.len == 0 || v.len >= sizeof(tmp))
-		return;
-	memcpy(tmp, v.p, v.len);
-	tmp[v.len] = '\0';
-	if ((t = curl_getdate(tmp, NULL)) > 0)
-		r->date = (long long)t;
-}
-
 /*
  * Sees the headers of every response, the proxy's CONNECT answer included.
  * Only the status line and Proxy-Authenticate matter here.
@@ -238,8 +220,6 @@ httpc_header_cb(char *p, size_t size, size_t n, void *arg)
 	}
 	if (call->hdr_status != 407) {
 		name = strv_trim(strv_split(&line, ':'));
-		if (strv_casceq(name, "Date"))
-			header_date(call->resp, strv_trim(line));
 		if (strv_casceq(name, "Set-Cookie") &&
 		    call->resp->cookie[0] == '\0') {
 			tok = strv_trim(strv_split(&line, ';'));
@@ -840,7 +820,6 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	resp->err = HTTPC_OK;
 	resp->errmsg[0] = '\0';
 	resp->cookie[0] = '\0';
-	resp->date = 0;
 	buf_reset(&resp->body);
 	timeout = o->timeout_secs > 0 ? o->timeout_secs : HTTPC_DEFAULT_TIMEOUT;
 

@@ -54,9 +54,6 @@ struct httpc_resp {
 	char errmsg[1024]; /* readable message when err != HTTPC_OK */
 	char cookie[512];  /* "name=value" of the response's first
 	                      Set-Cookie, "" when none or too long */
-	long long date;    /* the response's Date header as Unix time, 0
-	                      when none (trust it only when the request
-	                      was verified) */
 };
 
 /* 0 when proxy has the one accepted form, http://HOST:PORT (no

@@ -178,7 +178,6 @@ ctl_doctor(int argc, char **argv)
 	struct doctor d;
 	char p[PATH_MAX], ca[PATH_MAX], url[600];
 	char *puser = NULL;
-	long long date;
 	int ch, r, from_file;
 
 	doctor_opts_init(&o);
@@ -271,7 +270,7 @@ ctl_doctor(int argc, char **argv)
 		         strchr(c.fqdn, ':') ? "[" : "", c.fqdn,
 		         strchr(c.fqdn, ':') ? "]" : "", c.gw_port);
 		doctor_check_tls(&d, "center certificate (as agents see it)",
-		                 url, ca, o.proxy, puser, &date);
+		                 url, ca, o.proxy, puser);
 	}
 
 	doctor_check_ntp(&d, &o);
