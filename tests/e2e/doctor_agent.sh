@@ -14,9 +14,8 @@ command -v mitmdump >/dev/null ||
 
 # Squid runs as its own user when started by root: let it into $T.
 chmod 711 "$T"
-# (cleanup exits with the status it is entered with: keep the test's.)
-trap 'rc=$?; squid_stop "$T/sq-basic"; squid_stop "$T/sq-ntlm";
-	squid_stop "$T/sq-nego"; (exit $rc); cleanup' EXIT
+at_exit 'squid_stop "$T/sq-basic"; squid_stop "$T/sq-ntlm";
+	squid_stop "$T/sq-nego"'
 
 standard_center
 export VIGIL_MACHINE_ID_FILE
