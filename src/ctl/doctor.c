@@ -30,6 +30,22 @@ struct center_view {
 	char *adm_listen;
 	long long gw_port;
 	long long adm_port;
+	char *fwd_targets; /* [forward] targets: the SIEMs, or NULL */
+};
+
+/* One section of the forwarding targets file, as far as the doctor
+ * cares: where it sends. */
+struct siem_target {
+	char name[65];
+	char transport[8];
+	char host[256];
+	long long port;
+};
+
+struct siem_list {
+	struct siem_target t[DOCTOR_MAX_LIST];
+	size_t n;
+	int more; /* sections past DOCTOR_MAX_LIST, not checked */
 };
 
 static void
@@ -76,6 +92,9 @@ conf_handler(void *arg, const char *section, const char *name,
 			return set(&c->pki_dir, value);
 		if (strcmp(name, "data_dir") == 0)
 			return set(&c->data_dir, value);
+	} else if (strcmp(section, "forward") == 0 &&
+	           strcmp(name, "targets") == 0) {
+		return set(&c->fwd_targets, value);
 	} else if (strcmp(section, "gateway") == 0 ||
 	           strcmp(section, "admin") == 0) {
 		int gw = section[0] == 'g';
@@ -91,6 +110,83 @@ conf_handler(void *arg, const char *section, const char *name,
 	return 1; /* the other keys are vigild's business */
 }
 
+static int
+target_handler(void *arg, const char *section, const char *name,
+               const char *value)
+{
+	struct siem_list *l = arg;
+	struct siem_target *t;
+	long long v;
+
+	if (l->n == 0 || strcmp(l->t[l->n - 1].name, section) != 0) {
+		if (l->n == DOCTOR_MAX_LIST) {
+			l->more = 1;
+			return 1;
+		}
+		t = &l->t[l->n++];
+		snprintf(t->name, sizeof(t->name), "%s", section);
+		snprintf(t->transport, sizeof(t->transport), "udp");
+		t->port = 0;
+	}
+	t = &l->t[l->n - 1];
+	if (strcmp(name, "transport") == 0)
+		snprintf(t->transport, sizeof(t->transport), "%s", value);
+	else if (strcmp(name, "host") == 0)
+		snprintf(t->host, sizeof(t->host), "%s", value);
+	else if (strcmp(name, "port") == 0 &&
+	         str_to_ll(value, 1, 65535, &v) == 0)
+		t->port = v;
+	return 1;
+}
+
+/* The SIEMs the center forwards to from its targets file: UDP and TCP get
+ * a test message (added to o->siem, strings kept in store), TLS a timed
+ * connection. Targets added through the API live in the database and are
+ * not seen here. */
+static void
+config_siems(struct doctor *d, const char *file, struct doctor_opts *o,
+             char store[][300])
+{
+	struct siem_list l;
+	char name[128];
+	size_t i;
+	int r, tls;
+
+	memset(&l, 0, sizeof(l));
+	if ((r = ini_parse(file, target_handler, &l)) != 0) {
+		doctor_report(d, DOCTOR_FAIL, "SIEM targets",
+		              "check it with vigild -n", -1, "%s: %s %d", file,
+		              r < 0 ? "cannot be read"
+		                    : "does not parse at line",
+		              r < 0 ? 0 : r);
+		return;
+	}
+	for (i = 0; i < l.n; i++) {
+		tls = strcmp(l.t[i].transport, "tls") == 0;
+		if (l.t[i].port == 0)
+			l.t[i].port = tls ? 6514 : 514;
+		if (tls) {
+			snprintf(name, sizeof(name), "SIEM %s (TLS syslog)",
+			         l.t[i].name);
+			doctor_check_tcp(d, name, "center -> SIEM", l.t[i].host,
+			                 (int)l.t[i].port);
+			continue;
+		}
+		if (o->nsiem == DOCTOR_MAX_LIST)
+			break;
+		snprintf(store[o->nsiem], 300, "%s://%s%s%s:%lld",
+		         l.t[i].transport, strchr(l.t[i].host, ':') ? "[" : "",
+		         l.t[i].host, strchr(l.t[i].host, ':') ? "]" : "",
+		         l.t[i].port);
+		o->siem[o->nsiem] = store[o->nsiem];
+		o->nsiem++;
+	}
+	if (l.more)
+		doctor_report(d, DOCTOR_INFO, "SIEM targets", NULL, -1,
+		              "only the first %d targets of %s are checked",
+		              DOCTOR_MAX_LIST, file);
+}
+
 static void
 view_free(struct center_view *c)
 {
@@ -99,6 +195,7 @@ view_free(struct center_view *c)
 	free(c->data_dir);
 	free(c->gw_listen);
 	free(c->adm_listen);
+	free(c->fwd_targets);
 }
 
 /* The wildcard addresses mean "every interface": connect to the name. */
@@ -172,11 +269,12 @@ ctl_doctor(int argc, char **argv)
 	    DOCTOR_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
-	struct center_view c = {NULL, NULL, NULL, NULL, NULL, 443, 8443};
+	struct center_view c = {NULL, NULL, NULL, NULL, NULL, 443, 8443, NULL};
 	const char *conf = DEFAULT_CONF;
 	struct doctor_opts o;
 	struct doctor d;
 	char p[PATH_MAX], ca[PATH_MAX], url[600];
+	static char siem_store[DOCTOR_MAX_LIST][300];
 	char *puser = NULL;
 	int ch, r, from_file;
 
@@ -275,6 +373,8 @@ ctl_doctor(int argc, char **argv)
 
 	doctor_check_ntp(&d, &o);
 	doctor_check_matrix(&d, &o);
+	if (c.fwd_targets != NULL)
+		config_siems(&d, c.fwd_targets, &o, siem_store);
 	doctor_check_siem(&d, &o);
 	if (o.icmp)
 		doctor_check_icmp(&d, c.fqdn);

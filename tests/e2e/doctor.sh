@@ -104,13 +104,43 @@ for n in $(grep -oE 'Vigil doctor test message [0-9a-f]{12}' <<<"$out" | awk '{p
 done
 [ "$(grep -c "Vigil doctor test message" "$RS/out")" -eq 2 ] || { cat "$RS/out" >&2; false; } ||
 	fail "rsyslog got $(grep -c 'Vigil doctor test message' "$RS/out") test messages"
+# The same SIEMs as the center's forwarding targets file names them, and a
+# TLS one that is down (connected to, not written to).
+cat >"$T/targets" <<EOF
+[rs-udp]
+transport = udp
+host = 127.0.0.1
+port = $UDP
+format = rfc5424
+[rs-tcp]
+transport = tcp
+host = 127.0.0.1
+port = $TCP
+[rs-tls]
+transport = tls
+host = 127.0.0.1
+port = $CLOSED
+ca_file = $PKI/ca.crt
+EOF
+{ cat "$CONF"; printf '[forward]\ntargets = %s\n' "$T/targets"; } >"$T/fwd.conf"
+rc=0
+out=$(doctor -c "$T/fwd.conf") || rc=$?
+[ "$rc" -eq 2 ] || fail "siem targets: exit $rc: $out"
+expect_line "$out" "ok   SIEM 127.0.0.1:$UDP/udp: test message sent in "
+expect_line "$out" "ok   SIEM 127.0.0.1:$TCP/tcp: test message sent in "
+expect_line "$out" "FAIL port $CLOSED/tcp SIEM rs-tls (TLS syslog) (center -> SIEM): 127.0.0.1:$CLOSED: connection refused after "
+for n in $(grep -oE 'Vigil doctor test message [0-9a-f]{12}' <<<"$out" | awk '{print $5}'); do
+	wait_for 10 "rsyslog to write test message $n" grep -qF "|vigil-doctor|-|-|13|-|Vigil doctor test message $n" "$RS/out"
+done
+[ "$(grep -c "Vigil doctor test message" "$RS/out")" -eq 4 ] ||
+	fail "rsyslog got $(grep -c 'Vigil doctor test message' "$RS/out") test messages, not 4"
 rs_stop
 rc=0
 out=$(doctor -c "$CONF" --siem "udp://127.0.0.1:$UDP" --siem "tcp://127.0.0.1:$TCP") || rc=$?
 [ "$rc" -eq 2 ] || fail "siem down: exit $rc"
 expect_line "$out" "FAIL SIEM 127.0.0.1:$UDP/udp: port unreachable: nothing listens there (ICMP); fix: "
 expect_line "$out" "FAIL SIEM 127.0.0.1:$TCP/tcp: connection refused after "
-pass "SIEM: test messages reach rsyslog over UDP and TCP; a dead one is named"
+pass "SIEM (given and from the targets file): test messages reach rsyslog over UDP and TCP; a dead one is named"
 
 # 5. Wrong SAN: a PKI whose server certificate lacks the center's name.
 make_pki "$T/other" other.vigil.test
