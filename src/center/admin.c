@@ -164,43 +164,50 @@ static const struct query_spec agent_spec = {
     .extra = agent_extra,
 };
 
-struct agent_list {
-	struct center *c;
-	const char *state;
-};
-
 static json_t *
 agent_item(struct store_rows *q, void *arg)
 {
-	struct agent_list *al = arg;
-	json_t *o = agent_row(al->c, q);
-	const char *s = json_string_value(json_object_get(o, "state"));
-
-	/* online / offline depend on the clock, not a column */
-	if (al->state != NULL && (s == NULL || strcmp(al->state, s) != 0)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return agent_row(arg, q);
 }
 
+/* ?state=: online and offline depend on the clock, not a column, so the
+ * condition carries the line agent_state draws (a number made here, never
+ * text from the request). It is part of the query, so that every page
+ * holds `limit` matching agents. */
 static void
 adm_agents(struct http_req *r)
 {
-	struct agent_list al;
+	struct center *c = C(r);
+	struct query_spec spec = agent_spec;
+	const char *state;
+	char where[128];
+	long long line;
 
 	AUTH(r);
-	al.c = C(r);
-	al.state = http_req_query(r, "state");
-	if (al.state != NULL && strcmp(al.state, "online") != 0 &&
-	    strcmp(al.state, "offline") != 0 &&
-	    strcmp(al.state, "revoked") != 0) {
+	state = http_req_query(r, "state");
+	line = (long long)time(NULL) - 3 * c->conf.poll_interval;
+	if (state == NULL) {
+		query_reply(r, c->store, &agent_spec, agent_item, c);
+		return;
+	}
+	if (strcmp(state, "online") == 0)
+		snprintf(where, sizeof(where),
+		         "status = 'active' AND last_seen >= %lld", line);
+	else if (strcmp(state, "offline") == 0)
+		snprintf(where, sizeof(where),
+		         "status = 'active' AND (last_seen IS NULL OR "
+		         "last_seen < %lld)",
+		         line);
+	else if (strcmp(state, "revoked") == 0)
+		snprintf(where, sizeof(where), "status = 'revoked'");
+	else {
 		http_reply_error_field(r, 400, "bad_request", "state",
 		                       "state: must be online, offline or "
 		                       "revoked");
 		return;
 	}
-	query_reply(r, al.c->store, &agent_spec, agent_item, &al);
+	spec.where = where;
+	query_reply(r, c->store, &spec, agent_item, c);
 }
 
 static void

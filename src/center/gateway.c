@@ -615,8 +615,10 @@ gw_heartbeat(struct http_req *r)
 	    "issssssssss", now, f.hostname, f.fqdn, f.os, f.kernel, f.arch, ips,
 	    macs, f.agent_version, r->peer_addr, id);
 	metrics_add("vigil_heartbeats_total", NULL, 1);
-	if (was_offline)
-		stream_emit_id(c, "agent", id);
+	if (was_offline) /* stream.c sends "offline" */
+		stream_emit(
+		    c, "agent",
+		    json_pack("{s:s, s:s}", "id", id, "state", "online"));
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;

@@ -3,6 +3,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, qs, type Page } from "../api";
 import { useCan } from "../session";
+import { useLive } from "../live";
 import { ago, Badge, Empty, ErrorBox, Time, useApi } from "../ui";
 
 interface Metric {
@@ -105,6 +106,14 @@ export function Dashboard() {
   const agents = useApi<Page<any>>("/api/v1/agents?limit=1000&sort=-last_seen", [], 10000);
   const fwd = useApi<{ targets: any[] }>("/api/v1/forward", [], 10000);
   const pend = useApi<Page<any>>("/api/v1/enrollments?limit=100", [], 10000);
+  // The agents' counts (from /metrics) and versions follow agent events
+  // (one goes offline, comes back, is revoked); tasks and enrollments too.
+  useLive(["agent", "enrollment"], () => {
+    m.reload();
+    agents.reload();
+    pend.reload();
+  });
+  useLive(["task"], tasks.reload);
   const ms = m.data ? parseMetrics(m.data) : [];
   const versions: Record<string, number> = {};
   for (const a of agents.data?.items || []) versions[a.agent_version || "?"] = (versions[a.agent_version || "?"] || 0) + 1;
