@@ -6,6 +6,7 @@
  * key is written 0600 into the data directory at first start. Keys and
  * tokens are stored as SHA-256 hashes only.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -164,43 +165,50 @@ static const struct query_spec agent_spec = {
     .extra = agent_extra,
 };
 
-struct agent_list {
-	struct center *c;
-	const char *state;
-};
-
 static json_t *
 agent_item(struct store_rows *q, void *arg)
 {
-	struct agent_list *al = arg;
-	json_t *o = agent_row(al->c, q);
-	const char *s = json_string_value(json_object_get(o, "state"));
-
-	/* online / offline depend on the clock, not a column */
-	if (al->state != NULL && (s == NULL || strcmp(al->state, s) != 0)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return agent_row(arg, q);
 }
 
+/* ?state=: online and offline depend on the clock, not a column, so the
+ * condition carries the line agent_state draws (a number made here, never
+ * text from the request). It is part of the query, so that every page
+ * holds `limit` matching agents. */
 static void
 adm_agents(struct http_req *r)
 {
-	struct agent_list al;
+	struct center *c = C(r);
+	struct query_spec spec = agent_spec;
+	const char *state;
+	char where[128];
+	long long line;
 
 	AUTH(r);
-	al.c = C(r);
-	al.state = http_req_query(r, "state");
-	if (al.state != NULL && strcmp(al.state, "online") != 0 &&
-	    strcmp(al.state, "offline") != 0 &&
-	    strcmp(al.state, "revoked") != 0) {
+	state = http_req_query(r, "state");
+	line = (long long)time(NULL) - 3 * c->conf.poll_interval;
+	if (state == NULL) {
+		query_reply(r, c->store, &agent_spec, agent_item, c);
+		return;
+	}
+	if (strcmp(state, "online") == 0)
+		snprintf(where, sizeof(where),
+		         "status = 'active' AND last_seen >= %lld", line);
+	else if (strcmp(state, "offline") == 0)
+		snprintf(where, sizeof(where),
+		         "status = 'active' AND (last_seen IS NULL OR "
+		         "last_seen < %lld)",
+		         line);
+	else if (strcmp(state, "revoked") == 0)
+		snprintf(where, sizeof(where), "status = 'revoked'");
+	else {
 		http_reply_error_field(r, 400, "bad_request", "state",
 		                       "state: must be online, offline or "
 		                       "revoked");
 		return;
 	}
-	query_reply(r, al.c->store, &agent_spec, agent_item, &al);
+	spec.where = where;
+	query_reply(r, c->store, &spec, agent_item, c);
 }
 
 static void
@@ -852,6 +860,70 @@ adm_version(struct http_req *r)
 	              (int)center_nmigrations));
 }
 
+#define VERSIONS_MAX  32
+#define VERSIONS_SEEN 256
+
+/* vigil_agent_versions{version}: active agents by the version they last
+ * reported, for the dashboard's "agent versions" at any fleet size (one
+ * GROUP BY, not the agents themselves). The agents send the text: labels
+ * keep to [A-Za-z0-9.+~_-], 64 bytes, and the VERSIONS_MAX most common
+ * versions; the rest count as "other". A version no longer reported is
+ * set to 0, not left at its last count. */
+static void
+metrics_agent_versions(struct center *c)
+{
+	static char seen[VERSIONS_SEEN][80];
+	static size_t nseen;
+	char now[VERSIONS_MAX + 1][80];
+	double count[VERSIONS_MAX + 1];
+	struct store_rows *q;
+	const char *v;
+	size_t n = 0, i, j;
+	double other = 0;
+
+	q = store_query(c->store,
+	                "SELECT agent_version, COUNT(*) FROM agents WHERE "
+	                "status = 'active' GROUP BY 1 ORDER BY 2 DESC",
+	                NULL);
+	while (q != NULL && store_next(q) == 1) {
+		v = store_text(q, 0);
+		if (v == NULL || *v == '\0')
+			v = "unknown";
+		for (i = 0; v[i] != '\0'; i++)
+			if (!(isalnum((unsigned char)v[i]) ||
+			      strchr(".+~_-", v[i]) != NULL))
+				break;
+		if (n == VERSIONS_MAX || v[i] != '\0' || i > 64) {
+			other += (double)store_int(q, 1);
+			continue;
+		}
+		snprintf(now[n], sizeof(now[n]), "version=\"%s\"", v);
+		count[n++] = (double)store_int(q, 1);
+	}
+	store_done(q);
+	if (other > 0) {
+		snprintf(now[n], sizeof(now[n]), "version=\"other\"");
+		count[n++] = other;
+	}
+	for (i = 0; i < nseen; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(seen[i], now[j]) == 0)
+				break;
+		if (j == n)
+			metrics_set("vigil_agent_versions", seen[i], 0);
+	}
+	for (j = 0; j < n; j++)
+		metrics_set("vigil_agent_versions", now[j], count[j]);
+	/* What was set before and is 0 now stays in the list (it renders). */
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < nseen; i++)
+			if (strcmp(seen[i], now[j]) == 0)
+				break;
+		if (i == nseen && nseen < VERSIONS_SEEN)
+			memcpy(seen[nseen++], now[j], sizeof(seen[0]));
+	}
+}
+
 static void
 adm_metrics(struct http_req *r)
 {
@@ -886,6 +958,7 @@ adm_metrics(struct http_req *r)
 	metrics_set("vigil_agents", "state=\"offline\"", (double)offline);
 	metrics_set("vigil_agents", "state=\"revoked\"", (double)revoked);
 	metrics_set("vigil_enrollments_pending", NULL, (double)pending);
+	metrics_agent_versions(c);
 	metrics_set("vigil_connections", "listener=\"gateway\"",
 	            http_server_conns(c->gw));
 	metrics_set("vigil_connections", "listener=\"admin\"",

@@ -620,8 +620,10 @@ gw_heartbeat(struct http_req *r)
 	    S_TEXT(f.kernel), S_TEXT(f.arch), S_TEXT(ips), S_TEXT(macs),
 	    S_TEXT(f.agent_version), S_TEXT(r->peer_addr), S_TEXT(id));
 	metrics_add("vigil_heartbeats_total", NULL, 1);
-	if (was_offline)
-		stream_emit_id(c, "agent", id);
+	if (was_offline) /* stream.c sends "offline" */
+		stream_emit(
+		    c, "agent",
+		    json_pack("{s:s, s:s}", "id", id, "state", "online"));
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;

@@ -159,6 +159,9 @@ declare_metrics(void)
 	    "vigil_admin_auth_failures_total", METRIC_COUNTER,
 	    "admin API requests with missing or invalid credentials");
 	metrics_declare("vigil_agents", METRIC_GAUGE, "agents by state");
+	metrics_declare("vigil_agent_versions", METRIC_GAUGE,
+	                "active agents by the version they last reported (the "
+	                "32 most common; the rest as other)");
 	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
 	                "store latency by operation");
 }
