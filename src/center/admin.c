@@ -883,8 +883,7 @@ metrics_agent_versions(struct center *c)
 
 	q = store_query(c->store,
 	                "SELECT agent_version, COUNT(*) FROM agents WHERE "
-	                "status = 'active' GROUP BY 1 ORDER BY 2 DESC",
-	                NULL);
+	                "status = 'active' GROUP BY 1 ORDER BY 2 DESC");
 	while (q != NULL && store_next(q) == 1) {
 		v = store_text(q, 0);
 		if (v == NULL || *v == '\0')

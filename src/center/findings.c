@@ -173,7 +173,7 @@ adm_findings_histogram(struct http_req *r)
 	q = store_query(c->store,
 	                "SELECT received_at, level FROM events WHERE type = "
 	                "'finding' AND received_at >= ? AND received_at < ?",
-	                "ii", from, to);
+	                S_INT(from), S_INT(to));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;

@@ -430,7 +430,7 @@ stream_offline_cb(evutil_socket_t fd, short what, void *arg)
 		    ss->c->store,
 		    "SELECT id FROM agents WHERE last_seen >= ? AND "
 		    "last_seen < ? AND status = 'active'",
-		    "ii", ss->offline_line, line);
+		    S_INT(ss->offline_line), S_INT(line));
 		while (q != NULL && store_next(q) == 1 && ss->head != NULL)
 			stream_emit(ss->c, "agent",
 			            json_pack("{s:s, s:s}", "id",
