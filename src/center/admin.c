@@ -87,13 +87,36 @@ admin_bootstrap_key(struct center *c, struct buf *err)
  * store's error count is noted when a request begins, and a request during
  * which a statement failed (a damaged page, an I/O error) answers 503
  * instead of whatever the handler made of the rows it could read: an empty
- * list, a short page, "invalid key". The log names the table (store.c).
+ * list, a short page, "invalid key"; what it changed is rolled back. The
+ * log names the table (store.c).
+ *
+ * Each authorized request that may change something (any method but GET
+ * and HEAD) is one unit of work of the store: the handler's writes and the
+ * audit entry the reply hook appends commit together when the reply
+ * leaves, or not at all (audit.c). Handlers answer before they return, so
+ * no transaction outlives the request's turn of the event loop.
  */
 int
 admin_gate(struct http_req *r)
 {
 	r->mark = store_errors(C(r)->store);
-	return auth_authorize(r);
+	if (auth_authorize(r) == -1)
+		return -1;
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+		store_unit_begin(C(r)->store);
+	return 0;
+}
+
+/* A handler that deferred its reply would hold the unit (and the write
+ * lock) across the event loop, or see its change committed without its
+ * entry: no admin route that changes anything may defer. */
+void
+admin_handler_done(struct http_req *r)
+{
+	if (store_unit_active(C(r)->store))
+		fatalx("%s: %s %s returned before its change was answered "
+		       "and committed",
+		       __func__, r->method, r->route ? r->route->path : "?");
 }
 
 int
@@ -101,6 +124,8 @@ admin_reply_check(struct http_req *r)
 {
 	if (store_errors(C(r)->store) == r->mark)
 		return 0;
+	/* Whatever it changed was decided on rows it could not read. */
+	store_unit_rollback(C(r)->store);
 	metrics_add("vigil_store_read_failures_total", NULL, 1);
 	http_reply_error(r, 503, "store_unreadable",
 	                 "the center's database could not be read completely "

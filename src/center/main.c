@@ -627,6 +627,7 @@ main(int argc, char **argv)
 	http_server_set_authorizer(c.adm, admin_gate);
 	http_server_set_reply_check(c.adm, admin_reply_check);
 	http_server_set_reply_hook(c.adm, audit_reply_hook);
+	http_server_set_handler_done(c.adm, admin_handler_done);
 	http_server_set_fallback(c.adm, console_serve);
 	if (console_apply(&c) == -1)
 		fatalx("vigild: [admin] console_dir: see above");

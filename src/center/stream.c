@@ -324,8 +324,50 @@ stream_flush_cb(evutil_socket_t fd, short what, void *arg)
 		stream_flush_arm(ss, soonest);
 }
 
+static void stream_emit_now(struct center *c, const char *type, json_t *data);
+
+struct stream_pending {
+	struct center *c;
+	const char *type; /* a literal */
+	json_t *data;
+};
+
+static void
+stream_emit_committed(void *arg, int committed)
+{
+	struct stream_pending *p = arg;
+
+	if (committed)
+		stream_emit_now(p->c, p->type, p->data);
+	else
+		json_decref(p->data);
+	free(p);
+}
+
+/* A change in a transaction (an admin request's, with its audit entry)
+ * is announced once committed, and never when rolled back. */
 void
 stream_emit(struct center *c, const char *type, json_t *data)
+{
+	struct stream_pending *p;
+
+	if (c->streams == NULL || c->streams->head == NULL || data == NULL ||
+	    c->store == NULL) {
+		stream_emit_now(c, type, data);
+		return;
+	}
+	if ((p = malloc(sizeof(*p))) == NULL) {
+		json_decref(data);
+		return;
+	}
+	p->c = c;
+	p->type = type;
+	p->data = data;
+	store_after_commit(c->store, stream_emit_committed, p);
+}
+
+static void
+stream_emit_now(struct center *c, const char *type, json_t *data)
 {
 	struct streams *ss = c->streams;
 	struct coalesce *co;
