@@ -187,9 +187,12 @@ ERROR_TEXT = {
     "409": "conflict with the current state",
     "413": "request body too large",
     "429": "rate limited (Retry-After says when to retry)",
-    "500": "the center failed (store unavailable)",
+    "500": "the center failed (store unavailable; or, audit_failed, the "
+           "change's audit entry could not be written: nothing was changed)",
     "502": "the forwarding target cannot be reached",
     "503": "store busy or identity source unavailable; retry",
+    "507": "insufficient_storage: the center's disk is full or below [center] "
+           "min_free_space; nothing was changed",
 }
 
 doc = {
@@ -247,6 +250,10 @@ def op(opid, method, path, tag, summary, role, ok=None, status="200", body=None,
         codes |= {"401", "403"}
     if body is not None or query:
         codes |= {"400"}
+    if method != "GET":
+        # a change commits with its audit entry or not at all
+        # (docs/audit.md): 500 or 503 audit_failed, 507 disk full
+        codes |= {"500", "503", "507"}
     if body is not None or (method != "GET" and nobody):
         # a route that takes no body refuses one (400, or 413 when large)
         codes |= {"400", "413"}

@@ -8,6 +8,14 @@
  * request body and the status. Secrets in bodies (tokens, keys,
  * passwords) are replaced by "[redacted]" before anything is stored.
  *
+ * The entry is part of the request's unit of work (admin_gate begins one
+ * for every authorized request but GET / HEAD; store.h): the hook appends
+ * it after the handler's writes and commits both, so a change stands with
+ * its entry or not at all. When the entry or the commit fails, the unit is
+ * rolled back and the hook answers an error in place of the handler's
+ * reply (audit_refuse). Effects outside the database wait for the commit
+ * (store_after_commit), the entry's own forwarding included.
+ *
  * Entries are hash chained (hashchain.c): each carries the SHA-256 of the
  * entry before, so a row changed or deleted in the database file is found
  * by `vigilctl audit verify`. The API offers no way to change or delete

@@ -576,7 +576,8 @@ tx_check(struct store *s)
 {
 	if ((!s->tx && s->depth == 0) || !sqlite3_get_autocommit(s->db))
 		return;
-	log_warnx("store: the transaction was rolled back (%s)", s->last_error);
+	log_warnx("store: the transaction was rolled back (%s)",
+	          store_last_error(s));
 	s->tx = 0;
 	s->depth = 0;
 	if (s->unit)
@@ -591,6 +592,7 @@ unit_write(struct store *s, sqlite3_stmt *st)
 {
 	if (!s->unit || sqlite3_stmt_readonly(st))
 		return 0;
+	tx_check(s); /* ended by SQLite since the last statement? */
 	if (s->unit_failed) {
 		log_warnx("store: not written, its transaction failed "
 		          "already (%s)",
@@ -613,6 +615,7 @@ store_begin(struct store *s)
 	if (s->depth >= MAX_DEPTH)
 		fatalx("%s: transactions nested deeper than %d", __func__,
 		       MAX_DEPTH);
+	tx_check(s);
 	if (s->unit && s->unit_failed)
 		return -1;
 	if (!s->tx) {
