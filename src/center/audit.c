@@ -341,6 +341,7 @@ audit_refuse(struct http_req *r, const char *action, int kind, const char *why)
 		                 "the change was not made: its audit entry "
 		                 "could not be written; the center's log says "
 		                 "why");
+	C(r)->replied_changes = store_changes(C(r)->store);
 	return -1;
 }
 
@@ -365,6 +366,7 @@ audit_reply_hook(struct http_req *r, int status, const void *body, size_t len)
 			    r, r->route != NULL ? r->route->name : r->path,
 			    store_last_failure(s), why);
 		}
+		C(r)->replied_changes = store_changes(s);
 		return 0;
 	}
 	audit_action(r, action, sizeof(action), target, sizeof(target));
@@ -431,8 +433,10 @@ audit_reply_hook(struct http_req *r, int status, const void *body, size_t len)
 	 * whose change was already undone), a failed entry is logged and
 	 * counted, and the reply stands: it changed nothing, or the change
 	 * cannot be taken back any more. */
-	if (rc == 0 || !unit)
+	if (rc == 0 || !unit) {
+		C(r)->replied_changes = store_changes(s);
 		return 0;
+	}
 	return audit_refuse(r, action, kind, why);
 }
 

@@ -128,6 +128,8 @@ struct center {
 	struct ingest *ingest;        /* event batch writer thread */
 	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
 	long long stopping;           /* when the stop began */
+	long long replied_changes;    /* store_changes() after the last
+	                                 admin change was answered */
 	long long started;
 };
 

@@ -778,6 +778,12 @@ store_unit_rollback(struct store *s)
 	after_run(s, 0, 0);
 }
 
+long long
+store_changes(struct store *s)
+{
+	return (long long)sqlite3_total_changes(s->db);
+}
+
 int
 store_last_failure(const struct store *s)
 {

@@ -153,6 +153,9 @@ enum store_failure {
 	STORE_FAIL_OTHER, /* a constraint, an I/O error, a damaged file */
 };
 int store_last_failure(const struct store *s);
+/* Rows changed by this connection since it was opened (a counter: a
+ * difference tells whether anything was written in between). */
+long long store_changes(struct store *s);
 const char *store_last_error(const struct store *s);
 
 #endif
