@@ -715,8 +715,24 @@ store_after_commit(struct store *s, void (*fn)(void *arg, int committed),
 void
 store_unit_begin(struct store *s)
 {
-	if (s->unit || s->tx || s->depth != 0)
-		fatalx("%s: a unit or transaction is open already", __func__);
+	int rc;
+
+	if (s->unit)
+		fatalx("%s: a unit is open already", __func__);
+	if (s->tx || s->depth != 0) {
+		/* A store_begin someone forgot to end (a bug): its writes
+		 * are kept, as the next COMMIT would have kept them, but
+		 * not made part of this unit. */
+		log_warnx("store: a transaction was left open (%d deep); "
+		          "committing it before a new unit",
+		          s->depth);
+		if ((rc = exec_plain(s, "COMMIT", NULL)) == -1 &&
+		    !sqlite3_get_autocommit(s->db))
+			exec_plain(s, "ROLLBACK", NULL);
+		s->tx = 0;
+		s->depth = 0;
+		after_run(s, rc == 0, 0);
+	}
 	s->unit = 1;
 	s->unit_failed = 0;
 }

@@ -131,7 +131,7 @@ void store_rollback(struct store *s);
  * Reads before the first write take no lock. A unit must end before the
  * event loop runs again: no transaction is held across a wait.
  */
-void store_unit_begin(struct store *s); /* fatal inside a transaction */
+void store_unit_begin(struct store *s); /* fatal inside a unit */
 int store_unit_active(const struct store *s);
 int store_unit_commit(struct store *s);
 void store_unit_rollback(struct store *s);

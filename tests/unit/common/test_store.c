@@ -446,6 +446,16 @@ test_unit(void **state)
 	assert_int_equal(store_commit(o), 0);
 	assert_int_equal(ins(s, "s"), 1);
 
+	/* A transaction someone left open is committed (as the next
+	 * COMMIT would have done), not swallowed by the unit. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "t"), 1);
+	store_unit_begin(s);
+	assert_int_equal(ins(s, "u"), 1);
+	store_unit_rollback(s);
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "o,p,q,s,t");
+
 	store_close(o);
 	store_close(s);
 	buf_free(&err);
