@@ -187,9 +187,12 @@ ERROR_TEXT = {
     "409": "conflict with the current state",
     "413": "request body too large",
     "429": "rate limited (Retry-After says when to retry)",
-    "500": "the center failed (store unavailable)",
+    "500": "the center failed (store unavailable; or, audit_failed, the "
+           "change's audit entry could not be written: nothing was changed)",
     "502": "the forwarding target cannot be reached",
     "503": "store busy or identity source unavailable; retry",
+    "507": "insufficient_storage: the center's disk is full or below [center] "
+           "min_free_space; nothing was changed",
 }
 
 doc = {
@@ -247,6 +250,10 @@ def op(opid, method, path, tag, summary, role, ok=None, status="200", body=None,
         codes |= {"401", "403"}
     if body is not None or query:
         codes |= {"400"}
+    if method != "GET":
+        # a change commits with its audit entry or not at all
+        # (docs/audit.md): 500 or 503 audit_failed, 507 disk full
+        codes |= {"500", "503", "507"}
     if body is not None or (method != "GET" and nobody):
         # a route that takes no body refuses one (400, or 413 when large)
         codes |= {"400", "413"}
@@ -559,6 +566,21 @@ listop("listFindings", "/api/v1/findings", "events",
        default="-received_at", search="the finding's data (as JSON) and comment",
        max_limit=10000,
        desc="A finding is an event of type finding; one without a triage state is new.")
+op("findingsHistogram", "GET", "/api/v1/findings/histogram", "events",
+   "Findings counted by level over time (the console's chart)", "readonly",
+   obj({"from": I, "to": I, "step": dict(I, description="seconds per bucket"),
+        "buckets": I, "total": I,
+        "levels": {"type": "object",
+                   "additionalProperties": {"type": "array", "items": I},
+                   "description": "per level (none: without one), a count per bucket"}},
+       ["from", "to", "step", "buckets", "total", "levels"]),
+   query=[("received_at_from", I, "start (Unix time, included); default 7 days before the end"),
+          ("received_at_to", I, "end (Unix time, excluded); default now"),
+          ("buckets", dict(I, minimum=1, maximum=1000, default=28),
+           "number of buckets; step = the span / buckets, rounded up")],
+   errors=["500"],
+   desc="Findings received in [received_at_from, received_at_to) (at most 400 "
+   "days), counted per level and bucket from an index, without reading the findings.")
 op("setFinding", "PUT", "/api/v1/findings/{agent_id}/{seq}", "events",
    "Set a finding's triage state and comment", "analyst",
    obj({"agent_id": S, "seq": I, "status": FINDING_STATUS, "comment": NULL_S,

@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "buf.h"
+#include "doctor.h"
 #include "httpc.h"
 #include "log.h"
 #include "pki.h"
@@ -26,37 +27,30 @@
 #define CLOCK_MAX_SKEW   60
 
 static const char check_usage[] =
-    "usage: vigil-agent check [--data-dir DIR]\n"
+    "usage: vigil-agent check [--data-dir DIR] [--all [options]]\n"
     "\n"
-    "Checks, one line each (\"ok\" or \"FAIL\"): the enrollment, that the\n"
-    "center answers over HTTPS (GET /v1/ping), that its certificate\n"
-    "verifies against the pinned CA, that the client certificate is valid\n"
-    "for more than 7 days and accepted (a heartbeat), and that the clock is\n"
-    "within 60 s of the center's (time from a verified answer only).\n"
-    "Exit status 1 if anything failed.\n"
+    "Checks, one line each (\"ok\", \"info\", \"warn\" or \"FAIL\"): the\n"
+    "enrollment, that the center answers over HTTPS (GET /v1/ping), that\n"
+    "its certificate verifies against the pinned CA, that the client\n"
+    "certificate is valid for more than 7 days and accepted (a heartbeat),\n"
+    "and that the clock is within 60 s of the center's (time from a\n"
+    "verified answer only). With --all, also the network requirements:\n"
+    "the center's name, the gateway port, proxies (environment, reachable,\n"
+    "authentication scheme), the CA's expiry, NTP, the optional ports, the\n"
+    "SIEM, ICMP. Exit status: 0 all ok, 1 warnings, 2 a failure.\n"
     "\n"
-    "  --data-dir DIR   default $VIGIL_AGENT_DATA_DIR or "
-    "/var/lib/vigil-agent\n";
+    "  --data-dir DIR           default $VIGIL_AGENT_DATA_DIR or "
+    "/var/lib/vigil-agent\n"
+    "  --all                    check the whole network requirements sheet\n"
+    "With --all (--proxy and --proxy-user-file default to the enrolled\n"
+    "ones):\n";
 
-static int failures;
+static struct doctor dr;
 
-static void line(int ok, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-line(int ok, const char *what, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%-4s %s: ", ok ? "ok" : "FAIL", what);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!ok)
-		failures++;
-}
+/* One line of the plain checks: ok or FAIL, the fix in the sentence. */
+#define line(ok, what, ...)                                                    \
+	doctor_report(&dr, (ok) ? DOCTOR_OK : DOCTOR_FAIL, what, NULL, -1,     \
+	              __VA_ARGS__)
 
 static const char *
 str_or(json_t *o, const char *name)
@@ -281,31 +275,71 @@ check_clock(long long center_time, long long unverified_time)
 		     skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of");
 }
 
+/* "https://HOST[:PORT]" into host and port. */
+static int
+server_hostport(const char *url, char *host, size_t hostlen, int *port)
+{
+	if (strncmp(url, "https://", 8) != 0)
+		return -1;
+	return doctor_hostport(url + 8, 443, host, hostlen, port);
+}
+
+/* The network requirements before the center is asked anything: its name,
+ * the way to it (directly or through the proxy), the proxies. */
+static void
+check_network(struct agent_state *st, const char *proxy, const char *puser,
+              const char *host, int port)
+{
+	doctor_check_name(&dr, "center name", host, 0);
+	if (proxy == NULL)
+		doctor_check_tcp(&dr, "gateway", "this agent -> center", host,
+		                 port);
+	doctor_check_env_proxy(&dr, proxy);
+	if (proxy != NULL)
+		doctor_check_proxy(&dr, proxy, puser, host, port);
+	(void)st;
+}
+
 int
 cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"all", no_argument, NULL, 'a'},
+	    DOCTOR_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct agent_state st;
+	struct doctor_opts o;
 	const char *dir = agent_default_dir();
 	long long center_time = 0, unverified_time = 0;
-	char proxy[512] = "";
-	int c, enrolled;
+	char proxy[512] = "", host[256];
+	int c, r, enrolled, all = 0, port = 443, sheet_opts = 0;
 
+	doctor_opts_init(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			dir = optarg;
 			break;
+		case 'a':
+			all = 1;
+			break;
 		case 'h':
 			fputs(check_usage, stdout);
+			fputs(doctor_opts_help, stdout);
 			return 0;
 		default:
-			fputs(check_usage, stderr);
+			if ((r = doctor_opt(&o, c, optarg)) == 1) {
+				sheet_opts += c != DOCTOR_OPT_BASE + 11;
+				break;
+			}
+			if (r == 0) {
+				fputs(check_usage, stderr);
+				fputs(doctor_opts_help, stderr);
+			}
 			return 2;
 		}
 	}
@@ -313,14 +347,25 @@ cmd_check(int argc, char **argv)
 		log_warnx("check: unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	if (sheet_opts > 0 && !all) {
+		log_warnx("check: the network options need --all");
+		return 2;
+	}
 	if (agent_state_init(&st, dir) == -1)
-		return 1;
-	failures = 0;
+		return 2;
+	doctor_init(&dr, o.json, o.timeout);
 	if (agent_state_load(&st) == -1) {
 		line(0, "enrollment", "no usable state in %s", st.dir);
 		agent_state_free(&st);
-		return 1;
+		return doctor_finish(&dr);
 	}
+	/* --proxy and --proxy-user-file try another way to the center than
+	 * the enrolled one, without changing it. */
+	if (o.proxy != NULL && agent_set_str(&st.proxy, o.proxy) == -1)
+		fatalx("cmd_check: out of memory");
+	if (o.proxy_user_file != NULL &&
+	    agent_set_str(&st.proxy_user_file, o.proxy_user_file) == -1)
+		fatalx("cmd_check: out of memory");
 	enrolled = st.agent_id != NULL && agent_file_exists(st.p_crt);
 	if (st.proxy != NULL)
 		httpc_proxy_display(st.proxy, proxy, sizeof(proxy));
@@ -332,7 +377,23 @@ cmd_check(int argc, char **argv)
 	else
 		line(1, "enrollment", "agent %s with %s%s%s", st.agent_id,
 		     st.server, st.proxy ? " via proxy " : "", proxy);
+	if (all &&
+	    server_hostport(st.server, host, sizeof(host), &port) == -1) {
+		line(0, "center name", "%s is not an https:// URL", st.server);
+		all = 0;
+	}
+	if (all) {
+		if (st.proxy_user_file != NULL &&
+		    agent_load_proxy_user(&st) == -1)
+			line(0, "proxy credentials",
+			     "%s cannot be used (it must be user:password, "
+			     "mode 0600)",
+			     st.proxy_user_file);
+		check_network(&st, st.proxy, st.proxy_user, host, port);
+	}
 	check_center(&st, &center_time, &unverified_time);
+	if (all)
+		doctor_check_expiry(&dr, "CA certificate", st.p_ca);
 	if (enrolled && check_client_cert(&st))
 		check_heartbeat(&st, &center_time);
 	else if (enrolled)
@@ -340,6 +401,13 @@ cmd_check(int argc, char **argv)
 		     "not tried (no usable client "
 		     "certificate)");
 	check_clock(center_time, unverified_time);
+	if (all) {
+		doctor_check_ntp(&dr, &o);
+		doctor_check_matrix(&dr, &o);
+		doctor_check_siem(&dr, &o);
+		if (o.icmp)
+			doctor_check_icmp(&dr, host);
+	}
 	agent_state_free(&st);
-	return failures > 0 ? 1 : 0;
+	return doctor_finish(&dr);
 }

@@ -6,6 +6,7 @@
  * key is written 0600 into the data directory at first start. Keys and
  * tokens are stored as SHA-256 hashes only.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -86,13 +87,46 @@ admin_bootstrap_key(struct center *c, struct buf *err)
  * store's error count is noted when a request begins, and a request during
  * which a statement failed (a damaged page, an I/O error) answers 503
  * instead of whatever the handler made of the rows it could read: an empty
- * list, a short page, "invalid key". The log names the table (store.c).
+ * list, a short page, "invalid key"; what it changed is rolled back. The
+ * log names the table (store.c).
+ *
+ * Each authorized request that may change something (any method but GET
+ * and HEAD) is one unit of work of the store: the handler's writes and the
+ * audit entry the reply hook appends commit together when the reply
+ * leaves, or not at all (audit.c). Handlers answer before they return, so
+ * no transaction outlives the request's turn of the event loop.
  */
 int
 admin_gate(struct http_req *r)
 {
 	r->mark = store_errors(C(r)->store);
-	return auth_authorize(r);
+	if (auth_authorize(r) == -1)
+		return -1;
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+		store_unit_begin(C(r)->store);
+	return 0;
+}
+
+/* A handler that deferred its reply would hold the unit (and the write
+ * lock) across the event loop, or see its change committed without its
+ * entry: no admin route that changes anything may defer. */
+void
+admin_handler_done(struct http_req *r)
+{
+	struct center *c = C(r);
+
+	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+		return;
+	if (store_unit_active(c->store))
+		fatalx("%s: %s %s returned before its change was answered "
+		       "and committed",
+		       __func__, r->method, r->route ? r->route->path : "?");
+	/* Writes after the reply are outside the unit: committed alone,
+	 * without an entry. A bug of the handler; said loudly. */
+	if (store_changes(c->store) != c->replied_changes)
+		log_warnx("admin: %s %s wrote to the database after its "
+		          "reply, outside its audited change",
+		          r->method, r->route ? r->route->path : "?");
 }
 
 int
@@ -100,6 +134,8 @@ admin_reply_check(struct http_req *r)
 {
 	if (store_errors(C(r)->store) == r->mark)
 		return 0;
+	/* Whatever it changed was decided on rows it could not read. */
+	store_unit_rollback(C(r)->store);
 	metrics_add("vigil_store_read_failures_total", NULL, 1);
 	http_reply_error(r, 503, "store_unreadable",
 	                 "the center's database could not be read completely "
@@ -164,43 +200,50 @@ static const struct query_spec agent_spec = {
     .extra = agent_extra,
 };
 
-struct agent_list {
-	struct center *c;
-	const char *state;
-};
-
 static json_t *
 agent_item(struct store_rows *q, void *arg)
 {
-	struct agent_list *al = arg;
-	json_t *o = agent_row(al->c, q);
-	const char *s = json_string_value(json_object_get(o, "state"));
-
-	/* online / offline depend on the clock, not a column */
-	if (al->state != NULL && (s == NULL || strcmp(al->state, s) != 0)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return agent_row(arg, q);
 }
 
+/* ?state=: online and offline depend on the clock, not a column, so the
+ * condition carries the line agent_state draws (a number made here, never
+ * text from the request). It is part of the query, so that every page
+ * holds `limit` matching agents. */
 static void
 adm_agents(struct http_req *r)
 {
-	struct agent_list al;
+	struct center *c = C(r);
+	struct query_spec spec = agent_spec;
+	const char *state;
+	char where[128];
+	long long line;
 
 	AUTH(r);
-	al.c = C(r);
-	al.state = http_req_query(r, "state");
-	if (al.state != NULL && strcmp(al.state, "online") != 0 &&
-	    strcmp(al.state, "offline") != 0 &&
-	    strcmp(al.state, "revoked") != 0) {
+	state = http_req_query(r, "state");
+	line = (long long)time(NULL) - 3 * c->conf.poll_interval;
+	if (state == NULL) {
+		query_reply(r, c->store, &agent_spec, agent_item, c);
+		return;
+	}
+	if (strcmp(state, "online") == 0)
+		snprintf(where, sizeof(where),
+		         "status = 'active' AND last_seen >= %lld", line);
+	else if (strcmp(state, "offline") == 0)
+		snprintf(where, sizeof(where),
+		         "status = 'active' AND (last_seen IS NULL OR "
+		         "last_seen < %lld)",
+		         line);
+	else if (strcmp(state, "revoked") == 0)
+		snprintf(where, sizeof(where), "status = 'revoked'");
+	else {
 		http_reply_error_field(r, 400, "bad_request", "state",
 		                       "state: must be online, offline or "
 		                       "revoked");
 		return;
 	}
-	query_reply(r, al.c->store, &agent_spec, agent_item, &al);
+	spec.where = where;
+	query_reply(r, c->store, &spec, agent_item, c);
 }
 
 static void
@@ -852,6 +895,69 @@ adm_version(struct http_req *r)
 	              (int)center_nmigrations));
 }
 
+#define VERSIONS_MAX  32
+#define VERSIONS_SEEN 256
+
+/* vigil_agent_versions{version}: active agents by the version they last
+ * reported, for the dashboard's "agent versions" at any fleet size (one
+ * GROUP BY, not the agents themselves). The agents send the text: labels
+ * keep to [A-Za-z0-9.+~_-], 64 bytes, and the VERSIONS_MAX most common
+ * versions; the rest count as "other". A version no longer reported is
+ * set to 0, not left at its last count. */
+static void
+metrics_agent_versions(struct center *c)
+{
+	static char seen[VERSIONS_SEEN][80];
+	static size_t nseen;
+	char now[VERSIONS_MAX + 1][80];
+	double count[VERSIONS_MAX + 1];
+	struct store_rows *q;
+	const char *v;
+	size_t n = 0, i, j;
+	double other = 0;
+
+	q = store_query(c->store,
+	                "SELECT agent_version, COUNT(*) FROM agents WHERE "
+	                "status = 'active' GROUP BY 1 ORDER BY 2 DESC");
+	while (q != NULL && store_next(q) == 1) {
+		v = store_text(q, 0);
+		if (v == NULL || *v == '\0')
+			v = "unknown";
+		for (i = 0; v[i] != '\0'; i++)
+			if (!(isalnum((unsigned char)v[i]) ||
+			      strchr(".+~_-", v[i]) != NULL))
+				break;
+		if (n == VERSIONS_MAX || v[i] != '\0' || i > 64) {
+			other += (double)store_int(q, 1);
+			continue;
+		}
+		snprintf(now[n], sizeof(now[n]), "version=\"%s\"", v);
+		count[n++] = (double)store_int(q, 1);
+	}
+	store_done(q);
+	if (other > 0) {
+		snprintf(now[n], sizeof(now[n]), "version=\"other\"");
+		count[n++] = other;
+	}
+	for (i = 0; i < nseen; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(seen[i], now[j]) == 0)
+				break;
+		if (j == n)
+			metrics_set("vigil_agent_versions", seen[i], 0);
+	}
+	for (j = 0; j < n; j++)
+		metrics_set("vigil_agent_versions", now[j], count[j]);
+	/* What was set before and is 0 now stays in the list (it renders). */
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < nseen; i++)
+			if (strcmp(seen[i], now[j]) == 0)
+				break;
+		if (i == nseen && nseen < VERSIONS_SEEN)
+			memcpy(seen[nseen++], now[j], sizeof(seen[0]));
+	}
+}
+
 static void
 adm_metrics(struct http_req *r)
 {
@@ -886,6 +992,7 @@ adm_metrics(struct http_req *r)
 	metrics_set("vigil_agents", "state=\"offline\"", (double)offline);
 	metrics_set("vigil_agents", "state=\"revoked\"", (double)revoked);
 	metrics_set("vigil_enrollments_pending", NULL, (double)pending);
+	metrics_agent_versions(c);
 	metrics_set("vigil_connections", "listener=\"gateway\"",
 	            http_server_conns(c->gw));
 	metrics_set("vigil_connections", "listener=\"admin\"",

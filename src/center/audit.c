@@ -8,6 +8,14 @@
  * request body and the status. Secrets in bodies (tokens, keys,
  * passwords) are replaced by "[redacted]" before anything is stored.
  *
+ * The entry is part of the request's unit of work (admin_gate begins one
+ * for every authorized request but GET / HEAD; store.h): the hook appends
+ * it after the handler's writes and commits both, so a change stands with
+ * its entry or not at all. When the entry or the commit fails, the unit is
+ * rolled back and the hook answers an error in place of the handler's
+ * reply (audit_refuse). Effects outside the database wait for the commit
+ * (store_after_commit), the entry's own forwarding included.
+ *
  * Entries are hash chained (hashchain.c): each carries the SHA-256 of the
  * entry before, so a row changed or deleted in the database file is found
  * by `vigilctl audit verify`. The API offers no way to change or delete
@@ -118,6 +126,20 @@ audit_dump(json_t *v)
 	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
+/* The entry is committed (counted, forwarded) or rolled back (dropped). */
+static void
+audit_committed(void *arg, int committed)
+{
+	json_t *e = arg;
+
+	if (committed) {
+		metrics_add("vigil_audit_entries_total", NULL, 1);
+		if (audit_sink != NULL)
+			audit_sink(e, audit_sink_arg);
+	}
+	json_decref(e);
+}
+
 int
 audit_append(struct center *c, const struct audit_entry *a)
 {
@@ -125,17 +147,21 @@ audit_append(struct center *c, const struct audit_entry *a)
 	json_t *e = NULL;
 	char prev[65], hash[65];
 	char *bj = NULL, *aj = NULL, *rj = NULL;
+	const char *why = "out of memory";
 	long long id = 1, now = (long long)time(NULL);
 	int rc = -1, began = 0;
 
+	/* Inside a request's unit a savepoint: the id and prev_hash are
+	 * read in the transaction that writes the entry, so an entry rolled
+	 * back with its change leaves no gap and no dangling prev_hash. */
 	if (store_begin(c->store) == -1)
-		goto fail;
+		goto fail_store;
 	began = 1;
 	memcpy(prev, HASHCHAIN_ZERO, 65);
 	q = store_query(c->store,
 	                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
 	if (q == NULL)
-		goto fail;
+		goto fail_store;
 	if (store_next(q) == 1) {
 		id = store_int(q, 0) + 1;
 		snprintf(prev, sizeof(prev), "%s",
@@ -164,21 +190,25 @@ audit_append(struct center *c, const struct audit_entry *a)
 	               S_TEXT(bj), S_TEXT(aj), S_TEXT(rj), S_TEXT(a->error),
 	               S_TEXT(prev), S_TEXT(hash)) != 1 ||
 	    store_commit(c->store) == -1)
-		goto fail;
+		goto fail_store;
 	began = 0;
-	metrics_add("vigil_audit_entries_total", NULL, 1);
 	json_object_set_new(e, "hash", json_string(hash));
-	if (audit_sink != NULL)
-		audit_sink(e, audit_sink_arg);
+	/* Counted and forwarded once durable: at once, or when the unit it
+	 * belongs to commits. */
+	store_after_commit(c->store, audit_committed, e);
+	e = NULL;
 	rc = 0;
+	goto fail;
+fail_store:
+	why = store_last_error(c->store);
 fail:
-	if (began)
-		store_rollback(c->store);
 	if (rc == -1) {
 		metrics_add("vigil_audit_failures_total", NULL, 1);
-		log_warnx("audit: cannot record %s on %s by %s", a->action,
-		          a->target ? a->target : "-", a->who);
+		log_warnx("audit: cannot record %s on %s by %s: %s", a->action,
+		          a->target ? a->target : "-", a->who, why);
 	}
+	if (began)
+		store_rollback(c->store);
 	free(bj);
 	free(aj);
 	free(rj);
@@ -276,18 +306,69 @@ audit_action(struct http_req *r, char *act, size_t n, char *target, size_t tn)
 	snprintf(act, n, "%.*s.%s", (int)nl, name, verb);
 }
 
-void
+/*
+ * The change of r did not happen: its unit was rolled back because its
+ * entry could not be written or committed. The client is told so instead
+ * of the reply the handler made (which described a change that is not
+ * there: its cookies go too), the way the API reports store failures.
+ */
+static int
+audit_refuse(struct http_req *r, const char *action, int kind, const char *why)
+{
+	log_warnx("audit: %s by %s from %s: its entry could not be "
+	          "committed (%s); the change was rolled back and answered "
+	          "%d",
+	          action, r->who, r->peer_addr, why,
+	          kind == STORE_FAIL_FULL   ? 507
+	          : kind == STORE_FAIL_BUSY ? 503
+	                                    : 500);
+	http_remove_header(r, "Set-Cookie");
+	http_remove_header(r, "Location");
+	if (kind == STORE_FAIL_FULL)
+		http_reply_error(r, 507, "insufficient_storage",
+		                 "the change was not made: its audit entry "
+		                 "could not be written, the disk holding %s is "
+		                 "full",
+		                 C(r)->conf.data_dir);
+	else if (kind == STORE_FAIL_BUSY) {
+		http_set_header(r, "Retry-After", "1");
+		http_reply_error(r, 503, "audit_failed",
+		                 "the change was not made: its audit entry "
+		                 "could not be written, the database is busy; "
+		                 "retry");
+	} else
+		http_reply_error(r, 500, "audit_failed",
+		                 "the change was not made: its audit entry "
+		                 "could not be written; the center's log says "
+		                 "why");
+	C(r)->replied_changes = store_changes(C(r)->store);
+	return -1;
+}
+
+int
 audit_reply_hook(struct http_req *r, int status, const void *body, size_t len)
 {
+	struct store *s = C(r)->store;
 	struct audit_entry a;
 	json_t *req = NULL, *resp = NULL, *after = NULL, *v;
 	const uint8_t *rb;
-	char action[128], target[256];
+	char action[128], target[256], why[256] = "";
 	size_t rlen = 0;
+	int unit = store_unit_active(s), rc, kind = STORE_FAIL_OTHER;
 
 	if (r->route == NULL || r->who[0] == '\0' ||
-	    strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
-		return;
+	    strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
+		/* Not recorded (a login refused by its rate limit): what it
+		 * wrote, if anything, needs no entry. */
+		if (unit && store_unit_commit(s) == -1) {
+			snprintf(why, sizeof(why), "%s", store_last_error(s));
+			return audit_refuse(
+			    r, r->route != NULL ? r->route->name : r->path,
+			    store_last_failure(s), why);
+		}
+		C(r)->replied_changes = store_changes(s);
+		return 0;
+	}
 	audit_action(r, action, sizeof(action), target, sizeof(target));
 	if (!r->deferred && (rb = http_req_body(r, &rlen)) != NULL &&
 	    rlen > 0) {
@@ -333,10 +414,30 @@ audit_reply_hook(struct http_req *r, int status, const void *body, size_t len)
 			a.error = "request failed";
 	}
 	a.target = target[0] != '\0' ? target : NULL;
-	audit_append(C(r), &a);
+	rc = audit_append(C(r), &a);
+	if (unit) {
+		if (rc == 0 && store_unit_commit(s) == -1) {
+			metrics_add("vigil_audit_failures_total", NULL, 1);
+			rc = -1;
+		}
+		/* Why, before a rollback can say anything else. */
+		kind = store_last_failure(s);
+		snprintf(why, sizeof(why), "%s", store_last_error(s));
+		if (rc == -1)
+			store_unit_rollback(s);
+	}
 	json_decref(req);
 	json_decref(resp);
 	json_decref(after);
+	/* Outside a unit (a change recorded after the fact, a refusal
+	 * whose change was already undone), a failed entry is logged and
+	 * counted, and the reply stands: it changed nothing, or the change
+	 * cannot be taken back any more. */
+	if (rc == 0 || !unit) {
+		C(r)->replied_changes = store_changes(s);
+		return 0;
+	}
+	return audit_refuse(r, action, kind, why);
 }
 
 json_t *

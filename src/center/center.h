@@ -128,6 +128,8 @@ struct center {
 	struct ingest *ingest;        /* event batch writer thread */
 	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
 	long long stopping;           /* when the stop began */
+	long long replied_changes;    /* store_changes() after the last
+	                                 admin change was answered */
 	long long started;
 };
 
@@ -266,6 +268,7 @@ int admin_authorize(struct http_req *r);
 int admin_bootstrap_key(struct center *c, struct buf *err);
 int admin_gate(struct http_req *r);
 int admin_reply_check(struct http_req *r);
+void admin_handler_done(struct http_req *r);
 
 /* tasks.c; the routes in tasks_poll.c and tasks_admin.c (see tasks.h) */
 extern const struct http_route tasks_gateway_routes[];
@@ -296,15 +299,20 @@ struct audit_entry {
 	"after_json, request_json, error, prev_hash, hash"
 extern const struct http_route audit_admin_routes[];
 /* Appends one entry (changes made outside an HTTP request, or by part of
- * vigild that wants its own wording); 0 or -1 (logged). */
+ * vigild that wants its own wording); 0 or -1 (logged). Inside a
+ * transaction or unit of c->store the entry is part of it: committed
+ * with the change or not at all (and forwarded only once committed). */
 int audit_append(struct center *c, const struct audit_entry *a);
 /* Records the state of what r is about to change (steals before). */
 void audit_before(struct http_req *r, json_t *before);
 /* The same from the one row sql (one '?' for id) returns, if any. */
 void audit_before_row(struct http_req *r, const char *sql, const char *id);
-/* The admin server's reply hook: one entry per authorized change. */
-void audit_reply_hook(struct http_req *r, int status, const void *body,
-                      size_t len);
+/* The admin server's reply hook: one entry per authorized change, in
+ * the request's unit of work (admin_gate), committed with the change; when
+ * the entry or the commit fails, the change is rolled back and the reply
+ * replaced by an error (500, 503 busy, 507 disk full): -1. */
+int audit_reply_hook(struct http_req *r, int status, const void *body,
+                     size_t len);
 /* Called after each append with the entry (hash included); for the
  * forwarders. */
 void audit_set_sink(void (*fn)(json_t *entry, void *arg), void *arg);
@@ -361,6 +369,8 @@ void stream_declare_metrics(void);
  * Coalesced: one event per type and id at most every 250 ms, the latest
  * data winning. Cheap when no stream is open. */
 void stream_emit(struct center *c, const char *type, json_t *data);
+/* (type is a literal: inside a transaction, an admin request's say, the
+ * event waits for the commit and is dropped when it is rolled back.) */
 void stream_emit_id(struct center *c, const char *type, const char *id);
 /* Credentials may have ended (logout, key revoked, user changed): every
  * stream's are checked again at once (after the current request). */

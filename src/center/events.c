@@ -690,7 +690,15 @@ sample_download(struct http_req *r, const char *sha)
 	a.action = "sample.download";
 	a.target = sha;
 	a.status = 200;
-	audit_append(c, &a);
+	if (audit_append(c, &a) == -1) {
+		/* Served and recorded, or neither. */
+		close(fd);
+		http_reply_error(r, 500, "audit_failed",
+		                 "sample %s not served: its audit entry could "
+		                 "not be written; the center's log says why",
+		                 sha);
+		goto out;
+	}
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.zip\"", sha);
 	http_set_header(r, "Content-Disposition", disp);
 	http_reply_file(r, 200, "application/zip", fd, len);

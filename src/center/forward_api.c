@@ -64,6 +64,43 @@ adm_forward_list(struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "targets", a));
 }
 
+static void
+forward_add_committed(void *arg, int committed)
+{
+	struct fwd_target *t = arg;
+
+	if (!committed) {
+		log_info("forward: target %s not added (rolled back)", t->name);
+		target_free(t);
+	} else if (add_running(t) == -1) {
+		log_warnx("forward: target %s stored but not started (out of "
+		          "memory); it starts with the next start or reload",
+		          t->name);
+		target_free(t);
+	}
+}
+
+struct fwd_removal {
+	struct center *c;
+	char name[80];
+};
+
+/* Stops the removed target once its removal is committed. */
+static void
+forward_remove_committed(void *arg, int committed)
+{
+	struct fwd_removal *rm = arg;
+	struct fwd *f = rm->c->fwd;
+	size_t i;
+
+	for (i = 0; committed && f != NULL && i < f->n; i++)
+		if (strcmp(f->t[i]->name, rm->name) == 0) {
+			remove_running(f, i);
+			break;
+		}
+	free(rm);
+}
+
 /* POST /api/v1/forward */
 static void
 adm_forward_add(struct http_req *r)
@@ -124,15 +161,15 @@ adm_forward_add(struct http_req *r)
 		                 t->name);
 		goto out;
 	}
-	if (add_running(t) == -1) {
-		http_reply_error(r, 500, "internal", "out of memory");
-		goto out;
-	}
 	log_info("forward: target %s added (%s %s:%d, %s)", t->name,
 	         transports[t->transport], t->host, t->port,
 	         syslogfmt_format_name(t->fmt.format));
-	http_reply_json(r, 201, target_status(t));
+	/* It starts once the row and its audit entry are committed (the
+	 * reply commits them); rolled back, it is freed unstarted. */
+	v = target_status(t);
+	store_after_commit(c->store, forward_add_committed, t);
 	t = NULL;
+	http_reply_json(r, 201, v);
 out:
 	target_free(t);
 	free(s);
@@ -202,7 +239,8 @@ adm_forward_one(struct http_req *r)
 	struct fwd_target *t;
 	char name[80];
 	const char *slash = strchr(r->rest, '/');
-	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest), i;
+	size_t n = slash ? (size_t)(slash - r->rest) : strlen(r->rest);
+	struct fwd_removal *rm;
 
 	if (admin_authorize(r) == -1 || schema_no_body(r) == -1)
 		return;
@@ -243,11 +281,12 @@ adm_forward_one(struct http_req *r)
 		return;
 	}
 	log_info("forward: target %s removed", name);
-	for (i = 0; i < C(r)->fwd->n; i++)
-		if (C(r)->fwd->t[i] == t) {
-			remove_running(c->fwd, i);
-			break;
-		}
+	/* It stops once the removal and its audit entry are committed. */
+	if ((rm = calloc(1, sizeof(*rm))) == NULL)
+		fatalx("%s: out of memory", __func__);
+	rm->c = c;
+	memcpy(rm->name, name, n + 1);
+	store_after_commit(c->store, forward_remove_committed, rm);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:b}", "name", name, "deleted", 1));
 }

@@ -258,9 +258,11 @@ clone_count(struct center *c, const char *id)
 	return n;
 }
 
-/* A notice and an audit entry for every clone re-enrollment, made or
- * refused (after the enrollment's own transaction). */
-static void
+/* A notice and an audit entry for every clone re-enrollment: a made one
+ * inside the enrollment's transaction (committed with it, or neither is),
+ * a refused one after it was rolled back. 0, or -1 when the entry could
+ * not be written. */
+static int
 clone_record(struct http_req *r, const char *orig, const char *new_id,
              const char *why)
 {
@@ -293,7 +295,7 @@ clone_record(struct http_req *r, const char *orig, const char *new_id,
 	a.target = new_id;
 	a.status = new_id ? 201 : 403;
 	a.error = new_id ? NULL : why;
-	audit_append(c, &a);
+	return audit_append(c, &a);
 }
 
 /*
@@ -480,6 +482,14 @@ gw_enroll(struct http_req *r)
 		                 buf_cstr(&err));
 		goto out;
 	}
+	if (cloned_from != NULL &&
+	    clone_record(r, cloned_from, agent_id, NULL) == -1) {
+		http_reply_error(r, 500, "audit_failed",
+		                 "the re-enrollment was not made: its audit "
+		                 "entry could not be written; the center's log "
+		                 "says why");
+		goto out;
+	}
 	if (store_commit(c->store) == -1) {
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		goto out;
@@ -491,8 +501,6 @@ gw_enroll(struct http_req *r)
 	         er.facts.hostname, r->peer_addr,
 	         cloned_from ? ", a clone of " : "",
 	         cloned_from ? cloned_from : "");
-	if (cloned_from != NULL)
-		clone_record(r, cloned_from, agent_id, NULL);
 	reply_enrolled(r, agent_id, buf_cstr(&pem));
 out:
 	if (in_tx)
@@ -620,8 +628,10 @@ gw_heartbeat(struct http_req *r)
 	    S_TEXT(f.kernel), S_TEXT(f.arch), S_TEXT(ips), S_TEXT(macs),
 	    S_TEXT(f.agent_version), S_TEXT(r->peer_addr), S_TEXT(id));
 	metrics_add("vigil_heartbeats_total", NULL, 1);
-	if (was_offline)
-		stream_emit_id(c, "agent", id);
+	if (was_offline) /* stream.c sends "offline" */
+		stream_emit(
+		    c, "agent",
+		    json_pack("{s:s, s:s}", "id", id, "state", "online"));
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;

@@ -159,6 +159,9 @@ declare_metrics(void)
 	    "vigil_admin_auth_failures_total", METRIC_COUNTER,
 	    "admin API requests with missing or invalid credentials");
 	metrics_declare("vigil_agents", METRIC_GAUGE, "agents by state");
+	metrics_declare("vigil_agent_versions", METRIC_GAUGE,
+	                "active agents by the version they last reported (the "
+	                "32 most common; the rest as other)");
 	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
 	                "store latency by operation");
 }
@@ -624,6 +627,7 @@ main(int argc, char **argv)
 	http_server_set_authorizer(c.adm, admin_gate);
 	http_server_set_reply_check(c.adm, admin_reply_check);
 	http_server_set_reply_hook(c.adm, audit_reply_hook);
+	http_server_set_handler_done(c.adm, admin_handler_done);
 	http_server_set_fallback(c.adm, console_serve);
 	if (console_apply(&c) == -1)
 		fatalx("vigild: [admin] console_dir: see above");

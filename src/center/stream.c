@@ -15,6 +15,13 @@
  * against the role it was opened with.
  *
  * The parts of vigild that change state call stream_emit with one line.
+ * One change has no caller: an agent going offline, which is the age of
+ * its last heartbeat (older than 3 poll intervals; admin.c), not a write.
+ * While any stream is open a timer looks once a second for the agents
+ * whose last_seen crossed that line since its previous look, a range of
+ * the agents_last_seen index (usually empty; never a scan of the fleet),
+ * and sends each as an agent event with "state": "offline". The gateway
+ * sends "state": "online" when an offline agent checks in again.
  * Events are coalesced: one per kind and object every STREAM_COALESCE_MS,
  * the latest data winning; past STREAM_KIND_MAX_IDS objects of one kind
  * in one window, a single event without an id says "reload them all".
@@ -34,6 +41,7 @@
 #define STREAM_COALESCE_MS   250
 #define STREAM_KIND_MAX_IDS  256
 #define STREAM_BUCKETS       256
+#define STREAM_OFFLINE_TICK  1 /* s */
 
 struct stream_kind {
 	const char *name;
@@ -72,7 +80,9 @@ struct streams {
 	struct center *c;
 	struct stream *head;
 	int n;
-	struct event *keepalive, *recheck, *flush;
+	struct event *keepalive, *recheck, *flush, *offline;
+	long long
+	    offline_line; /* last_seen below it was offline at the last look */
 	struct coalesce *table[STREAM_BUCKETS];
 	size_t nids[STREAM_NKINDS];
 	int flooded[STREAM_NKINDS]; /* "reload all" due at the flush */
@@ -314,8 +324,50 @@ stream_flush_cb(evutil_socket_t fd, short what, void *arg)
 		stream_flush_arm(ss, soonest);
 }
 
+static void stream_emit_now(struct center *c, const char *type, json_t *data);
+
+struct stream_pending {
+	struct center *c;
+	const char *type; /* a literal */
+	json_t *data;
+};
+
+static void
+stream_emit_committed(void *arg, int committed)
+{
+	struct stream_pending *p = arg;
+
+	if (committed)
+		stream_emit_now(p->c, p->type, p->data);
+	else
+		json_decref(p->data);
+	free(p);
+}
+
+/* A change in a transaction (an admin request's, with its audit entry)
+ * is announced once committed, and never when rolled back. */
 void
 stream_emit(struct center *c, const char *type, json_t *data)
+{
+	struct stream_pending *p;
+
+	if (c->streams == NULL || c->streams->head == NULL || data == NULL ||
+	    c->store == NULL) {
+		stream_emit_now(c, type, data);
+		return;
+	}
+	if ((p = malloc(sizeof(*p))) == NULL) {
+		json_decref(data);
+		return;
+	}
+	p->c = c;
+	p->type = type;
+	p->data = data;
+	store_after_commit(c->store, stream_emit_committed, p);
+}
+
+static void
+stream_emit_now(struct center *c, const char *type, json_t *data)
 {
 	struct streams *ss = c->streams;
 	struct coalesce *co;
@@ -391,6 +443,48 @@ stream_emit_id(struct center *c, const char *type, const char *id)
 	stream_emit(c, type, json_pack("{s:s}", "id", id));
 }
 
+/* --- agents going offline ---------------------------------------------------
+ */
+
+/* An agent is online while last_seen >= this (admin.c, agent_state). */
+static long long
+stream_offline_line(struct center *c)
+{
+	return (long long)time(NULL) - 3 * c->conf.poll_interval;
+}
+
+static void
+stream_offline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct streams *ss = arg;
+	struct timeval tv = {STREAM_OFFLINE_TICK, 0};
+	struct store_rows *q;
+	long long line;
+
+	(void)fd;
+	(void)what;
+	if (ss->head == NULL)
+		return; /* rearmed by the next stream */
+	line = stream_offline_line(ss->c);
+	if (line > ss->offline_line) {
+		/* Online at the last look, offline now. */
+		q = store_query(
+		    ss->c->store,
+		    "SELECT id FROM agents WHERE last_seen >= ? AND "
+		    "last_seen < ? AND status = 'active'",
+		    S_INT(ss->offline_line), S_INT(line));
+		while (q != NULL && store_next(q) == 1 && ss->head != NULL)
+			stream_emit(ss->c, "agent",
+			            json_pack("{s:s, s:s}", "id",
+			                      store_text(q, 0), "state",
+			                      "offline"));
+		store_done(q);
+	}
+	/* A reload that lengthened poll_interval moves the line back. */
+	ss->offline_line = line;
+	evtimer_add(ss->offline, &tv);
+}
+
 /* --- the route -------------------------------------------------------------
  */
 
@@ -407,13 +501,17 @@ streams_get(struct center *c)
 	ss->keepalive = evtimer_new(c->base, stream_keepalive_cb, ss);
 	ss->recheck = evtimer_new(c->base, stream_recheck_cb, ss);
 	ss->flush = evtimer_new(c->base, stream_flush_cb, ss);
-	if (ss->keepalive == NULL || ss->recheck == NULL || ss->flush == NULL) {
+	ss->offline = evtimer_new(c->base, stream_offline_cb, ss);
+	if (ss->keepalive == NULL || ss->recheck == NULL || ss->flush == NULL ||
+	    ss->offline == NULL) {
 		if (ss->keepalive != NULL)
 			event_free(ss->keepalive);
 		if (ss->recheck != NULL)
 			event_free(ss->recheck);
 		if (ss->flush != NULL)
 			event_free(ss->flush);
+		if (ss->offline != NULL)
+			event_free(ss->offline);
 		free(ss);
 		return NULL;
 	}
@@ -495,6 +593,12 @@ stream_open(struct http_req *r)
 	metrics_set("vigil_admin_streams", NULL, ss->n);
 	if (!evtimer_pending(ss->keepalive, NULL))
 		evtimer_add(ss->keepalive, &tv);
+	if (!evtimer_pending(ss->offline, NULL)) {
+		struct timeval otv = {STREAM_OFFLINE_TICK, 0};
+
+		ss->offline_line = stream_offline_line(c);
+		evtimer_add(ss->offline, &otv);
+	}
 	(void)stream_write(st, hello, sizeof(hello) - 1);
 }
 
@@ -519,6 +623,7 @@ stream_shutdown(struct center *c)
 	event_free(ss->keepalive);
 	event_free(ss->recheck);
 	event_free(ss->flush);
+	event_free(ss->offline);
 	free(ss);
 	c->streams = NULL;
 }

@@ -413,6 +413,35 @@ duration_of(json_t *v, long long dflt, long long max, long long *out,
 	return 0;
 }
 
+struct tasks_wakeup {
+	struct center *c;
+	char **agents;
+	size_t n;
+};
+
+/* Waking marks runs dispatched: one transaction for all of them (one
+ * fsync instead of one per agent). Should it fail, the runs stay queued
+ * and go out with the next poll. */
+static void
+tasks_wake_committed(void *arg, int committed)
+{
+	struct tasks_wakeup *w = arg;
+	size_t i;
+	int tx;
+
+	if (committed) {
+		tx = store_begin(w->c->store) == 0;
+		for (i = 0; i < w->n; i++)
+			tasks_wake(w->c, w->agents[i]);
+		if (tx && store_commit(w->c->store) == -1)
+			store_rollback(w->c->store);
+	}
+	for (i = 0; i < w->n; i++)
+		free(w->agents[i]);
+	free(w->agents);
+	free(w);
+}
+
 /*
  * Creates a task from spec {"kind", "params", "target", "timeout",
  * "expires"} (already merged with its template) and its runs. Returns the
@@ -517,18 +546,22 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	stream_emit_id(c, "task", out_id);
 	log_info("tasks: %s task %s for %zu agents by %s", k->name, out_id,
 	         nagents, by);
-	/* Waking marks runs dispatched: one transaction for all of them
-	 * (one fsync instead of one per agent). Should it fail, the runs
-	 * stay queued and go out with the next poll. */
-	if (c->nwaiters > 0) {
-		int tx = store_begin(c->store) == 0;
-
-		for (i = 0; i < nagents; i++)
-			tasks_wake(c, agents[i]);
-		if (tx && store_commit(c->store) == -1)
-			store_rollback(c->store);
-	}
 	rc = (int)nagents;
+	/* Held polls are answered once the task is committed (with the
+	 * request's audit entry, when an admin made it): never with a task
+	 * that is then rolled back. */
+	if (c->nwaiters > 0) {
+		struct tasks_wakeup *w;
+
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			fatalx("%s: out of memory", __func__);
+		w->c = c;
+		w->agents = agents;
+		w->n = nagents;
+		agents = NULL;
+		nagents = 0;
+		store_after_commit(c->store, tasks_wake_committed, w);
+	}
 	goto out;
 rollback:
 	store_rollback(c->store);

@@ -102,6 +102,7 @@ struct http_server {
 	struct http_limits limits;
 	void (*on_done)(const char *route, int status, void *arg);
 	http_reply_hook on_reply;
+	void (*handler_done)(struct http_req *r);
 	int (*authorize)(struct http_req *r);
 	int (*check)(struct http_req *r);
 	http_handler fallback;       /* GET/HEAD of a path no route knows */
@@ -937,6 +938,8 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		http_reply_error(&r, 500, "internal_error",
 		                 "the server failed to answer this request");
 	}
+	if (s->handler_done != NULL)
+		s->handler_done(&r);
 }
 
 /* --- server ------------------------------------------------------------- */
@@ -1244,6 +1247,13 @@ http_server_set_reply_hook(struct http_server *s, http_reply_hook fn)
 }
 
 void
+http_server_set_handler_done(struct http_server *s,
+                             void (*fn)(struct http_req *r))
+{
+	s->handler_done = fn;
+}
+
+void
 http_server_set_reply_check(struct http_server *s,
                             int (*fn)(struct http_req *r))
 {
@@ -1348,6 +1358,16 @@ http_set_header(struct http_req *r, const char *name, const char *val)
 }
 
 void
+http_remove_header(struct http_req *r, const char *name)
+{
+	if (r->replied)
+		return;
+	while (evhttp_remove_header(evhttp_request_get_output_headers(r->ev),
+	                            name) == 0)
+		;
+}
+
+void
 http_add_header(struct http_req *r, const char *name, const char *val)
 {
 	if (r->replied)
@@ -1388,14 +1408,28 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", ctype);
 	ob = evhttp_request_get_output_buffer(r->ev);
+	/* Empty but for a reply the hook replaced by this one. */
+	evbuffer_drain(ob, evbuffer_get_length(ob));
 	if (len > 0 && evbuffer_add(ob, body, len) == -1) {
 		log_warnx("http: route %s: out of memory for the reply", name);
 		status = 500;
 		evbuffer_drain(ob, evbuffer_get_length(ob));
 	}
-	if (r->srv->on_reply != NULL)
-		r->srv->on_reply(r, status, evbuffer_pullup(ob, -1),
-		                 evbuffer_get_length(ob));
+	if (r->srv->on_reply != NULL && !r->hooked) {
+		int deferred = r->deferred;
+
+		r->hooked = 1;
+		/* -1: the hook replied instead (through this function
+		 * again), and a deferred r is gone (freed). */
+		if (r->srv->on_reply(r, status, evbuffer_pullup(ob, -1),
+		                     evbuffer_get_length(ob)) == -1) {
+			if (!deferred && !r->replied)
+				fatalx("%s: reply hook refused without "
+				       "replying",
+				       __func__);
+			return;
+		}
+	}
 	/* r->ev may be freed inside evhttp_send_reply (a write error is
 	 * reported synchronously); nothing below touches it. */
 	evhttp_send_reply(r->ev, status, NULL, NULL);
@@ -1685,8 +1719,15 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 	evhttp_add_header(out, "Content-Type", ctype);
 	evhttp_remove_header(out, "Connection");
 	evhttp_add_header(out, "Connection", "close");
-	if (srv->on_reply != NULL)
-		srv->on_reply(r, status, "", 0);
+	if (srv->on_reply != NULL && !r->hooked) {
+		r->hooked = 1;
+		if (srv->on_reply(r, status, "", 0) == -1) {
+			/* It answered with an error instead. */
+			evbuffer_free(st->chunk);
+			free(st);
+			return NULL;
+		}
+	}
 	evhttp_send_reply_start(r->ev, status, NULL);
 	/* No read timeout (the client has nothing more to say), a write
 	 * timeout (it must keep reading), and a bound on what it may send. */

@@ -101,6 +101,7 @@ struct http_req {
 	 * (vigild: the store's error count when the request began). */
 	unsigned long mark;
 	int checked; /* the reply check ran */
+	int hooked;  /* the reply hook ran */
 };
 
 /*
@@ -135,11 +136,23 @@ void http_server_stop_listening(struct http_server *s);
  * still whole (method, path, route, who, peer_addr, body unless deferred,
  * audit_before) and the reply's status and body. vigild's audit log hangs
  * here, so every route of a table is covered without each handler
- * remembering to call it.
+ * remembering to call it. Returns 0 to let the reply go, or -1 after
+ * replying with an error instead (http_reply_error): the handler's reply
+ * is then dropped (its body; headers it set stay unless the hook removes
+ * them with http_remove_header) and the hook is not called again for it.
  */
-typedef void (*http_reply_hook)(struct http_req *r, int status,
-                                const void *body, size_t len);
+typedef int (*http_reply_hook)(struct http_req *r, int status, const void *body,
+                               size_t len);
 void http_server_set_reply_hook(struct http_server *s, http_reply_hook fn);
+
+/*
+ * Called after each handler returned (whether it replied, deferred the
+ * request or started a stream), with the request as the handler left it
+ * (r->replied is set in all three cases). vigild checks here that no
+ * change is left uncommitted across the event loop.
+ */
+void http_server_set_handler_done(struct http_server *s,
+                                  void (*fn)(struct http_req *r));
 
 /*
  * Called before any reply below 500 leaves (once per request): returns 0
@@ -253,6 +266,8 @@ void http_reply_error_field(struct http_req *r, int status, const char *code,
                             const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void http_set_header(struct http_req *r, const char *name, const char *val);
+/* Removes every header name the reply would carry. */
+void http_remove_header(struct http_req *r, const char *name);
 /* Adds a header even when one of that name is set (Set-Cookie). */
 void http_add_header(struct http_req *r, const char *name, const char *val);
 

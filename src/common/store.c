@@ -3,8 +3,20 @@
  * the event loop only. WAL mode with synchronous=FULL: an acknowledged write
  * survives a power cut. Prepared statements are cached by SQL text so hot
  * paths never re-parse SQL.
+ *
+ * Transactions nest (store_begin inside one is a SAVEPOINT), and a unit of
+ * work (store_unit_begin) opens its BEGIN IMMEDIATE lazily, at its first
+ * write: reads before it take no lock, so a unit that first hashes a
+ * password or asks a directory server holds nobody up meanwhile. Actions
+ * registered with store_after_commit run once the outermost transaction
+ * commits, and are dropped (told so) when the part they belong to is
+ * rolled back. SQLite may end a transaction on its own (disk full, I/O
+ * error): that is noticed after each failure, and a unit it happened to
+ * fails as a whole (its later writes are refused, its commit fails) rather
+ * than committing what came after in a transaction of their own.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +29,13 @@
 #include "store.h"
 
 #define STMT_CACHE 64
+#define MAX_DEPTH  32 /* nested store_begin calls */
+
+struct after_commit {
+	void (*fn)(void *arg, int committed);
+	void *arg;
+	int depth; /* s->depth when registered */
+};
 
 struct cached_stmt {
 	char *sql; /* our own copy: callers may build SQL in buffers */
@@ -32,7 +51,41 @@ struct store {
 	/* Statements that failed while running (not while being prepared):
 	 * a caller that saw no rows can tell "none" from "unreadable". */
 	unsigned long errors;
+	/* Transactions: depth counts store_begin calls still open (in a
+	 * unit, each one a savepoint); tx is 1 while SQLite has one open. */
+	int depth;
+	int tx;
+	int unit;        /* store_unit_begin .. commit / rollback */
+	int unit_failed; /* its transaction ended without us: commit fails */
+	struct after_commit *after;
+	size_t nafter, capafter;
+	/* The last failure, for callers that answer by its kind. */
+	int last_failure; /* enum store_failure */
+	char last_error[256];
 };
+
+static void tx_check(struct store *s);
+static int unit_write(struct store *s, sqlite3_stmt *st);
+static void after_run(struct store *s, int committed, int from);
+
+/* The kind and message of a failure just seen on s->db. */
+static void
+note_failure(struct store *s, const char *msg)
+{
+	switch (sqlite3_errcode(s->db)) {
+	case SQLITE_FULL:
+		s->last_failure = STORE_FAIL_FULL;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		s->last_failure = STORE_FAIL_BUSY;
+		break;
+	default:
+		s->last_failure = STORE_FAIL_OTHER;
+	}
+	snprintf(s->last_error, sizeof(s->last_error), "%s",
+	         msg != NULL ? msg : sqlite3_errmsg(s->db));
+}
 
 /*
  * One failed statement: counted, and logged with the table it touched, so
@@ -55,8 +108,10 @@ step_failed(struct store *s, sqlite3_stmt *st)
 	}
 	if (p != NULL)
 		n = strcspn(p, " (,;");
+	note_failure(s, NULL);
 	log_warnx("store: table %.*s: %s (%s)", (int)n, p != NULL ? p : "?",
 	          sqlite3_errmsg(s->db), sql != NULL ? sql : "?");
+	tx_check(s);
 }
 
 unsigned long
@@ -179,11 +234,13 @@ exec_plain(struct store *s, const char *sql, struct buf *err)
 	char *msg = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		note_failure(s, msg);
 		if (err)
 			buf_printf(err, "%s", msg ? msg : "unknown error");
 		else
 			log_warnx("store: %s", msg ? msg : "unknown error");
 		sqlite3_free(msg);
+		tx_check(s);
 		return -1;
 	}
 	return 0;
@@ -291,6 +348,10 @@ store_close(struct store *s)
 		sqlite3_finalize(s->cache[i].st);
 		free(s->cache[i].sql);
 	}
+	/* Actions still waiting belong to a transaction that never
+	 * committed: closing rolls it back. */
+	after_run(s, 0, 0);
+	free(s->after);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -312,6 +373,10 @@ store_exec_args(struct store *s, const char *sql, const struct store_arg *args,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((st = stmt_get(s, sql)) == NULL)
 		return -1;
+	if (unit_write(s, st) == -1) {
+		stmt_release(s, st);
+		return -1;
+	}
 	rc = bind_args(s, st, args, n);
 	if (rc == 0) {
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -346,6 +411,10 @@ store_exec_each(struct store *s, const char *sql, size_t nt, size_t n,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((st = stmt_get(s, sql)) == NULL)
 		return -1;
+	if (unit_write(s, st) == -1) {
+		stmt_release(s, st);
+		return -1;
+	}
 	if ((size_t)sqlite3_bind_parameter_count(st) != nt)
 		fatalx("%s: %zu parameters for %d placeholders", __func__, nt,
 		       sqlite3_bind_parameter_count(st));
@@ -399,7 +468,7 @@ store_query_args(struct store *s, const char *sql, const struct store_arg *args,
 	r->s = s;
 	r->st = st;
 	stmt_busy(s, st, 1);
-	if (bind_args(s, st, args, n) == -1) {
+	if (unit_write(s, st) == -1 || bind_args(s, st, args, n) == -1) {
 		store_done(r);
 		return NULL;
 	}
@@ -465,22 +534,282 @@ store_done(struct store_rows *r)
 	free(r);
 }
 
+/* --- transactions ----------------------------------------------------- */
+
+/*
+ * Runs (committed) or drops the actions registered at a depth of from or
+ * more; the others stay. Taken off the list before any runs, so that an
+ * action may use the store (and register more) as it likes.
+ */
+static void
+after_run(struct store *s, int committed, int from)
+{
+	struct after_commit *run;
+	size_t i, k = 0, n = 0;
+
+	for (i = 0; i < s->nafter; i++)
+		n += s->after[i].depth >= from;
+	if (n == 0)
+		return;
+	if ((run = calloc(n, sizeof(*run))) == NULL)
+		fatalx("%s: out of memory", __func__);
+	for (i = 0, n = 0; i < s->nafter; i++) {
+		if (s->after[i].depth >= from)
+			run[n++] = s->after[i];
+		else
+			s->after[k++] = s->after[i];
+	}
+	s->nafter = k;
+	for (i = 0; i < n; i++)
+		run[i].fn(run[i].arg, committed);
+	free(run);
+}
+
+/*
+ * After a failure: did SQLite end the transaction on its own (it does for
+ * a full disk, an I/O error, running out of memory)? Then what was in it
+ * is gone: the actions waiting for it are dropped, and a unit fails as a
+ * whole.
+ */
+static void
+tx_check(struct store *s)
+{
+	if ((!s->tx && s->depth == 0) || !sqlite3_get_autocommit(s->db))
+		return;
+	log_warnx("store: the transaction was rolled back (%s)",
+	          store_last_error(s));
+	s->tx = 0;
+	s->depth = 0;
+	if (s->unit)
+		s->unit_failed = 1;
+	after_run(s, 0, 0);
+}
+
+/* In a unit, the first statement that writes opens its transaction, and a
+ * failed unit writes nothing more. 0 to run st, -1 not to. */
+static int
+unit_write(struct store *s, sqlite3_stmt *st)
+{
+	if (!s->unit || sqlite3_stmt_readonly(st))
+		return 0;
+	tx_check(s); /* ended by SQLite since the last statement? */
+	if (s->unit_failed) {
+		log_warnx("store: not written, its transaction failed "
+		          "already (%s)",
+		          sqlite3_sql(st));
+		return -1;
+	}
+	if (s->tx)
+		return 0;
+	if (exec_plain(s, "BEGIN IMMEDIATE", NULL) == -1)
+		return -1;
+	s->tx = 1;
+	return 0;
+}
+
 int
 store_begin(struct store *s)
 {
-	return exec_plain(s, "BEGIN IMMEDIATE", NULL);
+	char sp[32];
+
+	if (s->depth >= MAX_DEPTH)
+		fatalx("%s: transactions nested deeper than %d", __func__,
+		       MAX_DEPTH);
+	tx_check(s);
+	if (s->unit && s->unit_failed)
+		return -1;
+	if (!s->tx) {
+		if (exec_plain(s, "BEGIN IMMEDIATE", NULL) == -1)
+			return -1;
+		s->tx = 1;
+		if (!s->unit) {
+			s->depth = 1;
+			return 0;
+		}
+	}
+	snprintf(sp, sizeof(sp), "SAVEPOINT vigil_%d", s->depth + 1);
+	if (exec_plain(s, sp, NULL) == -1)
+		return -1;
+	s->depth++;
+	return 0;
 }
 
 int
 store_commit(struct store *s)
 {
-	return exec_plain(s, "COMMIT", NULL);
+	char sp[32];
+	size_t i;
+
+	if (s->depth == 0) {
+		/* SQLite ended it already (logged by tx_check). */
+		log_warnx("store: commit without a transaction");
+		return -1;
+	}
+	if (!s->unit && s->depth == 1) {
+		if (exec_plain(s, "COMMIT", NULL) == -1)
+			return -1; /* still open (busy) or gone (tx_check) */
+		s->depth = 0;
+		s->tx = 0;
+		after_run(s, 1, 0);
+		return 0;
+	}
+	snprintf(sp, sizeof(sp), "RELEASE vigil_%d", s->depth);
+	if (exec_plain(s, sp, NULL) == -1)
+		return -1;
+	/* What it registered now waits for the part around it. */
+	s->depth--;
+	for (i = 0; i < s->nafter; i++)
+		if (s->after[i].depth > s->depth)
+			s->after[i].depth = s->depth;
+	return 0;
 }
 
 void
 store_rollback(struct store *s)
 {
-	exec_plain(s, "ROLLBACK", NULL);
+	char sp[64];
+
+	/* Nothing of the caller's is open: SQLite rolled it back already,
+	 * or its begin failed. A unit's own part is never undone here. */
+	if (s->depth == 0)
+		return;
+	if (!s->unit && s->depth == 1) {
+		exec_plain(s, "ROLLBACK", NULL);
+		s->depth = 0;
+		s->tx = 0;
+		after_run(s, 0, 0);
+		return;
+	}
+	snprintf(sp, sizeof(sp), "ROLLBACK TO vigil_%d; RELEASE vigil_%d",
+	         s->depth, s->depth);
+	if (exec_plain(s, sp, NULL) == -1 && s->depth == 0)
+		return; /* the whole transaction went (tx_check) */
+	after_run(s, 0, s->depth);
+	s->depth--;
+}
+
+void
+store_after_commit(struct store *s, void (*fn)(void *arg, int committed),
+                   void *arg)
+{
+	struct after_commit *n;
+	size_t cap;
+
+	if (!s->unit && !s->tx) {
+		fn(arg, 1);
+		return;
+	}
+	if (s->nafter == s->capafter) {
+		cap = s->capafter ? s->capafter * 2 : 8;
+		if ((n = realloc(s->after, cap * sizeof(*n))) == NULL)
+			fatalx("%s: out of memory", __func__);
+		s->after = n;
+		s->capafter = cap;
+	}
+	s->after[s->nafter].fn = fn;
+	s->after[s->nafter].arg = arg;
+	s->after[s->nafter].depth = s->depth;
+	s->nafter++;
+}
+
+void
+store_unit_begin(struct store *s)
+{
+	int rc;
+
+	if (s->unit)
+		fatalx("%s: a unit is open already", __func__);
+	if (s->tx || s->depth != 0) {
+		/* A store_begin someone forgot to end (a bug): its writes
+		 * are kept, as the next COMMIT would have kept them, but
+		 * not made part of this unit. */
+		log_warnx("store: a transaction was left open (%d deep); "
+		          "committing it before a new unit",
+		          s->depth);
+		if ((rc = exec_plain(s, "COMMIT", NULL)) == -1 &&
+		    !sqlite3_get_autocommit(s->db))
+			exec_plain(s, "ROLLBACK", NULL);
+		s->tx = 0;
+		s->depth = 0;
+		after_run(s, rc == 0, 0);
+	}
+	s->unit = 1;
+	s->unit_failed = 0;
+}
+
+int
+store_unit_active(const struct store *s)
+{
+	return s->unit;
+}
+
+int
+store_unit_commit(struct store *s)
+{
+	int rc = 0, kind;
+	char msg[sizeof(s->last_error)];
+
+	if (!s->unit)
+		fatalx("%s: no unit", __func__);
+	if (s->unit_failed)
+		rc = -1; /* the failure was noted when it happened */
+	else if (s->depth != 0) {
+		/* A store_begin without its commit or rollback: a bug of
+		 * the caller, and nothing it meant to keep is known. */
+		log_warnx("store: %d transactions left open in a unit",
+		          s->depth);
+		s->last_failure = STORE_FAIL_OTHER;
+		snprintf(s->last_error, sizeof(s->last_error),
+		         "transactions left open");
+		rc = -1;
+	} else if (s->tx)
+		rc = exec_plain(s, "COMMIT", NULL);
+	if (rc == -1 && !sqlite3_get_autocommit(s->db)) {
+		/* Keep why it failed, not how the rollback went. */
+		kind = s->last_failure;
+		memcpy(msg, s->last_error, sizeof(msg));
+		exec_plain(s, "ROLLBACK", NULL);
+		s->last_failure = kind;
+		memcpy(s->last_error, msg, sizeof(msg));
+	}
+	s->unit = 0;
+	s->unit_failed = 0;
+	s->tx = 0;
+	s->depth = 0;
+	after_run(s, rc == 0, 0);
+	return rc;
+}
+
+void
+store_unit_rollback(struct store *s)
+{
+	if (!s->unit)
+		return;
+	if (!sqlite3_get_autocommit(s->db))
+		exec_plain(s, "ROLLBACK", NULL);
+	s->unit = 0;
+	s->unit_failed = 0;
+	s->tx = 0;
+	s->depth = 0;
+	after_run(s, 0, 0);
+}
+
+long long
+store_changes(struct store *s)
+{
+	return (long long)sqlite3_total_changes(s->db);
+}
+
+int
+store_last_failure(const struct store *s)
+{
+	return s->last_failure;
+}
+
+const char *
+store_last_error(const struct store *s)
+{
+	return s->last_error[0] != '\0' ? s->last_error : "unknown error";
 }
 
 /* --- integrity, backup ---------------------------------------------------- */

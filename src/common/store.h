@@ -111,8 +111,51 @@ int store_check_file(const char *path, struct buf *err);
  * dst (SQLite's backup API), checked after copying; -1 with a message. */
 int store_backup_file(const char *src, const char *dst, struct buf *err);
 
+/*
+ * Transactions nest: store_begin inside an open one takes a SAVEPOINT,
+ * store_commit releases it and store_rollback undoes that part alone;
+ * only the outermost commit makes anything durable.
+ */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+
+/*
+ * A unit of work (vigild: one admin request that changes something, with
+ * its audit entry): after store_unit_begin the first write, or
+ * store_begin, opens one BEGIN IMMEDIATE transaction and every
+ * store_begin / commit / rollback inside is a savepoint of it. Nothing is
+ * committed before store_unit_commit (0, or -1 after rolling it all back:
+ * a write failed in a way that ended the transaction, a store_begin was
+ * left open, or COMMIT failed); store_unit_rollback undoes all of it.
+ * Reads before the first write take no lock. A unit must end before the
+ * event loop runs again: no transaction is held across a wait.
+ */
+void store_unit_begin(struct store *s); /* fatal inside a unit */
+int store_unit_active(const struct store *s);
+int store_unit_commit(struct store *s);
+void store_unit_rollback(struct store *s);
+/*
+ * fn(arg, 1) once what was written so far is committed, or fn(arg, 0)
+ * when the part it was registered in is rolled back instead (to free
+ * arg): side effects outside the database (memory, connections, other
+ * clients) that must follow the change, not precede it. Outside any unit
+ * or transaction fn(arg, 1) runs at once.
+ */
+void store_after_commit(struct store *s, void (*fn)(void *arg, int committed),
+                        void *arg);
+/* What the last failed statement or transaction step ran into, and
+ * SQLite's message for it: callers answer a full disk differently. */
+enum store_failure {
+	STORE_FAIL_NONE,
+	STORE_FAIL_BUSY,  /* another writer held the database too long */
+	STORE_FAIL_FULL,  /* the disk (or the database's limit) is full */
+	STORE_FAIL_OTHER, /* a constraint, an I/O error, a damaged file */
+};
+int store_last_failure(const struct store *s);
+/* Rows changed by this connection since it was opened (a counter: a
+ * difference tells whether anything was written in between). */
+long long store_changes(struct store *s);
+const char *store_last_error(const struct store *s);
 
 #endif

@@ -97,6 +97,7 @@ int ctl_events(int argc, char **argv);
 int ctl_findings(int argc, char **argv);
 int ctl_samples(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
+int ctl_doctor(int argc, char **argv);
 int ctl_store(int argc, char **argv);
 int ctl_settings(int argc, char **argv);
 int ctl_forward(int argc, char **argv);

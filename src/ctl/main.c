@@ -36,6 +36,8 @@ static const struct {
     {"key", ctl_key, "create, list and revoke API keys"},
     {"login", ctl_login, "log in as a user and keep an API key for later"},
     {"logout", ctl_logout, "revoke and remove the key 'login' stored"},
+    {"doctor", ctl_doctor,
+     "check the network requirements from the center's host"},
     {"intel", ctl_intel,
      "look up, import and list threat intelligence (vigil-inteld)"},
     {"store", ctl_store,

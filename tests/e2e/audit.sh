@@ -3,7 +3,8 @@
 # the source, so a new route without a case here fails the test) appends
 # an entry with the right action, who and where; secrets never reach it;
 # the API cannot change it; `vigilctl audit verify` finds a row changed or
-# removed in the SQLite file (from the API and from the file).
+# removed in the SQLite file (from the API and from the file); no route
+# writes after its reply, outside the transaction of its entry.
 . "$(dirname "$0")/lib.sh"
 
 standard_center "require_approval = yes"
@@ -248,3 +249,11 @@ out=$("$CTL" audit verify --db "$DATA/vigil.db" 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "renumbered entry not found: $out"
 expect_contains "$out" "entry 5:"
 pass "a removed or renumbered entry is found"
+
+# Every route above made its change inside its request's transaction,
+# committed with its entry: none wrote after its reply (vigild says so).
+if grep -q "after its reply" "$T/vigild.log"; then
+	grep "after its reply" "$T/vigild.log" >&2
+	fail "a route wrote outside its audited change"
+fi
+pass "no route writes after its reply, outside its audited change"

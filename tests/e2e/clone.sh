@@ -1,7 +1,8 @@
 #!/bin/bash
 # A cloned data directory (same identity, another machine id) is detected
 # and reported by the center; the clone re-enrolls with its own identity
-# and the original keeps working.
+# (not while its audit entry cannot be written) and the original keeps
+# working.
 . "$(dirname "$0")/lib.sh"
 
 standard_center
@@ -15,6 +16,19 @@ ORIG=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p')
 
 cp -a "$T/orig" "$T/clone"
 VIGIL_MACHINE_ID_FILE=$(machine_id c2)
+# First with its audit entry refused: the re-enrollment is not made.
+db "CREATE TRIGGER no_clone BEFORE INSERT ON audit
+    WHEN NEW.action = 'agent.clone'
+    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+"$AGENT" run --once --data-dir "$T/clone" >"$T/clone0.log" 2>&1 || true
+[ "$(db "SELECT COUNT(*) FROM agents")" = 1 ] ||
+	fail "clone enrolled without its audit entry: $(cat "$T/clone0.log")"
+[ "$(db "SELECT COUNT(*) FROM notices WHERE kind = 'clone_enrolled'")" = 0 ] ||
+	fail "notice of a re-enrollment that was not made"
+grep -q "audit: cannot record agent.clone" "$T/vigild.log" ||
+	fail "the center's log does not say why"
+db "DROP TRIGGER no_clone"
+pass "a re-enrollment whose audit entry cannot be written is not made"
 rc=0
 "$AGENT" run --once --data-dir "$T/clone" >"$T/clone.log" 2>&1 || rc=$?
 cat "$T/clone.log"

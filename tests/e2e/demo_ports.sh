@@ -15,7 +15,7 @@ demo() {
 		bash "$SRC/scripts/demo" "${@:3}" >>"$T/demo.log" 2>&1 ||
 		fail "scripts/demo $*: $(tail -20 "$T/demo.log")"
 }
-trap 'VIGIL_DEMO_DIR=$D bash "$SRC/scripts/demo" stop >/dev/null 2>&1 || true; cleanup' EXIT
+at_exit 'VIGIL_DEMO_DIR=$D bash "$SRC/scripts/demo" stop'
 
 # online AGENT_DIR ADMIN_PORT: the demo agent is listed online (deadline).
 online() {

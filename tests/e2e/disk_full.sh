@@ -14,7 +14,7 @@ if ! mount -t tmpfs -o size=32m tmpfs "$MNT" 2>/dev/null; then
 	exit 77
 fi
 # Unmounted before lib.sh's cleanup removes $T.
-trap 'umount "$MNT" 2>/dev/null || true; cleanup' EXIT
+at_exit 'umount "$MNT"'
 
 PKI=$T/pki
 DATA=$MNT/data

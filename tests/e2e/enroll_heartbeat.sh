@@ -66,6 +66,23 @@ expect_contains "$m" 'vigil_agents{state="online"} 1'
 expect_contains "$m" 'vigil_store_seconds_count'
 pass "metrics"
 
+# Agents by version (the dashboard's card), as the store holds them; text
+# an agent sent that is no version label counts as "other", and a version
+# no agent reports any more drops to 0.
+V=$(db "SELECT agent_version FROM agents WHERE status = 'active' GROUP BY 1")
+[ "$(wc -l <<<"$V")" = 1 ] && [ -n "$V" ] || fail "versions in the store: '$V'"
+expect_contains "$m" "vigil_agent_versions{version=\"$V\"} 2"
+db "UPDATE agents SET agent_version = 'x\"} 9' WHERE id = (SELECT MIN(id) FROM agents)"
+m=$(api GET /metrics)
+expect_contains "$m" "vigil_agent_versions{version=\"$V\"} 1"
+expect_contains "$m" 'vigil_agent_versions{version="other"} 1'
+db "UPDATE agents SET agent_version = '9.9.9'"
+m=$(api GET /metrics)
+expect_contains "$m" 'vigil_agent_versions{version="9.9.9"} 2'
+expect_contains "$m" "vigil_agent_versions{version=\"$V\"} 0"
+expect_contains "$m" 'vigil_agent_versions{version="other"} 0'
+pass "metrics: agents by version, odd text as other, gone versions at 0"
+
 # Ping needs no certificate.
 [ "$(gw_status GET /v1/ping)" = 200 ] || fail "ping"
 expect_contains "$(cat "$T/gw-body")" '"service":"vigild"'

@@ -84,10 +84,19 @@ scan_task() {
 	"$CTL" task create scan --agent "$AID" --path "$S" --param files_per_sec="$1" \
 		--timeout 10m | sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p'
 }
-wait_findings() { # TASK N: wait until N findings of TASK are stored
-	local i
-	for i in $(seq 1 120); do
-		[ "$(findings "$1")" -ge "$2" ] && return 0
+# wait_findings TASK N: waits until N findings of TASK are stored, as long
+# as their count keeps growing (a scan under ASan on a loaded machine
+# can take minutes; a stall of 60 s, or 15 minutes in all, is a failure).
+wait_findings() {
+	local n last=-1 since=$SECONDS start=$SECONDS
+	while [ $((SECONDS - start)) -lt 900 ]; do
+		n=$(findings "$1")
+		[ "$n" -ge "$2" ] && return 0
+		if [ "$n" != "$last" ]; then
+			last=$n
+			since=$SECONDS
+		fi
+		[ $((SECONDS - since)) -lt 60 ] || return 1
 		sleep 1
 	done
 	return 1

@@ -1,7 +1,8 @@
 #!/bin/bash
 # A slow receiver delays delivery and loses nothing: a TCP receiver (a
 # small Python program reading RFC 6587 octet-counted frames) with a tiny
-# receive buffer stops reading for a while, then reads slowly; 15,000
+# receive buffer reads nothing until the test has seen the backlog, then
+# reads slowly; 15,000
 # events (about 5 MB, more than the socket buffers hold) all arrive, in
 # order, once, while the center's lag shows the backlog.
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +12,7 @@ standard_center
 enroll_agent
 N=15000
 python3 - "$T/recv" "$N" >"$T/receiver.log" 2>&1 <<'PY' &
-import re, socket, sys, time
+import os, re, socket, sys, time
 out, n = sys.argv[1], int(sys.argv[2])
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -19,7 +20,10 @@ ls.bind(("127.0.0.1", 0))
 ls.listen(1)
 open(out + ".port", "w").write(str(ls.getsockname()[1]))
 c, _ = ls.accept()
-time.sleep(3)                       # not reading at all
+# Not reading at all until the test has seen the backlog ($T/recv.go).
+end = time.time() + 120
+while not os.path.exists(out + ".go") and time.time() < end:
+    time.sleep(0.05)
 buf, seqs, deadline = b"", [], time.time() + 60
 with open(out, "w") as f:
     while len(seqs) < n and time.time() < deadline:
@@ -53,6 +57,7 @@ done
 lag=$(api GET /api/v1/forward | sed -nE 's/.*"lag_events":([0-9]+).*/\1/p')
 [ "$lag" -gt 0 ] || fail "no lag while the receiver does not read: $lag"
 echo "lag while the receiver is not reading: $lag events"
+touch "$T/recv.go" # the receiver starts reading, slowly
 wait_lines "$T/recv" "$N"
 [ "$(cat "$T/recv")" = "$(seq 1 $N)" ] || fail "received out of order or twice"
 for i in $(seq 1 50); do

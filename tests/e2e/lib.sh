@@ -13,9 +13,21 @@ DOMAIN=center.vigil.test
 T=$(mktemp -d /tmp/vigil-e2e.XXXXXX)
 chmod 700 "$T"
 PIDS=()
+AT_EXIT=()
+
+# at_exit CMD: CMD (a shell string) runs first when the scenario exits,
+# before the processes are stopped and $T removed. Use it instead of a trap
+# of one's own: a trap that runs commands before cleanup hands cleanup
+# their status, and a failed scenario then exits 0.
+at_exit() {
+	AT_EXIT+=("$1")
+}
 
 cleanup() {
-	local rc=$?
+	local rc=$? h
+	for h in "${AT_EXIT[@]:-}"; do
+		[ -n "$h" ] && { eval "$h"; } >/dev/null 2>&1 || true
+	done
 	for p in "${PIDS[@]:-}"; do
 		[ -n "$p" ] && kill "$p" 2>/dev/null || true
 	done

@@ -205,3 +205,39 @@ want: $want"
 	done
 done
 pass "keyset pages over NULLs and ties: every agent once, in order, for every sort"
+
+# The state filter (online, offline, revoked) is part of the query: every
+# page holds `limit` matching agents (it was applied to each page after
+# the fact, so a page could come back empty with more matches behind it).
+# Two agents are seen "now" (an hour ahead, so the test cannot age them).
+db "UPDATE agents SET last_seen = $(($(date +%s) + 3600)) WHERE id IN
+	('00000000-0000-0000-0000-000000000057', '00000000-0000-0000-0000-000000000059')"
+ids_of() { grep -oE '"id":"[0-9a-f-]{36}"' | cut -d'"' -f4 | tr '\n' ' ' || true; }
+walk() { # walk QUERY LIMIT: the ids of every page, in order
+	local c="" out ids="" i
+	for i in $(seq 1 100); do
+		out=$(api GET "/api/v1/agents?$1&sort=id&limit=$2${c:+&cursor=$c}")
+		ids="$ids$(ids_of <<<"$out")"
+		c=$(cursor_of <<<"$out")
+		[ -n "$c" ] || break
+	done
+	echo "$ids"
+}
+first=$(api GET "/api/v1/agents?state=revoked&sort=id&limit=2" | ids_of)
+[ "$first" = "00000000-0000-0000-0000-000000000005 00000000-0000-0000-0000-000000000010 " ] ||
+	fail "state=revoked, limit 2: first page '$first'"
+NOW=$(date +%s)
+for state in revoked online offline; do
+	case $state in
+	revoked) where="status = 'revoked'" ;;
+	online) where="status = 'active' AND last_seen >= $NOW - 6" ;;
+	offline) where="status = 'active' AND (last_seen IS NULL OR last_seen < $NOW - 6)" ;;
+	esac
+	want=$(db "SELECT id FROM agents WHERE $where ORDER BY id" | tr '\n' ' ')
+	[ -n "$want" ] || fail "no $state agent in the store"
+	got=$(walk "state=$state" 3)
+	[ "$got" = "$want" ] || fail "state=$state: pages differ
+got:  $got
+want: $want"
+done
+pass "state filters: full pages of matching agents only (revoked, online, offline)"

@@ -14,7 +14,7 @@ cleanup_squid() {
 	squid_stop "$T/sq-basic" 2>/dev/null || true
 	squid_stop "$T/sq-ntlm" 2>/dev/null || true
 }
-trap 'cleanup_squid; cleanup' EXIT
+at_exit cleanup_squid
 
 squid_start "$T/sq-basic" basic vigil 's3cret:pw' || fail "squid (basic) did not start"
 BASIC=$SQUID_PORT

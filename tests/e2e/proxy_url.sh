@@ -13,7 +13,7 @@ standard_center
 TOKEN=$(new_token --uses 5)
 export VIGIL_MACHINE_ID_FILE
 VIGIL_MACHINE_ID_FILE=$(machine_id p1)
-trap 'squid_stop "$T/sq" 2>/dev/null || true; cleanup' EXIT
+at_exit 'squid_stop "$T/sq"'
 squid_start "$T/sq" basic vigil 's3cret:pw' || fail "squid did not start"
 PX=http://127.0.0.1:$SQUID_PORT
 

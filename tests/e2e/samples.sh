@@ -56,6 +56,16 @@ expect_contains "$out" "File exists"
 expect_contains "$(api GET "/api/v1/audit?action=sample.download")" "\"target\":\"$SHA\""
 pass "downloads are audited; an existing file is never overwritten"
 
+# A download whose entry cannot be written is not served (docs/audit.md).
+db "CREATE TRIGGER no_dl BEFORE INSERT ON audit
+    WHEN NEW.action = 'sample.download'
+    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+code=$(api GET "/api/v1/samples/$SHA/download" -o "$T/d.out" -w '%{http_code}')
+[ "$code" = 500 ] || fail "download without its entry: status $code"
+expect_contains "$(cat "$T/d.out")" '"code":"audit_failed"'
+db "DROP TRIGGER no_dl"
+pass "a download whose audit entry cannot be written is not served"
+
 # Unknown and malformed hashes.
 code=$(api GET "/api/v1/samples/$(printf '0%.0s' $(seq 1 64))/download" -o "$T/e.json" -w '%{http_code}')
 [ "$code" = 404 ] || fail "unknown sample: $code"

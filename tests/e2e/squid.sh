@@ -7,6 +7,7 @@
 #   . "$VIGIL_SRC/tests/e2e/squid.sh"
 #   squid_start DIR basic USER PASS   # sets SQUID_PORT and SQUID_PID
 #   squid_start DIR ntlm              # only NTLM offered (ntlm_fake_auth)
+#   squid_start DIR negotiate         # only Negotiate (Kerberos) offered
 #   squid_start DIR none              # no authentication
 #   squid_stop DIR                    # also safe when it never started
 # Squid forwards only CONNECT to 127.0.0.1 / ::1, any port.
@@ -84,12 +85,23 @@ squid_write_conf() {
 			http_access deny all
 		EOF
 		;;
+	negotiate)
+		# Only the challenge matters: the Kerberos helper starts when a
+		# client answers it, which a Vigil agent never does.
+		cat >>"$dir/squid.conf" <<-EOF
+			auth_param negotiate program $SQUID_HELPERS/negotiate_kerberos_auth
+			auth_param negotiate children 2 startup=0
+			acl authed proxy_auth REQUIRED
+			http_access allow authed
+			http_access deny all
+		EOF
+		;;
 	none)
 		echo "http_access allow local_dst" >>"$dir/squid.conf"
 		echo "http_access deny all" >>"$dir/squid.conf"
 		;;
 	*)
-		echo "squid.sh: unknown mode '$mode' (basic, ntlm, none)" >&2
+		echo "squid.sh: unknown mode '$mode' (basic, ntlm, negotiate, none)" >&2
 		return 1
 		;;
 	esac
@@ -181,6 +193,7 @@ squid_selftest() {
 	SQUID_SELFTEST_DIR=$tmp # global: the EXIT trap runs after we return
 	trap 'squid_stop "$SQUID_SELFTEST_DIR/basic";
 		squid_stop "$SQUID_SELFTEST_DIR/ntlm";
+		squid_stop "$SQUID_SELFTEST_DIR/negotiate";
 		squid_stop "$SQUID_SELFTEST_DIR/none";
 		rm -rf "$SQUID_SELFTEST_DIR"' EXIT
 
@@ -219,6 +232,15 @@ squid_selftest() {
 	check "ntlm: offers nothing else" 1 \
 		"$(echo "$hdrs" | grep -ci '^Proxy-Authenticate:')"
 	squid_stop "$tmp/ntlm"
+
+	squid_start "$tmp/negotiate" negotiate || return 1
+	hdrs=$(curl -s -o /dev/null -D - -x "http://127.0.0.1:$SQUID_PORT" \
+		--noproxy '' https://127.0.0.1:9/ 2>/dev/null)
+	check "negotiate: offers Negotiate" 1 \
+		"$(echo "$hdrs" | grep -ci '^Proxy-Authenticate: Negotiate')"
+	check "negotiate: offers nothing else" 1 \
+		"$(echo "$hdrs" | grep -ci '^Proxy-Authenticate:')"
+	squid_stop "$tmp/negotiate"
 
 	squid_start "$tmp/none" none || return 1
 	check "none: no authentication" 503 "$(connect_code "$SQUID_PORT")"

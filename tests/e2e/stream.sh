@@ -6,7 +6,8 @@
 # pending enrollment an enrollment event, creating a task a task event
 # naming it, a stored finding a finding event with its agent and seq;
 # logging out ends the cookie's stream, revoking a key ends its
-# stream; the 9th stream of one key gets 429; a client that never reads is
+# stream; an agent that stops checking in sends an agent event with state
+# offline once it is offline; the 9th stream of one key gets 429; a client that never reads is
 # dropped (its queue bound is [admin] stream_queue) while the others go on
 # and the center answers; the gauge and counters hold the values.
 . "$(dirname "$0")/lib.sh"
@@ -147,6 +148,25 @@ wait_for 10 "a finding event" has admin "data: {\"agent_id\":\"$AID\",\"seq\":50
 grep -B1 -F "\"seq\":501}" "$T/admin.sse.log" | grep -q '^event: finding$' ||
 	fail "not a finding event: $(cat "$T/admin.sse.log")"
 pass "a finding stored: finding event with its agent and seq"
+
+# An agent that stops checking in goes offline (3 poll intervals, 6 s
+# here, after its last heartbeat): the center says so on the stream, from
+# its own timer, with no request to trigger it.
+hb=$(curl -sS --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" --key "$T/a/agent.key" \
+	-d "{\"facts\": {\"hostname\": \"s1\", \"machine_id\": \"$(cat "$(machine_id s1)")\"}}" \
+	"https://127.0.0.1:$GW/v1/heartbeat")
+expect_contains "$hb" "\"agent_id\":\"$AID\""
+expect_contains "$("$CTL" --json agent show "$AID")" '"state": "online"'
+wait_for 10 "an online event" has admin "data: {\"id\":\"$AID\",\"state\":\"online\"}"
+before=$(count admin "data: {\"id\":\"$AID\",\"state\":\"offline\"}")
+[ "$before" = 0 ] || fail "offline event while online: $(cat "$T/admin.sse.log")"
+wait_for 20 "an offline event" has admin "data: {\"id\":\"$AID\",\"state\":\"offline\"}"
+grep -B1 -F "data: {\"id\":\"$AID\",\"state\":\"offline\"}" "$T/admin.sse.log" |
+	grep -q '^event: agent$' || fail "not an agent event: $(cat "$T/admin.sse.log")"
+expect_contains "$("$CTL" --json agent show "$AID")" '"state": "offline"'
+[ "$(count admin "\"state\":\"offline\"")" = 1 ] ||
+	fail "more than one offline event: $(cat "$T/admin.sse.log")"
+pass "an agent checks in: agent event with state online; it stops: state offline, once"
 
 # Both streams outlived the admin timeout (2 s) on keepalives.
 keepalives() { [ "$(count admin ': keepalive')" -ge 4 ]; }

@@ -77,6 +77,14 @@ VIGIL_DEB_VERSION=$V2 bash "$SRC/scripts/make-deb" "$BIN" "$T/v2" \
 debs() { for p in $PKGS; do ls "$1/${p}_"*.deb; done; }
 pass "packages built: $(cd "$T/v1" && echo $(for p in $PKGS; do ls "${p}_"*.deb; done))"
 
+# The web console ships with vigild, where its default console_dir points.
+dpkg-deb -c "$(ls "$T/v1"/vigild_*.deb)" >"$T/vigild-contents.log"
+grep -qE ' \./usr/share/vigil/console/index\.html$' "$T/vigild-contents.log" ||
+	fail "vigild's package lacks /usr/share/vigil/console/index.html"
+grep -qE ' \./usr/share/vigil/console/assets/index-[^/]+\.js$' "$T/vigild-contents.log" ||
+	fail "vigild's package lacks the console's JavaScript (/usr/share/vigil/console/assets/index-*.js)"
+pass "vigild ships the web console in /usr/share/vigil/console"
+
 # lintian: every remaining tag is an error here unless overridden.
 lintian --tag-display-limit 0 $(debs "$T/v1") >"$T/lintian.log" 2>&1 || true
 if grep -E '^[EW]: ' "$T/lintian.log"; then fail "lintian tags above"; fi

@@ -163,12 +163,50 @@ h_change(struct http_req *r)
 	http_reply_json(r, 201, json_pack("{s:i}", "n", 2));
 }
 
+static void later_cb(evutil_socket_t fd, short what, void *arg);
+
+/* How often the hook and the handler-done callback ran. */
+static int hook_calls, handler_done_calls;
+
 static void
+h_refuse(struct http_req *r)
+{
+	http_set_header(r, "Allow", "GET");
+	http_reply_json(r, 201, json_pack("{s:i}", "n", 2));
+}
+
+static void
+h_refuse_later(struct http_req *r)
+{
+	struct timeval tv = {0, 50000};
+	struct http_req *d = http_req_defer(r);
+
+	assert_non_null(d);
+	event_base_once(fx.base, -1, EV_TIMEOUT, later_cb, d, &tv);
+}
+
+static void
+on_handler_done(struct http_req *r)
+{
+	assert_true(r->replied);
+	handler_done_calls++;
+}
+
+/* Routes named refuse*: the hook replaces the reply with an error (as
+ * vigild does when the audit entry cannot be written). */
+static int
 on_reply(struct http_req *r, int status, const void *body, size_t len)
 {
 	const uint8_t *rb;
 	char *before = NULL;
 	size_t rlen = 0;
+
+	hook_calls++;
+	if (r->route != NULL && strncmp(r->route->name, "refuse", 6) == 0) {
+		http_remove_header(r, "Allow");
+		http_reply_error(r, 500, "refused", "was %d", status);
+		return -1;
+	}
 
 	rb = http_req_body(r, &rlen);
 	if (r->audit_before != NULL)
@@ -179,6 +217,7 @@ on_reply(struct http_req *r, int status, const void *body, size_t len)
 	         (const char *)rb, (int)len, (const char *)body,
 	         before ? before : "-");
 	free(before);
+	return 0;
 }
 
 /* Long poll: the reply comes from a timer after the handler returned. */
@@ -242,6 +281,8 @@ static const struct http_route routes[] = {
     {"GET", "/v1/who", h_who, 0, "who", 0},
     {"GET", "/v1/who7", h_who, 0, "who7", 0, 7},
     {"GET", "/v1/who8", h_who, 0, "who8", 0, 8},
+    {"POST", "/v1/refuse", h_refuse, 0, "refuse", 0},
+    {"GET", "/v1/refuselater", h_refuse_later, 0, "refuselater", 0},
     {NULL, NULL, NULL, 0, NULL, 0},
 };
 
@@ -540,6 +581,7 @@ setup(void **state)
 	fx.srv = http_server_new(fx.base, fx.ctx, routes, &fx, &lim, on_done);
 	assert_non_null(fx.srv);
 	http_server_set_reply_hook(fx.srv, on_reply);
+	http_server_set_handler_done(fx.srv, on_handler_done);
 	buf_init(&err, 0);
 	assert_int_equal(
 	    http_server_bind(fx.srv, "127.0.0.1", 0, &fx.port, &err), 0);
@@ -890,6 +932,43 @@ test_reply_file_and_hook(void **state)
 	curl(&r, NULL, "GET", "/v1/nothing", NULL);
 	assert_int_equal(r.status, 404);
 	assert_non_null(strstr(hook_seen, "GET - "));
+	curl_res_free(&r);
+}
+
+/* A hook that refuses a reply answers with its own error instead: the
+ * handler's body and the header the hook removed are gone, the hook runs
+ * once, on_done sees the error; a deferred reply too (freed once). */
+static void
+test_reply_hook_replaces(void **state)
+{
+	struct curl_res r;
+	int calls = hook_calls, done = done_count, hd = handler_done_calls;
+
+	(void)state;
+	curl(&r, NULL, "POST", "/v1/refuse", "--data-binary", "{}", NULL);
+	assert_int_equal(r.status, 500);
+	assert_string_equal(buf_cstr(&r.body),
+	                    "{\"error\":{\"code\":\"refused\","
+	                    "\"message\":\"was 201\"}}");
+	assert_string_equal(r.allow, "");
+	assert_int_equal(hook_calls, calls + 1);
+	assert_int_equal(done_count, done + 1);
+	assert_int_equal(done_status, 500);
+	assert_int_equal(handler_done_calls, hd + 1);
+	curl_res_free(&r);
+
+	curl(&r, NULL, "GET", "/v1/refuselater", NULL);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(buf_cstr(&r.body), "was 200"));
+	assert_int_equal(hook_calls, calls + 2);
+	assert_int_equal(done_count, done + 2);
+	assert_int_equal(handler_done_calls, hd + 2);
+	curl_res_free(&r);
+
+	/* The next reply on a connection is whole again. */
+	curl(&r, NULL, "GET", "/v1/ping", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "{\"ok\":true}");
 	curl_res_free(&r);
 }
 
@@ -1293,6 +1372,7 @@ main(void)
 	    cmocka_unit_test(test_on_done_counts),
 	    cmocka_unit_test(test_error_field),
 	    cmocka_unit_test(test_reply_file_and_hook),
+	    cmocka_unit_test(test_reply_hook_replaces),
 	    cmocka_unit_test(test_idle_timeout),
 	    cmocka_unit_test(test_max_conns),
 	    cmocka_unit_test(test_deadlines),

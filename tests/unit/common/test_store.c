@@ -2,7 +2,11 @@
  * Unit tests of store.c against a real SQLite file: migrations applied once
  * and in order, a failing migration rolled back and reported, a database
  * newer than the code refused, WAL mode, parameter binding and NULLs,
- * and bulk writes (store_exec_each, also with several rows per statement).
+ * and bulk writes (store_exec_each, also with several rows per statement);
+ * nested transactions (savepoints), units of work that commit or roll back
+ * as a whole, their lazy BEGIN, actions that wait for the commit, a unit
+ * whose transaction SQLite ended on its own, and a full database told
+ * apart from other failures.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -272,6 +276,264 @@ test_exec_each(void **state)
 	buf_free(&err);
 }
 
+/* --- transactions ------------------------------------------------------- */
+
+static const char *const mt[] = {
+    "CREATE TABLE t (name TEXT PRIMARY KEY)",
+};
+
+/* The names in t, "a,c", read through the connection s. */
+static void
+names(struct store *s, char *out, size_t n)
+{
+	struct store_rows *r;
+	size_t len = 0;
+
+	out[0] = '\0';
+	r = store_query(s, "SELECT name FROM t ORDER BY name");
+	assert_non_null(r);
+	while (store_next(r) == 1)
+		len += (size_t)snprintf(out + len, n - len, "%s%s",
+		                        len ? "," : "", store_text(r, 0));
+	store_done(r);
+}
+
+static int
+ins(struct store *s, const char *name)
+{
+	return store_exec(s, "INSERT INTO t (name) VALUES (?)", S_TEXT(name));
+}
+
+/* What the actions were told, in order: "a1 b0 ...". */
+static char told[256];
+
+static void
+action(void *arg, int committed)
+{
+	size_t n = strlen(told);
+
+	snprintf(told + n, sizeof(told) - n, "%s%s%d", n ? " " : "",
+	         (const char *)arg, committed);
+}
+
+static struct store *
+open_t(struct buf *err)
+{
+	struct store *s = store_open(path, mt, 1, err);
+
+	assert_non_null(s);
+	return s;
+}
+
+/* Outside a unit: store_begin nests as savepoints; only the outermost
+ * commit makes anything durable, an inner rollback undoes its part. */
+static void
+test_nested(void **state)
+{
+	struct store *s, *o;
+	struct buf err;
+	char got[128];
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = open_t(&err);
+	o = open_t(&err);
+	told[0] = '\0';
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "a"), 1);
+	store_after_commit(s, action, "a");
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "b"), 1);
+	store_after_commit(s, action, "b");
+	store_rollback(s);
+	assert_string_equal(told, "b0");
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "c"), 1);
+	store_after_commit(s, action, "c");
+	assert_int_equal(store_commit(s), 0);
+	names(o, got, sizeof(got));
+	assert_string_equal(got, ""); /* not committed yet */
+	assert_string_equal(told, "b0");
+	assert_int_equal(store_commit(s), 0);
+	assert_string_equal(told, "b0 a1 c1");
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "a,c");
+	/* Outside any transaction an action runs at once. */
+	store_after_commit(s, action, "d");
+	assert_string_equal(told, "b0 a1 c1 d1");
+	/* A rollback with nothing open does nothing. */
+	store_rollback(s);
+	store_close(o);
+	store_close(s);
+	buf_free(&err);
+}
+
+/* A unit: reads take no lock until its first write; its handlers' own
+ * transactions are savepoints of it; it commits or rolls back whole. */
+static void
+test_unit(void **state)
+{
+	struct store *s, *o;
+	struct buf err;
+	char got[128];
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = open_t(&err);
+	o = open_t(&err);
+	told[0] = '\0';
+
+	store_unit_begin(s);
+	assert_true(store_unit_active(s));
+	names(s, got, sizeof(got));
+	/* Only a read so far: another writer is not held up. */
+	assert_int_equal(store_begin(o), 0);
+	assert_int_equal(ins(o, "o"), 1);
+	assert_int_equal(store_commit(o), 0);
+	assert_int_equal(ins(s, "x"), 1); /* opens the transaction */
+	store_after_commit(s, action, "x");
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "y"), 1);
+	store_after_commit(s, action, "y");
+	store_rollback(s); /* the handler's part only */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "z"), 1);
+	store_after_commit(s, action, "z");
+	assert_int_equal(store_commit(s), 0); /* a savepoint: not durable */
+	store_rollback(s); /* nothing of the caller's open: no effect */
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "o");
+	assert_string_equal(told, "y0");
+	store_unit_rollback(s);
+	assert_false(store_unit_active(s));
+	assert_string_equal(told, "y0 x0 z0");
+	names(s, got, sizeof(got));
+	assert_string_equal(got, "o");
+
+	told[0] = '\0';
+	store_unit_begin(s);
+	assert_int_equal(store_begin(s), 0); /* opens it too */
+	assert_int_equal(ins(s, "p"), 1);
+	store_after_commit(s, action, "p");
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(ins(s, "q"), 1);
+	store_after_commit(s, action, "q");
+	assert_int_equal(store_unit_commit(s), 0);
+	assert_string_equal(told, "p1 q1");
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "o,p,q");
+
+	/* A unit that wrote nothing commits nothing, and succeeds. */
+	told[0] = '\0';
+	store_unit_begin(s);
+	store_after_commit(s, action, "n");
+	assert_string_equal(told, "");
+	assert_int_equal(store_unit_commit(s), 0);
+	assert_string_equal(told, "n1");
+
+	/* A store_begin left open fails the unit: nothing is kept. */
+	told[0] = '\0';
+	store_unit_begin(s);
+	assert_int_equal(ins(s, "r"), 1);
+	store_after_commit(s, action, "r");
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_unit_commit(s), -1);
+	assert_string_equal(told, "r0");
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "o,p,q");
+	/* The connection is usable (no transaction left behind). */
+	assert_int_equal(store_begin(o), 0);
+	assert_int_equal(store_commit(o), 0);
+	assert_int_equal(ins(s, "s"), 1);
+
+	/* A transaction someone left open is committed (as the next
+	 * COMMIT would have done), not swallowed by the unit. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(ins(s, "t"), 1);
+	store_unit_begin(s);
+	assert_int_equal(ins(s, "u"), 1);
+	store_unit_rollback(s);
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "o,p,q,s,t");
+
+	store_close(o);
+	store_close(s);
+	buf_free(&err);
+}
+
+/* SQLite may end a transaction on its own (a full disk, an I/O error):
+ * the unit then fails whole; a later write is refused rather than
+ * committed alone, and its commit reports the failure. */
+static void
+test_unit_ended_by_sqlite(void **state)
+{
+	struct store *s, *o;
+	struct buf err;
+	char got[128];
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = open_t(&err);
+	o = open_t(&err);
+	told[0] = '\0';
+	store_unit_begin(s);
+	assert_int_equal(ins(s, "a"), 1);
+	store_after_commit(s, action, "a");
+	/* What SQLite does after such an error, done here by hand. */
+	assert_true(store_exec(s, "ROLLBACK") >= 0);
+	assert_int_equal(ins(s, "b"), -1);
+	assert_int_equal(store_begin(s), -1);
+	assert_string_equal(told, "a0");
+	assert_int_equal(store_unit_commit(s), -1);
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_int_equal(ins(s, "c"), 1); /* after the unit: as usual */
+	store_close(o);
+	store_close(s);
+	buf_free(&err);
+}
+
+/* A full database is told apart (vigild answers 507 for it). */
+static void
+test_failure_kinds(void **state)
+{
+	struct store *s;
+	struct buf err;
+	char name[2048];
+	int i, rc = 1;
+
+	(void)state;
+	buf_init(&err, 4096);
+	s = open_t(&err);
+	assert_int_equal(ins(s, "a"), 1);
+	assert_int_equal(ins(s, "a"), -1);
+	assert_int_equal(store_last_failure(s), STORE_FAIL_OTHER);
+	assert_non_null(strstr(store_last_error(s), "UNIQUE"));
+	/* Room for no more pages than the file has now. */
+	{
+		struct store_rows *r;
+
+		r = store_query(s, "PRAGMA page_count");
+		assert_non_null(r);
+		assert_int_equal(store_next(r), 1);
+		snprintf(name, sizeof(name), "PRAGMA max_page_count = %lld",
+		         store_int(r, 0));
+		store_done(r);
+	}
+	assert_true(store_exec(s, name) >= 0);
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	for (i = 0; i < 100 && rc == 1; i++) {
+		name[0] = (char)('A' + i % 26);
+		name[1] = (char)('A' + i / 26);
+		rc = ins(s, name);
+	}
+	assert_int_equal(rc, -1);
+	assert_int_equal(store_last_failure(s), STORE_FAIL_FULL);
+	store_close(s);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -283,6 +545,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_query_and_nulls, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_each, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nested, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unit_ended_by_sqlite, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_failure_kinds, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

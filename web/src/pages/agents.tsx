@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { api, qs, type Page } from "../api";
 import { navigate, setQuery, useLocation } from "../router";
 import { useCan } from "../session";
+import { useLive } from "../live";
 import {
   Badge, Confirm, Empty, ErrorBox, FilterInput, FilterSelect, Json, Labels, labelsText, Pager,
   parseLabels, Table, Time, useAction, useApi, usePagedList, fmtTime, type Column,
@@ -86,6 +87,7 @@ function BulkLabels({ ids, done }: { ids: string[]; done: () => void }) {
 function Pending() {
   const canOp = useCan("operator");
   const list = usePagedList<any>("/api/v1/enrollments", ["status"], 50, 5000);
+  useLive(["enrollment"], list.reload);
   const act = useAction();
   const decide = (id: string, what: "approve" | "reject") =>
     act.run(async () => {
@@ -135,6 +137,8 @@ export function Agents() {
   const view = query.get("view") || "enrolled";
   const canOp = useCan("operator");
   const list = usePagedList<Agent>("/api/v1/agents", ["q", "state", "os", "label", "hostname"], 50, 10000);
+  // Agents going offline or coming back, relabelled, revoked, enrolled.
+  useLive(["agent", "enrollment"], list.reload);
   const [sel, setSel] = useState<Set<string>>(new Set());
   return (
     <section>
@@ -258,6 +262,7 @@ function InventoryTable({ title, rows }: { title: string; rows: any[] }) {
 
 export function AgentDetail({ id }: { id: string }) {
   const a = useApi<Agent>("/api/v1/agents/" + encodeURIComponent(id), [], 10000);
+  useLive(["agent"], a.reload, id);
   const tasks = useApi<Page<any>>("/api/v1/tasks" + qs({ agent: id, limit: 10 }), [], 5000);
   const finds = useApi<Page<any>>("/api/v1/findings" + qs({ agent: id, limit: 10 }), [], 10000);
   const inv = useApi<Page<any>>("/api/v1/events" + qs({ agent: id, type: "inventory", limit: 1 }));

@@ -3,6 +3,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, qs, type Page } from "../api";
 import { useCan } from "../session";
+import { useLive } from "../live";
 import { ago, Badge, Empty, ErrorBox, Time, useApi } from "../ui";
 
 interface Metric {
@@ -43,20 +44,17 @@ function FindingsChart() {
     const now = Math.floor(Date.now() / 1000);
     const from = now - span;
     const nb = range === "24h" ? 24 : range === "7d" ? 28 : 30;
-    const step = span / nb;
-    const xs = Array.from({ length: nb }, (_, i) => from + i * step);
-    const series: number[][] = LEVELS.map(() => xs.map(() => 0));
     (async () => {
-      let n = 0;
-      // One page of up to 10000 findings of the range, newest first.
-      const p = await api<Page<any>>("GET", "/api/v1/findings" + qs({ received_at_from: from, limit: 10000 }), undefined, ac.signal);
-      for (const f of p.items) {
-        const li = LEVELS.indexOf(f.level);
-        const b = Math.floor((f.received_at - from) / step);
-        if (li >= 0 && b >= 0 && b < nb) series[li][b]++;
-        n++;
-      }
-      setTotal(p.next_cursor ? null : n);
+      // Counted by the center (one indexed query), not from the findings.
+      const h = await api<{ from: number; step: number; total: number; levels: Record<string, number[]> }>(
+        "GET",
+        "/api/v1/findings/histogram" + qs({ received_at_from: from, received_at_to: now + 1, buckets: nb }),
+        undefined,
+        ac.signal,
+      );
+      const xs = Array.from({ length: nb }, (_, i) => h.from + i * h.step);
+      const series: number[][] = LEVELS.map((l) => h.levels[l] || xs.map(() => 0));
+      setTotal(h.total);
       if (!el.current) return;
       el.current.textContent = "";
       const w = Math.max(300, el.current.clientWidth);
@@ -93,7 +91,7 @@ function FindingsChart() {
       </h2>
       <ErrorBox error={err} what="Findings" />
       <div ref={el} class="chart" role="img" aria-label={"findings by level over the last " + range} />
-      <p class="muted">{total === null ? "more than 10000 findings in this range: the chart shows the newest 10000" : total + " findings in this range"}</p>
+      <p class="muted">{total === null ? "…" : total + " findings in this range"}</p>
     </section>
   );
 }
@@ -102,13 +100,23 @@ export function Dashboard() {
   const canMetrics = useCan("readonly");
   const m = useApi<string>(canMetrics ? "/metrics" : null, [], 10000);
   const tasks = useApi<Page<any>>("/api/v1/tasks?limit=8", [], 5000);
-  const agents = useApi<Page<any>>("/api/v1/agents?limit=1000&sort=-last_seen", [], 10000);
   const fwd = useApi<{ targets: any[] }>("/api/v1/forward", [], 10000);
   const pend = useApi<Page<any>>("/api/v1/enrollments?limit=100", [], 10000);
+  // The agents' counts (from /metrics) and versions follow agent events
+  // (one goes offline, comes back, is revoked); tasks and enrollments too.
+  useLive(["agent", "enrollment"], () => {
+    m.reload();
+    pend.reload();
+  });
+  useLive(["task"], tasks.reload);
   const ms = m.data ? parseMetrics(m.data) : [];
+  // Every active agent by version, counted by the center (/metrics).
   const versions: Record<string, number> = {};
-  for (const a of agents.data?.items || []) versions[a.agent_version || "?"] = (versions[a.agent_version || "?"] || 0) + 1;
-  const newest = Object.keys(versions).sort().pop();
+  for (const x of ms) if (x.name === "vigil_agent_versions" && x.value > 0) versions[x.labels.version] = x.value;
+  const newest = Object.keys(versions)
+    .filter((v) => v !== "unknown" && v !== "other")
+    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+    .pop();
   const ingest = metric(ms, "vigil_events_stored_total");
   const [rate, setRate] = useState<string>("—");
   const last = useRef<{ v: number; t: number } | null>(null);
@@ -145,14 +153,13 @@ export function Dashboard() {
         </section>
         <section class="card">
           <h2>Agent versions</h2>
-          <ErrorBox error={agents.error} what="Agents" />
           {Object.keys(versions).length === 0 ? (
             <Empty>No agents yet: create an enrollment token and install an agent (docs/install.md).</Empty>
           ) : (
             <ul class="plain">
               {Object.entries(versions).map(([v, n]) => (
                 <li key={v}>
-                  {v}: {n} {v !== newest ? <Badge v="outdated" /> : null}
+                  {v}: {n} {newest && v !== newest && v !== "unknown" && v !== "other" ? <Badge v="outdated" /> : null}
                 </li>
               ))}
             </ul>
