@@ -19,7 +19,7 @@ SRC=${VIGIL_SRC:?VIGIL_SRC must point at the source tree}
 T=$(mktemp -d /tmp/vigil-deb.XXXXXX)
 chmod 755 "$T"
 PIDS=()
-PKGS="vigild vigil-agent vigil-scand vigilctl"
+PKGS="vigild vigil-agent vigil-scand vigil-inteld vigilctl"
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -99,23 +99,28 @@ for f in /usr/sbin/vigild /usr/sbin/vigil-scand /usr/bin/vigil-agent \
 	/usr/share/man/man8/vigilctl.8.gz /usr/share/man/man8/vigil-scand.8.gz \
 	/usr/share/man/man5/vigil-scand.conf.5.gz /etc/vigil/vigild.conf \
 	/etc/vigil/vigil-scand.conf /lib/systemd/system/vigild.service \
-	/lib/systemd/system/vigil-scand.service /lib/systemd/system/vigil-agent.service; do
+	/lib/systemd/system/vigil-scand.service /lib/systemd/system/vigil-agent.service \
+	/usr/sbin/vigil-inteld /usr/share/man/man8/vigil-inteld.8.gz \
+	/usr/share/man/man5/vigil-inteld.conf.5.gz /etc/vigil/vigil-inteld.conf \
+	/lib/systemd/system/vigil-inteld.service; do
 	[ -e "$f" ] || fail "$f not installed"
 done
 dpkg-query -W -f='${Conffiles}\n' vigild | grep -q ' /etc/vigil/vigild.conf ' ||
 	fail "/etc/vigil/vigild.conf is not a conffile"
+dpkg-query -W -f='${Conffiles}\n' vigil-inteld | grep -q ' /etc/vigil/vigil-inteld.conf ' ||
+	fail "/etc/vigil/vigil-inteld.conf is not a conffile"
 uid=$(id -u _vigil) || fail "no _vigil user"
 [ "$uid" -lt 1000 ] || fail "_vigil is not a system user (uid $uid)"
 [ "$(getent passwd _vigil | cut -d: -f7)" = /usr/sbin/nologin ] ||
 	fail "_vigil has a login shell: $(getent passwd _vigil | cut -d: -f7)"
-for d in /var/lib/vigil /var/lib/vigil-scand /etc/vigil/pki; do
+for d in /var/lib/vigil /var/lib/vigil-scand /var/lib/vigil-inteld /etc/vigil/pki; do
 	[ "$(stat -c '%U:%G %a' "$d")" = "_vigil:_vigil 700" ] ||
 		fail "$d is $(stat -c '%U:%G %a' "$d"), want _vigil:_vigil 700"
 done
 pass "files, conffiles, the _vigil system user (uid $uid) and private directories"
 
 # Units.
-for u in vigild vigil-scand vigil-agent; do
+for u in vigild vigil-scand vigil-inteld vigil-agent; do
 	systemd-analyze verify "/lib/systemd/system/$u.service" >"$T/verify-$u.log" 2>&1 ||
 		fail "systemd-analyze verify $u: $(cat "$T/verify-$u.log")"
 	score=$(systemd-analyze security --offline=true "/lib/systemd/system/$u.service" 2>&1 |
@@ -180,7 +185,9 @@ setpriv --reuid _vigil --regid _vigil --init-groups --inh-caps +net_bind_service
 grep -q 'configuration OK' "$T/vigild-n.log" || fail "vigild -n: $(cat "$T/vigild-n.log")"
 runuser -u _vigil -- vigil-scand -n -c /etc/vigil/vigil-scand.conf >"$T/scand-n.log" 2>&1 ||
 	fail "vigil-scand -n with the shipped config: $(cat "$T/scand-n.log")"
-pass "vigild -n and vigil-scand -n pass with the shipped configurations"
+runuser -u _vigil -- vigil-inteld -n -c /etc/vigil/vigil-inteld.conf >"$T/inteld-n.log" 2>&1 ||
+	fail "vigil-inteld -n with the shipped config: $(cat "$T/inteld-n.log")"
+pass "vigild -n, vigil-scand -n and vigil-inteld -n pass with the shipped configurations"
 
 unit_start vigild
 CENTER=$UNIT_PID
@@ -193,6 +200,14 @@ pass "vigild started from its unit's ExecStart as _vigil, ready, answers on 443"
 unit_start vigil-scand
 curl -sSf -o /dev/null http://127.0.0.1:8080/api/v1/status || fail "vigil-scand does not answer"
 pass "vigil-scand started from its unit's ExecStart, ready, answers on 8080"
+
+unit_start vigil-inteld
+ps -o user= -p "$UNIT_PID" | grep -qx _vigil || fail "vigil-inteld does not run as _vigil"
+# No credentials: 401, from a server that verifies against the shipped CA.
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert /etc/vigil/pki/ca.crt \
+	https://127.0.0.1:10443/api/v1/stats) || fail "vigil-inteld does not answer on 10443"
+[ "$code" = 401 ] || fail "vigil-inteld answered $code without credentials, want 401"
+pass "vigil-inteld started from its unit's ExecStart as _vigil, ready, answers on 10443 (401 without credentials)"
 
 # Agent roll-out as docs/install.md scripts it.
 export VIGIL_SERVER=https://127.0.0.1:8443 VIGIL_CA=/etc/vigil/pki/ca.crt
@@ -245,7 +260,7 @@ done
 pass "remove keeps configuration, keys and data"
 dpkg -P $PKGS >"$T/dpkg-p.log" 2>&1 || fail "dpkg -P: $(tail -5 "$T/dpkg-p.log")"
 INSTALLED=0
-for f in /etc/vigil /var/lib/vigil /var/lib/vigil-scand /var/lib/vigil-agent; do
+for f in /etc/vigil /var/lib/vigil /var/lib/vigil-scand /var/lib/vigil-inteld /var/lib/vigil-agent; do
 	[ ! -e "$f" ] || fail "$f left after purge"
 done
 pass "purge removes configuration and data"
