@@ -19,7 +19,8 @@
 
 static uint64_t state;
 
-static uint64_t next(void)
+static uint64_t
+next(void)
 {
 	uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
 
@@ -28,7 +29,8 @@ static uint64_t next(void)
 	return z ^ (z >> 31);
 }
 
-static char *hex(char *p, int n)
+static char *
+hex(char *p, int n)
 {
 	static const char d[] = "0123456789abcdef";
 	uint64_t r = 0;
@@ -42,7 +44,8 @@ static char *hex(char *p, int n)
 	return p;
 }
 
-static char *word(char *p, int min, int max)
+static char *
+word(char *p, int min, int max)
 {
 	static const char a[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	uint64_t r = next();
@@ -59,10 +62,11 @@ static char *word(char *p, int min, int max)
 }
 
 static const char *const tlds[] = {"com", "net", "org", "info", "biz",
-				   "ru",  "cn",  "io",  "xyz",  "top"};
+                                   "ru",  "cn",  "io",  "xyz",  "top"};
 
 /* One indicator into buf (no newline); returns its length. */
-static int indicator(char *buf)
+static int
+indicator(char *buf)
 {
 	char *p = buf;
 	uint64_t r = next();
@@ -74,16 +78,18 @@ static int indicator(char *buf)
 	} else if (kind < 45) {
 		p = hex(p, 32);
 	} else if (kind < 65) {
-		p += sprintf(p, "%u.%u.%u.%u", (unsigned)(1 + r % 223),
-			     (unsigned)(r >> 8 & 255), (unsigned)(r >> 16 & 255),
-			     (unsigned)(r >> 24 & 255));
+		p +=
+		    sprintf(p, "%u.%u.%u.%u", (unsigned)(1 + r % 223),
+		            (unsigned)(r >> 8 & 255), (unsigned)(r >> 16 & 255),
+		            (unsigned)(r >> 24 & 255));
 	} else if (kind < 70) {
 		uint64_t s = next();
 
-		p += sprintf(p, "2001:db8:%x:%x:%x:%x:%x:%x", (unsigned)(r & 0xffff),
-			     (unsigned)(r >> 16 & 0xffff), (unsigned)(s & 0xffff),
-			     (unsigned)(s >> 16 & 0xffff), (unsigned)(s >> 32 & 0xffff),
-			     (unsigned)(s >> 48 & 0xffff));
+		p += sprintf(
+		    p, "2001:db8:%x:%x:%x:%x:%x:%x", (unsigned)(r & 0xffff),
+		    (unsigned)(r >> 16 & 0xffff), (unsigned)(s & 0xffff),
+		    (unsigned)(s >> 16 & 0xffff), (unsigned)(s >> 32 & 0xffff),
+		    (unsigned)(s >> 48 & 0xffff));
 	} else if (kind < 75) {
 		if (r & 1) {
 			unsigned len = 16 + (unsigned)(r >> 1 & 15) % 15;
@@ -92,8 +98,8 @@ static int indicator(char *buf)
 			a &= len ? ~0u << (32 - len) : 0;
 			if ((a >> 24) == 0 || (a >> 24) >= 224)
 				a = (a & 0x00ffffffu) | 0x0a000000u;
-			p += sprintf(p, "%u.%u.%u.%u/%u", a >> 24, a >> 16 & 255,
-				     a >> 8 & 255, a & 255, len);
+			p += sprintf(p, "%u.%u.%u.%u/%u", a >> 24,
+			             a >> 16 & 255, a >> 8 & 255, a & 255, len);
 		} else {
 			unsigned len = 32 + (unsigned)(r >> 1 & 31) % 33;
 			uint64_t s = next();
@@ -101,8 +107,9 @@ static int indicator(char *buf)
 			if (len < 64)
 				s &= ~0ULL << (64 - len);
 			p += sprintf(p, "2001:%x:%x:%x::/%u",
-				     (unsigned)(s >> 32 & 0xffff), (unsigned)(s >> 16 & 0xffff),
-				     (unsigned)(s & 0xffff), len);
+			             (unsigned)(s >> 32 & 0xffff),
+			             (unsigned)(s >> 16 & 0xffff),
+			             (unsigned)(s & 0xffff), len);
 		}
 	} else if (kind < 90) {
 		if (r & 1) {
@@ -124,7 +131,8 @@ static int indicator(char *buf)
 	return (int)(p - buf);
 }
 
-static void urlenc(FILE *f, const char *s)
+static void
+urlenc(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -137,7 +145,8 @@ static void urlenc(FILE *f, const char *s)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	char buf[256];
 	long long n, every, q = 0;
