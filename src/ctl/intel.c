@@ -55,6 +55,23 @@ intel_usage(FILE *f)
 	        "  --priority N     0..1000, higher wins among feeds\n");
 }
 
+/* GET path and print its array member: JSON with --json, else a table. */
+static int
+intel_print_rows(const char *path, const char *member, const char *const *cols,
+                 const char *const *hdrs)
+{
+	json_t *r;
+
+	if ((r = ctl_api("GET", path, NULL)) == NULL)
+		return 2;
+	if (ctl.json)
+		ctl_print_json(json_object_get(r, member));
+	else
+		ctl_table(json_object_get(r, member), cols, hdrs);
+	json_decref(r);
+	return 0;
+}
+
 static void
 set_server(void)
 {
@@ -433,14 +450,7 @@ intel_feeds(int argc, char **argv)
 		static const char *const hdrs[] = {
 		    "NAME", "PRIORITY", "INDICATORS", "FORMAT", "DESCRIPTION"};
 
-		if ((r = ctl_api("GET", "/api/v1/feeds", NULL)) == NULL)
-			return 2;
-		if (ctl.json)
-			ctl_print_json(json_object_get(r, "feeds"));
-		else
-			ctl_table(json_object_get(r, "feeds"), cols, hdrs);
-		json_decref(r);
-		return 0;
+		return intel_print_rows("/api/v1/feeds", "feeds", cols, hdrs);
 	}
 	if (optind >= argc) {
 		intel_usage(stderr);
@@ -532,14 +542,7 @@ intel_list(int argc, char **argv)
 		static const char *const hdrs[] = {"INDICATOR", "TYPE",
 		                                   "COMMENT", "EXPIRES"};
 
-		if ((r = ctl_api("GET", path, NULL)) == NULL)
-			return 2;
-		if (ctl.json)
-			ctl_print_json(json_object_get(r, "entries"));
-		else
-			ctl_table(json_object_get(r, "entries"), cols, hdrs);
-		json_decref(r);
-		return 0;
+		return intel_print_rows(path, "entries", cols, hdrs);
 	}
 	if (optind >= argc) {
 		intel_usage(stderr);
