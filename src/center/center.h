@@ -31,9 +31,10 @@ struct center_conf {
 	long long poll_interval;        /* seconds */
 	int store_check;                /* quick_check at start */
 	long long store_check_interval; /* seconds between checks; 0 = off */
-	long long min_free_space;       /* bytes; below it, no new data */
-	int log_dest;                   /* enum log_dest */
-	int log_level;                  /* enum log_level */
+	long long seen_flush; /* seconds between last_seen writes; 0 = each */
+	long long min_free_space; /* bytes; below it, no new data */
+	int log_dest;             /* enum log_dest */
+	int log_level;            /* enum log_level */
 	/* [gateway] */
 	char *gw_listen;
 	long long gw_port;
@@ -155,6 +156,19 @@ void keyproc_restart_later(struct center *c);
 int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
                  long long lifetime, const char *requester, struct buf *out,
                  struct buf *err);
+
+/* seen.c: agents' last check-in in memory, written in batches */
+int seen_init(struct center *c);
+void seen_flush(struct center *c);
+void seen_shutdown(struct center *c); /* flushes */
+uint64_t seen_digest(const char *const *fields, size_t n);
+/* Notes a heartbeat at now with facts of this digest: 1 when the caller
+ * must write the row now (then seen_wrote once it is written), 0 when the
+ * time waits for the next flush. force: write now (back online). */
+int seen_note(struct center *c, const char *id, long long now, uint64_t facts,
+              int force);
+void seen_wrote(const char *id, uint64_t facts);
+long long seen_last(const char *id); /* noted time, or 0 */
 
 /* db.c */
 extern const char *const center_migrations[];

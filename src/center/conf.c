@@ -50,6 +50,10 @@ const struct cfg_key center_conf_keys[] = {
      OFF(store_check_interval), 0, NULL,
      "how often the running center checks its database "
      "(vigil_store_integrity_ok)"},
+    {"center", "seen_flush", CFG_DURATION, "1s", 0, 60, OFF(seen_flush), 0,
+     NULL,
+     "how often agents' check-in times are written, all at once; 0 writes "
+     "every heartbeat (a crash loses at most this much of last_seen)"},
     {"center", "poll_interval", CFG_DURATION, "60s", 1, DAY, OFF(poll_interval),
      0, NULL, "how often agents check in"},
     {"center", "min_free_space", CFG_SIZE, "64M", 0, 1LL << 40,

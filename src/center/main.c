@@ -673,11 +673,14 @@ main(int argc, char **argv)
 		fatalx("vigild: cannot start forwarding");
 	if (center_store_check_start(&c) == -1)
 		fatalx("vigild: cannot start the store check timer");
+	if (seen_init(&c) == -1)
+		fatalx("vigild: cannot start the check-in writer");
 	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	seen_shutdown(&c); /* writes the check-in times noted */
 	stream_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
 	syslogin_stop(&c);
