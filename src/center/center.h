@@ -42,6 +42,7 @@ struct center_conf {
 	long long gw_timeout;
 	long long gw_max_conns;
 	long long gw_handshake_timeout;
+	long long gw_tickets; /* session ticket lifetime; 0 = no resumption */
 	long long gw_request_timeout;
 	long long gw_max_per_addr;
 	long long enroll_rate; /* attempts per source address per minute */
@@ -94,7 +95,7 @@ enum clone_policy { CLONE_LIMIT, CLONE_TOKEN, CLONE_ALLOW };
 
 struct center_paths {
 	char ca_crt[4096], ca_key[4096], server_crt[4096], server_key[4096];
-	char db[4096], admin_key[4096], ports[4096];
+	char db[4096], admin_key[4096], ports[4096], tickets[4096];
 };
 
 struct center {

@@ -78,6 +78,10 @@ const struct cfg_key center_conf_keys[] = {
      NULL,
      "connection limit (0 = as many as the file descriptor limit allows, "
      "less 100 kept for the center)"},
+    {"gateway", "session_tickets", CFG_DURATION, "12h", 0, 7 * DAY,
+     OFF(gw_tickets), 0, NULL,
+     "TLS 1.3 resumption: how long a session ticket (and each ticket key) "
+     "lasts; revocation is checked on every resumption; 0 turns it off"},
     {"gateway", "handshake_timeout", CFG_DURATION, "10s", 1, 3600,
      OFF(gw_handshake_timeout), 0, NULL,
      "total time from the connection to the end of the TLS handshake"},
@@ -236,6 +240,7 @@ center_paths_init(const struct center_conf *c, struct center_paths *p)
 	join(p->db, sizeof(p->db), c->data_dir, "vigil.db");
 	join(p->admin_key, sizeof(p->admin_key), c->data_dir, "admin.key");
 	join(p->ports, sizeof(p->ports), c->data_dir, "vigild.ports");
+	join(p->tickets, sizeof(p->tickets), c->data_dir, "tickets.key");
 }
 
 static void

@@ -132,6 +132,9 @@ declare_metrics(void)
 {
 	metrics_declare("vigil_http_requests_total", METRIC_COUNTER,
 	                "HTTP requests by listener, route and status");
+	metrics_declare("vigil_tls_handshakes_total", METRIC_COUNTER,
+	                "TLS connections that sent a request, by handshake: "
+	                "full or resumed from a session ticket");
 	metrics_declare("vigil_connections", METRIC_GAUGE,
 	                "open connections by listener");
 	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
@@ -166,14 +169,22 @@ declare_metrics(void)
 	                "store latency by operation");
 }
 
+/* tickets: [gateway] session_tickets of the configuration being applied. */
 static int
-make_ctxs(struct center *c, SSL_CTX **gw, SSL_CTX **adm, struct buf *err)
+make_ctxs(struct center *c, long long tickets, SSL_CTX **gw, SSL_CTX **adm,
+          struct buf *err)
 {
 	*gw = tls_server_ctx(c->paths.server_crt, c->paths.server_key,
 	                     c->paths.ca_crt, TLS_CLIENT_OPTIONAL, revoked_cb,
 	                     c, err);
 	if (*gw == NULL)
 		return -1;
+	if (tickets > 0 &&
+	    tls_server_tickets(*gw, c->paths.tickets, tickets, err) == -1) {
+		SSL_CTX_free(*gw);
+		*gw = NULL;
+		return -1;
+	}
 	*adm = tls_server_ctx(c->paths.server_crt, c->paths.server_key, NULL,
 	                      TLS_CLIENT_NONE, NULL, NULL, err);
 	if (*adm == NULL) {
@@ -253,7 +264,7 @@ reload(struct center *c)
 	nc.data_dir = strdup(c->conf.data_dir);
 	free(nc.pki_dir);
 	nc.pki_dir = strdup(c->conf.pki_dir);
-	if (make_ctxs(c, &gw, &adm, &err) == -1) {
+	if (make_ctxs(c, nc.gw_tickets, &gw, &adm, &err) == -1) {
 		log_warnx("vigild: reload: keeping the old certificates: %s",
 		          buf_cstr(&err));
 	} else {
@@ -585,7 +596,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (admin_bootstrap_key(&c, &err) == -1 || load_ca(&c, &err) == -1 ||
-	    make_ctxs(&c, &c.gw_ctx, &c.adm_ctx, &err) == -1) {
+	    make_ctxs(&c, c.conf.gw_tickets, &c.gw_ctx, &c.adm_ctx, &err) ==
+	        -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
