@@ -180,6 +180,9 @@ int center_store_open(struct center *c, struct buf *err);
 int center_store_check_start(struct center *c);
 extern const size_t center_nmigrations;
 int db_is_revoked(struct store *s, const char *serial);
+/* 1 when serial is the latest certificate of the active agent agent_id. */
+int db_is_current_cert(struct store *s, const char *agent_id,
+                       const char *serial);
 /* Records a newly issued certificate and returns 0. */
 int db_add_cert(struct store *s, const char *agent_id, X509 *cert);
 json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */

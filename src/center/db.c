@@ -274,6 +274,21 @@ db_is_revoked(struct store *s, const char *serial)
 }
 
 int
+db_is_current_cert(struct store *s, const char *agent_id, const char *serial)
+{
+	struct store_rows *r;
+	int current;
+
+	r = store_query(s,
+	                "SELECT 1 FROM agents WHERE id = ? AND cert_serial = ? "
+	                "AND status = 'active'",
+	                S_TEXT(agent_id), S_TEXT(serial));
+	current = r != NULL && store_next(r) == 1;
+	store_done(r);
+	return current;
+}
+
+int
 db_add_cert(struct store *s, const char *agent_id, X509 *cert)
 {
 	char *serial = tls_serial_hex(cert);

@@ -58,6 +58,23 @@ revoked_cb(X509 *leaf, void *arg)
 	return rc;
 }
 
+/* A session is resumed only with the agent's current certificate: after
+ * a renewal the old one (still valid, not revoked) must not carry on
+ * through tickets, or the center would keep asking for renewals. */
+static int
+stale_cb(X509 *leaf, void *arg)
+{
+	struct center *c = arg;
+	char *serial = tls_serial_hex(leaf), *cn = tls_subject_cn(leaf);
+	int rc;
+
+	rc = serial == NULL || cn == NULL ||
+	     !db_is_current_cert(c->store, cn, serial);
+	free(serial);
+	free(cn);
+	return rc;
+}
+
 static void
 tls_fail_cb(const char *reason)
 {
@@ -179,8 +196,8 @@ make_ctxs(struct center *c, long long tickets, SSL_CTX **gw, SSL_CTX **adm,
 	                     c, err);
 	if (*gw == NULL)
 		return -1;
-	if (tickets > 0 &&
-	    tls_server_tickets(*gw, c->paths.tickets, tickets, err) == -1) {
+	if (tickets > 0 && tls_server_tickets(*gw, c->paths.tickets, tickets,
+	                                      stale_cb, c, err) == -1) {
 		SSL_CTX_free(*gw);
 		*gw = NULL;
 		return -1;

@@ -48,6 +48,8 @@ struct tls_server_state {
 	int nkeys;
 	long long rotated, lifetime;
 	char keyfile[4096];
+	tls_revoked_fn stale; /* a ticket for this leaf is not honoured */
+	void *stale_arg;
 };
 
 static void (*failure_hook)(const char *reason);
@@ -1253,6 +1255,8 @@ ticket_open_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
 		if (st->revoked != NULL && st->revoked(peer, st->arg) == 1)
 			return SSL_TICKET_RETURN_IGNORE;
+		if (st->stale != NULL && st->stale(peer, st->stale_arg) == 1)
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
 	                                          : SSL_TICKET_RETURN_USE;
@@ -1260,7 +1264,7 @@ ticket_open_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
 
 int
 tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
-                   struct buf *err)
+                   tls_revoked_fn stale, void *stale_arg, struct buf *err)
 {
 	struct tls_server_state *st = SSL_CTX_get_ex_data(ctx, ctx_ex_idx);
 
@@ -1270,6 +1274,8 @@ tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
 	}
 	snprintf(st->keyfile, sizeof(st->keyfile), "%s", keyfile);
 	st->lifetime = lifetime;
+	st->stale = stale;
+	st->stale_arg = stale_arg;
 	if (tickets_load(st, err) == -1)
 		return -1;
 	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);

@@ -53,6 +53,32 @@ resumed "$T/third" || fail "not resumed after a restart: $(grep -E '^(New|Reused
 answered "$T/third" || fail "request after a restart: $(tail -20 "$T/third")"
 pass "the ticket still resumes after the center restarted"
 
+# A ticket of a certificate since replaced (a renewal) is not honoured:
+# the agent must present its current one, or the center would keep
+# asking it to renew. Replaced here in the store, as a renewal does.
+SERIAL=$(db "SELECT cert_serial FROM agents WHERE id = '$ID'")
+db "UPDATE agents SET cert_serial = 'AB' || cert_serial WHERE id = '$ID'"
+ping "$T/replaced" -sess_in "$T/sess"
+resumed "$T/replaced" && fail "a replaced certificate's session was resumed"
+answered "$T/replaced" || fail "full handshake after a replaced ticket: $(tail -20 "$T/replaced")"
+db "UPDATE agents SET cert_serial = '$SERIAL' WHERE id = '$ID'"
+pass "the ticket of a replaced certificate gets a full handshake"
+
+# The agent itself: its heartbeats and polls share one TLS session cache
+# (httpc.c), so after its first full handshake it resumes.
+resumed_count() {
+	metric_value "$(api GET /metrics)" 'vigil_tls_handshakes_total{listener="gateway",kind="resumed"}'
+}
+r0=$(resumed_count)
+"$AGENT" run --data-dir "$T/a" >"$T/agent.log" 2>&1 &
+APID=$!
+PIDS+=("$APID")
+agent_resumes() { [ "$(resumed_count)" -ge $((r0 + 2)) ]; }
+wait_for 30 "the running agent to resume its session" agent_resumes
+kill "$APID"
+wait "$APID" 2>/dev/null || true
+pass "the running agent resumes its TLS session"
+
 "$CTL" agent revoke "$ID" | grep -q revoked || fail revoke
 ping "$T/revoked" -sess_in "$T/sess"
 resumed "$T/revoked" && fail "a revoked agent resumed its session"
