@@ -997,6 +997,24 @@ done:
 	return rc;
 }
 
+/* The versions found in the repository's files, verified or not: new
+ * metadata continues above them, so a client that saw them never reads
+ * the next as a rollback (after a key rotation the old files no longer
+ * verify, but their versions still count). */
+static long long floor_v[TUF_NROLES];
+
+static void
+note_floor(int r, const struct buf *b)
+{
+	json_t *doc = json_loadb((const char *)b->data, b->len, 0, NULL);
+	long long v = json_integer_value(
+	    json_object_get(json_object_get(doc, "signed"), "version"));
+
+	if (v > floor_v[r])
+		floor_v[r] = v;
+	json_decref(doc);
+}
+
 /* ---- sign and publish ---- */
 
 static char *
@@ -1058,6 +1076,12 @@ resign(struct opts *o, struct tuf_trust *t, int from, json_t *tgs)
 	tv = t->meta[TUF_TARGETS].version;
 	sv = t->meta[TUF_SNAPSHOT].version;
 	xv = t->meta[TUF_TIMESTAMP].version;
+	if (floor_v[TUF_TARGETS] > tv && from == TUF_TARGETS)
+		tv = floor_v[TUF_TARGETS];
+	if (floor_v[TUF_SNAPSHOT] > sv && from <= TUF_SNAPSHOT)
+		sv = floor_v[TUF_SNAPSHOT];
+	if (floor_v[TUF_TIMESTAMP] > xv)
+		xv = floor_v[TUF_TIMESTAMP];
 	if (from == TUF_TARGETS) {
 		tuf_format_time(now + o->targets_days * 86400, exp);
 		if (tgs == NULL)
@@ -1170,6 +1194,11 @@ load_for_signing(struct opts *o, struct tuf_trust *t)
 	/* Versions continue from what is there, expired or not: checked as
 	 * of the moment each was signed would be better, but expiry is all
 	 * that an old date changes, so check as of the epoch. */
+	static const int roles[] = {TUF_TIMESTAMP, TUF_SNAPSHOT, TUF_TARGETS};
+
+	for (int i = 0; i < 3; i++)
+		if (src_get(&src, files[i], &b) == 0)
+			note_floor(roles[i], &b);
 	for (int i = 0; i < 3; i++) {
 		if ((r = src_get(&src, files[i], &b)) != 0)
 			break;
@@ -1592,7 +1621,8 @@ do_export(struct opts *o)
 		snprintf(name, sizeof(name), "%lld.root.json", v);
 		if (src_get(&src, name, &b) != 0)
 			goto done;
-		json_object_set_new(meta, name, json_stringn((const char *)b.data, b.len));
+		json_object_set_new(meta, name,
+		                    json_stringn((const char *)b.data, b.len));
 	}
 	for (int i = 0; i < 3; i++) {
 		if (src_get(&src, files[i], &b) != 0)
@@ -1722,8 +1752,8 @@ do_import(struct opts *o)
 		uerr("%s", buf_cstr(&err));
 		goto done;
 	}
-	if ((doc = json_loadb((const char *)file.data, file.len, JSON_REJECT_DUPLICATES,
-	                      &je)) == NULL) {
+	if ((doc = json_loadb((const char *)file.data, file.len,
+	                      JSON_REJECT_DUPLICATES, &je)) == NULL) {
 		uerr("%s is not an export file: %s", o->in, je.text);
 		goto done;
 	}
