@@ -1065,7 +1065,7 @@ resign(struct opts *o, struct tuf_trust *t, int from, json_t *tgs)
 	EVP_PKEY *have[UPD_MAX_KEYS];
 	size_t nhave = 0;
 	char *tj = NULL, *sj = NULL, *xj = NULL, exp[21];
-	json_t *sig = NULL;
+	json_t *sig = NULL, *empty = json_object();
 	long long now = now_is(), tv, sv, xv;
 	struct buf b;
 	int rc = 1;
@@ -1090,7 +1090,7 @@ resign(struct opts *o, struct tuf_trust *t, int from, json_t *tgs)
 		sig = json_pack("{s:s, s:s, s:I, s:s, s:O}", "_type", "targets",
 		                "spec_version", "1.0", "version",
 		                (json_int_t)(++tv), "expires", exp, "targets",
-		                tgs != NULL ? tgs : json_object());
+		                tgs != NULL ? tgs : empty);
 		if ((tj = sign_role(t, TUF_TARGETS, sig, have, nhave,
 		                    o->keys)) == NULL)
 			goto done;
@@ -1138,6 +1138,7 @@ resign(struct opts *o, struct tuf_trust *t, int from, json_t *tgs)
 	rc = 0;
 done:
 	free_keys(have, nhave);
+	json_decref(empty);
 	json_decref(sig);
 	free(tj);
 	free(sj);
@@ -1789,41 +1790,42 @@ do_import(struct opts *o)
 		}
 	}
 	/* What the destination already trusts is the floor: an older
-	 * export is a rollback. */
-	if (o->root == NULL) {
+	 * export is a rollback. --root only starts a first import. */
+	if ((r = read_in(o->repo, "1.root.json", TUF_MAX_ROOT, &b)) == -1)
+		goto done;
+	if (r == 0) {
 		struct source here = {o->repo, NULL};
+		long long saved = opt_now;
 
-		if ((r = read_in(o->repo, "1.root.json", TUF_MAX_ROOT, &b)) ==
-		    1) {
-			uerr("%s holds no trusted root: give the root this "
-			     "site trusts with --root FILE (the 1.root.json "
-			     "you received with the keys' fingerprints)",
-			     o->repo);
-			goto done;
-		}
-		if (r == -1)
-			goto done;
-		if (verify_source(&here, NULL, &t, 0, &err) == -1) {
+		if (o->root != NULL)
+			fprintf(stderr,
+			        "vigilctl: update import: note: %s already "
+			        "holds a repository; it is the starting point, "
+			        "not --root\n",
+			        o->repo);
+		/* Its timestamp has likely expired since the last import:
+		 * only its versions matter here. */
+		opt_now = 0;
+		r = verify_source(&here, NULL, &t, 0, &err);
+		opt_now = saved;
+		if (r == -1) {
 			uerr("the repository in %s does not verify; fix or "
 			     "remove it first",
 			     o->repo);
 			goto done;
 		}
 		fed = 1;
-	} else {
-		if ((r = read_in(o->repo, "1.root.json", TUF_MAX_ROOT, &b)) ==
-		    0)
-			fprintf(stderr,
-			        "vigilctl: update import: warning: %s already "
-			        "holds a repository; --root starts from the "
-			        "given root instead\n",
-			        o->repo);
+	} else if (o->root == NULL) {
+		uerr("%s holds no trusted root: give the root this site "
+		     "trusts with --root FILE (the 1.root.json you received "
+		     "with the keys' fingerprints)",
+		     o->repo);
+		goto done;
 	}
 	src.dir = NULL;
 	src.exp = doc;
 	buf_reset(&err);
-	if (verify_source(&src, o->root ? &pinned : NULL, &t, fed, &err) ==
-	    -1) {
+	if (verify_source(&src, !fed ? &pinned : NULL, &t, fed, &err) == -1) {
 		uerr("%s refused; nothing was written", o->in);
 		goto done;
 	}

@@ -86,10 +86,14 @@ pass "freeze: an expired timestamp refused"
 
 # 5. Rollback: version 2 at the site, then the old export again.
 printf 'rule demo2 { condition: false }\n' >base2.yar
+# Carried into the site a day and more later, when the site's own
+# timestamp has expired: a timestamp of 72 hours is still valid.
 U publish --repo repo --keys online --kind rules --name rules/base.yar \
-	--version 2026.12.07 base2.yar >/dev/null || fail "publish v2"
+	--version 2026.12.07 --timestamp-hours 72 base2.yar >/dev/null ||
+	fail "publish v2"
 U export --repo repo --out v2.export >/dev/null || fail "export v2"
-U import --in v2.export --repo site >"$T/out" 2>&1 || fail "import v2: $(cat "$T/out")"
+U import --in v2.export --repo site --at "$LATER" >"$T/out" 2>&1 ||
+	fail "import v2: $(cat "$T/out")"
 expect_contains "$(cat "$T/out")" "timestamp v2, snapshot v2, targets v2"
 expect_refused "timestamp metadata version 1 is older than the trusted version 2 (rollback)" \
 	U import --in v1.export --repo site
