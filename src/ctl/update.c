@@ -781,6 +781,11 @@ do_keygen(struct opts *o)
 	char base[200];
 	int r;
 
+	if (o->role != NULL && role_of(o->role) == -1) {
+		uerr("--role '%s': root, targets, snapshot or timestamp",
+		     o->role);
+		return 2;
+	}
 	if (need(o->dir, "--dir") == -1 || mkdir_ok(o->dir, 0700) == -1)
 		return 2;
 	if (o->name != NULL && !str_is_name(o->name)) {
@@ -796,11 +801,6 @@ do_keygen(struct opts *o)
 		         o->name ? "-" : "", o->name ? o->name : "");
 		if (write_key_pair(o->dir, base, o->force) == -1)
 			return 1;
-	}
-	if (o->role != NULL && role_of(o->role) == -1) {
-		uerr("--role '%s': root, targets, snapshot or timestamp",
-		     o->role);
-		return 2;
 	}
 	if (o->role == NULL || strcmp(o->role, "root") == 0)
 		printf("The root key signs every other key: move root*.key to "

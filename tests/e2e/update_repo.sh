@@ -31,6 +31,8 @@ for r in root targets snapshot timestamp; do
 	[ -s keys/$r.pub ] || fail "no $r.pub"
 done
 expect_refused "already exists" U keygen --dir keys --role root
+expect_refused "--role 'bogus': root, targets, snapshot or timestamp" \
+	U keygen --dir keys --role bogus
 U keygen --dir keys --role targets --name 2 >/dev/null || fail "second targets key"
 mkdir online
 cp keys/targets.key keys/targets-2.key keys/snapshot.key keys/timestamp.key online/
