@@ -105,6 +105,7 @@ int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_login(int argc, char **argv);
 int ctl_intel(int argc, char **argv);
+int ctl_update(int argc, char **argv);
 int ctl_logout(int argc, char **argv);
 int ctl_totp_self(int argc, char **argv); /* argv[0]: enroll | confirm */
 

@@ -77,6 +77,10 @@ struct inteld_key {
 int inteld_keys_load(const struct inteld_conf *c, struct inteld_key **keys,
                      size_t *n, struct buf *err);
 int inteld_authorize(struct http_req *r);
+/* What client certificate x may do: ROLE_ADMIN, ROLE_LOOKUP, or -1 with
+ * the reason in *why. cert_role is [https] cert_role (1 admin), used only
+ * for certificates without a role extension. */
+int inteld_cert_role(X509 *x, int cert_role, const char **why);
 
 enum wjob_kind {
 	WJ_IMPORT,
