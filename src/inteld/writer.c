@@ -54,7 +54,9 @@ struct imp {
 	struct iwtxn *w;
 	const char *feed;
 	long long now;
-	long long entries, added;
+	struct ibulk *bulk;
+	int oom;
+	long long entries;
 	long long nrej, nskip;
 	json_t *rejected, *skipped;
 };
@@ -63,12 +65,12 @@ static int
 imp_add(void *arg, const struct intel_rec *r)
 {
 	struct imp *m = arg;
-	int rc = istore_put(m->w, m->feed, r, m->now);
 
-	if (rc == -1)
+	if (istore_bulk_put(m->bulk, r) == -1) {
+		m->oom = 1;
 		return -1;
+	}
 	m->entries++;
-	m->added += rc;
 	return 0;
 }
 
@@ -92,6 +94,7 @@ run_import(struct writer *wr, struct wjob *j)
 {
 	struct imp m;
 	struct intel_sink sink = {imp_add, imp_note, &m};
+	struct ibulk_counts cnt;
 	struct buf err;
 	json_t *feed = NULL, *rep;
 	const uint8_t *p;
@@ -100,6 +103,7 @@ run_import(struct writer *wr, struct wjob *j)
 	int rc = -1;
 
 	memset(&m, 0, sizeof(m));
+	memset(&cnt, 0, sizeof(cnt));
 	buf_init(&err, 4096);
 	m.feed = j->feed;
 	m.now = (long long)time(NULL);
@@ -109,6 +113,10 @@ run_import(struct writer *wr, struct wjob *j)
 	json_object_set_new(rep, "feed", json_string(j->feed));
 	json_object_set_new(rep, "format",
 	                    json_string(intel_format_name(j->fmt)));
+	if ((m.bulk = istore_bulk_new(m.now)) == NULL) {
+		buf_printf(&err, "out of memory");
+		goto done;
+	}
 	if ((m.w = istore_write_begin(wr->st, &err)) == NULL)
 		goto done;
 	if ((feed = istore_feed_wget(m.w, j->feed)) == NULL) {
@@ -117,10 +125,6 @@ run_import(struct writer *wr, struct wjob *j)
 		goto done;
 	}
 	old = istore_count(m.w, j->feed);
-	if (istore_del_source(m.w, j->feed) == -1) {
-		buf_printf(&err, "the store failed removing the old entries");
-		goto done;
-	}
 	n = evbuffer_get_length(j->body);
 	p = n ? evbuffer_pullup(j->body, -1) : (const uint8_t *)"";
 	if (p == NULL) {
@@ -130,16 +134,25 @@ run_import(struct writer *wr, struct wjob *j)
 	if (intelfeed_parse(j->fmt, p, n, &j->opts, &sink, &err) == -1) {
 		if (strcmp(buf_cstr(&err), "stopped") == 0) {
 			buf_reset(&err);
-			buf_printf(&err, "the store failed (see the log; is "
-			                 "[inteld] map_size too small?)");
+			buf_printf(&err, "out of memory holding the feed's "
+			                 "entries");
 			j->status = 507;
 		}
 		goto done;
 	}
+	/* The entries are in the bulk now: the file's bytes can go. */
+	evbuffer_free(j->body);
+	j->body = NULL;
 	if (j->strict && m.nrej > 0) {
 		buf_printf(&err,
 		           "strict: %lld entries rejected, nothing replaced",
 		           m.nrej);
+		goto done;
+	}
+	if (istore_bulk_apply(m.w, j->feed, m.bulk, 1, &cnt) == -1) {
+		buf_printf(&err, "the store failed (see the log; is "
+		                 "[inteld] map_size too small?)");
+		j->status = 507;
 		goto done;
 	}
 	json_object_set_new(feed, "format",
@@ -157,14 +170,23 @@ done:
 	if (m.w != NULL)
 		istore_write_abort(m.w);
 	json_decref(feed);
+	istore_bulk_free(m.bulk);
 	json_object_set_new(rep, "result",
 	                    json_string(rc == 0 ? "imported" : "failed"));
 	if (rc == -1)
 		json_object_set_new(rep, "error", json_string(buf_cstr(&err)));
 	json_object_set_new(rep, "entries", json_integer(m.entries));
-	json_object_set_new(rep, "indicators",
-	                    json_integer(rc == 0 ? m.added : old));
+	json_object_set_new(
+	    rep, "indicators",
+	    json_integer(rc == 0 ? old + cnt.added - cnt.removed : old));
 	json_object_set_new(rep, "replaced", json_integer(rc == 0 ? old : 0));
+	if (rc == 0) {
+		json_object_set_new(rep, "added", json_integer(cnt.added));
+		json_object_set_new(rep, "changed", json_integer(cnt.changed));
+		json_object_set_new(rep, "unchanged",
+		                    json_integer(cnt.unchanged));
+		json_object_set_new(rep, "removed", json_integer(cnt.removed));
+	}
 	json_object_set_new(rep, "rejected_total", json_integer(m.nrej));
 	json_object_set_new(rep, "skipped_total", json_integer(m.nskip));
 	json_object_set_new(rep, "rejected", m.rejected);
