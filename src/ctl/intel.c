@@ -1,5 +1,5 @@
 /*
- * intel.c: `vigilctl intel lookup|import|feeds|allow|block|stats`, the
+ * intel.c: `vigilctl intel lookup|import|export|feeds|allow|block|stats`, the
  * client of vigil-inteld's API (docs/inteld.md). The server is --server
  * when given, else VIGIL_INTEL_SERVER, else https://127.0.0.1:10443; the
  * key and CA options are the global ones. A MISP feed directory
@@ -31,6 +31,8 @@ intel_usage(FILE *f)
 	        "csv|list|misp|stix\n"
 	        "                [--verdict V] [--score N] [--ttl DURATION] "
 	        "[--tags T] [--strict]\n"
+	        "       vigilctl intel export FEED [--format csv|stix] "
+	        "[-o FILE]\n"
 	        "       vigilctl intel feeds [list]\n"
 	        "       vigilctl intel feeds add NAME [--priority N] "
 	        "[--description TEXT]\n"
@@ -52,6 +54,8 @@ intel_usage(FILE *f)
 	        "  --score N        0..100 for entries that carry none\n"
 	        "  --ttl DURATION   entries expire after this (30m, 12h, 7d)\n"
 	        "  --strict         any rejected entry fails the whole import\n"
+	        "  -o FILE          export: write a new FILE (default: "
+	        "standard output)\n"
 	        "  --priority N     0..1000, higher wins among feeds\n");
 }
 
@@ -405,6 +409,46 @@ out:
 }
 
 static int
+intel_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *fmt = "csv", *out = "-";
+	char path[300];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			intel_usage(stdout);
+			return 0;
+		default:
+			intel_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1 || !str_is_name(argv[optind]) ||
+	    (strcmp(fmt, "csv") != 0 && strcmp(fmt, "stix") != 0)) {
+		fprintf(stderr, "vigilctl: intel export FEED [--format "
+		                "csv|stix] [-o FILE]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/api/v1/feeds/%s/export?format=%s",
+	         argv[optind], fmt);
+	return ctl_download(path, out) == 0 ? 0 : 1;
+}
+
+static int
 intel_feeds(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -628,6 +672,8 @@ ctl_intel(int argc, char **argv)
 		return intel_lookup(argc - 1, argv + 1);
 	if (strcmp(argv[1], "import") == 0)
 		return intel_import(argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0)
+		return intel_export(argc - 1, argv + 1);
 	if (strcmp(argv[1], "feeds") == 0)
 		return intel_feeds(argc - 1, argv + 1);
 	if (strcmp(argv[1], "allow") == 0 || strcmp(argv[1], "block") == 0)

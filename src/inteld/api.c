@@ -438,6 +438,10 @@ api_feed(struct http_req *r)
 		api_import(r, name);
 		return;
 	}
+	if (strcmp(r->method, "GET") == 0 && strcmp(act, "/export") == 0) {
+		inteld_export(r, name);
+		return;
+	}
 	if (*act != '\0') {
 		http_reply_error(r, 404, "not_found", "no such route");
 		return;

@@ -137,4 +137,7 @@ void inteld_job_done(struct wjob *j, void *arg);
 void inteld_declare_metrics(void);
 void inteld_http_done(const char *route, int status, void *arg);
 
+/* export.c: GET /api/v1/feeds/NAME/export?format=csv|stix, streamed. */
+void inteld_export(struct http_req *r, const char *feed);
+
 #endif

@@ -64,7 +64,7 @@ istore_open(const char *dir, long long map_size, struct istore **out,
 		lmdb_err(err, "environment", rc);
 		goto fail;
 	}
-	if ((rc = mdb_env_open(s->env, dir, 0, 0600)) != 0) {
+	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0) {
 		buf_printf(err, "lmdb: %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}
@@ -1274,4 +1274,99 @@ fail:
 	if (ci != NULL)
 		mdb_cursor_close(ci);
 	return lmdb_err(NULL, "bulk change", rc);
+}
+
+/* ---- walks (exports) ---------------------------------------------------- */
+
+struct iiter {
+	struct istore *s;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	char source[80];
+	size_t n;
+	int started;
+};
+
+struct iiter *
+istore_iter_new(struct istore *s, const char *source)
+{
+	struct iiter *it;
+	int rc;
+
+	if (strlen(source) >= sizeof(it->source) ||
+	    (it = calloc(1, sizeof(*it))) == NULL)
+		return NULL;
+	it->s = s;
+	snprintf(it->source, sizeof(it->source), "%s", source);
+	it->n = strlen(source) + 1;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &it->txn)) != 0 ||
+	    (rc = mdb_cursor_open(it->txn, s->src, &it->c)) != 0) {
+		lmdb_err(NULL, "export", rc);
+		istore_iter_free(it);
+		return NULL;
+	}
+	return it;
+}
+
+void
+istore_iter_free(struct iiter *it)
+{
+	if (it == NULL)
+		return;
+	if (it->c != NULL)
+		mdb_cursor_close(it->c);
+	if (it->txn != NULL)
+		mdb_txn_abort(it->txn);
+	free(it);
+}
+
+int
+istore_iter_next(struct iiter *it, struct intel_rec *r, long long *added)
+{
+	uint8_t ik[INTEL_KEY_MAX + 100];
+	MDB_val k, v, key, val;
+	struct rec_view x;
+	int rc;
+
+	for (;;) {
+		if (!it->started) {
+			k.mv_data = it->source;
+			k.mv_size = it->n;
+			rc = mdb_cursor_get(it->c, &k, &v, MDB_SET_RANGE);
+			it->started = 1;
+		} else
+			rc = mdb_cursor_get(it->c, &k, &v, MDB_NEXT);
+		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size <= it->n ||
+		                                       memcmp(k.mv_data,
+		                                              it->source,
+		                                              it->n) != 0)))
+			return 0;
+		if (rc != 0)
+			return lmdb_err(NULL, "export", rc);
+		if (k.mv_size - it->n > INTEL_KEY_MAX)
+			continue;
+		memcpy(ik, (const uint8_t *)k.mv_data + it->n,
+		       k.mv_size - it->n);
+		ik[k.mv_size - it->n] = 0;
+		memcpy(ik + k.mv_size - it->n + 1, it->source, it->n - 1);
+		key.mv_data = ik;
+		key.mv_size = k.mv_size;
+		if ((rc = mdb_get(it->txn, it->s->ind, &key, &val)) != 0 ||
+		    rec_decode(&val, &x) != 0 || x.text.len > INTEL_TEXT_MAX)
+			continue; /* (a record out of step: not exported) */
+		memset(r, 0, sizeof(*r));
+		r->ind.kind = x.kind;
+		memcpy(r->ind.text, x.text.p, x.text.len);
+		r->verdict = x.verdict;
+		r->score = x.score;
+		snprintf(r->tags, sizeof(r->tags), "%.*s", (int)x.tags.len,
+		         x.tags.p);
+		snprintf(r->reference, sizeof(r->reference), "%.*s",
+		         (int)x.ref.len, x.ref.p);
+		r->first_seen = x.first;
+		r->last_seen = x.last;
+		r->expires = x.expires;
+		*added = x.added;
+		return 1;
+	}
 }

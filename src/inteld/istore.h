@@ -94,13 +94,15 @@ int istore_bulk_del(struct ibulk *b, const struct intel_ind *q);
 size_t istore_bulk_size(const struct ibulk *b);
 int istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
                       int replace, struct ibulk_counts *c);
-/* Walks source's entries in key order: fn gets the indicator's text,
- * kind and record fields (struct intel_rec filled but for ind.key);
- * a non-zero return stops the walk and is returned. Own snapshot. */
-int istore_walk_source(struct istore *s, const char *source,
-                       int (*fn)(void *arg, const struct intel_rec *r,
-                                 long long added),
-                       void *arg);
+/* A walk over a source's entries in key order, in a snapshot of its own
+ * (the environment is opened MDB_NOTLS, so it may stay open across turns
+ * of the event loop while other reads come and go): an export. _next
+ * fills r (indicator text and kind, not its key; the record's fields)
+ * and *added: 1, 0 at the end, -1 when the store failed. */
+struct iiter;
+struct iiter *istore_iter_new(struct istore *s, const char *source);
+int istore_iter_next(struct iiter *it, struct intel_rec *r, long long *added);
+void istore_iter_free(struct iiter *it);
 
 /* Feed records: the JSON (borrowed) is stored with its "priority". */
 int istore_feed_put(struct iwtxn *w, const char *name, json_t *rec);
