@@ -363,6 +363,7 @@ api_import(struct http_req *r, const char *name)
 	           *sc = http_req_query(r, "score"),
 	           *ttl = http_req_query(r, "ttl"),
 	           *st = http_req_query(r, "strict"),
+	           *mode = http_req_query(r, "mode"),
 	           *tags = http_req_query(r, "tags");
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
 	struct wjob *j;
@@ -377,6 +378,19 @@ api_import(struct http_req *r, const char *name)
 		                 "format: csv, list, misp or stix");
 		goto fail;
 	}
+	/* MISP feeds are deltas by their manifest unless told; STIX when
+	 * asked; CSV and lists are always whole */
+	j->delta = j->fmt == INTEL_FMT_MISP;
+	if (mode != NULL && strcmp(mode, "full") == 0)
+		j->delta = 0;
+	else if (mode != NULL &&
+	         (strcmp(mode, "delta") != 0 ||
+	          (j->fmt != INTEL_FMT_MISP && j->fmt != INTEL_FMT_STIX))) {
+		http_reply_error(r, 400, "bad_request",
+		                 "mode: full, or delta (misp and stix only)");
+		goto fail;
+	} else if (mode != NULL)
+		j->delta = 1;
 	j->opts.verdict = INTEL_MALICIOUS;
 	j->opts.score = -1;
 	if (v != NULL &&

@@ -94,6 +94,8 @@ struct wjob {
 	enum intel_format fmt;
 	struct intel_feedopts opts;
 	int strict;
+	int delta; /* WJ_IMPORT: keep what the file does not name (STIX
+	              revoked objects remove); MISP: events by timestamp */
 	long long default_priority; /* WJ_FEED_ADD of a new feed */
 	struct evbuffer *body;      /* WJ_IMPORT: the feed file (taken over) */
 	json_t *arg;                /* WJ_FEED_ADD: the record; WJ_LIST_*: the

@@ -433,6 +433,21 @@ feed_json(const MDB_val *k, const MDB_val *v)
 	return o;
 }
 
+/* A feed as the API shows it: the MISP events map (for delta imports)
+ * only counted. */
+static json_t *
+feed_public(json_t *o)
+{
+	json_t *ev = json_object_get(o, "misp_events");
+
+	if (ev != NULL) {
+		json_object_set_new(o, "misp_events_known",
+		                    json_integer((json_int_t)json_object_size(ev)));
+		json_object_del(o, "misp_events");
+	}
+	return o;
+}
+
 static long long
 count_in(struct istore *s, MDB_txn *t, const char *source)
 {
@@ -461,7 +476,7 @@ istore_feeds(struct istore *s)
 	if (mdb_cursor_open(s->rtxn, s->feeds, &c) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			json_t *o = feed_json(&k, &v);
+			json_t *o = feed_public(feed_json(&k, &v));
 			char nm[80];
 
 			if (o == NULL || k.mv_size >= sizeof(nm)) {
@@ -490,7 +505,7 @@ istore_feed_get(struct istore *s, const char *name)
 	if (istore_read_begin(s) == -1)
 		return NULL;
 	if (mdb_get(s->rtxn, s->feeds, &k, &v) == 0 &&
-	    (o = feed_json(&k, &v)) != NULL)
+	    (o = feed_public(feed_json(&k, &v))) != NULL)
 		json_object_set_new(o, "indicators",
 		                    json_integer(count_in(s, s->rtxn, name)));
 	istore_read_end(s);
@@ -1146,7 +1161,8 @@ last_key(MDB_cursor *c, uint8_t *out, size_t cap, size_t *outl)
 
 int
 istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
-                  int replace, struct ibulk_counts *cnt)
+                  int replace, ibulk_keep keep, void *karg,
+                  struct ibulk_counts *cnt)
 {
 	uint8_t sk[INTEL_KEY_MAX + 100], ik[INTEL_KEY_MAX + 100],
 	    lasti[INTEL_KEY_MAX + 100], lasts[INTEL_KEY_MAX + 100],
@@ -1213,10 +1229,19 @@ istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
 		}
 		if (i < b->ne && c == 0)
 			i++; /* a BOP_DEL of this entry */
-		else if (!replace) {
-			cnt->kept++;
-			rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
-			continue;
+		else {
+			struct rec_view x;
+			int keepit = !replace;
+
+			if (replace && keep != NULL &&
+			    mdb_get(w->txn, w->s->ind, &key, &val) == 0 &&
+			    rec_decode(&val, &x) == 0)
+				keepit = keep(karg, x.ref.p, x.ref.len) == 1;
+			if (keepit) {
+				cnt->kept++;
+				rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
+				continue;
+			}
 		}
 		if ((rc = mdb_del(w->txn, w->s->ind, &key, NULL)) != 0 &&
 		    rc != MDB_NOTFOUND)

@@ -92,8 +92,13 @@ int istore_bulk_put(struct ibulk *b, const struct intel_rec *r);
 int istore_bulk_del(struct ibulk *b, const struct intel_ind *q);
 /* Bytes the bulk holds (its arena and index). */
 size_t istore_bulk_size(const struct ibulk *b);
+/* keep (may be NULL), with replace: asked about each entry the bulk does
+ * not hold, with the entry's reference; 1 keeps it (a MISP event that did
+ * not change). */
+typedef int (*ibulk_keep)(void *arg, const char *ref, size_t len);
 int istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
-                      int replace, struct ibulk_counts *c);
+                      int replace, ibulk_keep keep, void *karg,
+                      struct ibulk_counts *c);
 /* A walk over a source's entries in key order, in a snapshot of its own
  * (the environment is opened MDB_NOTLS, so it may stay open across turns
  * of the event loop while other reads come and go): an export. _next

@@ -56,8 +56,13 @@ struct imp {
 	long long now;
 	struct ibulk *bulk;
 	int oom;
-	long long entries;
+	long long entries, revoked;
 	long long nrej, nskip;
+	/* MISP: the manifest's events (uuid -> timestamp) at the last import
+	 * and now; those whose timestamp did not change are passed over and
+	 * their entries kept */
+	json_t *ev_old, *ev_new, *ev_same;
+	long long ev_added, ev_changed;
 	json_t *rejected, *skipped;
 };
 
@@ -72,6 +77,56 @@ imp_add(void *arg, const struct intel_rec *r)
 	}
 	m->entries++;
 	return 0;
+}
+
+static int
+imp_del(void *arg, const struct intel_rec *r)
+{
+	struct imp *m = arg;
+
+	if (istore_bulk_del(m->bulk, &r->ind) == -1) {
+		m->oom = 1;
+		return -1;
+	}
+	m->revoked++;
+	return 0;
+}
+
+static int
+imp_event(void *arg, const char *uuid, long long ts)
+{
+	struct imp *m = arg;
+	json_t *was = json_object_get(m->ev_old, uuid);
+
+	json_object_set_new(m->ev_new, uuid, json_integer(ts));
+	if (was == NULL) {
+		m->ev_added++;
+		return 0;
+	}
+	if (ts == 0 || json_integer_value(was) != ts) {
+		m->ev_changed++;
+		return 0;
+	}
+	json_object_set_new(m->ev_same, uuid, json_true());
+	return 1;
+}
+
+/* Entries of unchanged events stay: their reference is
+ * "misp:event/<uuid>/attribute/<uuid>". */
+static int
+imp_keep(void *arg, const char *ref, size_t len)
+{
+	struct imp *m = arg;
+	char uuid[80];
+	const char *e;
+
+	if (len < 11 || memcmp(ref, "misp:event/", 11) != 0 ||
+	    (e = memchr(ref + 11, '/', len - 11)) == NULL ||
+	    (size_t)(e - ref - 11) >= sizeof(uuid))
+		return 0;
+	memcpy(uuid, ref + 11, (size_t)(e - ref - 11));
+	uuid[e - ref - 11] = '\0';
+	return json_object_get(m->ev_same, uuid) != NULL;
 }
 
 static void
@@ -93,7 +148,7 @@ static void
 run_import(struct writer *wr, struct wjob *j)
 {
 	struct imp m;
-	struct intel_sink sink = {imp_add, imp_note, &m};
+	struct intel_sink sink = {imp_add, imp_note, &m, NULL, NULL};
 	struct ibulk_counts cnt;
 	struct buf err;
 	json_t *feed = NULL, *rep;
@@ -125,6 +180,16 @@ run_import(struct writer *wr, struct wjob *j)
 		goto done;
 	}
 	old = istore_count(m.w, j->feed);
+	if (j->fmt == INTEL_FMT_MISP) {
+		m.ev_new = json_object();
+		m.ev_same = json_object();
+		m.ev_old = j->delta ? json_incref(json_object_get(
+		                          feed, "misp_events"))
+		                    : NULL;
+		sink.event = imp_event;
+	}
+	if (j->delta && j->fmt == INTEL_FMT_STIX)
+		sink.del = imp_del;
 	n = evbuffer_get_length(j->body);
 	p = n ? evbuffer_pullup(j->body, -1) : (const uint8_t *)"";
 	if (p == NULL) {
@@ -149,7 +214,10 @@ run_import(struct writer *wr, struct wjob *j)
 		           m.nrej);
 		goto done;
 	}
-	if (istore_bulk_apply(m.w, j->feed, m.bulk, 1, &cnt) == -1) {
+	if (istore_bulk_apply(m.w, j->feed, m.bulk,
+	                      !(j->delta && j->fmt == INTEL_FMT_STIX),
+	                      m.ev_same != NULL ? imp_keep : NULL, &m,
+	                      &cnt) == -1) {
 		buf_printf(&err, "the store failed (see the log; is "
 		                 "[inteld] map_size too small?)");
 		j->status = 507;
@@ -158,6 +226,10 @@ run_import(struct writer *wr, struct wjob *j)
 	json_object_set_new(feed, "format",
 	                    json_string(intel_format_name(j->fmt)));
 	json_object_set_new(feed, "imported_at", json_integer(m.now));
+	if (m.ev_new != NULL)
+		json_object_set(feed, "misp_events", m.ev_new);
+	else
+		json_object_del(feed, "misp_events");
 	json_object_set_new(feed, "last_rejected", json_integer(m.nrej));
 	json_object_set_new(feed, "last_skipped", json_integer(m.nskip));
 	if (istore_feed_put(m.w, j->feed, feed) == -1) {
@@ -171,6 +243,26 @@ done:
 		istore_write_abort(m.w);
 	json_decref(feed);
 	istore_bulk_free(m.bulk);
+	json_object_set_new(rep, "mode",
+	                    json_string(j->delta ? "delta" : "full"));
+	if (rc == 0 && m.ev_new != NULL) {
+		const char *k;
+		json_t *v;
+		long long gone = 0;
+
+		json_object_foreach(m.ev_old, k, v)
+		    gone += json_object_get(m.ev_new, k) == NULL;
+		json_object_set_new(
+		    rep, "events",
+		    json_pack("{s:I, s:I, s:I, s:I}", "added",
+		              (json_int_t)m.ev_added, "changed",
+		              (json_int_t)m.ev_changed, "unchanged",
+		              (json_int_t)json_object_size(m.ev_same), "removed",
+		              (json_int_t)gone));
+	}
+	json_decref(m.ev_old);
+	json_decref(m.ev_new);
+	json_decref(m.ev_same);
 	json_object_set_new(rep, "result",
 	                    json_string(rc == 0 ? "imported" : "failed"));
 	if (rc == -1)
@@ -186,6 +278,10 @@ done:
 		json_object_set_new(rep, "unchanged",
 		                    json_integer(cnt.unchanged));
 		json_object_set_new(rep, "removed", json_integer(cnt.removed));
+		json_object_set_new(rep, "kept", json_integer(cnt.kept));
+		if (sink.del != NULL)
+			json_object_set_new(rep, "revoked",
+			                    json_integer(m.revoked));
 	}
 	json_object_set_new(rep, "rejected_total", json_integer(m.nrej));
 	json_object_set_new(rep, "skipped_total", json_integer(m.nskip));
@@ -247,6 +343,7 @@ run_small(struct writer *wr, struct wjob *j)
 			json_decref(res);
 			res = json_deep_copy(j->arg);
 			json_object_set_new(res, "name", json_string(j->feed));
+			json_object_del(res, "misp_events");
 		}
 		break;
 	}

@@ -158,3 +158,87 @@ expect_contains "$(cat "$T/err")" "no feed nosuch"
 req "${L[@]}" "$U/feeds/fromstix/export?format=xml"
 [ "$CODE" = 400 ] || fail "export format=xml: $CODE"
 pass "vigilctl intel export (file and stdout); unknown feed 404, unknown format 400"
+
+# 5. MISP delta: events by the manifest's timestamps.
+# misp_event UUID TS VALUE...: one event file's JSON, one attribute each.
+misp_event() {
+	local uuid=$1 ts=$2 a="" v i=0
+	shift 2
+	for v in "$@"; do
+		i=$((i + 1))
+		a="$a${a:+,}{\"uuid\": \"$uuid-a$i\", \"type\": \"domain\", \"value\": \"$v\", \"to_ids\": true, \"timestamp\": \"$ts\"}"
+	done
+	echo "{\"Event\": {\"uuid\": \"$uuid\", \"info\": \"e2e\", \"threat_level_id\": \"1\", \"timestamp\": \"$ts\", \"Attribute\": [$a]}}"
+}
+EA=11111111-0000-4000-8000-00000000000a
+EB=11111111-0000-4000-8000-00000000000b
+EC=11111111-0000-4000-8000-00000000000c
+ED=11111111-0000-4000-8000-00000000000d
+cat >"$T/misp1.json" <<EOF2
+{"manifest.json": {"$EA": {"timestamp": "1700000000", "info": "a"},
+                   "$EB": {"timestamp": "1700000000", "info": "b"},
+                   "$EC": {"timestamp": "1700000000", "info": "c"}},
+ "$EA.json": $(misp_event $EA 1700000000 a1.misp.example a2.misp.example),
+ "$EB.json": $(misp_event $EB 1700000000 b1.misp.example b2.misp.example),
+ "$EC.json": $(misp_event $EC 1700000000 c1.misp.example)}
+EOF2
+add_feed misp 50
+import misp misp "$T/misp1.json"
+[ "$(jq -c '[.mode, .indicators, .events]' <<<"$BODY")" = '["delta",5,{"added":3,"changed":0,"unchanged":0,"removed":0}]' ] ||
+	fail "first misp import: $BODY"
+# A unchanged (and its file left out), B changed (b2 gone, b3 new), C left
+# the manifest, D new.
+cat >"$T/misp2.json" <<EOF2
+{"manifest.json": {"$EA": {"timestamp": "1700000000", "info": "a"},
+                   "$EB": {"timestamp": "1700000900", "info": "b"},
+                   "$ED": {"timestamp": "1700000900", "info": "d"}},
+ "$EB.json": $(misp_event $EB 1700000900 b1.misp.example b3.misp.example),
+ "$ED.json": $(misp_event $ED 1700000900 d1.misp.example)}
+EOF2
+# a broken delta (D's file missing) changes nothing
+jq "del(.\"$ED.json\")" "$T/misp2.json" >"$T/misp-broken.json"
+req "${A[@]}" -X POST --data-binary "@$T/misp-broken.json" "$U/feeds/misp/import?format=misp"
+[ "$CODE" = 422 ] || fail "broken misp delta: $CODE $BODY"
+expect_answer "domain=c1.misp.example" "malicious 100 misp"
+import misp misp "$T/misp2.json"
+[ "$(jq -c '[.mode, .events, .added, .changed, .unchanged, .removed, .kept, .indicators]' <<<"$BODY")" = \
+	'["delta",{"added":1,"changed":1,"unchanged":1,"removed":1},2,1,0,2,2,5]' ] ||
+	fail "misp delta: $BODY"
+expect_answer "domain=a1.misp.example" "malicious 100 misp"
+expect_answer "domain=a2.misp.example" "malicious 100 misp"
+expect_answer "domain=b1.misp.example" "malicious 100 misp"
+expect_answer "domain=b3.misp.example" "malicious 100 misp"
+expect_answer "domain=d1.misp.example" "malicious 100 misp"
+expect_answer "domain=b2.misp.example" "unknown null null"
+expect_answer "domain=c1.misp.example" "unknown null null"
+# mode=full reads every event again: A's file is needed
+req "${A[@]}" -X POST --data-binary "@$T/misp2.json" "$U/feeds/misp/import?format=misp&mode=full"
+[ "$CODE" = 422 ] || fail "misp mode=full without A's file: $CODE $BODY"
+expect_contains "$BODY" "lists event $EA"
+pass "MISP delta: unchanged events kept (file not needed), changed replaced, gone removed, new added; a broken delta changes nothing"
+
+# 6. STIX delta: revoked objects remove, the rest stays.
+stix_ind() {
+	echo "{\"type\": \"indicator\", \"spec_version\": \"2.1\", \"id\": \"indicator--$1\", \"created\": \"2026-01-01T00:00:00.000Z\", \"modified\": \"2026-01-02T00:00:00.000Z\", \"pattern\": \"[domain-name:value = '$2']\", \"pattern_type\": \"stix\", \"valid_from\": \"2026-01-01T00:00:00Z\"${3:+, \"revoked\": true}}"
+}
+I1=22222222-0000-4000-8000-000000000001
+I2=22222222-0000-4000-8000-000000000002
+I3=22222222-0000-4000-8000-000000000003
+echo "{\"type\": \"bundle\", \"id\": \"bundle--$I1\", \"objects\": [$(stix_ind $I1 x1.stix.example), $(stix_ind $I2 x2.stix.example)]}" >"$T/stix1.json"
+echo "{\"type\": \"bundle\", \"id\": \"bundle--$I2\", \"objects\": [$(stix_ind $I2 x2.stix.example revoked), $(stix_ind $I3 x3.stix.example)]}" >"$T/stix2.json"
+add_feed stix 50
+import stix stix "$T/stix1.json"
+import stix stix "$T/stix2.json" "mode=delta"
+[ "$(jq -c '[.mode, .added, .removed, .kept, .revoked, .indicators]' <<<"$BODY")" = '["delta",1,1,1,1,2]' ] ||
+	fail "stix delta: $BODY"
+expect_answer "domain=x1.stix.example" "malicious 100 stix"
+expect_answer "domain=x2.stix.example" "unknown null null"
+expect_answer "domain=x3.stix.example" "malicious 100 stix"
+# without mode=delta the bundle is the whole set: x1 goes, the revoked is skipped
+import stix stix "$T/stix2.json"
+[ "$(jq -c '[.mode, .removed, .indicators, .skipped[0].why]' <<<"$BODY")" = '["full",1,1,"revoked"]' ] ||
+	fail "stix full: $BODY"
+expect_answer "domain=x1.stix.example" "unknown null null"
+req "${A[@]}" -X POST --data-binary "@$T/src.csv" "$U/feeds/stix/import?format=csv&mode=delta"
+[ "$CODE" = 400 ] || fail "csv mode=delta: $CODE $BODY"
+pass "STIX delta: revoked objects removed, the rest kept; full mode replaces; CSV has no delta"
