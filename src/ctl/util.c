@@ -162,9 +162,9 @@ ctl_download(const char *path, const char *file)
 	if (strcmp(file, "-") == 0) {
 		fd = -1;
 		f = stdout;
-	} else if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
-	        -1 ||
-	    (f = fdopen(fd, "wb")) == NULL) {
+	} else if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	                      0600)) == -1 ||
+	           (f = fdopen(fd, "wb")) == NULL) {
 		fprintf(stderr, "vigilctl: %s: %s\n", file, strerror(errno));
 		if (fd != -1) {
 			close(fd);

@@ -67,6 +67,19 @@ api_version(struct http_req *r)
 	                          "started", (json_int_t)D(r)->started));
 }
 
+/* The OpenAPI document (docs/openapi-inteld.json, embedded at build
+ * time); e2e/inteld-openapi checks it against the route table. */
+extern const unsigned char openapi_inteld_json[];
+extern const size_t openapi_inteld_json_len;
+
+static void
+api_openapi(struct http_req *r)
+{
+	http_reply_text(r, 200, "application/json",
+	                (const char *)openapi_inteld_json,
+	                openapi_inteld_json_len);
+}
+
 static void
 api_lookup(struct http_req *r)
 {
@@ -593,6 +606,7 @@ out:
 const struct http_route inteld_routes[] = {
     {"GET", "/api/v1/health", api_health, 0, "health", 0, ROLE_PUBLIC},
     {"GET", "/api/v1/version", api_version, 0, "version", 0, ROLE_LOOKUP},
+    {"GET", "/api/v1/openapi.json", api_openapi, 0, "openapi", 0, ROLE_LOOKUP},
     {"GET", "/api/v1/lookup", api_lookup, 0, "lookup", 0, ROLE_LOOKUP},
     {"POST", "/api/v1/lookup", api_batch, 0, "lookup_batch", 64u << 20,
      ROLE_LOOKUP},

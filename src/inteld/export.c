@@ -21,7 +21,8 @@
 #define EXPORT_HIGH   (1 << 20) /* bytes queued: wait for the client */
 #define EXPORT_QUEUED (64u << 20)
 
-struct export {
+struct export
+{
 	struct http_stream *st;
 	struct iiter *it;
 	struct event *ev;
@@ -209,10 +210,10 @@ stix_rec(const char *feed, const struct intel_rec *r, long long added)
 	else
 		json_decref(labels);
 	if (r->reference[0])
-		json_object_set_new(
-		    o, "external_references",
-		    json_pack("[{s:s, s:s}]", "source_name", "vigil-inteld",
-		              "description", r->reference));
+		json_object_set_new(o, "external_references",
+		                    json_pack("[{s:s, s:s}]", "source_name",
+		                              "vigil-inteld", "description",
+		                              r->reference));
 	buf_free(&pat);
 	return o;
 }
@@ -324,7 +325,8 @@ inteld_export(struct http_req *r, const char *feed)
 	if ((x->it = istore_iter_new(d->store, feed)) == NULL ||
 	    (x->ev = evtimer_new(d->base, export_pump, x)) == NULL) {
 		export_free(x);
-		http_reply_error(r, 500, "store", "the store failed (see the log)");
+		http_reply_error(r, 500, "store",
+		                 "the store failed (see the log)");
 		return;
 	}
 	snprintf(fn, sizeof(fn), "attachment; filename=\"%s.%s\"", feed,
@@ -338,14 +340,16 @@ inteld_export(struct http_req *r, const char *feed)
 		return;
 	}
 	if (!x->stix)
-		buf_puts(&x->out, "indicator,type,verdict,score,tags,first_seen,"
-		                  "last_seen,expires,reference\n");
+		buf_puts(&x->out,
+		         "indicator,type,verdict,score,tags,first_seen,"
+		         "last_seen,expires,reference\n");
 	else {
 		stix_id(id, sizeof(id), "bundle", feed, "");
-		buf_printf(&x->out,
-		           "{\"type\": \"bundle\", \"id\": \"%s\", \"objects\": "
-		           "[\n",
-		           id);
+		buf_printf(
+		    &x->out,
+		    "{\"type\": \"bundle\", \"id\": \"%s\", \"objects\": "
+		    "[\n",
+		    id);
 	}
 	if (http_req_stream_send(x->st, x->out.data, x->out.len) == -1) {
 		x->st = NULL;

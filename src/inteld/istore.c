@@ -441,8 +441,9 @@ feed_public(json_t *o)
 	json_t *ev = json_object_get(o, "misp_events");
 
 	if (ev != NULL) {
-		json_object_set_new(o, "misp_events_known",
-		                    json_integer((json_int_t)json_object_size(ev)));
+		json_object_set_new(
+		    o, "misp_events_known",
+		    json_integer((json_int_t)json_object_size(ev)));
 		json_object_del(o, "misp_events");
 	}
 	return o;
@@ -1213,8 +1214,8 @@ istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
 		if (i < b->ne && c == 0 && op == BOP_PUT) {
 			i++;
 			rc = mdb_get(w->txn, w->s->ind, &key, &val);
-			if (rc == 0 && rec_same(val.mv_data, val.mv_size, rec,
-			                        rl)) {
+			if (rc == 0 &&
+			    rec_same(val.mv_data, val.mv_size, rec, rl)) {
 				cnt->unchanged++;
 			} else {
 				val.mv_data = (void *)rec;
@@ -1361,10 +1362,9 @@ istore_iter_next(struct iiter *it, struct intel_rec *r, long long *added)
 			it->started = 1;
 		} else
 			rc = mdb_cursor_get(it->c, &k, &v, MDB_NEXT);
-		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size <= it->n ||
-		                                       memcmp(k.mv_data,
-		                                              it->source,
-		                                              it->n) != 0)))
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && (k.mv_size <= it->n ||
+		                 memcmp(k.mv_data, it->source, it->n) != 0)))
 			return 0;
 		if (rc != 0)
 			return lmdb_err(NULL, "export", rc);

@@ -183,9 +183,9 @@ run_import(struct writer *wr, struct wjob *j)
 	if (j->fmt == INTEL_FMT_MISP) {
 		m.ev_new = json_object();
 		m.ev_same = json_object();
-		m.ev_old = j->delta ? json_incref(json_object_get(
-		                          feed, "misp_events"))
-		                    : NULL;
+		m.ev_old =
+		    j->delta ? json_incref(json_object_get(feed, "misp_events"))
+		             : NULL;
 		sink.event = imp_event;
 	}
 	if (j->delta && j->fmt == INTEL_FMT_STIX)
@@ -214,10 +214,9 @@ run_import(struct writer *wr, struct wjob *j)
 		           m.nrej);
 		goto done;
 	}
-	if (istore_bulk_apply(m.w, j->feed, m.bulk,
-	                      !(j->delta && j->fmt == INTEL_FMT_STIX),
-	                      m.ev_same != NULL ? imp_keep : NULL, &m,
-	                      &cnt) == -1) {
+	if (istore_bulk_apply(
+	        m.w, j->feed, m.bulk, !(j->delta && j->fmt == INTEL_FMT_STIX),
+	        m.ev_same != NULL ? imp_keep : NULL, &m, &cnt) == -1) {
 		buf_printf(&err, "the store failed (see the log; is "
 		                 "[inteld] map_size too small?)");
 		j->status = 507;
@@ -250,15 +249,15 @@ done:
 		json_t *v;
 		long long gone = 0;
 
-		json_object_foreach(m.ev_old, k, v)
-		    gone += json_object_get(m.ev_new, k) == NULL;
+		json_object_foreach(m.ev_old, k, v) gone +=
+		    json_object_get(m.ev_new, k) == NULL;
 		json_object_set_new(
 		    rep, "events",
 		    json_pack("{s:I, s:I, s:I, s:I}", "added",
 		              (json_int_t)m.ev_added, "changed",
 		              (json_int_t)m.ev_changed, "unchanged",
-		              (json_int_t)json_object_size(m.ev_same), "removed",
-		              (json_int_t)gone));
+		              (json_int_t)json_object_size(m.ev_same),
+		              "removed", (json_int_t)gone));
 	}
 	json_decref(m.ev_old);
 	json_decref(m.ev_new);

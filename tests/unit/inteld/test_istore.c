@@ -174,7 +174,8 @@ bapply(struct ibulk *b, const char *src, int replace, struct ibulk_counts *c)
 	buf_init(&err, 1024);
 	w = istore_write_begin(st, &err);
 	assert_non_null(w);
-	assert_int_equal(istore_bulk_apply(w, src, b, replace, NULL, NULL, c), 0);
+	assert_int_equal(istore_bulk_apply(w, src, b, replace, NULL, NULL, c),
+	                 0);
 	assert_int_equal(istore_write_commit(w, &err), 0);
 	istore_bulk_free(b);
 	buf_free(&err);
