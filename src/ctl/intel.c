@@ -31,6 +31,7 @@ intel_usage(FILE *f)
 	        "csv|list|misp|stix\n"
 	        "                [--verdict V] [--score N] [--ttl DURATION] "
 	        "[--tags T] [--strict]\n"
+	        "                [--mode full|delta]\n"
 	        "       vigilctl intel export FEED [--format csv|stix] "
 	        "[-o FILE]\n"
 	        "       vigilctl intel feeds [list]\n"
@@ -54,6 +55,9 @@ intel_usage(FILE *f)
 	        "  --score N        0..100 for entries that carry none\n"
 	        "  --ttl DURATION   entries expire after this (30m, 12h, 7d)\n"
 	        "  --strict         any rejected entry fails the whole import\n"
+	        "  --mode M         full replaces the feed; delta (misp: the "
+	        "default) keeps\n"
+	        "                   what the file does not name\n"
 	        "  -o FILE          export: write a new FILE (default: "
 	        "standard output)\n"
 	        "  --priority N     0..1000, higher wins among feeds\n");
@@ -285,6 +289,7 @@ intel_import(int argc, char **argv)
 	    {"ttl", required_argument, NULL, 't'},
 	    {"tags", required_argument, NULL, 'g'},
 	    {"strict", no_argument, NULL, 'S'},
+	    {"mode", required_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -320,6 +325,9 @@ intel_import(int argc, char **argv)
 			break;
 		case 'S':
 			ctl_query_add(&q, "strict", "1");
+			break;
+		case 'm':
+			ctl_query_add(&q, "mode", optarg);
 			break;
 		case 'h':
 			intel_usage(stdout);
@@ -379,19 +387,28 @@ intel_import(int argc, char **argv)
 		        json_string_value(json_object_get(
 		            json_object_get(r, "error"), "message")));
 	else {
-		if (status == 200)
+		if (status == 200) {
+			json_t *ev = json_object_get(r, "events");
+
+#define N(o, k) ((long long)json_integer_value(json_object_get(o, k)))
 			printf("%s: imported %lld indicators (replaced %lld); "
 			       "%lld rejected, %lld skipped\n",
-			       feed,
-			       (long long)json_integer_value(
-			           json_object_get(r, "indicators")),
-			       (long long)json_integer_value(
-			           json_object_get(r, "replaced")),
-			       (long long)json_integer_value(
-			           json_object_get(r, "rejected_total")),
-			       (long long)json_integer_value(
-			           json_object_get(r, "skipped_total")));
-		else
+			       feed, N(r, "indicators"), N(r, "replaced"),
+			       N(r, "rejected_total"), N(r, "skipped_total"));
+			printf(
+			    "%s: %s import: %lld added, %lld changed, "
+			    "%lld unchanged, %lld removed, %lld kept\n",
+			    feed, json_string_value(json_object_get(r, "mode")),
+			    N(r, "added"), N(r, "changed"), N(r, "unchanged"),
+			    N(r, "removed"), N(r, "kept"));
+			if (ev != NULL)
+				printf("%s: MISP events: %lld added, %lld "
+				       "changed, %lld unchanged, %lld "
+				       "removed\n",
+				       feed, N(ev, "added"), N(ev, "changed"),
+				       N(ev, "unchanged"), N(ev, "removed"));
+#undef N
+		} else
 			printf("%s: import failed, the old set is kept: %s\n",
 			       feed,
 			       json_string_value(json_object_get(r, "error")));
