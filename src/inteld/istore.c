@@ -1067,12 +1067,10 @@ keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return al < bl ? -1 : al > bl ? 1 : 0;
 }
 
-static const struct ibulk *sort_bulk; /* qsort has no argument; the
-                                         writer thread alone sorts */
-
 static int
-bent_cmp(const void *x, const void *y)
+bent_cmp(const void *x, const void *y, void *arg)
 {
+	const struct ibulk *sort_bulk = arg;
 	const struct bent *a = x, *b = y;
 	const uint8_t *ab, *bb, *r;
 	size_t al, bl, rl;
@@ -1093,9 +1091,7 @@ bulk_sort(struct ibulk *b)
 {
 	size_t i, o = 0;
 
-	sort_bulk = b;
-	qsort(b->e, b->ne, sizeof(b->e[0]), bent_cmp);
-	sort_bulk = NULL;
+	qsort_r(b->e, b->ne, sizeof(b->e[0]), bent_cmp, b);
 	for (i = 0; i < b->ne; i++) {
 		const uint8_t *ab, *bb, *r;
 		size_t al, bl, rl;
@@ -1120,23 +1116,26 @@ rec_same(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	       memcmp(a + 36, b + 36, al - 36) == 0;
 }
 
-/* Puts k/v through cursor c, appending while the keys go past the
- * database's last key (last, *lastl; *lastl (size_t)-1 once past it). */
+#define LAST_PAST  ((size_t)-1) /* past the last key: append */
+#define LAST_NEVER ((size_t)-2) /* appending failed: insert */
+
+/* Puts k/v through cursor c, appending once the keys go past the
+ * database's last key (last, *lastl; LAST_PAST once past it). */
 static int
 put_sorted(MDB_cursor *c, MDB_val *k, MDB_val *v, const uint8_t *last,
            size_t *lastl)
 {
 	int rc;
 
-	if (*lastl != (size_t)-1 &&
+	if (*lastl < LAST_NEVER &&
 	    keycmp(k->mv_data, k->mv_size, last, *lastl) > 0)
-		*lastl = (size_t)-1;
-	if (*lastl == (size_t)-1) {
+		*lastl = LAST_PAST;
+	if (*lastl == LAST_PAST) {
 		rc = mdb_cursor_put(c, k, v, MDB_APPEND);
 		if (rc != MDB_KEYEXIST)
 			return rc;
 		/* not in LMDB's order after all: insert from here on */
-		*lastl = 0;
+		*lastl = LAST_NEVER;
 	}
 	return mdb_cursor_put(c, k, v, 0);
 }
@@ -1148,7 +1147,7 @@ last_key(MDB_cursor *c, uint8_t *out, size_t cap, size_t *outl)
 	int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
 
 	if (rc == MDB_NOTFOUND) {
-		*outl = (size_t)-1; /* empty: every key appends */
+		*outl = LAST_PAST; /* empty: every key appends */
 		return 0;
 	}
 	if (rc != 0)
