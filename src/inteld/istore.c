@@ -1091,7 +1091,8 @@ bulk_sort(struct ibulk *b)
 {
 	size_t i, o = 0;
 
-	qsort_r(b->e, b->ne, sizeof(b->e[0]), bent_cmp, b);
+	if (b->ne > 1)
+		qsort_r(b->e, b->ne, sizeof(b->e[0]), bent_cmp, b);
 	for (i = 0; i < b->ne; i++) {
 		const uint8_t *ab, *bb, *r;
 		size_t al, bl, rl;

@@ -812,12 +812,13 @@ manifest_time(json_t *ev)
 static int
 parse_misp(struct pctx *c, const uint8_t *p, size_t n, struct buf *err)
 {
-	json_t *root, *man, *v, *passed = json_object();
+	json_t *root, *man, *v, *passed;
 	const char *k;
 	int rc = -1;
 
 	if ((root = load_json(p, n, "misp", err)) == NULL)
 		return -1;
+	passed = json_object(); /* events the sink passed over */
 	if (!json_is_object(root)) {
 		buf_printf(err, "misp: not a JSON object");
 		goto out;
