@@ -242,3 +242,7 @@ expect_answer "domain=x1.stix.example" "unknown null null"
 req "${A[@]}" -X POST --data-binary "@$T/src.csv" "$U/feeds/stix/import?format=csv&mode=delta"
 [ "$CODE" = 400 ] || fail "csv mode=delta: $CODE $BODY"
 pass "STIX delta: revoked objects removed, the rest kept; full mode replaces; CSV has no delta"
+
+# A graceful stop exits 0 (in the sanitizer build: no leak, no error).
+kill -TERM "${PIDS[-1]}"
+wait "${PIDS[-1]}" || fail "vigil-inteld did not stop cleanly: $(tail -5 "$T/inteld.log")"

@@ -209,3 +209,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
 	-H "X-API-Key: $ADMIN_KEY" "$U/api/v1/feeds/walk/nonsense")
 [ "$code" = 404 ] || fail "GET /api/v1/feeds/walk/nonsense: $code"
 pass "every documented operation called: statuses and Content-Types documented"
+
+# A graceful stop exits 0 (in the sanitizer build: no leak, no error).
+kill -TERM "${PIDS[-1]}"
+wait "${PIDS[-1]}" || fail "vigil-inteld did not stop cleanly: $(tail -5 "$T/inteld.log")"
