@@ -98,6 +98,8 @@ struct wjob {
 	enum intel_format fmt;
 	struct intel_feedopts opts;
 	int strict;
+	int delta; /* WJ_IMPORT: keep what the file does not name (STIX
+	              revoked objects remove); MISP: events by timestamp */
 	long long default_priority; /* WJ_FEED_ADD of a new feed */
 	struct evbuffer *body;      /* WJ_IMPORT: the feed file (taken over) */
 	json_t *arg;                /* WJ_FEED_ADD: the record; WJ_LIST_*: the
@@ -140,5 +142,8 @@ extern const struct http_route inteld_routes[];
 void inteld_job_done(struct wjob *j, void *arg);
 void inteld_declare_metrics(void);
 void inteld_http_done(const char *route, int status, void *arg);
+
+/* export.c: GET /api/v1/feeds/NAME/export?format=csv|stix, streamed. */
+void inteld_export(struct http_req *r, const char *feed);
 
 #endif
