@@ -23,6 +23,7 @@
 
 #include "center.h"
 #include "config.h"
+#include "intelc.h"
 #include "pki.h"
 #include "tls.h"
 
@@ -199,6 +200,13 @@ const struct cfg_key center_conf_keys[] = {
      "groups whose members are analysts"},
     {"ldap", "readonly_groups", CFG_STR, NULL, 0, 0,
      OFF(ldap_groups[ROLE_READONLY]), 0, NULL, "groups whose members may read"},
+    INTELC_CFG_KEYS(OFF(intel), NULL),
+    {"intel", "cache_ttl", CFG_DURATION, "10m", 1, 7 * DAY,
+     OFF(intel_cache_ttl), 0, NULL,
+     "how long an answer to agents' reputation requests is kept"},
+    {"intel", "cache_size", CFG_INT, "100000", 16, 10000000,
+     OFF(intel_cache_size), 0, NULL,
+     "reputation answers kept in memory, at most"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
