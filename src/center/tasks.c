@@ -48,6 +48,7 @@ static const struct task_param scan_params[] = {
     {"rules", P_STRLIST, 0, 1, 128},
     {"max_size", P_INT, 0, 1, 1LL << 40},
     {"one_fs", P_BOOL, 0, 0, 0},
+    {"reputation", P_BOOL, 0, 0, 0},
     {"files_per_sec", P_INT, 0, 0, 1000000},
     {"mb_per_sec", P_INT, 0, 0, 100000},
     {"nice", P_INT, 0, 0, 19},
