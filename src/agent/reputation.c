@@ -87,7 +87,9 @@ rep_finding(struct rep_batch *b, json_t *data, json_t *ans)
 		json_array_append_new(reasons, reason);
 	else
 		json_object_set_new(data, "reasons", json_pack("[o]", reason));
-	level = scan_level_name(scan_level_of((int)score, &b->so));
+	/* A malicious verdict is an alert whatever its score: the center's
+	 * rule for findings it enriches (docs/inteld.md, "Consumers"). */
+	level = scan_level_name(SCAN_LEVEL_ALERT);
 	json_object_set_new(data, "score", json_integer(score));
 	json_object_set_new(data, "level", json_string(level));
 	json_object_set_new(data, "intel", brief);

@@ -156,7 +156,14 @@ intelc_lookup(struct intelc *ic, json_t *indicators, json_t **results,
 	httpc_resp_init(&r);
 	if (httpc_request(&ic->ho, "POST", ic->url, "application/json", body,
 	                  strlen(body), &r) == -1) {
-		buf_printf(err, "vigil-inteld %s: %s", ic->base, r.errmsg);
+		if (r.err == HTTPC_ERR_CONNECT)
+			buf_printf(err,
+			           "vigil-inteld %s: cannot connect; is it "
+			           "running and its port open from this host?",
+			           ic->base);
+		else
+			buf_printf(err, "vigil-inteld %s: %s", ic->base,
+			           r.errmsg);
 		goto out;
 	}
 	if (r.status != 200) {
