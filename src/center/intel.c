@@ -39,7 +39,7 @@
 
 #define ENRICH_EVENTS    500  /* events read per round */
 #define ENRICH_PER_EVENT 32   /* indicators taken from one event */
-#define ENRICH_RETRY_MAX 30   /* seconds between tries while inteld is down */
+#define ENRICH_RETRY_MAX 10   /* seconds between tries while inteld is down */
 #define REP_MAX_HASHES   1000 /* per agent request */
 #define REP_MAX_QUEUED   64   /* requests waiting for the thread */
 #define ENRICH_LEVEL     "alert"
