@@ -15,9 +15,10 @@
 
 struct intelc {
 	struct httpc_opts ho;
-	char *url;    /* .../api/v1/lookup */
-	char *base;   /* as configured, for messages */
-	char *bearer; /* the API key, or NULL */
+	char *url;             /* .../api/v1/lookup */
+	char *base;            /* as configured, for messages */
+	char *bearer;          /* the API key, or NULL */
+	char *ca, *cert, *key; /* copies: the configuration may be reloaded */
 };
 
 int
@@ -101,9 +102,13 @@ intelc_new(const struct intelc_conf *cf, struct intelc **out, struct buf *err)
 		goto oom;
 	memcpy(ic->url, cf->url, n);
 	memcpy(ic->url + n, "/api/v1/lookup", sizeof("/api/v1/lookup"));
-	ic->ho.ca_file = cf->ca;
-	ic->ho.cert_file = cf->cert;
-	ic->ho.key_file = cf->key;
+	if ((ic->ca = strdup(cf->ca)) == NULL ||
+	    (cf->cert != NULL && (ic->cert = strdup(cf->cert)) == NULL) ||
+	    (cf->key != NULL && (ic->key = strdup(cf->key)) == NULL))
+		goto oom;
+	ic->ho.ca_file = ic->ca;
+	ic->ho.cert_file = ic->cert;
+	ic->ho.key_file = ic->key;
 	ic->ho.bearer = ic->bearer;
 	ic->ho.timeout_secs = (long)cf->timeout;
 	*out = ic;
@@ -125,6 +130,9 @@ intelc_free(struct intelc *ic)
 	free(ic->bearer);
 	free(ic->url);
 	free(ic->base);
+	free(ic->ca);
+	free(ic->cert);
+	free(ic->key);
 	free(ic);
 }
 

@@ -371,8 +371,9 @@ upload(struct hs_req *r, enum job_kind kind)
 	 * one sequence for both. */
 	j->id = scand_next_id(s);
 	x->u = upload_new(j, ct, s->samples_dir, s->conf.max_upload,
-	                  s->conf.cache_size > 0 || s->conf.keep_samples, mem,
-	                  memcap);
+	                  s->conf.cache_size > 0 || s->conf.keep_samples ||
+	                      s->intel != NULL,
+	                  mem, memcap);
 	if (x->u == NULL || j->status != 0) {
 		reply_msg(r, j->status != 0 ? j->status : 500, "%s",
 		          j->status != 0 ? j->errmsg : "out of memory");
@@ -899,13 +900,25 @@ void
 scand_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct scand *s = arg;
-	struct job *list, *j;
-	int tx;
+	struct job *list;
 
 	(void)fd;
 	(void)what;
-	if ((list = pool_take_done(s->pool)) == NULL)
+	/* Samples that get inteld's verdict first come back through
+	 * intel.c. */
+	if ((list = sintel_take(s, pool_take_done(s->pool))) == NULL) {
+		scand_dispatch(s);
 		return;
+	}
+	scand_finish_jobs(s, list);
+}
+
+void
+scand_finish_jobs(struct scand *s, struct job *list)
+{
+	struct job *j;
+	int tx;
+
 	tx = store_begin(s->store) == 0;
 	for (j = list; j != NULL; j = j->next)
 		finish_db(s, j);

@@ -101,6 +101,7 @@ const struct cfg_key scand_conf_keys[] = {
      NULL,
      "tcp: bytes of messages held while the receiver is slow or down; "
      "beyond, messages are dropped and counted"},
+    INTELC_CFG_KEYS(OFF(intel), NULL),
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -427,6 +427,10 @@ main(int argc, char **argv)
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (sintel_start(&s, &err) == -1) {
+		log_warnx("vigil-scand: [intel]: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (scand_db_open(&s, &err) == -1) {
 		log_warnx("vigil-scand: store: %s", buf_cstr(&err));
 		goto out;
@@ -492,9 +496,11 @@ out:
 
 		if (s.store != NULL) {
 			scand_answer_leftovers(&s, left);
+			scand_answer_leftovers(&s, sintel_stop(&s));
 			scand_history_flush(&s);
 		}
 	}
+	sintel_stop(&s); /* nothing held when the store never opened */
 	if (s.http)
 		hs_server_free(s.http);
 	if (s.https)
