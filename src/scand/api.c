@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <yara.h>
 
+#include "metrics.h"
 #include "scand.h"
 
 static const char migration_1[] =
@@ -505,6 +506,22 @@ h_status(struct hs_req *r)
 	    s->conf.hold_async, "syslog_enabled", s->fwd != NULL, "syslog_sent",
 	    (json_int_t)sent, "syslog_queued", (json_int_t)queued,
 	    "syslog_dropped", (json_int_t)dropped);
+	if (s->intel != NULL) /* intel.c's counters */
+		json_object_set_new(
+		    o, "intel",
+		    json_pack(
+		        "{s:b, s:I, s:I, s:I}", "up",
+		        metrics_get("vigil_scand_intel_up", NULL) == 1,
+		        "lookups",
+		        (json_int_t)metrics_get(
+		            "vigil_scand_intel_lookups_total", "result=\"ok\""),
+		        "failed",
+		        (json_int_t)metrics_get(
+		            "vigil_scand_intel_lookups_total",
+		            "result=\"failed\""),
+		        "reputation_findings",
+		        (json_int_t)metrics_get(
+		            "vigil_scand_reputation_findings_total", NULL)));
 	hs_reply_json(r, 200, o);
 }
 
