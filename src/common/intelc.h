@@ -16,11 +16,11 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "config.h"
 
 #define INTELC_MAX_BATCH 10000 /* inteld's own limit (max_batch) */
 
-/* The [intel] section of a daemon's configuration. */
+/* The [intel] section of a daemon's configuration (each daemon's key
+ * table names the keys: url, ca, cert, key, api_key_file, timeout). */
 struct intelc_conf {
 	char *url;          /* https://host:10443; NULL: no inteld */
 	char *ca;           /* CA that signed inteld's certificate */
@@ -28,67 +28,6 @@ struct intelc_conf {
 	char *api_key_file; /* an API key (role lookup), or NULL */
 	long long timeout;  /* seconds per request */
 };
-
-/* The keys of [intel], for a daemon's table; BASE is offsetof(the daemon's
- * struct, its struct intelc_conf member); CA_DEF the default CA file. */
-#define INTELC_CFG_KEYS(BASE, CA_DEF)                                          \
-	{"intel",                                                              \
-	 "url",                                                                \
-	 CFG_STR,                                                              \
-	 NULL,                                                                 \
-	 0,                                                                    \
-	 0,                                                                    \
-	 (BASE) + offsetof(struct intelc_conf, url),                           \
-	 0,                                                                    \
-	 NULL,                                                                 \
-	 "vigil-inteld to ask about hashes, addresses and domains "            \
-	 "(https://host:10443); none by default"},                             \
-	    {"intel",                                                          \
-	     "ca",                                                             \
-	     CFG_STR,                                                          \
-	     CA_DEF,                                                           \
-	     0,                                                                \
-	     0,                                                                \
-	     (BASE) + offsetof(struct intelc_conf, ca),                        \
-	     0,                                                                \
-	     NULL,                                                             \
-	     "CA file that signed vigil-inteld's certificate"},                \
-	    {"intel",                                                          \
-	     "cert",                                                           \
-	     CFG_STR,                                                          \
-	     NULL,                                                             \
-	     0,                                                                \
-	     0,                                                                \
-	     (BASE) + offsetof(struct intelc_conf, cert),                      \
-	     0,                                                                \
-	     NULL,                                                             \
-	     "client certificate (PEM) presented to vigil-inteld"},            \
-	    {"intel",                                                          \
-	     "key",                                                            \
-	     CFG_STR,                                                          \
-	     NULL,                                                             \
-	     0,                                                                \
-	     0,                                                                \
-	     (BASE) + offsetof(struct intelc_conf, key),                       \
-	     0,                                                                \
-	     NULL,                                                             \
-	     "the client certificate's key (0600)"},                           \
-	    {"intel",                                                          \
-	     "api_key_file",                                                   \
-	     CFG_STR,                                                          \
-	     NULL,                                                             \
-	     0,                                                                \
-	     0,                                                                \
-	     (BASE) + offsetof(struct intelc_conf, api_key_file),              \
-	     0,                                                                \
-	     NULL,                                                             \
-	     "file holding an API key of vigil-inteld (role lookup; 0600), "   \
-	     "instead of a client certificate"},                               \
-	{                                                                      \
-		"intel", "timeout", CFG_DURATION, "5s", 1, 300,                \
-		    (BASE) + offsetof(struct intelc_conf, timeout), 0, NULL,   \
-		    "time allowed for one request to vigil-inteld"             \
-	}
 
 struct intelc;
 
