@@ -465,6 +465,19 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		}
 	}
 out:
+	if (c->intel.url != NULL) {
+		struct intelc_conf ic = c->intel;
+		struct intelc *cl = NULL;
+
+		if (ic.ca == NULL)
+			ic.ca = (char *)p->ca_crt;
+		buf_reset(&err);
+		if (intelc_new(&ic, &cl, &err) == -1) {
+			log_warnx("check: %s", buf_cstr(&err));
+			nerr++;
+		}
+		intelc_free(cl);
+	}
 	if (c->adm_console != NULL && console_check(c->adm_console))
 		nerr++;
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))

@@ -386,6 +386,15 @@ main(int argc, char **argv)
 		log_warnx("vigil-scand: [https]: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (s.conf.intel.url != NULL) { /* checked here, started below */
+		struct intelc *ic = NULL;
+
+		if (intelc_new(&s.conf.intel, &ic, &err) == -1) {
+			log_warnx("vigil-scand: [intel]: %s", buf_cstr(&err));
+			goto out;
+		}
+		intelc_free(ic);
+	}
 	if (check_only) {
 		printf("vigil-scand: %s: configuration OK (rules %s)\n", conf,
 		       scan_bundle_version(s.bundle));

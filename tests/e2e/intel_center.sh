@@ -36,6 +36,12 @@ api_key_file = $T/intel.key
 timeout = 3s
 cache_ttl = 1h
 EOC
+# -n checks [intel]: an API key file others can read is refused.
+chmod 644 "$T/intel.key"
+"$VIGILD" -n -c "$T/vigild.conf" >"$T/check.out" 2>&1 &&
+	fail "vigild -n accepted a readable API key file"
+expect_contains "$(cat "$T/check.out")" "$T/intel.key"
+chmod 600 "$T/intel.key"
 start_center "$T/vigild.conf" "$DATA"
 
 TOKEN=$(new_token --uses 1 --label site=intel)

@@ -47,6 +47,12 @@ cert = $T/client.crt
 key = $T/client.key
 timeout = 3s
 EOC
+# -n checks [intel]: a client key others can read is refused.
+chmod 644 "$T/client.key"
+"$SCAND" -n -c "$T/scand.conf" >"$T/check.out" 2>&1 &&
+	fail "vigil-scand -n accepted a readable client key"
+expect_contains "$(cat "$T/check.out")" "$T/client.key"
+chmod 600 "$T/client.key"
 "$SCAND" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
 SCAND_PID=$!
 PIDS+=("$SCAND_PID")
