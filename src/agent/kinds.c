@@ -303,10 +303,12 @@ do_scan(struct task_run *run, struct outcome *o)
 	memset(&wo, 0, sizeof(wo));
 	memset(&job, 0, sizeof(job));
 	job.run = run;
-	if (nr == 0)
-		return failf(o, "no rule sets in the task");
-	src = calloc(nr, sizeof(*src));
-	bodies = calloc(nr, sizeof(*bodies));
+	/* Without rule sets a scan checks the files' reputation only. */
+	if (nr == 0 &&
+	    json_is_false(json_object_get(run->params, "reputation")))
+		return failf(o, "no rule sets in the task, and reputation off");
+	src = calloc(nr + 1, sizeof(*src));
+	bodies = calloc(nr + 1, sizeof(*bodies));
 	if (src == NULL || bodies == NULL) {
 		failf(o, "out of memory");
 		goto out;

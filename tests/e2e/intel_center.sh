@@ -1,9 +1,10 @@
 #!/bin/bash
 # The center and its agents with vigil-inteld (docs/inteld.md,
 # "Consumers"): inteld on loopback holds a MISP feed and a STIX 2.1 bundle
-# written here. An enrolled agent scans a directory: a file whose SHA-256
-# is in the MISP feed and that no rule matches becomes a finding of kind
-# Reputation; a file a rule matches and whose hash is in the STIX bundle
+# written here. An enrolled agent scans a directory on a center without
+# any rule set: the files whose SHA-256s are in the feeds become findings
+# of kind Reputation. With a rule set: a file whose SHA-256 is in the MISP
+# feed and that no rule matches becomes a finding of kind Reputation; a file a rule matches and whose hash is in the STIX bundle
 # gets the center's verdict, its level raised to alert. Both show in the
 # API and in `vigilctl findings`. Then inteld stops: new findings are
 # stored without a verdict (pending), a scan goes on without reputation
@@ -53,8 +54,6 @@ AID=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p' | 
 VIGIL_MACHINE_ID_FILE=$T/machine-id-i1 "$AGENT" run --data-dir "$T/a" \
 	>"$T/agent.log" 2>&1 &
 PIDS+=("$!")
-printf 'rule vigil_intel_marker { meta: score = 50 strings: $m = "VIGIL-INTEL-MARKER" condition: $m }\n' >"$T/m.yar"
-"$CTL" rules add marker "$T/m.yar" >/dev/null || fail "rules add"
 
 # scan [DIR]: runs a scan of DIR ($T/scan) to its end; its id in TID.
 scan() {
@@ -77,9 +76,27 @@ enriched() { # enriched TASK NAME VERDICT
 	[ "$(finding_of "$1" "$2" | jq -r '.intel.verdict // "-"')" = "$3" ]
 }
 
-# 1. A file known bad by its hash alone: a Reputation finding.
+kinds() { # kinds TASK NAME: the kinds of the reasons of NAME's finding
+	finding_of "$1" "$2" | jq -r '[.data.reasons[].signature.kind] | join(",")'
+}
+
+# 1. No rule set on the center at all: a scan by reputation only. Both
+# files whose hashes are in a feed (MISP, STIX) become Reputation findings.
 scan
 wait_for 20 "two findings of the scan" nfindings "$TID" 2
+[ "$(kinds "$TID" bad.bin) $(kinds "$TID" marked.txt)" = "Reputation Reputation" ] ||
+	fail "reputation-only scan: $(api GET "/api/v1/findings?task=$TID")"
+show=$("$CTL" --json task show "$TID")
+[ "$(jq -c '[.. | objects | select(has("reputation")) | .reputation | .checked, .malicious, .unchecked]' <<<"$show" | head -1)" = "[3,2,0]" ] ||
+	fail "scan summary: $show"
+pass "a scan without any rule set: files in the MISP feed and the STIX bundle are Reputation findings"
+
+# 2. With a rule set: a file no rule matches, its hash in the MISP feed.
+printf 'rule vigil_intel_marker { meta: score = 50 strings: $m = "VIGIL-INTEL-MARKER" condition: $m }\n' >"$T/m.yar"
+"$CTL" rules add marker "$T/m.yar" >/dev/null || fail "rules add"
+scan
+wait_for 20 "two findings of the scan" nfindings "$TID" 2
+[ "$(kinds "$TID" marked.txt)" = "YARA Rule" ] || fail "marked.txt: $(finding_of "$TID" marked.txt)"
 f=$(finding_of "$TID" bad.bin)
 [ -n "$f" ] || fail "no finding for bad.bin: $(api GET "/api/v1/findings?task=$TID")"
 [ "$(jq -r '[.data.reasons[].signature.kind] | join(",")' <<<"$f")" = Reputation ] ||
@@ -93,7 +110,7 @@ show=$("$CTL" --json task show "$TID")
 	fail "scan summary: $show"
 pass "a file no rule matches, its hash in the MISP feed: a Reputation finding (3 checked, 2 malicious)"
 
-# 2. The center's verdict on every finding: the rule's finding raised.
+# 3. The center's verdict on every finding: the rule's finding raised.
 wait_for 20 "the rule's finding enriched" enriched "$TID" marked.txt malicious
 f=$(finding_of "$TID" marked.txt)
 [ "$(jq -r '"\(.level) \(.intel.level_before) \(.intel.score) \(.intel.sources[0].sources | join(",")) \(.intel.sources[0].indicator)"' <<<"$f")" = \
@@ -112,7 +129,7 @@ v=$(metric_value "$m" 'vigil_intel_lookups_total{for="agents",result="ok"}')
 [ "${v:-0}" -ge 3 ] || fail "agent lookups: $v"
 pass "findings enriched (level notice raised to alert), shown by the API and vigilctl; metrics"
 
-# 3. inteld down: findings stored without a verdict, nothing waits.
+# 4. inteld down: findings stored without a verdict, nothing waits.
 stop_intel
 agentreq() {
 	curl -sS --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" \
@@ -145,7 +162,7 @@ show=$("$CTL" --json task show "$TID")
 expect_contains "$(jq -c '.. | objects | select(has("reputation")) | .reputation.error' <<<"$show" | head -1)" "503"
 pass "inteld down: findings stored unenriched (pending), a scan goes on and counts 2 unchecked"
 
-# 4. inteld back (same port): the pending finding gets its verdict.
+# 5. inteld back (same port): the pending finding gets its verdict.
 start_intel "$IPORT"
 late_enriched() {
 	[ "$(api GET "/api/v1/findings?agent=$AID&seq=90001" | jq -r '.items[0].intel.verdict')" = malicious ]
