@@ -246,7 +246,9 @@ enrich_store(struct intel *g, struct ev *evs, size_t nev, json_t *res,
 		int wrank = 0;
 		char *sj;
 
-		if (e->n == 0)
+		/* A finding without indicators is recorded as checked
+		 * (unknown); other such events are not. */
+		if (e->n == 0 && strcmp(e->type, "finding") != 0)
 			continue;
 		for (k = e->first; k < e->first + e->n; k++) {
 			json_t *b, *sc;
@@ -482,6 +484,10 @@ cache_slot(struct intel *g, const char *sha)
 	return &g->cache[h % g->ncache];
 }
 
+/* Answers one request: hits from the cache, the misses from inteld (one
+ * batch), each answer put in the request's own slot, then cached. Two
+ * hashes of one request may share a cache slot: the answer never comes
+ * back out of the cache, so they cannot be mixed up. */
 static void
 rep_answer(struct intel *g, struct rep_job *j)
 {
@@ -500,8 +506,11 @@ rep_answer(struct intel *g, struct rep_job *j)
 		struct cache_ent *ce = cache_slot(g, j->sha[i]);
 
 		if (ce->brief != NULL && ce->expires > now &&
-		    strcmp(ce->sha, j->sha[i]) == 0)
+		    strcmp(ce->sha, j->sha[i]) == 0) {
+			json_array_append_new(out, json_deep_copy(ce->brief));
 			continue;
+		}
+		json_array_append_new(out, json_null());
 		where[nmiss++] = i;
 		json_array_append_new(miss,
 		                      json_pack("{s:s, s:s}", "type", "sha256",
@@ -529,6 +538,7 @@ rep_answer(struct intel *g, struct rep_job *j)
 			if (b == NULL)
 				b = json_pack("{s:s, s:n, s:[]}", "verdict",
 				              "unknown", "score", "sources");
+			json_array_set_new(out, where[i], json_deep_copy(b));
 			json_decref(ce->brief);
 			ce->brief = b;
 			memcpy(ce->sha, j->sha[where[i]], 65);
@@ -536,20 +546,13 @@ rep_answer(struct intel *g, struct rep_job *j)
 		}
 	}
 	for (i = 0; i < j->n; i++) {
-		struct cache_ent *ce = cache_slot(g, j->sha[i]);
-		json_t *o = json_deep_copy(ce->brief);
+		json_t *o = json_array_get(out, i);
 
-		/* A later hash of this very request may have taken the
-		 * slot: it was answered from inteld a moment ago, so the
-		 * answer is asked again rather than mixed up. */
-		if (strcmp(ce->sha, j->sha[i]) != 0 || o == NULL) {
-			json_decref(o);
-			snprintf(j->err, sizeof(j->err),
-			         "reputation cache too small for this request");
+		if (!json_is_object(o)) {
+			snprintf(j->err, sizeof(j->err), "out of memory");
 			goto out;
 		}
 		json_object_set_new(o, "sha256", json_string(j->sha[i]));
-		json_array_append_new(out, o);
 	}
 	j->reply = json_pack("{s:O}", "results", out);
 out:

@@ -36,6 +36,8 @@ ca = $PKI/ca.crt
 api_key_file = $T/intel.key
 timeout = 3s
 cache_ttl = 1h
+# the smallest cache: hashes of one request share its slots
+cache_size = 16
 EOC
 # -n checks [intel]: an API key file others can read is refused.
 chmod 644 "$T/intel.key"
