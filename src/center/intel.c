@@ -238,7 +238,7 @@ enrich_store(struct intel *g, struct ev *evs, size_t nev, json_t *res,
 		return -1;
 	for (i = 0; ok && i < nev; i++) {
 		struct ev *e = &evs[i];
-		json_t *srcs = json_array(), *a;
+		json_t *srcs, *a;
 		static const char *const names[] = {"unknown", "benign",
 		                                    "suspicious", "malicious"};
 		const char *worst;
@@ -250,6 +250,10 @@ enrich_store(struct intel *g, struct ev *evs, size_t nev, json_t *res,
 		 * (unknown); other such events are not. */
 		if (e->n == 0 && strcmp(e->type, "finding") != 0)
 			continue;
+		if ((srcs = json_array()) == NULL) {
+			ok = 0;
+			break;
+		}
 		for (k = e->first; k < e->first + e->n; k++) {
 			json_t *b, *sc;
 			int rank;
