@@ -42,6 +42,7 @@
 #define ENRICH_RETRY_MAX 10   /* seconds between tries while inteld is down */
 #define REP_MAX_HASHES   1000 /* per agent request */
 #define REP_MAX_QUEUED   64   /* requests waiting for the thread */
+#define REP_PAUSE        5    /* seconds without asking after a failure */
 #define ENRICH_LEVEL     "alert"
 
 struct rep_job {
@@ -78,6 +79,11 @@ struct intel {
 	long long ttl;
 	long long cursor;
 	int down; /* the enrichment thread's last lookup failed */
+	/* the reputation thread's: after a failed lookup, requests are
+	 * answered 503 at once until then, so that a hung inteld cannot
+	 * keep agents' requests waiting one timeout after another */
+	long long rep_down_until;
+	char rep_down_why[400];
 };
 
 void
@@ -524,6 +530,10 @@ rep_answer(struct intel *g, struct rep_job *j)
 	            (double)(j->n - nmiss));
 	metrics_add("vigil_intel_cache_total", "result=\"miss\"",
 	            (double)nmiss);
+	if (nmiss > 0 && now < g->rep_down_until) {
+		snprintf(j->err, sizeof(j->err), "%s", g->rep_down_why);
+		goto out;
+	}
 	if (nmiss > 0) {
 		if (intelc_lookup(g->rep_ic, miss, &res, &err) == -1) {
 			metrics_add("vigil_intel_lookups_total",
@@ -531,6 +541,9 @@ rep_answer(struct intel *g, struct rep_job *j)
 			            (double)nmiss);
 			set_up(0);
 			snprintf(j->err, sizeof(j->err), "%s", buf_cstr(&err));
+			snprintf(g->rep_down_why, sizeof(g->rep_down_why), "%s",
+			         buf_cstr(&err));
+			g->rep_down_until = now + REP_PAUSE;
 			goto out;
 		}
 		metrics_add("vigil_intel_lookups_total",
