@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "intelc.h"
 #include "log.h"
 #include "store.h"
 
@@ -88,6 +89,10 @@ struct center_conf {
 	char *ldap_group_base;
 	char *ldap_group_filter; /* "(member=%s)", %s = the user's DN */
 	char *ldap_groups[5];    /* by role: ';'-separated CNs or DNs */
+	/* [intel] (vigil-inteld; off while url is NULL) */
+	struct intelc_conf intel;
+	long long intel_cache_ttl;  /* seconds a reputation answer is kept */
+	long long intel_cache_size; /* answers kept, at most */
 };
 
 /* Paths derived from pki_dir. */
@@ -128,6 +133,7 @@ struct center {
 	struct event *ev_tick;
 	long long last_sched_minute;
 	struct ingest *ingest;        /* event batch writer thread */
+	struct intel *intel;          /* intel.c: vigil-inteld threads */
 	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
 	long long stopping;           /* when the stop began */
 	long long replied_changes;    /* store_changes() after the last
@@ -351,6 +357,16 @@ int space_refuse(struct http_req *r, int agent);
 extern const struct http_route settings_admin_routes[];
 int settings_require_approval(struct center *c);
 char *settings_sample_password(struct center *c); /* malloc'd */
+/* intel.c: vigil-inteld's verdicts. An enrichment thread follows the
+ * stored events with a cursor kept in the store and records the verdict
+ * on each one's hashes, addresses and domains; a reputation thread answers
+ * agents' POST /v1/reputation through a cache. Both do nothing without
+ * [intel] url. */
+int intel_start(struct center *c, struct buf *err);
+void intel_kick(struct center *c); /* new events stored */
+void intel_stop(struct center *c);
+void intel_declare_metrics(void);
+extern const struct http_route intel_gateway_routes[];
 /* ingest.c: event batches parsed by a parser thread and stored by a
  * writer thread (group commit). */
 int ingest_start(struct center *c, struct buf *err);

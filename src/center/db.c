@@ -236,6 +236,24 @@ static const char migration_findings_level[] =
     "CREATE INDEX events_findings ON events (received_at, level, type) "
     "WHERE type = 'finding';";
 
+/* vigil-inteld's verdicts (intel.c): one row per event it was asked
+ * about (verdict unknown when nothing matched; sources the contributing
+ * indicators as JSON), the level a finding had before a malicious verdict
+ * raised it, and the enrichment's cursor (rowid of the last event
+ * handled): events after it are pending. */
+static const char migration_intel[] = "CREATE TABLE event_intel ("
+                                      " agent_id TEXT NOT NULL,"
+                                      " seq BIGINT NOT NULL,"
+                                      " verdict TEXT NOT NULL,"
+                                      " score BIGINT,"
+                                      " sources TEXT NOT NULL,"
+                                      " level_before TEXT,"
+                                      " checked_at BIGINT NOT NULL,"
+                                      " PRIMARY KEY (agent_id, seq));"
+                                      "CREATE TABLE intel_state ("
+                                      " name TEXT PRIMARY KEY,"
+                                      " cursor BIGINT NOT NULL);";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -244,7 +262,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_events_task,
                                          migration_findings,
                                          migration_agents_last_seen,
-                                         migration_findings_level};
+                                         migration_findings_level,
+                                         migration_intel};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

@@ -593,6 +593,7 @@ main(int argc, char **argv)
 	audit_declare_metrics();
 	space_declare_metrics();
 	stream_declare_metrics();
+	intel_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
@@ -639,10 +640,10 @@ main(int argc, char **argv)
 	al.request_timeout = (int)c.conf.adm_request_timeout;
 	al.max_per_addr = (int)c.conf.adm_max_per_addr;
 	{
-		const struct http_route *gwp[] = {gateway_routes,
-		                                  tasks_gateway_routes,
-		                                  events_gateway_routes};
-		c.gw_routes = routes_merge(gwp, 3);
+		const struct http_route *gwp[] = {
+		    gateway_routes, tasks_gateway_routes, events_gateway_routes,
+		    intel_gateway_routes};
+		c.gw_routes = routes_merge(gwp, 4);
 		c.adm_routes = admin_table();
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
@@ -698,6 +699,10 @@ main(int argc, char **argv)
 		log_warnx("vigild: event writer: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (intel_start(&c, &err) == -1) {
+		log_warnx("vigild: [intel]: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (forward_init(&c) == -1)
 		fatalx("vigild: cannot start forwarding");
 	if (center_store_check_start(&c) == -1)
@@ -712,6 +717,7 @@ out:
 	seen_shutdown(&c); /* writes the check-in times noted */
 	stream_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
+	intel_stop(&c);
 	syslogin_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);

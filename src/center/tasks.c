@@ -48,6 +48,7 @@ static const struct task_param scan_params[] = {
     {"rules", P_STRLIST, 0, 1, 128},
     {"max_size", P_INT, 0, 1, 1LL << 40},
     {"one_fs", P_BOOL, 0, 0, 0},
+    {"reputation", P_BOOL, 0, 0, 0},
     {"files_per_sec", P_INT, 0, 0, 1000000},
     {"mb_per_sec", P_INT, 0, 0, 100000},
     {"nice", P_INT, 0, 0, 19},
@@ -219,7 +220,8 @@ params_check(const struct task_kind *k, json_t *params, struct buf *err)
 
 /*
  * scan: rule set names become [{"id", "name", "kind"}] so agents fetch
- * them by content hash; no names = every rule set.
+ * them by content hash; no names = every rule set; none at all is a scan
+ * by reputation only.
  */
 static int
 resolve_rules(struct center *c, json_t *params, struct buf *err)
@@ -258,10 +260,13 @@ resolve_rules(struct center *c, json_t *params, struct buf *err)
 		              "exist (see vigilctl rules list)");
 		return -1;
 	}
-	if (json_array_size(out) == 0) {
+	/* No rule set at all: a scan by reputation only (every file's
+	 * SHA-256 checked with vigil-inteld), unless that is turned off. */
+	if (json_array_size(out) == 0 &&
+	    json_is_false(json_object_get(params, "reputation"))) {
 		json_decref(out);
-		buf_puts(err, "params.rules: no rule sets; add one first with "
-		              "vigilctl rules add");
+		buf_puts(err, "params.rules: no rule sets, and reputation is "
+		              "off; add one first with vigilctl rules add");
 		return -1;
 	}
 	json_object_set_new(params, "rules", out);
