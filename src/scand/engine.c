@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +260,7 @@ worker_ctx(struct worker *w)
 static void
 worker_backoff(struct worker *w)
 {
-	double d = 0.1 * pow(2, w->fails < 10 ? w->fails : 10);
+	double d = 0.1 * (double)(1u << (w->fails < 10 ? w->fails : 10));
 
 	w->fails++;
 	w->next_spawn =
