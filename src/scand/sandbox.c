@@ -19,8 +19,10 @@
  *     kills the process on any other system call: it may read the
  *     descriptors it holds, map memory (never executable), talk on its
  *     socket and exit; no open, socket, connect, execve, fork or kill.
- * then says READY. It answers each SW_SCAN with the engine's neutral JSON
- * (SW_PART chunks ending with SW_RESULT) or SW_ERR with an errno.
+ * then says READY. libyara's own SIGSEGV/SIGBUS catching is off in a
+ * worker (scan_opts.no_trycatch): a fault ends the process. It answers each
+ * SW_SCAN with the engine's neutral JSON (SW_PART chunks ending with SW_RESULT)
+ * or SW_ERR with an errno.
  *
  * The parent side waits for the answer with a deadline ([scand]
  * scan_timeout). A worker that misses it is killed; one that dies (a
@@ -228,14 +230,6 @@ sandbox_filter_load(int sock)
 	 * form, never a path lookup. */
 	a[0] = SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH);
 	if (sw_allow(f, "newfstatat", 1, a) == -1)
-		goto out;
-	/* libyara guards each scan with SIGBUS and SIGSEGV handlers (its
-	 * YR_TRYCATCH); no other signal's handling may change. */
-	a[0] = SCMP_A0(SCMP_CMP_EQ, SIGBUS);
-	if (sw_allow(f, "rt_sigaction", 1, a) == -1)
-		goto out;
-	a[0] = SCMP_A0(SCMP_CMP_EQ, SIGSEGV);
-	if (sw_allow(f, "rt_sigaction", 1, a) == -1)
 		goto out;
 	/* abort() signals itself, and only itself. */
 	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid());
@@ -526,6 +520,9 @@ sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
 	sandbox_stop(w);
 	a.b = b;
 	a.o = *o;
+	/* A fault is a crash, not a scan error libyara papers over (its
+	 * handlers would also need rt_sigaction). */
+	a.o.no_trycatch = 1;
 	a.sb = sb;
 	buf_init(&msg, 1024);
 	if ((w->pid = proc_fork(&w->fd, sw_main, &a)) == -1) {
