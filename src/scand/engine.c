@@ -349,7 +349,8 @@ scan_in_worker(struct worker *w, struct job *j, int fd, json_t **out)
 		         strerror(errno));
 		return -1;
 	}
-	rc = sandbox_scan(&w->proc, &w->p->sb, sfd, j->mem != NULL,
+	rc = sandbox_scan(&w->proc, &w->p->sb, sfd,
+	                  j->mem != NULL ? (long long)j->mem_len : -1,
 	                  j->name != NULL ? j->name : "", &json, j);
 	if (sfd != fd)
 		close(sfd);

@@ -69,8 +69,9 @@ enum {
 };
 
 struct sw_scan {
-	uint32_t mem; /* 1: map the descriptor and scan it as a buffer */
+	uint32_t mem; /* 1: map len bytes of the descriptor, scan a buffer */
 	uint32_t pad;
+	uint64_t len;
 };
 
 #define SW_MAX_NAME   (PROC_MAX_MSG - sizeof(struct sw_scan))
@@ -82,7 +83,13 @@ struct sw_scan {
 /* A reply in progress may not stall longer than this between pieces. */
 #define SW_STALL 5
 
+struct sw_mem {
+	uint8_t *p;
+	size_t cap;
+};
+
 struct sw_args {
+	pid_t parent;
 	struct scan_bundle *b;
 	struct scan_opts o;
 	const struct sandbox *sb;
@@ -266,32 +273,50 @@ sw_reply(int fd, uint64_t id, json_t *o)
 	return rc;
 }
 
+/* The memfd's first len bytes into the worker's buffer (kept from sample
+ * to sample, like the engine's own: no fresh pages per sample). */
+static int
+sw_read_mem(int sfd, size_t len, struct sw_mem *m)
+{
+	uint8_t *nb;
+	size_t off = 0;
+	ssize_t n;
+
+	if (len > m->cap) {
+		if ((nb = realloc(m->p, len)) == NULL)
+			return -ENOMEM;
+		m->p = nb;
+		m->cap = len;
+	}
+	while (off < len) {
+		n = pread(sfd, m->p + off, len - off, (off_t)off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? -EIO : -errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 static int
 sw_scan(struct scan_ctx *ctx, int fd, uint64_t id, const struct sw_scan *q,
-        const char *name, int sfd)
+        const char *name, int sfd, struct sw_mem *m)
 {
 	struct scan_result r;
-	struct stat st;
-	void *p = MAP_FAILED;
 	json_t *o;
 	int32_t e;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
 	if (q->mem) {
-		/* A sealed memfd from the parent: a small sync check. */
-		if (fstat(sfd, &st) == -1)
-			rc = -errno;
-		else if (st.st_size > 0 &&
-		         (p = mmap(NULL, (size_t)st.st_size, PROT_READ,
-		                   MAP_PRIVATE, sfd, 0)) == MAP_FAILED)
-			rc = -errno;
-		else
+		/* A sealed memfd holding a small sync check. */
+		if (q->len > SCAND_MEM_SAMPLE)
+			rc = -EINVAL;
+		else if ((rc = sw_read_mem(sfd, (size_t)q->len, m)) == 0)
 			rc = scan_mem(ctx,
-			              p == MAP_FAILED ? (const uint8_t *)"" : p,
-			              (size_t)st.st_size, name, &r);
-		if (p != MAP_FAILED)
-			munmap(p, (size_t)st.st_size);
+			              q->len > 0 ? m->p : (const uint8_t *)"",
+			              (size_t)q->len, name, &r);
 	} else
 		rc = scan_fd(ctx, sfd, name, NULL, &r);
 	if (rc != 0) {
@@ -319,6 +344,7 @@ sw_main(int fd, void *arg)
 	struct proc_hdr h;
 	struct sw_scan q;
 	struct pollfd pfd;
+	struct sw_mem m = {NULL, 0};
 	struct buf msg;
 	char *name;
 	long long vm;
@@ -330,8 +356,6 @@ sw_main(int fd, void *arg)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
-	/* Dies with the thread that forked it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "scand-worker", 0, 0, 0);
 	buf_init(&msg, PROC_MAX_MSG);
 	if (scan_ctx_new(a->b, &a->o, &ctx) != 0) {
@@ -357,6 +381,13 @@ sw_main(int fd, void *arg)
 		sw_fail(fd, "dropping privileges");
 		return 1;
 	}
+	/* Dies with the thread that forked it; set after the switch of
+	 * user, which clears it. The parent may have gone meanwhile. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != a->parent) {
+		sw_fail(fd, "parent-death signal");
+		return 1;
+	}
 	if (sw_limits(a->sb, vm) == -1) {
 		sw_fail(fd, "setting resource limits");
 		return 1;
@@ -374,6 +405,9 @@ sw_main(int fd, void *arg)
 			pfd.events = POLLIN;
 			if (poll(&pfd, 1, 2000) == 0) {
 				scan_ctx_trim(ctx);
+				free(m.p);
+				m.p = NULL;
+				m.cap = 0;
 				busy = 0;
 			}
 		}
@@ -388,7 +422,7 @@ sw_main(int fd, void *arg)
 		name = (char *)msg.data + sizeof(q);
 		if (strlen(name) != msg.len - sizeof(q))
 			return 1;
-		rc = sw_scan(ctx, fd, h.id, &q, name, sfd);
+		rc = sw_scan(ctx, fd, h.id, &q, name, sfd, &m);
 		close(sfd);
 		if (rc == -1)
 			return 1;
@@ -518,6 +552,7 @@ sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
 	int st, rc = -1;
 
 	sandbox_stop(w);
+	a.parent = getpid();
 	a.b = b;
 	a.o = *o;
 	/* A fault is a crash, not a scan error libyara papers over (its
@@ -557,8 +592,9 @@ out:
 }
 
 int
-sandbox_scan(struct sbproc *w, const struct sandbox *sb, int sfd, int mem,
-             const char *name, struct buf *json, struct job *j)
+sandbox_scan(struct sbproc *w, const struct sandbox *sb, int sfd,
+             long long mem_len, const char *name, struct buf *json,
+             struct job *j)
 {
 	struct sw_scan q;
 	struct proc_hdr h;
@@ -579,7 +615,8 @@ sandbox_scan(struct sbproc *w, const struct sandbox *sb, int sfd, int mem,
 		goto out;
 	}
 	memset(&q, 0, sizeof(q));
-	q.mem = mem != 0;
+	q.mem = mem_len >= 0;
+	q.len = mem_len >= 0 ? (uint64_t)mem_len : 0;
 	buf_reset(&msg);
 	if (buf_append(&msg, &q, sizeof(q)) == -1 ||
 	    buf_append(&msg, name, nlen) == -1) {

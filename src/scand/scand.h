@@ -194,14 +194,15 @@ int sandbox_user(const char *name, struct sandbox *sb, struct buf *err);
 int sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
                   const struct scan_opts *o, const struct sandbox *sb);
 /*
- * Has w scan the open sample sfd (mem: a memfd scanned as a buffer) under
- * name. 0 with the neutral JSON in json (initialised here, freed by the
- * caller); -1 with j->status and j->errmsg set: the scan failed (500), the
- * worker died on it (500, the worker is gone) or missed the deadline (504,
- * killed).
+ * Has w scan the open sample sfd under name: a file, or (mem_len >= 0)
+ * a sealed memfd whose first mem_len bytes are scanned as a buffer. 0 with the
+ * neutral JSON in json (initialised here, freed by the caller); -1 with
+ * j->status and j->errmsg set: the scan failed (500), the worker died on it
+ * (500, the worker is gone) or missed the deadline (504, killed).
  */
-int sandbox_scan(struct sbproc *w, const struct sandbox *sb, int sfd, int mem,
-                 const char *name, struct buf *json, struct job *j);
+int sandbox_scan(struct sbproc *w, const struct sandbox *sb, int sfd,
+                 long long mem_len, const char *name, struct buf *json,
+                 struct job *j);
 void sandbox_stop(struct sbproc *w); /* kills and reaps */
 /* The worker's seccomp allow-list, sock its only socket (unit tests). */
 int sandbox_filter_load(int sock);

@@ -163,7 +163,7 @@ test_worker_scans_and_dies_alone(void **state)
 	/* A sample as a descriptor: the marker is found. */
 	memset(&j, 0, sizeof(j));
 	fd = sample_fd("xx VIGIL-UNIT-MARKER xx");
-	assert_int_equal(sandbox_scan(&w, &sb, fd, 0, "s1", &json, &j), 0);
+	assert_int_equal(sandbox_scan(&w, &sb, fd, -1, "s1", &json, &j), 0);
 	assert_non_null(strstr(buf_cstr(&json), "\"marker\""));
 	buf_free(&json);
 
@@ -172,7 +172,7 @@ test_worker_scans_and_dies_alone(void **state)
 	victim = w.pid;
 	assert_int_equal(kill(victim, SIGSEGV), 0);
 	memset(&j, 0, sizeof(j));
-	assert_int_equal(sandbox_scan(&w, &sb, fd, 0, "s2", &json, &j), -1);
+	assert_int_equal(sandbox_scan(&w, &sb, fd, -1, "s2", &json, &j), -1);
 	buf_free(&json);
 	assert_int_equal(j.status, 500);
 	assert_non_null(strstr(j.errmsg, "died"));
@@ -182,7 +182,7 @@ test_worker_scans_and_dies_alone(void **state)
 	/* A fresh one scans the next sample. */
 	assert_int_equal(sandbox_spawn(&w, b, &o, &sb), 0);
 	memset(&j, 0, sizeof(j));
-	assert_int_equal(sandbox_scan(&w, &sb, fd, 0, "s3", &json, &j), 0);
+	assert_int_equal(sandbox_scan(&w, &sb, fd, -1, "s3", &json, &j), 0);
 	buf_free(&json);
 	close(fd);
 	sandbox_stop(&w);
@@ -215,7 +215,7 @@ test_worker_timeout(void **state)
 	fd = sample_fd("abcde");
 	memset(&j, 0, sizeof(j));
 	t0 = mono_now();
-	assert_int_equal(sandbox_scan(&w, &sb, fd, 0, "hang", &json, &j), -1);
+	assert_int_equal(sandbox_scan(&w, &sb, fd, -1, "hang", &json, &j), -1);
 	buf_free(&json);
 	assert_true(mono_now() - t0 < 3.0);
 	assert_int_equal(j.status, 504);
