@@ -69,7 +69,7 @@ enum {
 };
 
 struct sw_scan {
-	uint32_t mem; /* 1: map len bytes of the descriptor, scan a buffer */
+	uint32_t mem; /* 1: read len bytes of the descriptor, scan a buffer */
 	uint32_t pad;
 	uint64_t len;
 };
@@ -200,19 +200,14 @@ sandbox_filter_load(int sock)
 {
 	/* No arguments to check: what they can reach is already bounded
 	 * (the descriptors it holds, its own memory). */
-	static const char *const plain[] = {"read",           "pread64",
-	                                    "readv",          "lseek",
-	                                    "fstat",          "close",
-	                                    "munmap",         "mremap",
-	                                    "madvise",        "brk",
-	                                    "futex",          "exit",
-	                                    "exit_group",     "rt_sigreturn",
-	                                    "rt_sigprocmask", "restart_syscall",
-	                                    "clock_gettime",  "clock_getres",
-	                                    "gettimeofday",   "time",
-	                                    "getpid",         "gettid",
-	                                    "getrusage",      "sched_yield",
-	                                    "poll",           "ppoll"};
+	static const char *const plain[] = {
+	    "read", "pread64", "readv", "lseek", "fstat", "close", "munmap",
+	    "mremap", "madvise", "brk", "futex", "exit", "exit_group",
+	    "rt_sigreturn", "rt_sigprocmask", "restart_syscall",
+	    "clock_gettime", "clock_getres", "gettimeofday", "time", "getpid",
+	    "gettid", "getrusage", "sched_yield", "poll", "ppoll",
+	    /* sanitizer runtimes, at exit */
+	    "sigaltstack"};
 	struct scmp_arg_cmp a[1];
 	scmp_filter_ctx f;
 	size_t i;
