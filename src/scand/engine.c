@@ -219,6 +219,8 @@ sample_done(struct pool *p, struct job *j)
 		log_warn("scand: removing %s", j->path);
 }
 
+/* The thread's scan context of the current bundle: 0, -2 while there is
+ * no bundle yet, -1 when it cannot be made. */
 static int
 worker_ctx(struct worker *w)
 {
@@ -242,7 +244,7 @@ worker_ctx(struct worker *w)
 	scan_bundle_free(w->bundle);
 	w->bundle = NULL;
 	if (b == NULL)
-		return -1;
+		return -2;
 	scan_opts_default(&o);
 	o.max_size = (uint64_t)max_upload;
 	/* Digests only for files with findings (the engine adds all three
@@ -275,17 +277,18 @@ worker_proc(struct worker *w)
 	struct timespec ts;
 	double left;
 
-	if (w->proc.pid > 0 && w->proc.gen == w->gen)
+	if (w->ctx != NULL && w->proc.pid > 0 && w->proc.gen == w->gen)
 		return 0;
-	if (w->ctx == NULL)
-		return -1;
 	if ((left = w->next_spawn - mono_now()) > 0) {
 		ts.tv_sec = (time_t)left;
 		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
 		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 			;
 	}
-	if (sandbox_spawn(&w->proc, w->bundle, scan_ctx_opts(w->ctx),
+	/* No context (out of memory): waits like a failed start, so the
+	 * thread never spins. */
+	if (w->ctx == NULL ||
+	    sandbox_spawn(&w->proc, w->bundle, scan_ctx_opts(w->ctx),
 	                  &w->p->sb) == -1) {
 		worker_backoff(w);
 		return -1;
@@ -294,7 +297,7 @@ worker_proc(struct worker *w)
 	return 0;
 }
 
-/* A sealed memory file holding the sample: the worker maps it and opens
+/* A sealed memory file holding the sample: the worker reads it and opens
  * nothing. */
 static int
 mem_fd(const uint8_t *p, size_t len)
@@ -393,7 +396,7 @@ scan_job(struct worker *w, struct job *j)
 	int fd = -1;
 
 	memset(&rp, 0, sizeof(rp));
-	if (worker_ctx(w) == -1) {
+	if (worker_ctx(w) != 0) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg),
 		         "the scan engine is not ready");
@@ -491,7 +494,7 @@ worker_main(void *arg)
 	for (;;) {
 		/* A worker process ready before a sample needs one, and one
 		 * of the new rules after a reload. */
-		if (worker_ctx(w) == 0)
+		if (worker_ctx(w) != -2)
 			(void)worker_proc(w);
 		pthread_mutex_lock(&p->mu);
 		for (;;) {
