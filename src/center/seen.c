@@ -149,18 +149,39 @@ seen_flush(struct center *c)
 	publish(s);
 }
 
+/* Never longer than poll_interval: agent lists and the offline check read
+ * last_seen from the store, and an agent is online while it is within
+ * three poll intervals; a time held back longer would show it offline. */
+static long long
+interval(const struct center *c)
+{
+	long long i = c->conf.seen_flush;
+
+	return i > c->conf.poll_interval ? c->conf.poll_interval : i;
+}
+
 static void
 tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct center *c = arg;
+	struct timeval tv = {1, 0};
+
 	(void)fd;
 	(void)what;
-	seen_flush(arg);
+	seen_flush(c);
+	if (g_seen == NULL || g_seen->ev == NULL)
+		return;
+	/* Re-armed each time: a reload may change either setting (0 then
+	 * still flushes each second what was noted before it). */
+	if (interval(c) > 0)
+		tv.tv_sec = interval(c);
+	event_add(g_seen->ev, &tv);
 }
 
 int
 seen_init(struct center *c)
 {
-	struct timeval tv = {c->conf.seen_flush, 0};
+	struct timeval tv = {interval(c), 0};
 
 	if ((g_seen = calloc(1, sizeof(*g_seen))) == NULL || grow(g_seen) == -1)
 		return -1;
@@ -170,8 +191,13 @@ seen_init(struct center *c)
 	                "batched writes of agents' check-in times");
 	publish(g_seen);
 	if (c->conf.seen_flush == 0)
-		return 0; /* every heartbeat is written at once */
-	g_seen->ev = event_new(c->base, -1, EV_PERSIST, tick, c);
+		tv.tv_sec = 1; /* every heartbeat is written at once */
+	if (c->conf.seen_flush > c->conf.poll_interval)
+		log_warnx("seen: seen_flush (%lld s) is longer than "
+		          "poll_interval (%lld s); flushing every %lld s",
+		          c->conf.seen_flush, c->conf.poll_interval,
+		          c->conf.poll_interval);
+	g_seen->ev = evtimer_new(c->base, tick, c);
 	if (g_seen->ev == NULL || event_add(g_seen->ev, &tv) == -1)
 		return -1;
 	return 0;

@@ -1024,6 +1024,13 @@ tls_server_ctx(const char *cert, const char *key, const char *ca,
 	st = NULL; /* owned by ctx now, freed by server_state_free */
 	SSL_CTX_set_info_callback(ctx, server_info_cb);
 
+	/* No resumption unless tls_server_tickets turns it on (a resumed
+	 * session skips certificate verification; the ticket callback there
+	 * repeats the revocation and expiry checks). Set before any return:
+	 * listeners without client certificates too. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
 	if (auth == TLS_CLIENT_NONE) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 		return ctx;
@@ -1059,12 +1066,6 @@ tls_server_ctx(const char *cert, const char *key, const char *ca,
 		tls_errors(err);
 		goto fail;
 	}
-	/* No resumption unless tls_server_tickets turns it on: a resumed
-	 * session skips certificate verification, so the ticket callback
-	 * there repeats the revocation and expiry checks. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_num_tickets(ctx, 0);
 
 	mode = SSL_VERIFY_PEER;
 	if (auth == TLS_CLIENT_REQUIRED)

@@ -7,7 +7,7 @@
 # time arrives on its own.
 . "$(dirname "$0")/lib.sh"
 
-standard_center "seen_flush = 60s"
+standard_center "seen_flush = 60s" "poll_interval = 60s"
 TOKEN=$(new_token)
 export VIGIL_MACHINE_ID_FILE
 VIGIL_MACHINE_ID_FILE=$(machine_id s1)
@@ -50,7 +50,7 @@ s=$(seen)
 pass "a graceful stop writes the pending time ($s)"
 
 GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" \
-	"seen_flush = 1s"
+	"seen_flush = 1s" "poll_interval = 60s"
 start_center "$T/vigild.conf" "$DATA"
 beat
 t3=$(seen)
@@ -65,3 +65,20 @@ m=$(api GET /metrics)
 	fail "flushes: $(metric_value "$m" vigil_last_seen_flushes_total)"
 "$CTL" agent list | grep -q online || fail "agent not online: $("$CTL" agent list)"
 pass "with seen_flush = 1s the time is written within the interval"
+
+# A flush interval longer than the agents' poll interval would show agents
+# that check in on time as offline: it is held to poll_interval.
+stop_center
+GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" \
+	"seen_flush = 30s" "poll_interval = 2s"
+start_center "$T/vigild.conf" "$DATA"
+grep -q "seen_flush (30 s) is longer than poll_interval (2 s)" "$T/vigild.log" ||
+	fail "no warning about seen_flush > poll_interval"
+for i in 1 2 3 4 5; do
+	beat
+	t=$(date +%s)
+	next_second "$((t + 1))"
+done
+"$CTL" --json agent list --state online | grep -q "\"$AID\"" ||
+	fail "an agent checking in every 2 s is not online: $("$CTL" agent list)"
+pass "seen_flush longer than poll_interval is held to it (agent online)"

@@ -86,6 +86,25 @@ answered "$T/revoked" && fail "a revoked agent's request was answered"
 expect_contains "$(api GET /metrics)" 'vigil_tls_handshake_failures_total{reason="revoked"} 1'
 pass "a revoked agent's ticket is refused: full handshake, revoked"
 
+# The admin API never resumes (API keys and sessions are checked per
+# request, but nothing there needs tickets): TLS 1.3 and 1.2.
+for v in -tls1_3 -tls1_2; do
+	printf 'GET /api/v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+		timeout 20 openssl s_client -connect "127.0.0.1:$ADM" $v \
+			-CAfile "$PKI/ca.crt" -ign_eof -sess_out "$T/adm$v" \
+			>"$T/adm1$v" 2>&1 || true
+	grep -q 'New Session Ticket arrived' "$T/adm1$v" &&
+		fail "the admin API issued a session ticket ($v)"
+	if [ -s "$T/adm$v" ]; then
+		printf 'GET /api/v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+			timeout 20 openssl s_client -connect "127.0.0.1:$ADM" $v \
+				-CAfile "$PKI/ca.crt" -ign_eof -sess_in "$T/adm$v" \
+				>"$T/adm2$v" 2>&1 || true
+		grep -q '^Reused' "$T/adm2$v" && fail "the admin API resumed a session ($v)"
+	fi
+done
+pass "the admin API resumes no session (TLS 1.3 and 1.2)"
+
 # Off: no ticket, every connection is a full handshake.
 GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" \
 	"[gateway]" "session_tickets = 0"
