@@ -282,7 +282,8 @@ reload(struct center *c)
 	free(nc.pki_dir);
 	nc.pki_dir = strdup(c->conf.pki_dir);
 	if (make_ctxs(c, nc.gw_tickets, &gw, &adm, &err) == -1) {
-		log_warnx("vigild: reload: keeping the old certificates: %s",
+		log_warnx("vigild: reload: keeping the old TLS settings "
+		          "(certificates, session ticket keys): %s",
 		          buf_cstr(&err));
 	} else {
 		http_server_set_ssl_ctx(c->gw, gw);

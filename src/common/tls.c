@@ -1095,8 +1095,10 @@ tickets_save(const struct tls_server_state *st, struct buf *err)
 	int fd, ok;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", st->keyfile);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
-	    -1) {
+	(void)unlink(tmp); /* a leftover, or a link someone put there */
+	if ((fd =
+	         open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	              0600)) == -1) {
 		buf_printf(err, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
@@ -1142,7 +1144,13 @@ tickets_load(struct tls_server_state *st, struct buf *err)
 	if ((fd = open(st->keyfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		if (errno == ENOENT)
 			return tickets_rotate(st, (long long)time(NULL), err);
-		buf_printf(err, "%s: %s", st->keyfile, strerror(errno));
+		if (errno == ELOOP)
+			buf_printf(err,
+			           "%s: a symbolic link; refused (the ticket "
+			           "keys must be a file of their own)",
+			           st->keyfile);
+		else
+			buf_printf(err, "%s: %s", st->keyfile, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||

@@ -6,10 +6,11 @@
  * configured ones (the config holds hashes, never keys), or with a client
  * certificate from the deployment CA (verified during the handshake). A
  * certificate's role (pki_cert_role, docs/pki.md) decides: intel, update
- * and master may administer, center, scand and agent may look up, any
- * other role is refused. A certificate without a role (issued before
- * roles existed, or by hand) gets [https] cert_role, except that an agent
- * certificate of that age (O=Vigil Agent) never gets more than lookup.
+ * and master may administer, center and scand may look up, any other role
+ * (agents included: they ask their center) is refused. A certificate
+ * without a role (issued before roles existed, or by hand) gets [https]
+ * cert_role, except that an agent certificate of that age (O=Vigil Agent)
+ * is refused like any agent's.
  * Keys are random and long, so one SHA-256 is enough: there is nothing to
  * guess from the hash.
  */
@@ -158,6 +159,13 @@ legacy_agent(X509 *x)
 	return 0;
 }
 
+/* Agents ask their center (POST /v1/reputation), which asks here. Their
+ * certificates are refused: vigil-inteld does not see the revocations
+ * made on the center, so a revoked agent must not reach it directly. */
+#define AGENT_REFUSED                                                          \
+	"agent certificates may not call vigil-inteld: agents ask their "      \
+	"center (POST /v1/reputation), and revocations are only known there"
+
 /*
  * What a certificate may do here: ROLE_ADMIN, ROLE_LOOKUP, or -1 (refused,
  * with the reason in why). The table is docs/pki.md's, "Who accepts whom".
@@ -175,19 +183,23 @@ inteld_cert_role(X509 *x, int cert_role, const char **why)
 		return ROLE_ADMIN;
 	case PKI_ROLE_CENTER:
 	case PKI_ROLE_SCAND:
-	case PKI_ROLE_AGENT:
 		return ROLE_LOOKUP;
+	case PKI_ROLE_AGENT:
+		*why = AGENT_REFUSED;
+		return -1;
 	case PKI_ROLE_NONE:
-		if (legacy_agent(x))
-			return ROLE_LOOKUP;
+		if (legacy_agent(x)) {
+			*why = AGENT_REFUSED;
+			return -1;
+		}
 		return cert_role == 1 ? ROLE_ADMIN : ROLE_LOOKUP;
 	case PKI_ROLE_BAD:
 		*why = "the certificate's role extension is malformed";
 		return -1;
 	default:
 		*why = "a certificate of this role may not call vigil-inteld "
-		       "(lookups: center, scand, agent; admin: intel, "
-		       "update, master)";
+		       "(lookups: center, scand; admin: intel, update, "
+		       "master)";
 		return -1;
 	}
 }

@@ -32,7 +32,7 @@ test_roles(void **state)
 	} table[] = {
 	    {PKI_ROLE_INTEL, ROLE_ADMIN},  {PKI_ROLE_UPDATE, ROLE_ADMIN},
 	    {PKI_ROLE_MASTER, ROLE_ADMIN}, {PKI_ROLE_CENTER, ROLE_LOOKUP},
-	    {PKI_ROLE_SCAND, ROLE_LOOKUP}, {PKI_ROLE_AGENT, ROLE_LOOKUP},
+	    {PKI_ROLE_SCAND, ROLE_LOOKUP}, {PKI_ROLE_AGENT, -1},
 	    {PKI_ROLE_COLLECTOR, -1},
 	};
 	const char *why;
@@ -69,7 +69,7 @@ test_no_role(void **state)
 	assert_int_equal(inteld_cert_role(ca, 0, &why), ROLE_LOOKUP);
 	assert_int_equal(inteld_cert_role(ca, 1, &why), ROLE_ADMIN);
 	/* An agent certificate from before roles (O=Vigil Agent, no
-	 * extension): lookup, whatever cert_role says. */
+	 * extension): refused like any agent's, whatever cert_role says. */
 	assert_non_null(csr = pki_make_csr(key, "agent"));
 	assert_non_null(x = pki_sign_client(ca, cakey, csr, "agent", 60, &err));
 	{
@@ -80,7 +80,8 @@ test_no_role(void **state)
 		ASN1_OBJECT_free(obj);
 	}
 	assert_int_equal(pki_cert_role(x), PKI_ROLE_NONE);
-	assert_int_equal(inteld_cert_role(x, 1, &why), ROLE_LOOKUP);
+	assert_int_equal(inteld_cert_role(x, 1, &why), -1);
+	assert_non_null(strstr(why, "/v1/reputation"));
 	X509_free(x);
 	X509_REQ_free(csr);
 	buf_free(&err);
