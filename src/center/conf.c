@@ -50,6 +50,11 @@ const struct cfg_key center_conf_keys[] = {
      OFF(store_check_interval), 0, NULL,
      "how often the running center checks its database "
      "(vigil_store_integrity_ok)"},
+    {"store", "url", CFG_STR, NULL, 0, 0, OFF(store_url), 0, NULL,
+     "PostgreSQL instead of SQLite: a libpq URL, postgresql://user@host:"
+     "port/db?sslmode=verify-full&sslrootcert=FILE (password from a "
+     "passfile= or PGPASSFILE, or a client certificate: sslcert=, "
+     "sslkey=); unset: SQLite in data_dir/vigil.db"},
     {"center", "poll_interval", CFG_DURATION, "60s", 1, DAY, OFF(poll_interval),
      0, NULL, "how often agents check in"},
     {"center", "min_free_space", CFG_SIZE, "64M", 0, 1LL << 40,

@@ -73,10 +73,29 @@ skip() {
 	exit 77
 }
 
+# VIGIL_STORE=pg (CTest's e2e-pg/NAME): the same scenario with the center
+# on PostgreSQL. write_conf starts a throwaway cluster (pg.inc) the first
+# time and points [store] url at it; db and db_lacks read it with psql.
+VIGIL_STORE=${VIGIL_STORE:-sqlite}
+if [ "$VIGIL_STORE" = pg ]; then
+	# shellcheck source=pg.inc
+	. "$SRC/tests/e2e/pg.inc"
+fi
+
+# pg_ensure: the cluster of this scenario, started once.
+pg_ensure() {
+	[ -n "${PG_URL:-}" ] || pg_start
+}
+
 # db SQL...: runs SQL on the center's database through sqlite3. New rows sit
 # in vigil.db-wal until a checkpoint, so the vigil.db file alone is never
-# searched; sqlite3 reads the WAL as the center does.
+# searched; sqlite3 reads the WAL as the center does. On PostgreSQL, psql
+# with the same output (columns separated by |, no header).
 db() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		pg_sql -c "$1"
+		return
+	fi
 	sqlite3 -batch -cmd ".timeout 5000" "$DATA/vigil.db" "$@"
 }
 
@@ -84,7 +103,11 @@ db() {
 # database's content (a full dump through sqlite3, the WAL included).
 db_lacks() {
 	local dump
-	dump=$(sqlite3 -batch "$DATA/vigil.db" .dump) || fail "sqlite3 .dump"
+	if [ "$VIGIL_STORE" = pg ]; then
+		dump=$("$PGBIN/pg_dump" -d "$PG_URL") || fail "pg_dump"
+	else
+		dump=$(sqlite3 -batch "$DATA/vigil.db" .dump) || fail "sqlite3 .dump"
+	fi
 	grep -q '^CREATE TABLE' <<<"$dump" || fail "empty database dump"
 	if grep -qF -- "$1" <<<"$dump"; then
 		grep -F -- "$1" <<<"$dump" | head -3 >&2
@@ -124,6 +147,7 @@ make_pki() {
 write_conf() {
 	local f=$1 pki=$2 data=$3
 	shift 3
+	[ "$VIGIL_STORE" = pg ] && pg_ensure
 	{
 		echo "[center]"
 		echo "fqdn = $DOMAIN"
@@ -140,6 +164,10 @@ write_conf() {
 		echo "[admin]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${ADM_PORT:-0}"
+		if [ "$VIGIL_STORE" = pg ]; then
+			echo "[store]"
+			echo "url = $PG_URL"
+		fi
 	} >"$f"
 }
 
@@ -158,6 +186,10 @@ start_center() {
 		sleep 0.1
 	done
 	[ -s "$data/vigild.ports" ] || fail "vigild did not start"
+	if [ "$VIGIL_STORE" = pg ]; then
+		grep -q "store: PostgreSQL" "$T/vigild.log" ||
+			fail "vigild is not on PostgreSQL"
+	fi
 	GW=$(sed -E 's/.*"gateway": ([0-9]+).*/\1/' "$data/vigild.ports")
 	ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")
 	export VIGIL_SERVER="https://127.0.0.1:$ADM"
