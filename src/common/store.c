@@ -431,6 +431,41 @@ fail:
 	return NULL;
 }
 
+struct store *
+store_open_readonly(const char *target, struct buf *err)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		buf_printf(err, "%s: out of memory", target);
+		return NULL;
+	}
+	if (store_pg_is_url(target)) {
+		if ((s->pg = store_pg_open(target, err)) == NULL ||
+		    exec_plain(s, "SET default_transaction_read_only = on",
+		               err) == -1)
+			goto fail;
+		return s;
+	}
+	if (sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		buf_printf(err, "%s: %s", target,
+		           s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	return s;
+fail:
+	store_close(s);
+	return NULL;
+}
+
+int
+store_is_pg(const struct store *s)
+{
+	return s->pg != NULL;
+}
+
 void
 store_close(struct store *s)
 {

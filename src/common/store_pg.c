@@ -22,6 +22,7 @@
 #include "log.h"
 #include "store_pg.h"
 
+#define OID_BOOL 16
 #define OID_INT8 20
 #define OID_INT2 21
 #define OID_INT4 23
@@ -81,14 +82,22 @@ kind_of(const PGresult *res, PGconn *conn)
 static void
 failed(struct store_pg *p, const PGresult *res, char *msg, size_t n, int *kind)
 {
-	const char *m = res ? PQresultErrorMessage(res) : "";
+	const char *m = NULL;
+	char *q;
 	size_t len;
 
+	/* The primary message alone, on one line: "ERROR:" and the
+	 * context lines are libpq's layout, not the failure. */
+	if (res != NULL)
+		m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	if (m == NULL || *m == '\0')
 		m = PQerrorMessage(p->conn);
 	snprintf(msg, n, "%s", m);
+	for (q = msg; *q != '\0'; q++)
+		if (*q == '\n' || *q == '\t')
+			*q = ' ';
 	len = strlen(msg);
-	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+	while (len > 0 && msg[len - 1] == ' ')
 		msg[--len] = '\0';
 	*kind = kind_of(res, p->conn);
 }
@@ -304,10 +313,17 @@ store_pg_ncols(struct store_pg_res *r)
 const char *
 store_pg_text(struct store_pg_res *r, int row, int col)
 {
+	const char *v;
+
 	if (row >= PQntuples(r->res) || col >= PQnfields(r->res) ||
 	    PQgetisnull(r->res, row, col))
 		return NULL;
-	return PQgetvalue(r->res, row, col);
+	v = PQgetvalue(r->res, row, col);
+	/* A comparison is a boolean here and a 0 or 1 in SQLite: callers
+	 * read it as the integer. */
+	if (PQftype(r->res, col) == OID_BOOL)
+		return v[0] == 't' ? "1" : "0";
+	return v;
 }
 
 int
@@ -322,7 +338,7 @@ store_pg_isint(struct store_pg_res *r, int col)
 {
 	unsigned int t = PQftype(r->res, col);
 
-	return t == OID_INT8 || t == OID_INT4 || t == OID_INT2;
+	return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 || t == OID_BOOL;
 }
 
 const char *

@@ -34,6 +34,8 @@ cleanup() {
 	for p in "${PIDS[@]:-}"; do
 		[ -n "$p" ] && wait "$p" 2>/dev/null || true
 	done
+	# The database goes last: nothing of the scenario runs any more.
+	if [ "$VIGIL_STORE" = pg ]; then pg_stop; fi
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		echo "--- $0 failed (rc $rc); logs:" >&2
 		for f in "$T"/*.log; do
@@ -97,6 +99,16 @@ db() {
 		return
 	fi
 	sqlite3 -batch -cmd ".timeout 5000" "$DATA/vigil.db" "$@"
+}
+
+# db_target: what vigilctl opens for the center's database (the SQLite
+# file, or the PostgreSQL URL).
+db_target() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		echo "$PG_URL"
+	else
+		echo "$DATA/vigil.db"
+	fi
 }
 
 # db_lacks NEEDLE WHAT: fails with WHAT if NEEDLE occurs anywhere in the
