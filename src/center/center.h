@@ -165,6 +165,9 @@ int center_store_open(struct center *c, struct buf *err);
 const char *center_store_target(const struct center *c);
 /* The same for messages (no password). */
 const char *center_store_name(const struct center *c);
+/* vigild --store-copy (storecopy.c): the SQLite database from into the
+ * empty PostgreSQL database of [store] url, checked. */
+int center_store_copy(struct center *c, const char *from, struct buf *err);
 /* Runs the store's quick_check every [center] store_check_interval and
  * publishes vigil_store_integrity_ok; -1 when the timer cannot be set. */
 int center_store_check_start(struct center *c);
