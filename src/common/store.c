@@ -461,6 +461,18 @@ fail:
 }
 
 int
+store_is_url(const char *target)
+{
+	return store_pg_is_url(target);
+}
+
+const char *
+store_redact_url(const char *url)
+{
+	return store_pg_redact(url);
+}
+
+int
 store_is_pg(const struct store *s)
 {
 	return s->pg != NULL;

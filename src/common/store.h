@@ -28,6 +28,9 @@ struct store *store_open(const char *path, const char *const *migrations,
 struct store *store_open_readonly(const char *target, struct buf *err);
 /* 1 on PostgreSQL, 0 on SQLite. */
 int store_is_pg(const struct store *s);
+/* 1 when target is a PostgreSQL URL; the URL without its password. */
+int store_is_url(const char *target);
+const char *store_redact_url(const char *url);
 void store_close(struct store *s);
 int store_schema_version(struct store *s);
 

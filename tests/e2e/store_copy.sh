@@ -69,6 +69,15 @@ out=$("$CTL" audit verify --db "$PG_URL") || fail "audit verify --db URL: $out"
 expect_contains "$out" "audit log intact: $sq_audit entries, last hash $sq_last"
 pass "copied; rows counted and the audit chain verified on PostgreSQL"
 
+out=$("$CTL" store check "$PG_URL") || fail "store check URL: $out"
+expect_contains "$out" "ok (PostgreSQL answers"
+rc=0
+out=$("$CTL" store backup --url "$PG_URL" "$T/pg.backup" 2>&1) || rc=$?
+[ $rc -eq 1 ] || fail "store backup --url: rc $rc"
+expect_contains "$out" "pg_dump --format=custom --file=$T/pg.backup"
+[ ! -e "$T/pg.backup" ] || fail "store backup --url wrote a file"
+pass "vigilctl store check takes the URL; backup points at pg_dump"
+
 rc=0
 "$VIGILD" --store-copy "$DATA/vigil.db" -c "$T/vigild.conf" >"$T/copy2.out" 2>&1 || rc=$?
 [ $rc -ne 0 ] || fail "a second copy into a database with rows succeeded"
