@@ -24,7 +24,7 @@ audit_usage(FILE *f)
 	        "[--target ID]\n"
 	        "                           [--since DURATION|UNIXTIME] "
 	        "[--limit N]\n"
-	        "       vigilctl audit verify [--db FILE]\n"
+	        "       vigilctl audit verify [--db FILE|URL]\n"
 	        "  list        newest entries first (default 50, at most "
 	        "1000)\n"
 	        "  verify      recompute the hash chain from the API, or with "
