@@ -33,6 +33,10 @@
 struct store_pg {
 	PGconn *conn;
 	struct buf sql; /* the translated statement */
+	/* The parameters of the statement being sent. */
+	char ints[MAX_PARAMS][24];
+	const char *values[MAX_PARAMS];
+	unsigned int types[MAX_PARAMS];
 };
 
 struct store_pg_res {
@@ -247,9 +251,9 @@ struct store_pg_res *
 store_pg_run(struct store_pg *p, const char *sql, const struct store_arg *args,
              size_t n, long long *changed, char *msg, size_t msgn, int *kind)
 {
-	static _Thread_local char ints[MAX_PARAMS][24];
-	static _Thread_local const char *values[MAX_PARAMS];
-	static _Thread_local unsigned int types[MAX_PARAMS];
+	char(*ints)[24] = p->ints;
+	const char **values = p->values;
+	unsigned int *types = p->types;
 	struct store_pg_res *r;
 	PGresult *res;
 	size_t k;
