@@ -379,6 +379,38 @@ fail:
 	return rc;
 }
 
+/*
+ * [store] url: a PostgreSQL URL, and with -n, a database that answers
+ * (read only: -n writes nothing, and the schema is vigild's at start).
+ */
+static int
+check_store_url(const char *url, int check_only)
+{
+	struct store *s;
+	struct buf err;
+	int bad = 0;
+
+	if (!store_is_url(url)) {
+		log_warnx("check: [store] url: %s: not a PostgreSQL URL "
+		          "(postgresql://user@host:port/db?sslmode=...)",
+		          store_redact_url(url));
+		return 1;
+	}
+	if (!check_only)
+		return 0;
+	buf_init(&err, 4096);
+	if ((s = store_open_readonly(url, &err)) == NULL ||
+	    store_quick_check(s, store_redact_url(url), &err) == -1) {
+		log_warnx("check: [store] url: %s", buf_cstr(&err));
+		bad = 1;
+	} else
+		log_info("check: [store] url: %s answers",
+		         store_redact_url(url));
+	store_close(s);
+	buf_free(&err);
+	return bad;
+}
+
 int
 center_check(const struct center_conf *c, const struct center_paths *p,
              int check_only)
@@ -448,6 +480,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		}
 	}
 out:
+	if (c->store_url != NULL && check_store_url(c->store_url, check_only))
+		nerr++;
 	if (c->adm_console != NULL && console_check(c->adm_console))
 		nerr++;
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))

@@ -52,7 +52,17 @@ pass "a SQLite center with $sq_events events and $sq_audit audit entries"
 
 # Into PostgreSQL.
 pg_start
+cp "$T/vigild.conf" "$T/bad.conf"
+printf '[store]\nurl = postgresql://vigil@127.0.0.1:1/vigil\n' >>"$T/bad.conf"
+rc=0
+"$VIGILD" -n -c "$T/bad.conf" >"$T/n-bad.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] || fail "vigild -n accepted a database that does not answer"
+grep -q "check: \[store\] url: .*127.0.0.1" "$T/n-bad.log" || fail "-n: $(cat "$T/n-bad.log")"
 printf '[store]\nurl = %s\n' "$PG_URL" >>"$T/vigild.conf"
+"$VIGILD" -n -c "$T/vigild.conf" >"$T/n.log" 2>&1 || fail "vigild -n: $(cat "$T/n.log")"
+grep -q "check: \[store\] url: postgresql://vigil@127.0.0.1:$PG_PORT/vigil answers" "$T/n.log" ||
+	fail "-n did not check the database: $(cat "$T/n.log")"
+pass "vigild -n checks that the database of [store] url answers"
 out=$("$VIGILD" --store-copy "$DATA/vigil.db" -c "$T/vigild.conf" 2>"$T/copy.log") ||
 	fail "store copy: $(cat "$T/copy.log")"
 echo "$out"
