@@ -1,6 +1,8 @@
 /*
  * Fuzz target: the feed parsers (src/proto/intelfeed.c). The first byte
- * picks the format (CSV, list, MISP, STIX), the rest is the file. Besides
+ * picks the format (CSV, list, MISP, STIX) and, from its bit 4, the
+ * delta sink (revoked STIX objects handed to del, MISP events asked about
+ * and every other one passed over), the rest is the file. Besides
  * crashes it checks the promises: every entry handed over is normalised
  * (its kind set, its score 0..100, its verdict known), every note says
  * where and why, everything that goes into JSON is UTF-8, and a failed
@@ -61,15 +63,34 @@ note(void *arg, int skipped, const char *where, const char *value,
 	json_decref(j);
 }
 
+/* MISP events of a delta: every other one passed over; the uuid is a
+ * manifest key (a C string). */
+static int
+event(void *arg, const char *uuid, long long ts)
+{
+	int *n = arg;
+
+	(void)ts;
+	if (uuid == NULL)
+		abort();
+	return (*n)++ % 2;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct intel_feedopts o = {INTEL_MALICIOUS, -1, 0, "fuzz"};
-	struct intel_sink s = {add, note, NULL};
+	struct intel_sink s = {add, note, NULL, NULL, NULL};
 	struct buf err;
+	int nev = 0;
 
 	if (size < 1)
 		return 0;
+	if (data[0] & 0x10) {
+		s.del = add;
+		s.event = event;
+		s.arg = &nev;
+	}
 	buf_init(&err, 4096);
 	if (intelfeed_parse((enum intel_format)(data[0] % INTEL_FMT_N),
 	                    data + 1, size - 1, &o, &s, &err) == -1 &&

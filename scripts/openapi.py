@@ -155,7 +155,16 @@ SCHEMAS = {
                     "received_at": I, "level": NULL_S, "task_id": NULL_S, "data": OBJ,
                     "status": FINDING_STATUS, "comment": NULL_S,
                     "triaged_by": dict(NULL_S, description="user:NAME or key:ID"),
-                    "triaged_at": NULL_I}),
+                    "triaged_at": NULL_I,
+                    "intel": {"nullable": True, "type": "object",
+                              "description": "vigil-inteld's verdict on the finding's hashes, "
+                              "addresses and domains; null until it was asked",
+                              "properties": {
+                                  "verdict": {"type": "string", "enum": [
+                                      "malicious", "suspicious", "benign", "unknown"]},
+                                  "score": NULL_I,
+                                  "sources": {"type": "array", "items": OBJ},
+                                  "level_before": NULL_S, "checked_at": I}}}),
     "AuditEntry": obj({
         "id": I, "time": I, "who": dict(S, description="user:NAME or key:ID"), "addr": S,
         "action": dict(S, example="task.create"), "target": NULL_S,
@@ -560,7 +569,9 @@ listop("listFindings", "/api/v1/findings", "events",
                 ("level", TEXT, "level, e.g. alert, warning"),
                 ("rule", TEXT, "findings of this rule (the data's rule member, or "
                  "a reason's signature rule_name as in the agents' scan findings)"),
-                ("status", FINDING_STATUS, "findings in this triage state")],
+                ("status", FINDING_STATUS, "findings in this triage state"),
+                ("verdict", TEXT, "vigil-inteld's verdict: malicious, suspicious, "
+                 "benign or unknown")],
        ranges=["received_at", "time", "triaged_at"],
        sorts=["received_at", "time", "level", "status", "triaged_at", "agent_id"],
        default="-received_at", search="the finding's data (as JSON) and comment",

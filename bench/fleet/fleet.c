@@ -99,6 +99,7 @@ static struct {
 	int backoff_min, backoff_max, max_time;
 	int connect_timeout, round_timeout, events_timeout, restart_timeout;
 	int center_pid, skip_restart;
+	int no_resume; /* --no-resume: every connection a full handshake */
 } O = {
     .host = "127.0.0.1",
     .fqdn = "center.vigil.test",
@@ -541,9 +542,10 @@ struct agent {
 	X509 *cert;
 	struct bufferevent *bev;
 	struct event *timer;
-	int connected; /* TLS established */
-	int ever;      /* has been connected once */
-	int req;       /* request in flight */
+	SSL_SESSION *sess; /* the last ticket, as vigil-agent keeps it */
+	int connected;     /* TLS established */
+	int ever;          /* has been connected once */
+	int req;           /* request in flight */
 	int head_done;
 	struct resp rsp;
 	long long chunk_st;
@@ -592,7 +594,7 @@ static _Atomic long long st_connected, st_polling, st_handshakes, st_conn_fail,
     st_disconnects, st_hb_ok, st_poll_empty, st_tasks_rx, st_status_ok,
     st_status_other, st_ev_batches, st_ev_acked, st_ev_stored, st_ev_dup,
     st_ev_done, st_503, st_429, st_other, st_enrolled, st_enroll_fail,
-    st_enroll_retry, st_dead;
+    st_enroll_retry, st_dead, st_resumed;
 static _Atomic int g_errs_shown;
 
 #define INC(c)    atomic_fetch_add_explicit(&(c), 1, memory_order_relaxed)
@@ -1140,12 +1142,13 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	struct agent *a = arg;
 	unsigned long e;
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		a->connected = 1;
 		a->t_conn = now_s();
 		INC(st_connected);
 		INC(st_handshakes);
+		if (SSL_session_reused(bufferevent_openssl_get_ssl(bev)))
+			INC(st_resumed);
 		if (O.enroll) {
 			send_enroll(a);
 			return;
@@ -1217,6 +1220,9 @@ agent_connect(struct agent *a)
 	if ((ssl = SSL_new(w->ctx)) == NULL)
 		goto fail;
 	SSL_set1_host(ssl, O.fqdn);
+	SSL_set_app_data(ssl, a);
+	if (a->sess != NULL && !O.no_resume)
+		SSL_set_session(ssl, a->sess);
 	if (!O.enroll && (SSL_use_certificate(ssl, a->cert) != 1 ||
 	                  SSL_use_PrivateKey(ssl, a->key) != 1))
 		die("agent %d: cannot use its key and certificate", a->idx);
@@ -1300,6 +1306,22 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* A ticket arrived (TLS 1.3 sends them after the handshake): the agent
+ * keeps the newest for its next connection. */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct agent *a = SSL_get_app_data(ssl);
+
+	if (a == NULL || O.enroll)
+		return 0;
+	/* A copy: OpenSSL marks the connection's own session not resumable
+	 * when that connection ends in an error (the center going away). */
+	SSL_SESSION_free(a->sess);
+	a->sess = SSL_SESSION_dup(sess);
+	return 0;
+}
+
 static SSL_CTX *
 client_ctx(void)
 {
@@ -1311,6 +1333,9 @@ client_ctx(void)
 		die("%s: cannot load the CA", O.ca);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(
+	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
 	return ctx;
 }
 
@@ -1887,9 +1912,9 @@ phase_restart(void)
 	free(rc);
 	say("restart: all %d agents polling again %.2f s after SIGTERM (%.2f "
 	    "s after the center listened); reconnects p50 %.2f s p99 %.2f s "
-	    "max %.2f s after SIGTERM",
+	    "max %.2f s after SIGTERM; %lld TLS handshakes resumed in all",
 	    alive_agents(), R.back_secs, R.back_from_listen_secs, R.reconn_p50,
-	    R.reconn_p99, R.reconn_max);
+	    R.reconn_p99, R.reconn_max, GET(st_resumed));
 	mark("restart");
 }
 
@@ -1953,6 +1978,9 @@ report(void)
 	       R.restart_ok ? "ok" : (O.skip_restart ? "skipped" : "FAILED"),
 	       R.back_secs, R.stop_secs, R.start_secs, R.back_from_listen_secs,
 	       R.reconn_p50, R.reconn_p99, R.reconn_max);
+	printf("TLS resumptions         %lld of %lld handshakes%s\n",
+	       GET(st_resumed), GET(st_handshakes),
+	       O.no_resume ? " (--no-resume)" : "");
 	printf("errors                  %lld unexpected replies, %lld 503, "
 	       "%lld 429, %lld agents given up, %lld disconnects\n",
 	       GET(st_other), GET(st_503), GET(st_429), GET(st_dead),
@@ -1997,6 +2025,8 @@ report(void)
 	jnum(f, "dispatch_sent_p99", R.lat_sent_p99);
 	jnum(f, "center_hwm_mib", (double)R.hwm1_kb / 1024);
 	jnum(f, "restart_back_secs", R.restart_ok ? R.back_secs : (double)NAN);
+	jnum(f, "tls_resumed", (double)GET(st_resumed));
+	jnum(f, "tls_handshakes", (double)GET(st_handshakes));
 	jnum(f, "errors", (double)GET(st_other));
 	fprintf(f, "}\n");
 	fclose(f);
@@ -2034,6 +2064,8 @@ static const char usage[] =
     "        --events-per-agent M (100) --batch B (100) --tasks R (3)\n"
     "        --wait W (25) --hold S (30) --hb-secs S (10)\n"
     "        --connect-parallel P (256; 0 = no limit) --no-restart\n"
+    "        --no-resume (every connection a full TLS handshake; "
+    "agents resume)\n"
     "        --connect-timeout S --round-timeout S --events-timeout S\n"
     "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n";
 
@@ -2065,6 +2097,7 @@ parse_args(int argc, char **argv)
 		o_hb,
 		o_cpar,
 		o_norestart,
+		o_noresume,
 		o_ct,
 		o_rt,
 		o_et,
@@ -2098,6 +2131,7 @@ parse_args(int argc, char **argv)
 	    {"hb-secs", 1, NULL, o_hb},
 	    {"connect-parallel", 1, NULL, o_cpar},
 	    {"no-restart", 0, NULL, o_norestart},
+	    {"no-resume", 0, NULL, o_noresume},
 	    {"connect-timeout", 1, NULL, o_ct},
 	    {"round-timeout", 1, NULL, o_rt},
 	    {"events-timeout", 1, NULL, o_et},
@@ -2190,6 +2224,9 @@ parse_args(int argc, char **argv)
 			break;
 		case o_norestart:
 			O.skip_restart = 1;
+			break;
+		case o_noresume:
+			O.no_resume = 1;
 			break;
 		case o_ct:
 			O.connect_timeout = atoi(optarg);

@@ -19,6 +19,9 @@
 # and certificates. A later run with the same N starts from that copy and
 # skips enrollment; --fresh enrolls again (and measures enrollment).
 #
+# FLEET_CENTER_CONF: lines appended to the center's configuration (to
+# compare settings: seen_flush = 0, session_tickets = 0, ...).
+#
 # File descriptors: the center and the load generator each hold one per
 # agent plus a few dozen. Both get RLIMIT_NOFILE raised to the hard limit;
 # N is refused when N + 64 exceeds it.
@@ -147,6 +150,9 @@ write_conf() { # gateway port, admin port
 		listen = 127.0.0.1
 		port = $2
 	EOF
+	# Extra center settings to compare, e.g.
+	# FLEET_CENTER_CONF=$'[center]\nseen_flush = 0'
+	[ -z "${FLEET_CENTER_CONF:-}" ] || printf '%s\n' "$FLEET_CENTER_CONF" >>"$CONF"
 }
 # Ephemeral ports the first time, then the same ports for the restart.
 write_conf 0 0

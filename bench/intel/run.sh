@@ -7,8 +7,10 @@
 # lookups of 10,000 indicators (9 in 10 in the feed). Prints each figure
 # next to the issue's goal. Never part of the test run.
 #
-#   bench/intel/run.sh BUILD_DIR [--indicators N] [--seconds S]
+#   bench/intel/run.sh BUILD_DIR [--indicators N] [--seconds S] [--import-only]
 #
+# --import-only stops after the import (and a re-import of the same list,
+# which finds every entry unchanged) and the figures of both.
 # N defaults to 10,000,000 (a 361 MB feed, 2.3 GB of store; the work
 # directory is under $TMPDIR, default /tmp, removed at the end). Peak RSS
 # counts the store's pages mapped while they were written and the feed
@@ -19,7 +21,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 usage() {
-	echo "usage: $0 BUILD_DIR [--indicators N] [--seconds S]" >&2
+	echo "usage: $0 BUILD_DIR [--indicators N] [--seconds S] [--import-only]" >&2
 	exit 2
 }
 [ $# -ge 1 ] && [ "${1#--}" = "$1" ] || usage
@@ -27,10 +29,12 @@ BIN=$(cd "$1" && pwd)
 shift
 N=10000000
 SECS=10
+IMPORT_ONLY=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--indicators) N=$2; shift 2 ;;
 	--seconds) SECS=$2; shift 2 ;;
+	--import-only) IMPORT_ONLY=1; shift ;;
 	*) usage ;;
 	esac
 done
@@ -57,6 +61,7 @@ calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 mb() { calc "$1 / 1048576" 0; }
 # goal VALUE OP LIMIT: "met" or "missed"
 goal() { [ "$(calc "($1 $2 $3)" 0)" = 1 ] && echo met || echo "MISSED"; }
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$PID/stat"; }
 kb_of() { awk -v k="$1:" '$1 == k { print $2 * 1024 }' "/proc/$PID/status"; }
 
 echo "== generating $N indicators"
@@ -97,6 +102,7 @@ api -X POST -d '{"name": "bench", "priority": 50}' "$U/feeds" >/dev/null
 rss0=$(kb_of VmRSS)
 
 echo "== import of $N indicators (plain list, one HTTPS request)"
+cpu0=$(cpu_of)
 t0=$(now)
 api --max-time 1800 -X POST -H 'Content-Type: text/plain' \
 	--data-binary "@$T/feed.txt" "$U/feeds/bench/import?format=list" >"$T/report.json"
@@ -109,10 +115,25 @@ disk=$(($(du -sk "$T/data" | cut -f1) * 1024))
 mio=$(calc "$N / 1000000" 6)
 printf '   time            %8s s    %7s s per million   goal: 10 million in < 60 s: %s\n' \
 	"$secs" "$(calc "$secs / $mio")" "$(goal "$secs / $mio * 10" '<' 60)"
+printf '   vigil-inteld CPU %7s s (user + system, of the daemon during the import)\n' "$(calc "$(cpu_of) - $cpu0" 1)"
 printf '   disk            %8s MB   %7s MB per million (%s bytes per indicator)\n' \
 	"$(mb "$disk")" "$(calc "$disk / 1048576 / $mio" 0)" "$(calc "$disk / $N" 0)"
 printf '   memory (VmHWM)  %8s MB   %7s MB per million (idle before: %s MB; after: %s MB RSS, of it %s MB anonymous)\n' \
 	"$(mb "$hwm")" "$(calc "$hwm / 1048576 / $mio" 0)" "$(mb "$rss0")" "$(mb "$rss")" "$(mb "$(kb_of RssAnon)")"
+
+if [ "$IMPORT_ONLY" = 1 ]; then
+	echo "== the same list again (every entry unchanged)"
+	cpu0=$(cpu_of)
+	t0=$(now)
+	api --max-time 1800 -X POST -H 'Content-Type: text/plain' \
+		--data-binary "@$T/feed.txt" "$U/feeds/bench/import?format=list" >"$T/report.json"
+	secs=$(calc "$(now) - $t0" 3)
+	jq -c '{result, indicators, added, changed, unchanged, removed, error} | with_entries(select(.value != null))' "$T/report.json" |
+		sed 's/^/   report: /'
+	printf '   time            %8s s, vigil-inteld CPU %s s, peak RSS now %s MB\n' \
+		"$secs" "$(calc "$(cpu_of) - $cpu0" 1)" "$(mb "$(kb_of VmHWM)")"
+	exit 0
+fi
 
 # wrk: each thread walks the query list from its own offset; done() prints
 # requests, seconds, p50 and p99 in microseconds, and the failures.
@@ -186,5 +207,5 @@ bench "single, 64 connections" lookup.lua 64 1
 bench "batch 10000, 1 connection" batch.lua 1 10000
 bench "batch 10000, 2 connections" batch.lua 2 10000
 printf '   vigil-inteld CPU time: %s s, peak RSS now %s MB\n' \
-	"$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$PID/stat")" \
+	"$(cpu_of)" \
 	"$(mb "$(kb_of VmHWM)")"

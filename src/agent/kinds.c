@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "reputation.h"
 #include "scan.h"
 #include "tls.h"
 #include "taskrun.h"
@@ -74,6 +75,7 @@ struct scan_job {
 	struct walk_stats last;
 	long long last_report;
 	unsigned findings_spooled;
+	struct rep_batch *rep; /* NULL: no reputation checks */
 };
 
 /* Fetches a rule set by content hash, from the cache or the center, and
@@ -148,6 +150,9 @@ scan_on_result(const struct scan_result *r, void *arg)
 	struct scan_job *j = arg;
 	json_t *d;
 
+	/* Every file hashed goes to the reputation check; one with a rule
+	 * finding is already a finding. */
+	rep_add(j->rep, r, r->level != SCAN_LEVEL_NONE);
 	if (r->level == SCAN_LEVEL_NONE)
 		return 0;
 	if ((d = scan_result_to_json(r)) == NULL)
@@ -295,12 +300,15 @@ do_scan(struct task_run *run, struct outcome *o)
 	int rc = -1, wr;
 
 	buf_init(&err, 8192);
+	memset(&wo, 0, sizeof(wo));
 	memset(&job, 0, sizeof(job));
 	job.run = run;
-	if (nr == 0)
-		return failf(o, "no rule sets in the task");
-	src = calloc(nr, sizeof(*src));
-	bodies = calloc(nr, sizeof(*bodies));
+	/* Without rule sets a scan checks the files' reputation only. */
+	if (nr == 0 &&
+	    json_is_false(json_object_get(run->params, "reputation")))
+		return failf(o, "no rule sets in the task, and reputation off");
+	src = calloc(nr + 1, sizeof(*src));
+	bodies = calloc(nr + 1, sizeof(*bodies));
 	if (src == NULL || bodies == NULL) {
 		failf(o, "out of memory");
 		goto out;
@@ -331,6 +339,13 @@ do_scan(struct task_run *run, struct outcome *o)
 	scan_opts_default(&so);
 	if (json_object_get(run->params, "max_size") != NULL)
 		so.max_size = (uint64_t)pint(run->params, "max_size", 0);
+	/* Reputation (on unless params.reputation is false): every file's
+	 * SHA-256, checked with the center in batches. */
+	if (!json_is_false(json_object_get(run->params, "reputation")) &&
+	    (job.rep = rep_new(run, &so, &job.findings_spooled)) != NULL) {
+		so.hashes |= SCAN_HASH_SHA256;
+		wo.report_all = 1;
+	}
 	if (scan_ctx_new(bundle, &so, &ctx) != 0) {
 		failf(o, "cannot set up the scanner");
 		goto out;
@@ -345,7 +360,6 @@ do_scan(struct task_run *run, struct outcome *o)
 	}
 	json_array_foreach(paths, i, e) pv[i] = json_string_value(e);
 	json_array_foreach(excl, i, e) ev[i] = json_string_value(e);
-	memset(&wo, 0, sizeof(wo));
 	wo.exclude = ev;
 	wo.nexclude = ne;
 	wo.one_fs = json_is_true(json_object_get(run->params, "one_fs"));
@@ -361,6 +375,8 @@ do_scan(struct task_run *run, struct outcome *o)
 	memset(&ws, 0, sizeof(ws));
 	wr = np > 0 ? walk_run(ctx, pv, np, &wo, &ws) : 0;
 	o->result = stats_json(&ws);
+	rep_finish(job.rep, o->result); /* the files' last batch */
+	job.rep = NULL;
 	if (wr == 0 && json_is_true(json_object_get(run->params, "memory")))
 		wr = scan_processes(ctx, &job, o->result);
 	json_object_set_new(o->result, "ruleset_version",
@@ -376,6 +392,7 @@ do_scan(struct task_run *run, struct outcome *o)
 	}
 	rc = 0;
 out:
+	rep_finish(job.rep, NULL);
 	scan_ctx_free(ctx);
 	scan_bundle_free(bundle);
 	for (i = 0; bodies != NULL && i < nr; i++)

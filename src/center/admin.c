@@ -997,6 +997,12 @@ adm_metrics(struct http_req *r)
 	            http_server_conns(c->gw));
 	metrics_set("vigil_connections", "listener=\"admin\"",
 	            http_server_conns(c->adm));
+	metrics_set("vigil_tls_handshakes_total",
+	            "listener=\"gateway\",kind=\"full\"",
+	            (double)http_server_tls(c->gw, 0));
+	metrics_set("vigil_tls_handshakes_total",
+	            "listener=\"gateway\",kind=\"resumed\"",
+	            (double)http_server_tls(c->gw, 1));
 	for (why = 0; why < HTTP_CLOSED_NREASONS; why++) {
 		snprintf(lbl, sizeof(lbl), "listener=\"gateway\",reason=\"%s\"",
 		         http_close_reason_name(why));

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "intelc.h"
 #include "log.h"
 #include "store.h"
 
@@ -32,9 +33,10 @@ struct center_conf {
 	int store_check;                /* quick_check at start */
 	long long store_check_interval; /* seconds between checks; 0 = off */
 	char *store_url;                /* [store] url: PostgreSQL, or NULL */
-	long long min_free_space;       /* bytes; below it, no new data */
-	int log_dest;                   /* enum log_dest */
-	int log_level;                  /* enum log_level */
+	long long seen_flush; /* seconds between last_seen writes; 0 = each */
+	long long min_free_space; /* bytes; below it, no new data */
+	int log_dest;             /* enum log_dest */
+	int log_level;            /* enum log_level */
 	/* [gateway] */
 	char *gw_listen;
 	long long gw_port;
@@ -42,6 +44,7 @@ struct center_conf {
 	long long gw_timeout;
 	long long gw_max_conns;
 	long long gw_handshake_timeout;
+	long long gw_tickets; /* session ticket lifetime; 0 = no resumption */
 	long long gw_request_timeout;
 	long long gw_max_per_addr;
 	long long enroll_rate; /* attempts per source address per minute */
@@ -87,6 +90,10 @@ struct center_conf {
 	char *ldap_group_base;
 	char *ldap_group_filter; /* "(member=%s)", %s = the user's DN */
 	char *ldap_groups[5];    /* by role: ';'-separated CNs or DNs */
+	/* [intel] (vigil-inteld; off while url is NULL) */
+	struct intelc_conf intel;
+	long long intel_cache_ttl;  /* seconds a reputation answer is kept */
+	long long intel_cache_size; /* answers kept, at most */
 };
 
 /* Paths derived from pki_dir. */
@@ -94,7 +101,7 @@ enum clone_policy { CLONE_LIMIT, CLONE_TOKEN, CLONE_ALLOW };
 
 struct center_paths {
 	char ca_crt[4096], ca_key[4096], server_crt[4096], server_key[4096];
-	char db[4096], admin_key[4096], ports[4096];
+	char db[4096], admin_key[4096], ports[4096], tickets[4096];
 };
 
 struct center {
@@ -127,6 +134,7 @@ struct center {
 	struct event *ev_tick;
 	long long last_sched_minute;
 	struct ingest *ingest;        /* event batch writer thread */
+	struct intel *intel;          /* intel.c: vigil-inteld threads */
 	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
 	long long stopping;           /* when the stop began */
 	long long replied_changes;    /* store_changes() after the last
@@ -157,6 +165,19 @@ int keyproc_sign(struct center *c, const char *csr_pem, const char *cn,
                  long long lifetime, const char *requester, struct buf *out,
                  struct buf *err);
 
+/* seen.c: agents' last check-in in memory, written in batches */
+int seen_init(struct center *c);
+void seen_flush(struct center *c);
+void seen_shutdown(struct center *c); /* flushes */
+uint64_t seen_digest(const char *const *fields, size_t n);
+/* Notes a heartbeat at now with facts of this digest: 1 when the caller
+ * must write the row now (then seen_wrote once it is written), 0 when the
+ * time waits for the next flush. force: write now (back online). */
+int seen_note(struct center *c, const char *id, long long now, uint64_t facts,
+              int force);
+void seen_wrote(const char *id, uint64_t facts);
+long long seen_last(const char *id); /* noted time, or 0 */
+
 /* db.c */
 extern const char *const center_migrations[];
 /* Opens c->store after refusing a lost or damaged database (see db.c). */
@@ -173,6 +194,9 @@ int center_store_copy(struct center *c, const char *from, struct buf *err);
 int center_store_check_start(struct center *c);
 extern const size_t center_nmigrations;
 int db_is_revoked(struct store *s, const char *serial);
+/* 1 when serial is the latest certificate of the active agent agent_id. */
+int db_is_current_cert(struct store *s, const char *agent_id,
+                       const char *serial);
 /* Records a newly issued certificate and returns 0. */
 int db_add_cert(struct store *s, const char *agent_id, X509 *cert);
 json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
@@ -341,6 +365,16 @@ int space_refuse(struct http_req *r, int agent);
 extern const struct http_route settings_admin_routes[];
 int settings_require_approval(struct center *c);
 char *settings_sample_password(struct center *c); /* malloc'd */
+/* intel.c: vigil-inteld's verdicts. An enrichment thread follows the
+ * stored events with a cursor kept in the store and records the verdict
+ * on each one's hashes, addresses and domains; a reputation thread answers
+ * agents' POST /v1/reputation through a cache. Both do nothing without
+ * [intel] url. */
+int intel_start(struct center *c, struct buf *err);
+void intel_kick(struct center *c); /* new events stored */
+void intel_stop(struct center *c);
+void intel_declare_metrics(void);
+extern const struct http_route intel_gateway_routes[];
 /* ingest.c: event batches parsed by a parser thread and stored by a
  * writer thread (group commit). */
 int ingest_start(struct center *c, struct buf *err);

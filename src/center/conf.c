@@ -23,6 +23,7 @@
 
 #include "center.h"
 #include "config.h"
+#include "intelc.h"
 #include "pki.h"
 #include "tls.h"
 
@@ -55,6 +56,10 @@ const struct cfg_key center_conf_keys[] = {
      "port/db?sslmode=verify-full&sslrootcert=FILE (password from a "
      "passfile= or PGPASSFILE, or a client certificate: sslcert=, "
      "sslkey=); unset: SQLite in data_dir/vigil.db"},
+    {"center", "seen_flush", CFG_DURATION, "1s", 0, 60, OFF(seen_flush), 0,
+     NULL,
+     "how often agents' check-in times are written, all at once; 0 writes "
+     "every heartbeat (a crash loses at most this much of last_seen)"},
     {"center", "poll_interval", CFG_DURATION, "60s", 1, DAY, OFF(poll_interval),
      0, NULL, "how often agents check in"},
     {"center", "min_free_space", CFG_SIZE, "64M", 0, 1LL << 40,
@@ -79,6 +84,10 @@ const struct cfg_key center_conf_keys[] = {
      NULL,
      "connection limit (0 = as many as the file descriptor limit allows, "
      "less 100 kept for the center)"},
+    {"gateway", "session_tickets", CFG_DURATION, "12h", 0, 7 * DAY,
+     OFF(gw_tickets), 0, NULL,
+     "TLS 1.3 resumption: how long a session ticket (and each ticket key) "
+     "lasts; revocation is checked on every resumption; 0 turns it off"},
     {"gateway", "handshake_timeout", CFG_DURATION, "10s", 1, 3600,
      OFF(gw_handshake_timeout), 0, NULL,
      "total time from the connection to the end of the TLS handshake"},
@@ -204,6 +213,27 @@ const struct cfg_key center_conf_keys[] = {
      "groups whose members are analysts"},
     {"ldap", "readonly_groups", CFG_STR, NULL, 0, 0,
      OFF(ldap_groups[ROLE_READONLY]), 0, NULL, "groups whose members may read"},
+    {"intel", "url", CFG_STR, NULL, 0, 0, OFF(intel.url), 0, NULL,
+     "vigil-inteld to ask about hashes, addresses and domains "
+     "(https://HOST:10443); none by default"},
+    {"intel", "ca", CFG_STR, NULL, 0, 0, OFF(intel.ca), 0, NULL,
+     "CA file that signed vigil-inteld's certificate; default pki_dir/ca.crt"},
+    {"intel", "cert", CFG_STR, NULL, 0, 0, OFF(intel.cert), 0, NULL,
+     "client certificate (PEM, from the deployment CA) for vigil-inteld"},
+    {"intel", "key", CFG_STR, NULL, 0, 0, OFF(intel.key), 0, NULL,
+     "the client certificate's key (0600)"},
+    {"intel", "api_key_file", CFG_STR, NULL, 0, 0, OFF(intel.api_key_file), 0,
+     NULL,
+     "file holding an API key of vigil-inteld (role lookup; 0600), "
+     "instead of a client certificate"},
+    {"intel", "timeout", CFG_DURATION, "5s", 1, 300, OFF(intel.timeout), 0,
+     NULL, "time allowed for one request to vigil-inteld"},
+    {"intel", "cache_ttl", CFG_DURATION, "10m", 1, 7 * DAY,
+     OFF(intel_cache_ttl), 0, NULL,
+     "how long an answer to agents' reputation requests is kept"},
+    {"intel", "cache_size", CFG_INT, "100000", 16, 10000000,
+     OFF(intel_cache_size), 0, NULL,
+     "reputation answers kept in memory, at most"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -237,6 +267,7 @@ center_paths_init(const struct center_conf *c, struct center_paths *p)
 	join(p->db, sizeof(p->db), c->data_dir, "vigil.db");
 	join(p->admin_key, sizeof(p->admin_key), c->data_dir, "admin.key");
 	join(p->ports, sizeof(p->ports), c->data_dir, "vigild.ports");
+	join(p->tickets, sizeof(p->tickets), c->data_dir, "tickets.key");
 }
 
 static void
@@ -482,6 +513,19 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 out:
 	if (c->store_url != NULL && check_store_url(c->store_url, check_only))
 		nerr++;
+	if (c->intel.url != NULL) {
+		struct intelc_conf ic = c->intel;
+		struct intelc *cl = NULL;
+
+		if (ic.ca == NULL)
+			ic.ca = (char *)p->ca_crt;
+		buf_reset(&err);
+		if (intelc_new(&ic, &cl, &err) == -1) {
+			log_warnx("check: %s", buf_cstr(&err));
+			nerr++;
+		}
+		intelc_free(cl);
+	}
 	if (c->adm_console != NULL && console_check(c->adm_console))
 		nerr++;
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))

@@ -237,6 +237,24 @@ static const char migration_findings_level[] =
     "CREATE INDEX events_findings ON events (received_at, level, type) "
     "WHERE type = 'finding';";
 
+/* vigil-inteld's verdicts (intel.c): one row per event it was asked
+ * about (verdict unknown when nothing matched; sources the contributing
+ * indicators as JSON), the level a finding had before a malicious verdict
+ * raised it, and the enrichment's cursor (rowid of the last event
+ * handled): events after it are pending. */
+static const char migration_intel[] = "CREATE TABLE event_intel ("
+                                      " agent_id TEXT NOT NULL,"
+                                      " seq BIGINT NOT NULL,"
+                                      " verdict TEXT NOT NULL,"
+                                      " score BIGINT,"
+                                      " sources TEXT NOT NULL,"
+                                      " level_before TEXT,"
+                                      " checked_at BIGINT NOT NULL,"
+                                      " PRIMARY KEY (agent_id, seq));"
+                                      "CREATE TABLE intel_state ("
+                                      " name TEXT PRIMARY KEY,"
+                                      " cursor BIGINT NOT NULL);";
+
 /* The forwarders' cursors are positions in the events' insertion order:
  * SQLite's rowid, and on PostgreSQL a column of that name, numbered by
  * an identity (in commit order: writers take one lock, store_pg.h). The
@@ -259,6 +277,7 @@ const char *const center_migrations[] = {migration_1,
                                          migration_findings,
                                          migration_agents_last_seen,
                                          migration_findings_level,
+                                         migration_intel,
                                          migration_events_rowid};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
@@ -286,6 +305,21 @@ db_is_revoked(struct store *s, const char *serial)
 	}
 	store_done(r);
 	return revoked;
+}
+
+int
+db_is_current_cert(struct store *s, const char *agent_id, const char *serial)
+{
+	struct store_rows *r;
+	int current;
+
+	r = store_query(s,
+	                "SELECT 1 FROM agents WHERE id = ? AND cert_serial = ? "
+	                "AND status = 'active'",
+	                S_TEXT(agent_id), S_TEXT(serial));
+	current = r != NULL && store_next(r) == 1;
+	store_done(r);
+	return current;
 }
 
 int

@@ -56,16 +56,19 @@ static const struct query_field finding_fields[] = {
     {"time", "e.time", QF_INT, QF_SORT | QF_RANGE},
     {"triaged_at", "t.updated_at", QF_INT, QF_SORT | QF_RANGE | QF_NULL},
     {"agent_id", "e.agent_id", QF_TEXT, QF_SORT},
+    {"verdict", "i.verdict", QF_TEXT, QF_EQ | QF_NULL},
     {NULL, NULL, 0, 0},
 };
 
 /* (agent_id, seq) as one text value, as the events list does. */
 static const struct query_spec finding_spec = {
     .table = "events e LEFT JOIN finding_triage t ON t.agent_id = "
-             "e.agent_id AND t.seq = e.seq",
+             "e.agent_id AND t.seq = e.seq LEFT JOIN event_intel i ON "
+             "i.agent_id = e.agent_id AND i.seq = e.seq",
     .columns = "e.agent_id, e.seq, e.time, e.received_at, e.level, "
                "e.task_id, e.data, COALESCE(t.status, 'new'), t.comment, "
-               "t.updated_by, t.updated_at",
+               "t.updated_by, t.updated_at, i.verdict, i.score, i.sources, "
+               "i.level_before, i.checked_at",
     .fields = finding_fields,
     .key = "(e.agent_id || '/' || CAST(e.seq AS TEXT))",
     .key_type = QF_TEXT,
@@ -75,6 +78,23 @@ static const struct query_spec finding_spec = {
     .max_limit = 10000,
 };
 
+/* vigil-inteld's verdict on the finding's indicators (intel.c), or null
+ * while it has not been asked (no inteld, inteld down, not yet reached). */
+static json_t *
+finding_intel(struct store_rows *q)
+{
+	json_t *s;
+
+	if (store_isnull(q, 11))
+		return json_null();
+	s = json_loads(store_text(q, 13), 0, NULL);
+	return json_pack(
+	    "{s:s, s:o, s:o, s:s?, s:I}", "verdict", store_text(q, 11), "score",
+	    store_isnull(q, 12) ? json_null() : json_integer(store_int(q, 12)),
+	    "sources", s ? s : json_array(), "level_before", store_text(q, 14),
+	    "checked_at", (json_int_t)store_int(q, 15));
+}
+
 static json_t *
 finding_item(struct store_rows *q, void *arg)
 {
@@ -82,14 +102,15 @@ finding_item(struct store_rows *q, void *arg)
 
 	(void)arg;
 	return json_pack(
-	    "{s:s, s:I, s:I, s:I, s:s?, s:s?, s:o, s:s, s:s?, s:s?, s:o}",
+	    "{s:s, s:I, s:I, s:I, s:s?, s:s?, s:o, s:s, s:s?, s:s?, s:o, s:o}",
 	    "agent_id", store_text(q, 0), "seq", (json_int_t)store_int(q, 1),
 	    "time", (json_int_t)store_int(q, 2), "received_at",
 	    (json_int_t)store_int(q, 3), "level", store_text(q, 4), "task_id",
 	    store_text(q, 5), "data", d ? d : json_object(), "status",
 	    store_text(q, 7), "comment", store_text(q, 8), "triaged_by",
 	    store_text(q, 9), "triaged_at",
-	    store_isnull(q, 10) ? json_null() : json_integer(store_int(q, 10)));
+	    store_isnull(q, 10) ? json_null() : json_integer(store_int(q, 10)),
+	    "intel", finding_intel(q));
 }
 
 static void

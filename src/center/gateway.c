@@ -580,8 +580,11 @@ gw_heartbeat(struct http_req *r)
 	if (q != NULL && store_next(q) == 1) {
 		found = 1;
 		/* Offline (or never seen) until now: its state changes. */
-		was_offline = store_isnull(q, 2) ||
-		              store_int(q, 2) < now - 3 * c->conf.poll_interval;
+		long long last = store_isnull(q, 2) ? 0 : store_int(q, 2);
+
+		if (seen_last(id) > last) /* noted, not written yet */
+			last = seen_last(id);
+		was_offline = last < now - 3 * c->conf.poll_interval;
 		if (!store_isnull(q, 0))
 			mid = dup_or_null(store_text(q, 0));
 		not_after = store_int(q, 1);
@@ -619,14 +622,29 @@ gw_heartbeat(struct http_req *r)
 	}
 	ips = dump(strs_json(f.ips, f.nips));
 	macs = dump(strs_json(f.macs, f.nmacs));
-	store_exec(
-	    c->store,
-	    "UPDATE agents SET last_seen = ?, hostname = ?, fqdn = ?, os = ?, "
-	    "kernel = ?, arch = ?, ips = ?, macs = ?, agent_version = ?, "
-	    "source_addr = ? WHERE id = ?",
-	    S_INT(now), S_TEXT(f.hostname), S_TEXT(f.fqdn), S_TEXT(f.os),
-	    S_TEXT(f.kernel), S_TEXT(f.arch), S_TEXT(ips), S_TEXT(macs),
-	    S_TEXT(f.agent_version), S_TEXT(r->peer_addr), S_TEXT(id));
+	{
+		const char *facts[] = {
+		    f.hostname, f.fqdn,          f.os,
+		    f.kernel,   f.arch,          ips,
+		    macs,       f.agent_version, r->peer_addr};
+		uint64_t digest = seen_digest(facts, 9);
+
+		/* Only the time is new: seen.c writes it with the others'
+		 * (seen_flush). Changed facts, and an agent back online,
+		 * are written now. */
+		if (seen_note(c, id, now, digest, was_offline) == 1 &&
+		    store_exec(
+		        c->store,
+		        "UPDATE agents SET last_seen = ?, hostname = ?, "
+		        "fqdn = ?, os = ?, kernel = ?, arch = ?, ips = ?, "
+		        "macs = ?, agent_version = ?, source_addr = ? "
+		        "WHERE id = ?",
+		        S_INT(now), S_TEXT(f.hostname), S_TEXT(f.fqdn),
+		        S_TEXT(f.os), S_TEXT(f.kernel), S_TEXT(f.arch),
+		        S_TEXT(ips), S_TEXT(macs), S_TEXT(f.agent_version),
+		        S_TEXT(r->peer_addr), S_TEXT(id)) >= 0)
+			seen_wrote(id, digest);
+	}
 	metrics_add("vigil_heartbeats_total", NULL, 1);
 	if (was_offline) /* stream.c sends "offline" */
 		stream_emit(

@@ -269,6 +269,7 @@ ingest_done(evutil_socket_t fd, short what, void *arg)
 	for (j = jobs; j != NULL; j = j->next)
 		if (j->stored > 0) {
 			forward_kick(g->c); /* targets that are up send */
+			intel_kick(g->c);   /* verdicts for them */
 			break;
 		}
 	for (j = jobs; j != NULL; j = j->next) {

@@ -69,6 +69,23 @@ revoked_cb(X509 *leaf, void *arg)
 	return rc;
 }
 
+/* A session is resumed only with the agent's current certificate: after
+ * a renewal the old one (still valid, not revoked) must not carry on
+ * through tickets, or the center would keep asking for renewals. */
+static int
+stale_cb(X509 *leaf, void *arg)
+{
+	struct center *c = arg;
+	char *serial = tls_serial_hex(leaf), *cn = tls_subject_cn(leaf);
+	int rc;
+
+	rc = serial == NULL || cn == NULL ||
+	     !db_is_current_cert(c->store, cn, serial);
+	free(serial);
+	free(cn);
+	return rc;
+}
+
 static void
 tls_fail_cb(const char *reason)
 {
@@ -143,6 +160,9 @@ declare_metrics(void)
 {
 	metrics_declare("vigil_http_requests_total", METRIC_COUNTER,
 	                "HTTP requests by listener, route and status");
+	metrics_declare("vigil_tls_handshakes_total", METRIC_COUNTER,
+	                "TLS connections that sent a request, by handshake: "
+	                "full or resumed from a session ticket");
 	metrics_declare("vigil_connections", METRIC_GAUGE,
 	                "open connections by listener");
 	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
@@ -177,14 +197,22 @@ declare_metrics(void)
 	                "store latency by operation");
 }
 
+/* tickets: [gateway] session_tickets of the configuration being applied. */
 static int
-make_ctxs(struct center *c, SSL_CTX **gw, SSL_CTX **adm, struct buf *err)
+make_ctxs(struct center *c, long long tickets, SSL_CTX **gw, SSL_CTX **adm,
+          struct buf *err)
 {
 	*gw = tls_server_ctx(c->paths.server_crt, c->paths.server_key,
 	                     c->paths.ca_crt, TLS_CLIENT_OPTIONAL, revoked_cb,
 	                     c, err);
 	if (*gw == NULL)
 		return -1;
+	if (tickets > 0 && tls_server_tickets(*gw, c->paths.tickets, tickets,
+	                                      stale_cb, c, err) == -1) {
+		SSL_CTX_free(*gw);
+		*gw = NULL;
+		return -1;
+	}
 	*adm = tls_server_ctx(c->paths.server_crt, c->paths.server_key, NULL,
 	                      TLS_CLIENT_NONE, NULL, NULL, err);
 	if (*adm == NULL) {
@@ -264,7 +292,7 @@ reload(struct center *c)
 	nc.data_dir = strdup(c->conf.data_dir);
 	free(nc.pki_dir);
 	nc.pki_dir = strdup(c->conf.pki_dir);
-	if (make_ctxs(c, &gw, &adm, &err) == -1) {
+	if (make_ctxs(c, nc.gw_tickets, &gw, &adm, &err) == -1) {
 		log_warnx("vigild: reload: keeping the old certificates: %s",
 		          buf_cstr(&err));
 	} else {
@@ -605,6 +633,7 @@ main(int argc, char **argv)
 	audit_declare_metrics();
 	space_declare_metrics();
 	stream_declare_metrics();
+	intel_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
 	event_set_log_callback(vigild_event_log);
@@ -625,7 +654,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (admin_bootstrap_key(&c, &err) == -1 || load_ca(&c, &err) == -1 ||
-	    make_ctxs(&c, &c.gw_ctx, &c.adm_ctx, &err) == -1) {
+	    make_ctxs(&c, c.conf.gw_tickets, &c.gw_ctx, &c.adm_ctx, &err) ==
+	        -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
@@ -650,10 +680,10 @@ main(int argc, char **argv)
 	al.request_timeout = (int)c.conf.adm_request_timeout;
 	al.max_per_addr = (int)c.conf.adm_max_per_addr;
 	{
-		const struct http_route *gwp[] = {gateway_routes,
-		                                  tasks_gateway_routes,
-		                                  events_gateway_routes};
-		c.gw_routes = routes_merge(gwp, 3);
+		const struct http_route *gwp[] = {
+		    gateway_routes, tasks_gateway_routes, events_gateway_routes,
+		    intel_gateway_routes};
+		c.gw_routes = routes_merge(gwp, 4);
 		c.adm_routes = admin_table();
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
@@ -709,17 +739,25 @@ main(int argc, char **argv)
 		log_warnx("vigild: event writer: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (intel_start(&c, &err) == -1) {
+		log_warnx("vigild: [intel]: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (forward_init(&c) == -1)
 		fatalx("vigild: cannot start forwarding");
 	if (center_store_check_start(&c) == -1)
 		fatalx("vigild: cannot start the store check timer");
+	if (seen_init(&c) == -1)
+		fatalx("vigild: cannot start the check-in writer");
 	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
 	tasks_shutdown(&c);
+	seen_shutdown(&c); /* writes the check-in times noted */
 	stream_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
+	intel_stop(&c);
 	syslogin_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);

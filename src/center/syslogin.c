@@ -174,6 +174,7 @@ udp_cb(evutil_socket_t fd, short what, void *arg)
 	if (began && store_commit(c->store) == -1)
 		store_rollback(c->store);
 	forward_kick(c);
+	intel_kick(c);
 }
 
 static int
@@ -243,6 +244,7 @@ drain(struct center *c, struct conn *cn, int at_eof)
 	if (began && store_commit(c->store) == -1)
 		store_rollback(c->store);
 	forward_kick(c);
+	intel_kick(c);
 	return rc;
 }
 

@@ -48,6 +48,7 @@ static const struct task_param scan_params[] = {
     {"rules", P_STRLIST, 0, 1, 128},
     {"max_size", P_INT, 0, 1, 1LL << 40},
     {"one_fs", P_BOOL, 0, 0, 0},
+    {"reputation", P_BOOL, 0, 0, 0},
     {"files_per_sec", P_INT, 0, 0, 1000000},
     {"mb_per_sec", P_INT, 0, 0, 100000},
     {"nice", P_INT, 0, 0, 19},
@@ -219,7 +220,8 @@ params_check(const struct task_kind *k, json_t *params, struct buf *err)
 
 /*
  * scan: rule set names become [{"id", "name", "kind"}] so agents fetch
- * them by content hash; no names = every rule set.
+ * them by content hash; no names = every rule set; none at all is a scan
+ * by reputation only.
  */
 static int
 resolve_rules(struct center *c, json_t *params, struct buf *err)
@@ -258,10 +260,13 @@ resolve_rules(struct center *c, json_t *params, struct buf *err)
 		              "exist (see vigilctl rules list)");
 		return -1;
 	}
-	if (json_array_size(out) == 0) {
+	/* No rule set at all: a scan by reputation only (every file's
+	 * SHA-256 checked with vigil-inteld), unless that is turned off. */
+	if (json_array_size(out) == 0 &&
+	    json_is_false(json_object_get(params, "reputation"))) {
 		json_decref(out);
-		buf_puts(err, "params.rules: no rule sets; add one first with "
-		              "vigilctl rules add");
+		buf_puts(err, "params.rules: no rule sets, and reputation is "
+		              "off; add one first with vigilctl rules add");
 		return -1;
 	}
 	json_object_set_new(params, "rules", out);
@@ -442,6 +447,22 @@ tasks_wake_committed(void *arg, int committed)
 	free(w);
 }
 
+struct run_args {
+	const char *task;
+	char **agents;
+	long long now;
+};
+
+static void
+run_fill(void *arg, size_t i, struct store_arg *v)
+{
+	const struct run_args *a = arg;
+
+	v[0] = S_TEXT(a->task);
+	v[1] = S_TEXT(a->agents[i]);
+	v[2] = S_INT(a->now);
+}
+
 /*
  * Creates a task from spec {"kind", "params", "target", "timeout",
  * "expires"} (already merged with its template) and its runs. Returns the
@@ -458,6 +479,7 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	long long timeout, expires, now = (long long)time(NULL);
 	char *ps = NULL, *ts = NULL, **agents = NULL;
 	size_t nagents = 0, cap = 0, i;
+	struct run_args ra;
 	int rc = -1;
 
 	json_object_foreach(spec, key, v)
@@ -533,13 +555,16 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	               S_INT(now), S_TEXT(by), S_INT(timeout),
 	               S_INT(now + expires), S_TEXT(schedule_id)) != 1)
 		goto rollback;
-	for (i = 0; i < nagents; i++)
-		if (store_exec(
-		        c->store,
-		        "INSERT INTO task_runs (task_id, agent_id, state, "
-		        "updated_at) VALUES (?, ?, 'queued', ?)",
-		        S_TEXT(out_id), S_TEXT(agents[i]), S_INT(now)) != 1)
-			goto rollback;
+	/* One statement prepared once for every run: a task for the whole
+	 * fleet must not hold the admin API for seconds. */
+	ra.task = out_id;
+	ra.agents = agents;
+	ra.now = now;
+	if (store_exec_each(c->store,
+	                    "INSERT INTO task_runs (task_id, agent_id, state, "
+	                    "updated_at) VALUES (?, ?, 'queued', ?)",
+	                    3, nagents, run_fill, &ra) != (int)nagents)
+		goto rollback;
 	if (store_commit(c->store) == -1)
 		goto rollback;
 	metrics_add("vigil_tasks_created_total", NULL, 1);

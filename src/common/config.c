@@ -409,7 +409,11 @@ cfg_set(struct cfg_state *st, const struct cfg_key *k, const char *v,
 		}
 		break;
 	case CFG_DURATION:
-		if (str_to_duration(v, &n) == -1) {
+		/* 0 where the key allows it (min 0): "off" or "at once". */
+		cfg_bounds(k, &min, &max);
+		if (min == 0 && (strcmp(v, "0") == 0 || strcmp(v, "0s") == 0))
+			n = 0;
+		else if (str_to_duration(v, &n) == -1) {
 			if (errno == ERANGE)
 				buf_printf(
 				    msg,

@@ -86,6 +86,7 @@ struct http_conn {
 	evutil_socket_t fd;
 	int busy;       /* a request is in a handler or its reply being sent */
 	int handshaken; /* the TLS handshake was seen complete */
+	int counted;    /* its handshake counted (full or resumed) */
 };
 
 struct http_fresh {
@@ -94,6 +95,7 @@ struct http_fresh {
 };
 
 struct http_server {
+	unsigned long handshakes[2]; /* full, resumed (http_server_tls) */
 	struct event_base *base;
 	struct evhttp *http;
 	SSL_CTX *ssl_ctx; /* our own reference; NULL = plain HTTP */
@@ -422,6 +424,16 @@ http_conn_busy(struct http_conn *c)
 {
 	if (c->busy)
 		return;
+	if (!c->counted) {
+		struct bufferevent *bev;
+		SSL *ssl;
+
+		c->counted = 1;
+		if ((bev = evhttp_connection_get_bufferevent(c->evcon)) !=
+		        NULL &&
+		    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL)
+			c->s->handshakes[SSL_session_reused(ssl) ? 1 : 0]++;
+	}
 	c->busy = 1;
 	c->handshaken = 1;
 	http_wait_unlink(c);
@@ -1280,6 +1292,12 @@ int
 http_server_conns(const struct http_server *s)
 {
 	return s->conns;
+}
+
+unsigned long
+http_server_tls(const struct http_server *s, int resumed)
+{
+	return s->handshakes[resumed ? 1 : 0];
 }
 
 /* --- request helpers ---------------------------------------------------- */

@@ -173,6 +173,9 @@ void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 void http_server_free(struct http_server *s);
 /* Number of open connections. */
 int http_server_conns(const struct http_server *s);
+/* TLS connections that sent a request, by handshake: full (resumed 0) or
+ * resumed from a session ticket (1). */
+unsigned long http_server_tls(const struct http_server *s, int resumed);
 /* Connections closed for one reason since the start, and the reason's
  * name for a metric label ("handshake_timeout", "request_timeout",
  * "evicted", "per_addr_limit", "full"). */

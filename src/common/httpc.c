@@ -66,10 +66,51 @@ struct httpc_call {
 static int httpc_ex_idx = -1;
 static pthread_once_t httpc_ex_once = PTHREAD_ONCE_INIT;
 
+/*
+ * TLS sessions are shared by every request of the process: a program that
+ * calls the same server again (the agent: heartbeat, task poll, events)
+ * resumes its TLS 1.3 session from the ticket instead of a full handshake.
+ * libcurl reuses a session only for the same host, port and TLS options
+ * (CA file, client certificate, verification), and the server checks the
+ * client certificate's revocation again on resumption (tls.c).
+ */
+static CURLSH *httpc_share;
+static pthread_mutex_t httpc_share_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+httpc_share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *arg)
+{
+	(void)c;
+	(void)d;
+	(void)a;
+	(void)arg;
+	pthread_mutex_lock(&httpc_share_mu);
+}
+
+static void
+httpc_share_unlock(CURL *c, curl_lock_data d, void *arg)
+{
+	(void)c;
+	(void)d;
+	(void)arg;
+	pthread_mutex_unlock(&httpc_share_mu);
+}
+
 static void
 httpc_ex_init(void)
 {
 	httpc_ex_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	/* Without a share every request is a full handshake, as before. */
+	if ((httpc_share = curl_share_init()) != NULL &&
+	    (curl_share_setopt(httpc_share, CURLSHOPT_LOCKFUNC,
+	                       httpc_share_lock) != CURLSHE_OK ||
+	     curl_share_setopt(httpc_share, CURLSHOPT_UNLOCKFUNC,
+	                       httpc_share_unlock) != CURLSHE_OK ||
+	     curl_share_setopt(httpc_share, CURLSHOPT_SHARE,
+	                       CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+		curl_share_cleanup(httpc_share);
+		httpc_share = NULL;
+	}
 }
 
 int
@@ -84,6 +125,10 @@ httpc_global_init(void)
 void
 httpc_global_cleanup(void)
 {
+	if (httpc_share != NULL) {
+		curl_share_cleanup(httpc_share);
+		httpc_share = NULL;
+	}
 	curl_global_cleanup();
 }
 
@@ -893,6 +938,8 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_NOSIGNAL, 1L);
+	if (httpc_share != NULL)
+		SET(CURLOPT_SHARE, httpc_share);
 	SET(CURLOPT_PROTOCOLS_STR, "https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_ERRORBUFFER, errbuf);

@@ -234,6 +234,157 @@ fail:
 	return -1;
 }
 
+static const char *const role_names[] = {
+    NULL, "center", "scand", "intel", "update", "master", "collector", "agent",
+};
+#define NROLES (sizeof(role_names) / sizeof(role_names[0]))
+
+const char *
+pki_role_name(int role)
+{
+	return role > 0 && (size_t)role < NROLES ? role_names[role] : NULL;
+}
+
+int
+pki_role_from_name(const char *s)
+{
+	for (size_t i = 1; s != NULL && i < NROLES; i++)
+		if (strcmp(s, role_names[i]) == 0)
+			return (int)i;
+	return PKI_ROLE_BAD;
+}
+
+/* The role extension: a DER UTF8String of the name, never critical (a TLS
+ * peer that does not know the OID must still accept the certificate). */
+static int
+add_role(X509 *x, int role)
+{
+	const char *name = pki_role_name(role);
+	ASN1_UTF8STRING *str = NULL;
+	ASN1_OCTET_STRING *os = NULL;
+	ASN1_OBJECT *obj = NULL;
+	X509_EXTENSION *ext = NULL;
+	unsigned char *der = NULL;
+	int len, rc = -1;
+
+	if (name == NULL)
+		return -1;
+	if ((str = ASN1_UTF8STRING_new()) == NULL ||
+	    ASN1_STRING_set(str, name, -1) != 1 ||
+	    (len = i2d_ASN1_UTF8STRING(str, &der)) <= 0)
+		goto fail;
+	if ((os = ASN1_OCTET_STRING_new()) == NULL ||
+	    ASN1_OCTET_STRING_set(os, der, len) != 1)
+		goto fail;
+	if ((obj = OBJ_txt2obj(PKI_ROLE_OID, 1)) == NULL ||
+	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL ||
+	    X509_add_ext(x, ext, -1) != 1)
+		goto fail;
+	rc = 0;
+fail:
+	X509_EXTENSION_free(ext);
+	ASN1_OBJECT_free(obj);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_UTF8STRING_free(str);
+	OPENSSL_free(der);
+	return rc;
+}
+
+int
+pki_cert_role(X509 *x)
+{
+	ASN1_OBJECT *obj;
+	ASN1_OCTET_STRING *os;
+	ASN1_UTF8STRING *str = NULL;
+	const unsigned char *p;
+	int idx, role = PKI_ROLE_BAD, len;
+
+	if (x == NULL || (obj = OBJ_txt2obj(PKI_ROLE_OID, 1)) == NULL) {
+		ERR_clear_error();
+		return PKI_ROLE_BAD;
+	}
+	if ((idx = X509_get_ext_by_OBJ(x, obj, -1)) < 0) {
+		role = PKI_ROLE_NONE;
+		goto done;
+	}
+	/* Two role extensions would leave the answer to whichever a reader
+	 * happens to look at first: refused. */
+	if (X509_get_ext_by_OBJ(x, obj, idx) >= 0)
+		goto done;
+	os = X509_EXTENSION_get_data(X509_get_ext(x, idx));
+	p = ASN1_STRING_get0_data(os);
+	len = ASN1_STRING_length(os);
+	if ((str = d2i_ASN1_UTF8STRING(NULL, &p, len)) == NULL ||
+	    p != ASN1_STRING_get0_data(os) + len)
+		goto done;
+	for (size_t i = 1; i < NROLES; i++)
+		if ((size_t)ASN1_STRING_length(str) == strlen(role_names[i]) &&
+		    memcmp(ASN1_STRING_get0_data(str), role_names[i],
+		           strlen(role_names[i])) == 0)
+			role = (int)i;
+done:
+	ASN1_UTF8STRING_free(str);
+	ASN1_OBJECT_free(obj);
+	ERR_clear_error();
+	return role;
+}
+
+X509 *
+pki_issue_role(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, int role, int usage,
+               const char *name, const char *const *sans, size_t nsans,
+               long long days)
+{
+	GENERAL_NAMES *gens = NULL;
+	X509_NAME *subj = NULL;
+	X509 *x = NULL;
+	const char *eku;
+
+	if (ca == NULL || cakey == NULL || key == NULL || name == NULL ||
+	    pki_role_name(role) == NULL || days < 1 || days > PKI_MAX_DAYS ||
+	    (nsans > 0 && sans == NULL))
+		goto fail;
+	if (usage == (PKI_USE_SERVER | PKI_USE_CLIENT))
+		eku = "serverAuth,clientAuth";
+	else if (usage == PKI_USE_SERVER)
+		eku = "serverAuth";
+	else if (usage == PKI_USE_CLIENT)
+		eku = "clientAuth";
+	else
+		goto fail;
+	if (pki_key_matches(ca, cakey) != 1)
+		goto fail;
+	if ((subj = X509_NAME_new()) == NULL ||
+	    add_name_entry(subj, "O", "Vigil") == -1 ||
+	    (strlen(name) <= 64 && add_name_entry(subj, "CN", name) == -1))
+		goto fail;
+	if ((x = new_cert(subj, ca, key, days * 86400)) == NULL)
+		goto fail;
+	if (add_std_exts(x, ca, "critical,CA:FALSE",
+	                 "critical,digitalSignature", eku) == -1 ||
+	    add_role(x, role) == -1)
+		goto fail;
+	if ((gens = sk_GENERAL_NAME_new_null()) == NULL ||
+	    push_san(gens, name) == -1)
+		goto fail;
+	for (size_t i = 0; i < nsans; i++)
+		if (sans[i] == NULL || push_san(gens, sans[i]) == -1)
+			goto fail;
+	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
+	                      X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+	if (X509_sign(x, cakey, EVP_sha256()) <= 0)
+		goto fail;
+	GENERAL_NAMES_free(gens);
+	X509_NAME_free(subj);
+	return x;
+fail:
+	ERR_clear_error();
+	GENERAL_NAMES_free(gens);
+	X509_NAME_free(subj);
+	X509_free(x);
+	return NULL;
+}
+
 X509 *
 pki_make_ca(EVP_PKEY *key, const char *cn, long long days)
 {
@@ -287,7 +438,8 @@ pki_make_server_cert(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, const char *fqdn,
 	if ((x = new_cert(name, ca, key, days * 86400)) == NULL)
 		goto fail;
 	if (add_std_exts(x, ca, "critical,CA:FALSE",
-	                 "critical,digitalSignature", "serverAuth") == -1)
+	                 "critical,digitalSignature", "serverAuth") == -1 ||
+	    add_role(x, PKI_ROLE_CENTER) == -1)
 		goto fail;
 	if ((gens = sk_GENERAL_NAME_new_null()) == NULL ||
 	    push_san(gens, fqdn) == -1)
@@ -398,6 +550,7 @@ pki_sign_client(X509 *ca, EVP_PKEY *cakey, X509_REQ *csr, const char *cn,
 	                  lifetime_secs)) == NULL ||
 	    add_std_exts(x, ca, "critical,CA:FALSE",
 	                 "critical,digitalSignature", "clientAuth") == -1 ||
+	    add_role(x, PKI_ROLE_AGENT) == -1 ||
 	    X509_sign(x, cakey, EVP_sha256()) <= 0) {
 		buf_puts(err, "sign: cannot build the certificate");
 		goto fail;

@@ -27,14 +27,15 @@ X509 *pki_make_ca(EVP_PKEY *key, const char *cn, long long days);
 
 /* Server certificate for the center: CN = fqdn; SAN = fqdn plus each of
  * sans[] (entries that parse as IPv4/IPv6 become IP SANs, others DNS);
- * EKU serverAuth. */
+ * role center; EKU serverAuth. */
 X509 *pki_make_server_cert(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key,
                            const char *fqdn, const char *const *sans,
                            size_t nsans, long long days);
 
 /* Client certificate from a CSR: the CSR's signature is verified and its key
  * must be EC P-256 (else -1 with a message); subject = CN=<cn>, O=Vigil
- * Agent (whatever the CSR asked for); EKU clientAuth; lifetime_secs from
+ * Agent (whatever the CSR asked for); role agent; EKU clientAuth;
+ * lifetime_secs from
  * now (notBefore 5 minutes back for clock skew). */
 X509 *pki_sign_client(X509 *ca, EVP_PKEY *cakey, X509_REQ *csr, const char *cn,
                       long long lifetime_secs, struct buf *err);
@@ -44,6 +45,46 @@ int pki_check_csr(X509_REQ *csr, struct buf *err);
 
 /* CSR for key with subject CN = cn. */
 X509_REQ *pki_make_csr(EVP_PKEY *key, const char *cn);
+
+/*
+ * Roles. Each certificate a deployment issues names the component it was
+ * issued to in a private, non-critical extension (docs/pki.md says why an
+ * extension and not the subject's OU). The OID is under 2.25, the arc of
+ * OIDs made from a UUID (ITU-T X.667), which needs no registration: UUID
+ * e52bd611-04f9-424e-a9f6-83eced816619 plus ".1" for the role. The value
+ * is a DER UTF8String holding one role name.
+ */
+#define PKI_ROLE_OID "2.25.304620821583735952378613543324008670745.1"
+
+enum pki_role {
+	PKI_ROLE_BAD = -1, /* an extension that is malformed or repeated */
+	PKI_ROLE_NONE = 0, /* no role extension (certificates made before) */
+	PKI_ROLE_CENTER,
+	PKI_ROLE_SCAND,
+	PKI_ROLE_INTEL,
+	PKI_ROLE_UPDATE,
+	PKI_ROLE_MASTER,
+	PKI_ROLE_COLLECTOR,
+	PKI_ROLE_AGENT,
+};
+
+/* "center" ... "agent"; NULL for NONE/BAD. */
+const char *pki_role_name(int role);
+/* The role named s, or PKI_ROLE_BAD. */
+int pki_role_from_name(const char *s);
+/* The role written into x, PKI_ROLE_NONE without one, PKI_ROLE_BAD when
+ * the extension is there but not exactly one well-formed known role. */
+int pki_cert_role(X509 *x);
+
+#define PKI_USE_SERVER 1
+#define PKI_USE_CLIENT 2
+
+/* A component's certificate: CN = name (when it fits 64 characters), O =
+ * Vigil, the role extension, SAN = name plus sans[] (IP or DNS), EKU
+ * serverAuth and/or clientAuth as usage says. */
+X509 *pki_issue_role(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, int role,
+                     int usage, const char *name, const char *const *sans,
+                     size_t nsans, long long days);
 
 /* 1 when cert's public key matches key. */
 int pki_key_matches(X509 *cert, EVP_PKEY *key);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -38,6 +39,17 @@
 struct tls_server_state {
 	tls_revoked_fn revoked;
 	void *arg;
+	/* Session tickets (tls_server_tickets): keys[0] seals new tickets,
+	 * keys[1] (when nkeys is 2) still opens the ones sealed before the
+	 * last rotation. */
+	struct ticket_key {
+		unsigned char name[16], aes[32], hmac[32];
+	} keys[2];
+	int nkeys;
+	long long rotated, lifetime;
+	char keyfile[4096];
+	tls_revoked_fn stale; /* a ticket for this leaf is not honoured */
+	void *stale_arg;
 };
 
 static void (*failure_hook)(const char *reason);
@@ -1047,9 +1059,9 @@ tls_server_ctx(const char *cert, const char *key, const char *ca,
 		tls_errors(err);
 		goto fail;
 	}
-	/* No resumption: a resumed session skips certificate verification and
-	 * with it the revocation hook, so a revoked agent could carry on with
-	 * an old session. Full handshakes on ECDSA P-256 are cheap. */
+	/* No resumption unless tls_server_tickets turns it on: a resumed
+	 * session skips certificate verification, so the ticket callback
+	 * there repeats the revocation and expiry checks. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx, 0);
@@ -1065,6 +1077,219 @@ fail:
 	free(st);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/*
+ * Session tickets. A ticket carries the session's secrets and the client's
+ * certificate, sealed with the server's ticket key: whoever holds that key
+ * can mint a session for any agent, so the key file is as secret as the
+ * server key (0600, beside the store). Keys rotate every lifetime; the
+ * previous key opens older tickets for one more lifetime, then they need a
+ * full handshake. Written whole (temporary file, fsync, rename).
+ */
+static int
+tickets_save(const struct tls_server_state *st, struct buf *err)
+{
+	char tmp[4200];
+	int fd, ok;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", st->keyfile);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1) {
+		buf_printf(err, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	ok = write(fd, st->keys, sizeof(st->keys[0]) * (size_t)st->nkeys) ==
+	         (ssize_t)(sizeof(st->keys[0]) * (size_t)st->nkeys) &&
+	     fsync(fd) == 0;
+	if (close(fd) == -1 || !ok || rename(tmp, st->keyfile) == -1) {
+		buf_printf(err, "%s: %s", st->keyfile, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* A new sealing key; the current one becomes the previous. */
+static int
+tickets_rotate(struct tls_server_state *st, long long now, struct buf *err)
+{
+	struct ticket_key k;
+
+	if (RAND_bytes((unsigned char *)&k, sizeof(k)) != 1) {
+		buf_puts(err, "session ticket key: no random bytes");
+		return -1;
+	}
+	if (st->nkeys > 0) {
+		st->keys[1] = st->keys[0];
+		st->nkeys = 2;
+	} else
+		st->nkeys = 1;
+	st->keys[0] = k;
+	OPENSSL_cleanse(&k, sizeof(k));
+	st->rotated = now;
+	return tickets_save(st, err);
+}
+
+static int
+tickets_load(struct tls_server_state *st, struct buf *err)
+{
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(st->keyfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			return tickets_rotate(st, (long long)time(NULL), err);
+		buf_printf(err, "%s: %s", st->keyfile, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (sb.st_mode & 077) != 0) {
+		close(fd);
+		buf_printf(err,
+		           "%s: not a regular file readable by its owner "
+		           "only (chmod 600 %s, or remove it: a new key is "
+		           "made and agents do one full handshake)",
+		           st->keyfile, st->keyfile);
+		return -1;
+	}
+	n = read(fd, st->keys, sizeof(st->keys));
+	close(fd);
+	if (n != (ssize_t)sizeof(st->keys[0]) &&
+	    n != (ssize_t)sizeof(st->keys)) {
+		buf_printf(err,
+		           "%s: not a session ticket key file (%zd bytes); "
+		           "remove it and a new one is made",
+		           st->keyfile, n);
+		return -1;
+	}
+	st->nkeys = n == (ssize_t)sizeof(st->keys) ? 2 : 1;
+	st->rotated = (long long)sb.st_mtime;
+	if ((long long)time(NULL) - st->rotated >= st->lifetime)
+		return tickets_rotate(st, (long long)time(NULL), err);
+	return 0;
+}
+
+static int
+ticket_mac_init(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+{
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	                                      (void *)k->hmac, sizeof(k->hmac)),
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	                                     (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end()};
+
+	return EVP_MAC_CTX_set_params(hctx, params) == 1 ? 0 : -1;
+}
+
+/* OpenSSL's ticket key callback: 1 sealed/opened, 2 opened with the
+ * previous key (send a fresh ticket), 0 unknown key (full handshake),
+ * -1 error. */
+static int
+ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+              EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls_server_state *st =
+	    SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_ex_idx);
+	long long now = (long long)time(NULL);
+	struct buf err;
+	int i;
+
+	if (st == NULL || st->nkeys == 0)
+		return enc ? -1 : 0;
+	if (enc) {
+		if (now - st->rotated >= st->lifetime) {
+			/* Rotated in memory even when the file cannot be
+			 * written: a restart then costs one full handshake. */
+			buf_init(&err, 256);
+			(void)tickets_rotate(st, now, &err);
+			buf_free(&err);
+		}
+		memcpy(name, st->keys[0].name, 16);
+		if (RAND_bytes(iv, 16) != 1 ||
+		    EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL,
+		                       st->keys[0].aes, iv) != 1 ||
+		    ticket_mac_init(hctx, &st->keys[0]) == -1)
+			return -1;
+		return 1;
+	}
+	for (i = 0; i < st->nkeys; i++)
+		if (CRYPTO_memcmp(name, st->keys[i].name, 16) == 0)
+			break;
+	if (i == st->nkeys)
+		return 0;
+	if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, st->keys[i].aes,
+	                       iv) != 1 ||
+	    ticket_mac_init(hctx, &st->keys[i]) == -1)
+		return -1;
+	return i == 0 ? 1 : 2;
+}
+
+/* Every resumption is checked like a full handshake's end: a ticket whose
+ * client certificate has expired or been revoked since is ignored, and the
+ * full handshake that follows refuses the certificate. */
+static SSL_TICKET_RETURN
+ticket_open_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
+               size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	struct tls_server_state *st = arg;
+	X509 *peer;
+
+	(void)ssl;
+	(void)keyname;
+	(void)keyname_len;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		break;
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default:
+		return SSL_TICKET_RETURN_ABORT;
+	}
+	if ((peer = SSL_SESSION_get0_peer(ss)) != NULL) {
+		if (X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0)
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		if (st->revoked != NULL && st->revoked(peer, st->arg) == 1)
+			return SSL_TICKET_RETURN_IGNORE;
+		if (st->stale != NULL && st->stale(peer, st->stale_arg) == 1)
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
+	                                          : SSL_TICKET_RETURN_USE;
+}
+
+int
+tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
+                   tls_revoked_fn stale, void *stale_arg, struct buf *err)
+{
+	struct tls_server_state *st = SSL_CTX_get_ex_data(ctx, ctx_ex_idx);
+
+	if (st == NULL || lifetime <= 0) {
+		buf_puts(err, "session tickets: not a server context");
+		return -1;
+	}
+	snprintf(st->keyfile, sizeof(st->keyfile), "%s", keyfile);
+	st->lifetime = lifetime;
+	st->stale = stale;
+	st->stale_arg = stale_arg;
+	if (tickets_load(st, err) == -1)
+		return -1;
+	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_timeout(ctx, (long)lifetime);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER |
+	                                        SSL_SESS_CACHE_NO_INTERNAL);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_open_cb, st) != 1) {
+		buf_puts(err, "session tickets");
+		tls_errors(err);
+		return -1;
+	}
+	return 0;
 }
 
 SSL_CTX *

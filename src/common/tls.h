@@ -30,6 +30,16 @@ typedef int (*tls_revoked_fn)(X509 *leaf, void *arg);
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca,
                         enum tls_client_auth auth, tls_revoked_fn revoked,
                         void *arg, struct buf *err);
+/*
+ * TLS 1.3 resumption by session tickets on a context from tls_server_ctx:
+ * keyfile holds the ticket keys (made 0600 when missing, rotated every
+ * lifetime seconds, the previous key kept for one more). A resumed session
+ * is refused (a full handshake instead) when its client certificate has
+ * expired, the revocation hook says it is revoked, or stale (may be NULL)
+ * returns 1 for it (a certificate since replaced). -1 with err.
+ */
+int tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
+                       tls_revoked_fn stale, void *stale_arg, struct buf *err);
 /* Client context trusting only ca; optional client cert + key. */
 SSL_CTX *tls_client_ctx(const char *ca, const char *cert, const char *key,
                         struct buf *err);

@@ -33,7 +33,8 @@ json_t *ctl_api_raw(const char *method, const char *path, const char *ctype,
  * error (printed). */
 json_t *ctl_api_all(const char *path, size_t max);
 /* GETs path into a new file (created 0600, never over an existing one;
- * removed again on failure); 0, or -1 after printing why. */
+ * removed again on failure), or to stdout when file is "-"; 0, or -1
+ * after printing why. */
 int ctl_download(const char *path, const char *file);
 /* ctl_api with an explicit key (or NULL for none) and extra header lines;
  * cookie (may be NULL) gets the reply's first Set-Cookie "name=value". */
@@ -105,6 +106,7 @@ int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_login(int argc, char **argv);
 int ctl_intel(int argc, char **argv);
+int ctl_update(int argc, char **argv);
 int ctl_logout(int argc, char **argv);
 int ctl_totp_self(int argc, char **argv); /* argv[0]: enroll | confirm */
 

@@ -29,6 +29,7 @@ findings_usage(FILE *f)
 	       "[--level LEVEL]\n"
 	       "                         [--rule NAME] [--since "
 	       "DURATION|UNIXTIME] [--query TEXT]\n"
+	       "                         [--verdict VERDICT]\n"
 	       "                         [--limit N]\n"
 	       "       vigilctl findings set AGENT_ID SEQ STATUS [--comment "
 	       "TEXT]\n"
@@ -42,6 +43,8 @@ findings_usage(FILE *f)
 	       "                    or unix seconds\n"
 	       "  --query TEXT      text the finding's data or comment "
 	       "contains\n"
+	       "  --verdict V       vigil-inteld's verdict: malicious, "
+	       "suspicious, benign, unknown\n"
 	       "  --limit N         at most N findings, 1..10000 (default "
 	       "100), newest first\n"
 	       "  --comment TEXT    set: the comment (replaces the one "
@@ -66,18 +69,23 @@ findings_list(int argc, char **argv)
 	    {"since", required_argument, NULL, 's'},
 	    {"query", required_argument, NULL, 'q'},
 	    {"limit", required_argument, NULL, 'n'},
+	    {"verdict", required_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const char *const cols[] = {
-	    "time_utc", "agent_id", "seq", "level", "status", "summary", NULL};
-	static const char *const hdrs[] = {
-	    "TIME (UTC)", "AGENT", "SEQ", "LEVEL", "STATUS", "DATA", NULL};
+	static const char *const cols[] = {"time_utc", "agent_id", "seq",
+	                                   "level",    "status",   "verdict",
+	                                   "summary",  NULL};
+	static const char *const hdrs[] = {"TIME (UTC)", "AGENT",  "SEQ",
+	                                   "LEVEL",      "STATUS", "VERDICT",
+	                                   "DATA",       NULL};
 	static const struct ctl_cut cut[] = {
 	    {"agent_id", 64}, {"level", 16}, {NULL, 0}};
 	const char *status = NULL, *agent = NULL, *level = NULL, *rule = NULL;
-	const char *text = NULL;
+	const char *text = NULL, *verdict = NULL;
 	long long since = -1, limit = 0;
+	json_t *it;
+	size_t i;
 	struct buf q, path;
 	json_t *j;
 	int ch, rc = 2;
@@ -114,6 +122,10 @@ findings_list(int argc, char **argv)
 			if (!ctl_length_ok("query", text = optarg, 256))
 				goto out;
 			break;
+		case 'v':
+			if (!ctl_length_ok("verdict", verdict = optarg, 32))
+				goto out;
+			break;
 		case 'n':
 			if (str_to_ll(optarg, 1, 10000, &limit) == -1) {
 				fprintf(stderr,
@@ -143,6 +155,7 @@ findings_list(int argc, char **argv)
 	ctl_query_add(&q, "level", level);
 	ctl_query_add(&q, "rule", rule);
 	ctl_query_add(&q, "q", text);
+	ctl_query_add(&q, "verdict", verdict);
 	if (since >= 0)
 		buf_printf(&q, "%creceived_at_from=%lld", q.len ? '&' : '?',
 		           since);
@@ -152,6 +165,14 @@ findings_list(int argc, char **argv)
 	rc = 1;
 	if ((j = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
 		goto out;
+	/* vigil-inteld's verdict: "-" while it has not been asked */
+	json_array_foreach(json_object_get(j, "items"), i, it)
+	{
+		const char *v = json_string_value(
+		    json_object_get(json_object_get(it, "intel"), "verdict"));
+
+		json_object_set_new(it, "verdict", json_string(v ? v : "-"));
+	}
 	ctl_print_rows(json_object_get(j, "items"), finding_summary, cut, cols,
 	               hdrs);
 	json_decref(j);

@@ -1,5 +1,5 @@
 /*
- * intel.c: `vigilctl intel lookup|import|feeds|allow|block|stats`, the
+ * intel.c: `vigilctl intel lookup|import|export|feeds|allow|block|stats`, the
  * client of vigil-inteld's API (docs/inteld.md). The server is --server
  * when given, else VIGIL_INTEL_SERVER, else https://127.0.0.1:10443; the
  * key and CA options are the global ones. A MISP feed directory
@@ -31,6 +31,9 @@ intel_usage(FILE *f)
 	        "csv|list|misp|stix\n"
 	        "                [--verdict V] [--score N] [--ttl DURATION] "
 	        "[--tags T] [--strict]\n"
+	        "                [--mode full|delta]\n"
+	        "       vigilctl intel export FEED [--format csv|stix] "
+	        "[-o FILE]\n"
 	        "       vigilctl intel feeds [list]\n"
 	        "       vigilctl intel feeds add NAME [--priority N] "
 	        "[--description TEXT]\n"
@@ -52,6 +55,11 @@ intel_usage(FILE *f)
 	        "  --score N        0..100 for entries that carry none\n"
 	        "  --ttl DURATION   entries expire after this (30m, 12h, 7d)\n"
 	        "  --strict         any rejected entry fails the whole import\n"
+	        "  --mode M         full replaces the feed; delta (misp: the "
+	        "default) keeps\n"
+	        "                   what the file does not name\n"
+	        "  -o FILE          export: write a new FILE (default: "
+	        "standard output)\n"
 	        "  --priority N     0..1000, higher wins among feeds\n");
 }
 
@@ -281,6 +289,7 @@ intel_import(int argc, char **argv)
 	    {"ttl", required_argument, NULL, 't'},
 	    {"tags", required_argument, NULL, 'g'},
 	    {"strict", no_argument, NULL, 'S'},
+	    {"mode", required_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -316,6 +325,9 @@ intel_import(int argc, char **argv)
 			break;
 		case 'S':
 			ctl_query_add(&q, "strict", "1");
+			break;
+		case 'm':
+			ctl_query_add(&q, "mode", optarg);
 			break;
 		case 'h':
 			intel_usage(stdout);
@@ -375,19 +387,28 @@ intel_import(int argc, char **argv)
 		        json_string_value(json_object_get(
 		            json_object_get(r, "error"), "message")));
 	else {
-		if (status == 200)
+		if (status == 200) {
+			json_t *ev = json_object_get(r, "events");
+
+#define N(o, k) ((long long)json_integer_value(json_object_get(o, k)))
 			printf("%s: imported %lld indicators (replaced %lld); "
 			       "%lld rejected, %lld skipped\n",
-			       feed,
-			       (long long)json_integer_value(
-			           json_object_get(r, "indicators")),
-			       (long long)json_integer_value(
-			           json_object_get(r, "replaced")),
-			       (long long)json_integer_value(
-			           json_object_get(r, "rejected_total")),
-			       (long long)json_integer_value(
-			           json_object_get(r, "skipped_total")));
-		else
+			       feed, N(r, "indicators"), N(r, "replaced"),
+			       N(r, "rejected_total"), N(r, "skipped_total"));
+			printf(
+			    "%s: %s import: %lld added, %lld changed, "
+			    "%lld unchanged, %lld removed, %lld kept\n",
+			    feed, json_string_value(json_object_get(r, "mode")),
+			    N(r, "added"), N(r, "changed"), N(r, "unchanged"),
+			    N(r, "removed"), N(r, "kept"));
+			if (ev != NULL)
+				printf("%s: MISP events: %lld added, %lld "
+				       "changed, %lld unchanged, %lld "
+				       "removed\n",
+				       feed, N(ev, "added"), N(ev, "changed"),
+				       N(ev, "unchanged"), N(ev, "removed"));
+#undef N
+		} else
 			printf("%s: import failed, the old set is kept: %s\n",
 			       feed,
 			       json_string_value(json_object_get(r, "error")));
@@ -402,6 +423,46 @@ out:
 	buf_free(&content);
 	buf_free(&err);
 	return rc;
+}
+
+static int
+intel_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *fmt = "csv", *out = "-";
+	char path[300];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			intel_usage(stdout);
+			return 0;
+		default:
+			intel_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1 || !str_is_name(argv[optind]) ||
+	    (strcmp(fmt, "csv") != 0 && strcmp(fmt, "stix") != 0)) {
+		fprintf(stderr, "vigilctl: intel export FEED [--format "
+		                "csv|stix] [-o FILE]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/api/v1/feeds/%s/export?format=%s",
+	         argv[optind], fmt);
+	return ctl_download(path, out) == 0 ? 0 : 1;
 }
 
 static int
@@ -628,6 +689,8 @@ ctl_intel(int argc, char **argv)
 		return intel_lookup(argc - 1, argv + 1);
 	if (strcmp(argv[1], "import") == 0)
 		return intel_import(argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0)
+		return intel_export(argc - 1, argv + 1);
 	if (strcmp(argv[1], "feeds") == 0)
 		return intel_feeds(argc - 1, argv + 1);
 	if (strcmp(argv[1], "allow") == 0 || strcmp(argv[1], "block") == 0)

@@ -40,6 +40,8 @@ static const struct {
      "check the network requirements from the center's host"},
     {"intel", ctl_intel,
      "look up, import and list threat intelligence (vigil-inteld)"},
+    {"update", ctl_update,
+     "make, sign, carry and check signed update repositories (offline)"},
     {"store", ctl_store,
      "back up, restore and check the center's database (offline)"},
 };

@@ -1,6 +1,8 @@
 /*
- * pki.c: `vigilctl pki init|show`, run offline on the center host. init
- * creates the deployment CA and the center's server certificate; show
+ * pki.c: `vigilctl pki init|issue|show`, run offline on the center host.
+ * init creates the deployment CA and the center's server certificate;
+ * issue makes a certificate for another component, its role written into
+ * it (docs/pki.md, "Roles"); show
  * prints both (with the CA fingerprint agents pin at enrollment) and checks
  * that the files still belong together. The heavy lifting is in
  * src/common/pki.c and tls.c; this file is options, validation and words.
@@ -40,19 +42,22 @@ static void
 pki_usage(FILE *f)
 {
 	fprintf(
-	    f,
-	    "usage: vigilctl pki init --dir DIR --domain FQDN [--san "
-	    "NAME|IP]... "
-	    "[--ca-days N]\n"
-	    "                         [--server-days N] [--force]\n"
-	    "       vigilctl pki show --dir DIR [--json]\n"
-	    "\n"
-	    "  init  create the deployment CA and the center's certificate\n"
-	    "  show  print both certificates, the CA fingerprint, and check "
-	    "them\n"
-	    "\n"
-	    "Run 'vigilctl pki init --help' or 'vigilctl pki show --help' for "
-	    "details.\n");
+	    f, "usage: vigilctl pki init --dir DIR --domain FQDN [--san "
+	       "NAME|IP]... "
+	       "[--ca-days N]\n"
+	       "                         [--server-days N] [--force]\n"
+	       "       vigilctl pki issue --dir DIR --role ROLE --name FQDN "
+	       "[--san NAME|IP]...\n"
+	       "                          [--usage server|client|both] [--days "
+	       "N] [--out DIR] [--force]\n"
+	       "       vigilctl pki show --dir DIR [--json]\n"
+	       "\n"
+	       "  init  create the deployment CA and the center's certificate\n"
+	       "  issue a component's certificate carrying its role\n"
+	       "  show  print both certificates, the CA fingerprint, and check "
+	       "them\n"
+	       "\n"
+	       "Run 'vigilctl pki COMMAND --help' for details.\n");
 }
 
 static void
@@ -639,6 +644,268 @@ out:
 	return rc;
 }
 
+static void
+issue_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: vigilctl pki issue --dir DIR --role ROLE --name FQDN "
+	    "[--san NAME|IP]...\n"
+	    "                          [--usage server|client|both] [--days "
+	    "N] [--out DIR] [--force]\n"
+	    "\n"
+	    "Issues a certificate from the deployment CA in DIR (ca.crt, "
+	    "ca.key) for one\n"
+	    "component. Its role is written into the certificate (extension "
+	    "%s),\n"
+	    "and each service accepts only the roles that may call it "
+	    "(docs/pki.md).\n"
+	    "Writes OUT/ROLE-FQDN.crt (followed by the CA certificate) and "
+	    "OUT/ROLE-FQDN.key\n"
+	    "(mode 0600, ECDSA P-256).\n"
+	    "\n"
+	    "  --dir DIR       the directory given to 'vigilctl pki init'\n"
+	    "  --role ROLE     center, scand, intel, update, master or "
+	    "collector\n"
+	    "  --name FQDN     the component's DNS name (CN and "
+	    "subjectAltName)\n"
+	    "  --san NAME|IP   another DNS name or IP address (repeatable)\n"
+	    "  --usage U       server, client or both (default both: "
+	    "serverAuth and clientAuth)\n"
+	    "  --days N        lifetime in days (default %d)\n"
+	    "  --out DIR       where to write the two files (default --dir)\n"
+	    "  --force         replace existing files\n",
+	    PKI_ROLE_OID, PKI_DEFAULT_SRV);
+}
+
+static int
+check_issue_name(const char *opt, const char *d, int need_dot)
+{
+	int dots;
+
+	if (is_ip(d) || strchr(d, '*') != NULL || !dns_ok(d, &dots) ||
+	    (need_dot && dots == 0)) {
+		fprintf(stderr,
+		        "vigilctl: pki issue: %s '%s': give a fully qualified "
+		        "DNS name (e.g. scand.example.org); no wildcards%s\n",
+		        opt, d,
+		        need_dot ? "; add IP addresses with --san" : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+issue_run(const char *dir, const char *out, int role, int usage,
+          const char *name, char **sans, size_t nsans, long long days,
+          int force)
+{
+	char pca[PATH_MAX], pcakey[PATH_MAX], base[300], fcrt[PATH_MAX],
+	    fkey[PATH_MAX], fp[65], when[64];
+	EVP_PKEY *cakey = NULL, *key = NULL;
+	X509 *ca = NULL, *x = NULL;
+	struct buf err;
+	struct stat st;
+	int rc = 1;
+
+	buf_init(&err, 4096);
+	join(pca, sizeof(pca), dir, "ca.crt");
+	join(pcakey, sizeof(pcakey), dir, "ca.key");
+	snprintf(base, sizeof(base), "%s-%s", pki_role_name(role), name);
+	snprintf(fcrt, sizeof(fcrt), "%s/%s.crt", out, base);
+	snprintf(fkey, sizeof(fkey), "%s/%s.key", out, base);
+	if (!force && (lstat(fcrt, &st) == 0 || lstat(fkey, &st) == 0)) {
+		fprintf(stderr,
+		        "vigilctl: pki issue: %s or %s already exists; "
+		        "--force replaces them\n",
+		        fcrt, fkey);
+		goto fail;
+	}
+	if ((ca = tls_load_cert(pca, &err)) == NULL ||
+	    (cakey = tls_load_key(pcakey, &err)) == NULL) {
+		fprintf(stderr, "vigilctl: pki issue: %s\n", buf_cstr(&err));
+		goto fail;
+	}
+	if (pki_key_matches(ca, cakey) != 1) {
+		fprintf(stderr, "vigilctl: pki issue: %s does not match %s\n",
+		        pcakey, pca);
+		goto fail;
+	}
+	if (tls_not_after(ca) < (long long)time(NULL) + days * 86400) {
+		fprintf(stderr,
+		        "vigilctl: pki issue: --days %lld outlives the CA "
+		        "(it expires in %lld days)\n",
+		        days, days_until(tls_not_after(ca), time(NULL)));
+		goto fail;
+	}
+	if ((key = pki_genkey()) == NULL ||
+	    (x = pki_issue_role(ca, cakey, key, role, usage, name,
+	                        (const char *const *)sans, nsans, days)) ==
+	        NULL) {
+		fprintf(stderr, "vigilctl: pki issue: cannot create the "
+		                "certificate\n");
+		goto fail;
+	}
+	if (make_dir(out) == -1 ||
+	    write_pem(out, strrchr(fkey, '/') + 1, NULL, NULL, key, 0600) ==
+	        -1 ||
+	    write_pem(out, strrchr(fcrt, '/') + 1, x, ca, NULL, 0644) == -1)
+		goto fail;
+	tls_fingerprint(x, fp);
+	fmt_date(tls_not_after(x), when, sizeof(when));
+	printf("Issued a %s certificate (%s) for %s", pki_role_name(role),
+	       usage == (PKI_USE_SERVER | PKI_USE_CLIENT) ? "server and client"
+	       : usage == PKI_USE_SERVER                  ? "server"
+	                                                  : "client",
+	       name);
+	for (size_t i = 0; i < nsans; i++)
+		printf(", %s", sans[i]);
+	printf(",\nvalid until %s:\n  %s\n  %s (mode 0600)\n"
+	       "fingerprint (SHA-256): %s\n",
+	       when, fcrt, fkey, fp);
+	rc = 0;
+fail:
+	EVP_PKEY_free(cakey);
+	EVP_PKEY_free(key);
+	X509_free(ca);
+	X509_free(x);
+	buf_free(&err);
+	return rc;
+}
+
+static int
+pki_issue(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dir", required_argument, NULL, 'd'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"san", required_argument, NULL, 's'},
+	    {"usage", required_argument, NULL, 'u'},
+	    {"days", required_argument, NULL, 'D'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	char *sans[PKI_MAX_SANS], *name = NULL;
+	const char *dir = NULL, *out = NULL;
+	long long days = PKI_DEFAULT_SRV;
+	size_t nsans = 0;
+	int ch, force = 0, role = PKI_ROLE_NONE, rc = 2;
+	int usage = PKI_USE_SERVER | PKI_USE_CLIENT;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'r':
+			role = pki_role_from_name(optarg);
+			/* Agents get theirs by enrolling: their key never
+			 * leaves the host. */
+			if (role == PKI_ROLE_BAD || role == PKI_ROLE_AGENT) {
+				fprintf(stderr,
+				        "vigilctl: pki issue: --role '%s': one "
+				        "of center, scand, intel, update, "
+				        "master, collector%s\n",
+				        optarg,
+				        role == PKI_ROLE_AGENT
+				            ? " (agents get their certificate "
+				              "when they enroll)"
+				            : "");
+				goto out;
+			}
+			break;
+		case 'n':
+			free(name);
+			if ((name = strdup(optarg)) == NULL)
+				goto nomem;
+			lowercase(name);
+			break;
+		case 's':
+			if (nsans == PKI_MAX_SANS) {
+				fprintf(stderr,
+				        "vigilctl: pki issue: at most %d --san "
+				        "names\n",
+				        PKI_MAX_SANS);
+				goto out;
+			}
+			if (!is_ip(optarg) &&
+			    check_issue_name("--san", optarg, 0) == -1)
+				goto out;
+			if ((sans[nsans] = strdup(optarg)) == NULL)
+				goto nomem;
+			lowercase(sans[nsans++]);
+			break;
+		case 'u':
+			if (strcmp(optarg, "server") == 0)
+				usage = PKI_USE_SERVER;
+			else if (strcmp(optarg, "client") == 0)
+				usage = PKI_USE_CLIENT;
+			else if (strcmp(optarg, "both") == 0)
+				usage = PKI_USE_SERVER | PKI_USE_CLIENT;
+			else {
+				fprintf(stderr,
+				        "vigilctl: pki issue: --usage '%s': "
+				        "server, client or both\n",
+				        optarg);
+				goto out;
+			}
+			break;
+		case 'D':
+			if (str_to_ll(optarg, 1, PKI_MAX_DAYS, &days) == -1) {
+				fprintf(stderr,
+				        "vigilctl: pki issue: --days '%s' is "
+				        "not a number of days (1..%d)\n",
+				        optarg, PKI_MAX_DAYS);
+				goto out;
+			}
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'h':
+			issue_usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			opt_error("issue", ch, argv);
+			issue_usage(stderr);
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr,
+		        "vigilctl: pki issue: unexpected argument '%s'\n",
+		        argv[optind]);
+		goto out;
+	}
+	if (dir == NULL || role == PKI_ROLE_NONE || name == NULL) {
+		fprintf(stderr, "vigilctl: pki issue: --dir, --role and --name "
+		                "are required\n");
+		issue_usage(stderr);
+		goto out;
+	}
+	if (check_issue_name("--name", name, 1) == -1)
+		goto out;
+	rc = issue_run(dir, out != NULL ? out : dir, role, usage, name, sans,
+	               nsans, days, force);
+	goto out;
+nomem:
+	fprintf(stderr, "vigilctl: out of memory\n");
+	rc = 1;
+out:
+	for (size_t i = 0; i < nsans; i++)
+		free(sans[i]);
+	free(name);
+	return rc;
+}
+
 /* subjectAltName entries as "DNS:name" / "IP:addr" strings. */
 static json_t *
 cert_names(X509 *x)
@@ -715,14 +982,15 @@ cert_info(X509 *x, const char *file, long long now)
 	fmt_iso(nb, nbs, sizeof(nbs));
 	fmt_iso(na, nas, sizeof(nas));
 	key_desc(x, key, sizeof(key));
-	o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s, s:s, s:I, s:I, "
-	              "s:I, s:s}",
+	o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:o, s:s, s:s, s:I, "
+	              "s:I, s:I, s:s}",
 	              "file", file, "subject", subject, "issuer", issuer,
-	              "serial", serial, "key", key, "names", cert_names(x),
-	              "not_before", nbs, "not_after", nas, "not_before_unix",
-	              (json_int_t)nb, "not_after_unix", (json_int_t)na,
-	              "days_left", (json_int_t)days_until(na, now),
-	              "fingerprint_sha256", fp);
+	              "role", pki_role_name(pki_cert_role(x)), "serial", serial,
+	              "key", key, "names", cert_names(x), "not_before", nbs,
+	              "not_after", nas, "not_before_unix", (json_int_t)nb,
+	              "not_after_unix", (json_int_t)na, "days_left",
+	              (json_int_t)days_until(na, now), "fingerprint_sha256",
+	              fp);
 	free(subject);
 	free(issuer);
 	free(serial);
@@ -798,6 +1066,9 @@ print_cert(const char *title, json_t *c)
 	       json_string_value(json_object_get(c, "serial")));
 	printf("  key:          %s\n",
 	       json_string_value(json_object_get(c, "key")));
+	if (json_string_value(json_object_get(c, "role")) != NULL)
+		printf("  role:         %s\n",
+		       json_string_value(json_object_get(c, "role")));
 	if (json_array_size(names) > 0) {
 		printf("  names:        ");
 		json_array_foreach(names, i, v)
@@ -1025,6 +1296,8 @@ ctl_pki(int argc, char **argv)
 	optind = 0;
 	if (strcmp(sub, "init") == 0)
 		return pki_init(argc - 1, argv + 1);
+	if (strcmp(sub, "issue") == 0)
+		return pki_issue(argc - 1, argv + 1);
 	if (strcmp(sub, "show") == 0)
 		return pki_show(argc - 1, argv + 1);
 	fprintf(stderr, "vigilctl: pki: unknown command '%s'\n", sub);

@@ -159,10 +159,12 @@ ctl_download(const char *path, const char *file)
 
 	if ((key = read_key()) == NULL)
 		return -1;
-	/* Never over an existing file; the archive may hold malware. */
-	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
-	        -1 ||
-	    (f = fdopen(fd, "wb")) == NULL) {
+	if (strcmp(file, "-") == 0) {
+		fd = -1;
+		f = stdout;
+	} else if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	                      0600)) == -1 ||
+	           (f = fdopen(fd, "wb")) == NULL) {
 		fprintf(stderr, "vigilctl: %s: %s\n", file, strerror(errno));
 		if (fd != -1) {
 			close(fd);
@@ -190,11 +192,11 @@ ctl_download(const char *path, const char *file)
 	} else
 		rc = 0;
 	httpc_resp_free(&resp);
-	if (fclose(f) != 0 && rc == 0) {
+	if ((f == stdout ? fflush(f) : fclose(f)) != 0 && rc == 0) {
 		fprintf(stderr, "vigilctl: %s: %s\n", file, strerror(errno));
 		rc = -1;
 	}
-	if (rc == -1)
+	if (rc == -1 && f != stdout)
 		unlink(file);
 out:
 	explicit_bzero(key, strlen(key));

@@ -67,6 +67,19 @@ api_version(struct http_req *r)
 	                          "started", (json_int_t)D(r)->started));
 }
 
+/* The OpenAPI document (docs/openapi-inteld.json, embedded at build
+ * time); e2e/inteld-openapi checks it against the route table. */
+extern const unsigned char openapi_inteld_json[];
+extern const size_t openapi_inteld_json_len;
+
+static void
+api_openapi(struct http_req *r)
+{
+	http_reply_text(r, 200, "application/json",
+	                (const char *)openapi_inteld_json,
+	                openapi_inteld_json_len);
+}
+
 static void
 api_lookup(struct http_req *r)
 {
@@ -363,6 +376,7 @@ api_import(struct http_req *r, const char *name)
 	           *sc = http_req_query(r, "score"),
 	           *ttl = http_req_query(r, "ttl"),
 	           *st = http_req_query(r, "strict"),
+	           *mode = http_req_query(r, "mode"),
 	           *tags = http_req_query(r, "tags");
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
 	struct wjob *j;
@@ -377,6 +391,19 @@ api_import(struct http_req *r, const char *name)
 		                 "format: csv, list, misp or stix");
 		goto fail;
 	}
+	/* MISP feeds are deltas by their manifest unless told; STIX when
+	 * asked; CSV and lists are always whole */
+	j->delta = j->fmt == INTEL_FMT_MISP;
+	if (mode != NULL && strcmp(mode, "full") == 0)
+		j->delta = 0;
+	else if (mode != NULL &&
+	         (strcmp(mode, "delta") != 0 ||
+	          (j->fmt != INTEL_FMT_MISP && j->fmt != INTEL_FMT_STIX))) {
+		http_reply_error(r, 400, "bad_request",
+		                 "mode: full, or delta (misp and stix only)");
+		goto fail;
+	} else if (mode != NULL)
+		j->delta = 1;
 	j->opts.verdict = INTEL_MALICIOUS;
 	j->opts.score = -1;
 	if (v != NULL &&
@@ -436,6 +463,10 @@ api_feed(struct http_req *r)
 			return;
 		}
 		api_import(r, name);
+		return;
+	}
+	if (strcmp(r->method, "GET") == 0 && strcmp(act, "/export") == 0) {
+		inteld_export(r, name);
 		return;
 	}
 	if (*act != '\0') {
@@ -575,6 +606,7 @@ out:
 const struct http_route inteld_routes[] = {
     {"GET", "/api/v1/health", api_health, 0, "health", 0, ROLE_PUBLIC},
     {"GET", "/api/v1/version", api_version, 0, "version", 0, ROLE_LOOKUP},
+    {"GET", "/api/v1/openapi.json", api_openapi, 0, "openapi", 0, ROLE_LOOKUP},
     {"GET", "/api/v1/lookup", api_lookup, 0, "lookup", 0, ROLE_LOOKUP},
     {"POST", "/api/v1/lookup", api_batch, 0, "lookup_batch", 64u << 20,
      ROLE_LOOKUP},

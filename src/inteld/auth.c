@@ -4,9 +4,14 @@
  * request proves itself with an API key (Authorization: Bearer KEY or
  * X-API-Key: KEY), whose SHA-256 is compared in constant time with the
  * configured ones (the config holds hashes, never keys), or with a client
- * certificate from the deployment CA (verified during the handshake; it
- * gets [https] cert_role). Keys are random and long, so one SHA-256 is
- * enough: there is nothing to guess from the hash.
+ * certificate from the deployment CA (verified during the handshake). A
+ * certificate's role (pki_cert_role, docs/pki.md) decides: intel, update
+ * and master may administer, center, scand and agent may look up, any
+ * other role is refused. A certificate without a role (issued before
+ * roles existed, or by hand) gets [https] cert_role, except that an agent
+ * certificate of that age (O=Vigil Agent) never gets more than lookup.
+ * Keys are random and long, so one SHA-256 is enough: there is nothing to
+ * guess from the hash.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -15,7 +20,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <openssl/x509.h>
+
 #include "inteld.h"
+#include "pki.h"
 #include "tls.h"
 
 #define I(r) ((struct inteld *)(r)->arg)
@@ -130,6 +138,60 @@ inteld_keys_load(const struct inteld_conf *c, struct inteld_key **keys,
 	return rc;
 }
 
+/* 1 when x's subject has O=Vigil Agent: what agent certificates carried
+ * before the role extension. */
+static int
+legacy_agent(X509 *x)
+{
+	X509_NAME *n = X509_get_subject_name(x);
+	int i = -1;
+
+	while ((i = X509_NAME_get_index_by_NID(n, NID_organizationName, i)) >=
+	       0) {
+		ASN1_STRING *v =
+		    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+
+		if (ASN1_STRING_length(v) == 11 &&
+		    memcmp(ASN1_STRING_get0_data(v), "Vigil Agent", 11) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * What a certificate may do here: ROLE_ADMIN, ROLE_LOOKUP, or -1 (refused,
+ * with the reason in why). The table is docs/pki.md's, "Who accepts whom".
+ */
+int
+inteld_cert_role(X509 *x, int cert_role, const char **why)
+{
+	int role = pki_cert_role(x);
+
+	*why = NULL;
+	switch (role) {
+	case PKI_ROLE_INTEL:
+	case PKI_ROLE_UPDATE:
+	case PKI_ROLE_MASTER:
+		return ROLE_ADMIN;
+	case PKI_ROLE_CENTER:
+	case PKI_ROLE_SCAND:
+	case PKI_ROLE_AGENT:
+		return ROLE_LOOKUP;
+	case PKI_ROLE_NONE:
+		if (legacy_agent(x))
+			return ROLE_LOOKUP;
+		return cert_role == 1 ? ROLE_ADMIN : ROLE_LOOKUP;
+	case PKI_ROLE_BAD:
+		*why = "the certificate's role extension is malformed";
+		return -1;
+	default:
+		*why = "a certificate of this role may not call vigil-inteld "
+		       "(lookups: center, scand, agent; admin: intel, "
+		       "update, master)";
+		return -1;
+	}
+}
+
 /* The key the request carries, or NULL. */
 static const char *
 req_key(struct http_req *r)
@@ -171,10 +233,20 @@ inteld_authorize(struct http_req *r)
 		}
 	} else if (r->peer != NULL) {
 		char *cn = tls_subject_cn(r->peer);
+		const char *why;
+		int prole = pki_cert_role(r->peer);
 
-		role = d->conf.cert_role == 1 ? ROLE_ADMIN : ROLE_LOOKUP;
-		snprintf(r->who, sizeof(r->who), "cert:%s", cn ? cn : "?");
+		role = inteld_cert_role(r->peer, d->conf.cert_role, &why);
+		snprintf(r->who, sizeof(r->who), "cert:%s%s%s", cn ? cn : "?",
+		         pki_role_name(prole) != NULL ? "/" : "",
+		         pki_role_name(prole) != NULL ? pki_role_name(prole)
+		                                      : "");
 		free(cn);
+		if (role == -1) {
+			log_warnx("auth: %s refused: %s", r->who, why);
+			http_reply_error(r, 403, "forbidden", "%s", why);
+			return -1;
+		}
 	} else {
 		http_reply_error(r, 401, "unauthorized",
 		                 "an API key (Authorization: Bearer KEY) or a "
@@ -184,7 +256,11 @@ inteld_authorize(struct http_req *r)
 	}
 	if (role > r->route->role) {
 		http_reply_error(r, 403, "forbidden",
-		                 "this needs the admin role");
+		                 r->peer != NULL && req_key(r) == NULL
+		                     ? "this needs the admin role (a "
+		                       "certificate of role intel, update or "
+		                       "master)"
+		                     : "this needs the admin role");
 		return -1;
 	}
 	r->role = role;

@@ -77,6 +77,10 @@ struct inteld_key {
 int inteld_keys_load(const struct inteld_conf *c, struct inteld_key **keys,
                      size_t *n, struct buf *err);
 int inteld_authorize(struct http_req *r);
+/* What client certificate x may do: ROLE_ADMIN, ROLE_LOOKUP, or -1 with
+ * the reason in *why. cert_role is [https] cert_role (1 admin), used only
+ * for certificates without a role extension. */
+int inteld_cert_role(X509 *x, int cert_role, const char **why);
 
 enum wjob_kind {
 	WJ_IMPORT,
@@ -94,6 +98,8 @@ struct wjob {
 	enum intel_format fmt;
 	struct intel_feedopts opts;
 	int strict;
+	int delta; /* WJ_IMPORT: keep what the file does not name (STIX
+	              revoked objects remove); MISP: events by timestamp */
 	long long default_priority; /* WJ_FEED_ADD of a new feed */
 	struct evbuffer *body;      /* WJ_IMPORT: the feed file (taken over) */
 	json_t *arg;                /* WJ_FEED_ADD: the record; WJ_LIST_*: the
@@ -136,5 +142,8 @@ extern const struct http_route inteld_routes[];
 void inteld_job_done(struct wjob *j, void *arg);
 void inteld_declare_metrics(void);
 void inteld_http_done(const char *route, int status, void *arg);
+
+/* export.c: GET /api/v1/feeds/NAME/export?format=csv|stix, streamed. */
+void inteld_export(struct http_req *r, const char *feed);
 
 #endif

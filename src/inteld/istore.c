@@ -64,7 +64,7 @@ istore_open(const char *dir, long long map_size, struct istore **out,
 		lmdb_err(err, "environment", rc);
 		goto fail;
 	}
-	if ((rc = mdb_env_open(s->env, dir, 0, 0600)) != 0) {
+	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0) {
 		buf_printf(err, "lmdb: %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}
@@ -433,6 +433,22 @@ feed_json(const MDB_val *k, const MDB_val *v)
 	return o;
 }
 
+/* A feed as the API shows it: the MISP events map (for delta imports)
+ * only counted. */
+static json_t *
+feed_public(json_t *o)
+{
+	json_t *ev = json_object_get(o, "misp_events");
+
+	if (ev != NULL) {
+		json_object_set_new(
+		    o, "misp_events_known",
+		    json_integer((json_int_t)json_object_size(ev)));
+		json_object_del(o, "misp_events");
+	}
+	return o;
+}
+
 static long long
 count_in(struct istore *s, MDB_txn *t, const char *source)
 {
@@ -461,7 +477,7 @@ istore_feeds(struct istore *s)
 	if (mdb_cursor_open(s->rtxn, s->feeds, &c) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			json_t *o = feed_json(&k, &v);
+			json_t *o = feed_public(feed_json(&k, &v));
 			char nm[80];
 
 			if (o == NULL || k.mv_size >= sizeof(nm)) {
@@ -490,7 +506,7 @@ istore_feed_get(struct istore *s, const char *name)
 	if (istore_read_begin(s) == -1)
 		return NULL;
 	if (mdb_get(s->rtxn, s->feeds, &k, &v) == 0 &&
-	    (o = feed_json(&k, &v)) != NULL)
+	    (o = feed_public(feed_json(&k, &v))) != NULL)
 		json_object_set_new(o, "indicators",
 		                    json_integer(count_in(s, s->rtxn, name)));
 	istore_read_end(s);
@@ -913,4 +929,469 @@ istore_feed_del(struct iwtxn *w, const char *name)
 	if (rc != 0)
 		return lmdb_err(NULL, "feed", rc);
 	return 1;
+}
+
+/* ---- bulk changes (imports) ------------------------------------------- */
+
+/* An entry in the arena: u8 op, u16 body length, u16 record length, the
+ * key body, the record (puts only). */
+#define BOP_PUT    1
+#define BOP_DEL    2
+#define BOP_INSERT 0x80 /* apply: not in the store yet */
+#define BENT_HDR   5
+
+struct bent {
+	uint64_t pfx; /* the body's first 8 bytes, big-endian: most
+	                 comparisons end here */
+	size_t off;   /* in the arena; also the order given */
+};
+
+struct ibulk {
+	uint8_t *a;
+	size_t n, cap;
+	struct bent *e;
+	size_t ne, ecap;
+	long long now;
+};
+
+struct ibulk *
+istore_bulk_new(long long now)
+{
+	struct ibulk *b = calloc(1, sizeof(*b));
+
+	if (b != NULL)
+		b->now = now;
+	return b;
+}
+
+void
+istore_bulk_free(struct ibulk *b)
+{
+	if (b == NULL)
+		return;
+	free(b->a);
+	free(b->e);
+	free(b);
+}
+
+size_t
+istore_bulk_size(const struct ibulk *b)
+{
+	return b->cap + b->ecap * sizeof(struct bent);
+}
+
+static int
+bulk_add(struct ibulk *b, int op, const uint8_t *body, size_t bl,
+         const uint8_t *rec, size_t rl)
+{
+	size_t need = BENT_HDR + bl + rl, i;
+	uint16_t l[2] = {(uint16_t)bl, (uint16_t)rl};
+	uint64_t pfx = 0;
+	uint8_t *p;
+
+	if (b->n + need > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 20;
+
+		while (b->n + need > cap)
+			cap *= 2;
+		if ((p = realloc(b->a, cap)) == NULL)
+			return -1;
+		b->a = p;
+		b->cap = cap;
+	}
+	if (b->ne == b->ecap) {
+		size_t cap = b->ecap ? b->ecap * 2 : 1 << 14;
+		struct bent *e = realloc(b->e, cap * sizeof(*e));
+
+		if (e == NULL)
+			return -1;
+		b->e = e;
+		b->ecap = cap;
+	}
+	p = b->a + b->n;
+	p[0] = (uint8_t)op;
+	memcpy(p + 1, l, sizeof(l));
+	memcpy(p + BENT_HDR, body, bl);
+	if (rl)
+		memcpy(p + BENT_HDR + bl, rec, rl);
+	for (i = 0; i < 8; i++)
+		pfx = pfx << 8 | (i < bl ? body[i] : 0);
+	b->e[b->ne].pfx = pfx;
+	b->e[b->ne].off = b->n;
+	b->ne++;
+	b->n += need;
+	return 0;
+}
+
+int
+istore_bulk_put(struct ibulk *b, const struct intel_rec *r)
+{
+	uint8_t val[REC_HDR + sizeof(r->tags) + sizeof(r->reference) +
+	            INTEL_TEXT_MAX + 1];
+	size_t vl = rec_encode(r, b->now, val, sizeof(val));
+
+	if (vl == 0)
+		fatalx("%s: record too long", __func__);
+	return bulk_add(b, BOP_PUT, r->ind.key, r->ind.keylen, val, vl);
+}
+
+int
+istore_bulk_del(struct ibulk *b, const struct intel_ind *q)
+{
+	return bulk_add(b, BOP_DEL, q->key, q->keylen, NULL, 0);
+}
+
+static void
+bent_view(const struct ibulk *b, const struct bent *e, int *op,
+          const uint8_t **body, size_t *bl, const uint8_t **rec, size_t *rl)
+{
+	const uint8_t *p = b->a + e->off;
+	uint16_t l[2];
+
+	memcpy(l, p + 1, sizeof(l));
+	*op = p[0];
+	*body = p + BENT_HDR;
+	*bl = l[0];
+	*rec = p + BENT_HDR + l[0];
+	*rl = l[1];
+}
+
+/* LMDB's default key order: bytes, then the shorter first. */
+static int
+keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+static int
+bent_cmp(const void *x, const void *y, void *arg)
+{
+	const struct ibulk *sort_bulk = arg;
+	const struct bent *a = x, *b = y;
+	const uint8_t *ab, *bb, *r;
+	size_t al, bl, rl;
+	int op, c;
+
+	if (a->pfx != b->pfx)
+		return a->pfx < b->pfx ? -1 : 1;
+	bent_view(sort_bulk, a, &op, &ab, &al, &r, &rl);
+	bent_view(sort_bulk, b, &op, &bb, &bl, &r, &rl);
+	if ((c = keycmp(ab, al, bb, bl)) != 0)
+		return c;
+	return a->off < b->off ? -1 : a->off > b->off ? 1 : 0;
+}
+
+/* Sorts and keeps the last of each key. */
+static void
+bulk_sort(struct ibulk *b)
+{
+	size_t i, o = 0;
+
+	if (b->ne > 1)
+		qsort_r(b->e, b->ne, sizeof(b->e[0]), bent_cmp, b);
+	for (i = 0; i < b->ne; i++) {
+		const uint8_t *ab, *bb, *r;
+		size_t al, bl, rl;
+		int op;
+
+		if (i + 1 < b->ne && b->e[i].pfx == b->e[i + 1].pfx) {
+			bent_view(b, &b->e[i], &op, &ab, &al, &r, &rl);
+			bent_view(b, &b->e[i + 1], &op, &bb, &bl, &r, &rl);
+			if (keycmp(ab, al, bb, bl) == 0)
+				continue; /* a later one follows */
+		}
+		b->e[o++] = b->e[i];
+	}
+	b->ne = o;
+}
+
+/* The same record but for the time it was added (bytes 28 to 35). */
+static int
+rec_same(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	return al == bl && al >= REC_HDR && memcmp(a, b, 28) == 0 &&
+	       memcmp(a + 36, b + 36, al - 36) == 0;
+}
+
+#define LAST_PAST  ((size_t)-1) /* past the last key: append */
+#define LAST_NEVER ((size_t)-2) /* appending failed: insert */
+
+/* Puts k/v through cursor c, appending once the keys go past the
+ * database's last key (last, *lastl; LAST_PAST once past it). */
+static int
+put_sorted(MDB_cursor *c, MDB_val *k, MDB_val *v, const uint8_t *last,
+           size_t *lastl)
+{
+	int rc;
+
+	if (*lastl < LAST_NEVER &&
+	    keycmp(k->mv_data, k->mv_size, last, *lastl) > 0)
+		*lastl = LAST_PAST;
+	if (*lastl == LAST_PAST) {
+		rc = mdb_cursor_put(c, k, v, MDB_APPEND);
+		if (rc != MDB_KEYEXIST)
+			return rc;
+		/* not in LMDB's order after all: insert from here on */
+		*lastl = LAST_NEVER;
+	}
+	return mdb_cursor_put(c, k, v, 0);
+}
+
+static int
+last_key(MDB_cursor *c, uint8_t *out, size_t cap, size_t *outl)
+{
+	MDB_val k, v;
+	int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+
+	if (rc == MDB_NOTFOUND) {
+		*outl = LAST_PAST; /* empty: every key appends */
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (k.mv_size > cap)
+		fatalx("%s: key of %zu bytes", __func__, k.mv_size);
+	memcpy(out, k.mv_data, k.mv_size);
+	*outl = k.mv_size;
+	return 0;
+}
+
+int
+istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
+                  int replace, ibulk_keep keep, void *karg,
+                  struct ibulk_counts *cnt)
+{
+	uint8_t sk[INTEL_KEY_MAX + 100], ik[INTEL_KEY_MAX + 100],
+	    lasti[INTEL_KEY_MAX + 100], lasts[INTEL_KEY_MAX + 100],
+	    old[INTEL_KEY_MAX];
+	size_t sl = strlen(source), n = sl + 1, i = 0, lastil, lastsl;
+	MDB_cursor *cs = NULL, *ci = NULL;
+	MDB_val k, v, key, val;
+	const uint8_t *body, *rec;
+	size_t bl, rl;
+	int op, rc, c;
+
+	memset(cnt, 0, sizeof(*cnt));
+	if (n + INTEL_KEY_MAX > sizeof(sk))
+		fatalx("%s: source name too long", __func__);
+	bulk_sort(b);
+	if ((rc = mdb_cursor_open(w->txn, w->s->src, &cs)) != 0 ||
+	    (rc = mdb_cursor_open(w->txn, w->s->ind, &ci)) != 0)
+		goto fail;
+	memcpy(sk, source, n);
+
+	/* 1. The source's entries as they are, in the same order as the
+	 * bulk's: removed, changed, unchanged, kept. */
+	k.mv_data = sk;
+	k.mv_size = n;
+	for (rc = mdb_cursor_get(cs, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > n && memcmp(k.mv_data, sk, n) == 0;) {
+		size_t ol = k.mv_size - n;
+
+		if (ol > sizeof(old)) {
+			rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
+			continue;
+		}
+		memcpy(old, (const uint8_t *)k.mv_data + n, ol);
+		c = 1;
+		while (i < b->ne) {
+			bent_view(b, &b->e[i], &op, &body, &bl, &rec, &rl);
+			if ((c = keycmp(body, bl, old, ol)) >= 0)
+				break;
+			if (op == BOP_PUT)
+				b->a[b->e[i].off] |= BOP_INSERT;
+			i++;
+		}
+		memcpy(ik, old, ol);
+		ik[ol] = 0;
+		memcpy(ik + ol + 1, source, sl);
+		key.mv_data = ik;
+		key.mv_size = ol + 1 + sl;
+		if (i < b->ne && c == 0 && op == BOP_PUT) {
+			i++;
+			rc = mdb_get(w->txn, w->s->ind, &key, &val);
+			if (rc == 0 &&
+			    rec_same(val.mv_data, val.mv_size, rec, rl)) {
+				cnt->unchanged++;
+			} else {
+				val.mv_data = (void *)rec;
+				val.mv_size = rl;
+				if ((rc = mdb_put(w->txn, w->s->ind, &key, &val,
+				                  0)) != 0)
+					goto fail;
+				cnt->changed++;
+			}
+			rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
+			continue;
+		}
+		if (i < b->ne && c == 0)
+			i++; /* a BOP_DEL of this entry */
+		else {
+			struct rec_view x;
+			int keepit = !replace;
+
+			if (replace && keep != NULL &&
+			    mdb_get(w->txn, w->s->ind, &key, &val) == 0 &&
+			    rec_decode(&val, &x) == 0)
+				keepit = keep(karg, x.ref.p, x.ref.len) == 1;
+			if (keepit) {
+				cnt->kept++;
+				rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
+				continue;
+			}
+		}
+		if ((rc = mdb_del(w->txn, w->s->ind, &key, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			goto fail;
+		plen_note(w, old, ol, -1);
+		if ((rc = mdb_cursor_del(cs, 0)) != 0)
+			goto fail;
+		cnt->removed++;
+		/* after mdb_cursor_del, MDB_NEXT gives the entry that moved
+		 * into place */
+		rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	for (; i < b->ne; i++)
+		if (b->a[b->e[i].off] == BOP_PUT)
+			b->a[b->e[i].off] |= BOP_INSERT;
+
+	/* 2. The new entries, in key order, appended past the last key. */
+	if ((rc = last_key(ci, lasti, sizeof(lasti), &lastil)) != 0 ||
+	    (rc = last_key(cs, lasts, sizeof(lasts), &lastsl)) != 0)
+		goto fail;
+	for (i = 0; i < b->ne; i++) {
+		bent_view(b, &b->e[i], &op, &body, &bl, &rec, &rl);
+		if (op != (BOP_PUT | BOP_INSERT))
+			continue;
+		memcpy(sk + n, body, bl);
+		k.mv_data = sk;
+		k.mv_size = n + bl;
+		v.mv_data = "";
+		v.mv_size = 0;
+		if ((rc = put_sorted(cs, &k, &v, lasts, &lastsl)) != 0)
+			goto fail;
+		memcpy(ik, body, bl);
+		ik[bl] = 0;
+		memcpy(ik + bl + 1, source, sl);
+		key.mv_data = ik;
+		key.mv_size = bl + 1 + sl;
+		val.mv_data = (void *)rec;
+		val.mv_size = rl;
+		if ((rc = put_sorted(ci, &key, &val, lasti, &lastil)) != 0)
+			goto fail;
+		plen_note(w, body, bl, 1);
+		cnt->added++;
+	}
+	mdb_cursor_close(cs);
+	mdb_cursor_close(ci);
+	if (count_flush(w) == -1 ||
+	    count_add(w, source, cnt->added - cnt->removed) == -1)
+		return -1;
+	return 0;
+fail:
+	if (cs != NULL)
+		mdb_cursor_close(cs);
+	if (ci != NULL)
+		mdb_cursor_close(ci);
+	return lmdb_err(NULL, "bulk change", rc);
+}
+
+/* ---- walks (exports) ---------------------------------------------------- */
+
+struct iiter {
+	struct istore *s;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	char source[80];
+	size_t n;
+	int started;
+};
+
+struct iiter *
+istore_iter_new(struct istore *s, const char *source)
+{
+	struct iiter *it;
+	int rc;
+
+	if (strlen(source) >= sizeof(it->source) ||
+	    (it = calloc(1, sizeof(*it))) == NULL)
+		return NULL;
+	it->s = s;
+	snprintf(it->source, sizeof(it->source), "%s", source);
+	it->n = strlen(source) + 1;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &it->txn)) != 0 ||
+	    (rc = mdb_cursor_open(it->txn, s->src, &it->c)) != 0) {
+		lmdb_err(NULL, "export", rc);
+		istore_iter_free(it);
+		return NULL;
+	}
+	return it;
+}
+
+void
+istore_iter_free(struct iiter *it)
+{
+	if (it == NULL)
+		return;
+	if (it->c != NULL)
+		mdb_cursor_close(it->c);
+	if (it->txn != NULL)
+		mdb_txn_abort(it->txn);
+	free(it);
+}
+
+int
+istore_iter_next(struct iiter *it, struct intel_rec *r, long long *added)
+{
+	uint8_t ik[INTEL_KEY_MAX + 100];
+	MDB_val k, v, key, val;
+	struct rec_view x;
+	int rc;
+
+	for (;;) {
+		if (!it->started) {
+			k.mv_data = it->source;
+			k.mv_size = it->n;
+			rc = mdb_cursor_get(it->c, &k, &v, MDB_SET_RANGE);
+			it->started = 1;
+		} else
+			rc = mdb_cursor_get(it->c, &k, &v, MDB_NEXT);
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && (k.mv_size <= it->n ||
+		                 memcmp(k.mv_data, it->source, it->n) != 0)))
+			return 0;
+		if (rc != 0)
+			return lmdb_err(NULL, "export", rc);
+		if (k.mv_size - it->n > INTEL_KEY_MAX)
+			continue;
+		memcpy(ik, (const uint8_t *)k.mv_data + it->n,
+		       k.mv_size - it->n);
+		ik[k.mv_size - it->n] = 0;
+		memcpy(ik + k.mv_size - it->n + 1, it->source, it->n - 1);
+		key.mv_data = ik;
+		key.mv_size = k.mv_size;
+		if ((rc = mdb_get(it->txn, it->s->ind, &key, &val)) != 0 ||
+		    rec_decode(&val, &x) != 0 || x.text.len > INTEL_TEXT_MAX)
+			continue; /* (a record out of step: not exported) */
+		memset(r, 0, sizeof(*r));
+		r->ind.kind = x.kind;
+		memcpy(r->ind.text, x.text.p, x.text.len);
+		r->verdict = x.verdict;
+		r->score = x.score;
+		snprintf(r->tags, sizeof(r->tags), "%.*s", (int)x.tags.len,
+		         x.tags.p);
+		snprintf(r->reference, sizeof(r->reference), "%.*s",
+		         (int)x.ref.len, x.ref.p);
+		r->first_seen = x.first;
+		r->last_seen = x.last;
+		r->expires = x.expires;
+		*added = x.added;
+		return 1;
+	}
 }

@@ -68,6 +68,47 @@ int istore_del(struct iwtxn *w, const char *source, const struct intel_ind *q);
 long long istore_del_source(struct iwtxn *w, const char *source);
 /* Entries source holds in w's view. */
 long long istore_count(struct iwtxn *w, const char *source);
+
+/*
+ * A bulk change of one source (an import): the entries are gathered in
+ * memory (istore_bulk_put, _del), then istore_bulk_apply sorts them in
+ * the store's key order and writes them inside w in that order, appending
+ * (MDB_APPEND) past the database's last key. Writing in key order keeps
+ * LMDB's dirty pages few: inserted in a feed's own order, a large import
+ * touches pages all over the tree and LMDB spills them over and over
+ * (docs/performance.md). A key given twice: the last one counts.
+ * With replace, entries of source the bulk does not hold are removed (a
+ * full import); without, they stay (a delta) and only _del removes.
+ * Unchanged entries (the same record but for the time it was added) are
+ * not written again.
+ */
+struct ibulk;
+struct ibulk_counts {
+	long long added, changed, unchanged, removed, kept;
+};
+struct ibulk *istore_bulk_new(long long now);
+void istore_bulk_free(struct ibulk *b);
+int istore_bulk_put(struct ibulk *b, const struct intel_rec *r);
+int istore_bulk_del(struct ibulk *b, const struct intel_ind *q);
+/* Bytes the bulk holds (its arena and index). */
+size_t istore_bulk_size(const struct ibulk *b);
+/* keep (may be NULL), with replace: asked about each entry the bulk does
+ * not hold, with the entry's reference; 1 keeps it (a MISP event that did
+ * not change). */
+typedef int (*ibulk_keep)(void *arg, const char *ref, size_t len);
+int istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
+                      int replace, ibulk_keep keep, void *karg,
+                      struct ibulk_counts *c);
+/* A walk over a source's entries in key order, in a snapshot of its own
+ * (the environment is opened MDB_NOTLS, so it may stay open across turns
+ * of the event loop while other reads come and go): an export. _next
+ * fills r (indicator text and kind, not its key; the record's fields)
+ * and *added: 1, 0 at the end, -1 when the store failed. */
+struct iiter;
+struct iiter *istore_iter_new(struct istore *s, const char *source);
+int istore_iter_next(struct iiter *it, struct intel_rec *r, long long *added);
+void istore_iter_free(struct iiter *it);
+
 /* Feed records: the JSON (borrowed) is stored with its "priority". */
 int istore_feed_put(struct iwtxn *w, const char *name, json_t *rec);
 json_t *istore_feed_wget(struct iwtxn *w, const char *name);

@@ -31,13 +31,16 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: vigil-inteld [-dnv] -c FILE\n"
+	           "       vigil-inteld --list-routes\n"
 	           "  -c FILE  configuration file (see vigil-inteld.conf(5))\n"
 	           "  -d       stay in the foreground and log to stderr\n"
 	           "  -n       check the configuration, keys and "
 	           "certificates, then exit\n"
 	           "  -v       verbose (debug) logging\n"
 	           "  -h       this help\n"
-	           "  -V       print the version\n");
+	           "  -V       print the version\n"
+	           "  --list-routes  print METHOD PATH ROLE for every API "
+	           "route (PATH*: a prefix)\n");
 }
 
 static void
@@ -181,6 +184,19 @@ late_done(struct wjob *j, void *arg)
 	wjob_free(j);
 }
 
+static int
+list_routes(void)
+{
+	static const char *const roles[] = {"admin", "lookup", "public"};
+	const struct http_route *rt;
+
+	for (rt = inteld_routes; rt->fn != NULL; rt++)
+		printf("%s %s%s %s\n", rt->method, rt->path,
+		       (rt->flags & HTTP_ROUTE_PREFIX) ? "*" : "",
+		       roles[rt->role]);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -188,10 +204,17 @@ main(int argc, char **argv)
 	struct http_limits lim;
 	struct buf err;
 	const char *conf = NULL;
+	static const struct option longopts[] = {
+	    {"list-routes", no_argument, NULL, 'R'},
+	    {NULL, 0, NULL, 0},
+	};
 	int ch, check_only = 0, rc = 1;
 
-	while ((ch = getopt(argc, argv, "c:dnvhV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dnvhV", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
+		case 'R':
+			return list_routes();
 		case 'c':
 			conf = optarg;
 			break;

@@ -54,8 +54,15 @@ struct imp {
 	struct iwtxn *w;
 	const char *feed;
 	long long now;
-	long long entries, added;
+	struct ibulk *bulk;
+	int oom;
+	long long entries, revoked;
 	long long nrej, nskip;
+	/* MISP: the manifest's events (uuid -> timestamp) at the last import
+	 * and now; those whose timestamp did not change are passed over and
+	 * their entries kept */
+	json_t *ev_old, *ev_new, *ev_same;
+	long long ev_added, ev_changed;
 	json_t *rejected, *skipped;
 };
 
@@ -63,13 +70,63 @@ static int
 imp_add(void *arg, const struct intel_rec *r)
 {
 	struct imp *m = arg;
-	int rc = istore_put(m->w, m->feed, r, m->now);
 
-	if (rc == -1)
+	if (istore_bulk_put(m->bulk, r) == -1) {
+		m->oom = 1;
 		return -1;
+	}
 	m->entries++;
-	m->added += rc;
 	return 0;
+}
+
+static int
+imp_del(void *arg, const struct intel_rec *r)
+{
+	struct imp *m = arg;
+
+	if (istore_bulk_del(m->bulk, &r->ind) == -1) {
+		m->oom = 1;
+		return -1;
+	}
+	m->revoked++;
+	return 0;
+}
+
+static int
+imp_event(void *arg, const char *uuid, long long ts)
+{
+	struct imp *m = arg;
+	json_t *was = json_object_get(m->ev_old, uuid);
+
+	json_object_set_new(m->ev_new, uuid, json_integer(ts));
+	if (was == NULL) {
+		m->ev_added++;
+		return 0;
+	}
+	if (ts == 0 || json_integer_value(was) != ts) {
+		m->ev_changed++;
+		return 0;
+	}
+	json_object_set_new(m->ev_same, uuid, json_true());
+	return 1;
+}
+
+/* Entries of unchanged events stay: their reference is
+ * "misp:event/<uuid>/attribute/<uuid>". */
+static int
+imp_keep(void *arg, const char *ref, size_t len)
+{
+	struct imp *m = arg;
+	char uuid[80];
+	const char *e;
+
+	if (len < 11 || memcmp(ref, "misp:event/", 11) != 0 ||
+	    (e = memchr(ref + 11, '/', len - 11)) == NULL ||
+	    (size_t)(e - ref - 11) >= sizeof(uuid))
+		return 0;
+	memcpy(uuid, ref + 11, (size_t)(e - ref - 11));
+	uuid[e - ref - 11] = '\0';
+	return json_object_get(m->ev_same, uuid) != NULL;
 }
 
 static void
@@ -91,7 +148,8 @@ static void
 run_import(struct writer *wr, struct wjob *j)
 {
 	struct imp m;
-	struct intel_sink sink = {imp_add, imp_note, &m};
+	struct intel_sink sink = {imp_add, imp_note, &m, NULL, NULL};
+	struct ibulk_counts cnt;
 	struct buf err;
 	json_t *feed = NULL, *rep;
 	const uint8_t *p;
@@ -100,6 +158,7 @@ run_import(struct writer *wr, struct wjob *j)
 	int rc = -1;
 
 	memset(&m, 0, sizeof(m));
+	memset(&cnt, 0, sizeof(cnt));
 	buf_init(&err, 4096);
 	m.feed = j->feed;
 	m.now = (long long)time(NULL);
@@ -109,6 +168,10 @@ run_import(struct writer *wr, struct wjob *j)
 	json_object_set_new(rep, "feed", json_string(j->feed));
 	json_object_set_new(rep, "format",
 	                    json_string(intel_format_name(j->fmt)));
+	if ((m.bulk = istore_bulk_new(m.now)) == NULL) {
+		buf_printf(&err, "out of memory");
+		goto done;
+	}
 	if ((m.w = istore_write_begin(wr->st, &err)) == NULL)
 		goto done;
 	if ((feed = istore_feed_wget(m.w, j->feed)) == NULL) {
@@ -117,10 +180,16 @@ run_import(struct writer *wr, struct wjob *j)
 		goto done;
 	}
 	old = istore_count(m.w, j->feed);
-	if (istore_del_source(m.w, j->feed) == -1) {
-		buf_printf(&err, "the store failed removing the old entries");
-		goto done;
+	if (j->fmt == INTEL_FMT_MISP) {
+		m.ev_new = json_object();
+		m.ev_same = json_object();
+		m.ev_old =
+		    j->delta ? json_incref(json_object_get(feed, "misp_events"))
+		             : NULL;
+		sink.event = imp_event;
 	}
+	if (j->delta && j->fmt == INTEL_FMT_STIX)
+		sink.del = imp_del;
 	n = evbuffer_get_length(j->body);
 	p = n ? evbuffer_pullup(j->body, -1) : (const uint8_t *)"";
 	if (p == NULL) {
@@ -130,21 +199,36 @@ run_import(struct writer *wr, struct wjob *j)
 	if (intelfeed_parse(j->fmt, p, n, &j->opts, &sink, &err) == -1) {
 		if (strcmp(buf_cstr(&err), "stopped") == 0) {
 			buf_reset(&err);
-			buf_printf(&err, "the store failed (see the log; is "
-			                 "[inteld] map_size too small?)");
+			buf_printf(&err, "out of memory holding the feed's "
+			                 "entries");
 			j->status = 507;
 		}
 		goto done;
 	}
+	/* The entries are in the bulk now: the file's bytes can go. */
+	evbuffer_free(j->body);
+	j->body = NULL;
 	if (j->strict && m.nrej > 0) {
 		buf_printf(&err,
 		           "strict: %lld entries rejected, nothing replaced",
 		           m.nrej);
 		goto done;
 	}
+	if (istore_bulk_apply(
+	        m.w, j->feed, m.bulk, !(j->delta && j->fmt == INTEL_FMT_STIX),
+	        m.ev_same != NULL ? imp_keep : NULL, &m, &cnt) == -1) {
+		buf_printf(&err, "the store failed (see the log; is "
+		                 "[inteld] map_size too small?)");
+		j->status = 507;
+		goto done;
+	}
 	json_object_set_new(feed, "format",
 	                    json_string(intel_format_name(j->fmt)));
 	json_object_set_new(feed, "imported_at", json_integer(m.now));
+	if (m.ev_new != NULL)
+		json_object_set(feed, "misp_events", m.ev_new);
+	else
+		json_object_del(feed, "misp_events");
 	json_object_set_new(feed, "last_rejected", json_integer(m.nrej));
 	json_object_set_new(feed, "last_skipped", json_integer(m.nskip));
 	if (istore_feed_put(m.w, j->feed, feed) == -1) {
@@ -157,14 +241,47 @@ done:
 	if (m.w != NULL)
 		istore_write_abort(m.w);
 	json_decref(feed);
+	istore_bulk_free(m.bulk);
+	json_object_set_new(rep, "mode",
+	                    json_string(j->delta ? "delta" : "full"));
+	if (rc == 0 && m.ev_new != NULL) {
+		const char *k;
+		json_t *v;
+		long long gone = 0;
+
+		json_object_foreach(m.ev_old, k, v) gone +=
+		    json_object_get(m.ev_new, k) == NULL;
+		json_object_set_new(
+		    rep, "events",
+		    json_pack("{s:I, s:I, s:I, s:I}", "added",
+		              (json_int_t)m.ev_added, "changed",
+		              (json_int_t)m.ev_changed, "unchanged",
+		              (json_int_t)json_object_size(m.ev_same),
+		              "removed", (json_int_t)gone));
+	}
+	json_decref(m.ev_old);
+	json_decref(m.ev_new);
+	json_decref(m.ev_same);
 	json_object_set_new(rep, "result",
 	                    json_string(rc == 0 ? "imported" : "failed"));
 	if (rc == -1)
 		json_object_set_new(rep, "error", json_string(buf_cstr(&err)));
 	json_object_set_new(rep, "entries", json_integer(m.entries));
-	json_object_set_new(rep, "indicators",
-	                    json_integer(rc == 0 ? m.added : old));
+	json_object_set_new(
+	    rep, "indicators",
+	    json_integer(rc == 0 ? old + cnt.added - cnt.removed : old));
 	json_object_set_new(rep, "replaced", json_integer(rc == 0 ? old : 0));
+	if (rc == 0) {
+		json_object_set_new(rep, "added", json_integer(cnt.added));
+		json_object_set_new(rep, "changed", json_integer(cnt.changed));
+		json_object_set_new(rep, "unchanged",
+		                    json_integer(cnt.unchanged));
+		json_object_set_new(rep, "removed", json_integer(cnt.removed));
+		json_object_set_new(rep, "kept", json_integer(cnt.kept));
+		if (sink.del != NULL)
+			json_object_set_new(rep, "revoked",
+			                    json_integer(m.revoked));
+	}
 	json_object_set_new(rep, "rejected_total", json_integer(m.nrej));
 	json_object_set_new(rep, "skipped_total", json_integer(m.nskip));
 	json_object_set_new(rep, "rejected", m.rejected);
@@ -225,6 +342,7 @@ run_small(struct writer *wr, struct wjob *j)
 			json_decref(res);
 			res = json_deep_copy(j->arg);
 			json_object_set_new(res, "name", json_string(j->feed));
+			json_object_del(res, "misp_events");
 		}
 		break;
 	}

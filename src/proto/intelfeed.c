@@ -174,6 +174,7 @@ struct pctx {
 	const struct intel_feedopts *o;
 	const struct intel_sink *s;
 	int stopped;
+	int deleting; /* emit hands entries to s->del */
 };
 
 static void
@@ -258,7 +259,7 @@ emit(struct pctx *c, struct intel_rec *r, enum intel_kind k, const char *v,
 		r->score = default_score(c->o, r->verdict);
 	intel_utf8_clean(r->tags);
 	intel_utf8_clean(r->reference);
-	if (c->s->add(c->s->arg, r) == -1) {
+	if ((c->deleting ? c->s->del : c->s->add)(c->s->arg, r) == -1) {
 		c->stopped = 1;
 		return -1;
 	}
@@ -791,15 +792,33 @@ misp_event(struct pctx *c, json_t *file, const char *name)
 	return 0;
 }
 
+/* The manifest's "timestamp" of an event: unix seconds as a string or
+ * a number; 0 when absent or not one. */
+static long long
+manifest_time(json_t *ev)
+{
+	json_t *t = json_object_get(ev, "timestamp");
+	long long x = 0;
+
+	if (json_is_integer(t))
+		x = json_integer_value(t);
+	else if (json_is_string(t) &&
+	         intel_time_parse(json_string_value(t), json_string_length(t),
+	                          &x) == -1)
+		x = 0;
+	return x;
+}
+
 static int
 parse_misp(struct pctx *c, const uint8_t *p, size_t n, struct buf *err)
 {
-	json_t *root, *man, *v;
+	json_t *root, *man, *v, *passed;
 	const char *k;
 	int rc = -1;
 
 	if ((root = load_json(p, n, "misp", err)) == NULL)
 		return -1;
+	passed = json_object(); /* events the sink passed over */
 	if (!json_is_object(root)) {
 		buf_printf(err, "misp: not a JSON object");
 		goto out;
@@ -821,6 +840,11 @@ parse_misp(struct pctx *c, const uint8_t *p, size_t n, struct buf *err)
 	{
 		char fn[300];
 
+		if (c->s->event != NULL &&
+		    c->s->event(c->s->arg, k, manifest_time(v)) == 1) {
+			json_object_set_new(passed, k, json_true());
+			continue;
+		}
 		snprintf(fn, sizeof(fn), "%s.json", k);
 		if (!json_is_object(json_object_get(root, fn))) {
 			buf_printf(err,
@@ -848,11 +872,14 @@ parse_misp(struct pctx *c, const uint8_t *p, size_t n, struct buf *err)
 			note(c, 1, k, NULL, 0, "not in the manifest");
 			continue;
 		}
+		if (json_object_get(passed, id) != NULL)
+			continue; /* unchanged since the last import */
 		if (misp_event(c, v, k) == -1)
 			goto out;
 	}
 	rc = 0;
 out:
+	json_decref(passed);
 	json_decref(root);
 	return rc;
 }
@@ -1051,7 +1078,7 @@ stix_indicator(struct pctx *c, json_t *o, size_t idx, struct stix_cmp *cmp)
 		     json_string_length(pat), why);
 		return 0;
 	}
-	if (json_is_true(json_object_get(o, "revoked"))) {
+	if (json_is_true(json_object_get(o, "revoked")) && c->s->del == NULL) {
 		note(c, 1, where, NULL, 0, "revoked");
 		return 0;
 	}
@@ -1122,13 +1149,17 @@ stix_indicator(struct pctx *c, json_t *o, size_t idx, struct stix_cmp *cmp)
 		     json_string_length(pat), w);
 		return 0;
 	}
+	c->deleting = json_is_true(json_object_get(o, "revoked"));
 	for (i = 0; i < n; i++) {
 		struct intel_rec ri = r;
 
 		if (emit(c, &ri, cmp[i].kind, cmp[i].value,
-		         strlen(cmp[i].value), where) == -1)
+		         strlen(cmp[i].value), where) == -1) {
+			c->deleting = 0;
 			return -1;
+		}
 	}
+	c->deleting = 0;
 	return 0;
 }
 

@@ -75,6 +75,14 @@ struct intel_sink {
 	void (*note)(void *arg, int skipped, const char *where,
 	             const char *value, const char *why);
 	void *arg;
+	/* Optional (NULL: not asked), for delta imports. del gets the
+	 * indicators of a revoked STIX object (instead of their being
+	 * skipped); -1 stops as add does. event is asked about each event
+	 * a MISP manifest lists, with the manifest's "timestamp" (0 when it
+	 * has none): 1 passes over the event (its file need not be there),
+	 * 0 reads it. */
+	int (*del)(void *arg, const struct intel_rec *r);
+	int (*event)(void *arg, const char *uuid, long long timestamp);
 };
 
 int intelfeed_parse(enum intel_format f, const uint8_t *p, size_t n,

@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <yara.h>
 
+#include "metrics.h"
 #include "scand.h"
 
 static const char migration_1[] =
@@ -371,8 +372,9 @@ upload(struct hs_req *r, enum job_kind kind)
 	 * one sequence for both. */
 	j->id = scand_next_id(s);
 	x->u = upload_new(j, ct, s->samples_dir, s->conf.max_upload,
-	                  s->conf.cache_size > 0 || s->conf.keep_samples, mem,
-	                  memcap);
+	                  s->conf.cache_size > 0 || s->conf.keep_samples ||
+	                      s->intel != NULL,
+	                  mem, memcap);
 	if (x->u == NULL || j->status != 0) {
 		reply_msg(r, j->status != 0 ? j->status : 500, "%s",
 		          j->status != 0 ? j->errmsg : "out of memory");
@@ -504,6 +506,22 @@ h_status(struct hs_req *r)
 	    s->conf.hold_async, "syslog_enabled", s->fwd != NULL, "syslog_sent",
 	    (json_int_t)sent, "syslog_queued", (json_int_t)queued,
 	    "syslog_dropped", (json_int_t)dropped);
+	if (s->intel != NULL) /* intel.c's counters */
+		json_object_set_new(
+		    o, "intel",
+		    json_pack(
+		        "{s:b, s:I, s:I, s:I}", "up",
+		        metrics_get("vigil_scand_intel_up", NULL) == 1,
+		        "lookups",
+		        (json_int_t)metrics_get(
+		            "vigil_scand_intel_lookups_total", "result=\"ok\""),
+		        "failed",
+		        (json_int_t)metrics_get(
+		            "vigil_scand_intel_lookups_total",
+		            "result=\"failed\""),
+		        "reputation_findings",
+		        (json_int_t)metrics_get(
+		            "vigil_scand_reputation_findings_total", NULL)));
 	hs_reply_json(r, 200, o);
 }
 
@@ -899,13 +917,25 @@ void
 scand_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct scand *s = arg;
-	struct job *list, *j;
-	int tx;
+	struct job *list;
 
 	(void)fd;
 	(void)what;
-	if ((list = pool_take_done(s->pool)) == NULL)
+	/* Samples that get inteld's verdict first come back through
+	 * intel.c. */
+	if ((list = sintel_take(s, pool_take_done(s->pool))) == NULL) {
+		scand_dispatch(s);
 		return;
+	}
+	scand_finish_jobs(s, list);
+}
+
+void
+scand_finish_jobs(struct scand *s, struct job *list)
+{
+	struct job *j;
+	int tx;
+
 	tx = store_begin(s->store) == 0;
 	for (j = list; j != NULL; j = j->next)
 		finish_db(s, j);

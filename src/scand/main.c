@@ -386,6 +386,15 @@ main(int argc, char **argv)
 		log_warnx("vigil-scand: [https]: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (s.conf.intel.url != NULL) { /* checked here, started below */
+		struct intelc *ic = NULL;
+
+		if (intelc_new(&s.conf.intel, &ic, &err) == -1) {
+			log_warnx("vigil-scand: [intel]: %s", buf_cstr(&err));
+			goto out;
+		}
+		intelc_free(ic);
+	}
 	if (check_only) {
 		printf("vigil-scand: %s: configuration OK (rules %s)\n", conf,
 		       scan_bundle_version(s.bundle));
@@ -425,6 +434,10 @@ main(int argc, char **argv)
 	if (s.conf.syslog_enable &&
 	    (s.fwd = fwd_new(s.base, &s.conf, NULL, &err)) == NULL) {
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (sintel_start(&s, &err) == -1) {
+		log_warnx("vigil-scand: [intel]: %s", buf_cstr(&err));
 		goto out;
 	}
 	if (scand_db_open(&s, &err) == -1) {
@@ -492,9 +505,11 @@ out:
 
 		if (s.store != NULL) {
 			scand_answer_leftovers(&s, left);
+			scand_answer_leftovers(&s, sintel_stop(&s));
 			scand_history_flush(&s);
 		}
 	}
+	sintel_stop(&s); /* nothing held when the store never opened */
 	if (s.http)
 		hs_server_free(s.http);
 	if (s.https)

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "hstream.h"
+#include "intelc.h"
 #include "log.h"
 #include "scan.h"
 #include "store.h"
@@ -63,6 +64,8 @@ struct scand_conf {
 	long long syslog_facility;
 	long long syslog_queue;
 	int syslog_framing; /* enum syslogfmt_framing */
+	/* [intel] (vigil-inteld; off while url is NULL) */
+	struct intelc_conf intel;
 };
 
 extern const struct cfg_key scand_conf_keys[];
@@ -114,6 +117,7 @@ struct job {
 
 struct pool;
 struct fwd;
+struct sintel;
 struct upload;
 
 /*
@@ -189,7 +193,8 @@ struct scand {
 	struct event_base *base;
 	struct store *store;
 	struct pool *pool;
-	struct fwd *fwd; /* NULL unless [syslog] enable = yes */
+	struct fwd *fwd;      /* NULL unless [syslog] enable = yes */
+	struct sintel *intel; /* NULL unless [intel] url is set */
 	struct scan_bundle *bundle;
 	struct hs_server *http, *https;
 	SSL_CTX *ssl_ctx;
@@ -214,6 +219,15 @@ struct scand {
 /* api.c */
 extern const struct hs_route scand_routes[];
 void scand_done_cb(evutil_socket_t fd, short what, void *arg);
+/* Records and answers finished jobs (oldest first) and frees them. */
+void scand_finish_jobs(struct scand *s, struct job *list);
+
+/* intel.c: samples' verdicts from vigil-inteld, off the loop. */
+int sintel_start(struct scand *s, struct buf *err);
+/* Takes the finished jobs that get a verdict; returns the others. */
+struct job *sintel_take(struct scand *s, struct job *list);
+/* Stops the thread; returns the jobs it held, to be answered. */
+struct job *sintel_stop(struct scand *s);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);
 /* The next scan id: sync checks and async samples share one sequence that

@@ -466,6 +466,7 @@ ctl intel feeds add ctlmisp --priority 60 >"$T/ctl.out" ||
 ctl intel import ctlmisp "$T/misp" --format misp >"$T/ctl.out" ||
 	fail "ctl import misp dir: $(cat "$T/ctl.out")"
 expect_contains "$(cat "$T/ctl.out")" "ctlmisp: imported 4 indicators (replaced 0); 2 rejected, 2 skipped"
+expect_contains "$(cat "$T/ctl.out")" "ctlmisp: delta import: 4 added, 0 changed, 0 unchanged, 0 removed, 0 kept"
 expect_contains "$(cat "$T/ctl.out")" "rejected event 5f6e7d8c-0000-4000-8000-000000000001 attribute a-4: value: not a string"
 cp -r "$T/misp" "$T/misp-broken"
 head -c 100 "$T/misp/manifest.json" >"$T/misp-broken/manifest.json"

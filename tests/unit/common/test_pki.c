@@ -222,6 +222,7 @@ test_sign_client(void **state)
 	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
 	assert_false(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
 	assert_false(X509_get_extension_flags(x) & EXFLAG_CA);
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_AGENT);
 	assert_int_equal(pki_key_matches(x, k), 1);
 	assert_int_equal(pki_verify_signed_by(x, f->ca), 0);
 	assert_int_equal(pki_verify_signed_by(x, f->other), -1);
@@ -388,6 +389,119 @@ test_key_matches(void **state)
 	assert_int_equal(pki_verify_signed_by(NULL, f->ca), -1);
 }
 
+/* Adds a second extension under the role OID holding value (DER bytes). */
+static void
+add_raw_role(X509 *x, const unsigned char *der, int len)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(PKI_ROLE_OID, 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext;
+
+	assert_int_equal(ASN1_OCTET_STRING_set(os, der, len), 1);
+	assert_non_null(ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+}
+
+static void
+test_roles(void **state)
+{
+	struct fixture *f = *state;
+	const char *sans[] = {"127.0.0.1", "alt.example.org"};
+	/* UTF8String "intel" and a PrintableString "intel". */
+	static const unsigned char intel[] = {0x0c, 5, 'i', 'n', 't', 'e', 'l'};
+	static const unsigned char printable[] = {0x13, 5,   'i', 'n',
+	                                          't',  'e', 'l'};
+	static const unsigned char unknown[] = {0x0c, 4, 'r', 'o', 'o', 't'};
+	EVP_PKEY *k = pki_genkey();
+	X509 *x;
+	int r;
+
+	for (r = PKI_ROLE_CENTER; r <= PKI_ROLE_COLLECTOR; r++) {
+		assert_non_null(
+		    x = pki_issue_role(f->ca, f->cakey, k, r, PKI_USE_CLIENT,
+		                       "svc.example.org", sans, 2, 30));
+		assert_int_equal(pki_cert_role(x), r);
+		assert_int_equal(pki_verify_signed_by(x, f->ca), 0);
+		assert_int_equal(tls_cert_names_host(x, "svc.example.org"), 1);
+		assert_int_equal(pki_role_from_name(pki_role_name(r)), r);
+		/* Usage: client only. */
+		assert_true(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
+		assert_false(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
+		X509_free(x);
+	}
+	assert_non_null(x = pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_SCAND,
+	                                   PKI_USE_SERVER | PKI_USE_CLIENT,
+	                                   "scand.example.org", NULL, 0, 30));
+	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
+	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
+	/* The extension is not critical: peers that do not know it accept
+	 * the certificate. */
+	{
+		ASN1_OBJECT *obj = OBJ_txt2obj(PKI_ROLE_OID, 1);
+		int idx = X509_get_ext_by_OBJ(x, obj, -1);
+
+		assert_true(idx >= 0);
+		assert_int_equal(
+		    X509_EXTENSION_get_critical(X509_get_ext(x, idx)), 0);
+		ASN1_OBJECT_free(obj);
+	}
+	/* A second role extension makes the role ambiguous: refused. */
+	add_raw_role(x, intel, sizeof(intel));
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+	X509_free(x);
+
+	/* Bad arguments. */
+	assert_null(pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_NONE,
+	                           PKI_USE_CLIENT, "a.example.org", NULL, 0,
+	                           1));
+	assert_null(pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_SCAND, 0,
+	                           "a.example.org", NULL, 0, 1));
+	assert_null(pki_issue_role(f->ca, f->otherkey, k, PKI_ROLE_SCAND,
+	                           PKI_USE_CLIENT, "a.example.org", NULL, 0,
+	                           1));
+	assert_null(pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_SCAND,
+	                           PKI_USE_CLIENT, "bad name!", NULL, 0, 1));
+	assert_int_equal(pki_role_from_name("root"), PKI_ROLE_BAD);
+	assert_null(pki_role_name(PKI_ROLE_NONE));
+	assert_null(pki_role_name(99));
+
+	/* The CA, the center's certificate and agents' certificates. */
+	assert_int_equal(pki_cert_role(f->ca), PKI_ROLE_NONE);
+	assert_non_null(x = pki_make_server_cert(f->ca, f->cakey, k,
+	                                         "c.example.org", NULL, 0, 2));
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_CENTER);
+	X509_free(x);
+
+	/* Hand-made extensions: the right type only, known names only. */
+	assert_non_null(x = pki_make_ca(k, "raw", 1));
+	add_raw_role(x, intel, sizeof(intel));
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_INTEL);
+	X509_free(x);
+	assert_non_null(x = pki_make_ca(k, "raw", 1));
+	add_raw_role(x, printable, sizeof(printable));
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+	X509_free(x);
+	assert_non_null(x = pki_make_ca(k, "raw", 1));
+	add_raw_role(x, unknown, sizeof(unknown));
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+	X509_free(x);
+	/* Trailing bytes after the string. */
+	{
+		unsigned char trail[sizeof(intel) + 1];
+
+		memcpy(trail, intel, sizeof(intel));
+		trail[sizeof(intel)] = 0;
+		assert_non_null(x = pki_make_ca(k, "raw", 1));
+		add_raw_role(x, trail, sizeof(trail));
+		assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+		X509_free(x);
+	}
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -403,6 +517,7 @@ main(void)
 	    cmocka_unit_test(test_sign_rejects_tampered),
 	    cmocka_unit_test(test_csr_pem_roundtrip),
 	    cmocka_unit_test(test_key_matches),
+	    cmocka_unit_test(test_roles),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

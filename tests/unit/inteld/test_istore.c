@@ -156,12 +156,119 @@ test_replace_large(void **state)
 	buf_free(&err);
 }
 
+static void
+bput(struct ibulk *b, const char *v, int verdict, int score)
+{
+	struct intel_rec r;
+
+	rec(&r, v, verdict, score);
+	assert_int_equal(istore_bulk_put(b, &r), 0);
+}
+
+static void
+bapply(struct ibulk *b, const char *src, int replace, struct ibulk_counts *c)
+{
+	struct buf err;
+	struct iwtxn *w;
+
+	buf_init(&err, 1024);
+	w = istore_write_begin(st, &err);
+	assert_non_null(w);
+	assert_int_equal(istore_bulk_apply(w, src, b, replace, NULL, NULL, c),
+	                 0);
+	assert_int_equal(istore_write_commit(w, &err), 0);
+	istore_bulk_free(b);
+	buf_free(&err);
+}
+
+/* Bulk changes: sorted, the last of a key counts, counts of what changed,
+ * replace removes what is absent, a delta keeps it, appending past the
+ * last key of a database that holds other sources (before and after). */
+static void
+test_bulk(void **state)
+{
+	struct ibulk_counts c;
+	struct ibulk *b;
+	struct intel_ind q;
+	struct buf err;
+	struct iwtxn *w;
+	char v[80];
+	int i;
+
+	(void)state;
+	buf_init(&err, 1024);
+	w = istore_write_begin(st, &err);
+	feed(w, "bulk", 50);
+	put(w, "aaa", "zz.example", INTEL_MALICIOUS, 10, 0);
+	assert_int_equal(istore_write_commit(w, &err), 0);
+
+	b = istore_bulk_new(2000);
+	for (i = 999; i >= 0; i--) {
+		snprintf(v, sizeof(v), "h%d.bulk.example", i);
+		bput(b, v, INTEL_MALICIOUS, 90);
+	}
+	bput(b, "192.0.2.0/24", INTEL_SUSPICIOUS, 50);
+	bput(b, "192.0.2.0/24", INTEL_MALICIOUS, 70); /* the last counts */
+	bapply(b, "bulk", 1, &c);
+	assert_int_equal(c.added, 1001);
+	assert_int_equal(c.removed + c.changed + c.unchanged, 0);
+	assert_string_equal(look("192.0.2.9", 3000), "malicious bulk");
+	assert_string_equal(look("a.h7.bulk.example", 3000), "malicious bulk");
+	assert_string_equal(look("x.zz.example", 3000), "malicious aaa");
+
+	/* again: one changed, one new, 998 unchanged, one removed */
+	b = istore_bulk_new(3000);
+	for (i = 0; i < 999; i++) {
+		snprintf(v, sizeof(v), "h%d.bulk.example", i);
+		bput(b, v, INTEL_MALICIOUS, i == 5 ? 40 : 90);
+	}
+	bput(b, "192.0.2.0/24", INTEL_MALICIOUS, 70);
+	bput(b, "zzz.example", INTEL_BENIGN, 0);
+	bapply(b, "bulk", 1, &c);
+	assert_int_equal(c.added, 1);
+	assert_int_equal(c.changed, 1);
+	assert_int_equal(c.unchanged, 999);
+	assert_int_equal(c.removed, 1);
+	assert_string_equal(look("h999.bulk.example", 3000), "unknown -");
+	assert_string_equal(look("zzz.example", 3000), "benign bulk");
+	w = istore_write_begin(st, &err);
+	assert_int_equal(istore_count(w, "bulk"), 1001);
+	istore_write_abort(w);
+
+	/* a delta: one removed, one added, the rest kept */
+	b = istore_bulk_new(4000);
+	assert_int_equal(intel_parse(INTEL_ANY, "zzz.example", 11, &q, NULL, 0),
+	                 0);
+	assert_int_equal(istore_bulk_del(b, &q), 0);
+	bput(b, "198.51.100.7", INTEL_MALICIOUS, 100);
+	bapply(b, "bulk", 0, &c);
+	assert_int_equal(c.added, 1);
+	assert_int_equal(c.removed, 1);
+	assert_int_equal(c.kept, 1000);
+	assert_string_equal(look("zzz.example", 5000), "unknown -");
+	assert_string_equal(look("198.51.100.7", 5000), "malicious bulk");
+	assert_string_equal(look("h3.bulk.example", 5000), "malicious bulk");
+
+	/* an empty replacement removes all */
+	b = istore_bulk_new(5000);
+	bapply(b, "bulk", 1, &c);
+	assert_int_equal(c.removed, 1001);
+	assert_string_equal(look("h3.bulk.example", 5000), "unknown -");
+	assert_string_equal(look("x.zz.example", 5000), "malicious aaa");
+	w = istore_write_begin(st, &err);
+	assert_int_equal(istore_count(w, "bulk"), 0);
+	assert_int_equal(w->plen[0][24], 0);
+	istore_write_abort(w);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_precedence),
 	    cmocka_unit_test(test_replace_large),
+	    cmocka_unit_test(test_bulk),
 	};
 	struct buf err;
 	int rc;

@@ -1,0 +1,234 @@
+/*
+ * intelc.c: batch lookups against vigil-inteld (intelc.h) on the tree's
+ * HTTPS client (httpc). A request is made of the configured section alone;
+ * nothing here keeps a connection or state between lookups, so a restarted
+ * inteld is simply reached again by the next call.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "httpc.h"
+#include "intelc.h"
+#include "log.h"
+#include "tls.h"
+
+struct intelc {
+	struct httpc_opts ho;
+	char *url;             /* .../api/v1/lookup */
+	char *base;            /* as configured, for messages */
+	char *bearer;          /* the API key, or NULL */
+	char *ca, *cert, *key; /* copies: the configuration may be reloaded */
+};
+
+int
+intelc_verdict_rank(const char *v)
+{
+	if (v == NULL)
+		return 0;
+	if (strcmp(v, "malicious") == 0)
+		return 3;
+	if (strcmp(v, "suspicious") == 0)
+		return 2;
+	if (strcmp(v, "benign") == 0)
+		return 1;
+	return 0;
+}
+
+static char *
+load_key(const char *path, struct buf *err)
+{
+	struct buf b;
+	struct strv s;
+	char *k = NULL;
+
+	buf_init(&b, 4096);
+	if (tls_check_key_perms(path, err) == -1 ||
+	    tls_read_file(path, 4096, &b, err) == -1)
+		goto out;
+	s = strv_trim(strv_make((const char *)b.data, b.len));
+	if (s.len == 0 || memchr(s.p, '\n', s.len) != NULL) {
+		buf_printf(err, "%s: expected one API key on one line", path);
+		goto out;
+	}
+	k = strv_dup(s);
+out:
+	if (b.data != NULL)
+		explicit_bzero(b.data, b.len);
+	buf_free(&b);
+	return k;
+}
+
+int
+intelc_new(const struct intelc_conf *cf, struct intelc **out, struct buf *err)
+{
+	struct intelc *ic = NULL;
+	size_t n;
+
+	*out = NULL;
+	if (cf->url == NULL || cf->url[0] == '\0')
+		return 0;
+	if (strncasecmp(cf->url, "https://", 8) != 0 || cf->url[8] == '\0') {
+		buf_printf(err, "[intel] url: %s: not https://HOST:PORT",
+		           cf->url);
+		return -1;
+	}
+	if (cf->ca == NULL) {
+		buf_printf(err, "[intel] ca: required with url");
+		return -1;
+	}
+	if ((cf->cert == NULL) != (cf->key == NULL)) {
+		buf_printf(err, "[intel] cert and key go together");
+		return -1;
+	}
+	if (cf->cert == NULL && cf->api_key_file == NULL) {
+		buf_printf(err, "[intel] needs cert and key (a client "
+		                "certificate of the deployment CA) or "
+		                "api_key_file");
+		return -1;
+	}
+	if (cf->key != NULL && tls_check_key_perms(cf->key, err) == -1)
+		return -1;
+	if ((ic = calloc(1, sizeof(*ic))) == NULL)
+		goto oom;
+	if (cf->api_key_file != NULL &&
+	    (ic->bearer = load_key(cf->api_key_file, err)) == NULL)
+		goto fail;
+	n = strlen(cf->url);
+	while (n > 8 && cf->url[n - 1] == '/')
+		n--;
+	if ((ic->base = strndup(cf->url, n)) == NULL ||
+	    (ic->url = malloc(n + sizeof("/api/v1/lookup"))) == NULL)
+		goto oom;
+	memcpy(ic->url, cf->url, n);
+	memcpy(ic->url + n, "/api/v1/lookup", sizeof("/api/v1/lookup"));
+	if ((ic->ca = strdup(cf->ca)) == NULL ||
+	    (cf->cert != NULL && (ic->cert = strdup(cf->cert)) == NULL) ||
+	    (cf->key != NULL && (ic->key = strdup(cf->key)) == NULL))
+		goto oom;
+	ic->ho.ca_file = ic->ca;
+	ic->ho.cert_file = ic->cert;
+	ic->ho.key_file = ic->key;
+	ic->ho.bearer = ic->bearer;
+	ic->ho.timeout_secs = (long)cf->timeout;
+	*out = ic;
+	return 0;
+oom:
+	buf_printf(err, "out of memory");
+fail:
+	intelc_free(ic);
+	return -1;
+}
+
+void
+intelc_free(struct intelc *ic)
+{
+	if (ic == NULL)
+		return;
+	if (ic->bearer != NULL)
+		explicit_bzero(ic->bearer, strlen(ic->bearer));
+	free(ic->bearer);
+	free(ic->url);
+	free(ic->base);
+	free(ic->ca);
+	free(ic->cert);
+	free(ic->key);
+	free(ic);
+}
+
+const char *
+intelc_url(const struct intelc *ic)
+{
+	return ic->base;
+}
+
+int
+intelc_lookup(struct intelc *ic, json_t *indicators, json_t **results,
+              struct buf *err)
+{
+	struct httpc_resp r;
+	json_t *j = NULL, *a;
+	char *body;
+	int rc = -1;
+
+	*results = NULL;
+	if (json_array_size(indicators) > INTELC_MAX_BATCH) {
+		buf_printf(err, "vigil-inteld %s: more than %d indicators",
+		           ic->base, INTELC_MAX_BATCH);
+		return -1;
+	}
+	if ((body = json_dumps(indicators, JSON_COMPACT)) == NULL) {
+		buf_printf(err, "out of memory");
+		return -1;
+	}
+	httpc_resp_init(&r);
+	if (httpc_request(&ic->ho, "POST", ic->url, "application/json", body,
+	                  strlen(body), &r) == -1) {
+		if (r.err == HTTPC_ERR_CONNECT)
+			buf_printf(err,
+			           "vigil-inteld %s: cannot connect; is it "
+			           "running and its port open from this host?",
+			           ic->base);
+		else
+			buf_printf(err, "vigil-inteld %s: %s", ic->base,
+			           r.errmsg);
+		goto out;
+	}
+	if (r.status != 200) {
+		json_t *e;
+		const char *m = NULL;
+
+		j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+		e = json_object_get(j, "error");
+		m = json_string_value(json_object_get(e, "message"));
+		buf_printf(err, "vigil-inteld %s answered %ld: %s", ic->base,
+		           r.status, m != NULL ? m : "(no message)");
+		goto out;
+	}
+	j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+	a = json_object_get(j, "results");
+	if (!json_is_array(a) ||
+	    json_array_size(a) != json_array_size(indicators)) {
+		buf_printf(err,
+		           "vigil-inteld %s: the answer is not %zu results "
+		           "in order",
+		           ic->base, json_array_size(indicators));
+		goto out;
+	}
+	*results = json_incref(a);
+	rc = 0;
+out:
+	json_decref(j);
+	httpc_resp_free(&r);
+	free(body);
+	return rc;
+}
+
+json_t *
+intelc_brief(json_t *ans)
+{
+	json_t *o, *srcs, *s;
+	const char *v = json_string_value(json_object_get(ans, "verdict"));
+	size_t i;
+
+	if (v == NULL)
+		return NULL;
+	if ((o = json_object()) == NULL || (srcs = json_array()) == NULL) {
+		json_decref(o);
+		return NULL;
+	}
+	json_object_set_new(o, "verdict", json_string(v));
+	json_object_set(o, "score",
+	                json_object_get(ans, "score") != NULL
+	                    ? json_object_get(ans, "score")
+	                    : json_null());
+	json_array_foreach(json_object_get(ans, "sources"), i, s)
+	{
+		const char *n = json_string_value(json_object_get(s, "source"));
+
+		if (n != NULL)
+			json_array_append_new(srcs, json_string(n));
+	}
+	json_object_set_new(o, "sources", srcs);
+	return o;
+}

@@ -1,0 +1,61 @@
+/*
+ * intelc: the client of vigil-inteld shared by the center (enrichment of
+ * findings and events, agents' reputation requests) and vigil-scand (a
+ * sample's verdict). Only inteld's HTTP API: batch lookups (POST
+ * /api/v1/lookup, answers in order) over HTTPS that trusts the given CA
+ * only, with a client certificate of the deployment CA or an API key read
+ * from a file that others cannot read. Each failure is one sentence that
+ * names inteld's URL. One request at a time per struct intelc; several
+ * threads take one each.
+ */
+#ifndef VIGIL_INTELC_H
+#define VIGIL_INTELC_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+
+#define INTELC_MAX_BATCH 10000 /* inteld's own limit (max_batch) */
+
+/* The [intel] section of a daemon's configuration (each daemon's key
+ * table names the keys: url, ca, cert, key, api_key_file, timeout). */
+struct intelc_conf {
+	char *url;          /* https://host:10443; NULL: no inteld */
+	char *ca;           /* CA that signed inteld's certificate */
+	char *cert, *key;   /* client certificate and key, or NULL */
+	char *api_key_file; /* an API key (role lookup), or NULL */
+	long long timeout;  /* seconds per request */
+};
+
+struct intelc;
+
+/* Checks the section (https URL, a CA, cert with key, the key file's
+ * permissions) and loads the API key. *out NULL when no url is set.
+ * -1 with the problem in err. */
+int intelc_new(const struct intelc_conf *cf, struct intelc **out,
+               struct buf *err);
+void intelc_free(struct intelc *ic);
+const char *intelc_url(const struct intelc *ic);
+
+/*
+ * Batch lookup: indicators is a JSON array of {"type", "value"} (type
+ * sha256, sha1, md5, ip, domain, url) or plain strings, at most
+ * INTELC_MAX_BATCH. On success *results is inteld's "results" array, one
+ * answer per indicator in order ({"verdict", "score", "decided_by",
+ * "sources"}, or {"input", "error"} for one that is no indicator), owned
+ * by the caller. -1 with one sentence in err otherwise.
+ */
+int intelc_lookup(struct intelc *ic, json_t *indicators, json_t **results,
+                  struct buf *err);
+
+/* A summary of one answer for a finding: {"verdict", "score", "sources":
+ * [names of the contributing sources]} (a new reference), or NULL for an
+ * error entry. */
+json_t *intelc_brief(json_t *answer);
+
+/* Rank of a verdict: malicious 3, suspicious 2, benign 1, else 0. */
+int intelc_verdict_rank(const char *verdict);
+
+#endif
