@@ -32,6 +32,7 @@ struct center_conf {
 	long long poll_interval;        /* seconds */
 	int store_check;                /* quick_check at start */
 	long long store_check_interval; /* seconds between checks; 0 = off */
+	char *store_url;                /* [store] url: PostgreSQL, or NULL */
 	long long seen_flush; /* seconds between last_seen writes; 0 = each */
 	long long min_free_space; /* bytes; below it, no new data */
 	int log_dest;             /* enum log_dest */
@@ -181,6 +182,13 @@ long long seen_last(const char *id); /* noted time, or 0 */
 extern const char *const center_migrations[];
 /* Opens c->store after refusing a lost or damaged database (see db.c). */
 int center_store_open(struct center *c, struct buf *err);
+/* What store_open opens: [store] url, or the SQLite file in data_dir. */
+const char *center_store_target(const struct center *c);
+/* The same for messages (no password). */
+const char *center_store_name(const struct center *c);
+/* vigild --store-copy (storecopy.c): the SQLite database from into the
+ * empty PostgreSQL database of [store] url, checked. */
+int center_store_copy(struct center *c, const char *from, struct buf *err);
 /* Runs the store's quick_check every [center] store_check_interval and
  * publishes vigil_store_integrity_ok; -1 when the timer cannot be set. */
 int center_store_check_start(struct center *c);

@@ -51,6 +51,11 @@ const struct cfg_key center_conf_keys[] = {
      OFF(store_check_interval), 0, NULL,
      "how often the running center checks its database "
      "(vigil_store_integrity_ok)"},
+    {"store", "url", CFG_STR, NULL, 0, 0, OFF(store_url), 0, NULL,
+     "PostgreSQL instead of SQLite: a libpq URL, postgresql://user@host:"
+     "port/db?sslmode=verify-full&sslrootcert=FILE (password from a "
+     "passfile= or PGPASSFILE, or a client certificate: sslcert=, "
+     "sslkey=); unset: SQLite in data_dir/vigil.db"},
     {"center", "seen_flush", CFG_DURATION, "1s", 0, 60, OFF(seen_flush), 0,
      NULL,
      "how often agents' check-in times are written, all at once; 0 writes "
@@ -405,6 +410,38 @@ fail:
 	return rc;
 }
 
+/*
+ * [store] url: a PostgreSQL URL, and with -n, a database that answers
+ * (read only: -n writes nothing, and the schema is vigild's at start).
+ */
+static int
+check_store_url(const char *url, int check_only)
+{
+	struct store *s;
+	struct buf err;
+	int bad = 0;
+
+	if (!store_is_url(url)) {
+		log_warnx("check: [store] url: %s: not a PostgreSQL URL "
+		          "(postgresql://user@host:port/db?sslmode=...)",
+		          store_redact_url(url));
+		return 1;
+	}
+	if (!check_only)
+		return 0;
+	buf_init(&err, 4096);
+	if ((s = store_open_readonly(url, &err)) == NULL ||
+	    store_quick_check(s, store_redact_url(url), &err) == -1) {
+		log_warnx("check: [store] url: %s", buf_cstr(&err));
+		bad = 1;
+	} else
+		log_info("check: [store] url: %s answers",
+		         store_redact_url(url));
+	store_close(s);
+	buf_free(&err);
+	return bad;
+}
+
 int
 center_check(const struct center_conf *c, const struct center_paths *p,
              int check_only)
@@ -474,6 +511,8 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		}
 	}
 out:
+	if (c->store_url != NULL && check_store_url(c->store_url, check_only))
+		nerr++;
 	if (c->intel.url != NULL) {
 		struct intelc_conf ic = c->intel;
 		struct intelc *cl = NULL;

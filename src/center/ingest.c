@@ -351,7 +351,7 @@ ingest_start(struct center *c, struct buf *err)
 	pthread_cond_init(&g->cond, NULL);
 	pthread_cond_init(&g->cond_raw, NULL);
 	c->ingest = g;
-	if ((g->store = store_open(c->paths.db, center_migrations,
+	if ((g->store = store_open(center_store_target(c), center_migrations,
 	                           center_nmigrations, err)) == NULL)
 		return -1;
 	if (pipe2(g->wake, O_NONBLOCK | O_CLOEXEC) == -1) {

@@ -757,7 +757,7 @@ intel_start(struct center *c, struct buf *err)
 		buf_printf(err, "out of memory for the reputation cache");
 		return -1;
 	}
-	if ((g->store = store_open(c->paths.db, center_migrations,
+	if ((g->store = store_open(center_store_target(c), center_migrations,
 	                           center_nmigrations, err)) == NULL)
 		return -1;
 	r = store_query(g->store,

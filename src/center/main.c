@@ -32,6 +32,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: vigild [-dnv] -c FILE\n"
+	        "       vigild --migrate -c FILE\n"
+	        "       vigild --store-copy DB -c FILE\n"
 	        "       vigild --list-routes\n"
 	        "  -c FILE  configuration file (see vigild.conf(5))\n"
 	        "  -d       stay in the foreground and log to stderr\n"
@@ -40,6 +42,15 @@ usage(FILE *f)
 	        "  -v       verbose (debug) logging\n"
 	        "  -h       this help\n"
 	        "  -V       print the version\n"
+	        "  --migrate  bring the database (SQLite or [store] url) to "
+	        "this\n"
+	        "           version's schema, then exit (vigild also does at "
+	        "start)\n"
+	        "  --store-copy DB  copy the SQLite database DB (the center "
+	        "stopped)\n"
+	        "           into the empty PostgreSQL database of [store] url, "
+	        "then\n"
+	        "           check the row counts and the audit chain there\n"
 	        "  --list-routes  print METHOD PATH ROLE for every admin API "
 	        "route, then exit\n");
 }
@@ -504,11 +515,13 @@ main(int argc, char **argv)
 	static struct center c;
 	struct buf err;
 	struct http_limits gl, al;
-	const char *conf = NULL;
+	const char *conf = NULL, *copy_from = NULL;
 	long long gw_max_conns;
-	int ch, check_only = 0, rc = 1, wrote_ports = 0;
+	int ch, check_only = 0, migrate_only = 0, rc = 1, wrote_ports = 0;
 	static const struct option longopts[] = {
 	    {"list-routes", no_argument, NULL, 'R'},
+	    {"migrate", no_argument, NULL, 'M'},
+	    {"store-copy", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -519,6 +532,12 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'R':
 			return list_routes();
+		case 'M':
+			migrate_only = 1;
+			break;
+		case 'C':
+			copy_from = optarg;
+			break;
 		case 'c':
 			conf = optarg;
 			break;
@@ -562,6 +581,27 @@ main(int argc, char **argv)
 		goto out;
 	}
 	center_paths_init(&c.conf, &c.paths);
+	if (copy_from != NULL) {
+		if (center_store_copy(&c, copy_from, &err) == -1) {
+			log_warnx("vigild: store copy: %s", buf_cstr(&err));
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (migrate_only) {
+		/* The migrations store_open applies, and nothing else: run
+		 * before starting new nodes on a shared database. */
+		if (daemon_ensure_dir(c.conf.data_dir, &err) == -1 ||
+		    center_store_open(&c, &err) == -1) {
+			log_warnx("vigild: store: %s", buf_cstr(&err));
+			goto out;
+		}
+		printf("vigild: %s: schema version %d\n", center_store_name(&c),
+		       store_schema_version(c.store));
+		rc = 0;
+		goto out;
+	}
 	gw_max_conns = fit_fd_limit(c.conf.gw_max_conns,
 	                            ADMIN_MAX_CONNS + c.conf.max_streams);
 	if (center_check(&c.conf, &c.paths, check_only) > 0) {

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "store_pg.h"
 
 #define STMT_CACHE 64
 #define MAX_DEPTH  32 /* nested store_begin calls */
@@ -45,6 +46,8 @@ struct cached_stmt {
 
 struct store {
 	sqlite3 *db;
+	struct store_pg *pg; /* PostgreSQL instead of db (store_pg.c) */
+	long long pg_changes;
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache;
 	int version;
@@ -65,13 +68,15 @@ struct store {
 };
 
 static void tx_check(struct store *s);
-static int unit_write(struct store *s, sqlite3_stmt *st);
+static int unit_write(struct store *s, int readonly, const char *sql);
 static void after_run(struct store *s, int committed, int from);
 
 /* The kind and message of a failure just seen on s->db. */
 static void
 note_failure(struct store *s, const char *msg)
 {
+	if (s->pg != NULL)
+		return; /* noted by pg_failed */
 	switch (sqlite3_errcode(s->db)) {
 	case SQLITE_FULL:
 		s->last_failure = STORE_FAIL_FULL;
@@ -114,6 +119,36 @@ step_failed(struct store *s, sqlite3_stmt *st)
 	tx_check(s);
 }
 
+/* A failure on PostgreSQL: kind and message from store_pg. */
+static void
+pg_failed(struct store *s, const char *sql, const char *msg, int kind,
+          int counted)
+{
+	s->last_failure = kind;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+	if (counted) {
+		s->errors++;
+		log_warnx("store: %s (%s)", msg, sql);
+	}
+	tx_check(s);
+}
+
+/* 1 while the back end has a transaction open. */
+static int
+in_tx(struct store *s)
+{
+	if (s->pg != NULL)
+		return store_pg_in_tx(s->pg);
+	return !sqlite3_get_autocommit(s->db);
+}
+
+/* What opens a write transaction: one writer at a time on both. */
+static const char *
+begin_sql(const struct store *s)
+{
+	return s->pg != NULL ? STORE_PG_BEGIN : "BEGIN IMMEDIATE";
+}
+
 unsigned long
 store_errors(const struct store *s)
 {
@@ -123,6 +158,8 @@ store_errors(const struct store *s)
 struct store_rows {
 	struct store *s;
 	sqlite3_stmt *st;
+	struct store_pg_res *res; /* PostgreSQL: the rows, read whole */
+	int row;
 	struct timespec t0;
 };
 
@@ -233,6 +270,19 @@ exec_plain(struct store *s, const char *sql, struct buf *err)
 {
 	char *msg = NULL;
 
+	if (s->pg != NULL) {
+		char m[sizeof(s->last_error)];
+		int kind;
+
+		if (store_pg_exec(s->pg, sql, m, sizeof(m), &kind) == 0)
+			return 0;
+		if (err)
+			buf_printf(err, "%s", m);
+		else
+			log_warnx("store: %s", m);
+		pg_failed(s, sql, m, kind, 0);
+		return -1;
+	}
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		note_failure(s, msg);
 		if (err)
@@ -246,28 +296,49 @@ exec_plain(struct store *s, const char *sql, struct buf *err)
 	return 0;
 }
 
+/* The schema version recorded in the database (0: none yet). */
 static int
-migrate(struct store *s, const char *path, const char *const *migrations,
-        size_t n, struct buf *err)
+recorded_version(struct store *s)
 {
 	struct store_rows *r;
-	size_t v;
+	int v = -1;
 
-	if (exec_plain(
-	        s,
-	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	        "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-	        err) == -1)
-		return -1;
-	s->version = 0;
 	if ((r = store_query(
 	         s,
 	         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")) ==
 	    NULL)
 		return -1;
 	if (store_next(r) == 1)
-		s->version = (int)store_int(r, 0);
+		v = (int)store_int(r, 0);
 	store_done(r);
+	return v;
+}
+
+/*
+ * Each migration in its own write transaction. On PostgreSQL the version
+ * is read again once the writers' lock is held: several vigild nodes
+ * starting at once apply each migration once, the others see it done.
+ */
+static int
+migrate(struct store *s, const char *path, const char *const *migrations,
+        size_t n, struct buf *err)
+{
+	struct buf sql;
+	const char *text;
+	size_t v;
+	int rc = -1, now;
+
+	buf_init(&sql, 1 << 20);
+	if (exec_plain(
+	        s,
+	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	        "version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+	        err) == -1)
+		goto out;
+	if ((s->version = recorded_version(s)) == -1) {
+		buf_printf(err, "%s: cannot read the schema version", path);
+		goto out;
+	}
 	if ((size_t)s->version > n) {
 		buf_printf(
 		    err,
@@ -275,12 +346,25 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 		    "vigild (knows %zu); run the newer vigild or restore a "
 		    "backup",
 		    path, s->version, n);
-		return -1;
+		goto out;
 	}
 	for (v = (size_t)s->version; v < n; v++) {
-		if (exec_plain(s, "BEGIN IMMEDIATE", err) == -1)
-			return -1;
-		if (exec_plain(s, migrations[v], err) == -1 ||
+		if (exec_plain(s, begin_sql(s), err) == -1)
+			goto out;
+		if ((now = recorded_version(s)) > (int)v) {
+			exec_plain(s, "COMMIT", NULL);
+			s->version = now;
+			v = (size_t)now - 1;
+			continue;
+		}
+		if (s->pg != NULL) {
+			if (store_pg_migration(migrations[v], &sql) == -1)
+				text = "migration too long";
+			else
+				text = buf_cstr(&sql);
+		} else
+			text = store_sqlite_part(migrations[v], &sql);
+		if (exec_plain(s, text, err) == -1 ||
 		    store_exec(
 		        s,
 		        "INSERT INTO schema_migrations (version, applied_at) "
@@ -289,16 +373,19 @@ migrate(struct store *s, const char *path, const char *const *migrations,
 			buf_printf(err, " (%s: migration %zu failed)", path,
 			           v + 1);
 			exec_plain(s, "ROLLBACK", NULL);
-			return -1;
+			goto out;
 		}
 		if (exec_plain(s, "COMMIT", err) == -1) {
 			exec_plain(s, "ROLLBACK", NULL);
-			return -1;
+			goto out;
 		}
 		log_info("store: %s: applied migration %zu", path, v + 1);
 		s->version = (int)v + 1;
 	}
-	return 0;
+	rc = 0;
+out:
+	buf_free(&sql);
+	return rc;
 }
 
 struct store *
@@ -310,6 +397,13 @@ store_open(const char *path, const char *const *migrations, size_t n,
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		buf_printf(err, "%s: out of memory", path);
 		return NULL;
+	}
+	if (store_pg_is_url(path)) {
+		if ((s->pg = store_pg_open(path, err)) == NULL)
+			goto fail;
+		if (migrate(s, store_pg_redact(path), migrations, n, err) == -1)
+			goto fail;
+		return s;
 	}
 	if (sqlite3_open_v2(path, &s->db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -337,6 +431,53 @@ fail:
 	return NULL;
 }
 
+struct store *
+store_open_readonly(const char *target, struct buf *err)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		buf_printf(err, "%s: out of memory", target);
+		return NULL;
+	}
+	if (store_pg_is_url(target)) {
+		if ((s->pg = store_pg_open(target, err)) == NULL ||
+		    exec_plain(s, "SET default_transaction_read_only = on",
+		               err) == -1)
+			goto fail;
+		return s;
+	}
+	if (sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		buf_printf(err, "%s: %s", target,
+		           s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	return s;
+fail:
+	store_close(s);
+	return NULL;
+}
+
+int
+store_is_url(const char *target)
+{
+	return store_pg_is_url(target);
+}
+
+const char *
+store_redact_url(const char *url)
+{
+	return store_pg_redact(url);
+}
+
+int
+store_is_pg(const struct store *s)
+{
+	return s->pg != NULL;
+}
+
 void
 store_close(struct store *s)
 {
@@ -352,7 +493,10 @@ store_close(struct store *s)
 	 * committed: closing rolls it back. */
 	after_run(s, 0, 0);
 	free(s->after);
-	sqlite3_close(s->db);
+	if (s->pg != NULL)
+		store_pg_close(s->pg);
+	else
+		sqlite3_close(s->db);
 	free(s);
 }
 
@@ -360,6 +504,65 @@ int
 store_schema_version(struct store *s)
 {
 	return s->version;
+}
+
+/*
+ * PostgreSQL: a write outside any transaction gets one of its own, with
+ * the writers' lock (store_pg.h says why). 1 when one was opened, 0 when
+ * none is needed, -1 on failure.
+ */
+static int
+pg_autotx(struct store *s, int readonly)
+{
+	if (readonly || s->tx || s->unit || in_tx(s))
+		return 0;
+	return exec_plain(s, begin_sql(s), NULL) == -1 ? -1 : 1;
+}
+
+static int
+pg_autotx_end(struct store *s, int opened, int ok)
+{
+	if (opened != 1)
+		return ok ? 0 : -1;
+	if (ok && exec_plain(s, "COMMIT", NULL) == 0)
+		return 0;
+	if (in_tx(s))
+		exec_plain(s, "ROLLBACK", NULL);
+	return -1;
+}
+
+/* One statement on PostgreSQL: its result, or NULL (counted, logged). */
+static struct store_pg_res *
+pg_run(struct store *s, const char *sql, const struct store_arg *args, size_t n,
+       long long *changed)
+{
+	struct store_pg_res *r;
+	char msg[sizeof(s->last_error)];
+	int kind;
+
+	if ((r = store_pg_run(s->pg, sql, args, n, changed, msg, sizeof(msg),
+	                      &kind)) == NULL)
+		pg_failed(s, sql, msg, kind, 1);
+	else
+		s->pg_changes += *changed;
+	return r;
+}
+
+static int
+pg_exec_args(struct store *s, const char *sql, const struct store_arg *args,
+             size_t n)
+{
+	struct store_pg_res *r = NULL;
+	long long changed = 0;
+	int ro = store_pg_readonly(sql), opened;
+
+	if (unit_write(s, ro, sql) == -1 || (opened = pg_autotx(s, ro)) == -1)
+		return -1;
+	r = pg_run(s, sql, args, n, &changed);
+	store_pg_free(r);
+	if (pg_autotx_end(s, opened, r != NULL) == -1)
+		return -1;
+	return (int)changed;
 }
 
 int
@@ -371,9 +574,15 @@ store_exec_args(struct store *s, const char *sql, const struct store_arg *args,
 	int rc, ret = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (s->pg != NULL) {
+		ret = pg_exec_args(s, sql, args, n);
+		metrics_observe("vigil_store_seconds", "op=\"exec\"",
+		                elapsed(&t0));
+		return ret;
+	}
 	if ((st = stmt_get(s, sql)) == NULL)
 		return -1;
-	if (unit_write(s, st) == -1) {
+	if (unit_write(s, sqlite3_stmt_readonly(st), sqlite3_sql(st)) == -1) {
 		stmt_release(s, st);
 		return -1;
 	}
@@ -409,9 +618,34 @@ store_exec_each(struct store *s, const char *sql, size_t nt, size_t n,
 		       EACH_MAX_PARAMS);
 	memset(v, 0, nt * sizeof(*v));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (s->pg != NULL) {
+		long long changed;
+		struct store_pg_res *r;
+		int ro = store_pg_readonly(sql), opened;
+
+		if (unit_write(s, ro, sql) == -1 ||
+		    (opened = pg_autotx(s, ro)) == -1)
+			return -1;
+		for (i = 0; i < n; i++) {
+			fill(arg, i, v);
+			for (k = 0; k < nt; k++)
+				if (v[k].type != 's' && v[k].type != 'i')
+					fatalx("%s: parameter %zu not bound",
+					       __func__, k + 1);
+			if ((r = pg_run(s, sql, v, nt, &changed)) == NULL)
+				break;
+			store_pg_free(r);
+			total += (int)changed;
+		}
+		if (pg_autotx_end(s, opened, i == n) == -1)
+			i = 0, n = 1;
+		metrics_observe("vigil_store_seconds", "op=\"exec\"",
+		                elapsed(&t0));
+		return i == n ? total : -1;
+	}
 	if ((st = stmt_get(s, sql)) == NULL)
 		return -1;
-	if (unit_write(s, st) == -1) {
+	if (unit_write(s, sqlite3_stmt_readonly(st), sqlite3_sql(st)) == -1) {
 		stmt_release(s, st);
 		return -1;
 	}
@@ -458,6 +692,28 @@ store_query_args(struct store *s, const char *sql, const struct store_arg *args,
 	struct store_rows *r;
 	sqlite3_stmt *st;
 
+	if (s->pg != NULL) {
+		long long changed;
+		int ro = store_pg_readonly(sql), opened;
+
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return NULL;
+		clock_gettime(CLOCK_MONOTONIC, &r->t0);
+		r->s = s;
+		r->row = -1;
+		if (unit_write(s, ro, sql) == -1 ||
+		    (opened = pg_autotx(s, ro)) == -1) {
+			free(r);
+			return NULL;
+		}
+		r->res = pg_run(s, sql, args, n, &changed);
+		if (pg_autotx_end(s, opened, r->res != NULL) == -1 ||
+		    r->res == NULL) {
+			store_done(r);
+			return NULL;
+		}
+		return r;
+	}
 	if ((st = stmt_get(s, sql)) == NULL)
 		return NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -468,7 +724,8 @@ store_query_args(struct store *s, const char *sql, const struct store_arg *args,
 	r->s = s;
 	r->st = st;
 	stmt_busy(s, st, 1);
-	if (unit_write(s, st) == -1 || bind_args(s, st, args, n) == -1) {
+	if (unit_write(s, sqlite3_stmt_readonly(st), sqlite3_sql(st)) == -1 ||
+	    bind_args(s, st, args, n) == -1) {
 		store_done(r);
 		return NULL;
 	}
@@ -478,7 +735,11 @@ store_query_args(struct store *s, const char *sql, const struct store_arg *args,
 int
 store_next(struct store_rows *r)
 {
-	int rc = sqlite3_step(r->st);
+	int rc;
+
+	if (r->res != NULL)
+		return ++r->row < store_pg_nrows(r->res) ? 1 : 0;
+	rc = sqlite3_step(r->st);
 
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -491,36 +752,53 @@ store_next(struct store_rows *r)
 const char *
 store_text(struct store_rows *r, int col)
 {
+	if (r->res != NULL)
+		return store_pg_text(r->res, r->row, col);
 	return (const char *)sqlite3_column_text(r->st, col);
 }
 
 long long
 store_int(struct store_rows *r, int col)
 {
+	const char *t;
+
+	if (r->res != NULL) {
+		t = store_pg_text(r->res, r->row, col);
+		return t != NULL ? strtoll(t, NULL, 10) : 0;
+	}
 	return sqlite3_column_int64(r->st, col);
 }
 
 int
 store_isnull(struct store_rows *r, int col)
 {
+	if (r->res != NULL)
+		return store_pg_isnull(r->res, r->row, col);
 	return sqlite3_column_type(r->st, col) == SQLITE_NULL;
 }
 
 int
 store_ncols(struct store_rows *r)
 {
+	if (r->res != NULL)
+		return store_pg_ncols(r->res);
 	return sqlite3_column_count(r->st);
 }
 
 const char *
 store_colname(struct store_rows *r, int col)
 {
+	if (r->res != NULL)
+		return store_pg_colname(r->res, col);
 	return sqlite3_column_name(r->st, col);
 }
 
 int
 store_isint(struct store_rows *r, int col)
 {
+	if (r->res != NULL)
+		return store_pg_isint(r->res, col) &&
+		       !store_pg_isnull(r->res, r->row, col);
 	return sqlite3_column_type(r->st, col) == SQLITE_INTEGER;
 }
 
@@ -529,7 +807,10 @@ store_done(struct store_rows *r)
 {
 	if (r == NULL)
 		return;
-	stmt_release(r->s, r->st);
+	if (r->s->pg != NULL)
+		store_pg_free(r->res);
+	else
+		stmt_release(r->s, r->st);
 	metrics_observe("vigil_store_seconds", "op=\"query\"", elapsed(&r->t0));
 	free(r);
 }
@@ -574,7 +855,15 @@ after_run(struct store *s, int committed, int from)
 static void
 tx_check(struct store *s)
 {
-	if ((!s->tx && s->depth == 0) || !sqlite3_get_autocommit(s->db))
+	/* PostgreSQL keeps a failed transaction open, refusing all but
+	 * ROLLBACK: that is the same loss, so it is rolled back here. */
+	if (s->pg != NULL && store_pg_tx_failed(s->pg)) {
+		char m[sizeof(s->last_error)];
+		int kind;
+
+		(void)store_pg_exec(s->pg, "ROLLBACK", m, sizeof(m), &kind);
+	}
+	if ((!s->tx && s->depth == 0) || in_tx(s))
 		return;
 	log_warnx("store: the transaction was rolled back (%s)",
 	          store_last_error(s));
@@ -588,20 +877,20 @@ tx_check(struct store *s)
 /* In a unit, the first statement that writes opens its transaction, and a
  * failed unit writes nothing more. 0 to run st, -1 not to. */
 static int
-unit_write(struct store *s, sqlite3_stmt *st)
+unit_write(struct store *s, int readonly, const char *sql)
 {
-	if (!s->unit || sqlite3_stmt_readonly(st))
+	if (!s->unit || readonly)
 		return 0;
 	tx_check(s); /* ended by SQLite since the last statement? */
 	if (s->unit_failed) {
 		log_warnx("store: not written, its transaction failed "
 		          "already (%s)",
-		          sqlite3_sql(st));
+		          sql);
 		return -1;
 	}
 	if (s->tx)
 		return 0;
-	if (exec_plain(s, "BEGIN IMMEDIATE", NULL) == -1)
+	if (exec_plain(s, begin_sql(s), NULL) == -1)
 		return -1;
 	s->tx = 1;
 	return 0;
@@ -619,7 +908,7 @@ store_begin(struct store *s)
 	if (s->unit && s->unit_failed)
 		return -1;
 	if (!s->tx) {
-		if (exec_plain(s, "BEGIN IMMEDIATE", NULL) == -1)
+		if (exec_plain(s, begin_sql(s), NULL) == -1)
 			return -1;
 		s->tx = 1;
 		if (!s->unit) {
@@ -726,8 +1015,7 @@ store_unit_begin(struct store *s)
 		log_warnx("store: a transaction was left open (%d deep); "
 		          "committing it before a new unit",
 		          s->depth);
-		if ((rc = exec_plain(s, "COMMIT", NULL)) == -1 &&
-		    !sqlite3_get_autocommit(s->db))
+		if ((rc = exec_plain(s, "COMMIT", NULL)) == -1 && in_tx(s))
 			exec_plain(s, "ROLLBACK", NULL);
 		s->tx = 0;
 		s->depth = 0;
@@ -764,7 +1052,7 @@ store_unit_commit(struct store *s)
 		rc = -1;
 	} else if (s->tx)
 		rc = exec_plain(s, "COMMIT", NULL);
-	if (rc == -1 && !sqlite3_get_autocommit(s->db)) {
+	if (rc == -1 && in_tx(s)) {
 		/* Keep why it failed, not how the rollback went. */
 		kind = s->last_failure;
 		memcpy(msg, s->last_error, sizeof(msg));
@@ -785,7 +1073,7 @@ store_unit_rollback(struct store *s)
 {
 	if (!s->unit)
 		return;
-	if (!sqlite3_get_autocommit(s->db))
+	if (in_tx(s))
 		exec_plain(s, "ROLLBACK", NULL);
 	s->unit = 0;
 	s->unit_failed = 0;
@@ -797,6 +1085,8 @@ store_unit_rollback(struct store *s)
 long long
 store_changes(struct store *s)
 {
+	if (s->pg != NULL)
+		return s->pg_changes;
 	return (long long)sqlite3_total_changes(s->db);
 }
 
@@ -843,9 +1133,23 @@ quick_check_db(sqlite3 *db, const char *path, struct buf *err)
 	return ret;
 }
 
+/* PostgreSQL has no quick_check: it checks its pages itself (data
+ * checksums, and amcheck is the operator's). The check is that the
+ * database answers. */
 int
 store_quick_check(struct store *s, const char *path, struct buf *err)
 {
+	struct store_rows *r;
+	int ok;
+
+	if (s->pg != NULL) {
+		r = store_query(s, "SELECT 1");
+		ok = r != NULL && store_next(r) == 1 && store_int(r, 0) == 1;
+		store_done(r);
+		if (!ok)
+			buf_printf(err, "%s: %s", path, store_last_error(s));
+		return ok ? 0 : -1;
+	}
 	return quick_check_db(s->db, path, err);
 }
 

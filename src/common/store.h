@@ -1,10 +1,12 @@
 /*
- * store: the center's database. SQLite in WAL mode, numbered schema
- * migrations applied in order at start (each in its own transaction,
- * recorded in schema_migrations), prepared statements only, cached per SQL
- * text. The SQL is kept portable (?-placeholders, no SQLite-only syntax in
- * queries) for the PostgreSQL back end that comes later; callers see rows,
- * never sqlite3 handles. Store latency is recorded in the metrics.
+ * store: the center's database. SQLite in WAL mode by default, or
+ * PostgreSQL (libpq, store_pg.c) when opened with a postgresql:// URL.
+ * Numbered schema migrations applied in order at start (each in its own
+ * transaction, recorded in schema_migrations), parameters bound, never
+ * formatted into SQL. The SQL is kept portable (?-placeholders, no
+ * SQLite-only syntax in queries; store_pg.c translates the rest); callers
+ * see rows, never sqlite3 or libpq handles. Store latency is recorded in
+ * the metrics.
  */
 #ifndef VIGIL_STORE_H
 #define VIGIL_STORE_H
@@ -16,9 +18,19 @@
 struct store;
 struct store_rows;
 
-/* migrations[i] is the SQL that brings the schema to version i + 1. */
+/* migrations[i] is the SQL that brings the schema to version i + 1 (a
+ * migration that differs by back end holds a "-- sqlite" and a
+ * "-- postgresql" section, store_pg.h). path: an SQLite file, or a
+ * PostgreSQL URL (postgresql://...). */
 struct store *store_open(const char *path, const char *const *migrations,
                          size_t nmigrations, struct buf *err);
+/* The same, read only and without migrations (checks, copies). */
+struct store *store_open_readonly(const char *target, struct buf *err);
+/* 1 on PostgreSQL, 0 on SQLite. */
+int store_is_pg(const struct store *s);
+/* 1 when target is a PostgreSQL URL; the URL without its password. */
+int store_is_url(const char *target);
+const char *store_redact_url(const char *url);
 void store_close(struct store *s);
 int store_schema_version(struct store *s);
 

@@ -10,12 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "buf.h"
 #include "ctl.h"
 #include "hashchain.h"
 #include "httpc.h"
+#include "store.h"
 
 static void
 audit_usage(FILE *f)
@@ -25,7 +24,7 @@ audit_usage(FILE *f)
 	        "[--target ID]\n"
 	        "                           [--since DURATION|UNIXTIME] "
 	        "[--limit N]\n"
-	        "       vigilctl audit verify [--db FILE]\n"
+	        "       vigilctl audit verify [--db FILE|URL]\n"
 	        "  list        newest entries first (default 50, at most "
 	        "1000)\n"
 	        "  verify      recompute the hash chain from the API, or with "
@@ -193,87 +192,107 @@ out:
 
 /* One row of the audit table as the API would show it. */
 static json_t *
-audit_db_row(sqlite3_stmt *st)
+audit_db_row(struct store_rows *r)
 {
 	static const char *const js[] = {"before", "after", "request"};
 	json_t *o = json_object(), *v;
 	const char *t;
 	int c;
 
-	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(o, "time",
-	                    json_integer(sqlite3_column_int64(st, 1)));
-	json_object_set_new(
-	    o, "who", json_string((const char *)sqlite3_column_text(st, 2)));
-	json_object_set_new(
-	    o, "addr", json_string((const char *)sqlite3_column_text(st, 3)));
-	json_object_set_new(
-	    o, "action", json_string((const char *)sqlite3_column_text(st, 4)));
-	t = (const char *)sqlite3_column_text(st, 5);
+	json_object_set_new(o, "id", json_integer(store_int(r, 0)));
+	json_object_set_new(o, "time", json_integer(store_int(r, 1)));
+	json_object_set_new(o, "who", json_string(store_text(r, 2)));
+	json_object_set_new(o, "addr", json_string(store_text(r, 3)));
+	json_object_set_new(o, "action", json_string(store_text(r, 4)));
+	t = store_text(r, 5);
 	json_object_set_new(o, "target", t ? json_string(t) : json_null());
-	json_object_set_new(o, "status",
-	                    json_integer(sqlite3_column_int64(st, 6)));
+	json_object_set_new(o, "status", json_integer(store_int(r, 6)));
 	for (c = 7; c <= 9; c++) {
-		t = (const char *)sqlite3_column_text(st, c);
+		t = store_text(r, c);
 		v = t == NULL ? json_null()
 		              : json_loads(t, JSON_DECODE_ANY, NULL);
 		if (v == NULL)
 			v = json_string(t); /* unparsable: tampered */
 		json_object_set_new(o, js[c - 7], v);
 	}
-	t = (const char *)sqlite3_column_text(st, 10);
+	t = store_text(r, 10);
 	json_object_set_new(o, "error", t ? json_string(t) : json_null());
-	t = (const char *)sqlite3_column_text(st, 11);
+	t = store_text(r, 11);
 	json_object_set_new(o, "prev_hash", json_string(t ? t : ""));
-	t = (const char *)sqlite3_column_text(st, 12);
+	t = store_text(r, 12);
 	json_object_set_new(o, "hash", json_string(t ? t : ""));
 	return o;
+}
+
+/*
+ * The chain of the audit table in s, read in pages of ids, into h (made
+ * by hashchain_init). 0 when every entry checks out, 1 when one does not
+ * (why says which), -1 when the table cannot be read.
+ */
+int
+ctl_audit_chain(struct store *s, struct hashchain *h, struct buf *why)
+{
+	struct store_rows *r;
+	long long after = -1, got;
+	json_t *e;
+	int step = 0, broken = 0;
+
+	do {
+		r = store_query(
+		    s,
+		    "SELECT id, time, who, addr, action, target, "
+		    "status, before_json, after_json, request_json, "
+		    "error, prev_hash, hash FROM audit WHERE id > ? "
+		    "ORDER BY id LIMIT 5000",
+		    S_INT(after));
+		if (r == NULL)
+			return -1;
+		got = 0;
+		while ((step = store_next(r)) == 1) {
+			got++;
+			after = store_int(r, 0);
+			e = audit_db_row(r);
+			if (e == NULL || hashchain_next(h, e, why) == -1) {
+				if (e == NULL)
+					buf_puts(why, "out of memory");
+				broken = 1;
+				json_decref(e);
+				break;
+			}
+			json_decref(e);
+		}
+		store_done(r);
+		if (step == -1)
+			return -1;
+	} while (!broken && got == 5000);
+	return broken;
 }
 
 static int
 audit_verify_db(const char *path)
 {
 	struct hashchain h;
-	struct buf why;
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	json_t *e;
-	int rc = 1, broken = 0, step;
+	struct store *s;
+	struct buf why, err;
+	int rc = 1, broken;
 
 	hashchain_init(&h);
 	buf_init(&why, 1024);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-	                       "SELECT id, time, who, addr, action, target, "
-	                       "status, before_json, after_json, "
-	                       "request_json, error, prev_hash, hash FROM "
-	                       "audit ORDER BY id",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "vigilctl: %s: %s\n", path,
-		        db ? sqlite3_errmsg(db) : "cannot open");
+	buf_init(&err, 1024);
+	if ((s = store_open_readonly(path, &err)) == NULL) {
+		fprintf(stderr, "vigilctl: %s\n", buf_cstr(&err));
 		goto out;
 	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		e = audit_db_row(st);
-		if (e == NULL || hashchain_next(&h, e, &why) == -1) {
-			if (e == NULL)
-				buf_puts(&why, "out of memory");
-			broken = 1;
-			json_decref(e);
-			break;
-		}
-		json_decref(e);
-	}
-	if (!broken && step != SQLITE_DONE) {
-		fprintf(stderr, "vigilctl: %s: %s\n", path, sqlite3_errmsg(db));
+	if ((broken = ctl_audit_chain(s, &h, &why)) == -1) {
+		fprintf(stderr, "vigilctl: %s: %s\n", path,
+		        store_last_error(s));
 		goto out;
 	}
 	rc = audit_verify_report(&h, broken, &why);
 out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	store_close(s);
 	buf_free(&why);
+	buf_free(&err);
 	return rc;
 }
 

@@ -124,4 +124,11 @@ int ctl_session_open(struct ctl_session *s, const char *user, int from_stdin,
 /* Logs out (when open) and wipes s. */
 void ctl_session_close(struct ctl_session *s);
 
+/* The audit hash chain of a database (audit.c): 0 intact, 1 broken (why),
+ * -1 unreadable. */
+struct buf;
+struct store;
+struct hashchain;
+int ctl_audit_chain(struct store *s, struct hashchain *h, struct buf *why);
+
 #endif

@@ -4,6 +4,11 @@
  * SQLite's online backup of one consistent snapshot (the running center
  * keeps writing meanwhile), a restore puts a checked backup in place of a
  * lost or damaged database while the center is stopped.
+ *
+ * A center on PostgreSQL ([store] url) is backed up the way PostgreSQL
+ * is: pg_dump (or the operator's base backups and WAL archive). backup
+ * and restore given --url say so and do nothing; check given a URL checks
+ * that the database answers (PostgreSQL checks its own pages).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,14 +29,16 @@
 
 #define DEFAULT_DATA_DIR "/var/lib/vigil"
 
+static const char *g_url; /* --url: the center is on PostgreSQL */
+
 static void
 store_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: vigilctl store backup [--data-dir DIR] FILE\n"
-	    "       vigilctl store restore [--data-dir DIR] FILE\n"
-	    "       vigilctl store check FILE\n"
+	    "usage: vigilctl store backup [--data-dir DIR | --url URL] FILE\n"
+	    "       vigilctl store restore [--data-dir DIR | --url URL] FILE\n"
+	    "       vigilctl store check FILE|URL\n"
 	    "\n"
 	    "Run on the center's host, on the database file itself.\n"
 	    "  backup   consistent copy of DIR/vigil.db into the new FILE,\n"
@@ -39,18 +46,49 @@ store_usage(FILE *f)
 	    "  restore  checks FILE, then puts it in place of DIR/vigil.db\n"
 	    "           (the old one is kept as vigil.db.before-restore-T);\n"
 	    "           the center must be stopped\n"
-	    "  check    SQLite's quick_check of a database or backup file\n"
+	    "  check    SQLite's quick_check of a database or backup file;\n"
+	    "           for a PostgreSQL URL, that the database answers\n"
 	    "\n"
-	    "  --data-dir DIR   the center's data directory (default %s)\n",
+	    "  --data-dir DIR   the center's data directory (default %s)\n"
+	    "  --url URL        the center is on PostgreSQL ([store] url): "
+	    "prints\n"
+	    "                   how to back it up or restore it (pg_dump)\n"
+	    "Moving a SQLite store into PostgreSQL: vigild --store-copy "
+	    "(vigild(8)).\n",
 	    DEFAULT_DATA_DIR);
 }
 
 /* Parses [--data-dir DIR] FILE. */
+/* A center on PostgreSQL: its backups are PostgreSQL's. */
+static int
+pg_answer(const char *what, const char *url, const char *file)
+{
+	fprintf(stderr,
+	        "vigilctl: store %s: the center's database is PostgreSQL "
+	        "(%s);\n"
+	        "vigilctl makes no copies of it. Use PostgreSQL's own tools "
+	        "(docs/store.md):\n",
+	        what, store_redact_url(url));
+	if (strcmp(what, "backup") == 0)
+		fprintf(stderr,
+		        "  pg_dump --format=custom --file=%s 'URL'\n"
+		        "(or base backups with WAL archiving, pg_basebackup, "
+		        "for point-in-time recovery)\n",
+		        file);
+	else
+		fprintf(stderr,
+		        "  pg_restore --clean --if-exists --dbname='URL' %s\n"
+		        "with every vigild node stopped\n",
+		        file);
+	return 1;
+}
+
 static int
 args(int argc, char **argv, const char **dir, const char **file)
 {
 	static const struct option opts[] = {
 	    {"data-dir", required_argument, NULL, 'd'},
+	    {"url", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -61,6 +99,9 @@ args(int argc, char **argv, const char **dir, const char **file)
 		switch (ch) {
 		case 'd':
 			*dir = optarg;
+			break;
+		case 'u':
+			g_url = optarg;
 			break;
 		case 'h':
 			store_usage(stdout);
@@ -106,6 +147,8 @@ store_backup(int argc, char **argv)
 
 	if (args(argc, argv, &dir, &file) == -1)
 		return 2;
+	if (g_url != NULL)
+		return pg_answer("backup", g_url, file);
 	snprintf(db, sizeof(db), "%s/vigil.db", dir);
 	buf_init(&err, 4096);
 	umask(077);
@@ -167,6 +210,8 @@ store_restore(int argc, char **argv)
 
 	if (args(argc, argv, &dir, &file) == -1)
 		return 2;
+	if (g_url != NULL)
+		return pg_answer("restore", g_url, file);
 	buf_init(&err, 4096);
 	snprintf(db, sizeof(db), "%s/vigil.db", dir);
 	if ((pid = running_vigild(dir)) != 0) {
@@ -234,6 +279,23 @@ store_check(int argc, char **argv)
 		return argc == 2 ? 0 : 2;
 	}
 	buf_init(&err, 4096);
+	if (store_is_url(argv[1])) {
+		struct store *s = store_open_readonly(argv[1], &err);
+
+		rc = s == NULL ? -1
+		               : store_quick_check(s, store_redact_url(argv[1]),
+		                                   &err);
+		store_close(s);
+		if (rc == 0)
+			printf("%s: ok (PostgreSQL answers; it checks its own "
+			       "pages)\n",
+			       store_redact_url(argv[1]));
+		else
+			fprintf(stderr, "vigilctl: store check: %s\n",
+			        buf_cstr(&err));
+		buf_free(&err);
+		return rc == 0 ? 0 : 1;
+	}
 	rc = store_check_file(argv[1], &err);
 	if (rc == 0)
 		printf("%s: ok\n", argv[1]);

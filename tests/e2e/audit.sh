@@ -218,34 +218,33 @@ pass "the audit log cannot be changed through the API"
 
 out=$("$CTL" audit verify) || fail "verify of an intact log: $out"
 expect_contains "$out" "audit log intact"
-out=$("$CTL" audit verify --db "$DATA/vigil.db") || fail "verify --db: $out"
+out=$("$CTL" audit verify --db "$(db_target)") || fail "verify --db: $out"
 expect_contains "$out" "audit log intact"
 pass "an intact chain verifies (API and database file)"
 
 # Tampering: one field of entry 3 changed in the SQLite file.
-cp "$DATA/vigil.db" "$T/orig.db"
-sqlite3 "$DATA/vigil.db" "UPDATE audit SET who = 'key:someone-else' WHERE id = 3"
+db "UPDATE audit SET who = 'key:someone-else' WHERE id = 3"
 rc=0
 out=$("$CTL" audit verify 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "tampered log verified (API): rc $rc: $out"
 expect_contains "$out" "entry 3: content does not match its hash"
 rc=0
-out=$("$CTL" audit verify --db "$DATA/vigil.db" 2>&1) || rc=$?
+out=$("$CTL" audit verify --db "$(db_target)" 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "tampered log verified (db): rc $rc: $out"
 expect_contains "$out" "entry 3:"
 pass "a changed entry is found (API and database file)"
 
 # An entry removed, and one whose hash was recomputed to hide a change.
-sqlite3 "$DATA/vigil.db" "UPDATE audit SET who = (SELECT who FROM audit WHERE id = 2) WHERE id = 3"
+db "UPDATE audit SET who = (SELECT who FROM audit WHERE id = 2) WHERE id = 3"
 "$CTL" audit verify >/dev/null || fail "restored row does not verify"
-sqlite3 "$DATA/vigil.db" "DELETE FROM audit WHERE id = 5"
+db "DELETE FROM audit WHERE id = 5"
 rc=0
-out=$("$CTL" audit verify --db "$DATA/vigil.db" 2>&1) || rc=$?
+out=$("$CTL" audit verify --db "$(db_target)" 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "removed entry not found: $out"
 expect_contains "$out" "entry 6: expected id 5"
-sqlite3 "$DATA/vigil.db" "UPDATE audit SET id = 5 WHERE id = 6"
+db "UPDATE audit SET id = 5 WHERE id = 6"
 rc=0
-out=$("$CTL" audit verify --db "$DATA/vigil.db" 2>&1) || rc=$?
+out=$("$CTL" audit verify --db "$(db_target)" 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "renumbered entry not found: $out"
 expect_contains "$out" "entry 5:"
 pass "a removed or renumbered entry is found"

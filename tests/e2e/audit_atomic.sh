@@ -1,6 +1,6 @@
 #!/bin/bash
 # A change and its audit entry commit together, or neither does. A trigger
-# added to the center's real SQLite database refuses the audit entry of one
+# added to the center's real database (SQLite, or PostgreSQL) refuses the audit entry of one
 # action; that change must then be answered with an error (never 2xx), be
 # absent from the database and from vigild's memory (a forwarding target
 # neither stored nor running, a deleted one still there, a login without a
@@ -16,11 +16,24 @@ echo 'correct horse battery' |
 	fail "user add"
 
 refuse() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		db "CREATE FUNCTION audit_refuse() RETURNS trigger AS \$\$
+		    BEGIN RAISE EXCEPTION 'audit entry refused by the test';
+		    END \$\$ LANGUAGE plpgsql;
+		    CREATE TRIGGER audit_refuse BEFORE INSERT ON audit
+		    FOR EACH ROW WHEN (NEW.action = '$1')
+		    EXECUTE FUNCTION audit_refuse()"
+		return
+	fi
 	db "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit
 	    WHEN NEW.action = '$1'
 	    BEGIN SELECT RAISE(ABORT, 'audit entry refused by the test'); END"
 }
 allow() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		db "DROP TRIGGER audit_refuse ON audit; DROP FUNCTION audit_refuse()"
+		return
+	fi
 	db "DROP TRIGGER audit_refuse"
 }
 count() {
@@ -42,6 +55,12 @@ refused() {
 }
 # No write transaction is left open: another connection can write.
 writable() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		# vigild's writers' lock (src/common/store_pg.h) is free.
+		[ "$(db "SELECT pg_try_advisory_xact_lock(7335406)")" = t ] ||
+			fail "database still locked by vigild"
+		return
+	fi
 	db "BEGIN IMMEDIATE; ROLLBACK;" || fail "database still locked by vigild"
 }
 
@@ -111,5 +130,5 @@ id=$(sed -nE 's/.*"id": *"(tok_[0-9a-f]+)".*/\1/p' "$T/r")
 	"token.create $id" ] || fail "token $id not audited"
 out=$("$CTL" audit verify) || fail "verify: $out"
 expect_contains "$out" "audit log intact: $((entries + 2)) entries"
-out=$("$CTL" audit verify --db "$DATA/vigil.db") || fail "verify --db: $out"
+out=$("$CTL" audit verify --db "$(db_target)") || fail "verify --db: $out"
 pass "the chain verifies and the next change is stored and audited"

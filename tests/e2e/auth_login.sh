@@ -48,7 +48,7 @@ grep -q "at least 10" "$T/o" || fail "short password: $(cat "$T/o")"
 "$CTL" user list | grep -E "^alice +operator +local +no +no +never" >/dev/null ||
 	fail "user list: $("$CTL" user list)"
 db_lacks 'correct horse' "password stored in clear"
-sqlite3 "$DATA/vigil.db" "SELECT hash FROM users" | grep -q '^\$argon2id\$' ||
+db "SELECT hash FROM users" | grep -q '^\$argon2id\$' ||
 	fail "not an argon2id hash"
 pass "users added with argon2id hashes"
 

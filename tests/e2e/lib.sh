@@ -34,6 +34,8 @@ cleanup() {
 	for p in "${PIDS[@]:-}"; do
 		[ -n "$p" ] && wait "$p" 2>/dev/null || true
 	done
+	# The database goes last: nothing of the scenario runs any more.
+	if [ "$VIGIL_STORE" = pg ]; then pg_stop; fi
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		echo "--- $0 failed (rc $rc); logs:" >&2
 		for f in "$T"/*.log; do
@@ -73,18 +75,51 @@ skip() {
 	exit 77
 }
 
+# VIGIL_STORE=pg (CTest's e2e-pg/NAME): the same scenario with the center
+# on PostgreSQL. write_conf starts a throwaway cluster (pg.inc) the first
+# time and points [store] url at it; db and db_lacks read it with psql.
+VIGIL_STORE=${VIGIL_STORE:-sqlite}
+if [ "$VIGIL_STORE" = pg ]; then
+	# shellcheck source=pg.inc
+	. "$SRC/tests/e2e/pg.inc"
+fi
+
+# pg_ensure: the cluster of this scenario, started once.
+pg_ensure() {
+	[ -n "${PG_URL:-}" ] || pg_start
+}
+
 # db SQL...: runs SQL on the center's database through sqlite3. New rows sit
 # in vigil.db-wal until a checkpoint, so the vigil.db file alone is never
-# searched; sqlite3 reads the WAL as the center does.
+# searched; sqlite3 reads the WAL as the center does. On PostgreSQL, psql
+# with the same output (columns separated by |, no header).
 db() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		pg_sql -c "$1"
+		return
+	fi
 	sqlite3 -batch -cmd ".timeout 5000" "$DATA/vigil.db" "$@"
+}
+
+# db_target: what vigilctl opens for the center's database (the SQLite
+# file, or the PostgreSQL URL).
+db_target() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		echo "$PG_URL"
+	else
+		echo "$DATA/vigil.db"
+	fi
 }
 
 # db_lacks NEEDLE WHAT: fails with WHAT if NEEDLE occurs anywhere in the
 # database's content (a full dump through sqlite3, the WAL included).
 db_lacks() {
 	local dump
-	dump=$(sqlite3 -batch "$DATA/vigil.db" .dump) || fail "sqlite3 .dump"
+	if [ "$VIGIL_STORE" = pg ]; then
+		dump=$("$PGBIN/pg_dump" -d "$PG_URL") || fail "pg_dump"
+	else
+		dump=$(sqlite3 -batch "$DATA/vigil.db" .dump) || fail "sqlite3 .dump"
+	fi
 	grep -q '^CREATE TABLE' <<<"$dump" || fail "empty database dump"
 	if grep -qF -- "$1" <<<"$dump"; then
 		grep -F -- "$1" <<<"$dump" | head -3 >&2
@@ -124,6 +159,7 @@ make_pki() {
 write_conf() {
 	local f=$1 pki=$2 data=$3
 	shift 3
+	[ "$VIGIL_STORE" = pg ] && pg_ensure
 	{
 		echo "[center]"
 		echo "fqdn = $DOMAIN"
@@ -140,6 +176,10 @@ write_conf() {
 		echo "[admin]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${ADM_PORT:-0}"
+		if [ "$VIGIL_STORE" = pg ]; then
+			echo "[store]"
+			echo "url = $PG_URL"
+		fi
 	} >"$f"
 }
 
@@ -158,6 +198,10 @@ start_center() {
 		sleep 0.1
 	done
 	[ -s "$data/vigild.ports" ] || fail "vigild did not start"
+	if [ "$VIGIL_STORE" = pg ]; then
+		grep -q "store: PostgreSQL" "$T/vigild.log" ||
+			fail "vigild is not on PostgreSQL"
+	fi
 	GW=$(sed -E 's/.*"gateway": ([0-9]+).*/\1/' "$data/vigild.ports")
 	ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")
 	export VIGIL_SERVER="https://127.0.0.1:$ADM"

@@ -91,7 +91,7 @@ batch='{"events": [{"seq": 1, "time": 1795000000, "type": "finding", "level": "a
 expect_contains "$(agent POST /v1/events -d "$batch")" '"stored":2'
 expect_contains "$(agent POST /v1/events -d "$batch")" '"duplicates":2'
 # The agent's events; the center's audit entries are events of its own.
-n=$(sqlite3 "$DATA/vigil.db" "SELECT COUNT(*) FROM events WHERE agent_id <> 'center'")
+n=$(db "SELECT COUNT(*) FROM events WHERE agent_id <> 'center'")
 [ "$n" = 2 ] || fail "expected 2 events stored, found $n"
 expect_contains "$(api GET "/api/v1/events?level=alert&q=vigil_test")" '"seq":1'
 expect_contains "$(agent POST /v1/events -d '{"events": [{"seq": 0, "time": 1, "type": "x"}]}')" "events[0].seq"
@@ -105,9 +105,9 @@ code=$(agent POST /v1/events -o "$T/bad.json" -w '%{http_code}' \
 [ "$code" = 400 ] || fail "bad batch: HTTP $code, want 400"
 expect_contains "$(cat "$T/bad.json")" "events[1].data: must be an object"
 expect_contains "$(agent POST /v1/events -d '{"events": [')" "invalid JSON"
-[ "$(sqlite3 "$DATA/vigil.db" "SELECT COUNT(*) FROM events WHERE agent_id <> 'center'")" = 2 ] || fail "a refused batch was stored"
+[ "$(db "SELECT COUNT(*) FROM events WHERE agent_id <> 'center'")" = 2 ] || fail "a refused batch was stored"
 expect_contains "$(agent POST /v1/events -d '{"events": [{"seq": 5, "time": 1, "type": "x", "data": { "r" : 0.5 , "s": "\u00e9" }}]}')" '"stored":1'
-[ "$(sqlite3 "$DATA/vigil.db" "SELECT data FROM events WHERE seq = 5 AND agent_id <> 'center'")" = '{"r":0.5,"s":"é"}' ] ||
+[ "$(db "SELECT data FROM events WHERE seq = 5 AND agent_id <> 'center'")" = '{"r":0.5,"s":"é"}' ] ||
 	fail "stored data is not the compact text"
 expect_contains "$(api GET "/api/v1/events?task=$TID")" '"rule":"vigil_test"'
 expect_contains "$(api GET /metrics)" 'vigil_event_batches_total{result="bad"} 3'

@@ -7,6 +7,11 @@
  * as a whole, their lazy BEGIN, actions that wait for the commit, a unit
  * whose transaction SQLite ended on its own, and a full database told
  * apart from other failures.
+ *
+ * With VIGIL_TEST_PG_URL set (CTest's unit-pg/common/test_store, through
+ * tests/unit/pg_run.sh) the same tests run against a real PostgreSQL,
+ * each on an emptied schema; the two that make SQLite itself fail (a
+ * full database, a transaction SQLite ended) are SQLite's alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,17 +27,38 @@
 #include "store.h"
 
 static char dir[64];
-static char path[128];
+static char path[512];
+static const char *pg; /* VIGIL_TEST_PG_URL */
 
 static int
 setup(void **state)
 {
+	struct store *s;
+	struct buf err;
+	int rc;
+
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/vigil-store.XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "%s/t.db", dir);
-	return 0;
+	if (pg == NULL)
+		return 0;
+	/* A new, empty schema for each test. */
+	snprintf(path, sizeof(path), "%s", pg);
+	buf_init(&err, 4096);
+	if ((s = store_open_readonly(path, &err)) == NULL) {
+		fprintf(stderr, "%s\n", buf_cstr(&err));
+		return -1;
+	}
+	rc = store_exec(s, "SET default_transaction_read_only = off") < 0 ||
+	             store_exec(s, "DROP SCHEMA public CASCADE") < 0 ||
+	             store_exec(s, "CREATE SCHEMA public") < 0
+	         ? -1
+	         : 0;
+	store_close(s);
+	buf_free(&err);
+	return rc;
 }
 
 static int
@@ -99,8 +125,12 @@ test_failed_migration(void **state)
 	s = store_open(path, bad, 1, &err);
 	assert_non_null(s);
 	assert_int_equal(store_schema_version(s), 1);
-	r = store_query(s, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?",
-	                S_TEXT("b"));
+	r = store_query(
+	    s,
+	    pg ? "SELECT COUNT(*) FROM information_schema.tables "
+	         "WHERE table_schema = 'public' AND table_name = ?"
+	       : "SELECT COUNT(*) FROM sqlite_master WHERE name = ?",
+	    S_TEXT("b"));
 	assert_non_null(r);
 	assert_int_equal(store_next(r), 1);
 	assert_int_equal(store_int(r, 0), 0);
@@ -179,10 +209,12 @@ test_query_and_nulls(void **state)
 		store_done(r1);
 		assert_int_equal(outer, 2);
 	}
-	r = store_query(s, "PRAGMA journal_mode");
-	assert_int_equal(store_next(r), 1);
-	assert_string_equal(store_text(r, 0), "wal");
-	store_done(r);
+	if (pg == NULL) {
+		r = store_query(s, "PRAGMA journal_mode");
+		assert_int_equal(store_next(r), 1);
+		assert_string_equal(store_text(r, 0), "wal");
+		store_done(r);
+	}
 	store_close(s);
 	buf_free(&err);
 }
@@ -461,6 +493,41 @@ test_unit(void **state)
 	buf_free(&err);
 }
 
+/* PostgreSQL fails the whole transaction at a failed statement (here a
+ * duplicate key): the unit fails whole, a later write is refused, its
+ * commit reports the failure, and the connection is usable after. */
+static void
+test_unit_failed_pg(void **state)
+{
+	struct store *s, *o;
+	struct buf err;
+	char got[128];
+
+	(void)state;
+	if (pg == NULL)
+		skip(); /* SQLite keeps the transaction (a constraint) */
+	buf_init(&err, 4096);
+	s = open_t(&err);
+	o = open_t(&err);
+	told[0] = '\0';
+	assert_int_equal(ins(s, "a"), 1);
+	store_unit_begin(s);
+	assert_int_equal(ins(s, "b"), 1);
+	store_after_commit(s, action, "b");
+	assert_int_equal(ins(s, "a"), -1); /* duplicate */
+	assert_string_equal(told, "b0");
+	assert_int_equal(ins(s, "c"), -1); /* refused */
+	assert_int_equal(store_unit_commit(s), -1);
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "a");
+	assert_int_equal(ins(s, "d"), 1);
+	names(o, got, sizeof(got));
+	assert_string_equal(got, "a,d");
+	store_close(o);
+	store_close(s);
+	buf_free(&err);
+}
+
 /* SQLite may end a transaction on its own (a full disk, an I/O error):
  * the unit then fails whole; a later write is refused rather than
  * committed alone, and its commit reports the failure. */
@@ -472,6 +539,8 @@ test_unit_ended_by_sqlite(void **state)
 	char got[128];
 
 	(void)state;
+	if (pg != NULL)
+		skip(); /* SQLite's own failures */
 	buf_init(&err, 4096);
 	s = open_t(&err);
 	o = open_t(&err);
@@ -503,6 +572,8 @@ test_failure_kinds(void **state)
 	int i, rc = 1;
 
 	(void)state;
+	if (pg != NULL)
+		skip(); /* SQLite's own failures */
 	buf_init(&err, 4096);
 	s = open_t(&err);
 	assert_int_equal(ins(s, "a"), 1);
@@ -549,9 +620,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_unit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unit_ended_by_sqlite, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_unit_failed_pg, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_kinds, setup,
 	                                    teardown),
 	};
 
+	pg = getenv("VIGIL_TEST_PG_URL");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
