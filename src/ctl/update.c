@@ -1873,12 +1873,68 @@ root_version(const struct buf *b)
 }
 
 /*
+ * A first import pinned on root version base > 1: the export's roots 1 ..
+ * base-1 are verified as a client would walk them, from its 1.root.json,
+ * and must lead to the pinned root (signed by the threshold of the one
+ * before it). They are then the site's chain up to the pin (the site
+ * starts its later walks from 1.root.json).
+ */
+static int
+chain_to_pin(json_t *meta, long long base, const struct buf *pinned)
+{
+	struct tuf_trust c;
+	struct buf err;
+	char name[64];
+	json_t *v;
+	int rc = -1, r;
+
+	memset(&c, 0, sizeof(c));
+	buf_init(&err, 4096);
+	for (long long n = 1; n <= base; n++) {
+		snprintf(name, sizeof(name), "%lld.root.json", n);
+		v = json_object_get(meta, name);
+		if (n < base && v == NULL) {
+			uerr("refused: the export lacks %s, so the roots "
+			     "before the pinned version %lld cannot be "
+			     "verified",
+			     name, base);
+			goto done;
+		}
+		buf_reset(&err);
+		if (n == 1)
+			r = tuf_trust_init(
+			    &c, (const uint8_t *)json_string_value(v),
+			    json_string_length(v), &err);
+		else if (n < base)
+			r = tuf_update_root(
+			    &c, (const uint8_t *)json_string_value(v),
+			    json_string_length(v), &err);
+		else
+			r = tuf_update_root(&c, pinned->data, pinned->len,
+			                    &err);
+		if (r != TUF_OK) {
+			uerr("refused: the export's roots 1.root.json to "
+			     "%lld.root.json do not lead to the pinned root "
+			     "(version %lld), at %s: %s: %s",
+			     base - 1, base, n < base ? name : "the pin",
+			     tuf_err_name(r), buf_cstr(&err));
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	tuf_trust_free(&c);
+	buf_free(&err);
+	return rc;
+}
+
+/*
  * The roots of an export that the chain walk did not verify: those at or
  * below base (the root version trusted before the import). Each must be
  * byte for byte what the site holds (fed) or, at the pinned version, the
- * --root file; below a pin nothing is known, so they must only be roots
- * of their version (never written). Every N.root.json above top (the
- * verified end of the chain) was not verified either: refused.
+ * --root file; below a pin, they must lead to it (chain_to_pin). Every
+ * N.root.json above top (the verified end of the chain) was not verified
+ * either: refused.
  */
 static int
 import_roots_check(struct opts *o, json_t *meta, int fed, long long base,
@@ -1890,6 +1946,8 @@ import_roots_check(struct opts *o, json_t *meta, int fed, long long base,
 	int rc = -1, r;
 
 	buf_init(&have, TUF_MAX_ROOT);
+	if (!fed && base > 1 && chain_to_pin(meta, base, pinned) == -1)
+		goto done;
 	json_object_foreach(meta, k, v)
 	{
 		long long n;
@@ -1919,27 +1977,12 @@ import_roots_check(struct opts *o, json_t *meta, int fed, long long base,
 				     k, o->repo, k);
 				goto done;
 			}
-		} else if (n == base) {
-			if (pinned->len != len ||
-			    memcmp(pinned->data, p, len) != 0) {
-				uerr("refused: %s in the export differs from "
-				     "the pinned root %s",
-				     k, o->root);
-				goto done;
-			}
-		} else {
-			struct buf one = {0};
-
-			buf_init(&one, len + 1);
-			buf_append(&one, p, len);
-			r = root_version(&one) == n;
-			buf_free(&one);
-			if (!r) {
-				uerr("refused: %s in the export is not root "
-				     "metadata of version %lld",
-				     k, n);
-				goto done;
-			}
+		} else if (n == base && (pinned->len != len ||
+		                         memcmp(pinned->data, p, len) != 0)) {
+			uerr("refused: %s in the export differs from the "
+			     "pinned root %s",
+			     k, o->root);
+			goto done;
 		}
 	}
 	rc = 0;
@@ -2106,7 +2149,16 @@ do_import(struct opts *o)
 		long long top = t.meta[TUF_ROOT].version;
 		char name[64];
 
-		/* A first import keeps the pinned root as its start. */
+		/* A first import: the roots that lead to the pin
+		 * (chain_to_pin), then the pinned root itself. */
+		for (long long n = 1; !fed && n < base; n++) {
+			snprintf(name, sizeof(name), "%lld.root.json", n);
+			v = json_object_get(meta, name);
+			if (stage_write(&st, o->repo, name,
+			                json_string_value(v),
+			                json_string_length(v), 0644) == -1)
+				goto failed;
+		}
 		if (!fed) {
 			snprintf(name, sizeof(name), "%lld.root.json", base);
 			if (stage_write(&st, o->repo, name, pinned.data,

@@ -238,6 +238,15 @@ U verify --repo site --root pinned-root.json >"$T/out" 2>&1 ||
 # The genuine export still goes in, and the site keeps its roots.
 U import --in v3.export --repo site >"$T/out" 2>&1 || fail "re-import v3: $(cat "$T/out")"
 cmp -s site/1.root.json site-1.before || fail "site/1.root.json rewritten"
+# Pinned on root version 2: the export's 1.root.json must lead to it.
+expect_refused "roots 1.root.json to 1.root.json do not lead to the pinned root (version 2)" \
+	U import --in evilroot.export --repo site11 --root repo/2.root.json
+[ ! -e site11 ] || fail "a refused import wrote site11"
+U import --in v3.export --repo site11 --root repo/2.root.json >"$T/out" 2>&1 ||
+	fail "import pinned on v2: $(cat "$T/out")"
+cmp -s site11/1.root.json repo/1.root.json || fail "site11 lacks the genuine 1.root.json"
+U import --in v3.export --repo site11 >"$T/out" 2>&1 ||
+	fail "second import into site11: $(cat "$T/out")"
 pass "an export cannot replace a trusted root"
 
 # 12. An export without timestamp.json names the export, not publish.
