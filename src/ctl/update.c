@@ -169,6 +169,134 @@ mkdir_ok(const char *dir, int mode)
 	return -1;
 }
 
+/*
+ * A set of files written together (an import): each is written under a
+ * temporary name next to its destination and fsynced (stage_write); only
+ * when every one is written are they renamed into place, in the order
+ * staged (stage_commit). stage_abort removes the temporaries, so a
+ * failure (a full disk) changes nothing.
+ */
+struct stage {
+	char (*tmp)[PATH_MAX];
+	char (*dst)[PATH_MAX];
+	size_t n, cap;
+};
+
+static int
+stage_write(struct stage *st, const char *dir, const char *name, const void *p,
+            size_t n, int mode)
+{
+	const uint8_t *b = p;
+	struct stat sb;
+	size_t off = 0;
+	ssize_t w;
+	int fd;
+
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? 2 * st->cap : 16;
+		void *t = realloc(st->tmp, cap * sizeof(*st->tmp)),
+		     *d = t == NULL ? NULL
+		                    : realloc(st->dst, cap * sizeof(*st->dst));
+
+		if (t != NULL)
+			st->tmp = t;
+		if (d == NULL) {
+			uerr("out of memory");
+			return -1;
+		}
+		st->dst = d;
+		st->cap = cap;
+	}
+	path_of(st->dst[st->n], PATH_MAX, dir, name);
+	if (lstat(st->dst[st->n], &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		uerr("%s is not a regular file (links are refused)",
+		     st->dst[st->n]);
+		return -1;
+	}
+	snprintf(st->tmp[st->n], PATH_MAX, "%s/.%s.import.XXXXXX", dir, name);
+	if ((fd = mkostemp(st->tmp[st->n], O_CLOEXEC)) == -1) {
+		uerr("%s: %s", st->tmp[st->n], strerror(errno));
+		return -1;
+	}
+	while (off < n) {
+		if ((w = write(fd, b + off, n - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (off < n || fchmod(fd, (mode_t)mode) == -1 || fsync(fd) == -1) {
+		uerr("%s: %s", st->tmp[st->n], strerror(errno));
+		close(fd);
+		unlink(st->tmp[st->n]);
+		return -1;
+	}
+	if (close(fd) == -1) {
+		uerr("%s: %s", st->tmp[st->n], strerror(errno));
+		unlink(st->tmp[st->n]);
+		return -1;
+	}
+	st->n++;
+	return 0;
+}
+
+static void
+stage_abort(struct stage *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		unlink(st->tmp[i]);
+	st->n = 0;
+}
+
+/* fsyncs the directory of path unless it is last (then updated). */
+static void
+sync_parent(const char *path, char last[PATH_MAX])
+{
+	char d[PATH_MAX], *sl;
+	int fd;
+
+	snprintf(d, sizeof(d), "%s", path);
+	if ((sl = strrchr(d, '/')) != NULL)
+		*sl = '\0';
+	if (strcmp(d, last) == 0)
+		return;
+	snprintf(last, PATH_MAX, "%s", d);
+	if ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Renames every staged file into place, in order; -1 (naming the file)
+ * when one cannot be: the files before it are in place. */
+static int
+stage_commit(struct stage *st)
+{
+	char last[PATH_MAX] = "";
+
+	for (size_t i = 0; i < st->n; i++)
+		if (rename(st->tmp[i], st->dst[i]) == -1) {
+			uerr("%s: rename: %s", st->dst[i], strerror(errno));
+			for (size_t j = i; j < st->n; j++)
+				unlink(st->tmp[j]);
+			st->n = 0;
+			return -1;
+		}
+	for (size_t i = 0; i < st->n; i++)
+		sync_parent(st->dst[i], last);
+	st->n = 0;
+	return 0;
+}
+
+static void
+stage_free(struct stage *st)
+{
+	stage_abort(st);
+	free(st->tmp);
+	free(st->dst);
+}
+
 /* ---- keys ---- */
 
 static EVP_PKEY *
@@ -292,8 +420,9 @@ role_signers(struct tuf_trust *t, int r, EVP_PKEY **have, size_t nhave,
 /* ---- reading a repository (a directory or an export) ---- */
 
 struct source {
-	const char *dir; /* or */
-	json_t *exp;     /* an export document */
+	const char *dir;  /* or */
+	json_t *exp;      /* an export document */
+	const char *file; /* the export's file name (messages) */
 };
 
 /* Metadata file name into out; 1 when absent. */
@@ -389,9 +518,16 @@ verify_source(const struct source *s, const struct buf *pinned,
 
 		for (int i = 0; i < 3; i++) {
 			if ((r = src_get(s, files[i], &b)) == 1) {
-				uerr("no %s in the repository (run 'vigilctl "
-				     "update publish' first)",
-				     files[i]);
+				if (s->exp != NULL)
+					uerr("the export %s holds no %s (not "
+					     "an export of a published "
+					     "repository, or cut short)",
+					     s->file != NULL ? s->file : "file",
+					     files[i]);
+				else
+					uerr("no %s in the repository (run "
+					     "'vigilctl update publish' first)",
+					     files[i]);
 				goto done;
 			}
 			if (r == -1)
@@ -1724,6 +1860,137 @@ done:
 	free(data);
 }
 
+/* signed.version of a root document, or 0. */
+static long long
+root_version(const struct buf *b)
+{
+	json_t *doc = json_loadb((const char *)b->data, b->len, 0, NULL);
+	long long v = json_integer_value(
+	    json_object_get(json_object_get(doc, "signed"), "version"));
+
+	json_decref(doc);
+	return v;
+}
+
+/*
+ * A first import pinned on root version base > 1: the export's roots 1 ..
+ * base-1 are verified as a client would walk them, from its 1.root.json,
+ * and must lead to the pinned root (signed by the threshold of the one
+ * before it). They are then the site's chain up to the pin (the site
+ * starts its later walks from 1.root.json).
+ */
+static int
+chain_to_pin(json_t *meta, long long base, const struct buf *pinned)
+{
+	struct tuf_trust c;
+	struct buf err;
+	char name[64];
+	json_t *v;
+	int rc = -1, r;
+
+	memset(&c, 0, sizeof(c));
+	buf_init(&err, 4096);
+	for (long long n = 1; n <= base; n++) {
+		snprintf(name, sizeof(name), "%lld.root.json", n);
+		v = json_object_get(meta, name);
+		if (n < base && v == NULL) {
+			uerr("refused: the export lacks %s, so the roots "
+			     "before the pinned version %lld cannot be "
+			     "verified",
+			     name, base);
+			goto done;
+		}
+		buf_reset(&err);
+		if (n == 1)
+			r = tuf_trust_init(
+			    &c, (const uint8_t *)json_string_value(v),
+			    json_string_length(v), &err);
+		else if (n < base)
+			r = tuf_update_root(
+			    &c, (const uint8_t *)json_string_value(v),
+			    json_string_length(v), &err);
+		else
+			r = tuf_update_root(&c, pinned->data, pinned->len,
+			                    &err);
+		if (r != TUF_OK) {
+			uerr("refused: the export's roots 1.root.json to "
+			     "%lld.root.json do not lead to the pinned root "
+			     "(version %lld), at %s: %s: %s",
+			     base - 1, base, n < base ? name : "the pin",
+			     tuf_err_name(r), buf_cstr(&err));
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	tuf_trust_free(&c);
+	buf_free(&err);
+	return rc;
+}
+
+/*
+ * The roots of an export that the chain walk did not verify: those at or
+ * below base (the root version trusted before the import). Each must be
+ * byte for byte what the site holds (fed) or, at the pinned version, the
+ * --root file; below a pin, they must lead to it (chain_to_pin). Every
+ * N.root.json above top (the verified end of the chain) was not verified
+ * either: refused.
+ */
+static int
+import_roots_check(struct opts *o, json_t *meta, int fed, long long base,
+                   long long top, const struct buf *pinned)
+{
+	struct buf have;
+	const char *k;
+	json_t *v;
+	int rc = -1, r;
+
+	buf_init(&have, TUF_MAX_ROOT);
+	if (!fed && base > 1 && chain_to_pin(meta, base, pinned) == -1)
+		goto done;
+	json_object_foreach(meta, k, v)
+	{
+		long long n;
+		const char *p = json_string_value(v);
+		size_t len = json_string_length(v);
+
+		if (strstr(k, ".root.json") == NULL)
+			continue;
+		n = strtoll(k, NULL, 10);
+		if (n > top) {
+			uerr("refused: %s in the export was not verified (the "
+			     "root chain stops at version %lld)",
+			     k, top);
+			goto done;
+		}
+		if (n > base)
+			continue;
+		if (fed) {
+			if ((r = read_in(o->repo, k, TUF_MAX_ROOT, &have)) ==
+			    -1)
+				goto done;
+			if (r == 1 || have.len != len ||
+			    memcmp(have.data, p, len) != 0) {
+				uerr("refused: %s in the export differs from "
+				     "the %s/%s this site trusts (a root is "
+				     "never replaced)",
+				     k, o->repo, k);
+				goto done;
+			}
+		} else if (n == base && (pinned->len != len ||
+		                         memcmp(pinned->data, p, len) != 0)) {
+			uerr("refused: %s in the export differs from the "
+			     "pinned root %s",
+			     k, o->root);
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	buf_free(&have);
+	return rc;
+}
+
 static int
 do_import(struct opts *o)
 {
@@ -1735,9 +2002,11 @@ do_import(struct opts *o)
 	size_t dn;
 	json_error_t je;
 	json_t *doc = NULL, *meta, *arts, *v;
+	struct stage st = {NULL, NULL, 0, 0};
 	const char *k;
 	char dir[PATH_MAX];
-	int rc = 1, fed = 0, r;
+	long long base;
+	int rc = 1, fed = 0, r, made_repo = 0, made_targets = 0;
 
 	if (need(o->in, "--in") == -1 || need(o->repo, "--repo") == -1)
 		return 2;
@@ -1822,8 +2091,12 @@ do_import(struct opts *o)
 		     o->repo);
 		goto done;
 	}
+	/* The root version trusted before this import: export roots at or
+	 * below it are never verified by the chain walk. */
+	base = fed ? t.meta[TUF_ROOT].version : root_version(&pinned);
 	src.dir = NULL;
 	src.exp = doc;
+	src.file = o->in;
 	buf_reset(&err);
 	if (verify_source(&src, !fed ? &pinned : NULL, &t, fed, &err) == -1) {
 		uerr("%s refused; nothing was written", o->in);
@@ -1846,33 +2119,72 @@ do_import(struct opts *o)
 			goto done;
 		}
 	}
-	/* Everything verified: artifacts, roots, then targets, snapshot,
-	 * timestamp (each written atomically, none through a link). */
+	/* Roots the chain walk did not verify (at or below the trusted
+	 * version) are never written, and must be what this site holds. */
+	if (import_roots_check(o, meta, fed, base, t.meta[TUF_ROOT].version,
+	                       &pinned) == -1) {
+		uerr("%s refused; nothing was written", o->in);
+		goto done;
+	}
+	/* Everything verified. Every file goes under a temporary name
+	 * first (fsynced); only when all are written are they renamed into
+	 * place: artifacts, new roots, root.json, targets, snapshot,
+	 * timestamp last. */
+	made_repo = access(o->repo, F_OK) != 0;
 	if (mkdir_ok(o->repo, 0755) == -1)
 		goto done;
 	path_of(dir, sizeof(dir), o->repo, "targets");
+	made_targets = access(dir, F_OK) != 0;
 	if (mkdir_ok(dir, 0755) == -1)
-		goto done;
+		goto failed;
 	json_object_foreach(arts, k, v)
 	{
 		free(data);
 		if (unb64(json_string_value(v), json_string_length(v), &data,
 		          &dn) == -1 ||
-		    write_out(dir, k, data, dn, 0644) == -1)
-			goto done;
+		    stage_write(&st, dir, k, data, dn, 0644) == -1)
+			goto failed;
 	}
-	for (long long n = 1; n <= t.meta[TUF_ROOT].version; n++) {
+	{
+		long long top = t.meta[TUF_ROOT].version;
 		char name[64];
 
-		snprintf(name, sizeof(name), "%lld.root.json", n);
-		if ((v = json_object_get(meta, name)) == NULL)
-			continue;
-		if (write_out(o->repo, name, json_string_value(v),
-		              json_string_length(v), 0644) == -1 ||
-		    (n == t.meta[TUF_ROOT].version &&
-		     write_out(o->repo, "root.json", json_string_value(v),
-		               json_string_length(v), 0644) == -1))
-			goto done;
+		/* A first import: the roots that lead to the pin
+		 * (chain_to_pin), then the pinned root itself. */
+		for (long long n = 1; !fed && n < base; n++) {
+			snprintf(name, sizeof(name), "%lld.root.json", n);
+			v = json_object_get(meta, name);
+			if (stage_write(&st, o->repo, name,
+			                json_string_value(v),
+			                json_string_length(v), 0644) == -1)
+				goto failed;
+		}
+		if (!fed) {
+			snprintf(name, sizeof(name), "%lld.root.json", base);
+			if (stage_write(&st, o->repo, name, pinned.data,
+			                pinned.len, 0644) == -1)
+				goto failed;
+		}
+		for (long long n = base + 1; n <= top; n++) {
+			snprintf(name, sizeof(name), "%lld.root.json", n);
+			v = json_object_get(meta, name);
+			if (stage_write(&st, o->repo, name,
+			                json_string_value(v),
+			                json_string_length(v), 0644) == -1)
+				goto failed;
+		}
+		if (!fed || top > base) {
+			snprintf(name, sizeof(name), "%lld.root.json", top);
+			v = json_object_get(meta, name);
+			if ((v != NULL &&
+			     stage_write(&st, o->repo, "root.json",
+			                 json_string_value(v),
+			                 json_string_length(v), 0644) == -1) ||
+			    (v == NULL &&
+			     stage_write(&st, o->repo, "root.json", pinned.data,
+			                 pinned.len, 0644) == -1))
+				goto failed;
+		}
 	}
 	{
 		static const char *const files[] = {
@@ -1880,10 +2192,17 @@ do_import(struct opts *o)
 
 		for (int i = 0; i < 3; i++) {
 			v = json_object_get(meta, files[i]);
-			if (write_out(o->repo, files[i], json_string_value(v),
-			              json_string_length(v), 0644) == -1)
-				goto done;
+			if (stage_write(&st, o->repo, files[i],
+			                json_string_value(v),
+			                json_string_length(v), 0644) == -1)
+				goto failed;
 		}
+	}
+	if (stage_commit(&st) == -1) {
+		uerr("%s: the import was cut short while renaming files into "
+		     "place; run the same import again",
+		     o->repo);
+		goto done;
 	}
 	printf("Imported %s into %s: root v%lld, timestamp v%lld, snapshot "
 	       "v%lld, targets v%lld, %zu artifact%s, all verified.\n",
@@ -1892,7 +2211,18 @@ do_import(struct opts *o)
 	       t.meta[TUF_TARGETS].version, json_object_size(arts),
 	       json_object_size(arts) == 1 ? "" : "s");
 	rc = 0;
+	goto done;
+failed:
+	stage_abort(&st);
+	if (made_targets)
+		rmdir(dir);
+	if (made_repo)
+		rmdir(o->repo);
+	uerr("writing into %s failed (temporary files removed): nothing was "
+	     "changed there; %s is still as it was before this import",
+	     o->repo, o->repo);
 done:
+	stage_free(&st);
 	tuf_trust_free(&t);
 	json_decref(doc);
 	json_decref(c.used);

@@ -159,14 +159,23 @@ tuf_canonical(const json_t *v)
 
 /* ---- keys ---- */
 
+/* Lower-case hex only (keys, signatures, hashes): one value, one
+ * spelling, so a key cannot hide under a second key ID. */
+static int
+lowhex(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ? hex_value(c)
+	                                                        : -1;
+}
+
 static int
 unhex(const char *s, uint8_t *out, size_t n)
 {
 	if (s == NULL || strlen(s) != 2 * n)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hex_value((unsigned char)s[2 * i]),
-		    lo = hex_value((unsigned char)s[2 * i + 1]);
+		int hi = lowhex((unsigned char)s[2 * i]),
+		    lo = lowhex((unsigned char)s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;
@@ -356,13 +365,12 @@ check_sigs(const json_t *signed_, const json_t *sigs, struct tuf_key *keys,
            struct buf *err)
 {
 	char *canon = tuf_canonical(signed_);
-	int counted[TUF_MAX_KEYS];
+	uint8_t counted[TUF_MAX_KEYS][32];
 	long long good = 0;
 	json_t *s;
 	size_t i;
 	int rc = TUF_E_FORMAT;
 
-	memset(counted, 0, sizeof(counted));
 	if (canon == NULL) {
 		buf_printf(err, "%s: cannot be put in canonical form", what);
 		return TUF_E_FORMAT;
@@ -398,7 +406,7 @@ check_sigs(const json_t *signed_, const json_t *sigs, struct tuf_key *keys,
 		if (unhex(hex, raw, 64) == -1) {
 			buf_printf(err,
 			           "%s: the signature by key %.16s is not 64 "
-			           "bytes of hex",
+			           "bytes of hex (lower-case)",
 			           what, id);
 			rc = TUF_E_SIGNATURE;
 			goto done;
@@ -420,9 +428,23 @@ check_sigs(const json_t *signed_, const json_t *sigs, struct tuf_key *keys,
 			rc = TUF_E_SIGNATURE;
 			goto done;
 		}
-		if (!counted[slot]) {
-			counted[slot] = 1;
-			good++;
+		/* Distinct public keys count, not key IDs: one key under
+		 * two IDs still counts once. */
+		{
+			uint8_t pub[32];
+			size_t pl = sizeof(pub);
+			long long j;
+
+			if (EVP_PKEY_get_raw_public_key(pk, pub, &pl) != 1 ||
+			    pl != 32) {
+				ERR_clear_error();
+				continue;
+			}
+			for (j = 0; j < good; j++)
+				if (memcmp(counted[j], pub, 32) == 0)
+					break;
+			if (j == good && good < TUF_MAX_KEYS)
+				memcpy(counted[good++], pub, 32);
 		}
 	}
 	if (good < rk->threshold) {
@@ -475,7 +497,8 @@ root_parse(const json_t *sig, struct tuf_key **keys, size_t *nkeys,
 		if (pk == NULL) {
 			buf_printf(err,
 			           "root metadata: key %.16s is not an Ed25519 "
-			           "key",
+			           "key (keyval.public: 64 lower-case hex "
+			           "digits)",
 			           id);
 			goto fail;
 		}

@@ -6,7 +6,8 @@
 # an expired timestamp (freeze), a rolled-back version, a tampered
 # artifact, a forged signature, too few signatures for a threshold, a
 # compromised timestamp key rotated out through a new root, traversal
-# names in an export file, links in a repository.
+# names in an export file, links in a repository; roots in an export
+# that would replace a trusted root; an export cut short.
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || skip "jq missing (scripts/install-deps installs it)"
@@ -202,3 +203,55 @@ ln -s ts.real linked/timestamp.json
 expect_refused "is not a regular file (links are refused)" \
 	U verify --repo linked --root pinned-root.json
 pass "traversal names and links refused"
+
+# 11. Roots the chain walk does not verify (at or below the trusted
+# version) are never written: an export whose 1.root.json is another
+# root (its own root key, the genuine other keys) is refused, on a first
+# import pinned on the genuine root and into an existing site, and
+# nothing is replaced.
+U keygen --dir evil --role root >/dev/null || fail "keygen evil"
+U root --repo evilrepo --root-key evil/root.key --targets-key keys/targets.pub \
+	--snapshot-key keys/snapshot.pub --timestamp-key keys/timestamp.pub \
+	>/dev/null || fail "evil root"
+jq -c --rawfile r evilrepo/1.root.json '.metadata["1.root.json"] = $r' \
+	v3.export >evilroot.export
+expect_refused "1.root.json in the export differs from the pinned root pinned-root.json" \
+	U import --in evilroot.export --repo site8 --root pinned-root.json
+[ ! -e site8 ] || fail "a refused import wrote site8"
+cp site/1.root.json site-1.before
+cp site/root.json site-root.before
+expect_refused "1.root.json in the export differs from the site/1.root.json this site trusts" \
+	U import --in evilroot.export --repo site
+cmp -s site/1.root.json site-1.before || fail "site/1.root.json replaced"
+cmp -s site/root.json site-root.before || fail "site/root.json replaced"
+# Garbage for a trusted root, and a root beyond the verified chain.
+jq -c '.metadata["1.root.json"] = "garbage"' v3.export >garbage.export
+expect_refused "1.root.json in the export differs" \
+	U import --in garbage.export --repo site
+jq -c --rawfile r evilrepo/1.root.json '.metadata["7.root.json"] = $r' \
+	v3.export >gap.export
+expect_refused "7.root.json in the export was not verified (the root chain stops at version 2)" \
+	U import --in gap.export --repo site9 --root pinned-root.json
+[ ! -e site9 ] || fail "a refused import wrote site9"
+U verify --repo site --root pinned-root.json >"$T/out" 2>&1 ||
+	fail "site no longer verifies: $(cat "$T/out")"
+# The genuine export still goes in, and the site keeps its roots.
+U import --in v3.export --repo site >"$T/out" 2>&1 || fail "re-import v3: $(cat "$T/out")"
+cmp -s site/1.root.json site-1.before || fail "site/1.root.json rewritten"
+# Pinned on root version 2: the export's 1.root.json must lead to it.
+expect_refused "roots 1.root.json to 1.root.json do not lead to the pinned root (version 2)" \
+	U import --in evilroot.export --repo site11 --root repo/2.root.json
+[ ! -e site11 ] || fail "a refused import wrote site11"
+U import --in v3.export --repo site11 --root repo/2.root.json >"$T/out" 2>&1 ||
+	fail "import pinned on v2: $(cat "$T/out")"
+cmp -s site11/1.root.json repo/1.root.json || fail "site11 lacks the genuine 1.root.json"
+U import --in v3.export --repo site11 >"$T/out" 2>&1 ||
+	fail "second import into site11: $(cat "$T/out")"
+pass "an export cannot replace a trusted root"
+
+# 12. An export without timestamp.json names the export, not publish.
+jq -c 'del(.metadata["timestamp.json"])' v3.export >nots.export
+expect_refused "the export nots.export holds no timestamp.json" \
+	U import --in nots.export --repo site10 --root pinned-root.json
+[ ! -e site10 ] || fail "a refused import wrote site10"
+pass "an export without timestamp.json is named"

@@ -752,6 +752,116 @@ test_format(void **state)
 }
 
 /* The canonical form is exactly jansson's compact, sorted output. */
+/* One key written twice, its public value once in upper case: two key
+ * IDs, one key. It must never count twice towards a threshold: hex is
+ * lower case only (keys, signatures, hashes). */
+static void
+test_key_case(void **state)
+{
+	struct rootspec s = spec1();
+	struct tuf_trust t;
+	struct chain c;
+	struct buf err;
+	json_t *sig, *keys, *k0, *ku, *doc;
+	char id0[65], idu[65], *canon, *str;
+	uint8_t h[32], *root;
+	unsigned int hl;
+	size_t lroot;
+
+	(void)state;
+	buf_init(&err, 4096);
+	sig = root_signed(1, &s, 365 * DAY);
+	keys = json_object_get(sig, "keys");
+	assert_int_equal(tuf_keyid(ktargets[0], id0), 0);
+	k0 = json_object_get(keys, id0);
+	ku = json_deep_copy(k0);
+	{
+		char up[65];
+		const char *pub = json_string_value(
+		    json_object_get(json_object_get(k0, "keyval"), "public"));
+
+		for (int i = 0; i < 64; i++)
+			up[i] = (char)((pub[i] >= 'a' && pub[i] <= 'f')
+			                   ? pub[i] - 'a' + 'A'
+			                   : pub[i]);
+		up[64] = '\0';
+		json_object_set_new(json_object_get(ku, "keyval"), "public",
+		                    json_string(up));
+	}
+	canon = tuf_canonical(ku);
+	EVP_Digest(canon, strlen(canon), h, &hl, EVP_sha256(), NULL);
+	free(canon);
+	hex_encode(h, 32, idu);
+	assert_string_not_equal(id0, idu);
+	json_object_set_new(keys, idu, ku);
+	json_object_set_new(
+	    json_object_get(sig, "roles"), "targets",
+	    json_pack("{s:[s, s], s:i}", "keyids", id0, idu, "threshold", 2));
+	root = seal(sig, kroot, 1, &lroot);
+	EXPECT(tuf_trust_init(&t, root, lroot, &err), TUF_E_FORMAT,
+	       "lower-case hex");
+	free(root);
+
+	/* A signature in upper-case hex. */
+	chain_make(&c, 1);
+	assert_int_equal(tuf_trust_init(&t, c.root, c.lroot, &err), TUF_OK);
+	doc = json_loadb((const char *)c.ts, c.lts, 0, NULL);
+	{
+		json_t *s0 =
+		    json_array_get(json_object_get(doc, "signatures"), 0);
+		char *up =
+		    strdup(json_string_value(json_object_get(s0, "sig")));
+
+		for (char *p = up; *p; p++)
+			if (*p >= 'a' && *p <= 'f')
+				*p = (char)(*p - 'a' + 'A');
+		json_object_set_new(s0, "sig", json_string(up));
+		free(up);
+	}
+	str = json_dumps(doc, 0);
+	EXPECT(tuf_update_timestamp(&t, (uint8_t *)str, strlen(str), now, &err),
+	       TUF_E_SIGNATURE, "lower-case");
+	free(str);
+	json_decref(doc);
+	/* A hash in upper-case hex (the timestamp's snapshot entry). */
+	{
+		json_t *sg;
+		uint8_t *ts;
+		size_t lts;
+		char *up;
+
+		doc = json_loadb((const char *)c.ts, c.lts, 0, NULL);
+		sg = json_incref(json_object_get(doc, "signed"));
+		json_decref(doc);
+		{
+			json_t *hs = json_object_get(
+			    json_object_get(
+			        json_object_get(json_object_get(sg, "meta"),
+			                        "snapshot.json"),
+			        "hashes"),
+			    "sha256");
+
+			up = strdup(json_string_value(hs));
+		}
+		for (char *p = up; *p; p++)
+			if (*p >= 'a' && *p <= 'f')
+				*p = (char)(*p - 'a' + 'A');
+		json_object_set_new(
+		    json_object_get(json_object_get(json_object_get(sg, "meta"),
+		                                    "snapshot.json"),
+		                    "hashes"),
+		    "sha256", json_string(up));
+		free(up);
+		ts = seal(sg, &kts, 1, &lts);
+		EXPECT(tuf_update_timestamp(&t, ts, lts, now, &err),
+		       TUF_E_FORMAT, "bad length or sha256");
+		free(ts);
+	}
+	tuf_trust_free(&t);
+	chain_free(&c);
+	buf_free(&err);
+}
+
 static void
 test_canonical(void **state)
 {
@@ -793,6 +903,7 @@ main(void)
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_format),
 	    cmocka_unit_test(test_canonical),
+	    cmocka_unit_test(test_key_case),
 	};
 	int rc;
 
