@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -254,77 +255,96 @@ pki_role_from_name(const char *s)
 	return PKI_ROLE_BAD;
 }
 
-/* The role extension: a DER UTF8String of the name, never critical (a TLS
- * peer that does not know the OID must still accept the certificate). */
+/*
+ * The role is a URI in the subjectAltName, urn:vigil:role:NAME (the way
+ * SPIFFE carries workload identities): every X.509 parser reads it, while
+ * a private extension under 2.25 (a UUID arc) made Go and older Python
+ * cryptography refuse the whole certificate. Hostname checks look at DNS
+ * and IP names only, so the URI changes nothing for them. Added to the
+ * certificate's SAN, or as its only name when it has none (agents).
+ */
 static int
 add_role(X509 *x, int role)
 {
 	const char *name = pki_role_name(role);
-	ASN1_UTF8STRING *str = NULL;
-	ASN1_OCTET_STRING *os = NULL;
-	ASN1_OBJECT *obj = NULL;
-	X509_EXTENSION *ext = NULL;
-	unsigned char *der = NULL;
-	int len, rc = -1;
+	GENERAL_NAMES *gens;
+	GENERAL_NAME *gen = NULL;
+	ASN1_IA5STRING *uri = NULL;
+	char buf[64];
+	int crit = 0, rc = -1;
 
 	if (name == NULL)
 		return -1;
-	if ((str = ASN1_UTF8STRING_new()) == NULL ||
-	    ASN1_STRING_set(str, name, -1) != 1 ||
-	    (len = i2d_ASN1_UTF8STRING(str, &der)) <= 0)
+	snprintf(buf, sizeof(buf), "%s%s", PKI_ROLE_URI, name);
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	if (gens == NULL && crit != -1) /* -1: none yet */
 		goto fail;
-	if ((os = ASN1_OCTET_STRING_new()) == NULL ||
-	    ASN1_OCTET_STRING_set(os, der, len) != 1)
+	if (gens == NULL && (gens = sk_GENERAL_NAME_new_null()) == NULL)
 		goto fail;
-	if ((obj = OBJ_txt2obj(PKI_ROLE_OID, 1)) == NULL ||
-	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL ||
-	    X509_add_ext(x, ext, -1) != 1)
+	if ((gen = GENERAL_NAME_new()) == NULL ||
+	    (uri = ASN1_IA5STRING_new()) == NULL ||
+	    ASN1_STRING_set(uri, buf, -1) != 1)
+		goto fail;
+	GENERAL_NAME_set0_value(gen, GEN_URI, uri);
+	uri = NULL;
+	if (sk_GENERAL_NAME_push(gens, gen) == 0)
+		goto fail;
+	gen = NULL;
+	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, crit > 0,
+	                      X509V3_ADD_REPLACE) != 1)
 		goto fail;
 	rc = 0;
 fail:
-	X509_EXTENSION_free(ext);
-	ASN1_OBJECT_free(obj);
-	ASN1_OCTET_STRING_free(os);
-	ASN1_UTF8STRING_free(str);
-	OPENSSL_free(der);
+	GENERAL_NAME_free(gen);
+	ASN1_IA5STRING_free(uri);
+	GENERAL_NAMES_free(gens);
 	return rc;
 }
 
 int
 pki_cert_role(X509 *x)
 {
-	ASN1_OBJECT *obj;
-	ASN1_OCTET_STRING *os;
-	ASN1_UTF8STRING *str = NULL;
-	const unsigned char *p;
-	int idx, role = PKI_ROLE_BAD, len;
+	GENERAL_NAMES *gens;
+	int crit = 0, role = PKI_ROLE_NONE, n = 0;
+	size_t plen = strlen(PKI_ROLE_URI);
 
-	if (x == NULL || (obj = OBJ_txt2obj(PKI_ROLE_OID, 1)) == NULL) {
-		ERR_clear_error();
+	if (x == NULL)
 		return PKI_ROLE_BAD;
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	if (gens == NULL) {
+		ERR_clear_error();
+		/* -1: no SAN, no role; -2: two SAN extensions; else a SAN
+		 * that does not parse. */
+		return crit == -1 ? PKI_ROLE_NONE : PKI_ROLE_BAD;
 	}
-	if ((idx = X509_get_ext_by_OBJ(x, obj, -1)) < 0) {
-		role = PKI_ROLE_NONE;
-		goto done;
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const ASN1_IA5STRING *u;
+		const char *v;
+		int len;
+
+		if (g->type != GEN_URI)
+			continue;
+		u = g->d.uniformResourceIdentifier;
+		v = (const char *)ASN1_STRING_get0_data(u);
+		len = ASN1_STRING_length(u);
+		if ((size_t)len < plen ||
+		    strncasecmp(v, PKI_ROLE_URI, plen) != 0)
+			continue;
+		/* Two roles would leave the answer to whichever a reader
+		 * looks at first: refused. */
+		if (n++ > 0) {
+			role = PKI_ROLE_BAD;
+			break;
+		}
+		role = PKI_ROLE_BAD;
+		for (size_t k = 1; k < NROLES; k++)
+			if ((size_t)len - plen == strlen(role_names[k]) &&
+			    memcmp(v + plen, role_names[k],
+			           (size_t)len - plen) == 0)
+				role = (int)k;
 	}
-	/* Two role extensions would leave the answer to whichever a reader
-	 * happens to look at first: refused. */
-	if (X509_get_ext_by_OBJ(x, obj, idx) >= 0)
-		goto done;
-	os = X509_EXTENSION_get_data(X509_get_ext(x, idx));
-	p = ASN1_STRING_get0_data(os);
-	len = ASN1_STRING_length(os);
-	if ((str = d2i_ASN1_UTF8STRING(NULL, &p, len)) == NULL ||
-	    p != ASN1_STRING_get0_data(os) + len)
-		goto done;
-	for (size_t i = 1; i < NROLES; i++)
-		if ((size_t)ASN1_STRING_length(str) == strlen(role_names[i]) &&
-		    memcmp(ASN1_STRING_get0_data(str), role_names[i],
-		           strlen(role_names[i])) == 0)
-			role = (int)i;
-done:
-	ASN1_UTF8STRING_free(str);
-	ASN1_OBJECT_free(obj);
+	GENERAL_NAMES_free(gens);
 	ERR_clear_error();
 	return role;
 }
@@ -360,8 +380,7 @@ pki_issue_role(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, int role, int usage,
 	if ((x = new_cert(subj, ca, key, days * 86400)) == NULL)
 		goto fail;
 	if (add_std_exts(x, ca, "critical,CA:FALSE",
-	                 "critical,digitalSignature", eku) == -1 ||
-	    add_role(x, role) == -1)
+	                 "critical,digitalSignature", eku) == -1)
 		goto fail;
 	if ((gens = sk_GENERAL_NAME_new_null()) == NULL ||
 	    push_san(gens, name) == -1)
@@ -371,6 +390,8 @@ pki_issue_role(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, int role, int usage,
 			goto fail;
 	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
 	                      X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+	if (add_role(x, role) == -1)
 		goto fail;
 	if (X509_sign(x, cakey, EVP_sha256()) <= 0)
 		goto fail;
@@ -438,8 +459,7 @@ pki_make_server_cert(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, const char *fqdn,
 	if ((x = new_cert(name, ca, key, days * 86400)) == NULL)
 		goto fail;
 	if (add_std_exts(x, ca, "critical,CA:FALSE",
-	                 "critical,digitalSignature", "serverAuth") == -1 ||
-	    add_role(x, PKI_ROLE_CENTER) == -1)
+	                 "critical,digitalSignature", "serverAuth") == -1)
 		goto fail;
 	if ((gens = sk_GENERAL_NAME_new_null()) == NULL ||
 	    push_san(gens, fqdn) == -1)
@@ -449,6 +469,8 @@ pki_make_server_cert(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, const char *fqdn,
 			goto fail;
 	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
 	                      X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+	if (add_role(x, PKI_ROLE_CENTER) == -1)
 		goto fail;
 	if (X509_sign(x, cakey, EVP_sha256()) <= 0)
 		goto fail;

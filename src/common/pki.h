@@ -48,17 +48,15 @@ X509_REQ *pki_make_csr(EVP_PKEY *key, const char *cn);
 
 /*
  * Roles. Each certificate a deployment issues names the component it was
- * issued to in a private, non-critical extension (docs/pki.md says why an
- * extension and not the subject's OU). The OID is under 2.25, the arc of
- * OIDs made from a UUID (ITU-T X.667), which needs no registration: UUID
- * e52bd611-04f9-424e-a9f6-83eced816619 plus ".1" for the role. The value
- * is a DER UTF8String holding one role name.
+ * issued to as a URI in its subjectAltName, urn:vigil:role:NAME
+ * (docs/pki.md says why a SAN URI and not the subject's OU or a private
+ * extension). Exactly one such URI; more, or an unknown name, is BAD.
  */
-#define PKI_ROLE_OID "2.25.304620821583735952378613543324008670745.1"
+#define PKI_ROLE_URI "urn:vigil:role:"
 
 enum pki_role {
-	PKI_ROLE_BAD = -1, /* an extension that is malformed or repeated */
-	PKI_ROLE_NONE = 0, /* no role extension (certificates made before) */
+	PKI_ROLE_BAD = -1, /* a role URI that is unknown or repeated */
+	PKI_ROLE_NONE = 0, /* no role URI (certificates made before) */
 	PKI_ROLE_CENTER,
 	PKI_ROLE_SCAND,
 	PKI_ROLE_INTEL,
@@ -73,7 +71,7 @@ const char *pki_role_name(int role);
 /* The role named s, or PKI_ROLE_BAD. */
 int pki_role_from_name(const char *s);
 /* The role written into x, PKI_ROLE_NONE without one, PKI_ROLE_BAD when
- * the extension is there but not exactly one well-formed known role. */
+ * there is not exactly one known role URI (or the SAN does not parse). */
 int pki_cert_role(X509 *x);
 
 #define PKI_USE_SERVER 1

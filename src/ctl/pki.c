@@ -656,8 +656,8 @@ issue_usage(FILE *f)
 	    "\n"
 	    "Issues a certificate from the deployment CA in DIR (ca.crt, "
 	    "ca.key) for one\n"
-	    "component. Its role is written into the certificate (extension "
-	    "%s),\n"
+	    "component. Its role is written into the certificate (the "
+	    "subjectAltName URI %sROLE),\n"
 	    "and each service accepts only the roles that may call it "
 	    "(docs/pki.md).\n"
 	    "Writes OUT/ROLE-FQDN.crt (followed by the CA certificate) and "
@@ -675,7 +675,7 @@ issue_usage(FILE *f)
 	    "  --days N        lifetime in days (default %d)\n"
 	    "  --out DIR       where to write the two files (default --dir)\n"
 	    "  --force         replace existing files\n",
-	    PKI_ROLE_OID, PKI_DEFAULT_SRV);
+	    PKI_ROLE_URI, PKI_DEFAULT_SRV);
 }
 
 static int

@@ -194,7 +194,8 @@ inteld_cert_role(X509 *x, int cert_role, const char **why)
 		}
 		return cert_role == 1 ? ROLE_ADMIN : ROLE_LOOKUP;
 	case PKI_ROLE_BAD:
-		*why = "the certificate's role extension is malformed";
+		*why = "the certificate's role (subjectAltName "
+		       "urn:vigil:role:) is malformed or repeated";
 		return -1;
 	default:
 		*why = "a certificate of this role may not call vigil-inteld "

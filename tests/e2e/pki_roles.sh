@@ -104,3 +104,20 @@ grep -q "cert:collector.example.org/collector refused" "$T/inteld.log" ||
 [ "$(code "$T/legacy" POST /feeds -d '{"name":"g"}')" = 403 ] ||
 	fail "role-less certificate administering under cert_role = lookup"
 pass "vigil-inteld: update administers, scand looks up, collector refused"
+
+# Other X.509 parsers read the certificates whole: Debian's python3
+# cryptography (as used by mitmproxy and many SIEM tools) once refused a
+# private extension under 2.25 outright; the role is a subjectAltName URI.
+for f in "$PKI/server.crt" "$T/certs/update-update.example.org.crt" \
+	"$T/certs/scand-scand.example.org.crt"; do
+	out=$(/usr/bin/python3 - "$f" <<'PY' 2>&1
+import sys
+from cryptography import x509
+c = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+san = c.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+print(" ".join(san.get_values_for_type(x509.UniformResourceIdentifier)))
+PY
+) || fail "python3 cryptography cannot read $f: $out"
+	expect_contains "$out" "urn:vigil:role:"
+done
+pass "the certificates parse with python3-cryptography; role as a SAN URI"

@@ -389,20 +389,25 @@ test_key_matches(void **state)
 	assert_int_equal(pki_verify_signed_by(NULL, f->ca), -1);
 }
 
-/* Adds a second extension under the role OID holding value (DER bytes). */
+/* Adds the URI uri to x's subjectAltName (made when it has none). */
 static void
-add_raw_role(X509 *x, const unsigned char *der, int len)
+add_uri(X509 *x, const char *uri)
 {
-	ASN1_OBJECT *obj = OBJ_txt2obj(PKI_ROLE_OID, 1);
-	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
-	X509_EXTENSION *ext;
+	int crit = 0;
+	GENERAL_NAMES *gens =
+	    X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	GENERAL_NAME *g = GENERAL_NAME_new();
+	ASN1_IA5STRING *s = ASN1_IA5STRING_new();
 
-	assert_int_equal(ASN1_OCTET_STRING_set(os, der, len), 1);
-	assert_non_null(ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os));
-	assert_int_equal(X509_add_ext(x, ext, -1), 1);
-	X509_EXTENSION_free(ext);
-	ASN1_OCTET_STRING_free(os);
-	ASN1_OBJECT_free(obj);
+	if (gens == NULL)
+		gens = sk_GENERAL_NAME_new_null();
+	assert_int_equal(ASN1_STRING_set(s, uri, -1), 1);
+	GENERAL_NAME_set0_value(g, GEN_URI, s);
+	assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+	assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
+	                                   X509V3_ADD_REPLACE),
+	                 1);
+	GENERAL_NAMES_free(gens);
 }
 
 static void
@@ -410,11 +415,6 @@ test_roles(void **state)
 {
 	struct fixture *f = *state;
 	const char *sans[] = {"127.0.0.1", "alt.example.org"};
-	/* UTF8String "intel" and a PrintableString "intel". */
-	static const unsigned char intel[] = {0x0c, 5, 'i', 'n', 't', 'e', 'l'};
-	static const unsigned char printable[] = {0x13, 5,   'i', 'n',
-	                                          't',  'e', 'l'};
-	static const unsigned char unknown[] = {0x0c, 4, 'r', 'o', 'o', 't'};
 	EVP_PKEY *k = pki_genkey();
 	X509 *x;
 	int r;
@@ -437,19 +437,20 @@ test_roles(void **state)
 	                                   "scand.example.org", NULL, 0, 30));
 	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
 	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
-	/* The extension is not critical: peers that do not know it accept
-	 * the certificate. */
+	/* One subjectAltName, not critical, holding the DNS name and the
+	 * role URI. */
 	{
-		ASN1_OBJECT *obj = OBJ_txt2obj(PKI_ROLE_OID, 1);
-		int idx = X509_get_ext_by_OBJ(x, obj, -1);
+		int idx = X509_get_ext_by_NID(x, NID_subject_alt_name, -1);
 
 		assert_true(idx >= 0);
 		assert_int_equal(
+		    X509_get_ext_by_NID(x, NID_subject_alt_name, idx), -1);
+		assert_int_equal(
 		    X509_EXTENSION_get_critical(X509_get_ext(x, idx)), 0);
-		ASN1_OBJECT_free(obj);
 	}
-	/* A second role extension makes the role ambiguous: refused. */
-	add_raw_role(x, intel, sizeof(intel));
+	assert_int_equal(tls_cert_names_host(x, "scand.example.org"), 1);
+	/* A second role URI makes the role ambiguous: refused. */
+	add_uri(x, "urn:vigil:role:intel");
 	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
 	X509_free(x);
 
@@ -475,30 +476,41 @@ test_roles(void **state)
 	assert_int_equal(pki_cert_role(x), PKI_ROLE_CENTER);
 	X509_free(x);
 
-	/* Hand-made extensions: the right type only, known names only. */
-	assert_non_null(x = pki_make_ca(k, "raw", 1));
-	add_raw_role(x, intel, sizeof(intel));
-	assert_int_equal(pki_cert_role(x), PKI_ROLE_INTEL);
-	X509_free(x);
-	assert_non_null(x = pki_make_ca(k, "raw", 1));
-	add_raw_role(x, printable, sizeof(printable));
-	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
-	X509_free(x);
-	assert_non_null(x = pki_make_ca(k, "raw", 1));
-	add_raw_role(x, unknown, sizeof(unknown));
-	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
-	X509_free(x);
-	/* Trailing bytes after the string. */
+	/* Hand-made role URIs: known names only, exactly one. */
 	{
-		unsigned char trail[sizeof(intel) + 1];
+		static const struct {
+			const char *uri;
+			int want;
+		} t[] = {
+		    {"urn:vigil:role:intel", PKI_ROLE_INTEL},
+		    {"URN:Vigil:Role:intel", PKI_ROLE_INTEL},
+		    {"urn:vigil:role:INTEL", PKI_ROLE_BAD},
+		    {"urn:vigil:role:root", PKI_ROLE_BAD},
+		    {"urn:vigil:role:intel2", PKI_ROLE_BAD},
+		    {"urn:vigil:role:", PKI_ROLE_BAD},
+		    {"https://intel.example.org/", PKI_ROLE_NONE},
+		    {"urn:vigil:rol:intel", PKI_ROLE_NONE},
+		};
 
-		memcpy(trail, intel, sizeof(intel));
-		trail[sizeof(intel)] = 0;
-		assert_non_null(x = pki_make_ca(k, "raw", 1));
-		add_raw_role(x, trail, sizeof(trail));
-		assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
-		X509_free(x);
+		for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			assert_non_null(x = pki_make_ca(k, "raw", 1));
+			add_uri(x, t[i].uri);
+			assert_int_equal(pki_cert_role(x), t[i].want);
+			X509_free(x);
+		}
 	}
+	/* Two subjectAltName extensions: refused. */
+	assert_non_null(x = pki_make_ca(k, "raw", 1));
+	add_uri(x, "urn:vigil:role:intel");
+	{
+		X509_EXTENSION *e = X509_EXTENSION_dup(X509_get_ext(
+		    x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1)));
+
+		assert_int_equal(X509_add_ext(x, e, -1), 1);
+		X509_EXTENSION_free(e);
+	}
+	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+	X509_free(x);
 	EVP_PKEY_free(k);
 }
 

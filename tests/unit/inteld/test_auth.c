@@ -11,6 +11,8 @@
 
 #include "../../../src/inteld/auth.c"
 
+#include <openssl/x509v3.h>
+
 static EVP_PKEY *cakey, *key;
 static X509 *ca;
 
@@ -72,13 +74,9 @@ test_no_role(void **state)
 	 * extension): refused like any agent's, whatever cert_role says. */
 	assert_non_null(csr = pki_make_csr(key, "agent"));
 	assert_non_null(x = pki_sign_client(ca, cakey, csr, "agent", 60, &err));
-	{
-		ASN1_OBJECT *obj = OBJ_txt2obj(PKI_ROLE_OID, 1);
-
-		X509_EXTENSION_free(
-		    X509_delete_ext(x, X509_get_ext_by_OBJ(x, obj, -1)));
-		ASN1_OBJECT_free(obj);
-	}
+	/* Its only subjectAltName name is the role: without it, none. */
+	X509_EXTENSION_free(X509_delete_ext(
+	    x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1)));
 	assert_int_equal(pki_cert_role(x), PKI_ROLE_NONE);
 	assert_int_equal(inteld_cert_role(x, 1, &why), -1);
 	assert_non_null(strstr(why, "/v1/reputation"));
@@ -92,24 +90,24 @@ test_bad_role(void **state)
 {
 	X509 *x = issue(PKI_ROLE_INTEL);
 	const char *why;
-	ASN1_OBJECT *obj = OBJ_txt2obj(PKI_ROLE_OID, 1);
-	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
-	static const unsigned char admin[] = {0x0c, 5, 'a', 'd', 'm', 'i', 'n'};
+	int crit = 0;
+	GENERAL_NAMES *gens =
+	    X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	GENERAL_NAME *g = GENERAL_NAME_new();
+	ASN1_IA5STRING *u = ASN1_IA5STRING_new();
 
 	(void)state;
-	/* A second role extension: refused, not the first or the last. */
-	ASN1_OCTET_STRING_set(os, admin, sizeof(admin));
-	{
-		X509_EXTENSION *e =
-		    X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
-
-		assert_int_equal(X509_add_ext(x, e, -1), 1);
-		X509_EXTENSION_free(e);
-	}
+	/* A second role URI: refused, not the first or the last. */
+	assert_non_null(gens);
+	assert_int_equal(ASN1_STRING_set(u, "urn:vigil:role:master", -1), 1);
+	GENERAL_NAME_set0_value(g, GEN_URI, u);
+	assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+	assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
+	                                   X509V3_ADD_REPLACE),
+	                 1);
+	GENERAL_NAMES_free(gens);
 	assert_int_equal(inteld_cert_role(x, 1, &why), -1);
 	assert_non_null(strstr(why, "malformed"));
-	ASN1_OCTET_STRING_free(os);
-	ASN1_OBJECT_free(obj);
 	X509_free(x);
 }
 
