@@ -484,6 +484,16 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	check_expiry(srv, p->server_crt, &nerr);
 	if (verify_chain(srv, chain, ca, p->server_crt) == -1)
 		nerr++;
+	buf_reset(&err);
+	if (pki_check_cert_role(p->server_crt,
+	                        PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                            PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                        "vigild's server certificate", &err) == -1) {
+		log_warnx("check: %s; issue one with vigilctl pki issue "
+		          "--role center, or vigilctl pki init",
+		          buf_cstr(&err));
+		nerr++;
+	}
 	if (!tls_cert_names_host(srv, c->fqdn)) {
 		log_warnx("check: %s: does not name %s (the [center] fqdn) in "
 		          "subjectAltName; agents would refuse it. Issue one "

@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "metrics.h"
 #include "scan.h"
+#include "pki.h"
 #include "tls.h"
 
 static void
@@ -207,6 +208,12 @@ make_ctxs(struct center *c, long long tickets, SSL_CTX **gw, SSL_CTX **adm,
 	                     c, err);
 	if (*gw == NULL)
 		return -1;
+	/* Agents only (docs/pki.md, "Who accepts whom"): a certificate of
+	 * another role from this CA may neither enroll nor act as an agent.
+	 * No role: agent certificates issued before roles existed. */
+	tls_server_roles(
+	    *gw, PKI_ROLE_BIT(PKI_ROLE_AGENT) | PKI_ROLE_BIT(PKI_ROLE_NONE),
+	    "the agent gateway");
 	if (tickets > 0 && tls_server_tickets(*gw, c->paths.tickets, tickets,
 	                                      stale_cb, c, err) == -1) {
 		SSL_CTX_free(*gw);
