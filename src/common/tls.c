@@ -982,6 +982,11 @@ ctx_common(SSL_CTX *ctx, struct buf *err)
 		goto fail;
 	SSL_CTX_set_options(ctx,
 	                    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* An idle connection (an agent's held poll) keeps no record buffers:
+	 * OpenSSL frees its 16 KiB-plus read and write buffers whenever they
+	 * are empty and takes new ones for the next record (measured in
+	 * docs/performance.md, "Memory per held connection"). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 fail:
 	buf_puts(err, "TLS settings");
