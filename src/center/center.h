@@ -119,7 +119,7 @@ struct center {
 	int gw_port, adm_port; /* bound ports */
 	int keyfd;             /* socketpair to the key process */
 	pid_t keypid;
-	int dropped;           /* gave up root for [center] user */
+	int dropped; /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;

@@ -542,8 +542,9 @@ drop_root(struct center *c, struct buf *err)
 	if (geteuid() != 0)
 		return 0;
 	if (strcmp(c->conf.user, "root") == 0) {
-		log_warnx("vigild: running as root ([center] user = root): "
-		          "for tests only; a parser bug would then run as root");
+		log_warnx(
+		    "vigild: running as root ([center] user = root): "
+		    "for tests only; a parser bug would then run as root");
 		return 0;
 	}
 	if (priv_lookup(c->conf.user, "[center] user", &uid, &gid, err) == -1)
@@ -562,8 +563,8 @@ drop_root(struct center *c, struct buf *err)
 		return -1;
 	}
 	if ((st.st_mode & 0050) != 0050 &&
-	    chmod(c->conf.pki_dir, (st.st_mode & 07777 & ~(mode_t)0020) |
-	                               0050) == -1) {
+	    chmod(c->conf.pki_dir,
+	          (st.st_mode & 07777 & ~(mode_t)0020) | 0050) == -1) {
 		buf_printf(err, "%s: %s", c->conf.pki_dir, strerror(errno));
 		return -1;
 	}

@@ -31,12 +31,13 @@ priv_lookup(const char *user, const char *setting, uid_t *uid, gid_t *gid,
 			buf_printf(err, "%s: looking up user %s: %s", setting,
 			           user, strerror(e));
 		else
-			buf_printf(err,
-			           "%s: there is no user %s on this host; create "
-			           "it (adduser --system --group "
-			           "--no-create-home %s; the Debian packages "
-			           "do) or name another unprivileged user",
-			           setting, user, user);
+			buf_printf(
+			    err,
+			    "%s: there is no user %s on this host; create "
+			    "it (adduser --system --group "
+			    "--no-create-home %s; the Debian packages "
+			    "do) or name another unprivileged user",
+			    setting, user, user);
 		return -1;
 	}
 	*uid = pw.pw_uid;
