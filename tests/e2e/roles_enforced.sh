@@ -54,6 +54,20 @@ VIGIL_MACHINE_ID_FILE=$(machine_id r1)
 [ "$(wrong_role)" = 2 ] || fail "the agent was counted as a wrong role"
 pass "the agent gateway: scand certificate refused (logged, counted), agent served"
 
+# The other way round: an agent refuses a server that shows another
+# component's certificate from the same CA (a scand host answering at the
+# center's address), before it sends anything.
+SPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+openssl s_server -quiet -accept "127.0.0.1:$SPORT" -cert "$C/scand-scand.example.org.crt" \
+	-key "$C/scand-scand.example.org.key" -www >"$T/s_server.log" 2>&1 &
+PIDS+=("$!")
+wait_for 10 "openssl s_server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$SPORT"
+VIGIL_MACHINE_ID_FILE=$(machine_id r2) "$AGENT" enroll \
+	--server "https://127.0.0.1:$SPORT" --token "$TOKEN" --ca "$PKI/ca.crt" \
+	--data-dir "$T/b" >"$T/o" 2>&1 && fail "enrolled with a scand server"
+expect_contains "$(cat "$T/o")" "is from the trusted CA but refused: a certificate of role scand may not be used here; the agent, connecting to its center, accepts center certificates only"
+pass "an agent refuses a server with a scand certificate"
+
 # vigild with a server certificate of another role: -n names it, start
 # refuses it.
 cp -r "$PKI" "$T/pki2"
