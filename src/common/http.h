@@ -62,6 +62,10 @@ struct http_limits {
 	                          body) from accept (handshake included) or
 	                          from the end of the previous response; a
 	                          total, not an idle time; 0 = none */
+	int reuseport;         /* bind with SO_REUSEPORT: several servers
+	                          (one per thread, each with its own event
+	                          base) listen on the same port and the
+	                          kernel spreads the connections */
 };
 
 /* Why the server closed a connection of its own accord (counted). */

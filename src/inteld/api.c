@@ -12,7 +12,7 @@
 #include "inteld.h"
 #include "metrics.h"
 
-#define D(r) ((struct inteld *)(r)->arg)
+#define D(r) REQ_D(r)
 
 void
 inteld_declare_metrics(void)
@@ -139,7 +139,7 @@ api_batch(struct http_req *r)
 	const uint8_t *body;
 	json_error_t je;
 	json_t *in, *list, *out, *e;
-	long long now = (long long)time(NULL);
+	long long now = (long long)time(NULL), max;
 	size_t len, i;
 
 	body = http_req_body(r, &len);
@@ -157,10 +157,11 @@ api_batch(struct http_req *r)
 		                 "{\"type\", \"value\"})");
 		return;
 	}
-	if ((long long)json_array_size(list) > d->conf.max_batch) {
+	max = __atomic_load_n(&d->conf.max_batch, __ATOMIC_RELAXED);
+	if ((long long)json_array_size(list) > max) {
 		http_reply_error(r, 413, "too_many",
 		                 "body: %zu indicators, at most %lld a batch",
-		                 json_array_size(list), d->conf.max_batch);
+		                 json_array_size(list), max);
 		json_decref(in);
 		return;
 	}
@@ -240,6 +241,7 @@ api_metrics(struct http_req *r)
 	const char *k;
 	struct buf out;
 	char l[128];
+	int i, nhttps, nhttp;
 
 	json_object_foreach(by, k, v)
 	{
@@ -248,12 +250,16 @@ api_metrics(struct http_req *r)
 		            (double)json_integer_value(v));
 	}
 	json_decref(s);
-	if (d->https)
-		metrics_set("vigil_connections", "listener=\"https\"",
-		            http_server_conns(d->https));
-	if (d->http)
-		metrics_set("vigil_connections", "listener=\"http\"",
-		            http_server_conns(d->http));
+	for (i = 0, nhttps = nhttp = 0; i < d->nthreads; i++) {
+		if (d->th[i].https)
+			nhttps += http_server_conns(d->th[i].https);
+		if (d->th[i].http)
+			nhttp += http_server_conns(d->th[i].http);
+	}
+	if (d->th[0].https)
+		metrics_set("vigil_connections", "listener=\"https\"", nhttps);
+	if (d->th[0].http)
+		metrics_set("vigil_connections", "listener=\"http\"", nhttp);
 	buf_init(&out, 4u << 20);
 	metrics_render(&out);
 	http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
@@ -272,16 +278,17 @@ to_writer(struct http_req *r, struct wjob *j)
 		return;
 	}
 	j->t_start = mono_now();
-	d->inflight++;
+	j->owner = REQ_T(r);
+	__atomic_add_fetch(&d->inflight, 1, __ATOMIC_RELAXED);
 	writer_push(d->writer, j);
 }
 
+/* On the thread that took the request: counts and answers. */
 void
-inteld_job_done(struct wjob *j, void *arg)
+inteld_job_answer(struct wjob *j)
 {
-	struct inteld *d = arg;
+	struct inteld *d = j->owner->d;
 
-	d->inflight--;
 	if (j->kind == WJ_IMPORT) {
 		char l[96];
 
@@ -295,6 +302,26 @@ inteld_job_done(struct wjob *j, void *arg)
 	http_reply_json(j->req, j->status, j->reply);
 	j->reply = NULL;
 	wjob_free(j);
+	__atomic_sub_fetch(&d->inflight, 1, __ATOMIC_RELAXED);
+}
+
+/* On the main thread, woken by the writer: a job of another thread goes
+ * to that thread (its connection lives on its event base). */
+void
+inteld_job_done(struct wjob *j, void *arg)
+{
+	struct ithread *t = j->owner;
+
+	(void)arg;
+	if (t->idx == 0) {
+		inteld_job_answer(j);
+		return;
+	}
+	pthread_mutex_lock(&t->mu);
+	j->next = t->done;
+	t->done = j;
+	pthread_mutex_unlock(&t->mu);
+	event_active(t->ev_ctl, EV_READ, 0);
 }
 
 static struct wjob *
@@ -362,7 +389,8 @@ api_feed_add(struct http_req *r)
 		goto out;
 	}
 	j->arg = rec;
-	j->default_priority = D(r)->conf.default_priority;
+	j->default_priority =
+	    __atomic_load_n(&D(r)->conf.default_priority, __ATOMIC_RELAXED);
 	to_writer(r, j);
 out:
 	json_decref(b);

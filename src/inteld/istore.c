@@ -17,9 +17,21 @@
 struct istore {
 	MDB_env *env;
 	MDB_dbi ind, src, feeds, meta;
-	MDB_txn *rtxn; /* the readers' transaction, reset between uses */
+};
+
+/*
+ * Each thread that reads has a read transaction of its own, kept between
+ * uses (mdb_txn_reset, then mdb_txn_renew: the reader slot stays, so a
+ * lookup takes no lock). The environment is opened MDB_NOTLS, so LMDB
+ * itself keys nothing to the thread; this is Vigil's own per-thread
+ * state. A renewed transaction sees the last committed write, whole.
+ */
+struct ireader {
+	struct istore *s;
+	MDB_txn *txn;
 	int reading;
 };
+static __thread struct ireader tl_rd;
 
 struct iwtxn {
 	struct istore *s;
@@ -90,12 +102,21 @@ fail:
 }
 
 void
+istore_read_release(struct istore *s)
+{
+	if (tl_rd.s != s)
+		return;
+	if (tl_rd.txn != NULL)
+		mdb_txn_abort(tl_rd.txn);
+	memset(&tl_rd, 0, sizeof(tl_rd));
+}
+
+void
 istore_close(struct istore *s)
 {
 	if (s == NULL)
 		return;
-	if (s->rtxn != NULL)
-		mdb_txn_abort(s->rtxn);
+	istore_read_release(s);
 	mdb_env_close(s->env);
 	free(s);
 }
@@ -105,29 +126,40 @@ istore_read_begin(struct istore *s)
 {
 	int rc;
 
-	if (s->reading)
+	if (tl_rd.s != s) {
+		/* another store's reader (unit tests open several) */
+		if (tl_rd.reading)
+			fatalx("%s: nested read", __func__);
+		if (tl_rd.txn != NULL)
+			mdb_txn_abort(tl_rd.txn);
+		memset(&tl_rd, 0, sizeof(tl_rd));
+		tl_rd.s = s;
+	}
+	if (tl_rd.reading)
 		fatalx("%s: nested read", __func__);
-	if (s->rtxn == NULL)
-		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+	if (tl_rd.txn == NULL)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &tl_rd.txn);
 	else
-		rc = mdb_txn_renew(s->rtxn);
+		rc = mdb_txn_renew(tl_rd.txn);
 	if (rc != 0) {
-		if (s->rtxn != NULL) {
-			mdb_txn_abort(s->rtxn);
-			s->rtxn = NULL;
+		if (tl_rd.txn != NULL) {
+			mdb_txn_abort(tl_rd.txn);
+			tl_rd.txn = NULL;
 		}
 		return lmdb_err(NULL, "read transaction", rc);
 	}
-	s->reading = 1;
+	tl_rd.reading = 1;
 	return 0;
 }
 
 void
 istore_read_end(struct istore *s)
 {
-	if (s->reading)
-		mdb_txn_reset(s->rtxn);
-	s->reading = 0;
+	if (tl_rd.s != s)
+		return;
+	if (tl_rd.reading)
+		mdb_txn_reset(tl_rd.txn);
+	tl_rd.reading = 0;
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -339,12 +371,12 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 	json_t *o, *srcs;
 	int nm = 0, i, own = 0, rc;
 
-	if (!s->reading) {
+	if (!tl_rd.reading || tl_rd.s != s) {
 		if (istore_read_begin(s) == -1)
 			return NULL;
 		own = 1;
 	}
-	if ((rc = mdb_cursor_open(s->rtxn, s->ind, &c)) != 0) {
+	if ((rc = mdb_cursor_open(tl_rd.txn, s->ind, &c)) != 0) {
 		lmdb_err(NULL, "cursor", rc);
 		goto fail;
 	}
@@ -353,12 +385,13 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 		uint8_t kb[19];
 		int p, f = q->family == 4 ? 0 : 1;
 
-		read_plen(s, s->rtxn, plen);
+		read_plen(s, tl_rd.txn, plen);
 		for (p = q->prefix; p >= 0; p--) {
 			if (plen[f][p] == 0)
 				continue;
 			intel_ip_key(q->family, q->addr, p, kb);
-			if (probe(s, s->rtxn, c, kb, 19, p, now, m, &nm) == -1)
+			if (probe(s, tl_rd.txn, c, kb, 19, p, now, m, &nm) ==
+			    -1)
 				goto fail;
 		}
 	} else if (q->kind == INTEL_DOMAIN) {
@@ -373,7 +406,7 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 
 			kb[0] = 'd';
 			memcpy(kb + 1, d, n);
-			if (probe(s, s->rtxn, c, kb, n + 1, labels, now, m,
+			if (probe(s, tl_rd.txn, c, kb, n + 1, labels, now, m,
 			          &nm) == -1)
 				goto fail;
 			labels--;
@@ -381,7 +414,7 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 			if (d != NULL)
 				d++;
 		}
-	} else if (probe(s, s->rtxn, c, q->key, q->keylen, 0, now, m, &nm) ==
+	} else if (probe(s, tl_rd.txn, c, q->key, q->keylen, 0, now, m, &nm) ==
 	           -1)
 		goto fail;
 	mdb_cursor_close(c);
@@ -474,7 +507,7 @@ istore_feeds(struct istore *s)
 
 	if (istore_read_begin(s) == -1)
 		return NULL;
-	if (mdb_cursor_open(s->rtxn, s->feeds, &c) == 0) {
+	if (mdb_cursor_open(tl_rd.txn, s->feeds, &c) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			json_t *o = feed_public(feed_json(&k, &v));
@@ -488,7 +521,7 @@ istore_feeds(struct istore *s)
 			nm[k.mv_size] = '\0';
 			json_object_set_new(
 			    o, "indicators",
-			    json_integer(count_in(s, s->rtxn, nm)));
+			    json_integer(count_in(s, tl_rd.txn, nm)));
 			json_array_append_new(a, o);
 		}
 		mdb_cursor_close(c);
@@ -505,10 +538,10 @@ istore_feed_get(struct istore *s, const char *name)
 
 	if (istore_read_begin(s) == -1)
 		return NULL;
-	if (mdb_get(s->rtxn, s->feeds, &k, &v) == 0 &&
+	if (mdb_get(tl_rd.txn, s->feeds, &k, &v) == 0 &&
 	    (o = feed_public(feed_json(&k, &v))) != NULL)
 		json_object_set_new(o, "indicators",
-		                    json_integer(count_in(s, s->rtxn, name)));
+		                    json_integer(count_in(s, tl_rd.txn, name)));
 	istore_read_end(s);
 	return o;
 }
@@ -528,7 +561,7 @@ istore_list_source(struct istore *s, const char *source, size_t max)
 	memcpy(kb, source, n);
 	k.mv_data = kb;
 	k.mv_size = n;
-	if (mdb_cursor_open(s->rtxn, s->src, &c) == 0) {
+	if (mdb_cursor_open(tl_rd.txn, s->src, &c) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 		     rc == 0 && k.mv_size > n &&
 		     memcmp(k.mv_data, kb, n) == 0 && json_array_size(a) < max;
@@ -545,7 +578,7 @@ istore_list_source(struct istore *s, const char *source, size_t max)
 			memcpy(ik + bl + 1, source, n - 1);
 			ikv.mv_data = ik;
 			ikv.mv_size = bl + n;
-			if (mdb_get(s->rtxn, s->ind, &ikv, &iv) != 0 ||
+			if (mdb_get(tl_rd.txn, s->ind, &ikv, &iv) != 0 ||
 			    rec_decode(&iv, &x.r) != 0)
 				continue;
 			snprintf(x.source, sizeof(x.source), "%s", source);
@@ -583,10 +616,10 @@ istore_stats(struct istore *s)
 
 	if (istore_read_begin(s) == -1)
 		return o;
-	if (mdb_stat(s->rtxn, s->ind, &st) == 0)
+	if (mdb_stat(tl_rd.txn, s->ind, &st) == 0)
 		json_object_set_new(o, "indicators",
 		                    json_integer((json_int_t)st.ms_entries));
-	if (mdb_cursor_open(s->rtxn, s->meta, &c) == 0) {
+	if (mdb_cursor_open(tl_rd.txn, s->meta, &c) == 0) {
 		k.mv_data = "n:";
 		k.mv_size = 2;
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -952,7 +985,23 @@ struct ibulk {
 	struct bent *e;
 	size_t ne, ecap;
 	long long now;
+	const int *cancel; /* istore_bulk_set_cancel */
+	unsigned long ticks;
 };
+
+void
+istore_bulk_set_cancel(struct ibulk *b, const int *flag)
+{
+	b->cancel = flag;
+}
+
+/* Checked every 1024 entries: an import given up (the daemon stopping). */
+static int
+bulk_cancelled(struct ibulk *b)
+{
+	return (++b->ticks & 1023) == 0 && b->cancel != NULL &&
+	       __atomic_load_n(b->cancel, __ATOMIC_RELAXED);
+}
 
 struct ibulk *
 istore_bulk_new(long long now)
@@ -1192,6 +1241,10 @@ istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
 	     rc == 0 && k.mv_size > n && memcmp(k.mv_data, sk, n) == 0;) {
 		size_t ol = k.mv_size - n;
 
+		if (bulk_cancelled(b)) {
+			rc = ECANCELED;
+			goto fail;
+		}
 		if (ol > sizeof(old)) {
 			rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
 			continue;
@@ -1269,6 +1322,10 @@ istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
 		bent_view(b, &b->e[i], &op, &body, &bl, &rec, &rl);
 		if (op != (BOP_PUT | BOP_INSERT))
 			continue;
+		if (bulk_cancelled(b)) {
+			rc = ECANCELED;
+			goto fail;
+		}
 		memcpy(sk + n, body, bl);
 		k.mv_data = sk;
 		k.mv_size = n + bl;
