@@ -42,15 +42,49 @@ inteld_http_done(const char *route, int status, void *arg)
 	metrics_add("vigil_http_requests_total", labels, 1);
 }
 
+/* Lookups by kind and verdict: counted by every thread on the hot path
+ * with an atomic add (no lock, no label string), rendered at /metrics. */
+static const char *const verdicts[] = {"malicious", "suspicious", "benign",
+                                       "unknown"};
+#define NVERDICTS (sizeof(verdicts) / sizeof(verdicts[0]))
+static unsigned long lookups[INTEL_NKINDS][NVERDICTS];
+
 static void
 count_lookup(json_t *ans)
 {
-	char l[96];
+	const char *t = json_string_value(json_object_get(ans, "type")),
+	           *v = json_string_value(json_object_get(ans, "verdict"));
+	size_t k, i;
 
-	snprintf(l, sizeof(l), "type=\"%s\",verdict=\"%s\"",
-	         json_string_value(json_object_get(ans, "type")),
-	         json_string_value(json_object_get(ans, "verdict")));
-	metrics_add("vigil_intel_lookups_total", l, 1);
+	if (t == NULL || v == NULL)
+		return;
+	for (k = 0; k < INTEL_NKINDS; k++)
+		if (strcmp(intel_kind_name((enum intel_kind)k), t) == 0)
+			break;
+	for (i = 0; i < NVERDICTS; i++)
+		if (strcmp(verdicts[i], v) == 0)
+			break;
+	if (k < INTEL_NKINDS && i < NVERDICTS)
+		__atomic_add_fetch(&lookups[k][i], 1, __ATOMIC_RELAXED);
+}
+
+static void
+render_lookups(void)
+{
+	char l[96];
+	size_t k, i;
+	unsigned long n;
+
+	for (k = 0; k < INTEL_NKINDS; k++)
+		for (i = 0; i < NVERDICTS; i++) {
+			if ((n = __atomic_load_n(&lookups[k][i],
+			                         __ATOMIC_RELAXED)) == 0)
+				continue;
+			snprintf(l, sizeof(l), "type=\"%s\",verdict=\"%s\"",
+			         intel_kind_name((enum intel_kind)k),
+			         verdicts[i]);
+			metrics_set("vigil_intel_lookups_total", l, (double)n);
+		}
 }
 
 static void
@@ -250,6 +284,7 @@ api_metrics(struct http_req *r)
 		            (double)json_integer_value(v));
 	}
 	json_decref(s);
+	render_lookups();
 	for (i = 0, nhttps = nhttp = 0; i < d->nthreads; i++) {
 		if (d->th[i].https)
 			nhttps += http_server_conns(d->th[i].https);

@@ -447,6 +447,9 @@ req "${L[@]}" "https://127.0.0.1:$P/metrics"
 	fail "metrics: $(grep imports_total <<<"$BODY")"
 [ "$(metric_value "$BODY" 'vigil_intel_indicators{source="big"}')" = $N ] ||
 	fail "metrics: $(grep intel_indicators <<<"$BODY")"
+# lookups are counted on every thread (atomic counters)
+[ "$(metric_value "$BODY" 'vigil_intel_lookups_total{type="ip",verdict="malicious"}')" -gt 0 ] ||
+	fail "metrics: $(grep lookups_total <<<"$BODY")"
 pass "feeds, stats and /metrics count what is held"
 
 # 12. Removing a feed removes its indicators.
