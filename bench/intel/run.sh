@@ -190,21 +190,26 @@ EOF
 bench() {
 	local th=$(($3 < 2 ? 1 : 2)) r cpu0
 	cpu0=$(cpu_of)
+	# wrk's own CPU time (user + system) from the subshell's `times`
 	r=$(QUERIES=$T/queries.txt BATCH=${5:-$T/batch.json} KEY=$KEY \
 		wrk -t "$th" -c "$3" -d "${SECS}s" --timeout 10s -s "$T/$2" \
-		"https://127.0.0.1:$PORT/api/v1/lookup" | awk '$1 == "RESULT"')
-	read -r _ reqs dur p50 p99 errs non2xx <<<"$r"
+		"https://127.0.0.1:$PORT/api/v1/lookup" | awk '$1 == "RESULT"'
+	times >"$T/times"
+	awk 'NR == 2 { gsub(/[ms]/, " "); print "CPU", $1 * 60 + $2 + $3 * 60 + $4 }' "$T/times")
+	read -r _ reqs dur p50 p99 errs non2xx <<<"$(grep RESULT <<<"$r")"
+	wcpu=$(awk '$1 == "CPU" { print $2 }' <<<"$r")
 	rate=$(calc "$reqs * $4 / $dur" 0)
-	# the daemon's CPU per request, in microseconds
+	# CPU per request, in microseconds: the daemon's, and wrk's
 	us=$(calc "($(cpu_of) - $cpu0) * 1000000 / $reqs" 1)
+	wus=$(calc "$wcpu * 1000000 / $reqs" 1)
 	if [ "$4" = 1 ]; then
-		printf '   %-28s %9s lookups/s  p50 %6.3f ms  p99 %6.3f ms  daemon CPU %s us a request, load %s  goal: >= 100000/s (%s), p99 < 1 ms (%s)\n' \
+		printf '   %-28s %9s lookups/s  p50 %6.3f ms  p99 %6.3f ms  CPU a request: daemon %s us, wrk %s us; load %s  goal: >= 100000/s (%s), p99 < 1 ms (%s)\n' \
 			"$1" "$rate" "$(calc "$p50 / 1000" 3)" "$(calc "$p99 / 1000" 3)" \
-			"$us" "$(load)" "$(goal "$rate" '>=' 100000)" "$(goal "$p99" '<' 1000)"
+			"$us" "$wus" "$(load)" "$(goal "$rate" '>=' 100000)" "$(goal "$p99" '<' 1000)"
 	else
-		printf '   %-28s %9s indicators/s in %s requests/s, p50 %.2f ms  p99 %.2f ms a request, daemon CPU %s us a request, load %s\n' \
+		printf '   %-28s %9s indicators/s in %s requests/s, p50 %.2f ms  p99 %.2f ms a request, CPU a request: daemon %s us, wrk %s us; load %s\n' \
 			"$1" "$rate" "$(calc "$reqs / $dur" 1)" "$(calc "$p50 / 1000" 2)" \
-			"$(calc "$p99 / 1000" 2)" "$us" "$(load)"
+			"$(calc "$p99 / 1000" 2)" "$us" "$wus" "$(load)"
 	fi
 	[ "$errs" = 0 ] && [ "$non2xx" = 0 ] ||
 		echo "   !! $errs socket errors, $non2xx answers not 2xx"
