@@ -50,21 +50,15 @@ static const char *const verdicts[] = {"malicious", "suspicious", "benign",
 static unsigned long lookups[INTEL_NKINDS][NVERDICTS];
 
 static void
-count_lookup(json_t *ans)
+count_lookup(enum intel_kind k, int verdict)
 {
-	const char *t = json_string_value(json_object_get(ans, "type")),
-	           *v = json_string_value(json_object_get(ans, "verdict"));
-	size_t k, i;
+	const char *v = intel_verdict_name(verdict);
+	size_t i;
 
-	if (t == NULL || v == NULL)
-		return;
-	for (k = 0; k < INTEL_NKINDS; k++)
-		if (strcmp(intel_kind_name((enum intel_kind)k), t) == 0)
-			break;
 	for (i = 0; i < NVERDICTS; i++)
 		if (strcmp(verdicts[i], v) == 0)
 			break;
-	if (k < INTEL_NKINDS && i < NVERDICTS)
+	if ((unsigned)k < INTEL_NKINDS && i < NVERDICTS)
 		__atomic_add_fetch(&lookups[k][i], 1, __ATOMIC_RELAXED);
 }
 
@@ -126,7 +120,8 @@ api_lookup(struct http_req *r)
 	const char *v = NULL, *which = NULL;
 	enum intel_kind k = INTEL_ANY;
 	char why[200];
-	json_t *ans;
+	struct buf out;
+	int verdict;
 	size_t i;
 
 	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
@@ -155,15 +150,19 @@ api_lookup(struct http_req *r)
 		http_reply_error(r, 400, "bad_indicator", "%s: %s", which, why);
 		return;
 	}
-	if ((ans = istore_lookup(D(r)->store, &q, (long long)time(NULL))) ==
-	    NULL) {
+	buf_init(&out, 1u << 20);
+	if (istore_lookup_text(D(r)->store, &q, (long long)time(NULL), &out,
+	                       &verdict) == -1 ||
+	    buf_ok(&out) == -1) {
+		buf_free(&out);
 		http_reply_error(r, 503, "store",
 		                 "the store failed (see the "
 		                 "log)");
 		return;
 	}
-	count_lookup(ans);
-	http_reply_json(r, 200, ans);
+	count_lookup(q.kind, verdict);
+	http_reply_text(r, 200, "application/json", out.data, out.len);
+	buf_free(&out);
 }
 
 static void
@@ -172,7 +171,8 @@ api_batch(struct http_req *r)
 	struct inteld *d = D(r);
 	const uint8_t *body;
 	json_error_t je;
-	json_t *in, *list, *out, *e;
+	json_t *in, *list, *e;
+	struct buf out;
 	long long now = (long long)time(NULL), max;
 	size_t len, i;
 
@@ -199,10 +199,14 @@ api_batch(struct http_req *r)
 		json_decref(in);
 		return;
 	}
-	out = json_array();
+	/* The answer is written as text, entry by entry (no JSON tree of
+	 * 10,000 answers); a bad entry's {"input", "error"} is small and
+	 * dumped by jansson. */
+	buf_init(&out, 256u << 20);
+	buf_puts(&out, "{\"results\":[");
 	if (istore_read_begin(d->store) == -1) {
 		json_decref(in);
-		json_decref(out);
+		buf_free(&out);
 		http_reply_error(r, 503, "store", "the store failed");
 		return;
 	}
@@ -210,9 +214,12 @@ api_batch(struct http_req *r)
 	{
 		struct intel_ind q;
 		enum intel_kind k = INTEL_ANY;
-		json_t *v = e, *ans;
+		json_t *v = e, *bad = NULL;
 		char why[200];
+		int verdict;
 
+		if (i > 0)
+			buf_putc(&out, ',');
 		if (json_is_object(e)) {
 			json_t *t = json_object_get(e, "type");
 
@@ -220,40 +227,50 @@ api_batch(struct http_req *r)
 			if (t != NULL &&
 			    (!json_is_string(t) ||
 			     (k = intel_kind_parse(json_string_value(t))) ==
-			         INTEL_NKINDS)) {
-				json_array_append_new(
-				    out, json_pack("{s:O, s:s}", "input", e,
-				                   "error", "unknown type"));
-				continue;
+			         INTEL_NKINDS))
+				bad = json_pack("{s:O, s:s}", "input", e,
+				                "error", "unknown type");
+		}
+		if (bad == NULL && !json_is_string(v))
+			bad = json_pack("{s:O, s:s}", "input", e, "error",
+			                "not a string or {\"type\", "
+			                "\"value\"}");
+		if (bad == NULL &&
+		    intel_parse(k, json_string_value(v), json_string_length(v),
+		                &q, why, sizeof(why)) == -1)
+			bad = json_pack("{s:O, s:s}", "input", v, "error", why);
+		if (bad != NULL) {
+			char *t = json_dumps(bad, JSON_COMPACT);
+
+			json_decref(bad);
+			if (t == NULL || buf_puts(&out, t) == -1) {
+				free(t);
+				break;
 			}
-		}
-		if (!json_is_string(v)) {
-			json_array_append_new(
-			    out, json_pack("{s:O, s:s}", "input", e, "error",
-			                   "not a string or {\"type\", "
-			                   "\"value\"}"));
+			free(t);
 			continue;
 		}
-		if (intel_parse(k, json_string_value(v), json_string_length(v),
-		                &q, why, sizeof(why)) == -1) {
-			json_array_append_new(
-			    out,
-			    json_pack("{s:O, s:s}", "input", v, "error", why));
-			continue;
-		}
-		if ((ans = istore_lookup(d->store, &q, now)) == NULL) {
+		if (istore_lookup_text(d->store, &q, now, &out, &verdict) ==
+		    -1) {
 			istore_read_end(d->store);
 			json_decref(in);
-			json_decref(out);
+			buf_free(&out);
 			http_reply_error(r, 503, "store", "the store failed");
 			return;
 		}
-		count_lookup(ans);
-		json_array_append_new(out, ans);
+		count_lookup(q.kind, verdict);
 	}
 	istore_read_end(d->store);
 	json_decref(in);
-	http_reply_json(r, 200, json_pack("{s:o}", "results", out));
+	buf_puts(&out, "]}");
+	if (buf_ok(&out) == -1) {
+		buf_free(&out);
+		http_reply_error(r, 500, "internal",
+		                 "out of memory writing the answer");
+		return;
+	}
+	http_reply_text(r, 200, "application/json", out.data, out.len);
+	buf_free(&out);
 }
 
 static void

@@ -363,19 +363,16 @@ cmp_match(const void *a, const void *b)
 	return better(x, y) ? -1 : better(y, x) ? 1 : 0;
 }
 
-json_t *
-istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
+/* Every entry matching q, best first, in m (MAX_MATCHES): their count,
+ * or -1 when the store failed (logged). The record views point into the
+ * read transaction: use them before istore_read_end. */
+static int
+lookup_matches(struct istore *s, const struct intel_ind *q, long long now,
+               struct match *m)
 {
-	struct match m[MAX_MATCHES];
 	MDB_cursor *c = NULL;
-	json_t *o, *srcs;
-	int nm = 0, i, own = 0, rc;
+	int nm = 0, i, rc;
 
-	if (!tl_rd.reading || tl_rd.s != s) {
-		if (istore_read_begin(s) == -1)
-			return NULL;
-		own = 1;
-	}
 	if ((rc = mdb_cursor_open(tl_rd.txn, s->ind, &c)) != 0) {
 		lmdb_err(NULL, "cursor", rc);
 		goto fail;
@@ -418,8 +415,31 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 	           -1)
 		goto fail;
 	mdb_cursor_close(c);
-	c = NULL;
 	qsort(m, (size_t)nm, sizeof(m[0]), cmp_match);
+	return nm;
+fail:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return -1;
+}
+
+json_t *
+istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
+{
+	struct match m[MAX_MATCHES];
+	json_t *o, *srcs;
+	int nm, i, own = 0;
+
+	if (!tl_rd.reading || tl_rd.s != s) {
+		if (istore_read_begin(s) == -1)
+			return NULL;
+		own = 1;
+	}
+	if ((nm = lookup_matches(s, q, now, m)) == -1) {
+		if (own)
+			istore_read_end(s);
+		return NULL;
+	}
 	o = json_object();
 	json_object_set_new(o, "indicator", json_string(q->text));
 	json_object_set_new(o, "type", json_string(intel_kind_name(q->kind)));
@@ -441,12 +461,183 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 	if (own)
 		istore_read_end(s);
 	return o;
-fail:
-	if (c != NULL)
-		mdb_cursor_close(c);
+}
+
+/* ---- answers as JSON text ------------------------------------------- */
+
+/* A JSON string of n bytes at p, as jansson's json_dumps writes it
+ * (JSON_COMPACT): '"' and '\\' escaped, control characters as \b \f \n
+ * \r \t or \u00XX, UTF-8 as it is; a byte that is not part of valid
+ * UTF-8 becomes U+FFFD (jansson would refuse the whole string). */
+static void
+put_str(struct buf *b, const char *p, size_t n)
+{
+	const uint8_t *u = (const uint8_t *)p;
+	size_t i = 0, run = 0;
+
+	buf_putc(b, '"');
+	while (i < n) {
+		uint8_t c = u[i];
+		size_t len = 0;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
+			run++;
+			continue;
+		}
+		buf_append(b, u + i - run, run);
+		run = 0;
+		if (c < 0x80) {
+			static const char hex[] = "0123456789ABCDEF";
+			char e[7] = {'\\',        'u',         '0', '0',
+			             hex[c >> 4], hex[c & 15], 0};
+
+			switch (c) {
+			case '"':
+				buf_puts(b, "\\\"");
+				break;
+			case '\\':
+				buf_puts(b, "\\\\");
+				break;
+			case '\b':
+				buf_puts(b, "\\b");
+				break;
+			case '\f':
+				buf_puts(b, "\\f");
+				break;
+			case '\n':
+				buf_puts(b, "\\n");
+				break;
+			case '\r':
+				buf_puts(b, "\\r");
+				break;
+			case '\t':
+				buf_puts(b, "\\t");
+				break;
+			default:
+				buf_puts(b, e);
+			}
+			i++;
+			continue;
+		}
+		/* UTF-8: the sequence's length, its continuation bytes, no
+		 * overlong form, no surrogate, at most U+10FFFF */
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4;
+		if (len != 0 && i + len <= n) {
+			size_t k;
+			int ok = 1;
+
+			for (k = 1; k < len; k++)
+				ok &= (u[i + k] & 0xc0) == 0x80;
+			if (ok && len == 3 &&
+			    ((c == 0xe0 && u[i + 1] < 0xa0) ||
+			     (c == 0xed && u[i + 1] >= 0xa0)))
+				ok = 0;
+			if (ok && len == 4 &&
+			    ((c == 0xf0 && u[i + 1] < 0x90) ||
+			     (c == 0xf4 && u[i + 1] >= 0x90)))
+				ok = 0;
+			if (ok) {
+				buf_append(b, u + i, len);
+				i += len;
+				continue;
+			}
+		}
+		buf_puts(b, "\xef\xbf\xbd");
+		i++;
+	}
+	buf_append(b, u + i - run, run);
+	buf_putc(b, '"');
+}
+
+static void
+put_time(struct buf *b, const char *name, long long t)
+{
+	if (t)
+		buf_printf(b, ",\"%s\":%lld", name, t);
+	else
+		buf_printf(b, ",\"%s\":null", name);
+}
+
+static void
+put_match(struct buf *b, const struct match *x)
+{
+	struct strv t = x->r.tags;
+	int first = 1;
+
+	buf_puts(b, "{\"source\":");
+	put_str(b, x->source, strlen(x->source));
+	buf_puts(b, ",\"matched\":");
+	put_str(b, x->r.text.p, x->r.text.len);
+	buf_printf(b, ",\"verdict\":\"%s\",\"score\":%d,\"tags\":[",
+	           intel_verdict_name(x->r.verdict), x->r.score);
+	while (t.len > 0) {
+		struct strv one = strv_split(&t, ',');
+
+		if (one.len == 0)
+			continue;
+		if (!first)
+			buf_putc(b, ',');
+		first = 0;
+		put_str(b, one.p, one.len);
+	}
+	buf_putc(b, ']');
+	if (!x->site)
+		buf_printf(b, ",\"priority\":%d", x->priority);
+	put_time(b, "first_seen", x->r.first);
+	put_time(b, "last_seen", x->r.last);
+	put_time(b, "expires", x->r.expires);
+	buf_puts(b, ",\"reference\":");
+	put_str(b, x->r.ref.p, x->r.ref.len);
+	buf_printf(b, ",\"added\":%lld}", x->r.added);
+}
+
+int
+istore_lookup_text(struct istore *s, const struct intel_ind *q, long long now,
+                   struct buf *out, int *verdict)
+{
+	struct match m[MAX_MATCHES];
+	int nm, i, own = 0;
+
+	if (!tl_rd.reading || tl_rd.s != s) {
+		if (istore_read_begin(s) == -1)
+			return -1;
+		own = 1;
+	}
+	if ((nm = lookup_matches(s, q, now, m)) == -1) {
+		if (own)
+			istore_read_end(s);
+		return -1;
+	}
+	buf_puts(out, "{\"indicator\":");
+	put_str(out, q->text, strlen(q->text));
+	buf_printf(out, ",\"type\":\"%s\"", intel_kind_name(q->kind));
+	if (nm == 0)
+		buf_puts(out, ",\"verdict\":\"unknown\",\"score\":null,"
+		              "\"decided_by\":null");
+	else {
+		buf_printf(out,
+		           ",\"verdict\":\"%s\",\"score\":%d,"
+		           "\"decided_by\":",
+		           intel_verdict_name(m[0].r.verdict), m[0].r.score);
+		put_str(out, m[0].source, strlen(m[0].source));
+	}
+	buf_puts(out, ",\"sources\":[");
+	for (i = 0; i < nm; i++) {
+		if (i > 0)
+			buf_putc(out, ',');
+		put_match(out, &m[i]);
+	}
+	buf_puts(out, "]}");
+	*verdict = nm == 0 ? -1 : m[0].r.verdict;
 	if (own)
 		istore_read_end(s);
-	return NULL;
+	return 0;
 }
 
 static json_t *

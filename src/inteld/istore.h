@@ -48,6 +48,12 @@ void istore_read_end(struct istore *s);
 void istore_read_release(struct istore *s);
 json_t *istore_lookup(struct istore *s, const struct intel_ind *q,
                       long long now);
+/* The same answer as istore_lookup, written to out as JSON text (as
+ * json_dumps(JSON_COMPACT) would write it) without building it: lookups
+ * answer from this. *verdict: the verdict (intelfeed.h), -1 unknown.
+ * 0, or -1 when the store failed (logged). */
+int istore_lookup_text(struct istore *s, const struct intel_ind *q,
+                       long long now, struct buf *out, int *verdict);
 /* Entries of a source (site lists): [{indicator, type, ...}], at most max. */
 json_t *istore_list_source(struct istore *s, const char *source, size_t max);
 /* Feeds: [{name, priority, description, indicators, ...}]. */

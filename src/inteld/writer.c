@@ -164,6 +164,8 @@ run_import(struct writer *wr, struct wjob *j)
 	long long old = 0;
 	int rc = -1;
 
+	log_info("inteld: import %s (%s): %zu bytes, started", j->feed,
+	         intel_format_name(j->fmt), evbuffer_get_length(j->body));
 	memset(&m, 0, sizeof(m));
 	memset(&cnt, 0, sizeof(cnt));
 	buf_init(&err, 4096);
