@@ -281,14 +281,16 @@ write_ports(struct inteld *d, struct buf *err)
 	return tls_write_file(d->ports_path, t, (size_t)n, 0644, err);
 }
 
-/* Jobs the writer finished after the loop ended: nobody to answer. */
+/* Jobs the writer finished after the loops ended (or abandoned): the
+ * answer is queued on its connection, which http_server_free then closes;
+ * replying frees the deferred request. */
 static void
 late_done(struct wjob *j, void *arg)
 {
 	(void)arg;
 	log_info("inteld: a change finished during the stop (status %d)",
 	         j->status);
-	wjob_free(j);
+	inteld_job_answer(j);
 }
 
 static int

@@ -79,7 +79,8 @@ interrupt() {
 			fail "the first $sig did not wait for the import"
 		kill -"$sig" "$INTELD_PID"
 		wait_for 30 "vigil-inteld to exit after the second $sig" gone
-		wait "$INTELD_PID" 2>/dev/null || true
+		wait "$INTELD_PID" ||
+			fail "vigil-inteld exited with $? after the second $sig"
 		wait "$cpid" 2>/dev/null || true
 		[ "$(grep -c 'failed, old set kept.*: cancelled' "$T/inteld.log")" -gt "$n" ] &&
 			break
