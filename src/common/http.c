@@ -1118,6 +1118,24 @@ http_accept_error(struct evconnlistener *l, void *arg)
 	evtimer_add(hl->resume, &tv);
 }
 
+/* Binds the address once without SO_REUSEPORT (with SO_REUSEADDR, as
+ * the listener will): -1 with errno when something holds it. */
+static int
+http_probe_port(const struct addrinfo *ai)
+{
+	int fd, one = 1, rc, saved;
+
+	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	                 ai->ai_protocol)) == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 int
 http_server_bind(struct http_server *s, const char *host, int port, int *bound,
                  struct buf *err)
@@ -1148,7 +1166,19 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
 	snprintf(serv, sizeof(serv), "%d", port);
 	errno = 0;
-	if ((gai = getaddrinfo(host, serv, &hints, &res)) != 0 ||
+	if ((gai = getaddrinfo(host, serv, &hints, &res)) == 0 &&
+	    s->limits.reuseport == 1 && port != 0 &&
+	    http_probe_port(res) == -1) {
+		/* Held already: SO_REUSEPORT alone would share it with
+		 * whatever holds it (another copy of this daemon). */
+		saved = errno;
+		buf_printf(err, "%s%s%s:%d: %s", v6 ? "[" : "", shown,
+		           v6 ? "]" : "", port, strerror(saved));
+		freeaddrinfo(res);
+		free(hl);
+		return -1;
+	}
+	if (gai != 0 ||
 	    (hl->l = evconnlistener_new_bind(
 	         s->base, NULL, NULL,
 	         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |

@@ -433,10 +433,13 @@ main(int argc, char **argv)
 	    (int)((d.conf.max_per_addr + d.nthreads - 1) / d.nthreads);
 	lim.handshake_timeout = (int)d.conf.handshake_timeout;
 	lim.request_timeout = (int)d.conf.request_timeout;
-	lim.reuseport = d.nthreads > 1;
 	for (i = 0; i < d.nthreads; i++) {
 		struct ithread *t = &d.th[i];
 		int hs = (int)d.conf.https_port, hp = (int)d.conf.http_port;
+
+		/* the first binds as if alone (a port already held is an
+		 * error), the others join it */
+		lim.reuseport = d.nthreads == 1 ? 0 : i == 0 ? 1 : 2;
 
 		t->d = &d;
 		t->idx = i;

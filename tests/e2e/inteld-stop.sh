@@ -51,6 +51,13 @@ awk 'BEGIN { for (i = 1; i <= 2000000; i++) printf "%056x%08x\n", i * 2654435761
 NEW1=$(sed -n 12345p "$T/big.txt")
 
 start_inteld
+# Its threads share the port (SO_REUSEPORT); a second daemon may not.
+sed -e "s|^data_dir = .*|data_dir = $T/second|" -e "s|^port = 0|port = $P|" \
+	-e "s|^\[inteld\]|[server]\nthreads = 2\n[inteld]|" "$T/inteld.conf" >"$T/second.conf"
+"$INTELD" -d -c "$T/second.conf" >"$T/second.log" 2>&1 &&
+	fail "a second vigil-inteld started on port $P"
+expect_contains "$(cat "$T/second.log")" "127.0.0.1:$P: Address already in use"
+pass "a second vigil-inteld on the same port is refused"
 api -X POST -d '{"name": "big"}' "$U/feeds" >/dev/null
 [ "$(api -X POST --data-binary "@$T/old.txt" "$U/feeds/big/import?format=list" |
 	jq -r .result)" = imported ] || fail "the old set was not imported"
