@@ -59,6 +59,22 @@ out:
 	return k;
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int
+intelc_conf_same(const struct intelc_conf *a, const struct intelc_conf *b)
+{
+	return same_str(a->url, b->url) && same_str(a->ca, b->ca) &&
+	       same_str(a->cert, b->cert) && same_str(a->key, b->key) &&
+	       same_str(a->api_key_file, b->api_key_file) &&
+	       a->timeout == b->timeout;
+}
+
 int
 intelc_new(const struct intelc_conf *cf, struct intelc **out, struct buf *err)
 {
