@@ -11,6 +11,7 @@
 #include "httpc.h"
 #include "intelc.h"
 #include "log.h"
+#include "pki.h"
 #include "tls.h"
 
 struct intelc {
@@ -127,6 +128,12 @@ intelc_new(const struct intelc_conf *cf, struct intelc **out, struct buf *err)
 	ic->ho.key_file = ic->key;
 	ic->ho.bearer = ic->bearer;
 	ic->ho.timeout_secs = (long)cf->timeout;
+	/* vigil-inteld's own certificate, or the center's when it shares the
+	 * center's host (docs/pki.md): not another component's. */
+	ic->ho.server_roles = PKI_ROLE_BIT(PKI_ROLE_INTEL) |
+	                      PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                      PKI_ROLE_BIT(PKI_ROLE_NONE);
+	ic->ho.server_what = "a client of vigil-inteld";
 	*out = ic;
 	return 0;
 oom:
