@@ -24,8 +24,15 @@ struct text {
 };
 
 /* Appends v's compact text and a NUL; its offset goes to t->off[i]. */
+size_t
+event_max_data(const char *type)
+{
+	return strcmp(type, "inventory") == 0 ? EVENT_MAX_INVENTORY
+	                                      : EVENT_MAX_DATA;
+}
+
 static int
-text_dump(struct text *t, json_t *v, size_t i)
+text_dump(struct text *t, json_t *v, size_t i, size_t max)
 {
 	size_t n;
 	char *np;
@@ -36,7 +43,7 @@ text_dump(struct text *t, json_t *v, size_t i)
 			return -1;
 		if (n < t->cap - t->len)
 			break; /* room for the NUL too */
-		if (n > EVENT_MAX_DATA)
+		if (n > max)
 			break; /* refused by the caller: no need to keep it */
 		if ((np = realloc(t->p, 2 * t->cap + n + 1)) == NULL)
 			return -1;
@@ -44,11 +51,11 @@ text_dump(struct text *t, json_t *v, size_t i)
 		t->cap = 2 * t->cap + n + 1;
 	}
 	t->off[i] = t->len;
-	if (n <= EVENT_MAX_DATA) {
+	if (n <= max) {
 		t->p[t->len + n] = '\0';
 		t->len += n + 1;
 	}
-	return (int)(n > EVENT_MAX_DATA);
+	return (int)(n > max);
 }
 
 static int
@@ -165,15 +172,15 @@ parse_one(json_t *o, size_t i, struct event_in *e, struct text *t,
 		v = json_object(); /* {} */
 	else
 		json_incref(v);
-	big = text_dump(t, v, i);
+	big = text_dump(t, v, i, event_max_data(e->type));
 	json_decref(v);
 	if (big == -1) {
 		buf_printf(err, "events[%zu]: out of memory", i);
 		return -1;
 	}
 	if (big) {
-		buf_printf(err, "events[%zu].data: larger than %d bytes", i,
-		           EVENT_MAX_DATA);
+		buf_printf(err, "events[%zu].data: larger than %zu bytes", i,
+		           event_max_data(e->type));
 		return -1;
 	}
 	return 0;

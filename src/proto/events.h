@@ -16,7 +16,13 @@
 
 #define EVENTS_MAX_BATCH 1000  /* events per POST /v1/events */
 #define EVENT_MAX_DATA   65536 /* bytes of one event's data, as JSON */
-#define EVENT_MAX_TYPE   32
+/* An inventory (every process, socket, user and package of a host) is
+ * one event: a busy server's is well over 64 KiB. */
+#define EVENT_MAX_INVENTORY (4 * 1024 * 1024)
+#define EVENT_MAX_TYPE      32
+
+/* The most bytes of data an event of this type may carry. */
+size_t event_max_data(const char *type);
 
 struct event_in {
 	uint64_t seq;                  /* per-agent sequence number, >= 1 */

@@ -205,6 +205,34 @@ test_refused(void **state)
 	buf_puts(&big, "\"}}]}");
 	refused(buf_cstr(&big), "events[0].data: larger than 65536 bytes");
 	buf_free(&big);
+	/* An inventory may be larger (a busy host's is), up to its own
+	 * limit. */
+	{
+		struct event_batch b;
+		struct buf err;
+
+		buf_init(&big, 2 * EVENT_MAX_INVENTORY);
+		buf_puts(&big, "{\"events\": [{\"seq\": 1, \"time\": 1, "
+		               "\"type\": \"inventory\", \"data\": {\"x\": \"");
+		for (i = 0; i < 200000; i++)
+			buf_puts(&big, "a");
+		buf_puts(&big, "\"}}]}");
+		buf_init(&err, 1024);
+		assert_int_equal(parse(buf_cstr(&big), &b, &err), 0);
+		assert_int_equal(strlen(b.ev[0].data), 200000 + 8);
+		event_batch_free(&b);
+		buf_free(&err);
+		buf_free(&big);
+		buf_init(&big, 2 * EVENT_MAX_INVENTORY + 1024);
+		buf_puts(&big, "{\"events\": [{\"seq\": 1, \"time\": 1, "
+		               "\"type\": \"inventory\", \"data\": {\"x\": \"");
+		for (i = 0; i < EVENT_MAX_INVENTORY; i++)
+			buf_putc(&big, 'a');
+		buf_puts(&big, "\"}}]}");
+		refused(buf_cstr(&big),
+		        "events[0].data: larger than 4194304 bytes");
+		buf_free(&big);
+	}
 	/* 1001 events */
 	buf_init(&big, 80000);
 	buf_puts(&big, "{\"events\": [");
