@@ -68,7 +68,12 @@ struct center_conf {
 	long long sl_tcp_port;
 	long long sl_max_message;
 	/* [forward] */
-	char *fwd_targets;            /* file of forwarding targets, or NULL */
+	char *fwd_targets; /* file of forwarding targets, or NULL */
+	/* [center] role, [collector] (docs/collector.md) */
+	int role; /* enum center_role */
+	char *coll_listen;
+	long long coll_port;
+	char *coll_cert, *coll_key;
 	long long login_rate;         /* login attempts per source per minute */
 	long long login_max_failures; /* consecutive failures before lockout */
 	long long lockout;            /* seconds an account stays locked */
@@ -95,6 +100,8 @@ struct center_conf {
 	long long intel_cache_ttl;  /* seconds a reputation answer is kept */
 	long long intel_cache_size; /* answers kept, at most */
 };
+
+enum center_role { CENTER_ROLE_CENTER, CENTER_ROLE_COLLECTOR };
 
 /* Paths derived from pki_dir. */
 enum clone_policy { CLONE_LIMIT, CLONE_TOKEN, CLONE_ALLOW };
@@ -136,6 +143,8 @@ struct center {
 	struct ingest *ingest;        /* event batch writer thread */
 	struct intel *intel;          /* intel.c: vigil-inteld threads */
 	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
+	struct collector *coll;       /* collector.c, role collector only */
+	int coll_port;                /* its bound port */
 	long long stopping;           /* when the stop began */
 	long long replied_changes;    /* store_changes() after the last
 	                                 admin change was answered */
@@ -402,6 +411,14 @@ void forward_kick(struct center *c);
  * "center" and forwards it like any other event: the hook for the audit
  * log. 0 or -1. */
 int forward_audit(struct center *c, json_t *entry);
+
+/* collector.c: the analysis collector's feed listener (7443) and its
+ * admin routes (cases, baselines, search). */
+extern const struct http_route collector_admin_routes[];
+int collector_start(struct center *c, struct buf *err);
+void collector_stop(struct center *c);
+/* -n: the listener's certificate and key; the number of errors. */
+int collector_check(const struct center_conf *cf, const char *ca_crt);
 
 /* stream.c: live updates on the admin API (GET /api/v1/stream). */
 extern const struct http_route stream_admin_routes[];

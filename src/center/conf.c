@@ -152,6 +152,20 @@ const struct cfg_key center_conf_keys[] = {
     {"forward", "targets", CFG_STR, NULL, 0, 0, OFF(fwd_targets), 0, NULL,
      "file of SIEM forwarding targets, one [name] section each (see "
      "docs/forwarding.md)"},
+    {"center", "role", CFG_ENUM, "center", 0, 0, OFF(role), 0,
+     "center|collector",
+     "collector: also run the analysis collector, which centers forward "
+     "to over [collector] port (docs/collector.md)"},
+    {"collector", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(coll_listen), 0, NULL,
+     "address of the collector feed (role collector)"},
+    {"collector", "port", CFG_INT, "7443", 0, 65535, OFF(coll_port), 0, NULL,
+     "port of the collector feed, mutual TLS, centers only (0 = any free "
+     "port)"},
+    {"collector", "cert_file", CFG_STR, NULL, 0, 0, OFF(coll_cert), 0, NULL,
+     "the collector's certificate, of role collector (vigilctl pki issue "
+     "--role collector); required with role collector"},
+    {"collector", "key_file", CFG_STR, NULL, 0, 0, OFF(coll_key), 0, NULL,
+     "its private key"},
     {"admin", "login_rate", CFG_INT, "10", 1, 100000, OFF(login_rate), 0, NULL,
      "login attempts per source address per minute (429 beyond)"},
     {"admin", "login_max_failures", CFG_INT, "5", 1, 1000,
@@ -528,6 +542,8 @@ out:
 	}
 	if (c->adm_console != NULL && console_check(c->adm_console))
 		nerr++;
+	if (c->role == CENTER_ROLE_COLLECTOR)
+		nerr += collector_check(c, p->ca_crt);
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))
 		nerr++;
 	if (check_bind(p, c->adm_listen, c->adm_port, 1, "admin", check_only))

@@ -477,7 +477,8 @@ admin_table(void)
 	const struct http_route *admp[] = {
 	    auth_admin_routes,     admin_routes,          tasks_admin_routes,
 	    events_admin_routes,   forward_admin_routes,  audit_admin_routes,
-	    settings_admin_routes, findings_admin_routes, stream_admin_routes};
+	    settings_admin_routes, findings_admin_routes, stream_admin_routes,
+	    collector_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }
@@ -503,9 +504,9 @@ write_ports(struct center *c, struct buf *err)
 
 	n = snprintf(s, sizeof(s),
 	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
-	             "\"syslog_tcp\": %d, \"pid\": %ld}\n",
+	             "\"syslog_tcp\": %d, \"collector\": %d, \"pid\": %ld}\n",
 	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
-	             (long)getpid());
+	             c->coll_port, (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -713,6 +714,10 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (collector_start(&c, &err) == -1) {
+		log_warnx("vigild: collector: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
 	else
@@ -760,6 +765,7 @@ out:
 	ingest_stop(&c); /* stores and answers the batches queued */
 	intel_stop(&c);
 	syslogin_stop(&c);
+	collector_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);
 	if (c.ev_tick)

@@ -646,3 +646,37 @@ done:
 	ERR_clear_error();
 	return rc;
 }
+
+int
+pki_role_check(X509 *x, const int *allowed, size_t n, const char *service,
+               struct buf *why)
+{
+	int role = pki_cert_role(x);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (role > 0 && role == allowed[i])
+			return 0;
+	if (x == NULL)
+		buf_printf(why, "%s needs a client certificate", service);
+	else if (role == PKI_ROLE_NONE)
+		buf_printf(why,
+		           "a certificate without a role (%s) may not call %s",
+		           PKI_ROLE_URI "NAME", service);
+	else if (role == PKI_ROLE_BAD)
+		buf_printf(why,
+		           "the certificate's role (subjectAltName %s) is "
+		           "malformed or repeated",
+		           PKI_ROLE_URI);
+	else
+		buf_printf(why, "a certificate of role %s may not call %s",
+		           pki_role_name(role), service);
+	if (x == NULL || role != PKI_ROLE_BAD) {
+		buf_puts(why, " (it accepts ");
+		for (i = 0; i < n; i++)
+			buf_printf(why, "%s%s", i ? ", " : "",
+			           pki_role_name(allowed[i]));
+		buf_puts(why, ")");
+	}
+	return -1;
+}

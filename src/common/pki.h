@@ -73,6 +73,14 @@ int pki_role_from_name(const char *s);
 /* The role written into x, PKI_ROLE_NONE without one, PKI_ROLE_BAD when
  * there is not exactly one known role URI (or the SAN does not parse). */
 int pki_cert_role(X509 *x);
+/*
+ * The one check a service makes on a peer's certificate: 0 when x (its
+ * chain already verified) carries one of the n roles in allowed, else -1
+ * with why ("a certificate of role scand may not call the analysis
+ * collector (it accepts center)"); service names the listener.
+ */
+int pki_role_check(X509 *x, const int *allowed, size_t n, const char *service,
+                   struct buf *why);
 
 #define PKI_USE_SERVER 1
 #define PKI_USE_CLIENT 2

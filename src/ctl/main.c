@@ -32,6 +32,8 @@ static const struct {
     {"settings", ctl_settings, "show and change the center's runtime settings"},
     {"forward", ctl_forward,
      "add, list, remove and test SIEM forwarding targets"},
+    {"collector", ctl_collector,
+     "cases, baselines, centers and search on an analysis collector"},
     {"user", ctl_user, "add, list, change and remove admin users"},
     {"key", ctl_key, "create, list and revoke API keys"},
     {"login", ctl_login, "log in as a user and keep an API key for later"},
