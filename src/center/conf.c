@@ -153,9 +153,25 @@ const struct cfg_key center_conf_keys[] = {
      "file of SIEM forwarding targets, one [name] section each (see "
      "docs/forwarding.md)"},
     {"center", "role", CFG_ENUM, "center", 0, 0, OFF(role), 0,
-     "center|collector",
+     "center|collector|master",
      "collector: also run the analysis collector, which centers forward "
-     "to over [collector] port (docs/collector.md)"},
+     "to over [collector] port (docs/collector.md); master: also steer "
+     "the centers of [master] centers (docs/master.md)"},
+    {"manage", "enable", CFG_BOOL, "no", 0, 0, OFF(mg_enable), 0, NULL,
+     "listen for the master on [manage] port (mutual TLS, role master "
+     "only)"},
+    {"manage", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(mg_listen), 0, NULL,
+     "address of the management port"},
+    {"manage", "port", CFG_INT, "5443", 0, 65535, OFF(mg_port), 0, NULL,
+     "the management port (0 = any free port)"},
+    {"master", "cert_file", CFG_STR, NULL, 0, 0, OFF(ms_cert), 0, NULL,
+     "role master: the master's certificate, of role master (vigilctl pki "
+     "issue --role master)"},
+    {"master", "key_file", CFG_STR, NULL, 0, 0, OFF(ms_key), 0, NULL,
+     "its private key"},
+    {"master", "centers", CFG_STR, NULL, 0, 0, OFF(ms_centers), 0, NULL,
+     "role master: the centers it manages, NAME=https://HOST:PORT (their "
+     "[manage] port), comma-separated"},
     {"collector", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(coll_listen), 0, NULL,
      "address of the collector feed (role collector)"},
     {"collector", "port", CFG_INT, "7443", 0, 65535, OFF(coll_port), 0, NULL,
@@ -544,6 +560,8 @@ out:
 		nerr++;
 	if (c->role == CENTER_ROLE_COLLECTOR)
 		nerr += collector_check(c, p->ca_crt);
+	if (c->role == CENTER_ROLE_MASTER)
+		nerr += master_check(c);
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))
 		nerr++;
 	if (check_bind(p, c->adm_listen, c->adm_port, 1, "admin", check_only))

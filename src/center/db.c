@@ -330,6 +330,17 @@ static const char migration_collector[] =
     " last_seen BIGINT NOT NULL,"
     " PRIMARY KEY (case_id, center, agent_id));";
 
+/* The master (master.c): which task of which center a master task is. */
+static const char migration_master[] = "CREATE TABLE master_tasks ("
+                                       " id TEXT NOT NULL,"
+                                       " center TEXT NOT NULL,"
+                                       " task_id TEXT,"
+                                       " created_at BIGINT NOT NULL,"
+                                       " created_by TEXT NOT NULL,"
+                                       " spec TEXT NOT NULL,"
+                                       " error TEXT,"
+                                       " PRIMARY KEY (id, center));";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -341,7 +352,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_findings_level,
                                          migration_intel,
                                          migration_events_rowid,
-                                         migration_collector};
+                                         migration_collector,
+                                         migration_master};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

@@ -34,6 +34,8 @@ static const struct {
      "add, list, remove and test SIEM forwarding targets"},
     {"collector", ctl_collector,
      "cases, baselines, centers and search on an analysis collector"},
+    {"master", ctl_master,
+     "centers, agents and tasks across centers, on a master"},
     {"user", ctl_user, "add, list, change and remove admin users"},
     {"key", ctl_key, "create, list and revoke API keys"},
     {"login", ctl_login, "log in as a user and keep an API key for later"},
