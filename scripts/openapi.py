@@ -239,7 +239,7 @@ doc = {
     "servers": [{"url": "https://localhost:8443"}],
     "tags": [{"name": n} for n in ("auth", "users", "keys", "center", "agents", "tokens",
                                    "tasks", "rules", "events", "forward", "audit",
-                                   "collector")],
+                                   "collector", "master")],
     "components": {
         "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
@@ -706,6 +706,39 @@ op("searchCollector", "GET", "/api/v1/collector/search", "collector",
            "suppressed occurrences: left out (no), only (yes) or too (all)"),
           COLL_LIMIT],
    errors=["500"])
+
+# --- master (src/center/master.c) ------------------------------------------
+MASTER_RUN = obj({"center": S, "task_id": NULL_S,
+                  "runs": dict(OBJ, description="runs counted by state"),
+                  "total": I, "finished": I, "agents": I, "error": S})
+op("listMasterCenters", "GET", "/api/v1/master/centers", "master",
+   "The managed centers with health, version and agent counts", "readonly",
+   obj({"centers": {"type": "array", "items": obj({
+       "name": S, "url": S, "fqdn": S, "reachable": B,
+       "status": {"type": "string", "enum": ["ok", "error"]},
+       "version": S, "protocol": S, "uptime": I,
+       "agents": obj({"total": I, "online": I}),
+       "error": dict(S, description="why the center cannot be managed: "
+                     "unreachable, or incompatible (both versions named)")})}}),
+   errors=["404", "500"], desc="404 not_master on a vigild that is not a master.")
+op("listMasterAgents", "GET", "/api/v1/master/agents", "master",
+   "Every center's agents, each with its center", "readonly",
+   obj({"agents": {"type": "array", "items": OBJ},
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+   errors=["404", "500"])
+op("pushMasterTask", "POST", "/api/v1/master/tasks", "master",
+   "Create a task on chosen centers", "operator",
+   obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}), status="201",
+   body=obj({"centers": {"type": "array", "items": S, "nullable": True,
+                         "description": "names from [master] centers; default all"},
+             "task": dict(OBJ, description="a task spec as for POST /api/v1/tasks")},
+            ["task"], closed=True),
+   errors=["404", "502"],
+   desc="502 when no center created the task (each center's error is in the body).")
+op("getMasterTask", "GET", "/api/v1/master/tasks/{id}", "master",
+   "A master task's progress on each center", "readonly",
+   obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}),
+   errors=["404", "500"])
 
 # --- audit log (src/center/audit.c) ----------------------------------------
 listop("listAudit", "/api/v1/audit", "audit", "The audit log of changes, newest first",

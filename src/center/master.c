@@ -316,10 +316,12 @@ adm_push(struct http_req *r)
 	size_t k;
 	int i, n, ok = 0;
 
-	if (not_master(r) || (n = centers_of(c, ms, r)) < 0)
-		return;
 	if ((j = schema_body(r, push_schema)) == NULL)
 		return;
+	if (not_master(r) || (n = centers_of(c, ms, r)) < 0) {
+		json_decref(j);
+		return;
+	}
 	list = json_object_get(j, "centers");
 	json_array_foreach(list, k, v)
 	{
