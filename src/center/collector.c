@@ -875,9 +875,9 @@ adm_agents(struct http_req *r)
 		return;
 	q = store_query(c->store,
 	                "SELECT center, agent_id, hostname, data, updated_at "
-	                "FROM coll_agents WHERE (? IS NULL OR center = ?) "
+	                "FROM coll_agents WHERE (? = 0 OR center = ?) "
 	                "ORDER BY center, hostname, agent_id LIMIT ?",
-	                S_TEXT(center), S_TEXT(center), S_INT(limit));
+	                S_INT(center != NULL), S_TEXT(center), S_INT(limit));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -956,16 +956,15 @@ adm_search(struct http_req *r)
 	    c->store,
 	    "SELECT center, agent_id, seq, time, received_at, type, level, "
 	    "orig_level, task_id, hostname, data, case_id, suppressed FROM "
-	    "coll_events WHERE (? IS NULL OR data LIKE ? ESCAPE '\\' OR "
+	    "coll_events WHERE (? = 0 OR data LIKE ? ESCAPE '\\' OR "
 	    "hostname LIKE ? ESCAPE '\\' OR agent_id LIKE ? ESCAPE '\\') AND "
-	    "(? IS NULL OR center = ?) AND (? IS NULL OR agent_id = ?) AND (? "
-	    "IS NULL OR type = ?) AND (? IS NULL OR case_id = ?) AND (? = -1 "
-	    "OR suppressed = ?) ORDER BY received_at DESC, center, agent_id, "
-	    "seq DESC LIMIT ?",
-	    S_TEXT(like), S_TEXT(like), S_TEXT(like), S_TEXT(like),
-	    S_TEXT(center), S_TEXT(center), S_TEXT(agent), S_TEXT(agent),
-	    S_TEXT(type), S_TEXT(type), S_TEXT(cs), S_TEXT(cs), S_INT(want_sup),
-	    S_INT(want_sup), S_INT(limit));
+	    "(? = 0 OR center = ?) AND (? = 0 OR agent_id = ?) AND (? = 0 OR "
+	    "type = ?) AND (? = 0 OR case_id = ?) AND (? = -1 OR suppressed = "
+	    "?) ORDER BY received_at DESC, center, agent_id, seq DESC LIMIT ?",
+	    S_INT(like != NULL), S_TEXT(like), S_TEXT(like), S_TEXT(like),
+	    S_INT(center != NULL), S_TEXT(center), S_INT(agent != NULL),
+	    S_TEXT(agent), S_INT(type != NULL), S_TEXT(type), S_INT(cs != NULL),
+	    S_TEXT(cs), S_INT(want_sup), S_INT(want_sup), S_INT(limit));
 	free(like);
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");

@@ -470,12 +470,15 @@ coll_read(struct fwd_target *t, struct evbuffer *in)
 				struct timeval stall = {FWD_STALL, 0};
 
 				save_cursor(t, upto);
+				t->backoff = 0;
 				bufferevent_set_timeouts(t->bev, NULL, &stall);
 				pump_later(t);
 			}
-		} else if (strncmp(line, "error ", 6) == 0)
+		} else if (strncmp(line, "error ", 6) == 0) {
 			set_error(t, "%s:%d: the collector refused: %.400s",
 			          t->host, t->port, line + 6);
+			t->refused = 1; /* its close is no news */
+		}
 		free(line);
 	}
 	if (evbuffer_get_length(in) > 4096) /* not a collector */
@@ -532,7 +535,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			buf_free(&why);
 		}
 		t->state = ST_UP;
-		t->backoff = 0;
+		/* A collector that refused the last connection (a batch it
+		 * could not store) is retried with growing backoff. */
+		if (!t->refused)
+			t->backoff = 0;
+		t->refused = 0;
 		t->connected_at = (long long)time(NULL);
 		t->last_error[0] = '\0';
 		labels(t, l, sizeof(l));
@@ -552,7 +559,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		SSL *ssl = bufferevent_openssl_get_ssl(bev);
 		long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 
-		if (vr != X509_V_OK)
+		if (t->refused)
+			; /* the reason was the collector's error line */
+		else if (vr != X509_V_OK)
 			set_error(t,
 			          "%s:%d: the receiver's certificate does "
 			          "not verify against %s: %s",

@@ -58,6 +58,7 @@ struct fwd_target {
 	int from_config;     /* defined in [forward] targets, not the API */
 	int seen;            /* forward_reload(): still in the store */
 	long long agents_at; /* collector: agents sent up to this last_seen */
+	int refused;         /* collector: this connection was refused */
 };
 
 struct fwd {

@@ -55,6 +55,8 @@ on() {
 		VIGIL_API_KEY="$key" "$CTL" "$@"
 }
 
+# The collector on the store under test (VIGIL_STORE=pg: PostgreSQL);
+# the centers on SQLite, their own databases.
 write_conf "$T/coll.conf" "$PKI" "$T/coll" "role = collector"
 cat >>"$T/coll.conf" <<EOF
 [collector]
@@ -63,8 +65,8 @@ port = 0
 cert_file = $PKI/collector-coll.vigil.test.crt
 key_file = $PKI/collector-coll.vigil.test.key
 EOF
-write_conf "$T/a.conf" "$PKI" "$T/a"
-write_conf "$T/b.conf" "$PKI" "$T/b"
+VIGIL_STORE=sqlite write_conf "$T/a.conf" "$PKI" "$T/a"
+VIGIL_STORE=sqlite write_conf "$T/b.conf" "$PKI" "$T/b"
 start_node COLL "$T/coll.conf" "$T/coll"
 start_node A "$T/a.conf" "$T/a"
 start_node B "$T/b.conf" "$T/b"
@@ -103,8 +105,13 @@ post() {
 		fail "post to $1"
 }
 
+# cdb SQL: a query on the collector's database (SQLite or PostgreSQL).
 cdb() {
-	sqlite3 -batch -cmd ".timeout 5000" "$T/coll/vigil.db" "$@"
+	if [ "$VIGIL_STORE" = pg ]; then
+		pg_sql -c "$1"
+	else
+		sqlite3 -batch -cmd ".timeout 5000" "$T/coll/vigil.db" "$1"
+	fi
 }
 findings_at_collector() {
 	[ "$(cdb "SELECT COUNT(*) FROM coll_events WHERE type = 'finding'")" = "$1" ]
@@ -157,12 +164,41 @@ stop_node A
 start_node A "$T/a.conf" "$T/a"
 post A 21 25
 wait_for 20 "45 findings after center A's restart" findings_at_collector 45
-for c in a.vigil.test:"$AID_A":25 b.vigil.test:"$AID_B":20; do
+
+# The collector killed (-9) while batches are in flight: what it had not
+# acknowledged is sent again and stored once.
+post B 21 320
+some_more() {
+	[ "$(cdb "SELECT COUNT(*) FROM coll_events WHERE type = 'finding'")" -gt 45 ]
+}
+wait_for 20 "the first of 300 more findings" some_more
+kill -KILL "$COLL_PID"
+wait "$COLL_PID" 2>/dev/null || true
+start_node COLL "$T/coll.conf" "$T/coll"
+wait_for 40 "345 findings after the collector was killed" findings_at_collector 345
+
+# A collector that cannot store a batch (its disk below min_free_space)
+# refuses it and says why: nothing is acknowledged, the center shows the
+# reason and sends the batch again once the collector can store it.
+sed -i 's/^role = collector$/role = collector\nmin_free_space = 1T/' "$T/coll.conf"
+kill -HUP "$COLL_PID"
+wait_for 15 "the collector to be low on space" grep -q "below min_free_space" "$T/COLL.log"
+post A 26 30
+refusal_shown() {
+	on A --json forward list | grep -q "the collector refused: the collector's disk is nearly full"
+}
+wait_for 15 "center A to show the refusal" refusal_shown
+[ "$(cdb "SELECT COUNT(*) FROM coll_events WHERE type = 'finding'")" = 345 ] ||
+	fail "a refused batch was stored"
+sed -i '/^min_free_space = 1T$/d' "$T/coll.conf"
+kill -HUP "$COLL_PID"
+wait_for 30 "350 findings once the collector can store again" findings_at_collector 350
+for c in a.vigil.test:"$AID_A":30 b.vigil.test:"$AID_B":320; do
 	IFS=: read -r name aid n <<<"$c"
-	got=$(cdb "SELECT group_concat(seq, ' ') FROM (SELECT seq FROM coll_events WHERE center = '$name' AND agent_id = '$aid' AND type = 'finding' ORDER BY seq)")
-	[ "$got" = "$(seq 1 "$n" | tr '\n' ' ' | sed 's/ $//')" ] || fail "$name: $got"
+	got=$(cdb "SELECT seq FROM coll_events WHERE center = '$name' AND agent_id = '$aid' AND type = 'finding' ORDER BY seq" | tr '\n' ' ')
+	[ "$got" = "$(seq 1 "$n" | tr '\n' ' ')" ] || fail "$name: $got"
 done
-pass "45 findings from both centers, each once, across a collector restart and a center restart"
+pass "350 findings from both centers, each once, in order, across a collector restart, a center restart, a collector killed mid-feed and batches it refused"
 
 # The same rule on 50 hosts of center A, written straight into its store
 # (50 agent ids, one finding each, user folders and digits differ).
@@ -173,7 +209,7 @@ for i in $(seq 1 50); do
 done
 sql+="COMMIT;"
 sqlite3 -batch -cmd ".timeout 5000" "$T/a/vigil.db" "$sql"
-wait_for 20 "95 findings at the collector" findings_at_collector 95
+wait_for 20 "400 findings at the collector" findings_at_collector 400
 cases=$(on COLL --json collector cases)
 mim=$(python3 -c '
 import json, sys
@@ -196,13 +232,13 @@ on COLL collector baseline "$CASE" suppress --reason "admin tool, expected" >/de
 expect_contains "$(cdb "SELECT action, status FROM audit ORDER BY id DESC LIMIT 1")" "|200"
 expect_contains "$(cdb "SELECT after_json FROM audit ORDER BY id DESC LIMIT 1") $(cdb "SELECT request_json FROM audit ORDER BY id DESC LIMIT 1")" "admin tool, expected"
 lc=a
-body="{\"events\": [{\"seq\": 26, \"time\": $(date +%s), \"type\": \"finding\", \"level\": \"alert\", \"data\": {\"rule\": \"Mimikatz\", \"path\": \"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\Temp\\\\m7.exe\"}}]}"
+body="{\"events\": [{\"seq\": 31, \"time\": $(date +%s), \"type\": \"finding\", \"level\": \"alert\", \"data\": {\"rule\": \"Mimikatz\", \"path\": \"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\Temp\\\\m7.exe\"}}]}"
 curl -sS --cacert "$PKI/ca.crt" --cert "$T/agent-a/agent.crt" \
 	--key "$T/agent-a/agent.key" -X POST \
 	"https://127.0.0.1:$A_GW/v1/events" -d "$body" | grep -q '"stored"' ||
 	fail "post the next occurrence"
-wait_for 15 "the next occurrence at the collector" findings_at_collector 96
-got=$(cdb "SELECT case_id, suppressed FROM coll_events WHERE agent_id = '$AID_A' AND seq = 26")
+wait_for 15 "the next occurrence at the collector" findings_at_collector 401
+got=$(cdb "SELECT case_id, suppressed FROM coll_events WHERE agent_id = '$AID_A' AND seq = 31")
 [ "$got" = "$CASE|1" ] || fail "next occurrence: $got"
 one=$(on COLL --json collector case "$CASE")
 read -r hits sup hosts action <<<"$(python3 -c '
@@ -221,9 +257,12 @@ pass "a baseline (audited) suppresses the next occurrence: stored, marked, not c
 s=$(on COLL --json collector search Webshell --limit 1000)
 expect_contains "$s" '"center": "a.vigil.test"'
 expect_contains "$s" '"center": "b.vigil.test"'
-[ "$(grep -o '"seq"' <<<"$s" | wc -l)" = 45 ] || fail "search Webshell"
+[ "$(grep -o '"seq"' <<<"$s" | wc -l)" = 350 ] || fail "search Webshell"
 centers=$(on COLL --json collector centers)
 expect_contains "$centers" '"name": "a.vigil.test"'
 expect_contains "$centers" '"name": "b.vigil.test"'
-wait_for 10 "the agents' inventory" sh -c "[ \"\$(sqlite3 -cmd '.timeout 5000' '$T/coll/vigil.db' \"SELECT COUNT(*) FROM coll_agents WHERE agent_id IN ('$AID_A', '$AID_B')\")\" = 2 ]"
+inventory() {
+	[ "$(cdb "SELECT COUNT(*) FROM coll_agents WHERE agent_id IN ('$AID_A', '$AID_B')")" = 2 ]
+}
+wait_for 10 "the agents' inventory" inventory
 pass "search spans both centers; centers and their agents listed"
