@@ -37,6 +37,9 @@ start_node() {
 	eval "${name}_ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_COLL=$(sed -E 's/.*"collector": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_KEY=$(cat "$data/admin.key")"
+	if [ "$VIGIL_STORE" = pg ] && [ "$name" = COLL ]; then
+		grep -q "store: PostgreSQL" "$T/$name.log" || fail "$name is not on PostgreSQL"
+	fi
 }
 
 stop_node() {

@@ -35,6 +35,9 @@ start_node() {
 	eval "${name}_ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_MG=$(sed -E 's/.*"manage": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_KEY=$(cat "$data/admin.key")"
+	if [ "$VIGIL_STORE" = pg ] && [ "$name" = M ]; then
+		grep -q "store: PostgreSQL" "$T/$name.log" || fail "$name is not on PostgreSQL"
+	fi
 }
 
 on() {
@@ -45,9 +48,11 @@ on() {
 		VIGIL_API_KEY="$key" "$CTL" "$@"
 }
 
+# The master on the store under test (VIGIL_STORE=pg: PostgreSQL), the
+# centers on SQLite, their own databases.
 for n in A B; do
 	lc=$(tr A-Z a-z <<<"$n")
-	write_conf "$T/$lc.conf" "$PKI" "$T/$lc"
+	VIGIL_STORE=sqlite write_conf "$T/$lc.conf" "$PKI" "$T/$lc"
 	printf '[manage]\nenable = yes\nlisten = 127.0.0.1\nport = 0\n' >>"$T/$lc.conf"
 	start_node "$n" "$T/$lc.conf" "$T/$lc"
 	eval "mg=\$${n}_MG gw=\$${n}_GW"
