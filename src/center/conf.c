@@ -348,7 +348,7 @@ done:
  * vigild. Returns 0 and fills *pid and the ports it bound, else -1.
  */
 static int
-running_center(const struct center_paths *p, long *pid, long long ports[3])
+running_center(const struct center_paths *p, long *pid, long long ports[5])
 {
 	char exe[PATH_MAX], link[64];
 	const char *base;
@@ -362,6 +362,8 @@ running_center(const struct center_paths *p, long *pid, long long ports[3])
 	ports[0] = json_integer_value(json_object_get(j, "gateway"));
 	ports[1] = json_integer_value(json_object_get(j, "admin"));
 	ports[2] = json_integer_value(json_object_get(j, "syslog_tcp"));
+	ports[3] = json_integer_value(json_object_get(j, "collector"));
+	ports[4] = json_integer_value(json_object_get(j, "manage"));
 	json_decref(j);
 	if (*pid <= 1 || *pid == (long)getpid())
 		return -1;
@@ -386,7 +388,7 @@ check_bind(const struct center_paths *p, const char *host, long long port,
            int slot, const char *what, int check_only)
 {
 	struct addrinfo hints, *res = NULL;
-	long long held[3];
+	long long held[5];
 	char serv[16];
 	long pid;
 	int fd = -1, rc = -1, one = 1, gai, e;
@@ -568,6 +570,13 @@ out:
 		nerr++;
 	if (c->sl_enable && check_bind(p, c->sl_listen, c->sl_tcp_port, 2,
 	                               "syslog", check_only))
+		nerr++;
+	if (c->role == CENTER_ROLE_COLLECTOR &&
+	    check_bind(p, c->coll_listen, c->coll_port, 3, "collector",
+	               check_only))
+		nerr++;
+	if (c->mg_enable &&
+	    check_bind(p, c->mg_listen, c->mg_port, 4, "manage", check_only))
 		nerr++;
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(chain, X509_free);

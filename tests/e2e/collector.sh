@@ -77,6 +77,15 @@ start_node B "$T/b.conf" "$T/b"
 # Restarts keep the port the collector was given.
 sed -i "/^\[collector\]/,\$ s/^port = 0\$/port = $COLL_COLL/" "$T/coll.conf"
 grep -q "^port = $COLL_COLL\$" "$T/coll.conf" || fail "collector port kept"
+# vigild -n: the running collector's own port passes; a certificate of
+# another role is named.
+out=$("$VIGILD" -n -c "$T/coll.conf" 2>&1) || fail "vigild -n: $out"
+expect_contains "$out" "[collector] 127.0.0.1:$COLL_COLL: held by the running vigild"
+sed "s#^cert_file = .*#cert_file = $PKI/scand-scand.vigil.test.crt#; s#^key_file = $PKI/collector.*#key_file = $PKI/scand-scand.vigil.test.key#" \
+	"$T/coll.conf" >"$T/coll-bad.conf"
+out=$("$VIGILD" -n -c "$T/coll-bad.conf" 2>&1) && fail "vigild -n took a scand certificate"
+expect_contains "$out" "is not a collector's certificate (role scand)"
+pass "vigild -n checks the collector's port and its certificate's role"
 
 # A real agent on each center.
 for n in A B; do

@@ -410,6 +410,43 @@ add_uri(X509 *x, const char *uri)
 	GENERAL_NAMES_free(gens);
 }
 
+/* pki_role_check: the one check services make on a peer's role. */
+static void
+test_role_check(void **state)
+{
+	static const int center[] = {PKI_ROLE_CENTER};
+	static const int two[] = {PKI_ROLE_MASTER, PKI_ROLE_INTEL};
+	struct fixture *f = *state;
+	EVP_PKEY *k = pki_genkey();
+	struct buf why;
+	X509 *x;
+
+	buf_init(&why, 1024);
+	assert_non_null(x = pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_CENTER,
+	                                   PKI_USE_CLIENT, "c.example.org",
+	                                   NULL, 0, 30));
+	assert_int_equal(pki_role_check(x, center, 1, "the collector", &why),
+	                 0);
+	assert_int_equal(why.len, 0);
+	assert_int_equal(pki_role_check(x, two, 2, "port 5443", &why), -1);
+	assert_string_equal(buf_cstr(&why),
+	                    "a certificate of role center may not call port "
+	                    "5443 (it accepts master, intel)");
+	buf_reset(&why);
+	add_uri(x, "urn:vigil:role:intel"); /* two roles: malformed */
+	assert_int_equal(pki_role_check(x, two, 2, "port 5443", &why), -1);
+	assert_non_null(strstr(buf_cstr(&why), "malformed or repeated"));
+	X509_free(x);
+	buf_reset(&why);
+	assert_int_equal(pki_role_check(NULL, center, 1, "the collector", &why),
+	                 -1);
+	assert_string_equal(buf_cstr(&why),
+	                    "the collector needs a client certificate (it "
+	                    "accepts center)");
+	buf_free(&why);
+	EVP_PKEY_free(k);
+}
+
 static void
 test_roles(void **state)
 {
@@ -530,6 +567,7 @@ main(void)
 	    cmocka_unit_test(test_csr_pem_roundtrip),
 	    cmocka_unit_test(test_key_matches),
 	    cmocka_unit_test(test_roles),
+	    cmocka_unit_test(test_role_check),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
