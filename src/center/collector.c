@@ -102,6 +102,8 @@ conn_free(struct coll_conn *k)
 	free(k);
 }
 
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
 static void
 closed_when_written(struct bufferevent *bev, void *arg)
 {
@@ -120,7 +122,14 @@ refuse(struct coll_conn *k, const char *why)
 	pend_clear(k);
 	bufferevent_disable(k->bev, EV_READ);
 	evbuffer_add_printf(bufferevent_get_output(k->bev), "error %s\n", why);
-	bufferevent_setcb(k->bev, NULL, closed_when_written, NULL, k);
+	/* Freed once the line is written, or by event_cb when the peer
+	 * goes first or does not read it within the timeout. */
+	{
+		struct timeval tv = {COLL_HANDSHAKE, 0};
+
+		bufferevent_set_timeouts(k->bev, NULL, &tv);
+	}
+	bufferevent_setcb(k->bev, NULL, closed_when_written, event_cb, k);
 }
 
 /* The case of a finding just stored: joins or opens it, applies its
