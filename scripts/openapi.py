@@ -726,6 +726,20 @@ op("listMasterAgents", "GET", "/api/v1/master/agents", "master",
    obj({"agents": {"type": "array", "items": OBJ},
         "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
    errors=["404", "500"])
+op("listMasterFindings", "GET", "/api/v1/master/findings", "master",
+   "Each center's newest 100 findings, each with its center", "readonly",
+   obj({"findings": {"type": "array", "items": obj({
+       "center": S, "agent_id": S, "seq": I, "time": I, "received_at": I,
+       "level": NULL_S, "data": OBJ, "hostname": NULL_S})},
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+   errors=["404", "500"])
+op("listMasterTasks", "GET", "/api/v1/master/tasks", "master",
+   "Each center's newest 100 tasks, each with its center", "readonly",
+   obj({"tasks": {"type": "array", "items": obj({
+       "center": S, "id": S, "kind": S, "created_at": I, "created_by": NULL_S,
+       "total": I, "finished": I})},
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+   errors=["404", "500"])
 op("pushMasterTask", "POST", "/api/v1/master/tasks", "master",
    "Create a task on chosen centers", "operator",
    obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}), status="201",

@@ -228,7 +228,103 @@ mg_task_get(struct http_req *r)
 	                          "finished", (json_int_t)done));
 }
 
+/* ?limit=N, 1..1000 (default 100); -1 after replying 400. */
+static long long
+mg_limit(struct http_req *r)
+{
+	const char *s = http_req_query(r, "limit");
+	char *end;
+	long long n;
+
+	if (s == NULL)
+		return 100;
+	n = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || n < 1 || n > 1000) {
+		http_reply_error(r, 400, "bad_request", "limit: 1 to 1000");
+		return -1;
+	}
+	return n;
+}
+
+/* GET /manage/v1/findings?limit=N: the newest findings. */
+static void
+mg_findings(struct http_req *r)
+{
+	struct center *c = C(r);
+	long long limit = mg_limit(r);
+	struct store_rows *q;
+	json_t *arr;
+
+	if (limit < 0)
+		return;
+	q = store_query(c->store,
+	                "SELECT e.agent_id, e.seq, e.time, e.received_at, "
+	                "e.level, e.data, a.hostname FROM events e LEFT JOIN "
+	                "agents a ON a.id = e.agent_id WHERE e.type = "
+	                "'finding' ORDER BY e.received_at DESC, e.agent_id, "
+	                "e.seq DESC LIMIT ?",
+	                S_INT(limit));
+	if (q == NULL) {
+		http_reply_error(r, 503, "store", "store unavailable");
+		return;
+	}
+	arr = json_array();
+	while (store_next(q) == 1) {
+		json_t *d = json_loads(store_text(q, 5), 0, NULL);
+
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:s, s:I, s:I, s:I, s:s?, s:o, s:s?}",
+		              "agent_id", store_text(q, 0), "seq",
+		              (json_int_t)store_int(q, 1), "time",
+		              (json_int_t)store_int(q, 2), "received_at",
+		              (json_int_t)store_int(q, 3), "level",
+		              store_text(q, 4), "data", d ? d : json_object(),
+		              "hostname", store_text(q, 6)));
+	}
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "findings", arr));
+}
+
+/* GET /manage/v1/tasks?limit=N: the newest tasks with their runs. */
+static void
+mg_tasks(struct http_req *r)
+{
+	struct center *c = C(r);
+	long long limit = mg_limit(r);
+	struct store_rows *q;
+	json_t *arr;
+
+	if (limit < 0)
+		return;
+	q = store_query(
+	    c->store,
+	    "SELECT t.id, t.kind, t.created_at, t.created_by, (SELECT "
+	    "COUNT(*) FROM task_runs r WHERE r.task_id = t.id), (SELECT "
+	    "COUNT(*) FROM task_runs r WHERE r.task_id = t.id AND r.state IN "
+	    "('done', 'failed', 'cancelled', 'expired')) FROM tasks t ORDER BY "
+	    "t.created_at DESC, t.id LIMIT ?",
+	    S_INT(limit));
+	if (q == NULL) {
+		http_reply_error(r, 503, "store", "store unavailable");
+		return;
+	}
+	arr = json_array();
+	while (store_next(q) == 1)
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s, s:I, s:s?, s:I, s:I}", "id",
+		                   store_text(q, 0), "kind", store_text(q, 1),
+		                   "created_at", (json_int_t)store_int(q, 2),
+		                   "created_by", store_text(q, 3), "total",
+		                   (json_int_t)store_int(q, 4), "finished",
+		                   (json_int_t)store_int(q, 5)));
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "tasks", arr));
+}
+
 static const struct http_route manage_routes[] = {
+    {"GET", "/manage/v1/findings", mg_findings, 0, "manage_findings", 0, 0},
+    {"GET", "/manage/v1/tasks", mg_tasks, 0, "manage_tasks", 0, 0},
     {"GET", "/manage/v1/hello", mg_hello, 0, "manage_hello", 0, 0},
     {"GET", "/manage/v1/status", mg_status, 0, "manage_status", 0, 0},
     {"GET", "/manage/v1/agents", mg_agents, 0, "manage_agents", 0, 0},

@@ -239,10 +239,10 @@ adm_centers(struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "centers", arr));
 }
 
-/* GET /api/v1/master/agents: every center's agents, each with its
- * center; centers that cannot be asked are listed under "errors". */
+/* GET of path on every center: the member lists joined, each item with
+ * its center; centers that cannot be asked under "errors". */
 static void
-adm_agents(struct http_req *r)
+gather(struct http_req *r, const char *path, const char *member)
 {
 	struct center *c = C(r);
 	struct mcenter ms[MASTER_MAX];
@@ -260,9 +260,8 @@ adm_agents(struct http_req *r)
 
 		buf_init(&err, 1024);
 		if ((h = hello(c, &ms[i], &err)) != NULL)
-			a = call(c, &ms[i], "GET", "/manage/v1/agents", NULL,
-			         &err);
-		json_array_foreach(json_object_get(a, "agents"), k, v)
+			a = call(c, &ms[i], "GET", path, NULL, &err);
+		json_array_foreach(json_object_get(a, member), k, v)
 		{
 			json_object_set_new(v, "center",
 			                    json_string(ms[i].name));
@@ -277,7 +276,29 @@ adm_agents(struct http_req *r)
 		buf_free(&err);
 	}
 	http_reply_json(r, 200,
-	                json_pack("{s:o, s:o}", "agents", arr, "errors", errs));
+	                json_pack("{s:o, s:o}", member, arr, "errors", errs));
+}
+
+/* GET /api/v1/master/agents: every center's agents, each with its
+ * center; centers that cannot be asked are listed under "errors". */
+static void
+adm_agents(struct http_req *r)
+{
+	gather(r, "/manage/v1/agents", "agents");
+}
+
+/* GET /api/v1/master/findings: each center's newest 100 findings. */
+static void
+adm_findings(struct http_req *r)
+{
+	gather(r, "/manage/v1/findings", "findings");
+}
+
+/* GET /api/v1/master/tasks: each center's newest 100 tasks. */
+static void
+adm_tasks(struct http_req *r)
+{
+	gather(r, "/manage/v1/tasks", "tasks");
 }
 
 static const struct schema_field push_schema[] = {
@@ -474,6 +495,10 @@ const struct http_route master_admin_routes[] = {
     {"GET", "/api/v1/master/centers", adm_centers, 0, "master_centers", 0,
      ROLE_READONLY},
     {"GET", "/api/v1/master/agents", adm_agents, 0, "master_agents", 0,
+     ROLE_READONLY},
+    {"GET", "/api/v1/master/findings", adm_findings, 0, "master_findings", 0,
+     ROLE_READONLY},
+    {"GET", "/api/v1/master/tasks", adm_tasks, 0, "master_tasks", 0,
      ROLE_READONLY},
     {"POST", "/api/v1/master/tasks", adm_push, 0, "master_push", 65536,
      ROLE_OPERATOR},

@@ -17,11 +17,15 @@ master_usage(FILE *f)
 	fprintf(f,
 	        "usage: vigilctl master centers\n"
 	        "       vigilctl master agents\n"
+	        "       vigilctl master findings\n"
+	        "       vigilctl master tasks\n"
 	        "       vigilctl master push FILE|- [--center NAME]...\n"
 	        "       vigilctl master task ID\n"
 	        "  centers  the managed centers: reachable, health, version, "
 	        "agents\n"
 	        "  agents   every center's agents, each with its center\n"
+	        "  findings each center's newest findings, with its center\n"
+	        "  tasks    each center's newest tasks, with its center\n"
 	        "  push     create the task spec in FILE (JSON, as for POST "
 	        "/api/v1/tasks) on the\n"
 	        "           chosen centers (default all); prints the master "
@@ -127,6 +131,39 @@ ctl_master(int argc, char **argv)
 		else {
 			clean_rows(json_object_get(r, "agents"));
 			ctl_table(json_object_get(r, "agents"), cols, hdrs);
+			clean_rows(json_object_get(r, "errors"));
+			if (json_array_size(json_object_get(r, "errors")))
+				ctl_print_json(json_object_get(r, "errors"));
+		}
+		rc = 0;
+	} else if ((strcmp(sub, "findings") == 0 ||
+	            strcmp(sub, "tasks") == 0) &&
+	           optind == argc) {
+		static const char *const fcols[] = {"center", "agent_id", "seq",
+		                                    "level",  "hostname", NULL};
+		static const char *const fhdrs[] = {"CENTER", "AGENT", "SEQ",
+		                                    "LEVEL",  "HOST",  NULL};
+		static const char *const tcols[] = {
+		    "center",   "id",    "kind", "created_by",
+		    "finished", "total", NULL};
+		static const char *const thdrs[] = {
+		    "CENTER", "TASK", "KIND", "BY", "FINISHED", "RUNS", NULL};
+		int f = strcmp(sub, "findings") == 0;
+
+		r = ctl_api("GET",
+		            f ? "/api/v1/master/findings"
+		              : "/api/v1/master/tasks",
+		            NULL);
+		if (r == NULL) {
+			rc = 1;
+			goto out;
+		}
+		if (ctl.json)
+			ctl_print_json(r);
+		else {
+			clean_rows(json_object_get(r, sub));
+			ctl_table(json_object_get(r, sub), f ? fcols : tcols,
+			          f ? fhdrs : thdrs);
 			clean_rows(json_object_get(r, "errors"));
 			if (json_array_size(json_object_get(r, "errors")))
 				ctl_print_json(json_object_get(r, "errors"));

@@ -174,6 +174,36 @@ for n in A B; do
 done
 pass "a task pushed from the master ran on the agents of both centers, followed to the end"
 
+# Findings and tasks across centers, each row naming its center: a
+# finding posted through each center's gateway with its agent's
+# certificate.
+for n in A B; do
+	lc=$(tr A-Z a-z <<<"$n")
+	eval "gw=\$${n}_GW"
+	curl -sS --cacert "$PKI/ca.crt" --cert "$T/agent-$lc/agent.crt" \
+		--key "$T/agent-$lc/agent.key" -X POST "https://127.0.0.1:$gw/v1/events" \
+		-d "{\"events\": [{\"seq\": 900001, \"time\": $(date +%s), \"type\": \"finding\", \"level\": \"alert\", \"data\": {\"rule\": \"FromCenter$n\"}}]}" |
+		grep -q '"stored"' || fail "post a finding to $n"
+done
+out=$(on M --json master findings)
+python3 - "$out" <<'PY' || fail "master findings: $out"
+import json, sys
+f = json.loads(sys.argv[1])
+got = sorted((x["center"], x["data"].get("rule")) for x in f["findings"]
+             if str(x["data"].get("rule", "")).startswith("FromCenter"))
+assert got == [("a", "FromCenterA"), ("b", "FromCenterB")], got
+assert [e["center"] for e in f["errors"]] == ["newer"], f["errors"]
+PY
+out=$(on M --json master tasks)
+python3 - "$out" <<'PY' || fail "master tasks: $out"
+import json, sys
+t = json.loads(sys.argv[1])
+got = sorted((x["center"], x["kind"], x["created_by"], x["finished"]) for x in t["tasks"])
+assert got == [("a", "inventory", "master:master.vigil.test", 1),
+               ("b", "inventory", "master:master.vigil.test", 1)], got
+PY
+pass "findings and tasks across centers, each with its center"
+
 # Center B stops: shown unreachable; A is still managed.
 kill -TERM "$B_PID"
 wait "$B_PID" || true
