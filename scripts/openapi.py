@@ -696,6 +696,15 @@ op("setBaseline", "PUT", "/api/v1/collector/cases/{id}/baseline", "collector",
    "lower: they are counted with level info. Audited with the case before.")
 op("deleteBaseline", "DELETE", "/api/v1/collector/cases/{id}/baseline", "collector",
    "Remove a case's baseline", "analyst", ref("Case"))
+op("listCollectorSamples", "GET", "/api/v1/collector/samples", "collector",
+   "Sample contents, each SHA-256 once, with where they were seen", "readonly",
+   obj({"samples": {"type": "array", "items": obj({
+       "sha256": S, "size": I,
+       "stored": dict(B, description="the content is here (GET "
+                      "/api/v1/samples/{sha256}/download)"),
+       "seen": {"type": "array", "items": obj({"center": S, "agent_id": S,
+                                               "path": NULL_S, "received_at": I})}})}}),
+   query=[("sha256", S, "this sample only"), COLL_LIMIT], errors=["500"])
 op("searchCollector", "GET", "/api/v1/collector/search", "collector",
    "Every center's events, newest first", "readonly",
    listof("events", "CollectorEvent"),

@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "center.h"
@@ -53,6 +55,8 @@
 #define COLL_REASON_MAX   1024
 #define COLL_SEARCH_LIMIT 1000
 
+#define COLL_MAX_WANTS 256 /* samples asked for, per connection */
+
 struct coll_conn {
 	struct collector *co;
 	struct bufferevent *bev;
@@ -61,6 +65,15 @@ struct coll_conn {
 	struct coll_msg *pend;
 	size_t npend, cap, pend_bytes;
 	int closing;
+	/* Samples: the ones to ask for, and the one arriving. */
+	char wants[COLL_MAX_WANTS][65];
+	long long want_size[COLL_MAX_WANTS];
+	int nwants;
+	char cur[65]; /* "" when none */
+	long long cur_size, cur_got;
+	int cur_fd;
+	char cur_tmp[4200];
+	EVP_MD_CTX *md;
 	struct coll_conn *prev, *next;
 };
 
@@ -96,6 +109,11 @@ conn_free(struct coll_conn *k)
 		k->next->prev = k->prev;
 	co->nconns--;
 	pend_clear(k);
+	if (k->cur_fd != -1) {
+		close(k->cur_fd);
+		unlink(k->cur_tmp);
+	}
+	EVP_MD_CTX_free(k->md);
 	free(k->pend);
 	if (k->bev)
 		bufferevent_free(k->bev);
@@ -293,6 +311,181 @@ store_agent(struct coll_conn *k, const struct coll_msg *m)
 	return n < 0 ? -1 : 0;
 }
 
+/* data_dir/samples/XX (made when missing) into out; -1 on failure. */
+static int
+sample_dir(struct center *c, const char *sha, char *out, size_t n)
+{
+	snprintf(out, n, "%s/samples", c->conf.data_dir);
+	if (mkdir(out, 0700) == -1 && errno != EEXIST)
+		return -1;
+	snprintf(out, n, "%s/samples/%.2s", c->conf.data_dir, sha);
+	if (mkdir(out, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+sample_held(struct center *c, const char *sha)
+{
+	char file[4200];
+	struct stat st;
+
+	snprintf(file, sizeof(file), "%s/samples/%.2s/%s", c->conf.data_dir,
+	         sha, sha);
+	return stat(file, &st) == 0;
+}
+
+/* 1 when sha is arriving on some connection: asked for once. */
+static int
+arriving(struct collector *co, const char *sha)
+{
+	struct coll_conn *k;
+
+	for (k = co->conns; k != NULL; k = k->next)
+		if (k->cur[0] != '\0' && k->cur_fd != -1 &&
+		    strcmp(k->cur, sha) == 0)
+			return 1;
+	return 0;
+}
+
+/* Asks for the next wanted sample, if none is arriving. */
+static void
+want_next(struct coll_conn *k)
+{
+	while (k->cur[0] == '\0' && k->nwants > 0) {
+		struct center *c = k->co->c;
+		char dir[4096];
+
+		k->nwants--;
+		memcpy(k->cur, k->wants[k->nwants], 65);
+		k->cur_size = k->want_size[k->nwants];
+		k->cur_got = 0;
+		if (sample_held(c, k->cur) || arriving(k->co, k->cur) ||
+		    sample_dir(c, k->cur, dir, sizeof(dir)) == -1) {
+			k->cur[0] = '\0';
+			continue;
+		}
+		snprintf(k->cur_tmp, sizeof(k->cur_tmp),
+		         "%s/samples/.collector-XXXXXX", c->conf.data_dir);
+		if ((k->cur_fd = mkstemp(k->cur_tmp)) == -1 ||
+		    (k->md == NULL && (k->md = EVP_MD_CTX_new()) == NULL) ||
+		    EVP_DigestInit_ex(k->md, EVP_sha256(), NULL) != 1) {
+			log_warn("collector: %s", k->cur_tmp);
+			if (k->cur_fd != -1) {
+				close(k->cur_fd);
+				unlink(k->cur_tmp);
+				k->cur_fd = -1;
+			}
+			k->cur[0] = '\0';
+			return;
+		}
+		evbuffer_add_printf(bufferevent_get_output(k->bev), "want %s\n",
+		                    k->cur);
+	}
+}
+
+/* An offer: the sighting is recorded; content not held yet is asked
+ * for. */
+static int
+sample_offer(struct coll_conn *k, const struct coll_msg *m)
+{
+	struct center *c = k->co->c;
+	int i;
+
+	if (store_exec(
+	        c->store,
+	        "INSERT INTO coll_samples (sha256, center, agent_id, "
+	        "task_id, path, size, received_at) VALUES (?, ?, ?, ?, "
+	        "?, ?, ?) ON CONFLICT (sha256, center, agent_id) DO "
+	        "NOTHING",
+	        S_TEXT(m->sha256), S_TEXT(k->center), S_TEXT(m->agent_id),
+	        S_TEXT(m->task_id[0] ? m->task_id : NULL),
+	        S_TEXT(json_string_value(json_object_get(m->data, "path"))),
+	        S_INT(m->size), S_INT(m->time)) < 0)
+		return -1;
+	if (sample_held(c, m->sha256) || arriving(k->co, m->sha256))
+		return 0;
+	for (i = 0; i < k->nwants; i++)
+		if (strcmp(k->wants[i], m->sha256) == 0)
+			return 0;
+	if (k->nwants == COLL_MAX_WANTS)
+		return 0; /* offered again on the next connection */
+	memcpy(k->wants[k->nwants], m->sha256, 65);
+	k->want_size[k->nwants++] = m->size;
+	want_next(k);
+	return 0;
+}
+
+/* A chunk of the sample arriving; -1 after refusing the connection. */
+static int
+sample_chunk(struct coll_conn *k, const struct coll_msg *m)
+{
+	struct center *c = k->co->c;
+	unsigned char md[32];
+	char got[65], dir[4096], file[4200];
+	unsigned int mdlen = 0;
+	struct store_rows *q;
+	size_t i;
+
+	if (k->cur[0] == '\0' || strcmp(m->sha256, k->cur) != 0 ||
+	    m->id != k->cur_got ||
+	    k->cur_got + (long long)m->binlen > k->cur_size) {
+		refuse(k, "a sample chunk that was not asked for, out of order "
+		          "or beyond the sample's size");
+		return -1;
+	}
+	if (m->binlen > 0 &&
+	    (write(k->cur_fd, m->bin, m->binlen) != (ssize_t)m->binlen ||
+	     EVP_DigestUpdate(k->md, m->bin, m->binlen) != 1)) {
+		log_warn("collector: %s", k->cur_tmp);
+		refuse(k, "cannot store the sample (sent again later)");
+		return -1;
+	}
+	k->cur_got += (long long)m->binlen;
+	if (!m->end)
+		return 0;
+	EVP_DigestFinal_ex(k->md, md, &mdlen);
+	for (i = 0; i < 32; i++)
+		snprintf(got + 2 * i, 3, "%02x", md[i]);
+	close(k->cur_fd);
+	k->cur_fd = -1;
+	if (k->cur_got != k->cur_size || strcmp(got, k->cur) != 0) {
+		log_warnx("collector: %s: sample %s arrived as %lld bytes with "
+		          "SHA-256 %s; dropped",
+		          k->center, k->cur, k->cur_got, got);
+		unlink(k->cur_tmp);
+	} else if (sample_dir(c, k->cur, dir, sizeof(dir)) == -1 ||
+	           (snprintf(file, sizeof(file), "%s/%s", dir, k->cur),
+	            rename(k->cur_tmp, file)) == -1) {
+		log_warn("collector: %s", file);
+		unlink(k->cur_tmp);
+	} else {
+		/* The content, once, in the center's own samples table:
+		 * listed and downloaded like any sample. */
+		q = store_query(c->store,
+		                "SELECT agent_id, task_id, path, received_at "
+		                "FROM coll_samples WHERE sha256 = ? ORDER BY "
+		                "received_at LIMIT 1",
+		                S_TEXT(k->cur));
+		if (q != NULL && store_next(q) == 1)
+			store_exec(
+			    c->store,
+			    "INSERT INTO samples (sha256, size, agent_id, "
+			    "task_id, path, received_at) VALUES (?, ?, ?, "
+			    "?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+			    S_TEXT(k->cur), S_INT(k->cur_size),
+			    S_TEXT(store_text(q, 0)), S_TEXT(store_text(q, 1)),
+			    S_TEXT(store_text(q, 2)), S_INT(time(NULL)));
+		store_done(q);
+		metrics_add("vigil_collector_samples_total", NULL, 1);
+		log_info("collector: sample %s (%lld bytes) from %s", k->cur,
+		         k->cur_size, k->center);
+	}
+	k->cur[0] = '\0';
+	want_next(k);
+	return 0;
+}
+
 /* One message of the feed; -1 after refusing the connection. */
 static int
 handle(struct coll_conn *k, const uint8_t *p, size_t n)
@@ -336,6 +529,28 @@ handle(struct coll_conn *k, const uint8_t *p, size_t n)
 		if (store_agent(k, &m) == -1)
 			log_warnx("collector: %s: agent %s not stored",
 			          k->center, m.agent_id);
+		collproto_free(&m);
+		return 0;
+	case COLL_SAMPLE:
+		if (sample_offer(k, &m) == -1) {
+			collproto_free(&m);
+			refuse(k, "cannot record the sample (offered again "
+			          "later)");
+			return -1;
+		}
+		collproto_free(&m);
+		return 0;
+	case COLL_CHUNK:
+		if (space_is_low()) {
+			collproto_free(&m);
+			refuse(k, "the collector's disk is nearly full; the "
+			          "sample is not stored (offered again later)");
+			return -1;
+		}
+		if (sample_chunk(k, &m) == -1) {
+			collproto_free(&m);
+			return -1;
+		}
 		collproto_free(&m);
 		return 0;
 	case COLL_COMMIT:
@@ -469,6 +684,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	k->co = co;
+	k->cur_fd = -1;
 	addr_text(sa, k->addr, sizeof(k->addr));
 	if ((ssl = SSL_new(co->ctx)) == NULL ||
 	    (k->bev = bufferevent_openssl_socket_new(
@@ -544,6 +760,9 @@ collector_start(struct center *c, struct buf *err)
 	                "events stored by the collector (each once)");
 	metrics_declare("vigil_collector_duplicates_total", METRIC_COUNTER,
 	                "events a center sent again that were stored already");
+	metrics_declare("vigil_collector_samples_total", METRIC_COUNTER,
+	                "sample contents stored by the collector (each "
+	                "SHA-256 once)");
 	metrics_declare("vigil_collector_refused_total", METRIC_COUNTER,
 	                "collector connections refused (wrong role, bad "
 	                "frames, store failures)");
@@ -1002,7 +1221,58 @@ adm_search(struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "events", arr));
 }
 
+/* GET /api/v1/collector/samples[?sha256=HEX&limit=N]: each content
+ * once, with where it was seen. */
+static void
+adm_samples(struct http_req *r)
+{
+	struct center *c = C(r);
+	const char *sha = http_req_query(r, "sha256");
+	long long limit;
+	struct store_rows *q;
+	json_t *arr, *cur = NULL, *seen = NULL;
+	char last[65] = "";
+
+	if (limit_arg(r, &limit) == -1)
+		return;
+	q = store_query(
+	    c->store,
+	    "SELECT s.sha256, s.size, s.center, s.agent_id, s.path, "
+	    "s.received_at, (SELECT COUNT(*) FROM samples x WHERE x.sha256 = "
+	    "s.sha256) FROM coll_samples s WHERE s.sha256 IN (SELECT sha256 "
+	    "FROM coll_samples WHERE (? = 0 OR sha256 = ?) GROUP BY sha256 "
+	    "ORDER BY MAX(received_at) DESC, sha256 LIMIT ?) ORDER BY "
+	    "s.sha256, s.center, s.agent_id",
+	    S_INT(sha != NULL), S_TEXT(sha), S_INT(limit));
+	if (q == NULL) {
+		http_reply_error(r, 500, "store", "store unavailable");
+		return;
+	}
+	arr = json_array();
+	while (store_next(q) == 1) {
+		if (strcmp(last, store_text(q, 0)) != 0) {
+			snprintf(last, sizeof(last), "%s", store_text(q, 0));
+			seen = json_array();
+			cur = json_pack("{s:s, s:I, s:b, s:o}", "sha256", last,
+			                "size", (json_int_t)store_int(q, 1),
+			                "stored", store_int(q, 6) > 0, "seen",
+			                seen);
+			json_array_append_new(arr, cur);
+		}
+		json_array_append_new(
+		    seen,
+		    json_pack("{s:s, s:s, s:s?, s:I}", "center",
+		              store_text(q, 2), "agent_id", store_text(q, 3),
+		              "path", store_text(q, 4), "received_at",
+		              (json_int_t)store_int(q, 5)));
+	}
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "samples", arr));
+}
+
 const struct http_route collector_admin_routes[] = {
+    {"GET", "/api/v1/collector/samples", adm_samples, 0, "collector_samples", 0,
+     ROLE_READONLY},
     {"GET", "/api/v1/collector/centers", adm_centers, 0, "collector_centers", 0,
      ROLE_READONLY},
     {"GET", "/api/v1/collector/agents", adm_agents, 0, "collector_agents", 0,

@@ -328,7 +328,16 @@ static const char migration_collector[] =
     " hostname TEXT,"
     " first_seen BIGINT NOT NULL,"
     " last_seen BIGINT NOT NULL,"
-    " PRIMARY KEY (case_id, center, agent_id));";
+    " PRIMARY KEY (case_id, center, agent_id));"
+    "CREATE TABLE coll_samples ("
+    " sha256 TEXT NOT NULL,"
+    " center TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL,"
+    " task_id TEXT,"
+    " path TEXT,"
+    " size BIGINT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " PRIMARY KEY (sha256, center, agent_id));";
 
 /* The master (master.c): which task of which center a master task is. */
 static const char migration_master[] = "CREATE TABLE master_tasks ("

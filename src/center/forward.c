@@ -45,11 +45,13 @@
 #include <event2/dns.h>
 #include <ini.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "center.h"
 #include "forward.h"
 #include "events.h"
 #include "metrics.h"
+#include "collproto.h"
 #include "pki.h"
 #include "schema.h"
 #include "syslogfmt.h"
@@ -245,6 +247,106 @@ coll_agents(struct fwd_target *t)
 	if (f->out.len > 0)
 		bufferevent_write(t->bev, f->out.data, f->out.len);
 	t->agents_at = upto;
+}
+
+/*
+ * Samples (docs/collector.md): each connection offers every sample the
+ * center holds, 200 per second in (received_at, sha256) order; the
+ * collector asks ("want HEX") for the content it lacks, which is sent
+ * in chunks. Nothing moves a cursor: a connection that breaks offers
+ * everything again, and the collector keeps each content once.
+ */
+static void
+coll_offer(struct fwd_target *t)
+{
+	struct fwd *f = t->c->fwd;
+	struct store_rows *r;
+
+	r = store_query(t->c->store,
+	                "SELECT sha256, size, agent_id, task_id, path, "
+	                "received_at FROM samples WHERE received_at > ? OR "
+	                "(received_at = ? AND sha256 > ?) ORDER BY "
+	                "received_at, sha256 LIMIT 200",
+	                S_INT(t->smp_at), S_INT(t->smp_at), S_TEXT(t->smp_sha));
+	if (r == NULL)
+		return;
+	buf_reset(&f->out);
+	while (store_next(r) == 1) {
+		if (coll_put(&f->out,
+		             json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:I}",
+		                       "kind", "sample", "sha256",
+		                       store_text(r, 0), "size",
+		                       (json_int_t)store_int(r, 1), "agent_id",
+		                       store_text(r, 2), "task_id",
+		                       store_text(r, 3), "path",
+		                       store_text(r, 4), "received_at",
+		                       (json_int_t)store_int(r, 5))) == -1)
+			break;
+		t->smp_at = store_int(r, 5);
+		snprintf(t->smp_sha, sizeof(t->smp_sha), "%s",
+		         store_text(r, 0));
+	}
+	store_done(r);
+	if (f->out.len > 0)
+		bufferevent_write(t->bev, f->out.data, f->out.len);
+}
+
+/* "want HEX": the content of that sample, in chunks. */
+static void
+coll_send_sample(struct fwd_target *t, const char *sha)
+{
+	struct fwd *f = t->c->fwd;
+	struct store_rows *r;
+	char file[4200];
+	uint8_t *raw = NULL;
+	char *b64 = NULL;
+	long long off = 0;
+	FILE *fp = NULL;
+	int known = 0;
+
+	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+		return;
+	r = store_query(t->c->store, "SELECT 1 FROM samples WHERE sha256 = ?",
+	                S_TEXT(sha));
+	known = r != NULL && store_next(r) == 1;
+	store_done(r);
+	snprintf(file, sizeof(file), "%s/samples/%.2s/%s", t->c->conf.data_dir,
+	         sha, sha);
+	if (!known || (fp = fopen(file, "rb")) == NULL) {
+		log_warnx("forward: %s: the collector asked for sample %s, "
+		          "which is not here",
+		          t->name, sha);
+		return;
+	}
+	raw = malloc(COLL_CHUNK_MAX);
+	b64 = malloc(COLL_CHUNK_MAX / 3 * 4 + 1);
+	if (raw == NULL || b64 == NULL)
+		goto out;
+	for (;;) {
+		size_t n = fread(raw, 1, COLL_CHUNK_MAX, fp);
+		int end = n < COLL_CHUNK_MAX;
+
+		if (n < COLL_CHUNK_MAX && ferror(fp)) {
+			log_warn("forward: %s: %s", t->name, file);
+			break;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)n);
+		buf_reset(&f->out);
+		if (coll_put(&f->out, json_pack("{s:s, s:s, s:I, s:s, s:b}",
+		                                "kind", "chunk", "sha256", sha,
+		                                "offset", (json_int_t)off,
+		                                "data", b64, "end", end)) ==
+		        -1 ||
+		    bufferevent_write(t->bev, f->out.data, f->out.len) == -1)
+			break;
+		off += (long long)n;
+		if (end)
+			break;
+	}
+out:
+	free(raw);
+	free(b64);
+	fclose(fp);
 }
 
 /*
@@ -474,6 +576,8 @@ coll_read(struct fwd_target *t, struct evbuffer *in)
 				bufferevent_set_timeouts(t->bev, NULL, &stall);
 				pump_later(t);
 			}
+		} else if (strncmp(line, "want ", 5) == 0) {
+			coll_send_sample(t, line + 5);
 		} else if (strncmp(line, "error ", 6) == 0) {
 			set_error(t, "%s:%d: the collector refused: %.400s",
 			          t->host, t->port, line + 6);
@@ -548,7 +652,10 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		         t->host, t->port, transports[t->transport]);
 		if (t->transport == FWD_COLLECTOR) {
 			t->agents_at = -1; /* a new connection: all */
+			t->smp_at = -1;
+			t->smp_sha[0] = '\0';
 			coll_agents(t);
+			coll_offer(t);
 		}
 		target_pump(t);
 		return;
@@ -924,8 +1031,10 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		struct fwd_target *t = f->t[i];
 
 		if (t->state == ST_UP && t->transport == FWD_COLLECTOR &&
-		    t->bev != NULL)
+		    t->bev != NULL) {
 			coll_agents(t); /* agents checked in since */
+			coll_offer(t);  /* samples not offered yet */
+		}
 		if (t->state == ST_UP)
 			target_pump(t);
 		else

@@ -59,6 +59,8 @@ struct fwd_target {
 	int seen;            /* forward_reload(): still in the store */
 	long long agents_at; /* collector: agents sent up to this last_seen */
 	int refused;         /* collector: this connection was refused */
+	long long smp_at;    /* collector: samples offered up to this */
+	char smp_sha[65];    /* (received_at, sha256) on this connection */
 };
 
 struct fwd {

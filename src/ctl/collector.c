@@ -22,6 +22,7 @@ collector_usage(FILE *f)
 	        "       vigilctl collector cases [--baseline yes|no] [--limit "
 	        "N]\n"
 	        "       vigilctl collector case ID\n"
+	        "       vigilctl collector samples [--limit N]\n"
 	        "       vigilctl collector baseline ID suppress|lower "
 	        "[--reason TEXT]\n"
 	        "       vigilctl collector unbaseline ID\n"
@@ -33,6 +34,8 @@ collector_usage(FILE *f)
 	        "  agents      their agents (asset inventory)\n"
 	        "  cases       findings grouped across hosts and centers "
 	        "(same rule and path, or hash)\n"
+	        "  samples     sample contents (each SHA-256 once) and where "
+	        "they were seen\n"
 	        "  baseline    mark a case expected: new occurrences are "
 	        "suppressed (stored, not\n"
 	        "              counted) or lowered to level info; audited\n"
@@ -220,6 +223,33 @@ ctl_collector(int argc, char **argv)
 			if (!ctl.json)
 				cases_flat(json_object_get(r, "cases"));
 			rc = print_list(r, "cases", cols, hdrs);
+		}
+		json_decref(r);
+	} else if (strcmp(sub, "samples") == 0 && optind == argc) {
+		json_t *r, *row;
+		size_t i;
+
+		buf_puts(&path, "/api/v1/collector/samples");
+		qadd(&path, "limit", limit);
+		if ((r = ctl_api("GET", buf_cstr(&path), NULL)) == NULL)
+			rc = 1;
+		else if (ctl.json) {
+			ctl_print_json(json_object_get(r, "samples"));
+			rc = 0;
+		} else {
+			json_array_foreach(json_object_get(r, "samples"), i,
+			                   row)
+			    printf(
+			        "%s %10lld bytes  %s  seen %zu times\n",
+			        json_string_value(
+			            json_object_get(row, "sha256")),
+			        (long long)json_integer_value(
+			            json_object_get(row, "size")),
+			        json_is_true(json_object_get(row, "stored"))
+			            ? "stored "
+			            : "pending",
+			        json_array_size(json_object_get(row, "seen")));
+			rc = 0;
 		}
 		json_decref(r);
 	} else if (strcmp(sub, "case") == 0 && optind + 1 == argc) {

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include <openssl/evp.h>
+
 #include "collproto.h"
 
 void
@@ -15,6 +19,59 @@ collproto_free(struct coll_msg *m)
 		return;
 	json_decref(m->data);
 	m->data = NULL;
+	free(m->bin);
+	m->bin = NULL;
+}
+
+/* 64 lowercase hex digits into out; -1 with the message. */
+static int
+sha_field(json_t *o, char out[65], struct buf *err)
+{
+	const char *s = json_string_value(json_object_get(o, "sha256"));
+	size_t i;
+
+	if (s == NULL || strlen(s) != 64)
+		goto bad;
+	for (i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			goto bad;
+	memcpy(out, s, 65);
+	return 0;
+bad:
+	buf_puts(err, "sha256: 64 lowercase hex digits");
+	return -1;
+}
+
+/* Standard base64 with padding, at most COLL_CHUNK_MAX bytes decoded. */
+static int
+b64_field(json_t *o, struct coll_msg *m, struct buf *err)
+{
+	const char *s = json_string_value(json_object_get(o, "data"));
+	size_t n = s ? strlen(s) : 0, pad = 0;
+	int got;
+
+	if (s == NULL || n % 4 != 0 || n / 4 * 3 > COLL_CHUNK_MAX)
+		goto bad;
+	if (n > 0 && s[n - 1] == '=')
+		pad++;
+	if (n > 1 && s[n - 2] == '=')
+		pad++;
+	if ((m->bin = malloc(n / 4 * 3 + 1)) == NULL)
+		goto bad;
+	if (n == 0) {
+		m->binlen = 0;
+		return 0;
+	}
+	got = EVP_DecodeBlock(m->bin, (const unsigned char *)s, (int)n);
+	if (got < 0 || (size_t)got < pad || memchr(s, '=', n - pad) != NULL)
+		goto bad;
+	m->binlen = (size_t)got - pad;
+	return 0;
+bad:
+	buf_printf(err, "data: base64, at most %d bytes decoded",
+	           COLL_CHUNK_MAX);
+	return -1;
 }
 
 /* Copies the string member k of o into out (size n); absent or null gives
@@ -155,8 +212,37 @@ collproto_parse(const uint8_t *p, size_t n, struct coll_msg *m, struct buf *err)
 		} else
 			json_incref(d);
 		m->data = d;
+	} else if (strcmp(kind, "sample") == 0) {
+		m->kind = COLL_SAMPLE;
+		if (sha_field(o, m->sha256, err) == -1 ||
+		    int_field(o, "size", 0, &m->size, err) == -1 ||
+		    int_field(o, "received_at", 0, &m->time, err) == -1 ||
+		    str_field(o, "agent_id", m->agent_id, sizeof(m->agent_id),
+		              0, err) == -1 ||
+		    str_field(o, "task_id", m->task_id, sizeof(m->task_id), 0,
+		              err) == -1)
+			goto fail;
+		d = json_object_get(o, "path");
+		if (d != NULL && !json_is_null(d) &&
+		    (!json_is_string(d) || json_string_length(d) > 4096)) {
+			buf_puts(err, "path: a string of at most 4096 bytes");
+			goto fail;
+		}
+		m->data = json_incref(o);
+	} else if (strcmp(kind, "chunk") == 0) {
+		m->kind = COLL_CHUNK;
+		d = json_object_get(o, "end");
+		if (sha_field(o, m->sha256, err) == -1 ||
+		    int_field(o, "offset", 0, &m->id, err) == -1 ||
+		    b64_field(o, m, err) == -1)
+			goto fail;
+		if (!json_is_boolean(d)) {
+			buf_puts(err, "end: true or false");
+			goto fail;
+		}
+		m->end = json_is_true(d);
 	} else {
-		buf_puts(err, "kind: event, agent or commit");
+		buf_puts(err, "kind: event, agent, commit, sample or chunk");
 		goto fail;
 	}
 	json_decref(o);

@@ -13,8 +13,13 @@
  *    "data":{...}}
  *   {"kind":"agent","agent":{...}}          an agent's inventory row
  *   {"kind":"commit","upto":ROWID}          end of a batch: ack it
+ *   {"kind":"sample","sha256":HEX,"size":N,"agent_id":"...","task_id":null,
+ *    "path":null,"received_at":T}          a sample the center holds
+ *   {"kind":"chunk","sha256":HEX,"offset":N,"data":BASE64,"end":false}
  * The collector answers with lines: "ack ROWID\n" once everything up to
- * that commit is stored, or "error MESSAGE\n" before it closes.
+ * that commit is stored, "want HEX\n" for a sample whose content it
+ * lacks (the center then sends its chunks), or "error MESSAGE\n" before
+ * it closes.
  */
 #ifndef VIGIL_PROTO_COLLPROTO_H
 #define VIGIL_PROTO_COLLPROTO_H
@@ -32,7 +37,15 @@
 #define COLL_MAX_RULE  256
 #define COLL_MAX_PATH  1024
 
-enum coll_kind { COLL_EVENT = 1, COLL_AGENT, COLL_COMMIT };
+#define COLL_CHUNK_MAX 49152 /* bytes of sample content per chunk */
+
+enum coll_kind {
+	COLL_EVENT = 1,
+	COLL_AGENT,
+	COLL_COMMIT,
+	COLL_SAMPLE, /* a sample the center holds (an offer) */
+	COLL_CHUNK   /* a piece of a sample's content the collector asked for */
+};
 
 struct coll_msg {
 	int kind;
@@ -43,7 +56,13 @@ struct coll_msg {
 	char level[16];     /* "" when none */
 	char task_id[64];   /* "" when none */
 	char hostname[256]; /* "" when unknown */
-	json_t *data;       /* event: its data; agent: the agent object */
+	json_t *data;       /* event: its data; agent: the agent object;
+	                       sample: the offer (path, task_id) */
+	char sha256[65];    /* sample, chunk: 64 lowercase hex digits */
+	long long size;     /* sample: its size */
+	uint8_t *bin;       /* chunk: the content, decoded (malloc'd) */
+	size_t binlen;
+	int end; /* chunk: the last one */
 };
 
 /*

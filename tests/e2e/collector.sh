@@ -278,3 +278,28 @@ inventory() {
 }
 wait_for 10 "the agents' inventory" inventory
 pass "search spans both centers; centers and their agents listed"
+
+# Samples: the same file held by both centers (written into their sample
+# stores as a collect task would leave it) is offered by both and stored
+# once at the collector, in chunks, checked by its SHA-256.
+head -c 120000 /dev/urandom >"$T/sample.bin"
+SHA=$(sha256sum "$T/sample.bin" | cut -c1-64)
+for n in a b; do
+	mkdir -p "$T/$n/samples/${SHA:0:2}"
+	cp "$T/sample.bin" "$T/$n/samples/${SHA:0:2}/$SHA"
+	sqlite3 -batch -cmd ".timeout 5000" "$T/$n/vigil.db" \
+		"INSERT INTO samples (sha256, size, agent_id, task_id, path, received_at) VALUES ('$SHA', 120000, 'agent-$n', NULL, '/tmp/dropper-$n.exe', $(date +%s))"
+done
+sample_seen_twice() {
+	[ "$(cdb "SELECT COUNT(*) FROM coll_samples WHERE sha256 = '$SHA'")" = 2 ] &&
+		[ "$(cdb "SELECT COUNT(*) FROM samples WHERE sha256 = '$SHA'")" = 1 ]
+}
+wait_for 20 "the sample at the collector" sample_seen_twice
+cmp "$T/sample.bin" "$T/coll/samples/${SHA:0:2}/$SHA" || fail "sample content differs"
+m=$(curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $COLL_KEY" "https://127.0.0.1:$COLL_ADM/metrics")
+[ "$(metric_value "$m" vigil_collector_samples_total)" = 1 ] || fail "samples stored: $(grep samples_total <<<"$m")"
+s=$(on COLL --json collector samples)
+expect_contains "$s" "\"sha256\": \"$SHA\""
+expect_contains "$s" '"path": "/tmp/dropper-a.exe"'
+expect_contains "$s" '"path": "/tmp/dropper-b.exe"'
+pass "a sample held by both centers is stored once at the collector (120000 bytes, checked), seen twice"

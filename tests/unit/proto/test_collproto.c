@@ -116,6 +116,60 @@ test_parse(void **state)
 }
 
 static void
+test_sample_chunk(void **state)
+{
+	static const char sha[] =
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	char json[512], err[256];
+	struct coll_msg m;
+
+	(void)state;
+	snprintf(json, sizeof(json),
+	         "{\"kind\":\"chunk\",\"sha256\":\"%s\",\"offset\":0,"
+	         "\"data\":\"YWJj\",\"end\":true}",
+	         sha);
+	assert_int_equal(parse(json, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.kind, COLL_CHUNK);
+	assert_int_equal(m.binlen, 3);
+	assert_memory_equal(m.bin, "abc", 3);
+	assert_true(m.end);
+	collproto_free(&m);
+	snprintf(json, sizeof(json),
+	         "{\"kind\":\"chunk\",\"sha256\":\"%s\",\"offset\":0,"
+	         "\"data\":\"YQ==\",\"end\":false}",
+	         sha);
+	assert_int_equal(parse(json, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.binlen, 1);
+	collproto_free(&m);
+	/* Padding in the middle, bad characters, a bad hash. */
+	snprintf(json, sizeof(json),
+	         "{\"kind\":\"chunk\",\"sha256\":\"%s\",\"offset\":0,"
+	         "\"data\":\"YQ==YWJj\",\"end\":false}",
+	         sha);
+	assert_int_equal(parse(json, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "base64"));
+	snprintf(json, sizeof(json),
+	         "{\"kind\":\"chunk\",\"sha256\":\"%s\",\"offset\":0,"
+	         "\"data\":\"Y!Jj\",\"end\":false}",
+	         sha);
+	assert_int_equal(parse(json, &m, err, sizeof(err)), -1);
+	assert_int_equal(parse("{\"kind\":\"chunk\",\"sha256\":\"AB\","
+	                       "\"offset\":0,\"data\":\"\",\"end\":true}",
+	                       &m, err, sizeof(err)),
+	                 -1);
+	assert_non_null(strstr(err, "sha256"));
+	snprintf(json, sizeof(json),
+	         "{\"kind\":\"sample\",\"sha256\":\"%s\",\"size\":3,"
+	         "\"agent_id\":\"a\",\"path\":\"/x\",\"received_at\":5}",
+	         sha);
+	assert_int_equal(parse(json, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.kind, COLL_SAMPLE);
+	assert_int_equal(m.size, 3);
+	assert_string_equal(m.sha256, sha);
+	collproto_free(&m);
+}
+
+static void
 key_of(const char *json, char *key)
 {
 	char rule[COLL_MAX_RULE + 1], path[COLL_MAX_PATH + 1], sha[65];
@@ -163,6 +217,7 @@ main(void)
 	    cmocka_unit_test(test_frame),
 	    cmocka_unit_test(test_parse),
 	    cmocka_unit_test(test_case_key),
+	    cmocka_unit_test(test_sample_chunk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
