@@ -272,7 +272,8 @@ static const char migration_events_rowid[] =
  * centers that feed it, their events keyed by (center, agent, seq) so a
  * batch sent again is stored once, their agents (asset inventory), and
  * findings grouped into cases (id: the first 16 hex digits of the
- * SHA-256 of the case key) with the hosts seen in each. Empty on a
+ * SHA-256 of the case key) with the hosts seen in each, and where each
+ * sample was seen (its content goes, once, to samples). Empty on a
  * center. */
 static const char migration_collector[] =
     "CREATE TABLE coll_centers ("
