@@ -2,7 +2,8 @@
  * Fuzz target: the collector feed's frame finder and message parser and
  * the case key (src/proto/collproto.c). Besides crashes it checks the
  * promises: a frame lies inside the input, a parsed message has a known
- * kind and NUL-terminated fields, and every case key is NUL-terminated.
+ * kind and NUL-terminated fields, a chunk's content is within its limit,
+ * and every case key is NUL-terminated.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,8 +31,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char key[COLL_MAX_KEY + 1], rule[COLL_MAX_RULE + 1];
 		char path[COLL_MAX_PATH + 1], sha[65];
 
-		if (m.kind < COLL_EVENT || m.kind > COLL_COMMIT ||
-		    memchr(m.agent_id, '\0', sizeof(m.agent_id)) == NULL)
+		if (m.kind < COLL_EVENT || m.kind > COLL_CHUNK ||
+		    memchr(m.agent_id, '\0', sizeof(m.agent_id)) == NULL ||
+		    (m.kind == COLL_CHUNK &&
+		     (m.bin == NULL || m.binlen > COLL_CHUNK_MAX ||
+		      strlen(m.sha256) != 64)))
 			abort();
 		if (m.kind == COLL_EVENT &&
 		    (collproto_case_key(m.data, key, rule, path, sha) != 0 ||
