@@ -27,6 +27,7 @@ struct center_conf {
 	char *fqdn;
 	char *data_dir;
 	char *pki_dir;
+	char *user; /* run as, when started as root */
 	int require_approval;
 	long long agent_cert_lifetime;  /* seconds */
 	long long poll_interval;        /* seconds */
@@ -138,6 +139,7 @@ struct center {
 	int gw_port, adm_port; /* bound ports */
 	int keyfd;             /* socketpair to the key process */
 	pid_t keypid;
+	int dropped; /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;

@@ -611,7 +611,6 @@ read_cb(struct bufferevent *bev, void *arg)
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	static const int want[] = {PKI_ROLE_CENTER};
 	struct coll_conn *k = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -621,8 +620,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		char *cn;
 
 		buf_init(&why, 512);
-		if (pki_role_check(x, want, 1, "the analysis collector",
-		                   &why) == -1) {
+		if (pki_role_allowed(x, PKI_ROLE_BIT(PKI_ROLE_CENTER),
+		                     "the analysis collector", &why) == -1) {
 			refuse(k, buf_cstr(&why));
 			buf_free(&why);
 			return;

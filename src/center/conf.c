@@ -25,6 +25,7 @@
 #include "config.h"
 #include "intelc.h"
 #include "pki.h"
+#include "priv.h"
 #include "tls.h"
 
 #define OFF(f) offsetof(struct center_conf, f)
@@ -38,6 +39,10 @@ const struct cfg_key center_conf_keys[] = {
      NULL, "database, admin key and runtime files"},
     {"center", "pki_dir", CFG_STR, "/etc/vigil/pki", 0, 0, OFF(pki_dir), 0,
      NULL, "ca.crt, ca.key, server.crt, server.key (vigilctl pki init)"},
+    {"center", "user", CFG_STR, "_vigil", 0, 0, OFF(user), 0, NULL,
+     "started as root, vigild binds its ports, starts the key process "
+     "(root, the only one to read ca.key) and then runs as this user; "
+     "root keeps root (for tests only)"},
     {"center", "require_approval", CFG_BOOL, "no", 0, 0, OFF(require_approval),
      0, NULL, "new agents wait for an administrator's approval"},
     {"center", "agent_cert_lifetime", CFG_DURATION, "90d",
@@ -484,8 +489,16 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	EVP_PKEY *key = NULL;
 	struct stat st;
 	int nerr = ldapauth_check(c);
+	uid_t uid;
+	gid_t gid;
 
 	buf_init(&err, 4096);
+	if (geteuid() == 0 && strcmp(c->user, "root") != 0 &&
+	    priv_lookup(c->user, "[center] user", &uid, &gid, &err) == -1) {
+		log_warnx("check: %s", buf_cstr(&err));
+		buf_reset(&err);
+		nerr++;
+	}
 	if ((ca = tls_load_cert(p->ca_crt, &err)) == NULL) {
 		log_warnx("check: %s; create the PKI with: vigilctl pki init "
 		          "--dir %s --domain %s",
@@ -516,6 +529,16 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	check_expiry(srv, p->server_crt, &nerr);
 	if (verify_chain(srv, chain, ca, p->server_crt) == -1)
 		nerr++;
+	buf_reset(&err);
+	if (pki_check_cert_role(p->server_crt,
+	                        PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                            PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                        "vigild's server certificate", &err) == -1) {
+		log_warnx("check: %s; issue one with vigilctl pki issue "
+		          "--role center, or vigilctl pki init",
+		          buf_cstr(&err));
+		nerr++;
+	}
 	if (!tls_cert_names_host(srv, c->fqdn)) {
 		log_warnx("check: %s: does not name %s (the [center] fqdn) in "
 		          "subjectAltName; agents would refuse it. Issue one "

@@ -622,14 +622,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_KEEPALIVE,
 		           &one, sizeof(one));
 		if (t->transport == FWD_COLLECTOR) {
-			static const int want[] = {PKI_ROLE_COLLECTOR};
 			SSL *s = bufferevent_openssl_get_ssl(bev);
 			struct buf why;
 
 			buf_init(&why, 512);
-			if (pki_role_check(
-			        s ? SSL_get0_peer_certificate(s) : NULL, want,
-			        1, "a center's collector feed", &why) == -1) {
+			if (pki_role_allowed(
+			        s ? SSL_get0_peer_certificate(s) : NULL,
+			        PKI_ROLE_BIT(PKI_ROLE_COLLECTOR),
+			        "a center's collector feed", &why) == -1) {
 				set_error(t, "%s:%d: not a collector: %s",
 				          t->host, t->port, buf_cstr(&why));
 				buf_free(&why);

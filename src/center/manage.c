@@ -40,14 +40,13 @@ manage_proto_major(const char *v)
 static int
 manage_authorize(struct http_req *r)
 {
-	static const int want[] = {PKI_ROLE_MASTER};
 	const char *theirs = http_req_header(r, "Vigil-Manage-Protocol");
 	struct buf why;
 	char *cn;
 
 	buf_init(&why, 512);
-	if (pki_role_check(r->peer, want, 1, "a center's management port",
-	                   &why) == -1) {
+	if (pki_role_allowed(r->peer, PKI_ROLE_BIT(PKI_ROLE_MASTER),
+	                     "a center's management port", &why) == -1) {
 		log_warnx("manage: %s: %s", r->peer_addr, buf_cstr(&why));
 		http_reply_error(r, 403, "forbidden", "%s", buf_cstr(&why));
 		buf_free(&why);

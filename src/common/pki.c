@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki.h"
+#include "tls.h"
 
 /* Bounds on requested lifetimes: a typo of an extra digit or a negative
  * value is refused rather than producing a certificate nobody meant. */
@@ -349,6 +350,57 @@ pki_cert_role(X509 *x)
 	return role;
 }
 
+int
+pki_role_allowed(X509 *x, unsigned mask, const char *service, struct buf *err)
+{
+	int role = pki_cert_role(x), n = 0;
+
+	if (role != PKI_ROLE_BAD && (mask & PKI_ROLE_BIT(role)))
+		return 0;
+	if (role == PKI_ROLE_BAD)
+		buf_printf(err,
+		           "the certificate's role (subjectAltName %s) is "
+		           "malformed or repeated; %s accepts ",
+		           PKI_ROLE_URI, service);
+	else if (role == PKI_ROLE_NONE)
+		buf_printf(err,
+		           "the certificate names no role (no subjectAltName "
+		           "%s); %s accepts ",
+		           PKI_ROLE_URI, service);
+	else
+		buf_printf(err,
+		           "a certificate of role %s may not be used "
+		           "here; %s accepts ",
+		           role_names[role], service);
+	for (size_t k = 1; k < NROLES; k++)
+		if (mask & PKI_ROLE_BIT(k))
+			buf_printf(err, "%s%s", n++ ? ", " : "", role_names[k]);
+	if (n == 0)
+		buf_puts(err, "no role");
+	buf_puts(err, n == 1 ? " certificates only" : " certificates");
+	if (mask & PKI_ROLE_BIT(PKI_ROLE_NONE))
+		buf_puts(err, " (and certificates without a role)");
+	return -1;
+}
+
+int
+pki_check_cert_role(const char *path, unsigned mask, const char *service,
+                    struct buf *err)
+{
+	X509 *x = tls_load_cert(path, err);
+	struct buf why;
+	int rc;
+
+	if (x == NULL)
+		return -1;
+	buf_init(&why, 1024);
+	if ((rc = pki_role_allowed(x, mask, service, &why)) == -1)
+		buf_printf(err, "%s: %s", path, buf_cstr(&why));
+	buf_free(&why);
+	X509_free(x);
+	return rc;
+}
+
 X509 *
 pki_issue_role(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, int role, int usage,
                const char *name, const char *const *sans, size_t nsans,
@@ -645,38 +697,4 @@ pki_verify_signed_by(X509 *cert, X509 *ca)
 done:
 	ERR_clear_error();
 	return rc;
-}
-
-int
-pki_role_check(X509 *x, const int *allowed, size_t n, const char *service,
-               struct buf *why)
-{
-	int role = pki_cert_role(x);
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (role > 0 && role == allowed[i])
-			return 0;
-	if (x == NULL)
-		buf_printf(why, "%s needs a client certificate", service);
-	else if (role == PKI_ROLE_NONE)
-		buf_printf(why,
-		           "a certificate without a role (%s) may not call %s",
-		           PKI_ROLE_URI "NAME", service);
-	else if (role == PKI_ROLE_BAD)
-		buf_printf(why,
-		           "the certificate's role (subjectAltName %s) is "
-		           "malformed or repeated",
-		           PKI_ROLE_URI);
-	else
-		buf_printf(why, "a certificate of role %s may not call %s",
-		           pki_role_name(role), service);
-	if (x == NULL || role != PKI_ROLE_BAD) {
-		buf_puts(why, " (it accepts ");
-		for (i = 0; i < n; i++)
-			buf_printf(why, "%s%s", i ? ", " : "",
-			           pki_role_name(allowed[i]));
-		buf_puts(why, ")");
-	}
-	return -1;
 }

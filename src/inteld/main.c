@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "inteld.h"
 #include "metrics.h"
+#include "pki.h"
 #include "tls.h"
 
 #define STOP_GRACE 30
@@ -52,9 +53,19 @@ inteld_event_log(int severity, const char *msg)
 		log_debug("libevent: %s", msg);
 }
 
+/* Its own certificate: one issued for it, or the center's when it shares
+ * the center's host and certificate, or one without a role (made before
+ * roles, or by the site's own CA). */
+#define OWN_ROLES                                                              \
+	(PKI_ROLE_BIT(PKI_ROLE_INTEL) | PKI_ROLE_BIT(PKI_ROLE_CENTER) |        \
+	 PKI_ROLE_BIT(PKI_ROLE_NONE))
+
 static SSL_CTX *
 make_ssl(const struct inteld_conf *c, struct buf *err)
 {
+	if (pki_check_cert_role(c->cert, OWN_ROLES,
+	                        "vigil-inteld's server certificate", err) == -1)
+		return NULL;
 	return tls_server_ctx(c->cert, c->key, c->client_ca,
 	                      c->client_ca ? TLS_CLIENT_OPTIONAL
 	                                   : TLS_CLIENT_NONE,

@@ -149,7 +149,7 @@ pass "collector targets added; a target with a scand certificate is refused"
 out=$(timeout 10 openssl s_client -connect "127.0.0.1:$COLL_COLL" -quiet \
 	-CAfile "$PKI/ca.crt" -cert "$PKI/scand-scand.vigil.test.crt" \
 	-key "$PKI/scand-scand.vigil.test.key" </dev/null 2>&1 || true)
-expect_contains "$out" "error a certificate of role scand may not call the analysis collector (it accepts center)"
+expect_contains "$out" "error a certificate of role scand may not be used here; the analysis collector accepts center certificates only"
 out=$(timeout 10 openssl s_client -connect "127.0.0.1:$COLL_COLL" -quiet \
 	-CAfile "$PKI/ca.crt" </dev/null 2>&1 || true)
 grep -q "^ack\|^error" <<<"$out" && fail "a client without a certificate was answered: $out"

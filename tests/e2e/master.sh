@@ -111,7 +111,7 @@ start_node M "$T/m.conf" "$T/m"
 out=$(curl -sS --cacert "$PKI/ca.crt" --cert "$PKI/scand-scand.vigil.test.crt" \
 	--key "$PKI/scand-scand.vigil.test.key" -H "Vigil-Manage-Protocol: 1.0" \
 	-w ' %{http_code}' "https://127.0.0.1:$A_MG/manage/v1/status")
-expect_contains "$out" "a certificate of role scand may not call a center's management port (it accepts master)"
+expect_contains "$out" "a certificate of role scand may not be used here; a center's management port accepts master certificates only"
 expect_contains "$out" " 403"
 curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $A_KEY" \
 	"https://127.0.0.1:$A_MG/manage/v1/status" >"$T/nocert.out" 2>&1 &&

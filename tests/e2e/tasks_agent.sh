@@ -90,13 +90,13 @@ MT=$("$CTL" task create scan --target os=linux --rules e2e-mem --param memory=tr
 [ -n "$MT" ] || fail "memory scan task not created"
 timeout 120 "$CTL" task watch "$MT" --interval 1 >"$T/mwatch.log" 2>&1 ||
 	fail "memory scan did not finish: $("$CTL" task show "$MT")"
-for i in $(seq 1 50); do
+# The finding comes through the agent's event spool, after the task's
+# result: on a loaded machine that can take more than a few seconds.
+mem_finding() {
 	mev=$("$CTL" --json events --task "$MT" --type finding)
-	grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" && break
-	sleep 0.2
-done
-grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" ||
-	fail "process $MPID with the marker not found: $mev"
+	grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev"
+}
+wait_for 60 "the finding of process $MPID with the marker" mem_finding
 expect_contains "$mev" '"type": "process"'
 expect_contains "$mev" "vigil_e2e_memory"
 # Only the processes asked for: the marker process and pid 1 (if it has

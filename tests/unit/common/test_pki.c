@@ -410,43 +410,6 @@ add_uri(X509 *x, const char *uri)
 	GENERAL_NAMES_free(gens);
 }
 
-/* pki_role_check: the one check services make on a peer's role. */
-static void
-test_role_check(void **state)
-{
-	static const int center[] = {PKI_ROLE_CENTER};
-	static const int two[] = {PKI_ROLE_MASTER, PKI_ROLE_INTEL};
-	struct fixture *f = *state;
-	EVP_PKEY *k = pki_genkey();
-	struct buf why;
-	X509 *x;
-
-	buf_init(&why, 1024);
-	assert_non_null(x = pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_CENTER,
-	                                   PKI_USE_CLIENT, "c.example.org",
-	                                   NULL, 0, 30));
-	assert_int_equal(pki_role_check(x, center, 1, "the collector", &why),
-	                 0);
-	assert_int_equal(why.len, 0);
-	assert_int_equal(pki_role_check(x, two, 2, "port 5443", &why), -1);
-	assert_string_equal(buf_cstr(&why),
-	                    "a certificate of role center may not call port "
-	                    "5443 (it accepts master, intel)");
-	buf_reset(&why);
-	add_uri(x, "urn:vigil:role:intel"); /* two roles: malformed */
-	assert_int_equal(pki_role_check(x, two, 2, "port 5443", &why), -1);
-	assert_non_null(strstr(buf_cstr(&why), "malformed or repeated"));
-	X509_free(x);
-	buf_reset(&why);
-	assert_int_equal(pki_role_check(NULL, center, 1, "the collector", &why),
-	                 -1);
-	assert_string_equal(buf_cstr(&why),
-	                    "the collector needs a client certificate (it "
-	                    "accepts center)");
-	buf_free(&why);
-	EVP_PKEY_free(k);
-}
-
 static void
 test_roles(void **state)
 {
@@ -547,7 +510,68 @@ test_roles(void **state)
 		X509_EXTENSION_free(e);
 	}
 	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+	/* A malformed role is refused whatever the mask admits. */
+	{
+		struct buf why;
+
+		buf_init(&why, 1024);
+		assert_int_equal(pki_role_allowed(x, ~0u, "svc", &why), -1);
+		assert_non_null(strstr(buf_cstr(&why), "malformed"));
+		buf_free(&why);
+	}
 	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_role_allowed(void **state)
+{
+	struct fixture *f = *state;
+	EVP_PKEY *k = pki_genkey();
+	struct buf why;
+	X509 *x;
+
+	buf_init(&why, 1024);
+	assert_non_null(x = pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_SCAND,
+	                                   PKI_USE_CLIENT, "s.example.org",
+	                                   NULL, 0, 2));
+	assert_int_equal(pki_role_allowed(x,
+	                                  PKI_ROLE_BIT(PKI_ROLE_SCAND) |
+	                                      PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                                  "svc", &why),
+	                 0);
+	assert_int_equal(buf_cstr(&why)[0], '\0');
+	assert_int_equal(pki_role_allowed(x,
+	                                  PKI_ROLE_BIT(PKI_ROLE_AGENT) |
+	                                      PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                                  "the agent gateway", &why),
+	                 -1);
+	assert_string_equal(
+	    buf_cstr(&why),
+	    "a certificate of role scand may not be used here; the agent "
+	    "gateway accepts agent certificates only (and certificates "
+	    "without a role)");
+	X509_free(x);
+	/* No role: admitted only with the NONE bit. */
+	buf_reset(&why);
+	assert_int_equal(
+	    pki_role_allowed(f->ca, PKI_ROLE_BIT(PKI_ROLE_NONE), "svc", &why),
+	    0);
+	assert_int_equal(pki_role_allowed(f->ca,
+	                                  PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                                      PKI_ROLE_BIT(PKI_ROLE_MASTER),
+	                                  "svc", &why),
+	                 -1);
+	assert_string_equal(buf_cstr(&why),
+	                    "the certificate names no role (no subjectAltName "
+	                    "urn:vigil:role:); svc accepts center, master "
+	                    "certificates");
+	/* A file: unreadable, or of the wrong role, names the path. */
+	buf_reset(&why);
+	assert_int_equal(
+	    pki_check_cert_role("/nonexistent/x.crt", ~0u, "svc", &why), -1);
+	assert_non_null(strstr(buf_cstr(&why), "/nonexistent/x.crt"));
+	buf_free(&why);
 	EVP_PKEY_free(k);
 }
 
@@ -567,7 +591,7 @@ main(void)
 	    cmocka_unit_test(test_csr_pem_roundtrip),
 	    cmocka_unit_test(test_key_matches),
 	    cmocka_unit_test(test_roles),
-	    cmocka_unit_test(test_role_check),
+	    cmocka_unit_test(test_role_allowed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
