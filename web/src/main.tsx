@@ -13,6 +13,7 @@ import { Events } from "./pages/events";
 import { Rules } from "./pages/rules";
 import { Samples } from "./pages/samples";
 import { Forwarding } from "./pages/forward";
+import { Collector } from "./pages/collector";
 import { Users } from "./pages/users";
 import { Keys } from "./pages/keys";
 import { Settings } from "./pages/settings";
@@ -41,6 +42,7 @@ const pages: PageDef[] = [
   { path: "/rules", title: "Rule sets", nav: true, role: "readonly", view: () => <Rules /> },
   { path: "/samples", title: "Samples", nav: true, role: "readonly", view: () => <Samples /> },
   { path: "/forwarding", title: "Forwarding", nav: true, role: "readonly", view: () => <Forwarding /> },
+  { path: "/collector", title: "Collector", nav: true, role: "readonly", view: () => <Collector /> },
   { path: "/audit", title: "Audit log", nav: true, role: "analyst", view: () => <Audit /> },
   { path: "/users", title: "Users", nav: true, role: "admin", view: () => <Users /> },
   { path: "/keys", title: "API keys", nav: true, role: "readonly", view: () => <Keys /> },
