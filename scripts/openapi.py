@@ -423,7 +423,9 @@ op("revokeKey", "DELETE", "/api/v1/keys/{id}", "keys",
 # --- center, agents, enrollment (src/center/admin.c) ----------------------
 op("health", "GET", "/api/v1/health", "center", "Status, version, uptime, FQDN, key process",
    "public", obj({"status": dict(S, enum=["ok"]), "version": S, "uptime": I, "fqdn": S,
-                  "key_process": B}))
+                  "key_process": B,
+                  "role": dict(S, enum=["center", "collector", "master"],
+                               description="[center] role")}))
 op("getVersion", "GET", "/api/v1/version", "center",
    "Version, library versions, database schema version", "readonly",
    obj({"version": S,

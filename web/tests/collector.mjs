@@ -64,6 +64,7 @@ await page.fill("input[name=username]", "analyst");
 await page.fill("input[name=password]", env("ANALYST_PW"));
 await page.click("button[type=submit]");
 await page.waitForSelector("nav.side");
+assert.equal(await page.locator("nav.side a", { hasText: "Master" }).count(), 0, "a collector's menu shows Master");
 await page.getByRole("link", { name: "Collector" }).click();
 await page.waitForSelector("main h1:has-text('Analysis collector')");
 const row = page.locator("table[aria-label='cases'] tr, table:has(caption:has-text('cases')) tr", { hasText: "Mimikatz" }).first();
