@@ -398,6 +398,9 @@ char *settings_sample_password(struct center *c); /* malloc'd */
  * agents' POST /v1/reputation through a cache. Both do nothing without
  * [intel] url. */
 int intel_start(struct center *c, struct buf *err);
+/* SIGHUP: applies a changed [intel] (c->conf is the new configuration,
+ * old the one before). */
+void intel_reload(struct center *c, const struct center_conf *old);
 void intel_kick(struct center *c); /* new events stored */
 void intel_stop(struct center *c);
 void intel_declare_metrics(void);

@@ -263,7 +263,7 @@ static int g_foreground, g_verbose;
 static void
 reload(struct center *c)
 {
-	struct center_conf nc;
+	struct center_conf nc, old;
 	struct buf err;
 	SSL_CTX *gw = NULL, *adm = NULL;
 
@@ -313,13 +313,15 @@ reload(struct center *c)
 		c->gw_ctx = gw;
 		c->adm_ctx = adm;
 	}
-	center_conf_free(&c->conf);
+	old = c->conf;
 	c->conf = nc;
 	apply_log(&c->conf, g_foreground, g_verbose);
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
 	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
 	forward_reload(c);
 	(void)console_apply(c);
+	intel_reload(c, &old);
+	center_conf_free(&old);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);

@@ -255,6 +255,7 @@ reload(struct scand *s)
 	                s->samples_dir);
 	log_info("scand: rules %s loaded%s", scan_bundle_version(b),
 	         s->conf.hold_async ? "; async samples on hold" : "");
+	sintel_reload(s, &nc);
 	scand_conf_free(&nc);
 	scand_dispatch(s);
 out:

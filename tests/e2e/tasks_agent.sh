@@ -84,6 +84,10 @@ YAR
 bash -c 'm=$(printf "VIGIL-MEM-%s-%s" MARKER 42); export m; sleep 120' &
 MPID=$!
 PIDS+=("$MPID")
+# The marker exists only once bash has built it and exec'd sleep with it
+# in the environment: scanned before that (a loaded machine), the
+# process holds no marker yet.
+wait_for 20 "the marker process" grep -qa VIGIL-MEM-MARKER-42 "/proc/$MPID/environ"
 MT=$("$CTL" task create scan --target os=linux --rules e2e-mem --param memory=true \
 	--pid "$MPID" --pid 1 --timeout 5m |
 	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
