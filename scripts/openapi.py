@@ -50,10 +50,12 @@ FINDING_STATUS = {"type": "string",
 
 FORWARD_SPEC = {
     "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
-    "transport": {"type": "string", "enum": ["udp", "tcp", "tls"], "default": "udp"},
+    "transport": {"type": "string", "enum": ["udp", "tcp", "tls", "collector"],
+                  "default": "udp",
+                  "description": "collector: an analysis collector (docs/collector.md)"},
     "host": S,
     "port": {"type": "integer", "minimum": 1, "maximum": 65535,
-             "description": "default 514, 6514 for tls"},
+             "description": "default 514, 6514 for tls, 7443 for collector"},
     "format": {"type": "string", "enum": ["rfc5424", "rfc3164", "cef", "leef", "json"],
                "default": "rfc5424"},
     "framing": {"type": "string", "enum": ["octet", "newline"], "default": "octet"},
@@ -62,10 +64,14 @@ FORWARD_SPEC = {
               "description": "event types to forward (default all)"},
     "min_level": {"type": "string", "enum": ["info", "notice", "warning", "alert"],
                   "default": "info"},
-    "ca_file": dict(NULL_S, description="required for tls; a path on the center host"),
-    "cert_file": NULL_S,
+    "ca_file": dict(NULL_S, description="required for tls and collector; a path on the "
+                    "center host"),
+    "cert_file": dict(NULL_S, description="collector: required, a certificate of role "
+                      "center"),
     "key_file": NULL_S,
 }
+
+BASELINE_ACTION = {"type": "string", "enum": ["suppress", "lower"]}
 
 TASK_SPEC_PROPS = {
     "kind": {"type": "string",
@@ -178,6 +184,21 @@ SCHEMAS = {
                      "sample_archive_password": dict(S, minLength=1, maxLength=128)}),
     "Sample": obj({"sha256": S, "size": I, "agent_id": NULL_S, "task_id": NULL_S,
                    "path": NULL_S, "received_at": I}),
+    "Case": obj({"id": dict(S, description="16 hex digits"), "rule": NULL_S, "path": NULL_S,
+                 "sha256": NULL_S, "first_seen": I, "last_seen": I,
+                 "hits": dict(I, description="occurrences counted (not suppressed)"),
+                 "suppressed": dict(I, description="occurrences a baseline suppressed"),
+                 "hosts": I, "centers": I,
+                 "baseline": dict(obj({"action": BASELINE_ACTION, "reason": NULL_S,
+                                       "by": NULL_S, "at": I}), nullable=True),
+                 "host_list": {"type": "array", "description": "GET of one case only",
+                               "items": obj({"center": S, "agent_id": S,
+                                             "hostname": NULL_S, "first_seen": I,
+                                             "last_seen": I})}}),
+    "CollectorEvent": obj({"center": S, "agent_id": S, "seq": I, "time": I,
+                           "received_at": I, "type": S, "level": NULL_S,
+                           "orig_level": NULL_S, "task_id": NULL_S, "hostname": NULL_S,
+                           "data": OBJ, "case_id": NULL_S, "suppressed": B}),
     "ForwardTarget": obj(dict(FORWARD_SPEC, **{
         "state": {"type": "string", "enum": ["idle", "connecting", "up", "backoff"]},
         "source": {"type": "string", "enum": ["api", "config"]},
@@ -217,7 +238,8 @@ doc = {
     },
     "servers": [{"url": "https://localhost:8443"}],
     "tags": [{"name": n} for n in ("auth", "users", "keys", "center", "agents", "tokens",
-                                   "tasks", "rules", "events", "forward", "audit")],
+                                   "tasks", "rules", "events", "forward", "audit",
+                                   "collector", "master")],
     "components": {
         "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
@@ -401,7 +423,9 @@ op("revokeKey", "DELETE", "/api/v1/keys/{id}", "keys",
 # --- center, agents, enrollment (src/center/admin.c) ----------------------
 op("health", "GET", "/api/v1/health", "center", "Status, version, uptime, FQDN, key process",
    "public", obj({"status": dict(S, enum=["ok"]), "version": S, "uptime": I, "fqdn": S,
-                  "key_process": B}))
+                  "key_process": B,
+                  "role": dict(S, enum=["center", "collector", "master"],
+                               description="[center] role")}))
 op("getVersion", "GET", "/api/v1/version", "center",
    "Version, library versions, database schema version", "readonly",
    obj({"version": S,
@@ -639,6 +663,107 @@ op("testForwardTarget", "POST", "/api/v1/forward/{name}/test", "forward",
    "Send one test message through the target", "operator",
    obj({"name": S, "sent": B, "message": S}), errors=["500", "502"],
    desc="502 not_connected with the last error when the target is not connected.")
+
+# --- analysis collector (src/center/collector.c) ---------------------------
+COLL_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+              "at most this many")
+op("listCollectorCenters", "GET", "/api/v1/collector/centers", "collector",
+   "The centers that feed this collector", "readonly",
+   obj({"centers": {"type": "array", "items": obj({
+       "name": dict(S, description="CN of the center's certificate"), "first_seen": I,
+       "last_seen": I, "events": I, "addr": NULL_S, "agents": I, "connected": B})}}),
+   errors=["500"])
+op("listCollectorAgents", "GET", "/api/v1/collector/agents", "collector",
+   "The centers' agents (asset inventory)", "readonly",
+   obj({"agents": {"type": "array", "items": obj({
+       "center": S, "agent_id": S, "hostname": NULL_S, "updated_at": I,
+       "agent": dict(OBJ, description="the agent as its center lists it")})}}),
+   query=[("center", S, "agents of this center"), COLL_LIMIT], errors=["500"])
+op("listCases", "GET", "/api/v1/collector/cases", "collector",
+   "Findings grouped into cases, latest first", "readonly",
+   listof("cases", "Case"),
+   query=[("baseline", {"type": "string", "enum": ["yes", "no"]},
+           "only cases with (yes) or without (no) a baseline"), COLL_LIMIT],
+   errors=["500"],
+   desc="A case is the findings of one rule on one normalised path (or, without a "
+   "rule, of one SHA-256) across every host and center; see docs/collector.md.")
+op("getCase", "GET", "/api/v1/collector/cases/{id}", "collector",
+   "One case with its hosts", "readonly", ref("Case"))
+op("setBaseline", "PUT", "/api/v1/collector/cases/{id}/baseline", "collector",
+   "Baseline a case: its new occurrences are suppressed or lowered", "analyst",
+   ref("Case"),
+   body=obj({"action": BASELINE_ACTION,
+             "reason": dict(NULL_S, maxLength=1024)}, ["action"], closed=True),
+   desc="suppress: new occurrences are stored, marked suppressed and not counted; "
+   "lower: they are counted with level info. Audited with the case before.")
+op("deleteBaseline", "DELETE", "/api/v1/collector/cases/{id}/baseline", "collector",
+   "Remove a case's baseline", "analyst", ref("Case"))
+op("listCollectorSamples", "GET", "/api/v1/collector/samples", "collector",
+   "Sample contents, each SHA-256 once, with where they were seen", "readonly",
+   obj({"samples": {"type": "array", "items": obj({
+       "sha256": S, "size": I,
+       "stored": dict(B, description="the content is here (GET "
+                      "/api/v1/samples/{sha256}/download)"),
+       "seen": {"type": "array", "items": obj({"center": S, "agent_id": S,
+                                               "path": NULL_S, "received_at": I})}})}}),
+   query=[("sha256", S, "this sample only"), COLL_LIMIT], errors=["500"])
+op("searchCollector", "GET", "/api/v1/collector/search", "collector",
+   "Every center's events, newest first", "readonly",
+   listof("events", "CollectorEvent"),
+   query=[("q", dict(S, maxLength=256), "substring of the data, host name or agent id"),
+          ("center", S, "events of this center"), ("agent", S, "of this agent"),
+          ("type", S, "of this type"), ("case", S, "of this case"),
+          ("suppressed", {"type": "string", "enum": ["no", "yes", "all"], "default": "no"},
+           "suppressed occurrences: left out (no), only (yes) or too (all)"),
+          COLL_LIMIT],
+   errors=["500"])
+
+# --- master (src/center/master.c) ------------------------------------------
+MASTER_RUN = obj({"center": S, "task_id": NULL_S,
+                  "runs": dict(OBJ, description="runs counted by state"),
+                  "total": I, "finished": I, "agents": I, "error": S})
+op("listMasterCenters", "GET", "/api/v1/master/centers", "master",
+   "The managed centers with health, version and agent counts", "readonly",
+   obj({"centers": {"type": "array", "items": obj({
+       "name": S, "url": S, "fqdn": S, "reachable": B,
+       "status": {"type": "string", "enum": ["ok", "error"]},
+       "version": S, "protocol": S, "uptime": I,
+       "agents": obj({"total": I, "online": I}),
+       "error": dict(S, description="why the center cannot be managed: "
+                     "unreachable, or incompatible (both versions named)")})}}),
+   errors=["404", "500"], desc="404 not_master on a vigild that is not a master.")
+op("listMasterAgents", "GET", "/api/v1/master/agents", "master",
+   "Every center's agents, each with its center", "readonly",
+   obj({"agents": {"type": "array", "items": OBJ},
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+   errors=["404", "500"])
+op("listMasterFindings", "GET", "/api/v1/master/findings", "master",
+   "Each center's newest 100 findings, each with its center", "readonly",
+   obj({"findings": {"type": "array", "items": obj({
+       "center": S, "agent_id": S, "seq": I, "time": I, "received_at": I,
+       "level": NULL_S, "data": OBJ, "hostname": NULL_S})},
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+   errors=["404", "500"])
+op("listMasterTasks", "GET", "/api/v1/master/tasks", "master",
+   "Each center's newest 100 tasks, each with its center", "readonly",
+   obj({"tasks": {"type": "array", "items": obj({
+       "center": S, "id": S, "kind": S, "created_at": I, "created_by": NULL_S,
+       "total": I, "finished": I})},
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+   errors=["404", "500"])
+op("pushMasterTask", "POST", "/api/v1/master/tasks", "master",
+   "Create a task on chosen centers", "operator",
+   obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}), status="201",
+   body=obj({"centers": {"type": "array", "items": S, "nullable": True,
+                         "description": "names from [master] centers; default all"},
+             "task": dict(OBJ, description="a task spec as for POST /api/v1/tasks")},
+            ["task"], closed=True),
+   errors=["404", "502"],
+   desc="502 when no center created the task (each center's error is in the body).")
+op("getMasterTask", "GET", "/api/v1/master/tasks/{id}", "master",
+   "A master task's progress on each center", "readonly",
+   obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}),
+   errors=["404", "500"])
 
 # --- audit log (src/center/audit.c) ----------------------------------------
 listop("listAudit", "/api/v1/audit", "audit", "The audit log of changes, newest first",

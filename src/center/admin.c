@@ -872,10 +872,13 @@ adm_health(struct http_req *r)
 
 	http_reply_json(
 	    r, 200,
-	    json_pack("{s:s, s:s, s:I, s:s, s:b}", "status", "ok", "version",
-	              VIGIL_VERSION, "uptime",
+	    json_pack("{s:s, s:s, s:I, s:s, s:b, s:s}", "status", "ok",
+	              "version", VIGIL_VERSION, "uptime",
 	              (json_int_t)((long long)time(NULL) - c->started), "fqdn",
-	              c->conf.fqdn, "key_process", c->keyfd != -1));
+	              c->conf.fqdn, "key_process", c->keyfd != -1, "role",
+	              c->conf.role == CENTER_ROLE_COLLECTOR ? "collector"
+	              : c->conf.role == CENTER_ROLE_MASTER  ? "master"
+	                                                    : "center"));
 }
 
 static void

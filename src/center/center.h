@@ -69,7 +69,17 @@ struct center_conf {
 	long long sl_tcp_port;
 	long long sl_max_message;
 	/* [forward] */
-	char *fwd_targets;            /* file of forwarding targets, or NULL */
+	char *fwd_targets; /* file of forwarding targets, or NULL */
+	/* [center] role, [collector] (docs/collector.md) */
+	int role; /* enum center_role */
+	char *coll_listen;
+	long long coll_port;
+	char *coll_cert, *coll_key;
+	/* [manage] (a center's port for its master), [master] */
+	int mg_enable;
+	char *mg_listen;
+	long long mg_port;
+	char *ms_cert, *ms_key, *ms_centers;
 	long long login_rate;         /* login attempts per source per minute */
 	long long login_max_failures; /* consecutive failures before lockout */
 	long long lockout;            /* seconds an account stays locked */
@@ -96,6 +106,16 @@ struct center_conf {
 	long long intel_cache_ttl;  /* seconds a reputation answer is kept */
 	long long intel_cache_size; /* answers kept, at most */
 };
+
+enum center_role {
+	CENTER_ROLE_CENTER,
+	CENTER_ROLE_COLLECTOR,
+	CENTER_ROLE_MASTER
+};
+
+/* The management protocol between a master and its centers (manage.c,
+ * master.c): MAJOR.MINOR; a master manages only centers of its major. */
+#define VIGIL_MANAGE_PROTOCOL "1.0"
 
 /* Paths derived from pki_dir. */
 enum clone_policy { CLONE_LIMIT, CLONE_TOKEN, CLONE_ALLOW };
@@ -138,9 +158,14 @@ struct center {
 	struct ingest *ingest;        /* event batch writer thread */
 	struct intel *intel;          /* intel.c: vigil-inteld threads */
 	int sl_udp_port, sl_tcp_port; /* bound syslog listener ports */
-	long long stopping;           /* when the stop began */
-	long long replied_changes;    /* store_changes() after the last
-	                                 admin change was answered */
+	struct collector *coll;       /* collector.c, role collector only */
+	int coll_port;                /* its bound port */
+	SSL_CTX *mg_ctx;              /* manage.c: the master's port */
+	struct http_server *mg;
+	int mg_port;
+	long long stopping;        /* when the stop began */
+	long long replied_changes; /* store_changes() after the last
+	                              admin change was answered */
 	long long started;
 };
 
@@ -407,6 +432,23 @@ void forward_kick(struct center *c);
  * "center" and forwards it like any other event: the hook for the audit
  * log. 0 or -1. */
 int forward_audit(struct center *c, json_t *entry);
+
+/* collector.c: the analysis collector's feed listener (7443) and its
+ * admin routes (cases, baselines, search). */
+extern const struct http_route collector_admin_routes[];
+int collector_start(struct center *c, struct buf *err);
+void collector_stop(struct center *c);
+/* -n: the listener's certificate and key; the number of errors. */
+int collector_check(const struct center_conf *cf, const char *ca_crt);
+
+/* manage.c: a center's management port for its master (5443). */
+int manage_start(struct center *c, struct buf *err);
+void manage_stop(struct center *c);
+/* MAJOR of a "MAJOR.MINOR" protocol version, -1 when it is none. */
+int manage_proto_major(const char *v);
+/* master.c: role master, its admin routes. */
+extern const struct http_route master_admin_routes[];
+int master_check(const struct center_conf *cf);
 
 /* stream.c: live updates on the admin API (GET /api/v1/stream). */
 extern const struct http_route stream_admin_routes[];

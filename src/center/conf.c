@@ -157,6 +157,36 @@ const struct cfg_key center_conf_keys[] = {
     {"forward", "targets", CFG_STR, NULL, 0, 0, OFF(fwd_targets), 0, NULL,
      "file of SIEM forwarding targets, one [name] section each (see "
      "docs/forwarding.md)"},
+    {"center", "role", CFG_ENUM, "center", 0, 0, OFF(role), 0,
+     "center|collector|master",
+     "collector: also run the analysis collector, which centers forward "
+     "to over [collector] port (docs/collector.md); master: also steer "
+     "the centers of [master] centers (docs/master.md)"},
+    {"manage", "enable", CFG_BOOL, "no", 0, 0, OFF(mg_enable), 0, NULL,
+     "listen for the master on [manage] port (mutual TLS, role master "
+     "only)"},
+    {"manage", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(mg_listen), 0, NULL,
+     "address of the management port"},
+    {"manage", "port", CFG_INT, "5443", 0, 65535, OFF(mg_port), 0, NULL,
+     "the management port (0 = any free port)"},
+    {"master", "cert_file", CFG_STR, NULL, 0, 0, OFF(ms_cert), 0, NULL,
+     "role master: the master's certificate, of role master (vigilctl pki "
+     "issue --role master)"},
+    {"master", "key_file", CFG_STR, NULL, 0, 0, OFF(ms_key), 0, NULL,
+     "its private key"},
+    {"master", "centers", CFG_STR, NULL, 0, 0, OFF(ms_centers), 0, NULL,
+     "role master: the centers it manages, NAME=https://HOST:PORT (their "
+     "[manage] port), comma-separated"},
+    {"collector", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(coll_listen), 0, NULL,
+     "address of the collector feed (role collector)"},
+    {"collector", "port", CFG_INT, "7443", 0, 65535, OFF(coll_port), 0, NULL,
+     "port of the collector feed, mutual TLS, centers only (0 = any free "
+     "port)"},
+    {"collector", "cert_file", CFG_STR, NULL, 0, 0, OFF(coll_cert), 0, NULL,
+     "the collector's certificate, of role collector (vigilctl pki issue "
+     "--role collector); required with role collector"},
+    {"collector", "key_file", CFG_STR, NULL, 0, 0, OFF(coll_key), 0, NULL,
+     "its private key"},
     {"admin", "login_rate", CFG_INT, "10", 1, 100000, OFF(login_rate), 0, NULL,
      "login attempts per source address per minute (429 beyond)"},
     {"admin", "login_max_failures", CFG_INT, "5", 1, 1000,
@@ -309,7 +339,7 @@ done:
  * vigild. Returns 0 and fills *pid and the ports it bound, else -1.
  */
 static int
-running_center(const struct center_paths *p, long *pid, long long ports[3])
+running_center(const struct center_paths *p, long *pid, long long ports[5])
 {
 	char exe[PATH_MAX], link[64];
 	const char *base;
@@ -323,6 +353,8 @@ running_center(const struct center_paths *p, long *pid, long long ports[3])
 	ports[0] = json_integer_value(json_object_get(j, "gateway"));
 	ports[1] = json_integer_value(json_object_get(j, "admin"));
 	ports[2] = json_integer_value(json_object_get(j, "syslog_tcp"));
+	ports[3] = json_integer_value(json_object_get(j, "collector"));
+	ports[4] = json_integer_value(json_object_get(j, "manage"));
 	json_decref(j);
 	if (*pid <= 1 || *pid == (long)getpid())
 		return -1;
@@ -347,7 +379,7 @@ check_bind(const struct center_paths *p, const char *host, long long port,
            int slot, const char *what, int check_only)
 {
 	struct addrinfo hints, *res = NULL;
-	long long held[3];
+	long long held[5];
 	char serv[16];
 	long pid;
 	int fd = -1, rc = -1, one = 1, gai, e;
@@ -537,12 +569,23 @@ out:
 	}
 	if (c->adm_console != NULL && console_check(c->adm_console))
 		nerr++;
+	if (c->role == CENTER_ROLE_COLLECTOR)
+		nerr += collector_check(c, p->ca_crt);
+	if (c->role == CENTER_ROLE_MASTER)
+		nerr += master_check(c);
 	if (check_bind(p, c->gw_listen, c->gw_port, 0, "gateway", check_only))
 		nerr++;
 	if (check_bind(p, c->adm_listen, c->adm_port, 1, "admin", check_only))
 		nerr++;
 	if (c->sl_enable && check_bind(p, c->sl_listen, c->sl_tcp_port, 2,
 	                               "syslog", check_only))
+		nerr++;
+	if (c->role == CENTER_ROLE_COLLECTOR &&
+	    check_bind(p, c->coll_listen, c->coll_port, 3, "collector",
+	               check_only))
+		nerr++;
+	if (c->mg_enable &&
+	    check_bind(p, c->mg_listen, c->mg_port, 4, "manage", check_only))
 		nerr++;
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(chain, X509_free);

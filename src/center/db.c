@@ -268,6 +268,89 @@ static const char migration_events_rowid[] =
     "IDENTITY;"
     "CREATE UNIQUE INDEX events_rowid ON events (rowid);";
 
+/* The analysis collector (collector.c, [center] role = collector): the
+ * centers that feed it, their events keyed by (center, agent, seq) so a
+ * batch sent again is stored once, their agents (asset inventory), and
+ * findings grouped into cases (id: the first 16 hex digits of the
+ * SHA-256 of the case key) with the hosts seen in each, and where each
+ * sample was seen (its content goes, once, to samples). Empty on a
+ * center. */
+static const char migration_collector[] =
+    "CREATE TABLE coll_centers ("
+    " name TEXT PRIMARY KEY,"
+    " first_seen BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " events BIGINT NOT NULL,"
+    " addr TEXT);"
+    "CREATE TABLE coll_events ("
+    " center TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " time BIGINT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " level TEXT,"
+    " orig_level TEXT,"
+    " task_id TEXT,"
+    " hostname TEXT,"
+    " data TEXT NOT NULL,"
+    " case_id TEXT,"
+    " suppressed BIGINT NOT NULL,"
+    " PRIMARY KEY (center, agent_id, seq));"
+    "CREATE INDEX coll_events_received ON coll_events (received_at);"
+    "CREATE INDEX coll_events_case ON coll_events (case_id) WHERE case_id "
+    "IS NOT NULL;"
+    "CREATE TABLE coll_agents ("
+    " center TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL,"
+    " hostname TEXT,"
+    " data TEXT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (center, agent_id));"
+    "CREATE TABLE coll_cases ("
+    " id TEXT PRIMARY KEY,"
+    " case_key TEXT NOT NULL UNIQUE,"
+    " rule TEXT,"
+    " path TEXT,"
+    " sha256 TEXT,"
+    " first_seen BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " hits BIGINT NOT NULL,"
+    " suppressed BIGINT NOT NULL,"
+    " baseline TEXT,"
+    " baseline_reason TEXT,"
+    " baseline_by TEXT,"
+    " baseline_at BIGINT);"
+    "CREATE INDEX coll_cases_last ON coll_cases (last_seen);"
+    "CREATE TABLE coll_case_hosts ("
+    " case_id TEXT NOT NULL,"
+    " center TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL,"
+    " hostname TEXT,"
+    " first_seen BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " PRIMARY KEY (case_id, center, agent_id));"
+    "CREATE TABLE coll_samples ("
+    " sha256 TEXT NOT NULL,"
+    " center TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL,"
+    " task_id TEXT,"
+    " path TEXT,"
+    " size BIGINT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " PRIMARY KEY (sha256, center, agent_id));";
+
+/* The master (master.c): which task of which center a master task is. */
+static const char migration_master[] = "CREATE TABLE master_tasks ("
+                                       " id TEXT NOT NULL,"
+                                       " center TEXT NOT NULL,"
+                                       " task_id TEXT,"
+                                       " created_at BIGINT NOT NULL,"
+                                       " created_by TEXT NOT NULL,"
+                                       " spec TEXT NOT NULL,"
+                                       " error TEXT,"
+                                       " PRIMARY KEY (id, center));";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -278,7 +361,9 @@ const char *const center_migrations[] = {migration_1,
                                          migration_agents_last_seen,
                                          migration_findings_level,
                                          migration_intel,
-                                         migration_events_rowid};
+                                         migration_events_rowid,
+                                         migration_collector,
+                                         migration_master};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

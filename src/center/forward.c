@@ -45,16 +45,19 @@
 #include <event2/dns.h>
 #include <ini.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "center.h"
 #include "forward.h"
 #include "events.h"
 #include "metrics.h"
+#include "collproto.h"
+#include "pki.h"
 #include "schema.h"
 #include "syslogfmt.h"
 #include "tls.h"
 
-const char *const transports[] = {"udp", "tcp", "tls"};
+const char *const transports[] = {"udp", "tcp", "tls", "collector"};
 
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
@@ -170,6 +173,182 @@ send_udp(struct fwd_target *t, const struct buf *m)
 	return 0;
 }
 
+/* Appends one frame holding j (stolen) to out; -1 when out is full. */
+static int
+coll_put(struct buf *out, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int rc = -1;
+
+	if (s != NULL)
+		rc = syslogfmt_frame(SYSLOGFMT_OCTET, (const uint8_t *)s,
+		                     strlen(s), out);
+	free(s);
+	json_decref(j);
+	return rc;
+}
+
+/* An event for the collector (src/proto/collproto.h). */
+static int
+coll_frame(struct buf *out, long long id, const struct syslogfmt_event *e)
+{
+	json_t *d = e->data ? json_loads(e->data, 0, NULL) : NULL;
+
+	return coll_put(out,
+	                json_pack("{s:s, s:I, s:s, s:I, s:I, s:s, s:s?, s:s?, "
+	                          "s:s?, s:o}",
+	                          "kind", "event", "id", (json_int_t)id,
+	                          "agent_id", e->agent_id ? e->agent_id : "",
+	                          "seq", (json_int_t)e->seq, "time",
+	                          (json_int_t)e->time, "type", e->type, "level",
+	                          e->level, "task_id", e->task_id, "hostname",
+	                          e->hostname, "data", d ? d : json_object()));
+}
+
+static int
+coll_commit(struct buf *out, long long upto)
+{
+	return coll_put(out, json_pack("{s:s, s:I}", "kind", "commit", "upto",
+	                               (json_int_t)upto));
+}
+
+/*
+ * The collector's asset inventory: the agents seen since t->agents_at
+ * (all of them on a new connection), one "agent" frame each, queued
+ * before the next batch. Best effort: an agent is sent again with its
+ * next check-in, so nothing here moves a cursor.
+ */
+static void
+coll_agents(struct fwd_target *t)
+{
+	struct fwd *f = t->c->fwd;
+	struct store_rows *r;
+	long long upto = t->agents_at;
+
+	r = store_query(t->c->store,
+	                "SELECT " AGENT_COLUMNS ", COALESCE(last_seen, "
+	                "enrolled_at, 0) FROM agents WHERE COALESCE(last_seen, "
+	                "enrolled_at, 0) > ? ORDER BY id",
+	                S_INT(t->agents_at));
+	if (r == NULL)
+		return;
+	buf_reset(&f->out);
+	while (store_next(r) == 1) {
+		json_t *a = db_agent_json(r);
+
+		if (store_int(r, 18) > upto)
+			upto = store_int(r, 18);
+		if (coll_put(&f->out,
+		             json_pack("{s:s, s:o}", "kind", "agent", "agent",
+		                       a ? a : json_object())) == -1)
+			break;
+	}
+	store_done(r);
+	if (f->out.len > 0)
+		bufferevent_write(t->bev, f->out.data, f->out.len);
+	t->agents_at = upto;
+}
+
+/*
+ * Samples (docs/collector.md): each connection offers every sample the
+ * center holds, 200 per second in (received_at, sha256) order; the
+ * collector asks ("want HEX") for the content it lacks, which is sent
+ * in chunks. Nothing moves a cursor: a connection that breaks offers
+ * everything again, and the collector keeps each content once.
+ */
+static void
+coll_offer(struct fwd_target *t)
+{
+	struct fwd *f = t->c->fwd;
+	struct store_rows *r;
+
+	r = store_query(t->c->store,
+	                "SELECT sha256, size, agent_id, task_id, path, "
+	                "received_at FROM samples WHERE received_at > ? OR "
+	                "(received_at = ? AND sha256 > ?) ORDER BY "
+	                "received_at, sha256 LIMIT 200",
+	                S_INT(t->smp_at), S_INT(t->smp_at), S_TEXT(t->smp_sha));
+	if (r == NULL)
+		return;
+	buf_reset(&f->out);
+	while (store_next(r) == 1) {
+		if (coll_put(&f->out,
+		             json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:I}",
+		                       "kind", "sample", "sha256",
+		                       store_text(r, 0), "size",
+		                       (json_int_t)store_int(r, 1), "agent_id",
+		                       store_text(r, 2), "task_id",
+		                       store_text(r, 3), "path",
+		                       store_text(r, 4), "received_at",
+		                       (json_int_t)store_int(r, 5))) == -1)
+			break;
+		t->smp_at = store_int(r, 5);
+		snprintf(t->smp_sha, sizeof(t->smp_sha), "%s",
+		         store_text(r, 0));
+	}
+	store_done(r);
+	if (f->out.len > 0)
+		bufferevent_write(t->bev, f->out.data, f->out.len);
+}
+
+/* "want HEX": the content of that sample, in chunks. */
+static void
+coll_send_sample(struct fwd_target *t, const char *sha)
+{
+	struct fwd *f = t->c->fwd;
+	struct store_rows *r;
+	char file[4200];
+	uint8_t *raw = NULL;
+	char *b64 = NULL;
+	long long off = 0;
+	FILE *fp = NULL;
+	int known = 0;
+
+	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+		return;
+	r = store_query(t->c->store, "SELECT 1 FROM samples WHERE sha256 = ?",
+	                S_TEXT(sha));
+	known = r != NULL && store_next(r) == 1;
+	store_done(r);
+	snprintf(file, sizeof(file), "%s/samples/%.2s/%s", t->c->conf.data_dir,
+	         sha, sha);
+	if (!known || (fp = fopen(file, "rb")) == NULL) {
+		log_warnx("forward: %s: the collector asked for sample %s, "
+		          "which is not here",
+		          t->name, sha);
+		return;
+	}
+	raw = malloc(COLL_CHUNK_MAX);
+	b64 = malloc(COLL_CHUNK_MAX / 3 * 4 + 1);
+	if (raw == NULL || b64 == NULL)
+		goto out;
+	for (;;) {
+		size_t n = fread(raw, 1, COLL_CHUNK_MAX, fp);
+		int end = n < COLL_CHUNK_MAX;
+
+		if (n < COLL_CHUNK_MAX && ferror(fp)) {
+			log_warn("forward: %s: %s", t->name, file);
+			break;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)n);
+		buf_reset(&f->out);
+		if (coll_put(&f->out, json_pack("{s:s, s:s, s:I, s:s, s:b}",
+		                                "kind", "chunk", "sha256", sha,
+		                                "offset", (json_int_t)off,
+		                                "data", b64, "end", end)) ==
+		        -1 ||
+		    bufferevent_write(t->bev, f->out.data, f->out.len) == -1)
+			break;
+		off += (long long)n;
+		if (end)
+			break;
+	}
+out:
+	free(raw);
+	free(b64);
+	fclose(fp);
+}
+
 /*
  * Reads the next batch after sent_upto and queues what the filters let
  * through. Returns the number of rows read (0: nothing new), -1 on a store
@@ -210,6 +389,12 @@ fill_batch(struct fwd_target *t)
 			e.hostname = e.agent_id + 7;
 		if (e.type == NULL || !wanted(t, e.type, e.level))
 			goto next;
+		if (t->transport == FWD_COLLECTOR) {
+			if (coll_frame(&f->out, id, &e) == -1)
+				break;
+			queued++;
+			goto next;
+		}
 		buf_reset(&f->msg);
 		if (syslogfmt_format(&t->fmt, &e, &f->msg) == -1) {
 			count(t, "vigil_forward_dropped_total", 1, &t->dropped);
@@ -235,9 +420,21 @@ fill_batch(struct fwd_target *t)
 		save_cursor(t, last);
 		return rows;
 	}
+	/* The collector acknowledges each batch, filtered rows included:
+	 * its "ack" moves the cursor. */
+	if (t->transport == FWD_COLLECTOR && rows > 0 &&
+	    coll_commit(&f->out, last) == -1)
+		return -1;
 	if (f->out.len > 0 &&
 	    bufferevent_write(t->bev, f->out.data, f->out.len) == -1)
 		return -1;
+	if (t->transport == FWD_COLLECTOR && rows > 0) {
+		/* Waiting for the ack: a collector that stops answering is
+		 * a stalled connection like one that stops reading. */
+		struct timeval stall = {FWD_STALL, 0};
+
+		bufferevent_set_timeouts(t->bev, &stall, &stall);
+	}
 	t->sent_upto = last;
 	count(t, "vigil_forward_sent_total", queued, &t->sent);
 	return rows;
@@ -260,7 +457,12 @@ target_pump(struct fwd_target *t)
 
 	if (t->state != ST_UP || (t->transport == FWD_UDP && t->udp_fd == -1))
 		return;
-	if (t->transport != FWD_UDP) {
+	if (t->transport == FWD_COLLECTOR) {
+		/* One batch at a time, until the collector acknowledges
+		 * it (read_cb saves the cursor then). */
+		if (t->bev == NULL || t->sent_upto > t->cursor)
+			return;
+	} else if (t->transport != FWD_UDP) {
 		if (t->bev == NULL)
 			return;
 		/* Still draining the previous batch: the write callback
@@ -277,6 +479,8 @@ target_pump(struct fwd_target *t)
 		}
 		if (n == 0)
 			break;
+		if (t->transport == FWD_COLLECTOR)
+			break; /* the ack comes back to read_cb */
 		if (t->transport != FWD_UDP) {
 			/* Nothing queued (all filtered out): save and go
 			 * on; else wait for the drain. */
@@ -348,10 +552,52 @@ backoff(struct fwd_target *t)
 	evtimer_add(t->ev_retry, &tv);
 }
 
+/* The collector's answers: "ack ROWID" for a stored batch, "error
+ * MESSAGE" before it closes. */
+static void
+coll_read(struct fwd_target *t, struct evbuffer *in)
+{
+	char *line;
+	size_t n;
+
+	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF)) != NULL) {
+		char *end;
+		long long upto;
+
+		if (strncmp(line, "ack ", 4) == 0) {
+			errno = 0;
+			upto = strtoll(line + 4, &end, 10);
+			if (errno == 0 && *end == '\0' && upto > t->cursor &&
+			    upto <= t->sent_upto) {
+				struct timeval stall = {FWD_STALL, 0};
+
+				save_cursor(t, upto);
+				t->backoff = 0;
+				bufferevent_set_timeouts(t->bev, NULL, &stall);
+				pump_later(t);
+			}
+		} else if (strncmp(line, "want ", 5) == 0) {
+			coll_send_sample(t, line + 5);
+		} else if (strncmp(line, "error ", 6) == 0) {
+			set_error(t, "%s:%d: the collector refused: %.400s",
+			          t->host, t->port, line + 6);
+			t->refused = 1; /* its close is no news */
+		}
+		free(line);
+	}
+	if (evbuffer_get_length(in) > 4096) /* not a collector */
+		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
+	struct fwd_target *t = arg;
+
+	if (t->transport == FWD_COLLECTOR) {
+		coll_read(t, bufferevent_get_input(bev));
+		return;
+	}
 	/* Receivers do not talk; whatever comes is discarded. */
 	evbuffer_drain(bufferevent_get_input(bev),
 	               evbuffer_get_length(bufferevent_get_input(bev)));
@@ -375,14 +621,42 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_KEEPALIVE,
 		           &one, sizeof(one));
+		if (t->transport == FWD_COLLECTOR) {
+			SSL *s = bufferevent_openssl_get_ssl(bev);
+			struct buf why;
+
+			buf_init(&why, 512);
+			if (pki_role_allowed(
+			        s ? SSL_get0_peer_certificate(s) : NULL,
+			        PKI_ROLE_BIT(PKI_ROLE_COLLECTOR),
+			        "a center's collector feed", &why) == -1) {
+				set_error(t, "%s:%d: not a collector: %s",
+				          t->host, t->port, buf_cstr(&why));
+				buf_free(&why);
+				backoff(t);
+				return;
+			}
+			buf_free(&why);
+		}
 		t->state = ST_UP;
-		t->backoff = 0;
+		/* A collector that refused the last connection (a batch it
+		 * could not store) is retried with growing backoff. */
+		if (!t->refused)
+			t->backoff = 0;
+		t->refused = 0;
 		t->connected_at = (long long)time(NULL);
 		t->last_error[0] = '\0';
 		labels(t, l, sizeof(l));
 		metrics_set("vigil_forward_connected", l, 1);
 		log_info("forward: %s: connected to %s:%d (%s)", t->name,
 		         t->host, t->port, transports[t->transport]);
+		if (t->transport == FWD_COLLECTOR) {
+			t->agents_at = -1; /* a new connection: all */
+			t->smp_at = -1;
+			t->smp_sha[0] = '\0';
+			coll_agents(t);
+			coll_offer(t);
+		}
 		target_pump(t);
 		return;
 	}
@@ -392,7 +666,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		SSL *ssl = bufferevent_openssl_get_ssl(bev);
 		long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 
-		if (vr != X509_V_OK)
+		if (t->refused)
+			; /* the reason was the collector's error line */
+		else if (vr != X509_V_OK)
 			set_error(t,
 			          "%s:%d: the receiver's certificate does "
 			          "not verify against %s: %s",
@@ -467,7 +743,7 @@ connect_stream(struct fwd_target *t)
 		bufferevent_free(t->bev);
 		t->bev = NULL;
 	}
-	if (t->transport == FWD_TLS) {
+	if (t->transport == FWD_TLS || t->transport == FWD_COLLECTOR) {
 		if ((ssl = SSL_new(t->ctx)) == NULL)
 			goto fail;
 		/* RFC 5425 5.2: the receiver's certificate must name the
@@ -752,10 +1028,17 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (i = 0; i < f->n; i++) {
-		if (f->t[i]->state == ST_UP)
-			target_pump(f->t[i]);
+		struct fwd_target *t = f->t[i];
+
+		if (t->state == ST_UP && t->transport == FWD_COLLECTOR &&
+		    t->bev != NULL) {
+			coll_agents(t); /* agents checked in since */
+			coll_offer(t);  /* samples not offered yet */
+		}
+		if (t->state == ST_UP)
+			target_pump(t);
 		else
-			update_lag(f->t[i]); /* grows while it is down */
+			update_lag(t); /* grows while it is down */
 	}
 }
 

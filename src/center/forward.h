@@ -22,7 +22,10 @@
 #define FWD_MAXTYPES 16
 #define FWD_STALL    60 /* seconds without write progress */
 
-enum { FWD_UDP, FWD_TCP, FWD_TLS };
+/* FWD_COLLECTOR: the analysis collector (docs/collector.md): TLS with the
+ * center's role certificate, JSON frames, and the cursor saved when the
+ * collector acknowledges a batch (not when it is written). */
+enum { FWD_UDP, FWD_TCP, FWD_TLS, FWD_COLLECTOR, FWD_NTRANSPORTS };
 extern const char *const transports[];
 
 enum { ST_IDLE, ST_CONNECTING, ST_UP, ST_BACKOFF };
@@ -52,8 +55,12 @@ struct fwd_target {
 	long long connected_at;
 	struct evdns_getaddrinfo_request *dns_req; /* resolving */
 	struct evutil_addrinfo *addrs, *ai;        /* resolved; being tried */
-	int from_config; /* defined in [forward] targets, not the API */
-	int seen;        /* forward_reload(): still in the store */
+	int from_config;     /* defined in [forward] targets, not the API */
+	int seen;            /* forward_reload(): still in the store */
+	long long agents_at; /* collector: agents sent up to this last_seen */
+	int refused;         /* collector: this connection was refused */
+	long long smp_at;    /* collector: samples offered up to this */
+	char smp_sha[65];    /* (received_at, sha256) on this connection */
 };
 
 struct fwd {

@@ -195,6 +195,14 @@ forward_test(struct http_req *r, struct fwd_target *t)
 	e.type = "test";
 	e.level = "notice";
 	e.data = data;
+	if (t->transport == FWD_COLLECTOR) {
+		http_reply_error(r, 400, "not_syslog",
+		                 "%s is a collector target: its state, lag and "
+		                 "last error show whether the collector takes "
+		                 "the events (no syslog test message)",
+		                 t->name);
+		return;
+	}
 	if (t->state != ST_UP) {
 		http_reply_error(
 		    r, 502, "not_connected", "%s is not connected to %s:%d: %s",

@@ -88,6 +88,34 @@ key_foreign(const char *pki_dir, const char *key, struct buf *err)
 	return rc;
 }
 
+/* 0 when the certificate in file carries role; else -1 with why. */
+static int
+cert_role_is(const char *file, int role, struct buf *err)
+{
+	struct buf e;
+	X509 *x;
+	int rc = -1;
+
+	buf_init(&e, 1024);
+	if ((x = tls_load_cert(file, &e)) == NULL)
+		buf_printf(err, "cert_file: %s", buf_cstr(&e));
+	else if (pki_cert_role(x) != role)
+		buf_printf(err,
+		           "cert_file: %s has role %s; the collector accepts "
+		           "only a certificate of role %s (vigilctl pki issue "
+		           "--role %s)",
+		           file,
+		           pki_role_name(pki_cert_role(x))
+		               ? pki_role_name(pki_cert_role(x))
+		               : "none",
+		           pki_role_name(role), pki_role_name(role));
+	else
+		rc = 0;
+	X509_free(x);
+	buf_free(&e);
+	return rc;
+}
+
 /* Fills t from a JSON spec (API body or DB row turned into JSON); with
  * pki_dir, a client key of the CA or the server is refused. */
 int
@@ -117,10 +145,11 @@ target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->transport = FWD_UDP;
 	if (tr != NULL) {
-		for (k = 0; k < 3 && strcmp(tr, transports[k]) != 0; k++)
+		for (k = 0;
+		     k < FWD_NTRANSPORTS && strcmp(tr, transports[k]) != 0; k++)
 			;
-		if (k == 3) {
-			buf_puts(err, "transport: udp, tcp or tls");
+		if (k == FWD_NTRANSPORTS) {
+			buf_puts(err, "transport: udp, tcp, tls or collector");
 			return -1;
 		}
 		t->transport = k;
@@ -130,7 +159,9 @@ target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
 		return -1;
 	}
 	snprintf(t->host, sizeof(t->host), "%s", host);
-	t->port = t->transport == FWD_TLS ? 6514 : 514;
+	t->port = t->transport == FWD_TLS         ? 6514
+	          : t->transport == FWD_COLLECTOR ? 7443
+	                                          : 514;
 	if (port != NULL) {
 		if (!json_is_integer(port) || json_integer_value(port) < 1 ||
 		    json_integer_value(port) > 65535) {
@@ -195,7 +226,18 @@ target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
 			         "%s", s);
 		}
 	}
-	if (t->transport == FWD_TLS) {
+	if (t->transport == FWD_COLLECTOR &&
+	    (ca == NULL || cert == NULL || key == NULL)) {
+		buf_puts(err,
+		         "ca_file, cert_file, key_file: required for "
+		         "collector (the deployment CA, and a certificate of "
+		         "role center: vigilctl pki issue --role center)");
+		return -1;
+	}
+	if (t->transport == FWD_COLLECTOR &&
+	    cert_role_is(cert, PKI_ROLE_CENTER, err) == -1)
+		return -1;
+	if (t->transport == FWD_TLS || t->transport == FWD_COLLECTOR) {
 		if (ca == NULL) {
 			buf_puts(err, "ca_file: required for tls (the CA that "
 			              "signed the receiver's certificate)");
@@ -207,7 +249,8 @@ target_from_json(const char *fqdn, const char *pki_dir, json_t *j,
 		if ((t->ctx = tls_client_ctx(ca, cert, key, err)) == NULL)
 			return -1;
 	} else if (ca || cert || key) {
-		buf_puts(err, "ca_file, cert_file, key_file: only for tls");
+		buf_puts(err, "ca_file, cert_file, key_file: only for tls and "
+		              "collector");
 		return -1;
 	}
 	t->ca = dup_or_null(ca);

@@ -23,6 +23,7 @@
 #include "center.h"
 #include "config.h"
 #include "daemon.h"
+#include "httpc.h"
 #include "metrics.h"
 #include "scan.h"
 #include "pki.h"
@@ -415,6 +416,8 @@ graceful_stop(struct center *c, int sig)
 	stream_shutdown(c);
 	http_server_stop_listening(c->gw);
 	http_server_stop_listening(c->adm);
+	if (c->mg)
+		http_server_stop_listening(c->mg);
 	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
 		event_base_loopexit(c->base, NULL);
 		return;
@@ -490,9 +493,10 @@ static struct http_route *
 admin_table(void)
 {
 	const struct http_route *admp[] = {
-	    auth_admin_routes,     admin_routes,          tasks_admin_routes,
-	    events_admin_routes,   forward_admin_routes,  audit_admin_routes,
-	    settings_admin_routes, findings_admin_routes, stream_admin_routes};
+	    auth_admin_routes,      admin_routes,          tasks_admin_routes,
+	    events_admin_routes,    forward_admin_routes,  audit_admin_routes,
+	    settings_admin_routes,  findings_admin_routes, stream_admin_routes,
+	    collector_admin_routes, master_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }
@@ -518,9 +522,10 @@ write_ports(struct center *c, struct buf *err)
 
 	n = snprintf(s, sizeof(s),
 	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
-	             "\"syslog_tcp\": %d, \"pid\": %ld}\n",
+	             "\"syslog_tcp\": %d, \"collector\": %d, \"manage\": %d, "
+	             "\"pid\": %ld}\n",
 	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
-	             (long)getpid());
+	             c->coll_port, c->mg_port, (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -706,6 +711,10 @@ main(int argc, char **argv)
 	intel_declare_metrics();
 	if (scan_init() == -1)
 		fatalx("vigild: cannot initialise the scan engine");
+	/* The master calls its centers with libcurl: initialised here,
+	 * before any thread. */
+	if (c.conf.role == CENTER_ROLE_MASTER && httpc_global_init() == -1)
+		fatalx("vigild: cannot initialise libcurl");
 	event_set_log_callback(vigild_event_log);
 	tls_set_failure_hook(tls_fail_cb);
 	/* Fork the key process first: it inherits no store handle, socket or
@@ -776,6 +785,16 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* The collector's and the management listeners bind (and load
+	 * their keys) as root too. */
+	if (collector_start(&c, &err) == -1) {
+		log_warnx("vigild: collector: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (manage_start(&c, &err) == -1) {
+		log_warnx("vigild: [manage]: %s", buf_cstr(&err));
+		goto out;
+	}
 	/* Every port is bound and the key process runs: root is no longer
 	 * needed. Everything after this, the store first, runs as
 	 * [center] user. */
@@ -840,6 +859,8 @@ out:
 	ingest_stop(&c); /* stores and answers the batches queued */
 	intel_stop(&c);
 	syslogin_stop(&c);
+	collector_stop(&c);
+	manage_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);
 	if (c.ev_tick)

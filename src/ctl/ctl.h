@@ -102,6 +102,8 @@ int ctl_doctor(int argc, char **argv);
 int ctl_store(int argc, char **argv);
 int ctl_settings(int argc, char **argv);
 int ctl_forward(int argc, char **argv);
+int ctl_collector(int argc, char **argv);
+int ctl_master(int argc, char **argv);
 int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_login(int argc, char **argv);

@@ -13,6 +13,8 @@ import { Events } from "./pages/events";
 import { Rules } from "./pages/rules";
 import { Samples } from "./pages/samples";
 import { Forwarding } from "./pages/forward";
+import { Collector } from "./pages/collector";
+import { Master } from "./pages/master";
 import { Users } from "./pages/users";
 import { Keys } from "./pages/keys";
 import { Settings } from "./pages/settings";
@@ -24,6 +26,7 @@ interface PageDef {
   path: string;
   title: string;
   nav?: boolean;
+  only?: "collector" | "master"; // in the menu only on a vigild of this role
   role: Role;
   view: (p: Record<string, string>) => preact.JSX.Element;
 }
@@ -41,6 +44,8 @@ const pages: PageDef[] = [
   { path: "/rules", title: "Rule sets", nav: true, role: "readonly", view: () => <Rules /> },
   { path: "/samples", title: "Samples", nav: true, role: "readonly", view: () => <Samples /> },
   { path: "/forwarding", title: "Forwarding", nav: true, role: "readonly", view: () => <Forwarding /> },
+  { path: "/collector", title: "Collector", nav: true, only: "collector", role: "readonly", view: () => <Collector /> },
+  { path: "/master", title: "Master", nav: true, only: "master", role: "readonly", view: () => <Master /> },
   { path: "/audit", title: "Audit log", nav: true, role: "analyst", view: () => <Audit /> },
   { path: "/users", title: "Users", nav: true, role: "admin", view: () => <Users /> },
   { path: "/keys", title: "API keys", nav: true, role: "readonly", view: () => <Keys /> },
@@ -56,6 +61,7 @@ function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [checked, setChecked] = useState(false);
   const [err, setErr] = useState<unknown>(null);
+  const [vigildRole, setVigildRole] = useState("center");
   const { path } = useLocation();
 
   const refresh = () =>
@@ -73,6 +79,9 @@ function App() {
   useEffect(() => {
     refresh();
     onUnauthorized(() => setSession(null));
+    api<{ role?: string }>("GET", "/api/v1/health")
+      .then((h) => setVigildRole(h.role || "center"))
+      .catch(() => {});
   }, []);
 
   const logout = async () => {
@@ -190,7 +199,7 @@ function App() {
         <nav class="side" aria-label="main">
           <ul>
             {pages
-              .filter((p) => p.nav && roleAtLeast(session.role, p.role))
+              .filter((p) => p.nav && roleAtLeast(session.role, p.role) && (!p.only || p.only === vigildRole))
               .map((p) => {
                 const cur = p.path === "/" ? path === "/" : path === p.path || path.startsWith(p.path + "/");
                 return (

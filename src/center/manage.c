@@ -1,0 +1,377 @@
+/*
+ * manage.c: a center's management backend for its master (docs/master.md).
+ * With [manage] enable, vigild listens on [manage] port (5443): HTTPS with
+ * a client certificate required from the deployment CA, and one
+ * authorizer in front of every route that serves only certificates of
+ * role master (anything else: 403 naming the role) and only a master that
+ * speaks the same major version of the management protocol (409 naming
+ * both versions otherwise). The routes are few and read the center's own
+ * store: hello (versions), status (health, version, agent counts), agents,
+ * and tasks (create, follow). A task created by a master is the center's
+ * own task, created by "master:CN" and written to the audit log.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "center.h"
+#include "pki.h"
+#include "schema.h"
+#include "tls.h"
+
+#define C(r) ((struct center *)(r)->arg)
+
+/* The major number of a "MAJOR.MINOR" protocol version, -1 if none. */
+int
+manage_proto_major(const char *v)
+{
+	char *end;
+	long n;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return -1;
+	n = strtol(v, &end, 10);
+	if ((*end != '.' && *end != '\0') || n > 1000)
+		return -1;
+	return (int)n;
+}
+
+static int
+manage_authorize(struct http_req *r)
+{
+	const char *theirs = http_req_header(r, "Vigil-Manage-Protocol");
+	struct buf why;
+	char *cn;
+
+	buf_init(&why, 512);
+	if (pki_role_allowed(r->peer, PKI_ROLE_BIT(PKI_ROLE_MASTER),
+	                     "a center's management port", &why) == -1) {
+		log_warnx("manage: %s: %s", r->peer_addr, buf_cstr(&why));
+		http_reply_error(r, 403, "forbidden", "%s", buf_cstr(&why));
+		buf_free(&why);
+		return -1;
+	}
+	buf_free(&why);
+	if (manage_proto_major(theirs) !=
+	    manage_proto_major(VIGIL_MANAGE_PROTOCOL)) {
+		http_reply_error(
+		    r, 409, "version_mismatch",
+		    "this center speaks management protocol %s "
+		    "(vigild %s); the master speaks %.32s: a master "
+		    "manages only centers of its own major version",
+		    VIGIL_MANAGE_PROTOCOL, VIGIL_VERSION,
+		    theirs ? theirs : "none (no Vigil-Manage-Protocol)");
+		return -1;
+	}
+	cn = tls_subject_cn(r->peer);
+	snprintf(r->who, sizeof(r->who), "master:%s", cn ? cn : "?");
+	free(cn);
+	r->role = ROLE_OPERATOR;
+	return 0;
+}
+
+static json_t *
+hello_json(struct center *c)
+{
+	return json_pack("{s:s, s:s, s:s}", "center", c->conf.fqdn, "version",
+	                 VIGIL_VERSION, "protocol", VIGIL_MANAGE_PROTOCOL);
+}
+
+static void
+mg_hello(struct http_req *r)
+{
+	http_reply_json(r, 200, hello_json(C(r)));
+}
+
+static void
+mg_status(struct http_req *r)
+{
+	struct center *c = C(r);
+	long long now = (long long)time(NULL), total = -1, online = -1;
+	struct store_rows *q;
+	json_t *o;
+
+	q = store_query(
+	    c->store,
+	    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen >= ? "
+	    "THEN 1 ELSE 0 END), 0) FROM agents WHERE status = "
+	    "'active'",
+	    S_INT(now - 3 * c->conf.poll_interval));
+	if (q != NULL && store_next(q) == 1) {
+		total = store_int(q, 0);
+		online = store_int(q, 1);
+	}
+	store_done(q);
+	if (total < 0) {
+		http_reply_error(r, 503, "store", "store unavailable");
+		return;
+	}
+	o = hello_json(c);
+	json_object_set_new(o, "status", json_string("ok"));
+	json_object_set_new(o, "uptime", json_integer(now - c->started));
+	json_object_set_new(o, "agents",
+	                    json_pack("{s:I, s:I}", "total", (json_int_t)total,
+	                              "online", (json_int_t)online));
+	http_reply_json(r, 200, o);
+}
+
+static void
+mg_agents(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct store_rows *q;
+	json_t *arr;
+
+	q = store_query(c->store, "SELECT " AGENT_COLUMNS " FROM agents ORDER "
+	                          "BY hostname, id LIMIT 100000");
+	if (q == NULL) {
+		http_reply_error(r, 503, "store", "store unavailable");
+		return;
+	}
+	arr = json_array();
+	while (store_next(q) == 1)
+		json_array_append_new(arr, db_agent_json(q));
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "agents", arr));
+}
+
+/* POST /manage/v1/tasks: the body is a task spec as for POST
+ * /api/v1/tasks. */
+static void
+mg_task_create(struct http_req *r)
+{
+	struct center *c = C(r);
+	json_t *spec = http_req_json(r);
+	struct audit_entry a;
+	struct buf err;
+	char id[37];
+	int n;
+
+	if (!json_is_object(spec)) {
+		json_decref(spec);
+		http_reply_error(
+		    r, 400, "bad_request",
+		    "the body must be a task spec (a JSON object)");
+		return;
+	}
+	buf_init(&err, 1024);
+	n = tasks_create(c, spec, r->who, NULL, id, &err);
+	memset(&a, 0, sizeof(a));
+	a.who = r->who;
+	a.addr = r->peer_addr;
+	a.action = "task.create";
+	a.request = spec;
+	if (n < 0) {
+		a.status = 400;
+		a.error = buf_cstr(&err);
+		audit_append(c, &a);
+		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
+	} else {
+		a.status = 201;
+		a.target = id;
+		audit_append(c, &a);
+		log_info("manage: task %s created by %s for %d agents", id,
+		         r->who, n);
+		http_reply_json(r, 201,
+		                json_pack("{s:s, s:i}", "id", id, "agents", n));
+	}
+	json_decref(spec);
+	buf_free(&err);
+}
+
+/* GET /manage/v1/tasks/ID: the runs counted by state. */
+static void
+mg_task_get(struct http_req *r)
+{
+	struct center *c = C(r);
+	char id[40];
+	const char *rest = http_req_rest_id(r, id, sizeof(id));
+	struct store_rows *q;
+	json_t *states;
+	long long total = 0, done = 0;
+	int found = 0;
+
+	if (rest == NULL || *rest != '\0') {
+		http_reply_error(r, 404, "not_found", "no such task");
+		return;
+	}
+	q = store_query(c->store, "SELECT kind FROM tasks WHERE id = ?",
+	                S_TEXT(id));
+	if (q != NULL && store_next(q) == 1)
+		found = 1;
+	store_done(q);
+	if (!found) {
+		http_reply_error(r, 404, "not_found", "no task %s", id);
+		return;
+	}
+	states = json_object();
+	q = store_query(c->store,
+	                "SELECT state, COUNT(*) FROM task_runs WHERE task_id = "
+	                "? GROUP BY state",
+	                S_TEXT(id));
+	while (q != NULL && store_next(q) == 1) {
+		const char *s = store_text(q, 0);
+
+		json_object_set_new(states, s, json_integer(store_int(q, 1)));
+		total += store_int(q, 1);
+		if (strcmp(s, "done") == 0 || strcmp(s, "failed") == 0 ||
+		    strcmp(s, "cancelled") == 0 || strcmp(s, "expired") == 0 ||
+		    strcmp(s, "timeout") == 0)
+			done += store_int(q, 1);
+	}
+	store_done(q);
+	http_reply_json(r, 200,
+	                json_pack("{s:s, s:o, s:I, s:I}", "id", id, "runs",
+	                          states, "total", (json_int_t)total,
+	                          "finished", (json_int_t)done));
+}
+
+/* ?limit=N, 1..1000 (default 100); -1 after replying 400. */
+static long long
+mg_limit(struct http_req *r)
+{
+	const char *s = http_req_query(r, "limit");
+	char *end;
+	long long n;
+
+	if (s == NULL)
+		return 100;
+	n = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || n < 1 || n > 1000) {
+		http_reply_error(r, 400, "bad_request", "limit: 1 to 1000");
+		return -1;
+	}
+	return n;
+}
+
+/* GET /manage/v1/findings?limit=N: the newest findings. */
+static void
+mg_findings(struct http_req *r)
+{
+	struct center *c = C(r);
+	long long limit = mg_limit(r);
+	struct store_rows *q;
+	json_t *arr;
+
+	if (limit < 0)
+		return;
+	q = store_query(c->store,
+	                "SELECT e.agent_id, e.seq, e.time, e.received_at, "
+	                "e.level, e.data, a.hostname FROM events e LEFT JOIN "
+	                "agents a ON a.id = e.agent_id WHERE e.type = "
+	                "'finding' ORDER BY e.received_at DESC, e.agent_id, "
+	                "e.seq DESC LIMIT ?",
+	                S_INT(limit));
+	if (q == NULL) {
+		http_reply_error(r, 503, "store", "store unavailable");
+		return;
+	}
+	arr = json_array();
+	while (store_next(q) == 1) {
+		json_t *d = json_loads(store_text(q, 5), 0, NULL);
+
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:s, s:I, s:I, s:I, s:s?, s:o, s:s?}",
+		              "agent_id", store_text(q, 0), "seq",
+		              (json_int_t)store_int(q, 1), "time",
+		              (json_int_t)store_int(q, 2), "received_at",
+		              (json_int_t)store_int(q, 3), "level",
+		              store_text(q, 4), "data", d ? d : json_object(),
+		              "hostname", store_text(q, 6)));
+	}
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "findings", arr));
+}
+
+/* GET /manage/v1/tasks?limit=N: the newest tasks with their runs. */
+static void
+mg_tasks(struct http_req *r)
+{
+	struct center *c = C(r);
+	long long limit = mg_limit(r);
+	struct store_rows *q;
+	json_t *arr;
+
+	if (limit < 0)
+		return;
+	q = store_query(
+	    c->store,
+	    "SELECT t.id, t.kind, t.created_at, t.created_by, (SELECT "
+	    "COUNT(*) FROM task_runs r WHERE r.task_id = t.id), (SELECT "
+	    "COUNT(*) FROM task_runs r WHERE r.task_id = t.id AND r.state IN "
+	    "('done', 'failed', 'cancelled', 'expired')) FROM tasks t ORDER BY "
+	    "t.created_at DESC, t.id LIMIT ?",
+	    S_INT(limit));
+	if (q == NULL) {
+		http_reply_error(r, 503, "store", "store unavailable");
+		return;
+	}
+	arr = json_array();
+	while (store_next(q) == 1)
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s, s:I, s:s?, s:I, s:I}", "id",
+		                   store_text(q, 0), "kind", store_text(q, 1),
+		                   "created_at", (json_int_t)store_int(q, 2),
+		                   "created_by", store_text(q, 3), "total",
+		                   (json_int_t)store_int(q, 4), "finished",
+		                   (json_int_t)store_int(q, 5)));
+	store_done(q);
+	http_reply_json(r, 200, json_pack("{s:o}", "tasks", arr));
+}
+
+static const struct http_route manage_routes[] = {
+    {"GET", "/manage/v1/findings", mg_findings, 0, "manage_findings", 0, 0},
+    {"GET", "/manage/v1/tasks", mg_tasks, 0, "manage_tasks", 0, 0},
+    {"GET", "/manage/v1/hello", mg_hello, 0, "manage_hello", 0, 0},
+    {"GET", "/manage/v1/status", mg_status, 0, "manage_status", 0, 0},
+    {"GET", "/manage/v1/agents", mg_agents, 0, "manage_agents", 0, 0},
+    {"POST", "/manage/v1/tasks", mg_task_create, 0, "manage_task_create", 65536,
+     0},
+    {"GET", "/manage/v1/tasks/", mg_task_get, HTTP_ROUTE_PREFIX, "manage_task",
+     0, 0},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
+};
+
+int
+manage_start(struct center *c, struct buf *err)
+{
+	struct http_limits l;
+
+	if (!c->conf.mg_enable)
+		return 0;
+	c->mg_ctx = tls_server_ctx(c->paths.server_crt, c->paths.server_key,
+	                           c->paths.ca_crt, TLS_CLIENT_REQUIRED, NULL,
+	                           NULL, err);
+	if (c->mg_ctx == NULL)
+		return -1;
+	memset(&l, 0, sizeof(l));
+	l.max_body = 65536;
+	l.max_headers = 16384;
+	l.timeout_secs = 60;
+	l.max_conns = 64;
+	l.handshake_timeout = 10;
+	l.request_timeout = 60;
+	l.max_per_addr = 16;
+	c->mg = http_server_new(c->base, c->mg_ctx, manage_routes, c, &l, NULL);
+	if (c->mg == NULL)
+		return -1;
+	http_server_set_authorizer(c->mg, manage_authorize);
+	if (http_server_bind(c->mg, c->conf.mg_listen, (int)c->conf.mg_port,
+	                     &c->mg_port, err) == -1)
+		return -1;
+	log_info("manage: management port for the master on %s:%d",
+	         c->conf.mg_listen, c->mg_port);
+	return 0;
+}
+
+void
+manage_stop(struct center *c)
+{
+	if (c->mg)
+		http_server_free(c->mg);
+	c->mg = NULL;
+	SSL_CTX_free(c->mg_ctx);
+	c->mg_ctx = NULL;
+}

@@ -1,0 +1,219 @@
+/*
+ * master.c: `vigilctl master centers|agents|push|task` against a master
+ * center's admin API (/api/v1/master/..., docs/master.md). Agent fields
+ * come from other centers' agents: cleaned before they reach a terminal.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "ctl.h"
+
+static void
+master_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: vigilctl master centers\n"
+	        "       vigilctl master agents\n"
+	        "       vigilctl master findings\n"
+	        "       vigilctl master tasks\n"
+	        "       vigilctl master push FILE|- [--center NAME]...\n"
+	        "       vigilctl master task ID\n"
+	        "  centers  the managed centers: reachable, health, version, "
+	        "agents\n"
+	        "  agents   every center's agents, each with its center\n"
+	        "  findings each center's newest findings, with its center\n"
+	        "  tasks    each center's newest tasks, with its center\n"
+	        "  push     create the task spec in FILE (JSON, as for POST "
+	        "/api/v1/tasks) on the\n"
+	        "           chosen centers (default all); prints the master "
+	        "task's id\n"
+	        "  task     a master task's progress on each center\n");
+}
+
+static void
+clean_rows(json_t *rows)
+{
+	json_t *row, *v;
+	const char *k;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+	{
+		json_object_foreach(row, k, v)
+		{
+			if (json_is_string(v))
+				ctl_clean_field(row, k, 60);
+		}
+	}
+}
+
+int
+ctl_master(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"center", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	json_t *centers = json_array(), *r = NULL;
+	const char *sub;
+	int ch, rc = 2;
+
+	if (argc < 2 || ctl_wants_help(argc, argv)) {
+		master_usage(argc < 2 ? stderr : stdout);
+		json_decref(centers);
+		return argc < 2 ? 2 : 0;
+	}
+	argc--;
+	argv++;
+	sub = argv[0];
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch != 'c') {
+			master_usage(stderr);
+			goto out;
+		}
+		json_array_append_new(centers, json_string(optarg));
+	}
+	if (strcmp(sub, "centers") == 0 && optind == argc) {
+		static const char *const cols[] = {
+		    "name",     "reachable", "status", "version",
+		    "protocol", "error",     NULL};
+		static const char *const hdrs[] = {
+		    "CENTER",   "REACHABLE", "STATUS", "VERSION",
+		    "PROTOCOL", "ERROR",     NULL};
+		json_t *rows, *row;
+		size_t i;
+
+		if ((r = ctl_api("GET", "/api/v1/master/centers", NULL)) ==
+		    NULL) {
+			rc = 1;
+			goto out;
+		}
+		rows = json_object_get(r, "centers");
+		if (ctl.json)
+			ctl_print_json(rows);
+		else {
+			clean_rows(rows);
+			json_array_foreach(rows, i, row)
+			{
+				json_t *a = json_object_get(row, "agents");
+
+				if (a != NULL)
+					printf(
+					    "%s: %lld agents, %lld online\n",
+					    json_string_value(
+					        json_object_get(row, "name")),
+					    (long long)json_integer_value(
+					        json_object_get(a, "total")),
+					    (long long)json_integer_value(
+					        json_object_get(a, "online")));
+			}
+			ctl_table(rows, cols, hdrs);
+		}
+		rc = 0;
+	} else if (strcmp(sub, "agents") == 0 && optind == argc) {
+		static const char *const cols[] = {"center", "id", "hostname",
+		                                   "status", NULL};
+		static const char *const hdrs[] = {"CENTER", "AGENT", "HOST",
+		                                   "STATUS", NULL};
+
+		if ((r = ctl_api("GET", "/api/v1/master/agents", NULL)) ==
+		    NULL) {
+			rc = 1;
+			goto out;
+		}
+		if (ctl.json)
+			ctl_print_json(r);
+		else {
+			clean_rows(json_object_get(r, "agents"));
+			ctl_table(json_object_get(r, "agents"), cols, hdrs);
+			clean_rows(json_object_get(r, "errors"));
+			if (json_array_size(json_object_get(r, "errors")))
+				ctl_print_json(json_object_get(r, "errors"));
+		}
+		rc = 0;
+	} else if ((strcmp(sub, "findings") == 0 ||
+	            strcmp(sub, "tasks") == 0) &&
+	           optind == argc) {
+		static const char *const fcols[] = {"center", "agent_id", "seq",
+		                                    "level",  "hostname", NULL};
+		static const char *const fhdrs[] = {"CENTER", "AGENT", "SEQ",
+		                                    "LEVEL",  "HOST",  NULL};
+		static const char *const tcols[] = {
+		    "center",   "id",    "kind", "created_by",
+		    "finished", "total", NULL};
+		static const char *const thdrs[] = {
+		    "CENTER", "TASK", "KIND", "BY", "FINISHED", "RUNS", NULL};
+		int f = strcmp(sub, "findings") == 0;
+
+		r = ctl_api("GET",
+		            f ? "/api/v1/master/findings"
+		              : "/api/v1/master/tasks",
+		            NULL);
+		if (r == NULL) {
+			rc = 1;
+			goto out;
+		}
+		if (ctl.json)
+			ctl_print_json(r);
+		else {
+			clean_rows(json_object_get(r, sub));
+			ctl_table(json_object_get(r, sub), f ? fcols : tcols,
+			          f ? fhdrs : thdrs);
+			clean_rows(json_object_get(r, "errors"));
+			if (json_array_size(json_object_get(r, "errors")))
+				ctl_print_json(json_object_get(r, "errors"));
+		}
+		rc = 0;
+	} else if (strcmp(sub, "push") == 0 && optind + 1 == argc) {
+		json_error_t je;
+		json_t *spec, *body;
+
+		spec = strcmp(argv[optind], "-") == 0
+		           ? json_loadf(stdin, 0, &je)
+		           : json_load_file(argv[optind], 0, &je);
+		if (spec == NULL) {
+			fprintf(stderr, "vigilctl: master push: %s: %s\n",
+			        argv[optind], je.text);
+			rc = 1;
+			goto out;
+		}
+		body = json_pack("{s:o}", "task", spec);
+		if (json_array_size(centers) > 0)
+			json_object_set(body, "centers", centers);
+		r = ctl_api("POST", "/api/v1/master/tasks", body);
+		json_decref(body);
+		if (r == NULL) {
+			rc = 1;
+			goto out;
+		}
+		if (ctl.json)
+			ctl_print_json(r);
+		else
+			printf("created master task %s\n",
+			       json_string_value(json_object_get(r, "id")));
+		rc = 0;
+	} else if (strcmp(sub, "task") == 0 && optind + 1 == argc) {
+		struct buf path;
+
+		buf_init(&path, 512);
+		buf_printf(&path, "/api/v1/master/tasks/%s", argv[optind]);
+		r = ctl_api("GET", buf_cstr(&path), NULL);
+		buf_free(&path);
+		if (r == NULL) {
+			rc = 1;
+			goto out;
+		}
+		ctl_print_json(r);
+		rc = 0;
+	} else
+		master_usage(stderr);
+out:
+	json_decref(r);
+	json_decref(centers);
+	return rc;
+}
