@@ -21,6 +21,18 @@
  *             whatever the network does; failed sends and messages too large
  *             for a datagram are counted as dropped.
  *
+ * Several nodes on one PostgreSQL database (node.c): each target is served
+ * by the node that holds its lease ("forward:NAME"), renewed every second
+ * and taken over by another node once it expires. A node that takes a
+ * target over starts from the cursor in the store, and a cursor is saved
+ * only by a statement that checks, in the same transaction, that the
+ * lease is still this node's: a node that lost it can never move the
+ * cursor. Events are thus delivered in order and at least once across a
+ * handover; once, unless the old holder died between writing a batch to
+ * the receiver and saving its cursor (then that batch comes again). The
+ * nodes pick up targets added or changed through another node's API every
+ * FWD_SYNC seconds.
+ *
  * Everything runs on the center's event loop with non-blocking
  * bufferevents (bufferevent_openssl for TLS) rather than in a thread: the
  * store handle and the metrics are single-threaded by design, reads are
@@ -58,6 +70,8 @@ const char *const transports[] = {"udp", "tcp", "tls"};
 
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
+static int sync_store(struct center *c);
+static void drop_conn(struct fwd_target *t);
 static int connect_stream(struct fwd_target *t);
 
 static void
@@ -104,16 +118,52 @@ max_event_id(struct center *c)
 	return id;
 }
 
+static void
+lease_name(const struct fwd_target *t, char *out, size_t n)
+{
+	snprintf(out, n, "forward:%s", t->name);
+}
+
+/* Stops serving t: another node holds its lease. */
+static void
+let_go(struct fwd_target *t)
+{
+	log_info("forward: %s: served by another node now", t->name);
+	t->held = 0;
+	evtimer_del(t->ev_retry);
+	drop_conn(t);
+	t->state = ST_IDLE;
+}
+
 static int
 save_cursor(struct fwd_target *t, long long id)
 {
-	char l[96];
+	char l[96], lease[80];
+	int n;
 
 	if (id <= t->cursor)
 		return 0;
-	if (store_exec(t->c->store,
-	               "UPDATE forward_targets SET cursor = ? WHERE name = ?",
-	               S_INT(id), S_TEXT(t->name)) < 0)
+	if (!store_is_pg(t->c->store))
+		n = store_exec(t->c->store,
+		               "UPDATE forward_targets SET cursor = ? WHERE "
+		               "name = ?",
+		               S_INT(id), S_TEXT(t->name));
+	else {
+		/* Moved only while the lease is this node's, checked in
+		 * the same statement (and so the same transaction). */
+		lease_name(t, lease, sizeof(lease));
+		n = store_exec(t->c->store,
+		               "UPDATE forward_targets SET cursor = ? WHERE "
+		               "name = ? AND EXISTS (SELECT 1 FROM leases WHERE "
+		               "name = ? AND node = ? AND expires_at >= ?)",
+		               S_INT(id), S_TEXT(t->name), S_TEXT(lease),
+		               S_TEXT(node_name(t->c)), S_INT(time(NULL)));
+		if (n == 0) {
+			t->held = 0; /* target_pump lets go */
+			return -1;
+		}
+	}
+	if (n < 0)
 		return -1;
 	t->cursor = id;
 	labels(t, l, sizeof(l));
@@ -269,6 +319,10 @@ target_pump(struct fwd_target *t)
 			return;
 		/* Everything queued is in the socket: now save it. */
 		save_cursor(t, t->sent_upto);
+		if (!t->held) {
+			let_go(t);
+			return;
+		}
 	}
 	for (round = 0; round < FWD_ROUNDS; round++) {
 		if ((n = fill_batch(t)) == -1) {
@@ -283,9 +337,17 @@ target_pump(struct fwd_target *t)
 			if (evbuffer_get_length(
 			        bufferevent_get_output(t->bev)) == 0) {
 				save_cursor(t, t->sent_upto);
+				if (!t->held) {
+					let_go(t);
+					return;
+				}
 				continue;
 			}
 			break;
+		}
+		if (!t->held) {
+			let_go(t);
+			return;
 		}
 	}
 	if (round == FWD_ROUNDS)
@@ -548,6 +610,10 @@ target_connect(struct fwd_target *t)
 	char serv[16];
 
 	drop_conn(t);
+	if (!t->held) {
+		t->state = ST_IDLE; /* another node serves it */
+		return;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = t->transport == FWD_UDP ? SOCK_DGRAM : SOCK_STREAM;
@@ -592,6 +658,8 @@ target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 	t->from_config =
 	    json_is_true(json_object_get(spec, "from_config")) ? 1 : 0;
 	t->cursor = t->sent_upto = cursor;
+	/* On PostgreSQL, served once its lease is taken (lease_targets). */
+	t->held = !store_is_pg(c->store);
 	t->ev_retry = evtimer_new(c->base, retry_cb, t);
 	t->ev_pump = event_new(c->base, -1, 0, pump_cb, t);
 	if (t->ev_retry == NULL || t->ev_pump == NULL)
@@ -645,7 +713,10 @@ void
 remove_running(struct fwd *f, size_t i)
 {
 	struct fwd_target *t = f->t[i];
+	char lease[80];
 
+	lease_name(t, lease, sizeof(lease));
+	node_release(t->c, lease);
 	f->t[i] = f->t[--f->n];
 	target_free(t);
 }
@@ -660,10 +731,7 @@ remove_running(struct fwd *f, size_t i)
 int
 forward_reload(struct center *c)
 {
-	struct fwd *f = c->fwd;
-	struct store_rows *r;
 	struct buf err;
-	size_t i;
 	int rc = -1;
 
 	if (c->conf.fwd_targets == NULL)
@@ -675,6 +743,27 @@ forward_reload(struct center *c)
 		          buf_cstr(&err));
 		goto out;
 	}
+	rc = sync_store(c);
+out:
+	buf_free(&err);
+	return rc;
+}
+
+/*
+ * The running targets brought in line with the store: after a reload of
+ * the targets file, and on a shared database every FWD_SYNC seconds (a
+ * target added, changed or removed through another node's API).
+ */
+static int
+sync_store(struct center *c)
+{
+	struct fwd *f = c->fwd;
+	struct store_rows *r;
+	struct buf err;
+	size_t i;
+	int rc = -1;
+
+	buf_init(&err, 4096);
 	r = store_query(c->store,
 	                "SELECT name, spec, cursor FROM forward_targets ORDER "
 	                "BY name");
@@ -743,14 +832,60 @@ out:
 	return rc;
 }
 
+/*
+ * On a shared database: takes or renews each target's lease, starts
+ * serving the ones it took (from the cursor in the store: the node that
+ * had it moved it) and lets go of the ones another node took.
+ */
+static void
+lease_targets(struct center *c)
+{
+	struct fwd *f = c->fwd;
+	struct store_rows *r;
+	char lease[80];
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		struct fwd_target *t = f->t[i];
+		int held;
+
+		lease_name(t, lease, sizeof(lease));
+		held = node_lease(c, lease);
+		if (!held && t->held)
+			let_go(t);
+		if (!held || t->held)
+			continue;
+		r = store_query(c->store,
+		                "SELECT cursor FROM forward_targets WHERE name = "
+		                "?",
+		                S_TEXT(t->name));
+		if (r != NULL && store_next(r) == 1) {
+			t->cursor = t->sent_upto = store_int(r, 0);
+			t->held = 1;
+		}
+		store_done(r);
+		if (!t->held)
+			continue;
+		log_info("forward: %s: served by this node (%s) from event %lld",
+		         t->name, node_name(c), t->cursor);
+		target_connect(t);
+	}
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct fwd *f = ((struct center *)arg)->fwd;
+	struct center *c = arg;
+	struct fwd *f = c->fwd;
 	size_t i;
 
 	(void)fd;
 	(void)what;
+	if (store_is_pg(c->store)) {
+		if (++f->ticks % FWD_SYNC == 0)
+			sync_store(c);
+		lease_targets(c);
+	}
 	for (i = 0; i < f->n; i++) {
 		if (f->t[i]->state == ST_UP)
 			target_pump(f->t[i]);

@@ -21,6 +21,7 @@
 #define FWD_UDP_MAX  65000
 #define FWD_MAXTYPES 16
 #define FWD_STALL    60 /* seconds without write progress */
+#define FWD_SYNC     5  /* shared database: seconds between target syncs */
 
 enum { FWD_UDP, FWD_TCP, FWD_TLS };
 extern const char *const transports[];
@@ -54,6 +55,9 @@ struct fwd_target {
 	struct evutil_addrinfo *addrs, *ai;        /* resolved; being tried */
 	int from_config; /* defined in [forward] targets, not the API */
 	int seen;        /* forward_reload(): still in the store */
+	/* This node serves the target (its lease, node.c): always on
+	 * SQLite; on PostgreSQL one node at a time. */
+	int held;
 };
 
 struct fwd {
@@ -62,6 +66,7 @@ struct fwd {
 	struct buf msg, out;
 	struct event *ev_tick; /* catches events stored by any path */
 	struct evdns_base *dns;
+	unsigned long ticks;
 };
 
 /* forward.c */

@@ -750,6 +750,8 @@ main(int argc, char **argv)
 		fatalx("vigild: cannot start the store check timer");
 	if (seen_init(&c) == -1)
 		fatalx("vigild: cannot start the check-in writer");
+	if (node_init(&c) == -1)
+		fatalx("vigild: cannot start the node's heartbeat");
 	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
@@ -762,6 +764,7 @@ out:
 	syslogin_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);
+	node_shutdown(&c); /* after forwarding: hands its leases over */
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	space_shutdown();
