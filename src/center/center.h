@@ -122,6 +122,7 @@ struct center {
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
+	struct store *rl_store; /* PostgreSQL: the limiters' own connection */
 	struct console *console; /* the web console's files, or NULL */
 	struct streams *streams; /* stream.c: live update streams */
 	char dummy_hash[128];    /* verified against for unknown users */
@@ -448,6 +449,9 @@ void syslogin_stop(struct center *c);
 struct ratelimit *ratelimit_new(double per_minute, double burst);
 void ratelimit_free(struct ratelimit *rl);
 /* 1 when allowed, 0 when over the limit (*retry_after set, seconds). */
+/* Several nodes on one PostgreSQL: the buckets live in the store s (a
+ * connection of the limiters' own), one per kind and source. */
+void ratelimit_share(struct ratelimit *rl, struct store *s, const char *kind);
 int ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
                    int *retry_after);
 void ratelimit_set_rate(struct ratelimit *rl, double per_minute);

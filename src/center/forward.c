@@ -1006,23 +1006,20 @@ forward_kick(struct center *c)
 int
 forward_audit(struct center *c, json_t *entry)
 {
-	struct store_rows *r;
-	long long seq = 1;
 	char *data;
 	int rc = -1;
 
 	if ((data = json_dumps(entry, JSON_COMPACT)) == NULL)
 		return -1;
-	r = store_query(
-	    c->store, "SELECT MAX(seq) FROM events WHERE agent_id = 'center'");
-	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
-		seq = store_int(r, 0) + 1;
-	store_done(r);
+	/* The next sequence number read by the statement that writes it:
+	 * one write, under the writers' lock, whatever other nodes write
+	 * at the same time. */
 	if (store_exec(c->store,
 	               "INSERT INTO events (agent_id, seq, time, received_at, "
-	               "type, level, task_id, data) VALUES ('center', ?, ?, ?, "
-	               "'audit', 'notice', NULL, ?)",
-	               S_INT(seq), S_INT(time(NULL)), S_INT(time(NULL)),
+	               "type, level, task_id, data) SELECT 'center', "
+	               "COALESCE(MAX(seq), 0) + 1, ?, ?, 'audit', 'notice', "
+	               "NULL, ? FROM events WHERE agent_id = 'center'",
+	               S_INT(time(NULL)), S_INT(time(NULL)),
 	               S_TEXT(data)) == 1) {
 		rc = 0;
 		forward_kick(c);

@@ -666,6 +666,17 @@ main(int argc, char **argv)
 	                                 (double)c.conf.enroll_rate)) == NULL ||
 	    (c.base = event_base_new()) == NULL)
 		fatalx("vigild: out of memory");
+	if (store_is_pg(c.store)) {
+		/* Rate limits hold across the nodes of the database. */
+		if ((c.rl_store = store_open(c.conf.store_url,
+		                             center_migrations,
+		                             center_nmigrations, &err)) == NULL) {
+			log_warnx("vigild: store: %s", buf_cstr(&err));
+			goto out;
+		}
+		ratelimit_share(c.enroll_rl, c.rl_store, "enroll");
+		ratelimit_share(c.login_rl, c.rl_store, "login");
+	}
 	gl.max_body = (size_t)c.conf.gw_max_body;
 	gl.max_headers = 16384;
 	gl.timeout_secs = (int)c.conf.gw_timeout;
@@ -791,6 +802,7 @@ out:
 	SSL_CTX_free(c.adm_ctx);
 	X509_free(c.ca);
 	store_close(c.store);
+	store_close(c.rl_store);
 	ratelimit_free(c.enroll_rl);
 	ratelimit_free(c.login_rl);
 	/* Only our own: `vigild -n` must not take away the running

@@ -101,6 +101,7 @@ int ctl_audit(int argc, char **argv);
 int ctl_doctor(int argc, char **argv);
 int ctl_store(int argc, char **argv);
 int ctl_settings(int argc, char **argv);
+int ctl_nodes(int argc, char **argv);
 int ctl_forward(int argc, char **argv);
 int ctl_user(int argc, char **argv);
 int ctl_key(int argc, char **argv);
