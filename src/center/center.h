@@ -34,6 +34,7 @@ struct center_conf {
 	long long store_check_interval; /* seconds between checks; 0 = off */
 	char *store_url;                /* [store] url: PostgreSQL, or NULL */
 	char *node_name; /* [center] node_name: this node on a shared store */
+	long long node_lease; /* seconds before a dead node's work moves */
 	long long seen_flush; /* seconds between last_seen writes; 0 = each */
 	long long min_free_space; /* bytes; below it, no new data */
 	int log_dest;             /* enum log_dest */

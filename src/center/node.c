@@ -5,17 +5,18 @@
  * Each node has a name ([center] node_name, or hostname:gateway port) and
  * writes a row of the nodes table every NODE_BEAT seconds: its addresses,
  * the agents it holds (task polls held open) and the leases it holds. A
- * node whose row is older than NODE_DEAD seconds is taken for dead.
+ * node whose row is older than [center] node_lease (and a beat) is taken
+ * for dead.
  *
  * Work that must happen on one node at a time (a forwarding target) is
  * guarded by a lease: a row of the leases table naming its holder and
  * when it expires. The holder renews it every second; another node takes
- * it over once it has expired, i.e. NODE_LEASE seconds after its holder
+ * it over once it has expired, i.e. [center] node_lease after its holder
  * stopped renewing (killed, cut off from the database). Every write on
  * PostgreSQL takes the writers' lock (store_pg.h), so a renewal and a
  * takeover never interleave, and work guarded by a lease confirms it in
  * the same statement that records its progress (forward.c's cursor).
- * Clocks of the nodes must agree (NTP) to much better than NODE_LEASE.
+ * Clocks of the nodes must agree (NTP) to much better than node_lease.
  *
  * A task created on one node must reach agents whose poll another node
  * holds: the creating transaction sends NOTIFY vigil_tasks with the task's
@@ -40,8 +41,10 @@
 #include "tasks.h"
 
 #define NODE_BEAT      2  /* seconds between heartbeats */
-#define NODE_DEAD      10 /* a heartbeat older than this: gone */
-#define NODE_LEASE     10 /* a lease not renewed for this long expires */
+/* A lease not renewed for [center] node_lease expires; a node whose
+ * heartbeat is older than that (and a beat) is taken for dead. */
+#define NODE_LEASE(c) ((c)->conf.node_lease)
+#define NODE_DEAD(c)  ((c)->conf.node_lease + NODE_BEAT)
 #define NODE_RELISTEN  5  /* seconds between attempts to LISTEN again */
 #define NODE_CHANNEL   "vigil_tasks"
 
@@ -86,14 +89,14 @@ node_lease(struct center *c, const char *name)
 	n = store_exec(c->store,
 	               "UPDATE leases SET node = ?, expires_at = ? WHERE name = "
 	               "? AND (node = ? OR expires_at < ?)",
-	               S_TEXT(c->node->name), S_INT(now + NODE_LEASE),
+	               S_TEXT(c->node->name), S_INT(now + NODE_LEASE(c)),
 	               S_TEXT(name), S_TEXT(c->node->name), S_INT(now));
 	if (n == 0)
 		n = store_exec(c->store,
 		               "INSERT INTO leases (name, node, expires_at) "
 		               "VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
 		               S_TEXT(name), S_TEXT(c->node->name),
-		               S_INT(now + NODE_LEASE));
+		               S_INT(now + NODE_LEASE(c)));
 	return n == 1;
 }
 
@@ -323,7 +326,7 @@ beat(struct center *c)
 		metrics_set("vigil_node_heartbeat_age_seconds", l, (double)age);
 		metrics_set("vigil_node_agents", l, (double)store_int(q, 2));
 		metrics_set("vigil_node_leases", l, (double)store_int(q, 3));
-		alive += age <= NODE_DEAD;
+		alive += age <= NODE_DEAD(c);
 	}
 	store_done(q);
 	metrics_set("vigil_nodes_alive", NULL, alive);
@@ -405,7 +408,7 @@ node_shutdown(struct center *c)
 		store_exec(c->store,
 		           "UPDATE nodes SET agents = 0, leases = 0, last_seen "
 		           "= ? WHERE name = ?",
-		           S_INT((long long)time(NULL) - NODE_DEAD - 1),
+		           S_INT((long long)time(NULL) - NODE_DEAD(c) - 1),
 		           S_TEXT(nd->name));
 		listen_stop(c);
 	}
@@ -452,7 +455,7 @@ node_list(struct center *c)
 		                 store_text(q, 1) ? store_text(q, 1) : "",
 		                 "started_at", (json_int_t)store_int(q, 2),
 		                 "last_heartbeat", (json_int_t)store_int(q, 3),
-		                 "alive", now - store_int(q, 3) <= NODE_DEAD,
+		                 "alive", now - store_int(q, 3) <= NODE_DEAD(c),
 		                 "agents", (json_int_t)store_int(q, 4), "leases",
 		                 (json_int_t)store_int(q, 5), "self",
 		                 strcmp(name, c->node->name) == 0));

@@ -19,7 +19,8 @@ make_pki "$PKI"
 # directory and log; sets GW_<NAME>, ADM_<NAME>, PID_<NAME>.
 start_node() {
 	local n=$1 data=$T/data-$1 i
-	write_conf "$T/$n.conf" "$PKI" "$data" "node_name = $n"
+	write_conf "$T/$n.conf" "$PKI" "$data" "node_name = $n" \
+		"node_lease = 3s"
 	"$VIGILD" -d -c "$T/$n.conf" >>"$T/vigild-$n.log" 2>&1 &
 	eval "PID_$n=$!"
 	PIDS+=("$!")
