@@ -123,7 +123,7 @@ struct center {
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
-	struct store *rl_store; /* PostgreSQL: the limiters' own connection */
+	struct store *rl_store;  /* PostgreSQL: the limiters' own connection */
 	struct console *console; /* the web console's files, or NULL */
 	struct streams *streams; /* stream.c: live update streams */
 	char dummy_hash[128];    /* verified against for unknown users */
@@ -317,7 +317,7 @@ int tasks_holds(struct center *c, const char *agent);
 
 /* node.c: several nodes on one PostgreSQL database (docs/scale-out.md).
  * On SQLite there is one node: every lease is held. */
-int node_init(struct center *c); /* after the ports are bound */
+int node_init(struct center *c);      /* after the ports are bound */
 void node_shutdown(struct center *c); /* hands its leases over */
 const char *node_name(const struct center *c);
 /* 1 when this node holds (took or renewed) the lease name, 0 when

@@ -72,6 +72,7 @@ static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
 static int sync_store(struct center *c);
 static void drop_conn(struct fwd_target *t);
+static void lease_target(struct fwd_target *t);
 static int connect_stream(struct fwd_target *t);
 
 static void
@@ -152,12 +153,13 @@ save_cursor(struct fwd_target *t, long long id)
 		/* Moved only while the lease is this node's, checked in
 		 * the same statement (and so the same transaction). */
 		lease_name(t, lease, sizeof(lease));
-		n = store_exec(t->c->store,
-		               "UPDATE forward_targets SET cursor = ? WHERE "
-		               "name = ? AND EXISTS (SELECT 1 FROM leases WHERE "
-		               "name = ? AND node = ? AND expires_at >= ?)",
-		               S_INT(id), S_TEXT(t->name), S_TEXT(lease),
-		               S_TEXT(node_name(t->c)), S_INT(time(NULL)));
+		n = store_exec(
+		    t->c->store,
+		    "UPDATE forward_targets SET cursor = ? WHERE "
+		    "name = ? AND EXISTS (SELECT 1 FROM leases WHERE "
+		    "name = ? AND node = ? AND expires_at >= ?)",
+		    S_INT(id), S_TEXT(t->name), S_TEXT(lease),
+		    S_TEXT(node_name(t->c)), S_INT(time(NULL)));
 		if (n == 0) {
 			t->held = 0; /* target_pump lets go */
 			return -1;
@@ -692,7 +694,10 @@ add_running(struct fwd_target *t)
 		return -1;
 	f->t = n;
 	f->t[f->n++] = t;
-	target_connect(t);
+	if (store_is_pg(t->c->store))
+		lease_target(t); /* this node's at once, unless another's */
+	else
+		target_connect(t);
 	return 0;
 }
 
@@ -807,7 +812,10 @@ sync_store(struct center *c)
 			         "%s:%d, %s)",
 			         t->name, transports[t->transport], t->host,
 			         t->port, syslogfmt_format_name(t->fmt.format));
-			target_connect(t);
+			if (store_is_pg(c->store))
+				lease_target(t);
+			else
+				target_connect(t);
 			continue;
 		}
 		if (add_running(t) == -1) {
@@ -838,38 +846,42 @@ out:
  * had it moved it) and lets go of the ones another node took.
  */
 static void
+lease_target(struct fwd_target *t)
+{
+	struct center *c = t->c;
+	struct store_rows *r;
+	char lease[80];
+	int held;
+
+	lease_name(t, lease, sizeof(lease));
+	held = node_lease(c, lease);
+	if (!held && t->held)
+		let_go(t);
+	if (!held || t->held)
+		return;
+	r = store_query(c->store,
+	                "SELECT cursor FROM forward_targets WHERE name = ?",
+	                S_TEXT(t->name));
+	if (r != NULL && store_next(r) == 1) {
+		t->cursor = t->sent_upto = store_int(r, 0);
+		t->held = 1;
+	}
+	store_done(r);
+	if (!t->held)
+		return;
+	log_info("forward: %s: served by this node (%s) from event %lld",
+	         t->name, node_name(c), t->cursor);
+	target_connect(t);
+}
+
+static void
 lease_targets(struct center *c)
 {
 	struct fwd *f = c->fwd;
-	struct store_rows *r;
-	char lease[80];
 	size_t i;
 
-	for (i = 0; i < f->n; i++) {
-		struct fwd_target *t = f->t[i];
-		int held;
-
-		lease_name(t, lease, sizeof(lease));
-		held = node_lease(c, lease);
-		if (!held && t->held)
-			let_go(t);
-		if (!held || t->held)
-			continue;
-		r = store_query(c->store,
-		                "SELECT cursor FROM forward_targets WHERE name = "
-		                "?",
-		                S_TEXT(t->name));
-		if (r != NULL && store_next(r) == 1) {
-			t->cursor = t->sent_upto = store_int(r, 0);
-			t->held = 1;
-		}
-		store_done(r);
-		if (!t->held)
-			continue;
-		log_info("forward: %s: served by this node (%s) from event %lld",
-		         t->name, node_name(c), t->cursor);
-		target_connect(t);
-	}
+	for (i = 0; i < f->n; i++)
+		lease_target(f->t[i]);
 }
 
 static void

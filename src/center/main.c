@@ -668,9 +668,9 @@ main(int argc, char **argv)
 		fatalx("vigild: out of memory");
 	if (store_is_pg(c.store)) {
 		/* Rate limits hold across the nodes of the database. */
-		if ((c.rl_store = store_open(c.conf.store_url,
-		                             center_migrations,
-		                             center_nmigrations, &err)) == NULL) {
+		if ((c.rl_store =
+		         store_open(c.conf.store_url, center_migrations,
+		                    center_nmigrations, &err)) == NULL) {
 			log_warnx("vigild: store: %s", buf_cstr(&err));
 			goto out;
 		}

@@ -40,13 +40,13 @@
 #include "metrics.h"
 #include "tasks.h"
 
-#define NODE_BEAT      2  /* seconds between heartbeats */
+#define NODE_BEAT 2 /* seconds between heartbeats */
 /* A lease not renewed for [center] node_lease expires; a node whose
  * heartbeat is older than that (and a beat) is taken for dead. */
 #define NODE_LEASE(c) ((c)->conf.node_lease)
 #define NODE_DEAD(c)  ((c)->conf.node_lease + NODE_BEAT)
-#define NODE_RELISTEN  5  /* seconds between attempts to LISTEN again */
-#define NODE_CHANNEL   "vigil_tasks"
+#define NODE_RELISTEN 5 /* seconds between attempts to LISTEN again */
+#define NODE_CHANNEL  "vigil_tasks"
 
 struct node {
 	struct center *c;
@@ -55,10 +55,10 @@ struct node {
 	long long started;
 	struct event *ev_beat;
 	struct store_listener *listener;
-	struct event *ev_listen;  /* the listener's socket */
-	struct event *ev_poll;    /* fallback: every second while it is down */
-	long long polled_upto;    /* tasks created before this were seen */
-	long long listen_retry;   /* when to try LISTEN again */
+	struct event *ev_listen; /* the listener's socket */
+	struct event *ev_poll;   /* fallback: every second while it is down */
+	long long polled_upto;   /* tasks created before this were seen */
+	long long listen_retry;  /* when to try LISTEN again */
 	double notified, polled;
 };
 
@@ -86,11 +86,12 @@ node_lease(struct center *c, const char *name)
 		return 1;
 	if (c->node == NULL)
 		return 0; /* not started, or stopping */
-	n = store_exec(c->store,
-	               "UPDATE leases SET node = ?, expires_at = ? WHERE name = "
-	               "? AND (node = ? OR expires_at < ?)",
-	               S_TEXT(c->node->name), S_INT(now + NODE_LEASE(c)),
-	               S_TEXT(name), S_TEXT(c->node->name), S_INT(now));
+	n = store_exec(
+	    c->store,
+	    "UPDATE leases SET node = ?, expires_at = ? WHERE name = "
+	    "? AND (node = ? OR expires_at < ?)",
+	    S_TEXT(c->node->name), S_INT(now + NODE_LEASE(c)), S_TEXT(name),
+	    S_TEXT(c->node->name), S_INT(now));
 	if (n == 0)
 		n = store_exec(c->store,
 		               "INSERT INTO leases (name, node, expires_at) "
@@ -260,9 +261,8 @@ listen_start(struct center *c)
 		return;
 	}
 	buf_free(&err);
-	nd->ev_listen =
-	    event_new(c->base, store_listener_fd(nd->listener),
-	              EV_READ | EV_PERSIST, listen_cb, c);
+	nd->ev_listen = event_new(c->base, store_listener_fd(nd->listener),
+	                          EV_READ | EV_PERSIST, listen_cb, c);
 	if (nd->ev_listen == NULL || event_add(nd->ev_listen, NULL) == -1)
 		fatalx("%s: cannot watch the listener", __func__);
 	metrics_set("vigil_node_listening", NULL, 1);
@@ -456,8 +456,8 @@ node_list(struct center *c)
 		                 "started_at", (json_int_t)store_int(q, 2),
 		                 "last_heartbeat", (json_int_t)store_int(q, 3),
 		                 "alive", now - store_int(q, 3) <= NODE_DEAD(c),
-		                 "agents", (json_int_t)store_int(q, 4), "leases",
-		                 (json_int_t)store_int(q, 5), "self",
+		                 "agents", (json_int_t)store_int(q, 4),
+		                 "leases", (json_int_t)store_int(q, 5), "self",
 		                 strcmp(name, c->node->name) == 0));
 	}
 	store_done(q);

@@ -157,8 +157,7 @@ take_shared(struct ratelimit *rl, const char *src, long long now,
 	/* Buckets untouched long enough to be full again say nothing. */
 	if (++rl->takes % 256 == 0 &&
 	    store_exec(rl->store, "DELETE FROM rate_buckets WHERE last < ?",
-	               S_INT(now - (long long)(rl->burst / rl->rate) - 60)) <
-	        0)
+	               S_INT(now - (long long)(rl->burst / rl->rate) - 60)) < 0)
 		goto out;
 	if (store_commit(rl->store) == -1)
 		return -1;

@@ -11,18 +11,16 @@
 int
 ctl_nodes(int argc, char **argv)
 {
-	static const char *const cols[] = {"name",   "state", "heartbeat",
-	                                   "agents", "leases", "address",
-	                                   NULL};
-	static const char *const hdrs[] = {"NAME",   "STATE", "HEARTBEAT",
-	                                   "AGENTS", "LEASES", "ADDRESS",
-	                                   NULL};
+	static const char *const cols[] = {
+	    "name", "state", "heartbeat", "agents", "leases", "address", NULL};
+	static const char *const hdrs[] = {
+	    "NAME", "STATE", "HEARTBEAT", "AGENTS", "LEASES", "ADDRESS", NULL};
 	json_t *j, *rows, *n;
 	long long now = (long long)time(NULL);
 	size_t i;
 
-	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
-	                 strcmp(argv[1], "--help") == 0)) {
+	if (argc > 1 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: vigilctl nodes\n"
 		       "the vigild nodes sharing the center's database, "
 		       "with their last heartbeat,\n"
@@ -45,8 +43,8 @@ ctl_nodes(int argc, char **argv)
 	json_array_foreach(json_object_get(j, "nodes"), i, n)
 	{
 		char hb[32], name[300];
-		long long age =
-		    now - json_integer_value(json_object_get(n, "last_heartbeat"));
+		long long age = now - json_integer_value(
+		                          json_object_get(n, "last_heartbeat"));
 
 		snprintf(hb, sizeof(hb), "%llds ago", age < 0 ? 0 : age);
 		snprintf(name, sizeof(name), "%s%s",
@@ -54,14 +52,13 @@ ctl_nodes(int argc, char **argv)
 		         json_is_true(json_object_get(n, "self")) ? " *" : "");
 		json_array_append_new(
 		    rows,
-		    json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "name", name,
-		              "state",
-		              json_is_true(json_object_get(n, "alive")) ? "up"
-		                                                       : "down",
-		              "heartbeat", hb, "agents",
-		              json_object_get(n, "agents"), "leases",
-		              json_object_get(n, "leases"), "address",
-		              json_object_get(n, "address")));
+		    json_pack(
+		        "{s:s, s:s, s:s, s:O, s:O, s:O}", "name", name, "state",
+		        json_is_true(json_object_get(n, "alive")) ? "up"
+		                                                  : "down",
+		        "heartbeat", hb, "agents", json_object_get(n, "agents"),
+		        "leases", json_object_get(n, "leases"), "address",
+		        json_object_get(n, "address")));
 	}
 	ctl_table(rows, cols, hdrs);
 	json_decref(rows);
