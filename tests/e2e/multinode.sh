@@ -20,7 +20,7 @@ make_pki "$PKI"
 start_node() {
 	local n=$1 data=$T/data-$1 i
 	write_conf "$T/$n.conf" "$PKI" "$data" "node_name = $n" \
-		"node_lease = 3s"
+		"node_lease = 3s" "[admin]" "login_rate = 4"
 	"$VIGILD" -d -c "$T/$n.conf" >>"$T/vigild-$n.log" 2>&1 &
 	eval "PID_$n=$!"
 	PIDS+=("$!")
@@ -67,6 +67,21 @@ metric_is a 'vigil_node_heartbeat_age_seconds{node="b"}' 0 ||
 	metric_is a 'vigil_node_heartbeat_age_seconds{node="b"}' 2 ||
 	fail "node b's heartbeat as node a sees it"
 pass "two nodes in the API, vigilctl and metrics"
+
+# --- login attempts are limited across the nodes -------------------
+login() { # login NODE: HTTP status of a failed login
+	curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
+		-H 'Content-Type: application/json' \
+		-d '{"username": "nobody", "password": "wrong"}' \
+		"https://127.0.0.1:$(eval echo "\$ADM_$1")/api/v1/login"
+}
+for n in a b a b; do
+	[ "$(login $n)" = 401 ] || fail "login attempt on node $n not answered 401"
+done
+# Four a minute from this address, whichever node counts them.
+[ "$(login a)" = 429 ] || fail "a fifth login attempt was not refused"
+[ "$(login b)" = 429 ] || fail "a sixth login attempt was not refused"
+pass "login rate limit shared by the nodes"
 
 # --- a task created on A reaches an agent polling B ------------------
 token=$(on a new_token --uses 1)
