@@ -353,7 +353,8 @@ admin_call(const char *method, const char *path, const char *body,
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)(g_adm_second ? O.adm_port2 : O.adm_port));
+	sa.sin_port =
+	    htons((uint16_t)(g_adm_second ? O.adm_port2 : O.adm_port));
 	inet_pton(AF_INET, O.host, &sa.sin_addr);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		fprintf(stderr, "fleet: admin %s %s: connect: %s\n", method,
