@@ -320,6 +320,8 @@ int tasks_holds(struct center *c, const char *agent);
 int node_init(struct center *c);      /* after the ports are bound */
 void node_shutdown(struct center *c); /* hands its leases over */
 const char *node_name(const struct center *c);
+/* The name node_init gives this node (once the gateway port is bound). */
+void node_name_of(const struct center *c, char *out, size_t n);
 /* 1 when this node holds (took or renewed) the lease name, 0 when
  * another node does. */
 int node_lease(struct center *c, const char *name);

@@ -340,25 +340,32 @@ beat_cb(evutil_socket_t fd, short what, void *arg)
 	beat(arg);
 }
 
+void
+node_name_of(const struct center *c, char *out, size_t n)
+{
+	char host[256];
+
+	if (c->conf.node_name != NULL) {
+		snprintf(out, n, "%s", c->conf.node_name);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "vigild");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(out, n, "%s:%d", host, c->gw_port);
+}
+
 int
 node_init(struct center *c)
 {
 	struct timeval tv = {NODE_BEAT, 0}, one = {1, 0};
 	struct node *nd;
-	char host[256];
 
 	if ((nd = c->node = calloc(1, sizeof(*nd))) == NULL)
 		return -1;
 	nd->c = c;
 	nd->started = (long long)time(NULL);
-	if (c->conf.node_name != NULL)
-		snprintf(nd->name, sizeof(nd->name), "%s", c->conf.node_name);
-	else {
-		if (gethostname(host, sizeof(host)) == -1)
-			snprintf(host, sizeof(host), "vigild");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(nd->name, sizeof(nd->name), "%s:%d", host, c->gw_port);
-	}
+	node_name_of(c, nd->name, sizeof(nd->name));
 	snprintf(nd->address, sizeof(nd->address), "%s:%d %s:%d",
 	         c->conf.gw_listen, c->gw_port, c->conf.adm_listen,
 	         c->adm_port);
