@@ -1,6 +1,8 @@
 #!/bin/bash
 # Two vigild nodes on one PostgreSQL 15 (docs/scale-out.md): both appear in
-# GET /api/v1/nodes and vigilctl nodes; a task created through node A
+# GET /api/v1/nodes and vigilctl nodes; a login session made on one works
+# on the other, and login attempts are counted across both; a task created
+# through node A
 # reaches an agent whose long poll node B holds at once (LISTEN/NOTIFY,
 # measured, and far below the poll's 20 s wait); admin changes made on
 # both nodes at once keep the audit log one unbroken hash chain; a
@@ -68,19 +70,32 @@ metric_is a 'vigil_node_heartbeat_age_seconds{node="b"}' 0 ||
 	fail "node b's heartbeat as node a sees it"
 pass "two nodes in the API, vigilctl and metrics"
 
-# --- login attempts are limited across the nodes -------------------
-login() { # login NODE: HTTP status of a failed login
-	curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
+# --- a session made on node a works on node b ----------------------
+echo 'correct horse battery' | on a "$CTL" user add alice --role operator \
+	--password-stdin >/dev/null || fail "user add"
+login() { # login NODE USER PASS: HTTP status; headers in $T/h
+	curl -sS -D "$T/h" -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
 		-H 'Content-Type: application/json' \
-		-d '{"username": "nobody", "password": "wrong"}' \
+		-d "{\"username\": \"$2\", \"password\": \"$3\"}" \
 		"https://127.0.0.1:$(eval echo "\$ADM_$1")/api/v1/login"
 }
-for n in a b a b; do
-	[ "$(login $n)" = 401 ] || fail "login attempt on node $n not answered 401"
+[ "$(login a alice 'correct horse battery')" = 200 ] || fail "login on node a"
+COOKIE=$(sed -nE 's/^[Ss]et-[Cc]ookie: (vigil_session=[0-9a-f]+);.*/\1/p' "$T/h")
+[ -n "$COOKIE" ] || fail "no session cookie"
+st=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
+	-H "Cookie: $COOKIE" "https://127.0.0.1:$ADM_b/api/v1/agents")
+[ "$st" = 200 ] || fail "node b answered $st to node a's session"
+pass "a session made on node a works on node b"
+
+# --- login attempts are limited across the nodes -------------------
+# Four a minute from this address (login_rate), whichever node counts
+# them: the one above, and three failed ones on both nodes.
+for n in b a b; do
+	[ "$(login $n nobody wrong)" = 401 ] ||
+		fail "login attempt on node $n not answered 401"
 done
-# Four a minute from this address, whichever node counts them.
-[ "$(login a)" = 429 ] || fail "a fifth login attempt was not refused"
-[ "$(login b)" = 429 ] || fail "a sixth login attempt was not refused"
+[ "$(login a nobody wrong)" = 429 ] || fail "a fifth login attempt was not refused"
+[ "$(login b nobody wrong)" = 429 ] || fail "a sixth login attempt was not refused"
 pass "login rate limit shared by the nodes"
 
 # --- a task created on A reaches an agent polling B ------------------
