@@ -165,6 +165,7 @@ write_conf() { # gateway port, admin port [conf file, data dir, node]
 		pki_dir = $PKI
 		data_dir = ${4:-$DATA}
 		node_name = ${5:-a}
+		user = root
 		require_approval = no
 		poll_interval = 60s
 		log_level = info

@@ -27,6 +27,7 @@ struct center_conf {
 	char *fqdn;
 	char *data_dir;
 	char *pki_dir;
+	char *user; /* run as, when started as root */
 	int require_approval;
 	long long agent_cert_lifetime;  /* seconds */
 	long long poll_interval;        /* seconds */
@@ -120,6 +121,7 @@ struct center {
 	int gw_port, adm_port; /* bound ports */
 	int keyfd;             /* socketpair to the key process */
 	pid_t keypid;
+	int dropped; /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
@@ -395,6 +397,9 @@ char *settings_sample_password(struct center *c); /* malloc'd */
  * agents' POST /v1/reputation through a cache. Both do nothing without
  * [intel] url. */
 int intel_start(struct center *c, struct buf *err);
+/* SIGHUP: applies a changed [intel] (c->conf is the new configuration,
+ * old the one before). */
+void intel_reload(struct center *c, const struct center_conf *old);
 void intel_kick(struct center *c); /* new events stored */
 void intel_stop(struct center *c);
 void intel_declare_metrics(void);
