@@ -327,6 +327,14 @@ target_pump(struct fwd_target *t)
 		}
 	}
 	for (round = 0; round < FWD_ROUNDS; round++) {
+		/* Shared store: no new batch once half the lease has gone by
+		 * without a renewal (this node's loop was held up): another
+		 * node may take the target over soon, and two nodes must not
+		 * both be writing to the receiver. The renewal goes on. */
+		if (store_is_pg(t->c->store) &&
+		    (long long)time(NULL) >=
+		        t->lease_until - t->c->conf.node_lease / 2)
+			break;
 		if ((n = fill_batch(t)) == -1) {
 			set_error(t, "cannot read or queue events; retrying");
 			break;
@@ -855,6 +863,8 @@ lease_target(struct fwd_target *t)
 
 	lease_name(t, lease, sizeof(lease));
 	held = node_lease(c, lease);
+	if (held)
+		t->lease_until = (long long)time(NULL) + c->conf.node_lease;
 	if (!held && t->held)
 		let_go(t);
 	if (!held || t->held)

@@ -58,6 +58,7 @@ struct fwd_target {
 	/* This node serves the target (its lease, node.c): always on
 	 * SQLite; on PostgreSQL one node at a time. */
 	int held;
+	long long lease_until; /* held: when the lease last taken ends */
 };
 
 struct fwd {
