@@ -434,6 +434,23 @@ op("getVersion", "GET", "/api/v1/version", "center",
         "schema_version": dict(I, description="migrations applied"),
         "schema_latest": dict(I, description="migrations this vigild knows")},
        ["version", "build", "schema_version", "schema_latest"]))
+NODE = obj({
+    "name": dict(S, description="[center] node_name, or host:gateway port"),
+    "address": dict(S, description="the gateway's and the admin API's listen addresses"),
+    "started_at": dict(I, description="Unix time the node started"),
+    "last_heartbeat": dict(I, description="Unix time of its last heartbeat (every 2 s)"),
+    "alive": dict(B, description="its heartbeat is at most node_lease + 2 s old"),
+    "agents": dict(I, description="task polls it held open (its agents) at its last heartbeat"),
+    "leases": dict(I, description="leases it holds (forwarding targets it serves)"),
+    "self": dict(B, description="the node that answered")},
+    ["name", "address", "started_at", "last_heartbeat", "alive", "agents", "leases", "self"])
+op("listNodes", "GET", "/api/v1/nodes", "center",
+   "The vigild nodes sharing the database (on SQLite, this one)", "readonly",
+   obj({"nodes": {"type": "array", "items": NODE},
+        "self": dict(S, description="the name of the node that answered"),
+        "shared": dict(B, description="true on PostgreSQL (several nodes possible)")},
+       ["nodes", "self", "shared"]),
+   errors=["503"], desc="docs/scale-out.md")
 SETTINGS_REPLY = obj({
     "settings": dict(ref("Settings"), description="the values in force"),
     "defaults": dict(ref("Settings"), description="the values without the API's"),

@@ -22,6 +22,14 @@
 # FLEET_CENTER_CONF: lines appended to the center's configuration (to
 # compare settings: seen_flush = 0, session_tickets = 0, ...).
 #
+# --store pg: the center on a throwaway PostgreSQL 15 (tests/e2e/pg.inc:
+# initdb + pg_ctl on a free loopback port), enrolled afresh every run (the
+# cache holds SQLite stores); the events are checked with psql after the
+# run. --nodes 2 (with --store pg): a second vigild node on the same
+# database; odd agents connect to it, tasks are created on the first
+# (their dispatch to the second node's agents goes through LISTEN/NOTIFY),
+# the gauges are summed, and the restart phase is skipped.
+#
 # File descriptors: the center and the load generator each hold one per
 # agent plus a few dozen. Both get RLIMIT_NOFILE raised to the hard limit;
 # N is refused when N + 64 exceeds it.
@@ -40,8 +48,12 @@ FRESH=0
 KEEP=0
 WORK=${FLEET_WORK:-/tmp/vigil-fleet}
 PASS=()
+STORE=sqlite
+NODES=1
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--store) STORE=$2; shift 2 ;;
+	--nodes) NODES=$2; shift 2 ;;
 	--agents) N=$2; shift 2 ;;
 	--events-per-agent) M=$2; shift 2 ;;
 	--fresh) FRESH=1; shift ;;
@@ -55,6 +67,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case "$N" in '' | *[!0-9]*) echo "run.sh: --agents: a number" >&2; exit 2 ;; esac
+case "$STORE:$NODES" in
+sqlite:1 | pg:1 | pg:2) ;;
+*) echo "run.sh: --store sqlite|pg, --nodes 1|2 (2 only with pg)" >&2; exit 2 ;;
+esac
 
 # --- binaries ---------------------------------------------------------
 if [ -z "$BUILD" ]; then
@@ -100,6 +116,7 @@ RUN=$WORK/run
 CACHE=${FLEET_CACHE:-/tmp/vigil-fleet-cache}/n$N
 PKI=$RUN/pki
 DATA=$RUN/data
+DATA2=$RUN/data2
 CONF=$RUN/vigild.conf
 LOG=$RUN/vigild.log
 rm -rf "$RUN"
@@ -109,6 +126,8 @@ chmod 700 "$RUN"
 cleanup() {
 	local rc=$?
 	"$HERE/center.sh" stop "$DATA" || true
+	[ "$NODES" = 1 ] || "$HERE/center.sh" stop "$DATA2" || true
+	[ "$STORE" = sqlite ] || pg_stop
 	if [ "$rc" -ne 0 ] && [ -f "$LOG" ]; then
 		echo "--- run.sh failed (rc $rc); center log tail:" >&2
 		tail -n 30 "$LOG" >&2
@@ -118,6 +137,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "$STORE" = pg ]; then
+	fail() { echo "run.sh: $*" >&2; exit 1; }
+	skip() { fail "$@"; }
+	# shellcheck source=../../tests/e2e/pg.inc
+	. "$SRC/tests/e2e/pg.inc"
+	pg_start
+	echo "store: PostgreSQL 15 on 127.0.0.1:$PG_PORT ($PG_DIR)"
+	FRESH=1
+fi
 CACHED=0
 if [ "$FRESH" = 0 ] && [ -f "$CACHE/complete" ]; then
 	CACHED=1
@@ -130,12 +158,13 @@ else
 		--san 127.0.0.1 >"$RUN/pki.log" 2>&1
 fi
 
-write_conf() { # gateway port, admin port
-	cat >"$CONF" <<-EOF
+write_conf() { # gateway port, admin port [conf file, data dir, node]
+	cat >"${3:-$CONF}" <<-EOF
 		[center]
 		fqdn = center.vigil.test
 		pki_dir = $PKI
-		data_dir = $DATA
+		data_dir = ${4:-$DATA}
+		node_name = ${5:-a}
 		user = root
 		require_approval = no
 		poll_interval = 60s
@@ -153,7 +182,8 @@ write_conf() { # gateway port, admin port
 	EOF
 	# Extra center settings to compare, e.g.
 	# FLEET_CENTER_CONF=$'[center]\nseen_flush = 0'
-	[ -z "${FLEET_CENTER_CONF:-}" ] || printf '%s\n' "$FLEET_CENTER_CONF" >>"$CONF"
+	[ "$STORE" = sqlite ] || printf '[store]\nurl = %s\n' "$PG_URL" >>"${3:-$CONF}"
+	[ -z "${FLEET_CENTER_CONF:-}" ] || printf '%s\n' "$FLEET_CENTER_CONF" >>"${3:-$CONF}"
 }
 # Ephemeral ports the first time, then the same ports for the restart.
 write_conf 0 0
@@ -165,6 +195,16 @@ echo "center: pid $PID, gateway 127.0.0.1:$GW, admin 127.0.0.1:$ADM," \
 	"fd limit $NOFILE, data $DATA"
 
 COMMON=(--gw-port "$GW" --ca "$PKI/ca.crt" --agents "$N")
+NODE2=()
+if [ "$NODES" = 2 ]; then
+	mkdir -m 700 "$DATA2"
+	write_conf 0 0 "$RUN/vigild2.conf" "$DATA2" b
+	PID2=$("$HERE/center.sh" start "$BUILD/vigild" "$RUN/vigild2.conf" "$DATA2" "$RUN/vigild2.log")
+	GW2=$(sed -nE 's/.*"gateway": ([0-9]+).*/\1/p' "$DATA2/vigild.ports")
+	ADM2=$(sed -nE 's/.*"admin": ([0-9]+).*/\1/p' "$DATA2/vigild.ports")
+	echo "node b: pid $PID2, gateway 127.0.0.1:$GW2, admin 127.0.0.1:$ADM2"
+	NODE2=(--gw-port2 "$GW2" --admin-port2 "$ADM2" --no-restart)
+fi
 if [ "$CACHED" = 0 ]; then
 	export VIGIL_SERVER="https://127.0.0.1:$ADM" VIGIL_CA="$PKI/ca.crt"
 	VIGIL_API_KEY=$(cat "$DATA/admin.key")
@@ -176,13 +216,15 @@ if [ "$CACHED" = 0 ]; then
 	"$WORK/fleet" enroll "${COMMON[@]}" --ids "$RUN/ids" --token "$TOKEN" \
 		--parallel 64
 	# The store as it is after enrollment, for later runs with this N.
-	rm -rf "$CACHE"
-	mkdir -p "$CACHE"
-	sqlite3 "$DATA/vigil.db" ".backup '$CACHE/vigil.db'"
-	cp -a "$PKI" "$CACHE/pki"
-	cp -a "$RUN/ids" "$CACHE/ids"
-	install -m 600 "$DATA/admin.key" "$CACHE/admin.key"
-	touch "$CACHE/complete"
+	if [ "$STORE" = sqlite ]; then
+		rm -rf "$CACHE"
+		mkdir -p "$CACHE"
+		sqlite3 "$DATA/vigil.db" ".backup '$CACHE/vigil.db'"
+		cp -a "$PKI" "$CACHE/pki"
+		cp -a "$RUN/ids" "$CACHE/ids"
+		install -m 600 "$DATA/admin.key" "$CACHE/admin.key"
+		touch "$CACHE/complete"
+	fi
 	IDS=$RUN/ids
 else
 	echo "enroll: $N identities from $CACHE (--fresh to enroll again)"
@@ -193,12 +235,21 @@ netstat_snap() {
 	nstat -az 2>/dev/null | awk '/^(TcpExtListenOverflows|TcpExtListenDrops|TcpExtTCPReqQFullDoCookies|TcpRetransSegs) / {print $1, $2}'
 }
 NSTAT0=$(netstat_snap)
+DBARG=()
+[ "$STORE" = pg ] || DBARG=(--db "$DATA/vigil.db")
 rc=0
 "$WORK/fleet" run "${COMMON[@]}" --ids "$IDS" --admin-port "$ADM" \
 	--admin-key "$DATA/admin.key" --center-pid "$PID" \
-	--ports-file "$DATA/vigild.ports" --db "$DATA/vigil.db" \
+	--ports-file "$DATA/vigild.ports" "${DBARG[@]}" "${NODE2[@]}" \
 	--restart-cmd "'$HERE/center.sh' start '$BUILD/vigild' '$CONF' '$DATA' '$LOG' >/dev/null" \
 	--events-per-agent "$M" --json "$WORK/result-n$N.json" "${PASS[@]}" || rc=$?
+if [ "$STORE" = pg ]; then
+	# The events check fleet does on SQLite, with psql.
+	M_SENT=$(pg_sql -c "SELECT COUNT(*) FROM events WHERE agent_id <> 'center'")
+	M_COMPLETE=$(pg_sql -c "SELECT COUNT(*) FROM (SELECT agent_id FROM events WHERE agent_id <> 'center' GROUP BY agent_id HAVING COUNT(*) = $M AND MIN(seq) = 1 AND MAX(seq) = $M) x")
+	echo "events in PostgreSQL    $M_SENT ($M_COMPLETE/$N agents with exactly seq 1..$M)"
+	[ "$M_SENT" = $((N * M)) ] && [ "$M_COMPLETE" = "$N" ] || rc=1
+fi
 echo "center log: $(grep -c '' "$LOG") lines, $(grep -ciE 'warn|error|fatal' "$LOG" || true) warnings/errors" \
 	"(kept in $LOG)"
 grep -iE 'fatal|assert|sanitizer' "$LOG" | head -5 || true

@@ -1022,6 +1022,24 @@ adm_metrics(struct http_req *r)
 	buf_free(&out);
 }
 
+/* The vigild nodes sharing this database (node.c); on SQLite, this one. */
+static void
+adm_nodes(struct http_req *r)
+{
+	struct center *c = C(r);
+	json_t *a;
+
+	AUTH(r);
+	if ((a = node_list(c)) == NULL) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
+		return;
+	}
+	http_reply_json(r, 200,
+	                json_pack("{s:o, s:s, s:b}", "nodes", a, "self",
+	                          node_name(c), "shared",
+	                          store_is_pg(c->store)));
+}
+
 /* The OpenAPI document (docs/openapi.json, embedded at build time); the
  * e2e test openapi checks it against the route tables. */
 static void
@@ -1053,6 +1071,7 @@ const struct http_route admin_routes[] = {
     {"DELETE", "/api/v1/tokens/", adm_token_delete, HTTP_ROUTE_PREFIX, "token",
      0, ROLE_OPERATOR},
     {"GET", "/api/v1/notices", adm_notices, 0, "notices", 0, ROLE_READONLY},
+    {"GET", "/api/v1/nodes", adm_nodes, 0, "nodes", 0, ROLE_READONLY},
     {"GET", "/metrics", adm_metrics, 0, "metrics", 0, ROLE_READONLY},
     {NULL, NULL, NULL, 0, NULL, 0, 0},
 };

@@ -34,6 +34,8 @@ struct center_conf {
 	int store_check;                /* quick_check at start */
 	long long store_check_interval; /* seconds between checks; 0 = off */
 	char *store_url;                /* [store] url: PostgreSQL, or NULL */
+	char *node_name; /* [center] node_name: this node on a shared store */
+	long long node_lease; /* seconds before a dead node's work moves */
 	long long seen_flush; /* seconds between last_seen writes; 0 = each */
 	long long min_free_space; /* bytes; below it, no new data */
 	int log_dest;             /* enum log_dest */
@@ -143,6 +145,7 @@ struct center {
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
+	struct store *rl_store;  /* PostgreSQL: the limiters' own connection */
 	struct console *console; /* the web console's files, or NULL */
 	struct streams *streams; /* stream.c: live update streams */
 	char dummy_hash[128];    /* verified against for unknown users */
@@ -167,6 +170,7 @@ struct center {
 	long long replied_changes; /* store_changes() after the last
 	                              admin change was answered */
 	long long started;
+	struct node *node; /* node.c: this node among those on the store */
 };
 
 /* conf.c */
@@ -335,6 +339,26 @@ extern const struct http_route tasks_admin_routes[];
 int tasks_init(struct center *c);
 void tasks_shutdown(struct center *c); /* answers held polls */
 void tasks_wake(struct center *c, const char *agent);
+/* 1 when this node holds a task poll of agent. */
+int tasks_holds(struct center *c, const char *agent);
+
+/* node.c: several nodes on one PostgreSQL database (docs/scale-out.md).
+ * On SQLite there is one node: every lease is held. */
+int node_init(struct center *c);      /* after the ports are bound */
+void node_shutdown(struct center *c); /* hands its leases over */
+const char *node_name(const struct center *c);
+/* The name node_init gives this node (once the gateway port is bound). */
+void node_name_of(const struct center *c, char *out, size_t n);
+/* 1 when this node holds (took or renewed) the lease name, 0 when
+ * another node does. */
+int node_lease(struct center *c, const char *name);
+void node_release(struct center *c, const char *name);
+/* In the transaction that creates task_id: tells the other nodes once
+ * it commits. */
+void node_task_created(struct center *c, const char *task_id);
+/* The nodes as the API shows them (GET /api/v1/nodes); NULL on a store
+ * failure. */
+json_t *node_list(struct center *c);
 int tasks_create(struct center *c, json_t *spec, const char *by,
                  const char *schedule_id, char out_id[37], struct buf *err);
 
@@ -475,6 +499,9 @@ void syslogin_stop(struct center *c);
 struct ratelimit *ratelimit_new(double per_minute, double burst);
 void ratelimit_free(struct ratelimit *rl);
 /* 1 when allowed, 0 when over the limit (*retry_after set, seconds). */
+/* Several nodes on one PostgreSQL: the buckets live in the store s (a
+ * connection of the limiters' own), one per kind and source. */
+void ratelimit_share(struct ratelimit *rl, struct store *s, const char *kind);
 int ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
                    int *retry_after);
 void ratelimit_set_rate(struct ratelimit *rl, double per_minute);

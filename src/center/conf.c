@@ -61,6 +61,14 @@ const struct cfg_key center_conf_keys[] = {
      "port/db?sslmode=verify-full&sslrootcert=FILE (password from a "
      "passfile= or PGPASSFILE, or a client certificate: sslcert=, "
      "sslkey=); unset: SQLite in data_dir/vigil.db"},
+    {"center", "node_name", CFG_STR, NULL, 0, 0, OFF(node_name), 0, NULL,
+     "this vigild's name among the nodes sharing one PostgreSQL database "
+     "(unset: hostname:gateway port); unique per node"},
+    {"center", "node_lease", CFG_DURATION, "10s", 3, 300, OFF(node_lease), 0,
+     NULL,
+     "several nodes on one PostgreSQL: how long a node's leases "
+     "(forwarding targets) outlive it before another node takes them "
+     "over; the nodes' clocks must agree much better than this"},
     {"center", "seen_flush", CFG_DURATION, "1s", 0, 60, OFF(seen_flush), 0,
      NULL,
      "how often agents' check-in times are written, all at once; 0 writes "

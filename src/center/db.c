@@ -351,6 +351,29 @@ static const char migration_master[] = "CREATE TABLE master_tasks ("
                                        " error TEXT,"
                                        " PRIMARY KEY (id, center));";
 
+/* Several vigild nodes on one PostgreSQL database (node.c,
+ * docs/scale-out.md): each node's heartbeat, the leases that give one
+ * node at a time a piece of work (a forwarding target), and the rate
+ * limits' buckets shared by the nodes. Created on SQLite too (one node
+ * there: no rows are written). */
+static const char migration_nodes[] =
+    "CREATE TABLE nodes ("
+    " name TEXT PRIMARY KEY,"
+    " address TEXT,"
+    " started_at BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " agents BIGINT NOT NULL,"
+    " leases BIGINT NOT NULL);"
+    "CREATE TABLE leases ("
+    " name TEXT PRIMARY KEY,"
+    " node TEXT NOT NULL,"
+    " expires_at BIGINT NOT NULL);"
+    "CREATE TABLE rate_buckets ("
+    " name TEXT PRIMARY KEY,"
+    " millitokens BIGINT NOT NULL,"
+    " last BIGINT NOT NULL);"
+    "CREATE INDEX rate_buckets_last ON rate_buckets (last);";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -363,7 +386,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_intel,
                                          migration_events_rowid,
                                          migration_collector,
-                                         migration_master};
+                                         migration_master,
+                                         migration_nodes};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

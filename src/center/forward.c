@@ -21,6 +21,18 @@
  *             whatever the network does; failed sends and messages too large
  *             for a datagram are counted as dropped.
  *
+ * Several nodes on one PostgreSQL database (node.c): each target is served
+ * by the node that holds its lease ("forward:NAME"), renewed every second
+ * and taken over by another node once it expires. A node that takes a
+ * target over starts from the cursor in the store, and a cursor is saved
+ * only by a statement that checks, in the same transaction, that the
+ * lease is still this node's: a node that lost it can never move the
+ * cursor. Events are thus delivered in order and at least once across a
+ * handover; once, unless the old holder died between writing a batch to
+ * the receiver and saving its cursor (then that batch comes again). The
+ * nodes pick up targets added or changed through another node's API every
+ * FWD_SYNC seconds.
+ *
  * Everything runs on the center's event loop with non-blocking
  * bufferevents (bufferevent_openssl for TLS) rather than in a thread: the
  * store handle and the metrics are single-threaded by design, reads are
@@ -61,6 +73,9 @@ const char *const transports[] = {"udp", "tcp", "tls", "collector"};
 
 static void target_connect(struct fwd_target *t);
 static void target_pump(struct fwd_target *t);
+static int sync_store(struct center *c);
+static void drop_conn(struct fwd_target *t);
+static void lease_target(struct fwd_target *t);
 static int connect_stream(struct fwd_target *t);
 
 static void
@@ -107,16 +122,53 @@ max_event_id(struct center *c)
 	return id;
 }
 
+static void
+lease_name(const struct fwd_target *t, char *out, size_t n)
+{
+	snprintf(out, n, "forward:%s", t->name);
+}
+
+/* Stops serving t: another node holds its lease. */
+static void
+let_go(struct fwd_target *t)
+{
+	log_info("forward: %s: served by another node now", t->name);
+	t->held = 0;
+	evtimer_del(t->ev_retry);
+	drop_conn(t);
+	t->state = ST_IDLE;
+}
+
 static int
 save_cursor(struct fwd_target *t, long long id)
 {
-	char l[96];
+	char l[96], lease[80];
+	int n;
 
 	if (id <= t->cursor)
 		return 0;
-	if (store_exec(t->c->store,
-	               "UPDATE forward_targets SET cursor = ? WHERE name = ?",
-	               S_INT(id), S_TEXT(t->name)) < 0)
+	if (!store_is_pg(t->c->store))
+		n = store_exec(t->c->store,
+		               "UPDATE forward_targets SET cursor = ? WHERE "
+		               "name = ?",
+		               S_INT(id), S_TEXT(t->name));
+	else {
+		/* Moved only while the lease is this node's, checked in
+		 * the same statement (and so the same transaction). */
+		lease_name(t, lease, sizeof(lease));
+		n = store_exec(
+		    t->c->store,
+		    "UPDATE forward_targets SET cursor = ? WHERE "
+		    "name = ? AND EXISTS (SELECT 1 FROM leases WHERE "
+		    "name = ? AND node = ? AND expires_at >= ?)",
+		    S_INT(id), S_TEXT(t->name), S_TEXT(lease),
+		    S_TEXT(node_name(t->c)), S_INT(time(NULL)));
+		if (n == 0) {
+			t->held = 0; /* target_pump lets go */
+			return -1;
+		}
+	}
+	if (n < 0)
 		return -1;
 	t->cursor = id;
 	labels(t, l, sizeof(l));
@@ -471,8 +523,20 @@ target_pump(struct fwd_target *t)
 			return;
 		/* Everything queued is in the socket: now save it. */
 		save_cursor(t, t->sent_upto);
+		if (!t->held) {
+			let_go(t);
+			return;
+		}
 	}
 	for (round = 0; round < FWD_ROUNDS; round++) {
+		/* Shared store: no new batch once half the lease has gone by
+		 * without a renewal (this node's loop was held up): another
+		 * node may take the target over soon, and two nodes must not
+		 * both be writing to the receiver. The renewal goes on. */
+		if (store_is_pg(t->c->store) &&
+		    (long long)time(NULL) >=
+		        t->lease_until - t->c->conf.node_lease / 2)
+			break;
 		if ((n = fill_batch(t)) == -1) {
 			set_error(t, "cannot read or queue events; retrying");
 			break;
@@ -487,9 +551,17 @@ target_pump(struct fwd_target *t)
 			if (evbuffer_get_length(
 			        bufferevent_get_output(t->bev)) == 0) {
 				save_cursor(t, t->sent_upto);
+				if (!t->held) {
+					let_go(t);
+					return;
+				}
 				continue;
 			}
 			break;
+		}
+		if (!t->held) {
+			let_go(t);
+			return;
 		}
 	}
 	if (round == FWD_ROUNDS)
@@ -824,6 +896,10 @@ target_connect(struct fwd_target *t)
 	char serv[16];
 
 	drop_conn(t);
+	if (!t->held) {
+		t->state = ST_IDLE; /* another node serves it */
+		return;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = t->transport == FWD_UDP ? SOCK_DGRAM : SOCK_STREAM;
@@ -868,6 +944,8 @@ target_new(struct center *c, json_t *spec, long long cursor, struct buf *err)
 	t->from_config =
 	    json_is_true(json_object_get(spec, "from_config")) ? 1 : 0;
 	t->cursor = t->sent_upto = cursor;
+	/* On PostgreSQL, served once its lease is taken (lease_targets). */
+	t->held = !store_is_pg(c->store);
 	t->ev_retry = evtimer_new(c->base, retry_cb, t);
 	t->ev_pump = event_new(c->base, -1, 0, pump_cb, t);
 	if (t->ev_retry == NULL || t->ev_pump == NULL)
@@ -900,7 +978,10 @@ add_running(struct fwd_target *t)
 		return -1;
 	f->t = n;
 	f->t[f->n++] = t;
-	target_connect(t);
+	if (store_is_pg(t->c->store))
+		lease_target(t); /* this node's at once, unless another's */
+	else
+		target_connect(t);
 	return 0;
 }
 
@@ -921,7 +1002,10 @@ void
 remove_running(struct fwd *f, size_t i)
 {
 	struct fwd_target *t = f->t[i];
+	char lease[80];
 
+	lease_name(t, lease, sizeof(lease));
+	node_release(t->c, lease);
 	f->t[i] = f->t[--f->n];
 	target_free(t);
 }
@@ -936,10 +1020,7 @@ remove_running(struct fwd *f, size_t i)
 int
 forward_reload(struct center *c)
 {
-	struct fwd *f = c->fwd;
-	struct store_rows *r;
 	struct buf err;
-	size_t i;
 	int rc = -1;
 
 	if (c->conf.fwd_targets == NULL)
@@ -951,6 +1032,27 @@ forward_reload(struct center *c)
 		          buf_cstr(&err));
 		goto out;
 	}
+	rc = sync_store(c);
+out:
+	buf_free(&err);
+	return rc;
+}
+
+/*
+ * The running targets brought in line with the store: after a reload of
+ * the targets file, and on a shared database every FWD_SYNC seconds (a
+ * target added, changed or removed through another node's API).
+ */
+static int
+sync_store(struct center *c)
+{
+	struct fwd *f = c->fwd;
+	struct store_rows *r;
+	struct buf err;
+	size_t i;
+	int rc = -1;
+
+	buf_init(&err, 4096);
 	r = store_query(c->store,
 	                "SELECT name, spec, cursor FROM forward_targets ORDER "
 	                "BY name");
@@ -994,7 +1096,10 @@ forward_reload(struct center *c)
 			         "%s:%d, %s)",
 			         t->name, transports[t->transport], t->host,
 			         t->port, syslogfmt_format_name(t->fmt.format));
-			target_connect(t);
+			if (store_is_pg(c->store))
+				lease_target(t);
+			else
+				target_connect(t);
 			continue;
 		}
 		if (add_running(t) == -1) {
@@ -1019,14 +1124,66 @@ out:
 	return rc;
 }
 
+/*
+ * On a shared database: takes or renews each target's lease, starts
+ * serving the ones it took (from the cursor in the store: the node that
+ * had it moved it) and lets go of the ones another node took.
+ */
+static void
+lease_target(struct fwd_target *t)
+{
+	struct center *c = t->c;
+	struct store_rows *r;
+	char lease[80];
+	int held;
+
+	lease_name(t, lease, sizeof(lease));
+	held = node_lease(c, lease);
+	if (held)
+		t->lease_until = (long long)time(NULL) + c->conf.node_lease;
+	if (!held && t->held)
+		let_go(t);
+	if (!held || t->held)
+		return;
+	r = store_query(c->store,
+	                "SELECT cursor FROM forward_targets WHERE name = ?",
+	                S_TEXT(t->name));
+	if (r != NULL && store_next(r) == 1) {
+		t->cursor = t->sent_upto = store_int(r, 0);
+		t->held = 1;
+	}
+	store_done(r);
+	if (!t->held)
+		return;
+	log_info("forward: %s: served by this node (%s) from event %lld",
+	         t->name, node_name(c), t->cursor);
+	target_connect(t);
+}
+
+static void
+lease_targets(struct center *c)
+{
+	struct fwd *f = c->fwd;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		lease_target(f->t[i]);
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct fwd *f = ((struct center *)arg)->fwd;
+	struct center *c = arg;
+	struct fwd *f = c->fwd;
 	size_t i;
 
 	(void)fd;
 	(void)what;
+	if (store_is_pg(c->store)) {
+		if (++f->ticks % FWD_SYNC == 0)
+			sync_store(c);
+		lease_targets(c);
+	}
 	for (i = 0; i < f->n; i++) {
 		struct fwd_target *t = f->t[i];
 
@@ -1154,23 +1311,20 @@ forward_kick(struct center *c)
 int
 forward_audit(struct center *c, json_t *entry)
 {
-	struct store_rows *r;
-	long long seq = 1;
 	char *data;
 	int rc = -1;
 
 	if ((data = json_dumps(entry, JSON_COMPACT)) == NULL)
 		return -1;
-	r = store_query(
-	    c->store, "SELECT MAX(seq) FROM events WHERE agent_id = 'center'");
-	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
-		seq = store_int(r, 0) + 1;
-	store_done(r);
+	/* The next sequence number read by the statement that writes it:
+	 * one write, under the writers' lock, whatever other nodes write
+	 * at the same time. */
 	if (store_exec(c->store,
 	               "INSERT INTO events (agent_id, seq, time, received_at, "
-	               "type, level, task_id, data) VALUES ('center', ?, ?, ?, "
-	               "'audit', 'notice', NULL, ?)",
-	               S_INT(seq), S_INT(time(NULL)), S_INT(time(NULL)),
+	               "type, level, task_id, data) SELECT 'center', "
+	               "COALESCE(MAX(seq), 0) + 1, ?, ?, 'audit', 'notice', "
+	               "NULL, ? FROM events WHERE agent_id = 'center'",
+	               S_INT(time(NULL)), S_INT(time(NULL)),
 	               S_TEXT(data)) == 1) {
 		rc = 0;
 		forward_kick(c);

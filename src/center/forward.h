@@ -21,6 +21,7 @@
 #define FWD_UDP_MAX  65000
 #define FWD_MAXTYPES 16
 #define FWD_STALL    60 /* seconds without write progress */
+#define FWD_SYNC     5  /* shared database: seconds between target syncs */
 
 /* FWD_COLLECTOR: the analysis collector (docs/collector.md): TLS with the
  * center's role certificate, JSON frames, and the cursor saved when the
@@ -61,6 +62,10 @@ struct fwd_target {
 	int refused;         /* collector: this connection was refused */
 	long long smp_at;    /* collector: samples offered up to this */
 	char smp_sha[65];    /* (received_at, sha256) on this connection */
+	/* This node serves the target (its lease, node.c): always on
+	 * SQLite; on PostgreSQL one node at a time. */
+	int held;
+	long long lease_until; /* held: when the lease last taken ends */
 };
 
 struct fwd {
@@ -69,6 +74,7 @@ struct fwd {
 	struct buf msg, out;
 	struct event *ev_tick; /* catches events stored by any path */
 	struct evdns_base *dns;
+	unsigned long ticks;
 };
 
 /* forward.c */

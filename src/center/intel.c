@@ -78,6 +78,12 @@ struct intel {
 	size_t ncache;
 	long long ttl;
 	long long cursor;
+	/* Several nodes on PostgreSQL: one enriches at a time, the holder
+	 * of the lease "intel" (taken by the enrichment thread on its own
+	 * connection; node.c says how leases work). */
+	int shared, leased;
+	long long lease_secs;
+	char node[300];
 	int down; /* the enrichment thread's last lookup failed */
 	/* the reputation thread's: after a failed lookup, requests are
 	 * answered 503 at once until then, so that a hung inteld cannot
@@ -328,12 +334,26 @@ enrich_store(struct intel *g, struct ev *evs, size_t nev, json_t *res,
 			metrics_add("vigil_intel_enriched_total", l, 1);
 		}
 	}
-	if (ok && store_exec(g->store,
-	                     "INSERT INTO intel_state (name, cursor) VALUES "
-	                     "('enrich', ?) ON CONFLICT (name) DO UPDATE SET "
-	                     "cursor = excluded.cursor",
-	                     S_INT(upto)) < 0)
+	if (ok && !g->shared &&
+	    store_exec(g->store,
+	               "INSERT INTO intel_state (name, cursor) VALUES "
+	               "('enrich', ?) ON CONFLICT (name) DO UPDATE SET "
+	               "cursor = excluded.cursor",
+	               S_INT(upto)) < 0)
 		ok = 0;
+	/* Shared: moved only while the lease is this node's, in the same
+	 * transaction as the verdicts (none of them kept otherwise). */
+	if (ok && g->shared &&
+	    store_exec(g->store,
+	               "INSERT INTO intel_state (name, cursor) SELECT "
+	               "'enrich', ? WHERE EXISTS (SELECT 1 FROM leases WHERE "
+	               "name = 'intel' AND node = ? AND expires_at >= ?) ON "
+	               "CONFLICT (name) DO UPDATE SET cursor = "
+	               "excluded.cursor",
+	               S_INT(upto), S_TEXT(g->node), S_INT(time(NULL))) != 1) {
+		g->leased = 0;
+		ok = 0;
+	}
 	if (!ok || store_commit(g->store) == -1) {
 		store_rollback(g->store);
 		return -1;
@@ -342,8 +362,53 @@ enrich_store(struct intel *g, struct ev *evs, size_t nev, json_t *res,
 	return 0;
 }
 
-/* One round: 1 when events were handled, 0 when there were none, -1 when
- * inteld or the store failed (the cursor stays). */
+/*
+ * Shared store: takes or renews the lease "intel"; 1 when this node
+ * holds it (the cursor read again when it was just taken: another node
+ * may have moved it), 0 when another node does.
+ */
+static int
+enrich_lease(struct intel *g)
+{
+	long long now = (long long)time(NULL);
+	struct store_rows *r;
+	int n;
+
+	n = store_exec(g->store,
+	               "UPDATE leases SET node = ?, expires_at = ? WHERE name "
+	               "= 'intel' AND (node = ? OR expires_at < ?)",
+	               S_TEXT(g->node), S_INT(now + g->lease_secs),
+	               S_TEXT(g->node), S_INT(now));
+	if (n == 0)
+		n = store_exec(g->store,
+		               "INSERT INTO leases (name, node, expires_at) "
+		               "VALUES ('intel', ?, ?) ON CONFLICT (name) DO "
+		               "NOTHING",
+		               S_TEXT(g->node), S_INT(now + g->lease_secs));
+	if (n != 1) {
+		g->leased = 0;
+		return 0;
+	}
+	if (g->leased)
+		return 1;
+	r = store_query(g->store,
+	                "SELECT cursor FROM intel_state WHERE name = 'enrich'");
+	if (r == NULL) {
+		store_done(r);
+		return 0;
+	}
+	if (store_next(r) == 1)
+		g->cursor = store_int(r, 0);
+	store_done(r);
+	g->leased = 1;
+	log_info("intel: enriching on this node (%s) from rowid %lld", g->node,
+	         g->cursor);
+	return 1;
+}
+
+/* One round: 1 when events were handled, 0 when there were none (or
+ * another node enriches), -1 when inteld or the store failed (the cursor
+ * stays). */
 static int
 enrich_round(struct intel *g)
 {
@@ -355,6 +420,11 @@ enrich_round(struct intel *g)
 	struct buf err;
 	int rc = -1;
 
+	if (g->shared && !enrich_lease(g)) {
+		json_decref(inds);
+		return 0;
+	}
+	upto = g->cursor;
 	buf_init(&err, 2048);
 	memset(evs, 0, sizeof(evs));
 	r = store_query(g->store,
@@ -468,7 +538,8 @@ enrich_main(void *arg)
 		}
 		pthread_mutex_lock(&g->lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += rc == -1 ? retry : 5;
+		/* Shared: back before the lease expires. */
+		ts.tv_sec += rc == -1 ? retry : g->shared ? 1 : 5;
 		/* New events wake an idle thread; a failed round waits for
 		 * its retry (doubling up to ENRICH_RETRY_MAX) whatever comes.
 		 */
@@ -809,6 +880,10 @@ intel_start(struct center *c, struct buf *err)
 	if ((g->store = store_open(center_store_target(c), center_migrations,
 	                           center_nmigrations, err)) == NULL)
 		return -1;
+	if ((g->shared = store_is_pg(g->store))) {
+		node_name_of(c, g->node, sizeof(g->node));
+		g->lease_secs = c->conf.node_lease;
+	}
 	r = store_query(g->store,
 	                "SELECT cursor FROM intel_state WHERE name = 'enrich'");
 	if (r != NULL && store_next(r) == 1)

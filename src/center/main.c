@@ -812,6 +812,17 @@ main(int argc, char **argv)
 	}
 	if (auth_init(&c) == -1)
 		fatalx("vigild: cannot set up admin authentication");
+	if (store_is_pg(c.store)) {
+		/* Rate limits hold across the nodes of the database. */
+		if ((c.rl_store =
+		         store_open(c.conf.store_url, center_migrations,
+		                    center_nmigrations, &err)) == NULL) {
+			log_warnx("vigild: store: %s", buf_cstr(&err));
+			goto out;
+		}
+		ratelimit_share(c.enroll_rl, c.rl_store, "enroll");
+		ratelimit_share(c.login_rl, c.rl_store, "login");
+	}
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
 	else
@@ -849,6 +860,8 @@ main(int argc, char **argv)
 		fatalx("vigild: cannot start the store check timer");
 	if (seen_init(&c) == -1)
 		fatalx("vigild: cannot start the check-in writer");
+	if (node_init(&c) == -1)
+		fatalx("vigild: cannot start the node's heartbeat");
 	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
@@ -863,6 +876,7 @@ out:
 	manage_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);
+	node_shutdown(&c); /* after forwarding: hands its leases over */
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	space_shutdown();
@@ -889,6 +903,7 @@ out:
 	SSL_CTX_free(c.adm_ctx);
 	X509_free(c.ca);
 	store_close(c.store);
+	store_close(c.rl_store);
 	ratelimit_free(c.enroll_rl);
 	ratelimit_free(c.login_rl);
 	/* Only our own: `vigild -n` must not take away the running

@@ -6,6 +6,15 @@
  * per-process key (nobody can aim at another source's slot); a new source that
  * lands on an occupied slot takes it over once that bucket is full again, so an
  * attacker cycling addresses cannot grow memory, only share buckets.
+ *
+ * Several nodes on one PostgreSQL database share their buckets instead
+ * (ratelimit_share): one row of rate_buckets per source, read and written
+ * in one short transaction on a connection of the limiter's own (the
+ * callers check the limit before their request writes anything, but a
+ * request's unit of work may hold its transaction through a password
+ * hash: the buckets must not wait for it, nor it for them). Rows of
+ * buckets that have filled up again are deleted now and then. Should the
+ * database fail, the bucket in memory decides.
  */
 #include <stdio.h>
 #include <arpa/inet.h>
@@ -30,6 +39,9 @@ struct ratelimit {
 	double rate;     /* tokens per second */
 	double burst;
 	struct bucket b[RL_SLOTS];
+	struct store *store; /* shared buckets, or NULL */
+	char kind[16];
+	unsigned long takes;
 };
 
 /* The source an address counts as: IPv4 as is, IPv6 as its /64. */
@@ -96,15 +108,78 @@ ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
+void
+ratelimit_share(struct ratelimit *rl, struct store *s, const char *kind)
+{
+	rl->store = s;
+	snprintf(rl->kind, sizeof(rl->kind), "%s", kind);
+}
+
+/* The shared bucket of src: 1 taken, 0 empty (*retry_after), -1 when the
+ * store failed. Tokens are kept in thousandths. */
+static int
+take_shared(struct ratelimit *rl, const char *src, long long now,
+            int *retry_after)
+{
+	struct store_rows *q;
+	char name[96];
+	double tokens = rl->burst;
+	int ok, rc = -1;
+
+	snprintf(name, sizeof(name), "%s:%s", rl->kind, src);
+	if (store_begin(rl->store) == -1)
+		return -1;
+	q = store_query(rl->store,
+	                "SELECT millitokens, last FROM rate_buckets WHERE "
+	                "name = ?",
+	                S_TEXT(name));
+	if (q == NULL)
+		goto out;
+	if (store_next(q) == 1) {
+		tokens = (double)store_int(q, 0) / 1000.0 +
+		         (double)(now - store_int(q, 1)) * rl->rate;
+		if (tokens > rl->burst)
+			tokens = rl->burst;
+	}
+	store_done(q);
+	if ((ok = tokens >= 1.0))
+		tokens -= 1.0;
+	else
+		*retry_after = (int)((1.0 - tokens) / rl->rate) + 1;
+	if (store_exec(rl->store,
+	               "INSERT INTO rate_buckets (name, millitokens, last) "
+	               "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+	               "millitokens = excluded.millitokens, last = "
+	               "excluded.last",
+	               S_TEXT(name), S_INT((long long)(tokens * 1000.0)),
+	               S_INT(now)) != 1)
+		goto out;
+	/* Buckets untouched long enough to be full again say nothing. */
+	if (++rl->takes % 256 == 0 &&
+	    store_exec(rl->store, "DELETE FROM rate_buckets WHERE last < ?",
+	               S_INT(now - (long long)(rl->burst / rl->rate) - 60)) < 0)
+		goto out;
+	if (store_commit(rl->store) == -1)
+		return -1;
+	return ok;
+out:
+	store_rollback(rl->store);
+	return rc;
+}
+
 int
 ratelimit_take(struct ratelimit *rl, const char *addr, long long now,
                int *retry_after)
 {
 	struct bucket *b;
 	char src[64];
+	int shared;
 
 	rl_source(addr, src, sizeof(src));
 	addr = src;
+	if (rl->store != NULL &&
+	    (shared = take_shared(rl, src, now, retry_after)) != -1)
+		return shared;
 	b = &rl->b[rl_hash(rl, addr)];
 
 	if (b->addr[0] == '\0' || strcmp(b->addr, addr) != 0) {

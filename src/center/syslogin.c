@@ -86,11 +86,10 @@ store_message(struct center *c, const char *addr, const char *src,
               const char *transport, const uint8_t *p, size_t len,
               const char *frame_error)
 {
-	struct store_rows *r;
 	struct buf err;
 	json_t *data = NULL;
 	char agent[INET6_ADDRSTRLEN + 8], labels[64], *text = NULL;
-	long long seq = 1, t = 0, now = (long long)time(NULL);
+	long long t = 0, now = (long long)time(NULL);
 	int sev = 6, rc = -1;
 	const char *type = "syslog";
 
@@ -114,21 +113,16 @@ store_message(struct center *c, const char *addr, const char *src,
 	metrics_add("vigil_syslog_messages_total", labels, 1);
 	if ((text = json_dumps(data, JSON_COMPACT)) == NULL)
 		goto fail;
-	r = store_query(c->store,
-	                "SELECT MAX(seq) FROM events WHERE agent_id = ?",
-	                S_TEXT(agent));
-	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
-		seq = store_int(r, 0) + 1;
-	store_done(r);
+	/* The sender's next number read by the statement that stores the
+	 * message: other nodes may store its messages at the same time. */
 	if (store_exec(
 	        c->store,
 	        "INSERT INTO events (agent_id, seq, time, received_at, "
-	        "type, level, task_id, data) VALUES (?, ?, ?, ?, ?, ?, "
-	        "NULL, ?)",
-	        S_TEXT(agent), S_INT(seq), S_INT(t > 0 ? t : now), S_INT(now),
-	        S_TEXT(type),
+	        "type, level, task_id, data) SELECT ?, COALESCE(MAX(seq), 0) "
+	        "+ 1, ?, ?, ?, ?, NULL, ? FROM events WHERE agent_id = ?",
+	        S_TEXT(agent), S_INT(t > 0 ? t : now), S_INT(now), S_TEXT(type),
 	        S_TEXT(strcmp(type, "syslog") == 0 ? level_of(sev) : "warning"),
-	        S_TEXT(text)) != 1)
+	        S_TEXT(text), S_TEXT(agent)) != 1)
 		goto fail;
 	rc = 0;
 fail:

@@ -565,6 +565,8 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 	                    "updated_at) VALUES (?, ?, 'queued', ?)",
 	                    3, nagents, run_fill, &ra) != (int)nagents)
 		goto rollback;
+	/* The other nodes' held polls: told when this commits. */
+	node_task_created(c, out_id);
 	if (store_commit(c->store) == -1)
 		goto rollback;
 	metrics_add("vigil_tasks_created_total", NULL, 1);

@@ -141,6 +141,12 @@ waiter_timeout(evutil_socket_t fd, short what, void *arg)
 	waiter_drop(slot);
 }
 
+int
+tasks_holds(struct center *c, const char *agent)
+{
+	return c->nwaiters > 0 && *waiter_slot(c, agent) != NULL;
+}
+
 void
 tasks_wake(struct center *c, const char *agent)
 {

@@ -258,9 +258,15 @@ tasks_run_schedules(struct center *c, long long now)
 		json_t *full;
 		char tid[37];
 
-		store_exec(c->store,
-		           "UPDATE schedules SET last_run = ? WHERE id = ?",
-		           S_INT(minute), S_TEXT(id));
+		/* Claimed by one node: the others see last_run set (every
+		 * write takes the writers' lock, store_pg.h). */
+		if (store_exec(c->store,
+		               "UPDATE schedules SET last_run = ? WHERE id = ? "
+		               "AND (last_run IS NULL OR last_run < ?)",
+		               S_INT(minute), S_TEXT(id), S_INT(minute)) != 1) {
+			json_decref(spec);
+			continue;
+		}
 		buf_init(&err, 1024);
 		full = spec ? tasks_with_template(c, spec, &err) : NULL;
 		if (full == NULL ||

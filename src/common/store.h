@@ -170,4 +170,21 @@ int store_last_failure(const struct store *s);
 long long store_changes(struct store *s);
 const char *store_last_error(const struct store *s);
 
+/*
+ * PostgreSQL notifications (LISTEN / NOTIFY) between vigild nodes that
+ * share one database, on a connection of their own (store_pg.c). The
+ * caller waits for its socket to be readable in its event loop, then
+ * store_listener_read calls fn(arg, payload) for each notification that
+ * arrived; -1 when the connection is lost (close it and listen again
+ * later). NULL with a message in err on SQLite or when the database does
+ * not answer.
+ */
+struct store_listener;
+struct store_listener *store_listen(const char *url, const char *channel,
+                                    struct buf *err);
+int store_listener_fd(struct store_listener *l);
+int store_listener_read(struct store_listener *l,
+                        void (*fn)(void *arg, const char *payload), void *arg);
+void store_listener_close(struct store_listener *l);
+
 #endif

@@ -422,3 +422,92 @@ store_pg_migration(const char *sql, struct buf *out)
 	}
 	return buf_ok(out);
 }
+
+/*
+ * Notifications between vigild nodes: a connection of its own that only
+ * LISTENs, in non-blocking reads. The caller waits on its socket in its
+ * event loop and reads what arrived when it becomes readable.
+ */
+struct store_listener {
+	PGconn *conn;
+};
+
+struct store_listener *
+store_listen(const char *url, const char *channel, struct buf *err)
+{
+	struct store_listener *l;
+	PGresult *res;
+	char *id = NULL;
+	struct buf sql;
+
+	if (!store_pg_is_url(url)) {
+		buf_printf(err, "notifications need PostgreSQL");
+		return NULL;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		buf_printf(err, "out of memory");
+		return NULL;
+	}
+	l->conn = PQconnectdb(url);
+	if (l->conn == NULL || PQstatus(l->conn) != CONNECTION_OK) {
+		buf_printf(err, "%s: %s", store_pg_redact(url),
+		           l->conn ? PQerrorMessage(l->conn) : "out of memory");
+		goto fail;
+	}
+	PQsetNoticeProcessor(l->conn, notice, NULL);
+	if ((id = PQescapeIdentifier(l->conn, channel, strlen(channel))) ==
+	    NULL) {
+		buf_printf(err, "%s", PQerrorMessage(l->conn));
+		goto fail;
+	}
+	buf_init(&sql, 256);
+	buf_printf(&sql, "LISTEN %s", id);
+	PQfreemem(id);
+	res = PQexec(l->conn, buf_cstr(&sql));
+	buf_free(&sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		buf_printf(err, "LISTEN: %s", PQerrorMessage(l->conn));
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (PQsetnonblocking(l->conn, 1) == -1) {
+		buf_printf(err, "%s", PQerrorMessage(l->conn));
+		goto fail;
+	}
+	return l;
+fail:
+	store_listener_close(l);
+	return NULL;
+}
+
+int
+store_listener_fd(struct store_listener *l)
+{
+	return PQsocket(l->conn);
+}
+
+int
+store_listener_read(struct store_listener *l,
+                    void (*fn)(void *arg, const char *payload), void *arg)
+{
+	PGnotify *n;
+
+	if (PQconsumeInput(l->conn) == 0 || PQstatus(l->conn) == CONNECTION_BAD)
+		return -1;
+	while ((n = PQnotifies(l->conn)) != NULL) {
+		fn(arg, n->extra != NULL ? n->extra : "");
+		PQfreemem(n);
+	}
+	return 0;
+}
+
+void
+store_listener_close(struct store_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->conn != NULL)
+		PQfinish(l->conn);
+	free(l);
+}

@@ -101,6 +101,7 @@ int ctl_audit(int argc, char **argv);
 int ctl_doctor(int argc, char **argv);
 int ctl_store(int argc, char **argv);
 int ctl_settings(int argc, char **argv);
+int ctl_nodes(int argc, char **argv);
 int ctl_forward(int argc, char **argv);
 int ctl_collector(int argc, char **argv);
 int ctl_master(int argc, char **argv);

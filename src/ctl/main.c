@@ -30,6 +30,7 @@ static const struct {
     {"samples", ctl_samples, "list and download the files agents uploaded"},
     {"audit", ctl_audit, "list and verify the audit log of changes"},
     {"settings", ctl_settings, "show and change the center's runtime settings"},
+    {"nodes", ctl_nodes, "list the vigild nodes sharing the center's database"},
     {"forward", ctl_forward,
      "add, list, remove and test SIEM forwarding targets"},
     {"collector", ctl_collector,

@@ -11,7 +11,8 @@
  * With VIGIL_TEST_PG_URL set (CTest's unit-pg/common/test_store, through
  * tests/unit/pg_run.sh) the same tests run against a real PostgreSQL,
  * each on an emptied schema; the two that make SQLite itself fail (a
- * full database, a transaction SQLite ended) are SQLite's alone.
+ * full database, a transaction SQLite ended) are SQLite's alone; the
+ * notifications between nodes (store_listen) are PostgreSQL's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -605,6 +607,59 @@ test_failure_kinds(void **state)
 	buf_free(&err);
 }
 
+static void
+got_note(void *arg, const char *payload)
+{
+	char *out = arg;
+
+	strncat(out, payload, 63 - strlen(out));
+	strncat(out, ";", 63 - strlen(out));
+}
+
+/* NOTIFY reaches a listener on a connection of its own when the
+ * transaction that sent it commits, and never for a rollback. */
+static void
+test_listen(void **state)
+{
+	struct store_listener *l;
+	struct store_rows *r;
+	struct store *s;
+	struct pollfd pfd;
+	struct buf err;
+	char got[64] = "";
+	int i;
+
+	(void)state;
+	buf_init(&err, 4096);
+	if (pg == NULL) {
+		assert_null(store_listen(path, "vigil_test", &err));
+		assert_non_null(strstr(buf_cstr(&err), "PostgreSQL"));
+		buf_free(&err);
+		return;
+	}
+	s = open_t(&err);
+	assert_non_null(l = store_listen(path, "vigil_test", &err));
+	assert_int_equal(store_begin(s), 0);
+	r = store_query(s, "SELECT pg_notify('vigil_test', ?)", S_TEXT("no"));
+	store_done(r);
+	store_rollback(s);
+	assert_int_equal(store_begin(s), 0);
+	r = store_query(s, "SELECT pg_notify('vigil_test', ?)", S_TEXT("yes"));
+	store_done(r);
+	assert_int_equal(store_commit(s), 0);
+	pfd.fd = store_listener_fd(l);
+	pfd.events = POLLIN;
+	for (i = 0; i < 50 && got[0] == '\0'; i++) {
+		if (poll(&pfd, 1, 100) > 0)
+			assert_int_equal(store_listener_read(l, got_note, got),
+			                 0);
+	}
+	assert_string_equal(got, "yes;");
+	store_listener_close(l);
+	store_close(s);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -624,6 +679,7 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_kinds, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_listen, setup, teardown),
 	};
 
 	pg = getenv("VIGIL_TEST_PG_URL");
