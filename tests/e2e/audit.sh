@@ -176,6 +176,16 @@ expect_contains "$out" '"status":404'
 expect_contains "$out" '"error":"no active agent nope'
 pass "failed changes are audited with status and message"
 
+# The collector's and the master's routes (their own roles of vigild,
+# e2e/collector and e2e/master): on a plain center they refuse, audited.
+K=(-H "Authorization: Bearer $VIGIL_API_KEY")
+hstep "PUT /api/v1/collector/cases/" collector_baseline.update 404 "${K[@]}" \
+	-X PUT -d '{"action": "suppress", "reason": "x"}' "$U/api/v1/collector/cases/abc"
+hstep "DELETE /api/v1/collector/cases/" collector_baseline.delete 404 "${K[@]}" \
+	-X DELETE "$U/api/v1/collector/cases/abc"
+hstep "POST /api/v1/master/tasks" master_push.create 400 "${K[@]}" \
+	-d '{"nonsense": 1}' "$U/api/v1/master/tasks"
+
 # Every mutating route in the route tables was exercised above.
 missing=""
 while read -r route; do
