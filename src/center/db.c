@@ -268,6 +268,25 @@ static const char migration_events_rowid[] =
     "IDENTITY;"
     "CREATE UNIQUE INDEX events_rowid ON events (rowid);";
 
+/* Signed updates (issue 15): rule sets that arrive by update, every
+ * version of them and the operator's pin; the update versions an agent
+ * runs. */
+static const char migration_updates[] =
+    "ALTER TABLE rulesets ADD COLUMN source TEXT;"
+    "ALTER TABLE rulesets ADD COLUMN version TEXT;"
+    "ALTER TABLE rulesets ADD COLUMN pinned TEXT;"
+    "CREATE TABLE ruleset_versions ("
+    " name TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " content TEXT NOT NULL,"
+    " size BIGINT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " PRIMARY KEY (name, version));"
+    "ALTER TABLE agents ADD COLUMN updates TEXT;";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -278,7 +297,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_agents_last_seen,
                                          migration_findings_level,
                                          migration_intel,
-                                         migration_events_rowid};
+                                         migration_events_rowid,
+                                         migration_updates};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 
@@ -399,6 +419,8 @@ db_agent_json(struct store_rows *r)
 	json_object_set_new(
 	    o, "clone_detected_at",
 	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
+	json_object_set_new(o, "updates",
+	                    json_parsed(store_text(r, 18), json_null()));
 	return o;
 }
 

@@ -477,7 +477,8 @@ admin_table(void)
 	const struct http_route *admp[] = {
 	    auth_admin_routes,     admin_routes,          tasks_admin_routes,
 	    events_admin_routes,   forward_admin_routes,  audit_admin_routes,
-	    settings_admin_routes, findings_admin_routes, stream_admin_routes};
+	    settings_admin_routes, findings_admin_routes, stream_admin_routes,
+	    updates_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }
@@ -503,9 +504,9 @@ write_ports(struct center *c, struct buf *err)
 
 	n = snprintf(s, sizeof(s),
 	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
-	             "\"syslog_tcp\": %d, \"pid\": %ld}\n",
+	             "\"syslog_tcp\": %d, \"updates\": %d, \"pid\": %ld}\n",
 	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
-	             (long)getpid());
+	             updates_port(c), (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -683,8 +684,8 @@ main(int argc, char **argv)
 	{
 		const struct http_route *gwp[] = {
 		    gateway_routes, tasks_gateway_routes, events_gateway_routes,
-		    intel_gateway_routes};
-		c.gw_routes = routes_merge(gwp, 4);
+		    intel_gateway_routes, updates_gateway_routes};
+		c.gw_routes = routes_merge(gwp, 5);
 		c.adm_routes = admin_table();
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
@@ -711,6 +712,11 @@ main(int argc, char **argv)
 	}
 	if (syslogin_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (updates_start(&c, &err) == -1 ||
+	    updates_listen(&c, &gl, &err) == -1) {
+		log_warnx("vigild: [updates]: %s", buf_cstr(&err));
 		goto out;
 	}
 	if (write_ports(&c, &err) == -1)
@@ -759,6 +765,7 @@ out:
 	stream_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
 	intel_stop(&c);
+	updates_stop(&c);
 	syslogin_stop(&c);
 	audit_set_sink(NULL, NULL);
 	forward_shutdown(&c);
