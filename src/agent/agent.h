@@ -120,6 +120,18 @@ int agent_heartbeat(struct agent_state *st, int *renew, long long *center_time,
 int agent_renew(struct agent_state *st);
 int agent_renew_due(const struct agent_state *st);
 
+/* updates.c: signed updates checked from the root pinned at enrollment */
+#define AGENT_UPDATE_INTERVAL 300 /* seconds between checks (run) */
+int agent_updates_pin(struct agent_state *st, const char *root_json);
+int agent_updates_check(struct agent_state *st);
+int agent_updates_due(long long interval);
+/* What the heartbeat reports (NULL when no root is pinned). */
+json_t *agent_updates_report(const struct agent_state *st);
+/* The verified bytes of an applied rule set by SHA-256 (hex); -1 when it
+ * is not among them. */
+int agent_updates_rules(struct agent_state *st, const char *sha,
+                        struct buf *out);
+
 /* the subcommands */
 int cmd_enroll(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -627,10 +627,10 @@ gw_heartbeat(struct http_req *r)
 	macs = dump(strs_json(f.macs, f.nmacs));
 	{
 		const char *facts[] = {
-		    f.hostname, f.fqdn,          f.os,
-		    f.kernel,   f.arch,          ips,
-		    macs,       f.agent_version, r->peer_addr};
-		uint64_t digest = seen_digest(facts, 9);
+		    f.hostname, f.fqdn,          f.os,         f.kernel,
+		    f.arch,     ips,             macs,         f.agent_version,
+		    r->peer_addr, f.updates};
+		uint64_t digest = seen_digest(facts, 10);
 
 		/* Only the time is new: seen.c writes it with the others'
 		 * (seen_flush). Changed facts, and an agent back online,
@@ -640,12 +640,13 @@ gw_heartbeat(struct http_req *r)
 		        c->store,
 		        "UPDATE agents SET last_seen = ?, hostname = ?, "
 		        "fqdn = ?, os = ?, kernel = ?, arch = ?, ips = ?, "
-		        "macs = ?, agent_version = ?, source_addr = ? "
-		        "WHERE id = ?",
+		        "macs = ?, agent_version = ?, source_addr = ?, "
+		        "updates = COALESCE(?, updates) WHERE id = ?",
 		        S_INT(now), S_TEXT(f.hostname), S_TEXT(f.fqdn),
 		        S_TEXT(f.os), S_TEXT(f.kernel), S_TEXT(f.arch),
 		        S_TEXT(ips), S_TEXT(macs), S_TEXT(f.agent_version),
-		        S_TEXT(r->peer_addr), S_TEXT(id)) >= 0)
+		        S_TEXT(r->peer_addr), S_TEXT(f.updates),
+		        S_TEXT(id)) >= 0)
 			seen_wrote(id, digest);
 	}
 	metrics_add("vigil_heartbeats_total", NULL, 1);

@@ -74,6 +74,7 @@ usage(FILE *f)
 	    "       vigilctl update status --repo DIR [--root FILE] [--json]\n"
 	    "       vigilctl update export --repo DIR --out FILE\n"
 	    "       vigilctl update import --in FILE --repo DIR [--root FILE]\n"
+	    "       vigilctl update mirror [--refresh]\n"
 	    "\n"
 	    "  keygen   make Ed25519 role keys (0600); keep the root key "
 	    "offline\n"
@@ -86,6 +87,10 @@ usage(FILE *f)
 	    "  status   versions, expiry, what is due, the artifacts\n"
 	    "  export   write the repository as one file\n"
 	    "  import   verify an export file, then write it into DIR\n"
+	    "  mirror   the center's update mirror (admin API): what it "
+	    "serves, the last\n"
+	    "           check and why it was refused; --refresh checks the "
+	    "upstream now\n"
 	    "\n"
 	    "Common options: --targets-days N, --snapshot-days N, "
 	    "--timestamp-hours N\n"
@@ -2234,6 +2239,66 @@ done:
 	return rc;
 }
 
+/* vigilctl update mirror [--refresh]: the center's mirror, by the admin
+ * API (the only subcommand that talks to a center). */
+static int
+mirror(int argc, char **argv)
+{
+	json_t *j, *s, *r;
+	const char *role;
+	size_t i;
+
+	cmd = "mirror";
+	if (argc == 2 && strcmp(argv[1], "--refresh") == 0) {
+		if ((j = ctl_api("POST", "/api/v1/updates/refresh", NULL)) ==
+		    NULL)
+			return 1;
+		json_decref(j);
+		printf("refresh asked for; see 'vigilctl update mirror'\n");
+		return 0;
+	}
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if ((j = ctl_api("GET", "/api/v1/updates", NULL)) == NULL)
+		return 1;
+	if (ctl.json) {
+		ctl_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	if (!json_is_true(json_object_get(j, "enabled"))) {
+		printf("no update mirror: [updates] root is not set in "
+		       "vigild.conf\n");
+		json_decref(j);
+		return 0;
+	}
+	printf("mode:      %s %s\n",
+	       json_string_value(json_object_get(j, "mode")),
+	       json_string_value(json_object_get(j, "upstream"))
+	           ?: json_string_value(json_object_get(j, "dir")));
+	s = json_object_get(j, "served");
+	if (!json_is_object(s))
+		printf("served:    nothing verified yet\n");
+	else
+		json_object_foreach(json_object_get(s, "roles"), role, r)
+		    printf("%-10s v%lld, expires %s\n", role,
+		           (long long)json_integer_value(
+		               json_object_get(r, "version")),
+		           json_string_value(json_object_get(r, "expires")));
+	json_array_foreach(json_object_get(s, "targets"), i, r)
+	    printf("target     %s (%s %s)\n",
+	           json_string_value(json_object_get(r, "name")),
+	           json_string_value(json_object_get(r, "kind")) ?: "-",
+	           json_string_value(json_object_get(r, "version")) ?: "-");
+	if (json_is_string(json_object_get(j, "last_error")))
+		printf("refused:   %s\n",
+		       json_string_value(json_object_get(j, "last_error")));
+	json_decref(j);
+	return 0;
+}
+
 int
 ctl_update(int argc, char **argv)
 {
@@ -2253,6 +2318,8 @@ ctl_update(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (strcmp(argv[1], "mirror") == 0)
+		return mirror(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
