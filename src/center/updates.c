@@ -593,11 +593,6 @@ gw_updates(struct http_req *r)
 		                 "this center mirrors no update repository");
 		return;
 	}
-	if (strcmp(n, "anchor.json") == 0) {
-		http_reply_text(r, 200, "application/json", u->anchor.data,
-		                u->anchor.len);
-		return;
-	}
 	if ((v = view_get(u)) == NULL) {
 		http_reply_error(r, 404, "not_found",
 		                 "no verified update repository yet");
