@@ -174,8 +174,8 @@ check_locked(struct agent_state *st)
 	remote.url = url;
 	remote.http = &ho;
 	buf_reset(&err);
-	if (updc_refresh(&t, &remote, (long long)time(NULL), &set, &tr,
-	                 &err) == -1)
+	if (updc_refresh(&t, &remote, (long long)time(NULL), &set, &tr, &err) ==
+	    -1)
 		goto out;
 	memset(&ac, 0, sizeof(ac));
 	ac.src = &remote;
@@ -270,9 +270,8 @@ agent_updates_report(const struct agent_state *st)
 	pthread_mutex_unlock(&upd_lock);
 	out = json_object();
 	if (a != NULL) {
-		static const char *const ints[] = {"root", "timestamp",
-		                                   "snapshot", "targets",
-		                                   "checked_at"};
+		static const char *const ints[] = {
+		    "root", "timestamp", "snapshot", "targets", "checked_at"};
 
 		for (i = 0; i < 5; i++)
 			if (json_is_integer(json_object_get(a, ints[i])))
@@ -313,8 +312,7 @@ agent_updates_report(const struct agent_state *st)
 }
 
 int
-agent_updates_rules(struct agent_state *st, const char *sha,
-                    struct buf *out)
+agent_updates_rules(struct agent_state *st, const char *sha, struct buf *out)
 {
 	char root[P], dir[P], applied[P];
 	char p[P + 80];

@@ -189,8 +189,8 @@ refresh(struct updates *u, const struct updc_src *src, long long now,
 			goto out;
 		/* The chain served so far stays served. */
 		for (size_t i = 0; i < old->set.nroots; i++) {
-			struct buf *nr = realloc(nv->set.roots,
-			                         (i + 1) * sizeof(*nr));
+			struct buf *nr =
+			    realloc(nv->set.roots, (i + 1) * sizeof(*nr));
 
 			if (nr == NULL)
 				goto out;
@@ -288,11 +288,12 @@ mirror_main(void *arg)
 			} else if (u->last_tuf == TUF_E_EXPIRED) {
 				buf_reset(&err);
 				if (refresh(u, &local, 0, &err) == 0)
-					log_warnx("updates: %s has expired "
-					          "metadata; served until a "
-					          "newer verifies (agents refuse "
-					          "it meanwhile)",
-					          u->dir);
+					log_warnx(
+					    "updates: %s has expired "
+					    "metadata; served until a "
+					    "newer verifies (agents refuse "
+					    "it meanwhile)",
+					    u->dir);
 			} else if (c->conf.upd_upstream == NULL)
 				log_warnx("updates: %s: %s", u->dir,
 				          buf_cstr(&err));
@@ -477,9 +478,9 @@ apply_rule_target(struct updates *u, json_t *tg)
 	                S_TEXT(base), S_TEXT(ver), S_TEXT(sha));
 	have = q != NULL && store_next(q) == 1;
 	store_done(q);
-	q = store_query(c->store,
-	                "SELECT source, pinned, id FROM rulesets WHERE name = ?",
-	                S_TEXT(base));
+	q = store_query(
+	    c->store, "SELECT source, pinned, id FROM rulesets WHERE name = ?",
+	    S_TEXT(base));
 	if (q != NULL && store_next(q) == 1) {
 		admin_made = store_isnull(q, 0) ||
 		             strcmp(store_text(q, 0), "update") != 0;
@@ -692,18 +693,17 @@ status_json(struct center *c)
 	if (c->conf.upd_upstream != NULL)
 		snprintf(up, sizeof(up), "%s", c->conf.upd_upstream);
 	pthread_mutex_lock(&u->lock);
-	o = json_pack("{s:b, s:s, s:s?, s:s, s:I, s:o, s:I, s:I, s:I, s:s?, "
-	              "s:s?, s:i}",
-	              "enabled", 1, "mode",
-	              c->conf.upd_upstream ? "upstream" : "import", "upstream",
-	              c->conf.upd_upstream ? up : NULL, "dir", u->dir,
-	              "anchor_version", (json_int_t)u->anchor_version,
-	              "served", served, "attempts", (json_int_t)u->attempts,
-	              "last_attempt", (json_int_t)u->last_attempt, "last_ok",
-	              (json_int_t)u->last_ok, "last_error",
-	              u->last_error[0] ? u->last_error : NULL, "last_check",
-	              u->last_tuf ? tuf_err_name(u->last_tuf) : NULL,
-	              "listener_port", u->srv ? u->port : -1);
+	o = json_pack(
+	    "{s:b, s:s, s:s?, s:s, s:I, s:o, s:I, s:I, s:I, s:s?, "
+	    "s:s?, s:i}",
+	    "enabled", 1, "mode", c->conf.upd_upstream ? "upstream" : "import",
+	    "upstream", c->conf.upd_upstream ? up : NULL, "dir", u->dir,
+	    "anchor_version", (json_int_t)u->anchor_version, "served", served,
+	    "attempts", (json_int_t)u->attempts, "last_attempt",
+	    (json_int_t)u->last_attempt, "last_ok", (json_int_t)u->last_ok,
+	    "last_error", u->last_error[0] ? u->last_error : NULL, "last_check",
+	    u->last_tuf ? tuf_err_name(u->last_tuf) : NULL, "listener_port",
+	    u->srv ? u->port : -1);
 	pthread_mutex_unlock(&u->lock);
 	return o;
 }
@@ -737,9 +737,9 @@ adm_updates_refresh(struct http_req *r)
 	u->kick = 1;
 	pthread_cond_signal(&u->cond);
 	pthread_mutex_unlock(&u->lock);
-	http_reply_json(r, 202,
-	                json_pack("{s:b, s:I}", "queued", 1, "done_at",
-	                          (json_int_t)n));
+	http_reply_json(
+	    r, 202,
+	    json_pack("{s:b, s:I}", "queued", 1, "done_at", (json_int_t)n));
 }
 
 /* PUT /api/v1/rule-pins/NAME {"version"} */
@@ -769,10 +769,11 @@ adm_pin(struct http_req *r)
 	have = q != NULL && store_next(q) == 1;
 	store_done(q);
 	if (!have) {
-		http_reply_error(r, 404, "not_found",
-		                 "no version %.64s of rule set %.64s arrived by "
-		                 "update (see vigilctl rules versions)",
-		                 ver, r->rest);
+		http_reply_error(
+		    r, 404, "not_found",
+		    "no version %.64s of rule set %.64s arrived by "
+		    "update (see vigilctl rules versions)",
+		    ver, r->rest);
 		goto out;
 	}
 	audit_before_row(r,
@@ -783,8 +784,8 @@ adm_pin(struct http_req *r)
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		goto out;
 	}
-	http_reply_json(r, 200,
-	                json_pack("{s:s, s:s}", "name", r->rest, "pinned", ver));
+	http_reply_json(
+	    r, 200, json_pack("{s:s, s:s}", "name", r->rest, "pinned", ver));
 out:
 	json_decref(body);
 }
@@ -819,8 +820,9 @@ adm_unpin(struct http_req *r)
 
 		json_array_foreach(v ? v->targets : NULL, i, tg)
 		{
-			const char *base, *tn = json_string_value(
-			                      json_object_get(tg, "name"));
+			const char *base,
+			    *tn =
+			        json_string_value(json_object_get(tg, "name"));
 
 			if (rule_format(tn, &base) != NULL &&
 			    strcmp(base, r->rest) == 0)
@@ -841,9 +843,8 @@ adm_unpin(struct http_req *r)
 	}
 	if (ver != NULL)
 		make_current(c, r->rest, ver, NULL, r->who);
-	http_reply_json(r, 200,
-	                json_pack("{s:s, s:s?}", "name", r->rest, "version",
-	                          ver));
+	http_reply_json(
+	    r, 200, json_pack("{s:s, s:s?}", "name", r->rest, "version", ver));
 	free(ver);
 }
 
@@ -868,18 +869,16 @@ adm_rule_versions(struct http_req *r)
 	while (q != NULL && store_next(q) == 1)
 		json_array_append_new(
 		    items,
-		    json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:b}",
-		              "name", store_text(q, 0), "version",
-		              store_text(q, 1), "id", store_text(q, 2), "kind",
-		              store_text(q, 3), "size",
-		              (json_int_t)store_int(q, 4), "received_at",
-		              (json_int_t)store_int(q, 5), "target",
-		              store_text(q, 6), "current",
-		              !store_isnull(q, 7) && store_int(q, 7) != 0,
-		              "pinned",
-		              !store_isnull(q, 8) &&
-		                  strcmp(store_text(q, 8), store_text(q, 1)) ==
-		                      0));
+		    json_pack(
+		        "{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:b}", "name",
+		        store_text(q, 0), "version", store_text(q, 1), "id",
+		        store_text(q, 2), "kind", store_text(q, 3), "size",
+		        (json_int_t)store_int(q, 4), "received_at",
+		        (json_int_t)store_int(q, 5), "target", store_text(q, 6),
+		        "current", !store_isnull(q, 7) && store_int(q, 7) != 0,
+		        "pinned",
+		        !store_isnull(q, 8) &&
+		            strcmp(store_text(q, 8), store_text(q, 1)) == 0));
 	store_done(q);
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
@@ -947,8 +946,9 @@ updates_check(const struct center_conf *cf)
 
 	if (cf->upd_root == NULL) {
 		if (cf->upd_upstream != NULL) {
-			log_warnx("check: [updates] upstream is set but root is "
-			          "not: give the root.json this center trusts");
+			log_warnx(
+			    "check: [updates] upstream is set but root is "
+			    "not: give the root.json this center trusts");
 			n++;
 		}
 		return n;
@@ -1039,8 +1039,8 @@ updates_start(struct center *c, struct buf *err)
 		return -1;
 	}
 	if (c->conf.upd_proxy_user_file != NULL &&
-	    load_proxy_user(c->conf.upd_proxy_user_file, &u->proxy_user,
-	                    err) == -1)
+	    load_proxy_user(c->conf.upd_proxy_user_file, &u->proxy_user, err) ==
+	        -1)
 		return -1;
 	u->ho.ca_file = c->conf.upd_ca;
 	u->ho.cert_file = c->conf.upd_cert;
@@ -1070,15 +1070,15 @@ updates_start(struct center *c, struct buf *err)
 
 /* The listener of its own, with the gateway's TLS and limits. */
 int
-updates_listen(struct center *c, const struct http_limits *l,
-               struct buf *err)
+updates_listen(struct center *c, const struct http_limits *l, struct buf *err)
 {
 	struct updates *u = c->upd;
 
 	if (u == NULL || c->conf.upd_listen == NULL)
 		return 0;
-	if ((u->srv = http_server_new(c->base, c->gw_ctx, updates_gateway_routes,
-	                              c, l, NULL)) == NULL)
+	if ((u->srv = http_server_new(c->base, c->gw_ctx,
+	                              updates_gateway_routes, c, l, NULL)) ==
+	    NULL)
 		fatalx("%s: cannot create the update listener", __func__);
 	if (http_server_bind(u->srv, c->conf.upd_listen, (int)c->conf.upd_port,
 	                     &u->port, err) == -1)

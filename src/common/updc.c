@@ -74,8 +74,9 @@ src_get(const struct updc_src *src, const char *name, size_t max,
 		if (lstat(p, &st) == -1 && errno == ENOENT)
 			return 1;
 		if (lstat(p, &st) == 0 && !S_ISREG(st.st_mode)) {
-			buf_printf(err, "%s is not a regular file (links are "
-			                "refused)",
+			buf_printf(err,
+			           "%s is not a regular file (links are "
+			           "refused)",
 			           p);
 			return -1;
 		}
@@ -137,8 +138,8 @@ updc_refresh(struct tuf_trust *t, const struct updc_src *src, long long now,
 		*tuf_rc = 0;
 	buf_init(&b, TUF_MAX_TARGETS);
 	buf_init(&msg, 2048);
-	for (long long v = t->meta[TUF_ROOT].version + 1;
-	     v <= UPDC_MAX_ROOTS; v++) {
+	for (long long v = t->meta[TUF_ROOT].version + 1; v <= UPDC_MAX_ROOTS;
+	     v++) {
 		snprintf(name, sizeof(name), "%lld.root.json", v);
 		if ((r = src_get(src, name, TUF_MAX_ROOT, &b, err)) == 1)
 			break;
@@ -151,8 +152,8 @@ updc_refresh(struct tuf_trust *t, const struct updc_src *src, long long now,
 			goto tuf;
 		}
 		if (out != NULL) {
-			struct buf *nr = realloc(
-			    out->roots, (out->nroots + 1) * sizeof(*nr));
+			struct buf *nr = realloc(out->roots, (out->nroots + 1) *
+			                                         sizeof(*nr));
 
 			if (nr == NULL) {
 				buf_puts(err, "out of memory");
@@ -179,8 +180,8 @@ updc_refresh(struct tuf_trust *t, const struct updc_src *src, long long now,
 		if (r == -1)
 			goto done;
 		buf_reset(&msg);
-		if ((r = fn[i](t, (const uint8_t *)b.data, b.len, now,
-		               &msg)) != TUF_OK) {
+		if ((r = fn[i](t, (const uint8_t *)b.data, b.len, now, &msg)) !=
+		    TUF_OK) {
 			refused(err, files[i], r, buf_cstr(&msg));
 			goto tuf;
 		}
@@ -250,8 +251,7 @@ updc_target_path(const char *dir, const struct tuf_target *tg, char *path,
 }
 
 int
-updc_target_check(const char *dir, const struct tuf_target *tg,
-                  struct buf *err)
+updc_target_check(const char *dir, const struct tuf_target *tg, struct buf *err)
 {
 	char p[PATH_MAX];
 	uint8_t chunk[65536];

@@ -47,21 +47,21 @@ void updc_set_free(struct updc_set *s);
  * snapshot and targets as of now. On success out (when non-NULL) holds
  * the bytes that verified: newer roots are appended to out->roots, the
  * other three replaced (so a caller that fed t an earlier set first
- * passes a copy of that set's roots and gets the whole chain). -1 with one sentence in err, which names the
- * file and TUF's error (tuf_err_name) when a check refused it; *tuf_rc
- * (when non-NULL) gets that error, 0 for I/O failures.
+ * passes a copy of that set's roots and gets the whole chain). -1 with one
+ * sentence in err, which names the file and TUF's error (tuf_err_name) when a
+ * check refused it; *tuf_rc (when non-NULL) gets that error, 0 for I/O
+ * failures.
  */
-int updc_refresh(struct tuf_trust *t, const struct updc_src *src,
-                 long long now, struct updc_set *out, int *tuf_rc,
-                 struct buf *err);
+int updc_refresh(struct tuf_trust *t, const struct updc_src *src, long long now,
+                 struct updc_set *out, int *tuf_rc, struct buf *err);
 
 /* Starts t from the root file anchor (bytes in anchor_out when non-NULL). */
 int updc_trust_from_file(struct tuf_trust *t, const char *anchor,
                          struct buf *anchor_out, struct buf *err);
 
 /* dir/targets/HEX of tg into path (PATH_MAX). */
-void updc_target_path(const char *dir, const struct tuf_target *tg,
-                      char *path, size_t n);
+void updc_target_path(const char *dir, const struct tuf_target *tg, char *path,
+                      size_t n);
 /* 0 when dir/targets/HEX holds tg's bytes (checked). */
 int updc_target_check(const char *dir, const struct tuf_target *tg,
                       struct buf *err);
