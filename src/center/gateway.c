@@ -222,8 +222,8 @@ reply_enrolled(struct http_req *r, const char *agent_id, const char *pem)
 	 * then checks every update from it, whatever a center serves). */
 	http_reply_json(r, 201,
 	                json_pack("{s:s, s:s, s:s, s:I, s:s?}", "agent_id",
-	                          agent_id, "certificate", pem, "ca",
-	                          c->ca_pem, "poll_interval",
+	                          agent_id, "certificate", pem, "ca", c->ca_pem,
+	                          "poll_interval",
 	                          (json_int_t)c->conf.poll_interval,
 	                          "update_root", updates_anchor(c)));
 }
@@ -627,8 +627,8 @@ gw_heartbeat(struct http_req *r)
 	macs = dump(strs_json(f.macs, f.nmacs));
 	{
 		const char *facts[] = {
-		    f.hostname, f.fqdn,          f.os,         f.kernel,
-		    f.arch,     ips,             macs,         f.agent_version,
+		    f.hostname,   f.fqdn,   f.os, f.kernel,
+		    f.arch,       ips,      macs, f.agent_version,
 		    r->peer_addr, f.updates};
 		uint64_t digest = seen_digest(facts, 10);
 

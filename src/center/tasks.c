@@ -251,13 +251,12 @@ resolve_rules(struct center *c, json_t *params, struct buf *err)
 			/* update: the agent takes it only as verified
 			 * from its own pinned update root. */
 			json_array_append_new(
-			    out,
-			    json_pack("{s:s, s:s, s:s, s:b}", "id",
-			              store_text(q, 0), "name", name, "kind",
-			              store_text(q, 2), "update",
-			              !store_isnull(q, 3) &&
-			                  strcmp(store_text(q, 3), "update") ==
-			                      0));
+			    out, json_pack("{s:s, s:s, s:s, s:b}", "id",
+			                   store_text(q, 0), "name", name,
+			                   "kind", store_text(q, 2), "update",
+			                   !store_isnull(q, 3) &&
+			                       strcmp(store_text(q, 3),
+			                              "update") == 0));
 	}
 	store_done(q);
 	if (names != NULL && json_array_size(out) != json_array_size(names)) {

@@ -149,12 +149,12 @@ out:
 static int
 rules_list(void)
 {
-	static const char *const cols[] = {"name",   "kind",  "size", "source",
-	                                   "version", "pinned", "added", "id",
-	                                   NULL};
-	static const char *const hdrs[] = {
-	    "NAME",   "KIND",  "SIZE",         "SOURCE", "VERSION",
-	    "PINNED", "ADDED", "ID (SHA-256)", NULL};
+	static const char *const cols[] = {"name",   "kind",    "size",
+	                                   "source", "version", "pinned",
+	                                   "added",  "id",      NULL};
+	static const char *const hdrs[] = {"NAME",   "KIND",         "SIZE",
+	                                   "SOURCE", "VERSION",      "PINNED",
+	                                   "ADDED",  "ID (SHA-256)", NULL};
 	json_t *j, *a, *row;
 	size_t i;
 
@@ -209,11 +209,10 @@ rules_remove(const char *name)
 static int
 rules_versions(const char *name)
 {
-	static const char *const cols[] = {"name",    "version", "current",
-	                                   "pinned",  "target",  "id",
-	                                   NULL};
-	static const char *const hdrs[] = {"NAME",    "VERSION", "CURRENT",
-	                                   "PINNED",  "TARGET",  "ID (SHA-256)",
+	static const char *const cols[] = {
+	    "name", "version", "current", "pinned", "target", "id", NULL};
+	static const char *const hdrs[] = {"NAME",   "VERSION", "CURRENT",
+	                                   "PINNED", "TARGET",  "ID (SHA-256)",
 	                                   NULL};
 	struct buf path;
 	json_t *j, *a, *row;
@@ -237,16 +236,16 @@ rules_versions(const char *name)
 		{
 			json_object_set_new(
 			    row, "current",
-			    json_string(json_is_true(json_object_get(
-			                    row, "current"))
-			                    ? "yes"
-			                    : ""));
+			    json_string(
+			        json_is_true(json_object_get(row, "current"))
+			            ? "yes"
+			            : ""));
 			json_object_set_new(
 			    row, "pinned",
-			    json_string(json_is_true(json_object_get(
-			                    row, "pinned"))
-			                    ? "yes"
-			                    : ""));
+			    json_string(
+			        json_is_true(json_object_get(row, "pinned"))
+			            ? "yes"
+			            : ""));
 		}
 		ctl_table(a, cols, hdrs);
 	}

@@ -464,29 +464,29 @@ updates_parse(json_t *u, char **out, struct buf *err)
 		} else if (strcmp(key, "rules") == 0) {
 			if (!json_is_array(v) ||
 			    json_array_size(v) > UPD_MAX_RULES) {
-				buf_printf(err, "updates.rules: must be an array "
-				                "of at most %d",
+				buf_printf(err,
+				           "updates.rules: must be an array "
+				           "of at most %d",
 				           UPD_MAX_RULES);
 				return -1;
 			}
 			json_array_foreach(v, i, r)
 			{
 				if (!json_is_object(r)) {
-					buf_printf(err,
-					           "updates.rules[%zu]: must be "
-					           "an object",
-					           i);
+					buf_printf(
+					    err,
+					    "updates.rules[%zu]: must be "
+					    "an object",
+					    i);
 					return -1;
 				}
 				json_object_foreach(r, rk, m)
 				{
-					size_t max = strcmp(rk, "name") == 0
-					                 ? 200
-					             : strcmp(rk, "version") == 0
-					                 ? 64
-					             : strcmp(rk, "sha256") == 0
-					                 ? 64
-					                 : 0;
+					size_t max =
+					    strcmp(rk, "name") == 0      ? 200
+					    : strcmp(rk, "version") == 0 ? 64
+					    : strcmp(rk, "sha256") == 0  ? 64
+					                                 : 0;
 
 					snprintf(field, sizeof(field),
 					         "updates.rules[%zu].%.16s", i,
@@ -497,8 +497,9 @@ updates_parse(json_t *u, char **out, struct buf *err)
 						           field);
 						return -1;
 					}
-					if (take_string(m, field, STR_TOKEN, max,
-					                1, err, &tmp) == -1)
+					if (take_string(m, field, STR_TOKEN,
+					                max, 1, err,
+					                &tmp) == -1)
 						return -1;
 					free(tmp);
 				}
