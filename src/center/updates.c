@@ -859,13 +859,19 @@ adm_rule_versions(struct http_req *r)
 		json_decref(items);
 		return;
 	}
-	q = store_query(C(r)->store,
-	                "SELECT v.name, v.version, v.id, v.kind, v.size, "
-	                "v.received_at, v.target, (s.id = v.id), s.pinned "
-	                "FROM ruleset_versions v LEFT JOIN rulesets s ON "
-	                "s.name = v.name WHERE (? IS NULL OR v.name = ?) "
-	                "ORDER BY v.name, v.received_at",
-	                S_TEXT(name), S_TEXT(name));
+#define RV_SQL                                                                 \
+	"SELECT v.name, v.version, v.id, v.kind, v.size, v.received_at, "      \
+	"v.target, CASE WHEN s.id = v.id THEN 1 ELSE 0 END, s.pinned FROM "    \
+	"ruleset_versions v LEFT JOIN rulesets s ON s.name = v.name "
+	if (name != NULL)
+		q = store_query(C(r)->store,
+		                RV_SQL "WHERE v.name = ? ORDER BY v.name, "
+		                       "v.received_at",
+		                S_TEXT(name));
+	else
+		q = store_query(C(r)->store,
+		                RV_SQL "ORDER BY v.name, v.received_at");
+#undef RV_SQL
 	while (q != NULL && store_next(q) == 1)
 		json_array_append_new(
 		    items,
