@@ -833,10 +833,12 @@ adm_unpin(struct http_req *r)
 			view_release(u, v);
 	}
 	if (ver == NULL) {
-		q = store_query(c->store,
-		                "SELECT version FROM ruleset_versions WHERE "
-		                "name = ? ORDER BY received_at DESC LIMIT 1",
-		                S_TEXT(r->rest));
+		q = store_query(
+		    c->store,
+		    "SELECT version FROM ruleset_versions WHERE "
+		    "name = ? ORDER BY received_at DESC, version DESC "
+		    "LIMIT 1",
+		    S_TEXT(r->rest));
 		if (q != NULL && store_next(q) == 1)
 			ver = strdup(store_text(q, 0));
 		store_done(q);

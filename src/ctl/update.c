@@ -1294,6 +1294,35 @@ done:
  * re-signing is for). The role files that do verify set the versions to
  * continue from.
  */
+/* The targets of targets.json when the chain to it could not be followed
+ * (its timestamp or snapshot signed by keys a new root no longer lists):
+ * the publisher's own list, carried into the next signing instead of
+ * being dropped. NULL otherwise. */
+static json_t *carried_tgs;
+
+static void
+carry_targets(struct opts *o)
+{
+	char p[PATH_MAX];
+	json_error_t je;
+	json_t *doc, *tg;
+
+	json_decref(carried_tgs);
+	carried_tgs = NULL;
+	path_of(p, sizeof(p), o->repo, "targets.json");
+	if ((doc = json_load_file(p, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return;
+	tg = json_object_get(json_object_get(doc, "signed"), "targets");
+	if (json_is_object(tg)) {
+		carried_tgs = json_deep_copy(tg);
+		printf("Carried over the %zu target(s) of targets.json (the "
+		       "metadata above it was signed by keys the root no "
+		       "longer lists).\n",
+		       json_object_size(tg));
+	}
+	json_decref(doc);
+}
+
 static int
 load_for_signing(struct opts *o, struct tuf_trust *t)
 {
@@ -1348,9 +1377,13 @@ load_for_signing(struct opts *o, struct tuf_trust *t)
 		if ((r = fn[i](t, (const uint8_t *)b.data, b.len, 0, &err)) !=
 		    TUF_OK) {
 			/* Metadata signed by keys the root no longer
-			 * lists is simply replaced. */
-			if (r == TUF_E_THRESHOLD || r == TUF_E_SIGNATURE)
+			 * lists is simply replaced; the list of targets
+			 * is kept. */
+			if (r == TUF_E_THRESHOLD || r == TUF_E_SIGNATURE) {
+				if (i < 2)
+					carry_targets(o);
 				break;
+			}
 			say_refused(files[i], r, &err);
 			goto done;
 		}
@@ -1384,8 +1417,11 @@ do_sign(struct opts *o)
 		from = TUF_TARGETS;
 	else if (t.meta[TUF_SNAPSHOT].signed_ == NULL && from > TUF_SNAPSHOT)
 		from = TUF_SNAPSHOT;
-	rc = resign(o, &t, from, NULL);
+	rc = resign(o, &t, from,
+	            t.meta[TUF_TARGETS].signed_ == NULL ? carried_tgs : NULL);
 	tuf_trust_free(&t);
+	json_decref(carried_tgs);
+	carried_tgs = NULL;
 	return rc;
 }
 
@@ -1462,7 +1498,11 @@ do_publish(struct opts *o)
 	if (load_for_signing(o, &t) == -1)
 		return 1;
 	tgs = json_deep_copy(
-	    json_object_get(t.meta[TUF_TARGETS].signed_, "targets"));
+	    t.meta[TUF_TARGETS].signed_ != NULL
+	        ? json_object_get(t.meta[TUF_TARGETS].signed_, "targets")
+	        : carried_tgs);
+	json_decref(carried_tgs);
+	carried_tgs = NULL;
 	if (tgs == NULL)
 		tgs = json_object();
 	if (copy_artifact(o->file, o->repo, &entry, hex) == -1)
