@@ -488,9 +488,10 @@ updates_parse(json_t *u, char **out, struct buf *err)
 					    : strcmp(rk, "sha256") == 0  ? 64
 					                                 : 0;
 
-					snprintf(field, sizeof(field),
-					         "updates.rules[%zu].%.16s", i,
-					         rk);
+					snprintf(
+					    field, sizeof(field),
+					    "updates.rules[%zu].%.16s", i,
+					    err_name(rk, name, sizeof(name)));
 					if (max == 0) {
 						buf_printf(err,
 						           "%s: unknown field",
