@@ -221,7 +221,7 @@ reply_enrolled(struct http_req *r, const char *agent_id, const char *pem)
 	/* update_root: the update repository's root the agent pins (it
 	 * then checks every update from it, whatever a center serves). */
 	http_reply_json(r, 201,
-	                json_pack("{s:s, s:s, s:s, s:I, s:s?}", "agent_id",
+	                json_pack("{s:s, s:s, s:s, s:I, s:s*}", "agent_id",
 	                          agent_id, "certificate", pem, "ca", c->ca_pem,
 	                          "poll_interval",
 	                          (json_int_t)c->conf.poll_interval,
