@@ -52,6 +52,7 @@ agent_updates() { api GET "/api/v1/agents/$AID" | jq -c .updates; }
 	fail "agent rule versions: $(agent_updates)"
 "$CTL" --json agent list | jq -e '.. | objects | select(.updates?.targets == 1)' >/dev/null ||
 	fail "the agent listing does not show the versions"
+"$CTL" agent list | grep -q "t1 (1 rule sets)" || fail "agent list: $("$CTL" agent list)"
 pass "the agent verified the repository from its pinned root and reports the versions it runs"
 
 # A scan with the rule set that arrived by update finds the marker.
@@ -91,6 +92,7 @@ expect_contains "$(agent_updates | jq -r .error)" "timestamp.json refused"
 [ "$(agent_updates | jq -r '.rules[0].sha256')" = "$(sha256sum upd.yar | cut -c1-64)" ] ||
 	fail "the agent's rule sets changed: $(agent_updates)"
 cmp "$T/a/update-root.json" "$T/pinned-root.json" || fail "the pinned root was replaced"
+"$CTL" agent list | grep -q "t1 (1 rule sets), refused" || fail "agent list: $("$CTL" agent list)"
 pass "metadata of another root refused by the agent although its center serves it"
 
 has_evil() { "$CTL" --json rules list | jq -e '.[] | select(.name == "evil.yar")' >/dev/null; }
