@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "httpc.h"
 #include "tls.h"
 #include "tuf.h"
 
@@ -75,6 +76,10 @@ usage(FILE *f)
 	    "       vigilctl update export --repo DIR --out FILE\n"
 	    "       vigilctl update import --in FILE --repo DIR [--root FILE]\n"
 	    "       vigilctl update mirror [--refresh]\n"
+	    "       vigilctl update rollout start TARGET [--label K=V]... "
+	    "[--percent N]\n"
+	    "              [--max-failure-rate N] [--probation SECS]\n"
+	    "       vigilctl update rollout list | stop ID\n"
 	    "\n"
 	    "  keygen   make Ed25519 role keys (0600); keep the root key "
 	    "offline\n"
@@ -91,6 +96,10 @@ usage(FILE *f)
 	    "serves, the last\n"
 	    "           check and why it was refused; --refresh checks the "
 	    "upstream now\n"
+	    "  rollout  upgrade agents to an agent binary the mirror serves, "
+	    "in stages\n"
+	    "           (labels, a percentage), halted when too many roll "
+	    "back\n"
 	    "\n"
 	    "Common options: --targets-days N, --snapshot-days N, "
 	    "--timestamp-hours N\n"
@@ -1819,7 +1828,8 @@ do_export(struct opts *o)
 	if (c.bad)
 		goto done;
 	if ((s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
-	    write_out(".", o->out, s, strlen(s), 0644) == -1)
+	    write_out(o->out[0] == '/' ? "" : ".", o->out, s, strlen(s),
+	              0644) == -1)
 		goto done;
 	printf("Exported %s to %s (root v%lld, timestamp v%lld, %zu "
 	       "artifact%s, %zu bytes).\n",
@@ -2339,6 +2349,110 @@ mirror(int argc, char **argv)
 	return 0;
 }
 
+/* vigilctl update rollout start|list|stop (admin API). */
+static int
+rollout(int argc, char **argv)
+{
+	static const char *const cols[] = {
+	    "id",       "version", "platform", "percent", "state", "chosen",
+	    "upgraded", "failed",  "pending",  "reason",  NULL};
+	static const char *const hdrs[] = {
+	    "ID",       "VERSION", "PLATFORM", "PERCENT",    "STATE", "CHOSEN",
+	    "UPGRADED", "FAILED",  "PENDING",  "WHY HALTED", NULL};
+	json_t *j, *body, *labels;
+	int i;
+
+	cmd = "rollout";
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		if ((j = ctl_api("GET", "/api/v1/rollouts", NULL)) == NULL)
+			return 1;
+		if (ctl.json)
+			ctl_print_json(json_object_get(j, "items"));
+		else
+			ctl_table(json_object_get(j, "items"), cols, hdrs);
+		json_decref(j);
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "stop") == 0) {
+		struct buf p;
+
+		buf_init(&p, 256);
+		buf_puts(&p, "/api/v1/rollouts/");
+		httpc_urlenc(&p, argv[2]);
+		j = ctl_api("DELETE", buf_cstr(&p), NULL);
+		buf_free(&p);
+		if (j == NULL)
+			return 1;
+		printf("rollout %s stopped\n", argv[2]);
+		json_decref(j);
+		return 0;
+	}
+	if (argc < 3 || strcmp(argv[1], "start") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	labels = json_object();
+	body = json_pack("{s:s, s:o}", "target", argv[2], "labels", labels);
+	for (i = 3; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		long long n;
+
+		if (v == NULL) {
+			uerr("%s needs a value", o);
+			json_decref(body);
+			return 2;
+		}
+		i++;
+		if (strcmp(o, "--label") == 0) {
+			const char *eq = strchr(v, '=');
+
+			if (eq == NULL || eq == v) {
+				uerr("--label '%s' is not KEY=VALUE", v);
+				json_decref(body);
+				return 2;
+			}
+			{
+				char key[128];
+
+				snprintf(key, sizeof(key), "%.*s",
+				         (int)(eq - v), v);
+				json_object_set_new(labels, key,
+				                    json_string(eq + 1));
+			}
+			continue;
+		}
+		if (num(o, v, 0, 86400, &n) != 0) {
+			json_decref(body);
+			return 2;
+		}
+		if (strcmp(o, "--percent") == 0)
+			json_object_set_new(body, "percent", json_integer(n));
+		else if (strcmp(o, "--max-failure-rate") == 0)
+			json_object_set_new(body, "max_failure_rate",
+			                    json_integer(n));
+		else if (strcmp(o, "--probation") == 0)
+			json_object_set_new(body, "probation", json_integer(n));
+		else {
+			uerr("unknown option '%s'", o);
+			json_decref(body);
+			return 2;
+		}
+	}
+	j = ctl_api("POST", "/api/v1/rollouts", body);
+	json_decref(body);
+	if (j == NULL)
+		return 1;
+	if (ctl.json)
+		ctl_print_json(j);
+	else
+		printf("rollout %s: %s version %s (%s)\n",
+		       json_string_value(json_object_get(j, "id")), argv[2],
+		       json_string_value(json_object_get(j, "version")),
+		       json_string_value(json_object_get(j, "platform")));
+	json_decref(j);
+	return 0;
+}
+
 int
 ctl_update(int argc, char **argv)
 {
@@ -2360,6 +2474,8 @@ ctl_update(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "mirror") == 0)
 		return mirror(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rollout") == 0)
+		return rollout(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

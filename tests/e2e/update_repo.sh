@@ -66,6 +66,9 @@ pass "keygen, root (threshold 2), publish, verify, status"
 
 # 3. Export, import into a fresh directory, verify there.
 U export --repo repo --out v1.export >"$T/out" 2>&1 || fail "export: $(cat "$T/out")"
+U export --repo repo --out "$T/abs.export" >"$T/out" 2>&1 ||
+	fail "export to an absolute path: $(cat "$T/out")"
+cmp -s v1.export "$T/abs.export" || fail "the export to an absolute path differs"
 U import --in v1.export --repo site --root pinned-root.json >"$T/out" 2>&1 ||
 	fail "import: $(cat "$T/out")"
 U verify --repo site --root pinned-root.json >"$T/out" 2>&1 ||
