@@ -132,6 +132,24 @@ json_t *agent_updates_report(const struct agent_state *st);
 int agent_updates_rules(struct agent_state *st, const char *sha,
                         struct buf *out);
 
+/* Fetches (into DATA/updates) the target name of that SHA-256, kind and
+ * platform, after a check; only one this agent verified itself. */
+int agent_updates_fetch(struct agent_state *st, const char *name,
+                        const char *sha, const char *kind, const char *platform,
+                        struct buf *err);
+
+/* upgrade.c: the agent replacing its own binary */
+extern char **agent_argv; /* a copy of main's arguments, for exec */
+const char *agent_binary_sha256(void); /* of /proc/self/exe, or NULL */
+const char *agent_platform(void);      /* "linux-x86_64" */
+/* An upgrade the center asked for ({"target", "sha256", "version",
+ * "probation"}): returns only when it was not made (0: nothing to do;
+ * -1: refused or failed, logged). */
+int agent_upgrade(struct agent_state *st, json_t *req);
+void agent_upgrade_checked_in(struct agent_state *st);
+int agent_upgrade_result(const struct agent_state *st, char failed[65],
+                         char *why, size_t n);
+
 /* the subcommands */
 int cmd_enroll(int argc, char **argv);
 int cmd_run(int argc, char **argv);

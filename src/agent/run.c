@@ -233,6 +233,17 @@ loop(struct agent_state *st, int once)
 			failing = 0;
 			backoff = 0;
 			log_debug("run: heartbeat accepted");
+			agent_upgrade_checked_in(st);
+			if (json_is_object(
+			        json_object_get(rep.json, "upgrade")) &&
+			    !once) {
+				/* Tasks stop first: the switch forks. */
+				work_stop(work);
+				work = NULL;
+				agent_abort = 0; /* set to end the poll */
+				(void)agent_upgrade(
+				    st, json_object_get(rep.json, "upgrade"));
+			}
 			if (renew || agent_renew_due(st)) {
 				log_info("run: renewing the certificate (%s)",
 				         renew ? "the center asks for it"

@@ -244,6 +244,81 @@ agent_updates_due(long long interval)
 	return last == 0 || (long long)time(NULL) - last >= interval;
 }
 
+struct fetch_ctx {
+	const char *name, *sha, *kind, *platform;
+	const struct updc_src *src;
+	const char *dir;
+	struct buf *err;
+	int found, rc;
+};
+
+static void
+fetch_match(const struct tuf_target *tg, void *arg)
+{
+	struct fetch_ctx *f = arg;
+	char hex[65];
+
+	hex_encode(tg->sha256, 32, hex);
+	if (f->found || strcmp(tg->name, f->name) != 0 ||
+	    strcmp(hex, f->sha) != 0 || tg->kind == NULL ||
+	    strcmp(tg->kind, f->kind) != 0 || tg->platform == NULL ||
+	    strcmp(tg->platform, f->platform) != 0)
+		return;
+	f->found = 1;
+	f->rc = updc_target_fetch(f->src, tg, f->dir, f->err);
+}
+
+int
+agent_updates_fetch(struct agent_state *st, const char *name, const char *sha,
+                    const char *kind, const char *platform, struct buf *err)
+{
+	char root[P], dir[P], applied[P], url[PATH_MAX];
+	struct tuf_trust t;
+	struct updc_src local, remote;
+	struct httpc_opts ho;
+	struct fetch_ctx fc;
+	int rc = -1;
+
+	if (agent_updates_check(st) == -1) {
+		buf_puts(err, "the update check failed (see above)");
+		return -1;
+	}
+	paths(st, root, dir, applied);
+	pthread_mutex_lock(&upd_lock);
+	memset(&t, 0, sizeof(t));
+	memset(&local, 0, sizeof(local));
+	local.dir = dir;
+	if (updc_trust_from_file(&t, root, NULL, err) == -1 ||
+	    updc_refresh(&t, &local, 0, NULL, NULL, err) == -1)
+		goto out;
+	agent_httpc_opts(st, 1, &ho);
+	snprintf(url, sizeof(url), "%s/v1/updates/", st->server);
+	memset(&remote, 0, sizeof(remote));
+	remote.url = url;
+	remote.http = &ho;
+	memset(&fc, 0, sizeof(fc));
+	fc.name = name;
+	fc.sha = sha;
+	fc.kind = kind;
+	fc.platform = platform;
+	fc.src = &remote;
+	fc.dir = dir;
+	fc.err = err;
+	tuf_target_each(&t, fetch_match, &fc);
+	if (!fc.found)
+		buf_printf(
+		    err,
+		    "no %s target of that SHA-256 for %s in the update "
+		    "repository this agent verified from its pinned root",
+		    kind, platform);
+	else
+		rc = fc.rc;
+out:
+	tuf_trust_free(&t);
+	pthread_mutex_unlock(&upd_lock);
+	return rc;
+}
+
 static json_t *
 load_json(const char *path)
 {
@@ -295,6 +370,19 @@ agent_updates_report(const struct agent_state *st)
 			                     json_object_get(x, "sha256"))));
 		}
 		json_object_set_new(out, "rules", r);
+	}
+	{
+		char failed[65], why[513];
+
+		if (agent_binary_sha256() != NULL)
+			json_object_set_new(out, "binary",
+			                    json_string(agent_binary_sha256()));
+		if (agent_upgrade_result(st, failed, why, sizeof(why)) == 0) {
+			json_object_set_new(out, "upgrade_failed",
+			                    json_string(failed));
+			json_object_set_new(out, "upgrade_error",
+			                    json_string(why));
+		}
 	}
 	if (e != NULL && json_is_string(json_object_get(e, "error"))) {
 		char m[513];

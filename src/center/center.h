@@ -227,6 +227,17 @@ int updates_port(struct center *c); /* the own listener's, or 0 */
 void updates_stop(struct center *c);
 /* The pinned root handed to agents at enrollment, or NULL. */
 const char *updates_anchor(struct center *c);
+/* The served target name ({name, kind, version, platform, length,
+ * sha256}, a new reference), or NULL. */
+json_t *updates_target(struct center *c, const char *name);
+
+/* rollout.c: staged agent upgrades */
+extern const struct http_route rollout_admin_routes[];
+struct host_facts;
+/* {"target", "sha256", "version", "probation"} when a rollout tells this
+ * agent to upgrade, else NULL. May halt a rollout. */
+json_t *rollout_heartbeat(struct center *c, const char *agent_id,
+                          const struct host_facts *f);
 
 /* openapi_json.c, generated from docs/openapi.json (cmake/embed.cmake) */
 extern const unsigned char openapi_json[];

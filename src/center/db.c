@@ -285,7 +285,21 @@ static const char migration_updates[] =
     " received_at BIGINT NOT NULL,"
     " target TEXT NOT NULL,"
     " PRIMARY KEY (name, version));"
-    "ALTER TABLE agents ADD COLUMN updates TEXT;";
+    "ALTER TABLE agents ADD COLUMN updates TEXT;"
+    "CREATE TABLE rollouts ("
+    " id TEXT PRIMARY KEY,"
+    " target TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " platform TEXT NOT NULL,"
+    " labels TEXT NOT NULL,"
+    " percent BIGINT NOT NULL,"
+    " max_failure_rate BIGINT NOT NULL,"
+    " probation BIGINT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " reason TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " created_by TEXT);";
 
 const char *const center_migrations[] = {migration_1,
                                          migration_2,

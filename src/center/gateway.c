@@ -657,11 +657,13 @@ gw_heartbeat(struct http_req *r)
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
+	/* upgrade: a rollout chose this agent (rollout.c). */
 	http_reply_json(r, 200,
-	                json_pack("{s:s, s:I, s:I, s:b}", "agent_id", id,
+	                json_pack("{s:s, s:I, s:I, s:b, s:o*}", "agent_id", id,
 	                          "time", (json_int_t)now, "poll_interval",
 	                          (json_int_t)c->conf.poll_interval, "renew",
-	                          renew));
+	                          renew, "upgrade",
+	                          rollout_heartbeat(c, id, &f)));
 out:
 	host_facts_free(&f);
 	free(id);

@@ -478,7 +478,7 @@ admin_table(void)
 	    auth_admin_routes,     admin_routes,          tasks_admin_routes,
 	    events_admin_routes,   forward_admin_routes,  audit_admin_routes,
 	    settings_admin_routes, findings_admin_routes, stream_admin_routes,
-	    updates_admin_routes};
+	    updates_admin_routes,  rollout_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }

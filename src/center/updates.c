@@ -912,6 +912,25 @@ updates_anchor(struct center *c)
 	return c->upd != NULL ? (const char *)c->upd->anchor.data : NULL;
 }
 
+json_t *
+updates_target(struct center *c, const char *name)
+{
+	struct upd_view *v;
+	json_t *tg, *out = NULL;
+	size_t i;
+
+	if (c->upd == NULL || (v = view_get(c->upd)) == NULL)
+		return NULL;
+	json_array_foreach(v->targets, i, tg)
+	{
+		if (strcmp(json_string_value(json_object_get(tg, "name")),
+		           name) == 0)
+			out = json_deep_copy(tg);
+	}
+	view_release(c->upd, v);
+	return out;
+}
+
 static int
 load_proxy_user(const char *file, char **out, struct buf *err)
 {

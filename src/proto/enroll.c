@@ -456,9 +456,18 @@ updates_parse(json_t *u, char **out, struct buf *err)
 			snprintf(field, sizeof(field), "updates.%s", key);
 			if (take_int(v, field, err) == -1)
 				return -1;
-		} else if (strcmp(key, "error") == 0) {
-			if (take_string(v, "updates.error", STR_TEXT, 512, 0,
-			                err, &tmp) == -1)
+		} else if (strcmp(key, "error") == 0 ||
+		           strcmp(key, "upgrade_error") == 0) {
+			snprintf(field, sizeof(field), "updates.%s", key);
+			if (take_string(v, field, STR_TEXT, 512, 0, err,
+			                &tmp) == -1)
+				return -1;
+			free(tmp);
+		} else if (strcmp(key, "binary") == 0 ||
+		           strcmp(key, "upgrade_failed") == 0) {
+			snprintf(field, sizeof(field), "updates.%s", key);
+			if (take_string(v, field, STR_TOKEN, 64, 1, err,
+			                &tmp) == -1)
 				return -1;
 			free(tmp);
 		} else if (strcmp(key, "rules") == 0) {
