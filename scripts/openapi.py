@@ -163,6 +163,18 @@ SCHEMAS = {
                         "target": dict(S, description="the target name in the update "
                                        "repository"),
                         "current": B, "pinned": B}),
+    "Rollout": obj({
+        "id": S, "target": S, "version": S, "sha256": S, "platform": S,
+        "labels": LABELS, "percent": I, "max_failure_rate": I, "probation": I,
+        "state": {"type": "string", "enum": ["active", "halted", "stopped"]},
+        "reason": dict(NULL_S, description="why it halted"),
+        "created_at": I, "created_by": NULL_S,
+        "chosen": dict(I, description="agents it chose (labels, percentage, "
+                       "platform)"),
+        "upgraded": dict(I, description="chosen agents that report running "
+                         "the binary"),
+        "failed": dict(I, description="chosen agents that rolled it back"),
+        "pending": I}),
     "UpdateStatus": obj({
         "enabled": B, "mode": {"type": "string", "enum": ["upstream", "import"]},
         "upstream": NULL_S, "dir": S, "anchor_version": I,
@@ -598,6 +610,28 @@ op("pinRules", "PUT", "/api/v1/rule-pins/{name}", "rules",
    obj({"name": S, "pinned": S}),
    body=obj({"version": S}, ["version"], closed=True),
    desc="404 for a version that did not arrive. Audited as rule_pin.")
+op("startRollout", "POST", "/api/v1/rollouts", "rules",
+   "Roll an agent binary of the update repository out to agents", "operator",
+   obj({"id": S, "target": S, "version": S, "sha256": S, "platform": S}),
+   status="201",
+   body=obj({"target": dict(S, description="an agent target the mirror serves"),
+             "labels": LABELS,
+             "percent": {"type": "integer", "minimum": 1, "maximum": 100,
+                         "default": 100},
+             "max_failure_rate": {"type": "integer", "minimum": 0, "maximum": 100,
+                                  "default": 10},
+             "probation": {"type": "integer", "minimum": 5, "maximum": 86400,
+                           "default": 120}},
+            ["target"], closed=True),
+   errors=["404", "503"],
+   desc="404 for a target the mirror does not serve; 400 for one that is no "
+   "agent binary.")
+op("listRollouts", "GET", "/api/v1/rollouts", "rules",
+   "Rollouts with their progress, newest first", "readonly",
+   listof("items", "Rollout"))
+op("stopRollout", "DELETE", "/api/v1/rollouts/{id}", "rules", "Stop a rollout",
+   "operator", obj({"id": S, "state": S}), nobody=True,
+   desc="404 unless it is active or halted.")
 op("unpinRules", "DELETE", "/api/v1/rule-pins/{name}", "rules",
    "Let a rule set follow the update repository again", "operator",
    obj({"name": S, "version": NULL_S}), nobody=True,
