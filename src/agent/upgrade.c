@@ -222,6 +222,16 @@ watchdog(pid_t agent, const char *probation, const char *result,
 		}
 		nanosleep(&ts, NULL);
 	}
+	{
+		char line[512];
+		int n =
+		    snprintf(line, sizeof(line),
+		             "vigil-agent: WARN: upgrade: watchdog: %s\n", why);
+
+		if (n > 0 && (size_t)n < sizeof(line) &&
+		    write(2, line, (size_t)n) == -1)
+			n = 0;
+	}
 	if (rename(prev, exe) == -1)
 		_exit(1);
 	write_result(result, sha, version, why);

@@ -2,8 +2,9 @@
  * rollout.c: staged agent upgrades (docs/updates.md, "Agent upgrades").
  * An operator starts a rollout of one agent artifact the mirror verified
  * (kind agent, one platform), for the agents with some labels and a
- * percentage of them (chosen by a hash of the agent and rollout IDs, so
- * the same agents stay chosen and a larger percentage adds to them). A
+ * percentage of them (chosen by a hash of the agent's ID and the target's
+ * name, so the same agents stay chosen and a larger percentage adds to
+ * them). A
  * chosen agent of that platform gets {"upgrade": {...}} in its heartbeat
  * reply until it reports running that binary; it checks the artifact
  * from its own pinned root, switches and must check in within the
@@ -25,11 +26,14 @@
 #define C(r) ((struct center *)(r)->arg)
 
 struct rollout {
-	char id[64], sha[65], platform[96];
-	const char *target, *version;
+	char id[64], sha[65], platform[96], target[256], version[96];
+	char state[16], reason[256], by[128];
 	json_t *labels;
-	long long percent, max_fail, probation;
+	long long percent, max_fail, probation, created_at;
+	int has_reason, has_by;
 };
+
+#define RO_MAX 256 /* rollouts read at once */
 
 static uint64_t
 fnv(const char *a, const char *b)
@@ -64,7 +68,9 @@ chosen(const struct rollout *ro, const char *agent_id, json_t *labels,
 		    strcmp(json_string_value(have), json_string_value(v)) != 0)
 			return 0;
 	}
-	return (long long)(fnv(agent_id, ro->id) % 100) < ro->percent;
+	/* By agent and target: the same agents stay chosen for a binary,
+	 * and a later rollout at a larger percentage adds to them. */
+	return (long long)(fnv(agent_id, ro->target) % 100) < ro->percent;
 }
 
 static void
@@ -74,8 +80,15 @@ row_rollout(struct store_rows *q, struct rollout *ro)
 
 	memset(ro, 0, sizeof(*ro));
 	snprintf(ro->id, sizeof(ro->id), "%s", store_text(q, 0));
-	ro->target = store_text(q, 1);
-	ro->version = store_text(q, 2);
+	snprintf(ro->target, sizeof(ro->target), "%s", store_text(q, 1));
+	snprintf(ro->version, sizeof(ro->version), "%s", store_text(q, 2));
+	snprintf(ro->state, sizeof(ro->state), "%s", store_text(q, 9));
+	if ((ro->has_reason = !store_isnull(q, 10)))
+		snprintf(ro->reason, sizeof(ro->reason), "%s",
+		         store_text(q, 10));
+	ro->created_at = store_int(q, 11);
+	if ((ro->has_by = !store_isnull(q, 12)))
+		snprintf(ro->by, sizeof(ro->by), "%s", store_text(q, 12));
 	snprintf(ro->sha, sizeof(ro->sha), "%s", store_text(q, 3));
 	snprintf(ro->platform, sizeof(ro->platform), "%s", store_text(q, 4));
 	ro->labels = json_loads(store_text(q, 5), 0, &je);
@@ -89,6 +102,34 @@ row_rollout(struct store_rows *q, struct rollout *ro)
 #define RO_COLUMNS                                                             \
 	"id, target, version, sha256, platform, labels, percent, "             \
 	"max_failure_rate, probation, state, reason, created_at, created_by"
+
+/* Reads the rollouts (only the active ones when active) into a, newest
+ * first; the number read. Free with free_rollouts. */
+static size_t
+load_rollouts(struct center *c, int active, struct rollout *a)
+{
+	struct store_rows *q;
+	size_t n = 0;
+
+	q = store_query(c->store, active ? "SELECT " RO_COLUMNS
+	                                   " FROM rollouts WHERE state = "
+	                                   "'active' ORDER BY created_at "
+	                                   "DESC, id"
+	                                 : "SELECT " RO_COLUMNS
+	                                   " FROM rollouts ORDER BY "
+	                                   "created_at DESC, id");
+	while (q != NULL && n < RO_MAX && store_next(q) == 1)
+		row_rollout(q, &a[n++]);
+	store_done(q);
+	return n;
+}
+
+static void
+free_rollouts(struct rollout *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		json_decref(a[i].labels);
+}
 
 /* Counts what the chosen agents report. */
 static void
@@ -162,13 +203,22 @@ rollout_heartbeat(struct center *c, const char *agent_id,
                   const struct host_facts *f)
 {
 	struct store_rows *q, *lq;
-	struct rollout ro;
+	struct rollout *ros;
+	size_t nro;
 	json_t *u, *labels = NULL, *out = NULL;
 	json_error_t je;
 	const char *bin, *bad;
 
 	if (f->updates == NULL || c->upd == NULL)
 		return NULL;
+	/* One cheap question per heartbeat while no rollout is active. */
+	q = store_query(
+	    c->store, "SELECT 1 FROM rollouts WHERE state = 'active' LIMIT 1");
+	if (q == NULL || store_next(q) != 1) {
+		store_done(q);
+		return NULL;
+	}
+	store_done(q);
 	u = json_loads(f->updates, 0, &je);
 	bin = json_string_value(json_object_get(u, "binary"));
 	bad = json_string_value(json_object_get(u, "upgrade_failed"));
@@ -177,23 +227,25 @@ rollout_heartbeat(struct center *c, const char *agent_id,
 	if (lq != NULL && store_next(lq) == 1 && store_text(lq, 0) != NULL)
 		labels = json_loads(store_text(lq, 0), 0, &je);
 	store_done(lq);
-	q = store_query(c->store,
-	                "SELECT " RO_COLUMNS " FROM rollouts WHERE state = "
-	                "'active' ORDER BY created_at DESC, id");
-	while (out == NULL && q != NULL && store_next(q) == 1) {
-		row_rollout(q, &ro);
-		if (chosen(&ro, agent_id, labels, f->arch)) {
-			if (bad != NULL && strcmp(bad, ro.sha) == 0)
-				maybe_halt(c, &ro);
-			else if (bin == NULL || strcmp(bin, ro.sha) != 0)
-				out = json_pack(
-				    "{s:s, s:s, s:s, s:I}", "target", ro.target,
-				    "sha256", ro.sha, "version", ro.version,
-				    "probation", (json_int_t)ro.probation);
-		}
-		json_decref(ro.labels);
+	if ((ros = calloc(RO_MAX, sizeof(*ros))) == NULL)
+		goto done;
+	nro = load_rollouts(c, 1, ros);
+	for (size_t i = 0; out == NULL && i < nro; i++) {
+		struct rollout *ro = &ros[i];
+
+		if (!chosen(ro, agent_id, labels, f->arch))
+			continue;
+		if (bad != NULL && strcmp(bad, ro->sha) == 0)
+			maybe_halt(c, ro);
+		else if (bin == NULL || strcmp(bin, ro->sha) != 0)
+			out = json_pack("{s:s, s:s, s:s, s:I}", "target",
+			                ro->target, "sha256", ro->sha,
+			                "version", ro->version, "probation",
+			                (json_int_t)ro->probation);
 	}
-	store_done(q);
+	free_rollouts(ros, nro);
+	free(ros);
+done:
 	json_decref(labels);
 	json_decref(u);
 	return out;
@@ -298,40 +350,44 @@ static void
 adm_rollouts(struct http_req *r)
 {
 	struct center *c = C(r);
-	struct store_rows *q;
-	struct rollout ro;
+	struct rollout *ros;
 	json_t *items = json_array();
+	size_t n;
 
 	if (admin_authorize(r) == -1) {
 		json_decref(items);
 		return;
 	}
-	q = store_query(c->store, "SELECT " RO_COLUMNS " FROM rollouts "
-	                          "ORDER BY created_at DESC, id");
-	while (q != NULL && store_next(q) == 1) {
-		long long n, done, failed;
+	if ((ros = calloc(RO_MAX, sizeof(*ros))) == NULL) {
+		json_decref(items);
+		http_reply_error(r, 503, "store_busy", "out of memory; retry");
+		return;
+	}
+	n = load_rollouts(c, 0, ros);
+	for (size_t i = 0; i < n; i++) {
+		struct rollout *ro = &ros[i];
+		long long ch, done, failed;
 
-		row_rollout(q, &ro);
-		progress(c, &ro, &n, &done, &failed);
+		progress(c, ro, &ch, &done, &failed);
 		json_array_append_new(
 		    items,
 		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:I, s:I, s:I, "
 		              "s:s, s:s?, s:I, s:s?, s:I, s:I, s:I, s:I}",
-		              "id", ro.id, "target", ro.target, "version",
-		              ro.version, "sha256", ro.sha, "platform",
-		              ro.platform, "labels", ro.labels, "percent",
-		              (json_int_t)ro.percent, "max_failure_rate",
-		              (json_int_t)ro.max_fail, "probation",
-		              (json_int_t)ro.probation, "state",
-		              store_text(q, 9), "reason", store_text(q, 10),
-		              "created_at", (json_int_t)store_int(q, 11),
-		              "created_by", store_text(q, 12), "chosen",
-		              (json_int_t)n, "upgraded", (json_int_t)done,
-		              "failed", (json_int_t)failed, "pending",
-		              (json_int_t)(n - done - failed)));
-		json_decref(ro.labels);
+		              "id", ro->id, "target", ro->target, "version",
+		              ro->version, "sha256", ro->sha, "platform",
+		              ro->platform, "labels", ro->labels, "percent",
+		              (json_int_t)ro->percent, "max_failure_rate",
+		              (json_int_t)ro->max_fail, "probation",
+		              (json_int_t)ro->probation, "state", ro->state,
+		              "reason", ro->has_reason ? ro->reason : NULL,
+		              "created_at", (json_int_t)ro->created_at,
+		              "created_by", ro->has_by ? ro->by : NULL,
+		              "chosen", (json_int_t)ch, "upgraded",
+		              (json_int_t)done, "failed", (json_int_t)failed,
+		              "pending", (json_int_t)(ch - done - failed)));
 	}
-	store_done(q);
+	free_rollouts(ros, n);
+	free(ros);
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 

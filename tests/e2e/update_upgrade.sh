@@ -58,18 +58,21 @@ reports() { [ "$(binary)" = "$(sha256sum "$AGENT" | cut -c1-64)" ]; }
 wait_for 20 "the agent's report of its binary" reports
 
 # A rollout to another label leaves it alone.
+# ro ID FIELD: a field of one rollout (vigilctl update rollout list)
+ro() { "$CTL" --json update rollout list | jq -r --arg id "$1" ".[] | select(.id == \$id) | .$2"; }
 "$CTL" update rollout start "$NAME" --label site=paris >"$T/ro0.log" 2>&1 ||
 	fail "rollout start: $(cat "$T/ro0.log")"
-RO0=$("$CTL" --json update rollout list | jq -r '.[0].id')
-[ "$("$CTL" --json update rollout list | jq -r '.[0].chosen')" = 0 ] || fail "paris chose the berlin agent"
+RO0=$(sed -nE 's/^rollout ([0-9a-f-]{36}): .*/\1/p' "$T/ro0.log")
+[ "$(ro "$RO0" chosen)" = 0 ] || fail "paris chose the berlin agent"
 "$CTL" update rollout stop "$RO0" >/dev/null || fail "rollout stop"
 
 # Version 2 to the berlin agents: switched to and proven.
 "$CTL" update rollout start "$NAME" --label site=berlin --percent 100 --probation 20 \
 	>"$T/ro1.log" 2>&1 || fail "rollout start: $(cat "$T/ro1.log")"
 expect_contains "$(cat "$T/ro1.log")" "version 2.0 ($PLAT)"
-upgraded() { [ "$("$CTL" --json update rollout list | jq -r '.[0].upgraded')" = 1 ]; }
-wait_for 30 "the agent upgraded ($("$CTL" update rollout list 2>&1))" upgraded
+RO1=$(sed -nE 's/^rollout ([0-9a-f-]{36}): .*/\1/p' "$T/ro1.log")
+upgraded() { [ "$(ro "$RO1" upgraded)" = 1 ]; }
+wait_for 30 "the agent upgraded" upgraded
 cmp "$T/bin/vigil-agent" v2-agent || fail "the new binary is not in place"
 cmp "$T/bin/vigil-agent.prev" "$AGENT" || fail "the previous binary was not kept"
 [ "$(binary)" = "$(sha256sum v2-agent | cut -c1-64)" ] || fail "the agent does not report the new binary"
@@ -86,10 +89,11 @@ upd_refresh
 served 2 || fail "3.0 not served: $(upd_status)"
 "$CTL" update rollout start "$NAME" --label site=berlin --max-failure-rate 0 --probation 15 \
 	>"$T/ro2.log" 2>&1 || fail "rollout start: $(cat "$T/ro2.log")"
-halted() { [ "$("$CTL" --json update rollout list | jq -r '.[0].state')" = halted ]; }
+RO2=$(sed -nE 's/^rollout ([0-9a-f-]{36}): .*/\1/p' "$T/ro2.log")
+halted() { [ "$(ro "$RO2" state)" = halted ]; }
 wait_for 30 "the rollout of the broken binary halted ($("$CTL" update rollout list 2>&1))" halted
 cmp "$T/bin/vigil-agent" v2-agent || fail "the previous binary was not restored"
-[ "$("$CTL" --json update rollout list | jq -r '.[0].failed')" = 1 ] || fail "failure not counted"
+[ "$(ro "$RO2" failed)" = 1 ] || fail "failure not counted"
 expect_contains "$("$CTL" update rollout list)" "rolled back"
 expect_contains "$(api GET "/api/v1/agents/$AID" | jq -r .updates.upgrade_error)" \
 	"the new agent (version 3.0) exited before it checked in; rolled back to the previous binary"
