@@ -100,3 +100,31 @@ expect_contains "$(api GET "/api/v1/agents/$AID" | jq -r .updates.upgrade_error)
 online() { [ "$(binary)" = "$(sha256sum v2-agent | cut -c1-64)" ] && "$CTL" agent list | grep -q online; }
 wait_for 20 "the rolled-back agent checking in" online
 pass "a broken agent binary rolled back by the agent itself; the rollout halted"
+
+# A binary that runs but never checks in: stopped at the end of its
+# probation and rolled back; the agent never tries it again.
+printf '#!/bin/sh\nexec sleep 300\n' >silent-agent
+U publish --repo "$T/repo" --keys "$T/keys/online" --kind agent --platform "$PLAT" \
+	--name "$NAME" --version 4.0 silent-agent >"$T/publish.log" 2>&1 ||
+	fail "publish 4.0: $(cat "$T/publish.log")"
+carry
+upd_refresh
+served 3 || fail "4.0 not served: $(upd_status)"
+"$CTL" update rollout start "$NAME" --label site=berlin --max-failure-rate 100 --probation 5 \
+	>"$T/ro3.log" 2>&1 || fail "rollout start: $(cat "$T/ro3.log")"
+RO3=$(sed -nE 's/^rollout ([0-9a-f-]{36}): .*/\1/p' "$T/ro3.log")
+failed3() { [ "$(ro "$RO3" failed)" = 1 ]; }
+wait_for 30 "the silent binary rolled back ($(tail -3 "$T/agent.log"))" failed3
+expect_contains "$(api GET "/api/v1/agents/$AID" | jq -r .updates.upgrade_error)" \
+	"the new agent (version 4.0) did not check in within its probation"
+cmp "$T/bin/vigil-agent" v2-agent || fail "the previous binary was not restored"
+[ "$(ro "$RO3" state)" = active ] || fail "halted below its failure rate"
+wait_for 20 "the rolled-back agent checking in" online
+# Tried once, never again: the agent's next checks in with the same
+# binary (the rollout keeps naming 4.0).
+n=$(grep -c "staged over" "$T/agent.log")
+seen=$(api GET "/api/v1/agents/$AID" | jq -r .updates.checked_at)
+later() { [ "$(api GET "/api/v1/agents/$AID" | jq -r .updates.checked_at)" -gt "$seen" ]; }
+wait_for 10 "a later check-in" later
+[ "$(grep -c "staged over" "$T/agent.log")" = "$n" ] || fail "the rolled-back binary was tried again"
+pass "a binary that never checks in stopped at the end of its probation, rolled back, not retried"
