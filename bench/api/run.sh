@@ -40,6 +40,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 cat >"$T/vigild.conf" <<EOF
 [center]
 fqdn = bench.vigil.test
+user = root
 pki_dir = $T/pki
 data_dir = $T/data
 [gateway]

@@ -55,6 +55,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 cat >"$T/vigild.conf" <<CONF
 [center]
 fqdn = bench.vigil.test
+user = root
 pki_dir = $T/pki
 data_dir = $T/data
 [gateway]

@@ -136,6 +136,7 @@ write_conf() { # gateway port, admin port
 		fqdn = center.vigil.test
 		pki_dir = $PKI
 		data_dir = $DATA
+		user = root
 		require_approval = no
 		poll_interval = 60s
 		log_level = info

@@ -87,6 +87,7 @@ echo "== setup: $N events into a fresh center store"
 cat >"$W/vigild.conf" <<CONF
 [center]
 fqdn = bench.vigil.test
+user = root
 pki_dir = $W/pki
 data_dir = $W/data
 [gateway]

@@ -14,6 +14,7 @@ trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$T"'
 cat >"$T/vigild.conf" <<CONF
 [center]
 fqdn = bench.vigil.test
+user = root
 pki_dir = $T/pki
 data_dir = $T/data
 [gateway]

@@ -442,6 +442,11 @@ agent_httpc_opts(const struct agent_state *st, int with_cert,
 	o->proxy_user = st->proxy_user;
 	o->timeout_secs = AGENT_TIMEOUT;
 	o->abort_flag = &agent_abort;
+	/* The center's certificate, not another component's from the same
+	 * CA (docs/pki.md): a scand or inteld host must not pass for it. */
+	o->server_roles =
+	    PKI_ROLE_BIT(PKI_ROLE_CENTER) | PKI_ROLE_BIT(PKI_ROLE_NONE);
+	o->server_what = "the agent, connecting to its center,";
 }
 
 /*

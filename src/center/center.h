@@ -27,6 +27,7 @@ struct center_conf {
 	char *fqdn;
 	char *data_dir;
 	char *pki_dir;
+	char *user; /* run as, when started as root */
 	int require_approval;
 	long long agent_cert_lifetime;  /* seconds */
 	long long poll_interval;        /* seconds */
@@ -128,6 +129,7 @@ struct center {
 	int gw_port, adm_port; /* bound ports */
 	int keyfd;             /* socketpair to the key process */
 	pid_t keypid;
+	int dropped; /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
@@ -219,8 +221,9 @@ json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
 /* updates.c: the update mirror (docs/updates.md) */
 extern const struct http_route updates_gateway_routes[];
 extern const struct http_route updates_admin_routes[];
-int updates_check(const struct center_conf *cf); /* errors of vigild -n */
-int updates_start(struct center *c, struct buf *err);
+int updates_check(const struct center_conf *cf);      /* errors of vigild -n */
+int updates_start(struct center *c, struct buf *err); /* before drop */
+int updates_run(struct center *c, struct buf *err);   /* after */
 int updates_listen(struct center *c, const struct http_limits *l,
                    struct buf *err);
 int updates_port(struct center *c); /* the own listener's, or 0 */
@@ -405,6 +408,9 @@ char *settings_sample_password(struct center *c); /* malloc'd */
  * agents' POST /v1/reputation through a cache. Both do nothing without
  * [intel] url. */
 int intel_start(struct center *c, struct buf *err);
+/* SIGHUP: applies a changed [intel] (c->conf is the new configuration,
+ * old the one before). */
+void intel_reload(struct center *c, const struct center_conf *old);
 void intel_kick(struct center *c); /* new events stored */
 void intel_stop(struct center *c);
 void intel_declare_metrics(void);

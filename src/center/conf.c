@@ -25,6 +25,7 @@
 #include "config.h"
 #include "intelc.h"
 #include "pki.h"
+#include "priv.h"
 #include "tls.h"
 
 #define OFF(f) offsetof(struct center_conf, f)
@@ -38,6 +39,10 @@ const struct cfg_key center_conf_keys[] = {
      NULL, "database, admin key and runtime files"},
     {"center", "pki_dir", CFG_STR, "/etc/vigil/pki", 0, 0, OFF(pki_dir), 0,
      NULL, "ca.crt, ca.key, server.crt, server.key (vigilctl pki init)"},
+    {"center", "user", CFG_STR, "_vigil", 0, 0, OFF(user), 0, NULL,
+     "started as root, vigild binds its ports, starts the key process "
+     "(root, the only one to read ca.key) and then runs as this user; "
+     "root keeps root (for tests only)"},
     {"center", "require_approval", CFG_BOOL, "no", 0, 0, OFF(require_approval),
      0, NULL, "new agents wait for an administrator's approval"},
     {"center", "agent_cert_lifetime", CFG_DURATION, "90d",
@@ -213,21 +218,7 @@ const struct cfg_key center_conf_keys[] = {
      "groups whose members are analysts"},
     {"ldap", "readonly_groups", CFG_STR, NULL, 0, 0,
      OFF(ldap_groups[ROLE_READONLY]), 0, NULL, "groups whose members may read"},
-    {"intel", "url", CFG_STR, NULL, 0, 0, OFF(intel.url), 0, NULL,
-     "vigil-inteld to ask about hashes, addresses and domains "
-     "(https://HOST:10443); none by default"},
-    {"intel", "ca", CFG_STR, NULL, 0, 0, OFF(intel.ca), 0, NULL,
-     "CA file that signed vigil-inteld's certificate; default pki_dir/ca.crt"},
-    {"intel", "cert", CFG_STR, NULL, 0, 0, OFF(intel.cert), 0, NULL,
-     "client certificate (PEM, from the deployment CA) for vigil-inteld"},
-    {"intel", "key", CFG_STR, NULL, 0, 0, OFF(intel.key), 0, NULL,
-     "the client certificate's key (0600)"},
-    {"intel", "api_key_file", CFG_STR, NULL, 0, 0, OFF(intel.api_key_file), 0,
-     NULL,
-     "file holding an API key of vigil-inteld (role lookup; 0600), "
-     "instead of a client certificate"},
-    {"intel", "timeout", CFG_DURATION, "5s", 1, 300, OFF(intel.timeout), 0,
-     NULL, "time allowed for one request to vigil-inteld"},
+    INTELC_CFG_KEYS(OFF(intel), "; default pki_dir/ca.crt"),
     {"intel", "cache_ttl", CFG_DURATION, "10m", 1, 7 * DAY,
      OFF(intel_cache_ttl), 0, NULL,
      "how long an answer to agents' reputation requests is kept"},
@@ -483,8 +474,16 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	EVP_PKEY *key = NULL;
 	struct stat st;
 	int nerr = ldapauth_check(c);
+	uid_t uid;
+	gid_t gid;
 
 	buf_init(&err, 4096);
+	if (geteuid() == 0 && strcmp(c->user, "root") != 0 &&
+	    priv_lookup(c->user, "[center] user", &uid, &gid, &err) == -1) {
+		log_warnx("check: %s", buf_cstr(&err));
+		buf_reset(&err);
+		nerr++;
+	}
 	if ((ca = tls_load_cert(p->ca_crt, &err)) == NULL) {
 		log_warnx("check: %s; create the PKI with: vigilctl pki init "
 		          "--dir %s --domain %s",
@@ -515,6 +514,16 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 	check_expiry(srv, p->server_crt, &nerr);
 	if (verify_chain(srv, chain, ca, p->server_crt) == -1)
 		nerr++;
+	buf_reset(&err);
+	if (pki_check_cert_role(p->server_crt,
+	                        PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                            PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                        "vigild's server certificate", &err) == -1) {
+		log_warnx("check: %s; issue one with vigilctl pki issue "
+		          "--role center, or vigilctl pki init",
+		          buf_cstr(&err));
+		nerr++;
+	}
 	if (!tls_cert_names_host(srv, c->fqdn)) {
 		log_warnx("check: %s: does not name %s (the [center] fqdn) in "
 		          "subjectAltName; agents would refuse it. Issue one "

@@ -84,6 +84,11 @@ struct intel {
 	 * keep agents' requests waiting one timeout after another */
 	long long rep_down_until;
 	char rep_down_why[400];
+	/* SIGHUP (intel_reload): new clients and cache settings, under
+	 * lock; each thread takes its own before its next round or job */
+	struct intelc *new_enrich_ic, *new_rep_ic;
+	long long new_ttl;
+	size_t new_ncache;
 };
 
 void
@@ -439,13 +444,23 @@ enrich_main(void *arg)
 	for (;;) {
 		struct timespec ts;
 
+		struct intelc *old = NULL;
+
 		pthread_mutex_lock(&g->lock);
 		if (g->stop) {
 			pthread_mutex_unlock(&g->lock);
 			break;
 		}
 		g->kicked = 0;
+		if (g->new_enrich_ic != NULL) {
+			old = g->enrich_ic;
+			g->enrich_ic = g->new_enrich_ic;
+			g->new_enrich_ic = NULL;
+			g->down = 0;
+			retry = 1;
+		}
 		pthread_mutex_unlock(&g->lock);
+		intelc_free(old);
 		rc = enrich_round(g);
 		if (rc == 1) {
 			retry = 1;
@@ -457,7 +472,8 @@ enrich_main(void *arg)
 		/* New events wake an idle thread; a failed round waits for
 		 * its retry (doubling up to ENRICH_RETRY_MAX) whatever comes.
 		 */
-		while (!g->stop && (rc == -1 || !g->kicked))
+		while (!g->stop && g->new_enrich_ic == NULL &&
+		       (rc == -1 || !g->kicked))
 			if (pthread_cond_timedwait(&g->enrich_cond, &g->lock,
 			                           &ts) == ETIMEDOUT)
 				break;
@@ -580,6 +596,28 @@ out:
 	buf_free(&err);
 }
 
+/* The reputation thread takes a reloaded [intel]: the old client goes,
+ * and the cache is emptied (its answers came from the old settings) and
+ * sized anew. */
+static void
+rep_reconf(struct intel *g, struct intelc *old, size_t ncache)
+{
+	struct cache_ent *nc;
+	size_t i;
+
+	intelc_free(old);
+	g->rep_down_until = 0;
+	for (i = 0; i < g->ncache; i++) {
+		json_decref(g->cache[i].brief);
+		g->cache[i].brief = NULL;
+	}
+	if (ncache != g->ncache && (nc = calloc(ncache, sizeof(*nc))) != NULL) {
+		free(g->cache);
+		g->cache = nc;
+		g->ncache = ncache;
+	}
+}
+
 static void *
 rep_main(void *arg)
 {
@@ -596,6 +634,17 @@ rep_main(void *arg)
 		if (g->todo == NULL)
 			g->todo_tail = &g->todo;
 		j->next = NULL;
+		if (g->new_rep_ic != NULL) {
+			struct intelc *old = g->rep_ic;
+			size_t ncache = g->new_ncache;
+
+			g->rep_ic = g->new_rep_ic;
+			g->new_rep_ic = NULL;
+			g->ttl = g->new_ttl;
+			pthread_mutex_unlock(&g->lock);
+			rep_reconf(g, old, ncache);
+			pthread_mutex_lock(&g->lock);
+		}
 		pthread_mutex_unlock(&g->lock);
 		if (!g->stop)
 			rep_answer(g, j);
@@ -821,9 +870,80 @@ intel_stop(struct center *c)
 	store_close(g->store);
 	intelc_free(g->enrich_ic);
 	intelc_free(g->rep_ic);
+	intelc_free(g->new_enrich_ic);
+	intelc_free(g->new_rep_ic);
 	pthread_cond_destroy(&g->enrich_cond);
 	pthread_cond_destroy(&g->rep_cond);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 	c->intel = NULL;
+}
+
+/* SIGHUP: c->conf holds the new configuration, old the one before. A
+ * change of [intel] is applied without a restart and without touching a
+ * connection: new clients go to the threads (each takes its own before
+ * its next request to inteld), a url set now starts the threads, a url
+ * removed stops them (the events wait with their cursor as when inteld
+ * is down). A section that does not check out keeps the clients as they
+ * were. */
+void
+intel_reload(struct center *c, const struct center_conf *old)
+{
+	struct intel *g = c->intel;
+	struct intelc_conf cf = c->conf.intel, of = old->intel;
+	struct intelc *e = NULL, *r = NULL;
+	struct buf err;
+
+	if (cf.ca == NULL)
+		cf.ca = c->paths.ca_crt;
+	if (of.ca == NULL)
+		of.ca = c->paths.ca_crt;
+	if (intelc_conf_same(&cf, &of) &&
+	    c->conf.intel_cache_ttl == old->intel_cache_ttl &&
+	    c->conf.intel_cache_size == old->intel_cache_size &&
+	    (g != NULL) == (cf.url != NULL))
+		return;
+	buf_init(&err, 2048);
+	if (cf.url == NULL) {
+		if (g != NULL) {
+			log_info("intel: reload: [intel] url removed: no "
+			         "more verdicts (events wait with their "
+			         "cursor)");
+			intel_stop(c);
+			set_up(0);
+		}
+		goto out;
+	}
+	if (g == NULL) {
+		if (intel_start(c, &err) == -1) {
+			log_warnx("intel: reload: [intel]: %s; no verdicts",
+			          buf_cstr(&err));
+			intel_stop(c);
+			set_up(0);
+		}
+		goto out;
+	}
+	if (intelc_new(&cf, &e, &err) == -1 ||
+	    intelc_new(&cf, &r, &err) == -1) {
+		log_warnx("intel: reload: %s; keeping the [intel] settings "
+		          "in use",
+		          buf_cstr(&err));
+		intelc_free(e);
+		intelc_free(r);
+		goto out;
+	}
+	log_info("intel: reload: asking vigil-inteld %s from now on",
+	         intelc_url(e));
+	pthread_mutex_lock(&g->lock);
+	intelc_free(g->new_enrich_ic);
+	intelc_free(g->new_rep_ic);
+	g->new_enrich_ic = e;
+	g->new_rep_ic = r;
+	g->new_ttl = c->conf.intel_cache_ttl;
+	g->new_ncache = (size_t)c->conf.intel_cache_size;
+	g->kicked = 1;
+	pthread_cond_broadcast(&g->enrich_cond);
+	pthread_mutex_unlock(&g->lock);
+out:
+	buf_free(&err);
 }

@@ -25,6 +25,8 @@
 #include "daemon.h"
 #include "metrics.h"
 #include "scan.h"
+#include "pki.h"
+#include "priv.h"
 #include "tls.h"
 
 static void
@@ -207,6 +209,12 @@ make_ctxs(struct center *c, long long tickets, SSL_CTX **gw, SSL_CTX **adm,
 	                     c, err);
 	if (*gw == NULL)
 		return -1;
+	/* Agents only (docs/pki.md, "Who accepts whom"): a certificate of
+	 * another role from this CA may neither enroll nor act as an agent.
+	 * No role: agent certificates issued before roles existed. */
+	tls_server_roles(
+	    *gw, PKI_ROLE_BIT(PKI_ROLE_AGENT) | PKI_ROLE_BIT(PKI_ROLE_NONE),
+	    "the agent gateway");
 	if (tickets > 0 && tls_server_tickets(*gw, c->paths.tickets, tickets,
 	                                      stale_cb, c, err) == -1) {
 		SSL_CTX_free(*gw);
@@ -254,7 +262,7 @@ static int g_foreground, g_verbose;
 static void
 reload(struct center *c)
 {
-	struct center_conf nc;
+	struct center_conf nc, old;
 	struct buf err;
 	SSL_CTX *gw = NULL, *adm = NULL;
 
@@ -304,13 +312,15 @@ reload(struct center *c)
 		c->gw_ctx = gw;
 		c->adm_ctx = adm;
 	}
-	center_conf_free(&c->conf);
+	old = c->conf;
 	c->conf = nc;
 	apply_log(&c->conf, g_foreground, g_verbose);
 	ratelimit_set_rate(c->enroll_rl, (double)c->conf.enroll_rate);
 	ratelimit_set_rate(c->login_rl, (double)c->conf.login_rate);
 	forward_reload(c);
 	(void)console_apply(c);
+	intel_reload(c, &old);
+	center_conf_free(&old);
 	log_info("vigild: configuration reloaded");
 out:
 	buf_free(&err);
@@ -332,7 +342,12 @@ keyproc_restart_cb(evutil_socket_t fd, short what, void *arg)
 	buf_init(&err, 1024);
 	c->key_started = (long long)time(NULL);
 	if (keyproc_start(c, &err) == -1) {
-		log_warnx("vigild: key process: %s", buf_cstr(&err));
+		log_warnx("vigild: key process: %s%s", buf_cstr(&err),
+		          c->dropped ? " (a key process restarted after vigild "
+		                       "gave up root cannot read the CA key: "
+		                       "restart vigild to sign certificates "
+		                       "again)"
+		                     : "");
 		keyproc_restart_later(c);
 	} else
 		log_info("vigild: key process restarted");
@@ -510,6 +525,60 @@ write_ports(struct center *c, struct buf *err)
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
+/*
+ * Started as root, vigild keeps root only for what needs it: binding the
+ * ports and starting the key process, which alone reads the CA key. Then
+ * [center] user gets the data directory and the center's own TLS key
+ * (server.crt and server.key, re-read on SIGHUP), the PKI directory is
+ * opened to its group (read and enter, never write: ca.key stays root's
+ * 0600 file), and root is dropped for good. [center] user = root skips
+ * this (tests only); started as anyone else, vigild already is who it
+ * runs as.
+ */
+static int
+drop_root(struct center *c, struct buf *err)
+{
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return 0;
+	if (strcmp(c->conf.user, "root") == 0) {
+		log_warnx(
+		    "vigild: running as root ([center] user = root): "
+		    "for tests only; a parser bug would then run as root");
+		return 0;
+	}
+	if (priv_lookup(c->conf.user, "[center] user", &uid, &gid, err) == -1)
+		return -1;
+	if (priv_chown_tree(c->conf.data_dir, uid, gid, err) == -1 ||
+	    priv_chown(c->paths.server_crt, uid, gid, err) == -1 ||
+	    priv_chown(c->paths.server_key, uid, gid, err) == -1)
+		return -1;
+	if (stat(c->conf.pki_dir, &st) == -1) {
+		buf_printf(err, "%s: %s", c->conf.pki_dir, strerror(errno));
+		return -1;
+	}
+	if (st.st_gid != gid && chown(c->conf.pki_dir, (uid_t)-1, gid) == -1) {
+		buf_printf(err, "%s: cannot give it to group %ld: %s",
+		           c->conf.pki_dir, (long)gid, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 0050) != 0050 &&
+	    chmod(c->conf.pki_dir,
+	          (st.st_mode & 07777 & ~(mode_t)0020) | 0050) == -1) {
+		buf_printf(err, "%s: %s", c->conf.pki_dir, strerror(errno));
+		return -1;
+	}
+	if (priv_drop(uid, gid, err) == -1)
+		return -1;
+	c->dropped = 1;
+	log_info("vigild: running as %s (uid %ld); the key process stays root",
+	         c->conf.user, (long)uid);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -651,18 +720,12 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
-	if (center_store_open(&c, &err) == -1) {
-		log_warnx("vigild: store: %s", buf_cstr(&err));
-		goto out;
-	}
-	if (admin_bootstrap_key(&c, &err) == -1 || load_ca(&c, &err) == -1 ||
+	if (load_ca(&c, &err) == -1 ||
 	    make_ctxs(&c, c.conf.gw_tickets, &c.gw_ctx, &c.adm_ctx, &err) ==
 	        -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
-	if (auth_init(&c) == -1)
-		fatalx("vigild: cannot set up admin authentication");
 	if ((c.enroll_rl = ratelimit_new((double)c.conf.enroll_rate,
 	                                 (double)c.conf.enroll_rate)) == NULL ||
 	    (c.base = event_base_new()) == NULL)
@@ -714,8 +777,31 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* [updates]: the root and the proxy credentials are read and the
+	 * update listener bound while root; the mirror runs later. */
 	if (updates_start(&c, &err) == -1 ||
 	    updates_listen(&c, &gl, &err) == -1) {
+		log_warnx("vigild: [updates]: %s", buf_cstr(&err));
+		goto out;
+	}
+	/* Every port is bound and the key process runs: root is no longer
+	 * needed. Everything after this, the store first, runs as
+	 * [center] user. */
+	if (drop_root(&c, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (center_store_open(&c, &err) == -1) {
+		log_warnx("vigild: store: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (admin_bootstrap_key(&c, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (auth_init(&c) == -1)
+		fatalx("vigild: cannot set up admin authentication");
+	if (updates_run(&c, &err) == -1) {
 		log_warnx("vigild: [updates]: %s", buf_cstr(&err));
 		goto out;
 	}

@@ -1060,11 +1060,6 @@ updates_start(struct center *c, struct buf *err)
 	else
 		snprintf(u->dir, sizeof(u->dir), "%s/updates",
 		         c->conf.data_dir);
-	if (mkdir(u->dir, 0755) == -1 && errno != EEXIST) {
-		buf_printf(err, "[updates] dir %s: %s", u->dir,
-		           strerror(errno));
-		return -1;
-	}
 	if (c->conf.upd_proxy_user_file != NULL &&
 	    load_proxy_user(c->conf.upd_proxy_user_file, &u->proxy_user, err) ==
 	        -1)
@@ -1077,6 +1072,22 @@ updates_start(struct center *c, struct buf *err)
 	u->ho.timeout_secs = c->conf.upd_timeout;
 	if (c->conf.upd_upstream != NULL && httpc_global_init() == -1) {
 		buf_puts(err, "cannot initialise libcurl");
+		return -1;
+	}
+	return 0;
+}
+
+/* After the privileges are dropped: the directory (owned by the user the
+ * center runs as) and the mirror thread. */
+int
+updates_run(struct center *c, struct buf *err)
+{
+	struct updates *u = c->upd;
+
+	if (u == NULL)
+		return 0;
+	if (mkdir(u->dir, 0755) == -1 && errno != EEXIST) {
+		buf_printf(err, "dir %s: %s", u->dir, strerror(errno));
 		return -1;
 	}
 	if (pipe2(u->wake, O_NONBLOCK | O_CLOEXEC) == -1) {

@@ -41,6 +41,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -314,7 +315,7 @@ http_closecb(struct evhttp_connection *evcon, void *arg)
 
 	(void)evcon;
 	http_stream_gone(s, evcon);
-	s->conns--;
+	__atomic_sub_fetch(&s->conns, 1, __ATOMIC_RELAXED);
 	if (!c->busy)
 		http_wait_unlink(c);
 	if (s->peers != NULL)
@@ -521,7 +522,7 @@ http_conn_add(struct http_server *s, struct evhttp_connection *evcon,
 	c->start = c->accepted;
 	http_wait_append(c);
 	s->byfd[fd] = c;
-	s->conns++;
+	__atomic_add_fetch(&s->conns, 1, __ATOMIC_RELAXED);
 	evhttp_connection_set_closecb(evcon, http_closecb, c);
 	http_conn_arm(c);
 	return 0;
@@ -1061,18 +1062,24 @@ http_listener_resume(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Listeners by their evconnlistener: libevent hands the error callback
- * evhttp's argument, not ours. Single-threaded, like the rest. */
-static struct http_listener *http_listeners[64];
+ * evhttp's argument, not ours. A server is used by one thread, but a
+ * daemon may run one server per thread (vigil-inteld): the table is
+ * shared, so it has a lock. */
+static struct http_listener *http_listeners[256];
+static pthread_mutex_t http_listeners_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct http_listener *
 http_listener_of(struct evconnlistener *l)
 {
+	struct http_listener *hl = NULL;
 	size_t i;
 
+	pthread_mutex_lock(&http_listeners_mu);
 	for (i = 0; i < sizeof(http_listeners) / sizeof(http_listeners[0]); i++)
 		if (http_listeners[i] != NULL && http_listeners[i]->l == l)
-			return http_listeners[i];
-	return NULL;
+			hl = http_listeners[i];
+	pthread_mutex_unlock(&http_listeners_mu);
+	return hl;
 }
 
 static void
@@ -1080,9 +1087,11 @@ http_listener_forget(struct http_listener *hl)
 {
 	size_t i;
 
+	pthread_mutex_lock(&http_listeners_mu);
 	for (i = 0; i < sizeof(http_listeners) / sizeof(http_listeners[0]); i++)
 		if (http_listeners[i] == hl)
 			http_listeners[i] = NULL;
+	pthread_mutex_unlock(&http_listeners_mu);
 	if (hl->resume != NULL)
 		event_free(hl->resume);
 	free(hl);
@@ -1107,6 +1116,24 @@ http_accept_error(struct evconnlistener *l, void *arg)
 		          "repeats)",
 		          strerror(e));
 	evtimer_add(hl->resume, &tv);
+}
+
+/* Binds the address once without SO_REUSEPORT (with SO_REUSEADDR, as
+ * the listener will): -1 with errno when something holds it. */
+static int
+http_probe_port(const struct addrinfo *ai)
+{
+	int fd, one = 1, rc, saved;
+
+	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	                 ai->ai_protocol)) == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
 }
 
 int
@@ -1139,11 +1166,24 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
 	snprintf(serv, sizeof(serv), "%d", port);
 	errno = 0;
-	if ((gai = getaddrinfo(host, serv, &hints, &res)) != 0 ||
+	if ((gai = getaddrinfo(host, serv, &hints, &res)) == 0 &&
+	    s->limits.reuseport == 1 && port != 0 &&
+	    http_probe_port(res) == -1) {
+		/* Held already: SO_REUSEPORT alone would share it with
+		 * whatever holds it (another copy of this daemon). */
+		saved = errno;
+		buf_printf(err, "%s%s%s:%d: %s", v6 ? "[" : "", shown,
+		           v6 ? "]" : "", port, strerror(saved));
+		freeaddrinfo(res);
+		free(hl);
+		return -1;
+	}
+	if (gai != 0 ||
 	    (hl->l = evconnlistener_new_bind(
 	         s->base, NULL, NULL,
 	         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-	             LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+	             LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED |
+	             (s->limits.reuseport ? LEV_OPT_REUSEABLE_PORT : 0),
 	         HTTP_BACKLOG, res->ai_addr, (int)res->ai_addrlen)) == NULL ||
 	    (h = evhttp_bind_listener(s->http, hl->l)) == NULL) {
 		saved = errno;
@@ -1164,6 +1204,7 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 	{
 		size_t i;
 
+		pthread_mutex_lock(&http_listeners_mu);
 		for (i = 0;
 		     i < sizeof(http_listeners) / sizeof(http_listeners[0]) &&
 		     http_listeners[i] != NULL;
@@ -1171,6 +1212,7 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 			;
 		if (i < sizeof(http_listeners) / sizeof(http_listeners[0]))
 			http_listeners[i] = hl;
+		pthread_mutex_unlock(&http_listeners_mu);
 	}
 	evconnlistener_set_error_cb(hl->l, http_accept_error);
 	evconnlistener_enable(hl->l);
@@ -1291,7 +1333,8 @@ reply_checked(struct http_req *r, int status)
 int
 http_server_conns(const struct http_server *s)
 {
-	return s->conns;
+	/* read from other threads too (vigil-inteld's /metrics, its stop) */
+	return __atomic_load_n(&s->conns, __ATOMIC_RELAXED);
 }
 
 unsigned long

@@ -62,6 +62,14 @@ struct http_limits {
 	                          body) from accept (handshake included) or
 	                          from the end of the previous response; a
 	                          total, not an idle time; 0 = none */
+	int reuseport;         /* bind with SO_REUSEPORT: several servers
+	                          (one per thread, each with its own event
+	                          base) listen on the same port and the
+	                          kernel spreads the connections. 1: the
+	                          first of them, whose bind still fails when
+	                          anything else holds the port (another
+	                          daemon, even one with SO_REUSEPORT); 2: one
+	                          more on the port the first holds */
 };
 
 /* Why the server closed a connection of its own accord (counted). */

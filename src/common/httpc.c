@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "httpc.h"
+#include "pki.h"
 #include "tls.h"
 
 #define HTTPC_DEFAULT_TIMEOUT 30
@@ -47,6 +48,9 @@ struct httpc_verify {
 	int depth;       /* where in the chain it happened */
 	X509 *leaf;      /* the server's certificate (owned reference) */
 	X509 *failed_at; /* the certificate of the first failure (owned) */
+	unsigned roles;  /* httpc_opts.server_roles */
+	const char *what;
+	char role_why[512]; /* set when the leaf's role was refused */
 };
 
 /* State of one request, reachable from libcurl's callbacks. */
@@ -190,6 +194,26 @@ httpc_verify_cb(int ok, X509_STORE_CTX *xs)
 		x = X509_STORE_CTX_get0_cert(xs);
 		if (x != NULL && X509_up_ref(x))
 			v->leaf = x;
+	}
+	/* The chain verified: the leaf must also be of a role expected. */
+	if (ok && v->roles != 0 && X509_STORE_CTX_get_error_depth(xs) == 0 &&
+	    v->role_why[0] == '\0') {
+		struct buf why;
+
+		buf_init(&why, sizeof(v->role_why) - 1);
+		x = X509_STORE_CTX_get_current_cert(xs);
+		if (pki_role_allowed(x, v->roles,
+		                     v->what != NULL ? v->what : "this client",
+		                     &why) == -1) {
+			snprintf(v->role_why, sizeof(v->role_why), "%s",
+			         buf_ok(&why) == 0 ? buf_cstr(&why)
+			                           : "a certificate of another "
+			                             "role");
+			X509_STORE_CTX_set_error(
+			    xs, X509_V_ERR_APPLICATION_VERIFICATION);
+			ok = 0;
+		}
+		buf_free(&why);
 	}
 	if (!ok && !v->failed) {
 		v->failed = 1;
@@ -403,6 +427,20 @@ verify_message(const struct httpc_opts *o, struct httpc_call *call,
 
 	buf_init(&trust, 2048);
 	buf_init(&names, 2048);
+	if (v->role_why[0] != '\0') {
+		subject = v->leaf != NULL
+		              ? tls_name(X509_get_subject_name(v->leaf))
+		              : NULL;
+		seterr(
+		    r, HTTPC_ERR_TLS_VERIFY,
+		    "%s: the server's certificate ('%s') is from the trusted "
+		    "CA but refused: %s. Something other than the expected "
+		    "service answers at this address, or it was given "
+		    "another component's certificate.",
+		    origin, subject != NULL ? subject : "(unknown)",
+		    v->role_why);
+		goto done;
+	}
 	if (!v->failed) {
 		/*
 		 * The chain verified, so libcurl's own host name check is what
@@ -726,7 +764,9 @@ map_error(const struct httpc_opts *o, struct httpc_call *call, CURLcode rc,
 	case CURLE_SEND_ERROR:
 	case CURLE_SSL_CIPHER:
 		hint = alert_hint(msg);
-		if (hint != NULL) {
+		if (call->vfy.role_why[0] != '\0') {
+			verify_message(o, call, origin, host, msg);
+		} else if (hint != NULL) {
 			seterr(r, HTTPC_ERR_TLS, "%s: %s (%s)", origin, hint,
 			       msg);
 		} else if (rc == CURLE_SSL_CONNECT_ERROR ||
@@ -968,6 +1008,8 @@ httpc_request(const struct httpc_opts *o, const char *method, const char *url,
 	SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	SET(CURLOPT_SSL_CTX_FUNCTION, httpc_sslctx_cb);
 	SET(CURLOPT_SSL_CTX_DATA, &call.vfy);
+	call.vfy.roles = o->insecure ? 0 : o->server_roles;
+	call.vfy.what = o->server_what;
 	if (o->cert_file != NULL) {
 		SET(CURLOPT_SSLCERT, o->cert_file);
 		SET(CURLOPT_SSLCERTTYPE, "PEM");

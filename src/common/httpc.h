@@ -35,6 +35,12 @@ struct httpc_opts {
 	 * arrives (no size cap; resp->body stays empty); other responses
 	 * are read into resp->body as usual. */
 	FILE *sink;
+	/* When nonzero: the roles (PKI_ROLE_BIT, pki.h) the server's
+	 * certificate may carry, e.g. a center's for an agent; another role
+	 * fails the handshake (HTTPC_ERR_TLS_VERIFY) naming the role found.
+	 * server_what names the peer expected in that message. */
+	unsigned server_roles;
+	const char *server_what;
 };
 
 enum httpc_err {

@@ -11,6 +11,7 @@
 #include "httpc.h"
 #include "intelc.h"
 #include "log.h"
+#include "pki.h"
 #include "tls.h"
 
 struct intelc {
@@ -57,6 +58,22 @@ out:
 		explicit_bzero(b.data, b.len);
 	buf_free(&b);
 	return k;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int
+intelc_conf_same(const struct intelc_conf *a, const struct intelc_conf *b)
+{
+	return same_str(a->url, b->url) && same_str(a->ca, b->ca) &&
+	       same_str(a->cert, b->cert) && same_str(a->key, b->key) &&
+	       same_str(a->api_key_file, b->api_key_file) &&
+	       a->timeout == b->timeout;
 }
 
 int
@@ -111,6 +128,12 @@ intelc_new(const struct intelc_conf *cf, struct intelc **out, struct buf *err)
 	ic->ho.key_file = ic->key;
 	ic->ho.bearer = ic->bearer;
 	ic->ho.timeout_secs = (long)cf->timeout;
+	/* vigil-inteld's own certificate, or the center's when it shares the
+	 * center's host (docs/pki.md): not another component's. */
+	ic->ho.server_roles = PKI_ROLE_BIT(PKI_ROLE_INTEL) |
+	                      PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                      PKI_ROLE_BIT(PKI_ROLE_NONE);
+	ic->ho.server_what = "a client of vigil-inteld";
 	*out = ic;
 	return 0;
 oom:

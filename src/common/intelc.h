@@ -29,7 +29,44 @@ struct intelc_conf {
 	long long timeout;  /* seconds per request */
 };
 
+/*
+ * The [intel] keys (url, ca, cert, key, api_key_file, timeout) of a
+ * daemon's key table (config.h's struct cfg_key): one definition for
+ * vigild and vigil-scand. BASE is the offset of the daemon's struct
+ * intelc_conf in its configuration struct, CA_MORE what the help of ca
+ * adds (the default the daemon gives it). Needs <stddef.h>, config.h.
+ */
+#define INTELC_CFG_STR_(BASE, F, HELP)                                         \
+	{                                                                      \
+		"intel", #F, CFG_STR, NULL, 0, 0,                              \
+		    (BASE) + offsetof(struct intelc_conf, F), 0, NULL, HELP    \
+	}
+#define INTELC_CFG_KEYS(BASE, CA_MORE)                                         \
+	INTELC_CFG_STR_(BASE, url,                                             \
+	                "vigil-inteld to ask about hashes, addresses and "     \
+	                "domains (https://HOST:10443); none by default; "      \
+	                "SIGHUP applies a change to any [intel] key"),         \
+	    INTELC_CFG_STR_(BASE, ca,                                          \
+	                    "CA file that signed vigil-inteld's "              \
+	                    "certificate" CA_MORE),                            \
+	    INTELC_CFG_STR_(BASE, cert,                                        \
+	                    "client certificate (PEM, from the deployment "    \
+	                    "CA) for vigil-inteld"),                           \
+	    INTELC_CFG_STR_(BASE, key, "the client certificate's key (0600)"), \
+	    INTELC_CFG_STR_(BASE, api_key_file,                                \
+	                    "file holding an API key of vigil-inteld (role "   \
+	                    "lookup; 0600), instead of a client "              \
+	                    "certificate"),                                    \
+	{                                                                      \
+		"intel", "timeout", CFG_DURATION, "5s", 1, 300,                \
+		    (BASE) + offsetof(struct intelc_conf, timeout), 0, NULL,   \
+		    "time allowed for one request to vigil-inteld"             \
+	}
+
 struct intelc;
+
+/* 1 when a and b name the same inteld the same way (every key equal). */
+int intelc_conf_same(const struct intelc_conf *a, const struct intelc_conf *b);
 
 /* Checks the section (https URL, a CA, cert with key, the key file's
  * permissions) and loads the API key. *out NULL when no url is set.

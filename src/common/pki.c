@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki.h"
+#include "tls.h"
 
 /* Bounds on requested lifetimes: a typo of an extra digit or a negative
  * value is refused rather than producing a certificate nobody meant. */
@@ -347,6 +348,57 @@ pki_cert_role(X509 *x)
 	GENERAL_NAMES_free(gens);
 	ERR_clear_error();
 	return role;
+}
+
+int
+pki_role_allowed(X509 *x, unsigned mask, const char *service, struct buf *err)
+{
+	int role = pki_cert_role(x), n = 0;
+
+	if (role != PKI_ROLE_BAD && (mask & PKI_ROLE_BIT(role)))
+		return 0;
+	if (role == PKI_ROLE_BAD)
+		buf_printf(err,
+		           "the certificate's role (subjectAltName %s) is "
+		           "malformed or repeated; %s accepts ",
+		           PKI_ROLE_URI, service);
+	else if (role == PKI_ROLE_NONE)
+		buf_printf(err,
+		           "the certificate names no role (no subjectAltName "
+		           "%s); %s accepts ",
+		           PKI_ROLE_URI, service);
+	else
+		buf_printf(err,
+		           "a certificate of role %s may not be used "
+		           "here; %s accepts ",
+		           role_names[role], service);
+	for (size_t k = 1; k < NROLES; k++)
+		if (mask & PKI_ROLE_BIT(k))
+			buf_printf(err, "%s%s", n++ ? ", " : "", role_names[k]);
+	if (n == 0)
+		buf_puts(err, "no role");
+	buf_puts(err, n == 1 ? " certificates only" : " certificates");
+	if (mask & PKI_ROLE_BIT(PKI_ROLE_NONE))
+		buf_puts(err, " (and certificates without a role)");
+	return -1;
+}
+
+int
+pki_check_cert_role(const char *path, unsigned mask, const char *service,
+                    struct buf *err)
+{
+	X509 *x = tls_load_cert(path, err);
+	struct buf why;
+	int rc;
+
+	if (x == NULL)
+		return -1;
+	buf_init(&why, 1024);
+	if ((rc = pki_role_allowed(x, mask, service, &why)) == -1)
+		buf_printf(err, "%s: %s", path, buf_cstr(&why));
+	buf_free(&why);
+	X509_free(x);
+	return rc;
 }
 
 X509 *

@@ -74,6 +74,21 @@ int pki_role_from_name(const char *s);
  * there is not exactly one known role URI (or the SAN does not parse). */
 int pki_cert_role(X509 *x);
 
+/* The bit of role r in a mask of accepted roles; PKI_ROLE_BIT(PKI_ROLE_NONE)
+ * admits certificates without a role (made before roles existed). */
+#define PKI_ROLE_BIT(r) (1u << (unsigned)(r))
+/*
+ * 0 when x's role is one of mask; else -1 and err says which role x has
+ * and which ones service (e.g. "the agent gateway") accepts. A malformed
+ * role is never accepted.
+ */
+int pki_role_allowed(X509 *x, unsigned mask, const char *service,
+                     struct buf *err);
+/* The same for a service's own certificate file path (-1 with the path in
+ * err when it cannot be read either). */
+int pki_check_cert_role(const char *path, unsigned mask, const char *service,
+                        struct buf *err);
+
 #define PKI_USE_SERVER 1
 #define PKI_USE_CLIENT 2
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
+#include "pki.h"
 #include "tls.h"
 
 /* Certificates and CSRs are small; this bounds what a bad path can make us
@@ -50,6 +53,8 @@ struct tls_server_state {
 	char keyfile[4096];
 	tls_revoked_fn stale; /* a ticket for this leaf is not honoured */
 	void *stale_arg;
+	unsigned roles;   /* PKI_ROLE_BIT mask accepted; 0 = any */
+	char service[64]; /* who refuses, for the log */
 };
 
 static void (*failure_hook)(const char *reason);
@@ -827,6 +832,44 @@ verify_reason(int code)
 	}
 }
 
+/*
+ * 1 when leaf's role is not one st accepts, logged with the peer, its
+ * subject and the roles that are: a deployment certificate of the wrong
+ * role is an operator's mistake (or an attempt) that should be found in
+ * the log, not guessed from a handshake failure.
+ */
+static int
+refuse_role(SSL *ssl, X509 *leaf, const struct tls_server_state *st)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "?", *cn;
+	struct buf why;
+	int fd = SSL_get_fd(ssl);
+
+	buf_init(&why, 1024);
+	if (pki_role_allowed(leaf, st->roles, st->service, &why) == 0) {
+		buf_free(&why);
+		return 0;
+	}
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET,
+			          &((struct sockaddr_in *)&ss)->sin_addr, addr,
+			          sizeof(addr));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			          &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			          addr, sizeof(addr));
+	}
+	cn = tls_subject_cn(leaf);
+	log_warnx("tls: refused the certificate of %s from %s: %s",
+	          cn ? cn : "(no CN)", addr, buf_cstr(&why));
+	free(cn);
+	buf_free(&why);
+	return 1;
+}
+
 static int
 server_verify_cb(int ok, X509_STORE_CTX *sctx)
 {
@@ -851,6 +894,13 @@ server_verify_cb(int ok, X509_STORE_CTX *sctx)
 	    X509_STORE_CTX_get_error(sctx) != X509_V_OK)
 		return ok;
 	st = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_ex_idx);
+	if (st != NULL && st->roles != 0 &&
+	    refuse_role(ssl, X509_STORE_CTX_get_current_cert(sctx), st)) {
+		X509_STORE_CTX_set_error(sctx,
+		                         X509_V_ERR_APPLICATION_VERIFICATION);
+		SSL_set_ex_data(ssl, ssl_ex_idx, (void *)"wrong_role");
+		return 0;
+	}
 	if (st == NULL || st->revoked == NULL)
 		return ok;
 	if (st->revoked(X509_STORE_CTX_get_current_cert(sctx), st->arg) == 1) {
@@ -932,6 +982,11 @@ ctx_common(SSL_CTX *ctx, struct buf *err)
 		goto fail;
 	SSL_CTX_set_options(ctx,
 	                    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* An idle connection (an agent's held poll) keeps no record buffers:
+	 * OpenSSL frees its 16 KiB-plus read and write buffers whenever they
+	 * are empty and takes new ones for the next record (measured in
+	 * docs/performance.md, "Memory per held connection"). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 fail:
 	buf_puts(err, "TLS settings");
@@ -1269,6 +1324,18 @@ ticket_open_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
 	}
 	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
 	                                          : SSL_TICKET_RETURN_USE;
+}
+
+int
+tls_server_roles(SSL_CTX *ctx, unsigned mask, const char *service)
+{
+	struct tls_server_state *st = SSL_CTX_get_ex_data(ctx, ctx_ex_idx);
+
+	if (st == NULL)
+		return -1;
+	st->roles = mask;
+	snprintf(st->service, sizeof(st->service), "%s", service);
+	return 0;
 }
 
 int

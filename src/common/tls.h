@@ -31,6 +31,15 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca,
                         enum tls_client_auth auth, tls_revoked_fn revoked,
                         void *arg, struct buf *err);
 /*
+ * Client certificates of the roles in mask only (PKI_ROLE_BIT of enum
+ * pki_role, pki.h; the NONE bit admits certificates without a role): a
+ * chain-verified leaf of another role, or with a malformed one, fails the
+ * handshake with reason "wrong_role", logged with its subject, the peer and
+ * what service accepts. Without a call every role is accepted. -1 when ctx
+ * is not from tls_server_ctx.
+ */
+int tls_server_roles(SSL_CTX *ctx, unsigned mask, const char *service);
+/*
  * TLS 1.3 resumption by session tickets on a context from tls_server_ctx:
  * keyfile holds the ticket keys (made 0600 when missing, rotated every
  * lifetime seconds, the previous key kept for one more). A resumed session

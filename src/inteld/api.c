@@ -12,7 +12,7 @@
 #include "inteld.h"
 #include "metrics.h"
 
-#define D(r) ((struct inteld *)(r)->arg)
+#define D(r) REQ_D(r)
 
 void
 inteld_declare_metrics(void)
@@ -42,15 +42,43 @@ inteld_http_done(const char *route, int status, void *arg)
 	metrics_add("vigil_http_requests_total", labels, 1);
 }
 
+/* Lookups by kind and verdict: counted by every thread on the hot path
+ * with an atomic add (no lock, no label string), rendered at /metrics. */
+static const char *const verdicts[] = {"malicious", "suspicious", "benign",
+                                       "unknown"};
+#define NVERDICTS (sizeof(verdicts) / sizeof(verdicts[0]))
+static unsigned long lookups[INTEL_NKINDS][NVERDICTS];
+
 static void
-count_lookup(json_t *ans)
+count_lookup(enum intel_kind k, int verdict)
+{
+	const char *v = intel_verdict_name(verdict);
+	size_t i;
+
+	for (i = 0; i < NVERDICTS; i++)
+		if (strcmp(verdicts[i], v) == 0)
+			break;
+	if ((unsigned)k < INTEL_NKINDS && i < NVERDICTS)
+		__atomic_add_fetch(&lookups[k][i], 1, __ATOMIC_RELAXED);
+}
+
+static void
+render_lookups(void)
 {
 	char l[96];
+	size_t k, i;
+	unsigned long n;
 
-	snprintf(l, sizeof(l), "type=\"%s\",verdict=\"%s\"",
-	         json_string_value(json_object_get(ans, "type")),
-	         json_string_value(json_object_get(ans, "verdict")));
-	metrics_add("vigil_intel_lookups_total", l, 1);
+	for (k = 0; k < INTEL_NKINDS; k++)
+		for (i = 0; i < NVERDICTS; i++) {
+			if ((n = __atomic_load_n(&lookups[k][i],
+			                         __ATOMIC_RELAXED)) == 0)
+				continue;
+			snprintf(l, sizeof(l), "type=\"%s\",verdict=\"%s\"",
+			         intel_kind_name((enum intel_kind)k),
+			         verdicts[i]);
+			metrics_set("vigil_intel_lookups_total", l, (double)n);
+		}
 }
 
 static void
@@ -92,7 +120,8 @@ api_lookup(struct http_req *r)
 	const char *v = NULL, *which = NULL;
 	enum intel_kind k = INTEL_ANY;
 	char why[200];
-	json_t *ans;
+	struct buf out;
+	int verdict;
 	size_t i;
 
 	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
@@ -121,15 +150,19 @@ api_lookup(struct http_req *r)
 		http_reply_error(r, 400, "bad_indicator", "%s: %s", which, why);
 		return;
 	}
-	if ((ans = istore_lookup(D(r)->store, &q, (long long)time(NULL))) ==
-	    NULL) {
+	buf_init(&out, 1u << 20);
+	if (istore_lookup_text(D(r)->store, &q, (long long)time(NULL), &out,
+	                       &verdict) == -1 ||
+	    buf_ok(&out) == -1) {
+		buf_free(&out);
 		http_reply_error(r, 503, "store",
 		                 "the store failed (see the "
 		                 "log)");
 		return;
 	}
-	count_lookup(ans);
-	http_reply_json(r, 200, ans);
+	count_lookup(q.kind, verdict);
+	http_reply_text(r, 200, "application/json", out.data, out.len);
+	buf_free(&out);
 }
 
 static void
@@ -138,8 +171,9 @@ api_batch(struct http_req *r)
 	struct inteld *d = D(r);
 	const uint8_t *body;
 	json_error_t je;
-	json_t *in, *list, *out, *e;
-	long long now = (long long)time(NULL);
+	json_t *in, *list, *e;
+	struct buf out;
+	long long now = (long long)time(NULL), max;
 	size_t len, i;
 
 	body = http_req_body(r, &len);
@@ -157,17 +191,22 @@ api_batch(struct http_req *r)
 		                 "{\"type\", \"value\"})");
 		return;
 	}
-	if ((long long)json_array_size(list) > d->conf.max_batch) {
+	max = __atomic_load_n(&d->conf.max_batch, __ATOMIC_RELAXED);
+	if ((long long)json_array_size(list) > max) {
 		http_reply_error(r, 413, "too_many",
 		                 "body: %zu indicators, at most %lld a batch",
-		                 json_array_size(list), d->conf.max_batch);
+		                 json_array_size(list), max);
 		json_decref(in);
 		return;
 	}
-	out = json_array();
+	/* The answer is written as text, entry by entry (no JSON tree of
+	 * 10,000 answers); a bad entry's {"input", "error"} is small and
+	 * dumped by jansson. */
+	buf_init(&out, 256u << 20);
+	buf_puts(&out, "{\"results\":[");
 	if (istore_read_begin(d->store) == -1) {
 		json_decref(in);
-		json_decref(out);
+		buf_free(&out);
 		http_reply_error(r, 503, "store", "the store failed");
 		return;
 	}
@@ -175,9 +214,12 @@ api_batch(struct http_req *r)
 	{
 		struct intel_ind q;
 		enum intel_kind k = INTEL_ANY;
-		json_t *v = e, *ans;
+		json_t *v = e, *bad = NULL;
 		char why[200];
+		int verdict;
 
+		if (i > 0)
+			buf_putc(&out, ',');
 		if (json_is_object(e)) {
 			json_t *t = json_object_get(e, "type");
 
@@ -185,40 +227,50 @@ api_batch(struct http_req *r)
 			if (t != NULL &&
 			    (!json_is_string(t) ||
 			     (k = intel_kind_parse(json_string_value(t))) ==
-			         INTEL_NKINDS)) {
-				json_array_append_new(
-				    out, json_pack("{s:O, s:s}", "input", e,
-				                   "error", "unknown type"));
-				continue;
+			         INTEL_NKINDS))
+				bad = json_pack("{s:O, s:s}", "input", e,
+				                "error", "unknown type");
+		}
+		if (bad == NULL && !json_is_string(v))
+			bad = json_pack("{s:O, s:s}", "input", e, "error",
+			                "not a string or {\"type\", "
+			                "\"value\"}");
+		if (bad == NULL &&
+		    intel_parse(k, json_string_value(v), json_string_length(v),
+		                &q, why, sizeof(why)) == -1)
+			bad = json_pack("{s:O, s:s}", "input", v, "error", why);
+		if (bad != NULL) {
+			char *t = json_dumps(bad, JSON_COMPACT);
+
+			json_decref(bad);
+			if (t == NULL || buf_puts(&out, t) == -1) {
+				free(t);
+				break;
 			}
-		}
-		if (!json_is_string(v)) {
-			json_array_append_new(
-			    out, json_pack("{s:O, s:s}", "input", e, "error",
-			                   "not a string or {\"type\", "
-			                   "\"value\"}"));
+			free(t);
 			continue;
 		}
-		if (intel_parse(k, json_string_value(v), json_string_length(v),
-		                &q, why, sizeof(why)) == -1) {
-			json_array_append_new(
-			    out,
-			    json_pack("{s:O, s:s}", "input", v, "error", why));
-			continue;
-		}
-		if ((ans = istore_lookup(d->store, &q, now)) == NULL) {
+		if (istore_lookup_text(d->store, &q, now, &out, &verdict) ==
+		    -1) {
 			istore_read_end(d->store);
 			json_decref(in);
-			json_decref(out);
+			buf_free(&out);
 			http_reply_error(r, 503, "store", "the store failed");
 			return;
 		}
-		count_lookup(ans);
-		json_array_append_new(out, ans);
+		count_lookup(q.kind, verdict);
 	}
 	istore_read_end(d->store);
 	json_decref(in);
-	http_reply_json(r, 200, json_pack("{s:o}", "results", out));
+	buf_puts(&out, "]}");
+	if (buf_ok(&out) == -1) {
+		buf_free(&out);
+		http_reply_error(r, 500, "internal",
+		                 "out of memory writing the answer");
+		return;
+	}
+	http_reply_text(r, 200, "application/json", out.data, out.len);
+	buf_free(&out);
 }
 
 static void
@@ -240,6 +292,7 @@ api_metrics(struct http_req *r)
 	const char *k;
 	struct buf out;
 	char l[128];
+	int i, nhttps, nhttp;
 
 	json_object_foreach(by, k, v)
 	{
@@ -248,12 +301,17 @@ api_metrics(struct http_req *r)
 		            (double)json_integer_value(v));
 	}
 	json_decref(s);
-	if (d->https)
-		metrics_set("vigil_connections", "listener=\"https\"",
-		            http_server_conns(d->https));
-	if (d->http)
-		metrics_set("vigil_connections", "listener=\"http\"",
-		            http_server_conns(d->http));
+	render_lookups();
+	for (i = 0, nhttps = nhttp = 0; i < d->nthreads; i++) {
+		if (d->th[i].https)
+			nhttps += http_server_conns(d->th[i].https);
+		if (d->th[i].http)
+			nhttp += http_server_conns(d->th[i].http);
+	}
+	if (d->th[0].https)
+		metrics_set("vigil_connections", "listener=\"https\"", nhttps);
+	if (d->th[0].http)
+		metrics_set("vigil_connections", "listener=\"http\"", nhttp);
 	buf_init(&out, 4u << 20);
 	metrics_render(&out);
 	http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
@@ -272,16 +330,17 @@ to_writer(struct http_req *r, struct wjob *j)
 		return;
 	}
 	j->t_start = mono_now();
-	d->inflight++;
+	j->owner = REQ_T(r);
+	__atomic_add_fetch(&d->inflight, 1, __ATOMIC_RELAXED);
 	writer_push(d->writer, j);
 }
 
+/* On the thread that took the request: counts and answers. */
 void
-inteld_job_done(struct wjob *j, void *arg)
+inteld_job_answer(struct wjob *j)
 {
-	struct inteld *d = arg;
+	struct inteld *d = j->owner->d;
 
-	d->inflight--;
 	if (j->kind == WJ_IMPORT) {
 		char l[96];
 
@@ -295,6 +354,26 @@ inteld_job_done(struct wjob *j, void *arg)
 	http_reply_json(j->req, j->status, j->reply);
 	j->reply = NULL;
 	wjob_free(j);
+	__atomic_sub_fetch(&d->inflight, 1, __ATOMIC_RELAXED);
+}
+
+/* On the main thread, woken by the writer: a job of another thread goes
+ * to that thread (its connection lives on its event base). */
+void
+inteld_job_done(struct wjob *j, void *arg)
+{
+	struct ithread *t = j->owner;
+
+	(void)arg;
+	if (t->idx == 0) {
+		inteld_job_answer(j);
+		return;
+	}
+	pthread_mutex_lock(&t->mu);
+	j->next = t->done;
+	t->done = j;
+	pthread_mutex_unlock(&t->mu);
+	event_active(t->ev_ctl, EV_READ, 0);
 }
 
 static struct wjob *
@@ -362,7 +441,8 @@ api_feed_add(struct http_req *r)
 		goto out;
 	}
 	j->arg = rec;
-	j->default_priority = D(r)->conf.default_priority;
+	j->default_priority =
+	    __atomic_load_n(&D(r)->conf.default_priority, __ATOMIC_RELAXED);
 	to_writer(r, j);
 out:
 	json_decref(b);

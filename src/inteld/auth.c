@@ -27,7 +27,7 @@
 #include "pki.h"
 #include "tls.h"
 
-#define I(r) ((struct inteld *)(r)->arg)
+#define I(r) REQ_D(r)
 
 static int
 add_key(const char *tok, size_t n, const char *where, struct inteld_key **keys,
@@ -232,6 +232,7 @@ inteld_authorize(struct http_req *r)
 
 		EVP_Digest(key, strlen(key), h, &hl, EVP_sha256(), NULL);
 		/* Every key is compared: the time does not tell which. */
+		pthread_rwlock_rdlock(&d->lock);
 		for (i = 0; i < d->nkeys; i++)
 			if (CRYPTO_memcmp(h, d->keys[i].hash, 32) == 0 &&
 			    role == -1) {
@@ -239,6 +240,7 @@ inteld_authorize(struct http_req *r)
 				snprintf(r->who, sizeof(r->who), "key:%s",
 				         d->keys[i].name);
 			}
+		pthread_rwlock_unlock(&d->lock);
 		if (role == -1) {
 			http_reply_error(r, 401, "unauthorized",
 			                 "unknown API key");
@@ -249,7 +251,10 @@ inteld_authorize(struct http_req *r)
 		const char *why;
 		int prole = pki_cert_role(r->peer);
 
-		role = inteld_cert_role(r->peer, d->conf.cert_role, &why);
+		role = inteld_cert_role(
+		    r->peer,
+		    __atomic_load_n(&d->conf.cert_role, __ATOMIC_RELAXED),
+		    &why);
 		snprintf(r->who, sizeof(r->who), "cert:%s%s%s", cn ? cn : "?",
 		         pki_role_name(prole) != NULL ? "/" : "",
 		         pki_role_name(prole) != NULL ? pki_role_name(prole)

@@ -46,6 +46,10 @@ const struct cfg_key inteld_conf_keys[] = {
      "where vigil-inteld logs; auto: syslog when daemonized, stderr with -d"},
     {"inteld", "log_level", CFG_ENUM, "info", 0, 0, OFF(log_level), 0,
      "warn|info|debug", "log verbosity"},
+    {"server", "threads", CFG_INT, "0", 0, INTELD_MAX_THREADS, OFF(threads), 0,
+     NULL,
+     "event-loop threads answering requests, all on the same ports; 0 = "
+     "one per CPU"},
     {"https", "enable", CFG_BOOL, "yes", 0, 0, OFF(https_enable), 0, NULL,
      "serve HTTPS (needs cert and key)"},
     {"https", "listen", CFG_STR, "0.0.0.0", 0, 0, OFF(https_listen), 0, NULL,

@@ -298,7 +298,7 @@ export_pump(evutil_socket_t fd, short what, void *arg)
 void
 inteld_export(struct http_req *r, const char *feed)
 {
-	struct inteld *d = r->arg;
+	struct inteld *d = REQ_D(r);
 	const char *fmt = http_req_query(r, "format");
 	struct export *x;
 	char fn[160], id[80];
@@ -323,7 +323,7 @@ inteld_export(struct http_req *r, const char *feed)
 	snprintf(x->feed, sizeof(x->feed), "%s", feed);
 	x->stix = strcmp(fmt, "stix") == 0;
 	if ((x->it = istore_iter_new(d->store, feed)) == NULL ||
-	    (x->ev = evtimer_new(d->base, export_pump, x)) == NULL) {
+	    (x->ev = evtimer_new(REQ_T(r)->base, export_pump, x)) == NULL) {
 		export_free(x);
 		http_reply_error(r, 500, "store",
 		                 "the store failed (see the log)");

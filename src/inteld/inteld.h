@@ -1,12 +1,16 @@
 /*
  * inteld.h: state shared by the parts of vigil-inteld, the local
- * threat-intelligence reputation service (docs/inteld.md). One event loop
- * thread owns the HTTPS (and optional plain HTTP) servers and answers
- * lookups from the store's readers; one writer thread (writer.c) makes
- * every change to the store: feed imports, feed and list edits. A request
- * that changes something is deferred, handed to the writer as a job, and
- * answered when the job comes back over a pipe, so lookups go on while an
- * import of millions of indicators runs.
+ * threat-intelligence reputation service (docs/inteld.md). [server]
+ * threads event-loop threads (struct ithread) each own an HTTPS (and
+ * optional plain HTTP) server on the same port (SO_REUSEPORT: the kernel
+ * spreads the connections) and answer lookups from the store's readers,
+ * each with its own LMDB read transaction; the first of them is the main
+ * thread, which also takes the signals. One writer thread (writer.c)
+ * makes every change to the store: feed imports, feed and list edits. A
+ * request that changes something is deferred, handed to the writer as a
+ * job, and answered by the thread that took it when the job comes back
+ * (over a pipe to the main thread, then to its own thread), so lookups go
+ * on while an import of millions of indicators runs.
  */
 #ifndef VIGIL_INTELD_H
 #define VIGIL_INTELD_H
@@ -45,6 +49,7 @@ struct inteld_conf {
 	long long max_conns;
 	long long max_per_addr;
 	long long default_priority;
+	long long threads; /* [server] threads; 0 = one per CPU */
 	int log_dest, log_level;
 	/* [https] */
 	int https_enable;
@@ -107,6 +112,7 @@ struct wjob {
 	int status;
 	json_t *reply;
 	double t_start;
+	struct ithread *owner; /* the thread whose connection waits */
 };
 
 struct writer;
@@ -118,28 +124,57 @@ void writer_push(struct writer *w, struct wjob *j);
 void writer_stop_with(struct writer *w,
                       void (*late)(struct wjob *j, void *arg));
 int writer_busy(struct writer *w);
+/* Asks the job under way (an import) to give up: its write transaction
+ * is aborted, the store keeps what it had; the job answers 503. */
+void writer_cancel(struct writer *w);
 void wjob_free(struct wjob *j);
+
+#define INTELD_MAX_THREADS 64
+
+/* One event-loop thread: its base, its servers, and what the main
+ * thread hands it (ev_ctl, under mu). */
+struct ithread {
+	struct inteld *d;
+	int idx;
+	pthread_t th;
+	int started;
+	struct event_base *base;
+	struct http_server *https, *http;
+	struct event *ev_ctl, *ev_stop;
+	pthread_mutex_t mu;
+	SSL_CTX *new_ctx;  /* reload: the TLS context for new connections */
+	int ctl_stop;      /* stop listening and wind down */
+	struct wjob *done; /* jobs back from the writer, to answer here */
+};
 
 struct inteld {
 	const char *conf_path;
 	struct inteld_conf conf;
 	char ports_path[4096];
-	struct event_base *base;
+	struct event_base *base; /* the main thread's: th[0].base */
 	struct istore *store;
 	struct writer *writer;
-	struct http_server *https, *http;
+	int nthreads;
+	struct ithread *th;
 	SSL_CTX *ssl_ctx;
 	int https_port, http_port;
+	/* keys, nkeys and conf.cert_role change on SIGHUP: read under lock */
+	pthread_rwlock_t lock;
 	struct inteld_key *keys;
 	size_t nkeys;
 	long long started, stopping;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_stop;
-	int inflight; /* jobs with the writer */
+	struct event *ev_term, *ev_int, *ev_hup;
+	int inflight; /* jobs with the writer (atomic) */
 };
+
+/* The thread and the daemon of a request. */
+#define REQ_T(r) ((struct ithread *)(r)->arg)
+#define REQ_D(r) (REQ_T(r)->d)
 
 /* api.c */
 extern const struct http_route inteld_routes[];
 void inteld_job_done(struct wjob *j, void *arg);
+void inteld_job_answer(struct wjob *j);
 void inteld_declare_metrics(void);
 void inteld_http_done(const char *route, int status, void *arg);
 

@@ -17,9 +17,21 @@
 struct istore {
 	MDB_env *env;
 	MDB_dbi ind, src, feeds, meta;
-	MDB_txn *rtxn; /* the readers' transaction, reset between uses */
+};
+
+/*
+ * Each thread that reads has a read transaction of its own, kept between
+ * uses (mdb_txn_reset, then mdb_txn_renew: the reader slot stays, so a
+ * lookup takes no lock). The environment is opened MDB_NOTLS, so LMDB
+ * itself keys nothing to the thread; this is Vigil's own per-thread
+ * state. A renewed transaction sees the last committed write, whole.
+ */
+struct ireader {
+	struct istore *s;
+	MDB_txn *txn;
 	int reading;
 };
+static __thread struct ireader tl_rd;
 
 struct iwtxn {
 	struct istore *s;
@@ -90,12 +102,21 @@ fail:
 }
 
 void
+istore_read_release(struct istore *s)
+{
+	if (tl_rd.s != s)
+		return;
+	if (tl_rd.txn != NULL)
+		mdb_txn_abort(tl_rd.txn);
+	memset(&tl_rd, 0, sizeof(tl_rd));
+}
+
+void
 istore_close(struct istore *s)
 {
 	if (s == NULL)
 		return;
-	if (s->rtxn != NULL)
-		mdb_txn_abort(s->rtxn);
+	istore_read_release(s);
 	mdb_env_close(s->env);
 	free(s);
 }
@@ -105,29 +126,40 @@ istore_read_begin(struct istore *s)
 {
 	int rc;
 
-	if (s->reading)
+	if (tl_rd.s != s) {
+		/* another store's reader (unit tests open several) */
+		if (tl_rd.reading)
+			fatalx("%s: nested read", __func__);
+		if (tl_rd.txn != NULL)
+			mdb_txn_abort(tl_rd.txn);
+		memset(&tl_rd, 0, sizeof(tl_rd));
+		tl_rd.s = s;
+	}
+	if (tl_rd.reading)
 		fatalx("%s: nested read", __func__);
-	if (s->rtxn == NULL)
-		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+	if (tl_rd.txn == NULL)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &tl_rd.txn);
 	else
-		rc = mdb_txn_renew(s->rtxn);
+		rc = mdb_txn_renew(tl_rd.txn);
 	if (rc != 0) {
-		if (s->rtxn != NULL) {
-			mdb_txn_abort(s->rtxn);
-			s->rtxn = NULL;
+		if (tl_rd.txn != NULL) {
+			mdb_txn_abort(tl_rd.txn);
+			tl_rd.txn = NULL;
 		}
 		return lmdb_err(NULL, "read transaction", rc);
 	}
-	s->reading = 1;
+	tl_rd.reading = 1;
 	return 0;
 }
 
 void
 istore_read_end(struct istore *s)
 {
-	if (s->reading)
-		mdb_txn_reset(s->rtxn);
-	s->reading = 0;
+	if (tl_rd.s != s)
+		return;
+	if (tl_rd.reading)
+		mdb_txn_reset(tl_rd.txn);
+	tl_rd.reading = 0;
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -331,20 +363,17 @@ cmp_match(const void *a, const void *b)
 	return better(x, y) ? -1 : better(y, x) ? 1 : 0;
 }
 
-json_t *
-istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
+/* Every entry matching q, best first, in m (MAX_MATCHES): their count,
+ * or -1 when the store failed (logged). The record views point into the
+ * read transaction: use them before istore_read_end. */
+static int
+lookup_matches(struct istore *s, const struct intel_ind *q, long long now,
+               struct match *m)
 {
-	struct match m[MAX_MATCHES];
 	MDB_cursor *c = NULL;
-	json_t *o, *srcs;
-	int nm = 0, i, own = 0, rc;
+	int nm = 0, i, rc;
 
-	if (!s->reading) {
-		if (istore_read_begin(s) == -1)
-			return NULL;
-		own = 1;
-	}
-	if ((rc = mdb_cursor_open(s->rtxn, s->ind, &c)) != 0) {
+	if ((rc = mdb_cursor_open(tl_rd.txn, s->ind, &c)) != 0) {
 		lmdb_err(NULL, "cursor", rc);
 		goto fail;
 	}
@@ -353,12 +382,13 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 		uint8_t kb[19];
 		int p, f = q->family == 4 ? 0 : 1;
 
-		read_plen(s, s->rtxn, plen);
+		read_plen(s, tl_rd.txn, plen);
 		for (p = q->prefix; p >= 0; p--) {
 			if (plen[f][p] == 0)
 				continue;
 			intel_ip_key(q->family, q->addr, p, kb);
-			if (probe(s, s->rtxn, c, kb, 19, p, now, m, &nm) == -1)
+			if (probe(s, tl_rd.txn, c, kb, 19, p, now, m, &nm) ==
+			    -1)
 				goto fail;
 		}
 	} else if (q->kind == INTEL_DOMAIN) {
@@ -373,7 +403,7 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 
 			kb[0] = 'd';
 			memcpy(kb + 1, d, n);
-			if (probe(s, s->rtxn, c, kb, n + 1, labels, now, m,
+			if (probe(s, tl_rd.txn, c, kb, n + 1, labels, now, m,
 			          &nm) == -1)
 				goto fail;
 			labels--;
@@ -381,12 +411,35 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 			if (d != NULL)
 				d++;
 		}
-	} else if (probe(s, s->rtxn, c, q->key, q->keylen, 0, now, m, &nm) ==
+	} else if (probe(s, tl_rd.txn, c, q->key, q->keylen, 0, now, m, &nm) ==
 	           -1)
 		goto fail;
 	mdb_cursor_close(c);
-	c = NULL;
 	qsort(m, (size_t)nm, sizeof(m[0]), cmp_match);
+	return nm;
+fail:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return -1;
+}
+
+json_t *
+istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
+{
+	struct match m[MAX_MATCHES];
+	json_t *o, *srcs;
+	int nm, i, own = 0;
+
+	if (!tl_rd.reading || tl_rd.s != s) {
+		if (istore_read_begin(s) == -1)
+			return NULL;
+		own = 1;
+	}
+	if ((nm = lookup_matches(s, q, now, m)) == -1) {
+		if (own)
+			istore_read_end(s);
+		return NULL;
+	}
 	o = json_object();
 	json_object_set_new(o, "indicator", json_string(q->text));
 	json_object_set_new(o, "type", json_string(intel_kind_name(q->kind)));
@@ -408,12 +461,183 @@ istore_lookup(struct istore *s, const struct intel_ind *q, long long now)
 	if (own)
 		istore_read_end(s);
 	return o;
-fail:
-	if (c != NULL)
-		mdb_cursor_close(c);
+}
+
+/* ---- answers as JSON text ------------------------------------------- */
+
+/* A JSON string of n bytes at p, as jansson's json_dumps writes it
+ * (JSON_COMPACT): '"' and '\\' escaped, control characters as \b \f \n
+ * \r \t or \u00XX, UTF-8 as it is; a byte that is not part of valid
+ * UTF-8 becomes U+FFFD (jansson would refuse the whole string). */
+static void
+put_str(struct buf *b, const char *p, size_t n)
+{
+	const uint8_t *u = (const uint8_t *)p;
+	size_t i = 0, run = 0;
+
+	buf_putc(b, '"');
+	while (i < n) {
+		uint8_t c = u[i];
+		size_t len = 0;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
+			run++;
+			continue;
+		}
+		buf_append(b, u + i - run, run);
+		run = 0;
+		if (c < 0x80) {
+			static const char hex[] = "0123456789ABCDEF";
+			char e[7] = {'\\',        'u',         '0', '0',
+			             hex[c >> 4], hex[c & 15], 0};
+
+			switch (c) {
+			case '"':
+				buf_puts(b, "\\\"");
+				break;
+			case '\\':
+				buf_puts(b, "\\\\");
+				break;
+			case '\b':
+				buf_puts(b, "\\b");
+				break;
+			case '\f':
+				buf_puts(b, "\\f");
+				break;
+			case '\n':
+				buf_puts(b, "\\n");
+				break;
+			case '\r':
+				buf_puts(b, "\\r");
+				break;
+			case '\t':
+				buf_puts(b, "\\t");
+				break;
+			default:
+				buf_puts(b, e);
+			}
+			i++;
+			continue;
+		}
+		/* UTF-8: the sequence's length, its continuation bytes, no
+		 * overlong form, no surrogate, at most U+10FFFF */
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4;
+		if (len != 0 && i + len <= n) {
+			size_t k;
+			int ok = 1;
+
+			for (k = 1; k < len; k++)
+				ok &= (u[i + k] & 0xc0) == 0x80;
+			if (ok && len == 3 &&
+			    ((c == 0xe0 && u[i + 1] < 0xa0) ||
+			     (c == 0xed && u[i + 1] >= 0xa0)))
+				ok = 0;
+			if (ok && len == 4 &&
+			    ((c == 0xf0 && u[i + 1] < 0x90) ||
+			     (c == 0xf4 && u[i + 1] >= 0x90)))
+				ok = 0;
+			if (ok) {
+				buf_append(b, u + i, len);
+				i += len;
+				continue;
+			}
+		}
+		buf_puts(b, "\xef\xbf\xbd");
+		i++;
+	}
+	buf_append(b, u + i - run, run);
+	buf_putc(b, '"');
+}
+
+static void
+put_time(struct buf *b, const char *name, long long t)
+{
+	if (t)
+		buf_printf(b, ",\"%s\":%lld", name, t);
+	else
+		buf_printf(b, ",\"%s\":null", name);
+}
+
+static void
+put_match(struct buf *b, const struct match *x)
+{
+	struct strv t = x->r.tags;
+	int first = 1;
+
+	buf_puts(b, "{\"source\":");
+	put_str(b, x->source, strlen(x->source));
+	buf_puts(b, ",\"matched\":");
+	put_str(b, x->r.text.p, x->r.text.len);
+	buf_printf(b, ",\"verdict\":\"%s\",\"score\":%d,\"tags\":[",
+	           intel_verdict_name(x->r.verdict), x->r.score);
+	while (t.len > 0) {
+		struct strv one = strv_split(&t, ',');
+
+		if (one.len == 0)
+			continue;
+		if (!first)
+			buf_putc(b, ',');
+		first = 0;
+		put_str(b, one.p, one.len);
+	}
+	buf_putc(b, ']');
+	if (!x->site)
+		buf_printf(b, ",\"priority\":%d", x->priority);
+	put_time(b, "first_seen", x->r.first);
+	put_time(b, "last_seen", x->r.last);
+	put_time(b, "expires", x->r.expires);
+	buf_puts(b, ",\"reference\":");
+	put_str(b, x->r.ref.p, x->r.ref.len);
+	buf_printf(b, ",\"added\":%lld}", x->r.added);
+}
+
+int
+istore_lookup_text(struct istore *s, const struct intel_ind *q, long long now,
+                   struct buf *out, int *verdict)
+{
+	struct match m[MAX_MATCHES];
+	int nm, i, own = 0;
+
+	if (!tl_rd.reading || tl_rd.s != s) {
+		if (istore_read_begin(s) == -1)
+			return -1;
+		own = 1;
+	}
+	if ((nm = lookup_matches(s, q, now, m)) == -1) {
+		if (own)
+			istore_read_end(s);
+		return -1;
+	}
+	buf_puts(out, "{\"indicator\":");
+	put_str(out, q->text, strlen(q->text));
+	buf_printf(out, ",\"type\":\"%s\"", intel_kind_name(q->kind));
+	if (nm == 0)
+		buf_puts(out, ",\"verdict\":\"unknown\",\"score\":null,"
+		              "\"decided_by\":null");
+	else {
+		buf_printf(out,
+		           ",\"verdict\":\"%s\",\"score\":%d,"
+		           "\"decided_by\":",
+		           intel_verdict_name(m[0].r.verdict), m[0].r.score);
+		put_str(out, m[0].source, strlen(m[0].source));
+	}
+	buf_puts(out, ",\"sources\":[");
+	for (i = 0; i < nm; i++) {
+		if (i > 0)
+			buf_putc(out, ',');
+		put_match(out, &m[i]);
+	}
+	buf_puts(out, "]}");
+	*verdict = nm == 0 ? -1 : m[0].r.verdict;
 	if (own)
 		istore_read_end(s);
-	return NULL;
+	return 0;
 }
 
 static json_t *
@@ -474,7 +698,7 @@ istore_feeds(struct istore *s)
 
 	if (istore_read_begin(s) == -1)
 		return NULL;
-	if (mdb_cursor_open(s->rtxn, s->feeds, &c) == 0) {
+	if (mdb_cursor_open(tl_rd.txn, s->feeds, &c) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			json_t *o = feed_public(feed_json(&k, &v));
@@ -488,7 +712,7 @@ istore_feeds(struct istore *s)
 			nm[k.mv_size] = '\0';
 			json_object_set_new(
 			    o, "indicators",
-			    json_integer(count_in(s, s->rtxn, nm)));
+			    json_integer(count_in(s, tl_rd.txn, nm)));
 			json_array_append_new(a, o);
 		}
 		mdb_cursor_close(c);
@@ -505,10 +729,10 @@ istore_feed_get(struct istore *s, const char *name)
 
 	if (istore_read_begin(s) == -1)
 		return NULL;
-	if (mdb_get(s->rtxn, s->feeds, &k, &v) == 0 &&
+	if (mdb_get(tl_rd.txn, s->feeds, &k, &v) == 0 &&
 	    (o = feed_public(feed_json(&k, &v))) != NULL)
 		json_object_set_new(o, "indicators",
-		                    json_integer(count_in(s, s->rtxn, name)));
+		                    json_integer(count_in(s, tl_rd.txn, name)));
 	istore_read_end(s);
 	return o;
 }
@@ -528,7 +752,7 @@ istore_list_source(struct istore *s, const char *source, size_t max)
 	memcpy(kb, source, n);
 	k.mv_data = kb;
 	k.mv_size = n;
-	if (mdb_cursor_open(s->rtxn, s->src, &c) == 0) {
+	if (mdb_cursor_open(tl_rd.txn, s->src, &c) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 		     rc == 0 && k.mv_size > n &&
 		     memcmp(k.mv_data, kb, n) == 0 && json_array_size(a) < max;
@@ -545,7 +769,7 @@ istore_list_source(struct istore *s, const char *source, size_t max)
 			memcpy(ik + bl + 1, source, n - 1);
 			ikv.mv_data = ik;
 			ikv.mv_size = bl + n;
-			if (mdb_get(s->rtxn, s->ind, &ikv, &iv) != 0 ||
+			if (mdb_get(tl_rd.txn, s->ind, &ikv, &iv) != 0 ||
 			    rec_decode(&iv, &x.r) != 0)
 				continue;
 			snprintf(x.source, sizeof(x.source), "%s", source);
@@ -583,10 +807,10 @@ istore_stats(struct istore *s)
 
 	if (istore_read_begin(s) == -1)
 		return o;
-	if (mdb_stat(s->rtxn, s->ind, &st) == 0)
+	if (mdb_stat(tl_rd.txn, s->ind, &st) == 0)
 		json_object_set_new(o, "indicators",
 		                    json_integer((json_int_t)st.ms_entries));
-	if (mdb_cursor_open(s->rtxn, s->meta, &c) == 0) {
+	if (mdb_cursor_open(tl_rd.txn, s->meta, &c) == 0) {
 		k.mv_data = "n:";
 		k.mv_size = 2;
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -952,7 +1176,23 @@ struct ibulk {
 	struct bent *e;
 	size_t ne, ecap;
 	long long now;
+	const int *cancel; /* istore_bulk_set_cancel */
+	unsigned long ticks;
 };
+
+void
+istore_bulk_set_cancel(struct ibulk *b, const int *flag)
+{
+	b->cancel = flag;
+}
+
+/* Checked every 1024 entries: an import given up (the daemon stopping). */
+static int
+bulk_cancelled(struct ibulk *b)
+{
+	return (++b->ticks & 1023) == 0 && b->cancel != NULL &&
+	       __atomic_load_n(b->cancel, __ATOMIC_RELAXED);
+}
 
 struct ibulk *
 istore_bulk_new(long long now)
@@ -1192,6 +1432,10 @@ istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
 	     rc == 0 && k.mv_size > n && memcmp(k.mv_data, sk, n) == 0;) {
 		size_t ol = k.mv_size - n;
 
+		if (bulk_cancelled(b)) {
+			rc = ECANCELED;
+			goto fail;
+		}
 		if (ol > sizeof(old)) {
 			rc = mdb_cursor_get(cs, &k, &v, MDB_NEXT);
 			continue;
@@ -1269,6 +1513,10 @@ istore_bulk_apply(struct iwtxn *w, const char *source, struct ibulk *b,
 		bent_view(b, &b->e[i], &op, &body, &bl, &rec, &rl);
 		if (op != (BOP_PUT | BOP_INSERT))
 			continue;
+		if (bulk_cancelled(b)) {
+			rc = ECANCELED;
+			goto fail;
+		}
 		memcpy(sk + n, body, bl);
 		k.mv_data = sk;
 		k.mv_size = n + bl;

@@ -35,7 +35,9 @@ int istore_open(const char *dir, long long map_size, struct istore **out,
 void istore_close(struct istore *s);
 
 /*
- * Readers (one thread: the event loop). istore_lookup answers one
+ * Readers (any thread: each has a read transaction of its own, kept
+ * between uses; a thread that read calls istore_read_release before it
+ * ends, istore_close does it for the calling thread). istore_lookup answers one
  * indicator: {"indicator", "type", "verdict", "score", "decided_by",
  * "sources": [...]}, verdict "unknown" when nothing matched; NULL when the
  * store failed (logged). Lookups between istore_read_begin and _end share
@@ -43,8 +45,15 @@ void istore_close(struct istore *s);
  */
 int istore_read_begin(struct istore *s);
 void istore_read_end(struct istore *s);
+void istore_read_release(struct istore *s);
 json_t *istore_lookup(struct istore *s, const struct intel_ind *q,
                       long long now);
+/* The same answer as istore_lookup, written to out as JSON text (as
+ * json_dumps(JSON_COMPACT) would write it) without building it: lookups
+ * answer from this. *verdict: the verdict (intelfeed.h), -1 unknown.
+ * 0, or -1 when the store failed (logged). */
+int istore_lookup_text(struct istore *s, const struct intel_ind *q,
+                       long long now, struct buf *out, int *verdict);
 /* Entries of a source (site lists): [{indicator, type, ...}], at most max. */
 json_t *istore_list_source(struct istore *s, const char *source, size_t max);
 /* Feeds: [{name, priority, description, indicators, ...}]. */
@@ -90,6 +99,9 @@ struct ibulk *istore_bulk_new(long long now);
 void istore_bulk_free(struct ibulk *b);
 int istore_bulk_put(struct ibulk *b, const struct intel_rec *r);
 int istore_bulk_del(struct ibulk *b, const struct intel_ind *q);
+/* istore_bulk_apply gives up (-1, ECANCELED logged) once *flag is set
+ * (read atomically; the caller aborts its transaction). */
+void istore_bulk_set_cancel(struct ibulk *b, const int *flag);
 /* Bytes the bulk holds (its arena and index). */
 size_t istore_bulk_size(const struct ibulk *b);
 /* keep (may be NULL), with replace: asked about each entry the bulk does

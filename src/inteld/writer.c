@@ -30,6 +30,7 @@ struct writer {
 	struct wjob *queue, **qtail;
 	struct wjob *done, **dtail;
 	int stop, busy;
+	int cancel; /* writer_cancel: give up what is under way and queued */
 	int pipe[2];
 	struct event *ev;
 	void (*on_done)(struct wjob *j, void *arg);
@@ -51,6 +52,8 @@ wjob_free(struct wjob *j)
 /* ---- import ---------------------------------------------------------- */
 
 struct imp {
+	struct writer *wr;
+	int cancelled;
 	struct iwtxn *w;
 	const char *feed;
 	long long now;
@@ -71,6 +74,10 @@ imp_add(void *arg, const struct intel_rec *r)
 {
 	struct imp *m = arg;
 
+	if (__atomic_load_n(&m->wr->cancel, __ATOMIC_RELAXED)) {
+		m->cancelled = 1;
+		return -1;
+	}
 	if (istore_bulk_put(m->bulk, r) == -1) {
 		m->oom = 1;
 		return -1;
@@ -157,6 +164,8 @@ run_import(struct writer *wr, struct wjob *j)
 	long long old = 0;
 	int rc = -1;
 
+	log_info("inteld: import %s (%s): %zu bytes, started", j->feed,
+	         intel_format_name(j->fmt), evbuffer_get_length(j->body));
 	memset(&m, 0, sizeof(m));
 	memset(&cnt, 0, sizeof(cnt));
 	buf_init(&err, 4096);
@@ -168,10 +177,12 @@ run_import(struct writer *wr, struct wjob *j)
 	json_object_set_new(rep, "feed", json_string(j->feed));
 	json_object_set_new(rep, "format",
 	                    json_string(intel_format_name(j->fmt)));
+	m.wr = wr;
 	if ((m.bulk = istore_bulk_new(m.now)) == NULL) {
 		buf_printf(&err, "out of memory");
 		goto done;
 	}
+	istore_bulk_set_cancel(m.bulk, &wr->cancel);
 	if ((m.w = istore_write_begin(wr->st, &err)) == NULL)
 		goto done;
 	if ((feed = istore_feed_wget(m.w, j->feed)) == NULL) {
@@ -197,6 +208,8 @@ run_import(struct writer *wr, struct wjob *j)
 		goto done;
 	}
 	if (intelfeed_parse(j->fmt, p, n, &j->opts, &sink, &err) == -1) {
+		if (m.cancelled)
+			goto cancelled;
 		if (strcmp(buf_cstr(&err), "stopped") == 0) {
 			buf_reset(&err);
 			buf_printf(&err, "out of memory holding the feed's "
@@ -217,11 +230,15 @@ run_import(struct writer *wr, struct wjob *j)
 	if (istore_bulk_apply(
 	        m.w, j->feed, m.bulk, !(j->delta && j->fmt == INTEL_FMT_STIX),
 	        m.ev_same != NULL ? imp_keep : NULL, &m, &cnt) == -1) {
+		if (__atomic_load_n(&wr->cancel, __ATOMIC_RELAXED))
+			goto cancelled;
 		buf_printf(&err, "the store failed (see the log; is "
 		                 "[inteld] map_size too small?)");
 		j->status = 507;
 		goto done;
 	}
+	if (__atomic_load_n(&wr->cancel, __ATOMIC_RELAXED))
+		goto cancelled;
 	json_object_set_new(feed, "format",
 	                    json_string(intel_format_name(j->fmt)));
 	json_object_set_new(feed, "imported_at", json_integer(m.now));
@@ -237,6 +254,14 @@ run_import(struct writer *wr, struct wjob *j)
 	}
 	rc = istore_write_commit(m.w, &err);
 	m.w = NULL;
+	goto done;
+cancelled:
+	/* A second SIGTERM: the transaction is aborted below, the store
+	 * keeps the feed's old set. */
+	buf_reset(&err);
+	buf_printf(&err, "cancelled: vigil-inteld is stopping; the feed is "
+	                 "unchanged");
+	j->status = 503;
 done:
 	if (m.w != NULL)
 		istore_write_abort(m.w);
@@ -459,7 +484,15 @@ writer_main(void *arg)
 		j->next = NULL;
 		wr->busy = 1;
 		pthread_mutex_unlock(&wr->mu);
-		if (j->kind == WJ_IMPORT)
+		if (__atomic_load_n(&wr->cancel, __ATOMIC_RELAXED)) {
+			/* stopping now: what was queued is not done */
+			j->status = 503;
+			j->reply =
+			    json_pack("{s:{s:s, s:s}}", "error", "code",
+			              "stopping", "message",
+			              "vigil-inteld is stopping; nothing was "
+			              "changed");
+		} else if (j->kind == WJ_IMPORT)
 			run_import(wr, j);
 		else
 			run_small(wr, j);
@@ -545,6 +578,12 @@ writer_busy(struct writer *wr)
 	b = wr->busy || wr->queue != NULL;
 	pthread_mutex_unlock(&wr->mu);
 	return b;
+}
+
+void
+writer_cancel(struct writer *wr)
+{
+	__atomic_store_n(&wr->cancel, 1, __ATOMIC_RELAXED);
 }
 
 void

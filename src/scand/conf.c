@@ -101,21 +101,7 @@ const struct cfg_key scand_conf_keys[] = {
      NULL,
      "tcp: bytes of messages held while the receiver is slow or down; "
      "beyond, messages are dropped and counted"},
-    {"intel", "url", CFG_STR, NULL, 0, 0, OFF(intel.url), 0, NULL,
-     "vigil-inteld to ask about hashes, addresses and domains "
-     "(https://HOST:10443); none by default"},
-    {"intel", "ca", CFG_STR, NULL, 0, 0, OFF(intel.ca), 0, NULL,
-     "CA file that signed vigil-inteld's certificate"},
-    {"intel", "cert", CFG_STR, NULL, 0, 0, OFF(intel.cert), 0, NULL,
-     "client certificate (PEM, from the deployment CA) for vigil-inteld"},
-    {"intel", "key", CFG_STR, NULL, 0, 0, OFF(intel.key), 0, NULL,
-     "the client certificate's key (0600)"},
-    {"intel", "api_key_file", CFG_STR, NULL, 0, 0, OFF(intel.api_key_file), 0,
-     NULL,
-     "file holding an API key of vigil-inteld (role lookup; 0600), "
-     "instead of a client certificate"},
-    {"intel", "timeout", CFG_DURATION, "5s", 1, 300, OFF(intel.timeout), 0,
-     NULL, "time allowed for one request to vigil-inteld"},
+    INTELC_CFG_KEYS(OFF(intel), ""),
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -28,6 +28,7 @@
 struct sintel {
 	struct scand *s;
 	struct intelc *ic;
+	struct intelc *new_ic; /* SIGHUP: taken before the next batch */
 	pthread_t thr;
 	int started;
 	pthread_mutex_t mu;
@@ -146,6 +147,7 @@ sintel_main(void *arg)
 {
 	struct sintel *si = arg;
 	struct job *list, *last, *j;
+	struct intelc *old;
 	int n;
 
 	pthread_mutex_lock(&si->mu);
@@ -162,7 +164,14 @@ sintel_main(void *arg)
 			;
 		si->todo = reverse(j->next);
 		j->next = NULL;
+		old = NULL;
+		if (si->new_ic != NULL) {
+			old = si->ic;
+			si->ic = si->new_ic;
+			si->new_ic = NULL;
+		}
 		pthread_mutex_unlock(&si->mu);
+		intelc_free(old);
 		lookup_batch(si, list);
 		pthread_mutex_lock(&si->mu);
 		for (last = list; last->next != NULL; last = last->next)
@@ -298,9 +307,64 @@ sintel_stop(struct scand *s)
 		close(si->wake[1]);
 	}
 	intelc_free(si->ic);
+	intelc_free(si->new_ic);
 	pthread_cond_destroy(&si->cond);
 	pthread_mutex_destroy(&si->mu);
 	free(si);
 	s->intel = NULL;
 	return left;
+}
+
+/* SIGHUP: applies a changed [intel] of nc without a restart and without
+ * touching a connection. The new settings become the daemon's (nc gets
+ * the old ones, freed by the caller) once they check out; the thread
+ * takes the new client before its next batch; a url set now starts the
+ * thread, one removed stops it (samples waiting for it are answered
+ * without a verdict). */
+void
+sintel_reload(struct scand *s, struct scand_conf *nc)
+{
+	struct sintel *si = s->intel;
+	struct intelc *ic = NULL;
+	struct intelc_conf t;
+	struct buf err;
+
+	if (intelc_conf_same(&nc->intel, &s->conf.intel) &&
+	    (si != NULL) == (nc->intel.url != NULL))
+		return;
+	buf_init(&err, 2048);
+	if (intelc_new(&nc->intel, &ic, &err) == -1) {
+		log_warnx("scand: reload: %s; keeping the [intel] settings in "
+		          "use",
+		          buf_cstr(&err));
+		goto out;
+	}
+	t = s->conf.intel;
+	s->conf.intel = nc->intel;
+	nc->intel = t;
+	if (ic == NULL) {
+		if (si != NULL) {
+			log_info("scand: reload: [intel] url removed: samples "
+			         "are no longer checked with vigil-inteld");
+			scand_finish_jobs(s, sintel_stop(s));
+		}
+		goto out;
+	}
+	if (si == NULL) {
+		intelc_free(ic);
+		if (sintel_start(s, &err) == -1) {
+			log_warnx("scand: reload: [intel]: %s", buf_cstr(&err));
+			scand_finish_jobs(s, sintel_stop(s));
+		}
+		goto out;
+	}
+	log_info("scand: reload: samples checked with vigil-inteld %s from "
+	         "now on",
+	         intelc_url(ic));
+	pthread_mutex_lock(&si->mu);
+	intelc_free(si->new_ic);
+	si->new_ic = ic;
+	pthread_mutex_unlock(&si->mu);
+out:
+	buf_free(&err);
 }

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "metrics.h"
 #include "scand.h"
+#include "pki.h"
 #include "tls.h"
 
 #define STOP_GRACE 30
@@ -116,16 +117,37 @@ load_api_key(struct scand *s, struct buf *err)
 	return 0;
 }
 
+/* Client certificates: the roles that submit samples (docs/pki.md, "Who
+ * accepts whom"), and certificates without a role (THOR clients with
+ * certificates from the site's own CA). */
+#define SCAND_CLIENT_ROLES                                                     \
+	(PKI_ROLE_BIT(PKI_ROLE_CENTER) | PKI_ROLE_BIT(PKI_ROLE_AGENT) |        \
+	 PKI_ROLE_BIT(PKI_ROLE_MASTER) | PKI_ROLE_BIT(PKI_ROLE_NONE))
+
+/* Its own certificate: one issued for it, or the center's when it shares
+ * the center's host and certificate, or one without a role (made before
+ * roles, or by the site's own CA). */
+#define OWN_ROLES                                                              \
+	(PKI_ROLE_BIT(PKI_ROLE_SCAND) | PKI_ROLE_BIT(PKI_ROLE_CENTER) |        \
+	 PKI_ROLE_BIT(PKI_ROLE_NONE))
+
 static SSL_CTX *
 make_ssl(const struct scand_conf *c, struct buf *err)
 {
 	enum tls_client_auth auth = TLS_CLIENT_NONE;
+	SSL_CTX *ctx;
 
+	if (pki_check_cert_role(c->cert, OWN_ROLES,
+	                        "vigil-scand's server certificate", err) == -1)
+		return NULL;
 	if (c->client_ca != NULL)
 		auth = c->require_client_cert ? TLS_CLIENT_REQUIRED
 		                              : TLS_CLIENT_OPTIONAL;
-	return tls_server_ctx(c->cert, c->key, c->client_ca, auth, NULL, NULL,
-	                      err);
+	ctx = tls_server_ctx(c->cert, c->key, c->client_ca, auth, NULL, NULL,
+	                     err);
+	if (ctx != NULL)
+		tls_server_roles(ctx, SCAND_CLIENT_ROLES, "vigil-scand");
+	return ctx;
 }
 
 static void
@@ -233,6 +255,7 @@ reload(struct scand *s)
 	                s->samples_dir);
 	log_info("scand: rules %s loaded%s", scan_bundle_version(b),
 	         s->conf.hold_async ? "; async samples on hold" : "");
+	sintel_reload(s, &nc);
 	scand_conf_free(&nc);
 	scand_dispatch(s);
 out:

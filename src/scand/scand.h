@@ -228,6 +228,8 @@ int sintel_start(struct scand *s, struct buf *err);
 struct job *sintel_take(struct scand *s, struct job *list);
 /* Stops the thread; returns the jobs it held, to be answered. */
 struct job *sintel_stop(struct scand *s);
+/* SIGHUP: a changed [intel] of nc applied (nc keeps the old settings). */
+void sintel_reload(struct scand *s, struct scand_conf *nc);
 int scand_db_open(struct scand *s, struct buf *err);
 void scand_dispatch(struct scand *s);
 /* The next scan id: sync checks and async samples share one sequence that

@@ -4,8 +4,10 @@
 # built console (web/dist), with a pending agent, a directory to scan and a
 # real rsyslogd to forward to. The browser logs in with TOTP, approves the
 # agent, relabels it, uploads rules, scans the label group and watches the
-# task finish live, triages the finding, downloads its sample, adds a
-# forwarding target and sends a test message, creates an analyst, checks
+# task finish live, triages the finding, sees vigil-inteld's verdict on
+# it (a MISP feed holds the file's hash) and filters by it, downloads its
+# sample, adds a forwarding target and sends a test message, creates an
+# analyst, checks
 # the audit log and its chain, and logs in as the analyst to see what that
 # role may do. axe-core checks every page; any CSP violation, request to
 # another origin or script error fails. Screenshots: $VIGIL_BIN/console-shots.
@@ -23,8 +25,18 @@ command -v 7z >/dev/null || skip "7z not installed (scripts/install-deps)"
 PKI=$T/pki
 DATA=$T/data
 make_pki "$PKI"
+# vigil-inteld with a MISP feed holding the scanned file's SHA-256: the
+# finding gets a verdict, shown on the findings page.
+. "$(dirname "$0")/intel.inc"
+start_intel
 write_conf "$T/vigild.conf" "$PKI" "$DATA" "require_approval = yes"
 echo "console_dir = $WEB/dist" >>"$T/vigild.conf"
+cat >>"$T/vigild.conf" <<EOC
+[intel]
+url = https://127.0.0.1:$IPORT
+ca = $PKI/ca.crt
+api_key_file = $T/intel.key
+EOC
 start_center "$T/vigild.conf" "$DATA"
 
 # An admin with two-factor on, set up through the API as a user would.
@@ -63,6 +75,7 @@ HOST=$("$CTL" --json agent pending | sed -nE 's/.*"hostname": "([^"]+)".*/\1/p' 
 mkdir -p "$T/scan"
 printf 'x VIGIL-CONSOLE-MARKER x\n' >"$T/scan/hit.txt"
 printf 'nothing here\n' >"$T/scan/clean.txt"
+import_misp misp "$(sha256sum "$T/scan/hit.txt" | cut -c1-64)"
 
 . "$SRC/tests/e2e/rsyslog.inc"
 RS=$T/rs

@@ -38,6 +38,8 @@ map_size = 1G
 max_batch = 1000
 log_level = debug
 $EXTRA
+[server]
+threads = 2
 [https]
 listen = 127.0.0.1
 port = 0
@@ -447,6 +449,9 @@ req "${L[@]}" "https://127.0.0.1:$P/metrics"
 	fail "metrics: $(grep imports_total <<<"$BODY")"
 [ "$(metric_value "$BODY" 'vigil_intel_indicators{source="big"}')" = $N ] ||
 	fail "metrics: $(grep intel_indicators <<<"$BODY")"
+# lookups are counted on every thread (atomic counters)
+[ "$(metric_value "$BODY" 'vigil_intel_lookups_total{type="ip",verdict="malicious"}')" -gt 0 ] ||
+	fail "metrics: $(grep lookups_total <<<"$BODY")"
 pass "feeds, stats and /metrics count what is held"
 
 # 12. Removing a feed removes its indicators.
@@ -513,10 +518,37 @@ echo "late:lookup:$(h "$LATE_KEY")" >>"$T/keys"
 kill -HUP "$INTELD_PID"
 wait_for 10 "the new key after SIGHUP" bash -c \
 	"[ \"\$(curl -s -o /dev/null -w '%{http_code}' --cacert $PKI/ca.crt -H 'X-API-Key: $LATE_KEY' '$U/lookup?ip=10.0.0.1')\" = 200 ]"
+# The server certificate too, in every thread ([server] threads = 2): a
+# dozen new connections, spread over the threads by the kernel, all get
+# the new one.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-subj /CN=inteld-renewed -keyout "$T/server2.key" -out "$T/server2.csr" 2>/dev/null
+chmod 600 "$T/server2.key"
+printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext"
+openssl x509 -req -in "$T/server2.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+	-CAcreateserial -days 2 -extfile "$T/san.ext" -out "$T/server2.crt" 2>/dev/null
+sed -i -e "s|^cert = .*|cert = $T/server2.crt|" -e "s|^key = .*|key = $T/server2.key|" \
+	"$T/inteld.conf"
+served() {
+	openssl s_client -connect "127.0.0.1:$P" </dev/null 2>/dev/null |
+		openssl x509 -noout -subject 2>/dev/null
+}
+case $(served) in
+*inteld-renewed* | "") fail "before SIGHUP: $(served)" ;;
+esac
+kill -HUP "$INTELD_PID"
+renewed() {
+	local i n=0
+	for i in $(seq 1 12); do
+		case $(served) in *inteld-renewed*) n=$((n + 1)) ;; esac
+	done
+	[ "$n" = 12 ]
+}
+wait_for 10 "the new certificate on every connection" renewed
 stop_inteld
 [ ! -e "$DATA/vigil-inteld.ports" ] || fail "ports file left after stop"
 start_inteld
 expect_verdict "domain=a.evil.example" "malicious csvfeed"
 expect_verdict "ip=10.1.2.3" "benign site:allow"
 stop_inteld
-pass "SIGHUP reloads keys; stop is clean; the store survives a restart"
+pass "SIGHUP reloads keys and, in every thread, the certificate; stop is clean; the store survives a restart"

@@ -169,6 +169,11 @@ write_conf() {
 		*"poll_interval ="*) ;;
 		*) echo "poll_interval = 2s" ;;
 		esac
+		# The tests run as root and keep it (e2e/privsep gives it up).
+		case " $* " in
+		*"user ="*) ;;
+		*) echo "user = root" ;;
+		esac
 		for kv in "$@"; do echo "$kv"; done
 		echo "[gateway]"
 		echo "listen = 127.0.0.1"

@@ -123,11 +123,23 @@ done
 # vigil-scand.conf in vigil-scand.conf(5), under its section.
 check_keys() {
 	local conf=$1 page=$2 keys n=0
+	local ik offs
 	keys=$(sed -nE 's/^[[:space:]]*\{"([a-z_]+)", "([a-z_]+)",.*/\1 \2/p' "$conf")
 	[ -n "$keys" ] || fail "no keys found in $conf"
 	# One OFF(member) per table entry, plus its #define: every entry was
 	# read.
-	[ "$(wc -l <<<"$keys")" -eq $(($(grep -c 'OFF(' "$conf") - 1)) ] ||
+	offs=$(($(grep -c 'OFF(' "$conf") - 1))
+	if grep -q 'INTELC_CFG_KEYS(OFF(' "$conf"; then
+		# the [intel] keys shared by vigild and vigil-scand
+		ik=$(sed -nE 's/^[[:space:]]*INTELC_CFG_STR_\(BASE, ([a-z_]+),.*/intel \1/p
+			s/^[[:space:]]*"intel", "([a-z_]+)",.*/intel \1/p' \
+			"$SRC/src/common/intelc.h")
+		[ "$(wc -l <<<"$ik")" -eq 6 ] ||
+			fail "src/common/intelc.h: could not read the [intel] keys: $ik"
+		keys+=$'\n'$ik
+		offs=$((offs + 5))
+	fi
+	[ "$(wc -l <<<"$keys")" -eq "$offs" ] ||
 		fail "$conf: could not read every key of its table"
 	while read -r section key; do
 		# The key's entry must come after its section's .Ss and

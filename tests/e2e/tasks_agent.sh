@@ -84,19 +84,23 @@ YAR
 bash -c 'm=$(printf "VIGIL-MEM-%s-%s" MARKER 42); export m; sleep 120' &
 MPID=$!
 PIDS+=("$MPID")
+# The marker exists only once bash has built it and exec'd sleep with it
+# in the environment: scanned before that (a loaded machine), the
+# process holds no marker yet.
+wait_for 20 "the marker process" grep -qa VIGIL-MEM-MARKER-42 "/proc/$MPID/environ"
 MT=$("$CTL" task create scan --target os=linux --rules e2e-mem --param memory=true \
 	--pid "$MPID" --pid 1 --timeout 5m |
 	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
 [ -n "$MT" ] || fail "memory scan task not created"
 timeout 120 "$CTL" task watch "$MT" --interval 1 >"$T/mwatch.log" 2>&1 ||
 	fail "memory scan did not finish: $("$CTL" task show "$MT")"
-for i in $(seq 1 50); do
+# The finding comes through the agent's event spool, after the task's
+# result: on a loaded machine that can take more than a few seconds.
+mem_finding() {
 	mev=$("$CTL" --json events --task "$MT" --type finding)
-	grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" && break
-	sleep 0.2
-done
-grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev" ||
-	fail "process $MPID with the marker not found: $mev"
+	grep -qE "\"pid\": $MPID([^0-9]|$)" <<<"$mev"
+}
+wait_for 60 "the finding of process $MPID with the marker" mem_finding
 expect_contains "$mev" '"type": "process"'
 expect_contains "$mev" "vigil_e2e_memory"
 # Only the processes asked for: the marker process and pid 1 (if it has

@@ -202,6 +202,29 @@ await page.getByRole("button", { name: "Set" }).click();
 await page.waitForSelector("dd >> text=test file of the console test");
 ok("a finding triaged as false positive with a comment");
 
+// --- vigil-inteld's verdict on the finding --------------------------------------------
+// The center asks vigil-inteld (a MISP feed holds hit.txt's SHA-256) in the
+// background; the list shows the verdict once it is stored.
+for (const end = Date.now() + 30000; ; ) {
+  await goto("/findings?task=" + scanTask);
+  await page.waitForSelector("td >> text=vigil_console_marker");
+  if (await page.locator("td .b-malicious").count()) break;
+  assert.ok(Date.now() < end, "no verdict on the findings page after 30 s");
+  await page.waitForTimeout(500);
+}
+assert.match(await page.locator("td:has(.b-malicious)").first().innerText(), /malicious\s+misp/);
+await page.getByLabel("Verdict").selectOption("benign");
+await page.waitForURL(/verdict=benign/);
+await page.waitForSelector("text=No findings match");
+await page.getByLabel("Verdict").selectOption("malicious");
+await page.waitForURL(/verdict=malicious/);
+await page.waitForSelector("td >> text=vigil_console_marker");
+await check("findings-verdict");
+await goto(findingPath);
+await page.waitForSelector("dd.verdict .b-malicious");
+assert.match(await page.locator("dd.verdict").innerText(), /^malicious misp score 75$/);
+ok("the findings page shows vigil-inteld's verdict and filters by it; the finding's page shows its sources");
+
 // --- collect the file and download the sample ------------------------------------------
 await goto("/tasks/new?agent=" + agentId);
 await page.selectOption("select[name=kind]", "collect");

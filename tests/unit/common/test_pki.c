@@ -510,7 +510,68 @@ test_roles(void **state)
 		X509_EXTENSION_free(e);
 	}
 	assert_int_equal(pki_cert_role(x), PKI_ROLE_BAD);
+	/* A malformed role is refused whatever the mask admits. */
+	{
+		struct buf why;
+
+		buf_init(&why, 1024);
+		assert_int_equal(pki_role_allowed(x, ~0u, "svc", &why), -1);
+		assert_non_null(strstr(buf_cstr(&why), "malformed"));
+		buf_free(&why);
+	}
 	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_role_allowed(void **state)
+{
+	struct fixture *f = *state;
+	EVP_PKEY *k = pki_genkey();
+	struct buf why;
+	X509 *x;
+
+	buf_init(&why, 1024);
+	assert_non_null(x = pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_SCAND,
+	                                   PKI_USE_CLIENT, "s.example.org",
+	                                   NULL, 0, 2));
+	assert_int_equal(pki_role_allowed(x,
+	                                  PKI_ROLE_BIT(PKI_ROLE_SCAND) |
+	                                      PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                                  "svc", &why),
+	                 0);
+	assert_int_equal(buf_cstr(&why)[0], '\0');
+	assert_int_equal(pki_role_allowed(x,
+	                                  PKI_ROLE_BIT(PKI_ROLE_AGENT) |
+	                                      PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                                  "the agent gateway", &why),
+	                 -1);
+	assert_string_equal(
+	    buf_cstr(&why),
+	    "a certificate of role scand may not be used here; the agent "
+	    "gateway accepts agent certificates only (and certificates "
+	    "without a role)");
+	X509_free(x);
+	/* No role: admitted only with the NONE bit. */
+	buf_reset(&why);
+	assert_int_equal(
+	    pki_role_allowed(f->ca, PKI_ROLE_BIT(PKI_ROLE_NONE), "svc", &why),
+	    0);
+	assert_int_equal(pki_role_allowed(f->ca,
+	                                  PKI_ROLE_BIT(PKI_ROLE_CENTER) |
+	                                      PKI_ROLE_BIT(PKI_ROLE_MASTER),
+	                                  "svc", &why),
+	                 -1);
+	assert_string_equal(buf_cstr(&why),
+	                    "the certificate names no role (no subjectAltName "
+	                    "urn:vigil:role:); svc accepts center, master "
+	                    "certificates");
+	/* A file: unreadable, or of the wrong role, names the path. */
+	buf_reset(&why);
+	assert_int_equal(
+	    pki_check_cert_role("/nonexistent/x.crt", ~0u, "svc", &why), -1);
+	assert_non_null(strstr(buf_cstr(&why), "/nonexistent/x.crt"));
+	buf_free(&why);
 	EVP_PKEY_free(k);
 }
 
@@ -530,6 +591,7 @@ main(void)
 	    cmocka_unit_test(test_csr_pem_roundtrip),
 	    cmocka_unit_test(test_key_matches),
 	    cmocka_unit_test(test_roles),
+	    cmocka_unit_test(test_role_allowed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

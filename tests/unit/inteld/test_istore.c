@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "istore.c"
 
@@ -262,6 +263,196 @@ test_bulk(void **state)
 	buf_free(&err);
 }
 
+/* istore_lookup_text writes what json_dumps(istore_lookup, COMPACT)
+ * writes, for every kind of answer: unknown, several sources, site lists,
+ * times, tags and references with characters JSON escapes. */
+static void
+same_text(const char *v, long long now)
+{
+	struct intel_ind q;
+	struct buf b;
+	json_t *a;
+	char *want;
+	int verdict = 99;
+
+	assert_int_equal(intel_parse(INTEL_ANY, v, strlen(v), &q, NULL, 0), 0);
+	a = istore_lookup(st, &q, now);
+	assert_non_null(a);
+	want = json_dumps(a, JSON_COMPACT);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(istore_lookup_text(st, &q, now, &b, &verdict), 0);
+	assert_string_equal(buf_cstr(&b), want);
+	assert_int_equal(
+	    verdict, strcmp(json_string_value(json_object_get(a, "verdict")),
+	                    "unknown") == 0
+	                 ? -1
+	                 : intel_verdict_parse(
+	                       json_string_value(json_object_get(a, "verdict")),
+	                       strlen(json_string_value(
+	                           json_object_get(a, "verdict")))));
+	free(want);
+	json_decref(a);
+	buf_free(&b);
+}
+
+static void
+test_text(void **state)
+{
+	struct buf err, b;
+	struct iwtxn *w;
+	struct intel_rec r;
+	struct intel_ind q;
+	json_t *a;
+	int verdict;
+
+	(void)state;
+	buf_init(&err, 1024);
+	w = istore_write_begin(st, &err);
+	assert_non_null(w);
+	feed(w, "t1", 40);
+	feed(w, "t2", 60);
+	rec(&r, "text.example", INTEL_MALICIOUS, 70);
+	snprintf(r.tags, sizeof(r.tags),
+	         "a\"b,c\\d,tab\there,\x01ctl,caf\xc3\xa9");
+	snprintf(r.reference, sizeof(r.reference), "ref \"q\" /path\n\r\b\f");
+	r.first_seen = 100;
+	r.last_seen = 200;
+	r.expires = 9000;
+	assert_true(istore_put(w, "t1", &r, 1000) >= 0);
+	rec(&r, "sub.text.example", INTEL_SUSPICIOUS, 30);
+	assert_true(istore_put(w, "t2", &r, 1000) >= 0);
+	put(w, ISTORE_BLOCK, "192.0.2.0/24", INTEL_MALICIOUS, 100, 0);
+	put(w, "t2", "192.0.2.7", INTEL_BENIGN, 0, 0);
+	rec(&r, "bad-utf8.example", INTEL_MALICIOUS, 50);
+	snprintf(r.reference, sizeof(r.reference), "x\xff\xc3(y\xed\xa0\x80z");
+	assert_true(istore_put(w, "t1", &r, 1000) >= 0);
+	assert_int_equal(istore_write_commit(w, &err), 0);
+	same_text("a.sub.text.example", 1000);
+	same_text("text.example", 1000);
+	same_text("192.0.2.7", 1000);
+	same_text("198.51.100.1", 1000);
+	same_text("https://Text.Example:443/a/../b", 1000);
+	same_text("text.example", 9500); /* expired */
+	/* bytes that are no UTF-8: U+FFFD each (jansson would refuse the
+	 * string); the answer is still JSON */
+	assert_int_equal(
+	    intel_parse(INTEL_ANY, "bad-utf8.example", 16, &q, NULL, 0), 0);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(istore_lookup_text(st, &q, 1000, &b, &verdict), 0);
+	assert_int_equal(verdict, INTEL_MALICIOUS);
+	a = json_loads(buf_cstr(&b), 0, NULL);
+	assert_non_null(a);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(a, "sources"), 0), "reference")),
+	    "x\xef\xbf\xbd\xef\xbf\xbd(y\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
+	json_decref(a);
+	buf_free(&b);
+	buf_free(&err);
+}
+
+/* Readers on other threads (vigil-inteld's event-loop threads): each has
+ * its own read transaction, kept between lookups, and sees each commit
+ * whole once it is made. */
+struct reader_arg {
+	const char *v;
+	char got[2][200];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int step;
+};
+
+static void
+look_text(const char *v, char *out, size_t n)
+{
+	struct intel_ind q;
+	struct buf b;
+	json_t *a;
+	int verdict;
+
+	buf_init(&b, 1 << 20);
+	if (intel_parse(INTEL_ANY, v, strlen(v), &q, NULL, 0) == -1 ||
+	    istore_lookup_text(st, &q, 1000, &b, &verdict) == -1 ||
+	    (a = json_loads(buf_cstr(&b), 0, NULL)) == NULL) {
+		snprintf(out, n, "failed");
+		buf_free(&b);
+		return;
+	}
+	snprintf(out, n, "%s %zu",
+	         json_string_value(json_object_get(a, "verdict")),
+	         json_array_size(json_object_get(a, "sources")));
+	json_decref(a);
+	buf_free(&b);
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct reader_arg *ra = arg;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		pthread_mutex_lock(&ra->mu);
+		while (ra->step != 2 * i + 1)
+			pthread_cond_wait(&ra->cv, &ra->mu);
+		pthread_mutex_unlock(&ra->mu);
+		look_text(ra->v, ra->got[i], sizeof(ra->got[i]));
+		pthread_mutex_lock(&ra->mu);
+		ra->step++;
+		pthread_cond_broadcast(&ra->cv);
+		pthread_mutex_unlock(&ra->mu);
+	}
+	istore_read_release(st);
+	return NULL;
+}
+
+static void
+reader_step(struct reader_arg *ra)
+{
+	pthread_mutex_lock(&ra->mu);
+	ra->step++;
+	pthread_cond_broadcast(&ra->cv);
+	while (ra->step % 2 == 1)
+		pthread_cond_wait(&ra->cv, &ra->mu);
+	pthread_mutex_unlock(&ra->mu);
+}
+
+static void
+test_threads(void **state)
+{
+	struct reader_arg ra;
+	struct buf err;
+	struct iwtxn *w;
+	pthread_t th;
+	char here[200];
+
+	(void)state;
+	memset(&ra, 0, sizeof(ra));
+	ra.v = "thr.example";
+	pthread_mutex_init(&ra.mu, NULL);
+	pthread_cond_init(&ra.cv, NULL);
+	buf_init(&err, 1024);
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &ra), 0);
+	reader_step(&ra); /* the thread's first lookup: nothing yet */
+	w = istore_write_begin(st, &err);
+	assert_non_null(w);
+	put(w, "t1", "thr.example", INTEL_MALICIOUS, 90, 0);
+	put(w, "t2", "thr.example", INTEL_BENIGN, 10, 0);
+	/* not committed: this thread's reader does not see it either */
+	look_text("thr.example", here, sizeof(here));
+	assert_string_equal(here, "unknown 0");
+	assert_int_equal(istore_write_commit(w, &err), 0);
+	reader_step(&ra); /* its second lookup, on its kept transaction */
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_string_equal(ra.got[0], "unknown 0");
+	assert_string_equal(ra.got[1], "benign 2");
+	look_text("thr.example", here, sizeof(here));
+	assert_string_equal(here, "benign 2");
+	pthread_mutex_destroy(&ra.mu);
+	pthread_cond_destroy(&ra.cv);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -269,6 +460,8 @@ main(void)
 	    cmocka_unit_test(test_precedence),
 	    cmocka_unit_test(test_replace_large),
 	    cmocka_unit_test(test_bulk),
+	    cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_threads),
 	};
 	struct buf err;
 	int rc;

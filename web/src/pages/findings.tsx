@@ -9,6 +9,26 @@ import {
 
 const STATUSES = ["new", "acknowledged", "false_positive", "resolved"];
 const LEVELS = ["alert", "warning", "notice", "info"];
+// vigil-inteld's verdict on the finding's indicators (docs/inteld.md,
+// "Consumers"); a finding without one is "—" (no inteld, or pending).
+const VERDICTS = ["malicious", "suspicious", "benign", "unknown"];
+
+function verdictSources(f: any): string {
+  const names = new Set<string>();
+  for (const s of f.intel?.sources || []) for (const n of s.sources || []) names.add(n);
+  return [...names].join(", ");
+}
+
+function Verdict({ f }: { f: any }) {
+  const v = f.intel?.verdict;
+  const src = verdictSources(f);
+  return (
+    <span title={src ? "from " + src : undefined}>
+      <Badge v={v} />
+      {src ? <span class="muted"> {src}</span> : null}
+    </span>
+  );
+}
 
 export function ruleOf(f: any): string {
   const d = f.data || {};
@@ -66,7 +86,7 @@ export function Findings() {
   const { query } = useLocation();
   const range = query.get("range") || "";
   const extra = range && RANGES[range] ? "?received_at_from=" + (Math.floor(Date.now() / 60000) * 60 - RANGES[range]) : "";
-  const list = usePagedList<any>("/api/v1/findings" + extra, ["q", "level", "status", "agent", "rule", "task"], 50);
+  const list = usePagedList<any>("/api/v1/findings" + extra, ["q", "level", "status", "verdict", "agent", "rule", "task"], 50);
   useLive(["finding"], list.reload);
   const canTriage = useCan("analyst");
   const [sel, setSel] = useState<Set<string>>(new Set());
@@ -78,6 +98,7 @@ export function Findings() {
         <FilterInput name="q" label="Search" placeholder="text in the finding or comment" />
         <FilterSelect name="level" label="Level" options={LEVELS} />
         <FilterSelect name="status" label="Status" options={STATUSES} />
+        <FilterSelect name="verdict" label="Verdict" options={VERDICTS} />
         <FilterInput name="rule" label="Rule" />
         <FilterInput name="agent" label="Agent ID" />
         <label class="filter">
@@ -116,6 +137,7 @@ export function Findings() {
             // triage table), so that order is a sort of every finding
             // (1 s at a million, bench/console); the Status filter is not.
             { key: "status", title: "Status", render: (f) => <Badge v={f.status} /> },
+            { key: "verdict", title: "Verdict", render: (f) => <Verdict f={f} /> },
             { key: "path", title: "Path", render: (f) => <code>{pathOf(f)}</code> },
             { key: "agent", title: "Agent", render: (f) => <a href={"/agents/" + f.agent_id}>{f.agent_id.slice(0, 8)}</a> },
             { key: "at", title: "Received", sort: "received_at", render: (f) => <Time t={f.received_at} /> },
@@ -151,6 +173,18 @@ export function FindingDetail({ agent, seq }: { agent: string; seq: string }) {
         <dt>Task</dt><dd>{item.task_id ? <a href={"/tasks/" + item.task_id}>{item.task_id}</a> : "—"}</dd>
         <dt>Triage</dt><dd>{item.status}{item.comment ? ": " + item.comment : ""}{item.triaged_by ? ` (${item.triaged_by}, ${fmtTime(item.triaged_at)})` : ""}</dd>
         {sha ? (<><dt>SHA-256</dt><dd><code>{sha}</code></dd></>) : null}
+        <dt>Verdict</dt>
+        <dd class="verdict">
+          {item.intel ? (
+            <>
+              <Verdict f={item} />
+              {item.intel.score != null ? ` score ${item.intel.score}` : ""}
+              {item.intel.level_before && item.intel.level_before !== item.level ? ` (level raised from ${item.intel.level_before})` : ""}
+            </>
+          ) : (
+            "— (no verdict from vigil-inteld yet)"
+          )}
+        </dd>
         {sample.data ? (
           <>
             <dt>Sample</dt>
