@@ -97,7 +97,13 @@ SCHEMAS = {
         "ips": {"type": "array", "items": S}, "macs": {"type": "array", "items": S},
         "machine_id": S, "agent_version": S, "labels": LABELS,
         "enrolled_at": I, "last_seen": NULL_I, "cert_serial": NULL_S,
-        "cert_not_after": NULL_I, "cloned_from": NULL_S, "clone_detected_at": NULL_I}),
+        "cert_not_after": NULL_I, "cloned_from": NULL_S, "clone_detected_at": NULL_I,
+        "updates": {"nullable": True, "type": "object",
+                    "description": "the signed updates the agent runs, as it verified "
+                    "them from the root it pinned at enrollment (docs/updates.md): "
+                    "root, timestamp, snapshot, targets (versions), checked_at, "
+                    "rules [{name, version, sha256}], error (why the last check "
+                    "was refused); null when it pinned none"}}),
     "Enrollment": obj({
         "id": S, "status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
         "agent_id": S, "facts": OBJ, "labels": LABELS, "token_id": NULL_S,
@@ -150,7 +156,44 @@ SCHEMAS = {
                      "enabled": B, "last_run": NULL_I}),
     "RuleSet": obj({"id": dict(S, description="SHA-256 of the content"), "name": S,
                     "kind": {"type": "string", "enum": ["yara", "ioc"]}, "size": I,
-                    "created_at": I}),
+                    "created_at": I,
+                    "source": {"type": "string", "enum": ["admin", "update"],
+                               "description": "update: arrived by signed update"},
+                    "version": dict(NULL_S, description="the update's version"),
+                    "pinned": dict(NULL_S, description="the version an operator "
+                                   "pinned it at")}),
+    "RuleVersion": obj({"name": S, "version": S,
+                        "id": dict(S, description="SHA-256 of the content"),
+                        "kind": {"type": "string", "enum": ["yara", "ioc"]}, "size": I,
+                        "received_at": I,
+                        "target": dict(S, description="the target name in the update "
+                                       "repository"),
+                        "current": B, "pinned": B}),
+    "Rollout": obj({
+        "id": S, "target": S, "version": S, "sha256": S, "platform": S,
+        "labels": LABELS, "percent": I, "max_failure_rate": I, "probation": I,
+        "state": {"type": "string", "enum": ["active", "halted", "stopped"]},
+        "reason": dict(NULL_S, description="why it halted"),
+        "created_at": I, "created_by": NULL_S,
+        "chosen": dict(I, description="agents it chose (labels, percentage, "
+                       "platform)"),
+        "upgraded": dict(I, description="chosen agents that report running "
+                         "the binary"),
+        "failed": dict(I, description="chosen agents that rolled it back"),
+        "pending": I}),
+    "UpdateStatus": obj({
+        "enabled": B, "mode": {"type": "string", "enum": ["upstream", "import"]},
+        "upstream": NULL_S, "dir": S, "anchor_version": I,
+        "served": {"nullable": True, "type": "object",
+                   "description": "the verified state served: roles {root, targets, "
+                   "snapshot, timestamp: {version, expires}}, verified_at, targets "
+                   "[{name, kind, version, platform, length, sha256}]"},
+        "attempts": I, "last_attempt": I, "last_ok": I,
+        "last_error": dict(NULL_S, description="why the last check was refused"),
+        "last_check": dict(NULL_S, description="the TUF check that refused it "
+                           "(expired, rollback, hash, threshold, ...)"),
+        "listener_port": dict(I, description="the update listener's port, -1 when "
+                              "none")}, ["enabled"]),
     "Event": obj({"agent_id": dict(S, description="center for the audit log's entries"),
                   "seq": I, "time": dict(I, description="the agent's clock"),
                   "received_at": I,
@@ -588,6 +631,52 @@ op("addRules", "POST", "/api/v1/rules", "rules",
    desc="400 bad_rules quoting each compiler error or warning with its line.")
 op("deleteRules", "DELETE", "/api/v1/rules/{name}", "rules", "Remove a rule set", "operator",
    obj({"name": S, "deleted": B}))
+
+# --- signed updates (src/center/updates.c) ---------------------------------
+op("getUpdates", "GET", "/api/v1/updates", "rules",
+   "The update mirror: what it serves, its last check", "readonly",
+   ref("UpdateStatus"),
+   desc="{\"enabled\": false} when no [updates] root is configured.")
+op("refreshUpdates", "POST", "/api/v1/updates/refresh", "rules",
+   "Check the upstream (or the import directory) now", "operator",
+   obj({"queued": B, "done_at": dict(I, description="the check asked for is done "
+                                     "once attempts (GET /api/v1/updates) reaches this")}),
+   status="202", nobody=True, errors=["409"],
+   desc="409 not_configured without an [updates] root.")
+op("listRuleVersions", "GET", "/api/v1/rule-versions", "rules",
+   "Versions of the rule sets that arrived by update", "readonly",
+   listof("items", "RuleVersion"), query=[("name", TEXT, "rule set name")])
+op("pinRules", "PUT", "/api/v1/rule-pins/{name}", "rules",
+   "Hold a rule set that arrives by update at one version", "operator",
+   obj({"name": S, "pinned": S}),
+   body=obj({"version": S}, ["version"], closed=True),
+   desc="404 for a version that did not arrive. Audited as rule_pin.")
+op("startRollout", "POST", "/api/v1/rollouts", "rules",
+   "Roll an agent binary of the update repository out to agents", "operator",
+   obj({"id": S, "target": S, "version": S, "sha256": S, "platform": S}),
+   status="201",
+   body=obj({"target": dict(S, description="an agent target the mirror serves"),
+             "labels": LABELS,
+             "percent": {"type": "integer", "minimum": 1, "maximum": 100,
+                         "default": 100},
+             "max_failure_rate": {"type": "integer", "minimum": 0, "maximum": 100,
+                                  "default": 10},
+             "probation": {"type": "integer", "minimum": 5, "maximum": 86400,
+                           "default": 120}},
+            ["target"], closed=True),
+   errors=["404", "503"],
+   desc="404 for a target the mirror does not serve; 400 for one that is no "
+   "agent binary.")
+op("listRollouts", "GET", "/api/v1/rollouts", "rules",
+   "Rollouts with their progress, newest first", "readonly",
+   listof("items", "Rollout"))
+op("stopRollout", "DELETE", "/api/v1/rollouts/{id}", "rules", "Stop a rollout",
+   "operator", obj({"id": S, "state": S}), nobody=True,
+   desc="404 unless it is active or halted.")
+op("unpinRules", "DELETE", "/api/v1/rule-pins/{name}", "rules",
+   "Let a rule set follow the update repository again", "operator",
+   obj({"name": S, "version": NULL_S}), nobody=True,
+   desc="404 when it is not pinned. Audited as rule_pin.")
 listop("searchEvents", "/api/v1/events", "events",
        "Search events and findings, newest first", "readonly", "Event",
        filters=[("agent", TEXT, "agent id (center: the audit log's entries)"),

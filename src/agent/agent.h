@@ -120,6 +120,36 @@ int agent_heartbeat(struct agent_state *st, int *renew, long long *center_time,
 int agent_renew(struct agent_state *st);
 int agent_renew_due(const struct agent_state *st);
 
+/* updates.c: signed updates checked from the root pinned at enrollment */
+#define AGENT_UPDATE_INTERVAL 300 /* seconds between checks (run) */
+int agent_updates_pin(struct agent_state *st, const char *root_json);
+int agent_updates_check(struct agent_state *st);
+int agent_updates_due(long long interval);
+/* What the heartbeat reports (NULL when no root is pinned). */
+json_t *agent_updates_report(const struct agent_state *st);
+/* The verified bytes of an applied rule set by SHA-256 (hex); -1 when it
+ * is not among them. */
+int agent_updates_rules(struct agent_state *st, const char *sha,
+                        struct buf *out);
+
+/* Fetches (into DATA/updates) the target name of that SHA-256, kind and
+ * platform, after a check; only one this agent verified itself. */
+int agent_updates_fetch(struct agent_state *st, const char *name,
+                        const char *sha, const char *kind, const char *platform,
+                        struct buf *err);
+
+/* upgrade.c: the agent replacing its own binary */
+extern char **agent_argv; /* a copy of main's arguments, for exec */
+const char *agent_binary_sha256(void); /* of /proc/self/exe, or NULL */
+const char *agent_platform(void);      /* "linux-x86_64" */
+/* An upgrade the center asked for ({"target", "sha256", "version",
+ * "probation"}): returns only when it was not made (0: nothing to do;
+ * -1: refused or failed, logged). */
+int agent_upgrade(struct agent_state *st, json_t *req);
+void agent_upgrade_checked_in(struct agent_state *st);
+int agent_upgrade_result(const struct agent_state *st, char failed[65],
+                         char *why, size_t n);
+
 /* the subcommands */
 int cmd_enroll(int argc, char **argv);
 int cmd_run(int argc, char **argv);

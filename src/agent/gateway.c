@@ -311,7 +311,8 @@ agent_heartbeat(struct agent_state *st, int *renew, long long *center_time,
 		set_msg(rep, "heartbeat: %s", buf_cstr(&err));
 		goto fail;
 	}
-	if ((body = json_pack("{s:O}", "facts", facts)) == NULL) {
+	if ((body = json_pack("{s:O, s:o*}", "facts", facts, "updates",
+	                      agent_updates_report(st))) == NULL) {
 		set_msg(rep, "heartbeat: no memory");
 		goto fail;
 	}

@@ -81,8 +81,8 @@ struct scan_job {
 /* Fetches a rule set by content hash, from the cache or the center, and
  * checks that the bytes are the ones the hash names. */
 static int
-fetch_rules(struct task_run *run, const char *id, struct buf *out,
-            struct outcome *o)
+fetch_rules(struct task_run *run, const char *id, int from_update,
+            struct buf *out, struct outcome *o)
 {
 	char dir[PATH_MAX + 8], file[PATH_MAX + 80], got[65], url[PATH_MAX];
 	struct httpc_opts ho;
@@ -93,6 +93,26 @@ fetch_rules(struct task_run *run, const char *id, struct buf *out,
 	int rc = -1;
 
 	buf_init(&err, 1024);
+	/* A rule set that arrived by update: only the copy verified from
+	 * the pinned update root will do, never the center's word. */
+	if (agent_updates_rules(run->st, id, out) == 0) {
+		buf_free(&err);
+		return 0;
+	}
+	if (from_update) {
+		if (agent_updates_check(run->st) == 0 &&
+		    agent_updates_rules(run->st, id, out) == 0) {
+			buf_free(&err);
+			return 0;
+		}
+		failf(o,
+		      "rule set %s arrived by update but is not among those "
+		      "this agent verified from its pinned update root; "
+		      "refused (the agent's log says why)",
+		      id);
+		buf_free(&err);
+		return -1;
+	}
 	snprintf(dir, sizeof(dir), "%s/rules", run->st->dir);
 	snprintf(file, sizeof(file), "%s/%s", dir, id);
 	if (tls_read_file(file, 256u << 20, out, &err) == 0) {
@@ -324,7 +344,9 @@ do_scan(struct task_run *run, struct outcome *o)
 			failf(o, "rules[%zu]: malformed", i);
 			goto out;
 		}
-		if (fetch_rules(run, id, &bodies[i], o) == -1)
+		if (fetch_rules(run, id,
+		                json_is_true(json_object_get(e, "update")),
+		                &bodies[i], o) == -1)
 			goto out;
 		src[i].type =
 		    strcmp(kind, "yara") == 0 ? SCAN_SRC_YARA : SCAN_SRC_IOC;

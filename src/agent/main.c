@@ -64,6 +64,14 @@ main(int argc, char **argv)
 	size_t i;
 	int c, rc;
 
+	/* The arguments as given (getopt reorders them), for an upgraded
+	 * binary to be started with (upgrade.c). */
+	if ((agent_argv = calloc((size_t)argc + 1, sizeof(*agent_argv))) ==
+	    NULL)
+		return 1;
+	for (c = 0; c < argc; c++)
+		if ((agent_argv[c] = strdup(argv[c])) == NULL)
+			return 1;
 	/* '+': stop at the subcommand; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
 		switch (c) {

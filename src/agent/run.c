@@ -10,6 +10,7 @@
  * Signals stay blocked except inside ppoll(), so a signal can never slip in
  * between the check of the stop flag and the sleep.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,7 +28,8 @@
 #define BACKOFF_MAX 300
 
 static const char run_usage[] =
-    "usage: vigil-agent run [--data-dir DIR] [--once]\n"
+    "usage: vigil-agent run [--data-dir DIR] [--once] "
+    "[--update-interval SECS]\n"
     "\n"
     "Runs the agent in the foreground: a heartbeat to the center every\n"
     "poll interval, certificate renewal, re-enrollment when the center\n"
@@ -37,7 +39,12 @@ static const char run_usage[] =
     "\n"
     "  --data-dir DIR   default $VIGIL_AGENT_DATA_DIR or "
     "/var/lib/vigil-agent\n"
-    "  --once           one heartbeat (or poll), then exit: 0 on success\n";
+    "  --once           one heartbeat (or poll), then exit: 0 on success\n"
+    "  --update-interval SECS\n"
+    "                   how often signed updates are checked (default 300);\n"
+    "                   with --once they are checked once\n";
+
+static long long update_interval = AGENT_UPDATE_INTERVAL;
 
 static volatile sig_atomic_t stop_sig;
 static sigset_t sleep_mask; /* the mask inside ppoll: stop signals open */
@@ -127,6 +134,7 @@ parse_args(int argc, char **argv, const char **dir, int *once)
 	static const struct option opts[] = {
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"once", no_argument, NULL, '1'},
+	    {"update-interval", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -142,6 +150,20 @@ parse_args(int argc, char **argv, const char **dir, int *once)
 		case '1':
 			*once = 1;
 			break;
+		case 'u': {
+			char *end;
+			long long v;
+
+			errno = 0;
+			v = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || v < 1 || v > 86400) {
+				log_warnx("run: --update-interval: 1 to 86400 "
+				          "seconds");
+				return -1;
+			}
+			update_interval = v;
+			break;
+		}
 		case 'h':
 			fputs(run_usage, stdout);
 			exit(0);
@@ -200,6 +222,10 @@ loop(struct agent_state *st, int once)
 				break;
 			continue;
 		}
+		/* Signed updates, checked from the pinned root before the
+		 * heartbeat that reports them. */
+		if (agent_updates_due(update_interval))
+			(void)agent_updates_check(st);
 		switch (agent_heartbeat(st, &renew, &t, &rep)) {
 		case HB_OK:
 			if (failing)
@@ -207,6 +233,17 @@ loop(struct agent_state *st, int once)
 			failing = 0;
 			backoff = 0;
 			log_debug("run: heartbeat accepted");
+			agent_upgrade_checked_in(st);
+			if (json_is_object(
+			        json_object_get(rep.json, "upgrade")) &&
+			    !once) {
+				/* Tasks stop first: the switch forks. */
+				work_stop(work);
+				work = NULL;
+				agent_abort = 0; /* set to end the poll */
+				(void)agent_upgrade(
+				    st, json_object_get(rep.json, "upgrade"));
+			}
 			if (renew || agent_renew_due(st)) {
 				log_info("run: renewing the certificate (%s)",
 				         renew ? "the center asks for it"

@@ -628,6 +628,10 @@ agent_install_identity(struct agent_state *st, json_t *reply,
 		st->poll_interval = clamp_poll(json_integer_value(v));
 	if (agent_state_save(st) == -1)
 		goto fail;
+	/* Enrollment (not renewal): pin the update root handed out. */
+	if (expect_id == NULL)
+		(void)agent_updates_pin(st, json_string_value(json_object_get(
+		                                reply, "update_root")));
 	ret = 0;
 fail:
 	X509_free(cert);

@@ -107,6 +107,16 @@ struct center_conf {
 	struct intelc_conf intel;
 	long long intel_cache_ttl;  /* seconds a reputation answer is kept */
 	long long intel_cache_size; /* answers kept, at most */
+	/* [updates] (the update mirror, updates.c; off while root is NULL) */
+	char *upd_root;     /* the pinned root.json (trust anchor) */
+	char *upd_upstream; /* https://HOST:PORT/PATH/, or NULL: imports */
+	char *upd_dir;      /* the verified repository; "" = data_dir/updates */
+	char *upd_ca, *upd_cert, *upd_key;
+	char *upd_proxy, *upd_proxy_user_file;
+	long long upd_interval; /* seconds between upstream checks */
+	long long upd_timeout;  /* seconds for one upstream request */
+	char *upd_listen;       /* own listener, or NULL: gateway only */
+	long long upd_port;
 };
 
 enum center_role {
@@ -170,7 +180,8 @@ struct center {
 	long long replied_changes; /* store_changes() after the last
 	                              admin change was answered */
 	long long started;
-	struct node *node; /* node.c: this node among those on the store */
+	struct node *node;   /* node.c: this node among those on the store */
+	struct updates *upd; /* updates.c: the mirror, or NULL */
 };
 
 /* conf.c */
@@ -234,7 +245,31 @@ json_t *db_agent_json(struct store_rows *r); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS                                                          \
 	"id, status, hostname, fqdn, os, kernel, arch, ips, macs, "            \
 	"machine_id, agent_version, labels, enrolled_at, last_seen, "          \
-	"cert_serial, cert_not_after, cloned_from, clone_detected_at"
+	"cert_serial, cert_not_after, cloned_from, clone_detected_at, updates"
+
+/* updates.c: the update mirror (docs/updates.md) */
+extern const struct http_route updates_gateway_routes[];
+extern const struct http_route updates_admin_routes[];
+int updates_check(const struct center_conf *cf);      /* errors of vigild -n */
+int updates_start(struct center *c, struct buf *err); /* before drop */
+int updates_run(struct center *c, struct buf *err);   /* after */
+int updates_listen(struct center *c, const struct http_limits *l,
+                   struct buf *err);
+int updates_port(struct center *c); /* the own listener's, or 0 */
+void updates_stop(struct center *c);
+/* The pinned root handed to agents at enrollment, or NULL. */
+const char *updates_anchor(struct center *c);
+/* The served target name ({name, kind, version, platform, length,
+ * sha256}, a new reference), or NULL. */
+json_t *updates_target(struct center *c, const char *name);
+
+/* rollout.c: staged agent upgrades */
+extern const struct http_route rollout_admin_routes[];
+struct host_facts;
+/* {"target", "sha256", "version", "probation"} when a rollout tells this
+ * agent to upgrade, else NULL. May halt a rollout. */
+json_t *rollout_heartbeat(struct center *c, const char *agent_id,
+                          const struct host_facts *f);
 
 /* openapi_json.c, generated from docs/openapi.json (cmake/embed.cmake) */
 extern const unsigned char openapi_json[];

@@ -263,6 +263,37 @@ const struct cfg_key center_conf_keys[] = {
     {"intel", "cache_size", CFG_INT, "100000", 16, 10000000,
      OFF(intel_cache_size), 0, NULL,
      "reputation answers kept in memory, at most"},
+    {"updates", "root", CFG_STR, NULL, 0, 0, OFF(upd_root), 0, NULL,
+     "the update repository's root.json this center trusts (from the "
+     "offline root key's holder); the mirror is off while unset"},
+    {"updates", "upstream", CFG_STR, NULL, 0, 0, OFF(upd_upstream), 0, NULL,
+     "https://HOST:PORT/PATH/ of the repository to mirror; unset: the "
+     "repository in dir, filled by vigilctl update import"},
+    {"updates", "dir", CFG_STR, "", 0, 0, OFF(upd_dir), 0, NULL,
+     "where the verified repository is kept; default data_dir/updates"},
+    {"updates", "ca", CFG_STR, NULL, 0, 0, OFF(upd_ca), 0, NULL,
+     "CA file that signed the upstream's certificate (required with "
+     "upstream; the system store is never used)"},
+    {"updates", "cert", CFG_STR, NULL, 0, 0, OFF(upd_cert), 0, NULL,
+     "client certificate (PEM) for the upstream, if it asks for one"},
+    {"updates", "key", CFG_STR, NULL, 0, 0, OFF(upd_key), 0, NULL,
+     "the client certificate's key (0600)"},
+    {"updates", "proxy", CFG_STR, NULL, 0, 0, OFF(upd_proxy), 0, NULL,
+     "HTTP CONNECT proxy to the upstream, http://HOST:PORT (Basic "
+     "authentication or none; NTLM and Negotiate are refused)"},
+    {"updates", "proxy_user_file", CFG_STR, NULL, 0, 0,
+     OFF(upd_proxy_user_file), 0, NULL,
+     "file (0600) holding USER:PASSWORD for the proxy's Basic "
+     "authentication"},
+    {"updates", "interval", CFG_DURATION, "5m", 1, DAY, OFF(upd_interval), 0,
+     NULL, "time between two checks of the upstream (or of dir)"},
+    {"updates", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(upd_timeout), 0,
+     NULL, "time allowed for one request to the upstream"},
+    {"updates", "listen", CFG_STR, NULL, 0, 0, OFF(upd_listen), 0, NULL,
+     "address of a listener of its own for update traffic (agents' "
+     "certificates required, as on the gateway); unset: the gateway only"},
+    {"updates", "port", CFG_INT, "18443", 0, 65535, OFF(upd_port), 0, NULL,
+     "port of that listener"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -575,6 +606,7 @@ out:
 		}
 		intelc_free(cl);
 	}
+	nerr += updates_check(c);
 	if (c->adm_console != NULL && console_check(c->adm_console))
 		nerr++;
 	if (c->role == CENTER_ROLE_COLLECTOR)

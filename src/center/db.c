@@ -374,6 +374,39 @@ static const char migration_nodes[] =
     " last BIGINT NOT NULL);"
     "CREATE INDEX rate_buckets_last ON rate_buckets (last);";
 
+/* Signed updates (issue 15): rule sets that arrive by update, every
+ * version of them and the operator's pin; the update versions an agent
+ * runs. */
+static const char migration_updates[] =
+    "ALTER TABLE rulesets ADD COLUMN source TEXT;"
+    "ALTER TABLE rulesets ADD COLUMN version TEXT;"
+    "ALTER TABLE rulesets ADD COLUMN pinned TEXT;"
+    "CREATE TABLE ruleset_versions ("
+    " name TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " content TEXT NOT NULL,"
+    " size BIGINT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " PRIMARY KEY (name, version));"
+    "ALTER TABLE agents ADD COLUMN updates TEXT;"
+    "CREATE TABLE rollouts ("
+    " id TEXT PRIMARY KEY,"
+    " target TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " platform TEXT NOT NULL,"
+    " labels TEXT NOT NULL,"
+    " percent BIGINT NOT NULL,"
+    " max_failure_rate BIGINT NOT NULL,"
+    " probation BIGINT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " reason TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " created_by TEXT);";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -387,7 +420,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_events_rowid,
                                          migration_collector,
                                          migration_master,
-                                         migration_nodes};
+                                         migration_nodes,
+                                         migration_updates};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 
@@ -508,6 +542,8 @@ db_agent_json(struct store_rows *r)
 	json_object_set_new(
 	    o, "clone_detected_at",
 	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
+	json_object_set_new(o, "updates",
+	                    json_parsed(store_text(r, 18), json_null()));
 	return o;
 }
 

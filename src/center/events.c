@@ -354,7 +354,7 @@ static const struct query_field rule_fields[] = {
 
 static const struct query_spec rule_spec = {
     .table = "rulesets",
-    .columns = "id, name, kind, size, created_at",
+    .columns = "id, name, kind, size, created_at, source, version, pinned",
     .fields = rule_fields,
     .key = "name",
     .key_type = QF_TEXT,
@@ -365,10 +365,13 @@ static json_t *
 rule_item(struct store_rows *q, void *arg)
 {
 	(void)arg;
-	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", store_text(q, 0),
-	                 "name", store_text(q, 1), "kind", store_text(q, 2),
-	                 "size", (json_int_t)store_int(q, 3), "created_at",
-	                 (json_int_t)store_int(q, 4));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s?, s:s?}", "id",
+	                 store_text(q, 0), "name", store_text(q, 1), "kind",
+	                 store_text(q, 2), "size", (json_int_t)store_int(q, 3),
+	                 "created_at", (json_int_t)store_int(q, 4), "source",
+	                 store_isnull(q, 5) ? "admin" : store_text(q, 5),
+	                 "version", store_text(q, 6), "pinned",
+	                 store_text(q, 7));
 }
 
 static void

@@ -218,11 +218,14 @@ reply_enrolled(struct http_req *r, const char *agent_id, const char *pem)
 {
 	struct center *c = C(r);
 
+	/* update_root: the update repository's root the agent pins (it
+	 * then checks every update from it, whatever a center serves). */
 	http_reply_json(r, 201,
-	                json_pack("{s:s, s:s, s:s, s:I}", "agent_id", agent_id,
-	                          "certificate", pem, "ca", c->ca_pem,
+	                json_pack("{s:s, s:s, s:s, s:I, s:s*}", "agent_id",
+	                          agent_id, "certificate", pem, "ca", c->ca_pem,
 	                          "poll_interval",
-	                          (json_int_t)c->conf.poll_interval));
+	                          (json_int_t)c->conf.poll_interval,
+	                          "update_root", updates_anchor(c)));
 }
 
 static void
@@ -624,10 +627,10 @@ gw_heartbeat(struct http_req *r)
 	macs = dump(strs_json(f.macs, f.nmacs));
 	{
 		const char *facts[] = {
-		    f.hostname, f.fqdn,          f.os,
-		    f.kernel,   f.arch,          ips,
-		    macs,       f.agent_version, r->peer_addr};
-		uint64_t digest = seen_digest(facts, 9);
+		    f.hostname,   f.fqdn,   f.os, f.kernel,
+		    f.arch,       ips,      macs, f.agent_version,
+		    r->peer_addr, f.updates};
+		uint64_t digest = seen_digest(facts, 10);
 
 		/* Only the time is new: seen.c writes it with the others'
 		 * (seen_flush). Changed facts, and an agent back online,
@@ -637,12 +640,13 @@ gw_heartbeat(struct http_req *r)
 		        c->store,
 		        "UPDATE agents SET last_seen = ?, hostname = ?, "
 		        "fqdn = ?, os = ?, kernel = ?, arch = ?, ips = ?, "
-		        "macs = ?, agent_version = ?, source_addr = ? "
-		        "WHERE id = ?",
+		        "macs = ?, agent_version = ?, source_addr = ?, "
+		        "updates = COALESCE(?, updates) WHERE id = ?",
 		        S_INT(now), S_TEXT(f.hostname), S_TEXT(f.fqdn),
 		        S_TEXT(f.os), S_TEXT(f.kernel), S_TEXT(f.arch),
 		        S_TEXT(ips), S_TEXT(macs), S_TEXT(f.agent_version),
-		        S_TEXT(r->peer_addr), S_TEXT(id)) >= 0)
+		        S_TEXT(r->peer_addr), S_TEXT(f.updates),
+		        S_TEXT(id)) >= 0)
 			seen_wrote(id, digest);
 	}
 	metrics_add("vigil_heartbeats_total", NULL, 1);
@@ -653,11 +657,13 @@ gw_heartbeat(struct http_req *r)
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
+	/* upgrade: a rollout chose this agent (rollout.c). */
 	http_reply_json(r, 200,
-	                json_pack("{s:s, s:I, s:I, s:b}", "agent_id", id,
+	                json_pack("{s:s, s:I, s:I, s:b, s:o*}", "agent_id", id,
 	                          "time", (json_int_t)now, "poll_interval",
 	                          (json_int_t)c->conf.poll_interval, "renew",
-	                          renew));
+	                          renew, "upgrade",
+	                          rollout_heartbeat(c, id, &f)));
 out:
 	host_facts_free(&f);
 	free(id);

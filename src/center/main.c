@@ -496,7 +496,8 @@ admin_table(void)
 	    auth_admin_routes,      admin_routes,          tasks_admin_routes,
 	    events_admin_routes,    forward_admin_routes,  audit_admin_routes,
 	    settings_admin_routes,  findings_admin_routes, stream_admin_routes,
-	    collector_admin_routes, master_admin_routes};
+	    collector_admin_routes, master_admin_routes,   updates_admin_routes,
+	    rollout_admin_routes};
 
 	return routes_merge(admp, sizeof(admp) / sizeof(admp[0]));
 }
@@ -523,9 +524,9 @@ write_ports(struct center *c, struct buf *err)
 	n = snprintf(s, sizeof(s),
 	             "{\"gateway\": %d, \"admin\": %d, \"syslog_udp\": %d, "
 	             "\"syslog_tcp\": %d, \"collector\": %d, \"manage\": %d, "
-	             "\"pid\": %ld}\n",
+	             "\"updates\": %d, \"pid\": %ld}\n",
 	             c->gw_port, c->adm_port, c->sl_udp_port, c->sl_tcp_port,
-	             c->coll_port, c->mg_port, (long)getpid());
+	             c->coll_port, c->mg_port, updates_port(c), (long)getpid());
 	return tls_write_file(c->paths.ports, s, (size_t)n, 0644, err);
 }
 
@@ -755,8 +756,8 @@ main(int argc, char **argv)
 	{
 		const struct http_route *gwp[] = {
 		    gateway_routes, tasks_gateway_routes, events_gateway_routes,
-		    intel_gateway_routes};
-		c.gw_routes = routes_merge(gwp, 4);
+		    intel_gateway_routes, updates_gateway_routes};
+		c.gw_routes = routes_merge(gwp, 5);
 		c.adm_routes = admin_table();
 	}
 	c.gw = http_server_new(c.base, c.gw_ctx, c.gw_routes, &c, &gl,
@@ -795,6 +796,13 @@ main(int argc, char **argv)
 		log_warnx("vigild: [manage]: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* [updates]: the root and the proxy credentials are read and the
+	 * update listener bound while root; the mirror runs later. */
+	if (updates_start(&c, &err) == -1 ||
+	    updates_listen(&c, &gl, &err) == -1) {
+		log_warnx("vigild: [updates]: %s", buf_cstr(&err));
+		goto out;
+	}
 	/* Every port is bound and the key process runs: root is no longer
 	 * needed. Everything after this, the store first, runs as
 	 * [center] user. */
@@ -822,6 +830,10 @@ main(int argc, char **argv)
 		}
 		ratelimit_share(c.enroll_rl, c.rl_store, "enroll");
 		ratelimit_share(c.login_rl, c.rl_store, "login");
+	}
+	if (updates_run(&c, &err) == -1) {
+		log_warnx("vigild: [updates]: %s", buf_cstr(&err));
+		goto out;
 	}
 	if (write_ports(&c, &err) == -1)
 		log_warnx("vigild: %s", buf_cstr(&err));
@@ -871,6 +883,7 @@ out:
 	stream_shutdown(&c);
 	ingest_stop(&c); /* stores and answers the batches queued */
 	intel_stop(&c);
+	updates_stop(&c);
 	syslogin_stop(&c);
 	collector_stop(&c);
 	manage_stop(&c);

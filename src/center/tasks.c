@@ -231,8 +231,8 @@ resolve_rules(struct center *c, json_t *params, struct buf *err)
 	size_t i;
 	json_t *n;
 
-	q = store_query(c->store, "SELECT id, name, kind FROM rulesets "
-	                          "ORDER BY name");
+	q = store_query(c->store, "SELECT id, name, kind, source FROM "
+	                          "rulesets ORDER BY name");
 	if (q == NULL) {
 		json_decref(out);
 		buf_puts(err, "store unavailable");
@@ -248,10 +248,15 @@ resolve_rules(struct center *c, json_t *params, struct buf *err)
 				want = 1;
 		}
 		if (want)
+			/* update: the agent takes it only as verified
+			 * from its own pinned update root. */
 			json_array_append_new(
-			    out,
-			    json_pack("{s:s, s:s, s:s}", "id", store_text(q, 0),
-			              "name", name, "kind", store_text(q, 2)));
+			    out, json_pack("{s:s, s:s, s:s, s:b}", "id",
+			                   store_text(q, 0), "name", name,
+			                   "kind", store_text(q, 2), "update",
+			                   !store_isnull(q, 3) &&
+			                       strcmp(store_text(q, 3),
+			                              "update") == 0));
 	}
 	store_done(q);
 	if (names != NULL && json_array_size(out) != json_array_size(names)) {

@@ -30,6 +30,25 @@ agent_usage(FILE *f)
 	       "agent's\n");
 }
 
+/* The signed updates an agent runs, in a few characters: "t3 (2 rule
+ * sets)", "t3, refused" when its last check was refused, "" when it
+ * pinned no update root. */
+static const char *
+updates_brief(json_t *row)
+{
+	static char s[64];
+	json_t *u = json_object_get(row, "updates");
+
+	if (!json_is_object(u))
+		return "";
+	snprintf(s, sizeof(s), "t%lld (%zu rule sets)%s",
+	         (long long)json_integer_value(json_object_get(u, "targets")),
+	         json_array_size(json_object_get(u, "rules")),
+	         json_is_string(json_object_get(u, "error")) ? ", refused"
+	                                                     : "");
+	return s;
+}
+
 static int
 agent_list(int argc, char **argv)
 {
@@ -40,10 +59,12 @@ agent_list(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const char *const cols[] = {"id",  "hostname", "state",  "os",
-	                                   "ips", "seen",     "labels", NULL};
-	static const char *const hdrs[] = {"ID",  "HOSTNAME",  "STATE",  "OS",
-	                                   "IPS", "LAST SEEN", "LABELS", NULL};
+	static const char *const cols[] = {
+	    "id",   "hostname", "state", "os",     "ips",
+	    "seen", "version",  "upd",   "labels", NULL};
+	static const char *const hdrs[] = {
+	    "ID",        "HOSTNAME", "STATE",   "OS",     "IPS",
+	    "LAST SEEN", "VERSION",  "UPDATES", "LABELS", NULL};
 	char ago[32];
 	struct buf path;
 	json_t *a, *row;
@@ -104,6 +125,10 @@ agent_list(int argc, char **argv)
 			                              : 0,
 			        ago, sizeof(ago));
 			json_object_set_new(row, "seen", json_string(ago));
+			json_object_set(row, "version",
+			                json_object_get(row, "agent_version"));
+			json_object_set_new(row, "upd",
+			                    json_string(updates_brief(row)));
 		}
 		ctl_table(a, cols, hdrs);
 	}

@@ -24,6 +24,14 @@ rules_usage(FILE *f)
 	        "usage: vigilctl rules add NAME FILE [--kind yara|ioc]\n"
 	        "       vigilctl rules list\n"
 	        "       vigilctl rules remove NAME\n"
+	        "       vigilctl rules versions [NAME]\n"
+	        "       vigilctl rules pin NAME VERSION\n"
+	        "       vigilctl rules unpin NAME\n"
+	        "  versions     the versions of rule sets that arrived by "
+	        "signed update\n"
+	        "  pin          hold a rule set that arrives by update at "
+	        "VERSION\n"
+	        "  unpin        follow the update repository again\n"
 	        "  --kind KIND  yara or ioc; default yara for a FILE ending in "
 	        ".yar or .yara,\n"
 	        "               else ioc\n");
@@ -141,10 +149,12 @@ out:
 static int
 rules_list(void)
 {
-	static const char *const cols[] = {"name",  "kind", "size",
-	                                   "added", "id",   NULL};
-	static const char *const hdrs[] = {"NAME",  "KIND",         "SIZE",
-	                                   "ADDED", "ID (SHA-256)", NULL};
+	static const char *const cols[] = {"name",   "kind",    "size",
+	                                   "source", "version", "pinned",
+	                                   "added",  "id",      NULL};
+	static const char *const hdrs[] = {"NAME",   "KIND",         "SIZE",
+	                                   "SOURCE", "VERSION",      "PINNED",
+	                                   "ADDED",  "ID (SHA-256)", NULL};
 	json_t *j, *a, *row;
 	size_t i;
 
@@ -196,6 +206,91 @@ rules_remove(const char *name)
 	return rc;
 }
 
+static int
+rules_versions(const char *name)
+{
+	static const char *const cols[] = {
+	    "name", "version", "current", "pinned", "target", "id", NULL};
+	static const char *const hdrs[] = {"NAME",   "VERSION", "CURRENT",
+	                                   "PINNED", "TARGET",  "ID (SHA-256)",
+	                                   NULL};
+	struct buf path;
+	json_t *j, *a, *row;
+	size_t i;
+
+	buf_init(&path, 1024);
+	buf_puts(&path, "/api/v1/rule-versions");
+	if (name != NULL) {
+		buf_puts(&path, "?name=");
+		httpc_urlenc(&path, name);
+	}
+	j = ctl_api("GET", buf_cstr(&path), NULL);
+	buf_free(&path);
+	if (j == NULL)
+		return 1;
+	a = json_object_get(j, "items");
+	if (ctl.json)
+		ctl_print_json(a);
+	else {
+		json_array_foreach(a, i, row)
+		{
+			json_object_set_new(
+			    row, "current",
+			    json_string(
+			        json_is_true(json_object_get(row, "current"))
+			            ? "yes"
+			            : ""));
+			json_object_set_new(
+			    row, "pinned",
+			    json_string(
+			        json_is_true(json_object_get(row, "pinned"))
+			            ? "yes"
+			            : ""));
+		}
+		ctl_table(a, cols, hdrs);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int
+rules_pin(const char *name, const char *version)
+{
+	struct buf path;
+	json_t *j, *body = NULL;
+	int rc = 1;
+
+	if (!ruleset_name_ok(name)) {
+		fprintf(stderr, "vigilctl: '%s' is not a rule set name\n",
+		        name);
+		return 2;
+	}
+	buf_init(&path, 1024);
+	buf_puts(&path, "/api/v1/rule-pins/");
+	httpc_urlenc(&path, name);
+	if (version != NULL)
+		body = json_pack("{s:s}", "version", version);
+	if ((j = ctl_api(version ? "PUT" : "DELETE", buf_cstr(&path), body)) !=
+	    NULL) {
+		if (ctl.json)
+			ctl_print_json(j);
+		else if (version != NULL)
+			printf("rule set %s pinned at version %s\n", name,
+			       version);
+		else
+			printf("rule set %s follows the update repository "
+			       "again (version %s)\n",
+			       name,
+			       json_string_value(json_object_get(j, "version"))
+			           ?: "-");
+		json_decref(j);
+		rc = 0;
+	}
+	json_decref(body);
+	buf_free(&path);
+	return rc;
+}
+
 int
 ctl_rules(int argc, char **argv)
 {
@@ -216,6 +311,12 @@ ctl_rules(int argc, char **argv)
 		return rules_list();
 	if (strcmp(sub, "remove") == 0 && argc == 3)
 		return rules_remove(argv[2]);
+	if (strcmp(sub, "versions") == 0 && argc <= 3)
+		return rules_versions(argc == 3 ? argv[2] : NULL);
+	if (strcmp(sub, "pin") == 0 && argc == 4)
+		return rules_pin(argv[2], argv[3]);
+	if (strcmp(sub, "unpin") == 0 && argc == 3)
+		return rules_pin(argv[2], NULL);
 	rules_usage(stderr);
 	return 2;
 }

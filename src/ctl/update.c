@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "httpc.h"
 #include "tls.h"
 #include "tuf.h"
 
@@ -74,6 +75,11 @@ usage(FILE *f)
 	    "       vigilctl update status --repo DIR [--root FILE] [--json]\n"
 	    "       vigilctl update export --repo DIR --out FILE\n"
 	    "       vigilctl update import --in FILE --repo DIR [--root FILE]\n"
+	    "       vigilctl update mirror [--refresh]\n"
+	    "       vigilctl update rollout start TARGET [--label K=V]... "
+	    "[--percent N]\n"
+	    "              [--max-failure-rate N] [--probation SECS]\n"
+	    "       vigilctl update rollout list | stop ID\n"
 	    "\n"
 	    "  keygen   make Ed25519 role keys (0600); keep the root key "
 	    "offline\n"
@@ -86,6 +92,14 @@ usage(FILE *f)
 	    "  status   versions, expiry, what is due, the artifacts\n"
 	    "  export   write the repository as one file\n"
 	    "  import   verify an export file, then write it into DIR\n"
+	    "  mirror   the center's update mirror (admin API): what it "
+	    "serves, the last\n"
+	    "           check and why it was refused; --refresh checks the "
+	    "upstream now\n"
+	    "  rollout  upgrade agents to an agent binary the mirror serves, "
+	    "in stages\n"
+	    "           (labels, a percentage), halted when too many roll "
+	    "back\n"
 	    "\n"
 	    "Common options: --targets-days N, --snapshot-days N, "
 	    "--timestamp-hours N\n"
@@ -1289,6 +1303,35 @@ done:
  * re-signing is for). The role files that do verify set the versions to
  * continue from.
  */
+/* The targets of targets.json when the chain to it could not be followed
+ * (its timestamp or snapshot signed by keys a new root no longer lists):
+ * the publisher's own list, carried into the next signing instead of
+ * being dropped. NULL otherwise. */
+static json_t *carried_tgs;
+
+static void
+carry_targets(struct opts *o)
+{
+	char p[PATH_MAX];
+	json_error_t je;
+	json_t *doc, *tg;
+
+	json_decref(carried_tgs);
+	carried_tgs = NULL;
+	path_of(p, sizeof(p), o->repo, "targets.json");
+	if ((doc = json_load_file(p, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return;
+	tg = json_object_get(json_object_get(doc, "signed"), "targets");
+	if (json_is_object(tg)) {
+		carried_tgs = json_deep_copy(tg);
+		printf("Carried over the %zu target(s) of targets.json (the "
+		       "metadata above it was signed by keys the root no "
+		       "longer lists).\n",
+		       json_object_size(tg));
+	}
+	json_decref(doc);
+}
+
 static int
 load_for_signing(struct opts *o, struct tuf_trust *t)
 {
@@ -1343,9 +1386,13 @@ load_for_signing(struct opts *o, struct tuf_trust *t)
 		if ((r = fn[i](t, (const uint8_t *)b.data, b.len, 0, &err)) !=
 		    TUF_OK) {
 			/* Metadata signed by keys the root no longer
-			 * lists is simply replaced. */
-			if (r == TUF_E_THRESHOLD || r == TUF_E_SIGNATURE)
+			 * lists is simply replaced; the list of targets
+			 * is kept. */
+			if (r == TUF_E_THRESHOLD || r == TUF_E_SIGNATURE) {
+				if (i < 2)
+					carry_targets(o);
 				break;
+			}
 			say_refused(files[i], r, &err);
 			goto done;
 		}
@@ -1379,8 +1426,11 @@ do_sign(struct opts *o)
 		from = TUF_TARGETS;
 	else if (t.meta[TUF_SNAPSHOT].signed_ == NULL && from > TUF_SNAPSHOT)
 		from = TUF_SNAPSHOT;
-	rc = resign(o, &t, from, NULL);
+	rc = resign(o, &t, from,
+	            t.meta[TUF_TARGETS].signed_ == NULL ? carried_tgs : NULL);
 	tuf_trust_free(&t);
+	json_decref(carried_tgs);
+	carried_tgs = NULL;
 	return rc;
 }
 
@@ -1457,7 +1507,11 @@ do_publish(struct opts *o)
 	if (load_for_signing(o, &t) == -1)
 		return 1;
 	tgs = json_deep_copy(
-	    json_object_get(t.meta[TUF_TARGETS].signed_, "targets"));
+	    t.meta[TUF_TARGETS].signed_ != NULL
+	        ? json_object_get(t.meta[TUF_TARGETS].signed_, "targets")
+	        : carried_tgs);
+	json_decref(carried_tgs);
+	carried_tgs = NULL;
 	if (tgs == NULL)
 		tgs = json_object();
 	if (copy_artifact(o->file, o->repo, &entry, hex) == -1)
@@ -1774,7 +1828,8 @@ do_export(struct opts *o)
 	if (c.bad)
 		goto done;
 	if ((s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
-	    write_out(".", o->out, s, strlen(s), 0644) == -1)
+	    write_out(o->out[0] == '/' ? "" : ".", o->out, s, strlen(s),
+	              0644) == -1)
 		goto done;
 	printf("Exported %s to %s (root v%lld, timestamp v%lld, %zu "
 	       "artifact%s, %zu bytes).\n",
@@ -2234,6 +2289,170 @@ done:
 	return rc;
 }
 
+/* vigilctl update mirror [--refresh]: the center's mirror, by the admin
+ * API (the only subcommand that talks to a center). */
+static int
+mirror(int argc, char **argv)
+{
+	json_t *j, *s, *r;
+	const char *role;
+	size_t i;
+
+	cmd = "mirror";
+	if (argc == 2 && strcmp(argv[1], "--refresh") == 0) {
+		if ((j = ctl_api("POST", "/api/v1/updates/refresh", NULL)) ==
+		    NULL)
+			return 1;
+		json_decref(j);
+		printf("refresh asked for; see 'vigilctl update mirror'\n");
+		return 0;
+	}
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if ((j = ctl_api("GET", "/api/v1/updates", NULL)) == NULL)
+		return 1;
+	if (ctl.json) {
+		ctl_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	if (!json_is_true(json_object_get(j, "enabled"))) {
+		printf("no update mirror: [updates] root is not set in "
+		       "vigild.conf\n");
+		json_decref(j);
+		return 0;
+	}
+	printf("mode:      %s %s\n",
+	       json_string_value(json_object_get(j, "mode")),
+	       json_string_value(json_object_get(j, "upstream"))
+	           ?: json_string_value(json_object_get(j, "dir")));
+	s = json_object_get(j, "served");
+	if (!json_is_object(s))
+		printf("served:    nothing verified yet\n");
+	else
+		json_object_foreach(json_object_get(s, "roles"), role, r)
+		    printf("%-10s v%lld, expires %s\n", role,
+		           (long long)json_integer_value(
+		               json_object_get(r, "version")),
+		           json_string_value(json_object_get(r, "expires")));
+	json_array_foreach(json_object_get(s, "targets"), i, r)
+	    printf("target     %s (%s %s)\n",
+	           json_string_value(json_object_get(r, "name")),
+	           json_string_value(json_object_get(r, "kind")) ?: "-",
+	           json_string_value(json_object_get(r, "version")) ?: "-");
+	if (json_is_string(json_object_get(j, "last_error")))
+		printf("refused:   %s\n",
+		       json_string_value(json_object_get(j, "last_error")));
+	json_decref(j);
+	return 0;
+}
+
+/* vigilctl update rollout start|list|stop (admin API). */
+static int
+rollout(int argc, char **argv)
+{
+	static const char *const cols[] = {
+	    "id",       "version", "platform", "percent", "state", "chosen",
+	    "upgraded", "failed",  "pending",  "reason",  NULL};
+	static const char *const hdrs[] = {
+	    "ID",       "VERSION", "PLATFORM", "PERCENT",    "STATE", "CHOSEN",
+	    "UPGRADED", "FAILED",  "PENDING",  "WHY HALTED", NULL};
+	json_t *j, *body, *labels;
+	int i;
+
+	cmd = "rollout";
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		if ((j = ctl_api("GET", "/api/v1/rollouts", NULL)) == NULL)
+			return 1;
+		if (ctl.json)
+			ctl_print_json(json_object_get(j, "items"));
+		else
+			ctl_table(json_object_get(j, "items"), cols, hdrs);
+		json_decref(j);
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "stop") == 0) {
+		struct buf p;
+
+		buf_init(&p, 256);
+		buf_puts(&p, "/api/v1/rollouts/");
+		httpc_urlenc(&p, argv[2]);
+		j = ctl_api("DELETE", buf_cstr(&p), NULL);
+		buf_free(&p);
+		if (j == NULL)
+			return 1;
+		printf("rollout %s stopped\n", argv[2]);
+		json_decref(j);
+		return 0;
+	}
+	if (argc < 3 || strcmp(argv[1], "start") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	labels = json_object();
+	body = json_pack("{s:s, s:o}", "target", argv[2], "labels", labels);
+	for (i = 3; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		long long n;
+
+		if (v == NULL) {
+			uerr("%s needs a value", o);
+			json_decref(body);
+			return 2;
+		}
+		i++;
+		if (strcmp(o, "--label") == 0) {
+			const char *eq = strchr(v, '=');
+
+			if (eq == NULL || eq == v) {
+				uerr("--label '%s' is not KEY=VALUE", v);
+				json_decref(body);
+				return 2;
+			}
+			{
+				char key[128];
+
+				snprintf(key, sizeof(key), "%.*s",
+				         (int)(eq - v), v);
+				json_object_set_new(labels, key,
+				                    json_string(eq + 1));
+			}
+			continue;
+		}
+		if (num(o, v, 0, 86400, &n) != 0) {
+			json_decref(body);
+			return 2;
+		}
+		if (strcmp(o, "--percent") == 0)
+			json_object_set_new(body, "percent", json_integer(n));
+		else if (strcmp(o, "--max-failure-rate") == 0)
+			json_object_set_new(body, "max_failure_rate",
+			                    json_integer(n));
+		else if (strcmp(o, "--probation") == 0)
+			json_object_set_new(body, "probation", json_integer(n));
+		else {
+			uerr("unknown option '%s'", o);
+			json_decref(body);
+			return 2;
+		}
+	}
+	j = ctl_api("POST", "/api/v1/rollouts", body);
+	json_decref(body);
+	if (j == NULL)
+		return 1;
+	if (ctl.json)
+		ctl_print_json(j);
+	else
+		printf("rollout %s: %s version %s (%s)\n",
+		       json_string_value(json_object_get(j, "id")), argv[2],
+		       json_string_value(json_object_get(j, "version")),
+		       json_string_value(json_object_get(j, "platform")));
+	json_decref(j);
+	return 0;
+}
+
 int
 ctl_update(int argc, char **argv)
 {
@@ -2253,6 +2472,10 @@ ctl_update(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (strcmp(argv[1], "mirror") == 0)
+		return mirror(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rollout") == 0)
+		return rollout(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

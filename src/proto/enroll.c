@@ -422,11 +422,116 @@ fail:
 	return -1;
 }
 
+#define UPD_MAX_RULES 256
+
+static int
+take_int(json_t *v, const char *field, struct buf *err)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		buf_printf(err, "%s: must be an integer >= 0", field);
+		return -1;
+	}
+	return 0;
+}
+
+/* The "updates" member of a heartbeat, checked member by member. */
+static int
+updates_parse(json_t *u, char **out, struct buf *err)
+{
+	json_t *v, *r, *m;
+	const char *key, *rk;
+	char *tmp, name[ERR_NAME_MAX + 8], field[64];
+	size_t i;
+
+	if (!json_is_object(u)) {
+		buf_puts(err, "updates: must be an object");
+		return -1;
+	}
+	json_object_foreach(u, key, v)
+	{
+		if (strcmp(key, "root") == 0 || strcmp(key, "timestamp") == 0 ||
+		    strcmp(key, "snapshot") == 0 ||
+		    strcmp(key, "targets") == 0 ||
+		    strcmp(key, "checked_at") == 0) {
+			snprintf(field, sizeof(field), "updates.%s", key);
+			if (take_int(v, field, err) == -1)
+				return -1;
+		} else if (strcmp(key, "error") == 0 ||
+		           strcmp(key, "upgrade_error") == 0) {
+			snprintf(field, sizeof(field), "updates.%s", key);
+			if (take_string(v, field, STR_TEXT, 512, 0, err,
+			                &tmp) == -1)
+				return -1;
+			free(tmp);
+		} else if (strcmp(key, "binary") == 0 ||
+		           strcmp(key, "upgrade_failed") == 0) {
+			snprintf(field, sizeof(field), "updates.%s", key);
+			if (take_string(v, field, STR_TOKEN, 64, 1, err,
+			                &tmp) == -1)
+				return -1;
+			free(tmp);
+		} else if (strcmp(key, "rules") == 0) {
+			if (!json_is_array(v) ||
+			    json_array_size(v) > UPD_MAX_RULES) {
+				buf_printf(err,
+				           "updates.rules: must be an array "
+				           "of at most %d",
+				           UPD_MAX_RULES);
+				return -1;
+			}
+			json_array_foreach(v, i, r)
+			{
+				if (!json_is_object(r)) {
+					buf_printf(
+					    err,
+					    "updates.rules[%zu]: must be "
+					    "an object",
+					    i);
+					return -1;
+				}
+				json_object_foreach(r, rk, m)
+				{
+					size_t max =
+					    strcmp(rk, "name") == 0      ? 200
+					    : strcmp(rk, "version") == 0 ? 64
+					    : strcmp(rk, "sha256") == 0  ? 64
+					                                 : 0;
+
+					snprintf(
+					    field, sizeof(field),
+					    "updates.rules[%zu].%.16s", i,
+					    err_name(rk, name, sizeof(name)));
+					if (max == 0) {
+						buf_printf(err,
+						           "%s: unknown field",
+						           field);
+						return -1;
+					}
+					if (take_string(m, field, STR_TOKEN,
+					                max, 1, err,
+					                &tmp) == -1)
+						return -1;
+					free(tmp);
+				}
+			}
+		} else {
+			buf_printf(err, "updates.%s: unknown field",
+			           err_name(key, name, sizeof(name)));
+			return -1;
+		}
+	}
+	if ((*out = json_dumps(u, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		buf_puts(err, "updates: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int
 heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
                 struct buf *err)
 {
-	json_t *root = NULL, *v, *facts = NULL;
+	json_t *root = NULL, *v, *facts = NULL, *upd = NULL;
 	const char *key;
 	char name[ERR_NAME_MAX + 8];
 
@@ -437,6 +542,8 @@ heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
 	{
 		if (strcmp(key, "facts") == 0) {
 			facts = v;
+		} else if (strcmp(key, "updates") == 0) {
+			upd = v;
 		} else {
 			buf_printf(err, "%s: unknown field",
 			           err_name(key, name, sizeof(name)));
@@ -448,6 +555,8 @@ heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
 		goto fail;
 	}
 	if (parse_facts(facts, out, err) == -1)
+		goto fail;
+	if (upd != NULL && updates_parse(upd, &out->updates, err) == -1)
 		goto fail;
 	json_decref(root);
 	return 0;
@@ -470,6 +579,7 @@ host_facts_free(struct host_facts *f)
 		free(f->ips[i]);
 	for (i = 0; i < f->nmacs && i < FACT_MAX_ADDRS; i++)
 		free(f->macs[i]);
+	free(f->updates);
 	memset(f, 0, sizeof(*f));
 }
 

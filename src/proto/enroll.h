@@ -22,6 +22,9 @@ struct host_facts {
 	size_t nips;
 	char *macs[FACT_MAX_ADDRS];
 	size_t nmacs;
+	/* Heartbeat only: the signed updates the agent runs, as checked
+	 * compact JSON (updates_parse), or NULL. */
+	char *updates;
 };
 
 struct enroll_req {
@@ -40,7 +43,13 @@ struct enroll_req {
  */
 int enroll_parse(const uint8_t *p, size_t len, struct enroll_req *out,
                  struct buf *err);
-/* Parses a heartbeat body {"facts": {...}} with the same rules. */
+/* Parses a heartbeat body {"facts": {...}, "updates": {...}} with the
+ * same rules. updates (optional) is {"root", "timestamp", "snapshot",
+ * "targets": versions (integers >= 0), "checked_at": time, "error": text
+ * up to 512 bytes, "rules": [{"name" (up to 200), "version" (up to 64),
+ * "sha256" (64 hex)}], at most 256, "binary" and "upgrade_failed":
+ * SHA-256s (up to 64 printable characters), "upgrade_error": text up to
+ * 512 bytes}; nothing else. */
 int heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
                     struct buf *err);
 void enroll_req_free(struct enroll_req *r);

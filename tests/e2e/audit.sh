@@ -185,6 +185,19 @@ hstep "DELETE /api/v1/collector/cases/" collector_baseline.delete 404 "${K[@]}" 
 	-X DELETE "$U/api/v1/collector/cases/abc"
 hstep "POST /api/v1/master/tasks" master_push.create 400 "${K[@]}" \
 	-d '{"nonsense": 1}' "$U/api/v1/master/tasks"
+# Signed updates: this center mirrors nothing, so each is refused, and
+# audited all the same (updates.c, rollout.c).
+B=(-H "Authorization: Bearer $VIGIL_API_KEY")
+hstep "POST /api/v1/updates/refresh" updates_refresh.create 409 "${B[@]}" -X POST \
+	"$U/api/v1/updates/refresh"
+hstep "PUT /api/v1/rule-pins/" rule_pin.update 404 "${B[@]}" -X PUT \
+	-d '{"version": "1.0"}' "$U/api/v1/rule-pins/base.yar"
+hstep "DELETE /api/v1/rule-pins/" rule_pin.delete 404 "${B[@]}" -X DELETE \
+	"$U/api/v1/rule-pins/base.yar"
+hstep "POST /api/v1/rollouts" rollout.create 404 "${B[@]}" \
+	-d '{"target": "agent/linux-x86_64/vigil-agent"}' "$U/api/v1/rollouts"
+hstep "DELETE /api/v1/rollouts/" rollout.delete 404 "${B[@]}" -X DELETE \
+	"$U/api/v1/rollouts/nope"
 
 # Every mutating route in the route tables was exercised above.
 missing=""

@@ -66,6 +66,9 @@ pass "keygen, root (threshold 2), publish, verify, status"
 
 # 3. Export, import into a fresh directory, verify there.
 U export --repo repo --out v1.export >"$T/out" 2>&1 || fail "export: $(cat "$T/out")"
+U export --repo repo --out "$T/abs.export" >"$T/out" 2>&1 ||
+	fail "export to an absolute path: $(cat "$T/out")"
+cmp -s v1.export "$T/abs.export" || fail "the export to an absolute path differs"
 U import --in v1.export --repo site --root pinned-root.json >"$T/out" 2>&1 ||
 	fail "import: $(cat "$T/out")"
 U verify --repo site --root pinned-root.json >"$T/out" 2>&1 ||
@@ -162,6 +165,10 @@ rm online/timestamp.key
 cp keys/timestamp-2.key online/
 U sign --repo repo --keys online >"$T/out" 2>&1 || fail "sign after rotation: $(cat "$T/out")"
 expect_contains "$(cat "$T/out")" "timestamp v3"
+# The targets survive the rotation (the old timestamp no longer verifies,
+# which once made sign drop every target).
+[ "$(jq '.signed.targets | length' repo/targets.json)" = 1 ] ||
+	fail "sign after the rotation dropped the targets: $(jq -c .signed.targets repo/targets.json)"
 U export --repo repo --out v3.export >/dev/null || fail "export v3"
 U import --in v3.export --repo site >"$T/out" 2>&1 || fail "import v3: $(cat "$T/out")"
 expect_contains "$(cat "$T/out")" "root v2"

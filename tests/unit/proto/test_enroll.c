@@ -499,6 +499,60 @@ test_heartbeat(void **state)
 	buf_free(&err);
 }
 
+/* The signed updates an agent reports: checked member by member, kept as
+ * compact JSON. */
+static void
+test_heartbeat_updates(void **state)
+{
+#define HB_FACTS                                                               \
+	"{\"facts\": {\"hostname\": \"h\", \"machine_id\": "                   \
+	"\"0123456789abcdef0123456789abcdef\"}, \"updates\": "
+	static const struct {
+		const char *body, *err;
+	} bad[] = {
+	    {HB_FACTS "[]}", "updates: must be an object"},
+	    {HB_FACTS "{\"root\": -1}}",
+	     "updates.root: must be an integer >= 0"},
+	    {HB_FACTS "{\"targets\": \"2\"}}",
+	     "updates.targets: must be an integer >= 0"},
+	    {HB_FACTS "{\"bogus\": 1}}", "updates.bogus: unknown field"},
+	    {HB_FACTS "{\"rules\": [{\"name\": \"a b\"}]}}",
+	     "updates.rules[0].name: contains control characters or non-ASCII "
+	     "bytes"},
+	    {HB_FACTS "{\"rules\": [{\"nam\": \"x\"}]}}",
+	     "updates.rules[0].nam: unknown field"},
+	    {HB_FACTS "{\"error\": \"a\\nb\"}}",
+	     "updates.error: contains control characters"},
+	};
+	const char *ok =
+	    HB_FACTS "{\"targets\": 2, \"root\": 1, \"error\": \"refused: "
+	             "x\", \"rules\": [{\"name\": \"rules/base.yar\", "
+	             "\"version\": \"1.0\", \"sha256\": \"ab\"}]}}";
+	struct host_facts f;
+	struct buf err;
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(
+	    heartbeat_parse((const uint8_t *)ok, strlen(ok), &f, &err), 0);
+	assert_string_equal(f.updates,
+	                    "{\"error\":\"refused: x\",\"root\":1,\"rules\":[{"
+	                    "\"name\":\"rules/base.yar\",\"sha256\":\"ab\","
+	                    "\"version\":\"1.0\"}],\"targets\":2}");
+	host_facts_free(&f);
+	assert_null(f.updates);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_reset(&err);
+		assert_int_equal(heartbeat_parse((const uint8_t *)bad[i].body,
+		                                 strlen(bad[i].body), &f, &err),
+		                 -1);
+		assert_string_equal(buf_cstr(&err), bad[i].err);
+		assert_null(f.updates);
+	}
+	buf_free(&err);
+#undef HB_FACTS
+}
+
 int
 main(void)
 {
@@ -515,6 +569,7 @@ main(void)
 	    cmocka_unit_test(test_bad_addresses),
 	    cmocka_unit_test(test_control_chars),
 	    cmocka_unit_test(test_heartbeat),
+	    cmocka_unit_test(test_heartbeat_updates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
