@@ -11,6 +11,11 @@
  *
  * The calls block; they are meant for a dedicated child, or for a parent
  * that treats a round trip to the child as a short local operation.
+ *
+ * Users: vigild's key process (src/center/keyproc.c) and vigil-scand's
+ * sandboxed scan workers (src/scand/sandbox.c), which are handed each
+ * sample as an open descriptor (proc_send_fd, SCM_RIGHTS) so they need no
+ * file system access at all.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -133,9 +138,21 @@ fail:
 int
 proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
 {
+	return proc_send_fd(fd, type, id, p, len, -1);
+}
+
+int
+proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+             int passfd)
+{
 	struct proc_hdr hdr;
 	struct iovec iov[2], *cur = iov;
 	struct msghdr msg;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr *c;
 	size_t niov;
 	ssize_t n;
 
@@ -159,6 +176,18 @@ proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = cur;
 		msg.msg_iovlen = niov;
+		if (passfd != -1) {
+			/* With the first byte only: the descriptor arrives
+			 * with the header, where proc_recv_fd looks. */
+			memset(&cm, 0, sizeof(cm));
+			msg.msg_control = cm.buf;
+			msg.msg_controllen = sizeof(cm.buf);
+			c = CMSG_FIRSTHDR(&msg);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+		}
 		/* MSG_NOSIGNAL: a dead peer is EPIPE here, not a SIGPIPE that
 		 * kills the sender. */
 		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
@@ -167,6 +196,7 @@ proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
 				continue;
 			return -1;
 		}
+		passfd = -1;
 		while (n > 0) {
 			if ((size_t)n >= cur->iov_len) {
 				n -= (ssize_t)cur->iov_len;
@@ -209,15 +239,14 @@ proc_read_full(int fd, void *p, size_t len)
 	return 0;
 }
 
-int
-proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
+/* The payload after a header: len checked against max first. */
+static int
+proc_recv_payload(int fd, const struct proc_hdr *hdr, struct buf *payload,
+                  size_t max)
 {
 	uint8_t chunk[PROC_CHUNK];
 	size_t left, n;
-	int rc;
 
-	if ((rc = proc_read_full(fd, hdr, sizeof(*hdr))) != 0)
-		return rc;
 	if (max > PROC_MAX_MSG)
 		max = PROC_MAX_MSG;
 	if (hdr->len > max) {
@@ -237,5 +266,102 @@ proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
 		if (payload != NULL && buf_append(payload, chunk, n) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/*
+ * Reads the header with recvmsg, taking at most one descriptor with it.
+ * Anything else in the control data (two descriptors, a truncated list,
+ * credentials) is closed and refused.
+ */
+static int
+proc_read_hdr_fd(int fd, struct proc_hdr *hdr, int *passfd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *c;
+	ssize_t n;
+	size_t i, nfd;
+	int got, bad = 0, fds[4];
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = hdr;
+	iov.iov_len = sizeof(*hdr);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (n == 0)
+		return 1;
+	if (msg.msg_flags & MSG_CTRUNC)
+		bad = 1;
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			bad = 1;
+			continue;
+		}
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfd > 4)
+			nfd = 4;
+		memcpy(fds, CMSG_DATA(c), nfd * sizeof(int));
+		for (i = 0; i < nfd; i++) {
+			got = fds[i];
+			if (*passfd == -1 && !bad)
+				*passfd = got;
+			else {
+				bad = 1;
+				close(got);
+			}
+		}
+	}
+	if (!bad && (size_t)n < sizeof(*hdr) &&
+	    proc_read_full(fd, (uint8_t *)hdr + n, sizeof(*hdr) - (size_t)n) !=
+	        0)
+		bad = 1;
+	if (bad) {
+		if (*passfd != -1)
+			close(*passfd);
+		*passfd = -1;
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
+{
+	return proc_recv_fd(fd, hdr, payload, max, NULL);
+}
+
+int
+proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
+             int *passfd)
+{
+	int rc, got = -1;
+
+	if (passfd != NULL)
+		*passfd = -1;
+	rc = passfd != NULL ? proc_read_hdr_fd(fd, hdr, &got)
+	                    : proc_read_full(fd, hdr, sizeof(*hdr));
+	if (rc != 0)
+		return rc;
+	if ((rc = proc_recv_payload(fd, hdr, payload, max)) == -1) {
+		if (got != -1)
+			close(got);
+		return -1;
+	}
+	if (passfd != NULL)
+		*passfd = got;
 	return 0;
 }

@@ -29,5 +29,17 @@ pid_t proc_fork(int *fd, int (*child_main)(int fd, void *arg), void *arg);
  * means the channel is no longer usable). */
 int proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len);
 int proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max);
+/*
+ * The same with one descriptor riding along (SCM_RIGHTS): proc_send_fd
+ * passes passfd (the sender keeps its own copy); proc_recv_fd stores the
+ * received descriptor (close-on-exec) in *passfd, or -1 when the message
+ * carried none. More than one descriptor, or a truncated control message,
+ * closes whatever arrived and fails (-1, EPROTO): a peer cannot make the
+ * receiver hold descriptors it did not ask for.
+ */
+int proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+                 int passfd);
+int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
+                 int *passfd);
 
 #endif

@@ -122,6 +122,15 @@ struct scan_opts {
 	 * vigil-scand caching by SHA-256 sets SCAN_HASH_SHA256 or ALL.
 	 */
 	unsigned hashes;
+	/*
+	 * 1: libyara does not catch SIGSEGV/SIGBUS during a scan (its
+	 * YR_TRYCATCH, meant for files mapped while another process cuts
+	 * them). This engine never hands libyara a mapping that can shrink,
+	 * so a fault there is a bug: vigil-scand's sandboxed workers set it
+	 * so the process dies and its sample gets an error, instead of
+	 * scanning on after a wild memory access. Default 0.
+	 */
+	int no_trycatch;
 };
 
 /* One matched string (YARA), or the subject's field an IOC matched. */

@@ -381,6 +381,12 @@ main(int argc, char **argv)
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (sandbox_user(s.conf.user, &s.sandbox, &err) == -1) {
+		log_warnx("vigil-scand: %s: %s", conf, buf_cstr(&err));
+		goto out;
+	}
+	s.sandbox.timeout = s.conf.scan_timeout;
+	s.sandbox.memory = s.conf.worker_memory;
 	if (s.conf.https_enable &&
 	    (s.ssl_ctx = make_ssl(&s.conf, &err)) == NULL) {
 		log_warnx("vigil-scand: [https]: %s", buf_cstr(&err));
@@ -430,6 +436,7 @@ main(int argc, char **argv)
 	pool_set_limits(s.pool, s.conf.max_upload, s.conf.keep_samples,
 	                s.samples_dir);
 	pool_cache_size(s.pool, (size_t)s.conf.cache_size);
+	pool_set_sandbox(s.pool, &s.sandbox);
 	pool_set_bundle(s.pool, s.bundle);
 	if (s.conf.syslog_enable &&
 	    (s.fwd = fwd_new(s.base, &s.conf, NULL, &err)) == NULL) {
@@ -490,12 +497,13 @@ main(int argc, char **argv)
 	event_add(s.ev_term, NULL);
 	event_add(s.ev_int, NULL);
 	event_add(s.ev_hup, NULL);
-	log_info("vigil-scand: rules %s; %lld threads (%lld for sync checks); "
-	         "HTTP %s:%d, HTTPS %s:%d",
+	log_info("vigil-scand: rules %s; %lld threads (%lld for sync checks), "
+	         "each with a scan worker process as %s; HTTP %s:%d, HTTPS "
+	         "%s:%d",
 	         scan_bundle_version(s.bundle), s.conf.threads,
-	         s.conf.sync_threads, s.http ? s.conf.http_listen : "off",
-	         s.http_port, s.https ? s.conf.https_listen : "off",
-	         s.https_port);
+	         s.conf.sync_threads, s.sandbox.user,
+	         s.http ? s.conf.http_listen : "off", s.http_port,
+	         s.https ? s.conf.https_listen : "off", s.https_port);
 	scand_dispatch(&s);
 	event_base_dispatch(s.base);
 	rc = 0;

@@ -272,6 +272,104 @@ test_eof_when_child_exits(void **state)
 	buf_free(&in);
 }
 
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A raw message with nfd copies of fd attached (what a hostile peer could
+ * send). */
+static void
+send_with_fds(int sock, int fd, int nfd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 3)];
+	} cm;
+	struct proc_hdr hdr = {MSG_ECHO, 0, 9};
+	struct iovec iov = {&hdr, sizeof(hdr)};
+	struct msghdr msg;
+	struct cmsghdr *c;
+	int fds[3] = {fd, fd, fd};
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfd);
+	assert_int_equal(sendmsg(sock, &msg, 0), (ssize_t)sizeof(hdr));
+}
+
+/* A descriptor rides along with a message and works on the other side;
+ * none is reported as -1; two in one message are refused and closed. */
+static void
+test_pass_fd(void **state)
+{
+	struct proc_hdr hdr;
+	struct buf in;
+	int sp[2], pp[2], got, before;
+	char c;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(pipe(pp), 0);
+	buf_init(&in, PROC_MAX_MSG);
+
+	assert_int_equal(proc_send_fd(sp[0], MSG_ECHO, 3, "abc", 3, pp[0]), 0);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 16, &got), 0);
+	assert_int_equal(hdr.type, MSG_ECHO);
+	assert_int_equal(hdr.id, 3);
+	assert_int_equal(in.len, 3);
+	assert_true(got >= 0 && got != pp[0]);
+	assert_int_equal(write(pp[1], "z", 1), 1);
+	assert_int_equal(read(got, &c, 1), 1);
+	assert_int_equal(c, 'z');
+	assert_true(fcntl(got, F_GETFD) & FD_CLOEXEC);
+	close(got);
+
+	/* No descriptor: -1. */
+	assert_int_equal(proc_send(sp[0], MSG_ECHO, 4, NULL, 0), 0);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 16, &got), 0);
+	assert_int_equal(got, -1);
+
+	/* Two at once: refused, and neither stays open here. */
+	before = count_fds();
+	send_with_fds(sp[0], pp[0], 2);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 16, &got), -1);
+	assert_int_equal(errno, EPROTO);
+	assert_int_equal(got, -1);
+	assert_int_equal(count_fds(), before);
+
+	/* A payload over the limit closes the descriptor that came with it. */
+	assert_int_equal(
+	    proc_send_fd(sp[0], MSG_ECHO, 5, "0123456789", 10, pp[0]), 0);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 4, &got), -1);
+	assert_int_equal(got, -1);
+	assert_int_equal(count_fds(), before);
+
+	buf_free(&in);
+	close(sp[0]);
+	close(sp[1]);
+	close(pp[0]);
+	close(pp[1]);
+}
+
 int
 main(void)
 {
@@ -280,6 +378,7 @@ main(void)
 	    cmocka_unit_test(test_oversize),
 	    cmocka_unit_test(test_forged_header),
 	    cmocka_unit_test(test_eof_when_child_exits),
+	    cmocka_unit_test(test_pass_fd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

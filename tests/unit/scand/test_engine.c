@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "engine.c"
+#include "sandbox.c"
 #include "thor.c"
 #include "upload.c"
 
@@ -125,6 +126,7 @@ setup(void **state)
 	char y[4096], i[4096];
 	const char *paths[2] = {y, i};
 	struct scan_bundle *b = NULL;
+	struct sandbox sb;
 	struct buf err;
 
 	(void)state;
@@ -140,6 +142,15 @@ setup(void **state)
 	assert_non_null(pool);
 	pool_set_limits(pool, 4096, 0, dir);
 	pool_cache_size(pool, 10);
+	/* Scanned by worker processes as in the daemon (as nobody when the
+	 * tests run as root). */
+	memset(&sb, 0, sizeof(sb));
+	buf_init(&err, 1024);
+	assert_int_equal(sandbox_user(NULL, &sb, &err), 0);
+	buf_free(&err);
+	sb.timeout = 60;
+	sb.memory = 256LL << 20;
+	pool_set_sandbox(pool, &sb);
 	pool_set_bundle(pool, b);
 	scan_bundle_free(b);
 	return 0;
