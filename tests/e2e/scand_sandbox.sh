@@ -75,10 +75,21 @@ workers() { pgrep -P "$SCAND_PID" | sort -n; }
 two_workers() { [ "$(workers | wc -l)" = 2 ]; }
 field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
+# A worker locks itself down right after the fork, before it reads its
+# first job: a replacement just forked (slow under ASan) may not be there
+# yet, so wait until every worker has its filter before looking closer.
+locked_down() {
+	local w
+	for w in $(workers); do
+		[ "$(field "$w" Seccomp 2>/dev/null)" = 2 ] || return 1
+	done
+}
+
 # Every worker: the user, seccomp filter mode, no capabilities, no way to
 # gain any, its limits.
 check_workers() { # what
 	local w n=0
+	wait_for 20 "$1: every worker locked down" locked_down
 	for w in $(workers); do
 		n=$((n + 1))
 		[ "$(field "$w" Seccomp)" = 2 ] || fail "$1: worker $w: Seccomp $(field "$w" Seccomp)"
