@@ -12,13 +12,21 @@
  * The calls block; they are meant for a dedicated child, or for a parent
  * that treats a round trip to the child as a short local operation.
  *
+ * A child is either forked (proc_fork: it runs a function of this
+ * program; only safe while the process has a single thread, as vigild's
+ * key process is started) or spawned (proc_spawn: a fresh program image,
+ * for a process that already has threads, where a forked child could
+ * inherit a lock another thread held, malloc's or a sanitizer's, and hang).
+ *
  * Users: vigild's key process (src/center/keyproc.c) and vigil-scand's
- * sandboxed scan workers (src/scand/sandbox.c), which are handed each
- * sample as an open descriptor (proc_send_fd, SCM_RIGHTS) so they need no
- * file system access at all.
+ * sandboxed scan workers (src/scand/sandbox.c, spawned), which are handed
+ * each sample as an open descriptor (proc_send_fd, SCM_RIGHTS) so they
+ * need no file system access at all.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +141,73 @@ fail:
 	if (sp[1] != -1)
 		close(sp[1]);
 	return -1;
+}
+
+pid_t
+proc_spawn(int *fd, const char *path, char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int sp[2] = {-1, -1}, child, e, ok_fa = 0, ok_attr = 0;
+	pid_t pid = -1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("proc_spawn: socketpair");
+		goto out;
+	}
+	/* dup2 onto itself would keep close-on-exec: make sure the child's
+	 * end is some other number first. */
+	if (sp[1] == PROC_CHILD_FD) {
+		if ((child = fcntl(sp[1], F_DUPFD_CLOEXEC,
+		                   PROC_CHILD_FD + 1)) == -1) {
+			log_warn("proc_spawn: fcntl");
+			goto out;
+		}
+		close(sp[1]);
+		sp[1] = child;
+	}
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0)
+		goto spawn_err;
+	ok_fa = 1;
+	if ((e = posix_spawnattr_init(&attr)) != 0)
+		goto spawn_err;
+	ok_attr = 1;
+	/* The child starts with default handlers and nothing blocked, as
+	 * after proc_fork's reset; every other descriptor is close-on-exec
+	 * or closed by the child (it gets only 0-2 and PROC_CHILD_FD). */
+	sigemptyset(&none);
+	sigfillset(&all);
+	if ((e = posix_spawn_file_actions_adddup2(&fa, sp[1], PROC_CHILD_FD)) !=
+	        0 ||
+	    (e = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
+	    (e = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
+	    (e = posix_spawnattr_setflags(
+	         &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+		goto spawn_err;
+	/* glibc's posix_spawn runs the child on its own stack in a vfork-like
+	 * clone and execs at once: nothing of this (multi-threaded) process
+	 * runs in it, no lock another thread held can be inherited. */
+	if ((e = posix_spawn(&pid, path, &fa, &attr, argv, environ)) != 0) {
+		pid = -1;
+		goto spawn_err;
+	}
+	*fd = sp[0];
+	sp[0] = -1;
+	goto out;
+spawn_err:
+	errno = e;
+	log_warn("proc_spawn: %s", path);
+out:
+	if (ok_fa)
+		posix_spawn_file_actions_destroy(&fa);
+	if (ok_attr)
+		posix_spawnattr_destroy(&attr);
+	if (sp[0] != -1)
+		close(sp[0]);
+	if (sp[1] != -1)
+		close(sp[1]);
+	return pid;
 }
 
 int

@@ -453,18 +453,21 @@ src_type_of(const char *path, enum scan_src_type *t)
 }
 
 int
-scan_bundle_load(const char *const *paths, size_t n, struct scan_bundle **out,
-                 struct buf *err)
+scan_srcs_read(const char *const *paths, size_t n, struct scan_src **srcp,
+               struct buf **datap, struct buf *err)
 {
 	struct scan_src *src = NULL;
 	struct buf *data = NULL;
 	size_t i;
-	int rc = -1, bad = 0;
+	int bad = 0;
 
+	*srcp = NULL;
+	*datap = NULL;
 	if (n > 0 && ((src = calloc(n, sizeof(*src))) == NULL ||
 	              (data = calloc(n, sizeof(*data))) == NULL)) {
 		(void)buf_printf(err, "scan: out of memory\n");
-		goto done;
+		free(src);
+		return -1;
 	}
 	for (i = 0; i < n; i++)
 		buf_init(&data[i], RULE_FILE_MAX);
@@ -487,14 +490,39 @@ scan_bundle_load(const char *const *paths, size_t n, struct scan_bundle **out,
 		src[i].data = data[i].data;
 		src[i].len = data[i].len;
 	}
-	if (!bad)
-		rc = scan_bundle_new(src, n, out, err);
-done:
+	if (bad) {
+		scan_srcs_free(src, data, n);
+		return -1;
+	}
+	*srcp = src;
+	*datap = data;
+	return 0;
+}
+
+void
+scan_srcs_free(struct scan_src *src, struct buf *data, size_t n)
+{
+	size_t i;
+
 	if (data != NULL)
 		for (i = 0; i < n; i++)
 			buf_free(&data[i]);
 	free(data);
 	free(src);
+}
+
+int
+scan_bundle_load(const char *const *paths, size_t n, struct scan_bundle **out,
+                 struct buf *err)
+{
+	struct scan_src *src;
+	struct buf *data;
+	int rc;
+
+	if (scan_srcs_read(paths, n, &src, &data, err) == -1)
+		return -1;
+	rc = scan_bundle_new(src, n, out, err);
+	scan_srcs_free(src, data, n);
 	return rc;
 }
 

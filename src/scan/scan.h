@@ -83,6 +83,16 @@ int scan_bundle_new(const struct scan_src *src, size_t n,
  * anything else is refused. Files up to 256 MiB each. */
 int scan_bundle_load(const char *const *paths, size_t n,
                      struct scan_bundle **out, struct buf *err);
+/*
+ * What scan_bundle_load does before scan_bundle_new: the files read into
+ * sources (src[i].name is paths[i], src[i].data points into data[i]),
+ * with the same errors. For a process that hands the sources on to another
+ * that builds the very same bundle (vigil-scand's scan workers). Free both
+ * with scan_srcs_free.
+ */
+int scan_srcs_read(const char *const *paths, size_t n, struct scan_src **src,
+                   struct buf **data, struct buf *err);
+void scan_srcs_free(struct scan_src *src, struct buf *data, size_t n);
 struct scan_bundle *scan_bundle_ref(struct scan_bundle *b);
 void scan_bundle_free(struct scan_bundle *b); /* drops one reference */
 void scan_bundle_info(const struct scan_bundle *b,

@@ -54,6 +54,7 @@ struct pool {
 	struct event *ev;
 	/* bundle */
 	struct scan_bundle *bundle;
+	int rules_fd; /* its sources for the worker processes; -1 */
 	unsigned long gen;
 	/* limits */
 	long long max_upload;
@@ -71,6 +72,7 @@ struct worker {
 	int idx;
 	struct scan_ctx *ctx;
 	struct scan_bundle *bundle; /* the one ctx was made from */
+	int rules_fd;               /* its sources (the pool's, dup'ed) */
 	unsigned long gen;
 	int busy; /* ran a job since it last trimmed its context */
 	struct sbproc proc;
@@ -230,21 +232,33 @@ worker_ctx(struct worker *w)
 	unsigned long gen;
 	long long max_upload;
 
+	int rfd = -1;
+
 	pthread_mutex_lock(&p->mu);
 	gen = p->gen;
 	max_upload = p->max_upload;
-	b = p->bundle != NULL ? scan_bundle_ref(p->bundle) : NULL;
-	pthread_mutex_unlock(&p->mu);
 	if (w->ctx != NULL && gen == w->gen) {
-		scan_bundle_free(b);
+		pthread_mutex_unlock(&p->mu);
 		return 0;
 	}
+	b = p->bundle != NULL ? scan_bundle_ref(p->bundle) : NULL;
+	if (b != NULL && p->rules_fd != -1 &&
+	    (rfd = fcntl(p->rules_fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		log_warn("scand: worker %d: dup", w->idx);
+	pthread_mutex_unlock(&p->mu);
 	scan_ctx_free(w->ctx);
 	w->ctx = NULL;
 	scan_bundle_free(w->bundle);
 	w->bundle = NULL;
+	if (w->rules_fd != -1)
+		close(w->rules_fd);
+	w->rules_fd = -1;
 	if (b == NULL)
 		return -2;
+	if (rfd == -1) {
+		scan_bundle_free(b);
+		return -1;
+	}
 	scan_opts_default(&o);
 	o.max_size = (uint64_t)max_upload;
 	/* Digests only for files with findings (the engine adds all three
@@ -252,9 +266,11 @@ worker_ctx(struct worker *w)
 	o.hashes = 0;
 	if (scan_ctx_new(b, &o, &w->ctx) != 0) {
 		scan_bundle_free(b);
+		close(rfd);
 		return -1;
 	}
-	w->bundle = b; /* the worker process is forked with it */
+	w->bundle = b; /* the worker process builds it again */
+	w->rules_fd = rfd;
 	w->gen = gen;
 	return 0;
 }
@@ -288,8 +304,8 @@ worker_proc(struct worker *w)
 	/* No context (out of memory): waits like a failed start, so the
 	 * thread never spins. */
 	if (w->ctx == NULL ||
-	    sandbox_spawn(&w->proc, w->bundle, scan_ctx_opts(w->ctx),
-	                  &w->p->sb) == -1) {
+	    sandbox_spawn(&w->proc, w->rules_fd, scan_bundle_version(w->bundle),
+	                  scan_ctx_opts(w->ctx), &w->p->sb) == -1) {
 		worker_backoff(w);
 		return -1;
 	}
@@ -503,6 +519,8 @@ worker_main(void *arg)
 				sandbox_stop(&w->proc);
 				scan_ctx_free(w->ctx);
 				scan_bundle_free(w->bundle);
+				if (w->rules_fd != -1)
+					close(w->rules_fd);
 				free(w);
 				return NULL;
 			}
@@ -571,6 +589,7 @@ pool_new(int threads, int sync_threads, struct event_base *base,
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->pipe[0] = p->pipe[1] = -1;
+	p->rules_fd = -1;
 	p->n = threads;
 	p->nsync = sync_threads;
 	if (pipe2(p->pipe, O_CLOEXEC | O_NONBLOCK) == -1 ||
@@ -584,6 +603,7 @@ pool_new(int threads, int sync_threads, struct event_base *base,
 			goto fail;
 		w->p = p;
 		w->idx = i;
+		w->rules_fd = -1;
 		if (pthread_create(&p->th[i], NULL, worker_main, w) != 0) {
 			free(w);
 			goto fail;
@@ -597,20 +617,30 @@ fail:
 	return NULL;
 }
 
-void
-pool_set_bundle(struct pool *p, struct scan_bundle *b)
+int
+pool_set_bundle(struct pool *p, struct scan_bundle *b, int rules_fd)
 {
 	struct scan_bundle *old;
+	int fd, oldfd;
 
+	if ((fd = fcntl(rules_fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("scand: pool_set_bundle: dup");
+		return -1;
+	}
 	pthread_mutex_lock(&p->mu);
 	old = p->bundle;
+	oldfd = p->rules_fd;
 	p->bundle = scan_bundle_ref(b);
+	p->rules_fd = fd;
 	p->gen++;
 	/* Idle threads replace their workers now. */
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	if (old != NULL)
 		scan_bundle_free(old);
+	if (oldfd != -1)
+		close(oldfd);
+	return 0;
 }
 
 void
@@ -726,6 +756,8 @@ pool_free(struct pool *p)
 	free(p->cache);
 	if (p->bundle != NULL)
 		scan_bundle_free(p->bundle);
+	if (p->rules_fd != -1)
+		close(p->rules_fd);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p->th);

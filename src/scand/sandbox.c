@@ -3,18 +3,32 @@
  * samples; a bug it has (a crash, a loop, a runaway allocation) must cost
  * that sample an error and nothing else, and an exploit of it must find
  * nothing worth having. So no sample is scanned in the network process:
- * each scanning thread of the pool (engine.c) owns one worker process,
- * forked through proc.c with the rule bundle already compiled in memory,
- * and hands it one sample at a time as an open descriptor (SCM_RIGHTS).
+ * each scanning thread of the pool (engine.c) owns one worker process and
+ * hands it one sample at a time as an open descriptor (SCM_RIGHTS).
+ *
+ * A worker is a fresh image of vigil-scand (proc_spawn: posix_spawn of
+ * /proc/self/exe with SANDBOX_ARG), not a fork: vigil-scand has threads
+ * (the pool, libevent's, OpenSSL's), and a child forked from a threaded
+ * process inherits every lock another thread held at that instant (malloc's,
+ * a sanitizer allocator's, libyara's) with nobody left to release it; under
+ * ASan such children hung before they locked down. An exec'd worker also
+ * holds no copy of the parent's memory (TLS key, API key, other samples)
+ * and gets its own address-space layout, so a crash cannot be used to
+ * probe the parent's. Its first message (SW_INIT) brings what the parent
+ * knows: the sandbox settings, the scan options, and the rule sources as
+ * a sealed memfd (sandbox_rules_pack) from which it builds the same bundle
+ * (same version, checked).
  *
  * Before it takes its first sample a worker, in this order:
- *   - builds its scan context and scans a few bytes (so every lazy
+ *   - closes every descriptor but 0-2 and its socket, builds the bundle
+ *     and its scan context and scans a few bytes (so every lazy
  *     initialisation, time zone included, is done while it still may),
  *   - drops every capability from its bounding set and, when scand runs
  *     as root, becomes [scand] user (groups cleared; never root),
- *   - sets its limits: RLIMIT_AS (what it inherited plus worker_memory),
- *     RLIMIT_CPU (a backstop; the parent's wall clock is the real one),
- *     RLIMIT_FSIZE 0, RLIMIT_NOFILE 8, RLIMIT_NPROC 0, RLIMIT_CORE 0,
+ *   - sets its limits: RLIMIT_AS (what it has mapped then plus
+ *     worker_memory), RLIMIT_CPU (a backstop; the parent's wall clock is
+ *     the real one), RLIMIT_FSIZE 0, RLIMIT_NOFILE 8, RLIMIT_NPROC 0,
+ *     RLIMIT_CORE 0,
  *   - sets no_new_privs and loads a seccomp allow-list (libseccomp) that
  *     kills the process on any other system call: it may read the
  *     descriptors it holds, map memory (never executable), talk on its
@@ -27,13 +41,8 @@
  * The parent side waits for the answer with a deadline ([scand]
  * scan_timeout). A worker that misses it is killed; one that dies (a
  * signal, the seccomp filter's SIGSYS) is reaped; either way the sample
- * gets an error and the thread starts a new worker. Workers are
- * single-threaded and forked from a pool thread: only the forking thread
- * exists in the child, so the child touches nothing but its own scan
- * context (glibc makes malloc safe across fork; the digests are fetched
- * once at start, so no OpenSSL lock is taken), and a child that still
- * hangs before READY is killed by the start deadline, never given a
- * sample.
+ * gets an error and the thread starts a new worker. A worker that does not
+ * say READY within SW_START_TIMEOUT is killed, never given a sample.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,13 +69,30 @@
 #include "scand.h"
 
 enum {
-	SW_READY = 1, /* worker: locked down, waiting for samples */
-	SW_FAIL,      /* worker: could not start (text) */
-	SW_SCAN,      /* parent: struct sw_scan + name, the sample's fd */
-	SW_PART,      /* worker: a piece of the result's JSON */
-	SW_RESULT,    /* worker: the last piece */
-	SW_ERR,       /* worker: int32 errno, the sample could not be read */
+	SW_INIT = 1, /* parent: struct sw_init, the rules memfd */
+	SW_READY,    /* worker: locked down, waiting for samples */
+	SW_FAIL,     /* worker: could not start (text) */
+	SW_SCAN,     /* parent: struct sw_scan + name, the sample's fd */
+	SW_PART,     /* worker: a piece of the result's JSON */
+	SW_RESULT,   /* worker: the last piece */
+	SW_ERR,      /* worker: int32 errno, the sample could not be read */
 };
+
+/* Both ends are the same binary: plain structs are their common language,
+ * the sizes still checked. */
+struct sw_init {
+	int32_t parent; /* pid the worker's parent must be */
+	uint32_t pad;
+	struct sandbox sb;
+	struct scan_opts o;
+	char version[65]; /* the bundle the sources must make */
+};
+
+/* The rule sources in a memfd: SW_RULES_MAGIC, uint32 count, uint32 0, then
+ * per source uint32 type, uint32 name length, uint64 data length, the name,
+ * the data. */
+#define SW_RULES_MAGIC "VGLSRC01"
+#define SW_RULES_MAX   4096
 
 struct sw_scan {
 	uint32_t mem; /* 1: read len bytes of the descriptor, scan a buffer */
@@ -78,21 +104,14 @@ struct sw_scan {
 #define SW_PIECE      (PROC_MAX_MSG - 1024)
 #define SW_MAX_RESULT (32u * 1024 * 1024)
 #define SW_NOFILE     8
-/* Seconds a new worker has to say READY. */
-#define SW_START_TIMEOUT 10
+/* Seconds a new worker has to say READY: it compiles the rules. */
+#define SW_START_TIMEOUT 30
 /* A reply in progress may not stall longer than this between pieces. */
 #define SW_STALL 5
 
 struct sw_mem {
 	uint8_t *p;
 	size_t cap;
-};
-
-struct sw_args {
-	pid_t parent;
-	struct scan_bundle *b;
-	struct scan_opts o;
-	const struct sandbox *sb;
 };
 
 /* ---- the worker --------------------------------------------------------- */
@@ -330,10 +349,109 @@ sw_scan(struct scan_ctx *ctx, int fd, uint64_t id, const struct sw_scan *q,
 	return rc;
 }
 
+/*
+ * The sources packed by sandbox_rules_pack, as views into p (which must
+ * outlive them): 0, or -1 when p is not exactly such a pack. The parent
+ * wrote it, yet every length is checked against what is left.
+ */
 static int
-sw_main(int fd, void *arg)
+sw_rules_unpack(const uint8_t *p, size_t len, struct scan_src **out,
+                size_t *nout)
 {
-	const struct sw_args *a = arg;
+	struct scan_src *src = NULL;
+	uint32_t n, type, nlen;
+	uint64_t dlen;
+	size_t off, i;
+
+	if (len < 16 || memcmp(p, SW_RULES_MAGIC, 8) != 0)
+		return -1;
+	memcpy(&n, p + 8, 4);
+	if (n > SW_RULES_MAX)
+		return -1;
+	if (n > 0 && (src = calloc(n, sizeof(*src))) == NULL)
+		return -1;
+	for (i = 0, off = 16; i < n; i++) {
+		if (len - off < 16)
+			goto bad;
+		memcpy(&type, p + off, 4);
+		memcpy(&nlen, p + off + 4, 4);
+		memcpy(&dlen, p + off + 8, 8);
+		off += 16;
+		/* The name is NUL-terminated in the pack. */
+		if (type > SCAN_SRC_IOC || nlen == 0 || nlen > len - off ||
+		    p[off + nlen - 1] != '\0' ||
+		    strlen((const char *)p + off) != nlen - 1)
+			goto bad;
+		src[i].type = type;
+		src[i].name = (const char *)p + off;
+		off += nlen;
+		if (dlen > len - off)
+			goto bad;
+		src[i].data = p + off;
+		src[i].len = (size_t)dlen;
+		off += (size_t)dlen;
+	}
+	if (off != len)
+		goto bad;
+	*out = src;
+	*nout = n;
+	return 0;
+bad:
+	free(src);
+	return -1;
+}
+
+/* The bundle from the rules memfd: 0, or -1 with errno set. */
+static int
+sw_bundle(int rfd, const char *version, struct scan_bundle **b)
+{
+	struct scan_src *src = NULL;
+	struct stat st;
+	struct buf err;
+	size_t n = 0;
+	void *p = MAP_FAILED;
+	int rc = -1;
+
+	buf_init(&err, 4096);
+	if (fstat(rfd, &st) == -1)
+		goto out;
+	if (st.st_size < 16 || (uint64_t)st.st_size > SIZE_MAX) {
+		errno = EPROTO;
+		goto out;
+	}
+	if ((p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, rfd,
+	              0)) == MAP_FAILED)
+		goto out;
+	if (sw_rules_unpack(p, (size_t)st.st_size, &src, &n) == -1) {
+		errno = EPROTO;
+		goto out;
+	}
+	if (scan_bundle_new(src, n, b, &err) != 0) {
+		errno = EINVAL;
+		goto out;
+	}
+	/* The same sources make the same version; anything else means the
+	 * two ends disagree on what is being scanned with. */
+	if (strcmp(scan_bundle_version(*b), version) != 0) {
+		scan_bundle_free(*b);
+		*b = NULL;
+		errno = EPROTO;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(src);
+	if (p != MAP_FAILED)
+		munmap(p, (size_t)st.st_size);
+	buf_free(&err);
+	return rc;
+}
+
+static int
+sw_main(int fd)
+{
+	struct sw_init in;
+	struct scan_bundle *b = NULL;
 	struct scan_ctx *ctx = NULL;
 	struct scan_result r;
 	struct proc_hdr h;
@@ -344,7 +462,7 @@ sw_main(int fd, void *arg)
 	char *name;
 	long long vm;
 	json_t *o;
-	int sfd, rc, busy = 0;
+	int sfd, rfd, rc, busy = 0;
 
 	/* The parent handles the signals; a worker follows its socket. */
 	signal(SIGINT, SIG_IGN);
@@ -352,12 +470,35 @@ sw_main(int fd, void *arg)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
 	prctl(PR_SET_NAME, "scand-worker", 0, 0, 0);
+	/* Whatever was not close-on-exec in the parent is not the
+	 * worker's. */
+	if (close_range(SANDBOX_FD + 1, ~0u, 0) == -1) {
+		sw_fail(fd, "closing descriptors");
+		return 1;
+	}
 	buf_init(&msg, PROC_MAX_MSG);
-	if (scan_ctx_new(a->b, &a->o, &ctx) != 0) {
+	rc = proc_recv_fd(fd, &h, &msg, sizeof(in), &rfd);
+	if (rc == 1)
+		return 0;
+	if (rc == -1 || h.type != SW_INIT || msg.len != sizeof(in) ||
+	    rfd == -1) {
+		errno = EPROTO;
+		sw_fail(fd, "the first message");
+		return 1;
+	}
+	memcpy(&in, msg.data, sizeof(in));
+	in.version[sizeof(in.version) - 1] = '\0';
+	if (sw_bundle(rfd, in.version, &b) == -1) {
+		sw_fail(fd, "building the rule bundle");
+		return 1;
+	}
+	close(rfd);
+	if (scan_ctx_new(b, &in.o, &ctx) != 0) {
 		errno = ENOMEM;
 		sw_fail(fd, "scan context");
 		return 1;
 	}
+	scan_bundle_free(b); /* the context holds its own reference */
 	/* Everything done lazily on the first scan (the time zone that
 	 * gmtime_r reads once, libyara's and jansson's first allocations)
 	 * happens now, while files may still be opened. */
@@ -372,18 +513,18 @@ sw_main(int fd, void *arg)
 		sw_fail(fd, "reading /proc/self/statm");
 		return 1;
 	}
-	if (sw_drop_privs(a->sb) == -1) {
+	if (sw_drop_privs(&in.sb) == -1) {
 		sw_fail(fd, "dropping privileges");
 		return 1;
 	}
-	/* Dies with the thread that forked it; set after the switch of
+	/* Dies with the thread that started it; set after the switch of
 	 * user, which clears it. The parent may have gone meanwhile. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
-	    getppid() != a->parent) {
+	    getppid() != (pid_t)in.parent) {
 		sw_fail(fd, "parent-death signal");
 		return 1;
 	}
-	if (sw_limits(a->sb, vm) == -1) {
+	if (sw_limits(&in.sb, vm) == -1) {
 		sw_fail(fd, "setting resource limits");
 		return 1;
 	}
@@ -425,7 +566,45 @@ sw_main(int fd, void *arg)
 	}
 }
 
+void
+sandbox_worker_run(int argc, char **argv)
+{
+	struct stat st;
+
+	if (argc != 2 || strcmp(argv[1], SANDBOX_ARG) != 0)
+		return;
+	/* Only ever started by sandbox_spawn, with its socket here. */
+	if (fstat(SANDBOX_FD, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr,
+		        "%s: %s is vigil-scand's own scan worker mode, "
+		        "started by vigil-scand only\n",
+		        argv[0], SANDBOX_ARG);
+		_exit(2);
+	}
+	/* _exit: no atexit handlers (a sanitizer's leak check would need
+	 * system calls the filter forbids). */
+	_exit(sw_main(SANDBOX_FD));
+}
+
 /* ---- the parent's side (one scanning thread) --------------------------- */
+
+static int
+sw_write_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *c = p;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, c, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
 
 int
 sandbox_user(const char *name, struct sandbox *sb, struct buf *err)
@@ -536,10 +715,57 @@ sb_describe(int st, char *out, size_t len)
 }
 
 int
-sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
+sandbox_rules_pack(const struct scan_src *src, size_t n, struct buf *err)
+{
+	uint32_t u[2];
+	uint64_t dlen;
+	size_t i, nlen;
+	int fd;
+
+	if (n > SW_RULES_MAX) {
+		buf_printf(err, "more than %d rule files", SW_RULES_MAX);
+		return -1;
+	}
+	if ((fd = memfd_create("vigil-rules",
+	                       MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1) {
+		buf_printf(err, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	u[0] = (uint32_t)n;
+	u[1] = 0;
+	if (sw_write_all(fd, SW_RULES_MAGIC, 8) == -1 ||
+	    sw_write_all(fd, u, sizeof(u)) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		nlen = strlen(src[i].name) + 1;
+		u[0] = (uint32_t)src[i].type;
+		u[1] = (uint32_t)nlen;
+		dlen = (uint64_t)src[i].len;
+		if (sw_write_all(fd, u, sizeof(u)) == -1 ||
+		    sw_write_all(fd, &dlen, sizeof(dlen)) == -1 ||
+		    sw_write_all(fd, src[i].name, nlen) == -1 ||
+		    sw_write_all(fd, src[i].data, src[i].len) == -1)
+			goto fail;
+	}
+	if (fcntl(fd, F_ADD_SEALS,
+	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ==
+	    -1)
+		goto fail;
+	return fd;
+fail:
+	buf_printf(err, "packing the rules for the scan workers: %s",
+	           strerror(errno));
+	close(fd);
+	return -1;
+}
+
+int
+sandbox_spawn(struct sbproc *w, int rules_fd, const char *version,
               const struct scan_opts *o, const struct sandbox *sb)
 {
-	struct sw_args a;
+	static char arg0[] = "vigil-scand", arg1[] = SANDBOX_ARG;
+	char *argv[] = {arg0, arg1, NULL};
+	struct sw_init in;
 	struct proc_hdr h;
 	struct timeval tv;
 	struct buf msg;
@@ -547,15 +773,18 @@ sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
 	int st, rc = -1;
 
 	sandbox_stop(w);
-	a.parent = getpid();
-	a.b = b;
-	a.o = *o;
+	memset(&in, 0, sizeof(in));
+	in.parent = (int32_t)getpid();
+	in.sb = *sb;
+	in.o = *o;
 	/* A fault is a crash, not a scan error libyara papers over (its
 	 * handlers would also need rt_sigaction). */
-	a.o.no_trycatch = 1;
-	a.sb = sb;
+	in.o.no_trycatch = 1;
+	snprintf(in.version, sizeof(in.version), "%s", version);
 	buf_init(&msg, 1024);
-	if ((w->pid = proc_fork(&w->fd, sw_main, &a)) == -1) {
+	if ((w->pid =
+	         proc_spawn(&w->fd, sb->exe[0] ? sb->exe : "/proc/self/exe",
+	                    argv)) == -1) {
 		w->fd = -1;
 		goto out;
 	}
@@ -564,12 +793,19 @@ sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
 	tv.tv_sec = SW_STALL;
 	tv.tv_usec = 0;
 	setsockopt(w->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (proc_send_fd(w->fd, SW_INIT, 0, &in, sizeof(in), rules_fd) == -1) {
+		log_warn("scand: scan worker %d: sending its rules",
+		         (int)w->pid);
+		sb_reap(w, SIGKILL, NULL);
+		goto out;
+	}
 	if (sb_wait(w->fd, mono_now() + SW_START_TIMEOUT) != 1) {
 		log_warnx("scand: scan worker %d did not start within %d s",
 		          (int)w->pid, SW_START_TIMEOUT);
 		sb_reap(w, SIGKILL, NULL);
 		goto out;
 	}
+	h.type = 0;
 	if (proc_recv(w->fd, &h, &msg, 1024) != 0 || h.type != SW_READY) {
 		if (h.type == SW_FAIL && msg.len > 0)
 			log_warnx("scand: scan worker %d: %s", (int)w->pid,

@@ -25,6 +25,7 @@
 #include "hstream.h"
 #include "intelc.h"
 #include "log.h"
+#include "proc.h"
 #include "scan.h"
 #include "store.h"
 
@@ -179,6 +180,7 @@ struct sandbox {
 	char user[64];     /* for the log */
 	long long timeout; /* [scand] scan_timeout, seconds */
 	long long memory;  /* [scand] worker_memory, bytes */
+	char exe[256];     /* the program to run; "" = /proc/self/exe */
 };
 
 struct sbproc {
@@ -193,9 +195,22 @@ struct sbproc {
  * running as root; refuses uid or gid 0. Not root: the workers keep
  * scand's own user. */
 int sandbox_user(const char *name, struct sandbox *sb, struct buf *err);
-/* Starts a worker for b and o (replacing w's), waits for it to be locked
- * down: 0, or -1 (logged). */
-int sandbox_spawn(struct sbproc *w, struct scan_bundle *b,
+/*
+ * The argument that makes vigil-scand a scan worker, its socket on
+ * SANDBOX_FD. sandbox_worker_run, first thing in main: returns at once
+ * unless argv is exactly {prog, SANDBOX_ARG}; then it is the worker and
+ * never returns.
+ */
+#define SANDBOX_ARG "--scan-worker"
+#define SANDBOX_FD  PROC_CHILD_FD
+void sandbox_worker_run(int argc, char **argv);
+/* The rule sources in a sealed memfd for the workers, who build the same
+ * bundle from it: the descriptor, or -1 with err set. */
+int sandbox_rules_pack(const struct scan_src *src, size_t n, struct buf *err);
+/* Starts a worker (replacing w's) for the bundle of version whose sources
+ * rules_fd holds (sandbox_rules_pack), with scan options o; waits for it
+ * to be locked down: 0, or -1 (logged). */
+int sandbox_spawn(struct sbproc *w, int rules_fd, const char *version,
                   const struct scan_opts *o, const struct sandbox *sb);
 /*
  * Has w scan the open sample sfd under name: a file, or (mem_len >= 0)
@@ -215,8 +230,10 @@ int sandbox_filter_load(int sock);
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
                       void (*on_done)(evutil_socket_t, short, void *),
                       void *arg);
-/* Takes a reference to b for new scans; running scans finish with theirs. */
-void pool_set_bundle(struct pool *p, struct scan_bundle *b);
+/* Takes a reference to b, and a copy of rules_fd (its sources, from
+ * sandbox_rules_pack), for new scans; running scans finish with theirs.
+ * 0, or -1 (logged) when rules_fd cannot be copied. */
+int pool_set_bundle(struct pool *p, struct scan_bundle *b, int rules_fd);
 void pool_set_limits(struct pool *p, long long max_upload, int keep_samples,
                      const char *samples_dir);
 /* Before the first pool_set_bundle: how workers are sandboxed. */
@@ -245,6 +262,7 @@ struct scand {
 	struct fwd *fwd;      /* NULL unless [syslog] enable = yes */
 	struct sintel *intel; /* NULL unless [intel] url is set */
 	struct scan_bundle *bundle;
+	int rules_fd; /* its sources for the scan workers (sandbox.c) */
 	struct sandbox sandbox;
 	struct hs_server *http, *https;
 	SSL_CTX *ssl_ctx;

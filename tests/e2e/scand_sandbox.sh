@@ -2,8 +2,10 @@
 # vigil-scand's scan workers, seen from outside (docs/scand.md "Scan
 # workers"): every worker runs as the unprivileged user (the test runs as
 # root, so the switch is real), with Seccomp: 2, no capabilities (effective
-# and bounding set), no_new_privs and its rlimits; a config asking for root
-# workers is refused. A worker killed with -9 or -SEGV in the middle of a
+# and bounding set), no_new_privs and its rlimits, as a fresh program image
+# (exec'd: its own command line, one thread, its own address-space layout,
+# no descriptor of the parent's); a config asking for root workers, or for
+# a user that does not exist, is refused. A worker killed with -9 or -SEGV in the middle of a
 # sample (it holds the sample's descriptor, tests/data/scan/loop.yar keeps
 # it busy) fails that sample only, promptly, with the documented 500 (sync
 # check) or a failed async result, while a check on the other worker is
@@ -42,15 +44,29 @@ port = 0
 EOC
 }
 
-# Workers as root are refused, at -n already.
+# Workers as root are refused, at -n already; so is a user that does not
+# exist (no silent fallback to another one: only the default, _vigil, falls
+# back to nobody when it is missing, as on this test machine unless the
+# package created it).
 if [ "$(id -u)" = 0 ]; then
 	write_conf_scand "user = root"
 	if "$SCAND" -n -c "$T/scand.conf" >"$T/check.out" 2>&1; then
 		fail "vigil-scand -n accepted user = root"
 	fi
 	expect_contains "$(cat "$T/check.out")" "refusing to run scan workers as root"
-	pass "user = root is refused"
+	write_conf_scand "user = vigil-no-such-user"
+	if "$SCAND" -n -c "$T/scand.conf" >"$T/check.out" 2>&1; then
+		fail "vigil-scand -n accepted a user that does not exist"
+	fi
+	expect_contains "$(cat "$T/check.out")" "user = vigil-no-such-user: no such user"
+	pass "user = root and a missing user are refused"
 fi
+
+# The worker mode is not for people: without its socket it says so.
+if "$SCAND" --scan-worker >"$T/worker.out" 2>&1; then
+	fail "vigil-scand --scan-worker ran without its socket"
+fi
+expect_contains "$(cat "$T/worker.out")" "started by vigil-scand only"
 
 write_conf_scand ""
 "$SCAND" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
@@ -74,10 +90,12 @@ jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 workers() { pgrep -P "$SCAND_PID" | sort -n; }
 two_workers() { [ "$(workers | wc -l)" = 2 ]; }
 field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+stack_of() { awk '$6 == "[stack]" { print $1 }' "/proc/$1/maps"; }
 
-# A worker locks itself down right after the fork, before it reads its
-# first job: a replacement just forked (slow under ASan) may not be there
-# yet, so wait until every worker has its filter before looking closer.
+# A worker locks itself down right after it starts (it builds the rules
+# first), before it reads its first job: a replacement just started (slow
+# under ASan) may not be there yet, so wait until every worker has its
+# filter before looking closer.
 locked_down() {
 	local w
 	for w in $(workers); do
@@ -86,7 +104,7 @@ locked_down() {
 }
 
 # Every worker: the user, seccomp filter mode, no capabilities, no way to
-# gain any, its limits.
+# gain any, its limits, a fresh image (exec'd, not forked).
 check_workers() { # what
 	local w n=0
 	wait_for 20 "$1: every worker locked down" locked_down
@@ -112,6 +130,19 @@ check_workers() { # what
 			fail "$1: worker $w: no RLIMIT_AS"
 		grep -Eq '^Max cpu time +[0-9]+ +[0-9]+ ' "/proc/$w/limits" ||
 			fail "$1: worker $w: no RLIMIT_CPU"
+		# A fresh program image, not a fork of the threaded service:
+		# its own command line, one thread, its own layout.
+		[ "$(tr '\0' ' ' <"/proc/$w/cmdline")" = "vigil-scand --scan-worker " ] ||
+			fail "$1: worker $w: cmdline $(tr '\0' ' ' <"/proc/$w/cmdline")"
+		[ "$(field "$w" Threads)" = 1 ] || fail "$1: worker $w: Threads $(field "$w" Threads)"
+		if [ "$(cat /proc/sys/kernel/randomize_va_space)" != 0 ]; then
+			[ "$(stack_of "$w")" != "$(stack_of "$SCAND_PID")" ] ||
+				fail "$1: worker $w: the parent's address-space layout"
+		fi
+		# Nothing open but 0-2 and its socket (a sample's descriptor
+		# only while it scans one).
+		nfd=$(ls "/proc/$w/fd" | grep -cvE '^[0-3]$') || true
+		[ "$nfd" = 0 ] || fail "$1: worker $w: $(ls -l "/proc/$w/fd")"
 	done
 	[ "$n" = 2 ] || fail "$1: $n workers"
 	# The parent itself is still root (it binds and owns the data).

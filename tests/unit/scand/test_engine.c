@@ -126,15 +126,21 @@ setup(void **state)
 	char y[4096], i[4096];
 	const char *paths[2] = {y, i};
 	struct scan_bundle *b = NULL;
+	struct scan_src *src;
+	struct buf err, *bufs;
 	struct sandbox sb;
-	struct buf err;
+	int rfd;
 
 	(void)state;
 	assert_non_null(data);
 	snprintf(y, sizeof(y), "%s/scan/markers.yar", data);
 	snprintf(i, sizeof(i), "%s/scan/markers.ioc", data);
 	buf_init(&err, 65536);
-	assert_int_equal(scan_bundle_load(paths, 2, &b, &err), 0);
+	assert_int_equal(scan_srcs_read(paths, 2, &src, &bufs, &err), 0);
+	assert_int_equal(scan_bundle_new(src, 2, &b, &err), 0);
+	rfd = sandbox_rules_pack(src, 2, &err);
+	assert_true(rfd >= 0);
+	scan_srcs_free(src, bufs, 2);
 	buf_free(&err);
 	assert_non_null(mkdtemp(dir));
 	base = event_base_new();
@@ -151,8 +157,9 @@ setup(void **state)
 	sb.timeout = 60;
 	sb.memory = 256LL << 20;
 	pool_set_sandbox(pool, &sb);
-	pool_set_bundle(pool, b);
+	assert_int_equal(pool_set_bundle(pool, b, rfd), 0);
 	scan_bundle_free(b);
+	close(rfd);
 	return 0;
 }
 
@@ -281,7 +288,7 @@ test_reserved_threads(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_check_finding),
@@ -289,6 +296,8 @@ main(void)
 	    cmocka_unit_test(test_reserved_threads),
 	};
 
+	/* The scan workers are this program again (sandbox.c). */
+	sandbox_worker_run(argc, argv);
 	scan_init();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

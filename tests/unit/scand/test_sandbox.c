@@ -106,19 +106,24 @@ test_filter_kills(void **state)
 	}
 }
 
+static const char unit_rules[] =
+    "rule marker { strings: $a = \"VIGIL-UNIT-MARKER\" condition: $a }\n";
+
+/* The bundle, and its sources packed for the workers in *rfd. */
 static struct scan_bundle *
-bundle(void)
+bundle(int *rfd)
 {
-	static const char rules[] =
-	    "rule marker { strings: $a = \"VIGIL-UNIT-MARKER\" condition: $a "
-	    "}\n";
 	struct scan_src src = {SCAN_SRC_YARA, "unit.yar",
-	                       (const uint8_t *)rules, sizeof(rules) - 1};
+	                       (const uint8_t *)unit_rules,
+	                       sizeof(unit_rules) - 1};
 	struct scan_bundle *b = NULL;
 	struct buf err;
 
 	buf_init(&err, 65536);
 	if (scan_bundle_new(&src, 1, &b, &err) != 0)
+		fprintf(stderr, "%s", buf_cstr(&err));
+	*rfd = sandbox_rules_pack(&src, 1, &err);
+	if (*rfd == -1)
 		fprintf(stderr, "%s", buf_cstr(&err));
 	buf_free(&err);
 	return b;
@@ -141,7 +146,8 @@ static pid_t victim;
 static void
 test_worker_scans_and_dies_alone(void **state)
 {
-	struct scan_bundle *b = bundle();
+	int rfd;
+	struct scan_bundle *b = bundle(&rfd);
 	struct sbproc w = {.pid = -1, .fd = -1};
 	struct sandbox sb;
 	struct scan_opts o;
@@ -158,7 +164,8 @@ test_worker_scans_and_dies_alone(void **state)
 	sb.timeout = 30;
 	sb.memory = 256LL << 20;
 	scan_opts_default(&o);
-	assert_int_equal(sandbox_spawn(&w, b, &o, &sb), 0);
+	assert_int_equal(
+	    sandbox_spawn(&w, rfd, scan_bundle_version(b), &o, &sb), 0);
 
 	/* A sample as a descriptor: the marker is found. */
 	memset(&j, 0, sizeof(j));
@@ -180,19 +187,22 @@ test_worker_scans_and_dies_alone(void **state)
 	assert_int_equal(kill(victim, 0), -1); /* reaped */
 
 	/* A fresh one scans the next sample. */
-	assert_int_equal(sandbox_spawn(&w, b, &o, &sb), 0);
+	assert_int_equal(
+	    sandbox_spawn(&w, rfd, scan_bundle_version(b), &o, &sb), 0);
 	memset(&j, 0, sizeof(j));
 	assert_int_equal(sandbox_scan(&w, &sb, fd, -1, "s3", &json, &j), 0);
 	buf_free(&json);
 	close(fd);
 	sandbox_stop(&w);
 	scan_bundle_free(b);
+	close(rfd);
 }
 
 static void
 test_worker_timeout(void **state)
 {
-	struct scan_bundle *b = bundle();
+	int rfd;
+	struct scan_bundle *b = bundle(&rfd);
 	struct sbproc w = {.pid = -1, .fd = -1};
 	struct sandbox sb;
 	struct scan_opts o;
@@ -209,7 +219,8 @@ test_worker_timeout(void **state)
 	sb.timeout = 1;
 	sb.memory = 256LL << 20;
 	scan_opts_default(&o);
-	assert_int_equal(sandbox_spawn(&w, b, &o, &sb), 0);
+	assert_int_equal(
+	    sandbox_spawn(&w, rfd, scan_bundle_version(b), &o, &sb), 0);
 	/* A worker that stops answering (SIGSTOP: as a hung libyara). */
 	assert_int_equal(kill(w.pid, SIGSTOP), 0);
 	fd = sample_fd("abcde");
@@ -223,10 +234,11 @@ test_worker_timeout(void **state)
 	assert_int_equal(w.pid, -1);
 	close(fd);
 	scan_bundle_free(b);
+	close(rfd);
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_filter_allows_its_socket),
@@ -235,5 +247,7 @@ main(void)
 	    cmocka_unit_test(test_worker_timeout),
 	};
 
+	/* The workers sandbox_spawn starts are this program again. */
+	sandbox_worker_run(argc, argv);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
