@@ -174,12 +174,15 @@ proc_spawn(int *fd, const char *path, char *const argv[])
 		goto spawn_err;
 	ok_attr = 1;
 	/* The child starts with default handlers and nothing blocked, as
-	 * after proc_fork's reset; every other descriptor is close-on-exec
-	 * or closed by the child (it gets only 0-2 and PROC_CHILD_FD). */
+	 * after proc_fork's reset, and with 0-2 and PROC_CHILD_FD only:
+	 * descriptors someone forgot to make close-on-exec (or that this
+	 * process inherited so) are closed before the exec. */
 	sigemptyset(&none);
 	sigfillset(&all);
 	if ((e = posix_spawn_file_actions_adddup2(&fa, sp[1], PROC_CHILD_FD)) !=
 	        0 ||
+	    (e = posix_spawn_file_actions_addclosefrom_np(&fa, PROC_CHILD_FD +
+	                                                           1)) != 0 ||
 	    (e = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
 	    (e = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
 	    (e = posix_spawnattr_setflags(

@@ -1,7 +1,8 @@
 /*
  * Unit tests for proc.c: typed messages both ways between a parent and a
  * forked child, the size limits on both ends, EOF when the child exits,
- * and that the child holds no descriptor but its channel and stdio.
+ * and that the child holds no descriptor but its channel and stdio; a
+ * spawned child (proc_spawn) talks the same way on PROC_CHILD_FD.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,8 +372,64 @@ test_pass_fd(void **state)
 	close(pp[1]);
 }
 
+/* proc_spawn: this program again, as echo_child on PROC_CHILD_FD, started
+ * while another thread exists (as vigil-scand's pool threads do); a
+ * program that does not exist is -1 at once. */
+static void *
+idle_thread(void *arg)
+{
+	int *fd = arg;
+	char c;
+
+	/* Until the test closes the pipe. */
+	while (read(*fd, &c, 1) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void
+test_spawn(void **state)
+{
+	static char a0[] = "test_proc", a1[] = "--echo-child";
+	char *argv[] = {a0, a1, NULL};
+	struct proc_hdr hdr;
+	struct buf out;
+	pthread_t th;
+	int fd, st, tp[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(tp, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&th, NULL, idle_thread, &tp[0]), 0);
+	buf_init(&out, PROC_MAX_MSG);
+	pid = proc_spawn(&fd, "/proc/self/exe", argv);
+	assert_true(pid > 0);
+	assert_int_equal(proc_send(fd, MSG_ECHO, 9, "abc", 3), 0);
+	assert_int_equal(proc_recv(fd, &hdr, &out, PROC_MAX_MSG), 0);
+	assert_int_equal(hdr.type, MSG_REPLY);
+	assert_int_equal(hdr.id, 9);
+	assert_int_equal(out.len, 3);
+	assert_memory_equal(out.data, "cba", 3);
+	/* Close-on-exec descriptors (the thread's pipe) stayed behind. */
+	assert_int_equal(proc_send(fd, MSG_COUNT_FDS, 10, NULL, 0), 0);
+	assert_int_equal(proc_recv(fd, &hdr, &out, PROC_MAX_MSG), 0);
+	assert_int_equal(out.len, sizeof(uint32_t));
+	assert_int_equal(*(uint32_t *)out.data, 0);
+	assert_int_equal(proc_send(fd, MSG_QUIT, 0, NULL, 0), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+	close(fd);
+	close(tp[1]);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	close(tp[0]);
+
+	assert_int_equal(proc_spawn(&fd, "/nonexistent/vigil-test", argv), -1);
+	buf_free(&out);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
@@ -379,7 +437,12 @@ main(void)
 	    cmocka_unit_test(test_forged_header),
 	    cmocka_unit_test(test_eof_when_child_exits),
 	    cmocka_unit_test(test_pass_fd),
+	    cmocka_unit_test(test_spawn),
 	};
+
+	/* test_spawn's child: this program again. */
+	if (argc == 2 && strcmp(argv[1], "--echo-child") == 0)
+		_exit(echo_child(PROC_CHILD_FD, NULL));
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

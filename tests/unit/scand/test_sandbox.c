@@ -2,7 +2,10 @@
  * Tests of src/scand/sandbox.c: the scan workers' seccomp allow-list lets
  * a process read and answer on its socket but kills it (SIGSYS) on
  * anything else tried (open, socket, execve, a write to another
- * descriptor); a worker scans a sample passed as a descriptor and
+ * descriptor); the rules pack the workers build their bundle from comes
+ * back as it went in and a damaged one is refused; a worker told another
+ * version than its sources make refuses to start; a worker (this program
+ * again, exec'd) scans a sample passed as a descriptor and
  * answers the engine's JSON; a worker killed mid-job costs that job a
  * 500 and the next one gets a fresh worker; a worker past scan_timeout
  * is killed and the job gets 504.
@@ -237,6 +240,91 @@ test_worker_timeout(void **state)
 	close(rfd);
 }
 
+/* The rules pack: what goes in comes out; a pack cut anywhere, or with a
+ * byte more, or a name without its NUL, is refused. */
+static void
+test_rules_pack(void **state)
+{
+	static const char ioc[] = "d41d8cd98f00b204e9800998ecf8427e;empty\n";
+	struct scan_src in[2] = {
+	    {SCAN_SRC_YARA, "a.yar", (const uint8_t *)unit_rules,
+	     sizeof(unit_rules) - 1},
+	    {SCAN_SRC_IOC, "b.ioc", (const uint8_t *)ioc, sizeof(ioc) - 1}};
+	struct scan_src *out;
+	struct buf err;
+	struct stat st;
+	uint8_t *p, *q;
+	size_t n, cut;
+	int fd;
+
+	(void)state;
+	buf_init(&err, 1024);
+	assert_true((fd = sandbox_rules_pack(in, 2, &err)) >= 0);
+	buf_free(&err);
+	assert_int_equal(fstat(fd, &st), 0);
+	/* Sealed: nobody writes to it after the fact. */
+	assert_int_equal(write(fd, "x", 1), -1);
+	assert_non_null(p = malloc((size_t)st.st_size + 1));
+	assert_int_equal(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	assert_int_equal(sw_rules_unpack(p, (size_t)st.st_size, &out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].type, SCAN_SRC_YARA);
+	assert_string_equal(out[0].name, "a.yar");
+	assert_int_equal(out[0].len, sizeof(unit_rules) - 1);
+	assert_memory_equal(out[0].data, unit_rules, out[0].len);
+	assert_int_equal(out[1].type, SCAN_SRC_IOC);
+	assert_string_equal(out[1].name, "b.ioc");
+	assert_memory_equal(out[1].data, ioc, sizeof(ioc) - 1);
+	free(out);
+	for (cut = 0; cut < (size_t)st.st_size; cut++) {
+		/* A copy of exactly cut bytes, so ASan sees any overread. */
+		assert_non_null(q = malloc(cut + 1));
+		memcpy(q, p, cut);
+		if (sw_rules_unpack(q, cut, &out, &n) == 0)
+			fail_msg("a pack cut to %zu bytes was accepted", cut);
+		free(q);
+	}
+	p[st.st_size] = 0;
+	assert_int_equal(sw_rules_unpack(p, (size_t)st.st_size + 1, &out, &n),
+	                 -1);
+	/* The first name's NUL (16 + 16 + "a.yar") made a letter. */
+	p[16 + 16 + 5] = 'x';
+	assert_int_equal(sw_rules_unpack(p, (size_t)st.st_size, &out, &n), -1);
+	free(p);
+}
+
+/* A worker whose sources do not make the version it was told refuses to
+ * start (and is reaped): both ends must scan with the same rules. */
+static void
+test_worker_other_rules(void **state)
+{
+	int rfd;
+	struct scan_bundle *b = bundle(&rfd);
+	struct sbproc w = {.pid = -1, .fd = -1};
+	struct sandbox sb;
+	struct scan_opts o;
+	struct buf err;
+
+	(void)state;
+	memset(&sb, 0, sizeof(sb));
+	buf_init(&err, 1024);
+	assert_int_equal(sandbox_user(NULL, &sb, &err), 0);
+	buf_free(&err);
+	sb.timeout = 30;
+	sb.memory = 256LL << 20;
+	scan_opts_default(&o);
+	assert_int_equal(sandbox_spawn(&w, rfd, "0123", &o, &sb), -1);
+	assert_int_equal(w.pid, -1);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* none left */
+	/* The right one starts. */
+	assert_int_equal(
+	    sandbox_spawn(&w, rfd, scan_bundle_version(b), &o, &sb), 0);
+	sandbox_stop(&w);
+	scan_bundle_free(b);
+	close(rfd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -245,6 +333,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_filter_kills),
 	    cmocka_unit_test(test_worker_scans_and_dies_alone),
 	    cmocka_unit_test(test_worker_timeout),
+	    cmocka_unit_test(test_rules_pack),
+	    cmocka_unit_test(test_worker_other_rules),
 	};
 
 	/* The workers sandbox_spawn starts are this program again. */
