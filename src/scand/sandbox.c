@@ -528,6 +528,13 @@ sw_main(int fd)
 		sw_fail(fd, "setting resource limits");
 		return 1;
 	}
+	/* A fault ends the worker with its own signal, which the parent
+	 * reports: a handler (a sanitizer runtime installs one) could only
+	 * die of the filter trying to report it. */
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
 	if (sandbox_filter_load(fd) == -1) {
 		sw_fail(fd, "loading the seccomp filter");
 		return 1;
