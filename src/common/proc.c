@@ -144,7 +144,7 @@ fail:
 }
 
 pid_t
-proc_spawn(int *fd, const char *path, char *const argv[])
+proc_spawn(int *fd, const char *path, char *const argv[], char *const envp[])
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -191,7 +191,8 @@ proc_spawn(int *fd, const char *path, char *const argv[])
 	/* glibc's posix_spawn runs the child on its own stack in a vfork-like
 	 * clone and execs at once: nothing of this (multi-threaded) process
 	 * runs in it, no lock another thread held can be inherited. */
-	if ((e = posix_spawn(&pid, path, &fa, &attr, argv, environ)) != 0) {
+	if ((e = posix_spawn(&pid, path, &fa, &attr, argv,
+	                     envp != NULL ? envp : environ)) != 0) {
 		pid = -1;
 		goto spawn_err;
 	}

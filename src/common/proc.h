@@ -25,7 +25,8 @@ struct proc_hdr {
  * child closes every descriptor except fd and 0-2. */
 pid_t proc_fork(int *fd, int (*child_main)(int fd, void *arg), void *arg);
 /*
- * Spawns path with argv (posix_spawn; the environment is this process's):
+ * Spawns path with argv and envp (posix_spawn; NULL: this process's
+ * environment):
  * the child finds its end of the socketpair as descriptor PROC_CHILD_FD
  * and inherits nothing else but 0-2 and what is not close-on-exec (it
  * should close the rest itself), with default signal handlers and an empty
@@ -33,7 +34,8 @@ pid_t proc_fork(int *fd, int (*child_main)(int fd, void *arg), void *arg);
  * when it could not be started. Safe in a multi-threaded process.
  */
 #define PROC_CHILD_FD 3
-pid_t proc_spawn(int *fd, const char *path, char *const argv[]);
+pid_t proc_spawn(int *fd, const char *path, char *const argv[],
+                 char *const envp[]);
 /* Blocking, whole-message send/receive (EINTR-safe). proc_recv returns 0,
  * 1 on orderly EOF, -1 on error or a message larger than max (which also
  * means the channel is no longer usable). */

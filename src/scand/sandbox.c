@@ -766,17 +766,42 @@ fail:
 	return -1;
 }
 
+/*
+ * The worker's environment: only what its runtime reads (the sanitizers'
+ * options when built with them, the time zone and locale); nothing else of
+ * the service's environment is handed to a process that parses hostile
+ * input. At most SW_MAX_ENV - 1 entries; the strings are environ's.
+ */
+#define SW_MAX_ENV 16
+static void
+sw_env(char **out)
+{
+	static const char *const keep[] = {
+	    "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=",
+	    "TZ=",           "LANG=",          "LC_ALL="};
+	size_t i, k, n = 0;
+
+	for (i = 0; environ != NULL && environ[i] != NULL; i++)
+		for (k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+			if (n < SW_MAX_ENV - 1 &&
+			    strncmp(environ[i], keep[k], strlen(keep[k])) == 0)
+				out[n++] = environ[i];
+	out[n] = NULL;
+}
+
 int
 sandbox_spawn(struct sbproc *w, int rules_fd, const char *version,
               const struct scan_opts *o, const struct sandbox *sb)
 {
 	static char arg0[] = "vigil-scand", arg1[] = SANDBOX_ARG;
 	char *argv[] = {arg0, arg1, NULL};
+	char *envp[SW_MAX_ENV];
 	struct sw_init in;
 	struct proc_hdr h;
 	struct timeval tv;
 	struct buf msg;
 	char how[128];
+	double t0 = mono_now();
 	int st, rc = -1;
 
 	sandbox_stop(w);
@@ -789,9 +814,10 @@ sandbox_spawn(struct sbproc *w, int rules_fd, const char *version,
 	in.o.no_trycatch = 1;
 	snprintf(in.version, sizeof(in.version), "%s", version);
 	buf_init(&msg, 1024);
+	sw_env(envp);
 	if ((w->pid =
 	         proc_spawn(&w->fd, sb->exe[0] ? sb->exe : "/proc/self/exe",
-	                    argv)) == -1) {
+	                    argv, envp)) == -1) {
 		w->fd = -1;
 		goto out;
 	}
@@ -823,6 +849,8 @@ sandbox_spawn(struct sbproc *w, int rules_fd, const char *version,
 		goto out;
 	}
 	w->started = mono_now();
+	log_debug("scand: scan worker %d ready after %.1f ms", (int)w->pid,
+	          (w->started - t0) * 1000.0);
 	rc = 0;
 out:
 	buf_free(&msg);

@@ -4,7 +4,7 @@
 # root, so the switch is real), with Seccomp: 2, no capabilities (effective
 # and bounding set), no_new_privs and its rlimits, as a fresh program image
 # (exec'd: its own command line, one thread, its own address-space layout,
-# no descriptor of the parent's); a config asking for root workers, or for
+# no descriptor of the parent's, not its environment); a config asking for root workers, or for
 # a user that does not exist, is refused. A worker killed with -9 or -SEGV in the middle of a
 # sample (it holds the sample's descriptor, tests/data/scan/loop.yar keeps
 # it busy) fails that sample only, promptly, with the documented 500 (sync
@@ -69,7 +69,8 @@ fi
 expect_contains "$(cat "$T/worker.out")" "started by vigil-scand only"
 
 write_conf_scand ""
-"$SCAND" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
+# Something of the service's environment no worker may see.
+VIGIL_TEST_SECRET=do-not-pass "$SCAND" -d -c "$T/scand.conf" >>"$T/scand.log" 2>&1 &
 SCAND_PID=$!
 PIDS+=("$SCAND_PID")
 ports_ready() {
@@ -139,6 +140,8 @@ check_workers() { # what
 			[ "$(stack_of "$w")" != "$(stack_of "$SCAND_PID")" ] ||
 				fail "$1: worker $w: the parent's address-space layout"
 		fi
+		! tr '\0' '\n' <"/proc/$w/environ" | grep -q VIGIL_TEST_SECRET ||
+			fail "$1: worker $w: the service's environment"
 		# Nothing open but 0-2 and its socket (a sample's descriptor
 		# only while it scans one).
 		nfd=$(ls "/proc/$w/fd" | grep -cvE '^[0-3]$') || true

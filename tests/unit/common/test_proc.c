@@ -402,7 +402,7 @@ test_spawn(void **state)
 	assert_int_equal(pipe2(tp, O_CLOEXEC), 0);
 	assert_int_equal(pthread_create(&th, NULL, idle_thread, &tp[0]), 0);
 	buf_init(&out, PROC_MAX_MSG);
-	pid = proc_spawn(&fd, "/proc/self/exe", argv);
+	pid = proc_spawn(&fd, "/proc/self/exe", argv, NULL);
 	assert_true(pid > 0);
 	assert_int_equal(proc_send(fd, MSG_ECHO, 9, "abc", 3), 0);
 	assert_int_equal(proc_recv(fd, &hdr, &out, PROC_MAX_MSG), 0);
@@ -424,7 +424,8 @@ test_spawn(void **state)
 	assert_int_equal(pthread_join(th, NULL), 0);
 	close(tp[0]);
 
-	assert_int_equal(proc_spawn(&fd, "/nonexistent/vigil-test", argv), -1);
+	assert_int_equal(proc_spawn(&fd, "/nonexistent/vigil-test", argv, NULL),
+	                 -1);
 	buf_free(&out);
 }
 
