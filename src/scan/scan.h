@@ -79,6 +79,22 @@ struct scan_bundle_info {
  */
 int scan_bundle_new(const struct scan_src *src, size_t n,
                     struct scan_bundle **out, struct buf *err);
+/*
+ * For a process that must build the same bundle as another without
+ * compiling the YARA rules again (vigil-scand's scan workers):
+ * scan_bundle_save_yara writes b's compiled YARA rules as libyara saves
+ * them to fd (nothing when b has none; 0, or -1 on a write or libyara
+ * error); scan_bundle_new_saved is scan_bundle_new for the same sources
+ * with those saved bytes (saved != NULL, slen 0 when there are no YARA
+ * sources) loaded instead of compiling the YARA sources. IOC sources are
+ * parsed and the version computed from src as always. The saved bytes are
+ * trusted to be what the same sources compile to: they are libyara's
+ * internal format, never to be taken from an untrusted party.
+ */
+int scan_bundle_save_yara(const struct scan_bundle *b, int fd);
+int scan_bundle_new_saved(const struct scan_src *src, size_t n,
+                          const uint8_t *saved, size_t slen,
+                          struct scan_bundle **out, struct buf *err);
 /* Reads rule files: *.yar / *.yara are YARA, *.ioc / *.txt are IOC files,
  * anything else is refused. Files up to 256 MiB each. */
 int scan_bundle_load(const char *const *paths, size_t n,

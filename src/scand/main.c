@@ -86,7 +86,7 @@ load_rules(const char *rules, int *rules_fd, struct buf *err)
 		b = NULL;
 		goto out;
 	}
-	if ((*rules_fd = sandbox_rules_pack(src, n, err)) == -1) {
+	if ((*rules_fd = sandbox_rules_pack(src, n, b, err)) == -1) {
 		scan_bundle_free(b);
 		b = NULL;
 	}

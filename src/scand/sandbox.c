@@ -15,9 +15,10 @@
  * holds no copy of the parent's memory (TLS key, API key, other samples)
  * and gets its own address-space layout, so a crash cannot be used to
  * probe the parent's. Its first message (SW_INIT) brings what the parent
- * knows: the sandbox settings, the scan options, and the rule sources as
- * a sealed memfd (sandbox_rules_pack) from which it builds the same bundle
- * (same version, checked).
+ * knows: the sandbox settings, the scan options, and the rule sources with
+ * the YARA rules as the parent compiled them, in a sealed memfd
+ * (sandbox_rules_pack), from which it builds the same bundle without
+ * compiling again (same version, checked).
  *
  * Before it takes its first sample a worker, in this order:
  *   - closes every descriptor but 0-2 and its socket, builds the bundle
@@ -90,7 +91,8 @@ struct sw_init {
 
 /* The rule sources in a memfd: SW_RULES_MAGIC, uint32 count, uint32 0, then
  * per source uint32 type, uint32 name length, uint64 data length, the name,
- * the data. */
+ * the data; then uint64 length and the YARA rules as the parent compiled
+ * and libyara saved them (scan_bundle_save_yara). */
 #define SW_RULES_MAGIC "VGLSRC01"
 #define SW_RULES_MAX   4096
 
@@ -104,7 +106,7 @@ struct sw_scan {
 #define SW_PIECE      (PROC_MAX_MSG - 1024)
 #define SW_MAX_RESULT (32u * 1024 * 1024)
 #define SW_NOFILE     8
-/* Seconds a new worker has to say READY: it compiles the rules. */
+/* Seconds a new worker has to say READY (it takes milliseconds). */
 #define SW_START_TIMEOUT 30
 /* A reply in progress may not stall longer than this between pieces. */
 #define SW_STALL 5
@@ -356,7 +358,7 @@ sw_scan(struct scan_ctx *ctx, int fd, uint64_t id, const struct sw_scan *q,
  */
 static int
 sw_rules_unpack(const uint8_t *p, size_t len, struct scan_src **out,
-                size_t *nout)
+                size_t *nout, const uint8_t **yara, size_t *ylen)
 {
 	struct scan_src *src = NULL;
 	uint32_t n, type, nlen;
@@ -391,8 +393,14 @@ sw_rules_unpack(const uint8_t *p, size_t len, struct scan_src **out,
 		src[i].len = (size_t)dlen;
 		off += (size_t)dlen;
 	}
-	if (off != len)
+	if (len - off < 8)
 		goto bad;
+	memcpy(&dlen, p + off, 8);
+	off += 8;
+	if (dlen != len - off)
+		goto bad;
+	*yara = p + off;
+	*ylen = (size_t)dlen;
 	*out = src;
 	*nout = n;
 	return 0;
@@ -406,9 +414,10 @@ static int
 sw_bundle(int rfd, const char *version, struct scan_bundle **b)
 {
 	struct scan_src *src = NULL;
+	const uint8_t *yara;
 	struct stat st;
 	struct buf err;
-	size_t n = 0;
+	size_t n = 0, ylen;
 	void *p = MAP_FAILED;
 	int rc = -1;
 
@@ -422,11 +431,14 @@ sw_bundle(int rfd, const char *version, struct scan_bundle **b)
 	if ((p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, rfd,
 	              0)) == MAP_FAILED)
 		goto out;
-	if (sw_rules_unpack(p, (size_t)st.st_size, &src, &n) == -1) {
+	if (sw_rules_unpack(p, (size_t)st.st_size, &src, &n, &yara, &ylen) ==
+	    -1) {
 		errno = EPROTO;
 		goto out;
 	}
-	if (scan_bundle_new(src, n, b, &err) != 0) {
+	/* The IOC files are parsed again (quick), the YARA rules loaded as
+	 * the parent compiled them (a compilation can take seconds). */
+	if (scan_bundle_new_saved(src, n, yara, ylen, b, &err) != 0) {
 		errno = EINVAL;
 		goto out;
 	}
@@ -722,11 +734,13 @@ sb_describe(int st, char *out, size_t len)
 }
 
 int
-sandbox_rules_pack(const struct scan_src *src, size_t n, struct buf *err)
+sandbox_rules_pack(const struct scan_src *src, size_t n,
+                   const struct scan_bundle *b, struct buf *err)
 {
 	uint32_t u[2];
 	uint64_t dlen;
 	size_t i, nlen;
+	off_t at, end;
 	int fd;
 
 	if (n > SW_RULES_MAX) {
@@ -754,6 +768,21 @@ sandbox_rules_pack(const struct scan_src *src, size_t n, struct buf *err)
 		    sw_write_all(fd, src[i].data, src[i].len) == -1)
 			goto fail;
 	}
+	/* The length of the saved rules once they are written. */
+	dlen = 0;
+	if ((at = lseek(fd, 0, SEEK_CUR)) == -1 ||
+	    sw_write_all(fd, &dlen, sizeof(dlen)) == -1)
+		goto fail;
+	if (scan_bundle_save_yara(b, fd) == -1) {
+		if (errno == 0)
+			errno = EIO;
+		goto fail;
+	}
+	if ((end = lseek(fd, 0, SEEK_CUR)) == -1)
+		goto fail;
+	dlen = (uint64_t)(end - at) - sizeof(dlen);
+	if (pwrite(fd, &dlen, sizeof(dlen), at) != (ssize_t)sizeof(dlen))
+		goto fail;
 	if (fcntl(fd, F_ADD_SEALS,
 	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ==
 	    -1)

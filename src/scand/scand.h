@@ -204,9 +204,11 @@ int sandbox_user(const char *name, struct sandbox *sb, struct buf *err);
 #define SANDBOX_ARG "--scan-worker"
 #define SANDBOX_FD  PROC_CHILD_FD
 void sandbox_worker_run(int argc, char **argv);
-/* The rule sources in a sealed memfd for the workers, who build the same
- * bundle from it: the descriptor, or -1 with err set. */
-int sandbox_rules_pack(const struct scan_src *src, size_t n, struct buf *err);
+/* The rule sources of b, and its YARA rules compiled, in a sealed memfd
+ * for the workers, who build the same bundle from it: the descriptor, or
+ * -1 with err set. */
+int sandbox_rules_pack(const struct scan_src *src, size_t n,
+                       const struct scan_bundle *b, struct buf *err);
 /* Starts a worker (replacing w's) for the bundle of version whose sources
  * rules_fd holds (sandbox_rules_pack), with scan options o; waits for it
  * to be locked down: 0, or -1 (logged). */

@@ -138,7 +138,7 @@ setup(void **state)
 	buf_init(&err, 65536);
 	assert_int_equal(scan_srcs_read(paths, 2, &src, &bufs, &err), 0);
 	assert_int_equal(scan_bundle_new(src, 2, &b, &err), 0);
-	rfd = sandbox_rules_pack(src, 2, &err);
+	rfd = sandbox_rules_pack(src, 2, b, &err);
 	assert_true(rfd >= 0);
 	scan_srcs_free(src, bufs, 2);
 	buf_free(&err);

@@ -125,7 +125,7 @@ bundle(int *rfd)
 	buf_init(&err, 65536);
 	if (scan_bundle_new(&src, 1, &b, &err) != 0)
 		fprintf(stderr, "%s", buf_cstr(&err));
-	*rfd = sandbox_rules_pack(&src, 1, &err);
+	*rfd = b != NULL ? sandbox_rules_pack(&src, 1, b, &err) : -1;
 	if (*rfd == -1)
 		fprintf(stderr, "%s", buf_cstr(&err));
 	buf_free(&err);
@@ -240,35 +240,43 @@ test_worker_timeout(void **state)
 	close(rfd);
 }
 
-/* The rules pack: what goes in comes out; a pack cut anywhere, or with a
- * byte more, or a name without its NUL, is refused. */
+/* The rules pack: what goes in comes out, and makes the same bundle (same
+ * version and counts) without compiling the YARA rules again; a pack cut
+ * anywhere, or with a byte more, or a name without its NUL, is refused;
+ * YARA sources without their saved rules are refused. */
 static void
 test_rules_pack(void **state)
 {
-	static const char ioc[] = "d41d8cd98f00b204e9800998ecf8427e;empty\n";
+	static const char ioc[] =
+	    "md5;d41d8cd98f00b204e9800998ecf8427e;50;empty\n";
 	struct scan_src in[2] = {
 	    {SCAN_SRC_YARA, "a.yar", (const uint8_t *)unit_rules,
 	     sizeof(unit_rules) - 1},
 	    {SCAN_SRC_IOC, "b.ioc", (const uint8_t *)ioc, sizeof(ioc) - 1}};
 	struct scan_src *out;
+	struct scan_bundle *b, *b2;
+	struct scan_bundle_info i1, i2;
+	const uint8_t *y;
 	struct buf err;
 	struct stat st;
 	uint8_t *p, *q;
-	size_t n, cut;
+	size_t n, cut, ylen;
 	int fd;
 
 	(void)state;
-	buf_init(&err, 1024);
-	assert_true((fd = sandbox_rules_pack(in, 2, &err)) >= 0);
-	buf_free(&err);
+	buf_init(&err, 4096);
+	assert_int_equal(scan_bundle_new(in, 2, &b, &err), 0);
+	assert_true((fd = sandbox_rules_pack(in, 2, b, &err)) >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	/* Sealed: nobody writes to it after the fact. */
 	assert_int_equal(write(fd, "x", 1), -1);
 	assert_non_null(p = malloc((size_t)st.st_size + 1));
 	assert_int_equal(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
 	close(fd);
-	assert_int_equal(sw_rules_unpack(p, (size_t)st.st_size, &out, &n), 0);
+	assert_int_equal(
+	    sw_rules_unpack(p, (size_t)st.st_size, &out, &n, &y, &ylen), 0);
 	assert_int_equal(n, 2);
+	assert_true(ylen > 0);
 	assert_int_equal(out[0].type, SCAN_SRC_YARA);
 	assert_string_equal(out[0].name, "a.yar");
 	assert_int_equal(out[0].len, sizeof(unit_rules) - 1);
@@ -276,21 +284,34 @@ test_rules_pack(void **state)
 	assert_int_equal(out[1].type, SCAN_SRC_IOC);
 	assert_string_equal(out[1].name, "b.ioc");
 	assert_memory_equal(out[1].data, ioc, sizeof(ioc) - 1);
+	assert_int_equal(scan_bundle_new_saved(out, n, y, ylen, &b2, &err), 0);
+	scan_bundle_info(b, &i1);
+	scan_bundle_info(b2, &i2);
+	assert_string_equal(i1.version, i2.version);
+	assert_int_equal(i2.yara_rules, 1);
+	assert_int_equal(i2.hash_iocs[IOC_MD5], 1);
+	scan_bundle_free(b2);
+	/* YARA sources, no saved rules: refused. */
+	assert_int_equal(scan_bundle_new_saved(out, n, y, 0, &b2, &err), -1);
 	free(out);
+	scan_bundle_free(b);
+	buf_free(&err);
 	for (cut = 0; cut < (size_t)st.st_size; cut++) {
 		/* A copy of exactly cut bytes, so ASan sees any overread. */
 		assert_non_null(q = malloc(cut + 1));
 		memcpy(q, p, cut);
-		if (sw_rules_unpack(q, cut, &out, &n) == 0)
+		if (sw_rules_unpack(q, cut, &out, &n, &y, &ylen) == 0)
 			fail_msg("a pack cut to %zu bytes was accepted", cut);
 		free(q);
 	}
 	p[st.st_size] = 0;
-	assert_int_equal(sw_rules_unpack(p, (size_t)st.st_size + 1, &out, &n),
-	                 -1);
+	assert_int_equal(
+	    sw_rules_unpack(p, (size_t)st.st_size + 1, &out, &n, &y, &ylen),
+	    -1);
 	/* The first name's NUL (16 + 16 + "a.yar") made a letter. */
 	p[16 + 16 + 5] = 'x';
-	assert_int_equal(sw_rules_unpack(p, (size_t)st.st_size, &out, &n), -1);
+	assert_int_equal(
+	    sw_rules_unpack(p, (size_t)st.st_size, &out, &n, &y, &ylen), -1);
 	free(p);
 }
 
