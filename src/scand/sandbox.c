@@ -437,8 +437,11 @@ sw_bundle(int rfd, const char *version, struct scan_bundle **b)
 		goto out;
 	}
 	/* The IOC files are parsed again (quick), the YARA rules loaded as
-	 * the parent compiled them (a compilation can take seconds). */
-	if (scan_bundle_new_saved(src, n, yara, ylen, b, &err) != 0) {
+	 * the parent compiled them (a compilation can take seconds). Should
+	 * this libyara not load them (a package upgrade replaced the library
+	 * under a running vigil-scand), the sources compile here. */
+	if (scan_bundle_new_saved(src, n, yara, ylen, b, &err) != 0 &&
+	    scan_bundle_new(src, n, b, &err) != 0) {
 		errno = EINVAL;
 		goto out;
 	}

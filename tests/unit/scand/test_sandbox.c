@@ -4,7 +4,8 @@
  * anything else tried (open, socket, execve, a write to another
  * descriptor); the rules pack the workers build their bundle from comes
  * back as it went in and a damaged one is refused; a worker told another
- * version than its sources make refuses to start; a worker (this program
+ * version than its sources make refuses to start, one whose saved YARA
+ * rules do not load compiles the sources instead; a worker (this program
  * again, exec'd) scans a sample passed as a descriptor and
  * answers the engine's JSON; a worker killed mid-job costs that job a
  * 500 and the next one gets a fresh worker; a worker past scan_timeout
@@ -346,6 +347,58 @@ test_worker_other_rules(void **state)
 	close(rfd);
 }
 
+/* Saved YARA rules this libyara does not load (as after an upgrade of the
+ * library under a running service): the worker compiles the sources and
+ * scans as usual. */
+static void
+test_worker_saved_rules_unusable(void **state)
+{
+	int rfd, bad, fd;
+	struct scan_bundle *b = bundle(&rfd);
+	struct sbproc w = {.pid = -1, .fd = -1};
+	const uint8_t *y;
+	struct scan_src *src;
+	struct sandbox sb;
+	struct scan_opts o;
+	struct buf err, json;
+	struct stat st;
+	struct job j;
+	uint8_t *p;
+	size_t n, ylen;
+
+	(void)state;
+	assert_int_equal(fstat(rfd, &st), 0);
+	assert_non_null(p = malloc((size_t)st.st_size));
+	assert_int_equal(pread(rfd, p, (size_t)st.st_size, 0), st.st_size);
+	assert_int_equal(
+	    sw_rules_unpack(p, (size_t)st.st_size, &src, &n, &y, &ylen), 0);
+	assert_true(ylen > 4);
+	free(src);
+	p[y - p] ^= 0xff; /* libyara's file magic */
+	assert_true((bad = memfd_create("bad-rules", MFD_CLOEXEC)) >= 0);
+	assert_int_equal(write(bad, p, (size_t)st.st_size), st.st_size);
+	free(p);
+	memset(&sb, 0, sizeof(sb));
+	buf_init(&err, 1024);
+	assert_int_equal(sandbox_user(NULL, &sb, &err), 0);
+	buf_free(&err);
+	sb.timeout = 30;
+	sb.memory = 256LL << 20;
+	scan_opts_default(&o);
+	assert_int_equal(
+	    sandbox_spawn(&w, bad, scan_bundle_version(b), &o, &sb), 0);
+	memset(&j, 0, sizeof(j));
+	fd = sample_fd("xx VIGIL-UNIT-MARKER xx");
+	assert_int_equal(sandbox_scan(&w, &sb, fd, -1, "s1", &json, &j), 0);
+	assert_non_null(strstr(buf_cstr(&json), "\"marker\""));
+	buf_free(&json);
+	close(fd);
+	sandbox_stop(&w);
+	scan_bundle_free(b);
+	close(bad);
+	close(rfd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -356,6 +409,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_worker_timeout),
 	    cmocka_unit_test(test_rules_pack),
 	    cmocka_unit_test(test_worker_other_rules),
+	    cmocka_unit_test(test_worker_saved_rules_unusable),
 	};
 
 	/* The workers sandbox_spawn starts are this program again. */
