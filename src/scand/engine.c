@@ -54,7 +54,7 @@ struct pool {
 	struct event *ev;
 	/* bundle */
 	struct scan_bundle *bundle;
-	int rules_fd; /* its sources for the worker processes; -1 */
+	int rules_fd; /* its pack for the worker processes; -1 */
 	unsigned long gen;
 	/* limits */
 	long long max_upload;
@@ -72,7 +72,7 @@ struct worker {
 	int idx;
 	struct scan_ctx *ctx;
 	struct scan_bundle *bundle; /* the one ctx was made from */
-	int rules_fd;               /* its sources (the pool's, dup'ed) */
+	int rules_fd;               /* its pack (the pool's, dup'ed) */
 	unsigned long gen;
 	int busy; /* ran a job since it last trimmed its context */
 	struct sbproc proc;
@@ -231,7 +231,6 @@ worker_ctx(struct worker *w)
 	struct scan_opts o;
 	unsigned long gen;
 	long long max_upload;
-
 	int rfd = -1;
 
 	pthread_mutex_lock(&p->mu);
@@ -269,7 +268,7 @@ worker_ctx(struct worker *w)
 		close(rfd);
 		return -1;
 	}
-	w->bundle = b; /* the worker process builds it again */
+	w->bundle = b; /* the worker process builds it from rules_fd */
 	w->rules_fd = rfd;
 	w->gen = gen;
 	return 0;

@@ -232,7 +232,7 @@ int sandbox_filter_load(int sock);
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
                       void (*on_done)(evutil_socket_t, short, void *),
                       void *arg);
-/* Takes a reference to b, and a copy of rules_fd (its sources, from
+/* Takes a reference to b, and a copy of rules_fd (its pack, from
  * sandbox_rules_pack), for new scans; running scans finish with theirs.
  * 0, or -1 (logged) when rules_fd cannot be copied. */
 int pool_set_bundle(struct pool *p, struct scan_bundle *b, int rules_fd);
@@ -264,7 +264,7 @@ struct scand {
 	struct fwd *fwd;      /* NULL unless [syslog] enable = yes */
 	struct sintel *intel; /* NULL unless [intel] url is set */
 	struct scan_bundle *bundle;
-	int rules_fd; /* its sources for the scan workers (sandbox.c) */
+	int rules_fd; /* its pack for the scan workers (sandbox_rules_pack) */
 	struct sandbox sandbox;
 	struct hs_server *http, *https;
 	SSL_CTX *ssl_ctx;
