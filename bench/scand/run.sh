@@ -20,7 +20,8 @@
 # Each figure is the best of RUNS (default 5), the two sides interleaved.
 # On a machine shared with other work the wall-clock figures swing a lot,
 # so CPU time is reported too (summed over all runs, from /proc): the
-# service's own, curl's, and yara's; its ratio is the steadier comparison.
+# service's own (its scan worker processes included), curl's, and yara's;
+# its ratio is the steadier comparison.
 set -eu
 
 build=$(cd "${1:?usage: run.sh BUILD_DIR [WORK_DIR]}" && pwd)
@@ -136,8 +137,17 @@ line() { # label files bytes seconds
 		"$(calc "$3 / 1000000 / $4")" "$(calc "$2 / $4")" "$4"
 }
 
-# CPU ticks: of the service, and of this shell's reaped children (curl, yara)
-svc_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+# CPU ticks: of the service (its own, its scan worker processes' and
+# those of the workers it has reaped), and of this shell's reaped children
+# (curl, yara)
+svc_ticks() {
+	{
+		awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat"
+		for c in $(pgrep -P "$pid"); do
+			awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true
+		done
+	} | awk '{ s += $1 } END { print s }'
+}
 kid_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
 hz=$(getconf CLK_TCK)
 

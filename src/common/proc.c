@@ -11,9 +11,22 @@
  *
  * The calls block; they are meant for a dedicated child, or for a parent
  * that treats a round trip to the child as a short local operation.
+ *
+ * A child is either forked (proc_fork: it runs a function of this
+ * program; only safe while the process has a single thread, as vigild's
+ * key process is started) or spawned (proc_spawn: a fresh program image,
+ * for a process that already has threads, where a forked child could
+ * inherit a lock another thread held, malloc's or a sanitizer's, and hang).
+ *
+ * Users: vigild's key process (src/center/keyproc.c) and vigil-scand's
+ * sandboxed scan workers (src/scand/sandbox.c, spawned), which are handed
+ * each sample as an open descriptor (proc_send_fd, SCM_RIGHTS) so they
+ * need no file system access at all.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,12 +143,95 @@ fail:
 	return -1;
 }
 
+pid_t
+proc_spawn(int *fd, const char *path, char *const argv[], char *const envp[])
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int sp[2] = {-1, -1}, child, e, ok_fa = 0, ok_attr = 0;
+	pid_t pid = -1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("proc_spawn: socketpair");
+		goto out;
+	}
+	/* dup2 onto itself would keep close-on-exec: make sure the child's
+	 * end is some other number first. */
+	if (sp[1] == PROC_CHILD_FD) {
+		if ((child = fcntl(sp[1], F_DUPFD_CLOEXEC,
+		                   PROC_CHILD_FD + 1)) == -1) {
+			log_warn("proc_spawn: fcntl");
+			goto out;
+		}
+		close(sp[1]);
+		sp[1] = child;
+	}
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0)
+		goto spawn_err;
+	ok_fa = 1;
+	if ((e = posix_spawnattr_init(&attr)) != 0)
+		goto spawn_err;
+	ok_attr = 1;
+	/* The child starts with default handlers and nothing blocked, as
+	 * after proc_fork's reset, and with 0-2 and PROC_CHILD_FD only:
+	 * descriptors someone forgot to make close-on-exec (or that this
+	 * process inherited so) are closed before the exec. */
+	sigemptyset(&none);
+	sigfillset(&all);
+	if ((e = posix_spawn_file_actions_adddup2(&fa, sp[1], PROC_CHILD_FD)) !=
+	        0 ||
+	    (e = posix_spawn_file_actions_addclosefrom_np(&fa, PROC_CHILD_FD +
+	                                                           1)) != 0 ||
+	    (e = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
+	    (e = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
+	    (e = posix_spawnattr_setflags(
+	         &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+		goto spawn_err;
+	/* glibc's posix_spawn runs the child on its own stack in a vfork-like
+	 * clone and execs at once: nothing of this (multi-threaded) process
+	 * runs in it, no lock another thread held can be inherited. */
+	if ((e = posix_spawn(&pid, path, &fa, &attr, argv,
+	                     envp != NULL ? envp : environ)) != 0) {
+		pid = -1;
+		goto spawn_err;
+	}
+	*fd = sp[0];
+	sp[0] = -1;
+	goto out;
+spawn_err:
+	errno = e;
+	log_warn("proc_spawn: %s", path);
+out:
+	if (ok_fa)
+		posix_spawn_file_actions_destroy(&fa);
+	if (ok_attr)
+		posix_spawnattr_destroy(&attr);
+	if (sp[0] != -1)
+		close(sp[0]);
+	if (sp[1] != -1)
+		close(sp[1]);
+	return pid;
+}
+
 int
 proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
+{
+	return proc_send_fd(fd, type, id, p, len, -1);
+}
+
+int
+proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+             int passfd)
 {
 	struct proc_hdr hdr;
 	struct iovec iov[2], *cur = iov;
 	struct msghdr msg;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr *c;
 	size_t niov;
 	ssize_t n;
 
@@ -159,6 +255,18 @@ proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = cur;
 		msg.msg_iovlen = niov;
+		if (passfd != -1) {
+			/* With the first byte only: the descriptor arrives
+			 * with the header, where proc_recv_fd looks. */
+			memset(&cm, 0, sizeof(cm));
+			msg.msg_control = cm.buf;
+			msg.msg_controllen = sizeof(cm.buf);
+			c = CMSG_FIRSTHDR(&msg);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+		}
 		/* MSG_NOSIGNAL: a dead peer is EPIPE here, not a SIGPIPE that
 		 * kills the sender. */
 		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
@@ -167,6 +275,7 @@ proc_send(int fd, uint32_t type, uint64_t id, const void *p, size_t len)
 				continue;
 			return -1;
 		}
+		passfd = -1;
 		while (n > 0) {
 			if ((size_t)n >= cur->iov_len) {
 				n -= (ssize_t)cur->iov_len;
@@ -209,15 +318,14 @@ proc_read_full(int fd, void *p, size_t len)
 	return 0;
 }
 
-int
-proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
+/* The payload after a header: len checked against max first. */
+static int
+proc_recv_payload(int fd, const struct proc_hdr *hdr, struct buf *payload,
+                  size_t max)
 {
 	uint8_t chunk[PROC_CHUNK];
 	size_t left, n;
-	int rc;
 
-	if ((rc = proc_read_full(fd, hdr, sizeof(*hdr))) != 0)
-		return rc;
 	if (max > PROC_MAX_MSG)
 		max = PROC_MAX_MSG;
 	if (hdr->len > max) {
@@ -237,5 +345,102 @@ proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
 		if (payload != NULL && buf_append(payload, chunk, n) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/*
+ * Reads the header with recvmsg, taking at most one descriptor with it.
+ * Anything else in the control data (two descriptors, a truncated list,
+ * credentials) is closed and refused.
+ */
+static int
+proc_read_hdr_fd(int fd, struct proc_hdr *hdr, int *passfd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *c;
+	ssize_t n;
+	size_t i, nfd;
+	int got, bad = 0, fds[4];
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = hdr;
+	iov.iov_len = sizeof(*hdr);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (n == 0)
+		return 1;
+	if (msg.msg_flags & MSG_CTRUNC)
+		bad = 1;
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			bad = 1;
+			continue;
+		}
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfd > 4)
+			nfd = 4;
+		memcpy(fds, CMSG_DATA(c), nfd * sizeof(int));
+		for (i = 0; i < nfd; i++) {
+			got = fds[i];
+			if (*passfd == -1 && !bad)
+				*passfd = got;
+			else {
+				bad = 1;
+				close(got);
+			}
+		}
+	}
+	if (!bad && (size_t)n < sizeof(*hdr) &&
+	    proc_read_full(fd, (uint8_t *)hdr + n, sizeof(*hdr) - (size_t)n) !=
+	        0)
+		bad = 1;
+	if (bad) {
+		if (*passfd != -1)
+			close(*passfd);
+		*passfd = -1;
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+proc_recv(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max)
+{
+	return proc_recv_fd(fd, hdr, payload, max, NULL);
+}
+
+int
+proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
+             int *passfd)
+{
+	int rc, got = -1;
+
+	if (passfd != NULL)
+		*passfd = -1;
+	rc = passfd != NULL ? proc_read_hdr_fd(fd, hdr, &got)
+	                    : proc_read_full(fd, hdr, sizeof(*hdr));
+	if (rc != 0)
+		return rc;
+	if ((rc = proc_recv_payload(fd, hdr, payload, max)) == -1) {
+		if (got != -1)
+			close(got);
+		return -1;
+	}
+	if (passfd != NULL)
+		*passfd = got;
 	return 0;
 }

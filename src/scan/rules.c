@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <yara.h>
@@ -364,12 +365,117 @@ bundle_destroy(struct scan_bundle *b)
 	free(b);
 }
 
+/* libyara's save and load streams: to a descriptor, from memory. */
+struct ystream {
+	int fd;
+	int failed;
+	const uint8_t *p;
+	size_t len, off;
+};
+
+static size_t
+ys_write(const void *ptr, size_t size, size_t count, void *arg)
+{
+	struct ystream *y = arg;
+	const uint8_t *c = ptr;
+	size_t left;
+	ssize_t w;
+
+	if (size == 0 || count > SIZE_MAX / size) {
+		y->failed = 1;
+		return 0;
+	}
+	for (left = size * count; left > 0 && !y->failed;) {
+		if ((w = write(y->fd, c, left)) == -1) {
+			if (errno != EINTR)
+				y->failed = 1;
+			continue;
+		}
+		c += w;
+		left -= (size_t)w;
+	}
+	return y->failed ? 0 : count;
+}
+
+static size_t
+ys_read(void *ptr, size_t size, size_t count, void *arg)
+{
+	struct ystream *y = arg;
+	size_t n;
+
+	if (size == 0)
+		return 0;
+	/* Whole items only, as fread. */
+	n = (y->len - y->off) / size;
+	if (n > count)
+		n = count;
+	memcpy(ptr, y->p + y->off, n * size);
+	y->off += n * size;
+	return n;
+}
+
+int
+scan_bundle_save_yara(const struct scan_bundle *b, int fd)
+{
+	struct ystream y = {fd, 0, NULL, 0, 0};
+	YR_STREAM st;
+
+	if (b->rules == NULL)
+		return 0;
+	st.user_data = &y;
+	st.read = NULL;
+	st.write = ys_write;
+	if (yr_rules_save_stream(b->rules, &st) != ERROR_SUCCESS || y.failed)
+		return -1;
+	return 0;
+}
+
+/* The YARA rules libyara saved into p: 0, or -1 (err). */
+static int
+yara_load(const uint8_t *p, size_t len, YR_RULES **out, unsigned *nrules,
+          struct buf *err)
+{
+	struct ystream y = {-1, 0, p, len, 0};
+	YR_RULES *rules = NULL;
+	YR_RULE *rule;
+	YR_STREAM st;
+
+	*out = NULL;
+	*nrules = 0;
+	st.user_data = &y;
+	st.read = ys_read;
+	st.write = NULL;
+	if (yr_rules_load_stream(&st, &rules) != ERROR_SUCCESS) {
+		(void)buf_printf(err, "yara: the saved rules do not load\n");
+		return -1;
+	}
+	if (y.off != len) {
+		yr_rules_destroy(rules);
+		(void)buf_printf(err, "yara: bytes after the saved rules\n");
+		return -1;
+	}
+	yr_rules_foreach(rules, rule)
+	{
+		(*nrules)++;
+	}
+	*out = rules;
+	return 0;
+}
+
 int
 scan_bundle_new(const struct scan_src *src, size_t n, struct scan_bundle **out,
                 struct buf *err)
 {
+	return scan_bundle_new_saved(src, n, NULL, 0, out, err);
+}
+
+int
+scan_bundle_new_saved(const struct scan_src *src, size_t n,
+                      const uint8_t *saved, size_t slen,
+                      struct scan_bundle **out, struct buf *err)
+{
 	struct scan_bundle *b;
-	size_t i, k;
+	size_t i, k, nyara = 0;
 	int bad = 0;
 
 	if (scan_init() == -1) {
@@ -402,7 +508,18 @@ scan_bundle_new(const struct scan_src *src, size_t n, struct scan_bundle **out,
 		}
 		b->srcs[i].end = b->iocs.n;
 	}
-	if (yara_compile(src, n, &b->rules, &b->nrules, err) == -1)
+	for (i = 0; i < n; i++)
+		if (src[i].type == SCAN_SRC_YARA)
+			nyara++;
+	if (saved == NULL) {
+		if (yara_compile(src, n, &b->rules, &b->nrules, err) == -1)
+			bad = 1;
+	} else if ((nyara > 0) != (slen > 0)) {
+		(void)buf_printf(err, "yara: the saved rules do not match the "
+		                      "sources\n");
+		bad = 1;
+	} else if (slen > 0 &&
+	           yara_load(saved, slen, &b->rules, &b->nrules, err) == -1)
 		bad = 1;
 	if (bad)
 		goto fail;
@@ -453,18 +570,21 @@ src_type_of(const char *path, enum scan_src_type *t)
 }
 
 int
-scan_bundle_load(const char *const *paths, size_t n, struct scan_bundle **out,
-                 struct buf *err)
+scan_srcs_read(const char *const *paths, size_t n, struct scan_src **srcp,
+               struct buf **datap, struct buf *err)
 {
 	struct scan_src *src = NULL;
 	struct buf *data = NULL;
 	size_t i;
-	int rc = -1, bad = 0;
+	int bad = 0;
 
+	*srcp = NULL;
+	*datap = NULL;
 	if (n > 0 && ((src = calloc(n, sizeof(*src))) == NULL ||
 	              (data = calloc(n, sizeof(*data))) == NULL)) {
 		(void)buf_printf(err, "scan: out of memory\n");
-		goto done;
+		free(src);
+		return -1;
 	}
 	for (i = 0; i < n; i++)
 		buf_init(&data[i], RULE_FILE_MAX);
@@ -487,14 +607,39 @@ scan_bundle_load(const char *const *paths, size_t n, struct scan_bundle **out,
 		src[i].data = data[i].data;
 		src[i].len = data[i].len;
 	}
-	if (!bad)
-		rc = scan_bundle_new(src, n, out, err);
-done:
+	if (bad) {
+		scan_srcs_free(src, data, n);
+		return -1;
+	}
+	*srcp = src;
+	*datap = data;
+	return 0;
+}
+
+void
+scan_srcs_free(struct scan_src *src, struct buf *data, size_t n)
+{
+	size_t i;
+
 	if (data != NULL)
 		for (i = 0; i < n; i++)
 			buf_free(&data[i]);
 	free(data);
 	free(src);
+}
+
+int
+scan_bundle_load(const char *const *paths, size_t n, struct scan_bundle **out,
+                 struct buf *err)
+{
+	struct scan_src *src;
+	struct buf *data;
+	int rc;
+
+	if (scan_srcs_read(paths, n, &src, &data, err) == -1)
+		return -1;
+	rc = scan_bundle_new(src, n, out, err);
+	scan_srcs_free(src, data, n);
 	return rc;
 }
 

@@ -94,7 +94,9 @@ scan_ctx_new(struct scan_bundle *b, const struct scan_opts *o,
 		if (yr_scanner_create(b->rules, &c->yr) != ERROR_SUCCESS)
 			goto nomem;
 		yr_scanner_set_timeout(c->yr, c->o.timeout);
-		yr_scanner_set_flags(c->yr, SCAN_FLAGS_REPORT_RULES_MATCHING);
+		yr_scanner_set_flags(
+		    c->yr, SCAN_FLAGS_REPORT_RULES_MATCHING |
+		               (c->o.no_trycatch ? SCAN_FLAGS_NO_TRYCATCH : 0));
 	}
 	c->b = scan_bundle_ref(b);
 	*out = c;

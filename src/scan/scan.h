@@ -79,10 +79,36 @@ struct scan_bundle_info {
  */
 int scan_bundle_new(const struct scan_src *src, size_t n,
                     struct scan_bundle **out, struct buf *err);
+/*
+ * For a process that must build the same bundle as another without
+ * compiling the YARA rules again (vigil-scand's scan workers):
+ * scan_bundle_save_yara writes b's compiled YARA rules as libyara saves
+ * them to fd (nothing when b has none; 0, or -1 on a write or libyara
+ * error); scan_bundle_new_saved is scan_bundle_new for the same sources
+ * with those saved bytes (saved != NULL, slen 0 when there are no YARA
+ * sources) loaded instead of compiling the YARA sources. IOC sources are
+ * parsed and the version computed from src as always. The saved bytes are
+ * trusted to be what the same sources compile to: they are libyara's
+ * internal format, never to be taken from an untrusted party.
+ */
+int scan_bundle_save_yara(const struct scan_bundle *b, int fd);
+int scan_bundle_new_saved(const struct scan_src *src, size_t n,
+                          const uint8_t *saved, size_t slen,
+                          struct scan_bundle **out, struct buf *err);
 /* Reads rule files: *.yar / *.yara are YARA, *.ioc / *.txt are IOC files,
  * anything else is refused. Files up to 256 MiB each. */
 int scan_bundle_load(const char *const *paths, size_t n,
                      struct scan_bundle **out, struct buf *err);
+/*
+ * What scan_bundle_load does before scan_bundle_new: the files read into
+ * sources (src[i].name is paths[i], src[i].data points into data[i]),
+ * with the same errors. For a process that hands the sources on to another
+ * that builds the very same bundle (vigil-scand's scan workers). Free both
+ * with scan_srcs_free.
+ */
+int scan_srcs_read(const char *const *paths, size_t n, struct scan_src **src,
+                   struct buf **data, struct buf *err);
+void scan_srcs_free(struct scan_src *src, struct buf *data, size_t n);
 struct scan_bundle *scan_bundle_ref(struct scan_bundle *b);
 void scan_bundle_free(struct scan_bundle *b); /* drops one reference */
 void scan_bundle_info(const struct scan_bundle *b,
@@ -122,6 +148,15 @@ struct scan_opts {
 	 * vigil-scand caching by SHA-256 sets SCAN_HASH_SHA256 or ALL.
 	 */
 	unsigned hashes;
+	/*
+	 * 1: libyara does not catch SIGSEGV/SIGBUS during a scan (its
+	 * YR_TRYCATCH, meant for files mapped while another process cuts
+	 * them). This engine never hands libyara a mapping that can shrink,
+	 * so a fault there is a bug: vigil-scand's sandboxed workers set it
+	 * so the process dies and its sample gets an error, instead of
+	 * scanning on after a wild memory access. Default 0.
+	 */
+	int no_trycatch;
 };
 
 /* One matched string (YARA), or the subject's field an IOC matched. */

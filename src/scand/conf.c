@@ -17,9 +17,21 @@ const struct cfg_key scand_conf_keys[] = {
      "rule files, separated by blanks: *.yar/*.yara (YARA), *.ioc/*.txt "
      "(hash and filename IOCs); reloaded on SIGHUP"},
     {"scand", "threads", CFG_INT, "0", 0, 256, OFF(threads), 0, NULL,
-     "scanning threads (0 = one per CPU, at least 2)"},
+     "scanning threads, each with its own sandboxed scan worker process "
+     "(0 = one per CPU, at least 2)"},
     {"scand", "sync_threads", CFG_INT, "0", 0, 256, OFF(sync_threads), 0, NULL,
      "threads reserved for synchronous checks (0 = a quarter, at least 1)"},
+    {"scand", "user", CFG_STR, NULL, 0, 0, OFF(user), 0, NULL,
+     "user the scan worker processes run as when vigil-scand starts as "
+     "root (default: _vigil if it exists, else nobody; never root)"},
+    {"scand", "scan_timeout", CFG_DURATION, "5m", 1, 86400, OFF(scan_timeout),
+     0, NULL,
+     "wall-clock time a scan worker has for one sample; past it the worker "
+     "is killed and the sample gets an error (504)"},
+    {"scand", "worker_memory", CFG_SIZE, "1G", 64LL << 20, 1LL << 40,
+     OFF(worker_memory), 0, NULL,
+     "address space a scan worker may add to what it inherits (RLIMIT_AS); "
+     "it reads a sample whole, so keep it above max_upload"},
     {"scand", "max_upload", CFG_SIZE, "200M", 1024, 4LL << 30, OFF(max_upload),
      0, NULL, "largest sample accepted (413 beyond)"},
     {"scand", "keep_samples", CFG_BOOL, "no", 0, 0, OFF(keep_samples), 0, NULL,

@@ -8,8 +8,14 @@
  * A job's sample was received by the event loop as it streamed in
  * (api.c, upload.c): a 0600 file under samples/, or memory for a small
  * sync check (SCAND_MEM_SAMPLE), with its SHA-256 when the cache or
- * keeping needs it. A worker scans it with a per-thread scan context of
- * the current rule bundle. Results are
+ * keeping needs it. The thread opens it (or copies the memory into a
+ * sealed memfd) and hands the descriptor to its own scan worker process
+ * (sandbox.c), which scans it with the current rule bundle and answers
+ * the engine's neutral JSON; a worker that crashes or misses scan_timeout
+ * costs that sample an error and is replaced, with a growing delay when
+ * new workers keep dying at once. A new bundle replaces every worker
+ * (idle ones at once, busy ones after their sample). The thread's own
+ * scan context checks only names (filename IOCs on a cache hit). Results are
  * cached by (SHA-256, rule version); a cached result is used only when the
  * new name matches no filename IOC and the cached one matched none either,
  * since those depend on the name, not the content. Findings are rendered
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,11 +54,13 @@ struct pool {
 	struct event *ev;
 	/* bundle */
 	struct scan_bundle *bundle;
+	int rules_fd; /* its pack for the worker processes; -1 */
 	unsigned long gen;
 	/* limits */
 	long long max_upload;
 	int keep_samples;
 	char samples_dir[4096];
+	struct sandbox sb;
 	/* cache */
 	struct cache_ent *cache;
 	size_t ncache, maxcache;
@@ -62,9 +71,22 @@ struct worker {
 	struct pool *p;
 	int idx;
 	struct scan_ctx *ctx;
+	struct scan_bundle *bundle; /* the one ctx was made from */
+	int rules_fd;               /* its pack (the pool's, dup'ed) */
 	unsigned long gen;
 	int busy; /* ran a job since it last trimmed its context */
+	struct sbproc proc;
+	int fails;         /* workers in a row that failed to start or died
+	                      at once */
+	double next_spawn; /* monotonic: not before (backoff) */
 };
+
+/* Seconds a worker must have lived for its death on a sample to be the
+ * sample's doing rather than a sign that workers cannot run at all. */
+#define WORKER_MIN_LIFE    1.0
+#define WORKER_MAX_BACKOFF 10.0
+/* Start attempts for one sample before it is refused (503). */
+#define WORKER_TRIES 3
 
 void
 job_free(struct job *j)
@@ -199,6 +221,8 @@ sample_done(struct pool *p, struct job *j)
 		log_warn("scand: removing %s", j->path);
 }
 
+/* The thread's scan context of the current bundle: 0, -2 while there is
+ * no bundle yet, -1 when it cannot be made. */
 static int
 worker_ctx(struct worker *w)
 {
@@ -207,20 +231,33 @@ worker_ctx(struct worker *w)
 	struct scan_opts o;
 	unsigned long gen;
 	long long max_upload;
+	int rfd = -1;
 
 	pthread_mutex_lock(&p->mu);
 	gen = p->gen;
 	max_upload = p->max_upload;
-	b = p->bundle != NULL ? scan_bundle_ref(p->bundle) : NULL;
-	pthread_mutex_unlock(&p->mu);
 	if (w->ctx != NULL && gen == w->gen) {
-		scan_bundle_free(b);
+		pthread_mutex_unlock(&p->mu);
 		return 0;
 	}
+	b = p->bundle != NULL ? scan_bundle_ref(p->bundle) : NULL;
+	if (b != NULL && p->rules_fd != -1 &&
+	    (rfd = fcntl(p->rules_fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		log_warn("scand: worker %d: dup", w->idx);
+	pthread_mutex_unlock(&p->mu);
 	scan_ctx_free(w->ctx);
 	w->ctx = NULL;
+	scan_bundle_free(w->bundle);
+	w->bundle = NULL;
+	if (w->rules_fd != -1)
+		close(w->rules_fd);
+	w->rules_fd = -1;
 	if (b == NULL)
+		return -2;
+	if (rfd == -1) {
+		scan_bundle_free(b);
 		return -1;
+	}
 	scan_opts_default(&o);
 	o.max_size = (uint64_t)max_upload;
 	/* Digests only for files with findings (the engine adds all three
@@ -228,10 +265,137 @@ worker_ctx(struct worker *w)
 	o.hashes = 0;
 	if (scan_ctx_new(b, &o, &w->ctx) != 0) {
 		scan_bundle_free(b);
+		close(rfd);
 		return -1;
 	}
-	scan_bundle_free(b); /* the context holds its own reference */
+	w->bundle = b; /* the worker process builds it from rules_fd */
+	w->rules_fd = rfd;
 	w->gen = gen;
+	return 0;
+}
+
+static void
+worker_backoff(struct worker *w)
+{
+	double d = 0.1 * (double)(1u << (w->fails < 10 ? w->fails : 10));
+
+	w->fails++;
+	w->next_spawn =
+	    mono_now() + (d < WORKER_MAX_BACKOFF ? d : WORKER_MAX_BACKOFF);
+}
+
+/* A worker process of the current context's bundle: 0, or -1 when one
+ * could not be started (after waiting out the backoff). */
+static int
+worker_proc(struct worker *w)
+{
+	struct timespec ts;
+	double left;
+
+	if (w->ctx != NULL && w->proc.pid > 0 && w->proc.gen == w->gen)
+		return 0;
+	if ((left = w->next_spawn - mono_now()) > 0) {
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
+	/* No context (out of memory): waits like a failed start, so the
+	 * thread never spins. */
+	if (w->ctx == NULL ||
+	    sandbox_spawn(&w->proc, w->rules_fd, scan_bundle_version(w->bundle),
+	                  scan_ctx_opts(w->ctx), &w->p->sb) == -1) {
+		worker_backoff(w);
+		return -1;
+	}
+	w->proc.gen = w->gen;
+	return 0;
+}
+
+/* A sealed memory file holding the sample: the worker reads it and opens
+ * nothing. */
+static int
+mem_fd(const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = memfd_create("vigil-sample",
+	                       MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1)
+		return -1;
+	while (off < len) {
+		if ((n = write(fd, p + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS,
+	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ==
+	    -1)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* The sample scanned by the worker process: 0 with *out the neutral
+ * result, or -1 with j->status and j->errmsg set. */
+static int
+scan_in_worker(struct worker *w, struct job *j, int fd, json_t **out)
+{
+	struct buf json;
+	json_error_t jerr;
+	json_t *o;
+	const char *h;
+	int sfd = fd, tries, rc;
+
+	for (tries = 0; worker_proc(w) == -1; tries++)
+		if (tries + 1 >= WORKER_TRIES) {
+			j->status = 503;
+			snprintf(j->errmsg, sizeof(j->errmsg),
+			         "no scan worker could be started (see the "
+			         "service's log); retry later");
+			return -1;
+		}
+	if (j->mem != NULL && (sfd = mem_fd(j->mem, j->mem_len)) == -1) {
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg), "sample: %s",
+		         strerror(errno));
+		return -1;
+	}
+	rc = sandbox_scan(&w->proc, &w->p->sb, sfd,
+	                  j->mem != NULL ? (long long)j->mem_len : -1,
+	                  j->name != NULL ? j->name : "", &json, j);
+	if (sfd != fd)
+		close(sfd);
+	if (rc == -1) {
+		/* Gone at once: more likely the workers than the sample. */
+		if (w->proc.pid == -1 &&
+		    mono_now() - w->proc.started < WORKER_MIN_LIFE)
+			worker_backoff(w);
+		buf_free(&json);
+		return -1;
+	}
+	w->fails = 0;
+	o = json_loadb((const char *)json.data, json.len, 0, &jerr);
+	buf_free(&json);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		j->status = 500;
+		snprintf(j->errmsg, sizeof(j->errmsg),
+		         "the scan worker's result is not valid");
+		return -1;
+	}
+	h = json_string_value(json_object_get(
+	    json_object_get(json_object_get(o, "subject"), "hashes"),
+	    "sha256"));
+	if (j->sha256[0] == '\0' && h != NULL && strlen(h) == 64)
+		memcpy(j->sha256, h, 65);
+	*out = o;
 	return 0;
 }
 
@@ -239,16 +403,15 @@ static void
 scan_job(struct worker *w, struct job *j)
 {
 	struct pool *p = w->p;
-	struct scan_result r, rp;
+	struct scan_result rp;
 	char *hit = NULL;
 	struct stat st;
 	json_t *o = NULL;
 	json_error_t jerr;
-	int fd = -1, rc;
+	int fd = -1;
 
-	memset(&r, 0, sizeof(r));
 	memset(&rp, 0, sizeof(rp));
-	if (worker_ctx(w) == -1) {
+	if (worker_ctx(w) != 0) {
 		j->status = 500;
 		snprintf(j->errmsg, sizeof(j->errmsg),
 		         "the scan engine is not ready");
@@ -294,30 +457,14 @@ scan_job(struct worker *w, struct job *j)
 		scan_result_free(&rp);
 	}
 	if (o == NULL) {
-		if (j->mem != NULL)
-			rc = scan_mem(w->ctx, j->mem, j->mem_len, j->name, &r);
-		else
-			rc = scan_fd(w->ctx, fd, j->name, &st, &r);
-		if (rc != 0) {
-			j->status = 500;
-			snprintf(j->errmsg, sizeof(j->errmsg),
-			         "scanning the sample failed: %s",
-			         strerror(-rc));
+		if (scan_in_worker(w, j, fd, &o) == -1)
 			goto out;
-		}
-		if ((o = scan_result_to_json(&r)) == NULL) {
-			j->status = 500;
-			snprintf(j->errmsg, sizeof(j->errmsg), "out of memory");
-			goto out;
-		}
 		if (j->cache_key[0] != '\0' &&
 		    (j->cache_put = json_dumps(o, JSON_COMPACT)) != NULL) {
 			pthread_mutex_lock(&p->mu);
 			cache_put_locked(p, j->cache_key, j->cache_put);
 			pthread_mutex_unlock(&p->mu);
 		}
-		if (j->sha256[0] == '\0' && (r.hashes & SCAN_HASH_SHA256))
-			memcpy(j->sha256, r.sha256, sizeof(j->sha256));
 	}
 	if ((j->findings = thor_render(o, j->name, j->source ? j->source : "",
 	                               j->id)) == NULL) {
@@ -328,7 +475,6 @@ out:
 	if (fd != -1)
 		close(fd);
 	json_decref(o);
-	scan_result_free(&r);
 }
 
 static void
@@ -358,12 +504,22 @@ worker_main(void *arg)
 	struct job *j;
 	int sync_only = w->idx < p->nsync, wake;
 
+	w->proc.pid = -1;
+	w->proc.fd = -1;
 	for (;;) {
+		/* A worker process ready before a sample needs one, and one
+		 * of the new rules after a reload. */
+		if (worker_ctx(w) != -2)
+			(void)worker_proc(w);
 		pthread_mutex_lock(&p->mu);
 		for (;;) {
 			if (p->stopping) {
 				pthread_mutex_unlock(&p->mu);
+				sandbox_stop(&w->proc);
 				scan_ctx_free(w->ctx);
+				scan_bundle_free(w->bundle);
+				if (w->rules_fd != -1)
+					close(w->rules_fd);
 				free(w);
 				return NULL;
 			}
@@ -377,6 +533,9 @@ worker_main(void *arg)
 					p->aq_tail = NULL;
 				break;
 			}
+			if (p->bundle != NULL &&
+			    (w->gen != p->gen || w->proc.pid <= 0))
+				break; /* j is NULL: start the worker */
 			if (w->busy) {
 				/* Idle for 2 s: give the buffers back. */
 				struct timespec ts;
@@ -394,6 +553,8 @@ worker_main(void *arg)
 			pthread_cond_wait(&p->cv, &p->mu);
 		}
 		pthread_mutex_unlock(&p->mu);
+		if (j == NULL)
+			continue;
 		j->next = NULL;
 		run_job(w, j);
 		w->busy = 1;
@@ -427,6 +588,7 @@ pool_new(int threads, int sync_threads, struct event_base *base,
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->pipe[0] = p->pipe[1] = -1;
+	p->rules_fd = -1;
 	p->n = threads;
 	p->nsync = sync_threads;
 	if (pipe2(p->pipe, O_CLOEXEC | O_NONBLOCK) == -1 ||
@@ -440,6 +602,7 @@ pool_new(int threads, int sync_threads, struct event_base *base,
 			goto fail;
 		w->p = p;
 		w->idx = i;
+		w->rules_fd = -1;
 		if (pthread_create(&p->th[i], NULL, worker_main, w) != 0) {
 			free(w);
 			goto fail;
@@ -453,18 +616,30 @@ fail:
 	return NULL;
 }
 
-void
-pool_set_bundle(struct pool *p, struct scan_bundle *b)
+int
+pool_set_bundle(struct pool *p, struct scan_bundle *b, int rules_fd)
 {
 	struct scan_bundle *old;
+	int fd, oldfd;
 
+	if ((fd = fcntl(rules_fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("scand: pool_set_bundle: dup");
+		return -1;
+	}
 	pthread_mutex_lock(&p->mu);
 	old = p->bundle;
+	oldfd = p->rules_fd;
 	p->bundle = scan_bundle_ref(b);
+	p->rules_fd = fd;
 	p->gen++;
+	/* Idle threads replace their workers now. */
+	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	if (old != NULL)
 		scan_bundle_free(old);
+	if (oldfd != -1)
+		close(oldfd);
+	return 0;
 }
 
 void
@@ -475,6 +650,14 @@ pool_set_limits(struct pool *p, long long max_upload, int keep_samples,
 	p->max_upload = max_upload;
 	p->keep_samples = keep_samples;
 	snprintf(p->samples_dir, sizeof(p->samples_dir), "%s", samples_dir);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+pool_set_sandbox(struct pool *p, const struct sandbox *sb)
+{
+	pthread_mutex_lock(&p->mu);
+	p->sb = *sb;
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -572,6 +755,8 @@ pool_free(struct pool *p)
 	free(p->cache);
 	if (p->bundle != NULL)
 		scan_bundle_free(p->bundle);
+	if (p->rules_fd != -1)
+		close(p->rules_fd);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p->th);

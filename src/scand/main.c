@@ -52,15 +52,19 @@ scand_event_log(int severity, const char *msg)
 		log_debug("libevent: %s", msg);
 }
 
-/* Loads the rule files named in rules (blank-separated). */
+/* Loads the rule files named in rules (blank-separated): the bundle, and
+ * its sources packed for the scan workers in *rules_fd. */
 static struct scan_bundle *
-load_rules(const char *rules, struct buf *err)
+load_rules(const char *rules, int *rules_fd, struct buf *err)
 {
 	struct scan_bundle *b = NULL;
+	struct scan_src *src = NULL;
+	struct buf *data = NULL;
 	char *copy, *rest, *tok;
 	const char **paths = NULL;
 	size_t n = 0, cap = 0;
 
+	*rules_fd = -1;
 	if ((copy = strdup(rules != NULL ? rules : "")) == NULL)
 		return NULL;
 	rest = copy;
@@ -77,12 +81,18 @@ load_rules(const char *rules, struct buf *err)
 		}
 		paths[n++] = tok;
 	}
-	if (n == 0) {
-		if (scan_bundle_new(NULL, 0, &b, err) != 0)
-			b = NULL;
-	} else if (scan_bundle_load(paths, n, &b, err) != 0)
+	if (scan_srcs_read(paths, n, &src, &data, err) == -1)
+		goto out;
+	if (scan_bundle_new(src, n, &b, err) != 0) {
 		b = NULL;
+		goto out;
+	}
+	if ((*rules_fd = sandbox_rules_pack(src, n, b, err)) == -1) {
+		scan_bundle_free(b);
+		b = NULL;
+	}
 out:
+	scan_srcs_free(src, data, n);
 	free(paths);
 	free(copy);
 	return b;
@@ -214,6 +224,7 @@ reload(struct scand *s)
 	struct scand_conf nc;
 	struct scan_bundle *b;
 	struct buf err;
+	int rfd;
 
 	buf_init(&err, 65536);
 	log_info("scand: SIGHUP: reloading %s", s->conf_path);
@@ -224,7 +235,7 @@ reload(struct scand *s)
 		scand_conf_free(&nc);
 		goto out;
 	}
-	if ((b = load_rules(nc.rules, &err)) == NULL) {
+	if ((b = load_rules(nc.rules, &rfd, &err)) == NULL) {
 		log_warnx("scand: reload: the rules have errors, keeping the "
 		          "old rules:\n%s",
 		          buf_cstr(&err));
@@ -236,12 +247,21 @@ reload(struct scand *s)
 		          "and rules",
 		          buf_cstr(&err));
 		scan_bundle_free(b);
+		close(rfd);
 		scand_conf_free(&nc);
 		goto out;
 	}
-	pool_set_bundle(s->pool, b);
+	if (pool_set_bundle(s->pool, b, rfd) == -1) {
+		log_warnx("scand: reload: keeping the old rules");
+		scan_bundle_free(b);
+		close(rfd);
+		scand_conf_free(&nc);
+		goto out;
+	}
 	scan_bundle_free(s->bundle);
 	s->bundle = b;
+	close(s->rules_fd);
+	s->rules_fd = rfd;
 	/* What can change without a restart. */
 	s->conf.hold_async = nc.hold_async;
 	s->conf.keep_samples = nc.keep_samples;
@@ -343,6 +363,10 @@ main(int argc, char **argv)
 	const char *conf = NULL;
 	int ch, check_only = 0, rc = 1;
 
+	/* A scan worker (sandbox.c) is this program started again: it
+	 * becomes one here, before anything of the service exists. */
+	sandbox_worker_run(argc, argv);
+	s.rules_fd = -1;
 	while ((ch = getopt(argc, argv, "c:dnvhV")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -395,7 +419,7 @@ main(int argc, char **argv)
 	join(s.samples_dir, sizeof(s.samples_dir), s.conf.data_dir, "samples");
 	if (scan_init() == -1)
 		fatalx("vigil-scand: cannot initialise the scan engine");
-	if ((s.bundle = load_rules(s.conf.rules, &err)) == NULL) {
+	if ((s.bundle = load_rules(s.conf.rules, &s.rules_fd, &err)) == NULL) {
 		log_warnx("vigil-scand: %s: the rules have errors:\n%s", conf,
 		          buf_cstr(&err));
 		goto out;
@@ -404,6 +428,12 @@ main(int argc, char **argv)
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
 		goto out;
 	}
+	if (sandbox_user(s.conf.user, &s.sandbox, &err) == -1) {
+		log_warnx("vigil-scand: %s: %s", conf, buf_cstr(&err));
+		goto out;
+	}
+	s.sandbox.timeout = s.conf.scan_timeout;
+	s.sandbox.memory = s.conf.worker_memory;
 	if (s.conf.https_enable &&
 	    (s.ssl_ctx = make_ssl(&s.conf, &err)) == NULL) {
 		log_warnx("vigil-scand: [https]: %s", buf_cstr(&err));
@@ -453,7 +483,9 @@ main(int argc, char **argv)
 	pool_set_limits(s.pool, s.conf.max_upload, s.conf.keep_samples,
 	                s.samples_dir);
 	pool_cache_size(s.pool, (size_t)s.conf.cache_size);
-	pool_set_bundle(s.pool, s.bundle);
+	pool_set_sandbox(s.pool, &s.sandbox);
+	if (pool_set_bundle(s.pool, s.bundle, s.rules_fd) == -1)
+		goto out;
 	if (s.conf.syslog_enable &&
 	    (s.fwd = fwd_new(s.base, &s.conf, NULL, &err)) == NULL) {
 		log_warnx("vigil-scand: %s", buf_cstr(&err));
@@ -513,12 +545,13 @@ main(int argc, char **argv)
 	event_add(s.ev_term, NULL);
 	event_add(s.ev_int, NULL);
 	event_add(s.ev_hup, NULL);
-	log_info("vigil-scand: rules %s; %lld threads (%lld for sync checks); "
-	         "HTTP %s:%d, HTTPS %s:%d",
+	log_info("vigil-scand: rules %s; %lld threads (%lld for sync checks), "
+	         "each with a scan worker process as %s; HTTP %s:%d, HTTPS "
+	         "%s:%d",
 	         scan_bundle_version(s.bundle), s.conf.threads,
-	         s.conf.sync_threads, s.http ? s.conf.http_listen : "off",
-	         s.http_port, s.https ? s.conf.https_listen : "off",
-	         s.https_port);
+	         s.conf.sync_threads, s.sandbox.user,
+	         s.http ? s.conf.http_listen : "off", s.http_port,
+	         s.https ? s.conf.https_listen : "off", s.https_port);
 	scand_dispatch(&s);
 	event_base_dispatch(s.base);
 	rc = 0;
@@ -552,6 +585,8 @@ out:
 	SSL_CTX_free(s.ssl_ctx);
 	if (s.bundle)
 		scan_bundle_free(s.bundle);
+	if (s.rules_fd != -1)
+		close(s.rules_fd);
 	if (s.ports_path[0] && rc == 0 && !check_only)
 		unlink(s.ports_path);
 	explicit_bzero(s.api_key, sizeof(s.api_key));

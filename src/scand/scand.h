@@ -3,8 +3,9 @@
  * that speaks THOR Thunderstorm's API. One event loop thread owns the HTTP
  * servers (hstream: uploads stream to disk as they arrive, upload.c) and
  * the store (SQLite: the async queue, results, the result cache, history);
- * a pool of worker threads (engine.c) scans the samples with the shared
- * engine (src/scan).
+ * a pool of worker threads (engine.c) has the samples scanned with the
+ * shared engine (src/scan), each thread by its own sandboxed scan worker
+ * process (sandbox.c).
  * Work goes to the pool as jobs and comes back to the loop over a pipe.
  */
 #ifndef VIGIL_SCAND_H
@@ -24,6 +25,7 @@
 #include "hstream.h"
 #include "intelc.h"
 #include "log.h"
+#include "proc.h"
 #include "scan.h"
 #include "store.h"
 
@@ -32,6 +34,9 @@ struct scand_conf {
 	char *data_dir;
 	char *rules; /* whitespace-separated rule files */
 	long long threads, sync_threads;
+	char *user;              /* scan workers' user when run as root */
+	long long scan_timeout;  /* wall clock seconds per sample */
+	long long worker_memory; /* address space a worker may add */
 	long long max_upload;
 	int keep_samples;
 	int hold_async;
@@ -164,14 +169,77 @@ json_t *thor_bytes_json(const uint8_t *p, size_t n);
 json_t *thor_reference_json(const char *ref);
 const char *thor_field_pointer(const char *field);
 
+/*
+ * sandbox.c: scan worker processes. struct sandbox is fixed at start from
+ * the config; each scanning thread owns one struct sbproc.
+ */
+struct sandbox {
+	int drop; /* scand runs as root: workers switch to uid/gid */
+	uid_t uid;
+	gid_t gid;
+	char user[64];     /* for the log */
+	long long timeout; /* [scand] scan_timeout, seconds */
+	long long memory;  /* [scand] worker_memory, bytes */
+	char exe[256];     /* the program to run; "" = /proc/self/exe */
+};
+
+struct sbproc {
+	pid_t pid; /* -1: none */
+	int fd;    /* the parent's end of the socketpair */
+	unsigned long gen;
+	double started;   /* monotonic */
+	double scan_time; /* seconds spent scanning since it started */
+};
+
+/* Resolves [scand] user (NULL: _vigil if it exists, else nobody) when
+ * running as root; refuses uid or gid 0. Not root: the workers keep
+ * scand's own user. */
+int sandbox_user(const char *name, struct sandbox *sb, struct buf *err);
+/*
+ * The argument that makes vigil-scand a scan worker, its socket on
+ * SANDBOX_FD. sandbox_worker_run, first thing in main: returns at once
+ * unless argv is exactly {prog, SANDBOX_ARG}; then it is the worker and
+ * never returns.
+ */
+#define SANDBOX_ARG "--scan-worker"
+#define SANDBOX_FD  PROC_CHILD_FD
+void sandbox_worker_run(int argc, char **argv);
+/* The rule sources of b, and its YARA rules compiled, in a sealed memfd
+ * for the workers, who build the same bundle from it: the descriptor, or
+ * -1 with err set. */
+int sandbox_rules_pack(const struct scan_src *src, size_t n,
+                       const struct scan_bundle *b, struct buf *err);
+/* Starts a worker (replacing w's) for the bundle of version whose sources
+ * rules_fd holds (sandbox_rules_pack), with scan options o; waits for it
+ * to be locked down: 0, or -1 (logged). */
+int sandbox_spawn(struct sbproc *w, int rules_fd, const char *version,
+                  const struct scan_opts *o, const struct sandbox *sb);
+/*
+ * Has w scan the open sample sfd under name: a file, or (mem_len >= 0)
+ * a sealed memfd whose first mem_len bytes are scanned as a buffer. 0 with the
+ * neutral JSON in json (initialised here, freed by the caller); -1 with
+ * j->status and j->errmsg set: the scan failed (500), the worker died on it
+ * (500, the worker is gone) or missed the deadline (504, killed).
+ */
+int sandbox_scan(struct sbproc *w, const struct sandbox *sb, int sfd,
+                 long long mem_len, const char *name, struct buf *json,
+                 struct job *j);
+void sandbox_stop(struct sbproc *w); /* kills and reaps */
+/* The worker's seccomp allow-list, sock its only socket (unit tests). */
+int sandbox_filter_load(int sock);
+
 /* engine.c */
 struct pool *pool_new(int threads, int sync_threads, struct event_base *base,
                       void (*on_done)(evutil_socket_t, short, void *),
                       void *arg);
-/* Takes a reference to b for new scans; running scans finish with theirs. */
-void pool_set_bundle(struct pool *p, struct scan_bundle *b);
+/* Takes a reference to b, and a copy of rules_fd (its pack, from
+ * sandbox_rules_pack), for new scans; running scans finish with theirs.
+ * 0, or -1 (logged) when rules_fd cannot be copied. */
+int pool_set_bundle(struct pool *p, struct scan_bundle *b, int rules_fd);
 void pool_set_limits(struct pool *p, long long max_upload, int keep_samples,
                      const char *samples_dir);
+/* Before the first pool_set_bundle: how workers are sandboxed. */
+void pool_set_sandbox(struct pool *p, const struct sandbox *sb);
 void pool_push(struct pool *p, struct job *j);
 /* Finished jobs, oldest first (the caller frees them with job_free). */
 struct job *pool_take_done(struct pool *p);
@@ -196,6 +264,8 @@ struct scand {
 	struct fwd *fwd;      /* NULL unless [syslog] enable = yes */
 	struct sintel *intel; /* NULL unless [intel] url is set */
 	struct scan_bundle *bundle;
+	int rules_fd; /* its pack for the scan workers (sandbox_rules_pack) */
+	struct sandbox sandbox;
 	struct hs_server *http, *https;
 	SSL_CTX *ssl_ctx;
 	int http_port, https_port;

@@ -1,7 +1,8 @@
 /*
  * Unit tests for proc.c: typed messages both ways between a parent and a
  * forked child, the size limits on both ends, EOF when the child exits,
- * and that the child holds no descriptor but its channel and stdio.
+ * and that the child holds no descriptor but its channel and stdio; a
+ * spawned child (proc_spawn) talks the same way on PROC_CHILD_FD.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,15 +274,176 @@ test_eof_when_child_exits(void **state)
 	buf_free(&in);
 }
 
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A raw message with nfd copies of fd attached (what a hostile peer could
+ * send). */
+static void
+send_with_fds(int sock, int fd, int nfd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 3)];
+	} cm;
+	struct proc_hdr hdr = {MSG_ECHO, 0, 9};
+	struct iovec iov = {&hdr, sizeof(hdr)};
+	struct msghdr msg;
+	struct cmsghdr *c;
+	int fds[3] = {fd, fd, fd};
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfd);
+	assert_int_equal(sendmsg(sock, &msg, 0), (ssize_t)sizeof(hdr));
+}
+
+/* A descriptor rides along with a message and works on the other side;
+ * none is reported as -1; two in one message are refused and closed. */
+static void
+test_pass_fd(void **state)
+{
+	struct proc_hdr hdr;
+	struct buf in;
+	int sp[2], pp[2], got, before;
+	char c;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(pipe(pp), 0);
+	buf_init(&in, PROC_MAX_MSG);
+
+	assert_int_equal(proc_send_fd(sp[0], MSG_ECHO, 3, "abc", 3, pp[0]), 0);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 16, &got), 0);
+	assert_int_equal(hdr.type, MSG_ECHO);
+	assert_int_equal(hdr.id, 3);
+	assert_int_equal(in.len, 3);
+	assert_true(got >= 0 && got != pp[0]);
+	assert_int_equal(write(pp[1], "z", 1), 1);
+	assert_int_equal(read(got, &c, 1), 1);
+	assert_int_equal(c, 'z');
+	assert_true(fcntl(got, F_GETFD) & FD_CLOEXEC);
+	close(got);
+
+	/* No descriptor: -1. */
+	assert_int_equal(proc_send(sp[0], MSG_ECHO, 4, NULL, 0), 0);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 16, &got), 0);
+	assert_int_equal(got, -1);
+
+	/* Two at once: refused, and neither stays open here. */
+	before = count_fds();
+	send_with_fds(sp[0], pp[0], 2);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 16, &got), -1);
+	assert_int_equal(errno, EPROTO);
+	assert_int_equal(got, -1);
+	assert_int_equal(count_fds(), before);
+
+	/* A payload over the limit closes the descriptor that came with it. */
+	assert_int_equal(
+	    proc_send_fd(sp[0], MSG_ECHO, 5, "0123456789", 10, pp[0]), 0);
+	assert_int_equal(proc_recv_fd(sp[1], &hdr, &in, 4, &got), -1);
+	assert_int_equal(got, -1);
+	assert_int_equal(count_fds(), before);
+
+	buf_free(&in);
+	close(sp[0]);
+	close(sp[1]);
+	close(pp[0]);
+	close(pp[1]);
+}
+
+/* proc_spawn: this program again, as echo_child on PROC_CHILD_FD, started
+ * while another thread exists (as vigil-scand's pool threads do); a
+ * program that does not exist is -1 at once. */
+static void *
+idle_thread(void *arg)
+{
+	int *fd = arg;
+	char c;
+
+	/* Until the test closes the pipe. */
+	while (read(*fd, &c, 1) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void
+test_spawn(void **state)
+{
+	static char a0[] = "test_proc", a1[] = "--echo-child";
+	char *argv[] = {a0, a1, NULL};
+	struct proc_hdr hdr;
+	struct buf out;
+	pthread_t th;
+	int fd, st, tp[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(tp, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&th, NULL, idle_thread, &tp[0]), 0);
+	buf_init(&out, PROC_MAX_MSG);
+	pid = proc_spawn(&fd, "/proc/self/exe", argv, NULL);
+	assert_true(pid > 0);
+	assert_int_equal(proc_send(fd, MSG_ECHO, 9, "abc", 3), 0);
+	assert_int_equal(proc_recv(fd, &hdr, &out, PROC_MAX_MSG), 0);
+	assert_int_equal(hdr.type, MSG_REPLY);
+	assert_int_equal(hdr.id, 9);
+	assert_int_equal(out.len, 3);
+	assert_memory_equal(out.data, "cba", 3);
+	/* Close-on-exec descriptors (the thread's pipe) stayed behind. */
+	assert_int_equal(proc_send(fd, MSG_COUNT_FDS, 10, NULL, 0), 0);
+	assert_int_equal(proc_recv(fd, &hdr, &out, PROC_MAX_MSG), 0);
+	assert_int_equal(out.len, sizeof(uint32_t));
+	assert_int_equal(*(uint32_t *)out.data, 0);
+	assert_int_equal(proc_send(fd, MSG_QUIT, 0, NULL, 0), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+	close(fd);
+	close(tp[1]);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	close(tp[0]);
+
+	assert_int_equal(proc_spawn(&fd, "/nonexistent/vigil-test", argv, NULL),
+	                 -1);
+	buf_free(&out);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_oversize),
 	    cmocka_unit_test(test_forged_header),
 	    cmocka_unit_test(test_eof_when_child_exits),
+	    cmocka_unit_test(test_pass_fd),
+	    cmocka_unit_test(test_spawn),
 	};
+
+	/* test_spawn's child: this program again. */
+	if (argc == 2 && strcmp(argv[1], "--echo-child") == 0)
+		_exit(echo_child(PROC_CHILD_FD, NULL));
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

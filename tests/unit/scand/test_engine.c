@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "engine.c"
+#include "sandbox.c"
 #include "thor.c"
 #include "upload.c"
 
@@ -125,14 +126,21 @@ setup(void **state)
 	char y[4096], i[4096];
 	const char *paths[2] = {y, i};
 	struct scan_bundle *b = NULL;
-	struct buf err;
+	struct scan_src *src;
+	struct buf err, *bufs;
+	struct sandbox sb;
+	int rfd;
 
 	(void)state;
 	assert_non_null(data);
 	snprintf(y, sizeof(y), "%s/scan/markers.yar", data);
 	snprintf(i, sizeof(i), "%s/scan/markers.ioc", data);
 	buf_init(&err, 65536);
-	assert_int_equal(scan_bundle_load(paths, 2, &b, &err), 0);
+	assert_int_equal(scan_srcs_read(paths, 2, &src, &bufs, &err), 0);
+	assert_int_equal(scan_bundle_new(src, 2, &b, &err), 0);
+	rfd = sandbox_rules_pack(src, 2, b, &err);
+	assert_true(rfd >= 0);
+	scan_srcs_free(src, bufs, 2);
 	buf_free(&err);
 	assert_non_null(mkdtemp(dir));
 	base = event_base_new();
@@ -140,8 +148,18 @@ setup(void **state)
 	assert_non_null(pool);
 	pool_set_limits(pool, 4096, 0, dir);
 	pool_cache_size(pool, 10);
-	pool_set_bundle(pool, b);
+	/* Scanned by worker processes as in the daemon (as nobody when the
+	 * tests run as root). */
+	memset(&sb, 0, sizeof(sb));
+	buf_init(&err, 1024);
+	assert_int_equal(sandbox_user(NULL, &sb, &err), 0);
+	buf_free(&err);
+	sb.timeout = 60;
+	sb.memory = 256LL << 20;
+	pool_set_sandbox(pool, &sb);
+	assert_int_equal(pool_set_bundle(pool, b, rfd), 0);
 	scan_bundle_free(b);
+	close(rfd);
 	return 0;
 }
 
@@ -270,7 +288,7 @@ test_reserved_threads(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_check_finding),
@@ -278,6 +296,8 @@ main(void)
 	    cmocka_unit_test(test_reserved_threads),
 	};
 
+	/* The scan workers are this program again (sandbox.c). */
+	sandbox_worker_run(argc, argv);
 	scan_init();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
