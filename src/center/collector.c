@@ -976,9 +976,16 @@ adm_case(struct http_req *r)
 	json_t *o, *j = NULL;
 	int n;
 
+	/* A change's body is checked first: a bad one is a 400 naming its
+	 * member whatever the case (e2e/strict_input). */
+	if (strcmp(r->method, "PUT") == 0 &&
+	    (j = schema_body(r, baseline_schema)) == NULL)
+		return;
+	if (strcmp(r->method, "DELETE") == 0 && schema_no_body(r) == -1)
+		return;
 	if (rest == NULL || strlen(id) != 16 || (o = case_get(c, id)) == NULL) {
 		http_reply_error(r, 404, "not_found", "no such case");
-		return;
+		goto out;
 	}
 	if (strcmp(r->method, "GET") == 0 && *rest == '\0') {
 		http_reply_json(r, 200, o);
@@ -989,13 +996,9 @@ adm_case(struct http_req *r)
 		http_reply_error(r, 404, "not_found",
 		                 "expected /api/v1/collector/cases/ID or "
 		                 "/api/v1/collector/cases/ID/baseline");
-		return;
+		goto out;
 	}
 	if (strcmp(r->method, "DELETE") == 0) {
-		if (schema_no_body(r) == -1) {
-			json_decref(o);
-			return;
-		}
 		audit_before(r, o);
 		n = store_exec(c->store,
 		               "UPDATE coll_cases SET baseline = NULL, "
@@ -1003,10 +1006,6 @@ adm_case(struct http_req *r)
 		               "baseline_at = ? WHERE id = ?",
 		               S_TEXT(r->who), S_INT(now), S_TEXT(id));
 		goto reply;
-	}
-	if ((j = schema_body(r, baseline_schema)) == NULL) {
-		json_decref(o);
-		return;
 	}
 	action = json_string_value(json_object_get(j, "action"));
 	reason = json_string_value(json_object_get(j, "reason"));

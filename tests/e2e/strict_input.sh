@@ -160,6 +160,31 @@ R="POST /api/v1/logout"
 expect400 "$R" /api/v1/logout '{"x": 1}' x
 CALL=api
 
+# The collector's and the master's routes (vigild roles of their own), the
+# update mirror's and the rollouts': a plain center checks their bodies
+# all the same.
+CASE=/api/v1/collector/cases/0123456789abcdef/baseline
+R="PUT /api/v1/collector/cases/"
+expect400 "$R" $CASE '{"action": "suppress", "colour": 1}' colour
+expect400 "$R" $CASE '{"action": 5}' action
+R="DELETE /api/v1/collector/cases/"
+expect400 "$R" $CASE '{"x": 1}' x
+R="POST /api/v1/master/tasks"
+expect400 "$R" /api/v1/master/tasks '{"colour": 1}' colour
+expect400 "$R" /api/v1/master/tasks '{"centers": "a", "task": {}}' centers
+R="POST /api/v1/rollouts"
+expect400 "$R" /api/v1/rollouts '{"colour": 1}' colour
+expect400 "$R" /api/v1/rollouts '{"target": 5}' target
+R="DELETE /api/v1/rollouts/"
+expect400 "$R" /api/v1/rollouts/x '{"x": 1}' x
+R="PUT /api/v1/rule-pins/"
+expect400 "$R" /api/v1/rule-pins/base.yar '{"colour": 1}' colour
+expect400 "$R" /api/v1/rule-pins/base.yar '{"version": 5}' version
+R="DELETE /api/v1/rule-pins/"
+expect400 "$R" /api/v1/rule-pins/base.yar '{"x": 1}' x
+R="POST /api/v1/updates/refresh"
+expect400 "$R" /api/v1/updates/refresh '{"x": 1}' x
+
 # Every mutating route in the route tables has a case above.
 missing=""
 while read -r route; do
