@@ -38,6 +38,7 @@
 #include "httpc.h"
 #include "tls.h"
 #include "tuf.h"
+#include "updc.h"
 
 #define UPD_MAX_KEYS     64
 #define UPD_MAX_ROOTS    1000
@@ -560,44 +561,6 @@ done:
 	return rc;
 }
 
-/* Checks the artifact file dir/targets/SHA against tg, reading it in
- * pieces (never more than declared). */
-static int
-check_artifact_file(const char *dir, const struct tuf_target *tg,
-                    struct buf *err)
-{
-	char hex[65], p[PATH_MAX];
-	uint8_t chunk[65536];
-	struct tuf_reader r;
-	ssize_t n;
-	int fd, rc = -1;
-
-	hex_encode(tg->sha256, 32, hex);
-	snprintf(p, sizeof(p), "%s/targets/%s", dir, hex);
-	if ((fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		buf_printf(err, "artifact %s: %s: %s", tg->name, p,
-		           strerror(errno));
-		return -1;
-	}
-	if (tuf_reader_init(&r, tg) == -1) {
-		close(fd);
-		return -1;
-	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (tuf_reader_feed(&r, chunk, (size_t)n, err) != TUF_OK)
-			goto done;
-	if (n == -1) {
-		buf_printf(err, "%s: %s", p, strerror(errno));
-		goto done;
-	}
-	if (tuf_reader_finish(&r, err) == TUF_OK)
-		rc = 0;
-done:
-	tuf_reader_free(&r);
-	close(fd);
-	return rc;
-}
-
 struct each_ctx {
 	const char *dir;
 	struct buf *err;
@@ -612,7 +575,7 @@ each_check(const struct tuf_target *tg, void *arg)
 
 	if (c->bad)
 		return;
-	if (check_artifact_file(c->dir, tg, c->err) == -1) {
+	if (updc_target_check(c->dir, tg, c->err) == -1) {
 		uerr("%s", buf_cstr(c->err));
 		c->bad = 1;
 	}
