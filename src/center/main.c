@@ -515,6 +515,21 @@ list_routes(void)
 	return 0;
 }
 
+/* Removes the vigild.ports file if it still names this process. */
+static void
+unlink_own_ports(const char *path)
+{
+	json_t *j;
+	long pid = 0;
+
+	if ((j = json_load_file(path, 0, NULL)) == NULL)
+		return;
+	pid = (long)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	if (pid == (long)getpid())
+		unlink(path);
+}
+
 static int
 write_ports(struct center *c, struct buf *err)
 {
@@ -920,9 +935,10 @@ out:
 	ratelimit_free(c.enroll_rl);
 	ratelimit_free(c.login_rl);
 	/* Only our own: `vigild -n` must not take away the running
-	 * center's file. */
+	 * center's file, nor a center stopping late the file of the one
+	 * that started after it on the same data directory. */
 	if (wrote_ports && rc == 0)
-		unlink(c.paths.ports);
+		unlink_own_ports(c.paths.ports);
 	center_conf_free(&c.conf);
 	metrics_reset();
 	free(c.gw_routes);

@@ -2,7 +2,8 @@
 # `vigild -n` on the configuration of a running center: its own ports are
 # held by that center, which is the usual "check, then reload" and must
 # pass (saying so); a port held by another program still fails, and a
-# second vigild on the same data directory names the running one. The
+# second vigild on the same data directory names the running one; a
+# stopping center removes only its own vigild.ports. The
 # default connection limit fits the descriptor limit found, without a
 # warning; asking for more than the limit allows warns.
 . "$(dirname "$0")/lib.sh"
@@ -59,8 +60,17 @@ expect_contains "$out" "127.0.0.1:$HELD: cannot bind"
 expect_contains "$out" "another program has this port"
 pass "a port held by another program still fails the check"
 
-# Descriptor limit: the default fits whatever limit is found.
+# A center that stops after another one started on the same data
+# directory (scripts/demo started again while the old center drains) leaves
+# the newer center's vigild.ports alone.
+sed -E "s/\"pid\": [0-9]+/\"pid\": $$/" "$DATA/vigild.ports" >"$T/ports.other"
+cp "$T/ports.other" "$DATA/vigild.ports"
 stop_center
+cmp -s "$T/ports.other" "$DATA/vigild.ports" ||
+	fail "the stopping center removed or changed another vigild's vigild.ports"
+pass "a stopping center leaves a vigild.ports that is not its own"
+
+# Descriptor limit: the default fits whatever limit is found.
 hard=$(ulimit -Hn)
 [ "$hard" != unlimited ] || exit 77
 out=$("$VIGILD" -n -v -c "$T/vigild.conf" 2>&1) || fail "check failed: $out"
