@@ -170,6 +170,16 @@ refused_acked(struct refused *rf, uint64_t ack)
 		rf->limit = SEND_MAX_EVENTS;
 }
 
+/* The answer is a Vigil error ({"error": {"code": ...}}), not a page from
+ * something in between (a proxy's 400 says nothing about our events). */
+static int
+center_error(const struct center_reply *rep)
+{
+	json_t *e = json_object_get(rep->json, "error");
+
+	return json_is_string(json_object_get(e, "code"));
+}
+
 /* The index of the event a refusal names ("events[3].data: ..."), or -1. */
 static long
 refused_index(const struct center_reply *rep, size_t n)
@@ -380,6 +390,7 @@ sender_main(void *arg)
 			          (unsigned long long)ack);
 			backoff = 0;
 		} else if ((rep.status == 400 || rep.status == 413) &&
+		           center_error(&rep) &&
 		           sender_refused(w, &rf, &b, &rep) == 0) {
 			/* Sent again at once, without the event at fault. */
 		} else {
