@@ -150,8 +150,10 @@ struct center {
 	struct http_server *gw, *adm;
 	int gw_port, adm_port; /* bound ports */
 	int keyfd;             /* socketpair to the key process */
-	pid_t keypid;
-	int dropped; /* gave up root for [center] user */
+	int monfd;             /* socketpair to the key monitor, which
+	                          hands over keyfd (keyproc.c) */
+	pid_t keypid;          /* the key monitor */
+	int dropped;           /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
