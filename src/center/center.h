@@ -403,6 +403,20 @@ int tasks_create(struct center *c, json_t *spec, const char *by,
 extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
+/* 0 when the file at path holds the bytes whose SHA-256 is sha (hex). */
+int sample_check(const char *path, const char *sha, struct buf *err);
+
+/* sampleshare.c: samples shared by the nodes of one PostgreSQL database */
+/* On PostgreSQL, stores the sample's content in the database (before its
+ * samples row is written); 0, or -1 (logged by the store). Nothing to do
+ * on SQLite. */
+int sample_share(struct center *c, const char *sha, const uint8_t *p,
+                 size_t len);
+/* The sample's file in this node's data directory, into path: 0 when it
+ * is there, or was written there from the database (checked); else -1
+ * with why in err. */
+int sample_local(struct center *c, const char *sha, char *path, size_t pathlen,
+                 struct buf *err);
 
 /* findings.c: triage state of findings (events of type finding) */
 extern const struct http_route findings_admin_routes[];

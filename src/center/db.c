@@ -407,6 +407,15 @@ static const char migration_updates[] =
     " created_at BIGINT NOT NULL,"
     " created_by TEXT);";
 
+/* File samples shared by the nodes of one PostgreSQL database
+ * (sampleshare.c): each sample's content in 1 MiB parts, base64. Created
+ * on SQLite too (one node there: no rows are written). */
+static const char migration_sample_parts[] = "CREATE TABLE sample_parts ("
+                                             " sha256 TEXT NOT NULL,"
+                                             " part BIGINT NOT NULL,"
+                                             " data TEXT NOT NULL,"
+                                             " PRIMARY KEY (sha256, part));";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -421,7 +430,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_collector,
                                          migration_master,
                                          migration_nodes,
-                                         migration_updates};
+                                         migration_updates,
+                                         migration_sample_parts};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

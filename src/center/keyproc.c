@@ -22,8 +22,8 @@
  * The key monitor: vigild's own child, forked while vigild is still root,
  * that keeps root and does nothing but start the key process and hand
  * vigild the channel to it (KM_CHANNEL, the descriptor riding along). When
- * the key process dies, the monitor starts a new one (at once, or after 5
- * s doubling to 5 min when the last one lived less than a minute) and
+ * the key process dies, the monitor starts a new one (at once; when that
+ * one too dies within a minute, after 5 s doubling to 5 min) and
  * hands over the new channel: vigild, which no longer has root, could not
  * start a key process that reads the root-owned CA key. vigild takes a new
  * channel when the one it has fails. The monitor exits when vigild closes
@@ -293,11 +293,46 @@ km_sleep(int mfd, long long secs)
 	return 0;
 }
 
+static volatile sig_atomic_t km_chld;
+
+static void
+km_on_chld(int sig)
+{
+	(void)sig;
+	km_chld = 1;
+}
+
+/*
+ * Waits for the key process k to exit (1, its status in *st) or for
+ * vigild to go away or write to the monitor (0). SIGCHLD is blocked but
+ * while waiting in ppoll, so a death is seen at once.
+ */
+static int
+km_wait_child(int mfd, pid_t k, int *st, const sigset_t *waitmask)
+{
+	struct timespec ts = {1, 0};
+	struct pollfd p;
+
+	for (;;) {
+		if (waitpid(k, st, WNOHANG) == k)
+			return 1;
+		p.fd = mfd;
+		p.events = POLLIN;
+		p.revents = 0;
+		km_chld = 0;
+		if (ppoll(&p, 1, &ts, waitmask) == 1)
+			return 0;
+	}
+}
+
 /* The key monitor (see the top of the file). Returns when vigild is gone. */
 static int
 km_main(int mfd, void *arg)
 {
+	struct sigaction sa;
+	sigset_t chld, waitmask;
 	long long backoff = 0;
+	int strikes = 0;
 	time_t started;
 	pid_t k;
 	int kfd, st;
@@ -306,6 +341,14 @@ km_main(int mfd, void *arg)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = km_on_chld;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &waitmask);
+	sigdelset(&waitmask, SIGCHLD);
 	for (;;) {
 		started = time(NULL);
 		if ((k = proc_fork(&kfd, kp_main, arg)) == -1) {
@@ -317,11 +360,8 @@ km_main(int mfd, void *arg)
 
 			close(kfd);
 			/* Until the key process dies, or vigild goes. */
-			while (sent == 0 && km_wait(mfd, 1000) == 0)
-				if (waitpid(k, &st, WNOHANG) == k) {
-					k = -1;
-					break;
-				}
+			if (sent == 0 && km_wait_child(mfd, k, &st, &waitmask))
+				k = -1;
 			if (k != -1) {
 				kill(k, SIGKILL);
 				waitpid(k, NULL, 0);
@@ -333,10 +373,13 @@ km_main(int mfd, void *arg)
 			          WIFSIGNALED(st) ? WTERMSIG(st)
 			                          : WEXITSTATUS(st));
 		}
-		if (time(NULL) - started < 60)
-			backoff = backoff ? backoff * 2 : KM_BACKOFF_MIN;
-		else
-			backoff = 0;
+		/* At once; again within a minute: 5 s, doubling. */
+		if (time(NULL) - started >= 60)
+			strikes = 0;
+		backoff = strikes == 0  ? 0
+		          : strikes < 8 ? KM_BACKOFF_MIN << (strikes - 1)
+		                        : KM_BACKOFF_MAX;
+		strikes++;
 		if (backoff > KM_BACKOFF_MAX)
 			backoff = KM_BACKOFF_MAX;
 		if (backoff) {
@@ -412,7 +455,9 @@ kp_call(struct center *c, uint32_t type, const void *p, size_t len,
 		if (tries == 0 && c->keyfd == -1 && c->keyseq > 1)
 			log_warnx("keyproc: channel to the key process "
 			          "failed; taking the new one");
-		if (tries == 4 || km_take(c, 2000) == -1) {
+		/* The monitor starts the new one at once: a short wait,
+		 * as this blocks vigild's event loop. */
+		if (tries == 4 || (km_take(c, 500) == -1 && c->monfd == -1)) {
 			buf_puts(err, "key process is not running");
 			return -1;
 		}
