@@ -412,6 +412,10 @@ int sample_check(const char *path, const char *sha, struct buf *err);
  * on SQLite. */
 int sample_share(struct center *c, const char *sha, const uint8_t *p,
                  size_t len);
+/* The same from the sample's file at path into the store s (vigild
+ * --store-copy): the number of parts written, or -1 with err. */
+long long sample_share_file(struct store *s, const char *sha, const char *path,
+                            struct buf *err);
 /* The sample's file in this node's data directory, into path: 0 when it
  * is there, or was written there from the database (checked); else -1
  * with why in err. */

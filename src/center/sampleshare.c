@@ -24,6 +24,23 @@
 
 #define PART_BYTES (1u << 20)
 
+/* Part `part` of sample sha: n bytes at p, base64 in text. */
+static int
+share_part(struct store *s, const char *sha, long long part, const uint8_t *p,
+           size_t n, char *text)
+{
+	EVP_EncodeBlock((unsigned char *)text, p, (int)n);
+	/* A part stored by an earlier try (the same bytes: the name is
+	 * their hash) stays. */
+	return store_exec(s,
+	                  "INSERT INTO sample_parts (sha256, part, data) "
+	                  "VALUES (?, ?, ?) ON CONFLICT (sha256, part) DO "
+	                  "NOTHING",
+	                  S_TEXT(sha), S_INT(part), S_TEXT(text)) < 0
+	           ? -1
+	           : 0;
+}
+
 int
 sample_share(struct center *c, const char *sha, const uint8_t *p, size_t len)
 {
@@ -39,16 +56,49 @@ sample_share(struct center *c, const char *sha, const uint8_t *p, size_t len)
 	for (off = 0, part = 0; rc == 0 && (off < len || part == 0);
 	     off += n, part++) {
 		n = len - off < PART_BYTES ? len - off : PART_BYTES;
-		EVP_EncodeBlock((unsigned char *)text, p + off, (int)n);
-		/* A part stored by an earlier try (the same bytes: the
-		 * name is their hash) stays. */
-		if (store_exec(c->store,
-		               "INSERT INTO sample_parts (sha256, part, data) "
-		               "VALUES (?, ?, ?) ON CONFLICT (sha256, part) DO "
-		               "NOTHING",
-		               S_TEXT(sha), S_INT(part), S_TEXT(text)) < 0)
-			rc = -1;
+		rc = share_part(c->store, sha, part, p + off, n, text);
 	}
+	free(text);
+	return rc;
+}
+
+long long
+sample_share_file(struct store *s, const char *sha, const char *path,
+                  struct buf *err)
+{
+	unsigned char *raw = malloc(PART_BYTES);
+	char *text = malloc(4 * ((PART_BYTES + 2) / 3) + 1);
+	long long part = 0, rc = -1;
+	FILE *f = NULL;
+	size_t n;
+
+	if (raw == NULL || text == NULL) {
+		buf_puts(err, "out of memory");
+		goto out;
+	}
+	if ((f = fopen(path, "rb")) == NULL) {
+		buf_printf(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	do {
+		n = fread(raw, 1, PART_BYTES, f);
+		if (ferror(f)) {
+			buf_printf(err, "%s: read error", path);
+			goto out;
+		}
+		if (n == 0 && part > 0)
+			break;
+		if (share_part(s, sha, part, raw, n, text) == -1) {
+			buf_printf(err, "%s", store_last_error(s));
+			goto out;
+		}
+		part++;
+	} while (n == PART_BYTES);
+	rc = part;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(raw);
 	free(text);
 	return rc;
 }
