@@ -395,6 +395,9 @@ void node_release(struct center *c, const char *name);
 void node_task_created(struct center *c, const char *task_id);
 /* The nodes as the API shows them (GET /api/v1/nodes); NULL on a store
  * failure. */
+/* Several nodes: live updates go to the other nodes' consoles too. */
+int node_shares_streams(const struct center *c);
+void node_stream_notify(struct center *c, const char *kind, const char *data);
 json_t *node_list(struct center *c);
 int tasks_create(struct center *c, json_t *spec, const char *by,
                  const char *schedule_id, char out_id[37], struct buf *err);
@@ -540,6 +543,9 @@ void stream_emit(struct center *c, const char *type, json_t *data);
 /* (type is a literal: inside a transaction, an admin request's say, the
  * event waits for the commit and is dropped when it is rolled back.) */
 void stream_emit_id(struct center *c, const char *type, const char *id);
+/* An event another node of the database sent (node.c): to this node's
+ * streams, as it is. */
+void stream_remote(struct center *c, const char *type, const char *data);
 /* Credentials may have ended (logout, key revoked, user changed): every
  * stream's are checked again at once (after the current request). */
 void stream_recheck(struct center *c);

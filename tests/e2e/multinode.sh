@@ -9,7 +9,8 @@
 # forwarding target is served by one node (its lease), and when that node
 # is killed (-9) the other takes the lease over and delivers what was
 # stored meanwhile to a real rsyslog, in order, each event once; a file
-# sample received by one node is downloaded through the other. Always
+# sample received by one node is downloaded through the other; a console
+# on one node sees live updates of changes made through the other. Always
 # on PostgreSQL, whatever VIGIL_STORE says.
 export VIGIL_STORE=pg
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +129,22 @@ python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" ||
 [ "$(metric_value "$(on b api GET /metrics)" vigil_node_notifications_total)" -ge 1 ] ||
 	fail "node b got no notification"
 pass "task from node a to an agent on node b in $el s (notification)"
+
+# --- live console updates from node A on a console connected to B ----
+curl -sSN --max-time 60 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $VIGIL_API_KEY" \
+	"https://127.0.0.1:$ADM_b/api/v1/stream" >"$T/stream-b" 2>&1 &
+STREAM=$!
+PIDS+=("$STREAM")
+wait_for 10 "the stream on node b" grep -q "vigil live updates" "$T/stream-b"
+TID=$(on a "$CTL" task create inventory --agent "$AID" |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+[ -n "$TID" ] || fail "task create on node a"
+streamed() { grep -A1 '^event: task$' "$T/stream-b" | grep -q "\"id\":\"$TID\""; }
+wait_for 10 "the task's live update on node b's stream" streamed
+[ "$(grep -c "\"id\":\"$TID\"" "$T/stream-b")" = 1 ] ||
+	fail "the task's event reached node b's stream $(grep -c "$TID" "$T/stream-b") times"
+kill "$STREAM" 2>/dev/null || true
+pass "a task created through node a shows at once on a console connected to node b"
 
 # --- a sample received by node A is downloaded through node B --------
 head -c 2500000 /dev/urandom >"$T/sample.bin" # three parts of 1 MiB
