@@ -41,6 +41,7 @@
 #include "center.h"
 #include "httpc.h"
 #include "metrics.h"
+#include "pki.h"
 #include "schema.h"
 #include "scan.h"
 #include "tls.h"
@@ -81,6 +82,7 @@ struct updates {
 	struct event *ev_wake;
 	long long applied; /* targets version whose rules were applied */
 	struct http_server *srv;
+	SSL_CTX *srv_ctx; /* the listener's own: its roles (updates_listen) */
 	int port;
 };
 
@@ -1106,7 +1108,34 @@ updates_run(struct center *c, struct buf *err)
 	return 0;
 }
 
-/* The listener of its own, with the gateway's TLS and limits. */
+/* An agent's certificate is checked against the center's records, as on
+ * the gateway: revoked, or unknown to this center, it is refused in the
+ * handshake. A center's certificate (vigilctl pki issue, offline) is in
+ * no center's records; its role was checked before this is called. */
+static int
+listener_revoked(X509 *leaf, void *arg)
+{
+	struct center *c = arg;
+	char *serial;
+	int rc;
+
+	if (pki_cert_role(leaf) == PKI_ROLE_CENTER)
+		return 0;
+	if ((serial = tls_serial_hex(leaf)) == NULL)
+		return 1;
+	rc = c->store != NULL ? db_is_revoked(c->store, serial) : 0;
+	free(serial);
+	return rc;
+}
+
+/*
+ * The listener of its own, with the gateway's limits and a TLS context of
+ * its own: a client certificate of the deployment CA is required and its
+ * role must be one that fetches updates (docs/pki.md, "Who accepts
+ * whom"): agent (and an agent certificate from before roles), or center,
+ * a downstream center mirroring this one. Any other role fails the
+ * handshake (wrong_role, logged and counted).
+ */
 int
 updates_listen(struct center *c, const struct http_limits *l, struct buf *err)
 {
@@ -1114,7 +1143,17 @@ updates_listen(struct center *c, const struct http_limits *l, struct buf *err)
 
 	if (u == NULL || c->conf.upd_listen == NULL)
 		return 0;
-	if ((u->srv = http_server_new(c->base, c->gw_ctx,
+	if ((u->srv_ctx = tls_server_ctx(c->paths.server_crt,
+	                                 c->paths.server_key, c->paths.ca_crt,
+	                                 TLS_CLIENT_REQUIRED, listener_revoked,
+	                                 c, err)) == NULL)
+		return -1;
+	tls_server_roles(u->srv_ctx,
+	                 PKI_ROLE_BIT(PKI_ROLE_AGENT) |
+	                     PKI_ROLE_BIT(PKI_ROLE_NONE) |
+	                     PKI_ROLE_BIT(PKI_ROLE_CENTER),
+	                 "the update listener");
+	if ((u->srv = http_server_new(c->base, u->srv_ctx,
 	                              updates_gateway_routes, c, l, NULL)) ==
 	    NULL)
 		fatalx("%s: cannot create the update listener", __func__);
@@ -1148,6 +1187,7 @@ updates_stop(struct center *c)
 	}
 	if (u->srv != NULL)
 		http_server_free(u->srv);
+	SSL_CTX_free(u->srv_ctx);
 	if (u->ev_wake != NULL)
 		event_free(u->ev_wake);
 	if (u->wake[0] != -1) {
