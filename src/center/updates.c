@@ -1143,10 +1143,9 @@ updates_listen(struct center *c, const struct http_limits *l, struct buf *err)
 
 	if (u == NULL || c->conf.upd_listen == NULL)
 		return 0;
-	if ((u->srv_ctx = tls_server_ctx(c->paths.server_crt,
-	                                 c->paths.server_key, c->paths.ca_crt,
-	                                 TLS_CLIENT_REQUIRED, listener_revoked,
-	                                 c, err)) == NULL)
+	if ((u->srv_ctx = tls_server_ctx(
+	         c->paths.server_crt, c->paths.server_key, c->paths.ca_crt,
+	         TLS_CLIENT_REQUIRED, listener_revoked, c, err)) == NULL)
 		return -1;
 	tls_server_roles(u->srv_ctx,
 	                 PKI_ROLE_BIT(PKI_ROLE_AGENT) |
