@@ -155,5 +155,6 @@ int cmd_enroll(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_set_server(int argc, char **argv);
+int cmd_pin_root(int argc, char **argv);
 
 #endif

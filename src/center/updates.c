@@ -673,6 +673,8 @@ status_json(struct center *c)
 	struct upd_view *v;
 	json_t *o, *served = json_null();
 	char up[512] = "", t[21];
+	struct store_rows *q;
+	long long noroot = -1;
 
 	if (u == NULL)
 		return json_pack("{s:b}", "enabled", 0);
@@ -694,6 +696,15 @@ status_json(struct center *c)
 	}
 	if (c->conf.upd_upstream != NULL)
 		snprintf(up, sizeof(up), "%s", c->conf.upd_upstream);
+	/* Agents that take no updates: they pinned no root (enrolled before
+	 * [updates] root was set; vigil-agent pin-root) and so report none. */
+	if ((q = store_query(c->store,
+	                     "SELECT COUNT(*) FROM agents WHERE status = "
+	                     "'active' AND updates IS NULL")) != NULL) {
+		if (store_next(q) == 1)
+			noroot = store_int(q, 0);
+		store_done(q);
+	}
 	pthread_mutex_lock(&u->lock);
 	o = json_pack(
 	    "{s:b, s:s, s:s?, s:s, s:I, s:o, s:I, s:I, s:I, s:s?, "
@@ -707,6 +718,8 @@ status_json(struct center *c)
 	    u->last_tuf ? tuf_err_name(u->last_tuf) : NULL, "listener_port",
 	    u->srv ? u->port : -1);
 	pthread_mutex_unlock(&u->lock);
+	json_object_set_new(o, "agents_without_root",
+	                    noroot >= 0 ? json_integer(noroot) : json_null());
 	return o;
 }
 

@@ -2308,6 +2308,12 @@ mirror(int argc, char **argv)
 	if (json_is_string(json_object_get(j, "last_error")))
 		printf("refused:   %s\n",
 		       json_string_value(json_object_get(j, "last_error")));
+	if (json_integer_value(json_object_get(j, "agents_without_root")) > 0)
+		printf("agents:    %lld without a pinned update root take no "
+		       "updates ('vigilctl agent list': UPDATES \"no root\"; "
+		       "vigil-agent pin-root on each)\n",
+		       (long long)json_integer_value(
+		           json_object_get(j, "agents_without_root")));
 	json_decref(j);
 	return 0;
 }
