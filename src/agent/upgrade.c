@@ -125,7 +125,7 @@ agent_upgrade_wanted(struct agent_state *st, json_t *req)
 	const char *name = json_string_value(json_object_get(req, "target"));
 	const char *sha = json_string_value(json_object_get(req, "sha256"));
 	const char *ver = json_string_value(json_object_get(req, "version"));
-	char failed[65] = "", why[600], exe[PATH_MAX];
+	char failed[65] = "", why[600], prior[600], exe[PATH_MAX];
 	ssize_t n;
 
 	if (name == NULL || sha == NULL || strlen(sha) != 64 || ver == NULL)
@@ -144,7 +144,7 @@ agent_upgrade_wanted(struct agent_state *st, json_t *req)
 	if (!packaged(exe, why, sizeof(why)))
 		return 1;
 	/* Recorded and logged once per binary asked for. */
-	if (agent_upgrade_refusal(st, failed, NULL, 0) != 0 ||
+	if (agent_upgrade_refusal(st, failed, prior, sizeof(prior)) != 0 ||
 	    strcmp(failed, sha) != 0) {
 		log_warnx("upgrade: %s version %s refused: %s", name, ver, why);
 		write_refusal(st, sha, ver, why);

@@ -78,6 +78,27 @@ wait_for 10 "a later check-in" later
 	fail "the refusal was not logged once: $(grep refused "$T/agent.log")"
 pass "a packaged agent refuses the upgrade, says why; the rollout counts it refused"
 
+# Another binary rolled out to it: refused as well (its own record), the
+# agent still running.
+cp "$AGENT" v21-agent
+printf '\nvigil upgrade test v2.1\n' >>v21-agent
+U publish --repo "$T/repo" --keys "$T/keys/online" --kind agent --platform "$PLAT" \
+	--name "$NAME-21" --version 2.1 v21-agent >"$T/publish.log" 2>&1 ||
+	fail "publish 2.1: $(cat "$T/publish.log")"
+upd_refresh
+served 2 || fail "2.1 not served: $(upd_status)"
+"$CTL" update rollout start "$NAME-21" --label site=berlin --probation 20 >"$T/ro21.log" 2>&1 ||
+	fail "rollout start: $(cat "$T/ro21.log")"
+RO21=$(sed -nE 's/^rollout ([0-9a-f-]{36}): .*/\1/p' "$T/ro21.log")
+refused21() { [ "$(ro "$RO21" refused)" = 1 ]; }
+wait_for 30 "the refusal of 2.1 ($("$CTL" update rollout list 2>&1))" refused21
+[ "$(upd upgrade_refused)" = "$(sha256sum v21-agent | cut -c1-64)" ] || fail "upgrade_refused: $(upd upgrade_refused)"
+kill -0 "$APID" || fail "the agent died: $(tail -5 "$T/agent.log")"
+"$CTL" update rollout stop "$RO21" >/dev/null || fail "rollout stop"
+[ "$(grep -c "version 2.1 refused: $P/bin/vigil-agent was installed by the vigil-agent package" "$T/agent.log")" = 1 ] ||
+	fail "2.1's refusal not logged once: $(grep refused "$T/agent.log")"
+pass "a second binary rolled out to the packaged agent is refused too"
+
 # Configured otherwise: --upgrade-packaged replaces it.
 stop_agent
 start_agent --upgrade-packaged --supervised
@@ -93,7 +114,7 @@ U publish --repo "$T/repo" --keys "$T/keys/online" --kind agent --platform "$PLA
 	--name "$NAME" --version 3.0 broken-agent >"$T/publish.log" 2>&1 ||
 	fail "publish 3.0: $(cat "$T/publish.log")"
 upd_refresh
-served 2 || fail "3.0 not served: $(upd_status)"
+served 3 || fail "3.0 not served: $(upd_status)"
 "$CTL" update rollout start "$NAME" --label site=berlin --max-failure-rate 0 --probation 15 \
 	>"$T/ro2.log" 2>&1 || fail "rollout start: $(cat "$T/ro2.log")"
 RO2=$(sed -nE 's/^rollout ([0-9a-f-]{36}): .*/\1/p' "$T/ro2.log")
