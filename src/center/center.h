@@ -117,6 +117,8 @@ struct center_conf {
 	long long upd_timeout;  /* seconds for one upstream request */
 	char *upd_listen;       /* own listener, or NULL: gateway only */
 	long long upd_port;
+	/* inteld's admin credential for feeds by update ([intel] url) */
+	char *upd_intel_cert, *upd_intel_key, *upd_intel_api_key_file;
 };
 
 enum center_role {

@@ -554,6 +554,11 @@ db_agent_json(struct store_rows *r)
 	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
 	json_object_set_new(o, "updates",
 	                    json_parsed(store_text(r, 18), json_null()));
+	/* An agent reports its updates only once it pinned an update root:
+	 * without one it takes no updates (vigil-agent pin-root). */
+	json_object_set_new(
+	    o, "update_root",
+	    json_boolean(json_is_object(json_object_get(o, "updates"))));
 	return o;
 }
 

@@ -103,7 +103,7 @@ for f in /usr/sbin/vigild /usr/sbin/vigil-scand /usr/bin/vigil-agent \
 	/lib/systemd/system/vigil-scand.service /lib/systemd/system/vigil-agent.service \
 	/usr/sbin/vigil-inteld /usr/share/man/man8/vigil-inteld.8.gz \
 	/usr/share/man/man5/vigil-inteld.conf.5.gz /etc/vigil/vigil-inteld.conf \
-	/lib/systemd/system/vigil-inteld.service; do
+	/lib/systemd/system/vigil-inteld.service /usr/lib/vigil-agent/packaged; do
 	[ -e "$f" ] || fail "$f not installed"
 done
 dpkg-query -W -f='${Conffiles}\n' vigild | grep -q ' /etc/vigil/vigild.conf ' ||
