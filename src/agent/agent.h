@@ -50,6 +50,9 @@ struct agent_state {
 	char p_proxy_user[PATH_MAX];
 
 	char *server;          /* "https://host[:port]", no trailing '/' */
+	char *preferred;       /* the node enrollment assigned (several
+	                          centers on one database), tried before
+	                          server; NULL: none */
 	char *agent_id;        /* NULL until enrolled */
 	char *proxy;           /* NULL: direct */
 	char *proxy_user_file; /* NULL: no proxy credentials */
@@ -85,6 +88,9 @@ int agent_install_identity(struct agent_state *st, json_t *reply,
 int agent_cert_times(const struct agent_state *st, long long *not_before,
                      long long *not_after);
 int agent_check_server_url(const char *url, char **out);
+/* Keeps the node an enrollment reply assigned (NULL/empty: none, or
+ * the same as server): checked like --server. */
+void agent_take_preferred(struct agent_state *st, const char *url);
 
 /* facts.c */
 json_t *facts_collect(struct buf *err);
