@@ -23,6 +23,7 @@
 #include "center.h"
 #include "config.h"
 #include "daemon.h"
+#include "gwproc.h"
 #include "httpc.h"
 #include "metrics.h"
 #include "scan.h"
@@ -307,6 +308,7 @@ reload(struct center *c)
 		          buf_cstr(&err));
 	} else {
 		http_server_set_ssl_ctx(c->gw, gw);
+		gwproc_reload(c);
 		http_server_set_ssl_ctx(c->adm, adm);
 		SSL_CTX_free(c->gw_ctx);
 		SSL_CTX_free(c->adm_ctx);
@@ -440,6 +442,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		int st;
 
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (gwproc_reaped(c, pid, st))
+				continue;
 			if (pid == c->keypid) {
 				log_warnx("vigild: the key process exited "
 				          "(status %d); restarting it",
@@ -610,6 +614,7 @@ main(int argc, char **argv)
 	int ch, check_only = 0, migrate_only = 0, rc = 1, wrote_ports = 0;
 	static const struct option longopts[] = {
 	    {"list-routes", no_argument, NULL, 'R'},
+	    {"gateway-worker", no_argument, NULL, 'G'},
 	    {"migrate", no_argument, NULL, 'M'},
 	    {"store-copy", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
@@ -622,6 +627,9 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'R':
 			return list_routes();
+		case 'G':
+			/* spawned by gwproc.c, settings on descriptor 3 */
+			return gwworker_main();
 		case 'M':
 			migrate_only = 1;
 			break;
@@ -825,6 +833,12 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* [gateway] workers: they run as the core now does. */
+	c.foreground = g_foreground;
+	if (gwproc_start(&c, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (center_store_open(&c, &err) == -1) {
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
@@ -908,6 +922,7 @@ out:
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	space_shutdown();
+	gwproc_stop(&c);
 	if (c.gw)
 		http_server_free(c.gw);
 	if (c.adm)
