@@ -169,6 +169,9 @@ declare_metrics(void)
 	                "full or resumed from a session ticket");
 	metrics_declare("vigil_connections", METRIC_GAUGE,
 	                "open connections by listener");
+	metrics_declare("vigil_gateway_worker_restarts_total", METRIC_COUNTER,
+	                "gateway worker processes restarted after they died "
+	                "([gateway] workers)");
 	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
 	                "connections the center closed or refused by "
 	                "listener and reason (handshake_timeout, "
