@@ -153,6 +153,7 @@ struct http_relay {
 	struct evkeyvalq in, out;
 	struct evbuffer *body, *reply;
 	X509 *peer;
+	char *rawq; /* the query string as sent, or NULL */
 	http_relay_send send;
 	void *ctx;
 	uint64_t id;
@@ -198,6 +199,7 @@ http_relay_free(struct http_relay *rl)
 	if (rl->reply != NULL)
 		evbuffer_free(rl->reply);
 	X509_free(rl->peer);
+	free(rl->rawq);
 	free(rl);
 }
 
@@ -1105,6 +1107,11 @@ http_server_relay(struct http_server *s, const struct http_relay_in *in,
 	/* The worker parsed the request line already; a URI it let
 	 * through that does not parse here is answered the same way. */
 	uri = evhttp_uri_parse_with_flags(in->uri, 0);
+	if (uri != NULL && evhttp_uri_get_query(uri) != NULL &&
+	    (rl->rawq = strdup(evhttp_uri_get_query(uri))) == NULL) {
+		evhttp_uri_free(uri);
+		goto fail;
+	}
 	http_dispatch(s, &r, uri);
 	if (uri != NULL)
 		evhttp_uri_free(uri);
@@ -1610,6 +1617,18 @@ http_req_query(struct http_req *r, const char *name)
 }
 
 const char *
+http_req_raw_query(struct http_req *r)
+{
+	const struct evhttp_uri *u;
+
+	if (r->relay != NULL)
+		return r->relay->rawq;
+	if (r->ev == NULL || (u = evhttp_request_get_evhttp_uri(r->ev)) == NULL)
+		return NULL;
+	return evhttp_uri_get_query(u);
+}
+
+const char *
 http_req_header(struct http_req *r, const char *name)
 {
 	return evhttp_find_header(req_in_headers(r), name);
@@ -1957,7 +1976,8 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
                       size_t max_queued, http_stream_closed on_closed,
                       void *arg)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+	struct evhttp_connection *evcon =
+	    r->ev != NULL ? evhttp_request_get_connection(r->ev) : NULL;
 	struct http_server *srv = r->srv;
 	const char *name = http_route_name(r);
 	struct evkeyvalq *out;

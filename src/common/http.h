@@ -290,6 +290,9 @@ const char *http_req_rest_id(struct http_req *r, char *id, size_t n);
 
 /* Query parameter or NULL. */
 const char *http_req_query(struct http_req *r, const char *name);
+/* The query string as the client sent it (still percent-encoded), or
+ * NULL when there is none. */
+const char *http_req_raw_query(struct http_req *r);
 /* Request header or NULL. */
 const char *http_req_header(struct http_req *r, const char *name);
 
