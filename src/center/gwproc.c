@@ -64,6 +64,11 @@ struct gwslot {
 	struct evbuffer *in;
 	struct buf payload;
 	uint64_t stats[GWRELAY_NSTATS];
+	struct {
+		char reason[64];
+		uint64_t n;
+	} fail[GWRELAY_MAX_REASONS]; /* last reported */
+	size_t nfail;
 	time_t started;
 	int backoff;
 };
@@ -174,8 +179,8 @@ gwp_reply_now(struct gwslot *s, uint64_t id, int status, const char *code,
 {
 	struct evkeyvalq hdrs;
 	struct evbuffer *b = evbuffer_new();
-	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code,
-	                      "message", msg);
+	json_t *j =
+	    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	hdrs.tqh_first = NULL;
@@ -283,6 +288,49 @@ out:
 	return rc;
 }
 
+/* Counters: kept for the sums; TLS failures added to the core's metric
+ * as they grow (a worker's count only grows while it lives). */
+static int
+gwp_on_stats(struct gwslot *s, const char **why)
+{
+	struct gwrelay_stats st;
+	char labels[96], reason[64];
+	size_t i, k;
+
+	if (gwrelay_stats_decode(s->payload.data, s->payload.len, &st, why) ==
+	    -1)
+		return -1;
+	memcpy(s->stats, st.v, sizeof(s->stats));
+	for (i = 0; i < st.nreasons; i++) {
+		snprintf(reason, sizeof(reason), "%.*s", (int)st.reason[i].len,
+		         st.reason[i].p);
+		/* a label value: the reasons are tls.c's fixed words */
+		if (strspn(reason, "abcdefghijklmnopqrstuvwxyz_0123456789") !=
+		    strlen(reason))
+			continue;
+		for (k = 0; k < s->nfail; k++)
+			if (strcmp(s->fail[k].reason, reason) == 0)
+				break;
+		if (k == s->nfail) {
+			if (s->nfail == GWRELAY_MAX_REASONS)
+				continue;
+			snprintf(s->fail[k].reason, sizeof(s->fail[k].reason),
+			         "%s", reason);
+			s->fail[k].n = 0;
+			s->nfail++;
+		}
+		if (st.failures[i] > s->fail[k].n) {
+			snprintf(labels, sizeof(labels), "reason=\"%s\"",
+			         reason);
+			metrics_add("vigil_tls_handshake_failures_total",
+			            labels,
+			            (double)(st.failures[i] - s->fail[k].n));
+			s->fail[k].n = st.failures[i];
+		}
+	}
+	return 0;
+}
+
 static void
 gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -318,9 +366,7 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 			rc = gwp_on_request(s, &hdr);
 			break;
 		case GWRELAY_STATS:
-			rc = gwrelay_stats_decode(s->payload.data,
-			                          s->payload.len, s->stats,
-			                          &why);
+			rc = gwp_on_stats(s, &why);
 			break;
 		default:
 			rc = -1;
@@ -376,6 +422,7 @@ gwp_spawn(struct gwslot *s)
 	s->gen++;
 	s->started = time(NULL);
 	memset(s->stats, 0, sizeof(s->stats));
+	s->nfail = 0;
 	if ((s->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST,
 	                            gwp_read_cb, s)) == NULL ||
 	    event_add(s->ev_read, NULL) == -1)
@@ -603,8 +650,8 @@ gwp_sum(const struct center *c, int k)
 unsigned long
 gwproc_tls(const struct center *c, int resumed)
 {
-	return gwp_sum(c, resumed ? GWRELAY_ST_TLS_RESUMED
-	                          : GWRELAY_ST_TLS_FULL);
+	return gwp_sum(c,
+	               resumed ? GWRELAY_ST_TLS_RESUMED : GWRELAY_ST_TLS_FULL);
 }
 
 unsigned long

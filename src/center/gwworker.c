@@ -68,6 +68,32 @@ struct gw {
 
 static struct gw g_gw;
 
+/* TLS handshake failures by reason (tls.c's failure hook), reported to
+ * the core with the other counters. */
+static struct {
+	char reason[64];
+	uint64_t n;
+} g_fail[GWRELAY_MAX_REASONS];
+static size_t g_nfail;
+
+static void
+gw_tls_fail(const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < g_nfail; i++)
+		if (strcmp(g_fail[i].reason, reason) == 0)
+			break;
+	if (i == g_nfail) {
+		if (g_nfail == GWRELAY_MAX_REASONS || reason[0] == '\0')
+			return;
+		snprintf(g_fail[i].reason, sizeof(g_fail[i].reason), "%s",
+		         reason);
+		g_nfail++;
+	}
+	g_fail[i].n++;
+}
+
 static void gw_relay(struct http_req *r);
 
 /* Every request is relayed; the core's route table decides. HEAD
@@ -432,12 +458,18 @@ gw_stats_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	buf_init(&st, 1024);
+	buf_init(&st, 8192);
 	gwrelay_put_u64(&st, (uint64_t)http_server_conns(w->srv));
 	gwrelay_put_u64(&st, http_server_tls(w->srv, 0));
 	gwrelay_put_u64(&st, http_server_tls(w->srv, 1));
 	for (i = 0; i < HTTP_CLOSED_NREASONS; i++)
 		gwrelay_put_u64(&st, http_server_closed(w->srv, i));
+	gwrelay_put_u32(&st, (uint32_t)g_nfail);
+	for (i = 0; i < (int)g_nfail; i++) {
+		gwrelay_put_str(&st, g_fail[i].reason,
+		                strlen(g_fail[i].reason));
+		gwrelay_put_u64(&st, g_fail[i].n);
+	}
 	if (buf_ok(&st) == 0)
 		gw_queue(w, GWRELAY_STATS, 0, st.data, st.len);
 	buf_free(&st);
@@ -480,9 +512,8 @@ gwworker_main(void)
 	buf_init(&err, 4096);
 	if (proc_recv_fd(w->fd, &hdr, &w->payload, PROC_MAX_MSG, &lfd) != 0 ||
 	    hdr.type != GWRELAY_INIT || lfd == -1 ||
-	    (init = json_loadb((const char *)w->payload.data,
-	                       w->payload.len, 0, &jerr)) ==
-	        NULL) {
+	    (init = json_loadb((const char *)w->payload.data, w->payload.len, 0,
+	                       &jerr)) == NULL) {
 		log_warnx("gateway worker: no settings from the core");
 		goto out;
 	}
@@ -519,6 +550,7 @@ gwworker_main(void)
 		    rl.rlim_cur < 100000000)
 			lim.max_conns = (int)rl.rlim_cur - 64;
 	}
+	tls_set_failure_hook(gw_tls_fail);
 	if ((w->ctx = gw_make_ctx(w)) == NULL)
 		goto out;
 	if ((w->base = event_base_new()) == NULL ||
@@ -537,10 +569,10 @@ gwworker_main(void)
 	if (evutil_make_socket_nonblocking(w->fd) == -1 ||
 	    (w->ev_read = event_new(w->base, w->fd, EV_READ | EV_PERSIST,
 	                            gw_read_cb, w)) == NULL ||
-	    (w->ev_write = event_new(w->base, w->fd, EV_WRITE, gw_write_cb,
-	                             w)) == NULL ||
-	    (w->ev_stats = event_new(w->base, -1, EV_PERSIST, gw_stats_cb,
-	                             w)) == NULL)
+	    (w->ev_write =
+	         event_new(w->base, w->fd, EV_WRITE, gw_write_cb, w)) == NULL ||
+	    (w->ev_stats =
+	         event_new(w->base, -1, EV_PERSIST, gw_stats_cb, w)) == NULL)
 		goto out;
 	event_add(w->ev_read, NULL);
 	event_add(w->ev_stats, &tv);

@@ -249,9 +249,9 @@ http_method_name(enum evhttp_cmd_type t)
 static const char *
 http_method_known(const char *m)
 {
-	static const char *const names[] = {"GET",     "POST",  "HEAD",
-	                                    "PUT",     "DELETE", "OPTIONS",
-	                                    "TRACE",   "CONNECT", "PATCH"};
+	static const char *const names[] = {"GET",   "POST",    "HEAD",
+	                                    "PUT",   "DELETE",  "OPTIONS",
+	                                    "TRACE", "CONNECT", "PATCH"};
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -790,7 +790,7 @@ http_req_defer(struct http_req *r)
 	d->peer = NULL;
 	d->deferred = 1;
 	r->path = NULL;
-	r->relay = NULL; /* moved to d */
+	r->relay = NULL;        /* moved to d */
 	r->audit_before = NULL; /* moved to d */
 	r->replied = 1;         /* the dispatcher's copy is finished */
 	return d;
@@ -1433,14 +1433,13 @@ http_server_bind_fd(struct http_server *s, int fd, struct buf *err)
 		return -1;
 	}
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (hl->l = evconnlistener_new(
-	         s->base, NULL, NULL,
-	         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	             LEV_OPT_DISABLED,
-	         -1, fd)) == NULL ||
+	    (hl->l = evconnlistener_new(s->base, NULL, NULL,
+	                                LEV_OPT_CLOSE_ON_FREE |
+	                                    LEV_OPT_CLOSE_ON_EXEC |
+	                                    LEV_OPT_DISABLED,
+	                                -1, fd)) == NULL ||
 	    (h = evhttp_bind_listener(s->http, hl->l)) == NULL) {
-		buf_printf(err, "listening socket %d: cannot listen on it",
-		           fd);
+		buf_printf(err, "listening socket %d: cannot listen on it", fd);
 		if (hl->l != NULL)
 			evconnlistener_free(hl->l);
 		else
@@ -1448,8 +1447,7 @@ http_server_bind_fd(struct http_server *s, int fd, struct buf *err)
 		free(hl);
 		return -1;
 	}
-	return http_server_add_listener(s, hl, h, "inherited", 0, 0, NULL,
-	                                err);
+	return http_server_add_listener(s, hl, h, "inherited", 0, 0, NULL, err);
 }
 
 int

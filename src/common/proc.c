@@ -502,8 +502,7 @@ proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,
 }
 
 long
-proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap,
-               size_t *nfds)
+proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap, size_t *nfds)
 {
 	union {
 		struct cmsghdr align;

@@ -77,10 +77,9 @@ int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
  * -1 on error (EAGAIN when nothing is there).
  */
 struct evbuffer;
-int proc_send_max(int fd, uint32_t type, uint64_t id, const void *p,
-                  size_t len, int passfd, size_t max);
-int proc_frame(const uint8_t *p, size_t len, size_t max,
-               struct proc_hdr *hdr);
+int proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+                  int passfd, size_t max);
+int proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr);
 int proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,
                     struct buf *payload);
 long proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap,

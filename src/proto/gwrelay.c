@@ -185,20 +185,35 @@ gwrelay_reply_decode(const uint8_t *p, size_t len, struct gwrelay_reply *out,
 }
 
 int
-gwrelay_stats_decode(const uint8_t *p, size_t len,
-                     uint64_t out[GWRELAY_NSTATS], const char **why)
+gwrelay_stats_decode(const uint8_t *p, size_t len, struct gwrelay_stats *out,
+                     const char **why)
 {
 	struct rd r = {p, len, 0};
+	uint32_t n;
 	size_t i;
 
-	if (len != GWRELAY_NSTATS * 8) {
-		*why = "bad statistics length";
-		return -1;
-	}
+	memset(out, 0, sizeof(*out));
 	for (i = 0; i < GWRELAY_NSTATS; i++)
-		if (rd_u64(&r, &out[i]) == -1) {
+		if (rd_u64(&r, &out->v[i]) == -1) {
 			*why = "truncated statistics";
 			return -1;
 		}
+	if (rd_u32(&r, &n) == -1 || n > GWRELAY_MAX_REASONS) {
+		*why = "bad reason count";
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (rd_str(&r, &out->reason[i]) == -1 ||
+		    out->reason[i].len == 0 || out->reason[i].len > 63 ||
+		    rd_u64(&r, &out->failures[i]) == -1) {
+			*why = "bad failure reason";
+			return -1;
+		}
+	}
+	out->nreasons = n;
+	if (r.off != len) {
+		*why = "bytes after the statistics";
+		return -1;
+	}
 	return 0;
 }

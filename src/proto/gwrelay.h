@@ -15,9 +15,11 @@
  * A reply (core to worker): u32 status, u32 header count, the pairs, body
  * (for a file reply the body is 8 bytes: the file's length; the file itself
  * rides along as a descriptor). Statistics (worker to core): GWRELAY_NSTATS
- * u64 counters. Strings (method, uri, address, header names and values)
- * never contain NUL, CR or LF; anything else about a payload that does not
- * add up (a length past the end, bytes left over) is an error.
+ * u64 counters, then u32 n (<= GWRELAY_MAX_REASONS) pairs of a TLS
+ * handshake failure reason (a string of at most 63 bytes) and its u64
+ * count since the worker started. Strings (method, uri, address, header names
+ * and values) never contain NUL, CR or LF; anything else about a payload that
+ * does not add up (a length past the end, bytes left over) is an error.
  */
 #ifndef VIGIL_PROTO_GWRELAY_H
 #define VIGIL_PROTO_GWRELAY_H
@@ -28,15 +30,16 @@
 #include "buf.h"
 
 #define GWRELAY_MAX_HEADERS 128
+#define GWRELAY_MAX_REASONS 32
 
 /* Message types on a worker's channel (struct proc_hdr.type). */
 enum gwrelay_type {
-	GWRELAY_INIT = 1,      /* core -> worker: JSON settings + listen fd */
-	GWRELAY_REQ = 2,       /* worker -> core: a request, id = its id */
-	GWRELAY_REPLY = 3,     /* core -> worker: the reply to id */
+	GWRELAY_INIT = 1,       /* core -> worker: JSON settings + listen fd */
+	GWRELAY_REQ = 2,        /* worker -> core: a request, id = its id */
+	GWRELAY_REPLY = 3,      /* core -> worker: the reply to id */
 	GWRELAY_REPLY_FILE = 4, /* the same with a file descriptor */
-	GWRELAY_STATS = 5,     /* worker -> core: counters */
-	GWRELAY_TLS_RELOAD = 6 /* core -> worker: reload the TLS context */
+	GWRELAY_STATS = 5,      /* worker -> core: counters */
+	GWRELAY_TLS_RELOAD = 6  /* core -> worker: reload the TLS context */
 };
 
 struct gwrelay_hdr {
@@ -58,8 +61,8 @@ struct gwrelay_reply {
 
 /* Worker counters, summed by the core for /metrics. */
 enum gwrelay_stat {
-	GWRELAY_ST_CONNS,     /* open connections (a gauge) */
-	GWRELAY_ST_TLS_FULL,  /* handshakes, full */
+	GWRELAY_ST_CONNS,    /* open connections (a gauge) */
+	GWRELAY_ST_TLS_FULL, /* handshakes, full */
 	GWRELAY_ST_TLS_RESUMED,
 	GWRELAY_ST_CLOSED0, /* + enum http_close_reason, 5 of them */
 	GWRELAY_NSTATS = GWRELAY_ST_CLOSED0 + 5
@@ -75,7 +78,13 @@ int gwrelay_req_decode(const uint8_t *p, size_t len, struct gwrelay_req *out,
                        const char **why);
 int gwrelay_reply_decode(const uint8_t *p, size_t len,
                          struct gwrelay_reply *out, const char **why);
+struct gwrelay_stats {
+	uint64_t v[GWRELAY_NSTATS];
+	size_t nreasons;
+	struct strv reason[GWRELAY_MAX_REASONS];
+	uint64_t failures[GWRELAY_MAX_REASONS];
+};
 int gwrelay_stats_decode(const uint8_t *p, size_t len,
-                         uint64_t out[GWRELAY_NSTATS], const char **why);
+                         struct gwrelay_stats *out, const char **why);
 
 #endif

@@ -192,4 +192,9 @@ code=$(gw_status POST /v1/heartbeat --cert "$T/oc/scand-intruder.example.org.crt
 	--key "$T/oc/scand-intruder.example.org.key" -H 'Content-Type: application/json' \
 	-d '{"facts": {"hostname": "h"}}')
 [ "$code" = 000 ] || fail "a certificate of an unknown CA got HTTP $code from a worker"
-pass "wrong-role and unknown-CA certificates refused in a worker's handshake"
+failures() { # failures REASON N: the workers' refusals reach /metrics
+	[ "$(metric_value "$(api GET /metrics)" "vigil_tls_handshake_failures_total{reason=\"$1\"}")" = "$2" ]
+}
+wait_for 20 "wrong_role counted in /metrics" failures wrong_role 1
+wait_for 20 "unknown_ca counted in /metrics" failures unknown_ca 1
+pass "wrong-role and unknown-CA certificates refused in a worker's handshake (logged, counted)"
