@@ -661,10 +661,3 @@ gwproc_closed(const struct center *c, int why)
 		return 0;
 	return gwp_sum(c, GWRELAY_ST_CLOSED0 + why);
 }
-
-int
-gwworker_sandbox(struct buf *err)
-{
-	(void)err;
-	return 0;
-}

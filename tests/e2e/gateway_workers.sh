@@ -2,7 +2,7 @@
 # [gateway] workers = 2 (docs/development.md, "Processes and users"): two
 # gateway worker processes hold the agent connections and relay every
 # request to the core. Checked from outside: the workers run as the
-# configured user with no capabilities, the core holds no agent connection,
+# configured user with no capabilities and a seccomp filter, the core holds no agent connection,
 # real agents on both workers enroll, long-poll, send events and get a task
 # for all of them; kill -9 of a worker gets it restarted, its agents back
 # and the next task done, and every event stays stored exactly once; a
@@ -47,8 +47,13 @@ for w in $W1 $W2; do
 		fail "worker $w uids: $(status "$w" Uid)"
 	[ "$(status "$w" CapEff)" = 0000000000000000 ] ||
 		fail "worker $w keeps capabilities $(status "$w" CapEff)"
+	[ "$(status "$w" NoNewPrivs)" = 1 ] || fail "worker $w: NoNewPrivs not set"
 done
-pass "two gateway workers run as $RUN_AS without capabilities"
+# The seccomp filter is loaded once a worker listens: poll for it.
+filtered() { [ "$(status "$1" Seccomp)" = 2 ]; }
+wait_for 10 "worker $W1 under seccomp" filtered "$W1"
+wait_for 10 "worker $W2 under seccomp" filtered "$W2"
+pass "two gateway workers run as $RUN_AS without capabilities, under seccomp"
 
 # Established gateway connections held by a process: its socket inodes
 # matched against /proc/net/tcp (state 01) on the gateway port.
