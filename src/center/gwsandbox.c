@@ -48,7 +48,8 @@ gwworker_sandbox(struct buf *err)
 	    "pread64", "write", "writev", "recvfrom", "recvmsg", "sendto",
 	    "sendmsg", "sendfile", "shutdown", "close", "setsockopt",
 	    "getsockopt", "getsockname", "getpeername", "fcntl", "ioctl",
-	    "lseek", "fstat", "newfstatat", "statx", "getdents64",
+	    "lseek", "fstat", "newfstatat", "statx", "getdents64", "access",
+	    "faccessat", "faccessat2", "readlink", "readlinkat",
 	    /* memory */
 	    "munmap", "mremap", "madvise", "brk", "futex",
 	    /* time, randomness, identity */

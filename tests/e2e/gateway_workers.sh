@@ -203,3 +203,16 @@ failures() { # failures REASON N: the workers' refusals reach /metrics
 wait_for 20 "wrong_role counted in /metrics" failures wrong_role 1
 wait_for 20 "unknown_ca counted in /metrics" failures unknown_ca 1
 pass "wrong-role and unknown-CA certificates refused in a worker's handshake (logged, counted)"
+
+# SIGHUP: the core reloads and each worker swaps its TLS context (reading
+# the files again under its seccomp filter), its connections kept.
+read -r W1 W2 <<<"$(workers | tr '\n' ' ')"
+kill -HUP "$CENTER_PID"
+reloaded() { [ "$(grep -c 'vigild-gw: INFO: gateway worker [0-9]*: TLS context reloaded' "$T/vigild.log")" = 2 ]; }
+wait_for 20 "both workers reloading their TLS context" reloaded
+[ "$(workers | tr '\n' ' ')" = "$W1 $W2 " ] || fail "workers changed on SIGHUP: $(workers | tr '\n' ' ')"
+[ "$(metric_value "$(api GET /metrics)" vigil_gateway_worker_restarts_total)" = 1 ] ||
+	fail "a worker died on SIGHUP"
+TID3=$(new_scan)
+wait_for 60 "a task done by all agents after SIGHUP" task_done "$TID3"
+pass "SIGHUP: workers reload their TLS context without a restart; agents served"

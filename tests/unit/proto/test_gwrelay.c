@@ -16,8 +16,8 @@
 #include "gwrelay.h"
 
 static void
-put_req(struct buf *b, const char *method, const char *uri,
-        const char *hname, const char *hval, const char *body)
+put_req(struct buf *b, const char *method, const char *uri, const char *hname,
+        const char *hval, const char *body)
 {
 	gwrelay_put_str(b, method, strlen(method));
 	gwrelay_put_str(b, uri, strlen(uri));
