@@ -42,6 +42,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -502,8 +503,61 @@ struct proc_sample {
 	int alive;
 };
 
+static int proc_read1(int pid, struct proc_sample *s);
+
+/*
+ * The center's figures: vigild itself plus its gateway workers
+ * ([gateway] workers, run.sh --workers): children whose command line
+ * says --gateway-worker. CPU and RSS are summed; VmHWM too (each
+ * process's own peak: an upper bound of the peak of the sum).
+ */
 static int
 proc_read(int pid, struct proc_sample *s)
+{
+	struct proc_sample w;
+	struct dirent *de;
+	char path[300], buf[512], *p;
+	DIR *d;
+	FILE *f;
+	size_t n;
+	int child, ppid;
+
+	if (proc_read1(pid, s) == -1)
+		return -1;
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if ((child = atoi(de->d_name)) <= 0 || child == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", child);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if ((p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 2, "%*c %d", &ppid) != 1 || ppid != pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", child);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* argv[0] "vigild", argv[1] "--gateway-worker" */
+		if (memmem(buf, n, "--gateway-worker", 16) == NULL ||
+		    proc_read1(child, &w) == -1)
+			continue;
+		s->cpu += w.cpu;
+		s->hwm_kb += w.hwm_kb;
+		s->rss_kb += w.rss_kb;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int
+proc_read1(int pid, struct proc_sample *s)
 {
 	char path[64], buf[4096], *p;
 	unsigned long long ut = 0, stt = 0;

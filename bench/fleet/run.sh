@@ -8,6 +8,7 @@
 #
 #   bench/fleet/run.sh [BUILD_DIR] [--agents N] [--events-per-agent M]
 #                      [--batch B] [--threads T] [--fresh] [--keep]
+#                      [--workers W]
 #                      [--work DIR] [any other `fleet run` option]
 #
 # BUILD_DIR holds vigild and vigilctl (default: $VIGIL_BIN, else ./build,
@@ -18,6 +19,9 @@
 # after enrollment (sqlite3 .backup), the admin key and the agents' keys
 # and certificates. A later run with the same N starts from that copy and
 # skips enrollment; --fresh enrolls again (and measures enrollment).
+#
+# --workers W: [gateway] workers = W (gateway worker processes; the
+# center's CPU and RSS figures then include them).
 #
 # FLEET_CENTER_CONF: lines appended to the center's configuration (to
 # compare settings: seen_flush = 0, session_tickets = 0, ...).
@@ -50,17 +54,19 @@ WORK=${FLEET_WORK:-/tmp/vigil-fleet}
 PASS=()
 STORE=sqlite
 NODES=1
+WORKERS=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--store) STORE=$2; shift 2 ;;
 	--nodes) NODES=$2; shift 2 ;;
+	--workers) WORKERS=$2; shift 2 ;;
 	--agents) N=$2; shift 2 ;;
 	--events-per-agent) M=$2; shift 2 ;;
 	--fresh) FRESH=1; shift ;;
 	--keep) KEEP=1; shift ;;
 	--work) WORK=$2; shift 2 ;;
 	-h | --help)
-		sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) PASS+=("$1"); shift ;;
@@ -176,6 +182,7 @@ write_conf() { # gateway port, admin port [conf file, data dir, node]
 		max_conns = $((N + 1000))
 		max_long_polls = $((N + 1000))
 		enroll_rate = 100000
+		workers = $WORKERS
 		[admin]
 		listen = 127.0.0.1
 		port = $2
