@@ -377,6 +377,7 @@ agent_revoke(struct http_req *r, const char *id)
 	log_info("admin: revoked agent %s (%d certificates) by %s", id, n,
 	         r->peer_addr);
 	metrics_add("vigil_revocations_total", NULL, 1);
+	gwproc_agent_revoked(c, id); /* gateway workers refuse it too */
 	stream_emit_id(c, "agent", id);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:s, s:i}", "id", id, "status",

@@ -200,6 +200,21 @@ gwp_reply_now(struct gwslot *s, uint64_t id, int status, const char *code,
 
 /* --- requests ------------------------------------------------------------- */
 
+/* Tells one worker (s) or all (s NULL) to refuse serial at the handshake. */
+static void
+gwp_push_revoked(struct gwproc *gp, struct gwslot *s, const char *serial)
+{
+	int i;
+
+	for (i = 0; i < gp->n; i++) {
+		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
+			continue;
+		if (proc_send(gp->slot[i].fd, GWRELAY_REVOKED, 0, serial,
+		              strlen(serial)) == -1)
+			gwp_kill(&gp->slot[i], "cannot write to it");
+	}
+}
+
 static int
 gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 {
@@ -212,6 +227,7 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 	const unsigned char *p;
 	X509 *peer = NULL;
 	uint64_t id = (uint64_t)s->gen << 32 | (hdr->id & 0xffffffffu);
+	unsigned long mark;
 	size_t i, nh = 0;
 	int rc = -1;
 
@@ -248,7 +264,12 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 		/* What the in-process gateway checks at the handshake
 		 * (revoked_cb): the store is here, not in the worker. */
 		serial = tls_serial_hex(peer);
+		mark = store_errors(c->store);
 		if (serial == NULL || db_is_revoked(c->store, serial)) {
+			/* Known revoked (not a store error): the workers
+			 * refuse it at the handshake from now on. */
+			if (serial != NULL && store_errors(c->store) == mark)
+				gwp_push_revoked(s->gp, NULL, serial);
 			free(serial);
 			metrics_add("vigil_tls_handshake_failures_total",
 			            "reason=\"revoked\"", 1);
@@ -380,6 +401,42 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- processes ------------------------------------------------------------ */
 
+/* A worker starting (or restarting) learns every revoked serial. */
+static void
+gwp_send_revoked_all(struct gwslot *s)
+{
+	struct center *c = s->gp->c;
+	struct store_rows *q;
+	const char *serial;
+
+	if (c->store == NULL)
+		return;
+	q = store_query(c->store,
+	                "SELECT c.serial FROM certs c LEFT JOIN agents a ON "
+	                "a.id = c.agent_id WHERE c.revoked_at IS NOT NULL OR "
+	                "a.status = 'revoked'");
+	while (q != NULL && store_next(q) == 1 && s->fd != -1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_revoked(s->gp, s, serial);
+	store_done(q);
+}
+
+void
+gwproc_agent_revoked(struct center *c, const char *agent_id)
+{
+	struct store_rows *q;
+	const char *serial;
+
+	if (c->gwp == NULL)
+		return;
+	q = store_query(c->store, "SELECT serial FROM certs WHERE agent_id = ?",
+	                S_TEXT(agent_id));
+	while (q != NULL && store_next(q) == 1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_revoked(c->gwp, NULL, serial);
+	store_done(q);
+}
+
 static int
 gwp_spawn(struct gwslot *s)
 {
@@ -427,6 +484,7 @@ gwp_spawn(struct gwslot *s)
 	                            gwp_read_cb, s)) == NULL ||
 	    event_add(s->ev_read, NULL) == -1)
 		fatalx("%s: event_new", __func__);
+	gwp_send_revoked_all(s);
 	log_info("vigild: gateway worker %d started (pid %ld)", s->idx,
 	         (long)pid);
 	json_decref(init);
@@ -530,6 +588,8 @@ gwproc_start(struct center *c, struct buf *err)
 		return -1;
 	}
 	gp->exe[n] = '\0';
+	if (c->store == NULL)
+		fatalx("%s: the store must be open first", __func__);
 	if ((gp->lfd = http_server_listen_fd(c->gw)) == -1) {
 		buf_printf(err, "gateway workers: no listening socket");
 		free(gp);

@@ -21,6 +21,9 @@ struct center;
 int gwproc_start(struct center *c, struct buf *err);
 /* SIGCHLD: 1 when pid was a worker (then restarted with backoff). */
 int gwproc_reaped(struct center *c, pid_t pid, int status);
+/* An agent was revoked: the workers refuse its certificates at the
+ * handshake from now on (as the in-process gateway's revoked_cb does). */
+void gwproc_agent_revoked(struct center *c, const char *agent_id);
 /* SIGHUP: the workers reload their TLS context; connections stay. */
 void gwproc_reload(struct center *c);
 /* Stops every worker (SIGTERM, then waits briefly). */

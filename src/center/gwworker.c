@@ -68,6 +68,76 @@ struct gw {
 
 static struct gw g_gw;
 
+/*
+ * Serials the core found revoked (GWRELAY_REVOKED: all of them when the
+ * worker starts, then each one a relayed request showed): refused at the
+ * handshake from then on, as the in-process gateway refuses them. The
+ * core still checks every request against the store.
+ */
+static char **g_revoked; /* sorted */
+static size_t g_nrevoked, g_caprevoked;
+
+static int
+gw_serial_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+gw_revoked_cb(X509 *leaf, void *arg)
+{
+	char *serial = tls_serial_hex(leaf);
+	int found;
+
+	(void)arg;
+	if (serial == NULL)
+		return 1;
+	found = g_nrevoked > 0 &&
+	        bsearch(&serial, g_revoked, g_nrevoked, sizeof(char *),
+	                gw_serial_cmp) != NULL;
+	free(serial);
+	return found;
+}
+
+static int
+gw_add_revoked(const uint8_t *p, size_t len)
+{
+	char *s, **n;
+	size_t lo = 0, hi = g_nrevoked, mid;
+	int c;
+
+	if (gwrelay_serial_ok(p, len) == -1)
+		return -1;
+	if ((s = strndup((const char *)p, len)) == NULL)
+		return 0; /* the core's check still refuses it */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(g_revoked[mid], s)) == 0) {
+			free(s);
+			return 0;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (g_nrevoked == g_caprevoked) {
+		size_t ncap = g_caprevoked ? g_caprevoked * 2 : 256;
+
+		if ((n = realloc(g_revoked, ncap * sizeof(*n))) == NULL) {
+			free(s);
+			return 0;
+		}
+		g_revoked = n;
+		g_caprevoked = ncap;
+	}
+	memmove(g_revoked + lo + 1, g_revoked + lo,
+	        (g_nrevoked - lo) * sizeof(*g_revoked));
+	g_revoked[lo] = s;
+	g_nrevoked++;
+	return 0;
+}
+
 /* TLS handshake failures by reason (tls.c's failure hook), reported to
  * the core with the other counters. */
 static struct {
@@ -115,10 +185,10 @@ gw_make_ctx(struct gw *w)
 	SSL_CTX *ctx;
 
 	buf_init(&err, 4096);
-	/* Revocation is the core's to check (it has the store): it refuses
-	 * a revoked agent's every request (gwproc.c). */
-	ctx = tls_server_ctx(w->cert, w->key, w->ca, TLS_CLIENT_OPTIONAL, NULL,
-	                     NULL, &err);
+	/* Revocation: the serials the core sent (gw_revoked_cb); the core
+	 * checks every request against the store as well (gwproc.c). */
+	ctx = tls_server_ctx(w->cert, w->key, w->ca, TLS_CLIENT_OPTIONAL,
+	                     gw_revoked_cb, NULL, &err);
 	if (ctx == NULL)
 		log_warnx("gateway worker: TLS: %s", buf_cstr(&err));
 	else
@@ -433,6 +503,9 @@ gw_read_cb(evutil_socket_t fd, short what, void *arg)
 		case GWRELAY_TLS_RELOAD:
 			gw_reload_tls(w);
 			rc = 0;
+			break;
+		case GWRELAY_REVOKED:
+			rc = gw_add_revoked(w->payload.data, w->payload.len);
 			break;
 		default:
 			log_warnx("gateway worker: unexpected message type %u",

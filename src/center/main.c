@@ -836,14 +836,15 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
-	/* [gateway] workers: they run as the core now does. */
+	if (center_store_open(&c, &err) == -1) {
+		log_warnx("vigild: store: %s", buf_cstr(&err));
+		goto out;
+	}
+	/* [gateway] workers: they run as the core now does, and learn the
+	 * revoked certificates from the store. */
 	c.foreground = g_foreground;
 	if (gwproc_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
-		goto out;
-	}
-	if (center_store_open(&c, &err) == -1) {
-		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
 	}
 	if (admin_bootstrap_key(&c, &err) == -1) {

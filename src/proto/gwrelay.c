@@ -6,6 +6,21 @@
 
 #include "gwrelay.h"
 
+int
+gwrelay_serial_ok(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 128)
+		return -1;
+	for (i = 0; i < len; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'A' && p[i] <= 'F') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
+			return -1;
+	return 0;
+}
+
 void
 gwrelay_put_u32(struct buf *out, uint32_t v)
 {

@@ -39,7 +39,8 @@ enum gwrelay_type {
 	GWRELAY_REPLY = 3,      /* core -> worker: the reply to id */
 	GWRELAY_REPLY_FILE = 4, /* the same with a file descriptor */
 	GWRELAY_STATS = 5,      /* worker -> core: counters */
-	GWRELAY_TLS_RELOAD = 6  /* core -> worker: reload the TLS context */
+	GWRELAY_TLS_RELOAD = 6, /* core -> worker: reload the TLS context */
+	GWRELAY_REVOKED = 7     /* core -> worker: a revoked serial (hex) */
 };
 
 struct gwrelay_hdr {
@@ -67,6 +68,10 @@ enum gwrelay_stat {
 	GWRELAY_ST_CLOSED0, /* + enum http_close_reason, 5 of them */
 	GWRELAY_NSTATS = GWRELAY_ST_CLOSED0 + 5
 };
+
+/* A certificate serial as tls_serial_hex writes it: 1 to 128 hex
+ * digits. 0 when p[0..len) is one. */
+int gwrelay_serial_ok(const uint8_t *p, size_t len);
 
 /* Encoders append to out (errors stick in out, see buf_ok). */
 void gwrelay_put_str(struct buf *out, const void *p, size_t len);

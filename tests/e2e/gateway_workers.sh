@@ -216,3 +216,23 @@ wait_for 20 "both workers reloading their TLS context" reloaded
 TID3=$(new_scan)
 wait_for 60 "a task done by all agents after SIGHUP" task_done "$TID3"
 pass "SIGHUP: workers reload their TLS context without a restart; agents served"
+
+# Revocation: the core tells the workers, which refuse the certificate at
+# the handshake as the in-process gateway does (counted by reason).
+RID=$(agent_id 6)
+"$CTL" agent revoke "$RID" | grep -q revoked || fail "revoke"
+hb6() {
+	curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" \
+		--cert "$T/a6/agent.crt" --key "$T/a6/agent.key" \
+		-H 'Content-Type: application/json' -d '{"facts": {"hostname": "h"}}' \
+		"https://127.0.0.1:$GW/v1/heartbeat" 2>/dev/null || true
+}
+for i in 1 2 3 4; do # whichever worker takes the connection
+	code=$(hb6)
+	[ "$code" = 000 ] || fail "revoked certificate got HTTP $code from a worker"
+done
+revoked_n() {
+	[ "$(metric_value "$(api GET /metrics)" 'vigil_tls_handshake_failures_total{reason="revoked"}')" -ge 4 ]
+}
+wait_for 20 "revoked handshakes counted" revoked_n
+pass "a revoked agent is refused at a worker's handshake (counted)"
