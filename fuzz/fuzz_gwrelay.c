@@ -94,6 +94,15 @@ check_payload(const uint8_t *p, size_t len)
 		}
 	} else if (why == NULL)
 		abort();
+	/* A serial (GWRELAY_REVOKED): hex digits only, 1..128. */
+	if (gwrelay_serial_ok(p, len) == 0) {
+		if (len == 0 || len > 128)
+			abort();
+		for (i = 0; i < len; i++)
+			if (!strchr("0123456789ABCDEFabcdef", p[i]) ||
+			    p[i] == '\0')
+				abort();
+	}
 	why = NULL;
 	if (gwrelay_stats_decode(p, len, &st, &why) == 0) {
 		if (st.nreasons > GWRELAY_MAX_REASONS)

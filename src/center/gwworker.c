@@ -92,9 +92,9 @@ gw_revoked_cb(X509 *leaf, void *arg)
 	(void)arg;
 	if (serial == NULL)
 		return 1;
-	found = g_nrevoked > 0 &&
-	        bsearch(&serial, g_revoked, g_nrevoked, sizeof(char *),
-	                gw_serial_cmp) != NULL;
+	found =
+	    g_nrevoked > 0 && bsearch(&serial, g_revoked, g_nrevoked,
+	                              sizeof(char *), gw_serial_cmp) != NULL;
 	free(serial);
 	return found;
 }

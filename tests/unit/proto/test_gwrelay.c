@@ -132,6 +132,10 @@ test_reply_and_stats(void **state)
 	assert_int_equal(st.failures[0], 7);
 	assert_int_equal(gwrelay_stats_decode(b.data, b.len - 1, &st, &why),
 	                 -1);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"0A1b", 4), 0);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"0A1g", 4), -1);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"", 0), -1);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"0\n", 2), -1);
 	buf_free(&b);
 }
 
