@@ -52,7 +52,25 @@
 #include "tls.h"
 
 #define GWP_MAX_WORKERS 64
-#define GWP_SNDTIMEO    5 /* seconds a worker may keep the core waiting */
+#define GWP_SNDTIMEO    5     /* seconds a worker may keep the core waiting */
+#define GWP_CERTS       65536 /* parsed client certificates kept */
+#define GWP_CERT_TTL    5     /* seconds a revocation check is reused */
+
+/*
+ * Client certificates as the workers relay them (DER), parsed and checked
+ * against the store once and kept: an agent's every heartbeat and poll
+ * brings the same certificate, and parsing it and asking the store each
+ * time cost more than the rest of a heartbeat. Direct-mapped by a hash of
+ * the DER, compared in full; the revocation answer is reused for
+ * GWP_CERT_TTL seconds (a revocation through this center empties the
+ * cache and reaches the workers at once: gwproc_agent_revoked).
+ */
+struct gwp_cert {
+	uint8_t *der;
+	size_t len;
+	X509 *x;
+	time_t checked;
+};
 
 struct gwslot {
 	struct gwproc *gp;
@@ -80,6 +98,7 @@ struct gwproc {
 	size_t max_msg;
 	char exe[4096];
 	uint64_t retired[GWRELAY_NSTATS]; /* counters of dead workers */
+	struct gwp_cert *certs;           /* GWP_CERTS of them */
 	struct gwslot slot[GWP_MAX_WORKERS];
 };
 
@@ -200,6 +219,57 @@ gwp_reply_now(struct gwslot *s, uint64_t id, int status, const char *code,
 
 /* --- requests ------------------------------------------------------------- */
 
+static void
+gwp_certs_clear(struct gwproc *gp)
+{
+	size_t i;
+
+	for (i = 0; gp->certs != NULL && i < GWP_CERTS; i++) {
+		free(gp->certs[i].der);
+		X509_free(gp->certs[i].x);
+		memset(&gp->certs[i], 0, sizeof(gp->certs[i]));
+	}
+}
+
+/* The relayed certificate, parsed (a reference the caller frees), and
+ * whether its revocation check is still fresh (*fresh). NULL when it
+ * does not parse. */
+static X509 *
+gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
+         struct gwp_cert **slot)
+{
+	struct gwp_cert *e;
+	const unsigned char *p = der;
+	uint64_t h = 1469598103934665603ull;
+	X509 *x;
+	size_t i;
+
+	*fresh = 0;
+	for (i = 0; i < len; i++)
+		h = (h ^ der[i]) * 1099511628211ull;
+	e = &gp->certs[h % GWP_CERTS];
+	*slot = e;
+	if (e->x != NULL && e->len == len && memcmp(e->der, der, len) == 0) {
+		X509_up_ref(e->x);
+		*fresh = time(NULL) - e->checked < GWP_CERT_TTL;
+		return e->x;
+	}
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	free(e->der);
+	X509_free(e->x);
+	memset(e, 0, sizeof(*e));
+	if ((e->der = malloc(len)) != NULL) {
+		memcpy(e->der, der, len);
+		e->len = len;
+		X509_up_ref(x);
+		e->x = x;
+	}
+	return x;
+}
+
 /* Tells one worker (s) or all (s NULL) to refuse serial at the handshake. */
 static void
 gwp_push_revoked(struct gwproc *gp, struct gwslot *s, const char *serial)
@@ -224,8 +294,9 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 	const char *why = NULL;
 	char *method = NULL, *uri = NULL, *addr = NULL, *serial;
 	char *names[GWRELAY_MAX_HEADERS], *values[GWRELAY_MAX_HEADERS];
-	const unsigned char *p;
 	X509 *peer = NULL;
+	struct gwp_cert *slot = NULL;
+	int fresh = 0;
 	uint64_t id = (uint64_t)s->gen << 32 | (hdr->id & 0xffffffffu);
 	unsigned long mark;
 	size_t i, nh = 0;
@@ -253,9 +324,8 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 		}
 	}
 	if (rq.cert.len > 0) {
-		p = (const unsigned char *)rq.cert.p;
-		if ((peer = d2i_X509(NULL, &p, (long)rq.cert.len)) == NULL ||
-		    p != (const unsigned char *)rq.cert.p + rq.cert.len) {
+		if ((peer = gwp_cert(s->gp, (const uint8_t *)rq.cert.p,
+		                     rq.cert.len, &fresh, &slot)) == NULL) {
 			log_warnx("vigild: gateway worker %d: unreadable "
 			          "client certificate",
 			          s->idx);
@@ -263,6 +333,8 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 		}
 		/* What the in-process gateway checks at the handshake
 		 * (revoked_cb): the store is here, not in the worker. */
+		if (fresh)
+			goto checked;
 		serial = tls_serial_hex(peer);
 		mark = store_errors(c->store);
 		if (serial == NULL || db_is_revoked(c->store, serial)) {
@@ -279,7 +351,10 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 			goto out;
 		}
 		free(serial);
+		if (slot->x == peer)
+			slot->checked = time(NULL);
 	}
+checked:
 	in.method = method;
 	in.uri = uri;
 	in.peer_addr = addr;
@@ -429,6 +504,7 @@ gwproc_agent_revoked(struct center *c, const char *agent_id)
 
 	if (c->gwp == NULL)
 		return;
+	gwp_certs_clear(c->gwp);
 	q = store_query(c->store, "SELECT serial FROM certs WHERE agent_id = ?",
 	                S_TEXT(agent_id));
 	while (q != NULL && store_next(q) == 1)
@@ -574,6 +650,11 @@ gwproc_start(struct center *c, struct buf *err)
 	}
 	gp->c = c;
 	gp->n = (int)c->conf.gw_workers;
+	if ((gp->certs = calloc(GWP_CERTS, sizeof(*gp->certs))) == NULL) {
+		buf_printf(err, "gateway workers: out of memory");
+		free(gp);
+		return -1;
+	}
 	/* An event batch up to the gateway's max_body, an inventory up to
 	 * 4 MiB, plus the request's headers and certificate. */
 	gp->max_msg = (size_t)c->conf.gw_max_body;
@@ -584,6 +665,7 @@ gwproc_start(struct center *c, struct buf *err)
 	    0) {
 		buf_printf(err, "gateway workers: /proc/self/exe: %s",
 		           strerror(errno));
+		free(gp->certs);
 		free(gp);
 		return -1;
 	}
@@ -592,6 +674,7 @@ gwproc_start(struct center *c, struct buf *err)
 		fatalx("%s: the store must be open first", __func__);
 	if ((gp->lfd = http_server_listen_fd(c->gw)) == -1) {
 		buf_printf(err, "gateway workers: no listening socket");
+		free(gp->certs);
 		free(gp);
 		return -1;
 	}
@@ -670,6 +753,8 @@ gwproc_stop(struct center *c)
 			evbuffer_free(gp->slot[i].in);
 	}
 	close(gp->lfd);
+	gwp_certs_clear(gp);
+	free(gp->certs);
 	free(gp);
 	c->gwp = NULL;
 }
