@@ -104,6 +104,9 @@ static struct {
 	int connect_timeout, round_timeout, events_timeout, restart_timeout;
 	int center_pid, skip_restart;
 	int no_resume; /* --no-resume: every connection a full handshake */
+	int first;     /* --first K: skip the first K identities (several
+	                  load generators on disjoint agents) */
+	int connect_only; /* --connect-only: connect and hold, then stop */
 } O = {
     .host = "127.0.0.1",
     .fqdn = "center.vigil.test",
@@ -1534,6 +1537,18 @@ ids_load(void)
 	if ((txt = fopen(p1, "r")) == NULL ||
 	    (pem = BIO_new_file(p2, "r")) == NULL)
 		die("%s: no identities (run fleet enroll first)", O.ids);
+	for (i = 0; i < O.first; i++) {
+		EVP_PKEY *k;
+		X509 *x;
+
+		if (fgets(line, sizeof(line), txt) == NULL ||
+		    (k = PEM_read_bio_PrivateKey(pem, NULL, NULL, NULL)) ==
+		        NULL ||
+		    (x = PEM_read_bio_X509(pem, NULL, NULL, NULL)) == NULL)
+			die("%s: fewer than --first %d identities", p1, O.first);
+		EVP_PKEY_free(k);
+		X509_free(x);
+	}
 	for (i = 0; i < O.agents; i++) {
 		struct agent *a = &g_agents[i];
 
@@ -2158,6 +2173,9 @@ static const char usage[] =
     "        --db FILE (vigil.db, read-only check) --json FILE\n"
     "        --events-per-agent M (100) --batch B (100) --tasks R (3)\n"
     "        --wait W (25) --hold S (30) --hb-secs S (10)\n"
+    "        --first K (skip the first K identities: several load "
+    "generators)\n"
+    "        --connect-only (connect and hold phases only)\n"
     "        --connect-parallel P (256; 0 = no limit) --no-restart\n"
     "        --no-resume (every connection a full TLS handshake; "
     "agents resume)\n"
@@ -2189,6 +2207,8 @@ parse_args(int argc, char **argv)
 		o_tasks,
 		o_wait,
 		o_hold,
+		o_first,
+		o_conly,
 		o_hb,
 		o_cpar,
 		o_norestart,
@@ -2227,6 +2247,8 @@ parse_args(int argc, char **argv)
 	    {"tasks", 1, NULL, o_tasks},
 	    {"wait", 1, NULL, o_wait},
 	    {"hold", 1, NULL, o_hold},
+	    {"first", 1, NULL, o_first},
+	    {"connect-only", 0, NULL, o_conly},
 	    {"hb-secs", 1, NULL, o_hb},
 	    {"connect-parallel", 1, NULL, o_cpar},
 	    {"no-restart", 0, NULL, o_norestart},
@@ -2320,6 +2342,12 @@ parse_args(int argc, char **argv)
 			break;
 		case o_hold:
 			O.hold = atoi(optarg);
+			break;
+		case o_first:
+			O.first = atoi(optarg);
+			break;
+		case o_conly:
+			O.connect_only = 1;
 			break;
 		case o_hb:
 			O.hb_secs = atoi(optarg);
@@ -2460,6 +2488,16 @@ run_run(void)
 	workers_start();
 	phase_connect();
 	phase_hold();
+	if (O.connect_only) {
+		/* One of several load generators (run.sh --generators):
+		 * the other phases act on every agent of the center. */
+		atomic_store(&g_mode, M_STOP);
+		workers_wake();
+		workers_join();
+		say("connect-only: %d agents (identities %d..%d) done",
+		    O.agents, O.first, O.first + O.agents - 1);
+		return;
+	}
 	phase_dispatch();
 	phase_heartbeat();
 	phase_events();

@@ -487,6 +487,12 @@ gw_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
+			if (errno == ECONNRESET) {
+				/* the core exited with our requests unread */
+				log_debug("gateway worker: the core went away");
+				event_base_loopbreak(w->base);
+				return;
+			}
 			log_warn("gateway worker: reading from the core");
 			event_base_loopbreak(w->base);
 			return;
