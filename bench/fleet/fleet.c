@@ -2415,7 +2415,8 @@ static void
 raise_nofile(void)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)O.agents + 64;
+	/* Enrolling holds at most --parallel connections at once. */
+	rlim_t need = (rlim_t)(O.enroll ? O.enroll_par : O.agents) + 64;
 
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_max < need) {

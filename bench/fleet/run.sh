@@ -187,7 +187,7 @@ write_conf() { # gateway port, admin port [conf file, data dir, node]
 		listen = 127.0.0.1
 		port = $1
 		timeout = 30s
-		max_conns = $((N + 1000))
+		max_conns = $(( (WORKERS > 0 ? N / WORKERS : N) + 1000 ))
 		max_long_polls = $((N + 1000))
 		enroll_rate = 100000
 		workers = $WORKERS

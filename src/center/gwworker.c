@@ -625,9 +625,17 @@ gwworker_main(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		if (lim.max_conns == 0 && rl.rlim_cur > 100 &&
-		    rl.rlim_cur < 100000000)
+		if (rl.rlim_cur > 100 && rl.rlim_cur < 100000000 &&
+		    (lim.max_conns == 0 ||
+		     lim.max_conns > (int)rl.rlim_cur - 64)) {
+			if (lim.max_conns != 0)
+				log_warnx("gateway worker: [gateway] max_conns "
+				          "= %d is more than the descriptor "
+				          "limit (%d) allows; %d per worker",
+				          lim.max_conns, (int)rl.rlim_cur,
+				          (int)rl.rlim_cur - 64);
 			lim.max_conns = (int)rl.rlim_cur - 64;
+		}
 	}
 	tls_set_failure_hook(gw_tls_fail);
 	if ((w->ctx = gw_make_ctx(w)) == NULL)
