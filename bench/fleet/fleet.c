@@ -107,6 +107,8 @@ static struct {
 	int first;     /* --first K: skip the first K identities (several
 	                  load generators on disjoint agents) */
 	int connect_only; /* --connect-only: connect and hold, then stop */
+	const char *barrier; /* --barrier DIR: wait there for the others */
+	int barrier_n;       /* --generators G of them */
 } O = {
     .host = "127.0.0.1",
     .fqdn = "center.vigil.test",
@@ -1537,17 +1539,18 @@ ids_load(void)
 	if ((txt = fopen(p1, "r")) == NULL ||
 	    (pem = BIO_new_file(p2, "r")) == NULL)
 		die("%s: no identities (run fleet enroll first)", O.ids);
-	for (i = 0; i < O.first; i++) {
-		EVP_PKEY *k;
-		X509 *x;
-
-		if (fgets(line, sizeof(line), txt) == NULL ||
-		    (k = PEM_read_bio_PrivateKey(pem, NULL, NULL, NULL)) ==
-		        NULL ||
-		    (x = PEM_read_bio_X509(pem, NULL, NULL, NULL)) == NULL)
+	/* Skipped identities are not parsed: a key and a certificate each,
+	 * so two "-----END " lines per identity. */
+	for (i = 0; i < O.first; i++)
+		if (fgets(line, sizeof(line), txt) == NULL)
 			die("%s: fewer than --first %d identities", p1, O.first);
-		EVP_PKEY_free(k);
-		X509_free(x);
+	for (i = 0; i < 2 * O.first;) {
+		char l[256];
+
+		if (BIO_gets(pem, l, sizeof(l)) <= 0)
+			die("%s: fewer than --first %d identities", p2, O.first);
+		if (strncmp(l, "-----END ", 9) == 0)
+			i++;
 	}
 	for (i = 0; i < O.agents; i++) {
 		struct agent *a = &g_agents[i];
@@ -2176,6 +2179,8 @@ static const char usage[] =
     "        --first K (skip the first K identities: several load "
     "generators)\n"
     "        --connect-only (connect and hold phases only)\n"
+    "        --barrier DIR --barrier-n G (several generators: hold "
+    "together)\n"
     "        --connect-parallel P (256; 0 = no limit) --no-restart\n"
     "        --no-resume (every connection a full TLS handshake; "
     "agents resume)\n"
@@ -2209,6 +2214,8 @@ parse_args(int argc, char **argv)
 		o_hold,
 		o_first,
 		o_conly,
+		o_barrier,
+		o_barrier_n,
 		o_hb,
 		o_cpar,
 		o_norestart,
@@ -2249,6 +2256,8 @@ parse_args(int argc, char **argv)
 	    {"hold", 1, NULL, o_hold},
 	    {"first", 1, NULL, o_first},
 	    {"connect-only", 0, NULL, o_conly},
+	    {"barrier", 1, NULL, o_barrier},
+	    {"barrier-n", 1, NULL, o_barrier_n},
 	    {"hb-secs", 1, NULL, o_hb},
 	    {"connect-parallel", 1, NULL, o_cpar},
 	    {"no-restart", 0, NULL, o_norestart},
@@ -2348,6 +2357,12 @@ parse_args(int argc, char **argv)
 			break;
 		case o_conly:
 			O.connect_only = 1;
+			break;
+		case o_barrier:
+			O.barrier = optarg;
+			break;
+		case o_barrier_n:
+			O.barrier_n = atoi(optarg);
 			break;
 		case o_hb:
 			O.hb_secs = atoi(optarg);
@@ -2467,6 +2482,35 @@ run_enroll(void)
 		exit(1);
 }
 
+/* Several load generators (run.sh --generators): each says it is
+ * connected with a file in --barrier DIR and holds once all G have. */
+static void
+barrier_wait(void)
+{
+	char path[4096];
+	double end = now_s() + O.connect_timeout;
+	struct dirent *de;
+	DIR *d;
+	int n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ready.%d", O.barrier, O.first);
+	if ((f = fopen(path, "w")) != NULL)
+		fclose(f);
+	for (;;) {
+		n = 0;
+		if ((d = opendir(O.barrier)) != NULL) {
+			while ((de = readdir(d)) != NULL)
+				n += strncmp(de->d_name, "ready.", 6) == 0;
+			closedir(d);
+		}
+		if (n >= O.barrier_n || now_s() > end)
+			break;
+		sleep_s(0.2);
+	}
+	say("barrier: %d of %d load generators connected", n, O.barrier_n);
+}
+
 static void
 run_run(void)
 {
@@ -2488,6 +2532,8 @@ run_run(void)
 	mark("start");
 	workers_start();
 	phase_connect();
+	if (O.barrier != NULL)
+		barrier_wait();
 	phase_hold();
 	if (O.connect_only) {
 		/* One of several load generators (run.sh --generators):

@@ -187,7 +187,7 @@ write_conf() { # gateway port, admin port [conf file, data dir, node]
 		listen = 127.0.0.1
 		port = $1
 		timeout = 30s
-		max_conns = $(( (WORKERS > 0 ? N / WORKERS : N) + 1000 ))
+		max_conns = $(( WORKERS > 0 ? 0 : N + 1000 ))
 		max_long_polls = $((N + 1000))
 		enroll_rate = 100000
 		workers = $WORKERS
@@ -255,12 +255,14 @@ DBARG=()
 rc=0
 if [ "$GENS" -gt 1 ]; then
 	G_PIDS=()
+	mkdir -p "$RUN/barrier"
 	for g in $(seq 0 $((GENS - 1))); do
 		"$WORK/fleet" run --gw-port "$GW" --ca "$PKI/ca.crt" \
 			--agents $((N / GENS)) --first $((g * (N / GENS))) \
 			--ids "$IDS" --admin-port "$ADM" --admin-key "$DATA/admin.key" \
 			--center-pid "$PID" --ports-file "$DATA/vigild.ports" \
-			--no-restart --connect-only "${PASS[@]}" \
+			--no-restart --connect-only --barrier "$RUN/barrier" \
+			--barrier-n "$GENS" "${PASS[@]}" \
 			>"$RUN/gen$g.log" 2>&1 &
 		G_PIDS+=("$!")
 	done
