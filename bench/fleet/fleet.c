@@ -103,9 +103,9 @@ static struct {
 	int backoff_min, backoff_max, max_time;
 	int connect_timeout, round_timeout, events_timeout, restart_timeout;
 	int center_pid, skip_restart;
-	int no_resume; /* --no-resume: every connection a full handshake */
-	int first;     /* --first K: skip the first K identities (several
-	                  load generators on disjoint agents) */
+	int no_resume;    /* --no-resume: every connection a full handshake */
+	int first;        /* --first K: skip the first K identities (several
+	                     load generators on disjoint agents) */
 	int connect_only; /* --connect-only: connect and hold, then stop */
 	const char *barrier; /* --barrier DIR: wait there for the others */
 	int barrier_n;       /* --generators G of them */
@@ -1543,12 +1543,14 @@ ids_load(void)
 	 * so two "-----END " lines per identity. */
 	for (i = 0; i < O.first; i++)
 		if (fgets(line, sizeof(line), txt) == NULL)
-			die("%s: fewer than --first %d identities", p1, O.first);
+			die("%s: fewer than --first %d identities", p1,
+			    O.first);
 	for (i = 0; i < 2 * O.first;) {
 		char l[256];
 
 		if (BIO_gets(pem, l, sizeof(l)) <= 0)
-			die("%s: fewer than --first %d identities", p2, O.first);
+			die("%s: fewer than --first %d identities", p2,
+			    O.first);
 		if (strncmp(l, "-----END ", 9) == 0)
 			i++;
 	}

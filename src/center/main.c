@@ -706,9 +706,9 @@ main(int argc, char **argv)
 	}
 	/* With gateway workers, max_conns is each worker's (gwworker.c
 	 * fits it to its own descriptor limit). */
-	gw_max_conns = fit_fd_limit(c.conf.gw_workers > 0 ? 0
-	                                                  : c.conf.gw_max_conns,
-	                            ADMIN_MAX_CONNS + c.conf.max_streams);
+	gw_max_conns =
+	    fit_fd_limit(c.conf.gw_workers > 0 ? 0 : c.conf.gw_max_conns,
+	                 ADMIN_MAX_CONNS + c.conf.max_streams);
 	if (center_check(&c.conf, &c.paths, check_only) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
 		          check_only ? "" : "; not starting");
