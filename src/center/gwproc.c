@@ -520,6 +520,7 @@ gwp_spawn(struct gwslot *s)
 	struct center *c = gp->c;
 	char *argv[] = {"vigild", "--gateway-worker", NULL};
 	struct timeval tv = {GWP_SNDTIMEO, 0};
+	int sndbuf = 4 << 20;
 	json_t *init;
 	char *text = NULL;
 	int fd = -1;
@@ -550,6 +551,10 @@ gwp_spawn(struct gwslot *s)
 		goto fail;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Room for a burst of replies (a task for every agent) while the
+	 * worker is busy with handshakes: the core blocks only when it is
+	 * full (capped by net.core.wmem_max). */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	s->pid = pid;
 	s->fd = fd;
 	s->gen++;
