@@ -50,6 +50,7 @@ struct center_conf {
 	long long gw_tickets; /* session ticket lifetime; 0 = no resumption */
 	long long gw_request_timeout;
 	long long gw_max_per_addr;
+	long long gw_workers;  /* gateway worker processes (0 = none) */
 	long long enroll_rate; /* attempts per source address per minute */
 	int clone_policy;      /* enum clone_policy */
 	long long clone_limit; /* clones per original agent without a token */
@@ -155,6 +156,8 @@ struct center {
 	int monfd;             /* socketpair to the key monitor, which
 	                          hands over keyfd (keyproc.c) */
 	pid_t keypid;          /* the key monitor */
+	struct gwproc *gwp;    /* gateway workers (gwproc.c) or NULL */
+	int foreground;        /* vigild -d */
 	int dropped;           /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;

@@ -113,6 +113,10 @@ const struct cfg_key center_conf_keys[] = {
      OFF(gw_max_per_addr), 0, NULL,
      "connections open at once from one address (0 = no limit: many "
      "agents may share one address behind NAT)"},
+    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, NULL,
+     "gateway worker processes that hold the agent connections (0 = the "
+     "vigild process holds them itself); raise it past about 10,000 "
+     "agents or when one core is busy with TLS handshakes"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
     {"gateway", "clone_policy", CFG_ENUM, "limit", 0, 0, OFF(clone_policy), 0,

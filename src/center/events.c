@@ -102,8 +102,7 @@ sample_allowed(struct http_req *r, const char *agent, const char *task,
                size_t len)
 {
 	struct center *c = C(r);
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->ev);
-	const char *raw = u != NULL ? evhttp_uri_get_query(u) : NULL;
+	const char *raw = http_req_raw_query(r);
 	struct store_rows *q;
 	unsigned long mark = store_errors(c->store);
 	long long used = 0;
