@@ -501,7 +501,8 @@ NODE = obj({
     "alive": dict(B, description="its heartbeat is at most node_lease + 2 s old"),
     "agents": dict(I, description="task polls it held open (its agents) at its last heartbeat"),
     "leases": dict(I, description="leases it holds (forwarding targets it serves)"),
-    "self": dict(B, description="the node that answered")},
+    "self": dict(B, description="the node that answered"),
+    "url": dict(S, description="[center] node_url with its port: where agents assigned this node reach it (absent when unset)")},
     ["name", "address", "started_at", "last_heartbeat", "alive", "agents", "leases", "self"])
 op("listNodes", "GET", "/api/v1/nodes", "center",
    "The vigild nodes sharing the database (on SQLite, this one)", "readonly",

@@ -35,6 +35,7 @@ struct center_conf {
 	long long store_check_interval; /* seconds between checks; 0 = off */
 	char *store_url;                /* [store] url: PostgreSQL, or NULL */
 	char *node_name; /* [center] node_name: this node on a shared store */
+	char *node_url;  /* [center] node_url: its gateway, for agents */
 	long long node_lease; /* seconds before a dead node's work moves */
 	long long seen_flush; /* seconds between last_seen writes; 0 = each */
 	long long min_free_space; /* bytes; below it, no new data */
@@ -389,6 +390,11 @@ int tasks_holds(struct center *c, const char *agent);
 int node_init(struct center *c);      /* after the ports are bound */
 void node_shutdown(struct center *c); /* hands its leases over */
 const char *node_name(const struct center *c);
+/* 1 when url is https://HOST[:PORT] (what [center] node_url takes). */
+int node_url_ok(const char *url);
+/* The node a new agent is assigned (malloc'd URL), or NULL: none of the
+ * live nodes set [center] node_url. */
+char *node_preferred(struct center *c);
 /* The name node_init gives this node (once the gateway port is bound). */
 void node_name_of(const struct center *c, char *out, size_t n);
 /* 1 when this node holds (took or renewed) the lease name, 0 when

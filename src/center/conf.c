@@ -64,6 +64,12 @@ const struct cfg_key center_conf_keys[] = {
     {"center", "node_name", CFG_STR, NULL, 0, 0, OFF(node_name), 0, NULL,
      "this vigild's name among the nodes sharing one PostgreSQL database "
      "(unset: hostname:gateway port); unique per node"},
+    {"center", "node_url", CFG_STR, NULL, 0, 0, OFF(node_url), 0, NULL,
+     "several nodes on one PostgreSQL: the URL agents can reach this "
+     "node's gateway at directly, https://HOST[:PORT] (no port: the "
+     "gateway's); enrollment through any node assigns each new agent the "
+     "node with the fewest agents among those that set it; unset: agents "
+     "use the URL they enrolled with (the balancer)"},
     {"center", "node_lease", CFG_DURATION, "10s", 3, 300, OFF(node_lease), 0,
      NULL,
      "several nodes on one PostgreSQL: how long a node's leases "
@@ -577,6 +583,13 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		log_warnx("check: %s; issue one with vigilctl pki issue "
 		          "--role center, or vigilctl pki init",
 		          buf_cstr(&err));
+		nerr++;
+	}
+	if (c->node_url != NULL && !node_url_ok(c->node_url)) {
+		log_warnx("check: [center] node_url = %s: give it as "
+		          "https://HOST[:PORT], a name the server certificate "
+		          "holds",
+		          c->node_url);
 		nerr++;
 	}
 	if (!tls_cert_names_host(srv, c->fqdn)) {

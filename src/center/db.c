@@ -416,6 +416,11 @@ static const char migration_sample_parts[] = "CREATE TABLE sample_parts ("
                                              " data TEXT NOT NULL,"
                                              " PRIMARY KEY (sha256, part));";
 
+/* Preferred nodes (node.c): the URL of each node's gateway for agents
+ * ([center] node_url). */
+static const char migration_node_url[] = "ALTER TABLE nodes ADD COLUMN url "
+                                         "TEXT;";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -431,7 +436,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_master,
                                          migration_nodes,
                                          migration_updates,
-                                         migration_sample_parts};
+                                         migration_sample_parts,
+                                         migration_node_url};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

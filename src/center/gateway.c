@@ -217,15 +217,19 @@ static void
 reply_enrolled(struct http_req *r, const char *agent_id, const char *pem)
 {
 	struct center *c = C(r);
+	char *pref = node_preferred(c);
 
 	/* update_root: the update repository's root the agent pins (it
-	 * then checks every update from it, whatever a center serves). */
-	http_reply_json(r, 201,
-	                json_pack("{s:s, s:s, s:s, s:I, s:s*}", "agent_id",
-	                          agent_id, "certificate", pem, "ca", c->ca_pem,
-	                          "poll_interval",
-	                          (json_int_t)c->conf.poll_interval,
-	                          "update_root", updates_anchor(c)));
+	 * then checks every update from it, whatever a center serves).
+	 * preferred_server: the node it is assigned, by load (several
+	 * nodes on one database, docs/scale-out.md). */
+	http_reply_json(
+	    r, 201,
+	    json_pack("{s:s, s:s, s:s, s:I, s:s*, s:s*}", "agent_id", agent_id,
+	              "certificate", pem, "ca", c->ca_pem, "poll_interval",
+	              (json_int_t)c->conf.poll_interval, "update_root",
+	              updates_anchor(c), "preferred_server", pref));
+	free(pref);
 }
 
 static void

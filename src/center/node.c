@@ -52,6 +52,7 @@ struct node {
 	struct center *c;
 	char name[300];
 	char address[300];
+	char url[600]; /* [center] node_url with the port, or "" */
 	long long started;
 	struct event *ev_beat;
 	struct store_listener *listener;
@@ -108,6 +109,45 @@ node_release(struct center *c, const char *name)
 		return;
 	store_exec(c->store, "DELETE FROM leases WHERE name = ? AND node = ?",
 	           S_TEXT(name), S_TEXT(c->node->name));
+}
+
+/* --- preferred nodes ------------------------------------------------- */
+
+int
+node_url_ok(const char *url)
+{
+	const char *host;
+	size_t len;
+
+	if (strncmp(url, "https://", 8) != 0)
+		return 0;
+	host = url + 8;
+	len = strlen(host);
+	while (len > 0 && host[len - 1] == '/')
+		len--;
+	return len > 0 && len <= 500 && host[0] != '/' &&
+	       memchr(host, '/', len) == NULL &&
+	       strpbrk(host, "?#@ \t") == NULL;
+}
+
+char *
+node_preferred(struct center *c)
+{
+	struct store_rows *q;
+	char *url = NULL;
+
+	if (!multinode(c))
+		return NULL;
+	/* The live node with the fewest agents (held polls, at its last
+	 * heartbeat); ties by name, so every node picks alike. */
+	q = store_query(c->store,
+	                "SELECT url FROM nodes WHERE url IS NOT NULL AND "
+	                "last_seen >= ? ORDER BY agents, name LIMIT 1",
+	                S_INT((long long)time(NULL) - 3 * NODE_BEAT));
+	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL)
+		url = strdup(store_text(q, 0));
+	store_done(q);
+	return url;
 }
 
 /* --- task notifications ----------------------------------------------- */
@@ -364,13 +404,14 @@ beat(struct center *c)
 	store_done(q);
 	store_exec(c->store,
 	           "INSERT INTO nodes (name, address, started_at, last_seen, "
-	           "agents, leases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
-	           "(name) DO UPDATE SET address = excluded.address, "
+	           "agents, leases, url) VALUES (?, ?, ?, ?, ?, ?, ?) ON "
+	           "CONFLICT (name) DO UPDATE SET address = excluded.address, "
 	           "started_at = excluded.started_at, last_seen = "
 	           "excluded.last_seen, agents = excluded.agents, leases = "
-	           "excluded.leases",
+	           "excluded.leases, url = excluded.url",
 	           S_TEXT(nd->name), S_TEXT(nd->address), S_INT(nd->started),
-	           S_INT(now), S_INT(c->nwaiters), S_INT(leases));
+	           S_INT(now), S_INT(c->nwaiters), S_INT(leases),
+	           S_TEXT(nd->url[0] ? nd->url : NULL));
 	q = store_query(c->store,
 	                "SELECT name, last_seen, agents, leases FROM nodes "
 	                "WHERE last_seen >= ?",
@@ -426,6 +467,23 @@ node_init(struct center *c)
 	snprintf(nd->address, sizeof(nd->address), "%s:%d %s:%d",
 	         c->conf.gw_listen, c->gw_port, c->conf.adm_listen,
 	         c->adm_port);
+	/* No port in node_url: the gateway's. */
+	if (c->conf.node_url != NULL && node_url_ok(c->conf.node_url)) {
+		const char *host = c->conf.node_url + 8;
+		const char *end = host + strlen(host);
+
+		while (end > host && end[-1] == '/')
+			end--;
+		if (host[0] == '['
+		        ? memchr(host, ']', (size_t)(end - host)) != NULL &&
+		              end[-1] != ']'
+		        : memchr(host, ':', (size_t)(end - host)) != NULL)
+			snprintf(nd->url, sizeof(nd->url), "https://%.*s",
+			         (int)(end - host), host);
+		else
+			snprintf(nd->url, sizeof(nd->url), "https://%.*s:%d",
+			         (int)(end - host), host, c->gw_port);
+	}
 	metrics_declare("vigil_nodes_alive", METRIC_GAUGE,
 	                "vigild nodes on this database whose heartbeat is "
 	                "recent (PostgreSQL)");
@@ -505,7 +563,7 @@ node_list(struct center *c)
 	}
 	q = store_query(c->store,
 	                "SELECT name, address, started_at, last_seen, agents, "
-	                "leases FROM nodes ORDER BY name");
+	                "leases, url FROM nodes ORDER BY name");
 	if (q == NULL) {
 		json_decref(a);
 		return NULL;
@@ -514,15 +572,17 @@ node_list(struct center *c)
 		const char *name = store_text(q, 0);
 
 		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}",
-		                 "name", name, "address",
-		                 store_text(q, 1) ? store_text(q, 1) : "",
-		                 "started_at", (json_int_t)store_int(q, 2),
-		                 "last_heartbeat", (json_int_t)store_int(q, 3),
-		                 "alive", now - store_int(q, 3) <= NODE_DEAD(c),
-		                 "agents", (json_int_t)store_int(q, 4),
-		                 "leases", (json_int_t)store_int(q, 5), "self",
-		                 strcmp(name, c->node->name) == 0));
+		    a,
+		    json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b, s:s?}",
+		              "name", name, "address",
+		              store_text(q, 1) ? store_text(q, 1) : "",
+		              "started_at", (json_int_t)store_int(q, 2),
+		              "last_heartbeat", (json_int_t)store_int(q, 3),
+		              "alive", now - store_int(q, 3) <= NODE_DEAD(c),
+		              "agents", (json_int_t)store_int(q, 4), "leases",
+		              (json_int_t)store_int(q, 5), "self",
+		              strcmp(name, c->node->name) == 0, "url",
+		              store_text(q, 6)));
 	}
 	store_done(q);
 	return a;

@@ -10,7 +10,9 @@
 # is killed (-9) the other takes the lease over and delivers what was
 # stored meanwhile to a real rsyslog, in order, each event once; a file
 # sample received by one node is downloaded through the other; a console
-# on one node sees live updates of changes made through the other. Always
+# on one node sees live updates of changes made through the other; a new
+# agent is assigned the least loaded node ([center] node_url) and falls
+# back to the URL it enrolled with when that node does not answer. Always
 # on PostgreSQL, whatever VIGIL_STORE says.
 export VIGIL_STORE=pg
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +26,7 @@ make_pki "$PKI"
 start_node() {
 	local n=$1 data=$T/data-$1 i
 	write_conf "$T/$n.conf" "$PKI" "$data" "node_name = $n" \
-		"node_lease = 3s" "[admin]" "login_rate = 4"
+		"node_lease = 3s" "node_url = https://127.0.0.1" "[admin]" "login_rate = 4"
 	"$VIGILD" -d -c "$T/$n.conf" >>"$T/vigild-$n.log" 2>&1 &
 	eval "PID_$n=$!"
 	PIDS+=("$!")
@@ -129,6 +131,38 @@ python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" ||
 [ "$(metric_value "$(on b api GET /metrics)" vigil_node_notifications_total)" -ge 1 ] ||
 	fail "node b got no notification"
 pass "task from node a to an agent on node b in $el s (notification)"
+
+# --- preferred nodes: a new agent is assigned the least loaded node ----
+# Node a holds a poll (the first agent's), node b none: an agent enrolled
+# through node a (standing in for the balancer) is assigned node b.
+curl -sS --max-time 30 --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" \
+	--key "$T/a/agent.key" "https://127.0.0.1:$GW_a/v1/tasks?wait=20" >/dev/null &
+HOLD=$!
+PIDS+=("$HOLD")
+a_loaded() { [ "$(db "SELECT agents FROM nodes WHERE name = 'a'")" = 1 ]; }
+wait_for 10 "node a's heartbeat counting its poll" a_loaded
+token=$(on a new_token --uses 1)
+VIGIL_MACHINE_ID_FILE=$(machine_id pn) "$AGENT" enroll \
+	--server "https://127.0.0.1:$GW_a" --token "$token" \
+	--ca "$PKI/ca.crt" --data-dir "$T/x" >"$T/enroll-x.log" 2>&1 ||
+	fail "enroll: $(cat "$T/enroll-x.log")"
+kill "$HOLD" 2>/dev/null || true
+pref=$(sed -nE 's/.*"preferred_server": "([^"]+)".*/\1/p' "$T/x/state.json")
+[ "$pref" = "https://127.0.0.1:$GW_b" ] || fail "assigned '$pref', not node b (https://127.0.0.1:$GW_b)"
+expect_contains "$(on a api GET /api/v1/nodes)" "\"url\":\"https://127.0.0.1:$GW_b\""
+hb_b() { metric_value "$(on b api GET /metrics)" 'vigil_http_requests_total{listener="gateway",route="heartbeat",status="200"}'; }
+n0=$(hb_b)
+VIGIL_MACHINE_ID_FILE=$T/machine-id-pn "$AGENT" run --once --data-dir "$T/x" >"$T/x.log" 2>&1 ||
+	fail "heartbeat to the assigned node: $(cat "$T/x.log")"
+[ "$(hb_b)" -gt "${n0:-0}" ] || fail "the heartbeat did not go to node b ($n0 -> $(hb_b))"
+# Its node unreachable: the agent goes to the URL it enrolled with.
+dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i "s|\"preferred_server\": \"[^\"]*\"|\"preferred_server\": \"https://127.0.0.1:$dead\"|" "$T/x/state.json"
+VIGIL_MACHINE_ID_FILE=$T/machine-id-pn "$AGENT" run --once --data-dir "$T/x" >"$T/x.log" 2>&1 ||
+	fail "heartbeat with the assigned node down: $(cat "$T/x.log")"
+expect_contains "$(cat "$T/x.log")" "the assigned node https://127.0.0.1:$dead does not answer"
+expect_contains "$(cat "$T/x.log")" "using https://127.0.0.1:$GW_a for 300 s"
+pass "enrollment assigns the least loaded node (b); the agent uses it, and the enrolled URL when it is down"
 
 # --- live console updates from node A on a console connected to B ----
 curl -sSN --max-time 60 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $VIGIL_API_KEY" \
