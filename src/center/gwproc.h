@@ -39,5 +39,13 @@ int gwproc_running(const struct center *c);
 int gwworker_main(void) __attribute__((noreturn));
 /* The worker's seccomp allow-list, loaded once it listens. */
 int gwworker_sandbox(struct buf *err);
+/*
+ * Landlock: from now on the process may open files only for reading,
+ * and only below the directories of the n paths given (its certificate,
+ * key and CA: read again on a reload; rules on the directories, as a
+ * renewal replaces the files). 1 restricted, 0 when the kernel has no
+ * Landlock (logged by the caller), -1 with err.
+ */
+int gwworker_landlock(const char *const *paths, size_t n, struct buf *err);
 
 #endif

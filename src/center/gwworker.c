@@ -677,6 +677,19 @@ gwworker_main(void)
 		goto out;
 	event_add(w->ev_read, NULL);
 	event_add(w->ev_stats, &tv);
+	{
+		const char *const files[] = {w->cert, w->key, w->ca};
+		int ll = gwworker_landlock(files, 3, &err);
+
+		if (ll == -1) {
+			log_warnx("gateway worker: landlock: %s",
+			          buf_cstr(&err));
+			goto out;
+		}
+		if (ll == 0)
+			log_debug("gateway worker: no Landlock in this kernel; "
+			          "files limited by the seccomp list only");
+	}
 	if (gwworker_sandbox(&err) == -1) {
 		log_warnx("gateway worker: sandbox: %s", buf_cstr(&err));
 		goto out;
