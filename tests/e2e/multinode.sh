@@ -133,14 +133,22 @@ python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" ||
 pass "task from node a to an agent on node b in $el s (notification)"
 
 # --- preferred nodes: a new agent is assigned the least loaded node ----
-# Node a holds a poll (the first agent's), node b none: an agent enrolled
-# through node a (standing in for the balancer) is assigned node b.
-curl -sS --max-time 30 --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" \
-	--key "$T/a/agent.key" "https://127.0.0.1:$GW_a/v1/tasks?wait=20" >/dev/null &
+# Node a holds a poll (of an agent with no task, so it stays held), node
+# b none: an agent enrolled through node a (standing in for the
+# balancer) is assigned node b.
+token=$(on a new_token --uses 1)
+VIGIL_MACHINE_ID_FILE=$(machine_id ph) "$AGENT" enroll \
+	--server "https://127.0.0.1:$GW_a" --token "$token" \
+	--ca "$PKI/ca.crt" --data-dir "$T/hold" >"$T/enroll-h.log" 2>&1 ||
+	fail "enroll: $(cat "$T/enroll-h.log")"
+curl -sS --max-time 30 --cacert "$PKI/ca.crt" --cert "$T/hold/agent.crt" \
+	--key "$T/hold/agent.key" "https://127.0.0.1:$GW_a/v1/tasks?wait=20" >/dev/null &
 HOLD=$!
 PIDS+=("$HOLD")
-a_loaded() { [ "$(db "SELECT agents FROM nodes WHERE name = 'a'")" = 1 ]; }
-wait_for 10 "node a's heartbeat counting its poll" a_loaded
+# (b's count may still show the poll of the section above until its
+# next heartbeat.)
+a_loaded() { [ "$(db "SELECT string_agg(name || '=' || agents, ' ' ORDER BY name) FROM nodes")" = "a=1 b=0" ]; }
+wait_for 10 "the nodes' heartbeats counting a's poll and none on b" a_loaded
 token=$(on a new_token --uses 1)
 VIGIL_MACHINE_ID_FILE=$(machine_id pn) "$AGENT" enroll \
 	--server "https://127.0.0.1:$GW_a" --token "$token" \
@@ -148,7 +156,8 @@ VIGIL_MACHINE_ID_FILE=$(machine_id pn) "$AGENT" enroll \
 	fail "enroll: $(cat "$T/enroll-x.log")"
 kill "$HOLD" 2>/dev/null || true
 pref=$(sed -nE 's/.*"preferred_server": "([^"]+)".*/\1/p' "$T/x/state.json")
-[ "$pref" = "https://127.0.0.1:$GW_b" ] || fail "assigned '$pref', not node b (https://127.0.0.1:$GW_b)"
+[ "$pref" = "https://127.0.0.1:$GW_b" ] ||
+	fail "assigned '$pref', not node b (https://127.0.0.1:$GW_b); nodes: $(db "SELECT name, agents, url FROM nodes")"
 expect_contains "$(on a api GET /api/v1/nodes)" "\"url\":\"https://127.0.0.1:$GW_b\""
 hb_b() { metric_value "$(on b api GET /metrics)" 'vigil_http_requests_total{listener="gateway",route="heartbeat",status="200"}'; }
 n0=$(hb_b)
