@@ -210,9 +210,12 @@ pass "keyset pages over NULLs and ties: every agent once, in order, for every so
 # The state filter (online, offline, revoked) is part of the query: every
 # page holds `limit` matching agents (it was applied to each page after
 # the fact, so a page could come back empty with more matches behind it).
-# Two agents are seen "now" (an hour ahead, so the test cannot age them).
+# Two agents are seen "now" (an hour ahead, so the test cannot age them);
+# the enrolled agent an hour ago (else its last request, seconds ago,
+# could turn offline between the store's answer below and the API's).
 db "UPDATE agents SET last_seen = $(($(date +%s) + 3600)) WHERE id IN
 	('00000000-0000-0000-0000-000000000057', '00000000-0000-0000-0000-000000000059')"
+db "UPDATE agents SET last_seen = $(($(date +%s) - 3600)) WHERE id = '$AID'"
 ids_of() { grep -oE '"id":"[0-9a-f-]{36}"' | cut -d'"' -f4 | tr '\n' ' ' || true; }
 walk() { # walk QUERY LIMIT: the ids of every page, in order
 	local c="" out ids="" i
