@@ -35,9 +35,13 @@ refused() {
 # No write transaction is left open: another connection can write.
 writable() {
 	if [ "$VIGIL_STORE" = pg ]; then
-		# vigild's writers' lock (src/common/store_pg.h) is free.
-		[ "$(db "SELECT pg_try_advisory_xact_lock(7335406)")" = t ] ||
-			fail "database still locked by vigild"
+		# vigild's writers' lock (src/common/store_pg.h) is free, within
+		# the 5 s that sqlite3 waits below: the node's own heartbeat
+		# and lease writes take it for a moment every second or two.
+		lock_free() {
+			[ "$(db "SELECT pg_try_advisory_xact_lock(7335406)")" = t ]
+		}
+		wait_for 5 "vigild's writers' lock (database still locked by vigild)" lock_free
 		return
 	fi
 	db "BEGIN IMMEDIATE; ROLLBACK;" || fail "database still locked by vigild"
