@@ -660,6 +660,7 @@ main(int argc, char **argv)
 	buf_init(&err, 65536);
 	c.conf_path = conf;
 	c.keyfd = -1;
+	c.monfd = -1;
 	/* Everything vigild creates (store, keys, runtime files) is private. */
 	umask(077);
 	c.started = (long long)time(NULL);
