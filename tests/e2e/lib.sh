@@ -183,10 +183,18 @@ make_pki() {
 }
 
 # write_conf FILE PKI_DIR DATA_DIR [extra center keys...]
+# On PostgreSQL every center of the scenario is on the database "vigil"
+# (one center, several nodes), or with PG_DB=NAME on a database of its own.
 write_conf() {
-	local f=$1 pki=$2 data=$3
+	local f=$1 pki=$2 data=$3 url=
 	shift 3
-	[ "$VIGIL_STORE" = pg ] && pg_ensure
+	if [ "$VIGIL_STORE" = pg ]; then
+		pg_ensure
+		url=$PG_URL
+		if [ -n "${PG_DB:-}" ]; then
+			url=$(pg_db_url "$PG_DB") || fail "database $PG_DB"
+		fi
+	fi
 	{
 		echo "[center]"
 		echo "fqdn = $DOMAIN"
@@ -206,7 +214,7 @@ write_conf() {
 		# at the end of the file.
 		if [ "$VIGIL_STORE" = pg ]; then
 			echo "[store]"
-			echo "url = $PG_URL"
+			echo "url = $url"
 		fi
 		echo "[gateway]"
 		echo "listen = 127.0.0.1"
