@@ -388,12 +388,26 @@ out:
 	return rc;
 }
 
+/*
+ * Every statement is timed into vigil_store_seconds: declared here, before
+ * the first one, so that a program that never declared it (vigilctl, and
+ * vigild -n checking [store] url before its metrics exist) does not warn
+ * that it was used undeclared. Declaring it again is harmless.
+ */
+static void
+declare_metrics(void)
+{
+	metrics_declare("vigil_store_seconds", METRIC_SUMMARY,
+	                "store latency by operation");
+}
+
 struct store *
 store_open(const char *path, const char *const *migrations, size_t n,
            struct buf *err)
 {
 	struct store *s;
 
+	declare_metrics();
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		buf_printf(err, "%s: out of memory", path);
 		return NULL;
@@ -436,6 +450,7 @@ store_open_readonly(const char *target, struct buf *err)
 {
 	struct store *s;
 
+	declare_metrics();
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		buf_printf(err, "%s: out of memory", target);
 		return NULL;

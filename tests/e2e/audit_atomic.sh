@@ -15,27 +15,6 @@ echo 'correct horse battery' |
 	"$CTL" user add bob --role operator --password-stdin >/dev/null ||
 	fail "user add"
 
-refuse() {
-	if [ "$VIGIL_STORE" = pg ]; then
-		db "CREATE FUNCTION audit_refuse() RETURNS trigger AS \$\$
-		    BEGIN RAISE EXCEPTION 'audit entry refused by the test';
-		    END \$\$ LANGUAGE plpgsql;
-		    CREATE TRIGGER audit_refuse BEFORE INSERT ON audit
-		    FOR EACH ROW WHEN (NEW.action = '$1')
-		    EXECUTE FUNCTION audit_refuse()"
-		return
-	fi
-	db "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit
-	    WHEN NEW.action = '$1'
-	    BEGIN SELECT RAISE(ABORT, 'audit entry refused by the test'); END"
-}
-allow() {
-	if [ "$VIGIL_STORE" = pg ]; then
-		db "DROP TRIGGER audit_refuse ON audit; DROP FUNCTION audit_refuse()"
-		return
-	fi
-	db "DROP TRIGGER audit_refuse"
-}
 count() {
 	db "SELECT COUNT(*) FROM $1"
 }
@@ -56,9 +35,13 @@ refused() {
 # No write transaction is left open: another connection can write.
 writable() {
 	if [ "$VIGIL_STORE" = pg ]; then
-		# vigild's writers' lock (src/common/store_pg.h) is free.
-		[ "$(db "SELECT pg_try_advisory_xact_lock(7335406)")" = t ] ||
-			fail "database still locked by vigild"
+		# vigild's writers' lock (src/common/store_pg.h) is free, within
+		# the 5 s that sqlite3 waits below: the node's own heartbeat
+		# and lease writes take it for a moment every second or two.
+		lock_free() {
+			[ "$(db "SELECT pg_try_advisory_xact_lock(7335406)")" = t ]
+		}
+		wait_for 5 "vigild's writers' lock (database still locked by vigild)" lock_free
 		return
 	fi
 	db "BEGIN IMMEDIATE; ROLLBACK;" || fail "database still locked by vigild"
@@ -67,7 +50,7 @@ writable() {
 entries=$(count audit)
 
 # 1. An enrollment token: nothing stored, 500 with a clear message.
-refuse token.create
+db_refuse_audit token.create
 tokens=$(count tokens)
 req POST /api/v1/tokens "${auth[@]}" -d '{"uses": 1}'
 refused "token create"
@@ -81,12 +64,12 @@ grep -q 'token.create.*rolled back' "$T/vigild.log" ||
 	fail "log does not say the change was rolled back: $(grep audit: "$T/vigild.log")"
 v=$(metric_value "$(api GET /metrics)" vigil_audit_failures_total)
 [ "$v" = 1 ] || fail "vigil_audit_failures_total = '$v', expected 1"
-allow
+db_allow_audit
 pass "a change whose entry cannot be written answers 500 and is not stored"
 
 # 2. A forwarding target: in the database and in memory, or in neither.
 spec='{"name": "siem", "transport": "udp", "host": "127.0.0.1", "port": 9}'
-refuse forward.create
+db_refuse_audit forward.create
 req POST /api/v1/forward "${auth[@]}" -d "$spec"
 refused "forward add"
 [ "$(db "SELECT COUNT(*) FROM forward_targets WHERE name = 'siem'")" = 0 ] ||
@@ -94,28 +77,28 @@ refused "forward add"
 req GET /api/v1/forward "${auth[@]}"
 grep -q '"siem"' "$T/r" && fail "target running without its entry: $(cat "$T/r")"
 writable
-allow
+db_allow_audit
 req POST /api/v1/forward "${auth[@]}" -d "$spec"
 [ "$S" = 201 ] || fail "forward add: $S: $(cat "$T/r")"
-refuse forward_target.delete
+db_refuse_audit forward_target.delete
 req DELETE /api/v1/forward/siem "${auth[@]}"
 refused "forward remove"
 [ "$(db "SELECT COUNT(*) FROM forward_targets WHERE name = 'siem'")" = 1 ] ||
 	fail "target deleted without its entry"
 req GET /api/v1/forward "${auth[@]}"
 grep -q '"siem"' "$T/r" || fail "target stopped without its entry: $(cat "$T/r")"
-allow
+db_allow_audit
 pass "a forwarding target is added or removed with its entry, or not at all"
 
 # 3. A login: no session row, no cookie.
-refuse login
+db_refuse_audit login
 sessions=$(count sessions)
 req POST /api/v1/login -d '{"username": "bob", "password": "correct horse battery"}'
 refused "login"
 grep -qi '^set-cookie:' "$T/h" && fail "cookie set: $(cat "$T/h")"
 [ "$(count sessions)" = "$sessions" ] || fail "session stored without its entry"
 writable
-allow
+db_allow_audit
 pass "a login whose entry cannot be written opens no session"
 
 # 4. The chain is intact, and the next change works and is audited.

@@ -12,17 +12,17 @@ PW=Sekrit-Archive-Pw-4711
 
 api PUT /api/v1/settings -d "{\"sample_archive_password\":\"$PW\"}" >"$T/s1"
 api PUT /api/v1/settings -d '{"require_approval":true}' >"$T/s2"
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM audit WHERE action = 'settings.update'")
+n=$(db "SELECT count(*) FROM audit WHERE action = 'settings.update'")
 [ "$n" = 2 ] || fail "settings changes in the audit log: $n, want 2"
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM audit WHERE
-	instr(COALESCE(before_json, '') || COALESCE(after_json, '') ||
-	COALESCE(request_json, ''), '$PW') > 0")
-[ "$n" = 0 ] || fail "the password is in $n audit entries: $(sqlite3 "$DATA/vigil.db" "SELECT before_json FROM audit WHERE action = 'settings.update'")"
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM audit WHERE action =
+n=$(db "SELECT count(*) FROM audit WHERE
+	COALESCE(before_json, '') || COALESCE(after_json, '') ||
+	COALESCE(request_json, '') LIKE '%$PW%'")
+[ "$n" = 0 ] || fail "the password is in $n audit entries: $(db "SELECT before_json FROM audit WHERE action = 'settings.update'")"
+n=$(db "SELECT count(*) FROM audit WHERE action =
 	'settings.update' AND before_json LIKE '%sample_archive_password%redacted%'")
 [ "$n" = 2 ] || fail "the changes' before does not show the password redacted"
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM events WHERE type = 'audit'
-	AND instr(data, '$PW') > 0")
+n=$(db "SELECT count(*) FROM events WHERE type = 'audit'
+	AND data LIKE '%$PW%'")
 [ "$n" = 0 ] || fail "the password is in $n audit events"
 api GET "/api/v1/audit?limit=100" >"$T/a"
 if grep -qF "$PW" "$T/a"; then fail "GET /api/v1/audit shows the password"; fi

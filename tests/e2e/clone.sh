@@ -17,9 +17,7 @@ ORIG=$("$CTL" --json agent list | sed -nE 's/.*"id": "([0-9a-f-]{36})".*/\1/p')
 cp -a "$T/orig" "$T/clone"
 VIGIL_MACHINE_ID_FILE=$(machine_id c2)
 # First with its audit entry refused: the re-enrollment is not made.
-db "CREATE TRIGGER no_clone BEFORE INSERT ON audit
-    WHEN NEW.action = 'agent.clone'
-    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+db_refuse_audit agent.clone
 "$AGENT" run --once --data-dir "$T/clone" >"$T/clone0.log" 2>&1 || true
 [ "$(db "SELECT COUNT(*) FROM agents")" = 1 ] ||
 	fail "clone enrolled without its audit entry: $(cat "$T/clone0.log")"
@@ -27,7 +25,7 @@ db "CREATE TRIGGER no_clone BEFORE INSERT ON audit
 	fail "notice of a re-enrollment that was not made"
 grep -q "audit: cannot record agent.clone" "$T/vigild.log" ||
 	fail "the center's log does not say why"
-db "DROP TRIGGER no_clone"
+db_allow_audit
 pass "a re-enrollment whose audit entry cannot be written is not made"
 rc=0
 "$AGENT" run --once --data-dir "$T/clone" >"$T/clone.log" 2>&1 || rc=$?

@@ -14,15 +14,14 @@ VIGIL_MACHINE_ID_FILE=$(machine_id orig)
 	--ca "$PKI/ca.crt" --data-dir "$T/orig" >"$T/enroll.log" 2>&1 ||
 	fail "enroll: $(cat "$T/enroll.log")"
 "$AGENT" run --once --data-dir "$T/orig" >/dev/null 2>&1 || fail "orig heartbeat"
-ORIG=$(sqlite3 "$DATA/vigil.db" "SELECT id FROM agents")
-sqlite3 "$DATA/vigil.db" "UPDATE agents SET labels = '{\"site\":\"hq\"}' WHERE id = '$ORIG'"
+ORIG=$(db "SELECT id FROM agents")
+db "UPDATE agents SET labels = '{\"site\":\"hq\"}' WHERE id = '$ORIG'"
 
 for i in 1 2 3 4 5; do
 	cp -a "$T/orig" "$T/copy$i"
 	VIGIL_MACHINE_ID_FILE=$(machine_id "copy$i")
 	"$AGENT" run --once --data-dir "$T/copy$i" >"$T/copy$i.log" 2>&1 || true
 done
-db() { sqlite3 "$DATA/vigil.db" "$1"; }
 n=$(db "SELECT count(*) FROM agents WHERE cloned_from = '$ORIG'")
 [ "$n" = 1 ] || fail "$n of 5 copies became agents with the original's certificate, want 1"
 [ "$(db "SELECT count(*) FROM agents")" = 2 ] || fail "agents: $(db "SELECT id, cloned_from FROM agents")"

@@ -31,7 +31,7 @@ start_agent() {
 	APID=$!
 	PIDS+=("$APID")
 }
-q() { sqlite3 "$DATA/vigil.db" "$1"; }
+q() { db "$1"; }
 # Waits until the center's event count for the agent stops changing and
 # the agent's spool has nothing left to send.
 settle() {

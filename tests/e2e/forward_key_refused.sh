@@ -26,7 +26,7 @@ for k in "ca:$PKI/ca.crt:$PKI/ca.key" "copy:$PKI/ca.crt:$T/copy.key" \
 	[ "$c" = 400 ] || fail "target $n with key $key: $c $(cat "$T/add")"
 	expect_contains "$(cat "$T/add")" "key_file"
 done
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM forward_targets")
+n=$(db "SELECT count(*) FROM forward_targets")
 [ "$n" = 0 ] || fail "$n refused targets stored"
 pass "the CA's and the server's keys are refused as client keys (API)"
 

@@ -11,7 +11,7 @@ REAL_GW=$GW
 
 # The impostor: another CA, another center answering for the same name.
 make_pki "$T/evil"
-write_conf "$T/evil.conf" "$T/evil" "$T/evildata"
+PG_DB=evil write_conf "$T/evil.conf" "$T/evil" "$T/evildata"
 sed -i 's/^\[center\]$/[center]\nrequire_approval = no/' "$T/evil.conf"
 "$VIGILD" -d -c "$T/evil.conf" >>"$T/evil.log" 2>&1 &
 PIDS+=($!)

@@ -28,11 +28,11 @@ for k in "$AKEY" "$BKEY" "$CKEY" "$DKEY"; do
 done
 pass "a chain of keys: admin -> A -> B -> C, and D beside it"
 
-owner=$(sqlite3 "$DATA/vigil.db" "SELECT owner FROM api_keys WHERE id = '$BID'")
+owner=$(db "SELECT owner FROM api_keys WHERE id = '$BID'")
 [ "$owner" = "key:$AID" ] || fail "owner of B: '$owner', want key:$AID"
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM audit WHERE
+n=$(db "SELECT count(*) FROM audit WHERE
 	who = 'key:$AID' AND action = 'key.create' AND target = '$BID'")
-[ "$n" = 1 ] || fail "the audit log does not say A created B: $(sqlite3 "$DATA/vigil.db" "SELECT who, action, target FROM audit")"
+[ "$n" = 1 ] || fail "the audit log does not say A created B: $(db "SELECT who, action, target FROM audit")"
 pass "the audit log names the key that made B"
 
 api DELETE "/api/v1/keys/$AID" >"$T/rev"
@@ -42,6 +42,6 @@ for k in "$AKEY" "$BKEY" "$CKEY"; do
 	[ "$c" = 401 ] || fail "a key made (directly or not) by a revoked key answers $c"
 done
 [ "$(code "$DKEY")" = 200 ] || fail "a key not made by A was revoked too"
-n=$(sqlite3 "$DATA/vigil.db" "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL AND id IN ('$AID','$BID','$CID')")
+n=$(db "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL AND id IN ('$AID','$BID','$CID')")
 [ "$n" = 3 ] || fail "revoked in the store: $n of 3"
 pass "revoking A revoked B and C, not D"

@@ -101,6 +101,33 @@ db() {
 	sqlite3 -batch -cmd ".timeout 5000" "$DATA/vigil.db" "$@"
 }
 
+# db_refuse_audit ACTION: from now on the store refuses to write an audit
+# entry of ACTION (a trigger raising an error), as a full disk or a lost
+# database would; db_allow_audit takes the trigger away.
+db_refuse_audit() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		db "CREATE FUNCTION test_audit_refuse() RETURNS trigger AS \$\$
+		    BEGIN RAISE EXCEPTION 'audit entry refused by the test';
+		    END \$\$ LANGUAGE plpgsql;
+		    CREATE TRIGGER test_audit_refuse BEFORE INSERT ON audit
+		    FOR EACH ROW WHEN (NEW.action = '$1')
+		    EXECUTE FUNCTION test_audit_refuse()"
+		return
+	fi
+	db "CREATE TRIGGER test_audit_refuse BEFORE INSERT ON audit
+	    WHEN NEW.action = '$1'
+	    BEGIN SELECT RAISE(ABORT, 'audit entry refused by the test'); END"
+}
+
+db_allow_audit() {
+	if [ "$VIGIL_STORE" = pg ]; then
+		db "DROP TRIGGER test_audit_refuse ON audit;
+		    DROP FUNCTION test_audit_refuse()"
+		return
+	fi
+	db "DROP TRIGGER test_audit_refuse"
+}
+
 # db_target: what vigilctl opens for the center's database (the SQLite
 # file, or the PostgreSQL URL).
 db_target() {
@@ -156,10 +183,18 @@ make_pki() {
 }
 
 # write_conf FILE PKI_DIR DATA_DIR [extra center keys...]
+# On PostgreSQL every center of the scenario is on the database "vigil"
+# (one center, several nodes), or with PG_DB=NAME on a database of its own.
 write_conf() {
-	local f=$1 pki=$2 data=$3
+	local f=$1 pki=$2 data=$3 url=
 	shift 3
-	[ "$VIGIL_STORE" = pg ] && pg_ensure
+	if [ "$VIGIL_STORE" = pg ]; then
+		pg_ensure
+		url=$PG_URL
+		if [ -n "${PG_DB:-}" ]; then
+			url=$(pg_db_url "$PG_DB") || fail "database $PG_DB"
+		fi
+	fi
 	{
 		echo "[center]"
 		echo "fqdn = $DOMAIN"
@@ -175,6 +210,12 @@ write_conf() {
 		*) echo "user = root" ;;
 		esac
 		for kv in "$@"; do echo "$kv"; done
+		# [store] before the others: scenarios append [admin] keys
+		# at the end of the file.
+		if [ "$VIGIL_STORE" = pg ]; then
+			echo "[store]"
+			echo "url = $url"
+		fi
 		echo "[gateway]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${GW_PORT:-0}"
@@ -186,10 +227,6 @@ write_conf() {
 		echo "[admin]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${ADM_PORT:-0}"
-		if [ "$VIGIL_STORE" = pg ]; then
-			echo "[store]"
-			echo "url = $PG_URL"
-		fi
 	} >"$f"
 }
 

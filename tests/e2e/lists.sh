@@ -169,12 +169,13 @@ pass "bad limit, sort, cursor and parameters: 400 naming the field"
 # Keyset paging over NULLs and ties: 60 agents written into the store with
 # missing and repeated host names, OS and last_seen; for every sort field,
 # both directions, pages of 7 return each agent exactly once, in the order
-# SQLite gives for (sort value with NULL as ''/0, id).
+# the store gives for (sort value with NULL as ''/0, id).
 stop_center
-sqlite3 "$DATA/vigil.db" "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL
+db "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL
 	SELECT i + 1 FROM c WHERE i < 60)
 	INSERT INTO agents (id, status, hostname, os, labels, enrolled_at,
-	last_seen) SELECT printf('00000000-0000-0000-0000-%012d', i),
+	last_seen) SELECT '00000000-0000-0000-0000-' ||
+	substr(CAST(1000000000000 + i AS TEXT), 2),
 	CASE WHEN i % 5 = 0 THEN 'revoked' ELSE 'active' END,
 	CASE WHEN i % 4 = 0 THEN NULL ELSE 'host' || (i % 6) END,
 	CASE WHEN i % 3 = 0 THEN NULL ELSE 'os' || (i % 2) END, '{}',
@@ -190,7 +191,7 @@ for sort in id hostname os status last_seen enrolled_at; do
 	for dir in "" "-"; do
 		order=ASC
 		[ -n "$dir" ] && order=DESC
-		want=$(sqlite3 "$DATA/vigil.db" "SELECT id FROM agents ORDER BY $key $order, id $order" | tr '\n' ' ')
+		want=$(db "SELECT id FROM agents ORDER BY $key $order, id $order" | tr '\n' ' ')
 		got=""
 		c=""
 		for i in $(seq 1 20); do
@@ -209,9 +210,12 @@ pass "keyset pages over NULLs and ties: every agent once, in order, for every so
 # The state filter (online, offline, revoked) is part of the query: every
 # page holds `limit` matching agents (it was applied to each page after
 # the fact, so a page could come back empty with more matches behind it).
-# Two agents are seen "now" (an hour ahead, so the test cannot age them).
+# Two agents are seen "now" (an hour ahead, so the test cannot age them);
+# the enrolled agent an hour ago (else its last request, seconds ago,
+# could turn offline between the store's answer below and the API's).
 db "UPDATE agents SET last_seen = $(($(date +%s) + 3600)) WHERE id IN
 	('00000000-0000-0000-0000-000000000057', '00000000-0000-0000-0000-000000000059')"
+db "UPDATE agents SET last_seen = $(($(date +%s) - 3600)) WHERE id = '$AID'"
 ids_of() { grep -oE '"id":"[0-9a-f-]{36}"' | cut -d'"' -f4 | tr '\n' ' ' || true; }
 walk() { # walk QUERY LIMIT: the ids of every page, in order
 	local c="" out ids="" i

@@ -19,10 +19,11 @@ make_pki "$PKI"
 "$CTL" pki issue --dir "$PKI" --role master --name master.vigil.test >/dev/null ||
 	fail "issue master certificate"
 
-# Center a with its management port and one enrolled agent.
+# Center a with its management port and one enrolled agent, on SQLite
+# (the master is the one on the store under test, as in e2e/master).
 VIGIL_STORE=sqlite write_conf "$T/a.conf" "$PKI" "$T/a"
 printf '[manage]\nenable = yes\nlisten = 127.0.0.1\nport = 0\n' >>"$T/a.conf"
-start_center "$T/a.conf" "$T/a"
+VIGIL_STORE=sqlite start_center "$T/a.conf" "$T/a"
 A_MG=$(sed -E 's/.*"manage": ([0-9]+).*/\1/' "$T/a/vigild.ports")
 VIGIL_MACHINE_ID_FILE=$(machine_id mc) "$AGENT" enroll --server "https://127.0.0.1:$GW" \
 	--token "$(new_token --uses 1)" --ca "$PKI/ca.crt" --data-dir "$T/agent" \

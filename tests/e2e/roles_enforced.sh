@@ -185,8 +185,9 @@ code=$(curl -sS -o "$T/cbody" -w '%{http_code}' --cacert "$PKI/ca.crt" \
 [ "$code" = 200 ] || fail "the agent got HTTP $code on 18443: $(cat "$T/cbody")"
 pass "18443: scand, master, collector and no certificate refused in the handshake; agent and center served"
 
-# The analysis collector (7443): a vigild with role = collector.
-write_conf "$T/coll.conf" "$PKI" "$T/coll" "role = collector"
+# The analysis collector (7443): a vigild with role = collector and a
+# store of its own.
+PG_DB=collector write_conf "$T/coll.conf" "$PKI" "$T/coll" "role = collector"
 cat >>"$T/coll.conf" <<EOC
 [collector]
 listen = 127.0.0.1

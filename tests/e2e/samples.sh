@@ -57,13 +57,11 @@ expect_contains "$(api GET "/api/v1/audit?action=sample.download")" "\"target\":
 pass "downloads are audited; an existing file is never overwritten"
 
 # A download whose entry cannot be written is not served (docs/audit.md).
-db "CREATE TRIGGER no_dl BEFORE INSERT ON audit
-    WHEN NEW.action = 'sample.download'
-    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+db_refuse_audit sample.download
 code=$(api GET "/api/v1/samples/$SHA/download" -o "$T/d.out" -w '%{http_code}')
 [ "$code" = 500 ] || fail "download without its entry: status $code"
 expect_contains "$(cat "$T/d.out")" '"code":"audit_failed"'
-db "DROP TRIGGER no_dl"
+db_allow_audit
 pass "a download whose audit entry cannot be written is not served"
 
 # Unknown and malformed hashes.
@@ -102,7 +100,7 @@ for body in '{"sample_archive_password": ""}' '{"sample_archive_password": 5}' \
 done
 out=$(api GET "/api/v1/audit?action=settings.update&status=200")
 expect_contains "$out" '"sample_archive_password":"[redacted]"'
-n=$(sqlite3 "$DATA/vigil.db" "SELECT COUNT(*) FROM audit WHERE
+n=$(db "SELECT COUNT(*) FROM audit WHERE
 	COALESCE(before_json, '') || COALESCE(after_json, '') ||
 	COALESCE(request_json, '') LIKE '%s3cret%'")
 [ "$n" = 0 ] || fail "the archive password is in the audit log"

@@ -35,7 +35,7 @@ task() { # task KIND AGENT_ID [params]: creates it, prints its id
 	"$CTL" task create "$1" --agent "$2" "${@:3}" |
 		sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p'
 }
-nsamples() { sqlite3 "$DATA/vigil.db" 'SELECT COUNT(*) FROM samples'; }
+nsamples() { db 'SELECT COUNT(*) FROM samples'; }
 
 head -c 20000 /dev/urandom >"$T/s1"
 S1=$(sha256sum "$T/s1" | cut -d' ' -f1)
@@ -68,7 +68,7 @@ refused 400 a "&task=$CA&path=/tmp/x%00.txt" "a NUL byte in the path"
 
 code=$(up a "&task=$CA&path=/tmp/x")
 [ "$code" = 200 ] || fail "the collect task's upload answered $code: $(cat "$T/body")"
-[ "$(sqlite3 "$DATA/vigil.db" "SELECT agent_id || ' ' || task_id FROM samples WHERE sha256 = '$S1'")" = "$ID_A $CA" ] ||
+[ "$(db "SELECT agent_id || ' ' || task_id FROM samples WHERE sha256 = '$S1'")" = "$ID_A $CA" ] ||
 	fail "the sample is not recorded for agent a and its task"
 pass "the upload for agent a's own collect task is stored"
 
