@@ -134,11 +134,11 @@ TID=$(new_scan)
 wait_for 60 "the scan task done by all $NAGENTS agents" task_done "$TID"
 pass "a task for all agents reached the agents on both workers"
 
-q() { sqlite3 "$DATA/vigil.db" "$1"; }
+q() { db "$1"; }
 spool_acked() { sed -nE 's/.*"acked": ?([0-9]+).*/\1/p' "$T/a$1/spool/spool.state"; }
 agent_id() { openssl x509 -in "$T/a$1/agent.crt" -noout -subject | sed -nE 's/.*CN ?= ?([0-9a-f-]{36}).*/\1/p'; }
 events_in() { # events_in TASK: every agent's 200 findings of it stored
-	[ "$(q "SELECT COUNT(*) FROM (SELECT agent_id FROM events WHERE task_id = '$1' AND data LIKE '%VIGIL-GW-MARKER%' GROUP BY agent_id HAVING COUNT(*) >= 200)")" = $NAGENTS ]
+	[ "$(q "SELECT COUNT(*) FROM (SELECT agent_id FROM events WHERE task_id = '$1' AND data LIKE '%VIGIL-GW-MARKER%' GROUP BY agent_id HAVING COUNT(*) >= 200) AS per_agent")" = $NAGENTS ]
 }
 wait_for 60 "the findings of all agents stored" events_in "$TID"
 pass "events of agents on both workers stored"
