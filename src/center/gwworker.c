@@ -315,9 +315,10 @@ gw_relay(struct http_req *r)
 	struct gw *w = &g_gw;
 	struct evkeyvalq *hin = evhttp_request_get_input_headers(r->ev);
 	struct evkeyval *h;
+	static struct gwrelay_req check;
 	struct http_req *d;
 	const uint8_t *body;
-	const char *uri = evhttp_request_get_uri(r->ev);
+	const char *uri = evhttp_request_get_uri(r->ev), *why = NULL;
 	unsigned char *der = NULL;
 	size_t blen, n = 0;
 	uint64_t id;
@@ -356,6 +357,15 @@ gw_relay(struct http_req *r)
 	if (buf_ok(&w->msg) == -1 || w->msg.len > w->max_msg) {
 		http_reply_error(r, 413, "body_too_large",
 		                 "request too large to relay");
+		return;
+	}
+	/* What the core would refuse (it ends the channel of a worker that
+	 * relays it: an absolute-form URI, an empty header name) is this
+	 * client's error, answered here: else one request from anyone
+	 * would have the worker and all its connections killed. */
+	if (gwrelay_req_decode(w->msg.data, w->msg.len, &check, &why) == -1) {
+		http_reply_error(r, 400, "bad_request",
+		                 "malformed request (%s)", why);
 		return;
 	}
 	if ((d = http_req_defer(r)) == NULL)
