@@ -17,7 +17,8 @@
  * request through the gateway's route table (http_server_relay). Replies,
  * however late (long polls stay in the core as deferred requests without
  * any descriptor), go back as one message each, written whole and
- * blocking with a send timeout; file replies carry the descriptor
+ * blocking within a deadline and a budget of the core's time per worker
+ * (gwp_write); file replies carry the descriptor
  * (SCM_RIGHTS). A request id carries the worker's incarnation in its
  * high 32 bits: the reply to a request of a worker that has since died is
  * dropped.
@@ -55,9 +56,13 @@
 #include "tls.h"
 
 #define GWP_MAX_WORKERS 64
-#define GWP_SNDTIMEO    5     /* seconds a worker may keep the core waiting */
-#define GWP_CERTS       65536 /* parsed client certificates kept */
-#define GWP_CERT_TTL    5     /* seconds a revocation check is reused */
+#define GWP_SNDTIMEO    5 /* seconds a worker may keep the core waiting */
+/* ... in all, within GWP_BLOCK_WINDOW seconds (a worker reading a little
+ * at a time would else hold the core's event loop for good). */
+#define GWP_BLOCK_BUDGET_MS 10000
+#define GWP_BLOCK_WINDOW    60
+#define GWP_CERTS           65536 /* parsed client certificates kept */
+#define GWP_CERT_TTL        5     /* seconds a revocation check is reused */
 
 /*
  * Client certificates as the workers relay them (DER), parsed and checked
@@ -100,6 +105,8 @@ struct gwslot {
 	size_t nfail;
 	time_t started;
 	int backoff;
+	long long blocked_ms; /* the core's time spent writing to it ... */
+	time_t blocked_since; /* ... since then */
 };
 
 struct gwproc {
@@ -142,6 +149,43 @@ gwp_kill(struct gwslot *s, const char *why)
 	if (s->pid > 0)
 		kill(s->pid, SIGKILL);
 	gwp_channel_close(s);
+}
+
+/*
+ * One message to worker s, written whole within GWP_SNDTIMEO and within
+ * the worker's budget of the core's time; else the worker is stopped.
+ * 0, or -1 (stopped).
+ */
+static int
+gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
+          size_t len, int fd)
+{
+	struct timespec t0, t1;
+	time_t now = time(NULL);
+	int rc, e;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = proc_send_within(s->fd, type, id, p, len, fd, s->gp->max_msg,
+	                      GWP_SNDTIMEO * 1000);
+	e = errno;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (now - s->blocked_since >= GWP_BLOCK_WINDOW) {
+		s->blocked_since = now;
+		s->blocked_ms = 0;
+	}
+	s->blocked_ms += (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+	                 (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (rc == -1) {
+		gwp_kill(s, e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK
+		                ? "not reading what the core sends it"
+		                : "cannot write to it");
+		return -1;
+	}
+	if (s->blocked_ms > GWP_BLOCK_BUDGET_MS) {
+		gwp_kill(s, "reading so slowly that it holds the core up");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -192,12 +236,8 @@ gwp_send(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
 			close(fd);
 		fd = -1;
 	}
-	if (proc_send_max(s->fd, fd != -1 ? GWRELAY_REPLY_FILE : GWRELAY_REPLY,
-	                  id & 0xffffffffu, m.data, m.len, fd,
-	                  s->gp->max_msg) == -1)
-		gwp_kill(s, errno == EAGAIN || errno == EWOULDBLOCK
-		                ? "not reading its replies"
-		                : "cannot write to it");
+	(void)gwp_write(s, fd != -1 ? GWRELAY_REPLY_FILE : GWRELAY_REPLY,
+	                id & 0xffffffffu, m.data, m.len, fd);
 	if (fd != -1)
 		close(fd);
 	buf_free(&m);
@@ -348,9 +388,8 @@ gwp_push_revoked(struct gwproc *gp, struct gwslot *s, const char *serial)
 	for (i = 0; i < gp->n; i++) {
 		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
 			continue;
-		if (proc_send(gp->slot[i].fd, GWRELAY_REVOKED, 0, serial,
-		              strlen(serial)) == -1)
-			gwp_kill(&gp->slot[i], "cannot write to it");
+		(void)gwp_write(&gp->slot[i], GWRELAY_REVOKED, 0, serial,
+		                strlen(serial), -1);
 	}
 }
 
@@ -647,6 +686,8 @@ gwp_spawn(struct gwslot *s)
 	s->fd = fd;
 	s->gen++;
 	s->started = time(NULL);
+	s->blocked_ms = 0;
+	s->blocked_since = s->started;
 	memset(s->stats, 0, sizeof(s->stats));
 	s->nfail = 0;
 	if ((s->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST,
@@ -813,10 +854,9 @@ gwproc_reload(struct center *c)
 		log_warnx("vigild: %s; keeping the old one", buf_cstr(&err));
 	buf_free(&err);
 	for (i = 0; i < gp->n; i++)
-		if (gp->slot[i].fd != -1 &&
-		    proc_send(gp->slot[i].fd, GWRELAY_TLS_RELOAD, 0, NULL, 0) ==
-		        -1)
-			gwp_kill(&gp->slot[i], "cannot tell it to reload");
+		if (gp->slot[i].fd != -1)
+			(void)gwp_write(&gp->slot[i], GWRELAY_TLS_RELOAD, 0,
+			                NULL, 0, -1);
 }
 
 void

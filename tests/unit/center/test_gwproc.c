@@ -8,7 +8,8 @@
  * sign (a forged one naming another agent, with the serial of a real,
  * active certificate so the store's revocation check passes) or one of a
  * role the gateway does not accept is refused, and the handler never runs
- * for it.
+ * for it; a worker that reads its channel a little at a time is stopped
+ * rather than allowed to hold the core's event loop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,9 +18,11 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../../src/center/db.c"
@@ -362,6 +365,72 @@ test_wrong_role(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* A worker that reads its channel a little at a time. */
+static volatile int reader_stop;
+
+static void *
+slow_reader(void *arg)
+{
+	struct fx *f = arg;
+	char b[256];
+
+	while (!reader_stop && read(f->peer, b, sizeof(b)) > 0)
+		usleep(100000);
+	return NULL;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Each wait of the core's blocking write used to be bounded (the send
+ * timeout), not the whole: a worker reading a little at a time held the
+ * core's event loop as long as it liked. Now it is stopped once it has
+ * cost the core more than its budget.
+ */
+static void
+test_slow_reader(void **state)
+{
+	struct fx *f = *state;
+	struct timeval tv = {GWP_SNDTIMEO, 0};
+	struct evkeyvalq hdrs;
+	struct evbuffer *body = evbuffer_new();
+	char chunk[4000];
+	pthread_t th;
+	double t0 = now_s();
+	int sndbuf = 8192, sent = 0;
+
+	/* As gwp_spawn sets it, with a small buffer. */
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	memset(chunk, 'x', sizeof(chunk));
+	hdrs.tqh_first = NULL;
+	hdrs.tqh_last = &hdrs.tqh_first;
+	assert_non_null(body);
+	reader_stop = 0;
+	assert_int_equal(pthread_create(&th, NULL, slow_reader, f), 0);
+	while (f->s->fd != -1 && now_s() - t0 < 30) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, chunk, sizeof(chunk));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | 7, 200, &hdrs, body,
+		         -1, 0);
+		sent++;
+	}
+	reader_stop = 1;
+	if (f->s->fd != -1)
+		fail_msg("a worker reading slowly held the core for %.0f s "
+		         "(%d replies) and was not stopped",
+		         now_s() - t0, sent);
+	pthread_join(th, NULL);
+	evbuffer_free(body);
+}
+
 int
 main(void)
 {
@@ -369,6 +438,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_genuine, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forged, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_role, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
 	};
 
 	log_init("test_gwproc", LOG_DEST_STDERR, LOG_LVL_WARN);
