@@ -59,7 +59,7 @@
 #define GWP_SNDTIMEO    5 /* seconds a worker may keep the core waiting */
 /* ... in all, within GWP_BLOCK_WINDOW seconds (a worker reading a little
  * at a time would else hold the core's event loop for good). */
-#define GWP_BLOCK_BUDGET_MS 10000
+#define GWP_BLOCK_BUDGET_MS 30000
 #define GWP_BLOCK_WINDOW    60
 #define GWP_CERTS           65536 /* parsed client certificates kept */
 #define GWP_CERT_TTL        5     /* seconds a revocation check is reused */
