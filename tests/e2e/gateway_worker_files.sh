@@ -6,8 +6,8 @@
 # channel for broken and exit, dropping all its agents (an update rollout
 # to a fleet is such a burst). Made certain here: the core is stopped
 # while the worker relays 100 downloads, the worker is stopped while the
-# core answers them all, and both go on: every download must complete,
-# the worker must live on.
+# core answers the 70 or more that reached it, and both go on: every
+# download must complete, the worker must live on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/updates.inc"
 command -v jq >/dev/null || skip "jq missing (scripts/install-deps installs it)"
@@ -67,15 +67,18 @@ for i in $(seq 1 $N); do
 	acurl -o "dl/$i" "$URL" 2>"dl/$i.err" &
 	CURLS+=($!)
 done
-# Every request is relayed (each message holds the agent's certificate).
-relayed() { [ "$(recvq "$CENTER_PID")" -ge $((N * DER)) ]; }
-wait_for 60 "$N requests relayed to the stopped core" relayed
+# At least Q requests relayed (each message holds the agent's certificate;
+# the rest may wait in the worker for room on the channel): more than the
+# 64 descriptors the worker used to queue.
+Q=70
+relayed() { [ "$(recvq "$CENTER_PID")" -ge $((Q * DER)) ]; }
+wait_for 60 "$Q requests relayed to the stopped core" relayed
 kill -STOP "$W"
 kill -CONT "$CENTER_PID"
 # The core has read them all and answered: its side is empty and the
 # worker's holds at least a reply header per request.
-answered() { [ "$(recvq "$CENTER_PID")" = 0 ] && [ "$(recvq "$W")" -ge $((N * 100)) ]; }
-wait_for 60 "the core's $N file replies queued to the stopped worker" answered
+answered() { [ "$(recvq "$CENTER_PID")" = 0 ] && [ "$(recvq "$W")" -ge $((Q * 100)) ]; }
+wait_for 60 "the core's file replies queued to the stopped worker" answered
 kill -CONT "$W"
 bad=0
 for i in $(seq 1 $N); do
