@@ -17,7 +17,8 @@
  * request through the gateway's route table (http_server_relay). Replies,
  * however late (long polls stay in the core as deferred requests without
  * any descriptor), go back as one message each, written whole and
- * blocking with a send timeout; file replies carry the descriptor
+ * blocking within a deadline and a budget of the core's time per worker
+ * (gwp_write); file replies carry the descriptor
  * (SCM_RIGHTS). A request id carries the worker's incarnation in its
  * high 32 bits: the reply to a request of a worker that has since died is
  * dropped.
@@ -42,19 +43,26 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "center.h"
 #include "gwproc.h"
 #include "gwrelay.h"
 #include "log.h"
 #include "metrics.h"
+#include "pki.h"
 #include "proc.h"
 #include "tls.h"
 
 #define GWP_MAX_WORKERS 64
-#define GWP_SNDTIMEO    5     /* seconds a worker may keep the core waiting */
-#define GWP_CERTS       65536 /* parsed client certificates kept */
-#define GWP_CERT_TTL    5     /* seconds a revocation check is reused */
+#define GWP_SNDTIMEO    5 /* seconds a worker may keep the core waiting */
+/* ... in all, within GWP_BLOCK_WINDOW seconds (a worker reading a little
+ * at a time would else hold the core's event loop for good). */
+#define GWP_BLOCK_BUDGET_MS 30000
+#define GWP_BLOCK_WINDOW    60
+#define GWP_CERTS           65536 /* parsed client certificates kept */
+#define GWP_CERT_TTL        5     /* seconds a revocation check is reused */
 
 /*
  * Client certificates as the workers relay them (DER), parsed and checked
@@ -64,6 +72,14 @@
  * the DER, compared in full; the revocation answer is reused for
  * GWP_CERT_TTL seconds (a revocation through this center empties the
  * cache and reaches the workers at once: gwproc_agent_revoked).
+ *
+ * A worker faces the network and may be compromised: before a relayed
+ * certificate is taken as an agent's identity, the core checks it as the
+ * handshake did (signed by the deployment's CA, for client use, of a role
+ * the gateway accepts), so a worker cannot make up a certificate naming
+ * any agent (with the serial of a real one, which the store's revocation
+ * check alone would pass). Validity dates are the handshake's to check: a
+ * connection may outlive its certificate, as in the in-process gateway.
  */
 struct gwp_cert {
 	uint8_t *der;
@@ -89,6 +105,8 @@ struct gwslot {
 	size_t nfail;
 	time_t started;
 	int backoff;
+	long long blocked_ms; /* the core's time spent writing to it ... */
+	time_t blocked_since; /* ... since then */
 };
 
 struct gwproc {
@@ -99,6 +117,7 @@ struct gwproc {
 	char exe[4096];
 	uint64_t retired[GWRELAY_NSTATS]; /* counters of dead workers */
 	struct gwp_cert *certs;           /* GWP_CERTS of them */
+	X509_STORE *ca_store;             /* the deployment's CA (ca_crt) */
 	struct gwslot slot[GWP_MAX_WORKERS];
 };
 
@@ -130,6 +149,43 @@ gwp_kill(struct gwslot *s, const char *why)
 	if (s->pid > 0)
 		kill(s->pid, SIGKILL);
 	gwp_channel_close(s);
+}
+
+/*
+ * One message to worker s, written whole within GWP_SNDTIMEO and within
+ * the worker's budget of the core's time; else the worker is stopped.
+ * 0, or -1 (stopped).
+ */
+static int
+gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
+          size_t len, int fd)
+{
+	struct timespec t0, t1;
+	time_t now = time(NULL);
+	int rc, e;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = proc_send_within(s->fd, type, id, p, len, fd, s->gp->max_msg,
+	                      GWP_SNDTIMEO * 1000);
+	e = errno;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (now - s->blocked_since >= GWP_BLOCK_WINDOW) {
+		s->blocked_since = now;
+		s->blocked_ms = 0;
+	}
+	s->blocked_ms += (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+	                 (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (rc == -1) {
+		gwp_kill(s, e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK
+		                ? "not reading what the core sends it"
+		                : "cannot write to it");
+		return -1;
+	}
+	if (s->blocked_ms > GWP_BLOCK_BUDGET_MS) {
+		gwp_kill(s, "reading so slowly that it holds the core up");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -180,12 +236,8 @@ gwp_send(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
 			close(fd);
 		fd = -1;
 	}
-	if (proc_send_max(s->fd, fd != -1 ? GWRELAY_REPLY_FILE : GWRELAY_REPLY,
-	                  id & 0xffffffffu, m.data, m.len, fd,
-	                  s->gp->max_msg) == -1)
-		gwp_kill(s, errno == EAGAIN || errno == EWOULDBLOCK
-		                ? "not reading its replies"
-		                : "cannot write to it");
+	(void)gwp_write(s, fd != -1 ? GWRELAY_REPLY_FILE : GWRELAY_REPLY,
+	                id & 0xffffffffu, m.data, m.len, fd);
 	if (fd != -1)
 		close(fd);
 	buf_free(&m);
@@ -231,12 +283,63 @@ gwp_certs_clear(struct gwproc *gp)
 	}
 }
 
+/* (Re)loads the CA the relayed certificates are checked against; the
+ * old one stays on failure. Empties the cache of checked certificates. */
+static int
+gwp_ca_load(struct gwproc *gp, struct buf *err)
+{
+	X509_STORE *st = X509_STORE_new();
+
+	if (st == NULL || X509_STORE_load_file(st, gp->c->paths.ca_crt) != 1) {
+		buf_printf(err, "gateway workers: %s: cannot load the CA",
+		           gp->c->paths.ca_crt);
+		X509_STORE_free(st);
+		return -1;
+	}
+	X509_STORE_free(gp->ca_store);
+	gp->ca_store = st;
+	gwp_certs_clear(gp);
+	return 0;
+}
+
+/* 0 when x is what the workers' handshake accepts (see the top). */
+static int
+gwp_cert_verify(struct gwproc *gp, X509 *x, struct buf *why)
+{
+	X509_STORE_CTX *ctx;
+	int ok = -1;
+
+	if (gp->ca_store == NULL || (ctx = X509_STORE_CTX_new()) == NULL) {
+		buf_puts(why, "cannot check it");
+		return -1;
+	}
+	if (X509_STORE_CTX_init(ctx, gp->ca_store, x, NULL) == 1 &&
+	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1) {
+		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
+		                            X509_V_FLAG_NO_CHECK_TIME);
+		if (X509_verify_cert(ctx) == 1)
+			ok = 0;
+		else
+			buf_puts(why, tls_verify_error_text(
+			                  X509_STORE_CTX_get_error(ctx)));
+	} else
+		buf_puts(why, "cannot check it");
+	X509_STORE_CTX_free(ctx);
+	if (ok == 0 && pki_role_allowed(x,
+	                                PKI_ROLE_BIT(PKI_ROLE_AGENT) |
+	                                    PKI_ROLE_BIT(PKI_ROLE_NONE),
+	                                "the agent gateway", why) == -1)
+		ok = -1;
+	return ok;
+}
+
 /* The relayed certificate, parsed (a reference the caller frees), and
  * whether its revocation check is still fresh (*fresh). NULL when it
- * does not parse. */
+ * does not parse, or (*bad set, the reason in why) when it is not one the
+ * workers' handshake accepts. */
 static X509 *
 gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
-         struct gwp_cert **slot)
+         struct gwp_cert **slot, int *bad, struct buf *why)
 {
 	struct gwp_cert *e;
 	const unsigned char *p = der;
@@ -245,6 +348,7 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 	size_t i;
 
 	*fresh = 0;
+	*bad = 0;
 	for (i = 0; i < len; i++)
 		h = (h ^ der[i]) * 1099511628211ull;
 	e = &gp->certs[h % GWP_CERTS];
@@ -256,6 +360,11 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 	}
 	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
 		X509_free(x);
+		return NULL;
+	}
+	if (gwp_cert_verify(gp, x, why) == -1) {
+		X509_free(x);
+		*bad = 1;
 		return NULL;
 	}
 	free(e->der);
@@ -279,9 +388,8 @@ gwp_push_revoked(struct gwproc *gp, struct gwslot *s, const char *serial)
 	for (i = 0; i < gp->n; i++) {
 		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
 			continue;
-		if (proc_send(gp->slot[i].fd, GWRELAY_REVOKED, 0, serial,
-		              strlen(serial)) == -1)
-			gwp_kill(&gp->slot[i], "cannot write to it");
+		(void)gwp_write(&gp->slot[i], GWRELAY_REVOKED, 0, serial,
+		                strlen(serial), -1);
 	}
 }
 
@@ -296,7 +404,8 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 	char *names[GWRELAY_MAX_HEADERS], *values[GWRELAY_MAX_HEADERS];
 	X509 *peer = NULL;
 	struct gwp_cert *slot = NULL;
-	int fresh = 0;
+	struct buf bad_why;
+	int fresh = 0, bad = 0;
 	uint64_t id = (uint64_t)s->gen << 32 | (hdr->id & 0xffffffffu);
 	unsigned long mark;
 	size_t i, nh = 0;
@@ -310,6 +419,7 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 		return -1;
 	}
 	memset(&in, 0, sizeof(in));
+	buf_init(&bad_why, 1024);
 	if ((method = strv_dup(rq.method)) == NULL ||
 	    (uri = strv_dup(rq.uri)) == NULL ||
 	    (addr = strv_dup(rq.peer_addr)) == NULL)
@@ -325,7 +435,23 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 	}
 	if (rq.cert.len > 0) {
 		if ((peer = gwp_cert(s->gp, (const uint8_t *)rq.cert.p,
-		                     rq.cert.len, &fresh, &slot)) == NULL) {
+		                     rq.cert.len, &fresh, &slot, &bad,
+		                     &bad_why)) == NULL &&
+		    bad) {
+			/* Never accepted at a worker's handshake: a worker
+			 * not doing its job, or one that made it up. */
+			log_warnx("vigild: gateway worker %d relayed a client "
+			          "certificate the gateway does not accept: %s",
+			          s->idx, buf_cstr(&bad_why));
+			metrics_add("vigil_tls_handshake_failures_total",
+			            "reason=\"relayed_bad_certificate\"", 1);
+			gwp_reply_now(
+			    s, id, 401, "bad_certificate",
+			    "this client certificate is not accepted");
+			rc = 0;
+			goto out;
+		}
+		if (peer == NULL) {
 			log_warnx("vigild: gateway worker %d: unreadable "
 			          "client certificate",
 			          s->idx);
@@ -381,6 +507,7 @@ out:
 	free(method);
 	free(uri);
 	free(addr);
+	buf_free(&bad_why);
 	return rc;
 }
 
@@ -559,6 +686,8 @@ gwp_spawn(struct gwslot *s)
 	s->fd = fd;
 	s->gen++;
 	s->started = time(NULL);
+	s->blocked_ms = 0;
+	s->blocked_since = s->started;
 	memset(s->stats, 0, sizeof(s->stats));
 	s->nfail = 0;
 	if ((s->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST,
@@ -675,10 +804,16 @@ gwproc_start(struct center *c, struct buf *err)
 		return -1;
 	}
 	gp->exe[n] = '\0';
+	if (gwp_ca_load(gp, err) == -1) {
+		free(gp->certs);
+		free(gp);
+		return -1;
+	}
 	if (c->store == NULL)
 		fatalx("%s: the store must be open first", __func__);
 	if ((gp->lfd = http_server_listen_fd(c->gw)) == -1) {
 		buf_printf(err, "gateway workers: no listening socket");
+		X509_STORE_free(gp->ca_store);
 		free(gp->certs);
 		free(gp);
 		return -1;
@@ -708,15 +843,20 @@ void
 gwproc_reload(struct center *c)
 {
 	struct gwproc *gp = c->gwp;
+	struct buf err;
 	int i;
 
 	if (gp == NULL)
 		return;
+	buf_init(&err, 1024);
+	/* The core checks relayed certificates against the same CA. */
+	if (gwp_ca_load(gp, &err) == -1)
+		log_warnx("vigild: %s; keeping the old one", buf_cstr(&err));
+	buf_free(&err);
 	for (i = 0; i < gp->n; i++)
-		if (gp->slot[i].fd != -1 &&
-		    proc_send(gp->slot[i].fd, GWRELAY_TLS_RELOAD, 0, NULL, 0) ==
-		        -1)
-			gwp_kill(&gp->slot[i], "cannot tell it to reload");
+		if (gp->slot[i].fd != -1)
+			(void)gwp_write(&gp->slot[i], GWRELAY_TLS_RELOAD, 0,
+			                NULL, 0, -1);
 }
 
 void
@@ -759,6 +899,7 @@ gwproc_stop(struct center *c)
 	}
 	close(gp->lfd);
 	gwp_certs_clear(gp);
+	X509_STORE_free(gp->ca_store);
 	free(gp->certs);
 	free(gp);
 	c->gwp = NULL;

@@ -315,9 +315,10 @@ gw_relay(struct http_req *r)
 	struct gw *w = &g_gw;
 	struct evkeyvalq *hin = evhttp_request_get_input_headers(r->ev);
 	struct evkeyval *h;
+	static struct gwrelay_req check;
 	struct http_req *d;
 	const uint8_t *body;
-	const char *uri = evhttp_request_get_uri(r->ev);
+	const char *uri = evhttp_request_get_uri(r->ev), *why = NULL;
 	unsigned char *der = NULL;
 	size_t blen, n = 0;
 	uint64_t id;
@@ -356,6 +357,15 @@ gw_relay(struct http_req *r)
 	if (buf_ok(&w->msg) == -1 || w->msg.len > w->max_msg) {
 		http_reply_error(r, 413, "body_too_large",
 		                 "request too large to relay");
+		return;
+	}
+	/* What the core would refuse (it ends the channel of a worker that
+	 * relays it: an absolute-form URI, an empty header name) is this
+	 * client's error, answered here: else one request from anyone
+	 * would have the worker and all its connections killed. */
+	if (gwrelay_req_decode(w->msg.data, w->msg.len, &check, &why) == -1) {
+		http_reply_error(r, 400, "bad_request",
+		                 "malformed request (%s)", why);
 		return;
 	}
 	if ((d = http_req_defer(r)) == NULL)
@@ -482,36 +492,13 @@ gw_reload_tls(struct gw *w)
 	log_info("gateway worker %ld: TLS context reloaded", (long)getpid());
 }
 
-static void
-gw_read_cb(evutil_socket_t fd, short what, void *arg)
+/* The messages complete in w->in: 0, or -1 on a protocol error. */
+static int
+gw_take_all(struct gw *w)
 {
-	struct gw *w = arg;
 	struct proc_hdr hdr;
-	long n;
 	int rc;
 
-	(void)what;
-	for (;;) {
-		n = proc_read_some(fd, w->in, w->fdq, GW_MAX_FDQ, &w->nfdq);
-		if (n == 0) {
-			log_debug("gateway worker: the core went away");
-			event_base_loopbreak(w->base);
-			return;
-		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == ECONNRESET) {
-				/* the core exited with our requests unread */
-				log_debug("gateway worker: the core went away");
-				event_base_loopbreak(w->base);
-				return;
-			}
-			log_warn("gateway worker: reading from the core");
-			event_base_loopbreak(w->base);
-			return;
-		}
-	}
 	while ((rc = proc_evbuf_take(w->in, w->max_msg, &hdr, &w->payload)) ==
 	       1) {
 		switch (hdr.type) {
@@ -533,12 +520,47 @@ gw_read_cb(evutil_socket_t fd, short what, void *arg)
 			rc = -1;
 		}
 		if (rc == -1)
-			break;
+			return -1;
 	}
-	if (rc == -1) {
-		log_warnx("gateway worker: protocol error on the channel to "
-		          "the core; exiting");
-		event_base_loopbreak(w->base);
+	return rc == -1 ? -1 : 0;
+}
+
+static void
+gw_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw *w = arg;
+	long n;
+
+	(void)what;
+	/* Each read is handled before the next: the descriptors of file
+	 * replies ride along one per read, and a burst of them waiting
+	 * (an update for the whole fleet) must not fill the queue. */
+	for (;;) {
+		n = proc_read_some(fd, w->in, w->fdq, GW_MAX_FDQ, &w->nfdq);
+		if (n == 0) {
+			log_debug("gateway worker: the core went away");
+			event_base_loopbreak(w->base);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ECONNRESET) {
+				/* the core exited with our requests unread */
+				log_debug("gateway worker: the core went away");
+				event_base_loopbreak(w->base);
+				return;
+			}
+			log_warn("gateway worker: reading from the core");
+			event_base_loopbreak(w->base);
+			return;
+		}
+		if (gw_take_all(w) == -1) {
+			log_warnx("gateway worker: protocol error on the "
+			          "channel to the core; exiting");
+			event_base_loopbreak(w->base);
+			return;
+		}
 	}
 }
 

@@ -230,6 +230,10 @@ parse_main(void *arg)
 		buf_reset(&err);
 		if ((rc = events_parse(j->body, j->len, &j->b, &err)) == -1)
 			j->bad = strdup(buf_cstr(&err)); /* NULL: 503 */
+		else if (rc == -2) /* out of memory: 503, sent again */
+			log_warnx("ingest: out of memory parsing a batch of "
+			          "%zu bytes; the agent sends it again",
+			          j->len);
 		free(j->body);
 		j->body = NULL;
 

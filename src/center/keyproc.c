@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +130,33 @@ out:
 	OPENSSL_free(serial);
 	BN_free(bn);
 	return rc;
+}
+
+/*
+ * The log lives in the data directory, which belongs to [center] user,
+ * and this process is root: a compromised vigild could have put a
+ * symbolic link (or a hard link, or a FIFO) there in its place, to have
+ * root create or append to a file of its choice (/etc/nologin, a file in
+ * /etc/sudoers.d). Only a regular file of one link is taken, never
+ * followed. The descriptor, or -1 with errno set.
+ */
+static int
+kp_log_open(const struct kp_args *a)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(a->log_path,
+	               O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	                   O_NONBLOCK,
+	               0600)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
 }
 
 static int
@@ -230,11 +258,7 @@ kp_main(int fd, void *arg)
 		case KP_SIGN:
 			/* Opened at the first signing: the data directory
 			 * may not exist yet when vigild -n checks the key. */
-			if (logfd == -1 &&
-			    (logfd =
-			         open(a->log_path,
-			              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-			              0600)) == -1) {
+			if (logfd == -1 && (logfd = kp_log_open(a)) == -1) {
 				char m[4400];
 
 				snprintf(

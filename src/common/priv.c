@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -71,6 +72,18 @@ walk_one(const char *path, const struct stat *st, int type, struct FTW *f)
 	(void)type;
 	if (st->st_uid == walk.uid && st->st_gid == walk.gid)
 		return 0;
+	/* A hard link put there by uid (where the kernel allows it:
+	 * fs.protected_hardlinks = 0) to someone else's file: lchown would
+	 * change that file. */
+	if (!S_ISDIR(st->st_mode) && !S_ISLNK(st->st_mode) &&
+	    st->st_nlink > 1 && st->st_uid != walk.uid) {
+		walk.err = EMLINK;
+		snprintf(walk.path, sizeof(walk.path),
+		         "%.3000s (a file of %lu links, owned by uid %ld: "
+		         "not handed over; copy it there if it belongs)",
+		         path, (unsigned long)st->st_nlink, (long)st->st_uid);
+		return 1;
+	}
 	if (lchown(path, walk.uid, walk.gid) == -1) {
 		walk.err = errno;
 		strncpy(walk.path, path, sizeof(walk.path) - 1);

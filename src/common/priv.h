@@ -18,8 +18,10 @@ int priv_lookup(const char *user, const char *setting, uid_t *uid, gid_t *gid,
 
 /* Makes path, and when it is a directory everything below it, owned by
  * uid:gid. Symbolic links are changed themselves, never followed; other
- * file systems below path are not entered. -1 with err on the first
- * failure. */
+ * file systems below path are not entered. A file of several links that
+ * is not uid's already is refused: root must not hand uid a file (say
+ * /etc/shadow) that uid linked into its own directory. -1 with err on the
+ * first failure. */
 int priv_chown_tree(const char *path, uid_t uid, gid_t gid, struct buf *err);
 
 /* Makes one file owned by uid:gid (not following a symbolic link). */

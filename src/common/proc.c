@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -229,10 +231,42 @@ proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 	return proc_send_max(fd, type, id, p, len, passfd, PROC_MAX_MSG);
 }
 
+static int proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p,
+                          size_t len, int passfd, size_t max, int timeout_ms);
+
 int
 proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
               int passfd, size_t max)
 {
+	return proc_send_impl(fd, type, id, p, len, passfd, max, -1);
+}
+
+int
+proc_send_within(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+                 int passfd, size_t max, int timeout_ms)
+{
+	return proc_send_impl(fd, type, id, p, len, passfd, max,
+	                      timeout_ms < 0 ? 0 : timeout_ms);
+}
+
+static long long
+proc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* timeout_ms -1: no deadline (the socket's own send timeout, if any). */
+static int
+proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+               int passfd, size_t max, int timeout_ms)
+{
+	long long deadline = timeout_ms >= 0 ? proc_now_ms() + timeout_ms : 0;
+	struct pollfd pfd;
+	long long left;
+	int pr;
 	struct proc_hdr hdr;
 	struct iovec iov[2], *cur = iov;
 	struct msghdr msg;
@@ -277,12 +311,31 @@ proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
 		}
 		/* MSG_NOSIGNAL: a dead peer is EPIPE here, not a SIGPIPE that
-		 * kills the sender. */
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		 * kills the sender. With a deadline, the waits are ours. */
+		n = sendmsg(fd, &msg,
+		            MSG_NOSIGNAL |
+		                (timeout_ms >= 0 ? MSG_DONTWAIT : 0));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			if (timeout_ms < 0 ||
+			    (errno != EAGAIN && errno != EWOULDBLOCK))
+				return -1;
+			if ((left = deadline - proc_now_ms()) <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			pfd.revents = 0;
+			if ((pr = poll(&pfd, 1, (int)left)) == -1 &&
+			    errno != EINTR)
+				return -1;
+			if (pr == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			continue;
 		}
 		passfd = -1;
 		while (n > 0) {

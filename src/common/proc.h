@@ -62,6 +62,12 @@ int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
  * proc_send_max: proc_send_fd with max instead of PROC_MAX_MSG (blocking,
  * whole message; passfd -1 for none).
  *
+ * proc_send_within: the same, but the whole message must be written
+ * within timeout_ms, however the peer reads (a send timeout bounds each
+ * wait only: a peer that reads a little at a time could keep the sender
+ * blocked for good); else -1 with ETIMEDOUT, the message perhaps in part
+ * written (the channel is then unusable: close it).
+ *
  * proc_frame: a pure parser of the bytes buffered so far: 1 when a whole
  * message is there (*hdr filled; it takes sizeof(*hdr) + hdr->len bytes),
  * 0 when more bytes are needed, -1 when its length is past max (the
@@ -79,6 +85,8 @@ int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
 struct evbuffer;
 int proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
                   int passfd, size_t max);
+int proc_send_within(int fd, uint32_t type, uint64_t id, const void *p,
+                     size_t len, int passfd, size_t max, int timeout_ms);
 int proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr);
 int proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,
                     struct buf *payload);

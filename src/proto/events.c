@@ -175,8 +175,10 @@ parse_one(json_t *o, size_t i, struct event_in *e, struct text *t,
 	big = text_dump(t, v, i, event_max_data(e->type));
 	json_decref(v);
 	if (big == -1) {
-		buf_printf(err, "events[%zu]: out of memory", i);
-		return -1;
+		/* Ours, not the event's: -2, so that the batch is not
+		 * refused as if this event were at fault. */
+		buf_puts(err, "out of memory");
+		return -2;
 	}
 	if (big) {
 		buf_printf(err, "events[%zu].data: larger than %zu bytes", i,
@@ -202,6 +204,7 @@ parse_batch(const uint8_t *p, size_t len, struct event_batch *out,
 	json_error_t je;
 	json_t *root, *a, *o;
 	size_t i, n;
+	int rc = -1;
 
 	root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
@@ -227,12 +230,13 @@ parse_batch(const uint8_t *p, size_t len, struct event_batch *out,
 	    (t->off = calloc(n, sizeof(*t->off))) == NULL ||
 	    (t->p = malloc(t->cap)) == NULL) {
 		buf_puts(err, "out of memory");
+		rc = -2;
 		goto fail;
 	}
 	json_array_foreach(a, i, o)
 	{
 		out->n = i + 1;
-		if (parse_one(o, i, &out->ev[i], t, err) == -1)
+		if ((rc = parse_one(o, i, &out->ev[i], t, err)) != 0)
 			goto fail;
 		if (out->ev[i].seq > out->max_seq)
 			out->max_seq = out->ev[i].seq;
@@ -241,7 +245,7 @@ parse_batch(const uint8_t *p, size_t len, struct event_batch *out,
 	return 0;
 fail:
 	json_decref(root);
-	return -1;
+	return rc;
 }
 
 int
@@ -260,7 +264,7 @@ events_parse(const uint8_t *p, size_t len, struct event_batch *out,
 	rc = parse_batch(p, len, out, &t, err);
 	json_arena_close(&ar);
 	out->text = t.p;
-	if (rc == -1)
+	if (rc != 0)
 		goto fail;
 	for (i = 0; i < out->n; i++)
 		out->ev[i].data = t.p + t.off[i];
@@ -278,7 +282,7 @@ events_parse(const uint8_t *p, size_t len, struct event_batch *out,
 fail:
 	free(t.off);
 	event_batch_free(out);
-	return -1;
+	return rc == -2 ? -2 : -1;
 }
 
 void

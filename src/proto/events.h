@@ -44,7 +44,9 @@ struct event_batch {
  * {"events": [{"seq": 1, "time": 1795000000, "type": "finding",
  *   "level": "alert", "task_id": "...", "data": {...}}, ...]}
  * Sequence numbers must be unique within the batch. Returns 0 or -1 with a
- * message such as "events[3].seq: must be a positive integer".
+ * message such as "events[3].seq: must be a positive integer"; -2 when
+ * memory ran out, which is no fault of the batch (answer it "send again",
+ * not refused: an agent sets aside an event a refusal names).
  */
 int events_parse(const uint8_t *p, size_t len, struct event_batch *out,
                  struct buf *err);

@@ -554,6 +554,53 @@ test_policy(void **state)
 	assert_int_equal(n, 2); /* refused requests are not issued */
 }
 
+/*
+ * The key process is root and its log is in the data directory, which
+ * [center] user owns: a link put there in the log's place (by a
+ * compromised vigild) must not have root create or append to another
+ * file. Nothing is issued while the log cannot be written.
+ */
+static void
+test_log_not_followed(void **state)
+{
+	char log[PATH_MAX], target[PATH_MAX];
+	struct center c;
+	struct stat st;
+	FILE *f;
+	int i;
+
+	(void)state;
+	snprintf(log, sizeof(log), "%s/issued-certs.log", pk.dir);
+	snprintf(target, sizeof(target), "%s/not-the-log", pk.dir);
+	for (i = 0; i < 2; i++) {
+		unlink(log);
+		unlink(target);
+		assert_non_null(f = fopen(target, "w"));
+		fclose(f);
+		if (i == 0)
+			assert_int_equal(symlink(target, log), 0);
+		else
+			assert_int_equal(link(target, log), 0);
+		start_ok(&c);
+		sign_refused(&c, pk.csr, AGENT_UUID, LIFETIME,
+		             "issued-certificates log");
+		keyproc_stop(&c);
+		assert_int_equal(stat(target, &st), 0);
+		if (st.st_size != 0)
+			fail_msg("the key process wrote through a %s link in "
+			         "the log's place",
+			         i == 0 ? "symbolic" : "hard");
+	}
+	unlink(log);
+	unlink(target);
+	/* A log of its own is made and written again. */
+	start_ok(&c);
+	sign_ok(&c, AGENT_UUID, LIFETIME);
+	keyproc_stop(&c);
+	assert_int_equal(lstat(log, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size > 0);
+}
+
 int
 main(void)
 {
@@ -563,6 +610,7 @@ main(void)
 	    cmocka_unit_test(test_rejects_bad_csrs),
 	    cmocka_unit_test(test_rejects_bad_names),
 	    cmocka_unit_test(test_policy),
+	    cmocka_unit_test(test_log_not_followed),
 	    cmocka_unit_test(test_rejects_oversize),
 	    cmocka_unit_test(test_wrong_key),
 	    cmocka_unit_test(test_loose_key_perms),

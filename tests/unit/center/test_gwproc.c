@@ -1,0 +1,446 @@
+/*
+ * Tests of the core's side of the gateway workers (src/center/gwproc.c)
+ * against a worker that is compromised: it relays requests of its own
+ * making over a real socketpair, and the core answers them through a real
+ * http_server route table and a real SQLite store. A worker parses TLS
+ * from the network; the core must not take its word for an agent's
+ * identity: a relayed client certificate that the deployment's CA did not
+ * sign (a forged one naming another agent, with the serial of a real,
+ * active certificate so the store's revocation check passes) or one of a
+ * role the gateway does not accept is refused, and the handler never runs
+ * for it; a worker that reads its channel a little at a time is stopped
+ * rather than allowed to hold the core's event loop.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../../src/center/db.c"
+#include "../../../src/center/gwproc.c"
+#include "pki.h"
+
+/* node.c: the tests run on SQLite, one node that holds every lease. */
+const char *
+node_name(const struct center *c)
+{
+	(void)c;
+	return "test";
+}
+
+int
+node_lease(struct center *c, const char *name)
+{
+	(void)c;
+	(void)name;
+	return 1;
+}
+
+void
+node_release(struct center *c, const char *name)
+{
+	(void)c;
+	(void)name;
+}
+
+/* sampleshare.c: none here. */
+int
+sample_local(struct center *c, const char *sha, char *path, size_t pathlen,
+             struct buf *err)
+{
+	(void)c;
+	(void)sha;
+	(void)path;
+	(void)pathlen;
+	buf_puts(err, "no samples in this test");
+	return -1;
+}
+
+/* The route the relayed requests reach: answers with the agent the
+ * certificate names, as the gateway's handlers take it. */
+static int handler_ran;
+
+static void
+whoami(struct http_req *r)
+{
+	char *cn = tls_subject_cn(r->peer);
+
+	handler_ran++;
+	http_reply_text(r, 200, "text/plain", cn != NULL ? cn : "-",
+	                cn != NULL ? strlen(cn) : 1);
+	free(cn);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/v1/whoami", whoami, HTTP_ROUTE_CERT, "whoami", 0, 0},
+    {NULL, NULL, NULL, 0, NULL, 0, 0},
+};
+
+struct fx {
+	char dir[64], db[128], ca_path[160];
+	struct center c;
+	struct gwproc *gp;
+	struct gwslot *s;
+	int peer; /* the worker's end */
+	EVP_PKEY *cakey, *otherkey, *agentkey;
+	X509 *ca, *other;
+};
+
+static void
+write_pem(const char *path, X509 *x)
+{
+	struct buf pem, err;
+
+	buf_init(&pem, 16384);
+	buf_init(&err, 1024);
+	assert_int_equal(tls_cert_to_pem(x, &pem), 0);
+	assert_int_equal(tls_write_file(path, pem.data, pem.len, 0644, &err),
+	                 0);
+	buf_free(&pem);
+	buf_free(&err);
+}
+
+/* A certificate for cn signed by (ca, key), as enrollment issues them. */
+static X509 *
+issue(struct fx *f, X509 *ca, EVP_PKEY *key, const char *cn)
+{
+	X509_REQ *csr = pki_make_csr(f->agentkey, cn);
+	struct buf err;
+	X509 *x;
+
+	buf_init(&err, 1024);
+	assert_non_null(csr);
+	x = pki_sign_client(ca, key, csr, cn, 86400, &err);
+	if (x == NULL)
+		fail_msg("pki_sign_client: %s", buf_cstr(&err));
+	X509_REQ_free(csr);
+	buf_free(&err);
+	return x;
+}
+
+static void
+record(struct fx *f, const char *agent, X509 *x)
+{
+	char *serial = tls_serial_hex(x);
+
+	assert_non_null(serial);
+	assert_int_equal(store_exec(f->c.store,
+	                            "INSERT INTO agents (id, hostname, status, "
+	                            "labels, enrolled_at) VALUES (?, 'h', "
+	                            "'active', '{}', 1)",
+	                            S_TEXT(agent)),
+	                 1);
+	assert_int_equal(store_exec(f->c.store,
+	                            "INSERT INTO certs (serial, agent_id, "
+	                            "not_after, issued_at) VALUES (?, ?, "
+	                            "9999999999, 1)",
+	                            S_TEXT(serial), S_TEXT(agent)),
+	                 1);
+	free(serial);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct http_limits lim;
+	struct buf err;
+	int sp[2];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-test-gwproc.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/vigil.db", f->dir);
+	snprintf(f->ca_path, sizeof(f->ca_path), "%s/ca.crt", f->dir);
+	buf_init(&err, 1024);
+	assert_non_null(f->cakey = pki_genkey());
+	assert_non_null(f->ca = pki_make_ca(f->cakey, "Test CA", 3650));
+	/* Another CA of the same name: what a forger would make. */
+	assert_non_null(f->otherkey = pki_genkey());
+	assert_non_null(f->other = pki_make_ca(f->otherkey, "Test CA", 3650));
+	assert_non_null(f->agentkey = pki_genkey());
+	write_pem(f->ca_path, f->ca);
+	snprintf(f->c.paths.ca_crt, sizeof(f->c.paths.ca_crt), "%s",
+	         f->ca_path);
+	f->c.store =
+	    store_open(f->db, center_migrations, center_nmigrations, &err);
+	if (f->c.store == NULL)
+		fail_msg("store_open: %s", buf_cstr(&err));
+	assert_non_null(f->c.base = event_base_new());
+	memset(&lim, 0, sizeof(lim));
+	lim.max_body = 1 << 20;
+	assert_non_null(f->c.gw = http_server_new(f->c.base, NULL, routes,
+	                                          &f->c, &lim, NULL));
+	/* The parts of gwproc_start a relayed request uses. */
+	assert_non_null(f->gp = calloc(1, sizeof(*f->gp)));
+	assert_non_null(f->gp->certs =
+	                    calloc(GWP_CERTS, sizeof(*f->gp->certs)));
+	f->gp->c = &f->c;
+	f->gp->n = 1;
+	f->gp->max_msg = 4u << 20;
+	f->c.gwp = f->gp;
+	assert_int_equal(gwp_ca_load(f->gp, &err), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	f->s = &f->gp->slot[0];
+	f->s->gp = f->gp;
+	f->s->fd = sp[0];
+	f->s->gen = 1;
+	f->s->pid = -1; /* no process to kill */
+	buf_init(&f->s->payload, f->gp->max_msg);
+	f->peer = sp[1];
+	buf_free(&err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->s->fd != -1)
+		close(f->s->fd);
+	close(f->peer);
+	buf_free(&f->s->payload);
+	gwp_certs_clear(f->gp);
+	X509_STORE_free(f->gp->ca_store);
+	free(f->gp->certs);
+	free(f->gp);
+	http_server_free(f->c.gw);
+	event_base_free(f->c.base);
+	store_close(f->c.store);
+	unlink(f->db);
+	unlink(f->ca_path);
+	rmdir(f->dir);
+	X509_free(f->ca);
+	X509_free(f->other);
+	EVP_PKEY_free(f->cakey);
+	EVP_PKEY_free(f->otherkey);
+	EVP_PKEY_free(f->agentkey);
+	free(f);
+	return 0;
+}
+
+/*
+ * The worker relays GET /v1/whoami with cert x; returns the core's
+ * gwp_on_request result, the reply's status in *status (0 when none came)
+ * and its body in body.
+ */
+static int
+relay(struct fx *f, X509 *x, int *status, char *body, size_t n)
+{
+	struct proc_hdr hdr;
+	struct gwrelay_reply rp;
+	struct buf reply;
+	unsigned char *der = NULL;
+	const char *why;
+	int dlen = 0, rc;
+
+	if (x != NULL)
+		assert_true((dlen = i2d_X509(x, &der)) > 0);
+	buf_reset(&f->s->payload);
+	gwrelay_put_str(&f->s->payload, "GET", 3);
+	gwrelay_put_str(&f->s->payload, "/v1/whoami", 10);
+	gwrelay_put_str(&f->s->payload, "192.0.2.1", 9);
+	gwrelay_put_str(&f->s->payload, der, (size_t)dlen);
+	gwrelay_put_u32(&f->s->payload, 0);
+	gwrelay_put_str(&f->s->payload, "", 0);
+	OPENSSL_free(der);
+	assert_int_equal(buf_ok(&f->s->payload), 0);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = GWRELAY_REQ;
+	hdr.id = 7;
+	hdr.len = (uint32_t)f->s->payload.len;
+	rc = gwp_on_request(f->s, &hdr);
+	*status = 0;
+	body[0] = '\0';
+	/* Whatever the core sent back is already in the socket. */
+	if (f->s->fd != -1) {
+		struct timeval tv = {0, 200000};
+
+		setsockopt(f->peer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	buf_init(&reply, 1 << 20);
+	if (proc_recv(f->peer, &hdr, &reply, 1 << 20) == 0) {
+		assert_int_equal(hdr.type, GWRELAY_REPLY);
+		assert_int_equal(hdr.id, 7);
+		assert_int_equal(
+		    gwrelay_reply_decode(reply.data, reply.len, &rp, &why), 0);
+		*status = (int)rp.status;
+		snprintf(body, n, "%.*s", (int)rp.body.len, rp.body.p);
+	}
+	buf_free(&reply);
+	return rc;
+}
+
+static void
+test_genuine(void **state)
+{
+	struct fx *f = *state;
+	X509 *a = issue(f, f->ca, f->cakey, "agent-a");
+	char body[1024];
+	int status;
+
+	record(f, "agent-a", a);
+	handler_ran = 0;
+	assert_int_equal(relay(f, a, &status, body, sizeof(body)), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(body, "agent-a");
+	/* Again, from the core's cache of parsed certificates. */
+	assert_int_equal(relay(f, a, &status, body, sizeof(body)), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(body, "agent-a");
+	assert_int_equal(handler_ran, 2);
+	X509_free(a);
+}
+
+static void
+test_forged(void **state)
+{
+	struct fx *f = *state;
+	X509 *a = issue(f, f->ca, f->cakey, "agent-a");
+	X509 *forged = issue(f, f->other, f->otherkey, "agent-b");
+	char body[1024];
+	int status;
+
+	record(f, "agent-a", a);
+	/* agent-b exists too, with a certificate the worker never saw. */
+	{
+		X509 *b = issue(f, f->ca, f->cakey, "agent-b");
+
+		record(f, "agent-b", b);
+		X509_free(b);
+	}
+	/* The forged certificate for agent-b carries agent-a's serial (a
+	 * real, active one) and is signed by another key. */
+	assert_int_equal(
+	    X509_set_serialNumber(forged, X509_get_serialNumber(a)), 1);
+	assert_true(X509_sign(forged, f->otherkey, EVP_sha256()) > 0);
+	handler_ran = 0;
+	relay(f, forged, &status, body, sizeof(body));
+	if (handler_ran != 0 || status == 200)
+		fail_msg("a forged certificate was taken for agent-b: %d %s",
+		         status, body);
+	assert_int_equal(status, 401);
+	assert_non_null(strstr(body, "bad_certificate"));
+	/* The genuine one still passes. */
+	assert_int_equal(relay(f, a, &status, body, sizeof(body)), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(body, "agent-a");
+	X509_free(a);
+	X509_free(forged);
+}
+
+static void
+test_wrong_role(void **state)
+{
+	struct fx *f = *state;
+	const char *sans[] = {"127.0.0.1"};
+	EVP_PKEY *k = pki_genkey();
+	X509 *x;
+	char body[1024];
+	int status;
+
+	assert_non_null(k);
+	/* Signed by the CA, but a master's certificate: the workers'
+	 * handshake refuses it, so a relayed one is a forgery. */
+	assert_non_null(x = pki_issue_role(f->ca, f->cakey, k, PKI_ROLE_MASTER,
+	                                   PKI_USE_CLIENT, "agent-c", sans, 1,
+	                                   30));
+	record(f, "agent-c", x);
+	handler_ran = 0;
+	relay(f, x, &status, body, sizeof(body));
+	assert_int_equal(handler_ran, 0);
+	assert_int_equal(status, 401);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+/* A worker that reads its channel a little at a time. */
+static volatile int reader_stop;
+
+static void *
+slow_reader(void *arg)
+{
+	struct fx *f = arg;
+	char b[256];
+
+	while (!reader_stop && read(f->peer, b, sizeof(b)) > 0)
+		usleep(100000);
+	return NULL;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Each wait of the core's blocking write used to be bounded (the send
+ * timeout), not the whole: a worker reading a little at a time held the
+ * core's event loop as long as it liked. Now it is stopped once it has
+ * cost the core more than its budget.
+ */
+static void
+test_slow_reader(void **state)
+{
+	struct fx *f = *state;
+	struct timeval tv = {GWP_SNDTIMEO, 0};
+	struct evkeyvalq hdrs;
+	struct evbuffer *body = evbuffer_new();
+	char chunk[4000];
+	pthread_t th;
+	double t0 = now_s();
+	int sndbuf = 8192, sent = 0;
+
+	/* As gwp_spawn sets it, with a small buffer. */
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	memset(chunk, 'x', sizeof(chunk));
+	hdrs.tqh_first = NULL;
+	hdrs.tqh_last = &hdrs.tqh_first;
+	assert_non_null(body);
+	reader_stop = 0;
+	assert_int_equal(pthread_create(&th, NULL, slow_reader, f), 0);
+	while (f->s->fd != -1 && now_s() - t0 < 30) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, chunk, sizeof(chunk));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | 7, 200, &hdrs, body,
+		         -1, 0);
+		sent++;
+	}
+	reader_stop = 1;
+	if (f->s->fd != -1)
+		fail_msg("a worker reading slowly held the core for %.0f s "
+		         "(%d replies) and was not stopped",
+		         now_s() - t0, sent);
+	pthread_join(th, NULL);
+	evbuffer_free(body);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_genuine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_forged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_role, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
+	};
+
+	log_init("test_gwproc", LOG_DEST_STDERR, LOG_LVL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
