@@ -91,6 +91,9 @@ int agent_check_server_url(const char *url, char **out);
 /* Keeps the node an enrollment reply assigned (NULL/empty: none, or
  * the same as server): checked like --server. */
 void agent_take_preferred(struct agent_state *st, const char *url);
+/* A copy of the assigned node's URL into out: 1, or 0 when none. Safe
+ * while another thread replaces it. */
+int agent_preferred_get(const struct agent_state *st, char *out, size_t n);
 
 /* facts.c */
 json_t *facts_collect(struct buf *err);

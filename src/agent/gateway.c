@@ -110,7 +110,7 @@ center_call(struct agent_state *st, int with_cert, int insecure,
 	struct httpc_opts o;
 	struct httpc_resp r;
 	struct buf url;
-	char *text = NULL;
+	char *text = NULL, pref[600];
 	const char *base = st->server;
 	int ret = -1;
 
@@ -124,8 +124,9 @@ center_call(struct agent_state *st, int with_cert, int insecure,
 	}
 	agent_httpc_opts(st, with_cert, &o);
 	o.insecure = insecure;
-	if (st->preferred != NULL && (long long)time(NULL) >= preferred_back)
-		base = st->preferred;
+	if ((long long)time(NULL) >= preferred_back &&
+	    agent_preferred_get(st, pref, sizeof(pref)))
+		base = pref;
 again:
 	buf_reset(&url);
 	if (buf_printf(&url, "%s%s", base, path) == -1 ||

@@ -7,6 +7,7 @@
  * next to a certificate it does not belong to.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -678,28 +679,60 @@ fail:
 	return ret;
 }
 
+/* st->preferred is read by every thread that calls the center (a copy,
+ * agent_preferred_get) and replaced by a re-enrollment while they run
+ * (a clone's): both under this lock. */
+static pthread_mutex_t preferred_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int
+agent_preferred_get(const struct agent_state *st, char *out, size_t n)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&preferred_mu);
+	if (st->preferred != NULL &&
+	    (size_t)snprintf(out, n, "%s", st->preferred) < n)
+		rc = 1;
+	pthread_mutex_unlock(&preferred_mu);
+	return rc;
+}
+
+static void
+preferred_set(struct agent_state *st, char *u)
+{
+	char *old;
+
+	pthread_mutex_lock(&preferred_mu);
+	old = st->preferred;
+	st->preferred = u;
+	pthread_mutex_unlock(&preferred_mu);
+	free(old);
+}
+
 void
 agent_take_preferred(struct agent_state *st, const char *url)
 {
 	char *u = NULL;
 
-	free(st->preferred);
-	st->preferred = NULL;
-	if (url == NULL || url[0] == '\0')
+	if (url == NULL || url[0] == '\0') {
+		preferred_set(st, NULL);
 		return;
+	}
 	if (agent_check_server_url(url, &u) == -1) {
 		log_warnx("enroll: the center assigned the node %.200s, which "
 		          "is not a usable URL; keeping %s only",
 		          url, st->server);
+		preferred_set(st, NULL);
 		return;
 	}
 	if (strcmp(u, st->server) == 0) {
 		free(u);
+		preferred_set(st, NULL);
 		return;
 	}
-	st->preferred = u;
-	log_info("enroll: assigned to the node %s (%s when it fails)",
-	         st->preferred, st->server);
+	log_info("enroll: assigned to the node %s (%s when it fails)", u,
+	         st->server);
+	preferred_set(st, u);
 }
 
 /*

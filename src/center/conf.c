@@ -585,6 +585,17 @@ center_check(const struct center_conf *c, const struct center_paths *p,
 		          buf_cstr(&err));
 		nerr++;
 	}
+	if (c->node_name != NULL &&
+	    (c->node_name[0] == '\0' || strlen(c->node_name) > 100 ||
+	     strspn(c->node_name, "abcdefghijklmnopqrstuvwxyz"
+	                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") !=
+	         strlen(c->node_name))) {
+		log_warnx("check: [center] node_name = %s: 1 to 100 of "
+		          "A-Z a-z 0-9 . _ : - (it names the node in the "
+		          "database, metrics and the nodes' messages)",
+		          c->node_name);
+		nerr++;
+	}
 	if (c->node_url != NULL && !node_url_ok(c->node_url)) {
 		log_warnx("check: [center] node_url = %s: give it as "
 		          "https://HOST[:PORT], a name the server certificate "

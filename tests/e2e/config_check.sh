@@ -53,6 +53,16 @@ out=$("$VIGILD" -n -c "$T/perm.conf" 2>&1) && fail "readable key passed"
 expect_contains "$out" "chmod 600"
 pass "readable key refused"
 
+# Node names go into the nodes' messages: no spaces or odd characters;
+# node_url is an https URL of a host.
+sed "0,/^\[center\]/s//[center]\nnode_name = node one/" "$T/ok.conf" >"$T/node.conf"
+out=$("$VIGILD" -n -c "$T/node.conf" 2>&1) && fail "a node_name with a space passed"
+expect_contains "$out" "[center] node_name = node one: 1 to 100 of"
+sed "0,/^\[center\]/s//[center]\nnode_url = http:\/\/vigil.example.org/" "$T/ok.conf" >"$T/nurl.conf"
+out=$("$VIGILD" -n -c "$T/nurl.conf" 2>&1) && fail "an http node_url passed"
+expect_contains "$out" "[center] node_url = http://vigil.example.org: give it as https://HOST[:PORT]"
+pass "bad node_name and node_url refused by -n"
+
 # CA key belongs to another CA: the key process says so.
 cp -a "$PKI" "$T/pki6"
 cp "$T/pki2/ca.key" "$T/pki6/ca.key"
