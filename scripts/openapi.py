@@ -827,7 +827,8 @@ op("searchCollector", "GET", "/api/v1/collector/search", "collector",
 # --- master (src/center/master.c) ------------------------------------------
 MASTER_RUN = obj({"center": S, "task_id": NULL_S,
                   "runs": dict(OBJ, description="runs counted by state"),
-                  "total": I, "finished": I, "agents": I, "error": S})
+                  "state": {"type": "string", "enum": ["pending", "applied", "failed"]},
+                  "total": I, "finished": I, "agents": I, "error": NULL_S})
 op("listMasterCenters", "GET", "/api/v1/master/centers", "master",
    "The managed centers with health, version and agent counts", "readonly",
    obj({"centers": {"type": "array", "items": obj({
@@ -859,17 +860,50 @@ op("listMasterTasks", "GET", "/api/v1/master/tasks", "master",
    errors=["404", "500"])
 op("pushMasterTask", "POST", "/api/v1/master/tasks", "master",
    "Create a task on chosen centers", "operator",
-   obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}), status="201",
+   obj({"id": S, "centers": {"type": "array", "items": obj({"center": S, "state": S})}}),
+   status="201",
    body=obj({"centers": {"type": "array", "items": S, "nullable": True,
                          "description": "names from [master] centers; default all"},
              "task": dict(OBJ, description="a task spec as for POST /api/v1/tasks")},
             ["task"], closed=True),
-   errors=["404", "502"],
-   desc="502 when no center created the task (each center's error is in the body).")
+   errors=["404"],
+   desc="Recorded and answered at once (every center pending); created on each center "
+   "off the event loop, on a center that is down when it returns.")
 op("getMasterTask", "GET", "/api/v1/master/tasks/{id}", "master",
    "A master task's progress on each center", "readonly",
    obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}),
    errors=["404", "500"])
+
+MASTER_PUSH_CENTER = obj({
+    "center": S, "state": {"type": "string", "enum": ["pending", "applied", "failed"]},
+    "version": dict(NULL_S, description="applied: the SHA-256 the center stored"),
+    "error": dict(NULL_S, description="failed: why; pending: why the last try did not "
+                  "reach the center"),
+    "attempts": I, "updated_at": I})
+MASTER_PUSH = obj({"id": S, "kind": {"type": "string", "enum": ["yara", "ioc"]},
+                   "name": S, "sha256": S, "created_at": I, "created_by": S,
+                   "centers": {"type": "array", "items": MASTER_PUSH_CENTER}})
+op("pushMasterRules", "POST", "/api/v1/master/rules", "master",
+   "Push a rule set or IOC list to chosen centers", "operator",
+   obj({"id": S, "name": S, "kind": S, "sha256": S,
+        "centers": {"type": "array", "items": obj({"center": S, "state": S})}}),
+   status="201",
+   body=obj({"centers": {"type": "array", "items": S, "nullable": True,
+                         "description": "names from [master] centers; default all"},
+             "name": S, "kind": {"type": "string", "enum": ["yara", "ioc"]},
+             "content": S}, ["name", "kind", "content"], closed=True),
+   errors=["404"],
+   desc="Checked as POST /api/v1/rules checks it (400 bad_rules naming the line), "
+   "recorded and answered at once; delivered to each center off the event loop, "
+   "to a center that is down when it returns. Follow it with GET "
+   "/api/v1/master/pushes/{id}.")
+op("listMasterPushes", "GET", "/api/v1/master/pushes", "master",
+   "The newest 100 pushes of rule sets and IOC lists with each center's progress",
+   "readonly", obj({"items": {"type": "array", "items": MASTER_PUSH}}),
+   errors=["404"])
+op("getMasterPush", "GET", "/api/v1/master/pushes/{id}", "master",
+   "One push of a rule set or IOC list with each center's progress", "readonly",
+   MASTER_PUSH, errors=["404"])
 
 # --- audit log (src/center/audit.c) ----------------------------------------
 listop("listAudit", "/api/v1/audit", "audit", "The audit log of changes, newest first",

@@ -407,6 +407,32 @@ static const char migration_updates[] =
     " created_at BIGINT NOT NULL,"
     " created_by TEXT);";
 
+/* The master's pushes of rule sets and IOC lists (master.c): what was
+ * pushed, and per center whether it is pending (not yet delivered: the
+ * center was unreachable), applied (the version the center stored) or
+ * failed (why). */
+static const char migration_master_push[] =
+    "CREATE TABLE master_pushes ("
+    " id TEXT PRIMARY KEY,"
+    " seq BIGINT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " content TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE master_push_centers ("
+    " push_id TEXT NOT NULL,"
+    " center TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " version TEXT,"
+    " error TEXT,"
+    " attempts BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (push_id, center));"
+    "CREATE INDEX master_push_centers_state ON master_push_centers "
+    "(state);";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -421,7 +447,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_collector,
                                          migration_master,
                                          migration_nodes,
-                                         migration_updates};
+                                         migration_updates,
+                                         migration_master_push};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

@@ -321,6 +321,61 @@ mg_tasks(struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "tasks", arr));
 }
 
+/* PUT /manage/v1/rules/NAME {"kind": "yara"|"ioc", "content"}: the
+ * master's push of a rule set or IOC list; checked and stored as POST
+ * /api/v1/rules does (replacing one of that name), audited as
+ * rules.create by master:CN. 200 {"name", "id", "kind", "size"}. */
+static void
+mg_rules_put(struct http_req *r)
+{
+	struct center *c = C(r);
+	json_t *b = http_req_json(r);
+	const char *kind, *content, *code = "bad_request", *field = NULL;
+	struct audit_entry a;
+	struct buf err;
+	char name[80], id[65] = "";
+	const char *rest = http_req_rest_id(r, name, sizeof(name));
+	int st;
+
+	buf_init(&err, 8192);
+	kind = json_string_value(json_object_get(b, "kind"));
+	content = json_string_value(json_object_get(b, "content"));
+	if (rest == NULL || *rest != '\0') {
+		st = 400;
+		buf_puts(&err, "name: 1 to 64 characters without '/' or white "
+		               "space");
+	} else if (kind == NULL || content == NULL) {
+		st = 400;
+		buf_puts(&err, "the body must be {\"kind\": \"yara\"|\"ioc\", "
+		               "\"content\": TEXT}");
+	} else
+		st = rules_put(c, name, kind, content, id, &code, &field, &err);
+	memset(&a, 0, sizeof(a));
+	a.who = r->who;
+	a.addr = r->peer_addr;
+	a.action = "rules.create";
+	a.target = rest ? name : NULL;
+	a.status = st ? st : 200;
+	a.error = st ? buf_cstr(&err) : NULL;
+	if (b != NULL)
+		a.after = json_pack("{s:s, s:s?, s:s?}", "name", name, "kind",
+		                    kind, "id", st ? NULL : id);
+	audit_append(c, &a);
+	json_decref(a.after);
+	if (st != 0)
+		http_reply_error(r, st, code, "%s", buf_cstr(&err));
+	else {
+		log_info("manage: %s rule set %s (%s) pushed by %s", kind, name,
+		         id, r->who);
+		http_reply_json(r, 200,
+		                json_pack("{s:s, s:s, s:s, s:I}", "name", name,
+		                          "id", id, "kind", kind, "size",
+		                          (json_int_t)strlen(content)));
+	}
+	json_decref(b);
+	buf_free(&err);
+}
+
 static const struct http_route manage_routes[] = {
     {"GET", "/manage/v1/findings", mg_findings, 0, "manage_findings", 0, 0},
     {"GET", "/manage/v1/tasks", mg_tasks, 0, "manage_tasks", 0, 0},
@@ -331,6 +386,8 @@ static const struct http_route manage_routes[] = {
      0},
     {"GET", "/manage/v1/tasks/", mg_task_get, HTTP_ROUTE_PREFIX, "manage_task",
      0, 0},
+    {"PUT", "/manage/v1/rules/", mg_rules_put, HTTP_ROUTE_PREFIX,
+     "manage_rules", 0, 0},
     {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
@@ -347,7 +404,7 @@ manage_start(struct center *c, struct buf *err)
 	if (c->mg_ctx == NULL)
 		return -1;
 	memset(&l, 0, sizeof(l));
-	l.max_body = 65536;
+	l.max_body = 4 << 20; /* a pushed rule set (JSON-escaped) */
 	l.max_headers = 16384;
 	l.timeout_secs = 60;
 	l.max_conns = 64;

@@ -1,6 +1,6 @@
 /*
- * master.c: `vigilctl master centers|agents|push|task` against a master
- * center's admin API (/api/v1/master/..., docs/master.md). Agent fields
+ * master.c: `vigilctl master centers|agents|push|task|rules|pushes` against a
+ * master center's admin API (/api/v1/master/..., docs/master.md). Agent fields
  * come from other centers' agents: cleaned before they reach a terminal.
  */
 #include <getopt.h>
@@ -10,6 +10,9 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "tls.h"
+
+#define MASTER_MAX_RULES (16u * 1024 * 1024)
 
 static void
 master_usage(FILE *f)
@@ -21,6 +24,9 @@ master_usage(FILE *f)
 	        "       vigilctl master tasks\n"
 	        "       vigilctl master push FILE|- [--center NAME]...\n"
 	        "       vigilctl master task ID\n"
+	        "       vigilctl master rules NAME FILE [--kind yara|ioc] "
+	        "[--center NAME]...\n"
+	        "       vigilctl master pushes [ID]\n"
 	        "  centers  the managed centers: reachable, health, version, "
 	        "agents\n"
 	        "  agents   every center's agents, each with its center\n"
@@ -30,7 +36,16 @@ master_usage(FILE *f)
 	        "/api/v1/tasks) on the\n"
 	        "           chosen centers (default all); prints the master "
 	        "task's id\n"
-	        "  task     a master task's progress on each center\n");
+	        "  task     a master task's progress on each center\n"
+	        "  rules    push the YARA rule set (or IOC list, --kind ioc or "
+	        "a .ioc file)\n"
+	        "           in FILE as rule set NAME to the chosen centers "
+	        "(default all);\n"
+	        "           a center that is down gets it when it returns\n"
+	        "  pushes   the pushes of rule sets and each center's progress "
+	        "(pending,\n"
+	        "           applied with the version, failed with why), or one "
+	        "push\n");
 }
 
 static void
@@ -55,11 +70,12 @@ ctl_master(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"center", required_argument, NULL, 'c'},
+	    {"kind", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	json_t *centers = json_array(), *r = NULL;
-	const char *sub;
+	const char *sub, *kind = NULL;
 	int ch, rc = 2;
 
 	if (argc < 2 || ctl_wants_help(argc, argv)) {
@@ -72,6 +88,11 @@ ctl_master(int argc, char **argv)
 	sub = argv[0];
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'k' && (strcmp(optarg, "yara") == 0 ||
+		                  strcmp(optarg, "ioc") == 0)) {
+			kind = optarg;
+			continue;
+		}
 		if (ch != 'c') {
 			master_usage(stderr);
 			goto out;
@@ -209,6 +230,94 @@ ctl_master(int argc, char **argv)
 			goto out;
 		}
 		ctl_print_json(r);
+		rc = 0;
+	} else if (strcmp(sub, "rules") == 0 && optind + 2 == argc) {
+		const char *file = argv[optind + 1];
+		size_t fl = strlen(file);
+		struct buf content, err;
+		json_t *body, *text;
+
+		if (kind == NULL)
+			kind = fl > 4 && strcmp(file + fl - 4, ".ioc") == 0
+			           ? "ioc"
+			           : "yara";
+		buf_init(&content, 65536);
+		buf_init(&err, 512);
+		rc = 1;
+		if (tls_read_file(file, MASTER_MAX_RULES, &content, &err) ==
+		    -1) {
+			fprintf(stderr, "vigilctl: %s\n", buf_cstr(&err));
+			text = NULL;
+		} else if ((text = json_stringn((const char *)content.data,
+		                                content.len)) == NULL)
+			fprintf(stderr, "vigilctl: %s: not UTF-8 text\n", file);
+		buf_free(&content);
+		buf_free(&err);
+		if (text == NULL)
+			goto out;
+		body = json_pack("{s:s, s:s, s:o}", "name", argv[optind],
+		                 "kind", kind, "content", text);
+		if (json_array_size(centers) > 0)
+			json_object_set(body, "centers", centers);
+		r = ctl_api("POST", "/api/v1/master/rules", body);
+		json_decref(body);
+		if (r == NULL)
+			goto out;
+		if (ctl.json)
+			ctl_print_json(r);
+		else
+			printf("pushed %s set %s (%s) as push %s\n", kind,
+			       argv[optind],
+			       json_string_value(json_object_get(r, "sha256")),
+			       json_string_value(json_object_get(r, "id")));
+		rc = 0;
+	} else if (strcmp(sub, "pushes") == 0 && optind + 1 >= argc) {
+		struct buf path;
+
+		buf_init(&path, 512);
+		buf_puts(&path, "/api/v1/master/pushes");
+		if (optind < argc)
+			buf_printf(&path, "/%s", argv[optind]);
+		r = ctl_api("GET", buf_cstr(&path), NULL);
+		buf_free(&path);
+		if (r == NULL) {
+			rc = 1;
+			goto out;
+		}
+		if (ctl.json || optind < argc)
+			ctl_print_json(r);
+		else {
+			json_t *p, *x;
+			size_t i, k;
+
+			json_array_foreach(json_object_get(r, "items"), i, p)
+			{
+				printf(
+				    "%s  %s %s (%.12s)\n",
+				    json_string_value(json_object_get(p, "id")),
+				    json_string_value(
+				        json_object_get(p, "kind")),
+				    json_string_value(
+				        json_object_get(p, "name")),
+				    json_string_value(
+				        json_object_get(p, "sha256")));
+				clean_rows(json_object_get(p, "centers"));
+				json_array_foreach(
+				    json_object_get(p, "centers"), k, x)
+				{
+					const char *e = json_string_value(
+					    json_object_get(x, "error"));
+
+					printf(
+					    "    %-20s %-8s %s\n",
+					    json_string_value(
+					        json_object_get(x, "center")),
+					    json_string_value(
+					        json_object_get(x, "state")),
+					    e ? e : "");
+				}
+			}
+		}
 		rc = 0;
 	} else
 		master_usage(stderr);
