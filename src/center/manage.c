@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
+#include "auth.h"
 #include "center.h"
 #include "pki.h"
 #include "schema.h"
@@ -376,6 +379,229 @@ mg_rules_put(struct http_req *r)
 	buf_free(&err);
 }
 
+/* One central user's change, audited by the master's identity (never
+ * with its hash). */
+static void
+user_audit(struct center *c, struct http_req *r, const char *action,
+           const char *name, json_t *before, json_t *after)
+{
+	struct audit_entry a;
+
+	memset(&a, 0, sizeof(a));
+	a.who = r->who;
+	a.addr = r->peer_addr;
+	a.action = action;
+	a.target = name;
+	a.status = 200;
+	a.before = before;
+	a.after = after;
+	audit_append(c, &a);
+}
+
+/*
+ * PUT /manage/v1/users {"users": [{"name", "role", "hash", "disabled",
+ * "totp_secret"}]}: the master's users, all of them. The center keeps
+ * them as users of source "master" (they log in here with the master's
+ * password, role and second factor, also while the master is away),
+ * adds and updates what changed, removes the central users the master
+ * no longer names, and ends the sessions of every user it changed or
+ * removed. A local or directory user of the same name is left alone
+ * (listed under "conflicts"). Each change is an audit entry by
+ * master:CN. 200 {"added", "updated", "removed", "conflicts": [NAMES]}.
+ */
+static void
+mg_users_put(struct http_req *r)
+{
+	struct center *c = C(r);
+	json_t *b = http_req_json(r), *list, *u, *conflicts = json_array();
+	struct store_rows *q;
+	long long now = (long long)time(NULL);
+	int added = 0, updated = 0, removed = 0, bad = 0;
+	size_t i;
+
+	list = json_object_get(b, "users");
+	if (!json_is_array(list))
+		bad = 1;
+	json_array_foreach(list, i, u)
+	{
+		const char *n = json_string_value(json_object_get(u, "name"));
+		const char *role =
+		    json_string_value(json_object_get(u, "role"));
+		json_t *ts = json_object_get(u, "totp_secret");
+
+		if (n == NULL || !auth_valid_name(n) || role == NULL ||
+		    role_parse(role) == ROLE_NONE ||
+		    !json_is_string(json_object_get(u, "hash")) ||
+		    !json_is_boolean(json_object_get(u, "disabled")) ||
+		    (ts != NULL && !json_is_null(ts) && !json_is_string(ts)))
+			bad = 1;
+	}
+	if (bad) {
+		json_decref(b);
+		json_decref(conflicts);
+		http_reply_error(r, 400, "bad_request",
+		                 "the body must be {\"users\": [{\"name\", "
+		                 "\"role\", \"hash\", \"disabled\", "
+		                 "\"totp_secret\"}]}");
+		return;
+	}
+	if (store_begin(c->store) == -1)
+		goto busy;
+	json_array_foreach(list, i, u)
+	{
+		const char *n = json_string_value(json_object_get(u, "name"));
+		const char *role =
+		    json_string_value(json_object_get(u, "role"));
+		const char *hash =
+		    json_string_value(json_object_get(u, "hash"));
+		const char *ts =
+		    json_string_value(json_object_get(u, "totp_secret"));
+		int dis = json_is_true(json_object_get(u, "disabled"));
+		char *src = NULL, *ohash = NULL, *orole = NULL, *ots = NULL;
+		int found = 0, odis = 0;
+
+		q = store_query(c->store,
+		                "SELECT source, hash, role, disabled, "
+		                "totp_secret FROM users WHERE name = ?",
+		                S_TEXT(n));
+		if (q != NULL && store_next(q) == 1) {
+			found = 1;
+			src = strdup(store_text(q, 0) ? store_text(q, 0) : "");
+			ohash =
+			    strdup(store_text(q, 1) ? store_text(q, 1) : "");
+			orole =
+			    strdup(store_text(q, 2) ? store_text(q, 2) : "");
+			ots = strdup(store_text(q, 4) ? store_text(q, 4) : "");
+			odis = store_int(q, 3) != 0;
+		}
+		store_done(q);
+		if (found && strcmp(src, "master") != 0)
+			json_array_append_new(conflicts, json_string(n));
+		else if (!found) {
+			if (store_exec(c->store,
+			               "INSERT INTO users (name, role, source, "
+			               "hash, disabled, failures, totp_secret, "
+			               "created_at) VALUES (?, ?, 'master', ?, "
+			               "?, 0, ?, ?)",
+			               S_TEXT(n), S_TEXT(role), S_TEXT(hash),
+			               S_INT(dis), S_TEXT(ts), S_INT(now)) != 1)
+				bad = 1;
+			else {
+				json_t *after = json_pack(
+				    "{s:s, s:s, s:s, s:b}", "name", n, "role",
+				    role, "source", "master", "disabled", dis);
+
+				user_audit(c, r, "user.create", n, NULL, after);
+				json_decref(after);
+				added++;
+			}
+		} else if (strcmp(ohash, hash) != 0 ||
+		           strcmp(orole, role) != 0 || odis != dis ||
+		           strcmp(ots, ts ? ts : "") != 0) {
+			if (store_exec(
+			        c->store,
+			        "UPDATE users SET role = ?, hash = ?, "
+			        "disabled = ?, totp_secret = ?, "
+			        "updated_at = ? WHERE name = ? AND source "
+			        "= 'master'",
+			        S_TEXT(role), S_TEXT(hash), S_INT(dis),
+			        S_TEXT(ts), S_INT(now), S_TEXT(n)) != 1 ||
+			    store_exec(
+			        c->store,
+			        "DELETE FROM sessions WHERE user_name = ?",
+			        S_TEXT(n)) < 0)
+				bad = 1;
+			else {
+				json_t *before =
+				    json_pack("{s:s, s:s, s:b}", "name", n,
+				              "role", orole, "disabled", odis);
+				json_t *after = json_pack(
+				    "{s:s, s:s, s:b, s:b}", "name", n, "role",
+				    role, "disabled", dis, "password_changed",
+				    strcmp(ohash, hash) != 0);
+
+				user_audit(c, r, "user.update", n, before,
+				           after);
+				json_decref(before);
+				json_decref(after);
+				updated++;
+			}
+		}
+		free(src);
+		if (ohash != NULL)
+			OPENSSL_cleanse(ohash, strlen(ohash));
+		free(ohash);
+		free(orole);
+		if (ots != NULL)
+			OPENSSL_cleanse(ots, strlen(ots));
+		free(ots);
+	}
+	/* Central users the master no longer names. */
+	q = store_query(c->store,
+	                "SELECT name, role FROM users WHERE source = 'master'");
+	{
+		json_t *gone = json_array(), *g;
+
+		while (q != NULL && store_next(q) == 1) {
+			const char *n = store_text(q, 0);
+			int named = 0;
+
+			json_array_foreach(list, i, u)
+			{
+				if (strcmp(json_string_value(
+				               json_object_get(u, "name")),
+				           n) == 0)
+					named = 1;
+			}
+			if (!named)
+				json_array_append_new(
+				    gone, json_pack("{s:s, s:s}", "name", n,
+				                    "role", store_text(q, 1)));
+		}
+		store_done(q);
+		json_array_foreach(gone, i, g)
+		{
+			const char *n =
+			    json_string_value(json_object_get(g, "name"));
+
+			if (store_exec(c->store,
+			               "DELETE FROM users WHERE name = ? AND "
+			               "source = 'master'",
+			               S_TEXT(n)) != 1 ||
+			    store_exec(
+			        c->store,
+			        "DELETE FROM sessions WHERE user_name = ?",
+			        S_TEXT(n)) < 0)
+				bad = 1;
+			else {
+				user_audit(c, r, "user.delete", n, g, NULL);
+				removed++;
+			}
+		}
+		json_decref(gone);
+	}
+	if (bad || store_commit(c->store) == -1) {
+		store_rollback(c->store);
+		goto busy;
+	}
+	if (added + updated + removed > 0) {
+		stream_recheck(c);
+		log_info("manage: central users from %s: %d added, %d updated, "
+		         "%d removed",
+		         r->who, added, updated, removed);
+	}
+	json_decref(b);
+	http_reply_json(r, 200,
+	                json_pack("{s:i, s:i, s:i, s:o}", "added", added,
+	                          "updated", updated, "removed", removed,
+	                          "conflicts", conflicts));
+	return;
+busy:
+	json_decref(b);
+	json_decref(conflicts);
+	http_reply_error(r, 503, "store_busy", "cannot store the users; retry");
+}
+
 static const struct http_route manage_routes[] = {
     {"GET", "/manage/v1/findings", mg_findings, 0, "manage_findings", 0, 0},
     {"GET", "/manage/v1/tasks", mg_tasks, 0, "manage_tasks", 0, 0},
@@ -388,6 +614,7 @@ static const struct http_route manage_routes[] = {
      0, 0},
     {"PUT", "/manage/v1/rules/", mg_rules_put, HTTP_ROUTE_PREFIX,
      "manage_rules", 0, 0},
+    {"PUT", "/manage/v1/users", mg_users_put, 0, "manage_users", 0, 0},
     {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 

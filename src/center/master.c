@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "center.h"
 #include "httpc.h"
@@ -131,6 +132,7 @@ struct mjob {
 	char member[16];             /* gather: the list's name */
 	json_t *rows;                /* adm_task: the stored rows */
 	char id[40];
+	char digest[65]; /* delivery: of the central users sent */
 };
 
 struct master {
@@ -146,6 +148,11 @@ struct master {
 	int wake[2];
 	struct event *ev_wake, *ev_push;
 	int delivering; /* a delivery round is out */
+	/* the digest of the users each center last accepted */
+	struct {
+		char name[65];
+		char digest[65];
+	} sent[MASTER_MAX];
 };
 
 /* One call to a center's management port within timeout seconds; the
@@ -290,6 +297,9 @@ job_free(struct mjob *j)
 	int i;
 
 	for (i = 0; i < j->n; i++) {
+		if (j->calls[i].body != NULL) /* central users: hashes */
+			OPENSSL_cleanse(j->calls[i].body,
+			                strlen(j->calls[i].body));
 		free(j->calls[i].body);
 		json_decref(j->calls[i].res);
 	}
@@ -627,6 +637,74 @@ push_kick(struct master *ms)
 
 static void deliver_done(struct mjob *j);
 
+/*
+ * Central users: the master's own users (source local: name, role,
+ * password hash, disabled, second factor) are the users of every
+ * center it manages. Each round compares a digest of them with the one
+ * each center last accepted and sends the whole list (PUT
+ * /manage/v1/users) to every center that has not got it yet: a center
+ * that was down gets the list when it returns, a user removed here is
+ * removed there then. The centers keep what they were told (manage.c),
+ * so they log these users in while the master is away.
+ */
+static json_t *
+central_users(struct center *c, char digest[65])
+{
+	struct store_rows *q;
+	json_t *arr = json_array();
+	char *text;
+
+	q = store_query(c->store,
+	                "SELECT name, role, hash, disabled, totp_secret FROM "
+	                "users WHERE source = 'local' AND hash IS NOT NULL "
+	                "ORDER BY name");
+	if (q == NULL) {
+		json_decref(arr);
+		return NULL;
+	}
+	while (store_next(q) == 1)
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s, s:s, s:b, s:s?}", "name",
+		                   store_text(q, 0), "role", store_text(q, 1),
+		                   "hash", store_text(q, 2), "disabled",
+		                   store_int(q, 3) != 0, "totp_secret",
+		                   store_text(q, 4)));
+	store_done(q);
+	text = json_dumps(arr, JSON_COMPACT);
+	sha256_hex(text ? text : "", text ? strlen(text) : 0, digest);
+	if (text != NULL) {
+		OPENSSL_cleanse(text, strlen(text));
+		free(text);
+	}
+	return arr;
+}
+
+static const char *
+sent_digest(struct master *ms, const char *center)
+{
+	int i;
+
+	for (i = 0; i < MASTER_MAX && ms->sent[i].name[0]; i++)
+		if (strcmp(ms->sent[i].name, center) == 0)
+			return ms->sent[i].digest;
+	return "";
+}
+
+static void
+set_sent(struct master *ms, const char *center, const char *digest)
+{
+	int i;
+
+	for (i = 0; i < MASTER_MAX && ms->sent[i].name[0] &&
+	            strcmp(ms->sent[i].name, center) != 0;
+	     i++)
+		;
+	if (i == MASTER_MAX)
+		return;
+	snprintf(ms->sent[i].name, sizeof(ms->sent[i].name), "%s", center);
+	snprintf(ms->sent[i].digest, sizeof(ms->sent[i].digest), "%s", digest);
+}
+
 static void
 on_push(evutil_socket_t fd, short ev, void *arg)
 {
@@ -635,10 +713,10 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 	struct mcenter cs[MASTER_MAX];
 	struct store_rows *q;
 	struct mjob *j;
-	json_t *sel = json_array(), *v;
-	char seen[MASTER_MAX];
+	json_t *sel = json_array(), *v, *users = NULL;
+	char seen[MASTER_MAX], digest[65];
 	size_t k;
-	int i, n, nsel = 0;
+	int i, n, nsel = 0, nusers = 0;
 
 	(void)fd;
 	(void)ev;
@@ -689,9 +767,26 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 		    S_TEXT(json_string_value(json_object_get(v, "id"))),
 		    S_TEXT(json_string_value(json_object_get(v, "center"))));
 	}
-	if (nsel == 0)
+	if ((users = central_users(c, digest)) != NULL)
+		for (i = 0; i < n; i++)
+			nusers +=
+			    strcmp(sent_digest(ms, cs[i].name), digest) != 0;
+	if (nsel + nusers == 0)
 		goto out;
-	j = job_new(ms, nsel, deliver_done);
+	j = job_new(ms, nsel + nusers, deliver_done);
+	snprintf(j->digest, sizeof(j->digest), "%s", digest);
+	for (i = 0; users != NULL && i < n; i++) {
+		json_t *b;
+
+		if (strcmp(sent_digest(ms, cs[i].name), digest) == 0)
+			continue;
+		b = json_pack("{s:O}", "users", users);
+		job_add(j, nsel + (--nusers), &cs[i], "PUT", "/manage/v1/users",
+		        b);
+		json_decref(b);
+		snprintf(j->calls[nsel + nusers].tag,
+		         sizeof(j->calls[nsel + nusers].tag), "users");
+	}
 	nsel = 0;
 	json_array_foreach(sel, k, v)
 	{
@@ -732,6 +827,7 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 	ms->delivering = 1;
 	job_start(ms, j);
 out:
+	json_decref(users);
 	json_decref(sel);
 }
 
@@ -749,6 +845,34 @@ deliver_done(struct mjob *j)
 		const char *ver = json_string_value(
 		    json_object_get(k->res, "id")); /* task or rule set */
 
+		if (strcmp(k->tag, "users") == 0) {
+			json_t *cf = json_object_get(k->res, "conflicts");
+
+			if (k->res == NULL) {
+				log_debug("master: users to %s: %s", k->m.name,
+				          k->err);
+				continue;
+			}
+			set_sent(ms, k->m.name, j->digest);
+			log_info("master: users on %s: %lld added, %lld "
+			         "updated, %lld removed",
+			         k->m.name,
+			         (long long)json_integer_value(
+			             json_object_get(k->res, "added")),
+			         (long long)json_integer_value(
+			             json_object_get(k->res, "updated")),
+			         (long long)json_integer_value(
+			             json_object_get(k->res, "removed")));
+			if (json_array_size(cf) > 0) {
+				char *t = json_dumps(cf, JSON_COMPACT);
+
+				log_warnx("master: %s keeps its own users of "
+				          "the same name as the master's: %s",
+				          k->m.name, t ? t : "?");
+				free(t);
+			}
+			continue;
+		}
 		if (k->res != NULL) {
 			moved++;
 			store_exec(c->store,

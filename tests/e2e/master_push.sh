@@ -183,3 +183,59 @@ out=$(on M master rules other "$T/push.yar" --center nowhere 2>&1) && fail "push
 expect_contains "$out" "no center named nowhere"
 [ "$(on M --json master pushes | grep -c '"sha256"')" = 1 ] || fail "a refused push was recorded: $(on M --json master pushes)"
 pass "a rule set that does not compile and an unknown center are refused, nothing recorded"
+
+# --- central users ----------------------------------------------------------
+login() { # login NAME PASSWORD: the HTTP status of a login on center B
+	curl -sS --cacert "$PKI/ca.crt" -o "$T/login.out" -w '%{http_code}' \
+		-X POST "https://127.0.0.1:$B_ADM/api/v1/login" \
+		-d "{\"username\": \"$1\", \"password\": \"$2\"}"
+}
+PW=central-pw-$RANDOM$RANDOM
+printf '%s' "$PW" | on M user add central --role operator --password-stdin >/dev/null ||
+	fail "user add on the master"
+has_user() { # has_user NAME: center b lists NAME as the master's user
+	on B --json user list | python3 -c '
+import json, sys
+u = json.load(sys.stdin)
+u = u["users"] if isinstance(u, dict) else u
+sys.exit(0 if any(x["name"] == sys.argv[1] and x["source"] == "master" for x in u) else 1)' "$1"
+}
+wait_for 30 "the master's user on b" has_user central
+[ "$(login central "$PW")" = 200 ] || fail "central login: $(cat "$T/login.out")"
+expect_contains "$(cat "$T/login.out")" '"role":"operator"'
+[ "$(login central wrong-password)" = 401 ] || fail "a wrong password was accepted: $(cat "$T/login.out")"
+out=$(curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $B_KEY" \
+	"https://127.0.0.1:$B_ADM/api/v1/audit?action=user.create&target=central")
+expect_contains "$out" '"who":"master:master.vigil.test"'
+out=$(curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $M_KEY" \
+	"https://127.0.0.1:$M_ADM/api/v1/audit?action=user.create&target=central")
+expect_contains "$out" '"status":201'
+# On the center it is the master's: not changed or removed there.
+code=$(curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $B_KEY" -o "$T/o" \
+	-w '%{http_code}' -X DELETE "https://127.0.0.1:$B_ADM/api/v1/users/central")
+[ "$code" = 409 ] || fail "a center removed the master's user: $code $(cat "$T/o")"
+expect_contains "$(cat "$T/o")" "central_user"
+# A local user of the center keeps working.
+printf 'local-pw-12345678' | on B user add localop --role analyst --password-stdin >/dev/null ||
+	fail "local user on b"
+[ "$(login localop local-pw-12345678)" = 200 ] || fail "local login: $(cat "$T/login.out")"
+pass "a user made on the master logs in on center b with its role, audited on both sides; b's own users keep working"
+
+on M user remove central >/dev/null || fail "user remove on the master"
+no_user() { ! has_user "$1"; }
+wait_for 30 "the removed user gone from b" no_user central
+[ "$(login central "$PW")" = 401 ] || fail "a removed user logged in: $(cat "$T/login.out")"
+out=$(curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $B_KEY" \
+	"https://127.0.0.1:$B_ADM/api/v1/audit?action=user.delete&target=central")
+expect_contains "$out" '"who":"master:master.vigil.test"'
+[ "$(login localop local-pw-12345678)" = 200 ] || fail "local login after the removal: $(cat "$T/login.out")"
+pass "a user removed on the master is refused on b; b's own user still logs in"
+
+# The master away: what b was told still works.
+printf '%s' "$PW" | on M user add central2 --role readonly --password-stdin >/dev/null ||
+	fail "user add central2"
+wait_for 30 "central2 on b" has_user central2
+kill -TERM "$M_PID"
+wait "$M_PID" || true
+[ "$(login central2 "$PW")" = 200 ] || fail "central user locked out while the master is down: $(cat "$T/login.out")"
+pass "while the master is down, its users still log in on b"
