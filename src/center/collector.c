@@ -565,6 +565,8 @@ handle(struct coll_conn *k, const uint8_t *p, size_t n)
 		}
 		metrics_add("vigil_collector_events_total", NULL,
 		            (double)added);
+		if (added > 0)
+			forward_kick(k->co->c); /* on to the SIEMs */
 		metrics_add("vigil_collector_duplicates_total", NULL,
 		            (double)((long long)k->npend - added));
 		pend_clear(k);
