@@ -119,15 +119,23 @@ mg_status(struct http_req *r)
 	http_reply_json(r, 200, o);
 }
 
+static long long mg_limit(struct http_req *r);
+
+/* GET /manage/v1/agents?limit=N: the first agents by host name. */
 static void
 mg_agents(struct http_req *r)
 {
 	struct center *c = C(r);
+	long long limit = mg_limit(r);
 	struct store_rows *q;
 	json_t *arr;
 
-	q = store_query(c->store, "SELECT " AGENT_COLUMNS " FROM agents ORDER "
-	                          "BY hostname, id LIMIT 100000");
+	if (limit < 0)
+		return;
+	q = store_query(c->store,
+	                "SELECT " AGENT_COLUMNS " FROM agents ORDER BY "
+	                "hostname, id LIMIT ?",
+	                S_INT(limit));
 	if (q == NULL) {
 		http_reply_error(r, 503, "store", "store unavailable");
 		return;
@@ -230,7 +238,8 @@ mg_task_get(struct http_req *r)
 	                          "finished", (json_int_t)done));
 }
 
-/* ?limit=N, 1..1000 (default 100); -1 after replying 400. */
+/* ?limit=N, 1..10000 (default 100; the master pages through the first
+ * 10000 rows of each center); -1 after replying 400. */
 static long long
 mg_limit(struct http_req *r)
 {
@@ -241,8 +250,8 @@ mg_limit(struct http_req *r)
 	if (s == NULL)
 		return 100;
 	n = strtoll(s, &end, 10);
-	if (end == s || *end != '\0' || n < 1 || n > 1000) {
-		http_reply_error(r, 400, "bad_request", "limit: 1 to 1000");
+	if (end == s || *end != '\0' || n < 1 || n > 10000) {
+		http_reply_error(r, 400, "bad_request", "limit: 1 to 10000");
 		return -1;
 	}
 	return n;

@@ -30,13 +30,15 @@
 
 #include "center.h"
 #include "httpc.h"
+#include "query.h"
 #include "schema.h"
 
 #define C(r)           ((struct center *)(r)->arg)
 #define MASTER_MAX     64
-#define MASTER_TIMEOUT 10 /* seconds per center: versions and the call */
-#define MASTER_RETRY   5  /* seconds between deliveries of waiting pushes */
-#define MASTER_JOBS    32 /* fan-outs in flight */
+#define MASTER_TIMEOUT 10    /* seconds per center: versions and the call */
+#define MASTER_RETRY   5     /* seconds between deliveries of waiting pushes */
+#define MASTER_JOBS    32    /* fan-outs in flight */
+#define MASTER_DEPTH   10000 /* rows of one center a page may reach */
 
 struct mcenter {
 	char name[65];
@@ -132,7 +134,8 @@ struct mjob {
 	char member[16];             /* gather: the list's name */
 	json_t *rows;                /* adm_task: the stored rows */
 	char id[40];
-	char digest[65]; /* delivery: of the central users sent */
+	char digest[65];         /* delivery: of the central users sent */
+	long long limit, offset; /* gather: the page asked for */
 };
 
 struct master {
@@ -490,13 +493,63 @@ adm_centers(struct http_req *r)
 	job_defer(r, j);
 }
 
-/* GET of a path on every center: the member lists joined, each item
- * with its center; centers that cannot be asked under "errors". */
+/* The order of a joined list: findings and tasks newest first, agents
+ * by center and host; ties by center and the row's key. */
+static const char *gather_member;
+
+static int
+cmp_text(json_t *a, json_t *b, const char *k)
+{
+	const char *x = json_string_value(json_object_get(a, k));
+	const char *y = json_string_value(json_object_get(b, k));
+
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+static int
+cmp_int(json_t *a, json_t *b, const char *k)
+{
+	json_int_t x = json_integer_value(json_object_get(a, k));
+	json_int_t y = json_integer_value(json_object_get(b, k));
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+gather_cmp(const void *pa, const void *pb)
+{
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	int d;
+
+	if (strcmp(gather_member, "findings") == 0) {
+		if ((d = -cmp_int(a, b, "received_at")) != 0 ||
+		    (d = cmp_text(a, b, "center")) != 0 ||
+		    (d = cmp_text(a, b, "agent_id")) != 0)
+			return d;
+		return -cmp_int(a, b, "seq");
+	}
+	if (strcmp(gather_member, "tasks") == 0) {
+		if ((d = -cmp_int(a, b, "created_at")) != 0 ||
+		    (d = cmp_text(a, b, "center")) != 0)
+			return d;
+		return cmp_text(a, b, "id");
+	}
+	if ((d = cmp_text(a, b, "center")) != 0 ||
+	    (d = cmp_text(a, b, "hostname")) != 0)
+		return d;
+	return cmp_text(a, b, "id");
+}
+
+/* GET of a path on every center: the member lists joined and ordered,
+ * each item with its center, one page of them (query.h: limit, cursor;
+ * each center is asked for its first offset + limit + 1 rows, so the
+ * joined page is exact); centers that cannot be asked under "errors". */
 static void
 gather_done(struct mjob *j)
 {
-	json_t *arr = json_array(), *errs = json_array(), *v;
-	size_t k;
+	json_t *all = json_array(), *arr = json_array(), *errs = json_array();
+	json_t *v, **rows, *next;
+	size_t k, n;
 	int i;
 
 	for (i = 0; i < j->n; i++) {
@@ -506,21 +559,35 @@ gather_done(struct mjob *j)
 		{
 			json_object_set_new(v, "center",
 			                    json_string(m->m.name));
-			json_array_append(arr, v);
+			json_array_append(all, v);
 		}
 		if (m->res == NULL)
 			json_array_append_new(
 			    errs, json_pack("{s:s, s:s}", "center", m->m.name,
 			                    "error", m->err));
 	}
+	n = json_array_size(all);
+	if ((rows = calloc(n + 1, sizeof(*rows))) == NULL)
+		fatal("calloc");
+	json_array_foreach(all, k, v) rows[k] = v;
+	gather_member = j->member;
+	qsort(rows, n, sizeof(*rows), gather_cmp);
+	for (k = (size_t)j->offset;
+	     k < n && (long long)k <= j->offset + j->limit; k++)
+		json_array_append(arr, rows[k]);
+	free(rows);
+	json_decref(all);
+	next = query_page_next(arr, j->limit, j->offset);
 	if (j->req != NULL)
-		http_reply_json(
-		    j->req, 200,
-		    json_pack("{s:o, s:o}", j->member, arr, "errors", errs));
+		http_reply_json(j->req, 200,
+		                json_pack("{s:O, s:o, s:o, s:o}", j->member,
+		                          arr, "items", arr, "next_cursor",
+		                          next, "errors", errs));
 	else {
-		json_decref(arr);
+		json_decref(next);
 		json_decref(errs);
 	}
+	json_decref(arr);
 }
 
 static void
@@ -529,14 +596,29 @@ gather(struct http_req *r, const char *path, const char *member)
 	struct center *c = C(r);
 	struct mcenter ms[MASTER_MAX];
 	struct mjob *j;
+	long long limit, offset;
+	char p[600];
 	int i, n;
 
-	if (not_master(r) || (n = centers_of(c, ms, r)) < 0 || too_busy(r))
+	if (not_master(r) || (n = centers_of(c, ms, r)) < 0 ||
+	    query_page_args(r, QUERY_MAX_LIMIT, &limit, &offset) == -1)
+		return;
+	if (offset + limit + 1 > MASTER_DEPTH) {
+		http_reply_error_field(r, 400, "bad_request", "cursor",
+		                       "cursor: pages reach the first %d rows "
+		                       "of each center",
+		                       MASTER_DEPTH - 1);
+		return;
+	}
+	if (too_busy(r))
 		return;
 	j = job_new(c->master, n, gather_done);
 	snprintf(j->member, sizeof(j->member), "%s", member);
+	j->limit = limit;
+	j->offset = offset;
+	snprintf(p, sizeof(p), "%s?limit=%lld", path, offset + limit + 1);
 	for (i = 0; i < n; i++)
-		job_add(j, i, &ms[i], "GET", path, NULL);
+		job_add(j, i, &ms[i], "GET", p, NULL);
 	job_defer(r, j);
 }
 
@@ -548,14 +630,14 @@ adm_agents(struct http_req *r)
 	gather(r, "/manage/v1/agents", "agents");
 }
 
-/* GET /api/v1/master/findings: each center's newest 100 findings. */
+/* GET /api/v1/master/findings: every center's findings, newest first. */
 static void
 adm_findings(struct http_req *r)
 {
 	gather(r, "/manage/v1/findings", "findings");
 }
 
-/* GET /api/v1/master/tasks: each center's newest 100 tasks. */
+/* GET /api/v1/master/tasks: every center's tasks, newest first. */
 static void
 adm_tasks(struct http_req *r)
 {
@@ -1107,20 +1189,23 @@ push_row(struct center *c, struct store_rows *q)
 
 #define PUSH_COLUMNS "id, kind, name, sha256, created_at, created_by"
 
-/* GET /api/v1/master/pushes: the newest pushes of rule sets and IOC
- * lists with each center's progress. */
+/* GET /api/v1/master/pushes?limit=N&cursor=C: the pushes of rule sets
+ * and IOC lists, newest first, with each center's progress. */
 static void
 adm_pushes(struct http_req *r)
 {
 	struct center *c = C(r);
 	struct store_rows *q;
-	json_t *arr;
+	long long limit, offset;
+	json_t *arr, *next;
 
-	if (not_master(r))
+	if (not_master(r) ||
+	    query_page_args(r, QUERY_MAX_LIMIT, &limit, &offset) == -1)
 		return;
 	q = store_query(c->store,
 	                "SELECT " PUSH_COLUMNS " FROM master_pushes WHERE "
-	                "kind <> 'task' ORDER BY seq DESC LIMIT 100");
+	                "kind <> 'task' ORDER BY seq DESC LIMIT ? OFFSET ?",
+	                S_INT(limit + 1), S_INT(offset));
 	if (q == NULL) {
 		http_reply_error(r, 503, "store", "store unavailable");
 		return;
@@ -1129,7 +1214,9 @@ adm_pushes(struct http_req *r)
 	while (store_next(q) == 1)
 		json_array_append_new(arr, push_row(c, q));
 	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "items", arr));
+	next = query_page_next(arr, limit, offset);
+	http_reply_json(
+	    r, 200, json_pack("{s:o, s:o}", "items", arr, "next_cursor", next));
 }
 
 /* GET /api/v1/master/pushes/ID: one push with each center's progress. */

@@ -184,6 +184,61 @@ expect_contains "$out" "no center named nowhere"
 [ "$(on M --json master pushes | grep -c '"sha256"')" = 1 ] || fail "a refused push was recorded: $(on M --json master pushes)"
 pass "a rule set that does not compile and an unknown center are refused, nothing recorded"
 
+# --- paging beyond 100 rows -------------------------------------------------
+# 70 findings on each center: the master's list pages through all 140
+# (and what the scans found), newest first, each once.
+for n in A B; do
+	lc=$(tr A-Z a-z <<<"$n")
+	eval "gw=\$${n}_GW"
+	body='{"events": ['
+	sep=''
+	for i in $(seq 1 70); do
+		body+="$sep{\"seq\": $((800000 + i)), \"time\": $(date +%s), \"type\": \"finding\", \"level\": \"alert\", \"data\": {\"rule\": \"Paged$n\", \"n\": $i}}"
+		sep=', '
+	done
+	body+=']}'
+	curl -sS --cacert "$PKI/ca.crt" --cert "$T/agent-$lc/agent.crt" \
+		--key "$T/agent-$lc/agent.key" -X POST "https://127.0.0.1:$gw/v1/events" \
+		-d "$body" | grep -q '"stored"' || fail "post findings to $n"
+done
+mapi() {
+	curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $M_KEY" \
+		"https://127.0.0.1:$M_ADM$1"
+}
+cursor=''
+: >"$T/pages"
+for page in $(seq 1 20); do
+	out=$(mapi "/api/v1/master/findings?limit=60${cursor:+&cursor=$cursor}")
+	python3 - "$out" >>"$T/pages" <<'PY' || fail "master findings page: $out"
+import json, sys
+p = json.loads(sys.argv[1])
+assert p["items"] == p["findings"], "items and findings differ"
+assert len(p["items"]) <= 60, len(p["items"])
+for x in p["items"]:
+    print("%s %s %s %s" % (x["received_at"], x["center"], x["agent_id"], x["seq"]))
+print("NEXT %s" % (p["next_cursor"] or ""))
+PY
+	cursor=$(sed -n 's/^NEXT //p' "$T/pages" | tail -1)
+	[ -n "$cursor" ] || break
+done
+[ -z "$cursor" ] || fail "more than 20 pages"
+python3 - "$T/pages" <<'PY' || fail "paging: $(cat "$T/pages")"
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("NEXT")]
+pages = sum(1 for l in open(sys.argv[1]) if l.startswith("NEXT"))
+keys = [(r[1], r[2], r[3]) for r in rows]
+assert len(keys) == len(set(keys)), "a row came twice"
+paged = [k for k in keys if int(k[2]) > 800000]
+assert len(paged) == 140, len(paged)
+assert sorted({k[0] for k in paged}) == ["a", "b"], paged[:3]
+t = [int(r[0]) for r in rows]
+assert t == sorted(t, reverse=True), "not newest first"
+assert pages >= 3, pages
+PY
+out=$(mapi "/api/v1/master/findings?cursor=nonsense")
+expect_contains "$out" '"field":"cursor"'
+pass "the master's findings page through more than 100 rows across centers (limit, cursor, next_cursor), each once, newest first"
+
 # --- central users ----------------------------------------------------------
 login() { # login NAME PASSWORD: the HTTP status of a login on center B
 	curl -sS --cacert "$PKI/ca.crt" -o "$T/login.out" -w '%{http_code}' \
