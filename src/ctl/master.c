@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "httpc.h"
 #include "tls.h"
 
 #define MASTER_MAX_RULES (16u * 1024 * 1024)
@@ -19,9 +20,9 @@ master_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: vigilctl master centers\n"
-	        "       vigilctl master agents\n"
-	        "       vigilctl master findings\n"
-	        "       vigilctl master tasks\n"
+	        "       vigilctl master agents [--limit N]\n"
+	        "       vigilctl master findings [--limit N]\n"
+	        "       vigilctl master tasks [--limit N]\n"
 	        "       vigilctl master push FILE|- [--center NAME]...\n"
 	        "       vigilctl master task ID\n"
 	        "       vigilctl master rules NAME FILE [--kind yara|ioc] "
@@ -29,9 +30,12 @@ master_usage(FILE *f)
 	        "       vigilctl master pushes [ID]\n"
 	        "  centers  the managed centers: reachable, health, version, "
 	        "agents\n"
-	        "  agents   every center's agents, each with its center\n"
-	        "  findings each center's newest findings, with its center\n"
-	        "  tasks    each center's newest tasks, with its center\n"
+	        "  agents   every center's agents, each with its center (all, "
+	        "or the first N)\n"
+	        "  findings every center's findings, newest first, with its "
+	        "center (default\n"
+	        "           the newest 100; --limit 0: all)\n"
+	        "  tasks    every center's tasks, newest first (as findings)\n"
 	        "  push     create the task spec in FILE (JSON, as for POST "
 	        "/api/v1/tasks) on the\n"
 	        "           chosen centers (default all); prints the master "
@@ -46,6 +50,51 @@ master_usage(FILE *f)
 	        "(pending,\n"
 	        "           applied with the version, failed with why), or one "
 	        "push\n");
+}
+
+/* GETs every page of a master list (its rows under member and items,
+ * next_cursor) up to max rows (0: all): {member: rows, "errors": the
+ * first page's}, or NULL after an error (printed). */
+static json_t *
+master_pages(const char *path, const char *member, long long max)
+{
+	struct buf p;
+	json_t *rows = json_array(), *errs = NULL, *j, *it;
+	const char *next;
+	size_t i;
+
+	buf_init(&p, 1024);
+	buf_printf(&p, "%s?limit=%lld", path,
+	           max > 0 && max < 1000 ? max : 1000LL);
+	for (;;) {
+		if ((j = ctl_api("GET", buf_cstr(&p), NULL)) == NULL) {
+			json_decref(rows);
+			json_decref(errs);
+			buf_free(&p);
+			return NULL;
+		}
+		if (errs == NULL)
+			errs = json_incref(json_object_get(j, "errors"));
+		json_array_foreach(json_object_get(j, "items"), i, it)
+		{
+			if (max == 0 || (long long)json_array_size(rows) < max)
+				json_array_append(rows, it);
+		}
+		next = json_string_value(json_object_get(j, "next_cursor"));
+		if (next == NULL ||
+		    (max != 0 && (long long)json_array_size(rows) >= max)) {
+			json_decref(j);
+			break;
+		}
+		buf_reset(&p);
+		buf_printf(&p, "%s?limit=%lld&cursor=", path,
+		           max > 0 && max < 1000 ? max : 1000LL);
+		httpc_urlenc(&p, next);
+		json_decref(j);
+	}
+	buf_free(&p);
+	return json_pack("{s:o, s:o}", member, rows, "errors",
+	                 errs ? errs : json_array());
 }
 
 static void
@@ -71,11 +120,14 @@ ctl_master(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"center", required_argument, NULL, 'c'},
 	    {"kind", required_argument, NULL, 'k'},
+	    {"limit", required_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	json_t *centers = json_array(), *r = NULL;
 	const char *sub, *kind = NULL;
+	long long limit = -1;
+	char *end;
 	int ch, rc = 2;
 
 	if (argc < 2 || ctl_wants_help(argc, argv)) {
@@ -88,6 +140,15 @@ ctl_master(int argc, char **argv)
 	sub = argv[0];
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'n') {
+			limit = strtoll(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || limit < 0) {
+				fprintf(stderr, "vigilctl: --limit: a number "
+				                "(0: all)\n");
+				goto out;
+			}
+			continue;
+		}
 		if (ch == 'k' && (strcmp(optarg, "yara") == 0 ||
 		                  strcmp(optarg, "ioc") == 0)) {
 			kind = optarg;
@@ -142,8 +203,8 @@ ctl_master(int argc, char **argv)
 		static const char *const hdrs[] = {"CENTER", "AGENT", "HOST",
 		                                   "STATUS", NULL};
 
-		if ((r = ctl_api("GET", "/api/v1/master/agents", NULL)) ==
-		    NULL) {
+		if ((r = master_pages("/api/v1/master/agents", "agents",
+		                      limit < 0 ? 0 : limit)) == NULL) {
 			rc = 1;
 			goto out;
 		}
@@ -171,10 +232,9 @@ ctl_master(int argc, char **argv)
 		    "CENTER", "TASK", "KIND", "BY", "FINISHED", "RUNS", NULL};
 		int f = strcmp(sub, "findings") == 0;
 
-		r = ctl_api("GET",
-		            f ? "/api/v1/master/findings"
-		              : "/api/v1/master/tasks",
-		            NULL);
+		r = master_pages(f ? "/api/v1/master/findings"
+		                   : "/api/v1/master/tasks",
+		                 sub, limit < 0 ? 100 : limit);
 		if (r == NULL) {
 			rc = 1;
 			goto out;

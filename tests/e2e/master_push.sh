@@ -235,6 +235,11 @@ t = [int(r[0]) for r in rows]
 assert t == sorted(t, reverse=True), "not newest first"
 assert pages >= 3, pages
 PY
+# vigilctl reads the pages: all of them with --limit 0, 100 by default.
+n=$(on M --json master findings --limit 0 | python3 -c 'import json, sys; print(sum(1 for x in json.load(sys.stdin)["findings"] if x["seq"] > 800000))')
+[ "$n" = 140 ] || fail "vigilctl master findings --limit 0: $n paged rows"
+n=$(on M --json master findings | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["findings"]))')
+[ "$n" = 100 ] || fail "vigilctl master findings: $n rows"
 out=$(mapi "/api/v1/master/findings?cursor=nonsense")
 expect_contains "$out" '"field":"cursor"'
 pass "the master's findings page through more than 100 rows across centers (limit, cursor, next_cursor), each once, newest first"
