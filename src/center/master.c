@@ -580,7 +580,7 @@ gather_done(struct mjob *j)
 	next = query_page_next(arr, j->limit, j->offset);
 	if (j->req != NULL)
 		http_reply_json(j->req, 200,
-		                json_pack("{s:O, s:o, s:o, s:o}", j->member,
+		                json_pack("{s:O, s:O, s:o, s:o}", j->member,
 		                          arr, "items", arr, "next_cursor",
 		                          next, "errors", errs));
 	else {
