@@ -136,6 +136,8 @@ struct mjob {
 	char id[40];
 	char digest[65];         /* delivery: of the central users sent */
 	long long limit, offset; /* gather: the page asked for */
+	int is_req;              /* counted in nreq */
+	int slot;                /* delivery: the center's in sent[] */
 };
 
 struct master {
@@ -148,13 +150,15 @@ struct master {
 	struct mjob *done; /* finished jobs, for the loop */
 	struct mjob *jobs; /* every job not yet handed back */
 	int njobs;
+	int nreq; /* of them, requests waiting (MASTER_JOBS at most) */
 	int wake[2];
 	struct event *ev_wake, *ev_push;
-	int delivering; /* a delivery round is out */
-	/* the digest of the users each center last accepted */
+	/* per center: the digest of the users it last accepted, and whether
+	 * a delivery to it is out */
 	struct {
 		char name[65];
 		char digest[65];
+		int busy;
 	} sent[MASTER_MAX];
 };
 
@@ -379,6 +383,8 @@ on_wake(evutil_socket_t fd, short ev, void *arg)
 	while ((j = list) != NULL) {
 		list = j->next;
 		ms->njobs--;
+		if (j->is_req)
+			ms->nreq--;
 		j->done(j);
 		job_free(j);
 	}
@@ -395,7 +401,7 @@ too_busy(struct http_req *r)
 		                 "the master is not running");
 		return 1;
 	}
-	if (ms->njobs < MASTER_JOBS)
+	if (ms->nreq < MASTER_JOBS)
 		return 0;
 	http_reply_error(r, 503, "busy",
 	                 "%d requests to centers are out already; retry",
@@ -412,6 +418,8 @@ job_defer(struct http_req *r, struct mjob *j)
 		job_free(j);
 		return;
 	}
+	j->is_req = 1;
+	j->ms->nreq++;
 	job_start(j->ms, j);
 }
 
@@ -699,8 +707,9 @@ check_chosen(struct http_req *r, json_t *list, const struct mcenter *ms, int n)
 /*
  * A push is recorded first, with one row per chosen center in state
  * pending, and answered at once; deliveries go out in rounds off the
- * loop: each round takes, for every center, its oldest pending push and
- * sends it (a task: POST /manage/v1/tasks; a rule set or IOC list: PUT
+ * loop: each round takes, for every center that has no delivery out, its
+ * oldest pending push and sends it (one job per center, so a center that
+ * never answers holds only its own) (a task: POST /manage/v1/tasks; a rule set or IOC list: PUT
  * /manage/v1/rules/NAME). What a center accepts becomes applied (with
  * the center's task id or rule set version); what it refuses failed,
  * with its answer; a center that cannot be reached (or answers 5xx)
@@ -713,7 +722,7 @@ check_chosen(struct http_req *r, json_t *list, const struct mcenter *ms, int n)
 static void
 push_kick(struct master *ms)
 {
-	if (ms != NULL && !ms->delivering)
+	if (ms != NULL)
 		event_active(ms->ev_push, EV_TIMEOUT, 0);
 }
 
@@ -761,19 +770,9 @@ central_users(struct center *c, char digest[65])
 	return arr;
 }
 
-static const char *
-sent_digest(struct master *ms, const char *center)
-{
-	int i;
-
-	for (i = 0; i < MASTER_MAX && ms->sent[i].name[0]; i++)
-		if (strcmp(ms->sent[i].name, center) == 0)
-			return ms->sent[i].digest;
-	return "";
-}
-
-static void
-set_sent(struct master *ms, const char *center, const char *digest)
+/* The center's entry in ms->sent (made at its first use), or -1. */
+static int
+slot(struct master *ms, const char *center)
 {
 	int i;
 
@@ -782,9 +781,9 @@ set_sent(struct master *ms, const char *center, const char *digest)
 	     i++)
 		;
 	if (i == MASTER_MAX)
-		return;
-	snprintf(ms->sent[i].name, sizeof(ms->sent[i].name), "%s", center);
-	snprintf(ms->sent[i].digest, sizeof(ms->sent[i].digest), "%s", digest);
+		return -1;
+	snprintf(ms->sent[i].name, sizeof(ms->sent[i].name), "%.64s", center);
+	return i;
 }
 
 static void
@@ -798,11 +797,11 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 	json_t *sel = json_array(), *v, *users = NULL;
 	char seen[MASTER_MAX], digest[65];
 	size_t k;
-	int i, n, nsel = 0, nusers = 0;
+	int i, n;
 
 	(void)fd;
 	(void)ev;
-	if (ms->delivering || ms->stop)
+	if (ms->stop)
 		goto out;
 	if ((n = centers_of(c, cs, NULL)) < 0)
 		goto out;
@@ -832,7 +831,6 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 		                   store_text(q, 0), "i", i, "kind",
 		                   store_text(q, 2), "name", store_text(q, 3),
 		                   "content", store_text(q, 4)));
-		nsel++;
 	}
 	store_done(q);
 	/* Rows of centers no longer configured fail now. */
@@ -849,65 +847,70 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 		    S_TEXT(json_string_value(json_object_get(v, "id"))),
 		    S_TEXT(json_string_value(json_object_get(v, "center"))));
 	}
-	if ((users = central_users(c, digest)) != NULL)
-		for (i = 0; i < n; i++)
-			nusers +=
-			    strcmp(sent_digest(ms, cs[i].name), digest) != 0;
-	if (nsel + nusers == 0)
-		goto out;
-	j = job_new(ms, nsel + nusers, deliver_done);
-	snprintf(j->digest, sizeof(j->digest), "%s", digest);
-	for (i = 0; users != NULL && i < n; i++) {
-		json_t *b;
+	/* One delivery per center at a time, each on its own: a center
+	 * that does not answer holds only its own. */
+	users = central_users(c, digest);
+	for (i = 0; i < n; i++) {
+		int sl = slot(ms, cs[i].name), nu, x = 0;
+		json_t *row = NULL;
 
-		if (strcmp(sent_digest(ms, cs[i].name), digest) == 0)
+		if (sl < 0 || ms->sent[sl].busy)
 			continue;
-		b = json_pack("{s:O}", "users", users);
-		job_add(j, nsel + (--nusers), &cs[i], "PUT", "/manage/v1/users",
-		        b);
-		json_decref(b);
-		snprintf(j->calls[nsel + nusers].tag,
-		         sizeof(j->calls[nsel + nusers].tag), "users");
-	}
-	nsel = 0;
-	json_array_foreach(sel, k, v)
-	{
-		const char *kind =
-		    json_string_value(json_object_get(v, "kind"));
-		const char *name =
-		    json_string_value(json_object_get(v, "name"));
-		const char *content =
-		    json_string_value(json_object_get(v, "content"));
-		char path[600];
-
-		if (json_object_get(v, "gone") != NULL)
-			continue;
-		i = (int)json_integer_value(json_object_get(v, "i"));
-		if (strcmp(kind, "task") == 0) {
-			json_t *spec = json_loads(content, 0, NULL);
-
-			job_add(j, nsel, &cs[i], "POST", "/manage/v1/tasks",
-			        spec);
-			json_decref(spec);
-		} else {
-			json_t *b = json_pack("{s:s, s:s}", "kind", kind,
-			                      "content", content);
-			struct buf enc;
-
-			buf_init(&enc, 256);
-			httpc_urlenc(&enc, name);
-			snprintf(path, sizeof(path), "/manage/v1/rules/%s",
-			         buf_cstr(&enc));
-			buf_free(&enc);
-			job_add(j, nsel, &cs[i], "PUT", path, b);
-			json_decref(b);
+		json_array_foreach(sel, k, v)
+		{
+			if (json_object_get(v, "gone") == NULL &&
+			    json_integer_value(json_object_get(v, "i")) == i)
+				row = v;
 		}
-		snprintf(j->calls[nsel].tag, sizeof(j->calls[nsel].tag), "%s",
-		         json_string_value(json_object_get(v, "id")));
-		nsel++;
+		nu = users != NULL && strcmp(ms->sent[sl].digest, digest) != 0;
+		if (row == NULL && !nu)
+			continue;
+		j = job_new(ms, (row != NULL) + nu, deliver_done);
+		j->slot = sl;
+		snprintf(j->digest, sizeof(j->digest), "%s", digest);
+		if (nu) {
+			json_t *b = json_pack("{s:O}", "users", users);
+
+			job_add(j, x, &cs[i], "PUT", "/manage/v1/users", b);
+			json_decref(b);
+			snprintf(j->calls[x].tag, sizeof(j->calls[x].tag),
+			         "users");
+			x++;
+		}
+		if (row != NULL) {
+			const char *kind =
+			    json_string_value(json_object_get(row, "kind"));
+			const char *name =
+			    json_string_value(json_object_get(row, "name"));
+			const char *content =
+			    json_string_value(json_object_get(row, "content"));
+
+			if (strcmp(kind, "task") == 0) {
+				json_t *spec = json_loads(content, 0, NULL);
+
+				job_add(j, x, &cs[i], "POST",
+				        "/manage/v1/tasks", spec);
+				json_decref(spec);
+			} else {
+				json_t *b = json_pack("{s:s, s:s}", "kind",
+				                      kind, "content", content);
+				struct buf enc;
+				char path[600];
+
+				buf_init(&enc, 256);
+				httpc_urlenc(&enc, name);
+				snprintf(path, sizeof(path),
+				         "/manage/v1/rules/%s", buf_cstr(&enc));
+				buf_free(&enc);
+				job_add(j, x, &cs[i], "PUT", path, b);
+				json_decref(b);
+			}
+			snprintf(j->calls[x].tag, sizeof(j->calls[x].tag), "%s",
+			         json_string_value(json_object_get(row, "id")));
+		}
+		ms->sent[sl].busy = 1;
+		job_start(ms, j);
 	}
-	ms->delivering = 1;
-	job_start(ms, j);
 out:
 	json_decref(users);
 	json_decref(sel);
@@ -921,7 +924,7 @@ deliver_done(struct mjob *j)
 	long long now = (long long)time(NULL);
 	int i, moved = 0;
 
-	ms->delivering = 0;
+	ms->sent[j->slot].busy = 0;
 	for (i = 0; i < j->n; i++) {
 		struct mcall *k = &j->calls[i];
 		const char *ver = json_string_value(
@@ -935,7 +938,9 @@ deliver_done(struct mjob *j)
 				          k->err);
 				continue;
 			}
-			set_sent(ms, k->m.name, j->digest);
+			snprintf(ms->sent[j->slot].digest,
+			         sizeof(ms->sent[j->slot].digest), "%s",
+			         j->digest);
 			log_info("master: users on %s: %lld added, %lld "
 			         "updated, %lld removed",
 			         k->m.name,
