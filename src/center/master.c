@@ -707,14 +707,14 @@ check_chosen(struct http_req *r, json_t *list, const struct mcenter *ms, int n)
 /*
  * A push is recorded first, with one row per chosen center in state
  * pending, and answered at once; deliveries go out in rounds off the
- * loop: each round takes, for every center that has no delivery out, its
- * oldest pending push and sends it (one job per center, so a center that
- * never answers holds only its own) (a task: POST /manage/v1/tasks; a rule set or IOC list: PUT
- * /manage/v1/rules/NAME). What a center accepts becomes applied (with
- * the center's task id or rule set version); what it refuses failed,
- * with its answer; a center that cannot be reached (or answers 5xx)
- * keeps its row pending with the reason, and the next round (every
- * MASTER_RETRY seconds while any is pending, at once after a push) tries
+ * loop: each round takes, for every center that has no delivery out,
+ * its oldest pending push and sends it (a task: POST /manage/v1/tasks;
+ * a rule set or IOC list: PUT /manage/v1/rules/NAME), one job per center,
+ * so a center that never answers holds only its own. What a center
+ * accepts becomes applied (with the center's task id or rule set
+ * version); what it refuses failed, with its answer; a center that cannot
+ * be reached (or answers 5xx) keeps its row pending with the reason, and
+ * the next round (every MASTER_RETRY seconds, at once after a push) tries
  * again: a center that was down gets what it missed when it returns, in
  * the order it was pushed. Master tasks are pushes of kind "task"; their
  * rows are in master_tasks too (task_id once created).
