@@ -795,7 +795,7 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 	struct store_rows *q;
 	struct mjob *j;
 	json_t *sel = json_array(), *v, *users = NULL;
-	char seen[MASTER_MAX], digest[65];
+	char seen[MASTER_MAX], digest[65] = "";
 	size_t k;
 	int i, n;
 

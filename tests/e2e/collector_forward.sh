@@ -3,7 +3,9 @@
 # "Forwarding to SIEMs"): the findings every center feeds it go to a real
 # rsyslogd over TCP through the same forwarding targets (vigilctl forward
 # on the collector), each with the center it came from and its case; a
-# finding a baseline suppresses is not sent on, the next one is.
+# finding a baseline suppresses is not sent on, the next one is. The
+# collector's lists page beyond 100 rows. VIGIL_STORE=pg: the collector on
+# PostgreSQL (its coll_events rowid), the center on SQLite.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rsyslog.inc"
 
@@ -26,6 +28,9 @@ start_node() {
 	eval "${name}_ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_COLL=$(sed -E 's/.*"collector": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_KEY=$(cat "$data/admin.key")"
+	if [ "$VIGIL_STORE" = pg ] && [ "$name" = COLL ]; then
+		grep -q "store: PostgreSQL" "$T/$name.log" || fail "$name is not on PostgreSQL"
+	fi
 }
 on() {
 	local name=$1 adm key

@@ -6,7 +6,10 @@
 # sets and unknown centers are refused at once. And the master's calls to
 # centers do not hold its API: with a "center" that accepts TCP and never
 # answers, a second request is served while the first waits, and the
-# list names that center unreachable.
+# list names that center unreachable. Users made on the master log in on
+# a center, also while the master is down, until removed there. The
+# master's lists page beyond 100 rows. VIGIL_STORE=pg: the master on
+# PostgreSQL, the centers on SQLite.
 . "$(dirname "$0")/lib.sh"
 
 PKI=$T/pki
@@ -28,6 +31,9 @@ start_node() {
 	eval "${name}_ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_MG=$(sed -E 's/.*"manage": ([0-9]+).*/\1/' "$data/vigild.ports")"
 	eval "${name}_KEY=$(cat "$data/admin.key")"
+	if [ "$VIGIL_STORE" = pg ] && [ "$name" = M ]; then
+		grep -q "store: PostgreSQL" "$T/$name.log" || fail "$name is not on PostgreSQL"
+	fi
 }
 
 on() {
