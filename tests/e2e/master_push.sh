@@ -180,6 +180,19 @@ sys.exit(0 if c == ["a", "b"] else 1)'
 wait_for 60 "findings of the pushed rule on both centers" found_both
 pass "the next scan on an agent of each center used the pushed rule set"
 
+# An IOC list (the kind from the file name) to center a only.
+printf 'sha256;%s;90;pushed marker\nfilename;/pushed[.]txt$;60;pushed name\n' \
+	"$(sha256sum "$T/scan/pushed.txt" | cut -d' ' -f1)" >"$T/push.ioc"
+out=$(on M --json master rules pushed-iocs "$T/push.ioc" --center a) || fail "push iocs: $out"
+IPUSH=$(python3 -c 'import json, sys; p = json.load(sys.stdin); assert p["kind"] == "ioc" and [c["center"] for c in p["centers"]] == ["a"], p; print(p["id"])' <<<"$out") ||
+	fail "push iocs: $out"
+PUSH=$IPUSH wait_for 30 "the IOC list applied on a" state_is a applied
+ISHA=$(sha256sum "$T/push.ioc" | cut -d' ' -f1)
+expect_contains "$(on A --json rules list)" "\"id\": \"$ISHA\""
+expect_contains "$(on A --json rules list)" '"kind": "ioc"'
+[ "$(on B --json rules list | grep -c pushed-iocs)" = 0 ] || fail "b got the IOC list pushed to a only"
+pass "an IOC list pushed to a only is a's rule set, not b's"
+
 # Refused at once: a rule set that does not compile, an unknown center.
 printf 'rule broken { condition: nonsense }\n' >"$T/bad.yar"
 out=$(on M master rules broken "$T/bad.yar" 2>&1) && fail "a bad rule set was pushed: $out"
@@ -187,7 +200,7 @@ expect_contains "$out" "rule set broken refused"
 expect_contains "$out" "undefined identifier"
 out=$(on M master rules other "$T/push.yar" --center nowhere 2>&1) && fail "pushed to an unknown center: $out"
 expect_contains "$out" "no center named nowhere"
-[ "$(on M --json master pushes | grep -c '"sha256"')" = 1 ] || fail "a refused push was recorded: $(on M --json master pushes)"
+[ "$(on M --json master pushes | grep -c '"sha256"')" = 2 ] || fail "a refused push was recorded: $(on M --json master pushes)"
 pass "a rule set that does not compile and an unknown center are refused, nothing recorded"
 
 # --- paging beyond 100 rows -------------------------------------------------
