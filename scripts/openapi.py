@@ -103,7 +103,11 @@ SCHEMAS = {
                     "them from the root it pinned at enrollment (docs/updates.md): "
                     "root, timestamp, snapshot, targets (versions), checked_at, "
                     "rules [{name, version, sha256}], error (why the last check "
-                    "was refused); null when it pinned none"}}),
+                    "was refused); null when it pinned none"},
+        "update_root": dict(B, description="whether the agent pinned an update root "
+                            "(it reports its updates); false: it takes no updates "
+                            "until one is pinned (vigil-agent pin-root, "
+                            "docs/updates.md)")}),
     "Enrollment": obj({
         "id": S, "status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
         "agent_id": S, "facts": OBJ, "labels": LABELS, "token_id": NULL_S,
@@ -180,6 +184,9 @@ SCHEMAS = {
         "upgraded": dict(I, description="chosen agents that report running "
                          "the binary"),
         "failed": dict(I, description="chosen agents that rolled it back"),
+        "refused": dict(I, description="chosen agents that will not replace their "
+                        "binary: the vigil-agent package installed it (upgrade the "
+                        "package; docs/updates.md)"),
         "pending": I}),
     "UpdateStatus": obj({
         "enabled": B, "mode": {"type": "string", "enum": ["upstream", "import"]},
@@ -193,7 +200,16 @@ SCHEMAS = {
         "last_check": dict(NULL_S, description="the TUF check that refused it "
                            "(expired, rollback, hash, threshold, ...)"),
         "listener_port": dict(I, description="the update listener's port, -1 when "
-                              "none")}, ["enabled"]),
+                              "none"),
+        "agents_without_root": dict(NULL_I, description="active agents that pinned "
+                                    "no update root and so take no updates "
+                                    "(vigil-agent pin-root)"),
+        "intel": {"type": "object",
+                  "description": "intelligence feeds by update imported into "
+                  "vigil-inteld: enabled (an [updates] intel_* credential is set), "
+                  "imported [{name, sha256, feed, format, at, report}] (since "
+                  "the center started), error (why the last one was not "
+                  "imported; tried again at the next check)"}}, ["enabled"]),
     "Event": obj({"agent_id": dict(S, description="center for the audit log's entries"),
                   "seq": I, "time": dict(I, description="the agent's clock"),
                   "received_at": I,

@@ -42,6 +42,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -102,7 +103,12 @@ static struct {
 	int backoff_min, backoff_max, max_time;
 	int connect_timeout, round_timeout, events_timeout, restart_timeout;
 	int center_pid, skip_restart;
-	int no_resume; /* --no-resume: every connection a full handshake */
+	int no_resume;    /* --no-resume: every connection a full handshake */
+	int first;        /* --first K: skip the first K identities (several
+	                     load generators on disjoint agents) */
+	int connect_only; /* --connect-only: connect and hold, then stop */
+	const char *barrier; /* --barrier DIR: wait there for the others */
+	int barrier_n;       /* --generators G of them */
 } O = {
     .host = "127.0.0.1",
     .fqdn = "center.vigil.test",
@@ -502,8 +508,61 @@ struct proc_sample {
 	int alive;
 };
 
+static int proc_read1(int pid, struct proc_sample *s);
+
+/*
+ * The center's figures: vigild itself plus its gateway workers
+ * ([gateway] workers, run.sh --workers): children whose command line
+ * says --gateway-worker. CPU and RSS are summed; VmHWM too (each
+ * process's own peak: an upper bound of the peak of the sum).
+ */
 static int
 proc_read(int pid, struct proc_sample *s)
+{
+	struct proc_sample w;
+	struct dirent *de;
+	char path[300], buf[512], *p;
+	DIR *d;
+	FILE *f;
+	size_t n;
+	int child, ppid;
+
+	if (proc_read1(pid, s) == -1)
+		return -1;
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if ((child = atoi(de->d_name)) <= 0 || child == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", child);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if ((p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 2, "%*c %d", &ppid) != 1 || ppid != pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", child);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* argv[0] "vigild", argv[1] "--gateway-worker" */
+		if (memmem(buf, n, "--gateway-worker", 16) == NULL ||
+		    proc_read1(child, &w) == -1)
+			continue;
+		s->cpu += w.cpu;
+		s->hwm_kb += w.hwm_kb;
+		s->rss_kb += w.rss_kb;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int
+proc_read1(int pid, struct proc_sample *s)
 {
 	char path[64], buf[4096], *p;
 	unsigned long long ut = 0, stt = 0;
@@ -1480,6 +1539,21 @@ ids_load(void)
 	if ((txt = fopen(p1, "r")) == NULL ||
 	    (pem = BIO_new_file(p2, "r")) == NULL)
 		die("%s: no identities (run fleet enroll first)", O.ids);
+	/* Skipped identities are not parsed: a key and a certificate each,
+	 * so two "-----END " lines per identity. */
+	for (i = 0; i < O.first; i++)
+		if (fgets(line, sizeof(line), txt) == NULL)
+			die("%s: fewer than --first %d identities", p1,
+			    O.first);
+	for (i = 0; i < 2 * O.first;) {
+		char l[256];
+
+		if (BIO_gets(pem, l, sizeof(l)) <= 0)
+			die("%s: fewer than --first %d identities", p2,
+			    O.first);
+		if (strncmp(l, "-----END ", 9) == 0)
+			i++;
+	}
 	for (i = 0; i < O.agents; i++) {
 		struct agent *a = &g_agents[i];
 
@@ -2104,6 +2178,11 @@ static const char usage[] =
     "        --db FILE (vigil.db, read-only check) --json FILE\n"
     "        --events-per-agent M (100) --batch B (100) --tasks R (3)\n"
     "        --wait W (25) --hold S (30) --hb-secs S (10)\n"
+    "        --first K (skip the first K identities: several load "
+    "generators)\n"
+    "        --connect-only (connect and hold phases only)\n"
+    "        --barrier DIR --barrier-n G (several generators: hold "
+    "together)\n"
     "        --connect-parallel P (256; 0 = no limit) --no-restart\n"
     "        --no-resume (every connection a full TLS handshake; "
     "agents resume)\n"
@@ -2135,6 +2214,10 @@ parse_args(int argc, char **argv)
 		o_tasks,
 		o_wait,
 		o_hold,
+		o_first,
+		o_conly,
+		o_barrier,
+		o_barrier_n,
 		o_hb,
 		o_cpar,
 		o_norestart,
@@ -2173,6 +2256,10 @@ parse_args(int argc, char **argv)
 	    {"tasks", 1, NULL, o_tasks},
 	    {"wait", 1, NULL, o_wait},
 	    {"hold", 1, NULL, o_hold},
+	    {"first", 1, NULL, o_first},
+	    {"connect-only", 0, NULL, o_conly},
+	    {"barrier", 1, NULL, o_barrier},
+	    {"barrier-n", 1, NULL, o_barrier_n},
 	    {"hb-secs", 1, NULL, o_hb},
 	    {"connect-parallel", 1, NULL, o_cpar},
 	    {"no-restart", 0, NULL, o_norestart},
@@ -2267,6 +2354,18 @@ parse_args(int argc, char **argv)
 		case o_hold:
 			O.hold = atoi(optarg);
 			break;
+		case o_first:
+			O.first = atoi(optarg);
+			break;
+		case o_conly:
+			O.connect_only = 1;
+			break;
+		case o_barrier:
+			O.barrier = optarg;
+			break;
+		case o_barrier_n:
+			O.barrier_n = atoi(optarg);
+			break;
 		case o_hb:
 			O.hb_secs = atoi(optarg);
 			break;
@@ -2333,7 +2432,8 @@ static void
 raise_nofile(void)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)O.agents + 64;
+	/* Enrolling holds at most --parallel connections at once. */
+	rlim_t need = (rlim_t)(O.enroll ? O.enroll_par : O.agents) + 64;
 
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_max < need) {
@@ -2384,6 +2484,35 @@ run_enroll(void)
 		exit(1);
 }
 
+/* Several load generators (run.sh --generators): each says it is
+ * connected with a file in --barrier DIR and holds once all G have. */
+static void
+barrier_wait(void)
+{
+	char path[4096];
+	double end = now_s() + O.connect_timeout;
+	struct dirent *de;
+	DIR *d;
+	int n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ready.%d", O.barrier, O.first);
+	if ((f = fopen(path, "w")) != NULL)
+		fclose(f);
+	for (;;) {
+		n = 0;
+		if ((d = opendir(O.barrier)) != NULL) {
+			while ((de = readdir(d)) != NULL)
+				n += strncmp(de->d_name, "ready.", 6) == 0;
+			closedir(d);
+		}
+		if (n >= O.barrier_n || now_s() > end)
+			break;
+		sleep_s(0.2);
+	}
+	say("barrier: %d of %d load generators connected", n, O.barrier_n);
+}
+
 static void
 run_run(void)
 {
@@ -2405,7 +2534,19 @@ run_run(void)
 	mark("start");
 	workers_start();
 	phase_connect();
+	if (O.barrier != NULL)
+		barrier_wait();
 	phase_hold();
+	if (O.connect_only) {
+		/* One of several load generators (run.sh --generators):
+		 * the other phases act on every agent of the center. */
+		atomic_store(&g_mode, M_STOP);
+		workers_wake();
+		workers_join();
+		say("connect-only: %d agents (identities %d..%d) done",
+		    O.agents, O.first, O.first + O.agents - 1);
+		return;
+	}
 	phase_dispatch();
 	phase_heartbeat();
 	phase_events();

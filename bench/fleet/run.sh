@@ -8,6 +8,7 @@
 #
 #   bench/fleet/run.sh [BUILD_DIR] [--agents N] [--events-per-agent M]
 #                      [--batch B] [--threads T] [--fresh] [--keep]
+#                      [--workers W] [--generators G]
 #                      [--work DIR] [any other `fleet run` option]
 #
 # BUILD_DIR holds vigild and vigilctl (default: $VIGIL_BIN, else ./build,
@@ -18,6 +19,12 @@
 # after enrollment (sqlite3 .backup), the admin key and the agents' keys
 # and certificates. A later run with the same N starts from that copy and
 # skips enrollment; --fresh enrolls again (and measures enrollment).
+#
+# --workers W: [gateway] workers = W (gateway worker processes; the
+# center's CPU and RSS figures then include them).
+# --generators G: G load generator processes with N/G agents each (one
+# process holds at most its descriptor limit of connections), running
+# the connect and hold phases only (--connect-only), at the same time.
 #
 # FLEET_CENTER_CONF: lines appended to the center's configuration (to
 # compare settings: seen_flush = 0, session_tickets = 0, ...).
@@ -50,17 +57,21 @@ WORK=${FLEET_WORK:-/tmp/vigil-fleet}
 PASS=()
 STORE=sqlite
 NODES=1
+WORKERS=0
+GENS=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--store) STORE=$2; shift 2 ;;
 	--nodes) NODES=$2; shift 2 ;;
+	--workers) WORKERS=$2; shift 2 ;;
+	--generators) GENS=$2; shift 2 ;;
 	--agents) N=$2; shift 2 ;;
 	--events-per-agent) M=$2; shift 2 ;;
 	--fresh) FRESH=1; shift ;;
 	--keep) KEEP=1; shift ;;
 	--work) WORK=$2; shift 2 ;;
 	-h | --help)
-		sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) PASS+=("$1"); shift ;;
@@ -103,7 +114,10 @@ CC=${CC:-cc}
 # --- file descriptors -----------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
-if [ "$NOFILE" != unlimited ] && [ $((N + 64)) -gt "$NOFILE" ]; then
+PERPROC=$((N / GENS))
+[ "$WORKERS" -gt 0 ] && [ $((N / WORKERS)) -gt "$PERPROC" ] && PERPROC=$((N / WORKERS))
+[ "$WORKERS" = 0 ] && PERPROC=$N
+if [ "$NOFILE" != unlimited ] && [ $((PERPROC + 64)) -gt "$NOFILE" ]; then
 	echo "run.sh: $N agents need $((N + 64)) file descriptors in the center" \
 		"and in the load generator; the hard limit here is $NOFILE and" \
 		"cannot be raised (no CAP_SYS_RESOURCE?). Use --agents" \
@@ -173,9 +187,10 @@ write_conf() { # gateway port, admin port [conf file, data dir, node]
 		listen = 127.0.0.1
 		port = $1
 		timeout = 30s
-		max_conns = $((N + 1000))
+		max_conns = $(( WORKERS > 0 ? 0 : N + 1000 ))
 		max_long_polls = $((N + 1000))
 		enroll_rate = 100000
+		workers = $WORKERS
 		[admin]
 		listen = 127.0.0.1
 		port = $2
@@ -238,6 +253,26 @@ NSTAT0=$(netstat_snap)
 DBARG=()
 [ "$STORE" = pg ] || DBARG=(--db "$DATA/vigil.db")
 rc=0
+if [ "$GENS" -gt 1 ]; then
+	G_PIDS=()
+	mkdir -p "$RUN/barrier"
+	for g in $(seq 0 $((GENS - 1))); do
+		"$WORK/fleet" run --gw-port "$GW" --ca "$PKI/ca.crt" \
+			--agents $((N / GENS)) --first $((g * (N / GENS))) \
+			--ids "$IDS" --admin-port "$ADM" --admin-key "$DATA/admin.key" \
+			--center-pid "$PID" --ports-file "$DATA/vigild.ports" \
+			--no-restart --connect-only --barrier "$RUN/barrier" \
+			--barrier-n "$GENS" "${PASS[@]}" \
+			>"$RUN/gen$g.log" 2>&1 &
+		G_PIDS+=("$!")
+	done
+	for p in "${G_PIDS[@]}"; do wait "$p" || rc=1; done
+	for g in $(seq 0 $((GENS - 1))); do
+		echo "--- generator $g"
+		cat "$RUN/gen$g.log"
+	done
+	exit $rc
+fi
 "$WORK/fleet" run "${COMMON[@]}" --ids "$IDS" --admin-port "$ADM" \
 	--admin-key "$DATA/admin.key" --center-pid "$PID" \
 	--ports-file "$DATA/vigild.ports" "${DBARG[@]}" "${NODE2[@]}" \

@@ -50,6 +50,9 @@ struct agent_state {
 	char p_proxy_user[PATH_MAX];
 
 	char *server;          /* "https://host[:port]", no trailing '/' */
+	char *preferred;       /* the node enrollment assigned (several
+	                          centers on one database), tried before
+	                          server; NULL: none */
 	char *agent_id;        /* NULL until enrolled */
 	char *proxy;           /* NULL: direct */
 	char *proxy_user_file; /* NULL: no proxy credentials */
@@ -85,6 +88,9 @@ int agent_install_identity(struct agent_state *st, json_t *reply,
 int agent_cert_times(const struct agent_state *st, long long *not_before,
                      long long *not_after);
 int agent_check_server_url(const char *url, char **out);
+/* Keeps the node an enrollment reply assigned (NULL/empty: none, or
+ * the same as server): checked like --server. */
+void agent_take_preferred(struct agent_state *st, const char *url);
 
 /* facts.c */
 json_t *facts_collect(struct buf *err);
@@ -146,14 +152,31 @@ const char *agent_platform(void);      /* "linux-x86_64" */
  * "probation"}): returns only when it was not made (0: nothing to do;
  * -1: refused or failed, logged). */
 int agent_upgrade(struct agent_state *st, json_t *req);
+/* 1 when agent_upgrade(st, req) would try it: not the binary running,
+ * not one rolled back before, and the binary not the package's (unless
+ * agent_upgrade_packaged). A packaged binary's refusal is recorded (for
+ * the heartbeat) and logged once. */
+int agent_upgrade_wanted(struct agent_state *st, json_t *req);
 void agent_upgrade_checked_in(struct agent_state *st);
+/* The last upgrade's failure: state "rolled_back" or "refused" in
+ * DATA/upgrade-result.json; fills sha (the binary) and why; 0 when
+ * there is one of that state. */
 int agent_upgrade_result(const struct agent_state *st, char failed[65],
                          char *why, size_t n);
+int agent_upgrade_refusal(const struct agent_state *st, char sha[65], char *why,
+                          size_t n);
+/* run --upgrade-packaged: replace a binary the package installed too. */
+extern int agent_upgrade_packaged;
+/* run --supervised: a service manager restarts the agent when it exits
+ * (systemd's Restart=always): a watchdog that rolls back restores the
+ * previous binary and exits instead of starting it itself. */
+extern int agent_supervised;
 
 /* the subcommands */
 int cmd_enroll(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_set_server(int argc, char **argv);
+int cmd_pin_root(int argc, char **argv);
 
 #endif

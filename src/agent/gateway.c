@@ -91,6 +91,17 @@ error_code(const struct center_reply *rep)
  * status; rep->json holds a JSON body), -1 when it could not be reached
  * (rep->msg says why). body may be NULL.
  */
+/*
+ * The assigned node (st->preferred) is used while it answers; when a
+ * request to it gets no answer at all, the agent goes to st->server (the
+ * balancer in front of every node) at once and for PREFERRED_AWAY
+ * seconds, then tries its node again. The threads share when to try
+ * again.
+ */
+#define PREFERRED_AWAY 300
+
+static _Atomic long long preferred_back; /* unix time */
+
 int
 center_call(struct agent_state *st, int with_cert, int insecure,
             const char *method, const char *path, json_t *body,
@@ -100,6 +111,7 @@ center_call(struct agent_state *st, int with_cert, int insecure,
 	struct httpc_resp r;
 	struct buf url;
 	char *text = NULL;
+	const char *base = st->server;
 	int ret = -1;
 
 	memset(rep, 0, sizeof(*rep));
@@ -112,14 +124,29 @@ center_call(struct agent_state *st, int with_cert, int insecure,
 	}
 	agent_httpc_opts(st, with_cert, &o);
 	o.insecure = insecure;
-	if (buf_printf(&url, "%s%s", st->server, path) == -1 ||
-	    (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)) {
+	if (st->preferred != NULL && (long long)time(NULL) >= preferred_back)
+		base = st->preferred;
+again:
+	buf_reset(&url);
+	if (buf_printf(&url, "%s%s", base, path) == -1 ||
+	    (text == NULL && body != NULL &&
+	     (text = json_dumps(body, JSON_COMPACT)) == NULL)) {
 		set_msg(rep, "%s %s: out of memory", method, path);
 		goto fail;
 	}
 	log_debug("gateway: %s %s", method, buf_cstr(&url));
 	if (httpc_request(&o, method, buf_cstr(&url), NULL, text,
 	                  text != NULL ? strlen(text) : 0, &r) == -1) {
+		if (base != st->server && !agent_abort) {
+			log_warnx("gateway: the assigned node %s does not "
+			          "answer (%s); using %s for %d s",
+			          base, r.errmsg, st->server, PREFERRED_AWAY);
+			preferred_back = (long long)time(NULL) + PREFERRED_AWAY;
+			base = st->server;
+			httpc_resp_free(&r);
+			httpc_resp_init(&r);
+			goto again;
+		}
 		set_msg(rep, "%s", r.errmsg);
 		goto fail;
 	}

@@ -1,8 +1,8 @@
 /*
  * vigil-agent: the endpoint agent. main() sets up logging and libcurl and
  * hands over to one of the subcommands in the table below, each in its own
- * file (enroll.c, run.c, check.c, setserver.c). Global options come before the
- * subcommand; each subcommand has its own --help.
+ * file (enroll.c, run.c, check.c, setserver.c, pinroot.c). Global options come
+ * before the subcommand; each subcommand has its own --help.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +28,9 @@ static const struct subcmd subcmds[] = {
     {"set-server", cmd_set_server,
      "point the agent at its center's new "
      "address"},
+    {"pin-root", cmd_pin_root,
+     "pin the signed-update root (an agent that has "
+     "none)"},
 };
 
 static void

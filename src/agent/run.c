@@ -30,6 +30,7 @@
 static const char run_usage[] =
     "usage: vigil-agent run [--data-dir DIR] [--once] "
     "[--update-interval SECS]\n"
+    "                       [--supervised] [--upgrade-packaged]\n"
     "\n"
     "Runs the agent in the foreground: a heartbeat to the center every\n"
     "poll interval, certificate renewal, re-enrollment when the center\n"
@@ -42,7 +43,15 @@ static const char run_usage[] =
     "  --once           one heartbeat (or poll), then exit: 0 on success\n"
     "  --update-interval SECS\n"
     "                   how often signed updates are checked (default 300);\n"
-    "                   with --once they are checked once\n";
+    "                   with --once they are checked once\n"
+    "  --supervised     a service manager restarts the agent when it\n"
+    "                   exits (systemd Restart=always): after a failed\n"
+    "                   upgrade the previous binary is restored and the\n"
+    "                   service manager starts it\n"
+    "  --upgrade-packaged\n"
+    "                   upgrade a binary the vigil-agent package\n"
+    "                   installed too (by default refused: upgrade the\n"
+    "                   package)\n";
 
 static long long update_interval = AGENT_UPDATE_INTERVAL;
 
@@ -135,6 +144,8 @@ parse_args(int argc, char **argv, const char **dir, int *once)
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"once", no_argument, NULL, '1'},
 	    {"update-interval", required_argument, NULL, 'u'},
+	    {"upgrade-packaged", no_argument, NULL, 'P'},
+	    {"supervised", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -164,6 +175,12 @@ parse_args(int argc, char **argv, const char **dir, int *once)
 			update_interval = v;
 			break;
 		}
+		case 'P':
+			agent_upgrade_packaged = 1;
+			break;
+		case 'S':
+			agent_supervised = 1;
+			break;
 		case 'h':
 			fputs(run_usage, stdout);
 			exit(0);
@@ -236,7 +253,9 @@ loop(struct agent_state *st, int once)
 			agent_upgrade_checked_in(st);
 			if (json_is_object(
 			        json_object_get(rep.json, "upgrade")) &&
-			    !once) {
+			    !once &&
+			    agent_upgrade_wanted(
+			        st, json_object_get(rep.json, "upgrade"))) {
 				/* Tasks stop first: the switch forks. */
 				work_stop(work);
 				work = NULL;

@@ -111,12 +111,13 @@ void
 agent_state_free(struct agent_state *st)
 {
 	free(st->server);
+	free(st->preferred);
 	free(st->agent_id);
 	free(st->proxy);
 	free(st->proxy_user_file);
 	free(st->request_id);
 	free_secret(&st->proxy_user);
-	st->server = st->agent_id = st->proxy = NULL;
+	st->server = st->agent_id = st->proxy = st->preferred = NULL;
 	st->proxy_user_file = st->request_id = NULL;
 	if (st->lock_fd != -1)
 		close(st->lock_fd); /* releases the flock */
@@ -326,6 +327,7 @@ agent_state_load(struct agent_state *st)
 		goto fail;
 	}
 	if (get_str(root, "server", &st->server) ||
+	    get_str(root, "preferred_server", &st->preferred) ||
 	    get_str(root, "agent_id", &st->agent_id) ||
 	    get_str(root, "proxy", &st->proxy) ||
 	    get_str(root, "proxy_user_file", &st->proxy_user_file) ||
@@ -362,12 +364,13 @@ agent_state_save(const struct agent_state *st)
 	int ret = -1;
 
 	buf_init(&err, 1024);
-	root = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I}", "server",
-	                 st->server, "agent_id", st->agent_id, "proxy",
-	                 st->proxy, "proxy_user_file", st->proxy_user_file,
-	                 "request_id", st->request_id, "poll_interval",
-	                 (json_int_t)st->poll_interval, "retry_after",
-	                 (json_int_t)st->retry_after);
+	root = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:s*}",
+	                 "server", st->server, "agent_id", st->agent_id,
+	                 "proxy", st->proxy, "proxy_user_file",
+	                 st->proxy_user_file, "request_id", st->request_id,
+	                 "poll_interval", (json_int_t)st->poll_interval,
+	                 "retry_after", (json_int_t)st->retry_after,
+	                 "preferred_server", st->preferred);
 	if (root == NULL ||
 	    (text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)) ==
 	        NULL) {
@@ -626,6 +629,11 @@ agent_install_identity(struct agent_state *st, json_t *reply,
 	if ((v = json_object_get(reply, "poll_interval")) != NULL &&
 	    json_is_integer(v))
 		st->poll_interval = clamp_poll(json_integer_value(v));
+	/* Enrollment: the node of the center's database assigned to this
+	 * agent, if any (docs/scale-out.md, "Preferred nodes"). */
+	if (expect_id == NULL)
+		agent_take_preferred(st, json_string_value(json_object_get(
+		                             reply, "preferred_server")));
 	if (agent_state_save(st) == -1)
 		goto fail;
 	/* Enrollment (not renewal): pin the update root handed out. */
@@ -668,6 +676,30 @@ fail:
 	X509_free(x);
 	buf_free(&err);
 	return ret;
+}
+
+void
+agent_take_preferred(struct agent_state *st, const char *url)
+{
+	char *u = NULL;
+
+	free(st->preferred);
+	st->preferred = NULL;
+	if (url == NULL || url[0] == '\0')
+		return;
+	if (agent_check_server_url(url, &u) == -1) {
+		log_warnx("enroll: the center assigned the node %.200s, which "
+		          "is not a usable URL; keeping %s only",
+		          url, st->server);
+		return;
+	}
+	if (strcmp(u, st->server) == 0) {
+		free(u);
+		return;
+	}
+	st->preferred = u;
+	log_info("enroll: assigned to the node %s (%s when it fails)",
+	         st->preferred, st->server);
 }
 
 /*

@@ -382,6 +382,12 @@ agent_updates_report(const struct agent_state *st)
 			                    json_string(failed));
 			json_object_set_new(out, "upgrade_error",
 			                    json_string(why));
+		} else if (agent_upgrade_refusal(st, failed, why,
+		                                 sizeof(why)) == 0) {
+			json_object_set_new(out, "upgrade_refused",
+			                    json_string(failed));
+			json_object_set_new(out, "upgrade_error",
+			                    json_string(why));
 		}
 	}
 	if (e != NULL && json_is_string(json_object_get(e, "error"))) {

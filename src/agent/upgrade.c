@@ -42,6 +42,115 @@
 #define UPG_MAX_BINARY (512u << 20)
 
 char **agent_argv; /* main.c: a copy of main's arguments */
+int agent_upgrade_packaged;
+int agent_supervised;
+
+/* Where the Debian package says it installed the binary: the marker
+ * PREFIX/lib/vigil-agent/packaged for EXE = PREFIX/bin/vigil-agent
+ * (debian/vigil-agent.install), or EXE listed in dpkg's file list of
+ * vigil-agent (read only). 1 with why filled when packaged. */
+static int
+packaged(const char *exe, char *why, size_t n)
+{
+	static const char list[] = "/var/lib/dpkg/info/vigil-agent.list";
+	char marker[PATH_MAX + 64], line[PATH_MAX + 2];
+	const char *s1, *s2 = NULL;
+	FILE *f;
+	size_t len = strlen(exe);
+
+	/* PREFIX is the directory above the binary's directory. */
+	if ((s1 = strrchr(exe, '/')) != NULL) {
+		for (const char *p = exe; p < s1; p++)
+			if (*p == '/')
+				s2 = p;
+	}
+	if (s2 != NULL) {
+		snprintf(marker, sizeof(marker),
+		         "%.*s/lib/vigil-agent/packaged", (int)(s2 - exe), exe);
+		if (access(marker, F_OK) == 0) {
+			snprintf(
+			    why, n,
+			    "%.160s was installed by the vigil-agent package "
+			    "(%.160s): upgrade the package instead (apt "
+			    "install "
+			    "vigil-agent=VERSION), or run the agent with "
+			    "--upgrade-packaged",
+			    exe, marker);
+			return 1;
+		}
+	}
+	if ((f = fopen(list, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, exe, len) == 0 &&
+		    (line[len] == '\n' || line[len] == '\0')) {
+			fclose(f);
+			snprintf(
+			    why, n,
+			    "%.160s was installed by the vigil-agent package "
+			    "(%s lists it): upgrade the package instead "
+			    "(apt install vigil-agent=VERSION), or run the "
+			    "agent with --upgrade-packaged",
+			    exe, list);
+			return 1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static void
+write_refusal(const struct agent_state *st, const char *sha,
+              const char *version, const char *why)
+{
+	char p[PATH_MAX + 32];
+	struct buf err;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", "refused",
+	                      "sha256", sha, "version", version, "reason", why,
+	                      "time", (json_int_t)time(NULL));
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	buf_init(&err, 512);
+	snprintf(p, sizeof(p), "%s/upgrade-result.json", st->dir);
+	if (s != NULL && tls_write_file(p, s, strlen(s), 0644, &err) == -1)
+		log_warnx("upgrade: %s", buf_cstr(&err));
+	free(s);
+	json_decref(j);
+	buf_free(&err);
+}
+
+int
+agent_upgrade_wanted(struct agent_state *st, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "target"));
+	const char *sha = json_string_value(json_object_get(req, "sha256"));
+	const char *ver = json_string_value(json_object_get(req, "version"));
+	char failed[65] = "", why[600], prior[600], exe[PATH_MAX];
+	ssize_t n;
+
+	if (name == NULL || sha == NULL || strlen(sha) != 64 || ver == NULL)
+		return 0;
+	if (agent_binary_sha256() != NULL &&
+	    strcmp(agent_binary_sha256(), sha) == 0)
+		return 0; /* already running it */
+	if (agent_upgrade_result(st, failed, why, sizeof(why)) == 0 &&
+	    strcmp(failed, sha) == 0)
+		return 0; /* tried and rolled back: never again */
+	if (agent_upgrade_packaged)
+		return 1;
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		return 1; /* agent_upgrade says why */
+	exe[n] = '\0';
+	if (!packaged(exe, why, sizeof(why)))
+		return 1;
+	/* Recorded and logged once per binary asked for. */
+	if (agent_upgrade_refusal(st, failed, prior, sizeof(prior)) != 0 ||
+	    strcmp(failed, sha) != 0) {
+		log_warnx("upgrade: %s version %s refused: %s", name, ver, why);
+		write_refusal(st, sha, ver, why);
+	}
+	return 0;
+}
 
 static char self_sha[65];
 
@@ -109,11 +218,41 @@ agent_upgrade_checked_in(struct agent_state *st)
 	buf_free(&err);
 }
 
-/* The result of the last upgrade, for the heartbeat: fills failed (the
- * SHA-256 that was rolled back) and why; 0 when there is one. */
+static int result_of(const struct agent_state *st, const char *state,
+                     char failed[65], char *why, size_t n);
+
 int
 agent_upgrade_result(const struct agent_state *st, char failed[65], char *why,
                      size_t n)
+{
+	return result_of(st, "rolled_back", failed, why, n);
+}
+
+static int packaged(const char *exe, char *why, size_t n);
+
+/* A refusal stands while its reason does: not once the agent runs with
+ * --upgrade-packaged, or its binary is no longer the package's. */
+int
+agent_upgrade_refusal(const struct agent_state *st, char sha[65], char *why,
+                      size_t n)
+{
+	char exe[PATH_MAX], tmp[8];
+	ssize_t k;
+
+	if (result_of(st, "refused", sha, why, n) != 0 ||
+	    agent_upgrade_packaged)
+		return -1;
+	if ((k = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		return 0;
+	exe[k] = '\0';
+	return packaged(exe, tmp, sizeof(tmp)) ? 0 : -1;
+}
+
+/* The result of the last upgrade, for the heartbeat: when it is in that
+ * state, fills failed (its SHA-256) and why; 0 when there is one. */
+static int
+result_of(const struct agent_state *st, const char *state, char failed[65],
+          char *why, size_t n)
 {
 	char p[PATH_MAX + 32];
 	json_error_t je;
@@ -127,10 +266,10 @@ agent_upgrade_result(const struct agent_state *st, char failed[65], char *why,
 	s = json_string_value(json_object_get(j, "sha256"));
 	w = json_string_value(json_object_get(j, "reason"));
 	if (strcmp(json_string_value(json_object_get(j, "state")) ?: "",
-	           "rolled_back") == 0 &&
+	           state) == 0 &&
 	    s != NULL && strlen(s) == 64) {
 		snprintf(failed, 65, "%s", s);
-		snprintf(why, n, "%s", w ? w : "rolled back");
+		snprintf(why, n, "%s", w ? w : state);
 		for (char *c = why; *c; c++)
 			if ((unsigned char)*c < 0x20)
 				*c = ' ';
@@ -194,7 +333,7 @@ write_result(const char *path, const char *sha, const char *version,
 static void __attribute__((noreturn))
 watchdog(pid_t agent, const char *probation, const char *result,
          const char *exe, const char *prev, const char *sha,
-         const char *version, long long deadline)
+         const char *version, long long deadline, int supervised)
 {
 	struct stat sb;
 	struct timespec ts = {0, 200 * 1000 * 1000};
@@ -236,6 +375,11 @@ watchdog(pid_t agent, const char *probation, const char *result,
 		_exit(1);
 	write_result(result, sha, version, why);
 	unlink(probation);
+	/* Under a service manager that restarts the agent, it starts the
+	 * previous binary (in its unit, where it belongs); a second agent
+	 * started here would only find the first one's lock. */
+	if (supervised)
+		_exit(0);
 	execv(exe, agent_argv);
 	_exit(127);
 }
@@ -253,21 +397,15 @@ agent_upgrade(struct agent_state *st, json_t *req)
 	    json_is_integer(pj) ? json_integer_value(pj) : 120;
 	char exe[PATH_MAX], next[PATH_MAX + 8], prev[PATH_MAX + 8];
 	char prob[PATH_MAX + 32], result[PATH_MAX + 32], src[PATH_MAX + 96];
-	char failed[65] = "", why[600], dl[32];
+	char dl[32];
 	struct buf bin, err;
 	struct stat sb;
 	ssize_t n;
 	pid_t me, wd;
 	int rc = -1, fd;
 
-	if (name == NULL || sha == NULL || strlen(sha) != 64 || ver == NULL)
+	if (!agent_upgrade_wanted(st, req))
 		return 0;
-	if (agent_binary_sha256() != NULL &&
-	    strcmp(agent_binary_sha256(), sha) == 0)
-		return 0; /* already running it */
-	if (agent_upgrade_result(st, failed, why, sizeof(why)) == 0 &&
-	    strcmp(failed, sha) == 0)
-		return 0; /* tried and rolled back: never again */
 	if (probation < 5 || probation > 86400)
 		probation = 120;
 	buf_init(&bin, UPG_MAX_BINARY);
@@ -345,7 +483,7 @@ agent_upgrade(struct agent_state *st, json_t *req)
 		if (st->lock_fd != -1)
 			close(st->lock_fd); /* the new agent takes the lock */
 		watchdog(me, prob, result, exe, prev, sha, ver,
-		         (long long)time(NULL) + probation);
+		         (long long)time(NULL) + probation, agent_supervised);
 	}
 	if (st->lock_fd != -1) {
 		close(st->lock_fd);

@@ -18,10 +18,13 @@
  * center sends a task again when it has not heard of it; it must not run
  * twice) are kept in <data dir>/reports.json across restarts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +44,9 @@
 #define REPORT_BACKOFF   15  /* seconds, at most, between tries */
 #define REPORTS_FILE     "reports.json"
 #define REPORTS_MAX_SIZE (64u << 20)
+#define REFUSED_DIR      "refused" /* events the center refused for good */
+#define REFUSED_KEEP     64        /* files kept there, newest */
+#define REFUSED_PENDING  16        /* refused events not yet acknowledged */
 
 /* A final report the center has not taken yet. */
 struct report {
@@ -117,20 +123,162 @@ work_event(struct work *w, const char *type, const char *level,
 
 /* --- sender ----------------------------------------------------------- */
 
-/* The batch as {"events": [...]}: spooled JSON plus its seq. */
+/*
+ * Events the center refused for good (400 or 413 naming them, which no
+ * resend changes: for instance an event type or field a newer agent knows
+ * and an older center does not). Each is set aside in <data
+ * dir>/refused/<seq>.json and sent in its place as a "refused" event
+ * under the same seq, so the spool moves on, the loss is visible on the
+ * center, and the original stays on the host for the operator.
+ */
+struct refused {
+	uint64_t seq[REFUSED_PENDING]; /* substituted until acknowledged */
+	char why[REFUSED_PENDING][512];
+	char kept[REFUSED_PENDING][48]; /* "refused/<seq>.json" or "" */
+	size_t n;
+	uint64_t probe_end; /* send small batches until this seq is acked */
+	size_t limit;       /* events per batch now */
+};
+
+static int
+refused_find(const struct refused *rf, uint64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < rf->n; i++)
+		if (rf->seq[i] == seq)
+			return (int)i;
+	return -1;
+}
+
+/* Forgets the refused events up to ack (delivered as "refused"). */
+static void
+refused_acked(struct refused *rf, uint64_t ack)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < rf->n; i++) {
+		if (rf->seq[i] <= ack)
+			continue;
+		rf->seq[j] = rf->seq[i];
+		memcpy(rf->why[j], rf->why[i], sizeof(rf->why[j]));
+		memcpy(rf->kept[j], rf->kept[i], sizeof(rf->kept[j]));
+		j++;
+	}
+	rf->n = j;
+	if (ack >= rf->probe_end)
+		rf->limit = SEND_MAX_EVENTS;
+}
+
+/* The answer is a Vigil error ({"error": {"code": ...}}), not a page from
+ * something in between (a proxy's 400 says nothing about our events). */
+static int
+center_error(const struct center_reply *rep)
+{
+	json_t *e = json_object_get(rep->json, "error");
+
+	return json_is_string(json_object_get(e, "code"));
+}
+
+/* The index of the event a refusal names ("events[3].data: ..."), or -1. */
+static long
+refused_index(const struct center_reply *rep, size_t n)
+{
+	json_t *e = json_object_get(rep->json, "error");
+	const char *f = json_string_value(json_object_get(e, "field"));
+	const char *m = json_string_value(json_object_get(e, "message"));
+	unsigned long k;
+	int used = 0;
+
+	if (f == NULL)
+		f = m;
+	if (f == NULL || sscanf(f, "events[%lu]%n", &k, &used) != 1 ||
+	    used == 0 || k >= n)
+		return -1;
+	return (long)k;
+}
+
+/*
+ * Keeps a refused event's payload in <data dir>/refused/<seq>.json (0600),
+ * at most REFUSED_KEEP files (the oldest goes). Writes the file's path
+ * relative to the data directory into kept, or "" when it could not.
+ */
+static void
+refused_keep(struct work *w, const struct spool_event *se, char *kept, size_t n)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 64], oldest[64] = "";
+	struct dirent *de;
+	struct buf err;
+	size_t count = 0;
+	DIR *d;
+
+	kept[0] = '\0';
+	snprintf(dir, sizeof(dir), "%s/" REFUSED_DIR, w->st->dir);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warnx("work: %s: %s", dir, strerror(errno));
+		return;
+	}
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strlen(de->d_name) != 25 ||
+			    strcmp(de->d_name + 20, ".json") != 0)
+				continue;
+			count++;
+			if (oldest[0] == '\0' || strcmp(de->d_name, oldest) < 0)
+				snprintf(oldest, sizeof(oldest), "%s",
+				         de->d_name);
+		}
+		closedir(d);
+	}
+	if (count >= REFUSED_KEEP && oldest[0] != '\0') {
+		snprintf(path, sizeof(path), "%s/%s", dir, oldest);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/%020llu.json", dir,
+	         (unsigned long long)se->seq);
+	buf_init(&err, 256);
+	if (tls_write_file(path, se->data, se->len, 0600, &err) == -1)
+		log_warnx("work: %s", buf_cstr(&err));
+	else
+		snprintf(kept, n, REFUSED_DIR "/%020llu.json",
+		         (unsigned long long)se->seq);
+	buf_free(&err);
+}
+
+/* What is sent in place of a refused event. */
 static json_t *
-batch_json(const struct spool_batch *b)
+refused_event(const struct spool_event *se, json_t *payload, const char *why,
+              const char *kept)
+{
+	const char *type = json_string_value(json_object_get(payload, "type"));
+
+	return json_pack("{s:I, s:I, s:s, s:s, s:{s:s, s:s, s:I, s:s?}}", "seq",
+	                 (json_int_t)se->seq, "time", (json_int_t)time(NULL),
+	                 "type", "refused", "level", "warning", "data",
+	                 "reason", why, "type", type != NULL ? type : "",
+	                 "bytes", (json_int_t)se->len, "kept",
+	                 kept[0] != '\0' ? kept : NULL);
+}
+
+/* The batch as {"events": [...]}: spooled JSON plus its seq; refused
+ * events replaced by their "refused" event. */
+static json_t *
+batch_json(const struct spool_batch *b, const struct refused *rf)
 {
 	json_t *a = json_array(), *e;
 	size_t i;
+	int k;
 
 	for (i = 0; i < b->n; i++) {
 		const struct spool_event *se = &b->ev[i];
 		json_t *payload =
 		    json_loadb((const char *)se->data, se->len, 0, NULL);
 
-		if (se->kind == SPOOLREC_GAP || payload == NULL ||
-		    json_object_get(payload, "type") == NULL) {
+		if (se->kind == SPOOLREC_EVENT &&
+		    (k = refused_find(rf, se->seq)) >= 0) {
+			e = refused_event(se, payload, rf->why[k], rf->kept[k]);
+		} else if (se->kind == SPOOLREC_GAP || payload == NULL ||
+		           json_object_get(payload, "type") == NULL) {
 			/* A gap record, or (never expected) an unreadable
 			 * payload: sent as a gap so the loss is visible. */
 			e = json_pack("{s:I, s:I, s:s, s:s, s:o}", "seq",
@@ -151,22 +299,71 @@ batch_json(const struct spool_batch *b)
 	return json_pack("{s:o}", "events", a);
 }
 
+/*
+ * A refusal no resend changes: the center (or the gateway's size limit)
+ * refused the batch as such. Sets the refused event aside when the reply
+ * names it or the batch is a single event, else halves the batch to find
+ * it. Returns 0 to send again at once, -1 to back off (the refusal is not
+ * about one event we can set aside: even a "refused" event was refused,
+ * or too many are pending).
+ */
+static int
+sender_refused(struct work *w, struct refused *rf, const struct spool_batch *b,
+               const struct center_reply *rep)
+{
+	const struct spool_event *se;
+	json_t *payload;
+	const char *type;
+	long k = b->n == 1 ? 0 : refused_index(rep, b->n);
+
+	if (rf->probe_end < b->ev[b->n - 1].seq)
+		rf->probe_end = b->ev[b->n - 1].seq;
+	if (k < 0) {
+		rf->limit = b->n / 2 > 0 ? b->n / 2 : 1;
+		log_warnx(
+		    "work: the center refused a batch of %zu events (%s); "
+		    "sending %zu at a time to find the event at fault",
+		    b->n, rep->msg, rf->limit);
+		return 0;
+	}
+	se = &b->ev[k];
+	if (se->kind != SPOOLREC_EVENT || refused_find(rf, se->seq) >= 0 ||
+	    rf->n == REFUSED_PENDING)
+		return -1;
+	snprintf(rf->why[rf->n], sizeof(rf->why[rf->n]), "%.511s", rep->msg);
+	refused_keep(w, se, rf->kept[rf->n], sizeof(rf->kept[rf->n]));
+	rf->seq[rf->n] = se->seq;
+	payload = json_loadb((const char *)se->data, se->len, 0, NULL);
+	type = json_string_value(json_object_get(payload, "type"));
+	log_warnx("work: event %llu (%s, %zu bytes) refused by the center: %s; "
+	          "kept in %s/%s, sent as a 'refused' event instead",
+	          (unsigned long long)se->seq, type != NULL ? type : "?",
+	          se->len, rep->msg, w->st->dir,
+	          rf->kept[rf->n][0] ? rf->kept[rf->n]
+	                             : "(nowhere: see above)");
+	json_decref(payload);
+	rf->n++;
+	return 0;
+}
+
 static void *
 sender_main(void *arg)
 {
 	struct work *w = arg;
 	struct spool_batch b;
 	struct center_reply rep;
+	struct refused rf;
 	double backoff = 0;
 	json_t *body;
 	int n;
 
+	memset(&rf, 0, sizeof(rf));
+	rf.limit = SEND_MAX_EVENTS;
 	spool_batch_init(&b);
 	while (!w->stop) {
 		pthread_mutex_lock(&w->lock);
-		n = spool_peek_batch(w->spool, SEND_MAX_EVENTS, SEND_MAX_BYTES,
-		                     &b);
-		body = n > 0 ? batch_json(&b) : NULL;
+		n = spool_peek_batch(w->spool, rf.limit, SEND_MAX_BYTES, &b);
+		body = n > 0 ? batch_json(&b, &rf) : NULL;
 		pthread_mutex_unlock(&w->lock);
 		if (n <= 0) {
 			if (n == -1)
@@ -188,9 +385,14 @@ sender_main(void *arg)
 				          (unsigned long long)ack,
 				          spool_error(w->spool));
 			pthread_mutex_unlock(&w->lock);
+			refused_acked(&rf, ack);
 			log_debug("work: %d events delivered (ack %llu)", n,
 			          (unsigned long long)ack);
 			backoff = 0;
+		} else if ((rep.status == 400 || rep.status == 413) &&
+		           center_error(&rep) &&
+		           sender_refused(w, &rf, &b, &rep) == 0) {
+			/* Sent again at once, without the event at fault. */
 		} else {
 			/* Kept in the spool; sent again later. */
 			/* At most 15 s: after an outage the backlog should

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <zip.h>
 
+#include "gwproc.h"
 #include "center.h"
 #include "metrics.h"
 #include "query.h"
@@ -376,6 +377,7 @@ agent_revoke(struct http_req *r, const char *id)
 	log_info("admin: revoked agent %s (%d certificates) by %s", id, n,
 	         r->peer_addr);
 	metrics_add("vigil_revocations_total", NULL, 1);
+	gwproc_agent_revoked(c, id); /* gateway workers refuse it too */
 	stream_emit_id(c, "agent", id);
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:s, s:i}", "id", id, "status",
@@ -996,21 +998,23 @@ adm_metrics(struct http_req *r)
 	metrics_set("vigil_agents", "state=\"revoked\"", (double)revoked);
 	metrics_set("vigil_enrollments_pending", NULL, (double)pending);
 	metrics_agent_versions(c);
+	/* With gateway workers, they hold the connections and report. */
 	metrics_set("vigil_connections", "listener=\"gateway\"",
-	            http_server_conns(c->gw));
+	            (double)(http_server_conns(c->gw) + gwproc_conns(c)));
 	metrics_set("vigil_connections", "listener=\"admin\"",
 	            http_server_conns(c->adm));
 	metrics_set("vigil_tls_handshakes_total",
 	            "listener=\"gateway\",kind=\"full\"",
-	            (double)http_server_tls(c->gw, 0));
+	            (double)(http_server_tls(c->gw, 0) + gwproc_tls(c, 0)));
 	metrics_set("vigil_tls_handshakes_total",
 	            "listener=\"gateway\",kind=\"resumed\"",
-	            (double)http_server_tls(c->gw, 1));
+	            (double)(http_server_tls(c->gw, 1) + gwproc_tls(c, 1)));
 	for (why = 0; why < HTTP_CLOSED_NREASONS; why++) {
 		snprintf(lbl, sizeof(lbl), "listener=\"gateway\",reason=\"%s\"",
 		         http_close_reason_name(why));
 		metrics_set("vigil_connections_closed_total", lbl,
-		            (double)http_server_closed(c->gw, why));
+		            (double)(http_server_closed(c->gw, why) +
+		                     gwproc_closed(c, (int)why)));
 		snprintf(lbl, sizeof(lbl), "listener=\"admin\",reason=\"%s\"",
 		         http_close_reason_name(why));
 		metrics_set("vigil_connections_closed_total", lbl,

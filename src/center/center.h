@@ -50,6 +50,7 @@ struct center_conf {
 	long long gw_tickets; /* session ticket lifetime; 0 = no resumption */
 	long long gw_request_timeout;
 	long long gw_max_per_addr;
+	long long gw_workers;  /* gateway worker processes (0 = none) */
 	long long enroll_rate; /* attempts per source address per minute */
 	int clone_policy;      /* enum clone_policy */
 	long long clone_limit; /* clones per original agent without a token */
@@ -117,6 +118,8 @@ struct center_conf {
 	long long upd_timeout;  /* seconds for one upstream request */
 	char *upd_listen;       /* own listener, or NULL: gateway only */
 	long long upd_port;
+	/* inteld's admin credential for feeds by update ([intel] url) */
+	char *upd_intel_cert, *upd_intel_key, *upd_intel_api_key_file;
 };
 
 enum center_role {
@@ -150,8 +153,12 @@ struct center {
 	struct http_server *gw, *adm;
 	int gw_port, adm_port; /* bound ports */
 	int keyfd;             /* socketpair to the key process */
-	pid_t keypid;
-	int dropped; /* gave up root for [center] user */
+	int monfd;             /* socketpair to the key monitor, which
+	                          hands over keyfd (keyproc.c) */
+	pid_t keypid;          /* the key monitor */
+	struct gwproc *gwp;    /* gateway workers (gwproc.c) or NULL */
+	int foreground;        /* vigild -d */
+	int dropped;           /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;
@@ -394,6 +401,9 @@ void node_release(struct center *c, const char *name);
 void node_task_created(struct center *c, const char *task_id);
 /* The nodes as the API shows them (GET /api/v1/nodes); NULL on a store
  * failure. */
+/* Several nodes: live updates go to the other nodes' consoles too. */
+int node_shares_streams(const struct center *c);
+void node_stream_notify(struct center *c, const char *kind, const char *data);
 json_t *node_list(struct center *c);
 int tasks_create(struct center *c, json_t *spec, const char *by,
                  const char *schedule_id, char out_id[37], struct buf *err);
@@ -410,6 +420,24 @@ int rules_put(struct center *c, const char *name, const char *kind,
 extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
+/* 0 when the file at path holds the bytes whose SHA-256 is sha (hex). */
+int sample_check(const char *path, const char *sha, struct buf *err);
+
+/* sampleshare.c: samples shared by the nodes of one PostgreSQL database */
+/* On PostgreSQL, stores the sample's content in the database (before its
+ * samples row is written); 0, or -1 (logged by the store). Nothing to do
+ * on SQLite. */
+int sample_share(struct center *c, const char *sha, const uint8_t *p,
+                 size_t len);
+/* The same from the sample's file at path into the store s (vigild
+ * --store-copy): the number of parts written, or -1 with err. */
+long long sample_share_file(struct store *s, const char *sha, const char *path,
+                            struct buf *err);
+/* The sample's file in this node's data directory, into path: 0 when it
+ * is there, or was written there from the database (checked); else -1
+ * with why in err. */
+int sample_local(struct center *c, const char *sha, char *path, size_t pathlen,
+                 struct buf *err);
 
 /* findings.c: triage state of findings (events of type finding) */
 extern const struct http_route findings_admin_routes[];
@@ -532,6 +560,9 @@ void stream_emit(struct center *c, const char *type, json_t *data);
 /* (type is a literal: inside a transaction, an admin request's say, the
  * event waits for the commit and is dropped when it is rolled back.) */
 void stream_emit_id(struct center *c, const char *type, const char *id);
+/* An event another node of the database sent (node.c): to this node's
+ * streams, as it is. */
+void stream_remote(struct center *c, const char *type, const char *data);
 /* Credentials may have ended (logout, key revoked, user changed): every
  * stream's are checked again at once (after the current request). */
 void stream_recheck(struct center *c);

@@ -782,6 +782,11 @@ collector_start(struct center *c, struct buf *err)
 	                              c->paths.ca_crt, TLS_CLIENT_REQUIRED,
 	                              NULL, NULL, err)) == NULL)
 		return -1;
+	/* Centers only (docs/pki.md, "Who accepts whom"): another role's
+	 * certificate fails the handshake, logged and counted as
+	 * wrong_role; event_cb checks again once connected. */
+	tls_server_roles(co->ctx, PKI_ROLE_BIT(PKI_ROLE_CENTER),
+	                 "the analysis collector");
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

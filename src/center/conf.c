@@ -113,6 +113,10 @@ const struct cfg_key center_conf_keys[] = {
      OFF(gw_max_per_addr), 0, NULL,
      "connections open at once from one address (0 = no limit: many "
      "agents may share one address behind NAT)"},
+    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, NULL,
+     "gateway worker processes that hold the agent connections (0 = the "
+     "vigild process holds them itself); raise it past about 10,000 "
+     "agents or when one core is busy with TLS handshakes"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
     {"gateway", "clone_policy", CFG_ENUM, "limit", 0, 0, OFF(clone_policy), 0,
@@ -290,10 +294,21 @@ const struct cfg_key center_conf_keys[] = {
     {"updates", "timeout", CFG_DURATION, "60s", 1, 3600, OFF(upd_timeout), 0,
      NULL, "time allowed for one request to the upstream"},
     {"updates", "listen", CFG_STR, NULL, 0, 0, OFF(upd_listen), 0, NULL,
-     "address of a listener of its own for update traffic (agents' "
-     "certificates required, as on the gateway); unset: the gateway only"},
+     "address of a listener of its own for update traffic (a client "
+     "certificate of role agent, or center for a downstream mirror, "
+     "required); unset: the gateway only"},
     {"updates", "port", CFG_INT, "18443", 0, 65535, OFF(upd_port), 0, NULL,
      "port of that listener"},
+    {"updates", "intel_cert", CFG_STR, NULL, 0, 0, OFF(upd_intel_cert), 0, NULL,
+     "client certificate of role update (vigilctl pki issue --role "
+     "update) with which intelligence feeds that arrive by update are "
+     "imported into vigil-inteld ([intel] url)"},
+    {"updates", "intel_key", CFG_STR, NULL, 0, 0, OFF(upd_intel_key), 0, NULL,
+     "that certificate's key (0600)"},
+    {"updates", "intel_api_key_file", CFG_STR, NULL, 0, 0,
+     OFF(upd_intel_api_key_file), 0, NULL,
+     "file (0600) holding an admin API key of vigil-inteld, instead of "
+     "intel_cert"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

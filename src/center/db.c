@@ -407,6 +407,15 @@ static const char migration_updates[] =
     " created_at BIGINT NOT NULL,"
     " created_by TEXT);";
 
+/* File samples shared by the nodes of one PostgreSQL database
+ * (sampleshare.c): each sample's content in 1 MiB parts, base64. Created
+ * on SQLite too (one node there: no rows are written). */
+static const char migration_sample_parts[] = "CREATE TABLE sample_parts ("
+                                             " sha256 TEXT NOT NULL,"
+                                             " part BIGINT NOT NULL,"
+                                             " data TEXT NOT NULL,"
+                                             " PRIMARY KEY (sha256, part));";
+
 /* The master's pushes of rule sets and IOC lists (master.c): what was
  * pushed, and per center whether it is pending (not yet delivered: the
  * center was unreachable), applied (the version the center stored) or
@@ -458,6 +467,7 @@ const char *const center_migrations[] = {migration_1,
                                          migration_master,
                                          migration_nodes,
                                          migration_updates,
+                                         migration_sample_parts,
                                          migration_master_push,
                                          migration_coll_rowid};
 const size_t center_nmigrations =
@@ -582,6 +592,11 @@ db_agent_json(struct store_rows *r)
 	    store_isnull(r, 17) ? json_null() : json_integer(store_int(r, 17)));
 	json_object_set_new(o, "updates",
 	                    json_parsed(store_text(r, 18), json_null()));
+	/* An agent reports its updates only once it pinned an update root:
+	 * without one it takes no updates (vigil-agent pin-root). */
+	json_object_set_new(
+	    o, "update_root",
+	    json_boolean(json_is_object(json_object_get(o, "updates"))));
 	return o;
 }
 

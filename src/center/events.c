@@ -102,8 +102,7 @@ sample_allowed(struct http_req *r, const char *agent, const char *task,
                size_t len)
 {
 	struct center *c = C(r);
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->ev);
-	const char *raw = u != NULL ? evhttp_uri_get_query(u) : NULL;
+	const char *raw = http_req_raw_query(r);
 	struct store_rows *q;
 	unsigned long mark = store_errors(c->store);
 	long long used = 0;
@@ -213,6 +212,12 @@ gw_sample(struct http_req *r)
 		log_warnx("samples: %s", buf_cstr(&err));
 		http_reply_error(r, 503, "store_busy",
 		                 "cannot store the sample");
+		goto out;
+	}
+	/* Several nodes: the content in the database first, then the row
+	 * that makes it known to every node. */
+	if (sample_share(c, got, body, len) == -1) {
+		http_reply_error(r, 503, "store_busy", "store busy; retry");
 		goto out;
 	}
 	if (store_exec(c->store,
@@ -584,7 +589,7 @@ sample_tmp_cleanup(const char *data_dir)
 }
 
 /* 0 when the file holds the bytes its name promises. */
-static int
+int
 sample_check(const char *path, const char *sha, struct buf *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
@@ -637,12 +642,9 @@ sample_archive(struct center *c, const char *sha, const char *password, int *fd,
 	int zerr = 0, tfd = -1, rc = -1;
 
 	*fd = -1;
-	snprintf(src, sizeof(src), "%s/samples/%.2s/%s", c->conf.data_dir, sha,
-	         sha);
-	if (stat(src, &st) == -1) {
-		buf_printf(err, "sample file missing: %s", strerror(errno));
+	/* Received by another node: taken from the database. */
+	if (sample_local(c, sha, src, sizeof(src), err) == -1)
 		return -1;
-	}
 	if (sample_check(src, sha, err) == -1)
 		return -1;
 	sample_tmp_cleanup(c->conf.data_dir);

@@ -360,6 +360,7 @@ coll_send_sample(struct fwd_target *t, const char *sha)
 {
 	struct fwd *f = t->c->fwd;
 	struct store_rows *r;
+	struct buf err;
 	char file[4200];
 	uint8_t *raw = NULL;
 	char *b64 = NULL;
@@ -373,14 +374,16 @@ coll_send_sample(struct fwd_target *t, const char *sha)
 	                S_TEXT(sha));
 	known = r != NULL && store_next(r) == 1;
 	store_done(r);
-	snprintf(file, sizeof(file), "%s/samples/%.2s/%s", t->c->conf.data_dir,
-	         sha, sha);
-	if (!known || (fp = fopen(file, "rb")) == NULL) {
+	buf_init(&err, 256);
+	if (!known || sample_local(t->c, sha, file, sizeof(file), &err) == -1 ||
+	    (fp = fopen(file, "rb")) == NULL) {
 		log_warnx("forward: %s: the collector asked for sample %s, "
-		          "which is not here",
-		          t->name, sha);
+		          "which is not here%s%s",
+		          t->name, sha, err.len ? ": " : "", buf_cstr(&err));
+		buf_free(&err);
 		return;
 	}
+	buf_free(&err);
 	raw = malloc(COLL_CHUNK_MAX);
 	b64 = malloc(COLL_CHUNK_MAX / 3 * 4 + 1);
 	if (raw == NULL || b64 == NULL)

@@ -1,5 +1,6 @@
 /*
- * keyproc.c: the key process. Forked before any listener exists, it is the
+ * keyproc.c: the key process. Forked (by the key monitor, below) before
+ * vigild gives up root, it is the
  * only process that ever loads the CA private key. It answers two typed,
  * size-checked requests over its socketpair: PING (startup check that the
  * key loads and matches the CA certificate) and SIGN (a CSR and the agent
@@ -17,14 +18,26 @@
  * Calls are synchronous: signing one EC P-256 certificate takes well under
  * a millisecond, far less than the network round trip of the request that
  * asked for it.
+ *
+ * The key monitor: vigild's own child, forked while vigild is still root,
+ * that keeps root and does nothing but start the key process and hand
+ * vigild the channel to it (KM_CHANNEL, the descriptor riding along). When
+ * the key process dies, the monitor starts a new one (at once; when that
+ * one too dies within a minute, after 5 s doubling to 5 min) and
+ * hands over the new channel: vigild, which no longer has root, could not
+ * start a key process that reads the root-owned CA key. vigild takes a new
+ * channel when the one it has fails. The monitor exits when vigild closes
+ * its end.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -40,7 +53,11 @@ enum {
 	KP_SIGN,
 	KP_OK = 100,
 	KP_ERR,
+	KM_CHANNEL = 200, /* monitor -> vigild: a key process's channel */
 };
+
+#define KM_BACKOFF_MIN 5   /* seconds */
+#define KM_BACKOFF_MAX 300 /* seconds */
 
 /* SIGN payload: fixed header, then the CSR PEM (not NUL-terminated). */
 struct kp_sign {
@@ -246,25 +263,204 @@ kp_main(int fd, void *arg)
 	return rc;
 }
 
+/*
+ * Waits up to ms for vigild's end of the monitor's socket to be readable
+ * (a message, or EOF): 1 when it is, 0 when not, -1 when it failed.
+ */
+static int
+km_wait(int fd, int ms)
+{
+	struct pollfd p;
+	int r;
+
+	p.fd = fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	while ((r = poll(&p, 1, ms)) == -1 && errno == EINTR)
+		;
+	return r;
+}
+
+/* Sleeps secs, or less when vigild goes away: 1 then. */
+static int
+km_sleep(int mfd, long long secs)
+{
+	time_t end = time(NULL) + (time_t)secs;
+
+	while (time(NULL) < end)
+		if (km_wait(mfd, 1000) != 0)
+			return 1;
+	return 0;
+}
+
+static volatile sig_atomic_t km_chld;
+
+static void
+km_on_chld(int sig)
+{
+	(void)sig;
+	km_chld = 1;
+}
+
+/*
+ * Waits for the key process k to exit (1, its status in *st) or for
+ * vigild to go away or write to the monitor (0). SIGCHLD is blocked but
+ * while waiting in ppoll, so a death is seen at once.
+ */
+static int
+km_wait_child(int mfd, pid_t k, int *st, const sigset_t *waitmask)
+{
+	struct timespec ts = {1, 0};
+	struct pollfd p;
+
+	for (;;) {
+		if (waitpid(k, st, WNOHANG) == k)
+			return 1;
+		p.fd = mfd;
+		p.events = POLLIN;
+		p.revents = 0;
+		km_chld = 0;
+		if (ppoll(&p, 1, &ts, waitmask) == 1)
+			return 0;
+	}
+}
+
+/* The key monitor (see the top of the file). Returns when vigild is gone. */
+static int
+km_main(int mfd, void *arg)
+{
+	struct sigaction sa;
+	sigset_t chld, waitmask;
+	long long backoff = 0;
+	int strikes = 0;
+	time_t started;
+	pid_t k;
+	int kfd, st;
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = km_on_chld;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &waitmask);
+	sigdelset(&waitmask, SIGCHLD);
+	for (;;) {
+		started = time(NULL);
+		if ((k = proc_fork(&kfd, kp_main, arg)) == -1) {
+			log_warnx("keyproc: cannot fork the key process: %s",
+			          strerror(errno));
+		} else {
+			int sent =
+			    proc_send_fd(mfd, KM_CHANNEL, 0, NULL, 0, kfd);
+
+			close(kfd);
+			/* Until the key process dies, or vigild goes. */
+			if (sent == 0 && km_wait_child(mfd, k, &st, &waitmask))
+				k = -1;
+			if (k != -1) {
+				kill(k, SIGKILL);
+				waitpid(k, NULL, 0);
+				return 0;
+			}
+			log_warnx("keyproc: the key process exited (%s %d); "
+			          "starting a new one",
+			          WIFSIGNALED(st) ? "signal" : "status",
+			          WIFSIGNALED(st) ? WTERMSIG(st)
+			                          : WEXITSTATUS(st));
+		}
+		/* At once; again within a minute: 5 s, doubling. */
+		if (time(NULL) - started >= 60)
+			strikes = 0;
+		backoff = strikes == 0  ? 0
+		          : strikes < 8 ? KM_BACKOFF_MIN << (strikes - 1)
+		                        : KM_BACKOFF_MAX;
+		strikes++;
+		if (backoff > KM_BACKOFF_MAX)
+			backoff = KM_BACKOFF_MAX;
+		if (backoff) {
+			log_warnx("keyproc: starting the key process in %lld s",
+			          backoff);
+			if (km_sleep(mfd, backoff))
+				return 0;
+		}
+	}
+}
+
+/*
+ * Takes the next key process channel the monitor hands over, waiting up to
+ * ms for it: 0, or -1 (none came; the monitor's socket broke).
+ */
+static int
+km_take(struct center *c, int ms)
+{
+	struct proc_hdr h;
+	struct buf msg;
+	int fd = -1, r;
+
+	if (c->monfd == -1 || km_wait(c->monfd, ms) != 1)
+		return -1;
+	buf_init(&msg, 64);
+	r = proc_recv_fd(c->monfd, &h, &msg, 0, &fd);
+	buf_free(&msg);
+	if (r != 0 || h.type != KM_CHANNEL || fd == -1) {
+		if (fd != -1)
+			close(fd);
+		log_warnx("keyproc: the key monitor's channel failed");
+		close(c->monfd);
+		c->monfd = -1;
+		return -1;
+	}
+	if (c->keyfd != -1)
+		close(c->keyfd);
+	c->keyfd = fd;
+	return 0;
+}
+
+/* One request and its answer on the current channel; -1 with the channel
+ * closed when it broke (a broken channel cannot be resynchronised). */
+static int
+kp_call1(struct center *c, uint32_t type, const void *p, size_t len,
+         struct proc_hdr *h, struct buf *out)
+{
+	uint64_t id = ++c->keyseq;
+
+	if (c->keyfd == -1)
+		return -1;
+	if (proc_send(c->keyfd, type, id, p, len) == -1 ||
+	    proc_recv(c->keyfd, h, out, PROC_MAX_MSG) != 0 || h->id != id) {
+		close(c->keyfd);
+		c->keyfd = -1;
+		buf_reset(out);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 kp_call(struct center *c, uint32_t type, const void *p, size_t len,
         struct buf *out, struct buf *err)
 {
 	struct proc_hdr h;
-	uint64_t id = ++c->keyseq;
+	int tries;
 
-	if (c->keyfd == -1) {
-		buf_puts(err, "key process is not running");
-		return -1;
-	}
-	if (proc_send(c->keyfd, type, id, p, len) == -1 ||
-	    proc_recv(c->keyfd, &h, out, PROC_MAX_MSG) != 0 || h.id != id) {
-		/* A broken channel cannot be resynchronised. */
-		log_warnx("keyproc: channel to the key process failed");
-		close(c->keyfd);
-		c->keyfd = -1;
-		buf_puts(err, "key process is not running");
-		return -1;
+	/* A dead key process: take the channel to the one the monitor
+	 * started instead (a few: channels to processes that died too may
+	 * be queued before it). */
+	for (tries = 0; kp_call1(c, type, p, len, &h, out) == -1; tries++) {
+		if (tries == 0 && c->keyfd == -1 && c->keyseq > 1)
+			log_warnx("keyproc: channel to the key process "
+			          "failed; taking the new one");
+		/* The monitor starts the new one at once: a short wait,
+		 * as this blocks vigild's event loop. */
+		if (tries == 4 || (km_take(c, 500) == -1 && c->monfd == -1)) {
+			buf_puts(err, "key process is not running");
+			return -1;
+		}
 	}
 	if (h.type != KP_OK) {
 		buf_append(err, out->data, out->len);
@@ -292,14 +488,23 @@ keyproc_start(struct center *c, struct buf *err)
 		              "log");
 		return -1;
 	}
-	c->keypid = proc_fork(&c->keyfd, kp_main, &args);
+	if (c->monfd != -1)
+		close(c->monfd);
+	if (c->keyfd != -1)
+		close(c->keyfd);
+	c->monfd = c->keyfd = -1;
+	c->keypid = proc_fork(&c->monfd, km_main, &args);
 	if (c->keypid == -1) {
 		buf_printf(err, "cannot fork the key process: %s",
 		           strerror(errno));
 		return -1;
 	}
 	buf_init(&out, 1024);
-	rc = kp_call(c, KP_PING, NULL, 0, &out, err);
+	if (km_take(c, 10000) == -1) {
+		buf_puts(err, "the key monitor did not start a key process");
+		rc = -1;
+	} else
+		rc = kp_call(c, KP_PING, NULL, 0, &out, err);
 	buf_free(&out);
 	if (rc == -1)
 		keyproc_stop(c);
@@ -312,6 +517,10 @@ keyproc_stop(struct center *c)
 	if (c->keyfd != -1) {
 		close(c->keyfd);
 		c->keyfd = -1;
+	}
+	if (c->monfd != -1) {
+		close(c->monfd);
+		c->monfd = -1;
 	}
 	if (c->keypid > 0) {
 		waitpid(c->keypid, NULL, 0);

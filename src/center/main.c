@@ -23,6 +23,7 @@
 #include "center.h"
 #include "config.h"
 #include "daemon.h"
+#include "gwproc.h"
 #include "httpc.h"
 #include "metrics.h"
 #include "scan.h"
@@ -168,6 +169,9 @@ declare_metrics(void)
 	                "full or resumed from a session ticket");
 	metrics_declare("vigil_connections", METRIC_GAUGE,
 	                "open connections by listener");
+	metrics_declare("vigil_gateway_worker_restarts_total", METRIC_COUNTER,
+	                "gateway worker processes restarted after they died "
+	                "([gateway] workers)");
 	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
 	                "connections the center closed or refused by "
 	                "listener and reason (handshake_timeout, "
@@ -307,6 +311,7 @@ reload(struct center *c)
 		          buf_cstr(&err));
 	} else {
 		http_server_set_ssl_ctx(c->gw, gw);
+		gwproc_reload(c);
 		http_server_set_ssl_ctx(c->adm, adm);
 		SSL_CTX_free(c->gw_ctx);
 		SSL_CTX_free(c->adm_ctx);
@@ -440,6 +445,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		int st;
 
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (gwproc_reaped(c, pid, st))
+				continue;
 			if (pid == c->keypid) {
 				log_warnx("vigild: the key process exited "
 				          "(status %d); restarting it",
@@ -610,6 +617,7 @@ main(int argc, char **argv)
 	int ch, check_only = 0, migrate_only = 0, rc = 1, wrote_ports = 0;
 	static const struct option longopts[] = {
 	    {"list-routes", no_argument, NULL, 'R'},
+	    {"gateway-worker", no_argument, NULL, 'G'},
 	    {"migrate", no_argument, NULL, 'M'},
 	    {"store-copy", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
@@ -622,6 +630,9 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'R':
 			return list_routes();
+		case 'G':
+			/* spawned by gwproc.c, settings on descriptor 3 */
+			return gwworker_main();
 		case 'M':
 			migrate_only = 1;
 			break;
@@ -660,6 +671,7 @@ main(int argc, char **argv)
 	buf_init(&err, 65536);
 	c.conf_path = conf;
 	c.keyfd = -1;
+	c.monfd = -1;
 	/* Everything vigild creates (store, keys, runtime files) is private. */
 	umask(077);
 	c.started = (long long)time(NULL);
@@ -692,8 +704,11 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	gw_max_conns = fit_fd_limit(c.conf.gw_max_conns,
-	                            ADMIN_MAX_CONNS + c.conf.max_streams);
+	/* With gateway workers, max_conns is each worker's (gwworker.c
+	 * fits it to its own descriptor limit). */
+	gw_max_conns =
+	    fit_fd_limit(c.conf.gw_workers > 0 ? 0 : c.conf.gw_max_conns,
+	                 ADMIN_MAX_CONNS + c.conf.max_streams);
 	if (center_check(&c.conf, &c.paths, check_only) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
 		          check_only ? "" : "; not starting");
@@ -829,6 +844,13 @@ main(int argc, char **argv)
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* [gateway] workers: they run as the core now does, and learn the
+	 * revoked certificates from the store. */
+	c.foreground = g_foreground;
+	if (gwproc_start(&c, &err) == -1) {
+		log_warnx("vigild: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (admin_bootstrap_key(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
@@ -911,6 +933,7 @@ out:
 	if (c.ev_tick)
 		event_free(c.ev_tick);
 	space_shutdown();
+	gwproc_stop(&c);
 	if (c.gw)
 		http_server_free(c.gw);
 	if (c.adm)

@@ -639,6 +639,11 @@ manage_start(struct center *c, struct buf *err)
 	                           NULL, err);
 	if (c->mg_ctx == NULL)
 		return -1;
+	/* Masters only (docs/pki.md, "Who accepts whom"): another role's
+	 * certificate fails the handshake, logged and counted as
+	 * wrong_role; manage_authorize checks again per request. */
+	tls_server_roles(c->mg_ctx, PKI_ROLE_BIT(PKI_ROLE_MASTER),
+	                 "a center's management port");
 	memset(&l, 0, sizeof(l));
 	l.max_body = 4 << 20; /* a pushed rule set (JSON-escaped) */
 	l.max_headers = 16384;

@@ -169,11 +169,68 @@ wake_task(struct center *c, const char *task_id)
 	free(agents);
 }
 
+/* "s NODE KIND DATA": a live update for the consoles (stream.c). */
+#define NODE_STREAM_PREFIX "s "
+
+int
+node_shares_streams(const struct center *c)
+{
+	return multinode(c);
+}
+
+void
+node_stream_notify(struct center *c, const char *kind, const char *data)
+{
+	struct store_rows *q;
+	struct buf msg;
+
+	if (!multinode(c))
+		return;
+	buf_init(&msg, 512);
+	buf_printf(&msg, NODE_STREAM_PREFIX "%s %s %s", c->node->name, kind,
+	           data);
+	/* PostgreSQL takes up to 8000 bytes; an event that large (none is,
+	 * today) reaches the other nodes' consoles at their next reload. */
+	if (buf_ok(&msg) == 0 && msg.len < 7900) {
+		q = store_query(c->store,
+		                "SELECT pg_notify('" NODE_CHANNEL "', ?)",
+		                S_TEXT(buf_cstr(&msg)));
+		store_done(q);
+	}
+	buf_free(&msg);
+}
+
+/* Another node's live update: for this node's consoles. */
+static void
+stream_notified(struct center *c, const char *p)
+{
+	char node[128], kind[32];
+	const char *sp1, *sp2;
+
+	if ((sp1 = strchr(p, ' ')) == NULL ||
+	    (size_t)(sp1 - p) >= sizeof(node) ||
+	    (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
+	    (size_t)(sp2 - sp1 - 1) >= sizeof(kind))
+		return;
+	memcpy(node, p, (size_t)(sp1 - p));
+	node[sp1 - p] = '\0';
+	memcpy(kind, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+	kind[sp2 - sp1 - 1] = '\0';
+	if (strcmp(node, c->node->name) == 0)
+		return; /* sent to this node's consoles already */
+	stream_remote(c, kind, sp2 + 1);
+}
+
 static void
 notified(void *arg, const char *payload)
 {
 	struct center *c = arg;
 
+	if (strncmp(payload, NODE_STREAM_PREFIX,
+	            sizeof(NODE_STREAM_PREFIX) - 1) == 0) {
+		stream_notified(c, payload + sizeof(NODE_STREAM_PREFIX) - 1);
+		return;
+	}
 	c->node->notified++;
 	metrics_set("vigil_node_notifications_total", NULL, c->node->notified);
 	wake_task(c, payload);

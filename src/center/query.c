@@ -291,9 +291,7 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
             query_item_fn fn, void *arg)
 {
 	/* The raw query string: the parser decodes it itself. */
-	const struct evhttp_uri *uri =
-	    r->ev != NULL ? evhttp_request_get_evhttp_uri(r->ev) : NULL;
-	const char *raw = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	const char *raw = http_req_raw_query(r);
 	struct qplan plan;
 	struct qplan_error err;
 	struct query_sql b;

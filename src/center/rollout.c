@@ -132,14 +132,16 @@ free_rollouts(struct rollout *a, size_t n)
 }
 
 /* Counts what the chosen agents report. */
+/* refused: agents that will not take it (a binary the vigil-agent package
+ * installed; docs/updates.md): neither failed nor pending. */
 static void
 progress(struct center *c, const struct rollout *ro, long long *chosen_n,
-         long long *done, long long *failed)
+         long long *done, long long *failed, long long *refused)
 {
 	struct store_rows *q;
 	json_error_t je;
 
-	*chosen_n = *done = *failed = 0;
+	*chosen_n = *done = *failed = *refused = 0;
 	q = store_query(c->store, "SELECT id, labels, arch, updates FROM "
 	                          "agents WHERE status = 'active'");
 	while (q != NULL && store_next(q) == 1) {
@@ -152,6 +154,8 @@ progress(struct center *c, const struct rollout *ro, long long *chosen_n,
 		    json_string_value(json_object_get(u, "binary"));
 		const char *bad =
 		    json_string_value(json_object_get(u, "upgrade_failed"));
+		const char *no =
+		    json_string_value(json_object_get(u, "upgrade_refused"));
 
 		if (chosen(ro, store_text(q, 0), labels, store_text(q, 2))) {
 			(*chosen_n)++;
@@ -159,6 +163,8 @@ progress(struct center *c, const struct rollout *ro, long long *chosen_n,
 				(*done)++;
 			else if (bad != NULL && strcmp(bad, ro->sha) == 0)
 				(*failed)++;
+			else if (no != NULL && strcmp(no, ro->sha) == 0)
+				(*refused)++;
 		}
 		json_decref(labels);
 		json_decref(u);
@@ -170,10 +176,10 @@ progress(struct center *c, const struct rollout *ro, long long *chosen_n,
 static void
 maybe_halt(struct center *c, const struct rollout *ro)
 {
-	long long n, done, failed;
+	long long n, done, failed, refused;
 	char why[256];
 
-	progress(c, ro, &n, &done, &failed);
+	progress(c, ro, &n, &done, &failed, &refused);
 	if (failed == 0 || failed * 100 <= ro->max_fail * (done + failed))
 		return;
 	snprintf(why, sizeof(why),
@@ -207,7 +213,7 @@ rollout_heartbeat(struct center *c, const char *agent_id,
 	size_t nro;
 	json_t *u, *labels = NULL, *out = NULL;
 	json_error_t je;
-	const char *bin, *bad;
+	const char *bin, *bad, *no;
 
 	if (f->updates == NULL || c->upd == NULL)
 		return NULL;
@@ -222,6 +228,7 @@ rollout_heartbeat(struct center *c, const char *agent_id,
 	u = json_loads(f->updates, 0, &je);
 	bin = json_string_value(json_object_get(u, "binary"));
 	bad = json_string_value(json_object_get(u, "upgrade_failed"));
+	no = json_string_value(json_object_get(u, "upgrade_refused"));
 	lq = store_query(c->store, "SELECT labels FROM agents WHERE id = ?",
 	                 S_TEXT(agent_id));
 	if (lq != NULL && store_next(lq) == 1 && store_text(lq, 0) != NULL)
@@ -237,6 +244,9 @@ rollout_heartbeat(struct center *c, const char *agent_id,
 			continue;
 		if (bad != NULL && strcmp(bad, ro->sha) == 0)
 			maybe_halt(c, ro);
+		else if (no != NULL && strcmp(no, ro->sha) == 0)
+			continue; /* it said why; asking again changes nothing
+			           */
 		else if (bin == NULL || strcmp(bin, ro->sha) != 0)
 			out = json_pack("{s:s, s:s, s:s, s:I}", "target",
 			                ro->target, "sha256", ro->sha,
@@ -366,13 +376,13 @@ adm_rollouts(struct http_req *r)
 	n = load_rollouts(c, 0, ros);
 	for (size_t i = 0; i < n; i++) {
 		struct rollout *ro = &ros[i];
-		long long ch, done, failed;
+		long long ch, done, failed, refused;
 
-		progress(c, ro, &ch, &done, &failed);
+		progress(c, ro, &ch, &done, &failed, &refused);
 		json_array_append_new(
 		    items,
 		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:I, s:I, s:I, "
-		              "s:s, s:s?, s:I, s:s?, s:I, s:I, s:I, s:I}",
+		              "s:s, s:s?, s:I, s:s?, s:I, s:I, s:I, s:I, s:I}",
 		              "id", ro->id, "target", ro->target, "version",
 		              ro->version, "sha256", ro->sha, "platform",
 		              ro->platform, "labels", ro->labels, "percent",
@@ -384,7 +394,8 @@ adm_rollouts(struct http_req *r)
 		              "created_by", ro->has_by ? ro->by : NULL,
 		              "chosen", (json_int_t)ch, "upgraded",
 		              (json_int_t)done, "failed", (json_int_t)failed,
-		              "pending", (json_int_t)(ch - done - failed)));
+		              "refused", (json_int_t)refused, "pending",
+		              (json_int_t)(ch - done - failed - refused)));
 	}
 	free_rollouts(ros, n);
 	free(ros);

@@ -25,6 +25,12 @@
  * Events are coalesced: one per kind and object every STREAM_COALESCE_MS,
  * the latest data winning; past STREAM_KIND_MAX_IDS objects of one kind
  * in one window, a single event without an id says "reload them all".
+ *
+ * Several nodes on one PostgreSQL database (docs/scale-out.md): each
+ * event, once coalesced, also goes to the other nodes (node.c, a NOTIFY
+ * on the channel the nodes listen on), which send it to their own
+ * consoles as it is; so a console sees every node's changes. The offline
+ * look is each node's own (it reads the database).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +61,8 @@ static const struct stream_kind stream_kinds[] = {
     {"finding", ROLE_READONLY, "agent_id"},
     {"enrollment", ROLE_READONLY, "id"},
 };
-#define STREAM_NKINDS (sizeof(stream_kinds) / sizeof(stream_kinds[0]))
+#define STREAM_NKINDS     (sizeof(stream_kinds) / sizeof(stream_kinds[0]))
+#define STREAM_KIND_AGENT 1 /* its index in stream_kinds */
 
 struct stream {
 	struct stream *prev, *next;
@@ -217,9 +224,11 @@ stream_recheck(struct center *c)
 
 /* --- events --------------------------------------------------------------- */
 
-/* Writes one event to every stream whose role may see it. */
+static struct streams *streams_get(struct center *c);
+
+/* Writes one event to every stream of this node whose role may see it. */
 static void
-stream_send_all(struct streams *ss, size_t kind, const char *data)
+stream_send_local(struct streams *ss, size_t kind, const char *data)
 {
 	const struct stream_kind *k = &stream_kinds[kind];
 	struct stream *st, *next;
@@ -245,6 +254,31 @@ stream_send_all(struct streams *ss, size_t kind, const char *data)
 	if (sent > 0)
 		metrics_add("vigil_stream_events_total", labels, sent);
 	buf_free(&ev);
+}
+
+/* The same on every node of the database: here, and through the other
+ * nodes' notifications (node.c), for the consoles connected to them. */
+static void
+stream_send_all(struct streams *ss, size_t kind, const char *data)
+{
+	stream_send_local(ss, kind, data);
+	node_stream_notify(ss->c, stream_kinds[kind].name, data);
+}
+
+void
+stream_remote(struct center *c, const char *type, const char *data)
+{
+	size_t k;
+
+	for (k = 0; k < STREAM_NKINDS; k++)
+		if (strcmp(stream_kinds[k].name, type) == 0)
+			break;
+	/* Another node's event (coalesced there): for this node's
+	 * consoles, and not sent back. */
+	if (k == STREAM_NKINDS || c->streams == NULL ||
+	    c->streams->head == NULL)
+		return;
+	stream_send_local(c->streams, k, data);
 }
 
 static size_t
@@ -346,13 +380,22 @@ stream_emit_committed(void *arg, int committed)
 
 /* A change in a transaction (an admin request's, with its audit entry)
  * is announced once committed, and never when rolled back. */
+/* Events are made while this node has a console connected, or while
+ * other nodes of its database may have one. */
+static int
+stream_wanted(struct center *c)
+{
+	if (c->streams != NULL && c->streams->head != NULL)
+		return 1;
+	return node_shares_streams(c) && streams_get(c) != NULL;
+}
+
 void
 stream_emit(struct center *c, const char *type, json_t *data)
 {
 	struct stream_pending *p;
 
-	if (c->streams == NULL || c->streams->head == NULL || data == NULL ||
-	    c->store == NULL) {
+	if (!stream_wanted(c) || data == NULL || c->store == NULL) {
 		stream_emit_now(c, type, data);
 		return;
 	}
@@ -381,7 +424,8 @@ stream_emit_now(struct center *c, const char *type, json_t *data)
 			break;
 	if (k == STREAM_NKINDS)
 		fatalx("%s: unknown event type %s", __func__, type);
-	if (ss == NULL || ss->head == NULL || data == NULL) {
+	if (ss == NULL || data == NULL ||
+	    (ss->head == NULL && !node_shares_streams(c))) {
 		json_decref(data);
 		return;
 	}
@@ -438,7 +482,7 @@ stream_emit_now(struct center *c, const char *type, json_t *data)
 void
 stream_emit_id(struct center *c, const char *type, const char *id)
 {
-	if (c->streams == NULL || c->streams->head == NULL || id == NULL)
+	if (!stream_wanted(c) || id == NULL)
 		return;
 	stream_emit(c, type, json_pack("{s:s}", "id", id));
 }
@@ -473,11 +517,16 @@ stream_offline_cb(evutil_socket_t fd, short what, void *arg)
 		    "SELECT id FROM agents WHERE last_seen >= ? AND "
 		    "last_seen < ? AND status = 'active'",
 		    S_INT(ss->offline_line), S_INT(line));
-		while (q != NULL && store_next(q) == 1 && ss->head != NULL)
-			stream_emit(ss->c, "agent",
-			            json_pack("{s:s, s:s}", "id",
-			                      store_text(q, 0), "state",
-			                      "offline"));
+		/* Each node with a console looks for itself: sent here
+		 * only, never to the other nodes. */
+		while (q != NULL && store_next(q) == 1 && ss->head != NULL) {
+			char line_buf[128];
+
+			snprintf(line_buf, sizeof(line_buf),
+			         "{\"id\":\"%.64s\",\"state\":\"offline\"}",
+			         store_text(q, 0));
+			stream_send_local(ss, STREAM_KIND_AGENT, line_buf);
+		}
 		store_done(q);
 	}
 	/* A reload that lengthened poll_interval moves the line back. */

@@ -40,7 +40,9 @@
 
 #include "center.h"
 #include "httpc.h"
+#include "intelc.h"
 #include "metrics.h"
+#include "pki.h"
 #include "schema.h"
 #include "scan.h"
 #include "tls.h"
@@ -81,7 +83,14 @@ struct updates {
 	struct event *ev_wake;
 	long long applied; /* targets version whose rules were applied */
 	struct http_server *srv;
+	SSL_CTX *srv_ctx; /* the listener's own: its roles (updates_listen) */
 	int port;
+	/* Intelligence feeds by update, imported into vigil-inteld by the
+	 * mirror thread (push_intel); status under lock. */
+	struct intelc *push_ic; /* NULL: no [updates] intel_* credential */
+	json_t *intel_pushed;   /* [{name, sha256, feed, format, at,
+	                           report}] */
+	char intel_error[1024];
 };
 
 static void
@@ -253,6 +262,166 @@ note(struct updates *u, int ok, const char *msg, long long now)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* ---- intelligence feeds that arrive by update (the mirror thread) ---- */
+
+/* The client that imports into inteld: [intel] url and ca, the
+ * [updates] intel_* credential (inteld's admin role), [updates] timeout
+ * (an import takes longer than a lookup). */
+static int
+push_client(const struct center_conf *cf, struct intelc **out, struct buf *err)
+{
+	struct intelc_conf ic;
+
+	*out = NULL;
+	if (cf->upd_intel_cert == NULL && cf->upd_intel_api_key_file == NULL)
+		return 0;
+	memset(&ic, 0, sizeof(ic));
+	ic.url = cf->intel.url;
+	ic.ca = cf->intel.ca;
+	ic.cert = cf->upd_intel_cert;
+	ic.key = cf->upd_intel_key;
+	ic.api_key_file = cf->upd_intel_api_key_file;
+	ic.timeout = cf->upd_timeout;
+	return intelc_new(&ic, out, err);
+}
+
+/* The inteld feed and import format of an intel target: its last path
+ * part without the extension, csv for .csv, list for .txt or .list, stix
+ * for .json (a STIX 2.1 bundle); NULL when it is none of these. */
+static const char *
+intel_format(const char *tname, char *feed, size_t n)
+{
+	const char *b = strrchr(tname, '/'), *dot;
+
+	b = b != NULL ? b + 1 : tname;
+	if ((dot = strrchr(b, '.')) == NULL || dot == b ||
+	    (size_t)(dot - b) >= n)
+		return NULL;
+	snprintf(feed, n, "%.*s", (int)(dot - b), b);
+	if (strcmp(dot, ".csv") == 0)
+		return "csv";
+	if (strcmp(dot, ".txt") == 0 || strcmp(dot, ".list") == 0)
+		return "list";
+	if (strcmp(dot, ".json") == 0)
+		return "stix";
+	return NULL;
+}
+
+static int
+pushed_already(struct updates *u, const char *name, const char *sha)
+{
+	size_t i;
+	json_t *p;
+	int yes = 0;
+
+	pthread_mutex_lock(&u->lock);
+	json_array_foreach(u->intel_pushed, i, p)
+	{
+		if (strcmp(json_string_value(json_object_get(p, "name")) ?: "",
+		           name) == 0 &&
+		    strcmp(json_string_value(json_object_get(p, "sha256"))
+		               ?: "",
+		           sha) == 0)
+			yes = 1;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return yes;
+}
+
+/* Every intel target of the served state not yet imported (or changed
+ * since) goes to inteld, from the verified copy in dir. What failed is
+ * tried again at the next round; the last error is in the status. */
+static void
+push_intel(struct updates *u)
+{
+	struct upd_view *v;
+	struct buf err, body;
+	json_t *tg, *report;
+	size_t i;
+	char feed[80], path[PATH_MAX], desc[300], errmsg[1024] = "";
+	int any = 0;
+
+	if ((v = view_get(u)) == NULL)
+		return;
+	buf_init(&err, 1024);
+	buf_init(&body, 1u << 20);
+	json_array_foreach(v->targets, i, tg)
+	{
+		const char *name =
+		    json_string_value(json_object_get(tg, "name"));
+		const char *kind =
+		    json_string_value(json_object_get(tg, "kind"));
+		const char *sha =
+		    json_string_value(json_object_get(tg, "sha256"));
+		const char *fmt;
+
+		if (name == NULL || sha == NULL || kind == NULL ||
+		    strcmp(kind, "intel") != 0 || pushed_already(u, name, sha))
+			continue;
+		any = 1;
+		if ((fmt = intel_format(name, feed, sizeof(feed))) == NULL) {
+			snprintf(errmsg, sizeof(errmsg),
+			         "intel target %s: name it FEED.csv, FEED.list "
+			         "(or .txt) or FEED.json (STIX 2.1): its last "
+			         "part names vigil-inteld's feed and format",
+			         name);
+			continue;
+		}
+		if (u->push_ic == NULL) {
+			snprintf(errmsg, sizeof(errmsg),
+			         "intel target %s is not imported into "
+			         "vigil-inteld: set [intel] url and [updates] "
+			         "intel_cert (a certificate of role update) or "
+			         "intel_api_key_file",
+			         name);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/targets/%s", u->dir, sha);
+		snprintf(
+		    desc, sizeof(desc), "by signed update: %.200s %.40s", name,
+		    json_string_value(json_object_get(tg, "version")) ?: "");
+		buf_reset(&err);
+		buf_reset(&body);
+		report = NULL;
+		if (tls_read_file(path, 1u << 30, &body, &err) == -1 ||
+		    intelc_feed_import(u->push_ic, feed, desc, fmt, body.data,
+		                       body.len, &report, &err) == -1) {
+			snprintf(errmsg, sizeof(errmsg), "intel target %s: %s",
+			         name, buf_cstr(&err));
+			log_warnx("updates: %s; tried again at the next check",
+			          errmsg);
+			continue;
+		}
+		log_info("updates: intel target %s imported into "
+		         "vigil-inteld's feed %s (%s)",
+		         name, feed, fmt);
+		pthread_mutex_lock(&u->lock);
+		/* One entry per target name: the newest import. */
+		for (size_t k = json_array_size(u->intel_pushed); k-- > 0;)
+			if (strcmp(
+			        json_string_value(json_object_get(
+			            json_array_get(u->intel_pushed, k), "name"))
+			            ?: "",
+			        name) == 0)
+				json_array_remove(u->intel_pushed, k);
+		json_array_append_new(
+		    u->intel_pushed,
+		    json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "name", name,
+		              "sha256", sha, "feed", feed, "format", fmt, "at",
+		              (json_int_t)time(NULL), "report",
+		              report != NULL ? report : json_null()));
+		pthread_mutex_unlock(&u->lock);
+	}
+	if (any) {
+		pthread_mutex_lock(&u->lock);
+		snprintf(u->intel_error, sizeof(u->intel_error), "%s", errmsg);
+		pthread_mutex_unlock(&u->lock);
+	}
+	buf_free(&body);
+	buf_free(&err);
+	view_release(u, v);
+}
+
 static void *
 mirror_main(void *arg)
 {
@@ -326,6 +495,7 @@ mirror_main(void *arg)
 			          buf_cstr(&err));
 		}
 	wait:
+		push_intel(u);
 		pthread_mutex_lock(&u->lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += c->conf.upd_interval;
@@ -671,6 +841,8 @@ status_json(struct center *c)
 	struct upd_view *v;
 	json_t *o, *served = json_null();
 	char up[512] = "", t[21];
+	struct store_rows *q;
+	long long noroot = -1;
 
 	if (u == NULL)
 		return json_pack("{s:b}", "enabled", 0);
@@ -692,6 +864,15 @@ status_json(struct center *c)
 	}
 	if (c->conf.upd_upstream != NULL)
 		snprintf(up, sizeof(up), "%s", c->conf.upd_upstream);
+	/* Agents that take no updates: they pinned no root (enrolled before
+	 * [updates] root was set; vigil-agent pin-root) and so report none. */
+	if ((q = store_query(c->store,
+	                     "SELECT COUNT(*) FROM agents WHERE status = "
+	                     "'active' AND updates IS NULL")) != NULL) {
+		if (store_next(q) == 1)
+			noroot = store_int(q, 0);
+		store_done(q);
+	}
 	pthread_mutex_lock(&u->lock);
 	o = json_pack(
 	    "{s:b, s:s, s:s?, s:s, s:I, s:o, s:I, s:I, s:I, s:s?, "
@@ -704,7 +885,14 @@ status_json(struct center *c)
 	    "last_error", u->last_error[0] ? u->last_error : NULL, "last_check",
 	    u->last_tuf ? tuf_err_name(u->last_tuf) : NULL, "listener_port",
 	    u->srv ? u->port : -1);
+	json_object_set_new(
+	    o, "intel",
+	    json_pack("{s:b, s:O, s:s?}", "enabled", u->push_ic != NULL,
+	              "imported", u->intel_pushed, "error",
+	              u->intel_error[0] ? u->intel_error : NULL));
 	pthread_mutex_unlock(&u->lock);
+	json_object_set_new(o, "agents_without_root",
+	                    noroot >= 0 ? json_integer(noroot) : json_null());
 	return o;
 }
 
@@ -1007,6 +1195,30 @@ updates_check(const struct center_conf *cf)
 		log_warnx("check: [updates] cert and key go together");
 		n++;
 	}
+	if ((cf->upd_intel_cert == NULL) != (cf->upd_intel_key == NULL)) {
+		log_warnx("check: [updates] intel_cert and intel_key go "
+		          "together");
+		n++;
+	}
+	if ((cf->upd_intel_cert != NULL ||
+	     cf->upd_intel_api_key_file != NULL) &&
+	    cf->intel.url == NULL) {
+		log_warnx("check: [updates] intel_cert / intel_api_key_file "
+		          "import feeds into vigil-inteld: set [intel] url "
+		          "(and ca)");
+		n++;
+	} else if (cf->upd_intel_cert != NULL ||
+	           cf->upd_intel_api_key_file != NULL) {
+		struct intelc *ic = NULL;
+
+		buf_reset(&err);
+		if (push_client(cf, &ic, &err) == -1) {
+			log_warnx("check: [updates] intel_*: %s",
+			          buf_cstr(&err));
+			n++;
+		}
+		intelc_free(ic);
+	}
 	if (cf->upd_proxy != NULL &&
 	    httpc_proxy_check(cf->upd_proxy, perr, sizeof(perr)) == -1) {
 		log_warnx("check: [updates] proxy: %s", perr);
@@ -1064,6 +1276,9 @@ updates_start(struct center *c, struct buf *err)
 	    load_proxy_user(c->conf.upd_proxy_user_file, &u->proxy_user, err) ==
 	        -1)
 		return -1;
+	if (push_client(&c->conf, &u->push_ic, err) == -1)
+		return -1;
+	u->intel_pushed = json_array();
 	u->ho.ca_file = c->conf.upd_ca;
 	u->ho.cert_file = c->conf.upd_cert;
 	u->ho.key_file = c->conf.upd_key;
@@ -1106,7 +1321,34 @@ updates_run(struct center *c, struct buf *err)
 	return 0;
 }
 
-/* The listener of its own, with the gateway's TLS and limits. */
+/* An agent's certificate is checked against the center's records, as on
+ * the gateway: revoked, or unknown to this center, it is refused in the
+ * handshake. A center's certificate (vigilctl pki issue, offline) is in
+ * no center's records; its role was checked before this is called. */
+static int
+listener_revoked(X509 *leaf, void *arg)
+{
+	struct center *c = arg;
+	char *serial;
+	int rc;
+
+	if (pki_cert_role(leaf) == PKI_ROLE_CENTER)
+		return 0;
+	if ((serial = tls_serial_hex(leaf)) == NULL)
+		return 1;
+	rc = c->store != NULL ? db_is_revoked(c->store, serial) : 0;
+	free(serial);
+	return rc;
+}
+
+/*
+ * The listener of its own, with the gateway's limits and a TLS context of
+ * its own: a client certificate of the deployment CA is required and its
+ * role must be one that fetches updates (docs/pki.md, "Who accepts
+ * whom"): agent (and an agent certificate from before roles), or center,
+ * a downstream center mirroring this one. Any other role fails the
+ * handshake (wrong_role, logged and counted).
+ */
 int
 updates_listen(struct center *c, const struct http_limits *l, struct buf *err)
 {
@@ -1114,7 +1356,16 @@ updates_listen(struct center *c, const struct http_limits *l, struct buf *err)
 
 	if (u == NULL || c->conf.upd_listen == NULL)
 		return 0;
-	if ((u->srv = http_server_new(c->base, c->gw_ctx,
+	if ((u->srv_ctx = tls_server_ctx(
+	         c->paths.server_crt, c->paths.server_key, c->paths.ca_crt,
+	         TLS_CLIENT_REQUIRED, listener_revoked, c, err)) == NULL)
+		return -1;
+	tls_server_roles(u->srv_ctx,
+	                 PKI_ROLE_BIT(PKI_ROLE_AGENT) |
+	                     PKI_ROLE_BIT(PKI_ROLE_NONE) |
+	                     PKI_ROLE_BIT(PKI_ROLE_CENTER),
+	                 "the update listener");
+	if ((u->srv = http_server_new(c->base, u->srv_ctx,
 	                              updates_gateway_routes, c, l, NULL)) ==
 	    NULL)
 		fatalx("%s: cannot create the update listener", __func__);
@@ -1148,6 +1399,7 @@ updates_stop(struct center *c)
 	}
 	if (u->srv != NULL)
 		http_server_free(u->srv);
+	SSL_CTX_free(u->srv_ctx);
 	if (u->ev_wake != NULL)
 		event_free(u->ev_wake);
 	if (u->wake[0] != -1) {
@@ -1160,6 +1412,8 @@ updates_stop(struct center *c)
 		free(u->proxy_user);
 	}
 	buf_free(&u->anchor);
+	intelc_free(u->push_ic);
+	json_decref(u->intel_pushed);
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	free(u);

@@ -34,6 +34,7 @@
  * connection that is not being answered is closed for a new client.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,6 +144,78 @@ struct http_listener {
 	unsigned long errors;
 };
 
+/*
+ * A request that came from another process (vigild's gateway workers,
+ * http_server_relay) rather than from a connection: its headers and body
+ * are in here instead of an evhttp_request, and its reply goes to send.
+ */
+struct http_relay {
+	struct evkeyvalq in, out;
+	struct evbuffer *body, *reply;
+	X509 *peer;
+	char *rawq; /* the query string as sent, or NULL */
+	http_relay_send send;
+	void *ctx;
+	uint64_t id;
+};
+
+static struct evkeyvalq *
+req_in_headers(struct http_req *r)
+{
+	return r->relay != NULL ? &r->relay->in
+	                        : evhttp_request_get_input_headers(r->ev);
+}
+
+static struct evkeyvalq *
+req_out_headers(struct http_req *r)
+{
+	return r->relay != NULL ? &r->relay->out
+	                        : evhttp_request_get_output_headers(r->ev);
+}
+
+static struct evbuffer *
+req_in_body(struct http_req *r)
+{
+	return r->relay != NULL ? r->relay->body
+	                        : evhttp_request_get_input_buffer(r->ev);
+}
+
+static struct evbuffer *
+req_out_body(struct http_req *r)
+{
+	return r->relay != NULL ? r->relay->reply
+	                        : evhttp_request_get_output_buffer(r->ev);
+}
+
+static void
+http_relay_free(struct http_relay *rl)
+{
+	if (rl == NULL)
+		return;
+	evhttp_clear_headers(&rl->in);
+	evhttp_clear_headers(&rl->out);
+	if (rl->body != NULL)
+		evbuffer_free(rl->body);
+	if (rl->reply != NULL)
+		evbuffer_free(rl->reply);
+	X509_free(rl->peer);
+	free(rl->rawq);
+	free(rl);
+}
+
+/* Sends the reply (fd -1, or a file of flen bytes taken over). */
+static void
+req_send(struct http_req *r, int status, int fd, size_t flen)
+{
+	struct http_relay *rl = r->relay;
+
+	if (rl == NULL) {
+		evhttp_send_reply(r->ev, status, NULL, NULL);
+		return;
+	}
+	rl->send(rl->ctx, rl->id, status, &rl->out, rl->reply, fd, flen);
+}
+
 static void http_stream_gone(struct http_server *s,
                              struct evhttp_connection *evcon);
 
@@ -169,6 +242,21 @@ http_method_name(enum evhttp_cmd_type t)
 	case EVHTTP_REQ_PATCH:
 		return "PATCH";
 	}
+	return "UNKNOWN";
+}
+
+/* A relayed method as one of the constant names above. */
+static const char *
+http_method_known(const char *m)
+{
+	static const char *const names[] = {"GET",   "POST",    "HEAD",
+	                                    "PUT",   "DELETE",  "OPTIONS",
+	                                    "TRACE", "CONNECT", "PATCH"};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(m, names[i]) == 0)
+			return names[i];
 	return "UNKNOWN";
 }
 
@@ -677,6 +765,8 @@ http_req_release(struct http_req *r)
 	json_decref(r->audit_before);
 	r->audit_before = NULL;
 	r->replied = 1;
+	http_relay_free(r->relay);
+	r->relay = NULL;
 	if (r->deferred)
 		free(r);
 }
@@ -700,6 +790,7 @@ http_req_defer(struct http_req *r)
 	d->peer = NULL;
 	d->deferred = 1;
 	r->path = NULL;
+	r->relay = NULL;        /* moved to d */
 	r->audit_before = NULL; /* moved to d */
 	r->replied = 1;         /* the dispatcher's copy is finished */
 	return d;
@@ -708,7 +799,7 @@ http_req_defer(struct http_req *r)
 static void
 http_set_security_headers(struct http_req *r, int tls)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
+	struct evkeyvalq *out = req_out_headers(r);
 
 	/* API answers carry tokens, certificates and agent data: never
 	 * cached, never sniffed as something else, never framed. Handlers
@@ -785,7 +876,7 @@ http_reply_405(struct http_req *r, const char *path)
 static int
 framing_refused(struct http_req *r)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
+	struct evkeyvalq *in = req_in_headers(r);
 	struct evkeyval *h;
 	const char *cl = NULL, *why = NULL;
 	int status = 0, nte = 0;
@@ -818,19 +909,18 @@ framing_refused(struct http_req *r)
 	return 1;
 }
 
+static void http_dispatch(struct http_server *s, struct http_req *rp,
+                          const struct evhttp_uri *uri);
+
 static void
 http_gencb(struct evhttp_request *ev, void *arg)
 {
 	struct http_server *s = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-	const struct evhttp_uri *uri;
-	const struct http_route *rt;
-	const char *rest = "", *q;
 	struct http_req r;
 	struct http_conn *conn;
 	char *addr = NULL;
 	ev_uint16_t port = 0;
-	int path_known = 0;
 
 	memset(&r, 0, sizeof(r));
 	r.checked = 1;
@@ -870,9 +960,24 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	}
 	http_set_security_headers(&r, s->ssl_ctx != NULL);
 	r.peer = http_peer_cert(evcon);
+	http_dispatch(s, &r, evhttp_request_get_evhttp_uri(ev));
+}
 
-	if ((uri = evhttp_request_get_evhttp_uri(ev)) == NULL ||
-	    evhttp_uri_get_path(uri) == NULL) {
+/*
+ * From the URI on, a request is handled the same whatever its source (a
+ * connection, or a relay from another process): route, query, limits,
+ * client certificate, authorizer, handler.
+ */
+static void
+http_dispatch(struct http_server *s, struct http_req *rp,
+              const struct evhttp_uri *uri)
+{
+#define r (*rp)
+	const struct http_route *rt;
+	const char *rest = "", *q;
+	int path_known = 0;
+
+	if (uri == NULL || evhttp_uri_get_path(uri) == NULL) {
 		http_reply_error(&r, 400, "bad_request", "malformed request");
 		return;
 	}
@@ -918,8 +1023,7 @@ http_gencb(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	if (rt->max_body != 0 &&
-	    evbuffer_get_length(evhttp_request_get_input_buffer(ev)) >
-	        rt->max_body) {
+	    evbuffer_get_length(req_in_body(&r)) > rt->max_body) {
 		http_reply_error(&r, 413, "body_too_large",
 		                 "request body larger than %zu bytes",
 		                 rt->max_body);
@@ -953,6 +1057,68 @@ http_gencb(struct evhttp_request *ev, void *arg)
 	}
 	if (s->handler_done != NULL)
 		s->handler_done(&r);
+#undef r
+}
+
+int
+http_server_relay(struct http_server *s, const struct http_relay_in *in,
+                  http_relay_send send, void *ctx, uint64_t id)
+{
+	struct http_relay *rl;
+	struct evhttp_uri *uri = NULL;
+	struct http_req r;
+	size_t i;
+
+	if ((rl = calloc(1, sizeof(*rl))) == NULL)
+		return -1;
+	rl->in.tqh_first = NULL;
+	rl->in.tqh_last = &rl->in.tqh_first;
+	rl->out.tqh_first = NULL;
+	rl->out.tqh_last = &rl->out.tqh_first;
+	rl->send = send;
+	rl->ctx = ctx;
+	rl->id = id;
+	if ((rl->body = evbuffer_new()) == NULL ||
+	    (rl->reply = evbuffer_new()) == NULL ||
+	    (in->body_len > 0 &&
+	     evbuffer_add(rl->body, in->body, in->body_len) == -1))
+		goto fail;
+	for (i = 0; i < in->nheaders; i++)
+		if (evhttp_add_header(&rl->in, in->names[i], in->values[i]) ==
+		    -1)
+			goto fail;
+	if (in->peer != NULL) {
+		X509_up_ref(in->peer);
+		rl->peer = in->peer;
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.checked = 1;
+	r.query.tqh_first = NULL;
+	r.query.tqh_last = &r.query.tqh_first;
+	r.srv = s;
+	r.arg = s->arg;
+	r.rest = "";
+	r.relay = rl;
+	r.method = http_method_known(in->method);
+	snprintf(r.peer_addr, sizeof(r.peer_addr), "%s", in->peer_addr);
+	http_set_security_headers(&r, s->ssl_ctx != NULL || in->tls);
+	r.peer = rl->peer;
+	/* The worker parsed the request line already; a URI it let
+	 * through that does not parse here is answered the same way. */
+	uri = evhttp_uri_parse_with_flags(in->uri, 0);
+	if (uri != NULL && evhttp_uri_get_query(uri) != NULL &&
+	    (rl->rawq = strdup(evhttp_uri_get_query(uri))) == NULL) {
+		evhttp_uri_free(uri);
+		goto fail;
+	}
+	http_dispatch(s, &r, uri);
+	if (uri != NULL)
+		evhttp_uri_free(uri);
+	return 0;
+fail:
+	http_relay_free(rl);
+	return -1;
 }
 
 /* --- server ------------------------------------------------------------- */
@@ -1136,6 +1302,12 @@ http_probe_port(const struct addrinfo *ai)
 	return rc;
 }
 
+static int http_server_add_listener(struct http_server *s,
+                                    struct http_listener *hl,
+                                    struct evhttp_bound_socket *h,
+                                    const char *shown, int port, int v6,
+                                    int *bound, struct buf *err);
+
 int
 http_server_bind(struct http_server *s, const char *host, int port, int *bound,
                  struct buf *err)
@@ -1143,8 +1315,6 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 	struct evhttp_bound_socket *h = NULL;
 	struct http_listener *hl;
 	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
 	char serv[16];
 	int gai = 0;
 	const char *shown = host != NULL ? host : "*";
@@ -1200,6 +1370,18 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 		return -1;
 	}
 	freeaddrinfo(res);
+	return http_server_add_listener(s, hl, h, shown, port, v6, bound, err);
+}
+
+static int
+http_server_add_listener(struct http_server *s, struct http_listener *hl,
+                         struct evhttp_bound_socket *h, const char *shown,
+                         int port, int v6, int *bound, struct buf *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int saved;
+
 	hl->resume = evtimer_new(s->base, http_listener_resume, hl);
 	{
 		size_t i;
@@ -1237,6 +1419,44 @@ http_server_bind(struct http_server *s, const char *host, int port, int *bound,
 		fatalx("%s: more than %d listeners", __func__,
 		       HTTP_MAX_LISTENERS);
 	return 0;
+}
+
+int
+http_server_bind_fd(struct http_server *s, int fd, struct buf *err)
+{
+	struct evhttp_bound_socket *h = NULL;
+	struct http_listener *hl;
+
+	if ((hl = calloc(1, sizeof(*hl))) == NULL) {
+		buf_printf(err, "listening socket: out of memory");
+		close(fd);
+		return -1;
+	}
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    (hl->l = evconnlistener_new(s->base, NULL, NULL,
+	                                LEV_OPT_CLOSE_ON_FREE |
+	                                    LEV_OPT_CLOSE_ON_EXEC |
+	                                    LEV_OPT_DISABLED,
+	                                -1, fd)) == NULL ||
+	    (h = evhttp_bind_listener(s->http, hl->l)) == NULL) {
+		buf_printf(err, "listening socket %d: cannot listen on it", fd);
+		if (hl->l != NULL)
+			evconnlistener_free(hl->l);
+		else
+			close(fd);
+		free(hl);
+		return -1;
+	}
+	return http_server_add_listener(s, hl, h, "inherited", 0, 0, NULL, err);
+}
+
+int
+http_server_listen_fd(const struct http_server *s)
+{
+	if (s->nbound == 0)
+		return -1;
+	return fcntl(evhttp_bound_socket_get_fd(s->bound[0]), F_DUPFD_CLOEXEC,
+	             3);
 }
 
 void
@@ -1348,7 +1568,7 @@ http_server_tls(const struct http_server *s, int resumed)
 const uint8_t *
 http_req_body(struct http_req *r, size_t *len)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+	struct evbuffer *in = req_in_body(r);
 	size_t n = evbuffer_get_length(in);
 
 	*len = n;
@@ -1395,10 +1615,21 @@ http_req_query(struct http_req *r, const char *name)
 }
 
 const char *
+http_req_raw_query(struct http_req *r)
+{
+	const struct evhttp_uri *u;
+
+	if (r->relay != NULL)
+		return r->relay->rawq;
+	if (r->ev == NULL || (u = evhttp_request_get_evhttp_uri(r->ev)) == NULL)
+		return NULL;
+	return evhttp_uri_get_query(u);
+}
+
+const char *
 http_req_header(struct http_req *r, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(r->ev),
-	                          name);
+	return evhttp_find_header(req_in_headers(r), name);
 }
 
 /* --- replies ------------------------------------------------------------ */
@@ -1410,7 +1641,7 @@ http_set_header(struct http_req *r, const char *name, const char *val)
 
 	if (r->replied)
 		return;
-	out = evhttp_request_get_output_headers(r->ev);
+	out = req_out_headers(r);
 	evhttp_remove_header(out, name);
 	/* evhttp refuses CR/LF in names and values (no header injection). */
 	if (evhttp_add_header(out, name, val) == -1)
@@ -1423,8 +1654,7 @@ http_remove_header(struct http_req *r, const char *name)
 {
 	if (r->replied)
 		return;
-	while (evhttp_remove_header(evhttp_request_get_output_headers(r->ev),
-	                            name) == 0)
+	while (evhttp_remove_header(req_out_headers(r), name) == 0)
 		;
 }
 
@@ -1433,8 +1663,7 @@ http_add_header(struct http_req *r, const char *name, const char *val)
 {
 	if (r->replied)
 		return;
-	if (evhttp_add_header(evhttp_request_get_output_headers(r->ev), name,
-	                      val) == -1)
+	if (evhttp_add_header(req_out_headers(r), name, val) == -1)
 		log_warnx("http: route %s: header %s refused",
 		          http_route_name(r), name);
 }
@@ -1465,10 +1694,10 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 		       "\"message\":\"invalid status\"}}";
 		len = strlen(body);
 	}
-	out = evhttp_request_get_output_headers(r->ev);
+	out = req_out_headers(r);
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", ctype);
-	ob = evhttp_request_get_output_buffer(r->ev);
+	ob = req_out_body(r);
 	/* Empty but for a reply the hook replaced by this one. */
 	evbuffer_drain(ob, evbuffer_get_length(ob));
 	if (len > 0 && evbuffer_add(ob, body, len) == -1) {
@@ -1493,7 +1722,7 @@ http_send(struct http_req *r, int status, const char *ctype, const void *body,
 	}
 	/* r->ev may be freed inside evhttp_send_reply (a write error is
 	 * reported synchronously); nothing below touches it. */
-	evhttp_send_reply(r->ev, status, NULL, NULL);
+	req_send(r, status, -1, 0);
 	srv = r->srv;
 	http_req_release(r); /* frees r if it was deferred */
 	if (srv->on_done != NULL)
@@ -1545,10 +1774,17 @@ http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
 		close(fd);
 		return;
 	}
-	out = evhttp_request_get_output_headers(r->ev);
+	out = req_out_headers(r);
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", ctype);
-	ob = evhttp_request_get_output_buffer(r->ev);
+	ob = req_out_body(r);
+	if (r->relay != NULL) {
+		/* The worker sends the file: the descriptor goes to it. */
+		if (r->srv->on_reply != NULL)
+			r->srv->on_reply(r, status, "", 0);
+		req_send(r, status, fd, len);
+		goto sent;
+	}
 	/* evbuffer_add_file owns fd from here, even when it fails */
 	if (evbuffer_add_file(ob, fd, 0, (ev_off_t)len) == -1) {
 		log_warnx("http: route %s: cannot send the file", name);
@@ -1560,6 +1796,7 @@ http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
 	if (r->srv->on_reply != NULL)
 		r->srv->on_reply(r, status, "", 0);
 	evhttp_send_reply(r->ev, status, NULL, NULL);
+sent:
 	srv = r->srv;
 	http_req_release(r);
 	if (srv->on_done != NULL)
@@ -1737,7 +1974,8 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
                       size_t max_queued, http_stream_closed on_closed,
                       void *arg)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+	struct evhttp_connection *evcon =
+	    r->ev != NULL ? evhttp_request_get_connection(r->ev) : NULL;
 	struct http_server *srv = r->srv;
 	const char *name = http_route_name(r);
 	struct evkeyvalq *out;
@@ -1751,6 +1989,12 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 		fatalx("%s: request already answered", __func__);
 	if (strcmp(r->method, "HEAD") == 0) {
 		http_send(r, status, ctype, "", 0);
+		return NULL;
+	}
+	if (r->relay != NULL) {
+		/* No route a gateway worker relays streams its reply. */
+		http_reply_error(r, 501, "not_implemented",
+		                 "streaming replies are not relayed");
 		return NULL;
 	}
 	if (evcon == NULL ||

@@ -10,6 +10,7 @@
 #define VIGIL_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -110,6 +111,9 @@ struct http_req {
 	unsigned long mark;
 	int checked; /* the reply check ran */
 	int hooked;  /* the reply hook ran */
+	/* Set when the request came through http_server_relay (then ev is
+	 * NULL); the rest works the same. */
+	struct http_relay *relay;
 };
 
 /*
@@ -170,6 +174,38 @@ void http_server_set_handler_done(struct http_server *s,
  */
 void http_server_set_reply_check(struct http_server *s,
                                  int (*fn)(struct http_req *r));
+
+/*
+ * Requests from another process (vigild's gateway workers hold the
+ * connections; the core answers): http_server_relay runs one through the
+ * same route table, authorizer, hooks and handlers as a request off a
+ * connection. Headers, query, body, deferral (http_req_defer), replies
+ * and file replies work as usual; streaming replies are refused (501).
+ * peer is the client certificate the worker verified (taken with its own
+ * reference), or NULL. Every reply, however late (a long poll), goes to
+ * send with the id given: status, the reply's headers (Content-Type
+ * included) and body, or for http_reply_file fd (to be closed by send)
+ * and its length. Returns -1 (nothing sent) when out of memory.
+ */
+struct http_relay;
+struct http_relay_in {
+	const char *method, *uri, *peer_addr;
+	X509 *peer;
+	int tls; /* the worker's connection was TLS (security headers) */
+	size_t nheaders;
+	const char *const *names, *const *values;
+	const uint8_t *body;
+	size_t body_len;
+};
+typedef void (*http_relay_send)(void *ctx, uint64_t id, int status,
+                                struct evkeyvalq *headers,
+                                struct evbuffer *body, int fd, size_t flen);
+int http_server_relay(struct http_server *s, const struct http_relay_in *in,
+                      http_relay_send send, void *ctx, uint64_t id);
+/* Listens on an already listening socket (taken over; closed on error). */
+int http_server_bind_fd(struct http_server *s, int fd, struct buf *err);
+/* A duplicate (close-on-exec) of the first listening socket, or -1. */
+int http_server_listen_fd(const struct http_server *s);
 
 /* Replaces the TLS context for new connections (config reload). */
 /* Answers GET and HEAD of paths no route knows (the web console's files
@@ -254,6 +290,9 @@ const char *http_req_rest_id(struct http_req *r, char *id, size_t n);
 
 /* Query parameter or NULL. */
 const char *http_req_query(struct http_req *r, const char *name);
+/* The query string as the client sent it (still percent-encoded), or
+ * NULL when there is none. */
+const char *http_req_raw_query(struct http_req *r);
 /* Request header or NULL. */
 const char *http_req_header(struct http_req *r, const char *name);
 

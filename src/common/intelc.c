@@ -255,3 +255,87 @@ intelc_brief(json_t *ans)
 	json_object_set_new(o, "sources", srcs);
 	return o;
 }
+
+/* One request to inteld under /api/v1; 0 with the parsed reply when the
+ * status is 2xx, -1 with one sentence in err. */
+static int
+call(struct intelc *ic, const char *path, const char *ctype, const void *body,
+     size_t len, json_t **reply, struct buf *err)
+{
+	struct httpc_resp r;
+	struct buf url;
+	json_t *j;
+	int rc = -1;
+
+	*reply = NULL;
+	buf_init(&url, 1024);
+	buf_printf(&url, "%s/api/v1%s", ic->base, path);
+	httpc_resp_init(&r);
+	if (httpc_request(&ic->ho, "POST", buf_cstr(&url), ctype, body, len,
+	                  &r) == -1) {
+		if (r.err == HTTPC_ERR_CONNECT)
+			buf_printf(err,
+			           "vigil-inteld %s: cannot connect; is it "
+			           "running and its port open from this host?",
+			           ic->base);
+		else
+			buf_printf(err, "vigil-inteld %s: %s", ic->base,
+			           r.errmsg);
+		goto out;
+	}
+	j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+	if (r.status < 200 || r.status > 299) {
+		const char *m = json_string_value(
+		    json_object_get(json_object_get(j, "error"), "message"));
+
+		buf_printf(err, "vigil-inteld %s answered %ld to POST %s: %s",
+		           ic->base, r.status, path,
+		           m != NULL ? m : "(no message)");
+		json_decref(j);
+		goto out;
+	}
+	*reply = j;
+	rc = 0;
+out:
+	httpc_resp_free(&r);
+	buf_free(&url);
+	return rc;
+}
+
+int
+intelc_feed_import(struct intelc *ic, const char *feed, const char *desc,
+                   const char *format, const void *body, size_t len,
+                   json_t **report, struct buf *err)
+{
+	json_t *add, *reply = NULL;
+	char *s;
+	struct buf path;
+	int rc;
+
+	*report = NULL;
+	if (!str_is_name(feed)) {
+		buf_printf(err, "feed name %.80s: 1 to 64 of A-Z a-z 0-9 . _ -",
+		           feed);
+		return -1;
+	}
+	/* The feed first: inteld imports only into a feed that exists, and
+	 * adding one that does keeps its priority (members not given). */
+	add = json_pack("{s:s, s:s}", "name", feed, "description", desc);
+	s = add != NULL ? json_dumps(add, JSON_COMPACT) : NULL;
+	json_decref(add);
+	if (s == NULL) {
+		buf_puts(err, "out of memory");
+		return -1;
+	}
+	rc = call(ic, "/feeds", "application/json", s, strlen(s), &reply, err);
+	free(s);
+	json_decref(reply);
+	if (rc == -1)
+		return -1;
+	buf_init(&path, 256);
+	buf_printf(&path, "/feeds/%s/import?format=%s", feed, format);
+	rc = call(ic, buf_cstr(&path), "application/octet-stream", body, len,
+	          report, err);
+	buf_free(&path);
+	return rc;
+}

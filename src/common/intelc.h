@@ -87,6 +87,17 @@ const char *intelc_url(const struct intelc *ic);
 int intelc_lookup(struct intelc *ic, json_t *indicators, json_t **results,
                   struct buf *err);
 
+/*
+ * Imports a feed file into inteld's feed FEED (made first when missing,
+ * with the description desc): POST /api/v1/feeds, then POST
+ * /api/v1/feeds/FEED/import?format=FORMAT with body. Needs inteld's admin
+ * role (a certificate of role update, intel or master, or an admin API
+ * key). *report is inteld's import report. -1 with one sentence in err.
+ */
+int intelc_feed_import(struct intelc *ic, const char *feed, const char *desc,
+                       const char *format, const void *body, size_t len,
+                       json_t **report, struct buf *err);
+
 /* A summary of one answer for a finding: {"verdict", "score", "sources":
  * [names of the contributing sources]} (a new reference), or NULL for an
  * error entry. */

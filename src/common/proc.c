@@ -35,6 +35,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "log.h"
 #include "proc.h"
 
@@ -224,6 +226,13 @@ int
 proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
              int passfd)
 {
+	return proc_send_max(fd, type, id, p, len, passfd, PROC_MAX_MSG);
+}
+
+int
+proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+              int passfd, size_t max)
+{
 	struct proc_hdr hdr;
 	struct iovec iov[2], *cur = iov;
 	struct msghdr msg;
@@ -235,7 +244,7 @@ proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 	size_t niov;
 	ssize_t n;
 
-	if (len > PROC_MAX_MSG || (len > 0 && p == NULL)) {
+	if (len > max || len > UINT32_MAX || (len > 0 && p == NULL)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -443,4 +452,112 @@ proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
 	if (passfd != NULL)
 		*passfd = got;
 	return 0;
+}
+
+/* --- framing for event loops ------------------------------------------ */
+
+int
+proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr)
+{
+	if (len < sizeof(*hdr))
+		return 0;
+	memcpy(hdr, p, sizeof(*hdr));
+	/* The length is checked before anything waits for it: a peer
+	 * cannot make us buffer more than max. */
+	if (hdr->len > max)
+		return -1;
+	if (len - sizeof(*hdr) < hdr->len)
+		return 0;
+	return 1;
+}
+
+int
+proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,
+                struct buf *payload)
+{
+	uint8_t raw[sizeof(*hdr)];
+	size_t have = evbuffer_get_length(in);
+	int rc;
+
+	if (have < sizeof(raw))
+		return 0;
+	if (evbuffer_copyout(in, raw, sizeof(raw)) != (ev_ssize_t)sizeof(raw))
+		return -1;
+	if ((rc = proc_frame(raw, sizeof(raw), max, hdr)) == -1)
+		return -1;
+	/* rc is 0 here unless hdr->len == 0: the payload is not in raw */
+	if (have - sizeof(raw) < hdr->len)
+		return 0;
+	buf_reset(payload);
+	if (hdr->len > 0) {
+		const uint8_t *all =
+		    evbuffer_pullup(in, (ev_ssize_t)(sizeof(raw) + hdr->len));
+
+		if (all == NULL ||
+		    buf_append(payload, all + sizeof(raw), hdr->len) == -1)
+			return -1;
+	}
+	evbuffer_drain(in, sizeof(raw) + hdr->len);
+	return 1;
+}
+
+long
+proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap, size_t *nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+	} cm;
+	uint8_t chunk[65536];
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *c;
+	size_t i, n, start = *nfds;
+	int got[16], bad = 0;
+	ssize_t r;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = chunk;
+	iov.iov_len = sizeof(chunk);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (r == -1 && errno == EINTR);
+	if (r == -1)
+		return -1;
+	if (msg.msg_flags & MSG_CTRUNC)
+		bad = 1;
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			bad = 1;
+			continue;
+		}
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (n > 16)
+			n = 16;
+		memcpy(got, CMSG_DATA(c), n * sizeof(int));
+		for (i = 0; i < n; i++) {
+			if (!bad && *nfds < cap)
+				fds[(*nfds)++] = got[i];
+			else {
+				bad = 1;
+				close(got[i]);
+			}
+		}
+	}
+	if (bad) {
+		while (*nfds > start)
+			close(fds[--(*nfds)]);
+		errno = EPROTO;
+		return -1;
+	}
+	if (r > 0 && evbuffer_add(in, chunk, (size_t)r) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return (long)r;
 }

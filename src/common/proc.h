@@ -54,4 +54,35 @@ int proc_send_fd(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
                  int *passfd);
 
+/*
+ * For channels read from an event loop (vigild's gateway workers,
+ * src/center/gwproc.c), whose messages may be larger than PROC_MAX_MSG:
+ * the limit is the caller's, still checked on both sides.
+ *
+ * proc_send_max: proc_send_fd with max instead of PROC_MAX_MSG (blocking,
+ * whole message; passfd -1 for none).
+ *
+ * proc_frame: a pure parser of the bytes buffered so far: 1 when a whole
+ * message is there (*hdr filled; it takes sizeof(*hdr) + hdr->len bytes),
+ * 0 when more bytes are needed, -1 when its length is past max (the
+ * channel is then unusable: close it).
+ *
+ * proc_evbuf_take: proc_frame on an evbuffer; on 1 the payload is moved
+ * into payload (reset first) and the message removed from in.
+ *
+ * proc_read_some: one non-blocking read of what is there into in; each
+ * descriptor that rides along (SCM_RIGHTS) is appended to fds[*nfds]
+ * (capacity cap; beyond it, and on any malformed control data, every
+ * descriptor received is closed and -1 with EPROTO). Bytes read, 0 at EOF,
+ * -1 on error (EAGAIN when nothing is there).
+ */
+struct evbuffer;
+int proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
+                  int passfd, size_t max);
+int proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr);
+int proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,
+                    struct buf *payload);
+long proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap,
+                    size_t *nfds);
+
 #endif

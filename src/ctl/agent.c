@@ -31,8 +31,8 @@ agent_usage(FILE *f)
 }
 
 /* The signed updates an agent runs, in a few characters: "t3 (2 rule
- * sets)", "t3, refused" when its last check was refused, "" when it
- * pinned no update root. */
+ * sets)", "t3, refused" when its last check was refused, "no root" when
+ * it pinned no update root (it takes no updates: vigil-agent pin-root). */
 static const char *
 updates_brief(json_t *row)
 {
@@ -40,7 +40,7 @@ updates_brief(json_t *row)
 	json_t *u = json_object_get(row, "updates");
 
 	if (!json_is_object(u))
-		return "";
+		return "no root";
 	snprintf(s, sizeof(s), "t%lld (%zu rule sets)%s",
 	         (long long)json_integer_value(json_object_get(u, "targets")),
 	         json_array_size(json_object_get(u, "rules")),

@@ -2308,6 +2308,22 @@ mirror(int argc, char **argv)
 	if (json_is_string(json_object_get(j, "last_error")))
 		printf("refused:   %s\n",
 		       json_string_value(json_object_get(j, "last_error")));
+	json_array_foreach(
+	    json_object_get(json_object_get(j, "intel"), "imported"), i, r)
+	    printf("intel      %s imported into vigil-inteld's feed %s\n",
+	           json_string_value(json_object_get(r, "name")),
+	           json_string_value(json_object_get(r, "feed")));
+	if (json_is_string(
+	        json_object_get(json_object_get(j, "intel"), "error")))
+		printf("intel:     %s\n",
+		       json_string_value(json_object_get(
+		           json_object_get(j, "intel"), "error")));
+	if (json_integer_value(json_object_get(j, "agents_without_root")) > 0)
+		printf("agents:    %lld without a pinned update root take no "
+		       "updates ('vigilctl agent list': UPDATES \"no root\"; "
+		       "vigil-agent pin-root on each)\n",
+		       (long long)json_integer_value(
+		           json_object_get(j, "agents_without_root")));
 	json_decref(j);
 	return 0;
 }
@@ -2317,11 +2333,12 @@ static int
 rollout(int argc, char **argv)
 {
 	static const char *const cols[] = {
-	    "id",       "version", "platform", "percent", "state", "chosen",
-	    "upgraded", "failed",  "pending",  "reason",  NULL};
-	static const char *const hdrs[] = {
-	    "ID",       "VERSION", "PLATFORM", "PERCENT",    "STATE", "CHOSEN",
-	    "UPGRADED", "FAILED",  "PENDING",  "WHY HALTED", NULL};
+	    "id",       "version", "platform", "percent", "state",  "chosen",
+	    "upgraded", "failed",  "refused",  "pending", "reason", NULL};
+	static const char *const hdrs[] = {"ID",       "VERSION",    "PLATFORM",
+	                                   "PERCENT",  "STATE",      "CHOSEN",
+	                                   "UPGRADED", "FAILED",     "REFUSED",
+	                                   "PENDING",  "WHY HALTED", NULL};
 	json_t *j, *body, *labels;
 	int i;
 

@@ -464,7 +464,8 @@ updates_parse(json_t *u, char **out, struct buf *err)
 				return -1;
 			free(tmp);
 		} else if (strcmp(key, "binary") == 0 ||
-		           strcmp(key, "upgrade_failed") == 0) {
+		           strcmp(key, "upgrade_failed") == 0 ||
+		           strcmp(key, "upgrade_refused") == 0) {
 			snprintf(field, sizeof(field), "updates.%s", key);
 			if (take_string(v, field, STR_TOKEN, 64, 1, err,
 			                &tmp) == -1)

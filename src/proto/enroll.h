@@ -47,8 +47,9 @@ int enroll_parse(const uint8_t *p, size_t len, struct enroll_req *out,
  * same rules. updates (optional) is {"root", "timestamp", "snapshot",
  * "targets": versions (integers >= 0), "checked_at": time, "error": text
  * up to 512 bytes, "rules": [{"name" (up to 200), "version" (up to 64),
- * "sha256" (64 hex)}], at most 256, "binary" and "upgrade_failed":
- * SHA-256s (up to 64 printable characters), "upgrade_error": text up to
+ * "sha256" (64 hex)}], at most 256, "binary", "upgrade_failed" and
+ * "upgrade_refused": SHA-256s (up to 64 printable characters),
+ * "upgrade_error": text up to
  * 512 bytes}; nothing else. */
 int heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
                     struct buf *err);

@@ -178,6 +178,11 @@ write_conf() {
 		echo "[gateway]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${GW_PORT:-0}"
+		# VIGIL_GW_WORKERS=N runs any scenario with N gateway worker
+		# processes (e2e/gateway_workers.sh sets it).
+		if [ -n "${VIGIL_GW_WORKERS:-}" ]; then
+			echo "workers = $VIGIL_GW_WORKERS"
+		fi
 		echo "[admin]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${ADM_PORT:-0}"

@@ -8,7 +8,9 @@
 # both nodes at once keep the audit log one unbroken hash chain; a
 # forwarding target is served by one node (its lease), and when that node
 # is killed (-9) the other takes the lease over and delivers what was
-# stored meanwhile to a real rsyslog, in order, each event once. Always
+# stored meanwhile to a real rsyslog, in order, each event once; a file
+# sample received by one node is downloaded through the other; a console
+# on one node sees live updates of changes made through the other. Always
 # on PostgreSQL, whatever VIGIL_STORE says.
 export VIGIL_STORE=pg
 . "$(dirname "$0")/lib.sh"
@@ -127,6 +129,51 @@ python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" ||
 [ "$(metric_value "$(on b api GET /metrics)" vigil_node_notifications_total)" -ge 1 ] ||
 	fail "node b got no notification"
 pass "task from node a to an agent on node b in $el s (notification)"
+
+# --- live console updates from node A on a console connected to B ----
+curl -sSN --max-time 60 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $VIGIL_API_KEY" \
+	"https://127.0.0.1:$ADM_b/api/v1/stream" >"$T/stream-b" 2>&1 &
+STREAM=$!
+PIDS+=("$STREAM")
+wait_for 10 "the stream on node b" grep -q "vigil live updates" "$T/stream-b"
+TID=$(on a "$CTL" task create inventory --agent "$AID" |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+[ -n "$TID" ] || fail "task create on node a"
+streamed() { grep -A1 '^event: task$' "$T/stream-b" | grep -q "\"id\":\"$TID\""; }
+wait_for 10 "the task's live update on node b's stream" streamed
+[ "$(grep -c "\"id\":\"$TID\"" "$T/stream-b")" = 1 ] ||
+	fail "the task's event reached node b's stream $(grep -c "$TID" "$T/stream-b") times"
+kill "$STREAM" 2>/dev/null || true
+pass "a task created through node a shows at once on a console connected to node b"
+
+# --- a sample received by node A is downloaded through node B --------
+head -c 2500000 /dev/urandom >"$T/sample.bin" # three parts of 1 MiB
+SHA=$(sha256sum "$T/sample.bin" | cut -d' ' -f1)
+CT=$(on a "$CTL" task create collect --agent "$AID" --param path=/tmp/x.bin |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+[ -n "$CT" ] || fail "collect task not created"
+curl -sS -o /dev/null --max-time 30 --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" \
+	--key "$T/a/agent.key" "https://127.0.0.1:$GW_a/v1/tasks" || fail "poll"
+curl -sS --cacert "$PKI/ca.crt" --cert "$T/a/agent.crt" --key "$T/a/agent.key" \
+	-X POST "https://127.0.0.1:$GW_a/v1/samples?sha256=$SHA&task=$CT&path=/tmp/x.bin" \
+	--data-binary @"$T/sample.bin" >"$T/up.json"
+expect_contains "$(cat "$T/up.json")" "$SHA"
+[ -e "$T/data-b/samples/${SHA:0:2}/$SHA" ] && fail "node b holds the sample before asked"
+code=$(on b api GET "/api/v1/samples/$SHA/download" -o "$T/s.zip" -w '%{http_code}')
+[ "$code" = 200 ] || fail "download through node b: $code $(head -c 300 "$T/s.zip")"
+mkdir "$T/sx"
+7z x -pinfected -o"$T/sx" "$T/s.zip" </dev/null >"$T/7z.log" 2>&1 || fail "7z x: $(cat "$T/7z.log")"
+[ "$(sha256sum "$T/sx/$SHA" | cut -d' ' -f1)" = "$SHA" ] || fail "the sample from node b differs"
+grep -q "samples: $SHA (2500000 bytes) fetched from the database" "$T/vigild-b.log" ||
+	fail "node b did not say it fetched the sample"
+# A damaged part is refused with a clear error, never served.
+rm -f "$T/data-b/samples/${SHA:0:2}/$SHA"
+db "UPDATE sample_parts SET data = 'AAAA' || substr(data, 5) WHERE sha256 = '$SHA' AND part = 1" >/dev/null
+code=$(on b api GET "/api/v1/samples/$SHA/download" -o "$T/e.json" -w '%{http_code}')
+[ "$code" = 500 ] || fail "damaged sample served: $code"
+expect_contains "$(cat "$T/e.json")" "damaged"
+[ -e "$T/data-b/samples/${SHA:0:2}/$SHA" ] && fail "a damaged copy was kept"
+pass "a sample received by node a is downloaded through node b (from the database, checked); a damaged copy is refused"
 
 # --- the audit chain with writers on both nodes at once -------------
 before=$(db "SELECT COUNT(*) FROM audit")

@@ -3,7 +3,8 @@
 # key process runs ([center] user; docs/development.md, "Processes and
 # users"): checked from outside in /proc, with strace for who opens the CA
 # key, and by doing the work after the drop (enrolling an agent, which the
-# key process signs; a SIGHUP reload that re-reads the certificates).
+# key process signs; a SIGHUP reload that re-reads the certificates; a
+# killed key process replaced by its root monitor, signing again).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to start vigild as root"
@@ -30,11 +31,13 @@ PIDS+=("$STRACE_PID")
 # vigild, not strace, gets the stop at the end (strace only detaches).
 at_exit "pkill -TERM -P $STRACE_PID -x vigild"
 wait_for 30 "vigild listening" test -s "$DATA/vigild.ports"
-# strace's child is vigild; vigild's child is the key process.
+# strace's child is vigild; vigild's child is the key monitor, and its
+# child the key process.
 CENTER_PID=$(pgrep -P "$STRACE_PID" -x vigild)
-KEY_PID=$(pgrep -P "$CENTER_PID" -x vigild)
-[ -n "$CENTER_PID" ] && [ -n "$KEY_PID" ] ||
-	fail "processes: vigild '$CENTER_PID', key process '$KEY_PID'"
+MON_PID=$(pgrep -P "$CENTER_PID" -x vigild)
+KEY_PID=$(pgrep -P "$MON_PID" -x vigild)
+[ -n "$CENTER_PID" ] && [ -n "$MON_PID" ] && [ -n "$KEY_PID" ] ||
+	fail "processes: vigild '$CENTER_PID', key monitor '$MON_PID', key process '$KEY_PID'"
 GW=$(sed -E 's/.*"gateway": ([0-9]+).*/\1/' "$DATA/vigild.ports")
 ADM=$(sed -E 's/.*"admin": ([0-9]+).*/\1/' "$DATA/vigild.ports")
 export VIGIL_SERVER="https://127.0.0.1:$ADM" VIGIL_CA="$PKI/ca.crt"
@@ -56,6 +59,8 @@ status() { awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/s
 	fail "ps shows $(ps -o user= -p "$CENTER_PID")"
 [ "$(ps -o user= -p "$KEY_PID")" = root ] ||
 	fail "the key process runs as $(ps -o user= -p "$KEY_PID")"
+[ "$(ps -o user= -p "$MON_PID")" = root ] ||
+	fail "the key monitor runs as $(ps -o user= -p "$MON_PID")"
 grep -q "vigild: running as $RUN_AS (uid $RUN_UID)" "$T/vigild.log" ||
 	fail "the drop is not logged"
 pass "vigild runs as $RUN_AS with no capabilities; the key process as root"
@@ -85,6 +90,29 @@ wait_for 10 "the reload" grep -q "configuration reloaded" "$T/vigild.log"
 grep -q "keeping the old" "$T/vigild.log" && fail "reload failed: $(grep 'keeping the old' "$T/vigild.log")"
 "$AGENT" run --once --data-dir "$T/a" >"$T/o" 2>&1 || fail "heartbeat after reload: $(cat "$T/o")"
 pass "enrollment signed, heartbeat served and SIGHUP reload done after the drop"
+
+# The key process dies after the drop: its monitor (still root) starts a
+# new one, which reads the CA key again, and vigild takes the new channel:
+# the next enrollment is signed.
+kill -KILL "$KEY_PID"
+new_key() {
+	NEW_KEY=$(pgrep -P "$MON_PID" -x vigild)
+	[ -n "$NEW_KEY" ] && [ "$NEW_KEY" != "$KEY_PID" ]
+}
+wait_for 30 "a new key process" new_key
+[ "$(ps -o user= -p "$NEW_KEY")" = root ] ||
+	fail "the new key process runs as $(ps -o user= -p "$NEW_KEY")"
+VIGIL_MACHINE_ID_FILE=$(machine_id p2)
+TOKEN=$(new_token --uses 1)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca "$PKI/ca.crt" --data-dir "$T/b" >"$T/o" 2>&1 ||
+	fail "enroll after the key process was killed: $(cat "$T/o"; tail -5 "$T/vigild.log")"
+openers=$(awk '/ca\.key"/ && !/ENOENT/ { print $1 }' "$T/strace" | sort -u | tr '\n' ' ')
+[ "$openers" = "$(printf '%s\n' "$KEY_PID" "$NEW_KEY" | sort -u | tr '\n' ' ')" ] ||
+	fail "ca.key opened by pids '$openers' (key processes $KEY_PID, $NEW_KEY)"
+grep -q "the key process exited (signal 9); starting a new one" "$T/vigild.log" ||
+	fail "the restart is not logged"
+pass "a killed key process is replaced by its root monitor ($NEW_KEY); enrollment signed again; only key processes opened ca.key"
 
 kill -TERM "$CENTER_PID"
 wait "$STRACE_PID" || true

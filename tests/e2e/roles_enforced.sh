@@ -5,12 +5,16 @@
 # and the refusal is logged with the role; vigil-scand takes center, agent
 # and master certificates and refuses a collector's; every daemon refuses
 # to start (and -n names it) with a server certificate of another role.
+# vigild's other listeners refuse a wrong role in the handshake too: the
+# management port (master only), the update listener (agent, center) and
+# the analysis collector (center only).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/updates.inc"
 
 command -v jq >/dev/null || skip "jq missing (scripts/install-deps installs it)"
 standard_center
 C=$T/certs
-for r in scand collector master; do
+for r in scand collector master center; do
 	"$CTL" pki issue --dir "$PKI" --out "$C" --role $r --name $r.example.org \
 		--san 127.0.0.1 --usage both >"$T/o" 2>&1 ||
 		fail "pki issue --role $r: $(cat "$T/o")"
@@ -128,3 +132,84 @@ EOC
 "$BIN/vigil-inteld" -n -c "$T/inteld.conf" >"$T/n.log" 2>&1 && fail "vigil-inteld -n accepted a scand certificate"
 expect_contains "$(cat "$T/n.log")" "a certificate of role scand may not be used here; vigil-inteld's server certificate accepts center, intel certificates"
 pass "vigil-inteld -n names a server certificate of the wrong role"
+
+# vigild's management port (5443) and update listener (18443): the same
+# center, restarted with [manage] and [updates] (a repository of one rule
+# set, served from its directory as an import leaves it).
+stop_center
+upd_repo "$T/urepo" "$T/ukeys"
+printf 'rule r { condition: true }\n' >"$T/r.yar"
+upd_publish "$T/urepo" "$T/ukeys" rules/r.yar 1.0 "$T/r.yar"
+write_conf "$T/vigild.conf" "$PKI" "$DATA" "[manage]" "enable = yes" \
+	"listen = 127.0.0.1" "port = 0" "[updates]" "root = $T/urepo/1.root.json" \
+	"dir = $T/urepo" "listen = 127.0.0.1" "port = 0"
+: >"$T/vigild.log"
+start_center "$T/vigild.conf" "$DATA"
+MG=$(jq -r .manage "$DATA/vigild.ports")
+UPD=$(jq -r .updates "$DATA/vigild.ports")
+[ "$MG" -gt 0 ] && [ "$UPD" -gt 0 ] || fail "ports: $(cat "$DATA/vigild.ports")"
+served() { [ "$(api GET /api/v1/updates | jq -r '.served.roles.timestamp.version // 0')" -ge 1 ]; }
+wait_for 20 "the repository served ($(api GET /api/v1/updates))" served
+# cr CERTNAME URL: HTTP status with the certificate $C/CERTNAME.{crt,key}
+# (000: no HTTP answer, the handshake failed).
+cr() {
+	curl -sS -o "$T/cbody" -w '%{http_code}' --cacert "$PKI/ca.crt" \
+		--cert "$C/$1.crt" --key "$C/$1.key" -H "Vigil-Manage-Protocol: 1.0" "$2" 2>>"$T/curl.err" || true
+}
+MGURL=https://127.0.0.1:$MG/manage/v1/status
+code=$(cr scand-scand.example.org "$MGURL")
+[ "$code" = 000 ] || fail "a scand certificate got HTTP $code on the management port: $(cat "$T/cbody")"
+[ "$(wrong_role)" = 1 ] || fail "wrong_role counted $(wrong_role) after 5443"
+grep -q "refused the certificate of scand.example.org from 127.0.0.1: a certificate of role scand may not be used here; a center's management port accepts master certificates only" \
+	"$T/vigild.log" || fail "5443 refusal not logged: $(grep tls: "$T/vigild.log" | tail -2)"
+code=$(cr master-master.example.org "$MGURL")
+[ "$code" = 200 ] || fail "the master got HTTP $code on 5443: $(cat "$T/cbody")"
+pass "5443: a scand certificate refused in the handshake (logged, counted), the master served"
+
+TSURL=https://127.0.0.1:$UPD/v1/updates/timestamp.json
+for r in scand-scand.example.org master-master.example.org \
+	collector-collector.example.org; do
+	code=$(cr "$r" "$TSURL")
+	[ "$code" = 000 ] || fail "$r got HTTP $code on the update listener: $(cat "$T/cbody")"
+done
+[ "$(wrong_role)" = 4 ] || fail "wrong_role counted $(wrong_role) after 18443"
+grep -q "refused the certificate of collector.example.org from 127.0.0.1: a certificate of role collector may not be used here; the update listener accepts center, agent certificates (and certificates without a role)" \
+	"$T/vigild.log" || fail "18443 refusal not logged: $(grep tls: "$T/vigild.log" | tail -2)"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" "$TSURL" 2>/dev/null || true)
+[ "$code" = 000 ] || fail "no certificate: HTTP $code on the update listener"
+code=$(cr center-center.example.org "$TSURL")
+[ "$code" = 200 ] || fail "a center (downstream mirror) got HTTP $code on 18443: $(tail -1 "$T/curl.err")"
+cmp "$T/cbody" "$T/urepo/timestamp.json" || fail "18443 served other bytes to the center"
+code=$(curl -sS -o "$T/cbody" -w '%{http_code}' --cacert "$PKI/ca.crt" \
+	--cert "$T/a/agent.crt" --key "$T/a/agent.key" "$TSURL" || true)
+[ "$code" = 200 ] || fail "the agent got HTTP $code on 18443: $(cat "$T/cbody")"
+pass "18443: scand, master, collector and no certificate refused in the handshake; agent and center served"
+
+# The analysis collector (7443): a vigild with role = collector.
+write_conf "$T/coll.conf" "$PKI" "$T/coll" "role = collector"
+cat >>"$T/coll.conf" <<EOC
+[collector]
+listen = 127.0.0.1
+port = 0
+cert_file = $C/collector-collector.example.org.crt
+key_file = $C/collector-collector.example.org.key
+EOC
+"$VIGILD" -d -c "$T/coll.conf" >>"$T/coll.log" 2>&1 &
+PIDS+=("$!")
+wait_for 20 "the collector to start" test -s "$T/coll/vigild.ports"
+CP=$(jq -r .collector "$T/coll/vigild.ports")
+CADM=$(jq -r .admin "$T/coll/vigild.ports")
+coll_wrong_role() {
+	metric_value "$(curl -sS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$T/coll/admin.key")" \
+		"https://127.0.0.1:$CADM/metrics")" \
+		'vigil_tls_handshake_failures_total{reason="wrong_role"}'
+}
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:$CP" -quiet \
+	-CAfile "$PKI/ca.crt" -cert "$C/scand-scand.example.org.crt" \
+	-key "$C/scand-scand.example.org.key" </dev/null 2>&1 || true)
+grep -q "^ack\|^error" <<<"$out" && fail "7443 answered a scand certificate: $out"
+coll_counted() { [ "$(coll_wrong_role)" = 1 ]; }
+wait_for 10 "the collector to count wrong_role (now $(coll_wrong_role))" coll_counted
+grep -q "refused the certificate of scand.example.org from 127.0.0.1: a certificate of role scand may not be used here; the analysis collector accepts center certificates only" \
+	"$T/coll.log" || fail "7443 refusal not logged: $(grep tls: "$T/coll.log" | tail -2)"
+pass "7443: a scand certificate refused in the handshake (logged, counted)"

@@ -8,7 +8,8 @@
 # agent's sequence numbers came along), new rows continue the copied
 # numbering (the events' rowid, the forwarders' cursor), and a batch that
 # was acknowledged is in the database even when vigild is killed (-9)
-# right after. Always SQLite first and PostgreSQL second, whatever
+# right after; file samples' content comes along (served from the
+# database without the file). Always SQLite first and PostgreSQL second, whatever
 # VIGIL_STORE says.
 export VIGIL_STORE=sqlite
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +41,15 @@ batch() {
 	printf ']}'
 }
 expect_contains "$(agent POST /v1/events -d "$(batch 1 40)")" '"stored":40'
+# A file sample (three 1 MiB parts), for a collect task.
+head -c 2200000 /dev/urandom >"$T/sample.bin"
+SHA=$(sha256sum "$T/sample.bin" | cut -d' ' -f1)
+AID=$(sed -nE 's/.*"agent_id": "([^"]+)".*/\1/p' "$T/a/state.json")
+CT=$("$CTL" task create collect --agent "$AID" --param path=/tmp/x.bin |
+	sed -nE 's/^created task ([0-9a-f-]{36}) .*/\1/p')
+agent GET /v1/tasks >/dev/null || fail "poll"
+expect_contains "$(agent POST "/v1/samples?sha256=$SHA&task=$CT&path=/tmp/x.bin" \
+	--data-binary @"$T/sample.bin")" "$SHA"
 "$CTL" token create --uses 1 >/dev/null || fail "token create"
 "$CTL" forward add siem --host 127.0.0.1 --port 9 --transport udp >/dev/null || fail "forward add"
 sq_events=$(db "SELECT COUNT(*) FROM events")
@@ -70,6 +80,7 @@ expect_contains "$out" "events           $sq_events rows"
 expect_contains "$out" "audit            $sq_audit rows"
 expect_contains "$out" "audit chain verified on the target: $sq_audit entries, last hash $sq_last"
 expect_contains "$out" "agents           1 rows"
+expect_contains "$out" "samples          1 shared from $DATA/samples (3 parts)"
 [ "$(pg_sql -c "SELECT COUNT(*) FROM events")" = "$sq_events" ] ||
 	fail "PostgreSQL holds another number of events"
 [ "$(pg_sql -c "SELECT data FROM events WHERE seq = 7 AND agent_id <> 'center'")" = \
@@ -109,6 +120,14 @@ expect_contains "$(api GET /api/v1/forward)" "\"siem\""
 "$CTL" token create --uses 1 >/dev/null || fail "token create on PostgreSQL"
 out=$("$CTL" audit verify --db "$PG_URL") || fail "audit verify after: $out"
 expect_contains "$out" "audit log intact: $((sq_audit + 1)) entries"
+# The sample's content came along: a node without the file (here: the
+# file moved away) serves it from the database.
+mv "$DATA/samples" "$T/samples.away"
+code=$(api GET "/api/v1/samples/$SHA/download" -o "$T/s.zip" -w '%{http_code}')
+[ "$code" = 200 ] || fail "sample download after the move: $code $(head -c 300 "$T/s.zip")"
+mkdir "$T/sx"
+7z x -pinfected -o"$T/sx" "$T/s.zip" </dev/null >"$T/7z.log" 2>&1 || fail "7z x: $(cat "$T/7z.log")"
+[ "$(sha256sum "$T/sx/$SHA" | cut -d' ' -f1)" = "$SHA" ] || fail "the copied sample differs"
 pass "the center runs on the copy: resent batch stored once, numbering and chain continue"
 
 # Acknowledged means committed: batches sent one after another, vigild

@@ -15,6 +15,7 @@ import { Samples } from "./pages/samples";
 import { Forwarding } from "./pages/forward";
 import { Collector } from "./pages/collector";
 import { Master } from "./pages/master";
+import { Updates } from "./pages/updates";
 import { Users } from "./pages/users";
 import { Keys } from "./pages/keys";
 import { Settings } from "./pages/settings";
@@ -44,6 +45,7 @@ const pages: PageDef[] = [
   { path: "/rules", title: "Rule sets", nav: true, role: "readonly", view: () => <Rules /> },
   { path: "/samples", title: "Samples", nav: true, role: "readonly", view: () => <Samples /> },
   { path: "/forwarding", title: "Forwarding", nav: true, role: "readonly", view: () => <Forwarding /> },
+  { path: "/updates", title: "Updates", nav: true, role: "readonly", view: () => <Updates /> },
   { path: "/collector", title: "Collector", nav: true, only: "collector", role: "readonly", view: () => <Collector /> },
   { path: "/master", title: "Master", nav: true, only: "master", role: "readonly", view: () => <Master /> },
   { path: "/audit", title: "Audit log", nav: true, role: "analyst", view: () => <Audit /> },

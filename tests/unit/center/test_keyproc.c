@@ -151,6 +151,7 @@ center_init(struct center *c, const char *crt, const char *key)
 	c->conf.agent_cert_lifetime = LIFETIME;
 	c->conf.data_dir = pk.dir;
 	c->keyfd = -1;
+	c->monfd = -1;
 }
 
 static void
@@ -429,30 +430,65 @@ test_after_stop(void **state)
 	buf_free(&err);
 }
 
+/* The key process: the key monitor's (c->keypid's) only child. */
+static pid_t
+key_child(pid_t monitor)
+{
+	char path[64];
+	long pid = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+	         (long)monitor, (long)monitor);
+	/* The monitor forks it right away, but not before we look. */
+	for (i = 0; i < 100 && pid == 0; i++) {
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (pid == 0)
+			usleep(10000);
+	}
+	return (pid_t)pid;
+}
+
 static void
 test_child_dies(void **state)
 {
 	struct center c;
 	struct buf out, err;
+	pid_t k1, k2;
 
 	(void)state;
 	start_ok(&c);
-	assert_int_equal(kill(c.keypid, SIGKILL), 0);
+	k1 = key_child(c.keypid);
+	assert_true(k1 > 0);
+	assert_int_equal(kill(k1, SIGKILL), 0);
 	buf_init(&out, 65536);
 	buf_init(&err, 4096);
-	/* No SIGPIPE, no hang: a clean failure, and the channel closed. */
+	/* No SIGPIPE, no hang: the monitor starts a new key process at
+	 * once, and the next request is signed through it. */
+	if (keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, "test", &out,
+	                 &err) == -1)
+		fail_msg("sign after the key process died: %s", buf_cstr(&err));
+	assert_non_null(strstr(buf_cstr(&out), "BEGIN CERTIFICATE"));
+	k2 = key_child(c.keypid);
+	assert_true(k2 > 0);
+	assert_int_not_equal(k1, k2);
+	/* It dies again within a minute: the monitor waits 5 s before the
+	 * next one, and a request meanwhile fails at once, cleanly. */
+	assert_int_equal(kill(k2, SIGKILL), 0);
+	buf_reset(&out);
 	assert_int_equal(
 	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, "test", &out, &err),
 	    -1);
 	assert_non_null(strstr(buf_cstr(&err), "not running"));
 	assert_int_equal(c.keyfd, -1);
-	buf_reset(&err);
-	assert_int_equal(
-	    keyproc_sign(&c, pk.csr, AGENT_UUID, LIFETIME, "test", &out, &err),
-	    -1);
-	assert_non_null(strstr(buf_cstr(&err), "not running"));
-	keyproc_stop(&c); /* reaps the child */
+	keyproc_stop(&c); /* the monitor goes, and reaps its child */
 	assert_int_equal(c.keypid, 0);
+	assert_int_equal(kill(k2, 0), -1);
 	buf_free(&out);
 	buf_free(&err);
 }

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
 
 #include "buf.h"
 #include "proc.h"
@@ -429,6 +432,95 @@ test_spawn(void **state)
 	buf_free(&out);
 }
 
+/*
+ * The event-loop side (gateway workers): proc_send_max past PROC_MAX_MSG
+ * with the caller's limit, read back piecewise with proc_read_some and
+ * framed by proc_evbuf_take; descriptors riding along are queued in
+ * order; a length past max is refused before anything waits for it.
+ */
+static void
+test_evbuf_framing(void **state)
+{
+	int sp[2], fds[4], pf[2];
+	size_t nfds = 0, big = PROC_MAX_MSG * 3, i;
+	struct evbuffer *in = evbuffer_new();
+	struct proc_hdr hdr;
+	struct buf pay;
+	uint8_t *p = malloc(big), raw[sizeof(struct proc_hdr)];
+	pid_t pid;
+	long n;
+	int rc, got = 0;
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(p);
+	for (i = 0; i < big; i++)
+		p[i] = (uint8_t)(i * 7);
+	buf_init(&pay, big);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(pipe(pf), 0);
+	/* The default limit still refuses it; the caller's takes it. */
+	assert_int_equal(proc_send_fd(sp[0], 9, 1, p, big, -1), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sp[1]);
+		_exit(proc_send_max(sp[0], 9, 1, p, big, -1, big) == 0 &&
+		              proc_send_max(sp[0], 10, 2, "x", 1, pf[0], big) ==
+		                  0
+		          ? 0
+		          : 1);
+	}
+	close(sp[0]);
+	while (got < 2) {
+		struct pollfd pfd = {sp[1], POLLIN, 0};
+
+		assert_int_equal(poll(&pfd, 1, 10000), 1);
+		n = proc_read_some(sp[1], in, fds, 4, &nfds);
+		assert_true(n > 0);
+		while ((rc = proc_evbuf_take(in, big, &hdr, &pay)) == 1) {
+			if (got == 0) {
+				assert_int_equal(hdr.type, 9);
+				assert_int_equal(hdr.id, 1);
+				assert_int_equal(pay.len, big);
+				assert_memory_equal(pay.data, p, big);
+			} else {
+				assert_int_equal(hdr.type, 10);
+				assert_int_equal(pay.len, 1);
+				assert_int_equal(nfds, 1);
+			}
+			got++;
+		}
+		assert_int_equal(rc, 0);
+	}
+	assert_int_equal(waitpid(pid, &rc, 0), pid);
+	assert_int_equal(rc, 0);
+	/* The descriptor is the pipe's read end: what is written arrives. */
+	assert_int_equal(write(pf[1], "k", 1), 1);
+	assert_int_equal(read(fds[0], raw, 1), 1);
+	assert_int_equal(raw[0], 'k');
+	close(fds[0]);
+
+	/* A header claiming more than max: refused at once. */
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = 1;
+	hdr.len = 1000;
+	memcpy(raw, &hdr, sizeof(hdr));
+	assert_int_equal(proc_frame(raw, sizeof(raw), 999, &hdr), -1);
+	assert_int_equal(proc_frame(raw, sizeof(raw), 1000, &hdr), 0);
+	assert_int_equal(proc_frame(raw, sizeof(raw) - 1, 0, &hdr), 0);
+	evbuffer_add(in, raw, sizeof(raw));
+	assert_int_equal(proc_evbuf_take(in, 999, &hdr, &pay), -1);
+
+	close(sp[1]);
+	close(pf[0]);
+	close(pf[1]);
+	evbuffer_free(in);
+	buf_free(&pay);
+	free(p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -439,6 +531,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_eof_when_child_exits),
 	    cmocka_unit_test(test_pass_fd),
 	    cmocka_unit_test(test_spawn),
+	    cmocka_unit_test(test_evbuf_framing),
 	};
 
 	/* test_spawn's child: this program again. */

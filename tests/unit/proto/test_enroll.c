@@ -523,6 +523,10 @@ test_heartbeat_updates(void **state)
 	     "updates.rules[0].nam: unknown field"},
 	    {HB_FACTS "{\"error\": \"a\\nb\"}}",
 	     "updates.error: contains control characters"},
+	    {HB_FACTS "{\"upgrade_refused\": \"a b\"}}",
+	     "updates.upgrade_refused: contains control characters or "
+	     "non-ASCII "
+	     "bytes"},
 	};
 	const char *ok =
 	    HB_FACTS "{\"targets\": 2, \"root\": 1, \"error\": \"refused: "
@@ -541,6 +545,15 @@ test_heartbeat_updates(void **state)
 	                    "\"version\":\"1.0\"}],\"targets\":2}");
 	host_facts_free(&f);
 	assert_null(f.updates);
+	/* A packaged agent's refusal (docs/updates.md). */
+	ok = HB_FACTS "{\"upgrade_refused\": \"ab\", \"upgrade_error\": "
+	              "\"installed by the vigil-agent package\"}}";
+	assert_int_equal(
+	    heartbeat_parse((const uint8_t *)ok, strlen(ok), &f, &err), 0);
+	assert_string_equal(f.updates,
+	                    "{\"upgrade_error\":\"installed by the vigil-agent "
+	                    "package\",\"upgrade_refused\":\"ab\"}");
+	host_facts_free(&f);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		buf_reset(&err);
 		assert_int_equal(heartbeat_parse((const uint8_t *)bad[i].body,

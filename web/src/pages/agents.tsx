@@ -27,6 +27,8 @@ export interface Agent {
   cloned_from: string | null;
   state: string;
   status: string;
+  update_root?: boolean;
+  updates?: any;
 }
 
 const cols: Column<Agent>[] = [
@@ -313,6 +315,19 @@ export function AgentDetail({ id }: { id: string }) {
         <dd>{(ag.macs || []).join(", ")}</dd>
         <dt>Agent version</dt>
         <dd>{ag.agent_version}</dd>
+        <dt>Update root</dt>
+        <dd>{ag.update_root ? "pinned" : "none: this agent takes no signed updates (vigil-agent pin-root)"}</dd>
+        {ag.updates ? (
+          <>
+            <dt>Signed updates</dt>
+            <dd>
+              targets v{ag.updates.targets ?? "—"}
+              {ag.updates.rules?.length ? ", rule sets " + ag.updates.rules.map((r: any) => `${r.name} ${r.version}`).join(", ") : ""}
+              {ag.updates.error ? ` (last check refused: ${ag.updates.error})` : ""}
+              {ag.updates.upgrade_error ? ` (upgrade: ${ag.updates.upgrade_error})` : ""}
+            </dd>
+          </>
+        ) : null}
         <dt>Labels</dt>
         <dd>{canOp ? <LabelEditor agent={ag} onSaved={(x) => a.setData(x)} /> : <Labels labels={ag.labels} />}</dd>
         <dt>Certificate</dt>

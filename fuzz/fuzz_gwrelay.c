@@ -1,0 +1,139 @@
+/*
+ * Fuzz target for the gateway relay (src/proto/gwrelay.c and proc.c's
+ * framing for event loops): what a compromised gateway worker could send
+ * the core, and the core a worker. The input is read as a stream of
+ * frames (proc_frame with a small limit, as the core reads its channel)
+ * and each payload decoded as a request, a reply and statistics. Checks
+ * the promises: no read past the input, a frame never longer than the
+ * input or the limit, every view inside its payload, strings without NUL,
+ * CR or LF, counts within their bounds, and a decoded request that
+ * re-encodes to the very same bytes (one canonical form).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "gwrelay.h"
+#include "proc.h"
+
+#define MAX_MSG 65536
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+inside(struct strv v, const uint8_t *p, size_t len)
+{
+	if (v.len > 0 && ((const uint8_t *)v.p < p ||
+	                  (const uint8_t *)v.p + v.len > p + len))
+		abort();
+}
+
+static void
+clean(struct strv v)
+{
+	if (memchr(v.p, '\0', v.len) || memchr(v.p, '\r', v.len) ||
+	    memchr(v.p, '\n', v.len))
+		abort();
+}
+
+static void
+check_payload(const uint8_t *p, size_t len)
+{
+	struct gwrelay_req rq;
+	struct gwrelay_reply rp;
+	struct gwrelay_stats st;
+	struct buf again;
+	const char *why = NULL;
+	size_t i;
+
+	if (gwrelay_req_decode(p, len, &rq, &why) == 0) {
+		inside(rq.method, p, len);
+		inside(rq.uri, p, len);
+		inside(rq.peer_addr, p, len);
+		inside(rq.cert, p, len);
+		inside(rq.body, p, len);
+		clean(rq.method);
+		clean(rq.uri);
+		clean(rq.peer_addr);
+		if (rq.nheaders > GWRELAY_MAX_HEADERS)
+			abort();
+		buf_init(&again, len + 1);
+		gwrelay_put_str(&again, rq.method.p, rq.method.len);
+		gwrelay_put_str(&again, rq.uri.p, rq.uri.len);
+		gwrelay_put_str(&again, rq.peer_addr.p, rq.peer_addr.len);
+		gwrelay_put_str(&again, rq.cert.p, rq.cert.len);
+		gwrelay_put_u32(&again, (uint32_t)rq.nheaders);
+		for (i = 0; i < rq.nheaders; i++) {
+			inside(rq.headers[i].name, p, len);
+			inside(rq.headers[i].value, p, len);
+			clean(rq.headers[i].name);
+			clean(rq.headers[i].value);
+			gwrelay_put_str(&again, rq.headers[i].name.p,
+			                rq.headers[i].name.len);
+			gwrelay_put_str(&again, rq.headers[i].value.p,
+			                rq.headers[i].value.len);
+		}
+		gwrelay_put_str(&again, rq.body.p, rq.body.len);
+		if (buf_ok(&again) == -1 || again.len != len ||
+		    memcmp(again.data, p, len) != 0)
+			abort();
+		buf_free(&again);
+	} else if (why == NULL)
+		abort();
+	why = NULL;
+	if (gwrelay_reply_decode(p, len, &rp, &why) == 0) {
+		if (rp.status < 100 || rp.status > 599 ||
+		    rp.nheaders > GWRELAY_MAX_HEADERS)
+			abort();
+		inside(rp.body, p, len);
+		for (i = 0; i < rp.nheaders; i++) {
+			clean(rp.headers[i].name);
+			clean(rp.headers[i].value);
+		}
+	} else if (why == NULL)
+		abort();
+	/* A serial (GWRELAY_REVOKED): hex digits only, 1..128. */
+	if (gwrelay_serial_ok(p, len) == 0) {
+		if (len == 0 || len > 128)
+			abort();
+		for (i = 0; i < len; i++)
+			if (!strchr("0123456789ABCDEFabcdef", p[i]) ||
+			    p[i] == '\0')
+				abort();
+	}
+	why = NULL;
+	if (gwrelay_stats_decode(p, len, &st, &why) == 0) {
+		if (st.nreasons > GWRELAY_MAX_REASONS)
+			abort();
+		for (i = 0; i < st.nreasons; i++) {
+			inside(st.reason[i], p, len);
+			clean(st.reason[i]);
+			if (st.reason[i].len == 0 || st.reason[i].len > 63)
+				abort();
+		}
+	} else if (why == NULL)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct proc_hdr hdr;
+	size_t off = 0;
+	int rc;
+
+	/* The whole input as one payload, then as a stream of frames. */
+	check_payload(data, size);
+	while (off < size) {
+		rc = proc_frame(data + off, size - off, MAX_MSG, &hdr);
+		if (rc != 1)
+			break;
+		if (hdr.len > MAX_MSG || sizeof(hdr) + hdr.len > size - off)
+			abort();
+		check_payload(data + off + sizeof(hdr), hdr.len);
+		off += sizeof(hdr) + hdr.len;
+	}
+	return 0;
+}

@@ -1,0 +1,813 @@
+/*
+ * gwproc.c: the core's side of the gateway workers ([gateway] workers = N,
+ * see gwproc.h and gwworker.c).
+ *
+ * Once the gateway port is bound (as root) and root dropped, the core
+ * keeps one duplicate of the listening socket, stops accepting on it
+ * itself and spawns the workers (a fresh image of vigild each,
+ * proc_spawn: the core may have threads by then), handing each one the
+ * socket and its settings in a GWRELAY_INIT message. They run as the
+ * core does after the privilege drop ([center] user).
+ *
+ * Each worker relays its requests (GWRELAY_REQ) over its socketpair; the
+ * core reads them with a non-blocking framing reader (proc_read_some,
+ * proc_evbuf_take), turns the client certificate back into an X509 (the
+ * worker verified its chain and role; the core checks revocation in the
+ * store, as the in-process gateway does at the handshake) and runs the
+ * request through the gateway's route table (http_server_relay). Replies,
+ * however late (long polls stay in the core as deferred requests without
+ * any descriptor), go back as one message each, written whole and
+ * blocking with a send timeout; file replies carry the descriptor
+ * (SCM_RIGHTS). A request id carries the worker's incarnation in its
+ * high 32 bits: the reply to a request of a worker that has since died is
+ * dropped.
+ *
+ * A worker that dies is restarted with a backoff (1 s, doubling to 30 s,
+ * back to 1 s after a minute of life), logged and counted
+ * (vigil_gateway_worker_restarts_total). Its agents reconnect to the
+ * others. Nothing acknowledged is lost: acknowledgements are replies,
+ * sent only after the core committed.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "center.h"
+#include "gwproc.h"
+#include "gwrelay.h"
+#include "log.h"
+#include "metrics.h"
+#include "proc.h"
+#include "tls.h"
+
+#define GWP_MAX_WORKERS 64
+#define GWP_SNDTIMEO    5     /* seconds a worker may keep the core waiting */
+#define GWP_CERTS       65536 /* parsed client certificates kept */
+#define GWP_CERT_TTL    5     /* seconds a revocation check is reused */
+
+/*
+ * Client certificates as the workers relay them (DER), parsed and checked
+ * against the store once and kept: an agent's every heartbeat and poll
+ * brings the same certificate, and parsing it and asking the store each
+ * time cost more than the rest of a heartbeat. Direct-mapped by a hash of
+ * the DER, compared in full; the revocation answer is reused for
+ * GWP_CERT_TTL seconds (a revocation through this center empties the
+ * cache and reaches the workers at once: gwproc_agent_revoked).
+ */
+struct gwp_cert {
+	uint8_t *der;
+	size_t len;
+	X509 *x;
+	time_t checked;
+};
+
+struct gwslot {
+	struct gwproc *gp;
+	int idx;
+	pid_t pid;
+	int fd;
+	uint32_t gen; /* incarnation: high bits of the relay ids */
+	struct event *ev_read, *ev_restart;
+	struct evbuffer *in;
+	struct buf payload;
+	uint64_t stats[GWRELAY_NSTATS];
+	struct {
+		char reason[64];
+		uint64_t n;
+	} fail[GWRELAY_MAX_REASONS]; /* last reported */
+	size_t nfail;
+	time_t started;
+	int backoff;
+};
+
+struct gwproc {
+	struct center *c;
+	int n;
+	int lfd; /* the gateway's listening socket */
+	size_t max_msg;
+	char exe[4096];
+	uint64_t retired[GWRELAY_NSTATS]; /* counters of dead workers */
+	struct gwp_cert *certs;           /* GWP_CERTS of them */
+	struct gwslot slot[GWP_MAX_WORKERS];
+};
+
+static void gwp_spawn_later(struct gwslot *s);
+
+/* --- replies -------------------------------------------------------------- */
+
+static void
+gwp_channel_close(struct gwslot *s)
+{
+	if (s->ev_read != NULL) {
+		event_free(s->ev_read);
+		s->ev_read = NULL;
+	}
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	if (s->in != NULL)
+		evbuffer_drain(s->in, evbuffer_get_length(s->in));
+}
+
+/* The channel is broken (a worker stuck or speaking nonsense): end it;
+ * SIGCHLD restarts it. */
+static void
+gwp_kill(struct gwslot *s, const char *why)
+{
+	log_warnx("vigild: gateway worker %d (pid %ld): %s; stopping it",
+	          s->idx, (long)s->pid, why);
+	if (s->pid > 0)
+		kill(s->pid, SIGKILL);
+	gwp_channel_close(s);
+}
+
+static void
+gwp_send(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
+         struct evbuffer *body, int fd, size_t flen)
+{
+	struct gwslot *s = ctx;
+	struct evkeyval *h;
+	struct buf m;
+	size_t n = 0, blen = evbuffer_get_length(body);
+	uint8_t len8[8];
+	int i;
+
+	if (s->fd == -1 || (uint32_t)(id >> 32) != s->gen) {
+		/* Its worker died since: the agent has reconnected. */
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	buf_init(&m, s->gp->max_msg);
+	gwrelay_put_u32(&m, (uint32_t)status);
+	for (h = headers->tqh_first; h != NULL; h = h->next.tqe_next)
+		n++;
+	if (n > GWRELAY_MAX_HEADERS)
+		n = GWRELAY_MAX_HEADERS;
+	gwrelay_put_u32(&m, (uint32_t)n);
+	for (h = headers->tqh_first; h != NULL && n > 0;
+	     h = h->next.tqe_next, n--) {
+		gwrelay_put_str(&m, h->key, strlen(h->key));
+		gwrelay_put_str(&m, h->value, strlen(h->value));
+	}
+	if (fd != -1) {
+		for (i = 0; i < 8; i++)
+			len8[i] = (uint8_t)((uint64_t)flen >> (8 * i));
+		gwrelay_put_str(&m, len8, 8);
+	} else
+		gwrelay_put_str(&m, evbuffer_pullup(body, -1), blen);
+	if (buf_ok(&m) == -1) {
+		/* Larger than the channel takes: the agent gets a 500. */
+		log_warnx("vigild: gateway relay: reply of %zu bytes too "
+		          "large",
+		          blen);
+		buf_reset(&m);
+		gwrelay_put_u32(&m, 500);
+		gwrelay_put_u32(&m, 0);
+		gwrelay_put_str(&m, "", 0);
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	if (proc_send_max(s->fd, fd != -1 ? GWRELAY_REPLY_FILE : GWRELAY_REPLY,
+	                  id & 0xffffffffu, m.data, m.len, fd,
+	                  s->gp->max_msg) == -1)
+		gwp_kill(s, errno == EAGAIN || errno == EWOULDBLOCK
+		                ? "not reading its replies"
+		                : "cannot write to it");
+	if (fd != -1)
+		close(fd);
+	buf_free(&m);
+}
+
+/* A whole reply made here (not by a handler). */
+static void
+gwp_reply_now(struct gwslot *s, uint64_t id, int status, const char *code,
+              const char *msg)
+{
+	struct evkeyvalq hdrs;
+	struct evbuffer *b = evbuffer_new();
+	json_t *j =
+	    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	hdrs.tqh_first = NULL;
+	hdrs.tqh_last = &hdrs.tqh_first;
+	evhttp_add_header(&hdrs, "Content-Type", "application/json");
+	evhttp_add_header(&hdrs, "Connection", "close");
+	if (b != NULL) {
+		if (text != NULL)
+			evbuffer_add(b, text, strlen(text));
+		gwp_send(s, id, status, &hdrs, b, -1, 0);
+		evbuffer_free(b);
+	}
+	evhttp_clear_headers(&hdrs);
+	free(text);
+	json_decref(j);
+}
+
+/* --- requests ------------------------------------------------------------- */
+
+static void
+gwp_certs_clear(struct gwproc *gp)
+{
+	size_t i;
+
+	for (i = 0; gp->certs != NULL && i < GWP_CERTS; i++) {
+		free(gp->certs[i].der);
+		X509_free(gp->certs[i].x);
+		memset(&gp->certs[i], 0, sizeof(gp->certs[i]));
+	}
+}
+
+/* The relayed certificate, parsed (a reference the caller frees), and
+ * whether its revocation check is still fresh (*fresh). NULL when it
+ * does not parse. */
+static X509 *
+gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
+         struct gwp_cert **slot)
+{
+	struct gwp_cert *e;
+	const unsigned char *p = der;
+	uint64_t h = 1469598103934665603ull;
+	X509 *x;
+	size_t i;
+
+	*fresh = 0;
+	for (i = 0; i < len; i++)
+		h = (h ^ der[i]) * 1099511628211ull;
+	e = &gp->certs[h % GWP_CERTS];
+	*slot = e;
+	if (e->x != NULL && e->len == len && memcmp(e->der, der, len) == 0) {
+		X509_up_ref(e->x);
+		*fresh = time(NULL) - e->checked < GWP_CERT_TTL;
+		return e->x;
+	}
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	free(e->der);
+	X509_free(e->x);
+	memset(e, 0, sizeof(*e));
+	if ((e->der = malloc(len)) != NULL) {
+		memcpy(e->der, der, len);
+		e->len = len;
+		X509_up_ref(x);
+		e->x = x;
+	}
+	return x;
+}
+
+/* Tells one worker (s) or all (s NULL) to refuse serial at the handshake. */
+static void
+gwp_push_revoked(struct gwproc *gp, struct gwslot *s, const char *serial)
+{
+	int i;
+
+	for (i = 0; i < gp->n; i++) {
+		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
+			continue;
+		if (proc_send(gp->slot[i].fd, GWRELAY_REVOKED, 0, serial,
+		              strlen(serial)) == -1)
+			gwp_kill(&gp->slot[i], "cannot write to it");
+	}
+}
+
+static int
+gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
+{
+	struct center *c = s->gp->c;
+	struct gwrelay_req rq;
+	struct http_relay_in in;
+	const char *why = NULL;
+	char *method = NULL, *uri = NULL, *addr = NULL, *serial;
+	char *names[GWRELAY_MAX_HEADERS], *values[GWRELAY_MAX_HEADERS];
+	X509 *peer = NULL;
+	struct gwp_cert *slot = NULL;
+	int fresh = 0;
+	uint64_t id = (uint64_t)s->gen << 32 | (hdr->id & 0xffffffffu);
+	unsigned long mark;
+	size_t i, nh = 0;
+	int rc = -1;
+
+	if (hdr->id >> 32 != 0 ||
+	    gwrelay_req_decode(s->payload.data, s->payload.len, &rq, &why) ==
+	        -1) {
+		log_warnx("vigild: gateway worker %d: bad request message: %s",
+		          s->idx, why != NULL ? why : "bad id");
+		return -1;
+	}
+	memset(&in, 0, sizeof(in));
+	if ((method = strv_dup(rq.method)) == NULL ||
+	    (uri = strv_dup(rq.uri)) == NULL ||
+	    (addr = strv_dup(rq.peer_addr)) == NULL)
+		goto oom;
+	for (nh = 0; nh < rq.nheaders; nh++) {
+		names[nh] = strv_dup(rq.headers[nh].name);
+		values[nh] = strv_dup(rq.headers[nh].value);
+		if (names[nh] == NULL || values[nh] == NULL) {
+			free(names[nh]);
+			free(values[nh]);
+			goto oom;
+		}
+	}
+	if (rq.cert.len > 0) {
+		if ((peer = gwp_cert(s->gp, (const uint8_t *)rq.cert.p,
+		                     rq.cert.len, &fresh, &slot)) == NULL) {
+			log_warnx("vigild: gateway worker %d: unreadable "
+			          "client certificate",
+			          s->idx);
+			goto out;
+		}
+		/* What the in-process gateway checks at the handshake
+		 * (revoked_cb): the store is here, not in the worker. */
+		if (fresh)
+			goto checked;
+		serial = tls_serial_hex(peer);
+		mark = store_errors(c->store);
+		if (serial == NULL || db_is_revoked(c->store, serial)) {
+			/* Known revoked (not a store error): the workers
+			 * refuse it at the handshake from now on. */
+			if (serial != NULL && store_errors(c->store) == mark)
+				gwp_push_revoked(s->gp, NULL, serial);
+			free(serial);
+			metrics_add("vigil_tls_handshake_failures_total",
+			            "reason=\"revoked\"", 1);
+			gwp_reply_now(s, id, 401, "cert_revoked",
+			              "this certificate is revoked");
+			rc = 0;
+			goto out;
+		}
+		free(serial);
+		if (slot->x == peer)
+			slot->checked = time(NULL);
+	}
+checked:
+	in.method = method;
+	in.uri = uri;
+	in.peer_addr = addr;
+	in.peer = peer;
+	in.tls = 1;
+	in.nheaders = nh;
+	in.names = (const char *const *)names;
+	in.values = (const char *const *)values;
+	in.body = (const uint8_t *)rq.body.p;
+	in.body_len = rq.body.len;
+	if (http_server_relay(c->gw, &in, gwp_send, s, id) == -1)
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	gwp_reply_now(s, id, 500, "internal_error", "out of memory");
+	rc = 0;
+out:
+	for (i = 0; i < nh; i++) {
+		free(names[i]);
+		free(values[i]);
+	}
+	X509_free(peer);
+	free(method);
+	free(uri);
+	free(addr);
+	return rc;
+}
+
+/* Counters: kept for the sums; TLS failures added to the core's metric
+ * as they grow (a worker's count only grows while it lives). */
+static int
+gwp_on_stats(struct gwslot *s, const char **why)
+{
+	struct gwrelay_stats st;
+	char labels[96], reason[64];
+	size_t i, k;
+
+	if (gwrelay_stats_decode(s->payload.data, s->payload.len, &st, why) ==
+	    -1)
+		return -1;
+	memcpy(s->stats, st.v, sizeof(s->stats));
+	for (i = 0; i < st.nreasons; i++) {
+		snprintf(reason, sizeof(reason), "%.*s", (int)st.reason[i].len,
+		         st.reason[i].p);
+		/* a label value: the reasons are tls.c's fixed words */
+		if (strspn(reason, "abcdefghijklmnopqrstuvwxyz_0123456789") !=
+		    strlen(reason))
+			continue;
+		for (k = 0; k < s->nfail; k++)
+			if (strcmp(s->fail[k].reason, reason) == 0)
+				break;
+		if (k == s->nfail) {
+			if (s->nfail == GWRELAY_MAX_REASONS)
+				continue;
+			snprintf(s->fail[k].reason, sizeof(s->fail[k].reason),
+			         "%s", reason);
+			s->fail[k].n = 0;
+			s->nfail++;
+		}
+		if (st.failures[i] > s->fail[k].n) {
+			snprintf(labels, sizeof(labels), "reason=\"%s\"",
+			         reason);
+			metrics_add("vigil_tls_handshake_failures_total",
+			            labels,
+			            (double)(st.failures[i] - s->fail[k].n));
+			s->fail[k].n = st.failures[i];
+		}
+	}
+	return 0;
+}
+
+static void
+gwp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gwslot *s = arg;
+	struct proc_hdr hdr;
+	const char *why = NULL;
+	size_t nfds = 0;
+	long n;
+	int rc, budget;
+
+	(void)what;
+	/* A bounded amount per wakeup: one busy worker must not starve the
+	 * others, the admin API or the timers. */
+	for (budget = 0; budget < 16; budget++) {
+		n = proc_read_some(fd, s->in, NULL, 0, &nfds);
+		if (n == 0) {
+			log_debug("vigild: gateway worker %d: channel closed",
+			          s->idx);
+			gwp_channel_close(s);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			gwp_kill(s, "reading from it failed");
+			return;
+		}
+	}
+	while ((rc = proc_evbuf_take(s->in, s->gp->max_msg, &hdr,
+	                             &s->payload)) == 1) {
+		switch (hdr.type) {
+		case GWRELAY_REQ:
+			rc = gwp_on_request(s, &hdr);
+			break;
+		case GWRELAY_STATS:
+			rc = gwp_on_stats(s, &why);
+			break;
+		default:
+			rc = -1;
+		}
+		if (rc == -1 || s->fd == -1)
+			break;
+	}
+	if (rc == -1 && s->fd != -1)
+		gwp_kill(s, "protocol error on its channel");
+}
+
+/* --- processes ------------------------------------------------------------ */
+
+/* A worker starting (or restarting) learns every revoked serial. */
+static void
+gwp_send_revoked_all(struct gwslot *s)
+{
+	struct center *c = s->gp->c;
+	struct store_rows *q;
+	const char *serial;
+
+	if (c->store == NULL)
+		return;
+	q = store_query(c->store,
+	                "SELECT c.serial FROM certs c LEFT JOIN agents a ON "
+	                "a.id = c.agent_id WHERE c.revoked_at IS NOT NULL OR "
+	                "a.status = 'revoked'");
+	while (q != NULL && store_next(q) == 1 && s->fd != -1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_revoked(s->gp, s, serial);
+	store_done(q);
+}
+
+void
+gwproc_agent_revoked(struct center *c, const char *agent_id)
+{
+	struct store_rows *q;
+	const char *serial;
+
+	if (c->gwp == NULL)
+		return;
+	gwp_certs_clear(c->gwp);
+	q = store_query(c->store, "SELECT serial FROM certs WHERE agent_id = ?",
+	                S_TEXT(agent_id));
+	while (q != NULL && store_next(q) == 1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_revoked(c->gwp, NULL, serial);
+	store_done(q);
+}
+
+static int
+gwp_spawn(struct gwslot *s)
+{
+	struct gwproc *gp = s->gp;
+	struct center *c = gp->c;
+	char *argv[] = {"vigild", "--gateway-worker", NULL};
+	struct timeval tv = {GWP_SNDTIMEO, 0};
+	int sndbuf = 4 << 20;
+	json_t *init;
+	char *text = NULL;
+	int fd = -1;
+	pid_t pid;
+
+	init = json_pack(
+	    "{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}", "cert",
+	    c->paths.server_crt, "key", c->paths.server_key, "ca",
+	    c->paths.ca_crt, "max_body", (json_int_t)c->conf.gw_max_body,
+	    "timeout", (json_int_t)c->conf.gw_timeout, "max_conns",
+	    (json_int_t)c->conf.gw_max_conns, "handshake_timeout",
+	    (json_int_t)c->conf.gw_handshake_timeout, "request_timeout",
+	    (json_int_t)c->conf.gw_request_timeout, "max_per_addr",
+	    (json_int_t)c->conf.gw_max_per_addr, "max_msg",
+	    (json_int_t)gp->max_msg, "foreground", c->foreground, "log_dest",
+	    (int)c->conf.log_dest, "log_level", (int)log_getlevel());
+	if (init == NULL || (text = json_dumps(init, JSON_COMPACT)) == NULL)
+		goto fail;
+	if ((pid = proc_spawn(&fd, gp->exe, argv, NULL)) == -1)
+		goto fail;
+	if (proc_send_fd(fd, GWRELAY_INIT, 0, text, strlen(text), gp->lfd) ==
+	    -1) {
+		log_warn("vigild: gateway worker %d: sending its settings",
+		         s->idx);
+		kill(pid, SIGKILL);
+		close(fd);
+		s->pid = pid; /* reaped and restarted as any other */
+		goto fail;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Room for a burst of replies (a task for every agent) while the
+	 * worker is busy with handshakes: the core blocks only when it is
+	 * full (capped by net.core.wmem_max). */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	s->pid = pid;
+	s->fd = fd;
+	s->gen++;
+	s->started = time(NULL);
+	memset(s->stats, 0, sizeof(s->stats));
+	s->nfail = 0;
+	if ((s->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST,
+	                            gwp_read_cb, s)) == NULL ||
+	    event_add(s->ev_read, NULL) == -1)
+		fatalx("%s: event_new", __func__);
+	gwp_send_revoked_all(s);
+	log_info("vigild: gateway worker %d started (pid %ld)", s->idx,
+	         (long)pid);
+	json_decref(init);
+	free(text);
+	return 0;
+fail:
+	json_decref(init);
+	free(text);
+	return -1;
+}
+
+static void
+gwp_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gwslot *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->pid == 0 && gwp_spawn(s) == -1)
+		gwp_spawn_later(s);
+}
+
+static void
+gwp_spawn_later(struct gwslot *s)
+{
+	struct timeval tv;
+
+	if (s->started != 0 && time(NULL) - s->started >= 60)
+		s->backoff = 0;
+	s->backoff = s->backoff == 0 ? 1 : s->backoff * 2;
+	if (s->backoff > 30)
+		s->backoff = 30;
+	tv.tv_sec = s->backoff;
+	tv.tv_usec = 0;
+	if (s->ev_restart == NULL &&
+	    (s->ev_restart = evtimer_new(s->gp->c->base, gwp_restart_cb, s)) ==
+	        NULL)
+		fatalx("%s: evtimer_new", __func__);
+	evtimer_add(s->ev_restart, &tv);
+}
+
+int
+gwproc_reaped(struct center *c, pid_t pid, int status)
+{
+	struct gwproc *gp = c->gwp;
+	struct gwslot *s;
+	int i, k;
+
+	if (gp == NULL || pid <= 0)
+		return 0;
+	for (i = 0; i < gp->n; i++) {
+		s = &gp->slot[i];
+		if (s->pid != pid)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warnx("vigild: gateway worker %d (pid %ld) killed "
+			          "by signal %d; restarting it",
+			          i, (long)pid, WTERMSIG(status));
+		else
+			log_warnx("vigild: gateway worker %d (pid %ld) exited "
+			          "(status %d); restarting it",
+			          i, (long)pid, WEXITSTATUS(status));
+		metrics_add("vigil_gateway_worker_restarts_total", NULL, 1);
+		for (k = GWRELAY_ST_TLS_FULL; k < GWRELAY_NSTATS; k++)
+			gp->retired[k] += s->stats[k];
+		memset(s->stats, 0, sizeof(s->stats));
+		gwp_channel_close(s);
+		s->pid = 0;
+		gwp_spawn_later(s);
+		return 1;
+	}
+	return 0;
+}
+
+int
+gwproc_start(struct center *c, struct buf *err)
+{
+	struct gwproc *gp;
+	ssize_t n;
+	int i;
+
+	if (c->conf.gw_workers <= 0)
+		return 0;
+	if ((gp = calloc(1, sizeof(*gp))) == NULL) {
+		buf_printf(err, "gateway workers: out of memory");
+		return -1;
+	}
+	gp->c = c;
+	gp->n = (int)c->conf.gw_workers;
+	if ((gp->certs = calloc(GWP_CERTS, sizeof(*gp->certs))) == NULL) {
+		buf_printf(err, "gateway workers: out of memory");
+		free(gp);
+		return -1;
+	}
+	/* An event batch up to the gateway's max_body, an inventory up to
+	 * 4 MiB, plus the request's headers and certificate. */
+	gp->max_msg = (size_t)c->conf.gw_max_body;
+	if (gp->max_msg < (4u << 20))
+		gp->max_msg = 4u << 20;
+	gp->max_msg += 256u << 10;
+	if ((n = readlink("/proc/self/exe", gp->exe, sizeof(gp->exe) - 1)) <=
+	    0) {
+		buf_printf(err, "gateway workers: /proc/self/exe: %s",
+		           strerror(errno));
+		free(gp->certs);
+		free(gp);
+		return -1;
+	}
+	gp->exe[n] = '\0';
+	if (c->store == NULL)
+		fatalx("%s: the store must be open first", __func__);
+	if ((gp->lfd = http_server_listen_fd(c->gw)) == -1) {
+		buf_printf(err, "gateway workers: no listening socket");
+		free(gp->certs);
+		free(gp);
+		return -1;
+	}
+	/* From here on the workers accept; the core answers. */
+	http_server_stop_listening(c->gw);
+	c->gwp = gp;
+	for (i = 0; i < gp->n; i++) {
+		gp->slot[i].gp = gp;
+		gp->slot[i].idx = i;
+		gp->slot[i].fd = -1;
+		buf_init(&gp->slot[i].payload, gp->max_msg);
+		if ((gp->slot[i].in = evbuffer_new()) == NULL) {
+			buf_printf(err, "gateway workers: out of memory");
+			return -1;
+		}
+		if (gwp_spawn(&gp->slot[i]) == -1) {
+			buf_printf(err, "gateway worker %d could not start", i);
+			return -1;
+		}
+	}
+	log_info("vigild: %d gateway workers accept agent connections", gp->n);
+	return 0;
+}
+
+void
+gwproc_reload(struct center *c)
+{
+	struct gwproc *gp = c->gwp;
+	int i;
+
+	if (gp == NULL)
+		return;
+	for (i = 0; i < gp->n; i++)
+		if (gp->slot[i].fd != -1 &&
+		    proc_send(gp->slot[i].fd, GWRELAY_TLS_RELOAD, 0, NULL, 0) ==
+		        -1)
+			gwp_kill(&gp->slot[i], "cannot tell it to reload");
+}
+
+void
+gwproc_stop(struct center *c)
+{
+	struct gwproc *gp = c->gwp;
+	struct gwslot *s;
+	int i, tries, st;
+
+	if (gp == NULL)
+		return;
+	for (i = 0; i < gp->n; i++) {
+		s = &gp->slot[i];
+		gwp_channel_close(s); /* EOF: the worker exits */
+		if (s->ev_restart != NULL)
+			event_free(s->ev_restart);
+		s->ev_restart = NULL;
+	}
+	for (i = 0; i < gp->n; i++) {
+		s = &gp->slot[i];
+		if (s->pid <= 0)
+			continue;
+		for (tries = 0; tries < 50; tries++) {
+			if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+				break;
+			if (tries == 20)
+				kill(s->pid, SIGTERM);
+			usleep(20000);
+		}
+		if (tries == 50) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &st, 0);
+		}
+		s->pid = 0;
+	}
+	for (i = 0; i < gp->n; i++) {
+		buf_free(&gp->slot[i].payload);
+		if (gp->slot[i].in != NULL)
+			evbuffer_free(gp->slot[i].in);
+	}
+	close(gp->lfd);
+	gwp_certs_clear(gp);
+	free(gp->certs);
+	free(gp);
+	c->gwp = NULL;
+}
+
+int
+gwproc_running(const struct center *c)
+{
+	return c->gwp != NULL;
+}
+
+long long
+gwproc_conns(const struct center *c)
+{
+	long long n = 0;
+	int i;
+
+	if (c->gwp == NULL)
+		return 0;
+	for (i = 0; i < c->gwp->n; i++)
+		n += (long long)c->gwp->slot[i].stats[GWRELAY_ST_CONNS];
+	return n;
+}
+
+static unsigned long
+gwp_sum(const struct center *c, int k)
+{
+	unsigned long n;
+	int i;
+
+	if (c->gwp == NULL)
+		return 0;
+	n = (unsigned long)c->gwp->retired[k];
+	for (i = 0; i < c->gwp->n; i++)
+		n += (unsigned long)c->gwp->slot[i].stats[k];
+	return n;
+}
+
+unsigned long
+gwproc_tls(const struct center *c, int resumed)
+{
+	return gwp_sum(c,
+	               resumed ? GWRELAY_ST_TLS_RESUMED : GWRELAY_ST_TLS_FULL);
+}
+
+unsigned long
+gwproc_closed(const struct center *c, int why)
+{
+	if (why < 0 || why >= 5)
+		return 0;
+	return gwp_sum(c, GWRELAY_ST_CLOSED0 + why);
+}

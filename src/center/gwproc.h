@@ -1,0 +1,43 @@
+/*
+ * gwproc: vigild's gateway worker processes ([gateway] workers = N). The
+ * core (the vigild process: store, tasks, admin API) spawns N workers that
+ * hold the agent connections and relay each request over a socketpair
+ * (gwworker.c); the core answers them through the same route table and
+ * handlers as in-process requests (http_server_relay) and restarts a
+ * worker that dies. docs/development.md, "Processes and users".
+ */
+#ifndef VIGIL_CENTER_GWPROC_H
+#define VIGIL_CENTER_GWPROC_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+
+struct center;
+
+/* With [gateway] workers >= 1: takes over the gateway's listening socket
+ * (the core stops accepting on it) and starts the workers. 0 when there
+ * are none to start. */
+int gwproc_start(struct center *c, struct buf *err);
+/* SIGCHLD: 1 when pid was a worker (then restarted with backoff). */
+int gwproc_reaped(struct center *c, pid_t pid, int status);
+/* An agent was revoked: the workers refuse its certificates at the
+ * handshake from now on (as the in-process gateway's revoked_cb does). */
+void gwproc_agent_revoked(struct center *c, const char *agent_id);
+/* SIGHUP: the workers reload their TLS context; connections stay. */
+void gwproc_reload(struct center *c);
+/* Stops every worker (SIGTERM, then waits briefly). */
+void gwproc_stop(struct center *c);
+/* What the workers report (summed, for /metrics): open connections, TLS
+ * handshakes (resumed 0/1), connections closed for reason why. */
+long long gwproc_conns(const struct center *c);
+unsigned long gwproc_tls(const struct center *c, int resumed);
+unsigned long gwproc_closed(const struct center *c, int why);
+int gwproc_running(const struct center *c);
+
+/* The worker's entry point (vigild --gateway-worker). Never returns. */
+int gwworker_main(void) __attribute__((noreturn));
+/* The worker's seccomp allow-list, loaded once it listens. */
+int gwworker_sandbox(struct buf *err);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * gwsandbox.c: the seccomp allow-list of a gateway worker (gwworker.c),
+ * loaded once it listens and before the first connection is accepted. A
+ * worker parses TLS and HTTP from the network; what it may do after that
+ * is what serving connections takes and nothing else: accept and talk on
+ * the sockets it holds, map memory (never executable), read its time and
+ * random bytes, send syslog lines, open files read-only (its certificate,
+ * key and CA again on a reload: SIGHUP), and exit. No execve, fork, clone,
+ * ptrace, kill of another process, bind, listen, connect to anything but
+ * the syslog socket (AF_UNIX), or file writes by path. Any other system
+ * call kills the worker (SCMP_ACT_KILL_PROCESS); the core restarts it and
+ * logs the signal (SIGSYS).
+ *
+ * [gateway] workers run without the list when VIGIL_GW_NO_SECCOMP is set
+ * in vigild's environment (debugging only: strace, gdb).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gwproc.h"
+
+static int
+gws_allow(scmp_filter_ctx f, const char *name, unsigned n,
+          const struct scmp_arg_cmp *arg)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	if (nr == __NR_SCMP_ERROR)
+		return 0; /* not on this architecture */
+	return seccomp_rule_add_array(f, SCMP_ACT_ALLOW, nr, n, arg) == 0 ? 0
+	                                                                  : -1;
+}
+
+int
+gwworker_sandbox(struct buf *err)
+{
+	static const char *const plain[] = {
+	    /* the event loop and its sockets */
+	    "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "poll",
+	    "ppoll", "select", "pselect6", "accept", "accept4", "read", "readv",
+	    "pread64", "write", "writev", "recvfrom", "recvmsg", "sendto",
+	    "sendmsg", "sendfile", "shutdown", "close", "setsockopt",
+	    "getsockopt", "getsockname", "getpeername", "fcntl", "ioctl",
+	    "lseek", "fstat", "newfstatat", "statx", "getdents64", "access",
+	    "faccessat", "faccessat2", "readlink", "readlinkat",
+	    /* memory */
+	    "munmap", "mremap", "madvise", "brk", "futex",
+	    /* time, randomness, identity */
+	    "clock_gettime", "clock_getres", "gettimeofday", "time",
+	    "clock_nanosleep", "nanosleep", "getrandom", "getpid", "gettid",
+	    "getuid", "geteuid", "getgid", "getegid", "getrusage",
+	    "sched_yield", "uname",
+	    /* signals and the end */
+	    "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "sigaltstack",
+	    "restart_syscall", "exit", "exit_group"};
+	struct scmp_arg_cmp a[1];
+	scmp_filter_ctx f;
+	size_t i;
+	int rc = -1;
+
+	if (getenv("VIGIL_GW_NO_SECCOMP") != NULL)
+		return 0;
+	if ((f = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
+		buf_printf(err, "seccomp_init failed");
+		return -1;
+	}
+	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (gws_allow(f, plain[i], 0, NULL) == -1)
+			goto fail;
+	/* Memory, never executable. */
+	a[0] = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+	if (gws_allow(f, "mmap", 1, a) == -1 ||
+	    gws_allow(f, "mprotect", 1, a) == -1)
+		goto fail;
+	/* Files read-only (the TLS files again on a reload). */
+	a[0] = SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
+	               O_RDONLY);
+	if (gws_allow(f, "openat", 1, a) == -1)
+		goto fail;
+	a[0] = SCMP_A1(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
+	               O_RDONLY);
+	if (gws_allow(f, "open", 1, a) == -1)
+		goto fail;
+	/* syslog(3): a datagram socket to /dev/log. */
+	a[0] = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+	if (gws_allow(f, "socket", 1, a) == -1 ||
+	    gws_allow(f, "connect", 0, NULL) == -1)
+		goto fail;
+	/* abort() signals itself, and only itself. */
+	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid());
+	if (gws_allow(f, "tgkill", 1, a) == -1)
+		goto fail;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		buf_printf(err, "no_new_privs: %s", strerror(errno));
+		goto out;
+	}
+	if (seccomp_load(f) != 0) {
+		buf_printf(err, "loading the seccomp filter failed");
+		goto out;
+	}
+	rc = 0;
+	goto out;
+fail:
+	buf_printf(err, "building the seccomp filter failed");
+out:
+	seccomp_release(f);
+	return rc;
+}

@@ -1,0 +1,95 @@
+/*
+ * gwrelay: the payloads vigild's gateway workers and its core exchange
+ * (src/center/gwproc.c, docs/development.md "Processes and users"), inside
+ * proc.c's typed frames. Encoder and decoder only, no I/O: the decoder
+ * reads what another process sent, one that faces the network and may be
+ * compromised, so it is treated as bytes off the wire (fuzz/fuzz_gwrelay.c).
+ *
+ * Every field is a 4-byte little-endian length followed by that many bytes;
+ * counts and numbers are little-endian too. A request (worker to core):
+ *
+ *   method, uri, peer address, client certificate (DER, may be empty),
+ *   u32 header count (<= GWRELAY_MAX_HEADERS), that many name/value pairs,
+ *   body
+ *
+ * A reply (core to worker): u32 status, u32 header count, the pairs, body
+ * (for a file reply the body is 8 bytes: the file's length; the file itself
+ * rides along as a descriptor). Statistics (worker to core): GWRELAY_NSTATS
+ * u64 counters, then u32 n (<= GWRELAY_MAX_REASONS) pairs of a TLS
+ * handshake failure reason (a string of at most 63 bytes) and its u64
+ * count since the worker started. Strings (method, uri, address, header names
+ * and values) never contain NUL, CR or LF; anything else about a payload that
+ * does not add up (a length past the end, bytes left over) is an error.
+ */
+#ifndef VIGIL_PROTO_GWRELAY_H
+#define VIGIL_PROTO_GWRELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define GWRELAY_MAX_HEADERS 128
+#define GWRELAY_MAX_REASONS 32
+
+/* Message types on a worker's channel (struct proc_hdr.type). */
+enum gwrelay_type {
+	GWRELAY_INIT = 1,       /* core -> worker: JSON settings + listen fd */
+	GWRELAY_REQ = 2,        /* worker -> core: a request, id = its id */
+	GWRELAY_REPLY = 3,      /* core -> worker: the reply to id */
+	GWRELAY_REPLY_FILE = 4, /* the same with a file descriptor */
+	GWRELAY_STATS = 5,      /* worker -> core: counters */
+	GWRELAY_TLS_RELOAD = 6, /* core -> worker: reload the TLS context */
+	GWRELAY_REVOKED = 7     /* core -> worker: a revoked serial (hex) */
+};
+
+struct gwrelay_hdr {
+	struct strv name, value;
+};
+
+struct gwrelay_req {
+	struct strv method, uri, peer_addr, cert, body;
+	size_t nheaders;
+	struct gwrelay_hdr headers[GWRELAY_MAX_HEADERS];
+};
+
+struct gwrelay_reply {
+	uint32_t status;
+	size_t nheaders;
+	struct gwrelay_hdr headers[GWRELAY_MAX_HEADERS];
+	struct strv body;
+};
+
+/* Worker counters, summed by the core for /metrics. */
+enum gwrelay_stat {
+	GWRELAY_ST_CONNS,    /* open connections (a gauge) */
+	GWRELAY_ST_TLS_FULL, /* handshakes, full */
+	GWRELAY_ST_TLS_RESUMED,
+	GWRELAY_ST_CLOSED0, /* + enum http_close_reason, 5 of them */
+	GWRELAY_NSTATS = GWRELAY_ST_CLOSED0 + 5
+};
+
+/* A certificate serial as tls_serial_hex writes it: 1 to 128 hex
+ * digits. 0 when p[0..len) is one. */
+int gwrelay_serial_ok(const uint8_t *p, size_t len);
+
+/* Encoders append to out (errors stick in out, see buf_ok). */
+void gwrelay_put_str(struct buf *out, const void *p, size_t len);
+void gwrelay_put_u32(struct buf *out, uint32_t v);
+void gwrelay_put_u64(struct buf *out, uint64_t v);
+
+/* Decoders: 0 with *out filled (views into p), -1 with *why set. */
+int gwrelay_req_decode(const uint8_t *p, size_t len, struct gwrelay_req *out,
+                       const char **why);
+int gwrelay_reply_decode(const uint8_t *p, size_t len,
+                         struct gwrelay_reply *out, const char **why);
+struct gwrelay_stats {
+	uint64_t v[GWRELAY_NSTATS];
+	size_t nreasons;
+	struct strv reason[GWRELAY_MAX_REASONS];
+	uint64_t failures[GWRELAY_MAX_REASONS];
+};
+int gwrelay_stats_decode(const uint8_t *p, size_t len,
+                         struct gwrelay_stats *out, const char **why);
+
+#endif

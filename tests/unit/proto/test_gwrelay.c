@@ -1,0 +1,152 @@
+/*
+ * Unit tests for src/proto/gwrelay.c, the payloads between vigild's
+ * gateway workers and its core: requests, replies and statistics round
+ * trip; every truncation of a valid payload, a string with CR/LF or NUL,
+ * too many headers, a bad status and bytes left over are refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "gwrelay.h"
+
+static void
+put_req(struct buf *b, const char *method, const char *uri, const char *hname,
+        const char *hval, const char *body)
+{
+	gwrelay_put_str(b, method, strlen(method));
+	gwrelay_put_str(b, uri, strlen(uri));
+	gwrelay_put_str(b, "127.0.0.1", 9);
+	gwrelay_put_str(b, "\x30\x00", 2); /* "DER": opaque here */
+	gwrelay_put_u32(b, 1);
+	gwrelay_put_str(b, hname, strlen(hname));
+	gwrelay_put_str(b, hval, strlen(hval));
+	gwrelay_put_str(b, body, strlen(body));
+}
+
+static void
+test_request(void **state)
+{
+	struct gwrelay_req rq;
+	struct buf b;
+	const char *why = NULL;
+	size_t cut;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	put_req(&b, "POST", "/v1/events?x=1", "Content-Type",
+	        "application/json", "{\"a\":1}");
+	assert_int_equal(buf_ok(&b), 0);
+	assert_int_equal(gwrelay_req_decode(b.data, b.len, &rq, &why), 0);
+	assert_true(strv_eq(rq.method, "POST"));
+	assert_true(strv_eq(rq.uri, "/v1/events?x=1"));
+	assert_true(strv_eq(rq.peer_addr, "127.0.0.1"));
+	assert_int_equal(rq.cert.len, 2);
+	assert_int_equal(rq.nheaders, 1);
+	assert_true(strv_eq(rq.headers[0].value, "application/json"));
+	assert_true(strv_eq(rq.body, "{\"a\":1}"));
+	/* Every cut short is an error, never a shorter request. */
+	for (cut = 0; cut < b.len; cut++)
+		assert_int_equal(gwrelay_req_decode(b.data, cut, &rq, &why),
+		                 -1);
+	/* A byte more: refused. */
+	buf_putc(&b, 0);
+	assert_int_equal(gwrelay_req_decode(b.data, b.len, &rq, &why), -1);
+	assert_string_equal(why, "bytes after the body");
+
+	/* Header injection through the relay: CR/LF in a value. */
+	buf_reset(&b);
+	put_req(&b, "GET", "/v1/ping", "X-A", "a\r\nX-Evil: 1", "");
+	assert_int_equal(gwrelay_req_decode(b.data, b.len, &rq, &why), -1);
+	buf_reset(&b);
+	put_req(&b, "GET", "v1/ping", "X-A", "a", "");
+	assert_int_equal(gwrelay_req_decode(b.data, b.len, &rq, &why), -1);
+	assert_string_equal(why, "bad uri");
+	buf_free(&b);
+}
+
+static void
+test_too_many_headers(void **state)
+{
+	struct gwrelay_req rq;
+	struct buf b;
+	const char *why = NULL;
+	uint32_t i;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	gwrelay_put_str(&b, "GET", 3);
+	gwrelay_put_str(&b, "/", 1);
+	gwrelay_put_str(&b, "", 0);
+	gwrelay_put_str(&b, "", 0);
+	gwrelay_put_u32(&b, GWRELAY_MAX_HEADERS + 1);
+	for (i = 0; i < GWRELAY_MAX_HEADERS + 1; i++) {
+		gwrelay_put_str(&b, "A", 1);
+		gwrelay_put_str(&b, "b", 1);
+	}
+	gwrelay_put_str(&b, "", 0);
+	assert_int_equal(gwrelay_req_decode(b.data, b.len, &rq, &why), -1);
+	assert_string_equal(why, "too many headers");
+	buf_free(&b);
+}
+
+static void
+test_reply_and_stats(void **state)
+{
+	struct gwrelay_reply rp;
+	struct gwrelay_stats st;
+	struct buf b;
+	const char *why = NULL;
+	int i;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	gwrelay_put_u32(&b, 200);
+	gwrelay_put_u32(&b, 1);
+	gwrelay_put_str(&b, "Content-Type", 12);
+	gwrelay_put_str(&b, "text/plain", 10);
+	gwrelay_put_str(&b, "hello", 5);
+	assert_int_equal(gwrelay_reply_decode(b.data, b.len, &rp, &why), 0);
+	assert_int_equal(rp.status, 200);
+	assert_true(strv_eq(rp.body, "hello"));
+	b.data[0] = 99; /* status 99 */
+	assert_int_equal(gwrelay_reply_decode(b.data, b.len, &rp, &why), -1);
+	assert_string_equal(why, "bad status");
+
+	buf_reset(&b);
+	for (i = 0; i < GWRELAY_NSTATS; i++)
+		gwrelay_put_u64(&b, (uint64_t)i << 33);
+	gwrelay_put_u32(&b, 1);
+	gwrelay_put_str(&b, "wrong_role", 10);
+	gwrelay_put_u64(&b, 7);
+	assert_int_equal(gwrelay_stats_decode(b.data, b.len, &st, &why), 0);
+	assert_int_equal(st.v[GWRELAY_NSTATS - 1],
+	                 (uint64_t)(GWRELAY_NSTATS - 1) << 33);
+	assert_int_equal(st.nreasons, 1);
+	assert_true(strv_eq(st.reason[0], "wrong_role"));
+	assert_int_equal(st.failures[0], 7);
+	assert_int_equal(gwrelay_stats_decode(b.data, b.len - 1, &st, &why),
+	                 -1);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"0A1b", 4), 0);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"0A1g", 4), -1);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"", 0), -1);
+	assert_int_equal(gwrelay_serial_ok((const uint8_t *)"0\n", 2), -1);
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_request),
+	    cmocka_unit_test(test_too_many_headers),
+	    cmocka_unit_test(test_reply_and_stats),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
