@@ -918,7 +918,7 @@ MASTER_PUSH_CENTER = obj({
     "error": dict(NULL_S, description="failed: why; pending: why the last try did not "
                   "reach the center"),
     "attempts": I, "updated_at": I})
-MASTER_PUSH = obj({"id": S, "kind": {"type": "string", "enum": ["yara", "ioc"]},
+MASTER_PUSH = obj({"id": S, "kind": {"type": "string", "enum": ["yara", "ioc", "intel"]},
                    "name": S, "sha256": S, "created_at": I, "created_by": S,
                    "centers": {"type": "array", "items": MASTER_PUSH_CENTER}})
 op("pushMasterRules", "POST", "/api/v1/master/rules", "master",
@@ -935,14 +935,30 @@ op("pushMasterRules", "POST", "/api/v1/master/rules", "master",
    "recorded and answered at once; delivered to each center off the event loop, "
    "to a center that is down when it returns. Follow it with GET "
    "/api/v1/master/pushes/{id}.")
+op("pushMasterIntel", "POST", "/api/v1/master/intel", "master",
+   "Push an intelligence feed into chosen centers' vigil-inteld", "operator",
+   obj({"id": S, "name": S, "kind": dict(S, enum=["intel"]), "sha256": S,
+        "centers": {"type": "array", "items": obj({"center": S, "state": S})}}),
+   status="201",
+   body=obj({"centers": {"type": "array", "items": S, "nullable": True,
+                         "description": "names from [master] centers; default all"},
+             "name": dict(S, description="FEED.csv, FEED.list (or .txt) or FEED.json "
+                          "(a STIX 2.1 bundle): the feed and its format"),
+             "content": S}, ["name", "content"], closed=True),
+   errors=["404"],
+   desc="Recorded and answered at once; each center imports it into its vigil-inteld "
+   "(a full import into feed FEED) with its [updates] intel credential; a center "
+   "without one fails it (409 from the center, named in the push's error).")
 op("listMasterPushes", "GET", "/api/v1/master/pushes", "master",
-   "The pushes of rule sets and IOC lists, newest first, with each center's progress",
+   "The pushes of rule sets, IOC lists and intel feeds, newest first, with each "
+   "center's progress",
    "readonly", obj({"items": {"type": "array", "items": MASTER_PUSH},
                     "next_cursor": dict(NULL_S, description="cursor of the next page; "
                                         "null on the last")}),
    query=MASTER_PAGE, errors=["400", "404"])
 op("getMasterPush", "GET", "/api/v1/master/pushes/{id}", "master",
-   "One push of a rule set or IOC list with each center's progress", "readonly",
+   "One push of a rule set, IOC list or intel feed with each center's progress",
+   "readonly",
    MASTER_PUSH, errors=["404"])
 
 # --- audit log (src/center/audit.c) ----------------------------------------

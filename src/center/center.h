@@ -545,6 +545,13 @@ int manage_proto_major(const char *v);
 /* master.c: role master, its admin routes. */
 extern const struct http_route master_admin_routes[];
 int master_check(const struct center_conf *cf);
+/* updates.c: the client that imports feeds into the center's inteld
+ * ([intel] url, [updates] intel_cert or intel_api_key_file); 0 with
+ * *out NULL when no such credential is set. */
+int updates_intel_client(const struct center_conf *cf, struct intelc **out,
+                         struct buf *err);
+/* manage.c: imports pushed by the master still running (joined). */
+void manage_intel_stop(struct center *c);
 /* Its calls to centers (threads) and push deliveries; 0 or -1. */
 int master_start(struct center *c);
 void master_stop(struct center *c); /* answers what waits, joins */

@@ -14,11 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <event2/event.h>
 
 #include <openssl/crypto.h>
 
 #include "auth.h"
 #include "center.h"
+#include "intelc.h"
 #include "pki.h"
 #include "schema.h"
 #include "tls.h"
@@ -611,6 +617,226 @@ busy:
 	http_reply_error(r, 503, "store_busy", "cannot store the users; retry");
 }
 
+/*
+ * PUT /manage/v1/intel/NAME {"content": TEXT}: an intelligence feed
+ * pushed by the master, imported into this center's vigil-inteld as the
+ * signed updates import theirs (updates.c): NAME is FEED.csv, FEED.list
+ * (or .txt) or FEED.json (STIX 2.1), the import a full one into feed
+ * FEED, with the [updates] intel_* credential (inteld's admin role). The
+ * import runs on a thread of its own (it may take long); the request
+ * waits for it. 200 {"id": SHA-256 of the content, "feed", "format",
+ * "report"}; 409 without the credential; 502 when inteld refused or
+ * could not be reached (the master tries again). Audited as
+ * intel.import by master:CN.
+ */
+struct mg_intel {
+	struct mg_intel *next;
+	struct center *c;
+	struct http_req *req;
+	struct intelc *ic;
+	pthread_t thr;
+	int wake[2];
+	struct event *ev;
+	char feed[80], fmt[8], sha[65], who[128], addr[64], desc[160];
+	char *body;
+	size_t len;
+	json_t *report;
+	struct buf err;
+	int rc;
+};
+
+static struct mg_intel *mg_intel_jobs;
+
+static const char *
+intel_fmt(const char *name, char *feed, size_t n)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (dot == NULL || dot == name || (size_t)(dot - name) >= n)
+		return NULL;
+	snprintf(feed, n, "%.*s", (int)(dot - name), name);
+	if (strcmp(dot, ".csv") == 0)
+		return "csv";
+	if (strcmp(dot, ".txt") == 0 || strcmp(dot, ".list") == 0)
+		return "list";
+	if (strcmp(dot, ".json") == 0)
+		return "stix";
+	return NULL;
+}
+
+static void *
+mg_intel_main(void *arg)
+{
+	struct mg_intel *j = arg;
+	char one = 1;
+
+	j->rc = intelc_feed_import(j->ic, j->feed, j->desc, j->fmt, j->body,
+	                           j->len, &j->report, &j->err);
+	if (write(j->wake[1], &one, 1) == -1) {
+		/* the loop is told by the pipe or not at all: it joins */
+	}
+	return NULL;
+}
+
+static void
+mg_intel_audit(struct center *c, const char *who, const char *addr,
+               const char *feed, int status, const char *error)
+{
+	struct audit_entry a;
+
+	memset(&a, 0, sizeof(a));
+	a.who = who;
+	a.addr = addr;
+	a.action = "intel.import";
+	a.target = feed;
+	a.status = status;
+	a.error = error;
+	audit_append(c, &a);
+}
+
+static void
+mg_intel_finish(struct mg_intel *j)
+{
+	struct mg_intel **pp;
+
+	pthread_join(j->thr, NULL);
+	for (pp = &mg_intel_jobs; *pp != NULL && *pp != j; pp = &(*pp)->next)
+		;
+	if (*pp == j)
+		*pp = j->next;
+	if (j->rc == 0) {
+		mg_intel_audit(j->c, j->who, j->addr, j->feed, 200, NULL);
+		log_info(
+		    "manage: intel feed %s (%s) pushed by %s imported into "
+		    "vigil-inteld",
+		    j->feed, j->fmt, j->who);
+		if (j->req != NULL)
+			http_reply_json(j->req, 200,
+			                json_pack("{s:s, s:s, s:s, s:O?}", "id",
+			                          j->sha, "feed", j->feed,
+			                          "format", j->fmt, "report",
+			                          j->report));
+	} else {
+		mg_intel_audit(j->c, j->who, j->addr, j->feed, 502,
+		               buf_cstr(&j->err));
+		log_warnx("manage: intel feed %s pushed by %s: %s", j->feed,
+		          j->who, buf_cstr(&j->err));
+		if (j->req != NULL)
+			http_reply_error(j->req, 502, "intel", "%s",
+			                 buf_cstr(&j->err));
+	}
+	event_free(j->ev);
+	close(j->wake[0]);
+	close(j->wake[1]);
+	intelc_free(j->ic);
+	json_decref(j->report);
+	buf_free(&j->err);
+	free(j->body);
+	free(j);
+}
+
+static void
+mg_intel_done(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	mg_intel_finish(arg);
+}
+
+void
+manage_intel_stop(struct center *c)
+{
+	(void)c;
+	while (mg_intel_jobs != NULL)
+		mg_intel_finish(mg_intel_jobs); /* joins: the import ends */
+}
+
+static void
+mg_intel_put(struct http_req *r)
+{
+	struct center *c = C(r);
+	json_t *b = http_req_json(r);
+	const char *content = json_string_value(json_object_get(b, "content"));
+	char name[128], feed[80];
+	const char *rest = http_req_rest_id(r, name, sizeof(name)), *fmt;
+	struct intelc *ic = NULL;
+	struct mg_intel *j;
+	struct buf err;
+
+	buf_init(&err, 1024);
+	if (rest == NULL || *rest != '\0' ||
+	    (fmt = intel_fmt(name, feed, sizeof(feed))) == NULL) {
+		http_reply_error(r, 400, "bad_request",
+		                 "name: FEED.csv, FEED.list (or .txt) or "
+		                 "FEED.json (STIX 2.1)");
+		goto out;
+	}
+	if (content == NULL) {
+		http_reply_error(r, 400, "bad_request",
+		                 "the body must be {\"content\": TEXT}");
+		goto out;
+	}
+	if (c->conf.intel.url == NULL ||
+	    updates_intel_client(&c->conf, &ic, &err) == -1 || ic == NULL) {
+		if (err.len == 0)
+			buf_puts(&err, "this center imports no feeds into "
+			               "vigil-inteld: set [intel] url and "
+			               "[updates] intel_cert (a certificate of "
+			               "role update) or intel_api_key_file");
+		mg_intel_audit(c, r->who, r->peer_addr, feed, 409,
+		               buf_cstr(&err));
+		http_reply_error(r, 409, "no_intel_credential", "%s",
+		                 buf_cstr(&err));
+		goto out;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->body = strdup(content)) == NULL)
+		fatal("calloc");
+	j->c = c;
+	j->ic = ic;
+	j->len = strlen(content);
+	buf_init(&j->err, 1024);
+	snprintf(j->feed, sizeof(j->feed), "%s", feed);
+	snprintf(j->fmt, sizeof(j->fmt), "%s", fmt);
+	snprintf(j->who, sizeof(j->who), "%s", r->who);
+	snprintf(j->addr, sizeof(j->addr), "%s", r->peer_addr);
+	snprintf(j->desc, sizeof(j->desc), "pushed by %.100s: %.40s", r->who,
+	         name);
+	sha256_hex(content, j->len, j->sha);
+	if (pipe2(j->wake, O_CLOEXEC) == -1 ||
+	    (j->ev = event_new(c->base, j->wake[0], EV_READ, mg_intel_done,
+	                       j)) == NULL ||
+	    event_add(j->ev, NULL) == -1 ||
+	    (j->req = http_req_defer(r)) == NULL) {
+		http_reply_error(r, 503, "unavailable",
+		                 "cannot start the import");
+		if (j->ev != NULL)
+			event_free(j->ev);
+		intelc_free(ic);
+		buf_free(&j->err);
+		free(j->body);
+		free(j);
+		goto out;
+	}
+	if (pthread_create(&j->thr, NULL, mg_intel_main, j) != 0) {
+		http_reply_error(j->req, 503, "unavailable",
+		                 "cannot start the import");
+		event_free(j->ev);
+		close(j->wake[0]);
+		close(j->wake[1]);
+		intelc_free(ic);
+		buf_free(&j->err);
+		free(j->body);
+		free(j);
+		goto out;
+	}
+	j->next = mg_intel_jobs;
+	mg_intel_jobs = j;
+out:
+	json_decref(b);
+	buf_free(&err);
+}
+
 static const struct http_route manage_routes[] = {
     {"GET", "/manage/v1/findings", mg_findings, 0, "manage_findings", 0, 0},
     {"GET", "/manage/v1/tasks", mg_tasks, 0, "manage_tasks", 0, 0},
@@ -624,6 +850,8 @@ static const struct http_route manage_routes[] = {
     {"PUT", "/manage/v1/rules/", mg_rules_put, HTTP_ROUTE_PREFIX,
      "manage_rules", 0, 0},
     {"PUT", "/manage/v1/users", mg_users_put, 0, "manage_users", 0, 0},
+    {"PUT", "/manage/v1/intel/", mg_intel_put, HTTP_ROUTE_PREFIX,
+     "manage_intel", 0, 0},
     {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
@@ -667,6 +895,7 @@ manage_start(struct center *c, struct buf *err)
 void
 manage_stop(struct center *c)
 {
+	manage_intel_stop(c); /* answers the imports still running */
 	if (c->mg)
 		http_server_free(c->mg);
 	c->mg = NULL;

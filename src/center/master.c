@@ -891,6 +891,15 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 				job_add(j, x, &cs[i], "POST",
 				        "/manage/v1/tasks", spec);
 				json_decref(spec);
+			} else if (strcmp(kind, "intel") == 0) {
+				json_t *b =
+				    json_pack("{s:s}", "content", content);
+				char path[600];
+
+				snprintf(path, sizeof(path),
+				         "/manage/v1/intel/%s", name);
+				job_add(j, x, &cs[i], "PUT", path, b);
+				json_decref(b);
 			} else {
 				json_t *b = json_pack("{s:s, s:s}", "kind",
 				                      kind, "content", content);
@@ -1149,6 +1158,72 @@ adm_rules_push(struct http_req *r)
 	push_kick(c->master);
 done:
 	buf_free(&err);
+	json_decref(j);
+}
+
+static const struct schema_field intel_push_schema[] = {
+    {"centers", SCH_ARRAY | SCH_NULL, 0},
+    {"name", SCH_STRING, 1},
+    {"content", SCH_STRING, 1},
+    {NULL, 0, 0},
+};
+
+/* POST /api/v1/master/intel {"centers": [NAMES] (default all), "name":
+ * FEED.csv|FEED.list|FEED.txt|FEED.json, "content"}: an intelligence
+ * feed for each chosen center's vigil-inteld (manage.c imports it), a
+ * push like a rule set's. 201 {"id", "name", "kind": "intel", "sha256",
+ * "centers": [{"center", "state": "pending"}]}. */
+static void
+adm_intel_push(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct mcenter ms[MASTER_MAX];
+	const char *name, *content, *dot;
+	json_t *j, *list, *out;
+	char id[37], sha[65];
+	size_t fl;
+	int n;
+
+	if ((j = schema_body(r, intel_push_schema)) == NULL)
+		return;
+	if (not_master(r) || (n = centers_of(c, ms, r)) < 0)
+		goto done;
+	list = json_object_get(j, "centers");
+	if (check_chosen(r, list, ms, n) == -1)
+		goto done;
+	name = json_string_value(json_object_get(j, "name"));
+	content = json_string_value(json_object_get(j, "content"));
+	dot = strrchr(name, '.');
+	fl = dot ? (size_t)(dot - name) : 0;
+	if (dot == NULL || fl == 0 || fl > 64 ||
+	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                 "0123456789._-") != strlen(name) ||
+	    (strcmp(dot, ".csv") != 0 && strcmp(dot, ".list") != 0 &&
+	     strcmp(dot, ".txt") != 0 && strcmp(dot, ".json") != 0)) {
+		http_reply_error_field(
+		    r, 400, "bad_request", "name",
+		    "name: FEED.csv, FEED.list (or .txt) or FEED.json (a STIX "
+		    "2.1 bundle); FEED is 1 to 64 of A-Z a-z 0-9 . _ -");
+		goto done;
+	}
+	if (*content == '\0') {
+		http_reply_error_field(r, 400, "bad_request", "content",
+		                       "content: the feed file, not empty");
+		goto done;
+	}
+	sha256_hex(content, strlen(content), sha);
+	random_uuid(id);
+	if ((out = push_record(r, id, "intel", name, sha, content, list, ms,
+	                       n)) == NULL)
+		goto done;
+	log_info("master: intel feed %s (%s) pushed by %s as %s", name, sha,
+	         r->who, id);
+	http_reply_json(r, 201,
+	                json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "name",
+	                          name, "kind", "intel", "sha256", sha,
+	                          "centers", out));
+	push_kick(c->master);
+done:
 	json_decref(j);
 }
 
@@ -1461,6 +1536,8 @@ const struct http_route master_admin_routes[] = {
     {"GET", "/api/v1/master/tasks/", adm_task, HTTP_ROUTE_PREFIX, "master_task",
      0, ROLE_READONLY},
     {"POST", "/api/v1/master/rules", adm_rules_push, 0, "master_rules", 0,
+     ROLE_OPERATOR},
+    {"POST", "/api/v1/master/intel", adm_intel_push, 0, "master_intel", 0,
      ROLE_OPERATOR},
     {"GET", "/api/v1/master/pushes", adm_pushes, 0, "master_pushes", 0,
      ROLE_READONLY},

@@ -27,6 +27,8 @@ master_usage(FILE *f)
 	        "       vigilctl master task ID\n"
 	        "       vigilctl master rules NAME FILE [--kind yara|ioc] "
 	        "[--center NAME]...\n"
+	        "       vigilctl master intel FILE [--name FEED.EXT] "
+	        "[--center NAME]...\n"
 	        "       vigilctl master pushes [ID]\n"
 	        "  centers  the managed centers: reachable, health, version, "
 	        "agents\n"
@@ -46,6 +48,11 @@ master_usage(FILE *f)
 	        "           in FILE as rule set NAME to the chosen centers "
 	        "(default all);\n"
 	        "           a center that is down gets it when it returns\n"
+	        "  intel    push the intelligence feed in FILE (FEED.csv, "
+	        "FEED.list or .txt,\n"
+	        "           FEED.json: STIX 2.1; --name to name it otherwise) "
+	        "into each\n"
+	        "           chosen center's vigil-inteld\n"
 	        "  pushes   the pushes of rule sets and each center's progress "
 	        "(pending,\n"
 	        "           applied with the version, failed with why), or one "
@@ -121,11 +128,12 @@ ctl_master(int argc, char **argv)
 	    {"center", required_argument, NULL, 'c'},
 	    {"kind", required_argument, NULL, 'k'},
 	    {"limit", required_argument, NULL, 'n'},
+	    {"name", required_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	json_t *centers = json_array(), *r = NULL;
-	const char *sub, *kind = NULL;
+	const char *sub, *kind = NULL, *fname = NULL;
 	long long limit = -1;
 	char *end;
 	int ch, rc = 2;
@@ -140,6 +148,10 @@ ctl_master(int argc, char **argv)
 	sub = argv[0];
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'N') {
+			fname = optarg;
+			continue;
+		}
 		if (ch == 'n') {
 			limit = strtoll(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || limit < 0) {
@@ -328,6 +340,42 @@ ctl_master(int argc, char **argv)
 		else
 			printf("pushed %s set %s (%s) as push %s\n", kind,
 			       argv[optind],
+			       json_string_value(json_object_get(r, "sha256")),
+			       json_string_value(json_object_get(r, "id")));
+		rc = 0;
+	} else if (strcmp(sub, "intel") == 0 && optind + 1 == argc) {
+		const char *file = argv[optind], *base = strrchr(file, '/');
+		struct buf content, err;
+		json_t *body, *text = NULL;
+
+		buf_init(&content, 65536);
+		buf_init(&err, 512);
+		rc = 1;
+		if (tls_read_file(file, MASTER_MAX_RULES, &content, &err) == -1)
+			fprintf(stderr, "vigilctl: %s\n", buf_cstr(&err));
+		else if ((text = json_stringn((const char *)content.data,
+		                              content.len)) == NULL)
+			fprintf(stderr, "vigilctl: %s: not UTF-8 text\n", file);
+		buf_free(&content);
+		buf_free(&err);
+		if (text == NULL)
+			goto out;
+		body = json_pack("{s:s, s:o}", "name",
+		                 fname  ? fname
+		                 : base ? base + 1
+		                        : file,
+		                 "content", text);
+		if (json_array_size(centers) > 0)
+			json_object_set(body, "centers", centers);
+		r = ctl_api("POST", "/api/v1/master/intel", body);
+		json_decref(body);
+		if (r == NULL)
+			goto out;
+		if (ctl.json)
+			ctl_print_json(r);
+		else
+			printf("pushed intel feed %s (%s) as push %s\n",
+			       json_string_value(json_object_get(r, "name")),
 			       json_string_value(json_object_get(r, "sha256")),
 			       json_string_value(json_object_get(r, "id")));
 		rc = 0;

@@ -92,7 +92,7 @@ export function Master() {
           ]}
         />
       ) : tasks.data ? <Empty>No tasks.</Empty> : null}
-      <h2>Rule set pushes</h2>
+      <h2>Pushes: rule sets, IOC lists, intel feeds</h2>
       <ErrorBox error={pushes.error} what="Pushes" />
       {pushes.data && pushes.data.items.length ? (
         <Table
