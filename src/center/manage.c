@@ -803,6 +803,7 @@ mg_intel_put(struct http_req *r)
 	snprintf(j->desc, sizeof(j->desc), "pushed by %.100s: %.40s", r->who,
 	         name);
 	sha256_hex(content, j->len, j->sha);
+	j->wake[0] = j->wake[1] = -1;
 	if (pipe2(j->wake, O_CLOEXEC) == -1 ||
 	    (j->ev = event_new(c->base, j->wake[0], EV_READ, mg_intel_done,
 	                       j)) == NULL ||
@@ -812,6 +813,10 @@ mg_intel_put(struct http_req *r)
 		                 "cannot start the import");
 		if (j->ev != NULL)
 			event_free(j->ev);
+		if (j->wake[0] != -1) {
+			close(j->wake[0]);
+			close(j->wake[1]);
+		}
 		intelc_free(ic);
 		buf_free(&j->err);
 		free(j->body);
