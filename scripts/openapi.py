@@ -790,6 +790,21 @@ op("testForwardTarget", "POST", "/api/v1/forward/{name}/test", "forward",
 # --- analysis collector (src/center/collector.c) ---------------------------
 COLL_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
               "at most this many")
+PAGE_CURSOR = ("cursor", S, "next_cursor of the page before")
+
+
+def paged(o, member):
+    """The reply of an offset-paged list (src/center/query.h): the rows under
+    their own member and, as the center's lists answer, under items, with
+    next_cursor (null on the last page)."""
+    o = json.loads(json.dumps(o))
+    o["properties"]["items"] = o["properties"][member]
+    o["properties"]["next_cursor"] = dict(NULL_S, description="cursor of the next page; "
+                                          "null on the last")
+    return o
+
+
+
 op("listCollectorCenters", "GET", "/api/v1/collector/centers", "collector",
    "The centers that feed this collector", "readonly",
    obj({"centers": {"type": "array", "items": obj({
@@ -798,15 +813,15 @@ op("listCollectorCenters", "GET", "/api/v1/collector/centers", "collector",
    errors=["500"])
 op("listCollectorAgents", "GET", "/api/v1/collector/agents", "collector",
    "The centers' agents (asset inventory)", "readonly",
-   obj({"agents": {"type": "array", "items": obj({
+   paged(obj({"agents": {"type": "array", "items": obj({
        "center": S, "agent_id": S, "hostname": NULL_S, "updated_at": I,
-       "agent": dict(OBJ, description="the agent as its center lists it")})}}),
-   query=[("center", S, "agents of this center"), COLL_LIMIT], errors=["500"])
+       "agent": dict(OBJ, description="the agent as its center lists it")})}}), "agents"),
+   query=[("center", S, "agents of this center"), COLL_LIMIT, PAGE_CURSOR], errors=["500"])
 op("listCases", "GET", "/api/v1/collector/cases", "collector",
    "Findings grouped into cases, latest first", "readonly",
-   listof("cases", "Case"),
+   paged(listof("cases", "Case"), "cases"),
    query=[("baseline", {"type": "string", "enum": ["yes", "no"]},
-           "only cases with (yes) or without (no) a baseline"), COLL_LIMIT],
+           "only cases with (yes) or without (no) a baseline"), COLL_LIMIT, PAGE_CURSOR],
    errors=["500"],
    desc="A case is the findings of one rule on one normalised path (or, without a "
    "rule, of one SHA-256) across every host and center; see docs/collector.md.")
@@ -823,28 +838,30 @@ op("deleteBaseline", "DELETE", "/api/v1/collector/cases/{id}/baseline", "collect
    "Remove a case's baseline", "analyst", ref("Case"))
 op("listCollectorSamples", "GET", "/api/v1/collector/samples", "collector",
    "Sample contents, each SHA-256 once, with where they were seen", "readonly",
-   obj({"samples": {"type": "array", "items": obj({
+   paged(obj({"samples": {"type": "array", "items": obj({
        "sha256": S, "size": I,
        "stored": dict(B, description="the content is here (GET "
                       "/api/v1/samples/{sha256}/download)"),
        "seen": {"type": "array", "items": obj({"center": S, "agent_id": S,
                                                "path": NULL_S, "received_at": I})}})}}),
-   query=[("sha256", S, "this sample only"), COLL_LIMIT], errors=["500"])
+             "samples"),
+   query=[("sha256", S, "this sample only"), COLL_LIMIT, PAGE_CURSOR], errors=["500"])
 op("searchCollector", "GET", "/api/v1/collector/search", "collector",
    "Every center's events, newest first", "readonly",
-   listof("events", "CollectorEvent"),
+   paged(listof("events", "CollectorEvent"), "events"),
    query=[("q", dict(S, maxLength=256), "substring of the data, host name or agent id"),
           ("center", S, "events of this center"), ("agent", S, "of this agent"),
           ("type", S, "of this type"), ("case", S, "of this case"),
           ("suppressed", {"type": "string", "enum": ["no", "yes", "all"], "default": "no"},
            "suppressed occurrences: left out (no), only (yes) or too (all)"),
-          COLL_LIMIT],
+          COLL_LIMIT, PAGE_CURSOR],
    errors=["500"])
 
 # --- master (src/center/master.c) ------------------------------------------
 MASTER_RUN = obj({"center": S, "task_id": NULL_S,
                   "runs": dict(OBJ, description="runs counted by state"),
-                  "total": I, "finished": I, "agents": I, "error": S})
+                  "state": {"type": "string", "enum": ["pending", "applied", "failed"]},
+                  "total": I, "finished": I, "agents": I, "error": NULL_S})
 op("listMasterCenters", "GET", "/api/v1/master/centers", "master",
    "The managed centers with health, version and agent counts", "readonly",
    obj({"centers": {"type": "array", "items": obj({
@@ -855,38 +872,95 @@ op("listMasterCenters", "GET", "/api/v1/master/centers", "master",
        "error": dict(S, description="why the center cannot be managed: "
                      "unreachable, or incompatible (both versions named)")})}}),
    errors=["404", "500"], desc="404 not_master on a vigild that is not a master.")
+MASTER_PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                "at most this many"), PAGE_CURSOR]
 op("listMasterAgents", "GET", "/api/v1/master/agents", "master",
-   "Every center's agents, each with its center", "readonly",
-   obj({"agents": {"type": "array", "items": OBJ},
-        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
-   errors=["404", "500"])
+   "Every center's agents, each with its center, by center and host name", "readonly",
+   paged(obj({"agents": {"type": "array", "items": OBJ},
+              "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
+         "agents"),
+   query=MASTER_PAGE, errors=["400", "404", "500"],
+   desc="Pages reach the first 9999 rows of each center.")
 op("listMasterFindings", "GET", "/api/v1/master/findings", "master",
-   "Each center's newest 100 findings, each with its center", "readonly",
-   obj({"findings": {"type": "array", "items": obj({
+   "Every center's findings, newest first, each with its center", "readonly",
+   paged(obj({"findings": {"type": "array", "items": obj({
        "center": S, "agent_id": S, "seq": I, "time": I, "received_at": I,
        "level": NULL_S, "data": OBJ, "hostname": NULL_S})},
-        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
-   errors=["404", "500"])
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}), "findings"),
+   query=MASTER_PAGE, errors=["400", "404", "500"],
+   desc="Pages reach the first 9999 rows of each center.")
 op("listMasterTasks", "GET", "/api/v1/master/tasks", "master",
-   "Each center's newest 100 tasks, each with its center", "readonly",
-   obj({"tasks": {"type": "array", "items": obj({
+   "Every center's tasks, newest first, each with its center", "readonly",
+   paged(obj({"tasks": {"type": "array", "items": obj({
        "center": S, "id": S, "kind": S, "created_at": I, "created_by": NULL_S,
        "total": I, "finished": I})},
-        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}),
-   errors=["404", "500"])
+        "errors": {"type": "array", "items": obj({"center": S, "error": S})}}), "tasks"),
+   query=MASTER_PAGE, errors=["400", "404", "500"],
+   desc="Pages reach the first 9999 rows of each center.")
 op("pushMasterTask", "POST", "/api/v1/master/tasks", "master",
    "Create a task on chosen centers", "operator",
-   obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}), status="201",
+   obj({"id": S, "centers": {"type": "array", "items": obj({"center": S, "state": S})}}),
+   status="201",
    body=obj({"centers": {"type": "array", "items": S, "nullable": True,
                          "description": "names from [master] centers; default all"},
              "task": dict(OBJ, description="a task spec as for POST /api/v1/tasks")},
             ["task"], closed=True),
-   errors=["404", "502"],
-   desc="502 when no center created the task (each center's error is in the body).")
+   errors=["404"],
+   desc="Recorded and answered at once (every center pending); created on each center "
+   "off the event loop, on a center that is down when it returns.")
 op("getMasterTask", "GET", "/api/v1/master/tasks/{id}", "master",
    "A master task's progress on each center", "readonly",
    obj({"id": S, "centers": {"type": "array", "items": MASTER_RUN}}),
    errors=["404", "500"])
+
+MASTER_PUSH_CENTER = obj({
+    "center": S, "state": {"type": "string", "enum": ["pending", "applied", "failed"]},
+    "version": dict(NULL_S, description="applied: the SHA-256 the center stored"),
+    "error": dict(NULL_S, description="failed: why; pending: why the last try did not "
+                  "reach the center"),
+    "attempts": I, "updated_at": I})
+MASTER_PUSH = obj({"id": S, "kind": {"type": "string", "enum": ["yara", "ioc", "intel"]},
+                   "name": S, "sha256": S, "created_at": I, "created_by": S,
+                   "centers": {"type": "array", "items": MASTER_PUSH_CENTER}})
+op("pushMasterRules", "POST", "/api/v1/master/rules", "master",
+   "Push a rule set or IOC list to chosen centers", "operator",
+   obj({"id": S, "name": S, "kind": S, "sha256": S,
+        "centers": {"type": "array", "items": obj({"center": S, "state": S})}}),
+   status="201",
+   body=obj({"centers": {"type": "array", "items": S, "nullable": True,
+                         "description": "names from [master] centers; default all"},
+             "name": S, "kind": {"type": "string", "enum": ["yara", "ioc"]},
+             "content": S}, ["name", "kind", "content"], closed=True),
+   errors=["404"],
+   desc="Checked as POST /api/v1/rules checks it (400 bad_rules naming the line), "
+   "recorded and answered at once; delivered to each center off the event loop, "
+   "to a center that is down when it returns. Follow it with GET "
+   "/api/v1/master/pushes/{id}.")
+op("pushMasterIntel", "POST", "/api/v1/master/intel", "master",
+   "Push an intelligence feed into chosen centers' vigil-inteld", "operator",
+   obj({"id": S, "name": S, "kind": dict(S, enum=["intel"]), "sha256": S,
+        "centers": {"type": "array", "items": obj({"center": S, "state": S})}}),
+   status="201",
+   body=obj({"centers": {"type": "array", "items": S, "nullable": True,
+                         "description": "names from [master] centers; default all"},
+             "name": dict(S, description="FEED.csv, FEED.list (or .txt) or FEED.json "
+                          "(a STIX 2.1 bundle): the feed and its format"),
+             "content": S}, ["name", "content"], closed=True),
+   errors=["404"],
+   desc="Recorded and answered at once; each center imports it into its vigil-inteld "
+   "(a full import into feed FEED) with its [updates] intel credential; a center "
+   "without one fails it (409 from the center, named in the push's error).")
+op("listMasterPushes", "GET", "/api/v1/master/pushes", "master",
+   "The pushes of rule sets, IOC lists and intel feeds, newest first, with each "
+   "center's progress",
+   "readonly", obj({"items": {"type": "array", "items": MASTER_PUSH},
+                    "next_cursor": dict(NULL_S, description="cursor of the next page; "
+                                        "null on the last")}),
+   query=MASTER_PAGE, errors=["400", "404"])
+op("getMasterPush", "GET", "/api/v1/master/pushes/{id}", "master",
+   "One push of a rule set, IOC list or intel feed with each center's progress",
+   "readonly",
+   MASTER_PUSH, errors=["404"])
 
 # --- audit log (src/center/audit.c) ----------------------------------------
 listop("listAudit", "/api/v1/audit", "audit", "The audit log of changes, newest first",

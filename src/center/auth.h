@@ -23,6 +23,7 @@ struct user {
 	char totp[64];
 	long long totp_last, locked_until, failures;
 	int disabled, found, local;
+	int central; /* source "master": kept by the master (manage.c) */
 };
 
 /* auth_keys.c */

@@ -80,8 +80,13 @@ auth_user_load(struct center *c, const char *name, struct user *u)
 		u->locked_until = store_isnull(q, 5) ? 0 : store_int(q, 5);
 		u->failures = store_int(q, 6);
 		u->disabled = store_int(q, 7) != 0;
-		u->local = store_text(q, 8) != NULL &&
-		           strcmp(store_text(q, 8), "local") == 0;
+		/* A central user (the master's, manage.c) logs in with
+		 * the password hash the master sent, as a local one. */
+		u->central = store_text(q, 8) != NULL &&
+		             strcmp(store_text(q, 8), "master") == 0;
+		u->local =
+		    u->central || (store_text(q, 8) != NULL &&
+		                   strcmp(store_text(q, 8), "local") == 0);
 	}
 	store_done(q);
 }

@@ -163,6 +163,13 @@ auth_password(struct http_req *r)
 		goto out;
 	}
 	auth_user_load(c, name, &u);
+	if (u.central) {
+		http_reply_error(r, 400, "central_user",
+		                 "%s is a user of the master: change the "
+		                 "password there",
+		                 name);
+		goto out;
+	}
 	if (!u.local) {
 		http_reply_error(r, 400, "not_local",
 		                 "%s is a directory (LDAP) user: change the "

@@ -319,6 +319,23 @@ user_delete(struct http_req *r, const char *name)
 	                json_pack("{s:s, s:b}", "name", name, "deleted", 1));
 }
 
+/* 1 when name is a central user (source "master", manage.c). */
+static int
+central_user(struct center *c, const char *name)
+{
+	struct store_rows *q;
+	int central = 0;
+
+	q = store_query(c->store,
+	                "SELECT 1 FROM users WHERE name = ? AND source = "
+	                "'master'",
+	                S_TEXT(name));
+	if (q != NULL && store_next(q) == 1)
+		central = 1;
+	store_done(q);
+	return central;
+}
+
 /* /api/v1/users/<name> */
 void
 adm_user(struct http_req *r)
@@ -332,6 +349,11 @@ adm_user(struct http_req *r)
 	}
 	if (strcmp(r->method, "GET") == 0)
 		user_show(r, name);
+	else if (central_user(C(r), name))
+		http_reply_error(r, 409, "central_user",
+		                 "%s is a user of the master, kept by it: "
+		                 "change or remove it there",
+		                 name);
 	else if (strcmp(r->method, "PUT") == 0)
 		user_update(r, name);
 	else if (schema_no_body(r) == 0)

@@ -188,8 +188,9 @@ struct center {
 	long long replied_changes; /* store_changes() after the last
 	                              admin change was answered */
 	long long started;
-	struct node *node;   /* node.c: this node among those on the store */
-	struct updates *upd; /* updates.c: the mirror, or NULL */
+	struct node *node;     /* node.c: this node among those on the store */
+	struct updates *upd;   /* updates.c: the mirror, or NULL */
+	struct master *master; /* master.c, role master only */
 };
 
 /* conf.c */
@@ -414,6 +415,14 @@ int tasks_create(struct center *c, json_t *spec, const char *by,
                  const char *schedule_id, char out_id[37], struct buf *err);
 
 /* events.c */
+/* Checks and stores rule set name (kind "yara" or "ioc"): 0 with its
+ * SHA-256 in id, or an HTTP status, an error code, the member at fault
+ * (or NULL) and why in err. */
+int rules_check(const char *name, const char *kind, const char *content,
+                const char **code, const char **field, struct buf *err);
+int rules_put(struct center *c, const char *name, const char *kind,
+              const char *content, char id[65], const char **code,
+              const char **field, struct buf *err);
 extern const struct http_route events_gateway_routes[];
 extern const struct http_route events_admin_routes[];
 void events_declare_metrics(void);
@@ -542,6 +551,16 @@ int manage_proto_major(const char *v);
 /* master.c: role master, its admin routes. */
 extern const struct http_route master_admin_routes[];
 int master_check(const struct center_conf *cf);
+/* updates.c: the client that imports feeds into the center's inteld
+ * ([intel] url, [updates] intel_cert or intel_api_key_file); 0 with
+ * *out NULL when no such credential is set. */
+int updates_intel_client(const struct center_conf *cf, struct intelc **out,
+                         struct buf *err);
+/* manage.c: imports pushed by the master still running (joined). */
+void manage_intel_stop(struct center *c);
+/* Its calls to centers (threads) and push deliveries; 0 or -1. */
+int master_start(struct center *c);
+void master_stop(struct center *c); /* answers what waits, joins */
 
 /* stream.c: live updates on the admin API (GET /api/v1/stream). */
 extern const struct http_route stream_admin_routes[];

@@ -45,6 +45,7 @@
 #include "collproto.h"
 #include "metrics.h"
 #include "pki.h"
+#include "query.h"
 #include "schema.h"
 #include "tls.h"
 
@@ -565,6 +566,8 @@ handle(struct coll_conn *k, const uint8_t *p, size_t n)
 		}
 		metrics_add("vigil_collector_events_total", NULL,
 		            (double)added);
+		if (added > 0)
+			forward_kick(k->co->c); /* on to the SIEMs */
 		metrics_add("vigil_collector_duplicates_total", NULL,
 		            (double)((long long)k->npend - added));
 		pend_clear(k);
@@ -867,24 +870,22 @@ case_json(struct store_rows *q)
 	"h.case_id = c.id), (SELECT COUNT(DISTINCT h.center) FROM "            \
 	"coll_case_hosts h WHERE h.case_id = c.id)"
 
+/* ?limit=N&cursor=C (query.h, offset pages): -1 after replying 400. */
 static int
-limit_arg(struct http_req *r, long long *limit)
+limit_arg(struct http_req *r, long long *limit, long long *offset)
 {
-	const char *s = http_req_query(r, "limit");
-	char *end;
+	return query_page_args(r, COLL_SEARCH_LIMIT, limit, offset);
+}
 
-	*limit = 100;
-	if (s == NULL)
-		return 0;
-	errno = 0;
-	*limit = strtoll(s, &end, 10);
-	if (errno || *end || end == s || *limit < 1 ||
-	    *limit > COLL_SEARCH_LIMIT) {
-		http_reply_error_field(r, 400, "bad_request", "limit",
-		                       "limit: 1 to %d", COLL_SEARCH_LIMIT);
-		return -1;
-	}
-	return 0;
+/* The page's reply: the list under its own member (as before) and, as
+ * the center's lists answer, under "items" with "next_cursor". */
+static json_t *
+page_reply(const char *member, json_t *arr, long long limit, long long offset)
+{
+	json_t *next = query_page_next(arr, limit, offset);
+
+	return json_pack("{s:O, s:O, s:o}", member, arr, "items", arr,
+	                 "next_cursor", next);
 }
 
 /* GET /api/v1/collector/cases[?baseline=yes|no&min_hosts=N&limit=N] */
@@ -893,12 +894,12 @@ adm_cases(struct http_req *r)
 {
 	struct center *c = C(r);
 	const char *bl = http_req_query(r, "baseline");
-	long long limit;
+	long long limit, offset;
 	int want = -1;
 	struct store_rows *q;
 	json_t *arr = json_array();
 
-	if (limit_arg(r, &limit) == -1)
+	if (limit_arg(r, &limit, &offset) == -1)
 		goto out;
 	if (bl != NULL) {
 		if (strcmp(bl, "yes") == 0)
@@ -915,8 +916,9 @@ adm_cases(struct http_req *r)
 	q = store_query(c->store,
 	                "SELECT " CASE_COLUMNS " FROM coll_cases c WHERE (? = "
 	                "-1 OR (? = 1) = (c.baseline IS NOT NULL)) ORDER BY "
-	                "c.last_seen DESC, c.id LIMIT ?",
-	                S_INT(want), S_INT(want), S_INT(limit));
+	                "c.last_seen DESC, c.id LIMIT ? OFFSET ?",
+	                S_INT(want), S_INT(want), S_INT(limit + 1),
+	                S_INT(offset));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		goto out;
@@ -924,7 +926,7 @@ adm_cases(struct http_req *r)
 	while (store_next(q) == 1)
 		json_array_append_new(arr, case_json(q));
 	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:O}", "cases", arr));
+	http_reply_json(r, 200, page_reply("cases", arr, limit, offset));
 out:
 	json_decref(arr);
 }
@@ -1098,17 +1100,18 @@ adm_agents(struct http_req *r)
 {
 	struct center *c = C(r);
 	const char *center = http_req_query(r, "center");
-	long long limit;
+	long long limit, offset;
 	struct store_rows *q;
 	json_t *arr;
 
-	if (limit_arg(r, &limit) == -1)
+	if (limit_arg(r, &limit, &offset) == -1)
 		return;
 	q = store_query(c->store,
 	                "SELECT center, agent_id, hostname, data, updated_at "
 	                "FROM coll_agents WHERE (? = 0 OR center = ?) "
-	                "ORDER BY center, hostname, agent_id LIMIT ?",
-	                S_INT(center != NULL), S_TEXT(center), S_INT(limit));
+	                "ORDER BY center, hostname, agent_id LIMIT ? OFFSET ?",
+	                S_INT(center != NULL), S_TEXT(center), S_INT(limit + 1),
+	                S_INT(offset));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -1126,7 +1129,8 @@ adm_agents(struct http_req *r)
 		              a ? a : json_object()));
 	}
 	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "agents", arr));
+	http_reply_json(r, 200, page_reply("agents", arr, limit, offset));
+	json_decref(arr);
 }
 
 /* GET /api/v1/collector/search?q=TEXT&center=&agent=&type=&case=
@@ -1143,13 +1147,13 @@ adm_search(struct http_req *r)
 	const char *cs = http_req_query(r, "case");
 	const char *sup = http_req_query(r, "suppressed");
 	char *like = NULL;
-	long long limit;
+	long long limit, offset;
 	int want_sup = 0; /* 0 no, 1 yes, -1 all */
 	struct store_rows *q;
 	json_t *arr;
 	size_t i, k = 0;
 
-	if (limit_arg(r, &limit) == -1)
+	if (limit_arg(r, &limit, &offset) == -1)
 		return;
 	if (sup != NULL) {
 		if (strcmp(sup, "no") == 0)
@@ -1191,11 +1195,13 @@ adm_search(struct http_req *r)
 	    "hostname LIKE ? ESCAPE '\\' OR agent_id LIKE ? ESCAPE '\\') AND "
 	    "(? = 0 OR center = ?) AND (? = 0 OR agent_id = ?) AND (? = 0 OR "
 	    "type = ?) AND (? = 0 OR case_id = ?) AND (? = -1 OR suppressed = "
-	    "?) ORDER BY received_at DESC, center, agent_id, seq DESC LIMIT ?",
+	    "?) ORDER BY received_at DESC, center, agent_id, seq DESC LIMIT ? "
+	    "OFFSET ?",
 	    S_INT(like != NULL), S_TEXT(like), S_TEXT(like), S_TEXT(like),
 	    S_INT(center != NULL), S_TEXT(center), S_INT(agent != NULL),
 	    S_TEXT(agent), S_INT(type != NULL), S_TEXT(type), S_INT(cs != NULL),
-	    S_TEXT(cs), S_INT(want_sup), S_INT(want_sup), S_INT(limit));
+	    S_TEXT(cs), S_INT(want_sup), S_INT(want_sup), S_INT(limit + 1),
+	    S_INT(offset));
 	free(like);
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
@@ -1221,7 +1227,8 @@ adm_search(struct http_req *r)
 		        "suppressed", (int)store_int(q, 12)));
 	}
 	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "events", arr));
+	http_reply_json(r, 200, page_reply("events", arr, limit, offset));
+	json_decref(arr);
 }
 
 /* GET /api/v1/collector/samples[?sha256=HEX&limit=N]: each content
@@ -1231,12 +1238,12 @@ adm_samples(struct http_req *r)
 {
 	struct center *c = C(r);
 	const char *sha = http_req_query(r, "sha256");
-	long long limit;
+	long long limit, offset;
 	struct store_rows *q;
 	json_t *arr, *cur = NULL, *seen = NULL;
 	char last[65] = "";
 
-	if (limit_arg(r, &limit) == -1)
+	if (limit_arg(r, &limit, &offset) == -1)
 		return;
 	q = store_query(
 	    c->store,
@@ -1244,9 +1251,10 @@ adm_samples(struct http_req *r)
 	    "s.received_at, (SELECT COUNT(*) FROM samples x WHERE x.sha256 = "
 	    "s.sha256) FROM coll_samples s WHERE s.sha256 IN (SELECT sha256 "
 	    "FROM coll_samples WHERE (? = 0 OR sha256 = ?) GROUP BY sha256 "
-	    "ORDER BY MAX(received_at) DESC, sha256 LIMIT ?) ORDER BY "
-	    "s.sha256, s.center, s.agent_id",
-	    S_INT(sha != NULL), S_TEXT(sha), S_INT(limit));
+	    "ORDER BY MAX(received_at) DESC, sha256 LIMIT ? OFFSET ?) ORDER "
+	    "BY (SELECT MAX(y.received_at) FROM coll_samples y WHERE y.sha256 "
+	    "= s.sha256) DESC, s.sha256, s.center, s.agent_id",
+	    S_INT(sha != NULL), S_TEXT(sha), S_INT(limit + 1), S_INT(offset));
 	if (q == NULL) {
 		http_reply_error(r, 500, "store", "store unavailable");
 		return;
@@ -1270,7 +1278,8 @@ adm_samples(struct http_req *r)
 		              (json_int_t)store_int(q, 5)));
 	}
 	store_done(q);
-	http_reply_json(r, 200, json_pack("{s:o}", "samples", arr));
+	http_reply_json(r, 200, page_reply("samples", arr, limit, offset));
+	json_decref(arr);
 }
 
 const struct http_route collector_admin_routes[] = {

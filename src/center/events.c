@@ -276,51 +276,61 @@ static const struct schema_field rules_schema[] = {
     {NULL, 0, 0},
 };
 
-static void
-adm_rules_add(struct http_req *r)
+/* Checks a rule set before it is stored or pushed (also the master's,
+ * master.c): 0, or 400 with the error code, the member at fault and why. */
+int
+rules_check(const char *name, const char *kind, const char *content,
+            const char **code, const char **field, struct buf *err)
 {
-	struct center *c = C(r);
-	json_t *body;
-	const char *name, *kind, *content;
-	struct buf err;
-	char id[65];
-	size_t len;
+	size_t len = strlen(content);
 
-	if (admin_authorize(r) == -1)
-		return;
-	if ((body = schema_body(r, rules_schema)) == NULL)
-		return;
-	buf_init(&err, 8192);
-	name = json_string_value(json_object_get(body, "name"));
-	kind = json_string_value(json_object_get(body, "kind"));
-	content = json_string_value(json_object_get(body, "content"));
+	*field = NULL;
+	*code = "bad_request";
 	if (strlen(name) == 0 || strlen(name) > 64 ||
 	    strpbrk(name, "/ \t\n") != NULL) {
-		http_reply_error_field(r, 400, "bad_request", "name",
-		                       "name: 1 to 64 characters without '/' "
-		                       "or white space");
-		goto out;
+		*field = "name";
+		buf_puts(err, "name: 1 to 64 characters without '/' or white "
+		              "space");
+		return 400;
 	}
-	len = strlen(content);
-	if (strcmp(kind, "yara") == 0) {
-		if (scan_rules_check(content, len, &err) == -1) {
-			http_reply_error_field(r, 400, "bad_rules", "content",
-			                       "rule set %s refused: %s", name,
-			                       buf_cstr(&err));
-			goto out;
+	if (strcmp(kind, "yara") == 0 || strcmp(kind, "ioc") == 0) {
+		struct buf why;
+		int bad;
+
+		buf_init(&why, 8192);
+		bad = strcmp(kind, "yara") == 0
+		          ? scan_rules_check(content, len, &why)
+		          : scan_ioc_check(content, len, &why);
+		if (bad == -1) {
+			*code = "bad_rules";
+			*field = "content";
+			buf_printf(err, "%s set %s refused: %s",
+			           strcmp(kind, "yara") == 0 ? "rule" : "IOC",
+			           name, buf_cstr(&why));
+			buf_free(&why);
+			return 400;
 		}
-	} else if (strcmp(kind, "ioc") == 0) {
-		if (scan_ioc_check(content, len, &err) == -1) {
-			http_reply_error_field(r, 400, "bad_rules", "content",
-			                       "IOC set %s refused: %s", name,
-			                       buf_cstr(&err));
-			goto out;
-		}
-	} else {
-		http_reply_error(r, 400, "bad_request",
-		                 "kind: must be yara or ioc");
-		goto out;
+		buf_free(&why);
+		return 0;
 	}
+	*field = "kind";
+	buf_puts(err, "kind: must be yara or ioc");
+	return 400;
+}
+
+/* Checks and stores a rule set (shared by POST /api/v1/rules and the
+ * master's push, manage.c): 0 with its SHA-256 in id, or an HTTP status
+ * with the error code, the member at fault (or NULL) and why. */
+int
+rules_put(struct center *c, const char *name, const char *kind,
+          const char *content, char id[65], const char **code,
+          const char **field, struct buf *err)
+{
+	size_t len = strlen(content);
+	int st;
+
+	if ((st = rules_check(name, kind, content, code, field, err)) != 0)
+		return st;
 	sha256_hex(content, len, id);
 	if (store_begin(c->store) == -1)
 		goto busy;
@@ -336,14 +346,46 @@ adm_rules_add(struct http_req *r)
 		store_rollback(c->store);
 		goto busy;
 	}
+	return 0;
+busy:
+	*code = "store_busy";
+	buf_puts(err, "store busy; retry");
+	return 503;
+}
+
+static void
+adm_rules_add(struct http_req *r)
+{
+	struct center *c = C(r);
+	json_t *body;
+	const char *name, *kind, *content, *code, *field;
+	struct buf err;
+	char id[65];
+	int st;
+
+	if (admin_authorize(r) == -1)
+		return;
+	if ((body = schema_body(r, rules_schema)) == NULL)
+		return;
+	buf_init(&err, 8192);
+	name = json_string_value(json_object_get(body, "name"));
+	kind = json_string_value(json_object_get(body, "kind"));
+	content = json_string_value(json_object_get(body, "content"));
+	st = rules_put(c, name, kind, content, id, &code, &field, &err);
+	if (st != 0) {
+		if (field != NULL && strcmp(field, "kind") != 0)
+			http_reply_error_field(r, st, code, field, "%s",
+			                       buf_cstr(&err));
+		else
+			http_reply_error(r, st, code, "%s", buf_cstr(&err));
+		goto out;
+	}
 	log_info("rules: %s rule set %s (%s, %zu bytes) added by %s", kind,
-	         name, id, len, r->peer_addr);
+	         name, id, strlen(content), r->peer_addr);
 	http_reply_json(r, 201,
 	                json_pack("{s:s, s:s, s:s, s:I}", "id", id, "name",
-	                          name, "kind", kind, "size", (json_int_t)len));
-	goto out;
-busy:
-	http_reply_error(r, 503, "store_busy", "store busy; retry");
+	                          name, "kind", kind, "size",
+	                          (json_int_t)strlen(content)));
 out:
 	json_decref(body);
 	buf_free(&err);

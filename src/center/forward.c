@@ -109,13 +109,24 @@ set_error(struct fwd_target *t, const char *fmt, ...)
 	count(t, "vigil_forward_errors_total", 1, &t->errors);
 }
 
+/* What the targets send: a center's events; on a collector ([center] role
+ * = collector), the findings and events every center fed it
+ * (coll_events, collector.c), each with its center and case. */
+static int
+from_collector(const struct center *c)
+{
+	return c->conf.role == CENTER_ROLE_COLLECTOR;
+}
+
 long long
 max_event_id(struct center *c)
 {
 	struct store_rows *r;
 	long long id = 0;
 
-	r = store_query(c->store, "SELECT MAX(rowid) FROM events");
+	r = store_query(c->store, from_collector(c)
+	                              ? "SELECT MAX(rowid) FROM coll_events"
+	                              : "SELECT MAX(rowid) FROM events");
 	if (r != NULL && store_next(r) == 1 && !store_isnull(r, 0))
 		id = store_int(r, 0);
 	store_done(r);
@@ -418,10 +429,17 @@ fill_batch(struct fwd_target *t)
 	int rows = 0, queued = 0;
 
 	r = store_query(t->c->store,
-	                "SELECT e.rowid, e.agent_id, e.seq, e.time, e.type, "
-	                "e.level, e.task_id, e.data, a.hostname FROM events e "
-	                "LEFT JOIN agents a ON a.id = e.agent_id WHERE "
-	                "e.rowid > ? ORDER BY e.rowid LIMIT ?",
+	                from_collector(t->c)
+	                    ? "SELECT e.rowid, e.agent_id, e.seq, e.time, "
+	                      "e.type, e.level, e.task_id, e.data, e.hostname, "
+	                      "e.center, e.case_id, e.suppressed FROM "
+	                      "coll_events e WHERE e.rowid > ? ORDER BY "
+	                      "e.rowid LIMIT ?"
+	                    : "SELECT e.rowid, e.agent_id, e.seq, e.time, "
+	                      "e.type, e.level, e.task_id, e.data, a.hostname "
+	                      "FROM events e LEFT JOIN agents a ON a.id = "
+	                      "e.agent_id WHERE e.rowid > ? ORDER BY e.rowid "
+	                      "LIMIT ?",
 	                S_INT(t->sent_upto), S_INT(FWD_BATCH));
 	if (r == NULL)
 		return -1;
@@ -429,6 +447,7 @@ fill_batch(struct fwd_target *t)
 	while (store_next(r) == 1) {
 		struct syslogfmt_event e;
 		long long id = store_int(r, 0);
+		char *cdata = NULL; /* a collector's: data with its center */
 
 		e.agent_id = store_text(r, 1);
 		e.seq = store_int(r, 2);
@@ -444,9 +463,35 @@ fill_batch(struct fwd_target *t)
 			e.hostname = e.agent_id + 7;
 		if (e.type == NULL || !wanted(t, e.type, e.level))
 			goto next;
+		if (from_collector(t->c)) {
+			json_t *d;
+
+			/* A finding a baseline suppresses is expected:
+			 * stored, not sent on. */
+			if (store_int(r, 11) != 0)
+				goto next;
+			/* Which center it came from, and its case. */
+			d = json_loads(e.data ? e.data : "{}", 0, NULL);
+			if (!json_is_object(d)) {
+				json_decref(d);
+				d = json_object();
+			}
+			json_object_set_new(d, "center",
+			                    json_string(store_text(r, 9)));
+			if (store_text(r, 10) != NULL)
+				json_object_set_new(
+				    d, "case_id",
+				    json_string(store_text(r, 10)));
+			cdata = json_dumps(d, JSON_COMPACT);
+			json_decref(d);
+			if (cdata != NULL)
+				e.data = cdata;
+		}
 		if (t->transport == FWD_COLLECTOR) {
-			if (coll_frame(&f->out, id, &e) == -1)
+			if (coll_frame(&f->out, id, &e) == -1) {
+				free(cdata);
 				break;
+			}
 			queued++;
 			goto next;
 		}
@@ -462,10 +507,13 @@ fill_batch(struct fwd_target *t)
 		/* The batch buffer is full: stop before this row (a batch
 		 * always takes its first row: the buffer holds 8 MiB). */
 		if (syslogfmt_frame(t->framing, f->msg.data, f->msg.len,
-		                    &f->out) == -1)
+		                    &f->out) == -1) {
+			free(cdata);
 			break;
+		}
 		queued++;
 	next:
+		free(cdata);
 		rows++;
 		last = id;
 	}

@@ -911,10 +911,13 @@ main(int argc, char **argv)
 		fatalx("vigild: cannot start the check-in writer");
 	if (node_init(&c) == -1)
 		fatalx("vigild: cannot start the node's heartbeat");
+	if (master_start(&c) == -1)
+		fatalx("vigild: cannot start the master's calls to centers");
 	audit_set_sink(audit_to_events, &c);
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
+	master_stop(&c); /* answers the requests waiting for centers */
 	tasks_shutdown(&c);
 	seen_shutdown(&c); /* writes the check-in times noted */
 	stream_shutdown(&c);

@@ -330,3 +330,50 @@ query_reply(struct http_req *r, struct store *s, const struct query_spec *sp,
 	query_sql_free(&b);
 	qplan_free(&plan);
 }
+
+int
+query_page_args(struct http_req *r, long long max, long long *limit,
+                long long *offset)
+{
+	const char *l = http_req_query(r, "limit");
+	const char *cur = http_req_query(r, "cursor");
+	char *end;
+
+	*limit = QUERY_DEFAULT_LIMIT;
+	*offset = 0;
+	if (l != NULL) {
+		errno = 0;
+		*limit = strtoll(l, &end, 10);
+		if (errno || *end || end == l || *limit < 1 || *limit > max) {
+			http_reply_error_field(r, 400, "bad_request", "limit",
+			                       "limit: 1 to %lld", max);
+			return -1;
+		}
+	}
+	if (cur != NULL) {
+		errno = 0;
+		*offset = cur[0] == 'o' && cur[1] >= '0' && cur[1] <= '9'
+		              ? strtoll(cur + 1, &end, 10)
+		              : -1;
+		if (*offset < 0 || errno || *end || *offset > 1000000000) {
+			http_reply_error_field(r, 400, "bad_request", "cursor",
+			                       "cursor: not a next_cursor of "
+			                       "this list");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+json_t *
+query_page_next(json_t *arr, long long limit, long long offset)
+{
+	char next[32];
+
+	if ((long long)json_array_size(arr) <= limit)
+		return json_null();
+	while ((long long)json_array_size(arr) > limit)
+		json_array_remove(arr, json_array_size(arr) - 1);
+	snprintf(next, sizeof(next), "o%lld", offset + limit);
+	return json_string(next);
+}

@@ -27,4 +27,18 @@ typedef json_t *(*query_item_fn)(struct store_rows *q, void *arg);
 void query_reply(struct http_req *r, struct store *s,
                  const struct query_spec *spec, query_item_fn fn, void *arg);
 
+/*
+ * Offset pages, for the lists that are not keyset-paged (the collector's
+ * and the master's, whose rows come from several centers or computed
+ * columns): the same parameters and reply members as above, `limit`
+ * (1..max, default QUERY_DEFAULT_LIMIT) and an opaque `cursor` from
+ * the previous page's `next_cursor`; a row added meanwhile can shift a
+ * page by one. Reads both (-1 after replying 400).
+ */
+int query_page_args(struct http_req *r, long long max, long long *limit,
+                    long long *offset);
+/* arr was read with limit + 1 rows from offset: cuts it to limit and
+ * returns next_cursor (a string, or JSON null on the last page). */
+json_t *query_page_next(json_t *arr, long long limit, long long offset);
+
 #endif

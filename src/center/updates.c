@@ -285,6 +285,13 @@ push_client(const struct center_conf *cf, struct intelc **out, struct buf *err)
 	return intelc_new(&ic, out, err);
 }
 
+int
+updates_intel_client(const struct center_conf *cf, struct intelc **out,
+                     struct buf *err)
+{
+	return push_client(cf, out, err);
+}
+
 /* The inteld feed and import format of an intel target: its last path
  * part without the extension, csv for .csv, list for .txt or .list, stix
  * for .json (a STIX 2.1 bundle); NULL when it is none of these. */

@@ -185,6 +185,10 @@ hstep "DELETE /api/v1/collector/cases/" collector_baseline.delete 404 "${K[@]}" 
 	-X DELETE "$U/api/v1/collector/cases/abc"
 hstep "POST /api/v1/master/tasks" master_push.create 400 "${K[@]}" \
 	-d '{"nonsense": 1}' "$U/api/v1/master/tasks"
+hstep "POST /api/v1/master/rules" master_rule.create 400 "${K[@]}" \
+	-d '{"nonsense": 1}' "$U/api/v1/master/rules"
+hstep "POST /api/v1/master/intel" master_intel.create 400 "${K[@]}" \
+	-d '{"nonsense": 1}' "$U/api/v1/master/intel"
 # Signed updates: this center mirrors nothing, so each is refused, and
 # audited all the same (updates.c, rollout.c).
 B=(-H "Authorization: Bearer $VIGIL_API_KEY")

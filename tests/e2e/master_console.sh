@@ -2,8 +2,9 @@
 # The master's console page (web/src/pages/master.tsx) in a real chromium
 # driven by playwright-core (web/tests/master.mjs): a master serving the
 # built console manages center a (management port, one enrolled agent, an
-# inventory task pushed from the master) and center "down" (nothing
-# listens there). An analyst sees both centers, the agent and the task.
+# inventory task pushed from the master, a rule set pushed to both) and
+# center "down" (nothing listens there). An analyst sees both centers,
+# the agent, the task, and the push applied on a and pending on "down".
 . "$(dirname "$0")/lib.sh"
 
 WEB=$SRC/web
@@ -44,6 +45,8 @@ printf '%s' "$ANALYST_PW" | "$CTL" user add analyst --role analyst --password-st
 	fail "user add"
 echo '{"kind": "inventory", "target": {"all": true}}' | "$CTL" master push - --center a |
 	grep -q "created master task" || fail "push"
+printf 'rule console_push { strings: $m = "CONSOLE-PUSH" condition: $m }\n' >"$T/push.yar"
+"$CTL" master rules pushed "$T/push.yar" | grep -q "as push" || fail "push rules"
 
 SPKI=$(openssl x509 -in "$PKI/server.crt" -pubkey -noout |
 	openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)

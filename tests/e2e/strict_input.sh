@@ -172,6 +172,12 @@ expect400 "$R" $CASE '{"x": 1}' x
 R="POST /api/v1/master/tasks"
 expect400 "$R" /api/v1/master/tasks '{"colour": 1}' colour
 expect400 "$R" /api/v1/master/tasks '{"centers": "a", "task": {}}' centers
+R="POST /api/v1/master/rules"
+expect400 "$R" /api/v1/master/rules '{"colour": 1}' colour
+expect400 "$R" /api/v1/master/rules '{"name": "x", "kind": "yara", "content": 5}' content
+R="POST /api/v1/master/intel"
+expect400 "$R" /api/v1/master/intel '{"colour": 1}' colour
+expect400 "$R" /api/v1/master/intel '{"name": 5, "content": "x"}' name
 R="POST /api/v1/rollouts"
 expect400 "$R" /api/v1/rollouts '{"colour": 1}' colour
 expect400 "$R" /api/v1/rollouts '{"target": 5}' target

@@ -67,6 +67,14 @@ await taskRow.waitFor();
 assert.ok((await taskRow.innerText()).includes("inventory"), "task row");
 ok("the agent and the task pushed from the master, each with its center");
 
+const pushRows = page.locator("table:has(caption:has-text('rule sets and IOC lists pushed')) tbody tr");
+await pushRows.filter({ hasText: "applied" }).first().waitFor();
+const applied = (await pushRows.filter({ hasText: "applied" }).first().innerText()).replace(/\s+/g, " ");
+assert.ok(/^pushed yara a applied [0-9a-f]{12}/.test(applied), "push on a: " + applied);
+const waiting = (await pushRows.filter({ hasText: "pending" }).first().innerText()).replace(/\s+/g, " ");
+assert.ok(/^pushed yara down pending unreachable/.test(waiting), "push on down: " + waiting);
+ok("a rule set push: applied on a with its version, pending on the center that is down with why");
+
 await page.waitForLoadState("networkidle").catch(() => {});
 await page.screenshot({ path: `${SHOTS}/master.png`, fullPage: true });
 assert.deepEqual(await page.evaluate(() => window.__csp || []), [], "CSP violations");

@@ -21,10 +21,11 @@ export function Master() {
   const agents = useApi<{ agents: any[]; errors: any[] }>("/api/v1/master/agents", [], 30000);
   const findings = useApi<{ findings: any[]; errors: any[] }>("/api/v1/master/findings", [], 30000);
   const tasks = useApi<{ tasks: any[]; errors: any[] }>("/api/v1/master/tasks", [], 15000);
+  const pushes = useApi<{ items: any[] }>("/api/v1/master/pushes", [], 10000);
   return (
     <section>
       <h1>Master</h1>
-      <p class="muted">The centers this master manages over their management port. Push tasks with vigilctl master push or POST /api/v1/master/tasks.</p>
+      <p class="muted">The centers this master manages over their management port. Push tasks with vigilctl master push, rule sets and IOC lists with vigilctl master rules (or POST /api/v1/master/tasks and /api/v1/master/rules).</p>
       <h2>Centers</h2>
       <ErrorBox error={centers.error} what="Centers" />
       {centers.data && !centers.data.centers.length ? <Empty>No centers: list them in [master] centers.</Empty> : null}
@@ -91,6 +92,23 @@ export function Master() {
           ]}
         />
       ) : tasks.data ? <Empty>No tasks.</Empty> : null}
+      <h2>Pushes: rule sets, IOC lists, intel feeds</h2>
+      <ErrorBox error={pushes.error} what="Pushes" />
+      {pushes.data && pushes.data.items.length ? (
+        <Table
+          caption="rule sets and IOC lists pushed to centers"
+          rows={pushes.data.items.flatMap((p) => p.centers.map((c: any) => ({ ...c, push: p })))}
+          rowKey={(r) => r.push.id + "/" + r.center}
+          columns={[
+            { key: "name", title: "Rule set", render: (r) => <code>{r.push.name}</code> },
+            { key: "kind", title: "Kind", render: (r) => r.push.kind },
+            { key: "center", title: "Center", render: (r) => r.center },
+            { key: "state", title: "State", render: (r) => <Badge v={r.state} /> },
+            { key: "version", title: "Version / why", render: (r) => (r.state === "applied" ? <code>{(r.version || "").slice(0, 12)}</code> : r.error || "—") },
+            { key: "at", title: "Pushed", render: (r) => <Time t={r.push.created_at} /> },
+          ]}
+        />
+      ) : pushes.data ? <Empty>No rule set pushed yet.</Empty> : null}
     </section>
   );
 }
