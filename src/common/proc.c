@@ -411,6 +411,41 @@ proc_recv_payload(int fd, const struct proc_hdr *hdr, struct buf *payload,
 }
 
 /*
+ * The descriptors in msg's control data, into fds from *nfds on, at most
+ * cap in all: 0, or -1 when anything else came (other control data, a
+ * truncated list, more descriptors than cap). What does not fit is
+ * closed here; on -1 the caller closes what was stored.
+ */
+static int
+cmsg_fds(struct msghdr *msg, int *fds, size_t cap, size_t *nfds)
+{
+	struct cmsghdr *c;
+	size_t i, n;
+	int got[16], bad = (msg->msg_flags & MSG_CTRUNC) != 0;
+
+	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			bad = 1;
+			continue;
+		}
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (n > 16)
+			n = 16;
+		memcpy(got, CMSG_DATA(c), n * sizeof(int));
+		for (i = 0; i < n; i++) {
+			if (!bad && *nfds < cap)
+				fds[(*nfds)++] = got[i];
+			else {
+				bad = 1;
+				close(got[i]);
+			}
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+/*
  * Reads the header with recvmsg, taking at most one descriptor with it.
  * Anything else in the control data (two descriptors, a truncated list,
  * credentials) is closed and refused.
@@ -424,10 +459,9 @@ proc_read_hdr_fd(int fd, struct proc_hdr *hdr, int *passfd)
 	} cm;
 	struct msghdr msg;
 	struct iovec iov;
-	struct cmsghdr *c;
 	ssize_t n;
-	size_t i, nfd;
-	int got, bad = 0, fds[4];
+	size_t nfd = 0;
+	int one = -1, bad;
 
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = hdr;
@@ -443,28 +477,10 @@ proc_read_hdr_fd(int fd, struct proc_hdr *hdr, int *passfd)
 		return -1;
 	if (n == 0)
 		return 1;
-	if (msg.msg_flags & MSG_CTRUNC)
-		bad = 1;
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0)) {
-			bad = 1;
-			continue;
-		}
-		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (nfd > 4)
-			nfd = 4;
-		memcpy(fds, CMSG_DATA(c), nfd * sizeof(int));
-		for (i = 0; i < nfd; i++) {
-			got = fds[i];
-			if (*passfd == -1 && !bad)
-				*passfd = got;
-			else {
-				bad = 1;
-				close(got);
-			}
-		}
-	}
+	/* One descriptor, and only when none was taken before. */
+	bad = cmsg_fds(&msg, &one, *passfd == -1 ? 1 : 0, &nfd) == -1;
+	if (nfd == 1)
+		*passfd = one;
 	if (!bad && (size_t)n < sizeof(*hdr) &&
 	    proc_read_full(fd, (uint8_t *)hdr + n, sizeof(*hdr) - (size_t)n) !=
 	        0)
@@ -564,9 +580,7 @@ proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap, size_t *nfds)
 	uint8_t chunk[65536];
 	struct msghdr msg;
 	struct iovec iov;
-	struct cmsghdr *c;
-	size_t i, n, start = *nfds;
-	int got[16], bad = 0;
+	size_t start = *nfds;
 	ssize_t r;
 
 	memset(&msg, 0, sizeof(msg));
@@ -581,28 +595,7 @@ proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap, size_t *nfds)
 	while (r == -1 && errno == EINTR);
 	if (r == -1)
 		return -1;
-	if (msg.msg_flags & MSG_CTRUNC)
-		bad = 1;
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0)) {
-			bad = 1;
-			continue;
-		}
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (n > 16)
-			n = 16;
-		memcpy(got, CMSG_DATA(c), n * sizeof(int));
-		for (i = 0; i < n; i++) {
-			if (!bad && *nfds < cap)
-				fds[(*nfds)++] = got[i];
-			else {
-				bad = 1;
-				close(got[i]);
-			}
-		}
-	}
-	if (bad) {
+	if (cmsg_fds(&msg, fds, cap, nfds) == -1) {
 		while (*nfds > start)
 			close(fds[--(*nfds)]);
 		errno = EPROTO;
