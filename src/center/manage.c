@@ -647,23 +647,6 @@ struct mg_intel {
 
 static struct mg_intel *mg_intel_jobs;
 
-static const char *
-intel_fmt(const char *name, char *feed, size_t n)
-{
-	const char *dot = strrchr(name, '.');
-
-	if (dot == NULL || dot == name || (size_t)(dot - name) >= n)
-		return NULL;
-	snprintf(feed, n, "%.*s", (int)(dot - name), name);
-	if (strcmp(dot, ".csv") == 0)
-		return "csv";
-	if (strcmp(dot, ".txt") == 0 || strcmp(dot, ".list") == 0)
-		return "list";
-	if (strcmp(dot, ".json") == 0)
-		return "stix";
-	return NULL;
-}
-
 static void *
 mg_intel_main(void *arg)
 {
@@ -765,7 +748,7 @@ mg_intel_put(struct http_req *r)
 
 	buf_init(&err, 1024);
 	if (rest == NULL || *rest != '\0' ||
-	    (fmt = intel_fmt(name, feed, sizeof(feed))) == NULL) {
+	    (fmt = intelc_feed_format(name, feed, sizeof(feed))) == NULL) {
 		http_reply_error(r, 400, "bad_request",
 		                 "name: FEED.csv, FEED.list (or .txt) or "
 		                 "FEED.json (STIX 2.1)");

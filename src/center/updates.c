@@ -292,28 +292,6 @@ updates_intel_client(const struct center_conf *cf, struct intelc **out,
 	return push_client(cf, out, err);
 }
 
-/* The inteld feed and import format of an intel target: its last path
- * part without the extension, csv for .csv, list for .txt or .list, stix
- * for .json (a STIX 2.1 bundle); NULL when it is none of these. */
-static const char *
-intel_format(const char *tname, char *feed, size_t n)
-{
-	const char *b = strrchr(tname, '/'), *dot;
-
-	b = b != NULL ? b + 1 : tname;
-	if ((dot = strrchr(b, '.')) == NULL || dot == b ||
-	    (size_t)(dot - b) >= n)
-		return NULL;
-	snprintf(feed, n, "%.*s", (int)(dot - b), b);
-	if (strcmp(dot, ".csv") == 0)
-		return "csv";
-	if (strcmp(dot, ".txt") == 0 || strcmp(dot, ".list") == 0)
-		return "list";
-	if (strcmp(dot, ".json") == 0)
-		return "stix";
-	return NULL;
-}
-
 static int
 pushed_already(struct updates *u, const char *name, const char *sha)
 {
@@ -366,7 +344,8 @@ push_intel(struct updates *u)
 		    strcmp(kind, "intel") != 0 || pushed_already(u, name, sha))
 			continue;
 		any = 1;
-		if ((fmt = intel_format(name, feed, sizeof(feed))) == NULL) {
+		if ((fmt = intelc_feed_format(name, feed, sizeof(feed))) ==
+		    NULL) {
 			snprintf(errmsg, sizeof(errmsg),
 			         "intel target %s: name it FEED.csv, FEED.list "
 			         "(or .txt) or FEED.json (STIX 2.1): its last "

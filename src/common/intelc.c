@@ -339,3 +339,22 @@ intelc_feed_import(struct intelc *ic, const char *feed, const char *desc,
 	buf_free(&path);
 	return rc;
 }
+
+const char *
+intelc_feed_format(const char *name, char *feed, size_t n)
+{
+	const char *b = strrchr(name, '/'), *dot;
+
+	b = b != NULL ? b + 1 : name;
+	if ((dot = strrchr(b, '.')) == NULL || dot == b ||
+	    (size_t)(dot - b) >= n)
+		return NULL;
+	snprintf(feed, n, "%.*s", (int)(dot - b), b);
+	if (strcmp(dot, ".csv") == 0)
+		return "csv";
+	if (strcmp(dot, ".txt") == 0 || strcmp(dot, ".list") == 0)
+		return "list";
+	if (strcmp(dot, ".json") == 0)
+		return "stix";
+	return NULL;
+}

@@ -103,6 +103,12 @@ int intelc_feed_import(struct intelc *ic, const char *feed, const char *desc,
  * error entry. */
 json_t *intelc_brief(json_t *answer);
 
+/* The feed name and import format a feed file's name gives: its last
+ * path part without the extension into feed, and "csv" for .csv, "list"
+ * for .txt or .list, "stix" for .json (a STIX 2.1 bundle); NULL when it
+ * is none of these (the master's pushes and the update mirror). */
+const char *intelc_feed_format(const char *name, char *feed, size_t n);
+
 /* Rank of a verdict: malicious 3, suspicious 2, benign 1, else 0. */
 int intelc_verdict_rank(const char *verdict);
 
