@@ -164,6 +164,19 @@ intelc_url(const struct intelc *ic)
 {
 	return ic->base;
 }
+/* Why a request to vigil-inteld got no answer, for the operator. */
+static void
+transport_error(const struct intelc *ic, const struct httpc_resp *r,
+                struct buf *err)
+{
+	if (r->err == HTTPC_ERR_CONNECT)
+		buf_printf(err,
+		           "vigil-inteld %s: cannot connect; is it running and "
+		           "its port open from this host?",
+		           ic->base);
+	else
+		buf_printf(err, "vigil-inteld %s: %s", ic->base, r->errmsg);
+}
 
 int
 intelc_lookup(struct intelc *ic, json_t *indicators, json_t **results,
@@ -187,14 +200,7 @@ intelc_lookup(struct intelc *ic, json_t *indicators, json_t **results,
 	httpc_resp_init(&r);
 	if (httpc_request(&ic->ho, "POST", ic->url, "application/json", body,
 	                  strlen(body), &r) == -1) {
-		if (r.err == HTTPC_ERR_CONNECT)
-			buf_printf(err,
-			           "vigil-inteld %s: cannot connect; is it "
-			           "running and its port open from this host?",
-			           ic->base);
-		else
-			buf_printf(err, "vigil-inteld %s: %s", ic->base,
-			           r.errmsg);
+		transport_error(ic, &r, err);
 		goto out;
 	}
 	if (r.status != 200) {
@@ -273,14 +279,7 @@ call(struct intelc *ic, const char *path, const char *ctype, const void *body,
 	httpc_resp_init(&r);
 	if (httpc_request(&ic->ho, "POST", buf_cstr(&url), ctype, body, len,
 	                  &r) == -1) {
-		if (r.err == HTTPC_ERR_CONNECT)
-			buf_printf(err,
-			           "vigil-inteld %s: cannot connect; is it "
-			           "running and its port open from this host?",
-			           ic->base);
-		else
-			buf_printf(err, "vigil-inteld %s: %s", ic->base,
-			           r.errmsg);
+		transport_error(ic, &r, err);
 		goto out;
 	}
 	j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
