@@ -317,13 +317,12 @@ km_sleep(int mfd, long long secs)
 	return 0;
 }
 
-static volatile sig_atomic_t km_chld;
-
+/* Does nothing: a handler (not SIG_DFL, which ignores SIGCHLD) is what
+ * makes the death interrupt ppoll below. */
 static void
 km_on_chld(int sig)
 {
 	(void)sig;
-	km_chld = 1;
 }
 
 /*
@@ -343,7 +342,6 @@ km_wait_child(int mfd, pid_t k, int *st, const sigset_t *waitmask)
 		p.fd = mfd;
 		p.events = POLLIN;
 		p.revents = 0;
-		km_chld = 0;
 		if (ppoll(&p, 1, &ts, waitmask) == 1)
 			return 0;
 	}

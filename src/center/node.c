@@ -470,14 +470,15 @@ node_init(struct center *c)
 	/* No port in node_url: the gateway's. */
 	if (c->conf.node_url != NULL && node_url_ok(c->conf.node_url)) {
 		const char *host = c->conf.node_url + 8;
-		const char *end = host + strlen(host);
+		const char *end = host + strlen(host), *colon;
 
 		while (end > host && end[-1] == '/')
 			end--;
-		if (host[0] == '['
-		        ? memchr(host, ']', (size_t)(end - host)) != NULL &&
-		              end[-1] != ']'
-		        : memchr(host, ':', (size_t)(end - host)) != NULL)
+		/* A port follows the last ':', unless that ':' is inside an
+		 * IPv6 literal "[...]" (then ']' comes after it). */
+		colon = memrchr(host, ':', (size_t)(end - host));
+		if (colon != NULL &&
+		    memchr(colon, ']', (size_t)(end - colon)) == NULL)
 			snprintf(nd->url, sizeof(nd->url), "https://%.*s",
 			         (int)(end - host), host);
 		else
