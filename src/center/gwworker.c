@@ -269,6 +269,9 @@ gw_on_tickets(struct gw *w)
 	memcpy(w->tkeys, tk.keys.p, tk.keys.len);
 	w->tklen = tk.keys.len;
 	w->tlife = (long long)tk.lifetime;
+	log_debug("gateway worker %ld: %zu session ticket keys from the core "
+	          "(lifetime %lld s)",
+	          (long)getpid(), w->tklen / TLS_TICKET_KEY_LEN, w->tlife);
 	buf_init(&err, 1024);
 	if (w->ctx != NULL &&
 	    tls_server_tickets_set(w->ctx, w->tkeys, w->tklen, w->tlife,

@@ -204,16 +204,37 @@ grep -q "session ticket keys rotated; sent to the gateway workers" "$T/vigild.lo
 grep -qi "$K1" "$T/vigild.log" && fail "a ticket key's name is in the log"
 pass "rotated keys reach both workers (tickets sealed with the new key)"
 
-# Off: no ticket from either worker.
-GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" \
-	"[gateway]" "session_tickets = 0"
-stop_center
-start_center "$T/vigild.conf" "$DATA"
-find_workers
+# SIGHUP: the workers' new TLS contexts get the keys of the core's new
+# one (here with the default lifetime again), and session_tickets = 0
+# reloaded turns resumption off in both workers.
+reloads() { grep -c "TLS context reloaded" "$T/vigild.log" || true; }
+reloaded() { [ "$(reloads)" -ge "$1" ]; }
+confs() { grep -c "configuration reloaded" "$T/vigild.log" || true; }
+conf_done() { [ "$(confs)" -ge "$1" ]; }
+sighup() { # sighup [center keys...]: rewrites the config, waits for both
+	local n c
+	n=$(reloads)
+	c=$(confs)
+	GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" "$@"
+	kill -HUP "$CENTER_PID"
+	wait_for 20 "the reload" conf_done $((c + 1))
+	wait_for 20 "both workers to reload" reloaded $((n + 2))
+}
+sighup
+ping "$T/hup1" "$W1" -sess_out "$T/sess-hup"
+new_ticket "$T/hup1" "$T/sess-hup" || fail "no ticket after a reload"
+openssl sess_id -in "$T/sess-hup" -noout -text | grep -q 'lifetime hint: 43200 ' ||
+	fail "the reloaded lifetime (12 h) is not the ticket's: $(openssl sess_id -in "$T/sess-hup" -noout -text | grep 'lifetime hint')"
+ping "$T/hup2" "$W2" -sess_in "$T/sess-hup"
+resumed "$T/hup2" || fail "not resumed after a reload: $(grep -E '^(New|Reused)' "$T/hup2")"
+pass "after SIGHUP both workers seal and open tickets with the core's keys"
+
+sighup "[gateway]" "session_tickets = 0"
 for w in $W1 $W2; do
-	ping "$T/off-$w" "$w" -sess_out "$T/sess-off-$w"
+	ping "$T/off-$w" "$w" -sess_in "$T/sess-hup" -sess_out "$T/sess-off-$w"
 	answered "$T/off-$w" || fail "request with tickets off: $(tail -20 "$T/off-$w")"
+	resumed "$T/off-$w" && fail "worker $w resumed a session with session_tickets = 0"
 	grep -q 'New Session Ticket arrived' "$T/off-$w" &&
 		fail "worker $w issued a ticket although session_tickets = 0"
 done
-pass "session_tickets = 0: no ticket from the workers"
+pass "session_tickets = 0 (reloaded): no ticket from the workers, none resumed"
