@@ -121,6 +121,7 @@ struct gwproc {
 	X509_STORE *ca_store;             /* the deployment's CA (ca_crt) */
 	struct event *ev_tickets;         /* rotation check (gwp_tickets_cb) */
 	long long tk_rotated;             /* the sealing key the workers have */
+	time_t stale_since;               /* renewals by other nodes: from */
 	struct gwslot slot[GWP_MAX_WORKERS];
 };
 
@@ -706,6 +707,39 @@ gwp_push_tickets(struct gwproc *gp, struct gwslot *s)
 	buf_free(&m);
 }
 
+/* Renewals made through other nodes of a shared database (PostgreSQL):
+ * their replaced certificates reach this node's workers here, at the
+ * latest a minute later (the ones made here: gwproc_agent_certs_changed,
+ * at once). Two minutes of slack for the other nodes' clocks. */
+static void
+gwp_stale_catch_up(struct gwproc *gp)
+{
+	struct center *c = gp->c;
+	struct store_rows *q;
+	const char *serial;
+	time_t now = time(NULL);
+	unsigned long mark;
+
+	if (c->store == NULL || !store_is_pg(c->store))
+		return;
+	mark = store_errors(c->store);
+	if (gp->stale_since == 0)
+		gp->stale_since = now; /* the workers got the rest at start */
+	q = store_query(c->store,
+	                "SELECT o.serial FROM certs n JOIN certs o ON "
+	                "o.agent_id = n.agent_id AND o.serial <> n.serial "
+	                "JOIN agents a ON a.id = n.agent_id AND a.cert_serial "
+	                "= n.serial WHERE n.issued_at >= ? AND o.revoked_at "
+	                "IS NULL AND o.not_after > ?",
+	                S_INT(gp->stale_since - 120), S_INT(now));
+	while (q != NULL && store_next(q) == 1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_stale(gp, NULL, serial);
+	store_done(q);
+	if (q != NULL && store_errors(c->store) == mark)
+		gp->stale_since = now;
+}
+
 /* Keys due to rotate are rotated by the export (and written to the key
  * file); then every worker gets them. Checked every tenth of the
  * lifetime, at least every minute. */
@@ -731,6 +765,7 @@ gwp_tickets_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (lifetime / 10 < tv.tv_sec)
 			tv.tv_sec = lifetime / 10 > 0 ? lifetime / 10 : 1;
+		gwp_stale_catch_up(gp);
 	}
 	evtimer_add(gp->ev_tickets, &tv);
 }

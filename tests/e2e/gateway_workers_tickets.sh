@@ -204,6 +204,35 @@ grep -q "session ticket keys rotated; sent to the gateway workers" "$T/vigild.lo
 grep -qi "$K1" "$T/vigild.log" && fail "a ticket key's name is in the log"
 pass "rotated keys reach both workers (tickets sealed with the new key)"
 
+# On PostgreSQL another node may renew an agent (its center shares the
+# store, not this core's relay): the core finds such renewals in the store
+# (every tenth of the lifetime here) and the workers stop resuming the
+# replaced certificate. Made here as that node would, in the store.
+if [ "$VIGIL_STORE" = pg ]; then
+	ID_B=$(openssl x509 -in "$CRT" -noout -subject | sed -nE 's/.*CN ?= ?([0-9a-f-]{36}).*/\1/p')
+	S_B=$(db "SELECT cert_serial FROM agents WHERE id = '$ID_B'")
+	ping "$T/pg1" "$W1" -sess_out "$T/sess-pg"
+	ping "$T/pg2" "$W2" -sess_in "$T/sess-pg"
+	resumed "$T/pg2" || fail "not resumed before the other node's renewal"
+	db "INSERT INTO certs (serial, agent_id, not_after, issued_at) SELECT 'AB' || serial, agent_id, not_after, $(date +%s) FROM certs WHERE serial = '$S_B'"
+	db "UPDATE agents SET cert_serial = 'AB' || cert_serial WHERE id = '$ID_B'"
+	not_resumed_on() { # not_resumed_on WORKER: a fresh ticket is not honoured
+		ping "$T/pg3" "$1" -sess_out "$T/sess-pg3"
+		ping "$T/pg4" "$1" -sess_in "$T/sess-pg3"
+		answered "$T/pg4" && ! resumed "$T/pg4"
+	}
+	wait_for 30 "worker $W1 to learn of the other node's renewal" not_resumed_on "$W1"
+	wait_for 10 "worker $W2 to learn of the other node's renewal" not_resumed_on "$W2"
+	pass "a renewal made through another node (shared store) reaches the workers"
+	# The rest with an agent nobody renewed.
+	VIGIL_MACHINE_ID_FILE=$(machine_id k3)
+	"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$(new_token)" \
+		--ca "$PKI/ca.crt" --data-dir "$T/c" >"$T/enroll3.log" 2>&1 ||
+		fail "enroll: $(cat "$T/enroll3.log")"
+	CRT=$T/c/agent.crt
+	KEY=$T/c/agent.key
+fi
+
 # SIGHUP: the workers' new TLS contexts get the keys of the core's new
 # one (here with the default lifetime again), and session_tickets = 0
 # reloaded turns resumption off in both workers.
