@@ -65,6 +65,9 @@
 #define GWP_CERTS           65536 /* parsed client certificates kept */
 #define GWP_CERT_TTL        5     /* seconds a revocation check is reused */
 
+_Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
+               "GWRELAY_TICKET_KEYS carries tls.c's ticket keys");
+
 /*
  * Client certificates as the workers relay them (DER), parsed and checked
  * against the store once and kept: an agent's every heartbeat and poll
