@@ -164,6 +164,35 @@ refused() {
 wait_for 10 "2 revoked handshakes in /metrics" refused
 pass "a revoked agent's ticket is refused by both workers (full handshake, revoked)"
 
+# The core checks a resumed session's certificate like any other: one
+# revoked where the workers were not told (in the store here, as another
+# node of a shared database would) still resumes at a worker, and its
+# request is refused by the core (401, cert_revoked) once the core's
+# revocation answer for it (kept 5 s) is renewed; then the workers learn it.
+VIGIL_MACHINE_ID_FILE=$(machine_id k4)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$(new_token)" \
+	--ca "$PKI/ca.crt" --data-dir "$T/x" >"$T/enroll4.log" 2>&1 ||
+	fail "enroll: $(cat "$T/enroll4.log")"
+CRT=$T/x/agent.crt
+KEY=$T/x/agent.key
+ping "$T/x1" "$W1" -sess_out "$T/sess-x"
+new_ticket "$T/x1" "$T/sess-x" || fail "no ticket for agent x"
+SX=$(openssl x509 -in "$CRT" -noout -serial | cut -d= -f2)
+db "UPDATE certs SET revoked_at = $(date +%s) WHERE serial = '$SX'"
+refused_by_core() {
+	ping "$T/x2" "$W2" -sess_in "$T/sess-x"
+	resumed "$T/x2" ||
+		fail "the ticket was not resumed before the core refused a request: $(grep -E '^(New|Reused)' "$T/x2")"
+	! answered "$T/x2" && grep -q 'HTTP/1.1 401' "$T/x2" && grep -q cert_revoked "$T/x2"
+}
+wait_for 30 "the core to refuse the resumed session's request" refused_by_core
+for w in $W1 $W2; do
+	ping "$T/x3-$w" "$w" -sess_in "$T/sess-x"
+	resumed "$T/x3-$w" && fail "worker $w resumed a certificate the core found revoked"
+	answered "$T/x3-$w" && fail "worker $w answered a certificate the core found revoked"
+done
+pass "a resumed session's certificate is checked by the core (401 cert_revoked), then refused by both workers"
+
 # Rotation: with a 5 s lifetime the core makes a new sealing key (written
 # to tickets.key) and sends it: tickets from both workers are then sealed
 # with it (a ticket starts with its key's 16-byte name).
