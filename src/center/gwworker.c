@@ -9,7 +9,9 @@
  * over its socketpair. It holds each request (deferred) until the core's
  * reply with the same id comes back, so a long poll costs the core no
  * descriptor. It never opens the store and holds no CA key; it runs as
- * the core does after the privilege drop ([center] user).
+ * the core does after the privilege drop ([center] user). Its session
+ * ticket keys come from the core (GWRELAY_TICKET_KEYS), in memory only:
+ * it cannot read the key file.
  *
  * The channel: the core writes whole messages (blocking, with a send
  * timeout); this side never blocks: it reads what is there (descriptors
