@@ -82,6 +82,19 @@ counted() { [ "$(handshakes resumed)" -ge 2 ]; }
 wait_for 10 "2 resumed handshakes in /metrics" counted
 pass "a ticket from one worker resumes on both (counted: $(handshakes resumed) resumed, $(handshakes full) full)"
 
+# The agent itself: its requests share one TLS session cache (httpc.c),
+# so after its first full handshake it resumes, whichever worker takes
+# the connection.
+r0=$(handshakes resumed)
+"$AGENT" run --data-dir "$T/a" >"$T/agent.log" 2>&1 &
+APID=$!
+PIDS+=("$APID")
+agent_resumes() { [ "$(handshakes resumed)" -ge $((r0 + 2)) ]; }
+wait_for 30 "the running agent to resume its session" agent_resumes
+kill "$APID"
+wait "$APID" 2>/dev/null || true
+pass "the running agent resumes its TLS session through the workers"
+
 # kill -9: the restarted worker gets the keys from the core.
 kill -9 "$W1"
 OLD=$W1
