@@ -207,6 +207,9 @@ int center_check(const struct center_conf *c, const struct center_paths *p,
 
 /* keyproc.c */
 int keyproc_start(struct center *c, struct buf *err);
+/* coresandbox.c: the core's seccomp deny-list, loaded once root is
+ * dropped; -1 and err when it cannot be loaded. */
+int core_sandbox(struct buf *err);
 void keyproc_stop(struct center *c);
 /* main.c: restart after the key process died, with backoff. */
 void keyproc_restart_later(struct center *c);

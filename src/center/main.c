@@ -840,6 +840,12 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* The kernel interfaces a network service never needs are closed
+	 * to the core (and the workers it starts): coresandbox.c. */
+	if (core_sandbox(&err) == -1) {
+		log_warnx("vigild: seccomp: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (center_store_open(&c, &err) == -1) {
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;

@@ -55,6 +55,9 @@ status() { awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/s
 [ "$(status "$CENTER_PID" CapPrm)" = 0000000000000000 ] ||
 	fail "vigild may take capabilities back: $(status "$CENTER_PID" CapPrm)"
 [ "$(status "$CENTER_PID" NoNewPrivs)" = 1 ] || fail "NoNewPrivs not set"
+# The core's seccomp deny-list (src/center/coresandbox.c).
+[ "$(status "$CENTER_PID" Seccomp)" = 2 ] ||
+	fail "vigild's core has no seccomp filter: Seccomp $(status "$CENTER_PID" Seccomp)"
 [ "$(ps -o user= -p "$CENTER_PID")" = "$RUN_AS" ] ||
 	fail "ps shows $(ps -o user= -p "$CENTER_PID")"
 [ "$(ps -o user= -p "$KEY_PID")" = root ] ||
