@@ -119,10 +119,11 @@ const struct cfg_key center_conf_keys[] = {
      OFF(gw_max_per_addr), 0, NULL,
      "connections open at once from one address (0 = no limit: many "
      "agents may share one address behind NAT)"},
-    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, NULL,
+    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, "auto",
      "gateway worker processes that hold the agent connections (0 = the "
-     "vigild process holds them itself); raise it past about 10,000 "
-     "agents or when one core is busy with TLS handshakes"},
+     "vigild process holds them itself; auto = one per core); raise it "
+     "past about 10,000 agents or when one core is busy with TLS "
+     "handshakes"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
     {"gateway", "clone_policy", CFG_ENUM, "limit", 0, 0, OFF(clone_policy), 0,
@@ -321,8 +322,17 @@ const struct cfg_key center_conf_keys[] = {
 int
 center_conf_load(const char *path, struct center_conf *c, struct buf *err)
 {
+	long cores;
+	int rc;
+
 	memset(c, 0, sizeof(*c));
-	return cfg_load_file(center_conf_keys, c, path, err);
+	rc = cfg_load_file(center_conf_keys, c, path, err);
+	/* [gateway] workers = auto: one per core this machine has. */
+	if (c->gw_workers == -1) {
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		c->gw_workers = cores < 1 ? 1 : cores > 64 ? 64 : cores;
+	}
+	return rc;
 }
 
 void
