@@ -61,8 +61,8 @@ child(void)
 		return 11;
 	if (unshare(CLONE_NEWNET) != -1 || errno != EPERM)
 		return 12;
-	if (clone(clone_child, stack + sizeof(stack),
-	          CLONE_NEWUSER | SIGCHLD, NULL) != -1 ||
+	if (clone(clone_child, stack + sizeof(stack), CLONE_NEWUSER | SIGCHLD,
+	          NULL) != -1 ||
 	    errno != EPERM)
 		return 13;
 	if (syscall(SYS_bpf, 0, NULL, 0) != -1 || errno != EPERM)
