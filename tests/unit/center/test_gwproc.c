@@ -185,6 +185,9 @@ setup(void **state)
 	assert_non_null(f->gp->certs =
 	                    calloc(GWP_CERTS, sizeof(*f->gp->certs)));
 	f->gp->c = &f->c;
+	f->gp->srv = f->c.gw;
+	f->gp->what = "gateway worker";
+	f->gp->restarts = "vigil_gateway_worker_restarts_total";
 	f->gp->n = 1;
 	f->gp->max_msg = 4u << 20;
 	f->c.gwp = f->gp;
