@@ -115,8 +115,16 @@ check_payload(const uint8_t *p, size_t len)
 		    (t < GWRELAY_STREAM_CHUNK || t > GWRELAY_STREAM_GONE ||
 		     (t == GWRELAY_STREAM_CHUNK &&
 		      (len == 0 || len > GWRELAY_MAX_CHUNK)) ||
-		     (t != GWRELAY_STREAM_CHUNK && len != 0)))
+		     (t == GWRELAY_STREAM_END && len != 0) ||
+		     (t == GWRELAY_STREAM_GONE && len != 1)))
 			abort();
+	{
+		int slow = -1;
+
+		if (gwrelay_gone_decode(p, len, &slow) == 0 &&
+		    (len != 1 || p[0] > 1 || slow != p[0]))
+			abort();
+	}
 	/* A serial (GWRELAY_REVOKED): hex digits only, 1..128. */
 	if (gwrelay_serial_ok(p, len) == 0) {
 		if (len == 0 || len > 128)

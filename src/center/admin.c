@@ -1001,9 +1001,9 @@ adm_metrics(struct http_req *r)
 	/* With gateway workers, they hold the connections and report. */
 	metrics_set("vigil_connections", "listener=\"gateway\"",
 	            (double)(http_server_conns(c->gw) + gwproc_conns(c)));
-	metrics_set("vigil_connections", "listener=\"admin\"",
-	            (double)(http_server_conns(c->adm) +
-	                     gwproc_admin_conns(c)));
+	metrics_set(
+	    "vigil_connections", "listener=\"admin\"",
+	    (double)(http_server_conns(c->adm) + gwproc_admin_conns(c)));
 	metrics_set("vigil_tls_handshakes_total",
 	            "listener=\"gateway\",kind=\"full\"",
 	            (double)(http_server_tls(c->gw, 0) + gwproc_tls(c, 0)));

@@ -282,7 +282,8 @@ gwp_reply_now(struct gwslot *s, uint64_t id, int status, const char *code,
 	json_decref(j);
 }
 
-/* --- streaming replies (the admin worker) ---------------------------------- */
+/* --- streaming replies (the admin worker) ----------------------------------
+ */
 
 static int
 gwp_stream_start(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
@@ -491,8 +492,8 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 	if (hdr->id >> 32 != 0 ||
 	    gwrelay_req_decode(s->payload.data, s->payload.len, &rq, &why) ==
 	        -1) {
-		log_warnx("vigild: %s %d: bad request message: %s",
-		          s->gp->what, s->idx, why != NULL ? why : "bad id");
+		log_warnx("vigild: %s %d: bad request message: %s", s->gp->what,
+		          s->idx, why != NULL ? why : "bad id");
 		return -1;
 	}
 	if (s->gp->admin && rq.cert.len > 0) {
@@ -674,17 +675,22 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 		case GWRELAY_STATS:
 			rc = gwp_on_stats(s, &why);
 			break;
-		case GWRELAY_STREAM_GONE:
+		case GWRELAY_STREAM_GONE: {
+			int slow = 0;
+
 			/* Its client went away: end the stream here. */
 			if (!s->gp->admin || hdr.id >> 32 != 0 ||
-			    gwrelay_stream_len_ok(hdr.type, hdr.len) == -1) {
+			    gwrelay_gone_decode(s->payload.data, s->payload.len,
+			                        &slow) == -1) {
 				rc = -1;
 				break;
 			}
 			http_server_relay_gone(s->gp->srv, s,
-			                       (uint64_t)s->gen << 32 | hdr.id);
+			                       (uint64_t)s->gen << 32 | hdr.id,
+			                       slow);
 			rc = 0;
 			break;
+		}
 		default:
 			rc = -1;
 		}
@@ -739,9 +745,8 @@ gwp_spawn(struct gwslot *s)
 {
 	struct gwproc *gp = s->gp;
 	struct center *c = gp->c;
-	char *argv[] = {"vigild",
-	                gp->admin ? "--admin-worker" : "--gateway-worker",
-	                NULL};
+	char *argv[] = {
+	    "vigild", gp->admin ? "--admin-worker" : "--gateway-worker", NULL};
 	struct timeval tv = {GWP_SNDTIMEO, 0};
 	int sndbuf = 4 << 20;
 	json_t *init;
@@ -759,12 +764,12 @@ gwp_spawn(struct gwslot *s)
 		    (json_int_t)c->conf.adm_max_body, "timeout",
 		    (json_int_t)c->conf.adm_timeout, "max_conns",
 		    (json_int_t)ADMIN_MAX_CONNS, "handshake_timeout",
-		    (json_int_t)c->conf.adm_handshake_timeout, "request_timeout",
-		    (json_int_t)c->conf.adm_request_timeout, "max_per_addr",
-		    (json_int_t)c->conf.adm_max_per_addr, "max_msg",
-		    (json_int_t)gp->max_msg, "foreground", c->foreground,
-		    "log_dest", (int)c->conf.log_dest, "log_level",
-		    (int)log_getlevel());
+		    (json_int_t)c->conf.adm_handshake_timeout,
+		    "request_timeout", (json_int_t)c->conf.adm_request_timeout,
+		    "max_per_addr", (json_int_t)c->conf.adm_max_per_addr,
+		    "max_msg", (json_int_t)gp->max_msg, "foreground",
+		    c->foreground, "log_dest", (int)c->conf.log_dest,
+		    "log_level", (int)log_getlevel());
 	else
 		init = json_pack(
 		    "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}",

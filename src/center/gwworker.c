@@ -434,6 +434,12 @@ oom:
 /* The client of stream id went away (or fell behind): the core is told,
  * once; chunks it sent meanwhile find no stream and are dropped. */
 static void
+gw_send_gone(struct gw *w, uint64_t id, uint8_t why)
+{
+	(void)gw_queue(w, GWRELAY_STREAM_GONE, id, &why, 1);
+}
+
+static void
 gw_stream_gone(struct gw *w, uint64_t id)
 {
 	struct gw_pending *p = gw_pend_slot(w, id);
@@ -441,7 +447,7 @@ gw_stream_gone(struct gw *w, uint64_t id)
 	if (p == NULL || p->st == NULL)
 		return;
 	gw_pend_free(w, p);
-	(void)gw_queue(w, GWRELAY_STREAM_GONE, id, NULL, 0);
+	gw_send_gone(w, id, GWRELAY_GONE_LEFT);
 }
 
 static void
@@ -580,8 +586,7 @@ gw_on_stream(struct gw *w, const struct proc_hdr *hdr)
 		if (w->pend[i].st == NULL) {
 			/* Answered instead (HEAD, out of memory). */
 			gw_pend_free(w, &w->pend[i]);
-			(void)gw_queue(w, GWRELAY_STREAM_GONE, hdr->id, NULL,
-			               0);
+			gw_send_gone(w, hdr->id, GWRELAY_GONE_LEFT);
 		}
 		return 0;
 	}
@@ -612,7 +617,7 @@ gw_on_stream(struct gw *w, const struct proc_hdr *hdr)
 		/* Closed (the client stopped reading, or sent data), without
 		 * on_closed: the core is told here. */
 		gw_pend_free(w, p);
-		(void)gw_queue(w, GWRELAY_STREAM_GONE, hdr->id, NULL, 0);
+		gw_send_gone(w, hdr->id, GWRELAY_GONE_SLOW);
 	}
 	return 0;
 }

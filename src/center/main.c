@@ -109,7 +109,7 @@ tls_fail_cb(const char *reason)
  * for more than the system allows. Returns the gateway's connection limit
  * (0 = none).
  */
-#define FD_RESERVE      100
+#define FD_RESERVE 100
 static long long
 fit_fd_limit(long long asked, long long reserve)
 {

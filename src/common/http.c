@@ -1927,6 +1927,7 @@ struct http_stream {
 	const struct http_relay_stream_ops *ops;
 	void *rctx;
 	uint64_t rid;
+	int slow; /* its worker dropped the client for not reading */
 };
 
 static void
@@ -2048,7 +2049,7 @@ http_relay_stream_start(struct http_req *r, int status, const char *ctype,
 }
 
 void
-http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id)
+http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id, int slow)
 {
 	struct http_stream *st;
 
@@ -2057,6 +2058,10 @@ http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id)
 			break;
 	if (st == NULL)
 		return;
+	if (slow) {
+		st->slow = 1; /* the next send says so */
+		return;
+	}
 	http_stream_unlink(st);
 	if (st->on_closed != NULL)
 		st->on_closed(st, st->arg);
@@ -2186,6 +2191,15 @@ http_req_stream_send(struct http_stream *st, const void *p, size_t len)
 	const char *why = NULL;
 
 	if (st->ops != NULL) {
+		if (st->slow) {
+			log_warnx(
+			    "http: route %s: closing the stream to %s: it "
+			    "does not read what is sent (its worker "
+			    "dropped it)",
+			    st->name, st->peer_addr);
+			http_stream_free(st);
+			return -1;
+		}
 		/* A relayed stream: chunks of at most 1 MiB (the relay's). */
 		while (len > 0) {
 			size_t n = len > (1u << 20) ? (1u << 20) : len;

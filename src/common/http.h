@@ -219,9 +219,12 @@ typedef void (*http_relay_send)(void *ctx, uint64_t id, int status,
                                 struct evbuffer *body, int fd, size_t flen);
 int http_server_relay(struct http_server *s, const struct http_relay_in *in,
                       http_relay_send send, void *ctx, uint64_t id);
-/* The relayed stream (ctx, id) lost its client: its on_closed runs and it
- * is freed. Nothing when there is no such stream (it ended meanwhile). */
-void http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id);
+/* The relayed stream (ctx, id) lost its client: when it left, its
+ * on_closed runs and it is freed; when it did not read what was sent
+ * (slow), the next http_req_stream_send fails (-1), as for a client of
+ * this process. Nothing when there is no such stream (it ended). */
+void http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id,
+                            int slow);
 /* The same for every relayed stream of ctx (its worker died). */
 void http_server_relay_gone_all(struct http_server *s, void *ctx);
 /* Listens on an already listening socket (taken over; closed on error). */

@@ -228,11 +228,22 @@ gwrelay_stream_len_ok(uint32_t type, size_t len)
 	case GWRELAY_STREAM_CHUNK:
 		return len >= 1 && len <= GWRELAY_MAX_CHUNK ? 0 : -1;
 	case GWRELAY_STREAM_END:
-	case GWRELAY_STREAM_GONE:
 		return len == 0 ? 0 : -1;
+	case GWRELAY_STREAM_GONE:
+		return len == 1 ? 0 : -1;
 	default:
 		return -1;
 	}
+}
+
+int
+gwrelay_gone_decode(const uint8_t *p, size_t len, int *slow)
+{
+	if (gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, len) == -1 ||
+	    (p[0] != GWRELAY_GONE_LEFT && p[0] != GWRELAY_GONE_SLOW))
+		return -1;
+	*slow = p[0] == GWRELAY_GONE_SLOW;
+	return 0;
 }
 
 int

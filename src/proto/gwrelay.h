@@ -25,9 +25,10 @@
  * client (u64, at most GWRELAY_MAX_QUEUED) before it closes the
  * connection; then GWRELAY_STREAM_CHUNK payloads (raw bytes, 1 to
  * GWRELAY_MAX_CHUNK) and one empty GWRELAY_STREAM_END, all with the
- * request's id. The worker answers an empty GWRELAY_STREAM_GONE when the
- * client went away (or fell behind), once per stream; chunks that cross
- * it are dropped. Strings (method, uri, address, header names
+ * request's id. The worker answers GWRELAY_STREAM_GONE when the client
+ * went away (one byte: GWRELAY_GONE_LEFT) or did not read what was sent
+ * or sent bytes of its own (GWRELAY_GONE_SLOW), once per stream; chunks
+ * that cross it are dropped. Strings (method, uri, address, header names
  * and values) never contain NUL, CR or LF; anything else about a payload that
  * does not add up (a length past the end, bytes left over) is an error.
  */
@@ -43,6 +44,8 @@
 #define GWRELAY_MAX_REASONS 32
 #define GWRELAY_MAX_CHUNK   (1u << 20)
 #define GWRELAY_MAX_QUEUED  (64ull << 20)
+#define GWRELAY_GONE_LEFT   0
+#define GWRELAY_GONE_SLOW   1
 
 /* Message types on a worker's channel (struct proc_hdr.type). */
 enum gwrelay_type {
@@ -101,11 +104,13 @@ int gwrelay_reply_decode(const uint8_t *p, size_t len,
                          struct gwrelay_reply *out, const char **why);
 /* GWRELAY_STREAM_START: the reply's head and *max_queued. */
 int gwrelay_stream_start_decode(const uint8_t *p, size_t len,
-                                struct gwrelay_reply *out,
-                                uint64_t *max_queued, const char **why);
+                                struct gwrelay_reply *out, uint64_t *max_queued,
+                                const char **why);
 /* The size rule of the other stream messages (chunk, end, gone): 0 when
  * a payload of len bytes is one of type. */
 int gwrelay_stream_len_ok(uint32_t type, size_t len);
+/* GWRELAY_STREAM_GONE: 0 with *slow (1: GWRELAY_GONE_SLOW), or -1. */
+int gwrelay_gone_decode(const uint8_t *p, size_t len, int *slow);
 struct gwrelay_stats {
 	uint64_t v[GWRELAY_NSTATS];
 	size_t nreasons;

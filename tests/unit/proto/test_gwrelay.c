@@ -194,8 +194,24 @@ test_stream(void **state)
 	    -1);
 	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_END, 0), 0);
 	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_END, 1), -1);
-	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 0), 0);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 1), 0);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 0), -1);
 	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 4), -1);
+	{
+		int slow = -1;
+
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x01", 1, &slow), 0);
+		assert_int_equal(slow, 1);
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x00", 1, &slow), 0);
+		assert_int_equal(slow, 0);
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x02", 1, &slow), -1);
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x00\x00", 2, &slow),
+		    -1);
+	}
 	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_REPLY, 0), -1);
 	buf_free(&b);
 }
