@@ -14,7 +14,8 @@
 # worker, which lives on; the audit log has the client's address; the
 # worker's connections reach /metrics; kill -9 of the worker ends its
 # streams in the core and gets it restarted (counted), under the same
-# sandbox, with the API back; SIGHUP reloads its TLS context.
+# sandbox, with the API back; after SIGHUP it serves a renewed server
+# certificate without a restart.
 . "$(dirname "$0")/lib.sh"
 
 command -v 7z >/dev/null || fail "7z (p7zip-full) is not installed"
@@ -234,10 +235,26 @@ grep -q "admin worker 0 (pid $W) killed by signal 9; restarting it" "$T/vigild.l
 [ "$(as "$SID" "" GET /api/v1/agents)" = 200 ] || fail "the session after the restart"
 pass "kill -9: the worker is restarted ($W2, sandboxed), its stream ended, the session and API back"
 
-# --- SIGHUP ---------------------------------------------------------------------
+# --- SIGHUP: a renewed server certificate --------------------------------------
+served() { # the serial of the certificate the admin port shows
+	openssl s_client -connect "127.0.0.1:$ADM" -servername "$DOMAIN" </dev/null 2>/dev/null |
+		openssl x509 -noout -serial | cut -d= -f2
+}
+"$CTL" pki issue --dir "$PKI" --role center --name "$DOMAIN" --san 127.0.0.1 \
+	--out "$T/renew" >"$T/issue.log" 2>&1 || fail "pki issue: $(cat "$T/issue.log")"
+NEW=$(openssl x509 -in "$T/renew/center-$DOMAIN.crt" -noout -serial | cut -d= -f2)
+OLD=$(served)
+[ -n "$OLD" ] && [ "$OLD" != "$NEW" ] || fail "serials: served '$OLD', new '$NEW'"
+own=()
+[ "$(id -u)" = 0 ] && own=(-o "$RUN_AS")
+install -m 0600 "${own[@]}" "$T/renew/center-$DOMAIN.key" "$PKI/server.key.new"
+install -m 0644 "${own[@]}" "$T/renew/center-$DOMAIN.crt" "$PKI/server.crt.new"
+mv -f "$PKI/server.key.new" "$PKI/server.key"
+mv -f "$PKI/server.crt.new" "$PKI/server.crt"
 kill -HUP "$CENTER_PID"
 reloaded() { grep -q "admin worker $W2: TLS context reloaded" "$T/vigild.log"; }
 wait_for 10 "the worker's TLS reload" reloaded
+[ "$(served)" = "$NEW" ] || fail "after SIGHUP the admin port shows $(served), not $NEW"
 [ "$(admin_worker)" = "$W2" ] || fail "the worker changed on SIGHUP"
 api_back || fail "the API after SIGHUP"
-pass "SIGHUP: the admin worker reloads its TLS context"
+pass "SIGHUP: the admin worker serves the renewed certificate, without a restart"
