@@ -852,8 +852,9 @@ main(int argc, char **argv)
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
 	}
-	/* [gateway] workers: they run as the core now does, and learn the
-	 * revoked certificates from the store. */
+	/* [gateway] workers and the [admin] worker: they run as the core
+	 * now does; gateway workers learn the revoked certificates from the
+	 * store. */
 	c.foreground = g_foreground;
 	if (gwproc_start(&c, &err) == -1 ||
 	    gwproc_admin_start(&c, &err) == -1) {
