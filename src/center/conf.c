@@ -157,6 +157,10 @@ const struct cfg_key center_conf_keys[] = {
      OFF(adm_request_timeout), 0, NULL,
      "total time for a whole request (line, headers and body), from the "
      "connection or the end of the previous response; then closed"},
+    {"admin", "worker", CFG_BOOL, "no", 0, 0, OFF(adm_worker), 0, NULL,
+     "serve the admin API and console from an admin worker process (TLS "
+     "and HTTP parsing there, unprivileged and sandboxed; the core "
+     "answers)"},
     {"admin", "max_conns_per_addr", CFG_INT, "32", 1, 256,
      OFF(adm_max_per_addr), 0, NULL,
      "connections open at once from one client address (IPv4, or IPv6 "
