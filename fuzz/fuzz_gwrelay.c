@@ -3,8 +3,9 @@
  * framing for event loops): what a compromised gateway worker could send
  * the core, and the core a worker. The input is read as a stream of
  * frames (proc_frame with a small limit, as the core reads its channel)
- * and each payload decoded as a request, a reply, statistics and session
- * ticket keys. Checks
+ * and each payload decoded as a request, a reply, statistics, the
+ * streaming messages (the admin worker's live updates) and session ticket
+ * keys. Checks
  * the promises: no read past the input, a frame never longer than the
  * input or the limit, every view inside its payload, strings without NUL,
  * CR or LF, counts within their bounds, and a decoded request that
@@ -48,6 +49,8 @@ check_payload(const uint8_t *p, size_t len)
 	struct gwrelay_tickets tk;
 	struct buf again;
 	const char *why = NULL;
+	uint64_t q = 0;
+	uint32_t t;
 	size_t i;
 
 	if (gwrelay_req_decode(p, len, &rq, &why) == 0) {
@@ -96,6 +99,34 @@ check_payload(const uint8_t *p, size_t len)
 		}
 	} else if (why == NULL)
 		abort();
+	why = NULL;
+	if (gwrelay_stream_start_decode(p, len, &rp, &q, &why) == 0) {
+		if (rp.status < 100 || rp.status > 599 ||
+		    rp.nheaders > GWRELAY_MAX_HEADERS || rp.body.len != 8 ||
+		    q == 0 || q > GWRELAY_MAX_QUEUED)
+			abort();
+		inside(rp.body, p, len);
+		for (i = 0; i < rp.nheaders; i++) {
+			clean(rp.headers[i].name);
+			clean(rp.headers[i].value);
+		}
+	} else if (why == NULL)
+		abort();
+	for (t = 0; t <= GWRELAY_STREAM_GONE + 1; t++)
+		if (gwrelay_stream_len_ok(t, len) == 0 &&
+		    (t < GWRELAY_STREAM_CHUNK || t > GWRELAY_STREAM_GONE ||
+		     (t == GWRELAY_STREAM_CHUNK &&
+		      (len == 0 || len > GWRELAY_MAX_CHUNK)) ||
+		     (t == GWRELAY_STREAM_END && len != 0) ||
+		     (t == GWRELAY_STREAM_GONE && len != 1)))
+			abort();
+	{
+		int slow = -1;
+
+		if (gwrelay_gone_decode(p, len, &slow) == 0 &&
+		    (len != 1 || p[0] > 1 || slow != p[0]))
+			abort();
+	}
 	/* A serial (GWRELAY_REVOKED): hex digits only, 1..128. */
 	if (gwrelay_serial_ok(p, len) == 0) {
 		if (len == 0 || len > 128)

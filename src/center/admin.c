@@ -1001,8 +1001,9 @@ adm_metrics(struct http_req *r)
 	/* With gateway workers, they hold the connections and report. */
 	metrics_set("vigil_connections", "listener=\"gateway\"",
 	            (double)(http_server_conns(c->gw) + gwproc_conns(c)));
-	metrics_set("vigil_connections", "listener=\"admin\"",
-	            http_server_conns(c->adm));
+	metrics_set(
+	    "vigil_connections", "listener=\"admin\"",
+	    (double)(http_server_conns(c->adm) + gwproc_admin_conns(c)));
 	metrics_set("vigil_tls_handshakes_total",
 	            "listener=\"gateway\",kind=\"full\"",
 	            (double)(http_server_tls(c->gw, 0) + gwproc_tls(c, 0)));
@@ -1018,7 +1019,8 @@ adm_metrics(struct http_req *r)
 		snprintf(lbl, sizeof(lbl), "listener=\"admin\",reason=\"%s\"",
 		         http_close_reason_name(why));
 		metrics_set("vigil_connections_closed_total", lbl,
-		            (double)http_server_closed(c->adm, why));
+		            (double)(http_server_closed(c->adm, why) +
+		                     gwproc_admin_closed(c, (int)why)));
 	}
 	buf_init(&out, 4u << 20);
 	metrics_render(&out);

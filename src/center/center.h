@@ -21,6 +21,9 @@
 
 /* Shortest agent certificate lifetime: config bound and key process check. */
 #define CENTER_MIN_CERT_LIFETIME 30
+/* Admin listener connections at once, besides live update streams (in
+ * the core, or in the admin worker). */
+#define ADMIN_MAX_CONNS 256
 
 struct center_conf {
 	/* [center] */
@@ -66,6 +69,7 @@ struct center_conf {
 	long long adm_handshake_timeout;
 	long long adm_request_timeout;
 	long long adm_max_per_addr;
+	int adm_worker; /* the admin listener in an admin worker process */
 	/* [syslog] */
 	int sl_enable;
 	char *sl_listen;
@@ -158,6 +162,7 @@ struct center {
 	                          hands over keyfd (keyproc.c) */
 	pid_t keypid;          /* the key monitor */
 	struct gwproc *gwp;    /* gateway workers (gwproc.c) or NULL */
+	struct gwproc *admp;   /* the admin worker (gwproc.c) or NULL */
 	int foreground;        /* vigild -d */
 	int dropped;           /* gave up root for [center] user */
 	uint64_t keyseq;
@@ -207,6 +212,9 @@ int center_check(const struct center_conf *c, const struct center_paths *p,
 
 /* keyproc.c */
 int keyproc_start(struct center *c, struct buf *err);
+/* coresandbox.c: the core's seccomp deny-list, loaded once root is
+ * dropped; -1 and err when it cannot be loaded. */
+int core_sandbox(struct buf *err);
 void keyproc_stop(struct center *c);
 /* main.c: restart after the key process died, with backoff. */
 void keyproc_restart_later(struct center *c);

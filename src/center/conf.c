@@ -119,10 +119,11 @@ const struct cfg_key center_conf_keys[] = {
      OFF(gw_max_per_addr), 0, NULL,
      "connections open at once from one address (0 = no limit: many "
      "agents may share one address behind NAT)"},
-    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, NULL,
+    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, "auto",
      "gateway worker processes that hold the agent connections (0 = the "
-     "vigild process holds them itself); raise it past about 10,000 "
-     "agents or when one core is busy with TLS handshakes"},
+     "vigild process holds them itself; auto = one per core); raise it "
+     "past about 10,000 agents or when one core is busy with TLS "
+     "handshakes"},
     {"gateway", "enroll_rate", CFG_INT, "30", 1, 100000, OFF(enroll_rate), 0,
      NULL, "enrollment attempts per source address per minute"},
     {"gateway", "clone_policy", CFG_ENUM, "limit", 0, 0, OFF(clone_policy), 0,
@@ -156,6 +157,10 @@ const struct cfg_key center_conf_keys[] = {
      OFF(adm_request_timeout), 0, NULL,
      "total time for a whole request (line, headers and body), from the "
      "connection or the end of the previous response; then closed"},
+    {"admin", "worker", CFG_BOOL, "no", 0, 0, OFF(adm_worker), 0, NULL,
+     "serve the admin API and console from an admin worker process (TLS "
+     "and HTTP parsing there, unprivileged and sandboxed; the core "
+     "answers)"},
     {"admin", "max_conns_per_addr", CFG_INT, "32", 1, 256,
      OFF(adm_max_per_addr), 0, NULL,
      "connections open at once from one client address (IPv4, or IPv6 "
@@ -321,8 +326,17 @@ const struct cfg_key center_conf_keys[] = {
 int
 center_conf_load(const char *path, struct center_conf *c, struct buf *err)
 {
+	long cores;
+	int rc;
+
 	memset(c, 0, sizeof(*c));
-	return cfg_load_file(center_conf_keys, c, path, err);
+	rc = cfg_load_file(center_conf_keys, c, path, err);
+	/* [gateway] workers = auto: one per core this machine has. */
+	if (c->gw_workers == -1) {
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		c->gw_workers = cores < 1 ? 1 : cores > 64 ? 64 : cores;
+	}
+	return rc;
 }
 
 void

@@ -28,6 +28,15 @@
  * (vigil_gateway_worker_restarts_total). Its agents reconnect to the
  * others. Nothing acknowledged is lost: acknowledgements are replies,
  * sent only after the core committed.
+ *
+ * The admin worker ([admin] worker = yes) is the same machinery with one
+ * worker on the admin listener: the admin TLS context (no client
+ * certificates), the admin server's limits, and the admin route table
+ * with its authorizer, audit hook and console in the core. Its replies
+ * may also stream (the console's live updates, stream.c):
+ * GWRELAY_STREAM_START/CHUNK/END go to the worker, which holds the
+ * client and bounds what waits for it, and says GWRELAY_STREAM_GONE when
+ * the client left; a dead admin worker ends its streams in the core.
  */
 #include <errno.h>
 #include <signal.h>
@@ -115,6 +124,10 @@ struct gwslot {
 
 struct gwproc {
 	struct center *c;
+	struct http_server *srv; /* the routes: c->gw, or c->adm */
+	int admin;               /* the admin worker's pool */
+	const char *what;        /* "gateway worker", "admin worker" */
+	const char *restarts;    /* its restart counter's name */
 	int n;
 	int lfd; /* the gateway's listening socket */
 	size_t max_msg;
@@ -151,7 +164,7 @@ gwp_channel_close(struct gwslot *s)
 static void
 gwp_kill(struct gwslot *s, const char *why)
 {
-	log_warnx("vigild: gateway worker %d (pid %ld): %s; stopping it",
+	log_warnx("vigild: %s %d (pid %ld): %s; stopping it", s->gp->what,
 	          s->idx, (long)s->pid, why);
 	if (s->pid > 0)
 		kill(s->pid, SIGKILL);
@@ -275,6 +288,71 @@ gwp_reply_now(struct gwslot *s, uint64_t id, int status, const char *code,
 	free(text);
 	json_decref(j);
 }
+
+/* --- streaming replies (the admin worker) ----------------------------------
+ */
+
+static int
+gwp_stream_start(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
+                 size_t max_queued)
+{
+	struct gwslot *s = ctx;
+	struct evkeyval *h;
+	struct buf m;
+	size_t n = 0;
+	uint8_t q8[8];
+	int i, rc;
+
+	if (s->fd == -1 || (uint32_t)(id >> 32) != s->gen)
+		return -1;
+	if (max_queued == 0 || max_queued > GWRELAY_MAX_QUEUED)
+		max_queued = GWRELAY_MAX_QUEUED;
+	buf_init(&m, s->gp->max_msg);
+	gwrelay_put_u32(&m, (uint32_t)status);
+	for (h = headers->tqh_first; h != NULL; h = h->next.tqe_next)
+		n++;
+	if (n > GWRELAY_MAX_HEADERS)
+		n = GWRELAY_MAX_HEADERS;
+	gwrelay_put_u32(&m, (uint32_t)n);
+	for (h = headers->tqh_first; h != NULL && n > 0;
+	     h = h->next.tqe_next, n--) {
+		gwrelay_put_str(&m, h->key, strlen(h->key));
+		gwrelay_put_str(&m, h->value, strlen(h->value));
+	}
+	for (i = 0; i < 8; i++)
+		q8[i] = (uint8_t)((uint64_t)max_queued >> (8 * i));
+	gwrelay_put_str(&m, q8, 8);
+	rc = buf_ok(&m) == -1 ? -1
+	                      : gwp_write(s, GWRELAY_STREAM_START,
+	                                  id & 0xffffffffu, m.data, m.len, -1);
+	buf_free(&m);
+	return rc;
+}
+
+static int
+gwp_stream_chunk(void *ctx, uint64_t id, const void *p, size_t len)
+{
+	struct gwslot *s = ctx;
+
+	if (s->fd == -1 || (uint32_t)(id >> 32) != s->gen)
+		return -1;
+	if (len == 0)
+		return 0;
+	return gwp_write(s, GWRELAY_STREAM_CHUNK, id & 0xffffffffu, p, len, -1);
+}
+
+static void
+gwp_stream_end(void *ctx, uint64_t id)
+{
+	struct gwslot *s = ctx;
+
+	if (s->fd == -1 || (uint32_t)(id >> 32) != s->gen)
+		return;
+	(void)gwp_write(s, GWRELAY_STREAM_END, id & 0xffffffffu, NULL, 0, -1);
+}
+
+static const struct http_relay_stream_ops gwp_stream_ops = {
+    gwp_stream_start, gwp_stream_chunk, gwp_stream_end};
 
 /* --- requests ------------------------------------------------------------- */
 
@@ -421,8 +499,13 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 	if (hdr->id >> 32 != 0 ||
 	    gwrelay_req_decode(s->payload.data, s->payload.len, &rq, &why) ==
 	        -1) {
-		log_warnx("vigild: gateway worker %d: bad request message: %s",
+		log_warnx("vigild: %s %d: bad request message: %s", s->gp->what,
 		          s->idx, why != NULL ? why : "bad id");
+		return -1;
+	}
+	if (s->gp->admin && rq.cert.len > 0) {
+		/* The admin listener asks for no client certificate. */
+		log_warnx("vigild: admin worker: relayed a client certificate");
 		return -1;
 	}
 	memset(&in, 0, sizeof(in));
@@ -498,7 +581,8 @@ checked:
 	in.values = (const char *const *)values;
 	in.body = (const uint8_t *)rq.body.p;
 	in.body_len = rq.body.len;
-	if (http_server_relay(c->gw, &in, gwp_send, s, id) == -1)
+	in.stream = s->gp->admin ? &gwp_stream_ops : NULL;
+	if (http_server_relay(s->gp->srv, &in, gwp_send, s, id) == -1)
 		goto oom;
 	rc = 0;
 	goto out;
@@ -577,7 +661,7 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 	for (budget = 0; budget < 16; budget++) {
 		n = proc_read_some(fd, s->in, NULL, 0, &nfds);
 		if (n == 0) {
-			log_debug("vigild: gateway worker %d: channel closed",
+			log_debug("vigild: %s %d: channel closed", s->gp->what,
 			          s->idx);
 			gwp_channel_close(s);
 			return;
@@ -598,6 +682,22 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 		case GWRELAY_STATS:
 			rc = gwp_on_stats(s, &why);
 			break;
+		case GWRELAY_STREAM_GONE: {
+			int slow = 0;
+
+			/* Its client went away: end the stream here. */
+			if (!s->gp->admin || hdr.id >> 32 != 0 ||
+			    gwrelay_gone_decode(s->payload.data, s->payload.len,
+			                        &slow) == -1) {
+				rc = -1;
+				break;
+			}
+			http_server_relay_gone(s->gp->srv, s,
+			                       (uint64_t)s->gen << 32 | hdr.id,
+			                       slow);
+			rc = 0;
+			break;
+		}
 		default:
 			rc = -1;
 		}
@@ -814,7 +914,8 @@ gwp_spawn(struct gwslot *s)
 {
 	struct gwproc *gp = s->gp;
 	struct center *c = gp->c;
-	char *argv[] = {"vigild", "--gateway-worker", NULL};
+	char *argv[] = {
+	    "vigild", gp->admin ? "--admin-worker" : "--gateway-worker", NULL};
 	struct timeval tv = {GWP_SNDTIMEO, 0};
 	int sndbuf = 4 << 20;
 	json_t *init;
@@ -822,24 +923,43 @@ gwp_spawn(struct gwslot *s)
 	int fd = -1;
 	pid_t pid;
 
-	init = json_pack(
-	    "{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}", "cert",
-	    c->paths.server_crt, "key", c->paths.server_key, "ca",
-	    c->paths.ca_crt, "max_body", (json_int_t)c->conf.gw_max_body,
-	    "timeout", (json_int_t)c->conf.gw_timeout, "max_conns",
-	    (json_int_t)c->conf.gw_max_conns, "handshake_timeout",
-	    (json_int_t)c->conf.gw_handshake_timeout, "request_timeout",
-	    (json_int_t)c->conf.gw_request_timeout, "max_per_addr",
-	    (json_int_t)c->conf.gw_max_per_addr, "max_msg",
-	    (json_int_t)gp->max_msg, "foreground", c->foreground, "log_dest",
-	    (int)c->conf.log_dest, "log_level", (int)log_getlevel());
+	if (gp->admin)
+		/* The admin listener: no client certificates (no CA), its
+		 * own limits, at most ADMIN_MAX_CONNS besides streams. */
+		init = json_pack(
+		    "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}",
+		    "role", "admin", "cert", c->paths.server_crt, "key",
+		    c->paths.server_key, "ca", "", "max_body",
+		    (json_int_t)c->conf.adm_max_body, "timeout",
+		    (json_int_t)c->conf.adm_timeout, "max_conns",
+		    (json_int_t)ADMIN_MAX_CONNS, "handshake_timeout",
+		    (json_int_t)c->conf.adm_handshake_timeout,
+		    "request_timeout", (json_int_t)c->conf.adm_request_timeout,
+		    "max_per_addr", (json_int_t)c->conf.adm_max_per_addr,
+		    "max_msg", (json_int_t)gp->max_msg, "foreground",
+		    c->foreground, "log_dest", (int)c->conf.log_dest,
+		    "log_level", (int)log_getlevel());
+	else
+		init = json_pack(
+		    "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}",
+		    "role", "gateway", "cert", c->paths.server_crt, "key",
+		    c->paths.server_key, "ca", c->paths.ca_crt, "max_body",
+		    (json_int_t)c->conf.gw_max_body, "timeout",
+		    (json_int_t)c->conf.gw_timeout, "max_conns",
+		    (json_int_t)c->conf.gw_max_conns, "handshake_timeout",
+		    (json_int_t)c->conf.gw_handshake_timeout, "request_timeout",
+		    (json_int_t)c->conf.gw_request_timeout, "max_per_addr",
+		    (json_int_t)c->conf.gw_max_per_addr, "max_msg",
+		    (json_int_t)gp->max_msg, "foreground", c->foreground,
+		    "log_dest", (int)c->conf.log_dest, "log_level",
+		    (int)log_getlevel());
 	if (init == NULL || (text = json_dumps(init, JSON_COMPACT)) == NULL)
 		goto fail;
 	if ((pid = proc_spawn(&fd, gp->exe, argv, NULL)) == -1)
 		goto fail;
 	if (proc_send_fd(fd, GWRELAY_INIT, 0, text, strlen(text), gp->lfd) ==
 	    -1) {
-		log_warn("vigild: gateway worker %d: sending its settings",
+		log_warn("vigild: %s %d: sending its settings", gp->what,
 		         s->idx);
 		kill(pid, SIGKILL);
 		close(fd);
@@ -863,10 +983,12 @@ gwp_spawn(struct gwslot *s)
 	                            gwp_read_cb, s)) == NULL ||
 	    event_add(s->ev_read, NULL) == -1)
 		fatalx("%s: event_new", __func__);
-	gwp_send_revoked_all(s);
-	gwp_send_stale_all(s);
-	gwp_push_tickets(gp, s);
-	log_info("vigild: gateway worker %d started (pid %ld)", s->idx,
+	if (!gp->admin) {
+		gwp_send_revoked_all(s);
+		gwp_send_stale_all(s);
+		gwp_push_tickets(gp, s);
+	}
+	log_info("vigild: %s %d started (pid %ld)", gp->what, s->idx,
 	         (long)pid);
 	json_decref(init);
 	free(text);
@@ -907,10 +1029,9 @@ gwp_spawn_later(struct gwslot *s)
 	evtimer_add(s->ev_restart, &tv);
 }
 
-int
-gwproc_reaped(struct center *c, pid_t pid, int status)
+static int
+gwp_reaped(struct gwproc *gp, pid_t pid, int status)
 {
-	struct gwproc *gp = c->gwp;
 	struct gwslot *s;
 	int i, k;
 
@@ -921,18 +1042,20 @@ gwproc_reaped(struct center *c, pid_t pid, int status)
 		if (s->pid != pid)
 			continue;
 		if (WIFSIGNALED(status))
-			log_warnx("vigild: gateway worker %d (pid %ld) killed "
-			          "by signal %d; restarting it",
-			          i, (long)pid, WTERMSIG(status));
+			log_warnx("vigild: %s %d (pid %ld) killed by signal "
+			          "%d; restarting it",
+			          gp->what, i, (long)pid, WTERMSIG(status));
 		else
-			log_warnx("vigild: gateway worker %d (pid %ld) exited "
-			          "(status %d); restarting it",
-			          i, (long)pid, WEXITSTATUS(status));
-		metrics_add("vigil_gateway_worker_restarts_total", NULL, 1);
+			log_warnx("vigild: %s %d (pid %ld) exited (status "
+			          "%d); restarting it",
+			          gp->what, i, (long)pid, WEXITSTATUS(status));
+		metrics_add(gp->restarts, NULL, 1);
 		for (k = GWRELAY_ST_TLS_FULL; k < GWRELAY_NSTATS; k++)
 			gp->retired[k] += s->stats[k];
 		memset(s->stats, 0, sizeof(s->stats));
 		gwp_channel_close(s);
+		/* Its clients are gone, and so are their streams. */
+		http_server_relay_gone_all(gp->srv, s);
 		s->pid = 0;
 		gwp_spawn_later(s);
 		return 1;
@@ -941,86 +1064,128 @@ gwproc_reaped(struct center *c, pid_t pid, int status)
 }
 
 int
-gwproc_start(struct center *c, struct buf *err)
+gwproc_reaped(struct center *c, pid_t pid, int status)
+{
+	return gwp_reaped(c->gwp, pid, status) ||
+	       gwp_reaped(c->admp, pid, status);
+}
+
+/* A pool of n workers for srv's listener; its routes answer in the core. */
+static struct gwproc *
+gwp_pool_start(struct center *c, struct http_server *srv, int n, int admin,
+               long long max_body, struct buf *err)
 {
 	struct gwproc *gp;
-	ssize_t n;
+	const char *what = admin ? "admin worker" : "gateway worker";
+	ssize_t len;
 	int i;
 
-	if (c->conf.gw_workers <= 0)
-		return 0;
 	if ((gp = calloc(1, sizeof(*gp))) == NULL) {
-		buf_printf(err, "gateway workers: out of memory");
-		return -1;
+		buf_printf(err, "%ss: out of memory", what);
+		return NULL;
 	}
 	gp->c = c;
-	gp->n = (int)c->conf.gw_workers;
-	if ((gp->certs = calloc(GWP_CERTS, sizeof(*gp->certs))) == NULL) {
-		buf_printf(err, "gateway workers: out of memory");
-		free(gp);
-		return -1;
+	gp->srv = srv;
+	gp->admin = admin;
+	gp->what = what;
+	gp->restarts = admin ? "vigil_admin_worker_restarts_total"
+	                     : "vigil_gateway_worker_restarts_total";
+	gp->n = n;
+	gp->lfd = -1;
+	if (!admin &&
+	    (gp->certs = calloc(GWP_CERTS, sizeof(*gp->certs))) == NULL) {
+		buf_printf(err, "%ss: out of memory", what);
+		goto fail;
 	}
-	/* An event batch up to the gateway's max_body, an inventory up to
-	 * 4 MiB, plus the request's headers and certificate. */
-	gp->max_msg = (size_t)c->conf.gw_max_body;
+	/* A body up to the listener's max_body (for the gateway an
+	 * inventory may be up to 4 MiB), plus the request's headers and
+	 * certificate. */
+	gp->max_msg = (size_t)max_body;
 	if (gp->max_msg < (4u << 20))
 		gp->max_msg = 4u << 20;
 	gp->max_msg += 256u << 10;
-	if ((n = readlink("/proc/self/exe", gp->exe, sizeof(gp->exe) - 1)) <=
+	if ((len = readlink("/proc/self/exe", gp->exe, sizeof(gp->exe) - 1)) <=
 	    0) {
-		buf_printf(err, "gateway workers: /proc/self/exe: %s",
+		buf_printf(err, "%ss: /proc/self/exe: %s", what,
 		           strerror(errno));
-		free(gp->certs);
-		free(gp);
-		return -1;
+		goto fail;
 	}
-	gp->exe[n] = '\0';
-	if (gwp_ca_load(gp, err) == -1) {
-		free(gp->certs);
-		free(gp);
-		return -1;
-	}
+	gp->exe[len] = '\0';
+	/* Relayed client certificates are checked against the CA (the
+	 * gateway's; the admin listener takes none). */
+	if (!admin && gwp_ca_load(gp, err) == -1)
+		goto fail;
 	if (c->store == NULL)
 		fatalx("%s: the store must be open first", __func__);
-	if ((gp->lfd = http_server_listen_fd(c->gw)) == -1) {
-		buf_printf(err, "gateway workers: no listening socket");
-		X509_STORE_free(gp->ca_store);
-		free(gp->certs);
-		free(gp);
-		return -1;
+	if ((gp->lfd = http_server_listen_fd(srv)) == -1) {
+		buf_printf(err, "%ss: no listening socket", what);
+		goto fail;
 	}
 	/* From here on the workers accept; the core answers. */
-	http_server_stop_listening(c->gw);
-	c->gwp = gp;
+	http_server_stop_listening(srv);
 	for (i = 0; i < gp->n; i++) {
 		gp->slot[i].gp = gp;
 		gp->slot[i].idx = i;
 		gp->slot[i].fd = -1;
 		buf_init(&gp->slot[i].payload, gp->max_msg);
-		if ((gp->slot[i].in = evbuffer_new()) == NULL) {
-			buf_printf(err, "gateway workers: out of memory");
-			return -1;
-		}
+		if ((gp->slot[i].in = evbuffer_new()) == NULL)
+			fatalx("%s: out of memory", __func__);
 	}
-	/* Each slot set up before any starts: a message for all of them
-	 * (new ticket keys) may come while the first ones start. */
-	for (i = 0; i < gp->n; i++) {
+	return gp;
+fail:
+	X509_STORE_free(gp->ca_store);
+	free(gp->certs);
+	free(gp);
+	return NULL;
+}
+
+static int
+gwp_pool_spawn(struct gwproc *gp, struct buf *err)
+{
+	int i;
+
+	for (i = 0; i < gp->n; i++)
 		if (gwp_spawn(&gp->slot[i]) == -1) {
-			buf_printf(err, "gateway worker %d could not start", i);
+			buf_printf(err, "%s %d could not start", gp->what, i);
 			return -1;
 		}
-	}
-	if ((gp->ev_tickets = evtimer_new(c->base, gwp_tickets_cb, gp)) == NULL)
-		fatalx("%s: evtimer_new", __func__);
-	gwp_tickets_cb(-1, 0, gp);
-	log_info("vigild: %d gateway workers accept agent connections", gp->n);
 	return 0;
 }
 
-void
-gwproc_reload(struct center *c)
+int
+gwproc_start(struct center *c, struct buf *err)
 {
-	struct gwproc *gp = c->gwp;
+	if (c->conf.gw_workers <= 0)
+		return 0;
+	if ((c->gwp = gwp_pool_start(c, c->gw, (int)c->conf.gw_workers, 0,
+	                             c->conf.gw_max_body, err)) == NULL ||
+	    gwp_pool_spawn(c->gwp, err) == -1)
+		return -1;
+	if ((c->gwp->ev_tickets =
+	         evtimer_new(c->base, gwp_tickets_cb, c->gwp)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	gwp_tickets_cb(-1, 0, c->gwp);
+	log_info("vigild: %d gateway workers accept agent connections",
+	         c->gwp->n);
+	return 0;
+}
+
+int
+gwproc_admin_start(struct center *c, struct buf *err)
+{
+	if (!c->conf.adm_worker)
+		return 0;
+	if ((c->admp = gwp_pool_start(c, c->adm, 1, 1, c->conf.adm_max_body,
+	                              err)) == NULL ||
+	    gwp_pool_spawn(c->admp, err) == -1)
+		return -1;
+	log_info("vigild: the admin worker accepts admin API connections");
+	return 0;
+}
+
+static void
+gwp_reload(struct gwproc *gp)
+{
 	struct buf err;
 	int i;
 
@@ -1028,7 +1193,7 @@ gwproc_reload(struct center *c)
 		return;
 	buf_init(&err, 1024);
 	/* The core checks relayed certificates against the same CA. */
-	if (gwp_ca_load(gp, &err) == -1)
+	if (!gp->admin && gwp_ca_load(gp, &err) == -1)
 		log_warnx("vigild: %s; keeping the old one", buf_cstr(&err));
 	buf_free(&err);
 	for (i = 0; i < gp->n; i++)
@@ -1036,14 +1201,21 @@ gwproc_reload(struct center *c)
 			(void)gwp_write(&gp->slot[i], GWRELAY_TLS_RELOAD, 0,
 			                NULL, 0, -1);
 	/* The new context's keys (session_tickets may have changed): the
-	 * workers' new contexts take them. */
-	gwp_push_tickets(gp, NULL);
+	 * gateway workers' new contexts take them. */
+	if (!gp->admin)
+		gwp_push_tickets(gp, NULL);
 }
 
 void
-gwproc_stop(struct center *c)
+gwproc_reload(struct center *c)
 {
-	struct gwproc *gp = c->gwp;
+	gwp_reload(c->gwp);
+	gwp_reload(c->admp);
+}
+
+static void
+gwp_stop(struct gwproc *gp)
+{
 	struct gwslot *s;
 	int i, tries, st;
 
@@ -1074,6 +1246,7 @@ gwproc_stop(struct center *c)
 		s->pid = 0;
 	}
 	for (i = 0; i < gp->n; i++) {
+		http_server_relay_gone_all(gp->srv, &gp->slot[i]);
 		buf_free(&gp->slot[i].payload);
 		if (gp->slot[i].in != NULL)
 			evbuffer_free(gp->slot[i].in);
@@ -1085,7 +1258,15 @@ gwproc_stop(struct center *c)
 	X509_STORE_free(gp->ca_store);
 	free(gp->certs);
 	free(gp);
+}
+
+void
+gwproc_stop(struct center *c)
+{
+	gwp_stop(c->gwp);
 	c->gwp = NULL;
+	gwp_stop(c->admp);
+	c->admp = NULL;
 }
 
 int
@@ -1094,37 +1275,49 @@ gwproc_running(const struct center *c)
 	return c->gwp != NULL;
 }
 
-long long
-gwproc_conns(const struct center *c)
+static long long
+gwp_conns(const struct gwproc *gp)
 {
 	long long n = 0;
 	int i;
 
-	if (c->gwp == NULL)
+	if (gp == NULL)
 		return 0;
-	for (i = 0; i < c->gwp->n; i++)
-		n += (long long)c->gwp->slot[i].stats[GWRELAY_ST_CONNS];
+	for (i = 0; i < gp->n; i++)
+		n += (long long)gp->slot[i].stats[GWRELAY_ST_CONNS];
 	return n;
 }
 
+long long
+gwproc_conns(const struct center *c)
+{
+	return gwp_conns(c->gwp);
+}
+
+long long
+gwproc_admin_conns(const struct center *c)
+{
+	return gwp_conns(c->admp);
+}
+
 static unsigned long
-gwp_sum(const struct center *c, int k)
+gwp_sum(const struct gwproc *gp, int k)
 {
 	unsigned long n;
 	int i;
 
-	if (c->gwp == NULL)
+	if (gp == NULL)
 		return 0;
-	n = (unsigned long)c->gwp->retired[k];
-	for (i = 0; i < c->gwp->n; i++)
-		n += (unsigned long)c->gwp->slot[i].stats[k];
+	n = (unsigned long)gp->retired[k];
+	for (i = 0; i < gp->n; i++)
+		n += (unsigned long)gp->slot[i].stats[k];
 	return n;
 }
 
 unsigned long
 gwproc_tls(const struct center *c, int resumed)
 {
-	return gwp_sum(c,
+	return gwp_sum(c->gwp,
 	               resumed ? GWRELAY_ST_TLS_RESUMED : GWRELAY_ST_TLS_FULL);
 }
 
@@ -1133,5 +1326,13 @@ gwproc_closed(const struct center *c, int why)
 {
 	if (why < 0 || why >= 5)
 		return 0;
-	return gwp_sum(c, GWRELAY_ST_CLOSED0 + why);
+	return gwp_sum(c->gwp, GWRELAY_ST_CLOSED0 + why);
+}
+
+unsigned long
+gwproc_admin_closed(const struct center *c, int why)
+{
+	if (why < 0 || why >= 5)
+		return 0;
+	return gwp_sum(c->admp, GWRELAY_ST_CLOSED0 + why);
 }

@@ -19,7 +19,11 @@ struct center;
  * (the core stops accepting on it) and starts the workers. 0 when there
  * are none to start. */
 int gwproc_start(struct center *c, struct buf *err);
-/* SIGCHLD: 1 when pid was a worker (then restarted with backoff). */
+/* With [admin] worker = yes: the same for the admin listener, one admin
+ * worker (vigild --admin-worker). 0 when off. */
+int gwproc_admin_start(struct center *c, struct buf *err);
+/* SIGCHLD: 1 when pid was a worker, gateway or admin (then restarted
+ * with backoff). */
 int gwproc_reaped(struct center *c, pid_t pid, int status);
 /* An agent was revoked: the workers refuse its certificates at the
  * handshake from now on (as the in-process gateway's revoked_cb does). */
@@ -38,9 +42,14 @@ long long gwproc_conns(const struct center *c);
 unsigned long gwproc_tls(const struct center *c, int resumed);
 unsigned long gwproc_closed(const struct center *c, int why);
 int gwproc_running(const struct center *c);
+/* The admin worker's report: open connections, and connections closed
+ * for reason why. */
+long long gwproc_admin_conns(const struct center *c);
+unsigned long gwproc_admin_closed(const struct center *c, int why);
 
-/* The worker's entry point (vigild --gateway-worker). Never returns. */
-int gwworker_main(void) __attribute__((noreturn));
+/* The worker's entry point (vigild --gateway-worker, or --admin-worker:
+ * the role comes with its settings). Never returns. */
+int gwworker_main(int admin) __attribute__((noreturn));
 /* The worker's seccomp allow-list, loaded once it listens. */
 int gwworker_sandbox(struct buf *err);
 /*

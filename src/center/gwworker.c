@@ -18,6 +18,16 @@
  * of file replies ride along, SCM_RIGHTS, and queue up in order) and
  * queues its own messages in an evbuffer written when the socket takes
  * them. EOF from the core ends the worker.
+ *
+ * The admin worker (vigild --admin-worker, [admin] worker = yes) is this
+ * same program in the admin role: the admin listener's socket, the admin
+ * TLS context (the server certificate, no client certificates) and the
+ * admin server's limits. Its replies may stream (the console's live
+ * updates): GWRELAY_STREAM_START turns the held request into a streaming
+ * reply (http_req_stream_start, bounded by the queue the core names),
+ * CHUNK and END follow, and GWRELAY_STREAM_GONE tells the core when the
+ * client left or fell behind. The request's slot stays taken while its
+ * stream is open, so its id is not reused meanwhile.
  */
 #include <errno.h>
 #include <signal.h>
@@ -49,12 +59,15 @@
 #define GW_MAX_PENDING (1u << GW_IDX_BITS)
 
 struct gw_pending {
-	struct http_req *d; /* NULL = free */
+	struct http_req *d;     /* waiting for its reply */
+	struct http_stream *st; /* or streaming; both NULL = free */
 	uint32_t gen;
 	uint32_t next_free;
 };
 
 struct gw {
+	int admin; /* the admin worker */
+	const char *what;
 	struct event_base *base;
 	struct http_server *srv;
 	SSL_CTX *ctx;
@@ -225,6 +238,15 @@ gw_make_ctx(struct gw *w)
 	SSL_CTX *ctx;
 
 	buf_init(&err, 4096);
+	if (w->admin) {
+		/* As the core's admin listener: no client certificates. */
+		ctx = tls_server_ctx(w->cert, w->key, NULL, TLS_CLIENT_NONE,
+		                     NULL, NULL, &err);
+		if (ctx == NULL)
+			log_warnx("admin worker: TLS: %s", buf_cstr(&err));
+		buf_free(&err);
+		return ctx;
+	}
 	/* Revocation: the serials the core sent (gw_revoked_cb); the core
 	 * checks every request against the store as well (gwproc.c). */
 	ctx = tls_server_ctx(w->cert, w->key, w->ca, TLS_CLIENT_OPTIONAL,
@@ -295,7 +317,7 @@ gw_flush(struct gw *w)
 		if (evbuffer_write(w->out, w->fd) <= 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			log_warn("gateway worker: writing to the core");
+			log_warn("%s: writing to the core", w->what);
 			event_base_loopbreak(w->base);
 			return;
 		}
@@ -358,9 +380,32 @@ gw_pend_add(struct gw *w, struct http_req *d, uint64_t *id)
 		w->free_head = w->pend[i].next_free;
 	}
 	w->pend[i].d = d;
+	w->pend[i].st = NULL;
 	w->pend[i].gen = (w->pend[i].gen + 1) & 0xfff;
 	*id = (uint64_t)w->pend[i].gen << GW_IDX_BITS | i;
 	return 0;
+}
+
+/* The slot of id, taken (waiting or streaming), or NULL. */
+static struct gw_pending *
+gw_pend_slot(struct gw *w, uint64_t id)
+{
+	uint32_t i = (uint32_t)(id & GW_IDX_MASK);
+
+	if (id >> 32 != 0 || i >= w->npend ||
+	    (w->pend[i].d == NULL && w->pend[i].st == NULL) ||
+	    w->pend[i].gen != (uint32_t)(id >> GW_IDX_BITS))
+		return NULL;
+	return &w->pend[i];
+}
+
+static void
+gw_pend_free(struct gw *w, struct gw_pending *p)
+{
+	p->d = NULL;
+	p->st = NULL;
+	p->next_free = w->free_head;
+	w->free_head = (uint32_t)(p - w->pend);
 }
 
 static struct http_req *
@@ -456,6 +501,34 @@ oom:
 	http_reply_error(r, 500, "internal_error", "out of memory");
 }
 
+/* --- streaming replies (the admin worker) -------------------------------- */
+
+/* The client of stream id went away (or fell behind): the core is told,
+ * once; chunks it sent meanwhile find no stream and are dropped. */
+static void
+gw_send_gone(struct gw *w, uint64_t id, uint8_t why)
+{
+	(void)gw_queue(w, GWRELAY_STREAM_GONE, id, &why, 1);
+}
+
+static void
+gw_stream_gone(struct gw *w, uint64_t id)
+{
+	struct gw_pending *p = gw_pend_slot(w, id);
+
+	if (p == NULL || p->st == NULL)
+		return;
+	gw_pend_free(w, p);
+	gw_send_gone(w, id, GWRELAY_GONE_LEFT);
+}
+
+static void
+gw_stream_closed(struct http_stream *st, void *arg)
+{
+	(void)st;
+	gw_stream_gone(&g_gw, (uint64_t)(uintptr_t)arg);
+}
+
 /* Headers of the core's reply onto d: each name replaces what the worker's
  * own server set (its security headers); repeats of a name add. */
 static const char *
@@ -548,6 +621,79 @@ fail:
 	return -1;
 }
 
+static int
+gw_on_stream(struct gw *w, const struct proc_hdr *hdr)
+{
+	struct gwrelay_reply rp;
+	struct gw_pending *p;
+	struct http_req *d;
+	const char *why = NULL, *ctype;
+	uint64_t q = 0;
+	uint32_t i;
+
+	if (!w->admin) {
+		log_warnx("%s: a stream message from the core", w->what);
+		return -1;
+	}
+	if (hdr->type == GWRELAY_STREAM_START) {
+		if (gwrelay_stream_start_decode(w->payload.data, w->payload.len,
+		                                &rp, &q, &why) == -1) {
+			log_warnx("%s: bad stream from the core: %s", w->what,
+			          why);
+			return -1;
+		}
+		if ((p = gw_pend_slot(w, hdr->id)) == NULL || p->d == NULL) {
+			log_warnx("%s: stream for unknown request %llu",
+			          w->what, (unsigned long long)hdr->id);
+			return -1;
+		}
+		d = p->d;
+		p->d = NULL;
+		i = (uint32_t)(p - w->pend);
+		ctype = gw_apply_headers(d, &rp);
+		/* The slot stays taken (p->st) while the stream is open. */
+		w->pend[i].st = http_req_stream_start(
+		    d, (int)rp.status, ctype, (size_t)q, gw_stream_closed,
+		    (void *)(uintptr_t)hdr->id);
+		if (w->pend[i].st == NULL) {
+			/* Answered instead (HEAD, out of memory). */
+			gw_pend_free(w, &w->pend[i]);
+			gw_send_gone(w, hdr->id, GWRELAY_GONE_LEFT);
+		}
+		return 0;
+	}
+	if (gwrelay_stream_len_ok(hdr->type, w->payload.len) == -1) {
+		log_warnx("%s: bad stream message from the core", w->what);
+		return -1;
+	}
+	if ((p = gw_pend_slot(w, hdr->id)) == NULL || p->st == NULL) {
+		/* Its client left: GWRELAY_STREAM_GONE is on its way. A
+		 * request still waiting for its reply is the core's bug. */
+		if (p != NULL) {
+			log_warnx("%s: stream data for a request not "
+			          "streaming",
+			          w->what);
+			return -1;
+		}
+		return 0;
+	}
+	if (hdr->type == GWRELAY_STREAM_END) {
+		struct http_stream *st = p->st;
+
+		gw_pend_free(w, p);
+		http_req_stream_end(st);
+		return 0;
+	}
+	if (http_req_stream_send(p->st, w->payload.data, w->payload.len) ==
+	    -1) {
+		/* Closed (the client stopped reading, or sent data), without
+		 * on_closed: the core is told here. */
+		gw_pend_free(w, p);
+		gw_send_gone(w, hdr->id, GWRELAY_GONE_SLOW);
+	}
+	return 0;
+}
+
 static void
 gw_reload_tls(struct gw *w)
 {
@@ -561,7 +707,7 @@ gw_reload_tls(struct gw *w)
 	http_server_set_ssl_ctx(w->srv, ctx);
 	SSL_CTX_free(w->ctx);
 	w->ctx = ctx;
-	log_info("gateway worker %ld: TLS context reloaded", (long)getpid());
+	log_info("%s %ld: TLS context reloaded", w->what, (long)getpid());
 }
 
 /* The messages complete in w->in: 0, or -1 on a protocol error. */
@@ -593,6 +739,11 @@ gw_take_all(struct gw *w)
 			break;
 		case GWRELAY_TICKET_KEYS:
 			rc = gw_on_tickets(w);
+			break;
+		case GWRELAY_STREAM_START:
+		case GWRELAY_STREAM_CHUNK:
+		case GWRELAY_STREAM_END:
+			rc = gw_on_stream(w, &hdr);
 			break;
 		default:
 			log_warnx("gateway worker: unexpected message type %u",
@@ -687,7 +838,7 @@ jstrdup(json_t *o, const char *k)
 }
 
 int
-gwworker_main(void)
+gwworker_main(int admin)
 {
 	struct gw *w = &g_gw;
 	struct proc_hdr hdr;
@@ -697,10 +848,13 @@ gwworker_main(void)
 	struct timeval tv = {1, 0};
 	json_t *init = NULL;
 	json_error_t jerr;
+	const char *role, *logname = admin ? "vigild-adm" : "vigild-gw";
 	int lfd = -1, rc = 1, fg;
 
 	signal(SIGPIPE, SIG_IGN);
-	log_init("vigild-gw", LOG_DEST_STDERR, LOG_LVL_INFO);
+	log_init(logname, LOG_DEST_STDERR, LOG_LVL_INFO);
+	w->admin = admin;
+	w->what = admin ? "admin worker" : "gateway worker";
 	w->fd = PROC_CHILD_FD;
 	w->free_head = UINT32_MAX;
 	buf_init(&w->payload, 64u << 20);
@@ -712,8 +866,15 @@ gwworker_main(void)
 		log_warnx("gateway worker: no settings from the core");
 		goto out;
 	}
+	/* The role the core spawned us in, twice: on the command line (ps
+	 * tells them apart) and in the settings. */
+	role = json_string_value(json_object_get(init, "role"));
+	if (role == NULL || strcmp(role, admin ? "admin" : "gateway") != 0) {
+		log_warnx("%s: settings for another role", w->what);
+		goto out;
+	}
 	fg = (int)jint(init, "foreground");
-	log_init("vigild-gw",
+	log_init(logname,
 	         log_dest_for((enum log_dest)jint(init, "log_dest"), fg),
 	         (enum log_level)jint(init, "log_level"));
 	w->cert = jstrdup(init, "cert");
@@ -721,7 +882,7 @@ gwworker_main(void)
 	w->ca = jstrdup(init, "ca");
 	w->max_msg = (size_t)jint(init, "max_msg");
 	if (w->cert == NULL || w->key == NULL || w->ca == NULL ||
-	    w->max_msg < 65536) {
+	    (!admin && w->ca[0] == '\0') || w->max_msg < 65536) {
 		log_warnx("gateway worker: incomplete settings");
 		goto out;
 	}
@@ -780,8 +941,9 @@ gwworker_main(void)
 	event_add(w->ev_read, NULL);
 	event_add(w->ev_stats, &tv);
 	{
+		/* The admin worker has no CA file to read. */
 		const char *const files[] = {w->cert, w->key, w->ca};
-		int ll = gwworker_landlock(files, 3, &err);
+		int ll = gwworker_landlock(files, admin ? 2 : 3, &err);
 
 		if (ll == -1) {
 			log_warnx("gateway worker: landlock: %s",
@@ -796,7 +958,7 @@ gwworker_main(void)
 		log_warnx("gateway worker: sandbox: %s", buf_cstr(&err));
 		goto out;
 	}
-	log_debug("gateway worker %ld: accepting", (long)getpid());
+	log_debug("%s %ld: accepting", w->what, (long)getpid());
 	event_base_dispatch(w->base);
 	rc = 0;
 out:

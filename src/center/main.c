@@ -109,8 +109,7 @@ tls_fail_cb(const char *reason)
  * for more than the system allows. Returns the gateway's connection limit
  * (0 = none).
  */
-#define FD_RESERVE      100
-#define ADMIN_MAX_CONNS 256 /* besides live update streams */
+#define FD_RESERVE 100
 static long long
 fit_fd_limit(long long asked, long long reserve)
 {
@@ -172,6 +171,9 @@ declare_metrics(void)
 	metrics_declare("vigil_gateway_worker_restarts_total", METRIC_COUNTER,
 	                "gateway worker processes restarted after they died "
 	                "([gateway] workers)");
+	metrics_declare("vigil_admin_worker_restarts_total", METRIC_COUNTER,
+	                "admin worker processes restarted after they died "
+	                "([admin] worker)");
 	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
 	                "connections the center closed or refused by "
 	                "listener and reason (handshake_timeout, "
@@ -301,6 +303,9 @@ reload(struct center *c)
 	free(nc.adm_listen);
 	nc.adm_listen = strdup(c->conf.adm_listen);
 	nc.adm_port = c->conf.adm_port;
+	if (nc.adm_worker != c->conf.adm_worker)
+		log_warnx("vigild: [admin] worker changes only on restart");
+	nc.adm_worker = c->conf.adm_worker;
 	free(nc.data_dir);
 	nc.data_dir = strdup(c->conf.data_dir);
 	free(nc.pki_dir);
@@ -618,6 +623,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"list-routes", no_argument, NULL, 'R'},
 	    {"gateway-worker", no_argument, NULL, 'G'},
+	    {"admin-worker", no_argument, NULL, 'A'},
 	    {"migrate", no_argument, NULL, 'M'},
 	    {"store-copy", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
@@ -632,7 +638,9 @@ main(int argc, char **argv)
 			return list_routes();
 		case 'G':
 			/* spawned by gwproc.c, settings on descriptor 3 */
-			return gwworker_main();
+			return gwworker_main(0);
+		case 'A':
+			return gwworker_main(1);
 		case 'M':
 			migrate_only = 1;
 			break;
@@ -840,14 +848,22 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	/* The kernel interfaces a network service never needs are closed
+	 * to the core (and the workers it starts): coresandbox.c. */
+	if (core_sandbox(&err) == -1) {
+		log_warnx("vigild: seccomp: %s", buf_cstr(&err));
+		goto out;
+	}
 	if (center_store_open(&c, &err) == -1) {
 		log_warnx("vigild: store: %s", buf_cstr(&err));
 		goto out;
 	}
-	/* [gateway] workers: they run as the core now does, and learn the
-	 * revoked certificates from the store. */
+	/* [gateway] workers and the [admin] worker: they run as the core
+	 * now does; gateway workers learn the revoked certificates from the
+	 * store. */
 	c.foreground = g_foreground;
-	if (gwproc_start(&c, &err) == -1) {
+	if (gwproc_start(&c, &err) == -1 ||
+	    gwproc_admin_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}

@@ -402,6 +402,12 @@ cfg_set(struct cfg_state *st, const struct cfg_key *k, const char *v,
 		*(int *)cfg_slot(st, k) = b;
 		return 0;
 	case CFG_INT:
+		/* An integer key may name one word (its choices) that
+		 * stands for -1, such as "auto": its reader decides. */
+		if (k->choices != NULL && strcmp(v, k->choices) == 0) {
+			*(long long *)cfg_slot(st, k) = -1;
+			return 0;
+		}
 		if (str_to_ll(v, LLONG_MIN, LLONG_MAX, &n) == -1) {
 			buf_printf(msg, "'%s' is not an integer%s", v,
 			           errno == ERANGE ? " (too large)" : "");
@@ -690,6 +696,8 @@ cfg_describe_key(const struct cfg_key *k, struct buf *out)
 	buf_printf(out, "# type: %s", cfg_type_name(k->type));
 	if (k->type == CFG_ENUM && k->choices != NULL)
 		buf_printf(out, " %s", k->choices);
+	if (k->type == CFG_INT && k->choices != NULL)
+		buf_printf(out, " or %s", k->choices);
 	/* Unbounded keys (min = max = 0) have no range worth printing. */
 	if ((k->type == CFG_INT || k->type == CFG_DURATION ||
 	     k->type == CFG_SIZE) &&

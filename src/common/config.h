@@ -29,7 +29,8 @@ struct cfg_key {
 	long long min, max;
 	size_t offset; /* where the value goes in the caller's struct */
 	int required;
-	const char *choices; /* CFG_ENUM only: "stderr|syslog|json" */
+	const char *choices; /* CFG_ENUM: "stderr|syslog|json"; CFG_INT: a
+	                        word read as -1 ("auto"), or NULL */
 	const char *help;    /* one line, printed by --help-config */
 };
 

@@ -155,6 +155,7 @@ struct http_relay {
 	X509 *peer;
 	char *rawq; /* the query string as sent, or NULL */
 	http_relay_send send;
+	const struct http_relay_stream_ops *stream;
 	void *ctx;
 	uint64_t id;
 };
@@ -1076,6 +1077,7 @@ http_server_relay(struct http_server *s, const struct http_relay_in *in,
 	rl->out.tqh_first = NULL;
 	rl->out.tqh_last = &rl->out.tqh_first;
 	rl->send = send;
+	rl->stream = in->stream;
 	rl->ctx = ctx;
 	rl->id = id;
 	if ((rl->body = evbuffer_new()) == NULL ||
@@ -1921,6 +1923,11 @@ struct http_stream {
 	const char *name; /* the route's, for messages */
 	char peer_addr[64];
 	int linked; /* on srv->streams */
+	/* A relayed stream (ev and evcon NULL): its worker has the client. */
+	const struct http_relay_stream_ops *ops;
+	void *rctx;
+	uint64_t rid;
+	int slow; /* its worker dropped the client for not reading */
 };
 
 static void
@@ -1969,6 +1976,116 @@ http_stream_gone(struct http_server *s, struct evhttp_connection *evcon)
 	}
 }
 
+static void
+http_stream_link(struct http_server *srv, struct http_stream *st)
+{
+	st->next = srv->streams;
+	if (srv->streams != NULL)
+		srv->streams->prev = st;
+	srv->streams = st;
+	st->linked = 1;
+	srv->nstreams++;
+}
+
+/* http_req_stream_start for a relayed request: the head goes to the
+ * worker, which holds the client (see http_server_relay). */
+static struct http_stream *
+http_relay_stream_start(struct http_req *r, int status, const char *ctype,
+                        size_t max_queued, http_stream_closed on_closed,
+                        void *arg)
+{
+	struct http_relay *rl = r->relay;
+	struct http_server *srv = r->srv;
+	const char *name = http_route_name(r);
+	struct http_stream *st;
+
+	if (rl->stream == NULL) {
+		/* No route a gateway worker relays streams its reply. */
+		http_reply_error(r, 501, "not_implemented",
+		                 "streaming replies are not relayed");
+		return NULL;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		http_reply_error(r, 500, "internal_error", "out of memory");
+		return NULL;
+	}
+	if (reply_checked(r, status)) {
+		free(st);
+		return NULL;
+	}
+	st->srv = srv;
+	st->max_queued = max_queued;
+	st->on_closed = on_closed;
+	st->arg = arg;
+	st->name = name;
+	st->ops = rl->stream;
+	st->rctx = rl->ctx;
+	st->rid = rl->id;
+	snprintf(st->peer_addr, sizeof(st->peer_addr), "%s", r->peer_addr);
+	evhttp_remove_header(&rl->out, "Content-Type");
+	evhttp_add_header(&rl->out, "Content-Type", ctype);
+	evhttp_remove_header(&rl->out, "Connection");
+	evhttp_add_header(&rl->out, "Connection", "close");
+	if (srv->on_reply != NULL && !r->hooked) {
+		r->hooked = 1;
+		if (srv->on_reply(r, status, "", 0) == -1) {
+			free(st);
+			return NULL;
+		}
+	}
+	if (st->ops->start(st->rctx, st->rid, status, &rl->out, max_queued) ==
+	    -1) {
+		log_warnx("http: route %s: the stream to %s could not start "
+		          "(its worker is gone)",
+		          name, st->peer_addr);
+		free(st);
+		st = NULL;
+	} else
+		http_stream_link(srv, st);
+	http_req_release(r);
+	if (srv->on_done != NULL)
+		srv->on_done(name, status, srv->arg);
+	return st;
+}
+
+void
+http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id, int slow)
+{
+	struct http_stream *st;
+
+	for (st = s->streams; st != NULL; st = st->next)
+		if (st->ops != NULL && st->rctx == ctx && st->rid == id)
+			break;
+	if (st == NULL)
+		return;
+	if (slow) {
+		st->slow = 1; /* the next send says so */
+		return;
+	}
+	http_stream_unlink(st);
+	if (st->on_closed != NULL)
+		st->on_closed(st, st->arg);
+	http_stream_free(st);
+}
+
+void
+http_server_relay_gone_all(struct http_server *s, void *ctx)
+{
+	struct http_stream *st, *next;
+
+	for (st = s->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->ops == NULL || st->rctx != ctx)
+			continue;
+		http_stream_unlink(st);
+		if (st->on_closed != NULL)
+			st->on_closed(st, st->arg);
+		http_stream_free(st);
+		/* on_closed may have ended others: start over */
+		next = s->streams;
+	}
+}
+
 struct http_stream *
 http_req_stream_start(struct http_req *r, int status, const char *ctype,
                       size_t max_queued, http_stream_closed on_closed,
@@ -1991,10 +2108,13 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 		http_send(r, status, ctype, "", 0);
 		return NULL;
 	}
-	if (r->relay != NULL) {
-		/* No route a gateway worker relays streams its reply. */
-		http_reply_error(r, 501, "not_implemented",
-		                 "streaming replies are not relayed");
+	if (r->relay != NULL)
+		return http_relay_stream_start(r, status, ctype, max_queued,
+		                               on_closed, arg);
+	if (evcon == NULL && r->deferred) {
+		/* A deferred request whose client left meanwhile: the reply
+		 * is discarded (and r freed), as any other would be. */
+		http_send(r, status, ctype, "", 0);
 		return NULL;
 	}
 	if (evcon == NULL ||
@@ -2046,12 +2166,7 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 	if ((fd = bufferevent_getfd(bev)) >= 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		                 sizeof(sndbuf));
-	st->next = srv->streams;
-	if (srv->streams != NULL)
-		srv->streams->prev = st;
-	srv->streams = st;
-	st->linked = 1;
-	srv->nstreams++;
+	http_stream_link(srv, st);
 	http_req_release(r);
 	if (srv->on_done != NULL)
 		srv->on_done(name, status, srv->arg);
@@ -2061,6 +2176,8 @@ http_req_stream_start(struct http_req *r, int status, const char *ctype,
 size_t
 http_req_stream_queued(const struct http_stream *st)
 {
+	if (st->ops != NULL)
+		return 0; /* the worker holds it (and bounds it) */
 	return evbuffer_get_length(bufferevent_get_output(
 	    evhttp_connection_get_bufferevent(st->evcon)));
 }
@@ -2068,10 +2185,39 @@ http_req_stream_queued(const struct http_stream *st)
 int
 http_req_stream_send(struct http_stream *st, const void *p, size_t len)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
+	struct bufferevent *bev;
 	struct evhttp_connection *evcon = st->evcon;
-	size_t queued = http_req_stream_queued(st);
+	size_t queued;
 	const char *why = NULL;
+
+	if (st->ops != NULL) {
+		if (st->slow) {
+			log_warnx(
+			    "http: route %s: closing the stream to %s: it "
+			    "does not read what is sent (its worker "
+			    "dropped it)",
+			    st->name, st->peer_addr);
+			http_stream_free(st);
+			return -1;
+		}
+		/* A relayed stream: chunks of at most 1 MiB (the relay's). */
+		while (len > 0) {
+			size_t n = len > (1u << 20) ? (1u << 20) : len;
+
+			if (st->ops->chunk(st->rctx, st->rid, p, n) == -1) {
+				log_warnx("http: route %s: closing the stream "
+				          "to %s: its worker is gone",
+				          st->name, st->peer_addr);
+				http_stream_free(st);
+				return -1;
+			}
+			p = (const uint8_t *)p + n;
+			len -= n;
+		}
+		return 0;
+	}
+	bev = evhttp_connection_get_bufferevent(st->evcon);
+	queued = http_req_stream_queued(st);
 
 	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		why = "it sent data on a streaming reply";
@@ -2097,6 +2243,12 @@ void
 http_req_stream_end(struct http_stream *st)
 {
 	struct evhttp_request *ev = st->ev;
+
+	if (st->ops != NULL) {
+		st->ops->end(st->rctx, st->rid);
+		http_stream_free(st);
+		return;
+	}
 
 	http_stream_free(st);
 	evhttp_send_reply_end(ev);

@@ -180,14 +180,30 @@ void http_server_set_reply_check(struct http_server *s,
  * connections; the core answers): http_server_relay runs one through the
  * same route table, authorizer, hooks and handlers as a request off a
  * connection. Headers, query, body, deferral (http_req_defer), replies
- * and file replies work as usual; streaming replies are refused (501).
- * peer is the client certificate the worker verified (taken with its own
- * reference), or NULL. Every reply, however late (a long poll), goes to
- * send with the id given: status, the reply's headers (Content-Type
- * included) and body, or for http_reply_file fd (to be closed by send)
- * and its length. Returns -1 (nothing sent) when out of memory.
+ * and file replies work as usual; streaming replies too when the caller
+ * gives stream operations (else they are refused, 501). peer is the
+ * client certificate the worker verified (taken with its own reference),
+ * or NULL. Every reply, however late (a long poll), goes to send with the
+ * id given: status, the reply's headers (Content-Type included) and body,
+ * or for http_reply_file fd (to be closed by send) and its length.
+ * Returns -1 (nothing sent) when out of memory.
+ *
+ * A relayed stream (http_req_stream_start on a relayed request) goes to
+ * the stream operations: start (status, headers and the bound on what the
+ * worker may hold unwritten), chunk (each http_req_stream_send) and end.
+ * start and chunk return -1 when the worker can no longer be reached:
+ * the stream then ends as for a client that stopped reading. The worker
+ * tells the caller when its client went away, and the caller passes it
+ * on with http_server_relay_gone (the stream's on_closed runs), or, for
+ * all of a worker's streams at once (it died), http_server_relay_gone_all.
  */
 struct http_relay;
+struct http_relay_stream_ops {
+	int (*start)(void *ctx, uint64_t id, int status,
+	             struct evkeyvalq *headers, size_t max_queued);
+	int (*chunk)(void *ctx, uint64_t id, const void *p, size_t len);
+	void (*end)(void *ctx, uint64_t id);
+};
 struct http_relay_in {
 	const char *method, *uri, *peer_addr;
 	X509 *peer;
@@ -196,12 +212,21 @@ struct http_relay_in {
 	const char *const *names, *const *values;
 	const uint8_t *body;
 	size_t body_len;
+	const struct http_relay_stream_ops *stream; /* NULL: no streams */
 };
 typedef void (*http_relay_send)(void *ctx, uint64_t id, int status,
                                 struct evkeyvalq *headers,
                                 struct evbuffer *body, int fd, size_t flen);
 int http_server_relay(struct http_server *s, const struct http_relay_in *in,
                       http_relay_send send, void *ctx, uint64_t id);
+/* The relayed stream (ctx, id) lost its client: when it left, its
+ * on_closed runs and it is freed; when it did not read what was sent
+ * (slow), the next http_req_stream_send fails (-1), as for a client of
+ * this process. Nothing when there is no such stream (it ended). */
+void http_server_relay_gone(struct http_server *s, void *ctx, uint64_t id,
+                            int slow);
+/* The same for every relayed stream of ctx (its worker died). */
+void http_server_relay_gone_all(struct http_server *s, void *ctx);
 /* Listens on an already listening socket (taken over; closed on error). */
 int http_server_bind_fd(struct http_server *s, int fd, struct buf *err);
 /* A duplicate (close-on-exec) of the first listening socket, or -1. */

@@ -200,6 +200,53 @@ gwrelay_reply_decode(const uint8_t *p, size_t len, struct gwrelay_reply *out,
 }
 
 int
+gwrelay_stream_start_decode(const uint8_t *p, size_t len,
+                            struct gwrelay_reply *out, uint64_t *max_queued,
+                            const char **why)
+{
+	struct rd r;
+	uint64_t q;
+
+	if (gwrelay_reply_decode(p, len, out, why) == -1)
+		return -1;
+	r.p = (const uint8_t *)out->body.p;
+	r.len = out->body.len;
+	r.off = 0;
+	if (r.len != 8 || rd_u64(&r, &q) == -1 || q == 0 ||
+	    q > GWRELAY_MAX_QUEUED) {
+		*why = "bad stream queue bound";
+		return -1;
+	}
+	*max_queued = q;
+	return 0;
+}
+
+int
+gwrelay_stream_len_ok(uint32_t type, size_t len)
+{
+	switch (type) {
+	case GWRELAY_STREAM_CHUNK:
+		return len >= 1 && len <= GWRELAY_MAX_CHUNK ? 0 : -1;
+	case GWRELAY_STREAM_END:
+		return len == 0 ? 0 : -1;
+	case GWRELAY_STREAM_GONE:
+		return len == 1 ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
+int
+gwrelay_gone_decode(const uint8_t *p, size_t len, int *slow)
+{
+	if (gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, len) == -1 ||
+	    (p[0] != GWRELAY_GONE_LEFT && p[0] != GWRELAY_GONE_SLOW))
+		return -1;
+	*slow = p[0] == GWRELAY_GONE_SLOW;
+	return 0;
+}
+
+int
 gwrelay_stats_decode(const uint8_t *p, size_t len, struct gwrelay_stats *out,
                      const char **why)
 {

@@ -17,11 +17,24 @@
  * rides along as a descriptor). Statistics (worker to core): GWRELAY_NSTATS
  * u64 counters, then u32 n (<= GWRELAY_MAX_REASONS) pairs of a TLS
  * handshake failure reason (a string of at most 63 bytes) and its u64
- * count since the worker started. Session ticket keys (core to worker):
- * u64 ticket lifetime in seconds (1 to GWRELAY_MAX_TICKET_LIFETIME; 0
- * with no keys: resumption off), then the keys as one field of 0, 1 or 2
- * times GWRELAY_TICKET_KEY_LEN bytes (tls_server_tickets_export's form,
- * the sealing key first). Strings (method, uri, address, header names
+ * count since the worker started.
+ *
+ * Streaming replies (the admin worker: the console's live updates,
+ * text/event-stream): GWRELAY_STREAM_START (core to worker) is a reply
+ * whose body is 8 bytes, the most the worker may hold unwritten for that
+ * client (u64, at most GWRELAY_MAX_QUEUED) before it closes the
+ * connection; then GWRELAY_STREAM_CHUNK payloads (raw bytes, 1 to
+ * GWRELAY_MAX_CHUNK) and one empty GWRELAY_STREAM_END, all with the
+ * request's id. The worker answers GWRELAY_STREAM_GONE when the client
+ * went away (one byte: GWRELAY_GONE_LEFT) or did not read what was sent
+ * or sent bytes of its own (GWRELAY_GONE_SLOW), once per stream; chunks
+ * that cross it are dropped.
+ *
+ * Session ticket keys (core to worker, GWRELAY_TICKET_KEYS): u64 ticket
+ * lifetime in seconds (1 to GWRELAY_MAX_TICKET_LIFETIME; 0 with no keys:
+ * resumption off), then the keys as one field of 0, 1 or 2 times
+ * GWRELAY_TICKET_KEY_LEN bytes (tls_server_tickets_export's form, the
+ * sealing key first). Strings (method, uri, address, header names
  * and values) never contain NUL, CR or LF; anything else about a payload that
  * does not add up (a length past the end, bytes left over) is an error.
  */
@@ -33,23 +46,33 @@
 
 #include "buf.h"
 
-#define GWRELAY_MAX_HEADERS         128
-#define GWRELAY_MAX_REASONS         32
-#define GWRELAY_TICKET_KEY_LEN      80 /* = TLS_TICKET_KEY_LEN (tls.h) */
+#define GWRELAY_MAX_HEADERS 128
+#define GWRELAY_MAX_REASONS 32
+#define GWRELAY_MAX_CHUNK   (1u << 20)
+#define GWRELAY_MAX_QUEUED  (64ull << 20)
+#define GWRELAY_GONE_LEFT   0
+#define GWRELAY_GONE_SLOW   1
+
+/* GWRELAY_TICKET_KEYS: one key is TLS_TICKET_KEY_LEN (tls.h) bytes. */
+#define GWRELAY_TICKET_KEY_LEN      80
 #define GWRELAY_MAX_TICKET_LIFETIME (30LL * 86400)
 
 /* Message types on a worker's channel (struct proc_hdr.type). */
 enum gwrelay_type {
-	GWRELAY_INIT = 1,        /* core -> worker: JSON settings + listen fd */
-	GWRELAY_REQ = 2,         /* worker -> core: a request, id = its id */
-	GWRELAY_REPLY = 3,       /* core -> worker: the reply to id */
-	GWRELAY_REPLY_FILE = 4,  /* the same with a file descriptor */
-	GWRELAY_STATS = 5,       /* worker -> core: counters */
-	GWRELAY_TLS_RELOAD = 6,  /* core -> worker: reload the TLS context */
-	GWRELAY_REVOKED = 7,     /* core -> worker: a revoked serial (hex) */
-	GWRELAY_TICKET_KEYS = 8, /* core -> worker: session ticket keys */
-	GWRELAY_STALE = 9        /* core -> worker: a serial no longer its
-	                          * agent's current certificate (hex) */
+	GWRELAY_INIT = 1,       /* core -> worker: JSON settings + listen fd */
+	GWRELAY_REQ = 2,        /* worker -> core: a request, id = its id */
+	GWRELAY_REPLY = 3,      /* core -> worker: the reply to id */
+	GWRELAY_REPLY_FILE = 4, /* the same with a file descriptor */
+	GWRELAY_STATS = 5,      /* worker -> core: counters */
+	GWRELAY_TLS_RELOAD = 6, /* core -> worker: reload the TLS context */
+	GWRELAY_REVOKED = 7,    /* core -> worker: a revoked serial (hex) */
+	GWRELAY_STREAM_START = 8, /* core -> worker: a streaming reply's head */
+	GWRELAY_STREAM_CHUNK = 9, /* core -> worker: a piece of its body */
+	GWRELAY_STREAM_END = 10,  /* core -> worker: its end */
+	GWRELAY_STREAM_GONE = 11, /* worker -> core: its client went away */
+	GWRELAY_TICKET_KEYS = 12, /* core -> worker: session ticket keys */
+	GWRELAY_STALE = 13        /* core -> worker: a serial no longer its
+	                           * agent's current certificate (hex) */
 };
 
 struct gwrelay_hdr {
@@ -92,6 +115,15 @@ int gwrelay_req_decode(const uint8_t *p, size_t len, struct gwrelay_req *out,
                        const char **why);
 int gwrelay_reply_decode(const uint8_t *p, size_t len,
                          struct gwrelay_reply *out, const char **why);
+/* GWRELAY_STREAM_START: the reply's head and *max_queued. */
+int gwrelay_stream_start_decode(const uint8_t *p, size_t len,
+                                struct gwrelay_reply *out, uint64_t *max_queued,
+                                const char **why);
+/* The size rule of the other stream messages (chunk, end, gone): 0 when
+ * a payload of len bytes is one of type. */
+int gwrelay_stream_len_ok(uint32_t type, size_t len);
+/* GWRELAY_STREAM_GONE: 0 with *slow (1: GWRELAY_GONE_SLOW), or -1. */
+int gwrelay_gone_decode(const uint8_t *p, size_t len, int *slow);
 struct gwrelay_stats {
 	uint64_t v[GWRELAY_NSTATS];
 	size_t nreasons;

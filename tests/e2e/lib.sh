@@ -227,6 +227,12 @@ write_conf() {
 		echo "[admin]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${ADM_PORT:-0}"
+		# VIGIL_ADMIN_WORKER=1 runs any scenario with the admin API
+		# and console in an admin worker process (e2e/admin_worker.sh
+		# sets it).
+		if [ -n "${VIGIL_ADMIN_WORKER:-}" ]; then
+			echo "worker = yes"
+		fi
 	} >"$f"
 }
 

@@ -31,10 +31,13 @@ PIDS+=("$STRACE_PID")
 # vigild, not strace, gets the stop at the end (strace only detaches).
 at_exit "pkill -TERM -P $STRACE_PID -x vigild"
 wait_for 30 "vigild listening" test -s "$DATA/vigild.ports"
-# strace's child is vigild; vigild's child is the key monitor, and its
-# child the key process.
+# strace's child is vigild; vigild's child is the key monitor (forked, not
+# a worker: VIGIL_GW_WORKERS and VIGIL_ADMIN_WORKER add worker children),
+# and its child the key process.
 CENTER_PID=$(pgrep -P "$STRACE_PID" -x vigild)
-MON_PID=$(pgrep -P "$CENTER_PID" -x vigild)
+MON_PID=$(for p in $(pgrep -P "$CENTER_PID" -x vigild); do
+	tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- '-worker' || echo "$p"
+done)
 KEY_PID=$(pgrep -P "$MON_PID" -x vigild)
 [ -n "$CENTER_PID" ] && [ -n "$MON_PID" ] && [ -n "$KEY_PID" ] ||
 	fail "processes: vigild '$CENTER_PID', key monitor '$MON_PID', key process '$KEY_PID'"
@@ -55,6 +58,9 @@ status() { awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/s
 [ "$(status "$CENTER_PID" CapPrm)" = 0000000000000000 ] ||
 	fail "vigild may take capabilities back: $(status "$CENTER_PID" CapPrm)"
 [ "$(status "$CENTER_PID" NoNewPrivs)" = 1 ] || fail "NoNewPrivs not set"
+# The core's seccomp deny-list (src/center/coresandbox.c).
+[ "$(status "$CENTER_PID" Seccomp)" = 2 ] ||
+	fail "vigild's core has no seccomp filter: Seccomp $(status "$CENTER_PID" Seccomp)"
 [ "$(ps -o user= -p "$CENTER_PID")" = "$RUN_AS" ] ||
 	fail "ps shows $(ps -o user= -p "$CENTER_PID")"
 [ "$(ps -o user= -p "$KEY_PID")" = root ] ||

@@ -10,6 +10,13 @@
  * role the gateway does not accept is refused, and the handler never runs
  * for it; a worker that reads its channel a little at a time is stopped
  * rather than allowed to hold the core's event loop.
+ *
+ * The admin worker's streaming replies: a stream a handler starts on a
+ * relayed request goes to the worker as STREAM_START (its headers and
+ * queue bound), CHUNK and END under the request's id; the worker's GONE
+ * ends it in the core (on_closed, or the next send failing when the
+ * client did not read), and a dead worker's streams end with it. A
+ * gateway worker's channel carries none (501).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,8 +87,30 @@ whoami(struct http_req *r)
 	free(cn);
 }
 
+/* A route that streams its reply (as stream.c's GET /api/v1/stream). */
+static struct http_stream *g_st;
+static int g_closed;
+
+static void
+stream_closed(struct http_stream *st, void *arg)
+{
+	(void)arg;
+	assert_ptr_equal(st, g_st);
+	g_st = NULL;
+	g_closed++;
+}
+
+static void
+streamer(struct http_req *r)
+{
+	http_set_header(r, "X-Accel-Buffering", "no");
+	g_st = http_req_stream_start(r, 200, "text/event-stream", 4096,
+	                             stream_closed, NULL);
+}
+
 static const struct http_route routes[] = {
     {"GET", "/v1/whoami", whoami, HTTP_ROUTE_CERT, "whoami", 0, 0},
+    {"GET", "/v1/stream", streamer, 0, "stream", 0, 0},
     {NULL, NULL, NULL, 0, NULL, 0, 0},
 };
 
@@ -185,6 +214,9 @@ setup(void **state)
 	assert_non_null(f->gp->certs =
 	                    calloc(GWP_CERTS, sizeof(*f->gp->certs)));
 	f->gp->c = &f->c;
+	f->gp->srv = f->c.gw;
+	f->gp->what = "gateway worker";
+	f->gp->restarts = "vigil_gateway_worker_restarts_total";
 	f->gp->n = 1;
 	f->gp->max_msg = 4u << 20;
 	f->c.gwp = f->gp;
@@ -431,6 +463,145 @@ test_slow_reader(void **state)
 	evbuffer_free(body);
 }
 
+/* The worker relays GET /v1/stream as request id. */
+static void
+relay_stream(struct fx *f, uint64_t id)
+{
+	struct proc_hdr hdr;
+
+	buf_reset(&f->s->payload);
+	gwrelay_put_str(&f->s->payload, "GET", 3);
+	gwrelay_put_str(&f->s->payload, "/v1/stream", 10);
+	gwrelay_put_str(&f->s->payload, "192.0.2.1", 9);
+	gwrelay_put_str(&f->s->payload, "", 0);
+	gwrelay_put_u32(&f->s->payload, 0);
+	gwrelay_put_str(&f->s->payload, "", 0);
+	assert_int_equal(buf_ok(&f->s->payload), 0);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = GWRELAY_REQ;
+	hdr.id = id;
+	hdr.len = (uint32_t)f->s->payload.len;
+	assert_int_equal(gwp_on_request(f->s, &hdr), 0);
+}
+
+/* The next message the core sent the worker: its type, id and payload. */
+static uint32_t
+next_msg(struct fx *f, uint64_t *id, struct buf *payload)
+{
+	struct timeval tv = {1, 0};
+	struct proc_hdr hdr;
+
+	setsockopt(f->peer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	buf_reset(payload);
+	if (proc_recv(f->peer, &hdr, payload, 1 << 20) != 0)
+		return 0;
+	*id = hdr.id;
+	return hdr.type;
+}
+
+/* The worker says stream id lost its client (why: GWRELAY_GONE_*). */
+static void
+worker_gone(struct fx *f, uint64_t id, uint8_t why)
+{
+	assert_int_equal(proc_send(f->peer, GWRELAY_STREAM_GONE, id, &why, 1),
+	                 0);
+	gwp_read_cb(f->s->fd, EV_READ, f->s);
+}
+
+static void
+test_stream(void **state)
+{
+	struct fx *f = *state;
+	struct gwrelay_reply rp;
+	struct buf m;
+	const char *why = NULL;
+	uint64_t id = 0, q = 0;
+	size_t i;
+	int ctype = 0, extra = 0;
+
+	buf_init(&m, 1 << 20);
+	assert_non_null(f->s->in = evbuffer_new());
+	evutil_make_socket_nonblocking(f->s->fd);
+
+	/* A gateway worker's channel carries no stream: 501. */
+	relay_stream(f, 9);
+	assert_null(g_st);
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_REPLY);
+	assert_int_equal(gwrelay_reply_decode(m.data, m.len, &rp, &why), 0);
+	assert_int_equal(rp.status, 501);
+
+	/* The admin worker's: the head, its headers and the queue bound. */
+	f->gp->admin = 1;
+	relay_stream(f, 10);
+	assert_non_null(g_st);
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_STREAM_START);
+	assert_int_equal(id, 10);
+	assert_int_equal(
+	    gwrelay_stream_start_decode(m.data, m.len, &rp, &q, &why), 0);
+	assert_int_equal(rp.status, 200);
+	assert_int_equal(q, 4096);
+	for (i = 0; i < rp.nheaders; i++) {
+		if (strv_eq(rp.headers[i].name, "Content-Type") &&
+		    strv_eq(rp.headers[i].value, "text/event-stream"))
+			ctype = 1;
+		if (strv_eq(rp.headers[i].name, "X-Accel-Buffering"))
+			extra = 1;
+	}
+	assert_true(ctype && extra);
+	/* Chunks, under the same id. */
+	assert_int_equal(http_req_stream_send(g_st, "event: a\n\n", 10), 0);
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_STREAM_CHUNK);
+	assert_int_equal(id, 10);
+	assert_int_equal(m.len, 10);
+	assert_memory_equal(m.data, "event: a\n\n", 10);
+	/* The client left: on_closed runs, once. */
+	g_closed = 0;
+	worker_gone(f, 10, GWRELAY_GONE_LEFT);
+	assert_int_equal(g_closed, 1);
+	assert_null(g_st);
+	/* A GONE for a stream that ended already changes nothing. */
+	worker_gone(f, 10, GWRELAY_GONE_LEFT);
+	assert_int_equal(g_closed, 1);
+	assert_int_not_equal(f->s->fd, -1);
+
+	/* A client that did not read: the next send fails, no on_closed. */
+	relay_stream(f, 11);
+	assert_non_null(g_st);
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_STREAM_START);
+	worker_gone(f, 11, GWRELAY_GONE_SLOW);
+	assert_int_equal(http_req_stream_send(g_st, "x", 1), -1);
+	assert_int_equal(g_closed, 1);
+	g_st = NULL;
+
+	/* The end, told to the worker. */
+	relay_stream(f, 12);
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_STREAM_START);
+	http_req_stream_end(g_st);
+	g_st = NULL;
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_STREAM_END);
+	assert_int_equal(id, 12);
+	assert_int_equal(m.len, 0);
+
+	/* A GONE of a bad size is a protocol error: the worker is stopped. */
+	relay_stream(f, 13);
+	assert_int_equal(next_msg(f, &id, &m), GWRELAY_STREAM_START);
+	assert_int_equal(proc_send(f->peer, GWRELAY_STREAM_GONE, 13, NULL, 0),
+	                 0);
+	gwp_read_cb(f->s->fd, EV_READ, f->s);
+	assert_int_equal(f->s->fd, -1);
+	/* ... and when it is reaped, its streams end in the core. */
+	assert_non_null(g_st);
+	f->s->pid = 4242; /* as if it had a process */
+	assert_int_equal(gwp_reaped(f->gp, 4242, 9), 1);
+	assert_int_equal(g_closed, 2);
+	assert_null(g_st);
+	event_free(f->s->ev_restart);
+	f->s->ev_restart = NULL;
+	evbuffer_free(f->s->in);
+	f->s->in = NULL;
+	buf_free(&m);
+}
+
 int
 main(void)
 {
@@ -439,6 +610,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_forged, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_role, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	};
 
 	log_init("test_gwproc", LOG_DEST_STDERR, LOG_LVL_WARN);

@@ -27,6 +27,7 @@ struct tcfg {
 	int dest;
 	char *cert;
 	long long any;
+	long long workers;
 };
 
 #define OFF(m) offsetof(struct tcfg, m)
@@ -47,6 +48,8 @@ static const struct cfg_key table[] = {
     {"tls", "cert", CFG_STR, NULL, 0, 0, OFF(cert), 1, NULL,
      "server certificate (PEM)"},
     {"tls", "any", CFG_INT, "0", 0, 0, OFF(any), 0, NULL, "unbounded"},
+    {"tls", "workers", CFG_INT, "0", 0, 8, OFF(workers), 0, "auto",
+     "a number or auto"},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -208,6 +211,37 @@ test_bad_values(void **state)
 		cfg_free(table, &c);
 		buf_free(&err);
 	}
+}
+
+/* An integer key that names a word ("auto") reads it as -1, outside its
+ * bounds; any other word, a prefix of it too, is an error. */
+static void
+test_int_word(void **state)
+{
+	struct tcfg c;
+	struct buf err;
+
+	(void)state;
+	assert_int_equal(load("[tls]\ncert=x\nworkers = auto\n", &c, &err), 0);
+	assert_int_equal(c.workers, -1);
+	cfg_free(table, &c);
+	buf_free(&err);
+
+	assert_int_equal(load("[tls]\ncert=x\nworkers = 3\n", &c, &err), 0);
+	assert_int_equal(c.workers, 3);
+	cfg_free(table, &c);
+	buf_free(&err);
+
+	assert_int_equal(load("[tls]\ncert=x\nworkers = aut\n", &c, &err), -1);
+	assert_string_equal(buf_cstr(&err), "t.conf:3: [tls] workers: 'aut' is "
+	                                    "not an integer\n");
+	cfg_free(table, &c);
+	buf_free(&err);
+
+	/* The word is the key's own: another integer key refuses it. */
+	assert_int_equal(load("[tls]\ncert=x\nany = auto\n", &c, &err), -1);
+	cfg_free(table, &c);
+	buf_free(&err);
 }
 
 static void
@@ -493,6 +527,7 @@ main(void)
 	    cmocka_unit_test(test_bools),
 	    cmocka_unit_test(test_bad_values),
 	    cmocka_unit_test(test_enum),
+	    cmocka_unit_test(test_int_word),
 	    cmocka_unit_test(test_missing_required),
 	    cmocka_unit_test(test_all_errors_reported),
 	    cmocka_unit_test(test_duplicate_across_sections),

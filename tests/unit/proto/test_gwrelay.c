@@ -208,6 +208,83 @@ test_tickets(void **state)
 	buf_free(&b);
 }
 
+/* Streaming replies: the head carries the queue bound (8 bytes, 1 to
+ * GWRELAY_MAX_QUEUED); chunks are 1 byte to GWRELAY_MAX_CHUNK, end and
+ * gone are empty. */
+static void
+test_stream(void **state)
+{
+	struct gwrelay_reply rp;
+	struct buf b;
+	const char *why = NULL;
+	uint64_t q = 0;
+	size_t cut;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	gwrelay_put_u32(&b, 200);
+	gwrelay_put_u32(&b, 2);
+	gwrelay_put_str(&b, "Content-Type", 12);
+	gwrelay_put_str(&b, "text/event-stream", 17);
+	gwrelay_put_str(&b, "Set-Cookie", 10);
+	gwrelay_put_str(&b, "a=b", 3);
+	gwrelay_put_str(&b, "\x00\x00\x01\x00\x00\x00\x00\x00", 8);
+	assert_int_equal(
+	    gwrelay_stream_start_decode(b.data, b.len, &rp, &q, &why), 0);
+	assert_int_equal(q, 65536);
+	assert_int_equal(rp.nheaders, 2);
+	assert_true(strv_eq(rp.headers[1].value, "a=b"));
+	for (cut = 0; cut < b.len; cut++)
+		assert_int_equal(
+		    gwrelay_stream_start_decode(b.data, cut, &rp, &q, &why),
+		    -1);
+	/* A bound of 0, or past the limit, is refused. */
+	memset(b.data + b.len - 8, 0, 8);
+	assert_int_equal(
+	    gwrelay_stream_start_decode(b.data, b.len, &rp, &q, &why), -1);
+	assert_string_equal(why, "bad stream queue bound");
+	memset(b.data + b.len - 8, 0xff, 8);
+	assert_int_equal(
+	    gwrelay_stream_start_decode(b.data, b.len, &rp, &q, &why), -1);
+	/* A body that is not 8 bytes. */
+	buf_reset(&b);
+	gwrelay_put_u32(&b, 200);
+	gwrelay_put_u32(&b, 0);
+	gwrelay_put_str(&b, "data", 4);
+	assert_int_equal(
+	    gwrelay_stream_start_decode(b.data, b.len, &rp, &q, &why), -1);
+
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_CHUNK, 1), 0);
+	assert_int_equal(
+	    gwrelay_stream_len_ok(GWRELAY_STREAM_CHUNK, GWRELAY_MAX_CHUNK), 0);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_CHUNK, 0), -1);
+	assert_int_equal(
+	    gwrelay_stream_len_ok(GWRELAY_STREAM_CHUNK, GWRELAY_MAX_CHUNK + 1),
+	    -1);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_END, 0), 0);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_END, 1), -1);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 1), 0);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 0), -1);
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_STREAM_GONE, 4), -1);
+	{
+		int slow = -1;
+
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x01", 1, &slow), 0);
+		assert_int_equal(slow, 1);
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x00", 1, &slow), 0);
+		assert_int_equal(slow, 0);
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x02", 1, &slow), -1);
+		assert_int_equal(
+		    gwrelay_gone_decode((const uint8_t *)"\x00\x00", 2, &slow),
+		    -1);
+	}
+	assert_int_equal(gwrelay_stream_len_ok(GWRELAY_REPLY, 0), -1);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -216,6 +293,7 @@ main(void)
 	    cmocka_unit_test(test_too_many_headers),
 	    cmocka_unit_test(test_reply_and_stats),
 	    cmocka_unit_test(test_tickets),
+	    cmocka_unit_test(test_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
