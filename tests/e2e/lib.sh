@@ -162,6 +162,16 @@ metric_value() {
 		<<<"$1"
 }
 
+# metric_at_least NAME MIN: /metrics shows NAME (with its labels) at MIN
+# or more. With gateway workers their counters reach /metrics with their
+# next report, so a scenario waits for them: wait_for 10 WHAT
+# metric_at_least NAME MIN.
+metric_at_least() {
+	local v
+	v=$(metric_value "$(api GET /metrics)" "$1")
+	[ -n "$v" ] && [ "${v%.*}" -ge "$2" ]
+}
+
 # wait_for SECONDS WHAT CMD...: runs CMD every 0.1 s until it succeeds;
 # fails naming WHAT once SECONDS have passed. Used instead of fixed sleeps.
 wait_for() {

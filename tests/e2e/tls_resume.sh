@@ -40,9 +40,8 @@ pass "a full handshake issues a ticket (keys in tickets.key, 0600)"
 ping "$T/second" -sess_in "$T/sess"
 resumed "$T/second" || fail "not resumed: $(grep -E '^(New|Reused)' "$T/second")"
 answered "$T/second" || fail "resumed request: $(tail -20 "$T/second")"
-m=$(api GET /metrics)
-[ "$(metric_value "$m" 'vigil_tls_handshakes_total{listener="gateway",kind="resumed"}')" -ge 1 ] ||
-	fail "resumed handshakes not counted: $(grep tls_handshakes <<<"$m")"
+wait_for 10 "the resumed handshake counted in /metrics" \
+	metric_at_least 'vigil_tls_handshakes_total{listener="gateway",kind="resumed"}' 1
 pass "the ticket resumes the session (counted)"
 
 GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA"
@@ -56,13 +55,19 @@ pass "the ticket still resumes after the center restarted"
 # A ticket of a certificate since replaced (a renewal) is not honoured:
 # the agent must present its current one, or the center would keep
 # asking it to renew. Replaced here in the store, as a renewal does.
-SERIAL=$(db "SELECT cert_serial FROM agents WHERE id = '$ID'")
-db "UPDATE agents SET cert_serial = 'AB' || cert_serial WHERE id = '$ID'"
-ping "$T/replaced" -sess_in "$T/sess"
-resumed "$T/replaced" && fail "a replaced certificate's session was resumed"
-answered "$T/replaced" || fail "full handshake after a replaced ticket: $(tail -20 "$T/replaced")"
-db "UPDATE agents SET cert_serial = '$SERIAL' WHERE id = '$ID'"
-pass "the ticket of a replaced certificate gets a full handshake"
+# (Gateway workers learn a replaced certificate from the renewal itself,
+# GWRELAY_STALE, not from the store on each resumption:
+# e2e/gateway_workers_tickets renews for real, so this store edit is
+# checked in-process only.)
+if [ -z "${VIGIL_GW_WORKERS:-}" ]; then
+	SERIAL=$(db "SELECT cert_serial FROM agents WHERE id = '$ID'")
+	db "UPDATE agents SET cert_serial = 'AB' || cert_serial WHERE id = '$ID'"
+	ping "$T/replaced" -sess_in "$T/sess"
+	resumed "$T/replaced" && fail "a replaced certificate's session was resumed"
+	answered "$T/replaced" || fail "full handshake after a replaced ticket: $(tail -20 "$T/replaced")"
+	db "UPDATE agents SET cert_serial = '$SERIAL' WHERE id = '$ID'"
+	pass "the ticket of a replaced certificate gets a full handshake"
+fi
 
 # The agent itself: its heartbeats and polls share one TLS session cache
 # (httpc.c), so after its first full handshake it resumes.
@@ -83,6 +88,8 @@ pass "the running agent resumes its TLS session"
 ping "$T/revoked" -sess_in "$T/sess"
 resumed "$T/revoked" && fail "a revoked agent resumed its session"
 answered "$T/revoked" && fail "a revoked agent's request was answered"
+wait_for 10 "the revoked handshake counted in /metrics" \
+	metric_at_least 'vigil_tls_handshake_failures_total{reason="revoked"}' 1
 expect_contains "$(api GET /metrics)" 'vigil_tls_handshake_failures_total{reason="revoked"} 1'
 pass "a revoked agent's ticket is refused: full handshake, revoked"
 
