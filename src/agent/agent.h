@@ -100,9 +100,10 @@ json_t *facts_collect(struct buf *err);
 
 /* gateway.c */
 struct center_reply {
-	long status;    /* 0 when no answer */
-	json_t *json;   /* parsed body, or NULL */
-	char msg[1400]; /* the failure, as the operator should read it */
+	long status;           /* 0 when no answer */
+	json_t *json;          /* parsed body, or NULL */
+	long long retry_after; /* the reply's Retry-After (s), -1 if none */
+	char msg[1400];        /* the failure, as the operator should read it */
 };
 
 enum enroll_result {

@@ -115,6 +115,7 @@ center_call(struct agent_state *st, int with_cert, int insecure,
 	int ret = -1;
 
 	memset(rep, 0, sizeof(*rep));
+	rep->retry_after = -1;
 	httpc_resp_init(&r);
 	buf_init(&url, 4096);
 	if (agent_load_proxy_user(st) == -1) {
@@ -152,6 +153,7 @@ again:
 		goto fail;
 	}
 	rep->status = r.status;
+	rep->retry_after = r.retry_after;
 	if (r.body.len > 0)
 		rep->json =
 		    json_loadb((const char *)r.body.data, r.body.len, 0, NULL);

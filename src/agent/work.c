@@ -579,7 +579,7 @@ poller_main(void *arg)
 	struct work *w = arg;
 	struct center_reply rep;
 	char path[64];
-	double backoff = 0;
+	double backoff = 0, wait;
 	size_t i;
 	json_t *t;
 	int fresh;
@@ -618,17 +618,29 @@ poller_main(void *arg)
 			center_reply_free(&rep);
 			continue;
 		}
-		/* 503 busy, a dead center, a restart: wait and poll again. */
+		/* 503 busy, a dead center, a restart: wait and poll again,
+		 * after the center's Retry-After when it gave one (+-10 %),
+		 * else 1, 2, 4 ... 30 s, each drawn from its upper half:
+		 * a fleet cut off at one instant (a center restart) must
+		 * not come back in step. */
 		backoff = backoff == 0 ? 1 : backoff * 2;
 		if (backoff > 30)
 			backoff = 30;
-		if (rep.status == 503)
-			log_info("work: center busy; polling again in %.0f s",
-			         backoff);
+		if (rep.retry_after > 0)
+			wait = (double)rep.retry_after *
+			       (0.9 + 0.2 * arc4random_uniform(1001) / 1000.0);
 		else
-			log_debug("work: task poll failed (%s)", rep.msg);
+			wait = backoff *
+			       (0.5 + 0.5 * arc4random_uniform(1001) / 1000.0);
+		if (rep.status == 503)
+			log_info("work: center busy; polling again in %.1f s",
+			         wait);
+		else
+			log_debug("work: task poll failed (%s); again in "
+			          "%.1f s",
+			          rep.msg, wait);
 		center_reply_free(&rep);
-		wait_cond(w, backoff);
+		wait_cond(w, wait);
 	}
 	return NULL;
 }

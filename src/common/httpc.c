@@ -140,6 +140,7 @@ void
 httpc_resp_init(struct httpc_resp *r)
 {
 	memset(r, 0, sizeof(*r));
+	r->retry_after = -1;
 	buf_init(&r->body, HTTPC_MAX_BODY);
 }
 
@@ -281,6 +282,7 @@ httpc_header_cb(char *p, size_t size, size_t n, void *arg)
 			call->hdr_status = (long)code;
 		else
 			call->hdr_status = 0;
+		call->resp->retry_after = -1; /* each response its own */
 		if (call->hdr_status == 407) {
 			call->auth_basic = call->auth_ntlm = 0;
 			call->auth_negotiate = call->auth_other = 0;
@@ -289,6 +291,11 @@ httpc_header_cb(char *p, size_t size, size_t n, void *arg)
 	}
 	if (call->hdr_status != 407) {
 		name = strv_trim(strv_split(&line, ':'));
+		/* Retry-After in seconds; the HTTP-date form is not
+		 * used by Vigil's servers and is ignored. */
+		if (strv_casceq(name, "Retry-After") &&
+		    strv_to_ll(strv_trim(line), 0, 86400, &code) == 0)
+			call->resp->retry_after = code;
 		if (strv_casceq(name, "Set-Cookie") &&
 		    call->resp->cookie[0] == '\0') {
 			tok = strv_trim(strv_split(&line, ';'));

@@ -57,9 +57,11 @@ struct httpc_resp {
 	long status;     /* HTTP status, 0 if no response */
 	struct buf body; /* response body (capped at 16 MiB) */
 	enum httpc_err err;
-	char errmsg[1024]; /* readable message when err != HTTPC_OK */
-	char cookie[512];  /* "name=value" of the response's first
-	                      Set-Cookie, "" when none or too long */
+	char errmsg[1024];     /* readable message when err != HTTPC_OK */
+	char cookie[512];      /* "name=value" of the response's first
+	                          Set-Cookie, "" when none or too long */
+	long long retry_after; /* its Retry-After in seconds (the number
+	                          form, 0 to 86400), -1 when none */
 };
 
 /* 0 when proxy has the one accepted form, http://HOST:PORT (no
