@@ -717,6 +717,21 @@ main(int argc, char **argv)
 	gw_max_conns =
 	    fit_fd_limit(c.conf.gw_workers > 0 ? 0 : c.conf.gw_max_conns,
 	                 ADMIN_MAX_CONNS + c.conf.max_streams);
+	if (c.conf.gw_workers > 0 && c.conf.gw_max_conns > 0) {
+		struct rlimit rl;
+
+		/* Said here too, so that -n says it before the start. */
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur != RLIM_INFINITY &&
+		    c.conf.gw_max_conns > (long long)rl.rlim_cur - 64)
+			log_warnx("vigild: [gateway] max_conns = %lld is more "
+			          "than the file descriptor limit (%llu) "
+			          "allows for each gateway worker (%lld): "
+			          "each holds that many at most",
+			          c.conf.gw_max_conns,
+			          (unsigned long long)rl.rlim_cur,
+			          (long long)rl.rlim_cur - 64);
+	}
 	if (center_check(&c.conf, &c.paths, check_only) > 0) {
 		log_warnx("vigild: %s: the checks above failed%s", conf,
 		          check_only ? "" : "; not starting");
