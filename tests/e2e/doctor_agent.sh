@@ -123,7 +123,10 @@ MP=$(squid_pick_port)
 LD_PRELOAD=$NSSW NSS_WRAPPER_HOSTS=$T/hosts mitmdump --listen-host 127.0.0.1 --listen-port "$MP" --ssl-insecure \
 	--set confdir="$T/mitm" >"$T/mitm.log" 2>&1 &
 PIDS+=($!)
-wait_for 30 "mitmproxy to listen" bash -c "exec 3<>/dev/tcp/127.0.0.1/$MP" 2>/dev/null
+# (Only the probes' own errors are silenced: a failed wait must say so.
+# mitmproxy is a Python program: slow to start on a loaded machine.)
+wait_for 60 "mitmproxy to listen" bash -c "exec 2>/dev/null 3<>/dev/tcp/127.0.0.1/$MP"
+wait_for 30 "mitmproxy's CA certificate" bash -c "openssl x509 -in '$T/mitm/mitmproxy-ca-cert.pem' -noout 2>/dev/null"
 MITM_ISSUER=$(openssl x509 -in "$T/mitm/mitmproxy-ca-cert.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
 rc=0
 out=$(agent_check --data-dir "$T/b" --all --proxy "http://127.0.0.1:$MP") || rc=$?
