@@ -119,7 +119,7 @@ const struct cfg_key center_conf_keys[] = {
      OFF(gw_max_per_addr), 0, NULL,
      "connections open at once from one address (0 = no limit: many "
      "agents may share one address behind NAT)"},
-    {"gateway", "workers", CFG_INT, "0", 0, 64, OFF(gw_workers), 0, "auto",
+    {"gateway", "workers", CFG_INT, "auto", 0, 64, OFF(gw_workers), 0, "auto",
      "gateway worker processes that hold the agent connections (0 = the "
      "vigild process holds them itself; auto = one per core); raise it "
      "past about 10,000 agents or when one core is busy with TLS "
@@ -157,7 +157,7 @@ const struct cfg_key center_conf_keys[] = {
      OFF(adm_request_timeout), 0, NULL,
      "total time for a whole request (line, headers and body), from the "
      "connection or the end of the previous response; then closed"},
-    {"admin", "worker", CFG_BOOL, "no", 0, 0, OFF(adm_worker), 0, NULL,
+    {"admin", "worker", CFG_BOOL, "yes", 0, 0, OFF(adm_worker), 0, NULL,
      "serve the admin API and console from an admin worker process (TLS "
      "and HTTP parsing there, unprivileged and sandboxed; the core "
      "answers)"},

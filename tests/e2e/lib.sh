@@ -230,18 +230,21 @@ write_conf() {
 		echo "listen = 127.0.0.1"
 		echo "port = ${GW_PORT:-0}"
 		# VIGIL_GW_WORKERS=N runs any scenario with N gateway worker
-		# processes (e2e/gateway_workers.sh sets it).
+		# processes (e2e/gateway_workers.sh sets it); unset, the
+		# default (auto: one per core). CTest's PostgreSQL pass sets
+		# 0, so each scenario also runs with the gateway in-process.
 		if [ -n "${VIGIL_GW_WORKERS:-}" ]; then
 			echo "workers = $VIGIL_GW_WORKERS"
 		fi
 		echo "[admin]"
 		echo "listen = 127.0.0.1"
 		echo "port = ${ADM_PORT:-0}"
-		# VIGIL_ADMIN_WORKER=1 runs any scenario with the admin API
-		# and console in an admin worker process (e2e/admin_worker.sh
-		# sets it).
+		# VIGIL_ADMIN_WORKER=1 or 0: the admin API and console in an
+		# admin worker process or in vigild itself; unset, the
+		# default (yes). e2e/admin_worker.sh sets 1, CTest's
+		# PostgreSQL pass 0.
 		if [ -n "${VIGIL_ADMIN_WORKER:-}" ]; then
-			echo "worker = yes"
+			echo "worker = $VIGIL_ADMIN_WORKER"
 		fi
 	} >"$f"
 }

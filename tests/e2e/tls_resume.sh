@@ -58,8 +58,8 @@ pass "the ticket still resumes after the center restarted"
 # (Gateway workers learn a replaced certificate from the renewal itself,
 # GWRELAY_STALE, not from the store on each resumption:
 # e2e/gateway_workers_tickets renews for real, so this store edit is
-# checked in-process only.)
-if [ -z "${VIGIL_GW_WORKERS:-}" ]; then
+# checked in-process only: CTest's PostgreSQL pass, workers = 0.)
+if [ "${VIGIL_GW_WORKERS:-auto}" = 0 ]; then
 	SERIAL=$(db "SELECT cert_serial FROM agents WHERE id = '$ID'")
 	db "UPDATE agents SET cert_serial = 'AB' || cert_serial WHERE id = '$ID'"
 	ping "$T/replaced" -sess_in "$T/sess"

@@ -215,6 +215,31 @@ runuser -u _vigil -- touch /etc/vigil/pki/ca.crt 2>/dev/null &&
 	fail "_vigil can change the CA certificate"
 pass "vigild started from its unit's ExecStart as root: runs as _vigil without capabilities, its key process ($KEYPROC) as root; _vigil cannot read ca.key or change ca.crt"
 
+# The shipped config runs the agent and admin connections in sandboxed
+# workers ([gateway] workers = auto, [admin] worker = yes): one gateway
+# worker per core and one admin worker, children of vigild as _vigil with
+# no capabilities and a seccomp filter; the core has its own filter.
+status() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+[ "$(status "$CENTER" Seccomp)" = 2 ] || fail "vigild's core has no seccomp filter"
+NGW=0 NADM=0
+for w in $(pgrep -P "$CENTER" -u _vigil); do
+	case "$(tr '\0' ' ' <"/proc/$w/cmdline")" in
+	*--gateway-worker*) NGW=$((NGW + 1)) ;;
+	*--admin-worker*) NADM=$((NADM + 1)) ;;
+	*) continue ;;
+	esac
+	[ "$(status "$w" Seccomp)" = 2 ] || fail "worker $w: Seccomp $(status "$w" Seccomp)"
+	[ "$(status "$w" CapEff)" = 0000000000000000 ] || fail "worker $w: CapEff $(status "$w" CapEff)"
+	[ "$(status "$w" NoNewPrivs)" = 1 ] || fail "worker $w: no NoNewPrivs"
+done
+[ "$NGW" = "$(nproc)" ] || fail "$NGW gateway workers, want one per core ($(nproc))"
+[ "$NADM" = 1 ] || fail "$NADM admin workers, want 1"
+curl -sS -o /dev/null -w '%{http_code}' --cacert /etc/vigil/pki/ca.crt \
+	https://127.0.0.1:8443/api/v1/agents >"$T/adm.code" 2>"$T/adm.err" || true
+[ "$(cat "$T/adm.code")" = 401 ] ||
+	fail "the admin API through its worker: $(cat "$T/adm.code") $(cat "$T/adm.err")"
+pass "$NGW gateway workers (one per core) and 1 admin worker as _vigil: Seccomp 2, no capabilities, NoNewPrivs; the core filtered too; the admin API answers through its worker"
+
 unit_start vigil-scand
 curl -sSf -o /dev/null http://127.0.0.1:8080/api/v1/status || fail "vigil-scand does not answer"
 pass "vigil-scand started from its unit's ExecStart, ready, answers on 8080"
