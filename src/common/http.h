@@ -142,6 +142,9 @@ int http_server_bind(struct http_server *s, const char *host, int port,
  * of a graceful stop: then wait for http_server_conns() to reach 0 (or a
  * deadline) before http_server_free. */
 void http_server_stop_listening(struct http_server *s);
+/* After stop_listening: every reply closes its connection; connections
+ * idle between requests are closed at once. */
+void http_server_drain(struct http_server *s);
 
 /*
  * Called once per request just before its reply leaves, with the request
