@@ -227,6 +227,9 @@ uint64_t seen_digest(const char *const *fields, size_t n);
 int seen_note(struct center *c, const char *id, long long now, uint64_t facts,
               int force);
 void seen_wrote(const char *id, uint64_t facts);
+/* An agent not noted since the start, with the digest of the facts its
+ * row holds: a first heartbeat that brings the same is then batched. */
+int seen_prime(const char *id, uint64_t facts);
 long long seen_last(const char *id); /* noted time, or 0 */
 
 /* db.c */

@@ -557,6 +557,34 @@ gw_enroll_poll(struct http_req *r)
 	free(cert);
 }
 
+/* The first heartbeat of an agent since the start: what its row holds,
+ * for seen.c to tell a heartbeat that only brings the time (batched) from
+ * one with new facts (written at once). The digest covers the fields
+ * gw_heartbeat's UPDATE writes; updates only when the heartbeat has them
+ * (without, the UPDATE keeps the stored ones). */
+static void
+prime_seen(struct center *c, const char *id, int with_updates)
+{
+	struct store_rows *q;
+
+	q = store_query(c->store,
+	                "SELECT hostname, fqdn, os, kernel, arch, ips, macs, "
+	                "agent_version, source_addr, updates FROM agents "
+	                "WHERE id = ?",
+	                S_TEXT(id));
+	if (q != NULL && store_next(q) == 1) {
+		const char *facts[10];
+		int i;
+
+		for (i = 0; i < 10; i++)
+			facts[i] = store_isnull(q, i) ? NULL : store_text(q, i);
+		if (!with_updates)
+			facts[9] = NULL;
+		seen_prime(id, seen_digest(facts, 10));
+	}
+	store_done(q);
+}
+
 static void
 gw_heartbeat(struct http_req *r)
 {
@@ -629,6 +657,8 @@ gw_heartbeat(struct http_req *r)
 	}
 	ips = dump(strs_json(f.ips, f.nips));
 	macs = dump(strs_json(f.macs, f.nmacs));
+	if (seen_last(id) == 0)
+		prime_seen(c, id, f.updates != NULL);
 	{
 		const char *facts[] = {
 		    f.hostname,   f.fqdn,   f.os, f.kernel,
