@@ -1660,6 +1660,7 @@ static struct {
 	    lat_sent_p99, lat_sent_max, post_secs_max;
 	long long lat_missing;
 	double hb_per_s;
+	double hb_cpu_us; /* center CPU (all its processes) per heartbeat */
 	double ev_secs, ev_per_s;
 	long long ev_sent, ev_acked, ev_stored_acks, ev_dup_acks, db_events,
 	    db_agents, db_agents_complete, api_checked, api_ok;
@@ -1836,6 +1837,7 @@ phase_dispatch(void)
 static void
 phase_heartbeat(void)
 {
+	struct proc_sample p0, p1;
 	long long h0, h1;
 	double t0, t1;
 
@@ -1843,13 +1845,18 @@ phase_heartbeat(void)
 	 * only be read through the admin API, which answers late under this
 	 * load, so its window would be uncertain. */
 	say("heartbeat: %d s of closed-loop heartbeats", O.hb_secs);
+	proc_read(g_pid, &p0);
 	h0 = GET(st_hb_ok);
 	t0 = now_s();
 	sleep_s(O.hb_secs);
 	h1 = GET(st_hb_ok);
 	t1 = now_s();
+	proc_read(g_pid, &p1);
 	R.hb_per_s = (double)(h1 - h0) / (t1 - t0);
-	say("heartbeat: %.0f/s acknowledged", R.hb_per_s);
+	R.hb_cpu_us =
+	    h1 > h0 ? (p1.cpu - p0.cpu) * 1e6 / (double)(h1 - h0) : (double)NAN;
+	say("heartbeat: %.0f/s acknowledged, %.1f us of center CPU each",
+	    R.hb_per_s, R.hb_cpu_us);
 	mark("heartbeat");
 }
 
@@ -2083,8 +2090,9 @@ report(void)
 	       "failed attempts; handshake p50 %.3f s p99 %.3f s max %.3f s\n",
 	       R.connect_secs, R.handshakes_per_s, GET(st_conn_fail), R.hs_p50,
 	       R.hs_p99, R.hs_max);
-	printf("heartbeats/s            %.0f (closed loop, every agent)\n",
-	       R.hb_per_s);
+	printf("heartbeats/s            %.0f (closed loop, every agent), "
+	       "%.1f us of center CPU each\n",
+	       R.hb_per_s, R.hb_cpu_us);
 	printf("events/s stored         %.0f (%lld events in %.2f s, batches "
 	       "of %d)\n",
 	       R.ev_per_s, R.ev_stored_acks, R.ev_secs, O.batch);
@@ -2160,6 +2168,7 @@ report(void)
 	jnum(f, "connect_secs", R.connect_secs);
 	jnum(f, "handshakes_per_s", R.handshakes_per_s);
 	jnum(f, "heartbeats_per_s", R.hb_per_s);
+	jnum(f, "heartbeat_cpu_us", R.hb_cpu_us);
 	jnum(f, "events_per_s", R.ev_per_s);
 	jnum(f, "events_sent", (double)R.ev_sent);
 	jnum(f, "events_acked", (double)R.ev_acked);
