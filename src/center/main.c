@@ -777,7 +777,7 @@ main(int argc, char **argv)
 	}
 	if ((c.enroll_rl = ratelimit_new((double)c.conf.enroll_rate,
 	                                 (double)c.conf.enroll_rate)) == NULL ||
-	    (c.base = event_base_new()) == NULL)
+	    (c.base = http_event_base_new()) == NULL)
 		fatalx("vigild: out of memory");
 	gl.max_body = (size_t)c.conf.gw_max_body;
 	gl.max_headers = 16384;

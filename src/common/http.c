@@ -1512,6 +1512,22 @@ http_server_stop_listening(struct http_server *s)
 	s->nbound = 0;
 }
 
+struct event_base *
+http_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	/* Safe here: the caveat (descriptors dup()ed and closed apart)
+	 * does not apply, a socket has one descriptor in one process. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 /*
  * The graceful stop of a server that no longer listens: every reply from
  * now on closes its connection (Connection: close), and the connections
