@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <uuid/uuid.h>
 
 #include "center.h"
@@ -83,10 +84,50 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* The agent id (CN) of a client certificate, read once per certificate
+ * object: it lives as long as its connection (or its TLS session), whose
+ * every request asks for it. */
+static int cn_index = -1;
+
+static void
+cn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+        void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+static char *
+peer_cn(X509 *x)
+{
+	const char *cached;
+	char *cn;
+
+	if (x == NULL)
+		return NULL;
+	if (cn_index == -1)
+		cn_index = X509_get_ex_new_index(0, NULL, NULL, NULL, cn_free);
+	if (cn_index != -1 && (cached = X509_get_ex_data(x, cn_index)) != NULL)
+		return strdup(cached);
+	if ((cn = tls_subject_cn(x)) == NULL)
+		return NULL;
+	if (cn_index != -1) {
+		char *keep = strdup(cn);
+
+		if (keep != NULL && X509_set_ex_data(x, cn_index, keep) != 1)
+			free(keep);
+	}
+	return cn;
+}
+
 char *
 peer_agent_id(struct http_req *r)
 {
-	char *cn = tls_subject_cn(r->peer);
+	char *cn = peer_cn(r->peer);
 
 	if (cn == NULL)
 		http_reply_error(r, 403, "bad_certificate",
