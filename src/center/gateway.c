@@ -585,6 +585,38 @@ prime_seen(struct center *c, const char *id, int with_updates)
 	store_done(q);
 }
 
+/* 1: s can be written inside a JSON string as it is (printable ASCII,
+ * no quote or backslash): facts checked as IP or MAC addresses, the
+ * center's own agent ids. */
+static int
+json_plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e ||
+		    *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+/* The compact JSON array of strings v, as dump(strs_json(v, n)) writes
+ * it, without building it in jansson when every string is plain. */
+static char *
+strs_text(char *const *v, size_t n)
+{
+	struct buf b;
+	size_t i, len;
+
+	for (i = 0; i < n; i++)
+		if (!json_plain(v[i]))
+			return dump(strs_json(v, n));
+	buf_init(&b, 0);
+	buf_putc(&b, '[');
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s\"%s\"", i ? "," : "", v[i]);
+	buf_putc(&b, ']');
+	return buf_steal(&b, &len);
+}
+
 static void
 gw_heartbeat(struct http_req *r)
 {
@@ -594,6 +626,7 @@ gw_heartbeat(struct http_req *r)
 	struct buf err;
 	char *id = NULL, *mid = NULL, *ips = NULL, *macs = NULL;
 	const uint8_t *body;
+	json_t *upgrade;
 	long long not_after = 0, now = (long long)time(NULL);
 	size_t len;
 	int found = 0, renew, was_offline = 0;
@@ -655,8 +688,8 @@ gw_heartbeat(struct http_req *r)
 		    "%s; this copy must re-enroll with its own identity", msg);
 		goto out;
 	}
-	ips = dump(strs_json(f.ips, f.nips));
-	macs = dump(strs_json(f.macs, f.nmacs));
+	ips = strs_text(f.ips, f.nips);
+	macs = strs_text(f.macs, f.nmacs);
 	if (seen_last(id) == 0)
 		prime_seen(c, id, f.updates != NULL);
 	{
@@ -692,12 +725,28 @@ gw_heartbeat(struct http_req *r)
 	renew = not_after != 0 &&
 	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
 	/* upgrade: a rollout chose this agent (rollout.c). */
+	upgrade = rollout_heartbeat(c, id, &f);
+	if (upgrade == NULL && json_plain(id)) {
+		/* The usual reply, written as jansson would (compact, in
+		 * this order) without building it. */
+		char text[256];
+		int n = snprintf(text, sizeof(text),
+		                 "{\"agent_id\":\"%s\",\"time\":%lld,"
+		                 "\"poll_interval\":%lld,\"renew\":%s}",
+		                 id, now, (long long)c->conf.poll_interval,
+		                 renew ? "true" : "false");
+
+		if (n > 0 && (size_t)n < sizeof(text)) {
+			http_reply_text(r, 200, "application/json", text,
+			                (size_t)n);
+			goto out;
+		}
+	}
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:I, s:I, s:b, s:o*}", "agent_id", id,
 	                          "time", (json_int_t)now, "poll_interval",
 	                          (json_int_t)c->conf.poll_interval, "renew",
-	                          renew, "upgrade",
-	                          rollout_heartbeat(c, id, &f)));
+	                          renew, "upgrade", upgrade));
 out:
 	host_facts_free(&f);
 	free(id);
