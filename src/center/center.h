@@ -619,5 +619,7 @@ json_t *strs_json(char *const *v, size_t n); /* JSON array of strings */
 /* The agent's UUID: CN of the verified client certificate (malloc'd), or
  * NULL after replying 403. Identity never comes from a request body. */
 char *peer_agent_id(struct http_req *r);
+/* tls_not_after of a client certificate, read once per certificate */
+long long peer_not_after(X509 *x);
 
 #endif

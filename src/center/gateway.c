@@ -627,7 +627,7 @@ gw_heartbeat(struct http_req *r)
 	char *id = NULL, *mid = NULL, *ips = NULL, *macs = NULL;
 	const uint8_t *body;
 	json_t *upgrade;
-	long long not_after = 0, now = (long long)time(NULL);
+	long long not_after = 0, noted = -1, now = (long long)time(NULL);
 	size_t len;
 	int found = 0, renew, was_offline = 0;
 
@@ -650,8 +650,9 @@ gw_heartbeat(struct http_req *r)
 		/* Offline (or never seen) until now: its state changes. */
 		long long last = store_isnull(q, 2) ? 0 : store_int(q, 2);
 
-		if (seen_last(id) > last) /* noted, not written yet */
-			last = seen_last(id);
+		noted = seen_last(id);
+		if (noted > last) /* noted, not written yet */
+			last = noted;
 		was_offline = last < now - 3 * c->conf.poll_interval;
 		if (!store_isnull(q, 0))
 			mid = dup_or_null(store_text(q, 0));
@@ -690,7 +691,7 @@ gw_heartbeat(struct http_req *r)
 	}
 	ips = strs_text(f.ips, f.nips);
 	macs = strs_text(f.macs, f.nmacs);
-	if (seen_last(id) == 0)
+	if (noted == 0) /* first since the start */
 		prime_seen(c, id, f.updates != NULL);
 	{
 		const char *facts[] = {
@@ -723,7 +724,7 @@ gw_heartbeat(struct http_req *r)
 		    json_pack("{s:s, s:s}", "id", id, "state", "online"));
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
-	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
+	        peer_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
 	/* upgrade: a rollout chose this agent (rollout.c). */
 	upgrade = rollout_heartbeat(c, id, &f);
 	if (upgrade == NULL && json_plain(id)) {
