@@ -142,9 +142,9 @@ int http_server_bind(struct http_server *s, const char *host, int port,
  * of a graceful stop: then wait for http_server_conns() to reach 0 (or a
  * deadline) before http_server_free. */
 /* An event base for a process that serves many connections: with epoll,
- * libevent's changelist, so that a write event enabled and disabled again
- * in one loop iteration (every reply a bufferevent writes at once) costs
- * no epoll_ctl() calls. NULL when out of memory. */
+ * libevent's changelist, so that changes to a descriptor's events within
+ * one loop iteration (a reply's write event enabled, a finished one's
+ * disabled) cost one epoll_ctl() at most. NULL when out of memory. */
 struct event_base *http_event_base_new(void);
 void http_server_stop_listening(struct http_server *s);
 /* After stop_listening: every reply closes its connection; connections
