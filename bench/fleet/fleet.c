@@ -648,6 +648,7 @@ struct agent {
 	double rx[MAX_ROUNDS];
 	double t_conn;   /* last time TLS got established */
 	double t_try;    /* last connect() */
+	double t_back;   /* first connect() after the restart's SIGTERM */
 	double hs_first; /* first handshake: connect() to established */
 	char pending[MAX_PENDING][40];
 	int npending;
@@ -674,6 +675,9 @@ struct worker {
 };
 
 static struct agent *g_agents;
+/* When the restart phase sent SIGTERM (0 before): agents note their first
+ * connect() after it, the generator's own spread of the return. */
+static _Atomic double g_t_term;
 static struct worker *g_workers;
 static _Atomic int g_mode = M_POLL;
 static struct sockaddr_in g_gw, g_gw2;
@@ -1303,6 +1307,9 @@ agent_connect(struct agent *a)
 		}
 	}
 	a->t_try = now_s();
+	if (a->t_back == 0 &&
+	    atomic_load_explicit(&g_t_term, memory_order_relaxed) > 0)
+		a->t_back = a->t_try;
 	if (connect(fd,
 	            (struct sockaddr *)(O.gw_port2 > 0 && a->idx % 2 ? &g_gw2
 	                                                             : &g_gw),
@@ -1653,6 +1660,7 @@ static struct {
 	    lat_sent_p99, lat_sent_max, post_secs_max;
 	long long lat_missing;
 	double hb_per_s;
+	double hb_cpu_us; /* center CPU (all its processes) per heartbeat */
 	double ev_secs, ev_per_s;
 	long long ev_sent, ev_acked, ev_stored_acks, ev_dup_acks, db_events,
 	    db_agents, db_agents_complete, api_checked, api_ok;
@@ -1660,6 +1668,11 @@ static struct {
 	int restart_ok;
 	double stop_secs, start_secs, back_secs, back_from_listen_secs,
 	    reconn_p50, reconn_p99, reconn_max;
+	/* first connect() of each agent after SIGTERM, from the center
+	 * listening again: the load generator's spread (Retry-After,
+	 * backoff and jitter), not the center's */
+	double try_first, try_p50, try_last;
+	long long try_early; /* of them before the center listened */
 	double cpu1, cpu1_secs, cpu2, cpu2_secs;
 	long hwm1_kb, hwm2_kb;
 } R;
@@ -1824,6 +1837,7 @@ phase_dispatch(void)
 static void
 phase_heartbeat(void)
 {
+	struct proc_sample p0, p1;
 	long long h0, h1;
 	double t0, t1;
 
@@ -1831,13 +1845,18 @@ phase_heartbeat(void)
 	 * only be read through the admin API, which answers late under this
 	 * load, so its window would be uncertain. */
 	say("heartbeat: %d s of closed-loop heartbeats", O.hb_secs);
+	proc_read(g_pid, &p0);
 	h0 = GET(st_hb_ok);
 	t0 = now_s();
 	sleep_s(O.hb_secs);
 	h1 = GET(st_hb_ok);
 	t1 = now_s();
+	proc_read(g_pid, &p1);
 	R.hb_per_s = (double)(h1 - h0) / (t1 - t0);
-	say("heartbeat: %.0f/s acknowledged", R.hb_per_s);
+	R.hb_cpu_us =
+	    h1 > h0 ? (p1.cpu - p0.cpu) * 1e6 / (double)(h1 - h0) : (double)NAN;
+	say("heartbeat: %.0f/s acknowledged, %.1f us of center CPU each",
+	    R.hb_per_s, R.hb_cpu_us);
 	mark("heartbeat");
 }
 
@@ -1966,6 +1985,7 @@ phase_restart(void)
 	say("restart: SIGTERM to the center (pid %d), %lld agents polling",
 	    g_pid, GET(st_polling));
 	t_term = now_s();
+	atomic_store(&g_t_term, t_term);
 	if (kill(g_pid, SIGTERM) == -1) {
 		say("restart: kill: %s", strerror(errno));
 		return;
@@ -2016,7 +2036,21 @@ phase_restart(void)
 	R.reconn_p50 = quantile(rc, n, 0.5);
 	R.reconn_p99 = quantile(rc, n, 0.99);
 	R.reconn_max = n ? rc[n - 1] : NAN;
+	R.try_early = 0;
+	for (i = 0, n = 0; i < O.agents; i++)
+		if (!g_agents[i].dead && g_agents[i].t_back > 0) {
+			rc[n++] = g_agents[i].t_back - t_up;
+			R.try_early += g_agents[i].t_back < t_up;
+		}
+	qsort(rc, n, sizeof(double), cmp_double);
+	R.try_first = n ? rc[0] : NAN;
+	R.try_p50 = quantile(rc, n, 0.5);
+	R.try_last = n ? rc[n - 1] : NAN;
 	free(rc);
+	say("restart: the agents' first reconnect attempts came %.2f to %.2f s "
+	    "(p50 %.2f s) after the center listened, %lld of them before "
+	    "(the generator's spread: Retry-After, backoff, jitter)",
+	    R.try_first, R.try_last, R.try_p50, R.try_early);
 	say("restart: all %d agents polling again %.2f s after SIGTERM (%.2f "
 	    "s after the center listened); reconnects p50 %.2f s p99 %.2f s "
 	    "max %.2f s after SIGTERM; %lld TLS handshakes resumed in all",
@@ -2056,8 +2090,9 @@ report(void)
 	       "failed attempts; handshake p50 %.3f s p99 %.3f s max %.3f s\n",
 	       R.connect_secs, R.handshakes_per_s, GET(st_conn_fail), R.hs_p50,
 	       R.hs_p99, R.hs_max);
-	printf("heartbeats/s            %.0f (closed loop, every agent)\n",
-	       R.hb_per_s);
+	printf("heartbeats/s            %.0f (closed loop, every agent), "
+	       "%.1f us of center CPU each\n",
+	       R.hb_per_s, R.hb_cpu_us);
 	printf("events/s stored         %.0f (%lld events in %.2f s, batches "
 	       "of %d)\n",
 	       R.ev_per_s, R.ev_stored_acks, R.ev_secs, O.batch);
@@ -2090,6 +2125,12 @@ report(void)
 	       R.restart_ok ? "ok" : (O.skip_restart ? "skipped" : "FAILED"),
 	       R.back_secs, R.stop_secs, R.start_secs, R.back_from_listen_secs,
 	       R.reconn_p50, R.reconn_p99, R.reconn_max);
+	if (R.restart_ok)
+		printf("                        center listening -> all back "
+		       "%.2f s; the agents' first attempts %.2f to %.2f s "
+		       "after it (%lld before it)\n",
+		       R.back_from_listen_secs, R.try_first, R.try_last,
+		       R.try_early);
 	printf("TLS resumptions         %lld of %lld handshakes%s\n",
 	       GET(st_resumed), GET(st_handshakes),
 	       O.no_resume ? " (--no-resume)" : "");
@@ -2127,6 +2168,7 @@ report(void)
 	jnum(f, "connect_secs", R.connect_secs);
 	jnum(f, "handshakes_per_s", R.handshakes_per_s);
 	jnum(f, "heartbeats_per_s", R.hb_per_s);
+	jnum(f, "heartbeat_cpu_us", R.hb_cpu_us);
 	jnum(f, "events_per_s", R.ev_per_s);
 	jnum(f, "events_sent", (double)R.ev_sent);
 	jnum(f, "events_acked", (double)R.ev_acked);
@@ -2137,6 +2179,11 @@ report(void)
 	jnum(f, "dispatch_sent_p99", R.lat_sent_p99);
 	jnum(f, "center_hwm_mib", (double)R.hwm1_kb / 1024);
 	jnum(f, "restart_back_secs", R.restart_ok ? R.back_secs : (double)NAN);
+	jnum(f, "restart_back_from_listen_secs",
+	     R.restart_ok ? R.back_from_listen_secs : (double)NAN);
+	jnum(f, "restart_tries_first",
+	     R.restart_ok ? R.try_first : (double)NAN);
+	jnum(f, "restart_tries_last", R.restart_ok ? R.try_last : (double)NAN);
 	jnum(f, "tls_resumed", (double)GET(st_resumed));
 	jnum(f, "tls_handshakes", (double)GET(st_handshakes));
 	jnum(f, "errors", (double)GET(st_other));

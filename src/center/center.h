@@ -235,6 +235,9 @@ uint64_t seen_digest(const char *const *fields, size_t n);
 int seen_note(struct center *c, const char *id, long long now, uint64_t facts,
               int force);
 void seen_wrote(const char *id, uint64_t facts);
+/* An agent not noted since the start, with the digest of the facts its
+ * row holds: a first heartbeat that brings the same is then batched. */
+int seen_prime(const char *id, uint64_t facts);
 long long seen_last(const char *id); /* noted time, or 0 */
 
 /* db.c */
@@ -624,5 +627,7 @@ json_t *strs_json(char *const *v, size_t n); /* JSON array of strings */
 /* The agent's UUID: CN of the verified client certificate (malloc'd), or
  * NULL after replying 403. Identity never comes from a request body. */
 char *peer_agent_id(struct http_req *r);
+/* tls_not_after of a client certificate, read once per certificate */
+long long peer_not_after(X509 *x);
 
 #endif

@@ -561,6 +561,66 @@ gw_enroll_poll(struct http_req *r)
 	free(cert);
 }
 
+/* The first heartbeat of an agent since the start: what its row holds,
+ * for seen.c to tell a heartbeat that only brings the time (batched) from
+ * one with new facts (written at once). The digest covers the fields
+ * gw_heartbeat's UPDATE writes; updates only when the heartbeat has them
+ * (without, the UPDATE keeps the stored ones). */
+static void
+prime_seen(struct center *c, const char *id, int with_updates)
+{
+	struct store_rows *q;
+
+	q = store_query(c->store,
+	                "SELECT hostname, fqdn, os, kernel, arch, ips, macs, "
+	                "agent_version, source_addr, updates FROM agents "
+	                "WHERE id = ?",
+	                S_TEXT(id));
+	if (q != NULL && store_next(q) == 1) {
+		const char *facts[10];
+		int i;
+
+		for (i = 0; i < 10; i++)
+			facts[i] = store_isnull(q, i) ? NULL : store_text(q, i);
+		if (!with_updates)
+			facts[9] = NULL;
+		seen_prime(id, seen_digest(facts, 10));
+	}
+	store_done(q);
+}
+
+/* 1: s can be written inside a JSON string as it is (printable ASCII,
+ * no quote or backslash): facts checked as IP or MAC addresses, the
+ * center's own agent ids. */
+static int
+json_plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e ||
+		    *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+/* The compact JSON array of strings v, as dump(strs_json(v, n)) writes
+ * it, without building it in jansson when every string is plain. */
+static char *
+strs_text(char *const *v, size_t n)
+{
+	struct buf b;
+	size_t i, len;
+
+	for (i = 0; i < n; i++)
+		if (!json_plain(v[i]))
+			return dump(strs_json(v, n));
+	buf_init(&b, 0);
+	buf_putc(&b, '[');
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s\"%s\"", i ? "," : "", v[i]);
+	buf_putc(&b, ']');
+	return buf_steal(&b, &len);
+}
+
 static void
 gw_heartbeat(struct http_req *r)
 {
@@ -570,7 +630,8 @@ gw_heartbeat(struct http_req *r)
 	struct buf err;
 	char *id = NULL, *mid = NULL, *ips = NULL, *macs = NULL;
 	const uint8_t *body;
-	long long not_after = 0, now = (long long)time(NULL);
+	json_t *upgrade;
+	long long not_after = 0, noted = -1, now = (long long)time(NULL);
 	size_t len;
 	int found = 0, renew, was_offline = 0;
 
@@ -593,8 +654,9 @@ gw_heartbeat(struct http_req *r)
 		/* Offline (or never seen) until now: its state changes. */
 		long long last = store_isnull(q, 2) ? 0 : store_int(q, 2);
 
-		if (seen_last(id) > last) /* noted, not written yet */
-			last = seen_last(id);
+		noted = seen_last(id);
+		if (noted > last) /* noted, not written yet */
+			last = noted;
 		was_offline = last < now - 3 * c->conf.poll_interval;
 		if (!store_isnull(q, 0))
 			mid = dup_or_null(store_text(q, 0));
@@ -631,8 +693,10 @@ gw_heartbeat(struct http_req *r)
 		    "%s; this copy must re-enroll with its own identity", msg);
 		goto out;
 	}
-	ips = dump(strs_json(f.ips, f.nips));
-	macs = dump(strs_json(f.macs, f.nmacs));
+	ips = strs_text(f.ips, f.nips);
+	macs = strs_text(f.macs, f.nmacs);
+	if (noted == 0) /* first since the start */
+		prime_seen(c, id, f.updates != NULL);
 	{
 		const char *facts[] = {
 		    f.hostname,   f.fqdn,   f.os, f.kernel,
@@ -664,14 +728,30 @@ gw_heartbeat(struct http_req *r)
 		    json_pack("{s:s, s:s}", "id", id, "state", "online"));
 	/* Ask for renewal once two thirds of the lifetime have passed. */
 	renew = not_after != 0 &&
-	        tls_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
+	        peer_not_after(r->peer) - now < c->conf.agent_cert_lifetime / 3;
 	/* upgrade: a rollout chose this agent (rollout.c). */
+	upgrade = rollout_heartbeat(c, id, &f);
+	if (upgrade == NULL && json_plain(id)) {
+		/* The usual reply, written as jansson would (compact, in
+		 * this order) without building it. */
+		char text[256];
+		int n = snprintf(text, sizeof(text),
+		                 "{\"agent_id\":\"%s\",\"time\":%lld,"
+		                 "\"poll_interval\":%lld,\"renew\":%s}",
+		                 id, now, (long long)c->conf.poll_interval,
+		                 renew ? "true" : "false");
+
+		if (n > 0 && (size_t)n < sizeof(text)) {
+			http_reply_text(r, 200, "application/json", text,
+			                (size_t)n);
+			goto out;
+		}
+	}
 	http_reply_json(r, 200,
 	                json_pack("{s:s, s:I, s:I, s:b, s:o*}", "agent_id", id,
 	                          "time", (json_int_t)now, "poll_interval",
 	                          (json_int_t)c->conf.poll_interval, "renew",
-	                          renew, "upgrade",
-	                          rollout_heartbeat(c, id, &f)));
+	                          renew, "upgrade", upgrade));
 out:
 	host_facts_free(&f);
 	free(id);

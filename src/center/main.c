@@ -401,6 +401,9 @@ stop_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Connections that became idle since (a stream ended...). */
+	http_server_drain(c->gw);
+	http_server_drain(c->adm);
 	if ((http_server_conns(c->gw) == 0 && http_server_conns(c->adm) == 0) ||
 	    (long long)time(NULL) - c->stopping >= STOP_GRACE) {
 		event_base_loopexit(c->base, NULL);
@@ -422,12 +425,19 @@ graceful_stop(struct center *c, int sig)
 	         sig, STOP_GRACE,
 	         http_server_conns(c->gw) + http_server_conns(c->adm));
 	c->stopping = (long long)time(NULL);
-	tasks_shutdown(c); /* held polls: 503, poll again after restart */
-	stream_shutdown(c);
 	http_server_stop_listening(c->gw);
 	http_server_stop_listening(c->adm);
 	if (c->mg)
 		http_server_stop_listening(c->mg);
+	/* Replies from now on close their connections, idle ones are
+	 * closed now: the stop waits for replies in flight, not for idle
+	 * keep-alive clients to leave. */
+	http_server_drain(c->gw);
+	http_server_drain(c->adm);
+	if (c->mg)
+		http_server_drain(c->mg);
+	tasks_shutdown(c); /* held polls: 503, poll again after restart */
+	stream_shutdown(c);
 	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
 		event_base_loopexit(c->base, NULL);
 		return;
@@ -790,7 +800,7 @@ main(int argc, char **argv)
 	}
 	if ((c.enroll_rl = ratelimit_new((double)c.conf.enroll_rate,
 	                                 (double)c.conf.enroll_rate)) == NULL ||
-	    (c.base = event_base_new()) == NULL)
+	    (c.base = http_event_base_new()) == NULL)
 		fatalx("vigild: out of memory");
 	gl.max_body = (size_t)c.conf.gw_max_body;
 	gl.max_headers = 16384;

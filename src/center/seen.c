@@ -5,9 +5,11 @@
  * its own: the time is noted here, and every [center] seen_flush one
  * transaction writes the times of every agent noted since. A heartbeat with
  * facts that changed (host name, addresses, version, source address...),
- * an agent's first heartbeat since the center started, and one that brings
- * an agent back online are written at once by the gateway, as before. A
- * crash loses at most one interval of last_seen, never an event or a fact.
+ * and one that brings an agent back online are written at once by the
+ * gateway, as before. An agent's first heartbeat since the center started
+ * is compared with the facts in its row (seen_prime): after a restart a
+ * fleet checking in again costs no write each. A crash loses at most one
+ * interval of last_seen, never an event or a fact.
  *
  * The table is keyed by agent id (ids are the center's own UUIDs, not
  * chosen by clients) with open addressing; it holds one entry per agent
@@ -264,6 +266,26 @@ seen_note(struct center *c, const char *id, long long now, uint64_t facts,
 		s->ndirty++;
 		publish(s);
 	}
+	return 0;
+}
+
+int
+seen_prime(const char *id, uint64_t facts)
+{
+	struct seen *s = g_seen;
+	struct seen_ent *e;
+
+	if (s == NULL)
+		return -1;
+	if ((s->n + 1) * 2 > s->cap && grow(s) == -1)
+		return -1;
+	e = slot(s, id);
+	if (e->id != NULL)
+		return 0; /* noted already: its digest is newer */
+	if ((e->id = strdup(id)) == NULL)
+		return -1;
+	s->n++;
+	e->facts = facts;
 	return 0;
 }
 

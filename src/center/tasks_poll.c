@@ -161,6 +161,15 @@ tasks_wake(struct center *c, const char *agent)
 	waiter_drop(slot);
 }
 
+/* A poll while the center stops: poll again once it is back. */
+static void
+reply_shutting_down(struct http_req *r)
+{
+	http_set_header(r, "Retry-After", "5");
+	http_reply_error(r, 503, "shutting_down",
+	                 "the center is restarting; poll again");
+}
+
 void
 tasks_shutdown(struct center *c)
 {
@@ -168,10 +177,7 @@ tasks_shutdown(struct center *c)
 
 	for (i = 0; c->waiters != NULL && i < WAITER_BUCKETS; i++) {
 		while (c->waiters[i] != NULL) {
-			http_set_header(c->waiters[i]->req, "Retry-After", "5");
-			http_reply_error(
-			    c->waiters[i]->req, 503, "shutting_down",
-			    "the center is restarting; poll again");
+			reply_shutting_down(c->waiters[i]->req);
 			waiter_drop(&c->waiters[i]);
 		}
 	}
@@ -192,6 +198,11 @@ gw_tasks_poll(struct http_req *r)
 
 	if ((id = peer_agent_id(r)) == NULL)
 		return;
+	/* Not held past tasks_shutdown: the stop would wait for it. */
+	if (c->stopping) {
+		reply_shutting_down(r);
+		goto out;
+	}
 	if (ws != NULL && str_to_ll(ws, 0, 3600, &wait) == -1) {
 		http_reply_error(r, 400, "bad_request",
 		                 "wait: must be seconds 0..3600");

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <uuid/uuid.h>
 
 #include "center.h"
@@ -83,10 +84,80 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* What the gateway reads from a client certificate on every request (its
+ * agent id, its expiry), read once per certificate object: it lives as
+ * long as its connection (or its TLS session). */
+struct peer_info {
+	long long not_after;
+	char cn[];
+};
+
+static int peer_index = -1;
+
+static void
+peer_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+               void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+/* NULL when x has no usable CN (or no memory): callers then read x. */
+static const struct peer_info *
+peer_info(X509 *x)
+{
+	struct peer_info *pi;
+	char *cn;
+	size_t n;
+
+	if (x == NULL)
+		return NULL;
+	if (peer_index == -1)
+		peer_index =
+		    X509_get_ex_new_index(0, NULL, NULL, NULL, peer_info_free);
+	if (peer_index == -1)
+		return NULL;
+	if ((pi = X509_get_ex_data(x, peer_index)) != NULL)
+		return pi;
+	if ((cn = tls_subject_cn(x)) == NULL)
+		return NULL;
+	n = strlen(cn) + 1;
+	if ((pi = malloc(sizeof(*pi) + n)) != NULL) {
+		pi->not_after = tls_not_after(x);
+		memcpy(pi->cn, cn, n);
+		if (X509_set_ex_data(x, peer_index, pi) != 1) {
+			free(pi);
+			pi = NULL;
+		}
+	}
+	free(cn);
+	return pi;
+}
+
+static char *
+peer_cn(X509 *x)
+{
+	const struct peer_info *pi = peer_info(x);
+
+	return pi != NULL ? strdup(pi->cn) : tls_subject_cn(x);
+}
+
+long long
+peer_not_after(X509 *x)
+{
+	const struct peer_info *pi = peer_info(x);
+
+	return pi != NULL ? pi->not_after : tls_not_after(x);
+}
+
 char *
 peer_agent_id(struct http_req *r)
 {
-	char *cn = tls_subject_cn(r->peer);
+	char *cn = peer_cn(r->peer);
 
 	if (cn == NULL)
 		http_reply_error(r, 403, "bad_certificate",

@@ -54,6 +54,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
 #include "http.h"
@@ -89,6 +90,9 @@ struct http_conn {
 	int busy;       /* a request is in a handler or its reply being sent */
 	int handshaken; /* the TLS handshake was seen complete */
 	int counted;    /* its handshake counted (full or resumed) */
+	uint64_t rx_done; /* bytes read from the socket when the last reply
+	                     was sent (TLS only): more since then means a
+	                     request has begun (http_server_drain) */
 };
 
 struct http_fresh {
@@ -118,6 +122,7 @@ struct http_server {
 	size_t nfresh, capfresh;
 
 	int conns;
+	int draining; /* http_server_drain: every reply closes its connection */
 	struct http_conn *wait_head, *wait_tail; /* not busy, oldest first */
 	struct http_conn **byfd;                 /* every counted one */
 	size_t nbyfd;
@@ -211,6 +216,10 @@ req_send(struct http_req *r, int status, int fd, size_t flen)
 	struct http_relay *rl = r->relay;
 
 	if (rl == NULL) {
+		if (r->srv->draining)
+			evhttp_add_header(
+			    evhttp_request_get_output_headers(r->ev),
+			    "Connection", "close");
 		evhttp_send_reply(r->ev, status, NULL, NULL);
 		return;
 	}
@@ -531,6 +540,37 @@ http_conn_busy(struct http_conn *c)
 		evtimer_del(c->deadline);
 }
 
+/* Bytes read from a TLS connection's socket so far; 0 for plain ones. */
+static uint64_t
+http_conn_rx(const struct http_conn *c)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if ((bev = evhttp_connection_get_bufferevent(c->evcon)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return 0;
+	return BIO_number_read(SSL_get_rbio(ssl));
+}
+
+/* 1: a TLS connection that has been answered and has received nothing
+ * since (not a byte of a next request, read or waiting in OpenSSL or in
+ * its input buffer). Plain connections are never known to be idle. */
+static int
+http_conn_idle(const struct http_conn *c)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (c->busy || !c->counted ||
+	    (bev = evhttp_connection_get_bufferevent(c->evcon)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return 0;
+	return BIO_number_read(SSL_get_rbio(ssl)) == c->rx_done &&
+	       SSL_pending(ssl) == 0 &&
+	       evbuffer_get_length(bufferevent_get_input(bev)) == 0;
+}
+
 /* A response was sent in full: the next request has its own deadline.
  * (evhttp calls this only while the connection lives.) */
 static void
@@ -542,6 +582,7 @@ http_req_donecb(struct evhttp_request *ev, void *arg)
 	if (!c->busy)
 		return;
 	c->busy = 0;
+	c->rx_done = http_conn_rx(c);
 	http_mono(&c->start);
 	http_wait_append(c);
 	http_conn_arm(c);
@@ -1471,6 +1512,45 @@ http_server_stop_listening(struct http_server *s)
 		http_listener_forget(s->lst[i]);
 	}
 	s->nbound = 0;
+}
+
+struct event_base *
+http_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	/* Safe here: the caveat (descriptors dup()ed and closed apart)
+	 * does not apply, a socket has one descriptor in one process. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
+/*
+ * The graceful stop of a server that no longer listens: every reply from
+ * now on closes its connection (Connection: close), and the connections
+ * that wait for a request with nothing of it read yet are closed now, as a
+ * keep-alive server may close an idle connection at any time (the client
+ * sends its request again on a new one). Connections being answered, and
+ * those with part of a request read, finish first; http_server_conns()
+ * then falls to 0 as soon as the last reply is out instead of when idle
+ * clients happen to leave.
+ */
+void
+http_server_drain(struct http_server *s)
+{
+	struct http_conn *c, *next;
+
+	s->draining = 1;
+	for (c = s->wait_head; c != NULL; c = next) {
+		next = c->next;
+		if (http_conn_idle(c))
+			evhttp_connection_free(c->evcon); /* http_closecb */
+	}
 }
 
 void

@@ -141,7 +141,15 @@ int http_server_bind(struct http_server *s, const char *host, int port,
 /* Closes the listening sockets; open connections go on. The first step
  * of a graceful stop: then wait for http_server_conns() to reach 0 (or a
  * deadline) before http_server_free. */
+/* An event base for a process that serves many connections: with epoll,
+ * libevent's changelist, so that changes to a descriptor's events within
+ * one loop iteration (a reply's write event enabled, a finished one's
+ * disabled) cost one epoll_ctl() at most. NULL when out of memory. */
+struct event_base *http_event_base_new(void);
 void http_server_stop_listening(struct http_server *s);
+/* After stop_listening: every reply closes its connection; connections
+ * idle between requests are closed at once. */
+void http_server_drain(struct http_server *s);
 
 /*
  * Called once per request just before its reply leaves, with the request

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "enroll.h"
+#include "jsonarena.h"
 
 /* Longest piece of a peer-chosen name repeated in an error message. */
 #define ERR_NAME_MAX 64
@@ -528,6 +529,11 @@ updates_parse(json_t *u, char **out, struct buf *err)
 	return 0;
 }
 
+/* A heartbeat's JSON is parsed inside an arena on the stack: a few
+ * hundred bytes make dozens of small jansson allocations, all dropped
+ * together (jsonarena.h); more than fits goes to malloc as usual. */
+#define HB_ARENA 16384
+
 int
 heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
                 struct buf *err)
@@ -535,8 +541,13 @@ heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
 	json_t *root = NULL, *v, *facts = NULL, *upd = NULL;
 	const char *key;
 	char name[ERR_NAME_MAX + 8];
+	_Alignas(16) char block[HB_ARENA];
+	struct json_arena ar;
+	json_free_t jfree;
+	char *u;
 
 	memset(out, 0, sizeof(*out));
+	json_arena_open_buf(&ar, block, sizeof(block));
 	if ((root = load_object(p, len, err)) == NULL)
 		goto fail;
 	json_object_foreach(root, key, v)
@@ -559,10 +570,28 @@ heartbeat_parse(const uint8_t *p, size_t len, struct host_facts *out,
 		goto fail;
 	if (upd != NULL && updates_parse(upd, &out->updates, err) == -1)
 		goto fail;
+	if (out->updates != NULL) {
+		/* json_dumps' text is the arena's: the caller frees a copy. */
+		json_get_alloc_funcs(NULL, &jfree);
+		u = strdup(out->updates);
+		jfree(out->updates);
+		out->updates = u;
+		if (u == NULL) {
+			buf_puts(err, "updates: out of memory");
+			goto fail;
+		}
+	}
 	json_decref(root);
+	json_arena_close(&ar);
 	return 0;
 fail:
+	if (out->updates != NULL) {
+		json_get_alloc_funcs(NULL, &jfree);
+		jfree(out->updates);
+		out->updates = NULL;
+	}
 	json_decref(root);
+	json_arena_close(&ar);
 	host_facts_free(out);
 	return -1;
 }

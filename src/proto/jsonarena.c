@@ -89,8 +89,24 @@ json_arena_open(struct json_arena *a, size_t cap)
 	json_arena_install();
 	a->used = 0;
 	a->cap = cap;
+	a->owned = 1;
 	/* Without the block, jansson simply uses malloc. */
 	if ((a->base = malloc(cap)) == NULL)
+		a->cap = 0;
+	else
+		ASAN_POISON_MEMORY_REGION(a->base, cap);
+	cur = a;
+}
+
+void
+json_arena_open_buf(struct json_arena *a, void *block, size_t cap)
+{
+	json_arena_install();
+	a->used = 0;
+	a->cap = cap;
+	a->owned = 0;
+	a->base = block;
+	if (a->base == NULL)
 		a->cap = 0;
 	else
 		ASAN_POISON_MEMORY_REGION(a->base, cap);
@@ -104,7 +120,8 @@ json_arena_close(struct json_arena *a)
 		cur = NULL;
 	if (a->base != NULL)
 		ASAN_UNPOISON_MEMORY_REGION(a->base, a->cap);
-	free(a->base);
+	if (a->owned)
+		free(a->base);
 	a->base = NULL;
 	a->cap = a->used = 0;
 }

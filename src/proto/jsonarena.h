@@ -22,11 +22,15 @@
 struct json_arena {
 	char *base; /* NULL: no block, every allocation goes to malloc */
 	size_t cap, used;
+	int owned; /* base was malloc'd by json_arena_open */
 };
 
 void json_arena_install(void);
 /* Opens an arena of cap bytes on the calling thread (one at a time). */
 void json_arena_open(struct json_arena *a, size_t cap);
+/* The same on the caller's block (a small parse: a buffer on the stack
+ * costs no malloc at all); it must outlive json_arena_close(). */
+void json_arena_open_buf(struct json_arena *a, void *block, size_t cap);
 void json_arena_close(struct json_arena *a);
 
 #endif

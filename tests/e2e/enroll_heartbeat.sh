@@ -37,6 +37,23 @@ VIGIL_MACHINE_ID_FILE=$T/machine-id-a1
 	fail "heartbeat: $(cat "$T/run1.log")"
 pass "heartbeat accepted"
 
+# The heartbeat's reply and the addresses as stored, byte for byte (the
+# center writes both without jansson when nothing needs escaping).
+A1=$(db "SELECT id FROM agents WHERE machine_id = '$(cat "$T/machine-id-a1")'")
+MID1=$(cat "$T/machine-id-a1")
+hb=$(curl -sS --cacert "$PKI/ca.crt" --cert "$T/agent1/agent.crt" \
+	--key "$T/agent1/agent.key" -H 'Content-Type: application/json' \
+	-d '{"facts": {"hostname": "h1", "machine_id": "'"$MID1"'", "ips": ["10.1.2.3", "FE80::1"], "macs": ["AA:BB:CC:DD:EE:FF"]}}' \
+	"https://127.0.0.1:$GW/v1/heartbeat")
+[[ "$hb" =~ ^\{\"agent_id\":\"$A1\",\"time\":[0-9]+,\"poll_interval\":2,\"renew\":false\}$ ]] ||
+	fail "heartbeat reply: $hb"
+[ "$(db "SELECT ips || ' ' || macs FROM agents WHERE id = '$A1'")" = \
+	'["10.1.2.3","FE80::1"] ["aa:bb:cc:dd:ee:ff"]' ] ||
+	fail "stored: $(db "SELECT ips, macs FROM agents WHERE id = '$A1'")"
+pass "heartbeat reply and stored addresses are compact JSON"
+"$AGENT" run --once --data-dir "$T/agent1" >"$T/run1.log" 2>&1 ||
+	fail "heartbeat: $(cat "$T/run1.log")"
+
 list=$("$CTL" agent list)
 echo "$list"
 expect_contains "$list" "online"

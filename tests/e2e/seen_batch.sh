@@ -3,8 +3,8 @@
 # one: the center notes them and writes every agent's time at once each
 # [center] seen_flush (seen.c). Checked from the store itself: a second
 # heartbeat leaves last_seen alone until the flush (or a graceful stop)
-# writes it; the pending count is published; with a short interval the
-# time arrives on its own.
+# writes it, and so does the first one after a restart; the pending count
+# is published; with a short interval the time arrives on its own.
 . "$(dirname "$0")/lib.sh"
 
 standard_center "seen_flush = 60s" "poll_interval = 60s"
@@ -48,6 +48,22 @@ s=$(seen)
 [ "$s" -ge "$((t2 - 1))" ] && [ "$s" -gt "$t1" ] ||
 	fail "after a graceful stop last_seen is $s (first $t1, second ~$t2)"
 pass "a graceful stop writes the pending time ($s)"
+
+# After a restart the center knows no agent's facts from memory: the
+# first heartbeat is compared with the agent's row, and one that brings
+# nothing new but the time waits for the flush too (a fleet coming back
+# after a restart costs no write per agent).
+GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" \
+	"seen_flush = 60s" "poll_interval = 60s"
+start_center "$T/vigild.conf" "$DATA"
+next_second "$s"
+beat
+[ "$(seen)" = "$s" ] ||
+	fail "the first heartbeat after a restart was written at once: $(seen), not $s"
+[ "$(pending)" = 1 ] || fail "pending after a restart: '$(pending)', not 1"
+pass "the first heartbeat after a restart, same facts, waits for the flush"
+stop_center
+s=$(seen)
 
 GW_PORT=$GW ADM_PORT=$ADM write_conf "$T/vigild.conf" "$PKI" "$DATA" \
 	"seen_flush = 1s" "poll_interval = 60s"

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -1156,6 +1157,7 @@ tls_closed(SSL *ssl, struct buf *out)
 	char b[4096];
 	int r, e;
 
+	ERR_clear_error(); /* SSL_get_error reads the thread's queue */
 	while ((r = SSL_read(ssl, b, sizeof(b))) > 0)
 		if (out != NULL)
 			assert_int_equal(buf_append(out, b, (size_t)r), 0);
@@ -1239,6 +1241,95 @@ test_deadlines(void **state)
 	tls_client_free(ssl);
 	assert_int_equal(http_server_closed(s, HTTP_CLOSED_REQUEST), 2);
 	assert_int_equal(http_server_closed(s, HTTP_CLOSED_HANDSHAKE), 1);
+	http_server_free(s);
+}
+
+/* Reads from ssl into got until the server closes it (10 s at most). */
+static int
+tls_until_closed(SSL *ssl, struct buf *got)
+{
+	double t0;
+
+	for (t0 = now(); now() - t0 < 10;) {
+		if (tls_closed(ssl, got))
+			return 1;
+		run_loop_ms(20);
+	}
+	return 0;
+}
+
+/*
+ * The graceful stop (http_server_drain): a connection idle between
+ * requests is closed at once; one with part of its next request read, and
+ * one whose reply is still to come, are answered first, each reply with
+ * "Connection: close", and closed after it.
+ */
+static void
+test_drain(void **state)
+{
+	struct http_limits lim = {
+	    .max_body = MAX_BODY, .max_headers = 8192, .timeout_secs = 30};
+	struct http_server *s;
+	struct buf ga, gb, gc;
+	SSL *a, *b, *c;
+	int port;
+
+	(void)state;
+	s = limited_server(&lim, &port);
+	buf_init(&ga, 0);
+	buf_init(&gb, 0);
+	buf_init(&gc, 0);
+	a = tls_client(port);
+	b = tls_client(port);
+	c = tls_client(port);
+	/* a and b: one request answered, kept alive. */
+	tls_send(a, "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n");
+	tls_send(b, "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n");
+	while (strstr(buf_cstr(&ga), "\"ok\"") == NULL ||
+	       strstr(buf_cstr(&gb), "\"ok\"") == NULL) {
+		run_loop_ms(20);
+		assert_false(tls_closed(a, &ga));
+		assert_false(tls_closed(b, &gb));
+	}
+	assert_null(strstr(buf_cstr(&ga), "Connection: close"));
+	/* b: the first line of its next request; c: a long poll. */
+	tls_send(b, "GET /v1/ping HTTP/1.1\r\n");
+	tls_send(c, "GET /v1/later HTTP/1.1\r\nHost: x\r\n\r\n");
+	/* Both are in the server's socket buffers already (loopback): a
+	 * run of the loop reads them. */
+	run_loop_ms(50);
+	assert_int_equal(http_server_conns(s), 3);
+
+	http_server_stop_listening(s);
+	http_server_drain(s);
+	assert_int_equal(http_server_conns(s), 2); /* a, closed at once */
+	buf_free(&ga);
+	buf_init(&ga, 0);
+	assert_true(tls_until_closed(a, &ga));
+	assert_int_equal(ga.len, 0);
+	assert_false(tls_closed(b, &gb));
+
+	/* b ends its request: answered, and closed after the reply. */
+	buf_free(&gb);
+	buf_init(&gb, 0);
+	tls_send(b, "Host: x\r\n\r\n");
+	assert_true(tls_until_closed(b, &gb));
+	assert_memory_equal(gb.data, "HTTP/1.1 200", 12);
+	assert_non_null(strstr(buf_cstr(&gb), "Connection: close"));
+	/* c's long poll gets its reply, then the close. */
+	assert_true(tls_until_closed(c, &gc));
+	assert_memory_equal(gc.data, "HTTP/1.1 200", 12);
+	assert_non_null(strstr(buf_cstr(&gc), "\"late\""));
+	assert_non_null(strstr(buf_cstr(&gc), "Connection: close"));
+	run_loop_ms(50);
+	assert_int_equal(http_server_conns(s), 0);
+
+	buf_free(&ga);
+	buf_free(&gb);
+	buf_free(&gc);
+	tls_client_free(a);
+	tls_client_free(b);
+	tls_client_free(c);
 	http_server_free(s);
 }
 
@@ -1376,6 +1467,7 @@ main(void)
 	    cmocka_unit_test(test_idle_timeout),
 	    cmocka_unit_test(test_max_conns),
 	    cmocka_unit_test(test_deadlines),
+	    cmocka_unit_test(test_drain),
 	    cmocka_unit_test(test_per_addr),
 	    cmocka_unit_test(test_bind_errors),
 	    cmocka_unit_test(test_ssl_ctx_reload),

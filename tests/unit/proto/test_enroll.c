@@ -499,6 +499,48 @@ test_heartbeat(void **state)
 	buf_free(&err);
 }
 
+/* A heartbeat larger than the parser's block on the stack (16 KiB of
+ * jansson's allocations; the rest come from malloc): every value comes out
+ * whole, and the caller frees it all with host_facts_free. */
+static void
+test_heartbeat_large(void **state)
+{
+	struct host_facts f;
+	struct buf body, err;
+	char want[64];
+	size_t i;
+
+	(void)state;
+	buf_init(&body, 65536);
+	buf_init(&err, 4096);
+	buf_puts(&body, "{\"facts\": {\"hostname\": \"big\", \"machine_id\": "
+	                "\"0123456789abcdef0123456789abcdef\", \"ips\": [");
+	for (i = 0; i < FACT_MAX_ADDRS; i++)
+		buf_printf(&body, "%s\"10.0.%zu.%zu\"", i ? ", " : "", i / 250,
+		           i % 250 + 1);
+	buf_puts(&body, "]}, \"updates\": {\"rules\": [");
+	for (i = 0; i < 200; i++)
+		buf_printf(&body,
+		           "%s{\"name\": \"rules/r%04zu.yar\", \"version\": "
+		           "\"1.%zu\", \"sha256\": \"%064zx\"}",
+		           i ? ", " : "", i, i, i);
+	buf_puts(&body, "]}}");
+	assert_true(body.len > 16384);
+	assert_int_equal(heartbeat_parse(body.data, body.len, &f, &err), 0);
+	assert_string_equal(f.hostname, "big");
+	assert_int_equal(f.nips, FACT_MAX_ADDRS);
+	assert_string_equal(f.ips[0], "10.0.0.1");
+	snprintf(want, sizeof(want), "10.0.%d.%d", (FACT_MAX_ADDRS - 1) / 250,
+	         (FACT_MAX_ADDRS - 1) % 250 + 1);
+	assert_string_equal(f.ips[FACT_MAX_ADDRS - 1], want);
+	assert_non_null(f.updates);
+	assert_non_null(strstr(f.updates, "\"name\":\"rules/r0000.yar\""));
+	assert_non_null(strstr(f.updates, "\"name\":\"rules/r0199.yar\""));
+	host_facts_free(&f);
+	buf_free(&body);
+	buf_free(&err);
+}
+
 /* The signed updates an agent reports: checked member by member, kept as
  * compact JSON. */
 static void
@@ -583,6 +625,7 @@ main(void)
 	    cmocka_unit_test(test_control_chars),
 	    cmocka_unit_test(test_heartbeat),
 	    cmocka_unit_test(test_heartbeat_updates),
+	    cmocka_unit_test(test_heartbeat_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

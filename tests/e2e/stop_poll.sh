@@ -1,0 +1,88 @@
+#!/bin/bash
+# A graceful stop does not wait for agents: a task poll that arrives while
+# the center stops is answered at once (503 shutting_down, Retry-After,
+# Connection: close), not held for its wait until the stop's grace cuts
+# the connection with no answer; an idle keep-alive connection is closed.
+. "$(dirname "$0")/lib.sh"
+
+standard_center
+TOKEN=$(new_token)
+export VIGIL_MACHINE_ID_FILE
+VIGIL_MACHINE_ID_FILE=$(machine_id p1)
+"$AGENT" enroll --server "https://127.0.0.1:$GW" --token "$TOKEN" \
+	--ca "$PKI/ca.crt" --data-dir "$T/a" >"$T/enroll.log" 2>&1 ||
+	fail "enroll: $(cat "$T/enroll.log")"
+
+# Two connections with the agent's certificate: "idle" has had a request
+# answered and waits; "poll" has sent the first part of a long poll
+# (wait=20, longer than the stop's 5 s grace) and sends the rest once the
+# center is stopping. Each prints what it received until the center
+# closed it.
+cat >"$T/client.py" <<'EOF'
+import os, socket, ssl, sys, time
+d, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+ctx.check_hostname = False
+ctx.load_cert_chain(d + "/agent.crt", d + "/agent.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+s.settimeout(30)
+got = b""
+if mode == "idle":
+    s.sendall(b"GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    while b'"vigild"' not in got:
+        got += s.recv(65536)
+    got = b""
+else:
+    s.sendall(b"GET /v1/tasks?wait=20 HTTP/1.1\r\nHost: x\r\n")
+open(os.environ["T"] + "/ready-" + mode, "w").close()
+if mode == "poll":
+    end = time.time() + 30
+    while not os.path.exists(os.environ["T"] + "/go") and time.time() < end:
+        time.sleep(0.05)
+    s.sendall(b"\r\n")
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+except (ssl.SSLError, OSError) as e:
+    got += ("\n[error: %s]" % e).encode()
+sys.stdout.write(got.decode(errors="replace") + "\n[closed]\n")
+EOF
+export CA=$PKI/ca.crt T
+python3 "$T/client.py" "$T/a" "$GW" idle >"$T/idle.out" 2>&1 &
+PIDS+=("$!")
+python3 "$T/client.py" "$T/a" "$GW" poll >"$T/poll.out" 2>&1 &
+PIDS+=("$!")
+ready() { [ -e "$T/ready-idle" ] && [ -e "$T/ready-poll" ]; }
+wait_for 20 "both connections" ready
+# The poll's first line must be read by the center before it stops.
+two_conns() {
+	api GET /metrics | grep -q '^vigil_connections{listener="gateway"} 2$'
+}
+wait_for 10 "two gateway connections" two_conns
+
+kill -TERM "$CENTER_PID"
+stopping() { grep -q "shutting down" "$T/vigild.log"; }
+wait_for 10 "the center to begin its stop" stopping
+touch "$T/go"
+answered() { grep -q '\[closed\]' "$T/poll.out"; }
+wait_for 30 "the poll's answer" answered
+out=$(cat "$T/poll.out")
+expect_contains "$out" "HTTP/1.1 503"
+expect_contains "$out" '"code":"shutting_down"'
+expect_contains "$out" "Retry-After: 5"
+expect_contains "$out" "Connection: close"
+pass "a poll sent while the center stops: 503 shutting_down, then closed"
+
+idle_closed() { grep -q '\[closed\]' "$T/idle.out"; }
+wait_for 10 "the idle connection to be closed" idle_closed
+[ "$(grep -v '^\[closed\]$' "$T/idle.out" | tr -d '\n')" = "" ] ||
+	fail "the idle connection received: $(cat "$T/idle.out")"
+pass "an idle keep-alive connection closed by the stop, nothing sent on it"
+
+wait "$CENTER_PID" || true
+grep -q "vigild: signal 15: shutting down" "$T/vigild.log" ||
+	fail "no stop in the log"
+pass "the center stopped"
