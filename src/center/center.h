@@ -179,6 +179,9 @@ struct center {
 	struct http_route *gw_routes, *adm_routes; /* merged tables */
 	struct waiter **waiters; /* held task polls by agent */
 	int nwaiters;
+	char **wake;            /* agents with new runs, to be woken */
+	size_t nwake, wake_cap; /* ... a slice per loop turn (tasks.c) */
+	struct event *ev_wake;
 	struct event *ev_tick;
 	long long last_sched_minute;
 	struct ingest *ingest;        /* event batch writer thread */
@@ -393,6 +396,9 @@ extern const struct http_route tasks_gateway_routes[];
 extern const struct http_route tasks_admin_routes[];
 int tasks_init(struct center *c);
 void tasks_shutdown(struct center *c); /* answers held polls */
+/* tasks.c: queues agents with new runs to be woken, a slice per turn of
+ * the event loop; takes over the strings (not the array). */
+void tasks_wake_queue(struct center *c, char **agents, size_t n);
 void tasks_wake(struct center *c, const char *agent);
 /* 1 when this node holds a task poll of agent. */
 int tasks_holds(struct center *c, const char *agent);

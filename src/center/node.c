@@ -173,8 +173,7 @@ wake_task(struct center *c, const char *task_id)
 {
 	struct store_rows *q;
 	char **agents = NULL;
-	size_t n = 0, cap = 0, i;
-	int tx;
+	size_t n = 0, cap = 0;
 
 	if (c->nwaiters == 0)
 		return;
@@ -199,13 +198,7 @@ wake_task(struct center *c, const char *task_id)
 		free(agents);
 		return;
 	}
-	tx = store_begin(c->store) == 0;
-	for (i = 0; i < n; i++)
-		tasks_wake(c, agents[i]);
-	if (tx && store_commit(c->store) == -1)
-		store_rollback(c->store);
-	for (i = 0; i < n; i++)
-		free(agents[i]);
+	tasks_wake_queue(c, agents, n);
 	free(agents);
 }
 

@@ -429,25 +429,77 @@ struct tasks_wakeup {
 	size_t n;
 };
 
-/* Waking marks runs dispatched: one transaction for all of them (one
+/* Agents woken per turn of the event loop: a task for 100,000 agents
+ * must not hold the loop (and so the admin API and every agent's
+ * heartbeat) while all of them are answered. */
+#define WAKE_SLICE 1000
+
+/* Wakes the next slice of c->wake (oldest first), then yields to the
+ * loop. Waking marks runs dispatched: one transaction per slice (one
  * fsync instead of one per agent). Should it fail, the runs stay queued
  * and go out with the next poll. */
+static void
+wake_slice(evutil_socket_t fd, short what, void *arg)
+{
+	struct center *c = arg;
+	size_t i, n = c->nwake < WAKE_SLICE ? c->nwake : WAKE_SLICE;
+	int tx;
+
+	(void)fd;
+	(void)what;
+	tx = store_begin(c->store) == 0;
+	for (i = 0; i < n; i++) {
+		tasks_wake(c, c->wake[i]);
+		free(c->wake[i]);
+	}
+	if (tx && store_commit(c->store) == -1)
+		store_rollback(c->store);
+	c->nwake -= n;
+	memmove(c->wake, c->wake + n, c->nwake * sizeof(*c->wake));
+	if (c->nwake > 0)
+		event_active(c->ev_wake, EV_TIMEOUT, 0);
+}
+
+/* Queues agents (strdup'd, taken over with the array's contents, not the
+ * array) to be woken a slice per loop turn. */
+void
+tasks_wake_queue(struct center *c, char **agents, size_t n)
+{
+	size_t i;
+
+	if (c->ev_wake == NULL || c->waiters == NULL || c->nwaiters == 0) {
+		for (i = 0; i < n; i++)
+			free(agents[i]);
+		return;
+	}
+	if (c->nwake + n > c->wake_cap) {
+		size_t cap = c->nwake + n + 1024;
+		char **n2 = realloc(c->wake, cap * sizeof(*n2));
+
+		if (n2 == NULL)
+			fatalx("%s: out of memory", __func__);
+		c->wake = n2;
+		c->wake_cap = cap;
+	}
+	if (c->nwake == 0)
+		event_active(c->ev_wake, EV_TIMEOUT, 0);
+	memcpy(c->wake + c->nwake, agents, n * sizeof(*agents));
+	c->nwake += n;
+}
+
+/* Once the task is committed (with the admin request's audit entry),
+ * its agents are queued for waking and the request is answered first. */
 static void
 tasks_wake_committed(void *arg, int committed)
 {
 	struct tasks_wakeup *w = arg;
 	size_t i;
-	int tx;
 
-	if (committed) {
-		tx = store_begin(w->c->store) == 0;
+	if (committed)
+		tasks_wake_queue(w->c, w->agents, w->n);
+	else
 		for (i = 0; i < w->n; i++)
-			tasks_wake(w->c, w->agents[i]);
-		if (tx && store_commit(w->c->store) == -1)
-			store_rollback(w->c->store);
-	}
-	for (i = 0; i < w->n; i++)
-		free(w->agents[i]);
+			free(w->agents[i]);
 	free(w->agents);
 	free(w);
 }
@@ -735,6 +787,8 @@ tasks_init(struct center *c)
 	metrics_declare("vigil_task_runs_finished_total", METRIC_COUNTER,
 	                "task runs finished by state");
 	c->last_sched_minute = (long long)time(NULL) / 60;
+	if ((c->ev_wake = event_new(c->base, -1, 0, wake_slice, c)) == NULL)
+		return -1;
 	c->ev_tick = event_new(c->base, -1, EV_PERSIST, tick, c);
 	return c->ev_tick ? event_add(c->ev_tick, &tv) : -1;
 }

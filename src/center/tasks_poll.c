@@ -151,13 +151,21 @@ void
 tasks_wake(struct center *c, const char *agent)
 {
 	struct waiter **slot;
+	json_t *tasks;
 
 	if (c->nwaiters == 0)
 		return;
 	slot = waiter_slot(c, agent);
 	if (*slot == NULL)
 		return;
-	reply_tasks((*slot)->req, take_runs(c, agent));
+	/* Woken late (the wake queue, another node's NOTIFY), the agent
+	 * may have taken its runs with a newer poll: hold that one on. */
+	tasks = take_runs(c, agent);
+	if (json_array_size(tasks) == 0) {
+		json_decref(tasks);
+		return;
+	}
+	reply_tasks((*slot)->req, tasks);
 	waiter_drop(slot);
 }
 
@@ -183,6 +191,13 @@ tasks_shutdown(struct center *c)
 	}
 	free(c->waiters);
 	c->waiters = NULL;
+	/* Agents still to be woken: their runs stay queued for their next
+	 * poll, after the restart. */
+	for (i = 0; i < c->nwake; i++)
+		free(c->wake[i]);
+	free(c->wake);
+	c->wake = NULL;
+	c->nwake = c->wake_cap = 0;
 }
 
 static void
