@@ -1206,6 +1206,24 @@ gwp_reload(struct gwproc *gp)
 		gwp_push_tickets(gp, NULL);
 }
 
+static void
+gwp_drain(struct gwproc *gp)
+{
+	int i;
+
+	for (i = 0; gp != NULL && i < gp->n; i++)
+		if (gp->slot[i].fd != -1)
+			(void)gwp_write(&gp->slot[i], GWRELAY_DRAIN, 0, NULL, 0,
+			                -1);
+}
+
+void
+gwproc_drain(struct center *c)
+{
+	gwp_drain(c->gwp);
+	gwp_drain(c->admp);
+}
+
 void
 gwproc_reload(struct center *c)
 {

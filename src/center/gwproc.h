@@ -36,6 +36,9 @@ void gwproc_agent_certs_changed(struct center *c, const char *agent_id);
 void gwproc_reload(struct center *c);
 /* Stops every worker (SIGTERM, then waits briefly). */
 void gwproc_stop(struct center *c);
+/* A graceful stop: each worker stops accepting, closes its idle
+ * connections and each other one after its reply (GWRELAY_DRAIN). */
+void gwproc_drain(struct center *c);
 /* What the workers report (summed, for /metrics): open connections, TLS
  * handshakes (resumed 0/1), connections closed for reason why. */
 long long gwproc_conns(const struct center *c);

@@ -740,6 +740,16 @@ gw_take_all(struct gw *w)
 		case GWRELAY_TICKET_KEYS:
 			rc = gw_on_tickets(w);
 			break;
+		case GWRELAY_DRAIN:
+			/* The core answers what is still relayed (a poll:
+			 * 503 shutting_down) and closes the channel when
+			 * the connections are gone or its grace is over. */
+			http_server_stop_listening(w->srv);
+			http_server_drain(w->srv);
+			if (w->ev_stats != NULL)
+				event_active(w->ev_stats, EV_TIMEOUT, 0);
+			rc = 0;
+			break;
 		case GWRELAY_STREAM_START:
 		case GWRELAY_STREAM_CHUNK:
 		case GWRELAY_STREAM_END:

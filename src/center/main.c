@@ -404,7 +404,10 @@ stop_tick(evutil_socket_t fd, short what, void *arg)
 	/* Connections that became idle since (a stream ended...). */
 	http_server_drain(c->gw);
 	http_server_drain(c->adm);
-	if ((http_server_conns(c->gw) == 0 && http_server_conns(c->adm) == 0) ||
+	/* Workers' connections count too (as they last reported them:
+	 * a worker reports at once when it is told to drain). */
+	if ((http_server_conns(c->gw) == 0 && http_server_conns(c->adm) == 0 &&
+	     gwproc_conns(c) + gwproc_admin_conns(c) == 0) ||
 	    (long long)time(NULL) - c->stopping >= STOP_GRACE) {
 		event_base_loopexit(c->base, NULL);
 		return;
@@ -438,6 +441,9 @@ graceful_stop(struct center *c, int sig)
 		http_server_drain(c->mg);
 	tasks_shutdown(c); /* held polls: 503, poll again after restart */
 	stream_shutdown(c);
+	/* The workers the same, after those replies (one channel each,
+	 * in order). */
+	gwproc_drain(c);
 	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
 		event_base_loopexit(c->base, NULL);
 		return;
@@ -973,6 +979,8 @@ out:
 	node_shutdown(&c); /* after forwarding: hands its leases over */
 	if (c.ev_tick)
 		event_free(c.ev_tick);
+	if (c.ev_wake)
+		event_free(c.ev_wake);
 	space_shutdown();
 	gwproc_stop(&c);
 	if (c.gw)

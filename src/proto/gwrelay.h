@@ -71,8 +71,11 @@ enum gwrelay_type {
 	GWRELAY_STREAM_END = 10,  /* core -> worker: its end */
 	GWRELAY_STREAM_GONE = 11, /* worker -> core: its client went away */
 	GWRELAY_TICKET_KEYS = 12, /* core -> worker: session ticket keys */
-	GWRELAY_STALE = 13        /* core -> worker: a serial no longer its
+	GWRELAY_STALE = 13,       /* core -> worker: a serial no longer its
 	                           * agent's current certificate (hex) */
+	GWRELAY_DRAIN = 14        /* core -> worker: vigild stops: accept
+	                           * nothing more, close idle connections,
+	                           * close each after its reply (empty) */
 };
 
 struct gwrelay_hdr {
