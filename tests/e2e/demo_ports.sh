@@ -5,8 +5,25 @@
 # deployment's center, or nothing at all, leaves the agent as it was.
 . "$(dirname "$0")/lib.sh"
 
+# A free port below the kernel's ephemeral range: a port picked with
+# bind(0) comes from that range, where any outgoing connection of the
+# other tests running meanwhile may take it before the demo binds it.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 - <<'PY'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(10000, max(lo, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+PY
 }
 
 D=$T/demo
