@@ -39,6 +39,7 @@
 #include <sys/prctl.h>
 
 #include "center.h"
+#include "gwproc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORE_ASAN 1
@@ -128,7 +129,6 @@ core_sandbox(struct buf *err)
 	struct scmp_arg_cmp a[1];
 	scmp_filter_ctx f;
 	size_t i;
-	int rc = -1;
 
 	if ((f = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
 		buf_printf(err, "seccomp_init failed");
@@ -148,19 +148,9 @@ core_sandbox(struct buf *err)
 		if (core_deny(f, "clone", EPERM, 1, a) == -1)
 			goto fail;
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		buf_printf(err, "no_new_privs: %s", strerror(errno));
-		goto out;
-	}
-	if (seccomp_load(f) != 0) {
-		buf_printf(err, "loading the seccomp filter failed");
-		goto out;
-	}
-	rc = 0;
-	goto out;
+	return sandbox_load(f, err);
 fail:
 	buf_printf(err, "building the seccomp filter failed");
-out:
 	seccomp_release(f);
-	return rc;
+	return -1;
 }

@@ -464,17 +464,20 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 	return x;
 }
 
-/* Tells one worker (s) or all (s NULL) to refuse serial at the handshake. */
+/* Tells one worker (s) or all (s NULL) about serial: GWRELAY_REVOKED,
+ * refuse it at the handshake; GWRELAY_STALE, it is no longer its agent's
+ * current certificate, so its session tickets are not honoured. */
 static void
-gwp_push_revoked(struct gwproc *gp, struct gwslot *s, const char *serial)
+gwp_push_serial(struct gwproc *gp, struct gwslot *s, uint32_t type,
+                const char *serial)
 {
 	int i;
 
 	for (i = 0; i < gp->n; i++) {
 		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
 			continue;
-		(void)gwp_write(&gp->slot[i], GWRELAY_REVOKED, 0, serial,
-		                strlen(serial), -1);
+		(void)gwp_write(&gp->slot[i], type, 0, serial, strlen(serial),
+		                -1);
 	}
 }
 
@@ -557,7 +560,8 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 			/* Known revoked (not a store error): the workers
 			 * refuse it at the handshake from now on. */
 			if (serial != NULL && store_errors(c->store) == mark)
-				gwp_push_revoked(s->gp, NULL, serial);
+				gwp_push_serial(s->gp, NULL, GWRELAY_REVOKED,
+				                serial);
 			free(serial);
 			metrics_add("vigil_tls_handshake_failures_total",
 			            "reason=\"revoked\"", 1);
@@ -726,23 +730,8 @@ gwp_send_revoked_all(struct gwslot *s)
 	                "a.status = 'revoked'");
 	while (q != NULL && store_next(q) == 1 && s->fd != -1)
 		if ((serial = store_text(q, 0)) != NULL)
-			gwp_push_revoked(s->gp, s, serial);
+			gwp_push_serial(s->gp, s, GWRELAY_REVOKED, serial);
 	store_done(q);
-}
-
-/* Tells one worker (s) or all (s NULL) that serial is no longer its
- * agent's current certificate: its session tickets are not honoured. */
-static void
-gwp_push_stale(struct gwproc *gp, struct gwslot *s, const char *serial)
-{
-	int i;
-
-	for (i = 0; i < gp->n; i++) {
-		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
-			continue;
-		(void)gwp_write(&gp->slot[i], GWRELAY_STALE, 0, serial,
-		                strlen(serial), -1);
-	}
 }
 
 /* A worker starting (or restarting) learns every certificate that is
@@ -765,7 +754,7 @@ gwp_send_stale_all(struct gwslot *s)
 	                S_INT(time(NULL)));
 	while (q != NULL && store_next(q) == 1 && s->fd != -1)
 		if ((serial = store_text(q, 0)) != NULL)
-			gwp_push_stale(s->gp, s, serial);
+			gwp_push_serial(s->gp, s, GWRELAY_STALE, serial);
 	store_done(q);
 }
 
@@ -837,7 +826,7 @@ gwp_stale_catch_up(struct gwproc *gp)
 	                S_INT(gp->stale_since - 120), S_INT(now));
 	while (q != NULL && store_next(q) == 1)
 		if ((serial = store_text(q, 0)) != NULL)
-			gwp_push_stale(gp, NULL, serial);
+			gwp_push_serial(gp, NULL, GWRELAY_STALE, serial);
 	store_done(q);
 	if (q != NULL && store_errors(c->store) == mark)
 		gp->stale_since = now;
@@ -888,7 +877,7 @@ gwproc_agent_certs_changed(struct center *c, const char *agent_id)
 	                S_TEXT(agent_id));
 	while (q != NULL && store_next(q) == 1)
 		if ((serial = store_text(q, 0)) != NULL)
-			gwp_push_stale(c->gwp, NULL, serial);
+			gwp_push_serial(c->gwp, NULL, GWRELAY_STALE, serial);
 	store_done(q);
 }
 
@@ -905,7 +894,7 @@ gwproc_agent_revoked(struct center *c, const char *agent_id)
 	                S_TEXT(agent_id));
 	while (q != NULL && store_next(q) == 1)
 		if ((serial = store_text(q, 0)) != NULL)
-			gwp_push_revoked(c->gwp, NULL, serial);
+			gwp_push_serial(c->gwp, NULL, GWRELAY_REVOKED, serial);
 	store_done(q);
 }
 

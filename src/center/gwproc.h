@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <seccomp.h>
+
 #include "buf.h"
 
 struct center;
@@ -55,6 +57,9 @@ unsigned long gwproc_admin_closed(const struct center *c, int why);
 int gwworker_main(int admin) __attribute__((noreturn));
 /* The worker's seccomp allow-list, loaded once it listens. */
 int gwworker_sandbox(struct buf *err);
+/* Sets no_new_privs and loads f (released either way): 0, or -1 and err.
+ * The core's deny-list (coresandbox.c) and the workers' allow-list. */
+int sandbox_load(scmp_filter_ctx f, struct buf *err);
 /*
  * Landlock: from now on the process may open files only for reading,
  * and only below the directories of the n paths given (its certificate,

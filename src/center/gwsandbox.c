@@ -48,6 +48,21 @@ gws_allow(scmp_filter_ctx f, const char *name, unsigned n,
 }
 
 int
+sandbox_load(scmp_filter_ctx f, struct buf *err)
+{
+	int rc = -1;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		buf_printf(err, "no_new_privs: %s", strerror(errno));
+	else if (seccomp_load(f) != 0)
+		buf_printf(err, "loading the seccomp filter failed");
+	else
+		rc = 0;
+	seccomp_release(f);
+	return rc;
+}
+
+int
 gwworker_sandbox(struct buf *err)
 {
 	static const char *const plain[] = {
@@ -72,7 +87,6 @@ gwworker_sandbox(struct buf *err)
 	struct scmp_arg_cmp a[1];
 	scmp_filter_ctx f;
 	size_t i;
-	int rc = -1;
 
 	if (getenv("VIGIL_GW_NO_SECCOMP") != NULL)
 		return 0;
@@ -106,21 +120,11 @@ gwworker_sandbox(struct buf *err)
 	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid());
 	if (gws_allow(f, "tgkill", 1, a) == -1)
 		goto fail;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		buf_printf(err, "no_new_privs: %s", strerror(errno));
-		goto out;
-	}
-	if (seccomp_load(f) != 0) {
-		buf_printf(err, "loading the seccomp filter failed");
-		goto out;
-	}
-	rc = 0;
-	goto out;
+	return sandbox_load(f, err);
 fail:
 	buf_printf(err, "building the seccomp filter failed");
-out:
 	seccomp_release(f);
-	return rc;
+	return -1;
 }
 
 /* Landlock's rights this file knows of; the kernel's ABI says which it

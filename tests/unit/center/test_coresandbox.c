@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../../../src/center/coresandbox.c"
+#include "../../../src/center/gwsandbox.c"
 
 static void *
 thread_main(void *arg)
