@@ -927,7 +927,7 @@ gwworker_main(int admin)
 	tls_set_failure_hook(gw_tls_fail);
 	if ((w->ctx = gw_make_ctx(w)) == NULL)
 		goto out;
-	if ((w->base = event_base_new()) == NULL ||
+	if ((w->base = http_event_base_new()) == NULL ||
 	    (w->in = evbuffer_new()) == NULL ||
 	    (w->out = evbuffer_new()) == NULL)
 		goto out;
