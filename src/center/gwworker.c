@@ -75,7 +75,7 @@ struct gw {
 	int fd;
 	size_t max_msg;
 	struct evbuffer *in, *out;
-	struct event *ev_read, *ev_write, *ev_stats;
+	struct event *ev_read, *ev_write, *ev_stats, *ev_soon;
 	int fdq[GW_MAX_FDQ];
 	size_t nfdq;
 	struct gw_pending *pend;
@@ -208,12 +208,20 @@ gw_tls_fail(const char *reason)
 	/* Reported at once, not with the next second's counters: a refusal
 	 * shows in the core's /metrics as soon as the client sees it. At
 	 * most every 50 ms: a flood of bad handshakes is not a flood of
-	 * messages to the core. */
+	 * messages to the core; one inside those 50 ms goes when they end
+	 * (ev_soon), not with the next second's counters. */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	if (g_gw.ev_stats != NULL && ms - last_ms >= 50) {
+	if (g_gw.ev_stats == NULL || g_gw.ev_soon == NULL)
+		return;
+	if (ms - last_ms >= 50) {
 		last_ms = ms;
 		event_active(g_gw.ev_stats, EV_TIMEOUT, 0);
+	} else if (!evtimer_pending(g_gw.ev_soon, NULL)) {
+		struct timeval left = {0, (long)(50 - (ms - last_ms)) * 1000};
+
+		last_ms += 50;
+		evtimer_add(g_gw.ev_soon, &left);
 	}
 }
 
@@ -946,7 +954,8 @@ gwworker_main(int admin)
 	    (w->ev_write =
 	         event_new(w->base, w->fd, EV_WRITE, gw_write_cb, w)) == NULL ||
 	    (w->ev_stats =
-	         event_new(w->base, -1, EV_PERSIST, gw_stats_cb, w)) == NULL)
+	         event_new(w->base, -1, EV_PERSIST, gw_stats_cb, w)) == NULL ||
+	    (w->ev_soon = evtimer_new(w->base, gw_stats_cb, w)) == NULL)
 		goto out;
 	event_add(w->ev_read, NULL);
 	event_add(w->ev_stats, &tv);

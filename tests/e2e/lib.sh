@@ -172,6 +172,25 @@ metric_at_least() {
 	[ -n "$v" ] && [ "${v%.*}" -ge "$2" ]
 }
 
+# metric_is SERIES VALUE: /metrics shows SERIES (name with its labels)
+# at exactly VALUE.
+metric_is() {
+	[ "$(metric_value "$(api GET /metrics)" "$1")" = "$2" ]
+}
+
+# wait_metric SERIES VALUE: waits (10 s at most) for /metrics to show
+# SERIES at exactly VALUE. A worker's counters (handshake failures,
+# closes) reach the core's /metrics a moment after the client saw the
+# refusal, so an exact count is waited for, never read once.
+wait_metric() {
+	local end=$((SECONDS + 10)) v
+	until v=$(metric_value "$(api GET /metrics)" "$1") && [ "$v" = "$2" ]; do
+		[ "$SECONDS" -lt "$end" ] ||
+			fail "waited 10s for $1 to reach $2: it shows '$v'"
+		sleep 0.1
+	done
+}
+
 # wait_for SECONDS WHAT CMD...: runs CMD every 0.1 s until it succeeds;
 # fails naming WHAT once SECONDS have passed. Used instead of fixed sleeps.
 wait_for() {

@@ -31,13 +31,13 @@ cat "$T/curl.err"
 # With TLS 1.3 the client learns of the refusal on its first read, so
 # curl's wording varies; what matters is that the center refused the
 # handshake (counted by reason) and no HTTP request was served.
-expect_contains "$(api GET /metrics)" 'vigil_tls_handshake_failures_total{reason="revoked"} 1'
+wait_metric 'vigil_tls_handshake_failures_total{reason="revoked"}' 1
 [ "$(hb_requests)" = "$before" ] || fail "the revoked agent's request reached HTTP"
 pass "revoked agent refused at the handshake"
 
 out=$("$AGENT" run --once --data-dir "$T/a" 2>&1) && fail "revoked agent ran"
 echo "$out"
-expect_contains "$(api GET /metrics)" 'vigil_tls_handshake_failures_total{reason="revoked"} 2'
+wait_metric 'vigil_tls_handshake_failures_total{reason="revoked"}' 2
 "$CTL" agent list | grep -q revoked || fail "agent not listed as revoked"
 out=$("$CTL" agent revoke "$ID" 2>&1) && fail "revoked twice"
 pass "revocation counted and listed"

@@ -32,7 +32,7 @@ code=$(gw_status POST /v1/heartbeat --cert "$C/scand-scand.example.org.crt" \
 	--key "$C/scand-scand.example.org.key" -H 'Content-Type: application/json' \
 	-d '{"facts": {"hostname": "h"}}')
 [ "$code" = 000 ] || fail "a scand certificate got HTTP $code on the gateway"
-[ "$(wrong_role)" = 1 ] || fail "wrong_role counted $(wrong_role)"
+wait_metric 'vigil_tls_handshake_failures_total{reason="wrong_role"}' 1
 grep -q "refused the certificate of scand.example.org from 127.0.0.1: a certificate of role scand may not be used here; the agent gateway accepts agent certificates only" \
 	"$T/vigild.log" || fail "refusal not logged: $(grep tls: "$T/vigild.log" | tail -2)"
 
@@ -45,7 +45,7 @@ code=$(gw_status POST /v1/enroll --cert "$C/scand-scand.example.org.crt" \
 	--key "$C/scand-scand.example.org.key" -H 'Content-Type: application/json' \
 	-d "$body")
 [ "$code" = 000 ] || fail "a scand certificate got HTTP $code enrolling"
-[ "$(wrong_role)" = 2 ] || fail "wrong_role counted $(wrong_role)"
+wait_metric 'vigil_tls_handshake_failures_total{reason="wrong_role"}' 2
 [ "$("$CTL" --json token list | jq '[.[] | select(.used > 0)] | length')" = 0 ] ||
 	fail "the token was used: $("$CTL" --json token list)"
 
@@ -159,7 +159,7 @@ cr() {
 MGURL=https://127.0.0.1:$MG/manage/v1/status
 code=$(cr scand-scand.example.org "$MGURL")
 [ "$code" = 000 ] || fail "a scand certificate got HTTP $code on the management port: $(cat "$T/cbody")"
-[ "$(wrong_role)" = 1 ] || fail "wrong_role counted $(wrong_role) after 5443"
+wait_metric 'vigil_tls_handshake_failures_total{reason="wrong_role"}' 1
 grep -q "refused the certificate of scand.example.org from 127.0.0.1: a certificate of role scand may not be used here; a center's management port accepts master certificates only" \
 	"$T/vigild.log" || fail "5443 refusal not logged: $(grep tls: "$T/vigild.log" | tail -2)"
 code=$(cr master-master.example.org "$MGURL")
@@ -172,7 +172,7 @@ for r in scand-scand.example.org master-master.example.org \
 	code=$(cr "$r" "$TSURL")
 	[ "$code" = 000 ] || fail "$r got HTTP $code on the update listener: $(cat "$T/cbody")"
 done
-[ "$(wrong_role)" = 4 ] || fail "wrong_role counted $(wrong_role) after 18443"
+wait_metric 'vigil_tls_handshake_failures_total{reason="wrong_role"}' 4
 grep -q "refused the certificate of collector.example.org from 127.0.0.1: a certificate of role collector may not be used here; the update listener accepts center, agent certificates (and certificates without a role)" \
 	"$T/vigild.log" || fail "18443 refusal not logged: $(grep tls: "$T/vigild.log" | tail -2)"
 code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" "$TSURL" 2>/dev/null || true)
