@@ -90,10 +90,24 @@ struct http_conn {
 	int busy;       /* a request is in a handler or its reply being sent */
 	int handshaken; /* the TLS handshake was seen complete */
 	int counted;    /* its handshake counted (full or resumed) */
+	int cut;        /* closed by us for a limit: no lingering close */
 	uint64_t rx_done; /* bytes read from the socket when the last reply
 	                     was sent (TLS only): more since then means a
 	                     request has begun (http_server_drain) */
 };
+
+/* A socket kept open for a moment after a failed TLS handshake
+ * (http_linger). */
+struct http_linger {
+	struct http_server *s;
+	struct event *ev;
+	struct http_linger *prev, *next;
+	evutil_socket_t fd;
+};
+
+/* How long, and how many at once. */
+#define HTTP_LINGER_S 2
+#define HTTP_LINGER_MAX 256
 
 struct http_fresh {
 	struct bufferevent *bev;
@@ -129,6 +143,8 @@ struct http_server {
 	struct peers *peers; /* when max_per_addr */
 	unsigned long closed[HTTP_CLOSED_NREASONS];
 	time_t warned[HTTP_CLOSED_NREASONS]; /* last log line of each */
+	struct http_linger *lingering;       /* http_linger */
+	int nlinger;
 
 	struct evhttp_bound_socket *bound[HTTP_MAX_LISTENERS];
 	struct http_listener *lst[HTTP_MAX_LISTENERS];
@@ -406,12 +422,102 @@ http_wait_append(struct http_conn *c)
 }
 
 static void
+http_linger_end(struct http_linger *g)
+{
+	struct http_server *s = g->s;
+
+	if (g->prev != NULL)
+		g->prev->next = g->next;
+	else
+		s->lingering = g->next;
+	if (g->next != NULL)
+		g->next->prev = g->prev;
+	s->nlinger--;
+	event_free(g->ev);
+	close(g->fd);
+	free(g);
+}
+
+static void
+http_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_linger *g = arg;
+	char sink[4096];
+	ssize_t n;
+	int i;
+
+	if (what & EV_TIMEOUT) {
+		http_linger_end(g);
+		return;
+	}
+	for (i = 0; i < 16; i++) {
+		n = recv(fd, sink, sizeof(sink), 0);
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		                errno == EINTR))
+			return;
+		http_linger_end(g); /* the client closed, or an error */
+		return;
+	}
+}
+
+/*
+ * A connection whose TLS handshake failed (a revoked certificate, a
+ * wrong role): our alert is in the socket, and with TLS 1.3 the client's
+ * first request is usually in our receive queue behind its Finished.
+ * Closed at once with those bytes unread, the kernel answers with a
+ * reset, which can reach the client before it reads the alert: it then
+ * reports "connection reset" instead of "certificate revoked", and an
+ * agent cannot tell its operator to enroll again. So the socket is kept
+ * on a copy of its descriptor for at most HTTP_LINGER_S seconds: the
+ * write side shut (a FIN after the alert), what comes in read and
+ * dropped until the client closes. At most HTTP_LINGER_MAX at once;
+ * past that, or without memory, it is closed as before.
+ */
+static void
+http_linger(struct http_server *s, evutil_socket_t fd)
+{
+	struct timeval tv = {HTTP_LINGER_S, 0};
+	struct http_linger *g;
+	evutil_socket_t d;
+
+	if (s->nlinger >= HTTP_LINGER_MAX)
+		return;
+	if ((d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return;
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (g->ev = event_new(s->base, d, EV_READ | EV_PERSIST,
+	                       http_linger_cb, g)) == NULL ||
+	    event_add(g->ev, &tv) == -1) {
+		if (g != NULL && g->ev != NULL)
+			event_free(g->ev);
+		free(g);
+		close(d);
+		return;
+	}
+	(void)shutdown(d, SHUT_WR);
+	g->s = s;
+	g->fd = d;
+	g->next = s->lingering;
+	if (g->next != NULL)
+		g->next->prev = g;
+	s->lingering = g;
+	s->nlinger++;
+}
+
+static int http_conn_tls_done(struct http_conn *c);
+
+static void
 http_closecb(struct evhttp_connection *evcon, void *arg)
 {
 	struct http_conn *c = arg;
 	struct http_server *s = c->s;
 
 	(void)evcon;
+	if (s->ssl_ctx != NULL && !c->cut && !c->handshaken && c->fd >= 0 &&
+	    !http_conn_tls_done(c))
+		http_linger(s, c->fd);
 	http_stream_gone(s, evcon);
 	__atomic_sub_fetch(&s->conns, 1, __ATOMIC_RELAXED);
 	if (!c->busy)
@@ -498,6 +604,7 @@ http_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	http_note_close(s, why, c->evcon);
+	c->cut = 1;
 	evhttp_connection_free(c->evcon); /* runs http_closecb */
 }
 
@@ -619,6 +726,7 @@ http_conn_add(struct http_server *s, struct evhttp_connection *evcon,
 			return -1;
 		}
 		http_note_close(s, HTTP_CLOSED_EVICTED, s->wait_head->evcon);
+		s->wait_head->cut = 1;
 		evhttp_connection_free(s->wait_head->evcon); /* closecb */
 	}
 	if ((size_t)fd >= s->nbyfd) {
@@ -1548,8 +1656,10 @@ http_server_drain(struct http_server *s)
 	s->draining = 1;
 	for (c = s->wait_head; c != NULL; c = next) {
 		next = c->next;
-		if (http_conn_idle(c))
+		if (http_conn_idle(c)) {
+			c->cut = 1;
 			evhttp_connection_free(c->evcon); /* http_closecb */
+		}
 	}
 }
 
@@ -1580,8 +1690,11 @@ http_server_free(struct http_server *s)
 		return;
 	/* evhttp_free closes the listeners first, then each connection
 	 * (http_closecb runs for each and still finds s). */
+	s->nlinger = HTTP_LINGER_MAX; /* evhttp_free: no new ones */
 	if (s->http != NULL)
 		evhttp_free(s->http);
+	while (s->lingering != NULL)
+		http_linger_end(s->lingering);
 	/* evhttp_free closed the listeners; drop our side of them. */
 	for (i = 0; i < s->nbound; i++)
 		http_listener_forget(s->lst[i]);
