@@ -1551,7 +1551,10 @@ client_ctx(void)
 	    SSL_CTX_load_verify_locations(ctx, O.ca, NULL) != 1)
 		die("%s: cannot load the CA", O.ca);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* As vigil-agent (src/common/tls.c): the certificate alone, not
+	 * the CA the center has already. */
+	SSL_CTX_set_mode(ctx,
+	                 SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_session_cache_mode(
 	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
