@@ -112,8 +112,9 @@ static struct {
 	/* Connect pacing (every connection attempt of a run, first ones and
 	 * reconnects): at most connect_rate new connections per second
 	 * (0 = no limit), and a window of handshakes in flight between 1
-	 * and connect_par that adapts to the handshake latency seen (AIMD
-	 * toward hs_target seconds; 0 = a fixed window of connect_par). */
+	 * and connect_par that adapts to the latency of an agent's admission
+	 * (connect() until its first heartbeat is answered: AIMD toward
+	 * hs_target seconds; 0 = a fixed window of connect_par). */
 	double connect_rate, hs_target;
 	int no_pace_reconnects; /* reconnects bypass the pacing */
 	/* Several load generators on one center (run.sh --generators):
@@ -128,7 +129,7 @@ static struct {
     .threads = 2,
     .src_addrs = 4,
     .connect_par = 256,
-    .hs_target = 2,
+    .hs_target = 5,
     .enroll_par = 64,
     .events_per_agent = 100,
     .batch = 100,
@@ -826,7 +827,7 @@ agent_lost(struct agent *a)
 		agent_later(a, jitter(1));
 		return;
 	}
-	if (a->counted) /* the handshake failed */
+	if (a->counted) /* lost before its first heartbeat was answered */
 		pace_feedback(a->w, now_s() - a->t_try, 1);
 	agent_uncount(a);
 	event_active(a->w->pump, EV_READ, 0);
@@ -1122,6 +1123,12 @@ on_reply(struct agent *a, const char *body, size_t len)
 			INC(st_503);
 		else
 			INC(st_429);
+		if (a->counted && req != R_ENROLL) {
+			/* Told to wait before it was admitted: a backoff. */
+			pace_feedback(a->w, t - a->t_try, 1);
+			agent_uncount(a);
+			event_active(a->w->pump, EV_READ, 0);
+		}
 		if (req == R_ENROLL) {
 			agent_close(a);
 			agent_later(a, jitter(ra));
@@ -1151,6 +1158,11 @@ on_reply(struct agent *a, const char *body, size_t len)
 		if (st != 200)
 			goto unexpected;
 		INC(st_hb_ok);
+		if (a->counted) {
+			pace_feedback(a->w, t - a->t_try, 0);
+			agent_uncount(a);
+			event_active(a->w->pump, EV_READ, 0);
+		}
 		a->need_hb = 0;
 		a->backoff = 0;
 		break;
@@ -1276,11 +1288,10 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		if (!a->ever)
 			a->hs_first = a->t_conn - a->t_try;
 		a->ever = 1;
-		if (a->counted)
-			pace_feedback(a->w, a->t_conn - a->t_try, 0);
 		a->need_hb = 1;
-		agent_uncount(a);
-		worker_pump(a->w);
+		/* Still in the window until its first heartbeat is answered
+		 * (on_reply): so the pacing follows the center's whole
+		 * admission of an agent, not the handshake alone. */
 		agent_next(a);
 		return;
 	}
@@ -1372,14 +1383,16 @@ fail:
 }
 
 /*
- * The window of handshakes in flight follows the handshake latency the
- * way TCP's congestion window follows loss: it doubles per round trip
- * (+1 per handshake done) until the first backoff, then grows by one per
- * window; a handshake slower than --handshake-target, or one that failed
- * before TLS was up (the center cut it at its handshake_timeout, or
- * refused it), cuts it to 70 %, at most once per target interval. So
- * the load generators do not pile up handshakes that the center (on the
- * same CPUs) cannot finish before its timeout.
+ * The window of agents being admitted (connect(), TLS handshake, first
+ * heartbeat answered) follows their latency the way TCP's congestion
+ * window follows loss: it doubles per round trip (+1 per admission)
+ * until the first backoff, then grows by one per window; an admission
+ * slower than --connect-target, or one that failed (the center cut the
+ * handshake at its handshake_timeout, refused the connection, answered
+ * 503, or the reply did not come), cuts it to 70 %, at most once per
+ * target interval. So the load generators do not pile up handshakes and
+ * heartbeats that the center (on the same CPUs) cannot finish before its
+ * timeouts, which would make agents reconnect and add work.
  */
 static void
 pace_feedback(struct worker *w, double latency, int failed)
@@ -1394,7 +1407,7 @@ pace_feedback(struct worker *w, double latency, int failed)
 			return;
 		w->t_dec = t;
 		w->slow_start = 0;
-		w->win = fmax(1, w->win * 0.7);
+		w->win = fmax(2, w->win * 0.7);
 		INC(st_win_cuts);
 	} else if (w->slow_start)
 		w->win = fmin(w->win_max, w->win + 1);
@@ -1780,11 +1793,11 @@ static void
 progress(void)
 {
 	say("  %lld connected, %lld polling, %lld handshakes (%lld resumed), "
-	    "%lld failed attempts; window %.0f handshakes in flight (%lld "
-	    "cuts)",
+	    "%lld failed attempts, %lld disconnects, %lld 503; window %.0f "
+	    "admissions in flight (%lld cuts)",
 	    GET(st_connected), GET(st_polling), GET(st_handshakes),
-	    GET(st_resumed), GET(st_conn_fail), (double)GET(st_win_x100) / 100,
-	    GET(st_win_cuts));
+	    GET(st_resumed), GET(st_conn_fail), GET(st_disconnects),
+	    GET(st_503), (double)GET(st_win_x100) / 100, GET(st_win_cuts));
 }
 
 /* Waits until all live agents hold a poll, agent side and (if center)
@@ -1964,9 +1977,9 @@ phase_connect(void)
 {
 	double t0 = now_s(), gauge;
 
-	say("connect: %d agents, at most %d handshakes in flight%s, %s",
+	say("connect: %d agents, at most %d admissions in flight%s, %s",
 	    O.agents, O.connect_par,
-	    O.hs_target > 0 ? " (adapting to the handshake latency)" : "",
+	    O.hs_target > 0 ? " (adapting to their latency)" : "",
 	    O.connect_rate > 0 ? "paced" : "no rate limit");
 	if (O.connect_rate > 0)
 		say("connect: at most %.0f new connections/s", O.connect_rate);
@@ -2704,11 +2717,13 @@ static const char usage[] =
     "together)\n"
     "        --connect-parallel P (256; 0 = no limit): the most "
     "handshakes\n"
-    "        in flight; the window adapts below it (--handshake-target)\n"
+    "        in flight; the window adapts below it (--connect-target)\n"
     "        --connect-rate R (new connections per second; 0 = no limit)\n"
-    "        --handshake-target S (2; the window shrinks when a "
-    "handshake\n"
-    "        takes longer or fails, grows otherwise; 0 = fixed window)\n"
+    "        --connect-target S (5; the window shrinks when an agent's "
+    "admission\n"
+    "        (connect() to its first heartbeat answered) takes longer "
+    "or fails,\n"
+    "        grows otherwise; 0 = fixed window)\n"
     "        --no-pace-reconnects (reconnects skip rate and window)\n"
     "        --follower --total-agents N (several generators: the "
     "leader\n"
@@ -2807,7 +2822,7 @@ parse_args(int argc, char **argv)
 	    {"backoff-min", 1, NULL, o_bmin},
 	    {"backoff-max", 1, NULL, o_bmax},
 	    {"connect-rate", 1, NULL, o_crate},
-	    {"handshake-target", 1, NULL, o_hst},
+	    {"connect-target", 1, NULL, o_hst},
 	    {"no-pace-reconnects", 0, NULL, o_nopace},
 	    {"follower", 0, NULL, o_follower},
 	    {"total-agents", 1, NULL, o_total},
@@ -2984,7 +2999,7 @@ parse_args(int argc, char **argv)
 	if (O.follower && O.barrier == NULL)
 		die("--follower needs --barrier DIR");
 	if (O.connect_rate < 0 || O.hs_target < 0)
-		die("--connect-rate and --handshake-target: 0 or more");
+		die("--connect-rate and --connect-target: 0 or more");
 }
 
 /* Raises RLIMIT_NOFILE as far as allowed; N agents need N + a few. */

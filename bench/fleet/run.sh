@@ -33,10 +33,12 @@
 # Connect pacing (each `fleet run`; docs/performance.md, "Connect
 # pacing"): --connect-rate R caps new connections per second, in all
 # (run.sh gives each generator R/G; 0 = no cap, the default);
-# --connect-parallel P is the most handshakes in flight per generator
-# (256); --handshake-target S (2 s) makes the window adapt below P: it
-# shrinks to 70 % when a handshake takes longer than S or fails before
-# TLS is up, and grows again while they are faster (0 = fixed P);
+# --connect-parallel P is the most agents being admitted at once per
+# generator (256: connect(), TLS handshake, first heartbeat answered);
+# --connect-target S (5 s) makes that window adapt below P: it shrinks
+# to 70 % when an admission takes longer than S or fails (handshake cut,
+# 503, connection lost), and grows again while they are faster (0 =
+# fixed P);
 # --no-pace-reconnects lets reconnects (after the restart) skip both.
 #
 # FLEET_CENTER_CONF: lines appended to the center's configuration (to
