@@ -694,6 +694,8 @@ struct worker {
 	double win, win_max; /* handshakes in flight allowed (AIMD) */
 	int slow_start;      /* win doubles per round trip until a backoff */
 	double t_dec;        /* last decrease of win */
+	double lat_avg;      /* admission latency, moving average */
+	_Atomic long long lat_ms;      /* the same for the progress lines */
 	double rate, tokens, t_refill; /* token bucket: connects per second */
 	struct event *tick;            /* pumps while the bucket refills */
 };
@@ -1401,7 +1403,12 @@ pace_feedback(struct worker *w, double latency, int failed)
 
 	if (O.enroll || O.hs_target <= 0)
 		return;
-	if (failed || latency > O.hs_target) {
+	/* The latency's moving average, so that one slow admission among
+	 * many (a store flush) does not cut the window. */
+	if (!failed)
+		w->lat_avg = w->lat_avg == 0 ? latency
+		                             : 0.9 * w->lat_avg + 0.1 * latency;
+	if (failed || w->lat_avg > O.hs_target) {
 		t = now_s();
 		if (t - w->t_dec < O.hs_target)
 			return;
@@ -1414,6 +1421,8 @@ pace_feedback(struct worker *w, double latency, int failed)
 	else
 		w->win = fmin(w->win_max, w->win + 1 / w->win);
 	ADD(st_win_x100, (long long)(w->win * 100) - (long long)(old * 100));
+	atomic_store_explicit(&w->lat_ms, (long long)(w->lat_avg * 1000),
+	                      memory_order_relaxed);
 }
 
 /* Whether the token bucket allows one more connection now (and takes
@@ -1792,12 +1801,19 @@ gauge_want(void)
 static void
 progress(void)
 {
+	long long lat = 0;
+	int t;
+
+	for (t = 0; t < O.threads; t++)
+		lat = lat > GET(g_workers[t].lat_ms) ? lat
+		                                     : GET(g_workers[t].lat_ms);
 	say("  %lld connected, %lld polling, %lld handshakes (%lld resumed), "
 	    "%lld failed attempts, %lld disconnects, %lld 503; window %.0f "
-	    "admissions in flight (%lld cuts)",
+	    "admissions in flight (%lld cuts), admission latency %.2f s",
 	    GET(st_connected), GET(st_polling), GET(st_handshakes),
 	    GET(st_resumed), GET(st_conn_fail), GET(st_disconnects),
-	    GET(st_503), (double)GET(st_win_x100) / 100, GET(st_win_cuts));
+	    GET(st_503), (double)GET(st_win_x100) / 100, GET(st_win_cuts),
+	    (double)lat / 1000);
 }
 
 /* Waits until all live agents hold a poll, agent side and (if center)
