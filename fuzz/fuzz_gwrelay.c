@@ -3,7 +3,8 @@
  * framing for event loops): what a compromised gateway worker could send
  * the core, and the core a worker. The input is read as a stream of
  * frames (proc_frame with a small limit, as the core reads its channel)
- * and each payload decoded as a request, a reply and statistics. Checks
+ * and each payload decoded as a request, a reply, statistics and session
+ * ticket keys. Checks
  * the promises: no read past the input, a frame never longer than the
  * input or the limit, every view inside its payload, strings without NUL,
  * CR or LF, counts within their bounds, and a decoded request that
@@ -44,6 +45,7 @@ check_payload(const uint8_t *p, size_t len)
 	struct gwrelay_req rq;
 	struct gwrelay_reply rp;
 	struct gwrelay_stats st;
+	struct gwrelay_tickets tk;
 	struct buf again;
 	const char *why = NULL;
 	size_t i;
@@ -113,6 +115,26 @@ check_payload(const uint8_t *p, size_t len)
 			if (st.reason[i].len == 0 || st.reason[i].len > 63)
 				abort();
 		}
+	} else if (why == NULL)
+		abort();
+	/* Ticket keys (GWRELAY_TICKET_KEYS): 0, 1 or 2 keys, a lifetime
+	 * exactly when there are keys, one canonical form. */
+	why = NULL;
+	if (gwrelay_tickets_decode(p, len, &tk, &why) == 0) {
+		inside(tk.keys, p, len);
+		if (tk.lifetime > (uint64_t)GWRELAY_MAX_TICKET_LIFETIME ||
+		    (tk.keys.len != 0 &&
+		     tk.keys.len != GWRELAY_TICKET_KEY_LEN &&
+		     tk.keys.len != 2 * GWRELAY_TICKET_KEY_LEN) ||
+		    (tk.keys.len == 0) != (tk.lifetime == 0))
+			abort();
+		buf_init(&again, len + 1);
+		gwrelay_put_u64(&again, tk.lifetime);
+		gwrelay_put_str(&again, tk.keys.p, tk.keys.len);
+		if (buf_ok(&again) == -1 || again.len != len ||
+		    memcmp(again.data, p, len) != 0)
+			abort();
+		buf_free(&again);
 	} else if (why == NULL)
 		abort();
 }

@@ -12,6 +12,7 @@
 
 #include "center.h"
 #include "enroll.h"
+#include "gwproc.h"
 #include "metrics.h"
 #include "pki.h"
 #include "tls.h"
@@ -115,6 +116,9 @@ issue(struct center *c, const char *agent_id, const char *csr,
 		return -1;
 	}
 	X509_free(x);
+	/* The replaced one resumes no session through the workers either
+	 * (stale_cb in-process). */
+	gwproc_agent_certs_changed(c, agent_id);
 	return 0;
 }
 

@@ -42,6 +42,7 @@
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -63,6 +64,9 @@
 #define GWP_BLOCK_WINDOW    60
 #define GWP_CERTS           65536 /* parsed client certificates kept */
 #define GWP_CERT_TTL        5     /* seconds a revocation check is reused */
+
+_Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
+               "GWRELAY_TICKET_KEYS carries tls.c's ticket keys");
 
 /*
  * Client certificates as the workers relay them (DER), parsed and checked
@@ -118,6 +122,9 @@ struct gwproc {
 	uint64_t retired[GWRELAY_NSTATS]; /* counters of dead workers */
 	struct gwp_cert *certs;           /* GWP_CERTS of them */
 	X509_STORE *ca_store;             /* the deployment's CA (ca_crt) */
+	struct event *ev_tickets;         /* rotation check (gwp_tickets_cb) */
+	long long tk_rotated;             /* the sealing key the workers have */
+	time_t stale_since;               /* renewals by other nodes: from */
 	struct gwslot slot[GWP_MAX_WORKERS];
 };
 
@@ -623,6 +630,168 @@ gwp_send_revoked_all(struct gwslot *s)
 	store_done(q);
 }
 
+/* Tells one worker (s) or all (s NULL) that serial is no longer its
+ * agent's current certificate: its session tickets are not honoured. */
+static void
+gwp_push_stale(struct gwproc *gp, struct gwslot *s, const char *serial)
+{
+	int i;
+
+	for (i = 0; i < gp->n; i++) {
+		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
+			continue;
+		(void)gwp_write(&gp->slot[i], GWRELAY_STALE, 0, serial,
+		                strlen(serial), -1);
+	}
+}
+
+/* A worker starting (or restarting) learns every certificate that is
+ * valid, not revoked and no longer its agent's current one (replaced by
+ * a renewal): what the in-process gateway's stale_cb finds in the store. */
+static void
+gwp_send_stale_all(struct gwslot *s)
+{
+	struct center *c = s->gp->c;
+	struct store_rows *q;
+	const char *serial;
+
+	if (c->store == NULL)
+		return;
+	q = store_query(c->store,
+	                "SELECT c.serial FROM certs c JOIN agents a ON a.id = "
+	                "c.agent_id WHERE c.revoked_at IS NULL AND a.status = "
+	                "'active' AND c.not_after > ? AND (a.cert_serial IS "
+	                "NULL OR a.cert_serial <> c.serial)",
+	                S_INT(time(NULL)));
+	while (q != NULL && store_next(q) == 1 && s->fd != -1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_stale(s->gp, s, serial);
+	store_done(q);
+}
+
+/*
+ * Session ticket keys: the core owns them (tls_server_tickets on its
+ * gateway context: [gateway] session_tickets, the key file in data_dir,
+ * which the workers cannot read) and sends them to a worker when it
+ * starts, to all when they rotate (checked here, as no handshake happens
+ * in the core) and after a reload. Lifetime 0 and no keys: off.
+ */
+static void
+gwp_push_tickets(struct gwproc *gp, struct gwslot *s)
+{
+	unsigned char keys[TLS_TICKET_KEYS_MAX];
+	long long lifetime = 0, rotated = 0;
+	size_t klen = 0;
+	struct buf m;
+	int i;
+
+	if (gp->c->gw_ctx == NULL ||
+	    tls_server_tickets_export(gp->c->gw_ctx, (long long)time(NULL),
+	                              keys, &klen, &lifetime, &rotated) == -1) {
+		klen = 0;
+		lifetime = 0;
+		rotated = 0;
+	}
+	if (rotated != gp->tk_rotated)
+		s = NULL; /* new keys (rotated just now): every worker */
+	gp->tk_rotated = rotated;
+	buf_init(&m, 256);
+	gwrelay_put_u64(&m, (uint64_t)lifetime);
+	gwrelay_put_str(&m, keys, klen);
+	OPENSSL_cleanse(keys, sizeof(keys));
+	for (i = 0; buf_ok(&m) == 0 && i < gp->n; i++) {
+		if ((s != NULL && &gp->slot[i] != s) || gp->slot[i].fd == -1)
+			continue;
+		(void)gwp_write(&gp->slot[i], GWRELAY_TICKET_KEYS, 0, m.data,
+		                m.len, -1);
+	}
+	if (m.data != NULL)
+		OPENSSL_cleanse(m.data, m.len);
+	buf_free(&m);
+}
+
+/* Renewals made through other nodes of a shared database (PostgreSQL):
+ * their replaced certificates reach this node's workers here, at the
+ * latest a minute later (the ones made here: gwproc_agent_certs_changed,
+ * at once). Two minutes of slack for the other nodes' clocks. */
+static void
+gwp_stale_catch_up(struct gwproc *gp)
+{
+	struct center *c = gp->c;
+	struct store_rows *q;
+	const char *serial;
+	time_t now = time(NULL);
+	unsigned long mark;
+
+	if (c->store == NULL || !store_is_pg(c->store))
+		return;
+	mark = store_errors(c->store);
+	if (gp->stale_since == 0)
+		gp->stale_since = now; /* the workers got the rest at start */
+	q = store_query(c->store,
+	                "SELECT o.serial FROM certs n JOIN certs o ON "
+	                "o.agent_id = n.agent_id AND o.serial <> n.serial "
+	                "JOIN agents a ON a.id = n.agent_id AND a.cert_serial "
+	                "= n.serial WHERE n.issued_at >= ? AND o.revoked_at "
+	                "IS NULL AND o.not_after > ?",
+	                S_INT(gp->stale_since - 120), S_INT(now));
+	while (q != NULL && store_next(q) == 1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_stale(gp, NULL, serial);
+	store_done(q);
+	if (q != NULL && store_errors(c->store) == mark)
+		gp->stale_since = now;
+}
+
+/* Keys due to rotate are rotated by the export (and written to the key
+ * file); then every worker gets them. Checked every tenth of the
+ * lifetime, at least every minute. */
+static void
+gwp_tickets_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gwproc *gp = arg;
+	unsigned char keys[TLS_TICKET_KEYS_MAX];
+	long long lifetime = 0, rotated = 0;
+	struct timeval tv = {60, 0};
+	size_t klen;
+
+	(void)fd;
+	(void)what;
+	if (gp->c->gw_ctx != NULL &&
+	    tls_server_tickets_export(gp->c->gw_ctx, (long long)time(NULL),
+	                              keys, &klen, &lifetime, &rotated) == 0) {
+		OPENSSL_cleanse(keys, sizeof(keys));
+		if (rotated != gp->tk_rotated) {
+			log_info("vigild: session ticket keys rotated; sent to "
+			         "the gateway workers");
+			gwp_push_tickets(gp, NULL);
+		}
+		if (lifetime / 10 < tv.tv_sec)
+			tv.tv_sec = lifetime / 10 > 0 ? lifetime / 10 : 1;
+		gwp_stale_catch_up(gp);
+	}
+	evtimer_add(gp->ev_tickets, &tv);
+}
+
+void
+gwproc_agent_certs_changed(struct center *c, const char *agent_id)
+{
+	struct store_rows *q;
+	const char *serial;
+
+	if (c->gwp == NULL)
+		return;
+	q = store_query(c->store,
+	                "SELECT c.serial FROM certs c JOIN agents a ON a.id = "
+	                "c.agent_id WHERE c.agent_id = ? AND (a.cert_serial IS "
+	                "NULL OR a.cert_serial <> c.serial)",
+	                S_TEXT(agent_id));
+	while (q != NULL && store_next(q) == 1)
+		if ((serial = store_text(q, 0)) != NULL)
+			gwp_push_stale(c->gwp, NULL, serial);
+	store_done(q);
+}
+
 void
 gwproc_agent_revoked(struct center *c, const char *agent_id)
 {
@@ -695,6 +864,8 @@ gwp_spawn(struct gwslot *s)
 	    event_add(s->ev_read, NULL) == -1)
 		fatalx("%s: event_new", __func__);
 	gwp_send_revoked_all(s);
+	gwp_send_stale_all(s);
+	gwp_push_tickets(gp, s);
 	log_info("vigild: gateway worker %d started (pid %ld)", s->idx,
 	         (long)pid);
 	json_decref(init);
@@ -830,11 +1001,18 @@ gwproc_start(struct center *c, struct buf *err)
 			buf_printf(err, "gateway workers: out of memory");
 			return -1;
 		}
+	}
+	/* Each slot set up before any starts: a message for all of them
+	 * (new ticket keys) may come while the first ones start. */
+	for (i = 0; i < gp->n; i++) {
 		if (gwp_spawn(&gp->slot[i]) == -1) {
 			buf_printf(err, "gateway worker %d could not start", i);
 			return -1;
 		}
 	}
+	if ((gp->ev_tickets = evtimer_new(c->base, gwp_tickets_cb, gp)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	gwp_tickets_cb(-1, 0, gp);
 	log_info("vigild: %d gateway workers accept agent connections", gp->n);
 	return 0;
 }
@@ -857,6 +1035,9 @@ gwproc_reload(struct center *c)
 		if (gp->slot[i].fd != -1)
 			(void)gwp_write(&gp->slot[i], GWRELAY_TLS_RELOAD, 0,
 			                NULL, 0, -1);
+	/* The new context's keys (session_tickets may have changed): the
+	 * workers' new contexts take them. */
+	gwp_push_tickets(gp, NULL);
 }
 
 void
@@ -898,6 +1079,8 @@ gwproc_stop(struct center *c)
 			evbuffer_free(gp->slot[i].in);
 	}
 	close(gp->lfd);
+	if (gp->ev_tickets != NULL)
+		event_free(gp->ev_tickets);
 	gwp_certs_clear(gp);
 	X509_STORE_free(gp->ca_store);
 	free(gp->certs);

@@ -24,7 +24,11 @@ int gwproc_reaped(struct center *c, pid_t pid, int status);
 /* An agent was revoked: the workers refuse its certificates at the
  * handshake from now on (as the in-process gateway's revoked_cb does). */
 void gwproc_agent_revoked(struct center *c, const char *agent_id);
-/* SIGHUP: the workers reload their TLS context; connections stay. */
+/* An agent's certificate was replaced (a renewal): the workers honour no
+ * session ticket of its older ones (as the in-process gateway's stale_cb). */
+void gwproc_agent_certs_changed(struct center *c, const char *agent_id);
+/* SIGHUP, once c->gw_ctx is the new context: the workers reload their
+ * TLS context and get its session ticket keys; connections stay. */
 void gwproc_reload(struct center *c);
 /* Stops every worker (SIGTERM, then waits briefly). */
 void gwproc_stop(struct center *c);

@@ -9,7 +9,9 @@
  * over its socketpair. It holds each request (deferred) until the core's
  * reply with the same id comes back, so a long poll costs the core no
  * descriptor. It never opens the store and holds no CA key; it runs as
- * the core does after the privilege drop ([center] user).
+ * the core does after the privilege drop ([center] user). Its session
+ * ticket keys come from the core (GWRELAY_TICKET_KEYS), in memory only:
+ * it cannot read the key file.
  *
  * The channel: the core writes whole messages (blocking, with a send
  * timeout); this side never blocks: it reads what is there (descriptors
@@ -31,6 +33,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "center.h"
@@ -65,6 +68,11 @@ struct gw {
 	struct gw_pending *pend;
 	uint32_t npend, cappend, free_head; /* free_head: UINT32_MAX = none */
 	struct buf payload, msg;
+	/* Session ticket keys from the core (GWRELAY_TICKET_KEYS), kept for
+	 * the context a reload makes; tklen 0: no resumption. Secrets. */
+	unsigned char tkeys[TLS_TICKET_KEYS_MAX];
+	size_t tklen;
+	long long tlife;
 };
 
 static struct gw g_gw;
@@ -73,10 +81,17 @@ static struct gw g_gw;
  * Serials the core found revoked (GWRELAY_REVOKED: all of them when the
  * worker starts, then each one a relayed request showed): refused at the
  * handshake from then on, as the in-process gateway refuses them. The
- * core still checks every request against the store.
+ * core still checks every request against the store. And serials that
+ * are no longer their agent's current certificate (GWRELAY_STALE: all of
+ * them when the worker starts, then each one a renewal replaces): a
+ * session ticket of one is not honoured (a full handshake instead), as
+ * the in-process gateway's stale_cb decides from the store.
  */
-static char **g_revoked; /* sorted */
-static size_t g_nrevoked, g_caprevoked;
+struct serialset {
+	char **v; /* sorted */
+	size_t n, cap;
+};
+static struct serialset g_revoked, g_stale;
 
 static int
 gw_serial_cmp(const void *a, const void *b)
@@ -85,26 +100,38 @@ gw_serial_cmp(const void *a, const void *b)
 }
 
 static int
-gw_revoked_cb(X509 *leaf, void *arg)
+gw_serial_in(const struct serialset *set, X509 *leaf)
 {
 	char *serial = tls_serial_hex(leaf);
 	int found;
 
-	(void)arg;
 	if (serial == NULL)
 		return 1;
-	found =
-	    g_nrevoked > 0 && bsearch(&serial, g_revoked, g_nrevoked,
-	                              sizeof(char *), gw_serial_cmp) != NULL;
+	found = set->n > 0 && bsearch(&serial, set->v, set->n, sizeof(char *),
+	                              gw_serial_cmp) != NULL;
 	free(serial);
 	return found;
 }
 
 static int
-gw_add_revoked(const uint8_t *p, size_t len)
+gw_revoked_cb(X509 *leaf, void *arg)
+{
+	(void)arg;
+	return gw_serial_in(&g_revoked, leaf);
+}
+
+static int
+gw_stale_cb(X509 *leaf, void *arg)
+{
+	(void)arg;
+	return gw_serial_in(&g_stale, leaf);
+}
+
+static int
+gw_add_serial(struct serialset *set, const uint8_t *p, size_t len)
 {
 	char *s, **n;
-	size_t lo = 0, hi = g_nrevoked, mid;
+	size_t lo = 0, hi = set->n, mid;
 	int c;
 
 	if (gwrelay_serial_ok(p, len) == -1)
@@ -113,7 +140,7 @@ gw_add_revoked(const uint8_t *p, size_t len)
 		return 0; /* the core's check still refuses it */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if ((c = strcmp(g_revoked[mid], s)) == 0) {
+		if ((c = strcmp(set->v[mid], s)) == 0) {
 			free(s);
 			return 0;
 		}
@@ -122,20 +149,19 @@ gw_add_revoked(const uint8_t *p, size_t len)
 		else
 			hi = mid;
 	}
-	if (g_nrevoked == g_caprevoked) {
-		size_t ncap = g_caprevoked ? g_caprevoked * 2 : 256;
+	if (set->n == set->cap) {
+		size_t ncap = set->cap ? set->cap * 2 : 256;
 
-		if ((n = realloc(g_revoked, ncap * sizeof(*n))) == NULL) {
+		if ((n = realloc(set->v, ncap * sizeof(*n))) == NULL) {
 			free(s);
 			return 0;
 		}
-		g_revoked = n;
-		g_caprevoked = ncap;
+		set->v = n;
+		set->cap = ncap;
 	}
-	memmove(g_revoked + lo + 1, g_revoked + lo,
-	        (g_nrevoked - lo) * sizeof(*g_revoked));
-	g_revoked[lo] = s;
-	g_nrevoked++;
+	memmove(set->v + lo + 1, set->v + lo, (set->n - lo) * sizeof(*set->v));
+	set->v[lo] = s;
+	set->n++;
 	return 0;
 }
 
@@ -210,8 +236,54 @@ gw_make_ctx(struct gw *w)
 		                 PKI_ROLE_BIT(PKI_ROLE_AGENT) |
 		                     PKI_ROLE_BIT(PKI_ROLE_NONE),
 		                 "the agent gateway");
+	/* The core's ticket keys, with the stale check the in-process
+	 * gateway makes against the store (GWRELAY_STALE). */
+	if (ctx != NULL && w->tklen > 0 &&
+	    tls_server_tickets_set(ctx, w->tkeys, w->tklen, w->tlife,
+	                           gw_stale_cb, NULL, &err) == -1)
+		log_warnx("gateway worker: session tickets: %s",
+		          buf_cstr(&err));
 	buf_free(&err);
 	return ctx;
+}
+
+/* GWRELAY_TICKET_KEYS: the keys every worker seals and opens tickets
+ * with (the core reads them from its key file and rotates them), so a
+ * ticket from one worker resumes on another and after a restart. The
+ * previous keys, and the message's bytes, are wiped. */
+static int
+gw_on_tickets(struct gw *w)
+{
+	struct gwrelay_tickets tk;
+	struct buf err;
+	const char *why = NULL;
+	int rc = 0;
+
+	if (gwrelay_tickets_decode(w->payload.data, w->payload.len, &tk,
+	                           &why) == -1) {
+		log_warnx("gateway worker: bad session ticket keys from the "
+		          "core: %s",
+		          why);
+		rc = -1;
+		goto out;
+	}
+	OPENSSL_cleanse(w->tkeys, sizeof(w->tkeys));
+	memcpy(w->tkeys, tk.keys.p, tk.keys.len);
+	w->tklen = tk.keys.len;
+	w->tlife = (long long)tk.lifetime;
+	log_debug("gateway worker %ld: %zu session ticket keys from the core "
+	          "(lifetime %lld s)",
+	          (long)getpid(), w->tklen / TLS_TICKET_KEY_LEN, w->tlife);
+	buf_init(&err, 1024);
+	if (w->ctx != NULL &&
+	    tls_server_tickets_set(w->ctx, w->tkeys, w->tklen, w->tlife,
+	                           gw_stale_cb, NULL, &err) == -1)
+		log_warnx("gateway worker: session tickets: %s",
+		          buf_cstr(&err));
+	buf_free(&err);
+out:
+	OPENSSL_cleanse(w->payload.data, w->payload.len);
+	return rc;
 }
 
 /* --- the channel to the core -------------------------------------------- */
@@ -512,7 +584,15 @@ gw_take_all(struct gw *w)
 			rc = 0;
 			break;
 		case GWRELAY_REVOKED:
-			rc = gw_add_revoked(w->payload.data, w->payload.len);
+			rc = gw_add_serial(&g_revoked, w->payload.data,
+			                   w->payload.len);
+			break;
+		case GWRELAY_STALE:
+			rc = gw_add_serial(&g_stale, w->payload.data,
+			                   w->payload.len);
+			break;
+		case GWRELAY_TICKET_KEYS:
+			rc = gw_on_tickets(w);
 			break;
 		default:
 			log_warnx("gateway worker: unexpected message type %u",

@@ -311,12 +311,12 @@ reload(struct center *c)
 		          buf_cstr(&err));
 	} else {
 		http_server_set_ssl_ctx(c->gw, gw);
-		gwproc_reload(c);
 		http_server_set_ssl_ctx(c->adm, adm);
 		SSL_CTX_free(c->gw_ctx);
 		SSL_CTX_free(c->adm_ctx);
 		c->gw_ctx = gw;
 		c->adm_ctx = adm;
+		gwproc_reload(c); /* after: it sends gw's ticket keys */
 	}
 	old = c->conf;
 	c->conf = nc;

@@ -47,15 +47,17 @@ struct tls_server_state {
 	 * last rotation. */
 	struct ticket_key {
 		unsigned char name[16], aes[32], hmac[32];
-	} keys[2];
+	} keys[2]; /* TLS_TICKET_KEY_LEN each */
 	int nkeys;
 	long long rotated, lifetime;
-	char keyfile[4096];
+	char keyfile[4096];   /* "" when the keys came from memory */
 	tls_revoked_fn stale; /* a ticket for this leaf is not honoured */
 	void *stale_arg;
 	unsigned roles;   /* PKI_ROLE_BIT mask accepted; 0 = any */
 	char service[64]; /* who refuses, for the log */
 };
+_Static_assert(sizeof(struct ticket_key) == TLS_TICKET_KEY_LEN,
+               "ticket keys cross processes as TLS_TICKET_KEY_LEN bytes");
 
 static void (*failure_hook)(const char *reason);
 
@@ -76,6 +78,9 @@ server_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	(void)idx;
 	(void)argl;
 	(void)argp;
+	/* The ticket keys go with it: never left in freed memory. */
+	if (ptr != NULL)
+		OPENSSL_cleanse(ptr, sizeof(struct tls_server_state));
 	free(ptr);
 }
 
@@ -1271,7 +1276,10 @@ ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	if (st == NULL || st->nkeys == 0)
 		return enc ? -1 : 0;
 	if (enc) {
-		if (now - st->rotated >= st->lifetime) {
+		/* Keys from memory (tls_server_tickets_set) are rotated by
+		 * their owner, who sends the new ones. */
+		if (st->keyfile[0] != '\0' &&
+		    now - st->rotated >= st->lifetime) {
 			/* Rotated in memory even when the file cannot be
 			 * written: a restart then costs one full handshake. */
 			buf_init(&err, 256);
@@ -1345,6 +1353,24 @@ tls_server_roles(SSL_CTX *ctx, unsigned mask, const char *service)
 	return 0;
 }
 
+/* Resumption on, with st's keys and checks. */
+static int
+tickets_enable(SSL_CTX *ctx, struct tls_server_state *st, struct buf *err)
+{
+	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_timeout(ctx, (long)st->lifetime);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER |
+	                                        SSL_SESS_CACHE_NO_INTERNAL);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_open_cb, st) != 1) {
+		buf_puts(err, "session tickets");
+		tls_errors(err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
                    tls_revoked_fn stale, void *stale_arg, struct buf *err)
@@ -1361,18 +1387,70 @@ tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
 	st->stale_arg = stale_arg;
 	if (tickets_load(st, err) == -1)
 		return -1;
-	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_num_tickets(ctx, 1);
-	SSL_CTX_set_timeout(ctx, (long)lifetime);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER |
-	                                        SSL_SESS_CACHE_NO_INTERNAL);
-	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) != 1 ||
-	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_open_cb, st) != 1) {
-		buf_puts(err, "session tickets");
-		tls_errors(err);
+	return tickets_enable(ctx, st, err);
+}
+
+int
+tls_server_tickets_export(SSL_CTX *ctx, long long now,
+                          unsigned char out[TLS_TICKET_KEYS_MAX], size_t *len,
+                          long long *lifetime, long long *rotated)
+{
+	struct tls_server_state *st = SSL_CTX_get_ex_data(ctx, ctx_ex_idx);
+	struct buf err;
+
+	*len = 0;
+	if (st == NULL || st->nkeys == 0)
+		return -1;
+	/* Due: rotated as the next ticket sealed here would rotate them
+	 * (ticket_key_cb), written to the file. */
+	if (st->keyfile[0] != '\0' && now - st->rotated >= st->lifetime) {
+		buf_init(&err, 256);
+		(void)tickets_rotate(st, now, &err);
+		buf_free(&err);
+	}
+	*len = sizeof(st->keys[0]) * (size_t)st->nkeys;
+	memcpy(out, st->keys, *len);
+	*lifetime = st->lifetime;
+	*rotated = st->rotated;
+	return 0;
+}
+
+int
+tls_server_tickets_set(SSL_CTX *ctx, const unsigned char *keys, size_t len,
+                       long long lifetime, tls_revoked_fn stale,
+                       void *stale_arg, struct buf *err)
+{
+	struct tls_server_state *st = SSL_CTX_get_ex_data(ctx, ctx_ex_idx);
+
+	if (st == NULL) {
+		buf_puts(err, "session tickets: not a server context");
 		return -1;
 	}
-	return 0;
+	if (len != 0 &&
+	    ((len != TLS_TICKET_KEY_LEN && len != 2 * TLS_TICKET_KEY_LEN) ||
+	     lifetime <= 0)) {
+		buf_printf(err,
+		           "session tickets: %zu bytes of keys, lifetime "
+		           "%lld: not what tls_server_tickets_export makes",
+		           len, lifetime);
+		return -1;
+	}
+	OPENSSL_cleanse(st->keys, sizeof(st->keys));
+	st->nkeys = 0;
+	st->keyfile[0] = '\0';
+	if (len == 0) {
+		/* Off: no ticket sealed, none opened (ticket_key_cb). */
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return 0;
+	}
+	memcpy(st->keys, keys, len);
+	st->nkeys = (int)(len / TLS_TICKET_KEY_LEN);
+	st->lifetime = lifetime;
+	st->rotated = (long long)time(NULL);
+	st->stale = stale;
+	st->stale_arg = stale_arg;
+	return tickets_enable(ctx, st, err);
 }
 
 SSL_CTX *

@@ -49,6 +49,27 @@ int tls_server_roles(SSL_CTX *ctx, unsigned mask, const char *service);
  */
 int tls_server_tickets(SSL_CTX *ctx, const char *keyfile, long long lifetime,
                        tls_revoked_fn stale, void *stale_arg, struct buf *err);
+/*
+ * The same keys in another process (the center's gateway workers, which
+ * may not read the key file): tls_server_tickets_export copies the keys
+ * of a context set up by tls_server_tickets into out (1 or 2 keys of
+ * TLS_TICKET_KEY_LEN bytes, the sealing one first: secrets, never to be
+ * logged), rotating them first when they are lifetime old (written to the
+ * file, as a handshake there would); *rotated is when the sealing key was
+ * made. -1 when ctx has no tickets. tls_server_tickets_set installs such
+ * keys on a context from tls_server_ctx (again to replace them: the old
+ * ones are wiped); it never rotates them, their owner sends new ones.
+ * len 0 turns resumption off. stale as for tls_server_tickets. -1 with err.
+ */
+#define TLS_TICKET_KEY_LEN  80
+#define TLS_TICKET_KEYS_MAX (2 * TLS_TICKET_KEY_LEN)
+int tls_server_tickets_export(SSL_CTX *ctx, long long now,
+                              unsigned char out[TLS_TICKET_KEYS_MAX],
+                              size_t *len, long long *lifetime,
+                              long long *rotated);
+int tls_server_tickets_set(SSL_CTX *ctx, const unsigned char *keys, size_t len,
+                           long long lifetime, tls_revoked_fn stale,
+                           void *stale_arg, struct buf *err);
 /* Client context trusting only ca; optional client cert + key. */
 SSL_CTX *tls_client_ctx(const char *ca, const char *cert, const char *key,
                         struct buf *err);

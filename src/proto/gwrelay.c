@@ -232,3 +232,32 @@ gwrelay_stats_decode(const uint8_t *p, size_t len, struct gwrelay_stats *out,
 	}
 	return 0;
 }
+
+int
+gwrelay_tickets_decode(const uint8_t *p, size_t len,
+                       struct gwrelay_tickets *out, const char **why)
+{
+	struct rd r = {p, len, 0};
+
+	memset(out, 0, sizeof(*out));
+	if (rd_u64(&r, &out->lifetime) == -1 ||
+	    out->lifetime > (uint64_t)GWRELAY_MAX_TICKET_LIFETIME) {
+		*why = "bad ticket lifetime";
+		return -1;
+	}
+	if (rd_bytes(&r, &out->keys) == -1 ||
+	    (out->keys.len != 0 && out->keys.len != GWRELAY_TICKET_KEY_LEN &&
+	     out->keys.len != 2 * GWRELAY_TICKET_KEY_LEN)) {
+		*why = "bad ticket keys";
+		return -1;
+	}
+	if ((out->keys.len == 0) != (out->lifetime == 0)) {
+		*why = "ticket keys without a lifetime, or the reverse";
+		return -1;
+	}
+	if (r.off != len) {
+		*why = "bytes after the ticket keys";
+		return -1;
+	}
+	return 0;
+}

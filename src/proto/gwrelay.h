@@ -17,7 +17,11 @@
  * rides along as a descriptor). Statistics (worker to core): GWRELAY_NSTATS
  * u64 counters, then u32 n (<= GWRELAY_MAX_REASONS) pairs of a TLS
  * handshake failure reason (a string of at most 63 bytes) and its u64
- * count since the worker started. Strings (method, uri, address, header names
+ * count since the worker started. Session ticket keys (core to worker):
+ * u64 ticket lifetime in seconds (1 to GWRELAY_MAX_TICKET_LIFETIME; 0
+ * with no keys: resumption off), then the keys as one field of 0, 1 or 2
+ * times GWRELAY_TICKET_KEY_LEN bytes (tls_server_tickets_export's form,
+ * the sealing key first). Strings (method, uri, address, header names
  * and values) never contain NUL, CR or LF; anything else about a payload that
  * does not add up (a length past the end, bytes left over) is an error.
  */
@@ -29,18 +33,23 @@
 
 #include "buf.h"
 
-#define GWRELAY_MAX_HEADERS 128
-#define GWRELAY_MAX_REASONS 32
+#define GWRELAY_MAX_HEADERS         128
+#define GWRELAY_MAX_REASONS         32
+#define GWRELAY_TICKET_KEY_LEN      80 /* = TLS_TICKET_KEY_LEN (tls.h) */
+#define GWRELAY_MAX_TICKET_LIFETIME (30LL * 86400)
 
 /* Message types on a worker's channel (struct proc_hdr.type). */
 enum gwrelay_type {
-	GWRELAY_INIT = 1,       /* core -> worker: JSON settings + listen fd */
-	GWRELAY_REQ = 2,        /* worker -> core: a request, id = its id */
-	GWRELAY_REPLY = 3,      /* core -> worker: the reply to id */
-	GWRELAY_REPLY_FILE = 4, /* the same with a file descriptor */
-	GWRELAY_STATS = 5,      /* worker -> core: counters */
-	GWRELAY_TLS_RELOAD = 6, /* core -> worker: reload the TLS context */
-	GWRELAY_REVOKED = 7     /* core -> worker: a revoked serial (hex) */
+	GWRELAY_INIT = 1,        /* core -> worker: JSON settings + listen fd */
+	GWRELAY_REQ = 2,         /* worker -> core: a request, id = its id */
+	GWRELAY_REPLY = 3,       /* core -> worker: the reply to id */
+	GWRELAY_REPLY_FILE = 4,  /* the same with a file descriptor */
+	GWRELAY_STATS = 5,       /* worker -> core: counters */
+	GWRELAY_TLS_RELOAD = 6,  /* core -> worker: reload the TLS context */
+	GWRELAY_REVOKED = 7,     /* core -> worker: a revoked serial (hex) */
+	GWRELAY_TICKET_KEYS = 8, /* core -> worker: session ticket keys */
+	GWRELAY_STALE = 9        /* core -> worker: a serial no longer its
+	                          * agent's current certificate (hex) */
 };
 
 struct gwrelay_hdr {
@@ -91,5 +100,11 @@ struct gwrelay_stats {
 };
 int gwrelay_stats_decode(const uint8_t *p, size_t len,
                          struct gwrelay_stats *out, const char **why);
+struct gwrelay_tickets {
+	uint64_t lifetime; /* 0: resumption off */
+	struct strv keys;  /* secrets: never logged */
+};
+int gwrelay_tickets_decode(const uint8_t *p, size_t len,
+                           struct gwrelay_tickets *out, const char **why);
 
 #endif

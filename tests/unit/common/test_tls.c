@@ -885,6 +885,195 @@ test_errors(void **state)
 	buf_free(&err);
 }
 
+/* ---- session tickets with keys from memory (gateway workers) ---- */
+
+/* One TLS 1.3 connection of cctx to sctx offering in (may be NULL): 1
+ * when it was resumed; the session with the ticket it got in *out (may
+ * be NULL: none arrived). */
+static int
+resume(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *in, SSL_SESSION **out)
+{
+	SSL *s, *c;
+	enum step ss = ST_HS, cs = ST_HS;
+	int sv[2], reused;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	assert_non_null(s = SSL_new(sctx));
+	assert_non_null(c = SSL_new(cctx));
+	assert_int_equal(SSL_set_fd(s, sv[0]), 1);
+	assert_int_equal(SSL_set_fd(c, sv[1]), 1);
+	SSL_set_accept_state(s);
+	SSL_set_connect_state(c);
+	assert_int_equal(SSL_set1_host(c, "vigil.test"), 1);
+	if (in != NULL)
+		assert_int_equal(SSL_set_session(c, in), 1);
+	for (int i = 0; i < 100 && (ss < ST_OK || cs < ST_OK); i++) {
+		ss = advance(s, ss, 1);
+		cs = advance(c, cs, 0);
+	}
+	assert_int_equal(ss, ST_OK);
+	assert_int_equal(cs, ST_OK);
+	reused = SSL_session_reused(c);
+	assert_int_equal(reused, SSL_session_reused(s));
+	/* A clean end (else SSL_free marks the session not resumable).
+	 * The ticket came with the server's data (ST_IO2). */
+	SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	if (out != NULL) {
+		*out = SSL_get1_session(c);
+		if (*out != NULL && !SSL_SESSION_has_ticket(*out)) {
+			SSL_SESSION_free(*out);
+			*out = NULL;
+		}
+	}
+	SSL_free(s);
+	SSL_free(c);
+	close(sv[0]);
+	close(sv[1]);
+	ERR_clear_error();
+	return reused;
+}
+
+static int stale_answer;
+
+static int
+stale_hook(X509 *leaf, void *arg)
+{
+	(void)leaf;
+	(void)arg;
+	return stale_answer;
+}
+
+static void
+test_tickets_from_memory(void **state)
+{
+	unsigned char k1[TLS_TICKET_KEYS_MAX], k2[TLS_TICKET_KEYS_MAX],
+	    other[TLS_TICKET_KEYS_MAX];
+	SSL_CTX *owner, *w1, *w2, *stranger, *c;
+	SSL_SESSION *t1 = NULL, *t2 = NULL, *t3 = NULL;
+	long long life = 0, rot = 0, rot2 = 0, now = (long long)time(NULL);
+	size_t n1 = 0, n2 = 0, no = 0;
+	struct buf err;
+
+	(void)state;
+	buf_init(&err, 4096);
+	unlink(path("tickets.key"));
+	unlink(path("tickets2.key"));
+	owner = server(TLS_CLIENT_REQUIRED, NULL);
+	w1 = server(TLS_CLIENT_REQUIRED, NULL);
+	w2 = server(TLS_CLIENT_REQUIRED, NULL);
+	stranger = server(TLS_CLIENT_REQUIRED, NULL);
+	c = client("ca.crt", "client", TLS1_3_VERSION);
+	/* No tickets on the context: nothing to export. */
+	assert_int_equal(
+	    tls_server_tickets_export(owner, now, k1, &n1, &life, &rot), -1);
+	assert_int_equal(n1, 0);
+	assert_int_equal(tls_server_tickets(owner, path("tickets.key"), 3600,
+	                                    NULL, NULL, &err),
+	                 0);
+	assert_int_equal(
+	    tls_server_tickets_export(owner, now, k1, &n1, &life, &rot), 0);
+	assert_int_equal(n1, TLS_TICKET_KEY_LEN); /* a new file: one key */
+	assert_int_equal(life, 3600);
+	assert_true(rot >= now - 5 && rot <= now + 5);
+
+	/* Bad keys are refused, with a reason. */
+	assert_int_equal(
+	    tls_server_tickets_set(w1, k1, 79, 3600, NULL, NULL, &err), -1);
+	assert_non_null(strstr(buf_cstr(&err), "79 bytes"));
+	assert_int_equal(
+	    tls_server_tickets_set(w1, k1, n1, 0, NULL, NULL, &err), -1);
+
+	/* Two "workers" with the owner's keys: a ticket of one resumes on
+	 * the other; a context with other keys cannot open it. */
+	assert_int_equal(
+	    tls_server_tickets_set(w1, k1, n1, life, stale_hook, NULL, &err),
+	    0);
+	assert_int_equal(
+	    tls_server_tickets_set(w2, k1, n1, life, stale_hook, NULL, &err),
+	    0);
+	assert_int_equal(tls_server_tickets(stranger, path("tickets2.key"),
+	                                    3600, NULL, NULL, &err),
+	                 0);
+	assert_int_equal(
+	    tls_server_tickets_export(stranger, now, other, &no, &life, &rot2),
+	    0);
+	assert_memory_not_equal(other, k1, TLS_TICKET_KEY_LEN);
+	assert_int_equal(resume(w1, c, NULL, &t1), 0);
+	assert_non_null(t1);
+	assert_int_equal(resume(w2, c, t1, NULL), 1);
+	assert_int_equal(resume(owner, c, t1, NULL), 1);
+	assert_int_equal(resume(stranger, c, t1, NULL), 0);
+	/* The stale hook is asked on resumption, as with a key file. */
+	stale_answer = 1;
+	assert_int_equal(resume(w2, c, t1, NULL), 0);
+	stale_answer = 0;
+
+	/* Export rotates keys that are lifetime old: the new one first,
+	 * the old one second, written to the file. */
+	assert_int_equal(
+	    tls_server_tickets_export(owner, now + 3600, k2, &n2, &life, &rot2),
+	    0);
+	assert_int_equal(n2, 2 * TLS_TICKET_KEY_LEN);
+	assert_int_equal(rot2, now + 3600);
+	assert_memory_not_equal(k2, k1, TLS_TICKET_KEY_LEN);
+	assert_memory_equal(k2 + TLS_TICKET_KEY_LEN, k1, TLS_TICKET_KEY_LEN);
+	{
+		SSL_CTX *again = server(TLS_CLIENT_REQUIRED, NULL);
+		unsigned char k3[TLS_TICKET_KEYS_MAX];
+		size_t n3 = 0;
+		long long r3 = 0, l3 = 0;
+
+		assert_int_equal(tls_server_tickets(again, path("tickets.key"),
+		                                    3600, NULL, NULL, &err),
+		                 0);
+		assert_int_equal(
+		    tls_server_tickets_export(again, now, k3, &n3, &l3, &r3),
+		    0);
+		assert_int_equal(n3, n2);
+		assert_memory_equal(k3, k2, n2);
+		SSL_CTX_free(again);
+	}
+	/* Replaced in w1: the old ticket still opens (the previous key),
+	 * new ones are sealed with the new key, which w2 (not told yet)
+	 * cannot open; a context set from memory never rotates. */
+	assert_int_equal(
+	    tls_server_tickets_set(w1, k2, n2, life, stale_hook, NULL, &err),
+	    0);
+	assert_int_equal(resume(w1, c, t1, NULL), 1);
+	assert_int_equal(resume(w1, c, NULL, &t2), 0);
+	assert_non_null(t2);
+	assert_int_equal(resume(w2, c, t2, NULL), 0);
+	assert_int_equal(
+	    tls_server_tickets_set(w2, k2, n2, life, stale_hook, NULL, &err),
+	    0);
+	assert_int_equal(resume(w2, c, NULL, &t3), 0);
+	assert_non_null(t3);
+	assert_int_equal(resume(w1, c, t3, NULL), 1);
+
+	/* No keys: resumption off, no ticket issued. */
+	assert_int_equal(
+	    tls_server_tickets_set(w1, NULL, 0, 0, NULL, NULL, &err), 0);
+	assert_int_equal(resume(w1, c, t3, NULL), 0);
+	SSL_SESSION_free(t3);
+	t3 = NULL;
+	assert_int_equal(resume(w1, c, NULL, &t3), 0);
+	assert_null(t3);
+
+	SSL_SESSION_free(t1);
+	SSL_SESSION_free(t2);
+	SSL_CTX_free(c);
+	SSL_CTX_free(stranger);
+	SSL_CTX_free(w2);
+	SSL_CTX_free(w1);
+	SSL_CTX_free(owner);
+	unlink(path("tickets.key"));
+	unlink(path("tickets2.key"));
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -906,6 +1095,7 @@ main(void)
 	    cmocka_unit_test(test_cert_names_host),
 	    cmocka_unit_test(test_verify_error_text),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_tickets_from_memory),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -139,6 +139,75 @@ test_reply_and_stats(void **state)
 	buf_free(&b);
 }
 
+static void
+put_tickets(struct buf *b, uint64_t lifetime, size_t nkeys)
+{
+	uint8_t keys[2 * GWRELAY_TICKET_KEY_LEN];
+
+	memset(keys, 0xa5, sizeof(keys));
+	buf_reset(b);
+	gwrelay_put_u64(b, lifetime);
+	gwrelay_put_str(b, keys, nkeys * GWRELAY_TICKET_KEY_LEN);
+}
+
+/* Session ticket keys: 0 (off, lifetime 0), 1 or 2 keys with a lifetime
+ * up to GWRELAY_MAX_TICKET_LIFETIME; anything else refused. */
+static void
+test_tickets(void **state)
+{
+	struct gwrelay_tickets tk;
+	struct buf b;
+	const char *why;
+	size_t n, cut;
+
+	(void)state;
+	buf_init(&b, 4096);
+	for (n = 0; n <= 2; n++) {
+		put_tickets(&b, n == 0 ? 0 : 43200, n);
+		why = NULL;
+		assert_int_equal(
+		    gwrelay_tickets_decode(b.data, b.len, &tk, &why), 0);
+		assert_int_equal(tk.lifetime, n == 0 ? 0 : 43200);
+		assert_int_equal(tk.keys.len, n * GWRELAY_TICKET_KEY_LEN);
+		/* every truncation refused, with a reason */
+		for (cut = 0; cut < b.len; cut++) {
+			why = NULL;
+			assert_int_equal(
+			    gwrelay_tickets_decode(b.data, cut, &tk, &why), -1);
+			assert_non_null(why);
+		}
+	}
+	put_tickets(&b, GWRELAY_MAX_TICKET_LIFETIME, 2);
+	assert_int_equal(gwrelay_tickets_decode(b.data, b.len, &tk, &why), 0);
+	put_tickets(&b, GWRELAY_MAX_TICKET_LIFETIME + 1, 2);
+	assert_int_equal(gwrelay_tickets_decode(b.data, b.len, &tk, &why), -1);
+	assert_string_equal(why, "bad ticket lifetime");
+	put_tickets(&b, 0, 1); /* keys without a lifetime */
+	assert_int_equal(gwrelay_tickets_decode(b.data, b.len, &tk, &why), -1);
+	put_tickets(&b, 60, 0); /* a lifetime without keys */
+	assert_int_equal(gwrelay_tickets_decode(b.data, b.len, &tk, &why), -1);
+	/* not a whole number of keys, or three */
+	buf_reset(&b);
+	gwrelay_put_u64(&b, 60);
+	gwrelay_put_str(&b, "0123456789", 10);
+	assert_int_equal(gwrelay_tickets_decode(b.data, b.len, &tk, &why), -1);
+	assert_string_equal(why, "bad ticket keys");
+	{
+		uint8_t three[3 * GWRELAY_TICKET_KEY_LEN] = {0};
+
+		buf_reset(&b);
+		gwrelay_put_u64(&b, 60);
+		gwrelay_put_str(&b, three, sizeof(three));
+		assert_int_equal(
+		    gwrelay_tickets_decode(b.data, b.len, &tk, &why), -1);
+	}
+	put_tickets(&b, 60, 1);
+	buf_append(&b, "x", 1);
+	assert_int_equal(gwrelay_tickets_decode(b.data, b.len, &tk, &why), -1);
+	assert_string_equal(why, "bytes after the ticket keys");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -146,6 +215,7 @@ main(void)
 	    cmocka_unit_test(test_request),
 	    cmocka_unit_test(test_too_many_headers),
 	    cmocka_unit_test(test_reply_and_stats),
+	    cmocka_unit_test(test_tickets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
