@@ -2724,7 +2724,9 @@ static const char usage[] =
     "        --restart-cmd CMD (starts the center again, waits until it "
     "listens)\n"
     "        --db FILE (vigil.db, read-only check) --json FILE\n"
-    "        --events-per-agent M (100) --batch B (100) --tasks R (3)\n"
+    "        --events-per-agent M (100) --batch B (100) --tasks R (3; 0 = "
+    "no\n"
+    "        dispatch phase)\n"
     "        --wait W (25) --hold S (30) --hb-secs S (10)\n"
     "        --first K (skip the first K identities: several load "
     "generators)\n"
@@ -3001,12 +3003,12 @@ parse_args(int argc, char **argv)
 		die("enroll: --token is needed");
 	if (!O.enroll &&
 	    (O.adm_port <= 0 || O.admin_key_file == NULL || O.center_pid <= 0 ||
-	     O.rounds < 1 || O.rounds > MAX_ROUNDS || O.batch < 1 ||
+	     O.rounds < 0 || O.rounds > MAX_ROUNDS || O.batch < 1 ||
 	     O.batch > 1000 || O.events_per_agent < 1 ||
 	     (!O.skip_restart && !O.follower &&
 	      (O.restart_cmd == NULL || !O.ports_file))))
 		die("run: --admin-port, --admin-key, --center-pid, --tasks "
-		    "1..%d, --batch 1..1000, --events-per-agent >= 1, and "
+		    "0..%d, --batch 1..1000, --events-per-agent >= 1, and "
 		    "--restart-cmd with --ports-file (or --no-restart) are "
 		    "needed",
 		    MAX_ROUNDS);
@@ -3142,7 +3144,10 @@ run_run(void)
 		    O.agents, O.first, O.first + O.agents - 1);
 		return;
 	}
-	phase_dispatch();
+	if (O.rounds > 0)
+		phase_dispatch();
+	else if (O.barrier == NULL) /* as after the last task round */
+		atomic_store(&g_mode, M_HEARTBEAT);
 	if (O.barrier == NULL) {
 		phase_heartbeat();
 		phase_events();
