@@ -122,6 +122,7 @@ static struct {
 	 * (--follower) take the times from files in --barrier DIR. */
 	int follower;
 	int total_agents; /* agents of all generators (center gauges) */
+	int stop_timeout; /* restart: seconds for the center to exit */
 } O = {
     .host = "127.0.0.1",
     .fqdn = "center.vigil.test",
@@ -144,6 +145,7 @@ static struct {
     .round_timeout = 120,
     .events_timeout = 600,
     .restart_timeout = 180,
+    .stop_timeout = 120,
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -2428,12 +2430,15 @@ phase_restart(void)
 		say("restart: kill: %s", strerror(errno));
 		goto out;
 	}
-	while (proc_read(g_pid, &ps) == 0 && ps.alive && now_s() - t_term < 30)
+	while (proc_read(g_pid, &ps) == 0 && ps.alive &&
+	       now_s() - t_term < O.stop_timeout)
 		sleep_s(0.01);
 	t_exit = now_s();
 	R.stop_secs = t_exit - t_term;
 	if (ps.alive) {
-		say("restart: the center did not stop within 30 s");
+		say("restart: the center did not stop within %d s "
+		    "(--stop-timeout)",
+		    O.stop_timeout);
 		goto out;
 	}
 	if (system(O.restart_cmd) != 0) {
@@ -2751,7 +2756,10 @@ static const char usage[] =
     "        --no-resume (every connection a full TLS handshake; "
     "agents resume)\n"
     "        --connect-timeout S --round-timeout S --events-timeout S\n"
-    "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n";
+    "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n"
+    "        --stop-timeout S (120: for the center to exit at the restart; "
+    "it\n"
+    "        answers every held poll first)\n";
 
 static void
 parse_args(int argc, char **argv)
@@ -2800,6 +2808,7 @@ parse_args(int argc, char **argv)
 		o_nopace,
 		o_follower,
 		o_total,
+		o_stopt,
 	};
 	static const struct option lo[] = {
 	    {"gw-port", 1, NULL, o_gw},
@@ -2845,6 +2854,7 @@ parse_args(int argc, char **argv)
 	    {"no-pace-reconnects", 0, NULL, o_nopace},
 	    {"follower", 0, NULL, o_follower},
 	    {"total-agents", 1, NULL, o_total},
+	    {"stop-timeout", 1, NULL, o_stopt},
 	    {"help", 0, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -2987,6 +2997,9 @@ parse_args(int argc, char **argv)
 			break;
 		case o_total:
 			O.total_agents = atoi(optarg);
+			break;
+		case o_stopt:
+			O.stop_timeout = atoi(optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);
