@@ -7,7 +7,7 @@
 #   center.sh start VIGILD CONF DATA_DIR LOG   starts vigild -d in the
 #       background, waits until it listens (DATA_DIR/vigild.ports), prints
 #       its pid
-#   center.sh stop DATA_DIR                    SIGTERM, waits up to 30 s
+#   center.sh stop DATA_DIR                    SIGTERM, waits up to 120 s
 set -euo pipefail
 
 case "${1:-}" in
@@ -39,11 +39,11 @@ stop)
 	pid=$(sed -nE 's/.*"pid": ([0-9]+).*/\1/p' "$data/vigild.ports")
 	[ -n "$pid" ] || exit 0
 	kill -TERM "$pid" 2>/dev/null || exit 0
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 1200); do
 		kill -0 "$pid" 2>/dev/null || exit 0
 		sleep 0.1
 	done
-	echo "center.sh: vigild $pid did not stop within 30 s; SIGKILL" >&2
+	echo "center.sh: vigild $pid did not stop within 120 s; SIGKILL" >&2
 	kill -KILL "$pid" 2>/dev/null || true
 	exit 1
 	;;

@@ -109,6 +109,20 @@ static struct {
 	int connect_only; /* --connect-only: connect and hold, then stop */
 	const char *barrier; /* --barrier DIR: wait there for the others */
 	int barrier_n;       /* --generators G of them */
+	/* Connect pacing (every connection attempt of a run, first ones and
+	 * reconnects): at most connect_rate new connections per second
+	 * (0 = no limit), and a window of handshakes in flight between 1
+	 * and connect_par that adapts to the latency of an agent's admission
+	 * (connect() until its first heartbeat is answered: AIMD toward
+	 * hs_target seconds; 0 = a fixed window of connect_par). */
+	double connect_rate, hs_target;
+	int no_pace_reconnects; /* reconnects bypass the pacing */
+	/* Several load generators on one center (run.sh --generators):
+	 * the leader posts the tasks and restarts the center; followers
+	 * (--follower) take the times from files in --barrier DIR. */
+	int follower;
+	int total_agents; /* agents of all generators (center gauges) */
+	int stop_timeout; /* restart: seconds for the center to exit */
 } O = {
     .host = "127.0.0.1",
     .fqdn = "center.vigil.test",
@@ -116,6 +130,7 @@ static struct {
     .threads = 2,
     .src_addrs = 4,
     .connect_par = 256,
+    .hs_target = 5,
     .enroll_par = 64,
     .events_per_agent = 100,
     .batch = 100,
@@ -130,6 +145,7 @@ static struct {
     .round_timeout = 120,
     .events_timeout = 600,
     .restart_timeout = 180,
+    .stop_timeout = 120,
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -655,7 +671,9 @@ struct agent {
 	uint64_t ev_acked; /* events 1..ev_acked acknowledged */
 	int ev_done;
 	int ev_n;    /* events in the batch in flight */
-	int counted; /* counts in w->inflight (first connect / enroll) */
+	int counted; /* counts in w->inflight (a connection attempt whose
+	                handshake is not over, or an enrollment) */
+	int queued;  /* waits in w->q for the pacing to let it connect */
 };
 
 struct worker {
@@ -668,10 +686,21 @@ struct worker {
 	struct agent **a;
 	size_t n;
 	size_t next;  /* next agent to connect / enroll the first time */
-	int inflight; /* first connections or enrollments in progress */
-	int par;
-	size_t done; /* enroll: finished (ok or failed) */
+	int inflight; /* handshakes or enrollments in progress */
+	int par;      /* enroll: enrollments in flight */
+	size_t done;  /* enroll: finished (ok or failed) */
 	int stopped;
+	/* Connect pacing (run): agents that want to reconnect wait in q
+	 * (a ring of n) and go before the first connections. */
+	struct agent **q;
+	size_t qhead, qlen;
+	double win, win_max; /* handshakes in flight allowed (AIMD) */
+	int slow_start;      /* win doubles per round trip until a backoff */
+	double t_dec;        /* last decrease of win */
+	double lat_avg;      /* admission latency, moving average */
+	_Atomic long long lat_ms;      /* the same for the progress lines */
+	double rate, tokens, t_refill; /* token bucket: connects per second */
+	struct event *tick;            /* pumps while the bucket refills */
 };
 
 static struct agent *g_agents;
@@ -689,6 +718,9 @@ static _Atomic long long st_connected, st_polling, st_handshakes, st_conn_fail,
     st_ev_done, st_503, st_429, st_other, st_enrolled, st_enroll_fail,
     st_enroll_retry, st_dead, st_resumed;
 static _Atomic int g_errs_shown;
+/* Pacing: the sum of the workers' windows (x100), the lowest seen after
+ * the first backoff, and the number of backoffs, for the log. */
+static _Atomic long long st_win_x100, st_win_cuts;
 
 #define INC(c)    atomic_fetch_add_explicit(&(c), 1, memory_order_relaxed)
 #define DEC(c)    atomic_fetch_sub_explicit(&(c), 1, memory_order_relaxed)
@@ -697,7 +729,9 @@ static _Atomic int g_errs_shown;
 
 static void agent_next(struct agent *a);
 static void agent_connect(struct agent *a);
+static void agent_connect_paced(struct agent *a);
 static void worker_pump(struct worker *w);
+static void pace_feedback(struct worker *w, double latency, int failed);
 
 static const char *const req_names[] = {"none", "enroll", "heartbeat",
                                         "poll", "status", "events"};
@@ -742,7 +776,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (a->dead || GET(g_mode) == M_STOP)
 		return;
 	if (a->bev == NULL)
-		agent_connect(a);
+		agent_connect_paced(a);
 	else if (a->req == R_NONE)
 		agent_next(a);
 }
@@ -801,6 +835,8 @@ agent_lost(struct agent *a)
 		agent_later(a, jitter(1));
 		return;
 	}
+	if (a->counted) /* lost before its first heartbeat was answered */
+		pace_feedback(a->w, now_s() - a->t_try, 1);
 	agent_uncount(a);
 	event_active(a->w->pump, EV_READ, 0);
 	a->backoff = a->backoff == 0 ? O.backoff_min : a->backoff * 2;
@@ -1095,6 +1131,12 @@ on_reply(struct agent *a, const char *body, size_t len)
 			INC(st_503);
 		else
 			INC(st_429);
+		if (a->counted && req != R_ENROLL) {
+			/* Told to wait before it was admitted: a backoff. */
+			pace_feedback(a->w, t - a->t_try, 1);
+			agent_uncount(a);
+			event_active(a->w->pump, EV_READ, 0);
+		}
 		if (req == R_ENROLL) {
 			agent_close(a);
 			agent_later(a, jitter(ra));
@@ -1124,6 +1166,11 @@ on_reply(struct agent *a, const char *body, size_t len)
 		if (st != 200)
 			goto unexpected;
 		INC(st_hb_ok);
+		if (a->counted) {
+			pace_feedback(a->w, t - a->t_try, 0);
+			agent_uncount(a);
+			event_active(a->w->pump, EV_READ, 0);
+		}
 		a->need_hb = 0;
 		a->backoff = 0;
 		break;
@@ -1250,8 +1297,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			a->hs_first = a->t_conn - a->t_try;
 		a->ever = 1;
 		a->need_hb = 1;
-		agent_uncount(a);
-		worker_pump(a->w);
+		/* Still in the window until its first heartbeat is answered
+		 * (on_reply): so the pacing follows the center's whole
+		 * admission of an agent, not the handshake alone. */
 		agent_next(a);
 		return;
 	}
@@ -1345,14 +1393,103 @@ fail:
 	agent_lost(a);
 }
 
+/*
+ * The window of agents being admitted (connect(), TLS handshake, first
+ * heartbeat answered) follows their latency the way TCP's congestion
+ * window follows loss: it doubles per round trip (+1 per admission)
+ * until the first backoff, then grows by one per window; an admission
+ * slower than --connect-target, or one that failed (the center cut the
+ * handshake at its handshake_timeout, refused the connection, answered
+ * 503, or the reply did not come), cuts it to 70 %, at most once per
+ * target interval. So the load generators do not pile up handshakes and
+ * heartbeats that the center (on the same CPUs) cannot finish before its
+ * timeouts, which would make agents reconnect and add work.
+ */
+static void
+pace_feedback(struct worker *w, double latency, int failed)
+{
+	double t, old = w->win;
+
+	if (O.enroll || O.hs_target <= 0)
+		return;
+	/* The latency's moving average, so that one slow admission among
+	 * many (a store flush) does not cut the window. */
+	if (!failed)
+		w->lat_avg = w->lat_avg == 0 ? latency
+		                             : 0.9 * w->lat_avg + 0.1 * latency;
+	if (failed || w->lat_avg > O.hs_target) {
+		t = now_s();
+		if (t - w->t_dec < O.hs_target)
+			return;
+		w->t_dec = t;
+		w->slow_start = 0;
+		w->win = fmax(2, w->win * 0.7);
+		INC(st_win_cuts);
+	} else if (w->slow_start)
+		w->win = fmin(w->win_max, w->win + 1);
+	else
+		w->win = fmin(w->win_max, w->win + 1 / w->win);
+	ADD(st_win_x100, (long long)(w->win * 100) - (long long)(old * 100));
+	atomic_store_explicit(&w->lat_ms, (long long)(w->lat_avg * 1000),
+	                      memory_order_relaxed);
+}
+
+/* Whether the token bucket allows one more connection now (and takes
+ * the token). */
+static int
+pace_token(struct worker *w)
+{
+	double t;
+
+	if (w->rate <= 0)
+		return 1;
+	t = now_s();
+	w->tokens = fmin(fmax(1, w->rate / 20),
+	                 w->tokens + (t - w->t_refill) * w->rate);
+	w->t_refill = t;
+	if (w->tokens < 1)
+		return 0;
+	w->tokens -= 1;
+	return 1;
+}
+
+/* A connection (a reconnect) through the pacing: queued, and started by
+ * worker_pump when the window and the rate allow. */
+static void
+agent_connect_paced(struct agent *a)
+{
+	struct worker *w = a->w;
+
+	if (O.no_pace_reconnects || O.enroll) {
+		agent_connect(a);
+		return;
+	}
+	if (a->queued)
+		return;
+	a->queued = 1;
+	w->q[(w->qhead + w->qlen++) % w->n] = a;
+	worker_pump(w);
+}
+
 static void
 worker_pump(struct worker *w)
 {
 	struct agent *a;
+	int limit = O.enroll ? w->par : (int)w->win;
 
-	while (w->inflight < w->par && w->next < w->n &&
+	while (w->inflight < limit && (w->qlen > 0 || w->next < w->n) &&
 	       GET(g_mode) != M_STOP) {
-		a = w->a[w->next++];
+		if (!O.enroll && !pace_token(w))
+			break;
+		if (w->qlen > 0) {
+			a = w->q[w->qhead];
+			w->qhead = (w->qhead + 1) % w->n;
+			w->qlen--;
+			a->queued = 0;
+			if (a->bev != NULL || a->dead)
+				continue;
+		} else
+			a = w->a[w->next++];
 		a->counted = 1;
 		w->inflight++;
 		if (O.enroll && a->key == NULL &&
@@ -1362,6 +1499,17 @@ worker_pump(struct worker *w)
 	}
 	if (O.enroll && w->done == w->n)
 		event_base_loopexit(w->base, NULL);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->qlen > 0 || w->next < w->n)
+		worker_pump(w);
 }
 
 static void
@@ -1391,8 +1539,11 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 		           !evtimer_pending(a->timer, NULL))
 			agent_next(a);
 	}
-	if (mode == M_STOP)
+	if (mode == M_STOP) {
+		if (w->tick != NULL)
+			evtimer_del(w->tick);
 		event_base_loopexit(w->base, NULL);
+	}
 }
 
 static void *
@@ -1431,7 +1582,10 @@ client_ctx(void)
 	    SSL_CTX_load_verify_locations(ctx, O.ca, NULL) != 1)
 		die("%s: cannot load the CA", O.ca);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* As vigil-agent (src/common/tls.c): the certificate alone, not
+	 * the CA the center has already. */
+	SSL_CTX_set_mode(ctx,
+	                 SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_session_cache_mode(
 	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
@@ -1458,6 +1612,22 @@ workers_start(void)
 		w->par = (O.enroll ? O.enroll_par : O.connect_par) / O.threads;
 		if (w->par < 1)
 			w->par = O.agents; /* 0 = no limit */
+		w->q = calloc((size_t)O.agents / (size_t)O.threads + 1,
+		              sizeof(*w->q));
+		w->win_max = w->par;
+		/* Without adaptation the window is --connect-parallel. */
+		w->win = O.hs_target > 0 ? fmin(w->win_max, 8) : w->win_max;
+		w->slow_start = 1;
+		ADD(st_win_x100, (long long)(w->win * 100));
+		w->rate = O.connect_rate / O.threads;
+		w->t_refill = now_s();
+		if (!O.enroll) {
+			struct timeval tv = {0, 20000};
+
+			w->tick =
+			    event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+			evtimer_add(w->tick, &tv);
+		}
 	}
 	for (i = 0; i < O.agents; i++) {
 		struct agent *a = &g_agents[i];
@@ -1627,27 +1797,177 @@ alive_agents(void)
 	return O.agents - (int)GET(st_dead);
 }
 
-/* Waits until all live agents hold a poll, agent side and center side. */
+/* The held polls the center's gauge must show: this generator's live
+ * agents, or with several generators (--total-agents) all of them (less
+ * the ones this one gave up; the others' are not known here). */
 static int
-wait_polling(double deadline, double *gauge_out)
+gauge_want(void)
+{
+	return O.total_agents > 0 ? O.total_agents - (int)GET(st_dead)
+	                          : alive_agents();
+}
+
+static void
+progress(void)
+{
+	long long lat = 0;
+	int t;
+
+	for (t = 0; t < O.threads; t++)
+		lat = lat > GET(g_workers[t].lat_ms) ? lat
+		                                     : GET(g_workers[t].lat_ms);
+	say("  %lld connected, %lld polling, %lld handshakes (%lld resumed), "
+	    "%lld failed attempts, %lld disconnects, %lld 503; window %.0f "
+	    "admissions in flight (%lld cuts), admission latency %.2f s",
+	    GET(st_connected), GET(st_polling), GET(st_handshakes),
+	    GET(st_resumed), GET(st_conn_fail), GET(st_disconnects),
+	    GET(st_503), (double)GET(st_win_x100) / 100, GET(st_win_cuts),
+	    (double)lat / 1000);
+}
+
+/* Waits until all live agents hold a poll, agent side and (if center)
+ * center side. */
+static int
+wait_polling(double deadline, double *gauge_out, int center)
 {
 	struct center_metrics m;
-	double next_scrape = 0;
+	double next_scrape = 0, next_say = now_s() + 10;
 
 	*gauge_out = NAN;
 	while (now_s() < deadline) {
+		if (now_s() >= next_say) {
+			next_say += 10;
+			progress();
+		}
+		if (GET(st_polling) >= alive_agents() && !center)
+			return 0;
 		if (GET(st_polling) >= alive_agents() &&
 		    now_s() >= next_scrape) {
 			next_scrape = now_s() + 0.5;
 			if (metrics_read(&m) == 0) {
 				*gauge_out = m.long_polls;
-				if (m.long_polls >= alive_agents())
+				if (m.long_polls >= gauge_want())
 					return 0;
 			}
 		}
 		sleep_s(0.05);
 	}
 	return -1;
+}
+
+/* --- several load generators (run.sh --generators) ------------------------
+ *
+ * They share the machine, so CLOCK_MONOTONIC times compare between them.
+ * They meet at barriers (a file NAME.FIRST each in --barrier DIR, with
+ * a line of figures) and the leader hands out what it did (the task it
+ * posted and when, the restart) as files written whole (rename).
+ */
+
+static void
+gen_path(char *out, size_t n, const char *name, int who)
+{
+	if (who >= 0)
+		snprintf(out, n, "%s/%s.%d", O.barrier, name, who);
+	else
+		snprintf(out, n, "%s/%s", O.barrier, name);
+}
+
+static void
+gen_write(const char *name, int who, const char *text)
+{
+	char path[4096], tmp[4200];
+	FILE *f;
+
+	gen_path(path, sizeof(path), name, who);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) != 0 || rename(tmp, path) == -1)
+		die("%s: cannot write: %s", path, strerror(errno));
+}
+
+/* The first line of a leader's file, waiting for it until deadline. */
+static int
+gen_read(const char *name, char *buf, size_t n, double deadline)
+{
+	char path[4096];
+	FILE *f;
+
+	gen_path(path, sizeof(path), name, -1);
+	while (now_s() < deadline) {
+		if ((f = fopen(path, "r")) != NULL) {
+			int ok = fgets(buf, (int)n, f) != NULL;
+
+			fclose(f);
+			if (ok)
+				return 0;
+		}
+		sleep_s(0.02);
+	}
+	say("%s: not written by the leader in time", path);
+	return -1;
+}
+
+/* Says this generator reached NAME (with a line of figures), waits until
+ * all --barrier-n have, or deadline. Returns how many had. */
+static int
+barrier(const char *name, const char *line, double deadline)
+{
+	char path[4096], prefix[128];
+	struct dirent *de;
+	size_t pl;
+	DIR *d;
+	int n;
+
+	snprintf(prefix, sizeof(prefix), "%s.", name);
+	pl = strlen(prefix);
+	gen_write(name, O.first, line ? line : "\n");
+	for (;;) {
+		n = 0;
+		if ((d = opendir(O.barrier)) != NULL) {
+			while ((de = readdir(d)) != NULL)
+				n += strncmp(de->d_name, prefix, pl) == 0 &&
+				     strstr(de->d_name, ".tmp") == NULL;
+			closedir(d);
+		}
+		if (n >= O.barrier_n || now_s() > deadline)
+			break;
+		sleep_s(0.05);
+	}
+	if (n < O.barrier_n)
+		say("barrier %s: only %d of %d load generators", name, n,
+		    O.barrier_n);
+	(void)path;
+	return n;
+}
+
+/* Calls fn on every line of every generator's NAME.* file. */
+static void
+barrier_lines(const char *name, void (*fn)(const char *line, void *arg),
+              void *arg)
+{
+	char path[4096], prefix[128], *line = NULL;
+	struct dirent *de;
+	size_t pl, cap = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(prefix, sizeof(prefix), "%s.", name);
+	pl = strlen(prefix);
+	if ((d = opendir(O.barrier)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, pl) != 0 ||
+		    strstr(de->d_name, ".tmp") != NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", O.barrier, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (getline(&line, &cap, f) > 0)
+			fn(line, arg);
+		fclose(f);
+	}
+	closedir(d);
+	free(line);
 }
 
 static struct {
@@ -1658,7 +1978,8 @@ static struct {
 	int rounds_done;
 	double lat_ret_p50, lat_ret_p99, lat_ret_max, lat_sent_p50,
 	    lat_sent_p99, lat_sent_max, post_secs_max;
-	long long lat_missing;
+	long long lat_missing, lat_n;
+	int lat_nagents;
 	double hb_per_s;
 	double hb_cpu_us; /* center CPU (all its processes) per heartbeat */
 	double ev_secs, ev_per_s;
@@ -1673,6 +1994,11 @@ static struct {
 	 * backoff and jitter), not the center's */
 	double try_first, try_p50, try_last;
 	long long try_early; /* of them before the center listened */
+	long long reconn_n, all_handshakes, all_resumed;
+	/* several generators: summed from their "held" files */
+	int gens;
+	long long gen_handshakes, gen_fails, gen_conn_min_sum;
+	double gen_hs_p99_max, gen_connect_secs_max;
 	double cpu1, cpu1_secs, cpu2, cpu2_secs;
 	long hwm1_kb, hwm2_kb;
 } R;
@@ -1682,9 +2008,13 @@ phase_connect(void)
 {
 	double t0 = now_s(), gauge;
 
-	say("connect: %d agents, at most %d handshakes in flight", O.agents,
-	    O.connect_par);
-	if (wait_polling(t0 + O.connect_timeout, &gauge) == -1)
+	say("connect: %d agents, at most %d admissions in flight%s, %s",
+	    O.agents, O.connect_par,
+	    O.hs_target > 0 ? " (adapting to their latency)" : "",
+	    O.connect_rate > 0 ? "paced" : "no rate limit");
+	if (O.connect_rate > 0)
+		say("connect: at most %.0f new connections/s", O.connect_rate);
+	if (wait_polling(t0 + O.connect_timeout, &gauge, !O.follower) == -1)
 		say("connect: DEADLINE after %d s: %lld connected, %lld "
 		    "polling, center holds %.0f polls",
 		    O.connect_timeout, GET(st_connected), GET(st_polling),
@@ -1769,31 +2099,93 @@ post_task(char *id, size_t idlen, int *nagents)
 	return rc;
 }
 
+struct lat_merge {
+	double *ret, *sent;
+	size_t n, cap;
+	long long missing;
+};
+
+/* A line of a generator's "lat" file: "r RET SENT" (one receipt) or
+ * "m MISSING". */
+static void
+lat_line(const char *line, void *arg)
+{
+	struct lat_merge *L = arg;
+	double r, se;
+	long long m;
+
+	if (sscanf(line, "r %lf %lf", &r, &se) == 2) {
+		if (L->n == L->cap) {
+			L->cap = L->cap ? 2 * L->cap : 65536;
+			L->ret = realloc(L->ret, L->cap * sizeof(double));
+			L->sent = realloc(L->sent, L->cap * sizeof(double));
+			if (L->ret == NULL || L->sent == NULL)
+				die("out of memory");
+		}
+		L->ret[L->n] = r;
+		L->sent[L->n++] = se;
+	} else if (sscanf(line, "m %lld", &m) == 1)
+		L->missing += m;
+}
+
+/*
+ * With several generators (--barrier): all of them wait until their own
+ * agents poll and meet; the leader waits for the center's gauge of all
+ * agents, posts the task and writes "taskK" (when the POST was sent and
+ * returned); each generator takes its own agents' receipts against those
+ * times, and at the end writes them all to "lat.FIRST", which the leader
+ * merges for the figures.
+ */
 static void
 phase_dispatch(void)
 {
-	double *ret =
-	    calloc((size_t)O.agents * (size_t)O.rounds, sizeof(double));
-	double *sent =
-	    calloc((size_t)O.agents * (size_t)O.rounds, sizeof(double));
-	size_t n = 0;
-	int k, i, nagents;
+	struct lat_merge L = {0};
+	int multi = O.barrier != NULL;
+	int k, i, nagents = 0;
+	char line[256], name[32];
 
 	for (k = 0; k < O.rounds; k++) {
 		double t_sent, t_ret, deadline, gauge;
 		long long want = (long long)alive_agents() * (k + 1);
-		char id[64];
+		char id[64] = "";
 
-		if (wait_polling(now_s() + O.round_timeout, &gauge) == -1)
+		if (multi) {
+			if (wait_polling(now_s() + O.round_timeout, &gauge,
+			                 0) == -1)
+				say("dispatch %d: only %lld agents polling",
+				    k + 1, GET(st_polling));
+			snprintf(name, sizeof(name), "poll%d", k);
+			barrier(name, NULL, now_s() + O.round_timeout);
+		}
+		if (!O.follower &&
+		    wait_polling(now_s() + O.round_timeout, &gauge, 1) == -1)
 			say("dispatch %d: only %lld agents polling (center: "
 			    "%.0f); dispatching anyway",
 			    k + 1, GET(st_polling), gauge);
-		if (k == O.rounds - 1)
+		if (k == O.rounds - 1 && !multi)
 			atomic_store(&g_mode, M_HEARTBEAT);
-		t_sent = now_s();
-		if (post_task(id, sizeof(id), &nagents) == -1)
-			break;
-		t_ret = now_s();
+		snprintf(name, sizeof(name), "task%d", k);
+		if (O.follower) {
+			if (gen_read(name, line, sizeof(line),
+			             now_s() + 2 * O.round_timeout) == -1 ||
+			    sscanf(line, "%lf %lf %63s %d", &t_sent, &t_ret, id,
+			           &nagents) != 4)
+				break;
+		} else {
+			t_sent = now_s();
+			if (post_task(id, sizeof(id), &nagents) == -1) {
+				if (multi)
+					gen_write(name, -1, "failed\n");
+				break;
+			}
+			t_ret = now_s();
+			if (multi) {
+				snprintf(line, sizeof(line),
+				         "%.6f %.6f %s %d\n", t_sent, t_ret, id,
+				         nagents);
+				gen_write(name, -1, line);
+			}
+		}
 		R.post_secs_max = fmax(R.post_secs_max, t_ret - t_sent);
 		deadline = t_ret + O.round_timeout;
 		while (GET(st_tasks_rx) < want && now_s() < deadline)
@@ -1802,35 +2194,58 @@ phase_dispatch(void)
 			struct agent *a = &g_agents[i];
 
 			if (a->nrx > k && k < MAX_ROUNDS) {
-				ret[n] = a->rx[k] - t_ret;
-				sent[n] = a->rx[k] - t_sent;
-				n++;
+				lat_line("r 0 0", &L); /* makes room */
+				L.ret[L.n - 1] = a->rx[k] - t_ret;
+				L.sent[L.n - 1] = a->rx[k] - t_sent;
 			} else if (!a->dead)
-				R.lat_missing++;
+				L.missing++;
 		}
 		say("dispatch %d: task %s for %d agents; POST took %.3f s; "
-		    "%lld/%lld received",
+		    "%lld/%lld received here",
 		    k + 1, id, nagents, t_ret - t_sent, GET(st_tasks_rx), want);
 		while (GET(st_status_ok) + GET(st_status_other) < want &&
 		       now_s() < deadline)
 			sleep_s(0.01);
 		R.rounds_done++;
 	}
-	qsort(ret, n, sizeof(double), cmp_double);
-	qsort(sent, n, sizeof(double), cmp_double);
-	R.lat_ret_p50 = quantile(ret, n, 0.5);
-	R.lat_ret_p99 = quantile(ret, n, 0.99);
-	R.lat_ret_max = n ? ret[n - 1] : NAN;
-	R.lat_sent_p50 = quantile(sent, n, 0.5);
-	R.lat_sent_p99 = quantile(sent, n, 0.99);
-	R.lat_sent_max = n ? sent[n - 1] : NAN;
-	say("dispatch: %zu receipts; after the POST returned p50 %.3f s p99 "
-	    "%.3f s max %.3f s; after it was sent p50 %.3f s p99 %.3f s max "
-	    "%.3f s; %lld missing",
-	    n, R.lat_ret_p50, R.lat_ret_p99, R.lat_ret_max, R.lat_sent_p50,
-	    R.lat_sent_p99, R.lat_sent_max, R.lat_missing);
-	free(ret);
-	free(sent);
+	if (multi) {
+		/* This generator's receipts for the leader, then all of
+		 * them merged. */
+		struct evbuffer *b = evbuffer_new();
+		size_t j;
+
+		evbuffer_add_printf(b, "m %lld\n", L.missing);
+		for (j = 0; j < L.n; j++)
+			evbuffer_add_printf(b, "r %.6f %.6f\n", L.ret[j],
+			                    L.sent[j]);
+		evbuffer_add(b, "", 1);
+		gen_write("lat", O.first, (const char *)evbuffer_pullup(b, -1));
+		evbuffer_free(b);
+		barrier("dispatched", NULL, now_s() + O.round_timeout);
+		free(L.ret);
+		free(L.sent);
+		memset(&L, 0, sizeof(L));
+		barrier_lines("lat", lat_line, &L);
+	}
+	qsort(L.ret, L.n, sizeof(double), cmp_double);
+	qsort(L.sent, L.n, sizeof(double), cmp_double);
+	R.lat_missing = L.missing;
+	R.lat_ret_p50 = quantile(L.ret, L.n, 0.5);
+	R.lat_ret_p99 = quantile(L.ret, L.n, 0.99);
+	R.lat_ret_max = L.n ? L.ret[L.n - 1] : NAN;
+	R.lat_sent_p50 = quantile(L.sent, L.n, 0.5);
+	R.lat_sent_p99 = quantile(L.sent, L.n, 0.99);
+	R.lat_sent_max = L.n ? L.sent[L.n - 1] : NAN;
+	R.lat_n = (long long)L.n;
+	R.lat_nagents = nagents;
+	say("dispatch: %zu receipts%s; after the POST returned p50 %.3f s "
+	    "p99 %.3f s max %.3f s; after it was sent p50 %.3f s p99 %.3f s "
+	    "max %.3f s; %lld missing",
+	    L.n, multi ? " (all generators)" : "", R.lat_ret_p50, R.lat_ret_p99,
+	    R.lat_ret_max, R.lat_sent_p50, R.lat_sent_p99, R.lat_sent_max,
+	    R.lat_missing);
+	free(L.ret);
+	free(L.sent);
 	mark("dispatch");
 }
 
@@ -1966,60 +2381,122 @@ phase_events(void)
 	verify_events();
 }
 
+/* A line of a generator's "reconn" file: "c SECS" (an agent connected
+ * again SECS after the SIGTERM) or "h HANDSHAKES RESUMED". */
+static void
+reconn_line(const char *line, void *arg)
+{
+	struct lat_merge *L = arg;
+	long long h, r;
+
+	if (line[0] == 'c') {
+		lat_line("r 0 0", L);
+		L->ret[L->n - 1] = strtod(line + 2, NULL);
+	} else if (sscanf(line, "h %lld %lld", &h, &r) == 2) {
+		R.all_handshakes += h;
+		R.all_resumed += r;
+	}
+}
+
+/*
+ * With several generators: all meet once their agents poll; the leader
+ * stops and starts the center as alone, writes "term" (when it sent
+ * SIGTERM and when the center listened again) and, once the center's
+ * gauge shows every agent polling, "restarted"; each generator then
+ * writes its agents' reconnect times ("reconn.FIRST") for the leader.
+ */
 static void
 phase_restart(void)
 {
 	struct center_metrics m;
 	struct proc_sample ps;
-	double t_term, t_exit, t_up, deadline, gauge = NAN, *rc;
-	size_t n = 0;
-	int i, oldpid = g_pid;
+	struct lat_merge L = {0};
+	double t_term = 0, t_exit, t_up = 0, deadline, gauge = NAN, *tries;
+	int i, oldpid = g_pid, multi = O.barrier != NULL;
+	char line[256];
 
-	if (wait_polling(now_s() + O.round_timeout, &gauge) == -1)
-		say("restart: only %lld agents polling before the restart",
-		    GET(st_polling));
+	if (multi) {
+		if (wait_polling(now_s() + O.round_timeout, &gauge, 0) == -1)
+			say("restart: only %lld agents polling here",
+			    GET(st_polling));
+		barrier("prerestart", NULL, now_s() + O.round_timeout);
+	}
+	if (!O.follower &&
+	    wait_polling(now_s() + O.round_timeout, &gauge, 1) == -1)
+		say("restart: only %lld agents polling before the restart "
+		    "(center: %.0f)",
+		    GET(st_polling), gauge);
+	if (O.follower) {
+		if (gen_read("term", line, sizeof(line),
+		             now_s() + O.round_timeout + 60) == -1 ||
+		    sscanf(line, "%lf %lf", &t_term, &t_up) != 2)
+			return;
+		if (gen_read("restarted", line, sizeof(line),
+		             t_up + O.restart_timeout + 30) == -1)
+			return;
+		R.restart_ok = strncmp(line, "ok", 2) == 0;
+		goto reconnects;
+	}
 	proc_read(g_pid, &ps);
 	R.hwm1_kb = ps.hwm_kb;
 	R.cpu1 = ps.cpu;
 	mark("before restart");
-	say("restart: SIGTERM to the center (pid %d), %lld agents polling",
+	say("restart: SIGTERM to the center (pid %d), %lld agents polling "
+	    "here",
 	    g_pid, GET(st_polling));
 	t_term = now_s();
 	atomic_store(&g_t_term, t_term);
 	if (kill(g_pid, SIGTERM) == -1) {
 		say("restart: kill: %s", strerror(errno));
-		return;
+		goto out;
 	}
-	while (proc_read(g_pid, &ps) == 0 && ps.alive && now_s() - t_term < 30)
+	while (proc_read(g_pid, &ps) == 0 && ps.alive &&
+	       now_s() - t_term < O.stop_timeout)
 		sleep_s(0.01);
 	t_exit = now_s();
 	R.stop_secs = t_exit - t_term;
 	if (ps.alive) {
-		say("restart: the center did not stop within 30 s");
-		return;
+		say("restart: the center did not stop within %d s "
+		    "(--stop-timeout)",
+		    O.stop_timeout);
+		goto out;
 	}
 	if (system(O.restart_cmd) != 0) {
 		say("restart: %s failed", O.restart_cmd);
-		return;
+		goto out;
 	}
 	t_up = now_s();
 	R.start_secs = t_up - t_exit;
 	g_pid = ports_pid();
+	if (multi) {
+		snprintf(line, sizeof(line), "%.6f %.6f\n", t_term, t_up);
+		gen_write("term", -1, line);
+	}
 	say("restart: stopped in %.2f s, started again in %.2f s (pid %d)",
 	    R.stop_secs, R.start_secs, g_pid);
 	deadline = t_up + O.restart_timeout;
-	while (now_s() < deadline) {
-		if (GET(st_polling) >= alive_agents() &&
-		    metrics_read(&m) == 0) {
-			gauge = m.long_polls;
-			if (gauge >= alive_agents())
-				break;
+	{
+		double next_say = now_s() + 10;
+
+		while (now_s() < deadline) {
+			if (now_s() >= next_say) {
+				next_say += 10;
+				progress();
+				say("  center: %.0f polls held", gauge);
+			}
+			if (GET(st_polling) >= alive_agents() &&
+			    metrics_read(&m) == 0) {
+				gauge = m.long_polls;
+				if (gauge >= gauge_want())
+					break;
+			} else if (multi && metrics_read(&m) == 0)
+				gauge = m.long_polls;
+			sleep_s(0.1);
 		}
-		sleep_s(0.1);
 	}
-	if (g_pid == oldpid || gauge < alive_agents()) {
-		say("restart: DEADLINE: %lld connected, %lld polling, center "
-		    "holds %.0f polls after %.0f s",
+	if (g_pid == oldpid || gauge < gauge_want()) {
+		say("restart: DEADLINE: %lld connected, %lld polling here, "
+		    "center holds %.0f polls after %.0f s",
 		    GET(st_connected), GET(st_polling), gauge,
 		    now_s() - t_term);
 		R.back_secs = NAN;
@@ -2028,35 +2505,88 @@ phase_restart(void)
 		R.back_secs = now_s() - t_term;
 		R.back_from_listen_secs = now_s() - t_up;
 	}
-	rc = calloc((size_t)O.agents, sizeof(double));
+out:
+	if (multi) {
+		if (t_up == 0)
+			gen_write("term", -1, "0 0\n");
+		gen_write("restarted", -1, R.restart_ok ? "ok\n" : "failed\n");
+	}
+reconnects:
 	for (i = 0; i < O.agents; i++)
-		if (g_agents[i].connected && g_agents[i].t_conn > t_term)
-			rc[n++] = g_agents[i].t_conn - t_term;
-	qsort(rc, n, sizeof(double), cmp_double);
-	R.reconn_p50 = quantile(rc, n, 0.5);
-	R.reconn_p99 = quantile(rc, n, 0.99);
-	R.reconn_max = n ? rc[n - 1] : NAN;
-	R.try_early = 0;
-	for (i = 0, n = 0; i < O.agents; i++)
-		if (!g_agents[i].dead && g_agents[i].t_back > 0) {
-			rc[n++] = g_agents[i].t_back - t_up;
-			R.try_early += g_agents[i].t_back < t_up;
+		if (g_agents[i].connected && g_agents[i].t_conn > t_term) {
+			lat_line("r 0 0", &L);
+			L.ret[L.n - 1] = g_agents[i].t_conn - t_term;
 		}
-	qsort(rc, n, sizeof(double), cmp_double);
-	R.try_first = n ? rc[0] : NAN;
-	R.try_p50 = quantile(rc, n, 0.5);
-	R.try_last = n ? rc[n - 1] : NAN;
-	free(rc);
-	say("restart: the agents' first reconnect attempts came %.2f to %.2f s "
-	    "(p50 %.2f s) after the center listened, %lld of them before "
-	    "(the generator's spread: Retry-After, backoff, jitter)",
-	    R.try_first, R.try_last, R.try_p50, R.try_early);
-	say("restart: all %d agents polling again %.2f s after SIGTERM (%.2f "
-	    "s after the center listened); reconnects p50 %.2f s p99 %.2f s "
-	    "max %.2f s after SIGTERM; %lld TLS handshakes resumed in all",
-	    alive_agents(), R.back_secs, R.back_from_listen_secs, R.reconn_p50,
-	    R.reconn_p99, R.reconn_max, GET(st_resumed));
-	mark("restart");
+	R.all_handshakes = GET(st_handshakes);
+	R.all_resumed = GET(st_resumed);
+	if (multi) {
+		struct evbuffer *b = evbuffer_new();
+		size_t j;
+
+		evbuffer_add_printf(b, "h %lld %lld\n", GET(st_handshakes),
+		                    GET(st_resumed));
+		for (j = 0; j < L.n; j++)
+			evbuffer_add_printf(b, "c %.6f\n", L.ret[j]);
+		evbuffer_add(b, "", 1);
+		gen_write("reconn", O.first,
+		          (const char *)evbuffer_pullup(b, -1));
+		evbuffer_free(b);
+		barrier("restartdone", NULL, now_s() + 60);
+		free(L.ret);
+		memset(&L, 0, sizeof(L));
+		R.all_handshakes = R.all_resumed = 0;
+		barrier_lines("reconn", reconn_line, &L);
+	}
+	qsort(L.ret, L.n, sizeof(double), cmp_double);
+	R.reconn_p50 = quantile(L.ret, L.n, 0.5);
+	R.reconn_p99 = quantile(L.ret, L.n, 0.99);
+	R.reconn_max = L.n ? L.ret[L.n - 1] : NAN;
+	R.reconn_n = (long long)L.n;
+	free(L.ret);
+	/* The first connect() of each of this generator's agents after
+	 * SIGTERM (noted only where SIGTERM is sent: the leader). */
+	if (!O.follower && t_up > 0 &&
+	    (tries = malloc((size_t)O.agents * sizeof(double))) != NULL) {
+		size_t nt = 0;
+
+		R.try_early = 0;
+		for (i = 0; i < O.agents; i++)
+			if (!g_agents[i].dead && g_agents[i].t_back > 0) {
+				tries[nt++] = g_agents[i].t_back - t_up;
+				R.try_early += g_agents[i].t_back < t_up;
+			}
+		qsort(tries, nt, sizeof(double), cmp_double);
+		R.try_first = nt ? tries[0] : NAN;
+		R.try_p50 = quantile(tries, nt, 0.5);
+		R.try_last = nt ? tries[nt - 1] : NAN;
+		free(tries);
+		say("restart: this generator's agents' first reconnect "
+		    "attempts came %.2f to %.2f s (p50 %.2f s) after the "
+		    "center listened, %lld of them before (the generator's "
+		    "spread: Retry-After, backoff, jitter)",
+		    R.try_first, R.try_last, R.try_p50, R.try_early);
+	}
+	if (O.follower)
+		say("restart: the leader says %s; reconnects of %lld agents "
+		    "(all generators) p50 %.2f s p99 %.2f s max %.2f s after "
+		    "SIGTERM",
+		    R.restart_ok ? "ok" : "FAILED", R.reconn_n, R.reconn_p50,
+		    R.reconn_p99, R.reconn_max);
+	else
+		say("restart: %s: %lld agents polling again %.2f s after "
+		    "SIGTERM "
+		    "(%.2f s after the center listened); reconnects p50 %.2f s "
+		    "p99 "
+		    "%.2f s max %.2f s after SIGTERM (%lld agents%s); %lld of "
+		    "%lld TLS "
+		    "handshakes resumed in all",
+		    R.restart_ok ? "ok" : "FAILED", (long long)gauge_want(),
+		    R.back_secs, R.back_from_listen_secs, R.reconn_p50,
+		    R.reconn_p99, R.reconn_max, R.reconn_n,
+		    multi ? ", all generators" : "", R.all_resumed,
+		    R.all_handshakes);
+	if (!O.follower)
+		mark("restart");
 }
 
 /* One JSON member; NaN (not measured) is null. */
@@ -2090,25 +2620,46 @@ report(void)
 	       "failed attempts; handshake p50 %.3f s p99 %.3f s max %.3f s\n",
 	       R.connect_secs, R.handshakes_per_s, GET(st_conn_fail), R.hs_p50,
 	       R.hs_p99, R.hs_max);
-	printf("heartbeats/s            %.0f (closed loop, every agent), "
-	       "%.1f us of center CPU each\n",
-	       R.hb_per_s, R.hb_cpu_us);
-	printf("events/s stored         %.0f (%lld events in %.2f s, batches "
-	       "of %d)\n",
-	       R.ev_per_s, R.ev_stored_acks, R.ev_secs, O.batch);
-	printf("events check            sent %lld, acked %lld, in store %lld "
-	       "(%lld/%d agents complete), admin API %lld/%lld: %s\n",
-	       R.ev_sent, R.ev_acked, R.db_events, R.db_agents_complete,
-	       alive_agents(), R.api_ok, R.api_checked,
-	       O.db == NULL
-	           ? (R.ev_acked == R.ev_sent && R.api_ok == R.api_checked
-	                  ? "acknowledged (no --db: the store is checked "
-	                    "by run.sh)"
-	                  : "MISMATCH")
-	       : R.db_events == R.ev_sent && R.ev_acked == R.ev_sent &&
-	               R.db_agents_complete == alive_agents()
-	           ? "nothing lost"
-	           : "MISMATCH");
+	if (R.gens > 0) {
+		printf("load generators         %d with %d agents in all: %lld "
+		       "handshakes, %lld failed attempts, handshake p99 up to "
+		       "%.3f s; connected (sum of their minimums over the "
+		       "hold) %lld; the slowest was connected after %.1f s\n",
+		       R.gens, O.total_agents, R.gen_handshakes, R.gen_fails,
+		       R.gen_hs_p99_max, R.gen_conn_min_sum,
+		       R.gen_connect_secs_max);
+		printf("dispatch receipts       %lld of %lld (all generators; "
+		       "the task was for %d agents)\n",
+		       R.lat_n, (long long)O.total_agents * R.rounds_done,
+		       R.lat_nagents);
+	}
+	if (R.gens > 0)
+		printf("heartbeats, events      not measured (not split across "
+		       "load generators)\n");
+	else {
+		printf("heartbeats/s            %.0f (closed loop, every "
+		       "agent), %.1f us of center CPU each\n",
+		       R.hb_per_s, R.hb_cpu_us);
+		printf("events/s stored         %.0f (%lld events in %.2f s, "
+		       "batches "
+		       "of %d)\n",
+		       R.ev_per_s, R.ev_stored_acks, R.ev_secs, O.batch);
+		printf(
+		    "events check            sent %lld, acked %lld, in store "
+		    "%lld "
+		    "(%lld/%d agents complete), admin API %lld/%lld: %s\n",
+		    R.ev_sent, R.ev_acked, R.db_events, R.db_agents_complete,
+		    alive_agents(), R.api_ok, R.api_checked,
+		    O.db == NULL
+		        ? (R.ev_acked == R.ev_sent && R.api_ok == R.api_checked
+		               ? "acknowledged (no --db: the store is checked "
+		                 "by run.sh)"
+		               : "MISMATCH")
+		    : R.db_events == R.ev_sent && R.ev_acked == R.ev_sent &&
+		            R.db_agents_complete == alive_agents()
+		        ? "nothing lost"
+		        : "MISMATCH");
+	}
 	printf("task dispatch latency   p50 %.3f s, p99 %.3f s, max %.3f s "
 	       "after the admin POST returned (%d rounds; %lld missing)\n",
 	       R.lat_ret_p50, R.lat_ret_p99, R.lat_ret_max, R.rounds_done,
@@ -2125,15 +2676,18 @@ report(void)
 	       R.restart_ok ? "ok" : (O.skip_restart ? "skipped" : "FAILED"),
 	       R.back_secs, R.stop_secs, R.start_secs, R.back_from_listen_secs,
 	       R.reconn_p50, R.reconn_p99, R.reconn_max);
-	if (R.restart_ok)
+	if (R.restart_ok && !O.follower && !isnan(R.try_first))
 		printf("                        center listening -> all back "
 		       "%.2f s; the agents' first attempts %.2f to %.2f s "
-		       "after it (%lld before it)\n",
+		       "after it (%lld before it; the leader's agents)\n",
 		       R.back_from_listen_secs, R.try_first, R.try_last,
 		       R.try_early);
-	printf("TLS resumptions         %lld of %lld handshakes%s\n",
-	       GET(st_resumed), GET(st_handshakes),
-	       O.no_resume ? " (--no-resume)" : "");
+	printf("TLS resumptions         %lld of %lld handshakes%s%s\n",
+	       R.all_handshakes ? R.all_resumed : GET(st_resumed),
+	       R.all_handshakes ? R.all_handshakes : GET(st_handshakes),
+	       O.no_resume ? " (--no-resume)" : "",
+	       R.gens > 0 ? " (all generators, counted after the restart)"
+	                  : "");
 	printf("errors                  %lld unexpected replies, %lld 503, "
 	       "%lld 429, %lld agents given up, %lld disconnects\n",
 	       GET(st_other), GET(st_503), GET(st_429), GET(st_dead),
@@ -2184,6 +2738,13 @@ report(void)
 	jnum(f, "restart_tries_first",
 	     R.restart_ok ? R.try_first : (double)NAN);
 	jnum(f, "restart_tries_last", R.restart_ok ? R.try_last : (double)NAN);
+	jnum(f, "generators", (double)R.gens);
+	jnum(f, "total_agents", (double)O.total_agents);
+	jnum(f, "connect_slowest_secs", R.gen_connect_secs_max);
+	jnum(f, "dispatch_receipts", (double)R.lat_n);
+	jnum(f, "restart_from_listen_secs",
+	     R.restart_ok ? R.back_from_listen_secs : (double)NAN);
+	jnum(f, "hold_rss_mib", (double)R.rss_hold_kb / 1024);
 	jnum(f, "tls_resumed", (double)GET(st_resumed));
 	jnum(f, "tls_handshakes", (double)GET(st_handshakes));
 	jnum(f, "errors", (double)GET(st_other));
@@ -2223,18 +2784,37 @@ static const char usage[] =
     "        --restart-cmd CMD (starts the center again, waits until it "
     "listens)\n"
     "        --db FILE (vigil.db, read-only check) --json FILE\n"
-    "        --events-per-agent M (100) --batch B (100) --tasks R (3)\n"
+    "        --events-per-agent M (100) --batch B (100) --tasks R (3; 0 = "
+    "no\n"
+    "        dispatch phase)\n"
     "        --wait W (25) --hold S (30) --hb-secs S (10)\n"
     "        --first K (skip the first K identities: several load "
     "generators)\n"
     "        --connect-only (connect and hold phases only)\n"
     "        --barrier DIR --barrier-n G (several generators: hold "
     "together)\n"
-    "        --connect-parallel P (256; 0 = no limit) --no-restart\n"
+    "        --connect-parallel P (256; 0 = no limit): the most agents "
+    "being\n"
+    "        admitted at once; the window adapts below it "
+    "(--connect-target)\n"
+    "        --connect-rate R (new connections per second; 0 = no limit)\n"
+    "        --connect-target S (5; the window shrinks when an agent's "
+    "admission\n"
+    "        (connect() to its first heartbeat answered) takes longer "
+    "or fails,\n"
+    "        grows otherwise; 0 = fixed window)\n"
+    "        --no-pace-reconnects (reconnects skip rate and window)\n"
+    "        --follower --total-agents N (several generators: the "
+    "leader\n"
+    "        posts tasks and restarts the center; all of them measure)\n"
+    "        --no-restart\n"
     "        --no-resume (every connection a full TLS handshake; "
     "agents resume)\n"
     "        --connect-timeout S --round-timeout S --events-timeout S\n"
-    "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n";
+    "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n"
+    "        --stop-timeout S (120: for the center to exit at the restart; "
+    "it\n"
+    "        answers every held poll first)\n";
 
 static void
 parse_args(int argc, char **argv)
@@ -2278,6 +2858,12 @@ parse_args(int argc, char **argv)
 		o_bmax,
 		o_gw2,
 		o_adm2,
+		o_crate,
+		o_hst,
+		o_nopace,
+		o_follower,
+		o_total,
+		o_stopt,
 	};
 	static const struct option lo[] = {
 	    {"gw-port", 1, NULL, o_gw},
@@ -2318,6 +2904,12 @@ parse_args(int argc, char **argv)
 	    {"max-time", 1, NULL, o_max},
 	    {"backoff-min", 1, NULL, o_bmin},
 	    {"backoff-max", 1, NULL, o_bmax},
+	    {"connect-rate", 1, NULL, o_crate},
+	    {"connect-target", 1, NULL, o_hst},
+	    {"no-pace-reconnects", 0, NULL, o_nopace},
+	    {"follower", 0, NULL, o_follower},
+	    {"total-agents", 1, NULL, o_total},
+	    {"stop-timeout", 1, NULL, o_stopt},
 	    {"help", 0, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -2446,6 +3038,24 @@ parse_args(int argc, char **argv)
 		case o_bmax:
 			O.backoff_max = atoi(optarg);
 			break;
+		case o_crate:
+			O.connect_rate = atof(optarg);
+			break;
+		case o_hst:
+			O.hs_target = atof(optarg);
+			break;
+		case o_nopace:
+			O.no_pace_reconnects = 1;
+			break;
+		case o_follower:
+			O.follower = 1;
+			break;
+		case o_total:
+			O.total_agents = atoi(optarg);
+			break;
+		case o_stopt:
+			O.stop_timeout = atoi(optarg);
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
@@ -2462,16 +3072,21 @@ parse_args(int argc, char **argv)
 		die("enroll: --token is needed");
 	if (!O.enroll &&
 	    (O.adm_port <= 0 || O.admin_key_file == NULL || O.center_pid <= 0 ||
-	     O.rounds < 1 || O.rounds > MAX_ROUNDS || O.batch < 1 ||
+	     O.rounds < 0 || O.rounds > MAX_ROUNDS || O.batch < 1 ||
 	     O.batch > 1000 || O.events_per_agent < 1 ||
-	     (!O.skip_restart && (O.restart_cmd == NULL || !O.ports_file))))
+	     (!O.skip_restart && !O.follower &&
+	      (O.restart_cmd == NULL || !O.ports_file))))
 		die("run: --admin-port, --admin-key, --center-pid, --tasks "
-		    "1..%d, --batch 1..1000, --events-per-agent >= 1, and "
+		    "0..%d, --batch 1..1000, --events-per-agent >= 1, and "
 		    "--restart-cmd with --ports-file (or --no-restart) are "
 		    "needed",
 		    MAX_ROUNDS);
 	if (O.threads > O.agents)
 		O.threads = O.agents;
+	if (O.follower && O.barrier == NULL)
+		die("--follower needs --barrier DIR");
+	if (O.connect_rate < 0 || O.hs_target < 0)
+		die("--connect-rate and --connect-target: 0 or more");
 }
 
 /* Raises RLIMIT_NOFILE as far as allowed; N agents need N + a few. */
@@ -2531,33 +3146,23 @@ run_enroll(void)
 		exit(1);
 }
 
-/* Several load generators (run.sh --generators): each says it is
- * connected with a file in --barrier DIR and holds once all G have. */
+/* A line of a generator's "held" file: its connect and hold figures. */
 static void
-barrier_wait(void)
+held_line(const char *line, void *arg)
 {
-	char path[4096];
-	double end = now_s() + O.connect_timeout;
-	struct dirent *de;
-	DIR *d;
-	int n;
-	FILE *f;
+	long long h, f, c;
+	double p99, secs;
 
-	snprintf(path, sizeof(path), "%s/ready.%d", O.barrier, O.first);
-	if ((f = fopen(path, "w")) != NULL)
-		fclose(f);
-	for (;;) {
-		n = 0;
-		if ((d = opendir(O.barrier)) != NULL) {
-			while ((de = readdir(d)) != NULL)
-				n += strncmp(de->d_name, "ready.", 6) == 0;
-			closedir(d);
-		}
-		if (n >= O.barrier_n || now_s() > end)
-			break;
-		sleep_s(0.2);
-	}
-	say("barrier: %d of %d load generators connected", n, O.barrier_n);
+	(void)arg;
+	if (sscanf(line, "g %lld %lld %lld %lf %lf", &h, &f, &c, &p99, &secs) !=
+	    5)
+		return;
+	R.gen_handshakes += h;
+	R.gen_fails += f;
+	R.gen_conn_min_sum += c;
+	R.gen_hs_p99_max = fmax(R.gen_hs_p99_max, p99);
+	R.gen_connect_secs_max = fmax(R.gen_connect_secs_max, secs);
+	R.gens++;
 }
 
 static void
@@ -2582,8 +3187,22 @@ run_run(void)
 	workers_start();
 	phase_connect();
 	if (O.barrier != NULL)
-		barrier_wait();
+		barrier("ready", NULL, now_s() + O.connect_timeout);
 	phase_hold();
+	if (O.barrier != NULL) {
+		char line[256];
+
+		snprintf(line, sizeof(line), "g %lld %lld %lld %.4f %.2f\n",
+		         GET(st_handshakes), GET(st_conn_fail),
+		         (long long)R.hold_conn_min, R.hs_p99, R.connect_secs);
+		barrier("held", line, now_s() + O.round_timeout);
+		barrier_lines("held", held_line, NULL);
+		say("all %d load generators: %lld handshakes, %lld failed "
+		    "attempts, handshake p99 up to %.3f s, connected (sum of "
+		    "each one's minimum over the hold) %lld",
+		    R.gens, R.gen_handshakes, R.gen_fails, R.gen_hs_p99_max,
+		    R.gen_conn_min_sum);
+	}
 	if (O.connect_only) {
 		/* One of several load generators (run.sh --generators):
 		 * the other phases act on every agent of the center. */
@@ -2594,9 +3213,16 @@ run_run(void)
 		    O.agents, O.first, O.first + O.agents - 1);
 		return;
 	}
-	phase_dispatch();
-	phase_heartbeat();
-	phase_events();
+	if (O.rounds > 0)
+		phase_dispatch();
+	else if (O.barrier == NULL) /* as after the last task round */
+		atomic_store(&g_mode, M_HEARTBEAT);
+	if (O.barrier == NULL) {
+		phase_heartbeat();
+		phase_events();
+	} else
+		say("heartbeat and events phases: not split across load "
+		    "generators (skipped)");
 	if (!O.skip_restart)
 		phase_restart();
 	else {
@@ -2608,7 +3234,13 @@ run_run(void)
 	atomic_store(&g_mode, M_STOP);
 	workers_wake();
 	workers_join();
-	report();
+	if (O.follower)
+		say("follower: %d agents (identities %d..%d) done; %lld "
+		    "handshakes (%lld resumed), %lld failed attempts",
+		    O.agents, O.first, O.first + O.agents - 1,
+		    GET(st_handshakes), GET(st_resumed), GET(st_conn_fail));
+	else
+		report();
 }
 
 int

@@ -23,8 +23,23 @@
 # --workers W: [gateway] workers = W (gateway worker processes; the
 # center's CPU and RSS figures then include them).
 # --generators G: G load generator processes with N/G agents each (one
-# process holds at most its descriptor limit of connections), running
-# the connect and hold phases only (--connect-only), at the same time.
+# process holds at most its descriptor limit of connections), at the
+# same time. They meet at barriers (files in the run directory); the
+# first one (the leader) posts the tasks and restarts the center, each
+# one reports its agents' task receipts and reconnect times, and the
+# leader prints the merged figures. Phases run: connect, hold, dispatch,
+# restart (heartbeats and events are not split across generators).
+#
+# Connect pacing (each `fleet run`; docs/performance.md, "Connect
+# pacing"): --connect-rate R caps new connections per second, in all
+# (run.sh gives each generator R/G; 0 = no cap, the default);
+# --connect-parallel P is the most agents being admitted at once per
+# generator (256: connect(), TLS handshake, first heartbeat answered);
+# --connect-target S (5 s) makes that window adapt below P: it shrinks
+# to 70 % when an admission takes longer than S or fails (handshake cut,
+# 503, connection lost), and grows again while they are faster (0 =
+# fixed P);
+# --no-pace-reconnects lets reconnects (after the restart) skip both.
 #
 # FLEET_CENTER_CONF: lines appended to the center's configuration (to
 # compare settings: seen_flush = 0, session_tickets = 0, ...).
@@ -59,6 +74,7 @@ STORE=sqlite
 NODES=1
 WORKERS=0
 GENS=1
+RATE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--store) STORE=$2; shift 2 ;;
@@ -70,14 +86,19 @@ while [ $# -gt 0 ]; do
 	--fresh) FRESH=1; shift ;;
 	--keep) KEEP=1; shift ;;
 	--work) WORK=$2; shift 2 ;;
+	--connect-rate) RATE=$2; shift 2 ;;
 	-h | --help)
-		sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) PASS+=("$1"); shift ;;
 	esac
 done
 case "$N" in '' | *[!0-9]*) echo "run.sh: --agents: a number" >&2; exit 2 ;; esac
+case "$GENS" in '' | *[!0-9]* | 0) echo "run.sh: --generators: a number, 1 or more" >&2; exit 2 ;; esac
+# Per generator: the cap is shared out.
+GRATE=$(awk -v r="$RATE" -v g="$GENS" 'BEGIN { if (r !~ /^[0-9]+(\.[0-9]+)?$/) exit 1; printf "%g", r / g }') ||
+	{ echo "run.sh: --connect-rate: connections per second, a number" >&2; exit 2; }
 case "$STORE:$NODES" in
 sqlite:1 | pg:1 | pg:2) ;;
 *) echo "run.sh: --store sqlite|pg, --nodes 1|2 (2 only with pg)" >&2; exit 2 ;;
@@ -114,7 +135,7 @@ CC=${CC:-cc}
 # --- file descriptors -----------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
-PERPROC=$((N / GENS))
+PERPROC=$((N - (GENS - 1) * (N / GENS)))
 [ "$WORKERS" -gt 0 ] && [ $((N / WORKERS)) -gt "$PERPROC" ] && PERPROC=$((N / WORKERS))
 [ "$WORKERS" = 0 ] && PERPROC=$N
 if [ "$NOFILE" != unlimited ] && [ $((PERPROC + 64)) -gt "$NOFILE" ]; then
@@ -250,6 +271,7 @@ netstat_snap() {
 	nstat -az 2>/dev/null | awk '/^(TcpExtListenOverflows|TcpExtListenDrops|TcpExtTCPReqQFullDoCookies|TcpRetransSegs) / {print $1, $2}'
 }
 NSTAT0=$(netstat_snap)
+echo "load before the run: $(uptime)"
 DBARG=()
 [ "$STORE" = pg ] || DBARG=(--db "$DATA/vigil.db")
 rc=0
@@ -257,25 +279,40 @@ if [ "$GENS" -gt 1 ]; then
 	G_PIDS=()
 	mkdir -p "$RUN/barrier"
 	for g in $(seq 0 $((GENS - 1))); do
+		ROLE=(--follower)
+		[ "$g" != 0 ] || ROLE=(--restart-cmd "'$HERE/center.sh' start '$BUILD/vigild' '$CONF' '$DATA' '$LOG' >/dev/null" \
+			--json "$WORK/result-n$N.json")
+		# The last one takes the remainder of N / G too.
+		NG=$((N / GENS))
+		[ "$g" != $((GENS - 1)) ] || NG=$((N - g * (N / GENS)))
 		"$WORK/fleet" run --gw-port "$GW" --ca "$PKI/ca.crt" \
-			--agents $((N / GENS)) --first $((g * (N / GENS))) \
+			--agents "$NG" --first $((g * (N / GENS))) \
+			--total-agents "$N" \
 			--ids "$IDS" --admin-port "$ADM" --admin-key "$DATA/admin.key" \
 			--center-pid "$PID" --ports-file "$DATA/vigild.ports" \
-			--no-restart --connect-only --barrier "$RUN/barrier" \
-			--barrier-n "$GENS" "${PASS[@]}" \
+			--barrier "$RUN/barrier" --barrier-n "$GENS" \
+			--connect-rate "$GRATE" "${ROLE[@]}" "${PASS[@]}" \
 			>"$RUN/gen$g.log" 2>&1 &
 		G_PIDS+=("$!")
 	done
 	for p in "${G_PIDS[@]}"; do wait "$p" || rc=1; done
-	for g in $(seq 0 $((GENS - 1))); do
-		echo "--- generator $g"
-		cat "$RUN/gen$g.log"
+	for g in $(seq 1 $((GENS - 1))); do
+		echo "--- generator $g (follower)"
+		grep -vE '^\[ *[0-9.]+\]   ' "$RUN/gen$g.log" || true
 	done
+	echo "--- generator 0 (leader)"
+	cat "$RUN/gen0.log"
+	echo "load after the run: $(uptime)"
+	echo "center log: $(grep -c '' "$LOG") lines, $(grep -ciE 'warn|error|fatal' "$LOG" || true) warnings/errors" \
+		"(kept in $LOG)"
+	join -a1 <(echo "$NSTAT0" | sort) <(netstat_snap | sort) |
+		awk '{printf "%s%s +%d", (NR > 1 ? ", " : "kernel (loopback) over the run: "), $1, $3 - $2} END {print ""}'
 	exit $rc
 fi
 "$WORK/fleet" run "${COMMON[@]}" --ids "$IDS" --admin-port "$ADM" \
 	--admin-key "$DATA/admin.key" --center-pid "$PID" \
 	--ports-file "$DATA/vigild.ports" "${DBARG[@]}" "${NODE2[@]}" \
+	--connect-rate "$GRATE" \
 	--restart-cmd "'$HERE/center.sh' start '$BUILD/vigild' '$CONF' '$DATA' '$LOG' >/dev/null" \
 	--events-per-agent "$M" --json "$WORK/result-n$N.json" "${PASS[@]}" || rc=$?
 if [ "$STORE" = pg ]; then

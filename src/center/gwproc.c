@@ -71,8 +71,9 @@
  * at a time would else hold the core's event loop for good). */
 #define GWP_BLOCK_BUDGET_MS 30000
 #define GWP_BLOCK_WINDOW    60
-#define GWP_CERTS           65536 /* parsed client certificates kept */
-#define GWP_CERT_TTL        5     /* seconds a revocation check is reused */
+#define GWP_CERTS           262144 /* parsed client certificates kept */
+#define GWP_CERT_BUCKETS    4096   /* to start with; doubles as it fills */
+#define GWP_CERT_TTL        5      /* seconds a revocation check is reused */
 
 _Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
                "GWRELAY_TICKET_KEYS carries tls.c's ticket keys");
@@ -81,8 +82,13 @@ _Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
  * Client certificates as the workers relay them (DER), parsed and checked
  * against the store once and kept: an agent's every heartbeat and poll
  * brings the same certificate, and parsing it and asking the store each
- * time cost more than the rest of a heartbeat. Direct-mapped by a hash of
- * the DER, compared in full; the revocation answer is reused for
+ * time cost more than the rest of a heartbeat. A hash table of the DER
+ * (compared in full) that grows with the agents, up to GWP_CERTS, then
+ * starts over: a fixed direct-mapped table of 65,536 made agents whose
+ * certificates fell in the same slot evict each other, and with 55,000
+ * agents the core spent 60 % of its time parsing and checking their
+ * certificates again (docs/performance.md). The revocation answer is
+ * reused for
  * GWP_CERT_TTL seconds (a revocation through this center empties the
  * cache and reaches the workers at once: gwproc_agent_revoked).
  *
@@ -95,6 +101,8 @@ _Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
  * connection may outlive its certificate, as in the in-process gateway.
  */
 struct gwp_cert {
+	struct gwp_cert *next; /* same bucket */
+	uint64_t h;
 	uint8_t *der;
 	size_t len;
 	X509 *x;
@@ -133,11 +141,12 @@ struct gwproc {
 	size_t max_msg;
 	char exe[4096];
 	uint64_t retired[GWRELAY_NSTATS]; /* counters of dead workers */
-	struct gwp_cert *certs;           /* GWP_CERTS of them */
-	X509_STORE *ca_store;             /* the deployment's CA (ca_crt) */
-	struct event *ev_tickets;         /* rotation check (gwp_tickets_cb) */
-	long long tk_rotated;             /* the sealing key the workers have */
-	time_t stale_since;               /* renewals by other nodes: from */
+	struct gwp_cert **certs;          /* nbuckets chains */
+	size_t nbuckets, ncerts;
+	X509_STORE *ca_store;     /* the deployment's CA (ca_crt) */
+	struct event *ev_tickets; /* rotation check (gwp_tickets_cb) */
+	long long tk_rotated;     /* the sealing key the workers have */
+	time_t stale_since;       /* renewals by other nodes: from */
 	struct gwslot slot[GWP_MAX_WORKERS];
 };
 
@@ -359,13 +368,40 @@ static const struct http_relay_stream_ops gwp_stream_ops = {
 static void
 gwp_certs_clear(struct gwproc *gp)
 {
+	struct gwp_cert *e, *next;
 	size_t i;
 
-	for (i = 0; gp->certs != NULL && i < GWP_CERTS; i++) {
-		free(gp->certs[i].der);
-		X509_free(gp->certs[i].x);
-		memset(&gp->certs[i], 0, sizeof(gp->certs[i]));
+	for (i = 0; gp->certs != NULL && i < gp->nbuckets; i++) {
+		for (e = gp->certs[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e->der);
+			X509_free(e->x);
+			free(e);
+		}
+		gp->certs[i] = NULL;
 	}
+	gp->ncerts = 0;
+}
+
+/* Twice the buckets, once there are as many entries as buckets (kept
+ * as they are when memory is short: only the chains get longer). */
+static void
+gwp_certs_grow(struct gwproc *gp)
+{
+	struct gwp_cert **nb, *e, *next;
+	size_t i, n = gp->nbuckets * 2;
+
+	if (gp->ncerts < gp->nbuckets || (nb = calloc(n, sizeof(*nb))) == NULL)
+		return;
+	for (i = 0; i < gp->nbuckets; i++)
+		for (e = gp->certs[i]; e != NULL; e = next) {
+			next = e->next;
+			e->next = nb[e->h & (n - 1)];
+			nb[e->h & (n - 1)] = e;
+		}
+	free(gp->certs);
+	gp->certs = nb;
+	gp->nbuckets = n;
 }
 
 /* (Re)loads the CA the relayed certificates are checked against; the
@@ -434,15 +470,17 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 
 	*fresh = 0;
 	*bad = 0;
+	*slot = NULL;
 	for (i = 0; i < len; i++)
 		h = (h ^ der[i]) * 1099511628211ull;
-	e = &gp->certs[h % GWP_CERTS];
-	*slot = e;
-	if (e->x != NULL && e->len == len && memcmp(e->der, der, len) == 0) {
-		X509_up_ref(e->x);
-		*fresh = time(NULL) - e->checked < GWP_CERT_TTL;
-		return e->x;
-	}
+	for (e = gp->certs[h & (gp->nbuckets - 1)]; e != NULL; e = e->next)
+		if (e->h == h && e->len == len &&
+		    memcmp(e->der, der, len) == 0) {
+			*slot = e;
+			X509_up_ref(e->x);
+			*fresh = time(NULL) - e->checked < GWP_CERT_TTL;
+			return e->x;
+		}
 	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
 		X509_free(x);
 		return NULL;
@@ -452,15 +490,24 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 		*bad = 1;
 		return NULL;
 	}
-	free(e->der);
-	X509_free(e->x);
-	memset(e, 0, sizeof(*e));
-	if ((e->der = malloc(len)) != NULL) {
-		memcpy(e->der, der, len);
-		e->len = len;
-		X509_up_ref(x);
-		e->x = x;
+	if (gp->ncerts >= GWP_CERTS)
+		gwp_certs_clear(gp);
+	gwp_certs_grow(gp);
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return x; /* checked, not kept */
+	if ((e->der = malloc(len)) == NULL) {
+		free(e);
+		return x;
 	}
+	memcpy(e->der, der, len);
+	e->len = len;
+	e->h = h;
+	X509_up_ref(x);
+	e->x = x;
+	e->next = gp->certs[h & (gp->nbuckets - 1)];
+	gp->certs[h & (gp->nbuckets - 1)] = e;
+	gp->ncerts++;
+	*slot = e;
 	return x;
 }
 
@@ -571,7 +618,7 @@ gwp_on_request(struct gwslot *s, const struct proc_hdr *hdr)
 			goto out;
 		}
 		free(serial);
-		if (slot->x == peer)
+		if (slot != NULL && slot->x == peer)
 			slot->checked = time(NULL);
 	}
 checked:
@@ -1081,10 +1128,13 @@ gwp_pool_start(struct center *c, struct http_server *srv, int n, int admin,
 	                     : "vigil_gateway_worker_restarts_total";
 	gp->n = n;
 	gp->lfd = -1;
-	if (!admin &&
-	    (gp->certs = calloc(GWP_CERTS, sizeof(*gp->certs))) == NULL) {
-		buf_printf(err, "%ss: out of memory", what);
-		goto fail;
+	if (!admin) {
+		gp->nbuckets = GWP_CERT_BUCKETS;
+		if ((gp->certs = calloc(gp->nbuckets, sizeof(*gp->certs))) ==
+		    NULL) {
+			buf_printf(err, "%ss: out of memory", what);
+			goto fail;
+		}
 	}
 	/* A body up to the listener's max_body (for the gateway an
 	 * inventory may be up to 4 MiB), plus the request's headers and

@@ -992,6 +992,13 @@ ctx_common(SSL_CTX *ctx, struct buf *err)
 	 * are empty and takes new ones for the next record (measured in
 	 * docs/performance.md, "Memory per held connection"). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Send the chain the certificate file holds and nothing more.
+	 * Otherwise OpenSSL completes the chain from the trusted CAs: an
+	 * agent then sends the deployment CA along with its certificate on
+	 * every connection, and the gateway parses that copy and keeps it
+	 * as long as the connection lives (about 2 KiB per held agent,
+	 * docs/performance.md), although it trusts the same CA already. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 	return 0;
 fail:
 	buf_puts(err, "TLS settings");

@@ -32,9 +32,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
+/* Every certificate the core parses goes through here (counted). */
+static int d2i_calls;
+static X509 *counted_d2i_X509(X509 **a, const unsigned char **pp, long len);
+#define d2i_X509 counted_d2i_X509
+
 #include "../../../src/center/db.c"
 #include "../../../src/center/gwproc.c"
 #include "pki.h"
+
+#undef d2i_X509
+static X509 *
+counted_d2i_X509(X509 **a, const unsigned char **pp, long len)
+{
+	d2i_calls++;
+	return d2i_X509(a, pp, len);
+}
 
 /* node.c: the tests run on SQLite, one node that holds every lease. */
 const char *
@@ -211,8 +226,9 @@ setup(void **state)
 	                                          &f->c, &lim, NULL));
 	/* The parts of gwproc_start a relayed request uses. */
 	assert_non_null(f->gp = calloc(1, sizeof(*f->gp)));
+	f->gp->nbuckets = GWP_CERT_BUCKETS;
 	assert_non_null(f->gp->certs =
-	                    calloc(GWP_CERTS, sizeof(*f->gp->certs)));
+	                    calloc(f->gp->nbuckets, sizeof(*f->gp->certs)));
 	f->gp->c = &f->c;
 	f->gp->srv = f->c.gw;
 	f->gp->what = "gateway worker";
@@ -333,6 +349,67 @@ test_genuine(void **state)
 	assert_string_equal(body, "agent-a");
 	assert_int_equal(handler_ran, 2);
 	X509_free(a);
+}
+
+/* The hash the core's cache of certificates takes (FNV-1a of the DER). */
+static uint64_t
+der_hash(X509 *x)
+{
+	unsigned char *der = NULL;
+	uint64_t h = 1469598103934665603ull;
+	int i, n = i2d_X509(x, &der);
+
+	assert_true(n > 0);
+	for (i = 0; i < n; i++)
+		h = (h ^ der[i]) * 1099511628211ull;
+	OPENSSL_free(der);
+	return h;
+}
+
+/*
+ * Two agents whose certificates fall in the same slot of a table of
+ * 65,536 (what the cache was: with 55,000 agents most of them shared a
+ * slot and evicted each other, and the core parsed and verified their
+ * certificates on every request). Each certificate is parsed once, however
+ * the two agents' requests alternate.
+ */
+static void
+test_cache_keeps_colliding(void **state)
+{
+	struct fx *f = *state;
+	static int seen[65536]; /* slot -> 1 + index in all */
+	static X509 *all[5000];
+	X509 *x[2] = {NULL, NULL};
+	char cn[32], body[1024];
+	int i, k, n, status;
+
+	memset(seen, 0, sizeof(seen));
+	for (n = 0; n < 5000 && x[1] == NULL; n++) {
+		snprintf(cn, sizeof(cn), "agent-%d", n);
+		all[n] = issue(f, f->ca, f->cakey, cn);
+		k = (int)(der_hash(all[n]) % 65536);
+		if (seen[k] != 0) {
+			x[0] = all[seen[k] - 1];
+			x[1] = all[n];
+		}
+		seen[k] = n + 1;
+	}
+	assert_non_null(x[1]);
+	for (k = 0; k < 2; k++) {
+		char *agent = tls_subject_cn(x[k]);
+
+		record(f, agent, x[k]);
+		free(agent);
+	}
+	d2i_calls = 0;
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(
+		    relay(f, x[i % 2], &status, body, sizeof(body)), 0);
+		assert_int_equal(status, 200);
+	}
+	assert_int_equal(d2i_calls, 2);
+	for (i = 0; i < n; i++)
+		X509_free(all[i]);
 }
 
 static void
@@ -608,6 +685,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_genuine, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_keeps_colliding, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_role, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),

@@ -196,6 +196,7 @@ struct hs {
 	enum step server, client;
 	long client_verify;
 	char peer_cn[80]; /* client certificate CN as the server saw it */
+	int peer_cas;     /* CA certificates the client sent along */
 };
 
 /* One non-blocking operation on one side; returns the next step. */
@@ -274,6 +275,13 @@ run(SSL_CTX *sctx, SSL_CTX *cctx, const char *host, struct hs *r)
 	if (r->client < ST_OK)
 		r->client = ST_FAIL;
 	r->client_verify = SSL_get_verify_result(c);
+	{
+		STACK_OF(X509) *chain = SSL_get_peer_cert_chain(s);
+
+		for (int i = 0; i < sk_X509_num(chain); i++)
+			r->peer_cas +=
+			    X509_check_ca(sk_X509_value(chain, i)) != 0;
+	}
 	if ((peer = SSL_get0_peer_certificate(s)) != NULL &&
 	    (cn = tls_subject_cn(peer)) != NULL) {
 		snprintf(r->peer_cn, sizeof(r->peer_cn), "%s", cn);
@@ -348,6 +356,10 @@ test_good_client(void **state)
 		assert_int_equal(r.client, ST_OK);
 		assert_int_equal(r.client_verify, X509_V_OK);
 		assert_string_equal(r.peer_cn, client_cn);
+		/* The agent sends its own certificate only: the center has
+		 * the CA, and a copy sent along would be parsed and kept for
+		 * the life of each connection (docs/performance.md). */
+		assert_int_equal(r.peer_cas, 0);
 		assert_int_equal(rs.calls, 1);
 		assert_string_equal(rs.cn, client_cn);
 		assert_int_equal(failures, 0);
