@@ -2599,6 +2599,59 @@ jnum(FILE *f, const char *k, double v)
 		fprintf(f, ", \"%s\": %.10g", k, v);
 }
 
+/* One line of the targets table: the figure, the target, and whether it
+ * is met; a figure not measured in this run (NaN) says so. */
+static void
+target_line(const char *what, const char *fig, double v, const char *target,
+            int met)
+{
+	printf("%-30s %-22s %-34s %s\n", what, isnan(v) ? "-" : fig, target,
+	       isnan(v) ? "not measured in this run" : met ? "met" : "NOT MET");
+}
+
+/*
+ * The process-model targets (docs/performance.md, "The process-model
+ * targets"), each against this run's figure. The 100,000-agent targets
+ * (all held, RSS, restart in 90 s) are judged at the run's size; the
+ * events target at 10,000 agents.
+ */
+static void
+report_targets(void)
+{
+	int total = O.total_agents > 0 ? O.total_agents : O.agents;
+	int ok = R.ev_acked == R.ev_sent && R.ev_sent > 0 &&
+	         (O.db == NULL || R.db_events == R.ev_sent);
+	double held = R.polls_gauge_min < 1e17 ? R.polls_gauge_min : NAN;
+	double rss = R.rss_hold_kb > 0 ? (double)R.rss_hold_kb / 1024 : NAN;
+	double back = R.restart_ok ? R.back_from_listen_secs : NAN;
+	double back_target = total > 10000 ? 90 : 10;
+	double ev = R.gens > 0 || R.ev_secs <= 0 ? NAN : R.ev_per_s;
+	double hb = R.gens > 0 ? NAN : R.hb_cpu_us;
+	char fig[64], tgt[64];
+
+	printf("\n== against the targets (docs/performance.md) ==\n");
+	snprintf(fig, sizeof(fig), "%.0f of %d", held, total);
+	target_line("agents long-polling, held", fig, held, "all held",
+	            held >= total);
+	snprintf(fig, sizeof(fig), "%.0f MiB", rss);
+	target_line("center RSS, all processes", fig, rss, "under 4096 MiB",
+	            rss < 4096);
+	snprintf(fig, sizeof(fig), "%.3f s", R.lat_sent_p99);
+	snprintf(tgt, sizeof(tgt), "under 1 s (task for all %d)", total);
+	target_line("dispatch p99 from POST sent", fig,
+	            R.rounds_done > 0 ? R.lat_sent_p99 : NAN, tgt,
+	            R.lat_sent_p99 < 1 && R.lat_missing == 0);
+	snprintf(fig, sizeof(fig), "%.1f us", hb);
+	target_line("center CPU per heartbeat", fig, hb, "at most 30 us",
+	            hb <= 30);
+	snprintf(fig, sizeof(fig), "%.2f s", back);
+	snprintf(tgt, sizeof(tgt), "within %.0f s of listening", back_target);
+	target_line("restart: all back", fig, back, tgt, back <= back_target);
+	snprintf(fig, sizeof(fig), "%.0f/s%s", ev, ok ? "" : " (LOSS)");
+	target_line("events stored durably", fig, ev,
+	            "250,000/s at 10,000, none lost", ev >= 250000 && ok);
+}
+
 static void
 report(void)
 {
@@ -2713,6 +2766,8 @@ report(void)
 
 		R.cpu1_secs = b->t - a->t;
 	}
+	if (!O.follower)
+		report_targets();
 	fflush(stdout);
 	if (O.json_out == NULL || (f = fopen(O.json_out, "w")) == NULL)
 		return;
