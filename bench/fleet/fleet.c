@@ -2606,7 +2606,9 @@ target_line(const char *what, const char *fig, double v, const char *target,
             int met)
 {
 	printf("%-30s %-22s %-34s %s\n", what, isnan(v) ? "-" : fig, target,
-	       isnan(v) ? "not measured in this run" : met ? "met" : "NOT MET");
+	       isnan(v) ? "not measured in this run"
+	       : met    ? "met"
+	                : "NOT MET");
 }
 
 /*

@@ -106,7 +106,7 @@ struct http_linger {
 };
 
 /* How long, and how many at once. */
-#define HTTP_LINGER_S 2
+#define HTTP_LINGER_S   2
 #define HTTP_LINGER_MAX 256
 
 struct http_fresh {
@@ -454,8 +454,8 @@ http_linger_cb(evutil_socket_t fd, short what, void *arg)
 		n = recv(fd, sink, sizeof(sink), 0);
 		if (n > 0)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-		                errno == EINTR))
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		http_linger_end(g); /* the client closed, or an error */
 		return;
@@ -487,8 +487,8 @@ http_linger(struct http_server *s, evutil_socket_t fd)
 	if ((d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1)
 		return;
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
-	    (g->ev = event_new(s->base, d, EV_READ | EV_PERSIST,
-	                       http_linger_cb, g)) == NULL ||
+	    (g->ev = event_new(s->base, d, EV_READ | EV_PERSIST, http_linger_cb,
+	                       g)) == NULL ||
 	    event_add(g->ev, &tv) == -1) {
 		if (g != NULL && g->ev != NULL)
 			event_free(g->ev);
