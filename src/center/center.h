@@ -162,9 +162,12 @@ struct center {
 	                          hands over keyfd (keyproc.c) */
 	pid_t keypid;          /* the key monitor */
 	struct gwproc *gwp;    /* gateway workers (gwproc.c) or NULL */
-	struct gwproc *admp;   /* the admin worker (gwproc.c) or NULL */
-	int foreground;        /* vigild -d */
-	int dropped;           /* gave up root for [center] user */
+	int gw_lfd[64];        /* listening sockets of gateway workers 1..n-1
+	                          (SO_REUSEPORT; worker 0 takes the first) */
+	int gw_nlfd;
+	struct gwproc *admp; /* the admin worker (gwproc.c) or NULL */
+	int foreground;      /* vigild -d */
+	int dropped;         /* gave up root for [center] user */
 	uint64_t keyseq;
 	struct ratelimit *enroll_rl;
 	struct ratelimit *login_rl;

@@ -945,6 +945,19 @@ gwproc_agent_revoked(struct center *c, const char *agent_id)
 	store_done(q);
 }
 
+/* Worker idx's listening socket: the first one for worker 0 (and for
+ * the admin worker), its own on the same port for the other gateway
+ * workers (SO_REUSEPORT, made by main.c while root). Kept here while the
+ * worker lives or is restarted: the connections the kernel hashes to a
+ * dead worker's socket wait in its queue for the new one. */
+static int
+gwp_listen_fd(const struct gwproc *gp, int idx)
+{
+	if (gp->admin || idx == 0 || idx - 1 >= gp->c->gw_nlfd)
+		return gp->lfd;
+	return gp->c->gw_lfd[idx - 1];
+}
+
 static int
 gwp_spawn(struct gwslot *s)
 {
@@ -993,8 +1006,8 @@ gwp_spawn(struct gwslot *s)
 		goto fail;
 	if ((pid = proc_spawn(&fd, gp->exe, argv, NULL)) == -1)
 		goto fail;
-	if (proc_send_fd(fd, GWRELAY_INIT, 0, text, strlen(text), gp->lfd) ==
-	    -1) {
+	if (proc_send_fd(fd, GWRELAY_INIT, 0, text, strlen(text),
+	                 gwp_listen_fd(gp, s->idx)) == -1) {
 		log_warn("vigild: %s %d: sending its settings", gp->what,
 		         s->idx);
 		kill(pid, SIGKILL);
@@ -1309,6 +1322,11 @@ gwp_stop(struct gwproc *gp)
 			evbuffer_free(gp->slot[i].in);
 	}
 	close(gp->lfd);
+	if (!gp->admin) {
+		for (i = 0; i < gp->c->gw_nlfd; i++)
+			close(gp->c->gw_lfd[i]);
+		gp->c->gw_nlfd = 0;
+	}
 	if (gp->ev_tickets != NULL)
 		event_free(gp->ev_tickets);
 	gwp_certs_clear(gp);

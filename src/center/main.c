@@ -632,7 +632,7 @@ main(int argc, char **argv)
 {
 	static struct center c;
 	struct buf err;
-	struct http_limits gl, al;
+	struct http_limits gl = {0}, al = {0};
 	const char *conf = NULL, *copy_from = NULL;
 	long long gw_max_conns;
 	int ch, check_only = 0, migrate_only = 0, rc = 1, wrote_ports = 0;
@@ -815,6 +815,12 @@ main(int argc, char **argv)
 	gl.handshake_timeout = (int)c.conf.gw_handshake_timeout;
 	gl.request_timeout = (int)c.conf.gw_request_timeout;
 	gl.max_per_addr = (int)c.conf.gw_max_per_addr;
+	/* Several gateway workers: each gets a listening socket of its own
+	 * on the port (SO_REUSEPORT, made below while root), and the kernel
+	 * spreads the connections over them. One shared socket left them to
+	 * whichever worker woke first: 198 of 200 connections on one of two
+	 * workers, which then reached its descriptor limit alone. */
+	gl.reuseport = c.conf.gw_workers > 1 ? 1 : 0;
 	al.max_body = (size_t)c.conf.adm_max_body;
 	al.max_headers = 16384;
 	al.timeout_secs = (int)c.conf.adm_timeout;
@@ -851,6 +857,13 @@ main(int argc, char **argv)
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}
+	for (c.gw_nlfd = 0; c.gw_nlfd + 1 < (int)c.conf.gw_workers; c.gw_nlfd++)
+		if ((c.gw_lfd[c.gw_nlfd] =
+		         http_server_listen_join(c.gw, &err)) == -1) {
+			log_warnx("vigild: [gateway] listen: %s",
+			          buf_cstr(&err));
+			goto out;
+		}
 	if (syslogin_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;

@@ -1610,6 +1610,35 @@ http_server_listen_fd(const struct http_server *s)
 	             3);
 }
 
+int
+http_server_listen_join(const struct http_server *s, struct buf *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = -1, one = 1, lfd;
+
+	if (s->nbound == 0 || s->limits.reuseport == 0) {
+		buf_printf(err, "no listening socket to join");
+		return -1;
+	}
+	lfd = evhttp_bound_socket_get_fd(s->bound[0]);
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) == -1 ||
+	    (fd = socket(ss.ss_family,
+	                 SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) ==
+	        -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, HTTP_BACKLOG) == -1) {
+		buf_printf(err, "another socket on the listening port: %s",
+		           strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 void
 http_server_stop_listening(struct http_server *s)
 {

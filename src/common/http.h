@@ -239,6 +239,10 @@ void http_server_relay_gone_all(struct http_server *s, void *ctx);
 int http_server_bind_fd(struct http_server *s, int fd, struct buf *err);
 /* A duplicate (close-on-exec) of the first listening socket, or -1. */
 int http_server_listen_fd(const struct http_server *s);
+/* A new listening socket (close-on-exec, not served by s) on the address
+ * of s's first one, which must have been bound with reuseport: the kernel
+ * spreads new connections over the group. -1 and err on failure. */
+int http_server_listen_join(const struct http_server *s, struct buf *err);
 
 /* Replaces the TLS context for new connections (config reload). */
 /* Answers GET and HEAD of paths no route knows (the web console's files

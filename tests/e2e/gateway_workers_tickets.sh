@@ -7,8 +7,9 @@
 # restarts; a ticket of a certificate replaced by a renewal gets a full
 # handshake (GWRELAY_STALE), a revoked agent's is refused, and rotated
 # keys reach both workers. Seen from outside with openssl s_client, which
-# the kernel sends to one worker or the other: the other is stopped
-# (SIGSTOP) while it connects. Counted in /metrics as in-process.
+# the kernel sends to one worker's socket or the other's: the other is
+# stopped (SIGSTOP) while it connects, and a connection that waits on the
+# stopped one is made again. Counted in /metrics as in-process.
 . "$(dirname "$0")/lib.sh"
 
 export VIGIL_GW_WORKERS=2
@@ -52,10 +53,17 @@ ping() {
 	other=$W1
 	[ "$via" = "$W1" ] && other=$W2
 	kill -STOP "$other"
-	printf 'GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
-		timeout 20 openssl s_client -connect "127.0.0.1:$GW" -tls1_3 \
-			-CAfile "$PKI/ca.crt" -cert "$CRT" -key "$KEY" -ign_eof \
-			"$@" >"$out" 2>"$out.err" || true
+	# Each worker accepts on a socket of its own (SO_REUSEPORT): a
+	# connection the kernel hashes to the stopped one waits in that
+	# socket's queue. It is given up after 1 s and made again, from
+	# another source port (20 tries: each lands on VIA at even odds).
+	for try in $(seq 1 20); do
+		printf 'GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+			timeout 1 openssl s_client -connect "127.0.0.1:$GW" -tls1_3 \
+				-CAfile "$PKI/ca.crt" -cert "$CRT" -key "$KEY" -ign_eof \
+				"$@" >"$out" 2>"$out.err" && break
+		[ "${PIPESTATUS[1]}" = 124 ] || break
+	done
 	kill -CONT "$other"
 }
 resumed() { grep -q 'Reused, TLSv1.3' "$1"; }
