@@ -172,12 +172,6 @@ metric_at_least() {
 	[ -n "$v" ] && [ "${v%.*}" -ge "$2" ]
 }
 
-# metric_is SERIES VALUE: /metrics shows SERIES (name with its labels)
-# at exactly VALUE.
-metric_is() {
-	[ "$(metric_value "$(api GET /metrics)" "$1")" = "$2" ]
-}
-
 # wait_metric SERIES VALUE: waits (10 s at most) for /metrics to show
 # SERIES at exactly VALUE. A worker's counters (handshake failures,
 # closes) reach the core's /metrics a moment after the client saw the
