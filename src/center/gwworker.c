@@ -325,7 +325,12 @@ gw_flush(struct gw *w)
 		if (evbuffer_write(w->out, w->fd) <= 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			log_warn("%s: writing to the core", w->what);
+			/* The core closed the channel (it exits, after a
+			 * drain): as EOF on the read side, not a fault. */
+			if (errno == EPIPE || errno == ECONNRESET)
+				log_debug("%s: the core went away", w->what);
+			else
+				log_warn("%s: writing to the core", w->what);
 			event_base_loopbreak(w->base);
 			return;
 		}
@@ -754,8 +759,16 @@ gw_take_all(struct gw *w)
 			 * the connections are gone or its grace is over. */
 			http_server_stop_listening(w->srv);
 			http_server_drain(w->srv);
-			if (w->ev_stats != NULL)
+			if (w->ev_stats != NULL) {
+				/* The core's stop ends when every worker
+				 * reports no connection left: every 100 ms
+				 * from now, not every second. */
+				struct timeval tv = {0, 100000};
+
+				event_del(w->ev_stats);
+				event_add(w->ev_stats, &tv);
 				event_active(w->ev_stats, EV_TIMEOUT, 0);
+			}
 			rc = 0;
 			break;
 		case GWRELAY_STREAM_START:

@@ -398,6 +398,7 @@ stop_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct center *c = arg;
 	struct timeval tv = {0, 100000};
+	long long open;
 
 	(void)fd;
 	(void)what;
@@ -406,9 +407,19 @@ stop_tick(evutil_socket_t fd, short what, void *arg)
 	http_server_drain(c->adm);
 	/* Workers' connections count too (as they last reported them:
 	 * a worker reports at once when it is told to drain). */
-	if ((http_server_conns(c->gw) == 0 && http_server_conns(c->adm) == 0 &&
-	     gwproc_conns(c) + gwproc_admin_conns(c) == 0) ||
-	    (long long)time(NULL) - c->stopping >= STOP_GRACE) {
+	open = http_server_conns(c->gw) + http_server_conns(c->adm) +
+	       gwproc_conns(c) + gwproc_admin_conns(c);
+	if (open == 0) {
+		log_info("vigild: every connection closed, %lld s into the "
+		         "stop",
+		         (long long)time(NULL) - c->stopping);
+		event_base_loopexit(c->base, NULL);
+		return;
+	}
+	if ((long long)time(NULL) - c->stopping >= STOP_GRACE) {
+		log_info("vigild: the stop's grace of %d s is over with %lld "
+		         "connections open; closing them",
+		         STOP_GRACE, open);
 		event_base_loopexit(c->base, NULL);
 		return;
 	}
@@ -439,11 +450,13 @@ graceful_stop(struct center *c, int sig)
 	http_server_drain(c->adm);
 	if (c->mg)
 		http_server_drain(c->mg);
+	/* The workers the same, before the replies below (one channel
+	 * each, in order): a worker adds Connection: close to a reply
+	 * only once it drains, and a held poll's 503 that kept its
+	 * connection would hold the stop for its grace. */
+	gwproc_drain(c);
 	tasks_shutdown(c); /* held polls: 503, poll again after restart */
 	stream_shutdown(c);
-	/* The workers the same, after those replies (one channel each,
-	 * in order). */
-	gwproc_drain(c);
 	if ((c->ev_stop = evtimer_new(c->base, stop_tick, c)) == NULL) {
 		event_base_loopexit(c->base, NULL);
 		return;

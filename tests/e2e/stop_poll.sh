@@ -1,6 +1,6 @@
 #!/bin/bash
-# A graceful stop does not wait for agents: a task poll that arrives while
-# the center stops is answered at once (503 shutting_down, Retry-After,
+# A graceful stop does not wait for agents: a task poll held when the stop
+# begins, and one that arrives while the center stops, are answered at once (503 shutting_down, Retry-After,
 # Connection: close), not held for its wait until the stop's grace cuts
 # the connection with no answer; an idle keep-alive connection is closed.
 . "$(dirname "$0")/lib.sh"
@@ -13,10 +13,11 @@ VIGIL_MACHINE_ID_FILE=$(machine_id p1)
 	--ca "$PKI/ca.crt" --data-dir "$T/a" >"$T/enroll.log" 2>&1 ||
 	fail "enroll: $(cat "$T/enroll.log")"
 
-# Two connections with the agent's certificate: "idle" has had a request
+# Three connections with the agent's certificate: "idle" has had a request
 # answered and waits; "poll" has sent the first part of a long poll
 # (wait=20, longer than the stop's 5 s grace) and sends the rest once the
-# center is stopping. Each prints what it received until the center
+# center is stopping; "held" has sent a whole long poll before the stop,
+# which the center holds. Each prints what it received until the center
 # closed it.
 cat >"$T/client.py" <<'EOF'
 import os, socket, ssl, sys, time
@@ -32,6 +33,8 @@ if mode == "idle":
     while b'"vigild"' not in got:
         got += s.recv(65536)
     got = b""
+elif mode == "held":
+    s.sendall(b"GET /v1/tasks?wait=20 HTTP/1.1\r\nHost: x\r\n\r\n")
 else:
     s.sendall(b"GET /v1/tasks?wait=20 HTTP/1.1\r\nHost: x\r\n")
 open(os.environ["T"] + "/ready-" + mode, "w").close()
@@ -55,13 +58,21 @@ python3 "$T/client.py" "$T/a" "$GW" idle >"$T/idle.out" 2>&1 &
 PIDS+=("$!")
 python3 "$T/client.py" "$T/a" "$GW" poll >"$T/poll.out" 2>&1 &
 PIDS+=("$!")
-ready() { [ -e "$T/ready-idle" ] && [ -e "$T/ready-poll" ]; }
-wait_for 20 "both connections" ready
-# The poll's first line must be read by the center before it stops.
-two_conns() {
-	api GET /metrics | grep -q '^vigil_connections{listener="gateway"} 2$'
+python3 "$T/client.py" "$T/a" "$GW" held >"$T/held.out" 2>&1 &
+PIDS+=("$!")
+ready() {
+	[ -e "$T/ready-idle" ] && [ -e "$T/ready-poll" ] &&
+		[ -e "$T/ready-held" ]
 }
-wait_for 10 "two gateway connections" two_conns
+wait_for 20 "the three connections" ready
+# The poll's first line must be read by the center before it stops, and
+# the held poll be held.
+three_conns() {
+	api GET /metrics >"$T/m.txt" &&
+		grep -q '^vigil_connections{listener="gateway"} 3$' "$T/m.txt" &&
+		grep -q '^vigil_long_polls 1$' "$T/m.txt"
+}
+wait_for 10 "three gateway connections, one poll held" three_conns
 
 kill -TERM "$CENTER_PID"
 stopping() { grep -q "shutting down" "$T/vigild.log"; }
@@ -82,7 +93,22 @@ wait_for 10 "the idle connection to be closed" idle_closed
 	fail "the idle connection received: $(cat "$T/idle.out")"
 pass "an idle keep-alive connection closed by the stop, nothing sent on it"
 
+# A poll held when the stop began: its 503 closes the connection as well
+# (with gateway workers it used to keep it open, and the stop waited its
+# whole grace for the agent to leave).
+held_closed() { grep -q '\[closed\]' "$T/held.out"; }
+wait_for 10 "the held poll's answer" held_closed
+out=$(cat "$T/held.out")
+expect_contains "$out" "HTTP/1.1 503"
+expect_contains "$out" '"code":"shutting_down"'
+expect_contains "$out" "Retry-After: 5"
+expect_contains "$out" "Connection: close"
+pass "a poll held when the stop began: 503 shutting_down, then closed"
+
 wait "$CENTER_PID" || true
 grep -q "vigild: signal 15: shutting down" "$T/vigild.log" ||
 	fail "no stop in the log"
-pass "the center stopped"
+# The stop ended because the connections were gone, not by its grace.
+grep -q "vigild: every connection closed" "$T/vigild.log" ||
+	fail "the stop did not end with its connections: $(grep -i 'grace\|connection' "$T/vigild.log" | tail -3)"
+pass "the center stopped once every connection was closed"
