@@ -31,8 +31,10 @@
  *              read-only, and the admin API): stored == sent.
  *   restart    SIGTERM to the center, --restart-cmd starts it again on the
  *              same ports; time until all N agents poll again. Agents
- *              follow vigil-agent's policy: Retry-After when told, else a
- *              backoff of 5 s doubling to 300 s, +-10 % jitter.
+ *              follow vigil-agent's task poller (docs/protocol.md):
+ *              Retry-After +-10 % when told, else a backoff of 1 s
+ *              doubling to 30 s, each wait a random point in the upper
+ *              half of its step.
  *
  * Worker threads (--threads) each run a libevent loop over their share of
  * the agents; the main thread steers the phases, calls the admin API with
@@ -138,8 +140,8 @@ static struct {
     .wait = 25,
     .hold = 30,
     .hb_secs = 10,
-    .backoff_min = 5,
-    .backoff_max = 300,
+    .backoff_min = 1,
+    .backoff_max = 30,
     .max_time = 1200,
     .connect_timeout = 300,
     .round_timeout = 120,
@@ -198,14 +200,33 @@ sleep_s(double s)
 		;
 }
 
-/* secs +-10 %, like vigil-agent's jitter (continuous here). */
+/* A random point in [0, 1]. */
 static double
-jitter(double secs)
+unit_rand(void)
 {
 	uint32_t r;
 
 	RAND_bytes((unsigned char *)&r, sizeof(r));
-	return secs * (0.9 + 0.2 * ((double)r / 4294967295.0));
+	return (double)r / 4294967295.0;
+}
+
+/* secs +-10 %, like vigil-agent's jitter (continuous here). */
+static double
+jitter(double secs)
+{
+	return secs * (0.9 + 0.2 * unit_rand());
+}
+
+/* vigil-agent's task poller after a failure (src/agent/work.c): the
+ * backoff doubles from --backoff-min to --backoff-max, and the wait is a
+ * random point in the upper half of it. */
+static double
+next_backoff(double *b)
+{
+	*b = *b == 0 ? O.backoff_min : *b * 2;
+	if (*b > O.backoff_max)
+		*b = O.backoff_max;
+	return *b * (0.5 + 0.5 * unit_rand());
 }
 
 static int
@@ -518,9 +539,10 @@ metrics_read(struct center_metrics *m)
 /* --- the center's process ------------------------------------------------ */
 
 struct proc_sample {
-	double cpu;  /* utime + stime, seconds */
-	long hwm_kb; /* VmHWM */
-	long rss_kb; /* VmRSS */
+	double cpu;      /* utime + stime, seconds: vigild and its workers */
+	double core_cpu; /* vigild's own (the core) */
+	long hwm_kb;     /* VmHWM */
+	long rss_kb;     /* VmRSS */
 	int alive;
 };
 
@@ -545,6 +567,7 @@ proc_read(int pid, struct proc_sample *s)
 
 	if (proc_read1(pid, s) == -1)
 		return -1;
+	s->core_cpu = s->cpu;
 	if ((d = opendir("/proc")) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
@@ -839,10 +862,7 @@ agent_lost(struct agent *a)
 		pace_feedback(a->w, now_s() - a->t_try, 1);
 	agent_uncount(a);
 	event_active(a->w->pump, EV_READ, 0);
-	a->backoff = a->backoff == 0 ? O.backoff_min : a->backoff * 2;
-	if (a->backoff > O.backoff_max)
-		a->backoff = O.backoff_max;
-	agent_later(a, jitter(a->backoff));
+	agent_later(a, next_backoff(&a->backoff));
 }
 
 static void
@@ -1126,6 +1146,7 @@ on_reply(struct agent *a, const char *body, size_t len)
 	}
 	if (st == 429 || st == 503) {
 		double ra = a->rsp.retry_after >= 0 ? a->rsp.retry_after : 5;
+		double w;
 
 		if (st == 503)
 			INC(st_503);
@@ -1142,9 +1163,12 @@ on_reply(struct agent *a, const char *body, size_t len)
 			agent_later(a, jitter(ra));
 			return;
 		}
+		/* The poller's backoff grows with every failure; the wait
+		 * is the Retry-After when there is one. */
+		w = next_backoff(&a->backoff);
 		if (a->rsp.close)
 			agent_close(a);
-		agent_later(a, jitter(ra));
+		agent_later(a, a->rsp.retry_after >= 0 ? jitter(ra) : w);
 		return;
 	}
 	switch (req) {
@@ -2749,19 +2773,22 @@ report(void)
 	       "%lld 429, %lld agents given up, %lld disconnects\n",
 	       GET(st_other), GET(st_503), GET(st_429), GET(st_dead),
 	       GET(st_disconnects));
-	printf(
-	    "\nphase            secs   center CPU s (%%)   fleet CPU s (%%)   "
-	    "center RSS MiB   slowest admin call s\n");
+	printf("\nphase            secs   center CPU s (%%)   of it core s   "
+	       "fleet CPU s (%%)   center RSS MiB   slowest admin call s\n");
 	for (i = 1; i < g_nmarks; i++) {
 		struct mark *a = &g_marks[i - 1], *b = &g_marks[i];
 		double d = b->t - a->t;
 		double cc = b->c.cpu - a->c.cpu;
+		double core = b->c.core_cpu - a->c.core_cpu;
 
-		if (strcmp(b->name, "restart") == 0)
+		if (strcmp(b->name, "restart") == 0) {
 			cc = b->c.cpu; /* a new process */
-		printf("%-15s %6.1f   %7.1f (%5.0f%%)    %7.1f (%5.0f%%)   "
-		       "%8.0f   %8.2f\n",
-		       b->name, d, cc, 100 * cc / d, b->self_cpu - a->self_cpu,
+			core = b->c.core_cpu;
+		}
+		printf("%-15s %6.1f   %7.1f (%5.0f%%)    %8.1f       %7.1f "
+		       "(%5.0f%%)   %8.0f   %8.2f\n",
+		       b->name, d, cc, 100 * cc / d, core,
+		       b->self_cpu - a->self_cpu,
 		       100 * (b->self_cpu - a->self_cpu) / d,
 		       (double)b->c.rss_kb / 1024, b->admin_max);
 	}
@@ -2870,7 +2897,8 @@ static const char usage[] =
     "        --no-resume (every connection a full TLS handshake; "
     "agents resume)\n"
     "        --connect-timeout S --round-timeout S --events-timeout S\n"
-    "        --restart-timeout S --max-time S (1200) --backoff-min S (5)\n"
+    "        --restart-timeout S --max-time S (1200) --backoff-min S (1)\n"
+    "        --backoff-max S (30)\n"
     "        --stop-timeout S (120: for the center to exit at the restart; "
     "it\n"
     "        answers every held poll first)\n";
