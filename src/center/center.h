@@ -185,6 +185,10 @@ struct center {
 	char **wake;            /* agents with new runs, to be woken */
 	size_t nwake, wake_cap; /* ... a slice per loop turn (tasks.c) */
 	struct event *ev_wake;
+	/* task status reports waiting for this turn's commit (tasks_poll.c) */
+	struct status_job *status_head, **status_tail;
+	size_t nstatus;
+	struct event *ev_status;
 	struct event *ev_tick;
 	long long last_sched_minute;
 	struct ingest *ingest;        /* event batch writer thread */
@@ -403,6 +407,8 @@ void tasks_shutdown(struct center *c); /* answers held polls */
  * the event loop; takes over the strings (not the array). */
 void tasks_wake_queue(struct center *c, char **agents, size_t n);
 void tasks_wake(struct center *c, const char *agent);
+/* Commits and answers the task status reports queued (at a stop). */
+void tasks_status_flush(struct center *c);
 /* 1 when this node holds a task poll of agent. */
 int tasks_holds(struct center *c, const char *agent);
 

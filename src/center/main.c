@@ -1007,6 +1007,8 @@ out:
 		event_free(c.ev_tick);
 	if (c.ev_wake)
 		event_free(c.ev_wake);
+	if (c.ev_status)
+		event_free(c.ev_status);
 	space_shutdown();
 	gwproc_stop(&c);
 	if (c.gw)

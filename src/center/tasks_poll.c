@@ -183,6 +183,7 @@ tasks_shutdown(struct center *c)
 {
 	size_t i;
 
+	tasks_status_flush(c); /* reports read: committed and answered */
 	for (i = 0; c->waiters != NULL && i < WAITER_BUCKETS; i++) {
 		while (c->waiters[i] != NULL) {
 			reply_shutting_down(c->waiters[i]->req);
@@ -268,61 +269,73 @@ out:
 	free(id);
 }
 
-/* POST /v1/tasks/<id>: the agent reports running (progress), done or
- * failed. The reply tells it whether the task was cancelled. */
-static void
-gw_task_status(struct http_req *r)
-{
-	struct center *c = C(r);
-	struct task_status_in st;
-	struct store_rows *q;
-	struct buf err;
-	const uint8_t *body;
-	char *id, *state = NULL;
-	long long now = (long long)time(NULL);
-	size_t len;
-	int n = -1;
+/* --- status reports: one commit per turn of the loop --------------------
+ *
+ * POST /v1/tasks/<id>: the agent reports running (progress), done or
+ * failed; the reply tells it whether the task was cancelled. A report is
+ * answered only once its change is committed, and with synchronous=FULL a
+ * commit is an fsync: one per report held the loop for each (a task for
+ * every agent brings a report from each). The reports read in one turn of
+ * the loop are therefore deferred and applied together, in one
+ * transaction, at the end of that turn: a group commit. Should the commit
+ * fail, every report that changed something in it is answered 503 and
+ * the agent sends it again; none is acknowledged before it is durable.
+ */
 
-	buf_init(&err, 1024);
-	memset(&st, 0, sizeof(st));
-	if ((id = peer_agent_id(r)) == NULL)
-		goto out;
-	body = http_req_body(r, &len);
-	if (task_status_parse(body, len, &st, &err) == -1) {
-		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
-		goto out;
-	}
+/* Reports per transaction, at most: a turn with more leaves the rest to
+ * the next (the loop's other work goes on in between). */
+#define STATUS_MAX_TXN 2000
+
+struct status_job {
+	struct status_job *next;
+	struct http_req *req; /* deferred (or the request itself) */
+	char *agent, *task;
+	struct task_status_in st;
+	int code;   /* the answer: 200, 404, 409 or 503 */
+	int cancel; /* 200: {"cancel": true} */
+	int wrote;  /* 200 after a change: stands or falls with the commit */
+	char state[16]; /* 409: what the run is already */
+};
+
+/* One report, inside the caller's transaction (or alone). */
+static void
+status_apply(struct center *c, struct status_job *j, long long now)
+{
+	struct store_rows *q;
+	int found = 0, n;
+
 	q = store_query(c->store,
 	                "SELECT state FROM task_runs WHERE task_id = ? AND "
 	                "agent_id = ?",
-	                S_TEXT(r->rest), S_TEXT(id));
-	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL)
-		state = strdup(store_text(q, 0));
+	                S_TEXT(j->task), S_TEXT(j->agent));
+	if (q != NULL && store_next(q) == 1 && store_text(q, 0) != NULL) {
+		found = 1;
+		snprintf(j->state, sizeof(j->state), "%s", store_text(q, 0));
+	}
 	store_done(q);
-	if (state == NULL) {
-		http_reply_error(r, 404, "not_found",
-		                 "no task %.64s for this agent", r->rest);
-		goto out;
+	if (!found) {
+		j->code = 404;
+		return;
 	}
-	if (strcmp(state, "cancelled") == 0) {
-		http_reply_json(r, 200, json_pack("{s:b}", "cancel", 1));
-		goto out;
+	if (strcmp(j->state, "cancelled") == 0) {
+		j->code = 200;
+		j->cancel = 1;
+		return;
 	}
-	if (strcmp(state, "dispatched") != 0 && strcmp(state, "running") != 0) {
-		http_reply_error(r, 409, "finished",
-		                 "task %.64s is already %s for this agent",
-		                 r->rest, state);
-		goto out;
+	if (strcmp(j->state, "dispatched") != 0 &&
+	    strcmp(j->state, "running") != 0) {
+		j->code = 409;
+		return;
 	}
-	if (st.state == TASK_IN_RUNNING)
+	if (j->st.state == TASK_IN_RUNNING)
 		n = store_exec(
 		    c->store,
 		    "UPDATE task_runs SET state = 'running', "
 		    "progress = COALESCE(?, progress), updated_at = ?, "
 		    "started_at = COALESCE(started_at, ?) "
 		    "WHERE task_id = ? AND agent_id = ?",
-		    S_TEXT(st.progress), S_INT(now), S_INT(now),
-		    S_TEXT(r->rest), S_TEXT(id));
+		    S_TEXT(j->st.progress), S_INT(now), S_INT(now),
+		    S_TEXT(j->task), S_TEXT(j->agent));
 	else
 		n = store_exec(
 		    c->store,
@@ -330,26 +343,160 @@ gw_task_status(struct http_req *r)
 		    "COALESCE(?, progress), result = ?, reason = ?, "
 		    "updated_at = ?, finished_at = ? "
 		    "WHERE task_id = ? AND agent_id = ?",
-		    S_TEXT(st.state == TASK_IN_DONE ? "done" : "failed"),
-		    S_TEXT(st.progress), S_TEXT(st.result),
-		    S_TEXT(st.reason[0] ? st.reason : NULL), S_INT(now),
-		    S_INT(now), S_TEXT(r->rest), S_TEXT(id));
-	if (n != 1) {
+		    S_TEXT(j->st.state == TASK_IN_DONE ? "done" : "failed"),
+		    S_TEXT(j->st.progress), S_TEXT(j->st.result),
+		    S_TEXT(j->st.reason[0] ? j->st.reason : NULL), S_INT(now),
+		    S_INT(now), S_TEXT(j->task), S_TEXT(j->agent));
+	j->code = n == 1 ? 200 : 503;
+	j->wrote = n == 1;
+}
+
+/* The answer, once the transaction is over (failed: not committed). */
+static void
+status_reply(struct center *c, struct status_job *j, int failed)
+{
+	struct http_req *r = j->req;
+
+	if (j->wrote && failed)
+		j->code = 503;
+	switch (j->code) {
+	case 404:
+		http_reply_error(r, 404, "not_found",
+		                 "no task %.64s for this agent", j->task);
+		break;
+	case 409:
+		http_reply_error(r, 409, "finished",
+		                 "task %.64s is already %s for this agent",
+		                 j->task, j->state);
+		break;
+	case 200:
+		if (j->wrote) {
+			if (j->st.state != TASK_IN_RUNNING)
+				metrics_add("vigil_task_runs_finished_total",
+				            j->st.state == TASK_IN_DONE
+				                ? "state=\"done\""
+				                : "state=\"failed\"",
+				            1);
+			stream_emit_id(c, "task", j->task);
+		}
+		http_reply_json(r, 200,
+		                json_pack("{s:b}", "cancel", j->cancel));
+		break;
+	default:
+		http_set_header(r, "Retry-After", "2");
 		http_reply_error(r, 503, "store_busy", "store busy; retry");
-		goto out;
 	}
-	if (st.state != TASK_IN_RUNNING)
-		metrics_add("vigil_task_runs_finished_total",
-		            st.state == TASK_IN_DONE ? "state=\"done\""
-		                                     : "state=\"failed\"",
-		            1);
-	stream_emit_id(c, "task", r->rest);
-	http_reply_json(r, 200, json_pack("{s:b}", "cancel", 0));
-out:
-	task_status_free(&st);
-	free(state);
-	free(id);
+}
+
+static void
+status_job_free(struct status_job *j)
+{
+	task_status_free(&j->st);
+	free(j->agent);
+	free(j->task);
+	free(j);
+}
+
+/* Applies the reports of list in one transaction, answers and frees
+ * them. */
+static void
+status_run(struct center *c, struct status_job *list)
+{
+	struct status_job *j, *next;
+	long long now = (long long)time(NULL);
+	int tx, failed = 0;
+
+	tx = store_begin(c->store) == 0;
+	for (j = list; j != NULL; j = j->next)
+		status_apply(c, j, now);
+	if (tx && store_commit(c->store) == -1) {
+		store_rollback(c->store);
+		failed = 1;
+	}
+	for (j = list; j != NULL; j = next) {
+		next = j->next;
+		status_reply(c, j, failed);
+		status_job_free(j);
+	}
+}
+
+/* The end of a turn of the loop: the reports queued in it. */
+static void
+tasks_status_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct center *c = arg;
+	struct status_job *list = c->status_head, **tail = &list;
+	size_t n = 0;
+
+	(void)fd;
+	(void)what;
+	while (*tail != NULL && n < STATUS_MAX_TXN) {
+		tail = &(*tail)->next;
+		n++;
+	}
+	c->status_head = *tail;
+	*tail = NULL;
+	if (c->status_head == NULL)
+		c->status_tail = &c->status_head;
+	else
+		event_active(c->ev_status, EV_TIMEOUT, 0);
+	c->nstatus -= n;
+	status_run(c, list);
+}
+
+void
+tasks_status_flush(struct center *c)
+{
+	while (c->status_head != NULL)
+		tasks_status_run(-1, 0, c);
+}
+
+static void
+gw_task_status(struct http_req *r)
+{
+	struct center *c = C(r);
+	struct status_job *j;
+	struct http_req *d;
+	struct buf err;
+	const uint8_t *body;
+	size_t len;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		http_reply_error(r, 503, "store_busy", "out of memory; retry");
+		return;
+	}
+	buf_init(&err, 1024);
+	if ((j->agent = peer_agent_id(r)) == NULL)
+		goto drop;
+	body = http_req_body(r, &len);
+	if (task_status_parse(body, len, &j->st, &err) == -1) {
+		http_reply_error(r, 400, "bad_request", "%s", buf_cstr(&err));
+		goto drop;
+	}
+	if ((j->task = strdup(r->rest)) == NULL) {
+		http_reply_error(r, 503, "store_busy", "out of memory; retry");
+		goto drop;
+	}
 	buf_free(&err);
+	if (c->ev_status == NULL) {
+		c->status_tail = &c->status_head;
+		c->ev_status = event_new(c->base, -1, 0, tasks_status_run, c);
+	}
+	if (c->ev_status == NULL || (d = http_req_defer(r)) == NULL) {
+		j->req = r; /* answered now, alone */
+		status_run(c, j);
+		return;
+	}
+	j->req = d;
+	if (c->status_head == NULL)
+		event_active(c->ev_status, EV_TIMEOUT, 0);
+	*c->status_tail = j;
+	c->status_tail = &j->next;
+	c->nstatus++;
+	return;
+drop:
+	buf_free(&err);
+	status_job_free(j);
 }
 
 const struct http_route tasks_gateway_routes[] = {

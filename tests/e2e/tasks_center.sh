@@ -147,3 +147,27 @@ again=$(agent GET "/v1/tasks?wait=0")
 expect_contains "$again" "$T5"
 grep -q "$T6" <<<"$again" && fail "a running task was sent again"
 pass "unacknowledged runs are sent again after 30 s"
+
+# Reports that arrive together are committed together and each answered
+# once it is durable: 12 runs handed out in one poll, their 12 final
+# reports sent at once, every one 200 and recorded; a report on a task
+# this agent never had is 404.
+for i in $(seq 1 12); do
+	api POST /api/v1/tasks -d "{\"kind\": \"inventory\", \"target\": {\"agent\": \"$AID\"}}" | json_str id
+	echo
+done >"$T/burst.ids"
+[ "$(wc -l <"$T/burst.ids")" = 12 ] || fail "burst tasks: $(cat "$T/burst.ids")"
+agent GET "/v1/tasks?wait=0" >"$T/burst.poll"
+pids=()
+while read -r id; do
+	grep -q "$id" "$T/burst.poll" || fail "task $id not handed out: $(cat "$T/burst.poll")"
+	agent POST "/v1/tasks/$id" -d '{"state": "done", "result": {"n": 1}}' >"$T/burst.$id" &
+	pids+=("$!")
+done <"$T/burst.ids"
+for p in "${pids[@]}"; do wait "$p" || fail "a report got no answer"; done
+while read -r id; do
+	expect_contains "$(cat "$T/burst.$id")" '"cancel":false'
+	expect_contains "$(api GET "/api/v1/tasks/$id")" '"state":"done"'
+done <"$T/burst.ids"
+expect_contains "$(agent POST /v1/tasks/00000000-0000-4000-8000-000000000000 -d '{"state": "running"}')" '"code":"not_found"'
+pass "12 reports at once: each answered 200 and recorded; an unknown task 404"
