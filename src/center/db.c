@@ -457,6 +457,13 @@ static const char migration_coll_rowid[] =
     "AS IDENTITY;"
     "CREATE UNIQUE INDEX coll_events_rowid ON coll_events (rowid);";
 
+/* The SHA-256 of each issued certificate's DER (db_add_cert): the core
+ * takes a certificate a gateway worker relays as genuine when its bytes
+ * are those of one this deployment issued, instead of verifying its chain
+ * and signature again (gwproc.c). NULL for certificates issued before. */
+static const char migration_cert_digest[] = "ALTER TABLE certs ADD COLUMN "
+                                            "der_sha256 TEXT;";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -475,7 +482,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_sample_parts,
                                          migration_node_url,
                                          migration_master_push,
-                                         migration_coll_rowid};
+                                         migration_coll_rowid,
+                                         migration_cert_digest};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 
@@ -522,17 +530,18 @@ db_is_current_cert(struct store *s, const char *agent_id, const char *serial)
 int
 db_add_cert(struct store *s, const char *agent_id, X509 *cert)
 {
-	char *serial = tls_serial_hex(cert);
+	char *serial = tls_serial_hex(cert), digest[65];
 	int rc;
 
 	if (serial == NULL)
 		return -1;
+	tls_fingerprint(cert, digest);
 	rc = store_exec(
 	    s,
-	    "INSERT INTO certs (serial, agent_id, not_after, issued_at) "
-	    "VALUES (?, ?, ?, ?)",
+	    "INSERT INTO certs (serial, agent_id, not_after, issued_at, "
+	    "der_sha256) VALUES (?, ?, ?, ?, ?)",
 	    S_TEXT(serial), S_TEXT(agent_id), S_INT(tls_not_after(cert)),
-	    S_INT(time(NULL)));
+	    S_INT(time(NULL)), S_TEXT(digest[0] != '\0' ? digest : NULL));
 	if (rc == 1)
 		rc = store_exec(
 		    s,

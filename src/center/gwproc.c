@@ -40,6 +40,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,6 +53,8 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -97,7 +100,10 @@ _Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
  * handshake did (signed by the deployment's CA, for client use, of a role
  * the gateway accepts), so a worker cannot make up a certificate naming
  * any agent (with the serial of a real one, which the store's revocation
- * check alone would pass). Validity dates are the handshake's to check: a
+ * check alone would pass). A certificate whose bytes are on record as
+ * issued here (its serial's SHA-256, gwp_cert_issued) passes that check
+ * without a second chain verification: the worker cannot make up those
+ * bytes either. Validity dates are the handshake's to check: a
  * connection may outlive its certificate, as in the in-process gateway.
  */
 struct gwp_cert {
@@ -454,6 +460,40 @@ gwp_cert_verify(struct gwproc *gp, X509 *x, struct buf *why)
 	return ok;
 }
 
+/* 1 when der is byte for byte a certificate this deployment issued: its
+ * SHA-256 is on record for its serial (db_add_cert). Such a certificate
+ * was signed by the key process for an agent, so its chain, signature,
+ * purpose and role need no second check: verifying them is the larger
+ * part of the core's cost for an agent it has not seen since it started
+ * (a restart brings back the whole fleet at once). */
+static int
+gwp_cert_issued(struct gwproc *gp, X509 *x, const uint8_t *der, size_t len)
+{
+	unsigned char md[32];
+	char hex[65], *serial;
+	struct store_rows *q;
+	size_t i;
+	int found;
+
+	if (gp->c->store == NULL ||
+	    EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL) != 1) {
+		ERR_clear_error();
+		return 0;
+	}
+	for (i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if ((serial = tls_serial_hex(x)) == NULL)
+		return 0;
+	q = store_query(gp->c->store,
+	                "SELECT 1 FROM certs WHERE serial = ? AND "
+	                "der_sha256 = ?",
+	                S_TEXT(serial), S_TEXT(hex));
+	found = q != NULL && store_next(q) == 1;
+	store_done(q);
+	free(serial);
+	return found;
+}
+
 /* The relayed certificate, parsed (a reference the caller frees), and
  * whether its revocation check is still fresh (*fresh). NULL when it
  * does not parse, or (*bad set, the reason in why) when it is not one the
@@ -485,7 +525,8 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 		X509_free(x);
 		return NULL;
 	}
-	if (gwp_cert_verify(gp, x, why) == -1) {
+	if (!gwp_cert_issued(gp, x, der, len) &&
+	    gwp_cert_verify(gp, x, why) == -1) {
 		X509_free(x);
 		*bad = 1;
 		return NULL;

@@ -34,21 +34,32 @@
 
 #include <openssl/x509.h>
 
-/* Every certificate the core parses goes through here (counted). */
-static int d2i_calls;
+/* Every certificate the core parses goes through here (counted), and
+ * every chain it verifies. */
+static int d2i_calls, verify_calls;
 static X509 *counted_d2i_X509(X509 **a, const unsigned char **pp, long len);
-#define d2i_X509 counted_d2i_X509
+static int counted_X509_verify_cert(X509_STORE_CTX *ctx);
+#define d2i_X509         counted_d2i_X509
+#define X509_verify_cert counted_X509_verify_cert
 
 #include "../../../src/center/db.c"
 #include "../../../src/center/gwproc.c"
 #include "pki.h"
 
 #undef d2i_X509
+#undef X509_verify_cert
 static X509 *
 counted_d2i_X509(X509 **a, const unsigned char **pp, long len)
 {
 	d2i_calls++;
 	return d2i_X509(a, pp, len);
+}
+
+static int
+counted_X509_verify_cert(X509_STORE_CTX *ctx)
+{
+	verify_calls++;
+	return X509_verify_cert(ctx);
 }
 
 /* node.c: the tests run on SQLite, one node that holds every lease. */
@@ -188,6 +199,23 @@ record(struct fx *f, const char *agent, X509 *x)
 	                            "not_after, issued_at) VALUES (?, ?, "
 	                            "9999999999, 1)",
 	                            S_TEXT(serial), S_TEXT(agent)),
+	                 1);
+	free(serial);
+}
+
+/* As record, with the certificate's digest on record as db_add_cert
+ * writes it for the certificates it issues. */
+static void
+record_issued(struct fx *f, const char *agent, X509 *x)
+{
+	char *serial = tls_serial_hex(x), digest[65];
+
+	record(f, agent, x);
+	tls_fingerprint(x, digest);
+	assert_int_equal(store_exec(f->c.store,
+	                            "UPDATE certs SET der_sha256 = ? WHERE "
+	                            "serial = ?",
+	                            S_TEXT(digest), S_TEXT(serial)),
 	                 1);
 	free(serial);
 }
@@ -412,6 +440,35 @@ test_cache_keeps_colliding(void **state)
 		X509_free(all[i]);
 }
 
+/*
+ * A certificate this deployment issued (its digest on record) is taken
+ * without verifying its chain again; one issued before digests were kept
+ * is verified, as before.
+ */
+static void
+test_issued_not_verified_again(void **state)
+{
+	struct fx *f = *state;
+	X509 *a = issue(f, f->ca, f->cakey, "agent-a");
+	X509 *b = issue(f, f->ca, f->cakey, "agent-b");
+	char body[1024];
+	int status;
+
+	record_issued(f, "agent-a", a);
+	record(f, "agent-b", b); /* no digest on record */
+	verify_calls = 0;
+	assert_int_equal(relay(f, a, &status, body, sizeof(body)), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(body, "agent-a");
+	assert_int_equal(verify_calls, 0);
+	assert_int_equal(relay(f, b, &status, body, sizeof(body)), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(body, "agent-b");
+	assert_int_equal(verify_calls, 1);
+	X509_free(a);
+	X509_free(b);
+}
+
 static void
 test_forged(void **state)
 {
@@ -421,7 +478,9 @@ test_forged(void **state)
 	char body[1024];
 	int status;
 
-	record(f, "agent-a", a);
+	/* agent-a's digest is on record: the forged certificate has its
+	 * serial, not its bytes. */
+	record_issued(f, "agent-a", a);
 	/* agent-b exists too, with a certificate the worker never saw. */
 	{
 		X509 *b = issue(f, f->ca, f->cakey, "agent-b");
@@ -685,6 +744,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_genuine, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_issued_not_verified_again,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_keeps_colliding, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_role, setup, teardown),
