@@ -143,7 +143,8 @@ struct gwproc {
 	const char *what;        /* "gateway worker", "admin worker" */
 	const char *restarts;    /* its restart counter's name */
 	int n;
-	int lfd; /* the gateway's listening socket */
+	int lfd;      /* the gateway's listening socket */
+	int draining; /* gwp_drain: the center stops; no worker restarts */
 	size_t max_msg;
 	char exe[4096];
 	uint64_t retired[GWRELAY_NSTATS]; /* counters of dead workers */
@@ -1096,6 +1097,8 @@ gwp_restart_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->gp->draining)
+		return; /* the center stops: its listening sockets are closed */
 	if (s->pid == 0 && gwp_spawn(s) == -1)
 		gwp_spawn_later(s);
 }
@@ -1133,13 +1136,18 @@ gwp_reaped(struct gwproc *gp, pid_t pid, int status)
 			continue;
 		if (WIFSIGNALED(status))
 			log_warnx("vigild: %s %d (pid %ld) killed by signal "
-			          "%d; restarting it",
-			          gp->what, i, (long)pid, WTERMSIG(status));
+			          "%d%s",
+			          gp->what, i, (long)pid, WTERMSIG(status),
+			          gp->draining ? " while the center stops"
+			                       : "; restarting it");
 		else
 			log_warnx("vigild: %s %d (pid %ld) exited (status "
-			          "%d); restarting it",
-			          gp->what, i, (long)pid, WEXITSTATUS(status));
-		metrics_add(gp->restarts, NULL, 1);
+			          "%d)%s",
+			          gp->what, i, (long)pid, WEXITSTATUS(status),
+			          gp->draining ? " while the center stops"
+			                       : "; restarting it");
+		if (!gp->draining)
+			metrics_add(gp->restarts, NULL, 1);
 		for (k = GWRELAY_ST_TLS_FULL; k < GWRELAY_NSTATS; k++)
 			gp->retired[k] += s->stats[k];
 		memset(s->stats, 0, sizeof(s->stats));
@@ -1147,7 +1155,8 @@ gwp_reaped(struct gwproc *gp, pid_t pid, int status)
 		/* Its clients are gone, and so are their streams. */
 		http_server_relay_gone_all(gp->srv, s);
 		s->pid = 0;
-		gwp_spawn_later(s);
+		if (!gp->draining)
+			gwp_spawn_later(s);
 		return 1;
 	}
 	return 0;
@@ -1304,10 +1313,26 @@ gwp_drain(struct gwproc *gp)
 {
 	int i;
 
-	for (i = 0; gp != NULL && i < gp->n; i++)
+	if (gp == NULL)
+		return;
+	for (i = 0; i < gp->n; i++)
 		if (gp->slot[i].fd != -1)
 			(void)gwp_write(&gp->slot[i], GWRELAY_DRAIN, 0, NULL, 0,
 			                -1);
+	/* The workers close their listening sockets as they drain; the
+	 * core's copies (kept for restarted workers) go now, so that the
+	 * kernel refuses new connections at once instead of queueing them
+	 * for workers that will never accept them (a client then waited
+	 * for its TLS handshake until the center had exited). */
+	gp->draining = 1;
+	if (gp->lfd != -1)
+		close(gp->lfd);
+	gp->lfd = -1;
+	if (!gp->admin) {
+		for (i = 0; i < gp->c->gw_nlfd; i++)
+			close(gp->c->gw_lfd[i]);
+		gp->c->gw_nlfd = 0;
+	}
 }
 
 void
@@ -1362,7 +1387,8 @@ gwp_stop(struct gwproc *gp)
 		if (gp->slot[i].in != NULL)
 			evbuffer_free(gp->slot[i].in);
 	}
-	close(gp->lfd);
+	if (gp->lfd != -1)
+		close(gp->lfd);
 	if (!gp->admin) {
 		for (i = 0; i < gp->c->gw_nlfd; i++)
 			close(gp->c->gw_lfd[i]);

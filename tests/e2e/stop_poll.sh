@@ -77,6 +77,18 @@ wait_for 10 "three gateway connections, one poll held" three_conns
 kill -TERM "$CENTER_PID"
 stopping() { grep -q "shutting down" "$T/vigild.log"; }
 wait_for 10 "the center to begin its stop" stopping
+# While it stops (the poll's connection holds the stop open), a new
+# connection is refused at once, to the gateway and to the admin API:
+# with workers it used to be queued on the core's copy of a listening
+# socket that nobody would accept from again, and the client waited
+# until the center had exited.
+refused_while_stopping() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null &&
+		! grep -q "every connection closed\|grace of" "$T/vigild.log"
+}
+wait_for 4 "new gateway connections refused during the stop" refused_while_stopping "$GW"
+wait_for 4 "new admin connections refused during the stop" refused_while_stopping "$ADM"
+pass "new connections refused while the center stops"
 touch "$T/go"
 answered() { grep -q '\[closed\]' "$T/poll.out"; }
 wait_for 30 "the poll's answer" answered
