@@ -1364,21 +1364,33 @@ gwp_stop(struct gwproc *gp)
 			event_free(s->ev_restart);
 		s->ev_restart = NULL;
 	}
+	/* All of them at once, within 1 s in all (not 1 s each): SIGTERM
+	 * after 0.4 s, SIGKILL to those left after 1 s. */
+	for (tries = 0; tries < 50; tries++) {
+		int left = 0;
+
+		for (i = 0; i < gp->n; i++) {
+			s = &gp->slot[i];
+			if (s->pid <= 0)
+				continue;
+			if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+				s->pid = 0;
+				continue;
+			}
+			if (tries == 20)
+				kill(s->pid, SIGTERM);
+			left++;
+		}
+		if (left == 0)
+			break;
+		usleep(20000);
+	}
 	for (i = 0; i < gp->n; i++) {
 		s = &gp->slot[i];
 		if (s->pid <= 0)
 			continue;
-		for (tries = 0; tries < 50; tries++) {
-			if (waitpid(s->pid, &st, WNOHANG) == s->pid)
-				break;
-			if (tries == 20)
-				kill(s->pid, SIGTERM);
-			usleep(20000);
-		}
-		if (tries == 50) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &st, 0);
-		}
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, &st, 0);
 		s->pid = 0;
 	}
 	for (i = 0; i < gp->n; i++) {
