@@ -76,6 +76,7 @@ struct gw {
 	size_t max_msg;
 	struct evbuffer *in, *out;
 	struct event *ev_read, *ev_write, *ev_stats, *ev_soon;
+	struct event *ev_flush; /* gw_queue: one write per turn of the loop */
 	int fdq[GW_MAX_FDQ];
 	size_t nfdq;
 	struct gw_pending *pend;
@@ -355,7 +356,13 @@ gw_queue(struct gw *w, uint32_t type, uint64_t id, const void *p, size_t len)
 	if (evbuffer_add(w->out, &hdr, sizeof(hdr)) == -1 ||
 	    (len > 0 && evbuffer_add(w->out, p, len) == -1))
 		return -1;
-	gw_flush(w);
+	/* Written at the end of this turn of the loop, together with the
+	 * other messages of the same turn (the requests read from many
+	 * connections): one write, and one wakeup of the core, for all. */
+	if (w->ev_flush != NULL)
+		event_active(w->ev_flush, EV_TIMEOUT, 0);
+	else
+		gw_flush(w);
 	return 0;
 }
 
@@ -966,6 +973,7 @@ gwworker_main(int admin)
 	                            gw_read_cb, w)) == NULL ||
 	    (w->ev_write =
 	         event_new(w->base, w->fd, EV_WRITE, gw_write_cb, w)) == NULL ||
+	    (w->ev_flush = event_new(w->base, -1, 0, gw_write_cb, w)) == NULL ||
 	    (w->ev_stats =
 	         event_new(w->base, -1, EV_PERSIST, gw_stats_cb, w)) == NULL ||
 	    (w->ev_soon = evtimer_new(w->base, gw_stats_cb, w)) == NULL)
