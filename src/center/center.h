@@ -187,7 +187,6 @@ struct center {
 	struct event *ev_wake;
 	/* task status reports waiting for this turn's commit (tasks_poll.c) */
 	struct status_job *status_head, **status_tail;
-	size_t nstatus;
 	struct event *ev_status;
 	struct event *ev_tick;
 	long long last_sched_minute;

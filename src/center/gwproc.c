@@ -40,7 +40,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -473,7 +472,6 @@ gwp_cert_issued(struct gwproc *gp, X509 *x, const uint8_t *der, size_t len)
 	unsigned char md[32];
 	char hex[65], *serial;
 	struct store_rows *q;
-	size_t i;
 	int found;
 
 	if (gp->c->store == NULL ||
@@ -481,8 +479,7 @@ gwp_cert_issued(struct gwproc *gp, X509 *x, const uint8_t *der, size_t len)
 		ERR_clear_error();
 		return 0;
 	}
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, sizeof(md), hex);
 	if ((serial = tls_serial_hex(x)) == NULL)
 		return 0;
 	q = store_query(gp->c->store,

@@ -440,7 +440,6 @@ tasks_status_run(evutil_socket_t fd, short what, void *arg)
 		c->status_tail = &c->status_head;
 	else
 		event_active(c->ev_status, EV_TIMEOUT, 0);
-	c->nstatus -= n;
 	status_run(c, list);
 }
 
@@ -492,7 +491,6 @@ gw_task_status(struct http_req *r)
 		event_active(c->ev_status, EV_TIMEOUT, 0);
 	*c->status_tail = j;
 	c->status_tail = &j->next;
-	c->nstatus++;
 	return;
 drop:
 	buf_free(&err);

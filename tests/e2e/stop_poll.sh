@@ -1,8 +1,10 @@
 #!/bin/bash
 # A graceful stop does not wait for agents: a task poll held when the stop
-# begins, and one that arrives while the center stops, are answered at once (503 shutting_down, Retry-After,
-# Connection: close), not held for its wait until the stop's grace cuts
-# the connection with no answer; an idle keep-alive connection is closed.
+# begins, and one that arrives while the center stops, are answered at
+# once (503 shutting_down, Retry-After, Connection: close), not held for
+# their wait until the stop's grace cuts the connection with no answer; an
+# idle keep-alive connection is closed; new connections are refused; the
+# stop ends when the connections are gone.
 . "$(dirname "$0")/lib.sh"
 
 standard_center
@@ -90,17 +92,21 @@ wait_for 4 "new gateway connections refused during the stop" refused_while_stopp
 wait_for 4 "new admin connections refused during the stop" refused_while_stopping "$ADM"
 pass "new connections refused while the center stops"
 touch "$T/go"
-answered() { grep -q '\[closed\]' "$T/poll.out"; }
-wait_for 30 "the poll's answer" answered
-out=$(cat "$T/poll.out")
-expect_contains "$out" "HTTP/1.1 503"
-expect_contains "$out" '"code":"shutting_down"'
-expect_contains "$out" "Retry-After: 5"
-expect_contains "$out" "Connection: close"
+closed() { grep -q '\[closed\]' "$1"; }
+# expect_shutting_down FILE: what a client printed holds the stop's 503.
+expect_shutting_down() {
+	local out
+	out=$(cat "$1")
+	expect_contains "$out" "HTTP/1.1 503"
+	expect_contains "$out" '"code":"shutting_down"'
+	expect_contains "$out" "Retry-After: 5"
+	expect_contains "$out" "Connection: close"
+}
+wait_for 30 "the poll's answer" closed "$T/poll.out"
+expect_shutting_down "$T/poll.out"
 pass "a poll sent while the center stops: 503 shutting_down, then closed"
 
-idle_closed() { grep -q '\[closed\]' "$T/idle.out"; }
-wait_for 10 "the idle connection to be closed" idle_closed
+wait_for 10 "the idle connection to be closed" closed "$T/idle.out"
 [ "$(grep -v '^\[closed\]$' "$T/idle.out" | tr -d '\n')" = "" ] ||
 	fail "the idle connection received: $(cat "$T/idle.out")"
 pass "an idle keep-alive connection closed by the stop, nothing sent on it"
@@ -108,13 +114,8 @@ pass "an idle keep-alive connection closed by the stop, nothing sent on it"
 # A poll held when the stop began: its 503 closes the connection as well
 # (with gateway workers it used to keep it open, and the stop waited its
 # whole grace for the agent to leave).
-held_closed() { grep -q '\[closed\]' "$T/held.out"; }
-wait_for 10 "the held poll's answer" held_closed
-out=$(cat "$T/held.out")
-expect_contains "$out" "HTTP/1.1 503"
-expect_contains "$out" '"code":"shutting_down"'
-expect_contains "$out" "Retry-After: 5"
-expect_contains "$out" "Connection: close"
+wait_for 10 "the held poll's answer" closed "$T/held.out"
+expect_shutting_down "$T/held.out"
 pass "a poll held when the stop began: 503 shutting_down, then closed"
 
 wait "$CENTER_PID" || true
