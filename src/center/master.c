@@ -115,13 +115,14 @@ struct mjob;
 struct mcall {
 	struct mjob *job;
 	struct mcenter m;
-	const char *method; /* a literal */
+	const char *method; /* a literal; NULL: only the versions */
 	char path[600];
 	char *body;  /* JSON text, or NULL */
 	json_t *res; /* the 2xx answer, or NULL with err */
 	int retry;   /* the failure may pass later: unreachable, 5xx */
 	char err[1024];
 	char tag[40]; /* the caller's (a push's id) */
+	int skipped;  /* not made: the center is down (see "down") */
 };
 
 struct mjob {
@@ -152,13 +153,16 @@ struct master {
 	int njobs;
 	int nreq; /* of them, requests waiting (MASTER_JOBS at most) */
 	int wake[2];
-	struct event *ev_wake, *ev_push;
-	/* per center: the digest of the users it last accepted, and whether
-	 * a delivery to it is out */
+	struct event *ev_wake, *ev_push, *ev_kick;
+	/* per center: the digest of the users it last accepted, whether a
+	 * delivery (or check) to it is out, and since when and why it is
+	 * down (0: not known to be) */
 	struct {
 		char name[65];
 		char digest[65];
 		int busy;
+		time_t down_since;
+		char down_err[256];
 	} sent[MASTER_MAX];
 };
 
@@ -248,6 +252,10 @@ run_call(struct mcall *k)
 		json_decref(h);
 		return;
 	}
+	if (k->method == NULL) { /* a check: the versions are the answer */
+		k->res = h;
+		return;
+	}
 	json_decref(h);
 	left = (long)(deadline - time(NULL));
 	k->res = call(ms, &k->m, k->method, k->path, k->body,
@@ -329,6 +337,89 @@ job_add(struct mjob *j, int i, const struct mcenter *m, const char *method,
 		fatal("json_dumps");
 }
 
+/* --- centers that are down ---------------------------------------------- */
+
+/*
+ * A center that could not be reached (no connection, or no answer within
+ * MASTER_TIMEOUT) is down from then on: a request that needs it does not
+ * call it again but shows it unreachable at once, with the last reason
+ * and how long it has been down. The delivery rounds (every MASTER_RETRY
+ * seconds) go on trying it, with what it is owed or else with an
+ * exchange of versions, and its first answer of any kind makes it up
+ * again. One silent center so costs the operator's pages its timeout
+ * once, not on every page.
+ */
+/* The center's entry in ms->sent (made at its first use), or -1. */
+static int
+slot(struct master *ms, const char *center)
+{
+	int i;
+
+	for (i = 0; i < MASTER_MAX && ms->sent[i].name[0] &&
+	            strcmp(ms->sent[i].name, center) != 0;
+	     i++)
+		;
+	if (i == MASTER_MAX)
+		return -1;
+	snprintf(ms->sent[i].name, sizeof(ms->sent[i].name), "%.64s", center);
+	return i;
+}
+
+/* A request's call to a center that is down is not made: answered at
+ * once (on the loop, from job_start). 1 when so. */
+static int
+down_answer(struct master *ms, struct mcall *k)
+{
+	int sl = slot(ms, k->m.name);
+
+	if (sl < 0 || ms->sent[sl].down_since == 0)
+		return 0;
+	snprintf(k->err, sizeof(k->err),
+	         "%s (down for %lld s: not called for this request; the "
+	         "master tries it again every %d s)",
+	         ms->sent[sl].down_err,
+	         (long long)(time(NULL) - ms->sent[sl].down_since),
+	         MASTER_RETRY);
+	k->retry = 1;
+	k->skipped = 1;
+	return 1;
+}
+
+/* A job's calls are back (on the loop): what they tell of each center. */
+static void
+note_reach(struct master *ms, struct mjob *j)
+{
+	int i, sl;
+
+	if (ms->stop) /* calls aborted: they tell nothing */
+		return;
+	for (i = 0; i < j->n; i++) {
+		struct mcall *k = &j->calls[i];
+
+		if (k->skipped || (sl = slot(ms, k->m.name)) < 0)
+			continue;
+		if (k->res != NULL || strncmp(k->err, "unreachable", 11) != 0) {
+			if (ms->sent[sl].down_since != 0)
+				log_info("master: center %s answers again, "
+				         "after %lld s down",
+				         k->m.name,
+				         (long long)(time(NULL) -
+				                     ms->sent[sl].down_since));
+			ms->sent[sl].down_since = 0;
+			continue;
+		}
+		if (ms->sent[sl].down_since == 0) {
+			ms->sent[sl].down_since = time(NULL);
+			log_warnx("master: center %s is down (%s): requests "
+			          "show it unreachable without calling it "
+			          "until it answers again; tried every %d s",
+			          k->m.name, k->err, MASTER_RETRY);
+		}
+		snprintf(ms->sent[sl].down_err, sizeof(ms->sent[sl].down_err),
+		         "%.255s", k->err);
+	}
+}
+
 /* Starts the calls of j; its done function runs on the loop once they
  * have all finished (at once when there are none). */
 static void
@@ -346,6 +437,12 @@ job_start(struct master *ms, struct mjob *j)
 	for (i = 0; i < j->n; i++) {
 		pthread_t t;
 
+		if (j->is_req && down_answer(ms, &j->calls[i])) {
+			pthread_mutex_lock(&ms->lock);
+			j->left--;
+			pthread_mutex_unlock(&ms->lock);
+			continue;
+		}
 		pthread_mutex_lock(&ms->lock);
 		ms->running++;
 		pthread_mutex_unlock(&ms->lock);
@@ -353,6 +450,7 @@ job_start(struct master *ms, struct mjob *j)
 			snprintf(j->calls[i].err, sizeof(j->calls[i].err),
 			         "cannot start a thread for the call");
 			j->calls[i].retry = 1;
+			j->calls[i].skipped = 1;
 			pthread_mutex_lock(&ms->lock);
 			ms->running--;
 			j->left--;
@@ -385,6 +483,7 @@ on_wake(evutil_socket_t fd, short ev, void *arg)
 		ms->njobs--;
 		if (j->is_req)
 			ms->nreq--;
+		note_reach(ms, j);
 		j->done(j);
 		job_free(j);
 	}
@@ -723,7 +822,7 @@ static void
 push_kick(struct master *ms)
 {
 	if (ms != NULL)
-		event_active(ms->ev_push, EV_TIMEOUT, 0);
+		event_active(ms->ev_kick, EV_TIMEOUT, 0);
 }
 
 static void deliver_done(struct mjob *j);
@@ -770,20 +869,23 @@ central_users(struct center *c, char digest[65])
 	return arr;
 }
 
-/* The center's entry in ms->sent (made at its first use), or -1. */
-static int
-slot(struct master *ms, const char *center)
+static void
+check_done(struct mjob *j)
 {
-	int i;
+	j->ms->sent[j->slot].busy = 0;
+}
 
-	for (i = 0; i < MASTER_MAX && ms->sent[i].name[0] &&
-	            strcmp(ms->sent[i].name, center) != 0;
-	     i++)
-		;
-	if (i == MASTER_MAX)
-		return -1;
-	snprintf(ms->sent[i].name, sizeof(ms->sent[i].name), "%.64s", center);
-	return i;
+/* A center that is down and owed nothing: its versions, to learn when it
+ * is back (note_reach). */
+static void
+check_center(struct master *ms, int sl, const struct mcenter *m)
+{
+	struct mjob *j = job_new(ms, 1, check_done);
+
+	j->slot = sl;
+	job_add(j, 0, m, NULL, "/manage/v1/hello", NULL);
+	ms->sent[sl].busy = 1;
+	job_start(ms, j);
 }
 
 static void
@@ -863,8 +965,11 @@ on_push(evutil_socket_t fd, short ev, void *arg)
 				row = v;
 		}
 		nu = users != NULL && strcmp(ms->sent[sl].digest, digest) != 0;
-		if (row == NULL && !nu)
+		if (row == NULL && !nu) {
+			if (ms->sent[sl].down_since != 0)
+				check_center(ms, sl, &cs[i]);
 			continue;
+		}
 		j = job_new(ms, (row != NULL) + nu, deliver_done);
 		j->slot = sl;
 		snprintf(j->digest, sizeof(j->digest), "%s", digest);
@@ -1479,7 +1584,11 @@ master_start(struct center *c)
 	ms->ev_wake =
 	    event_new(c->base, ms->wake[0], EV_READ | EV_PERSIST, on_wake, ms);
 	ms->ev_push = event_new(c->base, -1, EV_PERSIST, on_push, ms);
-	if (ms->ev_wake == NULL || ms->ev_push == NULL ||
+	/* Kicks are an event of their own: made active, a persistent timer
+	 * reschedules itself one period after the time it was due, so
+	 * every kick would put the next round off by MASTER_RETRY more. */
+	ms->ev_kick = event_new(c->base, -1, 0, on_push, ms);
+	if (ms->ev_wake == NULL || ms->ev_push == NULL || ms->ev_kick == NULL ||
 	    event_add(ms->ev_wake, NULL) == -1 ||
 	    event_add(ms->ev_push, &tv) == -1)
 		return -1;
@@ -1511,6 +1620,7 @@ master_stop(struct center *c)
 	}
 	event_free(ms->ev_wake);
 	event_free(ms->ev_push);
+	event_free(ms->ev_kick);
 	close(ms->wake[0]);
 	close(ms->wake[1]);
 	pthread_mutex_destroy(&ms->lock);

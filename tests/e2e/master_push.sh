@@ -6,7 +6,9 @@
 # sets and unknown centers are refused at once. And the master's calls to
 # centers do not hold its API: with a "center" that accepts TCP and never
 # answers, a second request is served while the first waits, and the
-# list names that center unreachable. Users made on the master log in on
+# list names that center unreachable; known down, it is not called again
+# for the next request, and a center that comes back is listed reachable
+# again. Users made on the master log in on
 # a center, also while the master is down, until removed there. The
 # master's lists page beyond 100 rows. VIGIL_STORE=pg: the master on
 # PostgreSQL, the centers on SQLite.
@@ -109,6 +111,21 @@ for n in "ab":
 PY
 pass "a center that never answers costs its own column: the API answered meanwhile, and it is listed unreachable"
 
+# Known down now: the next request does not call it again (it would wait
+# its 10 s) but names it unreachable at once, with why and for how long.
+out=$(on M --json master centers) || fail "master centers again: $out"
+python3 - "$out" <<'PY' || fail "master centers, the silent center known down: $out"
+import json, sys
+c = {x["name"]: x for x in json.loads(sys.argv[1])}
+e = c["dead"]["error"]
+assert c["dead"]["reachable"] is False and e.startswith("unreachable"), c["dead"]
+assert "not called for this request" in e and "down for" in e, e
+for n in "ab":
+    assert c[n]["reachable"] is True and c[n]["status"] == "ok", c[n]
+PY
+grep -q "master: center dead is down" "$T/M.log" || fail "no warning that dead is down: $(tail -5 "$T/M.log")"
+pass "a center known down is listed unreachable without being called again, the reason kept; its fall is logged"
+
 # --- a rule set pushed while center B is down -------------------------------
 kill -TERM "$B_PID"
 wait "$B_PID" || true
@@ -148,6 +165,14 @@ VIGIL_STORE=sqlite GW_PORT=$B_GW ADM_PORT=$B_ADM write_conf "$T/b.conf" "$PKI" "
 printf '[manage]\nenable = yes\nlisten = 127.0.0.1\nport = %s\n' "$B_MG" >>"$T/b.conf"
 start_node B "$T/b.conf" "$T/b"
 wait_for 40 "the push applied on b once it is back" state_is b applied
+b_reachable() {
+	on M --json master centers | python3 -c '
+import json, sys
+c = {x["name"]: x for x in json.load(sys.stdin)}
+sys.exit(0 if c["b"]["reachable"] is True and c["b"]["status"] == "ok" else 1)'
+}
+wait_for 30 "b listed reachable again" b_reachable
+grep -q "master: center b answers again" "$T/M.log" || fail "no notice that b is back: $(tail -5 "$T/M.log")"
 for n in A B; do
 	out=$(on "$n" --json rules list)
 	python3 - "$out" "$SHA" <<'PY' || fail "$n rules: $out"
