@@ -217,7 +217,10 @@ gw_tls_fail(const char *reason)
 		return;
 	if (ms - last_ms >= 50) {
 		last_ms = ms;
-		event_active(g_gw.ev_stats, EV_TIMEOUT, 0);
+		/* Not ev_stats: made active, a persistent timer reschedules
+		 * itself a period after the time it was due, so each refusal
+		 * would put the report of every second off by one more. */
+		event_active(g_gw.ev_soon, EV_TIMEOUT, 0);
 	} else if (!evtimer_pending(g_gw.ev_soon, NULL)) {
 		struct timeval left = {0, (long)(50 - (ms - last_ms)) * 1000};
 

@@ -226,6 +226,27 @@ wait_for 20 "wrong_role counted in /metrics" failures wrong_role 1
 wait_for 20 "unknown_ca counted in /metrics" failures unknown_ca 1
 pass "wrong-role and unknown-CA certificates refused in a worker's handshake (logged, counted)"
 
+# A burst of refused handshakes is reported at once (at most every 50 ms
+# a worker); it must not hold back the workers' report every second: the
+# handshakes done after it reach /metrics within seconds. (A report made
+# active on the 1 s persistent timer put its next run off by 1 s each.)
+for i in $(seq 1 60); do # paced: each one reported on its own
+	gw_status POST /v1/heartbeat --cert "$C/scand-scand.example.org.crt" \
+		--key "$C/scand-scand.example.org.key" -d '{}' >/dev/null
+	sleep 0.06
+done
+wait_for 20 "the burst counted in /metrics" failures wrong_role 61
+HS='vigil_tls_handshakes_total{listener="gateway",kind="full"}'
+h0=$(metric_value "$(api GET /metrics)" "$HS")
+for i in 1 2 3 4 5; do
+	code=$(gw_status POST /v1/heartbeat --cert "$T/a6/agent.crt" --key "$T/a6/agent.key" \
+		-H 'Content-Type: application/json' -d '{}')
+	[ "$code" = 400 ] || fail "a request after the burst: HTTP $code $(cat "$T/gw-body")"
+done
+wait_for 10 "the handshakes after the burst in /metrics (the workers' report each second)" \
+	metric_at_least "$HS" $((${h0%.*} + 5))
+pass "a burst of refused handshakes does not hold back the workers' report each second"
+
 # SIGHUP: the core reloads and each worker swaps its TLS context (reading
 # the files again under its seccomp filter), its connections kept.
 read -r W1 W2 <<<"$(workers | tr '\n' ' ')"
