@@ -970,23 +970,39 @@ adm_metrics(struct http_req *r)
 	struct store_rows *q;
 	struct buf out;
 	long long online = 0, offline = 0, revoked = 0, pending = 0;
+	long long active = 0, cutoff;
 	enum http_close_reason why;
 	char lbl[96];
 
 	AUTH(r);
-	q = store_query(c->store, "SELECT status, last_seen FROM agents");
+	/* Counted by the store over its indexes, not row by row here: a
+	 * scrape at 100,000 agents must not cost the core tens of ms. The
+	 * states are agent_state's: online is active and seen within three
+	 * poll intervals; every other status counts as revoked. */
+	cutoff = (long long)time(NULL) - 3 * c->conf.poll_interval;
+	q = store_query(c->store,
+	                "SELECT status, COUNT(*) FROM agents GROUP BY status");
 	while (q != NULL && store_next(q) == 1) {
-		const char *s =
-		    agent_state(c, store_text(q, 0),
-		                store_isnull(q, 1) ? 0 : store_int(q, 1));
-		if (strcmp(s, "online") == 0)
-			online++;
-		else if (strcmp(s, "offline") == 0)
-			offline++;
+		const char *st = store_text(q, 0);
+
+		if (st != NULL && strcmp(st, "active") == 0)
+			active = store_int(q, 1);
 		else
-			revoked++;
+			revoked += store_int(q, 1);
 	}
 	store_done(q);
+	/* Seen lately, less the few of them no longer active (found by
+	 * status: "+last_seen" keeps SQLite off the last_seen index). */
+	q = store_query(c->store,
+	                "SELECT (SELECT COUNT(*) FROM agents WHERE last_seen "
+	                ">= ?) - (SELECT COUNT(*) FROM agents WHERE (status "
+	                "< 'active' OR status > 'active') AND +last_seen >= "
+	                "?)",
+	                S_INT(cutoff), S_INT(cutoff));
+	if (q != NULL && store_next(q) == 1)
+		online = store_int(q, 0);
+	store_done(q);
+	offline = active - online;
 	q = store_query(
 	    c->store,
 	    "SELECT COUNT(*) FROM enrollments WHERE status = 'pending'");

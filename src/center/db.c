@@ -464,6 +464,12 @@ static const char migration_coll_rowid[] =
 static const char migration_cert_digest[] = "ALTER TABLE certs ADD COLUMN "
                                             "der_sha256 TEXT;";
 
+/* /metrics counts agents by status and by version on every scrape: with
+ * this index (and agents_last_seen for the online ones) those are counts
+ * over indexes, not scans of the table with sorts (admin.c, adm_metrics). */
+static const char migration_agents_counts[] =
+    "CREATE INDEX agents_status_version ON agents (status, agent_version);";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -483,7 +489,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_node_url,
                                          migration_master_push,
                                          migration_coll_rowid,
-                                         migration_cert_digest};
+                                         migration_cert_digest,
+                                         migration_agents_counts};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 

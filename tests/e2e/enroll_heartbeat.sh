@@ -100,6 +100,20 @@ expect_contains "$m" "vigil_agent_versions{version=\"$V\"} 0"
 expect_contains "$m" 'vigil_agent_versions{version="other"} 0'
 pass "metrics: agents by version, odd text as other, gone versions at 0"
 
+# Agents by state, as agent_state has them: online is active and seen
+# within three poll intervals, every other status counts as revoked,
+# also one seen a moment ago.
+agents_are() { # agents_are ONLINE OFFLINE REVOKED
+	m=$(api GET /metrics)
+	expect_contains "$m" "vigil_agents{state=\"online\"} $1"
+	expect_contains "$m" "vigil_agents{state=\"offline\"} $2"
+	expect_contains "$m" "vigil_agents{state=\"revoked\"} $3"
+}
+agents_are 1 1 0
+db "UPDATE agents SET status = 'revoked', last_seen = $(date +%s) WHERE id <> '$A1'"
+agents_are 1 0 1
+pass "metrics: agents online, offline and revoked (a revoked agent seen lately is not online)"
+
 # Ping needs no certificate.
 [ "$(gw_status GET /v1/ping)" = 200 ] || fail "ping"
 expect_contains "$(cat "$T/gw-body")" '"service":"vigild"'
