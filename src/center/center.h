@@ -199,6 +199,7 @@ struct center {
 	struct http_server *mg;
 	int mg_port;
 	long long stopping;        /* when the stop began */
+	double stop_t0;            /* the same, mono_now() */
 	long long replied_changes; /* store_changes() after the last
 	                              admin change was answered */
 	long long started;
