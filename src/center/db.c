@@ -470,6 +470,11 @@ static const char migration_cert_digest[] = "ALTER TABLE certs ADD COLUMN "
 static const char migration_agents_counts[] =
     "CREATE INDEX agents_status_version ON agents (status, agent_version);";
 
+/* The core finds a relayed certificate's record by its bytes' SHA-256
+ * (gwproc.c, gwp_cert_recorded), before it has parsed it. */
+static const char migration_cert_digest_index[] =
+    "CREATE INDEX certs_der_sha256 ON certs (der_sha256);";
+
 const char *const center_migrations[] = {migration_1,
                                          migration_2,
                                          migration_forward,
@@ -490,7 +495,8 @@ const char *const center_migrations[] = {migration_1,
                                          migration_master_push,
                                          migration_coll_rowid,
                                          migration_cert_digest,
-                                         migration_agents_counts};
+                                         migration_agents_counts,
+                                         migration_cert_digest_index};
 const size_t center_nmigrations =
     sizeof(center_migrations) / sizeof(center_migrations[0]);
 
@@ -537,12 +543,21 @@ db_is_current_cert(struct store *s, const char *agent_id, const char *serial)
 int
 db_add_cert(struct store *s, const char *agent_id, X509 *cert)
 {
-	char *serial = tls_serial_hex(cert), digest[65];
+	char *serial = tls_serial_hex(cert), *cn = tls_subject_cn(cert);
+	char digest[65];
 	int rc;
 
-	if (serial == NULL)
+	if (serial == NULL) {
+		free(cn);
 		return -1;
+	}
+	/* The digest stands for the certificate's identity (gwproc.c):
+	 * kept only when the record says what the certificate does, its
+	 * CN being the agent's id as the key process writes it. */
 	tls_fingerprint(cert, digest);
+	if (cn == NULL || strcmp(cn, agent_id) != 0)
+		digest[0] = '\0';
+	free(cn);
 	rc = store_exec(
 	    s,
 	    "INSERT INTO certs (serial, agent_id, not_after, issued_at, "

@@ -100,10 +100,11 @@ _Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
  * the gateway accepts), so a worker cannot make up a certificate naming
  * any agent (with the serial of a real one, which the store's revocation
  * check alone would pass). A certificate whose bytes are on record as
- * issued here (its serial's SHA-256, gwp_cert_issued) passes that check
- * without a second chain verification: the worker cannot make up those
- * bytes either. Validity dates are the handshake's to check: a
- * connection may outlive its certificate, as in the in-process gateway.
+ * issued here (their SHA-256, gwp_cert_recorded) is neither parsed nor
+ * verified again: its identity comes from the record, and the worker
+ * cannot make up those bytes either. Validity dates are the handshake's to
+ * check: a connection may outlive its certificate, as in the in-process
+ * gateway.
  */
 struct gwp_cert {
 	struct gwp_cert *next; /* same bucket */
@@ -460,36 +461,76 @@ gwp_cert_verify(struct gwproc *gp, X509 *x, struct buf *why)
 	return ok;
 }
 
-/* 1 when der is byte for byte a certificate this deployment issued: its
- * SHA-256 is on record for its serial (db_add_cert). Such a certificate
- * was signed by the key process for an agent, so its chain, signature,
- * purpose and role need no second check: verifying them is the larger
- * part of the core's cost for an agent it has not seen since it started
- * (a restart brings back the whole fleet at once). */
-static int
-gwp_cert_issued(struct gwproc *gp, X509 *x, const uint8_t *der, size_t len)
+/* An object standing for a certificate the record describes: its serial,
+ * its subject's CN (the agent id) and its notAfter, what the handlers and
+ * the revocation check read from a relayed certificate. No key, no
+ * signature: only ever a relayed request's r->peer. */
+static X509 *
+gwp_cert_identity(const char *serial, const char *cn, long long not_after)
+{
+	X509 *x = X509_new();
+	X509_NAME *nm = X509_NAME_new();
+	BIGNUM *bn = NULL;
+	int ok;
+
+	ok = x != NULL && nm != NULL && serial != NULL && cn != NULL &&
+	     BN_hex2bn(&bn, serial) > 0 &&
+	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL &&
+	     X509_NAME_add_entry_by_NID(nm, NID_commonName, MBSTRING_UTF8,
+	                                (const unsigned char *)cn, -1, -1,
+	                                0) == 1 &&
+	     X509_set_subject_name(x, nm) == 1 &&
+	     ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL;
+	BN_free(bn);
+	X509_NAME_free(nm);
+	if (!ok) {
+		ERR_clear_error();
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/*
+ * A certificate this deployment issued to an agent, known by the SHA-256
+ * of its bytes (db_add_cert records it): its identity is made from the
+ * record (gwp_cert_identity) instead of parsing it. Parsing one
+ * (d2i_X509, OpenSSL 3 decoding its public key) costs 80-160 us here, the
+ * larger part of what the core spends on an agent it has not seen since
+ * it started, and a restart brings the whole fleet back at once. Such a
+ * certificate was signed by the key process for that agent, so its
+ * chain, purpose and role need no second check either, and a worker
+ * cannot make up its bytes. *revoked as the record says. NULL when the
+ * bytes are not on record (certificates issued before digests were kept,
+ * or made up): then parsed and verified.
+ */
+static X509 *
+gwp_cert_recorded(struct gwproc *gp, const uint8_t *der, size_t len,
+                  int *revoked)
 {
 	unsigned char md[32];
-	char hex[65], *serial;
+	char hex[65];
 	struct store_rows *q;
-	int found;
+	X509 *x = NULL;
 
+	*revoked = 0;
 	if (gp->c->store == NULL ||
 	    EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL) != 1) {
 		ERR_clear_error();
-		return 0;
+		return NULL;
 	}
 	hex_encode(md, sizeof(md), hex);
-	if ((serial = tls_serial_hex(x)) == NULL)
-		return 0;
 	q = store_query(gp->c->store,
-	                "SELECT 1 FROM certs WHERE serial = ? AND "
-	                "der_sha256 = ?",
-	                S_TEXT(serial), S_TEXT(hex));
-	found = q != NULL && store_next(q) == 1;
+	                "SELECT serial, agent_id, not_after, revoked_at IS NOT "
+	                "NULL FROM certs WHERE der_sha256 = ?",
+	                S_TEXT(hex));
+	if (q != NULL && store_next(q) == 1) {
+		x = gwp_cert_identity(store_text(q, 0), store_text(q, 1),
+		                      store_int(q, 2));
+		*revoked = store_int(q, 3) != 0;
+	}
 	store_done(q);
-	free(serial);
-	return found;
+	return x;
 }
 
 /* The relayed certificate, parsed (a reference the caller frees), and
@@ -505,6 +546,7 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 	uint64_t h = 1469598103934665603ull;
 	X509 *x;
 	size_t i;
+	int revoked;
 
 	*fresh = 0;
 	*bad = 0;
@@ -519,15 +561,20 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 			*fresh = time(NULL) - e->checked < GWP_CERT_TTL;
 			return e->x;
 		}
-	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
-		X509_free(x);
-		return NULL;
-	}
-	if (!gwp_cert_issued(gp, x, der, len) &&
-	    gwp_cert_verify(gp, x, why) == -1) {
-		X509_free(x);
-		*bad = 1;
-		return NULL;
+	if ((x = gwp_cert_recorded(gp, der, len, &revoked)) != NULL) {
+		/* Not revoked on record: as fresh as a check just made. */
+		*fresh = !revoked;
+	} else {
+		if ((x = d2i_X509(NULL, &p, (long)len)) == NULL ||
+		    p != der + len) {
+			X509_free(x);
+			return NULL;
+		}
+		if (gwp_cert_verify(gp, x, why) == -1) {
+			X509_free(x);
+			*bad = 1;
+			return NULL;
+		}
 	}
 	if (gp->ncerts >= GWP_CERTS)
 		gwp_certs_clear(gp);
@@ -543,6 +590,8 @@ gwp_cert(struct gwproc *gp, const uint8_t *der, size_t len, int *fresh,
 	e->h = h;
 	X509_up_ref(x);
 	e->x = x;
+	if (*fresh)
+		e->checked = time(NULL);
 	e->next = gp->certs[h & (gp->nbuckets - 1)];
 	gp->certs[h & (gp->nbuckets - 1)] = e;
 	gp->ncerts++;
