@@ -181,6 +181,7 @@ struct center {
 	struct event *ev_storecheck;               /* periodic quick_check */
 	struct http_route *gw_routes, *adm_routes; /* merged tables */
 	struct waiter **waiters; /* held task polls by agent */
+	size_t waiter_buckets;   /* of waiters: a power of 2 */
 	int nwaiters;
 	char **wake;            /* agents with new runs, to be woken */
 	size_t nwake, wake_cap; /* ... a slice per loop turn (tasks.c) */
