@@ -123,6 +123,7 @@ struct gwslot {
 	uint32_t gen; /* incarnation: high bits of the relay ids */
 	struct event *ev_read, *ev_restart;
 	struct evbuffer *in;
+	struct evbuffer *out; /* messages of this turn, not written yet */
 	struct buf payload;
 	uint64_t stats[GWRELAY_NSTATS];
 	struct {
@@ -152,6 +153,7 @@ struct gwproc {
 	size_t nbuckets, ncerts;
 	X509_STORE *ca_store;     /* the deployment's CA (ca_crt) */
 	struct event *ev_tickets; /* rotation check (gwp_tickets_cb) */
+	struct event *ev_flush;   /* end of a turn: the slots' out written */
 	long long tk_rotated;     /* the sealing key the workers have */
 	time_t stale_since;       /* renewals by other nodes: from */
 	struct gwslot slot[GWP_MAX_WORKERS];
@@ -173,6 +175,8 @@ gwp_channel_close(struct gwslot *s)
 	s->fd = -1;
 	if (s->in != NULL)
 		evbuffer_drain(s->in, evbuffer_get_length(s->in));
+	if (s->out != NULL)
+		evbuffer_drain(s->out, evbuffer_get_length(s->out));
 }
 
 /* The channel is broken (a worker stuck or speaking nonsense): end it;
@@ -187,30 +191,22 @@ gwp_kill(struct gwslot *s, const char *why)
 	gwp_channel_close(s);
 }
 
-/*
- * One message to worker s, written whole within GWP_SNDTIMEO and within
- * the worker's budget of the core's time; else the worker is stopped.
- * 0, or -1 (stopped).
- */
+/* The core's time spent writing to s (since t0; rc and e the write's
+ * result): within GWP_SNDTIMEO a write and GWP_BLOCK_BUDGET_MS a window,
+ * else the worker is stopped. 0, or -1 (stopped). */
 static int
-gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
-          size_t len, int fd)
+gwp_blocked(struct gwslot *s, const struct timespec *t0, int rc, int e)
 {
-	struct timespec t0, t1;
+	struct timespec t1;
 	time_t now = time(NULL);
-	int rc, e;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = proc_send_within(s->fd, type, id, p, len, fd, s->gp->max_msg,
-	                      GWP_SNDTIMEO * 1000);
-	e = errno;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (now - s->blocked_since >= GWP_BLOCK_WINDOW) {
 		s->blocked_since = now;
 		s->blocked_ms = 0;
 	}
-	s->blocked_ms += (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
-	                 (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	s->blocked_ms += (long long)(t1.tv_sec - t0->tv_sec) * 1000 +
+	                 (t1.tv_nsec - t0->tv_nsec) / 1000000;
 	if (rc == -1) {
 		gwp_kill(s, e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK
 		                ? "not reading what the core sends it"
@@ -222,6 +218,68 @@ gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
 		return -1;
 	}
 	return 0;
+}
+
+/* Writes what is queued for s (gwp_write). 0, or -1 (stopped). */
+static int
+gwp_flush(struct gwslot *s)
+{
+	struct timespec t0;
+	int rc;
+
+	if (s->fd == -1 || s->out == NULL || evbuffer_get_length(s->out) == 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = proc_flush_within(s->fd, s->out, GWP_SNDTIMEO * 1000);
+	return gwp_blocked(s, &t0, rc, errno);
+}
+
+static void
+gwp_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gwproc *gp = arg;
+	int i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < gp->n; i++)
+		(void)gwp_flush(&gp->slot[i]);
+}
+
+/*
+ * One message to worker s. Queued and written at the end of this turn
+ * of the loop with the others of the turn (the replies to the requests
+ * of many agents: one write, and one wakeup of the worker, for all), or
+ * at once when the queue reaches PROC_FLUSH_CHUNK or the message carries
+ * a descriptor (after the queue: the order is kept). Each write whole
+ * within GWP_SNDTIMEO and within the worker's budget of the core's time
+ * (gwp_blocked); else the worker is stopped. 0, or -1 (stopped).
+ */
+static int
+gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
+          size_t len, int fd)
+{
+	struct timespec t0;
+	int rc;
+
+	if (fd == -1 && s->out != NULL && s->fd != -1) {
+		if (proc_queue(s->out, type, id, p, len, s->gp->max_msg) ==
+		    -1) {
+			gwp_kill(s, "cannot write to it");
+			return -1;
+		}
+		if (s->gp->ev_flush == NULL ||
+		    evbuffer_get_length(s->out) >= PROC_FLUSH_CHUNK)
+			return gwp_flush(s);
+		event_active(s->gp->ev_flush, EV_TIMEOUT, 0);
+		return 0;
+	}
+	if (gwp_flush(s) == -1)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = proc_send_within(s->fd, type, id, p, len, fd, s->gp->max_msg,
+	                      GWP_SNDTIMEO * 1000);
+	return gwp_blocked(s, &t0, rc, errno);
 }
 
 static void
@@ -1276,9 +1334,13 @@ gwp_pool_start(struct center *c, struct http_server *srv, int n, int admin,
 		gp->slot[i].idx = i;
 		gp->slot[i].fd = -1;
 		buf_init(&gp->slot[i].payload, gp->max_msg);
-		if ((gp->slot[i].in = evbuffer_new()) == NULL)
+		if ((gp->slot[i].in = evbuffer_new()) == NULL ||
+		    (gp->slot[i].out = evbuffer_new()) == NULL)
 			fatalx("%s: out of memory", __func__);
 	}
+	if ((gp->ev_flush = event_new(c->base, -1, 0, gwp_flush_cb, gp)) ==
+	    NULL)
+		fatalx("%s: event_new", __func__);
 	return gp;
 fail:
 	X509_STORE_free(gp->ca_store);
@@ -1405,6 +1467,7 @@ gwp_stop(struct gwproc *gp)
 		return;
 	for (i = 0; i < gp->n; i++) {
 		s = &gp->slot[i];
+		(void)gwp_flush(s);   /* the replies of the last turn */
 		gwp_channel_close(s); /* EOF: the worker exits */
 		if (s->ev_restart != NULL)
 			event_free(s->ev_restart);
@@ -1444,7 +1507,11 @@ gwp_stop(struct gwproc *gp)
 		buf_free(&gp->slot[i].payload);
 		if (gp->slot[i].in != NULL)
 			evbuffer_free(gp->slot[i].in);
+		if (gp->slot[i].out != NULL)
+			evbuffer_free(gp->slot[i].out);
 	}
+	if (gp->ev_flush != NULL)
+		event_free(gp->ev_flush);
 	if (gp->lfd != -1)
 		close(gp->lfd);
 	if (!gp->admin) {

@@ -348,16 +348,7 @@ gw_flush(struct gw *w)
 static int
 gw_queue(struct gw *w, uint32_t type, uint64_t id, const void *p, size_t len)
 {
-	struct proc_hdr hdr;
-
-	if (len > w->max_msg)
-		return -1;
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.type = type;
-	hdr.len = (uint32_t)len;
-	hdr.id = id;
-	if (evbuffer_add(w->out, &hdr, sizeof(hdr)) == -1 ||
-	    (len > 0 && evbuffer_add(w->out, p, len) == -1))
+	if (proc_queue(w->out, type, id, p, len, w->max_msg) == -1)
 		return -1;
 	/* Written at the end of this turn of the loop, together with the
 	 * other messages of the same turn (the requests read from many

@@ -258,15 +258,37 @@ proc_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Waits until fd takes more bytes or the deadline (ms, proc_now_ms)
+ * passes: 0, or -1 (ETIMEDOUT, or poll's error). */
+static int
+proc_wait_out(int fd, long long deadline)
+{
+	struct pollfd pfd;
+	long long left;
+	int pr;
+
+	if ((left = deadline - proc_now_ms()) <= 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	pfd.revents = 0;
+	if ((pr = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR)
+		return -1;
+	if (pr == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
+}
+
 /* timeout_ms -1: no deadline (the socket's own send timeout, if any). */
 static int
 proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
                int passfd, size_t max, int timeout_ms)
 {
 	long long deadline = timeout_ms >= 0 ? proc_now_ms() + timeout_ms : 0;
-	struct pollfd pfd;
-	long long left;
-	int pr;
 	struct proc_hdr hdr;
 	struct iovec iov[2], *cur = iov;
 	struct msghdr msg;
@@ -319,22 +341,9 @@ proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 			if (errno == EINTR)
 				continue;
 			if (timeout_ms < 0 ||
-			    (errno != EAGAIN && errno != EWOULDBLOCK))
+			    (errno != EAGAIN && errno != EWOULDBLOCK) ||
+			    proc_wait_out(fd, deadline) == -1)
 				return -1;
-			if ((left = deadline - proc_now_ms()) <= 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			pfd.revents = 0;
-			if ((pr = poll(&pfd, 1, (int)left)) == -1 &&
-			    errno != EINTR)
-				return -1;
-			if (pr == 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
 			continue;
 		}
 		passfd = -1;
@@ -606,4 +615,52 @@ proc_read_some(int fd, struct evbuffer *in, int *fds, size_t cap, size_t *nfds)
 		return -1;
 	}
 	return (long)r;
+}
+
+int
+proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
+           size_t len, size_t max)
+{
+	struct proc_hdr hdr;
+
+	if (len > max || len > UINT32_MAX || (len > 0 && p == NULL)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = type;
+	hdr.len = (uint32_t)len;
+	hdr.id = id;
+	if (evbuffer_add(out, &hdr, sizeof(hdr)) == -1 ||
+	    (len > 0 && evbuffer_add(out, p, len) == -1)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int
+proc_flush_within(int fd, struct evbuffer *out, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	size_t len;
+	ssize_t n;
+
+	while ((len = evbuffer_get_length(out)) > 0) {
+		if (len > PROC_FLUSH_CHUNK)
+			len = PROC_FLUSH_CHUNK;
+		n = send(fd, evbuffer_pullup(out, (ev_ssize_t)len), len,
+		         MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			evbuffer_drain(out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (proc_wait_out(fd, deadline) == -1)
+			return -1;
+	}
+	return 0;
 }

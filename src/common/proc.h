@@ -68,6 +68,16 @@ int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
  * blocked for good); else -1 with ETIMEDOUT, the message perhaps in part
  * written (the channel is then unusable: close it).
  *
+ * proc_queue: appends one message (header and payload, as proc_send
+ * writes it) to out, to be written later with others: 0, or -1 (EMSGSIZE
+ * past max, ENOMEM).
+ *
+ * proc_flush_within: writes all of out to fd within timeout_ms (as
+ * proc_send_within: however the peer reads), draining what was written;
+ * 0, or -1 (ETIMEDOUT, or the write's error; the channel is then
+ * unusable: close it). No descriptor rides along: a message that carries
+ * one goes with proc_send_within, after a flush.
+ *
  * proc_frame: a pure parser of the bytes buffered so far: 1 when a whole
  * message is there (*hdr filled; it takes sizeof(*hdr) + hdr->len bytes),
  * 0 when more bytes are needed, -1 when its length is past max (the
@@ -87,6 +97,10 @@ int proc_send_max(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
                   int passfd, size_t max);
 int proc_send_within(int fd, uint32_t type, uint64_t id, const void *p,
                      size_t len, int passfd, size_t max, int timeout_ms);
+int proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
+               size_t len, size_t max);
+int proc_flush_within(int fd, struct evbuffer *out, int timeout_ms);
+#define PROC_FLUSH_CHUNK (256u << 10) /* bytes per write of a flush */
 int proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr);
 int proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,
                     struct buf *payload);
