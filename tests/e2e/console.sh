@@ -91,7 +91,7 @@ SHOTS=$BIN/console-shots
 rm -rf "$SHOTS"
 BASE="https://127.0.0.1:$ADM" SPKI=$SPKI ADMIN_PW=$ADMIN_PW \
 	TOTP_SECRET=$SECRET TOTP_USED_STEP=$STEP PENDING_HOST=$HOST \
-	AGENT_BIN=$AGENT AGENT_DIR=$T/a MACHINE_ID_FILE=$MID SCAN_DIR=$T/scan \
+	AGENT_BIN=$AGENT AGENT_DIR=$T/a AGENT_LOG=$T/agent.log MACHINE_ID_FILE=$MID SCAN_DIR=$T/scan \
 	RS_PORT=$(cat "$RS/p.port") RS_OUT=$RS/out SHOTS=$SHOTS CHROMIUM=$CHROMIUM \
 	timeout 300 node "$WEB/tests/console.mjs" 2>&1 | tee "$T/browser.log"
 rc=${PIPESTATUS[0]}

@@ -35,10 +35,16 @@ function connect() {
     up = true;
     liveState.connected = true;
     retry = 1000;
-    // Whatever changed while the stream was down. Not on the first open:
-    // the pages have just loaded (a reload then aborted their first
-    // request and doubled the time to the first rows, bench/console).
+    // Whatever changed while the stream was down. On the first open too,
+    // what changed between a page's first request and this open (a task
+    // an agent finished in that moment was never shown done), but a
+    // second later: a reload at once aborted the first request and
+    // doubled the time to the first rows (bench/console).
     if (wasDown) subs.forEach((s) => s.fn(null));
+    else
+      setTimeout(() => {
+        if (up) subs.forEach((s) => s.fn(null));
+      }, LIVE_MIN_MS);
     wasDown = false;
   };
   for (const k of ["task", "agent", "finding", "enrollment"])

@@ -12,7 +12,7 @@
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
 import { spawn, execFileSync } from "node:child_process";
-import { readFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { readFileSync, existsSync, mkdirSync, writeFileSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 
@@ -141,9 +141,11 @@ await check("agents-pending");
 const row = page.locator("tr", { hasText: env("PENDING_HOST") });
 await row.getByRole("button", { name: "Approve" }).click();
 await row.waitFor({ state: "detached" });
+// The agent's log goes where the scenario's logs are shown on a failure.
+const agentLog = openSync(env("AGENT_LOG"), "a");
 const agent = spawn(env("AGENT_BIN"), ["run", "--data-dir", env("AGENT_DIR")], {
   env: { ...process.env, VIGIL_MACHINE_ID_FILE: env("MACHINE_ID_FILE") },
-  stdio: ["ignore", "ignore", "ignore"],
+  stdio: ["ignore", agentLog, agentLog],
 });
 children.push(agent);
 await page.getByRole("tab", { name: "Enrolled" }).click();
