@@ -74,7 +74,7 @@ static void
 waiters_grow(struct center *c)
 {
 	struct waiter **tab, *w, *next;
-	size_t n, i;
+	size_t n, i, b;
 
 	if (c->waiters == NULL || (size_t)c->nwaiters < c->waiter_buckets)
 		return;
@@ -84,8 +84,9 @@ waiters_grow(struct center *c)
 	for (i = 0; i < c->waiter_buckets; i++)
 		for (w = c->waiters[i]; w != NULL; w = next) {
 			next = w->next;
-			w->next = tab[waiter_hash(w->agent) & (n - 1)];
-			tab[waiter_hash(w->agent) & (n - 1)] = w;
+			b = waiter_hash(w->agent) & (n - 1);
+			w->next = tab[b];
+			tab[b] = w;
 		}
 	free(c->waiters);
 	c->waiters = tab;

@@ -283,6 +283,23 @@ proc_wait_out(int fd, long long deadline)
 	return 0;
 }
 
+/* The header of a message of len bytes: 0, or -1 with EMSGSIZE (past
+ * max, or no payload given). proc_send_impl and proc_queue frame alike. */
+static int
+proc_hdr_fill(struct proc_hdr *hdr, uint32_t type, uint64_t id, const void *p,
+              size_t len, size_t max)
+{
+	if (len > max || len > UINT32_MAX || (len > 0 && p == NULL)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->type = type;
+	hdr->len = (uint32_t)len;
+	hdr->id = id;
+	return 0;
+}
+
 /* timeout_ms -1: no deadline (the socket's own send timeout, if any). */
 static int
 proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
@@ -300,14 +317,8 @@ proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 	size_t niov;
 	ssize_t n;
 
-	if (len > max || len > UINT32_MAX || (len > 0 && p == NULL)) {
-		errno = EMSGSIZE;
+	if (proc_hdr_fill(&hdr, type, id, p, len, max) == -1)
 		return -1;
-	}
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.type = type;
-	hdr.len = (uint32_t)len;
-	hdr.id = id;
 	iov[0].iov_base = &hdr;
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)(uintptr_t)p;
@@ -623,14 +634,8 @@ proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
 {
 	struct proc_hdr hdr;
 
-	if (len > max || len > UINT32_MAX || (len > 0 && p == NULL)) {
-		errno = EMSGSIZE;
+	if (proc_hdr_fill(&hdr, type, id, p, len, max) == -1)
 		return -1;
-	}
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.type = type;
-	hdr.len = (uint32_t)len;
-	hdr.id = id;
 	if (evbuffer_add(out, &hdr, sizeof(hdr)) == -1 ||
 	    (len > 0 && evbuffer_add(out, p, len) == -1)) {
 		errno = ENOMEM;

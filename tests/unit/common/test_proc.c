@@ -521,6 +521,61 @@ test_evbuf_framing(void **state)
 	free(p);
 }
 
+/*
+ * Messages queued together (proc_queue) and written in one go
+ * (proc_flush_within) arrive whole and in order; a peer that does not
+ * read makes the flush fail with ETIMEDOUT once its time is up, not hang.
+ */
+static void
+test_queue_flush(void **state)
+{
+	struct evbuffer *out = evbuffer_new(), *in = evbuffer_new();
+	struct proc_hdr hdr;
+	struct buf pay;
+	static uint8_t big[64 << 10];
+	int sp[2], fds[1], sndbuf = 4096, i, rc;
+	size_t nfds = 0;
+
+	(void)state;
+	assert_non_null(out);
+	assert_non_null(in);
+	buf_init(&pay, 1 << 20);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(proc_queue(out, 3, 7, "abc", 3, 16), 0);
+	assert_int_equal(proc_queue(out, 4, 8, NULL, 0, 16), 0);
+	assert_int_equal(proc_queue(out, 5, 9, "x", 17, 16), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(proc_flush_within(sp[0], out, 1000), 0);
+	assert_int_equal(evbuffer_get_length(out), 0);
+	assert_true(proc_read_some(sp[1], in, fds, 1, &nfds) > 0);
+	assert_int_equal(proc_evbuf_take(in, 16, &hdr, &pay), 1);
+	assert_int_equal(hdr.type, 3);
+	assert_int_equal(hdr.id, 7);
+	assert_int_equal(pay.len, 3);
+	assert_memory_equal(pay.data, "abc", 3);
+	assert_int_equal(proc_evbuf_take(in, 16, &hdr, &pay), 1);
+	assert_int_equal(hdr.type, 4);
+	assert_int_equal(pay.len, 0);
+	assert_int_equal(proc_evbuf_take(in, 16, &hdr, &pay), 0);
+
+	/* Nobody reads sp[1] now: the queue cannot all go. */
+	setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (i = 0; i < 64; i++)
+		assert_int_equal(proc_queue(out, 6, (uint64_t)i, big,
+		                            sizeof(big), sizeof(big)),
+		                 0);
+	rc = proc_flush_within(sp[0], out, 200);
+	assert_int_equal(rc, -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_true(evbuffer_get_length(out) > 0);
+
+	close(sp[0]);
+	close(sp[1]);
+	evbuffer_free(out);
+	evbuffer_free(in);
+	buf_free(&pay);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -532,6 +587,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_pass_fd),
 	    cmocka_unit_test(test_spawn),
 	    cmocka_unit_test(test_evbuf_framing),
+	    cmocka_unit_test(test_queue_flush),
 	};
 
 	/* test_spawn's child: this program again. */
