@@ -183,8 +183,9 @@ struct center {
 	struct waiter **waiters; /* held task polls by agent */
 	size_t waiter_buckets;   /* of waiters: a power of 2 */
 	int nwaiters;
-	char **wake;            /* agents with new runs, to be woken */
-	size_t nwake, wake_cap; /* ... a slice per loop turn (tasks.c) */
+	/* agents with new runs of a task, to be woken a slice per loop
+	 * turn (tasks.c), oldest task first */
+	struct wake_batch *wake_head, **wake_tail;
 	struct event *ev_wake;
 	/* task status reports waiting for this turn's commit (tasks_poll.c) */
 	struct status_job *status_head, **status_tail;
@@ -404,10 +405,16 @@ extern const struct http_route tasks_gateway_routes[];
 extern const struct http_route tasks_admin_routes[];
 int tasks_init(struct center *c);
 void tasks_shutdown(struct center *c); /* answers held polls */
-/* tasks.c: queues agents with new runs to be woken, a slice per turn of
- * the event loop; takes over the strings (not the array). */
-void tasks_wake_queue(struct center *c, char **agents, size_t n);
-void tasks_wake(struct center *c, const char *agent);
+/* tasks.c: queues the agents with new runs of task to be woken, a slice
+ * per turn of the event loop; takes over the array and its strings. */
+void tasks_wake_queue(struct center *c, const char *task, char **agents,
+                      size_t n);
+void tasks_wake_drop(struct center *c); /* forgets the queue (a stop) */
+/* tasks_poll.c: answers agent's held poll with its queued run of task,
+ * body the reply made for it: 1 when handed out (the run was queued and
+ * the poll held), else 0. */
+int tasks_hand_out(struct center *c, const char *agent, const char *task,
+                   const char *body, size_t len, long long now);
 /* Commits and answers the task status reports queued (at a stop). */
 void tasks_status_flush(struct center *c);
 /* 1 when this node holds a task poll of agent. */

@@ -194,12 +194,7 @@ wake_task(struct center *c, const char *task_id)
 			fatalx("%s: out of memory", __func__);
 	}
 	store_done(q);
-	if (n == 0) {
-		free(agents);
-		return;
-	}
-	tasks_wake_queue(c, agents, n);
-	free(agents);
+	tasks_wake_queue(c, task_id, agents, n);
 }
 
 /* "s NODE KIND DATA": a live update for the consoles (stream.c). */

@@ -425,8 +425,17 @@ duration_of(json_t *v, long long dflt, long long max, long long *out,
 
 struct tasks_wakeup {
 	struct center *c;
+	char task[37];
 	char **agents;
 	size_t n;
+};
+
+/* The agents of one task still to be woken (c->wake_head). */
+struct wake_batch {
+	struct wake_batch *next;
+	char task[37];
+	char **agents; /* strdup'd */
+	size_t n, done;
 };
 
 /* Agents woken per turn of the event loop: a task for 100,000 agents
@@ -434,57 +443,144 @@ struct tasks_wakeup {
  * heartbeat) while all of them are answered. */
 #define WAKE_SLICE 1000
 
-/* Wakes the next slice of c->wake (oldest first), then yields to the
- * loop. Waking marks runs dispatched: one transaction per slice (one
- * fsync instead of one per agent). Should it fail, the runs stay queued
- * and go out with the next poll. */
+/*
+ * The reply to a poll that hands out task alone, made once for every
+ * agent of a slice: {"tasks": [{"id", "kind", "params", "timeout",
+ * "deadline"}]}, as take_runs makes it. NULL when the task is gone.
+ */
+static char *
+wake_reply(struct center *c, const char *task, long long now, size_t *len)
+{
+	struct store_rows *q;
+	json_t *t = NULL, *params;
+	char *text = NULL;
+
+	q = store_query(c->store,
+	                "SELECT kind, params, timeout FROM tasks WHERE id = ?",
+	                S_TEXT(task));
+	if (q != NULL && store_next(q) == 1) {
+		params = json_loads(store_text(q, 1), 0, NULL);
+		t = json_pack("{s:[{s:s, s:s, s:o, s:I, s:I}]}", "tasks", "id",
+		              task, "kind", store_text(q, 0), "params",
+		              params ? params : json_object(), "timeout",
+		              (json_int_t)store_int(q, 2), "deadline",
+		              (json_int_t)(now + store_int(q, 2)));
+	}
+	store_done(q);
+	if (t != NULL)
+		text = json_dumps(t, JSON_COMPACT);
+	json_decref(t);
+	*len = text != NULL ? strlen(text) : 0;
+	return text;
+}
+
+static void
+wake_batch_free(struct wake_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->agents[i]);
+	free(b->agents);
+	free(b);
+}
+
+/* The next slice in the next turn of the loop, after its I/O: a timer
+ * due at once (event_active from the callback would run it again in the
+ * same turn, and the whole fleet would be answered before any other
+ * request). */
+static void
+wake_next_turn(struct center *c)
+{
+	static const struct timeval now = {0, 0};
+
+	evtimer_add(c->ev_wake, &now);
+}
+
+/*
+ * Wakes the next slice of the oldest batch, then yields to the loop.
+ * Every agent of a batch is woken for the same task: the reply is made
+ * once, and each agent's run of it is marked dispatched by its key (no
+ * search of the agent's runs, no reply of its own: a task for the whole
+ * fleet reaches it faster). An agent with other runs queued gets them
+ * with the poll it sends next, at once. One transaction per slice (one
+ * fsync instead of one per agent); should it fail, the runs stay queued
+ * and go out with the next poll, and agents drop a task they have seen.
+ */
 static void
 wake_slice(evutil_socket_t fd, short what, void *arg)
 {
 	struct center *c = arg;
-	size_t i, n = c->nwake < WAKE_SLICE ? c->nwake : WAKE_SLICE;
+	struct wake_batch *b = c->wake_head;
+	long long now = (long long)time(NULL);
+	size_t i, n, len = 0, given = 0;
+	char *body;
 	int tx;
 
 	(void)fd;
 	(void)what;
+	if (b == NULL)
+		return;
+	n = b->n - b->done < WAKE_SLICE ? b->n - b->done : WAKE_SLICE;
 	tx = store_begin(c->store) == 0;
-	for (i = 0; i < n; i++) {
-		tasks_wake(c, c->wake[i]);
-		free(c->wake[i]);
-	}
+	body = c->nwaiters > 0 ? wake_reply(c, b->task, now, &len) : NULL;
+	for (i = b->done; body != NULL && i < b->done + n; i++)
+		given += (size_t)tasks_hand_out(c, b->agents[i], b->task, body,
+		                                len, now);
 	if (tx && store_commit(c->store) == -1)
 		store_rollback(c->store);
-	c->nwake -= n;
-	memmove(c->wake, c->wake + n, c->nwake * sizeof(*c->wake));
-	if (c->nwake > 0)
-		event_active(c->ev_wake, EV_TIMEOUT, 0);
+	free(body);
+	if (given > 0) {
+		metrics_add("vigil_tasks_dispatched_total", NULL,
+		            (double)given);
+		stream_emit_id(c, "task", b->task);
+	}
+	b->done += n;
+	if (b->done == b->n || c->nwaiters == 0) {
+		if ((c->wake_head = b->next) == NULL)
+			c->wake_tail = &c->wake_head;
+		wake_batch_free(b);
+	}
+	if (c->wake_head != NULL)
+		wake_next_turn(c);
 }
 
-/* Queues agents (strdup'd, taken over with the array's contents, not the
- * array) to be woken a slice per loop turn. */
 void
-tasks_wake_queue(struct center *c, char **agents, size_t n)
+tasks_wake_queue(struct center *c, const char *task, char **agents, size_t n)
 {
+	struct wake_batch *b;
 	size_t i;
 
-	if (c->ev_wake == NULL || c->waiters == NULL || c->nwaiters == 0) {
+	if (c->ev_wake == NULL || c->nwaiters == 0 || n == 0 ||
+	    (b = calloc(1, sizeof(*b))) == NULL) {
 		for (i = 0; i < n; i++)
 			free(agents[i]);
+		free(agents);
 		return;
 	}
-	if (c->nwake + n > c->wake_cap) {
-		size_t cap = c->nwake + n + 1024;
-		char **n2 = realloc(c->wake, cap * sizeof(*n2));
-
-		if (n2 == NULL)
-			fatalx("%s: out of memory", __func__);
-		c->wake = n2;
-		c->wake_cap = cap;
+	snprintf(b->task, sizeof(b->task), "%s", task);
+	b->agents = agents;
+	b->n = n;
+	if (c->wake_head == NULL) {
+		c->wake_tail = &c->wake_head;
+		wake_next_turn(c);
 	}
-	if (c->nwake == 0)
-		event_active(c->ev_wake, EV_TIMEOUT, 0);
-	memcpy(c->wake + c->nwake, agents, n * sizeof(*agents));
-	c->nwake += n;
+	*c->wake_tail = b;
+	c->wake_tail = &b->next;
+}
+
+/* Agents still to be woken at a stop: their runs stay queued for their
+ * next poll, after the restart. */
+void
+tasks_wake_drop(struct center *c)
+{
+	struct wake_batch *b;
+
+	while ((b = c->wake_head) != NULL) {
+		c->wake_head = b->next;
+		wake_batch_free(b);
+	}
+	c->wake_tail = &c->wake_head;
 }
 
 /* Once the task is committed (with the admin request's audit entry),
@@ -495,12 +591,13 @@ tasks_wake_committed(void *arg, int committed)
 	struct tasks_wakeup *w = arg;
 	size_t i;
 
-	if (committed)
-		tasks_wake_queue(w->c, w->agents, w->n);
-	else
+	if (committed) {
+		tasks_wake_queue(w->c, w->task, w->agents, w->n);
+	} else {
 		for (i = 0; i < w->n; i++)
 			free(w->agents[i]);
-	free(w->agents);
+		free(w->agents);
+	}
 	free(w);
 }
 
@@ -640,6 +737,7 @@ tasks_create(struct center *c, json_t *spec, const char *by,
 		if ((w = calloc(1, sizeof(*w))) == NULL)
 			fatalx("%s: out of memory", __func__);
 		w->c = c;
+		snprintf(w->task, sizeof(w->task), "%s", out_id);
 		w->agents = agents;
 		w->n = nagents;
 		agents = NULL;

@@ -4,7 +4,8 @@
  *
  * GET /v1/tasks?wait=N answers at once when runs are queued for the agent,
  * else the request is held (http_req_defer) until a task for that agent is
- * created (tasks_wake) or the wait ends. Held polls (struct center's
+ * created (tasks_hand_out, a slice of the task's agents per turn of the
+ * loop: tasks.c) or the wait ends. Held polls (struct center's
  * waiters) are counted; past [gateway] max_long_polls the center answers
  * 503 with Retry-After, so nothing is dropped, only postponed.
  */
@@ -106,6 +107,16 @@ waiter_drop(struct waiter **slot)
 	free(w);
 }
 
+/* An agent's runs to hand out: the state is in the index's search, so
+ * that its runs of the past (done, failed, expired: months of them) are
+ * not read on every poll. */
+#define TAKE_RUNS_SQL                                                          \
+	"SELECT t.id, t.kind, t.params, t.timeout "                            \
+	"FROM task_runs r JOIN tasks t ON t.id = r.task_id "                   \
+	"WHERE r.agent_id = ? AND r.state IN ('queued', 'dispatched') AND "    \
+	"(r.state = 'queued' OR r.dispatched_at <= ?) "                        \
+	"ORDER BY t.created_at LIMIT ?"
+
 /* The runs queued for an agent, marked dispatched, as the poll reply. */
 static json_t *
 take_runs(struct center *c, const char *agent)
@@ -115,14 +126,8 @@ take_runs(struct center *c, const char *agent)
 	long long now = (long long)time(NULL);
 	size_t i;
 
-	q = store_query(c->store,
-	                "SELECT t.id, t.kind, t.params, t.timeout "
-	                "FROM task_runs r JOIN tasks t ON t.id = r.task_id "
-	                "WHERE r.agent_id = ? AND (r.state = 'queued' OR "
-	                "(r.state = 'dispatched' AND r.dispatched_at <= ?)) "
-	                "ORDER BY t.created_at LIMIT ?",
-	                S_TEXT(agent), S_INT(now - REDISPATCH_SECS),
-	                S_INT(DISPATCH_MAX));
+	q = store_query(c->store, TAKE_RUNS_SQL, S_TEXT(agent),
+	                S_INT(now - REDISPATCH_SECS), S_INT(DISPATCH_MAX));
 	while (q != NULL && store_next(q) == 1) {
 		json_t *params = json_loads(store_text(q, 2), 0, NULL);
 
@@ -178,26 +183,29 @@ tasks_holds(struct center *c, const char *agent)
 	return c->nwaiters > 0 && *waiter_slot(c, agent) != NULL;
 }
 
-void
-tasks_wake(struct center *c, const char *agent)
+int
+tasks_hand_out(struct center *c, const char *agent, const char *task,
+               const char *body, size_t len, long long now)
 {
 	struct waiter **slot;
-	json_t *tasks;
 
 	if (c->nwaiters == 0)
-		return;
+		return 0;
 	slot = waiter_slot(c, agent);
 	if (*slot == NULL)
-		return;
-	/* Woken late (the wake queue, another node's NOTIFY), the agent
-	 * may have taken its runs with a newer poll: hold that one on. */
-	tasks = take_runs(c, agent);
-	if (json_array_size(tasks) == 0) {
-		json_decref(tasks);
-		return;
-	}
-	reply_tasks((*slot)->req, tasks);
+		return 0;
+	/* Not queued (any more): cancelled, or taken with a newer poll,
+	 * which is held on. */
+	if (store_exec(c->store,
+	               "UPDATE task_runs SET state = 'dispatched', "
+	               "dispatched_at = ?, updated_at = ? WHERE task_id = ? "
+	               "AND agent_id = ? AND state = 'queued'",
+	               S_INT(now), S_INT(now), S_TEXT(task),
+	               S_TEXT(agent)) != 1)
+		return 0;
+	http_reply_text((*slot)->req, 200, "application/json", body, len);
 	waiter_drop(slot);
+	return 1;
 }
 
 /* A poll while the center stops: poll again once it is back. */
@@ -223,13 +231,7 @@ tasks_shutdown(struct center *c)
 	}
 	free(c->waiters);
 	c->waiters = NULL;
-	/* Agents still to be woken: their runs stay queued for their next
-	 * poll, after the restart. */
-	for (i = 0; i < c->nwake; i++)
-		free(c->wake[i]);
-	free(c->wake);
-	c->wake = NULL;
-	c->nwake = c->wake_cap = 0;
+	tasks_wake_drop(c);
 }
 
 static void
