@@ -189,6 +189,7 @@ struct center {
 	struct event *ev_wake;
 	/* task status reports waiting for this turn's commit (tasks_poll.c) */
 	struct status_job *status_head, **status_tail;
+	size_t nstatus;
 	struct event *ev_status;
 	struct event *ev_tick;
 	long long last_sched_minute;
@@ -417,6 +418,8 @@ int tasks_hand_out(struct center *c, const char *agent, const char *task,
                    const char *body, size_t len, long long now);
 /* Commits and answers the task status reports queued (at a stop). */
 void tasks_status_flush(struct center *c);
+/* The wake queue is empty: the reports held for it are applied. */
+void tasks_status_resume(struct center *c);
 /* 1 when this node holds a task poll of agent. */
 int tasks_holds(struct center *c, const char *agent);
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "center.h"
+#include "clock.h"
 #include "query.h"
 #include "schema.h"
 #include "events.h"
@@ -435,13 +436,26 @@ struct wake_batch {
 	struct wake_batch *next;
 	char task[37];
 	char **agents; /* strdup'd */
-	size_t n, done;
+	size_t n, done, given;
+	double queued;        /* mono_now() */
+	double busy;          /* the loop's time spent on it ... */
+	double cpu;           /* ... and the CPU's (waiting: not) */
+	unsigned int turns;   /* of the loop it took */
+	unsigned int in_turn; /* the last (wake_turns) */
 };
 
-/* Agents woken per turn of the event loop: a task for 100,000 agents
- * must not hold the loop (and so the admin API and every agent's
- * heartbeat) while all of them are answered. */
+static unsigned int wake_turns; /* turns of the loop that woke agents */
+
+/* Agents woken per transaction (one fsync for all of them). */
 #define WAKE_SLICE 1000
+/* Slices are woken for this long at most in a turn of the event loop,
+ * then the loop's other work gets a turn: a task for 100,000 agents
+ * must not hold the admin API and every agent's heartbeat while all of
+ * them are answered, but the hand-out goes first (one slice a turn, the
+ * fleet's reports and next polls in between made a task take 30 s to
+ * reach 100,000 agents). A variable for the tests. */
+#define WAKE_TURN_MS 1000
+static double wake_turn_secs = WAKE_TURN_MS / 1000.0;
 
 /*
  * The reply to a poll that hands out task alone, made once for every
@@ -485,6 +499,19 @@ wake_batch_free(struct wake_batch *b)
 	free(b);
 }
 
+/* The CPU time of the loop's thread, in seconds: the rest of a
+ * hand-out's time was spent waiting (for a worker to read its channel,
+ * for the store's fsync). */
+static double
+thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The next slice in the next turn of the loop, after its I/O: a timer
  * due at once (event_active from the callback would run it again in the
  * same turn, and the whole fleet would be answered before any other
@@ -498,29 +525,28 @@ wake_next_turn(struct center *c)
 }
 
 /*
- * Wakes the next slice of the oldest batch, then yields to the loop.
- * Every agent of a batch is woken for the same task: the reply is made
- * once, and each agent's run of it is marked dispatched by its key (no
- * search of the agent's runs, no reply of its own: a task for the whole
- * fleet reaches it faster). An agent with other runs queued gets them
- * with the poll it sends next, at once. One transaction per slice (one
- * fsync instead of one per agent); should it fail, the runs stay queued
+ * Wakes the next slice of the oldest batch. Every agent of a batch is woken for
+ * the same task: the reply is made once, and each agent's run of it is marked
+ * dispatched by its key (no search of the agent's runs, no reply of its own: a
+ * task for the whole fleet reaches it faster). An agent with other runs queued
+ * gets them with the poll it sends next, at once. One transaction per slice
+ * (one fsync instead of one per agent); should it fail, the runs stay queued
  * and go out with the next poll, and agents drop a task they have seen.
  */
 static void
-wake_slice(evutil_socket_t fd, short what, void *arg)
+wake_slice(struct center *c)
 {
-	struct center *c = arg;
 	struct wake_batch *b = c->wake_head;
 	long long now = (long long)time(NULL);
 	size_t i, n, len = 0, given = 0;
+	double t0 = mono_now(), c0 = thread_cpu();
 	char *body;
 	int tx;
 
-	(void)fd;
-	(void)what;
-	if (b == NULL)
-		return;
+	if (b->in_turn != wake_turns) {
+		b->in_turn = wake_turns;
+		b->turns++;
+	}
 	n = b->n - b->done < WAKE_SLICE ? b->n - b->done : WAKE_SLICE;
 	tx = store_begin(c->store) == 0;
 	body = c->nwaiters > 0 ? wake_reply(c, b->task, now, &len) : NULL;
@@ -536,13 +562,41 @@ wake_slice(evutil_socket_t fd, short what, void *arg)
 		stream_emit_id(c, "task", b->task);
 	}
 	b->done += n;
+	b->given += given;
+	b->busy += mono_now() - t0;
+	b->cpu += thread_cpu() - c0;
 	if (b->done == b->n || c->nwaiters == 0) {
+		log_info("tasks: task %s handed to %zu held polls of %zu "
+		         "agents in %.2f s (%.2f s of the loop's time in %u "
+		         "turns, %.2f s of it on the CPU)",
+		         b->task, b->given, b->n, mono_now() - b->queued,
+		         b->busy, b->turns, b->cpu);
 		if ((c->wake_head = b->next) == NULL)
 			c->wake_tail = &c->wake_head;
 		wake_batch_free(b);
 	}
+}
+
+/* A turn's share of the wake queue: slices for up to wake_turn_secs
+ * (one at least), then the next turn. */
+static void
+wake_turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct center *c = arg;
+	double t0 = mono_now();
+
+	(void)fd;
+	(void)what;
+	if (c->wake_head == NULL)
+		return; /* emptied by a stop */
+	wake_turns++;
+	do
+		wake_slice(c);
+	while (c->wake_head != NULL && mono_now() - t0 < wake_turn_secs);
 	if (c->wake_head != NULL)
 		wake_next_turn(c);
+	else
+		tasks_status_resume(c);
 }
 
 void
@@ -561,6 +615,7 @@ tasks_wake_queue(struct center *c, const char *task, char **agents, size_t n)
 	snprintf(b->task, sizeof(b->task), "%s", task);
 	b->agents = agents;
 	b->n = n;
+	b->queued = mono_now();
 	if (c->wake_head == NULL) {
 		c->wake_tail = &c->wake_head;
 		wake_next_turn(c);
@@ -885,7 +940,7 @@ tasks_init(struct center *c)
 	metrics_declare("vigil_task_runs_finished_total", METRIC_COUNTER,
 	                "task runs finished by state");
 	c->last_sched_minute = (long long)time(NULL) / 60;
-	if ((c->ev_wake = event_new(c->base, -1, 0, wake_slice, c)) == NULL)
+	if ((c->ev_wake = event_new(c->base, -1, 0, wake_turn, c)) == NULL)
 		return -1;
 	c->ev_tick = event_new(c->base, -1, EV_PERSIST, tick, c);
 	return c->ev_tick ? event_add(c->ev_tick, &tv) : -1;

@@ -454,6 +454,29 @@ status_run(struct center *c, struct status_job *list)
 	}
 }
 
+/* Reports queued while a task is being handed out (tasks.c's wake
+ * queue) wait for the hand-out to end, up to this many: the fleet's
+ * reports on the task (and the workers' replies to them) must not slow
+ * its way to the agents still waiting for it. */
+#define STATUS_HOLD_MAX 20000
+
+/* The reports queued are applied at the end of this turn of the loop,
+ * unless a hand-out is under way (see STATUS_HOLD_MAX). */
+static void
+status_kick(struct center *c)
+{
+	if (c->status_head != NULL &&
+	    (c->wake_head == NULL || c->nstatus >= STATUS_HOLD_MAX))
+		event_active(c->ev_status, EV_TIMEOUT, 0);
+}
+
+void
+tasks_status_resume(struct center *c)
+{
+	if (c->ev_status != NULL)
+		status_kick(c);
+}
+
 /* The end of a turn of the loop: the reports queued in it. */
 static void
 tasks_status_run(evutil_socket_t fd, short what, void *arg)
@@ -470,10 +493,11 @@ tasks_status_run(evutil_socket_t fd, short what, void *arg)
 	}
 	c->status_head = *tail;
 	*tail = NULL;
+	c->nstatus -= n;
 	if (c->status_head == NULL)
 		c->status_tail = &c->status_head;
 	else
-		event_active(c->ev_status, EV_TIMEOUT, 0);
+		status_kick(c);
 	status_run(c, list);
 }
 
@@ -521,10 +545,10 @@ gw_task_status(struct http_req *r)
 		return;
 	}
 	j->req = d;
-	if (c->status_head == NULL)
-		event_active(c->ev_status, EV_TIMEOUT, 0);
 	*c->status_tail = j;
 	c->status_tail = &j->next;
+	if (c->nstatus++ == 0 || c->nstatus >= STATUS_HOLD_MAX)
+		status_kick(c);
 	return;
 drop:
 	buf_free(&err);

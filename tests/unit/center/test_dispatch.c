@@ -6,8 +6,12 @@
  *
  * - every held agent gets the task once, in a reply made once per slice
  *   of the fleet, and its run is marked dispatched;
- * - the loop gets its turn between slices (the admin API and the other
- *   agents' requests are not held while the whole fleet is answered);
+ * - the loop gets its turn between slices once a turn's time for them is
+ *   up (the admin API and the other agents' requests are not held while
+ *   the whole fleet is answered);
+ * - an agent's report on the task waits for the hand-out to the others
+ *   to end (the fleet's reports must not slow it down), then it is
+ *   applied and answered;
  * - an agent that took the task with a newer poll does not get it again,
  *   and a run cancelled before its agent was woken is not handed out;
  * - a poll finds the agent's queued runs by the state in the index's
@@ -104,7 +108,8 @@ struct reply {
 	int n, status;
 	char body[1024];
 };
-static struct reply replies[2 * NAGENTS];
+#define REPORT_ID (2 * NAGENTS) /* agent 0's report */
+static struct reply replies[2 * NAGENTS + 1];
 
 static void
 on_reply(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
@@ -115,7 +120,7 @@ on_reply(void *ctx, uint64_t id, int status, struct evkeyvalq *headers,
 	(void)ctx;
 	(void)headers;
 	(void)flen;
-	assert_true(id < 2 * NAGENTS);
+	assert_true(id <= REPORT_ID);
 	assert_int_equal(fd, -1);
 	r->n++;
 	r->status = status;
@@ -149,6 +154,27 @@ poll_as(struct fx *f, int i, uint64_t id)
 	in.peer_addr = "192.0.2.1";
 	in.peer = f->cert[i];
 	in.tls = 1;
+	assert_int_equal(http_server_relay(f->c.gw, &in, on_reply, NULL, id),
+	                 0);
+}
+
+/* Agent i reports task running. */
+static void
+report_as(struct fx *f, int i, const char *task, uint64_t id)
+{
+	static const char body[] = "{\"state\": \"running\"}";
+	struct http_relay_in in;
+	char uri[128];
+
+	snprintf(uri, sizeof(uri), "/v1/tasks/%s", task);
+	memset(&in, 0, sizeof(in));
+	in.method = "POST";
+	in.uri = uri;
+	in.peer_addr = "192.0.2.1";
+	in.peer = f->cert[i];
+	in.tls = 1;
+	in.body = (const uint8_t *)body;
+	in.body_len = sizeof(body) - 1;
 	assert_int_equal(http_server_relay(f->c.gw, &in, on_reply, NULL, id),
 	                 0);
 }
@@ -290,16 +316,31 @@ test_fleet_task(void **state)
 	                            S_TEXT(task), S_TEXT(name)),
 	                 1);
 
-	/* A turn of the loop answers one slice, then yields. */
+	/* A turn of the loop answers a slice at least, and yields when its
+	 * time is up (none here: one slice a turn). */
 	emitted = 0;
+	wake_turn_secs = 0;
 	assert_int_equal(event_base_loop(f->c.base, EVLOOP_ONCE), 0);
 	before = answered();
 	assert_true(before > 0);
 	assert_true(before <= WAKE_SLICE);
-	while (f->c.wake_head != NULL && turns++ < 100)
+	/* Agent 0 has it and reports: its report waits for the hand-out
+	 * to the others to end, then it is applied and answered. */
+	assert_int_equal(replies[0].n, 1);
+	report_as(f, 0, task, REPORT_ID);
+	while (f->c.wake_head != NULL && turns++ < 100) {
 		assert_int_equal(event_base_loop(f->c.base, EVLOOP_ONCE), 0);
+		if (f->c.wake_head != NULL)
+			assert_int_equal(replies[REPORT_ID].n, 0);
+	}
 	assert_null(f->c.wake_head);
 	assert_true(turns >= 2);
+	if (replies[REPORT_ID].n == 0)
+		assert_int_equal(event_base_loop(f->c.base, EVLOOP_NONBLOCK),
+		                 0);
+	assert_int_equal(replies[REPORT_ID].n, 1);
+	assert_int_equal(replies[REPORT_ID].status, 200);
+	assert_int_equal(count_runs(f, task, "running"), 1);
 
 	for (i = 0; i < NAGENTS; i++) {
 		if (i == 7 || i == 9) {
@@ -324,12 +365,13 @@ test_fleet_task(void **state)
 		            time(NULL));
 		json_decref(body);
 	}
-	assert_int_equal(count_runs(f, task, "dispatched"), NAGENTS - 1);
+	assert_int_equal(count_runs(f, task, "dispatched"), NAGENTS - 2);
 	assert_int_equal(count_runs(f, task, "cancelled"), 1);
 	assert_int_equal(count_runs(f, task, "queued"), 0);
 	assert_int_equal(f->c.nwaiters, 2);
-	/* One live update a slice, not one an agent. */
-	assert_int_equal(emitted, (NAGENTS + WAKE_SLICE - 1) / WAKE_SLICE);
+	/* One live update a slice, not one an agent (and one for the
+	 * report). */
+	assert_int_equal(emitted, (NAGENTS + WAKE_SLICE - 1) / WAKE_SLICE + 1);
 }
 
 static void
