@@ -16,9 +16,10 @@
  * store, as the in-process gateway does at the handshake) and runs the
  * request through the gateway's route table (http_server_relay). Replies,
  * however late (long polls stay in the core as deferred requests without
- * any descriptor), go back as one message each, written whole and
- * blocking within a deadline and a budget of the core's time per worker
- * (gwp_write); file replies carry the descriptor
+ * any descriptor), go back as one message each, queued per worker and
+ * written without waiting as its channel takes them, up to a bound past
+ * which the core waits, within a deadline and a budget of its time per
+ * worker (gwp_write); file replies carry the descriptor
  * (SCM_RIGHTS). A request id carries the worker's incarnation in its
  * high 32 bits: the reply to a request of a worker that has since died is
  * dropped.
@@ -73,9 +74,12 @@
  * at a time would else hold the core's event loop for good). */
 #define GWP_BLOCK_BUDGET_MS 30000
 #define GWP_BLOCK_WINDOW    60
-#define GWP_CERTS           262144 /* parsed client certificates kept */
-#define GWP_CERT_BUCKETS    4096   /* to start with; doubles as it fills */
-#define GWP_CERT_TTL        5      /* seconds a revocation check is reused */
+/* Bytes queued for one worker, at most, before the core waits for it to
+ * read them (gwp_write). */
+#define GWP_OUT_MAX      (32u << 20)
+#define GWP_CERTS        262144 /* parsed client certificates kept */
+#define GWP_CERT_BUCKETS 4096   /* to start with; doubles as it fills */
+#define GWP_CERT_TTL     5      /* seconds a revocation check is reused */
 
 _Static_assert(GWRELAY_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN,
                "GWRELAY_TICKET_KEYS carries tls.c's ticket keys");
@@ -122,6 +126,7 @@ struct gwslot {
 	int fd;
 	uint32_t gen; /* incarnation: high bits of the relay ids */
 	struct event *ev_read, *ev_restart;
+	struct event *ev_write; /* out not all written: once writable */
 	struct evbuffer *in;
 	struct evbuffer *out; /* messages of this turn, not written yet */
 	struct buf payload;
@@ -169,6 +174,10 @@ gwp_channel_close(struct gwslot *s)
 	if (s->ev_read != NULL) {
 		event_free(s->ev_read);
 		s->ev_read = NULL;
+	}
+	if (s->ev_write != NULL) {
+		event_free(s->ev_write);
+		s->ev_write = NULL;
 	}
 	if (s->fd != -1)
 		close(s->fd);
@@ -234,6 +243,41 @@ gwp_flush(struct gwslot *s)
 	return gwp_blocked(s, &t0, rc, errno);
 }
 
+/* Writes what of s's queue its channel takes now, without waiting; the
+ * rest once it is writable (gwp_write_cb). 0, or -1 (stopped). */
+static int
+gwp_flush_some(struct gwslot *s)
+{
+	static const struct timeval tv = {GWP_SNDTIMEO, 0};
+	int rc;
+
+	if (s->fd == -1 || s->out == NULL || evbuffer_get_length(s->out) == 0)
+		return 0;
+	if ((rc = proc_flush_some(s->fd, s->out)) == -1) {
+		gwp_kill(s, "cannot write to it");
+		return -1;
+	}
+	/* Added again after each write that left some: a worker that
+	 * takes nothing for GWP_SNDTIMEO is stopped. */
+	if (rc == 1 && s->ev_write != NULL)
+		event_add(s->ev_write, &tv);
+	return 0;
+}
+
+static void
+gwp_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gwslot *s = arg;
+
+	(void)fd;
+	if ((what & EV_WRITE) == 0 && s->out != NULL &&
+	    evbuffer_get_length(s->out) > 0) {
+		gwp_kill(s, "not reading what the core sends it");
+		return;
+	}
+	(void)gwp_flush_some(s);
+}
+
 static void
 gwp_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -243,15 +287,21 @@ gwp_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (i = 0; i < gp->n; i++)
-		(void)gwp_flush(&gp->slot[i]);
+		(void)gwp_flush_some(&gp->slot[i]);
 }
 
 /*
  * One message to worker s. Queued and written at the end of this turn
  * of the loop with the others of the turn (the replies to the requests
  * of many agents: one write, and one wakeup of the worker, for all), or
- * at once when the queue reaches PROC_FLUSH_CHUNK or the message carries
- * a descriptor (after the queue: the order is kept). Each write whole
+ * as soon as the queue reaches PROC_FLUSH_CHUNK. Those writes do not
+ * wait: what the channel does not take now is written once it is
+ * writable (gwp_write_cb), so that a busy worker does not hold the core
+ * while the other workers wait for their replies (a task for 100,000
+ * agents spent 60 % of its hand-out waiting so, one worker at a time). A
+ * worker that takes nothing for GWP_SNDTIMEO is stopped. The core waits
+ * only when GWP_OUT_MAX is queued for one worker, or a message carries a
+ * descriptor (after the queue: the order is kept): each such write whole
  * within GWP_SNDTIMEO and within the worker's budget of the core's time
  * (gwp_blocked); else the worker is stopped. 0, or -1 (stopped).
  */
@@ -269,8 +319,12 @@ gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
 			return -1;
 		}
 		if (s->gp->ev_flush == NULL ||
-		    evbuffer_get_length(s->out) >= PROC_FLUSH_CHUNK)
+		    evbuffer_get_length(s->out) >= GWP_OUT_MAX)
 			return gwp_flush(s);
+		if (evbuffer_get_length(s->out) >= PROC_FLUSH_CHUNK &&
+		    (s->ev_write == NULL ||
+		     !event_pending(s->ev_write, EV_WRITE, NULL)))
+			return gwp_flush_some(s);
 		event_active(s->gp->ev_flush, EV_TIMEOUT, 0);
 		return 0;
 	}
@@ -1176,7 +1230,9 @@ gwp_spawn(struct gwslot *s)
 	s->nfail = 0;
 	if ((s->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST,
 	                            gwp_read_cb, s)) == NULL ||
-	    event_add(s->ev_read, NULL) == -1)
+	    event_add(s->ev_read, NULL) == -1 ||
+	    (s->ev_write = event_new(c->base, fd, EV_WRITE, gwp_write_cb, s)) ==
+	        NULL)
 		fatalx("%s: event_new", __func__);
 	if (!gp->admin) {
 		gwp_send_revoked_all(s);

@@ -645,9 +645,8 @@ proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
 }
 
 int
-proc_flush_within(int fd, struct evbuffer *out, int timeout_ms)
+proc_flush_some(int fd, struct evbuffer *out)
 {
-	long long deadline = proc_now_ms() + timeout_ms;
 	size_t len;
 	ssize_t n;
 
@@ -662,10 +661,21 @@ proc_flush_within(int fd, struct evbuffer *out, int timeout_ms)
 		}
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (proc_wait_out(fd, deadline) == -1)
-			return -1;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 1;
+		return -1;
 	}
 	return 0;
+}
+
+int
+proc_flush_within(int fd, struct evbuffer *out, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	int rc;
+
+	while ((rc = proc_flush_some(fd, out)) == 1)
+		if (proc_wait_out(fd, deadline) == -1)
+			return -1;
+	return rc;
 }

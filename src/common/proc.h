@@ -78,6 +78,10 @@ int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
  * unusable: close it). No descriptor rides along: a message that carries
  * one goes with proc_send_within, after a flush.
  *
+ * proc_flush_some: writes what of out fd takes now, without waiting: 0
+ * (all of it written), 1 (some left: write again once fd is writable), or
+ * -1 (the write's error; the channel is then unusable).
+ *
  * proc_frame: a pure parser of the bytes buffered so far: 1 when a whole
  * message is there (*hdr filled; it takes sizeof(*hdr) + hdr->len bytes),
  * 0 when more bytes are needed, -1 when its length is past max (the
@@ -100,6 +104,7 @@ int proc_send_within(int fd, uint32_t type, uint64_t id, const void *p,
 int proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
                size_t len, size_t max);
 int proc_flush_within(int fd, struct evbuffer *out, int timeout_ms);
+int proc_flush_some(int fd, struct evbuffer *out);
 #define PROC_FLUSH_CHUNK (256u << 10) /* bytes per write of a flush */
 int proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr);
 int proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,6 +623,103 @@ test_slow_reader(void **state)
 	evbuffer_free(body);
 }
 
+static atomic_int queue_read;
+static int queue_bad;
+
+/* The worker's side: reads 512 replies, checking their order. */
+static void *
+queue_reader(void *arg)
+{
+	struct fx *f = arg;
+	struct proc_hdr hdr;
+	struct buf got;
+
+	buf_init(&got, 1 << 20);
+	while (atomic_load(&queue_read) < 512 &&
+	       proc_recv(f->peer, &hdr, &got, 1 << 20) == 0) {
+		if (hdr.type != GWRELAY_REPLY ||
+		    hdr.id != (uint64_t)atomic_load(&queue_read))
+			queue_bad++;
+		atomic_fetch_add(&queue_read, 1);
+	}
+	buf_free(&got);
+	return NULL;
+}
+
+/*
+ * With the core's queue (as gwproc_start sets it up), replies to a worker
+ * that does not read are kept and written once it reads: the core does
+ * not wait for it (it waited up to 5 s a write, one worker at a time,
+ * while the others waited for their replies), and a worker that takes
+ * nothing for GWP_SNDTIMEO is stopped by the loop.
+ */
+static void
+test_queue_does_not_wait(void **state)
+{
+	struct fx *f = *state;
+	struct evkeyvalq hdrs;
+	struct evbuffer *body = evbuffer_new();
+	char chunk[4000];
+	pthread_t th;
+	int sndbuf = 8192, i;
+
+	assert_non_null(body);
+	assert_non_null(f->s->out = evbuffer_new());
+	assert_non_null(f->gp->ev_flush =
+	                    event_new(f->c.base, -1, 0, gwp_flush_cb, f->gp));
+	assert_non_null(f->s->ev_write = event_new(
+	                    f->c.base, f->s->fd, EV_WRITE, gwp_write_cb, f->s));
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	memset(chunk, 'x', sizeof(chunk));
+	hdrs.tqh_first = NULL;
+	hdrs.tqh_last = &hdrs.tqh_first;
+	/* 2 MiB of replies, far more than the channel holds, the worker
+	 * reading none of them. */
+	for (i = 0; i < 512; i++) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, chunk, sizeof(chunk));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
+		         &hdrs, body, -1, 0);
+		assert_int_not_equal(f->s->fd, -1);
+	}
+	assert_true(evbuffer_get_length(f->s->out) > 0);
+	/* The end of the turn writes what fits, and the rest as the worker
+	 * reads: every reply arrives, whole and in order. */
+	queue_read = 0;
+	queue_bad = 0;
+	assert_int_equal(pthread_create(&th, NULL, queue_reader, f), 0);
+	for (i = 0; i < 1000 && atomic_load(&queue_read) < 512; i++) {
+		struct timeval tv = {0, 10000};
+
+		event_base_loopexit(f->c.base, &tv);
+		assert_int_equal(event_base_loop(f->c.base, 0), 0);
+		assert_int_not_equal(f->s->fd, -1);
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(atomic_load(&queue_read), 512);
+	assert_int_equal(queue_bad, 0);
+	assert_int_equal(evbuffer_get_length(f->s->out), 0);
+	/* Now the worker stops reading: stopped after GWP_SNDTIMEO. */
+	for (i = 0; i < 512; i++) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, chunk, sizeof(chunk));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
+		         &hdrs, body, -1, 0);
+	}
+	for (i = 0; i < 4 * GWP_SNDTIMEO && f->s->fd != -1; i++) {
+		struct timeval tv = {0, 500000};
+
+		event_base_loopexit(f->c.base, &tv);
+		assert_int_equal(event_base_loop(f->c.base, 0), 0);
+	}
+	assert_int_equal(f->s->fd, -1);
+	evbuffer_free(f->s->out);
+	f->s->out = NULL;
+	event_free(f->gp->ev_flush);
+	f->gp->ev_flush = NULL;
+	evbuffer_free(body);
+}
+
 /* The worker relays GET /v1/stream as request id. */
 static void
 relay_stream(struct fx *f, uint64_t id)
@@ -773,6 +871,8 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_role, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_does_not_wait, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	};
 
