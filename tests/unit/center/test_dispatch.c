@@ -15,7 +15,9 @@
  * - an agent that took the task with a newer poll does not get it again,
  *   and a run cancelled before its agent was woken is not handed out;
  * - a poll finds the agent's queued runs by the state in the index's
- *   search, not by reading every run the agent ever had.
+ *   search, not by reading every run the agent ever had;
+ * - the task's agents are taken in the order of their ids, so that each
+ *   transaction writes the runs' index on the agent in a few pages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -186,7 +188,7 @@ setup(void **state)
 	struct http_limits lim;
 	struct buf err;
 	char path[128], name[64];
-	int i;
+	int i, k;
 
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-test-dispatch.XXXXXX");
@@ -210,7 +212,9 @@ setup(void **state)
 	/* Only the CN is read: one key for all. */
 	assert_non_null(f->key = pki_genkey());
 	assert_int_equal(store_begin(f->c.store), 0);
-	for (i = 0; i < NAGENTS; i++) {
+	/* Enrolled in another order than their ids'. */
+	for (k = 0; k < NAGENTS; k++) {
+		i = (k * 7) % NAGENTS;
 		agent_name(i, name, sizeof(name));
 		assert_non_null(f->cert[i] = pki_make_ca(f->key, name, 30));
 		assert_int_equal(
@@ -300,8 +304,15 @@ test_fleet_task(void **state)
 	                 NAGENTS);
 	json_decref(spec);
 	buf_free(&err);
-	/* Queued for waking, not answered within the admin request. */
+	/* Queued for waking, not answered within the admin request, in the
+	 * order of the agents' ids (the store's index on them is written in
+	 * neighbouring pages). */
 	assert_int_equal(answered(), 0);
+	assert_non_null(f->c.wake_head);
+	assert_int_equal(f->c.wake_head->n, NAGENTS);
+	for (i = 1; i < NAGENTS; i++)
+		assert_true(strcmp(f->c.wake_head->agents[i - 1],
+		                   f->c.wake_head->agents[i]) < 0);
 
 	/* Agent 7 polls again before it is woken and takes the task with
 	 * that poll; agent 9's run is cancelled before it is woken. */
