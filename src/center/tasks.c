@@ -452,7 +452,7 @@ static unsigned int wake_turns; /* turns of the loop that woke agents */
  * then the loop's other work gets a turn: a task for 100,000 agents
  * must not hold the admin API and every agent's heartbeat while all of
  * them are answered, but the hand-out goes first (one slice a turn, the
- * fleet's reports and next polls in between made a task take 30 s to
+ * fleet's reports and next polls in between made a task take 37 s to
  * reach 100,000 agents). A variable for the tests. */
 #define WAKE_TURN_MS 1000
 static double wake_turn_secs = WAKE_TURN_MS / 1000.0;
@@ -500,8 +500,8 @@ wake_batch_free(struct wake_batch *b)
 }
 
 /* The CPU time of the loop's thread, in seconds: the rest of a
- * hand-out's time was spent waiting (for a worker to read its channel,
- * for the store's fsync). */
+ * hand-out's time was spent waiting (for a CPU, for the store's reads
+ * and fsyncs). */
 static double
 thread_cpu(void)
 {
