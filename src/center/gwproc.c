@@ -127,6 +127,7 @@ struct gwslot {
 	uint32_t gen; /* incarnation: high bits of the relay ids */
 	struct event *ev_read, *ev_restart;
 	struct event *ev_write; /* out not all written: once writable */
+	time_t out_moved;       /* the last write it took something of */
 	struct evbuffer *in;
 	struct evbuffer *out; /* messages of this turn, not written yet */
 	struct buf payload;
@@ -248,18 +249,25 @@ gwp_flush(struct gwslot *s)
 static int
 gwp_flush_some(struct gwslot *s)
 {
-	static const struct timeval tv = {GWP_SNDTIMEO, 0};
+	static const struct timeval tv = {1, 0};
+	size_t before;
 	int rc;
 
-	if (s->fd == -1 || s->out == NULL || evbuffer_get_length(s->out) == 0)
+	if (s->fd == -1 || s->out == NULL ||
+	    (before = evbuffer_get_length(s->out)) == 0)
 		return 0;
 	if ((rc = proc_flush_some(s->fd, s->out)) == -1) {
 		gwp_kill(s, "cannot write to it");
 		return -1;
 	}
-	/* Added again after each write that left some: a worker that
-	 * takes nothing for GWP_SNDTIMEO is stopped. */
-	if (rc == 1 && s->ev_write != NULL)
+	if (rc == 0 || s->ev_write == NULL)
+		return 0;
+	/* Some left: the rest once writable. A worker that has taken
+	 * nothing for GWP_SNDTIMEO is stopped (checked every second, after
+	 * one more try: the core's own loop may have been the slow one). */
+	if (evbuffer_get_length(s->out) < before)
+		s->out_moved = time(NULL);
+	if (!event_pending(s->ev_write, EV_WRITE | EV_TIMEOUT, NULL))
 		event_add(s->ev_write, &tv);
 	return 0;
 }
@@ -270,12 +278,12 @@ gwp_write_cb(evutil_socket_t fd, short what, void *arg)
 	struct gwslot *s = arg;
 
 	(void)fd;
-	if ((what & EV_WRITE) == 0 && s->out != NULL &&
-	    evbuffer_get_length(s->out) > 0) {
-		gwp_kill(s, "not reading what the core sends it");
+	(void)what;
+	if (gwp_flush_some(s) == -1 || s->out == NULL ||
+	    evbuffer_get_length(s->out) == 0)
 		return;
-	}
-	(void)gwp_flush_some(s);
+	if (time(NULL) - s->out_moved >= GWP_SNDTIMEO)
+		gwp_kill(s, "not reading what the core sends it");
 }
 
 static void
@@ -1223,7 +1231,7 @@ gwp_spawn(struct gwslot *s)
 	s->pid = pid;
 	s->fd = fd;
 	s->gen++;
-	s->started = time(NULL);
+	s->started = s->out_moved = time(NULL);
 	s->blocked_ms = 0;
 	s->blocked_since = s->started;
 	memset(s->stats, 0, sizeof(s->stats));

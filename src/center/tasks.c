@@ -605,7 +605,12 @@ tasks_wake_queue(struct center *c, const char *task, char **agents, size_t n)
 	struct wake_batch *b;
 	size_t i;
 
-	if (c->ev_wake == NULL || c->nwaiters == 0 || n == 0 ||
+	/* A task made on this node comes back with its NOTIFY (node.c)
+	 * while its hand-out is under way: once is enough. */
+	for (b = c->wake_head; b != NULL; b = b->next)
+		if (strcmp(b->task, task) == 0)
+			break;
+	if (b != NULL || c->ev_wake == NULL || c->nwaiters == 0 || n == 0 ||
 	    (b = calloc(1, sizeof(*b))) == NULL) {
 		for (i = 0; i < n; i++)
 			free(agents[i]);
@@ -901,13 +906,20 @@ tick(evutil_socket_t fd, short what, void *arg)
 	if (n > 0)
 		metrics_add("vigil_task_runs_finished_total",
 		            "state=\"expired\"", n);
-	/* Picked up but not finished within the timeout. */
-	n = store_exec(c->store,
-	               "UPDATE task_runs SET state = 'failed', updated_at = ?, "
-	               "finished_at = ?, reason = 'timed out' WHERE state IN "
-	               "('dispatched', 'running') AND dispatched_at + (SELECT "
-	               "timeout FROM tasks WHERE id = task_id) <= ?",
-	               S_INT(now), S_INT(now), S_INT(now));
+	/* Picked up but not finished within the timeout. Not while reports
+	 * wait for a hand-out (tasks_poll.c): they are applied first, or a
+	 * run its agent reported done in time would be timed out and the
+	 * report refused. */
+	n = c->nstatus > 0
+	        ? 0
+	        : store_exec(
+	              c->store,
+	              "UPDATE task_runs SET state = 'failed', "
+	              "updated_at = ?, finished_at = ?, reason = 'timed "
+	              "out' WHERE state IN ('dispatched', 'running') AND "
+	              "dispatched_at + (SELECT timeout FROM tasks WHERE "
+	              "id = task_id) <= ?",
+	              S_INT(now), S_INT(now), S_INT(now));
 	if (n > 0)
 		metrics_add("vigil_task_runs_finished_total",
 		            "state=\"timeout\"", n);

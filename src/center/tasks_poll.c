@@ -460,13 +460,21 @@ status_run(struct center *c, struct status_job *list)
  * its way to the agents still waiting for it. */
 #define STATUS_HOLD_MAX 20000
 
-/* The reports queued are applied at the end of this turn of the loop,
+/* The reports queued are applied at the end of this turn of the loop
+ * (next: of the next turn, after its I/O, as from tasks_status_run's own
+ * callback, where event_active would run it again in the same turn),
  * unless a hand-out is under way (see STATUS_HOLD_MAX). */
 static void
-status_kick(struct center *c)
+status_kick(struct center *c, int next)
 {
-	if (c->status_head != NULL &&
-	    (c->wake_head == NULL || c->nstatus >= STATUS_HOLD_MAX))
+	static const struct timeval now = {0, 0};
+
+	if (c->status_head == NULL ||
+	    (c->wake_head != NULL && c->nstatus < STATUS_HOLD_MAX))
+		return;
+	if (next)
+		evtimer_add(c->ev_status, &now);
+	else
 		event_active(c->ev_status, EV_TIMEOUT, 0);
 }
 
@@ -474,7 +482,7 @@ void
 tasks_status_resume(struct center *c)
 {
 	if (c->ev_status != NULL)
-		status_kick(c);
+		status_kick(c, 0);
 }
 
 /* The end of a turn of the loop: the reports queued in it. */
@@ -487,6 +495,8 @@ tasks_status_run(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (list == NULL)
+		return; /* kicked twice */
 	while (*tail != NULL && n < STATUS_MAX_TXN) {
 		tail = &(*tail)->next;
 		n++;
@@ -497,7 +507,7 @@ tasks_status_run(evutil_socket_t fd, short what, void *arg)
 	if (c->status_head == NULL)
 		c->status_tail = &c->status_head;
 	else
-		status_kick(c);
+		status_kick(c, 1);
 	status_run(c, list);
 }
 
@@ -548,7 +558,7 @@ gw_task_status(struct http_req *r)
 	*c->status_tail = j;
 	c->status_tail = &j->next;
 	if (c->nstatus++ == 0 || c->nstatus >= STATUS_HOLD_MAX)
-		status_kick(c);
+		status_kick(c, 0);
 	return;
 drop:
 	buf_free(&err);

@@ -339,6 +339,19 @@ test_fleet_task(void **state)
 	 * to the others to end, then it is applied and answered. */
 	assert_int_equal(replies[0].n, 1);
 	report_as(f, 0, task, REPORT_ID);
+	/* Meanwhile no run is timed out: the report waiting says agent 0's
+	 * is running (the second's sweep, as if the timeout were over). */
+	assert_int_equal(store_exec(f->c.store,
+	                            "UPDATE tasks SET timeout = 0 WHERE id = ?",
+	                            S_TEXT(task)),
+	                 1);
+	tick(-1, 0, &f->c);
+	assert_int_equal(count_runs(f, task, "failed"), 0);
+	assert_int_equal(
+	    store_exec(f->c.store,
+	               "UPDATE tasks SET timeout = 3600 WHERE id = ?",
+	               S_TEXT(task)),
+	    1);
 	while (f->c.wake_head != NULL && turns++ < 100) {
 		assert_int_equal(event_base_loop(f->c.base, EVLOOP_ONCE), 0);
 		if (f->c.wake_head != NULL)
