@@ -437,9 +437,10 @@ struct wake_batch {
 	char task[37];
 	char **agents; /* strdup'd */
 	size_t n, done, given;
-	double queued;        /* mono_now() */
-	double busy;          /* the loop's time spent on it ... */
-	double cpu;           /* ... and the CPU's (waiting: not) */
+	double queued; /* mono_now() */
+	double busy;   /* the loop's time spent on it ... */
+	double cpu;    /* ... and the CPU's (the rest: waiting for a CPU, for
+	                * the store's reads and fsyncs) */
 	unsigned int turns;   /* of the loop it took */
 	unsigned int in_turn; /* the last (wake_turns) */
 };
@@ -499,19 +500,6 @@ wake_batch_free(struct wake_batch *b)
 	free(b);
 }
 
-/* The CPU time of the loop's thread, in seconds: the rest of a
- * hand-out's time was spent waiting (for a CPU, for the store's reads
- * and fsyncs). */
-static double
-thread_cpu(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The next slice in the next turn of the loop, after its I/O: a timer
  * due at once (event_active from the callback would run it again in the
  * same turn, and the whole fleet would be answered before any other
@@ -539,7 +527,7 @@ wake_slice(struct center *c)
 	struct wake_batch *b = c->wake_head;
 	long long now = (long long)time(NULL);
 	size_t i, n, len = 0, given = 0;
-	double t0 = mono_now(), c0 = thread_cpu();
+	double t0 = mono_now(), c0 = thread_cpu_now();
 	char *body;
 	int tx;
 
@@ -564,7 +552,7 @@ wake_slice(struct center *c)
 	b->done += n;
 	b->given += given;
 	b->busy += mono_now() - t0;
-	b->cpu += thread_cpu() - c0;
+	b->cpu += thread_cpu_now() - c0;
 	if (b->done == b->n || c->nwaiters == 0) {
 		log_info("tasks: task %s handed to %zu held polls of %zu "
 		         "agents in %.2f s (%.2f s of the loop's time in %u "

@@ -8,5 +8,7 @@
 
 /* Seconds on CLOCK_MONOTONIC (not wall time; only differences count). */
 double mono_now(void);
+/* Seconds of CPU the calling thread has used (0 when unknown). */
+double thread_cpu_now(void);
 
 #endif

@@ -129,16 +129,6 @@ fs_in(unsigned long t, const unsigned long *set, size_t n)
 	return 0;
 }
 
-static double
-cpu_now(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
 cancelled(struct walker *w)
 {
@@ -200,7 +190,7 @@ pace_before(struct walker *w)
 	if (o->mb_per_sec > 0 && w->next_bytes > now)
 		pace_until(w, w->next_bytes);
 	if (o->cpu_percent > 0) {
-		double cpu = cpu_now() - w->cpu0;
+		double cpu = thread_cpu_now() - w->cpu0;
 		double due = w->wall0 + cpu * 100.0 / o->cpu_percent;
 
 		if (due > mono_now())
@@ -208,7 +198,7 @@ pace_before(struct walker *w)
 		now = mono_now();
 		if (now - w->wall0 > CPU_WINDOW) {
 			w->wall0 = now;
-			w->cpu0 = cpu_now();
+			w->cpu0 = thread_cpu_now();
 		}
 	}
 }
@@ -596,7 +586,7 @@ walk_run(struct scan_ctx *c, const char *const *paths, size_t n,
 		return -ENOMEM;
 	lower_priority(o);
 	w.start = w.last_progress = w.wall0 = mono_now();
-	w.cpu0 = cpu_now();
+	w.cpu0 = thread_cpu_now();
 	for (i = 0; i < n && !cancelled(&w); i++)
 		walk_root(&w, paths[i]);
 	st->elapsed = mono_now() - w.start;

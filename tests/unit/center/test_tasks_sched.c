@@ -26,46 +26,7 @@
 
 /* The admin handlers of tasks*.c are not called here: what they use
  * from elsewhere is stubbed, as are the live streams. */
-int
-admin_authorize(struct http_req *r)
-{
-	(void)r;
-	return -1;
-}
-
-void
-audit_before_row(struct http_req *r, const char *sql, const char *id)
-{
-	(void)r;
-	(void)sql;
-	(void)id;
-}
-
-void
-query_reply(struct http_req *r, struct store *s, const struct query_spec *spec,
-            query_item_fn fn, void *arg)
-{
-	(void)r;
-	(void)s;
-	(void)spec;
-	(void)fn;
-	(void)arg;
-}
-
-json_t *
-schema_body(struct http_req *r, const struct schema_field *fields)
-{
-	(void)r;
-	(void)fields;
-	return NULL;
-}
-
-int
-schema_no_body(struct http_req *r)
-{
-	(void)r;
-	return -1;
-}
+#include "tasks_admin_stubs.h"
 
 /* Called by tasks_create once a task is committed: there the test lets
  * the other node run the same minute's schedules (the interleaving of
