@@ -40,6 +40,7 @@
  * the client left; a dead admin worker ends its streams in the core.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,7 @@ struct gwslot {
 	time_t out_moved;       /* the last write it took something of */
 	struct evbuffer *in;
 	struct evbuffer *out; /* messages of this turn, not written yet */
+	struct proc_fdq fdq;  /* the descriptors of file replies in out */
 	struct buf payload;
 	uint64_t stats[GWRELAY_NSTATS];
 	struct {
@@ -187,6 +189,7 @@ gwp_channel_close(struct gwslot *s)
 		evbuffer_drain(s->in, evbuffer_get_length(s->in));
 	if (s->out != NULL)
 		evbuffer_drain(s->out, evbuffer_get_length(s->out));
+	proc_fdq_clear(&s->fdq);
 }
 
 /* The channel is broken (a worker stuck or speaking nonsense): end it;
@@ -240,7 +243,7 @@ gwp_flush(struct gwslot *s)
 	if (s->fd == -1 || s->out == NULL || evbuffer_get_length(s->out) == 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = proc_flush_within(s->fd, s->out, GWP_SNDTIMEO * 1000);
+	rc = proc_flush_within(s->fd, s->out, &s->fdq, GWP_SNDTIMEO * 1000);
 	return gwp_blocked(s, &t0, rc, errno);
 }
 
@@ -256,7 +259,7 @@ gwp_flush_some(struct gwslot *s)
 	if (s->fd == -1 || s->out == NULL ||
 	    (before = evbuffer_get_length(s->out)) == 0)
 		return 0;
-	if ((rc = proc_flush_some(s->fd, s->out)) == -1) {
+	if ((rc = proc_flush_some(s->fd, s->out, &s->fdq)) == -1) {
 		gwp_kill(s, "cannot write to it");
 		return -1;
 	}
@@ -307,10 +310,13 @@ gwp_flush_cb(evutil_socket_t fd, short what, void *arg)
  * writable (gwp_write_cb), so that a busy worker does not hold the core
  * while the other workers wait for their replies (a task for 100,000
  * agents spent 60 % of its hand-out waiting so, one worker at a time). A
- * worker that takes nothing for GWP_SNDTIMEO is stopped. The core waits
- * only when GWP_OUT_MAX is queued for one worker, or a message carries a
- * descriptor (after the queue: the order is kept): each such write whole
- * within GWP_SNDTIMEO and within the worker's budget of the core's time
+ * worker that takes nothing for GWP_SNDTIMEO is stopped. A message that
+ * carries a descriptor (fd, a file reply; the caller keeps its own) is
+ * queued the same way, a copy of the descriptor with it (proc_queue_fd:
+ * it goes with the message's first byte). The core waits only when
+ * GWP_OUT_MAX is queued for one worker, or PROC_FDQ_MAX descriptors
+ * (after the queue: the order is kept): each such write whole within
+ * GWP_SNDTIMEO and within the worker's budget of the core's time
  * (gwp_blocked); else the worker is stopped. 0, or -1 (stopped).
  */
 static int
@@ -318,11 +324,20 @@ gwp_write(struct gwslot *s, uint32_t type, uint64_t id, const void *p,
           size_t len, int fd)
 {
 	struct timespec t0;
-	int rc;
+	int rc, dfd = -1;
 
-	if (fd == -1 && s->out != NULL && s->fd != -1) {
-		if (proc_queue(s->out, type, id, p, len, s->gp->max_msg) ==
-		    -1) {
+	if (fd != -1 && s->out != NULL && s->fd != -1 &&
+	    s->fdq.n < PROC_FDQ_MAX &&
+	    (dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		log_warn("vigild: %s %d: a descriptor for its queue",
+		         s->gp->what, s->idx);
+	if ((fd == -1 || dfd != -1) && s->out != NULL && s->fd != -1) {
+		if ((dfd == -1
+		         ? proc_queue(s->out, type, id, p, len, s->gp->max_msg)
+		         : proc_queue_fd(s->out, &s->fdq, type, id, p, len,
+		                         s->gp->max_msg, dfd)) == -1) {
+			if (dfd != -1)
+				close(dfd);
 			gwp_kill(s, "cannot write to it");
 			return -1;
 		}

@@ -645,18 +645,93 @@ proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
 }
 
 int
-proc_flush_some(int fd, struct evbuffer *out)
+proc_queue_fd(struct evbuffer *out, struct proc_fdq *fq, uint32_t type,
+              uint64_t id, const void *p, size_t len, size_t max, int passfd)
 {
-	size_t len;
+	size_t at = evbuffer_get_length(out);
+
+	if (fq->n == PROC_FDQ_MAX) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (proc_queue(out, type, id, p, len, max) == -1)
+		return -1;
+	fq->q[fq->n].at = at;
+	fq->q[fq->n].fd = passfd;
+	fq->n++;
+	return 0;
+}
+
+void
+proc_fdq_clear(struct proc_fdq *fq)
+{
+	while (fq->n > 0)
+		close(fq->q[--fq->n].fd);
+}
+
+/* One non-blocking write of p[0..len) with passfd (-1: none) on its
+ * first byte. */
+static ssize_t
+proc_send_some(int fd, const void *p, size_t len, int passfd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr *c;
+	struct msghdr msg;
+	struct iovec iov;
+
+	if (passfd == -1)
+		return send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = (void *)(uintptr_t)p;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+	return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int
+proc_flush_some(int fd, struct evbuffer *out, struct proc_fdq *fq)
+{
+	size_t len, i;
 	ssize_t n;
+	int passfd;
 
 	while ((len = evbuffer_get_length(out)) > 0) {
 		if (len > PROC_FLUSH_CHUNK)
 			len = PROC_FLUSH_CHUNK;
-		n = send(fd, evbuffer_pullup(out, (ev_ssize_t)len), len,
-		         MSG_NOSIGNAL | MSG_DONTWAIT);
+		passfd = -1;
+		if (fq != NULL && fq->n > 0) {
+			/* A descriptor goes with the first byte of its
+			 * message, and no other with the same write. */
+			if (fq->q[0].at == 0) {
+				passfd = fq->q[0].fd;
+				if (fq->n > 1 && fq->q[1].at < len)
+					len = fq->q[1].at;
+			} else if (fq->q[0].at < len)
+				len = fq->q[0].at;
+		}
+		n = proc_send_some(fd, evbuffer_pullup(out, (ev_ssize_t)len),
+		                   len, passfd);
 		if (n > 0) {
 			evbuffer_drain(out, (size_t)n);
+			if (passfd != -1) {
+				close(passfd);
+				memmove(fq->q, fq->q + 1,
+				        --fq->n * sizeof(fq->q[0]));
+			}
+			for (i = 0; fq != NULL && i < fq->n; i++)
+				fq->q[i].at -= (size_t)n;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -669,12 +744,13 @@ proc_flush_some(int fd, struct evbuffer *out)
 }
 
 int
-proc_flush_within(int fd, struct evbuffer *out, int timeout_ms)
+proc_flush_within(int fd, struct evbuffer *out, struct proc_fdq *fq,
+                  int timeout_ms)
 {
 	long long deadline = proc_now_ms() + timeout_ms;
 	int rc;
 
-	while ((rc = proc_flush_some(fd, out)) == 1)
+	while ((rc = proc_flush_some(fd, out, fq)) == 1)
 		if (proc_wait_out(fd, deadline) == -1)
 			return -1;
 	return rc;

@@ -72,15 +72,23 @@ int proc_recv_fd(int fd, struct proc_hdr *hdr, struct buf *payload, size_t max,
  * writes it) to out, to be written later with others: 0, or -1 (EMSGSIZE
  * past max, ENOMEM).
  *
- * proc_flush_within: writes all of out to fd within timeout_ms (as
- * proc_send_within: however the peer reads), draining what was written;
- * 0, or -1 (ETIMEDOUT, or the write's error; the channel is then
- * unusable: close it). No descriptor rides along: a message that carries
- * one goes with proc_send_within, after a flush.
+ * proc_queue_fd: proc_queue with a descriptor riding along: passfd is
+ * taken (kept in fq, closed once sent or by proc_fdq_clear) and goes with
+ * the first byte of its message, as proc_send_fd sends it. -1 with EAGAIN
+ * when fq holds PROC_FDQ_MAX already (passfd then stays the caller's).
  *
- * proc_flush_some: writes what of out fd takes now, without waiting: 0
- * (all of it written), 1 (some left: write again once fd is writable), or
- * -1 (the write's error; the channel is then unusable).
+ * proc_flush_within: writes all of out to fd within timeout_ms (as
+ * proc_send_within: however the peer reads), draining what was written,
+ * with the descriptors of fq (NULL: none); 0, or -1 (ETIMEDOUT, or the
+ * write's error; the channel is then unusable: close it).
+ *
+ * proc_flush_some: writes what of out fd takes now, without waiting, with
+ * the descriptors of fq (NULL: none): 0 (all of it written), 1 (some
+ * left: write again once fd is writable), or -1 (the write's error; the
+ * channel is then unusable).
+ *
+ * proc_fdq_clear: closes the descriptors fq still holds (its channel was
+ * closed, or out drained unsent).
  *
  * proc_frame: a pure parser of the bytes buffered so far: 1 when a whole
  * message is there (*hdr filled; it takes sizeof(*hdr) + hdr->len bytes),
@@ -103,8 +111,23 @@ int proc_send_within(int fd, uint32_t type, uint64_t id, const void *p,
                      size_t len, int passfd, size_t max, int timeout_ms);
 int proc_queue(struct evbuffer *out, uint32_t type, uint64_t id, const void *p,
                size_t len, size_t max);
-int proc_flush_within(int fd, struct evbuffer *out, int timeout_ms);
-int proc_flush_some(int fd, struct evbuffer *out);
+/* Descriptors of messages queued in an evbuffer (proc_queue_fd): each
+ * with the offset of its message in the queue. */
+#define PROC_FDQ_MAX 32
+struct proc_fdq {
+	struct {
+		size_t at;
+		int fd;
+	} q[PROC_FDQ_MAX];
+	size_t n;
+};
+int proc_queue_fd(struct evbuffer *out, struct proc_fdq *fq, uint32_t type,
+                  uint64_t id, const void *p, size_t len, size_t max,
+                  int passfd);
+void proc_fdq_clear(struct proc_fdq *fq);
+int proc_flush_within(int fd, struct evbuffer *out, struct proc_fdq *fq,
+                      int timeout_ms);
+int proc_flush_some(int fd, struct evbuffer *out, struct proc_fdq *fq);
 #define PROC_FLUSH_CHUNK (256u << 10) /* bytes per write of a flush */
 int proc_frame(const uint8_t *p, size_t len, size_t max, struct proc_hdr *hdr);
 int proc_evbuf_take(struct evbuffer *in, size_t max, struct proc_hdr *hdr,

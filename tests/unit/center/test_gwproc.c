@@ -25,12 +25,15 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -720,6 +723,156 @@ test_queue_does_not_wait(void **state)
 	evbuffer_free(body);
 }
 
+/* The worker's side of test_file_reply_does_not_wait: reads every
+ * message with the descriptor that rides along, if any. */
+static atomic_int fq_read;
+static int fq_bad, fq_fds, fq_file_at = -1;
+static ino_t fq_ino;
+
+static void *
+fq_reader(void *arg)
+{
+	struct fx *f = arg;
+	struct proc_hdr hdr;
+	struct buf got;
+	struct stat st;
+	int fd;
+
+	buf_init(&got, 1 << 20);
+	while (atomic_load(&fq_read) < 1025 &&
+	       proc_recv_fd(f->peer, &hdr, &got, 1 << 20, &fd) == 0) {
+		if (hdr.id != (uint64_t)atomic_load(&fq_read))
+			fq_bad++;
+		if (fd != -1) {
+			fq_fds++;
+			if (hdr.type != GWRELAY_REPLY_FILE ||
+			    fstat(fd, &st) == -1 || st.st_ino != fq_ino)
+				fq_bad++;
+			fq_file_at = (int)hdr.id;
+			close(fd);
+		} else if (hdr.type != GWRELAY_REPLY)
+			fq_bad++;
+		atomic_fetch_add(&fq_read, 1);
+	}
+	buf_free(&got);
+	return NULL;
+}
+
+static int
+open_fds(void)
+{
+	char path[64];
+	int fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A reply that carries a descriptor (an update artifact, a sample) to a
+ * worker whose queue the channel does not take yet is queued with the
+ * others, its descriptor with it: the core does not wait for the worker
+ * to read the whole queue first (it did, up to GWP_SNDTIMEO, and stopped
+ * a worker that read nothing meanwhile). The descriptor arrives with its
+ * own message, in order; one that never goes out (the worker stopped) is
+ * closed.
+ */
+static void
+test_file_reply_does_not_wait(void **state)
+{
+	struct fx *f = *state;
+	struct evkeyvalq hdrs;
+	struct evbuffer *body = evbuffer_new();
+	char chunk[4000], file[PATH_MAX];
+	struct stat st;
+	pthread_t th;
+	int sndbuf = 8192, i, fd, before;
+
+	assert_non_null(body);
+	assert_non_null(f->s->out = evbuffer_new());
+	assert_non_null(f->gp->ev_flush =
+	                    event_new(f->c.base, -1, 0, gwp_flush_cb, f->gp));
+	assert_non_null(f->s->ev_write = event_new(
+	                    f->c.base, f->s->fd, EV_WRITE, gwp_write_cb, f->s));
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	snprintf(file, sizeof(file), "%s/artifact", f->dir);
+	fd = open(file, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "abc", 3), 3);
+	assert_int_equal(fstat(fd, &st), 0);
+	fq_ino = st.st_ino;
+	memset(chunk, 'x', sizeof(chunk));
+	hdrs.tqh_first = NULL;
+	hdrs.tqh_last = &hdrs.tqh_first;
+	before = open_fds();
+	/* 2 MiB of replies the worker reads none of, a file reply, and
+	 * 512 more. */
+	for (i = 0; i < 1025; i++) {
+		int dfd = -1;
+
+		evbuffer_drain(body, evbuffer_get_length(body));
+		if (i == 512)
+			assert_true((dfd = dup(fd)) >= 0);
+		else
+			evbuffer_add(body, chunk, sizeof(chunk));
+		/* gwp_send closes dfd, as the core's file replies do. */
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
+		         &hdrs, body, dfd, dfd != -1 ? 3 : 0);
+		assert_int_not_equal(f->s->fd, -1);
+	}
+	assert_true(evbuffer_get_length(f->s->out) > 0);
+	/* Once the worker reads: all of them, the descriptor with reply
+	 * 512. */
+	fq_read = 0;
+	fq_bad = fq_fds = 0;
+	fq_file_at = -1;
+	assert_int_equal(pthread_create(&th, NULL, fq_reader, f), 0);
+	for (i = 0; i < 1000 && atomic_load(&fq_read) < 1025; i++) {
+		struct timeval tv = {0, 10000};
+
+		event_base_loopexit(f->c.base, &tv);
+		assert_int_equal(event_base_loop(f->c.base, 0), 0);
+		assert_int_not_equal(f->s->fd, -1);
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(atomic_load(&fq_read), 1025);
+	assert_int_equal(fq_bad, 0);
+	assert_int_equal(fq_fds, 1);
+	assert_int_equal(fq_file_at, 512);
+	assert_int_equal(evbuffer_get_length(f->s->out), 0);
+	/* The core kept no copy of it. */
+	assert_int_equal(open_fds(), before);
+	/* A file reply still queued when the worker is stopped: its
+	 * descriptor is closed with the channel. */
+	for (i = 0; i < 512; i++) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, chunk, sizeof(chunk));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
+		         &hdrs, body, -1, 0);
+	}
+	{
+		int dfd = dup(fd);
+
+		assert_true(dfd >= 0);
+		evbuffer_drain(body, evbuffer_get_length(body));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | 512, 200, &hdrs,
+		         body, dfd, 3);
+	}
+	assert_int_not_equal(f->s->fd, -1);
+	gwp_kill(f->s, "test");
+	assert_int_equal(open_fds(), before - 1); /* and the channel's */
+	close(fd);
+	evbuffer_free(f->s->out);
+	f->s->out = NULL;
+	event_free(f->gp->ev_flush);
+	f->gp->ev_flush = NULL;
+	evbuffer_free(body);
+}
+
 /* The worker relays GET /v1/stream as request id. */
 static void
 relay_stream(struct fx *f, uint64_t id)
@@ -873,6 +1026,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_does_not_wait, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_file_reply_does_not_wait,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	};
 

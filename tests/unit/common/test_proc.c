@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -545,7 +546,7 @@ test_queue_flush(void **state)
 	assert_int_equal(proc_queue(out, 4, 8, NULL, 0, 16), 0);
 	assert_int_equal(proc_queue(out, 5, 9, "x", 17, 16), -1);
 	assert_int_equal(errno, EMSGSIZE);
-	assert_int_equal(proc_flush_within(sp[0], out, 1000), 0);
+	assert_int_equal(proc_flush_within(sp[0], out, NULL, 1000), 0);
 	assert_int_equal(evbuffer_get_length(out), 0);
 	assert_true(proc_read_some(sp[1], in, fds, 1, &nfds) > 0);
 	assert_int_equal(proc_evbuf_take(in, 16, &hdr, &pay), 1);
@@ -564,11 +565,119 @@ test_queue_flush(void **state)
 		assert_int_equal(proc_queue(out, 6, (uint64_t)i, big,
 		                            sizeof(big), sizeof(big)),
 		                 0);
-	rc = proc_flush_within(sp[0], out, 200);
+	rc = proc_flush_within(sp[0], out, NULL, 200);
 	assert_int_equal(rc, -1);
 	assert_int_equal(errno, ETIMEDOUT);
 	assert_true(evbuffer_get_length(out) > 0);
 
+	close(sp[0]);
+	close(sp[1]);
+	evbuffer_free(out);
+	evbuffer_free(in);
+	buf_free(&pay);
+}
+
+/* The file behind descriptor fd: its inode. */
+static ino_t
+ino_of(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	return st.st_ino;
+}
+
+/*
+ * Descriptors queued with their messages (proc_queue_fd) each arrive with
+ * their own message, in order, also two in a row and when the channel
+ * takes the queue a little at a time; the sender's copies are closed once
+ * sent, and proc_fdq_clear closes those never sent.
+ */
+static void
+test_queue_fds(void **state)
+{
+	struct evbuffer *out = evbuffer_new(), *in = evbuffer_new();
+	struct proc_fdq fq;
+	struct proc_hdr hdr;
+	struct buf pay;
+	static uint8_t big[20000];
+	ino_t want[4];
+	int sp[2], fds[8], files[4], dups[PROC_FDQ_MAX], sndbuf = 4096, i, rc,
+	                                                 got = 0;
+	size_t nfds = 0;
+	char name[64];
+
+	(void)state;
+	memset(&fq, 0, sizeof(fq));
+	assert_non_null(out);
+	assert_non_null(in);
+	buf_init(&pay, 1 << 20);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "/tmp/vigil-test-proc-fdq.%d.%d",
+		         (int)getpid(), i);
+		assert_true((files[i] = open(name, O_CREAT | O_RDWR, 0600)) >=
+		            0);
+		unlink(name);
+		want[i] = ino_of(files[i]);
+	}
+	/* A plain message, two with descriptors back to back, a large one,
+	 * and one more with a descriptor. */
+	assert_int_equal(proc_queue(out, 1, 0, big, 100, sizeof(big)), 0);
+	assert_int_equal(
+	    proc_queue_fd(out, &fq, 2, 1, big, 10, sizeof(big), files[0]), 0);
+	assert_int_equal(
+	    proc_queue_fd(out, &fq, 2, 2, big, 10, sizeof(big), files[1]), 0);
+	assert_int_equal(proc_queue(out, 1, 3, big, sizeof(big), sizeof(big)),
+	                 0);
+	assert_int_equal(proc_queue_fd(out, &fq, 2, 4, big, sizeof(big),
+	                               sizeof(big), files[2]),
+	                 0);
+	/* The channel takes some of it: the rest waits. */
+	assert_int_equal(proc_flush_some(sp[0], out, &fq), 1);
+	for (i = 0; i < 1000 && got < 5; i++) {
+		long n = proc_read_some(sp[1], in, fds, 8, &nfds);
+
+		assert_true(n > 0 || (n == -1 && errno == EAGAIN));
+		while (proc_evbuf_take(in, sizeof(big), &hdr, &pay) == 1) {
+			assert_int_equal(hdr.id, (uint64_t)got);
+			if (hdr.type == 2) {
+				/* Its descriptor came no later than its
+				 * message. */
+				assert_true(nfds > 0);
+				assert_true(ino_of(fds[0]) ==
+				            want[got == 4 ? 2 : got - 1]);
+				close(fds[0]);
+				memmove(fds, fds + 1, --nfds * sizeof(int));
+			}
+			got++;
+		}
+		rc = proc_flush_some(sp[0], out, &fq);
+		assert_true(rc == 0 || rc == 1);
+	}
+	assert_int_equal(got, 5);
+	assert_int_equal(nfds, 0);
+	assert_int_equal(fq.n, 0);
+	/* Sent: the sender's copies are closed. */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(fcntl(files[i], F_GETFD), -1);
+	/* A full queue refuses one more, and keeps the caller's;
+	 * proc_fdq_clear closes what it holds. */
+	for (i = 0; i < PROC_FDQ_MAX; i++) {
+		assert_true((dups[i] = dup(files[3])) >= 0);
+		assert_int_equal(
+		    proc_queue_fd(out, &fq, 2, 9, NULL, 0, 16, dups[i]), 0);
+	}
+	assert_int_equal(proc_queue_fd(out, &fq, 2, 9, NULL, 0, 16, files[3]),
+	                 -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_not_equal(fcntl(files[3], F_GETFD), -1);
+	proc_fdq_clear(&fq);
+	assert_int_equal(fq.n, 0);
+	for (i = 0; i < PROC_FDQ_MAX; i++)
+		assert_int_equal(fcntl(dups[i], F_GETFD), -1);
+	close(files[3]);
 	close(sp[0]);
 	close(sp[1]);
 	evbuffer_free(out);
@@ -588,6 +697,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_spawn),
 	    cmocka_unit_test(test_evbuf_framing),
 	    cmocka_unit_test(test_queue_flush),
+	    cmocka_unit_test(test_queue_fds),
 	};
 
 	/* test_spawn's child: this program again. */
