@@ -4,8 +4,8 @@
  * the core, and the core a worker. The input is read as a stream of
  * frames (proc_frame with a small limit, as the core reads its channel)
  * and each payload decoded as a request, a reply, statistics, the
- * streaming messages (the admin worker's live updates) and session ticket
- * keys. Checks
+ * streaming messages (the admin worker's live updates), session ticket
+ * keys and syslog messages (the syslog worker's). Checks
  * the promises: no read past the input, a frame never longer than the
  * input or the limit, every view inside its payload, strings without NUL,
  * CR or LF, counts within their bounds, and a decoded request that
@@ -125,6 +125,32 @@ check_payload(const uint8_t *p, size_t len)
 
 		if (gwrelay_gone_decode(p, len, &slow) == 0 &&
 		    (len != 1 || p[0] > 1 || slow != p[0]))
+			abort();
+	}
+	/* Syslog messages (the syslog worker's): counts, fields and
+	 * views within their bounds, the address one inet_pton takes. */
+	why = NULL;
+	{
+		static struct gwrelay_slrec sl[GWRELAY_MAX_SYSLOG];
+		size_t nsl = 0;
+
+		if (gwrelay_syslog_decode(p, len, sl, &nsl, &why) == 0) {
+			if (nsl == 0 || nsl > GWRELAY_MAX_SYSLOG)
+				abort();
+			for (i = 0; i < nsl; i++) {
+				inside(sl[i].addr, p, len);
+				inside(sl[i].data, p, len);
+				clean(sl[i].addr);
+				clean(sl[i].data);
+				if (sl[i].transport > 1 || sl[i].kind > 1 ||
+				    sl[i].port > 65535 || sl[i].sev > 7 ||
+				    sl[i].addr.len == 0 ||
+				    sl[i].addr.len > 63 ||
+				    sl[i].data.len == 0 ||
+				    sl[i].data.len > GWRELAY_MAX_SL_DATA)
+					abort();
+			}
+		} else if (why == NULL || nsl != 0)
 			abort();
 	}
 	/* A serial (GWRELAY_REVOKED): hex digits only, 1..128. */

@@ -76,6 +76,7 @@ struct center_conf {
 	long long sl_udp_port;
 	long long sl_tcp_port;
 	long long sl_max_message;
+	int sl_worker;
 	/* [forward] */
 	char *fwd_targets; /* file of forwarding targets, or NULL */
 	/* [center] role, [collector] (docs/collector.md) */
@@ -166,6 +167,7 @@ struct center {
 	                          (SO_REUSEPORT; worker 0 takes the first) */
 	int gw_nlfd;
 	struct gwproc *admp; /* the admin worker (gwproc.c) or NULL */
+	struct gwproc *slp;  /* the syslog worker (gwproc.c) or NULL */
 	int foreground;      /* vigild -d */
 	int dropped;         /* gave up root for [center] user */
 	uint64_t keyseq;
@@ -622,6 +624,16 @@ void stream_shutdown(struct center *c);
 /* syslogin.c: the optional syslog listener ([syslog] enable). */
 int syslogin_start(struct center *c, struct buf *err);
 void syslogin_stop(struct center *c);
+/* With [syslog] worker = yes: the bound sockets, for the syslog worker
+ * (gwproc.c), -1 each when the listener is off or runs in the core. */
+void syslogin_fds(const struct center *c, int *udp, int *tcp);
+/* A GWRELAY_SYSLOG payload from the syslog worker: its messages stored
+ * in one transaction. 0, or -1 when it is malformed (the worker is then
+ * stopped). */
+int syslogin_relayed(struct center *c, const uint8_t *p, size_t len);
+/* vigild --syslog-worker (spawned by gwproc.c, settings and sockets on
+ * descriptor 3). */
+int syslogworker_main(void) __attribute__((noreturn));
 
 /* ratelimit.c: token bucket per source address, fixed memory. */
 struct ratelimit *ratelimit_new(double per_minute, double burst);

@@ -177,6 +177,9 @@ const struct cfg_key center_conf_keys[] = {
     {"syslog", "max_message", CFG_SIZE, "64k", 480, 1LL << 20,
      OFF(sl_max_message), 0, NULL,
      "longest message; longer ones are kept cut, as malformed"},
+    {"syslog", "worker", CFG_BOOL, "yes", 0, 0, OFF(sl_worker), 0, NULL,
+     "receive and parse the messages in a syslog worker process "
+     "(unprivileged and sandboxed; the core stores what it sends)"},
     {"forward", "targets", CFG_STR, NULL, 0, 0, OFF(fwd_targets), 0, NULL,
      "file of SIEM forwarding targets, one [name] section each (see "
      "docs/forwarding.md)"},

@@ -149,6 +149,7 @@ struct gwproc {
 	struct center *c;
 	struct http_server *srv; /* the routes: c->gw, or c->adm */
 	int admin;               /* the admin worker's pool */
+	int syslog;              /* the syslog worker's (syslogin.c) */
 	const char *what;        /* "gateway worker", "admin worker" */
 	const char *restarts;    /* its restart counter's name */
 	int n;
@@ -951,10 +952,16 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 	                             &s->payload)) == 1) {
 		switch (hdr.type) {
 		case GWRELAY_REQ:
-			rc = gwp_on_request(s, &hdr);
+			rc = s->gp->syslog ? -1 : gwp_on_request(s, &hdr);
 			break;
 		case GWRELAY_STATS:
-			rc = gwp_on_stats(s, &why);
+			rc = s->gp->syslog ? -1 : gwp_on_stats(s, &why);
+			break;
+		case GWRELAY_SYSLOG:
+			rc = !s->gp->syslog || hdr.id != 0
+			         ? -1
+			         : syslogin_relayed(s->gp->c, s->payload.data,
+			                            s->payload.len);
 			break;
 		case GWRELAY_STREAM_GONE: {
 			int slow = 0;
@@ -1186,16 +1193,27 @@ gwp_spawn(struct gwslot *s)
 {
 	struct gwproc *gp = s->gp;
 	struct center *c = gp->c;
-	char *argv[] = {
-	    "vigild", gp->admin ? "--admin-worker" : "--gateway-worker", NULL};
+	char *argv[] = {"vigild",
+	                gp->syslog  ? "--syslog-worker"
+	                : gp->admin ? "--admin-worker"
+	                            : "--gateway-worker",
+	                NULL};
 	struct timeval tv = {GWP_SNDTIMEO, 0};
 	int sndbuf = 4 << 20;
 	json_t *init;
 	char *text = NULL;
-	int fd = -1;
+	int fd = -1, udp = -1, tcp = -1;
 	pid_t pid;
 
-	if (gp->admin)
+	if (gp->syslog) {
+		/* No TLS and no HTTP: the sockets and max_message. */
+		syslogin_fds(c, &udp, &tcp);
+		init = json_pack(
+		    "{s:s,s:I,s:i,s:i,s:i}", "role", "syslog", "max_message",
+		    (json_int_t)c->conf.sl_max_message, "foreground",
+		    c->foreground, "log_dest", (int)c->conf.log_dest,
+		    "log_level", (int)log_getlevel());
+	} else if (gp->admin)
 		/* The admin listener: no client certificates (no CA), its
 		 * own limits, at most ADMIN_MAX_CONNS besides streams. */
 		init = json_pack(
@@ -1230,7 +1248,9 @@ gwp_spawn(struct gwslot *s)
 	if ((pid = proc_spawn(&fd, gp->exe, argv, NULL)) == -1)
 		goto fail;
 	if (proc_send_fd(fd, GWRELAY_INIT, 0, text, strlen(text),
-	                 gwp_listen_fd(gp, s->idx)) == -1) {
+	                 gp->syslog ? udp : gwp_listen_fd(gp, s->idx)) == -1 ||
+	    (gp->syslog &&
+	     proc_send_fd(fd, GWRELAY_LISTEN, 0, NULL, 0, tcp) == -1)) {
 		log_warn("vigild: %s %d: sending its settings", gp->what,
 		         s->idx);
 		kill(pid, SIGKILL);
@@ -1257,7 +1277,7 @@ gwp_spawn(struct gwslot *s)
 	    (s->ev_write = event_new(c->base, fd, EV_WRITE, gwp_write_cb, s)) ==
 	        NULL)
 		fatalx("%s: event_new", __func__);
-	if (!gp->admin) {
+	if (!gp->admin && !gp->syslog) {
 		gwp_send_revoked_all(s);
 		gwp_send_stale_all(s);
 		gwp_push_tickets(gp, s);
@@ -1336,7 +1356,8 @@ gwp_reaped(struct gwproc *gp, pid_t pid, int status)
 		memset(s->stats, 0, sizeof(s->stats));
 		gwp_channel_close(s);
 		/* Its clients are gone, and so are their streams. */
-		http_server_relay_gone_all(gp->srv, s);
+		if (gp->srv != NULL)
+			http_server_relay_gone_all(gp->srv, s);
 		s->pid = 0;
 		if (!gp->draining)
 			gwp_spawn_later(s);
@@ -1349,7 +1370,44 @@ int
 gwproc_reaped(struct center *c, pid_t pid, int status)
 {
 	return gwp_reaped(c->gwp, pid, status) ||
-	       gwp_reaped(c->admp, pid, status);
+	       gwp_reaped(c->admp, pid, status) ||
+	       gwp_reaped(c->slp, pid, status);
+}
+
+/* The program the workers run: this one. 0, or -1 with err set. */
+static int
+gwp_exe(struct gwproc *gp, struct buf *err)
+{
+	ssize_t len;
+
+	if ((len = readlink("/proc/self/exe", gp->exe, sizeof(gp->exe) - 1)) <=
+	    0) {
+		buf_printf(err, "%ss: /proc/self/exe: %s", gp->what,
+		           strerror(errno));
+		return -1;
+	}
+	gp->exe[len] = '\0';
+	return 0;
+}
+
+/* The pool's n slots, their buffers and the end-of-turn flush. */
+static void
+gwp_slots_init(struct gwproc *gp)
+{
+	int i;
+
+	for (i = 0; i < gp->n; i++) {
+		gp->slot[i].gp = gp;
+		gp->slot[i].idx = i;
+		gp->slot[i].fd = -1;
+		buf_init(&gp->slot[i].payload, gp->max_msg);
+		if ((gp->slot[i].in = evbuffer_new()) == NULL ||
+		    (gp->slot[i].out = evbuffer_new()) == NULL)
+			fatalx("%s: out of memory", __func__);
+	}
+	if ((gp->ev_flush = event_new(gp->c->base, -1, 0, gwp_flush_cb, gp)) ==
+	    NULL)
+		fatalx("%s: event_new", __func__);
 }
 
 /* A pool of n workers for srv's listener; its routes answer in the core. */
@@ -1359,8 +1417,6 @@ gwp_pool_start(struct center *c, struct http_server *srv, int n, int admin,
 {
 	struct gwproc *gp;
 	const char *what = admin ? "admin worker" : "gateway worker";
-	ssize_t len;
-	int i;
 
 	if ((gp = calloc(1, sizeof(*gp))) == NULL) {
 		buf_printf(err, "%ss: out of memory", what);
@@ -1389,13 +1445,8 @@ gwp_pool_start(struct center *c, struct http_server *srv, int n, int admin,
 	if (gp->max_msg < (4u << 20))
 		gp->max_msg = 4u << 20;
 	gp->max_msg += 256u << 10;
-	if ((len = readlink("/proc/self/exe", gp->exe, sizeof(gp->exe) - 1)) <=
-	    0) {
-		buf_printf(err, "%ss: /proc/self/exe: %s", what,
-		           strerror(errno));
+	if (gwp_exe(gp, err) == -1)
 		goto fail;
-	}
-	gp->exe[len] = '\0';
 	/* Relayed client certificates are checked against the CA (the
 	 * gateway's; the admin listener takes none). */
 	if (!admin && gwp_ca_load(gp, err) == -1)
@@ -1408,18 +1459,7 @@ gwp_pool_start(struct center *c, struct http_server *srv, int n, int admin,
 	}
 	/* From here on the workers accept; the core answers. */
 	http_server_stop_listening(srv);
-	for (i = 0; i < gp->n; i++) {
-		gp->slot[i].gp = gp;
-		gp->slot[i].idx = i;
-		gp->slot[i].fd = -1;
-		buf_init(&gp->slot[i].payload, gp->max_msg);
-		if ((gp->slot[i].in = evbuffer_new()) == NULL ||
-		    (gp->slot[i].out = evbuffer_new()) == NULL)
-			fatalx("%s: out of memory", __func__);
-	}
-	if ((gp->ev_flush = event_new(c->base, -1, 0, gwp_flush_cb, gp)) ==
-	    NULL)
-		fatalx("%s: event_new", __func__);
+	gwp_slots_init(gp);
 	return gp;
 fail:
 	X509_STORE_free(gp->ca_store);
@@ -1472,13 +1512,45 @@ gwproc_admin_start(struct center *c, struct buf *err)
 	return 0;
 }
 
+int
+gwproc_syslog_start(struct center *c, struct buf *err)
+{
+	struct gwproc *gp;
+	int udp, tcp;
+
+	syslogin_fds(c, &udp, &tcp);
+	if (!c->conf.sl_enable || !c->conf.sl_worker || udp == -1 || tcp == -1)
+		return 0;
+	if ((gp = calloc(1, sizeof(*gp))) == NULL) {
+		buf_printf(err, "syslog worker: out of memory");
+		return -1;
+	}
+	gp->c = c;
+	gp->syslog = 1;
+	gp->what = "syslog worker";
+	gp->restarts = "vigil_syslog_worker_restarts_total";
+	gp->n = 1;
+	gp->lfd = -1;
+	gp->max_msg = GWRELAY_MAX_SL_MSG;
+	if (gwp_exe(gp, err) == -1) {
+		free(gp);
+		return -1;
+	}
+	gwp_slots_init(gp);
+	c->slp = gp;
+	if (gwp_pool_spawn(gp, err) == -1)
+		return -1;
+	log_info("vigild: the syslog worker receives syslog messages");
+	return 0;
+}
+
 static void
 gwp_reload(struct gwproc *gp)
 {
 	struct buf err;
 	int i;
 
-	if (gp == NULL)
+	if (gp == NULL || gp->syslog) /* no TLS there */
 		return;
 	buf_init(&err, 1024);
 	/* The core checks relayed certificates against the same CA. */
@@ -1515,7 +1587,7 @@ gwp_drain(struct gwproc *gp)
 	if (gp->lfd != -1)
 		close(gp->lfd);
 	gp->lfd = -1;
-	if (!gp->admin) {
+	if (!gp->admin && !gp->syslog) {
 		for (i = 0; i < gp->c->gw_nlfd; i++)
 			close(gp->c->gw_lfd[i]);
 		gp->c->gw_nlfd = 0;
@@ -1527,6 +1599,7 @@ gwproc_drain(struct center *c)
 {
 	gwp_drain(c->gwp);
 	gwp_drain(c->admp);
+	gwp_drain(c->slp);
 }
 
 void
@@ -1582,7 +1655,8 @@ gwp_stop(struct gwproc *gp)
 		s->pid = 0;
 	}
 	for (i = 0; i < gp->n; i++) {
-		http_server_relay_gone_all(gp->srv, &gp->slot[i]);
+		if (gp->srv != NULL)
+			http_server_relay_gone_all(gp->srv, &gp->slot[i]);
 		buf_free(&gp->slot[i].payload);
 		if (gp->slot[i].in != NULL)
 			evbuffer_free(gp->slot[i].in);
@@ -1593,7 +1667,7 @@ gwp_stop(struct gwproc *gp)
 		event_free(gp->ev_flush);
 	if (gp->lfd != -1)
 		close(gp->lfd);
-	if (!gp->admin) {
+	if (!gp->admin && !gp->syslog) {
 		for (i = 0; i < gp->c->gw_nlfd; i++)
 			close(gp->c->gw_lfd[i]);
 		gp->c->gw_nlfd = 0;
@@ -1613,6 +1687,8 @@ gwproc_stop(struct center *c)
 	c->gwp = NULL;
 	gwp_stop(c->admp);
 	c->admp = NULL;
+	gwp_stop(c->slp);
+	c->slp = NULL;
 }
 
 int

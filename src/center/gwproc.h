@@ -17,6 +17,11 @@
 
 struct center;
 
+/* The syslog worker ([syslog] enable and worker): receives and parses
+ * on the sockets syslogin_start bound; the core stores (syslogin.c). 0,
+ * or -1 with err set. */
+int gwproc_syslog_start(struct center *c, struct buf *err);
+
 /* With [gateway] workers >= 1: takes over the gateway's listening socket
  * (the core stops accepting on it) and starts the workers. 0 when there
  * are none to start. */

@@ -175,6 +175,8 @@ declare_metrics(void)
 	metrics_declare("vigil_admin_worker_restarts_total", METRIC_COUNTER,
 	                "admin worker processes restarted after they died "
 	                "([admin] worker)");
+	metrics_declare("vigil_syslog_worker_restarts_total", METRIC_COUNTER,
+	                "syslog worker processes restarted after they died");
 	metrics_declare("vigil_connections_closed_total", METRIC_COUNTER,
 	                "connections the center closed or refused by "
 	                "listener and reason (handshake_timeout, "
@@ -660,6 +662,7 @@ main(int argc, char **argv)
 	    {"list-routes", no_argument, NULL, 'R'},
 	    {"gateway-worker", no_argument, NULL, 'G'},
 	    {"admin-worker", no_argument, NULL, 'A'},
+	    {"syslog-worker", no_argument, NULL, 'S'},
 	    {"migrate", no_argument, NULL, 'M'},
 	    {"store-copy", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
@@ -677,6 +680,8 @@ main(int argc, char **argv)
 			return gwworker_main(0);
 		case 'A':
 			return gwworker_main(1);
+		case 'S':
+			return syslogworker_main();
 		case 'M':
 			migrate_only = 1;
 			break;
@@ -927,7 +932,8 @@ main(int argc, char **argv)
 	 * store. */
 	c.foreground = g_foreground;
 	if (gwproc_start(&c, &err) == -1 ||
-	    gwproc_admin_start(&c, &err) == -1) {
+	    gwproc_admin_start(&c, &err) == -1 ||
+	    gwproc_syslog_start(&c, &err) == -1) {
 		log_warnx("vigild: %s", buf_cstr(&err));
 		goto out;
 	}

@@ -2,6 +2,7 @@
  * gwrelay: encoder and decoder of the gateway relay's payloads (see
  * gwrelay.h for the format). Pure: no I/O, no allocation in the decoder.
  */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "gwrelay.h"
@@ -306,5 +307,80 @@ gwrelay_tickets_decode(const uint8_t *p, size_t len,
 		*why = "bytes after the ticket keys";
 		return -1;
 	}
+	return 0;
+}
+
+void
+gwrelay_put_syslog(struct buf *out, const struct gwrelay_slrec *r)
+{
+	gwrelay_put_u32(out, r->transport);
+	gwrelay_put_str(out, r->addr.p, r->addr.len);
+	gwrelay_put_u32(out, r->port);
+	gwrelay_put_u32(out, r->sev);
+	gwrelay_put_u64(out, r->time);
+	gwrelay_put_u32(out, r->kind);
+	gwrelay_put_str(out, r->data.p, r->data.len);
+}
+
+int
+gwrelay_syslog_decode(const uint8_t *p, size_t len, struct gwrelay_slrec *recs,
+                      size_t *n, const char **why)
+{
+	struct rd r = {p, len, 0};
+	struct gwrelay_slrec *m;
+	uint8_t bin[16];
+	char addr[64];
+	uint32_t count;
+	size_t i;
+
+	*n = 0;
+	if (rd_u32(&r, &count) == -1 || count == 0 ||
+	    count > GWRELAY_MAX_SYSLOG) {
+		*why = "bad syslog message count";
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		m = &recs[i];
+		memset(m, 0, sizeof(*m));
+		if (rd_u32(&r, &m->transport) == -1 ||
+		    (m->transport != GWRELAY_SL_UDP &&
+		     m->transport != GWRELAY_SL_TCP)) {
+			*why = "bad syslog transport";
+			return -1;
+		}
+		if (rd_str(&r, &m->addr) == -1 || m->addr.len == 0 ||
+		    m->addr.len >= sizeof(addr)) {
+			*why = "bad syslog sender address";
+			return -1;
+		}
+		memcpy(addr, m->addr.p, m->addr.len);
+		addr[m->addr.len] = '\0';
+		if (strcmp(addr, "unknown") != 0 &&
+		    inet_pton(AF_INET, addr, bin) != 1 &&
+		    inet_pton(AF_INET6, addr, bin) != 1) {
+			*why = "syslog sender address is not an address";
+			return -1;
+		}
+		if (rd_u32(&r, &m->port) == -1 || m->port > 65535 ||
+		    rd_u32(&r, &m->sev) == -1 || m->sev > 7 ||
+		    rd_u64(&r, &m->time) == -1 ||
+		    m->time > (uint64_t)INT64_MAX ||
+		    rd_u32(&r, &m->kind) == -1 ||
+		    (m->kind != GWRELAY_SL_PARSED &&
+		     m->kind != GWRELAY_SL_RAW)) {
+			*why = "bad syslog message fields";
+			return -1;
+		}
+		if (rd_str(&r, &m->data) == -1 || m->data.len == 0 ||
+		    m->data.len > GWRELAY_MAX_SL_DATA) {
+			*why = "bad syslog message data";
+			return -1;
+		}
+	}
+	if (r.off != len) {
+		*why = "bytes after the syslog messages";
+		return -1;
+	}
+	*n = count;
 	return 0;
 }

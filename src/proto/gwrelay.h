@@ -34,7 +34,17 @@
  * lifetime in seconds (1 to GWRELAY_MAX_TICKET_LIFETIME; 0 with no keys:
  * resumption off), then the keys as one field of 0, 1 or 2 times
  * GWRELAY_TICKET_KEY_LEN bytes (tls_server_tickets_export's form, the
- * sealing key first). Strings (method, uri, address, header names
+ * sealing key first).
+ *
+ * Syslog messages (the syslog worker to the core, GWRELAY_SYSLOG): u32 n
+ * (1 to GWRELAY_MAX_SYSLOG), then n records: u32 transport
+ * (GWRELAY_SL_UDP, GWRELAY_SL_TCP), the sender's numeric address (an IPv4
+ * or IPv6 address as inet_ntop writes it, or "unknown"), u32 its port
+ * (<= 65535), u32 severity (0 to 7), u64 the message's time (Unix
+ * seconds, 0 when it had none), u32 kind (GWRELAY_SL_PARSED,
+ * GWRELAY_SL_RAW: the message did not parse or frame), and the event's
+ * data, a JSON object (1 to GWRELAY_MAX_SL_DATA bytes; the core checks
+ * that it is one). Strings (method, uri, address, header names
  * and values) never contain NUL, CR or LF; anything else about a payload that
  * does not add up (a length past the end, bytes left over) is an error.
  */
@@ -73,9 +83,28 @@ enum gwrelay_type {
 	GWRELAY_TICKET_KEYS = 12, /* core -> worker: session ticket keys */
 	GWRELAY_STALE = 13,       /* core -> worker: a serial no longer its
 	                           * agent's current certificate (hex) */
-	GWRELAY_DRAIN = 14        /* core -> worker: vigild stops: accept
+	GWRELAY_DRAIN = 14,       /* core -> worker: vigild stops: accept
 	                           * nothing more, close idle connections,
 	                           * close each after its reply (empty) */
+	GWRELAY_SYSLOG = 15,      /* syslog worker -> core: messages */
+	GWRELAY_LISTEN = 16       /* core -> syslog worker: the TCP listening
+	                           * socket (empty; the descriptor rides
+	                           * along), after GWRELAY_INIT's UDP one */
+};
+
+#define GWRELAY_MAX_SYSLOG  64
+#define GWRELAY_MAX_SL_DATA (8u << 20)
+/* A whole GWRELAY_SYSLOG payload: the data and the records' fields. */
+#define GWRELAY_MAX_SL_MSG (GWRELAY_MAX_SL_DATA + (1u << 20))
+#define GWRELAY_SL_UDP     0
+#define GWRELAY_SL_TCP     1
+#define GWRELAY_SL_PARSED  0
+#define GWRELAY_SL_RAW     1
+
+struct gwrelay_slrec {
+	uint32_t transport, port, sev, kind;
+	uint64_t time;
+	struct strv addr, data;
 };
 
 struct gwrelay_hdr {
@@ -141,5 +170,14 @@ struct gwrelay_tickets {
 };
 int gwrelay_tickets_decode(const uint8_t *p, size_t len,
                            struct gwrelay_tickets *out, const char **why);
+
+/* One record of a GWRELAY_SYSLOG payload (after its u32 count). */
+void gwrelay_put_syslog(struct buf *out, const struct gwrelay_slrec *r);
+/* GWRELAY_SYSLOG: 0 with recs[0..*n) filled (views into p; recs holds
+ * GWRELAY_MAX_SYSLOG), or -1 with *why set. The address is checked
+ * (inet_pton), the data only for its length. */
+int gwrelay_syslog_decode(const uint8_t *p, size_t len,
+                          struct gwrelay_slrec *recs, size_t *n,
+                          const char **why);
 
 #endif

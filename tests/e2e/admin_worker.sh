@@ -23,43 +23,14 @@ export VIGIL_ADMIN_WORKER=1
 PKI=$T/pki
 DATA=$T/data
 make_pki "$PKI"
-# Started as root, the worker runs as [center] user (nobody here), as the
-# core does after the drop; as anyone else, as that user.
-if [ "$(id -u)" = 0 ]; then
-	RUN_AS=nobody
-	chmod 711 "$T"
-	write_conf "$T/vigild.conf" "$PKI" "$DATA" "user = $RUN_AS" \
-		"[admin]" "stream_keepalive = 1s"
-else
-	RUN_AS=$(id -un)
-	write_conf "$T/vigild.conf" "$PKI" "$DATA" "[admin]" "stream_keepalive = 1s"
-fi
-RUN_UID=$(id -u "$RUN_AS")
+# As root, the worker runs as nobody (worker_conf).
+worker_conf "$T/vigild.conf" "[admin]" "stream_keepalive = 1s"
 start_center "$T/vigild.conf" "$DATA"
 U="https://127.0.0.1:$ADM"
 
-admin_worker() { # the core's child that is the admin worker
-	local p
-	for p in $(ps -o pid= --ppid "$CENTER_PID"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
-			grep -q -- '--admin-worker' && echo "$p"
-	done
-	return 0
-}
+admin_worker() { center_children --admin-worker; } # the core's child that is the admin worker
 one_worker() { [ "$(admin_worker | wc -l)" = 1 ]; }
-status() { awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/status"; }
-filtered() { [ "$(status "$1" Seccomp)" = 2 ]; }
-sandboxed() { # PID: the admin worker's user, capabilities, seccomp
-	[ "$(ps -o user= -p "$1")" = "$RUN_AS" ] ||
-		fail "admin worker $1 runs as $(ps -o user= -p "$1")"
-	[ "$(status "$1" Uid)" = "$RUN_UID $RUN_UID $RUN_UID $RUN_UID" ] ||
-		fail "admin worker $1 uids: $(status "$1" Uid)"
-	[ "$(status "$1" CapEff)" = 0000000000000000 ] ||
-		fail "admin worker $1 keeps capabilities $(status "$1" CapEff)"
-	[ "$(status "$1" NoNewPrivs)" = 1 ] || fail "admin worker $1: NoNewPrivs not set"
-	# The seccomp filter is loaded once the worker listens: poll for it.
-	wait_for 10 "admin worker $1 under seccomp" filtered "$1"
-}
+sandboxed() { worker_sandboxed "admin worker" "$1" "$RUN_AS"; }
 wait_for 20 "the admin worker" one_worker
 W=$(admin_worker)
 sandboxed "$W"
@@ -67,14 +38,7 @@ pass "the admin worker ($W) runs as $RUN_AS without capabilities, NoNewPrivs, un
 
 # Established admin connections held by a process: its socket inodes
 # matched against /proc/net/tcp (state 01) on the admin port.
-conns() {
-	local port inodes
-	port=$(printf ':%04X' "$ADM")
-	inodes=$(ls -l "/proc/$1/fd" 2>/dev/null | sed -nE 's/.*socket:\[([0-9]+)\]$/\1/p')
-	[ -n "$inodes" ] || { echo 0; return; }
-	awk -v p="$port" 'NR > 1 && $4 == "01" && substr($2, length($2) - 4) == p { print $10 }' \
-		/proc/net/tcp | { grep -Fxf <(echo "$inodes") || true; } | wc -l
-}
+conns() { established "$1" "$ADM"; }
 metric() { metric_value "$(api GET /metrics)" "$1"; }
 
 # --- an API key, and a wrong one ------------------------------------------------

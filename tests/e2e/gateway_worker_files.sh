@@ -32,14 +32,7 @@ start_center "$T/vigild.conf" "$DATA"
 served() { [ "$(upd_field '.served.roles.targets.version // 0')" = 1 ]; }
 wait_for 30 "the first mirror of the upstream" served
 
-workers() { # the core's children that are gateway workers
-	local p
-	for p in $(ps -o pid= --ppid "$CENTER_PID"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
-			grep -q -- '--gateway-worker' && echo "$p"
-	done
-	return 0
-}
+workers() { center_children --gateway-worker; } # the core's children that are gateway workers
 nworkers() { [ "$(workers | wc -l)" = 1 ]; }
 wait_for 20 "a gateway worker" nworkers
 W=$(workers)

@@ -11,14 +11,7 @@
 export VIGIL_GW_WORKERS=1
 standard_center
 
-workers() { # the core's children that are gateway workers
-	local p
-	for p in $(ps -o pid= --ppid "$CENTER_PID"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
-			grep -q -- '--gateway-worker' && echo "$p"
-	done
-	return 0
-}
+workers() { center_children --gateway-worker; } # the core's children that are gateway workers
 nworkers() { [ "$(workers | wc -l)" = "$1" ]; }
 wait_for 20 "a gateway worker" nworkers 1
 W=$(workers)

@@ -15,56 +15,20 @@ NAGENTS=6
 PKI=$T/pki
 DATA=$T/data
 make_pki "$PKI"
-# Started as root, the workers run as [center] user (nobody here), as the
-# core does after the drop; as anyone else, as that user.
-if [ "$(id -u)" = 0 ]; then
-	RUN_AS=nobody
-	chmod 711 "$T"
-	write_conf "$T/vigild.conf" "$PKI" "$DATA" "user = $RUN_AS" "poll_interval = 2s"
-else
-	RUN_AS=$(id -un)
-	write_conf "$T/vigild.conf" "$PKI" "$DATA" "poll_interval = 2s"
-fi
-RUN_UID=$(id -u "$RUN_AS")
+# As root, the workers run as nobody (worker_conf).
+worker_conf "$T/vigild.conf" "poll_interval = 2s"
 start_center "$T/vigild.conf" "$DATA"
 
-workers() { # the core's children that are gateway workers
-	local p
-	for p in $(ps -o pid= --ppid "$CENTER_PID"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
-			grep -q -- '--gateway-worker' && echo "$p"
-	done
-	return 0
-}
+workers() { center_children --gateway-worker; } # the core's children that are gateway workers
 nworkers() { [ "$(workers | wc -l)" = "$1" ]; }
 wait_for 20 "two gateway workers" nworkers 2
 read -r W1 W2 <<<"$(workers | tr '\n' ' ')"
-status() { awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/status"; }
-for w in $W1 $W2; do
-	[ "$(ps -o user= -p "$w")" = "$RUN_AS" ] ||
-		fail "worker $w runs as $(ps -o user= -p "$w")"
-	[ "$(status "$w" Uid)" = "$RUN_UID $RUN_UID $RUN_UID $RUN_UID" ] ||
-		fail "worker $w uids: $(status "$w" Uid)"
-	[ "$(status "$w" CapEff)" = 0000000000000000 ] ||
-		fail "worker $w keeps capabilities $(status "$w" CapEff)"
-	[ "$(status "$w" NoNewPrivs)" = 1 ] || fail "worker $w: NoNewPrivs not set"
-done
-# The seccomp filter is loaded once a worker listens: poll for it.
-filtered() { [ "$(status "$1" Seccomp)" = 2 ]; }
-wait_for 10 "worker $W1 under seccomp" filtered "$W1"
-wait_for 10 "worker $W2 under seccomp" filtered "$W2"
+for w in $W1 $W2; do worker_sandboxed "gateway worker" "$w" "$RUN_AS"; done
 pass "two gateway workers run as $RUN_AS without capabilities, under seccomp"
 
 # Established gateway connections held by a process: its socket inodes
 # matched against /proc/net/tcp (state 01) on the gateway port.
-conns() {
-	local port inodes
-	port=$(printf ':%04X' "$GW")
-	inodes=$(ls -l "/proc/$1/fd" 2>/dev/null | sed -nE 's/.*socket:\[([0-9]+)\]$/\1/p')
-	[ -n "$inodes" ] || { echo 0; return; }
-	awk -v p="$port" 'NR > 1 && $4 == "01" && substr($2, length($2) - 4) == p { print $10 }' \
-		/proc/net/tcp | { grep -Fxf <(echo "$inodes") || true; } | wc -l
-}
+conns() { established "$1" "$GW"; }
 
 TOKEN=$(new_token --uses $NAGENTS --label os=linux)
 S=$T/files

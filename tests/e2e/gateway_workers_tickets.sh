@@ -15,22 +15,14 @@
 export VIGIL_GW_WORKERS=2
 standard_center
 
-workers() { # the core's children that are gateway workers
-	local p
-	for p in $(ps -o pid= --ppid "$CENTER_PID"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
-			grep -q -- '--gateway-worker' && echo "$p"
-	done
-	return 0
-}
+workers() { center_children --gateway-worker; } # the core's children that are gateway workers
 nworkers() { [ "$(workers | wc -l)" = "$1" ]; }
 # The seccomp filter is loaded once a worker listens and has its settings.
-filtered() { [ "$(awk '$1 == "Seccomp:" { print $2 }' "/proc/$1/status")" = 2 ]; }
 find_workers() {
 	local w
 	wait_for 20 "two gateway workers" nworkers 2
 	read -r W1 W2 <<<"$(workers | tr '\n' ' ')"
-	for w in $W1 $W2; do wait_for 10 "worker $w listening" filtered "$w"; done
+	for w in $W1 $W2; do wait_for 10 "worker $w listening" seccomp_on "$w"; done
 }
 find_workers
 

@@ -185,6 +185,73 @@ wait_metric() {
 	done
 }
 
+# center_children FLAG: the pids of the center's children started with
+# FLAG on their command line (--gateway-worker, --admin-worker,
+# --syslog-worker), one a line.
+center_children() {
+	local p
+	for p in $(ps -o pid= --ppid "$CENTER_PID"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
+			grep -q -- "$1" && echo "$p"
+	done
+	return 0
+}
+
+# proc_status PID KEY: a field of /proc/PID/status (Uid, CapEff,
+# NoNewPrivs, Seccomp...), as the kernel writes it.
+proc_status() {
+	awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/status"
+}
+
+# worker_conf CONF [lines...]: write_conf for a scenario that checks its
+# workers' user: started as root the center runs as [center] user = nobody
+# (RUN_AS), as it does after its drop (and $T is made enterable for it);
+# as anyone else, as that user.
+worker_conf() {
+	local conf=$1
+	shift
+	if [ "$(id -u)" = 0 ]; then
+		RUN_AS=nobody
+		chmod 711 "$T"
+		write_conf "$conf" "$PKI" "$DATA" "user = $RUN_AS" "$@"
+	else
+		RUN_AS=$(id -un)
+		write_conf "$conf" "$PKI" "$DATA" "$@"
+	fi
+}
+
+# established PID PORT: how many established TCP connections on local
+# port PORT the process PID holds (its socket inodes matched against
+# /proc/net/tcp, state 01).
+established() {
+	local port inodes
+	port=$(printf ':%04X' "$2")
+	inodes=$(ls -l "/proc/$1/fd" 2>/dev/null | sed -nE 's/.*socket:\[([0-9]+)\]$/\1/p')
+	[ -n "$inodes" ] || { echo 0; return; }
+	awk -v p="$port" 'NR > 1 && $4 == "01" && substr($2, length($2) - 4) == p { print $10 }' \
+		/proc/net/tcp | { grep -Fxf <(echo "$inodes") || true; } | wc -l
+}
+
+# seccomp_on PID: the process runs under a seccomp filter.
+seccomp_on() { [ "$(proc_status "$1" Seccomp)" = 2 ]; }
+
+# worker_sandboxed WHAT PID USER: a worker of the center runs as USER (all
+# four uids), without capabilities, with NoNewPrivs, and (waited for: it
+# is loaded once the worker listens) under its seccomp filter.
+worker_sandboxed() {
+	local what=$1 pid=$2 user=$3 uid
+	uid=$(id -u "$user")
+	[ "$(ps -o user= -p "$pid")" = "$user" ] ||
+		fail "$what $pid runs as $(ps -o user= -p "$pid")"
+	[ "$(proc_status "$pid" Uid)" = "$uid $uid $uid $uid" ] ||
+		fail "$what $pid uids: $(proc_status "$pid" Uid)"
+	[ "$(proc_status "$pid" CapEff)" = 0000000000000000 ] ||
+		fail "$what $pid keeps capabilities $(proc_status "$pid" CapEff)"
+	[ "$(proc_status "$pid" NoNewPrivs)" = 1 ] ||
+		fail "$what $pid: NoNewPrivs not set"
+	wait_for 10 "$what $pid under seccomp" seccomp_on "$pid"
+}
+
 # wait_for SECONDS WHAT CMD...: runs CMD every 0.1 s until it succeeds;
 # fails naming WHAT once SECONDS have passed. Used instead of fixed sleeps.
 wait_for() {

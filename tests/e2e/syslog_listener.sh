@@ -8,8 +8,17 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rsyslog.inc"
 
+# VIGIL_SYSLOG_WORKER=0 (CTest's PostgreSQL pass): the listener in vigild
+# itself; else the default, the syslog worker (e2e/syslog_worker).
 standard_center "[syslog]" "enable = yes" "listen = 127.0.0.1" \
-	"udp_port = 0" "tcp_port = 0"
+	"udp_port = 0" "tcp_port = 0" \
+	${VIGIL_SYSLOG_WORKER:+"worker = $VIGIL_SYSLOG_WORKER"}
+if [ "${VIGIL_SYSLOG_WORKER:-1}" = 0 ]; then
+	! grep -qF "(in the syslog worker)" "$T/vigild.log" ||
+		fail "[syslog] worker = 0, yet a syslog worker"
+else
+	expect_contains "$(cat "$T/vigild.log")" "(in the syslog worker)"
+fi
 SU=$(sed -E 's/.*"syslog_udp": ([0-9]+).*/\1/' "$DATA/vigild.ports")
 ST=$(sed -E 's/.*"syslog_tcp": ([0-9]+).*/\1/' "$DATA/vigild.ports")
 [ "$SU" -gt 0 ] && [ "$ST" -gt 0 ] || fail "listener ports: $(cat "$DATA/vigild.ports")"

@@ -102,6 +102,23 @@ sample_local(struct center *c, const char *sha, char *path, size_t pathlen,
 	return -1;
 }
 
+/* syslogin.c: no syslog listener here. */
+void
+syslogin_fds(const struct center *c, int *udp, int *tcp)
+{
+	(void)c;
+	*udp = *tcp = -1;
+}
+
+int
+syslogin_relayed(struct center *c, const uint8_t *p, size_t len)
+{
+	(void)c;
+	(void)p;
+	(void)len;
+	return -1;
+}
+
 /* The route the relayed requests reach: answers with the agent the
  * certificate names, as the gateway's handlers take it. */
 static int handler_ran;

@@ -285,6 +285,101 @@ test_stream(void **state)
 	buf_free(&b);
 }
 
+/* One syslog record as the syslog worker writes it. */
+static void
+put_slrec(struct buf *b, uint32_t transport, const char *addr, uint32_t port,
+          uint32_t sev, uint64_t t, uint32_t kind, const char *data)
+{
+	struct gwrelay_slrec r = {
+	    transport,           port, sev, kind, t, {addr, strlen(addr)},
+	    {data, strlen(data)}};
+
+	gwrelay_put_syslog(b, &r);
+}
+
+/* A batch decodes field by field; what a compromised syslog worker could
+ * slip past the core (a sender "address" that is none, a severity or
+ * port out of range, a count of 0 or past the limit, a record cut short,
+ * bytes after the last) is refused. */
+static void
+test_syslog(void **state)
+{
+	static struct gwrelay_slrec r[GWRELAY_MAX_SYSLOG];
+	struct buf b;
+	const char *why = NULL;
+	size_t n = 99, i;
+	struct {
+		const char *addr;
+		uint32_t transport, port, sev, kind;
+		const char *data;
+	} bad[] = {
+	    {"syslog:../x", 0, 514, 6, 0, "{}"},
+	    {"10.0.0.1; DROP", 0, 514, 6, 0, "{}"},
+	    {"", 0, 514, 6, 0, "{}"},
+	    {"10.0.0.1", 2, 514, 6, 0, "{}"},
+	    {"10.0.0.1", 0, 65536, 6, 0, "{}"},
+	    {"10.0.0.1", 0, 514, 8, 0, "{}"},
+	    {"10.0.0.1", 0, 514, 6, 2, "{}"},
+	    {"10.0.0.1", 0, 514, 6, 0, ""},
+	    {"10.0.0.1", 0, 514, 6, 0, "{\"a\":\n1}"},
+	};
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	gwrelay_put_u32(&b, 3);
+	put_slrec(&b, GWRELAY_SL_UDP, "192.0.2.7", 51514, 3, 1796000000,
+	          GWRELAY_SL_PARSED, "{\"message\":\"x\"}");
+	put_slrec(&b, GWRELAY_SL_TCP, "2001:db8::1", 0, 7, 0, GWRELAY_SL_RAW,
+	          "{\"raw\":\"y\"}");
+	put_slrec(&b, GWRELAY_SL_TCP, "unknown", 65535, 0, 0, GWRELAY_SL_PARSED,
+	          "{}");
+	assert_int_equal(buf_ok(&b), 0);
+	assert_int_equal(gwrelay_syslog_decode(b.data, b.len, r, &n, &why), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[0].transport, GWRELAY_SL_UDP);
+	assert_int_equal(r[0].addr.len, 9);
+	assert_memory_equal(r[0].addr.p, "192.0.2.7", 9);
+	assert_int_equal(r[0].port, 51514);
+	assert_int_equal(r[0].sev, 3);
+	assert_int_equal(r[0].time, 1796000000);
+	assert_int_equal(r[0].kind, GWRELAY_SL_PARSED);
+	assert_int_equal(r[0].data.len, 15);
+	assert_int_equal(r[1].kind, GWRELAY_SL_RAW);
+	assert_memory_equal(r[1].addr.p, "2001:db8::1", 11);
+	assert_int_equal(r[2].port, 65535);
+	/* Cut short anywhere, or a byte more: refused. */
+	for (i = 0; i < b.len; i++) {
+		why = NULL;
+		assert_int_equal(gwrelay_syslog_decode(b.data, i, r, &n, &why),
+		                 -1);
+		assert_non_null(why);
+		assert_int_equal(n, 0);
+	}
+	buf_append(&b, "x", 1);
+	assert_int_equal(gwrelay_syslog_decode(b.data, b.len, r, &n, &why), -1);
+	/* Each bad field. */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_reset(&b);
+		gwrelay_put_u32(&b, 1);
+		put_slrec(&b, bad[i].transport, bad[i].addr, bad[i].port,
+		          bad[i].sev, 0, bad[i].kind, bad[i].data);
+		why = NULL;
+		if (gwrelay_syslog_decode(b.data, b.len, r, &n, &why) != -1)
+			fail_msg("bad record %zu was taken", i);
+		assert_non_null(why);
+	}
+	/* Counts: none, and one past the limit. */
+	buf_reset(&b);
+	gwrelay_put_u32(&b, 0);
+	assert_int_equal(gwrelay_syslog_decode(b.data, b.len, r, &n, &why), -1);
+	buf_reset(&b);
+	gwrelay_put_u32(&b, GWRELAY_MAX_SYSLOG + 1);
+	for (i = 0; i < GWRELAY_MAX_SYSLOG + 1; i++)
+		put_slrec(&b, 0, "10.0.0.1", 1, 1, 0, 0, "{}");
+	assert_int_equal(gwrelay_syslog_decode(b.data, b.len, r, &n, &why), -1);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -294,6 +389,7 @@ main(void)
 	    cmocka_unit_test(test_reply_and_stats),
 	    cmocka_unit_test(test_tickets),
 	    cmocka_unit_test(test_stream),
+	    cmocka_unit_test(test_syslog),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
