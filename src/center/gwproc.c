@@ -41,6 +41,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@
 #include <openssl/x509v3.h>
 
 #include "center.h"
+#include "clock.h"
 #include "gwproc.h"
 #include "gwrelay.h"
 #include "log.h"
@@ -928,7 +930,7 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 	const char *why = NULL;
 	size_t nfds = 0;
 	long n;
-	int rc, budget;
+	int rc, budget, eof = 0;
 
 	(void)what;
 	/* A bounded amount per wakeup: one busy worker must not starve the
@@ -938,6 +940,12 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (n == 0) {
 			log_debug("vigild: %s %d: channel closed", s->gp->what,
 			          s->idx);
+			/* The syslog worker's last batches are stored; a
+			 * gateway worker's requests have no one to answer. */
+			if (s->gp->syslog) {
+				eof = 1;
+				break;
+			}
 			gwp_channel_close(s);
 			return;
 		}
@@ -987,6 +995,8 @@ gwp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (rc == -1 && s->fd != -1)
 		gwp_kill(s, "protocol error on its channel");
+	else if (eof && s->fd != -1)
+		gwp_channel_close(s);
 }
 
 /* --- processes ------------------------------------------------------------ */
@@ -1609,6 +1619,24 @@ gwproc_reload(struct center *c)
 	gwp_reload(c->admp);
 }
 
+/* The syslog worker exits on GWRELAY_DRAIN: what it sent before is
+ * stored, read until its channel ends (within 2 s), rather than dropped
+ * with the channel. */
+static void
+gwp_take_rest(struct gwslot *s)
+{
+	double end = mono_now() + 2, left;
+	struct pollfd pfd;
+
+	while (s->fd != -1 && (left = end - mono_now()) > 0) {
+		pfd.fd = s->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		gwp_read_cb(s->fd, EV_READ, s);
+	}
+}
+
 static void
 gwp_stop(struct gwproc *gp)
 {
@@ -1617,6 +1645,8 @@ gwp_stop(struct gwproc *gp)
 
 	if (gp == NULL)
 		return;
+	if (gp->syslog)
+		gwp_take_rest(&gp->slot[0]);
 	for (i = 0; i < gp->n; i++) {
 		s = &gp->slot[i];
 		(void)gwp_flush(s);   /* the replies of the last turn */

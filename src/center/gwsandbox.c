@@ -6,8 +6,9 @@
  * the sockets it holds, map memory (never executable), read its time and
  * random bytes, send syslog lines, open files read-only (its certificate,
  * key and CA again on a reload: SIGHUP), and exit. No execve, fork, clone,
- * ptrace, kill of another process, bind, listen, connect to anything but
- * the syslog socket (AF_UNIX), or file writes by path. Any other system
+ * ptrace, kill of another process, bind, listen, socket but a datagram
+ * one of AF_UNIX (syslog(3): no local stream service, such as PostgreSQL's
+ * socket, can be reached), or file writes by path. Any other system
  * call kills the worker (SCMP_ACT_KILL_PROCESS); the core restarts it and
  * logs the signal (SIGSYS).
  *
@@ -84,7 +85,7 @@ gwworker_sandbox(struct buf *err)
 	    /* signals and the end */
 	    "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "sigaltstack",
 	    "restart_syscall", "exit", "exit_group"};
-	struct scmp_arg_cmp a[1];
+	struct scmp_arg_cmp a[1], b[2];
 	scmp_filter_ctx f;
 	size_t i;
 
@@ -111,10 +112,24 @@ gwworker_sandbox(struct buf *err)
 	               O_RDONLY);
 	if (gws_allow(f, "open", 1, a) == -1)
 		goto fail;
-	/* syslog(3): a datagram socket to /dev/log. */
-	a[0] = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
-	if (gws_allow(f, "socket", 1, a) == -1 ||
+	/* syslog(3): a datagram socket to /dev/log, and only that kind: a
+	 * stream socket could reach any local service that trusts this
+	 * user by its uid (PostgreSQL's socket with peer authentication:
+	 * the store). Stream and seqpacket ones are refused (EACCES; glibc's
+	 * syslog tries a stream socket when the datagram one is refused),
+	 * not a kill. */
+	b[0] = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+	b[1] = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM);
+	if (gws_allow(f, "socket", 2, b) == -1 ||
 	    gws_allow(f, "connect", 0, NULL) == -1)
+		goto fail;
+	b[1] = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM);
+	if (seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
+	                           2, b) != 0)
+		goto fail;
+	b[1] = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET);
+	if (seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
+	                           2, b) != 0)
 		goto fail;
 	/* abort() signals itself, and only itself. */
 	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid());

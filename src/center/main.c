@@ -461,6 +461,10 @@ graceful_stop(struct center *c, int sig)
 	 * only once it drains, and a held poll's 503 that kept its
 	 * connection would hold the stop for its grace. */
 	gwproc_drain(c);
+	/* The syslog listener stops receiving (its worker exits on the
+	 * drain): its sockets close, and senders are refused rather than
+	 * queued for nobody until the exit. */
+	syslogin_stop(c);
 	tasks_shutdown(c); /* held polls: 503, poll again after restart */
 	stream_shutdown(c);
 	log_info("vigild: the held requests answered %.2f s into the stop",

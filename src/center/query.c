@@ -236,8 +236,31 @@ query_col(struct store_rows *q, int col, int type)
 }
 
 /*
+ * A page's rows, counted by their columns' text, stop at this many bytes
+ * (the first row always goes): a reply then stays well within what the
+ * admin worker's channel takes (4 MiB and more), however large the rows
+ * (events near the size limits) and the page's limit; the client follows
+ * next_cursor as for any page. A variable for the tests.
+ */
+#define QUERY_PAGE_BYTES (2u << 20)
+static size_t query_page_bytes = QUERY_PAGE_BYTES;
+
+static size_t
+query_row_bytes(struct store_rows *q, size_t ncols)
+{
+	const char *t;
+	size_t i, n = 0;
+
+	for (i = 0; i < ncols; i++)
+		if ((t = store_text(q, (int)i)) != NULL)
+			n += strlen(t);
+	return n;
+}
+
+/*
  * Runs the SQL and renders {"items": [...], "next_cursor": ...} into
- * *out. 0, -1 when the store fails, -ENOMEM.
+ * *out: at most the plan's limit of rows, and no more than
+ * query_page_bytes of them. 0, -1 when the store fails, -ENOMEM.
  */
 static int
 query_page(struct store *s, const struct query_spec *sp, const struct qplan *p,
@@ -245,7 +268,7 @@ query_page(struct store *s, const struct query_spec *sp, const struct qplan *p,
 {
 	struct store_rows *q;
 	json_t *items, *lastv = NULL, *lastk = NULL, *it;
-	size_t ncols = query_ncols(sp->columns);
+	size_t ncols = query_ncols(sp->columns), bytes = 0, rb;
 	char *next = NULL;
 	long long n = 0;
 	int more = 0, rc = 0;
@@ -263,6 +286,12 @@ query_page(struct store *s, const struct query_spec *sp, const struct qplan *p,
 			more = 1;
 			break;
 		}
+		rb = query_row_bytes(q, ncols);
+		if (n > 0 && bytes + rb > query_page_bytes) {
+			more = 1;
+			break;
+		}
+		bytes += rb;
 		n++;
 		json_decref(lastv);
 		json_decref(lastk);

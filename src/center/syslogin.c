@@ -413,11 +413,12 @@ int
 syslogin_relayed(struct center *c, const uint8_t *p, size_t len)
 {
 	static struct gwrelay_slrec recs[GWRELAY_MAX_SYSLOG];
+	/* The most an honest worker makes of one message: every byte
+	 * escaped (\u00XX), and the fields around it. */
+	size_t most = 6 * (size_t)c->conf.sl_max_message + 4096, n, i;
 	char addr[INET6_ADDRSTRLEN];
 	const char *why = NULL;
-	json_t *data[GWRELAY_MAX_SYSLOG];
 	struct sl_msg m;
-	size_t n, i;
 	int rc = -1;
 
 	if (gwrelay_syslog_decode(p, len, recs, &n, &why) == -1) {
@@ -425,40 +426,50 @@ syslogin_relayed(struct center *c, const uint8_t *p, size_t len)
 		          why);
 		return -1;
 	}
-	memset(data, 0, sizeof(data));
-	for (i = 0; i < n; i++) {
-		/* As the worker's json_dumps wrote it: a message's NUL
-		 * bytes are \u0000 in its strings. */
-		data[i] =
-		    json_loadb(recs[i].data.p, recs[i].data.len,
-		               JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-		if (!json_is_object(data[i]) ||
+	for (i = 0; i < n; i++)
+		if (recs[i].data.len > most ||
 		    recs[i].addr.len >= sizeof(addr)) {
 			log_warnx("syslog: bad message from the syslog "
-			          "worker: its data is not a JSON object");
-			goto out;
+			          "worker: %zu bytes of data for a message of "
+			          "at most %lld",
+			          recs[i].data.len, c->conf.sl_max_message);
+			return -1;
 		}
-	}
+	/* One record parsed at a time (its data at most `most` bytes), in
+	 * one transaction: a bad one rolls the batch back. */
 	g_core.c = c;
 	core_begin(&g_core);
 	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		/* As the worker's json_dumps wrote it: a message's NUL
+		 * bytes are \u0000 in its strings. */
+		m.data =
+		    json_loadb(recs[i].data.p, recs[i].data.len,
+		               JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+		if (!json_is_object(m.data)) {
+			log_warnx("syslog: bad message from the syslog "
+			          "worker: its data is not a JSON object");
+			json_decref(m.data);
+			goto out;
+		}
 		memcpy(addr, recs[i].addr.p, recs[i].addr.len);
 		addr[recs[i].addr.len] = '\0';
-		memset(&m, 0, sizeof(m));
 		m.tcp = recs[i].transport == GWRELAY_SL_TCP;
 		m.addr = addr;
 		m.port = (int)recs[i].port;
 		m.sev = (int)recs[i].sev;
 		m.time = (long long)recs[i].time;
 		m.raw = recs[i].kind == GWRELAY_SL_RAW;
-		m.data = data[i];
 		(void)store_message(c, &m);
+		json_decref(m.data);
 	}
-	core_end(&g_core);
 	rc = 0;
 out:
-	for (i = 0; i < n; i++)
-		json_decref(data[i]);
+	if (rc == -1 && g_core.began) {
+		store_rollback(c->store);
+		g_core.began = 0;
+	}
+	core_end(&g_core);
 	return rc;
 }
 
@@ -533,7 +544,9 @@ slw_msg(void *arg, const struct sl_msg *m)
 	r.addr.len = strlen(m->addr);
 	r.port = (uint32_t)m->port;
 	r.sev = (uint32_t)m->sev;
-	r.time = (uint64_t)(m->time > 0 ? m->time : 0);
+	r.time =
+	    (uint64_t)(m->time > 0 && m->time <= GWRELAY_MAX_SL_TIME ? m->time
+	                                                             : 0);
 	r.kind = m->raw ? GWRELAY_SL_RAW : GWRELAY_SL_PARSED;
 	r.data.p = text;
 	r.data.len = strlen(text);

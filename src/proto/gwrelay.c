@@ -364,7 +364,7 @@ gwrelay_syslog_decode(const uint8_t *p, size_t len, struct gwrelay_slrec *recs,
 		if (rd_u32(&r, &m->port) == -1 || m->port > 65535 ||
 		    rd_u32(&r, &m->sev) == -1 || m->sev > 7 ||
 		    rd_u64(&r, &m->time) == -1 ||
-		    m->time > (uint64_t)INT64_MAX ||
+		    m->time > (uint64_t)GWRELAY_MAX_SL_TIME ||
 		    rd_u32(&r, &m->kind) == -1 ||
 		    (m->kind != GWRELAY_SL_PARSED &&
 		     m->kind != GWRELAY_SL_RAW)) {

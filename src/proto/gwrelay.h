@@ -41,8 +41,9 @@
  * (GWRELAY_SL_UDP, GWRELAY_SL_TCP), the sender's numeric address (an IPv4
  * or IPv6 address as inet_ntop writes it, or "unknown"), u32 its port
  * (<= 65535), u32 severity (0 to 7), u64 the message's time (Unix
- * seconds, 0 when it had none), u32 kind (GWRELAY_SL_PARSED,
- * GWRELAY_SL_RAW: the message did not parse or frame), and the event's
+ * seconds up to GWRELAY_MAX_SL_TIME, 0 when it had none), u32 kind
+ * (GWRELAY_SL_PARSED, GWRELAY_SL_RAW: the message did not parse or
+ * frame), and the event's
  * data, a JSON object (1 to GWRELAY_MAX_SL_DATA bytes; the core checks
  * that it is one). Strings (method, uri, address, header names
  * and values) never contain NUL, CR or LF; anything else about a payload that
@@ -96,10 +97,14 @@ enum gwrelay_type {
 #define GWRELAY_MAX_SL_DATA (8u << 20)
 /* A whole GWRELAY_SYSLOG payload: the data and the records' fields. */
 #define GWRELAY_MAX_SL_MSG (GWRELAY_MAX_SL_DATA + (1u << 20))
-#define GWRELAY_SL_UDP     0
-#define GWRELAY_SL_TCP     1
-#define GWRELAY_SL_PARSED  0
-#define GWRELAY_SL_RAW     1
+/* The latest time a message may carry: an RFC 5424 timestamp can say at
+ * most 9999-12-31T23:59:60-23:59, a day past 9999-12-31T23:59:59Z
+ * (253402300799); two days of room. */
+#define GWRELAY_MAX_SL_TIME (253402300799LL + 2 * 86400)
+#define GWRELAY_SL_UDP      0
+#define GWRELAY_SL_TCP      1
+#define GWRELAY_SL_PARSED   0
+#define GWRELAY_SL_RAW      1
 
 struct gwrelay_slrec {
 	uint32_t transport, port, sev, kind;

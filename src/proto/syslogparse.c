@@ -355,9 +355,9 @@ parse_sd(struct cur *c, json_t *sd, struct buf *err)
 				           id, pn);
 				goto fail;
 			}
-			add_param(
-			    params, pn,
-			    json_stringn((const char *)val.data, val.len));
+			/* Control characters as U+FFFD, as in the
+			 * message: JSON would make each six bytes. */
+			add_param(params, pn, text(val.data, val.len));
 		}
 		if (c->i >= c->len || c->p[c->i] != ']') {
 			buf_printf(err, "structured data: %s: no ']'", id);

@@ -53,12 +53,27 @@ in_syslog() { grep -qF -- "$1" "$RS/out" 2>/dev/null; }
 PKI=$T/pki
 DATA=$T/data
 make_pki "$PKI"
-write_conf "$T/vigild.conf" "$PKI" "$DATA" "log = syslog"
+write_conf "$T/vigild.conf" "$PKI" "$DATA" "log = syslog" \
+	"[syslog]" "enable = yes" "listen = 127.0.0.1" "udp_port = 0" "tcp_port = 0"
 start_center "$T/vigild.conf" "$DATA"
 wait_for 20 "vigild's start line in syslog" in_syslog "vigild|info|daemon| vigild: $DOMAIN: agent gateway on 127.0.0.1:$GW"
 grep -q "agent gateway on" "$T/vigild.log" &&
 	fail "with log = syslog vigild still wrote to stderr: $(cat "$T/vigild.log")"
 pass "vigild -d with log = syslog logs to syslog (facility daemon), not stderr"
+
+# A worker logs to syslog too, under its seccomp filter (which lets it
+# make a datagram socket to /dev/log, and no stream one): the syslog
+# worker's first line, a refused 257th TCP connection.
+ST=$(sed -E 's/.*"syslog_tcp": ([0-9]+).*/\1/' "$DATA/vigild.ports")
+python3 - "$ST" <<'PY' &
+import socket, sys, time
+conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(257)]
+time.sleep(15)
+PY
+PIDS+=($!)
+wait_for 20 "the syslog worker's warning in syslog" \
+	grep -qE '^vigild-sl\|warning\|daemon\| syslog: 256 connections open; refusing another' "$RS/out"
+pass "a sandboxed worker's warning reaches syslog"
 
 # A warning arrives as one: a reload of a broken configuration.
 cp "$T/vigild.conf" "$T/vigild.conf.good"

@@ -110,13 +110,15 @@ syslogin_fds(const struct center *c, int *udp, int *tcp)
 	*udp = *tcp = -1;
 }
 
+/* The batches the core took from a syslog worker (test_syslog_rest). */
+static int sl_batches;
+
 int
 syslogin_relayed(struct center *c, const uint8_t *p, size_t len)
 {
 	(void)c;
-	(void)p;
-	(void)len;
-	return -1;
+	sl_batches++;
+	return len == 3 && memcmp(p, "abc", 3) == 0 ? 0 : -1;
 }
 
 /* The route the relayed requests reach: answers with the agent the
@@ -890,6 +892,34 @@ test_file_reply_does_not_wait(void **state)
 	evbuffer_free(body);
 }
 
+/*
+ * The syslog worker exits on the core's GWRELAY_DRAIN: the batches it sent
+ * before are still taken at the stop (gwp_take_rest, from gwp_stop), read
+ * until its channel ends, not dropped with the channel.
+ */
+static void
+test_syslog_rest(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	f->gp->syslog = 1;
+	sl_batches = 0;
+	if (f->s->in == NULL)
+		assert_non_null(f->s->in = evbuffer_new());
+	for (i = 0; i < 3; i++)
+		assert_int_equal(
+		    proc_send(f->peer, GWRELAY_SYSLOG, 0, "abc", 3), 0);
+	close(f->peer); /* the worker exits */
+	f->peer = open("/dev/null", O_RDONLY);
+	gwp_take_rest(f->s);
+	assert_int_equal(sl_batches, 3);
+	assert_int_equal(f->s->fd, -1);
+	f->gp->syslog = 0;
+	evbuffer_free(f->s->in);
+	f->s->in = NULL;
+}
+
 /* The worker relays GET /v1/stream as request id. */
 static void
 relay_stream(struct fx *f, uint64_t id)
@@ -1046,6 +1076,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_file_reply_does_not_wait,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_syslog_rest, setup, teardown),
 	};
 
 	log_init("test_gwproc", LOG_DEST_STDERR, LOG_LVL_WARN);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "../../../src/center/gwsandbox.c"
@@ -132,11 +133,90 @@ test_landlock(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* In the child, under the workers' seccomp allow-list: 0 when a local
+ * stream socket (PostgreSQL's, D-Bus's...) cannot be reached and a
+ * datagram one (syslog(3)'s /dev/log) can; else the step that failed. */
+static int
+unix_child(const char *stream_path, const char *dgram_path)
+{
+	struct sockaddr_un sa;
+	struct buf err;
+	int fd;
+
+	buf_init(&err, 256);
+	if (gwworker_sandbox(&err) == -1)
+		return 10;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	/* A stream socket: refused (EACCES), not a kill. */
+	if (socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) != -1 ||
+	    errno != EACCES)
+		return 11;
+	if (socket(AF_UNIX, SOCK_SEQPACKET, 0) != -1 || errno != EACCES)
+		return 12;
+	/* A datagram one, as syslog(3) makes: it reaches /dev/log's
+	 * kind, not a stream listener. */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return 13;
+	memcpy(sa.sun_path, stream_path, strlen(stream_path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != -1)
+		return 14;
+	memcpy(sa.sun_path, dgram_path, strlen(dgram_path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    send(fd, "x", 1, 0) != 1)
+		return 15;
+	close(fd);
+	return 0;
+}
+
+/*
+ * The workers' allow-list keeps socket(AF_UNIX) for syslog(3), which
+ * sends on a datagram socket to /dev/log. A worker that could make a
+ * stream socket could connect to any local service that trusts the
+ * center's user by its uid (PostgreSQL over its socket with peer
+ * authentication: the store); it may make datagram ones only.
+ */
+static void
+test_unix_sockets(void **state)
+{
+	char dir[] = "/tmp/vigil-unix.XXXXXX", sp[64], dp[64];
+	struct sockaddr_un sa;
+	int ls, ds, st;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sp, sizeof(sp), "%s/stream", dir);
+	snprintf(dp, sizeof(dp), "%s/dgram", dir);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	assert_true((ls = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+	memcpy(sa.sun_path, sp, strlen(sp) + 1);
+	assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(ls, 4), 0);
+	assert_true((ds = socket(AF_UNIX, SOCK_DGRAM, 0)) >= 0);
+	memcpy(sa.sun_path, dp, strlen(dp) + 1);
+	assert_int_equal(bind(ds, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if ((pid = fork()) == 0)
+		_exit(unix_child(sp, dp));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	close(ls);
+	close(ds);
+	unlink(sp);
+	unlink(dp);
+	rmdir(dir);
+	if (WIFSIGNALED(st))
+		fail_msg("the worker was killed by signal %d", WTERMSIG(st));
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_landlock),
+	    cmocka_unit_test(test_unix_sockets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,12 +210,87 @@ test_paging(void **state)
 	buf_free(&ids);
 }
 
+/* A page stops before its rows' text passes query_page_bytes (the
+ * first row always): rows of a kilobyte with a budget of 2,500 bytes come
+ * two a page however large the limit, a row over the budget alone, and
+ * every row once, in order. Before, a page of large events (syslog
+ * messages near max_message) was too large for the admin worker's
+ * channel and the list answered 500. */
+static void
+test_page_bytes(void **state)
+{
+	char dir[] = "/tmp/vigil-test-query.XXXXXX", db[128], p[160];
+	char big[1001], huge[5001];
+	struct store *st;
+	struct buf err;
+	struct qplan pl;
+	struct query_sql b;
+	json_t *page;
+	const char *held = NULL;
+	char *cur = NULL, q[4200];
+	int pages = 0, rows = 0, sizes[8] = {0};
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/vigil.db", dir);
+	buf_init(&err, 1024);
+	st = store_open(db, migrations, 1, &err);
+	assert_non_null(st);
+	memset(big, 'x', 1000);
+	big[1000] = '\0';
+	memset(huge, 'y', 5000);
+	huge[5000] = '\0';
+	assert_int_equal(store_exec(st,
+	                            "INSERT INTO t (id, name) VALUES ('a', ?), "
+	                            "('b', ?), ('c', ?), ('d', ?), ('e', ?)",
+	                            S_TEXT(big), S_TEXT(big), S_TEXT(huge),
+	                            S_TEXT(big), S_TEXT(big)),
+	                 5);
+	query_page_bytes = 2500;
+	do {
+		snprintf(q, sizeof(q), "sort=id&limit=100%s%s",
+		         cur ? "&cursor=" : "", cur ? cur : "");
+		plan_of(q, &pl);
+		assert_int_equal(query_sql(&b, &spec, &pl), 0);
+		assert_int_equal(
+		    query_page(st, &spec, &pl, &b, item, NULL, &page), 0);
+		sizes[pages] =
+		    (int)json_array_size(json_object_get(page, "items"));
+		rows += sizes[pages];
+		free(cur);
+		cur = NULL;
+		held = json_string_value(json_object_get(page, "next_cursor"));
+		if (held != NULL)
+			cur = strdup(held);
+		json_decref(page);
+		query_sql_free(&b);
+		qplan_free(&pl);
+		assert_true(++pages < 8);
+	} while (cur != NULL);
+	query_page_bytes = QUERY_PAGE_BYTES;
+	/* a b | c (over the budget, alone) | d e */
+	assert_int_equal(rows, 5);
+	assert_int_equal(pages, 3);
+	assert_int_equal(sizes[0], 2);
+	assert_int_equal(sizes[1], 1);
+	assert_int_equal(sizes[2], 2);
+	store_close(st);
+	unlink(db);
+	snprintf(p, sizeof(p), "%s-wal", db);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", db);
+	unlink(p);
+	rmdir(dir);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sql),
 	    cmocka_unit_test(test_paging),
+	    cmocka_unit_test(test_page_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,7 @@ setup(void **state)
 	    store_open(f->db, center_migrations, center_nmigrations, &err);
 	if (f->c.store == NULL)
 		fail_msg("store_open: %s", buf_cstr(&err));
+	f->c.conf.sl_max_message = 65536;
 	buf_free(&err);
 	*state = f;
 	return 0;
@@ -217,6 +218,35 @@ test_refused(void **state)
 		if (syslogin_relayed(&f->c, b.data, b.len) != -1)
 			fail_msg("data %s was taken", bad[i]);
 		assert_int_equal(events(f), 0);
+	}
+	/* Data larger than an honest worker makes of a message of
+	 * max_message (every byte escaped, six each, and the fields): the
+	 * core does not even parse it. */
+	{
+		size_t most = 6 * 480 + 4096, k;
+		char *d = malloc(most + 2);
+
+		assert_non_null(d);
+		f->c.conf.sl_max_message = 480;
+		for (k = 0; k < 2; k++) {
+			size_t dl = most + k;
+
+			memset(d, ' ', dl);
+			d[0] = '{';
+			d[dl - 1] = '}';
+			d[dl] = '\0';
+			buf_reset(&b);
+			gwrelay_put_u32(&b, 1);
+			put_rec(&b, GWRELAY_SL_UDP, "192.0.2.7", 514, 6, 0,
+			        GWRELAY_SL_PARSED, d);
+			assert_int_equal(syslogin_relayed(&f->c, b.data, b.len),
+			                 k == 0 ? 0 : -1);
+			assert_int_equal(events(f), 1);
+		}
+		free(d);
+		f->c.conf.sl_max_message = 65536;
+		assert_int_equal(store_exec(f->c.store, "DELETE FROM events"),
+		                 1);
 	}
 	/* A sender "address" that is none. */
 	buf_reset(&b);

@@ -368,6 +368,15 @@ test_syslog(void **state)
 			fail_msg("bad record %zu was taken", i);
 		assert_non_null(why);
 	}
+	/* Times: up to GWRELAY_MAX_SL_TIME. */
+	buf_reset(&b);
+	gwrelay_put_u32(&b, 1);
+	put_slrec(&b, 0, "10.0.0.1", 1, 1, GWRELAY_MAX_SL_TIME, 0, "{}");
+	assert_int_equal(gwrelay_syslog_decode(b.data, b.len, r, &n, &why), 0);
+	buf_reset(&b);
+	gwrelay_put_u32(&b, 1);
+	put_slrec(&b, 0, "10.0.0.1", 1, 1, GWRELAY_MAX_SL_TIME + 1, 0, "{}");
+	assert_int_equal(gwrelay_syslog_decode(b.data, b.len, r, &n, &why), -1);
 	/* Counts: none, and one past the limit. */
 	buf_reset(&b);
 	gwrelay_put_u32(&b, 0);

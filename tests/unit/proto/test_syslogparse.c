@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "gwrelay.h"
 #include "syslogparse.h"
 
 static json_t *
@@ -145,6 +146,28 @@ test_rfc5424_examples(void **state)
 	        "x")),
 	    2);
 	assert_int_equal(t, 0);
+	json_decref(o);
+	/* The latest time a timestamp can say is within what the syslog
+	 * worker may send the core (gwrelay.h): else one message would
+	 * have its batch refused and the worker stopped. */
+	o = parse("<13>1 9999-12-31T23:59:60-23:59 h a - - - late", &sev, &t,
+	          &err);
+	assert_non_null(o);
+	assert_true(t > 253402300799LL);
+	assert_true(t <= GWRELAY_MAX_SL_TIME);
+	json_decref(o);
+	/* Control characters in a value are U+FFFD, as in the message and
+	 * in raw events (a tab stays): a value of them stored as \u0001
+	 * each made an event six times the message, and a page of such
+	 * events too large to list. */
+	o = parse("<13>1 - - - - - [a x=\"\x01\tb\x7f\x1b\"] m\x02", &sev, &t,
+	          &err);
+	assert_non_null(o);
+	assert_string_equal(
+	    str(json_object_get(json_object_get(o, "structured_data"), "a"),
+	        "x"),
+	    "\xef\xbf\xbd\tb\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(str(o, "message"), "m\xef\xbf\xbd");
 	json_decref(o);
 	buf_free(&err);
 }
