@@ -309,6 +309,23 @@ reload(struct center *c)
 	if (nc.adm_worker != c->conf.adm_worker)
 		log_warnx("vigild: [admin] worker changes only on restart");
 	nc.adm_worker = c->conf.adm_worker;
+	/* [syslog]: its sockets are bound, and its worker (or the core's
+	 * receiver) and the core's check of what the worker sends go by
+	 * the max_message they started with. */
+	if (nc.sl_enable != c->conf.sl_enable ||
+	    nc.sl_worker != c->conf.sl_worker ||
+	    strcmp(nc.sl_listen, c->conf.sl_listen) != 0 ||
+	    nc.sl_udp_port != c->conf.sl_udp_port ||
+	    nc.sl_tcp_port != c->conf.sl_tcp_port ||
+	    nc.sl_max_message != c->conf.sl_max_message)
+		log_warnx("vigild: [syslog] changes only on restart");
+	nc.sl_enable = c->conf.sl_enable;
+	nc.sl_worker = c->conf.sl_worker;
+	free(nc.sl_listen);
+	nc.sl_listen = strdup(c->conf.sl_listen);
+	nc.sl_udp_port = c->conf.sl_udp_port;
+	nc.sl_tcp_port = c->conf.sl_tcp_port;
+	nc.sl_max_message = c->conf.sl_max_message;
 	free(nc.data_dir);
 	nc.data_dir = strdup(c->conf.data_dir);
 	free(nc.pki_dir);

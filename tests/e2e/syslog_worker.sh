@@ -98,6 +98,28 @@ expect_contains "$(events "q=tcp%20after")" '"transport":"tcp"'
 expect_contains "$(cat "$T/vigild.log")" "syslog worker 0 (pid $W) killed by signal 9; restarting it"
 pass "kill -9: the syslog worker ($W2) is restarted, counted and sandboxed; udp and tcp stored again"
 
+# SIGHUP: [syslog] changes only on restart (said so); the worker goes on
+# with the settings it started with, and so does the core's check of what
+# it sends.
+sed -i 's/^tcp_port = 0$/tcp_port = 0\nmax_message = 480/' "$T/vigild.conf"
+grep -q '^max_message = 480$' "$T/vigild.conf" || fail "config not changed"
+kill -HUP "$CENTER_PID"
+reloaded() { grep -qF "[syslog] changes only on restart" "$T/vigild.log"; }
+wait_for 10 "the reload's warning" reloaded
+# 8,000 bytes: more than the core would take from a worker with a
+# max_message of 480 (6 * 480 + 4096), within the 64k it started with.
+python3 - "$ST" <<'PY'
+import socket, sys
+body = b"<13>1 - h hup - - - " + b"long" * 2000
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(str(len(body)).encode() + b" " + body)
+s.close()
+PY
+wait_for 10 "eight events" count 8
+[ "$(sl_worker)" = "$W2" ] || fail "the syslog worker was replaced after SIGHUP"
+expect_contains "$(events "q=longlong")" '"app_name":"hup"'
+pass "SIGHUP: [syslog] kept until a restart, the worker lives on, an 8,000-byte message stored whole"
+
 stop_center
 expect_contains "$(cat "$T/vigild.log")" "stopped"
 pass "the center stops with its syslog worker"
