@@ -29,6 +29,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,9 +49,10 @@
 #include "proc.h"
 #include "syslogparse.h"
 
-#define SYSLOGIN_MAX_CONNS 256
-#define SYSLOGIN_UDP_BURST 64 /* datagrams per read callback */
-#define SYSLOGIN_IDLE      300
+#define SYSLOGIN_MAX_CONNS    256
+#define SYSLOGIN_MAX_PER_ADDR 16 /* TCP connections from one address */
+#define SYSLOGIN_UDP_BURST    64 /* datagrams per read callback */
+#define SYSLOGIN_IDLE         300
 
 /* One message, parsed: what a sink gets. */
 struct sl_msg {
@@ -86,7 +89,40 @@ struct conn {
 	struct bufferevent *bev;
 	char addr[INET6_ADDRSTRLEN];
 	int port;
+	time_t last;              /* accepted, or last read from */
+	struct conn *prev, *next; /* g_conns: the least recently read first */
 };
+
+/* The open TCP connections, the one read from least recently first. */
+static struct {
+	struct conn *head, *tail;
+} g_conns;
+
+static void
+conns_unlink(struct conn *cn)
+{
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		g_conns.head = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	else
+		g_conns.tail = cn->prev;
+	cn->prev = cn->next = NULL;
+}
+
+static void
+conns_append(struct conn *cn)
+{
+	cn->prev = g_conns.tail;
+	cn->next = NULL;
+	if (g_conns.tail != NULL)
+		g_conns.tail->next = cn;
+	else
+		g_conns.head = cn;
+	g_conns.tail = cn;
+}
 
 static const char *
 level_of(int sev)
@@ -193,6 +229,7 @@ is_digit_start(const uint8_t *p)
 static void
 conn_free(struct conn *cn)
 {
+	conns_unlink(cn);
 	bufferevent_free(cn->bev);
 	free(cn);
 	g_in.nconns--;
@@ -256,8 +293,40 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct conn *cn = arg;
 
 	(void)bev;
+	cn->last = time(NULL);
+	conns_unlink(cn);
+	conns_append(cn);
 	if (drain(cn, 0) == -1)
 		conn_free(cn);
+}
+
+/* A warning about the connection limits, at most one per kind every
+ * 10 s (with the count of those not logged): a client that opens
+ * connections in a loop must not flood the log. */
+static void
+limit_warn(int kind, const char *fmt, ...)
+{
+	static time_t last[2];
+	static unsigned quiet[2];
+	time_t now = time(NULL);
+	char msg[256];
+	va_list ap;
+
+	if (now - last[kind] < 10) {
+		quiet[kind]++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (quiet[kind] > 0)
+		log_warnx("syslog: %s (and %u more since the last such "
+		          "warning)",
+		          msg, quiet[kind]);
+	else
+		log_warnx("syslog: %s", msg);
+	last[kind] = now;
+	quiet[kind] = 0;
 }
 
 static void
@@ -282,21 +351,51 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)l;
 	(void)salen;
 	(void)arg;
-	if (g_in.nconns >= SYSLOGIN_MAX_CONNS) {
-		log_warnx("syslog: %d connections open; refusing another",
-		          g_in.nconns);
+	if ((cn = calloc(1, sizeof(*cn))) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
-	if ((cn = calloc(1, sizeof(*cn))) == NULL ||
-	    (cn->bev = bufferevent_socket_new(g_in.base, fd,
+	addr_text(sa, cn->addr, sizeof(cn->addr), &cn->port);
+	/* One address holds a few connections at most: it cannot take
+	 * the others' places. */
+	{
+		struct conn *o;
+		int same = 0;
+
+		for (o = g_conns.head; o != NULL; o = o->next)
+			same += strcmp(o->addr, cn->addr) == 0;
+		if (same >= SYSLOGIN_MAX_PER_ADDR) {
+			limit_warn(0,
+			           "%d connections from %s open already; "
+			           "refusing another",
+			           same, cn->addr);
+			free(cn);
+			evutil_closesocket(fd);
+			return;
+		}
+	}
+	/* All taken: the connection read from least recently makes room
+	 * (what it sent of a message is kept, raw, as at a close). */
+	if (g_in.nconns >= SYSLOGIN_MAX_CONNS && g_conns.head != NULL) {
+		struct conn *o = g_conns.head;
+
+		limit_warn(1,
+		           "%d connections open; closing the one read from "
+		           "least recently (%s:%d, %lld s ago) for a new one",
+		           g_in.nconns, o->addr, o->port,
+		           (long long)(time(NULL) - o->last));
+		drain(o, 1);
+		conn_free(o);
+	}
+	if ((cn->bev = bufferevent_socket_new(g_in.base, fd,
 	                                      BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		free(cn);
 		evutil_closesocket(fd);
 		return;
 	}
 	g_in.nconns++;
-	addr_text(sa, cn->addr, sizeof(cn->addr), &cn->port);
+	cn->last = time(NULL);
+	conns_append(cn);
 	/* Read at most a few messages ahead: a sender faster than the
 	 * store is slowed by TCP, not buffered without bound. */
 	bufferevent_setwatermark(cn->bev, EV_READ, 0, 4 * g_in.max + 64);

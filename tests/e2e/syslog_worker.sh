@@ -98,6 +98,44 @@ expect_contains "$(events "q=tcp%20after")" '"transport":"tcp"'
 expect_contains "$(cat "$T/vigild.log")" "syslog worker 0 (pid $W) killed by signal 9; restarting it"
 pass "kill -9: the syslog worker ($W2) is restarted, counted and sandboxed; udp and tcp stored again"
 
+# A client holding connections open: 16 from one address at most (the
+# 17th refused), and with all 256 taken (16 each from 16 addresses of
+# 127.0.0.0/8) a new sender still gets in: the connection read from least
+# recently makes room.
+python3 - "$ST" "$T/held" <<'PY' &
+import socket, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
+held = []
+for a in range(2, 18):
+    for _ in range(16):
+        s = socket.socket()
+        s.bind(("127.0.0.%d" % a, 0))
+        s.connect(("127.0.0.1", port))
+        held.append(s)
+s = socket.socket()
+s.bind(("127.0.0.2", 0))
+s.connect(("127.0.0.1", port))
+held.append(s)
+open(flag, "w").close()
+time.sleep(30)
+PY
+PIDS+=($!)
+wait_for 20 "256 connections held" test -e "$T/held"
+refused() { grep -qF "syslog: 16 connections from 127.0.0.2 open already; refusing another" "$T/vigild.log"; }
+wait_for 10 "the 17th connection from one address refused" refused
+python3 - "$ST" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.99", 0))
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"<13>1 - h newconn - - - a new sender, all 256 taken\n")
+s.close()
+PY
+newcomer() { [ "$(api GET "/api/v1/events?agent=syslog:127.0.0.99" | grep -o '"seq":' | wc -l)" = 1 ]; }
+wait_for 10 "the new sender's message" newcomer
+expect_contains "$(cat "$T/vigild.log")" "syslog: 256 connections open; closing the one read from least recently"
+pass "connections held open: 16 an address, and a new sender gets in when all 256 are taken"
+
 # SIGHUP: [syslog] changes only on restart (said so); the worker goes on
 # with the settings it started with, and so does the core's check of what
 # it sends.
