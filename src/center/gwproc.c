@@ -171,6 +171,7 @@ struct gwproc {
 };
 
 static void gwp_spawn_later(struct gwslot *s);
+static void gwp_take_rest(struct gwslot *s);
 
 /* --- replies -------------------------------------------------------------- */
 
@@ -1364,6 +1365,10 @@ gwp_reaped(struct gwproc *gp, pid_t pid, int status)
 		for (k = GWRELAY_ST_TLS_FULL; k < GWRELAY_NSTATS; k++)
 			gp->retired[k] += s->stats[k];
 		memset(s->stats, 0, sizeof(s->stats));
+		/* The syslog worker's last batches, sent before it died, are
+		 * stored: its channel is read to its end first. */
+		if (gp->syslog)
+			gwp_take_rest(s);
 		gwp_channel_close(s);
 		/* Its clients are gone, and so are their streams. */
 		if (gp->srv != NULL)
@@ -1645,7 +1650,7 @@ gwp_stop(struct gwproc *gp)
 
 	if (gp == NULL)
 		return;
-	if (gp->syslog)
+	if (gp->syslog && gp->draining) /* it exits on GWRELAY_DRAIN */
 		gwp_take_rest(&gp->slot[0]);
 	for (i = 0; i < gp->n; i++) {
 		s = &gp->slot[i];

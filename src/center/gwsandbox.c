@@ -115,9 +115,9 @@ gwworker_sandbox(struct buf *err)
 	/* syslog(3): a datagram socket to /dev/log, and only that kind: a
 	 * stream socket could reach any local service that trusts this
 	 * user by its uid (PostgreSQL's socket with peer authentication:
-	 * the store). Stream and seqpacket ones are refused (EACCES; glibc's
-	 * syslog tries a stream socket when the datagram one is refused),
-	 * not a kill. */
+	 * the store). Stream and seqpacket ones are refused (EACCES), not a
+	 * kill: glibc's syslog makes a stream socket when /dev/log is one
+	 * (its datagram connect fails), and that syslog line is lost. */
 	b[0] = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
 	b[1] = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM);
 	if (gws_allow(f, "socket", 2, b) == -1 ||

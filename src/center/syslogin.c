@@ -236,10 +236,12 @@ conn_free(struct conn *cn)
 }
 
 /* Frames and delivers what is buffered. at_eof: the peer closed; what is
- * left is the last message (newline framing allows no trailer). Returns -1
- * when the connection must close. */
+ * left is the last message (newline framing allows no trailer). closing
+ * (with at_eof): the listener closes the connection itself, for that
+ * reason: what is left is a message cut short, kept raw. Returns -1 when
+ * the connection must close. */
 static int
-drain(struct conn *cn, int at_eof)
+drain(struct conn *cn, int at_eof, const char *closing)
 {
 	struct evbuffer *in = bufferevent_get_input(cn->bev);
 	size_t max = g_in.max, len, mlen;
@@ -275,6 +277,7 @@ drain(struct conn *cn, int at_eof)
 		        r == -1 ? "cannot frame the stream (bad octet "
 		                  "count or a line over max_message); "
 		                  "connection closed"
+		        : closing != NULL ? closing
 		        : is_digit_start(p)
 		            ? "connection closed inside an octet-counted "
 		              "frame"
@@ -296,7 +299,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	cn->last = time(NULL);
 	conns_unlink(cn);
 	conns_append(cn);
-	if (drain(cn, 0) == -1)
+	if (drain(cn, 0, NULL) == -1)
 		conn_free(cn);
 }
 
@@ -336,7 +339,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		drain(cn, 1);
+		drain(cn, 1, NULL);
 		conn_free(cn);
 	}
 }
@@ -384,7 +387,9 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		           "least recently (%s:%d, %lld s ago) for a new one",
 		           g_in.nconns, o->addr, o->port,
 		           (long long)(time(NULL) - o->last));
-		drain(o, 1);
+		drain(o, 1,
+		      "connection closed for a new sender (all "
+		      "connections taken) inside a message");
 		conn_free(o);
 	}
 	if ((cn->bev = bufferevent_socket_new(g_in.base, fd,
@@ -535,9 +540,23 @@ syslogin_relayed(struct center *c, const uint8_t *p, size_t len)
 			return -1;
 		}
 	/* One record parsed at a time (its data at most `most` bytes), in
-	 * one transaction: a bad one rolls the batch back. */
+	 * one transaction: a bad one rolls the batch back. Without one (the
+	 * store cannot begin it), every record is checked first. */
 	g_core.c = c;
 	core_begin(&g_core);
+	for (i = 0; !g_core.began && i < n; i++) {
+		json_t *d =
+		    json_loadb(recs[i].data.p, recs[i].data.len,
+		               JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+		int ok = json_is_object(d);
+
+		json_decref(d);
+		if (!ok) {
+			log_warnx("syslog: bad message from the syslog "
+			          "worker: its data is not a JSON object");
+			goto out;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		memset(&m, 0, sizeof(m));
 		/* As the worker's json_dumps wrote it: a message's NUL

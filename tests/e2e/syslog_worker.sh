@@ -111,6 +111,8 @@ for a in range(2, 18):
         s = socket.socket()
         s.bind(("127.0.0.%d" % a, 0))
         s.connect(("127.0.0.1", port))
+        # a message without its line feed: cut short when closed
+        s.sendall(b"<13>1 - h held - - - cut short by a new sender")
         held.append(s)
 s = socket.socket()
 s.bind(("127.0.0.2", 0))
@@ -134,7 +136,11 @@ PY
 newcomer() { [ "$(api GET "/api/v1/events?agent=syslog:127.0.0.99" | grep -o '"seq":' | wc -l)" = 1 ]; }
 wait_for 10 "the new sender's message" newcomer
 expect_contains "$(cat "$T/vigild.log")" "syslog: 256 connections open; closing the one read from least recently"
-pass "connections held open: 16 an address, and a new sender gets in when all 256 are taken"
+# The closed connection's message, cut short, is kept raw with the reason.
+cut=$(api GET "/api/v1/events?type=syslog_raw&q=cut%20short")
+expect_contains "$cut" '"error":"connection closed for a new sender (all connections taken) inside a message"'
+expect_contains "$cut" '"raw":"<13>1 - h held - - - cut short by a new sender"'
+pass "connections held open: 16 an address, and a new sender gets in when all 256 are taken (the closed one's partial message kept raw)"
 
 # SIGHUP: [syslog] changes only on restart (said so); the worker goes on
 # with the settings it started with, and so does the core's check of what

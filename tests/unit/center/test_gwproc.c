@@ -920,6 +920,37 @@ test_syslog_rest(void **state)
 	f->s->in = NULL;
 }
 
+/* The syslog worker died (kill -9) with batches in its channel that the
+ * core had not read yet: they are stored before the channel closes. */
+static void
+test_syslog_reaped(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	f->gp->syslog = 1;
+	f->gp->restarts = "vigil_syslog_worker_restarts_total";
+	f->s->pid = 424242; /* no such child: only its slot matters */
+	sl_batches = 0;
+	if (f->s->in == NULL)
+		assert_non_null(f->s->in = evbuffer_new());
+	for (i = 0; i < 2; i++)
+		assert_int_equal(
+		    proc_send(f->peer, GWRELAY_SYSLOG, 0, "abc", 3), 0);
+	close(f->peer); /* it died */
+	f->peer = open("/dev/null", O_RDONLY);
+	assert_int_equal(gwp_reaped(f->gp, 424242, 9), 1);
+	assert_int_equal(sl_batches, 2);
+	assert_int_equal(f->s->fd, -1);
+	f->gp->syslog = 0;
+	if (f->s->ev_restart != NULL) {
+		event_free(f->s->ev_restart);
+		f->s->ev_restart = NULL;
+	}
+	evbuffer_free(f->s->in);
+	f->s->in = NULL;
+}
+
 /* The worker relays GET /v1/stream as request id. */
 static void
 relay_stream(struct fx *f, uint64_t id)
@@ -1077,6 +1108,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syslog_rest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_syslog_reaped, setup,
+	                                    teardown),
 	};
 
 	log_init("test_gwproc", LOG_DEST_STDERR, LOG_LVL_WARN);
