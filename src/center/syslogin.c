@@ -134,8 +134,7 @@ level_of(int sev)
 	return sev == 5 ? "notice" : "info";
 }
 
-/* --- the receiver ----------------------------------------------------------
- */
+/* --- the receiver --------------------------------------------------------- */
 
 /* The sender's numeric address (without an IPv6 scope: the core takes
  * only what inet_pton reads) and port. */
@@ -429,8 +428,7 @@ receiver_start(struct event_base *base, int udp, int tcp, size_t max,
 	return g_in.lis != NULL ? 0 : -1;
 }
 
-/* --- storing (the core) ----------------------------------------------------
- */
+/* --- storing (the core) --------------------------------------------------- */
 
 /* Stores one message as an event. 0, or -1 when the store failed. */
 static int
@@ -591,8 +589,7 @@ out:
 	return rc;
 }
 
-/* --- the syslog worker -----------------------------------------------------
- */
+/* --- the syslog worker ---------------------------------------------------- */
 
 static struct {
 	int fd; /* the channel to the core */
@@ -780,8 +777,7 @@ syslogworker_main(void)
 	_exit(0);
 }
 
-/* --- the core's listener ----------------------------------------------------
- */
+/* --- the core's listener -------------------------------------------------- */
 
 static int
 bound_port(int fd)
