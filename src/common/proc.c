@@ -300,6 +300,28 @@ proc_hdr_fill(struct proc_hdr *hdr, uint32_t type, uint64_t id, const void *p,
 	return 0;
 }
 
+/* Room for one descriptor's control message (SCM_RIGHTS). */
+union proc_cmsg1 {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(int))];
+};
+
+/* Makes passfd ride along msg's data (in cm, which must outlive msg). */
+static void
+proc_cmsg_fd(struct msghdr *msg, union proc_cmsg1 *cm, int passfd)
+{
+	struct cmsghdr *c;
+
+	memset(cm, 0, sizeof(*cm));
+	msg->msg_control = cm->buf;
+	msg->msg_controllen = sizeof(cm->buf);
+	c = CMSG_FIRSTHDR(msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+}
+
 /* timeout_ms -1: no deadline (the socket's own send timeout, if any). */
 static int
 proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
@@ -309,11 +331,7 @@ proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 	struct proc_hdr hdr;
 	struct iovec iov[2], *cur = iov;
 	struct msghdr msg;
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr *c;
+	union proc_cmsg1 cm;
 	size_t niov;
 	ssize_t n;
 
@@ -331,18 +349,10 @@ proc_send_impl(int fd, uint32_t type, uint64_t id, const void *p, size_t len,
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = cur;
 		msg.msg_iovlen = niov;
-		if (passfd != -1) {
-			/* With the first byte only: the descriptor arrives
-			 * with the header, where proc_recv_fd looks. */
-			memset(&cm, 0, sizeof(cm));
-			msg.msg_control = cm.buf;
-			msg.msg_controllen = sizeof(cm.buf);
-			c = CMSG_FIRSTHDR(&msg);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
-		}
+		/* With the first byte only: the descriptor arrives with
+		 * the header, where proc_recv_fd looks. */
+		if (passfd != -1)
+			proc_cmsg_fd(&msg, &cm, passfd);
 		/* MSG_NOSIGNAL: a dead peer is EPIPE here, not a SIGPIPE that
 		 * kills the sender. With a deadline, the waits are ours. */
 		n = sendmsg(fd, &msg,
@@ -674,29 +684,18 @@ proc_fdq_clear(struct proc_fdq *fq)
 static ssize_t
 proc_send_some(int fd, const void *p, size_t len, int passfd)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr *c;
+	union proc_cmsg1 cm;
 	struct msghdr msg;
 	struct iovec iov;
 
 	if (passfd == -1)
 		return send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	memset(&msg, 0, sizeof(msg));
-	memset(&cm, 0, sizeof(cm));
 	iov.iov_base = (void *)(uintptr_t)p;
 	iov.iov_len = len;
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+	proc_cmsg_fd(&msg, &cm, passfd);
 	return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

@@ -668,6 +668,68 @@ queue_reader(void *arg)
 	return NULL;
 }
 
+/* The core's queue for the worker, as gwproc_start sets it up, over a
+ * channel of a small buffer; queue_off takes it down. */
+static void
+queue_on(struct fx *f)
+{
+	int sndbuf = 8192;
+
+	assert_non_null(f->s->out = evbuffer_new());
+	assert_non_null(f->gp->ev_flush =
+	                    event_new(f->c.base, -1, 0, gwp_flush_cb, f->gp));
+	assert_non_null(f->s->ev_write = event_new(
+	                    f->c.base, f->s->fd, EV_WRITE, gwp_write_cb, f->s));
+	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+}
+
+static void
+queue_off(struct fx *f)
+{
+	evbuffer_free(f->s->out);
+	f->s->out = NULL;
+	event_free(f->gp->ev_flush);
+	f->gp->ev_flush = NULL;
+}
+
+/* n replies of 4,000 bytes to the worker, ids 0 to n - 1. */
+static void
+send_chunks(struct fx *f, int n)
+{
+	struct evkeyvalq hdrs;
+	struct evbuffer *body = evbuffer_new();
+	char chunk[4000];
+	int i;
+
+	assert_non_null(body);
+	memset(chunk, 'x', sizeof(chunk));
+	hdrs.tqh_first = NULL;
+	hdrs.tqh_last = &hdrs.tqh_first;
+	for (i = 0; i < n; i++) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_add(body, chunk, sizeof(chunk));
+		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
+		         &hdrs, body, -1, 0);
+	}
+	evbuffer_free(body);
+}
+
+/* Turns of the core's loop (10 ms each, 1,000 at most) until the worker's
+ * reader has read want messages; the worker is never stopped meanwhile. */
+static void
+loop_until_read(struct fx *f, atomic_int *read, int want)
+{
+	int i;
+
+	for (i = 0; i < 1000 && atomic_load(read) < want; i++) {
+		struct timeval tv = {0, 10000};
+
+		event_base_loopexit(f->c.base, &tv);
+		assert_int_equal(event_base_loop(f->c.base, 0), 0);
+		assert_int_not_equal(f->s->fd, -1);
+	}
+}
+
 /*
  * With the core's queue (as gwproc_start sets it up), replies to a worker
  * that does not read are kept and written once it reads: the core does
@@ -679,55 +741,27 @@ static void
 test_queue_does_not_wait(void **state)
 {
 	struct fx *f = *state;
-	struct evkeyvalq hdrs;
-	struct evbuffer *body = evbuffer_new();
-	char chunk[4000];
 	pthread_t th;
-	int sndbuf = 8192, i;
+	int i;
 
-	assert_non_null(body);
-	assert_non_null(f->s->out = evbuffer_new());
-	assert_non_null(f->gp->ev_flush =
-	                    event_new(f->c.base, -1, 0, gwp_flush_cb, f->gp));
-	assert_non_null(f->s->ev_write = event_new(
-	                    f->c.base, f->s->fd, EV_WRITE, gwp_write_cb, f->s));
-	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	memset(chunk, 'x', sizeof(chunk));
-	hdrs.tqh_first = NULL;
-	hdrs.tqh_last = &hdrs.tqh_first;
+	queue_on(f);
 	/* 2 MiB of replies, far more than the channel holds, the worker
 	 * reading none of them. */
-	for (i = 0; i < 512; i++) {
-		evbuffer_drain(body, evbuffer_get_length(body));
-		evbuffer_add(body, chunk, sizeof(chunk));
-		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
-		         &hdrs, body, -1, 0);
-		assert_int_not_equal(f->s->fd, -1);
-	}
+	send_chunks(f, 512);
+	assert_int_not_equal(f->s->fd, -1);
 	assert_true(evbuffer_get_length(f->s->out) > 0);
 	/* The end of the turn writes what fits, and the rest as the worker
 	 * reads: every reply arrives, whole and in order. */
 	queue_read = 0;
 	queue_bad = 0;
 	assert_int_equal(pthread_create(&th, NULL, queue_reader, f), 0);
-	for (i = 0; i < 1000 && atomic_load(&queue_read) < 512; i++) {
-		struct timeval tv = {0, 10000};
-
-		event_base_loopexit(f->c.base, &tv);
-		assert_int_equal(event_base_loop(f->c.base, 0), 0);
-		assert_int_not_equal(f->s->fd, -1);
-	}
+	loop_until_read(f, &queue_read, 512);
 	pthread_join(th, NULL);
 	assert_int_equal(atomic_load(&queue_read), 512);
 	assert_int_equal(queue_bad, 0);
 	assert_int_equal(evbuffer_get_length(f->s->out), 0);
 	/* Now the worker stops reading: stopped after GWP_SNDTIMEO. */
-	for (i = 0; i < 512; i++) {
-		evbuffer_drain(body, evbuffer_get_length(body));
-		evbuffer_add(body, chunk, sizeof(chunk));
-		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
-		         &hdrs, body, -1, 0);
-	}
+	send_chunks(f, 512);
 	for (i = 0; i < 4 * GWP_SNDTIMEO && f->s->fd != -1; i++) {
 		struct timeval tv = {0, 500000};
 
@@ -735,11 +769,7 @@ test_queue_does_not_wait(void **state)
 		assert_int_equal(event_base_loop(f->c.base, 0), 0);
 	}
 	assert_int_equal(f->s->fd, -1);
-	evbuffer_free(f->s->out);
-	f->s->out = NULL;
-	event_free(f->gp->ev_flush);
-	f->gp->ev_flush = NULL;
-	evbuffer_free(body);
+	queue_off(f);
 }
 
 /* The worker's side of test_file_reply_does_not_wait: reads every
@@ -809,15 +839,10 @@ test_file_reply_does_not_wait(void **state)
 	char chunk[4000], file[PATH_MAX];
 	struct stat st;
 	pthread_t th;
-	int sndbuf = 8192, i, fd, before;
+	int i, fd, before;
 
 	assert_non_null(body);
-	assert_non_null(f->s->out = evbuffer_new());
-	assert_non_null(f->gp->ev_flush =
-	                    event_new(f->c.base, -1, 0, gwp_flush_cb, f->gp));
-	assert_non_null(f->s->ev_write = event_new(
-	                    f->c.base, f->s->fd, EV_WRITE, gwp_write_cb, f->s));
-	setsockopt(f->s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	queue_on(f);
 	snprintf(file, sizeof(file), "%s/artifact", f->dir);
 	fd = open(file, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -850,13 +875,7 @@ test_file_reply_does_not_wait(void **state)
 	fq_bad = fq_fds = 0;
 	fq_file_at = -1;
 	assert_int_equal(pthread_create(&th, NULL, fq_reader, f), 0);
-	for (i = 0; i < 1000 && atomic_load(&fq_read) < 1025; i++) {
-		struct timeval tv = {0, 10000};
-
-		event_base_loopexit(f->c.base, &tv);
-		assert_int_equal(event_base_loop(f->c.base, 0), 0);
-		assert_int_not_equal(f->s->fd, -1);
-	}
+	loop_until_read(f, &fq_read, 1025);
 	pthread_join(th, NULL);
 	assert_int_equal(atomic_load(&fq_read), 1025);
 	assert_int_equal(fq_bad, 0);
@@ -867,12 +886,7 @@ test_file_reply_does_not_wait(void **state)
 	assert_int_equal(open_fds(), before);
 	/* A file reply still queued when the worker is stopped: its
 	 * descriptor is closed with the channel. */
-	for (i = 0; i < 512; i++) {
-		evbuffer_drain(body, evbuffer_get_length(body));
-		evbuffer_add(body, chunk, sizeof(chunk));
-		gwp_send(f->s, (uint64_t)f->s->gen << 32 | (uint64_t)i, 200,
-		         &hdrs, body, -1, 0);
-	}
+	send_chunks(f, 512);
 	{
 		int dfd = dup(fd);
 
@@ -885,10 +899,7 @@ test_file_reply_does_not_wait(void **state)
 	gwp_kill(f->s, "test");
 	assert_int_equal(open_fds(), before - 1); /* and the channel's */
 	close(fd);
-	evbuffer_free(f->s->out);
-	f->s->out = NULL;
-	event_free(f->gp->ev_flush);
-	f->gp->ev_flush = NULL;
+	queue_off(f);
 	evbuffer_free(body);
 }
 

@@ -164,10 +164,25 @@ page_all(struct store *st, const char *s, struct buf *ids)
 	} while (held != NULL);
 }
 
+/* Closes st and removes its database, WAL and all, and dir. */
+static void
+store_gone(struct store *st, const char *dir, const char *db)
+{
+	char p[160];
+
+	store_close(st);
+	unlink(db);
+	snprintf(p, sizeof(p), "%s-wal", db);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", db);
+	unlink(p);
+	rmdir(dir);
+}
+
 static void
 test_paging(void **state)
 {
-	char dir[] = "/tmp/vigil-test-query.XXXXXX", db[128], p[160];
+	char dir[] = "/tmp/vigil-test-query.XXXXXX", db[128];
 	struct store *st;
 	struct buf err, ids;
 
@@ -199,13 +214,7 @@ test_paging(void **state)
 	page_all(st, "-n", &ids);
 	assert_string_equal(buf_cstr(&ids), "f d a e c b ");
 
-	store_close(st);
-	unlink(db);
-	snprintf(p, sizeof(p), "%s-wal", db);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", db);
-	unlink(p);
-	rmdir(dir);
+	store_gone(st, dir, db);
 	buf_free(&err);
 	buf_free(&ids);
 }
@@ -219,7 +228,7 @@ test_paging(void **state)
 static void
 test_page_bytes(void **state)
 {
-	char dir[] = "/tmp/vigil-test-query.XXXXXX", db[128], p[160];
+	char dir[] = "/tmp/vigil-test-query.XXXXXX", db[128];
 	char big[1001], huge[5001];
 	struct store *st;
 	struct buf err;
@@ -274,13 +283,7 @@ test_page_bytes(void **state)
 	assert_int_equal(sizes[0], 2);
 	assert_int_equal(sizes[1], 1);
 	assert_int_equal(sizes[2], 2);
-	store_close(st);
-	unlink(db);
-	snprintf(p, sizeof(p), "%s-wal", db);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", db);
-	unlink(p);
-	rmdir(dir);
+	store_gone(st, dir, db);
 	buf_free(&err);
 }
 
